@@ -1,0 +1,42 @@
+package cmd
+
+import (
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/gitrun"
+	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/prompt"
+)
+
+// NewFactory builds the production Factory.
+func NewFactory(version string, ios *iostreams.IOStreams) *cmdutil.Factory {
+	f := &cmdutil.Factory{
+		AppVersion: version,
+		IOStreams:  ios,
+		Globals:    &cmdutil.GlobalOptions{},
+		LookupEnv:  os.LookupEnv,
+		Now:        time.Now,
+		Git:        gitrun.Exec{},
+		Prompter:   func() prompt.Prompter { return prompt.Terminal{} },
+		HTTPClient: sync.OnceValue(func() *http.Client {
+			return &http.Client{Timeout: 60 * time.Second}
+		}),
+		Hostname: func() (string, error) {
+			h, err := os.Hostname()
+			if err != nil {
+				return "", err
+			}
+			short, _, _ := strings.Cut(h, ".")
+			return strings.ToLower(short), nil
+		},
+	}
+	f.Paths = sync.OnceValues(func() (cmdutil.Paths, error) {
+		return cmdutil.SystemPaths(f.LookupEnv)
+	})
+	return f
+}

@@ -1,0 +1,158 @@
+// Package cmd wires bbkey's commands into cobra, builds the Factory, and renders errors
+// once, as `bbkey: error: …` and `bbkey: hint: …`, with the exit code the error's type
+// picks. Behaviour lives in keys, agent, bbapi and internal/…; each command lives in its
+// own package under cmd/.
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bbkey/bbkey/internal/build"
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/iostreams"
+)
+
+const exitCodesHelp = `Exit codes:
+  0  ok
+  1  error
+  2  usage error or cancelled
+  3  partial: some targets failed, --max-wait ran out, or a rotated-out key not revoked yet
+  4  not authenticated or missing scope
+  5  SSH verification failed (the key was not proven to work)`
+
+// Main runs bbkey with the process's arguments and returns the exit code.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	f := NewFactory(build.String(), iostreams.System())
+	return Run(ctx, f, os.Args[1:])
+}
+
+// Run executes the command line args with the given Factory and returns the exit code.
+// Tests call it with a test Factory.
+func Run(ctx context.Context, f *cmdutil.Factory, args []string) int {
+	out := &countingWriter{w: f.IOStreams.Out}
+	f.IOStreams.Out = out
+	root := NewCmdRoot(f)
+	root.SetArgs(args)
+	root.SetOut(out)
+	root.SetErr(f.IOStreams.ErrOut)
+	root.SetIn(f.IOStreams.In)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return cmdutil.ExitOK
+	}
+	err = classify(err)
+	code := cmdutil.ExitCode(err)
+	renderError(f, out.n > 0, err, code)
+	return code
+}
+
+// NewCmdRoot builds the command tree.
+func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
+	g := f.Globals
+	root := &cobra.Command{
+		Use:   "bbkey <command>",
+		Short: "Move Bitbucket git from pasted secrets to SSH keys, and keep it that way",
+		Long: `bbkey takes a person or a build server from git over HTTPS with a secret pasted
+somewhere to git over SSH with a passphrase-protected ed25519 key: it generates the key,
+loads it into ssh-agent, uploads it to Bitbucket, writes ~/.ssh config and pinned host keys,
+switches remotes to ` + cmdutil.DefaultSSHHost + `, scrubs leaked secrets, and rotates keys.
+
+` + exitCodesHelp,
+		Version:       f.AppVersion,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if g.JSON {
+				f.IOStreams.SetColor(false)
+			}
+			if g.MaxWait <= 0 {
+				return cmdutil.UsageError(errors.New("--max-wait must be positive"))
+			}
+			return nil
+		},
+	}
+	root.SetVersionTemplate("bbkey {{.Version}}\n")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return cmdutil.UsageError(err, "see 'bbkey --help'")
+	})
+	pf := root.PersistentFlags()
+	pf.BoolVar(&g.JSON, "json", false, "print machine-readable JSON on stdout")
+	pf.BoolVar(&g.Debug, "debug", false, "trace HTTP and SSH on stderr (secrets redacted)")
+	pf.BoolVarP(&g.Yes, "yes", "y", false, "answer yes to confirmations")
+	pf.BoolVar(&g.NoInput, "no-input", false, "never prompt; fail naming the flag that would answer (implied without a terminal)")
+	pf.DurationVar(&g.MaxWait, "max-wait", 5*time.Minute, "longest time to wait out rate limits and retries")
+	pf.StringVar(&g.APIURL, "api-url", "", "Bitbucket REST base URL (env BITBUCKET_API_URL)")
+	pf.StringVar(&g.SSHHost, "ssh-host", "", "host name written into remotes and the ssh config Host line (env BBKEY_SSH_HOST)")
+	pf.StringVar(&g.SSHEndpoint, "ssh-endpoint", "", "HOST:PORT where SSH really connects (env BBKEY_SSH_ENDPOINT)")
+	pf.StringVar(&g.SSHHostKeys, "ssh-host-keys", "", "file of host keys trusted for the endpoint (env BBKEY_SSH_HOST_KEYS)")
+
+	for _, c := range commands(f) {
+		root.AddCommand(c)
+	}
+	return root
+}
+
+// classify turns cobra's untyped usage errors into usage errors.
+func classify(err error) error {
+	var ee *cmdutil.ExitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "invalid argument", "required flag", "if any flags in the group", "none of the others can be"} {
+		if strings.HasPrefix(msg, p) || strings.Contains(msg, " "+p) {
+			return cmdutil.UsageError(err, "see 'bbkey --help'")
+		}
+	}
+	return err
+}
+
+type jsonError struct {
+	Error struct {
+		Message string   `json:"message"`
+		Code    int      `json:"exit_code"`
+		Hints   []string `json:"hints,omitempty"`
+	} `json:"error"`
+}
+
+func renderError(f *cmdutil.Factory, wroteOut bool, err error, code int) {
+	hints := cmdutil.Hints(err)
+	msg := err.Error()
+	fmt.Fprintf(f.IOStreams.ErrOut, "bbkey: error: %s\n", msg)
+	for _, h := range hints {
+		fmt.Fprintf(f.IOStreams.ErrOut, "bbkey: hint: %s\n", h)
+	}
+	// --json promises one document on stdout; a command that failed before printing its
+	// own gets the error as that document.
+	if f.Globals.JSON && !wroteOut {
+		var doc jsonError
+		doc.Error.Message, doc.Error.Code, doc.Error.Hints = msg, code, hints
+		enc := json.NewEncoder(f.IOStreams.Out)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(doc)
+	}
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,67 @@
+package cmdutil
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+)
+
+// Paths are the directories bbkey reads and writes.
+type Paths struct {
+	// Home is the home directory git and the user's shell use ($HOME; %USERPROFILE% on
+	// Windows): .git-credentials, .netrc, the XDG fallback.
+	Home string
+	// SSHDir is where OpenSSH reads its config and keys: BBKEY_SSH_DIR, else .ssh in the
+	// passwd entry's home on Unix (ssh ignores $HOME), %USERPROFILE%\.ssh on Windows.
+	SSHDir string
+	// SSHDirFromEnv is true when BBKEY_SSH_DIR chose SSHDir.
+	SSHDirFromEnv bool
+	// ConfigDir is $XDG_CONFIG_HOME/bbkey (os.UserConfigDir): settings and state.
+	ConfigDir string
+	// HomeMismatch is set when $HOME differs from the home OpenSSH uses, so a warning can
+	// say that ssh will not look where the shell's ~ points.
+	HomeMismatch string
+}
+
+// BbkeyDir is ~/.ssh/bbkey, the directory bbkey owns inside the ssh directory.
+func (p Paths) BbkeyDir() string { return filepath.Join(p.SSHDir, "bbkey") }
+
+// SystemPaths resolves Paths from the environment and the OS account database.
+func SystemPaths(lookupEnv func(string) (string, bool)) (Paths, error) {
+	var p Paths
+	home, ok := lookupEnv("HOME")
+	if !ok || home == "" {
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return p, errors.New("cannot find the home directory: set HOME")
+		}
+		home = h
+	}
+	p.Home = home
+	if d, ok := lookupEnv("BBKEY_SSH_DIR"); ok && d != "" {
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			return p, err
+		}
+		p.SSHDir, p.SSHDirFromEnv = abs, true
+	} else {
+		sshHome, err := sshHomeDir(lookupEnv)
+		if err != nil {
+			return p, err
+		}
+		p.SSHDir = filepath.Join(sshHome, ".ssh")
+		if filepath.Clean(sshHome) != filepath.Clean(home) {
+			p.HomeMismatch = sshHome
+		}
+	}
+	cfg, ok := lookupEnv("XDG_CONFIG_HOME")
+	if !ok || cfg == "" || !filepath.IsAbs(cfg) {
+		c, err := userConfigDir(lookupEnv, home)
+		if err != nil {
+			return p, err
+		}
+		cfg = c
+	}
+	p.ConfigDir = filepath.Join(cfg, "bbkey")
+	return p, nil
+}

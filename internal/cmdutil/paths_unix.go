@@ -1,0 +1,27 @@
+//go:build !windows
+
+package cmdutil
+
+import (
+	"fmt"
+	"os/user"
+	"path/filepath"
+	"runtime"
+)
+
+// sshHomeDir is the home OpenSSH uses: the passwd entry's, never $HOME.
+func sshHomeDir(_ func(string) (string, bool)) (string, error) {
+	u, err := user.Current()
+	if err != nil || u.HomeDir == "" {
+		return "", fmt.Errorf("cannot read the passwd entry of the current user (set BBKEY_SSH_DIR): %v", err)
+	}
+	return u.HomeDir, nil
+}
+
+// userConfigDir mirrors os.UserConfigDir with the home bbkey resolved.
+func userConfigDir(_ func(string) (string, bool), home string) (string, error) {
+	if runtime.GOOS == "darwin" {
+		return filepath.Join(home, "Library", "Application Support"), nil
+	}
+	return filepath.Join(home, ".config"), nil
+}

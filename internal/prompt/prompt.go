@@ -1,0 +1,133 @@
+// Package prompt asks the user questions at the terminal. It talks to the controlling
+// terminal directly (/dev/tty, or CONIN$/CONOUT$ on Windows) so that prompts work even when
+// stdout is piped, and secrets are read with echo off. Nothing here reads a secret from
+// argv. Commands must check Factory.NoInput before prompting; every prompt has a flag or an
+// environment variable that answers it instead.
+package prompt
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+
+	"golang.org/x/term"
+)
+
+// Prompter asks questions.
+type Prompter interface {
+	// Input asks for a line of text; an empty answer gives def.
+	Input(label, def string) (string, error)
+	// Secret asks for a secret with echo off. The caller zeroes the result after use.
+	Secret(label string) ([]byte, error)
+	// Confirm asks a yes/no question; an empty answer gives def.
+	Confirm(label string, def bool) (bool, error)
+}
+
+// ErrNoTerminal is returned when there is no terminal to ask.
+var ErrNoTerminal = errors.New("no terminal to prompt on")
+
+// Terminal prompts on the controlling terminal.
+type Terminal struct{}
+
+// Input implements Prompter.
+func (Terminal) Input(label, def string) (string, error) {
+	in, out, closeTTY, err := openTTY()
+	if err != nil {
+		return "", err
+	}
+	defer closeTTY()
+	if def != "" {
+		fmt.Fprintf(out, "%s [%s]: ", label, def)
+	} else {
+		fmt.Fprintf(out, "%s: ", label)
+	}
+	line, err := readLine(in)
+	if err != nil {
+		return "", err
+	}
+	if line == "" {
+		return def, nil
+	}
+	return line, nil
+}
+
+// Confirm implements Prompter.
+func (t Terminal) Confirm(label string, def bool) (bool, error) {
+	hint := "y/N"
+	if def {
+		hint = "Y/n"
+	}
+	for {
+		ans, err := t.Input(fmt.Sprintf("%s (%s)", label, hint), "")
+		if err != nil {
+			return false, err
+		}
+		switch strings.ToLower(strings.TrimSpace(ans)) {
+		case "":
+			return def, nil
+		case "y", "yes":
+			return true, nil
+		case "n", "no":
+			return false, nil
+		}
+	}
+}
+
+// Secret implements Prompter. Ctrl-C restores the terminal's echo and returns
+// ErrCancelled, so the command can clean up instead of dying with echo off.
+func (Terminal) Secret(label string) ([]byte, error) {
+	in, out, closeTTY, err := openTTY()
+	if err != nil {
+		return nil, err
+	}
+	defer closeTTY()
+	fd := int(in.Fd())
+	state, err := term.GetState(fd)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", label, err)
+	}
+	fmt.Fprintf(out, "%s: ", label)
+
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt)
+	defer signal.Stop(sig)
+	go func() {
+		b, err := term.ReadPassword(fd)
+		done <- result{b, err}
+	}()
+	select {
+	case r := <-done:
+		fmt.Fprintln(out)
+		if r.err != nil {
+			return nil, fmt.Errorf("reading %s: %w", label, r.err)
+		}
+		return r.b, nil
+	case <-sig:
+		_ = term.Restore(fd, state)
+		fmt.Fprintln(out)
+		return nil, ErrCancelled
+	}
+}
+
+func readLine(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		if errors.Is(err, io.EOF) {
+			return "", ErrCancelled
+		}
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// ErrCancelled is returned when the user interrupts a prompt (Ctrl-C, or end of input).
+var ErrCancelled = errors.New("cancelled")
