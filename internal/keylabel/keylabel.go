@@ -1,0 +1,144 @@
+// Package keylabel writes and reads the labels bbkey puts on Bitbucket keys,
+// `bbkey:<name>:<YYYY-MM-DD>` with `:ttl=<duration>` for access keys, so that list, rotate
+// and doctor can tell a key's owner, age and policy from Bitbucket alone. Keys whose label
+// does not start with `bbkey:` are not bbkey's and are never changed.
+package keylabel
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Prefix starts every label bbkey writes.
+const Prefix = "bbkey:"
+
+// Label is a parsed bbkey label.
+type Label struct {
+	Name    string
+	Created time.Time     // the creation date, midnight UTC
+	TTL     time.Duration // 0 when the label has none
+}
+
+// nameRE is what a key name may contain: it ends up in file names and ssh Host aliases.
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// ValidName reports whether name can be used as a key name.
+func ValidName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("invalid key name %q: use 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// SanitizeName lowercases s and replaces what a name may not contain with '-', for names
+// derived from host names and nicknames.
+func SanitizeName(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	out := strings.Trim(b.String(), "-._")
+	if len(out) > 63 {
+		out = out[:63]
+	}
+	return out
+}
+
+// String formats the label.
+func (l Label) String() string {
+	s := Prefix + l.Name + ":" + l.Created.UTC().Format(time.DateOnly)
+	if l.TTL > 0 {
+		s += ":ttl=" + FormatDuration(l.TTL)
+	}
+	return s
+}
+
+// Parse reads a label; ok is false for labels that are not bbkey's.
+func Parse(s string) (Label, bool) {
+	if !strings.HasPrefix(s, Prefix) {
+		return Label{}, false
+	}
+	parts := strings.Split(strings.TrimPrefix(s, Prefix), ":")
+	if len(parts) < 2 || ValidName(parts[0]) != nil {
+		return Label{}, false
+	}
+	created, err := time.Parse(time.DateOnly, parts[1])
+	if err != nil {
+		return Label{}, false
+	}
+	l := Label{Name: parts[0], Created: created}
+	for _, p := range parts[2:] {
+		if v, ok := strings.CutPrefix(p, "ttl="); ok {
+			if d, err := ParseDuration(v); err == nil {
+				l.TTL = d
+			}
+		}
+	}
+	return l, true
+}
+
+// Age is how old the key is at now, by its label's date.
+func (l Label) Age(now time.Time) time.Duration { return now.Sub(l.Created) }
+
+// ParseDuration accepts Go durations plus days and weeks: "90d", "2w", "36h", "1d12h".
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, errors.New("empty duration")
+	}
+	var total time.Duration
+	rest := s
+	for rest != "" {
+		i := 0
+		for i < len(rest) && (rest[i] >= '0' && rest[i] <= '9') {
+			i++
+		}
+		if i == 0 || i == len(rest) {
+			break
+		}
+		unit := rest[i]
+		if unit != 'd' && unit != 'w' {
+			break
+		}
+		n, err := strconv.Atoi(rest[:i])
+		if err != nil {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		day := 24 * time.Hour
+		if unit == 'w' {
+			day *= 7
+		}
+		total += time.Duration(n) * day
+		rest = rest[i+1:]
+	}
+	if rest != "" {
+		d, err := time.ParseDuration(rest)
+		if err != nil {
+			return 0, fmt.Errorf("invalid duration %q: use e.g. 90d, 2w, 36h", s)
+		}
+		total += d
+	}
+	if total <= 0 {
+		return 0, fmt.Errorf("invalid duration %q: must be positive", s)
+	}
+	return total, nil
+}
+
+// FormatDuration writes whole days as "90d" and anything else as Go does.
+func FormatDuration(d time.Duration) string {
+	day := 24 * time.Hour
+	if d > 0 && d%day == 0 {
+		return strconv.FormatInt(int64(d/day), 10) + "d"
+	}
+	return d.String()
+}

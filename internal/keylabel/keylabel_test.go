@@ -1,0 +1,75 @@
+package keylabel
+
+import (
+	"testing"
+	"time"
+)
+
+func TestRoundTrip(t *testing.T) {
+	created := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		l    Label
+		want string
+	}{
+		{Label{Name: "ada", Created: created}, "bbkey:ada:2026-11-22"},
+		{Label{Name: "ci-01", Created: created, TTL: 90 * 24 * time.Hour}, "bbkey:ci-01:2026-11-22:ttl=90d"},
+		{Label{Name: "x.y_z", Created: created, TTL: 36 * time.Hour}, "bbkey:x.y_z:2026-11-22:ttl=36h0m0s"},
+	}
+	for _, tt := range tests {
+		if got := tt.l.String(); got != tt.want {
+			t.Errorf("String = %q, want %q", got, tt.want)
+		}
+		back, ok := Parse(tt.want)
+		if !ok || back != tt.l {
+			t.Errorf("Parse(%q) = %+v, %v; want %+v", tt.want, back, ok, tt.l)
+		}
+	}
+}
+
+func TestParseRejectsForeignLabels(t *testing.T) {
+	for _, s := range []string{"", "laptop", "bbkey", "bbkey:", "bbkey:Ada:2026-11-22", "bbkey:ada:yesterday", "BBKEY:ada:2026-11-22", "my bbkey:ada:2026-11-22"} {
+		if l, ok := Parse(s); ok {
+			t.Errorf("Parse(%q) = %+v, want not bbkey's", s, l)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	day := 24 * time.Hour
+	tests := []struct {
+		in   string
+		want time.Duration
+		err  bool
+	}{
+		{"90d", 90 * day, false},
+		{"2w", 14 * day, false},
+		{"1d12h", 36 * time.Hour, false},
+		{"36h", 36 * time.Hour, false},
+		{"15m", 15 * time.Minute, false},
+		{"", 0, true},
+		{"d", 0, true},
+		{"-5d", 0, true},
+		{"0d", 0, true},
+		{"ninety days", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := ParseDuration(tt.in)
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v, err %v", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+	if FormatDuration(90*day) != "90d" || FormatDuration(90*time.Minute) != "1h30m0s" {
+		t.Error("FormatDuration")
+	}
+}
+
+func TestSanitizeName(t *testing.T) {
+	for in, want := range map[string]string{"CI-Runner-01": "ci-runner-01", "build box": "build-box", "-x-": "x", "Ada Lovelace": "ada-lovelace"} {
+		if got := SanitizeName(in); got != want {
+			t.Errorf("SanitizeName(%q) = %q, want %q", in, got, want)
+		}
+		if ValidName(SanitizeName(in)) != nil {
+			t.Errorf("sanitized %q is not valid", in)
+		}
+	}
+}
