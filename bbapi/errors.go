@@ -1,0 +1,400 @@
+package bbapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ErrorResponse is a non-2xx answer from Bitbucket. Nothing in it is assumed to be JSON:
+// a 401 may be plain text and a proxy may answer with HTML, so whatever did not parse is
+// kept, capped, in Body. Every field has been scrubbed of the credential's secrets.
+type ErrorResponse struct {
+	Method string
+	// URL is the request URL, redacted.
+	URL        string
+	StatusCode int
+	// Message and Detail come from Bitbucket's {"type":"error","error":{…}} envelope (or
+	// error_description of an OAuth token endpoint error).
+	Message string
+	Detail  string
+	// Fields is error.fields as sent: sometimes an object of arrays, sometimes an array.
+	Fields json.RawMessage
+	// Data is error.data as sent.
+	Data json.RawMessage
+	// Body is a capped snippet of a body that was not a JSON error envelope.
+	Body string
+	// OAuthError is the "error" code of an OAuth token endpoint answer (invalid_client…).
+	OAuthError string
+	// RequiredScopes and GrantedScopes come from a 403's detail when Bitbucket lists them,
+	// GrantedScopes else from the x-oauth-scopes header.
+	RequiredScopes []string
+	GrantedScopes  []string
+	// Route is the endpoint template, e.g. "/users/{selected_user}/ssh-keys"; with
+	// CredentialKind it lets the error say which scope is probably missing.
+	Route          string
+	CredentialKind Kind
+}
+
+func (e *ErrorResponse) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s: %d %s", e.Method, e.URL, e.StatusCode, http.StatusText(e.StatusCode))
+	if msg := e.summary(); msg != "" {
+		b.WriteString(": ")
+		b.WriteString(msg)
+	}
+	if len(e.Fields) > 0 && !bytes.Equal(e.Fields, []byte("null")) {
+		fmt.Fprintf(&b, " (fields: %s)", snippet(compactJSON(e.Fields), 300))
+	}
+	return b.String()
+}
+
+func (e *ErrorResponse) summary() string {
+	switch {
+	case e.Message != "" && e.Detail != "" && e.Detail != e.Message:
+		return strings.TrimSpace(e.Message) + " (" + strings.TrimSpace(e.Detail) + ")"
+	case e.Message != "":
+		return strings.TrimSpace(e.Message)
+	case e.Detail != "":
+		return strings.TrimSpace(e.Detail)
+	case e.Body != "":
+		return bodySummary(e.Body)
+	}
+	return ""
+}
+
+// ExitCode maps to bbkey's exit codes: 4 for missing or refused credentials and scopes,
+// 3 for a rate limit; 0 (no opinion) otherwise.
+func (e *ErrorResponse) ExitCode() int {
+	switch {
+	case e.unauthorized(), e.StatusCode == http.StatusForbidden:
+		return 4
+	case e.StatusCode == http.StatusTooManyRequests:
+		return 3
+	}
+	return 0
+}
+
+func (e *ErrorResponse) unauthorized() bool {
+	if e.StatusCode == http.StatusUnauthorized {
+		return true
+	}
+	switch e.OAuthError {
+	case "invalid_client", "unauthorized_client", "invalid_grant":
+		return true
+	}
+	return false
+}
+
+const apiTokenURL = "https://id.atlassian.com/manage-profile/security/api-tokens"
+
+// Hints says what to do next, depending on the answer, the endpoint and the kind of
+// credential.
+func (e *ErrorResponse) Hints() []string {
+	switch {
+	case e.unauthorized():
+		return unauthorizedHints(e.CredentialKind)
+	case e.StatusCode == http.StatusForbidden:
+		return e.forbiddenHints()
+	case e.StatusCode == http.StatusNotFound:
+		return []string{"check the workspace, repository, project or key named; Bitbucket also answers 404 for what the credential may not see"}
+	case e.StatusCode == http.StatusTooManyRequests:
+		return []string{"Bitbucket allows about 1,000 API requests an hour per user; re-run later or allow a longer wait with --max-wait"}
+	}
+	return nil
+}
+
+func unauthorizedHints(k Kind) []string {
+	switch k {
+	case KindAPIToken:
+		return []string{
+			"check that BITBUCKET_EMAIL is the email of the Atlassian account the API token belongs to, and that the token has not expired",
+			"run 'bbkey auth login' or set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN (create a token at " + apiTokenURL + ")",
+		}
+	case KindAccessToken:
+		return []string{"the access token was refused: it may have expired or been revoked; create a new one under Access tokens in the repository, project or workspace settings"}
+	case KindOAuth:
+		return []string{"check BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET; the client credentials grant needs a private OAuth consumer"}
+	}
+	return []string{"run 'bbkey auth login' or set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN"}
+}
+
+func (e *ErrorResponse) forbiddenHints() []string {
+	scope := MissingScope(e)
+	userKeys := strings.HasPrefix(e.Route, "/users/")
+	switch e.CredentialKind {
+	case KindAccessToken:
+		if userKeys {
+			return []string{"access tokens cannot manage a person's SSH keys; use an API token (BITBUCKET_EMAIL and BITBUCKET_API_TOKEN, or 'bbkey auth login')"}
+		}
+		return []string{
+			"the access token needs admin permission and scope " + scope + "; some workspaces refuse access tokens on access-key endpoints",
+			"or use an API token with scopes " + strings.Join(scopesFor(e.Method, e.Route, KindAPIToken), ", ") + " (create one at " + apiTokenURL + ")",
+		}
+	case KindOAuth:
+		return []string{"give the OAuth consumer the " + scope + " permission in the workspace settings under OAuth consumers"}
+	}
+	h := []string{"create an API token with scope " + scope + " at " + apiTokenURL + " (\"Create API token with scopes\", app Bitbucket)"}
+	if strings.Contains(e.Route, "deploy-keys") {
+		h = append(h, "adding access keys also needs admin permission on the repository or project")
+	}
+	return h
+}
+
+// RateLimitError is a 429: Bitbucket's hourly request limit is used up. Bitbucket Cloud
+// sends no Retry-After; Data Center and proxies may.
+type RateLimitError struct {
+	*ErrorResponse
+	// RetryAfter is the wait the server asked for, when HasRetryAfter.
+	RetryAfter    time.Duration
+	HasRetryAfter bool
+}
+
+func (e *RateLimitError) Unwrap() error { return e.ErrorResponse }
+
+// IsDuplicateKey reports Bitbucket refusing a key that is already registered: "Someone
+// has already added that SSH key." (user keys, status unconfirmed: 400 or 409) or
+// "…already added that access key…" (access keys).
+func IsDuplicateKey(err error) bool {
+	e, ok := errors.AsType[*ErrorResponse](err)
+	if !ok {
+		return false
+	}
+	switch e.StatusCode {
+	case http.StatusBadRequest, http.StatusConflict, http.StatusUnprocessableEntity:
+	default:
+		return false
+	}
+	text := strings.ToLower(e.Message + " " + e.Detail + " " + string(e.Fields) + " " + e.Body)
+	for _, s := range []string{"already added", "already been added", "already exists", "already in use"} {
+		if strings.Contains(text, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsNotFound reports a 404.
+func IsNotFound(err error) bool { return hasStatus(err, http.StatusNotFound) }
+
+// IsForbidden reports a 403: authenticated, but missing a scope or a permission.
+func IsForbidden(err error) bool { return hasStatus(err, http.StatusForbidden) }
+
+// IsUnauthorized reports refused credentials: a 401, or an OAuth token endpoint refusing
+// the client id and secret.
+func IsUnauthorized(err error) bool {
+	e, ok := errors.AsType[*ErrorResponse](err)
+	return ok && e.unauthorized()
+}
+
+// IsRateLimited reports a 429, whether or not retries were attempted.
+func IsRateLimited(err error) bool {
+	_, ok := errors.AsType[*RateLimitError](err)
+	return ok
+}
+
+func hasStatus(err error, code int) bool {
+	e, ok := errors.AsType[*ErrorResponse](err)
+	return ok && e.StatusCode == code
+}
+
+// MissingScope names the scope(s) a 403 (or 401) probably lacked, comma-separated: the
+// required scopes Bitbucket listed less those granted, else what the endpoint needs for
+// this kind of credential less the granted ones (x-oauth-scopes). "" when err is not such
+// an error or nothing is known.
+func MissingScope(err error) string {
+	e, ok := errors.AsType[*ErrorResponse](err)
+	if !ok || (e.StatusCode != http.StatusForbidden && e.StatusCode != http.StatusUnauthorized) {
+		return ""
+	}
+	need := e.RequiredScopes
+	if len(need) == 0 {
+		need = scopesFor(e.Method, e.Route, e.CredentialKind)
+	}
+	var missing []string
+	for _, s := range need {
+		if !slices.Contains(e.GrantedScopes, s) {
+			missing = append(missing, s)
+		}
+	}
+	if len(missing) == 0 {
+		missing = need
+	}
+	return strings.Join(missing, ", ")
+}
+
+// endpointScopes lists what each endpoint needs: API tokens use Atlassian's granular
+// scopes (spec x-atlassian-oauth2-scopes; write does not imply read), OAuth consumers and
+// access tokens the classic ones (spec security.oauth2).
+var endpointScopes = map[string]struct{ token, classic []string }{
+	"GET /user":                                                                  {[]string{"read:user:bitbucket"}, []string{"account"}},
+	"GET /user/workspaces":                                                       {[]string{"read:workspace:bitbucket"}, []string{"account"}},
+	"GET /repositories/{workspace}":                                              {[]string{"read:repository:bitbucket"}, []string{"repository"}},
+	"GET /users/{selected_user}/ssh-keys":                                        {[]string{"read:ssh-key:bitbucket"}, []string{"account"}},
+	"POST /users/{selected_user}/ssh-keys":                                       {[]string{"read:ssh-key:bitbucket", "write:ssh-key:bitbucket"}, []string{"account:write"}},
+	"GET /users/{selected_user}/ssh-keys/{key_id}":                               {[]string{"read:ssh-key:bitbucket"}, []string{"account"}},
+	"PUT /users/{selected_user}/ssh-keys/{key_id}":                               {[]string{"read:ssh-key:bitbucket", "write:ssh-key:bitbucket"}, []string{"account:write"}},
+	"DELETE /users/{selected_user}/ssh-keys/{key_id}":                            {[]string{"delete:ssh-key:bitbucket"}, []string{"account:write"}},
+	"GET /repositories/{workspace}/{repo_slug}/deploy-keys":                      {[]string{"admin:repository:bitbucket"}, []string{"repository:admin"}},
+	"POST /repositories/{workspace}/{repo_slug}/deploy-keys":                     {[]string{"admin:repository:bitbucket", "write:ssh-key:bitbucket"}, []string{"repository:admin"}},
+	"GET /repositories/{workspace}/{repo_slug}/deploy-keys/{key_id}":             {[]string{"admin:repository:bitbucket"}, []string{"repository:admin"}},
+	"PUT /repositories/{workspace}/{repo_slug}/deploy-keys/{key_id}":             {[]string{"admin:repository:bitbucket", "write:ssh-key:bitbucket"}, []string{"repository:admin"}},
+	"DELETE /repositories/{workspace}/{repo_slug}/deploy-keys/{key_id}":          {[]string{"admin:repository:bitbucket", "delete:ssh-key:bitbucket"}, []string{"repository:admin"}},
+	"GET /workspaces/{workspace}/projects/{project_key}/deploy-keys":             {[]string{"admin:project:bitbucket"}, []string{"project:admin"}},
+	"POST /workspaces/{workspace}/projects/{project_key}/deploy-keys":            {[]string{"admin:project:bitbucket", "write:ssh-key:bitbucket"}, []string{"project:admin"}},
+	"GET /workspaces/{workspace}/projects/{project_key}/deploy-keys/{key_id}":    {[]string{"admin:project:bitbucket"}, []string{"project:admin"}},
+	"DELETE /workspaces/{workspace}/projects/{project_key}/deploy-keys/{key_id}": {[]string{"admin:project:bitbucket", "delete:ssh-key:bitbucket"}, []string{"project:admin"}},
+}
+
+func scopesFor(method, route string, k Kind) []string {
+	s, ok := endpointScopes[method+" "+route]
+	if !ok {
+		return nil
+	}
+	if k == KindAPIToken || k == "" {
+		return s.token
+	}
+	return s.classic
+}
+
+// errorEnvelope is Bitbucket's error body, and the OAuth token endpoint's, read
+// leniently: "error" is an object for the API and a string for OAuth, "detail" is
+// usually a string but an object listing scopes on some 403s.
+type errorEnvelope struct {
+	Error            json.RawMessage `json:"error"`
+	ErrorDescription string          `json:"error_description"`
+}
+
+type errorObject struct {
+	Message string          `json:"message"`
+	Detail  json.RawMessage `json:"detail"`
+	Fields  json.RawMessage `json:"fields"`
+	Data    json.RawMessage `json:"data"`
+}
+
+type scopeDetail struct {
+	Required []string `json:"required"`
+	Granted  []string `json:"granted"`
+}
+
+const bodySnippetLen = 512
+
+func parseErrorBody(resp *http.Response, body []byte, scrub func(string) string) *ErrorResponse {
+	e := &ErrorResponse{StatusCode: resp.StatusCode, GrantedScopes: splitScopes(resp.Header.Get("X-Oauth-Scopes"))}
+	trimmed := bytes.TrimSpace(body)
+	var env errorEnvelope
+	if len(trimmed) > 0 && trimmed[0] == '{' && json.Unmarshal(trimmed, &env) == nil && len(env.Error) > 0 {
+		var obj errorObject
+		var code string
+		switch {
+		case json.Unmarshal(env.Error, &obj) == nil:
+			e.Message = scrub(obj.Message)
+			e.Detail = scrub(detailText(obj.Detail))
+			if sd, ok := decodeScopeDetail(obj.Detail); ok {
+				e.RequiredScopes = sd.Required
+				if len(sd.Granted) > 0 {
+					e.GrantedScopes = sd.Granted
+				}
+			}
+			e.Fields = scrubJSON(obj.Fields, scrub)
+			e.Data = scrubJSON(obj.Data, scrub)
+			return e
+		case json.Unmarshal(env.Error, &code) == nil:
+			e.OAuthError = scrub(code)
+			e.Message = scrub(env.ErrorDescription)
+			if e.Message == "" {
+				e.Message = e.OAuthError
+			}
+			return e
+		}
+	}
+	e.Body = scrub(snippet(trimmed, bodySnippetLen))
+	return e
+}
+
+func detailText(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	if bytes.Equal(raw, []byte("null")) {
+		return ""
+	}
+	return snippet(compactJSON(raw), 300)
+}
+
+func decodeScopeDetail(raw json.RawMessage) (scopeDetail, bool) {
+	var sd scopeDetail
+	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &sd) != nil {
+		return sd, false
+	}
+	return sd, len(sd.Required) > 0
+}
+
+func scrubJSON(raw json.RawMessage, scrub func(string) string) json.RawMessage {
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil
+	}
+	s := scrub(string(compactJSON(raw)))
+	if !json.Valid([]byte(s)) {
+		b, _ := json.Marshal(s)
+		return b
+	}
+	return json.RawMessage(s)
+}
+
+func compactJSON(raw []byte) []byte {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return raw
+	}
+	return b.Bytes()
+}
+
+// snippet returns at most n bytes of b as valid UTF-8, marked when cut.
+func snippet(b []byte, n int) string {
+	if len(b) <= n {
+		return strings.ToValidUTF8(string(b), "?")
+	}
+	return strings.ToValidUTF8(string(b[:n]), "") + "…"
+}
+
+var (
+	titleRe = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title>`)
+	tagRe   = regexp.MustCompile(`(?s)<[^>]*>`)
+	spaceRe = regexp.MustCompile(`\s+`)
+)
+
+// bodySummary makes a body that is not Bitbucket's JSON readable in one line: an HTML
+// page by its title (or its text), plain text by its collapsed text.
+func bodySummary(body string) string {
+	s := body
+	if looksHTML(s) {
+		if m := titleRe.FindStringSubmatch(s); m != nil && strings.TrimSpace(m[1]) != "" {
+			s = m[1]
+		} else {
+			s = tagRe.ReplaceAllString(s, " ")
+		}
+		s = html.UnescapeString(s)
+	}
+	s = strings.TrimSpace(spaceRe.ReplaceAllString(s, " "))
+	if len(s) > 200 {
+		s = snippet([]byte(s), 200)
+	}
+	return s
+}
+
+func looksHTML(s string) bool {
+	l := strings.ToLower(strings.TrimSpace(s))
+	return strings.HasPrefix(l, "<!doctype html") || strings.HasPrefix(l, "<html") || strings.Contains(l, "<body") || strings.Contains(l, "<title")
+}

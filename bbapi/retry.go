@@ -1,0 +1,284 @@
+package bbapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	backoffBase = time.Second
+	backoffCap  = time.Minute
+	// maxAttempts bounds one call even if a fake clock never lets the budget run out.
+	maxAttempts = 30
+)
+
+// Wait describes one pause before a retry, for progress output.
+type Wait struct {
+	Method string
+	URL    string // redacted
+	// Attempt is the attempt that failed (1 for the first).
+	Attempt int
+	Delay   time.Duration
+	// Reason is short and printable: "rate limited", "503 Service Unavailable",
+	// "connection reset".
+	Reason      string
+	RateLimited bool
+	// Remaining is what is left of the client's wait budget after this pause.
+	Remaining time.Duration
+}
+
+// Stats counts a client's work so far.
+type Stats struct {
+	// Requests is the number of HTTP requests sent (attempts, token fetches included).
+	Requests int
+	// Retries is the number of attempts that were repeated after a wait.
+	Retries int
+	// Waited is the wall-clock time during which at least one request was waiting.
+	Waited time.Duration
+}
+
+// Stats returns the client's counters.
+func (c *Client) Stats() Stats {
+	c.budget.mu.Lock()
+	defer c.budget.mu.Unlock()
+	return Stats{Requests: c.budget.requests, Retries: c.budget.retries, Waited: c.budget.waited}
+}
+
+// budget is the client-wide allowance for waiting. Waits of concurrent requests overlap
+// in time, so it counts the union of the waiting intervals: four workers backing off
+// together for 10s use 10s of --max-wait, not 40s.
+type budget struct {
+	mu        sync.Mutex
+	waited    time.Duration
+	busyUntil time.Time
+	requests  int
+	retries   int
+}
+
+func (b *budget) countRequest() {
+	b.mu.Lock()
+	b.requests++
+	b.mu.Unlock()
+}
+
+// reserve books a wait of d starting at now. A backoff longer than what is left is
+// shortened to it (one last attempt is still worth making); a wait the server asked for
+// (exact) is not, because coming back earlier is pointless.
+func (b *budget) reserve(now time.Time, d, limit time.Duration, exact bool) (time.Duration, time.Duration, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	start := now
+	if b.busyUntil.After(start) {
+		start = b.busyUntil
+	}
+	added := max(now.Add(d).Sub(start), 0)
+	remaining := limit - b.waited
+	if added > remaining {
+		if exact || remaining <= 0 {
+			return 0, max(remaining, 0), false
+		}
+		d -= added - remaining
+		added = remaining
+	}
+	b.waited += added
+	if end := now.Add(d); end.After(b.busyUntil) {
+		b.busyUntil = end
+	}
+	b.retries++
+	return d, remaining - added, true
+}
+
+// RetryBudgetError reports that a call gave up because waiting longer would exceed the
+// client's total wait budget (bbkey's --max-wait). Callers report the run as partial.
+type RetryBudgetError struct {
+	Attempts int
+	// Waited is how long this call waited in all.
+	Waited time.Duration
+	// MaxWait is the client's budget.
+	MaxWait time.Duration
+	// Needed is the wait Bitbucket asked for (Retry-After) that did not fit, if any.
+	Needed time.Duration
+	// Err is the last failure.
+	Err error
+}
+
+func (e *RetryBudgetError) Error() string {
+	s := fmt.Sprintf("%v; gave up after %d %s and %s of waiting (max wait %s)", e.Err, e.Attempts, plural(e.Attempts, "attempt", "attempts"), roundDur(e.Waited), roundDur(e.MaxWait))
+	if e.Needed > 0 {
+		s += fmt.Sprintf("; bitbucket asked to wait %s more", roundDur(e.Needed))
+	}
+	return s
+}
+
+func (e *RetryBudgetError) Unwrap() error { return e.Err }
+
+// ExitCode is 3: the run stopped because --max-wait ran out.
+func (e *RetryBudgetError) ExitCode() int { return 3 }
+
+// Hints says what to do next.
+func (e *RetryBudgetError) Hints() []string {
+	return []string{"re-run later to finish, or allow a longer wait with --max-wait (e.g. --max-wait 30m)"}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func roundDur(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Millisecond)
+}
+
+// retry runs one call: it sends, and on a transient failure waits and sends again until
+// it succeeds, fails for good, the context ends, or the budget runs out.
+func (c *Client) retry(ctx context.Context, cl *call) (*Response, []byte, error) {
+	var waited time.Duration
+	refreshed := false
+	for attempt := 1; ; attempt++ {
+		hr, body, err := c.send(ctx, cl.endpoint, cl.body)
+		r := &Response{Response: hr, Attempts: attempt, Waited: waited}
+		if err == nil && hr.StatusCode >= 200 && hr.StatusCode < 300 {
+			return r, body, nil
+		}
+		if err == nil {
+			err = c.newError(cl.endpoint, hr, body)
+			// An expired OAuth token: fetch a fresh one and try once more at once. A 401
+			// means the request was not processed, so this is safe for a POST as well.
+			if hr.StatusCode == http.StatusUnauthorized && !refreshed {
+				if inv, ok := c.cred.(Invalidator); ok && inv.Invalidate(hr.Request.Header.Get("Authorization")) {
+					refreshed = true
+					continue
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			return r, nil, fmt.Errorf("%s %s: %w", cl.method, c.redactURL(cl.url), context.Cause(ctx))
+		}
+		reason, rateLimited, landed, ok := transient(err)
+		if !ok {
+			return r, body, err
+		}
+		if landed && cl.method == http.MethodPost {
+			cl.ambiguous = true
+		}
+		delay, exact := c.backoff(attempt), false
+		var rl *RateLimitError
+		if errors.As(err, &rl) && rl.HasRetryAfter {
+			delay, exact = rl.RetryAfter, true
+		}
+		if attempt >= maxAttempts {
+			return r, nil, &RetryBudgetError{Attempts: attempt, Waited: waited, MaxWait: c.maxWait, Err: err}
+		}
+		d, remaining, ok := c.budget.reserve(c.now(), delay, c.maxWait, exact)
+		if !ok {
+			be := &RetryBudgetError{Attempts: attempt, Waited: waited, MaxWait: c.maxWait, Err: err}
+			if exact {
+				be.Needed = delay
+			}
+			return r, nil, be
+		}
+		if c.onWait != nil {
+			c.onWait(Wait{Method: cl.method, URL: c.redactURL(cl.url), Attempt: attempt, Delay: d, Reason: reason, RateLimited: rateLimited, Remaining: remaining})
+		}
+		c.debugf("# waiting %s before retrying %s %s (%s)\n", roundDur(d), cl.method, c.redactURL(cl.url), reason)
+		if err := c.sleep(ctx, d); err != nil {
+			return r, nil, fmt.Errorf("%s %s: waiting to retry: %w", cl.method, c.redactURL(cl.url), err)
+		}
+		waited += d
+	}
+}
+
+// transient classifies a failure: whether to retry, a printable reason, whether it was
+// a rate limit, and whether the request may have been processed anyway (a gateway error
+// or a cut connection can hide a POST that landed; a 429 cannot).
+func transient(err error) (reason string, rateLimited, mayHaveLanded, retry bool) {
+	var rl *RateLimitError
+	if errors.As(err, &rl) {
+		return "rate limited", true, false, true
+	}
+	var er *ErrorResponse
+	if errors.As(err, &er) {
+		switch er.StatusCode {
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return fmt.Sprintf("%d %s", er.StatusCode, http.StatusText(er.StatusCode)), false, true, true
+		}
+		return "", false, false, false
+	}
+	var ne *netError
+	if !errors.As(err, &ne) {
+		return "", false, false, false
+	}
+	switch {
+	case isConnReset(err):
+		return "connection reset", false, true, true
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed early", false, true, true
+	}
+	if nerr, ok := errors.AsType[net.Error](err); ok && nerr.Timeout() {
+		return "timed out", false, true, true
+	}
+	return "", false, false, false
+}
+
+// backoff is exponential with full jitter: a uniform wait in [0, min(cap, base·2^(n-1))].
+func (c *Client) backoff(attempt int) time.Duration {
+	ceiling := backoffCap
+	if attempt < 20 {
+		ceiling = min(backoffCap, backoffBase<<(attempt-1))
+	}
+	return c.jitter(ceiling)
+}
+
+func fullJitter(ceiling time.Duration) time.Duration {
+	if ceiling <= 0 {
+		return 0
+	}
+	return rand.N(ceiling + 1)
+}
+
+// retryAfter reads Retry-After as seconds or an HTTP date (Bitbucket Cloud sends none,
+// Data Center does). It returns -1 when absent or unreadable.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return -1
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return -1
+		}
+		return time.Duration(min(n, int64(24*time.Hour/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0)
+	}
+	return -1
+}
+
+func sleepContext(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}
