@@ -1,0 +1,214 @@
+package keys
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bbkey/bbkey/internal/fsutil"
+)
+
+// GenerateOptions say where a new key goes and how it is protected.
+type GenerateOptions struct {
+	// Path is the private key file; the public half goes to Path + ".pub".
+	Path string
+	// Comment goes into both files, e.g. from Comment(name, host, now).
+	Comment string
+	// Passphrase encrypts the private key. It is required unless NoPassphrase is set. The
+	// caller still owns it and clears it after Generate returns.
+	Passphrase []byte
+	// NoPassphrase writes the private key unencrypted: the explicit, warned opt-out.
+	NoPassphrase bool
+	// Force moves an existing pair aside (PATH.bak-<YYYYMMDDTHHMMSS>) instead of refusing.
+	Force bool
+	// Now stamps the names of moved-aside files; zero means the current time.
+	Now time.Time
+	// Rand is the entropy source; nil means crypto/rand.
+	Rand io.Reader
+}
+
+// ExistsError is returned when Generate would overwrite a key.
+type ExistsError struct {
+	Path string
+}
+
+func (e *ExistsError) Error() string { return fmt.Sprintf("key %s already exists", e.Path) }
+
+// Is makes errors.Is(err, fs.ErrExist) true.
+func (e *ExistsError) Is(target error) bool { return target == fs.ErrExist }
+
+// Hints implements the hint contract of cmdutil.
+func (e *ExistsError) Hints() []string {
+	return []string{
+		"bbkey never overwrites a key: choose another --name, use it with --key " + shellQuote(e.Path),
+		"or pass --force to move the old pair aside (kept as " + filepath.Base(e.Path) + ".bak-<time>, never deleted)",
+	}
+}
+
+// Generate makes a new ed25519 key in memory and writes it: the private key in OpenSSH's
+// format (encrypted with aes256-ctr and a bcrypt KDF of 16 rounds unless NoPassphrase),
+// 0600 and never overwriting; then the .pub line, 0644. The ssh directory is created 0700
+// when missing and refused when unsafe. The returned Key holds the private half in memory
+// (Private, Signer), so the caller can prove it and add it to an agent without asking for
+// the passphrase again; call Wipe when done.
+func Generate(opts GenerateOptions) (*Key, error) {
+	if opts.Path == "" {
+		return nil, errors.New("generating a key: no path given")
+	}
+	switch {
+	case len(opts.Passphrase) == 0 && !opts.NoPassphrase:
+		return nil, errors.New("generating a key: no passphrase given (use --no-passphrase to write it unencrypted)")
+	case len(opts.Passphrase) > 0 && opts.NoPassphrase:
+		return nil, errors.New("generating a key: a passphrase was given together with --no-passphrase")
+	}
+	pubPath := opts.Path + PublicSuffix
+	if err := prepareDir(filepath.Dir(opts.Path)); err != nil {
+		return nil, err
+	}
+	var existing []string
+	for _, p := range []string{opts.Path, pubPath} {
+		if _, err := os.Lstat(p); err == nil {
+			existing = append(existing, p)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	if len(existing) > 0 && !opts.Force {
+		return nil, &ExistsError{Path: existing[0]}
+	}
+
+	rnd := opts.Rand
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	pub, priv, err := ed25519.GenerateKey(rnd)
+	if err != nil {
+		return nil, fmt.Errorf("generating a key: %w", err)
+	}
+	// From here on every return path that does not hand priv to the caller wipes it.
+	fail := func(err error) (*Key, error) {
+		clear(priv)
+		return nil, err
+	}
+	var block *pem.Block
+	if opts.NoPassphrase {
+		block, err = ssh.MarshalPrivateKey(priv, opts.Comment)
+	} else {
+		block, err = ssh.MarshalPrivateKeyWithPassphrase(priv, opts.Comment, opts.Passphrase)
+	}
+	if err != nil {
+		return fail(fmt.Errorf("encoding %s: %w", opts.Path, err))
+	}
+	privPEM := pem.EncodeToMemory(block)
+	clear(block.Bytes)
+	defer clear(privPEM)
+
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return fail(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		return fail(err)
+	}
+	key := newKey(opts.Path, sshPub, opts.Comment)
+	key.Encrypted = !opts.NoPassphrase
+	key.Private, key.Signer = priv, signer
+
+	// Move the old pair aside only now that nothing can fail before the new one lands, and
+	// put it back if the new one cannot be written.
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	moved := make(map[string]string, len(existing))
+	restore := func() {
+		for orig, bak := range moved {
+			_ = moveNoReplace(bak, orig)
+		}
+	}
+	for _, p := range existing {
+		bak, err := moveAside(p, now)
+		if err != nil {
+			restore()
+			return fail(fmt.Errorf("moving %s aside: %w", p, err))
+		}
+		moved[p] = bak
+		key.MovedAside = append(key.MovedAside, bak)
+	}
+
+	if err := fsutil.CreateExclusive(opts.Path, privPEM, 0o600); err != nil {
+		restore()
+		if errors.Is(err, fs.ErrExist) {
+			return fail(&ExistsError{Path: opts.Path})
+		}
+		return fail(fmt.Errorf("writing %s: %w", opts.Path, err))
+	}
+	if err := fsutil.CreateExclusive(pubPath, []byte(key.AuthorizedKey()+"\n"), 0o644); err != nil {
+		// The private file is ours from a moment ago: removing it loses nothing.
+		os.Remove(opts.Path)
+		restore()
+		if errors.Is(err, fs.ErrExist) {
+			return fail(&ExistsError{Path: pubPath})
+		}
+		return fail(fmt.Errorf("writing %s: %w", pubPath, err))
+	}
+	return key, nil
+}
+
+// prepareDir creates the ssh directory 0700 when missing and refuses it when unsafe.
+func prepareDir(dir string) error {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := fsutil.MkdirPrivate(dir); err != nil {
+			return fmt.Errorf("creating %s: %w", dir, err)
+		}
+	}
+	return CheckDir(dir)
+}
+
+// BackupSuffix is the layout of the timestamp in moved-aside file names.
+const BackupSuffix = "20060102T150405"
+
+// moveAside renames path to path.bak-<stamp> (adding -2, -3… when that name is taken) and
+// returns the new name. It never replaces an existing file.
+func moveAside(path string, now time.Time) (string, error) {
+	base := path + ".bak-" + now.Format(BackupSuffix)
+	for i := 1; i <= 100; i++ {
+		bak := base
+		if i > 1 {
+			bak = fmt.Sprintf("%s-%d", base, i)
+		}
+		err := moveNoReplace(path, bak)
+		if err == nil {
+			return bak, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("too many backups named %s-*", base)
+}
+
+// moveNoReplace renames from to to, failing with fs.ErrExist instead of replacing to. A
+// hard link gives that guarantee atomically; where links are unsupported a checked rename
+// is the best the platform offers.
+func moveNoReplace(from, to string) error {
+	if err := os.Link(from, to); err == nil {
+		return os.Remove(from)
+	} else if errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if _, err := os.Lstat(to); err == nil {
+		return fmt.Errorf("%s: %w", to, fs.ErrExist)
+	}
+	return os.Rename(from, to)
+}

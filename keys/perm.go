@@ -1,0 +1,92 @@
+package keys
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+)
+
+// PermissionError reports a key, a passphrase file or an ssh directory that OpenSSH would
+// refuse (or that would let another user read or swap a key): too open, or owned by
+// someone else. Hints gives the command that fixes it.
+type PermissionError struct {
+	Path    string
+	Problem string // e.g. "is writable by group or others (mode 0775)"
+	Fix     string // e.g. "chmod 700 /home/ann/.ssh"
+}
+
+func (e *PermissionError) Error() string {
+	return fmt.Sprintf("unsafe permissions: %s %s", e.Path, e.Problem)
+}
+
+// Hints implements the hint contract of cmdutil.
+func (e *PermissionError) Hints() []string {
+	return []string{"fix it with: " + e.Fix + " (ssh refuses it as it is)"}
+}
+
+// permClass is what a checked path is, which decides the bits it must not have.
+type permClass int
+
+const (
+	classDir     permClass = iota // ~/.ssh: not group/world-writable
+	classPrivate                  // private key: nothing for group or others
+	classPublic                   // .pub: not group/world-writable (else it can be swapped before upload)
+	classSecret                   // passphrase file: nothing for group or others
+)
+
+// CheckDir refuses an ssh directory that is group/world-writable or owned by another user.
+func CheckDir(dir string) error { return checkPath(dir, classDir) }
+
+// CheckPrivateFile refuses a private key that group or others can access, or that is
+// owned by another user, as ssh does ("UNPROTECTED PRIVATE KEY FILE").
+func CheckPrivateFile(path string) error { return checkPath(path, classPrivate) }
+
+// CheckPublicFile refuses a .pub file that group or others can write.
+func CheckPublicFile(path string) error { return checkPath(path, classPublic) }
+
+func checkPath(path string, c permClass) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if c == classDir && !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", path)
+	}
+	if c != classDir && fi.IsDir() {
+		return fmt.Errorf("%s is a directory, not a file", path)
+	}
+	return checkMode(path, fi, c)
+}
+
+// badBits and fix give, per class, the mode bits OpenSSH refuses and the chmod that
+// clears them.
+func (c permClass) badBits() (fs.FileMode, string, string) {
+	switch c {
+	case classDir:
+		return 0o022, "is writable by group or others", "chmod 700"
+	case classPublic:
+		return 0o022, "is writable by group or others", "chmod 644"
+	case classPrivate:
+		return 0o077, "is accessible by group or others", "chmod 600"
+	default:
+		return 0o077, "is readable by group or others", "chmod 600"
+	}
+}
+
+// shellQuote quotes p for a POSIX shell when it needs it, so a printed fix can be pasted.
+func shellQuote(p string) string {
+	if p != "" && strings.IndexFunc(p, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@%,", r))
+	}) < 0 {
+		return p
+	}
+	return "'" + strings.ReplaceAll(p, "'", `'\''`) + "'"
+}
+
+// IsPermissionError reports whether err is (or wraps) a PermissionError.
+func IsPermissionError(err error) bool {
+	var pe *PermissionError
+	return errors.As(err, &pe)
+}

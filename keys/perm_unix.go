@@ -1,0 +1,34 @@
+//go:build !windows
+
+package keys
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"syscall"
+)
+
+// checkMode applies OpenSSH's rules: the owner must be the current user (or root, as
+// OpenSSH's secure_permissions allows), and the class's bad bits must be clear.
+func checkMode(path string, fi fs.FileInfo, c permClass) error {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		uid := uint32(os.Getuid())
+		if st.Uid != uid && st.Uid != 0 {
+			return &PermissionError{
+				Path:    path,
+				Problem: fmt.Sprintf("is owned by uid %d, not by you (uid %d)", st.Uid, uid),
+				Fix:     "sudo chown $(id -un) " + shellQuote(path),
+			}
+		}
+	}
+	bad, problem, fix := c.badBits()
+	if mode := fi.Mode().Perm(); mode&bad != 0 {
+		return &PermissionError{
+			Path:    path,
+			Problem: fmt.Sprintf("%s (mode %04o)", problem, mode),
+			Fix:     fix + " " + shellQuote(path),
+		}
+	}
+	return nil
+}
