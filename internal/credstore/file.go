@@ -1,0 +1,208 @@
+package credstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/bbkey/bbkey/internal/fsutil"
+)
+
+// FileName is the plain credentials file in the config directory, used only when the
+// user opted in with --insecure-storage.
+const FileName = "credentials.json"
+
+// maxFileSize bounds what File reads; a few credentials are a few hundred bytes.
+const maxFileSize = 1 << 20
+
+// File is a Store in a 0600 JSON file. It refuses to read a file other users could read
+// (or, on Unix, one owned by another user), and creates the file with O_EXCL semantics so
+// it is never briefly readable by others.
+type File struct {
+	// Path is the credentials file.
+	Path string
+	// reason says why the file is in use instead of the keychain.
+	reason string
+}
+
+var _ Store = (*File)(nil)
+
+// NewFile returns the file store in configDir.
+func NewFile(configDir string) *File {
+	return &File{Path: filepath.Join(configDir, FileName)}
+}
+
+// Kind is "file".
+func (f *File) Kind() string { return "file" }
+
+// Warning is the line to print on stderr whenever the file store is used.
+func (f *File) Warning() string {
+	w := fmt.Sprintf("credentials are kept in the plain file %s (mode 0600), not in an OS keychain", f.Path)
+	if f.reason != "" {
+		w += ": " + f.reason
+	}
+	return w
+}
+
+// Warning returns the warning to print for s, or "" for a keychain.
+func Warning(s Store) string {
+	if f, ok := s.(*File); ok {
+		return f.Warning()
+	}
+	return ""
+}
+
+type fileDoc struct {
+	Version     int               `json:"version"`
+	Credentials map[string]record `json:"credentials"`
+}
+
+const fileVersion = 1
+
+func (f *File) lockPath() string { return f.Path + ".lock" }
+
+// read loads the document; a missing file is an empty document.
+func (f *File) read() (fileDoc, bool, error) {
+	doc := fileDoc{Version: fileVersion, Credentials: map[string]record{}}
+	h, err := os.Open(f.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return doc, false, nil
+	}
+	if err != nil {
+		return doc, false, fmt.Errorf("reading credentials: %w", err)
+	}
+	defer h.Close()
+	fi, err := h.Stat()
+	if err != nil {
+		return doc, false, fmt.Errorf("reading credentials: %w", err)
+	}
+	if err := checkPrivate(f.Path, fi); err != nil {
+		return doc, false, err
+	}
+	b, err := io.ReadAll(io.LimitReader(h, maxFileSize+1))
+	if err != nil {
+		return doc, false, fmt.Errorf("reading credentials: %w", err)
+	}
+	if len(b) > maxFileSize {
+		return doc, false, fmt.Errorf("credentials file %s is larger than %d bytes", f.Path, maxFileSize)
+	}
+	// The json error is dropped: its text may quote bytes of a secret.
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return doc, false, fmt.Errorf("credentials file %s is not valid JSON", f.Path)
+	}
+	if doc.Version > fileVersion {
+		return doc, false, fmt.Errorf("credentials file %s was written by a newer bbkey (version %d)", f.Path, doc.Version)
+	}
+	if doc.Credentials == nil {
+		doc.Credentials = map[string]record{}
+	}
+	return doc, true, nil
+}
+
+func (f *File) write(doc fileDoc, exists bool) error {
+	if len(doc.Credentials) == 0 {
+		// Nothing left: remove the file, so the keychain is preferred again next time.
+		if err := os.Remove(f.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing credentials file: %w", err)
+		}
+		return nil
+	}
+	doc.Version = fileVersion
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if !exists {
+		if err := fsutil.MkdirPrivate(filepath.Dir(f.Path)); err != nil {
+			return fmt.Errorf("creating config directory: %w", err)
+		}
+		if err := fsutil.CreateExclusive(f.Path, b, 0o600); err != nil {
+			return fmt.Errorf("creating credentials file: %w", err)
+		}
+		return nil
+	}
+	// read checked the mode is private; WriteFileAtomic keeps it.
+	if err := fsutil.WriteFileAtomic(f.Path, b, 0o600); err != nil {
+		return fmt.Errorf("writing credentials file: %w", err)
+	}
+	return nil
+}
+
+// update runs fn on the document under the file lock and writes the result.
+func (f *File) update(ctx context.Context, fn func(*fileDoc) error) error {
+	if err := fsutil.MkdirPrivate(filepath.Dir(f.Path)); err != nil {
+		return fmt.Errorf("creating config directory: %w", err)
+	}
+	lock, err := fsutil.LockContext(ctx, f.lockPath())
+	if err != nil {
+		return fmt.Errorf("locking credentials file: %w", err)
+	}
+	defer lock.Unlock()
+	doc, exists, err := f.read()
+	if err != nil {
+		return err
+	}
+	if err := fn(&doc); err != nil {
+		return err
+	}
+	return f.write(doc, exists)
+}
+
+// Get returns the secret of account.
+func (f *File) Get(_ context.Context, account string) (Secret, error) {
+	if err := checkAccount(account); err != nil {
+		return Secret{}, err
+	}
+	doc, _, err := f.read()
+	if err != nil {
+		return Secret{}, err
+	}
+	r, ok := doc.Credentials[account]
+	if !ok {
+		return Secret{}, notFound(account)
+	}
+	if r.V > recordVersion {
+		return Secret{}, fmt.Errorf("stored credential %q was written by a newer bbkey (format %d)", account, r.V)
+	}
+	return r.Secret, nil
+}
+
+// Set stores s under account.
+func (f *File) Set(ctx context.Context, account string, s Secret) error {
+	if err := checkAccount(account); err != nil {
+		return err
+	}
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	return f.update(ctx, func(doc *fileDoc) error {
+		doc.Credentials[account] = record{V: recordVersion, Secret: s}
+		return nil
+	})
+}
+
+// Delete removes account; the file goes when its last credential does.
+func (f *File) Delete(ctx context.Context, account string) error {
+	if err := checkAccount(account); err != nil {
+		return err
+	}
+	return f.update(ctx, func(doc *fileDoc) error {
+		if _, ok := doc.Credentials[account]; !ok {
+			return notFound(account)
+		}
+		delete(doc.Credentials, account)
+		return nil
+	})
+}
+
+// exists reports whether the credentials file is there (the user opted in earlier).
+func (f *File) exists() bool {
+	_, err := os.Lstat(f.Path)
+	return err == nil
+}

@@ -1,0 +1,150 @@
+package credstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+)
+
+// Options say where Open may look.
+type Options struct {
+	// ConfigDir is bbkey's config directory, where the opt-in credentials file lives.
+	ConfigDir string
+	// AllowInsecure lets Open fall back to the 0600 file when no keychain answers
+	// (--insecure-storage).
+	AllowInsecure bool
+
+	// LookupEnv reads the environment (nil: os.LookupEnv); on Linux it tells whether a
+	// D-Bus session bus exists before go-keyring is asked.
+	LookupEnv func(string) (string, bool)
+	// Backend is the keychain (nil: OSKeychain).
+	Backend Backend
+	// Timeout bounds each keychain call, the probe included (0: DefaultTimeout).
+	Timeout time.Duration
+	// GOOS is the operating system whose rules apply ("": runtime.GOOS).
+	GOOS string
+}
+
+// ErrNoKeychain is matched by the error Open returns when no keychain answers and the
+// user did not allow the file.
+var ErrNoKeychain = errors.New("no usable OS keychain")
+
+// NoKeychainError says why the keychain could not be used and what the user can do.
+type NoKeychainError struct {
+	// Cause is what the probe ran into.
+	Cause error
+	// ConfigDir is where --insecure-storage would keep the file.
+	ConfigDir string
+	goos      string
+}
+
+func (e *NoKeychainError) Error() string {
+	return fmt.Sprintf("%v: %v", ErrNoKeychain, e.Cause)
+}
+
+func (e *NoKeychainError) Unwrap() []error { return []error{ErrNoKeychain, e.Cause} }
+
+// Hints are printed as `bbkey: hint:` lines.
+func (e *NoKeychainError) Hints() []string {
+	file := FileName
+	if e.ConfigDir != "" {
+		file = filepath.Join(e.ConfigDir, FileName)
+	}
+	h := []string{fmt.Sprintf("pass --insecure-storage to keep the credential in %s (mode 0600) instead", file)}
+	switch e.goos {
+	case "darwin":
+		h = append(h, "or unlock the login keychain (security unlock-keychain) and try again")
+	case "windows":
+		h = append(h, "or make sure the Credential Manager service (VaultSvc) is running")
+	default:
+		h = append(h, "or install and unlock a Secret Service such as gnome-keyring (headless: run bbkey inside "+
+			"`dbus-run-session` after `gnome-keyring-daemon --unlock --components=secrets`)")
+	}
+	return append(h, "or skip storing: set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN for each run")
+}
+
+// Open returns the store bbkey should use:
+//   - the credentials file, when it exists: the user opted in to it earlier, and it keeps
+//     being used until `bbkey auth logout` removes it;
+//   - the OS keychain, when a real round-trip on a probe item succeeds in time;
+//   - a new credentials file, when the keychain failed and opts.AllowInsecure is set;
+//   - otherwise an error matching ErrNoKeychain (a *NoKeychainError with hints).
+//
+// Print Warning(store) on stderr whenever it is not empty.
+func Open(ctx context.Context, opts Options) (Store, error) {
+	goos := opts.GOOS
+	if goos == "" {
+		goos = runtime.GOOS
+	}
+	lookup := opts.LookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	var file *File
+	if opts.ConfigDir != "" {
+		file = NewFile(opts.ConfigDir)
+		if file.exists() {
+			file.reason = "it was chosen with --insecure-storage; `bbkey auth logout` removes it"
+			return file, nil
+		}
+	}
+	kr := NewKeyring(opts.Backend, opts.Timeout)
+	err := sessionBus(goos, lookup)
+	if err == nil {
+		err = probe(ctx, kr)
+	}
+	if err == nil {
+		return kr, nil
+	}
+	if opts.AllowInsecure && file != nil {
+		file.reason = err.Error()
+		return file, nil
+	}
+	return nil, &NoKeychainError{Cause: err, ConfigDir: opts.ConfigDir, goos: goos}
+}
+
+// sessionBus fails fast where go-keyring would need a D-Bus session bus that is not there.
+// Without one, godbus runs dbus-launch, which may start a stray bus daemon or hang.
+func sessionBus(goos string, lookup func(string) (string, bool)) error {
+	switch goos {
+	case "darwin", "windows", "ios", "android", "js", "wasip1", "plan9":
+		return nil
+	}
+	if a, ok := lookup("DBUS_SESSION_BUS_ADDRESS"); ok && a != "" && a != "autolaunch:" {
+		return nil
+	}
+	// godbus finds the systemd user bus at $XDG_RUNTIME_DIR/bus on its own.
+	if d, ok := lookup("XDG_RUNTIME_DIR"); ok && d != "" {
+		if fi, err := os.Stat(filepath.Join(d, "bus")); err == nil && fi.Mode().Type() == os.ModeSocket {
+			return nil
+		}
+	}
+	return errors.New("no D-Bus session bus for the Secret Service (DBUS_SESSION_BUS_ADDRESS is unset)")
+}
+
+// probe stores, reads back and deletes a throw-away item, so a keychain that exists but is
+// locked, read-only or broken is found now rather than after the user typed a token.
+func probe(ctx context.Context, kr *Keyring) error {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	account := "probe:" + hex.EncodeToString(b[:])
+	want := Secret{Kind: KindPassphrase, Secret: []byte("probe-" + hex.EncodeToString(b[:]))}
+	if err := kr.Set(ctx, account, want); err != nil {
+		return err
+	}
+	got, err := kr.Get(ctx, account)
+	derr := kr.Delete(ctx, account)
+	if err != nil {
+		return err
+	}
+	if string(got.Secret) != string(want.Secret) {
+		return errors.New("keychain returned something else than was stored in it")
+	}
+	return derr
+}
