@@ -23,7 +23,9 @@ type Backend interface {
 // OSKeychain is the operating system's keychain through go-keyring.
 type OSKeychain struct{}
 
-func (OSKeychain) Set(service, user, password string) error { return keyring.Set(service, user, password) }
+func (OSKeychain) Set(service, user, password string) error {
+	return keyring.Set(service, user, password)
+}
 func (OSKeychain) Get(service, user string) (string, error) { return keyring.Get(service, user) }
 func (OSKeychain) Delete(service, user string) error        { return keyring.Delete(service, user) }
 
