@@ -1,0 +1,171 @@
+package sshconfig
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/fsutil"
+)
+
+// Options tune Apply and Update.
+type Options struct {
+	// DryRun computes the change and its diff and writes nothing (not even the lock file).
+	DryRun bool
+}
+
+// Result says what an edit changed (or, in a dry run, would change).
+type Result struct {
+	// ChangedFiles are the files written, user config first when both changed.
+	ChangedFiles []string `json:"changed_files"`
+	// Diff is the unified diff of every changed file, "" when nothing changes.
+	Diff string `json:"diff,omitempty"`
+	// Blocks are the managed blocks after the edit.
+	Blocks []HostBlock `json:"blocks"`
+}
+
+// Files locates the files the package edits inside an ssh directory.
+type Files struct {
+	UserConfig string // ~/.ssh/config
+	Managed    string // ~/.ssh/bbkey/config
+	Lock       string // ~/.ssh/bbkey/.lock
+}
+
+// FilesIn returns the file locations for sshDir.
+func FilesIn(sshDir string) Files {
+	dir := filepath.Join(sshDir, "bbkey")
+	return Files{
+		UserConfig: filepath.Join(sshDir, "config"),
+		Managed:    filepath.Join(dir, "config"),
+		Lock:       filepath.Join(dir, ".lock"),
+	}
+}
+
+// Read returns the blocks of the managed file in sshDir; none when it does not exist.
+func Read(sshDir string) ([]HostBlock, error) {
+	f := FilesIn(sshDir)
+	b, err := readOptional(f.Managed)
+	if err != nil {
+		return nil, err
+	}
+	blocks, err := ParseManaged(b)
+	if err != nil {
+		return nil, managedErr(f.Managed, err)
+	}
+	return blocks, nil
+}
+
+// Apply makes the managed file hold exactly blocks and makes sure the user's config
+// includes it.
+func Apply(ctx context.Context, sshDir string, blocks []HostBlock, opts Options) (Result, error) {
+	return Update(ctx, sshDir, func([]HostBlock) ([]HostBlock, error) { return blocks, nil }, opts)
+}
+
+// Update reads the managed blocks, lets edit change them, writes the result and makes sure
+// the user's config includes the managed file, all under bbkey's lock so two runs never
+// lose each other's blocks. Each file is written only when its content changes, atomically
+// and keeping its mode; a symlinked ~/.ssh/config has its target edited. ~/.ssh is created
+// 0700 and ~/.ssh/config 0600 when missing.
+func Update(ctx context.Context, sshDir string, edit func([]HostBlock) ([]HostBlock, error), opts Options) (Result, error) {
+	if !filepath.IsAbs(sshDir) {
+		return Result{}, fmt.Errorf("ssh directory %q is not an absolute path", sshDir)
+	}
+	f := FilesIn(sshDir)
+	if !opts.DryRun {
+		if err := fsutil.MkdirPrivate(filepath.Dir(f.Managed)); err != nil {
+			return Result{}, fmt.Errorf("creating %s: %w", filepath.Dir(f.Managed), err)
+		}
+		lock, err := fsutil.LockContext(ctx, f.Lock)
+		if err != nil {
+			return Result{}, fmt.Errorf("locking the ssh config: %w", err)
+		}
+		defer lock.Unlock()
+	}
+
+	oldManaged, err := readOptional(f.Managed)
+	if err != nil {
+		return Result{}, err
+	}
+	current, err := ParseManaged(oldManaged)
+	if err != nil {
+		return Result{}, managedErr(f.Managed, err)
+	}
+	blocks, err := edit(current)
+	if err != nil {
+		return Result{}, err
+	}
+	for _, b := range blocks {
+		if err := b.Validate(); err != nil {
+			return Result{}, err
+		}
+	}
+	if dup := duplicateAlias(blocks); dup != "" {
+		return Result{}, fmt.Errorf("two ssh config blocks for host %s", dup)
+	}
+	newManaged := RenderManaged(blocks)
+
+	oldUser, err := readOptional(f.UserConfig)
+	if err != nil {
+		return Result{}, err
+	}
+	newUser, userChanged := EnsureInclude(oldUser, configPath(f.Managed))
+
+	res := Result{Blocks: blocks}
+	if userChanged {
+		res.ChangedFiles = append(res.ChangedFiles, f.UserConfig)
+		res.Diff += UnifiedDiff(f.UserConfig, f.UserConfig, oldUser, newUser)
+	}
+	managedChanged := string(oldManaged) != string(newManaged)
+	if managedChanged {
+		res.ChangedFiles = append(res.ChangedFiles, f.Managed)
+		res.Diff += UnifiedDiff(f.Managed, f.Managed, oldManaged, newManaged)
+	}
+	if opts.DryRun {
+		return res, nil
+	}
+	// The managed file first: the Include never names a file that is not there yet.
+	if managedChanged {
+		if err := fsutil.WriteFileAtomic(f.Managed, newManaged, 0o600); err != nil {
+			return res, err
+		}
+	}
+	if userChanged {
+		if err := fsutil.WriteFileAtomic(f.UserConfig, newUser, 0o600); err != nil {
+			return res, cmdutil.WithHint(fmt.Errorf("adding bbkey's Include to %s: %w", f.UserConfig, err),
+				fmt.Sprintf("add this line at the very top of %s yourself: %s", f.UserConfig, IncludeLine(configPath(f.Managed))))
+		}
+	}
+	return res, nil
+}
+
+func duplicateAlias(blocks []HostBlock) string {
+	seen := map[string]bool{}
+	for _, b := range blocks {
+		if seen[b.Alias] {
+			return b.Alias
+		}
+		seen[b.Alias] = true
+	}
+	return ""
+}
+
+func managedErr(path string, err error) error {
+	return cmdutil.WithHint(fmt.Errorf("reading %s: %w", path, err),
+		fmt.Sprintf("bbkey writes %s by itself: move it aside and run the command again", path))
+}
+
+// readOptional reads path through any symlink; a missing file reads as empty.
+func readOptional(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return b, nil
+}
