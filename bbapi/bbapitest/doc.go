@@ -1,0 +1,48 @@
+// Package bbapitest is a stateful, in-memory Bitbucket Cloud for tests and for trying
+// bbkey by hand: the REST endpoints bbkey uses and the OAuth token endpoint over real HTTP,
+// and git over a real SSH server that runs the real git-upload-pack and git-receive-pack on
+// bare repositories it keeps. Both listen on 127.0.0.1.
+//
+//	srv := bbapitest.Start(t)                     // seeded: Ada, workspace acme, project OPS,
+//	                                              // repositories api, web, infra
+//	cmd.Env = append(os.Environ(), srv.Env()...) // points bbkey at it
+//
+// What it does as Bitbucket does (API.md): status codes (201 for an account key, 200 for
+// an access key, 204 on delete), the error envelope and texts, pagination with a default
+// pagelen of 10 and absolute `next` links, the duplicate rules (a key on one account only;
+// an access key reusable across repositories and projects but never also an account key),
+// API-token, OAuth and access-token authentication with their scopes and 403 texts, a
+// rolling-hour request budget on /2.0/repositories/* answered with a plain-text 429 without
+// Retry-After, and on SSH the greetings and refusals of Bitbucket's `conq` handler.
+//
+// Faults for client tests: SetLatency, FailNext, FailNth, ResetConnections, Hang, the Body*
+// bodies; a replaceable clock (SetClock); inspection (UserKeys, RepoDeployKeys,
+// ProjectDeployKeys, Requests, RepoDir); DenySSH to make a registered key fail its proof.
+// WithSpecValidation checks every request and JSON response against Atlassian's OpenAPI
+// spec (testdata/openapi-cloud-keys.json), with three documented corrections where the
+// spec contradicts the live API (see correctSpec).
+//
+// Where it is simpler than the real service:
+//   - Only the endpoints bbkey uses exist; anything else is a plain 404 from net/http, and
+//     a wrong method a plain 405.
+//   - Every request must be authenticated (the real API lets anonymous callers read public
+//     resources; every repository here is private). No credential gets a JSON 401.
+//   - Permissions are per workspace member (read, write, admin), with per-repository
+//     overrides; no groups, no branch restrictions, no IP allow-lists, no 2FA.
+//   - Project administration is workspace administration.
+//   - The filter language supports comparisons of name, slug, full_name, uuid, project.key
+//     and project.name with =, !=, ~ and !~ joined by AND; anything else is a 400. sort
+//     accepts name, slug, full_name, created_on and updated_on.
+//   - pagelen above 100 is clamped to 100 rather than refused.
+//   - Unconfirmed behaviour is chosen, not known: a duplicate account key is a 400; an
+//     `expires_on` in the body is ignored (only the query parameter counts); the messages of
+//     404s and of permission 403s are this package's own; a key added as an access key
+//     cannot then be added to an account ("Someone has already added that SSH key.").
+//   - Deleted keys can be re-added at once unless WithDeletedKeyCooldown is given.
+//   - Access tokens may manage the access keys of what they were made for unless
+//     WithAccessTokensRefusedOnDeployKeys is given; they get 403 on account keys.
+//   - The rate limit counts per credential (not per user across credentials) and every
+//     credential gets DefaultRateLimit; unauthenticated traffic has no separate budget.
+//   - SSH: one ed25519 host key per run; user git only; no port 443 alternative; a push
+//     needs write permission, nothing else (no branch permissions, no LFS).
+package bbapitest
