@@ -1,0 +1,559 @@
+package remote
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/redact"
+)
+
+// Status says what Rewrite decided for one URL.
+type Status int
+
+const (
+	// NotBitbucket is any other host: never touched, never reported.
+	NotBitbucket Status = iota
+	// Change is a Bitbucket Cloud URL that is not yet in the target form.
+	Change
+	// Current is a Bitbucket Cloud URL already in the target form.
+	Current
+	// DataCenter is a Bitbucket Data Center / Server URL: not Cloud, left alone.
+	DataCenter
+	// Unsupported is a Bitbucket Cloud host written in a form bbkey will not guess at
+	// (a web page URL, a query, an odd port): left alone and reported.
+	Unsupported
+)
+
+var statusNames = [...]string{"not-bitbucket", "change", "current", "datacenter", "unsupported"}
+
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return "unknown"
+}
+
+// Bitbucket Cloud host names. bitbucket.org serves HTTPS only since 12 November 2026; the
+// SSH names are kept so old remotes can be recognised and moved.
+const (
+	cloudHTTPSHost = "bitbucket.org"
+	altSSHHost     = "altssh.bitbucket.org"
+)
+
+// Target is the form remotes are rewritten to.
+type Target struct {
+	// SSHHost is the host written into SSH remotes (the --ssh-host setting); empty means
+	// ssh.bitbucket.org.
+	SSHHost string
+	// Name selects an account alias: remotes become git@<SSHHost>-<Name>:WS/REPO.git.
+	Name string
+	// HTTPS reverses the migration: https://bitbucket.org/WS/REPO.git, never with a user
+	// or secret.
+	HTTPS bool
+}
+
+func (t Target) sshHost() string {
+	if t.SSHHost == "" {
+		return cmdutil.DefaultSSHHost
+	}
+	return strings.ToLower(t.SSHHost)
+}
+
+// Host is the host name remotes are written with.
+func (t Target) Host() string {
+	if t.HTTPS {
+		return cloudHTTPSHost
+	}
+	if t.Name != "" {
+		return t.sshHost() + "-" + t.Name
+	}
+	return t.sshHost()
+}
+
+// URL renders the target URL of a repository.
+func (t Target) URL(workspace, repo string) string {
+	if t.HTTPS {
+		return "https://" + cloudHTTPSHost + "/" + workspace + "/" + repo + ".git"
+	}
+	return "git@" + t.Host() + ":" + workspace + "/" + repo + ".git"
+}
+
+// Result is the decision for one URL.
+type Result struct {
+	Status Status
+	// New is the rewritten URL (Status Change) or the URL itself (Current).
+	New string
+	// Secret is set when the URL carries a password or a token.
+	Secret bool
+	// Reason says why a Bitbucket URL is left alone (DataCenter, Unsupported).
+	Reason string
+	// Workspace and Repo (without .git) of a Cloud repository URL.
+	Workspace, Repo string
+}
+
+// Rewrite decides what happens to one remote URL.
+func (t Target) Rewrite(raw string) Result {
+	p, ok := split(raw)
+	if !ok {
+		return Result{Status: NotBitbucket}
+	}
+	res := Result{Secret: p.secret()}
+	if !t.isCloud(p) {
+		if reason := dataCenter(p); reason != "" {
+			res.Status, res.Reason = DataCenter, reason
+			return res
+		}
+		return Result{Status: NotBitbucket}
+	}
+	if reason := t.unsupported(p); reason != "" {
+		res.Status, res.Reason = Unsupported, reason
+		return res
+	}
+	ws, repo, ok := repoPath(p.path, p.form == formSCP)
+	if !ok {
+		res.Status, res.Reason = Unsupported, "not a WORKSPACE/REPO path"
+		return res
+	}
+	res.Workspace, res.Repo = ws, repo
+	if t.isCurrent(p, raw) {
+		res.Status, res.New = Current, raw
+		return res
+	}
+	res.Status, res.New = Change, t.URL(ws, repo)
+	return res
+}
+
+// RewriteBase decides what happens to the base of a url.<base>.insteadOf entry: a prefix
+// of Bitbucket Cloud URLs (scheme and host, maybe the start of a path). The new base keeps
+// the rest of the prefix, so every URL the entry rewrote still lands on the same
+// repository, now on the target host.
+func (t Target) RewriteBase(raw string) Result {
+	p, ok := split(raw)
+	if !ok {
+		return Result{Status: NotBitbucket}
+	}
+	res := Result{Secret: p.secret()}
+	if !t.isCloud(p) {
+		return Result{Status: NotBitbucket}
+	}
+	if reason := t.unsupported(p); reason != "" {
+		res.Status, res.Reason = Unsupported, reason
+		return res
+	}
+	rest := p.path
+	if p.form == formSCP {
+		rest = strings.TrimPrefix(rest, "/")
+		if rest != "" {
+			rest = "/" + rest
+		} else {
+			// git@host: is followed by WS/REPO, so the prefix stands for "/".
+			rest = "/"
+		}
+	}
+	if !validPrefix(rest) {
+		res.Status, res.Reason = Unsupported, "not a prefix of WORKSPACE/REPO paths"
+		return res
+	}
+	var nb string
+	switch {
+	case t.HTTPS:
+		nb = "https://" + cloudHTTPSHost + rest
+	case rest == "":
+		// https://bitbucket.org + "/ws/repo": the remainder starts with a slash, which
+		// only the ssh:// form can carry.
+		nb = "ssh://git@" + t.Host()
+	default:
+		nb = "git@" + t.Host() + ":" + rest[1:]
+	}
+	if nb == raw {
+		res.Status, res.New = Current, raw
+		return res
+	}
+	res.Status, res.New = Change, nb
+	return res
+}
+
+// Mask hides the secret of a URL for display: the password, or a user name that looks like
+// a token. URLs without credentials come back unchanged.
+func Mask(raw string) string {
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		return redact.URLs(raw)
+	}
+	rest := raw[i+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndex(rest[:end], "@")
+	if at < 0 {
+		return redact.URLs(raw)
+	}
+	ui := rest[:at]
+	var masked string
+	if j := strings.IndexAny(ui, ":@"); j >= 0 {
+		masked = ui[:j] + ":" + redact.Mask
+	} else if redact.URLs("x://"+ui+"@h") != "x://"+ui+"@h" {
+		masked = redact.Mask
+	} else {
+		masked = ui
+	}
+	return redact.URLs(raw[:i+3] + masked + rest[at:])
+}
+
+type form int
+
+const (
+	formURL form = iota // scheme://…
+	formSCP             // [user@]host:path
+)
+
+// parsed is a URL split the way git splits it, with the host lower-cased and the path of
+// scheme URLs percent-decoded.
+type parsed struct {
+	form     form
+	scheme   string // lower-case; "" for scp-like
+	userinfo string
+	nAt      int // number of '@' in the authority
+	host     string
+	port     string
+	path     string
+	query    bool // '?' or '#' follow the path
+	badPath  bool // the path does not percent-decode
+}
+
+func (p parsed) user() string {
+	u, _, _ := strings.Cut(p.userinfo, ":")
+	return u
+}
+
+func (p parsed) secret() bool {
+	if p.userinfo == "" {
+		return false
+	}
+	if strings.Contains(p.userinfo, ":") || p.nAt > 1 {
+		return true
+	}
+	return Mask("x://"+p.userinfo+"@h") != "x://"+p.userinfo+"@h"
+}
+
+// split parses raw as git does: scheme://[userinfo@]host[:port]/path, or scp-like
+// [user@]host:path when a colon comes before any slash. Anything with whitespace or
+// control characters, or a host git would not read the same way, is rejected.
+func split(raw string) (parsed, bool) {
+	var p parsed
+	for i := range len(raw) {
+		if c := raw[i]; c <= ' ' || c == 0x7f || c == '\\' {
+			return p, false
+		}
+	}
+	if i := strings.Index(raw, "://"); i >= 0 {
+		p.form = formURL
+		p.scheme = strings.ToLower(raw[:i])
+		if !validScheme(p.scheme) {
+			return p, false
+		}
+		rest := raw[i+3:]
+		end := strings.IndexAny(rest, "/?#")
+		if end < 0 {
+			end = len(rest)
+		}
+		auth, tail := rest[:end], rest[end:]
+		if q := strings.IndexAny(tail, "?#"); q >= 0 {
+			p.query = true
+			tail = tail[:q]
+		}
+		p.nAt = strings.Count(auth, "@")
+		if at := strings.LastIndex(auth, "@"); at >= 0 {
+			p.userinfo, auth = auth[:at], auth[at+1:]
+			if !validUserinfo(p.userinfo) {
+				return p, false
+			}
+		}
+		host, port, ok := splitHostPort(auth)
+		if !ok {
+			return p, false
+		}
+		p.host, p.port = host, port
+		path, err := url.PathUnescape(tail)
+		if err != nil {
+			p.badPath = true
+			path = tail
+		}
+		p.path = path
+		return p, true
+	}
+	colon := strings.IndexByte(raw, ':')
+	if colon <= 0 {
+		return p, false
+	}
+	if slash := strings.IndexByte(raw, '/'); slash >= 0 && slash < colon {
+		return p, false // a local path
+	}
+	p.form = formSCP
+	hostPart := raw[:colon]
+	if strings.HasPrefix(hostPart, "[") {
+		return p, false // bracketed scp hosts: never a Bitbucket remote in practice
+	}
+	p.nAt = strings.Count(hostPart, "@")
+	if at := strings.LastIndex(hostPart, "@"); at >= 0 {
+		p.userinfo, hostPart = hostPart[:at], hostPart[at+1:]
+	}
+	if len(hostPart) == 1 {
+		return p, false // C:foo is a drive letter to git on Windows
+	}
+	if !validHost(hostPart) {
+		return p, false
+	}
+	p.host = strings.ToLower(hostPart)
+	p.path = raw[colon+1:]
+	return p, true
+}
+
+func validScheme(s string) bool {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// validUserinfo accepts RFC 3986 userinfo (with '@' allowed so that an unencoded '@' in a
+// password is still recognised as a secret; nAt makes such URLs unsupported).
+func validUserinfo(s string) bool {
+	for i := range len(s) {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("-._~!$&'()*+,;=:%@", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func validHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := range len(h) {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func splitHostPort(s string) (host, port string, ok bool) {
+	if strings.HasPrefix(s, "[") {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return "", "", false
+		}
+		host, rest := s[1:end], s[end+1:]
+		if rest != "" {
+			if rest[0] != ':' || !digits(rest[1:]) {
+				return "", "", false
+			}
+			port = rest[1:]
+		}
+		return strings.ToLower(host), port, true
+	}
+	host = s
+	if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		host, port = s[:i], s[i+1:]
+		if !digits(port) {
+			return "", "", false
+		}
+	}
+	if !validHost(host) {
+		return "", "", false
+	}
+	return strings.ToLower(host), port, true
+}
+
+func digits(s string) bool {
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// isCloud reports whether the URL names a Bitbucket Cloud host for its protocol:
+// bitbucket.org over HTTP(S); bitbucket.org, altssh.bitbucket.org, ssh.bitbucket.org, the
+// configured SSH host and its account aliases over SSH.
+func (t Target) isCloud(p parsed) bool {
+	switch p.scheme {
+	case "https", "http":
+		return p.host == cloudHTTPSHost
+	case "", "ssh", "git+ssh", "ssh+git":
+		return t.isCloudSSHHost(p.host)
+	}
+	return false
+}
+
+func (t Target) isCloudSSHHost(h string) bool {
+	switch h {
+	case cloudHTTPSHost, altSSHHost, cmdutil.DefaultSSHHost, t.sshHost():
+		return true
+	}
+	return t.aliasOf(h) != ""
+}
+
+// aliasOf returns the account name of an alias host <ssh-host>-<name>, or "".
+func (t Target) aliasOf(h string) string {
+	for _, base := range []string{t.sshHost(), cmdutil.DefaultSSHHost} {
+		if name, ok := strings.CutPrefix(h, base+"-"); ok && validName(name) {
+			return name
+		}
+	}
+	return ""
+}
+
+// validName accepts account alias names: letters, digits, '.', '_' and '-'.
+func validName(s string) bool {
+	if s == "" || s[0] == '-' || s[0] == '.' {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidName reports whether s can be used as an account alias (--name).
+func ValidName(s string) bool { return validName(s) }
+
+// unsupported returns why a Cloud URL is left alone, or "".
+func (t Target) unsupported(p parsed) string {
+	switch {
+	case p.nAt > 1:
+		return "more than one '@' before the host: git and curl disagree on where the host starts"
+	case p.query:
+		return "has a query or fragment"
+	case p.badPath:
+		return "bad percent-encoding in the path"
+	}
+	switch p.scheme {
+	case "https":
+		if p.port != "" && p.port != "443" {
+			return "unexpected port " + p.port
+		}
+	case "http":
+		if p.port != "" && p.port != "80" {
+			return "unexpected port " + p.port
+		}
+	default: // SSH forms
+		want := "22"
+		if p.host == altSSHHost {
+			want = "443"
+		}
+		if p.port != "" && p.port != want {
+			return "unexpected port " + p.port
+		}
+	}
+	return ""
+}
+
+// isCurrent reports whether a Cloud URL is already in the target form. Without --name, a
+// remote on an account alias of the SSH host is current too: it belongs to another
+// account the user set up on purpose.
+func (t Target) isCurrent(p parsed, raw string) bool {
+	ws, repo, _ := repoPath(p.path, p.form == formSCP)
+	if raw == t.URL(ws, repo) {
+		return true
+	}
+	return !t.HTTPS && t.Name == "" && p.form == formSCP && p.userinfo == "git" &&
+		t.aliasOf(p.host) != "" && raw == "git@"+p.host+":"+ws+"/"+repo+".git"
+}
+
+// repoPath extracts WORKSPACE and REPO (without .git) from a path: /WS/REPO[.git][/] for
+// URLs, [/]WS/REPO[.git][/] for scp-like remotes.
+func repoPath(path string, scp bool) (ws, repo string, ok bool) {
+	if scp {
+		path = strings.TrimPrefix(path, "/")
+	} else {
+		var found bool
+		if path, found = strings.CutPrefix(path, "/"); !found {
+			return "", "", false
+		}
+	}
+	path = strings.TrimSuffix(path, "/")
+	ws, repo, found := strings.Cut(path, "/")
+	if !found {
+		return "", "", false
+	}
+	repo = strings.TrimSuffix(repo, ".git")
+	if !validSegment(ws) || !validSegment(repo) {
+		return "", "", false
+	}
+	return ws, repo, true
+}
+
+// validSegment accepts workspace ids and repository slugs as Bitbucket makes them
+// (letters, digits, '-', '_', '.'), never "." or "..", never starting with '-' (an option
+// to ssh or git).
+func validSegment(s string) bool {
+	if s == "" || s == "." || s == ".." || s[0] == '-' {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// validPrefix accepts "" or a path of segments with an optional trailing slash, as the
+// start of /WS/REPO paths.
+func validPrefix(path string) bool {
+	if path == "" || path == "/" {
+		return true
+	}
+	if path[0] != '/' {
+		return false
+	}
+	segs := strings.Split(strings.TrimSuffix(path[1:], "/"), "/")
+	if len(segs) > 2 {
+		return false
+	}
+	for _, s := range segs {
+		if !validSegment(s) {
+			return false
+		}
+	}
+	return true
+}
+
+// dataCenter recognises Bitbucket Data Center / Server remotes: HTTP(S) paths under
+// /scm/PROJECT/REPO (maybe after a context path), and ssh:// on port 7999.
+func dataCenter(p parsed) string {
+	const reason = "Bitbucket Data Center/Server, not Cloud: left alone"
+	switch p.scheme {
+	case "https", "http":
+		segs := strings.Split(strings.Trim(p.path, "/"), "/")
+		if len(segs) >= 3 && segs[len(segs)-3] == "scm" {
+			return reason
+		}
+	case "ssh", "git+ssh", "ssh+git":
+		if p.port == "7999" {
+			return reason
+		}
+	}
+	return ""
+}
