@@ -1,0 +1,232 @@
+package keys
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/prompt"
+)
+
+func env(kv ...string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i] == k {
+				return kv[i+1], true
+			}
+		}
+		return "", false
+	}
+}
+
+func writeSecret(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "pass")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestNewPassphraseSources(t *testing.T) {
+	tests := []struct {
+		name   string
+		src    PassphraseSource
+		want   string
+		asked  int
+		answer []string
+	}{
+		{name: "file strips one newline", src: PassphraseSource{File: writeSecret(t, testPass+"\n\n")}, want: testPass + "\n"},
+		{name: "file strips crlf", src: PassphraseSource{File: writeSecret(t, testPass+"\r\n")}, want: testPass},
+		{name: "file without newline", src: PassphraseSource{File: writeSecret(t, "  spaces kept  ")}, want: "  spaces kept  "},
+		{name: "file wins over env", src: PassphraseSource{File: writeSecret(t, testPass), LookupEnv: env(PassphraseEnv, "from the environment")}, want: testPass},
+		{name: "env", src: PassphraseSource{LookupEnv: env(PassphraseEnv, "from the environment")}, want: "from the environment"},
+		{name: "env wins over prompt", src: PassphraseSource{LookupEnv: env(PassphraseEnv, "from the environment"), Prompter: &prompt.Fake{}}, want: "from the environment"},
+		{name: "prompt twice", src: PassphraseSource{LookupEnv: env()}, answer: []string{testPass, testPass}, want: testPass, asked: 2},
+		{name: "mismatch then match", answer: []string{testPass, "typo", testPass, testPass}, want: testPass, asked: 4},
+		{name: "too short then fine", answer: []string{"short", testPass, testPass}, want: testPass, asked: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := &prompt.Fake{Answers: tt.answer}
+			if tt.src.Prompter == nil {
+				tt.src.Prompter = fake
+			}
+			got, err := tt.src.NewPassphrase()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tt.want {
+				t.Errorf("passphrase = %q, want %q", got, tt.want)
+			}
+			if len(fake.Asked) != tt.asked {
+				t.Errorf("asked %d times (%q), want %d", len(fake.Asked), fake.Asked, tt.asked)
+			}
+		})
+	}
+}
+
+func TestNewPassphraseRetryLabels(t *testing.T) {
+	fake := &prompt.Fake{Answers: []string{"short", testPass, "typo", testPass, testPass}}
+	_, err := PassphraseSource{Prompter: fake}.NewPassphrase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"Passphrase for the new key",
+		"the passphrase is shorter than 8 characters; passphrase for the new key",
+		"Same passphrase again",
+		"The passphrases differ; passphrase for the new key",
+		"Same passphrase again",
+	}
+	if !slices.Equal(fake.Asked, want) {
+		t.Errorf("labels = %q, want %q", fake.Asked, want)
+	}
+}
+
+func TestNewPassphraseErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		src      PassphraseSource
+		answers  []string
+		code     int
+		contains []string
+	}{
+		{
+			name: "no terminal", src: PassphraseSource{NoInput: true, Prompter: &prompt.Fake{}},
+			code: 2, contains: []string{"cannot prompt", "--passphrase-file", PassphraseEnv},
+		},
+		{
+			name: "no prompter", src: PassphraseSource{},
+			code: 2, contains: []string{"--passphrase-file", PassphraseEnv},
+		},
+		{
+			name: "empty env", src: PassphraseSource{LookupEnv: env(PassphraseEnv, "")},
+			code: 2, contains: []string{"empty", "--no-passphrase"},
+		},
+		{
+			name: "empty file", src: PassphraseSource{File: writeSecret(t, "\n")},
+			code: 2, contains: []string{"empty", "--no-passphrase"},
+		},
+		{
+			name: "short env", src: PassphraseSource{LookupEnv: env(PassphraseEnv, "abc")},
+			code: 2, contains: []string{"shorter than 8", "--no-passphrase"},
+		},
+		{
+			name: "missing file", src: PassphraseSource{File: filepath.Join(t.TempDir(), "nope")},
+			code: 2, contains: []string{"--passphrase-file", "nope"},
+		},
+		{
+			name: "three mismatches", answers: []string{testPass, "a-typo-1", testPass, "a-typo-2", testPass, "a-typo-3"},
+			code: 2, contains: []string{"3 tries"},
+		},
+		{
+			name: "no-passphrase with a file", src: PassphraseSource{NoPassphrase: true, File: writeSecret(t, testPass)},
+			code: 2, contains: []string{"--no-passphrase", "--passphrase-file"},
+		},
+		{
+			name: "ctrl-c", answers: nil, src: PassphraseSource{Prompter: cancelPrompter{}},
+			code: 2, contains: []string{"cancelled"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.src.Prompter == nil && tt.answers != nil {
+				tt.src.Prompter = &prompt.Fake{Answers: tt.answers}
+			}
+			got, err := tt.src.NewPassphrase()
+			if err == nil {
+				t.Fatalf("NewPassphrase = %q, want an error", got)
+			}
+			if c := cmdutil.ExitCode(err); c != tt.code {
+				t.Errorf("exit code = %d, want %d (%v)", c, tt.code, err)
+			}
+			all := err.Error() + " " + strings.Join(cmdutil.Hints(err), " ")
+			for _, s := range tt.contains {
+				if !strings.Contains(all, s) {
+					t.Errorf("error and hints %q lack %q", all, s)
+				}
+			}
+		})
+	}
+}
+
+type cancelPrompter struct{ *prompt.Fake }
+
+func (cancelPrompter) Secret(string) ([]byte, error) { return nil, prompt.ErrCancelled }
+
+func TestNoPassphrase(t *testing.T) {
+	got, err := PassphraseSource{NoPassphrase: true, LookupEnv: env(PassphraseEnv, testPass)}.NewPassphrase()
+	if err != nil || got != nil {
+		t.Errorf("NoPassphrase = %q, %v; want nil, nil (the flag wins over the environment)", got, err)
+	}
+}
+
+func TestPassphraseFileReadableByOthers(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix modes on Windows")
+	}
+	p := writeSecret(t, testPass)
+	os.Chmod(p, 0o644)
+	_, err := PassphraseSource{File: p}.NewPassphrase()
+	var pe *PermissionError
+	if !errors.As(err, &pe) || pe.Fix != "chmod 600 "+p {
+		t.Fatalf("err = %v, want a PermissionError fixed by chmod 600", err)
+	}
+	if _, err := (PassphraseSource{File: p}).ExistingPassphrase("k"); !errors.As(err, &pe) {
+		t.Errorf("ExistingPassphrase: err = %v, want a PermissionError", err)
+	}
+}
+
+func TestExistingPassphraseAsksOnce(t *testing.T) {
+	fake := &prompt.Fake{Answers: []string{"x"}}
+	got, err := PassphraseSource{Prompter: fake}.ExistingPassphrase("/k")
+	if err != nil || string(got) != "x" {
+		t.Fatalf("ExistingPassphrase = %q, %v", got, err)
+	}
+	if !slices.Equal(fake.Asked, []string{"Passphrase for /k"}) {
+		t.Errorf("asked %q", fake.Asked)
+	}
+	_, err = PassphraseSource{NoInput: true, Prompter: fake}.ExistingPassphrase("/k")
+	if cmdutil.ExitCode(err) != 2 || !strings.Contains(err.Error(), "/k") {
+		t.Errorf("no input: err = %v (exit %d)", err, cmdutil.ExitCode(err))
+	}
+}
+
+func TestUnlock(t *testing.T) {
+	dir := t.TempDir()
+	enc := mustGenerate(t, filepath.Join(dir, "enc"), testPass)
+	plain := mustGenerate(t, filepath.Join(dir, "plain"), "")
+
+	fake := &prompt.Fake{Answers: []string{"wrong one", testPass}}
+	k, err := PassphraseSource{Prompter: fake}.Unlock(enc.Path)
+	if err != nil || k.Fingerprint != enc.Fingerprint || !k.HasPrivate() {
+		t.Fatalf("Unlock after a typo = %+v, %v", k, err)
+	}
+	if len(fake.Asked) != 2 {
+		t.Errorf("asked %d times, want 2", len(fake.Asked))
+	}
+
+	// A wrong passphrase from the environment is not asked for again.
+	fake = &prompt.Fake{Answers: []string{testPass}}
+	_, err = PassphraseSource{Prompter: fake, LookupEnv: env(PassphraseEnv, "wrong one")}.Unlock(enc.Path)
+	if !errors.Is(err, ErrIncorrectPassphrase) || len(fake.Asked) != 0 {
+		t.Errorf("Unlock with a wrong env passphrase: err = %v, asked %d", err, len(fake.Asked))
+	}
+
+	fake = &prompt.Fake{Answers: []string{"a", "b", "c", testPass}}
+	if _, err = (PassphraseSource{Prompter: fake}).Unlock(enc.Path); !errors.Is(err, ErrIncorrectPassphrase) || len(fake.Asked) != 3 {
+		t.Errorf("three wrong: err = %v, asked %d, want 3", err, len(fake.Asked))
+	}
+
+	fake = &prompt.Fake{}
+	k, err = PassphraseSource{Prompter: fake}.Unlock(plain.Path)
+	if err != nil || !k.HasPrivate() || len(fake.Asked) != 0 {
+		t.Errorf("Unlock of an unencrypted key = %v, asked %q", err, fake.Asked)
+	}
+}
