@@ -1,0 +1,222 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bbkey/bbkey/internal/cmdutil"
+)
+
+var t0 = time.Date(2026, 11, 22, 9, 30, 0, 0, time.UTC)
+
+func testDir(t *testing.T) Dir {
+	t.Helper()
+	now := t0
+	return Dir{Path: filepath.Join(t.TempDir(), "config", "bbkey"), Now: func() time.Time { return now }}
+}
+
+func TestLoadMissingIsEmpty(t *testing.T) {
+	d := testDir(t)
+	s, err := d.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Version != Version || s.Accounts == nil || s.AccessKeys == nil || len(s.Rotations) != 0 {
+		t.Fatalf("empty state = %+v", s)
+	}
+	if _, err := os.Stat(d.Path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load created the config directory")
+	}
+}
+
+func TestUpdateRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	d := testDir(t)
+	err := d.Update(ctx, func(s *State) error {
+		s.Accounts["ann"] = &Account{UUID: "{u-1}", Nickname: "ann", KeyName: "ann", KeyPath: "/h/.ssh/bbkey_ann_ed25519",
+			Fingerprint: "SHA256:abc", KeyID: "{k-1}", Label: "bbkey:ann:2026-11-22", Created: t0}
+		k := &AccessKey{Path: "/h/.ssh/bbkey_access_ci_ed25519", Fingerprint: "SHA256:def", Created: t0}
+		k.SetTarget(Target{Kind: TargetRepo, Workspace: "ws", Slug: "api", KeyID: "12"})
+		s.AccessKeys["ci"] = k
+		s.AddRotation(Rotation{Time: t0, Kind: RotateAccount, Name: "ann", OldFingerprint: "SHA256:old", NewFingerprint: "SHA256:abc", Result: ResultOK})
+		s.LastScheduledRun = &ScheduledRun{Time: t0, Result: ResultOK}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := d.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := s.Accounts["ann"]
+	if a == nil || a.KeyID != "{k-1}" || !a.Created.Equal(t0) || a.Fingerprint != "SHA256:abc" {
+		t.Errorf("account = %+v", a)
+	}
+	if k := s.AccessKeys["ci"]; k == nil || len(k.Targets) != 1 || k.Targets[0].Key() != "repo:ws/api" || k.Targets[0].KeyID != "12" {
+		t.Errorf("access key = %+v", k)
+	}
+	if r, ok := s.LastRotation(RotateAccount, "ann"); !ok || r.Result != ResultOK || r.NewFingerprint != "SHA256:abc" {
+		t.Errorf("last rotation = %+v, %v", r, ok)
+	}
+	if runtime.GOOS != "windows" {
+		fi, _ := os.Stat(filepath.Join(d.Path, StateFile))
+		di, _ := os.Stat(d.Path)
+		if fi.Mode().Perm() != 0o600 || di.Mode().Perm() != 0o700 {
+			t.Errorf("modes: state.json %04o, dir %04o; want 0600, 0700", fi.Mode().Perm(), di.Mode().Perm())
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(d.Path, StateFile))
+	if !strings.Contains(string(b), `"version": 1`) || !strings.Contains(string(b), `"key_path": "/h/.ssh/bbkey_ann_ed25519"`) {
+		t.Errorf("state.json:\n%s", b)
+	}
+}
+
+func TestUpdateErrorWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	d := testDir(t)
+	if err := d.Update(ctx, func(s *State) error { s.Accounts["a"] = &Account{KeyName: "a"}; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	err := d.Update(ctx, func(s *State) error { delete(s.Accounts, "a"); return boom })
+	if err != boom {
+		t.Fatalf("Update = %v, want the callback's error", err)
+	}
+	if s, _ := d.Load(); s.Accounts["a"] == nil {
+		t.Error("a failed Update changed the state")
+	}
+}
+
+// TestUpdateConcurrent proves the state lock: no increment is lost between writers.
+func TestUpdateConcurrent(t *testing.T) {
+	ctx := context.Background()
+	d := testDir(t)
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			errs <- d.Update(ctx, func(s *State) error {
+				s.AddRotation(Rotation{Kind: RotateAccount, Name: fmt.Sprint(i), Result: ResultOK})
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := d.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Rotations) != n {
+		t.Fatalf("%d rotations recorded, want %d: the lock let writers overwrite each other", len(s.Rotations), n)
+	}
+}
+
+func TestLoadRefusesBadFiles(t *testing.T) {
+	for _, tt := range []struct{ name, content, want string }{
+		{"newer", `{"version": 7}`, "newer bbkey"},
+		{"no version", `{"accounts": {}}`, "no format version"},
+		{"corrupt", `{"version": 1,`, "reading"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := testDir(t)
+			os.MkdirAll(d.Path, 0o700)
+			os.WriteFile(filepath.Join(d.Path, StateFile), []byte(tt.content), 0o600)
+			_, err := d.Load()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Load = %v, want an error containing %q", err, tt.want)
+			}
+			if err := d.Update(context.Background(), func(*State) error { return nil }); err == nil {
+				t.Fatal("Update over a bad file succeeded (it would overwrite it)")
+			}
+		})
+	}
+}
+
+func TestHistoryIsBounded(t *testing.T) {
+	s := New()
+	for i := range MaxHistory + 5 {
+		s.AddRotation(Rotation{Kind: RotateAccessKeys, Name: fmt.Sprint(i)})
+	}
+	if len(s.Rotations) != MaxHistory || s.Rotations[0].Name != "5" {
+		t.Fatalf("history has %d entries starting at %q", len(s.Rotations), s.Rotations[0].Name)
+	}
+	if r, ok := s.LastRotation(RotateAccessKeys, ""); !ok || r.Name != fmt.Sprint(MaxHistory+4) {
+		t.Errorf("LastRotation = %+v", r)
+	}
+	if _, ok := s.LastRotation(RotateAccount, ""); ok {
+		t.Error("LastRotation found an account rotation that never happened")
+	}
+}
+
+func TestTargets(t *testing.T) {
+	for _, tt := range []struct {
+		kind TargetKind
+		ref  string
+		ok   bool
+	}{
+		{TargetRepo, "ws/api", true},
+		{TargetProject, "ws/OPS", true},
+		{TargetRepo, "ws", false},
+		{TargetRepo, "/api", false},
+		{TargetRepo, "ws/api/x", false},
+		{"workspace", "ws/api", false},
+	} {
+		_, err := ParseTarget(tt.kind, tt.ref)
+		if (err == nil) != tt.ok {
+			t.Errorf("ParseTarget(%s, %q) = %v, want ok=%v", tt.kind, tt.ref, err, tt.ok)
+		}
+	}
+	k := &AccessKey{}
+	r, _ := ParseTarget(TargetRepo, "ws/web")
+	p, _ := ParseTarget(TargetProject, "ws/web")
+	r.KeyID, p.KeyID = "1", "2"
+	k.SetTarget(r)
+	k.SetTarget(p)
+	upd := Target{Kind: TargetRepo, Workspace: "WS", Slug: "Web", KeyID: "3"}
+	k.SetTarget(upd) // same repository, other case: replaces
+	if len(k.Targets) != 2 || k.Targets[0].Key() != "project:ws/web" || k.Targets[1].KeyID != "3" {
+		t.Fatalf("targets = %+v", k.Targets)
+	}
+	if got, ok := k.Target(r); !ok || got.KeyID != "3" {
+		t.Errorf("Target(repo) = %+v, %v", got, ok)
+	}
+	if !k.RemoveTarget(p) || k.RemoveTarget(p) || len(k.Targets) != 1 {
+		t.Errorf("RemoveTarget left %+v", k.Targets)
+	}
+}
+
+func TestLockRotation(t *testing.T) {
+	d := testDir(t)
+	l, err := d.LockRotation()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.LockRotation()
+	if !errors.Is(err, ErrRotationRunning) || len(cmdutil.Hints(err)) == 0 {
+		t.Fatalf("second LockRotation = %v, want ErrRotationRunning with a hint", err)
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := d.LockRotation()
+	if err != nil {
+		t.Fatalf("LockRotation after Unlock: %v", err)
+	}
+	l2.Unlock()
+}
