@@ -1,6 +1,7 @@
 package sshconfig
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +27,8 @@ type Result struct {
 	Diff string `json:"diff,omitempty"`
 	// Blocks are the managed blocks after the edit.
 	Blocks []HostBlock `json:"blocks"`
+	// Warnings are problems found in the user's file that bbkey leaves to the user.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Files locates the files the package edits inside an ssh directory.
@@ -115,6 +118,11 @@ func Update(ctx context.Context, sshDir string, edit func([]HostBlock) ([]HostBl
 	newUser, userChanged := EnsureInclude(oldUser, configPath(f.Managed))
 
 	res := Result{Blocks: blocks}
+	if bytes.HasPrefix(oldUser, bom) {
+		// Kept because the file is the user's, but OpenSSH (Win32 included) reads the BOM as
+		// part of the first keyword and refuses the whole file.
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s starts with a UTF-8 byte order mark, which OpenSSH rejects: save it as UTF-8 without BOM", f.UserConfig))
+	}
 	if userChanged {
 		res.ChangedFiles = append(res.ChangedFiles, f.UserConfig)
 		res.Diff += UnifiedDiff(f.UserConfig, f.UserConfig, oldUser, newUser)
