@@ -155,3 +155,20 @@ func collect(t *testing.T, url, auth string) (values []map[string]any, pages int
 	}
 	return values, pages
 }
+
+func callForm(t *testing.T, url, auth, form string) resp {
+	t.Helper()
+	req, err := http.NewRequest("POST", url, strings.NewReader(form))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", auth)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	return resp{status: res.StatusCode, header: res.Header, body: data}
+}

@@ -1,0 +1,54 @@
+package bbapitest
+
+import (
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+)
+
+// correctSpec changes exactly what the live API contradicts: the published spec rejects
+// what Bitbucket sends, the corrected one accepts it, and both still reject real mistakes.
+func TestCorrectSpec(t *testing.T) {
+	raw, err := openapi3.NewLoader().LoadFromData(specJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed, err := loadSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := map[string]any{"type": "ssh_key", "key": "ssh-ed25519 AAAA", "last_used": nil, "expires_on": nil}
+	scopeErr := map[string]any{"type": "error", "error": map[string]any{
+		"message": "Your credentials lack one or more required privilege scopes.",
+		"detail":  map[string]any{"required": []any{"read:user:bitbucket"}},
+		"fields":  map[string]any{"key": []any{"x"}},
+	}}
+	cases := []struct {
+		schema   string
+		value    any
+		rawOK    bool
+		fixedOK  bool
+		scenario string
+	}{
+		{"ssh_account_key", key, false, true, "null last_used and expires_on"},
+		{"error", scopeErr, false, true, "object detail and fields"},
+		{"ssh_account_key", map[string]any{"key": "ssh-ed25519 AAAA"}, false, false, "response without type"},
+		{"ssh_account_key", map[string]any{"type": "ssh_key", "key": 5}, false, false, "key not a string"},
+		{"error", map[string]any{"type": "error", "error": map[string]any{"detail": "no message"}}, false, false, "error without message"},
+	}
+	for _, c := range cases {
+		rawErr := raw.Components.Schemas[c.schema].Value.VisitJSON(c.value, openapi3.VisitAsResponse())
+		fixedErr := fixed.Components.Schemas[c.schema].Value.VisitJSON(c.value, openapi3.VisitAsResponse())
+		if (rawErr == nil) != c.rawOK || (fixedErr == nil) != c.fixedOK {
+			t.Errorf("%s: published spec err=%v, corrected err=%v", c.scenario, rawErr, fixedErr)
+		}
+	}
+	// A request body may leave out "type" once it is readOnly.
+	body := map[string]any{"key": "ssh-ed25519 AAAA", "label": "x"}
+	if err := raw.Components.Schemas["ssh_account_key"].Value.VisitJSON(body, openapi3.VisitAsRequest()); err == nil {
+		t.Error("published spec accepts a request body without type; the correction would be unneeded")
+	}
+	if err := fixed.Components.Schemas["ssh_account_key"].Value.VisitJSON(body, openapi3.VisitAsRequest(), openapi3.DisableReadOnlyValidation()); err != nil {
+		t.Errorf("corrected spec rejects a request body without type: %v", err)
+	}
+}
