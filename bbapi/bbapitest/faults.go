@@ -167,6 +167,8 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f *fault) in
 		}
 		panic(http.ErrAbortHandler)
 	case faultHang:
+		s.addHanging(1)
+		defer s.addHanging(-1)
 		select {
 		case <-r.Context().Done():
 		case <-s.closed:
@@ -202,4 +204,18 @@ func (s *Server) overBudget(id string) bool {
 	}
 	s.rateLog[id] = append(log, now)
 	return false
+}
+
+// Hanging is the number of requests now held by Hang or by latency, so tests can wait for
+// a request to be in flight without sleeping.
+func (s *Server) Hanging() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hanging
+}
+
+func (s *Server) addHanging(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hanging += n
 }

@@ -81,11 +81,18 @@ func (s *Server) front(next http.Handler) http.Handler {
 			s.mu.Unlock()
 		}()
 		if latency > 0 {
+			s.addHanging(1)
 			t := time.NewTimer(latency)
 			select {
 			case <-t.C:
+				s.addHanging(-1)
 			case <-r.Context().Done():
 				t.Stop()
+				s.addHanging(-1)
+				return
+			case <-s.closed:
+				t.Stop()
+				s.addHanging(-1)
 				return
 			}
 		}

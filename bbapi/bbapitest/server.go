@@ -134,6 +134,7 @@ type Server struct {
 	requests    []Request
 	rawConns    map[net.Conn]struct{}
 	defaultTok  string
+	hanging     int
 }
 
 // NewServer starts the emulator: REST and OAuth on 127.0.0.1:0, SSH on 127.0.0.1:0.
