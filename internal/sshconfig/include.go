@@ -117,11 +117,11 @@ func QuoteArg(s string) string {
 	}
 	var b strings.Builder
 	b.WriteByte('"')
-	for _, r := range s {
-		if r == '"' || r == '\\' {
+	for i := range len(s) { // bytes, not runes: a path need not be valid UTF-8
+		if s[i] == '"' || s[i] == '\\' {
 			b.WriteByte('\\')
 		}
-		b.WriteRune(r)
+		b.WriteByte(s[i])
 	}
 	b.WriteByte('"')
 	return b.String()

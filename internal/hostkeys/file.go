@@ -1,0 +1,236 @@
+package hostkeys
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/fsutil"
+)
+
+// File is the name of bbkey's known_hosts inside ~/.ssh/bbkey.
+const File = "known_hosts"
+
+// Path returns ~/.ssh/bbkey/known_hosts for an ssh directory.
+func Path(sshDir string) string { return filepath.Join(sshDir, "bbkey", File) }
+
+// WriteResult says what Write changed (or would change).
+type WriteResult struct {
+	Changed bool   `json:"changed"`
+	Path    string `json:"path"`
+}
+
+// Write makes path hold exactly the pins, atomically and under bbkey's lock
+// (~/.ssh/bbkey/.lock, shared with the ssh config editor); a second run changes nothing.
+// With dryRun it only reports whether the file would change.
+func Write(ctx context.Context, path string, p Pins, dryRun bool) (WriteResult, error) {
+	res := WriteResult{Path: path}
+	if len(p.Keys) == 0 || p.Alias == "" {
+		return res, errors.New("no host keys to pin")
+	}
+	want := Render(p)
+	if dryRun {
+		old, err := os.ReadFile(path)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return res, err
+		}
+		res.Changed = !bytes.Equal(old, want)
+		return res, nil
+	}
+	dir := filepath.Dir(path)
+	if err := fsutil.MkdirPrivate(dir); err != nil {
+		return res, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	lock, err := fsutil.LockContext(ctx, filepath.Join(dir, ".lock"))
+	if err != nil {
+		return res, fmt.Errorf("locking %s: %w", path, err)
+	}
+	defer lock.Unlock()
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return res, err
+	}
+	if bytes.Equal(old, want) {
+		return res, nil
+	}
+	// Host keys are public; 0644 is what ssh-keyscan users and ssh itself produce.
+	if err := fsutil.WriteFileAtomic(path, want, 0o644); err != nil {
+		return res, err
+	}
+	res.Changed = true
+	return res, nil
+}
+
+// Load reads the keys pinned for alias in a known_hosts file (plain or hashed entries).
+func Load(path, alias string) ([]ssh.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading pinned host keys: %w", err)
+	}
+	var keys []ssh.PublicKey
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		marker, hosts, key, _, _, err := ssh.ParseKnownHosts(line)
+		if err != nil || key == nil || marker != "" {
+			continue
+		}
+		if hostsMatch(hosts, knownhosts.Normalize(alias)) {
+			keys = append(keys, key)
+		}
+	}
+	return keys, nil
+}
+
+// Verifier checks host keys against bbkey's known_hosts under the alias, with
+// x/crypto's knownhosts reading the same file OpenSSH reads.
+type Verifier struct {
+	Alias string
+	File  string
+	// Keys are the keys pinned for Alias, for algorithm negotiation and messages.
+	Keys []ssh.PublicKey
+	// Source is shown in the mismatch hint: CheckURL or the --ssh-host-keys file.
+	Source string
+
+	cb ssh.HostKeyCallback
+}
+
+// NewVerifier reads the pinned keys for alias from file. A file with no key for alias is
+// an error: bbkey never trusts on first use.
+func NewVerifier(file, alias string) (*Verifier, error) {
+	keys, err := Load(file, alias)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, cmdutil.WithHint(fmt.Errorf("no host key pinned for %s in %s", alias, file),
+			"run bbkey setup (or bbkey doctor --fix) to pin Bitbucket's host keys")
+	}
+	cb, err := knownhosts.New(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading pinned host keys: %w", err)
+	}
+	return &Verifier{Alias: alias, File: file, Keys: keys, Source: CheckURL, cb: cb}, nil
+}
+
+// HostKeyAlgorithms are the algorithms to negotiate so the server presents a pinned type.
+func (v *Verifier) HostKeyAlgorithms() []string { return HostKeyAlgorithms(v.Keys) }
+
+// HostKeyCallback checks the key a server presents, whatever address was dialled, against
+// the keys pinned for the alias, as OpenSSH does with HostKeyAlias. A mismatch is a
+// *MismatchError.
+func (v *Verifier) HostKeyCallback() ssh.HostKeyCallback {
+	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+		if remote == nil {
+			remote = &net.TCPAddr{IP: net.IPv4zero}
+		}
+		// knownhosts drops port 22, matching the plain alias the file holds.
+		err := v.cb(net.JoinHostPort(v.Alias, "22"), remote, key)
+		if err == nil {
+			return nil
+		}
+		m := &MismatchError{Alias: v.Alias, Endpoint: hostname, Seen: describe(key), File: v.File, Source: v.Source}
+		var ke *knownhosts.KeyError
+		var re *knownhosts.RevokedError
+		switch {
+		case errors.As(err, &ke):
+			for _, w := range ke.Want {
+				m.Pinned = append(m.Pinned, describe(w.Key))
+			}
+		case errors.As(err, &re):
+			m.Revoked = true
+			m.Pinned = Fingerprints(v.Keys)
+		default:
+			return fmt.Errorf("checking the host key of %s: %w", hostname, err)
+		}
+		return m
+	}
+}
+
+// MismatchError is a server presenting a host key that is not pinned for the alias.
+type MismatchError struct {
+	Alias    string
+	Endpoint string // the address dialled
+	Seen     string // "type SHA256:…" of the key presented
+	Pinned   []string
+	Revoked  bool
+	File     string
+	Source   string
+}
+
+func (e *MismatchError) Error() string {
+	where := e.Alias
+	if e.Endpoint != "" && !strings.HasPrefix(e.Endpoint, e.Alias+":") {
+		where += " (" + e.Endpoint + ")"
+	}
+	if e.Revoked {
+		return fmt.Sprintf("host key of %s is marked revoked in %s: the server presented %s", where, e.File, e.Seen)
+	}
+	if len(e.Pinned) == 0 {
+		return fmt.Sprintf("no host key pinned for %s in %s: the server presented %s", where, e.File, e.Seen)
+	}
+	return fmt.Sprintf("host key of %s does not match the pinned keys: the server presented %s; pinned: %s",
+		where, e.Seen, strings.Join(e.Pinned, ", "))
+}
+
+// ExitCode makes a host key mismatch an SSH verification failure (exit 5).
+func (e *MismatchError) ExitCode() int { return cmdutil.ExitVerify }
+
+// Hints say where to check the fingerprints and what not to do.
+func (e *MismatchError) Hints() []string {
+	src := e.Source
+	if src == "" {
+		src = CheckURL
+	}
+	return []string{
+		"check them at " + src + ": bbkey never trusts a host key on first use; if the server's key is not listed there, someone may be intercepting the connection",
+	}
+}
+
+// hostsMatch reports whether a known_hosts host list names host (already normalized to
+// known_hosts notation), comparing plain names case-insensitively and hashed ones by HMAC.
+// Wildcard patterns are not followed: bbkey's own file never has them.
+func hostsMatch(hosts []string, host string) bool {
+	for _, h := range hosts {
+		if strings.HasPrefix(h, "!") {
+			continue
+		}
+		if strings.HasPrefix(h, "|1|") {
+			if hashedMatch(h, host) {
+				return true
+			}
+			continue
+		}
+		if strings.EqualFold(h, host) {
+			return true
+		}
+	}
+	return false
+}
+
+// hashedMatch checks a HashKnownHosts entry `|1|base64(salt)|base64(HMAC-SHA1(salt, host))`.
+func hashedMatch(entry, host string) bool {
+	parts := strings.Split(entry, "|")
+	if len(parts) != 4 || parts[1] != "1" {
+		return false
+	}
+	salt, err1 := base64.StdEncoding.DecodeString(parts[2])
+	sum, err2 := base64.StdEncoding.DecodeString(parts[3])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	mac := hmac.New(sha1.New, salt)
+	mac.Write([]byte(host))
+	return hmac.Equal(mac.Sum(nil), sum)
+}
