@@ -33,7 +33,9 @@ func newKey(t testing.TB) ssh.PublicKey {
 	return k
 }
 
-func authorizedLine(k ssh.PublicKey) string { return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))) }
+func authorizedLine(k ssh.PublicKey) string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
+}
 
 func TestBuiltinAreBitbucketsPublishedKeys(t *testing.T) {
 	// API.md §4.
