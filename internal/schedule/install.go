@@ -1,0 +1,474 @@
+package schedule
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/bbkey/bbkey/internal/fsutil"
+)
+
+// Backend is the timer a job is installed into.
+type Backend string
+
+// The backends.
+const (
+	Systemd       Backend = "systemd"       // user timer + service in $XDG_CONFIG_HOME/systemd/user
+	Cron          Backend = "cron"          // a marked line in the user's crontab
+	Launchd       Backend = "launchd"       // a launch agent in ~/Library/LaunchAgents
+	TaskScheduler Backend = "taskscheduler" // a task registered with schtasks
+)
+
+// Runner runs the backend's commands (systemctl, launchctl, schtasks, crontab).
+type Runner interface {
+	// Run runs name with args and stdin, returning stdout. A non-zero exit is an error
+	// that includes stderr (*CommandError).
+	Run(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error)
+}
+
+// CommandError is a command that failed.
+type CommandError struct {
+	Args   []string
+	Stderr string
+	Err    error
+}
+
+func (e *CommandError) Error() string {
+	msg := fmt.Sprintf("%s: %v", strings.Join(e.Args, " "), e.Err)
+	if s := strings.TrimSpace(e.Stderr); s != "" {
+		msg += ": " + s
+	}
+	return msg
+}
+
+func (e *CommandError) Unwrap() error { return e.Err }
+
+// ExecRunner runs real commands.
+type ExecRunner struct{}
+
+// Run runs the command.
+func (ExecRunner) Run(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.Bytes(), &CommandError{Args: append([]string{name}, args...), Stderr: stderr.String(), Err: err}
+	}
+	return stdout.Bytes(), nil
+}
+
+// Detect picks the backend for goos: launchd on macOS, Task Scheduler on Windows, a
+// systemd user timer where `systemctl --user show-environment` answers, cron otherwise.
+func Detect(ctx context.Context, goos string, r Runner) Backend {
+	switch goos {
+	case "darwin":
+		return Launchd
+	case "windows":
+		return TaskScheduler
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := r.Run(ctx, nil, "systemctl", "--user", "show-environment"); err == nil {
+		return Systemd
+	}
+	return Cron
+}
+
+// Installer installs jobs into one backend.
+type Installer struct {
+	Backend Backend
+	Runner  Runner
+	// Home is the user's home (launchd: ~/Library/LaunchAgents).
+	Home string
+	// ConfigDir is bbkey's config directory: the Task Scheduler XML is kept there.
+	ConfigDir string
+	// UnitDir is where systemd user units go ("": systemd/user in the parent of
+	// ConfigDir, i.e. $XDG_CONFIG_HOME/systemd/user).
+	UnitDir string
+	// UID is the user's id, for the launchd domain gui/<uid>.
+	UID int
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// File is a file a plan writes.
+type File struct {
+	Path    string
+	Content []byte
+	Mode    fs.FileMode
+}
+
+// Command is a command a plan runs.
+type Command struct {
+	Args  []string
+	Stdin []byte
+	// MayFail marks commands whose failure means "nothing to undo" (stopping a job that
+	// is not loaded).
+	MayFail bool
+}
+
+// String shows the command as a shell would take it; stdin is summarised, not shown.
+func (c Command) String() string {
+	q := make([]string, len(c.Args))
+	for i, a := range c.Args {
+		q[i] = shQuote(a)
+	}
+	s := strings.Join(q, " ")
+	if c.Stdin != nil {
+		s += fmt.Sprintf(" < (%d lines)", strings.Count(string(c.Stdin), "\n"))
+	}
+	return s
+}
+
+// Plan is what Install or Uninstall does, in order: Before, Write, Remove, After. Print
+// it for --dry-run; Apply carries it out.
+type Plan struct {
+	Backend  Backend
+	Before   []Command
+	Write    []File
+	Remove   []string
+	After    []Command
+	Schedule Calendar
+}
+
+// Empty reports whether the plan changes nothing.
+func (p *Plan) Empty() bool {
+	return len(p.Before)+len(p.Write)+len(p.Remove)+len(p.After) == 0
+}
+
+// Lines describes the plan, one action a line, for --dry-run and progress output.
+func (p *Plan) Lines() []string {
+	var out []string
+	for _, c := range p.Before {
+		out = append(out, "run "+c.String())
+	}
+	for _, f := range p.Write {
+		out = append(out, "write "+f.Path)
+	}
+	for _, r := range p.Remove {
+		out = append(out, "remove "+r)
+	}
+	for _, c := range p.After {
+		out = append(out, "run "+c.String())
+	}
+	return out
+}
+
+func (in *Installer) now() time.Time {
+	if in.Now != nil {
+		return in.Now()
+	}
+	return time.Now()
+}
+
+func (in *Installer) unitDir() string {
+	if in.UnitDir != "" {
+		return in.UnitDir
+	}
+	return filepath.Join(filepath.Dir(in.ConfigDir), "systemd", "user")
+}
+
+func (in *Installer) plistPath(id string) string {
+	return filepath.Join(in.Home, "Library", "LaunchAgents", LaunchdLabel(id)+".plist")
+}
+
+func (in *Installer) taskXMLPath(id string) string {
+	return filepath.Join(in.ConfigDir, "schedule", TaskName(id)+".xml")
+}
+
+// Files lists the files the backend keeps for job id (none for cron).
+func (in *Installer) Files(id string) []string {
+	switch in.Backend {
+	case Systemd:
+		u := filepath.Join(in.unitDir(), UnitName(id))
+		return []string{u + ".service", u + ".timer"}
+	case Launchd:
+		return []string{in.plistPath(id)}
+	case TaskScheduler:
+		return []string{in.taskXMLPath(id)}
+	}
+	return nil
+}
+
+func systemctl(mayFail bool, args ...string) Command {
+	return Command{Args: append([]string{"systemctl", "--user"}, args...), MayFail: mayFail}
+}
+
+// PlanInstall works out how to install j, replacing an earlier install of the same job.
+// It only reads (the current crontab, for cron).
+func (in *Installer) PlanInstall(ctx context.Context, j Job) (*Plan, error) {
+	p := &Plan{Backend: in.Backend, Schedule: j.Calendar}
+	switch in.Backend {
+	case Systemd:
+		svc, tmr, err := SystemdUnits(j)
+		if err != nil {
+			return nil, err
+		}
+		files := in.Files(j.ID)
+		timer := UnitName(j.ID) + ".timer"
+		p.Write = []File{{files[0], []byte(svc), 0o644}, {files[1], []byte(tmr), 0o644}}
+		// restart, not start: a timer already running picks up a changed calendar.
+		p.After = []Command{systemctl(false, "daemon-reload"), systemctl(false, "enable", timer), systemctl(false, "restart", timer)}
+	case Launchd:
+		plist, err := LaunchdPlist(j)
+		if err != nil {
+			return nil, err
+		}
+		path := in.plistPath(j.ID)
+		p.Before = []Command{{Args: []string{"launchctl", "bootout", in.domain() + "/" + LaunchdLabel(j.ID)}, MayFail: true}}
+		p.Write = []File{{path, []byte(plist), 0o644}}
+		p.After = []Command{{Args: []string{"launchctl", "bootstrap", in.domain(), path}}}
+	case TaskScheduler:
+		x, err := TaskXML(j, in.now())
+		if err != nil {
+			return nil, err
+		}
+		path := in.taskXMLPath(j.ID)
+		p.Write = []File{{path, EncodeUTF16(x), 0o600}}
+		p.After = []Command{{Args: SchtasksCreate(j.ID, path)}}
+	case Cron:
+		line, err := CronLine(j)
+		if err != nil {
+			return nil, err
+		}
+		cur, err := in.crontab(ctx)
+		if err != nil {
+			return nil, err
+		}
+		next := CronInstall(cur, line, j.ID)
+		if next != cur {
+			p.After = []Command{{Args: []string{"crontab", "-"}, Stdin: []byte(next)}}
+		}
+	default:
+		return nil, fmt.Errorf("unknown schedule backend %q", in.Backend)
+	}
+	return p, nil
+}
+
+// PlanUninstall works out how to remove job id; the plan is empty when it is not
+// installed.
+func (in *Installer) PlanUninstall(ctx context.Context, id string) (*Plan, error) {
+	p := &Plan{Backend: in.Backend}
+	existing := func() []string {
+		var out []string
+		for _, f := range in.Files(id) {
+			if _, err := os.Lstat(f); err == nil {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	switch in.Backend {
+	case Systemd:
+		if p.Remove = existing(); len(p.Remove) > 0 {
+			p.Before = []Command{systemctl(true, "disable", "--now", UnitName(id)+".timer")}
+			p.After = []Command{systemctl(false, "daemon-reload")}
+		}
+	case Launchd:
+		if p.Remove = existing(); len(p.Remove) > 0 {
+			p.Before = []Command{{Args: []string{"launchctl", "bootout", in.domain() + "/" + LaunchdLabel(id)}, MayFail: true}}
+		}
+	case TaskScheduler:
+		p.Remove = existing()
+		if in.taskRegistered(ctx, id) {
+			p.Before = []Command{{Args: []string{"schtasks", "/Delete", "/TN", TaskName(id), "/F"}}}
+		}
+	case Cron:
+		cur, err := in.crontab(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if next, found := CronRemove(cur, id); found {
+			p.After = []Command{{Args: []string{"crontab", "-"}, Stdin: []byte(next)}}
+		}
+	default:
+		return nil, fmt.Errorf("unknown schedule backend %q", in.Backend)
+	}
+	return p, nil
+}
+
+// Apply carries out p: commands before, files written atomically, files removed,
+// commands after. It stops at the first failure, naming the step.
+func (in *Installer) Apply(ctx context.Context, p *Plan) error {
+	run := func(c Command) error {
+		_, err := in.Runner.Run(ctx, c.Stdin, c.Args[0], c.Args[1:]...)
+		if err != nil && !c.MayFail {
+			return fmt.Errorf("schedule: %w", err)
+		}
+		return nil
+	}
+	for _, c := range p.Before {
+		if err := run(c); err != nil {
+			return err
+		}
+	}
+	for _, f := range p.Write {
+		if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
+			return fmt.Errorf("schedule: %w", err)
+		}
+		if err := fsutil.WriteFileAtomic(f.Path, f.Content, f.Mode); err != nil {
+			return fmt.Errorf("schedule: %w", err)
+		}
+	}
+	for _, r := range p.Remove {
+		if err := os.Remove(r); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("schedule: %w", err)
+		}
+	}
+	for _, c := range p.After {
+		if err := run(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Install installs j and returns what it did.
+func (in *Installer) Install(ctx context.Context, j Job) (*Plan, error) {
+	p, err := in.PlanInstall(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	return p, in.Apply(ctx, p)
+}
+
+// Uninstall removes job id and returns what it did (an empty plan: nothing was installed).
+func (in *Installer) Uninstall(ctx context.Context, id string) (*Plan, error) {
+	p, err := in.PlanUninstall(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return p, in.Apply(ctx, p)
+}
+
+func (in *Installer) domain() string { return fmt.Sprintf("gui/%d", in.UID) }
+
+// crontab returns the user's crontab; none yet is an empty one.
+func (in *Installer) crontab(ctx context.Context) (string, error) {
+	out, err := in.Runner.Run(ctx, nil, "crontab", "-l")
+	if err != nil {
+		var ce *CommandError
+		if errors.As(err, &ce) && strings.Contains(strings.ToLower(ce.Stderr), "no crontab") {
+			return "", nil
+		}
+		if errors.Is(err, exec.ErrNotFound) {
+			return "", fmt.Errorf("schedule: no systemd user manager and no crontab command (install cron): %w", err)
+		}
+		return "", fmt.Errorf("schedule: reading the crontab: %w", err)
+	}
+	return string(out), nil
+}
+
+func (in *Installer) taskRegistered(ctx context.Context, id string) bool {
+	_, err := in.Runner.Run(ctx, nil, "schtasks", "/Query", "/TN", TaskName(id))
+	return err == nil
+}
+
+// Status is what is installed for a job.
+type Status struct {
+	Installed bool
+	Backend   Backend
+	// Calendar is the schedule read back; its Frequency is empty when the installed spec
+	// is not one bbkey writes (edited by hand), and Spec still shows it.
+	Calendar Calendar
+	Spec     string
+	// Command is the installed command line, as the backend holds it.
+	Command string
+	LogFile string
+	Files   []string
+	// Next is the next run after the Installer's clock (zero when unknown).
+	Next time.Time
+}
+
+// Status reads back what is installed for job id.
+func (in *Installer) Status(ctx context.Context, id string) (Status, error) {
+	st := Status{Backend: in.Backend}
+	read := func(path string) ([]byte, bool, error) {
+		b, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, false, nil
+		}
+		return b, err == nil, err
+	}
+	switch in.Backend {
+	case Systemd:
+		files := in.Files(id)
+		svc, ok1, err := read(files[0])
+		if err != nil {
+			return st, err
+		}
+		tmr, ok2, err := read(files[1])
+		if err != nil || !ok2 {
+			return st, err
+		}
+		st.Installed, st.Files = true, files
+		st.Spec = unitValues(string(tmr))["OnCalendar"]
+		if c, ok := parseOnCalendar(st.Spec); ok {
+			st.Calendar = c
+		}
+		if ok1 {
+			v := unitValues(string(svc))
+			st.Command = strings.Join(systemdSplit(v["ExecStart"]), " ")
+			st.LogFile = strings.ReplaceAll(strings.TrimPrefix(v["StandardOutput"], "append:"), "%%", "%")
+		}
+	case Launchd:
+		path := in.plistPath(id)
+		b, ok, err := read(path)
+		if err != nil || !ok {
+			return st, err
+		}
+		st.Installed, st.Files = true, []string{path}
+		cal, argv, log, err := readPlist(b)
+		st.Command, st.LogFile = strings.Join(argv, " "), log
+		if err == nil {
+			st.Calendar, st.Spec = cal, cal.String()
+		}
+	case TaskScheduler:
+		if !in.taskRegistered(ctx, id) {
+			return st, nil
+		}
+		st.Installed = true
+		path := in.taskXMLPath(id)
+		b, ok, err := read(path)
+		if err != nil || !ok {
+			return st, err
+		}
+		st.Files = []string{path}
+		cal, command, log, err := readTaskXML(b)
+		st.Command, st.LogFile = command, log
+		if err == nil {
+			st.Calendar, st.Spec = cal, cal.String()
+		}
+	case Cron:
+		cur, err := in.crontab(ctx)
+		if err != nil {
+			return st, err
+		}
+		line, ok := findCron(cur, id)
+		if !ok {
+			return st, nil
+		}
+		st.Installed = true
+		cal, command, log, ok := readCronLine(line, id)
+		st.Spec, st.Command, st.LogFile = strings.Join(strings.Fields(line)[:min(5, len(strings.Fields(line)))], " "), command, log
+		if ok {
+			st.Calendar = cal
+		}
+	default:
+		return st, fmt.Errorf("unknown schedule backend %q", in.Backend)
+	}
+	if st.Calendar.Frequency != "" {
+		st.Next = st.Calendar.Next(in.now())
+	}
+	return st, nil
+}

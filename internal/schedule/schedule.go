@@ -1,0 +1,268 @@
+// Package schedule installs, removes and reports the native timer that runs
+// `bbkey rotate --if-older-than …` unattended: a systemd user timer and service on Linux,
+// a crontab line where systemd has no user manager, a launchd agent on macOS and a Task
+// Scheduler task on Windows.
+//
+// It has two layers. Rendering (Job → unit files, plist, task XML, crontab line) is pure
+// and works for every backend on every OS, so all four are tested by content everywhere.
+// The Installer writes those files and runs the backend's commands (systemctl, launchctl,
+// schtasks, crontab) through an injectable Runner, so tests check the exact commands
+// without changing the machine. Every job logs to a file, never carries a secret on its
+// command line, and exits non-zero on failure so the timer shows it.
+package schedule
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Frequency is how often the job runs.
+type Frequency string
+
+// The frequencies of `--schedule`.
+const (
+	Daily   Frequency = "daily"
+	Weekly  Frequency = "weekly"
+	Monthly Frequency = "monthly"
+)
+
+// ParseFrequency reads the value of --schedule.
+func ParseFrequency(s string) (Frequency, error) {
+	switch f := Frequency(strings.ToLower(strings.TrimSpace(s))); f {
+	case Daily, Weekly, Monthly:
+		return f, nil
+	}
+	return "", fmt.Errorf("unknown schedule %q: want daily, weekly or monthly", s)
+}
+
+// Calendar is when the job runs, in local time: every day, every Monday, or on the first
+// of every month, at Hour:Minute.
+type Calendar struct {
+	Frequency Frequency
+	Hour      int
+	Minute    int
+}
+
+// DefaultHour is when scheduled rotations run: daytime, when laptops are usually awake.
+const DefaultHour = 10
+
+// DefaultCalendar runs at 10:MM local time, MM derived from seed (the host and job name)
+// so machines do not all call Bitbucket in the same minute.
+func DefaultCalendar(f Frequency, seed string) Calendar {
+	h := fnv.New32a()
+	h.Write([]byte(seed))
+	return Calendar{Frequency: f, Hour: DefaultHour, Minute: int(h.Sum32() % 60)}
+}
+
+func (c Calendar) valid() error {
+	if _, err := ParseFrequency(string(c.Frequency)); err != nil {
+		return err
+	}
+	if c.Hour < 0 || c.Hour > 23 || c.Minute < 0 || c.Minute > 59 {
+		return fmt.Errorf("invalid time of day %02d:%02d", c.Hour, c.Minute)
+	}
+	return nil
+}
+
+// String is e.g. "weekly (Monday 10:17)".
+func (c Calendar) String() string {
+	switch c.Frequency {
+	case Daily:
+		return fmt.Sprintf("daily (%02d:%02d)", c.Hour, c.Minute)
+	case Weekly:
+		return fmt.Sprintf("weekly (Monday %02d:%02d)", c.Hour, c.Minute)
+	case Monthly:
+		return fmt.Sprintf("monthly (day 1, %02d:%02d)", c.Hour, c.Minute)
+	}
+	return string(c.Frequency)
+}
+
+// Next is the first run strictly after t, in t's location. It ignores the few minutes of
+// random delay systemd adds and the catch-up runs after the machine was off.
+func (c Calendar) Next(t time.Time) time.Time {
+	y, m, d := t.Date()
+	loc := t.Location()
+	at := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, c.Hour, c.Minute, 0, 0, loc) }
+	switch c.Frequency {
+	case Daily:
+		n := at(y, m, d)
+		if !n.After(t) {
+			n = at(y, m, d+1)
+		}
+		return n
+	case Weekly:
+		ahead := (int(time.Monday) - int(t.Weekday()) + 7) % 7
+		n := at(y, m, d+ahead)
+		if !n.After(t) {
+			n = at(y, m, d+ahead+7)
+		}
+		return n
+	case Monthly:
+		n := at(y, m, 1)
+		if !n.After(t) {
+			n = at(y, m+1, 1)
+		}
+		return n
+	}
+	return time.Time{}
+}
+
+// Job is one scheduled command.
+type Job struct {
+	// ID names the job: "rotate" or "rotate-access-keys". Units, the plist label, the task
+	// name and the crontab marker are derived from it.
+	ID       string
+	Calendar Calendar
+	// Executable is the absolute path of the bbkey binary (os.Executable).
+	Executable string
+	// Args follow the executable.
+	Args []string
+	// LogFile is where stdout and stderr are appended (absolute).
+	LogFile string
+	// Env are KEY=VALUE pairs set for the job. Never a secret: the files are not private
+	// and the values show in process listings.
+	Env []string
+	// Description is one line for the unit, plist comment and task.
+	Description string
+}
+
+// RotateOptions describe the scheduled `bbkey rotate` run.
+type RotateOptions struct {
+	Calendar Calendar
+	// Executable is the absolute path of bbkey.
+	Executable string
+	// ConfigDir is bbkey's config directory; the log goes to rotate.log there.
+	ConfigDir string
+	// IfOlderThan is the --if-older-than value ("": DefaultIfOlderThan).
+	IfOlderThan string
+	// AccessKeys schedules `rotate --access-keys` instead of the account key.
+	AccessKeys bool
+	// PassphraseFile is the --passphrase-file the job reads the new key's passphrase from.
+	// Leave empty when the passphrase is in the keychain, or set NoPassphrase.
+	PassphraseFile string
+	// NoPassphrase passes --no-passphrase (the user's explicit opt-out).
+	NoPassphrase bool
+	// Env are extra non-secret variables for the job (e.g. BBKEY_SSH_DIR when set).
+	Env []string
+}
+
+// DefaultIfOlderThan is the age at which a scheduled run replaces a key.
+const DefaultIfOlderThan = "90d"
+
+// ScheduledEnv is set to the job ID in the environment of every scheduled run, so
+// `bbkey rotate` can record the outcome as the last scheduled run.
+const ScheduledEnv = "BBKEY_SCHEDULED"
+
+// LogFileName is the log of scheduled runs in the config directory.
+const LogFileName = "rotate.log"
+
+// JobID returns the ID of the rotate job for account keys or access keys.
+func JobID(accessKeys bool) string {
+	if accessKeys {
+		return "rotate-access-keys"
+	}
+	return "rotate"
+}
+
+// NewRotateJob builds the job for `bbkey rotate --if-older-than … --no-input`.
+func NewRotateJob(o RotateOptions) (Job, error) {
+	if o.PassphraseFile != "" && o.NoPassphrase {
+		return Job{}, errors.New("choose either a passphrase file or no passphrase")
+	}
+	age := o.IfOlderThan
+	if age == "" {
+		age = DefaultIfOlderThan
+	}
+	if o.ConfigDir == "" {
+		return Job{}, errors.New("schedule: no config directory for the log")
+	}
+	id := JobID(o.AccessKeys)
+	args := []string{"rotate"}
+	what := "the Bitbucket account key"
+	if o.AccessKeys {
+		args = append(args, "--access-keys")
+		what = "this machine's Bitbucket access keys"
+	}
+	args = append(args, "--if-older-than", age, "--no-input")
+	switch {
+	case o.PassphraseFile != "":
+		args = append(args, "--passphrase-file", o.PassphraseFile)
+	case o.NoPassphrase:
+		args = append(args, "--no-passphrase")
+	}
+	j := Job{
+		ID:          id,
+		Calendar:    o.Calendar,
+		Executable:  o.Executable,
+		Args:        args,
+		LogFile:     joinPath(o.ConfigDir, LogFileName),
+		Env:         append([]string{ScheduledEnv + "=" + id}, o.Env...),
+		Description: fmt.Sprintf("bbkey: replace %s when older than %s", what, age),
+	}
+	return j, nil
+}
+
+// joinPath joins with the separator dir already uses, so Windows paths render right when
+// tests build them on Linux.
+func joinPath(dir, name string) string {
+	sep := "/"
+	if strings.Contains(dir, `\`) && !strings.Contains(dir, "/") {
+		sep = `\`
+	}
+	return strings.TrimRight(dir, sep) + sep + name
+}
+
+var (
+	idRE      = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// secretEnv are variables that carry secrets; a job must read them from a file or the
+// keychain instead, because unit files, plists and crontabs are not private.
+var secretEnv = []string{"BBKEY_PASSPHRASE", "BITBUCKET_API_TOKEN", "BITBUCKET_ACCESS_TOKEN", "BITBUCKET_CLIENT_SECRET"}
+
+// validate checks what every backend needs; backends add their own quoting limits.
+func (j Job) validate(b Backend) error {
+	if !idRE.MatchString(j.ID) {
+		return fmt.Errorf("invalid job id %q", j.ID)
+	}
+	if err := j.Calendar.valid(); err != nil {
+		return err
+	}
+	if !isAbs(b, j.Executable) {
+		return fmt.Errorf("the job's executable must be an absolute path, not %q", j.Executable)
+	}
+	if !isAbs(b, j.LogFile) {
+		return fmt.Errorf("the job's log file must be an absolute path, not %q", j.LogFile)
+	}
+	all := append([]string{j.Executable, j.LogFile, j.Description}, j.Args...)
+	for _, kv := range j.Env {
+		name, _, ok := strings.Cut(kv, "=")
+		if !ok || !envNameRE.MatchString(name) {
+			return fmt.Errorf("invalid environment entry %q for the job", name)
+		}
+		if slices.Contains(secretEnv, strings.ToUpper(name)) {
+			return fmt.Errorf("%s holds a secret and cannot be put into a scheduled job: use a file or the keychain", name)
+		}
+		all = append(all, kv)
+	}
+	for _, s := range all {
+		if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return fmt.Errorf("control character in %q", s)
+		}
+	}
+	return nil
+}
+
+func isAbs(b Backend, p string) bool {
+	if b == TaskScheduler {
+		return len(p) > 3 && p[1] == ':' && (p[2] == '\\' || p[2] == '/') ||
+			strings.HasPrefix(p, `\\`)
+	}
+	return strings.HasPrefix(p, "/")
+}

@@ -1,0 +1,228 @@
+package schedule
+
+import (
+	"encoding/binary"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf16"
+)
+
+// TaskName is the Task Scheduler name of a job ("bbkey-rotate", in the root folder).
+func TaskName(id string) string { return "bbkey-" + id }
+
+// cmdExe runs the job so its output can be appended to the log: Task Scheduler itself
+// cannot redirect output. cmd /c returns bbkey's exit code, which the task shows as its
+// last result.
+const cmdExe = `%SystemRoot%\System32\cmd.exe`
+
+// TaskXML renders the Task Scheduler definition of j, for `schtasks /Create /XML`. The
+// first run is the first calendar time after now (local time, as Task Scheduler reads
+// it). The text declares UTF-16: write it with EncodeUTF16.
+func TaskXML(j Job, now time.Time) (string, error) {
+	if err := j.validate(TaskScheduler); err != nil {
+		return "", err
+	}
+	args, err := taskArguments(j)
+	if err != nil {
+		return "", err
+	}
+	var sched string
+	switch j.Calendar.Frequency {
+	case Daily:
+		sched = "      <ScheduleByDay>\n        <DaysInterval>1</DaysInterval>\n      </ScheduleByDay>\n"
+	case Weekly:
+		sched = "      <ScheduleByWeek>\n        <DaysOfWeek>\n          <Monday />\n        </DaysOfWeek>\n        <WeeksInterval>1</WeeksInterval>\n      </ScheduleByWeek>\n"
+	case Monthly:
+		var months strings.Builder
+		for m := time.January; m <= time.December; m++ {
+			fmt.Fprintf(&months, "          <%s />\n", m)
+		}
+		sched = "      <ScheduleByMonth>\n        <DaysOfMonth>\n          <Day>1</Day>\n        </DaysOfMonth>\n        <Months>\n" +
+			months.String() + "        </Months>\n      </ScheduleByMonth>\n"
+	}
+	start := j.Calendar.Next(now).Format("2006-01-02T15:04:05")
+	var b strings.Builder
+	fmt.Fprintf(&b, `<?xml version="1.0" encoding="UTF-16"?>
+<Task version="1.2" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task">
+  <RegistrationInfo>
+    <Author>bbkey</Author>
+    <Description>%s. Written by bbkey rotate --schedule; bbkey rotate --unschedule removes it.</Description>
+    <URI>\%s</URI>
+  </RegistrationInfo>
+  <Triggers>
+    <CalendarTrigger>
+      <StartBoundary>%s</StartBoundary>
+      <Enabled>true</Enabled>
+%s    </CalendarTrigger>
+  </Triggers>
+  <Principals>
+    <Principal id="Author">
+      <LogonType>InteractiveToken</LogonType>
+      <RunLevel>LeastPrivilege</RunLevel>
+    </Principal>
+  </Principals>
+  <Settings>
+    <MultipleInstancesPolicy>IgnoreNew</MultipleInstancesPolicy>
+    <DisallowStartIfOnBatteries>false</DisallowStartIfOnBatteries>
+    <StopIfGoingOnBatteries>false</StopIfGoingOnBatteries>
+    <StartWhenAvailable>true</StartWhenAvailable>
+    <RunOnlyIfNetworkAvailable>true</RunOnlyIfNetworkAvailable>
+    <ExecutionTimeLimit>PT1H</ExecutionTimeLimit>
+    <Enabled>true</Enabled>
+  </Settings>
+  <Actions Context="Author">
+    <Exec>
+      <Command>%s</Command>
+      <Arguments>%s</Arguments>
+    </Exec>
+  </Actions>
+</Task>
+`, xmlText(j.Description), xmlText(TaskName(j.ID)), start, sched, xmlText(cmdExe), xmlText(args))
+	return b.String(), nil
+}
+
+// taskArguments is the cmd.exe argument string: /s /c "…" keeps everything between the
+// outer quotes verbatim, so the inner quoting is the one the C runtime of bbkey.exe reads.
+func taskArguments(j Job) (string, error) {
+	var line []string
+	for _, kv := range j.Env {
+		if err := cmdSafe(kv); err != nil {
+			return "", err
+		}
+		line = append(line, `set "`+kv+`" &&`)
+	}
+	for _, a := range append([]string{j.Executable}, j.Args...) {
+		if err := cmdSafe(a); err != nil {
+			return "", err
+		}
+		line = append(line, winQuote(a))
+	}
+	if err := cmdSafe(j.LogFile); err != nil {
+		return "", err
+	}
+	line = append(line, ">>", winQuote(j.LogFile), "2>&1")
+	return `/d /s /c "` + strings.Join(line, " ") + `"`, nil
+}
+
+// cmdSafe refuses what cmd.exe would expand or end a quoted word with, even inside quotes.
+func cmdSafe(s string) error {
+	if strings.ContainsAny(s, `"%`) {
+		return fmt.Errorf("%q cannot be passed through cmd.exe safely (it contains %% or \"): choose a path without them", s)
+	}
+	return nil
+}
+
+// winQuote quotes s the way CommandLineToArgvW splits it: quotes around anything with
+// blanks or cmd.exe operators, backslashes before the closing quote doubled.
+func winQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t&|<>^(),;=!") {
+		return s
+	}
+	trail := len(s) - len(strings.TrimRight(s, `\`))
+	return `"` + s + strings.Repeat(`\`, trail) + `"`
+}
+
+// winUnquote undoes winQuote on one word.
+func winUnquote(s string) string {
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+		trail := len(s) - len(strings.TrimRight(s, `\`))
+		return s[:len(s)-trail/2]
+	}
+	return s
+}
+
+// SchtasksCreate is the command line that registers the task from its XML file.
+func SchtasksCreate(id, xmlPath string) []string {
+	return []string{"schtasks", "/Create", "/TN", TaskName(id), "/XML", xmlPath, "/F"}
+}
+
+// EncodeUTF16 encodes s as UTF-16LE with a byte-order mark, the encoding schtasks reads.
+func EncodeUTF16(s string) []byte {
+	u := utf16.Encode([]rune(s))
+	b := make([]byte, 2, 2+2*len(u))
+	b[0], b[1] = 0xFF, 0xFE
+	for _, c := range u {
+		b = binary.LittleEndian.AppendUint16(b, c)
+	}
+	return b
+}
+
+// DecodeUTF16 reverses EncodeUTF16; text without a UTF-16 byte-order mark is returned as is.
+func DecodeUTF16(b []byte) string {
+	var order binary.ByteOrder
+	switch {
+	case len(b) >= 2 && b[0] == 0xFF && b[1] == 0xFE:
+		order = binary.LittleEndian
+	case len(b) >= 2 && b[0] == 0xFE && b[1] == 0xFF:
+		order = binary.BigEndian
+	default:
+		return string(b)
+	}
+	b = b[2:]
+	u := make([]uint16, len(b)/2)
+	for i := range u {
+		u[i] = order.Uint16(b[2*i:])
+	}
+	return string(utf16.Decode(u))
+}
+
+type taskDoc struct {
+	Triggers struct {
+		Calendar []struct {
+			StartBoundary string    `xml:"StartBoundary"`
+			ByDay         *struct{} `xml:"ScheduleByDay"`
+			ByWeek        *struct {
+				Days struct {
+					Monday *struct{} `xml:"Monday"`
+				} `xml:"DaysOfWeek"`
+			} `xml:"ScheduleByWeek"`
+			ByMonth *struct {
+				Days []int `xml:"DaysOfMonth>Day"`
+			} `xml:"ScheduleByMonth"`
+		} `xml:"CalendarTrigger"`
+	} `xml:"Triggers"`
+	Exec struct {
+		Command   string `xml:"Command"`
+		Arguments string `xml:"Arguments"`
+	} `xml:"Actions>Exec"`
+}
+
+// readTaskXML reads back a definition TaskXML wrote: calendar, command line and log.
+func readTaskXML(data []byte) (cal Calendar, command, log string, err error) {
+	var doc taskDoc
+	d := xml.NewDecoder(strings.NewReader(DecodeUTF16(data)))
+	d.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil } // already UTF-8
+	if err := d.Decode(&doc); err != nil {
+		return cal, "", "", fmt.Errorf("reading task XML: %w", err)
+	}
+	command = strings.TrimSpace(doc.Exec.Command + " " + doc.Exec.Arguments)
+	if i := strings.LastIndex(doc.Exec.Arguments, " >> "); i >= 0 {
+		rest := strings.TrimSuffix(strings.TrimSuffix(doc.Exec.Arguments[i+4:], `"`), " 2>&1")
+		log = winUnquote(rest)
+	}
+	if len(doc.Triggers.Calendar) != 1 {
+		return cal, command, log, errors.New("task has no single calendar trigger")
+	}
+	t := doc.Triggers.Calendar[0]
+	start, err := time.Parse("2006-01-02T15:04:05", t.StartBoundary)
+	if err != nil {
+		return cal, command, log, fmt.Errorf("task start %q: %w", t.StartBoundary, err)
+	}
+	cal.Hour, cal.Minute = start.Hour(), start.Minute()
+	switch {
+	case t.ByDay != nil:
+		cal.Frequency = Daily
+	case t.ByWeek != nil && t.ByWeek.Days.Monday != nil:
+		cal.Frequency = Weekly
+	case t.ByMonth != nil && len(t.ByMonth.Days) == 1 && t.ByMonth.Days[0] == 1:
+		cal.Frequency = Monthly
+	default:
+		return cal, command, log, errors.New("task trigger is not one bbkey writes")
+	}
+	return cal, command, log, nil
+}
