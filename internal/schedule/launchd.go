@@ -24,7 +24,8 @@ func LaunchdPlist(j Job) (string, error) {
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
 `)
-	fmt.Fprintf(&b, "<!-- %s. Written by bbkey rotate --schedule; bbkey rotate --unschedule removes it. -->\n",
+	// "--" may not appear inside an XML comment, so the flags are not named here.
+	fmt.Fprintf(&b, "<!-- %s. Managed by bbkey: remove it with bbkey rotate and its unschedule flag. -->\n",
 		xmlText(strings.ReplaceAll(j.Description, "--", "- -")))
 	b.WriteString("<plist version=\"1.0\">\n<dict>\n")
 	key("\t", "Label")
@@ -71,11 +72,11 @@ func LaunchdPlist(j Job) (string, error) {
 	return b.String(), nil
 }
 
-func xmlText(s string) string {
-	var b bytes.Buffer
-	_ = xml.EscapeText(&b, []byte(s))
-	return b.String()
-}
+// xmlText escapes character data; quotes need no escaping there, and leaving them
+// keeps the files readable. validate has refused control characters already.
+func xmlText(s string) string { return xmlEscaper.Replace(s) }
+
+var xmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 // parsePlist decodes a property list into map[string]any, []any, string, int and bool.
 func parsePlist(data []byte) (map[string]any, error) {

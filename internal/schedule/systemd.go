@@ -101,7 +101,7 @@ func systemdQuote(s string, always bool) string {
 	if !always {
 		s = strings.ReplaceAll(s, "$", "$$")
 	}
-	if !always && s != "" && s != ";" && !strings.ContainsAny(s, " \t\"'\\") {
+	if !always && s != "" && s != ";" && !strings.ContainsAny(s, " \t\"'\\;") {
 		return s
 	}
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)

@@ -1,0 +1,314 @@
+package schedule
+
+import (
+	"encoding/xml"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata")
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from testdata/%s:\n--- got\n%s\n--- want\n%s", name, name, got, want)
+	}
+}
+
+// now is Sunday 2026-11-22 09:30 local time.
+var now = time.Date(2026, 11, 22, 9, 30, 0, 0, time.UTC)
+
+func rotateJob(t *testing.T, o RotateOptions) Job {
+	t.Helper()
+	j, err := NewRotateJob(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func linuxJob(t *testing.T, f Frequency) Job {
+	return rotateJob(t, RotateOptions{
+		Calendar:       Calendar{Frequency: f, Hour: 10, Minute: 17},
+		Executable:     "/usr/local/bin/bbkey",
+		ConfigDir:      "/home/ann/.config/bbkey",
+		PassphraseFile: "/home/ann/.config/bbkey/passphrase",
+	})
+}
+
+func macJob(t *testing.T, f Frequency) Job {
+	return rotateJob(t, RotateOptions{
+		Calendar:   Calendar{Frequency: f, Hour: 10, Minute: 17},
+		Executable: "/opt/homebrew/bin/bbkey",
+		ConfigDir:  "/Users/ann/Library/Application Support/bbkey",
+		AccessKeys: true,
+		Env:        []string{"BBKEY_SSH_DIR=/Users/ann/.ssh & <keys>"},
+	})
+}
+
+func windowsJob(t *testing.T, f Frequency) Job {
+	return rotateJob(t, RotateOptions{
+		Calendar:       Calendar{Frequency: f, Hour: 10, Minute: 17},
+		Executable:     `C:\Program Files\bbkey\bbkey.exe`,
+		ConfigDir:      `C:\Users\ann\AppData\Roaming\bbkey`,
+		PassphraseFile: `C:\Users\ann\AppData\Roaming\bbkey\pass phrase`,
+	})
+}
+
+// trickyJob has every character the quoting of systemd and sh must survive.
+func trickyJob(t *testing.T, dir string) Job {
+	return rotateJob(t, RotateOptions{
+		Calendar:       Calendar{Frequency: Monthly, Hour: 0, Minute: 5},
+		Executable:     dir + `/O'Brien "keys" 50%$HOME\x/bbkey`,
+		ConfigDir:      dir + `/cfg 100%`,
+		PassphraseFile: dir + `/pass;$(reboot)`,
+		IfOlderThan:    "30d",
+	})
+}
+
+func TestRenderGolden(t *testing.T) {
+	for _, f := range []Frequency{Daily, Weekly, Monthly} {
+		svc, tmr, err := SystemdUnits(linuxJob(t, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, "systemd-"+string(f)+".timer", tmr)
+		if f == Weekly {
+			golden(t, "systemd-weekly.service", svc)
+		}
+		line, err := CronLine(linuxJob(t, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, "cron-"+string(f)+".txt", line+"\n")
+		plist, err := LaunchdPlist(macJob(t, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, "launchd-"+string(f)+".plist", plist)
+		task, err := TaskXML(windowsJob(t, f), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, "task-"+string(f)+".xml", task)
+	}
+	tricky := trickyJob(t, "/home/ann")
+	svc, _, err := SystemdUnits(tricky)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "systemd-tricky.service", svc)
+	line, err := CronLine(tricky)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "cron-tricky.txt", line+"\n")
+}
+
+// TestXMLWellFormed parses the plists and task definitions with a strict XML parser.
+func TestXMLWellFormed(t *testing.T) {
+	for _, f := range []Frequency{Daily, Weekly, Monthly} {
+		plist, _ := LaunchdPlist(macJob(t, f))
+		task, _ := TaskXML(windowsJob(t, f), now)
+		for name, doc := range map[string]string{"plist": plist, "task": strings.Replace(task, "UTF-16", "UTF-8", 1)} {
+			d := xml.NewDecoder(strings.NewReader(doc))
+			d.Strict = true
+			for {
+				_, err := d.Token()
+				if err != nil {
+					if err.Error() != "EOF" {
+						t.Errorf("%s %s: %v", name, f, err)
+					}
+					break
+				}
+			}
+		}
+	}
+}
+
+func TestReadBack(t *testing.T) {
+	for _, f := range []Frequency{Daily, Weekly, Monthly} {
+		want := Calendar{Frequency: f, Hour: 10, Minute: 17}
+
+		_, tmr, _ := SystemdUnits(linuxJob(t, f))
+		if c, ok := parseOnCalendar(unitValues(tmr)["OnCalendar"]); !ok || c != want {
+			t.Errorf("systemd %s read back as %+v, %v", f, c, ok)
+		}
+		plist, _ := LaunchdPlist(macJob(t, f))
+		c, argv, log, err := readPlist([]byte(plist))
+		if err != nil || c != want || argv[0] != "/opt/homebrew/bin/bbkey" || log != "/Users/ann/Library/Application Support/bbkey/rotate.log" {
+			t.Errorf("plist %s read back as %+v %q %q, %v", f, c, argv, log, err)
+		}
+		task, _ := TaskXML(windowsJob(t, f), now)
+		c, cmd, log, err := readTaskXML(EncodeUTF16(task))
+		if err != nil || c != want || log != `C:\Users\ann\AppData\Roaming\bbkey\rotate.log` || !strings.Contains(cmd, `"C:\Program Files\bbkey\bbkey.exe" rotate`) {
+			t.Errorf("task %s read back as %+v %q %q, %v", f, c, cmd, log, err)
+		}
+		line, _ := CronLine(linuxJob(t, f))
+		c, cmd, log, ok := readCronLine(line, "rotate")
+		if !ok || c != want || log != "/home/ann/.config/bbkey/rotate.log" || !strings.HasPrefix(cmd, "BBKEY_SCHEDULED=rotate /usr/local/bin/bbkey rotate") {
+			t.Errorf("cron %s read back as %+v %q %q, %v", f, c, cmd, log, ok)
+		}
+	}
+	for _, spec := range []string{"daily", "weekly", "monthly"} {
+		if c, ok := parseOnCalendar(spec); !ok || string(c.Frequency) != spec || c.Hour != 0 {
+			t.Errorf("parseOnCalendar(%q) = %+v, %v", spec, c, ok)
+		}
+	}
+	for _, spec := range []string{"hourly", "Tue *-*-* 10:00:00", "*-*-* 25:00:00", "*-*-15 10:00:00"} {
+		if c, ok := parseOnCalendar(spec); ok {
+			t.Errorf("parseOnCalendar(%q) = %+v, want not ours", spec, c)
+		}
+	}
+}
+
+func TestSystemdQuoting(t *testing.T) {
+	for _, s := range []string{"plain", "a b", `O'Brien "keys" 50%$HOME\x`, ";", "", `\`, `$$`} {
+		q := systemdQuote(s, false)
+		got := systemdSplit("exe " + q + " tail")
+		if len(got) != 3 || got[1] != s || got[2] != "tail" {
+			t.Errorf("systemdQuote(%q) = %s, split back as %q", s, q, got)
+		}
+	}
+}
+
+func TestWindowsQuoting(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{`C:\bbkey\bbkey.exe`, `C:\bbkey\bbkey.exe`},
+		{`C:\Program Files\bbkey.exe`, `"C:\Program Files\bbkey.exe"`},
+		{`C:\a b\`, `"C:\a b\\"`},
+		{`R&D`, `"R&D"`},
+	} {
+		if got := winQuote(tt.in); got != tt.want {
+			t.Errorf("winQuote(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+		if back := winUnquote(winQuote(tt.in)); back != tt.in {
+			t.Errorf("winUnquote(winQuote(%q)) = %q", tt.in, back)
+		}
+	}
+	if s := DecodeUTF16(EncodeUTF16("ä€😀<x>")); s != "ä€😀<x>" {
+		t.Errorf("UTF-16 round trip = %q", s)
+	}
+	if b := EncodeUTF16("<"); len(b) != 4 || b[0] != 0xFF || b[1] != 0xFE || b[2] != '<' || b[3] != 0 {
+		t.Errorf("EncodeUTF16 = % x, want a little-endian BOM and text", b)
+	}
+}
+
+func TestJobValidation(t *testing.T) {
+	ok := linuxJob(t, Daily)
+	for _, tt := range []struct {
+		name    string
+		backend Backend
+		mutate  func(*Job)
+		want    string
+	}{
+		{"relative exe", Systemd, func(j *Job) { j.Executable = "bbkey" }, "absolute"},
+		{"relative log", Cron, func(j *Job) { j.LogFile = "rotate.log" }, "absolute"},
+		{"linux path on windows", TaskScheduler, func(j *Job) {}, "absolute"},
+		{"secret env", Launchd, func(j *Job) { j.Env = append(j.Env, "BBKEY_PASSPHRASE=hunter2") }, "secret"},
+		{"bad env", Systemd, func(j *Job) { j.Env = []string{"A B=1"} }, "environment"},
+		{"newline", Cron, func(j *Job) { j.Args = append(j.Args, "x\n* * * * * evil") }, "control character"},
+		{"bad id", Systemd, func(j *Job) { j.ID = "../x" }, "job id"},
+		{"bad time", Systemd, func(j *Job) { j.Calendar.Hour = 24 }, "time of day"},
+		{"bad frequency", Launchd, func(j *Job) { j.Calendar.Frequency = "hourly" }, "unknown schedule"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			j := ok
+			j.Env = append([]string(nil), ok.Env...)
+			j.Args = append([]string(nil), ok.Args...)
+			tt.mutate(&j)
+			err := j.validate(tt.backend)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("validate = %v, want %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error shows the secret: %v", err)
+			}
+		})
+	}
+	w := windowsJob(t, Daily)
+	w.LogFile = `C:\Users\100%\rotate.log`
+	if _, err := TaskXML(w, now); err == nil || !strings.Contains(err.Error(), "cmd.exe") {
+		t.Errorf("TaskXML with %% in a path = %v", err)
+	}
+	if _, err := NewRotateJob(RotateOptions{ConfigDir: "/c", PassphraseFile: "/p", NoPassphrase: true}); err == nil {
+		t.Error("NewRotateJob took both a passphrase file and --no-passphrase")
+	}
+}
+
+func TestRotateJobArgs(t *testing.T) {
+	j := rotateJob(t, RotateOptions{Calendar: Calendar{Frequency: Weekly}, Executable: "/b", ConfigDir: "/c", NoPassphrase: true, AccessKeys: true, IfOlderThan: "60d"})
+	if got := strings.Join(j.Args, " "); got != "rotate --access-keys --if-older-than 60d --no-input --no-passphrase" {
+		t.Errorf("args = %s", got)
+	}
+	if j.ID != "rotate-access-keys" || j.LogFile != "/c/rotate.log" || j.Env[0] != "BBKEY_SCHEDULED=rotate-access-keys" {
+		t.Errorf("job = %+v", j)
+	}
+	j = rotateJob(t, RotateOptions{Calendar: Calendar{Frequency: Weekly}, Executable: "/b", ConfigDir: "/c"})
+	if got := strings.Join(j.Args, " "); got != "rotate --if-older-than 90d --no-input" || j.ID != "rotate" {
+		t.Errorf("default args = %s (%s)", got, j.ID)
+	}
+}
+
+func TestParseFrequency(t *testing.T) {
+	for in, want := range map[string]Frequency{"daily": Daily, " Weekly": Weekly, "MONTHLY": Monthly} {
+		if got, err := ParseFrequency(in); err != nil || got != want {
+			t.Errorf("ParseFrequency(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := ParseFrequency("hourly"); err == nil {
+		t.Error("ParseFrequency(hourly) succeeded")
+	}
+	a, b := DefaultCalendar(Weekly, "host-a:rotate"), DefaultCalendar(Weekly, "host-a:rotate")
+	if a != b || a.Hour != DefaultHour || a.Minute < 0 || a.Minute > 59 {
+		t.Errorf("DefaultCalendar = %+v, %+v", a, b)
+	}
+}
+
+func TestNext(t *testing.T) {
+	zone := time.FixedZone("UTC+1", 3600)
+	at := func(s string) time.Time {
+		tm, err := time.ParseInLocation("2006-01-02 15:04", s, zone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm
+	}
+	for _, tt := range []struct {
+		cal        Calendar
+		from, want string
+	}{
+		{Calendar{Daily, 10, 17}, "2026-11-22 09:30", "2026-11-22 10:17"},
+		{Calendar{Daily, 10, 17}, "2026-11-22 10:17", "2026-11-23 10:17"}, // strictly after
+		{Calendar{Daily, 10, 17}, "2026-12-31 23:00", "2027-01-01 10:17"},
+		{Calendar{Weekly, 10, 0}, "2026-11-22 09:30", "2026-11-23 10:00"}, // Sunday → Monday
+		{Calendar{Weekly, 10, 0}, "2026-11-23 09:59", "2026-11-23 10:00"}, // Monday before
+		{Calendar{Weekly, 10, 0}, "2026-11-23 10:00", "2026-11-30 10:00"}, // Monday at
+		{Calendar{Weekly, 10, 0}, "2026-11-28 12:00", "2026-11-30 10:00"}, // Saturday
+		{Calendar{Monthly, 0, 5}, "2026-11-22 09:30", "2026-12-01 00:05"},
+		{Calendar{Monthly, 0, 5}, "2026-12-01 00:04", "2026-12-01 00:05"},
+		{Calendar{Monthly, 0, 5}, "2026-12-15 00:00", "2027-01-01 00:05"},
+	} {
+		got := tt.cal.Next(at(tt.from))
+		if !got.Equal(at(tt.want)) || got.Location() != zone {
+			t.Errorf("%v.Next(%s) = %v, want %s", tt.cal, tt.from, got, tt.want)
+		}
+	}
+	if !(Calendar{Frequency: "hourly"}).Next(now).IsZero() {
+		t.Error("Next of an unknown frequency is not zero")
+	}
+}
