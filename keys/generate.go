@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -130,20 +131,13 @@ func Generate(opts GenerateOptions) (*Key, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	moved := make(map[string]string, len(existing))
-	restore := func() {
-		for orig, bak := range moved {
-			_ = moveNoReplace(bak, orig)
-		}
+	moves, err := moveAsidePair(existing, now)
+	if err != nil {
+		return fail(err)
 	}
-	for _, p := range existing {
-		bak, err := moveAside(p, now)
-		if err != nil {
-			restore()
-			return fail(fmt.Errorf("moving %s aside: %w", p, err))
-		}
-		moved[p] = bak
-		key.MovedAside = append(key.MovedAside, bak)
+	restore := moves.undo
+	for _, m := range moves {
+		key.MovedAside = append(key.MovedAside, m.to)
 	}
 
 	if err := fsutil.CreateExclusive(opts.Path, privPEM, 0o600); err != nil {
@@ -173,6 +167,54 @@ func prepareDir(dir string) error {
 		}
 	}
 	return CheckDir(dir)
+}
+
+// MoveAside moves the key pair at path (the private key and its .pub, whichever exist)
+// to PATH.bak-<YYYYMMDDTHHMMSS> and PATH.pub.bak-<…>, never replacing a file and never
+// deleting one, and returns the new names (private first). When one of the two cannot be
+// moved, the other is put back.
+func MoveAside(path string, now time.Time) ([]string, error) {
+	var existing []string
+	for _, p := range []string{path, path + PublicSuffix} {
+		if _, err := os.Lstat(p); err == nil {
+			existing = append(existing, p)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	moves, err := moveAsidePair(existing, now)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(moves))
+	for i, m := range moves {
+		out[i] = m.to
+	}
+	return out, nil
+}
+
+type move struct{ from, to string }
+
+type moves []move
+
+// undo puts moved files back, newest move first.
+func (ms moves) undo() {
+	for _, m := range slices.Backward(ms) {
+		_ = moveNoReplace(m.to, m.from)
+	}
+}
+
+func moveAsidePair(paths []string, now time.Time) (moves, error) {
+	var done moves
+	for _, p := range paths {
+		bak, err := moveAside(p, now)
+		if err != nil {
+			done.undo()
+			return nil, fmt.Errorf("moving %s aside: %w", p, err)
+		}
+		done = append(done, move{p, bak})
+	}
+	return done, nil
 }
 
 // BackupSuffix is the layout of the timestamp in moved-aside file names.

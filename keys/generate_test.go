@@ -221,3 +221,30 @@ func TestGenerateTimestampsBackupWithNow(t *testing.T) {
 		t.Errorf("backup = %q", k.MovedAside[0])
 	}
 }
+
+func TestMoveAside(t *testing.T) {
+	dir := t.TempDir()
+	k := mustGenerate(t, filepath.Join(dir, "k"), "")
+	got, err := MoveAside(k.Path, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{k.Path + ".bak-20261122T101112", k.Path + ".pub.bak-20261122T101112"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("MoveAside = %q, want %q", got, want)
+	}
+	for _, p := range []string{k.Path, k.PublicPath()} {
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s still there after MoveAside", p)
+		}
+	}
+	// The backups are still the key, readable as such.
+	for _, p := range got {
+		if moved, err := LoadPublic(p); err != nil || moved.Fingerprint != k.Fingerprint {
+			t.Errorf("LoadPublic(%s) = %v, %v; want %s", filepath.Base(p), moved, err, k.Fingerprint)
+		}
+	}
+	if got, err := MoveAside(k.Path, testNow); err != nil || len(got) != 0 {
+		t.Errorf("MoveAside of nothing = %q, %v", got, err)
+	}
+}
