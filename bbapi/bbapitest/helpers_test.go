@@ -25,7 +25,7 @@ type resp struct {
 	body   []byte
 }
 
-func (r resp) json(t *testing.T) map[string]any {
+func (r resp) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -34,7 +34,7 @@ func (r resp) json(t *testing.T) map[string]any {
 	return m
 }
 
-func (r resp) errorMessage(t *testing.T) string {
+func (r resp) errorMessage(t testing.TB) string {
 	t.Helper()
 	m := r.json(t)
 	if m["type"] != "error" {
@@ -53,7 +53,7 @@ func bearer(token string) string { return "Bearer " + token }
 
 // call sends one request to the emulator with plain net/http (not bbapi: bbapi's tests
 // import this package).
-func call(t *testing.T, method, url, auth string, body any) resp {
+func call(t testing.TB, method, url, auth string, body any) resp {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -90,7 +90,7 @@ func call(t *testing.T, method, url, auth string, body any) resp {
 	return resp{status: res.StatusCode, header: res.Header, body: data}
 }
 
-func wantStatus(t *testing.T, r resp, want int) {
+func wantStatus(t testing.TB, r resp, want int) {
 	t.Helper()
 	if r.status != want {
 		t.Fatalf("status %d, want %d; body: %s", r.status, want, r.body)
@@ -137,7 +137,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 // collect follows `next` links from url and returns every value and the page count.
-func collect(t *testing.T, url, auth string) (values []map[string]any, pages int) {
+func collect(t testing.TB, url, auth string) (values []map[string]any, pages int) {
 	t.Helper()
 	for url != "" {
 		r := call(t, "GET", url, auth, nil)
@@ -156,7 +156,7 @@ func collect(t *testing.T, url, auth string) (values []map[string]any, pages int
 	return values, pages
 }
 
-func callForm(t *testing.T, url, auth, form string) resp {
+func callForm(t testing.TB, url, auth, form string) resp {
 	t.Helper()
 	req, err := http.NewRequest("POST", url, strings.NewReader(form))
 	if err != nil {
@@ -171,4 +171,9 @@ func callForm(t *testing.T, url, auth, form string) resp {
 	defer res.Body.Close()
 	data, _ := io.ReadAll(res.Body)
 	return resp{status: res.StatusCode, header: res.Header, body: data}
+}
+
+func jsonBody(v any) io.Reader {
+	data, _ := json.Marshal(v)
+	return bytes.NewReader(data)
 }
