@@ -73,9 +73,9 @@ func windowsJob(t *testing.T, f Frequency) Job {
 func trickyJob(t *testing.T, dir string) Job {
 	return rotateJob(t, RotateOptions{
 		Calendar:       Calendar{Frequency: Monthly, Hour: 0, Minute: 5},
-		Executable:     dir + `/O'Brien "keys" 50%$HOME\x/bbkey`,
+		Executable:     dir + `/My Keys 50%$HOME;x/bbkey`,
 		ConfigDir:      dir + `/cfg 100%`,
-		PassphraseFile: dir + `/pass;$(reboot)`,
+		PassphraseFile: dir + `/O'Brien "keys" \x;$(reboot)`,
 		IfOlderThan:    "30d",
 	})
 }
@@ -178,11 +178,16 @@ func TestReadBack(t *testing.T) {
 
 func TestSystemdQuoting(t *testing.T) {
 	for _, s := range []string{"plain", "a b", `O'Brien "keys" 50%$HOME\x`, ";", "", `\`, `$$`} {
-		q := systemdQuote(s, false)
-		got := systemdSplit("exe " + q + " tail")
-		if len(got) != 3 || got[1] != s || got[2] != "tail" {
+		q := systemdQuote(s, false, false)
+		got := systemdSplit("/bin/exe%%$$ " + q + " tail")
+		if len(got) != 3 || got[0] != "/bin/exe%$$" || got[1] != s || got[2] != "tail" {
 			t.Errorf("systemdQuote(%q) = %s, split back as %q", s, q, got)
 		}
+	}
+	j := linuxJob(t, Daily)
+	j.Executable = `/home/o'brien/bin/bbkey`
+	if _, _, err := SystemdUnits(j); err == nil || !strings.Contains(err.Error(), "install bbkey elsewhere") {
+		t.Errorf("SystemdUnits with a quote in the executable = %v", err)
 	}
 }
 

@@ -20,11 +20,16 @@ func SystemdUnits(j Job) (service, timer string, err error) {
 	fmt.Fprintf(&s, "[Unit]\nDescription=%s\n\n", systemdEscape(j.Description))
 	fmt.Fprintf(&s, "[Service]\nType=oneshot\n")
 	for _, kv := range j.Env {
-		fmt.Fprintf(&s, "Environment=%s\n", systemdQuote(kv, true))
+		fmt.Fprintf(&s, "Environment=%s\n", systemdQuote(kv, true, true))
 	}
-	argv := make([]string, 0, len(j.Args)+1)
-	for _, a := range append([]string{j.Executable}, j.Args...) {
-		argv = append(argv, systemdQuote(a, false))
+	// systemd refuses these in the executable's path whatever the quoting.
+	if strings.ContainsAny(j.Executable, `'"\`) {
+		return "", "", fmt.Errorf("systemd cannot start %q: its path contains a quote or a backslash; install bbkey elsewhere", j.Executable)
+	}
+	// The executable is never $-expanded, so only its % is doubled.
+	argv := []string{systemdQuote(j.Executable, false, true)}
+	for _, a := range j.Args {
+		argv = append(argv, systemdQuote(a, false, false))
 	}
 	fmt.Fprintf(&s, "ExecStart=%s\n", strings.Join(argv, " "))
 	fmt.Fprintf(&s, "StandardOutput=append:%s\n", systemdEscape(j.LogFile))
@@ -94,11 +99,12 @@ func parseHM(s string) (int, int, bool) {
 func systemdEscape(s string) string { return strings.ReplaceAll(s, "%", "%%") }
 
 // systemdQuote makes s one word of a command line or Environment= assignment: specifiers
-// (%) and variable references ($, in ExecStart) doubled, and double quotes with C-style
-// escapes around anything with blanks, quotes or backslashes.
-func systemdQuote(s string, always bool) string {
+// (%) doubled, variable references ($) doubled unless noVars (the executable, and
+// Environment= values, are not expanded), and double quotes with C-style escapes around
+// anything with blanks, quotes, backslashes or semicolons (or always).
+func systemdQuote(s string, always, noVars bool) string {
 	s = systemdEscape(s)
-	if !always {
+	if !noVars {
 		s = strings.ReplaceAll(s, "$", "$$")
 	}
 	if !always && s != "" && s != ";" && !strings.ContainsAny(s, " \t\"'\\;") {
@@ -136,6 +142,10 @@ func systemdSplit(line string) []string {
 		out = append(out, cur.String())
 	}
 	for i, w := range out {
+		if i == 0 { // the executable: no $ expansion
+			out[i] = strings.ReplaceAll(w, "%%", "%")
+			continue
+		}
 		out[i] = strings.NewReplacer("%%", "%", "$$", "$").Replace(w)
 	}
 	return out
