@@ -13,7 +13,6 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/testutil"
 )
 
@@ -240,7 +239,10 @@ func TestConnectWithoutAgent(t *testing.T) {
 			if !errors.Is(err, ErrNoAgent) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want ErrNoAgent mentioning %q", err, tt.want)
 			}
-			if len(cmdutil.Hints(err)) == 0 {
+			if h, ok := errors.AsType[interface {
+				error
+				Hints() []string
+			}](err); !ok || len(h.Hints()) == 0 {
 				t.Error("no hints")
 			}
 		})

@@ -1,13 +1,16 @@
 package cmd
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
@@ -34,6 +37,14 @@ func NewFactory(version string, ios *iostreams.IOStreams) *cmdutil.Factory {
 			short, _, _ := strings.Cut(h, ".")
 			return strings.ToLower(short), nil
 		},
+	}
+	f.Agent = func() (agent.Agent, error) { return agent.Connect(f.LookupEnv) }
+	f.CredStore = func(ctx context.Context, allowInsecure bool) (credstore.Store, error) {
+		p, err := f.Paths()
+		if err != nil {
+			return nil, err
+		}
+		return credstore.Open(ctx, credstore.Options{ConfigDir: p.ConfigDir, AllowInsecure: allowInsecure, LookupEnv: f.LookupEnv})
 	}
 	f.Paths = sync.OnceValues(func() (cmdutil.Paths, error) {
 		return cmdutil.SystemPaths(f.LookupEnv)

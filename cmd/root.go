@@ -98,6 +98,7 @@ switches remotes to ` + cmdutil.DefaultSSHHost + `, scrubs leaked secrets, and r
 	pf.StringVar(&g.SSHHost, "ssh-host", "", "host name written into remotes and the ssh config Host line (env BBKEY_SSH_HOST)")
 	pf.StringVar(&g.SSHEndpoint, "ssh-endpoint", "", "HOST:PORT where SSH really connects (env BBKEY_SSH_ENDPOINT)")
 	pf.StringVar(&g.SSHHostKeys, "ssh-host-keys", "", "file of host keys trusted for the endpoint (env BBKEY_SSH_HOST_KEYS)")
+	pf.StringVar(&g.TokenFile, "token-file", "", "read the Bitbucket token from `FILE` (an API token with BITBUCKET_EMAIL, else an access token)")
 
 	for _, c := range commands(f) {
 		root.AddCommand(c)

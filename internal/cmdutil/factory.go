@@ -5,9 +5,12 @@
 package cmdutil
 
 import (
+	"context"
 	"net/http"
 	"time"
 
+	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
@@ -26,6 +29,8 @@ type GlobalOptions struct {
 	SSHHost     string
 	SSHEndpoint string
 	SSHHostKeys string
+	// TokenFile names a file holding the Bitbucket token (--token-file).
+	TokenFile string
 }
 
 // Factory builds the dependencies commands need. Fields are set once by cmd (or by a
@@ -49,6 +54,12 @@ type Factory struct {
 	Git gitrun.Runner
 	// Hostname is the machine's short host name (access key names, key comments).
 	Hostname func() (string, error)
+	// Agent connects to the user's ssh-agent; an error matching agent.ErrNoAgent when
+	// none runs.
+	Agent func() (agent.Agent, error)
+	// CredStore opens the secret store: the OS keychain, or (allowInsecure) the opt-in
+	// 0600 file when no keychain answers.
+	CredStore func(ctx context.Context, allowInsecure bool) (credstore.Store, error)
 }
 
 // Getenv returns the environment variable or "".

@@ -13,7 +13,6 @@ import (
 
 	"github.com/zalando/go-keyring"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/testutil"
 )
 
@@ -80,7 +79,11 @@ func TestFileRefusesLooseMode(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "readable by other users") || strings.Contains(err.Error(), "s3cr3t") {
 		t.Fatalf("Get of a 0644 file: err = %v", err)
 	}
-	if hints := cmdutil.Hints(err); len(hints) == 0 || !strings.Contains(hints[0], "chmod 600") {
+	var he interface{ Hints() []string }
+	if !errors.As(err, &he) {
+		t.Fatalf("error carries no hints: %v", err)
+	}
+	if hints := he.Hints(); len(hints) == 0 || !strings.Contains(hints[0], "chmod 600") {
 		t.Errorf("hints = %q", hints)
 	}
 	// Writing is refused too, so the loose mode is never kept for new secrets.

@@ -1,0 +1,160 @@
+package cmdutil
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/credstore"
+)
+
+// CredentialSource says where the Bitbucket credential of a run came from.
+type CredentialSource string
+
+const (
+	SourceTokenFile CredentialSource = "token-file"
+	SourceEnv       CredentialSource = "environment"
+	SourceStore     CredentialSource = "keychain"
+	SourceFileStore CredentialSource = "file"
+)
+
+// ResolvedCredential is the credential of a run and where it came from.
+type ResolvedCredential struct {
+	Credential bbapi.Credential
+	Source     CredentialSource
+}
+
+// ErrNoCredential is returned when no credential is configured anywhere.
+var ErrNoCredential = errors.New("not logged in to Bitbucket")
+
+// noCredentialHints say every way to supply a credential.
+var noCredentialHints = []string{
+	"run 'bbkey auth login', or set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN (or pass --token-file FILE)",
+	"create an API token with scopes at https://id.atlassian.com/manage-profile/security/api-tokens",
+}
+
+// ResolveCredential finds the Bitbucket credential: --token-file > environment > the
+// stored one (keychain, or the opt-in file). Without any it returns an AuthError.
+func (f *Factory) ResolveCredential(ctx context.Context) (ResolvedCredential, error) {
+	s, err := f.Settings()
+	if err != nil {
+		return ResolvedCredential{}, err
+	}
+	if f.Globals.TokenFile != "" {
+		tok, err := ReadSecretFile(f.Globals.TokenFile)
+		if err != nil {
+			return ResolvedCredential{}, UsageError(fmt.Errorf("reading --token-file: %w", err))
+		}
+		defer clear(tok)
+		// With an account email the file holds an Atlassian API token (Basic auth);
+		// without one it is a repository, project or workspace access token (Bearer).
+		kind, id := bbapi.KindAccessToken, ""
+		if email := f.Getenv("BITBUCKET_EMAIL"); email != "" {
+			kind, id = bbapi.KindAPIToken, email
+		}
+		cred, err := bbapi.NewCredential(kind, id, string(tok), s.OAuthTokenURL)
+		if err != nil {
+			return ResolvedCredential{}, UsageError(err)
+		}
+		return ResolvedCredential{cred, SourceTokenFile}, nil
+	}
+	cred, err := bbapi.CredentialFromEnv(f.LookupEnv, s.OAuthTokenURL)
+	if err != nil {
+		return ResolvedCredential{}, UsageError(err)
+	}
+	if cred != nil {
+		return ResolvedCredential{cred, SourceEnv}, nil
+	}
+	if f.CredStore == nil {
+		return ResolvedCredential{}, AuthError(ErrNoCredential, noCredentialHints...)
+	}
+	// A file store the user opted into earlier is found as well as the keychain.
+	store, err := f.CredStore(ctx, true)
+	if err != nil {
+		return ResolvedCredential{}, AuthError(ErrNoCredential, noCredentialHints...)
+	}
+	sec, err := store.Get(ctx, credstore.DefaultAccount)
+	if err != nil {
+		if errors.Is(err, credstore.ErrNotFound) {
+			return ResolvedCredential{}, AuthError(ErrNoCredential, noCredentialHints...)
+		}
+		return ResolvedCredential{}, fmt.Errorf("reading the stored credential: %w", err)
+	}
+	defer clear(sec.Secret)
+	kind, id := bbapi.KindAPIToken, sec.Email
+	switch sec.Kind {
+	case credstore.KindAccessToken:
+		kind = bbapi.KindAccessToken
+	case credstore.KindOAuthClient:
+		kind, id = bbapi.KindOAuth, sec.ClientID
+	}
+	cred, err = bbapi.NewCredential(kind, id, string(sec.Secret), s.OAuthTokenURL)
+	if err != nil {
+		return ResolvedCredential{}, fmt.Errorf("the stored credential is unusable (run 'bbkey auth login' again): %w", err)
+	}
+	src := SourceStore
+	if store.Kind() == "file" {
+		src = SourceFileStore
+	}
+	return ResolvedCredential{cred, src}, nil
+}
+
+// NewAPIClient builds a Bitbucket client for cred with the run's settings, version,
+// --max-wait budget and --debug trace.
+func (f *Factory) NewAPIClient(cred bbapi.Credential) (*bbapi.Client, error) {
+	s, err := f.Settings()
+	if err != nil {
+		return nil, err
+	}
+	opts := []bbapi.Option{
+		bbapi.WithVersion(f.AppVersion),
+		bbapi.WithMaxWait(f.Globals.MaxWait),
+		bbapi.WithClock(f.Now),
+	}
+	if f.HTTPClient != nil {
+		opts = append(opts, bbapi.WithHTTPClient(f.HTTPClient()))
+	}
+	if f.Globals.Debug {
+		opts = append(opts, bbapi.WithDebug(f.IOStreams.ErrOut))
+	}
+	c, err := bbapi.NewClient(s.APIURL, cred, opts...)
+	if err != nil {
+		return nil, UsageError(err, "the API URL comes from --api-url or BITBUCKET_API_URL")
+	}
+	return c, nil
+}
+
+// APIClient resolves the credential and builds a client with it.
+func (f *Factory) APIClient(ctx context.Context) (*bbapi.Client, ResolvedCredential, error) {
+	rc, err := f.ResolveCredential(ctx)
+	if err != nil {
+		return nil, rc, err
+	}
+	c, err := f.NewAPIClient(rc.Credential)
+	return c, rc, err
+}
+
+// ReadSecretFile reads a secret from a file named by a flag: one trailing newline is
+// dropped, an empty file is refused, and on Unix a file others can read is refused.
+func ReadSecretFile(path string) ([]byte, error) {
+	if runtime.GOOS != "windows" {
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			return nil, WithHint(fmt.Errorf("%s is readable by other users (mode %04o)", path, fi.Mode().Perm()),
+				fmt.Sprintf("run: chmod 600 %s", path))
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	b = bytes.TrimSuffix(bytes.TrimSuffix(b, []byte("\n")), []byte("\r"))
+	if len(bytes.TrimSpace(b)) == 0 {
+		clear(b)
+		return nil, fmt.Errorf("%s is empty", path)
+	}
+	return b, nil
+}
