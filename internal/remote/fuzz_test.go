@@ -59,7 +59,7 @@ func FuzzRewrite(f *testing.F) {
 
 func checkRewrite(t *testing.T, tg Target, raw string, res Result, base bool) {
 	t.Helper()
-	if res.Status != Change && res.Status != Current {
+	if res.Status != NeedsRewrite && res.Status != Current {
 		if res.New != "" {
 			t.Fatalf("%q left alone (%v) but New = %q", raw, res.Status, res.New)
 		}

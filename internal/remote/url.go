@@ -4,7 +4,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/redact"
 )
 
@@ -14,8 +13,8 @@ type Status int
 const (
 	// NotBitbucket is any other host: never touched, never reported.
 	NotBitbucket Status = iota
-	// Change is a Bitbucket Cloud URL that is not yet in the target form.
-	Change
+	// NeedsRewrite is a Bitbucket Cloud URL that is not yet in the target form.
+	NeedsRewrite
 	// Current is a Bitbucket Cloud URL already in the target form.
 	Current
 	// DataCenter is a Bitbucket Data Center / Server URL: not Cloud, left alone.
@@ -36,9 +35,12 @@ func (s Status) String() string {
 
 // Bitbucket Cloud host names. bitbucket.org serves HTTPS only since 12 November 2026; the
 // SSH names are kept so old remotes can be recognised and moved.
+// defaultSSHHost is defaultSSHHost; the engine does not depend on the command
+// layer.
 const (
 	cloudHTTPSHost = "bitbucket.org"
 	altSSHHost     = "altssh.bitbucket.org"
+	defaultSSHHost = "ssh.bitbucket.org"
 )
 
 // Target is the form remotes are rewritten to.
@@ -55,7 +57,7 @@ type Target struct {
 
 func (t Target) sshHost() string {
 	if t.SSHHost == "" {
-		return cmdutil.DefaultSSHHost
+		return defaultSSHHost
 	}
 	return strings.ToLower(t.SSHHost)
 }
@@ -82,7 +84,7 @@ func (t Target) URL(workspace, repo string) string {
 // Result is the decision for one URL.
 type Result struct {
 	Status Status
-	// New is the rewritten URL (Status Change) or the URL itself (Current).
+	// New is the rewritten URL (Status NeedsRewrite) or the URL itself (Current).
 	New string
 	// Secret is set when the URL carries a password or a token.
 	Secret bool
@@ -120,7 +122,7 @@ func (t Target) Rewrite(raw string) Result {
 		res.Status, res.New = Current, raw
 		return res
 	}
-	res.Status, res.New = Change, t.URL(ws, repo)
+	res.Status, res.New = NeedsRewrite, t.URL(ws, repo)
 	return res
 }
 
@@ -170,7 +172,7 @@ func (t Target) RewriteBase(raw string) Result {
 		res.Status, res.New = Current, raw
 		return res
 	}
-	res.Status, res.New = Change, nb
+	res.Status, res.New = NeedsRewrite, nb
 	return res
 }
 
@@ -412,7 +414,7 @@ func (t Target) isCloud(p parsed) bool {
 
 func (t Target) isCloudSSHHost(h string) bool {
 	switch h {
-	case cloudHTTPSHost, altSSHHost, cmdutil.DefaultSSHHost, t.sshHost():
+	case cloudHTTPSHost, altSSHHost, defaultSSHHost, t.sshHost():
 		return true
 	}
 	return t.aliasOf(h) != ""
@@ -420,7 +422,7 @@ func (t Target) isCloudSSHHost(h string) bool {
 
 // aliasOf returns the account name of an alias host <ssh-host>-<name>, or "".
 func (t Target) aliasOf(h string) string {
-	for _, base := range []string{t.sshHost(), cmdutil.DefaultSSHHost} {
+	for _, base := range []string{t.sshHost(), defaultSSHHost} {
 		if name, ok := strings.CutPrefix(h, base+"-"); ok && validName(name) {
 			return name
 		}

@@ -14,57 +14,57 @@ func TestRewriteTable(t *testing.T) {
 		target Target
 		in     string
 		status Status
-		want   string // New for Change/Current
+		want   string // New for NeedsRewrite/Current
 		secret bool
 	}{
 		// HTTPS forms of API.md, with and without credentials, .git and a trailing slash.
-		{"https plain", def, "https://bitbucket.org/ws/repo.git", Change, newURL, false},
-		{"https no .git", def, "https://bitbucket.org/ws/repo", Change, newURL, false},
-		{"https trailing slash", def, "https://bitbucket.org/ws/repo/", Change, newURL, false},
-		{"https .git and slash", def, "https://bitbucket.org/ws/repo.git/", Change, newURL, false},
-		{"https user only", def, "https://alice@bitbucket.org/ws/repo.git", Change, newURL, false},
-		{"https user and app password", def, "https://alice:ATBBsecret@bitbucket.org/ws/repo.git", Change, newURL, true},
-		{"https api token user", def, "https://x-bitbucket-api-token-auth:ATATT3x@bitbucket.org/ws/repo.git", Change, newURL, true},
-		{"https access token", def, "https://x-token-auth:tok%2Fen@bitbucket.org/ws/repo", Change, newURL, true},
-		{"https token as user", def, "https://ATCTT3xFfGN0abcdefghijklmnop@bitbucket.org/ws/repo.git", Change, newURL, true},
-		{"https empty password", def, "https://alice:@bitbucket.org/ws/repo.git", Change, newURL, true},
-		{"https percent-encoded password", def, "https://alice:p%40ss%3Aw0rd@bitbucket.org/ws/repo.git", Change, newURL, true},
-		{"https upper-case host", def, "https://BitBucket.ORG/ws/repo.git", Change, newURL, false},
-		{"https upper-case scheme", def, "HTTPS://bitbucket.org/ws/repo.git", Change, newURL, false},
-		{"https port 443", def, "https://bitbucket.org:443/ws/repo.git", Change, newURL, false},
-		{"http", def, "http://alice:pw@bitbucket.org/ws/repo.git", Change, newURL, true},
-		{"https case preserved", def, "https://bitbucket.org/MyTeam/My_Repo.git", Change, "git@ssh.bitbucket.org:MyTeam/My_Repo.git", false},
-		{"https percent-encoded path", def, "https://bitbucket.org/ws/re%70o.git", Change, newURL, false},
-		{"https dotted slug", def, "https://bitbucket.org/ws/my.repo.git", Change, "git@ssh.bitbucket.org:ws/my.repo.git", false},
+		{"https plain", def, "https://bitbucket.org/ws/repo.git", NeedsRewrite, newURL, false},
+		{"https no .git", def, "https://bitbucket.org/ws/repo", NeedsRewrite, newURL, false},
+		{"https trailing slash", def, "https://bitbucket.org/ws/repo/", NeedsRewrite, newURL, false},
+		{"https .git and slash", def, "https://bitbucket.org/ws/repo.git/", NeedsRewrite, newURL, false},
+		{"https user only", def, "https://alice@bitbucket.org/ws/repo.git", NeedsRewrite, newURL, false},
+		{"https user and app password", def, "https://alice:ATBBsecret@bitbucket.org/ws/repo.git", NeedsRewrite, newURL, true},
+		{"https api token user", def, "https://x-bitbucket-api-token-auth:ATATT3x@bitbucket.org/ws/repo.git", NeedsRewrite, newURL, true},
+		{"https access token", def, "https://x-token-auth:tok%2Fen@bitbucket.org/ws/repo", NeedsRewrite, newURL, true},
+		{"https token as user", def, "https://ATCTT3xFfGN0abcdefghijklmnop@bitbucket.org/ws/repo.git", NeedsRewrite, newURL, true},
+		{"https empty password", def, "https://alice:@bitbucket.org/ws/repo.git", NeedsRewrite, newURL, true},
+		{"https percent-encoded password", def, "https://alice:p%40ss%3Aw0rd@bitbucket.org/ws/repo.git", NeedsRewrite, newURL, true},
+		{"https upper-case host", def, "https://BitBucket.ORG/ws/repo.git", NeedsRewrite, newURL, false},
+		{"https upper-case scheme", def, "HTTPS://bitbucket.org/ws/repo.git", NeedsRewrite, newURL, false},
+		{"https port 443", def, "https://bitbucket.org:443/ws/repo.git", NeedsRewrite, newURL, false},
+		{"http", def, "http://alice:pw@bitbucket.org/ws/repo.git", NeedsRewrite, newURL, true},
+		{"https case preserved", def, "https://bitbucket.org/MyTeam/My_Repo.git", NeedsRewrite, "git@ssh.bitbucket.org:MyTeam/My_Repo.git", false},
+		{"https percent-encoded path", def, "https://bitbucket.org/ws/re%70o.git", NeedsRewrite, newURL, false},
+		{"https dotted slug", def, "https://bitbucket.org/ws/my.repo.git", NeedsRewrite, "git@ssh.bitbucket.org:ws/my.repo.git", false},
 		// Old-host SSH.
-		{"scp old host", def, "git@bitbucket.org:ws/repo.git", Change, newURL, false},
-		{"scp old host no .git", def, "git@bitbucket.org:ws/repo", Change, newURL, false},
-		{"scp leading slash", def, "git@bitbucket.org:/ws/repo.git", Change, newURL, false},
-		{"scp upper-case host", def, "git@BITBUCKET.org:ws/repo.git", Change, newURL, false},
-		{"scp no user", def, "bitbucket.org:ws/repo.git", Change, newURL, false},
-		{"ssh url", def, "ssh://git@bitbucket.org/ws/repo.git", Change, newURL, false},
-		{"ssh url port 22", def, "ssh://git@bitbucket.org:22/ws/repo.git", Change, newURL, false},
-		{"git+ssh url", def, "git+ssh://git@bitbucket.org/ws/repo.git", Change, newURL, false},
-		{"altssh 443", def, "ssh://git@altssh.bitbucket.org:443/ws/repo.git", Change, newURL, false},
-		{"new host ssh url", def, "ssh://git@ssh.bitbucket.org/ws/repo.git", Change, newURL, false},
-		{"new host scp without .git", def, "git@ssh.bitbucket.org:ws/repo", Change, newURL, false},
+		{"scp old host", def, "git@bitbucket.org:ws/repo.git", NeedsRewrite, newURL, false},
+		{"scp old host no .git", def, "git@bitbucket.org:ws/repo", NeedsRewrite, newURL, false},
+		{"scp leading slash", def, "git@bitbucket.org:/ws/repo.git", NeedsRewrite, newURL, false},
+		{"scp upper-case host", def, "git@BITBUCKET.org:ws/repo.git", NeedsRewrite, newURL, false},
+		{"scp no user", def, "bitbucket.org:ws/repo.git", NeedsRewrite, newURL, false},
+		{"ssh url", def, "ssh://git@bitbucket.org/ws/repo.git", NeedsRewrite, newURL, false},
+		{"ssh url port 22", def, "ssh://git@bitbucket.org:22/ws/repo.git", NeedsRewrite, newURL, false},
+		{"git+ssh url", def, "git+ssh://git@bitbucket.org/ws/repo.git", NeedsRewrite, newURL, false},
+		{"altssh 443", def, "ssh://git@altssh.bitbucket.org:443/ws/repo.git", NeedsRewrite, newURL, false},
+		{"new host ssh url", def, "ssh://git@ssh.bitbucket.org/ws/repo.git", NeedsRewrite, newURL, false},
+		{"new host scp without .git", def, "git@ssh.bitbucket.org:ws/repo", NeedsRewrite, newURL, false},
 		// Already there.
 		{"current", def, newURL, Current, newURL, false},
 		{"current other account alias", def, "git@ssh.bitbucket.org-work:ws/repo.git", Current, "git@ssh.bitbucket.org-work:ws/repo.git", false},
 		{"custom ssh host current", Target{SSHHost: "bb.test"}, "git@bb.test:ws/repo.git", Current, "git@bb.test:ws/repo.git", false},
 		// --name and --ssh-host.
-		{"name alias", Target{Name: "work"}, "https://bitbucket.org/ws/repo.git", Change, "git@ssh.bitbucket.org-work:ws/repo.git", false},
-		{"name moves default host", Target{Name: "work"}, newURL, Change, "git@ssh.bitbucket.org-work:ws/repo.git", false},
+		{"name alias", Target{Name: "work"}, "https://bitbucket.org/ws/repo.git", NeedsRewrite, "git@ssh.bitbucket.org-work:ws/repo.git", false},
+		{"name moves default host", Target{Name: "work"}, newURL, NeedsRewrite, "git@ssh.bitbucket.org-work:ws/repo.git", false},
 		{"name current", Target{Name: "work"}, "git@ssh.bitbucket.org-work:ws/repo.git", Current, "git@ssh.bitbucket.org-work:ws/repo.git", false},
-		{"name moves other alias", Target{Name: "work"}, "git@ssh.bitbucket.org-home:ws/repo.git", Change, "git@ssh.bitbucket.org-work:ws/repo.git", false},
-		{"custom ssh host", Target{SSHHost: "bb.test"}, "git@bitbucket.org:ws/repo.git", Change, "git@bb.test:ws/repo.git", false},
-		{"custom host moves default", Target{SSHHost: "bb.test"}, newURL, Change, "git@bb.test:ws/repo.git", false},
+		{"name moves other alias", Target{Name: "work"}, "git@ssh.bitbucket.org-home:ws/repo.git", NeedsRewrite, "git@ssh.bitbucket.org-work:ws/repo.git", false},
+		{"custom ssh host", Target{SSHHost: "bb.test"}, "git@bitbucket.org:ws/repo.git", NeedsRewrite, "git@bb.test:ws/repo.git", false},
+		{"custom host moves default", Target{SSHHost: "bb.test"}, newURL, NeedsRewrite, "git@bb.test:ws/repo.git", false},
 		// --to https.
-		{"to https from ssh", Target{HTTPS: true}, newURL, Change, "https://bitbucket.org/ws/repo.git", false},
-		{"to https strips secret", Target{HTTPS: true}, "https://alice:pw@bitbucket.org/ws/repo", Change, "https://bitbucket.org/ws/repo.git", true},
-		{"to https strips user", Target{HTTPS: true}, "https://alice@bitbucket.org/ws/repo.git", Change, "https://bitbucket.org/ws/repo.git", false},
+		{"to https from ssh", Target{HTTPS: true}, newURL, NeedsRewrite, "https://bitbucket.org/ws/repo.git", false},
+		{"to https strips secret", Target{HTTPS: true}, "https://alice:pw@bitbucket.org/ws/repo", NeedsRewrite, "https://bitbucket.org/ws/repo.git", true},
+		{"to https strips user", Target{HTTPS: true}, "https://alice@bitbucket.org/ws/repo.git", NeedsRewrite, "https://bitbucket.org/ws/repo.git", false},
 		{"to https current", Target{HTTPS: true}, "https://bitbucket.org/ws/repo.git", Current, "https://bitbucket.org/ws/repo.git", false},
-		{"to https from alias", Target{HTTPS: true}, "git@ssh.bitbucket.org-work:ws/repo.git", Change, "https://bitbucket.org/ws/repo.git", false},
+		{"to https from alias", Target{HTTPS: true}, "git@ssh.bitbucket.org-work:ws/repo.git", NeedsRewrite, "https://bitbucket.org/ws/repo.git", false},
 		// Not Bitbucket: never touched.
 		{"github", def, "https://github.com/ws/repo.git", NotBitbucket, "", false},
 		{"github scp", def, "git@github.com:ws/repo.git", NotBitbucket, "", false},
@@ -110,10 +110,10 @@ func TestRewriteTable(t *testing.T) {
 			if got.Status != tt.status {
 				t.Fatalf("Rewrite(%q).Status = %v (%s), want %v", tt.in, got.Status, got.Reason, tt.status)
 			}
-			if (tt.status == Change || tt.status == Current) && got.New != tt.want {
+			if (tt.status == NeedsRewrite || tt.status == Current) && got.New != tt.want {
 				t.Errorf("Rewrite(%q).New = %q, want %q", tt.in, got.New, tt.want)
 			}
-			if tt.status != Change && tt.status != Current && got.New != "" {
+			if tt.status != NeedsRewrite && tt.status != Current && got.New != "" {
 				t.Errorf("Rewrite(%q).New = %q for a URL left alone", tt.in, got.New)
 			}
 			if tt.status != NotBitbucket && got.Secret != tt.secret {
@@ -122,7 +122,7 @@ func TestRewriteTable(t *testing.T) {
 			if (tt.status == DataCenter || tt.status == Unsupported) && got.Reason == "" {
 				t.Errorf("Rewrite(%q): no reason for leaving it alone", tt.in)
 			}
-			if got.Status == Change {
+			if got.Status == NeedsRewrite {
 				// Idempotent: the new URL is current for the same target.
 				if again := tt.target.Rewrite(got.New); again.Status != Current || again.New != got.New {
 					t.Errorf("Rewrite(%q) = %v %q, want current", got.New, again.Status, again.New)
@@ -139,17 +139,17 @@ func TestRewriteBase(t *testing.T) {
 		status Status
 		want   string
 	}{
-		{Target{}, "https://alice:pw@bitbucket.org/", Change, "git@ssh.bitbucket.org:"},
-		{Target{}, "https://bitbucket.org/", Change, "git@ssh.bitbucket.org:"},
-		{Target{}, "https://bitbucket.org", Change, "ssh://git@ssh.bitbucket.org"},
-		{Target{}, "https://x-token-auth:t@bitbucket.org/ws/", Change, "git@ssh.bitbucket.org:ws/"},
-		{Target{}, "https://bitbucket.org/ws", Change, "git@ssh.bitbucket.org:ws"},
-		{Target{}, "git@bitbucket.org:", Change, "git@ssh.bitbucket.org:"},
-		{Target{}, "ssh://git@bitbucket.org/", Change, "git@ssh.bitbucket.org:"},
+		{Target{}, "https://alice:pw@bitbucket.org/", NeedsRewrite, "git@ssh.bitbucket.org:"},
+		{Target{}, "https://bitbucket.org/", NeedsRewrite, "git@ssh.bitbucket.org:"},
+		{Target{}, "https://bitbucket.org", NeedsRewrite, "ssh://git@ssh.bitbucket.org"},
+		{Target{}, "https://x-token-auth:t@bitbucket.org/ws/", NeedsRewrite, "git@ssh.bitbucket.org:ws/"},
+		{Target{}, "https://bitbucket.org/ws", NeedsRewrite, "git@ssh.bitbucket.org:ws"},
+		{Target{}, "git@bitbucket.org:", NeedsRewrite, "git@ssh.bitbucket.org:"},
+		{Target{}, "ssh://git@bitbucket.org/", NeedsRewrite, "git@ssh.bitbucket.org:"},
 		{Target{}, "git@ssh.bitbucket.org:", Current, "git@ssh.bitbucket.org:"},
-		{Target{Name: "work"}, "git@bitbucket.org:ws/", Change, "git@ssh.bitbucket.org-work:ws/"},
-		{Target{HTTPS: true}, "https://u:p@bitbucket.org/", Change, "https://bitbucket.org/"},
-		{Target{HTTPS: true}, "git@bitbucket.org:", Change, "https://bitbucket.org/"},
+		{Target{Name: "work"}, "git@bitbucket.org:ws/", NeedsRewrite, "git@ssh.bitbucket.org-work:ws/"},
+		{Target{HTTPS: true}, "https://u:p@bitbucket.org/", NeedsRewrite, "https://bitbucket.org/"},
+		{Target{HTTPS: true}, "git@bitbucket.org:", NeedsRewrite, "https://bitbucket.org/"},
 		{Target{HTTPS: true}, "https://bitbucket.org/", Current, "https://bitbucket.org/"},
 		{Target{}, "https://github.com/", NotBitbucket, ""},
 		{Target{}, "https://bitbucket.org/ws/repo/src/", Unsupported, ""},
@@ -159,7 +159,7 @@ func TestRewriteBase(t *testing.T) {
 		if got.Status != tt.status || got.New != tt.want {
 			t.Errorf("RewriteBase(%q) = %v %q, want %v %q", tt.in, got.Status, got.New, tt.status, tt.want)
 		}
-		if got.Status == Change {
+		if got.Status == NeedsRewrite {
 			if again := tt.target.RewriteBase(got.New); again.Status != Current {
 				t.Errorf("RewriteBase(%q) = %v, want current", got.New, again.Status)
 			}

@@ -1,0 +1,111 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/bbkey/bbkey/internal/gitrun"
+)
+
+// Apply writes every change of the plan through git, repositories concurrently (at most
+// one per CPU), then reads each changed repository back and checks that nothing is left to
+// rewrite, so a success means a re-run changes nothing. Each RepoPlan gets Applied or Err;
+// the error returned joins the failures (nil when every repository succeeded).
+func Apply(ctx context.Context, git gitrun.Runner, p *Plan) error {
+	changed := p.Changed()
+	var files fileLocks
+	forEach(ctx, changed, runtime.NumCPU(), func(rp *RepoPlan) {
+		rp.Err = applyRepo(ctx, git, rp, &files)
+		rp.wrote = rp.Err == nil
+	})
+	var written []*RepoPlan
+	want := map[*RepoPlan][]Change{}
+	for _, rp := range changed {
+		if rp.wrote {
+			written = append(written, rp)
+			want[rp] = rp.Changes
+		}
+	}
+	// Read back with the same strategy as the plan; a repository that still has changes
+	// was not fully written (a pattern that missed, a concurrent edit).
+	readPlans(ctx, git, written, p.Target)
+	for _, rp := range written {
+		switch {
+		case rp.Err != nil:
+			rp.Err = fmt.Errorf("checking %s after writing: %w", rp.Repo.Dir, rp.Err)
+		case len(rp.Changes) > 0:
+			rp.Err = fmt.Errorf("%s: %s still reads %s after writing", rp.Repo.Dir, rp.Changes[0].Key(), rp.Changes[0].Old)
+		default:
+			rp.Applied = true
+		}
+		// Keep reporting what was changed, not what is left.
+		rp.Changes = want[rp]
+	}
+	var errs []error
+	for _, rp := range changed {
+		if rp.Err == nil && !rp.Applied {
+			rp.Err = fmt.Errorf("%s: not written: %w", rp.Repo.Dir, context.Cause(ctx))
+		}
+		if rp.Err != nil {
+			errs = append(errs, rp.Err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func applyRepo(ctx context.Context, git gitrun.Runner, rp *RepoPlan, files *fileLocks) error {
+	for _, c := range rp.Changes {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%s: %w", rp.Repo.Dir, err)
+		}
+		if err := files.with(c.File, func() error { return writeChange(ctx, git, c) }); err != nil {
+			return fmt.Errorf("%s: rewriting %s: %w", rp.Repo.Dir, c.Key(), err)
+		}
+	}
+	return nil
+}
+
+// writeChange writes one change to its file with git config. The old value is matched by
+// a pattern without its secret; an insteadOf section whose name holds a secret is renamed
+// by renameURLSection, since git would need the name on its command line.
+func writeChange(ctx context.Context, git gitrun.Runner, c Change) error {
+	if c.Field != FieldInsteadOf {
+		_, err := git.Run(ctx, "", "config", "--file", c.File, "--replace-all", c.key, c.New, valuePattern(c.old, c.Secret))
+		return err
+	}
+	if !c.Secret {
+		_, err := git.Run(ctx, "", "config", "--file", c.File, "--rename-section", c.key, "url."+c.New)
+		return err
+	}
+	n, err := renameURLSection(c.File, c.old, c.New)
+	if err == nil && n == 0 {
+		err = fmt.Errorf("no [url \"%s\"] section found in %s", c.Old, c.File)
+	}
+	return err
+}
+
+// fileLocks serialises writes to one config file: worktrees share a config, and several
+// repositories may include the same file. git itself would fail on its lock instead.
+type fileLocks struct {
+	mu sync.Mutex
+	m  map[string]*sync.Mutex
+}
+
+func (l *fileLocks) with(file string, fn func() error) error {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]*sync.Mutex{}
+	}
+	m, ok := l.m[file]
+	if !ok {
+		m = &sync.Mutex{}
+		l.m[file] = m
+	}
+	l.mu.Unlock()
+	m.Lock()
+	defer m.Unlock()
+	return fn()
+}

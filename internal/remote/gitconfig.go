@@ -1,0 +1,308 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/bbkey/bbkey/internal/fsutil"
+	"github.com/bbkey/bbkey/internal/gitrun"
+)
+
+// entry is one variable as `git config --list --show-origin --show-scope -z` prints it.
+type entry struct {
+	scope string // local, worktree, global, system, command
+	file  string // absolute path of the file that holds it; "" when not a file
+	key   string // section[.subsection].name, section and name lower-cased by git
+	value string
+}
+
+// section, subsection and name of the key.
+func (e entry) parts() (section, sub, name string) {
+	first := strings.IndexByte(e.key, '.')
+	last := strings.LastIndexByte(e.key, '.')
+	if first < 0 {
+		return e.key, "", ""
+	}
+	if first == last {
+		return e.key[:first], "", e.key[last+1:]
+	}
+	return e.key[:first], e.key[first+1 : last], e.key[last+1:]
+}
+
+// parseList parses the -z output of `git config --list --show-origin --show-scope`:
+// records of scope NUL origin NUL key [LF value] NUL. Relative file origins are relative
+// to dir, where git ran.
+func parseList(out, dir string) ([]entry, error) {
+	var es []entry
+	fields := strings.Split(out, "\x00")
+	if n := len(fields); n > 0 && fields[n-1] == "" {
+		fields = fields[:n-1]
+	}
+	if len(fields)%3 != 0 {
+		return nil, errors.New("unexpected output of git config --list")
+	}
+	for i := 0; i < len(fields); i += 3 {
+		e := entry{scope: fields[i]}
+		if f, ok := strings.CutPrefix(fields[i+1], "file:"); ok {
+			if !filepath.IsAbs(f) {
+				f = filepath.Join(dir, f)
+			}
+			e.file = filepath.Clean(f)
+		}
+		e.key, e.value, _ = strings.Cut(fields[i+2], "\n")
+		es = append(es, e)
+	}
+	return es, nil
+}
+
+// readRepoConfig reads the repository's own configuration (scopes local and worktree,
+// includes followed as git follows them) by running git in the repository.
+func readRepoConfig(ctx context.Context, git gitrun.Runner, dir string) ([]entry, error) {
+	out, err := git.Run(ctx, dir, "config", "--list", "--show-origin", "--show-scope", "-z")
+	if err != nil {
+		return nil, fmt.Errorf("reading the git config of %s: %w", dir, err)
+	}
+	all, err := parseList(out, dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading the git config of %s: %w", dir, err)
+	}
+	var es []entry
+	for _, e := range all {
+		if (e.scope == "local" || e.scope == "worktree") && e.file != "" {
+			es = append(es, e)
+		}
+	}
+	return es, nil
+}
+
+// readConfigFiles reads many repositories' config files with one git process: a
+// temporary file includes each of them, and --show-origin tells which file every
+// variable came from. It returns the entries of each file, keyed by the path given, and
+// the files git did not report (absent, or unreadable): callers read those one by one.
+// Entries of files the configs include themselves are dropped; a config that includes
+// another file is reported in needsRepo so the caller reads it in its repository, where
+// includeIf conditions can be evaluated.
+func readConfigFiles(ctx context.Context, git gitrun.Runner, files []string) (byFile map[string][]entry, missing []string, err error) {
+	var b strings.Builder
+	b.WriteString("[include]\n")
+	for _, f := range files {
+		if strings.ContainsAny(f, "\n\r\x00") {
+			missing = append(missing, f)
+			continue
+		}
+		q := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(f)
+		fmt.Fprintf(&b, "\tpath = \"%s\"\n", q)
+	}
+	tmp, err := os.CreateTemp("", "bbkey-remote-*.gitconfig")
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading git configs: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(b.String()); err != nil {
+		tmp.Close()
+		return nil, nil, fmt.Errorf("reading git configs: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, nil, fmt.Errorf("reading git configs: %w", err)
+	}
+	out, err := git.Run(ctx, "", "config", "--file", tmp.Name(), "--includes", "--list", "--show-origin", "--show-scope", "-z")
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading git configs: %w", err)
+	}
+	all, err := parseList(out, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	want := make(map[string]bool, len(files))
+	for _, f := range files {
+		want[filepath.Clean(f)] = true
+	}
+	byFile = make(map[string][]entry, len(files))
+	for _, e := range all {
+		if want[e.file] {
+			byFile[e.file] = append(byFile[e.file], e)
+		}
+	}
+	for _, f := range files {
+		if _, ok := byFile[filepath.Clean(f)]; !ok && !strings.ContainsAny(f, "\n\r\x00") {
+			missing = append(missing, f)
+		}
+	}
+	return byFile, missing, nil
+}
+
+// needsRepoRead reports whether a config read through --file may differ from what git
+// sees in the repository: includes (includeIf conditions need the repository) and
+// per-worktree configuration.
+func needsRepoRead(es []entry) bool {
+	for _, e := range es {
+		sec, _, name := e.parts()
+		switch {
+		case sec == "include", sec == "includeif" && name == "path":
+			return true
+		case e.key == "extensions.worktreeconfig":
+			return true
+		}
+	}
+	return false
+}
+
+// ereQuote quotes s for a POSIX extended regular expression, which git uses for the
+// value-pattern of `git config`.
+func ereQuote(s string) string {
+	var b strings.Builder
+	for i := range len(s) {
+		if strings.IndexByte(`\.[]()*+?{}|^$`, s[i]) >= 0 {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// valuePattern matches old exactly, except that any credentials before the host are
+// matched by a wildcard: the secret itself never reaches git's argv.
+func valuePattern(old string, secret bool) string {
+	if !secret {
+		return "^" + ereQuote(old) + "$"
+	}
+	start := 0
+	if i := strings.Index(old, "://"); i >= 0 {
+		start = i + 3
+	}
+	end := len(old)
+	if i := strings.IndexAny(old[start:], "/?#"); i >= 0 {
+		end = start + i
+	}
+	if start == 0 { // scp-like: the host part ends at the first colon
+		end = strings.IndexByte(old, ':')
+	}
+	at := strings.LastIndex(old[start:end], "@")
+	if at < 0 {
+		return "^" + ereQuote(old) + "$"
+	}
+	return "^" + ereQuote(old[:start]) + "[^/]*@" + ereQuote(old[start+at+1:]) + "$"
+}
+
+// renameURLSection renames every `[url "<old>"]` header in file to `[url "<new>"]`,
+// keeping every other byte. git's own `--rename-section` would need the old name, which
+// holds a secret, on its command line. The edit takes git's lock (<file>.lock, created
+// exclusively, then renamed over the file), so it never races a git process.
+func renameURLSection(file, oldBase, newBase string) (int, error) {
+	target, err := fsutil.ResolveTarget(file)
+	if err != nil {
+		return 0, err
+	}
+	data, err := os.ReadFile(target)
+	if err != nil {
+		return 0, err
+	}
+	var out bytes.Buffer
+	n := 0
+	for line := range bytes.Lines(data) {
+		start, end, sub, ok := sectionHeader(line)
+		if ok && strings.EqualFold(sub.section, "url") && sub.sub == oldBase {
+			out.Write(line[:start])
+			out.WriteString(`[url "` + quoteSubsection(newBase) + `"]`)
+			out.Write(line[end:])
+			n++
+			continue
+		}
+		out.Write(line)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	fi, err := os.Stat(target)
+	if err != nil {
+		return 0, err
+	}
+	lock := target + ".lock"
+	f, err := os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return 0, fmt.Errorf("%s is locked by another git process (%s exists)", target, lock)
+		}
+		return 0, err
+	}
+	fail := func(err error) (int, error) {
+		f.Close()
+		os.Remove(lock)
+		return 0, fmt.Errorf("writing %s: %w", target, err)
+	}
+	if _, err := f.Write(out.Bytes()); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(lock)
+		return 0, fmt.Errorf("writing %s: %w", target, err)
+	}
+	if err := os.Rename(lock, target); err != nil {
+		os.Remove(lock)
+		return 0, fmt.Errorf("writing %s: %w", target, err)
+	}
+	return n, nil
+}
+
+type header struct{ section, sub string }
+
+// sectionHeader finds a `[section "subsection"]` header at the start of line (after
+// blanks) and returns its byte range. Old-style `[section.sub]` headers are not matched:
+// git lower-cases those, so no URL base is written that way.
+func sectionHeader(line []byte) (start, end int, h header, ok bool) {
+	i := 0
+	for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+		i++
+	}
+	if i >= len(line) || line[i] != '[' {
+		return 0, 0, h, false
+	}
+	start = i
+	i++
+	j := i
+	for j < len(line) && (isAlnum(line[j]) || line[j] == '-' || line[j] == '.') {
+		j++
+	}
+	h.section = string(line[i:j])
+	nameEnd := j
+	for j < len(line) && (line[j] == ' ' || line[j] == '\t') {
+		j++
+	}
+	if h.section == "" || j == nameEnd || j >= len(line) || line[j] != '"' {
+		return 0, 0, h, false
+	}
+	j++
+	var sub strings.Builder
+	for ; j < len(line) && line[j] != '"'; j++ {
+		c := line[j]
+		if c == '\n' {
+			return 0, 0, h, false
+		}
+		if c == '\\' && j+1 < len(line) {
+			j++
+			c = line[j]
+		}
+		sub.WriteByte(c)
+	}
+	if j+1 >= len(line) || line[j] != '"' || line[j+1] != ']' {
+		return 0, 0, h, false
+	}
+	h.sub = sub.String()
+	return start, j + 2, h, true
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+func quoteSubsection(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s)
+}
