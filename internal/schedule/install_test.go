@@ -1,0 +1,318 @@
+package schedule
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func installer(t *testing.T, b Backend, r Runner) *Installer {
+	t.Helper()
+	home := t.TempDir()
+	return &Installer{
+		Backend:   b,
+		Runner:    r,
+		Home:      home,
+		ConfigDir: filepath.Join(home, ".config", "bbkey"),
+		UID:       501,
+		Now:       func() time.Time { return now },
+	}
+}
+
+func exitErr(args []string, stderr string) error {
+	return &CommandError{Args: args, Stderr: stderr, Err: errors.New("exit status 1")}
+}
+
+func TestDetect(t *testing.T) {
+	ctx := context.Background()
+	ok := &FakeRunner{}
+	if b := Detect(ctx, "linux", ok); b != Systemd {
+		t.Errorf("Detect with a user manager = %s", b)
+	}
+	if got := ok.Commands(); got != "systemctl --user show-environment\n" {
+		t.Errorf("Detect ran %q", got)
+	}
+	none := &FakeRunner{Handle: func(c Call) ([]byte, error) { return nil, exitErr(c.Args, "Failed to connect to bus") }}
+	if b := Detect(ctx, "linux", none); b != Cron {
+		t.Errorf("Detect without a user manager = %s", b)
+	}
+	if b := Detect(ctx, "darwin", none); b != Launchd || len(none.Calls()) != 1 {
+		t.Errorf("Detect on darwin = %s", b)
+	}
+	if b := Detect(ctx, "windows", none); b != TaskScheduler {
+		t.Errorf("Detect on windows = %s", b)
+	}
+}
+
+func TestSystemdInstaller(t *testing.T) {
+	ctx := context.Background()
+	r := &FakeRunner{}
+	in := installer(t, Systemd, r)
+	j := linuxJob(t, Weekly)
+	p, err := in.Install(ctx, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := filepath.Join(in.Home, ".config", "systemd", "user", "bbkey-rotate")
+	if got, want := r.Commands(), "systemctl --user daemon-reload\nsystemctl --user enable bbkey-rotate.timer\nsystemctl --user restart bbkey-rotate.timer\n"; got != want {
+		t.Errorf("install ran\n%s\nwant\n%s", got, want)
+	}
+	svc, tmr, _ := SystemdUnits(j)
+	for path, want := range map[string]string{unit + ".service": svc, unit + ".timer": tmr} {
+		if b, err := os.ReadFile(path); err != nil || string(b) != want {
+			t.Errorf("%s = %q, %v", path, b, err)
+		}
+	}
+	if got := strings.Join(p.Lines(), "\n"); !strings.Contains(got, "write "+unit+".timer") || !strings.Contains(got, "run systemctl --user enable bbkey-rotate.timer") {
+		t.Errorf("plan lines:\n%s", got)
+	}
+
+	st, err := in.Status(ctx, "rotate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Installed || st.Calendar != j.Calendar || st.Spec != "Mon *-*-* 10:17:00" ||
+		st.LogFile != j.LogFile || !strings.HasPrefix(st.Command, "/usr/local/bin/bbkey rotate --if-older-than 90d") ||
+		!st.Next.Equal(time.Date(2026, 11, 23, 10, 17, 0, 0, time.UTC)) {
+		t.Errorf("status = %+v", st)
+	}
+
+	// Uninstall stops the timer before removing its files; a second one does nothing.
+	if _, err := in.Uninstall(ctx, "rotate"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.Commands(), "systemctl --user disable --now bbkey-rotate.timer\nsystemctl --user daemon-reload\n"; got != want {
+		t.Errorf("uninstall ran\n%s\nwant\n%s", got, want)
+	}
+	if _, err := os.Stat(unit + ".timer"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("timer still there: %v", err)
+	}
+	p, err = in.Uninstall(ctx, "rotate")
+	if err != nil || !p.Empty() || r.Commands() != "" {
+		t.Errorf("second uninstall: %+v, %v", p, err)
+	}
+	if st, err := in.Status(ctx, "rotate"); err != nil || st.Installed || !st.Next.IsZero() {
+		t.Errorf("status after uninstall = %+v, %v", st, err)
+	}
+}
+
+func TestSystemdInstallFailureIsReported(t *testing.T) {
+	r := &FakeRunner{Handle: func(c Call) ([]byte, error) {
+		if c.Args[2] == "enable" {
+			return nil, exitErr(c.Args, "Failed to enable unit: Unit file bbkey-rotate.timer does not exist.")
+		}
+		return nil, nil
+	}}
+	in := installer(t, Systemd, r)
+	_, err := in.Install(context.Background(), linuxJob(t, Daily))
+	if err == nil || !strings.Contains(err.Error(), "systemctl --user enable bbkey-rotate.timer") || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("Install = %v, want the failing command and its stderr", err)
+	}
+}
+
+func TestLaunchdInstaller(t *testing.T) {
+	ctx := context.Background()
+	// bootout of a job that is not loaded fails; that must not stop the install.
+	r := &FakeRunner{Handle: func(c Call) ([]byte, error) {
+		if c.Args[1] == "bootout" {
+			return nil, exitErr(c.Args, "Boot-out failed: 3: No such process")
+		}
+		return nil, nil
+	}}
+	in := installer(t, Launchd, r)
+	j := macJob(t, Monthly)
+	if _, err := in.Install(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	plist := filepath.Join(in.Home, "Library", "LaunchAgents", "com.github.bbkey.rotate-access-keys.plist")
+	want := "launchctl bootout gui/501/com.github.bbkey.rotate-access-keys\nlaunchctl bootstrap gui/501 " + shQuote(plist) + "\n"
+	if got := r.Commands(); got != want {
+		t.Errorf("install ran\n%s\nwant\n%s", got, want)
+	}
+	st, err := in.Status(ctx, "rotate-access-keys")
+	if err != nil || !st.Installed || st.Calendar != j.Calendar || st.LogFile != j.LogFile ||
+		!st.Next.Equal(time.Date(2026, 12, 1, 10, 17, 0, 0, time.UTC)) {
+		t.Errorf("status = %+v, %v", st, err)
+	}
+	if _, err := in.Uninstall(ctx, "rotate-access-keys"); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Commands(); got != "launchctl bootout gui/501/com.github.bbkey.rotate-access-keys\n" {
+		t.Errorf("uninstall ran %q", got)
+	}
+	if _, err := os.Stat(plist); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("plist still there")
+	}
+}
+
+func TestTaskSchedulerInstaller(t *testing.T) {
+	ctx := context.Background()
+	registered := false
+	r := &FakeRunner{Handle: func(c Call) ([]byte, error) {
+		switch c.Args[1] {
+		case "/Create":
+			registered = true
+		case "/Delete":
+			registered = false
+		case "/Query":
+			if !registered {
+				return nil, exitErr(c.Args, "ERROR: The system cannot find the file specified.")
+			}
+		}
+		return nil, nil
+	}}
+	in := installer(t, TaskScheduler, r)
+	j := windowsJob(t, Daily)
+	if _, err := in.Install(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	xmlPath := filepath.Join(in.ConfigDir, "schedule", "bbkey-rotate.xml")
+	if got := r.Commands(); got != "schtasks /Create /TN bbkey-rotate /XML "+xmlPath+" /F\n" {
+		t.Errorf("install ran %q", got)
+	}
+	b, err := os.ReadFile(xmlPath)
+	if err != nil || b[0] != 0xFF || b[1] != 0xFE {
+		t.Fatalf("task XML is not UTF-16LE with a BOM: % x, %v", b[:min(4, len(b))], err)
+	}
+	want, _ := TaskXML(j, now)
+	if DecodeUTF16(b) != want {
+		t.Errorf("task XML on disk differs from TaskXML")
+	}
+	st, err := in.Status(ctx, "rotate")
+	if err != nil || !st.Installed || st.Calendar != j.Calendar || st.LogFile != j.LogFile ||
+		!st.Next.Equal(time.Date(2026, 11, 22, 10, 17, 0, 0, time.UTC)) {
+		t.Errorf("status = %+v, %v", st, err)
+	}
+	r.Calls()
+	if _, err := in.Uninstall(ctx, "rotate"); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Commands(); got != "schtasks /Query /TN bbkey-rotate\nschtasks /Delete /TN bbkey-rotate /F\n" {
+		t.Errorf("uninstall ran %q", got)
+	}
+	if st, _ := in.Status(ctx, "rotate"); st.Installed {
+		t.Error("still installed after uninstall")
+	}
+}
+
+// fakeCron keeps a crontab in memory behind `crontab -l` and `crontab -`.
+type fakeCron struct {
+	mu  sync.Mutex
+	tab *string // nil: the user has no crontab
+}
+
+func (f *fakeCron) handle(c Call) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c.Args[0] != "crontab" {
+		return nil, exitErr(c.Args, "unexpected command")
+	}
+	switch c.Args[1] {
+	case "-l":
+		if f.tab == nil {
+			return nil, exitErr(c.Args, "no crontab for ann")
+		}
+		return []byte(*f.tab), nil
+	case "-":
+		s := string(c.Stdin)
+		f.tab = &s
+		return nil, nil
+	}
+	return nil, exitErr(c.Args, "bad usage")
+}
+
+func TestCronInstaller(t *testing.T) {
+	ctx := context.Background()
+	mine := "MAILTO=ann@example.com\n# backups\n0 3 * * * /usr/bin/backup --all # nightly"
+	fc := &fakeCron{tab: &mine}
+	r := &FakeRunner{Handle: fc.handle}
+	in := installer(t, Cron, r)
+
+	j := linuxJob(t, Weekly)
+	if _, err := in.Install(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := CronLine(j)
+	if *fc.tab != mine+"\n"+line+"\n" {
+		t.Errorf("crontab after install:\n%s", *fc.tab)
+	}
+	// Re-installing with another schedule replaces the line instead of adding one.
+	j2 := linuxJob(t, Daily)
+	if _, err := in.Install(ctx, j2); err != nil {
+		t.Fatal(err)
+	}
+	line2, _ := CronLine(j2)
+	if *fc.tab != mine+"\n"+line2+"\n" {
+		t.Errorf("crontab after re-install:\n%s", *fc.tab)
+	}
+	// Installing the same again changes nothing and writes nothing.
+	r.Calls()
+	p, err := in.Install(ctx, j2)
+	if err != nil || len(p.After) != 0 || r.Commands() != "crontab -l\n" {
+		t.Errorf("idempotent install: %+v, %v", p, err)
+	}
+	// An access-key job sits beside the account job.
+	ak := rotateJob(t, RotateOptions{Calendar: Calendar{Frequency: Monthly, Hour: 4}, Executable: "/usr/local/bin/bbkey", ConfigDir: "/c", AccessKeys: true})
+	if _, err := in.Install(ctx, ak); err != nil {
+		t.Fatal(err)
+	}
+	st, err := in.Status(ctx, "rotate")
+	if err != nil || !st.Installed || st.Calendar != j2.Calendar || st.Spec != "17 10 * * *" || st.LogFile != j2.LogFile ||
+		!strings.HasPrefix(st.Command, "BBKEY_SCHEDULED=rotate /usr/local/bin/bbkey rotate") {
+		t.Errorf("status = %+v, %v", st, err)
+	}
+	if _, err := in.Uninstall(ctx, "rotate"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Uninstall(ctx, "rotate-access-keys"); err != nil {
+		t.Fatal(err)
+	}
+	if *fc.tab != mine+"\n" {
+		t.Errorf("crontab after uninstall:\n%q\nwant the user's own lines back:\n%q", *fc.tab, mine+"\n")
+	}
+	r.Calls()
+	if p, err := in.Uninstall(ctx, "rotate"); err != nil || !p.Empty() || r.Commands() != "crontab -l\n" {
+		t.Errorf("second uninstall: %+v, %v", p, err)
+	}
+
+	// A user without a crontab gets one.
+	fc.tab = nil
+	if _, err := in.Install(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if *fc.tab != line+"\n" {
+		t.Errorf("new crontab = %q", *fc.tab)
+	}
+}
+
+func TestCronMissing(t *testing.T) {
+	r := &FakeRunner{Handle: func(c Call) ([]byte, error) {
+		return nil, &CommandError{Args: c.Args, Err: &exec.Error{Name: "crontab", Err: exec.ErrNotFound}}
+	}}
+	_, err := installer(t, Cron, r).Install(context.Background(), linuxJob(t, Daily))
+	if err == nil || !strings.Contains(err.Error(), "install cron") {
+		t.Fatalf("Install without crontab = %v", err)
+	}
+}
+
+func TestExecRunner(t *testing.T) {
+	ctx := context.Background()
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("needs sh")
+	}
+	out, err := ExecRunner{}.Run(ctx, []byte("in"), "sh", "-c", "cat; echo out")
+	if err != nil || string(out) != "inout\n" {
+		t.Fatalf("Run = %q, %v", out, err)
+	}
+	_, err = ExecRunner{}.Run(ctx, nil, "sh", "-c", "echo boom >&2; exit 4")
+	var ce *CommandError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "boom") || !strings.Contains(err.Error(), "sh -c") {
+		t.Fatalf("failing Run = %v", err)
+	}
+}
