@@ -1,0 +1,302 @@
+// Package sshproof proves that a key works over SSH before bbkey relies on it (and before
+// rotation deletes its predecessor): a real handshake with the configured endpoint, the
+// host key checked against bbkey's pins, public-key authentication with exactly the keys
+// given (from the agent or decrypted in memory), and the server's greeting read back.
+//
+// Failures are typed so commands can say what to do: *RefusedError (the server does not
+// know the key, exit 5), *hostkeys.MismatchError (wrong host key, exit 5), *NetworkError
+// (cannot reach the endpoint, exit 1, suggesting altssh.bitbucket.org:443 when port 22 is
+// blocked), *Error (any other SSH failure, exit 5).
+package sshproof
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/hostkeys"
+)
+
+// DefaultTimeout bounds a whole proof when Options.Timeout is zero.
+const DefaultTimeout = 30 * time.Second
+
+// Options say where to connect and with what.
+type Options struct {
+	// Endpoint is the HOST:PORT dialled (the ssh-endpoint setting).
+	Endpoint string
+	// HostKeyAlias names the pinned host in messages (the ssh-host).
+	HostKeyAlias string
+	// HostKeyCallback checks the server's key; required (hostkeys.Verifier provides it).
+	HostKeyCallback ssh.HostKeyCallback
+	// HostKeyAlgorithms restricts negotiation to the pinned key types; nil leaves
+	// x/crypto's defaults.
+	HostKeyAlgorithms []string
+	// Signers are the keys to offer, in order. Prove needs at least one.
+	Signers []ssh.Signer
+	// User is the SSH user; "git" when empty.
+	User string
+	// Timeout bounds dial, handshake and greeting together; DefaultTimeout when zero.
+	Timeout time.Duration
+	// Dial replaces the TCP dialer (tests, proxies).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Trace, when set, receives one line per step (--debug). Never secrets: keys appear
+	// as fingerprints only.
+	Trace io.Writer
+}
+
+// Result is what a successful proof saw.
+type Result struct {
+	// Greeting is what the server printed, stdout then stderr, trimmed; Bitbucket says
+	// "authenticated via ssh key." (or "via a deploy key.").
+	Greeting string `json:"greeting"`
+	Stdout   string `json:"-"`
+	Stderr   string `json:"-"`
+	// Fingerprint is the SHA256 fingerprint of the key the server accepted.
+	Fingerprint string `json:"fingerprint"`
+	// HostKeyFingerprint is the server's host key, as checked against the pins.
+	HostKeyFingerprint string `json:"host_key_fingerprint"`
+}
+
+// HostKeyResult is what CheckHostKey saw.
+type HostKeyResult struct {
+	Key         ssh.PublicKey `json:"-"`
+	Fingerprint string        `json:"fingerprint"`
+}
+
+// Prove connects to the endpoint, checks its host key, authenticates as User with the
+// signers and reads the greeting. Success means the server accepted one of the keys.
+func Prove(ctx context.Context, opts Options) (Result, error) {
+	var res Result
+	if len(opts.Signers) == 0 {
+		return res, errors.New("proving an ssh key: no key to offer")
+	}
+	rec := &recorder{}
+	signers := make([]ssh.Signer, len(opts.Signers))
+	for i, s := range opts.Signers {
+		signers[i] = rec.wrap(s)
+	}
+	auth := []ssh.AuthMethod{ssh.PublicKeys(signers...)}
+
+	ctx, cancel := context.WithTimeout(ctx, timeout(opts))
+	defer cancel()
+	sess, err := handshake(ctx, opts, auth, false)
+	if err != nil {
+		if errors.Is(err, errRefused) {
+			return res, &RefusedError{Endpoint: opts.Endpoint, User: user(opts), Offered: fingerprints(opts.Signers), Reason: sess.authErr}
+		}
+		return res, err
+	}
+	defer sess.client.Close()
+	res.HostKeyFingerprint = ssh.FingerprintSHA256(sess.hostKey)
+	res.Fingerprint = rec.fingerprint()
+	opts.tracef("authenticated as %s with %s", user(opts), res.Fingerprint)
+
+	// The key is proven by now; the greeting is read for the user's benefit and to tell
+	// an account key from a deploy key. Separate buffers: x/crypto copies stdout and
+	// stderr from different goroutines (API.md §4).
+	session, err := sess.client.NewSession()
+	if err != nil {
+		return res, &Error{Endpoint: opts.Endpoint, Err: fmt.Errorf("opening a session: %w", err)}
+	}
+	defer session.Close()
+	var stdout, stderr bytes.Buffer
+	session.Stdout, session.Stderr = &stdout, &stderr
+	if err := session.Shell(); err != nil {
+		opts.tracef("shell request refused: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- session.Wait() }()
+	select {
+	case err = <-done:
+		// The exit status is not reliable on Bitbucket (API.md §4); only output counts.
+		var exitErr *ssh.ExitError
+		var missing *ssh.ExitMissingError
+		if err != nil && !errors.As(err, &exitErr) && !errors.As(err, &missing) && !errors.Is(err, io.EOF) {
+			opts.tracef("session ended: %v", err)
+		}
+	case <-ctx.Done():
+		// Accepted but silent: still proven. Close so the copy goroutines finish before
+		// the buffers are read.
+		opts.tracef("no end of greeting before the deadline")
+		sess.client.Close()
+		<-done
+		if errors.Is(context.Cause(ctx), context.Canceled) {
+			return res, ctx.Err()
+		}
+	}
+	res.Stdout, res.Stderr = stdout.String(), stderr.String()
+	res.Greeting = strings.TrimSpace(strings.TrimSpace(res.Stdout) + "\n" + strings.TrimSpace(res.Stderr))
+	opts.tracef("server said: %q", res.Greeting)
+	return res, nil
+}
+
+// CheckHostKey connects to the endpoint only as far as the host key: it returns the key
+// the server presented when the callback accepts it, or the callback's error (a
+// *hostkeys.MismatchError names both fingerprints). No key is offered.
+func CheckHostKey(ctx context.Context, opts Options) (HostKeyResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout(opts))
+	defer cancel()
+	sess, err := handshake(ctx, opts, nil, true)
+	if err != nil {
+		return HostKeyResult{}, err
+	}
+	return HostKeyResult{Key: sess.hostKey, Fingerprint: ssh.FingerprintSHA256(sess.hostKey)}, nil
+}
+
+var (
+	errRefused         = errors.New("authentication refused")
+	errHostKeyAccepted = errors.New("host key accepted") // stops CheckHostKey after the check
+)
+
+type conn struct {
+	client  *ssh.Client
+	hostKey ssh.PublicKey
+	authErr string
+}
+
+// handshake dials and runs the SSH handshake. With stopAfterHostKey it returns as soon
+// as the host key is accepted.
+func handshake(ctx context.Context, opts Options, auth []ssh.AuthMethod, stopAfterHostKey bool) (*conn, error) {
+	c := &conn{}
+	if opts.HostKeyCallback == nil {
+		return c, errors.New("connecting to " + opts.Endpoint + ": no host key check configured")
+	}
+	if _, _, err := cmdutil.SplitEndpoint(opts.Endpoint); err != nil {
+		return c, err
+	}
+	dial := opts.Dial
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	opts.tracef("dialing %s", opts.Endpoint)
+	raw, err := dial(ctx, "tcp", opts.Endpoint)
+	if err != nil {
+		return c, &NetworkError{Endpoint: opts.Endpoint, Op: "connecting to", Err: err}
+	}
+	// A deadline the handshake honours, and a cancel that interrupts it.
+	if dl, ok := ctx.Deadline(); ok {
+		raw.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	defer stop()
+
+	var (
+		mu        sync.Mutex
+		checked   bool
+		hostKeyOK bool
+		keyErr    error
+	)
+	cfg := &ssh.ClientConfig{
+		User: user(opts),
+		Auth: auth,
+		HostKeyCallback: func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+			err := opts.HostKeyCallback(hostname, remote, key)
+			mu.Lock()
+			defer mu.Unlock()
+			checked, c.hostKey, keyErr = true, key, err
+			if err != nil {
+				opts.tracef("host key %s %s refused: %v", key.Type(), ssh.FingerprintSHA256(key), err)
+				return err
+			}
+			hostKeyOK = true
+			opts.tracef("host key %s %s matches the pins for %s", key.Type(), ssh.FingerprintSHA256(key), opts.HostKeyAlias)
+			if stopAfterHostKey {
+				return errHostKeyAccepted
+			}
+			return nil
+		},
+		HostKeyAlgorithms: opts.HostKeyAlgorithms,
+	}
+	sc, chans, reqs, err := ssh.NewClientConn(raw, opts.Endpoint, cfg)
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil {
+		raw.Close()
+		switch {
+		case stopAfterHostKey && hostKeyOK:
+			return c, nil
+		case keyErr != nil:
+			var m *hostkeys.MismatchError
+			if errors.As(keyErr, &m) {
+				return c, fmt.Errorf("checking the host key of %s: %w", opts.Endpoint, keyErr)
+			}
+			return c, &Error{Endpoint: opts.Endpoint, Err: keyErr}
+		case ctx.Err() != nil && errors.Is(context.Cause(ctx), context.Canceled):
+			return c, ctx.Err()
+		case !checked && isNetwork(err, ctx):
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				// Whichever fired first, the deadline or the cancel closing the conn.
+				err = fmt.Errorf("no answer within %s: %w", timeout(opts), context.DeadlineExceeded)
+			}
+			return c, &NetworkError{Endpoint: opts.Endpoint, Op: "ssh handshake with", Err: err}
+		case hostKeyOK && isAuthFailure(err):
+			c.authErr = authReason(err)
+			opts.tracef("authentication refused: %v", err)
+			return c, errRefused
+		}
+		return c, &Error{Endpoint: opts.Endpoint, Err: err}
+	}
+	raw.SetDeadline(time.Time{})
+	c.client = ssh.NewClient(sc, chans, reqs)
+	// Keep interrupting on cancel for the session phase.
+	context.AfterFunc(ctx, func() { c.client.Close() })
+	return c, nil
+}
+
+func isAuthFailure(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "unable to authenticate") || strings.Contains(s, "Too many authentication failures") ||
+		strings.Contains(s, "no supported methods remain")
+}
+
+func authReason(err error) string {
+	if strings.Contains(err.Error(), "Too many authentication failures") {
+		return "too many authentication failures"
+	}
+	return "permission denied (publickey)"
+}
+
+// isNetwork reports whether a handshake error before any host key is the network's doing
+// (timeouts, resets, a peer that hangs up) rather than SSH's.
+func isNetwork(err error, ctx context.Context) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || ctx.Err() != nil
+}
+
+func timeout(o Options) time.Duration {
+	if o.Timeout > 0 {
+		return o.Timeout
+	}
+	return DefaultTimeout
+}
+
+func user(o Options) string {
+	if o.User == "" {
+		return "git"
+	}
+	return o.User
+}
+
+func (o Options) tracef(format string, args ...any) {
+	if o.Trace != nil {
+		fmt.Fprintf(o.Trace, "ssh: "+format+"\n", args...)
+	}
+}
+
+func fingerprints(signers []ssh.Signer) []string {
+	out := make([]string, len(signers))
+	for i, s := range signers {
+		out[i] = ssh.FingerprintSHA256(s.PublicKey())
+	}
+	return out
+}
