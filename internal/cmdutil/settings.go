@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/bbkey/bbkey/internal/fsutil"
 )
 
 // Defaults of DESIGN.md.
@@ -93,4 +95,63 @@ func pick(vals ...string) string {
 		}
 	}
 	return ""
+}
+
+// PersistSettings records in config.json the settings of this run that differ from the
+// defaults (given by flag or environment), so later runs (a scheduled rotate, doctor)
+// reach the same endpoint with the same pinned keys. It returns the file when it changed.
+func (f *Factory) PersistSettings(s Settings) (string, error) {
+	p, err := f.Paths()
+	if err != nil {
+		return "", err
+	}
+	path := SettingsFile(p)
+	var cur Settings
+	old, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(old, &cur); err != nil {
+			return "", fmt.Errorf("reading %s: %w", path, err)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", err
+	}
+	next := cur
+	set := func(dst *string, v, def string) {
+		if v != "" && v != def {
+			*dst = v
+		} else if v == def {
+			*dst = ""
+		}
+	}
+	set(&next.APIURL, s.APIURL, DefaultAPIURL)
+	set(&next.OAuthTokenURL, s.OAuthTokenURL, DefaultOAuthTokenURL)
+	set(&next.SSHHost, s.SSHHost, DefaultSSHHost)
+	set(&next.SSHEndpoint, s.SSHEndpoint, DefaultSSHEndpoint)
+	if s.SSHHostKeys != "" {
+		abs, err := filepath.Abs(s.SSHHostKeys)
+		if err != nil {
+			return "", err
+		}
+		next.SSHHostKeys = abs
+	} else {
+		next.SSHHostKeys = ""
+	}
+	if next == cur {
+		return "", nil
+	}
+	if next == (Settings{}) && errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	b, err := json.MarshalIndent(next, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(p.ConfigDir, 0o700); err != nil {
+		return "", err
+	}
+	if err := fsutil.WriteFileAtomic(path, append(b, '\n'), 0o600); err != nil {
+		return "", err
+	}
+	return path, nil
 }
