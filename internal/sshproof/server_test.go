@@ -29,6 +29,11 @@ type testServer struct {
 const testGreeting = "authenticated via ssh key.\n\nYou can use git to connect to Bitbucket. Shell access is disabled.\n"
 
 func newSigner(t testing.TB) ssh.Signer {
+	s, _ := newKeyPair(t)
+	return s
+}
+
+func newKeyPair(t testing.TB) (ssh.Signer, ed25519.PrivateKey) {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -38,7 +43,7 @@ func newSigner(t testing.TB) ssh.Signer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return s, priv
 }
 
 func startServer(t testing.TB, registered ...ssh.PublicKey) *testServer {
