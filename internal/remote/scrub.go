@@ -1,0 +1,352 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/bbkey/bbkey/internal/fsutil"
+	"github.com/bbkey/bbkey/internal/gitrun"
+)
+
+// Credential file formats.
+const (
+	FormatGitCredentials = "git-credentials"
+	FormatNetrc          = "netrc"
+)
+
+// CredFile is a credential file that holds Bitbucket entries.
+type CredFile struct {
+	Path   string
+	Format string
+	// Entries describe the Bitbucket entries without their secrets, e.g.
+	// "https://alice:***@bitbucket.org" or "machine bitbucket.org login alice".
+	Entries []string
+	// Backup is the copy of the original file Scrub made before removing the entries.
+	Backup string
+	// Removed counts the entries Scrub removed.
+	Removed int
+}
+
+// ScrubPlan lists the secrets Scrub would remove.
+type ScrubPlan struct {
+	Files []CredFile
+	// Helpers are the credential helpers git would ask for https://bitbucket.org, in
+	// order; Scrub asks them all to forget the Bitbucket entry with `git credential reject`.
+	Helpers []string
+	// Rejected is set once `git credential reject` succeeded.
+	Rejected bool
+
+	home string
+}
+
+// CredentialFiles are the files git and curl read credentials from: ~/.git-credentials
+// and $XDG_CONFIG_HOME/git/credentials (git's store helper), ~/.netrc and ~/_netrc.
+// xdgConfigHome empty means ~/.config, as git does.
+func CredentialFiles(home, xdgConfigHome string) []CredFile {
+	if xdgConfigHome == "" {
+		xdgConfigHome = filepath.Join(home, ".config")
+	}
+	return []CredFile{
+		{Path: filepath.Join(home, ".git-credentials"), Format: FormatGitCredentials},
+		{Path: filepath.Join(xdgConfigHome, "git", "credentials"), Format: FormatGitCredentials},
+		{Path: filepath.Join(home, ".netrc"), Format: FormatNetrc},
+		{Path: filepath.Join(home, "_netrc"), Format: FormatNetrc},
+	}
+}
+
+// PlanScrub finds the Bitbucket entries of the credential files and the credential
+// helpers git would ask for https://bitbucket.org (git runs in home, so the user's global
+// configuration applies).
+func PlanScrub(ctx context.Context, git gitrun.Runner, home, xdgConfigHome string) (*ScrubPlan, error) {
+	sp := &ScrubPlan{home: home}
+	for _, cf := range CredentialFiles(home, xdgConfigHome) {
+		data, err := os.ReadFile(cf.Path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", cf.Path, err)
+		}
+		_, cf.Entries = removeBitbucket(cf.Format, data)
+		if len(cf.Entries) > 0 {
+			sp.Files = append(sp.Files, cf)
+		}
+	}
+	helpers, err := credentialHelpers(ctx, git, home)
+	if err != nil {
+		return nil, err
+	}
+	sp.Helpers = helpers
+	return sp, nil
+}
+
+// credentialHelpers lists credential.helper values that apply to https://bitbucket.org.
+// An empty value resets the list, as in git.
+func credentialHelpers(ctx context.Context, git gitrun.Runner, dir string) ([]string, error) {
+	out, err := git.Run(ctx, dir, "config", "--list", "--show-origin", "--show-scope", "-z")
+	if err != nil {
+		return nil, fmt.Errorf("reading the git credential helpers: %w", err)
+	}
+	es, err := parseList(out, dir)
+	if err != nil {
+		return nil, err
+	}
+	var helpers []string
+	for _, e := range es {
+		sec, sub, name := e.parts()
+		if sec != "credential" || name != "helper" {
+			continue
+		}
+		if sub != "" {
+			p, ok := split(sub)
+			if !ok || p.host != cloudHTTPSHost || (p.scheme != "https" && p.scheme != "") {
+				continue
+			}
+		}
+		if e.value == "" {
+			helpers = nil
+			continue
+		}
+		helpers = append(helpers, e.value)
+	}
+	return helpers, nil
+}
+
+// Scrub removes the planned entries from each file (re-read under git's lock, after a
+// backup copy of the original, 0600, next to it), then asks the credential helpers to
+// forget https://bitbucket.org. Files come first: the store helper's reject would remove
+// the same lines without a backup. now names the backups.
+func Scrub(ctx context.Context, git gitrun.Runner, sp *ScrubPlan, now time.Time) error {
+	var errs []error
+	for i := range sp.Files {
+		if err := scrubFile(&sp.Files[i], now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(sp.Helpers) > 0 {
+		_, err := git.RunInput(ctx, sp.home, "protocol=https\nhost=bitbucket.org\n\n", "credential", "reject")
+		if err != nil {
+			errs = append(errs, fmt.Errorf("asking the credential helpers to forget bitbucket.org: %w", err))
+		} else {
+			sp.Rejected = true
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func scrubFile(cf *CredFile, now time.Time) error {
+	target, err := fsutil.ResolveTarget(cf.Path)
+	if err != nil {
+		return err
+	}
+	// git's store helper locks <file>.lock while it rewrites the file; take the same lock
+	// so neither loses the other's write.
+	lock := target + ".lock"
+	lf, err := os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%s is locked by another process (%s exists)", cf.Path, lock)
+		}
+		return fmt.Errorf("locking %s: %w", cf.Path, err)
+	}
+	lf.Close()
+	defer os.Remove(lock)
+
+	data, err := os.ReadFile(target)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", cf.Path, err)
+	}
+	out, removed := removeBitbucket(cf.Format, data)
+	if len(removed) == 0 {
+		return nil
+	}
+	backup, err := writeBackup(target, data, now)
+	if err != nil {
+		return err
+	}
+	if err := fsutil.WriteFileAtomic(target, out, 0o600); err != nil {
+		return fmt.Errorf("removing the Bitbucket entries from %s: %w", cf.Path, err)
+	}
+	cf.Backup, cf.Removed, cf.Entries = backup, len(removed), removed
+	return nil
+}
+
+// writeBackup copies data to <file>.bbkey-backup-<UTC time>, never over an existing file.
+func writeBackup(target string, data []byte, now time.Time) (string, error) {
+	base := target + ".bbkey-backup-" + now.UTC().Format("20060102T150405Z")
+	for i := range 100 {
+		name := base
+		if i > 0 {
+			name = fmt.Sprintf("%s-%d", base, i)
+		}
+		err := fsutil.CreateExclusive(name, data, 0o600)
+		if err == nil {
+			return name, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("backing up %s: %w", target, err)
+		}
+	}
+	return "", fmt.Errorf("backing up %s: too many backups named %s-N", target, base)
+}
+
+// removeBitbucket returns data without its bitbucket.org entries, and a description of
+// each entry removed (without secrets). Every other byte is kept.
+func removeBitbucket(format string, data []byte) ([]byte, []string) {
+	if format == FormatNetrc {
+		return netrcRemove(data, func(h string) bool { return strings.EqualFold(h, cloudHTTPSHost) })
+	}
+	var out bytes.Buffer
+	var removed []string
+	for line := range bytes.Lines(data) {
+		s := strings.TrimRight(string(line), "\r\n")
+		if p, ok := split(s); ok && p.form == formURL && (p.scheme == "https" || p.scheme == "http") && p.host == cloudHTTPSHost {
+			removed = append(removed, Mask(s))
+			continue
+		}
+		out.Write(line)
+	}
+	return out.Bytes(), removed
+}
+
+// netrc tokens with their byte offsets.
+type netrcToken struct {
+	start, end int
+	text       string
+}
+
+// netrcRemove removes the machine entries whose name matches. An entry runs from its
+// "machine" token to the end of the line of its last token (or to the next entry, when
+// that starts on the same line), so comments and blank lines between entries stay.
+func netrcRemove(data []byte, match func(host string) bool) ([]byte, []string) {
+	toks := netrcTokens(data)
+	type span struct{ start, end int }
+	var cut []span
+	var removed []string
+	for i := 0; i < len(toks); i++ {
+		if toks[i].text != "machine" || i+1 >= len(toks) || !match(toks[i+1].text) {
+			continue
+		}
+		j := i + 2
+		login := ""
+		for ; j < len(toks) && toks[j].text != "machine" && toks[j].text != "default"; j++ {
+			if toks[j].text == "login" && j+1 < len(toks) {
+				login = toks[j+1].text
+			}
+		}
+		end := toks[j-1].end
+		if toks[j-1].text != "macdef" { // a macdef token already ends after its body
+			if nl := bytes.IndexByte(data[end:], '\n'); nl >= 0 {
+				end += nl + 1
+			} else {
+				end = len(data)
+			}
+		}
+		if j < len(toks) && toks[j].start < end {
+			end = toks[j].start
+		}
+		cut = append(cut, span{toks[i].start, end})
+		desc := "machine " + toks[i+1].text
+		if login != "" {
+			desc += " login " + login
+		}
+		removed = append(removed, desc)
+		i = j - 1
+	}
+	if len(cut) == 0 {
+		return data, nil
+	}
+	var out bytes.Buffer
+	prev := 0
+	for _, c := range cut {
+		out.Write(data[prev:c.start])
+		prev = c.end
+	}
+	out.Write(data[prev:])
+	return out.Bytes(), removed
+}
+
+// netrcTokens splits a netrc file into tokens: whitespace-separated words, "quoted
+// strings" with backslash escapes (as curl reads them), '#' comment lines, and macdef
+// bodies (which run to the first empty line) skipped. A macdef body becomes part of the
+// macdef token so an entry that holds one ends after it.
+func netrcTokens(data []byte) []netrcToken {
+	var toks []netrcToken
+	i := 0
+	lineStart := true
+	for i < len(data) {
+		c := data[i]
+		if c == '\n' {
+			lineStart = true
+			i++
+			continue
+		}
+		if c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v' {
+			i++
+			continue
+		}
+		if c == '#' && lineStart {
+			for i < len(data) && data[i] != '\n' {
+				i++
+			}
+			continue
+		}
+		lineStart = false
+		start := i
+		var text strings.Builder
+		if c == '"' {
+			i++
+			for i < len(data) && data[i] != '"' && data[i] != '\n' {
+				if data[i] == '\\' && i+1 < len(data) {
+					i++
+				}
+				text.WriteByte(data[i])
+				i++
+			}
+			if i < len(data) && data[i] == '"' {
+				i++
+			}
+		} else {
+			for i < len(data) && !isNetrcSpace(data[i]) {
+				text.WriteByte(data[i])
+				i++
+			}
+		}
+		toks = append(toks, netrcToken{start: start, end: i, text: text.String()})
+		if text.String() == "macdef" {
+			// macdef NAME, then the body from the next line to an empty line.
+			for i < len(data) && data[i] != '\n' {
+				i++
+			}
+			if i < len(data) {
+				i++
+			}
+			for i < len(data) {
+				nl := bytes.IndexByte(data[i:], '\n')
+				if nl < 0 {
+					i = len(data)
+					break
+				}
+				empty := len(bytes.TrimRight(data[i:i+nl], "\r")) == 0
+				i += nl + 1
+				if empty {
+					break
+				}
+			}
+			toks[len(toks)-1].end = i
+			lineStart = true
+		}
+	}
+	return toks
+}
+
+func isNetrcSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}

@@ -1,0 +1,190 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// skipDirs are never descended into: git's own directory (a repository's internals are
+// not clones), and dependency trees that hold thousands of directories and no clones of
+// the user's.
+var skipDirs = map[string]bool{".git": true, "node_modules": true}
+
+// Find walks roots for git repositories: work trees (a .git directory), worktrees and
+// submodules (a .git file), and bare repositories. Symlinked directories are followed once
+// (a loop is walked only the first time), .git and node_modules are never entered, and a
+// repository seen through several paths (its worktrees, a symlink) is returned once, at its
+// main work tree. Directories that cannot be read are reported in the second result and
+// the walk goes on.
+func Find(ctx context.Context, roots ...string) ([]Repo, []error) {
+	w := walker{seenDir: map[string]bool{}, seenGit: map[string]bool{}}
+	for _, root := range roots {
+		abs, err := filepath.Abs(root)
+		if err != nil {
+			w.warn = append(w.warn, err)
+			continue
+		}
+		real, err := filepath.EvalSymlinks(abs)
+		if err != nil {
+			w.warn = append(w.warn, fmt.Errorf("reading %s: %w", root, err))
+			continue
+		}
+		fi, err := os.Stat(real)
+		if err != nil {
+			w.warn = append(w.warn, err)
+			continue
+		}
+		if !fi.IsDir() {
+			w.warn = append(w.warn, fmt.Errorf("%s is not a directory", root))
+			continue
+		}
+		if err := w.walk(ctx, abs, real); err != nil {
+			return w.repos, append(w.warn, err)
+		}
+	}
+	slices.SortFunc(w.repos, func(a, b Repo) int { return strings.Compare(a.Dir, b.Dir) })
+	return w.repos, w.warn
+}
+
+type walker struct {
+	repos   []Repo
+	warn    []error
+	seenDir map[string]bool // real paths of directories walked
+	seenGit map[string]bool // common git dirs found
+}
+
+// walk visits dir (as the user names it) whose real path is real.
+func (w *walker) walk(ctx context.Context, dir, real string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if w.seenDir[real] {
+		return nil
+	}
+	w.seenDir[real] = true
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		w.warn = append(w.warn, fmt.Errorf("reading %s: %w", dir, err))
+		return nil
+	}
+	if isBare(ents) {
+		w.add(Repo{Dir: dir, GitDir: dir, Bare: true})
+		return nil
+	}
+	for _, e := range ents {
+		if e.Name() == ".git" {
+			w.addDotGit(dir, e)
+		}
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if skipDirs[name] {
+			continue
+		}
+		child, childReal := filepath.Join(dir, name), filepath.Join(real, name)
+		switch {
+		case e.IsDir():
+		case e.Type()&fs.ModeSymlink != 0:
+			fi, err := os.Stat(child)
+			if err != nil || !fi.IsDir() {
+				continue // dangling, or not a directory
+			}
+			if childReal, err = filepath.EvalSymlinks(child); err != nil {
+				continue
+			}
+		default:
+			continue
+		}
+		if err := w.walk(ctx, child, childReal); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addDotGit records the repository of a work tree: .git is its git directory, or a file
+// naming it (a worktree, a submodule, or --separate-git-dir).
+func (w *walker) addDotGit(dir string, e fs.DirEntry) {
+	dotgit := filepath.Join(dir, ".git")
+	if e.IsDir() {
+		w.add(Repo{Dir: dir, GitDir: dotgit})
+		return
+	}
+	if e.Type()&fs.ModeSymlink != 0 {
+		if fi, err := os.Stat(dotgit); err == nil && fi.IsDir() {
+			w.add(Repo{Dir: dir, GitDir: dotgit})
+		}
+		return
+	}
+	gitdir, err := readGitfile(dotgit)
+	if err != nil {
+		w.warn = append(w.warn, err)
+		return
+	}
+	// A worktree's git directory names the common directory in "commondir".
+	if b, err := os.ReadFile(filepath.Join(gitdir, "commondir")); err == nil {
+		common := strings.TrimSpace(string(b))
+		if !filepath.IsAbs(common) {
+			common = filepath.Join(gitdir, common)
+		}
+		common = filepath.Clean(common)
+		if filepath.Base(common) == ".git" {
+			w.add(Repo{Dir: filepath.Dir(common), GitDir: common})
+		} else {
+			w.add(Repo{Dir: common, GitDir: common, Bare: true})
+		}
+		return
+	}
+	w.add(Repo{Dir: dir, GitDir: gitdir})
+}
+
+// readGitfile reads a "gitdir: PATH" file, PATH relative to the file's directory.
+func readGitfile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	s, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "gitdir:")
+	if !ok {
+		return "", fmt.Errorf("%s: not a gitdir file", path)
+	}
+	gd := strings.TrimSpace(s)
+	if !filepath.IsAbs(gd) {
+		gd = filepath.Join(filepath.Dir(path), gd)
+	}
+	return filepath.Clean(gd), nil
+}
+
+// isBare recognises a bare repository by its layout: HEAD and config files, objects and
+// refs directories.
+func isBare(ents []fs.DirEntry) bool {
+	need := map[string]bool{"HEAD": false, "config": false, "objects": true, "refs": true}
+	found := 0
+	for _, e := range ents {
+		if wantDir, ok := need[e.Name()]; ok && e.IsDir() == wantDir {
+			found++
+		}
+	}
+	return found == len(need)
+}
+
+func (w *walker) add(r Repo) {
+	key := r.GitDir
+	if real, err := filepath.EvalSymlinks(r.GitDir); err == nil {
+		key = real
+	} else if errors.Is(err, fs.ErrNotExist) {
+		w.warn = append(w.warn, fmt.Errorf("%s: git directory %s does not exist", r.Dir, r.GitDir))
+		return
+	}
+	if w.seenGit[key] {
+		return
+	}
+	w.seenGit[key] = true
+	w.repos = append(w.repos, r)
+}
