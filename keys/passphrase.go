@@ -142,19 +142,18 @@ func (s PassphraseSource) Unlock(path string) (*Key, error) {
 	if !enc {
 		return LoadPrivate(path, nil)
 	}
-	for try := range maxTries {
+	for try := 1; ; try++ {
 		pass, from, err := s.existing(path)
 		if err != nil {
 			return nil, err
 		}
 		k, err := LoadPrivate(path, pass)
 		clear(pass)
-		if errors.Is(err, ErrIncorrectPassphrase) && from == fromPrompt && try < maxTries-1 {
+		if errors.Is(err, ErrIncorrectPassphrase) && from == fromPrompt && try < maxTries {
 			continue
 		}
 		return k, err
 	}
-	panic("unreachable")
 }
 
 // fromFileOrEnv returns the passphrase from --passphrase-file or BBKEY_PASSPHRASE, or
