@@ -131,3 +131,18 @@ func TestFileConcurrentSets(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFileSetGet measures one locked, fsynced write and one read of the file store.
+func BenchmarkFileSetGet(b *testing.B) {
+	ctx := context.Background()
+	f := NewFile(b.TempDir())
+	s := Secret{Kind: KindAPIToken, Email: "a@b.c", Secret: []byte("ATATT3xFfGF0-token-value")}
+	for b.Loop() {
+		if err := f.Set(ctx, DefaultAccount, s); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := f.Get(ctx, DefaultAccount); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

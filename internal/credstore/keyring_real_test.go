@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bbkey/bbkey/internal/testutil"
 )
@@ -31,7 +32,9 @@ func TestKeyringSecretService(t *testing.T) {
 	}
 	ctx := context.Background()
 	// Open probes the keychain with a real round-trip and must choose it.
+	start := time.Now()
 	s, err := Open(ctx, Options{ConfigDir: t.TempDir()})
+	t.Logf("Open with its probe took %v", time.Since(start))
 	if err != nil {
 		t.Fatalf("Open against the real keychain: %v", err)
 	}

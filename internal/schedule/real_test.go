@@ -42,7 +42,7 @@ func TestCronLineRunsInSh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := strings.SplitN(line, " ", 6)[5] // after the five time fields
+	cmd := strings.SplitN(line, " ", 6)[5]   // after the five time fields
 	cmd = strings.ReplaceAll(cmd, `\%`, "%") // what cron does before handing the line to sh
 	c := exec.Command(sh, "-c", cmd)
 	c.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir}
