@@ -110,8 +110,9 @@ func (k *Key) AuthorizedKey() string {
 func (k *Key) HasPrivate() bool { return k.Private != nil }
 
 // Wipe zeroes the private key bytes and drops the private half. For ed25519 the whole
-// key is cleared; for RSA and ECDSA the big.Int words are cleared, but copies the
-// standard library keeps inside its precomputed values cannot be reached.
+// key is cleared (the Signer shares those bytes). For RSA and ECDSA the exported big.Int
+// words are cleared, but the copies crypto/rsa and crypto/ecdsa keep in their unexported
+// precomputed form cannot be reached from outside the standard library.
 func (k *Key) Wipe() {
 	if k == nil {
 		return
@@ -145,9 +146,12 @@ func wipePrivate(p crypto.PrivateKey) {
 	}
 }
 
+// clearInt zeroes the words of i in place, then sets it to 0 (SetInt64 alone would only
+// shorten the slice and leave the words in memory).
 func clearInt(i *big.Int) {
 	if i != nil {
 		clear(i.Bits())
+		i.SetInt64(0)
 	}
 }
 

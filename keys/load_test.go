@@ -1,12 +1,16 @@
 package keys
 
 import (
+	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"io/fs"
+	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -201,5 +205,48 @@ func TestLocal(t *testing.T) {
 	}
 	if l, err := Local(filepath.Join(h.Dir, "nope")); err != nil || l != nil {
 		t.Errorf("Local of a missing dir = %v, %v", l, err)
+	}
+}
+
+// Keys given with --key need not be ed25519: RSA and ECDSA keys ssh-keygen made load
+// with ssh-keygen's fingerprints, and their private halves can be wiped.
+func TestLoadOtherKeyTypes(t *testing.T) {
+	for _, typ := range []string{"rsa", "ecdsa"} {
+		t.Run(typ, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "id_"+typ)
+			// An empty -N is no secret: it says "unencrypted".
+			if _, err := sshKeygen(t, nil, "-q", "-t", typ, "-N", "", "-C", typ+" key", "-f", path); err != nil {
+				t.Fatal(err)
+			}
+			out, err := sshKeygen(t, nil, "-l", "-f", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, err := LoadPrivate(path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := strings.Fields(out)[1]; k.Fingerprint != want || k.Encrypted || k.Comment != typ+" key" {
+				t.Errorf("LoadPrivate = %+v, want fingerprint %s", k, want)
+			}
+			sig, err := k.Signer.Sign(rand.Reader, []byte("x"))
+			if err != nil || k.PublicKey.Verify([]byte("x"), sig) != nil {
+				t.Fatalf("signing with the loaded %s key: %v", typ, err)
+			}
+			var d *big.Int
+			switch p := k.Private.(type) {
+			case *rsa.PrivateKey:
+				d = p.D
+			case *ecdsa.PrivateKey:
+				d = p.D
+			default:
+				t.Fatalf("Private is %T", k.Private)
+			}
+			words := d.Bits() // the memory the secret lives in
+			k.Wipe()
+			if d.Sign() != 0 || slices.ContainsFunc(words, func(w big.Word) bool { return w != 0 }) {
+				t.Error("Wipe left the private scalar in memory")
+			}
+		})
 	}
 }
