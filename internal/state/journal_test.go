@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/bbkey/bbkey/internal/cmdutil"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -64,7 +62,7 @@ func TestJournalLifecycle(t *testing.T) {
 	}
 
 	// A second rotation cannot start over it.
-	if _, err := d.Begin(Journal{Kind: RotateAccount, Name: "ann"}); !errors.Is(err, ErrInProgress) || len(cmdutil.Hints(err)) == 0 {
+	if _, err := d.Begin(Journal{Kind: RotateAccount, Name: "ann"}); !errors.Is(err, ErrInProgress) || len(hintsOf(err)) == 0 {
 		t.Fatalf("second Begin = %v, want ErrInProgress with a hint", err)
 	}
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/fsutil"
 )
 
@@ -21,7 +20,7 @@ func (d Dir) LockRotation() (*fsutil.Lock, error) {
 	path := d.file(RotateLockFile)
 	l, err := fsutil.TryLock(path)
 	if errors.Is(err, fsutil.ErrLocked) {
-		return nil, cmdutil.WithHint(fmt.Errorf("%w (it holds %s)", ErrRotationRunning, path),
+		return nil, withHint(fmt.Errorf("%w (it holds %s)", ErrRotationRunning, path),
 			"wait for it to finish (a scheduled run logs to rotate.log in the same directory), then try again")
 	}
 	if err != nil {

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/bbkey/bbkey/internal/cmdutil"
 )
 
 var t0 = time.Date(2026, 11, 22, 9, 30, 0, 0, time.UTC)
@@ -208,7 +206,7 @@ func TestLockRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = d.LockRotation()
-	if !errors.Is(err, ErrRotationRunning) || len(cmdutil.Hints(err)) == 0 {
+	if !errors.Is(err, ErrRotationRunning) || len(hintsOf(err)) == 0 {
 		t.Fatalf("second LockRotation = %v, want ErrRotationRunning with a hint", err)
 	}
 	if err := l.Unlock(); err != nil {
