@@ -156,7 +156,7 @@ func describe(k ssh.PublicKey) string { return k.Type() + " " + ssh.FingerprintS
 func Render(p Pins) []byte {
 	var b strings.Builder
 	b.WriteString("# Host keys pinned by bbkey: do not edit, bbkey rewrites this file.\n")
-	fmt.Fprintf(&b, "# Source: %s\n", p.Source)
+	fmt.Fprintf(&b, "# Source: %s\n", strings.NewReplacer("\n", " ", "\r", " ").Replace(p.Source))
 	for _, k := range p.Keys {
 		b.WriteString(knownhosts.Line(p.Hosts(), k))
 		b.WriteByte('\n')

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/bbkey/bbkey/internal/cmdutil"
 )
 
 // RetiredKey is a host key Bitbucket no longer presents.
@@ -127,4 +129,25 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// StaleError explains stale entries as what they cause, with the commands that fix them
+// as hints; nil when there are none. The message is what `doctor` shows next to ssh's
+// "REMOTE HOST IDENTIFICATION HAS CHANGED".
+func StaleError(stale []Stale) error {
+	if len(stale) == 0 {
+		return nil
+	}
+	where := make([]string, len(stale))
+	for i, s := range stale {
+		where[i] = fmt.Sprintf("%s:%d", s.File, s.Line)
+	}
+	err := fmt.Errorf("%s still pins a host key Bitbucket retired in June 2023 (%s %s): "+
+		"this is why ssh to Bitbucket says REMOTE HOST IDENTIFICATION HAS CHANGED",
+		strings.Join(where, ", "), stale[0].Type, stale[0].Fingerprint)
+	hints := FixCommands(stale)
+	for i, c := range hints {
+		hints[i] = "remove it with: " + c
+	}
+	return cmdutil.WithHint(err, hints...)
 }

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/testutil"
 )
 
@@ -41,6 +42,16 @@ func TestFindRetiredRealOldKey(t *testing.T) {
 	}
 	if !strings.Contains(stale[1].String(), ":3 pins the retired RSA key SHA256:zzXQ") || !strings.Contains(stale[1].String(), "(hashed)") {
 		t.Errorf("String = %q", stale[1].String())
+	}
+	serr := StaleError(stale)
+	if serr == nil || !strings.Contains(serr.Error(), path+":2, "+path+":3") || !strings.Contains(serr.Error(), "REMOTE HOST IDENTIFICATION HAS CHANGED") {
+		t.Errorf("StaleError = %v", serr)
+	}
+	if h := cmdutil.Hints(serr); len(h) != 1 || !strings.Contains(h[0], "ssh-keygen -R bitbucket.org") {
+		t.Errorf("hints = %q", h)
+	}
+	if StaleError(nil) != nil {
+		t.Error("StaleError(nil) != nil")
 	}
 	cmds := FixCommands(stale)
 	if !slices.Equal(cmds, []string{"ssh-keygen -R bitbucket.org -f " + shellQuote(path)}) {

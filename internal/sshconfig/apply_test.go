@@ -253,7 +253,7 @@ func TestManagedRoundTrip(t *testing.T) {
 	blocks := []HostBlock{
 		testBlock("/home/ada/.ssh", "ssh.bitbucket.org", "ada"),
 		testBlock("/Users/Ada Lovelace/.ssh", "ssh.bitbucket.org-access-ci01", "access_ci01"),
-		{Alias: "bb", HostName: "127.0.0.1", Port: 2222, IdentityFile: "/k", KnownHostsFile: "/kh"},
+		{Alias: "bb", HostName: "127.0.0.1", Port: 2222, IdentityFile: filepath.FromSlash("/k"), KnownHostsFile: filepath.FromSlash("/kh")},
 	}
 	out := RenderManaged(blocks)
 	if !strings.HasPrefix(string(out), Header) {

@@ -24,7 +24,7 @@ import (
 const alias = "ssh.bitbucket.org"
 
 // pin writes bbkey's known_hosts pinning keys for the alias and returns its verifier.
-func pin(t *testing.T, keys ...ssh.PublicKey) *hostkeys.Verifier {
+func pin(t testing.TB, keys ...ssh.PublicKey) *hostkeys.Verifier {
 	t.Helper()
 	path := hostkeys.Path(filepath.Join(t.TempDir(), ".ssh"))
 	p := hostkeys.Pins{Alias: alias, Keys: keys, Source: "the test server"}
