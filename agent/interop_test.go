@@ -18,6 +18,7 @@ import (
 // passphrase and re-added. ssh-add sees one entry, with bbkey's fingerprint, comment and
 // public key line.
 func TestGeneratedKeyInRealAgent(t *testing.T) {
+	testutil.RequireBinary(t, "ssh-agent", "ssh-add")
 	h := testutil.NewHome(t)
 	sock := testutil.StartAgent(t)
 	path, _ := keys.AccountKeyPath(h.SSHDir, "laptop")

@@ -147,8 +147,15 @@ func (s PassphraseSource) Unlock(path string) (*Key, error) {
 		if err != nil {
 			return nil, err
 		}
-		k, err := LoadPrivate(path, pass)
-		clear(pass)
+		var k *Key
+		if len(pass) == 0 {
+			// Enter alone at the prompt: a wrong passphrase, not a request to parse
+			// the key without one.
+			err = &IncorrectPassphraseError{Path: path}
+		} else {
+			k, err = LoadPrivate(path, pass)
+			clear(pass)
+		}
 		if errors.Is(err, ErrIncorrectPassphrase) && from == fromPrompt && try < maxTries {
 			continue
 		}

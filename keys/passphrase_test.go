@@ -203,13 +203,13 @@ func TestUnlock(t *testing.T) {
 	enc := mustGenerate(t, filepath.Join(dir, "enc"), testPass)
 	plain := mustGenerate(t, filepath.Join(dir, "plain"), "")
 
-	fake := &prompt.Fake{Answers: []string{"wrong one", testPass}}
+	fake := &prompt.Fake{Answers: []string{"", "wrong one", testPass}}
 	k, err := PassphraseSource{Prompter: fake}.Unlock(enc.Path)
 	if err != nil || k.Fingerprint != enc.Fingerprint || !k.HasPrivate() {
-		t.Fatalf("Unlock after a typo = %+v, %v", k, err)
+		t.Fatalf("Unlock after Enter and a typo = %+v, %v", k, err)
 	}
-	if len(fake.Asked) != 2 {
-		t.Errorf("asked %d times, want 2", len(fake.Asked))
+	if len(fake.Asked) != 3 {
+		t.Errorf("asked %d times, want 3", len(fake.Asked))
 	}
 
 	// A wrong passphrase from the environment is not asked for again.
