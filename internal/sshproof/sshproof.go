@@ -131,7 +131,7 @@ func Prove(ctx context.Context, opts Options) (Result, error) {
 		opts.tracef("no end of greeting before the deadline")
 		sess.client.Close()
 		<-done
-		if errors.Is(context.Cause(ctx), context.Canceled) {
+		if errors.Is(ctx.Err(), context.Canceled) {
 			return res, ctx.Err()
 		}
 	}
@@ -182,6 +182,9 @@ func handshake(ctx context.Context, opts Options, auth []ssh.AuthMethod, stopAft
 	opts.tracef("dialing %s", opts.Endpoint)
 	raw, err := dial(ctx, "tcp", opts.Endpoint)
 	if err != nil {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return c, ctx.Err() // interrupted, not the network (exit 2, not 1)
+		}
 		return c, &NetworkError{Endpoint: opts.Endpoint, Op: "connecting to", Err: err}
 	}
 	// A deadline the handshake honours, and a cancel that interrupts it.
@@ -232,7 +235,7 @@ func handshake(ctx context.Context, opts Options, auth []ssh.AuthMethod, stopAft
 				return c, fmt.Errorf("checking the host key of %s: %w", opts.Endpoint, keyErr)
 			}
 			return c, &Error{Endpoint: opts.Endpoint, Err: keyErr}
-		case ctx.Err() != nil && errors.Is(context.Cause(ctx), context.Canceled):
+		case ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled):
 			return c, ctx.Err()
 		case !checked && isNetwork(err, ctx):
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {

@@ -199,8 +199,8 @@ func TestProveCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := Prove(ctx, options(srv, pin(t, srv.HostKey.PublicKey()), newSigner(t)))
-	if !errors.Is(err, context.Canceled) {
-		t.Errorf("err = %v, want context.Canceled", err)
+	if !errors.Is(err, context.Canceled) || cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+		t.Errorf("err = %v (exit %d), want context.Canceled, exit 2", err, cmdutil.ExitCode(err))
 	}
 }
 
