@@ -442,8 +442,12 @@ func (c *Client) exchangeBody(req *http.Request, reqBody []byte) (*http.Response
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodySize+1))
 	if err == nil && len(body) > MaxBodySize {
-		err = &BodyTooLargeError{Method: req.Method, URL: c.redactURL(req.URL), Limit: MaxBodySize}
 		body = body[:MaxBodySize]
+		// An error answer is only ever shown as a snippet, so a cut one is still useful;
+		// a cut success would decode into garbage.
+		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			err = &BodyTooLargeError{Method: req.Method, URL: c.redactURL(req.URL), Limit: MaxBodySize}
+		}
 	}
 	c.trace(req, reqBody, resp, body, start, err)
 	if err != nil {

@@ -113,11 +113,14 @@ type OAuthClient struct {
 	// TokenURL defaults to DefaultOAuthTokenURL.
 	TokenURL string
 
+	// mu guards the cached token and is held during a fetch; smu guards issued alone,
+	// because the trace of that very fetch asks for Secrets.
 	mu      sync.Mutex
 	token   string
 	expiry  time.Time
-	issued  []string // every token ever fetched, for redaction
 	fetches int
+	smu     sync.Mutex
+	issued  []string // every token ever fetched, for redaction
 }
 
 func (o *OAuthClient) Kind() Kind     { return KindOAuth }
@@ -132,8 +135,8 @@ func (o *OAuthClient) tokenURL() string {
 
 // Secrets includes the client secret and every token fetched so far.
 func (o *OAuthClient) Secrets() []string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	o.smu.Lock()
+	defer o.smu.Unlock()
 	basic := base64.StdEncoding.EncodeToString([]byte(o.ClientID + ":" + o.ClientSecret))
 	return append([]string{o.ClientSecret, basic}, o.issued...)
 }
@@ -211,7 +214,9 @@ func (o *OAuthClient) fetch(ctx context.Context, env AuthEnv, now func() time.Ti
 	o.fetches++
 	var ans tokenAnswer
 	if resp.StatusCode/100 == 2 && json.Unmarshal(body, &ans) == nil && ans.AccessToken != "" {
+		o.smu.Lock()
 		o.issued = append(o.issued, ans.AccessToken)
+		o.smu.Unlock()
 		o.token = ans.AccessToken
 		life := time.Duration(ans.ExpiresIn) * time.Second
 		if ans.ExpiresIn <= 0 {

@@ -176,9 +176,12 @@ func (c *Client) retry(ctx context.Context, cl *call) (*Response, []byte, error)
 			cl.ambiguous = true
 		}
 		delay, exact := c.backoff(attempt), false
-		var rl *RateLimitError
-		if errors.As(err, &rl) && rl.HasRetryAfter {
-			delay, exact = rl.RetryAfter, true
+		if hr != nil {
+			if ra := retryAfter(hr.Header, c.now()); ra >= 0 {
+				delay, exact = ra, true
+			}
+		} else if rl, ok := errors.AsType[*RateLimitError](err); ok && rl.HasRetryAfter {
+			delay, exact = rl.RetryAfter, true // the OAuth token endpoint's 429
 		}
 		if attempt >= maxAttempts {
 			return r, nil, &RetryBudgetError{Attempts: attempt, Waited: waited, MaxWait: c.maxWait, Err: err}
