@@ -3,10 +3,13 @@ package cmd
 import (
 	"github.com/spf13/cobra"
 
+	remotecmd "github.com/bbkey/bbkey/cmd/remote"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 )
 
 // commands lists the subcommands, in the order `bbkey --help` shows them.
 func commands(f *cmdutil.Factory) []*cobra.Command {
-	return []*cobra.Command{}
+	return []*cobra.Command{
+		remotecmd.NewCmdRemote(f, nil),
+	}
 }
