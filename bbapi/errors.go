@@ -302,6 +302,10 @@ func parseErrorBody(resp *http.Response, body []byte, scrub func(string) string)
 				if len(sd.Granted) > 0 {
 					e.GrantedScopes = sd.Granted
 				}
+				e.Detail = "required scopes: " + strings.Join(sd.Required, ", ")
+				if len(sd.Granted) > 0 {
+					e.Detail += "; granted: " + strings.Join(sd.Granted, ", ")
+				}
 			}
 			e.Fields = scrubJSON(obj.Fields, scrub)
 			e.Data = scrubJSON(obj.Data, scrub)

@@ -108,7 +108,7 @@ func TestErrorKinds(t *testing.T) {
 		{
 			name: "403 listing required scopes", cred: &APIToken{Email: "a@b.c", Token: "tok-123456"}, method: "GET", url: "/users/{me}/ssh-keys", status: 403, ctype: "application/json",
 			body:   `{"type":"error","error":{"message":"Your credentials lack one or more required privilege scopes.","detail":{"granted":["read:user:bitbucket"],"required":["read:ssh-key:bitbucket"]}}}`,
-			checks: []check{is("forbidden", IsForbidden), scope("read:ssh-key:bitbucket"), hint("create an API token with scope read:ssh-key:bitbucket at https://id.atlassian.com/manage-profile/security/api-tokens"), code(4)},
+			checks: []check{is("forbidden", IsForbidden), scope("read:ssh-key:bitbucket"), msgHas("scopes. (required scopes: read:ssh-key:bitbucket; granted: read:user:bitbucket)"), hint("create an API token with scope read:ssh-key:bitbucket at https://id.atlassian.com/manage-profile/security/api-tokens"), code(4)},
 		},
 		{
 			name: "403 for an api token, scope from the endpoint less x-oauth-scopes", cred: &APIToken{Email: "a@b.c", Token: "tok-123456"}, method: "POST", url: "/repositories/ws/r/deploy-keys", status: 403, ctype: "application/json",
