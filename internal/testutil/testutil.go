@@ -6,6 +6,7 @@ package testutil
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,8 +121,11 @@ func StartAgent(tb testing.TB) string {
 		}
 	}()
 	deadline := time.Now().Add(10 * time.Second)
+	// The socket file appears a moment before the agent accepts connections: wait until one
+	// succeeds, so the first ssh-add of a test never sees "connection refused".
 	for time.Now().Before(deadline) {
-		if _, err := os.Stat(sock); err == nil {
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
 			return sock
 		}
 		time.Sleep(10 * time.Millisecond)
