@@ -65,15 +65,19 @@ type APIToken struct {
 	Token string
 }
 
-func (t *APIToken) Kind() Kind     { return KindAPIToken }
-func (t *APIToken) String() string { return "API token for " + t.Email }
-func (t *APIToken) basic() string {
+// Value receivers, so that printing an APIToken value with %v or %#v shows String and
+// never the token.
+
+func (t APIToken) Kind() Kind        { return KindAPIToken }
+func (t APIToken) String() string    { return "API token for " + t.Email }
+func (t APIToken) GoString() string  { return "bbapi.APIToken{" + t.String() + "}" }
+func (t APIToken) Secrets() []string { return []string{t.Token, t.basic()} }
+func (t APIToken) basic() string {
 	return base64.StdEncoding.EncodeToString([]byte(t.Email + ":" + t.Token))
 }
-func (t *APIToken) Secrets() []string { return []string{t.Token, t.basic()} }
 
 // Authorize sets Basic email:token.
-func (t *APIToken) Authorize(_ context.Context, req *http.Request, _ AuthEnv) error {
+func (t APIToken) Authorize(_ context.Context, req *http.Request, _ AuthEnv) error {
 	if t.Email == "" || t.Token == "" {
 		return errors.New("api token credential is missing the email or the token")
 	}
@@ -87,12 +91,13 @@ type AccessToken struct {
 	Token string
 }
 
-func (t *AccessToken) Kind() Kind        { return KindAccessToken }
-func (t *AccessToken) String() string    { return "access token" }
-func (t *AccessToken) Secrets() []string { return []string{t.Token} }
+func (t AccessToken) Kind() Kind        { return KindAccessToken }
+func (t AccessToken) String() string    { return "access token" }
+func (t AccessToken) GoString() string  { return "bbapi.AccessToken{access token}" }
+func (t AccessToken) Secrets() []string { return []string{t.Token} }
 
 // Authorize sets Bearer token.
-func (t *AccessToken) Authorize(_ context.Context, req *http.Request, _ AuthEnv) error {
+func (t AccessToken) Authorize(_ context.Context, req *http.Request, _ AuthEnv) error {
 	if t.Token == "" {
 		return errors.New("access token credential is empty")
 	}
@@ -125,6 +130,9 @@ type OAuthClient struct {
 
 func (o *OAuthClient) Kind() Kind     { return KindOAuth }
 func (o *OAuthClient) String() string { return "OAuth consumer " + o.ClientID }
+
+// GoString keeps %#v from printing the client secret and the cached token.
+func (o *OAuthClient) GoString() string { return "&bbapi.OAuthClient{" + o.String() + "}" }
 
 func (o *OAuthClient) tokenURL() string {
 	if o.TokenURL == "" {

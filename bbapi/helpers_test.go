@@ -87,7 +87,7 @@ func (s *syncBuffer) String() string {
 
 // newEnv starts an httptest server serving mux under basePath and a client for it with
 // a fake clock, deterministic jitter (always the ceiling) and a debug trace.
-func newEnv(t *testing.T, cred Credential, opts ...Option) *env {
+func newEnv(t testing.TB, cred Credential, opts ...Option) *env {
 	t.Helper()
 	e := &env{mux: http.NewServeMux(), clock: newFakeClock(), debug: &syncBuffer{}}
 	e.srv = httptest.NewServer(e.mux)
