@@ -3,6 +3,7 @@ package cmd
 import (
 	"github.com/spf13/cobra"
 
+	authcmd "github.com/bbkey/bbkey/cmd/auth"
 	remotecmd "github.com/bbkey/bbkey/cmd/remote"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 )
@@ -11,5 +12,6 @@ import (
 func commands(f *cmdutil.Factory) []*cobra.Command {
 	return []*cobra.Command{
 		remotecmd.NewCmdRemote(f, nil),
+		authcmd.NewCmdAuth(f),
 	}
 }
