@@ -700,3 +700,21 @@ func TestEmulatorSecretsNeverShown(t *testing.T) {
 		}
 	}
 }
+
+func TestEmulatorHungRequestTimesOutAndIsRetried(t *testing.T) {
+	e := startEmulator(t)
+	c := e.client(t, e.envCred(t), bbapi.WithHTTPClient(&http.Client{Timeout: 300 * time.Millisecond}))
+	e.srv.Hang(bbapitest.Match("GET", "/2.0/user"), 1)
+	_, resp, err := c.Users.Current(context.Background())
+	if err != nil || resp.Attempts != 2 {
+		t.Fatalf("attempts=%v err=%v", resp.Attempts, err)
+	}
+
+	// Without a retry budget the timeout is reported, naming the request.
+	c = e.client(t, e.envCred(t), bbapi.WithHTTPClient(&http.Client{Timeout: 300 * time.Millisecond}), bbapi.WithMaxWait(0))
+	e.srv.Hang(bbapitest.Match("GET", "/2.0/user"), 1)
+	_, _, err = c.Users.Current(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "GET "+e.srv.APIURL()+"/user") || !strings.Contains(err.Error(), "Timeout") {
+		t.Errorf("err = %v", err)
+	}
+}
