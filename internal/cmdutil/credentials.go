@@ -104,8 +104,9 @@ func (f *Factory) ResolveCredential(ctx context.Context) (ResolvedCredential, er
 }
 
 // NewAPIClient builds a Bitbucket client for cred with the run's settings, version,
-// --max-wait budget and --debug trace.
-func (f *Factory) NewAPIClient(cred bbapi.Credential) (*bbapi.Client, error) {
+// --max-wait budget and --debug trace; extra options (a wait hook for progress output)
+// come last.
+func (f *Factory) NewAPIClient(cred bbapi.Credential, extra ...bbapi.Option) (*bbapi.Client, error) {
 	s, err := f.Settings()
 	if err != nil {
 		return nil, err
@@ -121,6 +122,7 @@ func (f *Factory) NewAPIClient(cred bbapi.Credential) (*bbapi.Client, error) {
 	if f.Globals.Debug {
 		opts = append(opts, bbapi.WithDebug(f.IOStreams.ErrOut))
 	}
+	opts = append(opts, extra...)
 	c, err := bbapi.NewClient(s.APIURL, cred, opts...)
 	if err != nil {
 		return nil, UsageError(err, "the API URL comes from --api-url or BITBUCKET_API_URL")
