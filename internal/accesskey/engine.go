@@ -1,0 +1,291 @@
+package accesskey
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/state"
+)
+
+// Status is how a target ended.
+type Status string
+
+// Statuses of a target.
+const (
+	// StatusAdded: the key was added by this run.
+	StatusAdded Status = "added"
+	// StatusPresent: the key was already there (Bitbucket said so, or an earlier run
+	// recorded it; Recorded tells which).
+	StatusPresent Status = "present"
+	// StatusFailed: Bitbucket refused or the call gave up; Err says why.
+	StatusFailed Status = "failed"
+	// StatusSkipped: not attempted, because the run stopped first (wait budget spent,
+	// credential refused, interrupted).
+	StatusSkipped Status = "skipped"
+)
+
+// Done reports whether the key is on the target.
+func (s Status) Done() bool { return s == StatusAdded || s == StatusPresent }
+
+// Result is the outcome for one target.
+type Result struct {
+	Target state.Target
+	Status Status
+	// KeyID is the id Bitbucket gave the key on the target.
+	KeyID string
+	// Err is why the target failed.
+	Err error
+	// Recorded is set when an earlier run recorded the target as done: no call was made.
+	Recorded bool
+	// Added is when the target was done.
+	Added time.Time
+}
+
+// Adder adds the key to one target. present reports a key that was already there.
+type Adder interface {
+	Add(ctx context.Context, t state.Target) (keyID string, present bool, err error)
+}
+
+// Bitbucket adds a key as an access key through the REST API: one POST per target, and
+// on a duplicate-key answer one listing of that target's keys to find its id.
+type Bitbucket struct {
+	Client *bbapi.Client
+	// Key is the public key as an authorized_keys line.
+	Key   string
+	Label string
+}
+
+// Add implements Adder.
+func (b Bitbucket) Add(ctx context.Context, t state.Target) (string, bool, error) {
+	opts := bbapi.AddDeployKeyOptions{Key: b.Key, Label: b.Label}
+	var (
+		id   bbapi.ID
+		resp *bbapi.Response
+		err  error
+	)
+	switch t.Kind {
+	case state.TargetRepo:
+		var k *bbapi.DeployKey
+		if k, resp, err = b.Client.DeployKeys.AddOrGet(ctx, t.Workspace, t.Slug, opts); err == nil {
+			id = k.ID
+		}
+	case state.TargetProject:
+		var k *bbapi.ProjectDeployKey
+		if k, resp, err = b.Client.ProjectDeployKeys.AddOrGet(ctx, t.Workspace, t.Slug, opts); err == nil {
+			id = k.ID
+		}
+	default:
+		return "", false, errors.New("unknown target kind " + string(t.Kind))
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return id.String(), resp != nil && resp.Reconciled, nil
+}
+
+// Engine adds a key to many targets, a few at a time.
+type Engine struct {
+	Adder Adder
+	// Concurrency bounds the calls in flight (at least 1).
+	Concurrency int
+	// Record saves finished targets so a re-run skips them. It is called from one
+	// goroutine, with every result that finished while the previous call was writing, so
+	// a run killed at any moment loses at most the targets in flight. An error stops the
+	// run: without the record a re-run would repeat work.
+	Record func(ctx context.Context, done []Result) error
+	// Finished, if set, is called after each target, one call at a time, with the counts
+	// so far.
+	Finished func(r Result, done, failed int)
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// Outcome is the end of a run.
+type Outcome struct {
+	// Results are in the order of the targets given.
+	Results []Result
+	// Stop is why the run stopped starting targets before the end, nil if it did not.
+	Stop error
+}
+
+// Run adds the key to every target. It stops starting new targets when one fails in a
+// way that would fail the rest too (the wait budget is spent, the credential or a scope
+// is refused, the key is an account key) or ctx ends; calls in flight finish, and the
+// targets never started are reported as skipped.
+func (e *Engine) Run(ctx context.Context, targets []state.Target) Outcome {
+	now := e.Now
+	if now == nil {
+		now = time.Now
+	}
+	out := Outcome{Results: make([]Result, len(targets))}
+	for i, t := range targets {
+		out.Results[i] = Result{Target: t, Status: StatusSkipped}
+	}
+
+	var (
+		mu           sync.Mutex
+		stop         error
+		done, failed int
+	)
+	halt := func(err error) {
+		mu.Lock()
+		if stop == nil {
+			stop = err
+		}
+		mu.Unlock()
+	}
+	stopped := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return stop != nil
+	}
+
+	rec := newRecorder(ctx, e.Record, halt)
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range max(e.Concurrency, 1) {
+		wg.Go(func() {
+			for i := range jobs {
+				t := targets[i]
+				id, present, err := e.Adder.Add(ctx, t)
+				r := Result{Target: t, KeyID: id, Added: now()}
+				switch {
+				case err != nil && ctx.Err() != nil:
+					// Interrupted: the call may or may not have landed; a re-run finds out
+					// with a duplicate answer.
+					r.Status, r.Err = StatusSkipped, nil
+					halt(context.Cause(ctx))
+				case err != nil:
+					r.Status, r.Err = StatusFailed, err
+					if Fatal(err) {
+						halt(err)
+					}
+				case present:
+					r.Status = StatusPresent
+				default:
+					r.Status = StatusAdded
+				}
+				if r.Status.Done() {
+					rec.add(r)
+				}
+				mu.Lock()
+				out.Results[i] = r
+				if r.Status.Done() {
+					done++
+				} else if r.Status == StatusFailed {
+					failed++
+				}
+				if e.Finished != nil {
+					e.Finished(r, done, failed)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+feed:
+	for i := range targets {
+		if stopped() {
+			break
+		}
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			halt(context.Cause(ctx))
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	rec.close()
+	out.Stop = stop
+	return out
+}
+
+// Fatal reports whether an error adding the key to one target means the others would
+// fail the same way, so starting them only burns calls: the wait budget (--max-wait) is
+// spent, a 429 was not retried, the credential is refused, a scope is missing, or the
+// key is already an account key (an access key can never also be one).
+func Fatal(err error) bool {
+	if _, ok := errors.AsType[*bbapi.RetryBudgetError](err); ok {
+		return true
+	}
+	if bbapi.IsRateLimited(err) || bbapi.IsUnauthorized(err) {
+		return true
+	}
+	e, ok := errors.AsType[*bbapi.ErrorResponse](err)
+	if !ok {
+		return false
+	}
+	msg := strings.ToLower(e.Message + " " + e.Detail)
+	if bbapi.IsForbidden(err) {
+		// A missing permission on one repository is that repository's problem; a missing
+		// scope or a credential kind the endpoint refuses is everyone's.
+		return len(e.RequiredScopes) > 0 || strings.Contains(msg, "scope") || strings.Contains(msg, "authentication mechanism")
+	}
+	// "Someone has already added that SSH key." on an access-key endpoint: the key sits on
+	// an account (the per-target duplicate says "access key").
+	return bbapi.IsDuplicateKey(err) && strings.Contains(msg, "ssh key")
+}
+
+// recorder hands finished targets to Record in batches from one goroutine.
+type recorder struct {
+	mu      sync.Mutex
+	pending []Result
+	wake    chan struct{}
+	closed  bool
+	done    chan struct{}
+}
+
+func newRecorder(ctx context.Context, record func(context.Context, []Result) error, halt func(error)) *recorder {
+	r := &recorder{wake: make(chan struct{}, 1), done: make(chan struct{})}
+	// Recording must outlive an interrupt: what finished is saved even as the run stops.
+	rctx := context.WithoutCancel(ctx)
+	go func() {
+		defer close(r.done)
+		for {
+			r.mu.Lock()
+			batch, closed := r.pending, r.closed
+			r.pending = nil
+			r.mu.Unlock()
+			if len(batch) > 0 && record != nil {
+				wctx, cancel := context.WithTimeout(rctx, time.Minute)
+				err := record(wctx, batch)
+				cancel()
+				if err != nil {
+					halt(err)
+				}
+				continue
+			}
+			if closed {
+				return
+			}
+			<-r.wake
+		}
+	}()
+	return r
+}
+
+func (r *recorder) add(res Result) {
+	r.mu.Lock()
+	r.pending = append(r.pending, res)
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recorder) close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	<-r.done
+}

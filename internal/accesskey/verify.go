@@ -1,0 +1,216 @@
+package accesskey
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	sshagent "golang.org/x/crypto/ssh/agent"
+
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/gitrun"
+	"github.com/bbkey/bbkey/internal/state"
+)
+
+// Proof checks a key the way the build server will use it: real git over real ssh reads
+// one repository (git ls-remote), and a push is refused as read-only. A push that goes
+// through is a failure: the key would not be the read-only key it claims to be.
+type Proof struct {
+	// Git runs git with extra environment (GIT_SSH_COMMAND, which git reads from nowhere
+	// else once the user's environment sets it).
+	Git    func(env []string) gitrun.Runner
+	Target state.Target
+
+	// ConfigFile, when set, is the ssh config bbkey wrote (~/.ssh/config, which includes
+	// ~/.ssh/bbkey/config): the proof goes through it and Alias, so it proves the config
+	// too. Otherwise ssh gets every option on its command line and reads no config.
+	ConfigFile string
+	Alias      string
+
+	// Endpoint (HOST:PORT), HostKeyAlias and KnownHosts (the pinned keys, known_hosts
+	// lines) and KeyPath are used without ConfigFile.
+	Endpoint     string
+	HostKeyAlias string
+	KnownHosts   []byte
+	KeyPath      string
+
+	// Private, when set, is served to ssh from a temporary agent only this proof can
+	// reach, so an encrypted key works without its passphrase being typed again. Without
+	// it, UserAgent lets ssh use the user's agent (SSH_AUTH_SOCK, where --agent put the
+	// key); otherwise ssh reads the key file itself, which must not be encrypted.
+	Private   crypto.PrivateKey
+	UserAgent bool
+}
+
+// ProofResult is what the proof saw.
+type ProofResult struct {
+	Target      string `json:"target"`
+	Remote      string `json:"remote"`
+	Read        bool   `json:"read"`
+	PushRefused bool   `json:"push_refused"`
+	// Message is the server's refusal of the push.
+	Message string `json:"message,omitempty"`
+}
+
+// checkBranch is the branch the refused push names; it never exists because the push
+// is a dry run that Bitbucket refuses before it starts.
+const checkBranch = "refs/heads/bbkey-read-only-check"
+
+// Run performs the proof. Failures are cmdutil.VerifyError (exit 5).
+func (p Proof) Run(ctx context.Context) (ProofResult, error) {
+	res := ProofResult{Target: p.Target.Ref()}
+	work, err := os.MkdirTemp("", "bbkey-verify-")
+	if err != nil {
+		return res, fmt.Errorf("verifying: %w", err)
+	}
+	defer os.RemoveAll(work)
+
+	sshArgs := []string{"ssh", "-o", "BatchMode=yes"}
+	if p.ConfigFile != "" {
+		sshArgs = append(sshArgs, "-F", p.ConfigFile)
+		res.Remote = "git@" + p.Alias + ":" + p.Target.Ref() + ".git"
+	} else {
+		host, port, err := cmdutil.SplitEndpoint(p.Endpoint)
+		if err != nil {
+			return res, err
+		}
+		kh := filepath.Join(work, "known_hosts")
+		if err := os.WriteFile(kh, p.KnownHosts, 0o600); err != nil {
+			return res, fmt.Errorf("verifying: %w", err)
+		}
+		key, err := filepath.Abs(p.KeyPath)
+		if err != nil {
+			return res, err
+		}
+		sshArgs = append(sshArgs, "-F", "none", "-i", key, "-o", "IdentitiesOnly=yes",
+			"-o", "UserKnownHostsFile="+kh, "-o", "GlobalKnownHostsFile="+kh,
+			"-o", "StrictHostKeyChecking=yes", "-o", "HostKeyAlias="+p.HostKeyAlias)
+		res.Remote = "ssh://git@" + net.JoinHostPort(host, strconv.Itoa(port)) + "/" + p.Target.Ref() + ".git"
+	}
+	switch {
+	case p.Private != nil:
+		addr, stop, err := serveAgent(p.Private)
+		if err != nil {
+			return res, fmt.Errorf("verifying: starting a temporary agent: %w", err)
+		}
+		defer stop()
+		sshArgs = append(sshArgs, "-o", "IdentityAgent="+addr)
+	case !p.UserAgent:
+		sshArgs = append(sshArgs, "-o", "IdentityAgent=none")
+	}
+	git := p.Git([]string{"GIT_SSH_COMMAND=" + shellJoin(sshArgs), "GIT_SSH_VARIANT=ssh"})
+
+	if _, err := git.Run(ctx, work, "ls-remote", res.Remote); err != nil {
+		return res, cmdutil.VerifyError(fmt.Errorf("reading %s over ssh with the key: %w", p.Target.Ref(), err),
+			"the key was added, but ssh could not use it; check the endpoint (--ssh-endpoint) and re-run with --verify --debug")
+	}
+	res.Read = true
+
+	repo := filepath.Join(work, "repo")
+	if _, err := git.Run(ctx, work, "init", "-q", repo); err != nil {
+		return res, fmt.Errorf("verifying: %w", err)
+	}
+	tree, err := git.Run(ctx, repo, "mktree")
+	if err != nil {
+		return res, fmt.Errorf("verifying: %w", err)
+	}
+	commit, err := git.Run(ctx, repo, "-c", "user.name=bbkey", "-c", "user.email=bbkey@localhost",
+		"commit-tree", strings.TrimSpace(tree), "-m", "bbkey: read-only check")
+	if err != nil {
+		return res, fmt.Errorf("verifying: %w", err)
+	}
+	_, err = git.Run(ctx, repo, "push", "--dry-run", res.Remote, strings.TrimSpace(commit)+":"+checkBranch)
+	if err == nil {
+		return res, cmdutil.VerifyError(fmt.Errorf("the key can push to %s: it is not a read-only access key", p.Target.Ref()),
+			"remove it from the repository's access keys, and check that the key is not also on a user account")
+	}
+	var ge *gitrun.Error
+	if errors.As(err, &ge) {
+		if line := refusal(ge.Stderr); line != "" {
+			res.PushRefused, res.Message = true, line
+			return res, nil
+		}
+	}
+	return res, cmdutil.VerifyError(fmt.Errorf("a push to %s failed, but not as read-only: %w", p.Target.Ref(), err))
+}
+
+// refusal finds Bitbucket's read-only refusal in git's stderr ("conq: repository access
+// denied. access via a deployment key is read-only."), without git's "remote:" or
+// "fatal:" prefix.
+func refusal(stderr string) string {
+	for line := range strings.Lines(stderr) {
+		if strings.Contains(strings.ToLower(line), "read-only") {
+			line = strings.TrimSpace(line)
+			for _, p := range []string{"remote:", "fatal:", "ERROR:"} {
+				line = strings.TrimSpace(strings.TrimPrefix(line, p))
+			}
+			return line
+		}
+	}
+	return ""
+}
+
+// shellJoin quotes args for the shell git runs GIT_SSH_COMMAND with.
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./:@,+") == "" {
+			q[i] = a
+			continue
+		}
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
+
+// serveAgent serves key from an in-process agent on a private socket (a named pipe on
+// Windows) and returns its address and a function that stops it.
+func serveAgent(key crypto.PrivateKey) (string, func(), error) {
+	kr := sshagent.NewKeyring()
+	if err := kr.Add(sshagent.AddedKey{PrivateKey: key, Comment: "bbkey verify"}); err != nil {
+		return "", nil, err
+	}
+	ln, addr, cleanup, err := listenAgent()
+	if err != nil {
+		return "", nil, err
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Go(func() {
+				_ = sshagent.ServeAgent(kr, c)
+				_ = c.Close()
+			})
+		}
+	})
+	stop := func() {
+		_ = ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+		_ = kr.RemoveAll()
+		cleanup()
+	}
+	return addr, stop, nil
+}
