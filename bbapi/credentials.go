@@ -274,10 +274,38 @@ func NewCredential(kind Kind, id, secret, oauthTokenURL string) (Credential, err
 // ErrIncompleteCredential reports an environment variable set without its partner.
 var ErrIncompleteCredential = errors.New("incomplete credential in the environment")
 
+// EnvCredentialError names the half of a credential pair that is missing from the
+// environment. It matches ErrIncompleteCredential and maps to exit code 4.
+type EnvCredentialError struct {
+	Set, Missing string
+	// What describes the missing variable, e.g. "the Atlassian account email".
+	What string
+}
+
+func (e *EnvCredentialError) Error() string {
+	what := e.Missing
+	if e.What != "" {
+		what += " (" + e.What + ")"
+	}
+	return fmt.Sprintf("%s: %s is set but %s is not", ErrIncompleteCredential, e.Set, what)
+}
+
+func (e *EnvCredentialError) Unwrap() error { return ErrIncompleteCredential }
+
+// ExitCode is 4: bbkey is not authenticated.
+func (e *EnvCredentialError) ExitCode() int { return 4 }
+
+// Hints says how to complete or drop the pair.
+func (e *EnvCredentialError) Hints() []string {
+	return []string{"set " + e.Missing + " as well, or unset " + e.Set}
+}
+
 // CredentialFromEnv resolves the credential from the environment variables of DESIGN.md,
 // in this order: BITBUCKET_EMAIL + BITBUCKET_API_TOKEN, BITBUCKET_ACCESS_TOKEN,
 // BITBUCKET_CLIENT_ID + BITBUCKET_CLIENT_SECRET. It returns nil, nil when none is set,
-// and an error naming the missing half when only one of a pair is.
+// and an *EnvCredentialError naming the missing half when only one of a pair is (a
+// caller that keeps the API token in the keychain may accept BITBUCKET_EMAIL alone by
+// checking its Set field).
 func CredentialFromEnv(lookupEnv func(string) (string, bool), oauthTokenURL string) (Credential, error) {
 	get := func(k string) string {
 		v, _ := lookupEnv(k)
@@ -288,15 +316,15 @@ func CredentialFromEnv(lookupEnv func(string) (string, bool), oauthTokenURL stri
 	id, secret := get("BITBUCKET_CLIENT_ID"), get("BITBUCKET_CLIENT_SECRET")
 	switch {
 	case token != "" && email == "":
-		return nil, fmt.Errorf("%w: BITBUCKET_API_TOKEN is set but BITBUCKET_EMAIL (the Atlassian account email) is not", ErrIncompleteCredential)
+		return nil, &EnvCredentialError{Set: "BITBUCKET_API_TOKEN", Missing: "BITBUCKET_EMAIL", What: "the Atlassian account email"}
 	case token != "":
 		return &APIToken{Email: email, Token: token}, nil
 	case access != "":
 		return &AccessToken{Token: access}, nil
 	case id != "" && secret == "":
-		return nil, fmt.Errorf("%w: BITBUCKET_CLIENT_ID is set but BITBUCKET_CLIENT_SECRET is not", ErrIncompleteCredential)
+		return nil, &EnvCredentialError{Set: "BITBUCKET_CLIENT_ID", Missing: "BITBUCKET_CLIENT_SECRET"}
 	case secret != "" && id == "":
-		return nil, fmt.Errorf("%w: BITBUCKET_CLIENT_SECRET is set but BITBUCKET_CLIENT_ID is not", ErrIncompleteCredential)
+		return nil, &EnvCredentialError{Set: "BITBUCKET_CLIENT_SECRET", Missing: "BITBUCKET_CLIENT_ID"}
 	case id != "":
 		if oauthTokenURL != "" {
 			if _, err := parseSafeURL(oauthTokenURL); err != nil {
@@ -305,7 +333,7 @@ func CredentialFromEnv(lookupEnv func(string) (string, bool), oauthTokenURL stri
 		}
 		return &OAuthClient{ClientID: id, ClientSecret: secret, TokenURL: oauthTokenURL}, nil
 	case email != "":
-		return nil, fmt.Errorf("%w: BITBUCKET_EMAIL is set but BITBUCKET_API_TOKEN is not", ErrIncompleteCredential)
+		return nil, &EnvCredentialError{Set: "BITBUCKET_EMAIL", Missing: "BITBUCKET_API_TOKEN"}
 	}
 	return nil, nil
 }

@@ -38,8 +38,11 @@ func TestCredentialFromEnv(t *testing.T) {
 		cred, err := CredentialFromEnv(lookup, "https://example.test/token")
 		name := fmt.Sprint(tc.env)
 		if tc.errHas != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.errHas) || !errors.Is(err, ErrIncompleteCredential) {
+			var ee *EnvCredentialError
+			if !errors.As(err, &ee) || !strings.Contains(err.Error(), tc.errHas) || !errors.Is(err, ErrIncompleteCredential) {
 				t.Errorf("%s: err = %v", name, err)
+			} else if ee.ExitCode() != 4 || !strings.Contains(ee.Hints()[0], ee.Missing) {
+				t.Errorf("%s: exit %d hints %v", name, ee.ExitCode(), ee.Hints())
 			}
 			continue
 		}
