@@ -57,12 +57,57 @@ func Apply(ctx context.Context, git gitrun.Runner, p *Plan) error {
 }
 
 func applyRepo(ctx context.Context, git gitrun.Runner, rp *RepoPlan, files *fileLocks) error {
+	// Values are edited file by file in one write each; insteadOf sections are renamed.
+	var order []string
+	edits := map[string][]Change{}
 	for _, c := range rp.Changes {
+		if _, ok := edits[c.File]; !ok {
+			order = append(order, c.File)
+		}
+		edits[c.File] = append(edits[c.File], c)
+	}
+	for _, file := range order {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("%s: %w", rp.Repo.Dir, err)
 		}
-		if err := files.with(c.File, func() error { return writeChange(ctx, git, c) }); err != nil {
-			return fmt.Errorf("%s: rewriting %s: %w", rp.Repo.Dir, c.Key(), err)
+		err := files.with(file, func() error { return writeFile(ctx, git, file, edits[file]) })
+		if err != nil {
+			return fmt.Errorf("%s: %w", rp.Repo.Dir, err)
+		}
+	}
+	return nil
+}
+
+// writeFile writes the changes of one config file: the values in place in one edit when
+// the file is plain enough (replaceValues), else one `git config` per value; then the
+// insteadOf renames.
+func writeFile(ctx context.Context, git gitrun.Runner, file string, changes []Change) error {
+	var values []valueEdit
+	var valueChanges, renames []Change
+	for _, c := range changes {
+		if c.Field == FieldInsteadOf {
+			renames = append(renames, c)
+			continue
+		}
+		sec, sub, name := entry{key: c.key}.parts()
+		values = append(values, valueEdit{section: sec, sub: sub, name: name, old: c.old, new: c.New})
+		valueChanges = append(valueChanges, c)
+	}
+	if len(values) > 0 {
+		err := replaceValues(file, values)
+		if errors.Is(err, errNotSimple) {
+			for _, c := range valueChanges {
+				if err := writeChange(ctx, git, c); err != nil {
+					return fmt.Errorf("rewriting %s: %w", c.Key(), err)
+				}
+			}
+		} else if err != nil {
+			return fmt.Errorf("rewriting %s: %w", valueChanges[0].Key(), err)
+		}
+	}
+	for _, c := range renames {
+		if err := writeChange(ctx, git, c); err != nil {
+			return fmt.Errorf("rewriting %s: %w", c.Key(), err)
 		}
 	}
 	return nil

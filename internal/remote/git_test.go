@@ -254,8 +254,9 @@ func TestPlanDirAndReverse(t *testing.T) {
 	}
 }
 
-// TestMultiValuedURL checks that one of several values of a key is replaced without the
-// secret on git's command line and the other values stay.
+// TestMultiValuedURL checks that one of several values of a key is replaced in place (the
+// config git wrote is plain), without the secret on git's command line, and the other
+// values stay.
 func TestMultiValuedURL(t *testing.T) {
 	g := newGitEnv(t)
 	dir := filepath.Join(t.TempDir(), "r")
@@ -276,6 +277,9 @@ func TestMultiValuedURL(t *testing.T) {
 	for _, args := range rec.calls {
 		if strings.Contains(strings.Join(args, " "), "multi-pw") {
 			t.Errorf("secret on git's command line: %q", args)
+		}
+		if slices.Contains(args, "--replace-all") {
+			t.Errorf("a plain config was written with git config, not in place: %q", args)
 		}
 	}
 }
