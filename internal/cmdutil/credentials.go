@@ -63,10 +63,14 @@ func (f *Factory) ResolveCredential(ctx context.Context) (ResolvedCredential, er
 		return ResolvedCredential{cred, SourceTokenFile}, nil
 	}
 	cred, err := bbapi.CredentialFromEnv(f.LookupEnv, s.OAuthTokenURL)
-	if err != nil {
-		return ResolvedCredential{}, UsageError(err)
-	}
-	if cred != nil {
+	var half *bbapi.EnvCredentialError
+	switch {
+	case errors.As(err, &half) && half.Set == "BITBUCKET_EMAIL":
+		// The email alone in the environment (the token in the keychain) is a normal
+		// setup, not half a credential: go on to the stored one.
+	case err != nil:
+		return ResolvedCredential{}, err
+	case cred != nil:
 		return ResolvedCredential{cred, SourceEnv}, nil
 	}
 	if f.CredStore == nil {
