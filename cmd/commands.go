@@ -5,12 +5,14 @@ import (
 
 	authcmd "github.com/bbkey/bbkey/cmd/auth"
 	remotecmd "github.com/bbkey/bbkey/cmd/remote"
+	setupcmd "github.com/bbkey/bbkey/cmd/setup"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 )
 
 // commands lists the subcommands, in the order `bbkey --help` shows them.
 func commands(f *cmdutil.Factory) []*cobra.Command {
 	return []*cobra.Command{
+		setupcmd.NewCmdSetup(f, nil),
 		remotecmd.NewCmdRemote(f, nil),
 		authcmd.NewCmdAuth(f),
 	}

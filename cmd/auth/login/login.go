@@ -32,7 +32,7 @@ type Options struct {
 	Prompter  func() prompt.Prompter
 	Now       func() time.Time
 	// NewClient builds a Bitbucket client for a credential (Factory.NewAPIClient).
-	NewClient func(bbapi.Credential) (*bbapi.Client, error)
+	NewClient func(bbapi.Credential, ...bbapi.Option) (*bbapi.Client, error)
 	// CredStore opens the credential store (Factory.CredStore).
 	CredStore func(ctx context.Context, allowInsecure bool) (credstore.Store, error)
 

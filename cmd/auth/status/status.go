@@ -28,7 +28,7 @@ type Options struct {
 	// Resolve finds the credential of a run (Factory.ResolveCredential).
 	Resolve func(context.Context) (cmdutil.ResolvedCredential, error)
 	// NewClient builds a Bitbucket client for a credential (Factory.NewAPIClient).
-	NewClient func(bbapi.Credential) (*bbapi.Client, error)
+	NewClient func(bbapi.Credential, ...bbapi.Option) (*bbapi.Client, error)
 
 	JSON bool
 }

@@ -1,0 +1,202 @@
+// Package setup is `bbkey setup`: a new machine from nothing to git over SSH in one
+// unattended run. In order, each step printing one ✓ / ! / ✗ line on stderr and skipped
+// when already done:
+//
+//  1. credentials: --token-file, the environment, the stored credential, or (on a
+//     terminal) the `bbkey auth login` questions; checked with GET /user;
+//  2. key: ~/.ssh/bbkey_<name>_ed25519 reused when its files exist, else generated (the
+//     passphrase asked twice, or --passphrase-file / BBKEY_PASSPHRASE); --key FILE uses
+//     an existing key instead;
+//  3. agent: the key added to ssh-agent (--agent-lifetime); no agent is a warning;
+//  4. upload: added to the account with the label bbkey:<name>:<date>, unless a key with
+//     the same fingerprint is there already;
+//  5. host keys: Bitbucket's pinned keys written to ~/.ssh/bbkey/known_hosts;
+//  6. proof: an SSH handshake with the endpoint, host key checked against the pins,
+//     authenticating with this key alone;
+//  7. ssh config: state.json and the Host block in ~/.ssh/bbkey/config (with the Include
+//     line in ~/.ssh/config), written only once the key is proven, so the config never
+//     points at a key that does not work;
+//  8. remotes: the Bitbucket remotes of the repository setup runs in, switched to SSH.
+//
+// Nothing is lost on failure: every question is asked (or fails, without a terminal,
+// naming the flag) before anything is written; a key whose upload or proof fails keeps
+// its local files (they are the user's and a re-run reuses them), but is taken out of the
+// agent again, and a key uploaded by this run whose proof fails is deleted from Bitbucket
+// again (only that key, by its id). The pinned known_hosts, written before the proof
+// because the proof checks the server against it, is the same whatever the key and stays.
+//
+// Call budget: a fresh key costs exactly GET /user and POST; a re-run with nothing to do
+// GET /user and one page of the user's keys, and changes no file.
+package setup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/gitrun"
+	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/prompt"
+)
+
+// Options are the dependencies and flags of `bbkey setup`.
+type Options struct {
+	IO        *iostreams.IOStreams
+	LookupEnv func(string) (string, bool)
+	Prompter  func() prompt.Prompter
+	Now       func() time.Time
+	Settings  func() (cmdutil.Settings, error)
+	Paths     func() (cmdutil.Paths, error)
+	Hostname  func() (string, error)
+	Agent     func() (agent.Agent, error)
+	CredStore func(ctx context.Context, allowInsecure bool) (credstore.Store, error)
+	Git       gitrun.Runner
+	// Resolve finds the credential of the run (Factory.ResolveCredential).
+	Resolve func(context.Context) (cmdutil.ResolvedCredential, error)
+	// NewClient builds a Bitbucket client (Factory.NewAPIClient).
+	NewClient func(bbapi.Credential, ...bbapi.Option) (*bbapi.Client, error)
+	// PersistSettings records non-default settings for later runs (Factory.PersistSettings).
+	PersistSettings func(cmdutil.Settings) (string, error)
+	// WorkDir is the directory whose repository's remotes are switched.
+	WorkDir string
+
+	JSON    bool
+	Debug   bool
+	NoInput bool
+
+	Name           string
+	KeyFile        string
+	NoRemotes      bool
+	ExpiresIn      string
+	AgentLifetime  string
+	PassphraseFile string
+	NoPassphrase   bool
+	DryRun         bool
+}
+
+// NewCmdSetup builds `bbkey setup`. runF replaces runSetup in tests.
+func NewCmdSetup(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{
+		IO:              f.IOStreams,
+		LookupEnv:       f.LookupEnv,
+		Prompter:        f.Prompter,
+		Now:             f.Now,
+		Settings:        f.Settings,
+		Paths:           f.Paths,
+		Hostname:        f.Hostname,
+		Agent:           f.Agent,
+		CredStore:       f.CredStore,
+		Git:             f.Git,
+		Resolve:         f.ResolveCredential,
+		NewClient:       f.NewAPIClient,
+		PersistSettings: f.PersistSettings,
+	}
+	cmd := &cobra.Command{
+		Use:   "setup",
+		Short: "Set this machine up for git over SSH with Bitbucket",
+		Long: `Set this machine up for git over SSH with Bitbucket, in order, each step skipped when
+already done:
+
+  1. credentials   --token-file, BITBUCKET_EMAIL + BITBUCKET_API_TOKEN, the stored
+                   credential ('bbkey auth login'), or the same questions on a terminal
+  2. key           ~/.ssh/bbkey_<name>_ed25519, generated with a passphrase unless its
+                   files exist (--key FILE uses an existing key instead)
+  3. agent         the key loaded into ssh-agent (--agent-lifetime); no agent is a warning
+  4. upload        the key added to your Bitbucket account, labelled bbkey:<name>:<date>
+  5. host keys     Bitbucket's published host keys pinned in ~/.ssh/bbkey/known_hosts
+  6. proof         an SSH handshake with the endpoint proves the key works (exit 5 if not)
+  7. ssh config    a Host block in ~/.ssh/bbkey/config, included from ~/.ssh/config
+  8. remotes       this repository's Bitbucket remotes switched to SSH (--no-remotes)
+
+<name> is the account's nickname, or --name; a second account gets its own key and the
+ssh alias <ssh-host>-<name>. Running setup is the consent: it never asks "are you sure".
+Without a terminal every answer must come from a flag or the environment. A second run
+changes nothing.`,
+		Example: `  bbkey setup
+  bbkey setup --passphrase-file ~/.bbkey-pass --agent-lifetime 8h
+  bbkey setup --name work --expires-in 365d
+  bbkey setup --key ~/.ssh/id_ed25519 --no-remotes
+  bbkey setup --dry-run --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.JSON = f.Globals.JSON
+			opts.Debug = f.Globals.Debug
+			opts.NoInput = f.NoInput()
+			wd, err := os.Getwd()
+			if err != nil {
+				return fmt.Errorf("finding the current directory: %w", err)
+			}
+			opts.WorkDir = wd
+			if runF != nil {
+				return runF(opts)
+			}
+			return runSetup(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Name, "name", "", "key `NAME` (default: the account nickname); another account gets the ssh alias <ssh-host>-<name>")
+	fl.StringVar(&opts.KeyFile, "key", "", "use the existing private key `FILE` instead of generating one")
+	fl.BoolVar(&opts.NoRemotes, "no-remotes", false, "leave this repository's remotes alone")
+	fl.StringVar(&opts.ExpiresIn, "expires-in", "", "have Bitbucket expire the key after `DURATION` (e.g. 365d, 26w)")
+	fl.StringVar(&opts.AgentLifetime, "agent-lifetime", "", "let ssh-agent forget the key after `DURATION` (e.g. 8h, 1d)")
+	fl.StringVar(&opts.PassphraseFile, "passphrase-file", "", "read the key passphrase from `FILE` (env "+"BBKEY_PASSPHRASE)")
+	fl.BoolVar(&opts.NoPassphrase, "no-passphrase", false, "write the new private key unencrypted (not recommended)")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")
+	cmd.MarkFlagsMutuallyExclusive("passphrase-file", "no-passphrase")
+	cmd.MarkFlagsMutuallyExclusive("key", "no-passphrase")
+	return cmd
+}
+
+// flags are the parsed flag values.
+type flags struct {
+	expiresIn time.Duration
+	lifetime  time.Duration
+	keyFile   string
+}
+
+func parseFlags(opts *Options) (flags, error) {
+	var fl flags
+	if opts.Name != "" {
+		if err := keylabel.ValidName(opts.Name); err != nil {
+			return fl, cmdutil.UsageError(fmt.Errorf("--name: %w", err))
+		}
+	}
+	if opts.ExpiresIn != "" {
+		d, err := keylabel.ParseDuration(opts.ExpiresIn)
+		if err != nil || d <= 0 {
+			return fl, cmdutil.UsageError(fmt.Errorf("--expires-in %q: want a positive duration such as 365d or 26w", opts.ExpiresIn))
+		}
+		fl.expiresIn = d
+	}
+	if opts.AgentLifetime != "" {
+		d, err := keylabel.ParseDuration(opts.AgentLifetime)
+		if err != nil || d <= 0 {
+			return fl, cmdutil.UsageError(fmt.Errorf("--agent-lifetime %q: want a positive duration such as 8h or 1d", opts.AgentLifetime))
+		}
+		fl.lifetime = d
+	}
+	if opts.NoPassphrase && opts.PassphraseFile != "" {
+		return fl, cmdutil.UsageError(errors.New("--no-passphrase and --passphrase-file cannot be used together"))
+	}
+	if opts.NoPassphrase && opts.KeyFile != "" {
+		return fl, cmdutil.UsageError(errors.New("--no-passphrase applies to a new key and cannot be used with --key"))
+	}
+	if opts.KeyFile != "" {
+		p := opts.KeyFile
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(opts.WorkDir, p)
+		}
+		fl.keyFile = filepath.Clean(p)
+	}
+	return fl, nil
+}
