@@ -3,6 +3,7 @@ package cmd
 import (
 	"github.com/spf13/cobra"
 
+	accesskeycmd "github.com/bbkey/bbkey/cmd/accesskey"
 	authcmd "github.com/bbkey/bbkey/cmd/auth"
 	remotecmd "github.com/bbkey/bbkey/cmd/remote"
 	setupcmd "github.com/bbkey/bbkey/cmd/setup"
@@ -13,6 +14,7 @@ import (
 func commands(f *cmdutil.Factory) []*cobra.Command {
 	return []*cobra.Command{
 		setupcmd.NewCmdSetup(f, nil),
+		accesskeycmd.NewCmdAddAccessKey(f, nil),
 		remotecmd.NewCmdRemote(f, nil),
 		authcmd.NewCmdAuth(f),
 	}

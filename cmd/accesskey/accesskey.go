@@ -1,0 +1,253 @@
+// Package accesskey is `bbkey add-access-key`: a key for a build server (new, or an
+// existing one with --key) added as a read-only access key to repositories, projects or
+// the repositories of a workspace, within Bitbucket's hourly call budget, resumable by
+// running it again. The bulk work lives in internal/accesskey.
+package accesskey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/accesskey"
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/gitrun"
+	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/keys"
+)
+
+// Options are the dependencies and flags of add-access-key.
+type Options struct {
+	IO              *iostreams.IOStreams
+	Globals         *cmdutil.GlobalOptions
+	Now             func() time.Time
+	LookupEnv       func(string) (string, bool)
+	Paths           func() (cmdutil.Paths, error)
+	Settings        func() (cmdutil.Settings, error)
+	PersistSettings func(cmdutil.Settings) (string, error)
+	Hostname        func() (string, error)
+	Prompter        func() prompt.Prompter
+	NoInput         func() bool
+	Agent           func() (agent.Agent, error)
+	// APIClient resolves the credential and builds a client with the run's settings plus
+	// extra options.
+	APIClient func(ctx context.Context, extra ...bbapi.Option) (*bbapi.Client, error)
+	// Git runs git with extra environment (the proof's GIT_SSH_COMMAND).
+	Git func(env []string) gitrun.Runner
+
+	Repos          []string
+	ReposFrom      string
+	Projects       []string
+	Workspace      string
+	All            bool
+	Query          string
+	Name           string
+	KeyFile        string
+	TTL            string
+	Concurrency    int
+	LoadAgent      bool
+	WriteSSHConfig bool
+	Verify         bool
+	PassphraseFile string
+	NoPassphrase   bool
+	DryRun         bool
+}
+
+// Limits of --concurrency: Bitbucket counts calls per hour, not per second, so more
+// parallel calls only reach the rate limit sooner.
+const (
+	defaultConcurrency = 4
+	maxConcurrency     = 32
+)
+
+// NewCmdAddAccessKey builds the command; runF replaces the run function in tests.
+func NewCmdAddAccessKey(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{
+		IO:              f.IOStreams,
+		Globals:         f.Globals,
+		Now:             f.Now,
+		LookupEnv:       f.LookupEnv,
+		Paths:           f.Paths,
+		Settings:        f.Settings,
+		PersistSettings: f.PersistSettings,
+		Hostname:        f.Hostname,
+		Prompter:        f.Prompter,
+		NoInput:         f.NoInput,
+		Agent:           f.Agent,
+		APIClient: func(ctx context.Context, extra ...bbapi.Option) (*bbapi.Client, error) {
+			rc, err := f.ResolveCredential(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return f.NewAPIClient(rc.Credential, extra...)
+		},
+		Git: func(env []string) gitrun.Runner {
+			if g, ok := f.Git.(gitrun.Exec); ok {
+				g.Env = append(append([]string(nil), g.Env...), env...)
+				return g
+			}
+			return gitrun.Exec{Env: env}
+		},
+	}
+	cmd := &cobra.Command{
+		Use:   "add-access-key",
+		Short: "Add this machine's read-only access key to repositories or projects",
+		Long: `Add a key for this machine (a build server) as a read-only access key ("deploy key")
+to repositories (--repo, --repos-from), projects (--project: one key covers every
+repository in it) or the repositories of a workspace you administer (--workspace with
+--all or --query).
+
+The key is ~/.ssh/bbkey_access_<name>_ed25519, made on first use and reused for every
+later target; <name> is the short host name or --name. Its label on Bitbucket,
+bbkey:<name>:<date>:ttl=<ttl>, lets 'bbkey list' and 'bbkey rotate' tell its owner and
+age. Build servers cannot type a passphrase: it comes from --passphrase-file or
+BBKEY_PASSPHRASE; --no-passphrase writes the key unencrypted and says so.
+
+Each target costs one call; a workspace adds one call per hundred repositories listed.
+The plan (targets, calls, hourly budget) is printed first, --dry-run stops there. Every
+target is recorded as it is done, so an interrupted or rate-limited run is finished by
+running the same command again. Inside Bitbucket Pipelines, BITBUCKET_WORKSPACE and
+BITBUCKET_REPO_SLUG are the default target.
+
+Exit codes: 0 every target has the key; 3 some do not (failed, or --max-wait ran out;
+--json lists them); 4 not authenticated or missing scope; 5 --verify failed.`,
+		Example: `  # this repository's CI server, key loaded into its agent, ssh config written
+  bbkey add-access-key --repo acme/api --passphrase-file /run/secrets/key-pass --agent --write-ssh-config --verify
+
+  # every repository of a workspace you administer, plan only
+  bbkey add-access-key --workspace acme --all --dry-run
+
+  # repositories from a file, an existing key
+  bbkey add-access-key --repos-from repos.txt --key ~/.ssh/id_ed25519.pub`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return runAdd(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVar(&opts.Repos, "repo", nil, "add the key to repository `WS/SLUG` (repeatable)")
+	fl.StringVar(&opts.ReposFrom, "repos-from", "", "read WS/SLUG lines from `FILE` ('-' for stdin)")
+	fl.StringSliceVar(&opts.Projects, "project", nil, "add the key to project `WS/KEY`, which covers all its repositories (repeatable)")
+	fl.StringVar(&opts.Workspace, "workspace", "", "add the key to repositories of workspace `WS` (with --all or --query)")
+	fl.BoolVar(&opts.All, "all", false, "every repository of --workspace you administer")
+	fl.StringVar(&opts.Query, "query", "", "repositories of --workspace matching Bitbucket's filter `Q`, e.g. 'project.key = \"OPS\"'")
+	fl.StringVar(&opts.Name, "name", "", "key `NAME` (default: this machine's short host name)")
+	fl.StringVar(&opts.KeyFile, "key", "", "add the existing public key `FILE` instead of this machine's access key")
+	fl.StringVar(&opts.TTL, "ttl", "90d", "rotation policy written into the key's label (`DURATION`, e.g. 90d)")
+	fl.IntVar(&opts.Concurrency, "concurrency", defaultConcurrency, fmt.Sprintf("calls in flight at once (1-%d)", maxConcurrency))
+	fl.BoolVar(&opts.LoadAgent, "agent", false, "load the key into this machine's ssh-agent")
+	fl.BoolVar(&opts.WriteSSHConfig, "write-ssh-config", false, "write the ssh config block and pinned host keys for this user")
+	fl.BoolVar(&opts.Verify, "verify", false, "prove the key: git ls-remote over ssh works and a push is refused as read-only")
+	fl.StringVar(&opts.PassphraseFile, "passphrase-file", "", "read the key passphrase from `FILE` (or set BBKEY_PASSPHRASE)")
+	fl.BoolVar(&opts.NoPassphrase, "no-passphrase", false, "write a new key unencrypted (warned; anyone who can read the file can use the key)")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan (targets, calls, budget) and change nothing")
+	cmd.MarkFlagsMutuallyExclusive("all", "query")
+	cmd.MarkFlagsMutuallyExclusive("no-passphrase", "passphrase-file")
+	cmd.MarkFlagsMutuallyExclusive("key", "no-passphrase")
+	return cmd
+}
+
+// spec turns the target flags (and, inside Bitbucket Pipelines, its variables) into a
+// Spec, failing on combinations that say nothing.
+func (o *Options) spec() (accesskey.Spec, error) {
+	s := accesskey.Spec{Repos: o.Repos, Projects: o.Projects, Workspace: o.Workspace, All: o.All, Query: o.Query}
+	if o.ReposFrom != "" {
+		var (
+			r    io.Reader = o.IO.In
+			name           = "stdin"
+		)
+		if o.ReposFrom != "-" {
+			f, err := os.Open(o.ReposFrom)
+			if err != nil {
+				return s, cmdutil.UsageError(fmt.Errorf("reading --repos-from: %w", err))
+			}
+			defer f.Close()
+			r, name = f, o.ReposFrom
+		}
+		repos, err := accesskey.ReadRepoList(r, name)
+		if err != nil {
+			return s, cmdutil.UsageError(err)
+		}
+		if len(repos) == 0 {
+			return s, cmdutil.UsageError(fmt.Errorf("--repos-from %s names no repository", name), "write one WORKSPACE/REPO per line")
+		}
+		s.Repos = append(s.Repos, repos...)
+	}
+	env := func(k string) string { v, _ := o.LookupEnv(k); return v }
+	if (s.All || s.Query != "") && s.Workspace == "" {
+		s.Workspace = env("BITBUCKET_WORKSPACE")
+		if s.Workspace == "" {
+			return s, cmdutil.UsageError(errors.New("--all and --query need --workspace WS"))
+		}
+	}
+	if s.Workspace != "" && !s.Listing() {
+		return s, cmdutil.UsageError(fmt.Errorf("--workspace %s needs --all or --query Q", s.Workspace),
+			"--all adds the key to every repository of the workspace you administer; --query 'project.key = \"OPS\"' to some")
+	}
+	if len(s.Repos) == 0 && len(s.Projects) == 0 && s.Workspace == "" {
+		// Inside Bitbucket Pipelines the repository being built is the natural target.
+		if ws, slug := env("BITBUCKET_WORKSPACE"), env("BITBUCKET_REPO_SLUG"); ws != "" && slug != "" {
+			s.Repos = []string{ws + "/" + slug}
+		} else {
+			return s, cmdutil.UsageError(errors.New("no target: give --repo WS/SLUG, --repos-from FILE, --project WS/KEY, or --workspace WS with --all or --query"))
+		}
+	}
+	return s, nil
+}
+
+// keyName is --name, else the short host name made fit for a file name and a label.
+func (o *Options) keyName() (string, error) {
+	name := o.Name
+	if name == "" {
+		h, err := o.Hostname()
+		if err != nil {
+			return "", cmdutil.UsageError(fmt.Errorf("finding the host name for the key name: %w", err), "give the key a name with --name")
+		}
+		if name, err = keys.SanitizeName(h); err != nil {
+			return "", cmdutil.UsageError(fmt.Errorf("host name %q does not make a key name: %w", h, err), "give the key a name with --name")
+		}
+	}
+	if err := keys.ValidateName(name); err != nil {
+		return "", cmdutil.UsageError(fmt.Errorf("--name: %w", err))
+	}
+	if err := keylabel.ValidName(name); err != nil {
+		return "", cmdutil.UsageError(fmt.Errorf("--name: %w", err))
+	}
+	return name, nil
+}
+
+func (o *Options) ttl() (time.Duration, error) {
+	d, err := keylabel.ParseDuration(o.TTL)
+	if err != nil || d <= 0 {
+		return 0, cmdutil.UsageError(fmt.Errorf("--ttl %q is not a positive duration", o.TTL), "write it like 90d, 12w or 720h")
+	}
+	return d, nil
+}
+
+func (o *Options) passphraseSource() keys.PassphraseSource {
+	src := keys.PassphraseSource{File: o.PassphraseFile, LookupEnv: o.LookupEnv, NoInput: o.NoInput(), NoPassphrase: o.NoPassphrase}
+	if !src.NoInput && o.Prompter != nil {
+		src.Prompter = o.Prompter()
+	}
+	return src
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}

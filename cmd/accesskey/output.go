@@ -1,0 +1,285 @@
+package accesskey
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/bbkey/bbkey/internal/accesskey"
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/state"
+)
+
+// statusPending is a target a dry run would add the key to.
+const statusPending accesskey.Status = "pending"
+
+// plan is what a run is about to do, printed before it does it.
+type plan struct {
+	Targets int `json:"targets"`
+	// Done are the targets an earlier run recorded: no call is made for them.
+	Done    int `json:"already_done"`
+	Pending int `json:"pending"`
+	// ListCalls were made to list a workspace's repositories.
+	ListCalls int `json:"list_calls"`
+	// Calls is the estimate for the whole run: the listing plus one call per pending
+	// target (more when Bitbucket fails and calls are retried).
+	Calls         int `json:"calls"`
+	BudgetPerHour int `json:"budget_per_hour"`
+}
+
+// report is everything a run did, for the text and the JSON output.
+type report struct {
+	DryRun     bool
+	Plan       plan
+	Key        *keyPlan
+	KeyCreated bool
+	Agent      bool
+	Results    []accesskey.Result
+	Stop       error
+	Calls      int
+	SSH        sshOutput
+	Verify     *accesskey.ProofResult
+	Changed    []string
+}
+
+type sshOutput struct {
+	Alias          string `json:"alias"`
+	Config         string `json:"config"`
+	ConfigFile     string `json:"config_file"`
+	KnownHosts     string `json:"known_hosts"`
+	KnownHostsFile string `json:"known_hosts_file"`
+	Written        bool   `json:"written"`
+}
+
+// The JSON document: a stable shape, documented in docs/add-access-key.md.
+type (
+	jsonDoc struct {
+		DryRun       bool                   `json:"dry_run"`
+		Key          jsonKey                `json:"key"`
+		Plan         plan                   `json:"plan"`
+		Targets      []jsonTarget           `json:"targets"`
+		Summary      map[string]int         `json:"summary"`
+		Missing      []jsonTarget           `json:"missing"`
+		Stopped      string                 `json:"stopped,omitempty"`
+		Calls        int                    `json:"calls"`
+		SSH          *jsonSSH               `json:"ssh,omitempty"`
+		Verify       *accesskey.ProofResult `json:"verify"`
+		ChangedFiles []string               `json:"changed_files"`
+	}
+	jsonKey struct {
+		Name        string `json:"name"`
+		Path        string `json:"path"`
+		PublicPath  string `json:"public_path"`
+		Fingerprint string `json:"fingerprint"`
+		Label       string `json:"label"`
+		Created     bool   `json:"created"`
+		Encrypted   bool   `json:"encrypted"`
+		Agent       bool   `json:"agent"`
+	}
+	jsonTarget struct {
+		Target   string `json:"target"`
+		Kind     string `json:"kind"`
+		Status   string `json:"status"`
+		KeyID    string `json:"key_id,omitempty"`
+		Error    string `json:"error,omitempty"`
+		Recorded bool   `json:"recorded,omitempty"`
+	}
+	jsonSSH struct {
+		sshOutput
+		Remote string `json:"remote"`
+	}
+)
+
+func (r *report) missing() []accesskey.Result {
+	var out []accesskey.Result
+	for _, res := range r.Results {
+		if !res.Status.Done() && res.Status != statusPending {
+			out = append(out, res)
+		}
+	}
+	return out
+}
+
+func (r *report) counts() map[string]int {
+	c := map[string]int{"total": len(r.Results)}
+	for _, s := range []accesskey.Status{accesskey.StatusAdded, accesskey.StatusPresent, accesskey.StatusFailed, accesskey.StatusSkipped} {
+		c[string(s)] = 0
+	}
+	if r.DryRun {
+		c[string(statusPending)] = 0
+	}
+	for _, res := range r.Results {
+		c[string(res.Status)]++
+	}
+	return c
+}
+
+// remote is the URL a clone on this machine uses for the first repository target.
+func (r *report) remote() string {
+	for _, res := range r.Results {
+		if res.Target.Kind == state.TargetRepo {
+			return "git@" + r.SSH.Alias + ":" + res.Target.Ref() + ".git"
+		}
+	}
+	return "git@" + r.SSH.Alias + ":WORKSPACE/REPO.git"
+}
+
+func jsonTargetOf(res accesskey.Result) jsonTarget {
+	t := jsonTarget{Target: res.Target.Ref(), Kind: string(res.Target.Kind), Status: string(res.Status), KeyID: res.KeyID, Recorded: res.Recorded}
+	if res.Err != nil {
+		t.Error = res.Err.Error()
+	}
+	return t
+}
+
+func (o *Options) render(r *report) error {
+	if o.Globals != nil && o.Globals.JSON {
+		return o.renderJSON(r)
+	}
+	return o.renderText(r)
+}
+
+func (o *Options) renderJSON(r *report) error {
+	doc := jsonDoc{
+		DryRun:       r.DryRun,
+		Plan:         r.Plan,
+		Targets:      []jsonTarget{},
+		Summary:      r.counts(),
+		Missing:      []jsonTarget{},
+		Calls:        r.Calls,
+		Verify:       r.Verify,
+		ChangedFiles: r.Changed,
+	}
+	if doc.ChangedFiles == nil {
+		doc.ChangedFiles = []string{}
+	}
+	k := r.Key
+	doc.Key = jsonKey{Name: k.name, Path: k.path, PublicPath: k.path + ".pub", Label: k.label, Created: r.KeyCreated, Agent: r.Agent}
+	if k.key != nil {
+		doc.Key.Fingerprint, doc.Key.Encrypted = k.key.Fingerprint, k.key.Encrypted
+		doc.Key.PublicPath = k.key.PublicPath()
+	}
+	for _, res := range r.Results {
+		doc.Targets = append(doc.Targets, jsonTargetOf(res))
+	}
+	for _, res := range r.missing() {
+		doc.Missing = append(doc.Missing, jsonTargetOf(res))
+	}
+	if r.Stop != nil {
+		doc.Stopped = r.Stop.Error()
+	}
+	if !r.DryRun {
+		doc.SSH = &jsonSSH{sshOutput: r.SSH, Remote: r.remote()}
+	}
+	enc := json.NewEncoder(o.IO.Out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}
+
+func (o *Options) renderText(r *report) error {
+	var b strings.Builder
+	k := r.Key
+	fmt.Fprintf(&b, "access key %s\n", k.name)
+	fmt.Fprintf(&b, "  private key  %s\n", k.path)
+	if k.key != nil {
+		fmt.Fprintf(&b, "  fingerprint  %s\n", k.key.Fingerprint)
+	} else {
+		b.WriteString("  fingerprint  (made when the run starts)\n")
+	}
+	fmt.Fprintf(&b, "  label        %s\n\n", k.label)
+	for _, res := range r.Results {
+		fmt.Fprintf(&b, "%-8s %s", res.Status, res.Target.Ref())
+		if res.Target.Kind == state.TargetProject {
+			b.WriteString(" (project)")
+		}
+		switch {
+		case res.Err != nil:
+			fmt.Fprintf(&b, ": %v", res.Err)
+		case res.KeyID != "":
+			fmt.Fprintf(&b, " (key id %s)", res.KeyID)
+		}
+		b.WriteString("\n")
+	}
+	if !r.DryRun {
+		if r.SSH.Written {
+			fmt.Fprintf(&b, "\nssh config for %s written to %s, pinned host keys to %s\n", r.SSH.Alias, r.SSH.ConfigFile, r.SSH.KnownHostsFile)
+		} else {
+			fmt.Fprintf(&b, "\n# ssh config for this machine (or re-run with --write-ssh-config to install it)\n%s", r.SSH.Config)
+			fmt.Fprintf(&b, "\n# pinned host keys: put these lines in %s, the file the block names\n%s", r.SSH.KnownHostsFile, r.SSH.KnownHosts)
+		}
+		fmt.Fprintf(&b, "\nclone with: git clone %s\n", r.remote())
+	}
+	_, err := fmt.Fprint(o.IO.Out, b.String())
+	return err
+}
+
+func (o *Options) printPlan(p plan, spec accesskey.Spec) {
+	msg := fmt.Sprintf("%d %s (%d already done), about %s",
+		p.Targets, plural(p.Targets, "target", "targets"), p.Done, plural(p.Calls, "1 call", fmt.Sprintf("%d calls", p.Calls)))
+	if p.ListCalls > 0 {
+		msg += fmt.Sprintf(" (%d listing %s)", p.ListCalls, spec.Workspace)
+	}
+	msg += fmt.Sprintf("; budget %s calls per hour", thousands(p.BudgetPerHour))
+	fmt.Fprintln(o.IO.ErrOut, msg)
+	if p.Calls > p.BudgetPerHour {
+		o.IO.Warnf("that is more than one hour's budget: bbkey waits out the rate limit for up to --max-wait (%s), then stops; run it again to finish",
+			o.Globals.MaxWait)
+	}
+}
+
+func (o *Options) printSummary(r *report) {
+	c := r.counts()
+	have := c[string(accesskey.StatusAdded)] + c[string(accesskey.StatusPresent)]
+	line := fmt.Sprintf("%d of %d %s the key (%d added, %d already present)", have, c["total"], plural(c["total"], "target has", "targets have"),
+		c[string(accesskey.StatusAdded)], c[string(accesskey.StatusPresent)])
+	if miss := r.missing(); len(miss) > 0 {
+		o.IO.Step(iostreams.MarkFail, "%s; %d failed, %d not started", line, c[string(accesskey.StatusFailed)], c[string(accesskey.StatusSkipped)])
+		return
+	}
+	o.IO.Step(iostreams.MarkOK, "%s", line)
+}
+
+// err is the run's error: a failed proof (exit 5), a refused credential (exit 4), or
+// targets without the key (exit 3).
+func (r *report) err(verr error) error {
+	if verr != nil {
+		return verr
+	}
+	if r.Stop != nil && cmdutil.ExitCode(r.Stop) == cmdutil.ExitAuth {
+		return r.Stop
+	}
+	miss := r.missing()
+	if len(miss) == 0 {
+		return nil
+	}
+	refs := make([]string, 0, min(len(miss), 10))
+	for _, m := range miss[:min(len(miss), 10)] {
+		refs = append(refs, m.Target.Ref())
+	}
+	list := strings.Join(refs, ", ")
+	if len(miss) > 10 {
+		list += fmt.Sprintf(" and %d more", len(miss)-10)
+	}
+	err := fmt.Errorf("%d of %d targets do not have the key: %s", len(miss), len(r.Results), list)
+	if r.Stop != nil {
+		err = fmt.Errorf("%w; stopped early: %w", err, r.Stop)
+	}
+	return cmdutil.PartialError(err, "run the same command again to finish: targets already done are skipped (--json lists what is missing)")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// thousands writes n with a comma every three digits, as the budget is quoted.
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
