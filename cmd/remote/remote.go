@@ -217,11 +217,17 @@ func runRemote(ctx context.Context, opts *Options) error {
 		return cmdutil.PartialError(fmt.Errorf("%d of %d repositories failed", len(failed), total),
 			"fix the errors above and re-run: repositories already rewritten are left as they are")
 	case len(failed) == 1:
-		return failed[0].err
+		return plainFailure(failed[0].err)
 	case scrubErr != nil:
 		return scrubErr
 	}
 	return nil
+}
+
+// plainFailure makes err exit 1. A failed git command carries *exec.ExitError, whose
+// ExitCode method cmdutil.ExitCode would otherwise take for bbkey's own exit code (128).
+func plainFailure(err error) error {
+	return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: err}
 }
 
 // withPlanErrors adds the repositories that could not be read or written.
@@ -335,7 +341,7 @@ func discover(ctx context.Context, opts *Options, t engine.Target) (*engine.Plan
 		return false
 	})
 	if len(repos) == 0 && len(failed) == 1 && len(opts.Recursive) == 0 {
-		return nil, nil, cmdutil.WithHint(failed[0].err, "run bbkey remote inside a clone, give its PATH, or use --recursive DIR")
+		return nil, nil, cmdutil.WithHint(plainFailure(failed[0].err), "run bbkey remote inside a clone, give its PATH, or use --recursive DIR")
 	}
 	return engine.PlanRepos(ctx, opts.Git, repos, t), failed, nil
 }
@@ -444,7 +450,7 @@ func report(opts *Options, plan *engine.Plan, sp *engine.ScrubPlan, failed []fai
 		if dryRun {
 			verb = "to be removed with the rewrite"
 		}
-		s.Step(iostreams.MarkWarn, "%s carried a secret in the URL (%s): treat it as leaked and revoke it", plural(secrets, "remote", "remotes"), verb)
+		s.Step(iostreams.MarkWarn, "%s carried a secret (%s): treat it as leaked and revoke it", plural(secrets, "URL", "URLs"), verb)
 	}
 	reportScrub(opts, sp, dryRun, scrubErr)
 }
