@@ -332,7 +332,8 @@ func (s *Server) repoJSON(r *repo) map[string]any {
 			"html": map[string]any{"href": "https://bitbucket.org/" + r.fullName()},
 			"clone": []any{
 				map[string]any{"name": "https", "href": "https://bitbucket.org/" + r.fullName() + ".git"},
-				map[string]any{"name": "ssh", "href": "ssh://git@ssh.bitbucket.org/" + r.fullName() + ".git"},
+				// scp-like, as the live API writes it (not a URI, though the spec says uri).
+				map[string]any{"name": "ssh", "href": "git@ssh.bitbucket.org:" + r.fullName() + ".git"},
 			},
 		},
 	}

@@ -116,10 +116,12 @@ func TestUserKeys(t *testing.T) {
 		self,
 		s.APIURL() + "/users/" + bbapitest.DefaultAccountID + "/ssh-keys/" + url.PathEscape(uuid),
 		s.APIURL() + "/users/" + bbapitest.DefaultUUID + "/ssh-keys/" + bare,
-		s.APIURL() + "/users/" + strings.Trim(bbapitest.DefaultUUID, "{}") + "/ssh-keys/" + strings.ToUpper(bare),
+		s.APIURL() + "/users/" + strings.ToUpper(bbapitest.DefaultUUID) + "/ssh-keys/" + strings.ToUpper(bare),
 	} {
 		wantStatus(t, call(t, "GET", u, ada(s), nil), 200)
 	}
+	// A uuid without braces is not a documented selected_user.
+	wantStatus(t, call(t, "GET", s.APIURL()+"/users/"+strings.Trim(bbapitest.DefaultUUID, "{}")+"/ssh-keys", ada(s), nil), 404)
 
 	r = call(t, "PUT", self, ada(s), map[string]string{"label": "renamed"})
 	wantStatus(t, r, 200)

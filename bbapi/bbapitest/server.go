@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,7 +115,7 @@ type Server struct {
 	spec *specValidator
 
 	mu          sync.Mutex
-	clock       func() time.Time
+	clock       atomic.Pointer[func() time.Time] // read without s.mu: now() runs under it and outside it
 	latency     time.Duration
 	users       map[string]*User // by account id
 	tokens      map[string]*token
@@ -140,7 +141,6 @@ type Server struct {
 // NewServer starts the emulator: REST and OAuth on 127.0.0.1:0, SSH on 127.0.0.1:0.
 func NewServer(opts ...Option) (*Server, error) {
 	s := &Server{
-		clock:       time.Now,
 		users:       map[string]*User{},
 		tokens:      map[string]*token{},
 		consumers:   map[string]*consumer{},
@@ -159,9 +159,11 @@ func NewServer(opts ...Option) (*Server, error) {
 	for _, o := range opts {
 		o(&s.cfg)
 	}
+	clock := time.Now
 	if s.cfg.clock != nil {
-		s.clock = s.cfg.clock
+		clock = s.cfg.clock
 	}
+	s.clock.Store(&clock)
 	s.latency = s.cfg.latency
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
@@ -359,15 +361,13 @@ func (s *Server) Env() []string {
 }
 
 func (s *Server) now() time.Time {
-	return s.clock().UTC()
+	return (*s.clock.Load())().UTC()
 }
 
 // SetClock replaces the clock used for timestamps, token expiry, the rate-limit window and
 // key cooldowns. Latency and hangs use real time.
 func (s *Server) SetClock(now func() time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.clock = now
+	s.clock.Store(&now)
 }
 
 // SetLatency delays every later HTTP request by d.

@@ -225,10 +225,14 @@ func (s *Server) userByEmail(email string) (*User, bool) {
 	return nil, false
 }
 
-// userByRef finds a user by account id or by {uuid} (braces optional).
+// userByRef finds a user by account id or by {uuid}. The braces are required, as
+// documented: a bare uuid is not a selected_user, so a client that drops them finds out.
 func (s *Server) userByRef(ref string) (*User, bool) {
 	if u, ok := s.users[ref]; ok {
 		return u, true
+	}
+	if !strings.HasPrefix(ref, "{") || !strings.HasSuffix(ref, "}") {
+		return nil, false
 	}
 	want := strings.ToLower(stripBraces(ref))
 	for _, u := range s.users {
