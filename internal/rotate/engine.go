@@ -1,0 +1,399 @@
+package rotate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/gitrun"
+	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/state"
+)
+
+// The steps of a rotation, in order. Each is recorded in the journal when it is done.
+const (
+	StepBegin       = "begin"
+	StepGenerate    = "generate"
+	StepUpload      = "upload"
+	StepProve       = "prove"
+	StepAgentAdd    = "agent-add"
+	StepConfigNext  = "config-next"
+	StepMoveOld     = "move-old"
+	StepLinkNew     = "link-new"
+	StepConfigFinal = "config-final"
+	StepAgentRemove = "agent-remove"
+	StepRevoke      = "revoke"
+	StepRetire      = "retire"
+)
+
+// Steps lists the steps in order; StepBegin is a crash point, never journalled as done.
+var Steps = []string{StepBegin, StepGenerate, StepUpload, StepProve, StepAgentAdd, StepConfigNext,
+	StepMoveOld, StepLinkNew, StepConfigFinal, StepAgentRemove, StepRevoke, StepRetire}
+
+const (
+	// CrashEnv names the test hook: the step after whose journal write the process exits.
+	CrashEnv = "BBKEY_TEST_CRASH_AFTER"
+	// CrashExitCode is the exit code of a run the test hook stopped.
+	CrashExitCode = 99
+	// NextSuffix is appended to the key path for the successor until it is in place.
+	NextSuffix = ".next"
+	// RetiredDir is the directory inside ~/.ssh/bbkey that keeps rotated-out key pairs.
+	RetiredDir = "retired"
+	// RetiredTimeLayout stamps retired files with the rotation's start (UTC).
+	RetiredTimeLayout = "20060102T150405Z"
+	// DefaultKeepRetired is how long retired pairs are kept when --keep-retired is not given.
+	DefaultKeepRetired = 30 * 24 * time.Hour
+	// DefaultConcurrency bounds parallel requests for the targets of an access key.
+	DefaultConcurrency = 4
+)
+
+// Results of an Outcome beyond state.Result's: what a dry run would do.
+const (
+	ResultWouldRotate   = "would-rotate"
+	ResultWouldResume   = "would-resume"
+	ResultWouldRollBack = "would-roll-back"
+)
+
+// PassphraseFunc returns the passphrase for the new key of name (file, environment,
+// keychain or terminal), or nil with no error for an unencrypted key (--no-passphrase).
+// The engine clears the slice when done.
+type PassphraseFunc func(ctx context.Context, name string) ([]byte, error)
+
+// Engine rotates keys. Every side effect comes in through its fields.
+type Engine struct {
+	// API talks to Bitbucket with the run's credential.
+	API *bbapi.Client
+	// Agent connects to the user's ssh-agent; an error skips the agent steps with a warning.
+	Agent func() (agent.Agent, error)
+	// State is the config directory with state.json, the journal and the locks.
+	State state.Dir
+	// SSHDir is the directory OpenSSH reads (keys, config, bbkey/).
+	SSHDir string
+	// Settings are the run's endpoint, ssh host and pins.
+	Settings cmdutil.Settings
+	// Hostname goes into new keys' comments.
+	Hostname string
+	// Now is the clock.
+	Now func() time.Time
+	// IO receives one status line per step on ErrOut.
+	IO *iostreams.IOStreams
+	// Passphrase gives the new keys' passphrase.
+	Passphrase PassphraseFunc
+	// LookupEnv reads the environment (only for the crash test hook).
+	LookupEnv func(string) (string, bool)
+	// Exit ends the process for the crash test hook (nil: os.Exit).
+	Exit func(code int)
+	// Git runs git with extra environment, for the ls-remote proof (nil: gitrun.Exec).
+	Git func(env []string) gitrun.Runner
+	// Scheduled marks runs started by the timer, in the journal and the history.
+	Scheduled bool
+	// KeepRetired is how long retired key pairs are kept; negative means DefaultKeepRetired.
+	KeepRetired time.Duration
+	// Concurrency bounds parallel Bitbucket calls for access-key targets (0: default).
+	Concurrency int
+	// ProofTimeout bounds each SSH proof (0: sshproof's default).
+	ProofTimeout time.Duration
+	// Trace receives the SSH proof's trace (--debug); nil for none.
+	Trace io.Writer
+
+	agentOnce sync.Once
+	agent     agent.Agent
+	agentErr  error
+}
+
+// Request says what to rotate.
+type Request struct {
+	Kind state.RotationKind
+	// Name limits the run to one account or access key; "" takes all of Kind.
+	Name string
+	// IfOlderThan skips keys younger than this; 0 rotates whatever the age.
+	IfOlderThan time.Duration
+	// DryRun decides and reports, and changes nothing.
+	DryRun bool
+}
+
+// Outcome is what happened to one key.
+type Outcome struct {
+	Kind state.RotationKind `json:"kind"`
+	Name string             `json:"name"`
+	// Result is a state.Result, or for a dry run would-rotate, would-resume or
+	// would-roll-back.
+	Result string `json:"result"`
+	// Resumed is set when the rotation was left unfinished by an earlier run.
+	Resumed bool   `json:"resumed"`
+	Reason  string `json:"reason,omitempty"`
+	// Created is when the old key was made, as far as Bitbucket, its label or the state tell.
+	Created        time.Time         `json:"created,omitzero"`
+	AgeDays        int               `json:"age_days"`
+	OldFingerprint string            `json:"old_fingerprint,omitempty"`
+	NewFingerprint string            `json:"new_fingerprint,omitempty"`
+	OldKeyIDs      map[string]string `json:"old_key_ids,omitempty"`
+	NewKeyIDs      map[string]string `json:"new_key_ids,omitempty"`
+	Label          string            `json:"label,omitempty"`
+	KeyPath        string            `json:"key_path,omitempty"`
+	RetiredPath    string            `json:"retired_path,omitempty"`
+	// Steps are the steps done by this run, in order.
+	Steps        []string `json:"steps"`
+	ChangedFiles []string `json:"changed_files"`
+	Error        string   `json:"error,omitempty"`
+}
+
+func (o *Outcome) step(name string)        { o.Steps = append(o.Steps, name) }
+func (o *Outcome) changed(paths ...string) { o.ChangedFiles = appendUnique(o.ChangedFiles, paths...) }
+
+// Report is what a run did.
+type Report struct {
+	DryRun    bool               `json:"dry_run"`
+	Kind      state.RotationKind `json:"kind"`
+	Scheduled bool               `json:"scheduled"`
+	// Result is the overall state.Result (failed when any key failed, partial when an
+	// old key is left to revoke, ok when everything was rotated or skipped).
+	Result       string     `json:"result"`
+	Rotations    []*Outcome `json:"rotations"`
+	ChangedFiles []string   `json:"changed_files"`
+}
+
+func (r *Report) add(o *Outcome) *Outcome {
+	r.Rotations = append(r.Rotations, o)
+	return o
+}
+
+func (r *Report) finish(err error) {
+	for _, o := range r.Rotations {
+		r.ChangedFiles = appendUnique(r.ChangedFiles, o.ChangedFiles...)
+	}
+	switch {
+	case r.DryRun && err == nil:
+		r.Result = string(state.ResultOK)
+	case err == nil:
+		r.Result = string(state.ResultOK)
+		for _, o := range r.Rotations {
+			if o.Result == string(state.ResultRolledBack) {
+				continue
+			}
+			if o.Result != string(state.ResultOK) && o.Result != string(state.ResultSkipped) {
+				r.Result = o.Result
+			}
+		}
+	case cmdutil.ExitCode(err) == cmdutil.ExitPartial:
+		r.Result = string(state.ResultPartial)
+	default:
+		r.Result = string(state.ResultFailed)
+	}
+}
+
+// Run carries out req: it takes the run lock, resolves an unfinished rotation first,
+// then decides, per key, whether to rotate and does so. The report is returned even with
+// an error, listing what was done.
+func (e *Engine) Run(ctx context.Context, req Request) (*Report, error) {
+	rep := &Report{DryRun: req.DryRun, Kind: req.Kind, Scheduled: e.Scheduled, Rotations: []*Outcome{}, ChangedFiles: []string{}}
+	err := e.run(ctx, req, rep)
+	rep.finish(err)
+	return rep, err
+}
+
+func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
+	if !req.DryRun {
+		lock, err := e.State.LockRotation()
+		if err != nil {
+			if errors.Is(err, state.ErrRotationRunning) {
+				return cmdutil.WithHint(err, "wait for it to finish and run `bbkey rotate` again; `bbkey rotate --status` shows an unfinished rotation")
+			}
+			return fmt.Errorf("taking the rotation lock: %w", err)
+		}
+		defer lock.Unlock()
+	}
+
+	j, err := e.State.LoadJournal()
+	if err != nil && !errors.Is(err, state.ErrNoJournal) {
+		return err
+	}
+	if errors.Is(err, state.ErrNoJournal) {
+		j = nil
+	}
+	st, err := e.State.Load()
+	if err != nil {
+		return err
+	}
+
+	// With an unfinished rotation, a request naming nothing rotatable still resolves it
+	// first and reports the request's error after.
+	subjects, subjErr := e.subjects(st, req)
+	if subjErr != nil && j == nil {
+		return subjErr
+	}
+	// A journal names the key it was rotating; that rotation is finished first, and a key
+	// it carried forward is not rotated a second time in the same run.
+	var forward bool
+	if j != nil {
+		forward = j.Did(StepProve)
+		if forward {
+			subjects = slices.DeleteFunc(subjects, func(s *subject) bool { return s.kind == j.Kind && s.name == j.Name })
+		}
+	}
+
+	// Decide before anything is written, and gather every passphrase the run needs, so a
+	// missing answer fails before any change.
+	type todo struct {
+		s   *subject
+		out *Outcome
+	}
+	var plan []todo
+	for _, s := range subjects {
+		out := &Outcome{Kind: s.kind, Name: s.name, OldFingerprint: s.fingerprint, KeyPath: s.path, Steps: []string{}, ChangedFiles: []string{}}
+		rotate, err := e.decide(ctx, s, req, out)
+		if err != nil {
+			rep.add(out)
+			out.Result, out.Error = string(state.ResultFailed), err.Error()
+			return err
+		}
+		if !rotate {
+			out.Result = string(state.ResultSkipped)
+			rep.add(out)
+			continue
+		}
+		if req.DryRun {
+			out.Result = ResultWouldRotate
+		}
+		plan = append(plan, todo{s, out})
+	}
+
+	if req.DryRun {
+		if j != nil {
+			rep.Rotations = append([]*Outcome{e.describeJournal(j, forward)}, rep.Rotations...)
+		}
+		for _, t := range plan {
+			rep.add(t.out)
+		}
+		return nil
+	}
+
+	passes := map[string][]byte{}
+	defer func() {
+		for _, p := range passes {
+			clear(p)
+		}
+	}()
+	for _, t := range plan {
+		if err := t.s.checkFinal(); err != nil {
+			return err
+		}
+		p, err := e.Passphrase(ctx, t.s.name)
+		if err != nil {
+			return err
+		}
+		passes[t.s.name] = p
+	}
+
+	if j != nil {
+		out := rep.add(&Outcome{Kind: j.Kind, Name: j.Name, Resumed: true, OldFingerprint: j.OldFingerprint, Steps: []string{}, ChangedFiles: []string{}})
+		if err := e.resume(ctx, j, out); err != nil {
+			return err
+		}
+	}
+	if subjErr != nil {
+		return subjErr
+	}
+
+	for _, t := range plan {
+		rep.add(t.out)
+		if err := e.rotate(ctx, t.s, passes[t.s.name], t.out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// describeJournal reports what a run would do with an unfinished rotation.
+func (e *Engine) describeJournal(j *state.Journal, forward bool) *Outcome {
+	o := &Outcome{Kind: j.Kind, Name: j.Name, Resumed: true, OldFingerprint: j.OldFingerprint, NewFingerprint: j.NewFingerprint,
+		OldKeyIDs: j.OldKeyIDs, NewKeyIDs: j.NewKeyIDs, Steps: []string{}, ChangedFiles: []string{}}
+	step := j.Step
+	if step == "" {
+		step = StepBegin
+	}
+	if forward {
+		o.Result = ResultWouldResume
+		o.Reason = fmt.Sprintf("an earlier rotation stopped after %q; the new key is proven, so it would be finished", step)
+	} else {
+		o.Result = ResultWouldRollBack
+		o.Reason = fmt.Sprintf("an earlier rotation stopped after %q, before the new key was proven; it would be rolled back", step)
+	}
+	e.IO.Step(iostreams.MarkWarn, "%s: %s", j.Name, o.Reason)
+	return o
+}
+
+// crashPoint is the test hook: exit right after step's journal write when asked to.
+func (e *Engine) crashPoint(step string) {
+	if e.LookupEnv == nil {
+		return
+	}
+	if v, ok := e.LookupEnv(CrashEnv); ok && v == step {
+		exit := e.Exit
+		if exit == nil {
+			exit = os.Exit
+		}
+		exit(CrashExitCode)
+	}
+}
+
+// advance records step in the journal and fires the crash hook.
+func (e *Engine) advance(j *state.Journal, out *Outcome, step string) error {
+	if err := j.Advance(step); err != nil {
+		return err
+	}
+	out.step(step)
+	e.crashPoint(step)
+	return nil
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+func (e *Engine) keepRetired() time.Duration {
+	if e.KeepRetired < 0 {
+		return DefaultKeepRetired
+	}
+	return e.KeepRetired
+}
+
+func (e *Engine) concurrency() int {
+	if e.Concurrency <= 0 {
+		return DefaultConcurrency
+	}
+	return e.Concurrency
+}
+
+// userAgent returns the agent, connecting once; nil with a warning printed once when
+// there is none.
+func (e *Engine) userAgent() agent.Agent {
+	e.agentOnce.Do(func() {
+		if e.Agent == nil {
+			e.agentErr = agent.ErrNoAgent
+			return
+		}
+		e.agent, e.agentErr = e.Agent()
+	})
+	return e.agent
+}
+
+func appendUnique(list []string, items ...string) []string {
+	for _, it := range items {
+		if it != "" && !slices.Contains(list, it) {
+			list = append(list, it)
+		}
+	}
+	return list
+}

@@ -1,0 +1,162 @@
+package rotate
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/bbkey/bbkey/internal/fsutil"
+	"github.com/bbkey/bbkey/keys"
+)
+
+// keyFingerprint reads the fingerprint of the private key file at path (from its .pub, or
+// from the public half OpenSSH keeps in clear in the private file) or of a .pub file.
+func keyFingerprint(path string) (string, error) {
+	if strings.HasSuffix(path, keys.PublicSuffix) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", err
+		}
+		k, err := keys.ParseAuthorizedKey(b)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", path, err)
+		}
+		return k.Fingerprint, nil
+	}
+	k, err := keys.LoadPublic(path)
+	if err != nil {
+		return "", err
+	}
+	return k.Fingerprint, nil
+}
+
+// moveKeyFiles moves the pair at src (private key and .pub) to dst, file by file, so a run
+// killed between the two moves finishes the second next time. It only moves files holding
+// the old key; files holding the new key mean the move is long done.
+func moveKeyFiles(src, dst, oldFP, newFP string) ([]string, error) {
+	var moved []string
+	for _, suffix := range []string{"", keys.PublicSuffix} {
+		from, to := src+suffix, dst+suffix
+		if !exists(from) {
+			continue
+		}
+		fp, err := keyFingerprint(from)
+		if err != nil {
+			return moved, fmt.Errorf("reading %s before moving it: %w", from, err)
+		}
+		switch fp {
+		case newFP:
+			continue
+		case oldFP:
+		default:
+			return moved, fmt.Errorf("%s holds %s, neither the old key %s nor the new one", from, fp, oldFP)
+		}
+		if exists(to) {
+			return moved, fmt.Errorf("cannot move %s: %s already exists", from, to)
+		}
+		if err := os.Rename(from, to); err != nil {
+			return moved, fmt.Errorf("moving the old key aside: %w", err)
+		}
+		moved = append(moved, from, to)
+	}
+	return moved, nil
+}
+
+// linkKeyFiles gives the successor at src its final name dst: a hard link, so both names
+// hold it until the config has moved over (a copy where links are not possible). A dst
+// already holding the same bytes is left as it is.
+func linkKeyFiles(src, dst, newFP string) error {
+	for _, suffix := range []string{"", keys.PublicSuffix} {
+		from, to := src+suffix, dst+suffix
+		if exists(to) {
+			if same, err := sameContent(from, to); err == nil && same {
+				continue
+			} else if errors.Is(err, fs.ErrNotExist) && !exists(from) {
+				continue // src already removed: to is the survivor
+			}
+			return fmt.Errorf("cannot put the new key in place: %s already exists and holds something else", to)
+		}
+		if !exists(from) {
+			return fmt.Errorf("the new key file %s is missing", from)
+		}
+		if err := linkOrCopy(from, to); err != nil {
+			return fmt.Errorf("putting the new key in place: %w", err)
+		}
+	}
+	fp, err := keyFingerprint(dst)
+	if err != nil {
+		return err
+	}
+	if fp != newFP {
+		return fmt.Errorf("%s holds %s, not the new key %s", dst, fp, newFP)
+	}
+	return nil
+}
+
+func sameContent(a, b string) (bool, error) {
+	x, err := os.ReadFile(a)
+	if err != nil {
+		return false, err
+	}
+	y, err := os.ReadFile(b)
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(x, y), nil
+}
+
+func linkOrCopy(from, to string) error {
+	if err := os.Link(from, to); err == nil {
+		return nil
+	}
+	fi, err := os.Stat(from)
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	defer clear(b)
+	return fsutil.CreateExclusive(to, b, fi.Mode().Perm())
+}
+
+// pruneRetired deletes retired key files (named <key file>[.pub].<RetiredTimeLayout>)
+// stamped more than keep before now, and returns what it deleted. Other files are never
+// touched.
+func pruneRetired(dir string, now time.Time, keep time.Duration) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, ent := range entries {
+		name := ent.Name()
+		i := strings.LastIndexByte(name, '.')
+		if i < 0 || !ent.Type().IsRegular() {
+			continue
+		}
+		base := strings.TrimSuffix(name[:i], keys.PublicSuffix)
+		if _, _, ok := keys.ParseFileName(base); !ok {
+			continue
+		}
+		stamp, err := time.Parse(RetiredTimeLayout, name[i+1:])
+		if err != nil || now.Sub(stamp) < keep {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return removed, fmt.Errorf("deleting a retired key: %w", err)
+		}
+		removed = append(removed, p)
+	}
+	return removed, nil
+}

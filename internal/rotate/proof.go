@@ -1,0 +1,150 @@
+package rotate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/gitrun"
+	"github.com/bbkey/bbkey/internal/hostkeys"
+	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/sshconfig"
+	"github.com/bbkey/bbkey/internal/sshproof"
+	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/keys"
+)
+
+// proofAlias is the Host of the throw-away ssh config the ls-remote proof uses.
+const proofAlias = "bbkey-rotate-proof"
+
+// prove shows the successor works before anything relies on it: an SSH handshake with it
+// alone, and for an access key a real `git ls-remote` on one of its repositories.
+func (e *Engine) prove(ctx context.Context, s *subject, k *keys.Key, out *Outcome) error {
+	pins, err := hostkeys.Pinned(e.Settings)
+	if err != nil {
+		return err
+	}
+	kh := hostkeys.Path(e.SSHDir)
+	w, err := hostkeys.Write(ctx, kh, pins, false)
+	if err != nil {
+		return fmt.Errorf("writing pinned host keys: %w", err)
+	}
+	if w.Changed {
+		out.changed(kh)
+	}
+	v, err := hostkeys.NewVerifier(kh, e.Settings.SSHHost)
+	if err != nil {
+		return err
+	}
+	res, err := sshproof.Prove(ctx, sshproof.Options{
+		Endpoint:          e.Settings.SSHEndpoint,
+		HostKeyAlias:      e.Settings.SSHHost,
+		HostKeyCallback:   v.HostKeyCallback(),
+		HostKeyAlgorithms: v.HostKeyAlgorithms(),
+		Signers:           []ssh.Signer{k.Signer},
+		Timeout:           e.ProofTimeout,
+		Trace:             e.Trace,
+	})
+	if err != nil {
+		return err
+	}
+	e.IO.Step(iostreams.MarkOK, "proved it over SSH: %s accepted %s", e.Settings.SSHEndpoint, res.Fingerprint)
+	if s.kind != state.RotateAccessKeys {
+		return nil
+	}
+	repo, err := e.proofRepo(ctx, s)
+	if errors.Is(err, errNoTarget) {
+		e.IO.Step(iostreams.MarkWarn, "no repository to run git ls-remote on (only empty projects): the handshake is the proof")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	err = e.lsRemote(ctx, k, repo)
+	if errors.Is(err, errNoPrivateAgent) {
+		e.IO.Step(iostreams.MarkWarn, "git ls-remote proof skipped: %v", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	e.IO.Step(iostreams.MarkOK, "git ls-remote %s works with it", repo)
+	return nil
+}
+
+// proofRepo picks the repository for the ls-remote proof: the first repository target,
+// else the first repository of the first project target.
+func (e *Engine) proofRepo(ctx context.Context, s *subject) (string, error) {
+	for _, t := range s.targets {
+		if t.Kind == state.TargetRepo {
+			return t.Ref(), nil
+		}
+	}
+	for _, t := range s.targets {
+		q := fmt.Sprintf("project.key = %q", t.Slug)
+		for r, err := range e.API.Repositories.ListWorkspace(ctx, t.Workspace, &bbapi.ListRepositoriesOptions{Query: q}) {
+			if err != nil {
+				return "", fmt.Errorf("finding a repository of project %s: %w", t.Ref(), err)
+			}
+			return r.WorkspaceSlug() + "/" + r.RepoSlug(), nil
+		}
+	}
+	return "", errNoTarget
+}
+
+// lsRemote runs the real git and ssh against repo with only the successor: a private
+// agent holding just that key, and a throw-away ssh config with bbkey's pins. The user's
+// agent and ~/.ssh/config are not consulted, so nothing else can make it pass.
+func (e *Engine) lsRemote(ctx context.Context, k *keys.Key, repo string) error {
+	dir, err := os.MkdirTemp("", "bbkey-proof-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	sock, stop, err := servePrivateAgent(dir, k)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	host, port, err := cmdutil.SplitEndpoint(e.Settings.SSHEndpoint)
+	if err != nil {
+		return err
+	}
+	idFile, err := filepath.Abs(k.Path)
+	if err != nil {
+		return err
+	}
+	cfg := sshconfig.RenderManaged([]sshconfig.HostBlock{{
+		Alias: proofAlias, HostName: host, Port: port, IdentityFile: idFile,
+		KnownHostsFile: hostkeys.Path(e.SSHDir), HostKeyAlias: e.Settings.SSHHost,
+	}})
+	cfgPath := filepath.Join(dir, "config")
+	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+		return err
+	}
+	env := []string{
+		"SSH_AUTH_SOCK=" + sock,
+		"GIT_SSH_COMMAND=ssh -F " + shellQuote(cfgPath) + " -o BatchMode=yes",
+		"GIT_SSH_VARIANT=ssh",
+	}
+	git := e.Git
+	if git == nil {
+		git = func(env []string) gitrun.Runner { return gitrun.Exec{Env: env} }
+	}
+	if _, err := git(env).Run(ctx, dir, "ls-remote", "--heads", "git@"+proofAlias+":"+repo+".git"); err != nil {
+		return fmt.Errorf("git ls-remote %s with the new key: %w", repo, err)
+	}
+	return nil
+}
+
+// shellQuote quotes s for the sh that git runs GIT_SSH_COMMAND with.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

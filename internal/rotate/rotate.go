@@ -1,0 +1,498 @@
+package rotate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/fsutil"
+	"github.com/bbkey/bbkey/internal/identity"
+	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/keys"
+)
+
+// rotate replaces one key from scratch: steps generate to retire.
+func (e *Engine) rotate(ctx context.Context, s *subject, pass []byte, out *Outcome) error {
+	if err := s.clearNext(e.now()); err != nil {
+		return err
+	}
+	j, err := e.State.Begin(state.Journal{Kind: s.kind, Name: s.name, Scheduled: e.Scheduled,
+		OldFingerprint: s.fingerprint, OldPath: s.path, OldKeyIDs: maps.Clone(s.keyIDs)})
+	if err != nil {
+		return err
+	}
+	e.crashPoint(StepBegin)
+
+	k, err := e.generate(j, s, pass, out)
+	if err != nil {
+		return e.abandon(ctx, j, s, out, err)
+	}
+	defer k.Wipe()
+	if err := e.advance(j, out, StepGenerate); err != nil {
+		return err
+	}
+	if err := e.upload(ctx, j, s, k, out); err != nil {
+		return e.abandon(ctx, j, s, out, err)
+	}
+	if err := e.advance(j, out, StepUpload); err != nil {
+		return err
+	}
+	if err := e.prove(ctx, s, k, out); err != nil {
+		err = cmdutil.VerifyError(fmt.Errorf("the new key was not proven to work over SSH, so it was deleted again and the old key stays in use: %w", err))
+		return e.abandon(ctx, j, s, out, err)
+	}
+	if err := e.advance(j, out, StepProve); err != nil {
+		return err
+	}
+	return e.forward(ctx, j, s, k, out)
+}
+
+// newLabel is the successor's label: today's date (the rotation's start), the old key's
+// ttl policy kept. It is derived from the journal so a resumed run writes the same one.
+func newLabel(j *state.Journal, s *subject) string {
+	d := j.Started.UTC()
+	return keylabel.Label{Name: s.name, Created: time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC), TTL: s.label.TTL}.String()
+}
+
+func (e *Engine) generate(j *state.Journal, s *subject, pass []byte, out *Outcome) (*keys.Key, error) {
+	if len(pass) == 0 {
+		pass = nil
+	}
+	k, err := keys.Generate(keys.GenerateOptions{
+		Path:         s.next(),
+		Comment:      keys.Comment(s.name, e.Hostname, j.Started),
+		Passphrase:   pass,
+		NoPassphrase: pass == nil,
+		Now:          j.Started,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("generating the new key: %w", err)
+	}
+	j.NewPath, j.NewFingerprint = s.next(), k.Fingerprint
+	out.NewFingerprint = k.Fingerprint
+	out.changed(s.next(), s.next()+keys.PublicSuffix)
+	e.IO.Step(iostreams.MarkOK, "generated the new key %s (%s)", k.Fingerprint, s.next())
+	return k, nil
+}
+
+func (e *Engine) upload(ctx context.Context, j *state.Journal, s *subject, k *keys.Key, out *Outcome) error {
+	label := newLabel(j, s)
+	out.Label = label
+	var expires *time.Time
+	if s.lifetime > 0 {
+		t := j.Started.Add(s.lifetime).UTC().Truncate(time.Second)
+		expires = &t
+	}
+	places := s.places(nil)
+	ids := map[string]string{}
+	var mu sync.Mutex
+	errs := e.eachPlace(ctx, places, func(ctx context.Context, p place) error {
+		id, err := e.addKey(ctx, s, p, k.AuthorizedKey(), label, expires)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		ids[p.key] = id
+		mu.Unlock()
+		return nil
+	})
+	for key, id := range ids {
+		j.SetNewKeyID(key, id)
+	}
+	out.NewKeyIDs = maps.Clone(j.NewKeyIDs)
+	if err := placesError("adding the new key", len(places), errs); err != nil {
+		return err
+	}
+	if s.kind == state.RotateAccount {
+		e.IO.Step(iostreams.MarkOK, "uploaded it to the Bitbucket account as %q", label)
+	} else {
+		e.IO.Step(iostreams.MarkOK, "added it to %d repositories and projects as %q", len(places), label)
+	}
+	return nil
+}
+
+// abandon rolls back a rotation that failed before its key was proven, records it, and
+// returns cause (joined with the rollback's own failure, which leaves the journal for
+// the next run).
+func (e *Engine) abandon(ctx context.Context, j *state.Journal, s *subject, out *Outcome, cause error) error {
+	out.Result, out.Error = string(state.ResultFailed), cause.Error()
+	if err := e.rollback(ctx, j, s, out); err != nil {
+		return errors.Join(cause, cmdutil.WithHint(fmt.Errorf("undoing the rotation: %w", err),
+			"run `bbkey rotate` again: it finishes undoing this rotation first"))
+	}
+	e.record(ctx, j, state.ResultFailed, cause, out)
+	if err := j.Finish(); err != nil {
+		return errors.Join(cause, err)
+	}
+	return cause
+}
+
+// rollback deletes the successor on Bitbucket and on disk. Nothing else has changed
+// before the proof, so afterwards the old key is exactly as it was.
+func (e *Engine) rollback(ctx context.Context, j *state.Journal, s *subject, out *Outcome) error {
+	if j.NewFingerprint != "" {
+		uploaded := j.Did(StepUpload)
+		places := s.places(j)
+		errs := e.eachPlace(ctx, places, func(ctx context.Context, p place) error {
+			id := j.NewKeyIDs[p.key]
+			if id == "" && !uploaded {
+				// The upload may have landed before a crash hid its answer.
+				var err error
+				if id, err = e.findKey(ctx, s, p, j.NewFingerprint); err != nil {
+					return err
+				}
+			}
+			if id == "" || id == j.OldKeyIDs[p.key] {
+				return nil
+			}
+			return e.deleteKey(ctx, s, p, id)
+		})
+		if err := placesError("deleting the new key", len(places), errs); err != nil {
+			return err
+		}
+		if len(j.NewKeyIDs) > 0 || !uploaded {
+			e.IO.Step(iostreams.MarkOK, "deleted the new key %s on Bitbucket again", j.NewFingerprint)
+		}
+	}
+	next := s.next()
+	if j.NewPath != "" {
+		next = j.NewPath
+	}
+	for _, p := range []string{next, next + keys.PublicSuffix} {
+		if err := os.Remove(p); err == nil {
+			out.changed(p)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("removing the new key file: %w", err)
+		}
+	}
+	out.step("rollback")
+	return nil
+}
+
+// forward finishes a rotation whose successor is proven: every remaining step, in order.
+// k is the successor in memory, or nil on a resumed run.
+func (e *Engine) forward(ctx context.Context, j *state.Journal, s *subject, k *keys.Key, out *Outcome) error {
+	out.NewFingerprint, out.NewKeyIDs, out.Label = j.NewFingerprint, maps.Clone(j.NewKeyIDs), newLabel(j, s)
+	if out.OldKeyIDs == nil {
+		out.OldKeyIDs = maps.Clone(j.OldKeyIDs)
+	}
+	steps := []struct {
+		name string
+		fn   func() error
+	}{
+		{StepAgentAdd, func() error { e.agentAdd(ctx, j, s, k); return nil }},
+		{StepConfigNext, func() error { return e.switchConfig(ctx, j, s, j.NewPath, out) }},
+		{StepMoveOld, func() error { return e.moveOld(j, s, out) }},
+		{StepLinkNew, func() error { return e.linkNew(j, s, out) }},
+		{StepConfigFinal, func() error { return e.configFinal(ctx, j, s, out) }},
+		{StepAgentRemove, func() error { e.agentRemove(j); return nil }},
+		{StepRevoke, func() error { return e.revoke(ctx, j, s, out) }},
+		{StepRetire, func() error { return e.retire(out) }},
+	}
+	for _, st := range steps {
+		if j.Did(st.name) {
+			continue
+		}
+		if err := st.fn(); err != nil {
+			if st.name == StepRevoke {
+				out.Result, out.Error = string(state.ResultPartial), err.Error()
+				e.record(ctx, j, state.ResultPartial, err, out)
+				return cmdutil.PartialError(fmt.Errorf("the new key %s is proven and in use, but the old key %s is still on Bitbucket: %w",
+					j.NewFingerprint, j.OldFingerprint, err),
+					"run `bbkey rotate` again: it finishes revoking the old key rather than starting another rotation")
+			}
+			out.Result, out.Error = string(state.ResultFailed), err.Error()
+			return cmdutil.WithHint(fmt.Errorf("%s: %w", st.name, err),
+				"the new key is proven; run `bbkey rotate` again to finish the rotation")
+		}
+		if err := e.advance(j, out, st.name); err != nil {
+			return err
+		}
+	}
+	out.Result = string(state.ResultOK)
+	out.KeyPath = s.final
+	e.record(ctx, j, state.ResultOK, nil, out)
+	return j.Finish()
+}
+
+// agentAdd loads the successor into the user's agent. It never fails the rotation: without
+// an agent (a timer, a server) the config's AddKeysToAgent loads it at first use.
+func (e *Engine) agentAdd(ctx context.Context, j *state.Journal, s *subject, k *keys.Key) {
+	ag := e.userAgent()
+	if ag == nil {
+		e.IO.Step(iostreams.MarkWarn, "no ssh agent (%v): the new key is not loaded; ssh loads it at first use", e.agentErr)
+		return
+	}
+	if k == nil || !k.HasPrivate() {
+		path := j.NewPath
+		if !exists(path) {
+			path = s.final
+		}
+		var err error
+		if k, err = e.unlock(ctx, s.name, path); err != nil {
+			e.IO.Step(iostreams.MarkWarn, "the new key is not loaded into the ssh agent: %v", err)
+			return
+		}
+		defer k.Wipe()
+	}
+	if err := ag.Add(k.Private, k.Comment, 0, false); err != nil {
+		e.IO.Step(iostreams.MarkWarn, "the new key is not loaded into the ssh agent: %v", err)
+		return
+	}
+	e.IO.Step(iostreams.MarkOK, "loaded the new key into the ssh agent")
+}
+
+// unlock decrypts the successor on a resumed run, with the passphrase it was made with.
+func (e *Engine) unlock(ctx context.Context, name, path string) (*keys.Key, error) {
+	enc, err := keys.IsEncrypted(path)
+	if err != nil {
+		return nil, err
+	}
+	if !enc {
+		return keys.LoadPrivate(path, nil)
+	}
+	if e.Passphrase == nil {
+		return nil, errors.New("no passphrase source")
+	}
+	pass, err := e.Passphrase(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(pass)
+	return keys.LoadPrivate(path, pass)
+}
+
+func (e *Engine) agentRemove(j *state.Journal) {
+	ag := e.userAgent()
+	if ag == nil {
+		return
+	}
+	err := ag.Remove(j.OldFingerprint)
+	switch {
+	case err == nil:
+		e.IO.Step(iostreams.MarkOK, "removed the old key %s from the ssh agent", j.OldFingerprint)
+	case errors.Is(err, agent.ErrNotLoaded):
+	default:
+		e.IO.Step(iostreams.MarkWarn, "the old key stays in the ssh agent: %v", err)
+	}
+}
+
+// switchConfig records the successor (at path) in the state and rewrites the ssh config
+// from it.
+func (e *Engine) switchConfig(ctx context.Context, j *state.Journal, s *subject, path string, out *Outcome) error {
+	label := newLabel(j, s)
+	var st *state.State
+	err := e.State.Update(ctx, func(cur *state.State) error {
+		switch j.Kind {
+		case state.RotateAccount:
+			a := cur.Accounts[j.Name]
+			if a == nil {
+				return fmt.Errorf("account %q is no longer in the state", j.Name)
+			}
+			a.KeyPath, a.Fingerprint, a.Label, a.Created = path, j.NewFingerprint, label, j.Started
+			if id := j.NewKeyIDs[state.AccountTarget]; id != "" {
+				a.KeyID = id
+			}
+		case state.RotateAccessKeys:
+			k := cur.AccessKeys[j.Name]
+			if k == nil {
+				return fmt.Errorf("access key %q is no longer in the state", j.Name)
+			}
+			k.Path, k.Fingerprint, k.Label, k.Created = path, j.NewFingerprint, label, j.Started
+			for i, t := range k.Targets {
+				if id, ok := j.NewKeyIDs[t.Key()]; ok {
+					k.Targets[i].KeyID = id
+				}
+			}
+		}
+		st = cur
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("recording the new key: %w", err)
+	}
+	out.changed(filepath.Join(e.State.Path, state.StateFile))
+	res, err := identity.Sync(ctx, e.Settings, e.SSHDir, st, false)
+	if err != nil {
+		return err
+	}
+	out.changed(res.ChangedFiles...)
+	e.IO.Step(iostreams.MarkOK, "ssh config now uses the new key (%s)", path)
+	return nil
+}
+
+func (e *Engine) configFinal(ctx context.Context, j *state.Journal, s *subject, out *Outcome) error {
+	if err := e.switchConfig(ctx, j, s, s.final, out); err != nil {
+		return err
+	}
+	for _, p := range []string{j.NewPath, j.NewPath + keys.PublicSuffix} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("removing %s: %w", p, err)
+		}
+		out.changed(p)
+	}
+	return nil
+}
+
+// retiredPath is where the old pair goes: named after the rotation's start, so a resumed
+// run picks the same name.
+func (e *Engine) retiredPath(j *state.Journal, s *subject) string {
+	return filepath.Join(e.SSHDir, "bbkey", RetiredDir, filepath.Base(s.final)+"."+j.Started.UTC().Format(RetiredTimeLayout))
+}
+
+// moveOld moves the old pair out of the fixed name, which nothing names any more (the
+// config points at P.next). A key bbkey did not name stays where the user keeps it.
+func (e *Engine) moveOld(j *state.Journal, s *subject, out *Outcome) error {
+	if filepath.Clean(j.OldPath) != filepath.Clean(s.final) {
+		e.IO.Step(iostreams.MarkOK, "left the old key file %s in place (bbkey did not create it)", j.OldPath)
+		return nil
+	}
+	dst := e.retiredPath(j, s)
+	if err := fsutil.MkdirPrivate(filepath.Dir(dst)); err != nil {
+		return fmt.Errorf("creating %s: %w", filepath.Dir(dst), err)
+	}
+	moved, err := moveKeyFiles(s.final, dst, j.OldFingerprint, j.NewFingerprint)
+	if err != nil {
+		return err
+	}
+	j.RetiredPath = dst
+	out.RetiredPath = dst
+	out.changed(moved...)
+	e.IO.Step(iostreams.MarkOK, "moved the old key to %s", dst)
+	return nil
+}
+
+func (e *Engine) linkNew(j *state.Journal, s *subject, out *Outcome) error {
+	if err := linkKeyFiles(j.NewPath, s.final, j.NewFingerprint); err != nil {
+		return err
+	}
+	out.changed(s.final, s.final+keys.PublicSuffix)
+	e.IO.Step(iostreams.MarkOK, "put the new key in place at %s", s.final)
+	return nil
+}
+
+// revoke deletes the old key wherever it is on Bitbucket. A key already gone counts as
+// revoked, so the step can be repeated; ids the journal lacks are found by fingerprint.
+func (e *Engine) revoke(ctx context.Context, j *state.Journal, s *subject, out *Outcome) error {
+	places := s.places(j)
+	errs := e.eachPlace(ctx, places, func(ctx context.Context, p place) error {
+		id := j.OldKeyIDs[p.key]
+		if id == "" {
+			var err error
+			if id, err = e.findKey(ctx, s, p, j.OldFingerprint); err != nil || id == "" {
+				return err
+			}
+		}
+		if id == j.NewKeyIDs[p.key] {
+			return fmt.Errorf("refusing to delete key %s: it is the new key's id", id)
+		}
+		return e.deleteKey(ctx, s, p, id)
+	})
+	if err := placesError("revoking the old key", len(places), errs); err != nil {
+		return err
+	}
+	if s.kind == state.RotateAccount {
+		e.IO.Step(iostreams.MarkOK, "revoked the old key %s on Bitbucket", j.OldFingerprint)
+	} else {
+		e.IO.Step(iostreams.MarkOK, "revoked the old key %s on %d repositories and projects", j.OldFingerprint, len(places))
+	}
+	return nil
+}
+
+func (e *Engine) retire(out *Outcome) error {
+	keep := e.keepRetired()
+	removed, err := pruneRetired(filepath.Join(e.SSHDir, "bbkey", RetiredDir), e.now(), keep)
+	out.changed(removed...)
+	if err != nil {
+		return err
+	}
+	switch n := len(removed); n {
+	case 0:
+		e.IO.Step(iostreams.MarkOK, "kept retired key files younger than %s", keylabel.FormatDuration(keep))
+	default:
+		e.IO.Step(iostreams.MarkOK, "deleted %d retired key files older than %s", n, keylabel.FormatDuration(keep))
+	}
+	return nil
+}
+
+// record adds the rotation to the history (once per outcome: a resumed run that repeats
+// the last write does not add a second entry).
+func (e *Engine) record(ctx context.Context, j *state.Journal, res state.Result, cause error, out *Outcome) {
+	r := state.Rotation{Time: e.now(), Kind: j.Kind, Name: j.Name, OldFingerprint: j.OldFingerprint,
+		NewFingerprint: j.NewFingerprint, Result: res, Scheduled: j.Scheduled || e.Scheduled}
+	if cause != nil {
+		r.Error = cause.Error()
+	}
+	err := e.State.Update(ctx, func(st *state.State) error {
+		if last, ok := st.LastRotation(j.Kind, j.Name); ok && res == state.ResultOK && last.Result == res &&
+			last.NewFingerprint == r.NewFingerprint && last.OldFingerprint == r.OldFingerprint {
+			return errUnchanged
+		}
+		st.AddRotation(r)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errUnchanged) {
+		e.IO.Step(iostreams.MarkWarn, "the rotation history was not updated: %v", err)
+		return
+	}
+	out.changed(filepath.Join(e.State.Path, state.StateFile))
+}
+
+var errUnchanged = errors.New("unchanged")
+
+// resume finishes (after the proof) or rolls back (before it) the rotation an earlier run
+// left in the journal.
+func (e *Engine) resume(ctx context.Context, j *state.Journal, out *Outcome) error {
+	st, err := e.State.Load()
+	if err != nil {
+		return err
+	}
+	s, err := e.journalSubject(st, j)
+	if err != nil {
+		return err
+	}
+	step := j.Step
+	if step == "" {
+		step = StepBegin
+	}
+	out.NewFingerprint, out.OldKeyIDs, out.NewKeyIDs = j.NewFingerprint, maps.Clone(j.OldKeyIDs), maps.Clone(j.NewKeyIDs)
+	if j.Did(StepProve) {
+		e.IO.Step(iostreams.MarkWarn, "finishing the rotation of the %s that an earlier run left after %q", s.what(), step)
+		return e.forward(ctx, j, s, nil, out)
+	}
+	e.IO.Step(iostreams.MarkWarn, "rolling back the rotation of the %s that an earlier run left after %q, before its new key was proven", s.what(), step)
+	if err := e.rollback(ctx, j, s, out); err != nil {
+		out.Result, out.Error = string(state.ResultFailed), err.Error()
+		return cmdutil.WithHint(fmt.Errorf("rolling back an unfinished rotation: %w", err),
+			"run `bbkey rotate` again: it finishes undoing the rotation first")
+	}
+	out.Result = string(state.ResultRolledBack)
+	e.record(ctx, j, state.ResultRolledBack, nil, out)
+	return j.Finish()
+}
+
+// journalSubject rebuilds the subject a journal was rotating from the state (which may
+// already name the successor: the journal, not the state, says what is old and new).
+func (e *Engine) journalSubject(st *state.State, j *state.Journal) (*subject, error) {
+	switch j.Kind {
+	case state.RotateAccount:
+		if a := st.Accounts[j.Name]; a != nil {
+			return e.accountSubject(j.Name, a)
+		}
+	case state.RotateAccessKeys:
+		if k := st.AccessKeys[j.Name]; k != nil {
+			return e.accessSubject(j.Name, k)
+		}
+	}
+	return nil, cmdutil.WithHint(fmt.Errorf("the unfinished rotation of %s %q names a key that is no longer in the state", j.Kind, j.Name),
+		fmt.Sprintf("check the keys with `bbkey list`, then move %s aside", filepath.Join(e.State.Path, state.JournalFile)))
+}
