@@ -1,0 +1,215 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/keys"
+)
+
+// TokenURL is where Atlassian API tokens with scopes are made.
+const TokenURL = "https://id.atlassian.com/manage-profile/security/api-tokens"
+
+// TokenMaxLifetime is the longest an Atlassian API token lives; a stored token older
+// than this less ExpiryWarning is reported as expiring soon.
+const TokenMaxLifetime = 365 * 24 * time.Hour
+
+// ExpiryWarning is how early an expiry (of a token or a key) is announced.
+const ExpiryWarning = 30 * 24 * time.Hour
+
+func sourceName(s cmdutil.CredentialSource) string {
+	switch s {
+	case cmdutil.SourceTokenFile:
+		return "--token-file"
+	case cmdutil.SourceEnv:
+		return "the environment"
+	case cmdutil.SourceStore:
+		return "the OS keychain"
+	case cmdutil.SourceFileStore:
+		return "a clear-text file"
+	}
+	return string(s)
+}
+
+// renewFix says how to replace the credential where it came from.
+func renewFix(s cmdutil.CredentialSource) string {
+	switch s {
+	case cmdutil.SourceEnv:
+		return "create a new API token with scopes at " + TokenURL + " and put it in BITBUCKET_API_TOKEN"
+	case cmdutil.SourceTokenFile:
+		return "create a new API token with scopes at " + TokenURL + " and write it to the --token-file file"
+	}
+	return "create a new API token with scopes at " + TokenURL + ", then run: bbkey auth login"
+}
+
+func checkCredential(ctx context.Context, e *Env, _ Deps) Result {
+	ui, err := e.user()
+	if err != nil {
+		return credentialFailure(e, ui, err)
+	}
+	name := ui.User.DisplayName
+	if ui.User.Nickname != "" {
+		name += " (" + ui.User.Nickname + ")"
+	}
+	r := Result{Status: OK, Summary: fmt.Sprintf("%s from %s, valid for %s", ui.Cred.Credential, sourceName(ui.Cred.Source), name)}
+	if ui.Cred.Source == cmdutil.SourceFileStore {
+		r.Status = Warn
+		r.Details = append(r.Details, fmt.Sprintf("stored in a clear-text file: %s", filepath.Join(e.Paths.ConfigDir, credstore.FileName)))
+		r.Cause = "no OS keychain answered when it was stored: anyone who can read that file can use the token"
+		r.Fix = "when a keychain is available, run: bbkey auth logout && bbkey auth login"
+	}
+	if ui.Cred.Credential.Kind() == bbapi.KindAPIToken && (ui.Cred.Source == cmdutil.SourceStore || ui.Cred.Source == cmdutil.SourceFileStore) && e.CredStore != nil {
+		if created, ok := storedCreated(ctx, e); ok {
+			expires := created.Add(TokenMaxLifetime)
+			if left := expires.Sub(e.now()); left < ExpiryWarning {
+				r.Status = Warn
+				r.Details = append(r.Details, fmt.Sprintf("stored on %s: API tokens live at most a year, so it expires by %s at the latest",
+					created.UTC().Format(time.DateOnly), expires.UTC().Format(time.DateOnly)))
+				r.Cause = "an expired token stops every bbkey command that talks to Bitbucket, scheduled rotations included"
+				r.Fix = renewFix(ui.Cred.Source)
+			}
+		}
+	}
+	return r
+}
+
+// storedCreated reads when the stored credential was saved (zero when unknown).
+func storedCreated(ctx context.Context, e *Env) (time.Time, bool) {
+	store, err := e.CredStore(ctx)
+	if err != nil {
+		return time.Time{}, false
+	}
+	sec, err := store.Get(ctx, credstore.DefaultAccount)
+	if err != nil {
+		return time.Time{}, false
+	}
+	clear(sec.Secret)
+	return sec.Created, !sec.Created.IsZero()
+}
+
+func credentialFailure(e *Env, ui userInfo, err error) Result {
+	r := Result{Status: Fail}
+	switch {
+	case errors.Is(err, cmdutil.ErrNoCredential):
+		r.Summary = "no Bitbucket credential: not logged in and none in the environment"
+		r.Cause = "bbkey needs an API token to read and manage the account's SSH keys"
+		r.Fix = "run: bbkey auth login (or set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN; API tokens are made at " + TokenURL + ")"
+	case bbapi.IsUnauthorized(err):
+		r.Summary = fmt.Sprintf("Bitbucket refused the %s from %s", ui.Cred.Credential, sourceName(ui.Cred.Source))
+		r.Cause = "the token is mistyped, expired or revoked (API tokens always expire; app passwords stopped working on 2026-07-28)"
+		r.Fix = renewFix(ui.Cred.Source)
+	case bbapi.IsForbidden(err):
+		r.Summary = fmt.Sprintf("the %s may not read the account (GET /user)", ui.Cred.Credential)
+		r.Cause = "the token lacks the scope read:user:bitbucket"
+		r.Fix = renewFix(ui.Cred.Source) + " (with read:user:bitbucket)"
+	case isNetErr(err):
+		r.Summary = fmt.Sprintf("cannot reach the Bitbucket API at %s: %v", e.Settings.APIURL, err)
+		r.Cause = "no network, a proxy in the way, or a wrong API URL"
+		r.Fix = "check the connection; the API URL comes from --api-url or BITBUCKET_API_URL"
+	default:
+		r.Summary = err.Error()
+		if h := cmdutil.Hints(err); len(h) > 0 {
+			r.Fix = h[0]
+		}
+	}
+	return r
+}
+
+func isNetErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// Scopes of an API token (API.md §2), by what bbkey does with them.
+var (
+	accountScopes = []string{"read:user:bitbucket", "read:ssh-key:bitbucket", "write:ssh-key:bitbucket", "delete:ssh-key:bitbucket"}
+	listScopes    = []string{"read:repository:bitbucket", "read:workspace:bitbucket"}
+)
+
+func checkScopes(_ context.Context, e *Env, deps Deps) Result {
+	if d, bad := deps.failed("credential"); bad {
+		return skip(d)
+	}
+	ui, err := e.user()
+	if err != nil {
+		return Result{Status: Skipped, Summary: "skipped: the credential could not be checked"}
+	}
+	mks, _ := e.keys()
+	hasAccount := len(mks) == 0 || slices.ContainsFunc(mks, func(k managedKey) bool { return k.Kind == keys.KindAccount })
+	var repoTargets, projectTargets bool
+	for _, k := range mks {
+		for _, t := range k.Targets {
+			repoTargets = repoTargets || t.Kind == state.TargetRepo
+			projectTargets = projectTargets || t.Kind == state.TargetProject
+		}
+	}
+	kind := ui.Cred.Credential.Kind()
+	switch kind {
+	case bbapi.KindAccessToken:
+		if hasAccount {
+			return Result{Status: Fail,
+				Summary: "the credential is an access token, which cannot manage a person's SSH keys",
+				Cause:   "repository, project and workspace access tokens act as a pseudo-user; account keys need a user's API token",
+				Fix:     "use an API token: set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN, or run: bbkey auth login (tokens are made at " + TokenURL + ")"}
+		}
+		return Result{Status: OK, Summary: "access token: enough for access keys"}
+	case bbapi.KindOAuth:
+		if ui.Scopes == nil {
+			return Result{Status: OK, Summary: "OAuth consumer; Bitbucket did not list its scopes"}
+		}
+		var missing []string
+		if hasAccount && !slices.Contains(ui.Scopes, "account:write") {
+			missing = append(missing, "account:write")
+		}
+		if repoTargets && !slices.Contains(ui.Scopes, "repository:admin") {
+			missing = append(missing, "repository:admin")
+		}
+		if projectTargets && !slices.Contains(ui.Scopes, "project:admin") {
+			missing = append(missing, "project:admin")
+		}
+		if len(missing) > 0 {
+			return Result{Status: Fail, Summary: "the OAuth consumer lacks " + strings.Join(missing, ", "),
+				Cause: "bbkey cannot manage these keys without them",
+				Fix:   "add the permissions " + strings.Join(missing, ", ") + " to the consumer in the workspace settings (OAuth consumers)"}
+		}
+		return Result{Status: OK, Summary: "OAuth consumer scopes: " + strings.Join(ui.Scopes, ", ")}
+	}
+	if ui.Scopes == nil {
+		return Result{Status: OK, Summary: "Bitbucket did not list the token's scopes; each is checked when it is used"}
+	}
+	var need []string
+	if hasAccount {
+		need = append(need, accountScopes...)
+	}
+	if repoTargets {
+		need = append(need, "admin:repository:bitbucket")
+	}
+	if projectTargets {
+		need = append(need, "admin:project:bitbucket")
+	}
+	missing := slices.DeleteFunc(slices.Clone(need), func(s string) bool { return slices.Contains(ui.Scopes, s) })
+	if len(missing) > 0 {
+		return Result{Status: Fail,
+			Summary: "the API token lacks " + strings.Join(missing, ", "),
+			Cause:   "without them bbkey cannot list, add, rotate or remove the keys this machine uses",
+			Fix:     renewFix(ui.Cred.Source) + " (include " + strings.Join(missing, ", ") + ")"}
+	}
+	optMissing := slices.DeleteFunc(slices.Clone(listScopes), func(s string) bool { return slices.Contains(ui.Scopes, s) })
+	if len(optMissing) > 0 {
+		return Result{Status: Warn,
+			Summary: "the API token has what this machine needs, but lacks " + strings.Join(optMissing, ", "),
+			Cause:   "add-access-key --workspace and list --workspace cannot list repositories without them",
+			Fix:     renewFix(ui.Cred.Source) + " (include " + strings.Join(optMissing, ", ") + ")"}
+	}
+	return Result{Status: OK, Summary: "the API token has every scope bbkey uses here"}
+}

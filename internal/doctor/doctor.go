@@ -1,0 +1,201 @@
+// Package doctor diagnoses everything that stands between a user and a working `git
+// fetch` over SSH to Bitbucket, one check per possible cause: the credential and its
+// scopes, secrets left on disk, the key files, the agent, the ssh config, the network
+// path to the endpoint and its host key, the repository's remotes, and finally an SSH
+// handshake with the key itself.
+//
+// Each check answers with a Result: ok, warn, fail, or skipped (a check whose question
+// cannot be asked because one it depends on failed, so a single broken thing shows up as
+// one failure, not as a cascade). A problem carries its cause and the exact command or
+// action that fixes it; problems that can be repaired without risk carry a Fix that
+// `bbkey doctor --fix` applies.
+//
+// Checks run concurrently, each with its own timeout, and Run returns their results in a
+// fixed order, so the report reads the same every time and the whole run takes seconds
+// even when the network is down.
+package doctor
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Status is the outcome of one check.
+type Status string
+
+// The outcomes, in increasing order of trouble (Skipped aside).
+const (
+	OK      Status = "ok"
+	Warn    Status = "warn"
+	Fail    Status = "fail"
+	Skipped Status = "skipped"
+	// notApplicable drops a check from the report (a Windows-only check elsewhere, a
+	// fallback endpoint that is not configured).
+	notApplicable Status = "n/a"
+)
+
+// Result is what one check found.
+type Result struct {
+	// ID names the check, stable across versions ("key-permissions").
+	ID string `json:"id"`
+	// Title is the check's short human name ("key permissions").
+	Title  string `json:"title"`
+	Status Status `json:"status"`
+	// Summary is the one line printed after the mark.
+	Summary string `json:"summary"`
+	// Details are further lines: each file, key or remote concerned.
+	Details []string `json:"details,omitempty"`
+	// Cause says why the problem matters or how it usually happens.
+	Cause string `json:"cause,omitempty"`
+	// Fix is the exact command or action that repairs the problem.
+	Fix string `json:"fix,omitempty"`
+	// Fixable is set when `bbkey doctor --fix` repairs it.
+	Fixable bool `json:"fixable"`
+
+	fixes []*Fix
+	data  any // what dependent checks may use (e.g. the reachable address)
+}
+
+// Passed reports whether the check did not fail (warnings and skips pass).
+func (r Result) Passed() bool { return r.Status != Fail }
+
+// Fix is a safe repair. Several checks may share one (the ssh config, the Include line
+// and the pinned host keys are all rewritten by one sync); Fixes lists each once.
+type Fix struct {
+	// Key identifies the repair so checks sharing it run it once.
+	Key string `json:"key"`
+	// Description says what it does, for the confirmation and the report.
+	Description string `json:"description"`
+	// Checks are the IDs of the checks it repairs.
+	Checks []string `json:"checks"`
+
+	apply func(ctx context.Context) ([]string, error)
+}
+
+// Apply performs the repair and returns the files it changed.
+func (f *Fix) Apply(ctx context.Context) ([]string, error) { return f.apply(ctx) }
+
+// Check is one diagnosis.
+type Check struct {
+	ID    string
+	Title string
+	// Timeout bounds the check once its dependencies are done.
+	Timeout time.Duration
+	// Deps are checks whose results this one reads; it starts when they are done.
+	Deps []string
+	Run  func(ctx context.Context, e *Env, deps Deps) Result
+}
+
+// Deps are the results of a check's dependencies, by ID.
+type Deps map[string]Result
+
+// failed returns the first of ids whose check failed or was skipped, for skipping a
+// check whose question depends on them.
+func (d Deps) failed(ids ...string) (Result, bool) {
+	for _, id := range ids {
+		if r, ok := d[id]; ok && (r.Status == Fail || r.Status == Skipped) {
+			return r, true
+		}
+	}
+	return Result{}, false
+}
+
+// Fixes returns the repairs of the results, each once, in report order.
+func Fixes(results []Result) []*Fix {
+	var out []*Fix
+	byKey := map[string]*Fix{}
+	for _, r := range results {
+		if r.Status == OK || r.Status == notApplicable {
+			continue
+		}
+		for _, fx := range r.fixes {
+			if f, ok := byKey[fx.Key]; ok {
+				if !slices.Contains(f.Checks, r.ID) {
+					f.Checks = append(f.Checks, r.ID)
+				}
+				continue
+			}
+			f := *fx
+			f.Checks = []string{r.ID}
+			byKey[f.Key] = &f
+			out = append(out, &f)
+		}
+	}
+	return out
+}
+
+// grace is how long the runner waits past a check's timeout for it to return by itself
+// before reporting it as timed out (a check blocked in a call that ignores its context).
+const grace = 500 * time.Millisecond
+
+// Run runs the checks concurrently (each after its dependencies) and returns their
+// results in the order given, without the checks that do not apply here.
+func Run(ctx context.Context, e *Env, checks []Check) []Result {
+	e.init(ctx)
+	results := make([]Result, len(checks))
+	index := make(map[string]int, len(checks))
+	done := make([]chan struct{}, len(checks))
+	for i, c := range checks {
+		index[c.ID] = i
+		done[i] = make(chan struct{})
+	}
+	var wg sync.WaitGroup
+	for i, c := range checks {
+		wg.Go(func() {
+			defer close(done[i])
+			deps := Deps{}
+			for _, d := range c.Deps {
+				j, ok := index[d]
+				if !ok {
+					continue
+				}
+				<-done[j]
+				deps[d] = results[j]
+			}
+			results[i] = runOne(ctx, e, c, deps)
+		})
+	}
+	wg.Wait()
+	return slices.DeleteFunc(results, func(r Result) bool { return r.Status == notApplicable })
+}
+
+// runOne runs a check under its timeout. A check that does not return in time (blocked
+// in a call that ignores the context) is reported as failed and left to finish alone.
+func runOne(ctx context.Context, e *Env, c Check, deps Deps) Result {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = e.Timeouts.Local
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ch := make(chan Result, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				ch <- Result{Status: Fail, Summary: fmt.Sprintf("the check crashed: %v", p)}
+			}
+		}()
+		ch <- c.Run(cctx, e, deps)
+	}()
+	var r Result
+	select {
+	case r = <-ch:
+	case <-time.After(timeout + grace):
+		r = Result{Status: Fail, Summary: fmt.Sprintf("no answer within %s", timeout),
+			Cause: "something this check waits for (the agent, the network, a program) hangs"}
+	}
+	if r.Status == Fail && cctx.Err() != nil && ctx.Err() != nil {
+		r = Result{Status: Skipped, Summary: "interrupted"}
+	}
+	r.ID, r.Title = c.ID, c.Title
+	r.Fixable = len(r.fixes) > 0 && r.Status != OK
+	return r
+}
+
+// skip is the result of a check that cannot run because dep did not pass.
+func skip(dep Result) Result {
+	return Result{Status: Skipped, Summary: fmt.Sprintf("skipped: %s did not pass", dep.Title)}
+}

@@ -1,0 +1,314 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/gitrun"
+	"github.com/bbkey/bbkey/internal/identity"
+	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/remote"
+	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/keys"
+)
+
+// Timeouts bound the checks by kind.
+type Timeouts struct {
+	// Network bounds DNS, TCP and the host-key handshake (each).
+	Network time.Duration
+	// API bounds the Bitbucket REST calls of a check.
+	API time.Duration
+	// Proof bounds the SSH proof of one key.
+	Proof time.Duration
+	// Local bounds checks that only read files or ask local programs.
+	Local time.Duration
+}
+
+// DefaultTimeouts keep a run within seconds with the network down.
+var DefaultTimeouts = Timeouts{Network: 3 * time.Second, API: 5 * time.Second, Proof: 8 * time.Second, Local: 5 * time.Second}
+
+// Env is everything the checks read, and what the fixes may change. Every side effect
+// comes in through it, so tests run the checks against a throw-away home.
+type Env struct {
+	Settings cmdutil.Settings
+	Paths    cmdutil.Paths
+	Now      func() time.Time
+	Getenv   func(string) string
+	Git      gitrun.Runner
+	// WorkDir is the directory whose repository's remotes are checked.
+	WorkDir string
+	// GOOS selects the operating system's checks ("": runtime.GOOS).
+	GOOS string
+
+	// Credential resolves the Bitbucket credential (Factory.ResolveCredential).
+	Credential func(context.Context) (cmdutil.ResolvedCredential, error)
+	// NewClient builds a Bitbucket client for a credential (Factory.NewAPIClient).
+	NewClient func(bbapi.Credential) (*bbapi.Client, error)
+	// CredStore opens the secret store, to read when the stored credential was saved.
+	CredStore func(ctx context.Context) (credstore.Store, error)
+	// Agent connects to the user's agent.
+	Agent func() (agent.Agent, error)
+	// Passphrase unlocks keys without asking (file or environment only): the proof uses
+	// it for a key that is not in the agent.
+	Passphrase keys.PassphraseSource
+	// FixPassphrase unlocks keys for --fix (it may ask at the terminal).
+	FixPassphrase keys.PassphraseSource
+	// PersistSettings records the run's settings when a fix rewrites the ssh config, so
+	// a switch of endpoint (--ssh-endpoint with --fix) sticks.
+	PersistSettings func(cmdutil.Settings) (string, error)
+
+	// SSH is the ssh binary for `ssh -G` ("": found on PATH).
+	SSH string
+	// Dial opens TCP connections (nil: net.Dialer).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// LookupHost resolves names (nil: net.DefaultResolver).
+	LookupHost func(ctx context.Context, host string) ([]string, error)
+	// Fallback is the endpoint to try when the configured one is blocked
+	// (altssh.bitbucket.org:443 for Bitbucket's default endpoint); "" probes none.
+	Fallback string
+	Timeouts Timeouts
+	// Trace receives --debug lines of the SSH handshakes (never secrets).
+	Trace io.Writer
+
+	ctx        context.Context
+	state      func() (*state.State, error)
+	keys       func() ([]managedKey, error)
+	user       func() (userInfo, error)
+	acctKeys   func() ([]*bbapi.SSHKey, error)
+	agentConn  func() (agentInfo, error)
+	plan       func() (*remote.Plan, error)
+	scrub      func() (*remote.ScrubPlan, error)
+	syncResult func() (identity.Result, error)
+}
+
+// managedKey is a key bbkey made (or was given) and recorded in its state.
+type managedKey struct {
+	Kind        keys.Kind
+	Name        string
+	Path        string
+	Fingerprint string
+	Label       string
+	Created     time.Time
+	// AccountUUID is the account an account key belongs to.
+	AccountUUID string
+	Targets     []state.Target
+	// TTL is the policy of an access key (from its label); 0 for account keys.
+	TTL time.Duration
+	// Unrecorded is set for a key file found in the ssh directory that the state does
+	// not know (the state was lost, or never written).
+	Unrecorded bool
+}
+
+func (k managedKey) what() string {
+	if k.Kind == keys.KindAccess {
+		return "access key " + k.Name
+	}
+	return "account key " + k.Name
+}
+
+type agentInfo struct {
+	Agent agent.Agent
+	IDs   []agent.Identity
+}
+
+type userInfo struct {
+	Cred   cmdutil.ResolvedCredential
+	Client *bbapi.Client
+	User   *bbapi.User
+	Scopes []string
+}
+
+func (e *Env) now() time.Time {
+	if e.Now == nil {
+		return time.Now()
+	}
+	return e.Now()
+}
+
+func (e *Env) getenv(k string) string {
+	if e.Getenv == nil {
+		return ""
+	}
+	return e.Getenv(k)
+}
+
+// apiCtx bounds the shared Bitbucket calls by the API timeout, whichever check asks
+// first.
+func (e *Env) apiCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(e.ctx, e.Timeouts.API)
+}
+
+// init sets the defaults and the lazily computed facts several checks share.
+func (e *Env) init(ctx context.Context) {
+	e.ctx = ctx
+	if e.Timeouts == (Timeouts{}) {
+		e.Timeouts = DefaultTimeouts
+	}
+	if e.Dial == nil {
+		var d net.Dialer
+		e.Dial = d.DialContext
+	}
+	if e.LookupHost == nil {
+		e.LookupHost = net.DefaultResolver.LookupHost
+	}
+	e.state = sync.OnceValues(func() (*state.State, error) {
+		return state.Dir{Path: e.Paths.ConfigDir, Now: e.Now}.Load()
+	})
+	e.keys = sync.OnceValues(e.loadKeys)
+	e.user = sync.OnceValues(func() (userInfo, error) {
+		var ui userInfo
+		if e.Credential == nil {
+			return ui, cmdutil.ErrNoCredential
+		}
+		cctx, cancel := e.apiCtx()
+		defer cancel()
+		rc, err := e.Credential(cctx)
+		if err != nil {
+			return ui, err
+		}
+		ui.Cred = rc
+		c, err := e.NewClient(rc.Credential)
+		if err != nil {
+			return ui, err
+		}
+		ui.Client = c
+		u, resp, err := c.Users.Current(cctx)
+		if err != nil {
+			return ui, err
+		}
+		ui.User = u
+		if resp != nil {
+			ui.Scopes = resp.Scopes()
+		}
+		return ui, nil
+	})
+	e.acctKeys = sync.OnceValues(func() ([]*bbapi.SSHKey, error) {
+		ui, err := e.user()
+		if err != nil {
+			return nil, err
+		}
+		cctx, cancel := e.apiCtx()
+		defer cancel()
+		var out []*bbapi.SSHKey
+		for k, err := range ui.Client.SSHKeys.List(cctx, ui.User.UUID) {
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, k)
+		}
+		return out, nil
+	})
+	e.agentConn = sync.OnceValues(func() (agentInfo, error) {
+		if e.Agent == nil {
+			return agentInfo{}, agent.ErrNoAgent
+		}
+		a, err := e.Agent()
+		if err != nil {
+			return agentInfo{}, err
+		}
+		ids, err := a.List()
+		return agentInfo{Agent: a, IDs: ids}, err
+	})
+	e.plan = sync.OnceValues(func() (*remote.Plan, error) {
+		if e.Git == nil || e.WorkDir == "" {
+			return nil, errNoRepo
+		}
+		return planHere(e.ctx, e)
+	})
+	e.scrub = sync.OnceValues(func() (*remote.ScrubPlan, error) {
+		if e.Git == nil {
+			return nil, errors.New("git is not available")
+		}
+		return remote.PlanScrub(e.ctx, e.Git, e.Paths.Home, e.getenv("XDG_CONFIG_HOME"))
+	})
+	e.syncResult = sync.OnceValues(func() (identity.Result, error) {
+		st, err := e.state()
+		if err != nil {
+			return identity.Result{}, err
+		}
+		return identity.Sync(e.ctx, e.Settings, e.Paths.SSHDir, st, true)
+	})
+}
+
+var errNoRepo = errors.New("not in a git repository")
+
+// loadKeys lists the keys the state records; with an empty state, bbkey's key files in
+// the ssh directory stand in (a state lost or never written).
+func (e *Env) loadKeys() ([]managedKey, error) {
+	st, err := e.state()
+	if err != nil {
+		return nil, err
+	}
+	var out []managedKey
+	for name, a := range st.Accounts {
+		out = append(out, managedKey{Kind: keys.KindAccount, Name: name, Path: a.KeyPath, Fingerprint: a.Fingerprint,
+			Label: a.Label, Created: a.Created, AccountUUID: a.UUID})
+	}
+	for name, k := range st.AccessKeys {
+		mk := managedKey{Kind: keys.KindAccess, Name: name, Path: k.Path, Fingerprint: k.Fingerprint,
+			Label: k.Label, Created: k.Created, Targets: k.Targets}
+		if l, ok := keylabel.Parse(k.Label); ok {
+			mk.TTL = l.TTL
+		}
+		out = append(out, mk)
+	}
+	if len(out) == 0 {
+		local, err := keys.Local(e.Paths.SSHDir)
+		if err != nil {
+			return nil, err
+		}
+		for _, lk := range local {
+			kind, name, _ := keys.ParseFileName(filepath.Base(lk.Path))
+			mk := managedKey{Kind: kind, Name: name, Path: lk.Path, Unrecorded: true}
+			if lk.Key != nil {
+				mk.Fingerprint = lk.Key.Fingerprint
+			}
+			out = append(out, mk)
+		}
+	}
+	slices.SortFunc(out, func(a, b managedKey) int {
+		if a.Kind != b.Kind {
+			return int(a.Kind) - int(b.Kind)
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out, nil
+}
+
+var runtimeGOOS = runtime.GOOS
+
+func (e *Env) goos() string {
+	if e.GOOS != "" {
+		return e.GOOS
+	}
+	return runtimeGOOS
+}
+
+// sshBinary finds ssh.
+func (e *Env) sshBinary() (string, error) {
+	if e.SSH != "" {
+		return e.SSH, nil
+	}
+	return exec.LookPath("ssh")
+}
+
+// exists reports whether path exists (any error but "not there" counts as existing, so
+// a permission problem is reported by the check that reads it).
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil || !errors.Is(err, os.ErrNotExist)
+}

@@ -1,0 +1,412 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/fsutil"
+	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/keys"
+)
+
+// AccountKeyPolicy is how old an account key may grow: Atlassian recommends replacing
+// SSH keys at least once a year (API.md §4).
+const AccountKeyPolicy = 365 * 24 * time.Hour
+
+// maxTargets bounds the access-key targets looked up on Bitbucket in one run.
+const maxTargets = 20
+
+func checkKeyFiles(_ context.Context, e *Env, _ Deps) Result {
+	mks, err := e.keys()
+	if err != nil {
+		return Result{Status: Fail, Summary: "cannot read bbkey's state: " + err.Error(),
+			Fix: "check " + filepath.Join(e.Paths.ConfigDir, state.StateFile) + " (it is JSON bbkey writes)"}
+	}
+	if len(mks) == 0 {
+		return Result{Status: Fail, Summary: "no bbkey key on this machine",
+			Cause: "bbkey setup has not run here, or its key files were deleted",
+			Fix:   "run: bbkey setup"}
+	}
+	var problems, ok []string
+	var fixes []*Fix
+	lost := false
+	if mks[0].Unrecorded {
+		var names, fix []string
+		for _, k := range mks {
+			names = append(names, k.Path)
+			if k.Kind == keys.KindAccount {
+				fix = append(fix, "bbkey setup --name "+k.Name)
+			} else {
+				fix = append(fix, "bbkey add-access-key --name "+k.Name+" --repo WS/REPO")
+			}
+		}
+		return Result{Status: Fail, Summary: "bbkey's state records no key, but these are bbkey's: " + strings.Join(names, ", "),
+			Cause: filepath.Join(e.Paths.ConfigDir, state.StateFile) + " was deleted or belongs to another user; without it bbkey cannot write the ssh config for these keys",
+			Fix:   "run: " + strings.Join(fix, " && ") + " (each reuses the existing key file)"}
+	}
+	for _, k := range mks {
+		pub := k.Path + keys.PublicSuffix
+		if !exists(k.Path) {
+			problems = append(problems, fmt.Sprintf("%s: the private key %s is missing", k.what(), k.Path))
+			lost = true
+			continue
+		}
+		if !exists(pub) {
+			problems = append(problems, fmt.Sprintf("%s: %s is missing", k.what(), pub))
+			fixes = append(fixes, pubFix(k))
+			continue
+		}
+		data, err := os.ReadFile(pub)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", k.what(), err))
+			continue
+		}
+		pk, err := keys.ParseAuthorizedKey(data)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %s: %v", k.what(), pub, err))
+			continue
+		}
+		if k.Fingerprint != "" && !bbapi.SameFingerprint(pk.Fingerprint, k.Fingerprint) {
+			problems = append(problems, fmt.Sprintf("%s: %s holds %s, but bbkey made %s", k.what(), pub, pk.Fingerprint, k.Fingerprint))
+			lost = true
+			continue
+		}
+		ok = append(ok, fmt.Sprintf("%s: %s (%s)", k.what(), k.Path, pk.Fingerprint))
+	}
+	if len(problems) == 0 {
+		return Result{Status: OK, Summary: fmt.Sprintf("%d %s: %s", len(ok), plural(len(ok), "key", "keys"), strings.Join(ok, "; "))}
+	}
+	r := Result{Status: Fail, Summary: strings.Join(problems, "; "), Details: ok}
+	if lost {
+		r.Cause = "the key file was deleted, moved or replaced after bbkey made it"
+		r.Fix = "make a new key with: bbkey setup (account keys) or bbkey add-access-key (access keys); then delete the lost one from Bitbucket with: bbkey remove FINGERPRINT"
+	} else {
+		r.Cause = "ssh and bbkey read the public half from the .pub file beside the key"
+		r.Fix = "run: bbkey doctor --fix (it writes the .pub from the private key, which carries its public half)"
+		r.fixes = fixes
+	}
+	return r
+}
+
+// pubFix writes a missing .pub from the public half an OpenSSH private key carries in
+// clear.
+func pubFix(k managedKey) *Fix {
+	pub := k.Path + keys.PublicSuffix
+	return &Fix{Key: "pub:" + pub, Description: "write " + pub + " from its private key",
+		apply: func(context.Context) ([]string, error) {
+			key, err := keys.LoadPublic(k.Path)
+			if err != nil {
+				return nil, err
+			}
+			if err := fsutil.CreateExclusive(pub, []byte(key.AuthorizedKey()+"\n"), 0o644); err != nil {
+				return nil, fmt.Errorf("writing %s: %w", pub, err)
+			}
+			return []string{pub}, nil
+		}}
+}
+
+// permFix is one chmod.
+type permFix struct {
+	path string
+	mode fs.FileMode
+}
+
+func checkKeyPermissions(_ context.Context, e *Env, _ Deps) Result {
+	mks, err := e.keys()
+	if err != nil || len(mks) == 0 {
+		return Result{Status: Skipped, Summary: "skipped: no bbkey key to check"}
+	}
+	var problems, manual []string
+	var chmods []permFix
+	check := func(err error, path string, mode fs.FileMode) {
+		var pe *keys.PermissionError
+		if !errors.As(err, &pe) {
+			return
+		}
+		problems = append(problems, pe.Path+" "+pe.Problem)
+		if strings.HasPrefix(pe.Fix, "chmod ") {
+			chmods = append(chmods, permFix{path, mode})
+		} else {
+			manual = append(manual, pe.Fix)
+		}
+	}
+	check(keys.CheckDir(e.Paths.SSHDir), e.Paths.SSHDir, 0o700)
+	if bb := e.Paths.BbkeyDir(); exists(bb) {
+		check(keys.CheckDir(bb), bb, 0o700)
+	}
+	for _, k := range mks {
+		if exists(k.Path) {
+			check(keys.CheckPrivateFile(k.Path), k.Path, 0o600)
+		}
+		if pub := k.Path + keys.PublicSuffix; exists(pub) {
+			check(keys.CheckPublicFile(pub), pub, 0o644)
+		}
+	}
+	if len(problems) == 0 {
+		return Result{Status: OK, Summary: fmt.Sprintf("%s and the key files are private to you", e.Paths.SSHDir)}
+	}
+	var cmds []string
+	for _, c := range chmods {
+		cmds = append(cmds, fmt.Sprintf("chmod %o %s", c.mode, c.path))
+	}
+	cmds = append(cmds, manual...)
+	r := Result{Status: Fail, Summary: strings.Join(problems, "; "),
+		Cause: "ssh refuses a private key others can read (UNPROTECTED PRIVATE KEY FILE), and a directory others can write lets them swap your keys",
+		Fix:   "run: " + strings.Join(cmds, " && "),
+	}
+	if len(chmods) > 0 && len(manual) == 0 {
+		r.fixes = []*Fix{{Key: "chmod", Description: "tighten permissions: " + strings.Join(cmds, "; "),
+			apply: func(context.Context) ([]string, error) {
+				var changed []string
+				for _, c := range chmods {
+					if err := os.Chmod(c.path, c.mode); err != nil {
+						return changed, err
+					}
+					changed = append(changed, c.path)
+				}
+				return changed, nil
+			}}}
+	}
+	return r
+}
+
+func checkKeyPassphrase(_ context.Context, e *Env, _ Deps) Result {
+	mks, err := e.keys()
+	if err != nil || len(mks) == 0 {
+		return Result{Status: Skipped, Summary: "skipped: no bbkey key to check"}
+	}
+	var plain, fixes []string
+	n := 0
+	for _, k := range mks {
+		if !exists(k.Path) {
+			continue
+		}
+		enc, err := keys.IsEncrypted(k.Path)
+		if err != nil {
+			continue
+		}
+		n++
+		if !enc {
+			plain = append(plain, fmt.Sprintf("%s: %s has no passphrase", k.what(), k.Path))
+			fixes = append(fixes, "ssh-keygen -p -f "+k.Path)
+		}
+	}
+	if len(plain) == 0 {
+		if n == 0 {
+			return Result{Status: Skipped, Summary: "skipped: no key file to read"}
+		}
+		return Result{Status: OK, Summary: fmt.Sprintf("%s passphrase-protected", plural(n, "the key is", "every key is"))}
+	}
+	return Result{Status: Warn, Summary: strings.Join(plain, "; "),
+		Cause: "anyone who gets a copy of the file (a backup, a stolen disk) can use the key",
+		Fix:   "add a passphrase: " + strings.Join(fixes, " && ")}
+}
+
+// keyCreated is when a key was made: its label's date, else what the state recorded.
+func keyCreated(k managedKey) time.Time {
+	if l, ok := keylabel.Parse(k.Label); ok {
+		return l.Created
+	}
+	return k.Created
+}
+
+func checkKeyAge(_ context.Context, e *Env, _ Deps) Result {
+	mks, err := e.keys()
+	if err != nil || len(mks) == 0 {
+		return Result{Status: Skipped, Summary: "skipped: no bbkey key to check"}
+	}
+	now := e.now()
+	var old, ok []string
+	var fix []string
+	for _, k := range mks {
+		created := keyCreated(k)
+		if created.IsZero() {
+			continue
+		}
+		policy := AccountKeyPolicy
+		if k.Kind == keys.KindAccess {
+			policy = k.TTL
+		}
+		age := days(now.Sub(created))
+		if policy > 0 && now.Sub(created) > policy {
+			old = append(old, fmt.Sprintf("%s is %d days old (policy: %d days)", k.what(), age, days(policy)))
+			if k.Kind == keys.KindAccess {
+				fix = appendOnce(fix, "bbkey rotate --access-keys")
+			} else {
+				fix = appendOnce(fix, "bbkey rotate")
+			}
+			continue
+		}
+		ok = append(ok, fmt.Sprintf("%s: %d days", k.what(), age))
+	}
+	if len(old) == 0 {
+		if len(ok) == 0 {
+			return Result{Status: OK, Summary: "the keys' age is unknown (made outside bbkey)"}
+		}
+		return Result{Status: OK, Summary: "within policy: " + strings.Join(ok, "; ")}
+	}
+	return Result{Status: Warn, Summary: strings.Join(old, "; "),
+		Cause: "Atlassian recommends replacing SSH keys at least once a year; an access key's label carries its own policy (ttl)",
+		Fix:   "run: " + strings.Join(fix, " && ")}
+}
+
+func days(d time.Duration) int { return int(d / (24 * time.Hour)) }
+
+func appendOnce(xs []string, s string) []string {
+	for _, x := range xs {
+		if x == s {
+			return xs
+		}
+	}
+	return append(xs, s)
+}
+
+func checkKeyOnBitbucket(ctx context.Context, e *Env, deps Deps) Result {
+	if d, bad := deps.failed("credential"); bad {
+		return skip(d)
+	}
+	mks, _ := e.keys()
+	if len(mks) == 0 {
+		return Result{Status: Skipped, Summary: "skipped: no bbkey key to look up"}
+	}
+	ui, err := e.user()
+	if err != nil {
+		return Result{Status: Skipped, Summary: "skipped: the credential could not be checked"}
+	}
+	now := e.now()
+	var problems, warns, ok []string
+	var fix []string
+	for _, k := range mks {
+		if k.Kind != keys.KindAccount || k.Fingerprint == "" {
+			continue
+		}
+		if k.AccountUUID != "" && ui.User.UUID != "" && k.AccountUUID != ui.User.UUID {
+			ok = append(ok, fmt.Sprintf("%s: not checked (it belongs to another account than %s)", k.what(), ui.User.Nickname))
+			continue
+		}
+		list, err := e.acctKeys()
+		if err != nil {
+			return Result{Status: Fail, Summary: "cannot list the account's SSH keys: " + err.Error(),
+				Cause: "the credential lacks read:ssh-key:bitbucket, or Bitbucket is unreachable",
+				Fix:   firstHint(err, renewFix(ui.Cred.Source))}
+		}
+		var found *bbapi.SSHKey
+		for _, bk := range list {
+			if bbapi.SameFingerprint(bk.SHA256(), k.Fingerprint) {
+				found = bk
+				break
+			}
+		}
+		switch {
+		case found == nil:
+			problems = append(problems, fmt.Sprintf("%s (%s) is not on the Bitbucket account %s", k.what(), k.Fingerprint, ui.User.Nickname))
+			fix = appendOnce(fix, "bbkey setup --name "+k.Name)
+		case !found.ExpiresOn.IsZero() && !found.ExpiresOn.After(now):
+			problems = append(problems, fmt.Sprintf("%s expired on %s", k.what(), found.ExpiresOn.UTC().Format(time.DateOnly)))
+			fix = appendOnce(fix, "bbkey rotate")
+		case !found.ExpiresOn.IsZero() && found.ExpiresOn.Sub(now) < ExpiryWarning:
+			warns = append(warns, fmt.Sprintf("%s expires on %s", k.what(), found.ExpiresOn.UTC().Format(time.DateOnly)))
+			fix = appendOnce(fix, "bbkey rotate")
+		default:
+			ok = append(ok, fmt.Sprintf("%s on %s as %q", k.what(), ui.User.Nickname, found.Label))
+		}
+	}
+	ap, aw, aok, afix := checkAccessTargets(ctx, e, ui, mks)
+	problems, warns, ok = append(problems, ap...), append(warns, aw...), append(ok, aok...)
+	for _, f := range afix {
+		fix = appendOnce(fix, f)
+	}
+	switch {
+	case len(problems) > 0:
+		return Result{Status: Fail, Summary: strings.Join(problems, "; "), Details: append(warns, ok...),
+			Cause: "a key that is not on Bitbucket (deleted on bitbucket.org, never uploaded, or expired) is refused over SSH",
+			Fix:   "run: " + strings.Join(fix, " && ")}
+	case len(warns) > 0:
+		return Result{Status: Warn, Summary: strings.Join(warns, "; "), Details: ok,
+			Cause: "an expired key is refused over SSH", Fix: "run: " + strings.Join(fix, " && ")}
+	case len(ok) == 0:
+		return Result{Status: OK, Summary: "no key to look up"}
+	}
+	return Result{Status: OK, Summary: strings.Join(ok, "; ")}
+}
+
+// checkAccessTargets looks each access key up on the repositories and projects the state
+// says it was added to, a few at a time.
+func checkAccessTargets(ctx context.Context, e *Env, ui userInfo, mks []managedKey) (problems, warns, ok, fix []string) {
+	type job struct {
+		k managedKey
+		t state.Target
+	}
+	var jobs []job
+	for _, k := range mks {
+		if k.Kind != keys.KindAccess || k.Fingerprint == "" {
+			continue
+		}
+		for _, t := range k.Targets {
+			jobs = append(jobs, job{k, t})
+		}
+	}
+	if len(jobs) > maxTargets {
+		warns = append(warns, fmt.Sprintf("%d access-key targets not looked up (only the first %d are)", len(jobs)-maxTargets, maxTargets))
+		jobs = jobs[:maxTargets]
+	}
+	type outcome struct {
+		found bool
+		err   error
+	}
+	outs := make([]outcome, len(jobs))
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			var err error
+			found := false
+			if j.t.Kind == state.TargetProject {
+				var k *bbapi.ProjectDeployKey
+				k, err = ui.Client.ProjectDeployKeys.FindByFingerprint(ctx, j.t.Workspace, j.t.Slug, j.k.Fingerprint)
+				found = k != nil
+			} else {
+				var k *bbapi.DeployKey
+				k, err = ui.Client.DeployKeys.FindByFingerprint(ctx, j.t.Workspace, j.t.Slug, j.k.Fingerprint)
+				found = k != nil
+			}
+			outs[i] = outcome{found, err}
+		})
+	}
+	wg.Wait()
+	for i, j := range jobs {
+		flag := "--repo"
+		if j.t.Kind == state.TargetProject {
+			flag = "--project"
+		}
+		switch o := outs[i]; {
+		case o.err != nil:
+			problems = append(problems, fmt.Sprintf("%s on %s: %v", j.k.what(), j.t.Ref(), o.err))
+		case !o.found:
+			problems = append(problems, fmt.Sprintf("%s is not on %s %s", j.k.what(), j.t.Kind, j.t.Ref()))
+			fix = append(fix, fmt.Sprintf("bbkey add-access-key %s %s --name %s", flag, j.t.Ref(), j.k.Name))
+		default:
+			ok = append(ok, fmt.Sprintf("%s on %s", j.k.what(), j.t.Ref()))
+		}
+	}
+	return problems, warns, ok, fix
+}
+
+func firstHint(err error, def string) string {
+	var h interface{ Hints() []string }
+	if errors.As(err, &h) && len(h.Hints()) > 0 {
+		return h.Hints()[0]
+	}
+	return def
+}

@@ -1,0 +1,159 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/bbkey/bbkey/internal/gitrun"
+	"github.com/bbkey/bbkey/internal/remote"
+)
+
+// AppPasswordsRemoved is when Bitbucket removed app passwords (API.md §1).
+const AppPasswordsRemoved = "2026-07-28"
+
+// secretKind names what a Bitbucket user name in a URL or netrc entry says about the
+// secret beside it (API.md §2: the git-over-HTTPS user names of tokens).
+func secretKind(user string) string {
+	switch user {
+	case "x-bitbucket-api-token-auth":
+		return "an API token"
+	case "x-token-auth":
+		return "an access token"
+	case "", "***":
+		return "a token"
+	}
+	return "an app password or password of " + user + " (app passwords stopped working on " + AppPasswordsRemoved + ")"
+}
+
+// maskedUser returns the user name of a masked URL, and whether a secret was there.
+func maskedUser(masked string) (string, bool) {
+	u, err := url.Parse(masked)
+	if err != nil || u.User == nil {
+		return "", false
+	}
+	if _, has := u.User.Password(); has {
+		return u.User.Username(), true
+	}
+	// A token used as the user name is masked whole.
+	return "", u.User.Username() == "***"
+}
+
+func checkSecrets(ctx context.Context, e *Env, _ Deps) Result {
+	var details []string
+	var fixes []*Fix
+	manual := false
+
+	plan, perr := e.plan()
+	if perr == nil {
+		for _, rp := range plan.Repos {
+			urlFix := false
+			for _, c := range rp.Changes {
+				if !c.Secret {
+					continue
+				}
+				user, _ := maskedUser(c.Old)
+				details = append(details, fmt.Sprintf("%s in %s: %s holds %s", c.Key(), rp.Repo.Dir, c.Old, secretKind(user)))
+				urlFix = true
+			}
+			for _, s := range rp.Skipped {
+				if s.Secret {
+					user, _ := maskedUser(s.URL)
+					details = append(details, fmt.Sprintf("%s in %s: %s holds %s (left alone: %s; remove it by hand)", s.Field, rp.Repo.Dir, s.URL, secretKind(user), s.Reason))
+					manual = true
+				}
+			}
+			if urlFix {
+				fixes = append(fixes, remotesFix(e))
+			}
+		}
+	} else if !errors.Is(perr, errNoRepo) {
+		details = append(details, "could not read this repository's remotes: "+perr.Error())
+	}
+
+	sp, serr := e.scrub()
+	if serr != nil {
+		if errors.Is(serr, gitrun.ErrNotFound) {
+			return Result{Status: Warn, Summary: "git is not installed: its credential files and helpers were not checked",
+				Fix: "install git"}
+		}
+		return Result{Status: Warn, Summary: "could not read git's credential files and helpers: " + serr.Error()}
+	}
+	fileSecrets := false
+	for _, f := range sp.Files {
+		for _, entry := range f.Entries {
+			user := ""
+			if f.Format == remote.FormatNetrc {
+				if _, after, ok := strings.Cut(entry, " login "); ok {
+					user = after
+				}
+			} else {
+				user, _ = maskedUser(entry)
+			}
+			details = append(details, fmt.Sprintf("%s: %s holds %s", f.Path, entry, secretKind(user)))
+			fileSecrets = true
+		}
+	}
+	if fileSecrets {
+		fixes = append(fixes, scrubFix(e))
+	}
+	var store []string
+	for _, h := range sp.Helpers {
+		if h == "store" || strings.HasPrefix(h, "store ") {
+			store = append(store, h)
+		}
+	}
+
+	if len(details) == 0 {
+		if len(store) > 0 {
+			return Result{Status: Warn,
+				Summary: fmt.Sprintf("no Bitbucket secret on disk, but git's credential helper is %q", store[0]),
+				Cause:   "the store helper writes every password git is given to ~/.git-credentials in clear text",
+				Fix:     "remove it (git config --global --unset-all credential.helper) and use a keychain helper such as manager, osxkeychain or libsecret"}
+		}
+		return Result{Status: OK, Summary: "no Bitbucket secret in remote URLs, ~/.git-credentials, .netrc or _netrc"}
+	}
+	r := Result{Status: Fail,
+		Summary: fmt.Sprintf("%d Bitbucket %s left on disk in clear text", len(details), plural(len(details), "secret", "secrets")),
+		Details: details,
+		Cause:   "any program running as you can read them, and they travel with backups; treat each as leaked",
+		Fix:     "run: bbkey doctor --fix (or bbkey remote --scrub), then revoke each token at " + TokenURL,
+	}
+	if len(store) > 0 {
+		r.Details = append(r.Details, fmt.Sprintf("git's credential helper %q writes passwords to ~/.git-credentials in clear text: remove it with git config --global --unset-all credential.helper", store[0]))
+	}
+	if manual {
+		r.Fix = "remove the secrets left alone by hand; for the rest run: bbkey doctor --fix, then revoke each token at " + TokenURL
+	}
+	r.fixes = fixes
+	return r
+}
+
+// scrubFix removes the Bitbucket entries from the credential files (after backups) and
+// asks the credential helpers to forget https://bitbucket.org.
+func scrubFix(e *Env) *Fix {
+	return &Fix{Key: "scrub", Description: "remove the Bitbucket entries from git's credential files (after a backup copy) and ask the credential helpers to forget https://bitbucket.org",
+		apply: func(ctx context.Context) ([]string, error) {
+			sp, err := remote.PlanScrub(ctx, e.Git, e.Paths.Home, e.getenv("XDG_CONFIG_HOME"))
+			if err != nil {
+				return nil, err
+			}
+			err = remote.Scrub(ctx, e.Git, sp, e.now())
+			var changed []string
+			for _, f := range sp.Files {
+				if f.Backup != "" {
+					changed = append(changed, f.Path, f.Backup)
+				}
+			}
+			return changed, err
+		}}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

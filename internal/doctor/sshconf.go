@@ -1,0 +1,317 @@
+package doctor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/bbkey/bbkey/internal/hostkeys"
+	"github.com/bbkey/bbkey/internal/identity"
+	"github.com/bbkey/bbkey/internal/sshconfig"
+	"github.com/bbkey/bbkey/internal/state"
+)
+
+// syncFix rewrites what identity.Sync derives from the state: bbkey's config, the
+// Include line and the pinned known_hosts. It also records the run's settings, so an
+// endpoint given with --fix (--ssh-endpoint altssh.bitbucket.org:443) stays.
+func syncFix(e *Env) *Fix {
+	return &Fix{Key: "sync", Description: "rewrite ~/.ssh/bbkey/config, bbkey's Include line at the top of ~/.ssh/config and the pinned ~/.ssh/bbkey/known_hosts from bbkey's state",
+		apply: func(ctx context.Context) ([]string, error) {
+			st, err := state.Dir{Path: e.Paths.ConfigDir, Now: e.Now}.Load()
+			if err != nil {
+				return nil, err
+			}
+			res, err := identity.Sync(ctx, e.Settings, e.Paths.SSHDir, st, false)
+			if err != nil {
+				return res.ChangedFiles, err
+			}
+			changed := res.ChangedFiles
+			if e.PersistSettings != nil {
+				f, err := e.PersistSettings(e.Settings)
+				if err != nil {
+					return changed, fmt.Errorf("recording the settings: %w", err)
+				}
+				if f != "" {
+					changed = append(changed, f)
+				}
+			}
+			return changed, nil
+		}}
+}
+
+// syncChanges returns what a sync would change. Without keys in the state there is
+// nothing to derive the files from (and a sync would empty them), so the checks skip.
+func syncChanges(e *Env, deps Deps) (identity.Result, *Result) {
+	st, err := e.state()
+	if err == nil && len(st.Accounts)+len(st.AccessKeys) == 0 {
+		r := Result{Status: Skipped, Summary: "skipped: bbkey's state records no key"}
+		if d, bad := deps.failed("key-files"); bad {
+			r = skip(d)
+		}
+		return identity.Result{}, &r
+	}
+	sr, err := e.syncResult()
+	if err != nil {
+		return sr, &Result{Status: Fail, Summary: "cannot work out bbkey's ssh config: " + err.Error()}
+	}
+	return sr, nil
+}
+
+func changedFile(sr identity.Result, path string) bool {
+	for _, f := range sr.ChangedFiles {
+		if filepath.Clean(f) == filepath.Clean(path) {
+			return true
+		}
+	}
+	return false
+}
+
+func checkSSHInclude(_ context.Context, e *Env, deps Deps) Result {
+	sr, bad := syncChanges(e, deps)
+	if bad != nil {
+		return *bad
+	}
+	files := sshconfig.FilesIn(e.Paths.SSHDir)
+	known := hostkeys.Path(e.Paths.SSHDir)
+	other := false
+	for _, f := range sr.ChangedFiles {
+		if c := filepath.Clean(f); c != filepath.Clean(files.Managed) && c != filepath.Clean(known) {
+			other = true
+		}
+	}
+	if !other {
+		return Result{Status: OK, Summary: fmt.Sprintf("%s includes %s on its first line", files.UserConfig, files.Managed), Details: sr.Warnings}
+	}
+	r := Result{Status: Fail,
+		Cause:   "ssh reads bbkey's Host blocks only through that line, and takes the first value it reads for each option, so the line must come before anything else",
+		Fix:     "run: bbkey doctor --fix",
+		Details: sr.Warnings,
+		fixes:   []*Fix{syncFix(e)}}
+	data, err := os.ReadFile(files.UserConfig)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		r.Summary = files.UserConfig + " does not exist, so ssh never reads bbkey's config"
+	case err != nil:
+		r.Summary = "cannot read " + files.UserConfig + ": " + err.Error()
+	default:
+		first, at := true, 0
+		for n, line := range lines(data) {
+			if sshconfig.IsIncludeLine(line) {
+				at = n
+				break
+			}
+			if len(bytes.TrimSpace(bytes.TrimPrefix(line, []byte("\ufeff")))) > 0 {
+				first = false
+			}
+		}
+		switch {
+		case at == 0:
+			r.Summary = fmt.Sprintf("%s has no Include line for %s", files.UserConfig, files.Managed)
+		case !first:
+			r.Summary = fmt.Sprintf("bbkey's Include line is line %d of %s, not the first: options above it win over bbkey's", at, files.UserConfig)
+		default:
+			r.Summary = fmt.Sprintf("bbkey's Include line in %s does not name %s", files.UserConfig, files.Managed)
+		}
+	}
+	return r
+}
+
+// lines numbers the lines of data from 1.
+func lines(data []byte) func(func(int, []byte) bool) {
+	return func(yield func(int, []byte) bool) {
+		n := 0
+		for l := range bytes.Lines(data) {
+			n++
+			if !yield(n, l) {
+				return
+			}
+		}
+	}
+}
+
+func checkSSHHosts(_ context.Context, e *Env, deps Deps) Result {
+	sr, bad := syncChanges(e, deps)
+	if bad != nil {
+		return *bad
+	}
+	files := sshconfig.FilesIn(e.Paths.SSHDir)
+	var aliases []string
+	for _, b := range sr.Blocks {
+		aliases = append(aliases, b.Alias)
+	}
+	if !changedFile(sr, files.Managed) {
+		return Result{Status: OK, Summary: fmt.Sprintf("%s has the %s bbkey manages: %s", files.Managed,
+			plural(len(sr.Blocks), "Host block", "Host blocks"), strings.Join(aliases, ", "))}
+	}
+	r := Result{Status: Fail,
+		Cause: "the file was edited by hand, or the endpoint, host name or keys changed since it was written",
+		Fix:   "run: bbkey doctor --fix (the file is bbkey's own and is rewritten whole)",
+		fixes: []*Fix{syncFix(e)}}
+	cur, err := sshconfig.Read(e.Paths.SSHDir)
+	switch {
+	case err != nil:
+		r.Summary = fmt.Sprintf("%s cannot be read back: %v", files.Managed, err)
+	case !exists(files.Managed):
+		r.Summary = files.Managed + " is missing"
+	default:
+		r.Details = blockDiffs(cur, sr.Blocks)
+		r.Summary = fmt.Sprintf("%s does not match the keys bbkey manages", files.Managed)
+		if len(r.Details) == 1 {
+			r.Summary += ": " + r.Details[0]
+			r.Details = nil
+		}
+	}
+	return r
+}
+
+// blockDiffs describes how the current Host blocks differ from the wanted ones.
+func blockDiffs(cur, want []sshconfig.HostBlock) []string {
+	var out []string
+	for _, w := range want {
+		c, ok := sshconfig.Find(cur, w.Alias)
+		if !ok {
+			out = append(out, "no Host block for "+w.Alias)
+			continue
+		}
+		if c.HostName != w.HostName || c.Port != w.Port {
+			out = append(out, fmt.Sprintf("Host %s connects to %s:%d, not %s:%d", w.Alias, c.HostName, c.Port, w.HostName, w.Port))
+		}
+		if c.IdentityFile != w.IdentityFile {
+			out = append(out, fmt.Sprintf("Host %s uses IdentityFile %s, not %s", w.Alias, c.IdentityFile, w.IdentityFile))
+		}
+		if c.KnownHostsFile != w.KnownHostsFile || c.HostKeyAlias != w.HostKeyAlias {
+			out = append(out, fmt.Sprintf("Host %s checks host keys in %s as %q, not in %s as %q", w.Alias, c.KnownHostsFile, c.HostKeyAlias, w.KnownHostsFile, w.HostKeyAlias))
+		}
+	}
+	for _, c := range cur {
+		if _, ok := sshconfig.Find(want, c.Alias); !ok {
+			out = append(out, "Host "+c.Alias+" belongs to no key bbkey manages")
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, "its text differs from what bbkey writes")
+	}
+	return out
+}
+
+func checkPinnedHostKeys(_ context.Context, e *Env, deps Deps) Result {
+	sr, bad := syncChanges(e, deps)
+	if bad != nil {
+		return *bad
+	}
+	path := hostkeys.Path(e.Paths.SSHDir)
+	pins, err := hostkeys.Pinned(e.Settings)
+	if err != nil {
+		return Result{Status: Fail, Summary: "cannot read the host keys to pin: " + err.Error(),
+			Fix: "check the file given with --ssh-host-keys or BBKEY_SSH_HOST_KEYS"}
+	}
+	if !changedFile(sr, path) {
+		return Result{Status: OK, Summary: fmt.Sprintf("%s pins %d host %s for %s (%s)", path, len(pins.Keys), plural(len(pins.Keys), "key", "keys"), pins.Alias, pins.Source)}
+	}
+	r := Result{Status: Fail,
+		Summary: fmt.Sprintf("%s does not hold the host keys pinned for %s (%s)", path, pins.Alias, pins.Source),
+		Cause:   "ssh checks Bitbucket's host key against this file (StrictHostKeyChecking yes): without the right keys it stops with \"Host key verification failed\"",
+		Fix:     "run: bbkey doctor --fix",
+		fixes:   []*Fix{syncFix(e)}}
+	if !exists(path) {
+		r.Summary = path + " is missing"
+	}
+	return r
+}
+
+// sshG is what `ssh -G` resolved for a host.
+type sshG struct {
+	HostName, IdentityFile, HostKeyAlias string
+	Port                                 int
+}
+
+func runSSHG(ctx context.Context, e *Env, alias string) (sshG, error) {
+	bin, err := e.sshBinary()
+	if err != nil {
+		return sshG{}, err
+	}
+	args := []string{"-G"}
+	if e.Paths.SSHDirFromEnv {
+		// ssh reads the passwd entry's ~/.ssh, not BBKEY_SSH_DIR: name the file.
+		args = append(args, "-F", sshconfig.FilesIn(e.Paths.SSHDir).UserConfig)
+	}
+	args = append(args, alias)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return sshG{}, fmt.Errorf("ssh %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	var g sshG
+	for line := range strings.Lines(string(out)) {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), " ")
+		switch strings.ToLower(k) {
+		case "hostname":
+			g.HostName = v
+		case "port":
+			g.Port, _ = strconv.Atoi(v)
+		case "identityfile":
+			if g.IdentityFile == "" {
+				g.IdentityFile = v
+			}
+		case "hostkeyalias":
+			g.HostKeyAlias = v
+		}
+	}
+	return g, nil
+}
+
+func checkSSHResolve(ctx context.Context, e *Env, deps Deps) Result {
+	if d, bad := deps.failed("ssh-include", "ssh-hosts"); bad {
+		return skip(d)
+	}
+	sr, err := e.syncResult()
+	if err != nil || len(sr.Blocks) == 0 {
+		return Result{Status: Skipped, Summary: "skipped: no Host block to resolve"}
+	}
+	want := sr.Blocks[0]
+	if b, ok := sshconfig.Find(sr.Blocks, e.Settings.SSHHost); ok {
+		want = b
+	}
+	if _, err := e.sshBinary(); err != nil {
+		return Result{Status: Fail, Summary: "ssh is not installed or not on PATH",
+			Cause: "git runs ssh for SSH remotes", Fix: "install the OpenSSH client"}
+	}
+	got, err := runSSHG(ctx, e, want.Alias)
+	if err != nil {
+		return Result{Status: Fail, Summary: err.Error(), Cause: "ssh cannot read its configuration", Fix: "fix the line ssh names above in your ssh config"}
+	}
+	var diffs []string
+	if !strings.EqualFold(got.HostName, want.HostName) {
+		diffs = append(diffs, fmt.Sprintf("HostName %s (bbkey wrote %s)", got.HostName, want.HostName))
+	}
+	if got.Port != want.Port {
+		diffs = append(diffs, fmt.Sprintf("Port %d (bbkey wrote %d)", got.Port, want.Port))
+	}
+	if !samePath(got.IdentityFile, want.IdentityFile, e.Paths.Home) {
+		diffs = append(diffs, fmt.Sprintf("IdentityFile %s first (bbkey wrote %s)", got.IdentityFile, want.IdentityFile))
+	}
+	if len(diffs) == 0 {
+		return Result{Status: OK, Summary: fmt.Sprintf("ssh -G %s → %s:%d with %s", want.Alias, got.HostName, got.Port, got.IdentityFile)}
+	}
+	return Result{Status: Fail,
+		Summary: fmt.Sprintf("ssh -G %s resolves %s", want.Alias, strings.Join(diffs, ", ")),
+		Cause:   "another setting wins over bbkey's: a Match block, a file ssh reads first, or an option given to ssh itself (GIT_SSH_COMMAND, core.sshCommand)",
+		Fix:     fmt.Sprintf("find where it comes from with: ssh -v -G %s 2>&1 | grep -i -e 'reading configuration' -e 'applying options', and remove that setting", want.Alias)}
+}
+
+// samePath compares paths as ssh prints them (~ for the home) with bbkey's absolute ones.
+func samePath(a, b, home string) bool {
+	if strings.HasPrefix(a, "~/") && home != "" {
+		a = filepath.Join(home, a[2:])
+	}
+	return filepath.Clean(filepath.FromSlash(a)) == filepath.Clean(filepath.FromSlash(b))
+}
