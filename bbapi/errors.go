@@ -284,10 +284,19 @@ type scopeDetail struct {
 	Granted  []string `json:"granted"`
 }
 
-const bodySnippetLen = 512
+const (
+	bodySnippetLen = 512
+	// messageLen caps a message or detail from the envelope: a broken server may send
+	// megabytes, and an error is read on a terminal.
+	messageLen = 1000
+)
+
+// capText cuts a scrubbed message to messageLen (cutting after scrubbing, so a secret is
+// masked whole rather than left as a prefix).
+func capText(s string) string { return snippet([]byte(s), messageLen) }
 
 func parseErrorBody(resp *http.Response, body []byte, scrub func(string) string) *ErrorResponse {
-	e := &ErrorResponse{StatusCode: resp.StatusCode, GrantedScopes: splitScopes(resp.Header.Get("X-Oauth-Scopes"))}
+	e := &ErrorResponse{StatusCode: resp.StatusCode, GrantedScopes: scrubEach(splitScopes(resp.Header.Get("X-Oauth-Scopes")), scrub)}
 	trimmed := bytes.TrimSpace(body)
 	var env errorEnvelope
 	if len(trimmed) > 0 && trimmed[0] == '{' && json.Unmarshal(trimmed, &env) == nil && len(env.Error) > 0 {
@@ -295,24 +304,24 @@ func parseErrorBody(resp *http.Response, body []byte, scrub func(string) string)
 		var code string
 		switch {
 		case json.Unmarshal(env.Error, &obj) == nil:
-			e.Message = scrub(obj.Message)
-			e.Detail = scrub(detailText(obj.Detail))
+			e.Message = capText(scrub(obj.Message))
+			e.Detail = capText(scrub(detailText(obj.Detail)))
 			if sd, ok := decodeScopeDetail(obj.Detail); ok {
-				e.RequiredScopes = sd.Required
+				e.RequiredScopes = scrubEach(sd.Required, scrub)
 				if len(sd.Granted) > 0 {
-					e.GrantedScopes = sd.Granted
+					e.GrantedScopes = scrubEach(sd.Granted, scrub)
 				}
-				e.Detail = "required scopes: " + strings.Join(sd.Required, ", ")
+				e.Detail = "required scopes: " + strings.Join(e.RequiredScopes, ", ")
 				if len(sd.Granted) > 0 {
-					e.Detail += "; granted: " + strings.Join(sd.Granted, ", ")
+					e.Detail += "; granted: " + strings.Join(e.GrantedScopes, ", ")
 				}
 			}
 			e.Fields = scrubJSON(obj.Fields, scrub)
 			e.Data = scrubJSON(obj.Data, scrub)
 			return e
 		case json.Unmarshal(env.Error, &code) == nil:
-			e.OAuthError = scrub(code)
-			e.Message = scrub(env.ErrorDescription)
+			e.OAuthError = capText(scrub(code))
+			e.Message = capText(scrub(env.ErrorDescription))
 			if e.Message == "" {
 				e.Message = e.OAuthError
 			}
@@ -320,7 +329,20 @@ func parseErrorBody(resp *http.Response, body []byte, scrub func(string) string)
 		}
 	}
 	e.Body = scrub(snippet(trimmed, bodySnippetLen))
+	// bodySummary (and any browser) decodes character references, so a secret written as
+	// &#84;&#48;… is still the secret: scrub the decoded form when it hides one.
+	if un := html.UnescapeString(e.Body); scrub(un) != un {
+		e.Body = scrub(un)
+	}
 	return e
+}
+
+// scrubEach scrubs scope names too: they come from the server and are shown in hints.
+func scrubEach(ss []string, scrub func(string) string) []string {
+	for i, s := range ss {
+		ss[i] = scrub(s)
+	}
+	return ss
 }
 
 func detailText(raw json.RawMessage) string {
@@ -349,12 +371,44 @@ func scrubJSON(raw json.RawMessage, scrub func(string) string) json.RawMessage {
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return nil
 	}
+	// Scrub the decoded strings rather than the raw text: a secret sent with \u escapes
+	// is still the secret to whoever reads the JSON.
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) == nil {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if enc.Encode(scrubValue(v, scrub)) == nil {
+			return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+		}
+	}
 	s := scrub(string(compactJSON(raw)))
 	if !json.Valid([]byte(s)) {
 		b, _ := json.Marshal(s)
 		return b
 	}
 	return json.RawMessage(s)
+}
+
+// scrubValue scrubs every string, and every object key, of a decoded JSON value.
+func scrubValue(v any, scrub func(string) string) any {
+	switch x := v.(type) {
+	case string:
+		return scrub(x)
+	case []any:
+		for i := range x {
+			x[i] = scrubValue(x[i], scrub)
+		}
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, val := range x {
+			out[scrub(k)] = scrubValue(val, scrub)
+		}
+		return out
+	}
+	return v
 }
 
 func compactJSON(raw []byte) []byte {
