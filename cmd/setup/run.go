@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -363,6 +365,7 @@ func (r *run) writeKey(context.Context) error {
 	}
 	if r.opts.DryRun {
 		r.step("key", statusPlanned, "would generate an ed25519 key in %s", r.keyPath)
+		r.changed(r.keyPath, r.keyPath+keys.PublicSuffix)
 		return nil
 	}
 	host, err := r.opts.Hostname()
@@ -433,7 +436,30 @@ func lifetimeText(d time.Duration) string {
 	if d == 0 {
 		return ""
 	}
-	return " for " + keylabel.FormatDuration(d)
+	return " for " + durationText(d)
+}
+
+// durationText writes whole days as "90d" and drops Go's zero minutes and seconds
+// ("8h", not "8h0m0s").
+func durationText(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return keylabel.FormatDuration(d)
+	}
+	s := d.String()
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+	}
+	if t, ok := strings.CutSuffix(s, "h0m"); ok {
+		s = t + "h"
+	}
+	return s
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 func (r *run) agentComment() string {
@@ -563,10 +589,10 @@ func (r *run) pinHostKeys(ctx context.Context) error {
 	case !wr.Changed:
 		r.step("host keys", statusSkipped, "%s pinned in %s", r.settings.SSHHost, path)
 	case r.opts.DryRun:
-		r.step("host keys", statusPlanned, "would pin %d keys for %s in %s", len(pins.Keys), r.settings.SSHHost, path)
+		r.step("host keys", statusPlanned, "would pin %s for %s in %s", plural(len(pins.Keys), "key"), r.settings.SSHHost, path)
 		r.changed(path)
 	default:
-		r.step("host keys", statusDone, "pinned %d keys for %s (from %s) in %s", len(pins.Keys), r.settings.SSHHost, pins.Source, path)
+		r.step("host keys", statusDone, "pinned %s for %s (from %s) in %s", plural(len(pins.Keys), "key"), r.settings.SSHHost, pins.Source, path)
 		r.changed(path)
 	}
 	return nil
@@ -642,6 +668,10 @@ func (r *run) writeConfig(ctx context.Context) error {
 	rec := r.record()
 	st := r.st
 	old := st.Accounts[r.name]
+	statePath := filepath.Join(r.stateDir.Path, state.StateFile)
+	if r.opts.DryRun && !sameAccount(old, rec) {
+		r.changed(statePath)
+	}
 	if !r.opts.DryRun && !sameAccount(old, rec) {
 		err := r.stateDir.Update(ctx, func(s *state.State) error {
 			s.Accounts[r.name] = rec
@@ -651,7 +681,7 @@ func (r *run) writeConfig(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("recording the key in bbkey's state: %w", err)
 		}
-		r.changed(r.stateDir.Path + string(os.PathSeparator) + state.StateFile)
+		r.changed(statePath)
 	} else {
 		st = cloneState(st)
 		st.Accounts[r.name] = rec
