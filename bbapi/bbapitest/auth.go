@@ -10,17 +10,17 @@ import (
 
 // Messages of the real service (API.md §2, and the reports cited there).
 const (
-	msgLoginFailed       = "Login failed due to incorrect login credentials or method."
-	msgTokenInvalid      = "Token is invalid, expired, or not supported for this endpoint."
-	msgOAuthExpired      = "Access token expired. Use your refresh token to obtain a new access token."
-	msgLackScopes        = "Your credentials lack one or more required privilege scopes."
-	msgNotThisMechanism  = "This API is not accessible by this authentication mechanism"
-	msgRateLimited       = "Rate limit for this resource has been exceeded."
-	msgAuthRequired      = "Authentication is required to access this resource."
-	msgDupUserKey        = "Someone has already added that SSH key."
-	msgDupRepoKey        = "Someone has already added that access key to this repository."
-	msgDupProjectKey     = "Someone has already added that access key to this project."
-	msgKeyRecentlyDelete = "This SSH key was deleted recently and cannot be added again yet."
+	msgLoginFailed        = "Login failed due to incorrect login credentials or method."
+	msgTokenInvalid       = "Token is invalid, expired, or not supported for this endpoint."
+	msgOAuthExpired       = "Access token expired. Use your refresh token to obtain a new access token."
+	msgLackScopes         = "Your credentials lack one or more required privilege scopes."
+	msgNotThisMechanism   = "This API is not accessible by this authentication mechanism"
+	msgRateLimited        = "Rate limit for this resource has been exceeded."
+	msgAuthRequired       = "Authentication is required to access this resource."
+	msgDupUserKey         = "Someone has already added that SSH key."
+	msgDupRepoKey         = "Someone has already added that access key to this repository."
+	msgDupProjectKey      = "Someone has already added that access key to this project."
+	msgKeyRecentlyDeleted = "This SSH key was deleted recently and cannot be added again yet."
 )
 
 // principal is who a request acts as.

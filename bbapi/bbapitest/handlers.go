@@ -210,7 +210,7 @@ func (s *Server) addUserKey(c *call) {
 	}
 	blob := string(pub.Marshal())
 	if t, ok := s.deleted[blob]; ok && s.cfg.keyCooldown > 0 && now.Sub(t) < s.cfg.keyCooldown {
-		badRequest(c.w, "key", msgKeyRecentlyDelete)
+		badRequest(c.w, "key", msgKeyRecentlyDeleted)
 		return
 	}
 	if s.accountKeyByBlob(blob) != nil || len(s.deployKeysByBlob(blob)) > 0 {

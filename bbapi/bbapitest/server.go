@@ -129,6 +129,7 @@ type Server struct {
 	deleted     map[string]time.Time
 	nextID      int
 	deniedSSH   map[string]bool // fingerprints refused over SSH
+	onlySSH     map[string]bool // with DenySSHNewKeys: the only key blobs SSH accepts
 	rateLimit   int
 	rateLog     map[string][]time.Time
 	faults      []*fault
@@ -213,7 +214,6 @@ func NewServer(opts ...Option) (*Server, error) {
 		Handler:           s.handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
-		ErrorLog:          nil,
 	}
 	if s.sshLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 		return fail(err)
@@ -399,4 +399,26 @@ func (s *Server) AllowSSH(fp string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.deniedSSH, strings.TrimPrefix(fp, "SHA256:"))
+}
+
+// DenySSHNewKeys makes the SSH server refuse every key registered after the call, while
+// keys registered now keep working: a rotation's successor then fails its proof although
+// its fingerprint is not known in advance. AllowSSHNewKeys undoes it.
+func (s *Server) DenySSHNewKeys() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onlySSH = map[string]bool{}
+	for _, b := range s.keyBlobs {
+		s.onlySSH[b] = true
+	}
+	for _, b := range s.deployBlobs {
+		s.onlySSH[b] = true
+	}
+}
+
+// AllowSSHNewKeys undoes DenySSHNewKeys.
+func (s *Server) AllowSSHNewKeys() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onlySSH = nil
 }

@@ -51,6 +51,9 @@ func (s *Server) sshAuth(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permiss
 		return nil, errors.New("key denied")
 	}
 	blob := string(key.Marshal())
+	if s.onlySSH != nil && !s.onlySSH[blob] {
+		return nil, errors.New("key denied")
+	}
 	if k := s.accountKeyByBlob(blob); k != nil {
 		if k.ExpiresOn != nil && !s.now().Before(*k.ExpiresOn) {
 			return nil, errors.New("key expired")
