@@ -167,6 +167,11 @@ func runRemote(ctx context.Context, opts *Options) error {
 		return err
 	}
 	sp, scrubErr := planScrub(ctx, opts)
+	if scrubErr != nil && !opts.Scrub {
+		// Only looking: say so and carry on with the remotes.
+		opts.IO.Warnf("could not look for Bitbucket secrets in credential files: %v", scrubErr)
+		sp, scrubErr = nil, nil
+	}
 
 	changed := plan.Changed()
 	confirm := len(changed) > 1 && !opts.Yes && !opts.DryRun
@@ -274,6 +279,9 @@ func resolveTarget(opts *Options) (engine.Target, error) {
 		return t, err
 	}
 	t.SSHHost = s.SSHHost
+	if err := t.Validate(); err != nil {
+		return t, cmdutil.UsageError(err, "set --ssh-host (or BBKEY_SSH_HOST) to a host name such as "+cmdutil.DefaultSSHHost)
+	}
 	if opts.Name == "" {
 		return t, nil
 	}

@@ -264,6 +264,14 @@ func TestRunRemote(t *testing.T) {
 			wantMsg:  "--name names an SSH account alias and cannot be used with --to https",
 		},
 		{
+			name: "invalid ssh host",
+			opts: func(o *Options) {
+				o.Settings = func() (cmdutil.Settings, error) { return cmdutil.Settings{SSHHost: "ssh host:22"}, nil }
+			},
+			wantCode: 2,
+			wantMsg:  `invalid ssh host "ssh host:22"`,
+		},
+		{
 			name:     "not a repository",
 			opts:     func(o *Options) { o.Dirs = []string{"."} },
 			wantCode: 1,

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 
@@ -60,6 +61,17 @@ func (t Target) sshHost() string {
 		return defaultSSHHost
 	}
 	return strings.ToLower(t.SSHHost)
+}
+
+// Validate checks that the SSH host and the account name can be written into a remote.
+func (t Target) Validate() error {
+	if t.SSHHost != "" && !validHost(t.SSHHost) {
+		return fmt.Errorf("invalid ssh host %q: want a host name", t.SSHHost)
+	}
+	if t.Name != "" && !validName(t.Name) {
+		return fmt.Errorf("invalid account name %q: use letters, digits, '.', '_' or '-'", t.Name)
+	}
+	return nil
 }
 
 // Host is the host name remotes are written with.
