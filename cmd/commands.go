@@ -5,6 +5,7 @@ import (
 
 	accesskeycmd "github.com/bbkey/bbkey/cmd/accesskey"
 	authcmd "github.com/bbkey/bbkey/cmd/auth"
+	doctorcmd "github.com/bbkey/bbkey/cmd/doctor"
 	remotecmd "github.com/bbkey/bbkey/cmd/remote"
 	setupcmd "github.com/bbkey/bbkey/cmd/setup"
 	"github.com/bbkey/bbkey/internal/cmdutil"
@@ -16,6 +17,7 @@ func commands(f *cmdutil.Factory) []*cobra.Command {
 		setupcmd.NewCmdSetup(f, nil),
 		accesskeycmd.NewCmdAddAccessKey(f, nil),
 		remotecmd.NewCmdRemote(f, nil),
+		doctorcmd.NewCmdDoctor(f, nil),
 		authcmd.NewCmdAuth(f),
 	}
 }

@@ -1,0 +1,413 @@
+// Package doctor is `bbkey doctor`: it runs every check of internal/doctor and prints
+// one line per check with ✓ (passed), ! (a warning), ✗ (failed) or - (skipped because a
+// check it depends on did not pass); each problem is followed by its cause and the exact
+// fix. --fix applies the safe fixes, asking first on a terminal, and checks again.
+//
+// Terminal contract: the report is the command's data and goes to stdout (plain marks,
+// no colour, when stdout is not a terminal), or as one JSON document with --json; the
+// fixes being applied and the final verdict go to stderr. Exit 0 when no check failed
+// (warnings pass), 1 when one did, 2 when --fix was declined or needed --yes.
+//
+// The --json document (one object, stable; checks in report order):
+//
+//	{
+//	  "ok": false,                           // no check failed
+//	  "checks": [{
+//	    "id": "key-permissions",             // stable identifier
+//	    "title": "key permissions",
+//	    "status": "fail",                    // ok | warn | fail | skipped
+//	    "summary": "/home/u/.ssh/bbkey_ada_ed25519 is accessible by group or others (mode 0644)",
+//	    "details": ["…"],                    // omitted when empty
+//	    "cause": "ssh refuses a private key others can read …",  // problems only
+//	    "fix": "run: chmod 600 /home/u/.ssh/bbkey_ada_ed25519",  // problems only
+//	    "fixable": true                      // bbkey doctor --fix repairs it
+//	  }],
+//	  "fixes": [{                            // the safe fixes: applied with --fix, else on offer
+//	    "key": "chmod",
+//	    "description": "tighten permissions: chmod 600 …",
+//	    "checks": ["key-permissions"],
+//	    "applied": true,
+//	    "error": "",                         // omitted when empty
+//	    "changed_files": ["/home/u/.ssh/bbkey_ada_ed25519"]
+//	  }],
+//	  "changed_files": ["…"]                 // every file the fixes wrote (backups included)
+//	}
+//
+// With --fix, "checks" are those of the second run, after the fixes.
+package doctor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/credstore"
+	engine "github.com/bbkey/bbkey/internal/doctor"
+	"github.com/bbkey/bbkey/internal/gitrun"
+	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/keys"
+)
+
+// FallbackEnv names the environment variable that replaces the fallback endpoint probed
+// when the configured one is Bitbucket's default (empty: probe none).
+const FallbackEnv = "BBKEY_SSH_FALLBACK_ENDPOINT"
+
+// Options are the dependencies and flags of `bbkey doctor`.
+type Options struct {
+	IO              *iostreams.IOStreams
+	LookupEnv       func(string) (string, bool)
+	Prompter        func() prompt.Prompter
+	Now             func() time.Time
+	Settings        func() (cmdutil.Settings, error)
+	Paths           func() (cmdutil.Paths, error)
+	Agent           func() (agent.Agent, error)
+	CredStore       func(ctx context.Context, allowInsecure bool) (credstore.Store, error)
+	Git             gitrun.Runner
+	Resolve         func(context.Context) (cmdutil.ResolvedCredential, error)
+	NewClient       func(bbapi.Credential) (*bbapi.Client, error)
+	PersistSettings func(cmdutil.Settings) (string, error)
+	// WorkDir is the directory whose repository's remotes are checked.
+	WorkDir string
+	// Tune adjusts the checks' environment (tests: dialer, timeouts, ssh binary).
+	Tune func(*engine.Env)
+
+	JSON    bool
+	Debug   bool
+	Yes     bool
+	NoInput bool
+
+	Fix            bool
+	DryRun         bool
+	PassphraseFile string
+}
+
+// NewCmdDoctor builds `bbkey doctor`. runF replaces runDoctor in tests.
+func NewCmdDoctor(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{
+		IO:              f.IOStreams,
+		LookupEnv:       f.LookupEnv,
+		Prompter:        f.Prompter,
+		Now:             f.Now,
+		Settings:        f.Settings,
+		Paths:           f.Paths,
+		Agent:           f.Agent,
+		CredStore:       f.CredStore,
+		Git:             f.Git,
+		Resolve:         f.ResolveCredential,
+		PersistSettings: f.PersistSettings,
+	}
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Diagnose what stands between you and a working git fetch over SSH",
+		Long: `Check, one line each, everything git over SSH to Bitbucket depends on:
+
+  credential   present, where stored (keychain, or a clear-text file), valid, its scopes,
+               expiry
+  secrets      Bitbucket secrets left in remote URLs, ~/.git-credentials, .netrc/_netrc,
+               git's store helper; app passwords (dead since 2026-07-28)
+  key          files present, permissions, passphrase, age against policy, on Bitbucket
+  agent        reachable, key loaded; on Windows, git using its own ssh
+  ssh config   the Include line first in ~/.ssh/config, bbkey's Host blocks, and what
+               ssh -G resolves for the host
+  network      DNS, TCP to the endpoint, the altssh.bitbucket.org:443 fallback, the
+               endpoint's host key against the pins, retired 2023 keys in ~/.ssh/known_hosts
+  remotes      HTTPS and old-host SSH Bitbucket remotes of the repository here
+  proof        an SSH handshake with the key
+
+Each problem comes with its cause and the exact fix. --fix applies the safe ones
+(permissions, the ssh config and pins, loading the key into the agent, rewriting remotes,
+scrubbing stored secrets with backups, removing retired host keys with a backup), asking
+first unless --yes, then checks again. Exit 0 when no check failed, 1 otherwise.`,
+		Example: `  bbkey doctor
+  bbkey doctor --fix
+  bbkey doctor --fix --yes --passphrase-file ~/.bbkey-pass
+  bbkey doctor --fix --ssh-endpoint altssh.bitbucket.org:443   # port 22 blocked here
+  bbkey doctor --json | jq '.checks[] | select(.status != "ok")'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.JSON = f.Globals.JSON
+			opts.Debug = f.Globals.Debug
+			opts.Yes = f.Globals.Yes
+			opts.NoInput = f.NoInput()
+			// Doctor must answer in seconds: keep retries well inside the API timeout.
+			wait := min(f.Globals.MaxWait, 2*time.Second)
+			opts.NewClient = func(c bbapi.Credential) (*bbapi.Client, error) {
+				return f.NewAPIClient(c, bbapi.WithMaxWait(wait))
+			}
+			wd, err := os.Getwd()
+			if err != nil {
+				return fmt.Errorf("finding the current directory: %w", err)
+			}
+			opts.WorkDir = wd
+			if runF != nil {
+				return runF(opts)
+			}
+			return runDoctor(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&opts.Fix, "fix", false, "apply the safe fixes (asks first unless --yes), then check again")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "with --fix, list the fixes and apply none")
+	fl.StringVar(&opts.PassphraseFile, "passphrase-file", "", "read the key passphrase from `FILE` (to prove a key not in the agent, and to load it with --fix)")
+	return cmd
+}
+
+func (o *Options) getenv(k string) string {
+	if o.LookupEnv == nil {
+		return ""
+	}
+	v, _ := o.LookupEnv(k)
+	return v
+}
+
+// newEnv gathers what the checks read. A fresh one is built for the run after --fix.
+func newEnv(opts *Options) (*engine.Env, error) {
+	s, err := opts.Settings()
+	if err != nil {
+		return nil, err
+	}
+	p, err := opts.Paths()
+	if err != nil {
+		return nil, err
+	}
+	e := &engine.Env{
+		Settings: s, Paths: p, Now: opts.Now, Getenv: opts.getenv, Git: opts.Git, WorkDir: opts.WorkDir,
+		Credential: opts.Resolve, NewClient: opts.NewClient, Agent: opts.Agent,
+		PersistSettings: opts.PersistSettings,
+		Passphrase:      keys.PassphraseSource{File: opts.PassphraseFile, LookupEnv: opts.LookupEnv, NoInput: true},
+		FixPassphrase:   keys.PassphraseSource{File: opts.PassphraseFile, LookupEnv: opts.LookupEnv, NoInput: opts.NoInput},
+	}
+	if !opts.NoInput && opts.Prompter != nil {
+		e.FixPassphrase.Prompter = opts.Prompter()
+	}
+	if opts.CredStore != nil {
+		e.CredStore = func(ctx context.Context) (credstore.Store, error) { return opts.CredStore(ctx, true) }
+	}
+	if s.SSHEndpoint == cmdutil.DefaultSSHEndpoint {
+		e.Fallback = cmdutil.AltSSHEndpoint
+	}
+	if v, ok := opts.LookupEnv(FallbackEnv); ok {
+		e.Fallback = v
+	}
+	if opts.Debug {
+		e.Trace = opts.IO.ErrOut
+	}
+	if opts.Tune != nil {
+		opts.Tune(e)
+	}
+	return e, nil
+}
+
+// fixReport is one fix in the JSON document.
+type fixReport struct {
+	Key          string   `json:"key"`
+	Description  string   `json:"description"`
+	Checks       []string `json:"checks"`
+	Applied      bool     `json:"applied"`
+	Error        string   `json:"error,omitempty"`
+	ChangedFiles []string `json:"changed_files"`
+}
+
+func runDoctor(ctx context.Context, opts *Options) error {
+	env, err := newEnv(opts)
+	if err != nil {
+		return err
+	}
+	results := engine.Run(ctx, env, engine.Checks(env.Timeouts))
+	fixes := engine.Fixes(results)
+	reports := make([]fixReport, len(fixes))
+	for i, f := range fixes {
+		reports[i] = fixReport{Key: f.Key, Description: f.Description, Checks: f.Checks, ChangedFiles: []string{}}
+	}
+	if !opts.Fix || len(fixes) == 0 || opts.DryRun {
+		err := verdict(opts, results, reports, nil)
+		switch {
+		case opts.Fix && len(fixes) == 0 && err != nil:
+			opts.IO.Step(iostreams.MarkWarn, "Nothing here is safe for --fix to repair: follow the fix under each ✗")
+		case opts.Fix && opts.DryRun:
+			for _, f := range fixes {
+				opts.IO.Step(iostreams.MarkWarn, "Would fix (%s): %s", strings.Join(f.Checks, ", "), f.Description)
+			}
+			opts.IO.Step(iostreams.MarkWarn, "Dry run: nothing changed")
+		}
+		return err
+	}
+
+	if !opts.JSON {
+		printReport(opts, results)
+	}
+	if !opts.Yes {
+		if opts.NoInput {
+			if opts.JSON {
+				printJSONDoc(opts, results, reports, nil)
+			}
+			return cmdutil.UsageError(fmt.Errorf("%d %s to apply: nothing changed without confirmation", len(fixes), plural(len(fixes), "fix", "fixes")),
+				"re-run with --yes to apply them")
+		}
+		fmt.Fprintln(opts.IO.ErrOut, "Fixes to apply:")
+		for _, f := range fixes {
+			fmt.Fprintf(opts.IO.ErrOut, "  - %s\n", f.Description)
+		}
+		ok, err := opts.Prompter().Confirm(fmt.Sprintf("Apply %d %s?", len(fixes), plural(len(fixes), "fix", "fixes")), false)
+		if err != nil {
+			return cmdutil.CancelError(fmt.Errorf("confirming the fixes: %w", err))
+		}
+		if !ok {
+			return cmdutil.CancelError(errors.New("cancelled: nothing changed"))
+		}
+	}
+	var changed []string
+	for i, f := range fixes {
+		files, err := f.Apply(ctx)
+		reports[i].Applied = err == nil
+		if files != nil {
+			reports[i].ChangedFiles = files
+		}
+		for _, c := range files {
+			if !slices.Contains(changed, c) {
+				changed = append(changed, c)
+			}
+		}
+		if err != nil {
+			reports[i].Error = err.Error()
+			opts.IO.Step(iostreams.MarkFail, "Could not %s: %v", f.Description, err)
+			continue
+		}
+		opts.IO.Step(iostreams.MarkOK, "Fixed (%s): %s", strings.Join(f.Checks, ", "), f.Description)
+	}
+	env2, err := newEnv(opts)
+	if err != nil {
+		return err
+	}
+	final := engine.Run(ctx, env2, engine.Checks(env2.Timeouts))
+	if !opts.JSON {
+		fmt.Fprintln(opts.IO.Out)
+		fmt.Fprintln(opts.IO.Out, "After the fixes:")
+	}
+	return verdict(opts, final, reports, changed)
+}
+
+// verdict prints the (final) report and turns failed checks into exit 1.
+func verdict(opts *Options, results []engine.Result, reports []fixReport, changed []string) error {
+	if opts.JSON {
+		printJSONDoc(opts, results, reports, changed)
+	} else {
+		printReport(opts, results)
+	}
+	var failed []string
+	fixable := 0
+	for _, r := range results {
+		if r.Status == engine.Fail {
+			failed = append(failed, r.ID)
+			if r.Fixable {
+				fixable++
+			}
+		}
+	}
+	if len(failed) == 0 {
+		if !opts.JSON {
+			opts.IO.Step(iostreams.MarkOK, "No problem found (%d checks)", len(results))
+		}
+		return nil
+	}
+	var hints []string
+	if fixable > 0 && !opts.Fix {
+		hints = append(hints, fmt.Sprintf("bbkey doctor --fix repairs %d of them", fixable))
+	}
+	hints = append(hints, "the fix printed under each ✗ says what to do")
+	return cmdutil.WithHint(fmt.Errorf("%d of %d checks failed: %s", len(failed), len(results), strings.Join(failed, ", ")), hints...)
+}
+
+const skipMark = "-"
+
+func mark(opts *Options, s engine.Status) string {
+	m, color := iostreams.MarkOK, "32"
+	switch s {
+	case engine.Warn:
+		m, color = iostreams.MarkWarn, "33"
+	case engine.Fail:
+		m, color = iostreams.MarkFail, "31"
+	case engine.Skipped:
+		m, color = skipMark, "2"
+	}
+	if opts.IO.IsStdoutTTY() && opts.IO.ColorEnabled() {
+		return "\x1b[" + color + "m" + m + "\x1b[0m"
+	}
+	return m
+}
+
+// printReport writes one line per check; problems get their details, cause and fix
+// indented below.
+func printReport(opts *Options, results []engine.Result) {
+	w := opts.IO.Out
+	for _, r := range results {
+		fmt.Fprintf(w, "%s %s: %s\n", mark(opts, r.Status), r.Title, r.Summary)
+		if r.Status != engine.Warn && r.Status != engine.Fail {
+			continue
+		}
+		for _, d := range r.Details {
+			fmt.Fprintf(w, "    %s\n", d)
+		}
+		if r.Cause != "" {
+			fmt.Fprintf(w, "    cause: %s\n", r.Cause)
+		}
+		if r.Fix != "" {
+			fix := r.Fix
+			if r.Fixable && !strings.Contains(fix, "doctor --fix") {
+				fix += " (or: bbkey doctor --fix)"
+			}
+			fmt.Fprintf(w, "    fix:   %s\n", fix)
+		}
+	}
+}
+
+type jsonDoc struct {
+	OK           bool            `json:"ok"`
+	Checks       []engine.Result `json:"checks"`
+	Fixes        []fixReport     `json:"fixes"`
+	ChangedFiles []string        `json:"changed_files"`
+}
+
+func printJSONDoc(opts *Options, results []engine.Result, reports []fixReport, changed []string) {
+	doc := jsonDoc{OK: true, Checks: results, Fixes: reports, ChangedFiles: changed}
+	for _, r := range results {
+		if r.Status == engine.Fail {
+			doc.OK = false
+		}
+	}
+	if doc.Checks == nil {
+		doc.Checks = []engine.Result{}
+	}
+	if doc.Fixes == nil {
+		doc.Fixes = []fixReport{}
+	}
+	if doc.ChangedFiles == nil {
+		doc.ChangedFiles = []string{}
+	}
+	writeJSON(opts.IO.Out, doc)
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
