@@ -1,0 +1,248 @@
+package login
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/cmd/auth/shared"
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/prompt"
+)
+
+type fixture struct {
+	emu      *bbapitest.Server
+	env      map[string]string
+	ios      *iostreams.IOStreams
+	stdout   *iostreams.SyncBuffer
+	stderr   *iostreams.SyncBuffer
+	globals  *cmdutil.GlobalOptions
+	prompter *prompt.Fake
+	// store is used unless openStore is set.
+	store     *credstore.Fake
+	openStore func(ctx context.Context, allowInsecure bool) (credstore.Store, error)
+}
+
+func newFixture(t *testing.T) *fixture {
+	fx := &fixture{
+		emu:      bbapitest.Start(t),
+		env:      map[string]string{},
+		globals:  &cmdutil.GlobalOptions{MaxWait: 5 * time.Second},
+		prompter: &prompt.Fake{},
+		store:    &credstore.Fake{},
+	}
+	for _, kv := range fx.emu.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		fx.env[k] = v
+	}
+	fx.ios, _, fx.stdout, fx.stderr = iostreams.Test()
+	return fx
+}
+
+func (fx *fixture) run(t *testing.T, args ...string) error {
+	t.Helper()
+	f := &cmdutil.Factory{
+		AppVersion: "test",
+		IOStreams:  fx.ios,
+		Globals:    fx.globals,
+		LookupEnv: func(k string) (string, bool) {
+			v, ok := fx.env[k]
+			return v, ok
+		},
+		Now:        func() time.Time { return time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC) },
+		HTTPClient: func() *http.Client { return &http.Client{Timeout: 10 * time.Second} },
+		Prompter:   func() prompt.Prompter { return fx.prompter },
+		CredStore: func(ctx context.Context, allowInsecure bool) (credstore.Store, error) {
+			if fx.openStore != nil {
+				return fx.openStore(ctx, allowInsecure)
+			}
+			return fx.store, nil
+		},
+	}
+	var got *Options
+	cmd := NewCmdLogin(f, func(o *Options) error { got = o; return nil })
+	cmd.SetArgs(args)
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	if err := cmd.Execute(); err != nil {
+		return err
+	}
+	return runLogin(t.Context(), got)
+}
+
+func TestLoginFromEnvironment(t *testing.T) {
+	fx := newFixture(t)
+	fx.globals.JSON = true
+	if err := fx.run(t); err != nil {
+		t.Fatal(err)
+	}
+	sec, err := fx.store.Get(t.Context(), credstore.DefaultAccount)
+	if err != nil || sec.Kind != credstore.KindAPIToken || sec.Email != bbapitest.DefaultEmail || string(sec.Secret) != fx.emu.DefaultAPIToken() {
+		t.Fatalf("stored %v, %v", sec, err)
+	}
+	var st shared.Status
+	if err := json.Unmarshal([]byte(fx.stdout.String()), &st); err != nil {
+		t.Fatal(err)
+	}
+	if !st.LoggedIn || st.Source != "memory" && st.Source != "keychain" || st.User == nil || st.User.Nickname != "ada" || len(st.MissingScopes) != 0 || len(st.Scopes) != len(bbapitest.AllScopes) {
+		t.Errorf("status = %+v", st)
+	}
+	if !strings.Contains(fx.stderr.String(), "BITBUCKET_API_TOKEN is still set") {
+		t.Errorf("no note that the environment still wins:\n%s", fx.stderr.String())
+	}
+	if strings.Contains(fx.stdout.String()+fx.stderr.String(), fx.emu.DefaultAPIToken()) {
+		t.Error("the token was printed")
+	}
+}
+
+func TestLoginPrompts(t *testing.T) {
+	fx := newFixture(t)
+	tok := fx.env["BITBUCKET_API_TOKEN"]
+	delete(fx.env, "BITBUCKET_EMAIL")
+	delete(fx.env, "BITBUCKET_API_TOKEN")
+	fx.ios.SetStdinTTY(true)
+	fx.ios.SetStderrTTY(true)
+	fx.prompter.Answers = []string{"not an email", bbapitest.DefaultEmail, "  " + tok + "\n"}
+	if err := fx.run(t); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"Atlassian account email", "Atlassian account email", "API token"}
+	if !slices.Equal(fx.prompter.Asked, want) {
+		t.Errorf("asked %q, want %q", fx.prompter.Asked, want)
+	}
+	for _, s := range append(shared.ScopeNames(), shared.TokenPage) {
+		if !strings.Contains(fx.stderr.String(), s) {
+			t.Errorf("the token help does not mention %s", s)
+		}
+	}
+	sec, err := fx.store.Get(t.Context(), credstore.DefaultAccount)
+	if err != nil || string(sec.Secret) != tok {
+		t.Errorf("stored %v, %v: want the trimmed token", sec, err)
+	}
+}
+
+func TestLoginNoInputNamesTheFlags(t *testing.T) {
+	fx := newFixture(t)
+	delete(fx.env, "BITBUCKET_EMAIL")
+	delete(fx.env, "BITBUCKET_API_TOKEN")
+	err := fx.run(t)
+	if cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+		t.Fatalf("exit %d (%v), want 2", cmdutil.ExitCode(err), err)
+	}
+	for _, w := range []string{"--email", "BITBUCKET_EMAIL", "--token-file", "BITBUCKET_API_TOKEN"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("%q does not name %s", err, w)
+		}
+	}
+	if len(fx.prompter.Asked) != 0 || len(fx.emu.Requests()) != 0 || len(fx.store.Accounts()) != 0 {
+		t.Error("prompted, called Bitbucket or stored something")
+	}
+}
+
+func TestLoginTokenFile(t *testing.T) {
+	fx := newFixture(t)
+	delete(fx.env, "BITBUCKET_API_TOKEN")
+	delete(fx.env, "BITBUCKET_EMAIL")
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte(fx.emu.DefaultAPIToken()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fx.globals.TokenFile = file
+	if err := fx.run(t, "--email", bbapitest.DefaultEmail); err != nil {
+		t.Fatal(err)
+	}
+	if sec, err := fx.store.Get(t.Context(), credstore.DefaultAccount); err != nil || string(sec.Secret) != fx.emu.DefaultAPIToken() {
+		t.Errorf("stored %v, %v", sec, err)
+	}
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.run(t, "--email", bbapitest.DefaultEmail); cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), "readable by other users") {
+		t.Errorf("a token file others can read: %v", err)
+	}
+}
+
+func TestLoginRefusedTokenStoresNothing(t *testing.T) {
+	fx := newFixture(t)
+	fx.env["BITBUCKET_API_TOKEN"] = "wrong-token"
+	err := fx.run(t)
+	if cmdutil.ExitCode(err) != cmdutil.ExitAuth {
+		t.Fatalf("exit %d (%v), want 4", cmdutil.ExitCode(err), err)
+	}
+	if strings.Contains(err.Error(), "wrong-token") {
+		t.Error("the token is in the error")
+	}
+	if len(fx.store.Accounts()) != 0 {
+		t.Error("a refused token was stored")
+	}
+}
+
+func TestLoginMissingScopesWarn(t *testing.T) {
+	fx := newFixture(t)
+	tok, err := fx.emu.AddAPIToken(bbapitest.DefaultEmail, "read:user:bitbucket", "read:ssh-key:bitbucket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.env["BITBUCKET_API_TOKEN"] = tok
+	if err := fx.run(t); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(fx.stderr.String(), "! the token lacks scope write:ssh-key:bitbucket") {
+		t.Errorf("no missing-scope warning:\n%s", fx.stderr.String())
+	}
+}
+
+// noBus opens the real credential store as on a Linux machine without a session bus.
+func noBus(dir string) func(context.Context, bool) (credstore.Store, error) {
+	return func(ctx context.Context, allowInsecure bool) (credstore.Store, error) {
+		return credstore.Open(ctx, credstore.Options{
+			ConfigDir:     dir,
+			AllowInsecure: allowInsecure,
+			GOOS:          "linux",
+			LookupEnv:     func(string) (string, bool) { return "", false },
+		})
+	}
+}
+
+func TestLoginWithoutKeychain(t *testing.T) {
+	fx := newFixture(t)
+	dir := filepath.Join(t.TempDir(), "bbkey")
+	fx.openStore = noBus(dir)
+
+	err := fx.run(t)
+	if !errors.Is(err, credstore.ErrNoKeychain) || !strings.Contains(strings.Join(cmdutil.Hints(err), "\n"), "--insecure-storage") {
+		t.Fatalf("err = %v, hints %q: want a refusal naming --insecure-storage", err, cmdutil.Hints(err))
+	}
+	if len(fx.emu.Requests()) != 0 {
+		t.Error("the token was checked although it could not be stored")
+	}
+	if _, err := os.Stat(filepath.Join(dir, credstore.FileName)); !errors.Is(err, os.ErrNotExist) {
+		t.Error("a credentials file was written without --insecure-storage")
+	}
+
+	if err := fx.run(t, "--insecure-storage"); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, credstore.FileName))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("credentials file: %v, mode %v", err, fi.Mode().Perm())
+	}
+	if !strings.Contains(fx.stderr.String(), "bbkey: warning:") {
+		t.Errorf("no warning about the plain file:\n%s", fx.stderr.String())
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, credstore.FileName))
+	if !strings.Contains(string(b), bbapitest.DefaultEmail) {
+		t.Errorf("file does not hold the credential: %s", b)
+	}
+}

@@ -1,0 +1,138 @@
+package status
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/cmd/auth/shared"
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/iostreams"
+)
+
+func run(t *testing.T, env map[string]string, store credstore.Store, asJSON bool) (string, string, error) {
+	t.Helper()
+	ios, _, out, errb := iostreams.Test()
+	f := &cmdutil.Factory{
+		IOStreams: ios,
+		Globals:   &cmdutil.GlobalOptions{MaxWait: 5 * time.Second, JSON: asJSON},
+		LookupEnv: func(k string) (string, bool) {
+			v, ok := env[k]
+			return v, ok
+		},
+		Now:        time.Now,
+		HTTPClient: func() *http.Client { return &http.Client{Timeout: 10 * time.Second} },
+		CredStore:  func(context.Context, bool) (credstore.Store, error) { return store, nil },
+	}
+	var got *Options
+	cmd := NewCmdStatus(f, func(o *Options) error { got = o; return nil })
+	cmd.SetArgs(nil)
+	cmd.SetOut(io.Discard)
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	err := runStatus(t.Context(), got)
+	return out.String(), errb.String(), err
+}
+
+func emuEnv(emu *bbapitest.Server) map[string]string {
+	env := map[string]string{}
+	for _, kv := range emu.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	return env
+}
+
+func TestStatusFromEnvironment(t *testing.T) {
+	emu := bbapitest.Start(t)
+	out, _, err := run(t, emuEnv(emu), &credstore.Fake{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st shared.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatal(err)
+	}
+	if !st.LoggedIn || st.Source != "environment" || st.Kind != "api-token" || st.Email != bbapitest.DefaultEmail ||
+		st.User == nil || st.User.UUID != bbapitest.DefaultUUID || st.User.AccountID != bbapitest.DefaultAccountID ||
+		len(st.Scopes) != len(bbapitest.AllScopes) || len(st.MissingScopes) != 0 || st.ExpiresOn != nil {
+		t.Errorf("status = %+v", st)
+	}
+	for _, k := range []string{`"logged_in"`, `"source"`, `"kind"`, `"email"`, `"user"`, `"scopes"`, `"missing_scopes"`, `"expires_on"`} {
+		if !strings.Contains(out, k) {
+			t.Errorf("JSON lacks %s:\n%s", k, out)
+		}
+	}
+}
+
+func TestStatusStoredAndPlain(t *testing.T) {
+	emu := bbapitest.Start(t)
+	env := emuEnv(emu)
+	tok, err := emu.AddAPIToken(bbapitest.DefaultEmail, "read:user:bitbucket", "read:ssh-key:bitbucket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(env, "BITBUCKET_EMAIL")
+	delete(env, "BITBUCKET_API_TOKEN")
+	store := &credstore.Fake{}
+	if err := store.Set(t.Context(), credstore.DefaultAccount, credstore.Secret{Kind: credstore.KindAPIToken, Email: bbapitest.DefaultEmail, Secret: []byte(tok)}); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := run(t, env, store, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"logged in       yes", "account         Ada Lovelace (ada)", "source          keychain", "missing scopes  write:ssh-key:bitbucket, delete:ssh-key:bitbucket"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("stdout lacks %q:\n%s", w, out)
+		}
+	}
+	if !strings.Contains(errOut, "! the credential lacks write:ssh-key:bitbucket") {
+		t.Errorf("stderr:\n%s", errOut)
+	}
+	if strings.Contains(out+errOut, tok) {
+		t.Error("the token was printed")
+	}
+}
+
+func TestStatusNotLoggedIn(t *testing.T) {
+	emu := bbapitest.Start(t)
+	env := emuEnv(emu)
+	delete(env, "BITBUCKET_EMAIL")
+	delete(env, "BITBUCKET_API_TOKEN")
+	out, _, err := run(t, env, &credstore.Fake{}, true)
+	if cmdutil.ExitCode(err) != cmdutil.ExitAuth {
+		t.Fatalf("exit %d (%v), want 4", cmdutil.ExitCode(err), err)
+	}
+	var st shared.Status
+	if jerr := json.Unmarshal([]byte(out), &st); jerr != nil || st.LoggedIn || st.Error == "" {
+		t.Errorf("status = %+v (%v)\n%s", st, jerr, out)
+	}
+	if len(emu.Requests()) != 0 {
+		t.Error("called Bitbucket without a credential")
+	}
+}
+
+func TestStatusRefused(t *testing.T) {
+	emu := bbapitest.Start(t)
+	env := emuEnv(emu)
+	env["BITBUCKET_API_TOKEN"] = "revoked"
+	out, _, err := run(t, env, &credstore.Fake{}, true)
+	if cmdutil.ExitCode(err) != cmdutil.ExitAuth {
+		t.Fatalf("exit %d (%v), want 4", cmdutil.ExitCode(err), err)
+	}
+	var st shared.Status
+	if jerr := json.Unmarshal([]byte(out), &st); jerr != nil || st.LoggedIn || st.Source != "environment" || st.Error == "" {
+		t.Errorf("status = %+v (%v)", st, jerr)
+	}
+	if strings.Contains(out, "revoked") {
+		t.Error("the token was printed")
+	}
+}
