@@ -35,13 +35,15 @@ func keyFingerprint(path string) (string, error) {
 	return k.Fingerprint, nil
 }
 
-// moveKeyFiles moves the pair at src (private key and .pub) to dst, file by file, so a run
-// killed between the two moves finishes the second next time. It only moves files holding
-// the old key; files holding the new key mean the move is long done.
-func moveKeyFiles(src, dst, oldFP, newFP string) ([]string, error) {
+// moveKeyFiles moves the pair at src (private key and .pub) into dir as <file>.<stamp>,
+// file by file, so a run killed between the two moves finishes the second next time. It
+// only moves files holding the old key; files holding the new key mean the move is long
+// done.
+func moveKeyFiles(src, dir, stamp, oldFP, newFP string) ([]string, error) {
 	var moved []string
 	for _, suffix := range []string{"", keys.PublicSuffix} {
-		from, to := src+suffix, dst+suffix
+		from := src + suffix
+		to := filepath.Join(dir, filepath.Base(from)+"."+stamp)
 		if !exists(from) {
 			continue
 		}

@@ -360,7 +360,7 @@ func (e *Engine) moveOld(j *state.Journal, s *subject, out *Outcome) error {
 	if err := fsutil.MkdirPrivate(filepath.Dir(dst)); err != nil {
 		return fmt.Errorf("creating %s: %w", filepath.Dir(dst), err)
 	}
-	moved, err := moveKeyFiles(s.final, dst, j.OldFingerprint, j.NewFingerprint)
+	moved, err := moveKeyFiles(s.final, filepath.Dir(dst), j.Started.UTC().Format(RetiredTimeLayout), j.OldFingerprint, j.NewFingerprint)
 	if err != nil {
 		return err
 	}
