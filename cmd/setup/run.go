@@ -581,9 +581,29 @@ func (r *run) pinHostKeys(ctx context.Context) error {
 		return err
 	}
 	path := hostkeys.Path(r.paths.SSHDir)
+	dir := filepath.Dir(path)
+	dirExisted, err := exists(dir)
+	if err != nil {
+		return err
+	}
+	fileExisted, err := exists(path)
+	if err != nil {
+		return err
+	}
 	wr, err := hostkeys.Write(ctx, path, pins, r.opts.DryRun)
 	if err != nil {
 		return fmt.Errorf("pinning the host keys: %w", err)
+	}
+	if wr.Changed && !fileExisted && !r.opts.DryRun {
+		// A first run whose proof fails leaves no trace of bbkey in ~/.ssh but the key
+		// files the user keeps; an existing pin file is bbkey's and is left as written.
+		r.undo = append(r.undo, func() {
+			_ = os.Remove(path)
+			if !dirExisted {
+				_ = os.Remove(filepath.Join(dir, ".lock"))
+				_ = os.Remove(dir)
+			}
+		})
 	}
 	switch {
 	case !wr.Changed:

@@ -23,7 +23,8 @@
 // its local files (they are the user's and a re-run reuses them), but is taken out of the
 // agent again, and a key uploaded by this run whose proof fails is deleted from Bitbucket
 // again (only that key, by its id). The pinned known_hosts, written before the proof
-// because the proof checks the server against it, is the same whatever the key and stays.
+// because the proof checks the server against it, is removed again when this run
+// created it.
 //
 // Call budget: a fresh key costs exactly GET /user and POST; a re-run with nothing to do
 // GET /user and one page of the user's keys, and changes no file.

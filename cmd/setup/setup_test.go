@@ -379,7 +379,7 @@ func TestSetupProofFailureTakesTheKeyBack(t *testing.T) {
 	if st := fx.state(); len(st.Accounts) != 0 {
 		t.Errorf("state records the unproven key: %+v", st.Accounts)
 	}
-	for _, p := range []string{filepath.Join(fx.home.SSHDir, "config"), filepath.Join(fx.home.SSHDir, "bbkey", "config")} {
+	for _, p := range []string{filepath.Join(fx.home.SSHDir, "config"), filepath.Join(fx.home.SSHDir, "bbkey")} {
 		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s was written for an unproven key", p)
 		}
