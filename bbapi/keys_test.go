@@ -17,7 +17,6 @@ import (
 type keyStore struct {
 	mu   sync.Mutex
 	keys []map[string]any
-	host string
 }
 
 func (s *keyStore) list(w http.ResponseWriter, r *http.Request) {

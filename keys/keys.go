@@ -141,6 +141,7 @@ func wipePrivate(p crypto.PrivateKey) {
 		}
 	case *ecdsa.PrivateKey:
 		if p != nil {
+			//lint:ignore SA1019 zeroing the secret where it lives needs the field itself
 			clearInt(p.D)
 		}
 	}

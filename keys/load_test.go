@@ -238,6 +238,7 @@ func TestLoadOtherKeyTypes(t *testing.T) {
 			case *rsa.PrivateKey:
 				d = p.D
 			case *ecdsa.PrivateKey:
+				//lint:ignore SA1019 the test reads the memory that Wipe must have zeroed
 				d = p.D
 			default:
 				t.Fatalf("Private is %T", k.Private)

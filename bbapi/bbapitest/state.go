@@ -171,7 +171,8 @@ func parseKey(line string) (pub ssh.PublicKey, comment string, err error) {
 			return nil, "", errors.New("RSA keys must be at least 2048 bits")
 		}
 	case ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
-		ssh.KeyAlgoSKED25519, ssh.KeyAlgoSKECDSA256, ssh.KeyAlgoDSA: //nolint:staticcheck // Bitbucket still lists DSA
+		//lint:ignore SA1019 Bitbucket still lists DSA among the accepted key types
+		ssh.KeyAlgoSKED25519, ssh.KeyAlgoSKECDSA256, ssh.KeyAlgoDSA:
 	default:
 		return nil, "", fmt.Errorf("unsupported key type %s", pub.Type())
 	}
