@@ -6,7 +6,9 @@ import (
 	accesskeycmd "github.com/bbkey/bbkey/cmd/accesskey"
 	authcmd "github.com/bbkey/bbkey/cmd/auth"
 	doctorcmd "github.com/bbkey/bbkey/cmd/doctor"
+	listcmd "github.com/bbkey/bbkey/cmd/list"
 	remotecmd "github.com/bbkey/bbkey/cmd/remote"
+	removecmd "github.com/bbkey/bbkey/cmd/remove"
 	setupcmd "github.com/bbkey/bbkey/cmd/setup"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 )
@@ -17,6 +19,8 @@ func commands(f *cmdutil.Factory) []*cobra.Command {
 		setupcmd.NewCmdSetup(f, nil),
 		accesskeycmd.NewCmdAddAccessKey(f, nil),
 		remotecmd.NewCmdRemote(f, nil),
+		listcmd.NewCmdList(f, nil),
+		removecmd.NewCmdRemove(f, nil),
 		doctorcmd.NewCmdDoctor(f, nil),
 		authcmd.NewCmdAuth(f),
 	}

@@ -1,0 +1,381 @@
+// Package inventory finds every SSH key bbkey can see and joins the sightings by
+// fingerprint: key files in the ssh directory (bbkey's own and the user's other *.pub),
+// the agent's entries, the account's keys on Bitbucket, and the access keys of the
+// repositories and projects asked about. `bbkey list` prints the result; `bbkey remove`
+// uses the local half to know which keys this machine can still use.
+//
+// Each key gets a label, an age, a last use and a status, read from Bitbucket first and
+// bbkey's state second: a bbkey label (bbkey:<name>:<date>[:ttl=]) gives the age and,
+// for access keys, the policy; account keys are held to Atlassian's once a year.
+package inventory
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/keys"
+)
+
+// AccountKeyPolicy is how old an account key may grow (Atlassian: replace SSH keys at
+// least once a year).
+const AccountKeyPolicy = 365 * 24 * time.Hour
+
+// Statuses a key can have; a key may have several.
+const (
+	StatusOK           = "ok"
+	StatusNoLocalFile  = "on Bitbucket but no local file"
+	StatusLocalOnly    = "local only"
+	StatusAgentOnly    = "agent only"
+	StatusExpired      = "expired"
+	StatusOlderThan    = "older than policy"
+	StatusNotOnAccount = "not checked on Bitbucket"
+)
+
+// LocalFile is a key file in the ssh directory.
+type LocalFile struct {
+	// Path is the private key, or the .pub file when it has no private key beside it.
+	Path        string
+	Private     bool
+	Fingerprint string
+	Type        string
+	Comment     string
+	// Bbkey is set for bbkey's own files (bbkey_<name>_ed25519, bbkey_access_<name>_ed25519).
+	Bbkey bool
+}
+
+// LocalFiles lists the keys in sshDir: bbkey's private keys and every other *.pub (not
+// moved-aside copies, not the bbkey/ subdirectory), sorted by path. Files that cannot be
+// read are reported in the second result.
+func LocalFiles(sshDir string) ([]LocalFile, []error) {
+	var out []LocalFile
+	var errs []error
+	seen := map[string]bool{}
+	local, err := keys.Local(sshDir)
+	if err != nil {
+		return nil, []error{err}
+	}
+	for _, lk := range local {
+		if lk.Err != nil || lk.Key == nil {
+			// A permission problem must not hide the key: read its .pub alone.
+			pk, perr := readPub(lk.Path + keys.PublicSuffix)
+			if perr != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", lk.Path, cmp.Or(lk.Err, perr)))
+				continue
+			}
+			out = append(out, LocalFile{Path: lk.Path, Private: true, Fingerprint: pk.Fingerprint, Type: pk.PublicKey.Type(), Comment: pk.Comment, Bbkey: true})
+			seen[lk.Path+keys.PublicSuffix] = true
+			continue
+		}
+		out = append(out, LocalFile{Path: lk.Path, Private: true, Fingerprint: lk.Key.Fingerprint, Type: lk.Key.PublicKey.Type(), Comment: lk.Key.Comment, Bbkey: true})
+		seen[lk.Path+keys.PublicSuffix] = true
+	}
+	ents, err := os.ReadDir(sshDir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	for _, e := range ents {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), keys.PublicSuffix) {
+			continue
+		}
+		p := filepath.Join(sshDir, e.Name())
+		if seen[p] {
+			continue
+		}
+		pk, err := readPub(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			continue
+		}
+		lf := LocalFile{Path: p, Fingerprint: pk.Fingerprint, Type: pk.PublicKey.Type(), Comment: pk.Comment}
+		if priv := strings.TrimSuffix(p, keys.PublicSuffix); fileExists(priv) {
+			lf.Path, lf.Private = priv, true
+		}
+		out = append(out, lf)
+	}
+	slices.SortFunc(out, func(a, b LocalFile) int { return strings.Compare(a.Path, b.Path) })
+	return out, errs
+}
+
+func readPub(path string) (*keys.Key, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return keys.ParseAuthorizedKey(data)
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// Access is an access key on one repository or project.
+type Access struct {
+	Target   state.Target `json:"-"`
+	ID       bbapi.ID     `json:"-"`
+	Label    string       `json:"-"`
+	AddedOn  time.Time    `json:"-"`
+	LastUsed time.Time    `json:"-"`
+	// Deploy or ProjectDeploy is the key as Bitbucket returned it.
+	Deploy        *bbapi.DeployKey
+	ProjectDeploy *bbapi.ProjectDeployKey
+}
+
+// Key is one key wherever it was seen.
+type Key struct {
+	Fingerprint string
+	Type        string
+	Files       []LocalFile
+	// Agent is set when the agent holds the key; AgentComment is its comment there.
+	Agent        bool
+	AgentComment string
+	Account      *bbapi.SSHKey
+	Access       []Access
+	// StateName and StateKind name the key in bbkey's state (KindOther when unknown).
+	StateName string
+	StateKind keys.Kind
+
+	// Derived by Gather.
+	Label    string
+	Created  time.Time
+	LastUsed time.Time
+	// Policy is the longest the key should live: a year for account keys, the label's
+	// ttl for access keys; 0 when none applies.
+	Policy   time.Duration
+	Statuses []string
+}
+
+// Bbkey reports whether the key is bbkey's: a bbkey label, file or state entry.
+func (k *Key) Bbkey() bool {
+	if strings.HasPrefix(k.Label, keylabel.Prefix) || k.StateKind != keys.KindOther {
+		return true
+	}
+	return slices.ContainsFunc(k.Files, func(f LocalFile) bool { return f.Bbkey })
+}
+
+// Source is where Gather looks.
+type Source struct {
+	SSHDir string
+	// State is bbkey's state (labels and dates of its keys); nil for none.
+	State *state.State
+	// Agent is the user's agent; nil when none is reachable.
+	Agent agent.Agent
+	// Client and User select the account whose keys are listed; nil Client skips
+	// Bitbucket altogether (not logged in).
+	Client *bbapi.Client
+	User   *bbapi.User
+	// Targets are the repositories and projects whose access keys are listed.
+	Targets []state.Target
+	Now     time.Time
+}
+
+// Gather collects and joins the keys, sorted: bbkey's keys first by label, then the
+// others by where they were seen, then by fingerprint. Problems that leave the picture
+// incomplete but usable (an unreadable file, no agent) come back as warnings; a failing
+// Bitbucket call is an error.
+func Gather(ctx context.Context, src Source) ([]*Key, []string, error) {
+	var warnings []string
+	byFP := map[string]*Key{}
+	get := func(fp, typ string) *Key {
+		fp = bbapi.NormalizeFingerprint(fp)
+		k, ok := byFP[fp]
+		if !ok {
+			k = &Key{Fingerprint: fp}
+			byFP[fp] = k
+		}
+		if k.Type == "" {
+			k.Type = typ
+		}
+		return k
+	}
+	files, errs := LocalFiles(src.SSHDir)
+	for _, err := range errs {
+		warnings = append(warnings, "skipped a key file: "+err.Error())
+	}
+	for _, f := range files {
+		k := get(f.Fingerprint, f.Type)
+		k.Files = append(k.Files, f)
+	}
+	if src.Agent != nil {
+		ids, err := src.Agent.List()
+		if err != nil {
+			warnings = append(warnings, "the agent did not answer: "+err.Error())
+		}
+		for _, id := range ids {
+			k := get(id.Fingerprint, id.PublicKey.Type())
+			k.Agent, k.AgentComment = true, id.Comment
+		}
+	}
+	if src.Client != nil && src.User != nil {
+		for ak, err := range src.Client.SSHKeys.List(ctx, src.User.UUID) {
+			if err != nil {
+				return nil, warnings, fmt.Errorf("listing the SSH keys of %s: %w", src.User.Nickname, err)
+			}
+			k := get(ak.SHA256(), keyType(ak.Key))
+			k.Account = ak
+		}
+	}
+	for _, t := range src.Targets {
+		if src.Client == nil {
+			return nil, warnings, errors.New("listing access keys needs a Bitbucket credential")
+		}
+		if err := gatherAccess(ctx, src.Client, t, get); err != nil {
+			return nil, warnings, err
+		}
+	}
+	if src.State != nil {
+		for name, a := range src.State.Accounts {
+			if k, ok := byFP[bbapi.NormalizeFingerprint(a.Fingerprint)]; ok {
+				k.StateName, k.StateKind = name, keys.KindAccount
+			}
+		}
+		for name, a := range src.State.AccessKeys {
+			if k, ok := byFP[bbapi.NormalizeFingerprint(a.Fingerprint)]; ok {
+				k.StateName, k.StateKind = name, keys.KindAccess
+			}
+		}
+	}
+	out := make([]*Key, 0, len(byFP))
+	for _, k := range byFP {
+		derive(k, src)
+		out = append(out, k)
+	}
+	slices.SortFunc(out, compareKeys)
+	return out, warnings, nil
+}
+
+func gatherAccess(ctx context.Context, c *bbapi.Client, t state.Target, get func(fp, typ string) *Key) error {
+	if t.Kind == state.TargetProject {
+		for dk, err := range c.ProjectDeployKeys.List(ctx, t.Workspace, t.Slug) {
+			if err != nil {
+				return fmt.Errorf("listing the access keys of project %s: %w", t.Ref(), err)
+			}
+			k := get(dk.SHA256(), keyType(dk.Key))
+			k.Access = append(k.Access, Access{Target: t, ID: dk.ID, Label: dk.Label, AddedOn: dk.AddedOn.Time, LastUsed: dk.LastUsed.Time, ProjectDeploy: dk})
+		}
+		return nil
+	}
+	for dk, err := range c.DeployKeys.List(ctx, t.Workspace, t.Slug) {
+		if err != nil {
+			return fmt.Errorf("listing the access keys of %s: %w", t.Ref(), err)
+		}
+		k := get(dk.SHA256(), keyType(dk.Key))
+		k.Access = append(k.Access, Access{Target: t, ID: dk.ID, Label: dk.Label, AddedOn: dk.AddedOn.Time, LastUsed: dk.LastUsed.Time, Deploy: dk})
+	}
+	return nil
+}
+
+func keyType(authorized string) string {
+	t, _, _ := strings.Cut(strings.TrimSpace(authorized), " ")
+	return t
+}
+
+// derive fills the label, dates, policy and statuses of a key.
+func derive(k *Key, src Source) {
+	var stateLabel string
+	var stateCreated time.Time
+	if src.State != nil {
+		if a, ok := src.State.Accounts[k.StateName]; ok && k.StateKind == keys.KindAccount {
+			stateLabel, stateCreated = a.Label, a.Created
+		}
+		if a, ok := src.State.AccessKeys[k.StateName]; ok && k.StateKind == keys.KindAccess {
+			stateLabel, stateCreated = a.Label, a.Created
+		}
+	}
+	var bbCreated time.Time
+	switch {
+	case k.Account != nil:
+		k.Label, bbCreated, k.LastUsed = k.Account.Label, k.Account.CreatedOn.Time, k.Account.LastUsed.Time
+	case len(k.Access) > 0:
+		k.Label = k.Access[0].Label
+	}
+	for _, a := range k.Access {
+		if k.Label == "" {
+			k.Label = a.Label
+		}
+		if bbCreated.IsZero() || (!a.AddedOn.IsZero() && a.AddedOn.Before(bbCreated)) {
+			bbCreated = a.AddedOn
+		}
+		if a.LastUsed.After(k.LastUsed) {
+			k.LastUsed = a.LastUsed
+		}
+	}
+	k.Label = cmp.Or(k.Label, stateLabel)
+	l, isBbkey := keylabel.Parse(k.Label)
+	switch {
+	case isBbkey:
+		k.Created = l.Created
+	case !bbCreated.IsZero():
+		k.Created = bbCreated
+	default:
+		k.Created = stateCreated
+	}
+	switch {
+	case k.Account != nil || k.StateKind == keys.KindAccount:
+		k.Policy = AccountKeyPolicy
+	case isBbkey:
+		k.Policy = l.TTL
+	}
+
+	local := slices.ContainsFunc(k.Files, func(f LocalFile) bool { return f.Private })
+	onBitbucket := k.Account != nil || len(k.Access) > 0
+	var st []string
+	if k.Account != nil && !k.Account.ExpiresOn.IsZero() && !k.Account.ExpiresOn.After(src.Now) {
+		st = append(st, StatusExpired)
+	}
+	if k.Policy > 0 && !k.Created.IsZero() && src.Now.Sub(k.Created) > k.Policy {
+		st = append(st, StatusOlderThan)
+	}
+	switch {
+	case onBitbucket && !local:
+		st = append(st, StatusNoLocalFile)
+	case !onBitbucket && len(k.Files) > 0 && src.Client != nil:
+		st = append(st, StatusLocalOnly)
+	case !onBitbucket && len(k.Files) == 0 && k.Agent:
+		st = append(st, StatusAgentOnly)
+	case !onBitbucket && src.Client == nil:
+		st = append(st, StatusNotOnAccount)
+	}
+	if len(st) == 0 {
+		st = append(st, StatusOK)
+	}
+	k.Statuses = st
+}
+
+func compareKeys(a, b *Key) int {
+	ab, bb := a.Bbkey(), b.Bbkey()
+	if ab != bb {
+		if ab {
+			return -1
+		}
+		return 1
+	}
+	if ab {
+		if c := strings.Compare(a.Label, b.Label); c != 0 {
+			return c
+		}
+	}
+	if c := strings.Compare(firstFile(a), firstFile(b)); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Fingerprint, b.Fingerprint)
+}
+
+func firstFile(k *Key) string {
+	if len(k.Files) > 0 {
+		return k.Files[0].Path
+	}
+	return "~" // after every path: keys without a file come last
+}
