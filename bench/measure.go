@@ -1,0 +1,375 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bbkey/bbkey/bbapi/bbapitest"
+)
+
+// keygenResult is the keys benchmark of this run: bbkey's generate + encrypt + write and
+// `ssh-keygen -t ed25519 -a 16`, alternated in one loop (keys.BenchmarkGenerateVsSSHKeygen).
+type keygenResult struct {
+	ours, theirs time.Duration
+	err          error
+}
+
+// keygen runs the keys benchmark once per bench run; setup's target reuses its KDF time.
+func (c *config) keygen() keygenResult {
+	if c.kg != nil {
+		return *c.kg
+	}
+	n := "12x"
+	if c.quick {
+		n = "2x"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, err := c.command(ctx, c.root, nil, "go", "test", "./keys", "-run", "^$",
+		"-bench", "^BenchmarkGenerateVsSSHKeygen$", "-benchtime", n, "-count", "1").CombinedOutput()
+	var r keygenResult
+	if err != nil {
+		r.err = fmt.Errorf("go test -bench ./keys: %v: %s", err, lastLine(out))
+	} else {
+		m := parseBenchMetrics(out, "BenchmarkGenerateVsSSHKeygen")
+		ours, ok1 := m["bbkey-ms/key"]
+		theirs, ok2 := m["ssh-keygen-ms/key"]
+		if !ok1 || !ok2 {
+			r.err = fmt.Errorf("the keys benchmark reported no timings (skipped? %s)", lastLine(out))
+		}
+		r.ours = time.Duration(ours * float64(time.Millisecond))
+		r.theirs = time.Duration(theirs * float64(time.Millisecond))
+	}
+	c.kg = &r
+	return r
+}
+
+func measureKeygen(c *config) []Row {
+	const name = "keygen+encrypt+write (ed25519, bcrypt 16 rounds) vs ssh-keygen -a 16"
+	r := c.keygen()
+	if r.err != nil {
+		return []Row{notAvailable(name, r.err.Error())}
+	}
+	return []Row{{
+		Name: name, Ours: ms(r.ours), Baseline: ms(r.theirs),
+		Ratio: ratio(float64(r.ours), float64(r.theirs)), Target: "≤ 1.00x",
+		Verdict: verdict(r.ours <= r.theirs),
+		Note:    "per key; ssh-keygen gets its passphrase through SSH_ASKPASS (never argv), as bbkey never puts one there",
+	}}
+}
+
+// parseBenchMetrics reads the custom metrics of one benchmark's result line:
+// "BenchmarkX-2  12  123 ns/op  0.95 bbkey/ssh-keygen  110.0 bbkey-ms/key …".
+func parseBenchMetrics(out []byte, bench string) map[string]float64 {
+	m := map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || (f[0] != bench && !strings.HasPrefix(f[0], bench+"-")) {
+			continue
+		}
+		for i := 2; i+1 < len(f); i += 2 {
+			if v, err := strconv.ParseFloat(f[i], 64); err == nil {
+				m[f[i+1]] = v
+			}
+		}
+	}
+	return m
+}
+
+func lastLine(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// measureSetup runs `bbkey setup` against the emulator in a fresh home with a fresh
+// ssh-agent, at 0 and 100 ms of latency per HTTP request. The target: the two calls a
+// setup needs (who am I, add the key) and a wall time within the KDF (measured in this run
+// by the keys benchmark) plus 3 round trips, plus 10%.
+func measureSetup(c *config) []Row {
+	kg := c.keygen()
+	runs := 3
+	if c.quick {
+		runs = 1
+	}
+	var rows []Row
+	for _, lat := range []time.Duration{0, 100 * time.Millisecond} {
+		name := fmt.Sprintf("setup @%dms latency", lat.Milliseconds())
+		var walls []time.Duration
+		calls := 0
+		var err error
+		for range runs {
+			var wall time.Duration
+			var n int
+			wall, n, err = c.setupOnce(lat)
+			if err != nil {
+				break
+			}
+			walls = append(walls, wall)
+			calls = max(calls, n)
+		}
+		if err != nil {
+			rows = append(rows, notAvailable(name+": wall time", err.Error()))
+			continue
+		}
+		wall := median(walls)
+		callRow := Row{Name: name + ": HTTP calls", Ours: strconv.Itoa(calls), Target: "2", Verdict: verdict(calls <= 2)}
+		if kg.err != nil {
+			rows = append(rows, Row{Name: name + ": wall time", Ours: ms(wall), Verdict: NA,
+				Note: "no KDF time to set the target from: " + kg.err.Error()}, callRow)
+			continue
+		}
+		target := time.Duration(float64(kg.ours+3*lat) * 1.1)
+		rows = append(rows, Row{
+			Name: name + ": wall time", Ours: ms(wall), Baseline: "KDF " + ms(kg.ours),
+			Ratio: ratio(float64(wall), float64(target)), Target: "≤ " + ms(target) + " (KDF + 3 RTT + 10%)",
+			Verdict: verdict(wall <= target),
+			Note:    fmt.Sprintf("median of %d runs of the built binary, process start to exit; ratio is against the target", runs),
+		}, callRow)
+	}
+	return rows
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// setupOnce runs one `bbkey setup` and returns its wall time and the HTTP requests the
+// emulator received.
+func (c *config) setupOnce(latency time.Duration) (time.Duration, int, error) {
+	srv, err := bbapitest.NewServer(bbapitest.WithLatency(latency))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer srv.Close()
+	h, err := newHome(c.work)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer h.close()
+	env := append(h.env(), srv.Env()...)
+	srv.ResetRequests()
+	cmd := exec.Command(c.bin, "setup", "--passphrase-file", h.passFile, "--no-remotes")
+	cmd.Dir, cmd.Env = h.dir, env
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	start := time.Now()
+	err = cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		return 0, 0, fmt.Errorf("bbkey setup: %v: %s", err, lastLine(stderr.Bytes()))
+	}
+	return wall, len(srv.Requests()), nil
+}
+
+// home is a throw-away home with its own ssh-agent, so bbkey never sees the real ~/.ssh.
+type home struct {
+	dir, passFile, agentSock string
+	agent                    *exec.Cmd
+}
+
+func newHome(work string) (*home, error) {
+	dir, err := os.MkdirTemp(work, "home")
+	if err != nil {
+		return nil, err
+	}
+	h := &home{dir: dir, passFile: filepath.Join(dir, "passphrase")}
+	for _, d := range []string{".ssh", ".config"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.WriteFile(h.passFile, []byte("bench passphrase, not a secret\n"), 0o600); err != nil {
+		return nil, err
+	}
+	if err := h.startAgent(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return h, nil
+}
+
+func (h *home) startAgent() error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	// A short socket path: the home under $TMPDIR may exceed sun_path's 108 bytes.
+	sockDir, err := os.MkdirTemp("", "bba")
+	if err != nil {
+		return err
+	}
+	sock := filepath.Join(sockDir, "s")
+	cmd := exec.Command("ssh-agent", "-D", "-a", sock)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting ssh-agent: %w", err)
+	}
+	h.agent = cmd
+	for range 500 {
+		if _, err := os.Stat(sock); err == nil {
+			h.agentSock = sock
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.close()
+	return errors.New("ssh-agent did not create its socket")
+}
+
+func (h *home) close() {
+	if h.agent != nil && h.agent.Process != nil {
+		_ = h.agent.Process.Kill()
+		_ = h.agent.Wait()
+	}
+	if h.agentSock != "" {
+		os.RemoveAll(filepath.Dir(h.agentSock))
+	}
+	os.RemoveAll(h.dir)
+}
+
+// env is a complete environment: nothing of the caller's home, agent or credentials.
+func (h *home) env() []string {
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"LANG=C.UTF-8",
+		"NO_COLOR=1",
+		"HOME=" + h.dir,
+		"USERPROFILE=" + h.dir,
+		"XDG_CONFIG_HOME=" + filepath.Join(h.dir, ".config"),
+		"BBKEY_SSH_DIR=" + filepath.Join(h.dir, ".ssh"),
+		"GIT_CONFIG_NOSYSTEM=1",
+	}
+	if h.agentSock != "" {
+		env = append(env, "SSH_AUTH_SOCK="+h.agentSock)
+	}
+	return env
+}
+
+// measureStartup times `bbkey --version`: the cost every invocation pays before doing
+// anything (package initialisation, cobra's command tree).
+func measureStartup(c *config) []Row {
+	const name = "bbkey --version start-up (median)"
+	n := 41
+	if c.quick {
+		n = 5
+	}
+	times := make([]time.Duration, 0, n)
+	for i := range n + 3 {
+		cmd := exec.Command(c.bin, "--version")
+		cmd.Env = []string{"HOME=" + c.work, "PATH=" + os.Getenv("PATH")}
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			return []Row{notAvailable(name, "bbkey --version: "+err.Error())}
+		}
+		if i >= 3 { // the first runs warm the page cache
+			times = append(times, time.Since(start))
+		}
+	}
+	med := median(times)
+	return []Row{{
+		Name: name, Ours: ms(med), Target: "≤ 15.0 ms", Verdict: verdict(med <= 15*time.Millisecond),
+		Note: fmt.Sprintf("%d runs after 3 warm-ups; min %s, max %s", n, ms(slices.Min(times)), ms(slices.Max(times))),
+	}}
+}
+
+// measureSize reports the binary as a release would ship it (-ldflags='-s -w') and as a
+// plain go build makes it.
+func measureSize(c *config) []Row {
+	stripped := filepath.Join(c.work, "bbkey-stripped")
+	if out, err := c.command(context.Background(), c.root, nil, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", stripped, ".").CombinedOutput(); err != nil {
+		return []Row{notAvailable("binary size", fmt.Sprintf("go build: %v: %s", err, lastLine(out)))}
+	}
+	var rows []Row
+	for _, b := range []struct{ name, path string }{
+		{"binary size, -ldflags='-s -w' (release)", stripped},
+		{"binary size, plain go build", c.bin},
+	} {
+		fi, err := os.Stat(b.path)
+		if err != nil {
+			rows = append(rows, notAvailable(b.name, err.Error()))
+			continue
+		}
+		rows = append(rows, Row{Name: b.name, Ours: mib(fi.Size()), Target: "≤ 15.0 MB", Verdict: verdict(fi.Size() <= 15e6)})
+	}
+	return rows
+}
+
+// measureRemote runs bench/remote/bench.sh (the remote helper's benchmark: bbkey remote
+// --recursive against a find | git remote set-url loop over the same generated clones).
+func measureRemote(c *config) []Row {
+	n := 1000
+	if c.quick {
+		n = 50
+	}
+	name := fmt.Sprintf("remote --recursive over %d clones vs find | git remote set-url", n)
+	script := filepath.Join(c.root, "bench", "remote", "bench.sh")
+	if _, err := os.Stat(script); err != nil {
+		return []Row{notAvailable(name, "bench/remote/bench.sh is missing")}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := c.command(ctx, c.root, []string{"N=" + strconv.Itoa(n), "TMPDIR=" + c.work}, "bash", script)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return []Row{notAvailable(name, fmt.Sprintf("bench.sh: %v: %s", err, lastLine(stderr.Bytes())))}
+	}
+	r, err := parseRemoteBench(out)
+	if err != nil {
+		return []Row{notAvailable(name, err.Error())}
+	}
+	return []Row{
+		{Name: name, Ours: secs(r.bbkey), Baseline: secs(r.shell), Ratio: ratio(float64(r.bbkey), float64(r.shell)),
+			Target: "≤ 1.00x", Verdict: verdict(r.bbkey <= r.shell),
+			Note: "bench/remote/bench.sh; the loop is given its best case (new URL computed from the path); both trees end identical"},
+		{Name: "remote --recursive re-run (nothing to change)", Ours: secs(r.again), Baseline: secs(r.shell),
+			Ratio: ratio(float64(r.again), float64(r.shell)), Verdict: Info},
+	}
+}
+
+type remoteBench struct{ shell, bbkey, again time.Duration }
+
+// parseRemoteBench reads bench.sh's table: "shell loop: …  12.34", "bbkey remote
+// --recursive --yes  1.23", "bbkey remote --recursive (re-run, no-op)  0.45".
+func parseRemoteBench(out []byte) (remoteBench, error) {
+	var r remoteBench
+	found := 0
+	for line := range strings.Lines(string(out)) {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			continue
+		}
+		d := time.Duration(v * float64(time.Second))
+		switch {
+		case strings.HasPrefix(line, "shell loop:"):
+			r.shell, found = d, found|1
+		case strings.HasPrefix(line, "bbkey remote --recursive --yes"):
+			r.bbkey, found = d, found|2
+		case strings.HasPrefix(line, "bbkey remote --recursive (re-run"):
+			r.again, found = d, found|4
+		}
+	}
+	if found != 7 {
+		return r, fmt.Errorf("bench/remote/bench.sh printed no timings I recognise: %q", strings.TrimSpace(string(out)))
+	}
+	return r, nil
+}
