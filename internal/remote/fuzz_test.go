@@ -131,8 +131,8 @@ func checkMask(t *testing.T, raw string) {
 		return // Mask is only shown scheme URLs and scp-like remotes (which have no password)
 	}
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return
+	if err != nil || u.User == nil || u.Scheme == "" || !strings.HasPrefix(strings.ToLower(raw), u.Scheme+"://") {
+		return // scheme-relative "//…" strings are local paths to git
 	}
 	pw, has := u.User.Password()
 	if !has || len(pw) < 4 {

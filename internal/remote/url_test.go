@@ -185,3 +185,16 @@ func TestMask(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkRewrite(b *testing.B) {
+	t := Target{}
+	urls := []string{
+		"https://alice:pw@bitbucket.org/ws/repo.git",
+		"git@bitbucket.org:ws/repo.git",
+		"git@ssh.bitbucket.org:ws/repo.git",
+		"https://github.com/ws/repo.git",
+	}
+	for i := 0; b.Loop(); i++ {
+		_ = t.Rewrite(urls[i%len(urls)])
+	}
+}
