@@ -224,7 +224,7 @@ func runRemote(ctx context.Context, opts *Options) error {
 	case len(failed) == 1:
 		return plainFailure(failed[0].err)
 	case scrubErr != nil:
-		return scrubErr
+		return plainFailure(scrubErr)
 	}
 	return nil
 }
