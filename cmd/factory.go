@@ -18,7 +18,8 @@ import (
 
 // NewFactory builds the production Factory.
 func NewFactory(version string, ios *iostreams.IOStreams) *cmdutil.Factory {
-	f := &cmdutil.Factory{
+	var f *cmdutil.Factory
+	f = &cmdutil.Factory{
 		AppVersion: version,
 		IOStreams:  ios,
 		Globals:    &cmdutil.GlobalOptions{},
@@ -27,7 +28,13 @@ func NewFactory(version string, ios *iostreams.IOStreams) *cmdutil.Factory {
 		Git:        gitrun.Exec{},
 		Prompter:   func() prompt.Prompter { return prompt.Terminal{} },
 		HTTPClient: sync.OnceValue(func() *http.Client {
-			return &http.Client{Timeout: 60 * time.Second}
+			// --max-wait is the longest bbkey waits: a server that never answers must not
+			// hold one request longer than that either.
+			timeout := 60 * time.Second
+			if mw := f.Globals.MaxWait; mw > 0 && mw < timeout {
+				timeout = mw
+			}
+			return &http.Client{Timeout: timeout}
 		}),
 		Hostname: func() (string, error) {
 			h, err := os.Hostname()
