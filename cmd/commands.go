@@ -9,6 +9,7 @@ import (
 	listcmd "github.com/bbkey/bbkey/cmd/list"
 	remotecmd "github.com/bbkey/bbkey/cmd/remote"
 	removecmd "github.com/bbkey/bbkey/cmd/remove"
+	rotatecmd "github.com/bbkey/bbkey/cmd/rotate"
 	setupcmd "github.com/bbkey/bbkey/cmd/setup"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 )
@@ -18,6 +19,7 @@ func commands(f *cmdutil.Factory) []*cobra.Command {
 	return []*cobra.Command{
 		setupcmd.NewCmdSetup(f, nil),
 		accesskeycmd.NewCmdAddAccessKey(f, nil),
+		rotatecmd.NewCmdRotate(f, nil),
 		remotecmd.NewCmdRemote(f, nil),
 		listcmd.NewCmdList(f, nil),
 		removecmd.NewCmdRemove(f, nil),

@@ -1,0 +1,234 @@
+package rotate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/keylabel"
+	engine "github.com/bbkey/bbkey/internal/rotate"
+	"github.com/bbkey/bbkey/internal/schedule"
+	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/keys"
+)
+
+// defaultScheduledAge is --if-older-than for a run the timer started without one.
+const defaultScheduledAge = 90 * 24 * time.Hour
+
+func (o *Options) kind() state.RotationKind {
+	if o.AccessKeys {
+		return state.RotateAccessKeys
+	}
+	return state.RotateAccount
+}
+
+// scheduledJob returns the job id of a run the timer started ("" by hand).
+func (o *Options) scheduledJob() string {
+	v, _ := o.LookupEnv(schedule.ScheduledEnv)
+	return v
+}
+
+func runRotation(ctx context.Context, opts *Options, fl flags) (err error) {
+	job := opts.scheduledJob()
+	paths, err := opts.Paths()
+	if err != nil {
+		return err
+	}
+	dir := state.Dir{Path: paths.ConfigDir, Now: opts.Now}
+	if job != "" {
+		started := opts.Now()
+		opts.IO.Step(iostreams.MarkOK, "scheduled run %q started %s", job, started.Format(time.RFC3339))
+		defer func() { recordScheduledRun(ctx, opts, dir, started, err) }()
+	}
+
+	age := fl.ifOlderThan
+	if !fl.ageGiven && job != "" {
+		age = defaultScheduledAge
+	}
+	settings, err := opts.Settings()
+	if err != nil {
+		return err
+	}
+	api, _, err := opts.APIClient(ctx)
+	if err != nil {
+		return err
+	}
+	host, err := opts.Hostname()
+	if err != nil {
+		host = "localhost"
+	}
+	pp := &passphrases{opts: opts}
+	defer pp.wipe()
+	e := &engine.Engine{
+		API:         api,
+		Agent:       opts.Agent,
+		State:       dir,
+		SSHDir:      paths.SSHDir,
+		Settings:    settings,
+		Hostname:    host,
+		Now:         opts.Now,
+		IO:          opts.IO,
+		Passphrase:  pp.get,
+		LookupEnv:   opts.LookupEnv,
+		Git:         opts.Git,
+		Scheduled:   job != "",
+		KeepRetired: fl.keepRetired,
+	}
+	if opts.Debug {
+		e.Trace = opts.IO.ErrOut
+	}
+	rep, err := e.Run(ctx, engine.Request{Kind: opts.kind(), Name: opts.Name, IfOlderThan: age, DryRun: opts.DryRun})
+	if rep != nil {
+		if perr := printReport(opts, rep, age); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	return err
+}
+
+// recordScheduledRun keeps the outcome of a timer's run for --status.
+func recordScheduledRun(ctx context.Context, opts *Options, dir state.Dir, started time.Time, runErr error) {
+	run := &state.ScheduledRun{Time: started, Result: state.ResultOK, ExitCode: cmdutil.ExitCode(runErr)}
+	if runErr != nil {
+		run.Error = runErr.Error()
+		run.Result = state.ResultFailed
+		if run.ExitCode == cmdutil.ExitPartial {
+			run.Result = state.ResultPartial
+		}
+	}
+	err := dir.Update(ctx, func(st *state.State) error {
+		if runErr == nil && lastOutcomeSkipped(st, started) {
+			run.Result = state.ResultSkipped
+		}
+		st.LastScheduledRun = run
+		return nil
+	})
+	if err != nil {
+		opts.IO.Warnf("the outcome of this scheduled run was not recorded: %v", err)
+	}
+}
+
+// lastOutcomeSkipped tells whether a successful run rotated nothing: no history entry
+// since it started.
+func lastOutcomeSkipped(st *state.State, started time.Time) bool {
+	for _, r := range st.Rotations {
+		if !r.Time.Before(started) {
+			return false
+		}
+	}
+	return true
+}
+
+// passphrases answers the engine's questions for new keys: --no-passphrase, the file or
+// BBKEY_PASSPHRASE, the keychain entry of the key's name, else the terminal (asked once
+// per run, whatever the number of keys).
+type passphrases struct {
+	opts     *Options
+	typed    []byte
+	store    credstore.Store
+	storeErr error
+	opened   bool
+	warned   bool
+}
+
+func (p *passphrases) source() keys.PassphraseSource {
+	src := keys.PassphraseSource{File: p.opts.PassphraseFile, LookupEnv: p.opts.LookupEnv, NoInput: p.opts.NoInput}
+	if !p.opts.NoInput && p.opts.Prompter != nil {
+		src.Prompter = p.opts.Prompter()
+	}
+	return src
+}
+
+func (p *passphrases) get(ctx context.Context, name string) ([]byte, error) {
+	if p.opts.NoPassphrase {
+		if !p.warned {
+			p.warned = true
+			p.opts.IO.Warnf("%s", keys.NoPassphraseWarning)
+		}
+		return nil, nil
+	}
+	_, inEnv := p.opts.LookupEnv(keys.PassphraseEnv)
+	if p.opts.PassphraseFile != "" || inEnv {
+		return p.source().NewPassphrase()
+	}
+	if pass := p.keychain(ctx, name); pass != nil {
+		return pass, nil
+	}
+	if p.typed != nil {
+		return bytes.Clone(p.typed), nil
+	}
+	pass, err := p.source().NewPassphrase()
+	if err != nil {
+		return nil, cmdutil.WithHint(err, "for runs without a terminal, `bbkey rotate --schedule …` can keep the passphrase in the keychain")
+	}
+	p.typed = bytes.Clone(pass)
+	return pass, nil
+}
+
+// keychain returns the passphrase stored for name, or nil.
+func (p *passphrases) keychain(ctx context.Context, name string) []byte {
+	if p.opts.CredStore == nil {
+		return nil
+	}
+	if !p.opened {
+		p.opened = true
+		p.store, p.storeErr = p.opts.CredStore(ctx, false)
+	}
+	if p.storeErr != nil {
+		return nil
+	}
+	sec, err := p.store.Get(ctx, credstore.PassphraseAccount(name))
+	if err != nil {
+		if !errors.Is(err, credstore.ErrNotFound) {
+			p.opts.IO.Warnf("reading the passphrase of %q from the %s: %v", name, p.store.Kind(), err)
+		}
+		return nil
+	}
+	if len(sec.Secret) == 0 {
+		return nil
+	}
+	return sec.Secret
+}
+
+func (p *passphrases) wipe() { clear(p.typed) }
+
+// The --json document of a rotation run (docs/rotate.md).
+type jsonReport struct {
+	*engine.Report
+	IfOlderThan string `json:"if_older_than"`
+}
+
+func printReport(opts *Options, rep *engine.Report, age time.Duration) error {
+	if opts.JSON {
+		doc := jsonReport{Report: rep}
+		if age > 0 {
+			doc.IfOlderThan = keylabel.FormatDuration(age)
+		}
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(doc)
+	}
+	if len(rep.Rotations) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tNAME\tRESULT\tOLD KEY\tNEW KEY")
+	for _, o := range rep.Rotations {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Kind, o.Name, o.Result, dash(o.OldFingerprint), dash(o.NewFingerprint))
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

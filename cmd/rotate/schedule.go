@@ -1,0 +1,310 @@
+package rotate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/schedule"
+	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/keys"
+)
+
+// installer returns the timer backend of this machine.
+func (o *Options) installer(ctx context.Context, p cmdutil.Paths) (*schedule.Installer, error) {
+	if o.Scheduler != nil {
+		return o.Scheduler(ctx, p)
+	}
+	r := schedule.ExecRunner{}
+	return &schedule.Installer{
+		Backend:   schedule.Detect(ctx, runtime.GOOS, r),
+		Runner:    r,
+		Home:      p.Home,
+		ConfigDir: p.ConfigDir,
+		UID:       os.Getuid(),
+		Now:       o.Now,
+	}, nil
+}
+
+// plainErr makes a failed timer command exit 1: its *exec.ExitError would otherwise lend
+// bbkey the command's own exit code.
+func plainErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *cmdutil.ExitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: err}
+}
+
+// The --json documents of --schedule and --unschedule (docs/rotate.md).
+type jsonSchedule struct {
+	Action       string   `json:"action"`
+	DryRun       bool     `json:"dry_run"`
+	Job          string   `json:"job"`
+	Backend      string   `json:"backend"`
+	Schedule     string   `json:"schedule,omitempty"`
+	NextRun      string   `json:"next_run,omitempty"`
+	Command      []string `json:"command,omitempty"`
+	LogFile      string   `json:"log_file,omitempty"`
+	Passphrase   string   `json:"passphrase,omitempty"`
+	Changed      bool     `json:"changed"`
+	Actions      []string `json:"actions"`
+	ChangedFiles []string `json:"changed_files"`
+}
+
+func runSchedule(ctx context.Context, opts *Options, fl flags) error {
+	paths, err := opts.Paths()
+	if err != nil {
+		return err
+	}
+	st, err := state.Dir{Path: paths.ConfigDir}.Load()
+	if err != nil {
+		return err
+	}
+	names := keyNames(st, opts.kind())
+	if len(names) == 0 {
+		what, cmd := "account key", "bbkey setup"
+		if opts.AccessKeys {
+			what, cmd = "access key", "bbkey add-access-key"
+		}
+		return cmdutil.WithHint(fmt.Errorf("no %s to rotate on a schedule", what), "run `"+cmd+"` first")
+	}
+	exe, err := opts.Executable()
+	if err != nil {
+		return fmt.Errorf("finding the bbkey executable for the timer: %w", err)
+	}
+	if exe, err = filepath.Abs(exe); err != nil {
+		return err
+	}
+	ro := schedule.RotateOptions{
+		Executable:   exe,
+		ConfigDir:    paths.ConfigDir,
+		IfOlderThan:  opts.IfOlderThan,
+		AccessKeys:   opts.AccessKeys,
+		NoPassphrase: opts.NoPassphrase,
+	}
+	if fl.ageGiven {
+		ro.IfOlderThan = keylabel.FormatDuration(fl.ifOlderThan)
+	}
+	if opts.PassphraseFile != "" {
+		abs, err := filepath.Abs(opts.PassphraseFile)
+		if err != nil {
+			return err
+		}
+		// The job reads it at every run: make sure it is readable and private now.
+		b, err := cmdutil.ReadSecretFile(abs)
+		if err != nil {
+			return cmdutil.UsageError(fmt.Errorf("--passphrase-file: %w", err))
+		}
+		clear(b)
+		ro.PassphraseFile = abs
+	}
+	// The job must find the same ssh and config directories without the shell's environment.
+	if paths.SSHDirFromEnv {
+		ro.Env = append(ro.Env, "BBKEY_SSH_DIR="+paths.SSHDir)
+	}
+	if v, ok := opts.LookupEnv("XDG_CONFIG_HOME"); ok && filepath.IsAbs(v) {
+		ro.Env = append(ro.Env, "XDG_CONFIG_HOME="+v)
+	}
+	host, _ := opts.Hostname()
+	ro.Calendar = schedule.DefaultCalendar(fl.frequency, host+"/"+schedule.JobID(opts.AccessKeys))
+	job, err := schedule.NewRotateJob(ro)
+	if err != nil {
+		return cmdutil.UsageError(err)
+	}
+	in, err := opts.installer(ctx, paths)
+	if err != nil {
+		return err
+	}
+	plan, err := in.PlanInstall(ctx, job)
+	if err != nil {
+		return plainErr(err)
+	}
+
+	// The passphrase of the keys the job makes: the file, the explicit opt-out, or the
+	// keychain (stored now, asked for on the terminal or taken from BBKEY_PASSPHRASE).
+	passDesc, store, pending, err := schedulePassphrase(ctx, opts, names)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, p := range pending {
+			clear(p)
+		}
+	}()
+
+	doc := jsonSchedule{Action: "schedule", DryRun: opts.DryRun, Job: job.ID, Backend: string(in.Backend),
+		Schedule: job.Calendar.String(), Command: append([]string{job.Executable}, job.Args...), LogFile: job.LogFile,
+		Passphrase: passDesc, Changed: !plan.Empty(), Actions: orEmpty(plan.Lines()), ChangedFiles: []string{}}
+	if next := job.Calendar.Next(opts.Now()); !next.IsZero() {
+		doc.NextRun = next.Format(time.RFC3339)
+	}
+	if !opts.DryRun {
+		for _, name := range slices.Sorted(maps.Keys(pending)) {
+			sec := credstore.Secret{Kind: credstore.KindPassphrase, Secret: pending[name], Created: opts.Now()}
+			if err := store.Set(ctx, credstore.PassphraseAccount(name), sec); err != nil {
+				return fmt.Errorf("keeping the passphrase of %q in the %s: %w", name, store.Kind(), err)
+			}
+			opts.IO.Step(iostreams.MarkOK, "kept the passphrase for %q's new keys in the %s", name, store.Kind())
+		}
+		if err := in.Apply(ctx, plan); err != nil {
+			return plainErr(err)
+		}
+		for _, f := range plan.Write {
+			doc.ChangedFiles = append(doc.ChangedFiles, f.Path)
+		}
+		doc.ChangedFiles = append(doc.ChangedFiles, plan.Remove...)
+	}
+	for _, l := range plan.Lines() {
+		mark := iostreams.MarkOK
+		if opts.DryRun {
+			l = "would " + l
+		}
+		opts.IO.Step(mark, "%s", l)
+	}
+	if plan.Empty() {
+		opts.IO.Step(iostreams.MarkOK, "the %s timer is already installed as it should be", in.Backend)
+	} else if !opts.DryRun {
+		opts.IO.Step(iostreams.MarkOK, "installed the %s timer: %s, next run %s", in.Backend, doc.Schedule, doc.NextRun)
+	}
+	return printSchedule(opts, doc)
+}
+
+// schedulePassphrase works out where the scheduled job's passphrase comes from. For the
+// keychain it returns the passphrases still to store, by key name; they are stored only
+// once everything else is known to be in order.
+func schedulePassphrase(ctx context.Context, opts *Options, names []string) (string, credstore.Store, map[string][]byte, error) {
+	switch {
+	case opts.NoPassphrase:
+		opts.IO.Warnf("%s", keys.NoPassphraseWarning)
+		return "none (--no-passphrase)", nil, nil, nil
+	case opts.PassphraseFile != "":
+		return "file", nil, nil, nil
+	}
+	noSource := cmdutil.UsageError(errors.New("the timer needs a passphrase for the new keys and has no terminal to ask"),
+		"give it in a file the job reads at every run: --passphrase-file FILE",
+		"or keep it in the keychain: run this on a terminal, or with BBKEY_PASSPHRASE set",
+		"or opt out with --no-passphrase (the keys are then unencrypted)")
+	store, err := opts.CredStore(ctx, false)
+	if err != nil {
+		return "", nil, nil, cmdutil.WithHint(fmt.Errorf("no keychain to keep the passphrase in: %w", err),
+			"give the timer a passphrase file instead: --passphrase-file FILE")
+	}
+	pending := map[string][]byte{}
+	var shared []byte
+	for _, name := range names {
+		if _, err := store.Get(ctx, credstore.PassphraseAccount(name)); err == nil {
+			continue
+		} else if !errors.Is(err, credstore.ErrNotFound) {
+			return "", nil, nil, fmt.Errorf("reading the %s: %w", store.Kind(), err)
+		}
+		if shared == nil {
+			src := keys.PassphraseSource{LookupEnv: opts.LookupEnv, NoInput: opts.NoInput}
+			if !opts.NoInput && opts.Prompter != nil {
+				src.Prompter = opts.Prompter()
+			}
+			_, inEnv := opts.LookupEnv(keys.PassphraseEnv)
+			if opts.NoInput && !inEnv {
+				return "", nil, nil, noSource
+			}
+			if opts.DryRun {
+				pending[name] = nil
+				continue
+			}
+			if shared, err = src.NewPassphrase(); err != nil {
+				return "", nil, nil, err
+			}
+		}
+		pending[name] = append([]byte(nil), shared...)
+	}
+	clear(shared)
+	return store.Kind(), store, pending, nil
+}
+
+func printSchedule(opts *Options, doc jsonSchedule) error {
+	if opts.JSON {
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(doc)
+	}
+	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+	rows := [][2]string{{"job", doc.Job}, {"backend", doc.Backend}}
+	if doc.Schedule != "" {
+		rows = append(rows, [2]string{"schedule", doc.Schedule}, [2]string{"next run", doc.NextRun},
+			[2]string{"command", strings.Join(doc.Command, " ")}, [2]string{"log", doc.LogFile},
+			[2]string{"passphrase", doc.Passphrase})
+	}
+	for _, f := range doc.ChangedFiles {
+		rows = append(rows, [2]string{"changed", f})
+	}
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
+	}
+	return tw.Flush()
+}
+
+func runUnschedule(ctx context.Context, opts *Options) error {
+	paths, err := opts.Paths()
+	if err != nil {
+		return err
+	}
+	in, err := opts.installer(ctx, paths)
+	if err != nil {
+		return err
+	}
+	id := schedule.JobID(opts.AccessKeys)
+	plan, err := in.PlanUninstall(ctx, id)
+	if err != nil {
+		return plainErr(err)
+	}
+	doc := jsonSchedule{Action: "unschedule", DryRun: opts.DryRun, Job: id, Backend: string(in.Backend),
+		Changed: !plan.Empty(), Actions: orEmpty(plan.Lines()), ChangedFiles: []string{}}
+	if !opts.DryRun {
+		if err := in.Apply(ctx, plan); err != nil {
+			return plainErr(err)
+		}
+		doc.ChangedFiles = append(doc.ChangedFiles, plan.Remove...)
+	}
+	for _, l := range plan.Lines() {
+		if opts.DryRun {
+			l = "would " + l
+		}
+		opts.IO.Step(iostreams.MarkOK, "%s", l)
+	}
+	if plan.Empty() {
+		opts.IO.Step(iostreams.MarkOK, "no %s timer was installed for %s", in.Backend, id)
+	} else if !opts.DryRun {
+		opts.IO.Step(iostreams.MarkOK, "removed the %s timer %s", in.Backend, id)
+	}
+	return printSchedule(opts, doc)
+}
+
+func keyNames(st *state.State, kind state.RotationKind) []string {
+	if kind == state.RotateAccessKeys {
+		return slices.Sorted(maps.Keys(st.AccessKeys))
+	}
+	return slices.Sorted(maps.Keys(st.Accounts))
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,230 @@
+package rotate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/schedule"
+	"github.com/bbkey/bbkey/internal/state"
+)
+
+// The --status document (docs/rotate.md).
+type (
+	jsonStatus struct {
+		Schedules        []jsonJob           `json:"schedules"`
+		LastScheduledRun *state.ScheduledRun `json:"last_scheduled_run"`
+		LastRotation     *state.Rotation     `json:"last_rotation"`
+		InProgress       *jsonJournal        `json:"in_progress"`
+		Keys             []jsonKeyDue        `json:"keys"`
+	}
+	jsonJob struct {
+		Job         string   `json:"job"`
+		Kind        string   `json:"kind"`
+		Installed   bool     `json:"installed"`
+		Backend     string   `json:"backend"`
+		Schedule    string   `json:"schedule,omitempty"`
+		Spec        string   `json:"spec,omitempty"`
+		Command     string   `json:"command,omitempty"`
+		IfOlderThan string   `json:"if_older_than,omitempty"`
+		LogFile     string   `json:"log_file,omitempty"`
+		Files       []string `json:"files"`
+		NextRun     string   `json:"next_run,omitempty"`
+	}
+	jsonJournal struct {
+		Kind           state.RotationKind `json:"kind"`
+		Name           string             `json:"name"`
+		Step           string             `json:"step"`
+		Started        time.Time          `json:"started"`
+		OldFingerprint string             `json:"old_fingerprint"`
+		NewFingerprint string             `json:"new_fingerprint,omitempty"`
+		// Next is what the next run does with it: "finish" or "roll back".
+		Next string `json:"next"`
+	}
+	jsonKeyDue struct {
+		Kind        state.RotationKind `json:"kind"`
+		Name        string             `json:"name"`
+		Fingerprint string             `json:"fingerprint"`
+		Created     time.Time          `json:"created,omitzero"`
+		AgeDays     int                `json:"age_days"`
+		IfOlderThan string             `json:"if_older_than"`
+		Due         string             `json:"due,omitempty"`
+		Overdue     bool               `json:"overdue"`
+	}
+)
+
+// runStatus reads the timers, the state and the journal; it calls nothing on Bitbucket.
+func runStatus(ctx context.Context, opts *Options, fl flags) error {
+	paths, err := opts.Paths()
+	if err != nil {
+		return err
+	}
+	dir := state.Dir{Path: paths.ConfigDir}
+	st, err := dir.Load()
+	if err != nil {
+		return err
+	}
+	in, err := opts.installer(ctx, paths)
+	if err != nil {
+		return err
+	}
+	doc := jsonStatus{Schedules: []jsonJob{}, Keys: []jsonKeyDue{}, LastScheduledRun: st.LastScheduledRun}
+	ages := map[state.RotationKind]time.Duration{}
+	for _, access := range []bool{false, true} {
+		kind := state.RotateAccount
+		if access {
+			kind = state.RotateAccessKeys
+		}
+		id := schedule.JobID(access)
+		s, err := in.Status(ctx, id)
+		if err != nil {
+			return plainErr(fmt.Errorf("reading the %s timer %s: %w", in.Backend, id, err))
+		}
+		j := jsonJob{Job: id, Kind: string(kind), Installed: s.Installed, Backend: string(s.Backend), Spec: s.Spec,
+			Command: s.Command, LogFile: s.LogFile, Files: orEmpty(s.Files)}
+		if s.Installed {
+			j.Schedule = s.Spec
+			if s.Calendar.Frequency != "" {
+				j.Schedule = s.Calendar.String()
+			}
+			if !s.Next.IsZero() {
+				j.NextRun = s.Next.Format(time.RFC3339)
+			}
+			j.IfOlderThan = argAfter(s.Command, "--if-older-than")
+			if d, err := keylabel.ParseDuration(j.IfOlderThan); err == nil {
+				ages[kind] = d
+			}
+		}
+		doc.Schedules = append(doc.Schedules, j)
+	}
+	if n := len(st.Rotations); n > 0 {
+		r := st.Rotations[n-1]
+		doc.LastRotation = &r
+	}
+	if j, err := dir.LoadJournal(); err == nil {
+		next := "roll back"
+		if j.Did("prove") {
+			next = "finish"
+		}
+		step := j.Step
+		if step == "" {
+			step = "begin"
+		}
+		doc.InProgress = &jsonJournal{Kind: j.Kind, Name: j.Name, Step: step, Started: j.Started,
+			OldFingerprint: j.OldFingerprint, NewFingerprint: j.NewFingerprint, Next: next}
+	} else if !errors.Is(err, state.ErrNoJournal) {
+		return err
+	}
+
+	// When each key is due: --if-older-than when given, else the installed timer's, else
+	// the timer default; a label's ttl is the stricter policy where it is shorter.
+	now := opts.Now()
+	limit := func(kind state.RotationKind, l keylabel.Label) time.Duration {
+		d := defaultScheduledAge
+		if fl.ageGiven {
+			d = fl.ifOlderThan
+		} else if a, ok := ages[kind]; ok {
+			d = a
+		}
+		if l.TTL > 0 && l.TTL < d {
+			d = l.TTL
+		}
+		return d
+	}
+	addKey := func(kind state.RotationKind, name, fp, label string, created time.Time) {
+		l, ok := keylabel.Parse(label)
+		if ok {
+			created = l.Created
+		}
+		k := jsonKeyDue{Kind: kind, Name: name, Fingerprint: fp, Created: created}
+		d := limit(kind, l)
+		k.IfOlderThan = keylabel.FormatDuration(d)
+		if !created.IsZero() {
+			k.AgeDays = int(max(now.Sub(created), 0) / (24 * time.Hour))
+			due := created.Add(d)
+			k.Due, k.Overdue = due.UTC().Format(time.DateOnly), !now.Before(due)
+		}
+		doc.Keys = append(doc.Keys, k)
+	}
+	for _, name := range keyNames(st, state.RotateAccount) {
+		a := st.Accounts[name]
+		addKey(state.RotateAccount, name, a.Fingerprint, a.Label, a.Created)
+	}
+	for _, name := range keyNames(st, state.RotateAccessKeys) {
+		a := st.AccessKeys[name]
+		addKey(state.RotateAccessKeys, name, a.Fingerprint, a.Label, a.Created)
+	}
+	return printStatus(opts, doc)
+}
+
+// argAfter returns the word after flag in a command line ("" when absent).
+func argAfter(cmdline, flag string) string {
+	f := strings.Fields(cmdline)
+	for i, w := range f {
+		if w == flag && i+1 < len(f) {
+			return strings.Trim(f[i+1], `"'`)
+		}
+		if v, ok := strings.CutPrefix(w, flag+"="); ok {
+			return strings.Trim(v, `"'`)
+		}
+	}
+	return ""
+}
+
+func printStatus(opts *Options, doc jsonStatus) error {
+	if opts.JSON {
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(doc)
+	}
+	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+	for _, j := range doc.Schedules {
+		what := "account key"
+		if j.Kind == string(state.RotateAccessKeys) {
+			what = "access keys"
+		}
+		v := "not installed (" + j.Backend + ")"
+		if j.Installed {
+			v = fmt.Sprintf("%s via %s, next run %s", j.Schedule, j.Backend, dash(j.NextRun))
+		}
+		fmt.Fprintf(tw, "schedule (%s)\t%s\n", what, v)
+	}
+	last := "never"
+	if r := doc.LastScheduledRun; r != nil {
+		last = fmt.Sprintf("%s %s (exit %d)", r.Time.Format(time.RFC3339), r.Result, r.ExitCode)
+		if r.Error != "" {
+			last += ": " + r.Error
+		}
+	}
+	fmt.Fprintf(tw, "last scheduled run\t%s\n", last)
+	last = "never"
+	if r := doc.LastRotation; r != nil {
+		last = fmt.Sprintf("%s %s %q %s", r.Time.Format(time.RFC3339), r.Kind, r.Name, r.Result)
+	}
+	fmt.Fprintf(tw, "last rotation\t%s\n", last)
+	if j := doc.InProgress; j != nil {
+		fmt.Fprintf(tw, "in progress\t%s %q stopped after %s; the next run will %s it\n", j.Kind, j.Name, j.Step, j.Next)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(doc.Keys) == 0 {
+		return nil
+	}
+	fmt.Fprintln(opts.IO.Out)
+	tw = tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tNAME\tFINGERPRINT\tAGE\tDUE")
+	for _, k := range doc.Keys {
+		due := dash(k.Due)
+		if k.Overdue {
+			due += " (overdue)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%dd\t%s\n", k.Kind, k.Name, k.Fingerprint, k.AgeDays, due)
+	}
+	return tw.Flush()
+}
