@@ -100,6 +100,7 @@ func setupStartTerm(t *testing.T, w *World, dir string, args ...string) *setupTe
 func (st *setupTerm) expect(s string) {
 	st.t.Helper()
 	limit := time.After(90 * time.Second)
+	ended := false
 	for {
 		st.mu.Lock()
 		rest := st.out.String()[st.seen:]
@@ -109,9 +110,12 @@ func (st *setupTerm) expect(s string) {
 			return
 		}
 		st.mu.Unlock()
+		if ended {
+			st.t.Fatalf("bbkey ended without showing %q; terminal:\n%s", s, st.output())
+		}
 		select {
 		case <-st.done:
-			st.t.Fatalf("bbkey ended without showing %q; terminal:\n%s", s, st.output())
+			ended = true // look at the drained output once more
 		case <-limit:
 			st.t.Fatalf("waited 90s for %q; terminal:\n%s", s, st.output())
 		case <-time.After(20 * time.Millisecond):
