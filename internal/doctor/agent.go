@@ -65,7 +65,7 @@ func checkAgentKey(_ context.Context, e *Env, deps Deps) Result {
 			ok = append(ok, k.what())
 			continue
 		}
-		enc, _ := keys.IsEncrypted(k.Path)
+		enc, _ := isEncrypted(k.Path)
 		if enc {
 			status = Fail
 			missing = append(missing, fmt.Sprintf("%s (%s) is not loaded", k.what(), k.Path))

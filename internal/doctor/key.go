@@ -1,7 +1,10 @@
 package doctor
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -190,7 +193,7 @@ func checkKeyPassphrase(_ context.Context, e *Env, _ Deps) Result {
 		if !exists(k.Path) {
 			continue
 		}
-		enc, err := keys.IsEncrypted(k.Path)
+		enc, err := isEncrypted(k.Path)
 		if err != nil {
 			continue
 		}
@@ -409,4 +412,33 @@ func firstHint(err error, def string) string {
 		return h.Hints()[0]
 	}
 	return def
+}
+
+// isEncrypted reports whether the private key at path needs a passphrase, from its
+// header alone: unlike keys.IsEncrypted it does not refuse a file with loose permissions
+// (that is the permission check's finding, not this one's) and parses no key material.
+func isEncrypted(path string) (bool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false, err
+	}
+	defer clear(data)
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return false, fmt.Errorf("%s is not a PEM private key", path)
+	}
+	defer clear(block.Bytes)
+	if block.Type != "OPENSSH PRIVATE KEY" {
+		return strings.Contains(block.Headers["Proc-Type"], "ENCRYPTED"), nil
+	}
+	const magic = "openssh-key-v1\x00"
+	b, ok := bytes.CutPrefix(block.Bytes, []byte(magic))
+	if !ok || len(b) < 4 {
+		return false, fmt.Errorf("%s is not an OpenSSH private key", path)
+	}
+	n := binary.BigEndian.Uint32(b)
+	if uint64(len(b)-4) < uint64(n) {
+		return false, fmt.Errorf("%s is truncated", path)
+	}
+	return string(b[4:4+n]) != "none", nil
 }

@@ -29,7 +29,7 @@ func signerFor(e *Env, k managedKey) (ssh.Signer, func(), error) {
 	if !exists(k.Path) {
 		return nil, nil, fmt.Errorf("%s is not in the agent and its file is missing", k.what())
 	}
-	enc, err := keys.IsEncrypted(k.Path)
+	enc, err := isEncrypted(k.Path)
 	if err != nil {
 		return nil, nil, err
 	}
