@@ -128,7 +128,7 @@ func (r *report) remote() string {
 func jsonTargetOf(res accesskey.Result) jsonTarget {
 	t := jsonTarget{Target: res.Target.Ref(), Kind: string(res.Target.Kind), Status: string(res.Status), KeyID: res.KeyID, Recorded: res.Recorded}
 	if res.Err != nil {
-		t.Error = res.Err.Error()
+		t.Error = accesskey.Describe(res.Err)
 	}
 	return t
 }
@@ -195,7 +195,7 @@ func (o *Options) renderText(r *report) error {
 		}
 		switch {
 		case res.Err != nil:
-			fmt.Fprintf(&b, ": %v", res.Err)
+			fmt.Fprintf(&b, ": %s", accesskey.Describe(res.Err))
 		case res.KeyID != "":
 			fmt.Fprintf(&b, " (key id %s)", res.KeyID)
 		}

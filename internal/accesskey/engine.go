@@ -3,6 +3,8 @@ package accesskey
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -150,6 +152,9 @@ func (e *Engine) Run(ctx context.Context, targets []state.Target) Outcome {
 	for range max(e.Concurrency, 1) {
 		wg.Go(func() {
 			for i := range jobs {
+				if stopped() {
+					continue // handed over just before the stop: leave it skipped
+				}
 				t := targets[i]
 				id, present, err := e.Adder.Add(ctx, t)
 				r := Result{Target: t, KeyID: id, Added: now()}
@@ -288,4 +293,39 @@ func (r *recorder) close() {
 	default:
 	}
 	<-r.done
+}
+
+// Describe says why a target failed in Bitbucket's words, without the request URL the
+// error also carries (the target already names the repository): "403 Forbidden: …".
+func Describe(err error) string {
+	if err == nil {
+		return ""
+	}
+	if be, ok := errors.AsType[*bbapi.RetryBudgetError](err); ok {
+		return fmt.Sprintf("%s; gave up after %d %s (--max-wait %s spent)", Describe(be.Err), be.Attempts,
+			map[bool]string{true: "attempt", false: "attempts"}[be.Attempts == 1], be.MaxWait)
+	}
+	e, ok := errors.AsType[*bbapi.ErrorResponse](err)
+	if !ok {
+		return err.Error()
+	}
+	msg := strings.TrimSpace(e.Message)
+	if d := strings.TrimSpace(e.Detail); d != "" && d != msg {
+		if msg == "" {
+			msg = d
+		} else {
+			msg += " (" + d + ")"
+		}
+	}
+	if msg == "" {
+		msg = strings.Join(strings.Fields(e.Body), " ")
+		if len(msg) > 200 {
+			msg = msg[:200] + "…"
+		}
+	}
+	s := fmt.Sprintf("%d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	if msg != "" {
+		s += ": " + msg
+	}
+	return s
 }

@@ -62,7 +62,7 @@ func (p *Progress) Finished(r Result, done, failed int) {
 	if p.tty {
 		if r.Status == StatusFailed {
 			p.clear()
-			p.io.Step(iostreams.MarkFail, "%s: %v", ref, r.Err)
+			p.io.Step(iostreams.MarkFail, "%s: %s", ref, Describe(r.Err))
 		}
 		p.draw()
 		return
@@ -73,7 +73,7 @@ func (p *Progress) Finished(r Result, done, failed int) {
 	case StatusPresent:
 		p.io.Step(iostreams.MarkOK, "%s: already present (%d/%d)", ref, done+failed, p.total)
 	case StatusFailed:
-		p.io.Step(iostreams.MarkFail, "%s: %v (%d/%d)", ref, r.Err, done+failed, p.total)
+		p.io.Step(iostreams.MarkFail, "%s: %s (%d/%d)", ref, Describe(r.Err), done+failed, p.total)
 	case StatusSkipped:
 		p.io.Step(iostreams.MarkWarn, "%s: interrupted, not recorded", ref)
 	}

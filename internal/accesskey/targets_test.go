@@ -1,0 +1,125 @@
+package accesskey
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/state"
+)
+
+func refs(ts []state.Target) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Key()
+	}
+	return out
+}
+
+func TestSpecNamed(t *testing.T) {
+	s := Spec{Repos: []string{"acme/api", "ACME/Api", "acme/web.git"}, Projects: []string{"acme/OPS", "acme/ops"}}
+	got, err := s.Named()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"repo:acme/api", "repo:acme/web", "project:acme/OPS"}
+	if !slices.Equal(refs(got), want) {
+		t.Errorf("Named = %v, want %v", refs(got), want)
+	}
+	for _, bad := range []Spec{{Repos: []string{"api"}}, {Repos: []string{"acme/a/b"}}, {Projects: []string{"/OPS"}}} {
+		if _, err := bad.Named(); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
+	}
+}
+
+func TestReadRepoList(t *testing.T) {
+	in := "\ufeff# build repos\nacme/api\n\n  acme/web   main\t# second column\n#acme/skip\nacme/infra.git\n"
+	got, err := ReadRepoList(strings.NewReader(in), "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"acme/api", "acme/web", "acme/infra.git"}; !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	_, err = ReadRepoList(strings.NewReader("acme/api\nnot-a-repo\n"), "repos.txt")
+	if err == nil || !strings.HasPrefix(err.Error(), "repos.txt:2: ") {
+		t.Errorf("err = %v, want one naming repos.txt:2", err)
+	}
+}
+
+type fakeLister struct {
+	repos []string
+	err   error
+	got   []bbapi.ListRepositoriesOptions
+}
+
+func (f *fakeLister) ListWorkspace(_ context.Context, ws string, opts *bbapi.ListRepositoriesOptions) iter.Seq2[*bbapi.Repository, error] {
+	f.got = append(f.got, *opts)
+	return func(yield func(*bbapi.Repository, error) bool) {
+		for _, r := range f.repos {
+			if !yield(&bbapi.Repository{FullName: ws + "/" + r, Slug: r}, nil) {
+				return
+			}
+		}
+		if f.err != nil {
+			yield(nil, f.err)
+		}
+	}
+}
+
+func TestExpand(t *testing.T) {
+	l := &fakeLister{repos: []string{"api", "b", "c"}}
+	got, err := Expand(context.Background(), Spec{Repos: []string{"acme/API"}, Workspace: "acme", Query: `name ~ "x"`}, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"repo:acme/API", "repo:acme/b", "repo:acme/c"}; !slices.Equal(refs(got), want) {
+		t.Errorf("Expand = %v, want %v", refs(got), want)
+	}
+	if len(l.got) != 1 || l.got[0] != (bbapi.ListRepositoriesOptions{Role: "admin", Query: `name ~ "x"`}) {
+		t.Errorf("listing options %+v", l.got)
+	}
+
+	// Named targets only: no listing at all.
+	l = &fakeLister{}
+	if _, err := Expand(context.Background(), Spec{Repos: []string{"acme/api"}}, l); err != nil || len(l.got) != 0 {
+		t.Errorf("err %v, listed %d times", err, len(l.got))
+	}
+
+	boom := errors.New("boom")
+	l = &fakeLister{repos: []string{"a"}, err: boom}
+	if _, err := Expand(context.Background(), Spec{Workspace: "acme", All: true}, l); !errors.Is(err, boom) || !strings.Contains(err.Error(), "listing the repositories of acme") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestSplit(t *testing.T) {
+	a := state.Target{Kind: state.TargetRepo, Workspace: "acme", Slug: "a"}
+	b := state.Target{Kind: state.TargetRepo, Workspace: "acme", Slug: "b"}
+	p := state.Target{Kind: state.TargetProject, Workspace: "acme", Slug: "a"}
+	fp := "SHA256:" + strings.Repeat("A", 43)
+	key := &state.AccessKey{Fingerprint: fp}
+	rec := a
+	rec.KeyID = "7"
+	key.SetTarget(rec)
+
+	done, pending := Split([]state.Target{a, b, p}, key, strings.TrimPrefix(fp, "SHA256:"))
+	if len(done) != 1 || done[0].KeyID != "7" || !done[0].Recorded || done[0].Status != StatusPresent {
+		t.Errorf("done = %+v", done)
+	}
+	if want := []string{"repo:acme/b", "project:acme/a"}; !slices.Equal(refs(pending), want) {
+		t.Errorf("pending = %v, want %v", refs(pending), want)
+	}
+	// Targets recorded for another key say nothing about this one.
+	if done, pending := Split([]state.Target{a}, key, "SHA256:"+strings.Repeat("B", 43)); len(done) != 0 || len(pending) != 1 {
+		t.Errorf("another key: done %v pending %v", done, pending)
+	}
+	if done, pending := Split([]state.Target{a}, nil, ""); len(done) != 0 || len(pending) != 1 {
+		t.Errorf("no key: done %v pending %v", done, pending)
+	}
+}
