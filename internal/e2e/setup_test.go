@@ -342,3 +342,23 @@ func TestSetupSecondAccountAlias(t *testing.T) {
 	w.MustGit(repo, "fetch", "-q", "origin")
 	w.MustGit(w.Home.Dir, "ls-remote", "git@ssh.bitbucket.org:acme/api.git")
 }
+
+func TestSetupCtrlCAtEmailWritesNothing(t *testing.T) {
+	w := NewWorld(t)
+	w.Unsetenv("BITBUCKET_EMAIL")
+	w.Unsetenv("BITBUCKET_API_TOKEN")
+	before := w.Snapshot()
+	term := setupStartTerm(t, w, w.Home.Dir, "setup")
+	term.expect("Atlassian account email: ")
+	term.send("ada@")
+	term.send("\x03")
+	if code := term.wait(); code != 2 {
+		t.Fatalf("exit %d, want 2; terminal:\n%s", code, term.output())
+	}
+	if d := DiffSnapshots(before, w.Snapshot()); d != "" {
+		t.Errorf("Ctrl-C left files:\n%s", d)
+	}
+	if got := setupRequests(w); len(got) != 0 {
+		t.Errorf("requests = %q", got)
+	}
+}

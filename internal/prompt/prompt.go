@@ -45,7 +45,7 @@ func (Terminal) Input(label, def string) (string, error) {
 	} else {
 		fmt.Fprintf(out, "%s: ", label)
 	}
-	line, err := readLine(in)
+	line, err := interruptible(out, func() (string, error) { return readLine(in) })
 	if err != nil {
 		return "", err
 	}
@@ -53,6 +53,31 @@ func (Terminal) Input(label, def string) (string, error) {
 		return def, nil
 	}
 	return line, nil
+}
+
+// interruptible runs read, but returns ErrCancelled at once on Ctrl-C. bbkey's main
+// catches SIGINT to cancel its context, so the default action (ending the process) no
+// longer happens and a blocked read would otherwise wait for a line forever.
+func interruptible(out io.Writer, read func() (string, error)) (string, error) {
+	type result struct {
+		s   string
+		err error
+	}
+	done := make(chan result, 1)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt)
+	defer signal.Stop(sig)
+	go func() {
+		s, err := read()
+		done <- result{s, err}
+	}()
+	select {
+	case r := <-done:
+		return r.s, r.err
+	case <-sig:
+		fmt.Fprintln(out)
+		return "", ErrCancelled
+	}
 }
 
 // Confirm implements Prompter.
