@@ -16,6 +16,7 @@
 package doctor
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -124,7 +125,19 @@ func Fixes(results []Result) []*Fix {
 			out = append(out, &f)
 		}
 	}
+	// Permissions first: other repairs read the key files, and keys refuses to read a
+	// private key others can access.
+	slices.SortStableFunc(out, func(a, b *Fix) int {
+		return cmp.Compare(fixOrder(a.Key), fixOrder(b.Key))
+	})
 	return out
+}
+
+func fixOrder(key string) int {
+	if key == "chmod" {
+		return 0
+	}
+	return 1
 }
 
 // grace is how long the runner waits past a check's timeout for it to return by itself
