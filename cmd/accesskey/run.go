@@ -228,10 +228,6 @@ func (o *Options) planKey(paths cmdutil.Paths, name string, prev *state.AccessKe
 		} else {
 			p.path = absPath(o.KeyFile)
 		}
-		if prev != nil && !bbapi.SameFingerprint(prev.Fingerprint, k.Fingerprint) {
-			return nil, cmdutil.UsageError(fmt.Errorf("access key %q is already %s (%s), not the key in %s", name, prev.Fingerprint, prev.Path, o.KeyFile),
-				"a machine has one access key per name: give this key its own with --name")
-		}
 	} else {
 		path, err := keys.AccessKeyPath(paths.SSHDir, name)
 		if err != nil {
@@ -248,12 +244,18 @@ func (o *Options) planKey(paths cmdutil.Paths, name string, prev *state.AccessKe
 		}
 	}
 	switch {
-	case prev != nil && bbapi.SameFingerprint(prev.Fingerprint, p.fingerprint()):
+	case prev == nil:
+	case bbapi.SameFingerprint(prev.Fingerprint, p.fingerprint()):
 		if !prev.Created.IsZero() {
 			p.created = prev.Created.UTC()
 		}
-	case prev != nil && len(prev.Targets) > 0:
-		o.IO.Warnf("the state records access key %q as %s on %d targets; that key is not %s any more, so every target is added again",
+	case prev.Path != p.path && exists(prev.Path):
+		// One access key per name: a second one would take over the name's ssh alias and
+		// orphan the targets recorded for the first.
+		return nil, cmdutil.UsageError(fmt.Errorf("access key %q is already %s (%s)", name, prev.Fingerprint, prev.Path),
+			"give this key its own name with --name, or replace that one with 'bbkey rotate --access-keys'")
+	default:
+		o.IO.Warnf("the state records access key %q as %s on %d targets, but %s is not that key any more: every target is added again",
 			name, prev.Fingerprint, len(prev.Targets), prev.Path)
 	}
 	p.label = keylabel.Label{Name: name, Created: p.created, TTL: ttl}.String()
