@@ -89,7 +89,9 @@ func (h *harness) run(ctx context.Context, args ...string) error {
 	return runAdd(ctx, opts)
 }
 
-func (h *harness) keyPath() string { return filepath.Join(h.home.SSHDir, "bbkey_access_build-01_ed25519") }
+func (h *harness) keyPath() string {
+	return filepath.Join(h.home.SSHDir, "bbkey_access_build-01_ed25519")
+}
 
 // scrub replaces what changes from run to run (temp paths, ports, keys) with names.
 func (h *harness) scrub(s string) string {
