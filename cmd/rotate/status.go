@@ -35,6 +35,8 @@ type (
 		LogFile     string   `json:"log_file,omitempty"`
 		Files       []string `json:"files"`
 		NextRun     string   `json:"next_run,omitempty"`
+		// Error says why the timer could not be read.
+		Error string `json:"error,omitempty"`
 	}
 	jsonJournal struct {
 		Kind           state.RotationKind `json:"kind"`
@@ -81,12 +83,14 @@ func runStatus(ctx context.Context, opts *Options, fl flags) error {
 			kind = state.RotateAccessKeys
 		}
 		id := schedule.JobID(access)
+		// A timer that cannot be read (no crontab command) is reported, not fatal: the
+		// rest of the status is still worth showing.
 		s, err := in.Status(ctx, id)
-		if err != nil {
-			return plainErr(fmt.Errorf("reading the %s timer %s: %w", in.Backend, id, err))
-		}
-		j := jsonJob{Job: id, Kind: string(kind), Installed: s.Installed, Backend: string(s.Backend), Spec: s.Spec,
+		j := jsonJob{Job: id, Kind: string(kind), Installed: s.Installed, Backend: string(in.Backend), Spec: s.Spec,
 			Command: s.Command, LogFile: s.LogFile, Files: orEmpty(s.Files)}
+		if err != nil {
+			j.Error = err.Error()
+		}
 		if s.Installed {
 			j.Schedule = s.Spec
 			if s.Calendar.Frequency != "" {
@@ -189,7 +193,10 @@ func printStatus(opts *Options, doc jsonStatus) error {
 			what = "access keys"
 		}
 		v := "not installed (" + j.Backend + ")"
-		if j.Installed {
+		switch {
+		case j.Error != "":
+			v = "unknown: " + j.Error
+		case j.Installed:
 			v = fmt.Sprintf("%s via %s, next run %s", j.Schedule, j.Backend, dash(j.NextRun))
 		}
 		fmt.Fprintf(tw, "schedule (%s)\t%s\n", what, v)
