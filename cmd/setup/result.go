@@ -100,6 +100,7 @@ func (r *run) print() error {
 	if r.opts.JSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(res)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)

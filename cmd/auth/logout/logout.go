@@ -94,6 +94,7 @@ func runLogout(ctx context.Context, opts *Options) error {
 	if opts.JSON {
 		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(res)
 	}
 	if res.Removed {

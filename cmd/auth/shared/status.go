@@ -63,6 +63,7 @@ func PrintStatus(io *iostreams.IOStreams, asJSON bool, s Status) error {
 	if asJSON {
 		enc := json.NewEncoder(io.Out)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(s)
 	}
 	tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
