@@ -1,0 +1,205 @@
+// Command accesskey measures `bbkey add-access-key` on a workspace of 500 repositories
+// against the emulator with 100 ms of latency on every request, side by side with the
+// approach it replaces: list the repositories, then for each one GET its access keys and
+// POST the key, one request at a time.
+//
+//	go run ./bench/accesskey            # both (the sequential run takes about 100 s)
+//	go run ./bench/accesskey -naive=false
+//
+// bbkey runs with --concurrency 8. Bitbucket's rate limit is off in both runs so that
+// wall time and call counts compare like for like; the table says which approach fits
+// Bitbucket's 1,000 calls an hour.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/bbapi/bbapitest"
+)
+
+const budget = 1000
+
+func main() {
+	var (
+		repos       = flag.Int("repos", 500, "repositories in the workspace")
+		latency     = flag.Duration("latency", 100*time.Millisecond, "latency of every request")
+		concurrency = flag.Int("concurrency", 8, "bbkey --concurrency")
+		naive       = flag.Bool("naive", true, "also run the sequential list-then-GET-and-POST client")
+		bin         = flag.String("bbkey", "", "bbkey binary (default: build it)")
+	)
+	flag.Parse()
+	if err := run(*repos, *latency, *concurrency, *naive, *bin); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	name  string
+	wall  time.Duration
+	calls int
+}
+
+func run(repos int, latency time.Duration, concurrency int, naive bool, bin string) error {
+	tmp, err := os.MkdirTemp("", "bbkey-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if bin == "" {
+		bin = filepath.Join(tmp, "bbkey")
+		build := exec.Command("go", "build", "-o", bin, "github.com/bbkey/bbkey")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building bbkey: %w", err)
+		}
+	}
+
+	fmt.Printf("add-access-key to %d repositories, %s latency per request (emulator on loopback)\n\n", repos, latency)
+	var results []result
+	r, err := runBbkey(tmp, bin, repos, latency, concurrency)
+	if err != nil {
+		return err
+	}
+	results = append(results, r)
+	if naive {
+		r, err := runNaive(repos, latency)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 3, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "approach\twall time\tcalls\tfits 1,000 calls/h\t")
+	for _, r := range results {
+		fits := "yes"
+		if r.calls > budget {
+			fits = "no"
+		}
+		fmt.Fprintf(tw, "%s\t%.1fs\t%d\t%s\t\n", r.name, r.wall.Seconds(), r.calls, fits)
+	}
+	if len(results) == 2 {
+		fmt.Fprintf(tw, "sequential / bbkey\t%.1fx\t%.2fx\t\t\n", results[1].wall.Seconds()/results[0].wall.Seconds(), float64(results[1].calls)/float64(results[0].calls))
+	}
+	return tw.Flush()
+}
+
+// newEmulator starts an emulator whose workspace holds n repositories, with latency on
+// every request and no rate limit.
+func newEmulator(n int, latency time.Duration) (*bbapitest.Server, error) {
+	emu, err := bbapitest.NewServer()
+	if err != nil {
+		return nil, err
+	}
+	for i := len(bbapitest.DefaultRepos); i < n; i++ {
+		if err := emu.AddRepo(bbapitest.DefaultWorkspace, fmt.Sprintf("r%03d", i), bbapitest.DefaultProject); err != nil {
+			emu.Close()
+			return nil, err
+		}
+	}
+	emu.SetRateLimit(0)
+	emu.SetLatency(latency)
+	return emu, nil
+}
+
+func runBbkey(tmp, bin string, n int, latency time.Duration, concurrency int) (result, error) {
+	emu, err := newEmulator(n, latency)
+	if err != nil {
+		return result{}, err
+	}
+	defer emu.Close()
+	home := filepath.Join(tmp, "home")
+	for _, d := range []string{".ssh", ".config"} {
+		if err := os.MkdirAll(filepath.Join(home, d), 0o700); err != nil {
+			return result{}, err
+		}
+	}
+	pass := filepath.Join(home, "pass")
+	if err := os.WriteFile(pass, []byte("correct horse battery staple\n"), 0o600); err != nil {
+		return result{}, err
+	}
+	cmd := exec.Command(bin, "add-access-key", "--workspace", bbapitest.DefaultWorkspace, "--all", "--name", "bench",
+		"--concurrency", fmt.Sprint(concurrency), "--passphrase-file", pass, "--json")
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
+		"BBKEY_SSH_DIR=" + filepath.Join(home, ".ssh"), "NO_COLOR=1"}, emu.Env()...)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = nil, &stderr
+	start := time.Now()
+	err = cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		return result{}, fmt.Errorf("bbkey: %w\n%s", err, stderr.String())
+	}
+	// Every repository must end with the key exactly once, or the timing means nothing.
+	for i := range n {
+		slug := fmt.Sprintf("r%03d", i)
+		if i < len(bbapitest.DefaultRepos) {
+			slug = bbapitest.DefaultRepos[i]
+		}
+		if k := emu.RepoDeployKeys(bbapitest.DefaultWorkspace, slug); len(k) != 1 {
+			return result{}, fmt.Errorf("bbkey left %s with %d keys", slug, len(k))
+		}
+	}
+	return result{name: fmt.Sprintf("bbkey add-access-key --concurrency %d", concurrency), wall: wall, calls: len(emu.Requests())}, nil
+}
+
+// runNaive is the client bbkey replaces: list, then GET and POST for every repository,
+// sequentially.
+func runNaive(n int, latency time.Duration) (result, error) {
+	emu, err := newEmulator(n, latency)
+	if err != nil {
+		return result{}, err
+	}
+	defer emu.Close()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return result{}, err
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return result{}, err
+	}
+	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))) + " naive"
+	fp := ssh.FingerprintSHA256(sshPub)
+	c, err := bbapi.NewClient(emu.APIURL(), &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: emu.DefaultAPIToken()})
+	if err != nil {
+		return result{}, err
+	}
+	ctx := context.Background()
+	start := time.Now()
+	var slugs []string
+	for r, err := range c.Repositories.ListWorkspace(ctx, bbapitest.DefaultWorkspace, &bbapi.ListRepositoriesOptions{Role: "admin"}) {
+		if err != nil {
+			return result{}, err
+		}
+		slugs = append(slugs, r.RepoSlug())
+	}
+	for _, slug := range slugs {
+		found, err := c.DeployKeys.FindByFingerprint(ctx, bbapitest.DefaultWorkspace, slug, fp)
+		if err != nil {
+			return result{}, err
+		}
+		if found != nil {
+			continue
+		}
+		if _, _, err := c.DeployKeys.Add(ctx, bbapitest.DefaultWorkspace, slug, bbapi.AddDeployKeyOptions{Key: line, Label: "naive"}); err != nil {
+			return result{}, err
+		}
+	}
+	return result{name: "sequential: list, then GET + POST per repository", wall: time.Since(start), calls: len(emu.Requests())}, nil
+}
