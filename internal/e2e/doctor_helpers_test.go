@@ -101,7 +101,11 @@ func newDoctorEnv(t *testing.T, setupArgs ...string) *doctorEnv {
 	w := NewWorld(t)
 	px := startDoctorProxy(t, w.Emu.SSHEndpoint())
 	w.Setenv("BBKEY_SSH_ENDPOINT", px.Addr())
-	w.MustRun("", append([]string{"setup", "--passphrase-file", w.PassFile, "--no-remotes"}, setupArgs...)...)
+	args := []string{"setup", "--no-remotes"}
+	if !slices.Contains(setupArgs, "--no-passphrase") {
+		args = append(args, "--passphrase-file", w.PassFile)
+	}
+	w.MustRun("", append(args, setupArgs...)...)
 	repo := filepath.Join(w.Home.Dir, "src", "api")
 	w.MustGit(w.Home.Dir, "clone", "-q", "git@ssh.bitbucket.org:acme/api.git", repo)
 	st, err := state.Dir{Path: filepath.Join(w.Home.ConfigDir, "bbkey")}.Load()

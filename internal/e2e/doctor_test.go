@@ -38,10 +38,11 @@ func TestDoctorHealthy(t *testing.T) {
 // say so, with the documented fix.
 func TestDoctorBreakOne(t *testing.T) {
 	cases := []struct {
-		name  string
-		args  []string
+		name   string
+		setup  []string
+		args   []string
 		break_ func(t *testing.T, d *doctorEnv)
-		want  map[string]string
+		want   map[string]string
 		// fix is a substring of the failing check's fix.
 		check, fix string
 	}{
@@ -92,6 +93,13 @@ func TestDoctorBreakOne(t *testing.T) {
 			break_: func(t *testing.T, d *doctorEnv) { os.Chmod(d.Key, 0o644) },
 			want:   map[string]string{"key-permissions": "fail"},
 			check:  "key-permissions", fix: "chmod 600 ",
+		},
+		{
+			name:   "key without a passphrase",
+			setup:  []string{"--no-passphrase"},
+			break_: func(t *testing.T, d *doctorEnv) {},
+			want:   map[string]string{"key-passphrase": "warn"},
+			check:  "key-passphrase", fix: "ssh-keygen -p -f ",
 		},
 		{
 			name: "key older than a year",
@@ -204,16 +212,20 @@ func TestDoctorBreakOne(t *testing.T) {
 			check: "retired-host-keys", fix: "ssh-keygen -R bitbucket.org",
 		},
 		{
-			name:   "HTTPS remote",
-			break_: func(t *testing.T, d *doctorEnv) { d.MustGit(d.Repo, "remote", "add", "web", "https://bitbucket.org/acme/web.git") },
-			want:   map[string]string{"remotes": "fail"},
-			check:  "remotes", fix: "bbkey remote",
+			name: "HTTPS remote",
+			break_: func(t *testing.T, d *doctorEnv) {
+				d.MustGit(d.Repo, "remote", "add", "web", "https://bitbucket.org/acme/web.git")
+			},
+			want:  map[string]string{"remotes": "fail"},
+			check: "remotes", fix: "bbkey remote",
 		},
 		{
-			name:   "old SSH host remote",
-			break_: func(t *testing.T, d *doctorEnv) { d.MustGit(d.Repo, "remote", "set-url", "origin", "git@bitbucket.org:acme/api.git") },
-			want:   map[string]string{"remotes": "fail"},
-			check:  "remotes", fix: "bbkey remote",
+			name: "old SSH host remote",
+			break_: func(t *testing.T, d *doctorEnv) {
+				d.MustGit(d.Repo, "remote", "set-url", "origin", "git@bitbucket.org:acme/api.git")
+			},
+			want:  map[string]string{"remotes": "fail"},
+			check: "remotes", fix: "bbkey remote",
 		},
 		{
 			name:   "Bitbucket refuses the key",
@@ -224,7 +236,7 @@ func TestDoctorBreakOne(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := newDoctorEnv(t)
+			d := newDoctorEnv(t, tc.setup...)
 			tc.break_(t, d)
 			args := tc.args
 			for i, a := range args {

@@ -1,0 +1,328 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/gitrun"
+	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/testutil"
+	"github.com/bbkey/bbkey/keys"
+)
+
+var now = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+// newEnv is an Env over a throw-away home with nothing in it.
+func newEnv(t *testing.T) *Env {
+	t.Helper()
+	h := testutil.NewHome(t)
+	return &Env{
+		Settings: cmdutil.Settings{SSHHost: cmdutil.DefaultSSHHost, SSHEndpoint: cmdutil.DefaultSSHEndpoint, APIURL: cmdutil.DefaultAPIURL},
+		Paths:    cmdutil.Paths{Home: h.Dir, SSHDir: h.SSHDir, SSHDirFromEnv: true, ConfigDir: filepath.Join(h.ConfigDir, "bbkey")},
+		Now:      func() time.Time { return now },
+		Getenv:   func(string) string { return "" },
+		Agent:    func() (agent.Agent, error) { return &agent.Fake{}, nil },
+		Timeouts: Timeouts{Network: time.Second, API: 2 * time.Second, Proof: 2 * time.Second, Local: time.Second},
+		// No test may reach the network: every dial and lookup is refused unless a test
+		// says otherwise.
+		Dial: func(context.Context, string, string) (net.Conn, error) {
+			return nil, errors.New("dial refused by the test")
+		},
+		LookupHost: func(context.Context, string) ([]string, error) { return nil, errors.New("lookup refused by the test") },
+	}
+}
+
+func runOnly(t *testing.T, e *Env, ids ...string) map[string]Result {
+	t.Helper()
+	var checks []Check
+	for _, c := range Checks(e.Timeouts) {
+		if slices.Contains(ids, c.ID) {
+			checks = append(checks, c)
+		}
+	}
+	out := map[string]Result{}
+	for _, r := range Run(context.Background(), e, checks) {
+		out[r.ID] = r
+	}
+	return out
+}
+
+func TestRunOrderDependenciesTimeouts(t *testing.T) {
+	e := newEnv(t)
+	release := make(chan struct{})
+	defer close(release)
+	checks := []Check{
+		{ID: "a", Title: "first", Run: func(context.Context, *Env, Deps) Result { return Result{Status: Fail, Summary: "broken"} }},
+		{ID: "b", Title: "second", Deps: []string{"a"}, Run: func(_ context.Context, _ *Env, d Deps) Result {
+			if r, bad := d.failed("a"); bad {
+				return skip(r)
+			}
+			return Result{Status: OK}
+		}},
+		{ID: "hang", Title: "hangs", Timeout: 50 * time.Millisecond, Run: func(context.Context, *Env, Deps) Result {
+			<-release // ignores its context, as a stuck agent call would
+			return Result{Status: OK}
+		}},
+		{ID: "na", Title: "elsewhere", Run: func(context.Context, *Env, Deps) Result { return Result{Status: notApplicable} }},
+		{ID: "panic", Title: "panics", Run: func(context.Context, *Env, Deps) Result { panic("boom") }},
+		{ID: "c", Title: "third", Run: func(context.Context, *Env, Deps) Result { return Result{Status: OK, Summary: "fine"} }},
+	}
+	res := Run(context.Background(), e, checks)
+	var ids []string
+	for _, r := range res {
+		ids = append(ids, r.ID+":"+string(r.Status))
+	}
+	want := []string{"a:fail", "b:skipped", "hang:fail", "panic:fail", "c:ok"}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("results = %v, want %v", ids, want)
+	}
+	if res[1].Summary != "skipped: first did not pass" {
+		t.Errorf("skip summary = %q", res[1].Summary)
+	}
+	if !strings.Contains(res[2].Summary, "no answer within 50ms") {
+		t.Errorf("hung check = %+v", res[2])
+	}
+}
+
+func TestFixesOnceEachPermissionsFirst(t *testing.T) {
+	sync := &Fix{Key: "sync", Description: "sync"}
+	chmod := &Fix{Key: "chmod", Description: "chmod"}
+	results := []Result{
+		{ID: "ssh-include", Status: Fail, fixes: []*Fix{sync}},
+		{ID: "ssh-hosts", Status: Fail, fixes: []*Fix{sync}},
+		{ID: "fine", Status: OK, fixes: []*Fix{{Key: "unused"}}},
+		{ID: "key-permissions", Status: Fail, fixes: []*Fix{chmod}},
+	}
+	fixes := Fixes(results)
+	if len(fixes) != 2 || fixes[0].Key != "chmod" || fixes[1].Key != "sync" {
+		t.Fatalf("fixes = %+v", fixes)
+	}
+	if !slices.Equal(fixes[1].Checks, []string{"ssh-include", "ssh-hosts"}) {
+		t.Errorf("sync repairs %v", fixes[1].Checks)
+	}
+}
+
+func TestDNS(t *testing.T) {
+	e := newEnv(t)
+	e.Settings.SSHEndpoint = "ssh.example.test:22"
+	r := runOnly(t, e, "dns")["dns"]
+	if r.Status != Fail || !strings.Contains(r.Fix, "nslookup ssh.example.test") {
+		t.Errorf("failed lookup: %+v", r)
+	}
+	e = newEnv(t)
+	e.Settings.SSHEndpoint = "ssh.example.test:22"
+	e.LookupHost = func(_ context.Context, h string) ([]string, error) { return []string{"192.0.2.7"}, nil }
+	if r := runOnly(t, e, "dns")["dns"]; r.Status != OK || r.Summary != "ssh.example.test → 192.0.2.7" {
+		t.Errorf("lookup: %+v", r)
+	}
+}
+
+// TestFallbackOnlyWhenSet: the fallback is probed only when there is one, and a blocked
+// endpoint with a reachable fallback suggests switching to it.
+func TestFallbackAndTCP(t *testing.T) {
+	e := newEnv(t)
+	if _, ok := runOnly(t, e, "altssh")["altssh"]; ok {
+		t.Error("altssh reported without a fallback endpoint")
+	}
+	e = newEnv(t)
+	e.Fallback = cmdutil.AltSSHEndpoint
+	e.LookupHost = func(context.Context, string) ([]string, error) { return []string{"192.0.2.1"}, nil }
+	e.Dial = func(_ context.Context, _, addr string) (net.Conn, error) {
+		if addr == cmdutil.AltSSHEndpoint {
+			c1, c2 := net.Pipe()
+			c2.Close()
+			return c1, nil
+		}
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+	}
+	res := runOnly(t, e, "dns", "altssh", "tcp")
+	if res["altssh"].Status != OK {
+		t.Errorf("altssh = %+v", res["altssh"])
+	}
+	tcp := res["tcp"]
+	if tcp.Status != Fail || tcp.Summary != "cannot connect to ssh.bitbucket.org:22: connection refused" ||
+		tcp.Fix != "switch to SSH over port 443: bbkey doctor --fix --ssh-endpoint altssh.bitbucket.org:443" {
+		t.Errorf("tcp = %+v", tcp)
+	}
+}
+
+type fakeGit struct {
+	out string
+	err error
+}
+
+func (g fakeGit) Run(context.Context, string, ...string) (string, error) { return g.out, g.err }
+func (g fakeGit) RunInput(context.Context, string, string, ...string) (string, error) {
+	return g.out, g.err
+}
+
+func TestGitSSHOnWindows(t *testing.T) {
+	unset := &gitrun.Error{ExitCode: 1, Err: errors.New("exit status 1")}
+	for _, tc := range []struct {
+		name   string
+		goos   string
+		env    map[string]string
+		git    fakeGit
+		status Status
+		fix    string
+	}{
+		{name: "linux", goos: "linux", status: notApplicable},
+		{name: "unset", goos: "windows", git: fakeGit{err: unset}, status: Warn, fix: `git config --global core.sshCommand "C:/Windows/System32/OpenSSH/ssh.exe"`},
+		{name: "bundled", goos: "windows", git: fakeGit{out: "C:/Program Files/Git/usr/bin/ssh.exe\n"}, status: Warn, fix: "core.sshCommand"},
+		{name: "system", goos: "windows", git: fakeGit{out: "C:/Windows/System32/OpenSSH/ssh.exe\n"}, status: OK},
+		{name: "env", goos: "windows", env: map[string]string{"GIT_SSH_COMMAND": "ssh -v"}, git: fakeGit{err: unset}, status: OK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.GOOS, e.Git = tc.goos, tc.git
+			e.Getenv = func(k string) string { return tc.env[k] }
+			r, ok := runOnly(t, e, "git-ssh")["git-ssh"]
+			if tc.status == notApplicable {
+				if ok {
+					t.Fatalf("reported off Windows: %+v", r)
+				}
+				return
+			}
+			if r.Status != tc.status || !strings.Contains(r.Fix, tc.fix) {
+				t.Errorf("git-ssh = %+v, want %s with fix %q", r, tc.status, tc.fix)
+			}
+		})
+	}
+}
+
+// emuEnv points the credential checks at the emulator with credential cred from source.
+func emuEnv(t *testing.T, emu *bbapitest.Server, cred bbapi.Credential, source cmdutil.CredentialSource) *Env {
+	e := newEnv(t)
+	e.Settings.APIURL = emu.APIURL()
+	e.Credential = func(context.Context) (cmdutil.ResolvedCredential, error) {
+		return cmdutil.ResolvedCredential{Credential: cred, Source: source}, nil
+	}
+	e.NewClient = func(c bbapi.Credential) (*bbapi.Client, error) { return bbapi.NewClient(emu.APIURL(), c) }
+	return e
+}
+
+func TestCredentialClearTextFileExpiringSoon(t *testing.T) {
+	emu := bbapitest.Start(t)
+	cred := &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: emu.DefaultAPIToken()}
+	e := emuEnv(t, emu, cred, cmdutil.SourceFileStore)
+	store := &credstore.Fake{}
+	if err := store.Set(context.Background(), credstore.DefaultAccount, credstore.Secret{Kind: credstore.KindAPIToken, Email: bbapitest.DefaultEmail,
+		Secret: []byte(emu.DefaultAPIToken()), Created: now.Add(-350 * 24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	e.CredStore = func(context.Context) (credstore.Store, error) { return store, nil }
+	r := runOnly(t, e, "credential")["credential"]
+	if r.Status != Warn || len(r.Details) != 2 {
+		t.Fatalf("credential = %+v", r)
+	}
+	if !strings.Contains(r.Details[0], "clear-text file") || !strings.Contains(r.Details[1], "expires by 2026-12-07 at the latest") {
+		t.Errorf("details = %q", r.Details)
+	}
+	if !strings.Contains(r.Fix, "bbkey auth login") || strings.Contains(r.Summary+strings.Join(r.Details, ""), emu.DefaultAPIToken()) {
+		t.Errorf("fix %q, or the token leaked into the report", r.Fix)
+	}
+}
+
+func TestCredentialMissingAndRefused(t *testing.T) {
+	e := newEnv(t)
+	e.Credential = func(context.Context) (cmdutil.ResolvedCredential, error) {
+		return cmdutil.ResolvedCredential{}, cmdutil.AuthError(cmdutil.ErrNoCredential)
+	}
+	if r := runOnly(t, e, "credential")["credential"]; r.Status != Fail || !strings.Contains(r.Fix, "bbkey auth login") {
+		t.Errorf("no credential: %+v", r)
+	}
+	emu := bbapitest.Start(t)
+	e = emuEnv(t, emu, &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: "wrong"}, cmdutil.SourceEnv)
+	res := runOnly(t, e, "credential", "scopes")
+	if r := res["credential"]; r.Status != Fail || !strings.Contains(r.Summary, "refused") || !strings.Contains(r.Fix, "BITBUCKET_API_TOKEN") {
+		t.Errorf("refused: %+v", r)
+	}
+	if res["scopes"].Status != Skipped {
+		t.Errorf("scopes after a refused credential: %+v", res["scopes"])
+	}
+}
+
+func TestScopesAccessTokenCannotManageAccountKeys(t *testing.T) {
+	emu := bbapitest.Start(t)
+	tok, err := emu.AddRepoAccessToken(bbapitest.DefaultWorkspace, "api", "repository", "repository:admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := emuEnv(t, emu, &bbapi.AccessToken{Token: tok}, cmdutil.SourceEnv)
+	if err := (state.Dir{Path: e.Paths.ConfigDir}).Save(&state.State{Version: state.Version, Accounts: map[string]*state.Account{
+		"ada": {UUID: bbapitest.DefaultUUID, KeyName: "ada", KeyPath: filepath.Join(e.Paths.SSHDir, "bbkey_ada_ed25519")},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	res := runOnly(t, e, "credential", "scopes")
+	if r := res["scopes"]; res["credential"].Status == Fail || r.Status != Fail || !strings.Contains(r.Summary, "access token") {
+		t.Errorf("credential %+v\nscopes %+v", res["credential"], r)
+	}
+}
+
+func TestSecretKinds(t *testing.T) {
+	for masked, want := range map[string]string{
+		"https://x-bitbucket-api-token-auth:***@bitbucket.org": "an API token",
+		"https://x-token-auth:***@bitbucket.org/ws/r.git":      "an access token",
+		"https://***@bitbucket.org/ws/r.git":                   "a token",
+		"https://ada:***@bitbucket.org":                        "an app password or password of ada (app passwords stopped working on 2026-07-28)",
+	} {
+		user, secret := maskedUser(masked)
+		if !secret || secretKind(user) != want {
+			t.Errorf("%s: user %q secret %v kind %q, want %q", masked, user, secret, secretKind(user), want)
+		}
+	}
+	if _, secret := maskedUser("https://ada@bitbucket.org/ws/r.git"); secret {
+		t.Error("a user name alone counted as a secret")
+	}
+}
+
+func TestIsEncryptedIgnoresPermissions(t *testing.T) {
+	dir := t.TempDir()
+	for _, enc := range []bool{true, false} {
+		path := filepath.Join(dir, map[bool]string{true: "enc", false: "plain"}[enc])
+		opts := keys.GenerateOptions{Path: path, NoPassphrase: !enc}
+		if enc {
+			opts.Passphrase = []byte("correct horse battery")
+		}
+		k, err := keys.Generate(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.Wipe()
+		if err := os.Chmod(path, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := isEncrypted(path)
+		if err != nil || got != enc {
+			t.Errorf("%s: isEncrypted = %v, %v; want %v", path, got, err, enc)
+		}
+	}
+}
+
+// TestKeyChecksNoKey: with nothing set up, key-files says to run setup and the checks
+// that need a key skip instead of piling up failures.
+func TestKeyChecksNoKey(t *testing.T) {
+	e := newEnv(t)
+	res := runOnly(t, e, "key-files", "key-permissions", "agent", "agent-key", "ssh-include", "ssh-hosts", "ssh-resolve", "pinned-host-keys")
+	if r := res["key-files"]; r.Status != Fail || r.Fix != "run: bbkey setup" {
+		t.Errorf("key-files = %+v", r)
+	}
+	for id, r := range res {
+		if id != "key-files" && id != "agent" && r.Status != Skipped {
+			t.Errorf("%s = %+v, want skipped", id, r)
+		}
+	}
+}
