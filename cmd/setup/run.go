@@ -50,6 +50,9 @@ type run struct {
 	pub      *keys.Key // the public half, once known
 	priv     *keys.Key // the private half in memory, when it was needed
 	newPass  []byte    // the passphrase of the key to generate
+	// locked is set when the key stays encrypted: a proven key re-run unattended with no
+	// passphrase, so it is neither loaded nor proven again.
+	locked bool
 
 	ag       agent.Agent
 	agentErr error
@@ -326,12 +329,35 @@ func (r *run) prepareKey(ctx context.Context) error {
 	if r.agentErr == nil && r.agentHas {
 		return nil // the agent signs the proof; no passphrase needed
 	}
+	if r.unattendedWithoutPassphrase() {
+		r.locked = true
+		return nil
+	}
 	k, err := src.Unlock(r.keyPath)
 	if err != nil {
 		return err
 	}
 	r.priv = k
 	return nil
+}
+
+// unattendedWithoutPassphrase reports a re-run without a terminal, an agent holding the
+// key, or any passphrase source, for an encrypted key already proven and recorded here.
+// Such a run (a configuration management tool, say) checks everything but cannot load or
+// prove the key, and says so instead of failing.
+func (r *run) unattendedWithoutPassphrase() bool {
+	if !r.opts.NoInput || r.opts.PassphraseFile != "" {
+		return false
+	}
+	if v, ok := r.opts.LookupEnv(keys.PassphraseEnv); ok && v != "" {
+		return false
+	}
+	old := r.st.Accounts[r.name]
+	if old == nil || old.Fingerprint != r.pub.Fingerprint || old.KeyPath != r.keyPath {
+		return false
+	}
+	enc, err := keys.IsEncrypted(r.keyPath)
+	return err == nil && enc
 }
 
 // storeCredential keeps a token typed at the prompt, now that every question is
@@ -420,6 +446,11 @@ func (r *run) loadAgent(context.Context) error {
 		return nil
 	}
 	r.res.Agent.Available = true
+	if r.locked {
+		r.res.Agent.Warning = "the key is encrypted and no passphrase was given"
+		r.step("agent", statusWarning, "not loaded: the key is encrypted and no passphrase was given (--passphrase-file or %s)", keys.PassphraseEnv)
+		return nil
+	}
 	if err := r.ag.Add(r.priv.Private, r.agentComment(), r.fl.lifetime, false); err != nil {
 		r.res.Agent.Warning = err.Error()
 		r.step("agent", statusWarning, "could not load the key: %v", err)
@@ -626,6 +657,10 @@ func (r *run) prove(ctx context.Context) error {
 		r.step("proof", statusPlanned, "would prove the key over SSH with %s", r.settings.SSHEndpoint)
 		return nil
 	}
+	if r.locked {
+		r.step("proof", statusWarning, "skipped: the key was proven before, and without the agent or a passphrase (--passphrase-file or %s) it cannot sign", keys.PassphraseEnv)
+		return nil
+	}
 	signers, err := r.signers()
 	if err != nil {
 		return err
@@ -688,6 +723,9 @@ func (r *run) writeConfig(ctx context.Context) error {
 	rec := r.record()
 	st := r.st
 	old := st.Accounts[r.name]
+	if old != nil && old.Fingerprint != rec.Fingerprint && !r.opts.DryRun {
+		r.step("ssh config", statusWarning, "this account's earlier key %s stays on Bitbucket and on disk (%s); 'bbkey remove %s' deletes it", old.Fingerprint, old.KeyPath, old.Fingerprint)
+	}
 	statePath := filepath.Join(r.stateDir.Path, state.StateFile)
 	if r.opts.DryRun && !sameAccount(old, rec) {
 		r.changed(statePath)

@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -48,6 +49,7 @@ import (
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/keys"
 )
 
 // Options are the dependencies and flags of `bbkey setup`.
@@ -197,7 +199,8 @@ func parseFlags(opts *Options) (flags, error) {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(opts.WorkDir, p)
 		}
-		fl.keyFile = filepath.Clean(p)
+		// A .pub names its private key, which is what ssh config's IdentityFile needs.
+		fl.keyFile = strings.TrimSuffix(filepath.Clean(p), keys.PublicSuffix)
 	}
 	return fl, nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/internal/cmdutil"
@@ -638,5 +639,62 @@ func TestSetupSwitchesRemotesHere(t *testing.T) {
 	fx.mustRun("--no-remotes")
 	if got := strings.TrimSpace(testutil.Run(t, fx.workDir, env, "git", "remote", "get-url", "origin")); got != "https://bitbucket.org/acme/api.git" {
 		t.Errorf("--no-remotes changed origin to %q", got)
+	}
+}
+
+func TestSetupUnattendedRerunWithoutPassphrase(t *testing.T) {
+	fx := newFixture(t)
+	fx.mustRun("--passphrase-file", fx.passFile)
+	before := fx.snapshot()
+	fx.emu.ResetRequests()
+	fx.agent = &agent.Fake{} // a new login session: the agent forgot the key
+
+	fx.mustRun()
+	errOut := fx.stderr.String()
+	for _, w := range []string{"! agent: not loaded: the key is encrypted", "! proof: skipped: the key was proven before"} {
+		if !strings.Contains(errOut, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, errOut)
+		}
+	}
+	if got, want := fx.requests(), []string{"GET /2.0/user", "GET " + keysURL}; !slices.Equal(got, want) {
+		t.Errorf("requests = %q, want %q", got, want)
+	}
+	if d := diffSnapshots(before, fx.snapshot()); d != "" {
+		t.Errorf("files changed:\n%s", d)
+	}
+
+	// A key never proven here is not let through that way: it needs its passphrase.
+	other := filepath.Join(fx.home.SSHDir, "other_ed25519")
+	if _, err := keys.Generate(keys.GenerateOptions{Path: other, Passphrase: []byte(testPassphrase)}); err != nil {
+		t.Fatal(err)
+	}
+	err := fx.run("--key", other)
+	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error()+strings.Join(cmdutil.Hints(err), " "), "--passphrase-file") {
+		t.Errorf("unproven encrypted key without a passphrase: %v", err)
+	}
+}
+
+func TestSetupKeyFlag(t *testing.T) {
+	fx := newFixture(t)
+	fx.mustRun("--passphrase-file", fx.passFile)
+	first := fx.state().Accounts["ada"].Fingerprint
+
+	// A .pub path means its private key; the account's earlier key is left, with a note.
+	other := filepath.Join(fx.home.SSHDir, "id_ed25519")
+	k := writeKey(t, other)
+	fx.mustRun("--key", other+".pub")
+	rec := fx.state().Accounts["ada"]
+	if rec.KeyPath != other || rec.Fingerprint != k.Fingerprint {
+		t.Errorf("state = %+v, want %s", rec, other)
+	}
+	if !strings.Contains(fx.stderr.String(), "earlier key "+first+" stays on Bitbucket") {
+		t.Errorf("no note about the earlier key:\n%s", fx.stderr.String())
+	}
+	if n := len(fx.emu.UserKeys(ada)); n != 2 {
+		t.Errorf("%d keys on the account, want both", n)
+	}
+	cfg, _ := os.ReadFile(filepath.Join(fx.home.SSHDir, "bbkey", "config"))
+	if !strings.Contains(string(cfg), "IdentityFile "+other+"\n") {
+		t.Errorf("ssh config does not use %s:\n%s", other, cfg)
 	}
 }
