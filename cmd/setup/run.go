@@ -552,7 +552,7 @@ func (r *run) upload(ctx context.Context) error {
 	}
 	if err != nil {
 		if bbapi.IsDuplicateKey(err) {
-			return cmdutil.WithHint(fmt.Errorf("Bitbucket refused the key %s: it is already registered on another Bitbucket account: %w", r.pub.Fingerprint, err),
+			return cmdutil.WithHint(fmt.Errorf("the key %s is already registered on another Bitbucket account: %w", r.pub.Fingerprint, err),
 				"a public key can belong to one Bitbucket account only (one key, one account): give each account its own key",
 				"remove it from the other account first, or drop --key so that setup makes a fresh key for this one",
 				"a key deleted from an account recently may be blocked for up to 30 days")
