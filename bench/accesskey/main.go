@@ -84,7 +84,7 @@ func run(repos int, latency time.Duration, concurrency int, naive bool, bin stri
 		results = append(results, r)
 	}
 
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 3, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 3, ' ', 0)
 	fmt.Fprintln(tw, "approach\twall time\tcalls\tfits 1,000 calls/h\t")
 	for _, r := range results {
 		fits := "yes"
