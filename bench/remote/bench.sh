@@ -4,6 +4,7 @@
 #
 #   bench/remote/bench.sh            # 1,000 clones
 #   N=200 bench/remote/bench.sh      # fewer
+#   BBKEY=/path/to/bbkey bench/remote/bench.sh   # a binary built elsewhere
 #
 # Each clone is `git init` plus an HTTPS remote with an app password (no network). The
 # tree is generated once and copied, so both contestants start from identical files. The
@@ -17,8 +18,12 @@ repo_root=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bbkey-bench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-echo "building bbkey…" >&2
-(cd "$repo_root" && go build -o "$tmp/bbkey" .)
+if [[ -n ${BBKEY:-} ]]; then # a binary built elsewhere
+	cp "$BBKEY" "$tmp/bbkey"
+else
+	echo "building bbkey…" >&2
+	(cd "$repo_root" && go build -o "$tmp/bbkey" .)
+fi
 
 export HOME=$tmp/home XDG_CONFIG_HOME=$tmp/home/.config BBKEY_SSH_DIR=$tmp/home/.ssh
 export GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0
