@@ -3,6 +3,7 @@ package cmdutil
 import (
 	"context"
 	"errors"
+	"os/exec"
 	"strings"
 
 	"github.com/bbkey/bbkey/internal/prompt"
@@ -67,6 +68,11 @@ func ExitCode(err error) int {
 		return ExitOK
 	}
 	for e := err; e != nil; e = unwrapOne(e) {
+		// A child process's exit status (git, ssh) is not bbkey's: it says how the child
+		// failed, and 128 or 255 would mean nothing to a script reading bbkey's codes.
+		if _, child := e.(*exec.ExitError); child {
+			break
+		}
 		if c, ok := e.(interface{ ExitCode() int }); ok && c.ExitCode() != 0 {
 			return c.ExitCode()
 		}

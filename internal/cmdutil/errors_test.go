@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"slices"
 	"testing"
 )
@@ -25,6 +26,7 @@ func TestExitCode(t *testing.T) {
 		{"verify", VerifyError(base), 5},
 		{"hint keeps inner code", WithHint(AuthError(base), "log in"), 4},
 		{"outer code wins", UsageError(AuthError(base)), 2},
+		{"child exit status is not ours", fmt.Errorf("git: %w", childExit(t)), 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,4 +44,18 @@ func TestHints(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("Hints = %q, want %q", got, want)
 	}
+}
+
+// childExit returns the *exec.ExitError of a real process that exited 3.
+func childExit(t *testing.T) error {
+	t.Helper()
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	err = exec.Command(sh, "-c", "exit 3").Run()
+	if _, ok := err.(*exec.ExitError); !ok {
+		t.Fatalf("sh -c 'exit 3' = %v", err)
+	}
+	return err
 }
