@@ -23,6 +23,11 @@ func checkAgent(_ context.Context, e *Env, _ Deps) Result {
 			r.Summary = "the ssh agent does not answer: " + err.Error()
 			r.Fix = "restart the agent (on Unix: eval \"$(ssh-agent -s)\"; on Windows: Start-Service ssh-agent)"
 		}
+		if allPlain(e) {
+			// A build server with unencrypted access keys needs no agent: ssh reads them.
+			r.Status = Warn
+			r.Cause = "ssh reads keys without a passphrase directly, so git works; an agent is needed only for passphrase-protected keys"
+		}
 		return r
 	}
 	where := e.getenv("SSH_AUTH_SOCK")
@@ -179,4 +184,18 @@ func checkGitSSH(ctx context.Context, e *Env, _ Deps) Result {
 		r.Fix = "install the OpenSSH client (Settings → Optional features), then run: git config --global core.sshCommand \"" + windowsSSH + "\""
 	}
 	return r
+}
+
+// allPlain reports whether there are keys and none of them needs a passphrase.
+func allPlain(e *Env) bool {
+	mks, err := e.keys()
+	if err != nil || len(mks) == 0 {
+		return false
+	}
+	for _, k := range mks {
+		if enc, err := isEncrypted(k.Path); err != nil || enc {
+			return false
+		}
+	}
+	return true
 }

@@ -326,3 +326,34 @@ func TestKeyChecksNoKey(t *testing.T) {
 		}
 	}
 }
+
+// TestNoAgentWithUnencryptedKeys: a build server whose keys have no passphrase does not
+// need an agent, so its absence is a warning there and a failure otherwise.
+func TestNoAgentWithUnencryptedKeys(t *testing.T) {
+	for _, enc := range []bool{false, true} {
+		e := newEnv(t)
+		e.Agent = func() (agent.Agent, error) { return nil, &agent.NoAgentError{Reason: "SSH_AUTH_SOCK is not set"} }
+		path := filepath.Join(e.Paths.SSHDir, "bbkey_access_ci_ed25519")
+		opts := keys.GenerateOptions{Path: path, NoPassphrase: !enc}
+		if enc {
+			opts.Passphrase = []byte("correct horse battery")
+		}
+		k, err := keys.Generate(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.Wipe()
+		if err := (state.Dir{Path: e.Paths.ConfigDir}).Save(&state.State{Version: state.Version, AccessKeys: map[string]*state.AccessKey{
+			"ci": {Path: path, Fingerprint: k.Fingerprint}}}); err != nil {
+			t.Fatal(err)
+		}
+		want := map[bool]Status{false: Warn, true: Fail}[enc]
+		res := runOnly(t, e, "agent", "agent-key")
+		if r := res["agent"]; r.Status != want || !strings.Contains(r.Summary, "SSH_AUTH_SOCK is not set") {
+			t.Errorf("encrypted=%v: agent = %+v, want %s", enc, r, want)
+		}
+		if res["agent-key"].Status != Skipped && enc {
+			t.Errorf("agent-key = %+v", res["agent-key"])
+		}
+	}
+}
