@@ -146,9 +146,11 @@ func newFixture(t *testing.T) *fixture {
 	ios, _, out, errOut := iostreams.Test()
 	f := &fixture{home: h, emu: emu, agent: ag, out: out, err: errOut}
 	f.opts = &Options{
-		IO:    ios,
-		Now:   func() time.Time { return now },
-		Paths: func() (cmdutil.Paths, error) { return cmdutil.Paths{Home: h.Dir, SSHDir: h.SSHDir, ConfigDir: configDir}, nil },
+		IO:  ios,
+		Now: func() time.Time { return now },
+		Paths: func() (cmdutil.Paths, error) {
+			return cmdutil.Paths{Home: h.Dir, SSHDir: h.SSHDir, ConfigDir: configDir}, nil
+		},
 		Agent: func() (agent.Agent, error) { return ag, nil },
 		Resolve: func(context.Context) (cmdutil.ResolvedCredential, error) {
 			return cmdutil.ResolvedCredential{Credential: &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: emu.DefaultAPIToken()}, Source: cmdutil.SourceEnv}, nil
