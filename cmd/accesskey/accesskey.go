@@ -91,6 +91,8 @@ func NewCmdAddAccessKey(f *cmdutil.Factory, runF func(*Options) error) *cobra.Co
 			}
 			return f.NewAPIClient(rc.Credential, extra...)
 		},
+		// Only an Exec can take extra environment; any other runner (a test's) is replaced
+		// by the git on PATH, as the proof needs the real git anyway.
 		Git: func(env []string) gitrun.Runner {
 			if g, ok := f.Git.(gitrun.Exec); ok {
 				g.Env = append(append([]string(nil), g.Env...), env...)

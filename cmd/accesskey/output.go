@@ -251,6 +251,11 @@ func (r *report) err(verr error) error {
 	}
 	miss := r.missing()
 	if len(miss) == 0 {
+		if r.Stop != nil {
+			// Every target has the key, but the record of it could not be written.
+			return cmdutil.WithHint(fmt.Errorf("every target has the key, but %w", r.Stop),
+				"a re-run finds the unrecorded targets present (one listing each)")
+		}
 		return nil
 	}
 	refs := make([]string, 0, min(len(miss), 10))

@@ -302,8 +302,11 @@ func Describe(err error) string {
 		return ""
 	}
 	if be, ok := errors.AsType[*bbapi.RetryBudgetError](err); ok {
-		return fmt.Sprintf("%s; gave up after %d %s (--max-wait %s spent)", Describe(be.Err), be.Attempts,
-			map[bool]string{true: "attempt", false: "attempts"}[be.Attempts == 1], be.MaxWait)
+		attempts := "attempts"
+		if be.Attempts == 1 {
+			attempts = "attempt"
+		}
+		return fmt.Sprintf("%s; gave up after %d %s (--max-wait %s spent)", Describe(be.Err), be.Attempts, attempts, be.MaxWait)
 	}
 	e, ok := errors.AsType[*bbapi.ErrorResponse](err)
 	if !ok {
