@@ -148,7 +148,7 @@ Exit codes: 0 every target has the key; 3 some do not (failed, or --max-wait ran
 	fl.StringVar(&opts.Query, "query", "", "repositories of --workspace matching Bitbucket's filter `Q`, e.g. 'project.key = \"OPS\"'")
 	fl.StringVar(&opts.Name, "name", "", "key `NAME` (default: this machine's short host name)")
 	fl.StringVar(&opts.KeyFile, "key", "", "add the existing public key `FILE` instead of this machine's access key")
-	fl.StringVar(&opts.TTL, "ttl", "90d", "rotation policy written into the key's label (`DURATION`, e.g. 90d)")
+	fl.StringVar(&opts.TTL, "ttl", "90d", "rotation policy `DURATION` written into the key's label, e.g. 90d or 12w")
 	fl.IntVar(&opts.Concurrency, "concurrency", defaultConcurrency, fmt.Sprintf("calls in flight at once (1-%d)", maxConcurrency))
 	fl.BoolVar(&opts.LoadAgent, "agent", false, "load the key into this machine's ssh-agent")
 	fl.BoolVar(&opts.WriteSSHConfig, "write-ssh-config", false, "write the ssh config block and pinned host keys for this user")
