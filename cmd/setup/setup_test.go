@@ -42,6 +42,7 @@ func (fx *fixture) normalize(s string) string {
 }
 
 func TestSetupFreshKey(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	fx.mustRun("--passphrase-file", fx.passFile, "--agent-lifetime", "8h")
 
@@ -119,6 +120,7 @@ changed        $HOME/.config/bbkey/config.json
 }
 
 func TestSetupRerunChangesNothing(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	fx.mustRun("--passphrase-file", fx.passFile)
 	before := fx.snapshot()
@@ -154,9 +156,10 @@ func TestSetupRerunChangesNothing(t *testing.T) {
 }
 
 func TestSetupJSONShape(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	fx.globals.JSON = true
-	fx.mustRun("--passphrase-file", fx.passFile, "--expires-in", "30d")
+	fx.mustRun("--no-passphrase", "--expires-in", "30d")
 	var doc map[string]any
 	if err := json.Unmarshal([]byte(fx.stdout.String()), &doc); err != nil {
 		t.Fatal(err)
@@ -186,6 +189,7 @@ func TestSetupJSONShape(t *testing.T) {
 }
 
 func TestSetupNoInputFailsBeforeWriting(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		unset     []string
@@ -244,6 +248,7 @@ func TestSetupNoInputFailsBeforeWriting(t *testing.T) {
 }
 
 func TestSetupAuthFailures(t *testing.T) {
+	t.Parallel()
 	t.Run("bad token", func(t *testing.T) {
 		fx := newFixture(t)
 		fx.env["BITBUCKET_API_TOKEN"] = "not-the-token"
@@ -311,6 +316,7 @@ func writeKey(t *testing.T, path string) *keys.Key {
 }
 
 func TestSetupKeyOnAnotherAccount(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	bob, err := fx.emu.AddUser(bbapitest.User{Email: "bob@example.com", Nickname: "bob", DisplayName: "Bob"})
 	if err != nil {
@@ -354,6 +360,7 @@ func TestSetupKeyOnAnotherAccount(t *testing.T) {
 }
 
 func TestSetupProofFailureTakesTheKeyBack(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	k := writeKey(t, fx.keyPath("ada"))
 	fx.emu.DenySSH(k.Fingerprint)
@@ -399,9 +406,10 @@ func TestSetupProofFailureTakesTheKeyBack(t *testing.T) {
 }
 
 func TestSetupNoAgentIsAWarning(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	fx.noAgent = true
-	fx.mustRun("--passphrase-file", fx.passFile)
+	fx.mustRun("--no-passphrase")
 	errOut := fx.stderr.String()
 	if !strings.Contains(errOut, "! agent: ") || !strings.Contains(errOut, "SSH_AUTH_SOCK") {
 		t.Errorf("no agent warning with the fix:\n%s", errOut)
@@ -412,6 +420,7 @@ func TestSetupNoAgentIsAWarning(t *testing.T) {
 }
 
 func TestSetupPromptsOnTheTerminal(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	delete(fx.env, "BITBUCKET_EMAIL")
 	tok := fx.env["BITBUCKET_API_TOKEN"]
@@ -455,6 +464,7 @@ func (c *cancelAtSecret) Secret(label string) ([]byte, error) {
 }
 
 func TestSetupCancelAtPassphraseWritesNothing(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	fx.ios.SetStdinTTY(true)
 	fx.ios.SetStderrTTY(true)
@@ -485,6 +495,7 @@ func TestSetupCancelAtPassphraseWritesNothing(t *testing.T) {
 }
 
 func TestSetupDryRun(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	fx.globals.JSON = true
 	before := fx.snapshot()
@@ -513,9 +524,10 @@ func TestSetupDryRun(t *testing.T) {
 }
 
 func TestSetupRateLimitedThenRecovers(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	fx.emu.FailNext(bbapitest.Match("POST", "/2.0/users/*/ssh-keys"), 1, 429, "Rate limit for this resource has been exceeded.")
-	fx.mustRun("--passphrase-file", fx.passFile)
+	fx.mustRun("--no-passphrase")
 	if got, want := fx.requests(), []string{"GET /2.0/user", "POST " + keysURL, "POST " + keysURL}; !slices.Equal(got, want) {
 		t.Errorf("requests = %q, want %q", got, want)
 	}
@@ -528,6 +540,7 @@ func TestSetupRateLimitedThenRecovers(t *testing.T) {
 }
 
 func TestSetupSecondAccount(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	fx.mustRun("--passphrase-file", fx.passFile)
 
@@ -576,6 +589,7 @@ func TestSetupSecondAccount(t *testing.T) {
 }
 
 func TestSetupFlagErrors(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"--name", "Bad Name"},
 		{"--expires-in", "soon"},
@@ -601,6 +615,7 @@ func TestSetupFlagErrors(t *testing.T) {
 }
 
 func TestSetupSwitchesRemotesHere(t *testing.T) {
+	t.Parallel()
 	testutil.RequireBinary(t, "git")
 	fx := newFixture(t)
 	env := fx.home.Env()
@@ -608,7 +623,7 @@ func TestSetupSwitchesRemotesHere(t *testing.T) {
 	testutil.Run(t, fx.workDir, env, "git", "remote", "add", "origin", "https://ada:s3cret@bitbucket.org/acme/api.git")
 	testutil.Run(t, fx.workDir, env, "git", "remote", "add", "other", "https://github.com/x/y.git")
 	fx.globals.JSON = true
-	fx.mustRun("--passphrase-file", fx.passFile)
+	fx.mustRun("--no-passphrase")
 
 	if got := strings.TrimSpace(testutil.Run(t, fx.workDir, env, "git", "remote", "get-url", "origin")); got != "git@ssh.bitbucket.org:acme/api.git" {
 		t.Errorf("origin = %q", got)
@@ -643,6 +658,7 @@ func TestSetupSwitchesRemotesHere(t *testing.T) {
 }
 
 func TestSetupUnattendedRerunWithoutPassphrase(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	fx.mustRun("--passphrase-file", fx.passFile)
 	before := fx.snapshot()
@@ -675,6 +691,7 @@ func TestSetupUnattendedRerunWithoutPassphrase(t *testing.T) {
 }
 
 func TestSetupKeyFlag(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	fx.mustRun("--passphrase-file", fx.passFile)
 	first := fx.state().Accounts["ada"].Fingerprint
