@@ -25,7 +25,7 @@ import (
 var now = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
 // newEnv is an Env over a throw-away home with nothing in it.
-func newEnv(t *testing.T) *Env {
+func newEnv(t testing.TB) *Env {
 	t.Helper()
 	h := testutil.NewHome(t)
 	return &Env{
