@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -138,14 +137,6 @@ func (w *world) update(fn func(*state.State)) {
 	if _, err := identity.Sync(context.Background(), w.settings, w.home.SSHDir, st, false); err != nil {
 		w.t.Fatal(err)
 	}
-}
-
-func (w *world) normalize(s string, fps map[string]string) string {
-	s = strings.ReplaceAll(s, w.home.Dir, "~")
-	for fp, role := range fps {
-		s = strings.ReplaceAll(s, fp, role)
-	}
-	return s
 }
 
 // fakeTimer answers the timer commands like the real tools: systemctl and launchctl

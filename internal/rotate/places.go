@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -179,34 +180,28 @@ func (e *Engine) eachPlace(ctx context.Context, places []place, fn func(context.
 	return errs
 }
 
-// placesError summarises per-place failures as one error, first failure (by place)
-// wrapped so its exit code and hints come through.
+// placesError summarises per-place failures as one error: the first failure (by place)
+// wrapped, so its exit code and hints come through, and the other places named (a few).
 func placesError(what string, total int, errs map[string]error) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range errs {
-			if !yield(k) {
-				return
-			}
-		}
-	})
-	first := errs[keys[0]]
-	name := keys[0]
+	keys := slices.Sorted(maps.Keys(errs))
+	first, name := errs[keys[0]], keys[0]
 	if name == state.AccountTarget {
 		name = "the account"
 	}
 	if total == 1 {
 		return fmt.Errorf("%s on %s: %w", what, name, first)
 	}
-	var others []string
-	for _, k := range keys[1:] {
-		others = append(others, k)
-	}
 	msg := fmt.Sprintf("%s failed on %d of %d targets", what, len(errs), total)
-	if len(others) > 0 {
-		msg += " (also " + strings.Join(others, ", ") + ")"
+	if others := keys[1:]; len(others) > 0 {
+		const shown = 5
+		list := strings.Join(others[:min(len(others), shown)], ", ")
+		if len(others) > shown {
+			list += fmt.Sprintf(" and %d more", len(others)-shown)
+		}
+		msg += " (also " + list + ")"
 	}
 	return fmt.Errorf("%s; %s: %w", msg, name, first)
 }
