@@ -34,7 +34,7 @@ const testPassphrase = "correct horse battery staple"
 // fixture is one machine for runSetup: a throw-away home, the emulator, fakes for the
 // agent, the credential store and the terminal.
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	emu      *bbapitest.Server
 	home     *testutil.Home
 	env      map[string]string
@@ -50,7 +50,7 @@ type fixture struct {
 	globals  *cmdutil.GlobalOptions
 }
 
-func newFixture(t *testing.T, opts ...bbapitest.Option) *fixture {
+func newFixture(t testing.TB, opts ...bbapitest.Option) *fixture {
 	t.Helper()
 	fx := &fixture{
 		t:        t,

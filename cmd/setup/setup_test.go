@@ -715,3 +715,18 @@ func TestSetupKeyFlag(t *testing.T) {
 		t.Errorf("ssh config does not use %s:\n%s", other, cfg)
 	}
 }
+
+// BenchmarkSetupRerun measures a re-run with nothing to do: GET /user, one page of keys,
+// the agent check, the SSH proof through the agent, and reading back the files.
+func BenchmarkSetupRerun(b *testing.B) {
+	fx := newFixture(b)
+	fx.mustRun("--no-passphrase")
+	b.ResetTimer()
+	for b.Loop() {
+		fx.mustRun()
+	}
+	b.StopTimer()
+	if n := len(fx.emu.UserKeys(ada)); n != 1 {
+		b.Fatalf("%d keys on the account", n)
+	}
+}
