@@ -383,11 +383,34 @@ func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
 			return resp, c.decodeError(cl.endpoint, body, err)
 		}
 	}
+	// Bitbucket answers a DELETE with an empty 204. A page in its place (a captive portal,
+	// a proxy answering 200 for everything) means nothing was deleted: never report that
+	// as done.
+	if cl.out == nil {
+		if t := bytes.TrimSpace(body); len(t) > 0 && !json.Valid(t) {
+			return resp, c.decodeError(cl.endpoint, body, errors.New("the answer is not Bitbucket's"))
+		}
+	}
 	return resp, nil
 }
 
 func (c *Client) decodeError(ep endpoint, body []byte, err error) error {
-	return fmt.Errorf("decoding response of %s %s: %w (body starts %q)", ep.method, c.redactURL(ep.url), err, c.redact(snippet(body, 120)))
+	return &decodeError{err: fmt.Errorf("decoding response of %s %s: %w (body starts %q)", ep.method, c.redactURL(ep.url), err, c.redact(snippet(body, 120)))}
+}
+
+// decodeError is a success status whose body is not what Bitbucket sends: usually
+// something between bbkey and Bitbucket answering in its place.
+type decodeError struct{ err error }
+
+func (e *decodeError) Error() string { return e.err.Error() }
+func (e *decodeError) Unwrap() error { return e.err }
+
+// Hints point at what usually answers instead of Bitbucket.
+func (e *decodeError) Hints() []string { return answeredByOtherHints }
+
+var answeredByOtherHints = []string{
+	"something other than Bitbucket's API answered: check BITBUCKET_API_URL (--api-url) and any proxy or captive portal between you and api.bitbucket.org, then re-run",
+	"re-run with --debug to see the whole exchange (secrets are masked)",
 }
 
 // send makes one HTTP exchange: credentials, headers, the trace, and the capped body.
@@ -469,6 +492,9 @@ type BodyTooLargeError struct {
 func (e *BodyTooLargeError) Error() string {
 	return fmt.Sprintf("response of %s %s is larger than the %d MiB limit", e.Method, e.URL, e.Limit>>20)
 }
+
+// Hints: no Bitbucket answer is that large, so something else answered.
+func (e *BodyTooLargeError) Hints() []string { return answeredByOtherHints }
 
 // netError is a transport failure (no HTTP answer, or a body cut off), with the URL
 // redacted and the credential scrubbed from the underlying message.

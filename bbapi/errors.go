@@ -107,9 +107,19 @@ func (e *ErrorResponse) Hints() []string {
 		return []string{"check the workspace, repository, project or key named; Bitbucket also answers 404 for what the credential may not see"}
 	case e.StatusCode == http.StatusTooManyRequests:
 		return []string{"Bitbucket allows about 1,000 API requests an hour per user; re-run later or allow a longer wait with --max-wait"}
+	case e.StatusCode >= 500:
+		return []string{
+			"Bitbucket failed on its side: check " + statusPageURL + " and re-run later (a re-run picks up where this one stopped)",
+			"re-run with --debug to see the whole exchange (secrets are masked)",
+		}
+	case e.StatusCode == http.StatusConflict:
+		return []string{"the request conflicts with a change made meanwhile: check the key on Bitbucket, then re-run"}
 	}
-	return nil
+	return []string{"re-run with --debug to see Bitbucket's whole answer (secrets are masked)"}
 }
+
+// statusPageURL is Atlassian's status page for Bitbucket Cloud.
+const statusPageURL = "https://bitbucket.status.atlassian.com"
 
 func unauthorizedHints(k Kind) []string {
 	switch k {
