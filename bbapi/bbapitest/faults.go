@@ -1,6 +1,7 @@
 package bbapitest
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"path"
@@ -169,6 +170,10 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f *fault) in
 	case faultHang:
 		s.addHanging(1)
 		defer s.addHanging(-1)
+		// net/http notices a client hanging up (and cancels r.Context()) only once the
+		// request body has been read: without this a hung POST stayed in the handler, and
+		// out of the request log, until Close.
+		_, _ = io.Copy(io.Discard, r.Body)
 		select {
 		case <-r.Context().Done():
 		case <-s.closed:
