@@ -62,6 +62,9 @@ func Run(ctx context.Context, f *cmdutil.Factory, args []string) int {
 // NewCmdRoot builds the command tree.
 func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	g := f.Globals
+	// `bbkey --help` lists the commands in the order a user meets them (DESIGN.md), not
+	// alphabetically.
+	cobra.EnableCommandSorting = false
 	root := &cobra.Command{
 		Use:   "bbkey <command>",
 		Short: "Move Bitbucket git from pasted secrets to SSH keys, and keep it that way",
