@@ -207,10 +207,10 @@ func TestParseFlags(t *testing.T) {
 func TestScheduleEveryBackend(t *testing.T) {
 	for _, b := range []schedule.Backend{schedule.Systemd, schedule.Cron, schedule.Launchd, schedule.TaskScheduler} {
 		t.Run(string(b), func(t *testing.T) {
-			if b == schedule.TaskScheduler && runtime.GOOS != "windows" {
-				// Task Scheduler jobs need Windows paths; schedule's render tests check the
-				// task XML by content on every OS.
-				t.Skip("Task Scheduler paths are Windows paths: installed only on Windows")
+			if (b == schedule.TaskScheduler) != (runtime.GOOS == "windows") {
+				// A job's paths must be the backend's own kind (C:\ or /); schedule's render
+				// tests check every backend's files by content on every OS.
+				t.Skipf("%s takes %s paths: installed here only on that OS", b, map[bool]string{true: "Windows", false: "Unix"}[b == schedule.TaskScheduler])
 			}
 			w := newWorld(t)
 			w.backend = b

@@ -180,6 +180,34 @@ func TestRotateCrashAtEveryBoundary(t *testing.T) {
 	}
 }
 
+// The same for an access key on three repositories: every boundary keeps git working
+// through the config, every re-run converges to one key on each repository.
+func TestRotateAccessKeysCrashAtEveryBoundary(t *testing.T) {
+	w := NewWorld(t)
+	w.MustRun("", "add-access-key", "--name", "ci", "--passphrase-file", w.PassFile, "--agent", "--write-ssh-config",
+		"--repo", "acme/api", "--repo", "acme/web", "--repo", "acme/infra")
+	current := rotateConfigKey(t, w, "ssh.bitbucket.org")
+	for _, step := range rotateSteps {
+		w.Setenv("BBKEY_TEST_CRASH_AFTER", step)
+		r := w.Run("", "rotate", "--access-keys", "--passphrase-file", w.PassFile)
+		w.Unsetenv("BBKEY_TEST_CRASH_AFTER")
+		if r.Code != 99 {
+			t.Fatalf("crash after %s: %s", step, r)
+		}
+		rotateLsRemote(t, w, "ssh.bitbucket.org", "infra")
+		w.MustRun("", "rotate", "--access-keys", "--passphrase-file", w.PassFile)
+		fp := rotateConfigKey(t, w, "ssh.bitbucket.org")
+		for _, slug := range bbapitest.DefaultRepos {
+			rotateOnly(t, slug+" access keys after "+step, rotateRepoKeys(w, slug), fp)
+		}
+		if fp == current || !rotateAgentHolds(w, fp) || rotateAgentHolds(w, current) {
+			t.Errorf("after %s: key %s (before %s), agent\n%s", step, fp, current, w.AgentList())
+		}
+		rotateLsRemote(t, w, "ssh.bitbucket.org", "web")
+		current = fp
+	}
+}
+
 // The emulator refuses the new key over SSH: exit 5, the new key gone from Bitbucket and
 // disk, the old one still on Bitbucket, in the agent and working.
 func TestRotateProofFailure(t *testing.T) {

@@ -21,7 +21,7 @@
 //	              on failure the successor is deleted again and the run exits 5
 //	agent-add     successor loaded into the user's agent (skipped without one)
 //	config-next   state and ssh config name P.next, the proven successor
-//	move-old      old pair moved from P to ~/.ssh/bbkey/retired/<file>.<start time>
+//	move-old      old pair moved from P to ~/.ssh/bbkey/retired/<file>.<start>-<digest>
 //	link-new      P.next hard-linked (else copied) to P: both names hold the successor
 //	config-final  state and ssh config name P again; P.next removed
 //	agent-remove  old key unloaded from the agent

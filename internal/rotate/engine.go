@@ -47,7 +47,8 @@ const (
 	NextSuffix = ".next"
 	// RetiredDir is the directory inside ~/.ssh/bbkey that keeps rotated-out key pairs.
 	RetiredDir = "retired"
-	// RetiredTimeLayout stamps retired files with the rotation's start (UTC).
+	// RetiredTimeLayout stamps retired files with the rotation's start (UTC), followed by
+	// "-" and 8 hex digits of a digest of the old key's fingerprint.
 	RetiredTimeLayout = "20060102T150405Z"
 	// DefaultKeepRetired is how long retired pairs are kept when --keep-retired is not given.
 	DefaultKeepRetired = 30 * 24 * time.Hour

@@ -128,7 +128,7 @@ func linkOrCopy(from, to string) error {
 	return fsutil.CreateExclusive(to, b, fi.Mode().Perm())
 }
 
-// pruneRetired deletes retired key files (named <key file>[.pub].<RetiredTimeLayout>)
+// pruneRetired deletes retired key files (named <key file>[.pub].<RetiredTimeLayout>-<hex>)
 // stamped more than keep before now, and returns what it deleted. Other files are never
 // touched.
 func pruneRetired(dir string, now time.Time, keep time.Duration) ([]string, error) {
@@ -150,7 +150,8 @@ func pruneRetired(dir string, now time.Time, keep time.Duration) ([]string, erro
 		if _, _, ok := keys.ParseFileName(base); !ok {
 			continue
 		}
-		stamp, err := time.Parse(RetiredTimeLayout, name[i+1:])
+		ts, _, _ := strings.Cut(name[i+1:], "-")
+		stamp, err := time.Parse(RetiredTimeLayout, ts)
 		if err != nil || now.Sub(stamp) < keep {
 			continue
 		}

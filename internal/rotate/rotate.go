@@ -2,6 +2,8 @@ package rotate
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -343,10 +345,18 @@ func (e *Engine) configFinal(ctx context.Context, j *state.Journal, s *subject, 
 	return nil
 }
 
-// retiredPath is where the old pair goes: named after the rotation's start, so a resumed
-// run picks the same name.
+// retiredStamp names the old pair in the retired directory: the rotation's start and a
+// digest of the old key. Both come from the journal, so a resumed run picks the same
+// name; the digest keeps two rotations started in the same second (a crash and an
+// immediate re-run) from colliding, which would stop the second forever.
+func retiredStamp(j *state.Journal) string {
+	sum := sha256.Sum256([]byte(j.OldFingerprint))
+	return j.Started.UTC().Format(RetiredTimeLayout) + "-" + hex.EncodeToString(sum[:4])
+}
+
+// retiredPath is where the old private key goes.
 func (e *Engine) retiredPath(j *state.Journal, s *subject) string {
-	return filepath.Join(e.SSHDir, "bbkey", RetiredDir, filepath.Base(s.final)+"."+j.Started.UTC().Format(RetiredTimeLayout))
+	return filepath.Join(e.SSHDir, "bbkey", RetiredDir, filepath.Base(s.final)+"."+retiredStamp(j))
 }
 
 // moveOld moves the old pair out of the fixed name, which nothing names any more (the
@@ -360,7 +370,7 @@ func (e *Engine) moveOld(j *state.Journal, s *subject, out *Outcome) error {
 	if err := fsutil.MkdirPrivate(filepath.Dir(dst)); err != nil {
 		return fmt.Errorf("creating %s: %w", filepath.Dir(dst), err)
 	}
-	moved, err := moveKeyFiles(s.final, filepath.Dir(dst), j.Started.UTC().Format(RetiredTimeLayout), j.OldFingerprint, j.NewFingerprint)
+	moved, err := moveKeyFiles(s.final, filepath.Dir(dst), retiredStamp(j), j.OldFingerprint, j.NewFingerprint)
 	if err != nil {
 		return err
 	}

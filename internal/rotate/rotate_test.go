@@ -2,6 +2,8 @@ package rotate
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -61,7 +63,9 @@ func TestRotateAccountKey(t *testing.T) {
 		t.Errorf("leftovers in ~/.ssh: %v", got)
 	}
 	retired := filepath.Join(f.home.SSHDir, "bbkey", "retired")
-	wantRetired := []string{"bbkey_ada_ed25519.20261122T100000Z", "bbkey_ada_ed25519.pub.20261122T100000Z"}
+	sum := sha256.Sum256([]byte(old.Fingerprint))
+	stamp := "20261122T100000Z-" + hex.EncodeToString(sum[:4])
+	wantRetired := []string{"bbkey_ada_ed25519." + stamp, "bbkey_ada_ed25519.pub." + stamp}
 	if got := listDir(t, retired); !slices.Equal(got, wantRetired) {
 		t.Errorf("retired = %v, want %v", got, wantRetired)
 	}
@@ -100,14 +104,14 @@ func TestRotateAccountKey(t *testing.T) {
 ✓ proved it over SSH: ENDPOINT accepted NEW
 ✓ loaded the new key into the ssh agent
 ✓ ssh config now uses the new key (~/.ssh/bbkey_ada_ed25519.next)
-✓ moved the old key to ~/.ssh/bbkey/retired/bbkey_ada_ed25519.20261122T100000Z
+✓ moved the old key to ~/.ssh/bbkey/retired/bbkey_ada_ed25519.STAMP
 ✓ put the new key in place at ~/.ssh/bbkey_ada_ed25519
 ✓ ssh config now uses the new key (~/.ssh/bbkey_ada_ed25519)
 ✓ removed the old key OLD from the ssh agent
 ✓ revoked the old key OLD on Bitbucket
 ✓ kept retired key files younger than 30d
 `
-	got := normalize(f.stderr.String(), f.home.Dir, map[string]string{old.Fingerprint: "OLD", newFP: "NEW", f.emu.SSHEndpoint(): "ENDPOINT"})
+	got := normalize(f.stderr.String(), f.home.Dir, map[string]string{old.Fingerprint: "OLD", newFP: "NEW", f.emu.SSHEndpoint(): "ENDPOINT", stamp: "STAMP"})
 	if got != want {
 		t.Errorf("stderr:\n%s\nwant:\n%s", got, want)
 	}
@@ -306,8 +310,9 @@ func TestRotateKeepsRetiredUntilDue(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	for _, n := range []string{
-		"bbkey_ada_ed25519.20261001T000000Z", "bbkey_ada_ed25519.pub.20261001T000000Z", // 52 days
-		"bbkey_ada_ed25519.20261120T000000Z", "bbkey_ada_ed25519.pub.20261120T000000Z", // 2 days
+		"bbkey_ada_ed25519.20261001T000000Z-0a1b2c3d", "bbkey_ada_ed25519.pub.20261001T000000Z-0a1b2c3d", // 52 days
+		"bbkey_access_ci_ed25519.20261002T000000Z", // 51 days, without a digest
+		"bbkey_ada_ed25519.20261120T000000Z-4e5f6a7b", "bbkey_ada_ed25519.pub.20261120T000000Z-4e5f6a7b", // 2 days
 		"notes.txt.20200101T000000Z", "bbkey_ada_ed25519.garbage", "README",
 	} {
 		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o600); err != nil {
@@ -318,14 +323,31 @@ func TestRotateKeepsRetiredUntilDue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(removed) != 2 {
+	if len(removed) != 3 {
 		t.Errorf("removed %v", removed)
 	}
-	want := []string{"README", "bbkey_ada_ed25519.20261120T000000Z", "bbkey_ada_ed25519.garbage", "bbkey_ada_ed25519.pub.20261120T000000Z", "notes.txt.20200101T000000Z"}
+	want := []string{"README", "bbkey_ada_ed25519.20261120T000000Z-4e5f6a7b", "bbkey_ada_ed25519.garbage", "bbkey_ada_ed25519.pub.20261120T000000Z-4e5f6a7b", "notes.txt.20200101T000000Z"}
 	if got := listDir(t, dir); !slices.Equal(got, want) {
 		t.Errorf("left %v, want %v", got, want)
 	}
 	if removed, _ := pruneRetired(filepath.Join(dir, "missing"), now, 0); removed != nil {
 		t.Errorf("missing dir: %v", removed)
+	}
+}
+
+// TestRotateTwiceInOneSecond: two rotations stamped the same second retire to different
+// names (the e2e crash test found the collision: it stopped every later run).
+func TestRotateTwiceInOneSecond(t *testing.T) {
+	f := newFixture(t)
+	f.seedAccount("ada", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+	for range 2 {
+		_, err := f.engine().Run(context.Background(), Request{Kind: state.RotateAccount})
+		must(t, err)
+	}
+	if got := listDir(t, filepath.Join(f.home.SSHDir, "bbkey", "retired")); len(got) != 4 {
+		t.Errorf("retired = %v, want two pairs", got)
+	}
+	if got := f.accountKeys(); len(got) != 1 || got[0] != f.state().Accounts["ada"].Fingerprint {
+		t.Errorf("keys = %v", got)
 	}
 }
