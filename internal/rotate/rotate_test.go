@@ -311,7 +311,7 @@ func TestRotateKeepsRetiredUntilDue(t *testing.T) {
 	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	for _, n := range []string{
 		"bbkey_ada_ed25519.20261001T000000Z-0a1b2c3d", "bbkey_ada_ed25519.pub.20261001T000000Z-0a1b2c3d", // 52 days
-		"bbkey_access_ci_ed25519.20261002T000000Z", // 51 days, without a digest
+		"bbkey_access_ci_ed25519.20261002T000000Z",                                                       // 51 days, without a digest
 		"bbkey_ada_ed25519.20261120T000000Z-4e5f6a7b", "bbkey_ada_ed25519.pub.20261120T000000Z-4e5f6a7b", // 2 days
 		"notes.txt.20200101T000000Z", "bbkey_ada_ed25519.garbage", "README",
 	} {
