@@ -16,7 +16,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mitchellh/go-homedir"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/bbkey/bbkey/internal/build"
 	"github.com/bbkey/bbkey/internal/cmdutil"
@@ -84,7 +86,7 @@ switches remotes to ` + cmdutil.DefaultSSHHost + `, scrubs leaked secrets, and r
 			if g.MaxWait <= 0 {
 				return cmdutil.UsageError(errors.New("--max-wait must be positive"))
 			}
-			return nil
+			return expandPathFlags(cmd)
 		},
 	}
 	root.SetVersionTemplate("bbkey {{.Version}}\n")
@@ -159,4 +161,34 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// pathFlags are the flags whose values are paths the user types.
+var pathFlags = map[string]bool{
+	"passphrase-file": true, "token-file": true, "key": true, "ssh-host-keys": true,
+	"repos-from": true, "recursive": true,
+}
+
+// expandPathFlags expands a leading ~ in path flags: shells leave `--key=~/k.pub` alone,
+// and PowerShell and cmd.exe never expand ~. (go-homedir is used for this alone: it
+// prefers %HOME% over %USERPROFILE% on Windows, which is what a user typing ~ means but
+// not where OpenSSH looks, so the ssh directory comes from cmdutil.Paths instead.)
+func expandPathFlags(cmd *cobra.Command) error {
+	var err error
+	cmd.Flags().Visit(func(fl *pflag.Flag) {
+		if err != nil || !pathFlags[fl.Name] || fl.Value.Type() != "string" {
+			return
+		}
+		v := fl.Value.String()
+		if !strings.HasPrefix(v, "~") {
+			return
+		}
+		exp, e := homedir.Expand(v)
+		if e != nil {
+			err = cmdutil.UsageError(fmt.Errorf("--%s %s: %w", fl.Name, v, e))
+			return
+		}
+		err = fl.Value.Set(exp)
+	})
+	return err
 }
