@@ -287,6 +287,9 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 		if err := t.s.checkFinal(); err != nil {
 			return err
 		}
+		if e.Passphrase == nil {
+			return errors.New("rotate: no passphrase source for the new keys")
+		}
 		p, err := e.Passphrase(ctx, t.s.name)
 		if err != nil {
 			return err

@@ -29,7 +29,7 @@ const testPass = "correct horse battery staple"
 
 // fixture is one machine: a home with bbkey's state, the emulator, a fake agent.
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	emu      *bbapitest.Server
 	home     *testutil.Home
 	settings cmdutil.Settings
@@ -41,7 +41,7 @@ type fixture struct {
 	exits    []int
 }
 
-func newFixture(t *testing.T, opts ...bbapitest.Option) *fixture {
+func newFixture(t testing.TB, opts ...bbapitest.Option) *fixture {
 	t.Helper()
 	emu := bbapitest.Start(t, opts...)
 	f := &fixture{t: t, emu: emu, home: testutil.NewHome(t), agent: &agent.Fake{}, env: map[string]string{}}
@@ -223,7 +223,7 @@ func (f *fixture) configIdentity(alias string) string {
 }
 
 // fingerprintAt reads the key at path (private key file) without its passphrase.
-func fingerprintAt(t *testing.T, path string) string {
+func fingerprintAt(t testing.TB, path string) string {
 	t.Helper()
 	k, err := keys.LoadPublic(path)
 	if err != nil {
