@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"maps"
 	"net/http"
@@ -469,5 +470,23 @@ func TestAddExistingKey(t *testing.T) {
 	err = h.run(context.Background(), "--repo", "acme/web", "--key", third, "--name", "given")
 	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), `access key "given" is already`) {
 		t.Errorf("err = %v, want the name conflict", err)
+	}
+}
+
+// TestRefusesDuringRotation: a rotation holds the run lock; adding targets meanwhile would
+// spread the key being replaced, so add-access-key stops at once and writes nothing.
+func TestRefusesDuringRotation(t *testing.T) {
+	h := newHarness(t)
+	lock, err := state.Dir{Path: filepath.Join(h.home.ConfigDir, "bbkey")}.LockRotation()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock()
+	err = h.run(context.Background(), "--repo", "acme/api", "--passphrase-file", h.pass)
+	if !errors.Is(err, state.ErrRotationRunning) {
+		t.Fatalf("err = %v, want ErrRotationRunning", err)
+	}
+	if n := len(h.emu.RepoDeployKeys("acme", "api")); n != 0 {
+		t.Errorf("%d keys added during a rotation", n)
 	}
 }

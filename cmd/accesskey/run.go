@@ -80,6 +80,15 @@ func runAdd(ctx context.Context, o *Options) error {
 		return err
 	}
 	sd := state.Dir{Path: paths.ConfigDir, Now: o.Now}
+	if !o.DryRun {
+		// A repository added while `bbkey rotate --access-keys` replaces this key would get
+		// the old key and keep it after the rotation revokes it elsewhere: hold the same lock.
+		lock, err := sd.LockRotation()
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock()
+	}
 	st, err := sd.Load()
 	if err != nil {
 		return err
