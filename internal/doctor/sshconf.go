@@ -14,6 +14,7 @@ import (
 
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/identity"
+	"github.com/bbkey/bbkey/internal/redact"
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/state"
 )
@@ -244,6 +245,7 @@ func runSSHG(ctx context.Context, e *Env, alias string) (sshG, error) {
 	}
 	args = append(args, alias)
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = redact.Environ(cmd.Environ()) // ssh -G needs none of bbkey's secrets
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -118,4 +120,76 @@ func proofCheckFailure(t *testing.T, r Result, wantCode int) {
 	if !strings.Contains(r.Stderr, "bbkey: hint: ") {
 		t.Errorf("no hint naming the next step\n%s", r)
 	}
+}
+
+// proofChildren are the programs bbkey may start (directly, or git's ssh): each gets a
+// wrapper on PATH that records its argv and environment. The real OpenSSH and git run
+// behind their wrappers; systemctl and crontab are stand-ins that record and pretend to
+// succeed, so scheduling a rotation never touches the machine's real timers.
+var (
+	proofPassThrough = []string{"git", "ssh", "ssh-add", "ssh-keygen", "ssh-agent"}
+	proofStandIns    = []string{"systemctl", "crontab"}
+)
+
+// proofWrappers writes the wrapper scripts into a new directory (to prepend to PATH) and
+// returns it with the directory where each run of a wrapped program leaves one record
+// file (<program>.<pid>, so concurrent children never interleave).
+func proofWrappers(t *testing.T) (binDir, logDir string) {
+	t.Helper()
+	binDir, logDir = t.TempDir(), t.TempDir()
+	record := func(name string) string {
+		return fmt.Sprintf(`#!/bin/sh
+{
+	printf 'program %%s\n' %s
+	for a in "$@"; do printf 'arg %%s\n' "$a"; done
+	env | sed 's/^/env /'
+} > %s/%s.$$
+`, shQuote(name), shQuote(logDir), name)
+	}
+	for _, name := range proofPassThrough {
+		real, err := exec.LookPath(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err) // NewWorld required them already
+		}
+		script := record(name) + "exec " + shQuote(real) + ` "$@"` + "\n"
+		if err := os.WriteFile(filepath.Join(binDir, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crontab := filepath.Join(logDir, "crontab.txt")
+	standIns := map[string]string{
+		"systemctl": "exit 0\n",
+		"crontab": fmt.Sprintf(`case "$1" in
+-l) [ -f %[1]s ] && exec cat %[1]s; echo "no crontab for $(id -un)" >&2; exit 1 ;;
+-r) rm -f %[1]s ;;
+*) cat "${1:--}" > %[1]s ;;
+esac
+`, shQuote(crontab)),
+	}
+	for _, name := range proofStandIns {
+		if err := os.WriteFile(filepath.Join(binDir, name), []byte(record(name)+standIns[name]), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return binDir, logDir
+}
+
+func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// proofRecords returns every record the wrappers left, by file name.
+func proofRecords(t *testing.T, logDir string) map[string][]byte {
+	t.Helper()
+	entries, err := os.ReadDir(logDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(logDir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = b
+	}
+	return out
 }

@@ -66,7 +66,8 @@ func (g Exec) RunInput(ctx context.Context, dir, stdin string, args ...string) (
 		cmd.Env = append(cmd.Environ(), g.Env...)
 	}
 	// Never let git stop to ask for a password: bbkey runs unattended.
-	cmd.Env = append(cmd.Environ(), "GIT_TERMINAL_PROMPT=0")
+	// git (and the ssh it starts) needs none of bbkey's secrets.
+	cmd.Env = append(redact.Environ(cmd.Environ()), "GIT_TERMINAL_PROMPT=0")
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}

@@ -5,6 +5,8 @@ package redact
 
 import (
 	"regexp"
+	"runtime"
+	"slices"
 	"strings"
 )
 
@@ -50,4 +52,30 @@ var authHeader = regexp.MustCompile(`(?im)^(authorization|proxy-authorization|co
 // Headers masks credential-bearing header lines in an HTTP dump.
 func Headers(s string) string {
 	return authHeader.ReplaceAllString(s, "$1: "+Mask)
+}
+
+// SecretEnv are the environment variables that bring secrets to bbkey. The programs it
+// starts (git, and through it ssh; ssh -G; systemctl, launchctl, schtasks, crontab) never
+// need them, and a child's environment is readable by every process of the user (and, on
+// some systems, lands in crash reports and audit logs).
+var SecretEnv = []string{"BITBUCKET_API_TOKEN", "BITBUCKET_CLIENT_SECRET", "BITBUCKET_ACCESS_TOKEN", "BBKEY_PASSPHRASE"}
+
+// Environ returns env (KEY=VALUE entries, as exec.Cmd.Env takes) without SecretEnv.
+func Environ(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if !slices.ContainsFunc(SecretEnv, func(s string) bool { return envKeyEqual(k, s) }) {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// envKeyEqual compares variable names as the OS does: Windows ignores case.
+func envKeyEqual(a, b string) bool {
+	if runtime.GOOS == "windows" {
+		return strings.EqualFold(a, b)
+	}
+	return a == b
 }

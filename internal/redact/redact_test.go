@@ -1,6 +1,9 @@
 package redact
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestURLs(t *testing.T) {
 	tests := []struct{ in, want string }{
@@ -24,5 +27,18 @@ func TestSecretsAndHeaders(t *testing.T) {
 	}
 	if got := Headers("GET / HTTP/1.1\nAuthorization: Basic Zm9vOmJhcg==\nAccept: */*"); got != "GET / HTTP/1.1\nAuthorization: ***\nAccept: */*" {
 		t.Errorf("Headers = %q", got)
+	}
+}
+
+func TestEnviron(t *testing.T) {
+	env := []string{"PATH=/bin", "BITBUCKET_API_TOKEN=tok", "BITBUCKET_EMAIL=a@b.c", "BBKEY_PASSPHRASE=pw",
+		"BITBUCKET_CLIENT_ID=id", "BITBUCKET_CLIENT_SECRET=s", "BITBUCKET_ACCESS_TOKEN=at", "BITBUCKET_API_TOKEN_FILE=x", "NOEQUALS"}
+	got := Environ(env)
+	want := []string{"PATH=/bin", "BITBUCKET_EMAIL=a@b.c", "BITBUCKET_CLIENT_ID=id", "BITBUCKET_API_TOKEN_FILE=x", "NOEQUALS"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Environ = %q, want %q", got, want)
+	}
+	if len(env) != 9 || env[1] != "BITBUCKET_API_TOKEN=tok" {
+		t.Errorf("Environ changed its argument: %q", env)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/internal/fsutil"
+	"github.com/bbkey/bbkey/internal/redact"
 )
 
 // Backend is the timer a job is installed into.
@@ -56,6 +57,7 @@ type ExecRunner struct{}
 // Run runs the command.
 func (ExecRunner) Run(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = redact.Environ(cmd.Environ()) // the timer tools need none of bbkey's secrets
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
