@@ -55,10 +55,6 @@ func authorized(k ed25519.PrivateKey, comment string) string {
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))) + " " + comment
 }
 
-func fp(k ed25519.PrivateKey) string {
-	pub, _ := ssh.NewPublicKey(k.Public())
-	return ssh.FingerprintSHA256(pub)
-}
 
 type fixture struct {
 	home  *testutil.Home

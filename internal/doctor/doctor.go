@@ -57,7 +57,6 @@ type Result struct {
 	Fixable bool `json:"fixable"`
 
 	fixes []*Fix
-	data  any // what dependent checks may use (e.g. the reachable address)
 }
 
 // Passed reports whether the check did not fail (warnings and skips pass).

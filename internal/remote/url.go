@@ -237,11 +237,6 @@ type parsed struct {
 	badPath  bool // the path does not percent-decode
 }
 
-func (p parsed) user() string {
-	u, _, _ := strings.Cut(p.userinfo, ":")
-	return u
-}
-
 func (p parsed) secret() bool {
 	if p.userinfo == "" {
 		return false
