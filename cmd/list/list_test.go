@@ -55,7 +55,6 @@ func authorized(k ed25519.PrivateKey, comment string) string {
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))) + " " + comment
 }
 
-
 type fixture struct {
 	home  *testutil.Home
 	emu   *bbapitest.Server
