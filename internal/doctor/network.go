@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -40,8 +41,12 @@ func checkDNS(ctx context.Context, e *Env, _ Deps) Result {
 	return Result{Status: OK, Summary: fmt.Sprintf("%s → %s", host, strings.Join(addrs, ", "))}
 }
 
-// dial opens and closes a TCP connection to addr.
+// dial opens and closes a TCP connection to the endpoint addr; a bare host means port 22,
+// as in the ssh config bbkey writes for it.
 func dial(ctx context.Context, e *Env, addr string) error {
+	if host, port, err := cmdutil.SplitEndpoint(addr); err == nil {
+		addr = net.JoinHostPort(host, strconv.Itoa(port))
+	}
 	c, err := e.Dial(ctx, "tcp", addr)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -172,15 +173,18 @@ func handshake(ctx context.Context, opts Options, auth []ssh.AuthMethod, stopAft
 	if opts.HostKeyCallback == nil {
 		return c, errors.New("connecting to " + opts.Endpoint + ": no host key check configured")
 	}
-	if _, _, err := cmdutil.SplitEndpoint(opts.Endpoint); err != nil {
+	host, port, err := cmdutil.SplitEndpoint(opts.Endpoint)
+	if err != nil {
 		return c, err
 	}
+	// A bare host means port 22, as in the ssh config bbkey writes for it.
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	dial := opts.Dial
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
 	}
-	opts.tracef("dialing %s", opts.Endpoint)
-	raw, err := dial(ctx, "tcp", opts.Endpoint)
+	opts.tracef("dialing %s", addr)
+	raw, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.Canceled) {
 			return c, ctx.Err() // interrupted, not the network (exit 2, not 1)
