@@ -241,7 +241,7 @@ func readPassphraseFile(path string) ([]byte, error) {
 	// Pipes (<(pass show key)) and devices have no meaningful mode; regular files do.
 	if fi.Mode().IsRegular() {
 		if err := checkMode(path, fi, classSecret); err != nil {
-			return nil, err
+			return nil, cmdutil.UsageError(fmt.Errorf("--passphrase-file: %w", err))
 		}
 		if fi.Size() > maxPassphraseFile {
 			return nil, cmdutil.UsageError(fmt.Errorf("--passphrase-file %s is larger than %d bytes, not a passphrase", path, maxPassphraseFile))

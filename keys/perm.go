@@ -15,6 +15,7 @@ type PermissionError struct {
 	Path    string
 	Problem string // e.g. "is writable by group or others (mode 0775)"
 	Fix     string // e.g. "chmod 700 /home/ann/.ssh"
+	class   permClass
 }
 
 func (e *PermissionError) Error() string {
@@ -23,7 +24,12 @@ func (e *PermissionError) Error() string {
 
 // Hints implements the hint contract of cmdutil.
 func (e *PermissionError) Hints() []string {
-	return []string{"fix it with: " + e.Fix + " (ssh refuses it as it is)"}
+	why := "ssh refuses it as it is"
+	if e.class == classSecret {
+		// ssh never reads a passphrase file; bbkey refuses it for the secret's sake.
+		why = "a passphrase others can read protects nothing"
+	}
+	return []string{"fix it with: " + e.Fix + " (" + why + ")"}
 }
 
 // permClass is what a checked path is, which decides the bits it must not have.

@@ -19,6 +19,7 @@ func checkMode(path string, fi fs.FileInfo, c permClass) error {
 				Path:    path,
 				Problem: fmt.Sprintf("is owned by uid %d, not by you (uid %d)", st.Uid, uid),
 				Fix:     "sudo chown $(id -un) " + shellQuote(path),
+				class:   c,
 			}
 		}
 	}
@@ -28,6 +29,7 @@ func checkMode(path string, fi fs.FileInfo, c permClass) error {
 			Path:    path,
 			Problem: fmt.Sprintf("%s (mode %04o)", problem, mode),
 			Fix:     fix + " " + shellQuote(path),
+			class:   c,
 		}
 	}
 	return nil
