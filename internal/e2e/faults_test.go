@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -44,6 +47,9 @@ type proofCommand struct {
 	succeeds []string
 	// check, when set, asserts what else a failed run owes its user.
 	check func(t *testing.T, r Result)
+	// history: the failed run may add one "failed" entry to the rotation history in
+	// state.json (what `rotate --status` reports) and change nothing else in it.
+	history bool
 }
 
 const proofKeysPath = "/2.0/users/*/ssh-keys"
@@ -89,6 +95,18 @@ func proofCommands() []proofCommand {
 			// Documented: 3 when some target lacks the key (failed, or --max-wait ran out),
 			// 4 not authenticated or missing scope.
 			codes: proofBulkCodes(),
+		},
+		{
+			// rotate documents: a failure before the proof rolls the rotation back (the
+			// new key deleted on Bitbucket, its file removed) and the run is recorded in
+			// the history; its lock file stays, empty.
+			name: "rotate", target: "POST ssh-keys", match: bbapitest.Match("POST", proofKeysPath),
+			prepare: func(t *testing.T, w *World) []string {
+				proofSetUp(t, w)
+				return []string{"rotate", "--passphrase-file", w.PassFile}
+			},
+			allow:   []string{".config/bbkey/rotate.lock", ".config/bbkey/state.json"},
+			history: true,
 		},
 		{
 			name: "list", target: "GET ssh-keys", match: bbapitest.Match("GET", proofKeysPath),
@@ -148,6 +166,8 @@ func proofRunFault(t *testing.T, c proofCommand, f proofFault) {
 	w := NewWorld(t)
 	args := c.prepare(t, w)
 	before, agentBefore, remoteBefore := w.Snapshot(), w.AgentList(), proofRemoteState(w.Emu)
+	statePath := filepath.Join(w.Home.ConfigDir, "bbkey", "state.json")
+	stateBefore, _ := os.ReadFile(statePath)
 
 	f.inject(w.Emu, c.match, proofPersistent)
 	r := w.Run("", append(args, "--max-wait", "2s")...)
@@ -174,6 +194,12 @@ func proofRunFault(t *testing.T, c proofCommand, f proofFault) {
 	}
 	if diff := proofFilterDiff(DiffSnapshots(before, w.Snapshot()), c.allow); diff != "" {
 		t.Errorf("the failed run left files behind:\n%s\n%s", diff, r)
+	}
+	if c.history {
+		stateAfter, _ := os.ReadFile(statePath)
+		if err := proofOnlyHistoryAdded(stateBefore, stateAfter); err != nil {
+			t.Errorf("state.json: %v\n%s", err, r)
+		}
 	}
 	if got := w.AgentList(); got != agentBefore {
 		t.Errorf("the agent changed:\nbefore: %s\nafter:  %s", agentBefore, got)
@@ -233,6 +259,70 @@ func TestFaultTransientRecovers(t *testing.T) {
 			}
 			if keys := w.Emu.UserKeys(bbapitest.DefaultAccountID); len(keys) != 1 {
 				t.Errorf("%d account keys after the retry, want 1: %+v", len(keys), keys)
+			}
+		})
+	}
+}
+
+// proofOnlyHistoryAdded checks that after differs from before by one more rotation history
+// entry, with result "failed", and in nothing else.
+func proofOnlyHistoryAdded(before, after []byte) error {
+	var b, a map[string]json.RawMessage
+	if err := json.Unmarshal(before, &b); err != nil {
+		return fmt.Errorf("before: %w", err)
+	}
+	if err := json.Unmarshal(after, &a); err != nil {
+		return fmt.Errorf("after: %w", err)
+	}
+	var hb, ha []struct {
+		Result string `json:"result"`
+	}
+	_ = json.Unmarshal(b["rotations"], &hb)
+	_ = json.Unmarshal(a["rotations"], &ha)
+	if len(ha) != len(hb)+1 || ha[len(ha)-1].Result != "failed" {
+		return fmt.Errorf("rotation history went from %d to %d entries (last %+v), want one more, failed", len(hb), len(ha), ha)
+	}
+	delete(b, "rotations")
+	delete(a, "rotations")
+	bj, _ := json.Marshal(b)
+	aj, _ := json.Marshal(a)
+	if string(bj) != string(aj) {
+		return fmt.Errorf("changed besides the history:\n%s\n%s", bj, aj)
+	}
+	return nil
+}
+
+// TestFaultRotateRevoke: every fault at the last Bitbucket step of a rotation, deleting
+// the old key. The new key is proven by then, so rotate documents exit 3 (a 404 counts
+// as done): the successor in place and working, and the next run finishing the revoke
+// instead of rotating again.
+func TestFaultRotateRevoke(t *testing.T) {
+	for _, f := range proofFaults() {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			w := NewWorld(t)
+			old := proofSetUp(t, w)
+			f.inject(w.Emu, bbapitest.Match("DELETE", proofKeysPath+"/*"), proofPersistent)
+			r := w.Run("", "rotate", "--passphrase-file", w.PassFile, "--max-wait", "2s")
+			keys := w.Emu.UserKeys(bbapitest.DefaultAccountID)
+			if f.name == "404" {
+				if r.Code != 0 || len(keys) != 2 {
+					t.Fatalf("a 404 on the revoke counts as done: exit %d, %d keys\n%s", r.Code, len(keys), r)
+				}
+				return
+			}
+			proofCheckFailure(t, r, 3)
+			if len(keys) != 2 || "SHA256:"+keys[0].Fingerprint != old {
+				t.Fatalf("after a failed revoke Bitbucket holds %+v, want the old key and its successor", keys)
+			}
+			w.Emu.ClearFaults()
+			again := w.Run("", "rotate", "--passphrase-file", w.PassFile)
+			if again.Code != 0 {
+				t.Fatalf("the re-run did not finish the revoke:\n%s", again)
+			}
+			after := w.Emu.UserKeys(bbapitest.DefaultAccountID)
+			if len(after) != 1 || after[0].Fingerprint != keys[1].Fingerprint {
+				t.Errorf("after the re-run Bitbucket holds %+v, want only the successor %s (the re-run must not rotate again)", after, keys[1].Fingerprint)
 			}
 		})
 	}
