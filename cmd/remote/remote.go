@@ -51,6 +51,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -160,6 +161,9 @@ without any user name or secret.`,
 func runRemote(ctx context.Context, opts *Options) error {
 	target, err := resolveTarget(opts)
 	if err != nil {
+		return err
+	}
+	if err := checkOperands(opts); err != nil {
 		return err
 	}
 	plan, failed, err := discover(ctx, opts, target)
@@ -352,6 +356,34 @@ func discover(ctx context.Context, opts *Options, t engine.Target) (*engine.Plan
 		return nil, nil, cmdutil.WithHint(plainFailure(failed[0].err), "run bbkey remote inside a clone, give its PATH, or use --recursive DIR")
 	}
 	return engine.PlanRepos(ctx, opts.Git, repos, t), failed, nil
+}
+
+// checkOperands refuses a PATH or --recursive DIR that is not there before anything is
+// read or changed: a typo is a usage error, not a warning or a repository that failed.
+func checkOperands(opts *Options) error {
+	check := func(flag, d string) error {
+		fi, err := os.Stat(absDir(opts.WorkDir, d))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return cmdutil.UsageError(fmt.Errorf("%s%s: no such directory", flag, d), "check the path; bbkey remote takes directories of clones")
+		case err != nil:
+			return cmdutil.UsageError(fmt.Errorf("%s%s: %w", flag, d, err), "check the path and its permissions")
+		case !fi.IsDir():
+			return cmdutil.UsageError(fmt.Errorf("%s%s is not a directory", flag, d), "give the directory of a clone, or one that holds clones")
+		}
+		return nil
+	}
+	for _, d := range opts.Dirs {
+		if err := check("", d); err != nil {
+			return err
+		}
+	}
+	for _, d := range opts.Recursive {
+		if err := check("--recursive ", d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func absDir(wd, d string) string {
