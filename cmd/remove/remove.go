@@ -123,7 +123,13 @@ as git over SSH would stop working, unless --force. Asks first on a terminal; wi
   bbkey remove bbkey:old-laptop --yes
   bbkey remove ci-01 --repo acme/api --everywhere
   bbkey remove 42 --project acme/OPS`,
-		Args: cobra.ExactArgs(1),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				return nil
+			}
+			return cmdutil.UsageError(fmt.Errorf("remove takes exactly one KEY, got %d", len(args)),
+				"name the key by fingerprint (SHA256:…), uuid, access key id, label or bbkey name; bbkey list shows them")
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Selector = args[0]
 			opts.JSON = f.Globals.JSON
