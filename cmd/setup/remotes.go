@@ -65,7 +65,14 @@ func (r *run) switchRemotes(ctx context.Context) error {
 		r.step("remotes", statusSkipped, "nothing to switch in %s; %s", repo, everyClone)
 		return nil
 	case r.opts.DryRun:
-		r.step("remotes", statusPlanned, "would switch %d remote values in %s; %s", plan.NumChanges(), repo, everyClone)
+		for _, c := range r.res.RemotesChanged {
+			r.changed(c.ConfigFile)
+		}
+		values := "remote values"
+		if plan.NumChanges() == 1 {
+			values = "remote value"
+		}
+		r.step("remotes", statusPlanned, "would switch %d %s in %s; %s", plan.NumChanges(), values, repo, everyClone)
 		return nil
 	}
 	if err := remote.Apply(ctx, r.opts.Git, plan); err != nil {

@@ -391,6 +391,7 @@ func (r *run) writeKey(context.Context) error {
 	}
 	if r.opts.DryRun {
 		r.step("key", statusPlanned, "would generate an ed25519 key in %s", r.keyPath)
+		r.res.Key.Encrypted = !r.opts.NoPassphrase
 		r.changed(r.keyPath, r.keyPath+keys.PublicSuffix)
 		return nil
 	}
