@@ -46,7 +46,7 @@ type proofCommand struct {
 	// DELETE answered 404: the key is gone already).
 	succeeds []string
 	// check, when set, asserts what else a failed run owes its user.
-	check func(t *testing.T, r Result)
+	check func(t *testing.T, w *World, r Result)
 	// history: the failed run may add one "failed" entry to the rotation history in
 	// state.json (what `rotate --status` reports) and change nothing else in it.
 	history bool
@@ -89,12 +89,26 @@ func proofCommands() []proofCommand {
 				return []string{"add-access-key", "--name", "ci", "--repo", "acme/api", "--repo", "acme/web", "--passphrase-file", w.PassFile}
 			},
 			// It also records that key in the state (a re-run must reuse it, not make
-			// another), before any target is tried.
+			// another), before any target is tried; and it takes rotate's lock (empty).
 			allow: []string{".ssh/bbkey_access_ci_ed25519", ".ssh/bbkey_access_ci_ed25519.pub",
-				".config/bbkey", ".config/bbkey/state.json", ".config/bbkey/state.lock"},
+				".config/bbkey", ".config/bbkey/state.json", ".config/bbkey/state.lock", ".config/bbkey/rotate.lock"},
 			// Documented: 3 when some target lacks the key (failed, or --max-wait ran out),
 			// 4 not authenticated or missing scope.
 			codes: proofBulkCodes(),
+			check: func(t *testing.T, w *World, r Result) {
+				var st struct {
+					AccessKeys map[string]struct {
+						Targets []json.RawMessage `json:"targets"`
+					} `json:"access_keys"`
+				}
+				b, err := os.ReadFile(filepath.Join(w.Home.ConfigDir, "bbkey", "state.json"))
+				if err == nil {
+					err = json.Unmarshal(b, &st)
+				}
+				if err != nil || len(st.AccessKeys) != 1 || len(st.AccessKeys["ci"].Targets) != 0 {
+					t.Errorf("the state should record the key ci and no target: %v\n%s", err, b)
+				}
+			},
 		},
 		{
 			// rotate documents: a failure before the proof rolls the rotation back (the
@@ -133,7 +147,7 @@ func proofCommands() []proofCommand {
 			// Documented: exit 1 when a check failed, whatever made it fail; the next step
 			// is the fix printed under the ✗ line.
 			allCodes: 1,
-			check: func(t *testing.T, r Result) {
+			check: func(t *testing.T, _ *World, r Result) {
 				if !strings.Contains(r.Stdout, "✗ Bitbucket credential") || !strings.Contains(r.Stdout, "    fix:") {
 					t.Errorf("the report has no failed credential check with its fix\n%s", r)
 				}
@@ -187,7 +201,7 @@ func proofRunFault(t *testing.T, c proofCommand, f proofFault) {
 	}
 	proofCheckFailure(t, r, want)
 	if c.check != nil {
-		c.check(t, r)
+		c.check(t, w, r)
 	}
 	if !proofFaulted(w.Emu) {
 		t.Errorf("the fault never fired: %s was not requested\n%s", c.target, r)
