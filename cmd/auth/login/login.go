@@ -42,6 +42,7 @@ type Options struct {
 
 	Email           string
 	InsecureStorage bool
+	DryRun          bool
 }
 
 // NewCmdLogin builds `bbkey auth login`. runF replaces runLogin in tests.
@@ -83,6 +84,7 @@ only by you (0600) in the config directory, with a warning.`,
 	}
 	cmd.Flags().StringVar(&opts.Email, "email", "", "the Atlassian account `EMAIL` the API token belongs to (env "+shared.EnvEmail+")")
 	cmd.Flags().BoolVar(&opts.InsecureStorage, "insecure-storage", false, "without an OS keychain, store the token in a 0600 file in the config directory")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "check the token with Bitbucket and store nothing")
 	return cmd
 }
 
@@ -116,12 +118,13 @@ func runLogin(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	if err := shared.Store(ctx, store, tok, opts.Now()); err != nil {
-		return err
-	}
-
-	if w := credstore.Warning(store); w != "" {
-		opts.IO.Warnf("%s", w)
+	if !opts.DryRun {
+		if err := shared.Store(ctx, store, tok, opts.Now()); err != nil {
+			return err
+		}
+		if w := credstore.Warning(store); w != "" {
+			opts.IO.Warnf("%s", w)
+		}
 	}
 	where := "the OS keychain"
 	if store.Kind() == "file" {
@@ -131,7 +134,11 @@ func runLogin(ctx context.Context, opts *Options) error {
 			where = "the credentials file"
 		}
 	}
-	opts.IO.Step(iostreams.MarkOK, "logged in to Bitbucket as %s (%s); token from %s stored in %s", shared.DisplayName(v.User), tok.Email, originText(origin), where)
+	if opts.DryRun {
+		opts.IO.Step(iostreams.MarkWarn, "Bitbucket accepts the token of %s (%s) from %s; would store it in %s; dry run: nothing changed", shared.DisplayName(v.User), tok.Email, originText(origin), where)
+	} else {
+		opts.IO.Step(iostreams.MarkOK, "logged in to Bitbucket as %s (%s); token from %s stored in %s", shared.DisplayName(v.User), tok.Email, originText(origin), where)
+	}
 	missing := shared.Missing(v.Scopes, shared.ScopeNames())
 	if len(missing) > 0 {
 		opts.IO.Step(iostreams.MarkWarn, "the token lacks scope %s: %s", strings.Join(missing, ", "), scopeEffect(missing))
@@ -141,6 +148,7 @@ func runLogin(ctx context.Context, opts *Options) error {
 	}
 
 	st := shared.Status{
+		DryRun:   opts.DryRun,
 		LoggedIn: true,
 		Source:   string(sourceOf(store)),
 		Kind:     string(bbapi.KindAPIToken),

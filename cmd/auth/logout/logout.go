@@ -4,7 +4,8 @@
 // run it unconditionally. Key passphrases kept for scheduled rotations stay.
 //
 // The --json document: {"removed": true, "store": "keychain", "path": ""} (path names the
-// credentials file when that was the store).
+// credentials file when that was the store); with --dry-run "dry_run": true and "removed"
+// says what a real run would remove.
 package logout
 
 import (
@@ -28,11 +29,13 @@ type Options struct {
 	// CredStore opens the credential store (Factory.CredStore).
 	CredStore func(ctx context.Context, allowInsecure bool) (credstore.Store, error)
 
-	JSON bool
+	JSON   bool
+	DryRun bool
 }
 
 // Result is the --json document.
 type Result struct {
+	DryRun  bool   `json:"dry_run,omitempty"`
 	Removed bool   `json:"removed"`
 	Store   string `json:"store,omitempty"`
 	Path    string `json:"path,omitempty"`
@@ -57,11 +60,12 @@ touched: unset them yourself.`,
 			return runLogout(cmd.Context(), opts)
 		},
 	}
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "say what would be removed and remove nothing")
 	return cmd
 }
 
 func runLogout(ctx context.Context, opts *Options) error {
-	var res Result
+	res := Result{DryRun: opts.DryRun}
 	// Without the insecure opt-in Open still finds a credentials file the user chose
 	// earlier; with neither a keychain nor a file nothing can be stored anywhere.
 	store, err := opts.CredStore(ctx, false)
@@ -75,12 +79,20 @@ func runLogout(ctx context.Context, opts *Options) error {
 		if f, ok := store.(*credstore.File); ok {
 			res.Path = f.Path
 		}
-		err := store.Delete(ctx, credstore.DefaultAccount)
+		var err error
+		if opts.DryRun {
+			_, err = store.Get(ctx, credstore.DefaultAccount)
+		} else {
+			err = store.Delete(ctx, credstore.DefaultAccount)
+		}
 		switch {
 		case errors.Is(err, credstore.ErrNotFound):
 			opts.IO.Step(iostreams.MarkWarn, "not logged in: no Bitbucket credential in the %s", where(res))
 		case err != nil:
 			return fmt.Errorf("removing the Bitbucket credential from the %s: %w", where(res), err)
+		case opts.DryRun:
+			res.Removed = true
+			opts.IO.Step(iostreams.MarkWarn, "would remove the Bitbucket credential from the %s; dry run: nothing changed", where(res))
 		default:
 			res.Removed = true
 			opts.IO.Step(iostreams.MarkOK, "removed the Bitbucket credential from the %s", where(res))
@@ -97,7 +109,9 @@ func runLogout(ctx context.Context, opts *Options) error {
 		enc.SetEscapeHTML(false)
 		return enc.Encode(res)
 	}
-	if res.Removed {
+	if res.Removed && opts.DryRun {
+		fmt.Fprintln(opts.IO.Out, "would log out")
+	} else if res.Removed {
 		fmt.Fprintln(opts.IO.Out, "logged out")
 	} else {
 		fmt.Fprintln(opts.IO.Out, "not logged in")

@@ -13,6 +13,8 @@ import (
 
 // Status is the --json document of `bbkey auth status` and `bbkey auth login`.
 type Status struct {
+	// DryRun is set by `auth login --dry-run`: the token was checked, not stored.
+	DryRun bool `json:"dry_run,omitempty"`
 	// LoggedIn is true when a credential was found and Bitbucket accepted it.
 	LoggedIn bool `json:"logged_in"`
 	// Source is where the credential came from: keychain, file, environment or token-file.
