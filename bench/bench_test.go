@@ -80,3 +80,23 @@ func TestRenderResults(t *testing.T) {
 		t.Errorf("table:\n%s", b.String())
 	}
 }
+
+func TestParseAccessKeyBench(t *testing.T) {
+	out := []byte(`add-access-key to 500 repositories, 100ms latency per request (emulator on loopback)
+
+approach                                            wall time   calls   fits 1,000 calls/h   
+bbkey add-access-key --concurrency 8                7.9s        506     yes                  
+sequential: list, then GET + POST per repository    104.2s      1005    no                   
+sequential / bbkey                                  13.2x       1.99x                        
+`)
+	ours, seq, err := parseAccessKeyBench(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ours.wall != 7900*time.Millisecond || ours.calls != 506 || seq.wall != 104200*time.Millisecond || seq.calls != 1005 {
+		t.Errorf("parsed %+v and %+v", ours, seq)
+	}
+	if _, _, err := parseAccessKeyBench([]byte("approach wall time calls\n")); err == nil {
+		t.Error("a table without runs parsed")
+	}
+}
