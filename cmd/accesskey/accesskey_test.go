@@ -188,7 +188,7 @@ func TestAddDryRunJSON(t *testing.T) {
     "fingerprint": "",
     "label": "bbkey:build-01:2026-11-22:ttl=30d",
     "created": false,
-    "encrypted": false,
+    "encrypted": true,
     "agent": false
   },
   "plan": {
@@ -227,7 +227,11 @@ func TestAddDryRunJSON(t *testing.T) {
   "missing": [],
   "calls": 1,
   "verify": null,
-  "changed_files": []
+  "changed_files": [
+    "$HOME/.ssh/bbkey_access_build-01_ed25519",
+    "$HOME/.ssh/bbkey_access_build-01_ed25519.pub",
+    "$HOME/.config/bbkey/state.json"
+  ]
 }
 `
 	if got := h.scrub(h.stdout.String()); got != want {

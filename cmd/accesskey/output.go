@@ -159,6 +159,8 @@ func (o *Options) renderJSON(r *report) error {
 	if k.key != nil {
 		doc.Key.Fingerprint, doc.Key.Encrypted = k.key.Fingerprint, k.key.Encrypted
 		doc.Key.PublicPath = k.key.PublicPath()
+	} else if k.generate {
+		doc.Key.Encrypted = !o.NoPassphrase // a dry run: the key the run would make
 	}
 	for _, res := range r.Results {
 		doc.Targets = append(doc.Targets, jsonTargetOf(res))
@@ -200,6 +202,12 @@ func (o *Options) renderText(r *report) error {
 			fmt.Fprintf(&b, " (key id %s)", res.KeyID)
 		}
 		b.WriteString("\n")
+	}
+	if r.DryRun && len(r.Changed) > 0 {
+		b.WriteString("\n")
+		for _, f := range r.Changed {
+			fmt.Fprintf(&b, "would change  %s\n", f)
+		}
 	}
 	if !r.DryRun {
 		if r.SSH.Written {

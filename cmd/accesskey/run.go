@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,7 +137,11 @@ func runAdd(ctx context.Context, o *Options) error {
 	o.printPlan(pl, spec)
 
 	if o.DryRun {
-		return o.render(&report{DryRun: true, Plan: pl, Key: p, Results: dryResults(targets, done), Calls: client.Stats().Requests})
+		rep := &report{DryRun: true, Plan: pl, Key: p, Results: dryResults(targets, done), Calls: client.Stats().Requests}
+		if rep.Changed, err = o.wouldChange(ctx, p, prev, len(pending), settings, paths, st); err != nil {
+			return err
+		}
+		return o.render(rep)
 	}
 
 	rep := &report{Plan: pl, Key: p}
@@ -334,6 +339,33 @@ func recordKey(ctx context.Context, sd state.Dir, p *keyPlan) (bool, error) {
 		err = nil
 	}
 	return changed, err
+}
+
+// wouldChange lists the files a real run would write, for --dry-run: the new key, the
+// state when the run records anything new, and with --write-ssh-config what Sync would
+// rewrite once the state has the key. (config.json is not listed: cmdutil decides that.)
+func (o *Options) wouldChange(ctx context.Context, p *keyPlan, prev *state.AccessKey, pending int, s cmdutil.Settings, paths cmdutil.Paths, st *state.State) ([]string, error) {
+	var out []string
+	if p.generate {
+		out = append(out, p.path, p.path+keys.PublicSuffix)
+	}
+	if prev == nil || !bbapi.SameFingerprint(prev.Fingerprint, p.fingerprint()) || prev.Path != p.path || prev.Label != p.label || pending > 0 {
+		out = append(out, filepath.Join(paths.ConfigDir, state.StateFile))
+	}
+	if !o.WriteSSHConfig {
+		return out, nil
+	}
+	next := *st
+	next.AccessKeys = maps.Clone(st.AccessKeys)
+	if next.AccessKeys == nil {
+		next.AccessKeys = map[string]*state.AccessKey{}
+	}
+	next.AccessKeys[p.name] = &state.AccessKey{Path: p.path, Fingerprint: p.fingerprint(), Label: p.label, Created: p.created}
+	res, err := identity.Sync(ctx, s, paths.SSHDir, &next, true)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, res.ChangedFiles...), nil
 }
 
 // recordTargets records finished targets under the key, so a re-run skips them.
