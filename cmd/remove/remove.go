@@ -26,7 +26,7 @@
 //	  }],
 //	  "agent_removed": ["SHA256:…"],         // --everywhere
 //	  "files_moved": [{"from": "…", "to": "…"}],
-//	  "changed_files": ["…"]                 // state, ssh config, moved files
+//	  "changed_files": ["…"]                 // state, ssh config, moved files (a dry run: would be)
 //	}
 package remove
 
@@ -327,7 +327,11 @@ func runRemove(ctx context.Context, opts *Options) error {
 
 	plan := localPlan(opts, p, st, fp, victims)
 	if opts.DryRun {
-		return report(opts, victims, plan, nil, true)
+		res, err := previewLocal(ctx, opts, p, sdir, plan, victims)
+		if err != nil {
+			return err
+		}
+		return report(opts, victims, plan, &res, true)
 	}
 	if !opts.Yes {
 		what := describeAll(victims)
@@ -576,26 +580,7 @@ func applyLocal(ctx context.Context, opts *Options, p cmdutil.Paths, sdir state.
 	var errs []error
 	stateChanged := false
 	err := sdir.Update(ctx, func(st *state.State) error {
-		for name, a := range st.AccessKeys {
-			for _, v := range done {
-				if v.kind == "access" && bbapi.SameFingerprint(a.Fingerprint, v.fingerprint) && a.RemoveTarget(v.target) {
-					stateChanged = true
-				}
-			}
-			if l.everywhere && bbapi.SameFingerprint(a.Fingerprint, l.fp) && len(a.Targets) == 0 {
-				delete(st.AccessKeys, name)
-				stateChanged = true
-			}
-		}
-		if l.everywhere {
-			for name, a := range st.Accounts {
-				if bbapi.SameFingerprint(a.Fingerprint, l.fp) {
-					delete(st.Accounts, name)
-					stateChanged = true
-				}
-			}
-		}
-		if !stateChanged {
+		if stateChanged = forget(st, l, done); !stateChanged {
 			return errNoChange
 		}
 		return nil
@@ -650,6 +635,80 @@ func applyLocal(ctx context.Context, opts *Options, p cmdutil.Paths, sdir state.
 }
 
 var errNoChange = errors.New("no change")
+
+// forget drops from st the targets removed (done) and, with --everywhere, the key itself;
+// it reports whether st changed.
+func forget(st *state.State, l local, done []victim) bool {
+	changed := false
+	for name, a := range st.AccessKeys {
+		for _, v := range done {
+			if v.kind == "access" && bbapi.SameFingerprint(a.Fingerprint, v.fingerprint) && a.RemoveTarget(v.target) {
+				changed = true
+			}
+		}
+		if l.everywhere && bbapi.SameFingerprint(a.Fingerprint, l.fp) && len(a.Targets) == 0 {
+			delete(st.AccessKeys, name)
+			changed = true
+		}
+	}
+	if l.everywhere {
+		for name, a := range st.Accounts {
+			if bbapi.SameFingerprint(a.Fingerprint, l.fp) {
+				delete(st.Accounts, name)
+				changed = true
+			}
+		}
+	}
+	return changed
+}
+
+// previewLocal is applyLocal without its effects, for --dry-run: what the state, the
+// agent, the ssh config and the key files would go through if every victim were removed.
+func previewLocal(ctx context.Context, opts *Options, p cmdutil.Paths, sdir state.Dir, l local, victims []victim) (localResult, error) {
+	var res localResult
+	st, err := sdir.Load()
+	if err != nil {
+		return res, err
+	}
+	// A deep copy: forget edits access keys' target lists in place.
+	b, err := json.Marshal(st)
+	if err != nil {
+		return res, err
+	}
+	var next state.State
+	if err := json.Unmarshal(b, &next); err != nil {
+		return res, err
+	}
+	if forget(&next, l, victims) {
+		res.changed = append(res.changed, filepath.Join(p.ConfigDir, state.StateFile))
+		if l.everywhere {
+			s, err := opts.Settings()
+			if err != nil {
+				return res, err
+			}
+			sr, err := identity.Sync(ctx, s, p.SSHDir, &next, true)
+			if err != nil {
+				return res, fmt.Errorf("working out the ssh config: %w", err)
+			}
+			res.changed = append(res.changed, sr.ChangedFiles...)
+		}
+	}
+	if !l.everywhere {
+		return res, nil
+	}
+	res.agentRemoved = l.inAgent && l.agent != nil
+	for _, f := range l.files {
+		for _, src := range []string{f, f + keys.PublicSuffix} {
+			if _, err := os.Lstat(src); err != nil {
+				continue
+			}
+			dst := filepath.Join(l.retiredDir, filepath.Base(src)+"."+l.stamp)
+			res.moved = append(res.moved, [2]string{src, dst})
+			res.changed = append(res.changed, src, dst)
+		}
+	}
+	return res, nil
+}
 
 // retire moves a key pair into dir as <name>.<stamp> (and <name>.pub.<stamp>), never
 // over an existing file.
