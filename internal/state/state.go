@@ -139,14 +139,25 @@ func ParseTarget(kind TargetKind, ref string) (Target, error) {
 	}
 	ws, slug, ok := strings.Cut(ref, "/")
 	if !ok || ws == "" || slug == "" || strings.ContainsAny(slug, "/ ") || strings.ContainsAny(ws, " ") {
-		what := "WORKSPACE/REPO"
+		what, hint := "WORKSPACE/REPO", "give the workspace id and the repository slug from the repository's URL, e.g. --repo acme/api"
 		if kind == TargetProject {
-			what = "WORKSPACE/PROJECT_KEY"
+			what, hint = "WORKSPACE/PROJECT_KEY", "give the workspace id and the project key (not its name), e.g. --project acme/OPS"
 		}
-		return Target{}, fmt.Errorf("%s %q is not of the form %s", kind, ref, what)
+		return Target{}, &targetError{fmt.Errorf("%s %q is not of the form %s", kind, ref, what), hint}
 	}
 	return Target{Kind: kind, Workspace: ws, Slug: slug}, nil
 }
+
+// targetError is a malformed target with the hint that shows the form (cmdutil's hint
+// contract; state does not import cmdutil).
+type targetError struct {
+	err  error
+	hint string
+}
+
+func (e *targetError) Error() string   { return e.err.Error() }
+func (e *targetError) Unwrap() error   { return e.err }
+func (e *targetError) Hints() []string { return []string{e.hint} }
 
 // SetTarget records t, replacing the entry for the same repository or project.
 func (k *AccessKey) SetTarget(t Target) {
