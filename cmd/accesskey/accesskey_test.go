@@ -481,6 +481,9 @@ func TestAddExistingKey(t *testing.T) {
 // spread the key being replaced, so add-access-key stops at once and writes nothing.
 func TestRefusesDuringRotation(t *testing.T) {
 	h := newHarness(t)
+	if err := h.run(context.Background(), "--repo", "acme/web", "--passphrase-file", h.pass); err != nil {
+		t.Fatal(err)
+	}
 	lock, err := state.Dir{Path: filepath.Join(h.home.ConfigDir, "bbkey")}.LockRotation()
 	if err != nil {
 		t.Fatal(err)

@@ -81,15 +81,6 @@ func runAdd(ctx context.Context, o *Options) error {
 		return err
 	}
 	sd := state.Dir{Path: paths.ConfigDir, Now: o.Now}
-	if !o.DryRun {
-		// A repository added while `bbkey rotate --access-keys` replaces this key would get
-		// the old key and keep it after the rotation revokes it elsewhere: hold the same lock.
-		lock, err := sd.LockRotation()
-		if err != nil {
-			return err
-		}
-		defer lock.Unlock()
-	}
 	st, err := sd.Load()
 	if err != nil {
 		return err
@@ -144,6 +135,16 @@ func runAdd(ctx context.Context, o *Options) error {
 		return o.render(rep)
 	}
 
+	if prev != nil {
+		// A repository added while `bbkey rotate --access-keys` replaces this key would get
+		// the old key and keep it after the rotation revokes it elsewhere: hold the same
+		// lock from the first write on. A key not in the state yet cannot be rotating.
+		lock, err := sd.LockRotation()
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock()
+	}
 	rep := &report{Plan: pl, Key: p}
 	if p.generate {
 		host, err := o.Hostname()
