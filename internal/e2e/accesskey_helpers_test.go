@@ -160,3 +160,34 @@ func accesskeyFastClock() func() time.Time {
 	start := time.Now()
 	return func() time.Time { return start.Add(time.Since(start) * 3600) }
 }
+
+// accesskeySteppedClock stands still until the emulator has answered a new 429, then moves
+// an hour on, so the rolling-hour budget runs out and refills whatever the machine's speed
+// (a clock tied to wall time misses the limit when a loaded machine is slow).
+func accesskeySteppedClock(t *testing.T, emu *bbapitest.Server) func() time.Time {
+	start := time.Now()
+	var offset atomic.Int64
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	go func() {
+		seen := 0
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			n := 0
+			for _, q := range emu.Requests() {
+				if q.Status == 429 {
+					n++
+				}
+			}
+			if n > seen {
+				seen = n
+				offset.Add(int64(time.Hour))
+			}
+		}
+	}()
+	return func() time.Time { return start.Add(time.Duration(offset.Load())) }
+}

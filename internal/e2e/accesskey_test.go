@@ -223,7 +223,7 @@ func TestAccessKeyWorkspace250(t *testing.T) {
 func TestAccessKeyFaultsWaitedOut(t *testing.T) {
 	w := NewWorld(t)
 	refs := accesskeyAddRepos(t, w.Emu, 250)
-	w.Emu.SetClock(accesskeyFastClock())
+	w.Emu.SetClock(accesskeySteppedClock(t, w.Emu))
 	w.Emu.SetRateLimit(100)
 	accesskeyEvery503(w.Emu)
 	r := w.Run("", "add-access-key", "--workspace", "acme", "--all", "--name", "ci", "--passphrase-file", w.PassFile, "--json")
