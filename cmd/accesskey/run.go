@@ -80,6 +80,11 @@ func runAdd(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	// The run ends by rendering the ssh config and pins: a bad --ssh-host or
+	// --ssh-host-keys must fail now, before any key is made or added.
+	if _, err := hostkeys.Pinned(settings); err != nil {
+		return err
+	}
 	sd := state.Dir{Path: paths.ConfigDir, Now: o.Now}
 	st, err := sd.Load()
 	if err != nil {

@@ -50,6 +50,7 @@ import (
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/doctor/inventory"
 	"github.com/bbkey/bbkey/internal/fsutil"
+	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
@@ -252,6 +253,17 @@ func runRemove(ctx context.Context, opts *Options) error {
 	}
 	if sel.id != 0 && len(targets) == 0 {
 		return cmdutil.UsageError(fmt.Errorf("%s looks like an access key id: say where with --repo WS/SLUG or --project WS/KEY", sel.raw))
+	}
+	if opts.Everywhere {
+		// --everywhere ends by rewriting the ssh config and pins: a bad --ssh-host or
+		// --ssh-host-keys must fail before the key is deleted anywhere.
+		s, err := opts.Settings()
+		if err != nil {
+			return err
+		}
+		if _, err := hostkeys.Pinned(s); err != nil {
+			return err
+		}
 	}
 	p, err := opts.Paths()
 	if err != nil {

@@ -93,6 +93,11 @@ func runSetup(ctx context.Context, opts *Options) (err error) {
 	if r.settings, err = opts.Settings(); err != nil {
 		return err
 	}
+	// The pins are needed only after the upload, but a bad --ssh-host or an unreadable
+	// --ssh-host-keys is a usage error to report before anything is asked or written.
+	if _, err = hostkeys.Pinned(r.settings); err != nil {
+		return err
+	}
 	if r.paths, err = opts.Paths(); err != nil {
 		return fmt.Errorf("finding the ssh and config directories: %w", err)
 	}

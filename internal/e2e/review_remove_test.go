@@ -46,3 +46,14 @@ func TestReviewRemoveDryRunSaysWhatEverywhereDoes(t *testing.T) {
 		t.Errorf("changed_files: dry run %q, run %q", dry.ChangedFiles, real.ChangedFiles)
 	}
 }
+
+// TestReviewRemoveEverywhereBadHostKeysFailsFirst: --everywhere rewrites the pins at the
+// end, so an unreadable --ssh-host-keys is refused (exit 2) before the key is deleted
+// from Bitbucket, not after.
+func TestReviewRemoveEverywhereBadHostKeysFailsFirst(t *testing.T) {
+	d := newDoctorEnv(t)
+	r := d.Run("", "remove", d.FP, "--everywhere", "--force", "--yes", "--ssh-host-keys", filepath.Join(t.TempDir(), "missing"))
+	if r.Code != 2 || !removeHasKey(d.Emu, d.FP) {
+		t.Fatalf("want exit 2 with the key still on Bitbucket (has it: %v)\n%s", removeHasKey(d.Emu, d.FP), r)
+	}
+}

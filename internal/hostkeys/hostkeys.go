@@ -70,6 +70,12 @@ func Pinned(s cmdutil.Settings) (Pins, error) {
 	if alias == "" {
 		alias = cmdutil.DefaultSSHHost
 	}
+	if !hostName(alias) {
+		// Anything else would not survive known_hosts ("bad host" reads as the host "bad"
+		// with key type "host") or ssh config's Host line.
+		return Pins{}, cmdutil.UsageError(fmt.Errorf("invalid --ssh-host %q: want a host name", alias),
+			"set --ssh-host (or BBKEY_SSH_HOST) to a host name such as "+cmdutil.DefaultSSHHost)
+	}
 	if s.SSHHostKeys == "" {
 		return Pins{Alias: alias, Keys: Builtin(), Builtin: true, Source: CheckURL}, nil
 	}
@@ -83,6 +89,19 @@ func Pinned(s cmdutil.Settings) (Pins, error) {
 			"give a file of known_hosts lines or .pub lines (e.g. from ssh-keyscan or the server's /etc/ssh/ssh_host_*_key.pub)")
 	}
 	return Pins{Alias: alias, Keys: keys, Source: s.SSHHostKeys}, nil
+}
+
+// hostName reports whether h is a plain host name: letters, digits, '.', '-' and '_'.
+func hostName(h string) bool {
+	if h == "" {
+		return false
+	}
+	for _, c := range h {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // Hosts are the host names pins are written under.
