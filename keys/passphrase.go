@@ -103,6 +103,27 @@ func (s PassphraseSource) NewPassphrase() ([]byte, error) {
 		fmt.Sprintf("type the same passphrase twice, at least %d characters; or give it in a file: --passphrase-file FILE", MinPassphraseLen))
 }
 
+// CheckNew fails as NewPassphrase would, without asking anything: a dry run reports a
+// missing or unusable passphrase source (exit 2, naming the flag and variable) as the run
+// itself would, instead of promising a run that then stops.
+func (s PassphraseSource) CheckNew() error {
+	if s.NoPassphrase {
+		if s.File != "" {
+			return cmdutil.UsageError(errors.New("--no-passphrase and --passphrase-file cannot be used together"))
+		}
+		return nil
+	}
+	pass, from, found, err := s.fromFileOrEnv()
+	defer clear(pass)
+	if err != nil {
+		return err
+	}
+	if found {
+		return checkNew(pass, from)
+	}
+	return s.canPrompt("a passphrase for the new key")
+}
+
 // ExistingPassphrase returns the passphrase for the existing key at path, asked for once.
 // The caller clears the returned slice when done.
 func (s PassphraseSource) ExistingPassphrase(path string) ([]byte, error) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/bbkey/bbkey/internal/cmdutil"
@@ -42,5 +43,19 @@ func TestSetupDryRunMatchesTheRealRun(t *testing.T) {
 	}
 	if len(dry.RemotesChanged) != 1 || len(real.RemotesChanged) != 1 {
 		t.Errorf("remotes changed: dry run %d, run %d", len(dry.RemotesChanged), len(real.RemotesChanged))
+	}
+}
+
+// A dry run without a passphrase source (no file, no variable, no terminal) fails as the
+// run would, exit 2 naming the flag, instead of printing a plan the run cannot follow.
+func TestSetupDryRunWithoutPassphraseSource(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	err := fx.run("--dry-run")
+	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(strings.Join(cmdutil.Hints(err), " "), "--passphrase-file") {
+		t.Fatalf("err = %v (exit %d), want exit 2 naming --passphrase-file", err, cmdutil.ExitCode(err))
+	}
+	if err := fx.run("--dry-run", "--no-passphrase"); err != nil {
+		t.Errorf("--no-passphrase dry run: %v", err)
 	}
 }

@@ -321,6 +321,9 @@ func (r *run) prepareKey(ctx context.Context) error {
 		}
 	}
 	if opts.DryRun {
+		if r.generate {
+			return src.CheckNew() // the run would stop here: so does its dry run
+		}
 		return nil
 	}
 	if r.generate {

@@ -499,7 +499,7 @@ func TestSetupDryRun(t *testing.T) {
 	fx := newFixture(t)
 	fx.globals.JSON = true
 	before := fx.snapshot()
-	fx.mustRun("--dry-run", "--agent-lifetime", "1d")
+	fx.mustRun("--dry-run", "--agent-lifetime", "1d", "--passphrase-file", fx.passFile)
 	if d := diffSnapshots(before, fx.snapshot()); d != "" {
 		t.Errorf("a dry run wrote:\n%s", d)
 	}
