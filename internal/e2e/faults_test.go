@@ -89,9 +89,9 @@ func proofCommands() []proofCommand {
 				return []string{"add-access-key", "--name", "ci", "--repo", "acme/api", "--repo", "acme/web", "--passphrase-file", w.PassFile}
 			},
 			// It also records that key in the state (a re-run must reuse it, not make
-			// another), before any target is tried; and it takes rotate's lock (empty).
+			// another), before any target is tried.
 			allow: []string{".ssh/bbkey_access_ci_ed25519", ".ssh/bbkey_access_ci_ed25519.pub",
-				".config/bbkey", ".config/bbkey/state.json", ".config/bbkey/state.lock", ".config/bbkey/rotate.lock"},
+				".config/bbkey", ".config/bbkey/state.json", ".config/bbkey/state.lock"},
 			// Documented: 3 when some target lacks the key (failed, or --max-wait ran out),
 			// 4 not authenticated or missing scope.
 			codes: proofBulkCodes(),
