@@ -140,10 +140,12 @@ func runAdd(ctx context.Context, o *Options) error {
 		return o.render(rep)
 	}
 
-	if prev != nil {
+	if prev != nil && len(pending) > 0 {
 		// A repository added while `bbkey rotate --access-keys` replaces this key would get
 		// the old key and keep it after the rotation revokes it elsewhere: hold the same
-		// lock from the first write on. A key not in the state yet cannot be rotating.
+		// lock from the first write on. A key not in the state yet cannot be rotating, and
+		// a run with no target to add has nothing to race (and so leaves no lock file: a
+		// second run changes nothing).
 		lock, err := sd.LockRotation()
 		if err != nil {
 			return err
