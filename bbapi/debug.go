@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bbkey/bbkey/internal/redact"
@@ -18,15 +19,17 @@ const debugBodyLen = 2048
 
 // secretField matches token-bearing fields in JSON and form bodies, so a token the
 // client has not learned yet (the answer of the token endpoint) is masked too.
-var secretField = regexp.MustCompile(`(?i)("(?:access_token|refresh_token|client_secret|token|password|secret)"\s*:\s*)"(?:[^"\\]|\\.)*"|((?:^|&)(?:access_token|refresh_token|client_secret|token|password)=)[^&\s]*`)
+var secretField = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)("(?:access_token|refresh_token|client_secret|token|password|secret)"\s*:\s*)"(?:[^"\\]|\\.)*"|((?:^|&)(?:access_token|refresh_token|client_secret|token|password)=)[^&\s]*`)
+})
 
 // redactAll masks what can be recognised without knowing the secret: URL userinfo,
 // credential headers and token fields.
 func redactAll(s string) string {
 	s = redact.URLs(s)
 	s = redact.Headers(s)
-	return secretField.ReplaceAllStringFunc(s, func(m string) string {
-		sub := secretField.FindStringSubmatch(m)
+	return secretField().ReplaceAllStringFunc(s, func(m string) string {
+		sub := secretField().FindStringSubmatch(m)
 		if sub[1] != "" {
 			return sub[1] + `"` + redact.Mask + `"`
 		}

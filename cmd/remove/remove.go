@@ -41,6 +41,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -161,7 +162,9 @@ type selector struct {
 	name        string // the bbkey name a bare name or bbkey:NAME selects
 }
 
-var uuidRE = regexp.MustCompile(`^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$`)
+var uuidRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$`)
+})
 
 func parseSelector(s string) (selector, error) {
 	sel := selector{raw: s}
@@ -173,7 +176,7 @@ func parseSelector(s string) (selector, error) {
 		if sel.fingerprint == "" {
 			return sel, fmt.Errorf("%q is not a SHA256 fingerprint", s)
 		}
-	case uuidRE.MatchString(s):
+	case uuidRE().MatchString(s):
 		sel.uuid = "{" + strings.ToLower(strings.Trim(s, "{}")) + "}"
 	case isDigits(s):
 		id, err := strconv.ParseInt(s, 10, 64)

@@ -7,7 +7,6 @@ package keylabel
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -23,12 +22,28 @@ type Label struct {
 	TTL     time.Duration // 0 when the label has none
 }
 
-// nameRE is what a key name may contain: it ends up in file names and ssh Host aliases.
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+// validName is what a key name may contain, ^[a-z0-9][a-z0-9._-]{0,62}$: it ends up in
+// file names and ssh Host aliases. (Checked by hand: a regexp compiled at package init
+// costs every bbkey start-up, --version included.)
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // ValidName reports whether name can be used as a key name.
 func ValidName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !validName(name) {
 		return fmt.Errorf("invalid key name %q: use 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", name)
 	}
 	return nil

@@ -8,20 +8,23 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Mask replaces a secret.
 const Mask = "***"
 
 // userinfo matches scheme://user:password@ and scheme://token@ forms.
-var userinfo = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://)([^/@\s:]*)(:[^/@\s]*)?@`)
+var userinfo = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://)([^/@\s:]*)(:[^/@\s]*)?@`)
+})
 
 // URLs masks the password part of every URL's userinfo in s (user:secret@ → user:***@).
 // A user name alone is kept unless it looks like a token (long, no dot or space), because
 // `https://TOKEN@host` puts the secret where the user name goes.
 func URLs(s string) string {
-	return userinfo.ReplaceAllStringFunc(s, func(m string) string {
-		sub := userinfo.FindStringSubmatch(m)
+	return userinfo().ReplaceAllStringFunc(s, func(m string) string {
+		sub := userinfo().FindStringSubmatch(m)
 		scheme, user, pass := sub[1], sub[2], sub[3]
 		if pass != "" {
 			return scheme + user + ":" + Mask + "@"
@@ -47,11 +50,13 @@ func Secrets(s string, secrets ...string) string {
 	return s
 }
 
-var authHeader = regexp.MustCompile(`(?im)^(authorization|proxy-authorization|cookie|set-cookie):.*$`)
+var authHeader = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?im)^(authorization|proxy-authorization|cookie|set-cookie):.*$`)
+})
 
 // Headers masks credential-bearing header lines in an HTTP dump.
 func Headers(s string) string {
-	return authHeader.ReplaceAllString(s, "$1: "+Mask)
+	return authHeader().ReplaceAllString(s, "$1: "+Mask)
 }
 
 // SecretEnv are the environment variables that bring secrets to bbkey. The programs it
