@@ -84,7 +84,7 @@ switches remotes to ` + cmdutil.DefaultSSHHost + `, scrubs leaked secrets, and r
 				f.IOStreams.SetColor(false)
 			}
 			if g.MaxWait <= 0 {
-				return cmdutil.UsageError(errors.New("--max-wait must be positive"))
+				return cmdutil.UsageError(errors.New("--max-wait must be positive"), "give a duration such as --max-wait 30s or --max-wait 10m")
 			}
 			return expandPathFlags(cmd)
 		},

@@ -47,7 +47,7 @@ func TestRunRendersErrorsOnce(t *testing.T) {
 	}{
 		{[]string{"--bogus"}, 2, "bbkey: error: unknown flag: --bogus\nbbkey: hint: see 'bbkey --help'\n", ""},
 		{[]string{"nosuch"}, 2, "bbkey: error: unknown command \"nosuch\" for \"bbkey\"\nbbkey: hint: see 'bbkey --help'\n", ""},
-		{[]string{"--max-wait", "0s", "list"}, 2, "bbkey: error: --max-wait must be positive\n", ""},
+		{[]string{"--max-wait", "0s", "list"}, 2, "bbkey: error: --max-wait must be positive\nbbkey: hint: give a duration such as --max-wait 30s or --max-wait 10m\n", ""},
 		{[]string{"--version"}, 0, "", "bbkey test\n"},
 	}
 	for _, tt := range tests {

@@ -170,7 +170,8 @@ func parseFlags(opts *Options) (flags, error) {
 	if opts.IfOlderThan != "" {
 		d, err := keylabel.ParseDuration(opts.IfOlderThan)
 		if err != nil || d <= 0 {
-			return fl, cmdutil.UsageError(fmt.Errorf("--if-older-than %q: want a positive age such as 90d or 12w", opts.IfOlderThan))
+			return fl, cmdutil.UsageError(fmt.Errorf("--if-older-than %q: want a positive age such as 90d or 12w", opts.IfOlderThan),
+				"ages are days (90d), weeks (12w) or Go durations (36h); Atlassian recommends replacing keys at least once a year")
 		}
 		fl.ifOlderThan, fl.ageGiven = d, true
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	engine "github.com/bbkey/bbkey/internal/rotate"
@@ -54,6 +55,11 @@ func runRotation(ctx context.Context, opts *Options, fl flags) (err error) {
 	}
 	settings, err := opts.Settings()
 	if err != nil {
+		return err
+	}
+	// The pinned host keys must be readable before a successor is made and uploaded: the
+	// proof needs them, and failing there would cost an upload and a delete for nothing.
+	if _, err := hostkeys.Pinned(settings); err != nil {
 		return err
 	}
 	api, _, err := opts.APIClient(ctx)

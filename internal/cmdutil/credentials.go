@@ -103,6 +103,9 @@ func (f *Factory) ResolveCredential(ctx context.Context) (ResolvedCredential, er
 	src := SourceStore
 	if store.Kind() == "file" {
 		src = SourceFileStore
+		if w := credstore.Warning(store); w != "" {
+			f.IOStreams.Warnf("%s", w)
+		}
 	}
 	return ResolvedCredential{cred, src}, nil
 }
