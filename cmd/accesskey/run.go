@@ -21,6 +21,7 @@ import (
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/sshconfig"
+	"github.com/bbkey/bbkey/internal/sshproof"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/keys"
 )
@@ -482,6 +483,11 @@ func (o *Options) verify(ctx context.Context, rep *report, client *bbapi.Client,
 	case rep.Key.key.Encrypted && rep.Key.key.HasPrivate():
 		pr.Private = rep.Key.key.Private
 	}
+	if err := o.checkHostKey(ctx, s); err != nil {
+		rep.Verify = &accesskey.ProofResult{Target: t.Ref()}
+		o.IO.Step(iostreams.MarkFail, "proof on %s failed", t.Ref())
+		return err
+	}
 	res, err := pr.Run(ctx)
 	rep.Verify = &res
 	if err != nil {
@@ -489,6 +495,29 @@ func (o *Options) verify(ctx context.Context, rep *report, client *bbapi.Client,
 		return err
 	}
 	o.IO.Step(iostreams.MarkOK, "proved on %s: git ls-remote works, a push is refused as read-only", t.Ref())
+	return nil
+}
+
+// checkHostKey compares the endpoint's host key with the pins before git runs: OpenSSH's
+// refusal names only the key it was shown (and blames whichever pin it tried first),
+// where bbkey's names every pinned key and where to check them. Any other failure is
+// left to the proof, which reports it in git's words.
+func (o *Options) checkHostKey(ctx context.Context, s cmdutil.Settings) error {
+	pins, err := hostkeys.Pinned(s)
+	if err != nil {
+		return err
+	}
+	po := sshproof.Options{
+		Endpoint: s.SSHEndpoint, HostKeyAlias: pins.Alias, HostKeyCallback: pins.HostKeyCallback(s.SSHEndpoint),
+		HostKeyAlgorithms: hostkeys.HostKeyAlgorithms(pins.Keys),
+	}
+	if o.Globals != nil && o.Globals.Debug {
+		po.Trace = o.IO.ErrOut
+	}
+	_, err = sshproof.CheckHostKey(ctx, po)
+	if mm, ok := errors.AsType[*hostkeys.MismatchError](err); ok {
+		return fmt.Errorf("verifying the key over ssh: %w", mm)
+	}
 	return nil
 }
 

@@ -9,11 +9,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/fsutil"
@@ -104,24 +101,6 @@ func checkTCP(ctx context.Context, e *Env, deps Deps) Result {
 	return r
 }
 
-// pinCallback accepts exactly the pinned keys, whatever address was dialled, and names
-// both fingerprints otherwise (bbkey never trusts on first use).
-func pinCallback(pins hostkeys.Pins, endpoint string) ssh.HostKeyCallback {
-	return func(_ string, _ net.Addr, key ssh.PublicKey) error {
-		for _, k := range pins.Keys {
-			if bytes.Equal(k.Marshal(), key.Marshal()) {
-				return nil
-			}
-		}
-		fp := ssh.FingerprintSHA256(key)
-		return &hostkeys.MismatchError{
-			Alias: pins.Alias, Endpoint: endpoint, Seen: key.Type() + " " + fp,
-			Pinned: hostkeys.Fingerprints(pins.Keys), Source: pins.Source,
-			Revoked: slices.ContainsFunc(hostkeys.RetiredKeys, func(r hostkeys.RetiredKey) bool { return r.Fingerprint == fp }),
-		}
-	}
-}
-
 func checkHostKey(ctx context.Context, e *Env, deps Deps) Result {
 	if d, bad := deps.failed("tcp"); bad {
 		return skip(d)
@@ -133,7 +112,7 @@ func checkHostKey(ctx context.Context, e *Env, deps Deps) Result {
 	}
 	ep := e.Settings.SSHEndpoint
 	res, err := sshproof.CheckHostKey(ctx, sshproof.Options{
-		Endpoint: ep, HostKeyAlias: pins.Alias, HostKeyCallback: pinCallback(pins, ep),
+		Endpoint: ep, HostKeyAlias: pins.Alias, HostKeyCallback: pins.HostKeyCallback(ep),
 		HostKeyAlgorithms: hostkeys.HostKeyAlgorithms(pins.Keys), Timeout: e.Timeouts.Network,
 		Dial: e.Dial, Trace: e.Trace,
 	})

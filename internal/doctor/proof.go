@@ -71,7 +71,7 @@ func checkProof(ctx context.Context, e *Env, deps Deps) Result {
 		}
 		res, err := sshproof.Prove(ctx, sshproof.Options{
 			Endpoint: e.Settings.SSHEndpoint, HostKeyAlias: pins.Alias,
-			HostKeyCallback: pinCallback(pins, e.Settings.SSHEndpoint), HostKeyAlgorithms: hostkeys.HostKeyAlgorithms(pins.Keys),
+			HostKeyCallback: pins.HostKeyCallback(e.Settings.SSHEndpoint), HostKeyAlgorithms: hostkeys.HostKeyAlgorithms(pins.Keys),
 			Signers: []ssh.Signer{s}, Timeout: e.Timeouts.Proof, Dial: e.Dial, Trace: e.Trace,
 		})
 		wipe()

@@ -15,6 +15,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -115,6 +116,25 @@ func (p Pins) Hosts() []string {
 		}
 	}
 	return hosts
+}
+
+// HostKeyCallback checks a server's key against the pins themselves, before (or
+// without) any known_hosts file: a key not among them is a *MismatchError naming it and
+// every pinned key. endpoint is the address dialled, for the message.
+func (p Pins) HostKeyCallback(endpoint string) ssh.HostKeyCallback {
+	return func(_ string, _ net.Addr, key ssh.PublicKey) error {
+		for _, k := range p.Keys {
+			if bytes.Equal(k.Marshal(), key.Marshal()) {
+				return nil
+			}
+		}
+		fp := ssh.FingerprintSHA256(key)
+		return &MismatchError{
+			Alias: p.Alias, Endpoint: endpoint, Seen: describe(key),
+			Pinned: Fingerprints(p.Keys), Source: p.Source,
+			Revoked: slices.ContainsFunc(RetiredKeys, func(r RetiredKey) bool { return r.Fingerprint == fp }),
+		}
+	}
 }
 
 // ParseKeys reads host keys from known_hosts lines (any host, plain or hashed) or public
