@@ -65,11 +65,12 @@ type fixture struct {
 }
 
 // newFixture puts keys in every place list looks:
-//   - ada: bbkey's account key: file, agent, account, state (ok)
+//   - ada: bbkey's account key: file, agent, account, state (ok), last used 3 days ago
 //   - old-laptop: an account key of another machine, 540 days old (no local file, older
 //     than policy)
 //   - laptop: a non-bbkey account key that expired yesterday (expired, no local file)
-//   - ci: bbkey's access key on acme/api and project acme/OPS with ttl=90d, 113 days old
+//   - ci: bbkey's access key on acme/api and project acme/OPS with ttl=90d, 113 days old,
+//     last used 3 days ago
 //   - id_ed25519: the user's own key file (local only)
 //   - an agent-only key
 func newFixture(t *testing.T) *fixture {
@@ -125,6 +126,27 @@ func newFixture(t *testing.T) *fixture {
 	}
 	if _, _, err := c.ProjectDeployKeys.Add(ctx, "acme", "OPS", bbapi.AddDeployKeyOptions{Key: ci.AuthorizedKey(), Label: ciLabel}); err != nil {
 		t.Fatal(err)
+	}
+	// ada's key and the access key were last used over SSH (a shell request, as ssh -T
+	// does) three days ago.
+	clock = now.Add(-3 * 24 * time.Hour)
+	for _, k := range []*keys.Key{ada, ci} {
+		conn, err := ssh.Dial("tcp", emu.SSHEndpoint(), &ssh.ClientConfig{User: "git", Auth: []ssh.AuthMethod{ssh.PublicKeys(k.Signer)},
+			HostKeyCallback: ssh.FixedHostKey(emu.HostPublicKey())})
+		if err != nil {
+			t.Fatalf("ssh with %s: %v", k.Fingerprint, err)
+		}
+		sess, err := conn.NewSession()
+		if err == nil {
+			err = sess.Shell() // the greeting is what records the use
+		}
+		if err == nil {
+			_ = sess.Wait()
+		}
+		conn.Close()
+		if err != nil {
+			t.Fatalf("ssh session with %s: %v", k.Fingerprint, err)
+		}
 	}
 	clock = now
 
