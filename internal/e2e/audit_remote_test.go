@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -59,7 +60,9 @@ func TestAuditRemoteRecursiveTree(t *testing.T) {
 		}
 	}
 	ssh := func(ws, repo string) string { return "git@ssh.bitbucket.org:" + ws + "/" + repo + ".git" }
-	both := func(name, url string) string { return name + "\t" + url + " (fetch)\n" + name + "\t" + url + " (push)\n" }
+	both := func(name, url string) string {
+		return name + "\t" + url + " (fetch)\n" + name + "\t" + url + " (push)\n"
+	}
 	want := map[string]string{
 		"one":      both("origin", ssh("acme", "one")),
 		"two":      "origin\t" + ssh("acme", "two") + " (fetch)\norigin\t" + ssh("acme", "two-push") + " (push)\n",
@@ -110,4 +113,79 @@ func TestAuditRemoteRecursiveTree(t *testing.T) {
 	if got := w.MustGit(p("two"), "remote", "-v"); got != want["two"] {
 		t.Errorf("forward again:\n%s\nwant:\n%s", got, want["two"])
 	}
+}
+
+// TestAuditRemoteScrub runs the built `bbkey remote --scrub` with a Bitbucket secret in
+// every place it cleans: ~/.git-credentials, $XDG_CONFIG_HOME/git/credentials, ~/.netrc,
+// ~/_netrc, and the real store helper's own file. Every other host's bytes stay, each
+// file gets a backup the user is told about, git credential fill no longer returns the
+// Bitbucket entry (the GitHub one still comes back), and nothing shows a secret.
+func TestAuditRemoteScrub(t *testing.T) {
+	w := NewWorld(t)
+	repo := setupRepo(t, w, "api", "https://ada:s3cret-url@bitbucket.org/acme/api.git")
+	store := filepath.Join(w.Home.Dir, "helper-store")
+	w.MustGit(w.Home.Dir, "config", "--global", "credential.helper", "store --file "+store)
+	for _, in := range []string{
+		"protocol=https\nhost=bitbucket.org\nusername=ada\npassword=s3cret-helper\n\n",
+		"protocol=https\nhost=github.com\nusername=bob\npassword=gh-helper\n\n",
+	} {
+		if out, err := auditGitInput(w, in, "credential", "approve"); err != nil {
+			t.Fatalf("git credential approve: %v\n%s", err, out)
+		}
+	}
+	files := map[string][2]string{ // path: {content, what stays}
+		filepath.Join(w.Home.Dir, ".git-credentials"):         {"https://bob:gh1@github.com\nhttps://ada:s3cret-gc@bitbucket.org\n", "https://bob:gh1@github.com\n"},
+		filepath.Join(w.Home.ConfigDir, "git", "credentials"): {"https://x-bitbucket-api-token-auth:s3cret-xdg@bitbucket.org\nhttps://eve:gl@gitlab.com\n", "https://eve:gl@gitlab.com\n"},
+		filepath.Join(w.Home.Dir, ".netrc"):                   {"machine github.com\n  login bob\n  password gh2\n\nmachine bitbucket.org login ada password s3cret-netrc\n", "machine github.com\n  login bob\n  password gh2\n\n"},
+		filepath.Join(w.Home.Dir, "_netrc"):                   {"machine bitbucket.org login ada password s3cret-_netrc\r\nmachine example.com login x password y\r\n", "machine example.com login x password y\r\n"},
+	}
+	for path, c := range files {
+		doctorWrite(t, path, c[0], 0o600)
+	}
+
+	r := w.MustRun(repo, "remote", "--scrub")
+	for _, s := range []string{"s3cret-url", "s3cret-helper", "s3cret-gc", "s3cret-xdg", "s3cret-netrc", "s3cret-_netrc"} {
+		if strings.Contains(r.Stdout+r.Stderr, s) {
+			t.Errorf("the output shows %q\n%s", s, r)
+		}
+	}
+	for path, c := range files {
+		if b, _ := os.ReadFile(path); string(b) != c[1] {
+			t.Errorf("%s after --scrub = %q, want %q", path, b, c[1])
+		}
+		backups, _ := filepath.Glob(path + ".bbkey-backup-*")
+		if len(backups) != 1 {
+			t.Errorf("%s: backups %v, want one", path, backups)
+			continue
+		}
+		if b, _ := os.ReadFile(backups[0]); string(b) != c[0] {
+			t.Errorf("backup %s does not hold the original", backups[0])
+		}
+		if !strings.Contains(r.Stderr, backups[0]) {
+			t.Errorf("the user is not told about the backup %s\n%s", backups[0], r.Stderr)
+		}
+	}
+	if out, _ := auditGitInput(w, "protocol=https\nhost=bitbucket.org\n\n", "credential", "fill"); strings.Contains(out, "s3cret-helper") {
+		t.Errorf("the store helper still returns the Bitbucket entry:\n%s", out)
+	}
+	if out, _ := auditGitInput(w, "protocol=https\nhost=github.com\n\n", "credential", "fill"); !strings.Contains(out, "password=gh-helper") {
+		t.Errorf("the store helper lost the GitHub entry:\n%s", out)
+	}
+	if got := w.MustGit(repo, "remote", "get-url", "origin"); got != "git@ssh.bitbucket.org:acme/api.git\n" {
+		t.Errorf("origin = %q", got)
+	}
+	// A second run finds nothing left to scrub and changes no file.
+	before := w.Snapshot()
+	w.MustRun(repo, "remote", "--scrub")
+	if diff := DiffSnapshots(before, w.Snapshot()); diff != "" {
+		t.Errorf("the second --scrub changed files:\n%s", diff)
+	}
+}
+
+// auditGitInput runs the real git with stdin, in the world's environment and home.
+func auditGitInput(w *World, stdin string, args ...string) (string, error) {
+	cmd := exec.Command("git", args...)
+	cmd.Dir, cmd.Env, cmd.Stdin = w.Home.Dir, w.Env, strings.NewReader(stdin)
+	b, err := cmd.CombinedOutput()
+	return string(b), err
 }
