@@ -491,13 +491,19 @@ func TestEmulatorErrorKinds(t *testing.T) {
 		t.Fatal(err)
 	}
 	cn := e.client(t, &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: narrow})
+	// An empty listing would skip the loop body: the 403 must be seen.
+	sawForbidden := false
 	for v, err := range cn.SSHKeys.List(ctx, bbapitest.DefaultUUID) {
+		sawForbidden = sawForbidden || err != nil
 		if !bbapi.IsForbidden(err) || bbapi.MissingScope(err) != "read:ssh-key:bitbucket" {
 			t.Errorf("403: %v, %v (missing %q)", v, err, bbapi.MissingScope(err))
 		}
 		if h := strings.Join(cmdutil.Hints(err), "\n"); !strings.Contains(h, "read:ssh-key:bitbucket") || !strings.Contains(h, "id.atlassian.com") {
 			t.Errorf("hints = %s", h)
 		}
+	}
+	if !sawForbidden {
+		t.Error("listing account keys without read:ssh-key gave no error")
 	}
 	key, _ := pubKey(t, "k")
 	_, _, err = cn.DeployKeys.Add(ctx, "acme", "api", bbapi.AddDeployKeyOptions{Key: key})
