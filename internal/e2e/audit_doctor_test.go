@@ -58,10 +58,12 @@ func TestAuditDoctorBreakOneMore(t *testing.T) {
 			},
 		},
 		{
-			name:   "git's store helper",
-			break_: func(t *testing.T, d *doctorEnv) { d.MustGit(d.Home.Dir, "config", "--global", "credential.helper", "store") },
-			want:   map[string]string{"secrets": "warn"},
-			check:  "secrets", fix: "git config --global --unset-all credential.helper",
+			name: "git's store helper",
+			break_: func(t *testing.T, d *doctorEnv) {
+				d.MustGit(d.Home.Dir, "config", "--global", "credential.helper", "store")
+			},
+			want:  map[string]string{"secrets": "warn"},
+			check: "secrets", fix: "git config --global --unset-all credential.helper",
 		},
 		{
 			name:   "token in the clear-text file",
