@@ -407,21 +407,6 @@ func findDeployKey(c *call, keys []*DeployKey) (*DeployKey, bool) {
 	return nil, false
 }
 
-func (s *Server) listRepoKeys(c *call) {
-	s.mu.Lock()
-	r, ok := s.adminRepo(c)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	values := make([]any, 0, len(r.keys))
-	for _, k := range r.keys {
-		values = append(values, s.repoKeyJSON(r, k))
-	}
-	s.mu.Unlock()
-	s.paginate(c, values)
-}
-
 // newDeployKey checks a posted access key against the duplicate rules: reusable across
 // repositories and projects, once per target, never also an account key.
 func (s *Server) newDeployKey(c *call, existing []*DeployKey, dupMsg string) (*DeployKey, bool) {
@@ -461,71 +446,6 @@ func (s *Server) newDeployKey(c *call, existing []*DeployKey, dupMsg string) (*D
 	return k, true
 }
 
-func (s *Server) addRepoKey(c *call) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.adminRepo(c)
-	if !ok {
-		return
-	}
-	k, ok := s.newDeployKey(c, r.keys, msgDupRepoKey)
-	if !ok {
-		return
-	}
-	k.Workspace, k.RepoSlug = r.ws.slug, r.slug
-	r.keys = append(r.keys, k)
-	writeJSON(c.w, http.StatusOK, s.repoKeyJSON(r, k))
-}
-
-func (s *Server) getRepoKey(c *call) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.adminRepo(c)
-	if !ok {
-		return
-	}
-	if k, ok := findDeployKey(c, r.keys); ok {
-		writeJSON(c.w, http.StatusOK, s.repoKeyJSON(r, k))
-	}
-}
-
-func (s *Server) putRepoKey(c *call) {
-	b, ok := decodeKeyBody(c)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.adminRepo(c)
-	if !ok {
-		return
-	}
-	k, ok := findDeployKey(c, r.keys)
-	if !ok {
-		return
-	}
-	if b.Label != nil {
-		k.Label = *b.Label
-	}
-	writeJSON(c.w, http.StatusOK, s.repoKeyJSON(r, k))
-}
-
-func (s *Server) deleteRepoKey(c *call) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.adminRepo(c)
-	if !ok {
-		return
-	}
-	k, ok := findDeployKey(c, r.keys)
-	if !ok {
-		return
-	}
-	delete(s.deployBlobs, k.ID)
-	r.keys = slices.DeleteFunc(r.keys, func(x *DeployKey) bool { return x == k })
-	c.w.WriteHeader(http.StatusNoContent)
-}
-
 // --- project access keys ---
 
 func (s *Server) adminProject(c *call) (*project, bool) {
@@ -540,65 +460,6 @@ func (s *Server) adminProject(c *call) (*project, bool) {
 		return nil, false
 	}
 	return p, true
-}
-
-func (s *Server) listProjectKeys(c *call) {
-	s.mu.Lock()
-	p, ok := s.adminProject(c)
-	if !ok {
-		s.mu.Unlock()
-		return
-	}
-	values := make([]any, 0, len(p.keys))
-	for _, k := range p.keys {
-		values = append(values, s.projectKeyJSON(p, k))
-	}
-	s.mu.Unlock()
-	s.paginate(c, values)
-}
-
-func (s *Server) addProjectKey(c *call) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, ok := s.adminProject(c)
-	if !ok {
-		return
-	}
-	k, ok := s.newDeployKey(c, p.keys, msgDupProjectKey)
-	if !ok {
-		return
-	}
-	k.Workspace, k.ProjectKey = p.ws.slug, p.key
-	p.keys = append(p.keys, k)
-	writeJSON(c.w, http.StatusOK, s.projectKeyJSON(p, k))
-}
-
-func (s *Server) getProjectKey(c *call) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, ok := s.adminProject(c)
-	if !ok {
-		return
-	}
-	if k, ok := findDeployKey(c, p.keys); ok {
-		writeJSON(c.w, http.StatusOK, s.projectKeyJSON(p, k))
-	}
-}
-
-func (s *Server) deleteProjectKey(c *call) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, ok := s.adminProject(c)
-	if !ok {
-		return
-	}
-	k, ok := findDeployKey(c, p.keys)
-	if !ok {
-		return
-	}
-	delete(s.deployBlobs, k.ID)
-	p.keys = slices.DeleteFunc(p.keys, func(x *DeployKey) bool { return x == k })
-	c.w.WriteHeader(http.StatusNoContent)
 }
 
 // --- OAuth 2.0 token endpoint ---
@@ -653,3 +514,144 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request) {
 		"state":         "client_credentials",
 	})
 }
+
+// --- access keys of a repository or a project: one set of handlers ---
+
+// keyOwner is what holds access keys: a repository or a project. The handlers below are
+// the same for both; only where the keys live, their JSON and the duplicate text differ.
+type keyOwner interface {
+	keys() *[]*DeployKey
+	keyJSON(k *DeployKey) any
+	dupMessage() string
+	// stamp records the owner on a new key.
+	stamp(k *DeployKey)
+}
+
+type repoKeys struct {
+	s *Server
+	r *repo
+}
+
+func (o repoKeys) keys() *[]*DeployKey      { return &o.r.keys }
+func (o repoKeys) keyJSON(k *DeployKey) any { return o.s.repoKeyJSON(o.r, k) }
+func (o repoKeys) dupMessage() string       { return msgDupRepoKey }
+func (o repoKeys) stamp(k *DeployKey)       { k.Workspace, k.RepoSlug = o.r.ws.slug, o.r.slug }
+
+type projectKeys struct {
+	s *Server
+	p *project
+}
+
+func (o projectKeys) keys() *[]*DeployKey      { return &o.p.keys }
+func (o projectKeys) keyJSON(k *DeployKey) any { return o.s.projectKeyJSON(o.p, k) }
+func (o projectKeys) dupMessage() string       { return msgDupProjectKey }
+func (o projectKeys) stamp(k *DeployKey)       { k.Workspace, k.ProjectKey = o.p.ws.slug, o.p.key }
+
+// ownerFunc finds the owner a request names, answering the error itself when it cannot.
+// Called with s.mu held.
+type ownerFunc func(c *call) (keyOwner, bool)
+
+func (s *Server) repoOwner(c *call) (keyOwner, bool) {
+	r, ok := s.adminRepo(c)
+	return repoKeys{s, r}, ok
+}
+
+func (s *Server) projectOwner(c *call) (keyOwner, bool) {
+	p, ok := s.adminProject(c)
+	return projectKeys{s, p}, ok
+}
+
+func (s *Server) listKeys(c *call, owner ownerFunc) {
+	s.mu.Lock()
+	o, ok := owner(c)
+	if !ok {
+		s.mu.Unlock()
+		return
+	}
+	keys := *o.keys()
+	values := make([]any, 0, len(keys))
+	for _, k := range keys {
+		values = append(values, o.keyJSON(k))
+	}
+	s.mu.Unlock()
+	s.paginate(c, values)
+}
+
+func (s *Server) addKey(c *call, owner ownerFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := owner(c)
+	if !ok {
+		return
+	}
+	keys := o.keys()
+	k, ok := s.newDeployKey(c, *keys, o.dupMessage())
+	if !ok {
+		return
+	}
+	o.stamp(k)
+	*keys = append(*keys, k)
+	writeJSON(c.w, http.StatusOK, o.keyJSON(k))
+}
+
+func (s *Server) getKey(c *call, owner ownerFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := owner(c)
+	if !ok {
+		return
+	}
+	if k, ok := findDeployKey(c, *o.keys()); ok {
+		writeJSON(c.w, http.StatusOK, o.keyJSON(k))
+	}
+}
+
+// putKey changes a key's label (repository keys only: Bitbucket has no PUT for project
+// keys).
+func (s *Server) putKey(c *call, owner ownerFunc) {
+	b, ok := decodeKeyBody(c)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := owner(c)
+	if !ok {
+		return
+	}
+	k, ok := findDeployKey(c, *o.keys())
+	if !ok {
+		return
+	}
+	if b.Label != nil {
+		k.Label = *b.Label
+	}
+	writeJSON(c.w, http.StatusOK, o.keyJSON(k))
+}
+
+func (s *Server) deleteKey(c *call, owner ownerFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := owner(c)
+	if !ok {
+		return
+	}
+	keys := o.keys()
+	k, ok := findDeployKey(c, *keys)
+	if !ok {
+		return
+	}
+	delete(s.deployBlobs, k.ID)
+	*keys = slices.DeleteFunc(*keys, func(x *DeployKey) bool { return x == k })
+	c.w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) listRepoKeys(c *call)     { s.listKeys(c, s.repoOwner) }
+func (s *Server) addRepoKey(c *call)       { s.addKey(c, s.repoOwner) }
+func (s *Server) getRepoKey(c *call)       { s.getKey(c, s.repoOwner) }
+func (s *Server) putRepoKey(c *call)       { s.putKey(c, s.repoOwner) }
+func (s *Server) deleteRepoKey(c *call)    { s.deleteKey(c, s.repoOwner) }
+func (s *Server) listProjectKeys(c *call)  { s.listKeys(c, s.projectOwner) }
+func (s *Server) addProjectKey(c *call)    { s.addKey(c, s.projectOwner) }
+func (s *Server) getProjectKey(c *call)    { s.getKey(c, s.projectOwner) }
+func (s *Server) deleteProjectKey(c *call) { s.deleteKey(c, s.projectOwner) }
