@@ -24,45 +24,6 @@ import (
 	"github.com/bbkey/bbkey/internal/cmdutil"
 )
 
-// clock is shared by the emulator and the client; sleeping advances it, so retries
-// cost no real time and the server's rate-limit window and token expiry move with it.
-type clock struct {
-	mu     sync.Mutex
-	t      time.Time
-	sleeps []time.Duration
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.sleeps = append(c.sleeps, d)
-	c.t = c.t.Add(d)
-	return nil
-}
-
-func (c *clock) Sleeps() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.sleeps)
-}
-
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -82,13 +43,13 @@ func (l *lockedBuffer) String() string {
 
 type emu struct {
 	srv   *bbapitest.Server
-	clock *clock
+	clock *bbapi.FakeClock
 	debug *lockedBuffer
 }
 
 func startEmulator(t *testing.T, opts ...bbapitest.Option) *emu {
 	t.Helper()
-	e := &emu{clock: newClock(), debug: &lockedBuffer{}}
+	e := &emu{clock: bbapi.NewFakeClock(), debug: &lockedBuffer{}}
 	e.srv = bbapitest.Start(t, append([]bbapitest.Option{bbapitest.WithSpecValidation(t), bbapitest.WithClock(e.clock.Now)}, opts...)...)
 	return e
 }
@@ -578,7 +539,7 @@ func TestEmulatorRateLimitThenSuccess(t *testing.T) {
 	if err != nil || len(repos) != 3 {
 		t.Fatalf("repos=%d err=%v", len(repos), err)
 	}
-	if len(waits) != 2 || !waits[0].RateLimited || e.clock.Sleeps() != 2 {
+	if len(waits) != 2 || !waits[0].RateLimited || len(e.clock.Sleeps()) != 2 {
 		t.Errorf("waits = %+v", waits)
 	}
 	var n429 int
