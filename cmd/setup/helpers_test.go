@@ -2,15 +2,10 @@ package setup
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -154,48 +149,5 @@ func (fx *fixture) state() *state.State {
 // snapshot maps every path under the home to its mode and content hash.
 func (fx *fixture) snapshot() map[string]string {
 	fx.t.Helper()
-	snap := map[string]string{}
-	err := filepath.WalkDir(fx.home.Dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		sum := ""
-		if info.Mode().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			h := sha256.Sum256(b)
-			sum = hex.EncodeToString(h[:8])
-		}
-		rel, _ := filepath.Rel(fx.home.Dir, p)
-		snap[rel] = fmt.Sprintf("%v %s", info.Mode(), sum)
-		return nil
-	})
-	if err != nil {
-		fx.t.Fatal(err)
-	}
-	return snap
-}
-
-func diffSnapshots(before, after map[string]string) string {
-	var lines []string
-	for k, v := range before {
-		if a, ok := after[k]; !ok {
-			lines = append(lines, "removed "+k)
-		} else if a != v {
-			lines = append(lines, "changed "+k)
-		}
-	}
-	for k := range after {
-		if _, ok := before[k]; !ok {
-			lines = append(lines, "added "+k)
-		}
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
+	return testutil.Snapshot(fx.t, fx.home.Dir)
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/testutil"
 )
 
 // A --ssh-host-keys file that cannot be read, or an --ssh-host that is not a host name,
@@ -30,7 +31,7 @@ func TestSetupBadHostKeySettingsFailFirst(t *testing.T) {
 			if got := fx.requests(); len(got) != 0 {
 				t.Errorf("requests before failing: %q", got)
 			}
-			if d := diffSnapshots(before, fx.snapshot()); d != "" {
+			if d := testutil.DiffSnapshots(before, fx.snapshot()); d != "" {
 				t.Errorf("files written before failing:\n%s", d)
 			}
 		})

@@ -132,7 +132,7 @@ func TestSetupRerunChangesNothing(t *testing.T) {
 	if got, want := fx.requests(), []string{"GET /2.0/user", "GET " + keysURL}; !slices.Equal(got, want) {
 		t.Errorf("requests = %q, want %q", got, want)
 	}
-	if d := diffSnapshots(before, fx.snapshot()); d != "" {
+	if d := testutil.DiffSnapshots(before, fx.snapshot()); d != "" {
 		t.Errorf("a re-run changed files:\n%s", d)
 	}
 	if n := len(fx.emu.UserKeys(ada)); n != 1 {
@@ -234,7 +234,7 @@ func TestSetupNoInputFailsBeforeWriting(t *testing.T) {
 					t.Errorf("error %q does not name %q", msg, w)
 				}
 			}
-			if d := diffSnapshots(before, fx.snapshot()); d != "" {
+			if d := testutil.DiffSnapshots(before, fx.snapshot()); d != "" {
 				t.Errorf("files written:\n%s", d)
 			}
 			if got := fx.requests(); !slices.Equal(got, tt.wantCalls) {
@@ -260,7 +260,7 @@ func TestSetupAuthFailures(t *testing.T) {
 		if strings.Contains(err.Error(), "not-the-token") || strings.Contains(fx.stderr.String(), "not-the-token") {
 			t.Error("the token leaked into the output")
 		}
-		if d := diffSnapshots(before, fx.snapshot()); d != "" {
+		if d := testutil.DiffSnapshots(before, fx.snapshot()); d != "" {
 			t.Errorf("files written:\n%s", d)
 		}
 	})
@@ -279,7 +279,7 @@ func TestSetupAuthFailures(t *testing.T) {
 		if !strings.Contains(err.Error(), "write:ssh-key:bitbucket") {
 			t.Errorf("error does not name the scope: %v", err)
 		}
-		if d := diffSnapshots(before, fx.snapshot()); d != "" {
+		if d := testutil.DiffSnapshots(before, fx.snapshot()); d != "" {
 			t.Errorf("files written:\n%s", d)
 		}
 		if got := fx.requests(); !slices.Equal(got, []string{"GET /2.0/user"}) {
@@ -351,7 +351,7 @@ func TestSetupKeyOnAnotherAccount(t *testing.T) {
 	if len(fx.agent.Entries) != 0 {
 		t.Errorf("the key was left in the agent: %+v", fx.agent.Entries)
 	}
-	if d := diffSnapshots(before, fx.snapshot()); d != "" {
+	if d := testutil.DiffSnapshots(before, fx.snapshot()); d != "" {
 		t.Errorf("files written:\n%s", d)
 	}
 	if !strings.Contains(fx.stderr.String(), "✗ upload failed") {
@@ -486,7 +486,7 @@ func TestSetupCancelAtPassphraseWritesNothing(t *testing.T) {
 	if !slices.Equal(p.Asked, []string{"Passphrase for the new key"}) {
 		t.Errorf("asked %q", p.Asked)
 	}
-	if d := diffSnapshots(before, fx.snapshot()); d != "" {
+	if d := testutil.DiffSnapshots(before, fx.snapshot()); d != "" {
 		t.Errorf("files written:\n%s", d)
 	}
 	if len(fx.emu.UserKeys(ada)) != 0 || len(fx.agent.Entries) != 0 {
@@ -500,7 +500,7 @@ func TestSetupDryRun(t *testing.T) {
 	fx.globals.JSON = true
 	before := fx.snapshot()
 	fx.mustRun("--dry-run", "--agent-lifetime", "1d", "--passphrase-file", fx.passFile)
-	if d := diffSnapshots(before, fx.snapshot()); d != "" {
+	if d := testutil.DiffSnapshots(before, fx.snapshot()); d != "" {
 		t.Errorf("a dry run wrote:\n%s", d)
 	}
 	if got := fx.requests(); !slices.Equal(got, []string{"GET /2.0/user"}) {
@@ -608,7 +608,7 @@ func TestSetupFlagErrors(t *testing.T) {
 		if !strings.Contains(err.Error(), "if any flags in the group") && cmdutil.ExitCode(err) != cmdutil.ExitUsage {
 			t.Errorf("%q: exit %d (%v), want 2", args, cmdutil.ExitCode(err), err)
 		}
-		if d := diffSnapshots(before, fx.snapshot()); d != "" {
+		if d := testutil.DiffSnapshots(before, fx.snapshot()); d != "" {
 			t.Errorf("%q wrote:\n%s", args, d)
 		}
 	}
@@ -675,7 +675,7 @@ func TestSetupUnattendedRerunWithoutPassphrase(t *testing.T) {
 	if got, want := fx.requests(), []string{"GET /2.0/user", "GET " + keysURL}; !slices.Equal(got, want) {
 		t.Errorf("requests = %q, want %q", got, want)
 	}
-	if d := diffSnapshots(before, fx.snapshot()); d != "" {
+	if d := testutil.DiffSnapshots(before, fx.snapshot()); d != "" {
 		t.Errorf("files changed:\n%s", d)
 	}
 

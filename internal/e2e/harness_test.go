@@ -2,15 +2,11 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -184,62 +180,12 @@ func (w *World) AgentList() string {
 	return string(b)
 }
 
-// Snapshot maps every file and directory under the home (minus skip prefixes, relative
-// paths) to its mode and content hash, so a test can assert a run changed nothing.
+// Snapshot maps every file and directory under the home (minus skip: relative paths) to
+// its mode and content hash, so a test can assert a run changed nothing.
 func (w *World) Snapshot(skip ...string) map[string]string {
 	w.t.Helper()
-	snap := map[string]string{}
-	root := w.Home.Dir
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		for _, s := range skip {
-			if rel == s || strings.HasPrefix(rel, s+string(filepath.Separator)) {
-				if d.IsDir() {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		sum := ""
-		if info.Mode().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			h := sha256.Sum256(b)
-			sum = hex.EncodeToString(h[:8])
-		}
-		snap[rel] = fmt.Sprintf("%v %s", info.Mode(), sum)
-		return nil
-	})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return snap
+	return testutil.Snapshot(w.t, w.Home.Dir, skip...)
 }
 
 // DiffSnapshots describes what changed between two snapshots ("" when nothing did).
-func DiffSnapshots(before, after map[string]string) string {
-	var lines []string
-	for k, v := range before {
-		if a, ok := after[k]; !ok {
-			lines = append(lines, "removed "+k)
-		} else if a != v {
-			lines = append(lines, fmt.Sprintf("changed %s: %s -> %s", k, v, a))
-		}
-	}
-	for k := range after {
-		if _, ok := before[k]; !ok {
-			lines = append(lines, "added "+k)
-		}
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
-}
+var DiffSnapshots = testutil.DiffSnapshots

@@ -196,7 +196,7 @@ func TestRotateAccessUploadFailureRollsBack(t *testing.T) {
 	f := newFixture(t)
 	old := f.seedAccess("ci-01", "bbkey:ci-01:2026-08-01", time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC),
 		"repo:acme/api", "repo:acme/web", "repo:acme/infra")
-	before := snapshot(t, f.home.SSHDir)
+	before := testutil.Snapshot(t, f.home.SSHDir)
 	f.emu.FailNext(bbapitest.Match("POST", "/2.0/repositories/acme/web/deploy-keys"), 1, 403, "")
 	rep, err := f.engine().Run(context.Background(), Request{Kind: state.RotateAccessKeys})
 	if err == nil || !strings.Contains(err.Error(), "repo:acme/web") {
@@ -207,7 +207,7 @@ func TestRotateAccessUploadFailureRollsBack(t *testing.T) {
 			t.Errorf("%s keys = %v, want only the old key", slug, got)
 		}
 	}
-	if d := diffSnapshots(before, snapshot(t, f.home.SSHDir)); d != "" {
+	if d := testutil.DiffSnapshots(before, testutil.Snapshot(t, f.home.SSHDir)); d != "" {
 		t.Errorf("~/.ssh changed:\n%s", d)
 	}
 	if rep.Rotations[0].Result != "failed" {

@@ -15,6 +15,7 @@ import (
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/testutil"
 	"github.com/bbkey/bbkey/keys"
 )
 
@@ -128,14 +129,14 @@ func TestRotateSkipsYoungKey(t *testing.T) {
 	f := newFixture(t)
 	old := f.seedAccount("ada", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
 	f.emu.ResetRequests()
-	before := snapshot(t, f.home.Dir)
+	before := testutil.Snapshot(t, f.home.Dir)
 
 	rep, err := f.engine().Run(context.Background(), Request{Kind: state.RotateAccount, IfOlderThan: 90 * 24 * time.Hour})
 	must(t, err)
 	if rep.Result != "ok" || rep.Rotations[0].Result != "skipped" || rep.Rotations[0].AgeDays != 21 {
 		t.Errorf("report = %+v %+v", rep, rep.Rotations[0])
 	}
-	if d := diffSnapshots(before, snapshot(t, f.home.Dir), "/.config/bbkey/rotate.lock"); d != "" {
+	if d := testutil.DiffSnapshots(before, testutil.Snapshot(t, f.home.Dir), ".config/bbkey/rotate.lock"); d != "" {
 		t.Errorf("a skipped run changed files:\n%s", d)
 	}
 	for _, r := range f.emu.Requests() {
@@ -153,13 +154,13 @@ func TestRotateDryRunChangesNothing(t *testing.T) {
 	f := newFixture(t)
 	f.seedAccount("ada", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
 	f.emu.ResetRequests()
-	before := snapshot(t, f.home.Dir)
+	before := testutil.Snapshot(t, f.home.Dir)
 	rep, err := f.engine().Run(context.Background(), Request{Kind: state.RotateAccount, DryRun: true})
 	must(t, err)
 	if !rep.DryRun || rep.Rotations[0].Result != ResultWouldRotate {
 		t.Errorf("report = %+v", rep.Rotations[0])
 	}
-	if d := diffSnapshots(before, snapshot(t, f.home.Dir)); d != "" {
+	if d := testutil.DiffSnapshots(before, testutil.Snapshot(t, f.home.Dir)); d != "" {
 		t.Errorf("a dry run changed files:\n%s", d)
 	}
 	for _, r := range f.emu.Requests() {
@@ -174,7 +175,7 @@ func TestRotateDryRunChangesNothing(t *testing.T) {
 func TestRotateProofFailure(t *testing.T) {
 	f := newFixture(t)
 	old := f.seedAccount("ada", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
-	before := snapshot(t, f.home.SSHDir)
+	before := testutil.Snapshot(t, f.home.SSHDir)
 	f.emu.DenySSHNewKeys()
 
 	rep, err := f.engine().Run(context.Background(), Request{Kind: state.RotateAccount})
@@ -187,7 +188,7 @@ func TestRotateProofFailure(t *testing.T) {
 	if got := f.accountKeys(); !slices.Equal(got, []string{old.Fingerprint}) {
 		t.Errorf("account keys = %v, want only the old one", got)
 	}
-	if d := diffSnapshots(before, snapshot(t, f.home.SSHDir)); d != "" {
+	if d := testutil.DiffSnapshots(before, testutil.Snapshot(t, f.home.SSHDir)); d != "" {
 		t.Errorf("a failed proof changed ~/.ssh:\n%s", d)
 	}
 	if st := f.state(); st.Accounts["ada"].Fingerprint != old.Fingerprint {
@@ -214,12 +215,12 @@ func TestRotateLockedRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lock.Unlock()
-	before := snapshot(t, f.home.Dir)
+	before := testutil.Snapshot(t, f.home.Dir)
 	_, err = f.engine().Run(context.Background(), Request{Kind: state.RotateAccount})
 	if !errors.Is(err, state.ErrRotationRunning) || len(cmdutil.Hints(err)) == 0 {
 		t.Fatalf("err = %v", err)
 	}
-	if d := diffSnapshots(before, snapshot(t, f.home.Dir)); d != "" {
+	if d := testutil.DiffSnapshots(before, testutil.Snapshot(t, f.home.Dir)); d != "" {
 		t.Errorf("a locked-out run changed files:\n%s", d)
 	}
 }
@@ -292,7 +293,7 @@ func TestRotateUnknownName(t *testing.T) {
 func TestRotatePassphraseFailsBeforeWriting(t *testing.T) {
 	f := newFixture(t)
 	f.seedAccount("ada", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
-	before := snapshot(t, f.home.Dir)
+	before := testutil.Snapshot(t, f.home.Dir)
 	e := f.engine()
 	e.Passphrase = func(context.Context, string) ([]byte, error) {
 		return nil, cmdutil.UsageError(errors.New("no passphrase: --passphrase-file or BBKEY_PASSPHRASE"))
@@ -301,7 +302,7 @@ func TestRotatePassphraseFailsBeforeWriting(t *testing.T) {
 	if cmdutil.ExitCode(err) != cmdutil.ExitUsage {
 		t.Fatalf("err = %v", err)
 	}
-	if d := diffSnapshots(before, snapshot(t, f.home.Dir), "/.config/bbkey/rotate.lock"); d != "" {
+	if d := testutil.DiffSnapshots(before, testutil.Snapshot(t, f.home.Dir), ".config/bbkey/rotate.lock"); d != "" {
 		t.Errorf("changed:\n%s", d)
 	}
 }
