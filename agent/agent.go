@@ -103,9 +103,29 @@ func (c *Client) Add(key crypto.PrivateKey, comment string, lifetime time.Durati
 		ConfirmBeforeUse: confirm,
 	})
 	if err != nil {
-		return fmt.Errorf("adding %s to the agent at %s: %w", ssh.FingerprintSHA256(pub), c.Addr, err)
+		return fmt.Errorf("adding %s to the agent at %s: %w", ssh.FingerprintSHA256(pub), c.Addr, refused(err))
 	}
 	return nil
+}
+
+// ErrRefused matches (errors.Is) an agent's refusal: the protocol's bare failure answer,
+// which a locked agent (`ssh-add -x`) gives to every add and remove.
+var ErrRefused = errors.New("the agent refused")
+
+type refusedError struct{ err error }
+
+func (e *refusedError) Error() string   { return "the agent refused (" + e.err.Error() + ")" }
+func (e *refusedError) Unwrap() []error { return []error{e.err, ErrRefused} }
+func (e *refusedError) Hints() []string {
+	return []string{"the agent may be locked: `ssh-add -X` unlocks it; then `ssh-add` loads the key"}
+}
+
+// refused marks the agent's bare failure answer as a refusal; other errors pass.
+func refused(err error) error {
+	if err != nil && err.Error() == "agent: failure" {
+		return &refusedError{err: err}
+	}
+	return err
 }
 
 // List implements Agent.
@@ -149,7 +169,7 @@ func (c *Client) removeMatching(fingerprint string) (int, error) {
 			continue
 		}
 		if err := c.ag.Remove(id.PublicKey); err != nil {
-			return n, err
+			return n, refused(err)
 		}
 		n++
 	}

@@ -45,7 +45,15 @@ func NewFactory(version string, ios *iostreams.IOStreams) *cmdutil.Factory {
 			return strings.ToLower(short), nil
 		},
 	}
-	f.Agent = func() (agent.Agent, error) { return agent.Connect(f.LookupEnv) }
+	f.Agent = func() (agent.Agent, error) {
+		// Never return Connect's nil *Client inside the interface: a caller's `ag == nil`
+		// would not see it, and the first method call would panic.
+		c, err := agent.Connect(f.LookupEnv)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
 	f.CredStore = func(ctx context.Context, allowInsecure bool) (credstore.Store, error) {
 		p, err := f.Paths()
 		if err != nil {

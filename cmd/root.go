@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -27,7 +28,7 @@ import (
 
 const exitCodesHelp = `Exit codes:
   0  ok
-  1  error
+  1  error, including an internal error (a bug: "bbkey: error: internal error: …")
   2  usage error or cancelled
   3  partial: some targets failed, --max-wait ran out, or a rotated-out key not revoked yet
   4  not authenticated or missing scope
@@ -43,9 +44,17 @@ func Main() int {
 
 // Run executes the command line args with the given Factory and returns the exit code.
 // Tests call it with a test Factory.
-func Run(ctx context.Context, f *cmdutil.Factory, args []string) int {
+func Run(ctx context.Context, f *cmdutil.Factory, args []string) (code int) {
 	out := &countingWriter{w: f.IOStreams.Out}
 	f.IOStreams.Out = out
+	// The last resort: a bug must not end in a Go stack dump, which a scheduled job's log
+	// would keep and a user would not know what to do with. Deferred cleanups (locks,
+	// temp files) have run by now; a rotation's journal lets the next run finish it.
+	defer func() {
+		if r := recover(); r != nil {
+			code = internalError(f, out.n > 0, r, debug.Stack())
+		}
+	}()
 	root := NewCmdRoot(f)
 	root.SetArgs(args)
 	root.SetOut(out)
@@ -56,7 +65,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, args []string) int {
 		return cmdutil.ExitOK
 	}
 	err = classify(err)
-	code := cmdutil.ExitCode(err)
+	code = cmdutil.ExitCode(err)
 	renderError(f, out.n > 0, err, code)
 	return code
 }
@@ -124,6 +133,19 @@ func classify(err error) error {
 		}
 	}
 	return err
+}
+
+// internalError renders a recovered panic as an error (the stack only with --debug) and
+// returns its exit code, 1.
+func internalError(f *cmdutil.Factory, wroteOut bool, r any, stack []byte) int {
+	err := cmdutil.WithHint(fmt.Errorf("internal error: %v", r),
+		"this is a bug in bbkey: please report it with the output of the same command run with --debug (secrets are redacted)",
+		"an interrupted `bbkey rotate` is finished (or undone) by the next run")
+	if f.Globals != nil && f.Globals.Debug {
+		fmt.Fprintf(f.IOStreams.ErrOut, "bbkey: debug: panic: %v\n%s", r, stack)
+	}
+	renderError(f, wroteOut, err, cmdutil.ExitFailure)
+	return cmdutil.ExitFailure
 }
 
 type jsonError struct {

@@ -46,7 +46,15 @@ func runRotation(ctx context.Context, opts *Options, fl flags) (err error) {
 	if job != "" {
 		started := opts.Now()
 		opts.IO.Step(iostreams.MarkOK, "scheduled run %q started %s", job, started.Format(time.RFC3339))
-		defer func() { recordScheduledRun(ctx, opts, dir, started, err) }()
+		defer func() {
+			// A bug must still leave its outcome for --status and doctor; cmd's last
+			// resort reports it.
+			if r := recover(); r != nil {
+				recordScheduledRun(ctx, opts, dir, started, fmt.Errorf("internal error: %v", r))
+				panic(r)
+			}
+			recordScheduledRun(ctx, opts, dir, started, err)
+		}()
 	}
 
 	age := fl.ifOlderThan

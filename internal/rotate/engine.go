@@ -43,6 +43,9 @@ const (
 	CrashEnv = "BBKEY_TEST_CRASH_AFTER"
 	// CrashExitCode is the exit code of a run the test hook stopped.
 	CrashExitCode = 99
+	// PanicEnv names the other test hook: the step after whose journal write the run
+	// panics, as a bug would; cmd's last-resort recover turns it into exit 1.
+	PanicEnv = "BBKEY_TEST_PANIC_AFTER"
 	// NextSuffix is appended to the key path for the successor until it is in place.
 	NextSuffix = ".next"
 	// RetiredDir is the directory inside ~/.ssh/bbkey that keeps rotated-out key pairs.
@@ -335,10 +338,14 @@ func (e *Engine) describeJournal(j *state.Journal, forward bool) *Outcome {
 	return o
 }
 
-// crashPoint is the test hook: exit right after step's journal write when asked to.
+// crashPoint is the test hook: exit (CrashEnv) or panic (PanicEnv) right after step's
+// journal write when asked to.
 func (e *Engine) crashPoint(step string) {
 	if e.LookupEnv == nil {
 		return
+	}
+	if v, ok := e.LookupEnv(PanicEnv); ok && v == step {
+		panic(fmt.Sprintf("test hook %s=%s", PanicEnv, step))
 	}
 	if v, ok := e.LookupEnv(CrashEnv); ok && v == step {
 		exit := e.Exit
@@ -389,6 +396,11 @@ func (e *Engine) userAgent() agent.Agent {
 			return
 		}
 		e.agent, e.agentErr = e.Agent()
+		if e.agentErr != nil {
+			// Whatever came back with the error is not an agent to use (it may be a
+			// typed nil inside the interface).
+			e.agent = nil
+		}
 	})
 	return e.agent
 }

@@ -158,8 +158,20 @@ func (e *Engine) eachPlace(ctx context.Context, places []place, fn func(context.
 		wg   sync.WaitGroup
 		sem  = make(chan struct{}, e.concurrency())
 	)
+	// A panic in one place's goroutine would kill the process before cmd's last-resort
+	// recover sees it: keep the first and re-raise it here, once every place is done.
+	var panicked any
 	for _, p := range places {
 		wg.Go(func() {
+			defer func() {
+				if r := recover(); r != nil {
+					mu.Lock()
+					if panicked == nil {
+						panicked = r
+					}
+					mu.Unlock()
+				}
+			}()
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
@@ -177,6 +189,9 @@ func (e *Engine) eachPlace(ctx context.Context, places []place, fn func(context.
 		})
 	}
 	wg.Wait()
+	if panicked != nil {
+		panic(panicked)
+	}
 	return errs
 }
 

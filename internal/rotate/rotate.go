@@ -231,7 +231,7 @@ func (e *Engine) forward(ctx context.Context, j *state.Journal, s *subject, k *k
 func (e *Engine) agentAdd(ctx context.Context, j *state.Journal, s *subject, k *keys.Key) {
 	ag := e.userAgent()
 	if ag == nil {
-		e.IO.Step(iostreams.MarkWarn, "no ssh agent (%v): the new key is not loaded; ssh loads it at first use", e.agentErr)
+		e.agentWarn(e.agentErr, "no ssh agent (%v): the new key is not loaded; ssh loads it at first use", e.agentErr)
 		return
 	}
 	if k == nil || !k.HasPrivate() {
@@ -247,7 +247,7 @@ func (e *Engine) agentAdd(ctx context.Context, j *state.Journal, s *subject, k *
 		defer k.Wipe()
 	}
 	if err := ag.Add(k.Private, k.Comment, 0, false); err != nil {
-		e.IO.Step(iostreams.MarkWarn, "the new key is not loaded into the ssh agent: %v", err)
+		e.agentWarn(err, "the new key is not loaded into the ssh agent (ssh loads it at first use): %v", err)
 		return
 	}
 	e.IO.Step(iostreams.MarkOK, "loaded the new key into the ssh agent")
@@ -284,7 +284,19 @@ func (e *Engine) agentRemove(j *state.Journal) {
 		e.IO.Step(iostreams.MarkOK, "removed the old key %s from the ssh agent", j.OldFingerprint)
 	case errors.Is(err, agent.ErrNotLoaded):
 	default:
-		e.IO.Step(iostreams.MarkWarn, "the old key stays in the ssh agent: %v", err)
+		e.agentWarn(err, "the old key stays in the ssh agent (Bitbucket no longer accepts it): %v", err)
+	}
+}
+
+// agentWarn prints an agent warning and the hints of its error. The agent is a
+// convenience: a rotation never fails for it (a timer, a server, a locked agent).
+func (e *Engine) agentWarn(err error, format string, args ...any) {
+	e.IO.Step(iostreams.MarkWarn, format, args...)
+	if e.Scheduled {
+		return // the hints say how to start or unlock an agent in a shell the timer lacks
+	}
+	for _, h := range cmdutil.Hints(err) {
+		fmt.Fprintf(e.IO.ErrOut, "    %s\n", h)
 	}
 }
 
