@@ -31,8 +31,18 @@ func (s *Server) ensureRepo(r *repo) (string, error) {
 		return r.dir, nil
 	}
 	dir := filepath.Join(s.dir, "repos", r.ws.slug, r.slug+".git")
-	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+	if err := s.initBareRepo(dir, r.fullName()); err != nil {
 		return "", err
+	}
+	r.dir = dir
+	return dir, nil
+}
+
+// initBareRepo makes a bare repository at dir with one commit on main holding a README
+// titled title.
+func (s *Server) initBareRepo(dir, title string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return err
 	}
 	env := append(s.gitEnv(),
 		"GIT_AUTHOR_NAME="+DefaultDisplayName, "GIT_AUTHOR_EMAIL="+DefaultEmail,
@@ -51,24 +61,23 @@ func (s *Server) ensureRepo(r *repo) (string, error) {
 		return strings.TrimSpace(out.String()), nil
 	}
 	if _, err := git("", "init", "--quiet", "--bare", "--initial-branch=main", dir); err != nil {
-		return "", err
+		return err
 	}
 	gd := "--git-dir=" + dir
-	blob, err := git(fmt.Sprintf("# %s\n\nA repository of the bbapitest Bitbucket emulator.\n", r.fullName()), gd, "hash-object", "-w", "--stdin")
+	blob, err := git(fmt.Sprintf("# %s\n\nA repository of the bbapitest Bitbucket emulator.\n", title), gd, "hash-object", "-w", "--stdin")
 	if err != nil {
-		return "", err
+		return err
 	}
 	tree, err := git("100644 blob "+blob+"\tREADME.md\n", gd, "mktree")
 	if err != nil {
-		return "", err
+		return err
 	}
 	commit, err := git("Initial commit\n", gd, "commit-tree", tree)
 	if err != nil {
-		return "", err
+		return err
 	}
 	if _, err := git("", gd, "update-ref", "refs/heads/main", commit); err != nil {
-		return "", err
+		return err
 	}
-	r.dir = dir
-	return dir, nil
+	return nil
 }

@@ -53,6 +53,9 @@ var routes = []*route{
 }
 
 func (s *Server) handler() http.Handler {
+	if s.dc != nil {
+		return s.dcHandler()
+	}
 	mux := http.NewServeMux()
 	for _, rt := range routes {
 		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) { s.serveRoute(w, r, rt) })

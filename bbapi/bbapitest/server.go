@@ -60,6 +60,7 @@ type config struct {
 	clock           func() time.Time
 	dir             string
 	latency         time.Duration
+	datacenter      bool // WithDataCenter
 }
 
 // WithSpecValidation validates every request the server receives and every response it
@@ -113,6 +114,7 @@ type Server struct {
 	once   sync.Once
 
 	spec *specValidator
+	dc   *dcState // Data Center mode (WithDataCenter); nil for Cloud
 
 	mu          sync.Mutex
 	clock       atomic.Pointer[func() time.Time] // read without s.mu: now() runs under it and outside it
@@ -166,6 +168,9 @@ func NewServer(opts ...Option) (*Server, error) {
 	}
 	s.clock.Store(&clock)
 	s.latency = s.cfg.latency
+	if s.cfg.datacenter {
+		s.dc = newDCState()
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
 	if s.cfg.dir != "" {
@@ -186,7 +191,11 @@ func NewServer(opts ...Option) (*Server, error) {
 	}
 
 	if s.cfg.specTB != nil {
-		v, err := newSpecValidator()
+		newValidator := newSpecValidator
+		if s.dc != nil {
+			newValidator = newDCSpecValidator
+		}
+		v, err := newValidator()
 		if err != nil {
 			return fail(err)
 		}
@@ -210,6 +219,9 @@ func NewServer(opts ...Option) (*Server, error) {
 	}
 	s.baseURL = "http://" + s.httpLn.Addr().String()
 	s.apiURL = s.baseURL + "/2.0"
+	if s.dc != nil {
+		s.apiURL = s.baseURL + "/rest"
+	}
 	s.httpSrv = &http.Server{
 		Handler:           s.handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -221,7 +233,11 @@ func NewServer(opts ...Option) (*Server, error) {
 	s.sshCfg = s.newSSHConfig()
 
 	if !s.cfg.noSeed {
-		if err := s.seed(); err != nil {
+		seed := s.seed
+		if s.dc != nil {
+			seed = s.dcSeed
+		}
+		if err := seed(); err != nil {
 			return fail(err)
 		}
 	}
@@ -348,6 +364,9 @@ func (s *Server) DefaultAPIToken() string { return s.defaultTok }
 
 // Env returns KEY=VALUE lines that point bbkey at this server as the seeded user.
 func (s *Server) Env() []string {
+	if s.dc != nil {
+		return s.dcEnv()
+	}
 	env := []string{
 		"BITBUCKET_API_URL=" + s.APIURL(),
 		"BITBUCKET_OAUTH_TOKEN_URL=" + s.OAuthTokenURL(),

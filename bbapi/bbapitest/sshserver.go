@@ -54,6 +54,9 @@ func (s *Server) sshAuth(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permiss
 	if s.onlySSH != nil && !s.onlySSH[blob] {
 		return nil, errors.New("key denied")
 	}
+	if s.dc != nil {
+		return s.dcSSHAuth(blob)
+	}
 	if k := s.accountKeyByBlob(blob); k != nil {
 		if k.ExpiresOn != nil && !s.now().Before(*k.ExpiresOn) {
 			return nil, errors.New("key expired")
@@ -178,6 +181,9 @@ func finish(ch ssh.Channel, code int) {
 func (s *Server) greeting(blob string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.dc != nil {
+		return s.dcGreeting(blob)
+	}
 	s.touchKey(blob)
 	if s.accountKeyByBlob(blob) != nil {
 		return sshGreetingAccount
@@ -253,14 +259,11 @@ func (s *Server) runGit(ch ssh.Channel, blob, command string, env []string) int 
 		_, _ = io.WriteString(stderr, sshBadCommand)
 		return 128
 	}
-	s.mu.Lock()
-	r, denial := s.authorizeGit(blob, service, wsName, slug)
-	s.mu.Unlock()
+	dir, denial, err := s.gitTarget(blob, service, wsName, slug)
 	if denial != "" {
 		_, _ = io.WriteString(stderr, denial)
 		return 1
 	}
-	dir, err := s.ensureRepo(r)
 	if err != nil {
 		_, _ = fmt.Fprintf(stderr, "conq: internal error: %v\n", err)
 		return 1
@@ -291,6 +294,22 @@ func (s *Server) runGit(ch ssh.Channel, blob, command string, env []string) int 
 		return ee.ExitCode()
 	}
 	return 1
+}
+
+// gitTarget authorizes one git command and returns the bare repository to run it on,
+// or the refusal to print.
+func (s *Server) gitTarget(blob, service, wsName, slug string) (dir, denial string, err error) {
+	if s.dc != nil {
+		return s.dcGitTarget(blob, service, wsName, slug)
+	}
+	s.mu.Lock()
+	r, denial := s.authorizeGit(blob, service, wsName, slug)
+	s.mu.Unlock()
+	if denial != "" {
+		return "", denial, nil
+	}
+	dir, err = s.ensureRepo(r)
+	return dir, "", err
 }
 
 // authorizeGit decides what a key may do on a repository: an account key reads what its
