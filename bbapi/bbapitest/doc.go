@@ -45,4 +45,22 @@
 //     credential gets DefaultRateLimit; unauthenticated traffic has no separate budget.
 //   - SSH: one ed25519 host key per run; user git only; no port 443 alternative; a push
 //     needs write permission, nothing else (no branch permissions, no LFS).
+//
+// Data Center mode (WithDataCenter, then Server.DataCenter to seed and inspect) is a
+// Bitbucket Data Center instead: the REST API under /rest with the spec's `latest` paths
+// (and their `1.0` twins), seeded with user ada, project OPS with DefaultRepos and the
+// personal repository ~ADA/notes; personal, project and repository HTTP access tokens
+// (Bearer) whose permissions cap their user's; the {"errors": [{context, message,
+// exceptionName}]} shape, 401 for a missing permission, 409 for a duplicate key, a
+// per-user token bucket answering 429 with Retry-After; `DELETE /rest/ssh/latest/keys`
+// deleting every key of the user, as the real server does; GET /rest/ssh/latest/settings
+// reporting the SSH server's real host-key fingerprint; and git over SSH at
+// ssh://git@127.0.0.1:PORT/proj/repo.git (~user/repo.git for personal repositories) where
+// REPO_READ and PROJECT_READ access keys clone and REPO_WRITE and PROJECT_WRITE ones also
+// push. WithSpecValidation then checks against the Data Center 9.2 spec
+// (testdata/openapi-datacenter-keys.json, two documented corrections: see correctDCSpec).
+// Chosen where the live behaviour is unknown: an access key added again to the same place
+// gets the new permission (201); a user's key cannot become an access key (409); a
+// repository or project the credential cannot read is a 404; a maximum expiry
+// (SetMaxExpiryDays) fills in a missing expiryDays and refuses a longer one (400).
 package bbapitest

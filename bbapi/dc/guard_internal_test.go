@@ -1,0 +1,57 @@
+package dc
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync/atomic"
+	"testing"
+)
+
+// The last line of defence: whatever builds the URL, no DELETE of the user-key
+// collection leaves the client, in either version form, with or without a context path.
+func TestUnscopedKeyDeleteIsRefused(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	c, err := NewClient(srv.URL+"/bitbucket", Token{Token: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/bitbucket/rest/ssh/latest/keys", "/bitbucket/rest/ssh/1.0/keys", "/bitbucket/rest/ssh/latest/keys/"} {
+		u, _ := url.Parse(srv.URL + p)
+		if _, err := c.do(context.Background(), &call{method: http.MethodDelete, route: routeUserKeys, url: u}); !errors.Is(err, ErrUnscopedKeyDelete) {
+			t.Errorf("DELETE %s: %v", p, err)
+		}
+	}
+	if hits.Load() != 0 {
+		t.Fatalf("%d requests reached the server", hits.Load())
+	}
+	// A key id, or another method, goes through.
+	u, _ := url.Parse(srv.URL + "/bitbucket/rest/ssh/latest/keys/7")
+	if _, err := c.do(context.Background(), &call{method: http.MethodDelete, route: routeUserKey, url: u}); err != nil {
+		t.Errorf("DELETE with an id: %v", err)
+	}
+	if c.BaseURL() != srv.URL+"/bitbucket/rest" || c.ServerURL() != srv.URL+"/bitbucket" {
+		t.Errorf("base %s, server %s", c.BaseURL(), c.ServerURL())
+	}
+}
+
+func TestParseRepoName(t *testing.T) {
+	for in, want := range map[string][2]string{"OPS/api": {"OPS", "api"}, "~ada/notes": {"~ada", "notes"}} {
+		p, s, err := ParseRepoName(in)
+		if err != nil || p != want[0] || s != want[1] {
+			t.Errorf("%q: %q %q %v", in, p, s, err)
+		}
+	}
+	for _, bad := range []string{"api", "/api", "OPS/", "OPS/a/b", "~/api", ""} {
+		if _, _, err := ParseRepoName(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
