@@ -381,3 +381,106 @@ func TestDCSSHSettings(t *testing.T) {
 		t.Errorf("a different reported fingerprint still matches: %v", err)
 	}
 }
+
+// Every operation of the spec subset is called by the client somewhere, so the
+// validation of its requests and of the emulator's answers covers the whole subset. The
+// one exception is the id-less DELETE, which the client must never send.
+func TestDCClientCoversSpec(t *testing.T) {
+	e := startDC(t)
+	c := e.client(t, e.dc.DefaultToken())
+	ctx := context.Background()
+	key, fp := pubKey(t, "cover")
+	check := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, err := c.Properties(ctx)
+	check(err)
+	_, _, err = c.Users.Get(ctx, bbapitest.DCDefaultUser)
+	check(err)
+	_, err = collectSeq(c.Projects.List(ctx, dc.ListProjectsOptions{Name: "oper"}))
+	check(err)
+	_, _, err = c.Projects.Get(ctx, "OPS")
+	check(err)
+	_, err = collectSeq(c.Repositories.ListByProject(ctx, "OPS"))
+	check(err)
+	_, _, err = c.Repositories.Get(ctx, "~ADA", "notes")
+	check(err)
+	repos, err := collectSeq(c.Repositories.List(ctx, dc.ListRepositoriesOptions{Permission: dc.RepoWrite, ProjectKey: "OPS", Name: "a"}))
+	check(err)
+	if len(repos) != 2 { // api, infra
+		t.Errorf("filtered repositories: %d", len(repos))
+	}
+	_, _, err = c.SSH.Settings(ctx)
+	check(err)
+	uk, _, err := c.SSHKeys.Add(ctx, dc.AddSSHKeyOptions{Text: key})
+	check(err)
+	_, _, err = c.SSHKeys.Get(ctx, uk.ID)
+	check(err)
+	_, err = c.SSHKeys.FindByFingerprint(ctx, "", fp)
+	check(err)
+	_, err = c.SSHKeys.Delete(ctx, uk.ID)
+	check(err)
+	rk, _, err := c.RepoAccessKeys.Add(ctx, "OPS", "api", dc.AddAccessKeyOptions{Text: key})
+	check(err)
+	_, _, err = c.RepoAccessKeys.Get(ctx, "OPS", "api", rk.Key.ID)
+	check(err)
+	_, err = collectSeq(c.RepoAccessKeys.List(ctx, "OPS", "api"))
+	check(err)
+	_, err = c.RepoAccessKeys.Delete(ctx, "OPS", "api", rk.Key.ID)
+	check(err)
+	pk, _, err := c.ProjectAccessKeys.Add(ctx, "OPS", dc.AddAccessKeyOptions{Text: key})
+	check(err)
+	_, _, err = c.ProjectAccessKeys.Get(ctx, "OPS", pk.Key.ID)
+	check(err)
+	_, err = collectSeq(c.ProjectAccessKeys.List(ctx, "OPS"))
+	check(err)
+	_, err = c.ProjectAccessKeys.Delete(ctx, "OPS", pk.Key.ID)
+	check(err)
+
+	called := map[string]bool{}
+	for _, r := range e.srv.Requests() {
+		called[r.Method+" "+specPath(r.Path)] = true
+	}
+	for _, p := range bbapitest.DCSpecPaths {
+		var ops []string
+		switch {
+		case p == "/ssh/latest/keys":
+			ops = []string{"GET", "POST"} // never DELETE
+		case strings.HasSuffix(p, "{keyId}"):
+			ops = []string{"GET", "DELETE"}
+		case strings.HasSuffix(p, "/ssh") && strings.HasPrefix(p, "/keys/"):
+			ops = []string{"GET", "POST"}
+		default:
+			ops = []string{"GET"}
+		}
+		for _, m := range ops {
+			if !called[m+" "+p] {
+				t.Errorf("the client never called %s %s", m, p)
+			}
+		}
+	}
+}
+
+// specPath turns a request path into its spec template, e.g.
+// /rest/keys/latest/projects/OPS/ssh/7 → /keys/latest/projects/{projectKey}/ssh/{keyId}.
+func specPath(p string) string {
+	segs := strings.Split(strings.TrimPrefix(p, "/rest"), "/")
+	for i := 1; i < len(segs); i++ {
+		switch segs[i-1] {
+		case "projects":
+			segs[i] = "{projectKey}"
+		case "repos":
+			segs[i] = "{repositorySlug}"
+		case "users":
+			segs[i] = "{userSlug}"
+		case "ssh", "keys":
+			if _, err := strconv.Atoi(segs[i]); err == nil {
+				segs[i] = "{keyId}"
+			}
+		}
+	}
+	return strings.Join(segs, "/")
+}

@@ -311,3 +311,35 @@ func TestDCSpecValidationReportsViolations(t *testing.T) {
 		t.Errorf("unknown operation not reported: %v", rec.errs)
 	}
 }
+
+// An enforced maximum expiry fills in and caps expiryDays, and an expired key stops
+// working over SSH.
+func TestDCKeyExpiry(t *testing.T) {
+	clock := newFakeClock()
+	s, dc := startDC(t, bbapitest.WithClock(clock.Now))
+	e := newSSHEnv(t, s)
+	tok := bearer(dc.DefaultToken())
+	dc.SetMaxExpiryDays(30)
+	key, pub := e.keygen("expiring")
+	r := call(t, "POST", s.APIURL()+"/keys/latest/projects/OPS/repos/api/ssh", tok, map[string]any{"key": map[string]any{"text": pub, "expiryDays": 60}, "permission": "REPO_READ"})
+	wantStatus(t, r, 400)
+	if e := dcErrors(t, r); e[0]["context"] != "expiryDays" {
+		t.Errorf("too long an expiry: %v", e)
+	}
+	r = call(t, "POST", s.APIURL()+"/keys/latest/projects/OPS/repos/api/ssh", tok, map[string]any{"key": map[string]any{"text": pub}, "permission": "REPO_READ"})
+	wantStatus(t, r, 201)
+	if days := r.json(t)["key"].(map[string]any)["expiryDays"]; days != float64(30) {
+		t.Errorf("expiryDays %v, want the enforced 30", days)
+	}
+	url := dc.SSHCloneURL("OPS", "api")
+	if _, se, err := e.git(key, t.TempDir(), "ls-remote", url); err != nil {
+		t.Fatalf("ls-remote with a fresh key: %v\n%s", err, se)
+	}
+	if k := dc.RepoAccessKeys("OPS", "api"); len(k) != 1 || k[0].LastAuthenticated == nil {
+		t.Errorf("lastAuthenticated not recorded: %+v", k)
+	}
+	clock.Advance(30 * 24 * time.Hour)
+	if _, se, err := e.git(key, t.TempDir(), "ls-remote", url); err == nil {
+		t.Errorf("ls-remote with an expired key succeeded\n%s", se)
+	}
+}
