@@ -1,6 +1,6 @@
 // Package bbapi is bbkey's client for the Bitbucket Cloud REST API 2.0: the current user,
-// the user's SSH keys, repository and project access ("deploy") keys, and the workspaces
-// and repositories a user can see.
+// the user's SSH keys, repository and project access ("deploy") keys, and the workspaces,
+// projects and repositories a user can see.
 //
 // It is shaped like go-github: a Client built by NewClient, one service per resource as a
 // field of the Client, methods of the form (ctx, …) (T, *Response, error) whose doc
@@ -71,6 +71,7 @@ type Client struct {
 	DeployKeys        *DeployKeysService
 	ProjectDeployKeys *ProjectDeployKeysService
 	Repositories      *RepositoriesService
+	Projects          *ProjectsService
 }
 
 type service struct{ c *Client }
@@ -183,6 +184,7 @@ func NewClient(baseURL string, cred Credential, opts ...Option) (*Client, error)
 	c.DeployKeys = (*DeployKeysService)(&s)
 	c.ProjectDeployKeys = (*ProjectDeployKeysService)(&s)
 	c.Repositories = (*RepositoriesService)(&s)
+	c.Projects = (*ProjectsService)(&s)
 	return c, nil
 }
 

@@ -247,6 +247,7 @@ var endpointScopes = map[string]struct{ token, classic []string }{
 	"GET /user":                                                                  {[]string{"read:user:bitbucket"}, []string{"account"}},
 	"GET /user/workspaces":                                                       {[]string{"read:workspace:bitbucket"}, []string{"account"}},
 	"GET /repositories/{workspace}":                                              {[]string{"read:repository:bitbucket"}, []string{"repository"}},
+	"GET /workspaces/{workspace}/projects":                                       {[]string{"read:project:bitbucket"}, []string{"project"}},
 	"GET /users/{selected_user}/ssh-keys":                                        {[]string{"read:ssh-key:bitbucket"}, []string{"account"}},
 	"POST /users/{selected_user}/ssh-keys":                                       {[]string{"read:ssh-key:bitbucket", "write:ssh-key:bitbucket"}, []string{"account:write"}},
 	"GET /users/{selected_user}/ssh-keys/{key_id}":                               {[]string{"read:ssh-key:bitbucket"}, []string{"account"}},

@@ -655,3 +655,30 @@ func (s *Server) listProjectKeys(c *call)  { s.listKeys(c, s.projectOwner) }
 func (s *Server) addProjectKey(c *call)    { s.addKey(c, s.projectOwner) }
 func (s *Server) getProjectKey(c *call)    { s.getKey(c, s.projectOwner) }
 func (s *Server) deleteProjectKey(c *call) { s.deleteKey(c, s.projectOwner) }
+
+// --- projects ---
+
+// listProjects lists a workspace's projects by key: every project for a member or a
+// workspace access token, the token's own for a project access token.
+func (s *Server) listProjects(c *call) {
+	s.mu.Lock()
+	w, ok := s.workspaces[strings.ToLower(c.r.PathValue("ws"))]
+	if !ok || !s.seesWorkspace(c.p, w) {
+		s.mu.Unlock()
+		notFound(c.w, fmt.Sprintf("No workspace with identifier '%s'.", c.r.PathValue("ws")))
+		return
+	}
+	var values []any
+	for _, key := range sortedKeys(w.projects) {
+		p := w.projects[key]
+		if c.p.tok.kind == kindProjectToken && c.p.tok.project != p {
+			continue
+		}
+		if c.p.tok.kind == kindRepoToken && c.p.tok.repo.project != p {
+			continue
+		}
+		values = append(values, s.projectJSON(p))
+	}
+	s.mu.Unlock()
+	s.paginate(c, values)
+}

@@ -39,7 +39,7 @@ var DefaultRepos = []string{"api", "web", "infra"}
 var AllScopes = []string{
 	"read:user:bitbucket", "read:ssh-key:bitbucket", "write:ssh-key:bitbucket",
 	"delete:ssh-key:bitbucket", "admin:repository:bitbucket", "admin:project:bitbucket",
-	"read:repository:bitbucket", "read:workspace:bitbucket",
+	"read:repository:bitbucket", "read:workspace:bitbucket", "read:project:bitbucket",
 }
 
 // DefaultRateLimit is Bitbucket's budget of authenticated requests to /2.0/repositories/*

@@ -583,3 +583,57 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// SeedAccessKey puts an access key straight onto a repository (k.RepoSlug) or a project
+// (k.ProjectKey) of k.Workspace, with the history a request cannot give it: k.AddedOn
+// (zero: now), k.LastUsed and k.CreatedBy (an account id, or empty). k.Key is an
+// authorized_keys line whose comment becomes the key's comment; k.Label is kept as given.
+// The duplicate rules of a POST apply. It returns the id Bitbucket would have given.
+func (s *Server) SeedAccessKey(k DeployKey) (int, error) {
+	pub, comment, err := parseKey(k.Key)
+	if err != nil {
+		return 0, fmt.Errorf("seed access key: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var keys *[]*DeployKey
+	switch {
+	case k.RepoSlug != "" && k.ProjectKey == "":
+		r, ok := s.repo(k.Workspace, k.RepoSlug)
+		if !ok {
+			return 0, fmt.Errorf("seed access key: no repository %s/%s", k.Workspace, k.RepoSlug)
+		}
+		keys, k.Workspace, k.RepoSlug = &r.keys, r.ws.slug, r.slug
+	case k.ProjectKey != "" && k.RepoSlug == "":
+		p, ok := s.project(k.Workspace, k.ProjectKey)
+		if !ok {
+			return 0, fmt.Errorf("seed access key: no project %s/%s", k.Workspace, k.ProjectKey)
+		}
+		keys, k.Workspace, k.ProjectKey = &p.keys, p.ws.slug, p.key
+	default:
+		return 0, errors.New("seed access key: set exactly one of RepoSlug and ProjectKey")
+	}
+	blob := string(pub.Marshal())
+	for _, e := range *keys {
+		if s.deployBlobs[e.ID] == blob {
+			return 0, errors.New("seed access key: " + msgDupRepoKey)
+		}
+	}
+	if s.accountKeyByBlob(blob) != nil {
+		return 0, errors.New("seed access key: " + msgDupUserKey)
+	}
+	s.nextID++
+	k.ID, k.Key, k.Comment, k.Fingerprint = s.nextID, keyLine(pub), comment, fingerprint(pub)
+	if k.AddedOn.IsZero() {
+		k.AddedOn = s.now()
+	}
+	k.AddedOn = k.AddedOn.UTC()
+	if k.LastUsed != nil {
+		t := k.LastUsed.UTC()
+		k.LastUsed = &t
+	}
+	cp := k
+	*keys = append(*keys, &cp)
+	s.deployBlobs[cp.ID] = blob
+	return cp.ID, nil
+}

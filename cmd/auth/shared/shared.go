@@ -43,6 +43,7 @@ var Scopes = []Scope{
 	{"admin:project:bitbucket", "manage project access keys (add-access-key --project)"},
 	{"read:repository:bitbucket", "list repositories (add-access-key --workspace)"},
 	{"read:workspace:bitbucket", "list workspaces"},
+	{"read:project:bitbucket", "list a workspace's projects (audit)"},
 }
 
 // SetupScopes are the scopes `bbkey setup` cannot work without: reading the user, and
