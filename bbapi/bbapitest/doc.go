@@ -17,10 +17,13 @@
 //
 // Faults for client tests: SetLatency, FailNext, FailNth, ResetConnections, Hang, the Body*
 // bodies; a replaceable clock (SetClock); inspection (UserKeys, RepoDeployKeys,
-// ProjectDeployKeys, Requests, RepoDir); DenySSH to make a registered key fail its proof.
+// ProjectDeployKeys, Requests, RepoDir); DenySSH to make a registered key fail its proof;
+// SeedAccessKey for access keys with a history (added long ago, last used on a given day),
+// and AddRepo is cheap enough to seed workspaces of a thousand repositories.
 // WithSpecValidation checks every request and JSON response against Atlassian's OpenAPI
-// spec (testdata/openapi-cloud-keys.json), with three documented corrections where the
-// spec contradicts the live API (see correctSpec).
+// spec (testdata/openapi-cloud-keys.json, plus the project listing copied from the full
+// spec into testdata/openapi-cloud-projects.json), with three documented corrections where
+// the spec contradicts the live API (see correctSpec).
 //
 // Where it is simpler than the real service:
 //   - Only the endpoints bbkey uses exist; anything else is a plain 404 from net/http, and

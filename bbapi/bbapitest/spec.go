@@ -26,6 +26,13 @@ import (
 //go:embed testdata/openapi-cloud-keys.json
 var specJSON []byte
 
+// projectsJSON is GET /workspaces/{workspace}/projects and its schema, copied verbatim
+// from the full spec (shared/bitbucket/openapi-cloud.json): the keys subset leaves out
+// the project listing `bbkey audit` makes, so it is merged in before validating.
+//
+//go:embed testdata/openapi-cloud-projects.json
+var projectsJSON []byte
+
 // SpecJSON returns the embedded OpenAPI document as published, before the corrections
 // WithSpecValidation applies.
 func SpecJSON() []byte { return bytes.Clone(specJSON) }
@@ -40,7 +47,11 @@ type specValidator struct {
 }
 
 var loadSpec = sync.OnceValues(func() (*openapi3.T, error) {
-	patched, err := correctSpec(specJSON)
+	merged, err := mergeSpec(specJSON, projectsJSON)
+	if err != nil {
+		return nil, err
+	}
+	patched, err := correctSpec(merged)
 	if err != nil {
 		return nil, err
 	}
@@ -98,6 +109,32 @@ func correctSpec(raw []byte) ([]byte, error) {
 					f["nullable"] = true
 				}
 			}
+		}
+	}
+	return json.Marshal(doc)
+}
+
+// mergeSpec adds the paths and schemas of a supplement to the spec; a name both define
+// is an error, so the supplement can never silently replace what the subset says.
+func mergeSpec(raw, supplement []byte) ([]byte, error) {
+	var doc, sup map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("parse openapi spec: %w", err)
+	}
+	if err := json.Unmarshal(supplement, &sup); err != nil {
+		return nil, fmt.Errorf("parse openapi supplement: %w", err)
+	}
+	for _, section := range [][]string{{"paths"}, {"components", "schemas"}} {
+		dst, _ := dig(doc, section...).(map[string]any)
+		src, _ := dig(sup, section...).(map[string]any)
+		if dst == nil {
+			return nil, fmt.Errorf("openapi spec has no %s", strings.Join(section, "."))
+		}
+		for k, v := range src {
+			if _, dup := dst[k]; dup {
+				return nil, fmt.Errorf("openapi supplement redefines %s %s", strings.Join(section, "."), k)
+			}
+			dst[k] = v
 		}
 	}
 	return json.Marshal(doc)

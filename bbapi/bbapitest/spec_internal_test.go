@@ -1,6 +1,10 @@
 package bbapitest
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -50,5 +54,41 @@ func TestCorrectSpec(t *testing.T) {
 	}
 	if err := fixed.Components.Schemas["ssh_account_key"].Value.VisitJSON(body, openapi3.VisitAsRequest(), openapi3.DisableReadOnlyValidation()); err != nil {
 		t.Errorf("corrected spec rejects a request body without type: %v", err)
+	}
+}
+
+// The projects supplement is the full spec's own text for that path and schema (when
+// shared/ sits beside the repository), and the merged spec routes the listing.
+func TestSpecProjectsSupplement(t *testing.T) {
+	doc, err := loadSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.Paths.Find("/workspaces/{workspace}/projects") == nil || doc.Components.Schemas["paginated_projects"] == nil {
+		t.Fatal("merged spec lacks the project listing")
+	}
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "bitbucket", "openapi-cloud.json"))
+	if err != nil {
+		t.Skipf("no shared full spec beside the repository: %v", err)
+	}
+	var full, sup map[string]any
+	if err := json.Unmarshal(raw, &full); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(projectsJSON, &sup); err != nil {
+		t.Fatal(err)
+	}
+	path, _ := dig(full, "paths", "/workspaces/{workspace}/projects").(map[string]any)
+	delete(path, "post") // bbkey never creates projects
+	for _, c := range []struct {
+		want, got any
+		what      string
+	}{
+		{path, dig(sup, "paths", "/workspaces/{workspace}/projects"), "path"},
+		{dig(full, "components", "schemas", "paginated_projects"), dig(sup, "components", "schemas", "paginated_projects"), "schema"},
+	} {
+		if !reflect.DeepEqual(c.want, c.got) {
+			t.Errorf("testdata/openapi-cloud-projects.json: the %s differs from the full spec: copy it again", c.what)
+		}
 	}
 }
