@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/bulk"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
@@ -130,83 +131,47 @@ func (e *Engine) Run(ctx context.Context, targets []state.Target) Outcome {
 
 	var (
 		mu           sync.Mutex
-		stop         error
+		st           bulk.Stopper
 		done, failed int
 	)
-	halt := func(err error) {
+	rec := bulk.NewRecorder(ctx, e.Record, st.Stop)
+	bulk.Each(ctx, len(targets), e.Concurrency, &st, func(i int) {
+		t := targets[i]
+		id, present, err := e.Adder.Add(ctx, t)
+		r := Result{Target: t, KeyID: id, Added: now()}
+		switch {
+		case err != nil && ctx.Err() != nil:
+			// Interrupted: the call may or may not have landed; a re-run finds out
+			// with a duplicate answer.
+			r.Status, r.Err = StatusSkipped, nil
+			st.Stop(context.Cause(ctx))
+		case err != nil:
+			r.Status, r.Err = StatusFailed, err
+			if Fatal(err) {
+				st.Stop(err)
+			}
+		case present:
+			r.Status = StatusPresent
+		default:
+			r.Status = StatusAdded
+		}
+		if r.Status.Done() {
+			rec.Add(r)
+		}
 		mu.Lock()
-		if stop == nil {
-			stop = err
+		out.Results[i] = r
+		if r.Status.Done() {
+			done++
+		} else if r.Status == StatusFailed {
+			failed++
+		}
+		if e.Finished != nil {
+			e.Finished(r, done, failed)
 		}
 		mu.Unlock()
-	}
-	stopped := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return stop != nil
-	}
-
-	rec := newRecorder(ctx, e.Record, halt)
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range max(e.Concurrency, 1) {
-		wg.Go(func() {
-			for i := range jobs {
-				if stopped() {
-					continue // handed over just before the stop: leave it skipped
-				}
-				t := targets[i]
-				id, present, err := e.Adder.Add(ctx, t)
-				r := Result{Target: t, KeyID: id, Added: now()}
-				switch {
-				case err != nil && ctx.Err() != nil:
-					// Interrupted: the call may or may not have landed; a re-run finds out
-					// with a duplicate answer.
-					r.Status, r.Err = StatusSkipped, nil
-					halt(context.Cause(ctx))
-				case err != nil:
-					r.Status, r.Err = StatusFailed, err
-					if Fatal(err) {
-						halt(err)
-					}
-				case present:
-					r.Status = StatusPresent
-				default:
-					r.Status = StatusAdded
-				}
-				if r.Status.Done() {
-					rec.add(r)
-				}
-				mu.Lock()
-				out.Results[i] = r
-				if r.Status.Done() {
-					done++
-				} else if r.Status == StatusFailed {
-					failed++
-				}
-				if e.Finished != nil {
-					e.Finished(r, done, failed)
-				}
-				mu.Unlock()
-			}
-		})
-	}
-feed:
-	for i := range targets {
-		if stopped() {
-			break
-		}
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			halt(context.Cause(ctx))
-			break feed
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	rec.close()
-	out.Stop = stop
+	})
+	rec.Close()
+	out.Stop = st.Err()
 	return out
 }
 
@@ -234,65 +199,6 @@ func Fatal(err error) bool {
 	// "Someone has already added that SSH key." on an access-key endpoint: the key sits on
 	// an account (the per-target duplicate says "access key").
 	return bbapi.IsDuplicateKey(err) && strings.Contains(msg, "ssh key")
-}
-
-// recorder hands finished targets to Record in batches from one goroutine.
-type recorder struct {
-	mu      sync.Mutex
-	pending []Result
-	wake    chan struct{}
-	closed  bool
-	done    chan struct{}
-}
-
-func newRecorder(ctx context.Context, record func(context.Context, []Result) error, halt func(error)) *recorder {
-	r := &recorder{wake: make(chan struct{}, 1), done: make(chan struct{})}
-	// Recording must outlive an interrupt: what finished is saved even as the run stops.
-	rctx := context.WithoutCancel(ctx)
-	go func() {
-		defer close(r.done)
-		for {
-			r.mu.Lock()
-			batch, closed := r.pending, r.closed
-			r.pending = nil
-			r.mu.Unlock()
-			if len(batch) > 0 && record != nil {
-				wctx, cancel := context.WithTimeout(rctx, time.Minute)
-				err := record(wctx, batch)
-				cancel()
-				if err != nil {
-					halt(err)
-				}
-				continue
-			}
-			if closed {
-				return
-			}
-			<-r.wake
-		}
-	}()
-	return r
-}
-
-func (r *recorder) add(res Result) {
-	r.mu.Lock()
-	r.pending = append(r.pending, res)
-	r.mu.Unlock()
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (r *recorder) close() {
-	r.mu.Lock()
-	r.closed = true
-	r.mu.Unlock()
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
-	<-r.done
 }
 
 // Describe says why a target failed in Bitbucket's words, without the request URL the

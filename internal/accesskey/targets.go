@@ -10,8 +10,9 @@
 // by listing their repositories a hundred at a time.
 //
 // The package has four parts: targets (what the user named, expanded and deduplicated),
-// the bulk engine (bounded concurrency, stopping cleanly when the wait budget runs out,
-// batched recording), progress on stderr, and the read-only proof over SSH with real git.
+// the engine (one add per target on internal/bulk's pool: bounded concurrency, stopping
+// cleanly when the wait budget runs out, batched recording), progress on stderr, and the
+// read-only proof over SSH with real git.
 package accesskey
 
 import (
