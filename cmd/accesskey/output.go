@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/bbkey/bbkey/internal/accesskey"
+	"github.com/bbkey/bbkey/internal/bulk"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/state"
@@ -128,7 +129,7 @@ func (r *report) remote() string {
 func jsonTargetOf(res accesskey.Result) jsonTarget {
 	t := jsonTarget{Target: res.Target.Ref(), Kind: string(res.Target.Kind), Status: string(res.Status), KeyID: res.KeyID, Recorded: res.Recorded}
 	if res.Err != nil {
-		t.Error = accesskey.Describe(res.Err)
+		t.Error = bulk.Describe(res.Err)
 	}
 	return t
 }
@@ -197,7 +198,7 @@ func (o *Options) renderText(r *report) error {
 		}
 		switch {
 		case res.Err != nil:
-			fmt.Fprintf(&b, ": %s", accesskey.Describe(res.Err))
+			fmt.Fprintf(&b, ": %s", bulk.Describe(res.Err))
 		case res.KeyID != "":
 			fmt.Fprintf(&b, " (key id %s)", res.KeyID)
 		}

@@ -3,9 +3,6 @@ package accesskey
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -147,7 +144,7 @@ func (e *Engine) Run(ctx context.Context, targets []state.Target) Outcome {
 			st.Stop(context.Cause(ctx))
 		case err != nil:
 			r.Status, r.Err = StatusFailed, err
-			if Fatal(err) {
+			if bulk.Fatal(err) {
 				st.Stop(err)
 			}
 		case present:
@@ -173,68 +170,4 @@ func (e *Engine) Run(ctx context.Context, targets []state.Target) Outcome {
 	rec.Close()
 	out.Stop = st.Err()
 	return out
-}
-
-// Fatal reports whether an error adding the key to one target means the others would
-// fail the same way, so starting them only burns calls: the wait budget (--max-wait) is
-// spent, a 429 was not retried, the credential is refused, a scope is missing, or the
-// key is already an account key (an access key can never also be one).
-func Fatal(err error) bool {
-	if _, ok := errors.AsType[*bbapi.RetryBudgetError](err); ok {
-		return true
-	}
-	if bbapi.IsRateLimited(err) || bbapi.IsUnauthorized(err) {
-		return true
-	}
-	e, ok := errors.AsType[*bbapi.ErrorResponse](err)
-	if !ok {
-		return false
-	}
-	msg := strings.ToLower(e.Message + " " + e.Detail)
-	if bbapi.IsForbidden(err) {
-		// A missing permission on one repository is that repository's problem; a missing
-		// scope or a credential kind the endpoint refuses is everyone's.
-		return len(e.RequiredScopes) > 0 || strings.Contains(msg, "scope") || strings.Contains(msg, "authentication mechanism")
-	}
-	// "Someone has already added that SSH key." on an access-key endpoint: the key sits on
-	// an account (the per-target duplicate says "access key").
-	return bbapi.IsDuplicateKey(err) && strings.Contains(msg, "ssh key")
-}
-
-// Describe says why a target failed in Bitbucket's words, without the request URL the
-// error also carries (the target already names the repository): "403 Forbidden: …".
-func Describe(err error) string {
-	if err == nil {
-		return ""
-	}
-	if be, ok := errors.AsType[*bbapi.RetryBudgetError](err); ok {
-		attempts := "attempts"
-		if be.Attempts == 1 {
-			attempts = "attempt"
-		}
-		return fmt.Sprintf("%s; gave up after %d %s (--max-wait %s spent)", Describe(be.Err), be.Attempts, attempts, be.MaxWait)
-	}
-	e, ok := errors.AsType[*bbapi.ErrorResponse](err)
-	if !ok {
-		return err.Error()
-	}
-	msg := strings.TrimSpace(e.Message)
-	if d := strings.TrimSpace(e.Detail); d != "" && d != msg {
-		if msg == "" {
-			msg = d
-		} else {
-			msg += " (" + d + ")"
-		}
-	}
-	if msg == "" {
-		msg = strings.Join(strings.Fields(e.Body), " ")
-		if len(msg) > 200 {
-			msg = msg[:200] + "…"
-		}
-	}
-	s := fmt.Sprintf("%d %s", e.StatusCode, http.StatusText(e.StatusCode))
-	if msg != "" {
-		s += ": " + msg
-	}
-	return s
 }

@@ -32,7 +32,7 @@ func (p *Progress) Finished(r Result, done, failed int) {
 	case StatusPresent:
 		l.Text += ": already present"
 	case StatusFailed:
-		l.Mark, l.Text = iostreams.MarkFail, ref+": "+Describe(r.Err)
+		l.Mark, l.Text = iostreams.MarkFail, ref+": "+bulk.Describe(r.Err)
 	case StatusSkipped:
 		l.Mark, l.Text, l.Count = iostreams.MarkWarn, ref+": interrupted, not recorded", false
 	}

@@ -1,0 +1,55 @@
+package bulk
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/bbkey/bbkey/bbapi"
+)
+
+func TestFatal(t *testing.T) {
+	er := func(code int, msg string) *bbapi.ErrorResponse {
+		return &bbapi.ErrorResponse{StatusCode: code, Message: msg}
+	}
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"budget", &bbapi.RetryBudgetError{Err: er(503, "")}, true},
+		{"429 not retried", &bbapi.RateLimitError{ErrorResponse: er(429, "")}, true},
+		{"401", er(401, "Login failed due to incorrect login credentials or method."), true},
+		{"403 scopes listed", &bbapi.ErrorResponse{StatusCode: 403, RequiredScopes: []string{"admin:repository:bitbucket"}}, true},
+		{"403 scopes text", er(403, "Your credentials lack one or more required privilege scopes."), true},
+		{"403 access token refused", er(403, "This API is not accessible by this authentication mechanism"), true},
+		{"403 permission on one repo", er(403, "You do not have admin access to this repository."), false},
+		{"account key", er(400, "Someone has already added that SSH key."), true},
+		{"duplicate access key", er(400, "Someone has already added that access key to this repository."), false},
+		{"404", er(404, "Repository not found"), false},
+		{"other", errors.New("boom"), false},
+	} {
+		if got := Fatal(c.err); got != c.want {
+			t.Errorf("%s: Fatal = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{&bbapi.ErrorResponse{Method: "POST", URL: "https://x/2.0/repositories/a/b/deploy-keys", StatusCode: 403, Message: "no admin"}, "403 Forbidden: no admin"},
+		{&bbapi.ErrorResponse{StatusCode: 400, Message: "Bad key", Detail: "not ed25519"}, "400 Bad Request: Bad key (not ed25519)"},
+		{&bbapi.ErrorResponse{StatusCode: 502, Body: "<html>\n  Bad   Gateway\n</html>"}, "502 Bad Gateway: <html> Bad Gateway </html>"},
+		{&bbapi.RetryBudgetError{Attempts: 3, MaxWait: 2 * time.Second, Err: &bbapi.RateLimitError{ErrorResponse: &bbapi.ErrorResponse{StatusCode: http.StatusTooManyRequests, Body: "Rate limit for this resource has been exceeded."}}},
+			"429 Too Many Requests: Rate limit for this resource has been exceeded.; gave up after 3 attempts (--max-wait 2s spent)"},
+		{errors.New("dial tcp: refused"), "dial tcp: refused"},
+	} {
+		if got := Describe(c.err); got != c.want {
+			t.Errorf("Describe = %q, want %q", got, c.want)
+		}
+	}
+}
