@@ -29,6 +29,7 @@ func TestDesignSurface(t *testing.T) {
 		"list":           {"repo", "project", "workspace"},
 		"remove":         {"everywhere", "force", "dry-run"},
 		"doctor":         {"fix", "dry-run"},
+		"audit":          {"workspace", "query", "older-than", "unused-for", "wide", "max-age", "format", "revoke-flagged", "include-foreign", "force", "dry-run"},
 		"auth login":     {"insecure-storage"},
 		"auth logout":    nil,
 		"auth status":    nil,
@@ -57,7 +58,7 @@ func TestDesignSurface(t *testing.T) {
 	if code := Run(context.Background(), NewFactory("test", ios), []string{"--help"}); code != 0 {
 		t.Fatalf("--help exit %d", code)
 	}
-	for _, want := range []string{"0  ok", "1  error", "2  usage error or cancelled", "3  partial", "4  not authenticated or missing scope", "5  SSH verification failed"} {
+	for _, want := range []string{"0  ok", "1  error", "2  usage error or cancelled", "3  partial", "4  not authenticated or missing scope", "5  SSH verification failed", "6  audit: keys were flagged"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("bbkey --help does not document exit code %q", want)
 		}

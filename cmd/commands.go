@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	accesskeycmd "github.com/bbkey/bbkey/cmd/accesskey"
+	auditcmd "github.com/bbkey/bbkey/cmd/audit"
 	authcmd "github.com/bbkey/bbkey/cmd/auth"
 	doctorcmd "github.com/bbkey/bbkey/cmd/doctor"
 	listcmd "github.com/bbkey/bbkey/cmd/list"
@@ -24,6 +25,7 @@ func commands(f *cmdutil.Factory) []*cobra.Command {
 		listcmd.NewCmdList(f, nil),
 		removecmd.NewCmdRemove(f, nil),
 		doctorcmd.NewCmdDoctor(f, nil),
+		auditcmd.NewCmdAudit(f, nil),
 		authcmd.NewCmdAuth(f),
 	}
 }

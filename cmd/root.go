@@ -32,7 +32,8 @@ const exitCodesHelp = `Exit codes:
   2  usage error or cancelled
   3  partial: some targets failed, --max-wait ran out, or a rotated-out key not revoked yet
   4  not authenticated or missing scope
-  5  SSH verification failed (the key was not proven to work)`
+  5  SSH verification failed (the key was not proven to work)
+  6  audit: keys were flagged (the audit itself ran to the end)`
 
 // Main runs bbkey with the process's arguments and returns the exit code.
 func Main() int {

@@ -17,6 +17,7 @@ const (
 	ExitPartial = 3 // some targets failed, --max-wait ran out, or an old key not revoked yet
 	ExitAuth    = 4 // not authenticated or missing scope
 	ExitVerify  = 5 // SSH verification failed
+	ExitFlagged = 6 // audit: the audit found keys that need attention
 )
 
 // ExitError carries the exit code an error maps to, and hints that say what to do next.
@@ -51,6 +52,10 @@ func AuthError(err error, hints ...string) error { return withCode(ExitAuth, err
 
 // PartialError marks a bulk run where some targets failed (exit 3).
 func PartialError(err error, hints ...string) error { return withCode(ExitPartial, err, hints) }
+
+// FlaggedError marks an audit that ran to the end and found keys that need attention
+// (exit 6), so a scheduled audit can alert without mistaking it for a failure.
+func FlaggedError(err error, hints ...string) error { return withCode(ExitFlagged, err, hints) }
 
 // VerifyError marks a key that was not proven to work over SSH (exit 5).
 func VerifyError(err error, hints ...string) error { return withCode(ExitVerify, err, hints) }

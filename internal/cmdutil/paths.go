@@ -18,6 +18,9 @@ type Paths struct {
 	SSHDirFromEnv bool
 	// ConfigDir is $XDG_CONFIG_HOME/bbkey (os.UserConfigDir): settings and state.
 	ConfigDir string
+	// CacheDir is $XDG_CACHE_HOME/bbkey (os.UserCacheDir): what can be thrown away and
+	// listed again, such as the audit cache.
+	CacheDir string
 	// HomeMismatch is set when $HOME differs from the home OpenSSH uses, so a warning can
 	// say that ssh will not look where the shell's ~ points.
 	HomeMismatch string
@@ -63,5 +66,17 @@ func SystemPaths(lookupEnv func(string) (string, bool)) (Paths, error) {
 		cfg = c
 	}
 	p.ConfigDir = filepath.Join(cfg, "bbkey")
+	cache, ok := lookupEnv("XDG_CACHE_HOME")
+	if !ok || cache == "" || !filepath.IsAbs(cache) {
+		c, err := userCacheDir(lookupEnv, home)
+		if err != nil {
+			// Nowhere better: a cache beside the state still saves the calls.
+			c = filepath.Join(p.ConfigDir, "cache")
+			p.CacheDir = c
+			return p, nil
+		}
+		cache = c
+	}
+	p.CacheDir = filepath.Join(cache, "bbkey")
 	return p, nil
 }

@@ -25,3 +25,11 @@ func userConfigDir(_ func(string) (string, bool), home string) (string, error) {
 	}
 	return filepath.Join(home, ".config"), nil
 }
+
+// userCacheDir mirrors os.UserCacheDir with the home bbkey resolved.
+func userCacheDir(_ func(string) (string, bool), home string) (string, error) {
+	if runtime.GOOS == "darwin" {
+		return filepath.Join(home, "Library", "Caches"), nil
+	}
+	return filepath.Join(home, ".cache"), nil
+}

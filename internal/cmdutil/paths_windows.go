@@ -20,3 +20,10 @@ func userConfigDir(lookupEnv func(string) (string, bool), _ string) (string, err
 	}
 	return "", errors.New("APPDATA is not set (set XDG_CONFIG_HOME)")
 }
+
+func userCacheDir(lookupEnv func(string) (string, bool), _ string) (string, error) {
+	if p, ok := lookupEnv("LOCALAPPDATA"); ok && p != "" {
+		return p, nil
+	}
+	return "", errors.New("LOCALAPPDATA is not set (set XDG_CACHE_HOME)")
+}

@@ -66,6 +66,32 @@ type State struct {
 	Rotations []Rotation `json:"rotations"`
 	// LastScheduledRun is the outcome of the last run started by the scheduler.
 	LastScheduledRun *ScheduledRun `json:"last_scheduled_run,omitempty"`
+	// Revocations are the access keys `bbkey audit --revoke-flagged` deleted, oldest first,
+	// at most MaxRevocations entries.
+	Revocations []Revocation `json:"revocations,omitempty"`
+}
+
+// MaxRevocations bounds the revocation history kept in state.json.
+const MaxRevocations = 2000
+
+// Revocation is one access key deleted from one repository or project by an audit.
+type Revocation struct {
+	Time        time.Time `json:"time"`
+	Fingerprint string    `json:"fingerprint"`
+	Label       string    `json:"label,omitempty"`
+	// Target is where it was deleted from, with the key's id there.
+	Target Target `json:"target"`
+	// Flags are why it was deleted (past-ttl, unused, …).
+	Flags []string `json:"flags"`
+}
+
+// AddRevocation appends r to the revocation history, dropping the oldest entries beyond
+// MaxRevocations.
+func (s *State) AddRevocation(r Revocation) {
+	s.Revocations = append(s.Revocations, r)
+	if over := len(s.Revocations) - MaxRevocations; over > 0 {
+		s.Revocations = slices.Delete(s.Revocations, 0, over)
+	}
 }
 
 // Account is a Bitbucket account and the key bbkey made for it.

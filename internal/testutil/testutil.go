@@ -45,6 +45,7 @@ type Home struct {
 	Dir       string // $HOME
 	SSHDir    string // $BBKEY_SSH_DIR ($HOME/.ssh)
 	ConfigDir string // $XDG_CONFIG_HOME ($HOME/.config)
+	CacheDir  string // $XDG_CACHE_HOME ($HOME/.cache), made on first use
 }
 
 // NewHome makes a home under t.TempDir() with .ssh (0700) and .config.
@@ -55,6 +56,7 @@ func NewHome(tb testing.TB) *Home {
 		Dir:       dir,
 		SSHDir:    filepath.Join(dir, ".ssh"),
 		ConfigDir: filepath.Join(dir, ".config"),
+		CacheDir:  filepath.Join(dir, ".cache"),
 	}
 	for _, d := range []string{h.SSHDir, h.ConfigDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -70,6 +72,7 @@ func (h *Home) Env() []string {
 		"HOME=" + h.Dir,
 		"USERPROFILE=" + h.Dir,
 		"XDG_CONFIG_HOME=" + h.ConfigDir,
+		"XDG_CACHE_HOME=" + h.CacheDir,
 		"BBKEY_SSH_DIR=" + h.SSHDir,
 		"GIT_CONFIG_NOSYSTEM=1",
 		"GIT_TERMINAL_PROMPT=0",

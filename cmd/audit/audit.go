@@ -1,0 +1,289 @@
+// Package audit is `bbkey audit`: every access key across a Bitbucket workspace, grouped
+// by key, judged against its own ttl and the run's policy, optionally revoked. The work
+// lives in internal/audit; this file parses, calls it, and renders (output.go).
+//
+// Terminal contract: the report (table, --json or --format csv) is the only thing on
+// stdout; the plan (calls, hourly limit), progress with call count and ETA (a bar on a
+// terminal, one line per target otherwise) and warnings go to stderr. The confirmation
+// of --revoke-flagged is asked on the terminal; without one it needs --yes.
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/audit"
+	"github.com/bbkey/bbkey/internal/bulk"
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/doctor/inventory"
+	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/state"
+)
+
+// Options are the dependencies and flags of `bbkey audit`.
+type Options struct {
+	IO       *iostreams.IOStreams
+	Now      func() time.Time
+	Paths    func() (cmdutil.Paths, error)
+	Agent    func() (agent.Agent, error)
+	Prompter func() prompt.Prompter
+	NoInput  func() bool
+	// APIClient resolves the credential and builds a client with the run's settings plus
+	// extra options (the progress's wait hook).
+	APIClient func(ctx context.Context, extra ...bbapi.Option) (*bbapi.Client, error)
+
+	JSON bool
+	Yes  bool
+
+	Workspace      string
+	Query          string
+	OlderThan      string
+	UnusedFor      string
+	Wide           int
+	MaxAge         string
+	Format         string
+	Concurrency    int
+	RevokeFlagged  bool
+	IncludeForeign bool
+	Force          bool
+	DryRun         bool
+}
+
+// Defaults of the policy flags.
+const (
+	defaultOlderThan   = "365d" // Atlassian: replace SSH keys at least once a year
+	defaultUnusedFor   = "90d"
+	defaultWide        = 20
+	defaultMaxAge      = "1h"
+	defaultConcurrency = 10 // reads; the hourly limit, not parallelism, bounds a run
+	maxConcurrency     = 32
+)
+
+// NewCmdAudit builds `bbkey audit`; runF replaces runAudit in tests.
+func NewCmdAudit(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{
+		IO:       f.IOStreams,
+		Now:      f.Now,
+		Paths:    f.Paths,
+		Agent:    f.Agent,
+		Prompter: f.Prompter,
+		NoInput:  f.NoInput,
+		APIClient: func(ctx context.Context, extra ...bbapi.Option) (*bbapi.Client, error) {
+			rc, err := f.ResolveCredential(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return f.NewAPIClient(rc.Credential, extra...)
+		},
+	}
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Every access key across a workspace: who can read what, and what is stale",
+		Long: `List every access key of a workspace: each repository's (one call per repository you
+administer) and each project's (one call per project), grouped by key. For every key:
+its label and comment, where it is, when it was added and last used, whether bbkey made
+it (a bbkey: label) or not, and its age against its own ttl and --older-than.
+
+Flags: past-ttl (older than the ttl in its bbkey label), unused (no use for --unused-for,
+or never since added), older-than, wide (reaches more than --wide repositories, counting
+every repository of a project it is on), foreign (not made by bbkey), and this-machine
+(a key this machine's 'bbkey list' knows: information, not a problem).
+
+Before listing, the plan says how many calls the run makes and what that is of
+Bitbucket's hourly limit. Every answer is cached (under the user cache directory), so a
+run stopped by --max-wait or a 429 continues where it stopped when run again, and a
+repository listed within --max-age is not listed again.
+
+--revoke-flagged deletes the flagged keys bbkey manages (foreign ones too with
+--include-foreign), listing exactly what it deletes first and confirming on a terminal
+(--yes without one); it never deletes the key this machine still uses for a target
+unless --force. Deletions are recorded in bbkey's state. --dry-run deletes nothing.
+
+Exit codes: 0 nothing flagged; 6 keys flagged (the audit itself ran to the end);
+3 partial (some repositories or projects not listed, or some deletions failed; run again
+to finish); 2 usage, or --revoke-flagged needing --yes; 4 not authenticated.`,
+		Example: `  bbkey audit --workspace acme
+  bbkey audit --workspace acme --query 'project.key = "OPS"' --unused-for 30d --json
+  bbkey audit --workspace acme --format csv > access-keys.csv
+  bbkey audit --workspace acme --revoke-flagged --dry-run`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.JSON, opts.Yes = f.Globals.JSON, f.Globals.Yes
+			if runF != nil {
+				return runF(opts)
+			}
+			return runAudit(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Workspace, "workspace", "", "audit workspace `WS` (required)")
+	fl.StringVar(&opts.Query, "query", "", "only repositories matching Bitbucket's filter `Q`, e.g. 'project.key = \"OPS\"'")
+	fl.StringVar(&opts.OlderThan, "older-than", defaultOlderThan, "flag keys older than `AGE`")
+	fl.StringVar(&opts.UnusedFor, "unused-for", defaultUnusedFor, "flag keys not used for `AGE`")
+	fl.IntVar(&opts.Wide, "wide", defaultWide, "flag keys that reach more than `N` repositories")
+	fl.StringVar(&opts.MaxAge, "max-age", defaultMaxAge, "reuse listings cached within `DURATION`")
+	fl.StringVar(&opts.Format, "format", "table", "output `FORMAT`: table or csv (--json for JSON)")
+	fl.IntVar(&opts.Concurrency, "concurrency", defaultConcurrency, fmt.Sprintf("listings in flight at once (1-%d)", maxConcurrency))
+	fl.BoolVar(&opts.RevokeFlagged, "revoke-flagged", false, "delete the flagged keys bbkey manages")
+	fl.BoolVar(&opts.IncludeForeign, "include-foreign", false, "with --revoke-flagged: delete flagged foreign keys too")
+	fl.BoolVar(&opts.Force, "force", false, "with --revoke-flagged: delete even the key this machine still uses")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "with --revoke-flagged: say what would be deleted and delete nothing")
+	return cmd
+}
+
+// flags are the parsed policy and cache settings.
+type flags struct {
+	policy audit.Policy
+	maxAge time.Duration
+}
+
+func parseFlags(o *Options) (flags, error) {
+	var fl flags
+	if o.Workspace == "" {
+		return fl, cmdutil.UsageError(errors.New("--workspace is required"), "name the workspace id from its URL, e.g. bbkey audit --workspace acme")
+	}
+	if strings.ContainsAny(o.Workspace, "/ ") {
+		return fl, cmdutil.UsageError(fmt.Errorf("--workspace %q is not a workspace id", o.Workspace), "give the workspace id alone, e.g. --workspace acme")
+	}
+	for _, d := range []struct {
+		name, val string
+		dst       *time.Duration
+	}{{"older-than", o.OlderThan, &fl.policy.OlderThan}, {"unused-for", o.UnusedFor, &fl.policy.UnusedFor}, {"max-age", o.MaxAge, &fl.maxAge}} {
+		v, err := keylabel.ParseDuration(d.val)
+		if err != nil {
+			return fl, cmdutil.UsageError(fmt.Errorf("--%s %q: want a positive duration", d.name, d.val), "use days, weeks or hours, e.g. --"+d.name+" 90d, 12w or 36h")
+		}
+		*d.dst = v
+	}
+	if o.Wide < 1 {
+		return fl, cmdutil.UsageError(fmt.Errorf("--wide %d: want a positive number of repositories", o.Wide), "e.g. --wide 20")
+	}
+	fl.policy.Wide = o.Wide
+	switch {
+	case o.Format != "table" && o.Format != "csv":
+		return fl, cmdutil.UsageError(fmt.Errorf("--format %q: want table or csv", o.Format), "use --format csv for a spreadsheet, --json for JSON")
+	case o.Format == "csv" && o.JSON:
+		return fl, cmdutil.UsageError(errors.New("--format csv and --json both choose the output"), "give one of them")
+	case o.Concurrency < 1 || o.Concurrency > maxConcurrency:
+		return fl, cmdutil.UsageError(fmt.Errorf("--concurrency %d is out of range 1-%d", o.Concurrency, maxConcurrency))
+	case !o.RevokeFlagged && (o.IncludeForeign || o.Force || o.DryRun):
+		return fl, cmdutil.UsageError(errors.New("--include-foreign, --force and --dry-run go with --revoke-flagged"), "add --revoke-flagged, or leave them out: the audit alone changes nothing")
+	case o.RevokeFlagged && !o.DryRun && !o.Yes && o.NoInput():
+		return fl, cmdutil.UsageError(errors.New("--revoke-flagged needs confirmation and there is no terminal to ask: nothing listed, nothing deleted"),
+			"re-run with --yes to delete the flagged keys, or with --dry-run to see what would go")
+	}
+	return fl, nil
+}
+
+func runAudit(ctx context.Context, o *Options) error {
+	fl, err := parseFlags(o)
+	if err != nil {
+		return err
+	}
+	p, err := o.Paths()
+	if err != nil {
+		return err
+	}
+	sdir := state.Dir{Path: p.ConfigDir, Now: o.Now}
+	st, err := sdir.Load()
+	if err != nil {
+		return err
+	}
+	src := inventory.Source{SSHDir: p.SSHDir, State: st, Now: o.Now()}
+	if a, err := o.Agent(); err == nil {
+		src.Agent = a
+	}
+	local, _ := audit.Local(ctx, src)
+
+	var prog *bulk.Progress
+	client, err := o.APIClient(ctx, bbapi.WithWaitHook(func(w bbapi.Wait) {
+		if prog != nil {
+			prog.Wait(w)
+		}
+	}))
+	if err != nil {
+		return err
+	}
+	source := audit.Cloud{Client: client}
+	cache, warn := audit.OpenCache(audit.CachePath(p.CacheDir, o.Workspace), o.Workspace)
+	if warn != "" {
+		o.IO.Warnf("%s", warn)
+	}
+	col := &audit.Collector{Source: source, Cache: cache, Now: o.Now, MaxAge: fl.maxAge, Concurrency: o.Concurrency}
+	plan, err := col.Plan(ctx, o.Workspace, o.Query)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(o.IO.ErrOut, plan.Announce(fl.maxAge))
+	prog = bulk.NewProgress(o.IO, len(plan.Pending), o.Now, source.Calls)
+	coll := col.Collect(ctx, plan, prog.Finished)
+	prog.Close()
+	keys := audit.Judge(coll.Placements, plan.ProjectRepos(), local, fl.policy, o.Now())
+
+	rep := &report{opts: o, fl: fl, plan: plan, coll: coll, keys: keys, calls: source.Calls()}
+	if o.RevokeFlagged && coll.Stop == nil {
+		if err := revoke(ctx, o, rep, source, cache, sdir, st); err != nil {
+			return err
+		}
+	}
+	rep.calls = source.Calls()
+	if err := rep.render(); err != nil {
+		return err
+	}
+	return rep.exit()
+}
+
+// revoke plans the deletions, shows them, confirms, and deletes.
+func revoke(ctx context.Context, o *Options, rep *report, src audit.Source, cache *audit.CacheFile, sdir state.Dir, st *state.State) error {
+	del, kept := audit.PlanRevoke(rep.keys, audit.RevokeOptions{IncludeForeign: o.IncludeForeign, Force: o.Force, Needed: audit.NeededBy(st)})
+	rep.revoking, rep.plannedDel, rep.kept = true, del, kept
+	for _, k := range kept {
+		o.IO.Step(iostreams.MarkWarn, "keeping %s on %s: %s", k.Key.Fingerprint, k.Placement.Target.Ref(), k.Reason)
+	}
+	if len(del) == 0 {
+		fmt.Fprintln(o.IO.ErrOut, "nothing to delete")
+		return nil
+	}
+	verb := "will delete"
+	if o.DryRun {
+		verb = "would delete (--dry-run)"
+	}
+	fmt.Fprintf(o.IO.ErrOut, "bbkey %s %d access %s:\n", verb, len(del), plural(len(del), "key placement", "key placements"))
+	for _, d := range del {
+		fmt.Fprintf(o.IO.ErrOut, "  - %s\n", d.Describe())
+	}
+	if o.DryRun {
+		return nil
+	}
+	if !o.Yes {
+		ok, err := o.Prompter().Confirm(fmt.Sprintf("Delete these %d?", len(del)), false)
+		if err != nil {
+			return cmdutil.CancelError(fmt.Errorf("confirming the deletion: %w", err))
+		}
+		if !ok {
+			return cmdutil.CancelError(errors.New("cancelled: nothing deleted"))
+		}
+	}
+	prog := bulk.NewProgress(o.IO, len(del), o.Now, src.Calls)
+	rv := &audit.Revoker{Source: src, Cache: cache, State: sdir, Now: o.Now, Concurrency: o.Concurrency}
+	out := rv.Run(ctx, del, prog.Finished)
+	prog.Close()
+	rep.revoked = &out
+	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -1,0 +1,314 @@
+package audit
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/state"
+)
+
+// keyListings counts the successful access-key listings of each repository and project
+// in the emulator's request log.
+func (f *fixture) keyListings() map[string]int {
+	out := map[string]int{}
+	for _, r := range f.emu.Requests() {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.Path, "/deploy-keys") && r.Status == http.StatusOK {
+			out[r.Path]++
+		}
+	}
+	return out
+}
+
+func (f *fixture) count(method, path string) int {
+	n := 0
+	for _, r := range f.emu.Requests() {
+		if r.Method == method && r.Path == path {
+			n++
+		}
+	}
+	return n
+}
+
+// A workspace of 153 repositories and 3 projects, mixed managed and foreign keys: the
+// exact JSON of a first run (every repository and project listed once, 159 calls), then
+// the exact table of a second run within --max-age, which the cache answers without a
+// single call.
+func TestAuditGolden(t *testing.T) {
+	f := newFixture(t)
+	r := f.audit("--workspace", "acme", "--json")
+	if r.code != cmdutil.ExitFlagged {
+		t.Fatalf("exit %d (%v), want %d; stderr:\n%s", r.code, r.err, cmdutil.ExitFlagged, r.errOut)
+	}
+	golden(t, "audit.json", r.out)
+	var doc jsonDoc
+	if err := json.Unmarshal([]byte(r.out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Repositories != 153 || doc.Projects != 3 || doc.Calls != 2+1+156 || !doc.Complete {
+		t.Errorf("repositories %d, projects %d, calls %d, complete %v", doc.Repositories, doc.Projects, doc.Calls, doc.Complete)
+	}
+	listings := f.keyListings()
+	if len(listings) != 156 {
+		t.Errorf("%d repositories and projects listed, want 156", len(listings))
+	}
+	for p, n := range listings {
+		if n != 1 {
+			t.Errorf("%s listed %d times", p, n)
+		}
+	}
+	for _, want := range []string{"auditing acme: 153 repositories and 3 projects; 156 access-key listings to make.",
+		"155 of this run's calls count against Bitbucket's limit of about 1000 an hour on /2.0/repositories (16%)"} {
+		if !strings.Contains(r.errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.errOut)
+		}
+	}
+
+	f.emu.ResetRequests()
+	r = f.audit("--workspace", "acme")
+	if r.code != cmdutil.ExitFlagged {
+		t.Fatalf("exit %d (%v); stderr:\n%s", r.code, r.err, r.errOut)
+	}
+	golden(t, "audit-table.txt", r.out)
+	if n := len(f.emu.Requests()); n != 0 {
+		t.Errorf("second run within --max-age made %d calls, want 0", n)
+	}
+	if !strings.Contains(r.errOut, "0 access-key listings to make, 156 answered by the cache (listed within --max-age 1h)") {
+		t.Errorf("stderr:\n%s", r.errOut)
+	}
+}
+
+// A run cut by Bitbucket's hourly limit (429, no Retry-After, --max-wait spent) exits 3
+// with what it listed cached; the re-run lists only the rest: no repository or project is
+// listed twice, and the repositories are not listed again either.
+func TestAuditResumesAfterRateLimit(t *testing.T) {
+	f := newFixture(t)
+	f.emu.SetRateLimit(60)
+	r := f.audit("--workspace", "acme", "--json")
+	if r.code != cmdutil.ExitPartial {
+		t.Fatalf("exit %d (%v), want 3; stderr:\n%s", r.code, r.err, r.errOut)
+	}
+	var doc jsonDoc
+	if err := json.Unmarshal([]byte(r.out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	first := f.keyListings()
+	if doc.Complete || doc.Listed != len(first) || len(doc.NotListed) != 156-len(first) || len(first) < 50 {
+		t.Fatalf("first run: complete %v, listed %d (log %d), not listed %d", doc.Complete, doc.Listed, len(first), len(doc.NotListed))
+	}
+	if !strings.Contains(r.errOut, "bbkey: ") && !strings.Contains(r.err.Error(), "429") {
+		t.Errorf("error %v does not name the rate limit", r.err)
+	}
+	f.emu.SetRateLimit(0)
+	r = f.audit("--workspace", "acme", "--json")
+	if r.code != cmdutil.ExitFlagged {
+		t.Fatalf("re-run exit %d (%v), want 6; stderr:\n%s", r.code, r.err, r.errOut)
+	}
+	if err := json.Unmarshal([]byte(r.out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !doc.Complete || doc.Cached != len(first) || doc.Listed != 156-len(first) {
+		t.Errorf("re-run: complete %v, cached %d, listed %d", doc.Complete, doc.Cached, doc.Listed)
+	}
+	all := f.keyListings()
+	if len(all) != 156 {
+		t.Errorf("%d targets listed in all, want 156", len(all))
+	}
+	for p, n := range all {
+		if n != 1 {
+			t.Errorf("%s listed %d times", p, n)
+		}
+	}
+	if n := f.count(http.MethodGet, "/2.0/repositories/acme"); n != 2 {
+		t.Errorf("repositories listed in %d pages over both runs, want 2 (the re-run uses the cache)", n)
+	}
+	// The same report as a run that was never cut.
+	want := newFixture(t).audit("--workspace", "acme", "--json")
+	if strip(r.out) != strip(want.out) {
+		t.Errorf("resumed report differs from an uncut one:\n%s\n---\n%s", r.out, want.out)
+	}
+}
+
+// strip drops the fields that say how the run went rather than what it found.
+func strip(doc string) string {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(doc), &m); err != nil {
+		return doc
+	}
+	for _, k := range []string{"listed", "cached", "calls"} {
+		delete(m, k)
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// --revoke-flagged deletes exactly the flagged keys bbkey manages: not the foreign ones,
+// not the placement this machine still needs (acme/api), and records each deletion.
+func TestAuditRevokeFlagged(t *testing.T) {
+	f := newFixture(t)
+	before := f.snapshot()
+
+	// Without a terminal and without --yes: exit 2 before any call.
+	r := f.audit("--workspace", "acme", "--revoke-flagged", "--no-input")
+	if r.code != cmdutil.ExitUsage || len(f.emu.Requests()) != 0 {
+		t.Fatalf("exit %d (%v), %d calls; want 2 and none", r.code, r.err, len(f.emu.Requests()))
+	}
+	// --dry-run lists and deletes nothing.
+	r = f.audit("--workspace", "acme", "--revoke-flagged", "--dry-run", "--json")
+	if r.code != cmdutil.ExitFlagged || f.count(http.MethodDelete, "") != 0 || !slices.Equal(f.snapshot(), before) {
+		t.Fatalf("dry run: exit %d (%v); stderr:\n%s", r.code, r.err, r.errOut)
+	}
+	if !strings.Contains(r.errOut, "bbkey would delete (--dry-run) 28 access key placements:") {
+		t.Errorf("dry run stderr:\n%s", r.errOut)
+	}
+
+	r = f.audit("--workspace", "acme", "--revoke-flagged", "--yes", "--json")
+	if r.code != cmdutil.ExitFlagged { // jenkins and deploybox on acme/api remain flagged
+		t.Fatalf("exit %d (%v); stderr:\n%s", r.code, r.err, r.errOut)
+	}
+	var doc jsonDoc
+	if err := json.Unmarshal([]byte(r.out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, k := range before {
+		want[k] = true
+	}
+	gone := []string{"ci-01@" + "*", "build@project:OPS", "deploybox@repo:web", "old-ci@repo:r140"}
+	for _, k := range before {
+		name, where, _ := strings.Cut(k, "@")
+		switch {
+		case name == "ci-01", name == "build", name == "old-ci", name == "deploybox" && where == "repo:web":
+			delete(want, k)
+		}
+	}
+	got := f.snapshot()
+	if strings.Join(got, "\n") != strings.Join(mapKeys(want), "\n") {
+		t.Errorf("left on Bitbucket (deleted %v):\n%s\nwant:\n%s", gone, strings.Join(got, "\n"), strings.Join(mapKeys(want), "\n"))
+	}
+	if rv := doc.Revocation; rv == nil || len(rv.Deleted) != 28 || len(rv.Failed) != 0 || len(rv.Kept) != 6 {
+		t.Fatalf("revocation %+v", doc.Revocation)
+	}
+	st, err := state.Dir{Path: f.paths.ConfigDir}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Revocations) != 28 {
+		t.Errorf("%d revocations recorded, want 28", len(st.Revocations))
+	}
+	if ak := st.AccessKeys["deploybox"]; ak == nil || len(ak.Targets) != 1 || ak.Targets[0].Slug != "api" {
+		t.Errorf("this machine's key in the state: %+v", ak)
+	}
+	if !strings.Contains(r.errOut, "this machine uses it for acme/api: bbkey deletes it only with --force") {
+		t.Errorf("stderr:\n%s", r.errOut)
+	}
+	// A re-run within --max-age shows the deletions without listing again.
+	f.emu.ResetRequests()
+	r = f.audit("--workspace", "acme", "--json")
+	if err := json.Unmarshal([]byte(r.out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.emu.Requests()) != 0 || doc.Summary.Keys != 4 {
+		t.Errorf("re-run: %d calls, %d keys", len(f.emu.Requests()), doc.Summary.Keys)
+	}
+}
+
+// snapshot lists every access key on the emulator as "name@kind:slug", sorted.
+func (f *fixture) snapshot() []string {
+	byFP := map[string]string{}
+	for n, fp := range f.fps {
+		byFP[strings.TrimPrefix(fp, "SHA256:")] = n
+	}
+	var out []string
+	for _, k := range fixtureKeys {
+		for _, r := range k.repos {
+			for _, dk := range f.emu.RepoDeployKeys("acme", r) {
+				if byFP[dk.Fingerprint] == k.name {
+					out = append(out, k.name+"@repo:"+r)
+				}
+			}
+		}
+		for _, p := range k.projects {
+			for _, dk := range f.emu.ProjectDeployKeys("acme", p) {
+				if byFP[dk.Fingerprint] == k.name {
+					out = append(out, k.name+"@project:"+p)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func mapKeys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// --format csv is read back by a CSV parser: a header, then one row per key and place,
+// a comment with a comma intact.
+func TestAuditCSV(t *testing.T) {
+	f := newFixture(t)
+	r := f.audit("--workspace", "acme", "--format", "csv")
+	if r.code != cmdutil.ExitFlagged {
+		t.Fatalf("exit %d (%v)", r.code, r.err)
+	}
+	rows, err := csv.NewReader(strings.NewReader(r.out)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rows[0], csvHeader) {
+		t.Errorf("header %v", rows[0])
+	}
+	total := 0
+	for _, k := range fixtureKeys {
+		total += len(k.repos) + len(k.projects)
+	}
+	if len(rows) != 1+total {
+		t.Fatalf("%d rows, want %d", len(rows), 1+total)
+	}
+	col := func(name string) int { return slices.Index(csvHeader, name) }
+	var alice []string
+	for _, row := range rows[1:] {
+		if row[col("fingerprint")] == f.fps["alice"] {
+			alice = row
+		}
+	}
+	if alice == nil || alice[col("comment")] != "alice, laptop" || alice[col("flags")] != "foreign" || alice[col("target")] != "acme/r150" ||
+		alice[col("managed")] != "false" || alice[col("last_used")] != "2026-12-05T09:00:00Z" {
+		t.Errorf("alice's row: %q", alice)
+	}
+}
+
+// Bad input fails before any call, with exit 2 and a hint.
+func TestAuditUsage(t *testing.T) {
+	f := newFixture(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "--workspace is required"},
+		{[]string{"--workspace", "acme/api"}, "is not a workspace id"},
+		{[]string{"--workspace", "acme", "--older-than", "soon"}, "--older-than \"soon\""},
+		{[]string{"--workspace", "acme", "--wide", "0"}, "--wide 0"},
+		{[]string{"--workspace", "acme", "--format", "xml"}, "--format \"xml\""},
+		{[]string{"--workspace", "acme", "--format", "csv", "--json"}, "both choose the output"},
+		{[]string{"--workspace", "acme", "--force"}, "go with --revoke-flagged"},
+	} {
+		r := f.audit(c.args...)
+		if r.code != cmdutil.ExitUsage || r.err == nil || !strings.Contains(r.err.Error(), c.want) || len(cmdutil.Hints(r.err)) == 0 && c.args != nil {
+			t.Errorf("%v: exit %d, %v; want 2 and %q", c.args, r.code, r.err, c.want)
+		}
+	}
+	if n := len(f.emu.Requests()); n != 0 {
+		t.Errorf("%d calls made", n)
+	}
+}

@@ -1,0 +1,433 @@
+package audit
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bbkey/bbkey/internal/audit"
+	"github.com/bbkey/bbkey/internal/bulk"
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/state"
+)
+
+// report is everything a run found and did, rendered once at the end.
+type report struct {
+	opts  *Options
+	fl    flags
+	plan  *audit.Plan
+	coll  *audit.Collection
+	keys  []*audit.Key
+	calls int
+
+	revoking   bool
+	plannedDel []audit.Deletion
+	kept       []audit.Kept
+	revoked    *audit.RevokeOutcome
+}
+
+func (r *report) render() error {
+	out := r.opts.IO.Out
+	switch {
+	case r.opts.JSON:
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r.document())
+	case r.opts.Format == "csv":
+		return r.csv(out)
+	}
+	return r.table(out)
+}
+
+// maxWhere is how many places the table names before "+N more" (--json and --format csv
+// always name them all).
+const maxWhere = 8
+
+func (r *report) table(w io.Writer) error {
+	now := r.opts.Now()
+	var b strings.Builder
+	for i, k := range r.keys {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "%s  %s", k.Fingerprint, orDash(k.Label, "(no label)"))
+		if len(k.Flags) > 0 {
+			fmt.Fprintf(&b, "  [%s]", joinFlags(k.Flags, ", "))
+		}
+		b.WriteByte('\n')
+		row := func(name, format string, args ...any) {
+			fmt.Fprintf(&b, "  %-10s %s\n", name, fmt.Sprintf(format, args...))
+		}
+		row("comment", "%s", orDash(k.Comment, "-"))
+		if k.Managed {
+			ttl := "no ttl"
+			if k.TTL > 0 {
+				ttl = "ttl " + keylabel.FormatDuration(k.TTL)
+			}
+			row("managed", "bbkey (name %s, %s)", k.Name, ttl)
+		} else {
+			row("managed", "no: foreign")
+		}
+		row("age", "%s", r.age(k, now))
+		row("last used", "%s", when(k.LastUsed, now))
+		row("where", "%s", where(k))
+		row("reach", "%d %s", k.Reach, plural(k.Reach, "repository", "repositories"))
+	}
+	if len(r.keys) > 0 {
+		b.WriteByte('\n')
+	}
+	r.summary(&b)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// age is the key's age against its own ttl and against --older-than.
+func (r *report) age(k *audit.Key, now time.Time) string {
+	if k.Created.IsZero() {
+		return "unknown"
+	}
+	s := fmt.Sprintf("%s, created %s", days(k.Age(now)), k.Created.UTC().Format(time.DateOnly))
+	if k.Managed && k.TTL > 0 {
+		s += fmt.Sprintf("; ttl %s %s", keylabel.FormatDuration(k.TTL), judged(k.Has(audit.FlagPastTTL)))
+	}
+	s += fmt.Sprintf("; --older-than %s %s", keylabel.FormatDuration(r.fl.policy.OlderThan), judged(k.Has(audit.FlagOlderThan)))
+	return s
+}
+
+func judged(past bool) string {
+	if past {
+		return "(past)"
+	}
+	return "(within)"
+}
+
+func (r *report) summary(b *strings.Builder) {
+	s := audit.Summarize(r.keys)
+	fmt.Fprintf(b, "%d %s on %d %s and %d %s of %s; %d flagged\n", s.Keys, plural(s.Keys, "key", "keys"),
+		len(r.plan.Repos), plural(len(r.plan.Repos), "repository", "repositories"),
+		len(r.plan.Projects), plural(len(r.plan.Projects), "project", "projects"), r.plan.Workspace, s.Flagged)
+	for _, f := range audit.AllFlags {
+		fmt.Fprintf(b, "  %-13s %d\n", f, s.ByFlag[f])
+	}
+	if n := len(r.coll.Failed) + len(r.coll.Skipped); n > 0 {
+		fmt.Fprintf(b, "incomplete: %d of %d repositories and projects not listed (run the same command again to finish)\n", n, len(r.plan.Targets))
+	}
+	if r.revoking {
+		switch {
+		case r.revoked != nil:
+			fmt.Fprintf(b, "revoked: %d deleted, %d failed, %d not attempted, %d kept\n", len(r.revoked.Deleted), len(r.revoked.Failed), len(r.revoked.Skipped), len(r.kept))
+		case r.opts.DryRun:
+			fmt.Fprintf(b, "revoke (--dry-run): %d would be deleted, %d kept\n", len(r.plannedDel), len(r.kept))
+		default:
+			fmt.Fprintf(b, "revoked: nothing deleted, %d kept\n", len(r.kept))
+		}
+	}
+}
+
+func where(k *audit.Key) string {
+	var parts []string
+	names := func(refs []string) string {
+		if len(refs) <= maxWhere {
+			return strings.Join(refs, ", ")
+		}
+		return strings.Join(refs[:maxWhere], ", ") + fmt.Sprintf(", +%d more", len(refs)-maxWhere)
+	}
+	if n := len(k.Repos); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s: %s", n, plural(n, "repository", "repositories"), names(k.Repos)))
+	}
+	if n := len(k.Projects); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s: %s", n, plural(n, "project", "projects"), names(k.Projects)))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func when(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return fmt.Sprintf("%s (%s ago)", t.UTC().Format(time.DateOnly), days(now.Sub(t)))
+}
+
+func days(d time.Duration) string { return strconv.Itoa(int(max(d, 0)/(24*time.Hour))) + "d" }
+
+func orDash(s, dash string) string {
+	if s == "" {
+		return dash
+	}
+	return s
+}
+
+func joinFlags(fs []audit.Flag, sep string) string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = string(f)
+	}
+	return strings.Join(out, sep)
+}
+
+// --- JSON (shape documented in docs/audit.md) ---
+
+type jsonDoc struct {
+	Workspace    string          `json:"workspace"`
+	Query        string          `json:"query"`
+	GeneratedAt  time.Time       `json:"generated_at"`
+	Policy       jsonPolicy      `json:"policy"`
+	Complete     bool            `json:"complete"`
+	Repositories int             `json:"repositories"`
+	Projects     int             `json:"projects"`
+	Listed       int             `json:"listed"`
+	Cached       int             `json:"cached"`
+	Calls        int             `json:"calls"`
+	Keys         []jsonKey       `json:"keys"`
+	Summary      jsonSummary     `json:"summary"`
+	NotListed    []jsonNotListed `json:"not_listed"`
+	Revocation   *jsonRevocation `json:"revocation"`
+}
+
+type jsonPolicy struct {
+	OlderThanDays int    `json:"older_than_days"`
+	UnusedForDays int    `json:"unused_for_days"`
+	Wide          int    `json:"wide"`
+	MaxAge        string `json:"max_age"`
+}
+
+type jsonKey struct {
+	Fingerprint  string          `json:"fingerprint"`
+	Type         string          `json:"type"`
+	Label        string          `json:"label"`
+	Comment      string          `json:"comment"`
+	Managed      bool            `json:"managed"`
+	Name         string          `json:"name,omitempty"`
+	TTLDays      *int            `json:"ttl_days"`
+	Created      *time.Time      `json:"created"`
+	AgeDays      *int            `json:"age_days"`
+	LastUsed     *time.Time      `json:"last_used"`
+	Repositories []string        `json:"repositories"`
+	Projects     []string        `json:"projects"`
+	Reach        int             `json:"reach"`
+	Placements   []jsonPlacement `json:"placements"`
+	Flags        []string        `json:"flags"`
+	Flagged      bool            `json:"flagged"`
+}
+
+type jsonPlacement struct {
+	Kind     state.TargetKind `json:"kind"`
+	Target   string           `json:"target"`
+	ID       int64            `json:"id"`
+	Label    string           `json:"label"`
+	AddedOn  *time.Time       `json:"added_on"`
+	LastUsed *time.Time       `json:"last_used"`
+}
+
+type jsonSummary struct {
+	Keys    int            `json:"keys"`
+	Flagged int            `json:"flagged"`
+	ByFlag  map[string]int `json:"by_flag"`
+}
+
+type jsonNotListed struct {
+	Kind   state.TargetKind `json:"kind"`
+	Target string           `json:"target"`
+	Reason string           `json:"reason"`
+}
+
+type jsonRevocation struct {
+	DryRun  bool          `json:"dry_run"`
+	Planned []jsonRevoked `json:"planned"`
+	Deleted []jsonRevoked `json:"deleted"`
+	Failed  []jsonRevoked `json:"failed"`
+	Skipped []jsonRevoked `json:"skipped"`
+	Kept    []jsonRevoked `json:"kept"`
+}
+
+type jsonRevoked struct {
+	Fingerprint string           `json:"fingerprint"`
+	Label       string           `json:"label"`
+	Kind        state.TargetKind `json:"kind"`
+	Target      string           `json:"target"`
+	ID          int64            `json:"id"`
+	Reason      string           `json:"reason,omitempty"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func intPtr(n int) *int { return &n }
+
+func (r *report) document() jsonDoc {
+	now := r.opts.Now()
+	s := audit.Summarize(r.keys)
+	d := jsonDoc{
+		Workspace: r.plan.Workspace, Query: r.plan.Query, GeneratedAt: now.UTC(),
+		Policy: jsonPolicy{OlderThanDays: int(r.fl.policy.OlderThan / (24 * time.Hour)), UnusedForDays: int(r.fl.policy.UnusedFor / (24 * time.Hour)),
+			Wide: r.fl.policy.Wide, MaxAge: audit.FormatAge(r.fl.maxAge)},
+		Complete:     r.coll.Complete(),
+		Repositories: len(r.plan.Repos), Projects: len(r.plan.Projects),
+		Listed: r.coll.Listed, Cached: r.coll.Cached, Calls: r.calls,
+		Keys:      []jsonKey{},
+		Summary:   jsonSummary{Keys: s.Keys, Flagged: s.Flagged, ByFlag: map[string]int{}},
+		NotListed: []jsonNotListed{},
+	}
+	for f, n := range s.ByFlag {
+		d.Summary.ByFlag[string(f)] = n
+	}
+	for _, k := range r.keys {
+		jk := jsonKey{Fingerprint: k.Fingerprint, Type: k.Type, Label: k.Label, Comment: k.Comment, Managed: k.Managed, Name: k.Name,
+			Created: timePtr(k.Created), LastUsed: timePtr(k.LastUsed), Repositories: nonNil(k.Repos), Projects: nonNil(k.Projects),
+			Reach: k.Reach, Placements: []jsonPlacement{}, Flags: []string{}, Flagged: k.Flagged()}
+		if k.TTL > 0 {
+			jk.TTLDays = intPtr(int(k.TTL / (24 * time.Hour)))
+		}
+		if !k.Created.IsZero() {
+			jk.AgeDays = intPtr(int(k.Age(now) / (24 * time.Hour)))
+		}
+		for _, p := range k.Placements {
+			jk.Placements = append(jk.Placements, jsonPlacement{Kind: p.Target.Kind, Target: p.Target.Ref(), ID: int64(p.ID), Label: p.Label,
+				AddedOn: timePtr(p.AddedOn), LastUsed: timePtr(p.LastUsed)})
+		}
+		for _, f := range k.Flags {
+			jk.Flags = append(jk.Flags, string(f))
+		}
+		d.Keys = append(d.Keys, jk)
+	}
+	for _, f := range r.coll.Failed {
+		d.NotListed = append(d.NotListed, jsonNotListed{f.Target.Kind, f.Target.Ref(), bulk.Describe(f.Err)})
+	}
+	for _, t := range r.coll.Skipped {
+		reason := "not listed: the run stopped first"
+		if r.coll.Stop != nil {
+			reason = "not listed: the run stopped first (" + bulk.Describe(r.coll.Stop) + ")"
+		}
+		d.NotListed = append(d.NotListed, jsonNotListed{t.Kind, t.Ref(), reason})
+	}
+	if r.revoking {
+		d.Revocation = r.revocationDoc()
+	}
+	return d
+}
+
+func (r *report) revocationDoc() *jsonRevocation {
+	one := func(k *audit.Key, p audit.Placement, reason string) jsonRevoked {
+		return jsonRevoked{Fingerprint: k.Fingerprint, Label: k.Label, Kind: p.Target.Kind, Target: p.Target.Ref(), ID: int64(p.ID), Reason: reason}
+	}
+	rv := &jsonRevocation{DryRun: r.opts.DryRun, Planned: []jsonRevoked{}, Deleted: []jsonRevoked{}, Failed: []jsonRevoked{}, Skipped: []jsonRevoked{}, Kept: []jsonRevoked{}}
+	for _, d := range r.plannedDel {
+		rv.Planned = append(rv.Planned, one(d.Key, d.Placement, ""))
+	}
+	for _, k := range r.kept {
+		rv.Kept = append(rv.Kept, one(k.Key, k.Placement, k.Reason))
+	}
+	if r.revoked != nil {
+		for _, d := range r.revoked.Deleted {
+			rv.Deleted = append(rv.Deleted, one(d.Key, d.Placement, ""))
+		}
+		for _, f := range r.revoked.Failed {
+			rv.Failed = append(rv.Failed, one(f.Key, f.Placement, bulk.Describe(f.Err)))
+		}
+		for _, d := range r.revoked.Skipped {
+			rv.Skipped = append(rv.Skipped, one(d.Key, d.Placement, "not attempted: the run stopped first"))
+		}
+	}
+	return rv
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// --- CSV: one row per key and place, for a spreadsheet ---
+
+var csvHeader = []string{"fingerprint", "type", "label", "comment", "managed", "ttl_days", "created", "age_days", "last_used", "reach", "flags",
+	"kind", "target", "key_id", "added_on", "target_last_used"}
+
+func (r *report) csv(w io.Writer) error {
+	now := r.opts.Now()
+	cw := csv.NewWriter(w)
+	if err := cw.Write(csvHeader); err != nil {
+		return err
+	}
+	date := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	for _, k := range r.keys {
+		ttl, age := "", ""
+		if k.TTL > 0 {
+			ttl = strconv.Itoa(int(k.TTL / (24 * time.Hour)))
+		}
+		if !k.Created.IsZero() {
+			age = strconv.Itoa(int(k.Age(now) / (24 * time.Hour)))
+		}
+		for _, p := range k.Placements {
+			row := []string{k.Fingerprint, k.Type, k.Label, k.Comment, strconv.FormatBool(k.Managed), ttl, date(k.Created), age, date(k.LastUsed),
+				strconv.Itoa(k.Reach), joinFlags(k.Flags, ";"), string(p.Target.Kind), p.Target.Ref(), p.ID.String(), date(p.AddedOn), date(p.LastUsed)}
+			if err := cw.Write(row); err != nil {
+				return err
+			}
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// --- exit code ---
+
+// exit picks the run's outcome: partial (3) when something could not be listed or
+// deleted, flagged (6) when keys still need attention, else nil (0).
+func (r *report) exit() error {
+	hintAgain := "run the same command again to finish: what was listed is cached for --max-age, so only the rest is listed"
+	if n := len(r.coll.Failed) + len(r.coll.Skipped); n > 0 {
+		msg := fmt.Sprintf("audit incomplete: %d of %d repositories and projects not listed", n, len(r.plan.Targets))
+		if r.coll.Stop != nil {
+			return cmdutil.PartialError(fmt.Errorf("%s: %w", msg, r.coll.Stop), hintAgain)
+		}
+		return cmdutil.PartialError(errors.New(msg), "the listing of each is in the report (--json: not_listed); check the permission there, then "+hintAgain)
+	}
+	if r.revoked != nil && len(r.revoked.Failed)+len(r.revoked.Skipped) > 0 {
+		err := fmt.Errorf("revoked %d of %d: %d failed, %d not attempted", len(r.revoked.Deleted), len(r.plannedDel), len(r.revoked.Failed), len(r.revoked.Skipped))
+		if r.revoked.Stop != nil {
+			err = fmt.Errorf("%w: %w", err, r.revoked.Stop)
+		}
+		return cmdutil.PartialError(err, "run the same command again to delete the rest")
+	}
+	remaining := r.remainingFlagged()
+	if remaining == 0 {
+		return nil
+	}
+	return cmdutil.FlaggedError(fmt.Errorf("%d of %d access keys flagged", remaining, len(r.keys)),
+		"exit code 6 means the audit ran to the end and found keys to look at; --revoke-flagged deletes the ones bbkey manages")
+}
+
+// remainingFlagged counts flagged keys still on Bitbucket after this run: all of them,
+// unless --revoke-flagged deleted every placement of some.
+func (r *report) remainingFlagged() int {
+	deleted := map[string]int{}
+	if r.revoked != nil {
+		for _, d := range r.revoked.Deleted {
+			deleted[d.Key.Fingerprint]++
+		}
+	}
+	n := 0
+	for _, k := range r.keys {
+		if k.Flagged() && deleted[k.Fingerprint] < len(k.Placements) {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,31 @@
+package audit
+
+import (
+	"context"
+
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/doctor/inventory"
+)
+
+// Local returns the fingerprints this machine's `bbkey list` knows without asking
+// Bitbucket: key files in the ssh directory, the agent's keys, and the keys bbkey's
+// state records (account and access keys), as "SHA256:…". Warnings say what could not be
+// looked at.
+func Local(ctx context.Context, src inventory.Source) (map[string]bool, []string) {
+	src.Client, src.User, src.Targets = nil, nil, nil
+	keys, warnings, _ := inventory.Gather(ctx, src)
+	out := map[string]bool{}
+	for _, k := range keys {
+		out[bbapi.NormalizeFingerprint(k.Fingerprint)] = true
+	}
+	if src.State != nil {
+		for _, a := range src.State.Accounts {
+			out[bbapi.NormalizeFingerprint(a.Fingerprint)] = true
+		}
+		for _, a := range src.State.AccessKeys {
+			out[bbapi.NormalizeFingerprint(a.Fingerprint)] = true
+		}
+	}
+	delete(out, bbapi.NormalizeFingerprint(""))
+	return out, warnings
+}
