@@ -278,4 +278,3 @@ func TestEngineStopsWhenRecordingFails(t *testing.T) {
 		t.Errorf("stop = %v, want the recording error", out.Stop)
 	}
 }
-
