@@ -49,6 +49,9 @@ func (s *Server) DataCenter() *DataCenter {
 	return &DataCenter{s}
 }
 
+// IsDataCenter reports whether the server runs in Data Center mode.
+func (s *Server) IsDataCenter() bool { return s.dc != nil }
+
 // DCUser is a Data Center user.
 type DCUser struct {
 	ID          int

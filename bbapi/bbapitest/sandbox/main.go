@@ -12,7 +12,10 @@
 //
 // A leading `go run PKG` is built in the current directory first and the binary is run
 // inside the clone, so `go run .` means bbkey's own source, not the clone. Flags: -keep
-// keeps the home for a look afterwards; -latency delays every API request.
+// keeps the home for a look afterwards; -latency delays every API request; -datacenter
+// emulates Bitbucket Data Center instead of Cloud (BITBUCKET_SERVER and
+// BITBUCKET_SERVER_TOKEN, and a clone of OPS/api whose origin is
+// http://ada@127.0.0.1:PORT/scm/ops/api.git).
 package main
 
 import (
@@ -45,14 +48,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	keep := fs.Bool("keep", false, "keep the throw-away home after the command")
 	latency := fs.Duration("latency", 0, "delay every API request by this much (e.g. 100ms)")
+	datacenter := fs.Bool("datacenter", false, "emulate Bitbucket Data Center instead of Cloud")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: sandbox [-keep] [-latency D] [-- COMMAND ARGS...]")
+		fmt.Fprintln(stderr, "usage: sandbox [-keep] [-latency D] [-datacenter] [-- COMMAND ARGS...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	srv, err := bbapitest.NewServer(bbapitest.WithLatency(*latency))
+	opts := []bbapitest.Option{bbapitest.WithLatency(*latency)}
+	if *datacenter {
+		opts = append(opts, bbapitest.WithDataCenter())
+	}
+	srv, err := bbapitest.NewServer(opts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "sandbox: error: %v\n", err)
 		return 1
@@ -71,8 +79,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func serve(srv *bbapitest.Server, stdout, stderr io.Writer) int {
 	printExports(srv, stdout)
-	fmt.Fprintf(stderr, "sandbox: Bitbucket emulator at %s (SSH %s): user %s, workspace %s, repositories %s; Ctrl-C stops it\n",
-		srv.APIURL(), srv.SSHEndpoint(), bbapitest.DefaultEmail, bbapitest.DefaultWorkspace, strings.Join(bbapitest.DefaultRepos, ", "))
+	if srv.IsDataCenter() {
+		serveMessageDataCenter(srv, stderr)
+	} else {
+		fmt.Fprintf(stderr, "sandbox: Bitbucket emulator at %s (SSH %s): user %s, workspace %s, repositories %s; Ctrl-C stops it\n",
+			srv.APIURL(), srv.SSHEndpoint(), bbapitest.DefaultEmail, bbapitest.DefaultWorkspace, strings.Join(bbapitest.DefaultRepos, ", "))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	<-ctx.Done()
@@ -100,6 +112,7 @@ func shellQuote(s string) string {
 // home is the throw-away home a command runs in.
 type home struct {
 	dir, sshDir, configDir, passFile, clone, bin string
+	origin                                       string // the clone's origin
 	agent                                        *exec.Cmd
 	agentSock                                    string
 }
@@ -128,7 +141,7 @@ func runCommand(srv *bbapitest.Server, argv []string, keep bool, stdout, stderr 
 
 	env := h.env(srv)
 	fmt.Fprintf(stderr, "sandbox: emulator at %s (SSH %s)\n", srv.APIURL(), srv.SSHEndpoint())
-	fmt.Fprintf(stderr, "sandbox: home %s; running in %s (origin https://ada@bitbucket.org/acme/api.git)\n", h.dir, h.clone)
+	fmt.Fprintf(stderr, "sandbox: home %s; running in %s (origin %s)\n", h.dir, h.clone, h.origin)
 	fmt.Fprintf(stderr, "sandbox: passphrase file %s (BBKEY_PASSPHRASE is unset: pass --passphrase-file or type one)\n", h.passFile)
 	if h.agentSock != "" {
 		fmt.Fprintf(stderr, "sandbox: ssh-agent at %s\n", h.agentSock)
@@ -194,14 +207,15 @@ func newHome(srv *bbapitest.Server) (*home, error) {
 	if err := os.WriteFile(filepath.Join(dir, ".gitconfig"), []byte(gitconfig), 0o644); err != nil {
 		return nil, err
 	}
-	bare, err := srv.RepoDir(bbapitest.DefaultWorkspace, "api")
+	bare, origin, err := cloneSource(srv)
 	if err != nil {
 		return nil, err
 	}
+	h.origin = origin
 	gitEnv := append(baseEnv(), "HOME="+dir, "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0")
 	for _, args := range [][]string{
 		{"clone", "--quiet", bare, h.clone},
-		{"-C", h.clone, "remote", "set-url", "origin", "https://ada@bitbucket.org/acme/api.git"},
+		{"-C", h.clone, "remote", "set-url", "origin", h.origin},
 	} {
 		c := exec.Command("git", args...)
 		c.Env = gitEnv
@@ -325,6 +339,15 @@ func prepareCommand(argv []string, cwd, bin string, stderr io.Writer) ([]string,
 // files in the ssh directory, and the clone's remotes.
 func report(srv *bbapitest.Server, h *home, code int, w io.Writer) {
 	fmt.Fprintf(w, "\nsandbox: the command exited with %d\n", code)
+	if srv.IsDataCenter() {
+		reportDataCenter(srv, w)
+	} else {
+		reportCloud(srv, w)
+	}
+	reportHome(h, w)
+}
+
+func reportCloud(srv *bbapitest.Server, w io.Writer) {
 	keys := srv.UserKeys(bbapitest.DefaultAccountID)
 	fmt.Fprintf(w, "sandbox: account keys of %s: %d\n", bbapitest.DefaultEmail, len(keys))
 	for _, k := range keys {
@@ -338,6 +361,9 @@ func report(srv *bbapitest.Server, h *home, code int, w io.Writer) {
 	for _, k := range srv.ProjectDeployKeys(bbapitest.DefaultWorkspace, bbapitest.DefaultProject) {
 		fmt.Fprintf(w, "sandbox: access key on project OPS: SHA256:%s  %s\n", k.Fingerprint, k.Label)
 	}
+}
+
+func reportHome(h *home, w io.Writer) {
 	var files []string
 	_ = filepath.WalkDir(h.sshDir, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
