@@ -282,6 +282,14 @@ func TestDCErrors(t *testing.T) {
 		t.Errorf("current user: %+v %+v %v", me, props, err)
 	}
 
+	// A server whose personal tokens may not touch their user's keys (unconfirmed on the
+	// live service): the same typed refusal.
+	e.dc.RefusePersonalTokensOnUserKeys(true)
+	if _, _, err := e.client(t, e.dc.DefaultToken()).SSHKeys.Add(ctx, dc.AddSSHKeyOptions{Text: key}); func() bool { p, ok := dc.IsPermission(err); return !ok || p != dc.LicensedUser }() {
+		t.Errorf("personal token refused on user keys: %v", err)
+	}
+	e.dc.RefusePersonalTokensOnUserKeys(false)
+
 	// A wrong token: 401, unauthorized, not a permission; its secret is nowhere.
 	const wrong = "BBDC-this-token-is-wrong-0123456789"
 	wc := e.client(t, wrong)

@@ -5,7 +5,8 @@
 // The engine has four parts: Target.Rewrite decides what one URL becomes; Find walks a
 // tree for clones (work trees, bare repositories, worktrees, submodules); PlanRepo and
 // PlanAll read each repository's config through git and list the changes; Apply writes
-// them through git and reads them back. Scrub removes Bitbucket entries from credential
+// them through git and reads them back. DataCenterTarget.Rewrite is the same decision
+// for the remotes of one Bitbucket Data Center server. Scrub removes Bitbucket entries from credential
 // files and the credential helper.
 //
 // Every read and write of a repository's configuration goes through the git binary, so
