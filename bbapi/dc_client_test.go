@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/bbapi/dc"
@@ -381,6 +383,21 @@ func TestDCSSHSettings(t *testing.T) {
 	if u, err := st.CloneURL("~ADA", "notes"); err != nil || u != e.dc.SSHCloneURL("~ada", "notes") {
 		t.Errorf("clone url %q %v", u, err)
 	}
+	// The key the SSH server presents in a real handshake is the one the settings vouch for.
+	var presented ssh.PublicKey
+	conn, err := ssh.Dial("tcp", e.srv.SSHEndpoint(), &ssh.ClientConfig{
+		User: "git", Timeout: 10 * time.Second,
+		HostKeyCallback: func(_ string, _ net.Addr, k ssh.PublicKey) error {
+			presented = k
+			return errors.New("host key captured")
+		},
+	})
+	if conn != nil {
+		conn.Close()
+	}
+	if presented == nil || !st.MatchesHostKey(presented) {
+		t.Errorf("the host key presented over SSH (%v) is not the one the settings vouch for", err)
+	}
 	other, _ := pubKey(t, "other")
 	otherFP, _ := bbapi.FingerprintOf(other)
 	e.dc.SetReportedHostKeyFingerprint(otherFP)
@@ -491,4 +508,49 @@ func specPath(p string) string {
 		}
 	}
 	return strings.Join(segs, "/")
+}
+
+// Concurrent adds to many repositories through one client: each lands once, with its
+// own permission.
+func TestDCConcurrentAccessKeys(t *testing.T) {
+	e := startDC(t)
+	const n = 24
+	for i := range n {
+		if err := e.dc.AddRepo(bbapitest.DCDefaultProject, "r"+strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := e.client(t, e.dc.DefaultToken())
+	key, fp := pubKey(t, "fleet")
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			perm := dc.RepoRead
+			if i%2 == 1 {
+				perm = dc.RepoWrite
+			}
+			_, _, err := c.RepoAccessKeys.AddOrGet(context.Background(), "OPS", "r"+strconv.Itoa(i), dc.AddAccessKeyOptions{Text: key, Permission: perm})
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := map[int]bool{}
+	for i := range n {
+		got := e.dc.RepoAccessKeys("OPS", "r"+strconv.Itoa(i))
+		want := "REPO_READ"
+		if i%2 == 1 {
+			want = "REPO_WRITE"
+		}
+		if len(got) != 1 || got[0].Permission != want || "SHA256:"+got[0].Fingerprint != fp {
+			t.Fatalf("r%d: %+v", i, got)
+		}
+		ids[got[0].ID] = true
+	}
+	if len(ids) != 1 {
+		t.Errorf("one public key became %d keys", len(ids))
+	}
 }
