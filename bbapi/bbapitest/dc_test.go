@@ -343,3 +343,27 @@ func TestDCKeyExpiry(t *testing.T) {
 		t.Errorf("ls-remote with an expired key succeeded\n%s", se)
 	}
 }
+
+// DenySSHNewKeys works in Data Center mode: keys registered before keep working, a key
+// registered after fails over SSH until AllowSSHNewKeys.
+func TestDCDenySSHNewKeys(t *testing.T) {
+	s, dc := startDC(t)
+	e := newSSHEnv(t, s)
+	tok := bearer(dc.DefaultToken())
+	oldKey, oldPub := e.keygen("old")
+	newKey, newPub := e.keygen("new")
+	wantStatus(t, call(t, "POST", s.APIURL()+"/ssh/latest/keys", tok, map[string]any{"text": oldPub}), 201)
+	s.DenySSHNewKeys()
+	wantStatus(t, call(t, "POST", s.APIURL()+"/ssh/latest/keys", tok, map[string]any{"text": newPub}), 201)
+	url := dc.SSHCloneURL("OPS", "api")
+	if _, se, err := e.git(oldKey, t.TempDir(), "ls-remote", url); err != nil {
+		t.Errorf("the old key stopped working: %v\n%s", err, se)
+	}
+	if _, _, err := e.git(newKey, t.TempDir(), "ls-remote", url); err == nil {
+		t.Error("a key registered after DenySSHNewKeys worked")
+	}
+	s.AllowSSHNewKeys()
+	if _, se, err := e.git(newKey, t.TempDir(), "ls-remote", url); err != nil {
+		t.Errorf("after AllowSSHNewKeys: %v\n%s", err, se)
+	}
+}

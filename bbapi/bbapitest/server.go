@@ -433,6 +433,11 @@ func (s *Server) DenySSHNewKeys() {
 	for _, b := range s.deployBlobs {
 		s.onlySSH[b] = true
 	}
+	if s.dc != nil {
+		for _, k := range s.dc.keys {
+			s.onlySSH[k.blob] = true
+		}
+	}
 }
 
 // AllowSSHNewKeys undoes DenySSHNewKeys.
