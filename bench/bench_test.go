@@ -100,3 +100,23 @@ sequential / bbkey                                  13.2x       1.99x
 		t.Error("a table without runs parsed")
 	}
 }
+
+func TestParseAuditBench(t *testing.T) {
+	out := []byte(`audit of 1000 repositories and 1 project, 100ms latency per request (emulator on loopback)
+
+approach                                 wall time   calls   /2.0/repositories calls   placements   
+bbkey audit (--concurrency 10)           11.7s       1012    1010                      1101         
+sequential: list, then each one's keys   103.9s      1012    1010                      1101         
+sequential / bbkey                       8.9x        1.00x                                          
+`)
+	ours, seq, err := parseAuditBench(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ours.wall != 11700*time.Millisecond || ours.calls != 1012 || ours.repoCalls != 1010 || seq.wall != 103900*time.Millisecond || seq.repoCalls != 1010 {
+		t.Errorf("parsed %+v and %+v", ours, seq)
+	}
+	if _, _, err := parseAuditBench([]byte("approach wall time calls\n")); err == nil {
+		t.Error("a table without runs parsed")
+	}
+}

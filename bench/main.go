@@ -10,8 +10,9 @@
 //
 // It builds bbkey once, then runs: the keys benchmark (generate + encrypt + write against
 // ssh-keygen -a 16), `bbkey setup` against the in-process emulator at 0 and 100 ms of
-// latency, the add-access-key program in bench/accesskey, bench/remote/bench.sh, and
-// `bbkey --version` start-up time and binary sizes. A measurement whose program is missing
+// latency, the add-access-key program in bench/accesskey, the audit program in
+// bench/audit, bench/remote/bench.sh, and `bbkey --version` start-up time and binary
+// sizes. A measurement whose program is missing
 // or fails prints a "not available" row with the reason, never a made-up number.
 package main
 
@@ -48,7 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var c config
 	fs.BoolVar(&c.write, "write", false, "replace bench/RESULTS.md with this run's table")
 	fs.BoolVar(&c.quick, "quick", false, "small sizes (a smoke run of the runner, not a measurement)")
-	fs.StringVar(&c.only, "only", "", "run only the measurements whose name contains `WORD` (keygen, setup, access, remote, startup, size)")
+	fs.StringVar(&c.only, "only", "", "run only the measurements whose name contains `WORD` (keygen, setup, access, audit, remote, startup, size)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -115,6 +116,7 @@ func measurements() []measurement {
 		{"keygen", measureKeygen},
 		{"setup", measureSetup},
 		{"access", measureAccessKey},
+		{"audit", measureAudit},
 		{"remote", measureRemote},
 		{"startup", measureStartup},
 		{"size", measureSize},

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
@@ -24,10 +25,11 @@ func (f *fixture) keyListings() map[string]int {
 	return out
 }
 
+// count counts the requests with method to path ("" for any path).
 func (f *fixture) count(method, path string) int {
 	n := 0
 	for _, r := range f.emu.Requests() {
-		if r.Method == method && r.Path == path {
+		if r.Method == method && (path == "" || r.Path == path) {
 			n++
 		}
 	}
@@ -310,5 +312,31 @@ func TestAuditUsage(t *testing.T) {
 	}
 	if n := len(f.emu.Requests()); n != 0 {
 		t.Errorf("%d calls made", n)
+	}
+}
+
+// On a terminal --revoke-flagged asks after listing what it would delete: "no" deletes
+// nothing (exit 2), "yes" deletes.
+func TestAuditRevokeConfirms(t *testing.T) {
+	f := newFixture(t)
+	before := f.snapshot()
+	f.terminal = &prompt.Fake{Answers: []string{"n"}}
+	r := f.audit("--workspace", "acme", "--revoke-flagged")
+	if r.code != cmdutil.ExitUsage || !strings.Contains(r.err.Error(), "cancelled: nothing deleted") || f.count(http.MethodDelete, "") != 0 {
+		t.Fatalf("declined: exit %d (%v)", r.code, r.err)
+	}
+	if !slices.Equal(f.snapshot(), before) || len(f.terminal.Asked) != 1 || f.terminal.Asked[0] != "Delete these 28?" {
+		t.Fatalf("asked %q", f.terminal.Asked)
+	}
+	if i, j := strings.Index(r.errOut, "bbkey will delete 28 access key placements:"), strings.Index(r.errOut, "  - acme/r140  "); i < 0 || j < i {
+		t.Errorf("the list before the question:\n%s", r.errOut)
+	}
+	f.terminal = &prompt.Fake{Answers: []string{"y"}}
+	r = f.audit("--workspace", "acme", "--revoke-flagged")
+	if r.code != cmdutil.ExitFlagged || len(f.snapshot()) != len(before)-28 {
+		t.Fatalf("confirmed: exit %d (%v), %d keys left of %d", r.code, r.err, len(f.snapshot()), len(before))
+	}
+	if !strings.Contains(r.out, "revoked: 28 deleted, 0 failed, 0 not attempted, 6 kept") {
+		t.Errorf("table:\n%s", r.out)
 	}
 }

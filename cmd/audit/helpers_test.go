@@ -90,6 +90,9 @@ type fixture struct {
 	emu   *bbapitest.Server
 	paths cmdutil.Paths
 	fps   map[string]string // key name -> fingerprint
+	// terminal, when set, is the user at a terminal: stderr is one and prompts are
+	// answered from it.
+	terminal *prompt.Fake
 }
 
 // newFixture seeds workspace acme with 153 repositories (api, web, infra and r001-r150)
@@ -178,6 +181,10 @@ func (f *fixture) audit(args ...string) run {
 		o.Agent = func() (agent.Agent, error) { return nil, agent.ErrNoAgent }
 		o.Prompter = func() prompt.Prompter { return &prompt.Fake{} }
 		o.NoInput = func() bool { return true }
+		if f.terminal != nil {
+			o.Prompter = func() prompt.Prompter { return f.terminal }
+			o.NoInput = func() bool { return globals.noInput }
+		}
 		o.APIClient = func(_ context.Context, extra ...bbapi.Option) (*bbapi.Client, error) {
 			cred := &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: f.emu.DefaultAPIToken()}
 			return bbapi.NewClient(f.emu.APIURL(), cred, append([]bbapi.Option{bbapi.WithClock(fac.Now), bbapi.WithMaxWait(fac.Globals.MaxWait)}, extra...)...)
