@@ -244,6 +244,19 @@ func runAudit(ctx context.Context, o *Options) error {
 
 // revoke plans the deletions, shows them, confirms, and deletes.
 func revoke(ctx context.Context, o *Options, rep *report, src audit.Source, cache *audit.CacheFile, sdir state.Dir, st *state.State) error {
+	if !o.DryRun {
+		// Deleting access keys races `rotate --access-keys` and add-access-key (which
+		// hold this lock while they change this machine's keys): hold it from reading the
+		// state, which says what this machine still needs, to the last deletion recorded.
+		lock, err := sdir.LockRotation()
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock()
+		if st, err = sdir.Load(); err != nil {
+			return err
+		}
+	}
 	del, kept := audit.PlanRevoke(rep.keys, audit.RevokeOptions{IncludeForeign: o.IncludeForeign, Force: o.Force, Needed: audit.NeededBy(st)})
 	rep.revoking, rep.plannedDel, rep.kept = true, del, kept
 	for _, k := range kept {

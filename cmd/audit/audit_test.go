@@ -3,6 +3,7 @@ package audit
 import (
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -338,5 +339,21 @@ func TestAuditRevokeConfirms(t *testing.T) {
 	}
 	if !strings.Contains(r.out, "revoked: 28 deleted, 0 failed, 0 not attempted, 6 kept") {
 		t.Errorf("table:\n%s", r.out)
+	}
+}
+
+// --revoke-flagged takes the lock rotate and add-access-key hold while they change this
+// machine's keys: with it held elsewhere, nothing is deleted and the error says why.
+func TestAuditRevokeWaitsForNoRotation(t *testing.T) {
+	f := newFixture(t)
+	before := f.snapshot()
+	lock, err := state.Dir{Path: f.paths.ConfigDir}.LockRotation()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock()
+	r := f.audit("--workspace", "acme", "--revoke-flagged", "--yes")
+	if r.err == nil || !errors.Is(r.err, state.ErrRotationRunning) || f.count(http.MethodDelete, "") != 0 || !slices.Equal(f.snapshot(), before) {
+		t.Fatalf("exit %d (%v), %d deletes", r.code, r.err, f.count(http.MethodDelete, ""))
 	}
 }
