@@ -214,9 +214,12 @@ func runAudit(ctx context.Context, o *Options) error {
 		return err
 	}
 	source := audit.Cloud{Client: client}
-	cache, warn := audit.OpenCache(audit.CachePath(p.CacheDir, o.Workspace), o.Workspace)
+	cache, warn := audit.OpenCache(audit.CachePath(p.CacheDir, o.Workspace), client.BaseURL(), o.Workspace)
 	if warn != "" {
 		o.IO.Warnf("%s", warn)
+	}
+	if _, cached := cache.Repos(o.Query, o.Now(), fl.maxAge); !cached {
+		fmt.Fprintf(o.IO.ErrOut, "listing the repositories and projects of %s (one call per hundred)\n", o.Workspace)
 	}
 	col := &audit.Collector{Source: source, Cache: cache, Now: o.Now, MaxAge: fl.maxAge, Concurrency: o.Concurrency}
 	plan, err := col.Plan(ctx, o.Workspace, o.Query)
@@ -230,7 +233,10 @@ func runAudit(ctx context.Context, o *Options) error {
 	keys := audit.Judge(coll.Placements, plan.ProjectRepos(), local, fl.policy, o.Now())
 
 	rep := &report{opts: o, fl: fl, plan: plan, coll: coll, keys: keys, calls: source.Calls()}
-	if o.RevokeFlagged && coll.Stop == nil {
+	switch {
+	case o.RevokeFlagged && coll.Stop != nil:
+		o.IO.Warnf("nothing revoked: the audit stopped before listing everything; run the same command again to finish it first")
+	case o.RevokeFlagged:
 		if err := revoke(ctx, o, rep, source, cache, sdir, st); err != nil {
 			return err
 		}

@@ -86,14 +86,19 @@ func TestAuditGolden(t *testing.T) {
 }
 
 // A run cut by Bitbucket's hourly limit (429, no Retry-After, --max-wait spent) exits 3
-// with what it listed cached; the re-run lists only the rest: no repository or project is
+// with what it listed cached and deletes nothing even with --revoke-flagged; the re-run
+// lists only the rest: no repository or project is
 // listed twice, and the repositories are not listed again either.
 func TestAuditResumesAfterRateLimit(t *testing.T) {
 	f := newFixture(t)
 	f.emu.SetRateLimit(60)
-	r := f.audit("--workspace", "acme", "--json")
+	r := f.audit("--workspace", "acme", "--json", "--revoke-flagged", "--yes")
 	if r.code != cmdutil.ExitPartial {
 		t.Fatalf("exit %d (%v), want 3; stderr:\n%s", r.code, r.err, r.errOut)
+	}
+	// Revoking follows a complete listing only.
+	if n := f.count(http.MethodDelete, ""); n != 0 || !strings.Contains(r.errOut, "nothing revoked: the audit stopped before listing everything") {
+		t.Errorf("%d deletes after a cut listing; stderr:\n%s", n, r.errOut)
 	}
 	var doc jsonDoc
 	if err := json.Unmarshal([]byte(r.out), &doc); err != nil {

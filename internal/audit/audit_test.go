@@ -136,7 +136,7 @@ func TestPlanRevoke(t *testing.T) {
 func TestCache(t *testing.T) {
 	dir := t.TempDir()
 	path := CachePath(filepath.Join(dir, "bbkey"), "Acme")
-	cf, warn := OpenCache(path, "Acme")
+	cf, warn := OpenCache(path, "https://api.bitbucket.org/2.0", "Acme")
 	if warn != "" {
 		t.Fatal(warn)
 	}
@@ -147,7 +147,7 @@ func TestCache(t *testing.T) {
 	if err := cf.Save(); err != nil {
 		t.Fatal(err)
 	}
-	cf, warn = OpenCache(path, "acme")
+	cf, warn = OpenCache(path, "https://api.bitbucket.org/2.0", "acme")
 	if warn != "" {
 		t.Fatal(warn)
 	}
@@ -167,10 +167,13 @@ func TestCache(t *testing.T) {
 	if ks, ok := cf.Target(repo("API"), now, time.Hour); !ok || len(ks) != 1 || ks[0].ID != bbapi.ID(8) {
 		t.Errorf("after forgetting 7: %+v %v", ks, ok)
 	}
+	if _, warn := OpenCache(path, "http://127.0.0.1:1234/2.0", "acme"); !strings.Contains(warn, "made against https://api.bitbucket.org/2.0") {
+		t.Errorf("another server's cache: warning %q", warn)
+	}
 	if err := os.WriteFile(path, []byte(`{"version": 99}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, warn := OpenCache(path, "acme"); !strings.Contains(warn, "listing everything again") {
+	if _, warn := OpenCache(path, "https://api.bitbucket.org/2.0", "acme"); !strings.Contains(warn, "listing everything again") {
 		t.Errorf("warning %q", warn)
 	}
 }

@@ -25,6 +25,9 @@ const CacheVersion = 1
 type Cache struct {
 	Version   int    `json:"version"`
 	Workspace string `json:"workspace"`
+	// Server is the API the listings came from: a cache made against another (the
+	// sandbox, a Data Center) never answers for this one.
+	Server string `json:"server"`
 	// Repos is the repository listing, made with Query.
 	Repos *RepoListing `json:"repos,omitempty"`
 	// Projects is the project listing.
@@ -73,10 +76,11 @@ func CachePath(dir, workspace string) string {
 	return filepath.Join(dir, "audit-"+strings.ToLower(workspace)+".json")
 }
 
-// OpenCache reads the cache at path; a missing, unreadable or other-format file starts
-// an empty one (the reason is returned as a warning).
-func OpenCache(path, workspace string) (*CacheFile, string) {
-	cf := &CacheFile{Path: path, c: &Cache{Version: CacheVersion, Workspace: strings.ToLower(workspace), Targets: map[string]*TargetEntry{}}}
+// OpenCache reads the cache of workspace on server (the API base URL) at path; a
+// missing, unreadable or other-format file, or one made against another server, starts an
+// empty one (the reason is returned as a warning).
+func OpenCache(path, server, workspace string) (*CacheFile, string) {
+	cf := &CacheFile{Path: path, c: &Cache{Version: CacheVersion, Workspace: strings.ToLower(workspace), Server: server, Targets: map[string]*TargetEntry{}}}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return cf, ""
@@ -87,6 +91,9 @@ func OpenCache(path, workspace string) (*CacheFile, string) {
 	var c Cache
 	if err := json.Unmarshal(b, &c); err != nil || c.Version != CacheVersion || !strings.EqualFold(c.Workspace, workspace) {
 		return cf, fmt.Sprintf("cache %s is not one this bbkey reads: listing everything again", path)
+	}
+	if c.Server != server {
+		return cf, fmt.Sprintf("cache %s was made against %s: listing everything again", path, c.Server)
 	}
 	if c.Targets == nil {
 		c.Targets = map[string]*TargetEntry{}
