@@ -104,9 +104,10 @@ run stopped by --max-wait or a 429 continues where it stopped when run again, an
 repository listed within --max-age is not listed again.
 
 --revoke-flagged deletes the flagged keys bbkey manages (foreign ones too with
---include-foreign), listing exactly what it deletes first and confirming on a terminal
-(--yes without one); it never deletes the key this machine still uses for a target
-unless --force. Deletions are recorded in bbkey's state. --dry-run deletes nothing.
+--include-foreign) when a flag says they should go: past-ttl, unused, older-than or wide
+(never for being foreign alone). It lists exactly what it deletes first and confirms on a
+terminal (--yes without one); it never deletes the key this machine still uses for a
+target unless --force. Deletions are recorded in bbkey's state. --dry-run deletes nothing.
 
 Exit codes: 0 nothing flagged; 6 keys flagged (the audit itself ran to the end);
 3 partial (some repositories or projects not listed, or some deletions failed; run again

@@ -223,6 +223,19 @@ func TestAuditRevokeFlagged(t *testing.T) {
 	if len(f.emu.Requests()) != 0 || doc.Summary.Keys != 4 {
 		t.Errorf("re-run: %d calls, %d keys", len(f.emu.Requests()), doc.Summary.Keys)
 	}
+	// With --include-foreign and --force every stale key goes, this machine's and the
+	// foreign Jenkins key too; alice's, flagged only as foreign, stays (exit 6 for it); the
+	// state forgets the deleted target of this machine's key.
+	r = f.audit("--workspace", "acme", "--revoke-flagged", "--include-foreign", "--force", "--yes")
+	if r.code != cmdutil.ExitFlagged || !strings.Contains(r.errOut, "flagged only as foreign: nothing says it is stale") {
+		t.Fatalf("exit %d (%v); stderr:\n%s", r.code, r.err, r.errOut)
+	}
+	if got := f.snapshot(); !slices.Equal(got, []string{"alice@repo:r150", "ci-02@repo:r030", "ci-02@repo:r031"}) {
+		t.Errorf("left: %v", got)
+	}
+	if st, err = (state.Dir{Path: f.paths.ConfigDir}).Load(); err != nil || len(st.Revocations) != 33 || len(st.AccessKeys["deploybox"].Targets) != 0 {
+		t.Errorf("state: %v, %d revocations, %+v", err, len(st.Revocations), st.AccessKeys["deploybox"])
+	}
 }
 
 // snapshot lists every access key on the emulator as "name@kind:slug", sorted.
@@ -360,5 +373,19 @@ func TestAuditRevokeWaitsForNoRotation(t *testing.T) {
 	r := f.audit("--workspace", "acme", "--revoke-flagged", "--yes")
 	if r.err == nil || !errors.Is(r.err, state.ErrRotationRunning) || f.count(http.MethodDelete, "") != 0 || !slices.Equal(f.snapshot(), before) {
 		t.Fatalf("exit %d (%v), %d deletes", r.code, r.err, f.count(http.MethodDelete, ""))
+	}
+}
+
+// Nothing flagged: exit 0, and --revoke-flagged has nothing to delete.
+func TestAuditNothingFlagged(t *testing.T) {
+	f := newFixtureWith(t, []placed{fixtureKeys[4]}) // ci-02: young, used, on two repositories
+	for _, args := range [][]string{{"--workspace", "acme"}, {"--workspace", "acme", "--revoke-flagged", "--yes"}} {
+		r := f.audit(args...)
+		if r.code != cmdutil.ExitOK || r.err != nil || !strings.Contains(r.out, "1 key on 153 repositories and 3 projects of acme; 0 flagged") {
+			t.Errorf("%v: exit %d (%v)\n%s", args, r.code, r.err, r.out)
+		}
+	}
+	if n := f.count(http.MethodDelete, ""); n != 0 {
+		t.Errorf("%d deletes", n)
 	}
 }

@@ -97,10 +97,16 @@ type fixture struct {
 
 // newFixture seeds workspace acme with 153 repositories (api, web, infra and r001-r150)
 // in 3 projects (OPS, WEB, DATA), the keys above, and this machine's home.
-func newFixture(t *testing.T, opts ...bbapitest.Option) *fixture {
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	return newFixtureWith(t, fixtureKeys)
+}
+
+// newFixtureWith is newFixture with other keys.
+func newFixtureWith(t *testing.T, seeded []placed) *fixture {
 	t.Helper()
 	h := testutil.NewHome(t)
-	emu := bbapitest.Start(t, append([]bbapitest.Option{bbapitest.WithSpecValidation(t), bbapitest.WithClock(func() time.Time { return now })}, opts...)...)
+	emu := bbapitest.Start(t, bbapitest.WithSpecValidation(t), bbapitest.WithClock(func() time.Time { return now }))
 	for _, p := range []string{"WEB", "DATA"} {
 		if err := emu.AddProject("acme", p, ""); err != nil {
 			t.Fatal(err)
@@ -113,7 +119,7 @@ func newFixture(t *testing.T, opts ...bbapitest.Option) *fixture {
 		}
 	}
 	f := &fixture{t: t, home: h, emu: emu, fps: map[string]string{}}
-	for _, k := range fixtureKeys {
+	for _, k := range seeded {
 		line, fp := fixtureKey(k.name, k.comment)
 		f.fps[k.name] = fp
 		var used *time.Time

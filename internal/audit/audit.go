@@ -110,6 +110,13 @@ func (k *Key) Flagged() bool {
 	return slices.ContainsFunc(k.Flags, func(f Flag) bool { return f != FlagThisMachine })
 }
 
+// Stale reports whether a flag says the key should go: past its ttl, unused, older than
+// the policy, or too wide. Being foreign, or this machine's, says who made or uses a key,
+// not that it should go, so --revoke-flagged never deletes a key for that alone.
+func (k *Key) Stale() bool {
+	return slices.ContainsFunc(k.Flags, func(f Flag) bool { return f != FlagThisMachine && f != FlagForeign })
+}
+
 // Age is how old the key is at now; 0 when its creation is unknown.
 func (k *Key) Age(now time.Time) time.Duration {
 	if k.Created.IsZero() {

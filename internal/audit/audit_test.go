@@ -110,10 +110,11 @@ func TestPlanRevoke(t *testing.T) {
 			Placements: []Placement{{Target: repo("api"), ID: 1}, {Target: repo("web"), ID: 2}}}
 	}
 	mine := mk("mine", true, FlagPastTTL, FlagThisMachine)
-	foreign := mk("foreign", false, FlagForeign)
+	foreign := mk("foreign", false, FlagUnused, FlagForeign)
+	handmade := mk("handmade", false, FlagForeign)
 	healthy := mk("healthy", true, FlagThisMachine)
 	st := &state.State{AccessKeys: map[string]*state.AccessKey{"ci": {Fingerprint: mine.Fingerprint, Targets: []state.Target{repo("API")}}}}
-	keys := []*Key{mine, foreign, healthy}
+	keys := []*Key{mine, foreign, handmade, healthy}
 	refs := func(ds []Deletion) []string {
 		var out []string
 		for _, d := range ds {
@@ -122,7 +123,8 @@ func TestPlanRevoke(t *testing.T) {
 		return out
 	}
 	del, kept := PlanRevoke(keys, RevokeOptions{Needed: NeededBy(st)})
-	if !slices.Equal(refs(del), []string{"web"}) || len(kept) != 3 || !strings.Contains(kept[0].Reason, "--force") || !strings.Contains(kept[1].Reason, "--include-foreign") {
+	if !slices.Equal(refs(del), []string{"web"}) || len(kept) != 5 || !strings.Contains(kept[0].Reason, "--force") || !strings.Contains(kept[1].Reason, "--include-foreign") ||
+		!strings.Contains(kept[3].Reason, "flagged only as foreign") {
 		t.Errorf("default: delete %v, kept %+v", refs(del), kept)
 	}
 	del, _ = PlanRevoke(keys, RevokeOptions{IncludeForeign: true, Force: true, Needed: NeededBy(st)})

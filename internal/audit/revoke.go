@@ -38,7 +38,9 @@ type RevokeOptions struct {
 }
 
 // PlanRevoke picks the placements of flagged keys to delete: bbkey's own, foreign ones
-// only with IncludeForeign, and never one this machine still needs unless Force.
+// only with IncludeForeign, and never one this machine still needs unless Force. A key
+// flagged only as foreign is kept: nothing says it is stale, and deleting every key made
+// by hand because it was made by hand would cut off whoever uses it today.
 func PlanRevoke(keys []*Key, o RevokeOptions) (del []Deletion, kept []Kept) {
 	for _, k := range keys {
 		if !k.Flagged() {
@@ -46,6 +48,8 @@ func PlanRevoke(keys []*Key, o RevokeOptions) (del []Deletion, kept []Kept) {
 		}
 		for _, pl := range k.Placements {
 			switch {
+			case !k.Stale():
+				kept = append(kept, Kept{k, pl, "flagged only as foreign: nothing says it is stale (remove it with 'bbkey remove' if it should go)"})
 			case !k.Managed && !o.IncludeForeign:
 				kept = append(kept, Kept{k, pl, "foreign key: bbkey deletes it only with --include-foreign"})
 			case !o.Force && o.Needed != nil && o.Needed(k.Fingerprint, pl.Target):
