@@ -192,7 +192,7 @@ func TestAnnounce(t *testing.T) {
 	got := p.Announce(time.Hour)
 	for _, want := range []string{"1500 repositories and 1 project; 1501 access-key listings to make.",
 		"1515 of this run's calls count against Bitbucket's limit of about 1000 an hour on /2.0/repositories (152%)",
-		"takes about 2 hours", "running it again continues where it stopped"} {
+		"takes about 2 hours", "running it again continues where it stopped", "give --max-age 3h or more"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("announce lacks %q:\n%s", want, got)
 		}

@@ -154,7 +154,7 @@ func (p *Plan) Announce(maxAge time.Duration) string {
 	fmt.Fprintf(&b, ".\n%d of this run's calls count against Bitbucket's limit of about %d an hour on /2.0/repositories (%d%%)", e.RepoCalls, HourlyLimit, (e.RepoCalls*100+HourlyLimit-1)/HourlyLimit)
 	if e.RepoCalls > HourlyLimit {
 		hours := (e.RepoCalls + HourlyLimit - 1) / HourlyLimit
-		fmt.Fprintf(&b, ": more than one hour allows, so it takes about %d hours; when Bitbucket answers 429 the run stops with what it has, and running it again continues where it stopped", hours)
+		fmt.Fprintf(&b, ": more than one hour allows, so it takes about %d hours; when Bitbucket answers 429 the run stops with what it has, and running it again continues where it stopped, keeping what was listed within --max-age (%s: give --max-age %dh or more so the first hour's listings still count)", hours, FormatAge(maxAge), hours+1)
 	} else if e.RepoCalls > HourlyLimit/2 {
 		b.WriteString(": other bbkey or API use this hour may run into the limit; a run stopped by it continues where it stopped when run again")
 	}
