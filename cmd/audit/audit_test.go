@@ -108,8 +108,8 @@ func TestAuditResumesAfterRateLimit(t *testing.T) {
 	if doc.Complete || doc.Listed != len(first) || len(doc.NotListed) != 156-len(first) || len(first) < 50 {
 		t.Fatalf("first run: complete %v, listed %d (log %d), not listed %d", doc.Complete, doc.Listed, len(first), len(doc.NotListed))
 	}
-	if !strings.Contains(r.errOut, "bbkey: ") && !strings.Contains(r.err.Error(), "429") {
-		t.Errorf("error %v does not name the rate limit", r.err)
+	if !strings.Contains(r.err.Error(), "429") || !strings.Contains(strings.Join(cmdutil.Hints(r.err), "\n"), "hourly limit stopped the run") {
+		t.Errorf("error %v (hints %q) does not name the rate limit", r.err, cmdutil.Hints(r.err))
 	}
 	f.emu.SetRateLimit(0)
 	r = f.audit("--workspace", "acme", "--json")

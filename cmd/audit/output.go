@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/audit"
 	"github.com/bbkey/bbkey/internal/bulk"
 	"github.com/bbkey/bbkey/internal/cmdutil"
@@ -395,6 +396,9 @@ func (r *report) exit() error {
 	if n := len(r.coll.Failed) + len(r.coll.Skipped); n > 0 {
 		msg := fmt.Sprintf("audit incomplete: %d of %d repositories and projects not listed", n, len(r.plan.Targets))
 		if r.coll.Stop != nil {
+			if bbapi.IsRateLimited(r.coll.Stop) {
+				hintAgain = "Bitbucket's hourly limit stopped the run: run the same command again once it resets (within the hour), with a --max-age that covers the wait (e.g. --max-age 3h) so what was listed now still counts"
+			}
 			return cmdutil.PartialError(fmt.Errorf("%s: %w", msg, r.coll.Stop), hintAgain)
 		}
 		return cmdutil.PartialError(errors.New(msg), "the listing of each is in the report (--json: not_listed); check the permission there, then "+hintAgain)
