@@ -135,7 +135,9 @@ func Judge(placements []Placement, projectRepos map[string][]string, local map[s
 	for _, pl := range placements {
 		fp := pl.Fingerprint()
 		if fp == "" {
-			continue
+			// Never seen from Bitbucket, but an audit must not drop what it cannot read:
+			// the placement stands alone, named by where it is.
+			fp = "unreadable key " + pl.Target.Key() + "#" + pl.ID.String()
 		}
 		k, ok := byFP[fp]
 		if !ok {

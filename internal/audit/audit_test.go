@@ -94,6 +94,11 @@ func TestJudge(t *testing.T) {
 	if s.Keys != 4 || s.Flagged != 4 || s.ByFlag[FlagWide] != 2 || s.ByFlag[FlagThisMachine] != 1 || s.ByFlag[FlagPastTTL] != 1 {
 		t.Errorf("summary %+v", s)
 	}
+	// A key Bitbucket sent that cannot be read is reported, not dropped.
+	odd := Judge([]Placement{{Target: repo("api"), ID: 9, Key: "ssh-ed25519 !!!", Label: "x"}}, nil, nil, Policy{Wide: 20}, now)
+	if len(odd) != 1 || odd[0].Fingerprint != "unreadable key repo:acme/api#9" || !odd[0].Has(FlagForeign) {
+		t.Errorf("unreadable key: %+v", odd)
+	}
 	// this-machine alone does not make a key flagged.
 	only := Judge(ps[4:5], nil, map[string]bool{cfp: true}, Policy{Wide: 20}, time.Date(2025, 12, 6, 0, 0, 0, 0, time.UTC))
 	if len(only) != 1 || !slices.Equal(only[0].Flags, []Flag{FlagThisMachine}) || only[0].Flagged() {
