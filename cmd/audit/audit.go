@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -205,10 +206,12 @@ func runAudit(ctx context.Context, o *Options) error {
 	}
 	local, _ := audit.Local(ctx, src)
 
-	var prog *bulk.Progress
+	// Waits for the rate limit are shown by whichever progress display is current (the
+	// listing's, then the deletion's); the hook runs on the requests' goroutines.
+	var shown atomic.Pointer[bulk.Progress]
 	client, err := o.APIClient(ctx, bbapi.WithWaitHook(func(w bbapi.Wait) {
-		if prog != nil {
-			prog.Wait(w)
+		if p := shown.Load(); p != nil {
+			p.Wait(w)
 		}
 	}))
 	if err != nil {
@@ -228,8 +231,10 @@ func runAudit(ctx context.Context, o *Options) error {
 		return err
 	}
 	fmt.Fprintln(o.IO.ErrOut, plan.Announce(fl.maxAge))
-	prog = bulk.NewProgress(o.IO, len(plan.Pending), o.Now, source.Calls)
+	prog := bulk.NewProgress(o.IO, len(plan.Pending), o.Now, source.Calls)
+	shown.Store(prog)
 	coll := col.Collect(ctx, plan, prog.Finished)
+	shown.Store(nil)
 	prog.Close()
 	keys := audit.Judge(coll.Placements, plan.ProjectRepos(), local, fl.policy, o.Now())
 
@@ -238,7 +243,7 @@ func runAudit(ctx context.Context, o *Options) error {
 	case o.RevokeFlagged && coll.Stop != nil:
 		o.IO.Warnf("nothing revoked: the audit stopped before listing everything; run the same command again to finish it first")
 	case o.RevokeFlagged:
-		if err := revoke(ctx, o, rep, source, cache, sdir, st); err != nil {
+		if err := revoke(ctx, o, rep, source, cache, sdir, st, &shown); err != nil {
 			return err
 		}
 	}
@@ -250,7 +255,7 @@ func runAudit(ctx context.Context, o *Options) error {
 }
 
 // revoke plans the deletions, shows them, confirms, and deletes.
-func revoke(ctx context.Context, o *Options, rep *report, src audit.Source, cache *audit.CacheFile, sdir state.Dir, st *state.State) error {
+func revoke(ctx context.Context, o *Options, rep *report, src audit.Source, cache *audit.CacheFile, sdir state.Dir, st *state.State, shown *atomic.Pointer[bulk.Progress]) error {
 	if !o.DryRun {
 		// Deleting access keys races `rotate --access-keys` and add-access-key (which
 		// hold this lock while they change this machine's keys): hold it from reading the
@@ -294,8 +299,10 @@ func revoke(ctx context.Context, o *Options, rep *report, src audit.Source, cach
 		}
 	}
 	prog := bulk.NewProgress(o.IO, len(del), o.Now, src.Calls)
+	shown.Store(prog)
 	rv := &audit.Revoker{Source: src, Cache: cache, State: sdir, Now: o.Now, Concurrency: o.Concurrency}
 	out := rv.Run(ctx, del, prog.Finished)
+	shown.Store(nil)
 	prog.Close()
 	rep.revoked = &out
 	return nil
