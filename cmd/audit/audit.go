@@ -186,6 +186,19 @@ func parseFlags(o *Options) (flags, error) {
 	return fl, nil
 }
 
+// run is one audit: what every step needs, so it is not threaded through each.
+type run struct {
+	o     *Options
+	fl    flags
+	sdir  state.Dir
+	src   audit.Source
+	cache *audit.CacheFile
+	// shown is the progress display now on screen (the listing's, then the deletion's):
+	// the client's wait hook reports rate-limit pauses there, from the requests'
+	// goroutines.
+	shown atomic.Pointer[bulk.Progress]
+}
+
 func runAudit(ctx context.Context, o *Options) error {
 	fl, err := parseFlags(o)
 	if err != nil {
@@ -195,81 +208,98 @@ func runAudit(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	sdir := state.Dir{Path: p.ConfigDir, Now: o.Now}
-	st, err := sdir.Load()
+	r := &run{o: o, fl: fl, sdir: state.Dir{Path: p.ConfigDir, Now: o.Now}}
+	local, err := r.local(ctx, p.SSHDir)
 	if err != nil {
 		return err
 	}
-	src := inventory.Source{SSHDir: p.SSHDir, State: st, Now: o.Now()}
-	if a, err := o.Agent(); err == nil {
-		src.Agent = a
-	}
-	local, _ := audit.Local(ctx, src)
-
-	// Waits for the rate limit are shown by whichever progress display is current (the
-	// listing's, then the deletion's); the hook runs on the requests' goroutines.
-	var shown atomic.Pointer[bulk.Progress]
 	client, err := o.APIClient(ctx, bbapi.WithWaitHook(func(w bbapi.Wait) {
-		if p := shown.Load(); p != nil {
+		if p := r.shown.Load(); p != nil {
 			p.Wait(w)
 		}
 	}))
 	if err != nil {
 		return err
 	}
-	source := audit.Cloud{Client: client}
+	r.src = audit.Cloud{Client: client}
 	cache, warn := audit.OpenCache(audit.CachePath(p.CacheDir, o.Workspace), client.BaseURL(), o.Workspace)
 	if warn != "" {
 		o.IO.Warnf("%s", warn)
 	}
-	if _, cached := cache.Repos(o.Query, o.Now(), fl.maxAge); !cached {
-		fmt.Fprintf(o.IO.ErrOut, "listing the repositories and projects of %s (one call per hundred)\n", o.Workspace)
-	}
-	col := &audit.Collector{Source: source, Cache: cache, Now: o.Now, MaxAge: fl.maxAge, Concurrency: o.Concurrency}
-	plan, err := col.Plan(ctx, o.Workspace, o.Query)
+	r.cache = cache
+
+	rep, err := r.collect(ctx, local)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(o.IO.ErrOut, plan.Announce(fl.maxAge))
-	prog := bulk.NewProgress(o.IO, len(plan.Pending), o.Now, source.Calls)
-	shown.Store(prog)
-	coll := col.Collect(ctx, plan, prog.Finished)
-	shown.Store(nil)
-	prog.Close()
-	keys := audit.Judge(coll.Placements, plan.ProjectRepos(), local, fl.policy, o.Now())
-
-	rep := &report{opts: o, fl: fl, plan: plan, coll: coll, keys: keys, calls: source.Calls()}
 	switch {
-	case o.RevokeFlagged && coll.Stop != nil:
+	case o.RevokeFlagged && rep.coll.Stop != nil:
 		o.IO.Warnf("nothing revoked: the audit stopped before listing everything; run the same command again to finish it first")
 	case o.RevokeFlagged:
-		if err := revoke(ctx, o, rep, source, cache, sdir, st, &shown); err != nil {
+		if err := r.revoke(ctx, rep); err != nil {
 			return err
 		}
 	}
-	rep.calls = source.Calls()
+	rep.calls = r.src.Calls()
 	if err := rep.render(); err != nil {
 		return err
 	}
 	return rep.exit()
 }
 
+// local is what this machine's `bbkey list` knows: key files, the agent, the state.
+func (r *run) local(ctx context.Context, sshDir string) (map[string]bool, error) {
+	st, err := r.sdir.Load()
+	if err != nil {
+		return nil, err
+	}
+	src := inventory.Source{SSHDir: sshDir, State: st, Now: r.o.Now()}
+	if a, err := r.o.Agent(); err == nil {
+		src.Agent = a
+	}
+	local, _ := audit.Local(ctx, src)
+	return local, nil
+}
+
+// collect plans (saying what it costs), lists with progress, and judges.
+func (r *run) collect(ctx context.Context, local map[string]bool) (*report, error) {
+	o := r.o
+	if _, cached := r.cache.Repos(o.Query, o.Now(), r.fl.maxAge); !cached {
+		fmt.Fprintf(o.IO.ErrOut, "listing the repositories and projects of %s (one call per hundred)\n", o.Workspace)
+	}
+	col := &audit.Collector{Source: r.src, Cache: r.cache, Now: o.Now, MaxAge: r.fl.maxAge, Concurrency: o.Concurrency}
+	plan, err := col.Plan(ctx, o.Workspace, o.Query)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(o.IO.ErrOut, plan.Announce(r.fl.maxAge))
+	prog := bulk.NewProgress(o.IO, len(plan.Pending), o.Now, r.src.Calls)
+	r.shown.Store(prog)
+	coll := col.Collect(ctx, plan, prog.Finished)
+	r.shown.Store(nil)
+	prog.Close()
+	keys := audit.Judge(coll.Placements, plan.ProjectRepos(), local, r.fl.policy, o.Now())
+	return &report{opts: o, fl: r.fl, plan: plan, coll: coll, keys: keys}, nil
+}
+
 // revoke plans the deletions, shows them, confirms, and deletes.
-func revoke(ctx context.Context, o *Options, rep *report, src audit.Source, cache *audit.CacheFile, sdir state.Dir, st *state.State, shown *atomic.Pointer[bulk.Progress]) error {
+func (r *run) revoke(ctx context.Context, rep *report) error {
+	o := r.o
 	if !o.DryRun {
 		// Deleting access keys races `rotate --access-keys` and add-access-key (which
 		// hold this lock while they change this machine's keys): hold it from reading the
 		// state, which says what this machine still needs, to the last deletion recorded.
-		lock, err := sdir.LockRotation()
+		lock, err := r.sdir.LockRotation()
 		if err != nil {
 			return err
 		}
 		defer lock.Unlock()
-		if st, err = sdir.Load(); err != nil {
-			return err
-		}
 	}
-	del, kept := audit.PlanRevoke(rep.keys, audit.RevokeOptions{IncludeForeign: o.IncludeForeign, Force: o.Force, Needed: audit.NeededBy(st)})
+	needed, err := r.sdir.Load()
+	if err != nil {
+		return err
+	}
+	del, kept := audit.PlanRevoke(rep.keys, audit.RevokeOptions{IncludeForeign: o.IncludeForeign, Force: o.Force, Needed: audit.NeededBy(needed)})
 	rep.revoking, rep.plannedDel, rep.kept = true, del, kept
 	for _, k := range kept {
 		o.IO.Step(iostreams.MarkWarn, "keeping %s on %s: %s", k.Key.Fingerprint, k.Placement.Target.Ref(), k.Reason)
@@ -298,11 +328,11 @@ func revoke(ctx context.Context, o *Options, rep *report, src audit.Source, cach
 			return cmdutil.CancelError(errors.New("cancelled: nothing deleted"))
 		}
 	}
-	prog := bulk.NewProgress(o.IO, len(del), o.Now, src.Calls)
-	shown.Store(prog)
-	rv := &audit.Revoker{Source: src, Cache: cache, State: sdir, Now: o.Now, Concurrency: o.Concurrency}
+	prog := bulk.NewProgress(o.IO, len(del), o.Now, r.src.Calls)
+	r.shown.Store(prog)
+	rv := &audit.Revoker{Source: r.src, Cache: r.cache, State: r.sdir, Now: o.Now, Concurrency: o.Concurrency}
 	out := rv.Run(ctx, del, prog.Finished)
-	shown.Store(nil)
+	r.shown.Store(nil)
 	prog.Close()
 	rep.revoked = &out
 	return nil

@@ -154,8 +154,8 @@ func newFixtureWith(t *testing.T, seeded []placed) *fixture {
 	return f
 }
 
-// run is one bbkey audit over the fixture; stdout and stderr come back.
-type run struct {
+// result is one bbkey audit over the fixture; stdout and stderr come back.
+type result struct {
 	out, errOut string
 	err         error
 	code        int
@@ -163,7 +163,7 @@ type run struct {
 
 // audit runs `bbkey audit` with args (flags of the command, plus --json, --yes and
 // --no-input, which are global), through the real cobra command.
-func (f *fixture) audit(args ...string) run {
+func (f *fixture) audit(args ...string) result {
 	f.t.Helper()
 	ios, _, out, errOut := iostreams.Test()
 	var globals struct{ json, yes, noInput bool }
@@ -202,7 +202,7 @@ func (f *fixture) audit(args ...string) run {
 	cmd.SetOut(out)
 	cmd.SetErr(errOut)
 	err := cmd.Execute()
-	return run{out: out.String(), errOut: errOut.String(), err: err, code: cmdutil.ExitCode(err)}
+	return result{out: out.String(), errOut: errOut.String(), err: err, code: cmdutil.ExitCode(err)}
 }
 
 func golden(t *testing.T, name, got string) {
