@@ -186,4 +186,3 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
-
