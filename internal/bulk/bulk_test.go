@@ -1,0 +1,117 @@
+package bulk
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// Each never runs more than c at once, calls each index at most once, and after a stop
+// calls nothing new: at most the calls already in flight finish.
+func TestEachBoundedAndStops(t *testing.T) {
+	var (
+		st            Stopper
+		inFlight, top atomic.Int32
+		mu            sync.Mutex
+		called        []int
+	)
+	stop := errors.New("budget spent")
+	release := make(chan struct{})
+	Each(context.Background(), 100, 4, &st, func(i int) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			old := top.Load()
+			if n <= old || top.CompareAndSwap(old, n) {
+				break
+			}
+		}
+		mu.Lock()
+		called = append(called, i)
+		mu.Unlock()
+		if i == 9 {
+			st.Stop(stop)
+			close(release)
+		}
+		if i < 9 {
+			return
+		}
+		<-release
+	})
+	if top.Load() > 4 {
+		t.Errorf("%d calls in flight, want at most 4", top.Load())
+	}
+	slices.Sort(called)
+	// Indices handed to a worker just before the stop are skipped, so fewer than 10 may
+	// run; none beyond what four workers and the feed could have held.
+	if !slices.Contains(called, 9) || called[len(called)-1] > 9+4+1 || len(slices.Compact(slices.Clone(called))) != len(called) {
+		t.Errorf("called %v", called)
+	}
+	if !errors.Is(st.Err(), stop) {
+		t.Errorf("stop = %v", st.Err())
+	}
+	st.Stop(errors.New("later"))
+	if !errors.Is(st.Err(), stop) {
+		t.Error("a later reason replaced the first")
+	}
+}
+
+// A cancelled context stops the feed and is the recorded reason.
+func TestEachCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var st Stopper
+	var n atomic.Int32
+	Each(ctx, 1000, 2, &st, func(i int) {
+		if n.Add(1) == 5 {
+			cancel()
+		}
+	})
+	if !errors.Is(st.Err(), context.Canceled) || n.Load() > 5+2 {
+		t.Errorf("stop %v after %d calls", st.Err(), n.Load())
+	}
+}
+
+// The recorder hands every result over exactly once, in batches, even after the run's
+// context is cancelled; a failing record reaches the failed callback.
+func TestRecorder(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var got []int
+	var batches int
+	r := NewRecorder(ctx, func(rctx context.Context, b []int) error {
+		if rctx.Err() != nil {
+			t.Error("recording got a cancelled context")
+		}
+		got = append(got, b...)
+		batches++
+		return nil
+	}, func(err error) { t.Error(err) })
+	for i := range 50 {
+		r.Add(i)
+		if i == 25 {
+			cancel()
+		}
+	}
+	r.Close()
+	if len(got) != 50 || batches < 1 {
+		t.Errorf("recorded %d in %d batches", len(got), batches)
+	}
+	slices.Sort(got)
+	for i, v := range got {
+		if v != i {
+			t.Fatalf("recorded %v", got)
+		}
+	}
+
+	var failed error
+	r = NewRecorder(context.Background(), func(context.Context, []int) error { return errors.New("disk full") }, func(err error) { failed = err })
+	r.Add(1)
+	r.Close()
+	if failed == nil || failed.Error() != "disk full" {
+		t.Errorf("failed = %v", failed)
+	}
+}
