@@ -389,3 +389,35 @@ func TestAuditNothingFlagged(t *testing.T) {
 		t.Errorf("%d deletes", n)
 	}
 }
+
+// --query narrows the repositories (Bitbucket's filter, sent as q) while every project is
+// still audited; a later run without it lists the repositories again (another listing)
+// but not the access keys already in the cache.
+func TestAuditQuery(t *testing.T) {
+	f := newFixture(t)
+	r := f.audit("--workspace", "acme", "--query", `name ~ "r00"`, "--json")
+	var doc jsonDoc
+	if err := json.Unmarshal([]byte(r.out), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, r.errOut)
+	}
+	if doc.Repositories != 9 || doc.Projects != 3 || doc.Query != `name ~ "r00"` || doc.Listed != 12 {
+		t.Errorf("repositories %d, projects %d, query %q, listed %d", doc.Repositories, doc.Projects, doc.Query, doc.Listed)
+	}
+	var q string
+	for _, req := range f.emu.Requests() {
+		if req.Path == "/2.0/repositories/acme" {
+			q = req.RawQuery
+		}
+	}
+	if !strings.Contains(q, "q=name%20~%20%22r00%22") || !strings.Contains(q, "role=admin") {
+		t.Errorf("repository listing query %q", q)
+	}
+	f.emu.ResetRequests()
+	r = f.audit("--workspace", "acme", "--json")
+	if err := json.Unmarshal([]byte(r.out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Repositories != 153 || doc.Cached != 12 || doc.Listed != 144 || f.count(http.MethodGet, "/2.0/repositories/acme") != 2 || f.count(http.MethodGet, "/2.0/workspaces/acme/projects") != 0 {
+		t.Errorf("without --query: repositories %d, cached %d, listed %d", doc.Repositories, doc.Cached, doc.Listed)
+	}
+}
