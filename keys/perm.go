@@ -14,8 +14,10 @@ import (
 type PermissionError struct {
 	Path    string
 	Problem string // e.g. "is writable by group or others (mode 0775)"
-	Fix     string // e.g. "chmod 700 /home/ann/.ssh"
-	class   permClass
+	Fix     string // e.g. "chmod 700 /home/ann/.ssh"; on Windows the icacls lines joined by " && "
+	// FixLines are the commands of Fix one by one (Windows: icacls lines); nil for one chmod.
+	FixLines []string
+	class    permClass
 }
 
 func (e *PermissionError) Error() string {
@@ -29,8 +31,14 @@ func (e *PermissionError) Hints() []string {
 		// ssh never reads a passphrase file; bbkey refuses it for the secret's sake.
 		why = "a passphrase others can read protects nothing"
 	}
+	if len(e.FixLines) > 1 {
+		return append([]string{"fix it with these commands (" + why + "):"}, e.FixLines...)
+	}
 	return []string{"fix it with: " + e.Fix + " (" + why + ")"}
 }
+
+// joinFix joins commands so they paste into cmd or PowerShell 7 as one line.
+func joinFix(lines []string) string { return strings.Join(lines, " && ") }
 
 // permClass is what a checked path is, which decides the bits it must not have.
 type permClass int
@@ -48,6 +56,16 @@ func CheckDir(dir string) error { return checkPath(dir, classDir) }
 // CheckPrivateFile refuses a private key that group or others can access, or that is
 // owned by another user, as ssh does ("UNPROTECTED PRIVATE KEY FILE").
 func CheckPrivateFile(path string) error { return checkPath(path, classPrivate) }
+
+// CheckSecretFile refuses a regular passphrase or token file others can read (Unix: its
+// mode; Windows: its ACL). Pipes and devices are not judged.
+func CheckSecretFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return err
+	}
+	return checkMode(path, fi, classSecret)
+}
 
 // CheckPublicFile refuses a .pub file that group or others can write.
 func CheckPublicFile(path string) error { return checkPath(path, classPublic) }

@@ -2,11 +2,24 @@
 
 package keys
 
-import "io/fs"
+import (
+	"io/fs"
 
-// checkMode does nothing on Windows. Files there have no Unix mode bits (Go derives a mode
-// from the read-only attribute alone), access is governed by ACLs, the ACL of the user's
-// profile keeps other users out of %USERPROFILE%\.ssh by default, and Windows OpenSSH
-// checks the ACLs of keys itself. Reading ACLs here would need the security descriptor
-// API and is not done yet.
-func checkMode(string, fs.FileInfo, permClass) error { return nil }
+	"github.com/bbkey/bbkey/internal/fsutil"
+)
+
+// checkMode applies Windows OpenSSH's rule to private keys and bbkey's to secret files:
+// the DACL may grant access to the user, SYSTEM and Administrators only. Directories and
+// .pub files are not checked (Windows OpenSSH does not either; the profile's ACL keeps
+// other users out of %USERPROFILE%\.ssh). Go's mode bits on Windows say nothing about
+// access (only the read-only attribute), so they are not read.
+func checkMode(path string, _ fs.FileInfo, c permClass) error {
+	if c != classPrivate && c != classSecret {
+		return nil
+	}
+	problem, fix, err := fsutil.ACLProblem(path)
+	if err != nil || problem == "" {
+		return err
+	}
+	return &PermissionError{Path: path, Problem: problem, Fix: joinFix(fix), FixLines: fix, class: c}
+}

@@ -10,12 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-
-	sshagent "golang.org/x/crypto/ssh/agent"
 
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/gitrun"
+	"github.com/bbkey/bbkey/internal/gitssh"
+	"github.com/bbkey/bbkey/internal/privagent"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
@@ -72,7 +71,7 @@ func (p Proof) Run(ctx context.Context) (ProofResult, error) {
 	}
 	defer os.RemoveAll(work)
 
-	sshArgs := []string{"ssh", "-o", "BatchMode=yes"}
+	sshArgs := []string{gitssh.ProofSSH(), "-o", "BatchMode=yes"}
 	if p.ConfigFile != "" {
 		sshArgs = append(sshArgs, "-F", p.ConfigFile)
 		res.Remote = "git@" + p.Alias + ":" + p.Target.Ref() + ".git"
@@ -96,7 +95,7 @@ func (p Proof) Run(ctx context.Context) (ProofResult, error) {
 	}
 	switch {
 	case p.Private != nil:
-		addr, stop, err := serveAgent(p.Private)
+		addr, stop, err := privagent.Serve(p.Private, "bbkey verify")
 		if err != nil {
 			return res, fmt.Errorf("verifying: starting a temporary agent: %w", err)
 		}
@@ -168,49 +167,4 @@ func shellJoin(args []string) string {
 		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
 	return strings.Join(q, " ")
-}
-
-// serveAgent serves key from an in-process agent on a private socket (a named pipe on
-// Windows) and returns its address and a function that stops it.
-func serveAgent(key crypto.PrivateKey) (string, func(), error) {
-	kr := sshagent.NewKeyring()
-	if err := kr.Add(sshagent.AddedKey{PrivateKey: key, Comment: "bbkey verify"}); err != nil {
-		return "", nil, err
-	}
-	ln, addr, cleanup, err := listenAgent()
-	if err != nil {
-		return "", nil, err
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() {
-				_ = sshagent.ServeAgent(kr, c)
-				_ = c.Close()
-			})
-		}
-	})
-	stop := func() {
-		_ = ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-		_ = kr.RemoveAll()
-		cleanup()
-	}
-	return addr, stop, nil
 }

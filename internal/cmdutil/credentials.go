@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/credstore"
@@ -148,13 +147,11 @@ func (f *Factory) APIClient(ctx context.Context) (*bbapi.Client, ResolvedCredent
 }
 
 // ReadSecretFile reads a secret from a file named by a flag: one trailing newline is
-// dropped, an empty file is refused, and on Unix a file others can read is refused.
+// dropped, an empty file is refused, and so is a file others can read (Unix: its mode;
+// Windows: its ACL).
 func ReadSecretFile(path string) ([]byte, error) {
-	if runtime.GOOS != "windows" {
-		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			return nil, WithHint(fmt.Errorf("%s is readable by other users (mode %04o)", path, fi.Mode().Perm()),
-				fmt.Sprintf("run: chmod 600 %s", path))
-		}
+	if err := checkSecretFile(path); err != nil {
+		return nil, err
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {

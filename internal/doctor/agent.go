@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/bbkey/bbkey/agent"
-	"github.com/bbkey/bbkey/internal/gitrun"
+	"github.com/bbkey/bbkey/internal/gitssh"
 	"github.com/bbkey/bbkey/keys"
 )
 
@@ -22,6 +22,10 @@ func checkAgent(_ context.Context, e *Env, _ Deps) Result {
 		if !errors.Is(err, agent.ErrNoAgent) {
 			r.Summary = "the ssh agent does not answer: " + err.Error()
 			r.Fix = "restart the agent (on Unix: eval \"$(ssh-agent -s)\"; on Windows: Start-Service ssh-agent)"
+		}
+		if problem, fix, ok := e.agentService(); ok && problem != "" {
+			r.Summary += "; " + problem
+			r.Fix = fix
 		}
 		if allPlain(e) {
 			// A build server with unencrypted access keys needs no agent: ssh reads them.
@@ -37,7 +41,33 @@ func checkAgent(_ context.Context, e *Env, _ Deps) Result {
 	if where == "" {
 		where = "the agent"
 	}
-	return Result{Status: OK, Summary: fmt.Sprintf("%s answers and holds %d %s", where, len(ai.IDs), plural(len(ai.IDs), "key", "keys"))}
+	r := Result{Status: OK, Summary: fmt.Sprintf("%s answers and holds %d %s", where, len(ai.IDs), plural(len(ai.IDs), "key", "keys"))}
+	if e.getenv("SSH_AUTH_SOCK") == "" {
+		// Windows' own agent answers: make sure it will after a reboot too.
+		if problem, fix, ok := e.agentService(); ok && problem != "" {
+			r.Status, r.Summary, r.Fix = Warn, r.Summary+"; but "+problem, fix
+			r.Cause = "the agent is what keeps git from asking for the passphrase; if the service does not start with Windows, git asks again after every reboot"
+		}
+	}
+	return r
+}
+
+// agentService reads the Windows ssh-agent service (Windows only; ok is false elsewhere
+// and when it cannot be read) and says what is wrong with it and how to fix it.
+func (e *Env) agentService() (problem, fix string, ok bool) {
+	if e.goos() != "windows" {
+		return "", "", false
+	}
+	q := e.AgentService
+	if q == nil {
+		q = agent.QueryService
+	}
+	st, err := q()
+	if err != nil {
+		return "", "", false
+	}
+	problem, fix = st.Problem()
+	return problem, fix, true
 }
 
 func checkAgentKey(_ context.Context, e *Env, deps Deps) Result {
@@ -144,45 +174,47 @@ func agentFix(e *Env, k managedKey) *Fix {
 		}}
 }
 
-// windowsSSH is Windows' own OpenSSH client, the one that reaches the Windows agent.
-const windowsSSH = "C:/Windows/System32/OpenSSH/ssh.exe"
-
-// checkGitSSH (Windows only) finds git using Git for Windows' bundled ssh, which cannot
-// reach the Windows OpenSSH agent's pipe and so asks for the passphrase every time.
+// checkGitSSH (Windows only) finds which ssh git runs (gitssh.Find: GIT_SSH_COMMAND,
+// core.sshCommand, GIT_SSH, else Git for Windows' own MSYS ssh, which cannot reach the
+// Windows OpenSSH agent's pipe and so asks for the passphrase every time). --fix sets
+// core.sshCommand globally to Windows OpenSSH's ssh.exe, as setup does.
 func checkGitSSH(ctx context.Context, e *Env, _ Deps) Result {
 	if e.goos() != "windows" {
 		return Result{Status: notApplicable}
-	}
-	for _, v := range []string{"GIT_SSH_COMMAND", "GIT_SSH"} {
-		if s := e.getenv(v); s != "" {
-			return Result{Status: OK, Summary: fmt.Sprintf("git uses %s=%s", v, s)}
-		}
 	}
 	dir := e.WorkDir
 	if dir == "" {
 		dir = e.Paths.Home
 	}
-	out, err := e.Git.Run(ctx, dir, "config", "--get", "core.sshCommand")
-	var ge *gitrun.Error
-	switch {
-	case err == nil && strings.TrimSpace(out) != "":
-		cmd := strings.TrimSpace(out)
-		if strings.Contains(strings.ToLower(filepath.ToSlash(cmd)), "/git/usr/bin/ssh") {
-			break
-		}
-		return Result{Status: OK, Summary: "git uses core.sshCommand " + cmd}
-	case err == nil, errors.As(err, &ge) && ge.ExitCode == 1:
-		// Unset: Git for Windows runs the ssh it ships.
-	default:
+	which, err := gitssh.Find(ctx, e.Git, dir, e.getenv)
+	if err != nil {
 		return Result{Status: Warn, Summary: "cannot read git's core.sshCommand: " + err.Error()}
 	}
-	r := Result{Status: Warn,
-		Summary: "git uses Git for Windows' own ssh, which cannot reach the Windows OpenSSH agent",
-		Cause:   "Git for Windows ships its own ssh.exe and uses it unless told otherwise; that ssh does not talk to the ssh-agent service, so the passphrase is asked every time",
-		Fix:     fmt.Sprintf("run: git config --global core.sshCommand %q", windowsSSH)}
-	if _, err := os.Stat(filepath.FromSlash(windowsSSH)); err != nil && e.GOOS == "" {
-		r.Fix = "install the OpenSSH client (Settings → Optional features), then run: git config --global core.sshCommand \"" + windowsSSH + "\""
+	if which.IsWindowsOpenSSH() {
+		return Result{Status: OK, Summary: "git uses Windows OpenSSH: " + which.String()}
 	}
+	win := gitssh.WindowsSSH(e.getenv)
+	r := Result{Status: Warn,
+		Summary: "git uses " + which.String() + ", not Windows OpenSSH, so it cannot reach the Windows agent",
+		Cause:   "Git for Windows ships its own ssh.exe and uses it unless told otherwise; that ssh does not talk to the ssh-agent service, so the passphrase is asked every time",
+		Fix:     fmt.Sprintf("run: bbkey doctor --fix, or: git config --global core.sshCommand %q", win)}
+	switch which.Source {
+	case gitssh.FromEnvCommand, gitssh.FromEnvSSH:
+		// The environment wins over any config: only the user can change it.
+		r.Fix = "remove " + which.Source + " from your environment (git prefers it over core.sshCommand), then run: bbkey doctor --fix"
+		return r
+	}
+	if _, err := os.Stat(filepath.FromSlash(win)); err != nil && e.GOOS == "" {
+		r.Fix = "install the OpenSSH client (Settings → System → Optional features → OpenSSH Client), then run: bbkey doctor --fix"
+		return r
+	}
+	r.fixes = []*Fix{{Key: "git-ssh", Description: "make git use Windows OpenSSH: git config --global core.sshCommand " + win,
+		apply: func(ctx context.Context) ([]string, error) {
+			if _, err := e.Git.Run(ctx, e.Paths.Home, "config", "--global", gitssh.FromConfig, win); err != nil {
+				return nil, err
+			}
+			return []string{"git config --global " + gitssh.FromConfig}, nil
+		}}}
 	return r
 }
 

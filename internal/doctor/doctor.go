@@ -133,7 +133,7 @@ func Fixes(results []Result) []*Fix {
 }
 
 func fixOrder(key string) int {
-	if key == "chmod" {
+	if key == "chmod" || key == "acl" {
 		return 0
 	}
 	return 1

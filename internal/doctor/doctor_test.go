@@ -182,7 +182,10 @@ func TestGitSSHOnWindows(t *testing.T) {
 		{name: "unset", goos: "windows", git: fakeGit{err: unset}, status: Warn, fix: `git config --global core.sshCommand "C:/Windows/System32/OpenSSH/ssh.exe"`},
 		{name: "bundled", goos: "windows", git: fakeGit{out: "C:/Program Files/Git/usr/bin/ssh.exe\n"}, status: Warn, fix: "core.sshCommand"},
 		{name: "system", goos: "windows", git: fakeGit{out: "C:/Windows/System32/OpenSSH/ssh.exe\n"}, status: OK},
-		{name: "env", goos: "windows", env: map[string]string{"GIT_SSH_COMMAND": "ssh -v"}, git: fakeGit{err: unset}, status: OK},
+		{name: "env", goos: "windows", env: map[string]string{"GIT_SSH_COMMAND": `C:\Windows\System32\OpenSSH\ssh.exe -v`}, git: fakeGit{err: unset}, status: OK},
+		{name: "env bare ssh", goos: "windows", env: map[string]string{"GIT_SSH_COMMAND": "ssh -v"}, git: fakeGit{err: unset}, status: Warn, fix: "remove GIT_SSH_COMMAND"},
+		{name: "GIT_SSH bundled", goos: "windows", env: map[string]string{"GIT_SSH": "C:/Program Files/Git/usr/bin/ssh.exe"}, git: fakeGit{err: unset}, status: Warn, fix: "remove GIT_SSH"},
+		{name: "own OpenSSH install", goos: "windows", git: fakeGit{out: "\"C:/Program Files/OpenSSH/ssh.exe\" -v\n"}, status: OK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -199,6 +202,34 @@ func TestGitSSHOnWindows(t *testing.T) {
 				t.Errorf("git-ssh = %+v, want %s with fix %q", r, tc.status, tc.fix)
 			}
 		})
+	}
+}
+
+// doctor --fix makes git use Windows OpenSSH, with the real git writing the throw-away
+// home's global config, and the check then passes.
+func TestGitSSHFixSetsCoreSSHCommand(t *testing.T) {
+	testutil.RequireBinary(t, "git")
+	e := newEnv(t)
+	e.GOOS = "windows"
+	e.Getenv = func(k string) string { return map[string]string{"SystemRoot": `D:\Win`}[k] }
+	env := []string{"HOME=" + e.Paths.Home, "USERPROFILE=" + e.Paths.Home, "XDG_CONFIG_HOME=" + filepath.Join(e.Paths.Home, ".config"), "GIT_CONFIG_NOSYSTEM=1"}
+	e.Git = gitrun.Exec{Env: env}
+	r := runOnly(t, e, "git-ssh")["git-ssh"]
+	if r.Status != Warn || !strings.Contains(r.Summary, "git's own ssh") {
+		t.Fatalf("before: %+v", r)
+	}
+	fixes := Fixes([]Result{r})
+	if len(fixes) != 1 || fixes[0].Key != "git-ssh" {
+		t.Fatalf("fixes: %+v", fixes)
+	}
+	if _, err := fixes[0].Apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(testutil.Run(t, e.Paths.Home, env, "git", "config", "--global", "--get", "core.sshCommand")); got != "D:/Win/System32/OpenSSH/ssh.exe" {
+		t.Fatalf("core.sshCommand = %q", got)
+	}
+	if r := runOnly(t, e, "git-ssh")["git-ssh"]; r.Status != OK {
+		t.Fatalf("after: %+v", r)
 	}
 }
 

@@ -62,6 +62,8 @@ type Env struct {
 	CredStore func(ctx context.Context) (credstore.Store, error)
 	// Agent connects to the user's agent.
 	Agent func() (agent.Agent, error)
+	// AgentService reads the Windows ssh-agent service's state (nil: agent.QueryService).
+	AgentService func() (agent.ServiceState, error)
 	// Passphrase unlocks keys without asking (file or environment only): the proof uses
 	// it for a key that is not in the agent.
 	Passphrase keys.PassphraseSource

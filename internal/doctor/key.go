@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/state"
@@ -128,17 +129,24 @@ func checkKeyPermissions(_ context.Context, e *Env, _ Deps) Result {
 	if err != nil || len(mks) == 0 {
 		return Result{Status: Skipped, Summary: "skipped: no bbkey key to check"}
 	}
-	var problems, manual []string
+	var problems, manual, acls, unread []string
 	var chmods []permFix
 	check := func(err error, path string, mode fs.FileMode) {
 		var pe *keys.PermissionError
 		if !errors.As(err, &pe) {
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				unread = append(unread, err.Error())
+			}
 			return
 		}
 		problems = append(problems, pe.Path+" "+pe.Problem)
-		if strings.HasPrefix(pe.Fix, "chmod ") {
+		switch {
+		case strings.HasPrefix(pe.Fix, "chmod "):
 			chmods = append(chmods, permFix{path, mode})
-		} else {
+		case strings.HasPrefix(pe.Fix, "icacls "):
+			acls = append(acls, path) // Windows: doctor --fix resets the ACL
+			manual = append(manual, pe.Fix)
+		default:
 			manual = append(manual, pe.Fix)
 		}
 	}
@@ -154,14 +162,45 @@ func checkKeyPermissions(_ context.Context, e *Env, _ Deps) Result {
 			check(keys.CheckPublicFile(pub), pub, 0o644)
 		}
 	}
+	// The secret files bbkey writes or reads beside the keys: the plain credentials file
+	// (when the keychain is not used) and the --passphrase-file of this run.
+	for _, p := range []string{filepath.Join(e.Paths.ConfigDir, credstore.FileName), e.Passphrase.File, e.FixPassphrase.File} {
+		if p != "" && exists(p) {
+			check(keys.CheckSecretFile(p), p, 0o600)
+		}
+	}
 	if len(problems) == 0 {
-		return Result{Status: OK, Summary: fmt.Sprintf("%s and the key files are private to you", e.Paths.SSHDir)}
+		if len(unread) > 0 {
+			return Result{Status: Warn, Summary: "cannot read the permissions: " + strings.Join(unread, "; ")}
+		}
+		what := "private to you"
+		if e.goos() == "windows" {
+			what = "private to you (their ACLs let in no one but you, SYSTEM and Administrators)"
+		}
+		return Result{Status: OK, Summary: fmt.Sprintf("%s and the key files are %s", e.Paths.SSHDir, what)}
 	}
 	var cmds []string
 	for _, c := range chmods {
 		cmds = append(cmds, fmt.Sprintf("chmod %o %s", c.mode, c.path))
 	}
 	cmds = append(cmds, manual...)
+	if len(acls) > 0 {
+		r := Result{Status: Fail, Summary: strings.Join(problems, "; "),
+			Cause: "Windows OpenSSH refuses a private key whose ACL lets in anyone but you, SYSTEM and Administrators (UNPROTECTED PRIVATE KEY FILE), and a secret others can read protects nothing",
+			Fix:   "run: bbkey doctor --fix, or: " + strings.Join(cmds, " && ")}
+		r.fixes = []*Fix{{Key: "acl", Description: "make private to you (a protected ACL for you, SYSTEM and Administrators): " + strings.Join(acls, ", "),
+			apply: func(context.Context) ([]string, error) {
+				var changed []string
+				for _, p := range acls {
+					if err := fsutil.MakePrivate(p); err != nil {
+						return changed, err
+					}
+					changed = append(changed, p)
+				}
+				return changed, nil
+			}}}
+		return r
+	}
 	r := Result{Status: Fail, Summary: strings.Join(problems, "; "),
 		Cause: "ssh refuses a private key others can read (UNPROTECTED PRIVATE KEY FILE), and a directory others can write lets them swap your keys",
 		Fix:   "run: " + strings.Join(cmds, " && "),

@@ -41,7 +41,7 @@ func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
 		return err
 	}
 	if fi, err := os.Stat(target); err == nil {
-		perm = fi.Mode().Perm()
+		perm = KeepPerm(target, fi, perm)
 	}
 	tmp, err := writeTemp(target, data, perm)
 	if err != nil {

@@ -11,6 +11,9 @@ import (
 
 func chmod(f *os.File, perm fs.FileMode) error { return f.Chmod(perm) }
 
+// KeepPerm is the mode a rewritten or copied file keeps: its own (a user's chmod stands).
+func KeepPerm(_ string, fi fs.FileInfo, _ fs.FileMode) fs.FileMode { return fi.Mode().Perm() }
+
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
@@ -40,3 +43,6 @@ func lockFile(f *os.File, block bool) error {
 }
 
 func unlockFile(f *os.File) error { return unix.Flock(int(f.Fd()), unix.LOCK_UN) }
+
+// MakePrivate makes an existing file readable and writable by its owner alone.
+func MakePrivate(path string) error { return os.Chmod(path, 0o600) }

@@ -10,8 +10,28 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// Windows has no Unix modes; the ACL of the user's profile protects the file.
-func chmod(*os.File, fs.FileMode) error { return nil }
+// chmod gives a file asked for with no group or other bits (0600, 0400) the private DACL
+// (acl_windows.go) instead of the one it inherits from its directory; Windows has no
+// mode bits to set otherwise.
+func chmod(f *os.File, perm fs.FileMode) error {
+	if perm&0o077 == 0 {
+		return setPrivateHandle(f)
+	}
+	return nil
+}
+
+// KeepPerm is the mode a rewritten or copied file is written with: private when bbkey asks for a
+// private file or the file already is private, else as Go sees the file (0666 or 0444;
+// the new file then inherits its directory's ACL, as the old one did).
+func KeepPerm(target string, fi fs.FileInfo, want fs.FileMode) fs.FileMode {
+	if want&0o077 == 0 {
+		return want
+	}
+	if ok, _ := IsPrivate(target); ok {
+		return 0o600
+	}
+	return fi.Mode().Perm()
+}
 
 func syncDir(string) error { return nil }
 

@@ -125,7 +125,7 @@ func linkOrCopy(from, to string) error {
 		return err
 	}
 	defer clear(b)
-	return fsutil.CreateExclusive(to, b, fi.Mode().Perm())
+	return fsutil.CreateExclusive(to, b, fsutil.KeepPerm(from, fi, fi.Mode().Perm()))
 }
 
 // pruneRetired deletes retired key files (named <key file>[.pub].<RetiredTimeLayout>-<hex>)

@@ -13,8 +13,10 @@ import (
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/gitrun"
+	"github.com/bbkey/bbkey/internal/gitssh"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/privagent"
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/sshproof"
 	"github.com/bbkey/bbkey/internal/state"
@@ -67,12 +69,7 @@ func (e *Engine) prove(ctx context.Context, s *subject, k *keys.Key, out *Outcom
 	if err != nil {
 		return err
 	}
-	err = e.lsRemote(ctx, k, repo)
-	if errors.Is(err, errNoPrivateAgent) {
-		e.IO.Step(iostreams.MarkWarn, "git ls-remote proof skipped: %v", err)
-		return nil
-	}
-	if err != nil {
+	if err := e.lsRemote(ctx, k, repo); err != nil {
 		return err
 	}
 	e.IO.Step(iostreams.MarkOK, "git ls-remote %s works with it", repo)
@@ -108,7 +105,7 @@ func (e *Engine) lsRemote(ctx context.Context, k *keys.Key, repo string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	sock, stop, err := servePrivateAgent(dir, k)
+	sock, stop, err := privagent.Serve(k.Private, k.Comment)
 	if err != nil {
 		return err
 	}
@@ -131,7 +128,7 @@ func (e *Engine) lsRemote(ctx context.Context, k *keys.Key, repo string) error {
 	}
 	env := []string{
 		"SSH_AUTH_SOCK=" + sock,
-		"GIT_SSH_COMMAND=ssh -F " + shellQuote(cfgPath) + " -o BatchMode=yes",
+		"GIT_SSH_COMMAND=" + shellQuote(gitssh.ProofSSH()) + " -F " + shellQuote(cfgPath) + " -o BatchMode=yes",
 		"GIT_SSH_VARIANT=ssh",
 	}
 	git := e.Git

@@ -1,6 +1,6 @@
 //go:build !windows
 
-package accesskey
+package privagent
 
 import (
 	"net"

@@ -1,0 +1,61 @@
+// Package privagent serves one key from an in-process ssh agent that only the current user
+// can reach: a socket in a fresh 0700 directory on Unix, a named pipe whose security
+// descriptor admits only its owner on Windows (Windows OpenSSH reaches agents through
+// pipes, and takes one in SSH_AUTH_SOCK or IdentityAgent). The proofs of rotate and
+// add-access-key give it to ssh, so a passphrase-protected key is used without ssh ever
+// seeing the passphrase, on every OS.
+package privagent
+
+import (
+	"crypto"
+	"net"
+	"sync"
+
+	sshagent "golang.org/x/crypto/ssh/agent"
+)
+
+// Serve serves key (with comment) and returns the agent's address (a socket path or a
+// pipe name) and a function that stops it: it closes the listener and every connection,
+// waits for them to end, and forgets the key.
+func Serve(key crypto.PrivateKey, comment string) (addr string, stop func(), err error) {
+	kr := sshagent.NewKeyring()
+	if err := kr.Add(sshagent.AddedKey{PrivateKey: key, Comment: comment}); err != nil {
+		return "", nil, err
+	}
+	ln, addr, cleanup, err := listenAgent()
+	if err != nil {
+		return "", nil, err
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Go(func() {
+				_ = sshagent.ServeAgent(kr, c)
+				_ = c.Close()
+			})
+		}
+	})
+	stop = func() {
+		_ = ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+		_ = kr.RemoveAll()
+		cleanup()
+	}
+	return addr, stop, nil
+}
