@@ -43,6 +43,7 @@ type fixture struct {
 	passFile string
 	workDir  string
 	globals  *cmdutil.GlobalOptions
+	goos     string // Options.GOOS ("": this OS)
 }
 
 func newFixture(t testing.TB, opts ...bbapitest.Option) *fixture {
@@ -113,6 +114,7 @@ func (fx *fixture) run(args ...string) error {
 		return err
 	}
 	got.WorkDir = fx.workDir
+	got.GOOS = fx.goos
 	return runSetup(context.Background(), got)
 }
 

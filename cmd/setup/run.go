@@ -136,6 +136,7 @@ func runSetup(ctx context.Context, opts *Options) (err error) {
 	}
 	// The key is proven and recorded: from here on a failure keeps it.
 	r.undo = nil
+	r.gitSSH(ctx)
 	if err := r.switchRemotes(ctx); err != nil {
 		return err
 	}

@@ -84,7 +84,12 @@ type Options struct {
 	AgentLifetime  string
 	PassphraseFile string
 	NoPassphrase   bool
+	NoGitSSH       bool
 	DryRun         bool
+
+	// GOOS selects the operating system's steps ("": runtime.GOOS), so the Windows-only
+	// git ssh step is tested everywhere.
+	GOOS string
 }
 
 // NewCmdSetup builds `bbkey setup`. runF replaces runSetup in tests.
@@ -119,7 +124,9 @@ already done:
   5. host keys     Bitbucket's published host keys pinned in ~/.ssh/bbkey/known_hosts
   6. proof         an SSH handshake with the endpoint proves the key works (exit 5 if not)
   7. ssh config    a Host block in ~/.ssh/bbkey/config, included from ~/.ssh/config
-  8. remotes       this repository's Bitbucket remotes switched to SSH (--no-remotes)
+  8. git ssh       Windows only: git set to run Windows OpenSSH (core.sshCommand, global),
+                   as Git for Windows' own ssh cannot reach the agent (--no-git-ssh)
+  9. remotes       this repository's Bitbucket remotes switched to SSH (--no-remotes)
 
 <name> is the account's nickname, or --name; a second account gets its own key and the
 ssh alias <ssh-host>-<name>. Running setup is the consent: it never asks "are you sure".
@@ -154,6 +161,7 @@ changes nothing.`,
 	fl.StringVar(&opts.AgentLifetime, "agent-lifetime", "", "let ssh-agent forget the key after `DURATION` (e.g. 8h, 1d)")
 	fl.StringVar(&opts.PassphraseFile, "passphrase-file", "", "read the key passphrase from `FILE` (env "+"BBKEY_PASSPHRASE)")
 	fl.BoolVar(&opts.NoPassphrase, "no-passphrase", false, "write the new private key unencrypted (not recommended)")
+	fl.BoolVar(&opts.NoGitSSH, "no-git-ssh", false, "Windows: leave git's ssh alone (default: make git use Windows OpenSSH, which reaches the agent)")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")
 	cmd.MarkFlagsMutuallyExclusive("passphrase-file", "no-passphrase")
 	cmd.MarkFlagsMutuallyExclusive("key", "no-passphrase")

@@ -730,3 +730,52 @@ func BenchmarkSetupRerun(b *testing.B) {
 		b.Fatalf("%d keys on the account", n)
 	}
 }
+
+// On Windows setup makes git run Windows OpenSSH (one step line, the real git writing the
+// throw-away home's global config); a re-run sees it done; --dry-run and --no-git-ssh
+// write nothing; GIT_SSH_COMMAND in the environment is only warned about.
+func TestSetupMakesGitUseWindowsOpenSSH(t *testing.T) {
+	testutil.RequireBinary(t, "git")
+	get := func(fx *fixture) string {
+		out, _ := testutil.RunErr(fx.home.Dir, fx.home.Env(), "git", "config", "--global", "--get", "core.sshCommand")
+		return strings.TrimSpace(out)
+	}
+	const win = "C:/Windows/System32/OpenSSH/ssh.exe"
+
+	fx := newFixture(t)
+	fx.goos = "windows"
+	fx.mustRun("--passphrase-file", fx.passFile, "--dry-run")
+	if !strings.Contains(fx.stderr.String(), "git ssh: would run git config --global core.sshCommand "+win+" (git uses git's own ssh") || get(fx) != "" {
+		t.Fatalf("dry run:\n%s\ncore.sshCommand=%q", fx.stderr.String(), get(fx))
+	}
+	fx.mustRun("--passphrase-file", fx.passFile, "--no-remotes")
+	if !strings.Contains(fx.stderr.String(), "git ssh: git config --global core.sshCommand "+win) || get(fx) != win {
+		t.Fatalf("first run:\n%s\ncore.sshCommand=%q", fx.stderr.String(), get(fx))
+	}
+	fx.mustRun("--passphrase-file", fx.passFile, "--no-remotes")
+	if !strings.Contains(fx.stderr.String(), "git ssh: git uses Windows OpenSSH (core.sshCommand "+win+")") {
+		t.Fatalf("re-run:\n%s", fx.stderr.String())
+	}
+
+	fx = newFixture(t)
+	fx.goos = "windows"
+	fx.mustRun("--passphrase-file", fx.passFile, "--no-remotes", "--no-git-ssh")
+	if !strings.Contains(fx.stderr.String(), "git ssh: left git's ssh alone (--no-git-ssh)") || get(fx) != "" {
+		t.Fatalf("--no-git-ssh:\n%s\ncore.sshCommand=%q", fx.stderr.String(), get(fx))
+	}
+
+	fx = newFixture(t)
+	fx.goos = "windows"
+	fx.env["GIT_SSH_COMMAND"] = "ssh -v"
+	fx.mustRun("--passphrase-file", fx.passFile, "--no-remotes")
+	if !strings.Contains(fx.stderr.String(), "remove GIT_SSH_COMMAND so git can reach the agent") || get(fx) != "" {
+		t.Fatalf("GIT_SSH_COMMAND:\n%s\ncore.sshCommand=%q", fx.stderr.String(), get(fx))
+	}
+
+	fx = newFixture(t)
+	fx.goos = "linux"
+	fx.mustRun("--passphrase-file", fx.passFile, "--no-remotes")
+	if strings.Contains(fx.stderr.String(), "git ssh") || get(fx) != "" {
+		t.Fatalf("linux:\n%s", fx.stderr.String())
+	}
+}
