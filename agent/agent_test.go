@@ -226,7 +226,7 @@ func TestConnectWithoutAgent(t *testing.T) {
 		env  func(string) (string, bool)
 		want string
 	}{
-		{"unset", envOf("SHELL", "/bin/bash"), "SSH_AUTH_SOCK is not set"},
+		{"unset", envOf("SHELL", "/bin/bash"), unsetWant},
 		{"stale socket", envOf("SSH_AUTH_SOCK", filepath.Join(t.TempDir(), "gone.sock"), "SHELL", "/usr/bin/fish"), "gone.sock"},
 	}
 	for _, tt := range tests {

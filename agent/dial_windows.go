@@ -21,8 +21,9 @@ const dialTimeout = 5 * time.Second
 func dial(lookupEnv func(string) (string, bool)) (net.Conn, string, error) {
 	addr, _ := lookupEnv("SSH_AUTH_SOCK")
 	what := "SSH_AUTH_SOCK=" + addr
-	if addr == "" {
-		addr, what = DefaultPipe, "the OpenSSH agent service ("+DefaultPipe+")"
+	service := addr == ""
+	if service {
+		addr, what = DefaultPipe, "the "+ServiceName+" service's pipe "+DefaultPipe
 	}
 	var (
 		conn net.Conn
@@ -35,7 +36,18 @@ func dial(lookupEnv func(string) (string, bool)) (net.Conn, string, error) {
 		conn, err = net.DialTimeout("unix", addr, dialTimeout)
 	}
 	if err != nil {
-		return nil, "", noAgent(runtime.GOOS, lookupEnv, "cannot reach "+what, err)
+		e := noAgent(runtime.GOOS, lookupEnv, "cannot reach "+what, err)
+		if service {
+			// Say what the service manager knows: not installed, disabled (Windows'
+			// default), stopped; and the one step that fixes it.
+			if st, qerr := QueryService(); qerr == nil {
+				if problem, fix := st.Problem(); problem != "" {
+					e.Reason = problem + "; " + e.Reason
+					e.hints = []string{fix, "then run bbkey again"}
+				}
+			}
+		}
+		return nil, "", e
 	}
 	return conn, addr, nil
 }

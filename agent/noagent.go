@@ -48,7 +48,7 @@ func noAgent(goos string, lookupEnv func(string) (string, bool), reason string, 
 func noAgentHints(goos, shell string) []string {
 	if goos == "windows" {
 		return []string{
-			"start the OpenSSH agent service, once, in PowerShell as administrator: Get-Service ssh-agent | Set-Service -StartupType Automatic; Start-Service ssh-agent",
+			"start the " + ServiceName + " service (OpenSSH Authentication Agent), once, in PowerShell as administrator: " + EnableServiceCommand,
 			"then run bbkey again",
 		}
 	}

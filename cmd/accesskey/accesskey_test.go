@@ -98,7 +98,8 @@ func (h *harness) keyPath() string {
 func (h *harness) scrub(s string) string {
 	_, port, _ := strings.Cut(h.emu.SSHEndpoint(), ":")
 	hostKey := base64.StdEncoding.EncodeToString(h.emu.HostPublicKey().Marshal())
-	r := []string{h.home.Dir, "$HOME", h.emu.HostKeyFile(), "$HOSTKEYFILE", hostKey, "$HOSTKEY", "Port " + port, "Port $PORT"}
+	s = testutil.SlashPaths(s)
+	r := []string{filepath.ToSlash(h.home.Dir), "$HOME", filepath.ToSlash(h.emu.HostKeyFile()), "$HOSTKEYFILE", hostKey, "$HOSTKEY", "Port " + port, "Port $PORT"}
 	if k, err := keys.LoadPublic(h.keyPath()); err == nil {
 		r = append(r, k.Fingerprint, "SHA256:$FP")
 	}
@@ -157,10 +158,7 @@ clone with: git clone git@ssh.bitbucket.org:acme/api.git
 	if got := h.scrub(h.stderr.String()); got != wantErr {
 		t.Errorf("stderr:\n%s\nwant:\n%s", got, wantErr)
 	}
-	fi, err := os.Stat(h.keyPath())
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("private key: %v %v", fi, err)
-	}
+	testutil.AssertPrivate(t, h.keyPath())
 	if enc, _ := keys.IsEncrypted(h.keyPath()); !enc {
 		t.Error("the key is not encrypted")
 	}

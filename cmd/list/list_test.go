@@ -227,7 +227,7 @@ func TestListJSON(t *testing.T) {
 	if err := runList(context.Background(), f.opts); err != nil {
 		t.Fatal(err)
 	}
-	got := strings.ReplaceAll(f.out.String(), f.home.Dir, "/HOME")
+	got := strings.ReplaceAll(testutil.SlashPaths(f.out.String()), filepath.ToSlash(f.home.Dir), "/HOME")
 	// Access key ids and account key uuids are the emulator's; the uuids change per run.
 	golden(t, "list.json", maskUUIDs(got))
 }

@@ -1,11 +1,11 @@
 package cmdutil
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/testutil"
 )
 
 func testFactory(t *testing.T, env map[string]string) *Factory {
@@ -42,9 +42,7 @@ func TestPersistSettingsRoundTrip(t *testing.T) {
 	if err != nil || path == "" {
 		t.Fatalf("PersistSettings = %q, %v", path, err)
 	}
-	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
-		t.Errorf("mode %v", fi.Mode().Perm())
-	}
+	testutil.AssertPrivate(t, path)
 	if again, _ := f.PersistSettings(s); again != "" {
 		t.Errorf("second PersistSettings rewrote %s", again)
 	}

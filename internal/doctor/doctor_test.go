@@ -388,3 +388,46 @@ func TestNoAgentWithUnencryptedKeys(t *testing.T) {
 		}
 	}
 }
+
+// On Windows the agent check reads the ssh-agent service: without an agent it names the
+// service's state and the PowerShell that fixes it; with an agent that answers, a service
+// that will not start after a reboot is a warning. Elsewhere the service is not asked.
+func TestAgentCheckReadsTheWindowsService(t *testing.T) {
+	noAgent := func() (agent.Agent, error) {
+		return nil, &agent.NoAgentError{Reason: `cannot reach the ssh-agent service's pipe \\.\pipe\openssh-ssh-agent`}
+	}
+	for _, tc := range []struct {
+		name   string
+		goos   string
+		agent  func() (agent.Agent, error)
+		svc    agent.ServiceState
+		status Status
+		want   string
+	}{
+		{"disabled", "windows", noAgent, agent.ServiceState{Installed: true, Start: "disabled"}, Fail, "the ssh-agent service is disabled"},
+		{"not installed", "windows", noAgent, agent.ServiceState{}, Fail, "not installed"},
+		{"manual and running", "windows", nil, agent.ServiceState{Installed: true, Running: true, Start: "manual"}, Warn, "will not be running after a reboot"},
+		{"automatic and running", "windows", nil, agent.ServiceState{Installed: true, Running: true, Start: "automatic"}, OK, "answers"},
+		{"linux", "linux", noAgent, agent.ServiceState{Installed: true, Start: "disabled"}, Fail, `\\.\pipe`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.GOOS = tc.goos
+			if tc.agent != nil {
+				e.Agent = tc.agent
+			}
+			asked := false
+			e.AgentService = func() (agent.ServiceState, error) { asked = true; return tc.svc, nil }
+			r := runOnly(t, e, "agent")["agent"]
+			if r.Status != tc.status || !strings.Contains(r.Summary, tc.want) {
+				t.Fatalf("agent = %+v, want %s mentioning %q", r, tc.status, tc.want)
+			}
+			if tc.status != OK && tc.goos == "windows" && !strings.Contains(r.Fix, agent.EnableServiceCommand) {
+				t.Errorf("fix %q lacks the PowerShell", r.Fix)
+			}
+			if asked != (tc.goos == "windows") {
+				t.Errorf("service asked = %v on %s", asked, tc.goos)
+			}
+		})
+	}
+}

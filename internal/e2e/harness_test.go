@@ -19,6 +19,12 @@ import (
 var bbkeyBin string
 
 func TestMain(m *testing.M) {
+	// BBKEY_TEST_BIN is a bbkey built beforehand: the Wine runner (.ci/wine-tests) builds
+	// bbkey.exe on Linux, as Wine has no Go to build it with.
+	if bin := os.Getenv("BBKEY_TEST_BIN"); bin != "" {
+		bbkeyBin = bin
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "bbkey-e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

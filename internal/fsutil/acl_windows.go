@@ -4,7 +4,6 @@ package fsutil
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"unsafe"
 
@@ -46,24 +45,6 @@ func PrivateSecurityDescriptor() (*windows.SECURITY_DESCRIPTOR, error) {
 		return nil, err
 	}
 	return windows.SecurityDescriptorFromString(privateSDDL(user))
-}
-
-// setPrivateHandle replaces the DACL of an open file with the private one.
-func setPrivateHandle(f *os.File) error {
-	sd, err := PrivateSecurityDescriptor()
-	if err != nil {
-		return err
-	}
-	dacl, _, err := sd.DACL()
-	if err != nil {
-		return err
-	}
-	err = windows.SetSecurityInfo(windows.Handle(f.Fd()), windows.SE_FILE_OBJECT,
-		windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION, nil, nil, dacl, nil)
-	if err != nil {
-		return fmt.Errorf("making %s private to you (its ACL): %w", f.Name(), err)
-	}
-	return nil
 }
 
 // MakePrivate gives an existing file the private DACL (what `bbkey doctor --fix` does).

@@ -77,7 +77,7 @@ func CreateExclusive(path string, data []byte, perm fs.FileMode) error {
 }
 
 func writeExclusive(path string, data []byte, perm fs.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	f, err := openExclusive(path, perm)
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,8 @@ func writeTemp(path string, data []byte, perm fs.FileMode) (string, error) {
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	// Created with perm from the start (never briefly open to others).
+	f, err := createTemp(dir, "."+base+".tmp-*", perm)
 	if err != nil {
 		return "", fmt.Errorf("writing %s: %w", path, err)
 	}
@@ -110,10 +111,6 @@ func writeTemp(path string, data []byte, perm fs.FileMode) (string, error) {
 		f.Close()
 		os.Remove(name)
 		return "", fmt.Errorf("writing %s: %w", path, err)
-	}
-	// CreateTemp makes 0600; widen only to what was asked for.
-	if err := chmod(f, perm); err != nil {
-		return fail(err)
 	}
 	if _, err := f.Write(data); err != nil {
 		return fail(err)

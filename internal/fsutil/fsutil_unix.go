@@ -9,7 +9,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func chmod(f *os.File, perm fs.FileMode) error { return f.Chmod(perm) }
+// createTemp makes a new temporary file (os.CreateTemp makes 0600) and widens it only to
+// what was asked for.
+func createTemp(dir, pattern string, perm fs.FileMode) (*os.File, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return f, nil
+}
+
+// openExclusive creates path with perm, failing when it exists.
+func openExclusive(path string, perm fs.FileMode) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+}
 
 // KeepPerm is the mode a rewritten or copied file keeps: its own (a user's chmod stands).
 func KeepPerm(_ string, fi fs.FileInfo, _ fs.FileMode) fs.FileMode { return fi.Mode().Perm() }

@@ -3,21 +3,63 @@
 package fsutil
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/windows"
 )
 
-// chmod gives a file asked for with no group or other bits (0600, 0400) the private DACL
-// (acl_windows.go) instead of the one it inherits from its directory; Windows has no
-// mode bits to set otherwise.
-func chmod(f *os.File, perm fs.FileMode) error {
-	if perm&0o077 == 0 {
-		return setPrivateHandle(f)
+// createTemp makes a new temporary file in dir (pattern as os.CreateTemp's). A file asked
+// for with no group or other bits (0600, 0400) is created with the private DACL
+// (acl_windows.go), so it is never briefly open to whoever the directory lets in; other
+// files inherit their directory's ACL, as Windows has no mode bits to set.
+func createTemp(dir, pattern string, perm fs.FileMode) (*os.File, error) {
+	if perm&0o077 != 0 {
+		return os.CreateTemp(dir, pattern)
 	}
-	return nil
+	prefix, suffix, _ := strings.Cut(pattern, "*")
+	for range 10000 {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, err
+		}
+		f, err := openExclusive(filepath.Join(dir, prefix+hex.EncodeToString(b[:])+suffix), perm)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return f, err
+	}
+	return nil, &fs.PathError{Op: "createtemp", Path: filepath.Join(dir, pattern), Err: fs.ErrExist}
+}
+
+// openExclusive creates path, failing when it exists; with the private DACL, given at
+// creation, when perm has no group or other bits.
+func openExclusive(path string, perm fs.FileMode) (*os.File, error) {
+	if perm&0o077 != 0 {
+		return os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+	}
+	sd, err := PrivateSecurityDescriptor()
+	if err != nil {
+		return nil, err
+	}
+	name, err := windows.UTF16PtrFromString(path)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	sa := &windows.SecurityAttributes{Length: uint32(unsafe.Sizeof(windows.SecurityAttributes{})), SecurityDescriptor: sd}
+	h, err := windows.CreateFile(name, windows.GENERIC_READ|windows.GENERIC_WRITE,
+		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, sa,
+		windows.CREATE_NEW, windows.FILE_ATTRIBUTE_NORMAL, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(h), path), nil
 }
 
 // KeepPerm is the mode a rewritten or copied file is written with: private when bbkey asks for a

@@ -6,12 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bbkey/bbkey/internal/testutil"
 )
 
 // TestDocLibrariesStayOutOfTheBinary: the man page generator and the emulator are separate
 // programs, so neither the doc libraries nor the emulator (nor package testing) are linked
 // into bbkey (issue 2, DESIGN.md "Offline sandbox").
 func TestDocLibrariesStayOutOfTheBinary(t *testing.T) {
+	testutil.RequireBinary(t, "go")
 	out, err := exec.Command("go", "list", "-deps", "github.com/bbkey/bbkey").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list -deps: %v\n%s", err, out)

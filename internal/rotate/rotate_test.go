@@ -113,7 +113,7 @@ func TestRotateAccountKey(t *testing.T) {
 ✓ kept retired key files younger than 30d
 `
 	got := normalize(f.stderr.String(), f.home.Dir, map[string]string{old.Fingerprint: "OLD", newFP: "NEW", f.emu.SSHEndpoint(): "ENDPOINT", stamp: "STAMP"})
-	if got != want {
+	if got = testutil.SlashPaths(got); got != want {
 		t.Errorf("stderr:\n%s\nwant:\n%s", got, want)
 	}
 	// Calls: a lookup of the old key, one add, one delete.

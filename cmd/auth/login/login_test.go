@@ -19,6 +19,7 @@ import (
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/testutil"
 )
 
 type fixture struct {
@@ -165,10 +166,14 @@ func TestLoginTokenFile(t *testing.T) {
 	if sec, err := fx.store.Get(t.Context(), credstore.DefaultAccount); err != nil || string(sec.Secret) != fx.emu.DefaultAPIToken() {
 		t.Errorf("stored %v, %v", sec, err)
 	}
-	if err := os.Chmod(file, 0o644); err != nil {
+	b, err := os.ReadFile(file)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fx.run(t, "--email", bbapitest.DefaultEmail); cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), "readable by other users") {
+	os.Remove(file)
+	testutil.WriteOpenFile(t, file, b) // Unix: 0644; Windows: Everyone may read it
+	if err := fx.run(t, "--email", bbapitest.DefaultEmail); cmdutil.ExitCode(err) != cmdutil.ExitUsage ||
+		!strings.Contains(err.Error(), "readable by other users") && !strings.Contains(err.Error(), "is open to Everyone") {
 		t.Errorf("a token file others can read: %v", err)
 	}
 }
@@ -234,10 +239,7 @@ func TestLoginWithoutKeychain(t *testing.T) {
 	if err := fx.run(t, "--insecure-storage"); err != nil {
 		t.Fatal(err)
 	}
-	fi, err := os.Stat(filepath.Join(dir, credstore.FileName))
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("credentials file: %v, mode %v", err, fi.Mode().Perm())
-	}
+	testutil.AssertPrivate(t, filepath.Join(dir, credstore.FileName))
 	if !strings.Contains(fx.stderr.String(), "bbkey: warning:") {
 		t.Errorf("no warning about the plain file:\n%s", fx.stderr.String())
 	}
