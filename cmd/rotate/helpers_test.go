@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func newWorld(t *testing.T) *world {
 	emu := bbapitest.Start(t)
 	home := testutil.NewHome(t)
 	w := &world{t: t, emu: emu, home: home, env: map[string]string{}, agent: &agent.Fake{}, store: &credstore.Fake{},
-		prompter: &prompt.Fake{}, runner: newFakeTimer(), backend: schedule.Systemd}
+		prompter: &prompt.Fake{}, runner: newFakeTimer(), backend: localBackend()}
 	w.paths = cmdutil.Paths{Home: home.Dir, SSHDir: home.SSHDir, ConfigDir: filepath.Join(home.ConfigDir, "bbkey")}
 	w.settings = cmdutil.Settings{APIURL: emu.APIURL(), SSHHost: cmdutil.DefaultSSHHost, SSHEndpoint: emu.SSHEndpoint(), SSHHostKeys: emu.HostKeyFile()}
 	w.passFile = filepath.Join(home.Dir, "pass.txt")
@@ -192,3 +193,12 @@ type exitErr struct{}
 func (exitErr) Error() string { return "exit status 1" }
 
 var errExit1 = exitErr{}
+
+// localBackend is the timer backend whose paths this OS has: Task Scheduler (C:\…) on
+// Windows, systemd (/…) elsewhere.
+func localBackend() schedule.Backend {
+	if runtime.GOOS == "windows" {
+		return schedule.TaskScheduler
+	}
+	return schedule.Systemd
+}

@@ -360,6 +360,9 @@ func TestScheduleNeedsPassphraseSource(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(w.home.ConfigDir, "systemd")); !os.IsNotExist(err) {
 		t.Error("units were written")
 	}
+	if _, err := os.Stat(filepath.Join(w.paths.ConfigDir, "schedule")); !os.IsNotExist(err) {
+		t.Error("a task was written")
+	}
 }
 
 // TestScheduleKeepsPassphraseInKeychain: on a terminal the passphrase is asked once and

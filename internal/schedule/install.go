@@ -120,10 +120,13 @@ type Command struct {
 }
 
 // String shows the command as a shell would take it; stdin is summarised, not shown.
-func (c Command) String() string {
+func (c Command) String() string { return c.quoted(shQuote) }
+
+// quoted shows the command with each word quoted by quote.
+func (c Command) quoted(quote func(string) string) string {
 	q := make([]string, len(c.Args))
 	for i, a := range c.Args {
-		q[i] = shQuote(a)
+		q[i] = quote(a)
 	}
 	s := strings.Join(q, " ")
 	if c.Stdin != nil {
@@ -141,6 +144,9 @@ type Plan struct {
 	Remove   []string
 	After    []Command
 	Schedule Calendar
+	// Task is, for Task Scheduler, the command line the task runs (its program and
+	// arguments), as Windows will run it.
+	Task string
 }
 
 // Empty reports whether the plan changes nothing.
@@ -149,10 +155,16 @@ func (p *Plan) Empty() bool {
 }
 
 // Lines describes the plan, one action a line, for --dry-run and progress output.
+// Task Scheduler's commands are shown quoted for Windows (cmd.exe and PowerShell take
+// them), with the command line the task will run.
 func (p *Plan) Lines() []string {
+	str := Command.String
+	if p.Backend == TaskScheduler {
+		str = func(c Command) string { return c.quoted(winQuote) }
+	}
 	var out []string
 	for _, c := range p.Before {
-		out = append(out, "run "+c.String())
+		out = append(out, "run "+str(c))
 	}
 	for _, f := range p.Write {
 		out = append(out, "write "+f.Path)
@@ -161,7 +173,10 @@ func (p *Plan) Lines() []string {
 		out = append(out, "remove "+r)
 	}
 	for _, c := range p.After {
-		out = append(out, "run "+c.String())
+		out = append(out, "run "+str(c))
+	}
+	if p.Task != "" {
+		out = append(out, "the task runs: "+p.Task)
 	}
 	return out
 }
@@ -238,6 +253,9 @@ func (in *Installer) PlanInstall(ctx context.Context, j Job) (*Plan, error) {
 		path := in.taskXMLPath(j.ID)
 		p.Write = []File{{path, EncodeUTF16(x), 0o600}}
 		p.After = []Command{{Args: SchtasksCreate(j.ID, path)}}
+		if p.Task, err = TaskCommandLine(j); err != nil {
+			return nil, err
+		}
 	case Cron:
 		line, err := CronLine(j)
 		if err != nil {

@@ -173,7 +173,7 @@ func TestTaskSchedulerInstaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	xmlPath := filepath.Join(in.ConfigDir, "schedule", "bbkey-rotate.xml")
-	if got := r.Commands(); got != "schtasks /Create /TN bbkey-rotate /XML "+xmlPath+" /F\n" {
+	if got := r.Commands(); got != "schtasks /Create /TN bbkey-rotate /XML "+shQuote(xmlPath)+" /F\n" {
 		t.Errorf("install ran %q", got)
 	}
 	b, err := os.ReadFile(xmlPath)
@@ -314,5 +314,37 @@ func TestExecRunner(t *testing.T) {
 	var ce *CommandError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "boom") || !strings.Contains(err.Error(), "sh -c") {
 		t.Fatalf("failing Run = %v", err)
+	}
+}
+
+// A Task Scheduler plan shows its commands quoted for Windows, not for a Unix shell, and
+// the exact command line the task will run, which splits back (as cmd.exe and bbkey.exe's
+// C runtime split it) into the job's own arguments.
+func TestTaskSchedulerPlanLinesAreWindowsQuoted(t *testing.T) {
+	in := installer(t, TaskScheduler, &FakeRunner{})
+	in.ConfigDir = `C:\Users\Ann Lee\AppData\Roaming\bbkey`
+	j := windowsJob(t, Weekly)
+	p, err := in.PlanInstall(context.Background(), j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := p.Lines()
+	xml := in.taskXMLPath(j.ID)
+	want := []string{
+		"write " + xml,
+		`run schtasks /Create /TN bbkey-rotate /XML "` + xml + `" /F`,
+	}
+	if len(lines) != 3 || lines[0] != want[0] || lines[1] != want[1] || !strings.HasPrefix(lines[2], "the task runs: ") {
+		t.Fatalf("lines:\n%s", strings.Join(lines, "\n"))
+	}
+	if strings.Contains(strings.Join(lines, "\n"), "'") {
+		t.Errorf("Unix shell quoting in a Windows plan:\n%s", strings.Join(lines, "\n"))
+	}
+	task := strings.TrimPrefix(lines[2], "the task runs: ")
+	if task != p.Task || !strings.HasPrefix(task, `%SystemRoot%\System32\cmd.exe /d /s /c "`) {
+		t.Fatalf("task %q", task)
+	}
+	if !strings.Contains(task, `"C:\Program Files\bbkey\bbkey.exe" rotate`) || !strings.Contains(task, `--passphrase-file "C:\Users\ann\AppData\Roaming\bbkey\pass phrase"`) {
+		t.Errorf("task %q does not quote the paths for Windows", task)
 	}
 }

@@ -85,6 +85,16 @@ func TaskXML(j Job, now time.Time) (string, error) {
 	return b.String(), nil
 }
 
+// TaskCommandLine is the command line the task runs, exactly as Task Scheduler starts it:
+// its Command (cmd.exe, %SystemRoot% expanded by Windows) and its Arguments.
+func TaskCommandLine(j Job) (string, error) {
+	args, err := taskArguments(j)
+	if err != nil {
+		return "", err
+	}
+	return cmdExe + " " + args, nil
+}
+
 // taskArguments is the cmd.exe argument string: /s /c "…" keeps everything between the
 // outer quotes verbatim, so the inner quoting is the one the C runtime of bbkey.exe reads.
 func taskArguments(j Job) (string, error) {
