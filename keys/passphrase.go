@@ -220,7 +220,7 @@ func (s PassphraseSource) canPrompt(what string) error {
 
 func noTerminalErr(what string) error {
 	return cmdutil.UsageError(fmt.Errorf("bbkey needs %s and cannot prompt for it", what),
-		"give it in a file only you can read: --passphrase-file FILE (chmod 600 FILE)",
+		"give it in a file only you can read: --passphrase-file FILE ("+privateFileCommand+")",
 		"or set the "+PassphraseEnv+" environment variable",
 	)
 }

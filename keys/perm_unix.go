@@ -34,3 +34,6 @@ func checkMode(path string, fi fs.FileInfo, c permClass) error {
 	}
 	return nil
 }
+
+// privateFileCommand makes a file FILE only its owner can read.
+const privateFileCommand = "chmod 600 FILE"

@@ -23,3 +23,7 @@ func checkMode(path string, _ fs.FileInfo, c permClass) error {
 	}
 	return &PermissionError{Path: path, Problem: problem, Fix: joinFix(fix), FixLines: fix, class: c}
 }
+
+// privateFileCommand makes a file FILE only its owner (with SYSTEM and Administrators, who
+// have their own access anyway) can read: no inherited entries, the user alone granted.
+const privateFileCommand = `icacls FILE /inheritance:r /grant:r "%USERNAME%:F"`

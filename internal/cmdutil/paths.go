@@ -1,15 +1,15 @@
 package cmdutil
 
 import (
-	"errors"
-	"os"
 	"path/filepath"
 )
 
 // Paths are the directories bbkey reads and writes.
 type Paths struct {
-	// Home is the home directory git and the user's shell use ($HOME; %USERPROFILE% on
-	// Windows): .git-credentials, .netrc, the XDG fallback.
+	// Home is the home directory git and the user's shell use: $HOME; on Windows, as Git
+	// for Windows finds it, %HOME%, else %HOMEDRIVE%%HOMEPATH% (a home share on domain
+	// PCs), else %USERPROFILE%. Everything bbkey reads or scrubs on git's behalf is there:
+	// .git-credentials, .netrc/_netrc, .gitconfig, the XDG fallback.
 	Home string
 	// SSHDir is where OpenSSH reads its config and keys: BBKEY_SSH_DIR, else .ssh in the
 	// passwd entry's home on Unix (ssh ignores $HOME), %USERPROFILE%\.ssh on Windows.
@@ -32,13 +32,9 @@ func (p Paths) BbkeyDir() string { return filepath.Join(p.SSHDir, "bbkey") }
 // SystemPaths resolves Paths from the environment and the OS account database.
 func SystemPaths(lookupEnv func(string) (string, bool)) (Paths, error) {
 	var p Paths
-	home, ok := lookupEnv("HOME")
-	if !ok || home == "" {
-		h, err := os.UserHomeDir()
-		if err != nil {
-			return p, errors.New("cannot find the home directory: set HOME")
-		}
-		home = h
+	home, err := gitHomeDir(lookupEnv)
+	if err != nil {
+		return p, err
 	}
 	p.Home = home
 	if d, ok := lookupEnv("BBKEY_SSH_DIR"); ok && d != "" {

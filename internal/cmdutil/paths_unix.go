@@ -3,7 +3,9 @@
 package cmdutil
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"os/user"
 	"path/filepath"
 	"runtime"
@@ -32,4 +34,16 @@ func userCacheDir(_ func(string) (string, bool), home string) (string, error) {
 		return filepath.Join(home, "Library", "Caches"), nil
 	}
 	return filepath.Join(home, ".cache"), nil
+}
+
+// gitHomeDir is the home git uses: $HOME, else the account's.
+func gitHomeDir(lookupEnv func(string) (string, bool)) (string, error) {
+	if h, ok := lookupEnv("HOME"); ok && h != "" {
+		return h, nil
+	}
+	h, err := os.UserHomeDir()
+	if err != nil {
+		return "", errors.New("cannot find the home directory: set HOME")
+	}
+	return h, nil
 }
