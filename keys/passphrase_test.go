@@ -11,6 +11,7 @@ import (
 
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/testutil"
 )
 
 func env(kv ...string) func(string) (string, bool) {
@@ -168,14 +169,17 @@ func TestNoPassphrase(t *testing.T) {
 }
 
 func TestPassphraseFileReadableByOthers(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("no Unix modes on Windows")
-	}
-	p := writeSecret(t, testPass)
-	os.Chmod(p, 0o644)
+	p := filepath.Join(t.TempDir(), "pass")
+	testutil.WriteOpenFile(t, p, []byte(testPass)) // Unix: 0644; Windows: Everyone may read it
 	_, err := PassphraseSource{File: p}.NewPassphrase()
 	var pe *PermissionError
-	if !errors.As(err, &pe) || pe.Fix != "chmod 600 "+p {
+	if runtime.GOOS == "windows" {
+		// The hint is the icacls lines, naming the principal to remove.
+		if !errors.As(err, &pe) || !strings.Contains(pe.Problem, "Everyone") || len(pe.FixLines) != 3 ||
+			pe.FixLines[0] != `icacls "`+p+`" /inheritance:r` || pe.FixLines[2] != `icacls "`+p+`" /remove:g "Everyone"` {
+			t.Fatalf("err = %v, want a PermissionError naming Everyone, fixed by icacls", err)
+		}
+	} else if !errors.As(err, &pe) || pe.Fix != "chmod 600 "+p {
 		t.Fatalf("err = %v, want a PermissionError fixed by chmod 600", err)
 	}
 	if _, err := (PassphraseSource{File: p}).ExistingPassphrase("k"); !errors.As(err, &pe) {

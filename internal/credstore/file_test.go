@@ -64,26 +64,32 @@ func TestFileModeAndContent(t *testing.T) {
 }
 
 func TestFileRefusesLooseMode(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("Windows has no Unix modes")
-	}
 	ctx := context.Background()
 	f := NewFile(t.TempDir())
 	if err := f.Set(ctx, DefaultAccount, Secret{Kind: KindAccessToken, Secret: []byte("s3cr3t")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(f.Path, 0o644); err != nil {
+	b, err := os.ReadFile(f.Path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.Get(ctx, DefaultAccount)
-	if err == nil || !strings.Contains(err.Error(), "readable by other users") || strings.Contains(err.Error(), "s3cr3t") {
-		t.Fatalf("Get of a 0644 file: err = %v", err)
+	if err := os.Remove(f.Path); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WriteOpenFile(t, f.Path, b) // Unix: 0644; Windows: Everyone may read it
+	problem, fix := "readable by other users", "chmod 600"
+	if runtime.GOOS == "windows" {
+		problem, fix = "is open to Everyone", `icacls "`+f.Path+`" /remove:g "Everyone"`
+	}
+	_, err = f.Get(ctx, DefaultAccount)
+	if err == nil || !strings.Contains(err.Error(), problem) || strings.Contains(err.Error(), "s3cr3t") {
+		t.Fatalf("Get of a file others can read: err = %v", err)
 	}
 	var he interface{ Hints() []string }
 	if !errors.As(err, &he) {
 		t.Fatalf("error carries no hints: %v", err)
 	}
-	if hints := he.Hints(); len(hints) == 0 || !strings.Contains(hints[0], "chmod 600") {
+	if hints := he.Hints(); len(hints) == 0 || !strings.Contains(hints[0], fix) {
 		t.Errorf("hints = %q", hints)
 	}
 	// Writing is refused too, so the loose mode is never kept for new secrets.
