@@ -414,6 +414,7 @@ KIND         NAME  FINGERPRINT  AGE   DUE
 account      ada   SHA256:ada   174d  2026-08-30 (overdue)
 access-keys  ci    SHA256:ci    21d   2026-12-01
 `
+	want = strings.ReplaceAll(want, "(systemd)", "("+string(w.backend)+")") // Windows: taskscheduler
 	if got := w.stdout.String(); got != want {
 		t.Errorf("status:\n%s\nwant:\n%s", got, want)
 	}

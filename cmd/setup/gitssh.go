@@ -2,10 +2,12 @@ package setup
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
 
+	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/gitssh"
 )
 
@@ -33,6 +35,10 @@ func (r *run) gitSSH(ctx context.Context) {
 		return v
 	}
 	which, err := gitssh.Find(ctx, r.opts.Git, r.paths.Home, getenv)
+	if errors.Is(err, gitrun.ErrNotFound) {
+		r.step("git ssh", statusSkipped, "git is not installed: nothing to point at Windows OpenSSH")
+		return
+	}
 	if err != nil {
 		r.step("git ssh", statusWarning, "cannot read git's core.sshCommand: %v", err)
 		return
