@@ -44,10 +44,10 @@ func TestScheduledTaskRunsAsTaskSchedulerRuns(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command(bbkeyBin, args...)
 		cmd.Env, cmd.Dir = shell, home.Dir
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
 		if err := cmd.Run(); err != nil {
-			t.Fatalf("bbkey %s: %v\n%s", strings.Join(args, " "), err, out.String())
+			t.Fatalf("bbkey %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errOut.String())
 		}
 		return out.String()
 	}
@@ -74,14 +74,17 @@ func TestScheduledTaskRunsAsTaskSchedulerRuns(t *testing.T) {
 	}
 	var line string
 	for _, a := range doc.Actions {
-		if s, ok := strings.CutPrefix(a, "the task runs: "); ok {
+		if s, ok := strings.CutPrefix(a, "register the task to run: "); ok {
 			line = s
 		}
 	}
 	if doc.Backend != "taskscheduler" || line == "" {
 		t.Fatalf("the dry run shows no task command line: %+v", doc)
 	}
-	t.Logf("the task runs: %s", line)
+	t.Logf("the task: %s", line)
+	if !strings.HasPrefix(line, `%SystemRoot%\System32\cmd.exe /d /s /c "set "BBKEY_SCHEDULED=rotate" && `) || strings.Contains(line, "'") {
+		t.Errorf("not Windows' quoting: %s", line)
+	}
 
 	// As Task Scheduler starts it: the program is the command line's first word with
 	// %SystemRoot% expanded, and the line goes to CreateProcess as is.

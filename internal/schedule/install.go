@@ -156,7 +156,7 @@ func (p *Plan) Empty() bool {
 
 // Lines describes the plan, one action a line, for --dry-run and progress output.
 // Task Scheduler's commands are shown quoted for Windows (cmd.exe and PowerShell take
-// them), with the command line the task will run.
+// them), then the command line the task will run, as Task Scheduler starts it.
 func (p *Plan) Lines() []string {
 	str := Command.String
 	if p.Backend == TaskScheduler {
@@ -176,7 +176,7 @@ func (p *Plan) Lines() []string {
 		out = append(out, "run "+str(c))
 	}
 	if p.Task != "" {
-		out = append(out, "the task runs: "+p.Task)
+		out = append(out, "register the task to run: "+p.Task)
 	}
 	return out
 }

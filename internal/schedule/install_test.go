@@ -334,13 +334,13 @@ func TestTaskSchedulerPlanLinesAreWindowsQuoted(t *testing.T) {
 		"write " + xml,
 		`run schtasks /Create /TN bbkey-rotate /XML "` + xml + `" /F`,
 	}
-	if len(lines) != 3 || lines[0] != want[0] || lines[1] != want[1] || !strings.HasPrefix(lines[2], "the task runs: ") {
+	if len(lines) != 3 || lines[0] != want[0] || lines[1] != want[1] || !strings.HasPrefix(lines[2], "register the task to run: ") {
 		t.Fatalf("lines:\n%s", strings.Join(lines, "\n"))
 	}
 	if strings.Contains(strings.Join(lines, "\n"), "'") {
 		t.Errorf("Unix shell quoting in a Windows plan:\n%s", strings.Join(lines, "\n"))
 	}
-	task := strings.TrimPrefix(lines[2], "the task runs: ")
+	task := strings.TrimPrefix(lines[2], "register the task to run: ")
 	if task != p.Task || !strings.HasPrefix(task, `%SystemRoot%\System32\cmd.exe /d /s /c "`) {
 		t.Fatalf("task %q", task)
 	}
