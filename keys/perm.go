@@ -3,7 +3,6 @@ package keys
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 )
@@ -36,9 +35,6 @@ func (e *PermissionError) Hints() []string {
 	}
 	return []string{"fix it with: " + e.Fix + " (" + why + ")"}
 }
-
-// joinFix joins commands so they paste into cmd or PowerShell 7 as one line.
-func joinFix(lines []string) string { return strings.Join(lines, " && ") }
 
 // permClass is what a checked path is, which decides the bits it must not have.
 type permClass int
@@ -82,21 +78,6 @@ func checkPath(path string, c permClass) error {
 		return fmt.Errorf("%s is a directory, not a file", path)
 	}
 	return checkMode(path, fi, c)
-}
-
-// badBits and fix give, per class, the mode bits OpenSSH refuses and the chmod that
-// clears them.
-func (c permClass) badBits() (fs.FileMode, string, string) {
-	switch c {
-	case classDir:
-		return 0o022, "is writable by group or others", "chmod 700"
-	case classPublic:
-		return 0o022, "is writable by group or others", "chmod 644"
-	case classPrivate:
-		return 0o077, "is accessible by group or others", "chmod 600"
-	default:
-		return 0o077, "is readable by group or others", "chmod 600"
-	}
 }
 
 // shellQuote quotes p for a POSIX shell when it needs it, so a printed fix can be pasted.

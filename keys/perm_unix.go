@@ -37,3 +37,18 @@ func checkMode(path string, fi fs.FileInfo, c permClass) error {
 
 // privateFileCommand makes a file FILE only its owner can read.
 const privateFileCommand = "chmod 600 FILE"
+
+// badBits and fix give, per class, the mode bits OpenSSH refuses and the chmod that
+// clears them.
+func (c permClass) badBits() (fs.FileMode, string, string) {
+	switch c {
+	case classDir:
+		return 0o022, "is writable by group or others", "chmod 700"
+	case classPublic:
+		return 0o022, "is writable by group or others", "chmod 644"
+	case classPrivate:
+		return 0o077, "is accessible by group or others", "chmod 600"
+	default:
+		return 0o077, "is readable by group or others", "chmod 600"
+	}
+}

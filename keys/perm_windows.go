@@ -4,6 +4,7 @@ package keys
 
 import (
 	"io/fs"
+	"strings"
 
 	"github.com/bbkey/bbkey/internal/fsutil"
 )
@@ -27,3 +28,6 @@ func checkMode(path string, _ fs.FileInfo, c permClass) error {
 // privateFileCommand makes a file FILE only its owner (with SYSTEM and Administrators, who
 // have their own access anyway) can read: no inherited entries, the user alone granted.
 const privateFileCommand = `icacls FILE /inheritance:r /grant:r "%USERNAME%:F"`
+
+// joinFix joins commands so they paste into cmd or PowerShell 7 as one line.
+func joinFix(lines []string) string { return strings.Join(lines, " && ") }
