@@ -24,15 +24,22 @@ func TestFactoryProvidersNeverReturnTypedNil(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	dead := filepath.Join(dir, "agent.sock")
 	l, err := net.Listen("unix", dead)
-	if err != nil {
+	noUnixSockets := err != nil && testutil.UnderWine()
+	switch {
+	case noUnixSockets:
+	case err != nil:
 		t.Fatal(err)
+	default:
+		l.(*net.UnixListener).SetUnlinkOnClose(false)
+		l.Close()
 	}
-	l.(*net.UnixListener).SetUnlinkOnClose(false)
-	l.Close()
 
 	home := testutil.NewHome(t)
 	for name, sock := range map[string]string{"unset": "", "dead socket": dead, "missing socket": filepath.Join(dir, "gone.sock")} {
 		t.Run(name, func(t *testing.T) {
+			if sock == dead && noUnixSockets {
+				t.Skipf("Wine has no AF_UNIX sockets to leave a dead one (%v)", err)
+			}
 			ios, _, _, _ := iostreams.Test()
 			f := NewFactory("test", ios)
 			f.LookupEnv = home.LookupEnv("DBUS_SESSION_BUS_ADDRESS=", "XDG_RUNTIME_DIR=", "SSH_AUTH_SOCK="+sock)

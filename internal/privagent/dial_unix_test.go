@@ -4,8 +4,11 @@ package privagent
 
 import (
 	"net"
+	"testing"
 	"time"
 )
 
 // dialAgent reaches the socket Serve returned.
-func dialAgent(addr string) (net.Conn, error) { return net.DialTimeout("unix", addr, 2*time.Second) }
+func dialAgent(_ *testing.T, addr string) (net.Conn, error) {
+	return net.DialTimeout("unix", addr, 2*time.Second)
+}

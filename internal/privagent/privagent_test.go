@@ -19,9 +19,9 @@ func TestServeOneKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := dialAgent(addr)
+	defer func() { stop() }()
+	conn, err := dialAgent(t, addr)
 	if err != nil {
-		stop()
 		t.Fatal(err)
 	}
 	ag := sshagent.NewClient(conn)
@@ -36,7 +36,8 @@ func TestServeOneKey(t *testing.T) {
 	}
 	conn.Close()
 	stop()
-	if c, err := dialAgent(addr); err == nil {
+	stop = func() {}
+	if c, err := dialAgent(t, addr); err == nil {
 		c.Close()
 		t.Fatalf("%s still answers after stop", addr)
 	}
