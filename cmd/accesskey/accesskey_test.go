@@ -475,21 +475,26 @@ func TestAddExistingKey(t *testing.T) {
 	}
 }
 
-// TestRefusesDuringRotation: a rotation holds the run lock; adding targets meanwhile would
-// spread the key being replaced, so add-access-key stops at once and writes nothing.
+// TestRefusesDuringRotation: a rotation holds the writers' lock; adding targets meanwhile
+// would spread the key being replaced, so add-access-key waits, then stops naming the
+// rotation, and writes nothing.
 func TestRefusesDuringRotation(t *testing.T) {
 	h := newHarness(t)
 	if err := h.run(context.Background(), "--repo", "acme/web", "--passphrase-file", h.pass); err != nil {
 		t.Fatal(err)
 	}
-	lock, err := state.Dir{Path: filepath.Join(h.home.ConfigDir, "bbkey")}.LockRotation()
+	lock, err := state.Dir{Path: filepath.Join(h.home.ConfigDir, "bbkey")}.LockWriters(context.Background(), "rotate --access-keys", -1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lock.Unlock()
+	h.env[state.LockWaitEnv] = "200ms"
 	err = h.run(context.Background(), "--repo", "acme/api", "--passphrase-file", h.pass)
-	if !errors.Is(err, state.ErrRotationRunning) {
-		t.Fatalf("err = %v, want ErrRotationRunning", err)
+	if !errors.Is(err, state.ErrBusy) || !strings.Contains(err.Error(), "bbkey rotate --access-keys (pid") {
+		t.Fatalf("err = %v, want ErrBusy naming the rotation", err)
+	}
+	if !strings.Contains(h.stderr.String(), "Waiting for bbkey rotate --access-keys") {
+		t.Errorf("stderr does not say whom it waits for:\n%s", h.stderr.String())
 	}
 	if n := len(h.emu.RepoDeployKeys("acme", "api")); n != 0 {
 		t.Errorf("%d keys added during a rotation", n)

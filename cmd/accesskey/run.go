@@ -23,6 +23,7 @@ import (
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/sshproof"
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/testhook"
 	"github.com/bbkey/bbkey/keys"
 )
 
@@ -87,6 +88,16 @@ func runAdd(ctx context.Context, o *Options) error {
 		return err
 	}
 	sd := state.Dir{Path: paths.ConfigDir, Now: o.Now}
+	if !o.DryRun {
+		// The writers' lock comes before the state is read and is held until the last
+		// write: a rotation of this key finishing in between would leave this run
+		// spreading the rotated-out key with a state that no longer matches the file.
+		lock, err := sd.LockCommand(ctx, "add-access-key", o.LookupEnv, o.IO.ErrOut)
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock()
+	}
 	st, err := sd.Load()
 	if err != nil {
 		return err
@@ -141,18 +152,7 @@ func runAdd(ctx context.Context, o *Options) error {
 		return o.render(rep)
 	}
 
-	if prev != nil && len(pending) > 0 {
-		// A repository added while `bbkey rotate --access-keys` replaces this key would get
-		// the old key and keep it after the rotation revokes it elsewhere: hold the same
-		// lock from the first write on. A key not in the state yet cannot be rotating, and
-		// a run with no target to add has nothing to race (and so leaves no lock file: a
-		// second run changes nothing).
-		lock, err := sd.LockRotation()
-		if err != nil {
-			return err
-		}
-		defer lock.Unlock()
-	}
+	testhook.Pause(ctx, o.LookupEnv, "add-access-key:planned")
 	rep := &report{Plan: pl, Key: p}
 	if p.generate {
 		host, err := o.Hostname()
@@ -196,6 +196,7 @@ func runAdd(ctx context.Context, o *Options) error {
 			Now:      o.Now,
 		}
 		out = eng.Run(ctx, pending)
+		testhook.Pause(ctx, o.LookupEnv, "add-access-key:added")
 		prog.Close()
 		relay.set(nil)
 	}

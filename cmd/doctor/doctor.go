@@ -57,6 +57,8 @@ import (
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/testhook"
 	"github.com/bbkey/bbkey/keys"
 )
 
@@ -221,6 +223,19 @@ type fixReport struct {
 }
 
 func runDoctor(ctx context.Context, opts *Options) error {
+	if opts.Fix && !opts.DryRun {
+		// --fix may write keys, the ssh config and the state: the writers' lock comes
+		// before the checks read them and is held until the last fix is written.
+		p, err := opts.Paths()
+		if err != nil {
+			return err
+		}
+		lock, err := state.Dir{Path: p.ConfigDir, Now: opts.Now}.LockCommand(ctx, "doctor --fix", opts.LookupEnv, opts.IO.ErrOut)
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock()
+	}
 	env, err := newEnv(opts)
 	if err != nil {
 		return err
@@ -268,6 +283,7 @@ func runDoctor(ctx context.Context, opts *Options) error {
 			return cmdutil.CancelError(errors.New("cancelled: nothing changed"))
 		}
 	}
+	testhook.Pause(ctx, opts.LookupEnv, "doctor:checked")
 	var changed []string
 	for i, f := range fixes {
 		files, err := f.Apply(ctx)

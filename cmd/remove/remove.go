@@ -57,6 +57,7 @@ import (
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/testhook"
 	"github.com/bbkey/bbkey/keys"
 )
 
@@ -73,6 +74,8 @@ type Options struct {
 	Agent     func() (agent.Agent, error)
 	Resolve   func(context.Context) (cmdutil.ResolvedCredential, error)
 	NewClient func(bbapi.Credential) (*bbapi.Client, error)
+	// LookupEnv reads BBKEY_LOCK_WAIT (nil: none set).
+	LookupEnv func(string) (string, bool)
 
 	JSON    bool
 	Yes     bool
@@ -89,13 +92,14 @@ type Options struct {
 // NewCmdRemove builds `bbkey remove`. runF replaces runRemove in tests.
 func NewCmdRemove(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{
-		IO:       f.IOStreams,
-		Prompter: f.Prompter,
-		Now:      f.Now,
-		Settings: f.Settings,
-		Paths:    f.Paths,
-		Agent:    f.Agent,
-		Resolve:  f.ResolveCredential,
+		IO:        f.IOStreams,
+		Prompter:  f.Prompter,
+		Now:       f.Now,
+		Settings:  f.Settings,
+		Paths:     f.Paths,
+		Agent:     f.Agent,
+		Resolve:   f.ResolveCredential,
+		LookupEnv: f.LookupEnv,
 		NewClient: func(c bbapi.Credential) (*bbapi.Client, error) {
 			return f.NewAPIClient(c)
 		},
@@ -273,6 +277,15 @@ func runRemove(ctx context.Context, opts *Options) error {
 		return err
 	}
 	sdir := state.Dir{Path: p.ConfigDir, Now: opts.Now}
+	if !opts.DryRun {
+		// The writers' lock comes before the state is read and is held until the last
+		// write, so a rotation cannot replace the key between the look-up and the delete.
+		lock, err := sdir.LockCommand(ctx, "remove", opts.LookupEnv, opts.IO.ErrOut)
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock()
+	}
 	st, err := sdir.Load()
 	if err != nil {
 		return err
@@ -365,6 +378,7 @@ func runRemove(ctx context.Context, opts *Options) error {
 		}
 	}
 
+	testhook.Pause(ctx, opts.LookupEnv, "remove:planned")
 	var done []victim
 	for _, v := range victims {
 		if err := deleteVictim(ctx, client, v); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/sshproof"
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/testhook"
 	"github.com/bbkey/bbkey/keys"
 )
 
@@ -102,6 +103,15 @@ func runSetup(ctx context.Context, opts *Options) (err error) {
 		return fmt.Errorf("finding the ssh and config directories: %w", err)
 	}
 	r.stateDir = state.Dir{Path: r.paths.ConfigDir, Now: opts.Now}
+	if !opts.DryRun {
+		// The writers' lock comes before the state is read and is held until the last
+		// write, so a rotation cannot revoke the key this run is about to upload again.
+		lock, err := r.stateDir.LockCommand(ctx, "setup", opts.LookupEnv, opts.IO.ErrOut)
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock()
+	}
 	if r.st, err = r.stateDir.Load(); err != nil {
 		return fmt.Errorf("reading bbkey's state: %w", err)
 	}
@@ -573,6 +583,7 @@ func (r *run) upload(ctx context.Context) error {
 	r.setBitbucketKey()
 	r.res.BitbucketKey.Uploaded = true
 	r.step("upload", statusDone, "added to %s's account (%s)", r.user.Nickname, describeKey(k))
+	testhook.Pause(ctx, r.opts.LookupEnv, "setup:uploaded")
 	return nil
 }
 

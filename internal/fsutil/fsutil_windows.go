@@ -82,7 +82,7 @@ func lockFile(f *os.File, block bool) error {
 	if !block {
 		flags |= windows.LOCKFILE_FAIL_IMMEDIATELY
 	}
-	ol := new(windows.Overlapped)
+	ol := lockOverlapped()
 	err := windows.LockFileEx(windows.Handle(f.Fd()), flags, 0, 1, 0, ol)
 	if errors.Is(err, windows.ERROR_LOCK_VIOLATION) {
 		return ErrLocked
@@ -91,6 +91,13 @@ func lockFile(f *os.File, block bool) error {
 }
 
 func unlockFile(f *os.File) error {
-	ol := new(windows.Overlapped)
+	ol := lockOverlapped()
 	return windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, ol)
+}
+
+// lockOverlapped places the locked byte at 2^40, far beyond any note in the file: Windows
+// locks are mandatory, so a lock on byte 0 would keep other processes from reading who
+// holds it.
+func lockOverlapped() *windows.Overlapped {
+	return &windows.Overlapped{OffsetHigh: 1 << 8}
 }

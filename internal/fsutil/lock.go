@@ -56,6 +56,32 @@ func LockContext(ctx context.Context, path string) (*Lock, error) {
 	}
 }
 
+// SetNote replaces the lock file's content with b (who holds the lock, for the message
+// a waiting process prints). The lock covers a byte far beyond any note, so other
+// processes can read the note on every system.
+func (l *Lock) SetNote(b []byte) error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	if err := l.f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := l.f.WriteAt(b, 0)
+	return err
+}
+
+// ReadNote returns the note of the lock at path (empty when none is written).
+func ReadNote(path string) []byte {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	b := make([]byte, 4096)
+	n, _ := f.ReadAt(b, 0)
+	return b[:n]
+}
+
 // Unlock releases the lock.
 func (l *Lock) Unlock() error {
 	if l == nil || l.f == nil {

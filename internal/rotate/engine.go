@@ -16,6 +16,7 @@ import (
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/testhook"
 )
 
 // The steps of a rotation, in order. Each is recorded in the journal when it is done.
@@ -204,14 +205,24 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Report, error) {
 	return rep, err
 }
 
+// lock takes the writers' lock before the journal and the state are read.
+func (e *Engine) lock(ctx context.Context, req Request) (*state.WriterLock, error) {
+	command := "rotate"
+	if req.Kind == state.RotateAccessKeys {
+		command = "rotate --access-keys"
+	}
+	var errOut io.Writer
+	if e.IO != nil {
+		errOut = e.IO.ErrOut
+	}
+	return e.State.LockCommand(ctx, command, e.LookupEnv, errOut)
+}
+
 func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 	if !req.DryRun {
-		lock, err := e.State.LockRotation()
+		lock, err := e.lock(ctx, req)
 		if err != nil {
-			if errors.Is(err, state.ErrRotationRunning) {
-				return cmdutil.WithHint(err, "wait for it to finish and run `bbkey rotate` again; `bbkey rotate --status` shows an unfinished rotation")
-			}
-			return fmt.Errorf("taking the rotation lock: %w", err)
+			return err
 		}
 		defer lock.Unlock()
 	}
@@ -344,6 +355,7 @@ func (e *Engine) crashPoint(step string) {
 	if e.LookupEnv == nil {
 		return
 	}
+	testhook.Pause(context.Background(), e.LookupEnv, "rotate:"+step)
 	if v, ok := e.LookupEnv(PanicEnv); ok && v == step {
 		panic(fmt.Sprintf("test hook %s=%s", PanicEnv, step))
 	}

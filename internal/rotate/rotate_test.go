@@ -210,14 +210,15 @@ func TestRotateProofFailure(t *testing.T) {
 func TestRotateLockedRun(t *testing.T) {
 	f := newFixture(t)
 	f.seedAccount("ada", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
-	lock, err := f.stateDir().LockRotation()
+	lock, err := f.stateDir().LockWriters(context.Background(), "setup", -1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lock.Unlock()
+	f.env[state.LockWaitEnv] = "0"
 	before := testutil.Snapshot(t, f.home.Dir)
 	_, err = f.engine().Run(context.Background(), Request{Kind: state.RotateAccount})
-	if !errors.Is(err, state.ErrRotationRunning) || len(cmdutil.Hints(err)) == 0 {
+	if !errors.Is(err, state.ErrBusy) || len(cmdutil.Hints(err)) != 1 || !strings.Contains(err.Error(), "bbkey setup (pid") {
 		t.Fatalf("err = %v", err)
 	}
 	if d := testutil.DiffSnapshots(before, testutil.Snapshot(t, f.home.Dir)); d != "" {

@@ -2,6 +2,7 @@ package state
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -148,17 +149,17 @@ func TestKilledRotation(t *testing.T) {
 	if err != nil || strings.TrimSpace(line) != "ready" {
 		t.Fatalf("child said %q, %v", line, err)
 	}
-	if _, err := d.LockRotation(); !errors.Is(err, ErrRotationRunning) {
-		t.Fatalf("LockRotation while the child runs = %v, want ErrRotationRunning", err)
+	if _, err := d.LockWriters(context.Background(), "rotate", -1, nil); !errors.Is(err, ErrBusy) {
+		t.Fatalf("LockWriters while the child runs = %v, want ErrBusy", err)
 	}
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
 
-	l, err := d.LockRotation()
+	l, err := d.LockWriters(context.Background(), "rotate", -1, nil)
 	if err != nil {
-		t.Fatalf("LockRotation after the child was killed: %v", err)
+		t.Fatalf("LockWriters after the child was killed: %v", err)
 	}
 	defer l.Unlock()
 	j, err := d.LoadJournal()
@@ -174,7 +175,7 @@ func TestKilledRotation(t *testing.T) {
 func child() {
 	d := Dir{Path: os.Getenv("BBKEY_STATE_CHILD")}
 	fail := func(err error) { fmt.Fprintln(os.Stderr, "child:", err); os.Exit(1) }
-	l, err := d.LockRotation()
+	l, err := d.LockWriters(context.Background(), "rotate", -1, nil)
 	if err != nil {
 		fail(err)
 	}

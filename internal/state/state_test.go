@@ -199,22 +199,48 @@ func TestTargets(t *testing.T) {
 	}
 }
 
-func TestLockRotation(t *testing.T) {
+// TestLockWriters: a second writer names the first (command, pid), waits the time it is
+// given, and gets the lock as soon as the first lets go; the note is cleared on Unlock.
+func TestLockWriters(t *testing.T) {
 	d := testDir(t)
-	l, err := d.LockRotation()
+	ctx := context.Background()
+	l, err := d.LockWriters(ctx, "add-access-key", -1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = d.LockRotation()
-	if !errors.Is(err, ErrRotationRunning) || len(hintsOf(err)) == 0 {
-		t.Fatalf("second LockRotation = %v, want ErrRotationRunning with a hint", err)
+	_, err = d.LockWriters(ctx, "rotate", -1, func(Holder) { t.Error("waiting called with no wait") })
+	want := fmt.Sprintf("bbkey add-access-key (pid %d", os.Getpid())
+	if !errors.Is(err, ErrBusy) || len(hintsOf(err)) != 1 || !strings.Contains(err.Error(), want) {
+		t.Fatalf("second LockWriters = %v (hints %q), want ErrBusy naming %q with one hint", err, hintsOf(err), want)
 	}
+	var seen Holder
+	_, err = d.LockWriters(ctx, "setup", 100*time.Millisecond, func(h Holder) { seen = h })
+	if !errors.Is(err, ErrBusy) || seen.Command != "add-access-key" || seen.PID != os.Getpid() || !strings.Contains(err.Error(), "waited 100ms") {
+		t.Fatalf("LockWriters with a wait = %v, holder %+v", err, seen)
+	}
+	got := make(chan error, 1)
+	go func() {
+		l2, err := d.LockWriters(ctx, "remove", time.Minute, nil)
+		if err == nil {
+			err = l2.Unlock()
+		}
+		got <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
 	if err := l.Unlock(); err != nil {
 		t.Fatal(err)
 	}
-	l2, err := d.LockRotation()
-	if err != nil {
-		t.Fatalf("LockRotation after Unlock: %v", err)
+	if err := <-got; err != nil {
+		t.Fatalf("a waiting writer after Unlock: %v", err)
 	}
-	l2.Unlock()
+	if b, err := os.ReadFile(filepath.Join(d.Path, RotateLockFile)); err != nil || len(b) != 0 {
+		t.Errorf("lock file after Unlock = %q, %v; want empty", b, err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	l3, _ := d.LockWriters(ctx, "rotate", -1, nil)
+	defer l3.Unlock()
+	if _, err := d.LockWriters(cctx, "setup", time.Minute, nil); err == nil || errors.Is(err, ErrBusy) {
+		t.Errorf("LockWriters with an ended context = %v, want the context's error", err)
+	}
 }
