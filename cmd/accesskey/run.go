@@ -196,10 +196,10 @@ func runAdd(ctx context.Context, o *Options) error {
 			Now:      o.Now,
 		}
 		out = eng.Run(ctx, pending)
-		testhook.Pause(ctx, o.LookupEnv, "add-access-key:added")
 		prog.Close()
 		relay.set(nil)
 	}
+	testhook.Pause(ctx, o.LookupEnv, "add-access-key:added")
 	rep.Results = merge(targets, done, out.Results)
 	rep.Stop = out.Stop
 	anyDone := false

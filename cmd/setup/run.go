@@ -740,6 +740,7 @@ func (r *run) signers() ([]ssh.Signer, error) {
 
 // writeConfig records the proven key in the state and derives the ssh config from it.
 func (r *run) writeConfig(ctx context.Context) error {
+	testhook.Pause(ctx, r.opts.LookupEnv, "setup:writing")
 	r.current = "ssh config"
 	rec := r.record()
 	st := r.st

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 )
 
@@ -15,7 +17,8 @@ var ErrLocked = errors.New("locked by another process")
 // Lock is an advisory lock on a lock file, held until Unlock. The operating system
 // releases it if the process dies, so a killed bbkey never leaves a stale lock.
 type Lock struct {
-	f *os.File
+	f    *os.File
+	path string
 }
 
 func openLock(path string) (*os.File, error) {
@@ -25,20 +28,34 @@ func openLock(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 }
 
-// TryLock takes the lock at path or returns ErrLocked at once.
+// TryLock takes the lock at path or returns ErrLocked at once. A lock file removed by
+// its holder (UnlockRemove) while this process waited on it is not the lock any more:
+// the lock is taken again on the file now at path.
 func TryLock(path string) (*Lock, error) {
-	f, err := openLock(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := lockFile(f, false); err != nil {
-		f.Close()
-		if errors.Is(err, ErrLocked) {
-			return nil, fmt.Errorf("%s: %w", path, ErrLocked)
+	for range 100 {
+		f, err := openLock(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // the directory was removed meanwhile (UnlockRemove)
 		}
-		return nil, err
+		if err != nil {
+			return nil, err
+		}
+		if err := lockFile(f, false); err != nil {
+			f.Close()
+			if errors.Is(err, ErrLocked) {
+				return nil, fmt.Errorf("%s: %w", path, ErrLocked)
+			}
+			return nil, err
+		}
+		held, err1 := f.Stat()
+		now, err2 := os.Stat(path)
+		if err1 == nil && err2 == nil && os.SameFile(held, now) {
+			return &Lock{f: f, path: path}, nil
+		}
+		_ = unlockFile(f)
+		f.Close()
 	}
-	return &Lock{f: f}, nil
+	return nil, fmt.Errorf("%s: %w", path, ErrLocked)
 }
 
 // LockContext waits for the lock at path until ctx is done, polling.
@@ -92,5 +109,22 @@ func (l *Lock) Unlock() error {
 		err = cerr
 	}
 	l.f = nil
+	return err
+}
+
+// UnlockRemove removes the lock file and releases the lock, so that a command leaves no
+// file behind. On Windows an open file cannot be removed, so the file goes after the
+// lock is released, and stays if another process has opened it meanwhile.
+func (l *Lock) UnlockRemove() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	if runtime.GOOS != "windows" {
+		_ = os.Remove(l.path)
+	}
+	err := l.Unlock()
+	if runtime.GOOS == "windows" {
+		_ = os.Remove(l.path)
+	}
 	return err
 }

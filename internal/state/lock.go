@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -85,16 +86,21 @@ func (h Holder) String() string {
 // until after its last write.
 type WriterLock struct {
 	l *fsutil.Lock
+	// dir is the config directory when this lock created it.
+	dir string
 }
 
-// Unlock clears the holder's note and releases the lock.
+// Unlock removes the lock file (and the config directory it created, when empty) and
+// releases the lock: a command that changed nothing leaves nothing behind.
 func (w *WriterLock) Unlock() error {
 	if w == nil || w.l == nil {
 		return nil
 	}
-	_ = w.l.SetNote(nil)
-	err := w.l.Unlock()
+	err := w.l.UnlockRemove()
 	w.l = nil
+	if w.dir != "" {
+		_ = os.Remove(w.dir) // only when empty
+	}
 	return err
 }
 
@@ -108,6 +114,11 @@ func (w *WriterLock) Unlock() error {
 // ends, then fails with ErrBusy naming the holder. The operating system drops the lock
 // when its holder dies, so a killed run never blocks the next one.
 func (d Dir) LockWriters(ctx context.Context, command string, wait time.Duration, waiting func(Holder)) (*WriterLock, error) {
+	_, statErr := os.Stat(d.Path)
+	created := ""
+	if errors.Is(statErr, fs.ErrNotExist) {
+		created = d.Path
+	}
 	if err := fsutil.MkdirPrivate(d.Path); err != nil {
 		return nil, fmt.Errorf("creating config directory: %w", err)
 	}
@@ -146,7 +157,7 @@ func (d Dir) LockWriters(ctx context.Context, command string, wait time.Duration
 	}
 	note, _ := json.Marshal(Holder{Command: command, PID: os.Getpid(), Since: d.now().UTC().Truncate(time.Second)})
 	_ = l.SetNote(note)
-	return &WriterLock{l: l}, nil
+	return &WriterLock{l: l, dir: created}, nil
 }
 
 func readHolder(path string) Holder {

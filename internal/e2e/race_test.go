@@ -1,0 +1,347 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/testhook"
+)
+
+// raceLatency is the emulator's delay per request while two writers race: enough for a
+// command's requests to interleave with another's, as they would against Bitbucket.
+const raceLatency = 40 * time.Millisecond
+
+// raceWriter is one command that writes keys, the state or Bitbucket's keys, with the
+// points the test hook can stop it at (reachable on a machine set up by raceWorld).
+type raceWriter struct {
+	name   string
+	points []string
+	// prep readies the world so the command has something to do (nil: nothing); i numbers
+	// the interleaving, for fresh repository names.
+	prep func(t *testing.T, w *World, i int)
+	// args is the command line of interleaving i.
+	args func(w *World, i int) []string
+}
+
+// raceRepo is the repository add-access-key and remove work on in interleaving i.
+func raceRepo(i int) string { return fmt.Sprintf("race%02d", i) }
+
+var raceWriters = []raceWriter{
+	{name: "setup", points: []string{"setup:locked", "setup:writing"},
+		args: func(w *World, _ int) []string {
+			return []string{"setup", "--passphrase-file", w.PassFile, "--no-remotes"}
+		}},
+	{name: "add-access-key", points: []string{"add-access-key:locked", "add-access-key:planned", "add-access-key:added"},
+		args: func(w *World, i int) []string {
+			return []string{"add-access-key", "--repo", "acme/" + raceRepo(i), "--name", "ci", "--passphrase-file", w.PassFile}
+		}},
+	{name: "rotate", points: []string{"rotate:locked", "rotate:upload", "rotate:revoke"},
+		args: func(w *World, _ int) []string {
+			return []string{"rotate", "--passphrase-file", w.PassFile}
+		}},
+	{name: "rotate --access-keys", points: []string{"rotate:locked", "rotate:prove", "rotate:config-final"},
+		args: func(w *World, _ int) []string {
+			return []string{"rotate", "--access-keys", "--passphrase-file", w.PassFile}
+		}},
+	{name: "remove", points: []string{"remove:locked", "remove:planned"},
+		// The access key goes from the repository the interleaving's add-access-key may
+		// be adding it to; give it something to remove first.
+		prep: func(t *testing.T, w *World, i int) {
+			w.MustRun("", "add-access-key", "--repo", "acme/"+raceRepo(i), "--name", "ci", "--passphrase-file", w.PassFile)
+		},
+		args: func(w *World, i int) []string {
+			return []string{"remove", "ci", "--repo", "acme/" + raceRepo(i), "--yes"}
+		}},
+	{name: "doctor --fix", points: []string{"doctor:locked", "doctor:checked"},
+		// An empty agent gives doctor a fix to apply: load the account key.
+		prep: func(t *testing.T, w *World, _ int) {
+			if out, err := rotateExec(w, "ssh-add", "-D"); err != nil {
+				t.Fatalf("ssh-add -D: %v\n%s", err, out)
+			}
+		},
+		args: func(w *World, _ int) []string {
+			return []string{"doctor", "--fix", "--yes", "--passphrase-file", w.PassFile}
+		}},
+}
+
+// raceStep is one interleaving: first is stopped at point, second is started and must
+// wait for first's lock; then first goes on and both finish.
+type raceStep struct {
+	first, second raceWriter
+	point         string
+}
+
+// raceSteps picks five interleavings of a pair: each command stopped at each of its
+// points in turn, the other started then, alternating which goes first.
+func raceSteps(a, b raceWriter) []raceStep {
+	var out []raceStep
+	for i := 0; len(out) < 5; i++ {
+		x, y := a, b
+		if i%2 == 1 {
+			x, y = b, a
+		}
+		out = append(out, raceStep{first: x, second: y, point: x.points[(i/2)%len(x.points)]})
+	}
+	return out
+}
+
+// TestRaceWriters runs every pair of writing commands at five interleavings each, at a
+// realistic latency, against the emulator, the real agent, ssh and git. In each, the first
+// command is stopped at a chosen point (after its lock, after an upload, before its last
+// write…), the second is started, and must wait for the first (saying whom it waits
+// for) instead of acting on a state that is being changed; then both finish. After each:
+// one working key per identity (the account's one key is the file ssh uses and git
+// works with it; every repository in the state has the access key file's key and no
+// other), the state matches the files and Bitbucket, and a re-run of setup changes
+// nothing.
+func TestRaceWriters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the race suite runs two bbkey processes per interleaving")
+	}
+	for i, a := range raceWriters {
+		for _, b := range raceWriters[i+1:] {
+			t.Run(strings.ReplaceAll(a.name+"+"+b.name, " ", ""), func(t *testing.T) {
+				t.Parallel()
+				w := raceWorld(t)
+				for n, st := range raceSteps(a, b) {
+					raceInterleave(t, w, n, st)
+					if t.Failed() {
+						return
+					}
+				}
+			})
+		}
+	}
+}
+
+// raceWorld is a machine with an account key (setup) and an access key "ci" on acme/api,
+// and the repositories the interleavings use.
+func raceWorld(t *testing.T) *World {
+	w := NewWorld(t)
+	for i := range 5 {
+		if err := w.Emu.AddRepo(bbapitest.DefaultWorkspace, raceRepo(i), bbapitest.DefaultProject); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rotateSetup(t, w)
+	w.MustRun("", "add-access-key", "--repo", "acme/api", "--name", "ci", "--passphrase-file", w.PassFile)
+	return w
+}
+
+// raceProc is a bbkey process whose stderr can be read while it runs.
+type raceProc struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  bytes.Buffer
+	errb bytes.Buffer
+	done chan error
+}
+
+func (p *raceProc) stderr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.errb.String()
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(b)
+}
+
+func raceStart(t *testing.T, w *World, env []string, args []string) *raceProc {
+	t.Helper()
+	p := &raceProc{cmd: exec.Command(bbkeyBin, args...), done: make(chan error, 1)}
+	p.cmd.Env, p.cmd.Dir = env, w.Home.Dir
+	p.cmd.Stdout = lockedWriter{&p.mu, &p.out}
+	p.cmd.Stderr = lockedWriter{&p.mu, &p.errb}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+		}
+	})
+	return p
+}
+
+// raceUntil polls cond until it holds, failing when p ends first or a minute passes.
+func raceUntil(t *testing.T, p *raceProc, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("bbkey %s ended (%v) before %s\nstderr:\n%s", strings.Join(p.cmd.Args[1:], " "), err, what, p.stderr())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bbkey %s: no %s in a minute\nstderr:\n%s", strings.Join(p.cmd.Args[1:], " "), what, p.stderr())
+		}
+	}
+}
+
+func (p *raceProc) wait(t *testing.T) Result {
+	t.Helper()
+	var err error
+	select {
+	case err = <-p.done:
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("bbkey %s did not finish\nstderr:\n%s", strings.Join(p.cmd.Args[1:], " "), p.stderr())
+	}
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return Result{Args: p.cmd.Args[1:], Stdout: p.out.String(), Stderr: p.errb.String(), Code: code}
+}
+
+func raceInterleave(t *testing.T, w *World, n int, st raceStep) {
+	t.Helper()
+	for _, wr := range []raceWriter{st.first, st.second} {
+		if wr.prep != nil {
+			wr.prep(t, w, n)
+		}
+	}
+	hook := t.TempDir()
+	w.Emu.SetLatency(raceLatency)
+	firstEnv := append(slices.Clone(w.Env), testhook.PauseEnv+"="+st.point, testhook.PauseDirEnv+"="+hook)
+	first := raceStart(t, w, firstEnv, st.first.args(w, n))
+	paused := filepath.Join(hook, strings.ReplaceAll(st.point, ":", "-")+".paused")
+	raceUntil(t, first, "the pause at "+st.point, func() bool { _, err := os.Stat(paused); return err == nil })
+
+	secondEnv := append(slices.Clone(w.Env), state.LockWaitEnv+"=2m")
+	second := raceStart(t, w, secondEnv, st.second.args(w, n))
+	holder := fmt.Sprintf("Waiting for bbkey %s (pid %d", st.first.name, first.cmd.Process.Pid)
+	raceUntil(t, second, "the line saying it waits", func() bool { return strings.Contains(second.stderr(), holder) })
+	if err := os.WriteFile(filepath.Join(hook, strings.ReplaceAll(st.point, ":", "-")+".resume"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r1, r2 := first.wait(t), second.wait(t)
+	w.Emu.SetLatency(0)
+	label := fmt.Sprintf("interleaving %d (%s stopped at %s, then %s)", n, st.first.name, st.point, st.second.name)
+	for _, r := range []Result{r1, r2} {
+		if r.Code != 0 {
+			t.Errorf("%s: %s", label, r)
+		}
+	}
+	raceCheck(t, w, label)
+}
+
+// raceCheck asserts the invariants after an interleaving.
+func raceCheck(t *testing.T, w *World, label string) {
+	t.Helper()
+	st := raceState(t, w)
+	// The account: one key on Bitbucket, the one the state records, the one ssh uses, and
+	// git works with it.
+	acct := st.Accounts["ada"]
+	if acct == nil {
+		t.Fatalf("%s: no account ada in the state: %+v", label, st.Accounts)
+	}
+	if keys := rotateAccountKeys(w); len(keys) != 1 || keys[0] != acct.Fingerprint {
+		t.Errorf("%s: account keys %v, state %s", label, keys, acct.Fingerprint)
+	}
+	if fp := rotateConfigKey(t, w, "ssh.bitbucket.org"); fp != acct.Fingerprint {
+		t.Errorf("%s: ssh uses %s, state %s", label, fp, acct.Fingerprint)
+	}
+	if fp := raceFileKey(t, w, acct.KeyPath); fp != acct.Fingerprint {
+		t.Errorf("%s: key file %s is %s, state %s", label, acct.KeyPath, fp, acct.Fingerprint)
+	}
+	// The access key: its file is the state's key; every repository the state lists has
+	// that key and no other of bbkey's, and no repository has a key the state forgot.
+	ak := st.AccessKeys["ci"]
+	if ak == nil {
+		t.Fatalf("%s: no access key ci in the state", label)
+	}
+	if fp := raceFileKey(t, w, ak.Path); fp != ak.Fingerprint {
+		t.Errorf("%s: access key file %s is %s, state %s", label, ak.Path, fp, ak.Fingerprint)
+	}
+	listed := map[string]bool{}
+	for _, tg := range ak.Targets {
+		listed[tg.Slug] = true
+	}
+	for _, slug := range append([]string{"api", "web"}, raceRepo(0), raceRepo(1), raceRepo(2), raceRepo(3), raceRepo(4)) {
+		keys := rotateRepoKeys(w, slug)
+		want := []string{}
+		if listed[slug] {
+			want = []string{ak.Fingerprint}
+		}
+		if !slices.Equal(keys, want) && !(len(keys) == 0 && len(want) == 0) {
+			t.Errorf("%s: acme/%s has access keys %v, the state says %v", label, slug, keys, want)
+		}
+	}
+	if !listed["api"] {
+		t.Errorf("%s: acme/api lost the access key: %+v", label, ak.Targets)
+	}
+	// git works with the account key, through the agent setup loads it into.
+	before, keysBefore := w.Snapshot(), raceRemoteKeys(w)
+	r := w.Run("", "setup", "--passphrase-file", w.PassFile, "--no-remotes")
+	if r.Code != 0 {
+		t.Errorf("%s: setup re-run: %s", label, r)
+	}
+	if d := DiffSnapshots(before, w.Snapshot()); d != "" {
+		t.Errorf("%s: a re-run of setup changed files:\n%s", label, d)
+	}
+	if k := raceRemoteKeys(w); !slices.Equal(k, keysBefore) {
+		t.Errorf("%s: a re-run of setup changed Bitbucket's keys: %v, was %v", label, k, keysBefore)
+	}
+	rotateLsRemote(t, w, "ssh.bitbucket.org", "api")
+}
+
+func raceState(t *testing.T, w *World) *state.State {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(w.Home.ConfigDir, "bbkey", state.StateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &state.State{}
+	if err := json.Unmarshal(b, st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// raceFileKey is the fingerprint of a key file's .pub, as ssh-keygen reads it.
+func raceFileKey(t *testing.T, w *World, path string) string {
+	t.Helper()
+	out, err := rotateExec(w, "ssh-keygen", "-l", "-f", path+".pub")
+	if f := strings.Fields(out); err == nil && len(f) >= 2 {
+		return f[1]
+	}
+	t.Errorf("ssh-keygen -l %s: %v\n%s", path, err, out)
+	return ""
+}
+
+// raceRemoteKeys lists every key on the account and the repositories, for comparison.
+func raceRemoteKeys(w *World) []string {
+	out := rotateAccountKeys(w)
+	for _, slug := range []string{"api", "web", raceRepo(0), raceRepo(1), raceRepo(2), raceRepo(3), raceRepo(4)} {
+		for _, k := range rotateRepoKeys(w, slug) {
+			out = append(out, slug+"="+k)
+		}
+	}
+	return out
+}
