@@ -32,6 +32,8 @@ package remove
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -564,8 +566,12 @@ func (l local) describe() []string {
 }
 
 func localPlan(opts *Options, p cmdutil.Paths, st *state.State, fp string, victims []victim) local {
+	// The stamp is named as rotate names its retired pairs (time, then a digest of the
+	// key), so two keys of one name removed in the same second do not collide and
+	// rotate's pruning of old retired pairs covers these too.
+	sum := sha256.Sum256([]byte(fp))
 	l := local{everywhere: opts.Everywhere, fp: fp, retiredDir: filepath.Join(p.BbkeyDir(), RetiredDir),
-		stamp: opts.Now().UTC().Format("20060102T150405Z")}
+		stamp: opts.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(sum[:4])}
 	if !opts.Everywhere {
 		return l
 	}

@@ -34,6 +34,9 @@ type raceWriter struct {
 	args func(w *World, i int) []string
 }
 
+// raceSlugs are the repositories whose access keys are checked.
+var raceSlugs = []string{"api", "web", raceRepo(0), raceRepo(1), raceRepo(2), raceRepo(3), raceRepo(4)}
+
 // raceRepo is the repository add-access-key and remove work on in interleaving i.
 func raceRepo(i int) string { return fmt.Sprintf("race%02d", i) }
 
@@ -55,13 +58,13 @@ var raceWriters = []raceWriter{
 			return []string{"rotate", "--access-keys", "--passphrase-file", w.PassFile}
 		}},
 	{name: "remove", points: []string{"remove:locked", "remove:planned"},
-		// The access key goes from the repository the interleaving's add-access-key may
-		// be adding it to; give it something to remove first.
+		// A second access key "rm", on the interleaving's repository, is removed
+		// everywhere (Bitbucket, state, files, ssh config) while the other command runs.
 		prep: func(t *testing.T, w *World, i int) {
-			w.MustRun("", "add-access-key", "--repo", "acme/"+raceRepo(i), "--name", "ci", "--passphrase-file", w.PassFile)
+			w.MustRun("", "add-access-key", "--repo", "acme/"+raceRepo(i), "--name", "rm", "--passphrase-file", w.PassFile)
 		},
-		args: func(w *World, i int) []string {
-			return []string{"remove", "ci", "--repo", "acme/" + raceRepo(i), "--yes"}
+		args: func(w *World, _ int) []string {
+			return []string{"remove", "rm", "--everywhere", "--yes"}
 		}},
 	{name: "doctor --fix", points: []string{"doctor:locked", "doctor:checked"},
 		// An empty agent gives doctor a fix to apply: load the account key.
@@ -80,6 +83,9 @@ var raceWriters = []raceWriter{
 type raceStep struct {
 	first, second raceWriter
 	point         string
+	// mayFinish lets the second command run to its end without waiting (see
+	// raceInterleave); the race suite requires the wait.
+	mayFinish bool
 }
 
 // raceSteps picks five interleavings of a pair: each command stopped at each of its
@@ -236,7 +242,21 @@ func raceInterleave(t *testing.T, w *World, n int, st raceStep) {
 	secondEnv := append(slices.Clone(w.Env), state.LockWaitEnv+"=2m")
 	second := raceStart(t, w, secondEnv, st.second.args(w, n))
 	holder := fmt.Sprintf("Waiting for bbkey %s (pid %d", st.first.name, first.cmd.Process.Pid)
-	raceUntil(t, second, "the line saying it waits", func() bool { return strings.Contains(second.stderr(), holder) })
+	if st.mayFinish {
+		// A regression test of a known race: the second command may also run to its end
+		// (as it did before the lock); what counts is what both leave behind.
+		deadline := time.Now().Add(time.Minute)
+		for !strings.Contains(second.stderr(), holder) && second.cmd.ProcessState == nil && time.Now().Before(deadline) {
+			select {
+			case err := <-second.done:
+				second.done <- err
+				deadline = time.Time{}
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	} else {
+		raceUntil(t, second, "the line saying it waits", func() bool { return strings.Contains(second.stderr(), holder) })
+	}
 	if err := os.WriteFile(filepath.Join(hook, strings.ReplaceAll(st.point, ":", "-")+".resume"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -270,31 +290,27 @@ func raceCheck(t *testing.T, w *World, label string) {
 	if fp := raceFileKey(t, w, acct.KeyPath); fp != acct.Fingerprint {
 		t.Errorf("%s: key file %s is %s, state %s", label, acct.KeyPath, fp, acct.Fingerprint)
 	}
-	// The access key: its file is the state's key; every repository the state lists has
-	// that key and no other of bbkey's, and no repository has a key the state forgot.
-	ak := st.AccessKeys["ci"]
-	if ak == nil {
-		t.Fatalf("%s: no access key ci in the state", label)
+	// The access keys: each file is the state's key; every repository has exactly the
+	// keys the state lists for it, and "ci" is still on acme/api.
+	if ak := st.AccessKeys["ci"]; ak == nil || !slices.ContainsFunc(ak.Targets, func(tg state.Target) bool { return tg.Slug == "api" }) {
+		t.Errorf("%s: access key ci is not on acme/api in the state: %+v", label, ak)
 	}
-	if fp := raceFileKey(t, w, ak.Path); fp != ak.Fingerprint {
-		t.Errorf("%s: access key file %s is %s, state %s", label, ak.Path, fp, ak.Fingerprint)
-	}
-	listed := map[string]bool{}
-	for _, tg := range ak.Targets {
-		listed[tg.Slug] = true
-	}
-	for _, slug := range append([]string{"api", "web"}, raceRepo(0), raceRepo(1), raceRepo(2), raceRepo(3), raceRepo(4)) {
-		keys := rotateRepoKeys(w, slug)
-		want := []string{}
-		if listed[slug] {
-			want = []string{ak.Fingerprint}
+	want := map[string][]string{}
+	for name, ak := range st.AccessKeys {
+		if fp := raceFileKey(t, w, ak.Path); fp != ak.Fingerprint {
+			t.Errorf("%s: access key %s: file %s is %s, state %s", label, name, ak.Path, fp, ak.Fingerprint)
 		}
-		if !slices.Equal(keys, want) && !(len(keys) == 0 && len(want) == 0) {
-			t.Errorf("%s: acme/%s has access keys %v, the state says %v", label, slug, keys, want)
+		for _, tg := range ak.Targets {
+			want[tg.Slug] = append(want[tg.Slug], ak.Fingerprint)
 		}
 	}
-	if !listed["api"] {
-		t.Errorf("%s: acme/api lost the access key: %+v", label, ak.Targets)
+	for _, slug := range raceSlugs {
+		have := rotateRepoKeys(w, slug)
+		slices.Sort(have)
+		slices.Sort(want[slug])
+		if !slices.Equal(have, want[slug]) {
+			t.Errorf("%s: acme/%s has access keys %v, the state says %v", label, slug, have, want[slug])
+		}
 	}
 	// git works with the account key, through the agent setup loads it into.
 	before, keysBefore := w.Snapshot(), raceRemoteKeys(w)
@@ -338,10 +354,65 @@ func raceFileKey(t *testing.T, w *World, path string) string {
 // raceRemoteKeys lists every key on the account and the repositories, for comparison.
 func raceRemoteKeys(w *World) []string {
 	out := rotateAccountKeys(w)
-	for _, slug := range []string{"api", "web", raceRepo(0), raceRepo(1), raceRepo(2), raceRepo(3), raceRepo(4)} {
+	for _, slug := range raceSlugs {
 		for _, k := range rotateRepoKeys(w, slug) {
 			out = append(out, slug+"="+k)
 		}
 	}
 	return out
+}
+
+// raceWriterNamed returns the race suite's writer of that name.
+func raceWriterNamed(t *testing.T, name string) raceWriter {
+	for _, w := range raceWriters {
+		if w.name == name {
+			return w
+		}
+	}
+	t.Fatalf("no writer %q", name)
+	return raceWriter{}
+}
+
+// Issue 13, defect 1: add-access-key read the state and the key before it took the lock,
+// so a `rotate --access-keys` finishing in between left it adding the rotated-out key,
+// and the state recording the old fingerprint at the new key's path: every later rotation
+// stopped at move-old and the old keys were never revoked. Here add-access-key is stopped
+// after it planned its run, with the key on 20 repositories, and the rotation started.
+func TestRaceAddAccessKeyDuringAccessKeyRotation(t *testing.T) {
+	w := raceWorld(t)
+	refs := accesskeyAddRepos(t, w.Emu, 20)
+	args := []string{"add-access-key", "--name", "ci", "--passphrase-file", w.PassFile}
+	for _, ref := range refs {
+		args = append(args, "--repo", ref)
+	}
+	w.MustRun("", args...)
+	raceInterleave(t, w, 0, raceStep{first: raceWriterNamed(t, "add-access-key"), second: raceWriterNamed(t, "rotate --access-keys"),
+		point: "add-access-key:planned", mayFinish: true})
+	fp := raceState(t, w).AccessKeys["ci"].Fingerprint
+	for ref, n := range accesskeyKeysOn(w.Emu, refs, fp) {
+		if n != 1 {
+			t.Errorf("%s has the current key %d times", ref, n)
+		}
+	}
+	for _, ref := range refs {
+		_, slug, _ := strings.Cut(ref, "/")
+		if keys := rotateRepoKeys(w, slug); len(keys) != 1 || keys[0] != fp {
+			t.Errorf("%s has access keys %v, want only %s", ref, keys, fp)
+		}
+	}
+	// The next rotation works, and so does the one after it.
+	w.MustRun("", "rotate", "--access-keys", "--passphrase-file", w.PassFile)
+	raceCheck(t, w, "after a second rotation")
+}
+
+// Issue 13, defect 2: setup took no lock, so a setup re-run during a rotation (as
+// configuration management does) uploaded the just-revoked key again; the state no longer
+// matched the key file and every later rotate failed, adding one more key each time.
+// Here the rotation is stopped right after it revoked the old key and setup is started.
+func TestRaceSetupDuringRotation(t *testing.T) {
+	w := raceWorld(t)
+	raceInterleave(t, w, 0, raceStep{first: raceWriterNamed(t, "rotate"), second: raceWriterNamed(t, "setup"),
+		point: "rotate:revoke", mayFinish: true})
+	w.MustRun("", "rotate", "--passphrase-file", w.PassFile)
+	raceCheck(t, w, "after the next rotation")
 }
