@@ -130,6 +130,7 @@ func runSetup(ctx context.Context, opts *Options) (err error) {
 			return err
 		}
 	}
+	testhook.Pause(ctx, opts.LookupEnv, "setup:prepared")
 	r.storeCredential(ctx)
 
 	for _, step := range []func(context.Context) error{

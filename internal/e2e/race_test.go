@@ -41,7 +41,7 @@ var raceSlugs = []string{"api", "web", raceRepo(0), raceRepo(1), raceRepo(2), ra
 func raceRepo(i int) string { return fmt.Sprintf("race%02d", i) }
 
 var raceWriters = []raceWriter{
-	{name: "setup", points: []string{"setup:locked", "setup:writing"},
+	{name: "setup", points: []string{"setup:locked", "setup:prepared", "setup:writing"},
 		args: func(w *World, _ int) []string {
 			return []string{"setup", "--passphrase-file", w.PassFile, "--no-remotes"}
 		}},
@@ -408,10 +408,14 @@ func TestRaceAddAccessKeyDuringAccessKeyRotation(t *testing.T) {
 // Issue 13, defect 2: setup took no lock, so a setup re-run during a rotation (as
 // configuration management does) uploaded the just-revoked key again; the state no longer
 // matched the key file and every later rotate failed, adding one more key each time.
-// Here the rotation is stopped right after it revoked the old key and setup is started.
+// Here setup is stopped after it read the state and the key file, a rotation is started,
+// and then setup goes on; then the other way round, the rotation
+// stopped right after it revoked the old key.
 func TestRaceSetupDuringRotation(t *testing.T) {
 	w := raceWorld(t)
-	raceInterleave(t, w, 0, raceStep{first: raceWriterNamed(t, "rotate"), second: raceWriterNamed(t, "setup"),
+	raceInterleave(t, w, 0, raceStep{first: raceWriterNamed(t, "setup"), second: raceWriterNamed(t, "rotate"),
+		point: "setup:prepared", mayFinish: true})
+	raceInterleave(t, w, 1, raceStep{first: raceWriterNamed(t, "rotate"), second: raceWriterNamed(t, "setup"),
 		point: "rotate:revoke", mayFinish: true})
 	w.MustRun("", "rotate", "--passphrase-file", w.PassFile)
 	raceCheck(t, w, "after the next rotation")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/internal/state"
 )
 
 // rotateSteps are the crash points of internal/rotate, in order (BBKEY_TEST_CRASH_AFTER).
@@ -233,8 +234,9 @@ func TestRotateProofFailure(t *testing.T) {
 	}
 }
 
-// Two rotations at once: the second stops with a clear message while the first holds the
-// lock; the first finishes; one key results.
+// Two rotations at once: with BBKEY_LOCK_WAIT=0 the second stops at once with a message
+// naming the first (command and pid) and one hint; the first finishes; one key results.
+// (Waiting, the default, is covered by the race suite.)
 func TestRotateConcurrentRuns(t *testing.T) {
 	w := NewWorld(t)
 	rotateSetup(t, w)
@@ -251,11 +253,14 @@ func TestRotateConcurrentRuns(t *testing.T) {
 	for w.Emu.Hanging() == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
+	w.Setenv(state.LockWaitEnv, "0")
 	second := w.Run("", "rotate", "--passphrase-file", w.PassFile)
+	w.Unsetenv(state.LockWaitEnv)
 	if err := first.Wait(); err != nil {
 		t.Fatalf("first run: %v\n%s", err, out1.String())
 	}
-	if second.Code != 1 || !strings.Contains(second.Stderr, "another bbkey rotate is running") || !strings.Contains(second.Stderr, "hint:") {
+	holder := fmt.Sprintf("bbkey rotate (pid %d, since ", first.Process.Pid)
+	if second.Code != 1 || !strings.Contains(second.Stderr, holder) || strings.Count(second.Stderr, "hint:") != 1 {
 		t.Errorf("second run: %s", second)
 	}
 	w.Emu.SetLatency(0)
