@@ -70,10 +70,32 @@ func (b *budget) countRequest() {
 	b.mu.Unlock()
 }
 
+// spend books the time of an attempt that failed, from start to end: a server that
+// accepts the connection and never answers uses --max-wait as a pause does.
+func (b *budget) spend(start, end time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.busyUntil.After(start) {
+		start = b.busyUntil
+	}
+	if end.After(start) {
+		b.waited += end.Sub(start)
+		b.busyUntil = end
+	}
+}
+
+// left is what remains of the budget limit.
+func (b *budget) left(limit time.Duration) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return limit - b.waited
+}
+
 // reserve books a wait of d starting at now. A backoff longer than what is left is
-// shortened to it (one last attempt is still worth making); a wait the server asked for
-// (exact) is not, because coming back earlier is pointless.
-func (b *budget) reserve(now time.Time, d, limit time.Duration, exact bool) (time.Duration, time.Duration, bool) {
+// shortened to half of it, leaving the other half for one last attempt (final), which is
+// still worth making; a wait the server asked for (exact) is not, because coming back
+// earlier is pointless.
+func (b *budget) reserve(now time.Time, d, limit time.Duration, exact bool) (wait, left time.Duration, final, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	start := now
@@ -84,17 +106,18 @@ func (b *budget) reserve(now time.Time, d, limit time.Duration, exact bool) (tim
 	remaining := limit - b.waited
 	if added > remaining {
 		if exact || remaining <= 0 {
-			return 0, max(remaining, 0), false
+			return 0, max(remaining, 0), false, false
 		}
-		d -= added - remaining
-		added = remaining
+		d -= added - remaining/2
+		added = remaining / 2
+		final = true
 	}
 	b.waited += added
 	if end := now.Add(d); end.After(b.busyUntil) {
 		b.busyUntil = end
 	}
 	b.retries++
-	return d, remaining - added, true
+	return d, remaining - added, final, true
 }
 
 // RetryBudgetError reports that a call gave up because waiting longer would exceed the
@@ -147,12 +170,31 @@ func roundDur(d time.Duration) time.Duration {
 // it succeeds, fails for good, the context ends, or the budget runs out.
 func (c *Client) retry(ctx context.Context, cl *call) (*Response, []byte, error) {
 	var waited time.Duration
-	refreshed := false
+	refreshed, lastTry := false, false
 	for attempt := 1; ; attempt++ {
-		hr, body, err := c.send(ctx, cl.endpoint, cl.body)
+		// --max-wait bounds the whole run: an attempt may last no longer than what is
+		// left of it, and a failed attempt's time is taken from it.
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if c.maxWait > 0 {
+			left := c.budget.left(c.maxWait)
+			if left <= 0 {
+				return &Response{Attempts: attempt - 1, Waited: waited}, nil, &RetryBudgetError{Attempts: attempt - 1, Waited: waited, MaxWait: c.maxWait,
+					Err: fmt.Errorf("%s %s: not sent: the time --max-wait allows is used up", cl.method, c.redactURL(cl.url))}
+			}
+			actx, cancel = context.WithTimeout(ctx, left)
+		}
+		start := c.now()
+		hr, body, err := c.send(actx, cl.endpoint, cl.body)
+		budgetOut := actx.Err() != nil && ctx.Err() == nil
+		cancel()
 		r := &Response{Response: hr, Attempts: attempt, Waited: waited}
 		if err == nil && hr.StatusCode >= 200 && hr.StatusCode < 300 {
 			return r, body, nil
+		}
+		if err != nil && budgetOut {
+			c.budget.spend(start, c.now())
+			return r, nil, &RetryBudgetError{Attempts: attempt, Waited: waited + c.now().Sub(start), MaxWait: c.maxWait,
+				Err: fmt.Errorf("%s %s: no answer: %w", cl.method, c.redactURL(cl.url), context.DeadlineExceeded)}
 		}
 		if err == nil {
 			err = c.newError(cl.endpoint, hr, body)
@@ -172,6 +214,7 @@ func (c *Client) retry(ctx context.Context, cl *call) (*Response, []byte, error)
 		if !ok {
 			return r, body, err
 		}
+		c.budget.spend(start, c.now())
 		if landed && cl.method == http.MethodPost {
 			cl.ambiguous = true
 		}
@@ -186,7 +229,11 @@ func (c *Client) retry(ctx context.Context, cl *call) (*Response, []byte, error)
 		if attempt >= maxAttempts {
 			return r, nil, &RetryBudgetError{Attempts: attempt, Waited: waited, MaxWait: c.maxWait, Err: err}
 		}
-		d, remaining, ok := c.budget.reserve(c.now(), delay, c.maxWait, exact)
+		if lastTry {
+			return r, nil, &RetryBudgetError{Attempts: attempt, Waited: waited, MaxWait: c.maxWait, Err: err}
+		}
+		d, remaining, final, ok := c.budget.reserve(c.now(), delay, c.maxWait, exact)
+		lastTry = final
 		if !ok {
 			be := &RetryBudgetError{Attempts: attempt, Waited: waited, MaxWait: c.maxWait, Err: err}
 			if exact {

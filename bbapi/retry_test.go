@@ -87,15 +87,16 @@ func TestServiceUnavailableRetriesCapped(t *testing.T) {
 	if !errors.As(err, &be) {
 		t.Fatalf("err = %v, want a RetryBudgetError", err)
 	}
-	// 1s + 2s + 4s, then the 8s backoff is cut to the 3s left, then nothing is left.
-	if got := fmt.Sprint(e.clock.Sleeps()); got != "[1s 2s 4s 3s]" {
+	// 1s + 2s + 4s, then the 8s backoff is cut to half of the 3s left (the other half is
+	// the final attempt's), then the run stops.
+	if got := fmt.Sprint(e.clock.Sleeps()); got != "[1s 2s 4s 1.5s]" {
 		t.Errorf("sleeps = %s", got)
 	}
-	if calls.Load() != 5 || be.Attempts != 5 || resp.Attempts != 5 || be.Waited != 10*time.Second {
+	if calls.Load() != 5 || be.Attempts != 5 || resp.Attempts != 5 || be.Waited != 8500*time.Millisecond {
 		t.Errorf("calls=%d attempts=%d waited=%s", calls.Load(), be.Attempts, be.Waited)
 	}
 	msg := err.Error()
-	for _, want := range []string{"503 Service Unavailable", "gave up after 5 attempts and 10s of waiting", "max wait 10s"} {
+	for _, want := range []string{"503 Service Unavailable", "gave up after 5 attempts and 9s of waiting", "max wait 10s"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q lacks %q", msg, want)
 		}
@@ -103,9 +104,10 @@ func TestServiceUnavailableRetriesCapped(t *testing.T) {
 	if be.ExitCode() != 3 {
 		t.Errorf("exit code %d", be.ExitCode())
 	}
-	// The budget is the client's: the next call has none left and does not wait.
+	// The budget is the client's: the next call has only the 1.5s left: 1s, then half of
+	// the 0.5s left, then it stops.
 	_, _, err = e.client.Users.Current(bg())
-	if !errors.As(err, &be) || be.Attempts != 1 || len(e.clock.Sleeps()) != 4 {
+	if !errors.As(err, &be) || be.Attempts != 3 || fmt.Sprint(e.clock.Sleeps()[4:]) != "[1s 250ms]" {
 		t.Errorf("second call: err=%v sleeps=%v", err, e.clock.Sleeps())
 	}
 }
@@ -197,7 +199,7 @@ func TestBudgetCountsOverlappingWaitsOnce(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	// Four workers start a 10s wait at the same moment: 10s used.
 	for range 4 {
-		if _, _, ok := b.reserve(t0, 10*time.Second, time.Minute, false); !ok {
+		if _, _, _, ok := b.reserve(t0, 10*time.Second, time.Minute, false); !ok {
 			t.Fatal("refused")
 		}
 	}
@@ -210,11 +212,13 @@ func TestBudgetCountsOverlappingWaitsOnce(t *testing.T) {
 		t.Errorf("waited = %s", b.waited)
 	}
 	// A server-requested wait that does not fit is refused whole; a backoff is cut.
-	if _, _, ok := b.reserve(t0.Add(time.Hour), time.Hour, time.Minute, true); ok {
+	if _, _, _, ok := b.reserve(t0.Add(time.Hour), time.Hour, time.Minute, true); ok {
 		t.Error("exact wait beyond the budget accepted")
 	}
-	if d, left, ok := b.reserve(t0.Add(time.Hour), time.Hour, time.Minute, false); !ok || d != 45*time.Second || left != 0 {
-		t.Errorf("cut backoff = %s left %s ok %v", d, left, ok)
+	// A backoff beyond the budget is cut to half of what is left, the other half kept for
+	// one final attempt.
+	if d, left, final, ok := b.reserve(t0.Add(time.Hour), time.Hour, time.Minute, false); !ok || !final || d != 22500*time.Millisecond || left != 22500*time.Millisecond {
+		t.Errorf("cut backoff = %s left %s final %v ok %v", d, left, final, ok)
 	}
 }
 
@@ -246,5 +250,76 @@ func TestFullJitterBounds(t *testing.T) {
 	}
 	if fullJitter(0) != 0 {
 		t.Error("jitter of 0")
+	}
+}
+
+// silentListener accepts connections on loopback and never answers (nor closes them
+// until the test ends): a hung API.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// Issue 13, defect 4: --max-wait bounds the whole run against a server that accepts
+// connections and never answers: the time inside an attempt is counted, an attempt is cut
+// when the budget ends, and later calls are not sent. The HTTP client's own timeout is a
+// minute, as bbkey's is with the default --max-wait; the test only asserts that the calls
+// end well within that (a generous bound: "finishes, does not hang").
+func TestMaxWaitBoundsAHungServer(t *testing.T) {
+	url := silentListener(t)
+	var waits []Wait
+	c, err := NewClient(url+basePath, nil, WithMaxWait(1500*time.Millisecond),
+		WithHTTPClient(&http.Client{Timeout: time.Minute}), WithWaitHook(func(w Wait) { waits = append(waits, w) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, _, err = c.Users.Current(ctx)
+	if ctx.Err() != nil {
+		t.Fatal("the call ran into the test's 30s bound: --max-wait did not end it")
+	}
+	var be *RetryBudgetError
+	if !errors.As(err, &be) || be.ExitCode() != 3 || len(be.Hints()) == 0 {
+		t.Fatalf("err = %v, want a RetryBudgetError (exit 3)", err)
+	}
+	if st := c.Stats(); st.Waited > 1750*time.Millisecond || st.Waited < 1400*time.Millisecond {
+		t.Errorf("budget used %s of 1.5s", st.Waited)
+	}
+	for _, w := range waits {
+		if w.Reason != "timed out" {
+			t.Errorf("wait %+v, want timed out", w)
+		}
+	}
+	// The budget is spent: the next call is not sent at all.
+	_, _, err = c.Users.Current(ctx)
+	if !errors.As(err, &be) || be.Attempts != 0 || !strings.Contains(err.Error(), "used up") {
+		t.Errorf("second call: %v, want not sent", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the second call ran into the test's bound")
 	}
 }

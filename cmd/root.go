@@ -108,7 +108,7 @@ switches remotes to ` + cmdutil.DefaultSSHHost + `, scrubs leaked secrets, and r
 	pf.BoolVar(&g.Debug, "debug", false, "trace HTTP and SSH on stderr (secrets redacted)")
 	pf.BoolVarP(&g.Yes, "yes", "y", false, "answer yes to confirmations")
 	pf.BoolVar(&g.NoInput, "no-input", false, "never prompt; fail naming the flag that would answer (implied without a terminal)")
-	pf.DurationVar(&g.MaxWait, "max-wait", 5*time.Minute, "longest time to wait out rate limits and retries")
+	pf.DurationVar(&g.MaxWait, "max-wait", 5*time.Minute, "longest time to wait on Bitbucket in all: rate limits, retries, attempts that fail or hang")
 	pf.StringVar(&g.APIURL, "api-url", "", "Bitbucket REST base URL (env BITBUCKET_API_URL)")
 	pf.StringVar(&g.SSHHost, "ssh-host", "", "host name written into remotes and the ssh config Host line (env BBKEY_SSH_HOST)")
 	pf.StringVar(&g.SSHEndpoint, "ssh-endpoint", "", "HOST:PORT where SSH really connects (env BBKEY_SSH_ENDPOINT)")

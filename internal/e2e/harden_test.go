@@ -1,0 +1,65 @@
+package e2e
+
+import (
+	"net"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// hardenSilentAPI listens on loopback, accepts every connection and never answers: a
+// hung API. It returns the base URL.
+func hardenSilentAPI(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// Issue 13, defect 4: against an API that accepts connections and never answers, setup
+// and add-access-key end within --max-wait (every attempt included) with exit 3 and the
+// documented message and hint; setup changes nothing. (The harness kills a run after
+// three minutes; a run that counted only the pauses between attempts would go on for 19
+// attempts of up to a minute each, as the report of the defect measured.)
+func TestMaxWaitHungAPI(t *testing.T) {
+	w := NewWorld(t)
+	api := hardenSilentAPI(t) + "/2.0"
+	before := w.Snapshot()
+	r := w.Run("", "setup", "--passphrase-file", w.PassFile, "--no-remotes", "--api-url", api, "--max-wait", "3s")
+	if r.Code != 3 || !strings.Contains(r.Stderr, "no answer") || !strings.Contains(r.Stderr, "(max wait 3s)") ||
+		!strings.Contains(r.Stderr, "bbkey: hint: re-run later to finish, or allow a longer wait with --max-wait") {
+		t.Errorf("%s", r)
+	}
+	if d := DiffSnapshots(before, w.Snapshot()); d != "" {
+		t.Errorf("a setup that never got an answer changed files:\n%s", d)
+	}
+	// add-access-key makes and records its key first (a re-run reuses it), then stops.
+	r = w.Run("", "add-access-key", "--repo", "acme/api", "--name", "ci", "--passphrase-file", w.PassFile, "--api-url", api, "--max-wait", "3s")
+	if r.Code != 3 || !strings.Contains(r.Stderr, "no answer") || !strings.Contains(r.Stderr, "(max wait 3s)") ||
+		!strings.Contains(r.Stderr, "bbkey: hint: run the same command again to finish") {
+		t.Errorf("%s", r)
+	}
+}
