@@ -50,8 +50,8 @@ func (e *ExistsError) Is(target error) bool { return target == fs.ErrExist }
 // Hints implements the hint contract of cmdutil.
 func (e *ExistsError) Hints() []string {
 	return []string{
-		"bbkey never overwrites a key: choose another --name, use it with --key " + shellQuote(e.Path),
-		"or pass --force to move the old pair aside (kept as " + filepath.Base(e.Path) + ".bak-<time>, never deleted)",
+		"bbkey never overwrites a key: choose another --name, or use this one with --key " + shellQuote(e.Path),
+		"or move the pair aside yourself (mv " + shellQuote(e.Path) + " " + shellQuote(e.Path+".bak") + ", and its .pub likewise) and run again",
 	}
 }
 

@@ -152,6 +152,13 @@ func runAdd(ctx context.Context, o *Options) error {
 		return o.render(rep)
 	}
 
+	if o.Verify {
+		// An endpoint whose host key is not pinned fails the proof for sure: say so
+		// before any key is made or added anywhere.
+		if err := o.checkHostKey(ctx, settings); err != nil {
+			return err
+		}
+	}
 	testhook.Pause(ctx, o.LookupEnv, "add-access-key:planned")
 	rep := &report{Plan: pl, Key: p}
 	if p.generate {
@@ -216,18 +223,18 @@ func runAdd(ctx context.Context, o *Options) error {
 	if err := o.sshSetup(ctx, rep, settings, paths, sd); err != nil {
 		return err
 	}
-	if anyDone || o.WriteSSHConfig {
-		// A scheduled `rotate --access-keys` must reach the same API and endpoint.
+	var verr error
+	if o.Verify {
+		verr = o.verify(ctx, rep, client, settings, paths)
+	}
+	// A scheduled `rotate --access-keys` must reach the same API and endpoint; only
+	// settings that worked are recorded, so not after a failed proof.
+	if (anyDone || o.WriteSSHConfig) && verr == nil {
 		if f, err := o.PersistSettings(settings); err != nil {
 			o.IO.Warnf("saving the settings for later runs: %v", err)
 		} else if f != "" {
 			rep.Changed = append(rep.Changed, f)
 		}
-	}
-
-	var verr error
-	if o.Verify {
-		verr = o.verify(ctx, rep, client, settings, paths)
 	}
 	rep.Calls = client.Stats().Requests
 	o.printSummary(rep)

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -61,5 +63,31 @@ func TestMaxWaitHungAPI(t *testing.T) {
 	if r.Code != 3 || !strings.Contains(r.Stderr, "no answer") || !strings.Contains(r.Stderr, "(max wait 3s)") ||
 		!strings.Contains(r.Stderr, "bbkey: hint: run the same command again to finish") {
 		t.Errorf("%s", r)
+	}
+}
+
+// Issue 13, defect 3: add-access-key --verify against an endpoint whose host key is not
+// pinned exits 5, and nothing of it is recorded: no key added anywhere (the host key is
+// checked before the first write), no config.json holding the endpoint (which made every
+// later rotate exit 5 and doctor --fix write the port into the ssh config).
+func TestVerifyRefusedEndpointNotRecorded(t *testing.T) {
+	w := NewWorld(t)
+	w.Unsetenv("BBKEY_SSH_HOST_KEYS") // the built-in pins: the emulator's key is not one
+	before := w.Snapshot()
+	r := w.Run("", "add-access-key", "--repo", "acme/api", "--name", "ci", "--passphrase-file", w.PassFile, "--verify")
+	if r.Code != 5 || !strings.Contains(r.Stderr, "bbkey: hint: check them at") {
+		t.Fatalf("%s", r)
+	}
+	if keys := rotateRepoKeys(w, "api"); len(keys) != 0 {
+		t.Errorf("acme/api got keys %v from a run refused before its first write", keys)
+	}
+	if d := DiffSnapshots(before, w.Snapshot()); d != "" {
+		t.Errorf("the refused run wrote:\n%s", d)
+	}
+	// Pinned to the emulator's key the same command works and records the endpoint.
+	w.Setenv("BBKEY_SSH_HOST_KEYS", w.Emu.HostKeyFile())
+	w.MustRun("", "add-access-key", "--repo", "acme/api", "--name", "ci", "--passphrase-file", w.PassFile, "--verify")
+	if cfg, err := os.ReadFile(filepath.Join(w.Home.ConfigDir, "bbkey", "config.json")); err != nil || !strings.Contains(string(cfg), w.Emu.SSHEndpoint()) {
+		t.Errorf("config.json after a proven run: %q, %v", cfg, err)
 	}
 }
