@@ -38,6 +38,8 @@ type Options struct {
 	Agent    func() (agent.Agent, error)
 	Prompter func() prompt.Prompter
 	NoInput  func() bool
+	// LookupEnv reads BBKEY_LOCK_WAIT (nil: none set).
+	LookupEnv func(string) (string, bool)
 	// APIClient resolves the credential and builds a client with the run's settings plus
 	// extra options (the progress's wait hook).
 	APIClient func(ctx context.Context, extra ...bbapi.Option) (*bbapi.Client, error)
@@ -72,12 +74,13 @@ const (
 // NewCmdAudit builds `bbkey audit`; runF replaces runAudit in tests.
 func NewCmdAudit(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{
-		IO:       f.IOStreams,
-		Now:      f.Now,
-		Paths:    f.Paths,
-		Agent:    f.Agent,
-		Prompter: f.Prompter,
-		NoInput:  f.NoInput,
+		IO:        f.IOStreams,
+		Now:       f.Now,
+		Paths:     f.Paths,
+		Agent:     f.Agent,
+		Prompter:  f.Prompter,
+		NoInput:   f.NoInput,
+		LookupEnv: f.LookupEnv,
 		APIClient: func(ctx context.Context, extra ...bbapi.Option) (*bbapi.Client, error) {
 			rc, err := f.ResolveCredential(ctx)
 			if err != nil {
@@ -289,7 +292,7 @@ func (r *run) revoke(ctx context.Context, rep *report) error {
 		// Deleting access keys races `rotate --access-keys` and add-access-key (which
 		// hold this lock while they change this machine's keys): hold it from reading the
 		// state, which says what this machine still needs, to the last deletion recorded.
-		lock, err := r.sdir.LockRotation()
+		lock, err := r.sdir.LockCommand(ctx, "audit --revoke-flagged", o.LookupEnv, o.IO.ErrOut)
 		if err != nil {
 			return err
 		}

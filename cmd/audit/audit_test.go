@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -365,13 +366,13 @@ func TestAuditRevokeConfirms(t *testing.T) {
 func TestAuditRevokeWaitsForNoRotation(t *testing.T) {
 	f := newFixture(t)
 	before := f.snapshot()
-	lock, err := state.Dir{Path: f.paths.ConfigDir}.LockRotation()
+	lock, err := state.Dir{Path: f.paths.ConfigDir}.LockWriters(context.Background(), "rotate --access-keys", -1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lock.Unlock()
 	r := f.audit("--workspace", "acme", "--revoke-flagged", "--yes")
-	if r.err == nil || !errors.Is(r.err, state.ErrRotationRunning) || f.count(http.MethodDelete, "") != 0 || !slices.Equal(f.snapshot(), before) {
+	if r.err == nil || !errors.Is(r.err, state.ErrBusy) || !strings.Contains(r.err.Error(), "bbkey rotate --access-keys (pid") || f.count(http.MethodDelete, "") != 0 || !slices.Equal(f.snapshot(), before) {
 		t.Fatalf("exit %d (%v), %d deletes", r.code, r.err, f.count(http.MethodDelete, ""))
 	}
 }

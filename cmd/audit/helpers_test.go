@@ -185,6 +185,8 @@ func (f *fixture) audit(args ...string) result {
 	cmd := NewCmdAudit(fac, func(o *Options) error {
 		o.Paths = func() (cmdutil.Paths, error) { return f.paths, nil }
 		o.Agent = func() (agent.Agent, error) { return nil, agent.ErrNoAgent }
+		// Another command holding bbkey's lock stops the run at once.
+		o.LookupEnv = func(k string) (string, bool) { return "0", k == state.LockWaitEnv }
 		o.Prompter = func() prompt.Prompter { return &prompt.Fake{} }
 		o.NoInput = func() bool { return true }
 		if f.terminal != nil {
