@@ -19,6 +19,10 @@ const (
 	backoffCap  = time.Minute
 	// maxAttempts bounds one call even if a fake clock never lets the budget run out.
 	maxAttempts = 30
+	// minAttempt is the least time an attempt is given, however little of --max-wait is
+	// left: a last attempt must have time to be answered. A hung server thus stops a run
+	// at most this much after --max-wait.
+	minAttempt = 2 * time.Second
 )
 
 // Wait describes one pause before a retry, for progress output.
@@ -181,7 +185,7 @@ func (c *Client) retry(ctx context.Context, cl *call) (*Response, []byte, error)
 				return &Response{Attempts: attempt - 1, Waited: waited}, nil, &RetryBudgetError{Attempts: attempt - 1, Waited: waited, MaxWait: c.maxWait,
 					Err: fmt.Errorf("%s %s: not sent: the time --max-wait allows is used up", cl.method, c.redactURL(cl.url))}
 			}
-			actx, cancel = context.WithTimeout(ctx, left)
+			actx, cancel = context.WithTimeout(ctx, max(left, minAttempt))
 		}
 		start := c.now()
 		hr, body, err := c.send(actx, cl.endpoint, cl.body)
