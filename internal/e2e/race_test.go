@@ -151,7 +151,18 @@ type raceProc struct {
 	mu   sync.Mutex
 	out  bytes.Buffer
 	errb bytes.Buffer
-	done chan error
+	// done is closed when the process has ended, err set.
+	done chan struct{}
+	err  error
+}
+
+func (p *raceProc) ended() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (p *raceProc) stderr() string {
@@ -173,17 +184,21 @@ func (l lockedWriter) Write(b []byte) (int, error) {
 
 func raceStart(t *testing.T, w *World, env []string, args []string) *raceProc {
 	t.Helper()
-	p := &raceProc{cmd: exec.Command(bbkeyBin, args...), done: make(chan error, 1)}
+	p := &raceProc{cmd: exec.Command(bbkeyBin, args...), done: make(chan struct{})}
 	p.cmd.Env, p.cmd.Dir = env, w.Home.Dir
 	p.cmd.Stdout = lockedWriter{&p.mu, &p.out}
 	p.cmd.Stderr = lockedWriter{&p.mu, &p.errb}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.done <- p.cmd.Wait() }()
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
 	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
+		if !p.ended() {
 			_ = p.cmd.Process.Kill()
+			<-p.done
 		}
 	})
 	return p
@@ -195,9 +210,8 @@ func raceUntil(t *testing.T, p *raceProc, what string, cond func() bool) {
 	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		select {
-		case err := <-p.done:
-			p.done <- err
-			t.Fatalf("bbkey %s ended (%v) before %s\nstderr:\n%s", strings.Join(p.cmd.Args[1:], " "), err, what, p.stderr())
+		case <-p.done:
+			t.Fatalf("bbkey %s ended (%v) before %s\nstderr:\n%s", strings.Join(p.cmd.Args[1:], " "), p.err, what, p.stderr())
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -208,13 +222,12 @@ func raceUntil(t *testing.T, p *raceProc, what string, cond func() bool) {
 
 func (p *raceProc) wait(t *testing.T) Result {
 	t.Helper()
-	var err error
 	select {
-	case err = <-p.done:
+	case <-p.done:
 	case <-time.After(3 * time.Minute):
 		t.Fatalf("bbkey %s did not finish\nstderr:\n%s", strings.Join(p.cmd.Args[1:], " "), p.stderr())
 	}
-	code := 0
+	err, code := p.err, 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
@@ -246,13 +259,8 @@ func raceInterleave(t *testing.T, w *World, n int, st raceStep) {
 		// A regression test of a known race: the second command may also run to its end
 		// (as it did before the lock); what counts is what both leave behind.
 		deadline := time.Now().Add(time.Minute)
-		for !strings.Contains(second.stderr(), holder) && second.cmd.ProcessState == nil && time.Now().Before(deadline) {
-			select {
-			case err := <-second.done:
-				second.done <- err
-				deadline = time.Time{}
-			case <-time.After(10 * time.Millisecond):
-			}
+		for !strings.Contains(second.stderr(), holder) && !second.ended() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
 		}
 	} else {
 		raceUntil(t, second, "the line saying it waits", func() bool { return strings.Contains(second.stderr(), holder) })
