@@ -61,6 +61,10 @@ type run struct {
 
 	remoteKey *bbapi.SSHKey
 	uploaded  bool // this run added remoteKey to the account
+	// takenBack is set when a failure deleted the uploaded key again (takeBackErr: and
+	// how that failed).
+	takenBack   bool
+	takeBackErr error
 
 	// undo holds what to take back if the run fails before the key is proven and
 	// recorded, newest last.
@@ -85,6 +89,12 @@ func runSetup(ctx context.Context, opts *Options) (err error) {
 			}
 			for _, u := range slices.Backward(r.undo) {
 				u()
+			}
+			switch {
+			case r.takenBack && r.takeBackErr != nil:
+				err = cmdutil.WithHint(err, fmt.Sprintf("the key was added to Bitbucket but could not be removed again (%v): remove %s with 'bbkey remove'", r.takeBackErr, r.remoteKey.UUID))
+			case r.takenBack:
+				err = cmdutil.WithHint(err, "the key was removed from Bitbucket again; its files stay in "+r.paths.SSHDir+" and a re-run reuses them")
 			}
 		}
 	}()
@@ -581,6 +591,13 @@ func (r *run) upload(ctx context.Context) error {
 		return fmt.Errorf("adding the key to Bitbucket: %w", err)
 	}
 	r.remoteKey, r.uploaded = k, true
+	// Until the key is proven and recorded, any failure takes it back, as rotate does
+	// with an unproven successor (a full disk while pinning the host keys, a refused
+	// proof, an unwritable config): an unproven key is not left on the account.
+	r.undo = append(r.undo, func() {
+		r.takenBack = true
+		r.takeBackErr = r.deleteUploaded(ctx)
+	})
 	r.setBitbucketKey()
 	r.res.BitbucketKey.Uploaded = true
 	r.step("upload", statusDone, "added to %s's account (%s)", r.user.Nickname, describeKey(k))
@@ -703,14 +720,8 @@ func (r *run) prove(ctx context.Context) error {
 	}
 	res, err := sshproof.Prove(ctx, po)
 	if err != nil {
-		err = fmt.Errorf("proving the key over SSH with %s: %w", r.settings.SSHEndpoint, err)
-		if r.uploaded {
-			if derr := r.deleteUploaded(ctx); derr != nil {
-				return cmdutil.WithHint(err, fmt.Sprintf("the key was added to Bitbucket but could not be removed again (%v): remove %s with 'bbkey remove'", derr, r.remoteKey.UUID))
-			}
-			return cmdutil.WithHint(err, "the key was removed from Bitbucket again; its files stay in "+r.paths.SSHDir+" and a re-run reuses them")
-		}
-		return err
+		// A key this run uploaded is taken back by the undo list.
+		return fmt.Errorf("proving the key over SSH with %s: %w", r.settings.SSHEndpoint, err)
 	}
 	r.res.Proof = &res
 	greeting := res.Greeting

@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/internal/testhook"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -90,4 +93,52 @@ func TestVerifyRefusedEndpointNotRecorded(t *testing.T) {
 	if cfg, err := os.ReadFile(filepath.Join(w.Home.ConfigDir, "bbkey", "config.json")); err != nil || !strings.Contains(string(cfg), w.Emu.SSHEndpoint()) {
 		t.Errorf("config.json after a proven run: %q, %v", cfg, err)
 	}
+}
+
+// Issue 13, defect 12: setup failing between the upload and the proof (here ~/.ssh/bbkey
+// becomes unusable while setup is stopped right after the upload, as a full disk would
+// fail the pinning) takes the unproven key back off the account, as rotate does, and says
+// so; a re-run after the cause is gone reuses the key files and succeeds.
+func TestSetupTakesBackUnprovenKey(t *testing.T) {
+	w := NewWorld(t)
+	hook := t.TempDir()
+	env := append(slices.Clone(w.Env), testhook.PauseEnv+"=setup:uploaded", testhook.PauseDirEnv+"="+hook)
+	p := raceStart(t, w, env, []string{"setup", "--passphrase-file", w.PassFile, "--no-remotes"})
+	raceUntil(t, p, "the pause after the upload", func() bool {
+		_, err := os.Stat(filepath.Join(hook, "setup-uploaded.paused"))
+		return err == nil
+	})
+	if n := len(w.Emu.UserKeys(bbapitest.DefaultAccountID)); n != 1 {
+		t.Fatalf("%d keys on the account after the upload", n)
+	}
+	blocker := filepath.Join(w.Home.SSHDir, "bbkey")
+	if err := os.WriteFile(blocker, []byte("in the way\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(hook, "setup-uploaded.resume"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := p.wait(t)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "✗ host keys failed") ||
+		!strings.Contains(r.Stderr, "bbkey: hint: the key was removed from Bitbucket again") {
+		t.Errorf("%s", r)
+	}
+	if keys := w.Emu.UserKeys(bbapitest.DefaultAccountID); len(keys) != 0 {
+		t.Errorf("the unproven key stayed on the account: %v", keys)
+	}
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := os.ReadFile(filepath.Join(w.Home.SSHDir, "bbkey_ada_ed25519.pub"))
+	if err != nil {
+		t.Fatalf("the key files should stay for the re-run: %v", err)
+	}
+	w.MustRun("", "setup", "--passphrase-file", w.PassFile, "--no-remotes")
+	if after, _ := os.ReadFile(filepath.Join(w.Home.SSHDir, "bbkey_ada_ed25519.pub")); string(after) != string(pub) {
+		t.Error("the re-run made a new key instead of reusing the files")
+	}
+	if keys := rotateAccountKeys(w); len(keys) != 1 {
+		t.Errorf("account keys after the re-run: %v", keys)
+	}
+	rotateLsRemote(t, w, "ssh.bitbucket.org", "api")
 }
