@@ -152,6 +152,10 @@ func runAdd(ctx context.Context, o *Options) error {
 		return o.render(rep)
 	}
 
+	// A hand edit of bbkey's own ssh config would stop the run after the keys are added.
+	if err := sshconfig.Check(paths.SSHDir); err != nil {
+		return err
+	}
 	if o.Verify {
 		// An endpoint whose host key is not pinned fails the proof for sure: say so
 		// before any key is made or added anywhere.

@@ -58,6 +58,7 @@ import (
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testhook"
 	"github.com/bbkey/bbkey/keys"
@@ -380,6 +381,13 @@ func runRemove(ctx context.Context, opts *Options) error {
 		}
 	}
 
+	if opts.Everywhere {
+		// --everywhere ends by rewriting bbkey's ssh config: a hand edit that would stop
+		// it there stops it before any key is deleted.
+		if err := sshconfig.Check(p.SSHDir); err != nil {
+			return err
+		}
+	}
 	testhook.Pause(ctx, opts.LookupEnv, "remove:planned")
 	var done []victim
 	for _, v := range victims {

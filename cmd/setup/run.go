@@ -22,6 +22,7 @@ import (
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/sshproof"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testhook"
@@ -137,6 +138,12 @@ func runSetup(ctx context.Context, opts *Options) (err error) {
 		r.prepareKey,
 	} {
 		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	if !opts.DryRun {
+		// What would stop the run after the upload is checked before it.
+		if err := sshconfig.Check(r.paths.SSHDir); err != nil {
 			return err
 		}
 	}

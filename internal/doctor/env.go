@@ -242,7 +242,7 @@ func (e *Env) init(ctx context.Context) {
 		if err != nil {
 			return identity.Result{}, err
 		}
-		return identity.Sync(e.ctx, e.Settings, e.Paths.SSHDir, st, true)
+		return identity.Regenerate(e.ctx, e.Settings, e.Paths.SSHDir, st, true)
 	})
 }
 

@@ -29,7 +29,7 @@ func syncFix(e *Env) *Fix {
 			if err != nil {
 				return nil, err
 			}
-			res, err := identity.Sync(ctx, e.Settings, e.Paths.SSHDir, st, false)
+			res, err := identity.Regenerate(ctx, e.Settings, e.Paths.SSHDir, st, false)
 			if err != nil {
 				return res.ChangedFiles, err
 			}
@@ -158,7 +158,9 @@ func checkSSHHosts(_ context.Context, e *Env, deps Deps) Result {
 	cur, err := sshconfig.Read(e.Paths.SSHDir)
 	switch {
 	case err != nil:
-		r.Summary = fmt.Sprintf("%s cannot be read back: %v", files.Managed, err)
+		r.Summary = err.Error()
+		r.Cause = "the file is bbkey's own, written whole from its state: a hand edit there stops the commands that rewrite it"
+		r.Fix = "move your own settings from it into " + files.UserConfig + " (a Host block of your own, below bbkey's Include line), then run: bbkey doctor --fix (it regenerates the file and keeps the edited one as config.edited-<time>)"
 	case !exists(files.Managed):
 		r.Summary = files.Managed + " is missing"
 	default:

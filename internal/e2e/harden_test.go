@@ -142,3 +142,58 @@ func TestSetupTakesBackUnprovenKey(t *testing.T) {
 	}
 	rotateLsRemote(t, w, "ssh.bitbucket.org", "api")
 }
+
+// Issue 13, defect 10: a hand edit of bbkey's own ~/.ssh/bbkey/config made rotate stop
+// after uploading (two keys on the account, exit 1, a hint that looped). The edit is
+// found before the first remote write: nothing is uploaded, the message says the file is
+// bbkey's and what to do with the edit; after `bbkey doctor --fix` regenerates it, rotate
+// works.
+func TestRotateRefusesEditedBbkeyConfig(t *testing.T) {
+	w := NewWorld(t)
+	old := rotateSetup(t, w)
+	cfg := filepath.Join(w.Home.SSHDir, "bbkey", "config")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(b), "  IdentitiesOnly yes\n", "  IdentitiesOnly yes\n  ServerAliveInterval 30\n", 1)
+	if edited == string(b) {
+		t.Fatalf("no IdentitiesOnly line to edit after in:\n%s", b)
+	}
+	if err := os.WriteFile(cfg, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := w.Snapshot()
+	r := w.Run("", "rotate", "--passphrase-file", w.PassFile)
+	if r.Code != 1 || !strings.Contains(r.Stderr, "is bbkey's own file") || !strings.Contains(r.Stderr, "serveraliveinterval") ||
+		!strings.Contains(r.Stderr, "bbkey: hint: then run `bbkey doctor --fix` to regenerate it") {
+		t.Errorf("%s", r)
+	}
+	if keys := rotateAccountKeys(w); len(keys) != 1 || keys[0] != old {
+		t.Errorf("account keys after the refused rotation: %v, want only %s", keys, old)
+	}
+	for line := range strings.Lines(DiffSnapshots(before, w.Snapshot())) {
+		if !strings.Contains(line, filepath.Join(".config", "bbkey")) {
+			t.Errorf("the refused rotation changed: %s", line)
+		}
+	}
+	// doctor names the edit; --fix regenerates the file, keeping the edited one.
+	d := w.Run("", "doctor")
+	if d.Code != 1 || !strings.Contains(d.Stdout, "is bbkey's own file") {
+		t.Errorf("%s", d)
+	}
+	w.MustRun("", "doctor", "--fix", "--yes", "--passphrase-file", w.PassFile)
+	kept, _ := filepath.Glob(cfg + ".edited-*")
+	if len(kept) != 1 {
+		t.Fatalf("edited copies kept: %v", kept)
+	}
+	if b, _ := os.ReadFile(kept[0]); string(b) != edited {
+		t.Errorf("the kept copy is not the edited file:\n%s", b)
+	}
+	r = w.MustRun("", "rotate", "--passphrase-file", w.PassFile)
+	if fp := rotateConfigKey(t, w, "ssh.bitbucket.org"); fp == old {
+		t.Errorf("not rotated:\n%s", r)
+	}
+	rotateOnly(t, "account keys", rotateAccountKeys(w), rotateConfigKey(t, w, "ssh.bitbucket.org"))
+	rotateLsRemote(t, w, "ssh.bitbucket.org", "api")
+}

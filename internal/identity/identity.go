@@ -113,6 +113,17 @@ type Result struct {
 
 // Sync writes the pinned host keys and the ssh config blocks the state calls for.
 func Sync(ctx context.Context, s cmdutil.Settings, sshDir string, st *state.State, dryRun bool) (Result, error) {
+	return syncFiles(ctx, s, sshDir, st, sshconfig.Options{DryRun: dryRun})
+}
+
+// Regenerate is Sync for doctor --fix: bbkey's config is rewritten even when a hand edit
+// keeps it from being read back; the edited file is kept next to it (and listed).
+func Regenerate(ctx context.Context, s cmdutil.Settings, sshDir string, st *state.State, dryRun bool) (Result, error) {
+	return syncFiles(ctx, s, sshDir, st, sshconfig.Options{DryRun: dryRun, Regenerate: true})
+}
+
+func syncFiles(ctx context.Context, s cmdutil.Settings, sshDir string, st *state.State, opts sshconfig.Options) (Result, error) {
+	dryRun := opts.DryRun
 	var res Result
 	pins, err := hostkeys.Pinned(s)
 	if err != nil {
@@ -129,7 +140,7 @@ func Sync(ctx context.Context, s cmdutil.Settings, sshDir string, st *state.Stat
 	if kh.Changed {
 		res.ChangedFiles = append(res.ChangedFiles, kh.Path)
 	}
-	cr, err := sshconfig.Apply(ctx, sshDir, blocks, sshconfig.Options{DryRun: dryRun})
+	cr, err := sshconfig.Apply(ctx, sshDir, blocks, opts)
 	if err != nil {
 		return res, fmt.Errorf("writing ssh config: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testhook"
 )
@@ -291,6 +292,14 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 		return nil
 	}
 
+	// Everything that can stop the run later is checked before its first write: a hand
+	// edit of bbkey's own ssh config would stop it after the upload, with two keys on the
+	// account.
+	if len(plan) > 0 || j != nil {
+		if err := sshconfig.Check(e.SSHDir); err != nil {
+			return err
+		}
+	}
 	passes := map[string][]byte{}
 	defer func() {
 		for _, p := range passes {

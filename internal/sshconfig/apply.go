@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/fsutil"
@@ -17,6 +18,9 @@ import (
 type Options struct {
 	// DryRun computes the change and its diff and writes nothing (not even the lock file).
 	DryRun bool
+	// Regenerate writes the managed file even when a hand edit keeps it from being read
+	// back, keeping the edited file as config.edited-<time> next to it (doctor --fix).
+	Regenerate bool
 }
 
 // Result says what an edit changed (or, in a dry run, would change).
@@ -94,8 +98,12 @@ func Update(ctx context.Context, sshDir string, edit func([]HostBlock) ([]HostBl
 		return Result{}, err
 	}
 	current, err := ParseManaged(oldManaged)
-	if err != nil {
+	var edited string
+	switch {
+	case err != nil && !opts.Regenerate:
 		return Result{}, managedErr(f.Managed, err)
+	case err != nil:
+		current, edited = nil, f.Managed+".edited-"+time.Now().UTC().Format("20060102T150405Z")
 	}
 	blocks, err := edit(current)
 	if err != nil {
@@ -132,8 +140,17 @@ func Update(ctx context.Context, sshDir string, edit func([]HostBlock) ([]HostBl
 		res.ChangedFiles = append(res.ChangedFiles, f.Managed)
 		res.Diff += UnifiedDiff(f.Managed, f.Managed, oldManaged, newManaged)
 	}
+	if edited != "" {
+		res.ChangedFiles = append(res.ChangedFiles, edited)
+	}
 	if opts.DryRun {
 		return res, nil
+	}
+	if edited != "" {
+		// The hand-edited file is kept for the user to take their settings from.
+		if err := fsutil.CreateExclusive(edited, oldManaged, 0o600); err != nil {
+			return res, fmt.Errorf("keeping the hand-edited %s as %s: %w", f.Managed, edited, err)
+		}
 	}
 	// The managed file first: the Include never names a file that is not there yet.
 	if managedChanged {
@@ -161,9 +178,18 @@ func duplicateAlias(blocks []HostBlock) string {
 	return ""
 }
 
+// managedErr says plainly that the file is bbkey's and what to do with a hand edit.
 func managedErr(path string, err error) error {
-	return cmdutil.WithHint(fmt.Errorf("reading %s: %w", path, err),
-		fmt.Sprintf("bbkey writes %s by itself: move it aside and run the command again", path))
+	return cmdutil.WithHint(fmt.Errorf("%s is bbkey's own file, written whole from its state, and was edited by hand: %w", path, err),
+		fmt.Sprintf("move your own settings from it into %s, in a Host block of your own below bbkey's Include line (ssh reads both)", filepath.Join(filepath.Dir(filepath.Dir(path)), "config")),
+		"then run `bbkey doctor --fix` to regenerate it (the edited file is kept next to it as config.edited-<time>), and run this command again")
+}
+
+// Check reads back the managed file in sshDir, so a command can stop before its first
+// remote write when a hand edit would stop it later.
+func Check(sshDir string) error {
+	_, err := Read(sshDir)
+	return err
 }
 
 // readOptional reads path through any symlink; a missing file reads as empty.
