@@ -1,6 +1,7 @@
 package cmdutil
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,13 +45,8 @@ func (f *Factory) Settings() (Settings, error) {
 	var file Settings
 	if f.Paths != nil {
 		if p, err := f.Paths(); err == nil {
-			b, err := os.ReadFile(SettingsFile(p))
-			switch {
-			case err == nil:
-				if err := json.Unmarshal(b, &file); err != nil {
-					return Settings{}, fmt.Errorf("reading %s: %w", SettingsFile(p), err)
-				}
-			case !errors.Is(err, fs.ErrNotExist):
+			var err error
+			if file, _, err = readSettingsFile(SettingsFile(p)); err != nil {
 				return Settings{}, err
 			}
 		}
@@ -106,14 +102,8 @@ func (f *Factory) PersistSettings(s Settings) (string, error) {
 		return "", err
 	}
 	path := SettingsFile(p)
-	var cur Settings
-	old, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		if err := json.Unmarshal(old, &cur); err != nil {
-			return "", fmt.Errorf("reading %s: %w", path, err)
-		}
-	case !errors.Is(err, fs.ErrNotExist):
+	cur, _, err := readSettingsFile(path)
+	if err != nil {
 		return "", err
 	}
 	next := cur
@@ -154,4 +144,27 @@ func (f *Factory) PersistSettings(s Settings) (string, error) {
 		return "", err
 	}
 	return path, nil
+}
+
+// readSettingsFile reads config.json; a missing file is no settings. Anything but a JSON
+// object (a syntax error, a cut file, null, a list) is an error with a hint, never
+// silently replaced: the file holds the endpoint later runs must reach.
+func readSettingsFile(path string) (Settings, bool, error) {
+	var s Settings
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, false, nil
+	}
+	if err != nil {
+		return s, false, fmt.Errorf("reading %s: %w", path, err)
+	}
+	hint := fmt.Sprintf("%s holds the settings bbkey recorded for later runs (api_url, ssh_host, ssh_endpoint, ssh_host_keys): fix it, or move it aside and give the settings again (flags or BBKEY_SSH_ENDPOINT…) in a run that records them", path)
+	trimmed := bytes.TrimSpace(b)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return s, true, WithHint(fmt.Errorf("reading %s: not a JSON object", path), hint)
+	}
+	if err := json.Unmarshal(trimmed, &s); err != nil {
+		return s, true, WithHint(fmt.Errorf("reading %s: %w", path, err), hint)
+	}
+	return s, true, nil
 }

@@ -1,7 +1,9 @@
 package cmdutil
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/bbkey/bbkey/internal/iostreams"
@@ -73,5 +75,43 @@ func TestSplitEndpoint(t *testing.T) {
 		if _, _, err := SplitEndpoint(bad); err == nil {
 			t.Errorf("SplitEndpoint(%q) accepted", bad)
 		}
+	}
+}
+
+// Issue 13, defect 14: every corruption of config.json (a cut file, a wrong type, null,
+// a list, a bare string, an empty file) is an error with a hint naming the file and what
+// to do, for the commands that read it and those that would rewrite it; the file is left
+// as it was.
+func TestCorruptSettingsFile(t *testing.T) {
+	for name, content := range map[string]string{
+		"cut":        `{"ssh_endpoint": "127.0.0.1:22`,
+		"wrong type": `{"ssh_endpoint": 22}`,
+		"null":       "null\n",
+		"list":       `["ssh.bitbucket.org"]`,
+		"string":     `"x"`,
+		"empty":      "",
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := testFactory(t, map[string]string{"BBKEY_SSH_ENDPOINT": "127.0.0.1:2222"})
+			p, _ := f.Paths()
+			path := SettingsFile(p)
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := f.Settings()
+			if err == nil || !strings.Contains(err.Error(), path) || len(Hints(err)) != 1 || !strings.Contains(Hints(err)[0], "move it aside") {
+				t.Errorf("Settings = %v (hints %q), want an error naming %s with a hint", err, Hints(err), path)
+			}
+			_, err = f.PersistSettings(Settings{SSHEndpoint: "127.0.0.1:2222", SSHHost: DefaultSSHHost, APIURL: DefaultAPIURL, OAuthTokenURL: DefaultOAuthTokenURL})
+			if err == nil || len(Hints(err)) != 1 {
+				t.Errorf("PersistSettings = %v, want the same error", err)
+			}
+			if b, _ := os.ReadFile(path); string(b) != content {
+				t.Errorf("the file was rewritten: %q", b)
+			}
+		})
 	}
 }
