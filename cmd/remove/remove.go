@@ -123,7 +123,8 @@ and on the targets bbkey's state records for the key. A key bbkey did not label 
 removed when named exactly (fingerprint, uuid, id or whole label).
 
 --everywhere also unloads the key from the agent, forgets it in bbkey's state, rewrites
-the ssh config without it, and moves its files to ~/.ssh/bbkey/retired/.
+the ssh config without it, and moves its files to ~/.ssh/bbkey/retired/ (a key file
+bbkey did not name, such as one given to setup --key, stays where it is).
 
 Removing the last account key that works here (or the account's last key) is refused,
 as git over SSH would stop working, unless --force. Asks first on a terminal; with
@@ -554,6 +555,9 @@ type local struct {
 	agent      agent.Agent
 	inAgent    bool
 	files      []string // private keys (their .pub goes along)
+	// kept are the user's own key files (given with setup --key, not named by bbkey):
+	// they stay where they are, as rotate keeps them.
+	kept       []string
 	retiredDir string
 	stamp      string
 }
@@ -569,6 +573,9 @@ func (l local) describe() []string {
 	out = append(out, "forget it in bbkey's state and rewrite the ssh config")
 	for _, f := range l.files {
 		out = append(out, "move "+f+" (and .pub) to "+l.retiredDir)
+	}
+	for _, f := range l.kept {
+		out = append(out, "keep "+f+" where it is: your own key file, not one bbkey named")
 	}
 	return out
 }
@@ -603,8 +610,14 @@ func localPlan(opts *Options, p cmdutil.Paths, st *state.State, fp string, victi
 	}
 	files, _ := inventory.LocalFiles(p.SSHDir)
 	for _, f := range files {
-		if f.Fingerprint == fp {
-			l.files = append(l.files, strings.TrimSuffix(f.Path, keys.PublicSuffix))
+		if f.Fingerprint != fp {
+			continue
+		}
+		priv := strings.TrimSuffix(f.Path, keys.PublicSuffix)
+		if _, _, ok := keys.ParseFileName(filepath.Base(priv)); ok {
+			l.files = append(l.files, priv)
+		} else if !slices.Contains(l.kept, priv) {
+			l.kept = append(l.kept, priv)
 		}
 	}
 	return l
@@ -673,6 +686,9 @@ func applyLocal(ctx context.Context, opts *Options, p cmdutil.Paths, sdir state.
 			continue
 		}
 		opts.IO.Step(iostreams.MarkOK, "Moved %s to %s", f, l.retiredDir)
+	}
+	for _, f := range l.kept {
+		opts.IO.Step(iostreams.MarkOK, "Kept %s where it is: your own key file (given to setup with --key), used by other hosts too", f)
 	}
 	return res, errors.Join(errs...)
 }

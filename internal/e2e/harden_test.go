@@ -197,3 +197,38 @@ func TestRotateRefusesEditedBbkeyConfig(t *testing.T) {
 	rotateOnly(t, "account keys", rotateAccountKeys(w), rotateConfigKey(t, w, "ssh.bitbucket.org"))
 	rotateLsRemote(t, w, "ssh.bitbucket.org", "api")
 }
+
+// Issue 13, defect 9: remove --everywhere of a key given to setup with --key
+// ~/.ssh/id_ed25519 moved the user's personal key into ~/.ssh/bbkey/retired/, breaking
+// every other host that uses it. It stays where it is (byte for byte), the run says so,
+// and the rest of --everywhere is done: off Bitbucket, out of the state and the ssh config.
+func TestRemoveEverywhereKeepsUsersOwnKey(t *testing.T) {
+	w := NewWorld(t)
+	own := filepath.Join(w.Home.SSHDir, "id_ed25519")
+	if out, err := rotateExec(w, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ada@laptop", "-f", own); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	priv, _ := os.ReadFile(own)
+	pub, _ := os.ReadFile(own + ".pub")
+	w.MustRun("", "setup", "--key", own, "--no-remotes")
+	fp := raceFileKey(t, w, own)
+	r := w.MustRun("", "remove", fp, "--everywhere", "--yes", "--force")
+	if !strings.Contains(r.Stderr, "Kept "+own+" where it is") {
+		t.Errorf("the run does not say the key stays:\n%s", r)
+	}
+	if b, err := os.ReadFile(own); err != nil || string(b) != string(priv) {
+		t.Errorf("%s after remove --everywhere: %v", own, err)
+	}
+	if b, err := os.ReadFile(own + ".pub"); err != nil || string(b) != string(pub) {
+		t.Errorf("%s.pub after remove --everywhere: %v", own, err)
+	}
+	if moved, _ := filepath.Glob(filepath.Join(w.Home.SSHDir, "bbkey", "retired", "id_ed25519*")); len(moved) != 0 {
+		t.Errorf("moved into retired: %v", moved)
+	}
+	if keys := rotateAccountKeys(w); len(keys) != 0 {
+		t.Errorf("still on the account: %v", keys)
+	}
+	if st := raceState(t, w); len(st.Accounts) != 0 {
+		t.Errorf("still in the state: %+v", st.Accounts)
+	}
+}
