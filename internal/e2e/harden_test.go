@@ -232,3 +232,32 @@ func TestRemoveEverywhereKeepsUsersOwnKey(t *testing.T) {
 		t.Errorf("still in the state: %+v", st.Accounts)
 	}
 }
+
+// Issue 13, defect 8: remote --scrub left "machine api.bitbucket.org … password …" in
+// .netrc. Every Bitbucket host's entry goes (bitbucket.org, api.bitbucket.org,
+// altssh.bitbucket.org, ssh.bitbucket.org, in any case), in .netrc and git's store file;
+// other hosts' bytes stay, and the secrets are never shown.
+func TestScrubEveryBitbucketHost(t *testing.T) {
+	w := NewWorld(t)
+	repo := setupRepo(t, w, "api", "https://bitbucket.org/acme/api.git")
+	netrc := filepath.Join(w.Home.Dir, ".netrc")
+	doctorWrite(t, netrc, "machine api.bitbucket.org login ada password s3cret-api\n"+
+		"machine example.com login x password y\n"+
+		"machine ALTSSH.bitbucket.org login ada password s3cret-alt\n"+
+		"machine ssh.bitbucket.org login ada password s3cret-ssh\n"+
+		"machine bitbucket.org login ada password s3cret-web\n", 0o600)
+	store := filepath.Join(w.Home.Dir, ".git-credentials")
+	doctorWrite(t, store, "https://ada:s3cret-store@api.bitbucket.org\nhttps://bob:gh1@github.com\n", 0o600)
+	r := w.MustRun(repo, "remote", "--scrub")
+	for _, s := range []string{"s3cret-api", "s3cret-alt", "s3cret-ssh", "s3cret-web", "s3cret-store"} {
+		if strings.Contains(r.Stdout+r.Stderr, s) {
+			t.Errorf("the output shows %q\n%s", s, r)
+		}
+	}
+	if b, _ := os.ReadFile(netrc); string(b) != "machine example.com login x password y\n" {
+		t.Errorf(".netrc after --scrub = %q", b)
+	}
+	if b, _ := os.ReadFile(store); string(b) != "https://bob:gh1@github.com\n" {
+		t.Errorf(".git-credentials after --scrub = %q", b)
+	}
+}

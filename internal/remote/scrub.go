@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -197,17 +198,26 @@ func writeBackup(target string, data []byte, now time.Time) (string, error) {
 	return "", fmt.Errorf("backing up %s: too many backups named %s-N", target, base)
 }
 
-// removeBitbucket returns data without its bitbucket.org entries, and a description of
-// each entry removed (without secrets). Every other byte is kept.
+// scrubHosts are the Bitbucket Cloud host names a stored password may be kept for: the
+// web and git host, the REST API (tools that call it keep their token under its name),
+// and the two SSH names.
+var scrubHosts = []string{cloudHTTPSHost, apiHost, altSSHHost, defaultSSHHost}
+
+func isScrubHost(h string) bool {
+	return slices.ContainsFunc(scrubHosts, func(s string) bool { return strings.EqualFold(s, h) })
+}
+
+// removeBitbucket returns data without its entries for Bitbucket's hosts (scrubHosts), and
+// a description of each entry removed (without secrets). Every other byte is kept.
 func removeBitbucket(format string, data []byte) ([]byte, []string) {
 	if format == FormatNetrc {
-		return netrcRemove(data, func(h string) bool { return strings.EqualFold(h, cloudHTTPSHost) })
+		return netrcRemove(data, isScrubHost)
 	}
 	var out bytes.Buffer
 	var removed []string
 	for line := range bytes.Lines(data) {
 		s := strings.TrimRight(string(line), "\r\n")
-		if p, ok := split(s); ok && p.form == formURL && (p.scheme == "https" || p.scheme == "http") && p.host == cloudHTTPSHost {
+		if p, ok := split(s); ok && p.form == formURL && (p.scheme == "https" || p.scheme == "http") && isScrubHost(p.host) {
 			removed = append(removed, Mask(s))
 			continue
 		}

@@ -40,6 +40,7 @@ func (s Status) String() string {
 // layer.
 const (
 	cloudHTTPSHost = "bitbucket.org"
+	apiHost        = "api.bitbucket.org"
 	altSSHHost     = "altssh.bitbucket.org"
 	defaultSSHHost = "ssh.bitbucket.org"
 )
