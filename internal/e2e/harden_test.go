@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"errors"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/internal/testhook"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // hardenSilentAPI listens on loopback, accepts every connection and never answers: a
@@ -259,5 +262,35 @@ func TestScrubEveryBitbucketHost(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(store); string(b) != "https://bob:gh1@github.com\n" {
 		t.Errorf(".git-credentials after --scrub = %q", b)
+	}
+}
+
+// Issue 13, defect 11: runs killed while writing left *.tmp-* files behind, encrypted
+// private keys among them. The next rotation removes the stale ones next to the files it
+// writes (the key, bbkey's config, the state).
+func TestRotateRemovesStaleTemporaries(t *testing.T) {
+	w := NewWorld(t)
+	rotateSetup(t, w)
+	old := time.Now().Add(-time.Hour)
+	var stale []string
+	for _, p := range []string{
+		filepath.Join(w.Home.SSHDir, ".bbkey_ada_ed25519.next.tmp-1234567"),
+		filepath.Join(w.Home.SSHDir, "bbkey", ".config.tmp-7654321"),
+		filepath.Join(w.Home.ConfigDir, "bbkey", ".state.json.tmp-42"),
+	} {
+		doctorWrite(t, p, "-----BEGIN OPENSSH PRIVATE KEY-----\n", 0o600)
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+		stale = append(stale, p)
+	}
+	w.MustRun("", "rotate", "--passphrase-file", w.PassFile)
+	for _, p := range stale {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s left after the next run: %v", p, err)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(w.Home.SSHDir, ".*.tmp-*")); len(left) != 0 {
+		t.Errorf("temporary files in ~/.ssh: %v", left)
 	}
 }

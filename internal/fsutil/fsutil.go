@@ -11,6 +11,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
 )
 
 // ErrExist is returned by CreateExclusive when the target already exists.
@@ -101,6 +104,7 @@ func writeTemp(path string, data []byte, perm fs.FileMode) (string, error) {
 	if dir == "" {
 		dir = "."
 	}
+	removeStaleTemps(dir, base)
 	// Created with perm from the start (never briefly open to others).
 	f, err := createTemp(dir, "."+base+".tmp-*", perm)
 	if err != nil {
@@ -123,6 +127,50 @@ func writeTemp(path string, data []byte, perm fs.FileMode) (string, error) {
 		return "", fmt.Errorf("writing %s: %w", path, err)
 	}
 	return name, nil
+}
+
+// StaleTempAge is the age past which a temporary file of bbkey's is a leftover of a killed
+// run: a write takes milliseconds from creating its temporary file to renaming it.
+const StaleTempAge = 10 * time.Minute
+
+// removeStaleTemps deletes the temporary files a killed run left next to base (an
+// encrypted private key among them), so they do not pile up. Only regular files named as
+// writeTemp names them and older than StaleTempAge go: a write in progress is never
+// touched.
+func removeStaleTemps(dir, base string) {
+	pat, ok := globEscape(base)
+	if !ok {
+		return
+	}
+	matches, err := filepath.Glob(filepath.Join(dir, "."+pat+".tmp-*"))
+	if err != nil {
+		return
+	}
+	for _, m := range matches {
+		fi, err := os.Lstat(m)
+		if err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > StaleTempAge {
+			_ = os.Remove(m)
+		}
+	}
+}
+
+// globEscape quotes the pattern characters of a file name for filepath.Glob; ok is false
+// where they cannot be quoted (Windows).
+func globEscape(s string) (string, bool) {
+	if !strings.ContainsAny(s, "*?[\\") {
+		return s, true
+	}
+	if runtime.GOOS == "windows" {
+		return "", false
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune("*?[\\", r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String(), true
 }
 
 // MkdirPrivate creates dir (and parents) with mode 0700 for the last element.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 )
 
 func TestWriteFileAtomicKeepsModeAndFollowsSymlink(t *testing.T) {
@@ -84,4 +85,50 @@ func TestTryLock(t *testing.T) {
 		t.Fatalf("after unlock: %v", err)
 	}
 	l2.Unlock()
+}
+
+// Issue 13, defect 11: temporary files left by killed runs (an encrypted private key among
+// them) are removed by the next write of the same file once they are stale; a temporary
+// file of a write in progress (fresh) and other files are kept.
+func TestStaleTempsRemoved(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "bbkey_ada_ed25519")
+	stale := filepath.Join(dir, ".bbkey_ada_ed25519.tmp-123456")
+	fresh := filepath.Join(dir, ".bbkey_ada_ed25519.tmp-654321")
+	other := filepath.Join(dir, ".config.tmp-1")
+	for _, p := range []string{stale, fresh, other} {
+		if err := os.WriteFile(p, []byte("-----BEGIN OPENSSH PRIVATE KEY-----\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-time.Hour)
+	for _, p := range []string{stale, other} {
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := CreateExclusive(target, []byte("key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale temporary file kept: %v", err)
+	}
+	for _, p := range []string{fresh, other, target} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	// A name with glob characters is matched literally.
+	odd := filepath.Join(dir, "a[b]*")
+	oddStale := filepath.Join(dir, ".a[b]*.tmp-1")
+	if err := os.WriteFile(oddStale, nil, 0o600); err != nil {
+		t.Skip("file system refuses the name:", err)
+	}
+	_ = os.Chtimes(oddStale, old, old)
+	if err := WriteFileAtomic(odd, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(oddStale); runtime.GOOS != "windows" && !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale temporary of a glob-like name kept: %v", err)
+	}
 }
