@@ -170,6 +170,13 @@ func roundDur(d time.Duration) time.Duration {
 	return d.Round(time.Millisecond)
 }
 
+type cleanupKey struct{}
+
+// Cleanup marks ctx for the calls that take back what a failed run did (deleting a key it
+// uploaded): they are sent even when --max-wait is spent, bounded by ctx (give it a
+// deadline) and the HTTP client's timeout, and retried only within what is left.
+func Cleanup(ctx context.Context) context.Context { return context.WithValue(ctx, cleanupKey{}, true) }
+
 // retry runs one call: it sends, and on a transient failure waits and sends again until
 // it succeeds, fails for good, the context ends, or the budget runs out.
 func (c *Client) retry(ctx context.Context, cl *call) (*Response, []byte, error) {
@@ -179,13 +186,14 @@ func (c *Client) retry(ctx context.Context, cl *call) (*Response, []byte, error)
 		// --max-wait bounds the whole run: an attempt may last no longer than what is
 		// left of it, and a failed attempt's time is taken from it.
 		actx, cancel := ctx, context.CancelFunc(func() {})
-		if c.maxWait > 0 {
+		if c.maxWait > 0 && ctx.Value(cleanupKey{}) == nil {
 			left := c.budget.left(c.maxWait)
 			if left <= 0 {
 				return &Response{Attempts: attempt - 1, Waited: waited}, nil, &RetryBudgetError{Attempts: attempt - 1, Waited: waited, MaxWait: c.maxWait,
 					Err: fmt.Errorf("%s %s: not sent: the time --max-wait allows is used up", cl.method, c.redactURL(cl.url))}
 			}
-			actx, cancel = context.WithTimeout(ctx, max(left, minAttempt))
+			// Half of what is left, so that a hung attempt still leaves time to try again.
+			actx, cancel = context.WithTimeout(ctx, max(left/2, minAttempt))
 		}
 		start := c.now()
 		hr, body, err := c.send(actx, cl.endpoint, cl.body)
@@ -196,9 +204,14 @@ func (c *Client) retry(ctx context.Context, cl *call) (*Response, []byte, error)
 			return r, body, nil
 		}
 		if err != nil && budgetOut {
+			// The attempt had its share of what is left and got no answer: its time is
+			// taken from the budget, and when none is left the run stops; else it is a
+			// timeout like any other, retried below.
 			c.budget.spend(start, c.now())
-			return r, nil, &RetryBudgetError{Attempts: attempt, Waited: waited + c.now().Sub(start), MaxWait: c.maxWait,
-				Err: fmt.Errorf("%s %s: no answer: %w", cl.method, c.redactURL(cl.url), context.DeadlineExceeded)}
+			if c.budget.left(c.maxWait) <= 0 {
+				return r, nil, &RetryBudgetError{Attempts: attempt, Waited: waited + c.now().Sub(start), MaxWait: c.maxWait,
+					Err: fmt.Errorf("%s %s: no answer: %w", cl.method, c.redactURL(cl.url), context.DeadlineExceeded)}
+			}
 		}
 		if err == nil {
 			err = c.newError(cl.endpoint, hr, body)

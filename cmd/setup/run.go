@@ -644,7 +644,7 @@ func describeKey(k *bbapi.SSHKey) string {
 // deleteUploaded takes back the key this run uploaded; only that key, by its own link.
 // It runs even when the run was interrupted, bounded by its own timeout.
 func (r *run) deleteUploaded(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	ctx, cancel := context.WithTimeout(bbapi.Cleanup(context.WithoutCancel(ctx)), 30*time.Second)
 	defer cancel()
 	_, err := r.client.SSHKeys.DeleteKey(ctx, r.remoteKey)
 	return err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/identity"
@@ -127,7 +128,11 @@ func (e *Engine) upload(ctx context.Context, j *state.Journal, s *subject, k *ke
 // the next run).
 func (e *Engine) abandon(ctx context.Context, j *state.Journal, s *subject, out *Outcome, cause error) error {
 	out.Result, out.Error = string(state.ResultFailed), cause.Error()
-	if err := e.rollback(ctx, j, s, out); err != nil {
+	// Taking the successor back is sent even when --max-wait is spent (that may be why
+	// the run failed), with a bound of its own.
+	rctx, cancel := context.WithTimeout(bbapi.Cleanup(ctx), 30*time.Second)
+	defer cancel()
+	if err := e.rollback(rctx, j, s, out); err != nil {
 		return errors.Join(cause, cmdutil.WithHint(fmt.Errorf("undoing the rotation: %w", err),
 			"run `bbkey rotate` again: it finishes undoing this rotation first"))
 	}
