@@ -17,7 +17,7 @@ func listenAgent() (net.Listener, string, func(), error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, "", nil, err
 	}
-	addr := `\\.\pipe\bbkey-verify-` + hex.EncodeToString(b[:])
+	addr := `\\.\pipe\bbkey-agent-` + hex.EncodeToString(b[:])
 	ln, err := winio.ListenPipe(addr, &winio.PipeConfig{SecurityDescriptor: "D:P(A;;GA;;;OW)"})
 	if err != nil {
 		return nil, "", nil, err
