@@ -67,7 +67,8 @@ The email comes from --email, ` + shared.EnvEmail + ` or a prompt; the token fro
 checked with Bitbucket (GET /user) before it is stored, in the OS keychain (macOS Keychain,
 Windows Credential Manager, the Secret Service on Linux). Where no keychain answers
 (a headless Linux machine) login refuses unless --insecure-storage allows a file readable
-only by you (0600) in the config directory, with a warning.`,
+only by you (0600; on Windows an ACL for you, SYSTEM and Administrators) in the config
+directory, with a warning.`,
 		Example: `  bbkey auth login
   bbkey auth login --email ada@example.com --token-file ~/.bitbucket-token
   BITBUCKET_EMAIL=ada@example.com BITBUCKET_API_TOKEN=… bbkey auth login --insecure-storage`,
@@ -83,7 +84,7 @@ only by you (0600) in the config directory, with a warning.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Email, "email", "", "the Atlassian account `EMAIL` the API token belongs to (env "+shared.EnvEmail+")")
-	cmd.Flags().BoolVar(&opts.InsecureStorage, "insecure-storage", false, "without an OS keychain, store the token in a 0600 file in the config directory")
+	cmd.Flags().BoolVar(&opts.InsecureStorage, "insecure-storage", false, "without an OS keychain, store the token in a file only you can read (0600; a private ACL on Windows) in the config directory")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "check the token with Bitbucket and store nothing")
 	return cmd
 }
