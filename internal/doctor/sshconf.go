@@ -264,7 +264,8 @@ func runSSHG(ctx context.Context, e *Env, alias string) (sshG, error) {
 			g.Port, _ = strconv.Atoi(v)
 		case "identityfile":
 			if g.IdentityFile == "" {
-				g.IdentityFile = v
+				// ssh -G prints the value before expanding %-tokens: bbkey's %% is a %.
+				g.IdentityFile = strings.ReplaceAll(v, "%%", "%")
 			}
 		case "hostkeyalias":
 			g.HostKeyAlias = v

@@ -294,3 +294,41 @@ func TestRotateRemovesStaleTemporaries(t *testing.T) {
 		t.Errorf("temporary files in ~/.ssh: %v", left)
 	}
 }
+
+// Issue 13, defect 6: with the ssh directory under a path containing "%d", setup said it
+// worked and git failed, because ssh expands %-tokens in IdentityFile and
+// UserKnownHostsFile. bbkey writes every % there as %%: the real ssh finds the key and
+// the pins, and git works; a re-run changes nothing.
+func TestPercentInSSHDirPath(t *testing.T) {
+	w := NewWorld(t)
+	odd := filepath.Join(w.Home.Dir, "50%done %d", ".ssh")
+	if err := os.MkdirAll(odd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	w.Home.SSHDir = odd
+	w.Setenv("BBKEY_SSH_DIR", odd)
+	w.Setenv("GIT_SSH_COMMAND", "ssh -F '"+filepath.Join(odd, "config")+"'")
+	w.MustRun("", "setup", "--passphrase-file", w.PassFile, "--no-remotes")
+	cfg, _ := os.ReadFile(filepath.Join(odd, "bbkey", "config"))
+	if !strings.Contains(string(cfg), "50%%done %%d") {
+		t.Errorf("bbkey's config does not escape %%:\n%s", cfg)
+	}
+	// The real ssh, through the written config, with the agent emptied: the key must be
+	// found by its IdentityFile (unencrypted copy not needed: ssh fails without it, so
+	// load it again through the path ssh resolves).
+	if out, err := rotateExec(w, "ssh-add", "-D"); err != nil {
+		t.Fatalf("ssh-add -D: %v\n%s", err, out)
+	}
+	// ssh -G prints the value before it expands %-tokens.
+	id := rotateIdentityFile(t, w, "ssh.bitbucket.org")
+	if id != strings.ReplaceAll(filepath.Join(odd, "bbkey_ada_ed25519"), "%", "%%") {
+		t.Errorf("ssh resolves IdentityFile %q", id)
+	}
+	w.MustRun("", "doctor", "--fix", "--yes", "--passphrase-file", w.PassFile)
+	rotateLsRemote(t, w, "ssh.bitbucket.org", "api")
+	before := w.Snapshot()
+	w.MustRun("", "setup", "--passphrase-file", w.PassFile, "--no-remotes")
+	if d := DiffSnapshots(before, w.Snapshot()); d != "" {
+		t.Errorf("a re-run changed:\n%s", d)
+	}
+}

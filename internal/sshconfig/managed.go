@@ -75,10 +75,10 @@ func RenderManaged(blocks []HostBlock) []byte {
 		fmt.Fprintf(&s, "  HostName %s\n", b.HostName)
 		fmt.Fprintf(&s, "  Port %d\n", b.Port)
 		s.WriteString("  User git\n")
-		fmt.Fprintf(&s, "  IdentityFile %s\n", QuoteArg(configPath(b.IdentityFile)))
+		fmt.Fprintf(&s, "  IdentityFile %s\n", QuoteArg(escapeTokens(configPath(b.IdentityFile))))
 		s.WriteString("  IdentitiesOnly yes\n")
 		s.WriteString("  AddKeysToAgent yes\n")
-		fmt.Fprintf(&s, "  UserKnownHostsFile %s\n", QuoteArg(configPath(b.KnownHostsFile)))
+		fmt.Fprintf(&s, "  UserKnownHostsFile %s\n", QuoteArg(escapeTokens(configPath(b.KnownHostsFile))))
 		s.WriteString("  StrictHostKeyChecking yes\n")
 		if b.HostKeyAlias != "" {
 			fmt.Fprintf(&s, "  HostKeyAlias %s\n", b.HostKeyAlias)
@@ -133,9 +133,9 @@ func ParseManaged(content []byte) ([]HostBlock, error) {
 			}
 			cur.Port = p
 		case "identityfile":
-			cur.IdentityFile = filepath.FromSlash(v)
+			cur.IdentityFile = filepath.FromSlash(unescapeTokens(v))
 		case "userknownhostsfile":
-			cur.KnownHostsFile = filepath.FromSlash(v)
+			cur.KnownHostsFile = filepath.FromSlash(unescapeTokens(v))
 		case "hostkeyalias":
 			cur.HostKeyAlias = v
 		case "user", "identitiesonly", "addkeystoagent", "stricthostkeychecking":
@@ -174,3 +174,12 @@ func Find(blocks []HostBlock, alias string) (HostBlock, bool) {
 // configPath is a path as written into ssh config: forward slashes everywhere, which
 // Windows OpenSSH accepts and which never collide with ssh's backslash escapes.
 func configPath(p string) string { return filepath.ToSlash(p) }
+
+// escapeTokens doubles every % of a path for the options where ssh expands %-tokens
+// (IdentityFile, UserKnownHostsFile): a directory named "50%done" must not read as
+// "50" + the local home directory + "one".
+func escapeTokens(p string) string { return strings.ReplaceAll(p, "%", "%%") }
+
+// unescapeTokens reads back what escapeTokens wrote. A lone % (written by an older
+// bbkey) is kept as it is; the next write escapes it.
+func unescapeTokens(p string) string { return strings.ReplaceAll(p, "%%", "%") }
