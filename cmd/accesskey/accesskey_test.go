@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -135,7 +136,8 @@ Host ssh.bitbucket.org
   User git
   IdentityFile $HOME/.ssh/bbkey_access_build-01_ed25519
   IdentitiesOnly yes
-  AddKeysToAgent yes
+` + identityAgentLine + `  AddKeysToAgent yes
+  ProxyCommand none
   UserKnownHostsFile $HOME/.ssh/bbkey/known_hosts
   StrictHostKeyChecking yes
   HostKeyAlias ssh.bitbucket.org
@@ -500,3 +502,11 @@ func TestRefusesDuringRotation(t *testing.T) {
 		t.Errorf("%d keys added during a rotation", n)
 	}
 }
+
+// identityAgentLine is the IdentityAgent line bbkey's Host blocks carry (none on Windows).
+var identityAgentLine = func() string {
+	if runtime.GOOS == "windows" {
+		return ""
+	}
+	return "  IdentityAgent SSH_AUTH_SOCK\n"
+}()

@@ -332,3 +332,35 @@ func TestPercentInSSHDirPath(t *testing.T) {
 		t.Errorf("a re-run changed:\n%s", d)
 	}
 }
+
+// Issue 13, defect 5: with global overrides in the user's ssh config (a password
+// manager's IdentityAgent, IdentityAgent none, another IdentityFile, IdentitiesOnly no, a
+// ProxyJump, a Match block), setup and doctor said yes while git said no: the proof did
+// not go the way git's ssh resolves. bbkey's Host block now sets what must win (the agent
+// it loads the key into, no proxy), so after setup and doctor say yes, the real git works
+// through the real ssh and config; the user's lines are kept.
+func TestGlobalSSHOverrides(t *testing.T) {
+	for name, conf := range map[string]string{
+		"IdentityAgent socket": "Host *\n  IdentityAgent ~/.1password/agent.sock\n",
+		"IdentityAgent none":   "Host *\n  IdentityAgent none\n",
+		"IdentityFile":         "Host *\n  IdentityFile ~/.ssh/id_other\n  IdentitiesOnly no\n",
+		"IdentitiesOnly":       "Host *\n  IdentitiesOnly no\n  AddKeysToAgent no\n",
+		"ProxyJump":            "Host *\n  ProxyJump nobody@127.0.0.1:1\n",
+		"Match":                "Match all\n  IdentityAgent none\n  ProxyCommand false\n",
+	} {
+		t.Run(strings.ReplaceAll(name, " ", "-"), func(t *testing.T) {
+			t.Parallel()
+			w := NewWorld(t)
+			user := filepath.Join(w.Home.SSHDir, "config")
+			doctorWrite(t, user, conf, 0o600)
+			w.MustRun("", "setup", "--passphrase-file", w.PassFile, "--no-remotes")
+			if b, _ := os.ReadFile(user); !strings.HasSuffix(string(b), "\n"+conf) {
+				t.Errorf("the user's lines were not kept:\n%s", b)
+			}
+			if d := w.Run("", "doctor"); d.Code != 0 {
+				t.Errorf("doctor after setup: %s", d)
+			}
+			rotateLsRemote(t, w, "ssh.bitbucket.org", "api")
+		})
+	}
+}

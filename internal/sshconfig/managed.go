@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,7 +78,16 @@ func RenderManaged(blocks []HostBlock) []byte {
 		s.WriteString("  User git\n")
 		fmt.Fprintf(&s, "  IdentityFile %s\n", QuoteArg(escapeTokens(configPath(b.IdentityFile))))
 		s.WriteString("  IdentitiesOnly yes\n")
+		if runtime.GOOS != "windows" {
+			// The agent bbkey loads the key into, whatever a `Host *` IdentityAgent (a
+			// password manager's socket, or none) says for other hosts. (Windows' ssh
+			// finds its agent service without SSH_AUTH_SOCK, which is mostly unset.)
+			s.WriteString("  IdentityAgent SSH_AUTH_SOCK\n")
+		}
 		s.WriteString("  AddKeysToAgent yes\n")
+		// Straight to the endpoint, as bbkey's proof connects: a `Host *` ProxyJump or
+		// ProxyCommand must not send git another way than the one proven.
+		s.WriteString("  ProxyCommand none\n")
 		fmt.Fprintf(&s, "  UserKnownHostsFile %s\n", QuoteArg(escapeTokens(configPath(b.KnownHostsFile))))
 		s.WriteString("  StrictHostKeyChecking yes\n")
 		if b.HostKeyAlias != "" {
@@ -138,7 +148,7 @@ func ParseManaged(content []byte) ([]HostBlock, error) {
 			cur.KnownHostsFile = filepath.FromSlash(unescapeTokens(v))
 		case "hostkeyalias":
 			cur.HostKeyAlias = v
-		case "user", "identitiesonly", "addkeystoagent", "stricthostkeychecking":
+		case "user", "identitiesonly", "addkeystoagent", "stricthostkeychecking", "identityagent", "proxycommand":
 			// Always rendered with bbkey's values.
 		default:
 			return nil, fmt.Errorf("line %d: unexpected option %s", lineNo, kw)
