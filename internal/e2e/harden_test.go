@@ -364,3 +364,33 @@ func TestGlobalSSHOverrides(t *testing.T) {
 		})
 	}
 }
+
+// Issue 13, defect 7: remote --recursive followed symlinks out of the tree it was given:
+// it rewrote a repository outside it, and a link to / walked the whole file system. Links
+// that lead out are skipped and named; one inside the tree is still followed (once).
+func TestRemoteRecursiveStaysInTree(t *testing.T) {
+	w := NewWorld(t)
+	inside := setupRepo(t, w, "tree/api", "https://bitbucket.org/acme/api.git")
+	outside := setupRepo(t, w, "elsewhere", "https://bitbucket.org/acme/web.git")
+	tree := filepath.Dir(inside)
+	for name, target := range map[string]string{"out": outside, "root": "/", "again": inside} {
+		if err := os.Symlink(target, filepath.Join(tree, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := w.MustRun("", "remote", "--recursive", tree)
+	if got := w.MustGit(inside, "remote", "get-url", "origin"); got != "git@ssh.bitbucket.org:acme/api.git\n" {
+		t.Errorf("inside origin = %q", got)
+	}
+	if got := w.MustGit(outside, "remote", "get-url", "origin"); got != "https://bitbucket.org/acme/web.git\n" {
+		t.Errorf("the repository outside the tree was rewritten: %q\n%s", got, r)
+	}
+	for _, link := range []string{"out", "root"} {
+		if !strings.Contains(r.Stderr, "skipped "+filepath.Join(tree, link)+": a link to") {
+			t.Errorf("the skipped link %s is not named:\n%s", link, r.Stderr)
+		}
+	}
+	if strings.Contains(r.Stderr, "skipped "+filepath.Join(tree, "again")) {
+		t.Errorf("a link inside the tree was skipped:\n%s", r.Stderr)
+	}
+}

@@ -17,8 +17,11 @@ import (
 var skipDirs = map[string]bool{".git": true, "node_modules": true}
 
 // Find walks roots for git repositories: work trees (a .git directory), worktrees and
-// submodules (a .git file), and bare repositories. Symlinked directories are followed once
-// (a loop is walked only the first time), .git and node_modules are never entered, and a
+// submodules (a .git file), and bare repositories. Symlinked directories are followed only
+// when they lead to a directory inside the root (once: a loop is walked only the first
+// time); one leading out of it is skipped and reported, so a run never rewrites a
+// repository outside the directory it was given (nor walks the whole disk through a link
+// to /). .git and node_modules are never entered, and a
 // repository seen through several paths (its worktrees, a symlink) is returned once, at its
 // main work tree. Directories that cannot be read are reported in the second result and
 // the walk goes on.
@@ -44,6 +47,7 @@ func Find(ctx context.Context, roots ...string) ([]Repo, []error) {
 			w.warn = append(w.warn, fmt.Errorf("%s is not a directory", root))
 			continue
 		}
+		w.root, w.rootReal = abs, real
 		if err := w.walk(ctx, abs, real); err != nil {
 			return w.repos, append(w.warn, err)
 		}
@@ -53,10 +57,12 @@ func Find(ctx context.Context, roots ...string) ([]Repo, []error) {
 }
 
 type walker struct {
-	repos   []Repo
-	warn    []error
-	seenDir map[string]bool // real paths of directories walked
-	seenGit map[string]bool // common git dirs found
+	// root is the directory being walked (as given) and rootReal its real path.
+	root, rootReal string
+	repos          []Repo
+	warn           []error
+	seenDir        map[string]bool // real paths of directories walked
+	seenGit        map[string]bool // common git dirs found
 }
 
 // walk visits dir (as the user names it) whose real path is real.
@@ -96,6 +102,10 @@ func (w *walker) walk(ctx context.Context, dir, real string) error {
 				continue // dangling, or not a directory
 			}
 			if childReal, err = filepath.EvalSymlinks(child); err != nil {
+				continue
+			}
+			if !within(w.rootReal, childReal) {
+				w.warn = append(w.warn, fmt.Errorf("skipped %s: a link to %s, outside %s", child, childReal, w.root))
 				continue
 			}
 		default:
@@ -187,4 +197,10 @@ func (w *walker) add(r Repo) {
 	}
 	w.seenGit[key] = true
 	w.repos = append(w.repos, r)
+}
+
+// within reports whether path is dir or inside it (both real, clean paths).
+func within(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
