@@ -394,3 +394,71 @@ func TestRemoteRecursiveStaysInTree(t *testing.T) {
 		t.Errorf("a link inside the tree was skipped:\n%s", r.Stderr)
 	}
 }
+
+// Issue 13, defect 13: a read-only ~/.ssh/config was replaced without a word, one owned by
+// someone else became the user's, and a hard-linked one was split in two. bbkey leaves
+// such a file as it is and stops before its first remote write, giving the line to add by
+// hand; with the line added, setup works and git too.
+func TestUserSSHConfigKept(t *testing.T) {
+	const content = "Host example\n  User me\n"
+	for name, prep := range map[string]func(t *testing.T, path string){
+		"read-only": func(t *testing.T, path string) {
+			if err := os.Chmod(path, 0o444); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"owned by another user": func(t *testing.T, path string) {
+			if os.Geteuid() != 0 {
+				t.Skip("making a file someone else's needs root")
+			}
+			if err := os.Chown(path, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"hard-linked": func(t *testing.T, path string) {
+			if err := os.Link(path, filepath.Join(filepath.Dir(filepath.Dir(path)), "dotfiles-ssh-config")); err != nil {
+				t.Fatal(err)
+			}
+		},
+	} {
+		t.Run(strings.ReplaceAll(name, " ", "-"), func(t *testing.T) {
+			t.Parallel()
+			w := NewWorld(t)
+			user := filepath.Join(w.Home.SSHDir, "config")
+			doctorWrite(t, user, content, 0o644)
+			prep(t, user)
+			before, _ := os.Stat(user)
+			r := w.Run("", "setup", "--passphrase-file", w.PassFile, "--no-remotes")
+			include := "Include " + filepath.Join(w.Home.SSHDir, "bbkey", "config")
+			if r.Code != 1 || !strings.Contains(r.Stderr, "bbkey leaves the file as it is") || !strings.Contains(r.Stderr, "bbkey: hint: add this line at the very top of "+user) ||
+				!strings.Contains(r.Stderr, include) {
+				t.Errorf("%s", r)
+			}
+			if n := len(rotateAccountKeys(w)); n != 0 {
+				t.Errorf("%d keys uploaded by a run that had to stop", n)
+			}
+			after, _ := os.Stat(user)
+			if b, _ := os.ReadFile(user); string(b) != content || !os.SameFile(before, after) || after.Mode() != before.Mode() {
+				t.Errorf("the file changed: %q, mode %v", b, after.Mode())
+			}
+			// The user adds the line; setup then works and leaves the file alone.
+			if err := os.Chmod(user, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			const lead = "yourself, then run the command again: "
+			i := strings.Index(r.Stderr, lead)
+			if i < 0 {
+				t.Fatalf("no line to add in the hint:\n%s", r)
+			}
+			line := strings.SplitN(r.Stderr[i+len(lead):], "\n", 2)[0]
+			if err := os.WriteFile(user, []byte(line+"\n"+content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			w.MustRun("", "setup", "--passphrase-file", w.PassFile, "--no-remotes")
+			if b, _ := os.ReadFile(user); string(b) != line+"\n"+content {
+				t.Errorf("setup changed the file after the line was added:\n%s", b)
+			}
+			rotateLsRemote(t, w, "ssh.bitbucket.org", "api")
+		})
+	}
+}

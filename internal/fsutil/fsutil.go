@@ -36,6 +36,25 @@ func ResolveTarget(path string) (string, error) {
 	return target, nil
 }
 
+// ReplaceProblem says why replacing the existing file at path (through a symlink) with a
+// new one, as WriteFileAtomic does, would not be what its owner expects: it is read-only,
+// it belongs to someone else (the new file would be the writer's), or it has other hard
+// links (they would keep the old content). "" when there is none, or no file.
+func ReplaceProblem(path string) string {
+	target, err := ResolveTarget(path)
+	if err != nil {
+		return ""
+	}
+	fi, err := os.Stat(target)
+	if err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
+	if fi.Mode().Perm()&0o200 == 0 {
+		return fmt.Sprintf("it is read-only (mode %04o)", fi.Mode().Perm())
+	}
+	return replaceProblem(fi)
+}
+
 // WriteFileAtomic replaces path with data. An existing file keeps its mode (perm is used
 // for a new file); a symlink is followed and its target rewritten.
 func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {

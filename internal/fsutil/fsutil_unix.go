@@ -3,8 +3,10 @@
 package fsutil
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -61,6 +63,20 @@ func lockFile(f *os.File, block bool) error {
 }
 
 func unlockFile(f *os.File) error { return unix.Flock(int(f.Fd()), unix.LOCK_UN) }
+
+func replaceProblem(fi fs.FileInfo) string {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return ""
+	}
+	if uid := os.Geteuid(); int(st.Uid) != uid {
+		return fmt.Sprintf("it belongs to uid %d, not to you (uid %d): a rewritten file would be yours", st.Uid, uid)
+	}
+	if st.Nlink > 1 {
+		return fmt.Sprintf("it has %d hard links: a rewritten file would no longer be the one the other links name", st.Nlink)
+	}
+	return ""
+}
 
 // MakePrivate makes an existing file readable and writable by its owner alone.
 func MakePrivate(path string) error { return os.Chmod(path, 0o600) }

@@ -77,6 +77,10 @@ func KeepPerm(target string, fi fs.FileInfo, want fs.FileMode) fs.FileMode {
 
 func syncDir(string) error { return nil }
 
+// replaceProblem: Windows files have no Unix owner or link count to keep here (ACLs are
+// checked elsewhere); only the read-only bit, checked by the caller.
+func replaceProblem(fs.FileInfo) string { return "" }
+
 func lockFile(f *os.File, block bool) error {
 	flags := uint32(windows.LOCKFILE_EXCLUSIVE_LOCK)
 	if !block {

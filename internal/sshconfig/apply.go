@@ -143,6 +143,11 @@ func Update(ctx context.Context, sshDir string, edit func([]HostBlock) ([]HostBl
 	if edited != "" {
 		res.ChangedFiles = append(res.ChangedFiles, edited)
 	}
+	if userChanged {
+		if err := userConfigReplaceable(f); err != nil {
+			return res, err
+		}
+	}
 	if opts.DryRun {
 		return res, nil
 	}
@@ -185,11 +190,34 @@ func managedErr(path string, err error) error {
 		"then run `bbkey doctor --fix` to regenerate it (the edited file is kept next to it as config.edited-<time>), and run this command again")
 }
 
-// Check reads back the managed file in sshDir, so a command can stop before its first
-// remote write when a hand edit would stop it later.
+// Check reads back the managed file in sshDir, and checks that the user's config can take
+// bbkey's Include line if it lacks it, so a command can stop before its first remote write
+// when either would stop it later.
 func Check(sshDir string) error {
-	_, err := Read(sshDir)
-	return err
+	if _, err := Read(sshDir); err != nil {
+		return err
+	}
+	f := FilesIn(sshDir)
+	old, err := readOptional(f.UserConfig)
+	if err != nil {
+		return err
+	}
+	if _, changed := EnsureInclude(old, configPath(f.Managed)); changed {
+		return userConfigReplaceable(f)
+	}
+	return nil
+}
+
+// userConfigReplaceable refuses to replace the user's ssh config when that would not be
+// what an OpenSSH user expects (read-only, someone else's, hard-linked): nothing is
+// written, and the hint gives the line to add by hand.
+func userConfigReplaceable(f Files) error {
+	p := fsutil.ReplaceProblem(f.UserConfig)
+	if p == "" {
+		return nil
+	}
+	return cmdutil.WithHint(fmt.Errorf("%s needs bbkey's Include line at the top, and bbkey leaves the file as it is: %s", f.UserConfig, p),
+		fmt.Sprintf("add this line at the very top of %s yourself, then run the command again: %s", f.UserConfig, IncludeLine(configPath(f.Managed))))
 }
 
 // readOptional reads path through any symlink; a missing file reads as empty.
