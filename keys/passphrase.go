@@ -253,7 +253,9 @@ func checkNew(p []byte, from origin) error {
 const maxPassphraseFile = 64 << 10
 
 // readPassphraseFile reads a passphrase from path, strips one trailing newline (\n or
-// \r\n, as editors and `echo` add), and refuses a file others can read.
+// \r\n, as editors and `echo` add), and refuses a file others can read. The rest is the
+// passphrase, spaces included; a file with a second line is refused rather than taken
+// whole (a comment or a second passphrase would otherwise silently become part of it).
 func readPassphraseFile(path string) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -279,6 +281,11 @@ func readPassphraseFile(path string) ([]byte, error) {
 	case bytes.HasSuffix(b, []byte("\n")):
 		clear(b[len(b)-1:])
 		b = b[:len(b)-1]
+	}
+	if bytes.ContainsAny(b, "\r\n") {
+		clear(b)
+		return nil, cmdutil.UsageError(fmt.Errorf("--passphrase-file %s has more than one line", path),
+			"the passphrase is the whole file but one trailing newline, spaces included: keep only the passphrase in it, on one line")
 	}
 	return b, nil
 }

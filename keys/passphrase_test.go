@@ -234,3 +234,35 @@ func TestUnlock(t *testing.T) {
 		t.Errorf("Unlock of an unencrypted key = %v, asked %q", err, fake.Asked)
 	}
 }
+
+// Issue 13, defect 14: the rule for a passphrase file. One trailing newline (\n or \r\n)
+// is not part of the passphrase, spaces are; a second line is refused, never taken into
+// the passphrase.
+func TestPassphraseFileRule(t *testing.T) {
+	dir := t.TempDir()
+	for content, want := range map[string]string{
+		"pass word\n":               "pass word",
+		"pass word \n":              "pass word ",
+		"pass word\r\n":             "pass word",
+		"pass word":                 "pass word",
+		"pass word\n\n":             "",
+		"pass\nword\n":              "",
+		"pass word\n# the CI key\n": "",
+		"pass\rword":                "",
+	} {
+		p := filepath.Join(dir, "pass")
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := PassphraseSource{File: p}.NewPassphrase()
+		if want == "" {
+			if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), "more than one line") || len(cmdutil.Hints(err)) == 0 {
+				t.Errorf("%q: %q, %v; want a usage error naming the second line", content, got, err)
+			}
+			continue
+		}
+		if err != nil || string(got) != want {
+			t.Errorf("%q: %q, %v; want %q", content, got, err, want)
+		}
+	}
+}
