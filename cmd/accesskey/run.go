@@ -43,6 +43,8 @@ type keyPlan struct {
 	passphrase []byte
 	created    time.Time
 	label      string
+	// sshConfig is --write-ssh-config: a key first added without it gets no Host block.
+	sshConfig bool
 }
 
 func (p *keyPlan) fingerprint() string {
@@ -251,7 +253,7 @@ func runAdd(ctx context.Context, o *Options) error {
 // planKey decides which key the run uses and reads every secret it needs, so that a
 // missing passphrase fails before anything is written.
 func (o *Options) planKey(paths cmdutil.Paths, name string, prev *state.AccessKey, ttl time.Duration) (*keyPlan, error) {
-	p := &keyPlan{name: name, created: o.Now().UTC()}
+	p := &keyPlan{name: name, created: o.Now().UTC(), sshConfig: o.WriteSSHConfig}
 	if o.KeyFile != "" {
 		k, err := keys.LoadPublic(o.KeyFile)
 		if err != nil {
@@ -343,8 +345,12 @@ func recordKey(ctx context.Context, sd state.Dir, p *keyPlan) (bool, error) {
 		}
 		ak := s.AccessKeys[p.name]
 		if ak == nil || !bbapi.SameFingerprint(ak.Fingerprint, p.key.Fingerprint) {
-			ak = &state.AccessKey{Fingerprint: p.key.Fingerprint, Created: p.created, Targets: []state.Target{}}
+			ak = &state.AccessKey{Fingerprint: p.key.Fingerprint, Created: p.created, Targets: []state.Target{}, NoSSHConfig: !p.sshConfig}
 			s.AccessKeys[p.name] = ak
+			changed = true
+		}
+		if p.sshConfig && ak.NoSSHConfig {
+			ak.NoSSHConfig = false
 			changed = true
 		}
 		if ak.Path != p.path || ak.Label != p.label {
@@ -397,7 +403,7 @@ func recordTargets(ctx context.Context, sd state.Dir, p *keyPlan, batch []access
 		}
 		ak := s.AccessKeys[p.name]
 		if ak == nil || !bbapi.SameFingerprint(ak.Fingerprint, p.key.Fingerprint) {
-			ak = &state.AccessKey{Path: p.path, Fingerprint: p.key.Fingerprint, Label: p.label, Created: p.created}
+			ak = &state.AccessKey{Path: p.path, Fingerprint: p.key.Fingerprint, Label: p.label, Created: p.created, NoSSHConfig: !p.sshConfig}
 			s.AccessKeys[p.name] = ak
 		}
 		for _, r := range batch {
@@ -445,7 +451,15 @@ func (o *Options) sshSetup(ctx context.Context, rep *report, s cmdutil.Settings,
 		return err
 	}
 	rep.SSH.Alias = identity.AccessAlias(s.SSHHost, st, rep.Key.name)
-	blocks, err := identity.Blocks(s, paths.SSHDir, st)
+	// The block to show (or write) for this key, even when it gets none in the file.
+	shown := *st
+	shown.AccessKeys = maps.Clone(st.AccessKeys)
+	if k := shown.AccessKeys[rep.Key.name]; k != nil && k.NoSSHConfig {
+		c := *k
+		c.NoSSHConfig = false
+		shown.AccessKeys[rep.Key.name] = &c
+	}
+	blocks, err := identity.Blocks(s, paths.SSHDir, &shown)
 	if err != nil {
 		return fmt.Errorf("ssh config: %w", err)
 	}

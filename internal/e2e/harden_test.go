@@ -462,3 +462,32 @@ func TestUserSSHConfigKept(t *testing.T) {
 		})
 	}
 }
+
+// Issue 13, defect 14: add-access-key without --write-ssh-config on a machine with an
+// account key left doctor exiting 1 for a Host block nobody asked for. The key is recorded
+// as having none: doctor passes, and the account key's block and git are untouched; a
+// later --write-ssh-config adds the block, and doctor still passes.
+func TestAccessKeyWithoutSSHConfigDoctor(t *testing.T) {
+	w := NewWorld(t)
+	rotateSetup(t, w)
+	cfg := filepath.Join(w.Home.SSHDir, "bbkey", "config")
+	before, _ := os.ReadFile(cfg)
+	r := w.MustRun("", "add-access-key", "--repo", "acme/api", "--name", "ci", "--passphrase-file", w.PassFile, "--agent")
+	if !strings.Contains(r.Stdout, "Host ssh.bitbucket.org-access-ci") {
+		t.Errorf("the block to install is no longer shown:\n%s", r)
+	}
+	if after, _ := os.ReadFile(cfg); string(after) != string(before) {
+		t.Errorf("bbkey's config changed without --write-ssh-config:\n%s", after)
+	}
+	if d := w.Run("", "doctor"); d.Code != 0 {
+		t.Errorf("doctor: %s", d)
+	}
+	rotateLsRemote(t, w, "ssh.bitbucket.org", "api")
+	w.MustRun("", "add-access-key", "--repo", "acme/api", "--name", "ci", "--passphrase-file", w.PassFile, "--agent", "--write-ssh-config")
+	if after, _ := os.ReadFile(cfg); !strings.Contains(string(after), "Host ssh.bitbucket.org-access-ci") {
+		t.Errorf("--write-ssh-config did not add the block:\n%s", after)
+	}
+	if d := w.Run("", "doctor"); d.Code != 0 {
+		t.Errorf("doctor after --write-ssh-config: %s", d)
+	}
+}

@@ -90,6 +90,9 @@ func Blocks(s cmdutil.Settings, sshDir string, st *state.State) ([]sshconfig.Hos
 		}
 	}
 	for name, k := range st.AccessKeys {
+		if k.NoSSHConfig {
+			continue
+		}
 		if err := add(AccessAlias(s.SSHHost, st, name), k.Path); err != nil {
 			return nil, err
 		}

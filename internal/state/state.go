@@ -122,6 +122,10 @@ type AccessKey struct {
 	Fingerprint string    `json:"fingerprint"`
 	Label       string    `json:"label,omitempty"`
 	Created     time.Time `json:"created"`
+	// NoSSHConfig is set for a key first added without --write-ssh-config: bbkey's ssh
+	// config gets no Host block for it (nobody asked for one, and doctor must not ask
+	// for it either) until add-access-key --write-ssh-config.
+	NoSSHConfig bool `json:"no_ssh_config,omitempty"`
 	// Targets are the repositories and projects the key was added to, sorted.
 	Targets []Target `json:"targets"`
 }
