@@ -38,13 +38,16 @@ type world struct {
 	env      map[string]string
 	agent    *agent.Fake
 	store    *credstore.Fake
-	prompter *prompt.Fake
-	runner   *fakeTimer
-	backend  schedule.Backend
-	stdout   *iostreams.SyncBuffer
-	stderr   *iostreams.SyncBuffer
-	passFile string
-	exe      string
+	// fileStore, when set, is the store instead of store: the 0600 file of
+	// `auth login --insecure-storage`, which a cron job can read.
+	fileStore *credstore.File
+	prompter  *prompt.Fake
+	runner    *fakeTimer
+	backend   schedule.Backend
+	stdout    *iostreams.SyncBuffer
+	stderr    *iostreams.SyncBuffer
+	passFile  string
+	exe       string
 }
 
 func newWorld(t *testing.T) *world {
@@ -60,7 +63,31 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	w.exe = filepath.Join(home.Dir, "bin", "bbkey")
+	// As after `bbkey auth login`: the credential is stored, so a timer's job finds it.
+	if err := w.store.Set(context.Background(), credstore.DefaultAccount, w.credential()); err != nil {
+		t.Fatal(err)
+	}
 	return w
+}
+
+func (w *world) credential() credstore.Secret {
+	return credstore.Secret{Kind: credstore.KindAPIToken, Email: bbapitest.DefaultEmail, Secret: []byte(w.emu.DefaultAPIToken())}
+}
+
+// useFileStore stores the credential in the 0600 file instead of the keychain.
+func (w *world) useFileStore() {
+	w.t.Helper()
+	w.fileStore = credstore.NewFile(w.paths.ConfigDir)
+	if err := w.fileStore.Set(context.Background(), credstore.DefaultAccount, w.credential()); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *world) credStore(context.Context, bool) (credstore.Store, error) {
+	if w.fileStore != nil {
+		return w.fileStore, nil
+	}
+	return w.store, nil
 }
 
 // options builds the command's Options the way NewCmdRotate does, over the world.
@@ -76,7 +103,7 @@ func (w *world) options() *Options {
 		Paths:     func() (cmdutil.Paths, error) { return w.paths, nil },
 		Hostname:  func() (string, error) { return "testhost", nil },
 		Agent:     func() (agent.Agent, error) { return w.agent, nil },
-		CredStore: func(context.Context, bool) (credstore.Store, error) { return w.store, nil },
+		CredStore: w.credStore,
 		APIClient: func(context.Context) (*bbapi.Client, cmdutil.ResolvedCredential, error) {
 			cred := &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: w.emu.DefaultAPIToken()}
 			c, err := bbapi.NewClient(w.emu.APIURL(), cred, bbapi.WithMaxWait(2*time.Second))

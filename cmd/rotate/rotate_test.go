@@ -214,6 +214,9 @@ func TestScheduleEveryBackend(t *testing.T) {
 			}
 			w := newWorld(t)
 			w.backend = b
+			if b == schedule.Cron {
+				w.useFileStore() // a cron job cannot reach the keychain
+			}
 			w.seedAccount("ada", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
 			opts := w.options()
 			opts.Schedule, opts.PassphraseFile, opts.JSON = "weekly", w.passFile, true
@@ -424,5 +427,67 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestScheduleRefusesAJobThatCouldNotRun: a job gets none of this shell's environment and,
+// under cron, no keychain; --schedule refuses with exit 2, before running or writing
+// anything, naming the way out.
+func TestScheduleRefusesAJobThatCouldNotRun(t *testing.T) {
+	tests := []struct {
+		name    string
+		backend schedule.Backend
+		prepare func(w *world)
+		want    string
+		hints   []string
+	}{
+		{"credential only in the environment", schedule.Systemd,
+			func(w *world) { must(t, w.store.Delete(context.Background(), credstore.DefaultAccount)) },
+			"the timer's job would have no Bitbucket credential", []string{"`bbkey auth login`", "--insecure-storage"}},
+		{"credential in the keychain under cron", schedule.Cron, func(*world) {},
+			"it is in the memory, and cron jobs have no session bus", []string{"--insecure-storage", "systemd user timer"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.backend = tt.backend
+			w.seedAccount("ada", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+			tt.prepare(w)
+			opts := w.options()
+			opts.Schedule, opts.PassphraseFile = "daily", w.passFile
+			err := runRotate(context.Background(), opts)
+			hints := strings.Join(cmdutil.Hints(err), "\n")
+			if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(fmt.Sprint(err), tt.want) {
+				t.Fatalf("err = %v (exit %d), want exit 2 with %q", err, cmdutil.ExitCode(err), tt.want)
+			}
+			for _, h := range tt.hints {
+				if !strings.Contains(hints, h) {
+					t.Errorf("hints lack %q:\n%s", h, hints)
+				}
+			}
+			if cmds := w.runner.Commands(); cmds != "" {
+				t.Errorf("ran %s", cmds)
+			}
+			if w.runner.crontab != nil {
+				t.Errorf("crontab written: %s", *w.runner.crontab)
+			}
+			if _, err := os.Stat(filepath.Join(w.home.ConfigDir, "systemd")); !os.IsNotExist(err) {
+				t.Error("units were written")
+			}
+		})
+	}
+
+	// Under cron, a credential and a passphrase in the 0600 file both reach the job: the
+	// passphrase from BBKEY_PASSPHRASE is kept there.
+	w := newWorld(t)
+	w.backend = schedule.Cron
+	w.useFileStore()
+	w.seedAccount("ada", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+	w.env[keys.PassphraseEnv] = "kept for cron"
+	opts := w.options()
+	opts.Schedule = "daily"
+	must(t, runRotate(context.Background(), opts))
+	if sec, err := w.fileStore.Get(context.Background(), credstore.PassphraseAccount("ada")); err != nil || string(sec.Secret) != "kept for cron" {
+		t.Errorf("passphrase in the file store: %v", err)
 	}
 }

@@ -38,24 +38,38 @@ func (o *Options) scheduledJob() string {
 
 func runRotation(ctx context.Context, opts *Options, fl flags) (err error) {
 	job := opts.scheduledJob()
+	var dir *state.Dir
+	if job != "" {
+		// The log's started and finished lines frame the run, so --status and doctor can
+		// read its outcome from the log even when the state cannot be written.
+		started := opts.Now()
+		opts.IO.Step(iostreams.MarkOK, "%s", schedule.StartedLine(job, started))
+		defer func() {
+			r := recover()
+			runErr := err
+			if r != nil {
+				// A bug must still leave its outcome; cmd's last resort reports it.
+				runErr = fmt.Errorf("internal error: %v", r)
+			}
+			run := scheduledOutcome(started, runErr)
+			if dir != nil {
+				recordScheduledRun(ctx, opts, *dir, run)
+			}
+			mark := iostreams.MarkOK
+			if run.ExitCode != 0 {
+				mark = iostreams.MarkFail
+			}
+			opts.IO.Step(mark, "%s", schedule.FinishedLine(job, string(run.Result), run.ExitCode))
+			if r != nil {
+				panic(r)
+			}
+		}()
+	}
 	paths, err := opts.Paths()
 	if err != nil {
 		return err
 	}
-	dir := state.Dir{Path: paths.ConfigDir, Now: opts.Now}
-	if job != "" {
-		started := opts.Now()
-		opts.IO.Step(iostreams.MarkOK, "scheduled run %q started %s", job, started.Format(time.RFC3339))
-		defer func() {
-			// A bug must still leave its outcome for --status and doctor; cmd's last
-			// resort reports it.
-			if r := recover(); r != nil {
-				recordScheduledRun(ctx, opts, dir, started, fmt.Errorf("internal error: %v", r))
-				panic(r)
-			}
-			recordScheduledRun(ctx, opts, dir, started, err)
-		}()
-	}
+	dir = &state.Dir{Path: paths.ConfigDir, Now: opts.Now}
 
 	age := fl.ifOlderThan
 	if !fl.ageGiven && job != "" {
@@ -83,7 +97,7 @@ func runRotation(ctx context.Context, opts *Options, fl flags) (err error) {
 	e := &engine.Engine{
 		API:         api,
 		Agent:       opts.Agent,
-		State:       dir,
+		State:       *dir,
 		SSHDir:      paths.SSHDir,
 		Settings:    settings,
 		Hostname:    host,
@@ -107,8 +121,8 @@ func runRotation(ctx context.Context, opts *Options, fl flags) (err error) {
 	return err
 }
 
-// recordScheduledRun keeps the outcome of a timer's run for --status.
-func recordScheduledRun(ctx context.Context, opts *Options, dir state.Dir, started time.Time, runErr error) {
+// scheduledOutcome is a timer's run as --status shows it.
+func scheduledOutcome(started time.Time, runErr error) *state.ScheduledRun {
 	run := &state.ScheduledRun{Time: started, Result: state.ResultOK, ExitCode: cmdutil.ExitCode(runErr)}
 	if runErr != nil {
 		run.Error = runErr.Error()
@@ -117,8 +131,14 @@ func recordScheduledRun(ctx context.Context, opts *Options, dir state.Dir, start
 			run.Result = state.ResultPartial
 		}
 	}
+	return run
+}
+
+// recordScheduledRun keeps the outcome of a timer's run for --status (a run that rotated
+// nothing becomes "skipped").
+func recordScheduledRun(ctx context.Context, opts *Options, dir state.Dir, run *state.ScheduledRun) {
 	err := dir.Update(ctx, func(st *state.State) error {
-		if runErr == nil && lastOutcomeSkipped(st, started) {
+		if run.Error == "" && lastOutcomeSkipped(st, run.Time) {
 			run.Result = state.ResultSkipped
 		}
 		st.LastScheduledRun = run

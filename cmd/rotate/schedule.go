@@ -132,6 +132,9 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 	if err != nil {
 		return err
 	}
+	if err := jobCanRun(ctx, opts, in.Backend); err != nil {
+		return err
+	}
 	plan, err := in.PlanInstall(ctx, job)
 	if err != nil {
 		return plainErr(err)
@@ -165,6 +168,11 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 		}
 		if err := in.Apply(ctx, plan); err != nil {
 			return plainErr(err)
+		}
+		rec := &state.Schedule{Backend: string(in.Backend), Frequency: string(fl.frequency), LogFile: job.LogFile, Installed: opts.Now()}
+		// changed_files lists the timer's own files; state.json also notes the timer.
+		if err := recordSchedule(ctx, opts, paths, job.ID, rec); err != nil {
+			return err
 		}
 		for _, f := range plan.Write {
 			doc.ChangedFiles = append(doc.ChangedFiles, f.Path)
@@ -203,8 +211,8 @@ func schedulePassphrase(ctx context.Context, opts *Options, names []string) (str
 		"or opt out with --no-passphrase (the keys are then unencrypted)")
 	store, err := opts.CredStore(ctx, false)
 	if err != nil {
-		return "", nil, nil, cmdutil.WithHint(fmt.Errorf("no keychain to keep the passphrase in: %w", err),
-			"give the timer a passphrase file instead: --passphrase-file FILE")
+		return "", nil, nil, cmdutil.UsageError(fmt.Errorf("no keychain to keep the timer's passphrase in: %w", err),
+			"give the timer a passphrase file instead: --passphrase-file FILE (the job reads it at every run; chmod 600)")
 	}
 	pending := map[string][]byte{}
 	var shared []byte
@@ -235,6 +243,80 @@ func schedulePassphrase(ctx context.Context, opts *Options, names []string) (str
 	}
 	clear(shared)
 	return store.Kind(), store, pending, nil
+}
+
+// recordSchedule keeps (rec) or forgets (nil) the installed timer in the state, for
+// doctor. Re-installing the same timer keeps its install time.
+func recordSchedule(ctx context.Context, opts *Options, paths cmdutil.Paths, id string, rec *state.Schedule) error {
+	err := state.Dir{Path: paths.ConfigDir, Now: opts.Now}.Update(ctx, func(st *state.State) error {
+		old := st.Schedules[id]
+		switch {
+		case rec == nil && old == nil:
+			return errScheduleUnchanged
+		case rec == nil:
+			delete(st.Schedules, id)
+			return nil
+		case old != nil && old.Backend == rec.Backend && old.Frequency == rec.Frequency && old.LogFile == rec.LogFile:
+			return errScheduleUnchanged
+		}
+		if st.Schedules == nil {
+			st.Schedules = map[string]*state.Schedule{}
+		}
+		st.Schedules[id] = rec
+		return nil
+	})
+	if err != nil && !errors.Is(err, errScheduleUnchanged) {
+		return fmt.Errorf("recording the timer in the state: %w", err)
+	}
+	return nil
+}
+
+var errScheduleUnchanged = errors.New("unchanged")
+
+// reachesKeychain reports whether a job the backend starts can read the OS keychain.
+// cron starts jobs with HOME, LOGNAME, PATH and SHELL only: no session bus, so no Secret
+// Service. A systemd user timer runs in the user manager, which has the user's bus; launchd
+// agents and Task Scheduler tasks run in the user's session.
+func reachesKeychain(b schedule.Backend) bool { return b != schedule.Cron }
+
+// jobCanRun refuses, with exit 2 and before anything is installed, a job that would fail
+// each time its scheduler starts it: without this shell's environment, flags and
+// terminal, and (cron) without a keychain, it would lack its credential or passphrase.
+func jobCanRun(ctx context.Context, opts *Options, b schedule.Backend) error {
+	cronHint := "or use a systemd user timer, whose jobs reach the keychain: it is chosen when `systemctl --user` works (`loginctl enable-linger $USER` keeps the user manager running without a login)"
+	// The credential: the job finds only a stored one.
+	store, err := opts.CredStore(ctx, true)
+	stored := ""
+	if err == nil {
+		if _, gerr := store.Get(ctx, credstore.DefaultAccount); gerr == nil {
+			stored = store.Kind()
+		}
+	}
+	switch {
+	case stored == "":
+		return cmdutil.UsageError(errors.New("the timer's job would have no Bitbucket credential: it gets none of this shell's environment (BITBUCKET_*) or flags (--token-file), and none is stored"),
+			"store it where the job finds it: `bbkey auth login` (the OS keychain), or `bbkey auth login --insecure-storage` (a 0600 file, for cron and servers without a keychain)")
+	case stored != "file" && !reachesKeychain(b):
+		hints := []string{"store it in a file the job can read: `bbkey auth login --insecure-storage` (0600, in the config directory)"}
+		if b == schedule.Cron {
+			hints = append(hints, cronHint)
+		}
+		return cmdutil.UsageError(fmt.Errorf("the timer's job could not read the Bitbucket credential: it is in the %s, and %s jobs have no session bus to reach it", stored, b), hints...)
+	}
+	// The passphrase of the new keys: a file or the opt-out always work; the keychain
+	// entry (kept by --schedule itself) only where the job reaches the keychain.
+	if opts.NoPassphrase || opts.PassphraseFile != "" {
+		return nil
+	}
+	ps, err := opts.CredStore(ctx, false)
+	if err != nil || ps.Kind() == "file" || reachesKeychain(b) {
+		return nil // schedulePassphrase says what is missing, or keeps it where the job finds it
+	}
+	hints := []string{"give the job a passphrase file it reads at every run: --passphrase-file FILE (chmod 600); a passphrase only in BBKEY_PASSPHRASE does not reach it"}
+	if b == schedule.Cron {
+		hints = append(hints, cronHint)
+	}
+	return cmdutil.UsageError(fmt.Errorf("the timer's job could not read the new keys' passphrase: it would be kept in the %s, and %s jobs have no session bus to reach it", ps.Kind(), b), hints...)
 }
 
 func printSchedule(opts *Options, doc jsonSchedule) error {
@@ -280,6 +362,9 @@ func runUnschedule(ctx context.Context, opts *Options) error {
 			return plainErr(err)
 		}
 		doc.ChangedFiles = append(doc.ChangedFiles, plan.Remove...)
+		if err := recordSchedule(ctx, opts, paths, id, nil); err != nil {
+			return err
+		}
 	}
 	for _, l := range plan.Lines() {
 		if opts.DryRun {

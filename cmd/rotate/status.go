@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -35,6 +36,9 @@ type (
 		LogFile     string   `json:"log_file,omitempty"`
 		Files       []string `json:"files"`
 		NextRun     string   `json:"next_run,omitempty"`
+		// LastRun is the job's last run as its log tells it (also when bbkey could not
+		// start, or the run was killed before it recorded anything).
+		LastRun *schedule.LoggedRun `json:"last_run,omitempty"`
 		// Error says why the timer could not be read.
 		Error string `json:"error,omitempty"`
 	}
@@ -104,6 +108,15 @@ func runStatus(ctx context.Context, opts *Options, fl flags) error {
 				ages[kind] = d
 			}
 		}
+		logFile := s.LogFile
+		if logFile == "" {
+			logFile = filepath.Join(paths.ConfigDir, schedule.LogFileName)
+		}
+		if run, ok, err := schedule.ReadLastRun(logFile, id); err != nil {
+			opts.IO.Warnf("reading the timer's log: %v", err)
+		} else if ok {
+			j.LastRun = &run
+		}
 		doc.Schedules = append(doc.Schedules, j)
 	}
 	if n := len(st.Rotations); n > 0 {
@@ -166,6 +179,21 @@ func runStatus(ctx context.Context, opts *Options, fl flags) error {
 	return printStatus(opts, doc)
 }
 
+// describeLoggedRun is one line on a job's last run, from its log.
+func describeLoggedRun(r schedule.LoggedRun) string {
+	switch {
+	case r.NotStarted != "":
+		return fmt.Sprintf("failed: the job did not start bbkey (log written %s): %s", r.LogModified.Format(time.RFC3339), r.NotStarted)
+	case !r.Finished:
+		return fmt.Sprintf("%s started and never finished (killed, or the machine stopped)", r.Started.Format(time.RFC3339))
+	}
+	line := fmt.Sprintf("%s %s (exit %d)", r.Started.Format(time.RFC3339), r.Result, r.ExitCode)
+	if r.Error != "" {
+		line += ": " + r.Error
+	}
+	return line
+}
+
 // argAfter returns the word after flag in a command line ("" when absent).
 func argAfter(cmdline, flag string) string {
 	f := strings.Fields(cmdline)
@@ -200,6 +228,9 @@ func printStatus(opts *Options, doc jsonStatus) error {
 			v = fmt.Sprintf("%s via %s, next run %s", j.Schedule, j.Backend, dash(j.NextRun))
 		}
 		fmt.Fprintf(tw, "schedule (%s)\t%s\n", what, v)
+		if r := j.LastRun; r != nil {
+			fmt.Fprintf(tw, "last run (%s)\t%s\n", what, describeLoggedRun(*r))
+		}
 	}
 	last := "never"
 	if r := doc.LastScheduledRun; r != nil {

@@ -29,6 +29,7 @@ func Checks(t Timeouts) []Check {
 		{ID: "host-key", Title: "endpoint host key", Deps: []string{"tcp"}, Timeout: t.Network, Run: checkHostKey},
 		{ID: "retired-host-keys", Title: "retired host keys", Run: checkRetiredHostKeys},
 		{ID: "remotes", Title: "remotes", Run: checkRemotes},
+		{ID: "schedule", Title: "rotation timer", Run: checkSchedule},
 		{ID: "proof", Title: "SSH proof", Deps: []string{"host-key", "key-on-bitbucket"}, Timeout: 2 * t.Proof, Run: checkProof},
 	}
 }

@@ -304,6 +304,7 @@ func TestRotatePartialRevoke(t *testing.T) {
 func TestRotateScheduleSystemd(t *testing.T) {
 	w := NewWorld(t)
 	rotateSetup(t, w)
+	w.MustRun("", "auth", "login", "--insecure-storage") // where the job finds it
 	bin := rotateFakeTimerTools(t, w, true)
 	r := w.MustRun("", "rotate", "--schedule", "weekly", "--passphrase-file", w.PassFile)
 	units := filepath.Join(w.Home.ConfigDir, "systemd", "user")
@@ -387,6 +388,7 @@ func TestRotateScheduleSystemd(t *testing.T) {
 func TestRotateScheduleCron(t *testing.T) {
 	w := NewWorld(t)
 	rotateSetup(t, w)
+	w.MustRun("", "auth", "login", "--insecure-storage") // a cron job reads only the file
 	bin := rotateFakeTimerTools(t, w, false)
 	tab := filepath.Join(bin, "crontab.txt")
 	if err := os.WriteFile(tab, []byte("0 3 * * * /usr/bin/backup\n"), 0o600); err != nil {

@@ -69,6 +69,17 @@ type State struct {
 	// Revocations are the access keys `bbkey audit --revoke-flagged` deleted, oldest first,
 	// at most MaxRevocations entries.
 	Revocations []Revocation `json:"revocations,omitempty"`
+	// Schedules are the timers `rotate --schedule` installed, by job id, so doctor can
+	// tell a job that stopped running without reading each scheduler's files.
+	Schedules map[string]*Schedule `json:"schedules,omitempty"`
+}
+
+// Schedule is a timer `rotate --schedule` installed.
+type Schedule struct {
+	Backend   string    `json:"backend"`
+	Frequency string    `json:"frequency"`
+	LogFile   string    `json:"log_file"`
+	Installed time.Time `json:"installed"`
 }
 
 // MaxRevocations bounds the revocation history kept in state.json.

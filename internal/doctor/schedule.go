@@ -1,0 +1,101 @@
+package doctor
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bbkey/bbkey/internal/schedule"
+)
+
+// period is how often a timer of frequency f fires (a month at its longest).
+func period(f string) time.Duration {
+	switch schedule.Frequency(f) {
+	case schedule.Daily:
+		return 24 * time.Hour
+	case schedule.Weekly:
+		return 7 * 24 * time.Hour
+	default:
+		return 31 * 24 * time.Hour
+	}
+}
+
+// checkSchedule reads each installed timer's last run from its log: a failed run, or no
+// run for twice the timer's period, means the keys are silently no longer rotated.
+func checkSchedule(_ context.Context, e *Env, _ Deps) Result {
+	st, err := e.state()
+	if err != nil || st == nil || len(st.Schedules) == 0 {
+		// Rotating by hand is a choice, not a fault.
+		return Result{Status: OK, Summary: "none installed: keys are rotated by hand (`bbkey rotate --schedule weekly` installs a timer)"}
+	}
+	now := e.now()
+	var bad, good []string
+	var fixes []string
+	for _, id := range slices.Sorted(maps.Keys(st.Schedules)) {
+		rec := st.Schedules[id]
+		run, ok, err := schedule.ReadLastRun(rec.LogFile, id)
+		last := rec.Installed
+		if ok && run.Started.After(last) {
+			last = run.Started
+		}
+		switch {
+		case err != nil:
+			bad = append(bad, fmt.Sprintf("%s: its log %s cannot be read: %v", id, rec.LogFile, err))
+		case ok && run.NotStarted != "":
+			bad = append(bad, fmt.Sprintf("%s: the job did not start bbkey (log written %s): %s", id, run.LogModified.Format(time.RFC3339), run.NotStarted))
+			fixes = appendOnce(fixes, "reinstall the timer where bbkey now is: bbkey rotate --schedule "+rec.Frequency+jobFlag(id))
+		case ok && !run.Finished:
+			bad = append(bad, fmt.Sprintf("%s: the run started %s never finished (killed, or the machine stopped)", id, run.Started.Format(time.RFC3339)))
+			fixes = appendOnce(fixes, "run `bbkey rotate"+jobFlag(id)+"` by hand: it finishes an interrupted rotation")
+		case ok && run.ExitCode != 0:
+			msg := fmt.Sprintf("%s: the last run (%s) failed with exit %d", id, run.Started.Format(time.RFC3339), run.ExitCode)
+			if run.Error != "" {
+				msg += ": " + run.Error
+			}
+			bad = append(bad, msg)
+			fixes = appendOnce(fixes, "read "+rec.LogFile+", then run `bbkey rotate"+jobFlag(id)+"` by hand to see and fix the error")
+		case now.Sub(last) > 2*period(rec.Frequency):
+			what := "has not run since " + last.Format(time.RFC3339)
+			if !ok {
+				what = "has never run since it was installed " + rec.Installed.Format(time.RFC3339)
+			}
+			bad = append(bad, fmt.Sprintf("%s (%s, %s) %s", id, rec.Backend, rec.Frequency, what))
+			fixes = appendOnce(fixes, timerNotFiringFix(rec.Backend, id))
+		case ok:
+			good = append(good, fmt.Sprintf("%s: last run %s %s", id, run.Started.Format(time.RFC3339), run.Result))
+		default:
+			good = append(good, fmt.Sprintf("%s: installed %s, not due yet", id, rec.Installed.Format(time.RFC3339)))
+		}
+	}
+	if len(bad) == 0 {
+		return Result{Status: OK, Summary: strings.Join(good, "; ")}
+	}
+	return Result{Status: Fail, Summary: strings.Join(bad, "; "),
+		Cause: "a failing or stopped timer means the keys are no longer rotated, and nobody is told",
+		Fix:   strings.Join(fixes, "; ")}
+}
+
+func jobFlag(id string) string {
+	if id == schedule.JobID(true) {
+		return " --access-keys"
+	}
+	return ""
+}
+
+// timerNotFiringFix says how to look at a timer that does not fire, per scheduler.
+func timerNotFiringFix(backend, id string) string {
+	switch schedule.Backend(backend) {
+	case schedule.Systemd:
+		return "check `systemctl --user list-timers " + schedule.UnitName(id) + ".timer`; a user manager stops at logout unless `loginctl enable-linger $USER`"
+	case schedule.Cron:
+		return "check that cron runs (`systemctl status cron`) and that `crontab -l` still has the bbkey line"
+	case schedule.Launchd:
+		return "check `launchctl print gui/$(id -u)/" + schedule.LaunchdLabel(id) + "`; launch agents run only while you are logged in"
+	case schedule.TaskScheduler:
+		return "check `schtasks /Query /TN " + schedule.TaskName(id) + " /V /FO LIST`"
+	}
+	return "reinstall it: bbkey rotate --schedule weekly" + jobFlag(id)
+}

@@ -1,0 +1,76 @@
+package doctor
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bbkey/bbkey/internal/schedule"
+	"github.com/bbkey/bbkey/internal/state"
+)
+
+// TestScheduleCheck: the timer's last run, read from its log, fails the check when it
+// failed, never finished, could not start bbkey, or is older than twice the period.
+func TestScheduleCheck(t *testing.T) {
+	ran := now.Add(-36 * time.Hour)
+	started := "✓ " + schedule.StartedLine("rotate", ran) + "\n"
+	tests := []struct {
+		name      string
+		frequency string
+		installed time.Time
+		log       string
+		status    Status
+		want      string
+	}{
+		{"ok", "daily", now.Add(-72 * time.Hour), started + "✓ " + schedule.FinishedLine("rotate", "skipped", 0) + "\n", OK, "last run"},
+		{"failed", "daily", now.Add(-72 * time.Hour),
+			started + "✗ " + schedule.FinishedLine("rotate", "failed", 4) + "\nbbkey: error: not logged in to Bitbucket\nbbkey: hint: run 'bbkey auth login'\n",
+			Fail, "failed with exit 4: not logged in to Bitbucket"},
+		{"never finished", "weekly", now.Add(-72 * time.Hour), started + "✓ generated the new key\n", Fail, "never finished"},
+		{"bbkey did not start", "weekly", now.Add(-72 * time.Hour),
+			started + "✓ " + schedule.FinishedLine("rotate", "ok", 0) + "\n/bin/sh: 1: /opt/bbkey: not found\n", Fail, "did not start bbkey"},
+		{"installed long ago, ran recently", "daily", now.Add(-30 * 24 * time.Hour), started + "✓ " + schedule.FinishedLine("rotate", "ok", 0) + "\n", OK, "last run"},
+		{"stopped", "daily", now.Add(-30 * 24 * time.Hour), "", Fail, "has never run since it was installed"},
+		{"weekly, late", "weekly", now.Add(-30 * 24 * time.Hour),
+			"✓ " + schedule.StartedLine("rotate", now.Add(-15*24*time.Hour)) + "\n✓ " + schedule.FinishedLine("rotate", "ok", 0) + "\n", Fail, "has not run since"},
+		{"not due yet", "monthly", now.Add(-24 * time.Hour), "", OK, "not due yet"},
+		{"other job's error is not this one's", "daily", now.Add(-72 * time.Hour),
+			started + "✓ " + schedule.FinishedLine("rotate", "ok", 0) + "\n✓ " + schedule.StartedLine("rotate-access-keys", ran) + "\n✗ " +
+				schedule.FinishedLine("rotate-access-keys", "failed", 1) + "\nbbkey: error: boom\n", OK, "last run"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			log := filepath.Join(e.Paths.ConfigDir, schedule.LogFileName)
+			if err := os.MkdirAll(e.Paths.ConfigDir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if tt.log != "" {
+				if err := os.WriteFile(log, []byte(tt.log), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := state.Dir{Path: e.Paths.ConfigDir}.Update(context.Background(), func(st *state.State) error {
+				st.Schedules = map[string]*state.Schedule{"rotate": {Backend: "cron", Frequency: tt.frequency, LogFile: log, Installed: tt.installed}}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := runOnly(t, e, "schedule")["schedule"]
+			if r.Status != tt.status || !strings.Contains(r.Summary, tt.want) {
+				t.Errorf("= %s %q, want %s with %q", r.Status, r.Summary, tt.status, tt.want)
+			}
+			if r.Status == Fail && r.Fix == "" {
+				t.Error("a failed check without a fix")
+			}
+		})
+	}
+	// No timer: fine, naming how to install one.
+	if r := runOnly(t, newEnv(t), "schedule")["schedule"]; r.Status != OK || !strings.Contains(r.Summary, "--schedule") {
+		t.Errorf("no timer: %s %q", r.Status, r.Summary)
+	}
+}
