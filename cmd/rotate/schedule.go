@@ -23,14 +23,28 @@ import (
 	"github.com/bbkey/bbkey/keys"
 )
 
+// SchedulerEnv is a test hook: it overrides the scheduler Detect picks, so the tests can
+// install (with stand-in launchctl, systemctl, crontab) and run every backend's job on
+// one machine.
+const SchedulerEnv = "BBKEY_TEST_SCHEDULER"
+
 // installer returns the timer backend of this machine.
 func (o *Options) installer(ctx context.Context, p cmdutil.Paths) (*schedule.Installer, error) {
 	if o.Scheduler != nil {
 		return o.Scheduler(ctx, p)
 	}
 	r := schedule.ExecRunner{}
+	backend := schedule.Detect(ctx, runtime.GOOS, r)
+	if v, ok := o.LookupEnv(SchedulerEnv); ok && v != "" {
+		switch b := schedule.Backend(v); b {
+		case schedule.Systemd, schedule.Cron, schedule.Launchd, schedule.TaskScheduler:
+			backend = b
+		default:
+			return nil, cmdutil.UsageError(fmt.Errorf("%s=%s: not a scheduler (systemd, cron, launchd, taskscheduler)", SchedulerEnv, v))
+		}
+	}
 	return &schedule.Installer{
-		Backend:   schedule.Detect(ctx, runtime.GOOS, r),
+		Backend:   backend,
 		Runner:    r,
 		Home:      p.Home,
 		ConfigDir: p.ConfigDir,
