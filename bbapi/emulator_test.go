@@ -364,10 +364,16 @@ func TestEmulatorAuthSchemes(t *testing.T) {
 		}
 		c := e.client(t, &bbapi.AccessToken{Token: tok})
 		key, _ := pubKey(t, "ci")
-		if _, _, err := c.DeployKeys.Add(ctx, "acme", "api", bbapi.AddDeployKeyOptions{Key: key, Label: "ci"}); err != nil {
-			t.Fatal(err)
+		// Bitbucket refuses access tokens on a repository's access-key writes: the error
+		// says to use an API token with admin:repository:bitbucket.
+		_, _, err = c.DeployKeys.Add(ctx, "acme", "api", bbapi.AddDeployKeyOptions{Key: key, Label: "ci"})
+		if !bbapi.IsForbidden(err) || cmdutil.ExitCode(err) != cmdutil.ExitAuth {
+			t.Fatalf("err = %v", err)
 		}
-		if n := len(all(t, c.DeployKeys.List(ctx, "acme", "api"))); n != 1 {
+		if h := strings.Join(cmdutil.Hints(err), "\n"); !strings.Contains(h, "API token") || !strings.Contains(h, "admin:repository:bitbucket") {
+			t.Errorf("hints = %s", h)
+		}
+		if n := len(all(t, c.DeployKeys.List(ctx, "acme", "api"))); n != 0 {
 			t.Errorf("%d keys", n)
 		}
 		// An access token is no person: it cannot touch account keys.

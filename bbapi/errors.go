@@ -144,6 +144,9 @@ func (e *ErrorResponse) forbiddenHints() []string {
 		if userKeys {
 			return []string{"access tokens cannot manage a person's SSH keys; use an API token (BITBUCKET_EMAIL and BITBUCKET_API_TOKEN, or 'bbkey auth login')"}
 		}
+		if RepoAccessKeyWrite(e.Method, e.Route) {
+			return []string{AccessTokenRepoKeysHint}
+		}
 		return []string{
 			"the access token needs admin permission and scope " + scope + "; some workspaces refuse access tokens on access-key endpoints",
 			"or use an API token with scopes " + strings.Join(scopesFor(e.Method, e.Route, KindAPIToken), ", ") + " (create one at " + apiTokenURL + ")",
@@ -157,6 +160,18 @@ func (e *ErrorResponse) forbiddenHints() []string {
 	}
 	return h
 }
+
+// RepoAccessKeyWrite reports adding, updating or deleting a repository's access key:
+// operations the spec's access-token section lists as "inaccessible for Access tokens",
+// and which Bitbucket answers with 403 "This API is not accessible by this authentication
+// mechanism." (listing them, and project access keys, stay open to access tokens).
+func RepoAccessKeyWrite(method, route string) bool {
+	return method != http.MethodGet && (route == routeRepoKeys || route == routeRepoKey)
+}
+
+// AccessTokenRepoKeysHint says what to use instead of an access token for a repository's
+// access keys.
+const AccessTokenRepoKeysHint = "access tokens cannot add, update or delete a repository's access keys: use an API token with scope admin:repository:bitbucket (BITBUCKET_EMAIL and BITBUCKET_API_TOKEN, or 'bbkey auth login'; create one at " + apiTokenURL + "); project access keys work with an access token"
 
 // RateLimitError is a 429: Bitbucket's hourly request limit is used up. Bitbucket Cloud
 // sends no Retry-After; Data Center and proxies may.

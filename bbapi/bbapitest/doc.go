@@ -23,7 +23,13 @@
 // WithSpecValidation checks every request and JSON response against Atlassian's OpenAPI
 // spec (testdata/openapi-cloud-keys.json, plus the project listing copied from the full
 // spec into testdata/openapi-cloud-projects.json), with three documented corrections where
-// the spec contradicts the live API (see correctSpec).
+// the spec contradicts the live API (see correctSpec). Two answers differ from the spec on
+// purpose, because the live API sends them so: the ssh entry of a repository's
+// links.clone is scp-like (git@ssh.bitbucket.org:WS/REPO.git, not the URI the spec's
+// format says; clients record the live answer in that form, e.g. the ulaval and
+// test-owner fixtures found in public code), and a 403 for a missing scope has an object
+// detail {"required": […], "granted": […]} where the spec shows a string (quoted from the
+// live API in gildas/bitbucket-cli#56); bbapi reads both forms of each.
 //
 // Where it is simpler than the real service:
 //   - Only the endpoints bbkey uses exist; anything else is a plain 404 from net/http, and
@@ -42,8 +48,12 @@
 //     404s and of permission 403s are this package's own; a key added as an access key
 //     cannot then be added to an account ("Someone has already added that SSH key.").
 //   - Deleted keys can be re-added at once unless WithDeletedKeyCooldown is given.
-//   - Access tokens may manage the access keys of what they were made for unless
-//     WithAccessTokensRefusedOnDeployKeys is given; they get 403 on account keys.
+//   - Access tokens get Bitbucket's 403 "This API is not accessible by this authentication
+//     mechanism" on adding, updating and deleting a repository's access keys (the spec's
+//     access-token section lists those three as inaccessible for access tokens) and on
+//     account keys; they may list a repository's access keys and manage a project's,
+//     unless WithAccessTokensRefusedOnDeployKeys closes every access-key endpoint to them
+//     (as DrFaust92/terraform-provider-bitbucket#221 saw on one workspace).
 //   - The rate limit counts per credential (not per user across credentials) and every
 //     credential gets DefaultRateLimit; unauthenticated traffic has no separate budget.
 //   - SSH: one ed25519 host key per run; user git only; no port 443 alternative; a push

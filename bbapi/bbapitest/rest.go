@@ -19,8 +19,12 @@ type route struct {
 	classicScopes []string // OAuth consumer and access token scopes (spec security oauth2)
 	noAccessToken bool     // access tokens are pseudo-users: 403 here
 	deployKeys    bool     // WithAccessTokensRefusedOnDeployKeys applies
-	tokenNoScope  bool     // access tokens need no scope here (their own pseudo-user)
-	h             func(s *Server, c *call)
+	// tokenRefused: Bitbucket refuses access tokens here whatever their permission (the
+	// spec's access-token section lists the repository deploy-key add, update and delete
+	// as "inaccessible for Access tokens"): 403 msgNotThisMechanism.
+	tokenRefused bool
+	tokenNoScope bool // access tokens need no scope here (their own pseudo-user)
+	h            func(s *Server, c *call)
 }
 
 // call is one authenticated request.
@@ -42,10 +46,10 @@ var routes = []*route{
 	{pattern: "GET /2.0/repositories/{ws}", apiScopes: []string{"read:repository:bitbucket"}, classicScopes: []string{"repository"}, h: (*Server).listRepos},
 	{pattern: "GET /2.0/repositories/{ws}/{slug}", apiScopes: []string{"read:repository:bitbucket"}, classicScopes: []string{"repository"}, h: (*Server).getRepo},
 	{pattern: "GET /2.0/repositories/{ws}/{slug}/deploy-keys", apiScopes: []string{"admin:repository:bitbucket"}, classicScopes: []string{"repository", "repository:admin"}, deployKeys: true, h: (*Server).listRepoKeys},
-	{pattern: "POST /2.0/repositories/{ws}/{slug}/deploy-keys", apiScopes: []string{"admin:repository:bitbucket", "write:ssh-key:bitbucket"}, classicScopes: []string{"repository", "repository:admin"}, deployKeys: true, h: (*Server).addRepoKey},
+	{pattern: "POST /2.0/repositories/{ws}/{slug}/deploy-keys", apiScopes: []string{"admin:repository:bitbucket", "write:ssh-key:bitbucket"}, classicScopes: []string{"repository", "repository:admin"}, deployKeys: true, tokenRefused: true, h: (*Server).addRepoKey},
 	{pattern: "GET /2.0/repositories/{ws}/{slug}/deploy-keys/{id}", apiScopes: []string{"admin:repository:bitbucket"}, classicScopes: []string{"repository", "repository:admin"}, deployKeys: true, h: (*Server).getRepoKey},
-	{pattern: "PUT /2.0/repositories/{ws}/{slug}/deploy-keys/{id}", apiScopes: []string{"admin:repository:bitbucket", "write:ssh-key:bitbucket"}, classicScopes: []string{"repository", "repository:admin"}, deployKeys: true, h: (*Server).putRepoKey},
-	{pattern: "DELETE /2.0/repositories/{ws}/{slug}/deploy-keys/{id}", apiScopes: []string{"admin:repository:bitbucket", "delete:ssh-key:bitbucket"}, classicScopes: []string{"repository", "repository:admin"}, deployKeys: true, h: (*Server).deleteRepoKey},
+	{pattern: "PUT /2.0/repositories/{ws}/{slug}/deploy-keys/{id}", apiScopes: []string{"admin:repository:bitbucket", "write:ssh-key:bitbucket"}, classicScopes: []string{"repository", "repository:admin"}, deployKeys: true, tokenRefused: true, h: (*Server).putRepoKey},
+	{pattern: "DELETE /2.0/repositories/{ws}/{slug}/deploy-keys/{id}", apiScopes: []string{"admin:repository:bitbucket", "delete:ssh-key:bitbucket"}, classicScopes: []string{"repository", "repository:admin"}, deployKeys: true, tokenRefused: true, h: (*Server).deleteRepoKey},
 	{pattern: "GET /2.0/workspaces/{ws}/projects", apiScopes: []string{"read:project:bitbucket"}, classicScopes: []string{"project"}, h: (*Server).listProjects},
 	{pattern: "GET /2.0/workspaces/{ws}/projects/{proj}/deploy-keys", apiScopes: []string{"admin:project:bitbucket"}, classicScopes: []string{"project", "project:admin"}, deployKeys: true, h: (*Server).listProjectKeys},
 	{pattern: "POST /2.0/workspaces/{ws}/projects/{proj}/deploy-keys", apiScopes: []string{"admin:project:bitbucket", "write:ssh-key:bitbucket"}, classicScopes: []string{"project", "project:admin"}, deployKeys: true, h: (*Server).addProjectKey},
@@ -145,7 +149,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route) {
 		writePlain(w, http.StatusTooManyRequests, msgRateLimited)
 		return
 	}
-	if p.isAccessToken() && (rt.noAccessToken || rt.deployKeys && s.cfg.refuseTokenKeys) {
+	if p.isAccessToken() && (rt.noAccessToken || rt.tokenRefused || rt.deployKeys && s.cfg.refuseTokenKeys) {
 		writeError(w, http.StatusForbidden, msgNotThisMechanism, nil, nil)
 		return
 	}

@@ -521,8 +521,30 @@ func TestAccessTokens(t *testing.T) {
 	}
 	line, _ := newPub(t, "t")
 	auth := bearer(repoTok)
-	wantStatus(t, call(t, "POST", s.APIURL()+"/repositories/acme/api/deploy-keys", auth, map[string]string{"key": line}), 200)
-	wantStatus(t, call(t, "POST", s.APIURL()+"/repositories/acme/web/deploy-keys", auth, map[string]string{"key": line}), 404)
+	// Adding, updating and deleting a repository's access keys is "inaccessible for Access
+	// tokens" (the spec's access-token section): 403, whatever the token may do.
+	for _, slug := range []string{"api", "web"} {
+		r := call(t, "POST", s.APIURL()+"/repositories/acme/"+slug+"/deploy-keys", auth, map[string]string{"key": line})
+		wantStatus(t, r, 403)
+		if msg := r.errorMessage(t); msg != "This API is not accessible by this authentication mechanism" {
+			t.Errorf("access token adding a repository access key: %q", msg)
+		}
+	}
+	if got := s.RepoDeployKeys("acme", "api"); len(got) != 0 {
+		t.Errorf("a refused add added %+v", got)
+	}
+	added := call(t, "POST", s.APIURL()+"/repositories/acme/api/deploy-keys", ada(s), map[string]string{"key": line})
+	wantStatus(t, added, 200)
+	id := fmt.Sprint(added.json(t)["id"])
+	keyURL := s.APIURL() + "/repositories/acme/api/deploy-keys/" + id
+	wantStatus(t, call(t, "PUT", keyURL, auth, map[string]string{"label": "x"}), 403)
+	wantStatus(t, call(t, "DELETE", keyURL, auth, nil), 403)
+	// Listing and reading them stay open to the token.
+	wantStatus(t, call(t, "GET", s.APIURL()+"/repositories/acme/api/deploy-keys", auth, nil), 200)
+	wantStatus(t, call(t, "GET", keyURL, auth, nil), 200)
+	if got := s.RepoDeployKeys("acme", "api"); len(got) != 1 || got[0].Label != "" {
+		t.Errorf("refused update or delete changed %+v", got)
+	}
 	r := call(t, "GET", s.APIURL()+"/users/"+bbapitest.DefaultAccountID+"/ssh-keys", auth, nil)
 	wantStatus(t, r, 403)
 	if msg := r.errorMessage(t); msg != "This API is not accessible by this authentication mechanism" {
@@ -533,12 +555,13 @@ func TestAccessTokens(t *testing.T) {
 		t.Errorf("repository token sees %v", repos)
 	}
 	wantStatus(t, call(t, "GET", s.APIURL()+"/user", auth, nil), 200)
-	if got := s.RepoDeployKeys("acme", "api"); len(got) != 1 || got[0].CreatedBy != "" {
-		t.Errorf("created by a token: %+v", got)
-	}
 
+	// Project access keys are not on that list: a project token adds one.
 	projTok, _ := s.AddProjectAccessToken("acme", "OPS", "project", "project:admin")
 	wantStatus(t, call(t, "POST", s.APIURL()+"/workspaces/acme/projects/OPS/deploy-keys", bearer(projTok), map[string]string{"key": line}), 200)
+	if got := s.ProjectDeployKeys("acme", "OPS"); len(got) != 1 || got[0].CreatedBy != "" {
+		t.Errorf("created by a token: %+v", got)
+	}
 	wsTok, _ := s.AddWorkspaceAccessToken("acme", "repository")
 	wantStatus(t, call(t, "GET", s.APIURL()+"/repositories/acme/web/deploy-keys", bearer(wsTok), nil), 403)
 

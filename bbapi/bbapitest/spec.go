@@ -77,7 +77,8 @@ func newSpecValidator() (*specValidator, error) {
 // correctSpec fixes the places where the published spec contradicts the live API as
 // API.md documents it, and nothing else:
 //   - `error.error` is additionalProperties:false with a string `detail`, but the live API
-//     sends `fields` and, for a missing scope, an object `detail` ({"required": […]}).
+//     sends `fields` and, for a missing scope, an object `detail` ({"required": […],
+//     "granted": […]}, as quoted from the live API in gildas/bitbucket-cli#56).
 //   - `last_used` and `expires_on` are non-nullable strings, but the live API (and the
 //     spec's own examples) send null for a key never used or without expiry.
 //   - `object.type` is required everywhere, so a request body without "type" (what every

@@ -132,6 +132,9 @@ func runAdd(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	if client.Credential().Kind() == bbapi.KindAccessToken && (len(spec.Repos) > 0 || spec.Listing()) {
+		return cmdutil.AccessTokenRepoKeysError("adding an access key to repositories")
+	}
 	targets, err := accesskey.Expand(ctx, spec, client.Repositories)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/hostkeys"
@@ -88,6 +89,9 @@ func runRotation(ctx context.Context, opts *Options, fl flags) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := refuseAccessTokenOnRepoKeys(opts, *dir, api); err != nil {
+		return err
+	}
 	host, err := opts.Hostname()
 	if err != nil {
 		host = "localhost"
@@ -119,6 +123,30 @@ func runRotation(ctx context.Context, opts *Options, fl flags) (err error) {
 		}
 	}
 	return err
+}
+
+// refuseAccessTokenOnRepoKeys stops, before anything is generated, an access-key rotation
+// with an access token when a key it would rotate is on a repository: Bitbucket refuses
+// access tokens there, so the new key could not be added nor the old one revoked.
+func refuseAccessTokenOnRepoKeys(opts *Options, dir state.Dir, api *bbapi.Client) error {
+	if !opts.AccessKeys || api.Credential().Kind() != bbapi.KindAccessToken {
+		return nil
+	}
+	st, err := dir.Load()
+	if err != nil {
+		return err
+	}
+	for name, k := range st.AccessKeys {
+		if opts.Name != "" && name != opts.Name {
+			continue
+		}
+		for _, t := range k.Targets {
+			if t.Kind == state.TargetRepo {
+				return cmdutil.AccessTokenRepoKeysError(fmt.Sprintf("rotating the access key %q (on %s)", name, t.Ref()))
+			}
+		}
+	}
+	return nil
 }
 
 // scheduledOutcome is a timer's run as --status shows it.

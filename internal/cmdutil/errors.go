@@ -3,8 +3,11 @@ package cmdutil
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
 	"strings"
+
+	"github.com/bbkey/bbkey/bbapi"
 
 	"github.com/bbkey/bbkey/internal/prompt"
 )
@@ -49,6 +52,14 @@ func CancelError(err error, hints ...string) error { return withCode(ExitUsage, 
 
 // AuthError marks missing or rejected credentials or scopes (exit 4).
 func AuthError(err error, hints ...string) error { return withCode(ExitAuth, err, hints) }
+
+// AccessTokenRepoKeysError is the up-front refusal (exit 4) of work that would add,
+// update or delete a repository's access keys with an access token, which Bitbucket
+// refuses; what names that work.
+func AccessTokenRepoKeysError(what string) error {
+	return AuthError(fmt.Errorf("%s needs an API token: Bitbucket answers an access token on a repository's access keys with 403 \"This API is not accessible by this authentication mechanism.\"", what),
+		bbapi.AccessTokenRepoKeysHint)
+}
 
 // PartialError marks a bulk run where some targets failed (exit 3).
 func PartialError(err error, hints ...string) error { return withCode(ExitPartial, err, hints) }

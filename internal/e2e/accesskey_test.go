@@ -402,3 +402,77 @@ func accesskeyKeygen(w *World, args ...string) string {
 	}
 	return string(b)
 }
+
+// TestAccessKeyAccessTokenOnRepositories: Bitbucket refuses access tokens on a
+// repository's access-key writes, so add-access-key and rotate --access-keys refuse one up
+// front (exit 4, before a key is made or anything written), naming an API token with
+// admin:repository:bitbucket; project access keys and listings keep working with one.
+func TestAccessKeyAccessTokenOnRepositories(t *testing.T) {
+	w := NewWorld(t)
+	repoTok, err := w.Emu.AddRepoAccessToken("acme", "api", "repository", "repository:admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	projTok, err := w.Emu.AddProjectAccessToken("acme", "OPS", "project", "project:admin", "repository")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiToken := w.Emu.DefaultAPIToken()
+	useToken := func(tok string) {
+		w.Unsetenv("BITBUCKET_EMAIL")
+		w.Unsetenv("BITBUCKET_API_TOKEN")
+		w.Setenv("BITBUCKET_ACCESS_TOKEN", tok)
+	}
+	useToken(repoTok)
+
+	before := w.Snapshot()
+	w.Emu.ResetRequests()
+	r := w.Run("", "add-access-key", "--name", "ci", "--repo", "acme/api", "--passphrase-file", w.PassFile)
+	if r.Code != 4 || !strings.Contains(r.Stderr, "bbkey: error: adding an access key to repositories needs an API token") ||
+		!strings.Contains(r.Stderr, "bbkey: hint: access tokens cannot add, update or delete a repository's access keys: use an API token with scope admin:repository:bitbucket") {
+		t.Fatalf("%s", r)
+	}
+	if strings.Contains(r.Stderr, "made access key") || strings.Contains(r.Stdout, "Host ") {
+		t.Errorf("a key was made or a config printed before the refusal:\n%s", r)
+	}
+	if diff := DiffSnapshots(before, w.Snapshot()); diff != "" {
+		t.Errorf("the refused run wrote:\n%s", diff)
+	}
+	for _, q := range w.Emu.Requests() {
+		if q.Method != "GET" {
+			t.Errorf("the refused run sent %s %s", q.Method, q.Path)
+		}
+	}
+	if got := rotateRepoKeys(w, "api"); len(got) != 0 {
+		t.Errorf("acme/api access keys: %v", got)
+	}
+	// Listing with the repository token works.
+	w.MustRun("", "list", "--repo", "acme/api")
+
+	// A project access key with a project token works, and so does its rotation.
+	useToken(projTok)
+	w.MustRun("", "add-access-key", "--name", "ops", "--project", "acme/OPS", "--passphrase-file", w.PassFile)
+	if got := w.Emu.ProjectDeployKeys("acme", "OPS"); len(got) != 1 {
+		t.Fatalf("project keys: %+v", got)
+	}
+	w.MustRun("", "rotate", "--access-keys", "--name", "ops", "--passphrase-file", w.PassFile)
+
+	// A repository access key made with an API token is not rotated with an access token.
+	w.Unsetenv("BITBUCKET_ACCESS_TOKEN")
+	w.Setenv("BITBUCKET_EMAIL", bbapitest.DefaultEmail)
+	w.Setenv("BITBUCKET_API_TOKEN", apiToken)
+	w.MustRun("", "add-access-key", "--name", "ci", "--repo", "acme/api", "--passphrase-file", w.PassFile)
+	old := rotateRepoKeys(w, "api")
+	useToken(repoTok)
+	before = w.Snapshot(".config/bbkey/rotate.lock")
+	r = w.Run("", "rotate", "--access-keys", "--name", "ci", "--passphrase-file", w.PassFile)
+	if r.Code != 4 || !strings.Contains(r.Stderr, `rotating the access key "ci" (on acme/api) needs an API token`) || !strings.Contains(r.Stderr, "admin:repository:bitbucket") {
+		t.Fatalf("%s", r)
+	}
+	if diff := DiffSnapshots(before, w.Snapshot(".config/bbkey/rotate.lock")); diff != "" {
+		t.Errorf("the refused rotation wrote:\n%s", diff)
+	}
+	if got := rotateRepoKeys(w, "api"); !slices.Equal(got, old) {
+		t.Errorf("acme/api keys %v, want %v", got, old)
+	}
+}
