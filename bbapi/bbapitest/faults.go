@@ -25,16 +25,17 @@ type Request struct {
 
 // Requests returns a copy of the request log, oldest first.
 func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.reqMu.Lock()
+	defer s.reqMu.Unlock()
 	return slices.Clone(s.requests)
 }
 
 // ResetRequests empties the request log.
 func (s *Server) ResetRequests() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.reqMu.Lock()
+	defer s.reqMu.Unlock()
 	s.requests = nil
+	s.requestsGen++
 }
 
 // Matcher selects requests for a fault.
@@ -152,6 +153,14 @@ func (s *Server) takeFault(r *http.Request) *fault {
 	}
 	s.faults = slices.DeleteFunc(s.faults, func(f *fault) bool { return f.left <= 0 })
 	return hit
+}
+
+// answerStatus is the status the fault answers with: 0 for a reset or a hang.
+func (f *fault) answerStatus() int {
+	if f.kind == faultReset || f.kind == faultHang {
+		return 0
+	}
+	return f.status
 }
 
 func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f *fault) int {

@@ -83,11 +83,10 @@ func (s *Server) front(next http.Handler) http.Handler {
 			Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, AuthScheme: authScheme(r),
 			Repositories: strings.HasPrefix(r.URL.Path, "/2.0/repositories/"), Time: s.now(),
 		}
-		defer func() {
-			s.mu.Lock()
-			s.requests = append(s.requests, entry)
-			s.mu.Unlock()
-		}()
+		// The log is in order of arrival, and an entry has its status before the client
+		// sees the answer: a client's next request (after a reset, say) is never logged
+		// before this one, however the goroutines are scheduled.
+		update := s.logArrival(entry)
 		if latency > 0 {
 			s.addHanging(1)
 			t := time.NewTimer(latency)
@@ -105,35 +104,57 @@ func (s *Server) front(next http.Handler) http.Handler {
 			}
 		}
 		if f := s.takeFault(r); f != nil {
-			entry.Fault = true
-			entry.Status = s.serveFault(w, r, f)
+			update(func(e *Request) { e.Fault, e.Status = true, f.answerStatus() })
+			s.serveFault(w, r, f)
 			return
 		}
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &statusRecorder{ResponseWriter: w, onStatus: func(code int) { update(func(e *Request) { e.Status = code }) }}
 		next.ServeHTTP(rec, r)
-		entry.Status = rec.status
-		if entry.Status == 0 {
-			entry.Status = http.StatusOK
+		if rec.status == 0 {
+			update(func(e *Request) { e.Status = http.StatusOK })
 		}
 	})
+}
+
+// logArrival appends entry to the request log and returns how to update it later (a no-op
+// once ResetRequests has emptied the log).
+func (s *Server) logArrival(entry Request) func(func(*Request)) {
+	s.reqMu.Lock()
+	defer s.reqMu.Unlock()
+	idx, gen := len(s.requests), s.requestsGen
+	s.requests = append(s.requests, entry)
+	return func(fn func(*Request)) {
+		s.reqMu.Lock()
+		defer s.reqMu.Unlock()
+		if s.requestsGen == gen && idx < len(s.requests) {
+			fn(&s.requests[idx])
+		}
+	}
 }
 
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	// onStatus is called with the status before it is sent.
+	onStatus func(int)
+}
+
+func (r *statusRecorder) setStatus(code int) {
+	if r.status == 0 {
+		r.status = code
+		if r.onStatus != nil {
+			r.onStatus(code)
+		}
+	}
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
+	r.setStatus(code)
 	r.ResponseWriter.WriteHeader(code)
 }
 
 func (r *statusRecorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
+	r.setStatus(http.StatusOK)
 	return r.ResponseWriter.Write(b)
 }
 

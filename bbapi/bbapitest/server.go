@@ -135,7 +135,12 @@ type Server struct {
 	rateLimit   int
 	rateLog     map[string][]time.Time
 	faults      []*fault
-	requests    []Request
+	// reqMu guards requests and requestsGen alone: a handler writes its answer (and so
+	// logs its status) while holding mu.
+	reqMu    sync.Mutex
+	requests []Request
+	// requestsGen counts ResetRequests, so a request in flight does not write into a new log.
+	requestsGen int
 	rawConns    map[net.Conn]struct{}
 	defaultTok  string
 	hanging     int

@@ -236,7 +236,8 @@ func scheduledExec(t *testing.T, j scheduledJob) (int, string) {
 			t.Fatal(err)
 		}
 		defer f.Close()
-		cmd.Stdout, cmd.Stderr = io.MultiWriter(f, &buf), io.MultiWriter(f, &buf)
+		out := io.MultiWriter(f, &buf) // one writer, so exec copies both streams in one goroutine
+		cmd.Stdout, cmd.Stderr = out, out
 	}
 	err := cmd.Run()
 	if ee, ok := err.(*exec.ExitError); ok {
