@@ -4,12 +4,16 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	sshagent "golang.org/x/crypto/ssh/agent"
 
+	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/internal/testutil"
 	"github.com/bbkey/bbkey/keys"
 )
 
@@ -299,4 +303,89 @@ func TestHeadlessPanicAtEveryStep(t *testing.T) {
 			rotateLsRemote(t, w, "ssh.bitbucket.org", "api")
 		})
 	}
+}
+
+// TestHeadlessKeychainMatrix: the commands that store or read the keychain, where the
+// Secret Service cannot be reached: no session bus (cron, ssh sessions), a bus address
+// naming a dead socket, and a real session bus with no Secret Service on it. Each is a
+// clear error with a hint and its documented exit code, quickly (never a hang), or works
+// without the keychain where it does not need it.
+func TestHeadlessKeychainMatrix(t *testing.T) {
+	envs := []struct {
+		name  string
+		apply func(t *testing.T, w *World)
+	}{
+		{"no-session-bus", func(t *testing.T, w *World) { w.Unsetenv("DBUS_SESSION_BUS_ADDRESS") }},
+		{"dead-bus", func(t *testing.T, w *World) {
+			w.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+headlessDeadSocket(t))
+		}},
+		{"bus-without-secret-service", func(t *testing.T, w *World) {
+			w.Setenv("DBUS_SESSION_BUS_ADDRESS", headlessDBus(t))
+		}},
+	}
+	for _, env := range envs {
+		t.Run(env.name, func(t *testing.T) {
+			t.Parallel()
+			w := NewWorld(t)
+			env.apply(t, w)
+			start := time.Now()
+			r := w.Run("", "auth", "login")
+			headlessCheck(t, r, 1, "bbkey: error: ")
+			if !strings.Contains(r.Stderr, "--insecure-storage") {
+				t.Errorf("no hint naming --insecure-storage:\n%s", r)
+			}
+			if d := time.Since(start); d > time.Minute {
+				t.Errorf("auth login took %v without a keychain", d)
+			}
+			// The credential in the environment needs no keychain.
+			headlessCheck(t, w.Run("", "setup", "--passphrase-file", w.PassFile, "--no-remotes"), 0, "")
+			headlessCheck(t, w.Run("", "rotate", "--passphrase-file", w.PassFile), 0, "")
+			// A timer's job could not read a credential that is only in the environment.
+			rotateFakeTimerTools(t, w, true)
+			headlessCheck(t, w.Run("", "rotate", "--schedule", "daily", "--passphrase-file", w.PassFile), 2,
+				"the timer's job would have no Bitbucket credential")
+			// Without the environment: not logged in, exit 4, naming auth login.
+			w.Unsetenv("BITBUCKET_EMAIL")
+			w.Unsetenv("BITBUCKET_API_TOKEN")
+			headlessCheck(t, w.Run("", "rotate", "--passphrase-file", w.PassFile), 4, "bbkey auth login")
+			headlessCheck(t, w.Run("", "auth", "status"), 4, "")
+			if r := w.Run("", "doctor"); r.Code != 1 || strings.Contains(r.Stderr, "panic") || !strings.Contains(r.Stdout, "✗ Bitbucket credential") {
+				t.Errorf("doctor: %s", r)
+			}
+			// With the opt-in file, which needs no keychain, everything works again.
+			w.Setenv("BITBUCKET_EMAIL", bbapitest.DefaultEmail)
+			w.Setenv("BITBUCKET_API_TOKEN", w.Emu.DefaultAPIToken())
+			headlessCheck(t, w.Run("", "auth", "login", "--insecure-storage"), 0, "")
+			w.Unsetenv("BITBUCKET_EMAIL")
+			w.Unsetenv("BITBUCKET_API_TOKEN")
+			headlessCheck(t, w.Run("", "rotate", "--passphrase-file", w.PassFile), 0, "")
+			headlessCheck(t, w.Run("", "rotate", "--schedule", "daily"), 2, "the timer needs a passphrase for the new keys and has no terminal to ask")
+		})
+	}
+}
+
+// headlessDBus starts a real session bus (dbus-daemon) with nothing on it and returns its
+// address.
+func headlessDBus(t *testing.T) string {
+	bin := testutil.RequireBinary(t, "dbus-daemon")[0]
+	dir, err := os.MkdirTemp("", "bbdbus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "unix:path=" + filepath.Join(dir, "bus")
+	cmd := exec.Command(bin, "--session", "--nofork", "--nopidfile", "--address="+addr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); os.RemoveAll(dir) })
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("unix", filepath.Join(dir, "bus")); err == nil {
+			c.Close()
+			return addr
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("dbus-daemon did not listen")
+	return ""
 }
