@@ -104,7 +104,7 @@ func Generate(opts GenerateOptions) (*Key, error) {
 	if opts.NoPassphrase {
 		block, err = ssh.MarshalPrivateKey(priv, opts.Comment)
 	} else {
-		block, err = ssh.MarshalPrivateKeyWithPassphrase(priv, opts.Comment, opts.Passphrase)
+		block, err = marshalEncrypted(priv, opts.Comment, opts.Passphrase)
 	}
 	if err != nil {
 		return fail(fmt.Errorf("encoding %s: %w", opts.Path, err))

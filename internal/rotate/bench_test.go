@@ -6,12 +6,15 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/keys"
 )
 
 // BenchmarkRotateAccount is one whole account-key rotation against the emulator: key
 // generation with the bcrypt KDF (16 rounds), the old key looked up, the new one added and
 // proven over SSH, two state and config rewrites, the file moves, the old key deleted.
 func BenchmarkRotateAccount(b *testing.B) {
+	keys.SetKDFRoundsForTests(keys.DefaultKDFRounds) // the real cost, unlike the tests (TestMain)
+	b.Cleanup(func() { keys.SetKDFRoundsForTests(1) })
 	f := newFixture(b)
 	f.seedAccount("ada", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
 	e := f.engine()

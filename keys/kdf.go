@@ -1,0 +1,171 @@
+package keys
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha512"
+	"encoding/binary"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/crypto/blowfish"
+	"golang.org/x/crypto/ssh"
+)
+
+// DefaultKDFRounds is the bcrypt KDF cost of every key bbkey writes with a passphrase:
+// ssh-keygen's default. It is never lowered outside tests.
+const DefaultKDFRounds = 16
+
+// kdfRounds is the cost keys are written with; only SetKDFRoundsForTests changes it.
+var kdfRounds atomic.Int32
+
+func init() { kdfRounds.Store(DefaultKDFRounds) }
+
+// SetKDFRoundsForTests makes keys written from now on use n bcrypt rounds (1 is 16 times
+// cheaper than the default), for tests where the KDF is not what they check: under the
+// race detector one default KDF costs seconds. It panics outside `go test`, so the real
+// cost can never be lowered. Keys written this way are ordinary OpenSSH keys (the rounds
+// are in the file): ssh, ssh-keygen and bbkey read them.
+func SetKDFRoundsForTests(n int) {
+	if !testing.Testing() {
+		panic("keys.SetKDFRoundsForTests called outside a test")
+	}
+	if n < 1 {
+		n = 1
+	}
+	kdfRounds.Store(int32(n))
+}
+
+// marshalEncrypted writes priv in OpenSSH's format encrypted with pass: with the default
+// cost through x/crypto itself; with a test's lower cost by re-encrypting x/crypto's
+// unencrypted encoding the same way (aes256-ctr, bcrypt KDF) with fewer rounds.
+func marshalEncrypted(priv ed25519.PrivateKey, comment string, pass []byte) (*pem.Block, error) {
+	rounds := int(kdfRounds.Load())
+	if rounds == DefaultKDFRounds {
+		return ssh.MarshalPrivateKeyWithPassphrase(priv, comment, pass)
+	}
+	return marshalWithRounds(priv, comment, pass, rounds)
+}
+
+const opensshMagic = "openssh-key-v1\x00"
+
+type opensshFile struct {
+	CipherName   string
+	KdfName      string
+	KdfOpts      string
+	NumKeys      uint32
+	PubKey       []byte
+	PrivKeyBlock []byte
+}
+
+type opensshEd25519Block struct {
+	Check1  uint32
+	Check2  uint32
+	Keytype string
+	Pub     []byte
+	Priv    []byte
+	Comment string
+	Pad     []byte `ssh:"rest"`
+}
+
+func marshalWithRounds(priv ed25519.PrivateKey, comment string, pass []byte, rounds int) (*pem.Block, error) {
+	plain, err := ssh.MarshalPrivateKey(priv, comment)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(plain.Bytes)
+	if len(plain.Bytes) < len(opensshMagic) || string(plain.Bytes[:len(opensshMagic)]) != opensshMagic {
+		return nil, errors.New("encoding the key: not an OpenSSH key")
+	}
+	var f opensshFile
+	if err := ssh.Unmarshal(plain.Bytes[len(opensshMagic):], &f); err != nil {
+		return nil, fmt.Errorf("encoding the key: %w", err)
+	}
+	var blk opensshEd25519Block
+	if err := ssh.Unmarshal(f.PrivKeyBlock, &blk); err != nil {
+		return nil, fmt.Errorf("encoding the key: %w", err)
+	}
+	defer clear(blk.Priv)
+	blk.Pad = nil
+	body := ssh.Marshal(blk)
+	for i := 1; len(body)%aes.BlockSize != 0; i++ {
+		body = append(body, byte(i))
+	}
+	defer clear(body)
+
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, err
+	}
+	k := bcryptPBKDF(pass, salt, rounds, 32+aes.BlockSize)
+	defer clear(k)
+	c, err := aes.NewCipher(k[:32])
+	if err != nil {
+		return nil, err
+	}
+	enc := make([]byte, len(body))
+	cipher.NewCTR(c, k[32:]).XORKeyStream(enc, body)
+
+	f.CipherName, f.KdfName = "aes256-ctr", "bcrypt"
+	f.KdfOpts = string(ssh.Marshal(struct {
+		Salt   []byte
+		Rounds uint32
+	}{salt, uint32(rounds)}))
+	f.PrivKeyBlock = enc
+	return &pem.Block{Type: "OPENSSH PRIVATE KEY", Bytes: append([]byte(opensshMagic), ssh.Marshal(f)...)}, nil
+}
+
+// bcryptPBKDF is OpenBSD's bcrypt_pbkdf, the KDF of OpenSSH's key format (x/crypto keeps
+// its copy internal). Only tests reach it; the default cost goes through x/crypto.
+func bcryptPBKDF(pass, salt []byte, rounds, keyLen int) []byte {
+	const hashLen = 32
+	blocks := (keyLen + hashLen - 1) / hashLen
+	key := make([]byte, blocks*hashLen)
+	sha2pass := sha512.Sum512(pass)
+	var cnt [4]byte
+	tmp, out := make([]byte, hashLen), make([]byte, hashLen)
+	for block := 1; block <= blocks; block++ {
+		binary.BigEndian.PutUint32(cnt[:], uint32(block))
+		sha2salt := sha512.Sum512(append(append([]byte(nil), salt...), cnt[:]...))
+		bcryptHash(tmp, sha2pass[:], sha2salt[:])
+		copy(out, tmp)
+		for i := 1; i < rounds; i++ {
+			sha2salt = sha512.Sum512(tmp)
+			bcryptHash(tmp, sha2pass[:], sha2salt[:])
+			for j := range out {
+				out[j] ^= tmp[j]
+			}
+		}
+		// The output bytes are spread across the key, stride blocks apart.
+		for i, b := range out {
+			key[i*blocks+block-1] = b
+		}
+	}
+	return key[:keyLen]
+}
+
+func bcryptHash(out, sha2pass, sha2salt []byte) {
+	c, err := blowfish.NewSaltedCipher(sha2pass, sha2salt)
+	if err != nil {
+		panic(err) // only for an empty key; sha2pass is 64 bytes
+	}
+	for range 64 {
+		blowfish.ExpandKey(sha2salt, c)
+		blowfish.ExpandKey(sha2pass, c)
+	}
+	copy(out, "OxychromaticBlowfishSwatDynamite")
+	for i := 0; i < len(out); i += 8 {
+		for range 64 {
+			c.Encrypt(out[i:i+8], out[i:i+8])
+		}
+	}
+	// The words come out big-endian; bcrypt_pbkdf takes them little-endian.
+	for i := 0; i < len(out); i += 4 {
+		out[i], out[i+1], out[i+2], out[i+3] = out[i+3], out[i+2], out[i+1], out[i]
+	}
+}
