@@ -491,3 +491,17 @@ func TestAccessKeyWithoutSSHConfigDoctor(t *testing.T) {
 		t.Errorf("doctor after --write-ssh-config: %s", d)
 	}
 }
+
+// Issue 13, defect 10 (check before the first remote write): something in the way of
+// ~/.ssh/bbkey stops setup before the upload, not after it.
+func TestSetupChecksBbkeyDirFirst(t *testing.T) {
+	w := NewWorld(t)
+	doctorWrite(t, filepath.Join(w.Home.SSHDir, "bbkey"), "not a directory\n", 0o600)
+	r := w.Run("", "setup", "--passphrase-file", w.PassFile, "--no-remotes")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "is not a directory") || !strings.Contains(r.Stderr, "bbkey: hint: move ") {
+		t.Errorf("%s", r)
+	}
+	if keys := rotateAccountKeys(w); len(keys) != 0 {
+		t.Errorf("uploaded %v before stopping", keys)
+	}
+}

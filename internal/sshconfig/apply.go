@@ -190,14 +190,20 @@ func managedErr(path string, err error) error {
 		"then run `bbkey doctor --fix` to regenerate it (the edited file is kept next to it as config.edited-<time>), and run this command again")
 }
 
-// Check reads back the managed file in sshDir, and checks that the user's config can take
+// Check makes sure bbkey's directory in sshDir can be used, reads back the managed file,
+// and checks that the user's config can take
 // bbkey's Include line if it lacks it, so a command can stop before its first remote write
 // when either would stop it later.
 func Check(sshDir string) error {
+	f := FilesIn(sshDir)
+	dir := filepath.Dir(f.Managed)
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return cmdutil.WithHint(fmt.Errorf("%s is not a directory: bbkey keeps its ssh config and pinned host keys there", dir),
+			"move "+dir+" aside, then run the command again")
+	}
 	if _, err := Read(sshDir); err != nil {
 		return err
 	}
-	f := FilesIn(sshDir)
 	old, err := readOptional(f.UserConfig)
 	if err != nil {
 		return err
