@@ -277,6 +277,9 @@ func TestRotateRemovesStaleTemporaries(t *testing.T) {
 		filepath.Join(w.Home.SSHDir, ".bbkey_ada_ed25519.next.tmp-1234567"),
 		filepath.Join(w.Home.SSHDir, "bbkey", ".config.tmp-7654321"),
 		filepath.Join(w.Home.ConfigDir, "bbkey", ".state.json.tmp-42"),
+		// Files no later write touches again: swept on the next run all the same.
+		filepath.Join(w.Home.SSHDir, ".bbkey_access_gone_ed25519.tmp-99"),
+		filepath.Join(w.Home.ConfigDir, "bbkey", ".rotation-journal.json.tmp-5"),
 	} {
 		doctorWrite(t, p, "-----BEGIN OPENSSH PRIVATE KEY-----\n", 0o600)
 		if err := os.Chtimes(p, old, old); err != nil {
@@ -284,13 +287,22 @@ func TestRotateRemovesStaleTemporaries(t *testing.T) {
 		}
 		stale = append(stale, p)
 	}
+	// Not bbkey's: kept, however old.
+	foreign := filepath.Join(w.Home.SSHDir, ".id_rsa.tmp-1")
+	doctorWrite(t, foreign, "x", 0o600)
+	if err := os.Chtimes(foreign, old, old); err != nil {
+		t.Fatal(err)
+	}
 	w.MustRun("", "rotate", "--passphrase-file", w.PassFile)
+	if _, err := os.Stat(foreign); err != nil {
+		t.Errorf("a temporary file that is not bbkey's was removed: %v", err)
+	}
 	for _, p := range stale {
 		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s left after the next run: %v", p, err)
 		}
 	}
-	if left, _ := filepath.Glob(filepath.Join(w.Home.SSHDir, ".*.tmp-*")); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(w.Home.SSHDir, ".bbkey*.tmp-*")); len(left) != 0 {
 		t.Errorf("temporary files in ~/.ssh: %v", left)
 	}
 }

@@ -173,6 +173,32 @@ func removeStaleTemps(dir, base string) {
 	}
 }
 
+// RemoveStaleTemps sweeps dir for the temporary files of bbkey's writes (".NAME.tmp-*")
+// that killed runs left behind, NAME accepted by own, older than StaleTempAge, and
+// removes them; it returns what it removed. A write in progress is never touched.
+func RemoveStaleTemps(dir string, own func(name string) bool) []string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var removed []string
+	for _, e := range ents {
+		name, ok := strings.CutPrefix(e.Name(), ".")
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		i := strings.LastIndex(name, ".tmp-")
+		if i <= 0 || !own(name[:i]) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if fi, err := os.Lstat(p); err == nil && time.Since(fi.ModTime()) > StaleTempAge && os.Remove(p) == nil {
+			removed = append(removed, p)
+		}
+	}
+	return removed
+}
+
 // globEscape quotes the pattern characters of a file name for filepath.Glob; ok is false
 // where they cannot be quoted (Windows).
 func globEscape(s string) (string, bool) {

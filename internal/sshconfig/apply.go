@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/bbkey/bbkey/internal/cmdutil"
@@ -197,6 +198,9 @@ func managedErr(path string, err error) error {
 func Check(sshDir string) error {
 	f := FilesIn(sshDir)
 	dir := filepath.Dir(f.Managed)
+	// Leftovers of killed runs (encrypted keys among them) go on the next run.
+	fsutil.RemoveStaleTemps(sshDir, func(name string) bool { return strings.HasPrefix(name, "bbkey_") })
+	fsutil.RemoveStaleTemps(dir, func(string) bool { return true })
 	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
 		return cmdutil.WithHint(fmt.Errorf("%s is not a directory: bbkey keeps its ssh config and pinned host keys there", dir),
 			"move "+dir+" aside, then run the command again")

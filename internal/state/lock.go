@@ -157,6 +157,8 @@ func (d Dir) LockWriters(ctx context.Context, command string, wait time.Duration
 	}
 	note, _ := json.Marshal(Holder{Command: command, PID: os.Getpid(), Since: d.now().UTC().Truncate(time.Second)})
 	_ = l.SetNote(note)
+	// The config directory is bbkey's own: leftovers of killed runs go now.
+	fsutil.RemoveStaleTemps(d.Path, func(string) bool { return true })
 	return &WriterLock{l: l, dir: created}, nil
 }
 
