@@ -80,3 +80,6 @@ func replaceProblem(fi fs.FileInfo) string {
 
 // MakePrivate makes an existing file readable and writable by its owner alone.
 func MakePrivate(path string) error { return os.Chmod(path, 0o600) }
+
+// beingRemoved is for Windows, where opening a file another process is deleting fails.
+func beingRemoved(error) bool { return false }

@@ -105,3 +105,11 @@ func unlockFile(f *os.File) error {
 func lockOverlapped() *windows.Overlapped {
 	return &windows.Overlapped{OffsetHigh: 1 << 8}
 }
+
+// beingRemoved reports an open that failed because another process is deleting the file
+// right now: a sharing violation with its delete handle, or (without POSIX delete
+// semantics: older Windows, FAT, SMB shares, Wine) access denied while the name is pending
+// deletion until the last handle closes.
+func beingRemoved(err error) bool {
+	return errors.Is(err, windows.ERROR_SHARING_VIOLATION) || errors.Is(err, windows.ERROR_ACCESS_DENIED)
+}

@@ -32,10 +32,19 @@ func openLock(path string) (*os.File, error) {
 // its holder (UnlockRemove) while this process waited on it is not the lock any more:
 // the lock is taken again on the file now at path.
 func TryLock(path string) (*Lock, error) {
+	var lastErr error
 	for range 100 {
 		f, err := openLock(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // the directory was removed meanwhile (UnlockRemove)
+		}
+		if beingRemoved(err) {
+			// Windows: the holder's UnlockRemove is deleting the file this moment (its
+			// delete handle shares nothing, or the name is pending deletion until the last
+			// handle closes); the name is free again in a moment.
+			lastErr = err
+			time.Sleep(5 * time.Millisecond)
+			continue
 		}
 		if err != nil {
 			return nil, err
@@ -54,6 +63,9 @@ func TryLock(path string) (*Lock, error) {
 		}
 		_ = unlockFile(f)
 		f.Close()
+	}
+	if lastErr != nil {
+		return nil, lastErr
 	}
 	return nil, fmt.Errorf("%s: %w", path, ErrLocked)
 }
