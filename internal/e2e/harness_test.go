@@ -34,7 +34,9 @@ func TestMain(m *testing.M) {
 	if runtime.GOOS == "windows" {
 		bbkeyBin += ".exe"
 	}
-	build := exec.Command("go", "build", "-o", bbkeyBin, "github.com/bbkey/bbkey")
+	// The tag lets BBKEY_TEST_KDF_ROUNDS (set in every World) lower the KDF cost of the keys
+	// bbkey writes; no test here checks the KDF (keys' own tests do).
+	build := exec.Command("go", "build", "-tags", "bbkey_e2e", "-o", bbkeyBin, "github.com/bbkey/bbkey")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building bbkey:", err)
@@ -75,6 +77,7 @@ func NewWorld(t *testing.T, opts ...bbapitest.Option) *World {
 		"SSH_AUTH_SOCK=" + w.AgentSock,
 		"LANG=C.UTF-8",
 		"NO_COLOR=1",
+		"BBKEY_TEST_KDF_ROUNDS=1",
 	}, w.Home.Env()...)
 	w.Env = append(w.Env, w.Emu.Env()...)
 	w.Env = append(w.Env, "GIT_SSH_COMMAND=ssh -F "+filepath.Join(w.Home.SSHDir, "config"))
