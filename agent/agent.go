@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -58,6 +59,40 @@ type Client struct {
 	Addr string
 	conn io.Closer
 	ag   sshagent.ExtendedAgent
+
+	mu sync.Mutex
+	// stuck is set once the agent let an exchange time out: a late answer would be read
+	// as the next one's, so every later exchange fails at once with it.
+	stuck error
+}
+
+// opTimeout bounds one exchange with the agent: an agent that accepted the connection but
+// never answers (stopped with SIGSTOP, wedged) must not hang bbkey, least of all a timer's
+// run. Signatures are not bounded: a confirm-before-use key waits for the user.
+var opTimeout = 30 * time.Second
+
+// bounded runs op with a deadline on the connection, when it has one.
+func (c *Client) bounded(op func() error) error {
+	c.mu.Lock()
+	stuck := c.stuck
+	c.mu.Unlock()
+	if stuck != nil {
+		return stuck
+	}
+	deadline := time.Now().Add(opTimeout)
+	d, ok := c.conn.(interface{ SetDeadline(time.Time) error })
+	if !ok || d.SetDeadline(deadline) != nil {
+		return op()
+	}
+	err := op()
+	_ = d.SetDeadline(time.Time{})
+	if err != nil && !time.Now().Before(deadline) {
+		err = fmt.Errorf("the agent at %s did not answer within %s: %w", c.Addr, opTimeout, err)
+		c.mu.Lock()
+		c.stuck = err
+		c.mu.Unlock()
+	}
+	return err
 }
 
 var _ Agent = (*Client)(nil)
@@ -96,11 +131,13 @@ func (c *Client) Add(key crypto.PrivateKey, comment string, lifetime time.Durati
 	if _, err := c.removeMatching(ssh.FingerprintSHA256(pub)); err != nil {
 		return fmt.Errorf("adding %s to the agent at %s: %w", ssh.FingerprintSHA256(pub), c.Addr, err)
 	}
-	err = c.ag.Add(sshagent.AddedKey{
-		PrivateKey:       key,
-		Comment:          comment,
-		LifetimeSecs:     secs,
-		ConfirmBeforeUse: confirm,
+	err = c.bounded(func() error {
+		return c.ag.Add(sshagent.AddedKey{
+			PrivateKey:       key,
+			Comment:          comment,
+			LifetimeSecs:     secs,
+			ConfirmBeforeUse: confirm,
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("adding %s to the agent at %s: %w", ssh.FingerprintSHA256(pub), c.Addr, refused(err))
@@ -130,7 +167,11 @@ func refused(err error) error {
 
 // List implements Agent.
 func (c *Client) List() ([]Identity, error) {
-	keys, err := c.ag.List()
+	var keys []*sshagent.Key
+	err := c.bounded(func() (err error) {
+		keys, err = c.ag.List()
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listing the keys of the agent at %s: %w", c.Addr, err)
 	}
@@ -168,7 +209,7 @@ func (c *Client) removeMatching(fingerprint string) (int, error) {
 		if id.Fingerprint != fingerprint {
 			continue
 		}
-		if err := c.ag.Remove(id.PublicKey); err != nil {
+		if err := c.bounded(func() error { return c.ag.Remove(id.PublicKey) }); err != nil {
 			return n, refused(err)
 		}
 		n++
@@ -192,7 +233,11 @@ func (c *Client) Has(fingerprint string) (bool, error) {
 
 // Signers implements Agent.
 func (c *Client) Signers() ([]ssh.Signer, error) {
-	s, err := c.ag.Signers()
+	var s []ssh.Signer
+	err := c.bounded(func() (err error) {
+		s, err = c.ag.Signers()
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("reading the keys of the agent at %s: %w", c.Addr, err)
 	}

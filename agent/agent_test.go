@@ -4,9 +4,12 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -285,5 +288,63 @@ func TestLifetimeSecs(t *testing.T) {
 		if got != tt.want || (err != nil) != tt.err {
 			t.Errorf("LifetimeSecs(%v) = %d, %v; want %d, error %v", tt.d, got, err, tt.want, tt.err)
 		}
+	}
+}
+
+// An agent that accepts the connection but never answers (stopped, wedged) does not hang
+// the caller: each exchange gives up after opTimeout, and once one has, the next fail at
+// once (a late answer would be taken for theirs).
+func TestSilentAgentTimesOut(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("a silent agent is served on an AF_UNIX socket, which Wine does not emulate; the named pipe has the same deadline")
+	}
+	defer func(d time.Duration) { opTimeout = d }(opTimeout)
+	opTimeout = 300 * time.Millisecond
+	dir, err := os.MkdirTemp("", "bbsilent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	c, err := Connect(envOf("SSH_AUTH_SOCK", sock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	if _, err := c.List(); err == nil || !strings.Contains(err.Error(), "did not answer within") {
+		t.Fatalf("List = %v", err)
+	}
+	_, key, _ := ed25519.GenerateKey(nil)
+	if err := c.Add(key, "k", 0, false); err == nil || !strings.Contains(err.Error(), "did not answer") {
+		t.Fatalf("Add after a timeout = %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
 	}
 }
