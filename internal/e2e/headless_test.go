@@ -314,14 +314,17 @@ func TestHeadlessKeychainMatrix(t *testing.T) {
 	envs := []struct {
 		name  string
 		apply func(t *testing.T, w *World)
+		// why is what the error says about the keychain.
+		why string
 	}{
-		{"no-session-bus", func(t *testing.T, w *World) { w.Unsetenv("DBUS_SESSION_BUS_ADDRESS") }},
+		{"no-session-bus", func(t *testing.T, w *World) { w.Unsetenv("DBUS_SESSION_BUS_ADDRESS") }, "no D-Bus session bus"},
 		{"dead-bus", func(t *testing.T, w *World) {
 			w.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+headlessDeadSocket(t))
-		}},
+		}, "no usable OS keychain"},
 		{"bus-without-secret-service", func(t *testing.T, w *World) {
 			w.Setenv("DBUS_SESSION_BUS_ADDRESS", headlessDBus(t))
-		}},
+		}, "no usable OS keychain"},
+		{"locked-keychain", headlessLockedKeyring, "unlock"},
 	}
 	for _, env := range envs {
 		t.Run(env.name, func(t *testing.T) {
@@ -330,7 +333,7 @@ func TestHeadlessKeychainMatrix(t *testing.T) {
 			env.apply(t, w)
 			start := time.Now()
 			r := w.Run("", "auth", "login")
-			headlessCheck(t, r, 1, "bbkey: error: ")
+			headlessCheck(t, r, 1, env.why)
 			if !strings.Contains(r.Stderr, "--insecure-storage") {
 				t.Errorf("no hint naming --insecure-storage:\n%s", r)
 			}
@@ -362,6 +365,43 @@ func TestHeadlessKeychainMatrix(t *testing.T) {
 			headlessCheck(t, w.Run("", "rotate", "--schedule", "daily"), 2, "the timer needs a passphrase for the new keys and has no terminal to ask")
 		})
 	}
+}
+
+// headlessLockedKeyring runs a real gnome-keyring (Secret Service) on a private session
+// bus, never unlocked: storing into its default collection is refused, as on a desktop
+// whose keyring stayed locked or on a server where nobody logged in to unlock it.
+func headlessLockedKeyring(t *testing.T, w *World) {
+	bin := testutil.RequireBinary(t, "gnome-keyring-daemon", "dbus-send")[0]
+	bus := headlessDBus(t)
+	dir := t.TempDir()
+	rt, data := filepath.Join(dir, "run"), filepath.Join(dir, "data")
+	for _, d := range []string{rt, data} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(bin, "--foreground", "--components=secrets")
+	cmd.Env = []string{"DBUS_SESSION_BUS_ADDRESS=" + bus, "XDG_RUNTIME_DIR=" + rt, "XDG_DATA_HOME=" + data, "HOME=" + dir, "PATH=" + os.Getenv("PATH")}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	// It owns org.freedesktop.secrets once it is ready.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c := exec.Command("dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus",
+			"org.freedesktop.DBus.NameHasOwner", "string:org.freedesktop.secrets")
+		c.Env = []string{"DBUS_SESSION_BUS_ADDRESS=" + bus}
+		if out, err := c.Output(); err == nil && strings.Contains(string(out), "boolean true") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("gnome-keyring-daemon did not take org.freedesktop.secrets")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	w.Setenv("DBUS_SESSION_BUS_ADDRESS", bus)
+	w.Setenv("XDG_DATA_HOME", data)
 }
 
 // headlessDBus starts a real session bus (dbus-daemon) with nothing on it and returns its
