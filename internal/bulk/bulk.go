@@ -8,6 +8,7 @@ package bulk
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -41,16 +42,37 @@ func (s *Stopper) Err() error {
 // handing out indices once st holds a reason or ctx ends (recording ctx's cause in st);
 // calls in flight finish, an index handed over just before the stop is not called, and
 // Each returns when every call has returned.
+//
+// A call that panics (a bug) stops the run, and Each panics with the first panic's value
+// on the caller's goroutine once every call has returned, where cmd's last-resort recover
+// reports it: a panic in a worker goroutine would end the process before that.
 func Each(ctx context.Context, n, c int, st *Stopper, work func(i int)) {
 	jobs := make(chan int)
-	var wg sync.WaitGroup
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		panicked any
+	)
+	call := func(i int) {
+		defer func() {
+			if r := recover(); r != nil {
+				mu.Lock()
+				if panicked == nil {
+					panicked = r
+				}
+				mu.Unlock()
+				st.Stop(fmt.Errorf("internal error: %v", r))
+			}
+		}()
+		work(i)
+	}
 	for range max(c, 1) {
 		wg.Go(func() {
 			for i := range jobs {
 				if st.Err() != nil {
 					continue
 				}
-				work(i)
+				call(i)
 			}
 		})
 	}
@@ -68,6 +90,9 @@ feed:
 	}
 	close(jobs)
 	wg.Wait()
+	if panicked != nil {
+		panic(panicked)
+	}
 }
 
 // Recorder hands finished results to a record function in batches, from one goroutine:

@@ -115,3 +115,29 @@ func TestRecorder(t *testing.T) {
 		t.Errorf("failed = %v", failed)
 	}
 }
+
+// A call that panics stops the run, and the panic comes back on the caller's goroutine
+// once the other calls have returned (never a process killed from a worker).
+func TestEachPanicReachesCaller(t *testing.T) {
+	var st Stopper
+	var calls atomic.Int32
+	got := func() (r any) {
+		defer func() { r = recover() }()
+		Each(context.Background(), 100, 4, &st, func(i int) {
+			calls.Add(1)
+			if i == 3 {
+				panic("boom at 3")
+			}
+		})
+		return nil
+	}()
+	if got != "boom at 3" {
+		t.Fatalf("recovered %v", got)
+	}
+	if st.Err() == nil {
+		t.Error("the run was not stopped")
+	}
+	if n := calls.Load(); n >= 100 {
+		t.Errorf("%d calls after the panic stopped the run", n)
+	}
+}

@@ -289,19 +289,37 @@ func planEntries(t Target, rp *RepoPlan, es []entry) {
 }
 
 // forEach runs fn on every item with at most workers at a time, and stops starting new
-// ones once ctx is done.
+// ones once ctx is done. A call that panics (a bug) stops new ones, and its panic is
+// raised again on the caller's goroutine, where cmd's last-resort recover reports it.
 func forEach[T any](ctx context.Context, items []T, workers int, fn func(T)) {
 	sem := make(chan struct{}, max(workers, 1))
-	var wg sync.WaitGroup
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		panicked any
+	)
+	failed := func() bool { mu.Lock(); defer mu.Unlock(); return panicked != nil }
 	for _, it := range items {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || failed() {
 			break
 		}
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			defer func() {
+				if r := recover(); r != nil {
+					mu.Lock()
+					if panicked == nil {
+						panicked = r
+					}
+					mu.Unlock()
+				}
+			}()
 			fn(it)
 		})
 	}
 	wg.Wait()
+	if panicked != nil {
+		panic(panicked)
+	}
 }
