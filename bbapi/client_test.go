@@ -216,7 +216,7 @@ func TestOAuthTokenEndpointRefusesClient(t *testing.T) {
 	if !strings.Contains(err.Error(), "Invalid OAuth client credentials") {
 		t.Errorf("err = %v", err)
 	}
-	if er, _ := err.(interface{ ExitCode() int }); er == nil || er.ExitCode() != 4 {
+	if codeOf(err) != 4 {
 		t.Errorf("exit code of %T not 4", err)
 	}
 }

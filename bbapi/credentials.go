@@ -275,7 +275,7 @@ func NewCredential(kind Kind, id, secret, oauthTokenURL string) (Credential, err
 var ErrIncompleteCredential = errors.New("incomplete credential in the environment")
 
 // EnvCredentialError names the half of a credential pair that is missing from the
-// environment. It matches ErrIncompleteCredential and maps to exit code 4.
+// environment. It matches ErrIncompleteCredential.
 type EnvCredentialError struct {
 	Set, Missing string
 	// What describes the missing variable, e.g. "the Atlassian account email".
@@ -291,14 +291,6 @@ func (e *EnvCredentialError) Error() string {
 }
 
 func (e *EnvCredentialError) Unwrap() error { return ErrIncompleteCredential }
-
-// ExitCode is 4: bbkey is not authenticated.
-func (e *EnvCredentialError) ExitCode() int { return 4 }
-
-// Hints says how to complete or drop the pair.
-func (e *EnvCredentialError) Hints() []string {
-	return []string{"set " + e.Missing + " as well, or unset " + e.Set}
-}
 
 // CredentialFromEnv resolves the credential from the environment variables of DESIGN.md,
 // in this order: BITBUCKET_EMAIL + BITBUCKET_API_TOKEN, BITBUCKET_ACCESS_TOKEN,

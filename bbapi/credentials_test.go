@@ -41,8 +41,8 @@ func TestCredentialFromEnv(t *testing.T) {
 			var ee *EnvCredentialError
 			if !errors.As(err, &ee) || !strings.Contains(err.Error(), tc.errHas) || !errors.Is(err, ErrIncompleteCredential) {
 				t.Errorf("%s: err = %v", name, err)
-			} else if ee.ExitCode() != 4 || !strings.Contains(ee.Hints()[0], ee.Missing) {
-				t.Errorf("%s: exit %d hints %v", name, ee.ExitCode(), ee.Hints())
+			} else if codeOf(ee) != 4 || !strings.Contains(hintsOf(ee)[0], ee.Missing) {
+				t.Errorf("%s: exit %d hints %v", name, codeOf(ee), hintsOf(ee))
 			}
 			continue
 		}
@@ -147,7 +147,7 @@ func TestServerEchoingTheTokenIsRedacted(t *testing.T) {
 		texts = append(texts, err.Error(), fmt.Sprintf("%+v", err))
 		if er, ok := errors.AsType[*ErrorResponse](err); ok {
 			texts = append(texts, string(er.Fields), string(er.Data), er.Body, er.Message, er.Detail)
-			texts = append(texts, er.Hints()...)
+			texts = append(texts, hintsOf(er)...)
 		}
 	}
 	texts = append(texts, e.debug.String())

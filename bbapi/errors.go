@@ -70,18 +70,6 @@ func (e *ErrorResponse) summary() string {
 	return ""
 }
 
-// ExitCode maps to bbkey's exit codes: 4 for missing or refused credentials and scopes,
-// 3 for a rate limit; 0 (no opinion) otherwise.
-func (e *ErrorResponse) ExitCode() int {
-	switch {
-	case e.unauthorized(), e.StatusCode == http.StatusForbidden:
-		return 4
-	case e.StatusCode == http.StatusTooManyRequests:
-		return 3
-	}
-	return 0
-}
-
 func (e *ErrorResponse) unauthorized() bool {
 	if e.StatusCode == http.StatusUnauthorized {
 		return true
@@ -93,74 +81,6 @@ func (e *ErrorResponse) unauthorized() bool {
 	return false
 }
 
-const apiTokenURL = "https://id.atlassian.com/manage-profile/security/api-tokens"
-
-// Hints says what to do next, depending on the answer, the endpoint and the kind of
-// credential.
-func (e *ErrorResponse) Hints() []string {
-	switch {
-	case e.unauthorized():
-		return unauthorizedHints(e.CredentialKind)
-	case e.StatusCode == http.StatusForbidden:
-		return e.forbiddenHints()
-	case e.StatusCode == http.StatusNotFound:
-		return []string{"check the workspace, repository, project or key named; Bitbucket also answers 404 for what the credential may not see"}
-	case e.StatusCode == http.StatusTooManyRequests:
-		return []string{"Bitbucket allows about 1,000 API requests an hour per user; re-run later or allow a longer wait with --max-wait"}
-	case e.StatusCode >= 500:
-		return []string{
-			"Bitbucket failed on its side: check " + statusPageURL + " and re-run later (a re-run picks up where this one stopped)",
-			"re-run with --debug to see the whole exchange (secrets are masked)",
-		}
-	case e.StatusCode == http.StatusConflict:
-		return []string{"the request conflicts with a change made meanwhile: check the key on Bitbucket, then re-run"}
-	}
-	return []string{"re-run with --debug to see Bitbucket's whole answer (secrets are masked)"}
-}
-
-// statusPageURL is Atlassian's status page for Bitbucket Cloud.
-const statusPageURL = "https://bitbucket.status.atlassian.com"
-
-func unauthorizedHints(k Kind) []string {
-	switch k {
-	case KindAPIToken:
-		return []string{
-			"check that BITBUCKET_EMAIL is the email of the Atlassian account the API token belongs to, and that the token has not expired",
-			"run 'bbkey auth login' or set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN (create a token at " + apiTokenURL + ")",
-		}
-	case KindAccessToken:
-		return []string{"the access token was refused: it may have expired or been revoked; create a new one under Access tokens in the repository, project or workspace settings"}
-	case KindOAuth:
-		return []string{"check BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET; the client credentials grant needs a private OAuth consumer"}
-	}
-	return []string{"run 'bbkey auth login' or set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN"}
-}
-
-func (e *ErrorResponse) forbiddenHints() []string {
-	scope := MissingScope(e)
-	userKeys := strings.HasPrefix(e.Route, "/users/")
-	switch e.CredentialKind {
-	case KindAccessToken:
-		if userKeys {
-			return []string{"access tokens cannot manage a person's SSH keys; use an API token (BITBUCKET_EMAIL and BITBUCKET_API_TOKEN, or 'bbkey auth login')"}
-		}
-		if RepoAccessKeyWrite(e.Method, e.Route) {
-			return []string{AccessTokenRepoKeysHint}
-		}
-		return []string{
-			"the access token needs admin permission and scope " + scope + "; some workspaces refuse access tokens on access-key endpoints",
-			"or use an API token with scopes " + strings.Join(scopesFor(e.Method, e.Route, KindAPIToken), ", ") + " (create one at " + apiTokenURL + ")",
-		}
-	case KindOAuth:
-		return []string{"give the OAuth consumer the " + scope + " permission in the workspace settings under OAuth consumers"}
-	}
-	h := []string{"create an API token with scope " + scope + " at " + apiTokenURL + " (\"Create API token with scopes\", app Bitbucket)"}
-	if strings.Contains(e.Route, "deploy-keys") {
-		h = append(h, "adding access keys also needs admin permission on the repository or project")
-	}
-	return h
-}
-
 // RepoAccessKeyWrite reports adding, updating or deleting a repository's access key:
 // operations the spec's access-token section lists as "inaccessible for Access tokens",
 // and which Bitbucket answers with 403 "This API is not accessible by this authentication
@@ -168,10 +88,6 @@ func (e *ErrorResponse) forbiddenHints() []string {
 func RepoAccessKeyWrite(method, route string) bool {
 	return method != http.MethodGet && (route == routeRepoKeys || route == routeRepoKey)
 }
-
-// AccessTokenRepoKeysHint says what to use instead of an access token for a repository's
-// access keys.
-const AccessTokenRepoKeysHint = "access tokens cannot add, update or delete a repository's access keys: use an API token with scope admin:repository:bitbucket (BITBUCKET_EMAIL and BITBUCKET_API_TOKEN, or 'bbkey auth login'; create one at " + apiTokenURL + "); project access keys work with an access token"
 
 // RateLimitError is a 429: Bitbucket's hourly request limit is used up. Bitbucket Cloud
 // sends no Retry-After; Data Center and proxies may.
@@ -241,7 +157,7 @@ func MissingScope(err error) string {
 	}
 	need := e.RequiredScopes
 	if len(need) == 0 {
-		need = scopesFor(e.Method, e.Route, e.CredentialKind)
+		need = ScopesFor(e.Method, e.Route, e.CredentialKind)
 	}
 	var missing []string
 	for _, s := range need {
@@ -279,7 +195,9 @@ var endpointScopes = map[string]struct{ token, classic []string }{
 	"DELETE /workspaces/{workspace}/projects/{project_key}/deploy-keys/{key_id}": {[]string{"admin:project:bitbucket", "delete:ssh-key:bitbucket"}, []string{"project:admin"}},
 }
 
-func scopesFor(method, route string, k Kind) []string {
+// ScopesFor lists the scopes the endpoint (method and route template) needs for this kind
+// of credential; nil for an endpoint it does not know.
+func ScopesFor(method, route string, k Kind) []string {
 	s, ok := endpointScopes[method+" "+route]
 	if !ok {
 		return nil

@@ -36,7 +36,7 @@ func TestErrorKinds(t *testing.T) {
 	hint := func(sub string) check {
 		return func(t *testing.T, err error) {
 			er, ok := errors.AsType[*ErrorResponse](err)
-			if !ok || !strings.Contains(strings.Join(er.Hints(), "\n"), sub) {
+			if !ok || !strings.Contains(strings.Join(hintsOf(er), "\n"), sub) {
 				t.Errorf("hints lack %q: %v", sub, err)
 			}
 		}
@@ -44,7 +44,7 @@ func TestErrorKinds(t *testing.T) {
 	code := func(want int) check {
 		return func(t *testing.T, err error) {
 			er, ok := errors.AsType[*ErrorResponse](err)
-			if !ok || er.ExitCode() != want {
+			if !ok || codeOf(er) != want {
 				t.Errorf("exit code of %v is not %d", err, want)
 			}
 		}

@@ -7,3 +7,19 @@ package bbapi
 type FakeClock = fakeClock
 
 var NewFakeClock = newFakeClock
+
+// TestExplain is apierr.Explain, set by explain_test.go (package bbapi_test): apierr
+// imports bbapi, so the tests inside bbapi reach the words for an error through it.
+var TestExplain func(error) (int, []string, bool)
+
+// codeOf is the exit code apierr gives err itself (0: no opinion).
+func codeOf(err error) int {
+	c, _, _ := TestExplain(err)
+	return c
+}
+
+// hintsOf are the hints apierr gives err itself.
+func hintsOf(err error) []string {
+	_, h, _ := TestExplain(err)
+	return h
+}

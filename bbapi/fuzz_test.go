@@ -111,7 +111,7 @@ func FuzzDecodeError(f *testing.F) {
 		if e.StatusCode != status {
 			t.Fatalf("StatusCode = %d, want %d", e.StatusCode, status)
 		}
-		switch code := e.ExitCode(); code {
+		switch code := codeOf(e); code {
 		case 0, 3, 4:
 		default:
 			t.Fatalf("ExitCode = %d", code)
@@ -126,7 +126,7 @@ func FuzzDecodeError(f *testing.F) {
 		shown := map[string]string{
 			"Error()": msg, "Body": e.Body, "Message": e.Message, "Detail": e.Detail,
 			"OAuthError": e.OAuthError, "Fields": string(e.Fields), "Data": string(e.Data),
-			"Hints": strings.Join(e.Hints(), "\n"), "MissingScope": MissingScope(e),
+			"Hints": strings.Join(hintsOf(e), "\n"), "MissingScope": MissingScope(e),
 			"RequiredScopes": strings.Join(e.RequiredScopes, " "), "GrantedScopes": strings.Join(e.GrantedScopes, " "),
 		}
 		for name, s := range shown {

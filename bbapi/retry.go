@@ -148,14 +148,6 @@ func (e *RetryBudgetError) Error() string {
 
 func (e *RetryBudgetError) Unwrap() error { return e.Err }
 
-// ExitCode is 3: the run stopped because --max-wait ran out.
-func (e *RetryBudgetError) ExitCode() int { return 3 }
-
-// Hints says what to do next.
-func (e *RetryBudgetError) Hints() []string {
-	return []string{"re-run later to finish, or allow a longer wait with --max-wait (e.g. --max-wait 30m)"}
-}
-
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return one

@@ -101,8 +101,8 @@ func TestServiceUnavailableRetriesCapped(t *testing.T) {
 			t.Errorf("error %q lacks %q", msg, want)
 		}
 	}
-	if be.ExitCode() != 3 {
-		t.Errorf("exit code %d", be.ExitCode())
+	if codeOf(be) != 3 {
+		t.Errorf("exit code %d", codeOf(be))
 	}
 	// The budget is the client's: the next call has only the 1.5s left: 1s, then half of
 	// the 0.5s left, then it stops.
@@ -303,7 +303,7 @@ func TestMaxWaitBoundsAHungServer(t *testing.T) {
 		t.Fatal("the call ran into the test's 30s bound: --max-wait did not end it")
 	}
 	var be *RetryBudgetError
-	if !errors.As(err, &be) || be.ExitCode() != 3 || len(be.Hints()) == 0 {
+	if !errors.As(err, &be) || codeOf(be) != 3 || len(hintsOf(be)) == 0 {
 		t.Fatalf("err = %v, want a RetryBudgetError (exit 3)", err)
 	}
 	// At most one last attempt of minAttempt goes beyond the budget.

@@ -7,7 +7,7 @@ import (
 	"os"
 	"unicode/utf8"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/prompt"
 )
 
@@ -57,7 +57,7 @@ const (
 func (s PassphraseSource) NewPassphrase() ([]byte, error) {
 	if s.NoPassphrase {
 		if s.File != "" {
-			return nil, cmdutil.UsageError(errors.New("--no-passphrase and --passphrase-file cannot be used together"))
+			return nil, errkind.UsageError(errors.New("--no-passphrase and --passphrase-file cannot be used together"))
 		}
 		return nil, nil
 	}
@@ -99,7 +99,7 @@ func (s PassphraseSource) NewPassphrase() ([]byte, error) {
 		clear(p1)
 		label = "The passphrases differ; passphrase for the new key"
 	}
-	return nil, cmdutil.UsageError(fmt.Errorf("no usable passphrase after %d tries", maxTries),
+	return nil, errkind.UsageError(fmt.Errorf("no usable passphrase after %d tries", maxTries),
 		fmt.Sprintf("type the same passphrase twice, at least %d characters; or give it in a file: --passphrase-file FILE", MinPassphraseLen))
 }
 
@@ -109,7 +109,7 @@ func (s PassphraseSource) NewPassphrase() ([]byte, error) {
 func (s PassphraseSource) CheckNew() error {
 	if s.NoPassphrase {
 		if s.File != "" {
-			return cmdutil.UsageError(errors.New("--no-passphrase and --passphrase-file cannot be used together"))
+			return errkind.UsageError(errors.New("--no-passphrase and --passphrase-file cannot be used together"))
 		}
 		return nil
 	}
@@ -138,7 +138,7 @@ func (s PassphraseSource) existing(path string) ([]byte, origin, error) {
 	}
 	if found {
 		if len(pass) == 0 {
-			return nil, from, cmdutil.UsageError(fmt.Errorf("the passphrase from %s is empty", from.name(s.File)))
+			return nil, from, errkind.UsageError(fmt.Errorf("the passphrase from %s is empty", from.name(s.File)))
 		}
 		return pass, from, nil
 	}
@@ -219,7 +219,7 @@ func (s PassphraseSource) canPrompt(what string) error {
 }
 
 func noTerminalErr(what string) error {
-	return cmdutil.UsageError(fmt.Errorf("bbkey needs %s and cannot prompt for it", what),
+	return errkind.UsageError(fmt.Errorf("bbkey needs %s and cannot prompt for it", what),
 		"give it in a file only you can read: --passphrase-file FILE ("+privateFileCommand+")",
 		"or set the "+PassphraseEnv+" environment variable",
 	)
@@ -246,7 +246,7 @@ func checkNew(p []byte, from origin) error {
 	if from == fromPrompt {
 		return err
 	}
-	return cmdutil.UsageError(err, "to write the key without a passphrase, say so with --no-passphrase")
+	return errkind.UsageError(err, "to write the key without a passphrase, say so with --no-passphrase")
 }
 
 // maxPassphraseFile bounds a passphrase file; a larger file is the wrong file.
@@ -259,15 +259,15 @@ const maxPassphraseFile = 64 << 10
 func readPassphraseFile(path string) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, cmdutil.UsageError(fmt.Errorf("reading --passphrase-file: %w", err))
+		return nil, errkind.UsageError(fmt.Errorf("reading --passphrase-file: %w", err))
 	}
 	// Pipes (<(pass show key)) and devices have no meaningful mode; regular files do.
 	if fi.Mode().IsRegular() {
 		if err := checkMode(path, fi, classSecret); err != nil {
-			return nil, cmdutil.UsageError(fmt.Errorf("--passphrase-file: %w", err))
+			return nil, errkind.UsageError(fmt.Errorf("--passphrase-file: %w", err))
 		}
 		if fi.Size() > maxPassphraseFile {
-			return nil, cmdutil.UsageError(fmt.Errorf("--passphrase-file %s is larger than %d bytes, not a passphrase", path, maxPassphraseFile))
+			return nil, errkind.UsageError(fmt.Errorf("--passphrase-file %s is larger than %d bytes, not a passphrase", path, maxPassphraseFile))
 		}
 	}
 	b, err := readBounded(path)
@@ -284,7 +284,7 @@ func readPassphraseFile(path string) ([]byte, error) {
 	}
 	if bytes.ContainsAny(b, "\r\n") {
 		clear(b)
-		return nil, cmdutil.UsageError(fmt.Errorf("--passphrase-file %s has more than one line", path),
+		return nil, errkind.UsageError(fmt.Errorf("--passphrase-file %s has more than one line", path),
 			"the passphrase is the whole file but one trailing newline, spaces included: keep only the passphrase in it, on one line")
 	}
 	return b, nil

@@ -11,10 +11,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/gitssh"
 	"github.com/bbkey/bbkey/internal/privagent"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
@@ -62,7 +63,7 @@ type ProofResult struct {
 // is a dry run that Bitbucket refuses before it starts.
 const checkBranch = "refs/heads/bbkey-read-only-check"
 
-// Run performs the proof. Failures are cmdutil.VerifyError (exit 5).
+// Run performs the proof. Failures are errkind.VerifyError (exit 5).
 func (p Proof) Run(ctx context.Context) (ProofResult, error) {
 	res := ProofResult{Target: p.Target.Ref()}
 	work, err := os.MkdirTemp("", "bbkey-verify-")
@@ -76,7 +77,7 @@ func (p Proof) Run(ctx context.Context) (ProofResult, error) {
 		sshArgs = append(sshArgs, "-F", p.ConfigFile)
 		res.Remote = "git@" + p.Alias + ":" + p.Target.Ref() + ".git"
 	} else {
-		host, port, err := cmdutil.SplitEndpoint(p.Endpoint)
+		host, port, err := settings.SplitEndpoint(p.Endpoint)
 		if err != nil {
 			return res, err
 		}
@@ -107,7 +108,7 @@ func (p Proof) Run(ctx context.Context) (ProofResult, error) {
 	git := p.Git([]string{"GIT_SSH_COMMAND=" + shellJoin(sshArgs), "GIT_SSH_VARIANT=ssh"})
 
 	if _, err := git.Run(ctx, work, "ls-remote", res.Remote); err != nil {
-		return res, cmdutil.VerifyError(fmt.Errorf("reading %s over ssh with the key: %w", p.Target.Ref(), err),
+		return res, errkind.VerifyError(fmt.Errorf("reading %s over ssh with the key: %w", p.Target.Ref(), err),
 			"the key was added, but ssh could not use it; check the endpoint (--ssh-endpoint) and re-run with --verify --debug")
 	}
 	res.Read = true
@@ -127,7 +128,7 @@ func (p Proof) Run(ctx context.Context) (ProofResult, error) {
 	}
 	_, err = git.Run(ctx, repo, "push", "--dry-run", res.Remote, strings.TrimSpace(commit)+":"+checkBranch)
 	if err == nil {
-		return res, cmdutil.VerifyError(fmt.Errorf("the key can push to %s: it is not a read-only access key", p.Target.Ref()),
+		return res, errkind.VerifyError(fmt.Errorf("the key can push to %s: it is not a read-only access key", p.Target.Ref()),
 			"remove it from the repository's access keys, and check that the key is not also on a user account")
 	}
 	var ge *gitrun.Error
@@ -137,7 +138,7 @@ func (p Proof) Run(ctx context.Context) (ProofResult, error) {
 			return res, nil
 		}
 	}
-	return res, cmdutil.VerifyError(fmt.Errorf("a push to %s failed, but not as read-only: %w", p.Target.Ref(), err))
+	return res, errkind.VerifyError(fmt.Errorf("a push to %s failed, but not as read-only: %w", p.Target.Ref(), err))
 }
 
 // refusal finds Bitbucket's read-only refusal in git's stderr ("conq: repository access

@@ -11,25 +11,6 @@ import (
 	"github.com/bbkey/bbkey/internal/credstore"
 )
 
-// CredentialSource says where the Bitbucket credential of a run came from.
-type CredentialSource string
-
-const (
-	SourceTokenFile CredentialSource = "token-file"
-	SourceEnv       CredentialSource = "environment"
-	SourceStore     CredentialSource = "keychain"
-	SourceFileStore CredentialSource = "file"
-)
-
-// ResolvedCredential is the credential of a run and where it came from.
-type ResolvedCredential struct {
-	Credential bbapi.Credential
-	Source     CredentialSource
-}
-
-// ErrNoCredential is returned when no credential is configured anywhere.
-var ErrNoCredential = errors.New("not logged in to Bitbucket")
-
 // noCredentialHints say every way to supply a credential.
 var noCredentialHints = []string{
 	"run 'bbkey auth login', or set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN (or pass --token-file FILE)",
@@ -59,7 +40,7 @@ func (f *Factory) ResolveCredential(ctx context.Context) (ResolvedCredential, er
 		if err != nil {
 			return ResolvedCredential{}, UsageError(err)
 		}
-		return ResolvedCredential{cred, SourceTokenFile}, nil
+		return ResolvedCredential{Credential: cred, Source: SourceTokenFile}, nil
 	}
 	cred, err := bbapi.CredentialFromEnv(f.LookupEnv, s.OAuthTokenURL)
 	var half *bbapi.EnvCredentialError
@@ -70,7 +51,7 @@ func (f *Factory) ResolveCredential(ctx context.Context) (ResolvedCredential, er
 	case err != nil:
 		return ResolvedCredential{}, err
 	case cred != nil:
-		return ResolvedCredential{cred, SourceEnv}, nil
+		return ResolvedCredential{Credential: cred, Source: SourceEnv}, nil
 	}
 	if f.CredStore == nil {
 		return ResolvedCredential{}, AuthError(ErrNoCredential, noCredentialHints...)
@@ -106,7 +87,7 @@ func (f *Factory) ResolveCredential(ctx context.Context) (ResolvedCredential, er
 			f.IOStreams.Warnf("%s", w)
 		}
 	}
-	return ResolvedCredential{cred, src}, nil
+	return ResolvedCredential{Credential: cred, Source: src}, nil
 }
 
 // NewAPIClient builds a Bitbucket client for cred with the run's settings, version,

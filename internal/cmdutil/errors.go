@@ -1,130 +1,49 @@
 package cmdutil
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"os/exec"
-	"strings"
 
-	"github.com/bbkey/bbkey/bbapi"
-
-	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/errkind"
 )
 
-// Exit codes, documented in the README and `bbkey --help`.
+// The command layer's words for failure are errkind's (a leaf every layer may use); what
+// a Bitbucket API error means to the user comes from apierr. They are named here too so a
+// command reads cmdutil.UsageError like the rest of its vocabulary.
 const (
-	ExitOK      = 0 // ok
-	ExitFailure = 1 // error
-	ExitUsage   = 2 // usage error or cancelled
-	ExitPartial = 3 // some targets failed, --max-wait ran out, or an old key not revoked yet
-	ExitAuth    = 4 // not authenticated or missing scope
-	ExitVerify  = 5 // SSH verification failed
-	ExitFlagged = 6 // audit: the audit found keys that need attention
+	ExitOK      = errkind.ExitOK
+	ExitFailure = errkind.ExitFailure
+	ExitUsage   = errkind.ExitUsage
+	ExitPartial = errkind.ExitPartial
+	ExitAuth    = errkind.ExitAuth
+	ExitVerify  = errkind.ExitVerify
+	ExitFlagged = errkind.ExitFlagged
 )
 
-// ExitError carries the exit code an error maps to, and hints that say what to do next.
-// The message of the wrapped error is printed as `bbkey: error: …`, each hint as
-// `bbkey: hint: …`.
-type ExitError struct {
-	Code  int
-	Err   error
-	hints []string
-}
+// ExitError is errkind.ExitError.
+type ExitError = errkind.ExitError
 
-func (e *ExitError) Error() string   { return e.Err.Error() }
-func (e *ExitError) Unwrap() error   { return e.Err }
-func (e *ExitError) ExitCode() int   { return e.Code }
-func (e *ExitError) Hints() []string { return e.hints }
+var (
+	UsageError   = errkind.UsageError
+	CancelError  = errkind.CancelError
+	AuthError    = errkind.AuthError
+	PartialError = errkind.PartialError
+	FlaggedError = errkind.FlaggedError
+	VerifyError  = errkind.VerifyError
+	WithHint     = errkind.WithHint
+	ErrCancelled = errkind.ErrCancelled
+)
 
-func withCode(code int, err error, hints []string) error {
-	if err == nil {
-		return nil
-	}
-	return &ExitError{Code: code, Err: err, hints: hints}
-}
+// ExitCode is the exit code for err, knowing Bitbucket API errors (see apierr).
+func ExitCode(err error) int { return apierr.ExitCode(err) }
 
-// UsageError marks a mistake in how bbkey was called (exit 2).
-func UsageError(err error, hints ...string) error { return withCode(ExitUsage, err, hints) }
-
-// CancelError marks a run the user cancelled or declined (exit 2).
-func CancelError(err error, hints ...string) error { return withCode(ExitUsage, err, hints) }
-
-// AuthError marks missing or rejected credentials or scopes (exit 4).
-func AuthError(err error, hints ...string) error { return withCode(ExitAuth, err, hints) }
+// Hints are the hints printed under err, knowing Bitbucket API errors.
+func Hints(err error) []string { return apierr.Hints(err) }
 
 // AccessTokenRepoKeysError is the up-front refusal (exit 4) of work that would add,
 // update or delete a repository's access keys with an access token, which Bitbucket
 // refuses; what names that work.
 func AccessTokenRepoKeysError(what string) error {
 	return AuthError(fmt.Errorf("%s needs an API token: Bitbucket answers an access token on a repository's access keys with 403 \"This API is not accessible by this authentication mechanism.\"", what),
-		bbapi.AccessTokenRepoKeysHint)
-}
-
-// PartialError marks a bulk run where some targets failed (exit 3).
-func PartialError(err error, hints ...string) error { return withCode(ExitPartial, err, hints) }
-
-// FlaggedError marks an audit that ran to the end and found keys that need attention
-// (exit 6), so a scheduled audit can alert without mistaking it for a failure.
-func FlaggedError(err error, hints ...string) error { return withCode(ExitFlagged, err, hints) }
-
-// VerifyError marks a key that was not proven to work over SSH (exit 5).
-func VerifyError(err error, hints ...string) error { return withCode(ExitVerify, err, hints) }
-
-// WithHint adds hints to err and keeps whatever exit code err already maps to.
-func WithHint(err error, hints ...string) error { return withCode(0, err, hints) }
-
-// ErrCancelled is returned when the user interrupts a prompt or declines a confirmation.
-var ErrCancelled = prompt.ErrCancelled
-
-// ExitCode picks the exit code for err: the outermost non-zero code an error in the chain
-// declares through an `ExitCode() int` method; cancellation maps to 2; anything else to 1.
-func ExitCode(err error) int {
-	if err == nil {
-		return ExitOK
-	}
-	for e := err; e != nil; e = unwrapOne(e) {
-		// A child process's exit status (git, ssh) is not bbkey's: it says how the child
-		// failed, and 128 or 255 would mean nothing to a script reading bbkey's codes.
-		if _, child := e.(*exec.ExitError); child {
-			break
-		}
-		if c, ok := e.(interface{ ExitCode() int }); ok && c.ExitCode() != 0 {
-			return c.ExitCode()
-		}
-	}
-	if errors.Is(err, ErrCancelled) || errors.Is(err, context.Canceled) {
-		return ExitUsage
-	}
-	return ExitFailure
-}
-
-// Hints collects the hints of every error in the chain, outermost first, without repeats.
-func Hints(err error) []string {
-	var out []string
-	seen := map[string]bool{}
-	for e := err; e != nil; e = unwrapOne(e) {
-		if h, ok := e.(interface{ Hints() []string }); ok {
-			for _, s := range h.Hints() {
-				if s = strings.TrimSpace(s); s != "" && !seen[s] {
-					seen[s] = true
-					out = append(out, s)
-				}
-			}
-		}
-	}
-	return out
-}
-
-// unwrapOne follows a single Unwrap; for joined errors it follows the first.
-func unwrapOne(err error) error {
-	switch u := err.(type) {
-	case interface{ Unwrap() error }:
-		return u.Unwrap()
-	case interface{ Unwrap() []error }:
-		if errs := u.Unwrap(); len(errs) > 0 {
-			return errs[0]
-		}
-	}
-	return nil
+		apierr.AccessTokenRepoKeysHint)
 }

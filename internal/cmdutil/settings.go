@@ -6,39 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/bbkey/bbkey/internal/fsutil"
 )
-
-// Defaults of DESIGN.md.
-const (
-	DefaultAPIURL        = "https://api.bitbucket.org/2.0"
-	DefaultOAuthTokenURL = "https://bitbucket.org/site/oauth2/access_token"
-	DefaultSSHHost       = "ssh.bitbucket.org"
-	DefaultSSHEndpoint   = "ssh.bitbucket.org:22"
-	AltSSHEndpoint       = "altssh.bitbucket.org:443"
-)
-
-// Settings are the resolved non-secret settings: flag > environment > config file > default.
-type Settings struct {
-	APIURL        string `json:"api_url,omitempty"`
-	OAuthTokenURL string `json:"oauth_token_url,omitempty"`
-	// SSHHost is the name written into remotes and the Host line.
-	SSHHost string `json:"ssh_host,omitempty"`
-	// SSHEndpoint is host:port where SSH really connects.
-	SSHEndpoint string `json:"ssh_endpoint,omitempty"`
-	// SSHHostKeys is a file of trusted host keys for the endpoint; empty means the
-	// built-in Bitbucket keys.
-	SSHHostKeys string `json:"ssh_host_keys,omitempty"`
-}
-
-// SettingsFile is where `config.json` lives in the config directory.
-func SettingsFile(p Paths) string { return filepath.Join(p.ConfigDir, "config.json") }
 
 // Settings resolves the settings for this run.
 func (f *Factory) Settings() (Settings, error) {
@@ -63,25 +35,6 @@ func (f *Factory) Settings() (Settings, error) {
 		return s, UsageError(err, "give the endpoint as HOST:PORT, e.g. --ssh-endpoint altssh.bitbucket.org:443")
 	}
 	return s, nil
-}
-
-// SplitEndpoint splits HOST:PORT; a bare host name means port 22.
-func SplitEndpoint(ep string) (string, int, error) {
-	if ep == "" {
-		return "", 0, errors.New("empty ssh endpoint")
-	}
-	if !strings.Contains(ep, ":") {
-		return ep, 22, nil
-	}
-	host, portStr, err := net.SplitHostPort(ep)
-	if err != nil {
-		return "", 0, fmt.Errorf("invalid ssh endpoint %q: %v", ep, err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 1 || port > 65535 || host == "" {
-		return "", 0, fmt.Errorf("invalid ssh endpoint %q: want HOST:PORT", ep)
-	}
-	return host, port, nil
 }
 
 func pick(vals ...string) string {

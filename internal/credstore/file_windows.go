@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"strings"
 
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/fsutil"
 )
 
@@ -21,6 +22,6 @@ func checkPrivate(path string, _ fs.FileInfo) error {
 	if problem == "" {
 		return nil
 	}
-	return withHint(fmt.Errorf("credentials file %s %s", path, problem),
+	return errkind.WithHint(fmt.Errorf("credentials file %s %s", path, problem),
 		"treat the tokens in it as leaked: revoke them, then run `"+strings.Join(fix, "` and `")+"`, or delete it and run `bbkey auth login` again")
 }

@@ -11,8 +11,9 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi"
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/keys"
 )
@@ -27,26 +28,26 @@ const TokenMaxLifetime = 365 * 24 * time.Hour
 // ExpiryWarning is how early an expiry (of a token or a key) is announced.
 const ExpiryWarning = 30 * 24 * time.Hour
 
-func sourceName(s cmdutil.CredentialSource) string {
+func sourceName(s settings.CredentialSource) string {
 	switch s {
-	case cmdutil.SourceTokenFile:
+	case settings.SourceTokenFile:
 		return "--token-file"
-	case cmdutil.SourceEnv:
+	case settings.SourceEnv:
 		return "the environment"
-	case cmdutil.SourceStore:
+	case settings.SourceStore:
 		return "the OS keychain"
-	case cmdutil.SourceFileStore:
+	case settings.SourceFileStore:
 		return "a clear-text file"
 	}
 	return string(s)
 }
 
 // renewFix says how to replace the credential where it came from.
-func renewFix(s cmdutil.CredentialSource) string {
+func renewFix(s settings.CredentialSource) string {
 	switch s {
-	case cmdutil.SourceEnv:
+	case settings.SourceEnv:
 		return "create a new API token with scopes at " + TokenURL + " and put it in BITBUCKET_API_TOKEN"
-	case cmdutil.SourceTokenFile:
+	case settings.SourceTokenFile:
 		return "create a new API token with scopes at " + TokenURL + " and write it to the --token-file file"
 	}
 	return "create a new API token with scopes at " + TokenURL + ", then run: bbkey auth login"
@@ -62,13 +63,13 @@ func checkCredential(ctx context.Context, e *Env, _ Deps) Result {
 		name += " (" + ui.User.Nickname + ")"
 	}
 	r := Result{Status: OK, Summary: fmt.Sprintf("%s from %s, valid for %s", ui.Cred.Credential, sourceName(ui.Cred.Source), name)}
-	if ui.Cred.Source == cmdutil.SourceFileStore {
+	if ui.Cred.Source == settings.SourceFileStore {
 		r.Status = Warn
 		r.Details = append(r.Details, fmt.Sprintf("stored in a clear-text file: %s", filepath.Join(e.Paths.ConfigDir, credstore.FileName)))
 		r.Cause = "no OS keychain answered when it was stored: anyone who can read that file can use the token"
 		r.Fix = "when a keychain is available, run: bbkey auth logout && bbkey auth login"
 	}
-	if ui.Cred.Credential.Kind() == bbapi.KindAPIToken && (ui.Cred.Source == cmdutil.SourceStore || ui.Cred.Source == cmdutil.SourceFileStore) && e.CredStore != nil {
+	if ui.Cred.Credential.Kind() == bbapi.KindAPIToken && (ui.Cred.Source == settings.SourceStore || ui.Cred.Source == settings.SourceFileStore) && e.CredStore != nil {
 		if created, ok := storedCreated(ctx, e); ok {
 			expires := created.Add(TokenMaxLifetime)
 			if left := expires.Sub(e.now()); left < ExpiryWarning {
@@ -100,7 +101,7 @@ func storedCreated(ctx context.Context, e *Env) (time.Time, bool) {
 func credentialFailure(e *Env, ui userInfo, err error) Result {
 	r := Result{Status: Fail}
 	switch {
-	case errors.Is(err, cmdutil.ErrNoCredential):
+	case errors.Is(err, settings.ErrNoCredential):
 		r.Summary = "no Bitbucket credential: not logged in and none in the environment"
 		r.Cause = "bbkey needs an API token to read and manage the account's SSH keys"
 		r.Fix = "run: bbkey auth login (or set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN; API tokens are made at " + TokenURL + ")"
@@ -118,7 +119,7 @@ func credentialFailure(e *Env, ui userInfo, err error) Result {
 		r.Fix = "check the connection; the API URL comes from --api-url or BITBUCKET_API_URL"
 	default:
 		r.Summary = err.Error()
-		if h := cmdutil.Hints(err); len(h) > 0 {
+		if h := apierr.Hints(err); len(h) > 0 {
 			r.Fix = h[0]
 		}
 	}

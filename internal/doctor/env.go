@@ -16,12 +16,12 @@ import (
 
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/remote"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/keys"
 )
@@ -44,8 +44,8 @@ var DefaultTimeouts = Timeouts{Network: 3 * time.Second, API: 5 * time.Second, P
 // Env is everything the checks read, and what the fixes may change. Every side effect
 // comes in through it, so tests run the checks against a throw-away home.
 type Env struct {
-	Settings cmdutil.Settings
-	Paths    cmdutil.Paths
+	Settings settings.Settings
+	Paths    settings.Paths
 	Now      func() time.Time
 	Getenv   func(string) string
 	Git      gitrun.Runner
@@ -55,7 +55,7 @@ type Env struct {
 	GOOS string
 
 	// Credential resolves the Bitbucket credential (Factory.ResolveCredential).
-	Credential func(context.Context) (cmdutil.ResolvedCredential, error)
+	Credential func(context.Context) (settings.ResolvedCredential, error)
 	// NewClient builds a Bitbucket client for a credential (Factory.NewAPIClient).
 	NewClient func(bbapi.Credential) (*bbapi.Client, error)
 	// CredStore opens the secret store, to read when the stored credential was saved.
@@ -71,7 +71,7 @@ type Env struct {
 	FixPassphrase keys.PassphraseSource
 	// PersistSettings records the run's settings when a fix rewrites the ssh config, so
 	// a switch of endpoint (--ssh-endpoint with --fix) sticks.
-	PersistSettings func(cmdutil.Settings) (string, error)
+	PersistSettings func(settings.Settings) (string, error)
 
 	// SSH is the ssh binary for `ssh -G` ("": found on PATH).
 	SSH string
@@ -128,7 +128,7 @@ type agentInfo struct {
 }
 
 type userInfo struct {
-	Cred   cmdutil.ResolvedCredential
+	Cred   settings.ResolvedCredential
 	Client *bbapi.Client
 	User   *bbapi.User
 	Scopes []string
@@ -174,7 +174,7 @@ func (e *Env) init(ctx context.Context) {
 	e.user = sync.OnceValues(func() (userInfo, error) {
 		var ui userInfo
 		if e.Credential == nil {
-			return ui, cmdutil.ErrNoCredential
+			return ui, settings.ErrNoCredential
 		}
 		cctx, cancel := e.apiCtx()
 		defer cancel()

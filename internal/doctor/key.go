@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/keylabel"
@@ -445,13 +446,7 @@ func checkAccessTargets(ctx context.Context, e *Env, ui userInfo, mks []managedK
 	return problems, warns, ok, fix
 }
 
-func firstHint(err error, def string) string {
-	var h interface{ Hints() []string }
-	if errors.As(err, &h) && len(h.Hints()) > 0 {
-		return h.Hints()[0]
-	}
-	return def
-}
+func firstHint(err error, def string) string { return apierr.FirstHint(err, def) }
 
 // isEncrypted reports whether the private key at path needs a passphrase, from its
 // header alone: unlike keys.IsEncrypted it does not refuse a file with loose permissions

@@ -12,14 +12,14 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/sshproof"
 )
 
 func checkDNS(ctx context.Context, e *Env, _ Deps) Result {
-	host, _, err := cmdutil.SplitEndpoint(e.Settings.SSHEndpoint)
+	host, _, err := settings.SplitEndpoint(e.Settings.SSHEndpoint)
 	if err != nil {
 		return Result{Status: Fail, Summary: err.Error(), Fix: "give the endpoint as HOST:PORT with --ssh-endpoint or BBKEY_SSH_ENDPOINT"}
 	}
@@ -41,7 +41,7 @@ func checkDNS(ctx context.Context, e *Env, _ Deps) Result {
 // dial opens and closes a TCP connection to the endpoint addr; a bare host means port 22,
 // as in the ssh config bbkey writes for it.
 func dial(ctx context.Context, e *Env, addr string) error {
-	if host, port, err := cmdutil.SplitEndpoint(addr); err == nil {
+	if host, port, err := settings.SplitEndpoint(addr); err == nil {
 		addr = net.JoinHostPort(host, strconv.Itoa(port))
 	}
 	c, err := e.Dial(ctx, "tcp", addr)
@@ -84,7 +84,7 @@ func checkTCP(ctx context.Context, e *Env, deps Deps) Result {
 	if err == nil {
 		return Result{Status: OK, Summary: "connected to " + ep}
 	}
-	_, port, _ := cmdutil.SplitEndpoint(ep)
+	_, port, _ := settings.SplitEndpoint(ep)
 	r := Result{Status: Fail, Summary: fmt.Sprintf("cannot connect to %s: %s", ep, dialReason(err))}
 	fb, probed := deps["altssh"]
 	switch {
@@ -93,7 +93,7 @@ func checkTCP(ctx context.Context, e *Env, deps Deps) Result {
 		r.Fix = "switch to SSH over port 443: bbkey doctor --fix --ssh-endpoint " + e.Fallback
 	case port == 22:
 		r.Cause = "no network, or a firewall blocks outgoing SSH on port 22"
-		r.Fix = "check the network; where port 22 is blocked use SSH over port 443: bbkey doctor --fix --ssh-endpoint " + cmdutil.AltSSHEndpoint
+		r.Fix = "check the network; where port 22 is blocked use SSH over port 443: bbkey doctor --fix --ssh-endpoint " + settings.AltSSHEndpoint
 	default:
 		r.Cause = "the endpoint is wrong, down, or blocked"
 		r.Fix = "check the endpoint (--ssh-endpoint or BBKEY_SSH_ENDPOINT, now " + ep + ") and the network"

@@ -17,7 +17,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/fsutil"
 )
 
@@ -114,7 +114,7 @@ func NewVerifier(file, alias string) (*Verifier, error) {
 		return nil, err
 	}
 	if len(keys) == 0 {
-		return nil, cmdutil.WithHint(fmt.Errorf("no host key pinned for %s in %s", alias, file),
+		return nil, errkind.WithHint(fmt.Errorf("no host key pinned for %s in %s", alias, file),
 			"run bbkey setup (or bbkey doctor --fix) to pin Bitbucket's host keys")
 	}
 	cb, err := knownhosts.New(file)
@@ -185,7 +185,7 @@ func (e *MismatchError) Error() string {
 }
 
 // ExitCode makes a host key mismatch an SSH verification failure (exit 5).
-func (e *MismatchError) ExitCode() int { return cmdutil.ExitVerify }
+func (e *MismatchError) ExitCode() int { return errkind.ExitVerify }
 
 // Hints say where to check the fingerprints and what not to do.
 func (e *MismatchError) Hints() []string {

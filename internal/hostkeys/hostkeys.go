@@ -24,7 +24,8 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
+	"github.com/bbkey/bbkey/internal/settings"
 )
 
 // bitbucketKnownHosts is Bitbucket's published host keys (https://bitbucket.org/site/ssh),
@@ -66,27 +67,27 @@ type Pins struct {
 
 // Pinned returns the keys to trust for the settings: the --ssh-host-keys file when one is
 // set, else the built-in Bitbucket keys, filed under the ssh-host.
-func Pinned(s cmdutil.Settings) (Pins, error) {
+func Pinned(s settings.Settings) (Pins, error) {
 	alias := s.SSHHost
 	if alias == "" {
-		alias = cmdutil.DefaultSSHHost
+		alias = settings.DefaultSSHHost
 	}
 	if !hostName(alias) {
 		// Anything else would not survive known_hosts ("bad host" reads as the host "bad"
 		// with key type "host") or ssh config's Host line.
-		return Pins{}, cmdutil.UsageError(fmt.Errorf("invalid --ssh-host %q: want a host name", alias),
-			"set --ssh-host (or BBKEY_SSH_HOST) to a host name such as "+cmdutil.DefaultSSHHost)
+		return Pins{}, errkind.UsageError(fmt.Errorf("invalid --ssh-host %q: want a host name", alias),
+			"set --ssh-host (or BBKEY_SSH_HOST) to a host name such as "+settings.DefaultSSHHost)
 	}
 	if s.SSHHostKeys == "" {
 		return Pins{Alias: alias, Keys: Builtin(), Builtin: true, Source: CheckURL}, nil
 	}
 	b, err := os.ReadFile(s.SSHHostKeys)
 	if err != nil {
-		return Pins{}, cmdutil.UsageError(fmt.Errorf("reading the ssh host keys: %w", err))
+		return Pins{}, errkind.UsageError(fmt.Errorf("reading the ssh host keys: %w", err))
 	}
 	keys, err := ParseKeys(b)
 	if err != nil {
-		return Pins{}, cmdutil.UsageError(fmt.Errorf("reading the ssh host keys from %s: %w", s.SSHHostKeys, err),
+		return Pins{}, errkind.UsageError(fmt.Errorf("reading the ssh host keys from %s: %w", s.SSHHostKeys, err),
 			"give a file of known_hosts lines or .pub lines (e.g. from ssh-keyscan or the server's /etc/ssh/ssh_host_*_key.pub)")
 	}
 	return Pins{Alias: alias, Keys: keys, Source: s.SSHHostKeys}, nil

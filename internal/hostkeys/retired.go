@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 )
 
 // RetiredKey is a host key Bitbucket no longer presents.
@@ -149,5 +149,5 @@ func StaleError(stale []Stale) error {
 	for i, c := range hints {
 		hints[i] = "remove it with: " + c
 	}
-	return cmdutil.WithHint(err, hints...)
+	return errkind.WithHint(err, hints...)
 }

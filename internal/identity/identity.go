@@ -17,8 +17,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/state"
 )
@@ -62,8 +62,8 @@ func AccessAlias(sshHost string, st *state.State, name string) string {
 }
 
 // Blocks derives the managed Host blocks from the state, sorted by alias.
-func Blocks(s cmdutil.Settings, sshDir string, st *state.State) ([]sshconfig.HostBlock, error) {
-	host, port, err := cmdutil.SplitEndpoint(s.SSHEndpoint)
+func Blocks(s settings.Settings, sshDir string, st *state.State) ([]sshconfig.HostBlock, error) {
+	host, port, err := settings.SplitEndpoint(s.SSHEndpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -115,17 +115,17 @@ type Result struct {
 }
 
 // Sync writes the pinned host keys and the ssh config blocks the state calls for.
-func Sync(ctx context.Context, s cmdutil.Settings, sshDir string, st *state.State, dryRun bool) (Result, error) {
+func Sync(ctx context.Context, s settings.Settings, sshDir string, st *state.State, dryRun bool) (Result, error) {
 	return syncFiles(ctx, s, sshDir, st, sshconfig.Options{DryRun: dryRun})
 }
 
 // Regenerate is Sync for doctor --fix: bbkey's config is rewritten even when a hand edit
 // keeps it from being read back; the edited file is kept next to it (and listed).
-func Regenerate(ctx context.Context, s cmdutil.Settings, sshDir string, st *state.State, dryRun bool) (Result, error) {
+func Regenerate(ctx context.Context, s settings.Settings, sshDir string, st *state.State, dryRun bool) (Result, error) {
 	return syncFiles(ctx, s, sshDir, st, sshconfig.Options{DryRun: dryRun, Regenerate: true})
 }
 
-func syncFiles(ctx context.Context, s cmdutil.Settings, sshDir string, st *state.State, opts sshconfig.Options) (Result, error) {
+func syncFiles(ctx context.Context, s settings.Settings, sshDir string, st *state.State, opts sshconfig.Options) (Result, error) {
 	dryRun := opts.DryRun
 	var res Result
 	pins, err := hostkeys.Pinned(s)

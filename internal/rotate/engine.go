@@ -12,9 +12,11 @@ import (
 
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testhook"
@@ -84,7 +86,7 @@ type Engine struct {
 	// SSHDir is the directory OpenSSH reads (keys, config, bbkey/).
 	SSHDir string
 	// Settings are the run's endpoint, ssh host and pins.
-	Settings cmdutil.Settings
+	Settings settings.Settings
 	// Hostname goes into new keys' comments.
 	Hostname string
 	// Now is the clock.
@@ -189,7 +191,7 @@ func (r *Report) finish(err error) {
 				r.Result = o.Result
 			}
 		}
-	case cmdutil.ExitCode(err) == cmdutil.ExitPartial:
+	case apierr.ExitCode(err) == errkind.ExitPartial:
 		r.Result = string(state.ResultPartial)
 	default:
 		r.Result = string(state.ResultFailed)

@@ -11,12 +11,12 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bbkey/bbkey/bbapi"
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/gitssh"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/privagent"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/sshproof"
 	"github.com/bbkey/bbkey/internal/state"
@@ -110,7 +110,7 @@ func (e *Engine) lsRemote(ctx context.Context, k *keys.Key, repo string) error {
 		return err
 	}
 	defer stop()
-	host, port, err := cmdutil.SplitEndpoint(e.Settings.SSHEndpoint)
+	host, port, err := settings.SplitEndpoint(e.Settings.SSHEndpoint)
 	if err != nil {
 		return err
 	}

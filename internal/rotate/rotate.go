@@ -14,7 +14,8 @@ import (
 
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/iostreams"
@@ -50,7 +51,7 @@ func (e *Engine) rotate(ctx context.Context, s *subject, pass []byte, out *Outco
 		return err
 	}
 	if err := e.prove(ctx, s, k, out); err != nil {
-		err = cmdutil.VerifyError(fmt.Errorf("the new key was not proven to work over SSH, so it was deleted again and the old key stays in use: %w", err))
+		err = errkind.VerifyError(fmt.Errorf("the new key was not proven to work over SSH, so it was deleted again and the old key stays in use: %w", err))
 		return e.abandon(ctx, j, s, out, err)
 	}
 	if err := e.advance(j, out, StepProve); err != nil {
@@ -133,7 +134,7 @@ func (e *Engine) abandon(ctx context.Context, j *state.Journal, s *subject, out 
 	rctx, cancel := context.WithTimeout(bbapi.Cleanup(ctx), 30*time.Second)
 	defer cancel()
 	if err := e.rollback(rctx, j, s, out); err != nil {
-		return errors.Join(cause, cmdutil.WithHint(fmt.Errorf("undoing the rotation: %w", err),
+		return errors.Join(cause, errkind.WithHint(fmt.Errorf("undoing the rotation: %w", err),
 			"run `bbkey rotate` again: it finishes undoing this rotation first"))
 	}
 	e.record(ctx, j, state.ResultFailed, cause, out)
@@ -213,12 +214,12 @@ func (e *Engine) forward(ctx context.Context, j *state.Journal, s *subject, k *k
 			if st.name == StepRevoke {
 				out.Result, out.Error = string(state.ResultPartial), err.Error()
 				e.record(ctx, j, state.ResultPartial, err, out)
-				return cmdutil.PartialError(fmt.Errorf("the new key %s is proven and in use, but the old key %s is still on Bitbucket: %w",
+				return errkind.PartialError(fmt.Errorf("the new key %s is proven and in use, but the old key %s is still on Bitbucket: %w",
 					j.NewFingerprint, j.OldFingerprint, err),
 					"run `bbkey rotate` again: it finishes revoking the old key rather than starting another rotation")
 			}
 			out.Result, out.Error = string(state.ResultFailed), err.Error()
-			return cmdutil.WithHint(fmt.Errorf("%s: %w", st.name, err),
+			return errkind.WithHint(fmt.Errorf("%s: %w", st.name, err),
 				"the new key is proven; run `bbkey rotate` again to finish the rotation")
 		}
 		if err := e.advance(j, out, st.name); err != nil {
@@ -300,7 +301,7 @@ func (e *Engine) agentWarn(err error, format string, args ...any) {
 	if e.Scheduled {
 		return // the hints say how to start or unlock an agent in a shell the timer lacks
 	}
-	for _, h := range cmdutil.Hints(err) {
+	for _, h := range apierr.Hints(err) {
 		fmt.Fprintf(e.IO.ErrOut, "    %s\n", h)
 	}
 }
@@ -499,7 +500,7 @@ func (e *Engine) resume(ctx context.Context, j *state.Journal, out *Outcome) err
 	e.IO.Step(iostreams.MarkWarn, "rolling back the rotation of the %s that an earlier run left after %q, before its new key was proven", s.what(), step)
 	if err := e.rollback(ctx, j, s, out); err != nil {
 		out.Result, out.Error = string(state.ResultFailed), err.Error()
-		return cmdutil.WithHint(fmt.Errorf("rolling back an unfinished rotation: %w", err),
+		return errkind.WithHint(fmt.Errorf("rolling back an unfinished rotation: %w", err),
 			"run `bbkey rotate` again: it finishes undoing the rotation first")
 	}
 	out.Result = string(state.ResultRolledBack)
@@ -520,6 +521,6 @@ func (e *Engine) journalSubject(st *state.State, j *state.Journal) (*subject, er
 			return e.accessSubject(j.Name, k)
 		}
 	}
-	return nil, cmdutil.WithHint(fmt.Errorf("the unfinished rotation of %s %q names a key that is no longer in the state", j.Kind, j.Name),
+	return nil, errkind.WithHint(fmt.Errorf("the unfinished rotation of %s %q names a key that is no longer in the state", j.Kind, j.Name),
 		fmt.Sprintf("check the keys with `bbkey list`, then move %s aside", filepath.Join(e.State.Path, state.JournalFile)))
 }

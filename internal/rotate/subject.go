@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi"
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/state"
@@ -54,7 +54,7 @@ func (e *Engine) subjects(st *state.State, req Request) ([]*subject, error) {
 	switch req.Kind {
 	case state.RotateAccount:
 		if len(st.Accounts) == 0 {
-			return nil, cmdutil.WithHint(errors.New("no account key to rotate"), "run `bbkey setup` first")
+			return nil, errkind.WithHint(errors.New("no account key to rotate"), "run `bbkey setup` first")
 		}
 		for _, name := range slices.Sorted(maps.Keys(st.Accounts)) {
 			if req.Name != "" && name != req.Name {
@@ -68,7 +68,7 @@ func (e *Engine) subjects(st *state.State, req Request) ([]*subject, error) {
 		}
 	case state.RotateAccessKeys:
 		if len(st.AccessKeys) == 0 {
-			return nil, cmdutil.WithHint(errors.New("no access key to rotate"), "run `bbkey add-access-key` first")
+			return nil, errkind.WithHint(errors.New("no access key to rotate"), "run `bbkey add-access-key` first")
 		}
 		for _, name := range slices.Sorted(maps.Keys(st.AccessKeys)) {
 			if req.Name != "" && name != req.Name {
@@ -89,7 +89,7 @@ func (e *Engine) subjects(st *state.State, req Request) ([]*subject, error) {
 		if req.Kind == state.RotateAccessKeys {
 			have, flag = slices.Sorted(maps.Keys(st.AccessKeys)), " --access-keys"
 		}
-		return nil, cmdutil.UsageError(fmt.Errorf("no %s key named %q", strings.TrimSuffix(string(req.Kind), "s"), req.Name),
+		return nil, errkind.UsageError(fmt.Errorf("no %s key named %q", strings.TrimSuffix(string(req.Kind), "s"), req.Name),
 			fmt.Sprintf("bbkey knows: %s (`bbkey rotate%s --name NAME`)", strings.Join(have, ", "), flag))
 	}
 	return out, nil
@@ -143,7 +143,7 @@ func (e *Engine) accessSubject(name string, k *state.AccessKey) (*subject, error
 // the successor could not be put in place.
 func (s *subject) checkFinal() error {
 	if filepath.Clean(s.path) != filepath.Clean(s.final) && exists(s.final) {
-		return cmdutil.WithHint(fmt.Errorf("%s already exists and is not the key being rotated (%s)", s.final, s.path),
+		return errkind.WithHint(fmt.Errorf("%s already exists and is not the key being rotated (%s)", s.final, s.path),
 			"move it away, or remove it with `bbkey remove`, then run `bbkey rotate` again")
 	}
 	return nil

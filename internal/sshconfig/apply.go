@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/fsutil"
 )
 
@@ -166,7 +166,7 @@ func Update(ctx context.Context, sshDir string, edit func([]HostBlock) ([]HostBl
 	}
 	if userChanged {
 		if err := fsutil.WriteFileAtomic(f.UserConfig, newUser, 0o600); err != nil {
-			return res, cmdutil.WithHint(fmt.Errorf("adding bbkey's Include to %s: %w", f.UserConfig, err),
+			return res, errkind.WithHint(fmt.Errorf("adding bbkey's Include to %s: %w", f.UserConfig, err),
 				fmt.Sprintf("add this line at the very top of %s yourself: %s", f.UserConfig, IncludeLine(configPath(f.Managed))))
 		}
 	}
@@ -186,7 +186,7 @@ func duplicateAlias(blocks []HostBlock) string {
 
 // managedErr says plainly that the file is bbkey's and what to do with a hand edit.
 func managedErr(path string, err error) error {
-	return cmdutil.WithHint(fmt.Errorf("%s is bbkey's own file, written whole from its state, and was edited by hand: %w", path, err),
+	return errkind.WithHint(fmt.Errorf("%s is bbkey's own file, written whole from its state, and was edited by hand: %w", path, err),
 		fmt.Sprintf("move your own settings from it into %s, in a Host block of your own below bbkey's Include line (ssh reads both)", filepath.Join(filepath.Dir(filepath.Dir(path)), "config")),
 		"then run `bbkey doctor --fix` to regenerate it (the edited file is kept next to it as config.edited-<time>), and run this command again")
 }
@@ -202,7 +202,7 @@ func Check(sshDir string) error {
 	fsutil.RemoveStaleTemps(sshDir, func(name string) bool { return strings.HasPrefix(name, "bbkey_") })
 	fsutil.RemoveStaleTemps(dir, func(string) bool { return true })
 	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
-		return cmdutil.WithHint(fmt.Errorf("%s is not a directory: bbkey keeps its ssh config and pinned host keys there", dir),
+		return errkind.WithHint(fmt.Errorf("%s is not a directory: bbkey keeps its ssh config and pinned host keys there", dir),
 			"move "+dir+" aside, then run the command again")
 	}
 	if _, err := Read(sshDir); err != nil {
@@ -226,7 +226,7 @@ func userConfigReplaceable(f Files) error {
 	if p == "" {
 		return nil
 	}
-	return cmdutil.WithHint(fmt.Errorf("%s needs bbkey's Include line at the top, and bbkey leaves the file as it is: %s", f.UserConfig, p),
+	return errkind.WithHint(fmt.Errorf("%s needs bbkey's Include line at the top, and bbkey leaves the file as it is: %s", f.UserConfig, p),
 		fmt.Sprintf("add this line at the very top of %s yourself, then run the command again: %s", f.UserConfig, IncludeLine(configPath(f.Managed))))
 }
 

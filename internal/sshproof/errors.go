@@ -7,7 +7,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
+	"github.com/bbkey/bbkey/internal/settings"
 )
 
 // RefusedError is the server refusing every key offered: the key is not registered (or
@@ -24,7 +25,7 @@ func (e *RefusedError) Error() string {
 }
 
 // ExitCode: the key was not proven to work (exit 5).
-func (e *RefusedError) ExitCode() int { return cmdutil.ExitVerify }
+func (e *RefusedError) ExitCode() int { return errkind.ExitVerify }
 
 // Hints say what usually causes a refusal.
 func (e *RefusedError) Hints() []string {
@@ -46,7 +47,7 @@ func (e *NetworkError) Error() string { return fmt.Sprintf("%s %s: %v", e.Op, e.
 func (e *NetworkError) Unwrap() error { return e.Err }
 
 // ExitCode: nothing about the key was learned; a plain error (exit 1).
-func (e *NetworkError) ExitCode() int { return cmdutil.ExitFailure }
+func (e *NetworkError) ExitCode() int { return errkind.ExitFailure }
 
 // Timeout reports whether the endpoint did not answer in time.
 func (e *NetworkError) Timeout() bool {
@@ -56,12 +57,12 @@ func (e *NetworkError) Timeout() bool {
 
 // Hints suggest SSH over port 443 when port 22 looks blocked.
 func (e *NetworkError) Hints() []string {
-	_, port, _ := cmdutil.SplitEndpoint(e.Endpoint)
+	_, port, _ := settings.SplitEndpoint(e.Endpoint)
 	if port == 22 && (e.Timeout() || errors.Is(e.Err, syscall.ECONNREFUSED) || errors.Is(e.Err, syscall.ECONNRESET)) {
-		return []string{"if this network blocks port 22, use SSH over port 443: --ssh-endpoint " + cmdutil.AltSSHEndpoint + " (or BBKEY_SSH_ENDPOINT)"}
+		return []string{"if this network blocks port 22, use SSH over port 443: --ssh-endpoint " + settings.AltSSHEndpoint + " (or BBKEY_SSH_ENDPOINT)"}
 	}
 	if port == 22 {
-		return []string{"check the network, or try SSH over port 443: --ssh-endpoint " + cmdutil.AltSSHEndpoint}
+		return []string{"check the network, or try SSH over port 443: --ssh-endpoint " + settings.AltSSHEndpoint}
 	}
 	return nil
 }
@@ -76,4 +77,4 @@ func (e *Error) Error() string { return fmt.Sprintf("ssh to %s: %v", e.Endpoint,
 func (e *Error) Unwrap() error { return e.Err }
 
 // ExitCode: the key was not proven to work (exit 5).
-func (e *Error) ExitCode() int { return cmdutil.ExitVerify }
+func (e *Error) ExitCode() int { return errkind.ExitVerify }

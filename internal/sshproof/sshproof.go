@@ -23,8 +23,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
+	"github.com/bbkey/bbkey/internal/settings"
 )
 
 // DefaultTimeout bounds a whole proof when Options.Timeout is zero.
@@ -173,7 +173,7 @@ func handshake(ctx context.Context, opts Options, auth []ssh.AuthMethod, stopAft
 	if opts.HostKeyCallback == nil {
 		return c, errors.New("connecting to " + opts.Endpoint + ": no host key check configured")
 	}
-	host, port, err := cmdutil.SplitEndpoint(opts.Endpoint)
+	host, port, err := settings.SplitEndpoint(opts.Endpoint)
 	if err != nil {
 		return c, err
 	}

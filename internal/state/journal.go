@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/fsutil"
 )
 
@@ -83,7 +84,7 @@ func (d Dir) Begin(j Journal) (*Journal, error) {
 	path := d.file(JournalFile)
 	if err := fsutil.CreateExclusive(path, b, 0o600); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return nil, withHint(fmt.Errorf("%w (%s)", ErrInProgress, path),
+			return nil, errkind.WithHint(fmt.Errorf("%w (%s)", ErrInProgress, path),
 				"run `bbkey rotate` again: it resumes or rolls back the unfinished rotation first")
 		}
 		return nil, fmt.Errorf("starting rotation journal: %w", err)
@@ -103,7 +104,7 @@ func (d Dir) LoadJournal() (*Journal, error) {
 	}
 	var j Journal
 	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, withHint(fmt.Errorf("reading %s: %w", path, err),
+		return nil, errkind.WithHint(fmt.Errorf("reading %s: %w", path, err),
 			"check the keys with `bbkey list`, then move the file aside to start a new rotation")
 	}
 	if err := checkVersion(path, j.Version); err != nil {

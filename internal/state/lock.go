@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/testhook"
 )
@@ -36,7 +37,7 @@ func (d Dir) LockCommand(ctx context.Context, command string, lookupEnv func(str
 		if v, ok := lookupEnv(LockWaitEnv); ok && strings.TrimSpace(v) != "" {
 			w, err := time.ParseDuration(strings.TrimSpace(v))
 			if err != nil || w < 0 {
-				return nil, withHint(fmt.Errorf("%s=%q is not a duration", LockWaitEnv, v),
+				return nil, errkind.WithHint(fmt.Errorf("%s=%q is not a duration", LockWaitEnv, v),
 					"give a duration such as 30s, or 0 to stop at once when another bbkey command is running")
 			}
 			wait = w
@@ -148,7 +149,7 @@ func (d Dir) LockWriters(ctx context.Context, command string, wait time.Duration
 			if wait > 0 {
 				msg = fmt.Errorf("%w: %s holds %s (waited %s)", ErrBusy, h, path, wait)
 			}
-			return nil, withHint(msg,
+			return nil, errkind.WithHint(msg,
 				"let it finish, then run this command again (a scheduled run logs to rotate.log in the same directory)")
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/fsutil"
 )
 
@@ -304,7 +305,7 @@ func (d Dir) Load() (*State, error) {
 	}
 	s := &State{}
 	if err := json.Unmarshal(b, s); err != nil {
-		return nil, withHint(fmt.Errorf("reading %s: %w", path, err),
+		return nil, errkind.WithHint(fmt.Errorf("reading %s: %w", path, err),
 			fmt.Sprintf("move %s aside; bbkey starts from an empty state and `bbkey list` shows your keys", path))
 	}
 	if err := checkVersion(path, s.Version); err != nil {
@@ -317,7 +318,7 @@ func (d Dir) Load() (*State, error) {
 func checkVersion(path string, v int) error {
 	switch {
 	case v > Version:
-		return withHint(fmt.Errorf("%s was written by a newer bbkey (format %d, this one reads %d)", path, v, Version),
+		return errkind.WithHint(fmt.Errorf("%s was written by a newer bbkey (format %d, this one reads %d)", path, v, Version),
 			"upgrade bbkey")
 	case v < 1:
 		return fmt.Errorf("%s has no format version", path)

@@ -1,4 +1,4 @@
-package cmdutil
+package settings
 
 import (
 	"path/filepath"

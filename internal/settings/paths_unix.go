@@ -1,6 +1,6 @@
 //go:build !windows
 
-package cmdutil
+package settings
 
 import (
 	"errors"

@@ -1,6 +1,6 @@
 // Command gendocs writes bbkey's man pages (and Markdown reference) into a directory:
 //
-//	go run ./internal/gendocs DIR
+//	go run ./cmd/gendocs DIR
 //
 // It is a separate program so cobra's doc generator and its Markdown/roff dependencies stay
 // out of the bbkey binary.
@@ -20,7 +20,7 @@ import (
 
 func main() {
 	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: go run ./internal/gendocs DIR")
+		fmt.Fprintln(os.Stderr, "usage: go run ./cmd/gendocs DIR")
 		os.Exit(2)
 	}
 	if err := run(os.Args[1]); err != nil {

@@ -1,0 +1,120 @@
+// Package apierr says what an error from the Bitbucket API means to the person running
+// bbkey: the exit code it maps to and the hints printed under it. bbapi reports what
+// Bitbucket answered; the words for the user, and the exit codes, live here, beside the
+// command layer that prints them.
+package apierr
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/errkind"
+)
+
+// Explain is the errkind.Explainer for bbapi's errors: a refused credential or a missing
+// scope is exit 4, a rate limit or a spent --max-wait exit 3.
+func Explain(err error) (int, []string, bool) {
+	switch e := err.(type) {
+	case *bbapi.ErrorResponse:
+		code := 0
+		switch {
+		case bbapi.IsUnauthorized(e), e.StatusCode == http.StatusForbidden:
+			code = errkind.ExitAuth
+		case e.StatusCode == http.StatusTooManyRequests:
+			code = errkind.ExitPartial
+		}
+		return code, responseHints(e), true
+	case *bbapi.EnvCredentialError:
+		return errkind.ExitAuth, []string{"set " + e.Missing + " as well, or unset " + e.Set}, true
+	case *bbapi.RetryBudgetError:
+		return errkind.ExitPartial, []string{"re-run later to finish, or allow a longer wait with --max-wait (e.g. --max-wait 30m)"}, true
+	}
+	return 0, nil, false
+}
+
+// ExitCode is errkind.ExitCode knowing bbapi's errors.
+func ExitCode(err error) int { return errkind.ExitCode(err, Explain) }
+
+// Hints is errkind.Hints knowing bbapi's errors.
+func Hints(err error) []string { return errkind.Hints(err, Explain) }
+
+// FirstHint is the first hint for err, or def when there is none.
+func FirstHint(err error, def string) string {
+	if h := Hints(err); len(h) > 0 {
+		return h[0]
+	}
+	return def
+}
+
+const apiTokenURL = "https://id.atlassian.com/manage-profile/security/api-tokens"
+
+// responseHints says what to do next, depending on the answer, the endpoint and the kind
+// of credential.
+func responseHints(e *bbapi.ErrorResponse) []string {
+	switch {
+	case bbapi.IsUnauthorized(e):
+		return unauthorizedHints(e.CredentialKind)
+	case e.StatusCode == http.StatusForbidden:
+		return forbiddenHints(e)
+	case e.StatusCode == http.StatusNotFound:
+		return []string{"check the workspace, repository, project or key named; Bitbucket also answers 404 for what the credential may not see"}
+	case e.StatusCode == http.StatusTooManyRequests:
+		return []string{"Bitbucket allows about 1,000 API requests an hour per user; re-run later or allow a longer wait with --max-wait"}
+	case e.StatusCode >= 500:
+		return []string{
+			"Bitbucket failed on its side: check " + statusPageURL + " and re-run later (a re-run picks up where this one stopped)",
+			"re-run with --debug to see the whole exchange (secrets are masked)",
+		}
+	case e.StatusCode == http.StatusConflict:
+		return []string{"the request conflicts with a change made meanwhile: check the key on Bitbucket, then re-run"}
+	}
+	return []string{"re-run with --debug to see Bitbucket's whole answer (secrets are masked)"}
+}
+
+// AccessTokenRepoKeysHint says what to use instead of an access token for a repository's
+// access keys.
+const AccessTokenRepoKeysHint = "access tokens cannot add, update or delete a repository's access keys: use an API token with scope admin:repository:bitbucket (BITBUCKET_EMAIL and BITBUCKET_API_TOKEN, or 'bbkey auth login'; create one at " + apiTokenURL + "); project access keys work with an access token"
+
+// statusPageURL is Atlassian's status page for Bitbucket Cloud.
+const statusPageURL = "https://bitbucket.status.atlassian.com"
+
+func unauthorizedHints(k bbapi.Kind) []string {
+	switch k {
+	case bbapi.KindAPIToken:
+		return []string{
+			"check that BITBUCKET_EMAIL is the email of the Atlassian account the API token belongs to, and that the token has not expired",
+			"run 'bbkey auth login' or set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN (create a token at " + apiTokenURL + ")",
+		}
+	case bbapi.KindAccessToken:
+		return []string{"the access token was refused: it may have expired or been revoked; create a new one under Access tokens in the repository, project or workspace settings"}
+	case bbapi.KindOAuth:
+		return []string{"check BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET; the client credentials grant needs a private OAuth consumer"}
+	}
+	return []string{"run 'bbkey auth login' or set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN"}
+}
+
+func forbiddenHints(e *bbapi.ErrorResponse) []string {
+	scope := bbapi.MissingScope(e)
+	userKeys := strings.HasPrefix(e.Route, "/users/")
+	switch e.CredentialKind {
+	case bbapi.KindAccessToken:
+		if userKeys {
+			return []string{"access tokens cannot manage a person's SSH keys; use an API token (BITBUCKET_EMAIL and BITBUCKET_API_TOKEN, or 'bbkey auth login')"}
+		}
+		if bbapi.RepoAccessKeyWrite(e.Method, e.Route) {
+			return []string{AccessTokenRepoKeysHint}
+		}
+		return []string{
+			"the access token needs admin permission and scope " + scope + "; some workspaces refuse access tokens on access-key endpoints",
+			"or use an API token with scopes " + strings.Join(bbapi.ScopesFor(e.Method, e.Route, bbapi.KindAPIToken), ", ") + " (create one at " + apiTokenURL + ")",
+		}
+	case bbapi.KindOAuth:
+		return []string{"give the OAuth consumer the " + scope + " permission in the workspace settings under OAuth consumers"}
+	}
+	h := []string{"create an API token with scope " + scope + " at " + apiTokenURL + " (\"Create API token with scopes\", app Bitbucket)"}
+	if strings.Contains(e.Route, "deploy-keys") {
+		h = append(h, "adding access keys also needs admin permission on the repository or project")
+	}
+	return h
+}
