@@ -397,23 +397,15 @@ func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
 }
 
 func (c *Client) decodeError(ep endpoint, body []byte, err error) error {
-	return &decodeError{err: fmt.Errorf("decoding response of %s %s: %w (body starts %q)", ep.method, c.redactURL(ep.url), err, c.redact(snippet(body, 120)))}
+	return &DecodeError{err: fmt.Errorf("decoding response of %s %s: %w (body starts %q)", ep.method, c.redactURL(ep.url), err, c.redact(snippet(body, 120)))}
 }
 
-// decodeError is a success status whose body is not what Bitbucket sends: usually
+// DecodeError is a success status whose body is not what Bitbucket sends: usually
 // something between bbkey and Bitbucket answering in its place.
-type decodeError struct{ err error }
+type DecodeError struct{ err error }
 
-func (e *decodeError) Error() string { return e.err.Error() }
-func (e *decodeError) Unwrap() error { return e.err }
-
-// Hints point at what usually answers instead of Bitbucket.
-func (e *decodeError) Hints() []string { return answeredByOtherHints }
-
-var answeredByOtherHints = []string{
-	"something other than Bitbucket's API answered: check BITBUCKET_API_URL (--api-url) and any proxy or captive portal between you and api.bitbucket.org, then re-run",
-	"re-run with --debug to see the whole exchange (secrets are masked)",
-}
+func (e *DecodeError) Error() string { return e.err.Error() }
+func (e *DecodeError) Unwrap() error { return e.err }
 
 // send makes one HTTP exchange: credentials, headers, the trace, and the capped body.
 func (c *Client) send(ctx context.Context, ep endpoint, body []byte) (*http.Response, []byte, error) {
@@ -485,7 +477,8 @@ func (c *Client) exchangeBody(req *http.Request, reqBody []byte) (*http.Response
 	return resp, body, nil
 }
 
-// BodyTooLargeError reports a response larger than MaxBodySize.
+// BodyTooLargeError reports a response larger than MaxBodySize: no Bitbucket answer is
+// that large, so something else answered.
 type BodyTooLargeError struct {
 	Method, URL string
 	Limit       int
@@ -494,9 +487,6 @@ type BodyTooLargeError struct {
 func (e *BodyTooLargeError) Error() string {
 	return fmt.Sprintf("response of %s %s is larger than the %d MiB limit", e.Method, e.URL, e.Limit>>20)
 }
-
-// Hints: no Bitbucket answer is that large, so something else answered.
-func (e *BodyTooLargeError) Hints() []string { return answeredByOtherHints }
 
 // netError is a transport failure (no HTTP answer, or a body cut off), with the URL
 // redacted and the credential scrubbed from the underlying message.

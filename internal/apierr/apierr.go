@@ -27,10 +27,18 @@ func Explain(err error) (int, []string, bool) {
 		return code, responseHints(e), true
 	case *bbapi.EnvCredentialError:
 		return errkind.ExitAuth, []string{"set " + e.Missing + " as well, or unset " + e.Set}, true
+	case *bbapi.DecodeError, *bbapi.BodyTooLargeError:
+		return 0, answeredByOtherHints, true
 	case *bbapi.RetryBudgetError:
 		return errkind.ExitPartial, []string{"re-run later to finish, or allow a longer wait with --max-wait (e.g. --max-wait 30m)"}, true
 	}
 	return 0, nil, false
+}
+
+// answeredByOtherHints point at what usually answers instead of Bitbucket.
+var answeredByOtherHints = []string{
+	"something other than Bitbucket's API answered: check BITBUCKET_API_URL (--api-url) and any proxy or captive portal between you and api.bitbucket.org, then re-run",
+	"re-run with --debug to see the whole exchange (secrets are masked)",
 }
 
 // ExitCode is errkind.ExitCode knowing bbapi's errors.
