@@ -23,7 +23,7 @@ import (
 	"github.com/bbkey/bbkey/internal/audit"
 	"github.com/bbkey/bbkey/internal/bulk"
 	"github.com/bbkey/bbkey/internal/cmdutil"
-	"github.com/bbkey/bbkey/internal/doctor/inventory"
+	"github.com/bbkey/bbkey/internal/inventory"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/prompt"

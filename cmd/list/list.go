@@ -54,7 +54,7 @@ import (
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/cmdutil"
-	"github.com/bbkey/bbkey/internal/doctor/inventory"
+	"github.com/bbkey/bbkey/internal/inventory"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/state"
 )

@@ -210,7 +210,7 @@ func appendUnique(s []string, v string) []string {
 func flags(k *Key, local map[string]bool, p Policy, now time.Time) []Flag {
 	var out []Flag
 	age := k.Age(now)
-	if k.Managed && k.TTL > 0 && !k.Created.IsZero() && age > k.TTL {
+	if k.Managed && (keylabel.Age{Created: k.Created, Policy: k.TTL}).Overdue(now) {
 		out = append(out, FlagPastTTL)
 	}
 	if p.UnusedFor > 0 {

@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/bbkey/bbkey/bbapi"
-	"github.com/bbkey/bbkey/internal/doctor/inventory"
+	"github.com/bbkey/bbkey/internal/inventory"
 )
 
 // Local returns the fingerprints this machine's `bbkey list` knows without asking

@@ -19,7 +19,6 @@ import (
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/identity"
-	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/remote"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
@@ -108,8 +107,6 @@ type managedKey struct {
 	// AccountUUID is the account an account key belongs to.
 	AccountUUID string
 	Targets     []state.Target
-	// TTL is the policy of an access key (from its label); 0 for account keys.
-	TTL time.Duration
 	// Unrecorded is set for a key file found in the ssh directory that the state does
 	// not know (the state was lost, or never written).
 	Unrecorded bool
@@ -263,9 +260,6 @@ func (e *Env) loadKeys() ([]managedKey, error) {
 	for name, k := range st.AccessKeys {
 		mk := managedKey{Kind: keys.KindAccess, Name: name, Path: k.Path, Fingerprint: k.Fingerprint,
 			Label: k.Label, Created: k.Created, Targets: k.Targets}
-		if l, ok := keylabel.Parse(k.Label); ok {
-			mk.TTL = l.TTL
-		}
 		out = append(out, mk)
 	}
 	if len(out) == 0 {

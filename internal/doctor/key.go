@@ -23,10 +23,6 @@ import (
 	"github.com/bbkey/bbkey/keys"
 )
 
-// AccountKeyPolicy is how old an account key may grow: Atlassian recommends replacing
-// SSH keys at least once a year (API.md §4).
-const AccountKeyPolicy = 365 * 24 * time.Hour
-
 // maxTargets bounds the access-key targets looked up on Bitbucket in one run.
 const maxTargets = 20
 
@@ -254,14 +250,6 @@ func checkKeyPassphrase(_ context.Context, e *Env, _ Deps) Result {
 		Fix:   "add a passphrase: " + strings.Join(fixes, " && ")}
 }
 
-// keyCreated is when a key was made: its label's date, else what the state recorded.
-func keyCreated(k managedKey) time.Time {
-	if l, ok := keylabel.Parse(k.Label); ok {
-		return l.Created
-	}
-	return k.Created
-}
-
 func checkKeyAge(_ context.Context, e *Env, _ Deps) Result {
 	mks, err := e.keys()
 	if err != nil || len(mks) == 0 {
@@ -271,17 +259,13 @@ func checkKeyAge(_ context.Context, e *Env, _ Deps) Result {
 	var old, ok []string
 	var fix []string
 	for _, k := range mks {
-		created := keyCreated(k)
-		if created.IsZero() {
+		ka := keylabel.AgeOf(k.Kind != keys.KindAccess, k.Label, k.Created)
+		if ka.Created.IsZero() {
 			continue
 		}
-		policy := AccountKeyPolicy
-		if k.Kind == keys.KindAccess {
-			policy = k.TTL
-		}
-		age := days(now.Sub(created))
-		if policy > 0 && now.Sub(created) > policy {
-			old = append(old, fmt.Sprintf("%s is %d days old (policy: %d days)", k.what(), age, days(policy)))
+		age := days(now.Sub(ka.Created))
+		if ka.Overdue(now) {
+			old = append(old, fmt.Sprintf("%s is %d days old (policy: %d days)", k.what(), age, days(ka.Policy)))
 			if k.Kind == keys.KindAccess {
 				fix = appendOnce(fix, "bbkey rotate --access-keys")
 			} else {

@@ -177,10 +177,9 @@ func (e *Engine) decide(ctx context.Context, s *subject, req Request, out *Outco
 		} else {
 			s.keyIDs[state.AccountTarget] = k.UUID
 			if l, ok := keylabel.Parse(k.Label); ok {
-				s.label, created = l, l.Created
-			} else if !k.CreatedOn.IsZero() {
-				created = k.CreatedOn.Time
+				s.label = l
 			}
+			created = keylabel.AgeOf(false, k.Label, k.CreatedOn.Time, created).Created
 			if !k.ExpiresOn.IsZero() && !k.CreatedOn.IsZero() && k.ExpiresOn.After(k.CreatedOn.Time) {
 				s.lifetime = k.ExpiresOn.Sub(k.CreatedOn.Time)
 			}

@@ -28,10 +28,6 @@ import (
 	"github.com/bbkey/bbkey/keys"
 )
 
-// AccountKeyPolicy is how old an account key may grow (Atlassian: replace SSH keys at
-// least once a year).
-const AccountKeyPolicy = 365 * 24 * time.Hour
-
 // Statuses a key can have; a key may have several.
 const (
 	StatusOK           = "ok"
@@ -313,21 +309,8 @@ func derive(k *Key, src Source) {
 		}
 	}
 	k.Label = cmp.Or(k.Label, stateLabel)
-	l, isBbkey := keylabel.Parse(k.Label)
-	switch {
-	case isBbkey:
-		k.Created = l.Created
-	case !bbCreated.IsZero():
-		k.Created = bbCreated
-	default:
-		k.Created = stateCreated
-	}
-	switch {
-	case k.Account != nil || k.StateKind == keys.KindAccount:
-		k.Policy = AccountKeyPolicy
-	case isBbkey:
-		k.Policy = l.TTL
-	}
+	age := keylabel.AgeOf(k.Account != nil || k.StateKind == keys.KindAccount, k.Label, bbCreated, stateCreated)
+	k.Created, k.Policy = age.Created, age.Policy
 
 	local := slices.ContainsFunc(k.Files, func(f LocalFile) bool { return f.Private })
 	onBitbucket := k.Account != nil || len(k.Access) > 0
@@ -335,7 +318,7 @@ func derive(k *Key, src Source) {
 	if k.Account != nil && !k.Account.ExpiresOn.IsZero() && !k.Account.ExpiresOn.After(src.Now) {
 		st = append(st, StatusExpired)
 	}
-	if k.Policy > 0 && !k.Created.IsZero() && src.Now.Sub(k.Created) > k.Policy {
+	if age.Overdue(src.Now) {
 		st = append(st, StatusOlderThan)
 	}
 	switch {
