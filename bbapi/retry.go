@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 const (
@@ -139,7 +141,7 @@ type RetryBudgetError struct {
 }
 
 func (e *RetryBudgetError) Error() string {
-	s := fmt.Sprintf("%v; gave up after %d %s and %s of waiting (max wait %s)", e.Err, e.Attempts, plural(e.Attempts, "attempt", "attempts"), roundDur(e.Waited), roundDur(e.MaxWait))
+	s := fmt.Sprintf("%v; gave up after %d %s and %s of waiting (max wait %s)", e.Err, e.Attempts, text.Plural(e.Attempts, "attempt", "attempts"), roundDur(e.Waited), roundDur(e.MaxWait))
 	if e.Needed > 0 {
 		s += fmt.Sprintf("; bitbucket asked to wait %s more", roundDur(e.Needed))
 	}
@@ -147,13 +149,6 @@ func (e *RetryBudgetError) Error() string {
 }
 
 func (e *RetryBudgetError) Unwrap() error { return e.Err }
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
 
 func roundDur(d time.Duration) time.Duration {
 	if d >= time.Second {

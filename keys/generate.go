@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bbkey/bbkey/internal/fsutil"
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // GenerateOptions say where a new key goes and how it is protected.
@@ -50,8 +51,8 @@ func (e *ExistsError) Is(target error) bool { return target == fs.ErrExist }
 // Hints implements the hint contract of cmdutil.
 func (e *ExistsError) Hints() []string {
 	return []string{
-		"bbkey never overwrites a key: choose another --name, or use this one with --key " + shellQuote(e.Path),
-		"or move the pair aside yourself (mv " + shellQuote(e.Path) + " " + shellQuote(e.Path+".bak") + ", and its .pub likewise) and run again",
+		"bbkey never overwrites a key: choose another --name, or use this one with --key " + text.ShellQuote(e.Path),
+		"or move the pair aside yourself (mv " + text.ShellQuote(e.Path) + " " + text.ShellQuote(e.Path+".bak") + ", and its .pub likewise) and run again",
 	}
 }
 

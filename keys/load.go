@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // ErrIncorrectPassphrase matches an IncorrectPassphraseError with errors.Is.
@@ -33,7 +35,7 @@ func (e *IncorrectPassphraseError) Is(target error) bool { return target == ErrI
 
 // Hints implements the hint contract of cmdutil.
 func (e *IncorrectPassphraseError) Hints() []string {
-	return []string{"check the passphrase (or the --passphrase-file / BBKEY_PASSPHRASE that supplied it); try it with: ssh-keygen -y -f " + shellQuote(e.Path)}
+	return []string{"check the passphrase (or the --passphrase-file / BBKEY_PASSPHRASE that supplied it); try it with: ssh-keygen -y -f " + text.ShellQuote(e.Path)}
 }
 
 // maxKeyFile bounds what is read as a key file; real ones are a few KiB.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 )
 
 // PermissionError reports a key, a passphrase file or an ssh directory that OpenSSH would
@@ -78,16 +77,6 @@ func checkPath(path string, c permClass) error {
 		return fmt.Errorf("%s is a directory, not a file", path)
 	}
 	return checkMode(path, fi, c)
-}
-
-// shellQuote quotes p for a POSIX shell when it needs it, so a printed fix can be pasted.
-func shellQuote(p string) string {
-	if p != "" && strings.IndexFunc(p, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@%,", r))
-	}) < 0 {
-		return p
-	}
-	return "'" + strings.ReplaceAll(p, "'", `'\''`) + "'"
 }
 
 // IsPermissionError reports whether err is (or wraps) a PermissionError.

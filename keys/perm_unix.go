@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // checkMode applies OpenSSH's rules: the owner must be the current user (or root, as
@@ -18,7 +20,7 @@ func checkMode(path string, fi fs.FileInfo, c permClass) error {
 			return &PermissionError{
 				Path:    path,
 				Problem: fmt.Sprintf("is owned by uid %d, not by you (uid %d)", st.Uid, uid),
-				Fix:     "sudo chown $(id -un) " + shellQuote(path),
+				Fix:     "sudo chown $(id -un) " + text.ShellQuote(path),
 				class:   c,
 			}
 		}
@@ -28,7 +30,7 @@ func checkMode(path string, fi fs.FileInfo, c permClass) error {
 		return &PermissionError{
 			Path:    path,
 			Problem: fmt.Sprintf("%s (mode %04o)", problem, mode),
-			Fix:     fix + " " + shellQuote(path),
+			Fix:     fix + " " + text.ShellQuote(path),
 			class:   c,
 		}
 	}

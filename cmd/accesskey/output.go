@@ -10,6 +10,7 @@ import (
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // statusPending is a target a dry run would add the key to.
@@ -225,7 +226,7 @@ func (o *Options) renderText(r *report) error {
 
 func (o *Options) printPlan(p plan, spec accesskey.Spec) {
 	msg := fmt.Sprintf("%d %s (%d already done), about %s",
-		p.Targets, plural(p.Targets, "target", "targets"), p.Done, plural(p.Calls, "1 call", fmt.Sprintf("%d calls", p.Calls)))
+		p.Targets, text.Plural(p.Targets, "target", "targets"), p.Done, text.Plural(p.Calls, "1 call", fmt.Sprintf("%d calls", p.Calls)))
 	if p.ListCalls > 0 {
 		msg += fmt.Sprintf(" (%d listing %s)", p.ListCalls, spec.Workspace)
 	}
@@ -240,7 +241,7 @@ func (o *Options) printPlan(p plan, spec accesskey.Spec) {
 func (o *Options) printSummary(r *report) {
 	c := r.counts()
 	have := c[string(accesskey.StatusAdded)] + c[string(accesskey.StatusPresent)]
-	line := fmt.Sprintf("%d of %d %s the key (%d added, %d already present)", have, c["total"], plural(c["total"], "target has", "targets have"),
+	line := fmt.Sprintf("%d of %d %s the key (%d added, %d already present)", have, c["total"], text.Plural(c["total"], "target has", "targets have"),
 		c[string(accesskey.StatusAdded)], c[string(accesskey.StatusPresent)])
 	if miss := r.missing(); len(miss) > 0 {
 		o.IO.Step(iostreams.MarkFail, "%s; %d failed, %d not started", line, c[string(accesskey.StatusFailed)], c[string(accesskey.StatusSkipped)])
@@ -280,13 +281,6 @@ func (r *report) err(verr error) error {
 		err = fmt.Errorf("%w; stopped early: %w", err, r.Stop)
 	}
 	return cmdutil.PartialError(err, "run the same command again to finish: targets already done are skipped (--json lists what is missing)")
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 // thousands writes n with a comma every three digits, as the budget is quoted.

@@ -16,6 +16,7 @@ import (
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/accesskey"
 	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/iostreams"
@@ -274,11 +275,11 @@ func (o *Options) planKey(paths cmdutil.Paths, name string, prev *state.AccessKe
 			return nil, cmdutil.UsageError(err)
 		}
 		p.path = path
-		if exists(path) || exists(path+keys.PublicSuffix) {
+		if fsutil.MayExist(path) || fsutil.MayExist(path+keys.PublicSuffix) {
 			if p.key, err = keys.LoadPublic(path); err != nil {
 				return nil, err
 			}
-			p.hasPrivate = exists(path)
+			p.hasPrivate = fsutil.MayExist(path)
 		} else {
 			p.generate, p.hasPrivate = true, true
 		}
@@ -289,7 +290,7 @@ func (o *Options) planKey(paths cmdutil.Paths, name string, prev *state.AccessKe
 		if !prev.Created.IsZero() {
 			p.created = prev.Created.UTC()
 		}
-	case prev.Path != p.path && exists(prev.Path):
+	case prev.Path != p.path && fsutil.MayExist(prev.Path):
 		// One access key per name: a second one would take over the name's ssh alias and
 		// orphan the targets recorded for the first.
 		return nil, cmdutil.UsageError(fmt.Errorf("access key %q is already %s (%s)", name, prev.Fingerprint, prev.Path),
@@ -331,11 +332,6 @@ func (o *Options) planKey(paths cmdutil.Paths, name string, prev *state.AccessKe
 		p.key = k
 	}
 	return p, nil
-}
-
-func exists(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil
 }
 
 // recordKey writes the key's entry in the state, replacing an entry of the same name for

@@ -28,6 +28,7 @@ import (
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // Options are the dependencies and flags of `bbkey audit`.
@@ -315,7 +316,7 @@ func (r *run) revoke(ctx context.Context, rep *report) error {
 	if o.DryRun {
 		verb = "would delete (--dry-run)"
 	}
-	fmt.Fprintf(o.IO.ErrOut, "bbkey %s %d access %s:\n", verb, len(del), plural(len(del), "key placement", "key placements"))
+	fmt.Fprintf(o.IO.ErrOut, "bbkey %s %d access %s:\n", verb, len(del), text.Plural(len(del), "key placement", "key placements"))
 	for _, d := range del {
 		fmt.Fprintf(o.IO.ErrOut, "  - %s\n", d.Describe())
 	}
@@ -339,11 +340,4 @@ func (r *run) revoke(ctx context.Context, rep *report) error {
 	prog.Close()
 	rep.revoked = &out
 	return nil
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/bbkey/bbkey/internal/audit"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // report is everything a run found and did, rendered once at the end.
@@ -76,7 +77,7 @@ func (r *report) table(w io.Writer) error {
 		row("age", "%s", r.age(k, now))
 		row("last used", "%s", when(k.LastUsed, now))
 		row("where", "%s", where(k))
-		row("reach", "%d %s", k.Reach, plural(k.Reach, "repository", "repositories"))
+		row("reach", "%d %s", k.Reach, text.Plural(k.Reach, "repository", "repositories"))
 	}
 	if len(r.keys) > 0 {
 		b.WriteByte('\n')
@@ -108,9 +109,9 @@ func judged(past bool) string {
 
 func (r *report) summary(b *strings.Builder) {
 	s := audit.Summarize(r.keys)
-	fmt.Fprintf(b, "%d %s on %d %s and %d %s of %s; %d flagged\n", s.Keys, plural(s.Keys, "key", "keys"),
-		len(r.plan.Repos), plural(len(r.plan.Repos), "repository", "repositories"),
-		len(r.plan.Projects), plural(len(r.plan.Projects), "project", "projects"), r.plan.Workspace, s.Flagged)
+	fmt.Fprintf(b, "%d %s on %d %s and %d %s of %s; %d flagged\n", s.Keys, text.Plural(s.Keys, "key", "keys"),
+		len(r.plan.Repos), text.Plural(len(r.plan.Repos), "repository", "repositories"),
+		len(r.plan.Projects), text.Plural(len(r.plan.Projects), "project", "projects"), r.plan.Workspace, s.Flagged)
 	for _, f := range audit.AllFlags {
 		fmt.Fprintf(b, "  %-13s %d\n", f, s.ByFlag[f])
 	}
@@ -138,10 +139,10 @@ func where(k *audit.Key) string {
 		return strings.Join(refs[:maxWhere], ", ") + fmt.Sprintf(", +%d more", len(refs)-maxWhere)
 	}
 	if n := len(k.Repos); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d %s: %s", n, plural(n, "repository", "repositories"), names(k.Repos)))
+		parts = append(parts, fmt.Sprintf("%d %s: %s", n, text.Plural(n, "repository", "repositories"), names(k.Repos)))
 	}
 	if n := len(k.Projects); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d %s: %s", n, plural(n, "project", "projects"), names(k.Projects)))
+		parts = append(parts, fmt.Sprintf("%d %s: %s", n, text.Plural(n, "project", "projects"), names(k.Projects)))
 	}
 	return strings.Join(parts, "; ")
 }

@@ -49,16 +49,18 @@ import (
 
 	"github.com/spf13/cobra"
 
+	engine "github.com/bbkey/bbkey/internal/doctor"
+
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
-	engine "github.com/bbkey/bbkey/internal/doctor"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testhook"
+	"github.com/bbkey/bbkey/internal/text"
 	"github.com/bbkey/bbkey/keys"
 )
 
@@ -268,14 +270,14 @@ func runDoctor(ctx context.Context, opts *Options) error {
 			if opts.JSON {
 				printJSONDoc(opts, results, reports, nil)
 			}
-			return cmdutil.UsageError(fmt.Errorf("%d %s to apply: nothing changed without confirmation", len(fixes), plural(len(fixes), "fix", "fixes")),
+			return cmdutil.UsageError(fmt.Errorf("%d %s to apply: nothing changed without confirmation", len(fixes), text.Plural(len(fixes), "fix", "fixes")),
 				"re-run with --yes to apply them")
 		}
 		fmt.Fprintln(opts.IO.ErrOut, "Fixes to apply:")
 		for _, f := range fixes {
 			fmt.Fprintf(opts.IO.ErrOut, "  - %s\n", f.Description)
 		}
-		ok, err := opts.Prompter().Confirm(fmt.Sprintf("Apply %d %s?", len(fixes), plural(len(fixes), "fix", "fixes")), false)
+		ok, err := opts.Prompter().Confirm(fmt.Sprintf("Apply %d %s?", len(fixes), text.Plural(len(fixes), "fix", "fixes")), false)
 		if err != nil {
 			return cmdutil.CancelError(fmt.Errorf("confirming the fixes: %w", err))
 		}
@@ -419,11 +421,4 @@ func writeJSON(w io.Writer, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

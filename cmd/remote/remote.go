@@ -61,14 +61,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	engine "github.com/bbkey/bbkey/internal/remote"
+
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/prompt"
-	engine "github.com/bbkey/bbkey/internal/remote"
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // Options are the dependencies and flags of `bbkey remote`.
@@ -479,18 +481,18 @@ func report(opts *Options, plan *engine.Plan, sp *engine.ScrubPlan, failed []fai
 	examined := len(plan.Repos)
 	switch {
 	case plan.NumChanges() == 0:
-		s.Step(iostreams.MarkOK, "Nothing to rewrite: %s examined, every Bitbucket Cloud remote already uses %s", plural(examined, "repository", "repositories"), plan.Target.Host())
+		s.Step(iostreams.MarkOK, "Nothing to rewrite: %s examined, every Bitbucket Cloud remote already uses %s", text.Count(examined, "repository", "repositories"), plan.Target.Host())
 	case dryRun:
-		s.Step(iostreams.MarkWarn, "Dry run: would rewrite %s in %s (%d examined); nothing changed", plural(n, "remote", "remotes"), plural(repos, "repository", "repositories"), examined)
+		s.Step(iostreams.MarkWarn, "Dry run: would rewrite %s in %s (%d examined); nothing changed", text.Count(n, "remote", "remotes"), text.Count(repos, "repository", "repositories"), examined)
 	default:
-		s.Step(iostreams.MarkOK, "Rewrote %s in %s to %s", plural(n, "remote", "remotes"), plural(repos, "repository", "repositories"), plan.Target.Host())
+		s.Step(iostreams.MarkOK, "Rewrote %s in %s to %s", text.Count(n, "remote", "remotes"), text.Count(repos, "repository", "repositories"), plan.Target.Host())
 	}
 	if secrets > 0 {
 		verb := "removed with the rewrite"
 		if dryRun {
 			verb = "to be removed with the rewrite"
 		}
-		s.Step(iostreams.MarkWarn, "%s carried a secret (%s): treat it as leaked and revoke it", plural(secrets, "URL", "URLs"), verb)
+		s.Step(iostreams.MarkWarn, "%s carried a secret (%s): treat it as leaked and revoke it", text.Count(secrets, "URL", "URLs"), verb)
 	}
 	reportScrub(opts, sp, dryRun, scrubErr)
 }
@@ -519,12 +521,12 @@ func reportScrub(opts *Options, sp *engine.ScrubPlan, dryRun bool, scrubErr erro
 	for _, f := range sp.Files {
 		switch {
 		case scrubbing && f.Backup != "":
-			s.Step(iostreams.MarkOK, "Removed %s from %s (backup: %s)", plural(f.Removed, "Bitbucket entry", "Bitbucket entries"), f.Path, f.Backup)
+			s.Step(iostreams.MarkOK, "Removed %s from %s (backup: %s)", text.Count(f.Removed, "Bitbucket entry", "Bitbucket entries"), f.Path, f.Backup)
 		case scrubbing:
 		case dryRun:
 			s.Step(iostreams.MarkWarn, "--scrub would remove from %s: %s", f.Path, strings.Join(f.Entries, ", "))
 		default:
-			s.Step(iostreams.MarkWarn, "%s holds %s: run `bbkey remote --scrub` to remove it", f.Path, plural(len(f.Entries), "Bitbucket secret", "Bitbucket secrets"))
+			s.Step(iostreams.MarkWarn, "%s holds %s: run `bbkey remote --scrub` to remove it", f.Path, text.Count(len(f.Entries), "Bitbucket secret", "Bitbucket secrets"))
 		}
 	}
 	if len(sp.Helpers) == 0 {
@@ -538,13 +540,6 @@ func reportScrub(opts *Options, sp *engine.ScrubPlan, dryRun bool, scrubErr erro
 	case dryRun && opts.Scrub:
 		s.Step(iostreams.MarkWarn, "--scrub would ask the credential helpers (%s) to forget https://bitbucket.org", helpers)
 	}
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }
 
 type jsonChange struct {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +17,7 @@ import (
 	"github.com/bbkey/bbkey/cmd/auth/shared"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/iostreams"
@@ -26,6 +26,7 @@ import (
 	"github.com/bbkey/bbkey/internal/sshproof"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testhook"
+	"github.com/bbkey/bbkey/internal/text"
 	"github.com/bbkey/bbkey/keys"
 )
 
@@ -308,11 +309,11 @@ func (r *run) prepareKey(ctx context.Context) error {
 		}
 		r.keyPath = p
 	}
-	privExists, err := exists(r.keyPath)
+	privExists, err := fsutil.Exists(r.keyPath)
 	if err != nil {
 		return err
 	}
-	pubExists, err := exists(r.keyPath + keys.PublicSuffix)
+	pubExists, err := fsutil.Exists(r.keyPath + keys.PublicSuffix)
 	if err != nil {
 		return err
 	}
@@ -524,13 +525,6 @@ func durationText(d time.Duration) string {
 	return s
 }
 
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
-}
-
 func (r *run) agentComment() string {
 	if r.pub != nil && r.pub.Comment != "" {
 		return r.pub.Comment
@@ -659,11 +653,11 @@ func (r *run) pinHostKeys(ctx context.Context) error {
 	}
 	path := hostkeys.Path(r.paths.SSHDir)
 	dir := filepath.Dir(path)
-	dirExisted, err := exists(dir)
+	dirExisted, err := fsutil.Exists(dir)
 	if err != nil {
 		return err
 	}
-	fileExisted, err := exists(path)
+	fileExisted, err := fsutil.Exists(path)
 	if err != nil {
 		return err
 	}
@@ -686,10 +680,10 @@ func (r *run) pinHostKeys(ctx context.Context) error {
 	case !wr.Changed:
 		r.step("host keys", statusSkipped, "%s pinned in %s", r.settings.SSHHost, path)
 	case r.opts.DryRun:
-		r.step("host keys", statusPlanned, "would pin %s for %s in %s", plural(len(pins.Keys), "key"), r.settings.SSHHost, path)
+		r.step("host keys", statusPlanned, "would pin %s for %s in %s", text.Count(len(pins.Keys), "key", "keys"), r.settings.SSHHost, path)
 		r.changed(path)
 	default:
-		r.step("host keys", statusDone, "pinned %s for %s (from %s) in %s", plural(len(pins.Keys), "key"), r.settings.SSHHost, pins.Source, path)
+		r.step("host keys", statusDone, "pinned %s for %s (from %s) in %s", text.Count(len(pins.Keys), "key", "keys"), r.settings.SSHHost, pins.Source, path)
 		r.changed(path)
 	}
 	return nil
@@ -865,17 +859,6 @@ func (r *run) changed(paths ...string) {
 			r.res.FilesChanged = append(r.res.FilesChanged, p)
 		}
 	}
-}
-
-func exists(path string) (bool, error) {
-	_, err := os.Lstat(path)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, fs.ErrNotExist):
-		return false, nil
-	}
-	return false, err
 }
 
 func firstLine(s string) string {

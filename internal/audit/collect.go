@@ -12,6 +12,7 @@ import (
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // Source is the Bitbucket an audit reads and revokes on. Cloud is the only one so far; a
@@ -143,11 +144,11 @@ func (p *Plan) Estimate() Estimate {
 func (p *Plan) Announce(maxAge time.Duration) string {
 	e := p.Estimate()
 	var b strings.Builder
-	fmt.Fprintf(&b, "auditing %s: %d %s and %d %s", p.Workspace, len(p.Repos), plural(len(p.Repos), "repository", "repositories"), len(p.Projects), plural(len(p.Projects), "project", "projects"))
+	fmt.Fprintf(&b, "auditing %s: %d %s and %d %s", p.Workspace, len(p.Repos), text.Plural(len(p.Repos), "repository", "repositories"), len(p.Projects), text.Plural(len(p.Projects), "project", "projects"))
 	if p.Query != "" {
 		fmt.Fprintf(&b, " (--query %s)", p.Query)
 	}
-	fmt.Fprintf(&b, "; %d access-key %s to make", e.Listings, plural(e.Listings, "listing", "listings"))
+	fmt.Fprintf(&b, "; %d access-key %s to make", e.Listings, text.Plural(e.Listings, "listing", "listings"))
 	if e.Cached > 0 {
 		fmt.Fprintf(&b, ", %d answered by the cache (listed within --max-age %s)", e.Cached, FormatAge(maxAge))
 	}
@@ -160,13 +161,6 @@ func (p *Plan) Announce(maxAge time.Duration) string {
 	}
 	b.WriteString(".")
 	return b.String()
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 // Failure is a target whose keys could not be listed.
@@ -219,7 +213,7 @@ func (c *Collector) Collect(ctx context.Context, p *Plan, finished func(l bulk.L
 		t := p.Pending[i]
 		keys, err := c.Source.Keys(ctx, t)
 		ref := targetRef(t)
-		line := bulk.Line{Mark: iostreams.MarkOK, Text: fmt.Sprintf("%s: %d %s", ref, len(keys), plural(len(keys), "key", "keys")), Count: true}
+		line := bulk.Line{Mark: iostreams.MarkOK, Text: fmt.Sprintf("%s: %d %s", ref, len(keys), text.Plural(len(keys), "key", "keys")), Count: true}
 		mu.Lock()
 		defer mu.Unlock()
 		switch {

@@ -9,7 +9,9 @@ import (
 	"strings"
 
 	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/gitssh"
+	"github.com/bbkey/bbkey/internal/text"
 	"github.com/bbkey/bbkey/keys"
 )
 
@@ -41,7 +43,7 @@ func checkAgent(_ context.Context, e *Env, _ Deps) Result {
 	if where == "" {
 		where = "the agent"
 	}
-	r := Result{Status: OK, Summary: fmt.Sprintf("%s answers and holds %d %s", where, len(ai.IDs), plural(len(ai.IDs), "key", "keys"))}
+	r := Result{Status: OK, Summary: fmt.Sprintf("%s answers and holds %d %s", where, len(ai.IDs), text.Plural(len(ai.IDs), "key", "keys"))}
 	if e.getenv("SSH_AUTH_SOCK") == "" {
 		// Windows' own agent answers: make sure it will after a reboot too.
 		if problem, fix, ok := e.agentService(); ok && problem != "" {
@@ -87,7 +89,7 @@ func checkAgentKey(_ context.Context, e *Env, deps Deps) Result {
 	var fixes []*Fix
 	manual := false
 	for _, k := range mks {
-		if k.Fingerprint == "" || !exists(k.Path) {
+		if k.Fingerprint == "" || !fsutil.MayExist(k.Path) {
 			continue
 		}
 		loaded := false

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -300,11 +299,4 @@ func (e *Env) sshBinary() (string, error) {
 		return e.SSH, nil
 	}
 	return exec.LookPath("ssh")
-}
-
-// exists reports whether path exists (any error but "not there" counts as existing, so
-// a permission problem is reported by the check that reads it).
-func exists(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil || !errors.Is(err, os.ErrNotExist)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/text"
 	"github.com/bbkey/bbkey/keys"
 )
 
@@ -56,12 +57,12 @@ func checkKeyFiles(_ context.Context, e *Env, _ Deps) Result {
 	}
 	for _, k := range mks {
 		pub := k.Path + keys.PublicSuffix
-		if !exists(k.Path) {
+		if !fsutil.MayExist(k.Path) {
 			problems = append(problems, fmt.Sprintf("%s: the private key %s is missing", k.what(), k.Path))
 			lost = true
 			continue
 		}
-		if !exists(pub) {
+		if !fsutil.MayExist(pub) {
 			problems = append(problems, fmt.Sprintf("%s: %s is missing", k.what(), pub))
 			fixes = append(fixes, pubFix(k))
 			continue
@@ -84,7 +85,7 @@ func checkKeyFiles(_ context.Context, e *Env, _ Deps) Result {
 		ok = append(ok, fmt.Sprintf("%s: %s (%s)", k.what(), k.Path, pk.Fingerprint))
 	}
 	if len(problems) == 0 {
-		return Result{Status: OK, Summary: fmt.Sprintf("%d %s: %s", len(ok), plural(len(ok), "key", "keys"), strings.Join(ok, "; "))}
+		return Result{Status: OK, Summary: fmt.Sprintf("%d %s: %s", len(ok), text.Plural(len(ok), "key", "keys"), strings.Join(ok, "; "))}
 	}
 	r := Result{Status: Fail, Summary: strings.Join(problems, "; "), Details: ok}
 	if lost {
@@ -148,21 +149,21 @@ func checkKeyPermissions(_ context.Context, e *Env, _ Deps) Result {
 		}
 	}
 	check(keys.CheckDir(e.Paths.SSHDir), e.Paths.SSHDir, 0o700)
-	if bb := e.Paths.BbkeyDir(); exists(bb) {
+	if bb := e.Paths.BbkeyDir(); fsutil.MayExist(bb) {
 		check(keys.CheckDir(bb), bb, 0o700)
 	}
 	for _, k := range mks {
-		if exists(k.Path) {
+		if fsutil.MayExist(k.Path) {
 			check(keys.CheckPrivateFile(k.Path), k.Path, 0o600)
 		}
-		if pub := k.Path + keys.PublicSuffix; exists(pub) {
+		if pub := k.Path + keys.PublicSuffix; fsutil.MayExist(pub) {
 			check(keys.CheckPublicFile(pub), pub, 0o644)
 		}
 	}
 	// The secret files bbkey writes or reads beside the keys: the plain credentials file
 	// (when the keychain is not used) and the --passphrase-file of this run.
 	for _, p := range []string{filepath.Join(e.Paths.ConfigDir, credstore.FileName), e.Passphrase.File, e.FixPassphrase.File} {
-		if p != "" && exists(p) {
+		if p != "" && fsutil.MayExist(p) {
 			check(keys.CheckSecretFile(p), p, 0o600)
 		}
 	}
@@ -226,7 +227,7 @@ func checkKeyPassphrase(_ context.Context, e *Env, _ Deps) Result {
 	var plain, fixes []string
 	n := 0
 	for _, k := range mks {
-		if !exists(k.Path) {
+		if !fsutil.MayExist(k.Path) {
 			continue
 		}
 		enc, err := isEncrypted(k.Path)
@@ -243,7 +244,7 @@ func checkKeyPassphrase(_ context.Context, e *Env, _ Deps) Result {
 		if n == 0 {
 			return Result{Status: Skipped, Summary: "skipped: no key file to read"}
 		}
-		return Result{Status: OK, Summary: fmt.Sprintf("%s passphrase-protected", plural(n, "the key is", "every key is"))}
+		return Result{Status: OK, Summary: fmt.Sprintf("%s passphrase-protected", text.Plural(n, "the key is", "every key is"))}
 	}
 	return Result{Status: Warn, Summary: strings.Join(plain, "; "),
 		Cause: "anyone who gets a copy of the file (a backup, a stolen disk) can use the key",

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/sshproof"
 	"github.com/bbkey/bbkey/keys"
@@ -26,7 +27,7 @@ func signerFor(e *Env, k managedKey) (ssh.Signer, func(), error) {
 			}
 		}
 	}
-	if !exists(k.Path) {
+	if !fsutil.MayExist(k.Path) {
 		return nil, nil, fmt.Errorf("%s is not in the agent and its file is missing", k.what())
 	}
 	enc, err := isEncrypted(k.Path)

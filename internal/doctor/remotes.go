@@ -9,6 +9,7 @@ import (
 
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/remote"
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // planHere plans the repository of the working directory; errNoRepo outside one.
@@ -78,12 +79,12 @@ func checkRemotes(_ context.Context, e *Env, _ Deps) Result {
 		if rp.Current == 0 {
 			r.Summary = "no Bitbucket Cloud remote in " + rp.Repo.Dir
 		} else {
-			r.Summary = fmt.Sprintf("%d Bitbucket %s in %s %s git@%s", rp.Current, plural(rp.Current, "remote", "remotes"), rp.Repo.Dir, plural(rp.Current, "uses", "use"), e.Settings.SSHHost)
+			r.Summary = fmt.Sprintf("%d Bitbucket %s in %s %s git@%s", rp.Current, text.Plural(rp.Current, "remote", "remotes"), rp.Repo.Dir, text.Plural(rp.Current, "uses", "use"), e.Settings.SSHHost)
 		}
 		return r
 	}
 	r := Result{Status: Fail, Details: details,
-		Summary: fmt.Sprintf("%d Bitbucket %s in %s %s not use git@%s", len(rp.Changes), plural(len(rp.Changes), "remote", "remotes"), rp.Repo.Dir, plural(len(rp.Changes), "does", "do"), e.Settings.SSHHost),
+		Summary: fmt.Sprintf("%d Bitbucket %s in %s %s not use git@%s", len(rp.Changes), text.Plural(len(rp.Changes), "remote", "remotes"), rp.Repo.Dir, text.Plural(len(rp.Changes), "does", "do"), e.Settings.SSHHost),
 		Fix:     "run: bbkey remote",
 	}
 	var causes []string

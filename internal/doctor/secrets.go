@@ -9,6 +9,7 @@ import (
 
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/remote"
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // AppPasswordsRemoved is when Bitbucket removed app passwords (API.md §1).
@@ -116,7 +117,7 @@ func checkSecrets(ctx context.Context, e *Env, _ Deps) Result {
 		return Result{Status: OK, Summary: "no Bitbucket secret in remote URLs, ~/.git-credentials, .netrc or _netrc"}
 	}
 	r := Result{Status: Fail,
-		Summary: fmt.Sprintf("%d Bitbucket %s left on disk in clear text", len(details), plural(len(details), "secret", "secrets")),
+		Summary: fmt.Sprintf("%d Bitbucket %s left on disk in clear text", len(details), text.Plural(len(details), "secret", "secrets")),
 		Details: details,
 		Cause:   "any program running as you can read them, and they travel with backups; treat each as leaked",
 		Fix:     "run: bbkey doctor --fix (or bbkey remote --scrub), then revoke each token at " + TokenURL,
@@ -149,11 +150,4 @@ func scrubFix(e *Env) *Fix {
 			}
 			return changed, err
 		}}
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

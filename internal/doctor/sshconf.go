@@ -12,11 +12,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/redact"
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // syncFix rewrites what identity.Sync derives from the state: bbkey's config, the
@@ -149,7 +151,7 @@ func checkSSHHosts(_ context.Context, e *Env, deps Deps) Result {
 	}
 	if !changedFile(sr, files.Managed) {
 		return Result{Status: OK, Summary: fmt.Sprintf("%s has the %s bbkey manages: %s", files.Managed,
-			plural(len(sr.Blocks), "Host block", "Host blocks"), strings.Join(aliases, ", "))}
+			text.Plural(len(sr.Blocks), "Host block", "Host blocks"), strings.Join(aliases, ", "))}
 	}
 	r := Result{Status: Fail,
 		Cause: "the file was edited by hand, or the endpoint, host name or keys changed since it was written",
@@ -161,7 +163,7 @@ func checkSSHHosts(_ context.Context, e *Env, deps Deps) Result {
 		r.Summary = err.Error()
 		r.Cause = "the file is bbkey's own, written whole from its state: a hand edit there stops the commands that rewrite it"
 		r.Fix = "move your own settings from it into " + files.UserConfig + " (a Host block of your own, below bbkey's Include line), then run: bbkey doctor --fix (it regenerates the file and keeps the edited one as config.edited-<time>)"
-	case !exists(files.Managed):
+	case !fsutil.MayExist(files.Managed):
 		r.Summary = files.Managed + " is missing"
 	default:
 		r.Details = blockDiffs(cur, sr.Blocks)
@@ -216,14 +218,14 @@ func checkPinnedHostKeys(_ context.Context, e *Env, deps Deps) Result {
 			Fix: "check the file given with --ssh-host-keys or BBKEY_SSH_HOST_KEYS"}
 	}
 	if !changedFile(sr, path) {
-		return Result{Status: OK, Summary: fmt.Sprintf("%s pins %d host %s for %s (%s)", path, len(pins.Keys), plural(len(pins.Keys), "key", "keys"), pins.Alias, pins.Source)}
+		return Result{Status: OK, Summary: fmt.Sprintf("%s pins %d host %s for %s (%s)", path, len(pins.Keys), text.Plural(len(pins.Keys), "key", "keys"), pins.Alias, pins.Source)}
 	}
 	r := Result{Status: Fail,
 		Summary: fmt.Sprintf("%s does not hold the host keys pinned for %s (%s)", path, pins.Alias, pins.Source),
 		Cause:   "ssh checks Bitbucket's host key against this file (StrictHostKeyChecking yes): without the right keys it stops with \"Host key verification failed\"",
 		Fix:     "run: bbkey doctor --fix",
 		fixes:   []*Fix{syncFix(e)}}
-	if !exists(path) {
+	if !fsutil.MayExist(path) {
 		r.Summary = path + " is missing"
 	}
 	return r

@@ -225,3 +225,23 @@ func MkdirPrivate(dir string) error {
 	}
 	return nil
 }
+
+// Exists reports whether path exists (a dangling symlink does); an error when that cannot
+// be told.
+func Exists(path string) (bool, error) {
+	_, err := os.Lstat(path)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, err
+}
+
+// MayExist reports whether path exists or cannot be told not to: the cautious answer for
+// a check that keeps bbkey from writing over something.
+func MayExist(path string) bool {
+	ok, err := Exists(path)
+	return ok || err != nil
+}

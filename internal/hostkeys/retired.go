@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bbkey/bbkey/internal/errkind"
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // RetiredKey is a host key Bitbucket no longer presents.
@@ -50,7 +51,7 @@ type Stale struct {
 
 // Fix is the command that removes the line (and any other entry for the host).
 func (s Stale) Fix() string {
-	return fmt.Sprintf("ssh-keygen -R %s -f %s", shellQuote(s.Host), shellQuote(s.File))
+	return fmt.Sprintf("ssh-keygen -R %s -f %s", text.ShellQuote(s.Host), text.ShellQuote(s.File))
 }
 
 // String describes the finding for a doctor report.
@@ -119,16 +120,6 @@ func FixCommands(stale []Stale) []string {
 		}
 	}
 	return cmds
-}
-
-// shellQuote quotes s for a POSIX shell when it needs it ([host]:port does).
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@%+=,", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // StaleError explains stale entries as what they cause, with the commands that fix them

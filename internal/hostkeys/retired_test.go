@@ -11,6 +11,7 @@ import (
 
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/testutil"
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // The RSA host key bitbucket.org presented until June 2023, as published in countless
@@ -54,7 +55,7 @@ func TestFindRetiredRealOldKey(t *testing.T) {
 		t.Error("StaleError(nil) != nil")
 	}
 	cmds := FixCommands(stale)
-	if !slices.Equal(cmds, []string{"ssh-keygen -R bitbucket.org -f " + shellQuote(path)}) {
+	if !slices.Equal(cmds, []string{"ssh-keygen -R bitbucket.org -f " + text.ShellQuote(path)}) {
 		t.Fatalf("FixCommands = %q", cmds)
 	}
 	// The suggested fix, run for real, clears both lines and keeps the rest.

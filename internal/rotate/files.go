@@ -44,7 +44,7 @@ func moveKeyFiles(src, dir, stamp, oldFP, newFP string) ([]string, error) {
 	for _, suffix := range []string{"", keys.PublicSuffix} {
 		from := src + suffix
 		to := filepath.Join(dir, filepath.Base(from)+"."+stamp)
-		if !exists(from) {
+		if !fsutil.MayExist(from) {
 			continue
 		}
 		fp, err := keyFingerprint(from)
@@ -58,7 +58,7 @@ func moveKeyFiles(src, dir, stamp, oldFP, newFP string) ([]string, error) {
 		default:
 			return moved, fmt.Errorf("%s holds %s, neither the old key %s nor the new one", from, fp, oldFP)
 		}
-		if exists(to) {
+		if fsutil.MayExist(to) {
 			return moved, fmt.Errorf("cannot move %s: %s already exists", from, to)
 		}
 		if err := os.Rename(from, to); err != nil {
@@ -75,15 +75,15 @@ func moveKeyFiles(src, dir, stamp, oldFP, newFP string) ([]string, error) {
 func linkKeyFiles(src, dst, newFP string) error {
 	for _, suffix := range []string{"", keys.PublicSuffix} {
 		from, to := src+suffix, dst+suffix
-		if exists(to) {
+		if fsutil.MayExist(to) {
 			if same, err := sameContent(from, to); err == nil && same {
 				continue
-			} else if errors.Is(err, fs.ErrNotExist) && !exists(from) {
+			} else if errors.Is(err, fs.ErrNotExist) && !fsutil.MayExist(from) {
 				continue // src already removed: to is the survivor
 			}
 			return fmt.Errorf("cannot put the new key in place: %s already exists and holds something else", to)
 		}
-		if !exists(from) {
+		if !fsutil.MayExist(from) {
 			return fmt.Errorf("the new key file %s is missing", from)
 		}
 		if err := linkOrCopy(from, to); err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"golang.org/x/crypto/ssh"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/sshproof"
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/text"
 	"github.com/bbkey/bbkey/keys"
 )
 
@@ -128,7 +128,7 @@ func (e *Engine) lsRemote(ctx context.Context, k *keys.Key, repo string) error {
 	}
 	env := []string{
 		"SSH_AUTH_SOCK=" + sock,
-		"GIT_SSH_COMMAND=" + shellQuote(gitssh.ProofSSH()) + " -F " + shellQuote(cfgPath) + " -o BatchMode=yes",
+		"GIT_SSH_COMMAND=" + text.ShellQuote(gitssh.ProofSSH()) + " -F " + text.ShellQuote(cfgPath) + " -o BatchMode=yes",
 		"GIT_SSH_VARIANT=ssh",
 	}
 	git := e.Git
@@ -139,9 +139,4 @@ func (e *Engine) lsRemote(ctx context.Context, k *keys.Key, repo string) error {
 		return fmt.Errorf("git ls-remote %s with the new key: %w", repo, err)
 	}
 	return nil
-}
-
-// shellQuote quotes s for the sh that git runs GIT_SSH_COMMAND with.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

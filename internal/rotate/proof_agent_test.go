@@ -13,6 +13,7 @@ import (
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/gitssh"
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // lsRemoteRecorder stands in for git in the ls-remote proof and records what it was
@@ -77,7 +78,7 @@ func TestLsRemoteProofUsesThePrivateAgentOnEveryOS(t *testing.T) {
 	} else if !rec.agentUp {
 		t.Errorf("SSH_AUTH_SOCK=%s: no agent there while git ran", rec.agentAddr)
 	}
-	if !strings.HasPrefix(rec.sshCmd, shellQuote(gitssh.ProofSSH())+" -F ") {
+	if !strings.HasPrefix(rec.sshCmd, text.ShellQuote(gitssh.ProofSSH())+" -F ") {
 		t.Errorf("GIT_SSH_COMMAND=%s, want %s first", rec.sshCmd, gitssh.ProofSSH())
 	}
 	if out := f.stderr.String(); !strings.Contains(out, "git ls-remote acme/api works with it") || strings.Contains(out, "skipped") {

@@ -242,7 +242,7 @@ func (e *Engine) agentAdd(ctx context.Context, j *state.Journal, s *subject, k *
 	}
 	if k == nil || !k.HasPrivate() {
 		path := j.NewPath
-		if !exists(path) {
+		if !fsutil.MayExist(path) {
 			path = s.final
 		}
 		var err error

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/errkind"
+	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/state"
@@ -142,7 +141,7 @@ func (e *Engine) accessSubject(name string, k *state.AccessKey) (*subject, error
 // checkFinal refuses to start when the fixed name of a key given with --key is taken:
 // the successor could not be put in place.
 func (s *subject) checkFinal() error {
-	if filepath.Clean(s.path) != filepath.Clean(s.final) && exists(s.final) {
+	if filepath.Clean(s.path) != filepath.Clean(s.final) && fsutil.MayExist(s.final) {
 		return errkind.WithHint(fmt.Errorf("%s already exists and is not the key being rotated (%s)", s.final, s.path),
 			"move it away, or remove it with `bbkey remove`, then run `bbkey rotate` again")
 	}
@@ -152,7 +151,7 @@ func (s *subject) checkFinal() error {
 // clearNext moves aside (never deletes) a P.next that no journalled rotation owns, so the
 // successor can be written with O_EXCL.
 func (s *subject) clearNext(now time.Time) error {
-	if exists(s.next()) || exists(s.next()+keys.PublicSuffix) {
+	if fsutil.MayExist(s.next()) || fsutil.MayExist(s.next()+keys.PublicSuffix) {
 		if _, err := keys.MoveAside(s.next(), now); err != nil {
 			return fmt.Errorf("moving a stray %s aside: %w", s.next(), err)
 		}
@@ -232,9 +231,4 @@ func (e *Engine) findAccountKey(ctx context.Context, s *subject) (*bbapi.SSHKey,
 		}
 	}
 	return e.API.SSHKeys.FindByFingerprint(ctx, s.user, s.fingerprint)
-}
-
-func exists(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil || !errors.Is(err, fs.ErrNotExist)
 }

@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 func main() {
@@ -96,17 +97,8 @@ func serve(srv *bbapitest.Server, stdout, stderr io.Writer) int {
 func printExports(srv *bbapitest.Server, w io.Writer) {
 	for _, kv := range srv.Env() {
 		k, v, _ := strings.Cut(kv, "=")
-		fmt.Fprintf(w, "export %s=%s\n", k, shellQuote(v))
+		fmt.Fprintf(w, "export %s=%s\n", k, text.ShellQuote(v))
 	}
-}
-
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@+=,", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // home is the throw-away home a command runs in.

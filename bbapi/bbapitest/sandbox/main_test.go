@@ -11,6 +11,7 @@ import (
 
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/internal/testutil"
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 func TestRunCommandInThrowAwayHome(t *testing.T) {
@@ -78,11 +79,11 @@ func TestPrintExports(t *testing.T) {
 	printExports(s, &b)
 	for _, kv := range s.Env() {
 		k, v, _ := strings.Cut(kv, "=")
-		if !strings.Contains(b.String(), "export "+k+"="+shellQuote(v)+"\n") {
+		if !strings.Contains(b.String(), "export "+k+"="+text.ShellQuote(v)+"\n") {
 			t.Errorf("missing %s in\n%s", k, b.String())
 		}
 	}
-	if shellQuote("a b'c") != `'a b'\''c'` || shellQuote("/tmp/x:1") != "/tmp/x:1" {
+	if text.ShellQuote("a b'c") != `'a b'\''c'` || text.ShellQuote("/tmp/x:1") != "/tmp/x:1" {
 		t.Error("shellQuote")
 	}
 }

@@ -1,0 +1,32 @@
+// Package text holds the small wordings every command shares: plurals and quoting a word
+// for a shell command bbkey prints as a hint.
+package text
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Plural picks one or many by n.
+func Plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// Count is n and the word for it: "1 key", "3 keys".
+func Count(n int, one, many string) string {
+	return strconv.Itoa(n) + " " + Plural(n, one, many)
+}
+
+// ShellQuote quotes s for a POSIX shell when it needs it: a word of letters, digits and
+// -_./:@%+=, is left as it is, anything else is single-quoted.
+func ShellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@%+=,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
