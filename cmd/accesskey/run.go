@@ -172,10 +172,7 @@ func runAdd(ctx context.Context, o *Options) error {
 	testhook.Pause(ctx, o.LookupEnv, "add-access-key:planned")
 	rep := &report{Plan: pl, Key: p}
 	if p.generate {
-		host, err := o.Hostname()
-		if err != nil || host == "" {
-			host = "localhost"
-		}
+		host, _ := o.Hostname() // keys.Comment says "unknown" for a host without a name
 		k, err := keys.Generate(keys.GenerateOptions{Path: p.path, Comment: keys.Comment(name, host, o.Now()),
 			Passphrase: p.passphrase, NoPassphrase: o.NoPassphrase})
 		clear(p.passphrase)

@@ -433,10 +433,7 @@ func (r *run) writeKey(context.Context) error {
 		r.changed(r.keyPath, r.keyPath+keys.PublicSuffix)
 		return nil
 	}
-	host, err := r.opts.Hostname()
-	if err != nil {
-		host = ""
-	}
+	host, _ := r.opts.Hostname() // keys.Comment says "unknown" for a host without a name
 	if r.opts.NoPassphrase {
 		r.opts.IO.Warnf("%s", keys.NoPassphraseWarning)
 	}
