@@ -51,7 +51,7 @@ func (e *ExistsError) Is(target error) bool { return target == fs.ErrExist }
 // Hints implements the hint contract of cmdutil.
 func (e *ExistsError) Hints() []string {
 	return []string{
-		"bbkey never overwrites a key: choose another --name, or use this one with --key " + text.ShellQuote(e.Path),
+		"bbkey never overwrites a key: choose another name, or use this one as it is",
 		"or move the pair aside yourself (mv " + text.ShellQuote(e.Path) + " " + text.ShellQuote(e.Path+".bak") + ", and its .pub likewise) and run again",
 	}
 }
@@ -68,9 +68,9 @@ func Generate(opts GenerateOptions) (*Key, error) {
 	}
 	switch {
 	case len(opts.Passphrase) == 0 && !opts.NoPassphrase:
-		return nil, errors.New("generating a key: no passphrase given (use --no-passphrase to write it unencrypted)")
+		return nil, errors.New("generating a key: no passphrase given, and writing it unencrypted was not asked for")
 	case len(opts.Passphrase) > 0 && opts.NoPassphrase:
-		return nil, errors.New("generating a key: a passphrase was given together with --no-passphrase")
+		return nil, errors.New("generating a key: a passphrase was given for an unencrypted key")
 	}
 	pubPath := opts.Path + PublicSuffix
 	if err := prepareDir(filepath.Dir(opts.Path)); err != nil {

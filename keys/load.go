@@ -35,7 +35,7 @@ func (e *IncorrectPassphraseError) Is(target error) bool { return target == ErrI
 
 // Hints implements the hint contract of cmdutil.
 func (e *IncorrectPassphraseError) Hints() []string {
-	return []string{"check the passphrase (or the --passphrase-file / BBKEY_PASSPHRASE that supplied it); try it with: ssh-keygen -y -f " + text.ShellQuote(e.Path)}
+	return []string{"check the passphrase; try it with: ssh-keygen -y -f " + text.ShellQuote(e.Path)}
 }
 
 // maxKeyFile bounds what is read as a key file; real ones are a few KiB.
@@ -79,7 +79,7 @@ func LoadPublic(path string) (*Key, error) {
 		return nil, err
 	}
 
-	data, err := readBounded(privPath)
+	data, err := ReadBounded(privPath, maxKeyFile)
 	if errors.Is(err, fs.ErrNotExist) && fromPub != nil {
 		// A lone .pub (the private half may live on another machine or a token).
 		return withPath(fromPub, privPath), nil
@@ -204,11 +204,12 @@ func readKeyFile(path string, c permClass) ([]byte, error) {
 	if err := checkPath(path, c); err != nil {
 		return nil, err
 	}
-	return readBounded(path)
+	return ReadBounded(path, maxKeyFile)
 }
 
-// readBounded reads a small secret file; every buffer it drops on the way is cleared.
-func readBounded(path string) ([]byte, error) {
+// ReadBounded reads a small secret file of at most limit bytes; every buffer it drops on
+// the way is cleared.
+func ReadBounded(path string, limit int) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -217,9 +218,9 @@ func readBounded(path string) ([]byte, error) {
 	buf := make([]byte, 0, 4096)
 	for {
 		if len(buf) == cap(buf) {
-			if len(buf) >= maxKeyFile {
+			if len(buf) >= limit {
 				clear(buf)
-				return nil, fmt.Errorf("reading %s: larger than %d bytes, not a key", path, maxKeyFile)
+				return nil, fmt.Errorf("reading %s: larger than %d bytes", path, limit)
 			}
 			// Grow by hand so the old backing array can be cleared, not left to the GC.
 			bigger := make([]byte, len(buf), 2*cap(buf))

@@ -37,8 +37,8 @@ func checkMode(path string, fi fs.FileInfo, c permClass) error {
 	return nil
 }
 
-// privateFileCommand makes a file FILE only its owner can read.
-const privateFileCommand = "chmod 600 FILE"
+// PrivateFileCommand makes a file FILE only its owner can read.
+const PrivateFileCommand = "chmod 600 FILE"
 
 // badBits and fix give, per class, the mode bits OpenSSH refuses and the chmod that
 // clears them.
@@ -51,6 +51,6 @@ func (c permClass) badBits() (fs.FileMode, string, string) {
 	case classPrivate:
 		return 0o077, "is accessible by group or others", "chmod 600"
 	default:
-		return 0o077, "is readable by group or others", "chmod 600"
+		return 0o077, "is readable by other users", "chmod 600"
 	}
 }

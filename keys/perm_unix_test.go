@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/testutil"
 )
 
@@ -25,7 +25,7 @@ func wantPermissionError(t *testing.T, err error, path, fix string) {
 	if !strings.Contains(err.Error(), path) {
 		t.Errorf("error %q does not name %s", err, path)
 	}
-	if hints := strings.Join(cmdutil.Hints(err), " "); !strings.Contains(hints, fix) {
+	if hints := strings.Join(errkind.Hints(err), " "); !strings.Contains(hints, fix) {
 		t.Errorf("hints %q lack %q", hints, fix)
 	}
 }

@@ -25,9 +25,9 @@ func checkMode(path string, _ fs.FileInfo, c permClass) error {
 	return &PermissionError{Path: path, Problem: problem, Fix: joinFix(fix), FixLines: fix, class: c}
 }
 
-// privateFileCommand makes a file FILE only its owner (with SYSTEM and Administrators, who
+// PrivateFileCommand makes a file FILE only its owner (with SYSTEM and Administrators, who
 // have their own access anyway) can read: no inherited entries, the user alone granted.
-const privateFileCommand = `icacls FILE /inheritance:r /grant:r "%USERNAME%:F"`
+const PrivateFileCommand = `icacls FILE /inheritance:r /grant:r "%USERNAME%:F"`
 
 // joinFix joins commands so they paste into cmd or PowerShell 7 as one line.
 func joinFix(lines []string) string { return strings.Join(lines, " && ") }

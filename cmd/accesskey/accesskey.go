@@ -23,6 +23,7 @@ import (
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/keys"
 )
 
@@ -239,8 +240,8 @@ func (o *Options) ttl() (time.Duration, error) {
 	return d, nil
 }
 
-func (o *Options) passphraseSource() keys.PassphraseSource {
-	src := keys.PassphraseSource{File: o.PassphraseFile, LookupEnv: o.LookupEnv, NoInput: o.NoInput(), NoPassphrase: o.NoPassphrase}
+func (o *Options) passphraseSource() secret.Source {
+	src := secret.Source{File: o.PassphraseFile, LookupEnv: o.LookupEnv, NoInput: o.NoInput(), NoPassphrase: o.NoPassphrase}
 	if !src.NoInput && o.Prompter != nil {
 		src.Prompter = o.Prompter()
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/sshproof"
 	"github.com/bbkey/bbkey/internal/state"
@@ -177,7 +178,7 @@ func runAdd(ctx context.Context, o *Options) error {
 			Passphrase: p.passphrase, NoPassphrase: o.NoPassphrase})
 		clear(p.passphrase)
 		if err != nil {
-			return err
+			return cmdutil.KeyExistsHint(err)
 		}
 		p.key, p.hasPrivate = k, true
 		rep.KeyCreated = true
@@ -314,7 +315,7 @@ func (o *Options) planKey(paths cmdutil.Paths, name string, prev *state.AccessKe
 		}
 		p.passphrase = pass
 		if o.NoPassphrase {
-			o.IO.Warnf("%s", keys.NoPassphraseWarning)
+			o.IO.Warnf("%s", secret.NoPassphraseWarning)
 		}
 	case o.NoPassphrase:
 		o.IO.Warnf("--no-passphrase is ignored: %s already exists", p.path)

@@ -58,10 +58,10 @@ import (
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testhook"
 	"github.com/bbkey/bbkey/internal/text"
-	"github.com/bbkey/bbkey/keys"
 )
 
 // FallbackEnv names the environment variable that replaces the fallback endpoint probed
@@ -190,8 +190,8 @@ func newEnv(opts *Options) (*engine.Env, error) {
 		Settings: s, Paths: p, Now: opts.Now, Getenv: opts.getenv, Git: opts.Git, WorkDir: opts.WorkDir,
 		Credential: opts.Resolve, NewClient: opts.NewClient, Agent: opts.Agent,
 		PersistSettings: opts.PersistSettings,
-		Passphrase:      keys.PassphraseSource{File: opts.PassphraseFile, LookupEnv: opts.LookupEnv, NoInput: true},
-		FixPassphrase:   keys.PassphraseSource{File: opts.PassphraseFile, LookupEnv: opts.LookupEnv, NoInput: opts.NoInput},
+		Passphrase:      secret.Source{File: opts.PassphraseFile, LookupEnv: opts.LookupEnv, NoInput: true},
+		FixPassphrase:   secret.Source{File: opts.PassphraseFile, LookupEnv: opts.LookupEnv, NoInput: opts.NoInput},
 	}
 	if !opts.NoInput && opts.Prompter != nil {
 		e.FixPassphrase.Prompter = opts.Prompter()

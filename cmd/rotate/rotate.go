@@ -23,6 +23,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	engine "github.com/bbkey/bbkey/internal/rotate"
+
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/cmdutil"
@@ -31,8 +33,8 @@ import (
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/prompt"
-	engine "github.com/bbkey/bbkey/internal/rotate"
 	"github.com/bbkey/bbkey/internal/schedule"
+	"github.com/bbkey/bbkey/internal/secret"
 )
 
 // Options are the dependencies and flags of `bbkey rotate`.
@@ -159,8 +161,8 @@ type flags struct {
 
 func parseFlags(opts *Options) (flags, error) {
 	var fl flags
-	if opts.NoPassphrase && opts.PassphraseFile != "" {
-		return fl, cmdutil.UsageError(errors.New("--no-passphrase and --passphrase-file cannot be used together"))
+	if err := (secret.Source{File: opts.PassphraseFile, NoPassphrase: opts.NoPassphrase}).Check(); err != nil {
+		return fl, err
 	}
 	if opts.Name != "" {
 		if err := keylabel.ValidName(opts.Name); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/schedule"
+	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/keys"
 )
@@ -489,7 +490,7 @@ func TestScheduleRefusesAJobThatCouldNotRun(t *testing.T) {
 	w.backend = schedule.Cron
 	w.useFileStore()
 	w.seedAccount("ada", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
-	w.env[keys.PassphraseEnv] = "kept for cron"
+	w.env[secret.PassphraseEnv] = "kept for cron"
 	opts := w.options()
 	opts.Schedule = "daily"
 	must(t, runRotate(context.Background(), opts))

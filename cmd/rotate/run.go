@@ -17,8 +17,8 @@ import (
 	"github.com/bbkey/bbkey/internal/keylabel"
 	engine "github.com/bbkey/bbkey/internal/rotate"
 	"github.com/bbkey/bbkey/internal/schedule"
+	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/state"
-	"github.com/bbkey/bbkey/keys"
 )
 
 // defaultScheduledAge is --if-older-than for a run the timer started without one.
@@ -200,8 +200,8 @@ type passphrases struct {
 	warned   bool
 }
 
-func (p *passphrases) source() keys.PassphraseSource {
-	src := keys.PassphraseSource{File: p.opts.PassphraseFile, LookupEnv: p.opts.LookupEnv, NoInput: p.opts.NoInput}
+func (p *passphrases) source() secret.Source {
+	src := secret.Source{File: p.opts.PassphraseFile, LookupEnv: p.opts.LookupEnv, NoInput: p.opts.NoInput}
 	if !p.opts.NoInput && p.opts.Prompter != nil {
 		src.Prompter = p.opts.Prompter()
 	}
@@ -212,11 +212,11 @@ func (p *passphrases) get(ctx context.Context, name string) ([]byte, error) {
 	if p.opts.NoPassphrase {
 		if !p.warned {
 			p.warned = true
-			p.opts.IO.Warnf("%s", keys.NoPassphraseWarning)
+			p.opts.IO.Warnf("%s", secret.NoPassphraseWarning)
 		}
 		return nil, nil
 	}
-	_, inEnv := p.opts.LookupEnv(keys.PassphraseEnv)
+	_, inEnv := p.opts.LookupEnv(secret.PassphraseEnv)
 	if p.opts.PassphraseFile != "" || inEnv {
 		return p.source().NewPassphrase()
 	}

@@ -19,8 +19,8 @@ import (
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/schedule"
+	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/state"
-	"github.com/bbkey/bbkey/keys"
 )
 
 // SchedulerEnv is a test hook: it overrides the scheduler Detect picks, so the tests can
@@ -122,9 +122,9 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 			return err
 		}
 		// The job reads it at every run: make sure it is readable and private now.
-		b, err := cmdutil.ReadSecretFile(abs)
+		b, err := secret.ReadNonEmpty("--passphrase-file", abs)
 		if err != nil {
-			return cmdutil.UsageError(fmt.Errorf("--passphrase-file: %w", err))
+			return err
 		}
 		clear(b)
 		ro.PassphraseFile = abs
@@ -214,7 +214,7 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 func schedulePassphrase(ctx context.Context, opts *Options, names []string) (string, credstore.Store, map[string][]byte, error) {
 	switch {
 	case opts.NoPassphrase:
-		opts.IO.Warnf("%s", keys.NoPassphraseWarning)
+		opts.IO.Warnf("%s", secret.NoPassphraseWarning)
 		return "none (--no-passphrase)", nil, nil, nil
 	case opts.PassphraseFile != "":
 		return "file", nil, nil, nil
@@ -237,11 +237,11 @@ func schedulePassphrase(ctx context.Context, opts *Options, names []string) (str
 			return "", nil, nil, fmt.Errorf("reading the %s: %w", store.Kind(), err)
 		}
 		if shared == nil {
-			src := keys.PassphraseSource{LookupEnv: opts.LookupEnv, NoInput: opts.NoInput}
+			src := secret.Source{LookupEnv: opts.LookupEnv, NoInput: opts.NoInput}
 			if !opts.NoInput && opts.Prompter != nil {
 				src.Prompter = opts.Prompter()
 			}
-			_, inEnv := opts.LookupEnv(keys.PassphraseEnv)
+			_, inEnv := opts.LookupEnv(secret.PassphraseEnv)
 			if opts.NoInput && !inEnv {
 				return "", nil, nil, noSource
 			}

@@ -22,6 +22,7 @@ import (
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/sshproof"
 	"github.com/bbkey/bbkey/internal/state"
@@ -334,7 +335,7 @@ func (r *run) prepareKey(ctx context.Context) error {
 	r.res.Key.PublicPath = r.keyPath + keys.PublicSuffix
 	r.res.Key.Generated = r.generate
 
-	src := keys.PassphraseSource{
+	src := secret.Source{
 		File:         opts.PassphraseFile,
 		LookupEnv:    opts.LookupEnv,
 		NoInput:      opts.NoInput,
@@ -387,7 +388,7 @@ func (r *run) unattendedWithoutPassphrase() bool {
 	if !r.opts.NoInput || r.opts.PassphraseFile != "" {
 		return false
 	}
-	if v, ok := r.opts.LookupEnv(keys.PassphraseEnv); ok && v != "" {
+	if v, ok := r.opts.LookupEnv(secret.PassphraseEnv); ok && v != "" {
 		return false
 	}
 	old := r.st.Accounts[r.name]
@@ -435,7 +436,7 @@ func (r *run) writeKey(context.Context) error {
 	}
 	host, _ := r.opts.Hostname() // keys.Comment says "unknown" for a host without a name
 	if r.opts.NoPassphrase {
-		r.opts.IO.Warnf("%s", keys.NoPassphraseWarning)
+		r.opts.IO.Warnf("%s", secret.NoPassphraseWarning)
 	}
 	k, err := keys.Generate(keys.GenerateOptions{
 		Path:         r.keyPath,
@@ -446,7 +447,7 @@ func (r *run) writeKey(context.Context) error {
 	})
 	clear(r.newPass)
 	if err != nil {
-		return fmt.Errorf("generating the key: %w", err)
+		return cmdutil.KeyExistsHint(fmt.Errorf("generating the key: %w", err))
 	}
 	r.priv, r.pub = k, k
 	r.res.Key.Fingerprint = k.Fingerprint
@@ -484,7 +485,7 @@ func (r *run) loadAgent(context.Context) error {
 	r.res.Agent.Available = true
 	if r.locked {
 		r.res.Agent.Warning = "the key is encrypted and no passphrase was given"
-		r.step("agent", statusWarning, "not loaded: the key is encrypted and no passphrase was given (--passphrase-file or %s)", keys.PassphraseEnv)
+		r.step("agent", statusWarning, "not loaded: the key is encrypted and no passphrase was given (--passphrase-file or %s)", secret.PassphraseEnv)
 		return nil
 	}
 	if err := r.ag.Add(r.priv.Private, r.agentComment(), r.fl.lifetime, false); err != nil {
@@ -695,7 +696,7 @@ func (r *run) prove(ctx context.Context) error {
 		return nil
 	}
 	if r.locked {
-		r.step("proof", statusWarning, "skipped: the key was proven before, and without the agent or a passphrase (--passphrase-file or %s) it cannot sign", keys.PassphraseEnv)
+		r.step("proof", statusWarning, "skipped: the key was proven before, and without the agent or a passphrase (--passphrase-file or %s) it cannot sign", secret.PassphraseEnv)
 		return nil
 	}
 	signers, err := r.signers()

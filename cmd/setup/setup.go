@@ -32,7 +32,6 @@ package setup
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,6 +48,7 @@ import (
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/keys"
 )
 
@@ -196,11 +196,8 @@ func parseFlags(opts *Options) (flags, error) {
 		}
 		fl.lifetime = d
 	}
-	if opts.NoPassphrase && opts.PassphraseFile != "" {
-		return fl, cmdutil.UsageError(errors.New("--no-passphrase and --passphrase-file cannot be used together"))
-	}
-	if opts.NoPassphrase && opts.KeyFile != "" {
-		return fl, cmdutil.UsageError(errors.New("--no-passphrase applies to a new key and cannot be used with --key"))
+	if err := (secret.Source{File: opts.PassphraseFile, NoPassphrase: opts.NoPassphrase, KeyGiven: opts.KeyFile != ""}).Check(); err != nil {
+		return fl, err
 	}
 	if opts.KeyFile != "" {
 		p := opts.KeyFile

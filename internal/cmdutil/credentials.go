@@ -1,14 +1,13 @@
 package cmdutil
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/secret"
 )
 
 // noCredentialHints say every way to supply a credential.
@@ -25,9 +24,9 @@ func (f *Factory) ResolveCredential(ctx context.Context) (ResolvedCredential, er
 		return ResolvedCredential{}, err
 	}
 	if f.Globals.TokenFile != "" {
-		tok, err := ReadSecretFile(f.Globals.TokenFile)
+		tok, err := secret.ReadNonEmpty("--token-file", f.Globals.TokenFile)
 		if err != nil {
-			return ResolvedCredential{}, UsageError(fmt.Errorf("reading --token-file: %w", err))
+			return ResolvedCredential{}, err
 		}
 		defer clear(tok)
 		// With an account email the file holds an Atlassian API token (Basic auth);
@@ -125,23 +124,4 @@ func (f *Factory) APIClient(ctx context.Context) (*bbapi.Client, ResolvedCredent
 	}
 	c, err := f.NewAPIClient(rc.Credential)
 	return c, rc, err
-}
-
-// ReadSecretFile reads a secret from a file named by a flag: one trailing newline is
-// dropped, an empty file is refused, and so is a file others can read (Unix: its mode;
-// Windows: its ACL).
-func ReadSecretFile(path string) ([]byte, error) {
-	if err := checkSecretFile(path); err != nil {
-		return nil, err
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	b = bytes.TrimSuffix(bytes.TrimSuffix(b, []byte("\n")), []byte("\r"))
-	if len(bytes.TrimSpace(b)) == 0 {
-		clear(b)
-		return nil, fmt.Errorf("%s is empty", path)
-	}
-	return b, nil
 }

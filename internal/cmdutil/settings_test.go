@@ -1,6 +1,7 @@
 package cmdutil
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/testutil"
+	"github.com/bbkey/bbkey/keys"
 )
 
 func testFactory(t *testing.T, env map[string]string) *Factory {
@@ -113,5 +115,24 @@ func TestCorruptSettingsFile(t *testing.T) {
 				t.Errorf("the file was rewritten: %q", b)
 			}
 		})
+	}
+}
+
+// A key generation that found its file taken says which flags get around it; the
+// hint of keys itself names none.
+func TestKeyExistsHint(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bbkey_x_ed25519")
+	opts := keys.GenerateOptions{Path: path, NoPassphrase: true}
+	if _, err := keys.Generate(opts); err != nil {
+		t.Fatal(err)
+	}
+	_, err := keys.Generate(opts)
+	hints := strings.Join(Hints(KeyExistsHint(err)), "\n")
+	if !strings.Contains(hints, "--name") || !strings.Contains(hints, "--key "+path) || !strings.Contains(hints, "mv ") {
+		t.Errorf("hints = %q", hints)
+	}
+	if other := errors.New("x"); KeyExistsHint(other) != other {
+		t.Error("another error changed")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/gitssh"
+	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/text"
 	"github.com/bbkey/bbkey/keys"
 )
@@ -137,12 +138,12 @@ func checkAgentKey(_ context.Context, e *Env, deps Deps) Result {
 
 // canUnlock reports whether the passphrase of an encrypted key can be had: a file,
 // the environment, or a terminal to ask at.
-func canUnlock(s keys.PassphraseSource) bool {
+func canUnlock(s secret.Source) bool {
 	if s.File != "" {
 		return true
 	}
 	if s.LookupEnv != nil {
-		if v, ok := s.LookupEnv(keys.PassphraseEnv); ok && v != "" {
+		if v, ok := s.LookupEnv(secret.PassphraseEnv); ok && v != "" {
 			return true
 		}
 	}

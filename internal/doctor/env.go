@@ -19,6 +19,7 @@ import (
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/remote"
+	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/keys"
@@ -64,9 +65,9 @@ type Env struct {
 	AgentService func() (agent.ServiceState, error)
 	// Passphrase unlocks keys without asking (file or environment only): the proof uses
 	// it for a key that is not in the agent.
-	Passphrase keys.PassphraseSource
+	Passphrase secret.Source
 	// FixPassphrase unlocks keys for --fix (it may ask at the terminal).
-	FixPassphrase keys.PassphraseSource
+	FixPassphrase secret.Source
 	// PersistSettings records the run's settings when a fix rewrites the ssh config, so
 	// a switch of endpoint (--ssh-endpoint with --fix) sticks.
 	PersistSettings func(settings.Settings) (string, error)

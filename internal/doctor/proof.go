@@ -10,6 +10,7 @@ import (
 
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
+	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/sshproof"
 	"github.com/bbkey/bbkey/keys"
 )
@@ -35,7 +36,7 @@ func signerFor(e *Env, k managedKey) (ssh.Signer, func(), error) {
 		return nil, nil, err
 	}
 	if enc && !canUnlock(e.Passphrase) {
-		return nil, nil, fmt.Errorf("%s is not in the agent and no passphrase was given (--passphrase-file or %s)", k.what(), keys.PassphraseEnv)
+		return nil, nil, fmt.Errorf("%s is not in the agent and no passphrase was given (--passphrase-file or %s)", k.what(), secret.PassphraseEnv)
 	}
 	key, err := e.Passphrase.Unlock(k.Path)
 	if err != nil {

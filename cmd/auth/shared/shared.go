@@ -21,6 +21,7 @@ import (
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/secret"
 )
 
 // TokenPage is where Atlassian API tokens with scopes are created.
@@ -135,9 +136,9 @@ func ReadAPIToken(in Input) (*bbapi.APIToken, Origin, error) {
 	origin := FromPrompt
 	switch {
 	case in.TokenFile != "":
-		b, err := cmdutil.ReadSecretFile(in.TokenFile)
+		b, err := secret.ReadNonEmpty("--token-file", in.TokenFile)
 		if err != nil {
-			return nil, "", cmdutil.UsageError(fmt.Errorf("reading --token-file: %w", err))
+			return nil, "", err
 		}
 		token, origin = b, FromTokenFile
 	case env(EnvToken) != "":

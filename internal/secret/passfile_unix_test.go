@@ -1,13 +1,13 @@
 //go:build !windows
 
-package keys
+package secret
 
 import (
 	"os"
 	"strings"
 	"testing"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 )
 
 // A --passphrase-file others can read is a bad flag value (exit 2, as an unreadable
@@ -15,14 +15,14 @@ import (
 func TestPassphraseFileReadableByOthersIsUsage(t *testing.T) {
 	p := writeSecret(t, testPass)
 	os.Chmod(p, 0o644)
-	_, err := PassphraseSource{File: p}.NewPassphrase()
-	if cmdutil.ExitCode(err) != cmdutil.ExitUsage {
-		t.Errorf("exit %d, want %d (err %v)", cmdutil.ExitCode(err), cmdutil.ExitUsage, err)
+	_, err := Source{File: p}.NewPassphrase()
+	if errkind.ExitCode(err) != errkind.ExitUsage {
+		t.Errorf("exit %d, want %d (err %v)", errkind.ExitCode(err), errkind.ExitUsage, err)
 	}
 	if !strings.Contains(err.Error(), "--passphrase-file") {
 		t.Errorf("error %q does not name the flag", err)
 	}
-	h := cmdutil.Hints(err)
+	h := errkind.Hints(err)
 	if len(h) != 1 || !strings.Contains(h[0], "chmod 600 "+p) || strings.Contains(h[0], "ssh refuses") {
 		t.Errorf("hints = %q, want one chmod 600 hint without the ssh reason", h)
 	}

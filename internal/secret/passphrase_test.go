@@ -1,4 +1,4 @@
-package keys
+package secret
 
 import (
 	"errors"
@@ -9,9 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/testutil"
+	"github.com/bbkey/bbkey/keys"
 )
 
 func env(kv ...string) func(string) (string, bool) {
@@ -34,21 +35,21 @@ func writeSecret(t *testing.T, content string) string {
 	return p
 }
 
-func TestNewPassphraseSources(t *testing.T) {
+func TestNewSources(t *testing.T) {
 	tests := []struct {
 		name   string
-		src    PassphraseSource
+		src    Source
 		want   string
 		asked  int
 		answer []string
 	}{
-		{name: "file strips one newline", src: PassphraseSource{File: writeSecret(t, testPass+"\n")}, want: testPass},
-		{name: "file strips crlf", src: PassphraseSource{File: writeSecret(t, testPass+"\r\n")}, want: testPass},
-		{name: "file without newline", src: PassphraseSource{File: writeSecret(t, "  spaces kept  ")}, want: "  spaces kept  "},
-		{name: "file wins over env", src: PassphraseSource{File: writeSecret(t, testPass), LookupEnv: env(PassphraseEnv, "from the environment")}, want: testPass},
-		{name: "env", src: PassphraseSource{LookupEnv: env(PassphraseEnv, "from the environment")}, want: "from the environment"},
-		{name: "env wins over prompt", src: PassphraseSource{LookupEnv: env(PassphraseEnv, "from the environment"), Prompter: &prompt.Fake{}}, want: "from the environment"},
-		{name: "prompt twice", src: PassphraseSource{LookupEnv: env()}, answer: []string{testPass, testPass}, want: testPass, asked: 2},
+		{name: "file strips one newline", src: Source{File: writeSecret(t, testPass+"\n")}, want: testPass},
+		{name: "file strips crlf", src: Source{File: writeSecret(t, testPass+"\r\n")}, want: testPass},
+		{name: "file without newline", src: Source{File: writeSecret(t, "  spaces kept  ")}, want: "  spaces kept  "},
+		{name: "file wins over env", src: Source{File: writeSecret(t, testPass), LookupEnv: env(PassphraseEnv, "from the environment")}, want: testPass},
+		{name: "env", src: Source{LookupEnv: env(PassphraseEnv, "from the environment")}, want: "from the environment"},
+		{name: "env wins over prompt", src: Source{LookupEnv: env(PassphraseEnv, "from the environment"), Prompter: &prompt.Fake{}}, want: "from the environment"},
+		{name: "prompt twice", src: Source{LookupEnv: env()}, answer: []string{testPass, testPass}, want: testPass, asked: 2},
 		{name: "mismatch then match", answer: []string{testPass, "typo", testPass, testPass}, want: testPass, asked: 4},
 		{name: "too short then fine", answer: []string{"short", testPass, testPass}, want: testPass, asked: 3},
 	}
@@ -74,7 +75,7 @@ func TestNewPassphraseSources(t *testing.T) {
 
 func TestNewPassphraseRetryLabels(t *testing.T) {
 	fake := &prompt.Fake{Answers: []string{"short", testPass, "typo", testPass, testPass}}
-	_, err := PassphraseSource{Prompter: fake}.NewPassphrase()
+	_, err := Source{Prompter: fake}.NewPassphrase()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,33 +94,33 @@ func TestNewPassphraseRetryLabels(t *testing.T) {
 func TestNewPassphraseErrors(t *testing.T) {
 	tests := []struct {
 		name     string
-		src      PassphraseSource
+		src      Source
 		answers  []string
 		code     int
 		contains []string
 	}{
 		{
-			name: "no terminal", src: PassphraseSource{NoInput: true, Prompter: &prompt.Fake{}},
+			name: "no terminal", src: Source{NoInput: true, Prompter: &prompt.Fake{}},
 			code: 2, contains: []string{"cannot prompt", "--passphrase-file", PassphraseEnv},
 		},
 		{
-			name: "no prompter", src: PassphraseSource{},
+			name: "no prompter", src: Source{},
 			code: 2, contains: []string{"--passphrase-file", PassphraseEnv},
 		},
 		{
-			name: "empty env", src: PassphraseSource{LookupEnv: env(PassphraseEnv, "")},
+			name: "empty env", src: Source{LookupEnv: env(PassphraseEnv, "")},
 			code: 2, contains: []string{"empty", "--no-passphrase"},
 		},
 		{
-			name: "empty file", src: PassphraseSource{File: writeSecret(t, "\n")},
+			name: "empty file", src: Source{File: writeSecret(t, "\n")},
 			code: 2, contains: []string{"empty", "--no-passphrase"},
 		},
 		{
-			name: "short env", src: PassphraseSource{LookupEnv: env(PassphraseEnv, "abc")},
+			name: "short env", src: Source{LookupEnv: env(PassphraseEnv, "abc")},
 			code: 2, contains: []string{"shorter than 8", "--no-passphrase"},
 		},
 		{
-			name: "missing file", src: PassphraseSource{File: filepath.Join(t.TempDir(), "nope")},
+			name: "missing file", src: Source{File: filepath.Join(t.TempDir(), "nope")},
 			code: 2, contains: []string{"--passphrase-file", "nope"},
 		},
 		{
@@ -127,11 +128,11 @@ func TestNewPassphraseErrors(t *testing.T) {
 			code: 2, contains: []string{"3 tries"},
 		},
 		{
-			name: "no-passphrase with a file", src: PassphraseSource{NoPassphrase: true, File: writeSecret(t, testPass)},
+			name: "no-passphrase with a file", src: Source{NoPassphrase: true, File: writeSecret(t, testPass)},
 			code: 2, contains: []string{"--no-passphrase", "--passphrase-file"},
 		},
 		{
-			name: "ctrl-c", answers: nil, src: PassphraseSource{Prompter: cancelPrompter{}},
+			name: "ctrl-c", answers: nil, src: Source{Prompter: cancelPrompter{}},
 			code: 2, contains: []string{"cancelled"},
 		},
 	}
@@ -144,10 +145,10 @@ func TestNewPassphraseErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("NewPassphrase = %q, want an error", got)
 			}
-			if c := cmdutil.ExitCode(err); c != tt.code {
+			if c := errkind.ExitCode(err); c != tt.code {
 				t.Errorf("exit code = %d, want %d (%v)", c, tt.code, err)
 			}
-			all := err.Error() + " " + strings.Join(cmdutil.Hints(err), " ")
+			all := err.Error() + " " + strings.Join(errkind.Hints(err), " ")
 			for _, s := range tt.contains {
 				if !strings.Contains(all, s) {
 					t.Errorf("error and hints %q lack %q", all, s)
@@ -162,7 +163,7 @@ type cancelPrompter struct{ *prompt.Fake }
 func (cancelPrompter) Secret(string) ([]byte, error) { return nil, prompt.ErrCancelled }
 
 func TestNoPassphrase(t *testing.T) {
-	got, err := PassphraseSource{NoPassphrase: true, LookupEnv: env(PassphraseEnv, testPass)}.NewPassphrase()
+	got, err := Source{NoPassphrase: true, LookupEnv: env(PassphraseEnv, testPass)}.NewPassphrase()
 	if err != nil || got != nil {
 		t.Errorf("NoPassphrase = %q, %v; want nil, nil (the flag wins over the environment)", got, err)
 	}
@@ -171,34 +172,34 @@ func TestNoPassphrase(t *testing.T) {
 func TestPassphraseFileReadableByOthers(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "pass")
 	testutil.WriteOpenFile(t, p, []byte(testPass)) // Unix: 0644; Windows: Everyone may read it
-	_, err := PassphraseSource{File: p}.NewPassphrase()
-	var pe *PermissionError
+	_, err := Source{File: p}.NewPassphrase()
+	var pe *keys.PermissionError
 	if runtime.GOOS == "windows" {
 		// The hint is the icacls lines, naming the principal to remove.
 		if !errors.As(err, &pe) || !strings.Contains(pe.Problem, "Everyone") || len(pe.FixLines) != 3 ||
 			pe.FixLines[0] != `icacls "`+p+`" /inheritance:r` || pe.FixLines[2] != `icacls "`+p+`" /remove:g "Everyone"` {
-			t.Fatalf("err = %v, want a PermissionError naming Everyone, fixed by icacls", err)
+			t.Fatalf("err = %v, want a keys.PermissionError naming Everyone, fixed by icacls", err)
 		}
 	} else if !errors.As(err, &pe) || pe.Fix != "chmod 600 "+p {
-		t.Fatalf("err = %v, want a PermissionError fixed by chmod 600", err)
+		t.Fatalf("err = %v, want a keys.PermissionError fixed by chmod 600", err)
 	}
-	if _, err := (PassphraseSource{File: p}).ExistingPassphrase("k"); !errors.As(err, &pe) {
-		t.Errorf("ExistingPassphrase: err = %v, want a PermissionError", err)
+	if _, err := (Source{File: p}).ExistingPassphrase("k"); !errors.As(err, &pe) {
+		t.Errorf("ExistingPassphrase: err = %v, want a keys.PermissionError", err)
 	}
 }
 
 func TestExistingPassphraseAsksOnce(t *testing.T) {
 	fake := &prompt.Fake{Answers: []string{"x"}}
-	got, err := PassphraseSource{Prompter: fake}.ExistingPassphrase("/k")
+	got, err := Source{Prompter: fake}.ExistingPassphrase("/k")
 	if err != nil || string(got) != "x" {
 		t.Fatalf("ExistingPassphrase = %q, %v", got, err)
 	}
 	if !slices.Equal(fake.Asked, []string{"Passphrase for /k"}) {
 		t.Errorf("asked %q", fake.Asked)
 	}
-	_, err = PassphraseSource{NoInput: true, Prompter: fake}.ExistingPassphrase("/k")
-	if cmdutil.ExitCode(err) != 2 || !strings.Contains(err.Error(), "/k") {
-		t.Errorf("no input: err = %v (exit %d)", err, cmdutil.ExitCode(err))
+	_, err = Source{NoInput: true, Prompter: fake}.ExistingPassphrase("/k")
+	if errkind.ExitCode(err) != 2 || !strings.Contains(err.Error(), "/k") {
+		t.Errorf("no input: err = %v (exit %d)", err, errkind.ExitCode(err))
 	}
 }
 
@@ -208,7 +209,7 @@ func TestUnlock(t *testing.T) {
 	plain := mustGenerate(t, filepath.Join(dir, "plain"), "")
 
 	fake := &prompt.Fake{Answers: []string{"", "wrong one", testPass}}
-	k, err := PassphraseSource{Prompter: fake}.Unlock(enc.Path)
+	k, err := Source{Prompter: fake}.Unlock(enc.Path)
 	if err != nil || k.Fingerprint != enc.Fingerprint || !k.HasPrivate() {
 		t.Fatalf("Unlock after Enter and a typo = %+v, %v", k, err)
 	}
@@ -218,18 +219,18 @@ func TestUnlock(t *testing.T) {
 
 	// A wrong passphrase from the environment is not asked for again.
 	fake = &prompt.Fake{Answers: []string{testPass}}
-	_, err = PassphraseSource{Prompter: fake, LookupEnv: env(PassphraseEnv, "wrong one")}.Unlock(enc.Path)
-	if !errors.Is(err, ErrIncorrectPassphrase) || len(fake.Asked) != 0 {
+	_, err = Source{Prompter: fake, LookupEnv: env(PassphraseEnv, "wrong one")}.Unlock(enc.Path)
+	if !errors.Is(err, keys.ErrIncorrectPassphrase) || len(fake.Asked) != 0 {
 		t.Errorf("Unlock with a wrong env passphrase: err = %v, asked %d", err, len(fake.Asked))
 	}
 
 	fake = &prompt.Fake{Answers: []string{"a", "b", "c", testPass}}
-	if _, err = (PassphraseSource{Prompter: fake}).Unlock(enc.Path); !errors.Is(err, ErrIncorrectPassphrase) || len(fake.Asked) != 3 {
+	if _, err = (Source{Prompter: fake}).Unlock(enc.Path); !errors.Is(err, keys.ErrIncorrectPassphrase) || len(fake.Asked) != 3 {
 		t.Errorf("three wrong: err = %v, asked %d, want 3", err, len(fake.Asked))
 	}
 
 	fake = &prompt.Fake{}
-	k, err = PassphraseSource{Prompter: fake}.Unlock(plain.Path)
+	k, err = Source{Prompter: fake}.Unlock(plain.Path)
 	if err != nil || !k.HasPrivate() || len(fake.Asked) != 0 {
 		t.Errorf("Unlock of an unencrypted key = %v, asked %q", err, fake.Asked)
 	}
@@ -254,9 +255,9 @@ func TestPassphraseFileRule(t *testing.T) {
 		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		got, err := PassphraseSource{File: p}.NewPassphrase()
+		got, err := Source{File: p}.NewPassphrase()
 		if want == "" {
-			if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), "more than one line") || len(cmdutil.Hints(err)) == 0 {
+			if errkind.ExitCode(err) != errkind.ExitUsage || !strings.Contains(err.Error(), "more than one line") || len(errkind.Hints(err)) == 0 {
 				t.Errorf("%q: %q, %v; want a usage error naming the second line", content, got, err)
 			}
 			continue

@@ -1,14 +1,19 @@
-package keys
+// Package secret reads the secrets bbkey is given: key passphrases and Bitbucket tokens,
+// from a file named by a flag, the environment, the keychain or the terminal. Every rule
+// about them (a private file, one trailing newline, a size bound, the length of a new
+// passphrase, never two sources at once) is checked here and only here; keys knows no
+// flag names and asks nobody for anything.
+package secret
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"unicode/utf8"
 
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/keys"
 )
 
 // PassphraseEnv is the environment variable that may hold a key passphrase.
@@ -25,10 +30,10 @@ const maxTries = 3
 // NoPassphraseWarning is what a command prints (as a warning) when --no-passphrase is used.
 const NoPassphraseWarning = "--no-passphrase: the private key is written unencrypted; anyone who can read the file can use the key"
 
-// PassphraseSource says where passphrases come from, in order: the file named by
+// Source says where passphrases come from, in order: the file named by
 // --passphrase-file, the BBKEY_PASSPHRASE environment variable, the terminal (echo off),
 // else an error that names the file flag and the variable. Never a flag value.
-type PassphraseSource struct {
+type Source struct {
 	// File is the --passphrase-file value; "" when not given.
 	File string
 	// LookupEnv reads the environment (for BBKEY_PASSPHRASE); nil reads nothing.
@@ -39,6 +44,8 @@ type PassphraseSource struct {
 	NoInput bool
 	// NoPassphrase is the explicit --no-passphrase opt-out for new keys.
 	NoPassphrase bool
+	// KeyGiven is --key: the command uses an existing key, so --no-passphrase makes no sense.
+	KeyGiven bool
 }
 
 // origin is where a passphrase came from; only a typed one is worth asking for again.
@@ -50,16 +57,26 @@ const (
 	fromPrompt
 )
 
+// Check refuses sources that contradict each other: --no-passphrase with
+// --passphrase-file, or (KeyGiven) with --key, whose key exists already. It is the one
+// place this is checked; every command calls it while parsing its flags.
+func (s Source) Check() error {
+	switch {
+	case s.NoPassphrase && s.File != "":
+		return errkind.UsageError(errors.New("--no-passphrase and --passphrase-file cannot be used together"))
+	case s.NoPassphrase && s.KeyGiven:
+		return errkind.UsageError(errors.New("--no-passphrase applies to a new key and cannot be used with --key"))
+	}
+	return nil
+}
+
 // NewPassphrase returns the passphrase for a new key, or (nil, nil) when NoPassphrase is
 // set (the caller prints NoPassphraseWarning). At the terminal it is asked for twice and
 // asked again, up to three times, when the two differ or it is too short. The caller
 // clears the returned slice when done.
-func (s PassphraseSource) NewPassphrase() ([]byte, error) {
-	if s.NoPassphrase {
-		if s.File != "" {
-			return nil, errkind.UsageError(errors.New("--no-passphrase and --passphrase-file cannot be used together"))
-		}
-		return nil, nil
+func (s Source) NewPassphrase() ([]byte, error) {
+	if err := s.Check(); err != nil || s.NoPassphrase {
+		return nil, err
 	}
 	pass, from, found, err := s.fromFileOrEnv()
 	if err != nil || found {
@@ -106,12 +123,9 @@ func (s PassphraseSource) NewPassphrase() ([]byte, error) {
 // CheckNew fails as NewPassphrase would, without asking anything: a dry run reports a
 // missing or unusable passphrase source (exit 2, naming the flag and variable) as the run
 // itself would, instead of promising a run that then stops.
-func (s PassphraseSource) CheckNew() error {
-	if s.NoPassphrase {
-		if s.File != "" {
-			return errkind.UsageError(errors.New("--no-passphrase and --passphrase-file cannot be used together"))
-		}
-		return nil
+func (s Source) CheckNew() error {
+	if err := s.Check(); err != nil || s.NoPassphrase {
+		return err
 	}
 	pass, from, found, err := s.fromFileOrEnv()
 	defer clear(pass)
@@ -126,12 +140,12 @@ func (s PassphraseSource) CheckNew() error {
 
 // ExistingPassphrase returns the passphrase for the existing key at path, asked for once.
 // The caller clears the returned slice when done.
-func (s PassphraseSource) ExistingPassphrase(path string) ([]byte, error) {
+func (s Source) ExistingPassphrase(path string) ([]byte, error) {
 	pass, _, err := s.existing(path)
 	return pass, err
 }
 
-func (s PassphraseSource) existing(path string) ([]byte, origin, error) {
+func (s Source) existing(path string) ([]byte, origin, error) {
 	pass, from, found, err := s.fromFileOrEnv()
 	if err != nil {
 		return nil, from, err
@@ -155,30 +169,33 @@ func (s PassphraseSource) existing(path string) ([]byte, origin, error) {
 // Unlock loads the private key at path, asking for its passphrase only when it is
 // encrypted. A wrong passphrase typed at the terminal is asked for again (three tries);
 // one from a file or the environment fails at once. Call Wipe on the key when done.
-func (s PassphraseSource) Unlock(path string) (*Key, error) {
-	enc, err := IsEncrypted(path)
+func (s Source) Unlock(path string) (*keys.Key, error) {
+	enc, err := keys.IsEncrypted(path)
 	if err != nil {
 		return nil, err
 	}
 	if !enc {
-		return LoadPrivate(path, nil)
+		return keys.LoadPrivate(path, nil)
 	}
 	for try := 1; ; try++ {
 		pass, from, err := s.existing(path)
 		if err != nil {
 			return nil, err
 		}
-		var k *Key
+		var k *keys.Key
 		if len(pass) == 0 {
 			// Enter alone at the prompt: a wrong passphrase, not a request to parse
 			// the key without one.
-			err = &IncorrectPassphraseError{Path: path}
+			err = &keys.IncorrectPassphraseError{Path: path}
 		} else {
-			k, err = LoadPrivate(path, pass)
+			k, err = keys.LoadPrivate(path, pass)
 			clear(pass)
 		}
-		if errors.Is(err, ErrIncorrectPassphrase) && from == fromPrompt && try < maxTries {
+		if errors.Is(err, keys.ErrIncorrectPassphrase) && from == fromPrompt && try < maxTries {
 			continue
+		}
+		if errors.Is(err, keys.ErrIncorrectPassphrase) && from != fromPrompt {
+			err = errkind.WithHint(err, "the passphrase came from "+from.name(s.File)+"; check what it holds")
 		}
 		return k, err
 	}
@@ -186,9 +203,9 @@ func (s PassphraseSource) Unlock(path string) (*Key, error) {
 
 // fromFileOrEnv returns the passphrase from --passphrase-file or BBKEY_PASSPHRASE, or
 // found false when neither is set.
-func (s PassphraseSource) fromFileOrEnv() (pass []byte, from origin, found bool, err error) {
+func (s Source) fromFileOrEnv() (pass []byte, from origin, found bool, err error) {
 	if s.File != "" {
-		p, err := readPassphraseFile(s.File)
+		p, err := ReadFile("--passphrase-file", s.File)
 		return p, fromFile, err == nil, err
 	}
 	if s.LookupEnv != nil {
@@ -211,7 +228,7 @@ func (o origin) name(file string) string {
 }
 
 // canPrompt fails with a usage error naming the non-interactive ways to give what.
-func (s PassphraseSource) canPrompt(what string) error {
+func (s Source) canPrompt(what string) error {
 	if s.Prompter != nil && !s.NoInput {
 		return nil
 	}
@@ -220,7 +237,7 @@ func (s PassphraseSource) canPrompt(what string) error {
 
 func noTerminalErr(what string) error {
 	return errkind.UsageError(fmt.Errorf("bbkey needs %s and cannot prompt for it", what),
-		"give it in a file only you can read: --passphrase-file FILE ("+privateFileCommand+")",
+		"give it in a file only you can read: --passphrase-file FILE ("+keys.PrivateFileCommand+")",
 		"or set the "+PassphraseEnv+" environment variable",
 	)
 }
@@ -247,45 +264,4 @@ func checkNew(p []byte, from origin) error {
 		return err
 	}
 	return errkind.UsageError(err, "to write the key without a passphrase, say so with --no-passphrase")
-}
-
-// maxPassphraseFile bounds a passphrase file; a larger file is the wrong file.
-const maxPassphraseFile = 64 << 10
-
-// readPassphraseFile reads a passphrase from path, strips one trailing newline (\n or
-// \r\n, as editors and `echo` add), and refuses a file others can read. The rest is the
-// passphrase, spaces included; a file with a second line is refused rather than taken
-// whole (a comment or a second passphrase would otherwise silently become part of it).
-func readPassphraseFile(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, errkind.UsageError(fmt.Errorf("reading --passphrase-file: %w", err))
-	}
-	// Pipes (<(pass show key)) and devices have no meaningful mode; regular files do.
-	if fi.Mode().IsRegular() {
-		if err := checkMode(path, fi, classSecret); err != nil {
-			return nil, errkind.UsageError(fmt.Errorf("--passphrase-file: %w", err))
-		}
-		if fi.Size() > maxPassphraseFile {
-			return nil, errkind.UsageError(fmt.Errorf("--passphrase-file %s is larger than %d bytes, not a passphrase", path, maxPassphraseFile))
-		}
-	}
-	b, err := readBounded(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading --passphrase-file: %w", err)
-	}
-	switch {
-	case bytes.HasSuffix(b, []byte("\r\n")):
-		clear(b[len(b)-2:])
-		b = b[:len(b)-2]
-	case bytes.HasSuffix(b, []byte("\n")):
-		clear(b[len(b)-1:])
-		b = b[:len(b)-1]
-	}
-	if bytes.ContainsAny(b, "\r\n") {
-		clear(b)
-		return nil, errkind.UsageError(fmt.Errorf("--passphrase-file %s has more than one line", path),
-			"the passphrase is the whole file but one trailing newline, spaces included: keep only the passphrase in it, on one line")
-	}
-	return b, nil
 }

@@ -1,0 +1,68 @@
+package secret
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+
+	"github.com/bbkey/bbkey/internal/errkind"
+	"github.com/bbkey/bbkey/keys"
+)
+
+// maxFile bounds a secret file; a larger file is the wrong file.
+const maxFile = 64 << 10
+
+// ReadFile reads a passphrase or a token from the file path named by flag
+// (--passphrase-file, --token-file): a regular file others can read is refused (Unix: its
+// mode; Windows: its ACL) with the command that fixes it, pipes (<(pass show key)) and
+// devices are taken as they are, more than 64 KiB is the wrong file, and one trailing
+// newline (\n or \r\n, as editors and echo add) is dropped. The rest is the secret,
+// spaces included; a file with a second line is refused rather than taken whole (a comment
+// or a second passphrase would otherwise silently become part of it). Every error is a
+// usage error naming the flag. Whether an empty secret will do is the caller's to say.
+func ReadFile(flag, path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, errkind.UsageError(fmt.Errorf("reading %s: %w", flag, err))
+	}
+	if fi.Mode().IsRegular() {
+		if err := keys.CheckSecretFile(path); err != nil {
+			return nil, errkind.UsageError(fmt.Errorf("%s: %w", flag, err))
+		}
+		if fi.Size() > maxFile {
+			return nil, errkind.UsageError(fmt.Errorf("%s %s is larger than %d bytes, not a secret", flag, path, maxFile))
+		}
+	}
+	b, err := keys.ReadBounded(path, maxFile)
+	if err != nil {
+		return nil, errkind.UsageError(fmt.Errorf("reading %s: %w", flag, err))
+	}
+	switch {
+	case bytes.HasSuffix(b, []byte("\r\n")):
+		clear(b[len(b)-2:])
+		b = b[:len(b)-2]
+	case bytes.HasSuffix(b, []byte("\n")):
+		clear(b[len(b)-1:])
+		b = b[:len(b)-1]
+	}
+	if bytes.ContainsAny(b, "\r\n") {
+		clear(b)
+		return nil, errkind.UsageError(fmt.Errorf("%s %s has more than one line", flag, path),
+			"the secret is the whole file but one trailing newline, spaces included: keep only it in the file, on one line")
+	}
+	return b, nil
+}
+
+// ReadNonEmpty is ReadFile for a secret that cannot be empty (a token), or a file that
+// must hold one now (the passphrase file a scheduled job will read).
+func ReadNonEmpty(flag, path string) ([]byte, error) {
+	b, err := ReadFile(flag, path)
+	if err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		clear(b)
+		return nil, errkind.UsageError(fmt.Errorf("reading %s: %s is empty", flag, path))
+	}
+	return b, nil
+}
