@@ -47,16 +47,13 @@ package remote
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -70,7 +67,6 @@ import (
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/state"
-	"github.com/bbkey/bbkey/internal/text"
 )
 
 // Options are the dependencies and flags of `bbkey remote`.
@@ -251,23 +247,6 @@ func withPlanErrors(failed []failure, plan *engine.Plan) []failure {
 	return failed
 }
 
-// failure is a repository (or a PATH that is not one) that could not be read or written.
-type failure struct {
-	dir        string
-	err        error
-	unresolved bool // a PATH argument that is not a repository
-}
-
-func countUnresolved(fs []failure) int {
-	n := 0
-	for _, f := range fs {
-		if f.unresolved {
-			n++
-		}
-	}
-	return n
-}
-
 func resolveTarget(opts *Options) (engine.Target, error) {
 	var t engine.Target
 	switch opts.To {
@@ -403,249 +382,4 @@ func planScrub(ctx context.Context, opts *Options) (*engine.ScrubPlan, error) {
 		return nil, err
 	}
 	return engine.PlanScrub(ctx, opts.Git, p.Home, opts.Getenv("XDG_CONFIG_HOME"))
-}
-
-// display shows a repository path relative to the working directory when it is below it.
-func display(wd, dir string) string {
-	if rel, err := filepath.Rel(wd, dir); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return rel
-	}
-	return dir
-}
-
-func remoteColumn(c engine.Change) string {
-	switch c.Field {
-	case engine.FieldPushURL:
-		return c.Name + " (push)"
-	case engine.FieldSubmodule:
-		return "submodule " + c.Name
-	case engine.FieldInsteadOf:
-		return "insteadOf"
-	}
-	return c.Name
-}
-
-// printTable writes the changes to stdout: aligned with a header on a terminal, tab
-// separated without one otherwise (for cut and awk).
-func printTable(opts *Options, plan *engine.Plan) {
-	changed := plan.Changed()
-	if len(changed) == 0 {
-		return
-	}
-	var w io.Writer = opts.IO.Out
-	var tw *tabwriter.Writer
-	if opts.IO.IsStdoutTTY() {
-		tw = tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
-		w = tw
-		fmt.Fprintln(w, "REPOSITORY\tREMOTE\tOLD\tNEW")
-	}
-	for _, rp := range changed {
-		for _, c := range rp.Changes {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", display(opts.WorkDir, rp.Repo.Dir), remoteColumn(c), c.Old, c.New)
-		}
-	}
-	if tw != nil {
-		tw.Flush()
-	}
-}
-
-// report writes what was left alone, what failed, what was scrubbed and the summary to
-// stderr.
-func report(opts *Options, plan *engine.Plan, sp *engine.ScrubPlan, failed []failure, dryRun bool, scrubErr error) {
-	s := opts.IO
-	for _, rp := range plan.Repos {
-		for _, sk := range rp.Skipped {
-			msg := fmt.Sprintf("%s: %s left alone: %s (%s)", display(opts.WorkDir, rp.Repo.Dir), skipWhat(sk), sk.URL, sk.Reason)
-			if sk.Secret {
-				msg += "; it holds a secret: remove it by hand"
-			}
-			s.Step(iostreams.MarkWarn, "%s", msg)
-		}
-	}
-	for _, f := range failed {
-		s.Step(iostreams.MarkFail, "%v", f.err)
-	}
-	n, repos, secrets := 0, 0, 0
-	for _, rp := range plan.Changed() {
-		if !dryRun && !rp.Applied {
-			continue
-		}
-		repos++
-		for _, c := range rp.Changes {
-			n++
-			if c.Secret {
-				secrets++
-			}
-		}
-	}
-	examined := len(plan.Repos)
-	switch {
-	case plan.NumChanges() == 0:
-		s.Step(iostreams.MarkOK, "Nothing to rewrite: %s examined, every Bitbucket Cloud remote already uses %s", text.Count(examined, "repository", "repositories"), plan.Target.Host())
-	case dryRun:
-		s.Step(iostreams.MarkWarn, "Dry run: would rewrite %s in %s (%d examined); nothing changed", text.Count(n, "remote", "remotes"), text.Count(repos, "repository", "repositories"), examined)
-	default:
-		s.Step(iostreams.MarkOK, "Rewrote %s in %s to %s", text.Count(n, "remote", "remotes"), text.Count(repos, "repository", "repositories"), plan.Target.Host())
-	}
-	if secrets > 0 {
-		verb := "removed with the rewrite"
-		if dryRun {
-			verb = "to be removed with the rewrite"
-		}
-		s.Step(iostreams.MarkWarn, "%s carried a secret (%s): treat it as leaked and revoke it", text.Count(secrets, "URL", "URLs"), verb)
-	}
-	reportScrub(opts, sp, dryRun, scrubErr)
-}
-
-func skipWhat(s engine.Skip) string {
-	switch s.Field {
-	case engine.FieldPushURL:
-		return "remote " + s.Name + " (push)"
-	case engine.FieldSubmodule:
-		return "submodule " + s.Name
-	case engine.FieldInsteadOf:
-		return "insteadOf"
-	}
-	return "remote " + s.Name
-}
-
-func reportScrub(opts *Options, sp *engine.ScrubPlan, dryRun bool, scrubErr error) {
-	s := opts.IO
-	if scrubErr != nil {
-		s.Step(iostreams.MarkFail, "%v", scrubErr)
-	}
-	if sp == nil {
-		return
-	}
-	scrubbing := opts.Scrub && !dryRun
-	for _, f := range sp.Files {
-		switch {
-		case scrubbing && f.Backup != "":
-			s.Step(iostreams.MarkOK, "Removed %s from %s (backup: %s)", text.Count(f.Removed, "Bitbucket entry", "Bitbucket entries"), f.Path, f.Backup)
-		case scrubbing:
-		case dryRun:
-			s.Step(iostreams.MarkWarn, "--scrub would remove from %s: %s", f.Path, strings.Join(f.Entries, ", "))
-		default:
-			s.Step(iostreams.MarkWarn, "%s holds %s: run `bbkey remote --scrub` to remove it", f.Path, text.Count(len(f.Entries), "Bitbucket secret", "Bitbucket secrets"))
-		}
-	}
-	if len(sp.Helpers) == 0 {
-		return
-	}
-	helpers := strings.Join(sp.Helpers, ", ")
-	switch {
-	case scrubbing && sp.Rejected:
-		s.Step(iostreams.MarkOK, "Asked the credential helpers (%s) to forget https://bitbucket.org", helpers)
-	case scrubbing:
-	case dryRun && opts.Scrub:
-		s.Step(iostreams.MarkWarn, "--scrub would ask the credential helpers (%s) to forget https://bitbucket.org", helpers)
-	}
-}
-
-type jsonChange struct {
-	Repository string `json:"repository"`
-	ConfigFile string `json:"config_file"`
-	Key        string `json:"key"`
-	Remote     string `json:"remote"`
-	Field      string `json:"field"`
-	Old        string `json:"old"`
-	New        string `json:"new"`
-	HadSecret  bool   `json:"had_secret"`
-	Applied    bool   `json:"applied"`
-}
-
-type jsonSkip struct {
-	Repository string `json:"repository"`
-	ConfigFile string `json:"config_file"`
-	Remote     string `json:"remote"`
-	Field      string `json:"field"`
-	URL        string `json:"url"`
-	Status     string `json:"status"`
-	Reason     string `json:"reason"`
-	HasSecret  bool   `json:"has_secret"`
-}
-
-type jsonFailure struct {
-	Repository string `json:"repository"`
-	Error      string `json:"error"`
-}
-
-type jsonCredFile struct {
-	Path    string   `json:"path"`
-	Format  string   `json:"format"`
-	Entries []string `json:"entries"`
-	Removed int      `json:"removed"`
-	Backup  string   `json:"backup,omitempty"`
-}
-
-type jsonScrub struct {
-	Files           []jsonCredFile `json:"files"`
-	Helpers         []string       `json:"credential_helpers"`
-	HelpersRejected bool           `json:"helpers_rejected"`
-}
-
-type jsonDoc struct {
-	DryRun       bool          `json:"dry_run"`
-	To           string        `json:"to"`
-	Host         string        `json:"host"`
-	Repositories int           `json:"repositories"`
-	Changes      []jsonChange  `json:"changes"`
-	LeftAlone    []jsonSkip    `json:"left_alone"`
-	Failed       []jsonFailure `json:"failed"`
-	Scrub        *jsonScrub    `json:"scrub,omitempty"`
-	ChangedFiles []string      `json:"changed_files"`
-}
-
-func printJSON(opts *Options, plan *engine.Plan, sp *engine.ScrubPlan, failed []failure, dryRun bool) {
-	doc := jsonDoc{
-		DryRun: dryRun, To: "ssh", Host: plan.Target.Host(), Repositories: len(plan.Repos),
-		Changes: []jsonChange{}, LeftAlone: []jsonSkip{}, Failed: []jsonFailure{}, ChangedFiles: []string{},
-	}
-	if plan.Target.HTTPS {
-		doc.To = "https"
-	}
-	files := map[string]bool{}
-	addFile := func(f string) {
-		if !files[f] {
-			files[f] = true
-			doc.ChangedFiles = append(doc.ChangedFiles, f)
-		}
-	}
-	for _, rp := range plan.Repos {
-		for _, c := range rp.Changes {
-			doc.Changes = append(doc.Changes, jsonChange{
-				Repository: rp.Repo.Dir, ConfigFile: c.File, Key: c.Key(), Remote: c.Name, Field: string(c.Field),
-				Old: c.Old, New: c.New, HadSecret: c.Secret, Applied: rp.Applied,
-			})
-			if rp.Applied {
-				addFile(c.File)
-			}
-		}
-		for _, s := range rp.Skipped {
-			doc.LeftAlone = append(doc.LeftAlone, jsonSkip{
-				Repository: rp.Repo.Dir, ConfigFile: s.File, Remote: s.Name, Field: string(s.Field),
-				URL: s.URL, Status: s.Status.String(), Reason: s.Reason, HasSecret: s.Secret,
-			})
-		}
-	}
-	for _, f := range failed {
-		doc.Failed = append(doc.Failed, jsonFailure{Repository: f.dir, Error: f.err.Error()})
-	}
-	if sp != nil && (opts.Scrub || dryRun) {
-		js := &jsonScrub{Files: []jsonCredFile{}, Helpers: sp.Helpers, HelpersRejected: sp.Rejected}
-		if js.Helpers == nil {
-			js.Helpers = []string{}
-		}
-		for _, f := range sp.Files {
-			js.Files = append(js.Files, jsonCredFile{Path: f.Path, Format: f.Format, Entries: f.Entries, Removed: f.Removed, Backup: f.Backup})
-			if f.Backup != "" {
-				addFile(f.Path)
-				addFile(f.Backup)
-			}
-		}
-		doc.Scrub = js
-	}
-	enc := json.NewEncoder(opts.IO.Out)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(doc)
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"runtime"
+
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
@@ -19,7 +21,6 @@ import (
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/testutil"
 	"github.com/bbkey/bbkey/keys"
-	"runtime"
 )
 
 var (

@@ -1,0 +1,236 @@
+// The key add-access-key adds: a new or an existing one, its passphrase, and what the
+// state records of it.
+
+package accesskey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/accesskey"
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/fsutil"
+	"github.com/bbkey/bbkey/internal/identity"
+	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/secret"
+	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/keys"
+)
+
+// keyPlan is the key of a run, decided before anything is written.
+type keyPlan struct {
+	name string
+	// path is the private key file (what the ssh config names).
+	path string
+	// key is the public half, and the private half once made or unlocked; nil until a new
+	// key is made.
+	key        *keys.Key
+	generate   bool
+	hasPrivate bool
+	passphrase []byte
+	created    time.Time
+	label      string
+	// sshConfig is --write-ssh-config: a key first added without it gets no Host block.
+	sshConfig bool
+}
+
+func (p *keyPlan) fingerprint() string {
+	if p.key == nil {
+		return ""
+	}
+	return p.key.Fingerprint
+}
+
+// planKey decides which key the run uses and reads every secret it needs, so that a
+// missing passphrase fails before anything is written.
+func (o *Options) planKey(paths cmdutil.Paths, name string, prev *state.AccessKey, ttl time.Duration) (*keyPlan, error) {
+	p := &keyPlan{name: name, created: o.Now().UTC(), sshConfig: o.WriteSSHConfig}
+	if o.KeyFile != "" {
+		k, err := keys.LoadPublic(o.KeyFile)
+		if err != nil {
+			return nil, cmdutil.UsageError(fmt.Errorf("--key: %w", err))
+		}
+		p.key, p.path = k, absPath(k.Path)
+		if _, err := os.Stat(k.Path); err == nil {
+			p.hasPrivate = true
+		} else {
+			p.path = absPath(o.KeyFile)
+		}
+	} else {
+		path, err := keys.AccessKeyPath(paths.SSHDir, name)
+		if err != nil {
+			return nil, cmdutil.UsageError(err)
+		}
+		p.path = path
+		if fsutil.MayExist(path) || fsutil.MayExist(path+keys.PublicSuffix) {
+			if p.key, err = keys.LoadPublic(path); err != nil {
+				return nil, err
+			}
+			p.hasPrivate = fsutil.MayExist(path)
+		} else {
+			p.generate, p.hasPrivate = true, true
+		}
+	}
+	switch {
+	case prev == nil:
+	case bbapi.SameFingerprint(prev.Fingerprint, p.fingerprint()):
+		if !prev.Created.IsZero() {
+			p.created = prev.Created.UTC()
+		}
+	case prev.Path != p.path && fsutil.MayExist(prev.Path):
+		// One access key per name: a second one would take over the name's ssh alias and
+		// orphan the targets recorded for the first.
+		return nil, cmdutil.UsageError(fmt.Errorf("access key %q is already %s (%s)", name, prev.Fingerprint, prev.Path),
+			"give this key its own name with --name, or replace that one with 'bbkey rotate --access-keys'")
+	default:
+		o.IO.Warnf("the state records access key %q as %s on %d targets, but %s is not that key any more: every target is added again",
+			name, prev.Fingerprint, len(prev.Targets), prev.Path)
+	}
+	p.label = keylabel.Label{Name: name, Created: p.created, TTL: ttl}.String()
+
+	if (o.LoadAgent || o.Verify || o.WriteSSHConfig) && !p.hasPrivate {
+		return nil, cmdutil.UsageError(fmt.Errorf("the private key %s is missing", p.path),
+			"--agent, --verify and --write-ssh-config need the private key on this machine")
+	}
+	if o.DryRun {
+		return p, nil
+	}
+	src := o.passphraseSource()
+	switch {
+	case p.generate:
+		pass, err := src.NewPassphrase()
+		if err != nil {
+			return nil, err
+		}
+		p.passphrase = pass
+		if o.NoPassphrase {
+			o.IO.Warnf("%s", secret.NoPassphraseWarning)
+		}
+	case o.NoPassphrase:
+		o.IO.Warnf("--no-passphrase is ignored: %s already exists", p.path)
+	}
+	// The agent needs the private half; so does the proof when ssh could not read an
+	// encrypted file by itself (it is then served from a temporary agent).
+	if !p.generate && (o.LoadAgent || o.Verify && p.key.Encrypted) {
+		k, err := src.Unlock(p.path)
+		if err != nil {
+			return nil, err
+		}
+		p.key = k
+	}
+	return p, nil
+}
+
+// recordKey writes the key's entry in the state, replacing an entry of the same name for
+// another key (whose targets no longer tell anything about this one).
+func recordKey(ctx context.Context, sd state.Dir, p *keyPlan) (bool, error) {
+	changed := false
+	err := sd.Update(ctx, func(s *state.State) error {
+		if s.AccessKeys == nil {
+			s.AccessKeys = map[string]*state.AccessKey{}
+		}
+		ak := s.AccessKeys[p.name]
+		if ak == nil || !bbapi.SameFingerprint(ak.Fingerprint, p.key.Fingerprint) {
+			ak = &state.AccessKey{Fingerprint: p.key.Fingerprint, Created: p.created, Targets: []state.Target{}, NoSSHConfig: !p.sshConfig}
+			s.AccessKeys[p.name] = ak
+			changed = true
+		}
+		if p.sshConfig && ak.NoSSHConfig {
+			ak.NoSSHConfig = false
+			changed = true
+		}
+		if ak.Path != p.path || ak.Label != p.label {
+			ak.Path, ak.Label = p.path, p.label
+			changed = true
+		}
+		if !changed {
+			return errUnchanged
+		}
+		return nil
+	})
+	if errors.Is(err, errUnchanged) {
+		err = nil
+	}
+	return changed, err
+}
+
+// wouldChange lists the files a real run would write, for --dry-run: the new key, the
+// state when the run records anything new, and with --write-ssh-config what Sync would
+// rewrite once the state has the key. (config.json is not listed: cmdutil decides that.)
+func (o *Options) wouldChange(ctx context.Context, p *keyPlan, prev *state.AccessKey, pending int, s cmdutil.Settings, paths cmdutil.Paths, st *state.State) ([]string, error) {
+	var out []string
+	if p.generate {
+		out = append(out, p.path, p.path+keys.PublicSuffix)
+	}
+	if prev == nil || !bbapi.SameFingerprint(prev.Fingerprint, p.fingerprint()) || prev.Path != p.path || prev.Label != p.label || pending > 0 {
+		out = append(out, filepath.Join(paths.ConfigDir, state.StateFile))
+	}
+	if !o.WriteSSHConfig {
+		return out, nil
+	}
+	next := *st
+	next.AccessKeys = maps.Clone(st.AccessKeys)
+	if next.AccessKeys == nil {
+		next.AccessKeys = map[string]*state.AccessKey{}
+	}
+	next.AccessKeys[p.name] = &state.AccessKey{Path: p.path, Fingerprint: p.fingerprint(), Label: p.label, Created: p.created}
+	res, err := identity.Sync(ctx, s, paths.SSHDir, &next, true)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, res.ChangedFiles...), nil
+}
+
+// recordTargets records finished targets under the key, so a re-run skips them.
+func recordTargets(ctx context.Context, sd state.Dir, p *keyPlan, batch []accesskey.Result) error {
+	return sd.Update(ctx, func(s *state.State) error {
+		if s.AccessKeys == nil {
+			s.AccessKeys = map[string]*state.AccessKey{}
+		}
+		ak := s.AccessKeys[p.name]
+		if ak == nil || !bbapi.SameFingerprint(ak.Fingerprint, p.key.Fingerprint) {
+			ak = &state.AccessKey{Path: p.path, Fingerprint: p.key.Fingerprint, Label: p.label, Created: p.created, NoSSHConfig: !p.sshConfig}
+			s.AccessKeys[p.name] = ak
+		}
+		for _, r := range batch {
+			t := r.Target
+			t.KeyID, t.Added = r.KeyID, r.Added.UTC()
+			ak.SetTarget(t)
+		}
+		return nil
+	})
+}
+
+// merge puts the recorded and the new results in the order of the targets.
+func merge(targets []state.Target, lists ...[]accesskey.Result) []accesskey.Result {
+	by := map[string]accesskey.Result{}
+	for _, l := range lists {
+		for _, r := range l {
+			by[r.Target.Key()] = r
+		}
+	}
+	out := make([]accesskey.Result, 0, len(targets))
+	for _, t := range targets {
+		r, ok := by[t.Key()]
+		if !ok {
+			r = accesskey.Result{Target: t, Status: accesskey.StatusSkipped}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// dryResults lists what a run would do: recorded targets as present, the rest pending.
+func dryResults(targets []state.Target, done []accesskey.Result) []accesskey.Result {
+	pending := make([]accesskey.Result, 0, len(targets))
+	for _, t := range targets {
+		pending = append(pending, accesskey.Result{Target: t, Status: statusPending})
+	}
+	return merge(targets, pending, done)
+}

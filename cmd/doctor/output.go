@@ -1,0 +1,120 @@
+// What doctor prints, and its --json.
+
+package doctor
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	engine "github.com/bbkey/bbkey/internal/doctor"
+	"github.com/bbkey/bbkey/internal/iostreams"
+)
+
+// verdict prints the (final) report and turns failed checks into exit 1.
+func verdict(opts *Options, results []engine.Result, reports []fixReport, changed []string) error {
+	if opts.JSON {
+		printJSONDoc(opts, results, reports, changed)
+	} else {
+		printReport(opts, results)
+	}
+	var failed []string
+	fixable := 0
+	for _, r := range results {
+		if r.Status == engine.Fail {
+			failed = append(failed, r.ID)
+			if r.Fixable {
+				fixable++
+			}
+		}
+	}
+	if len(failed) == 0 {
+		if !opts.JSON {
+			opts.IO.Step(iostreams.MarkOK, "No problem found (%d checks)", len(results))
+		}
+		return nil
+	}
+	var hints []string
+	if fixable > 0 && !opts.Fix {
+		hints = append(hints, fmt.Sprintf("bbkey doctor --fix repairs %d of them", fixable))
+	}
+	hints = append(hints, "the fix printed under each ✗ says what to do")
+	return cmdutil.WithHint(fmt.Errorf("%d of %d checks failed: %s", len(failed), len(results), strings.Join(failed, ", ")), hints...)
+}
+
+const skipMark = "-"
+
+func mark(opts *Options, s engine.Status) string {
+	m, color := iostreams.MarkOK, "32"
+	switch s {
+	case engine.Warn:
+		m, color = iostreams.MarkWarn, "33"
+	case engine.Fail:
+		m, color = iostreams.MarkFail, "31"
+	case engine.Skipped:
+		m, color = skipMark, "2"
+	}
+	if opts.IO.IsStdoutTTY() && opts.IO.ColorEnabled() {
+		return "\x1b[" + color + "m" + m + "\x1b[0m"
+	}
+	return m
+}
+
+// printReport writes one line per check; problems get their details, cause and fix
+// indented below.
+func printReport(opts *Options, results []engine.Result) {
+	w := opts.IO.Out
+	for _, r := range results {
+		fmt.Fprintf(w, "%s %s: %s\n", mark(opts, r.Status), r.Title, r.Summary)
+		if r.Status != engine.Warn && r.Status != engine.Fail {
+			continue
+		}
+		for _, d := range r.Details {
+			fmt.Fprintf(w, "    %s\n", d)
+		}
+		if r.Cause != "" {
+			fmt.Fprintf(w, "    cause: %s\n", r.Cause)
+		}
+		if r.Fix != "" {
+			fix := r.Fix
+			if r.Fixable && !strings.Contains(fix, "doctor --fix") {
+				fix += " (or: bbkey doctor --fix)"
+			}
+			fmt.Fprintf(w, "    fix:   %s\n", fix)
+		}
+	}
+}
+
+type jsonDoc struct {
+	OK           bool            `json:"ok"`
+	Checks       []engine.Result `json:"checks"`
+	Fixes        []fixReport     `json:"fixes"`
+	ChangedFiles []string        `json:"changed_files"`
+}
+
+func printJSONDoc(opts *Options, results []engine.Result, reports []fixReport, changed []string) {
+	doc := jsonDoc{OK: true, Checks: results, Fixes: reports, ChangedFiles: changed}
+	for _, r := range results {
+		if r.Status == engine.Fail {
+			doc.OK = false
+		}
+	}
+	if doc.Checks == nil {
+		doc.Checks = []engine.Result{}
+	}
+	if doc.Fixes == nil {
+		doc.Fixes = []fixReport{}
+	}
+	if doc.ChangedFiles == nil {
+		doc.ChangedFiles = []string{}
+	}
+	writeJSON(opts.IO.Out, doc)
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

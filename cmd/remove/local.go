@@ -1,0 +1,282 @@
+// What remove --everywhere does on this machine: the key files it retires, the agent,
+// the state and the ssh config.
+
+package remove
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/fsutil"
+	"github.com/bbkey/bbkey/internal/identity"
+	"github.com/bbkey/bbkey/internal/inventory"
+	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/keys"
+)
+
+// local is what --everywhere changes on this machine.
+type local struct {
+	everywhere bool
+	fp         string
+	agent      agent.Agent
+	inAgent    bool
+	files      []string // private keys (their .pub goes along)
+	// kept are the user's own key files (given with setup --key, not named by bbkey):
+	// they stay where they are, as rotate keeps them.
+	kept       []string
+	retiredDir string
+	stamp      string
+}
+
+func (l local) describe() []string {
+	var out []string
+	if !l.everywhere {
+		return out
+	}
+	if l.inAgent {
+		out = append(out, "unload it from the agent")
+	}
+	out = append(out, "forget it in bbkey's state and rewrite the ssh config")
+	for _, f := range l.files {
+		out = append(out, "move "+f+" (and .pub) to "+l.retiredDir)
+	}
+	for _, f := range l.kept {
+		out = append(out, "keep "+f+" where it is: your own key file, not one bbkey named")
+	}
+	return out
+}
+
+func localPlan(opts *Options, p cmdutil.Paths, st *state.State, fp string, victims []victim) local {
+	// The stamp is named as rotate names its retired pairs (time, then a digest of the
+	// key), so two keys of one name removed in the same second do not collide and
+	// rotate's pruning of old retired pairs covers these too.
+	sum := sha256.Sum256([]byte(fp))
+	l := local{everywhere: opts.Everywhere, fp: fp, retiredDir: filepath.Join(p.BbkeyDir(), RetiredDir),
+		stamp: opts.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(sum[:4])}
+	if !opts.Everywhere {
+		return l
+	}
+	if a, err := opts.Agent(); err == nil {
+		l.agent = a
+		l.inAgent, _ = a.Has(fp)
+	}
+	// An access key still added elsewhere keeps its file.
+	keep := false
+	for _, k := range st.AccessKeys {
+		if bbapi.SameFingerprint(k.Fingerprint, fp) {
+			for _, t := range k.Targets {
+				if victims != nil && !slices.ContainsFunc(victims, func(v victim) bool { return v.kind == "access" && v.target.Same(t) }) {
+					keep = true
+				}
+			}
+		}
+	}
+	if keep {
+		return l
+	}
+	files, _ := inventory.LocalFiles(p.SSHDir)
+	for _, f := range files {
+		if f.Fingerprint != fp {
+			continue
+		}
+		priv := strings.TrimSuffix(f.Path, keys.PublicSuffix)
+		if _, _, ok := keys.ParseFileName(filepath.Base(priv)); ok {
+			l.files = append(l.files, priv)
+		} else if !slices.Contains(l.kept, priv) {
+			l.kept = append(l.kept, priv)
+		}
+	}
+	return l
+}
+
+type localResult struct {
+	agentRemoved bool
+	moved        [][2]string
+	changed      []string
+}
+
+// applyLocal updates the state for what was removed and, with --everywhere, unloads the
+// key, rewrites the ssh config and retires its files.
+func applyLocal(ctx context.Context, opts *Options, p cmdutil.Paths, sdir state.Dir, l local, done []victim) (localResult, error) {
+	var res localResult
+	var errs []error
+	stateChanged := false
+	err := sdir.Update(ctx, func(st *state.State) error {
+		if stateChanged = forget(st, l, done); !stateChanged {
+			return errNoChange
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errNoChange) {
+		errs = append(errs, fmt.Errorf("updating bbkey's state: %w", err))
+	} else if stateChanged {
+		res.changed = append(res.changed, filepath.Join(p.ConfigDir, state.StateFile))
+	}
+	if !l.everywhere {
+		return res, errors.Join(errs...)
+	}
+	if l.inAgent && l.agent != nil {
+		if err := l.agent.Remove(l.fp); err != nil && !errors.Is(err, agent.ErrNotLoaded) {
+			errs = append(errs, fmt.Errorf("unloading the key from the agent: %w", err))
+		} else {
+			res.agentRemoved = true
+			opts.IO.Step(iostreams.MarkOK, "Unloaded %s from the agent", l.fp)
+		}
+	}
+	if stateChanged {
+		s, err := opts.Settings()
+		if err == nil {
+			st, lerr := sdir.Load()
+			if lerr != nil {
+				err = lerr
+			} else {
+				var sr identity.Result
+				sr, err = identity.Sync(ctx, s, p.SSHDir, st, false)
+				res.changed = append(res.changed, sr.ChangedFiles...)
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("rewriting the ssh config: %w", err))
+		} else {
+			opts.IO.Step(iostreams.MarkOK, "Rewrote the ssh config without it")
+		}
+	}
+	for _, f := range l.files {
+		moved, err := retire(f, l.retiredDir, l.stamp)
+		res.moved = append(res.moved, moved...)
+		for _, m := range moved {
+			res.changed = append(res.changed, m[0], m[1])
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		opts.IO.Step(iostreams.MarkOK, "Moved %s to %s", f, l.retiredDir)
+	}
+	for _, f := range l.kept {
+		opts.IO.Step(iostreams.MarkOK, "Kept %s where it is: your own key file (given to setup with --key), used by other hosts too", f)
+	}
+	return res, errors.Join(errs...)
+}
+
+var errNoChange = errors.New("no change")
+
+// forget drops from st the targets removed (done) and, with --everywhere, the key itself;
+// it reports whether st changed.
+func forget(st *state.State, l local, done []victim) bool {
+	changed := false
+	for name, a := range st.AccessKeys {
+		for _, v := range done {
+			if v.kind == "access" && bbapi.SameFingerprint(a.Fingerprint, v.fingerprint) && a.RemoveTarget(v.target) {
+				changed = true
+			}
+		}
+		if l.everywhere && bbapi.SameFingerprint(a.Fingerprint, l.fp) && len(a.Targets) == 0 {
+			delete(st.AccessKeys, name)
+			changed = true
+		}
+	}
+	if l.everywhere {
+		for name, a := range st.Accounts {
+			if bbapi.SameFingerprint(a.Fingerprint, l.fp) {
+				delete(st.Accounts, name)
+				changed = true
+			}
+		}
+	}
+	return changed
+}
+
+// previewLocal is applyLocal without its effects, for --dry-run: what the state, the
+// agent, the ssh config and the key files would go through if every victim were removed.
+func previewLocal(ctx context.Context, opts *Options, p cmdutil.Paths, sdir state.Dir, l local, victims []victim) (localResult, error) {
+	var res localResult
+	st, err := sdir.Load()
+	if err != nil {
+		return res, err
+	}
+	// A deep copy: forget edits access keys' target lists in place.
+	b, err := json.Marshal(st)
+	if err != nil {
+		return res, err
+	}
+	var next state.State
+	if err := json.Unmarshal(b, &next); err != nil {
+		return res, err
+	}
+	if forget(&next, l, victims) {
+		res.changed = append(res.changed, filepath.Join(p.ConfigDir, state.StateFile))
+		if l.everywhere {
+			s, err := opts.Settings()
+			if err != nil {
+				return res, err
+			}
+			sr, err := identity.Sync(ctx, s, p.SSHDir, &next, true)
+			if err != nil {
+				return res, fmt.Errorf("working out the ssh config: %w", err)
+			}
+			res.changed = append(res.changed, sr.ChangedFiles...)
+		}
+	}
+	if !l.everywhere {
+		return res, nil
+	}
+	res.agentRemoved = l.inAgent && l.agent != nil
+	for _, f := range l.files {
+		for _, src := range []string{f, f + keys.PublicSuffix} {
+			if _, err := os.Lstat(src); err != nil {
+				continue
+			}
+			dst := filepath.Join(l.retiredDir, filepath.Base(src)+"."+l.stamp)
+			res.moved = append(res.moved, [2]string{src, dst})
+			res.changed = append(res.changed, src, dst)
+		}
+	}
+	return res, nil
+}
+
+// retire moves a key pair into dir as <name>.<stamp> (and <name>.pub.<stamp>), never
+// over an existing file.
+func retire(priv, dir, stamp string) ([][2]string, error) {
+	if err := fsutil.MkdirPrivate(dir); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	var moved [][2]string
+	for _, src := range []string{priv, priv + keys.PublicSuffix} {
+		if _, err := os.Lstat(src); err != nil {
+			continue
+		}
+		dst := filepath.Join(dir, filepath.Base(src)+"."+stamp)
+		if err := moveNoClobber(src, dst); err != nil {
+			return moved, fmt.Errorf("moving %s to %s: %w", src, dir, err)
+		}
+		moved = append(moved, [2]string{src, dst})
+	}
+	return moved, nil
+}
+
+// moveNoClobber renames src to dst unless dst exists: a hard link makes the check and the
+// move one step where the file system allows it.
+func moveNoClobber(src, dst string) error {
+	if err := os.Link(src, dst); err == nil {
+		return os.Remove(src)
+	} else if errors.Is(err, os.ErrExist) {
+		return err
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		return fmt.Errorf("%s exists", dst)
+	}
+	return os.Rename(src, dst)
+}

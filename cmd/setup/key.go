@@ -1,0 +1,237 @@
+// The key steps of setup: which key, its passphrase, generating it, the agent.
+
+package setup
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/fsutil"
+	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/secret"
+	"github.com/bbkey/bbkey/keys"
+)
+
+// prepareKey decides which key to use and gets every secret that needs: the passphrase
+// of a new key, or the private half of an existing one when the agent does not hold it.
+func (r *run) prepareKey(ctx context.Context) error {
+	r.current = "key"
+	opts := r.opts
+	if r.fl.keyFile != "" {
+		r.keyPath = r.fl.keyFile
+	} else {
+		p, err := keys.AccountKeyPath(r.paths.SSHDir, r.name)
+		if err != nil {
+			return cmdutil.UsageError(err)
+		}
+		r.keyPath = p
+	}
+	privExists, err := fsutil.Exists(r.keyPath)
+	if err != nil {
+		return err
+	}
+	pubExists, err := fsutil.Exists(r.keyPath + keys.PublicSuffix)
+	if err != nil {
+		return err
+	}
+	switch {
+	case r.fl.keyFile != "" && !privExists:
+		return cmdutil.UsageError(fmt.Errorf("--key %s: no such private key file", r.keyPath),
+			"give the private key, not the .pub; its .pub is read from next to it")
+	case !privExists && pubExists:
+		return fmt.Errorf("%s exists without its private key %s", r.keyPath+keys.PublicSuffix, r.keyPath)
+	case privExists:
+		if r.pub, err = keys.LoadPublic(r.keyPath); err != nil {
+			return fmt.Errorf("reading the key %s: %w", r.keyPath, err)
+		}
+	default:
+		r.generate = true
+	}
+	r.res.Key.Path = r.keyPath
+	r.res.Key.PublicPath = r.keyPath + keys.PublicSuffix
+	r.res.Key.Generated = r.generate
+
+	src := secret.Source{
+		File:         opts.PassphraseFile,
+		LookupEnv:    opts.LookupEnv,
+		NoInput:      opts.NoInput,
+		NoPassphrase: opts.NoPassphrase,
+	}
+	if !opts.NoInput {
+		src.Prompter = opts.Prompter()
+	}
+
+	r.ag, r.agentErr = opts.Agent()
+	if r.agentErr == nil && r.pub != nil {
+		if r.agentHas, err = r.ag.Has(r.pub.Fingerprint); err != nil {
+			r.agentErr = err
+		}
+	}
+	if opts.DryRun {
+		if r.generate {
+			return src.CheckNew() // the run would stop here: so does its dry run
+		}
+		return nil
+	}
+	if r.generate {
+		pass, err := src.NewPassphrase()
+		if err != nil {
+			return err
+		}
+		r.newPass = pass
+		return nil
+	}
+	if r.agentErr == nil && r.agentHas {
+		return nil // the agent signs the proof; no passphrase needed
+	}
+	if r.unattendedWithoutPassphrase() {
+		r.locked = true
+		return nil
+	}
+	k, err := src.Unlock(r.keyPath)
+	if err != nil {
+		return err
+	}
+	r.priv = k
+	return nil
+}
+
+// unattendedWithoutPassphrase reports a re-run without a terminal, an agent holding the
+// key, or any passphrase source, for an encrypted key already proven and recorded here.
+// Such a run (a configuration management tool, say) checks everything but cannot load or
+// prove the key, and says so instead of failing.
+func (r *run) unattendedWithoutPassphrase() bool {
+	if !r.opts.NoInput || r.opts.PassphraseFile != "" {
+		return false
+	}
+	if v, ok := r.opts.LookupEnv(secret.PassphraseEnv); ok && v != "" {
+		return false
+	}
+	old := r.st.Accounts[r.name]
+	if old == nil || old.Fingerprint != r.pub.Fingerprint || old.KeyPath != r.keyPath {
+		return false
+	}
+	enc, err := keys.IsEncrypted(r.keyPath)
+	return err == nil && enc
+}
+
+// writeKey generates the new key, when there is to be one.
+func (r *run) writeKey(context.Context) error {
+	r.current = "key"
+	if !r.generate {
+		r.res.Key.Fingerprint = r.pub.Fingerprint
+		r.res.Key.Encrypted = r.pub.Encrypted
+		r.step("key", statusSkipped, "using %s (%s)", r.keyPath, r.pub.Fingerprint)
+		return nil
+	}
+	if r.opts.DryRun {
+		r.step("key", statusPlanned, "would generate an ed25519 key in %s", r.keyPath)
+		r.res.Key.Encrypted = !r.opts.NoPassphrase
+		r.changed(r.keyPath, r.keyPath+keys.PublicSuffix)
+		return nil
+	}
+	host, _ := r.opts.Hostname() // keys.Comment says "unknown" for a host without a name
+	if r.opts.NoPassphrase {
+		r.opts.IO.Warnf("%s", secret.NoPassphraseWarning)
+	}
+	k, err := keys.Generate(keys.GenerateOptions{
+		Path:         r.keyPath,
+		Comment:      keys.Comment(r.name, host, r.now),
+		Passphrase:   r.newPass,
+		NoPassphrase: r.opts.NoPassphrase,
+		Now:          r.now,
+	})
+	clear(r.newPass)
+	if err != nil {
+		return cmdutil.KeyExistsHint(fmt.Errorf("generating the key: %w", err))
+	}
+	r.priv, r.pub = k, k
+	r.res.Key.Fingerprint = k.Fingerprint
+	r.res.Key.Encrypted = !r.opts.NoPassphrase
+	r.changed(r.keyPath, k.PublicPath())
+	protect := "passphrase-protected"
+	if r.opts.NoPassphrase {
+		protect = "no passphrase"
+	}
+	r.step("key", statusDone, "generated %s (%s, %s)", r.keyPath, k.Fingerprint, protect)
+	return nil
+}
+
+// loadAgent adds the key to the agent; no agent is a warning, not a failure.
+func (r *run) loadAgent(context.Context) error {
+	r.current = "agent"
+	fp := r.fingerprint()
+	switch {
+	case r.agentErr != nil:
+		r.res.Agent.Warning = r.agentErr.Error()
+		r.step("agent", statusWarning, "%v: the key works, but git will ask for its passphrase each time", r.agentErr)
+		for _, h := range cmdutil.Hints(r.agentErr) {
+			fmt.Fprintf(r.opts.IO.ErrOut, "  %s\n", h)
+		}
+		return nil
+	case r.agentHas:
+		r.res.Agent.Available, r.res.Agent.Loaded = true, true
+		r.step("agent", statusSkipped, "the key is already loaded")
+		return nil
+	case r.opts.DryRun:
+		r.res.Agent.Available = true
+		r.step("agent", statusPlanned, "would load the key%s", lifetimeText(r.fl.lifetime))
+		return nil
+	}
+	r.res.Agent.Available = true
+	if r.locked {
+		r.res.Agent.Warning = "the key is encrypted and no passphrase was given"
+		r.step("agent", statusWarning, "not loaded: the key is encrypted and no passphrase was given (--passphrase-file or %s)", secret.PassphraseEnv)
+		return nil
+	}
+	if err := r.ag.Add(r.priv.Private, r.agentComment(), r.fl.lifetime, false); err != nil {
+		r.res.Agent.Warning = err.Error()
+		r.step("agent", statusWarning, "could not load the key: %v", err)
+		return nil
+	}
+	r.undo = append(r.undo, func() { _ = r.ag.Remove(fp) })
+	r.res.Agent.Loaded, r.res.Agent.Added = true, true
+	r.res.Agent.LifetimeSeconds = int64(r.fl.lifetime / time.Second)
+	r.step("agent", statusDone, "loaded the key%s", lifetimeText(r.fl.lifetime))
+	return nil
+}
+
+func lifetimeText(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return " for " + durationText(d)
+}
+
+// durationText writes whole days as "90d" and drops Go's zero minutes and seconds
+// ("8h", not "8h0m0s").
+func durationText(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return keylabel.FormatDuration(d)
+	}
+	s := d.String()
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+	}
+	if t, ok := strings.CutSuffix(s, "h0m"); ok {
+		s = t + "h"
+	}
+	return s
+}
+
+func (r *run) agentComment() string {
+	if r.pub != nil && r.pub.Comment != "" {
+		return r.pub.Comment
+	}
+	return r.keyPath
+}
+
+func (r *run) fingerprint() string {
+	if r.pub == nil {
+		return ""
+	}
+	return r.pub.Fingerprint
+}

@@ -1,0 +1,357 @@
+// The Bitbucket and ssh steps of setup: upload, pinned host keys, the proof, the ssh
+// config, and what is recorded in the state.
+
+package setup
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/fsutil"
+	"github.com/bbkey/bbkey/internal/hostkeys"
+	"github.com/bbkey/bbkey/internal/identity"
+	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/secret"
+	"github.com/bbkey/bbkey/internal/sshproof"
+	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/testhook"
+	"github.com/bbkey/bbkey/internal/text"
+	"golang.org/x/crypto/ssh"
+)
+
+// selectedUser names the account in /users/{selected_user}: the account id, else the uuid.
+func (r *run) selectedUser() string {
+	if r.user.AccountID != "" {
+		return r.user.AccountID
+	}
+	return r.user.UUID
+}
+
+// upload adds the key to the account unless it is there already. A new key is posted
+// straight away (it cannot be there yet); an existing one is looked for in the account's
+// keys first.
+func (r *run) upload(ctx context.Context) error {
+	r.current = "upload"
+	label := keylabel.Label{Name: r.name, Created: r.now}.String()
+	if !r.generate {
+		k, err := r.client.SSHKeys.FindByFingerprint(ctx, r.selectedUser(), r.pub.Fingerprint)
+		if err != nil {
+			return fmt.Errorf("looking for the key on Bitbucket: %w", err)
+		}
+		if k != nil {
+			r.remoteKey = k
+			r.setBitbucketKey()
+			r.step("upload", statusSkipped, "already on the account (%s)", describeKey(k))
+			return nil
+		}
+	}
+	if r.opts.DryRun {
+		r.res.BitbucketKey = &BitbucketKey{Label: label, ExpiresOn: r.expiresOn()}
+		r.step("upload", statusPlanned, "would add the key to %s's account with the label %s", r.user.Nickname, label)
+		return nil
+	}
+	add := bbapi.AddSSHKeyOptions{Key: r.pub.AuthorizedKey(), Label: label, ExpiresOn: r.expiresOn()}
+	var (
+		k   *bbapi.SSHKey
+		err error
+	)
+	if r.generate {
+		// A key made a moment ago cannot be on any account: an "already added" answer can
+		// only mean an earlier attempt of this very call landed, which AddOrGet finds.
+		k, _, err = r.client.SSHKeys.AddOrGet(ctx, r.selectedUser(), add)
+	} else {
+		k, _, err = r.client.SSHKeys.Add(ctx, r.selectedUser(), add)
+	}
+	if err != nil {
+		if bbapi.IsDuplicateKey(err) {
+			return cmdutil.WithHint(fmt.Errorf("the key %s is already registered on another Bitbucket account: %w", r.pub.Fingerprint, err),
+				"a public key can belong to one Bitbucket account only (one key, one account): give each account its own key",
+				"remove it from the other account first, or drop --key so that setup makes a fresh key for this one",
+				"a key deleted from an account recently may be blocked for up to 30 days")
+		}
+		return fmt.Errorf("adding the key to Bitbucket: %w", err)
+	}
+	r.remoteKey, r.uploaded = k, true
+	// Until the key is proven and recorded, any failure takes it back, as rotate does
+	// with an unproven successor (a full disk while pinning the host keys, a refused
+	// proof, an unwritable config): an unproven key is not left on the account.
+	r.undo = append(r.undo, func() {
+		r.takenBack = true
+		r.takeBackErr = r.deleteUploaded(ctx)
+	})
+	r.setBitbucketKey()
+	r.res.BitbucketKey.Uploaded = true
+	r.step("upload", statusDone, "added to %s's account (%s)", r.user.Nickname, describeKey(k))
+	testhook.Pause(ctx, r.opts.LookupEnv, "setup:uploaded")
+	return nil
+}
+
+func (r *run) expiresOn() *time.Time {
+	if r.fl.expiresIn == 0 {
+		return nil
+	}
+	t := r.now.Add(r.fl.expiresIn).UTC()
+	return &t
+}
+
+func (r *run) setBitbucketKey() {
+	k := r.remoteKey
+	b := &BitbucketKey{UUID: k.UUID, Label: k.Label}
+	if !k.ExpiresOn.IsZero() {
+		t := k.ExpiresOn.UTC()
+		b.ExpiresOn = &t
+	}
+	r.res.BitbucketKey = b
+}
+
+func describeKey(k *bbapi.SSHKey) string {
+	s := k.UUID
+	if k.Label != "" {
+		s += ", label " + k.Label
+	}
+	if !k.ExpiresOn.IsZero() {
+		s += ", expires " + k.ExpiresOn.UTC().Format(time.DateOnly)
+	}
+	return s
+}
+
+// deleteUploaded takes back the key this run uploaded; only that key, by its own link.
+// It runs even when the run was interrupted, bounded by its own timeout.
+func (r *run) deleteUploaded(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(bbapi.Cleanup(context.WithoutCancel(ctx)), 30*time.Second)
+	defer cancel()
+	_, err := r.client.SSHKeys.DeleteKey(ctx, r.remoteKey)
+	return err
+}
+
+// pinHostKeys writes the host keys the proof and ssh check the server against.
+func (r *run) pinHostKeys(ctx context.Context) error {
+	r.current = "host keys"
+	pins, err := hostkeys.Pinned(r.settings)
+	if err != nil {
+		return err
+	}
+	path := hostkeys.Path(r.paths.SSHDir)
+	dir := filepath.Dir(path)
+	dirExisted, err := fsutil.Exists(dir)
+	if err != nil {
+		return err
+	}
+	fileExisted, err := fsutil.Exists(path)
+	if err != nil {
+		return err
+	}
+	wr, err := hostkeys.Write(ctx, path, pins, r.opts.DryRun)
+	if err != nil {
+		return fmt.Errorf("pinning the host keys: %w", err)
+	}
+	if wr.Changed && !fileExisted && !r.opts.DryRun {
+		// A first run whose proof fails leaves no trace of bbkey in ~/.ssh but the key
+		// files the user keeps; an existing pin file is bbkey's and is left as written.
+		r.undo = append(r.undo, func() {
+			_ = os.Remove(path)
+			if !dirExisted {
+				_ = os.Remove(filepath.Join(dir, ".lock"))
+				_ = os.Remove(dir)
+			}
+		})
+	}
+	switch {
+	case !wr.Changed:
+		r.step("host keys", statusSkipped, "%s pinned in %s", r.settings.SSHHost, path)
+	case r.opts.DryRun:
+		r.step("host keys", statusPlanned, "would pin %s for %s in %s", text.Count(len(pins.Keys), "key", "keys"), r.settings.SSHHost, path)
+		r.changed(path)
+	default:
+		r.step("host keys", statusDone, "pinned %s for %s (from %s) in %s", text.Count(len(pins.Keys), "key", "keys"), r.settings.SSHHost, pins.Source, path)
+		r.changed(path)
+	}
+	return nil
+}
+
+// prove connects to the endpoint with this key alone. A key this run uploaded and that
+// fails is deleted from Bitbucket again.
+func (r *run) prove(ctx context.Context) error {
+	r.current = "proof"
+	if r.opts.DryRun {
+		r.step("proof", statusPlanned, "would prove the key over SSH with %s", r.settings.SSHEndpoint)
+		return nil
+	}
+	if r.locked {
+		r.step("proof", statusWarning, "skipped: the key was proven before, and without the agent or a passphrase (--passphrase-file or %s) it cannot sign", secret.PassphraseEnv)
+		return nil
+	}
+	signers, err := r.signers()
+	if err != nil {
+		return err
+	}
+	v, err := hostkeys.NewVerifier(hostkeys.Path(r.paths.SSHDir), r.settings.SSHHost)
+	if err != nil {
+		return fmt.Errorf("reading the pinned host keys: %w", err)
+	}
+	po := sshproof.Options{
+		Endpoint:          r.settings.SSHEndpoint,
+		HostKeyAlias:      r.settings.SSHHost,
+		HostKeyCallback:   v.HostKeyCallback(),
+		HostKeyAlgorithms: v.HostKeyAlgorithms(),
+		Signers:           signers,
+	}
+	if r.opts.Debug {
+		po.Trace = r.opts.IO.ErrOut
+	}
+	res, err := sshproof.Prove(ctx, po)
+	if err != nil {
+		// A key this run uploaded is taken back by the undo list.
+		return fmt.Errorf("proving the key over SSH with %s: %w", r.settings.SSHEndpoint, err)
+	}
+	r.res.Proof = &res
+	greeting := res.Greeting
+	if greeting == "" {
+		greeting = "accepted"
+	}
+	r.step("proof", statusDone, "%s (%s) accepted the key: %s", r.settings.SSHHost, r.settings.SSHEndpoint, firstLine(greeting))
+	return nil
+}
+
+// signers are the keys to prove with: the private half in memory, else the agent's
+// entry for the key.
+func (r *run) signers() ([]ssh.Signer, error) {
+	if r.priv != nil && r.priv.Signer != nil {
+		return []ssh.Signer{r.priv.Signer}, nil
+	}
+	all, err := r.ag.Signers()
+	if err != nil {
+		return nil, fmt.Errorf("reading the agent's keys: %w", err)
+	}
+	for _, s := range all {
+		if ssh.FingerprintSHA256(s.PublicKey()) == r.pub.Fingerprint {
+			return []ssh.Signer{s}, nil
+		}
+	}
+	return nil, fmt.Errorf("the agent no longer holds the key %s", r.pub.Fingerprint)
+}
+
+// writeConfig records the proven key in the state and derives the ssh config from it.
+func (r *run) writeConfig(ctx context.Context) error {
+	testhook.Pause(ctx, r.opts.LookupEnv, "setup:writing")
+	r.current = "ssh config"
+	rec := r.record()
+	st := r.st
+	old := st.Accounts[r.name]
+	if old != nil && old.Fingerprint != rec.Fingerprint && !r.opts.DryRun {
+		r.step("ssh config", statusWarning, "this account's earlier key %s stays on Bitbucket and on disk (%s); 'bbkey remove %s' deletes it", old.Fingerprint, old.KeyPath, old.Fingerprint)
+	}
+	statePath := filepath.Join(r.stateDir.Path, state.StateFile)
+	if r.opts.DryRun && !sameAccount(old, rec) {
+		r.changed(statePath)
+	}
+	if !r.opts.DryRun && !sameAccount(old, rec) {
+		err := r.stateDir.Update(ctx, func(s *state.State) error {
+			s.Accounts[r.name] = rec
+			st = s
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("recording the key in bbkey's state: %w", err)
+		}
+		r.changed(statePath)
+	} else {
+		st = cloneState(st)
+		st.Accounts[r.name] = rec
+	}
+	r.st = st
+
+	res, err := identity.Sync(ctx, r.settings, r.paths.SSHDir, st, r.opts.DryRun)
+	if err != nil {
+		return err
+	}
+	r.changed(res.ChangedFiles...)
+	for _, w := range res.Warnings {
+		r.opts.IO.Warnf("%s", w)
+	}
+	if !r.opts.DryRun {
+		f, err := r.opts.PersistSettings(r.settings)
+		if err != nil {
+			return fmt.Errorf("saving the settings for later runs: %w", err)
+		}
+		if f != "" {
+			r.changed(f)
+		}
+	}
+	alias := identity.AccountAlias(r.settings.SSHHost, st, r.name)
+	r.res.Host = alias
+	switch {
+	case len(res.ChangedFiles) == 0:
+		r.step("ssh config", statusSkipped, "Host %s uses %s", alias, r.keyPath)
+	case r.opts.DryRun:
+		r.step("ssh config", statusPlanned, "would make Host %s use %s (%d files)", alias, r.keyPath, len(res.ChangedFiles))
+	default:
+		r.step("ssh config", statusDone, "Host %s uses %s", alias, r.keyPath)
+	}
+	return nil
+}
+
+// record is the state entry of the account and its key.
+func (r *run) record() *state.Account {
+	rec := &state.Account{
+		UUID:        r.user.UUID,
+		AccountID:   r.user.AccountID,
+		Nickname:    r.user.Nickname,
+		Email:       r.res.Account.Email,
+		KeyName:     r.name,
+		KeyPath:     r.keyPath,
+		Fingerprint: r.fingerprint(),
+		Created:     r.now.UTC().Truncate(time.Second),
+	}
+	if r.remoteKey != nil {
+		rec.KeyID, rec.Label = r.remoteKey.UUID, r.remoteKey.Label
+	}
+	if old := r.st.Accounts[r.name]; old != nil && old.Fingerprint == rec.Fingerprint && old.KeyPath == rec.KeyPath {
+		rec.Created = old.Created
+		if rec.Email == "" {
+			rec.Email = old.Email
+		}
+	}
+	return rec
+}
+
+func sameAccount(a, b *state.Account) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	x, y := *a, *b
+	x.Created, y.Created = time.Time{}, time.Time{}
+	return x == y && a.Created.Equal(b.Created)
+}
+
+func cloneState(st *state.State) *state.State {
+	c := *st
+	c.Accounts = make(map[string]*state.Account, len(st.Accounts)+1)
+	for k, v := range st.Accounts {
+		c.Accounts[k] = v
+	}
+	return &c
+}
+
+func (r *run) changed(paths ...string) {
+	for _, p := range paths {
+		if !slices.Contains(r.res.FilesChanged, p) {
+			r.res.FilesChanged = append(r.res.FilesChanged, p)
+		}
+	}
+}
+
+func firstLine(s string) string {
+	for i, c := range s {
+		if c == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
