@@ -177,7 +177,7 @@ func (c *Client) retry(ctx context.Context, cl *call) (*Response, []byte, error)
 			left := c.budget.left(c.maxWait)
 			if left <= 0 {
 				return &Response{Attempts: attempt - 1, Waited: waited}, nil, &RetryBudgetError{Attempts: attempt - 1, Waited: waited, MaxWait: c.maxWait,
-					Err: fmt.Errorf("%s %s: not sent: the time --max-wait allows is used up", cl.method, c.redactURL(cl.url))}
+					Err: fmt.Errorf("%s %s: not sent: the wait budget (max wait) is used up", cl.method, c.redactURL(cl.url))}
 			}
 			// Half of what is left, so that a hung attempt still leaves time to try again.
 			actx, cancel = context.WithTimeout(ctx, max(left/2, minAttempt))

@@ -255,3 +255,33 @@ func moveNoReplace(from, to string) error {
 	}
 	return os.Rename(from, to)
 }
+
+// Retire moves the key pair at priv (the private key, then its .pub) into dir as
+// <file>.<stamp>, file by file and never over an existing file; dir is created private.
+// check, when set, sees each file first: false skips it (rotate: a file already holding
+// the successor, the move long done), an error stops. A missing file is skipped. It
+// returns the moves made, [from, to], so far.
+func Retire(priv, dir, stamp string, check func(path string) (bool, error)) ([][2]string, error) {
+	if err := fsutil.MkdirPrivate(dir); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	var moved [][2]string
+	for _, src := range []string{priv, priv + PublicSuffix} {
+		if _, err := os.Lstat(src); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if check != nil {
+			if ok, err := check(src); err != nil {
+				return moved, err
+			} else if !ok {
+				continue
+			}
+		}
+		dst := filepath.Join(dir, filepath.Base(src)+"."+stamp)
+		if err := moveNoReplace(src, dst); err != nil {
+			return moved, fmt.Errorf("moving %s to %s: %w", src, dir, err)
+		}
+		moved = append(moved, [2]string{src, dst})
+	}
+	return moved, nil
+}

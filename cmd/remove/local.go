@@ -18,7 +18,6 @@ import (
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/cmdutil"
-	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/inventory"
 	"github.com/bbkey/bbkey/internal/iostreams"
@@ -154,7 +153,7 @@ func applyLocal(ctx context.Context, opts *Options, p cmdutil.Paths, sdir state.
 		}
 	}
 	for _, f := range l.files {
-		moved, err := retire(f, l.retiredDir, l.stamp)
+		moved, err := keys.Retire(f, l.retiredDir, l.stamp, nil)
 		res.moved = append(res.moved, moved...)
 		for _, m := range moved {
 			res.changed = append(res.changed, m[0], m[1])
@@ -245,38 +244,4 @@ func previewLocal(ctx context.Context, opts *Options, p cmdutil.Paths, sdir stat
 		}
 	}
 	return res, nil
-}
-
-// retire moves a key pair into dir as <name>.<stamp> (and <name>.pub.<stamp>), never
-// over an existing file.
-func retire(priv, dir, stamp string) ([][2]string, error) {
-	if err := fsutil.MkdirPrivate(dir); err != nil {
-		return nil, fmt.Errorf("creating %s: %w", dir, err)
-	}
-	var moved [][2]string
-	for _, src := range []string{priv, priv + keys.PublicSuffix} {
-		if _, err := os.Lstat(src); err != nil {
-			continue
-		}
-		dst := filepath.Join(dir, filepath.Base(src)+"."+stamp)
-		if err := moveNoClobber(src, dst); err != nil {
-			return moved, fmt.Errorf("moving %s to %s: %w", src, dir, err)
-		}
-		moved = append(moved, [2]string{src, dst})
-	}
-	return moved, nil
-}
-
-// moveNoClobber renames src to dst unless dst exists: a hard link makes the check and the
-// move one step where the file system allows it.
-func moveNoClobber(src, dst string) error {
-	if err := os.Link(src, dst); err == nil {
-		return os.Remove(src)
-	} else if errors.Is(err, os.ErrExist) {
-		return err
-	}
-	if _, err := os.Lstat(dst); err == nil {
-		return fmt.Errorf("%s exists", dst)
-	}
-	return os.Rename(src, dst)
 }

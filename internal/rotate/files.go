@@ -35,38 +35,23 @@ func keyFingerprint(path string) (string, error) {
 	return k.Fingerprint, nil
 }
 
-// moveKeyFiles moves the pair at src (private key and .pub) into dir as <file>.<stamp>,
-// file by file, so a run killed between the two moves finishes the second next time. It
-// only moves files holding the old key; files holding the new key mean the move is long
-// done.
-func moveKeyFiles(src, dir, stamp, oldFP, newFP string) ([]string, error) {
-	var moved []string
-	for _, suffix := range []string{"", keys.PublicSuffix} {
-		from := src + suffix
-		to := filepath.Join(dir, filepath.Base(from)+"."+stamp)
-		if !fsutil.MayExist(from) {
-			continue
-		}
-		fp, err := keyFingerprint(from)
+// oldKeyFile is rotate's check before retiring a file: only files holding the old key
+// move; one holding the new key means the move is long done (a run killed between the
+// two moves finishes the second next time); anything else stops the rotation.
+func oldKeyFile(oldFP, newFP string) func(string) (bool, error) {
+	return func(path string) (bool, error) {
+		fp, err := keyFingerprint(path)
 		if err != nil {
-			return moved, fmt.Errorf("reading %s before moving it: %w", from, err)
+			return false, fmt.Errorf("reading %s before moving it: %w", path, err)
 		}
 		switch fp {
 		case newFP:
-			continue
+			return false, nil
 		case oldFP:
-		default:
-			return moved, fmt.Errorf("%s holds %s, neither the old key %s nor the new one", from, fp, oldFP)
+			return true, nil
 		}
-		if fsutil.MayExist(to) {
-			return moved, fmt.Errorf("cannot move %s: %s already exists", from, to)
-		}
-		if err := os.Rename(from, to); err != nil {
-			return moved, fmt.Errorf("moving the old key aside: %w", err)
-		}
-		moved = append(moved, from, to)
+		return false, fmt.Errorf("%s holds %s, neither the old key %s nor the new one", path, fp, oldFP)
 	}
-	return moved, nil
 }
 
 // linkKeyFiles gives the successor at src its final name dst: a hard link, so both names

@@ -385,16 +385,15 @@ func (e *Engine) moveOld(j *state.Journal, s *subject, out *Outcome) error {
 		return nil
 	}
 	dst := e.retiredPath(j, s)
-	if err := fsutil.MkdirPrivate(filepath.Dir(dst)); err != nil {
-		return fmt.Errorf("creating %s: %w", filepath.Dir(dst), err)
-	}
-	moved, err := moveKeyFiles(s.final, filepath.Dir(dst), retiredStamp(j), j.OldFingerprint, j.NewFingerprint)
+	moved, err := keys.Retire(s.final, filepath.Dir(dst), retiredStamp(j), oldKeyFile(j.OldFingerprint, j.NewFingerprint))
 	if err != nil {
-		return err
+		return fmt.Errorf("moving the old key aside: %w", err)
 	}
 	j.RetiredPath = dst
 	out.RetiredPath = dst
-	out.changed(moved...)
+	for _, m := range moved {
+		out.changed(m[0], m[1])
+	}
 	e.IO.Step(iostreams.MarkOK, "moved the old key to %s", dst)
 	return nil
 }
