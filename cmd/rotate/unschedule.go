@@ -1,0 +1,92 @@
+// rotate --unschedule, and the printing of what --schedule installed.
+
+package rotate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/schedule"
+	"github.com/bbkey/bbkey/internal/state"
+)
+
+func printSchedule(opts *Options, doc jsonSchedule) error {
+	if opts.JSON {
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(doc)
+	}
+	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+	rows := [][2]string{{"job", doc.Job}, {"backend", doc.Backend}}
+	if doc.Schedule != "" {
+		rows = append(rows, [2]string{"schedule", doc.Schedule}, [2]string{"next run", doc.NextRun},
+			[2]string{"command", strings.Join(doc.Command, " ")}, [2]string{"log", doc.LogFile},
+			[2]string{"passphrase", doc.Passphrase})
+	}
+	for _, f := range doc.ChangedFiles {
+		rows = append(rows, [2]string{"changed", f})
+	}
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
+	}
+	return tw.Flush()
+}
+
+func runUnschedule(ctx context.Context, opts *Options) error {
+	paths, err := opts.Paths()
+	if err != nil {
+		return err
+	}
+	in, err := opts.installer(ctx, paths)
+	if err != nil {
+		return err
+	}
+	id := schedule.JobID(opts.AccessKeys)
+	plan, err := in.PlanUninstall(ctx, id)
+	if err != nil {
+		return plainErr(err)
+	}
+	doc := jsonSchedule{Action: "unschedule", DryRun: opts.DryRun, Job: id, Backend: string(in.Backend),
+		Changed: !plan.Empty(), Actions: orEmpty(plan.Lines()), ChangedFiles: []string{}}
+	if !opts.DryRun {
+		if err := in.Apply(ctx, plan); err != nil {
+			return plainErr(err)
+		}
+		doc.ChangedFiles = append(doc.ChangedFiles, plan.Remove...)
+		if err := recordSchedule(ctx, opts, paths, id, nil); err != nil {
+			return err
+		}
+	}
+	for _, l := range plan.Lines() {
+		if opts.DryRun {
+			l = "would " + l
+		}
+		opts.IO.Step(iostreams.MarkOK, "%s", l)
+	}
+	if plan.Empty() {
+		opts.IO.Step(iostreams.MarkOK, "no %s timer was installed for %s", in.Backend, id)
+	} else if !opts.DryRun {
+		opts.IO.Step(iostreams.MarkOK, "removed the %s timer %s", in.Backend, id)
+	}
+	return printSchedule(opts, doc)
+}
+
+func keyNames(st *state.State, kind state.RotationKind) []string {
+	if kind == state.RotateAccessKeys {
+		return slices.Sorted(maps.Keys(st.AccessKeys))
+	}
+	return slices.Sorted(maps.Keys(st.Accounts))
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
