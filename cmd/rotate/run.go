@@ -92,10 +92,7 @@ func runRotation(ctx context.Context, opts *Options, fl flags) (err error) {
 	if err := refuseAccessTokenOnRepoKeys(opts, *dir, api); err != nil {
 		return err
 	}
-	host, err := opts.Hostname()
-	if err != nil {
-		host = "localhost"
-	}
+	host, _ := opts.Hostname() // keys.Comment says "unknown" for a host without a name
 	pp := &passphrases{opts: opts}
 	defer pp.wipe()
 	e := &engine.Engine{
