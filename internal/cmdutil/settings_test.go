@@ -129,7 +129,8 @@ func TestKeyExistsHint(t *testing.T) {
 	}
 	_, err := keys.Generate(opts)
 	hints := strings.Join(Hints(KeyExistsHint(err)), "\n")
-	if !strings.Contains(hints, "--name") || !strings.Contains(hints, "--key "+path) || !strings.Contains(hints, "mv ") {
+	quoted := strings.Contains(hints, "--key "+path) || strings.Contains(hints, "--key '"+path+"'") // Windows paths are quoted
+	if !strings.Contains(hints, "--name") || !quoted || !strings.Contains(hints, "mv ") {
 		t.Errorf("hints = %q", hints)
 	}
 	if other := errors.New("x"); KeyExistsHint(other) != other {

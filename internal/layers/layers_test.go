@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/bbkey/bbkey/internal/testutil"
 )
 
 const module = "github.com/bbkey/bbkey"
@@ -29,6 +31,7 @@ func exempt(pkg string) bool {
 }
 
 func TestDomainDoesNotImportCommandLayer(t *testing.T) {
+	testutil.RequireBinary(t, "go")
 	for _, goos := range []string{"linux", "darwin", "windows"} {
 		cmd := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Deps " "}}`, module+"/...")
 		cmd.Env = append(cmd.Environ(), "GOOS="+goos)
