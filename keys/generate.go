@@ -52,7 +52,7 @@ func (e *ExistsError) Is(target error) bool { return target == fs.ErrExist }
 func (e *ExistsError) Hints() []string {
 	return []string{
 		"bbkey never overwrites a key: choose another name, or use this one as it is",
-		"or move the pair aside yourself (mv " + text.ShellQuote(e.Path) + " " + text.ShellQuote(e.Path+".bak") + ", and its .pub likewise) and run again",
+		"or move the pair aside yourself (mv " + text.CommandQuote(e.Path) + " " + text.CommandQuote(e.Path+".bak") + ", and its .pub likewise) and run again",
 	}
 }
 

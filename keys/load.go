@@ -35,7 +35,7 @@ func (e *IncorrectPassphraseError) Is(target error) bool { return target == ErrI
 
 // Hints implements the hint contract of cmdutil.
 func (e *IncorrectPassphraseError) Hints() []string {
-	return []string{"check the passphrase; try it with: ssh-keygen -y -f " + text.ShellQuote(e.Path)}
+	return []string{"check the passphrase; try it with: ssh-keygen -y -f " + text.CommandQuote(e.Path)}
 }
 
 // maxKeyFile bounds what is read as a key file; real ones are a few KiB.

@@ -18,6 +18,7 @@ import (
 	"github.com/bbkey/bbkey/internal/schedule"
 	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/keys"
 )
 
 // SchedulerEnv is a test hook: it overrides the scheduler Detect picks, so the tests can
@@ -223,7 +224,7 @@ func schedulePassphrase(ctx context.Context, opts *Options, names []string) (str
 	store, err := opts.CredStore(ctx, false)
 	if err != nil {
 		return "", nil, nil, cmdutil.UsageError(fmt.Errorf("no keychain to keep the timer's passphrase in: %w", err),
-			"give the timer a passphrase file instead: --passphrase-file FILE (the job reads it at every run; chmod 600)")
+			"give the timer a passphrase file instead: --passphrase-file FILE (the job reads it at every run; make it private: "+keys.PrivateFileCommand+")")
 	}
 	pending := map[string][]byte{}
 	var shared []byte
@@ -323,7 +324,7 @@ func jobCanRun(ctx context.Context, opts *Options, b schedule.Backend) error {
 	if err != nil || ps.Kind() == "file" || reachesKeychain(b) {
 		return nil // schedulePassphrase says what is missing, or keeps it where the job finds it
 	}
-	hints := []string{"give the job a passphrase file it reads at every run: --passphrase-file FILE (chmod 600); a passphrase only in BBKEY_PASSPHRASE does not reach it"}
+	hints := []string{"give the job a passphrase file it reads at every run: --passphrase-file FILE (make it private: " + keys.PrivateFileCommand + "); a passphrase only in BBKEY_PASSPHRASE does not reach it"}
 	if b == schedule.Cron {
 		hints = append(hints, cronHint)
 	}

@@ -58,5 +58,5 @@ func KeyExistsHint(err error) error {
 	if !errors.As(err, &ee) {
 		return err
 	}
-	return errkind.WithHint(err, "choose another --name, or use the existing key with --key "+text.ShellQuote(ee.Path))
+	return errkind.WithHint(err, "choose another --name, or use the existing key with --key "+text.CommandQuote(ee.Path))
 }

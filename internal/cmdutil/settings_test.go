@@ -9,6 +9,7 @@ import (
 
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/testutil"
+	"github.com/bbkey/bbkey/internal/text"
 	"github.com/bbkey/bbkey/keys"
 )
 
@@ -129,7 +130,7 @@ func TestKeyExistsHint(t *testing.T) {
 	}
 	_, err := keys.Generate(opts)
 	hints := strings.Join(Hints(KeyExistsHint(err)), "\n")
-	quoted := strings.Contains(hints, "--key "+path) || strings.Contains(hints, "--key '"+path+"'") // Windows paths are quoted
+	quoted := strings.Contains(hints, "--key "+text.CommandQuote(path)) // quoted for the user's own shell
 	if !strings.Contains(hints, "--name") || !quoted || !strings.Contains(hints, "mv ") {
 		t.Errorf("hints = %q", hints)
 	}

@@ -51,7 +51,7 @@ type Stale struct {
 
 // Fix is the command that removes the line (and any other entry for the host).
 func (s Stale) Fix() string {
-	return fmt.Sprintf("ssh-keygen -R %s -f %s", text.ShellQuote(s.Host), text.ShellQuote(s.File))
+	return fmt.Sprintf("ssh-keygen -R %s -f %s", text.CommandQuote(s.Host), text.CommandQuote(s.File))
 }
 
 // String describes the finding for a doctor report.

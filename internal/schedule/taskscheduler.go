@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf16"
+
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // TaskName is the Task Scheduler name of a job ("bbkey-rotate", in the root folder).
@@ -126,15 +128,8 @@ func cmdSafe(s string) error {
 	return nil
 }
 
-// winQuote quotes s the way CommandLineToArgvW splits it: quotes around anything with
-// blanks or cmd.exe operators, backslashes before the closing quote doubled.
-func winQuote(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t&|<>^(),;=!") {
-		return s
-	}
-	trail := len(s) - len(strings.TrimRight(s, `\`))
-	return `"` + s + strings.Repeat(`\`, trail) + `"`
-}
+// winQuote is text.WindowsQuote, named here beside its inverse.
+func winQuote(s string) string { return text.WindowsQuote(s) }
 
 // winUnquote undoes winQuote on one word.
 func winUnquote(s string) string {

@@ -30,3 +30,13 @@ func ShellQuote(s string) string {
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// WindowsQuote quotes s the way CommandLineToArgvW splits it: quotes around anything with
+// blanks or cmd.exe operators, backslashes before the closing quote doubled.
+func WindowsQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t&|<>^(),;=!'") {
+		return s
+	}
+	trail := len(s) - len(strings.TrimRight(s, `\`))
+	return `"` + s + strings.Repeat(`\`, trail) + `"`
+}

@@ -28,3 +28,20 @@ func TestShellQuote(t *testing.T) {
 		t.Error("a plain word is left alone, a spaced one quoted")
 	}
 }
+
+// TestWindowsQuote checks the quoting CommandLineToArgvW undoes: blanks, cmd.exe operators
+// and PowerShell's quote character are quoted, a trailing backslash is doubled.
+func TestWindowsQuote(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{`C:\Users\ann\.ssh\bbkey_ann_ed25519`, `C:\Users\ann\.ssh\bbkey_ann_ed25519`},
+		{`C:\Users\Ann Lee\.ssh\k`, `"C:\Users\Ann Lee\.ssh\k"`},
+		{`C:\Users\o'brien\k`, `"C:\Users\o'brien\k"`},
+		{`C:\a b\`, `"C:\a b\\"`},
+		{`R&D`, `"R&D"`},
+		{``, `""`},
+	} {
+		if got := WindowsQuote(tt.in); got != tt.want {
+			t.Errorf("WindowsQuote(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
