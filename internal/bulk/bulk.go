@@ -69,6 +69,9 @@ func Each(ctx context.Context, n, c int, st *Stopper, work func(i int)) {
 	for range max(c, 1) {
 		wg.Go(func() {
 			for i := range jobs {
+				if ctx.Err() != nil {
+					st.Stop(context.Cause(ctx))
+				}
 				if st.Err() != nil {
 					continue
 				}
@@ -78,6 +81,11 @@ func Each(ctx context.Context, n, c int, st *Stopper, work func(i int)) {
 	}
 feed:
 	for i := range n {
+		if ctx.Err() != nil {
+			// select picks at random among ready cases: without this a waiting worker
+			// could be fed more jobs after the cancellation.
+			st.Stop(context.Cause(ctx))
+		}
 		if st.Err() != nil {
 			break
 		}

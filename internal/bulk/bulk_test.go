@@ -59,19 +59,27 @@ func TestEachBoundedAndStops(t *testing.T) {
 	}
 }
 
-// A cancelled context stops the feed and is the recorded reason.
+// A cancelled context stops the feed and is the recorded reason: once cancel has
+// returned, at most the calls the other workers already had in hand go on. Calls after
+// the fifth wait for the cancellation, so a loaded scheduler cannot run the other worker
+// ahead between the fifth call's count and its cancel (and with select's random choice
+// among ready cases, the old feed went on handing out jobs after the cancel).
 func TestEachCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var st Stopper
-	var n atomic.Int32
+	var n, atCancel atomic.Int32
 	Each(ctx, 1000, 2, &st, func(i int) {
-		if n.Add(1) == 5 {
+		switch c := n.Add(1); {
+		case c == 5:
 			cancel()
+			atCancel.Store(n.Load())
+		case c > 5:
+			<-ctx.Done()
 		}
 	})
-	if !errors.Is(st.Err(), context.Canceled) || n.Load() > 5+2 {
-		t.Errorf("stop %v after %d calls", st.Err(), n.Load())
+	if !errors.Is(st.Err(), context.Canceled) || n.Load() > atCancel.Load()+1 {
+		t.Errorf("stop %v after %d calls, %d when cancel returned", st.Err(), n.Load(), atCancel.Load())
 	}
 }
 
