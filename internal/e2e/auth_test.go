@@ -113,7 +113,7 @@ func TestAuthLoginInteractive(t *testing.T) {
 	term.expect("Atlassian account email: ")
 	term.send(bbapitest.DefaultEmail + "\r")
 	term.expect("API token: ")
-	term.send(tok + "\r")
+	term.sendSecret(tok + "\r")
 	term.expect("logged in to Bitbucket as Ada Lovelace (ada)")
 	if code := term.wait(); code != 0 {
 		t.Fatalf("exit %d\n%s", code, term.output())

@@ -123,6 +123,21 @@ func (st *setupTerm) expect(s string) {
 	}
 }
 
+// sendSecret types a secret once bbkey has turned the terminal's echo off, as a person
+// would after the prompt: bbkey prints the prompt just before echo goes off, and a secret
+// typed in between would be echoed (a loaded machine made that window wide enough to hit).
+func (st *setupTerm) sendSecret(s string) {
+	st.t.Helper()
+	limit := time.Now().Add(90 * time.Second)
+	for !echoOff(st.ptmx) {
+		if time.Now().After(limit) {
+			st.t.Fatalf("waited 90s for the terminal's echo to go off; terminal:\n%s", st.output())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	st.send(s)
+}
+
 // send types s at the terminal.
 func (st *setupTerm) send(s string) {
 	st.t.Helper()
