@@ -10,9 +10,9 @@
 // policy. Revoke deletes the flagged placements the user asked for, never the one this
 // machine still needs unless forced, and records each deletion in bbkey's state.
 //
-// Only Bitbucket Cloud is implemented: Collect works on a *bbapi.Client. A Data Center
-// backend plugs in as another Source (the listing and deleting calls) and reuses the
-// cache, judging, output and revocation unchanged.
+// A Source is the Bitbucket it reads: Cloud (a workspace) or DataCenter (a server, every
+// repository and project the credential administers there). The cache, judging, output
+// and revocation are the same for both.
 package audit
 
 import (
@@ -64,6 +64,9 @@ type Placement struct {
 	LastUsed time.Time    `json:"last_used,omitzero"`
 	// Self is the key's links.self.href, used to delete it.
 	Self string `json:"self,omitempty"`
+	// Permission is what a Data Center access key may do (REPO_READ, REPO_WRITE,
+	// PROJECT_READ, PROJECT_WRITE); "" on Cloud, whose access keys only read.
+	Permission string `json:"permission,omitempty"`
 }
 
 // Fingerprint is the placement's key fingerprint, "SHA256:…".

@@ -15,11 +15,12 @@ import (
 	"github.com/bbkey/bbkey/internal/text"
 )
 
-// Source is the Bitbucket an audit reads and revokes on. Cloud is the only one so far; a
-// Data Center backend implements the same five calls.
+// Source is the Bitbucket an audit reads and revokes on: Cloud or DataCenter.
 type Source interface {
 	// Repos lists the repositories of the workspace the credential administers (only
-	// their access keys can be read), matching query when not empty.
+	// their access keys can be read), matching query when not empty. On Data Center,
+	// where there is no workspace, every one the credential administers, each with its
+	// project.
 	Repos(ctx context.Context, workspace, query string) ([]Repo, error)
 	// Projects lists the keys of the workspace's projects.
 	Projects(ctx context.Context, workspace string) ([]string, error)
@@ -40,12 +41,17 @@ type Collector struct {
 	MaxAge time.Duration
 	// Concurrency bounds the listings in flight.
 	Concurrency int
+	// Server is the Data Center server's URL, "" on Cloud (whose plans name a workspace).
+	Server string
 }
 
 // Plan is what a run will list: the workspace's repositories and projects, and which of
 // them the cache already answers.
 type Plan struct {
+	// Workspace is the Cloud workspace; "" on Data Center, where Server is set and every
+	// repository is named by its project ("PROJ/slug") and a project by its key.
 	Workspace string
+	Server    string
 	Query     string
 	Repos     []Repo
 	Projects  []string
@@ -62,18 +68,18 @@ type Plan struct {
 // Plan lists (or reads from the cache) the repositories and projects of workspace.
 func (c *Collector) Plan(ctx context.Context, workspace, query string) (*Plan, error) {
 	now := c.Now()
-	p := &Plan{Workspace: workspace, Query: query}
+	p := &Plan{Workspace: workspace, Server: c.Server, Query: query}
 	before := c.Source.Calls()
 	var err error
 	if p.Repos, p.ReposCached = c.Cache.Repos(query, now, c.MaxAge); !p.ReposCached {
 		if p.Repos, err = c.Source.Repos(ctx, workspace, query); err != nil {
-			return nil, fmt.Errorf("listing the repositories of %s: %w", workspace, err)
+			return nil, fmt.Errorf("listing the repositories of %s: %w", p.Where(), err)
 		}
 		c.Cache.SetRepos(RepoListing{Query: query, ListedAt: now, Repos: p.Repos})
 	}
 	if p.Projects, p.ProjectsCached = c.Cache.Projects(now, c.MaxAge); !p.ProjectsCached {
 		if p.Projects, err = c.Source.Projects(ctx, workspace); err != nil {
-			return nil, fmt.Errorf("listing the projects of %s: %w", workspace, err)
+			return nil, fmt.Errorf("listing the projects of %s: %w", p.Where(), err)
 		}
 		c.Cache.SetProjects(ProjectListing{ListedAt: now, Keys: p.Projects})
 	}
@@ -82,10 +88,10 @@ func (c *Collector) Plan(ctx context.Context, workspace, query string) (*Plan, e
 		return nil, err
 	}
 	for _, r := range p.Repos {
-		p.Targets = append(p.Targets, state.Target{Kind: state.TargetRepo, Workspace: workspace, Slug: r.Slug})
+		p.Targets = append(p.Targets, p.repoTarget(r))
 	}
 	for _, k := range p.Projects {
-		p.Targets = append(p.Targets, state.Target{Kind: state.TargetProject, Workspace: workspace, Slug: k})
+		p.Targets = append(p.Targets, p.projectTarget(k))
 	}
 	for _, t := range p.Targets {
 		if _, ok := c.Cache.Target(t, now, c.MaxAge); !ok {
@@ -95,13 +101,39 @@ func (c *Collector) Plan(ctx context.Context, workspace, query string) (*Plan, e
 	return p, nil
 }
 
-// ProjectRepos maps each project ref (lower case WS/KEY) to its repositories' refs.
+// Where names what the plan audits: the workspace, or the Data Center server.
+func (p *Plan) Where() string {
+	if p.Server != "" {
+		return p.Server
+	}
+	return p.Workspace
+}
+
+// repoTarget names a repository: WS/slug on Cloud, PROJ/slug on Data Center.
+func (p *Plan) repoTarget(r Repo) state.Target {
+	ws := p.Workspace
+	if p.Server != "" {
+		ws = r.Project
+	}
+	return state.Target{Kind: state.TargetRepo, Workspace: ws, Slug: r.Slug}
+}
+
+// projectTarget names a project: WS/KEY on Cloud, KEY on Data Center.
+func (p *Plan) projectTarget(key string) state.Target {
+	if p.Server != "" {
+		return state.Target{Kind: state.TargetProject, Slug: key}
+	}
+	return state.Target{Kind: state.TargetProject, Workspace: p.Workspace, Slug: key}
+}
+
+// ProjectRepos maps each project ref (lower case WS/KEY, or KEY on Data Center) to its
+// repositories' refs.
 func (p *Plan) ProjectRepos() map[string][]string {
 	out := map[string][]string{}
 	for _, r := range p.Repos {
 		if r.Project != "" {
-			k := strings.ToLower(p.Workspace + "/" + r.Project)
-			out[k] = append(out[k], p.Workspace+"/"+r.Slug)
+			k := strings.ToLower(p.projectTarget(r.Project).Ref())
+			out[k] = append(out[k], p.repoTarget(r).Ref())
 		}
 	}
 	return out
@@ -144,13 +176,19 @@ func (p *Plan) Estimate() Estimate {
 func (p *Plan) Announce(maxAge time.Duration) string {
 	e := p.Estimate()
 	var b strings.Builder
-	fmt.Fprintf(&b, "auditing %s: %d %s and %d %s", p.Workspace, len(p.Repos), text.Plural(len(p.Repos), "repository", "repositories"), len(p.Projects), text.Plural(len(p.Projects), "project", "projects"))
+	fmt.Fprintf(&b, "auditing %s: %d %s and %d %s", p.Where(), len(p.Repos), text.Plural(len(p.Repos), "repository", "repositories"), len(p.Projects), text.Plural(len(p.Projects), "project", "projects"))
 	if p.Query != "" {
 		fmt.Fprintf(&b, " (--query %s)", p.Query)
 	}
 	fmt.Fprintf(&b, "; %d access-key %s to make", e.Listings, text.Plural(e.Listings, "listing", "listings"))
 	if e.Cached > 0 {
 		fmt.Fprintf(&b, ", %d answered by the cache (listed within --max-age %s)", e.Cached, FormatAge(maxAge))
+	}
+	if p.Server != "" {
+		// Data Center has no hourly budget: an admin may set a per-user rate limit, whose
+		// 429 and Retry-After the transport waits out within --max-wait.
+		b.WriteString(".\nA rate limit the server enforces is waited out within --max-wait; a run it stops continues where it stopped when run again.")
+		return b.String()
 	}
 	fmt.Fprintf(&b, ".\n%d of this run's calls count against Bitbucket's limit of about %d an hour on /2.0/repositories (%d%%)", e.RepoCalls, HourlyLimit, (e.RepoCalls*100+HourlyLimit-1)/HourlyLimit)
 	if e.RepoCalls > HourlyLimit {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/bbapi/dc"
 )
 
 // Fatal reports whether an error on one target means the others would fail the same way,
@@ -18,6 +19,11 @@ func Fatal(err error) bool {
 		return true
 	}
 	if bbapi.IsRateLimited(err) || bbapi.IsUnauthorized(err) {
+		return true
+	}
+	// Data Center: a 429, or a refused token (its missing permission, a 401 too, is one
+	// target's).
+	if dc.IsRateLimited(err) || dc.IsUnauthorized(err) {
 		return true
 	}
 	e, ok := errors.AsType[*bbapi.ErrorResponse](err)
@@ -47,6 +53,24 @@ func Describe(err error) string {
 			attempts = "attempt"
 		}
 		return fmt.Sprintf("%s; gave up after %d %s (--max-wait %s spent)", Describe(be.Err), be.Attempts, attempts, be.MaxWait)
+	}
+	if de, ok := errors.AsType[*dc.ErrorResponse](err); ok {
+		// Data Center's envelope, without the URL: "401 Unauthorized: …" and, for a
+		// missing permission, which one.
+		var msgs []string
+		for _, m := range de.Errors {
+			if t := strings.TrimSpace(m.Message); t != "" {
+				msgs = append(msgs, t)
+			}
+		}
+		s := fmt.Sprintf("%d %s", de.StatusCode, http.StatusText(de.StatusCode))
+		if len(msgs) > 0 {
+			s += ": " + strings.Join(msgs, "; ")
+		}
+		if p, ok := dc.IsPermission(err); ok && p != "" {
+			s += " (needs " + string(p) + ")"
+		}
+		return s
 	}
 	e, ok := errors.AsType[*bbapi.ErrorResponse](err)
 	if !ok {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/bbapi/dc"
 )
 
 func TestFatal(t *testing.T) {
@@ -29,6 +30,9 @@ func TestFatal(t *testing.T) {
 		{"duplicate access key", er(400, "Someone has already added that access key to this repository."), false},
 		{"404", er(404, "Repository not found"), false},
 		{"other", errors.New("boom"), false},
+		{"data center 429", &dc.RateLimitError{ErrorResponse: &dc.ErrorResponse{StatusCode: 429}}, true},
+		{"data center refused token", &dc.ErrorResponse{StatusCode: 401, Errors: []dc.ErrorMessage{{Message: "Authentication failed."}}}, true},
+		{"data center missing permission", &dc.PermissionError{ErrorResponse: &dc.ErrorResponse{StatusCode: 401}, Permission: dc.RepoAdmin}, false},
 	} {
 		if got := Fatal(c.err); got != c.want {
 			t.Errorf("%s: Fatal = %v, want %v", c.name, got, c.want)
@@ -47,6 +51,9 @@ func TestDescribe(t *testing.T) {
 		{&bbapi.RetryBudgetError{Attempts: 3, MaxWait: 2 * time.Second, Err: &bbapi.RateLimitError{ErrorResponse: &bbapi.ErrorResponse{StatusCode: http.StatusTooManyRequests, Body: "Rate limit for this resource has been exceeded."}}},
 			"429 Too Many Requests: Rate limit for this resource has been exceeded.; gave up after 3 attempts (--max-wait 2s spent)"},
 		{errors.New("dial tcp: refused"), "dial tcp: refused"},
+		{&dc.PermissionError{ErrorResponse: &dc.ErrorResponse{Method: "GET", URL: "http://x/rest/keys/latest/projects/OPS/ssh", StatusCode: 401,
+			Errors: []dc.ErrorMessage{{Message: "You are not permitted to access this resource"}}}, Permission: dc.ProjectAdmin},
+			"401 Unauthorized: You are not permitted to access this resource (needs PROJECT_ADMIN)"},
 	} {
 		if got := Describe(c.err); got != c.want {
 			t.Errorf("Describe = %q, want %q", got, c.want)

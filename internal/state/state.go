@@ -162,8 +162,14 @@ type Target struct {
 	Added time.Time `json:"added,omitzero"`
 }
 
-// Ref is "WS/SLUG", as the user writes it after --repo or --project.
-func (t Target) Ref() string { return t.Workspace + "/" + t.Slug }
+// Ref is "WS/SLUG", as the user writes it after --repo or --project; a Data Center
+// project, which has no workspace above it, is its key alone.
+func (t Target) Ref() string {
+	if t.Workspace == "" {
+		return t.Slug
+	}
+	return t.Workspace + "/" + t.Slug
+}
 
 // Key is "repo:WS/SLUG" or "project:WS/KEY": unique across kinds, for maps and output.
 func (t Target) Key() string { return string(t.Kind) + ":" + t.Ref() }
