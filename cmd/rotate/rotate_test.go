@@ -1,7 +1,9 @@
 package rotate
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
@@ -253,11 +256,28 @@ func TestScheduleEveryBackend(t *testing.T) {
 			must(t, runRotate(context.Background(), opts))
 			var status jsonStatus
 			must(t, json.Unmarshal([]byte(w.stdout.String()), &status))
-			if j := status.Schedules[0]; !j.Installed || j.Schedule != doc.Schedule || j.IfOlderThan != "90d" || j.NextRun != doc.NextRun {
+			j := status.Schedules[0]
+			if !j.Installed || j.Schedule != doc.Schedule || j.IfOlderThan != "90d" || j.NextRun != doc.NextRun ||
+				j.Command != strings.Join(wantCmd, " ") || j.LogFile != doc.LogFile || !slices.Equal(j.Files, doc.ChangedFiles) ||
+				(b == schedule.Systemd || b == schedule.Cron) != strings.Contains(content, j.Spec) || j.Error != "" {
 				t.Errorf("status = %+v", j)
 			}
 			if status.Schedules[1].Installed {
 				t.Error("the access-key timer shows as installed")
+			}
+			if len(doc.ChangedFiles) > 0 {
+				// A timer file removed by hand: the timer is gone, and --status says so.
+				gone := doc.ChangedFiles[len(doc.ChangedFiles)-1]
+				saved, err := os.ReadFile(gone)
+				must(t, err)
+				must(t, os.Remove(gone))
+				opts = w.options()
+				opts.Status = true
+				must(t, runRotate(context.Background(), opts))
+				if want := "not installed (" + string(b) + "): its file " + gone + " is gone"; !strings.Contains(w.stdout.String(), want) {
+					t.Errorf("status with %s removed:\n%s\nwant %q", gone, w.stdout, want)
+				}
+				must(t, os.WriteFile(gone, saved, 0o644))
 			}
 
 			// A second --schedule changes nothing; --unschedule removes it all.
@@ -323,7 +343,7 @@ func (w *world) installed(b schedule.Backend, doc jsonSchedule) string {
 		if err != nil {
 			w.t.Fatal(err)
 		}
-		all.WriteString(schedule.DecodeUTF16(b))
+		all.WriteString(fromUTF16(b))
 	}
 	if all.Len() == 0 {
 		w.t.Fatalf("no files written: %+v", doc)
@@ -497,4 +517,18 @@ func TestScheduleRefusesAJobThatCouldNotRun(t *testing.T) {
 	if sec, err := w.fileStore.Get(context.Background(), credstore.PassphraseAccount("ada")); err != nil || string(sec.Secret) != "kept for cron" {
 		t.Errorf("passphrase in the file store: %v", err)
 	}
+}
+
+// fromUTF16 reads the task XML Task Scheduler takes (UTF-16LE after a byte-order mark);
+// other files are returned as they are.
+func fromUTF16(b []byte) string {
+	rest, ok := bytes.CutPrefix(b, []byte{0xFF, 0xFE})
+	if !ok {
+		return string(b)
+	}
+	u := make([]uint16, len(rest)/2)
+	for i := range u {
+		u[i] = binary.LittleEndian.Uint16(rest[2*i:])
+	}
+	return string(utf16.Decode(u))
 }

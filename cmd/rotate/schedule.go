@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"time"
@@ -181,7 +182,12 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 		if err := in.Apply(ctx, plan); err != nil {
 			return plainErr(err)
 		}
-		rec := &state.Schedule{Backend: string(in.Backend), Frequency: string(fl.frequency), LogFile: job.LogFile, Installed: opts.Now()}
+		rec := &state.Schedule{Backend: string(in.Backend), Frequency: string(fl.frequency), Hour: job.Calendar.Hour,
+			Minute: job.Calendar.Minute, Command: doc.Command, IfOlderThan: ro.IfOlderThan, LogFile: job.LogFile,
+			Files: in.Files(job.ID), Installed: opts.Now()}
+		if rec.IfOlderThan == "" {
+			rec.IfOlderThan = schedule.DefaultIfOlderThan
+		}
 		// changed_files lists the timer's own files; state.json also notes the timer.
 		if err := recordSchedule(ctx, opts, paths, job.ID, rec); err != nil {
 			return err
@@ -268,8 +274,12 @@ func recordSchedule(ctx context.Context, opts *Options, paths cmdutil.Paths, id 
 		case rec == nil:
 			delete(st.Schedules, id)
 			return nil
-		case old != nil && old.Backend == rec.Backend && old.Frequency == rec.Frequency && old.LogFile == rec.LogFile:
-			return errScheduleUnchanged
+		case old != nil:
+			same := *rec
+			same.Installed = old.Installed
+			if reflect.DeepEqual(*old, same) {
+				return errScheduleUnchanged
+			}
 		}
 		if st.Schedules == nil {
 			st.Schedules = map[string]*state.Schedule{}

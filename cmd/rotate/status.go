@@ -39,7 +39,7 @@ type (
 		// LastRun is the job's last run as its log tells it (also when bbkey could not
 		// start, or the run was killed before it recorded anything).
 		LastRun *schedule.LoggedRun `json:"last_run,omitempty"`
-		// Error says why the timer could not be read.
+		// Error says why a recorded timer is not installed any more.
 		Error string `json:"error,omitempty"`
 	}
 	jsonJournal struct {
@@ -64,7 +64,8 @@ type (
 	}
 )
 
-// runStatus reads the timers, the state and the journal; it calls nothing on Bitbucket.
+// runStatus reads the state (with the timers --schedule recorded), the timers' log and
+// the journal; it calls nothing on Bitbucket.
 func runStatus(ctx context.Context, opts *Options, fl flags) error {
 	paths, err := opts.Paths()
 	if err != nil {
@@ -87,28 +88,11 @@ func runStatus(ctx context.Context, opts *Options, fl flags) error {
 			kind = state.RotateAccessKeys
 		}
 		id := schedule.JobID(access)
-		// A timer that cannot be read (no crontab command) is reported, not fatal: the
-		// rest of the status is still worth showing.
-		s, err := in.Status(ctx, id)
-		j := jsonJob{Job: id, Kind: string(kind), Installed: s.Installed, Backend: string(in.Backend), Spec: s.Spec,
-			Command: s.Command, LogFile: s.LogFile, Files: orEmpty(s.Files)}
-		if err != nil {
-			j.Error = err.Error()
+		j := jobStatus(id, kind, st.Schedules[id], in.Backend, opts.Now())
+		if d, err := keylabel.ParseDuration(j.IfOlderThan); err == nil && j.Installed {
+			ages[kind] = d
 		}
-		if s.Installed {
-			j.Schedule = s.Spec
-			if s.Calendar.Frequency != "" {
-				j.Schedule = s.Calendar.String()
-			}
-			if !s.Next.IsZero() {
-				j.NextRun = s.Next.Format(time.RFC3339)
-			}
-			j.IfOlderThan = argAfter(s.Command, "--if-older-than")
-			if d, err := keylabel.ParseDuration(j.IfOlderThan); err == nil {
-				ages[kind] = d
-			}
-		}
-		logFile := s.LogFile
+		logFile := j.LogFile
 		if logFile == "" {
 			logFile = filepath.Join(paths.ConfigDir, schedule.LogFileName)
 		}
@@ -194,18 +178,28 @@ func describeLoggedRun(r schedule.LoggedRun) string {
 	return line
 }
 
-// argAfter returns the word after flag in a command line ("" when absent).
-func argAfter(cmdline, flag string) string {
-	f := strings.Fields(cmdline)
-	for i, w := range f {
-		if w == flag && i+1 < len(f) {
-			return strings.Trim(f[i+1], `"'`)
-		}
-		if v, ok := strings.CutPrefix(w, flag+"="); ok {
-			return strings.Trim(v, `"'`)
+// jobStatus is the timer `--schedule` recorded for job id (nil: none), checked against
+// the files its scheduler keeps: a file removed outside bbkey means the timer is gone.
+// detected is this machine's scheduler, shown for a job that is not installed.
+func jobStatus(id string, kind state.RotationKind, rec *state.Schedule, detected schedule.Backend, now time.Time) jsonJob {
+	if rec == nil {
+		return jsonJob{Job: id, Kind: string(kind), Backend: string(detected), Files: []string{}}
+	}
+	j := jsonJob{Job: id, Kind: string(kind), Installed: true, Backend: rec.Backend, Schedule: rec.Frequency,
+		Command: strings.Join(rec.Command, " "), IfOlderThan: rec.IfOlderThan, LogFile: rec.LogFile, Files: orEmpty(rec.Files)}
+	if len(rec.Command) > 0 { // an older bbkey kept no time of day
+		cal := schedule.Calendar{Frequency: schedule.Frequency(rec.Frequency), Hour: rec.Hour, Minute: rec.Minute}
+		j.Schedule, j.Spec = cal.String(), cal.Spec(schedule.Backend(rec.Backend))
+		if next := cal.Next(now); !next.IsZero() {
+			j.NextRun = next.Format(time.RFC3339)
 		}
 	}
-	return ""
+	if f := rec.Gone(); f != "" {
+		j.Installed, j.NextRun = false, ""
+		j.Error = fmt.Sprintf("its file %s is gone (removed outside bbkey): run `bbkey rotate --schedule %s%s` to install the timer again, or --unschedule to forget it",
+			f, rec.Frequency, map[bool]string{true: " --access-keys"}[kind == state.RotateAccessKeys])
+	}
+	return j
 }
 
 func printStatus(opts *Options, doc jsonStatus) error {
@@ -223,7 +217,7 @@ func printStatus(opts *Options, doc jsonStatus) error {
 		v := "not installed (" + j.Backend + ")"
 		switch {
 		case j.Error != "":
-			v = "unknown: " + j.Error
+			v = "not installed (" + j.Backend + "): " + j.Error
 		case j.Installed:
 			v = fmt.Sprintf("%s via %s, next run %s", j.Schedule, j.Backend, dash(j.NextRun))
 		}

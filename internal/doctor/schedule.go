@@ -23,8 +23,9 @@ func period(f string) time.Duration {
 	}
 }
 
-// checkSchedule reads each installed timer's last run from its log: a failed run, or no
-// run for twice the timer's period, means the keys are silently no longer rotated.
+// checkSchedule reads each installed timer's last run from its log: a failed run, no run
+// for twice the timer's period, or a timer file removed outside bbkey, means the keys are
+// silently no longer rotated.
 func checkSchedule(_ context.Context, e *Env, _ Deps) Result {
 	st, err := e.state()
 	if err != nil || st == nil || len(st.Schedules) == 0 {
@@ -41,7 +42,10 @@ func checkSchedule(_ context.Context, e *Env, _ Deps) Result {
 		if ok && run.Started.After(last) {
 			last = run.Started
 		}
-		switch {
+		switch gone := rec.Gone(); {
+		case gone != "":
+			bad = append(bad, fmt.Sprintf("%s (%s): its file %s is gone (removed outside bbkey)", id, rec.Backend, gone))
+			fixes = appendOnce(fixes, "install it again: bbkey rotate --schedule "+rec.Frequency+jobFlag(id)+" (or forget it: bbkey rotate --unschedule"+jobFlag(id)+")")
 		case err != nil:
 			bad = append(bad, fmt.Sprintf("%s: its log %s cannot be read: %v", id, rec.LogFile, err))
 		case ok && run.NotStarted != "":

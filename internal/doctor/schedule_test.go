@@ -22,24 +22,26 @@ func TestScheduleCheck(t *testing.T) {
 		frequency string
 		installed time.Time
 		log       string
+		gone      bool // the timer's file was removed
 		status    Status
 		want      string
 	}{
-		{"ok", "daily", now.Add(-72 * time.Hour), started + "✓ " + schedule.FinishedLine("rotate", "skipped", 0) + "\n", OK, "last run"},
+		{"ok", "daily", now.Add(-72 * time.Hour), started + "✓ " + schedule.FinishedLine("rotate", "skipped", 0) + "\n", false, OK, "last run"},
 		{"failed", "daily", now.Add(-72 * time.Hour),
 			started + "✗ " + schedule.FinishedLine("rotate", "failed", 4) + "\nbbkey: error: not logged in to Bitbucket\nbbkey: hint: run 'bbkey auth login'\n",
-			Fail, "failed with exit 4: not logged in to Bitbucket"},
-		{"never finished", "weekly", now.Add(-72 * time.Hour), started + "✓ generated the new key\n", Fail, "never finished"},
+			false, Fail, "failed with exit 4: not logged in to Bitbucket"},
+		{"never finished", "weekly", now.Add(-72 * time.Hour), started + "✓ generated the new key\n", false, Fail, "never finished"},
 		{"bbkey did not start", "weekly", now.Add(-72 * time.Hour),
-			started + "✓ " + schedule.FinishedLine("rotate", "ok", 0) + "\n/bin/sh: 1: /opt/bbkey: not found\n", Fail, "did not start bbkey"},
-		{"installed long ago, ran recently", "daily", now.Add(-30 * 24 * time.Hour), started + "✓ " + schedule.FinishedLine("rotate", "ok", 0) + "\n", OK, "last run"},
-		{"stopped", "daily", now.Add(-30 * 24 * time.Hour), "", Fail, "has never run since it was installed"},
+			started + "✓ " + schedule.FinishedLine("rotate", "ok", 0) + "\n/bin/sh: 1: /opt/bbkey: not found\n", false, Fail, "did not start bbkey"},
+		{"installed long ago, ran recently", "daily", now.Add(-30 * 24 * time.Hour), started + "✓ " + schedule.FinishedLine("rotate", "ok", 0) + "\n", false, OK, "last run"},
+		{"stopped", "daily", now.Add(-30 * 24 * time.Hour), "", false, Fail, "has never run since it was installed"},
 		{"weekly, late", "weekly", now.Add(-30 * 24 * time.Hour),
-			"✓ " + schedule.StartedLine("rotate", now.Add(-15*24*time.Hour)) + "\n✓ " + schedule.FinishedLine("rotate", "ok", 0) + "\n", Fail, "has not run since"},
-		{"not due yet", "monthly", now.Add(-24 * time.Hour), "", OK, "not due yet"},
+			"✓ " + schedule.StartedLine("rotate", now.Add(-15*24*time.Hour)) + "\n✓ " + schedule.FinishedLine("rotate", "ok", 0) + "\n", false, Fail, "has not run since"},
+		{"not due yet", "monthly", now.Add(-24 * time.Hour), "", false, OK, "not due yet"},
+		{"timer file removed", "daily", now.Add(-72 * time.Hour), started + "✓ " + schedule.FinishedLine("rotate", "ok", 0) + "\n", true, Fail, "bbkey-rotate.timer is gone"},
 		{"other job's error is not this one's", "daily", now.Add(-72 * time.Hour),
 			started + "✓ " + schedule.FinishedLine("rotate", "ok", 0) + "\n✓ " + schedule.StartedLine("rotate-access-keys", ran) + "\n✗ " +
-				schedule.FinishedLine("rotate-access-keys", "failed", 1) + "\nbbkey: error: boom\n", OK, "last run"},
+				schedule.FinishedLine("rotate-access-keys", "failed", 1) + "\nbbkey: error: boom\n", false, OK, "last run"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,8 +55,12 @@ func TestScheduleCheck(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			rec := &state.Schedule{Backend: "cron", Frequency: tt.frequency, LogFile: log, Installed: tt.installed}
+			if tt.gone {
+				rec.Backend, rec.Files = "systemd", []string{filepath.Join(e.Paths.ConfigDir, "bbkey-rotate.timer")}
+			}
 			err := state.Dir{Path: e.Paths.ConfigDir}.Update(context.Background(), func(st *state.State) error {
-				st.Schedules = map[string]*state.Schedule{"rotate": {Backend: "cron", Frequency: tt.frequency, LogFile: log, Installed: tt.installed}}
+				st.Schedules = map[string]*state.Schedule{"rotate": rec}
 				return nil
 			})
 			if err != nil {

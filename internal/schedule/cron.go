@@ -2,7 +2,6 @@ package schedule
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -14,18 +13,7 @@ func CronLine(j Job) (string, error) {
 	if err := j.validate(Cron); err != nil {
 		return "", err
 	}
-	c := j.Calendar
-	var when string
-	switch c.Frequency {
-	case Daily:
-		when = fmt.Sprintf("%d %d * * *", c.Minute, c.Hour)
-	case Weekly:
-		when = fmt.Sprintf("%d %d * * 1", c.Minute, c.Hour)
-	case Monthly:
-		when = fmt.Sprintf("%d %d 1 * *", c.Minute, c.Hour)
-	}
-	var cmd []string
-	cmd = append(cmd, when)
+	cmd := []string{cronWhen(j.Calendar)}
 	for _, kv := range j.Env {
 		k, v, _ := strings.Cut(kv, "=")
 		cmd = append(cmd, k+"="+shQuote(v))
@@ -36,6 +24,17 @@ func CronLine(j Job) (string, error) {
 	cmd = append(cmd, ">>", shQuote(j.LogFile), "2>&1", CronMarker(j.ID))
 	// cron turns an unescaped % into a newline.
 	return strings.ReplaceAll(strings.Join(cmd, " "), "%", `\%`), nil
+}
+
+// cronWhen is the five time fields of c.
+func cronWhen(c Calendar) string {
+	switch c.Frequency {
+	case Weekly:
+		return fmt.Sprintf("%d %d * * 1", c.Minute, c.Hour)
+	case Monthly:
+		return fmt.Sprintf("%d %d 1 * *", c.Minute, c.Hour)
+	}
+	return fmt.Sprintf("%d %d * * *", c.Minute, c.Hour)
 }
 
 // shQuote single-quotes s for sh when it has anything but safe characters.
@@ -76,58 +75,4 @@ func CronRemove(crontab, id string) (string, bool) {
 		kept = append(kept, l)
 	}
 	return strings.Join(kept, ""), found
-}
-
-// findCron returns the line of job id in crontab.
-func findCron(crontab, id string) (string, bool) {
-	for l := range strings.SplitSeq(crontab, "\n") {
-		if isCronLine(l, id) {
-			return strings.TrimRight(l, " \t\r"), true
-		}
-	}
-	return "", false
-}
-
-// readCronLine reads back the calendar and command of a line CronLine wrote.
-func readCronLine(line, id string) (cal Calendar, command, log string, ok bool) {
-	f := strings.Fields(line)
-	if len(f) < 6 || f[3] != "*" {
-		return cal, "", "", false
-	}
-	m, err1 := strconv.Atoi(f[0])
-	h, err2 := strconv.Atoi(f[1])
-	if err1 != nil || err2 != nil || h < 0 || h > 23 || m < 0 || m > 59 {
-		return cal, "", "", false
-	}
-	cal = Calendar{Hour: h, Minute: m}
-	switch {
-	case f[2] == "*" && f[4] == "*":
-		cal.Frequency = Daily
-	case f[2] == "*" && f[4] == "1":
-		cal.Frequency = Weekly
-	case f[2] == "1" && f[4] == "*":
-		cal.Frequency = Monthly
-	default:
-		return cal, "", "", false
-	}
-	// The command is everything after the five time fields, without the marker.
-	rest := line
-	for range 5 {
-		rest = strings.TrimLeft(rest, " \t")
-		rest = rest[strings.IndexAny(rest, " \t"):]
-	}
-	command = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), CronMarker(id)))
-	command = strings.ReplaceAll(command, `\%`, "%")
-	if i := strings.LastIndex(command, " >> "); i >= 0 {
-		log = shUnquote(strings.TrimSuffix(command[i+4:], " 2>&1"))
-	}
-	return cal, command, log, true
-}
-
-// shUnquote undoes shQuote on one word.
-func shUnquote(s string) string {
-	if len(s) >= 2 && s[0] == '\'' && s[len(s)-1] == '\'' {
-		return strings.ReplaceAll(s[1:len(s)-1], `'\''`, "'")
-	}
-	return s
 }

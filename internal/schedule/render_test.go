@@ -140,48 +140,41 @@ func TestXMLWellFormed(t *testing.T) {
 	}
 }
 
-func TestReadBack(t *testing.T) {
-	for _, f := range []Frequency{Daily, Weekly, Monthly} {
-		want := Calendar{Frequency: f, Hour: 10, Minute: 17}
-
-		_, tmr, _ := SystemdUnits(linuxJob(t, f))
-		if c, ok := parseOnCalendar(unitValues(tmr)["OnCalendar"]); !ok || c != want {
-			t.Errorf("systemd %s read back as %+v, %v", f, c, ok)
+// TestSpec: what --status shows as the schedule is the backend's own expression.
+func TestSpec(t *testing.T) {
+	for _, tt := range []struct {
+		f                  Frequency
+		systemd, cron, any string
+	}{
+		{Daily, "*-*-* 10:17:00", "17 10 * * *", "daily (10:17)"},
+		{Weekly, "Mon *-*-* 10:17:00", "17 10 * * 1", "weekly (Monday 10:17)"},
+		{Monthly, "*-*-01 10:17:00", "17 10 1 * *", "monthly (day 1, 10:17)"},
+	} {
+		c := Calendar{Frequency: tt.f, Hour: 10, Minute: 17}
+		if got := c.Spec(Systemd); got != tt.systemd {
+			t.Errorf("%s systemd = %q, want %q", tt.f, got, tt.systemd)
 		}
-		plist, _ := LaunchdPlist(macJob(t, f))
-		c, argv, log, err := readPlist([]byte(plist))
-		if err != nil || c != want || argv[0] != "/opt/homebrew/bin/bbkey" || log != "/Users/ann/Library/Application Support/bbkey/rotate.log" {
-			t.Errorf("plist %s read back as %+v %q %q, %v", f, c, argv, log, err)
+		if got := c.Spec(Cron); got != tt.cron {
+			t.Errorf("%s cron = %q, want %q", tt.f, got, tt.cron)
 		}
-		task, _ := TaskXML(windowsJob(t, f), now)
-		c, cmd, log, err := readTaskXML(EncodeUTF16(task))
-		if err != nil || c != want || log != `C:\Users\ann\AppData\Roaming\bbkey\rotate.log` || !strings.Contains(cmd, `"C:\Program Files\bbkey\bbkey.exe" rotate`) {
-			t.Errorf("task %s read back as %+v %q %q, %v", f, c, cmd, log, err)
-		}
-		line, _ := CronLine(linuxJob(t, f))
-		c, cmd, log, ok := readCronLine(line, "rotate")
-		if !ok || c != want || log != "/home/ann/.config/bbkey/rotate.log" || !strings.HasPrefix(cmd, "BBKEY_SCHEDULED=rotate /usr/local/bin/bbkey rotate") {
-			t.Errorf("cron %s read back as %+v %q %q, %v", f, c, cmd, log, ok)
-		}
-	}
-	for _, spec := range []string{"daily", "weekly", "monthly"} {
-		if c, ok := parseOnCalendar(spec); !ok || string(c.Frequency) != spec || c.Hour != 0 {
-			t.Errorf("parseOnCalendar(%q) = %+v, %v", spec, c, ok)
-		}
-	}
-	for _, spec := range []string{"hourly", "Tue *-*-* 10:00:00", "*-*-* 25:00:00", "*-*-15 10:00:00"} {
-		if c, ok := parseOnCalendar(spec); ok {
-			t.Errorf("parseOnCalendar(%q) = %+v, want not ours", spec, c)
+		if got := c.Spec(Launchd); got != tt.any || c.Spec(TaskScheduler) != tt.any {
+			t.Errorf("%s launchd = %q, want %q", tt.f, got, tt.any)
 		}
 	}
 }
 
 func TestSystemdQuoting(t *testing.T) {
-	for _, s := range []string{"plain", "a b", `O'Brien "keys" 50%$HOME\x`, ";", "", `\`, `$$`} {
-		q := systemdQuote(s, false, false)
-		got := systemdSplit("/bin/exe%%$$ " + q + " tail")
-		if len(got) != 3 || got[0] != "/bin/exe%$$" || got[1] != s || got[2] != "tail" {
-			t.Errorf("systemdQuote(%q) = %s, split back as %q", s, q, got)
+	for _, tt := range []struct{ in, want string }{
+		{"plain", "plain"},
+		{"a b", `"a b"`},
+		{`O'Brien "keys" 50%$HOME\x`, `"O'Brien \"keys\" 50%%$$HOME\\x"`},
+		{";", `";"`},
+		{"", `""`},
+		{`\`, `"\\"`},
+		{`$$`, `$$$$`},
+	} {
+		if got := systemdQuote(tt.in, false, false); got != tt.want {
+			t.Errorf("systemdQuote(%q) = %s, want %s", tt.in, got, tt.want)
 		}
 	}
 	j := linuxJob(t, Daily)
@@ -201,12 +194,9 @@ func TestWindowsQuoting(t *testing.T) {
 		if got := winQuote(tt.in); got != tt.want {
 			t.Errorf("winQuote(%q) = %s, want %s", tt.in, got, tt.want)
 		}
-		if back := winUnquote(winQuote(tt.in)); back != tt.in {
-			t.Errorf("winUnquote(winQuote(%q)) = %q", tt.in, back)
-		}
 	}
-	if s := DecodeUTF16(EncodeUTF16("ä€😀<x>")); s != "ä€😀<x>" {
-		t.Errorf("UTF-16 round trip = %q", s)
+	if b := EncodeUTF16("€😀"); string(b) != "\xff\xfe\xac\x20\x3d\xd8\x00\xde" {
+		t.Errorf("EncodeUTF16 = % x, want a BOM, then € and a surrogate pair", b)
 	}
 	if b := EncodeUTF16("<"); len(b) != 4 || b[0] != 0xFF || b[1] != 0xFE || b[2] != '<' || b[3] != 0 {
 		t.Errorf("EncodeUTF16 = % x, want a little-endian BOM and text", b)

@@ -1,4 +1,4 @@
-// Package schedule installs, removes and reports the native timer that runs
+// Package schedule installs and removes the native timer that runs
 // `bbkey rotate --if-older-than …` unattended: a systemd user timer and service on Linux,
 // a crontab line where systemd has no user manager, a launchd agent on macOS and a Task
 // Scheduler task on Windows.
@@ -80,6 +80,18 @@ func (c Calendar) String() string {
 		return fmt.Sprintf("monthly (day 1, %02d:%02d)", c.Hour, c.Minute)
 	}
 	return string(c.Frequency)
+}
+
+// Spec is c as backend b holds it: systemd's OnCalendar, cron's five time fields, or
+// String for launchd and Task Scheduler (their calendars have no one-line form).
+func (c Calendar) Spec(b Backend) string {
+	switch b {
+	case Systemd:
+		return OnCalendar(c)
+	case Cron:
+		return cronWhen(c)
+	}
+	return c.String()
 }
 
 // Next is the first run strictly after t, in t's location. It ignores the few minutes of

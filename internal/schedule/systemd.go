@@ -1,9 +1,7 @@
 package schedule
 
 import (
-	"bufio"
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -58,43 +56,6 @@ func OnCalendar(c Calendar) string {
 	return "*-*-* " + hm
 }
 
-// parseOnCalendar reads back what OnCalendar writes, and systemd's own shorthands.
-func parseOnCalendar(spec string) (Calendar, bool) {
-	switch spec {
-	case "daily":
-		return Calendar{Frequency: Daily}, true
-	case "weekly":
-		return Calendar{Frequency: Weekly}, true
-	case "monthly":
-		return Calendar{Frequency: Monthly}, true
-	}
-	f := strings.Fields(spec)
-	var c Calendar
-	switch {
-	case len(f) == 2 && f[0] == "*-*-*":
-		c.Frequency = Daily
-	case len(f) == 2 && f[0] == "*-*-01":
-		c.Frequency = Monthly
-	case len(f) == 3 && f[0] == "Mon" && f[1] == "*-*-*":
-		c.Frequency, f = Weekly, f[1:]
-	default:
-		return c, false
-	}
-	h, m, ok := parseHM(strings.TrimSuffix(f[1], ":00"))
-	c.Hour, c.Minute = h, m
-	return c, ok
-}
-
-func parseHM(s string) (int, int, bool) {
-	hs, ms, ok := strings.Cut(s, ":")
-	h, err1 := strconv.Atoi(hs)
-	m, err2 := strconv.Atoi(ms)
-	if !ok || err1 != nil || err2 != nil || h < 0 || h > 23 || m < 0 || m > 59 {
-		return 0, 0, false
-	}
-	return h, m, true
-}
-
 // systemdEscape doubles the characters systemd expands in unit settings: % (specifiers).
 func systemdEscape(s string) string { return strings.ReplaceAll(s, "%", "%%") }
 
@@ -112,59 +73,4 @@ func systemdQuote(s string, always, noVars bool) string {
 	}
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 	return `"` + r.Replace(s) + `"`
-}
-
-// systemdSplit undoes systemdQuote on a whole ExecStart value.
-func systemdSplit(line string) []string {
-	var out []string
-	var cur strings.Builder
-	inWord, quoted := false, false
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		switch {
-		case quoted && c == '\\' && i+1 < len(line):
-			i++
-			cur.WriteByte(line[i])
-		case c == '"':
-			quoted, inWord = !quoted, true
-		case !quoted && (c == ' ' || c == '\t'):
-			if inWord {
-				out = append(out, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		default:
-			cur.WriteByte(c)
-			inWord = true
-		}
-	}
-	if inWord {
-		out = append(out, cur.String())
-	}
-	for i, w := range out {
-		if i == 0 { // the executable: no $ expansion
-			out[i] = strings.ReplaceAll(w, "%%", "%")
-			continue
-		}
-		out[i] = strings.NewReplacer("%%", "%", "$$", "$").Replace(w)
-	}
-	return out
-}
-
-// unitValues returns the first value of each key in a unit file.
-func unitValues(content string) map[string]string {
-	vals := map[string]string{}
-	sc := bufio.NewScanner(strings.NewReader(content))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' || line[0] == ';' || line[0] == '[' {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		k = strings.TrimSpace(k)
-		if _, seen := vals[k]; ok && !seen {
-			vals[k] = strings.TrimSpace(v)
-		}
-	}
-	return vals
 }

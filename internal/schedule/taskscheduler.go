@@ -2,10 +2,7 @@ package schedule
 
 import (
 	"encoding/binary"
-	"encoding/xml"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -131,16 +128,6 @@ func cmdSafe(s string) error {
 // winQuote is text.WindowsQuote, named here beside its inverse.
 func winQuote(s string) string { return text.WindowsQuote(s) }
 
-// winUnquote undoes winQuote on one word.
-func winUnquote(s string) string {
-	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
-		s = s[1 : len(s)-1]
-		trail := len(s) - len(strings.TrimRight(s, `\`))
-		return s[:len(s)-trail/2]
-	}
-	return s
-}
-
 // SchtasksCreate is the command line that registers the task from its XML file.
 func SchtasksCreate(id, xmlPath string) []string {
 	return []string{"schtasks", "/Create", "/TN", TaskName(id), "/XML", xmlPath, "/F"}
@@ -155,79 +142,4 @@ func EncodeUTF16(s string) []byte {
 		b = binary.LittleEndian.AppendUint16(b, c)
 	}
 	return b
-}
-
-// DecodeUTF16 reverses EncodeUTF16; text without a UTF-16 byte-order mark is returned as is.
-func DecodeUTF16(b []byte) string {
-	var order binary.ByteOrder
-	switch {
-	case len(b) >= 2 && b[0] == 0xFF && b[1] == 0xFE:
-		order = binary.LittleEndian
-	case len(b) >= 2 && b[0] == 0xFE && b[1] == 0xFF:
-		order = binary.BigEndian
-	default:
-		return string(b)
-	}
-	b = b[2:]
-	u := make([]uint16, len(b)/2)
-	for i := range u {
-		u[i] = order.Uint16(b[2*i:])
-	}
-	return string(utf16.Decode(u))
-}
-
-type taskDoc struct {
-	Triggers struct {
-		Calendar []struct {
-			StartBoundary string    `xml:"StartBoundary"`
-			ByDay         *struct{} `xml:"ScheduleByDay"`
-			ByWeek        *struct {
-				Days struct {
-					Monday *struct{} `xml:"Monday"`
-				} `xml:"DaysOfWeek"`
-			} `xml:"ScheduleByWeek"`
-			ByMonth *struct {
-				Days []int `xml:"DaysOfMonth>Day"`
-			} `xml:"ScheduleByMonth"`
-		} `xml:"CalendarTrigger"`
-	} `xml:"Triggers"`
-	Exec struct {
-		Command   string `xml:"Command"`
-		Arguments string `xml:"Arguments"`
-	} `xml:"Actions>Exec"`
-}
-
-// readTaskXML reads back a definition TaskXML wrote: calendar, command line and log.
-func readTaskXML(data []byte) (cal Calendar, command, log string, err error) {
-	var doc taskDoc
-	d := xml.NewDecoder(strings.NewReader(DecodeUTF16(data)))
-	d.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil } // already UTF-8
-	if err := d.Decode(&doc); err != nil {
-		return cal, "", "", fmt.Errorf("reading task XML: %w", err)
-	}
-	command = strings.TrimSpace(doc.Exec.Command + " " + doc.Exec.Arguments)
-	if i := strings.LastIndex(doc.Exec.Arguments, " >> "); i >= 0 {
-		rest := strings.TrimSuffix(strings.TrimSuffix(doc.Exec.Arguments[i+4:], `"`), " 2>&1")
-		log = winUnquote(rest)
-	}
-	if len(doc.Triggers.Calendar) != 1 {
-		return cal, command, log, errors.New("task has no single calendar trigger")
-	}
-	t := doc.Triggers.Calendar[0]
-	start, err := time.Parse("2006-01-02T15:04:05", t.StartBoundary)
-	if err != nil {
-		return cal, command, log, fmt.Errorf("task start %q: %w", t.StartBoundary, err)
-	}
-	cal.Hour, cal.Minute = start.Hour(), start.Minute()
-	switch {
-	case t.ByDay != nil:
-		cal.Frequency = Daily
-	case t.ByWeek != nil && t.ByWeek.Days.Monday != nil:
-		cal.Frequency = Weekly
-	case t.ByMonth != nil && len(t.ByMonth.Days) == 1 && t.ByMonth.Days[0] == 1:
-		cal.Frequency = Monthly
-	default:
-		return cal, command, log, errors.New("task trigger is not one bbkey writes")
-	}
-	return cal, command, log, nil
 }

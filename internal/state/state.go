@@ -75,12 +75,33 @@ type State struct {
 	Schedules map[string]*Schedule `json:"schedules,omitempty"`
 }
 
-// Schedule is a timer `rotate --schedule` installed.
+// Schedule is a timer `rotate --schedule` installed: what `rotate --status` and doctor
+// report, without reading it back from the scheduler's files.
 type Schedule struct {
-	Backend   string    `json:"backend"`
-	Frequency string    `json:"frequency"`
-	LogFile   string    `json:"log_file"`
+	Backend   string `json:"backend"`
+	Frequency string `json:"frequency"`
+	// Hour and Minute are the local time of day it runs.
+	Hour   int `json:"hour"`
+	Minute int `json:"minute"`
+	// Command is what the job runs: the executable and its arguments. A record without
+	// one was written by an older bbkey, which kept no time of day either.
+	Command     []string `json:"command,omitempty"`
+	IfOlderThan string   `json:"if_older_than,omitempty"`
+	LogFile     string   `json:"log_file"`
+	// Files are the files the scheduler keeps for it (none for cron).
+	Files     []string  `json:"files,omitempty"`
 	Installed time.Time `json:"installed"`
+}
+
+// Gone returns the first of the timer's files that is no longer there (removed outside
+// bbkey: the timer is gone), or "".
+func (s *Schedule) Gone() string {
+	for _, f := range s.Files {
+		if !fsutil.MayExist(f) {
+			return f
+		}
+	}
+	return ""
 }
 
 // MaxRevocations bounds the revocation history kept in state.json.
