@@ -30,18 +30,23 @@ import (
 
 // Spec is what the user asked for: repositories and projects by name, and the
 // repositories of a workspace (all those the user administers, or those matching a
-// Bitbucket filter query).
+// Bitbucket filter query). On Data Center names are PROJ/slug and bare project keys, and
+// All is every repository the credential administers (no workspace, no query).
 type Spec struct {
-	Repos     []string // WS/SLUG
-	Projects  []string // WS/KEY
-	Workspace string
-	All       bool
-	Query     string
+	Repos      []string // WS/SLUG (Data Center: PROJ/slug, ~user/slug)
+	Projects   []string // WS/KEY (Data Center: KEY)
+	Workspace  string
+	All        bool
+	Query      string
+	DataCenter bool
 }
 
 // Named returns the targets the spec names directly, in the order given, without
 // duplicates.
 func (s Spec) Named() ([]state.Target, error) {
+	if s.DataCenter {
+		return s.namedDataCenter()
+	}
 	var out []state.Target
 	for _, r := range s.Repos {
 		t, err := state.ParseTarget(state.TargetRepo, strings.TrimSuffix(r, ".git"))
@@ -60,8 +65,14 @@ func (s Spec) Named() ([]state.Target, error) {
 	return Dedupe(out), nil
 }
 
-// Listing reports whether the spec needs the workspace's repositories listed.
-func (s Spec) Listing() bool { return s.Workspace != "" && (s.All || s.Query != "") }
+// Listing reports whether the spec needs repositories listed: a workspace's on Cloud,
+// those the credential administers on Data Center.
+func (s Spec) Listing() bool {
+	if s.DataCenter {
+		return s.All
+	}
+	return s.Workspace != "" && (s.All || s.Query != "")
+}
 
 // Lister lists the repositories of a workspace; *bbapi.RepositoriesService is one.
 type Lister interface {
@@ -131,12 +142,13 @@ func ReadRepoList(r io.Reader, name string) ([]string, error) {
 	return out, nil
 }
 
-// Split separates the targets an earlier run recorded for key (same fingerprint) from
-// those still to do. Recorded targets come back as present, with their key id.
+// Split separates the targets an earlier run recorded for key (same fingerprint, and on
+// Data Center the same permission) from those still to do. Recorded targets come back as
+// present, with their key id.
 func Split(targets []state.Target, key *state.AccessKey, fingerprint string) (done []Result, pending []state.Target) {
 	for _, t := range targets {
 		if key != nil && bbapi.SameFingerprint(key.Fingerprint, fingerprint) {
-			if rec, ok := key.Target(t); ok {
+			if rec, ok := key.Target(t); ok && rec.Permission == t.Permission {
 				done = append(done, Result{Target: t, Status: StatusPresent, KeyID: rec.KeyID, Recorded: true})
 				continue
 			}

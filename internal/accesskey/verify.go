@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,12 +22,19 @@ import (
 
 // Proof checks a key the way the build server will use it: real git over real ssh reads
 // one repository (git ls-remote), and a push is refused as read-only. A push that goes
-// through is a failure: the key would not be the read-only key it claims to be.
+// through is a failure: the key would not be the read-only key it claims to be. On Data
+// Center a key added with --write (Write) must instead be allowed to push.
 type Proof struct {
 	// Git runs git with extra environment (GIT_SSH_COMMAND, which git reads from nowhere
 	// else once the user's environment sets it).
 	Git    func(env []string) gitrun.Runner
 	Target state.Target
+
+	// DataCenter writes the remote the Data Center way, ssh://git@host:port/proj/slug.git
+	// (the project key in lower case), where Cloud's is git@host:WS/slug.git.
+	DataCenter bool
+	// Write: the key was added with write permission, so the push must be accepted.
+	Write bool
 
 	// ConfigFile, when set, is the ssh config bbkey wrote (~/.ssh/config, which includes
 	// ~/.ssh/bbkey/config): the proof goes through it and Alias, so it proves the config
@@ -55,6 +63,8 @@ type ProofResult struct {
 	Remote      string `json:"remote"`
 	Read        bool   `json:"read"`
 	PushRefused bool   `json:"push_refused"`
+	// PushAccepted is a key added with --write (Data Center) that the server lets push.
+	PushAccepted bool `json:"push_accepted,omitempty"`
 	// Message is the server's refusal of the push.
 	Message string `json:"message,omitempty"`
 }
@@ -75,7 +85,7 @@ func (p Proof) Run(ctx context.Context) (ProofResult, error) {
 	sshArgs := []string{gitssh.ProofSSH(), "-o", "BatchMode=yes"}
 	if p.ConfigFile != "" {
 		sshArgs = append(sshArgs, "-F", p.ConfigFile)
-		res.Remote = "git@" + p.Alias + ":" + p.Target.Ref() + ".git"
+		res.Remote = p.remote(p.Alias, 0)
 	} else {
 		host, port, err := settings.SplitEndpoint(p.Endpoint)
 		if err != nil {
@@ -92,7 +102,7 @@ func (p Proof) Run(ctx context.Context) (ProofResult, error) {
 		sshArgs = append(sshArgs, "-F", "none", "-i", key, "-o", "IdentitiesOnly=yes",
 			"-o", "UserKnownHostsFile="+kh, "-o", "GlobalKnownHostsFile="+kh,
 			"-o", "StrictHostKeyChecking=yes", "-o", "HostKeyAlias="+p.HostKeyAlias)
-		res.Remote = "ssh://git@" + net.JoinHostPort(host, strconv.Itoa(port)) + "/" + p.Target.Ref() + ".git"
+		res.Remote = p.remote(host, port)
 	}
 	switch {
 	case p.Private != nil:
@@ -127,6 +137,14 @@ func (p Proof) Run(ctx context.Context) (ProofResult, error) {
 		return res, fmt.Errorf("verifying: %w", err)
 	}
 	_, err = git.Run(ctx, repo, "push", "--dry-run", res.Remote, strings.TrimSpace(commit)+":"+checkBranch)
+	if p.Write {
+		if err != nil {
+			return res, errkind.VerifyError(fmt.Errorf("the key was added with write permission, but a push to %s is refused: %w", p.Target.Ref(), err),
+				"check that access keys may write on the server and that no branch permission blocks the key")
+		}
+		res.PushAccepted = true
+		return res, nil
+	}
 	if err == nil {
 		return res, errkind.VerifyError(fmt.Errorf("the key can push to %s: it is not a read-only access key", p.Target.Ref()),
 			"remove it from the repository's access keys, and check that the key is not also on a user account")
@@ -141,12 +159,31 @@ func (p Proof) Run(ctx context.Context) (ProofResult, error) {
 	return res, errkind.VerifyError(fmt.Errorf("a push to %s failed, but not as read-only: %w", p.Target.Ref(), err))
 }
 
-// refusal finds Bitbucket's read-only refusal in git's stderr ("conq: repository access
-// denied. access via a deployment key is read-only."), without git's "remote:" or
-// "fatal:" prefix.
+// remote is the URL of the target on host (an ssh config alias when port is 0).
+func (p Proof) remote(host string, port int) string {
+	if port > 0 {
+		host = net.JoinHostPort(host, strconv.Itoa(port))
+	}
+	if p.DataCenter {
+		return "ssh://git@" + host + "/" + strings.ToLower(p.Target.Workspace) + "/" + p.Target.Slug + ".git"
+	}
+	if port == 0 {
+		return "git@" + host + ":" + p.Target.Ref() + ".git"
+	}
+	return "ssh://git@" + host + "/" + p.Target.Ref() + ".git"
+}
+
+// refusalMarkers are what a refusal to push for want of write permission says: Cloud's
+// "conq: repository access denied. access via a deployment key is read-only.", Data
+// Center's "You are not permitted to push to this repository…".
+var refusalMarkers = []string{"read-only", "not permitted to push", "permission to push"}
+
+// refusal finds Bitbucket's read-only refusal in git's stderr, without git's "remote:"
+// or "fatal:" prefix.
 func refusal(stderr string) string {
 	for line := range strings.Lines(stderr) {
-		if strings.Contains(strings.ToLower(line), "read-only") {
+		l := strings.ToLower(line)
+		if slices.ContainsFunc(refusalMarkers, func(m string) bool { return strings.Contains(l, m) }) {
 			line = strings.TrimSpace(line)
 			for _, p := range []string{"remote:", "fatal:", "ERROR:"} {
 				line = strings.TrimSpace(strings.TrimPrefix(line, p))

@@ -21,9 +21,9 @@ func Fatal(err error) bool {
 	if bbapi.IsRateLimited(err) || bbapi.IsUnauthorized(err) {
 		return true
 	}
-	// Data Center: a 429, or a refused token (its missing permission, a 401 too, is one
-	// target's).
-	if dc.IsRateLimited(err) || dc.IsUnauthorized(err) {
+	// Data Center: a 429, a refused token, or (adding) a key that is a user's SSH key.
+	// A missing permission (401 there) is one repository's or project's problem.
+	if dc.IsRateLimited(err) || dc.IsUnauthorized(err) || dc.IsDuplicateKey(err) {
 		return true
 	}
 	e, ok := errors.AsType[*bbapi.ErrorResponse](err)

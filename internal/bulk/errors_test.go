@@ -10,6 +10,12 @@ import (
 	"github.com/bbkey/bbkey/bbapi/dc"
 )
 
+// dcErr is a Data Center answer with one message in its {"errors": [...]} envelope.
+func dcErr(code int, msg, exception string) *dc.ErrorResponse {
+	return &dc.ErrorResponse{Method: "POST", URL: "http://127.0.0.1/rest/keys/latest/projects/OPS/ssh", StatusCode: code,
+		Errors: []dc.ErrorMessage{{Message: msg, ExceptionName: exception}}}
+}
+
 func TestFatal(t *testing.T) {
 	er := func(code int, msg string) *bbapi.ErrorResponse {
 		return &bbapi.ErrorResponse{StatusCode: code, Message: msg}
@@ -33,6 +39,9 @@ func TestFatal(t *testing.T) {
 		{"data center 429", &dc.RateLimitError{ErrorResponse: &dc.ErrorResponse{StatusCode: 429}}, true},
 		{"data center refused token", &dc.ErrorResponse{StatusCode: 401, Errors: []dc.ErrorMessage{{Message: "Authentication failed."}}}, true},
 		{"data center missing permission", &dc.PermissionError{ErrorResponse: &dc.ErrorResponse{StatusCode: 401}, Permission: dc.RepoAdmin}, false},
+		{"dc budget", &bbapi.RetryBudgetError{Err: &dc.RateLimitError{ErrorResponse: dcErr(429, "", "")}}, true},
+		{"dc user key", dcErr(409, "The SSH key already exists on the system.", "com.atlassian.bitbucket.ssh.DuplicateSshKeyException"), true},
+		{"dc 404", dcErr(404, "Repository OPS/x does not exist.", "com.atlassian.bitbucket.repository.NoSuchRepositoryException"), false},
 	} {
 		if got := Fatal(c.err); got != c.want {
 			t.Errorf("%s: Fatal = %v, want %v", c.name, got, c.want)
@@ -54,6 +63,8 @@ func TestDescribe(t *testing.T) {
 		{&dc.PermissionError{ErrorResponse: &dc.ErrorResponse{Method: "GET", URL: "http://x/rest/keys/latest/projects/OPS/ssh", StatusCode: 401,
 			Errors: []dc.ErrorMessage{{Message: "You are not permitted to access this resource"}}}, Permission: dc.ProjectAdmin},
 			"401 Unauthorized: You are not permitted to access this resource (needs PROJECT_ADMIN)"},
+		{&bbapi.RetryBudgetError{Attempts: 2, MaxWait: time.Second, Err: &dc.RateLimitError{ErrorResponse: dcErr(429, "Rate limit exceeded; retry in 9 seconds.", "")}},
+			"429 Too Many Requests: Rate limit exceeded; retry in 9 seconds.; gave up after 2 attempts (--max-wait 1s spent)"},
 	} {
 		if got := Describe(c.err); got != c.want {
 			t.Errorf("Describe = %q, want %q", got, c.want)

@@ -181,6 +181,9 @@ type Target struct {
 	// KeyID is the id Bitbucket gave the key on this target (an integer, kept as text).
 	KeyID string    `json:"key_id,omitempty"`
 	Added time.Time `json:"added,omitzero"`
+	// Permission is what the key may do there on Data Center (REPO_READ, REPO_WRITE,
+	// PROJECT_READ, PROJECT_WRITE); empty on Cloud, whose access keys only read.
+	Permission string `json:"permission,omitempty"`
 }
 
 // Ref is "WS/SLUG", as the user writes it after --repo or --project; a Data Center

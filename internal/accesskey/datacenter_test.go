@@ -1,0 +1,245 @@
+package accesskey
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/bbapi/dc"
+	"github.com/bbkey/bbkey/internal/state"
+)
+
+// startDC starts the emulator in Data Center mode (requests and answers checked against
+// the Data Center spec) and a client with the seeded admin token; pageLen > 0 sets the
+// page length asked for.
+func startDC(t *testing.T, pageLen int) (*bbapitest.Server, *dc.Client) {
+	t.Helper()
+	srv := bbapitest.Start(t, bbapitest.WithDataCenter(), bbapitest.WithSpecValidation(t))
+	opts := []bbapi.Option{bbapi.WithVersion("test")}
+	if pageLen > 0 {
+		opts = append(opts, bbapi.WithPageLen(pageLen))
+	}
+	c, err := dc.NewClient(srv.DataCenter().ServerURL(), dc.Token{Token: srv.DataCenter().DefaultToken()}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, c
+}
+
+func newKeyLine(t *testing.T) (line, fp string) {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))) + " ci@test", ssh.FingerprintSHA256(k)
+}
+
+func TestDataCenterNames(t *testing.T) {
+	s := Spec{DataCenter: true, Repos: []string{"OPS/api", "~ada/notes.git", "ops/API"}, Projects: []string{"OPS", "ops"}}
+	got, err := s.Named()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []state.Target{
+		{Kind: state.TargetRepo, Workspace: "OPS", Slug: "api"},
+		{Kind: state.TargetRepo, Workspace: "~ada", Slug: "notes"},
+		{Kind: state.TargetProject, Slug: "OPS"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Named = %+v, want %+v", got, want)
+	}
+	if refs := []string{got[0].Ref(), got[1].Ref(), got[2].Ref()}; !slices.Equal(refs, []string{"OPS/api", "~ada/notes", "OPS"}) {
+		t.Errorf("refs = %v", refs)
+	}
+	for _, bad := range []Spec{
+		{DataCenter: true, Projects: []string{"acme/OPS"}},
+		{DataCenter: true, Repos: []string{"api"}},
+		{DataCenter: true, Repos: []string{"~/api"}},
+		{DataCenter: true, Repos: []string{"OPS/api/x"}},
+	} {
+		_, err := bad.Named()
+		var h interface{ Hints() []string }
+		if err == nil || !errors.As(err, &h) || len(h.Hints()) == 0 {
+			t.Errorf("%+v: err %v, want an error with a hint", bad, err)
+		}
+	}
+	if !(Spec{DataCenter: true, All: true}).Listing() || (Spec{DataCenter: true, Repos: []string{"OPS/a"}}).Listing() {
+		t.Error("Listing on Data Center is --all")
+	}
+}
+
+// --all is every repository the token administers, over several pages of start/limit:
+// not those it only reads, personal ones included when it administers them.
+func TestExpandDataCenterAll(t *testing.T) {
+	srv, c := startDC(t, 7)
+	d := srv.DataCenter()
+	for i := range 20 {
+		if err := d.AddRepo(bbapitest.DCDefaultProject, fmt.Sprintf("r%02d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.AddProject("RO", "Read only"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AddRepo("RO", "seen"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Grant("RO", "", bbapitest.DCDefaultUser, bbapitest.PermRead); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ExpandDataCenter(context.Background(), Spec{DataCenter: true, All: true, Repos: []string{"OPS/r03"}}, c.Repositories)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []string
+	for _, tg := range got {
+		refs = append(refs, tg.Ref())
+	}
+	want := 1 + len(bbapitest.DefaultRepos) + 20 // the named one first, then the listing without it again
+	if len(got) != want || refs[0] != "OPS/r03" || slices.Contains(refs, "RO/seen") {
+		t.Errorf("targets (%d, want %d): %v", len(got), want, refs)
+	}
+	if slices.Contains(refs[1:], "OPS/r03") {
+		t.Errorf("OPS/r03 twice: %v", refs)
+	}
+	lists := 0
+	for _, r := range srv.Requests() {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.Path, "/rest/api/latest/repos") {
+			lists++
+			if !strings.Contains(r.RawQuery, "permission=REPO_ADMIN") || !strings.Contains(r.RawQuery, "limit=7") {
+				t.Errorf("listing query %q", r.RawQuery)
+			}
+		}
+	}
+	// 24 repositories the token administers (3 seeded, 20 added, the personal one), 7 a page.
+	if lists != 4 {
+		t.Errorf("%d listing calls, want 4", lists)
+	}
+}
+
+// A key this run made is posted without a look; a key that may be there is looked for
+// first, and the permission is never lowered.
+func TestDataCenterAdder(t *testing.T) {
+	srv, c := startDC(t, 0)
+	d := srv.DataCenter()
+	line, fp := newKeyLine(t)
+	ctx := context.Background()
+	api := state.Target{Kind: state.TargetRepo, Workspace: "OPS", Slug: "api"}
+	proj := state.Target{Kind: state.TargetProject, Slug: "OPS"}
+	count := func() (gets, posts int) {
+		for _, r := range srv.Requests() {
+			switch r.Method {
+			case http.MethodGet:
+				gets++
+			case http.MethodPost:
+				posts++
+			}
+		}
+		srv.ResetRequests()
+		return gets, posts
+	}
+
+	fresh := DataCenter{Client: c, Key: line, Label: "bbkey:ci:2026-12-06:ttl=90d", Fingerprint: fp}
+	id, present, err := fresh.Add(ctx, WithPermission([]state.Target{api}, false)[0])
+	if err != nil || present || id == "" {
+		t.Fatalf("fresh add: id %q present %v err %v", id, present, err)
+	}
+	if g, p := count(); g != 0 || p != 1 {
+		t.Errorf("fresh add: %d GETs %d POSTs, want one POST", g, p)
+	}
+	if k := d.RepoAccessKeys("OPS", "api"); len(k) != 1 || k[0].Permission != "REPO_READ" || k[0].Label != fresh.Label {
+		t.Fatalf("OPS/api keys = %+v", k)
+	}
+
+	look := fresh
+	look.Look = true
+	// Present with the permission asked for: one GET, nothing posted.
+	id2, present, err := look.Add(ctx, WithPermission([]state.Target{api}, false)[0])
+	if err != nil || !present || id2 != id {
+		t.Errorf("look, present: id %q (want %q) present %v err %v", id2, id, present, err)
+	}
+	if g, p := count(); g != 1 || p != 0 {
+		t.Errorf("look, present: %d GETs %d POSTs, want one GET", g, p)
+	}
+	// --write on a read key: raised.
+	if _, present, err := look.Add(ctx, WithPermission([]state.Target{api}, true)[0]); err != nil || present {
+		t.Errorf("look, raise: present %v err %v", present, err)
+	}
+	if g, p := count(); g != 1 || p != 1 {
+		t.Errorf("look, raise: %d GETs %d POSTs", g, p)
+	}
+	if k := d.RepoAccessKeys("OPS", "api"); len(k) != 1 || k[0].Permission != "REPO_WRITE" {
+		t.Fatalf("after --write: %+v", k)
+	}
+	// Read asked where the key writes: left as it is, reported.
+	_, _, err = look.Add(ctx, WithPermission([]state.Target{api}, false)[0])
+	var mm *PermissionMismatchError
+	if !errors.As(err, &mm) || mm.Has != dc.RepoWrite || !strings.Contains(err.Error(), "--write") {
+		t.Errorf("look, lower: err %v", err)
+	}
+	if g, p := count(); g != 1 || p != 0 {
+		t.Errorf("look, lower: %d GETs %d POSTs, want no POST", g, p)
+	}
+	if k := d.RepoAccessKeys("OPS", "api"); k[0].Permission != "REPO_WRITE" {
+		t.Errorf("the permission was lowered: %+v", k)
+	}
+
+	// A project, absent: looked for, then posted with PROJECT_WRITE.
+	if _, present, err := look.Add(ctx, WithPermission([]state.Target{proj}, true)[0]); err != nil || present {
+		t.Errorf("project: present %v err %v", present, err)
+	}
+	if g, p := count(); g != 1 || p != 1 {
+		t.Errorf("project: %d GETs %d POSTs", g, p)
+	}
+	if k := d.ProjectAccessKeys("OPS"); len(k) != 1 || k[0].Permission != "PROJECT_WRITE" {
+		t.Errorf("OPS keys = %+v", k)
+	}
+
+	// A repository the token may not administer: Data Center's 401, naming REPO_ADMIN.
+	if err := d.AddProject("RO", "Read only"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AddRepo("RO", "seen"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Grant("RO", "", bbapitest.DCDefaultUser, bbapitest.PermRead); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = fresh.Add(ctx, state.Target{Kind: state.TargetRepo, Workspace: "RO", Slug: "seen"})
+	if p, ok := dc.IsPermission(err); !ok || p != dc.RepoAdmin {
+		t.Errorf("no admin: err %v, want a permission error naming REPO_ADMIN", err)
+	}
+}
+
+// A target recorded read-only is not done for a --write run.
+func TestSplitPermission(t *testing.T) {
+	api := state.Target{Kind: state.TargetRepo, Workspace: "OPS", Slug: "api"}
+	_, fp := newKeyLine(t)
+	key := &state.AccessKey{Fingerprint: fp}
+	rec := WithPermission([]state.Target{api}, false)[0]
+	rec.KeyID = "7"
+	key.SetTarget(rec)
+	done, pending := Split(WithPermission([]state.Target{api}, false), key, fp)
+	if len(done) != 1 || len(pending) != 0 || done[0].KeyID != "7" {
+		t.Errorf("read again: done %+v pending %+v", done, pending)
+	}
+	done, pending = Split(WithPermission([]state.Target{api}, true), key, fp)
+	if len(done) != 0 || len(pending) != 1 || pending[0].Permission != "REPO_WRITE" {
+		t.Errorf("--write: done %+v pending %+v", done, pending)
+	}
+}
