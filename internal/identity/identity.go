@@ -109,7 +109,6 @@ func Blocks(s settings.Settings, sshDir string, st *state.State) ([]sshconfig.Ho
 // Result lists what Sync changed (or would change, in a dry run).
 type Result struct {
 	ChangedFiles []string `json:"changed_files"`
-	Diff         string   `json:"diff,omitempty"`
 	Warnings     []string `json:"warnings,omitempty"`
 	Blocks       []sshconfig.HostBlock
 }
@@ -148,6 +147,6 @@ func syncFiles(ctx context.Context, s settings.Settings, sshDir string, st *stat
 		return res, fmt.Errorf("writing ssh config: %w", err)
 	}
 	res.ChangedFiles = append(res.ChangedFiles, cr.ChangedFiles...)
-	res.Diff, res.Warnings, res.Blocks = cr.Diff, cr.Warnings, cr.Blocks
+	res.Warnings, res.Blocks = cr.Warnings, cr.Blocks
 	return res, nil
 }

@@ -17,7 +17,7 @@ import (
 
 // Options tune Apply and Update.
 type Options struct {
-	// DryRun computes the change and its diff and writes nothing (not even the lock file).
+	// DryRun computes the change and writes nothing (not even the lock file).
 	DryRun bool
 	// Regenerate writes the managed file even when a hand edit keeps it from being read
 	// back, keeping the edited file as config.edited-<time> next to it (doctor --fix).
@@ -28,8 +28,6 @@ type Options struct {
 type Result struct {
 	// ChangedFiles are the files written, user config first when both changed.
 	ChangedFiles []string `json:"changed_files"`
-	// Diff is the unified diff of every changed file, "" when nothing changes.
-	Diff string `json:"diff,omitempty"`
 	// Blocks are the managed blocks after the edit.
 	Blocks []HostBlock `json:"blocks"`
 	// Warnings are problems found in the user's file that bbkey leaves to the user.
@@ -134,12 +132,10 @@ func Update(ctx context.Context, sshDir string, edit func([]HostBlock) ([]HostBl
 	}
 	if userChanged {
 		res.ChangedFiles = append(res.ChangedFiles, f.UserConfig)
-		res.Diff += UnifiedDiff(f.UserConfig, f.UserConfig, oldUser, newUser)
 	}
 	managedChanged := string(oldManaged) != string(newManaged)
 	if managedChanged {
 		res.ChangedFiles = append(res.ChangedFiles, f.Managed)
-		res.Diff += UnifiedDiff(f.Managed, f.Managed, oldManaged, newManaged)
 	}
 	if edited != "" {
 		res.ChangedFiles = append(res.ChangedFiles, edited)

@@ -18,15 +18,3 @@ func BenchmarkEnsureInclude(b *testing.B) {
 		EnsureInclude(in, "/home/ada/.ssh/bbkey/config")
 	}
 }
-
-func BenchmarkUnifiedDiff(b *testing.B) {
-	var buf bytes.Buffer
-	for i := range 500 {
-		buf.WriteString("Host h" + itoa(i) + "\n  HostName h.example\n  User u\n\n")
-	}
-	old := buf.Bytes()
-	newB, _ := EnsureInclude(old, "/home/ada/.ssh/bbkey/config")
-	for b.Loop() {
-		UnifiedDiff("a", "b", old, newB)
-	}
-}
