@@ -165,6 +165,11 @@ func (c *Client) newErrorResponse(cl *call, er *bbapi.ErrorResponse, raw []byte)
 
 func capText(s string) string { return snippet([]byte(s), 1000) }
 
+// PermissionRefusal reports whether the answer refuses for want of a permission (the
+// answer a PermissionError wraps), not the credential itself: what a command layer
+// walking an error chain needs to tell a 401 of each kind apart.
+func (e *ErrorResponse) PermissionRefusal() bool { return isPermissionRefusal(e) }
+
 // isPermissionRefusal: a 403, or a 401 that is an AuthorisationException (the
 // credential was accepted; what it acts as may not do this). A 401 for a refused
 // credential names another exception.

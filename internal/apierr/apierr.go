@@ -12,8 +12,9 @@ import (
 	"github.com/bbkey/bbkey/internal/errkind"
 )
 
-// Explain is the errkind.Explainer for bbapi's errors: a refused credential or a missing
-// scope is exit 4, a rate limit or a spent --max-wait exit 3.
+// Explain is the errkind.Explainer for bbapi's errors, Cloud's and a Data Center server's
+// (bbapi/dc): a refused credential or a missing scope or permission is exit 4, a rate
+// limit or a spent --max-wait exit 3.
 func Explain(err error) (int, []string, bool) {
 	switch e := err.(type) {
 	case *bbapi.ErrorResponse:
@@ -32,7 +33,7 @@ func Explain(err error) (int, []string, bool) {
 	case *bbapi.RetryBudgetError:
 		return errkind.ExitPartial, []string{"re-run later to finish, or allow a longer wait with --max-wait (e.g. --max-wait 30m)"}, true
 	}
-	return 0, nil, false
+	return explainDC(err)
 }
 
 // answeredByOtherHints point at what usually answers instead of Bitbucket.

@@ -97,6 +97,17 @@ func (f *Factory) NewAPIClient(cred bbapi.Credential, extra ...bbapi.Option) (*b
 	if err != nil {
 		return nil, err
 	}
+	c, err := bbapi.NewClient(s.APIURL, cred, f.ClientOptions(extra...)...)
+	if err != nil {
+		return nil, UsageError(err, "the API URL comes from --api-url or BITBUCKET_API_URL")
+	}
+	return c, nil
+}
+
+// ClientOptions are the transport options of every Bitbucket client of a run, Cloud's or
+// a Data Center server's: the version, the --max-wait budget, the clock, the HTTP client
+// and the --debug trace; extra options come last.
+func (f *Factory) ClientOptions(extra ...bbapi.Option) []bbapi.Option {
 	opts := []bbapi.Option{
 		bbapi.WithVersion(f.AppVersion),
 		bbapi.WithMaxWait(f.Globals.MaxWait),
@@ -108,12 +119,7 @@ func (f *Factory) NewAPIClient(cred bbapi.Credential, extra ...bbapi.Option) (*b
 	if f.Globals.Debug {
 		opts = append(opts, bbapi.WithDebug(f.IOStreams.ErrOut))
 	}
-	opts = append(opts, extra...)
-	c, err := bbapi.NewClient(s.APIURL, cred, opts...)
-	if err != nil {
-		return nil, UsageError(err, "the API URL comes from --api-url or BITBUCKET_API_URL")
-	}
-	return c, nil
+	return append(opts, extra...)
 }
 
 // APIClient resolves the credential and builds a client with it.

@@ -36,11 +36,14 @@ const (
 	KindAccessToken Kind = "access-token" // repository, project or workspace access token
 	KindOAuthClient Kind = "oauth-client" // OAuth consumer; ClientID is its key
 	KindPassphrase  Kind = "passphrase"   // passphrase of a local private key
+	// KindServerToken is a Bitbucket Data Center HTTP access token (personal, project or
+	// repository), stored under ServerAccount of its server; Server is its base URL.
+	KindServerToken Kind = "http-access-token"
 )
 
 func (k Kind) valid() bool {
 	switch k {
-	case KindAPIToken, KindAccessToken, KindOAuthClient, KindPassphrase:
+	case KindAPIToken, KindAccessToken, KindOAuthClient, KindPassphrase, KindServerToken:
 		return true
 	}
 	return false
@@ -53,6 +56,8 @@ type Secret struct {
 	Email string `json:"email,omitempty"`
 	// ClientID is the OAuth consumer key.
 	ClientID string `json:"client_id,omitempty"`
+	// Server is the Data Center base URL an HTTP access token belongs to.
+	Server string `json:"server,omitempty"`
 	// Secret is the token, client secret or passphrase.
 	Secret []byte `json:"secret"`
 	// Created is when the secret was stored.
@@ -64,6 +69,9 @@ func (s Secret) String() string {
 	id := s.Email
 	if id == "" {
 		id = s.ClientID
+	}
+	if id == "" {
+		id = s.Server
 	}
 	if id != "" {
 		return fmt.Sprintf("credstore.Secret{%s %s [redacted]}", s.Kind, id)
@@ -86,6 +94,8 @@ func (s Secret) Validate() error {
 		return errors.New("an api-token needs the email of its Atlassian account")
 	case s.Kind == KindOAuthClient && s.ClientID == "":
 		return errors.New("an oauth-client needs its client id")
+	case s.Kind == KindServerToken && s.Server == "":
+		return errors.New("an http-access-token needs the Data Center server it belongs to")
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/cmd/auth/shared"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
@@ -33,6 +34,8 @@ type Options struct {
 	Now       func() time.Time
 	// NewClient builds a Bitbucket client for a credential (Factory.NewAPIClient).
 	NewClient func(bbapi.Credential, ...bbapi.Option) (*bbapi.Client, error)
+	// NewDCClient builds a client of a Data Center server for a credential.
+	NewDCClient func(server string, cred bbapi.Credential) (*dc.Client, error)
 	// CredStore opens the credential store (Factory.CredStore).
 	CredStore func(ctx context.Context, allowInsecure bool) (credstore.Store, error)
 
@@ -40,7 +43,9 @@ type Options struct {
 	NoInput   bool
 	TokenFile string
 
-	Email           string
+	Email string
+	// Server is the Data Center server (--server, else BITBUCKET_SERVER); "" for Cloud.
+	Server          string
 	InsecureStorage bool
 	DryRun          bool
 }
@@ -54,10 +59,17 @@ func NewCmdLogin(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Now:       f.Now,
 		NewClient: f.NewAPIClient,
 		CredStore: f.CredStore,
+		NewDCClient: func(server string, cred bbapi.Credential) (*dc.Client, error) {
+			c, err := dc.NewClient(server, cred, f.ClientOptions()...)
+			if err != nil {
+				return nil, cmdutil.UsageError(err, "the server comes from --server or "+shared.EnvServer)
+			}
+			return c, nil
+		},
 	}
 	cmd := &cobra.Command{
 		Use:   "login",
-		Short: "Check and store an Atlassian API token for Bitbucket",
+		Short: "Check and store a Bitbucket credential (Cloud API token, Data Center HTTP access token)",
 		Long: `Store the Bitbucket credential bbkey uses: the email of your Atlassian account and an
 API token with scopes, made at ` + shared.TokenPage + `
 ("Create API token with scopes", app Bitbucket).
@@ -68,10 +80,16 @@ checked with Bitbucket (GET /user) before it is stored, in the OS keychain (macO
 Windows Credential Manager, the Secret Service on Linux). Where no keychain answers
 (a headless Linux machine) login refuses unless --insecure-storage allows a file readable
 only by you (0600; on Windows an ACL for you, SYSTEM and Administrators) in the config
-directory, with a warning.`,
+directory, with a warning.
+
+With --server URL (or ` + shared.EnvServer + `) the credential is an HTTP access token of that
+Bitbucket Data Center server (personal, project or repository), from --token-file FILE,
+` + shared.EnvServerToken + ` or a prompt with echo off. It is checked with the server and stored
+in its own keychain entry, one per server, beside the Cloud one.`,
 		Example: `  bbkey auth login
   bbkey auth login --email ada@example.com --token-file ~/.bitbucket-token
-  BITBUCKET_EMAIL=ada@example.com BITBUCKET_API_TOKEN=… bbkey auth login --insecure-storage`,
+  BITBUCKET_EMAIL=ada@example.com BITBUCKET_API_TOKEN=… bbkey auth login --insecure-storage
+  bbkey auth login --server https://bitbucket.example.com --token-file ~/.bitbucket-dc-token`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.JSON = f.Globals.JSON
@@ -83,6 +101,7 @@ directory, with a warning.`,
 			return runLogin(cmd.Context(), opts)
 		},
 	}
+	cmd.Flags().StringVar(&opts.Server, "server", "", "the Bitbucket Data Center `URL` whose HTTP access token to store (env "+shared.EnvServer+")")
 	cmd.Flags().StringVar(&opts.Email, "email", "", "the Atlassian account `EMAIL` the API token belongs to (env "+shared.EnvEmail+")")
 	cmd.Flags().BoolVar(&opts.InsecureStorage, "insecure-storage", false, "without an OS keychain, store the token in a file only you can read (0600; a private ACL on Windows) in the config directory")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "check the token with Bitbucket and store nothing")
@@ -90,6 +109,16 @@ directory, with a warning.`,
 }
 
 func runLogin(ctx context.Context, opts *Options) error {
+	server, err := shared.SelectServer(opts.Server, opts.LookupEnv)
+	if err != nil {
+		return err
+	}
+	if server != "" {
+		if opts.Email != "" {
+			return cmdutil.UsageError(errors.New("--email is for a Bitbucket Cloud API token; a Data Center HTTP access token has none"), "drop --email, or drop --server (and unset "+shared.EnvServer+") to log in to Bitbucket Cloud")
+		}
+		return runServerLogin(ctx, opts, server)
+	}
 	tok, origin, err := shared.ReadAPIToken(shared.Input{
 		Email:     opts.Email,
 		TokenFile: opts.TokenFile,

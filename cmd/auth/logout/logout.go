@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -31,11 +32,15 @@ type Options struct {
 
 	JSON   bool
 	DryRun bool
+	// Server is the Data Center server (--server, else BITBUCKET_SERVER); "" for Cloud.
+	Server string
 }
 
 // Result is the --json document.
 type Result struct {
-	DryRun  bool   `json:"dry_run,omitempty"`
+	DryRun bool `json:"dry_run,omitempty"`
+	// Server is the Data Center server whose token was removed; absent for Cloud.
+	Server  string `json:"server,omitempty"`
 	Removed bool   `json:"removed"`
 	Store   string `json:"store,omitempty"`
 	Path    string `json:"path,omitempty"`
@@ -50,7 +55,10 @@ func NewCmdLogout(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 		Long: `Remove the Bitbucket credential 'bbkey auth login' stored in the OS keychain (or in the
 opt-in credentials file, which is deleted with it). Nothing stored is not an error.
 Credentials in the environment (` + shared.EnvEmail + `, ` + shared.EnvToken + `…) are not
-touched: unset them yourself.`,
+touched: unset them yourself.
+
+With --server URL (or ` + shared.EnvServer + `) it removes that Bitbucket Data Center server's HTTP
+access token instead; the Cloud credential and other servers' tokens stay.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.JSON = f.Globals.JSON
@@ -61,11 +69,23 @@ touched: unset them yourself.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "say what would be removed and remove nothing")
+	cmd.Flags().StringVar(&opts.Server, "server", "", "remove the HTTP access token of this Bitbucket Data Center `URL` (env "+shared.EnvServer+")")
 	return cmd
 }
 
 func runLogout(ctx context.Context, opts *Options) error {
-	res := Result{DryRun: opts.DryRun}
+	server, err := shared.SelectServer(opts.Server, opts.LookupEnv)
+	if err != nil {
+		return err
+	}
+	res := Result{DryRun: opts.DryRun, Server: server}
+	account, what, envs := credstore.DefaultAccount, "the Bitbucket credential", []string{shared.EnvToken, "BITBUCKET_ACCESS_TOKEN", "BITBUCKET_CLIENT_SECRET"}
+	if server != "" {
+		if account, err = credstore.ServerAccount(server); err != nil {
+			return err
+		}
+		what, envs = "the HTTP access token of "+server, []string{shared.EnvServerToken}
+	}
 	// Without the insecure opt-in Open still finds a credentials file the user chose
 	// earlier; with neither a keychain nor a file nothing can be stored anywhere.
 	store, err := opts.CredStore(ctx, false)
@@ -81,24 +101,26 @@ func runLogout(ctx context.Context, opts *Options) error {
 		}
 		var err error
 		if opts.DryRun {
-			_, err = store.Get(ctx, credstore.DefaultAccount)
+			var sec credstore.Secret
+			sec, err = store.Get(ctx, account)
+			clear(sec.Secret)
 		} else {
-			err = store.Delete(ctx, credstore.DefaultAccount)
+			err = store.Delete(ctx, account)
 		}
 		switch {
 		case errors.Is(err, credstore.ErrNotFound):
-			opts.IO.Step(iostreams.MarkWarn, "not logged in: no Bitbucket credential in the %s", where(res))
+			opts.IO.Step(iostreams.MarkWarn, "not logged in: no %s in the %s", strings.TrimPrefix(what, "the "), where(res))
 		case err != nil:
-			return fmt.Errorf("removing the Bitbucket credential from the %s: %w", where(res), err)
+			return fmt.Errorf("removing %s from the %s: %w", what, where(res), err)
 		case opts.DryRun:
 			res.Removed = true
-			opts.IO.Step(iostreams.MarkWarn, "would remove the Bitbucket credential from the %s; dry run: nothing changed", where(res))
+			opts.IO.Step(iostreams.MarkWarn, "would remove %s from the %s; dry run: nothing changed", what, where(res))
 		default:
 			res.Removed = true
-			opts.IO.Step(iostreams.MarkOK, "removed the Bitbucket credential from the %s", where(res))
+			opts.IO.Step(iostreams.MarkOK, "removed %s from the %s", what, where(res))
 		}
 	}
-	for _, k := range []string{shared.EnvToken, "BITBUCKET_ACCESS_TOKEN", "BITBUCKET_CLIENT_SECRET"} {
+	for _, k := range envs {
 		if v, ok := opts.LookupEnv(k); ok && v != "" {
 			opts.IO.Step(iostreams.MarkWarn, "%s is still set in the environment; bbkey keeps using it until you unset it", k)
 		}
@@ -109,12 +131,16 @@ func runLogout(ctx context.Context, opts *Options) error {
 		enc.SetEscapeHTML(false)
 		return enc.Encode(res)
 	}
+	of := ""
+	if server != "" {
+		of = " of " + server
+	}
 	if res.Removed && opts.DryRun {
-		fmt.Fprintln(opts.IO.Out, "would log out")
+		fmt.Fprintln(opts.IO.Out, "would log out"+of)
 	} else if res.Removed {
-		fmt.Fprintln(opts.IO.Out, "logged out")
+		fmt.Fprintln(opts.IO.Out, "logged out"+of)
 	} else {
-		fmt.Fprintln(opts.IO.Out, "not logged in")
+		fmt.Fprintln(opts.IO.Out, "not logged in"+of)
 	}
 	return nil
 }

@@ -17,6 +17,8 @@ type Status struct {
 	DryRun bool `json:"dry_run,omitempty"`
 	// LoggedIn is true when a credential was found and Bitbucket accepted it.
 	LoggedIn bool `json:"logged_in"`
+	// Server is the Data Center server's base URL; absent for Bitbucket Cloud.
+	Server string `json:"server,omitempty"`
 	// Source is where the credential came from: keychain, file, environment or token-file.
 	Source string `json:"source,omitempty"`
 	// Kind is api-token, access-token or oauth.
@@ -34,6 +36,8 @@ type Status struct {
 	ExpiresOn *time.Time `json:"expires_on"`
 	// Error is why the credential is not usable, when it is not.
 	Error string `json:"error,omitempty"`
+	// DataCenter is what a Data Center token can do; absent for Cloud.
+	DataCenter *DCStatus `json:"data_center,omitempty"`
 }
 
 // StatusUser is the Bitbucket account of a credential.
@@ -75,9 +79,14 @@ func PrintStatus(io *iostreams.IOStreams, asJSON bool, s Status) error {
 	} else {
 		row("logged in", "no")
 	}
+	if s.Server != "" {
+		row("server", s.Server+" (Bitbucket Data Center)")
+	}
 	if s.User != nil {
 		row("account", strings.TrimSpace(fmt.Sprintf("%s %s", s.User.DisplayName, paren(s.User.Nickname))))
-		row("uuid", s.User.UUID)
+		if s.User.UUID != "" {
+			row("uuid", s.User.UUID)
+		}
 		if s.User.AccountID != "" {
 			row("account id", s.User.AccountID)
 		}
@@ -91,7 +100,29 @@ func PrintStatus(io *iostreams.IOStreams, asJSON bool, s Status) error {
 	if s.Source != "" {
 		row("source", s.Source)
 	}
-	if s.LoggedIn {
+	if d := s.DataCenter; d != nil {
+		if d.Version != "" {
+			row("server version", d.Version)
+		}
+		switch d.UserType {
+		case "SERVICE":
+			row("token", "project or repository token (acts as a service user)")
+		case "":
+		default:
+			row("token", "personal token")
+		}
+		for i, a := range d.Can() {
+			k := ""
+			if i == 0 {
+				k = "can"
+			}
+			row(k, a.Text)
+		}
+		if d.SSHEndpoint != "" {
+			row("ssh", d.SSHEndpoint)
+		}
+	}
+	if s.LoggedIn && s.Server == "" {
 		switch {
 		case s.Scopes == nil:
 			row("scopes", "not reported by Bitbucket")

@@ -17,8 +17,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/cmd/auth/shared"
 	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/iostreams"
 )
 
@@ -29,13 +31,29 @@ type Options struct {
 	Resolve func(context.Context) (cmdutil.ResolvedCredential, error)
 	// NewClient builds a Bitbucket client for a credential (Factory.NewAPIClient).
 	NewClient func(bbapi.Credential, ...bbapi.Option) (*bbapi.Client, error)
+	// NewDCClient builds a client of a Data Center server for a credential.
+	NewDCClient func(server string, cred bbapi.Credential) (*dc.Client, error)
+	LookupEnv   func(string) (string, bool)
+	// CredStore opens the credential store (Factory.CredStore).
+	CredStore func(ctx context.Context, allowInsecure bool) (credstore.Store, error)
 
-	JSON bool
+	JSON      bool
+	TokenFile string
+	// Server is the Data Center server (--server, else BITBUCKET_SERVER); "" for Cloud.
+	Server string
 }
 
 // NewCmdStatus builds `bbkey auth status`. runF replaces runStatus in tests.
 func NewCmdStatus(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Resolve: f.ResolveCredential, NewClient: f.NewAPIClient}
+	opts := &Options{IO: f.IOStreams, Resolve: f.ResolveCredential, NewClient: f.NewAPIClient, LookupEnv: f.LookupEnv, CredStore: f.CredStore,
+		NewDCClient: func(server string, cred bbapi.Credential) (*dc.Client, error) {
+			c, err := dc.NewClient(server, cred, f.ClientOptions()...)
+			if err != nil {
+				return nil, cmdutil.UsageError(err, "the server comes from --server or "+shared.EnvServer)
+			}
+			return c, nil
+		},
+	}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the Bitbucket credential bbkey uses and whom it belongs to",
@@ -43,20 +61,34 @@ func NewCmdStatus(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 the environment, the OS keychain, or the opt-in credentials file), whom Bitbucket says it
 belongs to (GET /user), which scopes it is known to hold and which of bbkey's it lacks.
 
+With --server URL (or ` + shared.EnvServer + `) it shows the HTTP access token of that Bitbucket
+Data Center server instead (--token-file, ` + shared.EnvServerToken + `, or the server's keychain
+entry), whom it acts as, and what it can do there: its user's SSH keys, the repositories
+and projects whose access keys it administers, and the server's SSH endpoint.
+
 Exits 4 when there is no credential or Bitbucket refuses it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.JSON = f.Globals.JSON
+			opts.TokenFile = f.Globals.TokenFile
 			if runF != nil {
 				return runF(opts)
 			}
 			return runStatus(cmd.Context(), opts)
 		},
 	}
+	cmd.Flags().StringVar(&opts.Server, "server", "", "show the HTTP access token of this Bitbucket Data Center `URL` (env "+shared.EnvServer+")")
 	return cmd
 }
 
 func runStatus(ctx context.Context, opts *Options) error {
+	server, err := shared.SelectServer(opts.Server, opts.LookupEnv)
+	if err != nil {
+		return err
+	}
+	if server != "" {
+		return runServerStatus(ctx, opts, server)
+	}
 	rc, err := opts.Resolve(ctx)
 	if err != nil {
 		if errors.Is(err, cmdutil.ErrNoCredential) {
@@ -95,6 +127,48 @@ func runStatus(ctx context.Context, opts *Options) error {
 	}
 	if st.Scopes == nil && rc.Credential.Kind() == bbapi.KindAPIToken {
 		fmt.Fprintln(opts.IO.ErrOut, "  Bitbucket did not list the token's scopes; a missing one shows up as an error naming it")
+	}
+	return shared.PrintStatus(opts.IO, opts.JSON, st)
+}
+
+// runServerStatus is `auth status --server URL`.
+func runServerStatus(ctx context.Context, opts *Options, server string) error {
+	st := shared.Status{Server: server, MissingScopes: []string{}}
+	src, err := shared.ResolveServerToken(ctx, server, opts.TokenFile, opts.LookupEnv, opts.CredStore, func(w string) { opts.IO.Warnf("%s", w) })
+	if err != nil {
+		if errors.Is(err, cmdutil.ErrNoCredential) {
+			st.Error = err.Error()
+			if perr := shared.PrintStatus(opts.IO, opts.JSON, st); perr != nil {
+				return perr
+			}
+		}
+		return err
+	}
+	defer func() { src.Token.Token = "" }()
+	st.Source, st.Kind = string(src.Source), string(dc.KindHTTPAccessToken)
+	client, err := opts.NewDCClient(server, *src.Token)
+	if err != nil {
+		return err
+	}
+	v, verr := shared.VerifyServer(ctx, client)
+	if verr != nil {
+		st.Error = verr.Error()
+		if perr := shared.PrintStatus(opts.IO, opts.JSON, st); perr != nil {
+			return perr
+		}
+		return verr
+	}
+	st.LoggedIn = true
+	st.SetServerVerified(v)
+	name := ""
+	if st.User != nil {
+		name = st.User.Nickname
+	}
+	opts.IO.Step(iostreams.MarkOK, "logged in to %s as %s with an HTTP access token from %s", server, name, src.Source)
+	for _, a := range st.DataCenter.Can() {
+		if !a.OK {
+			opts.IO.Step(iostreams.MarkWarn, "%s", a.Text)
+		}
 	}
 	return shared.PrintStatus(opts.IO, opts.JSON, st)
 }

@@ -1,0 +1,114 @@
+package status
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/cmd/auth/shared"
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/iostreams"
+)
+
+func runArgs(t *testing.T, env map[string]string, store credstore.Store, args ...string) (shared.Status, string, string, error) {
+	t.Helper()
+	ios, _, out, errb := iostreams.Test()
+	f := &cmdutil.Factory{
+		IOStreams: ios,
+		Globals:   &cmdutil.GlobalOptions{MaxWait: 5 * time.Second, JSON: true},
+		LookupEnv: func(k string) (string, bool) {
+			v, ok := env[k]
+			return v, ok
+		},
+		Now:        time.Now,
+		HTTPClient: func() *http.Client { return &http.Client{Timeout: 10 * time.Second} },
+		CredStore:  func(context.Context, bool) (credstore.Store, error) { return store, nil },
+	}
+	var got *Options
+	cmd := NewCmdStatus(f, func(o *Options) error { got = o; return nil })
+	cmd.SetArgs(args)
+	cmd.SetOut(io.Discard)
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	err := runStatus(t.Context(), got)
+	var st shared.Status
+	if jerr := json.Unmarshal([]byte(out.String()), &st); jerr != nil {
+		t.Fatalf("stdout is not the status document: %v\n%s", jerr, out.String())
+	}
+	return st, out.String(), errb.String(), err
+}
+
+// The token of each server comes from its own entry of the real credentials file, beside
+// the Cloud one; BITBUCKET_SERVER_TOKEN outranks it.
+func TestServerStatus(t *testing.T) {
+	a := bbapitest.Start(t, bbapitest.WithDataCenter(), bbapitest.WithSpecValidation(t))
+	b := bbapitest.Start(t, bbapitest.WithDataCenter())
+	readTok, err := b.DataCenter().AddPersonalToken(bbapitest.DCDefaultUser, bbapitest.PermRead, bbapitest.PermRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := credstore.NewFile(t.TempDir())
+	ctx := t.Context()
+	if err := store.Set(ctx, credstore.DefaultAccount, credstore.Secret{Kind: credstore.KindAPIToken, Email: "a@b.c", Secret: []byte("cloud")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []struct{ url, tok string }{{a.DataCenter().ServerURL(), a.DataCenter().DefaultToken()}, {b.DataCenter().ServerURL(), readTok}} {
+		acc, _ := credstore.ServerAccount(s.url)
+		if err := store.Set(ctx, acc, credstore.Secret{Kind: credstore.KindServerToken, Server: s.url, Secret: []byte(s.tok)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	st, _, errOut, err := runArgs(t, map[string]string{}, store, "--server", a.DataCenter().ServerURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.LoggedIn || st.Server != a.DataCenter().ServerURL() || st.Source != "file" || st.User == nil || st.User.Nickname != bbapitest.DCDefaultUser ||
+		st.DataCenter == nil || !st.DataCenter.UserKeys || st.DataCenter.AdminRepositories == 0 {
+		t.Errorf("server a: %+v %+v", st, st.DataCenter)
+	}
+	if !strings.Contains(errOut, "logged in to "+a.DataCenter().ServerURL()) {
+		t.Errorf("stderr:\n%s", errOut)
+	}
+
+	// Server b by BITBUCKET_SERVER: a read-only token administers nothing.
+	st, out, errOut, err := runArgs(t, map[string]string{shared.EnvServer: b.DataCenter().ServerURL()}, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Server != b.DataCenter().ServerURL() || st.DataCenter == nil || st.DataCenter.AdminRepositories != 0 || st.DataCenter.AdminProjects != 0 ||
+		!strings.Contains(strings.Join(st.DataCenter.MissingPermissions, ","), "REPO_ADMIN") {
+		t.Errorf("server b: %+v %+v", st, st.DataCenter)
+	}
+	if !strings.Contains(errOut, "cannot manage access keys anywhere") || strings.Contains(out+errOut, readTok) {
+		t.Errorf("stderr:\n%s", errOut)
+	}
+
+	// The environment outranks the stored token.
+	st, _, _, err = runArgs(t, map[string]string{shared.EnvServerToken: "revoked"}, store, "--server", a.DataCenter().ServerURL())
+	if cmdutil.ExitCode(err) != cmdutil.ExitAuth || st.LoggedIn || st.Source != "environment" || st.Error == "" {
+		t.Errorf("revoked token in the environment: exit %d %v %+v", cmdutil.ExitCode(err), err, st)
+	}
+}
+
+func TestServerStatusNotLoggedIn(t *testing.T) {
+	srv := bbapitest.Start(t, bbapitest.WithDataCenter())
+	store := credstore.NewFile(t.TempDir())
+	st, _, _, err := runArgs(t, map[string]string{}, store, "--server", srv.DataCenter().ServerURL())
+	if cmdutil.ExitCode(err) != cmdutil.ExitAuth || st.LoggedIn || st.Server != srv.DataCenter().ServerURL() || st.Error == "" {
+		t.Fatalf("exit %d (%v), status %+v", cmdutil.ExitCode(err), err, st)
+	}
+	if h := strings.Join(cmdutil.Hints(err), "\n"); !strings.Contains(h, "bbkey auth login --server "+srv.DataCenter().ServerURL()) {
+		t.Errorf("hints:\n%s", h)
+	}
+	if len(srv.Requests()) != 0 {
+		t.Error("called the server without a token")
+	}
+}
