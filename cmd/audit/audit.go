@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/audit"
 	"github.com/bbkey/bbkey/internal/bulk"
 	"github.com/bbkey/bbkey/internal/cmdutil"
@@ -44,11 +46,19 @@ type Options struct {
 	// APIClient resolves the credential and builds a client with the run's settings plus
 	// extra options (the progress's wait hook).
 	APIClient func(ctx context.Context, extra ...bbapi.Option) (*bbapi.Client, error)
+	// Server is the Data Center server the run selects (--server, BITBUCKET_SERVER),
+	// "" for Cloud.
+	Server func() (string, error)
+	// DataCenterClient resolves the server's credential and builds its client, with the
+	// run's settings plus extra options.
+	DataCenterClient func(ctx context.Context, server string, extra ...bbapi.Option) (*dc.Client, error)
 
 	JSON bool
 	Yes  bool
 
 	Workspace      string
+	Projects       []string
+	All            bool
 	Query          string
 	OlderThan      string
 	UnusedFor      string
@@ -131,7 +141,9 @@ to finish); 2 usage, or --revoke-flagged needing --yes; 4 not authenticated.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Workspace, "workspace", "", "audit workspace `WS` (required)")
+	fl.StringVar(&opts.Workspace, "workspace", "", "audit workspace `WS` (required on Cloud)")
+	fl.StringSliceVar(&opts.Projects, "project", nil, "Data Center: only the repositories and access keys of project `PROJ` (repeatable)")
+	fl.BoolVar(&opts.All, "all", false, "Data Center: every repository and project the credential administers (the default there)")
 	fl.StringVar(&opts.Query, "query", "", "only repositories matching Bitbucket's filter `Q`, e.g. 'project.key = \"OPS\"'")
 	fl.StringVar(&opts.OlderThan, "older-than", defaultOlderThan, "flag keys older than `AGE`")
 	fl.StringVar(&opts.UnusedFor, "unused-for", defaultUnusedFor, "flag keys not used for `AGE`")
@@ -152,12 +164,19 @@ type flags struct {
 	maxAge time.Duration
 }
 
-func parseFlags(o *Options) (flags, error) {
+func parseFlags(o *Options, server string) (flags, error) {
 	var fl flags
-	if o.Workspace == "" {
+	if server != "" {
+		if err := dataCenterFlags(o); err != nil {
+			return fl, err
+		}
+	} else if len(o.Projects) > 0 || o.All {
+		return fl, cmdutil.UsageError(errors.New("--project and --all are for a Data Center server"),
+			"add --server URL (or set BITBUCKET_SERVER) to audit a Data Center server; on Cloud, --workspace WS with --query 'project.key = \"OPS\"'")
+	} else if o.Workspace == "" {
 		return fl, cmdutil.UsageError(errors.New("--workspace is required"), "name the workspace id from its URL, e.g. bbkey audit --workspace acme")
 	}
-	if strings.ContainsAny(o.Workspace, "/ ") {
+	if server == "" && strings.ContainsAny(o.Workspace, "/ ") {
 		return fl, cmdutil.UsageError(fmt.Errorf("--workspace %q is not a workspace id", o.Workspace), "give the workspace id alone, e.g. --workspace acme")
 	}
 	for _, d := range []struct {
@@ -197,6 +216,8 @@ type run struct {
 	sdir  state.Dir
 	src   audit.Source
 	cache *audit.CacheFile
+	// server is the Data Center server audited, "" on Cloud.
+	server string
 	// shown is the progress display now on screen (the listing's, then the deletion's):
 	// the client's wait hook reports rate-limit pauses there, from the requests'
 	// goroutines.
@@ -204,7 +225,14 @@ type run struct {
 }
 
 func runAudit(ctx context.Context, o *Options) error {
-	fl, err := parseFlags(o)
+	server := ""
+	if o.Server != nil {
+		var err error
+		if server, err = o.Server(); err != nil {
+			return err
+		}
+	}
+	fl, err := parseFlags(o, server)
 	if err != nil {
 		return err
 	}
@@ -212,21 +240,31 @@ func runAudit(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	r := &run{o: o, fl: fl, sdir: state.Dir{Path: p.ConfigDir, Now: o.Now}}
+	r := &run{o: o, fl: fl, sdir: state.Dir{Path: p.ConfigDir, Now: o.Now}, server: server}
 	local, err := r.local(ctx, p.SSHDir)
 	if err != nil {
 		return err
 	}
-	client, err := o.APIClient(ctx, bbapi.WithWaitHook(func(w bbapi.Wait) {
+	hook := bbapi.WithWaitHook(func(w bbapi.Wait) {
 		if p := r.shown.Load(); p != nil {
 			p.Wait(w)
 		}
-	}))
-	if err != nil {
-		return err
+	})
+	var base, cacheName string
+	if server != "" {
+		client, err := o.DataCenterClient(ctx, server, hook)
+		if err != nil {
+			return err
+		}
+		r.src, base, cacheName = audit.DataCenter{Client: client, OnlyProjects: o.Projects}, client.BaseURL(), dataCenterCacheName(server, o.Projects)
+	} else {
+		client, err := o.APIClient(ctx, hook)
+		if err != nil {
+			return err
+		}
+		r.src, base, cacheName = audit.Cloud{Client: client}, client.BaseURL(), o.Workspace
 	}
-	r.src = audit.Cloud{Client: client}
-	cache, warn := audit.OpenCache(audit.CachePath(p.CacheDir, o.Workspace), client.BaseURL(), o.Workspace)
+	cache, warn := audit.OpenCache(audit.CachePath(p.CacheDir, cacheName), base, o.Workspace)
 	if warn != "" {
 		o.IO.Warnf("%s", warn)
 	}
@@ -269,9 +307,13 @@ func (r *run) local(ctx context.Context, sshDir string) (map[string]bool, error)
 func (r *run) collect(ctx context.Context, local map[string]bool) (*report, error) {
 	o := r.o
 	if _, cached := r.cache.Repos(o.Query, o.Now(), r.fl.maxAge); !cached {
-		fmt.Fprintf(o.IO.ErrOut, "listing the repositories and projects of %s (one call per hundred)\n", o.Workspace)
+		where := o.Workspace
+		if r.server != "" {
+			where = r.server
+		}
+		fmt.Fprintf(o.IO.ErrOut, "listing the repositories and projects of %s (one call per hundred)\n", where)
 	}
-	col := &audit.Collector{Source: r.src, Cache: r.cache, Now: o.Now, MaxAge: r.fl.maxAge, Concurrency: o.Concurrency}
+	col := &audit.Collector{Source: r.src, Cache: r.cache, Now: o.Now, MaxAge: r.fl.maxAge, Concurrency: o.Concurrency, Server: r.server}
 	plan, err := col.Plan(ctx, o.Workspace, o.Query)
 	if err != nil {
 		return nil, err
@@ -340,4 +382,48 @@ func (r *run) revoke(ctx context.Context, rep *report) error {
 	prog.Close()
 	rep.revoked = &out
 	return nil
+}
+
+// dataCenterFlags checks the flags of an audit of a Data Center server: no workspace and
+// no query there (Cloud's), --project or --all for the scope.
+func dataCenterFlags(o *Options) error {
+	switch {
+	case o.Workspace != "":
+		return cmdutil.UsageError(errors.New("--workspace is for Bitbucket Cloud; a Data Center server has no workspaces"),
+			"leave it out to audit every repository and project the credential administers on the server, or name projects with --project PROJ")
+	case o.Query != "":
+		return cmdutil.UsageError(errors.New("--query is for Bitbucket Cloud only"),
+			"on a Data Center server, limit the audit with --project PROJ (repeatable)")
+	case o.All && len(o.Projects) > 0:
+		return cmdutil.UsageError(errors.New("--all and --project both choose what to audit"), "give one of them")
+	}
+	for i, k := range o.Projects {
+		k = strings.TrimSpace(k)
+		if k == "" || strings.ContainsAny(k, "/ ") {
+			return cmdutil.UsageError(fmt.Errorf("--project %q is not a project key", o.Projects[i]), "give the project key alone, e.g. --project OPS (a personal project is ~user)")
+		}
+		if !strings.HasPrefix(k, "~") {
+			k = strings.ToUpper(k)
+		}
+		o.Projects[i] = k
+	}
+	return nil
+}
+
+// dataCenterCacheName names the cache of an audit of server (and of its --project
+// selection): one file per server and scope, apart from every Cloud workspace's.
+func dataCenterCacheName(server string, projects []string) string {
+	name := "dc-" + server
+	if len(projects) > 0 {
+		name += "-" + strings.Join(slices.Sorted(slices.Values(projects)), "-")
+	}
+	var b strings.Builder
+	for _, r := range strings.ToLower(name) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
 }

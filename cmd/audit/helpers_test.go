@@ -18,6 +18,7 @@ import (
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
@@ -93,6 +94,9 @@ type fixture struct {
 	// terminal, when set, is the user at a terminal: stderr is one and prompts are
 	// answered from it.
 	terminal *prompt.Fake
+	// dc, when set, is the Data Center server the run selects (as --server would).
+	dc    *bbapitest.DataCenter
+	dcSrv *bbapitest.Server
 }
 
 // newFixture seeds workspace acme with 153 repositories (api, web, infra and r001-r150)
@@ -196,6 +200,15 @@ func (f *fixture) audit(args ...string) result {
 		o.APIClient = func(_ context.Context, extra ...bbapi.Option) (*bbapi.Client, error) {
 			cred := &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: f.emu.DefaultAPIToken()}
 			return bbapi.NewClient(f.emu.APIURL(), cred, append([]bbapi.Option{bbapi.WithClock(fac.Now), bbapi.WithMaxWait(fac.Globals.MaxWait)}, extra...)...)
+		}
+		o.Server = func() (string, error) {
+			if f.dc == nil {
+				return "", nil
+			}
+			return f.dc.ServerURL(), nil
+		}
+		o.DataCenterClient = func(_ context.Context, server string, extra ...bbapi.Option) (*dc.Client, error) {
+			return dc.NewClient(server, dc.Token{Token: f.dc.DefaultToken()}, append([]bbapi.Option{bbapi.WithClock(fac.Now), bbapi.WithMaxWait(fac.Globals.MaxWait)}, extra...)...)
 		}
 		return runAudit(context.Background(), o)
 	})

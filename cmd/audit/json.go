@@ -12,7 +12,9 @@ import (
 // testdata/audit.json.
 
 type jsonDoc struct {
-	Workspace    string          `json:"workspace"`
+	Workspace string `json:"workspace"`
+	// Server is the Data Center server audited; "" on Cloud.
+	Server       string          `json:"server"`
 	Query        string          `json:"query"`
 	GeneratedAt  time.Time       `json:"generated_at"`
 	Policy       jsonPolicy      `json:"policy"`
@@ -61,6 +63,9 @@ type jsonPlacement struct {
 	Label    string           `json:"label"`
 	AddedOn  *time.Time       `json:"added_on"`
 	LastUsed *time.Time       `json:"last_used"`
+	// Permission is a Data Center access key's (REPO_READ, REPO_WRITE, PROJECT_READ,
+	// PROJECT_WRITE); absent on Cloud, whose access keys only read.
+	Permission string `json:"permission,omitempty"`
 }
 
 type jsonSummary struct {
@@ -107,7 +112,7 @@ func (r *report) document() jsonDoc {
 	now := r.opts.Now()
 	s := audit.Summarize(r.keys)
 	d := jsonDoc{
-		Workspace: r.plan.Workspace, Query: r.plan.Query, GeneratedAt: now.UTC(),
+		Workspace: r.plan.Workspace, Server: r.plan.Server, Query: r.plan.Query, GeneratedAt: now.UTC(),
 		Policy: jsonPolicy{OlderThanDays: int(r.fl.policy.OlderThan / (24 * time.Hour)), UnusedForDays: int(r.fl.policy.UnusedFor / (24 * time.Hour)),
 			Wide: r.fl.policy.Wide, MaxAge: audit.FormatAge(r.fl.maxAge)},
 		Complete:     r.coll.Complete(),
@@ -132,7 +137,7 @@ func (r *report) document() jsonDoc {
 		}
 		for _, p := range k.Placements {
 			jk.Placements = append(jk.Placements, jsonPlacement{Kind: p.Target.Kind, Target: p.Target.Ref(), ID: int64(p.ID), Label: p.Label,
-				AddedOn: timePtr(p.AddedOn), LastUsed: timePtr(p.LastUsed)})
+				AddedOn: timePtr(p.AddedOn), LastUsed: timePtr(p.LastUsed), Permission: p.Permission})
 		}
 		for _, f := range k.Flags {
 			jk.Flags = append(jk.Flags, string(f))

@@ -14,6 +14,7 @@ import (
 	"github.com/bbkey/bbkey/internal/audit"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/text"
 )
 
@@ -111,7 +112,7 @@ func (r *report) summary(b *strings.Builder) {
 	s := audit.Summarize(r.keys)
 	fmt.Fprintf(b, "%d %s on %d %s and %d %s of %s; %d flagged\n", s.Keys, text.Plural(s.Keys, "key", "keys"),
 		len(r.plan.Repos), text.Plural(len(r.plan.Repos), "repository", "repositories"),
-		len(r.plan.Projects), text.Plural(len(r.plan.Projects), "project", "projects"), r.plan.Workspace, s.Flagged)
+		len(r.plan.Projects), text.Plural(len(r.plan.Projects), "project", "projects"), r.plan.Where(), s.Flagged)
 	for _, f := range audit.AllFlags {
 		fmt.Fprintf(b, "  %-13s %d\n", f, s.ByFlag[f])
 	}
@@ -139,12 +140,34 @@ func where(k *audit.Key) string {
 		return strings.Join(refs[:maxWhere], ", ") + fmt.Sprintf(", +%d more", len(refs)-maxWhere)
 	}
 	if n := len(k.Repos); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d %s: %s", n, text.Plural(n, "repository", "repositories"), names(k.Repos)))
+		parts = append(parts, fmt.Sprintf("%d %s: %s", n, text.Plural(n, "repository", "repositories"), names(writable(k, state.TargetRepo, k.Repos))))
 	}
 	if n := len(k.Projects); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d %s: %s", n, text.Plural(n, "project", "projects"), names(k.Projects)))
+		parts = append(parts, fmt.Sprintf("%d %s: %s", n, text.Plural(n, "project", "projects"), names(writable(k, state.TargetProject, k.Projects))))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// writable marks the refs where the key may push (a Data Center access key with
+// REPO_WRITE or PROJECT_WRITE) with " (write)".
+func writable(k *audit.Key, kind state.TargetKind, refs []string) []string {
+	write := map[string]bool{}
+	for _, p := range k.Placements {
+		if p.Target.Kind == kind && strings.HasSuffix(p.Permission, "_WRITE") {
+			write[p.Target.Ref()] = true
+		}
+	}
+	if len(write) == 0 {
+		return refs
+	}
+	out := make([]string, len(refs))
+	for i, ref := range refs {
+		out[i] = ref
+		if write[ref] {
+			out[i] += " (write)"
+		}
+	}
+	return out
 }
 
 func when(t, now time.Time) string {
@@ -174,7 +197,7 @@ func joinFlags(fs []audit.Flag, sep string) string {
 // --- CSV: one row per key and place, for a spreadsheet ---
 
 var csvHeader = []string{"fingerprint", "type", "label", "comment", "managed", "ttl_days", "created", "age_days", "last_used", "reach", "flags",
-	"kind", "target", "key_id", "added_on", "target_last_used"}
+	"kind", "target", "key_id", "added_on", "target_last_used", "permission", "server"}
 
 func (r *report) csv(w io.Writer) error {
 	now := r.opts.Now()
@@ -198,7 +221,8 @@ func (r *report) csv(w io.Writer) error {
 		}
 		for _, p := range k.Placements {
 			row := []string{k.Fingerprint, k.Type, k.Label, k.Comment, strconv.FormatBool(k.Managed), ttl, date(k.Created), age, date(k.LastUsed),
-				strconv.Itoa(k.Reach), joinFlags(k.Flags, ";"), string(p.Target.Kind), p.Target.Ref(), p.ID.String(), date(p.AddedOn), date(p.LastUsed)}
+				strconv.Itoa(k.Reach), joinFlags(k.Flags, ";"), string(p.Target.Kind), p.Target.Ref(), p.ID.String(), date(p.AddedOn), date(p.LastUsed),
+				p.Permission, r.plan.Server}
 			if err := cw.Write(row); err != nil {
 				return err
 			}
