@@ -36,14 +36,14 @@ const (
 	KindAccessToken Kind = "access-token" // repository, project or workspace access token
 	KindOAuthClient Kind = "oauth-client" // OAuth consumer; ClientID is its key
 	KindPassphrase  Kind = "passphrase"   // passphrase of a local private key
-	// KindServerToken is a Bitbucket Data Center HTTP access token (personal, project or
-	// repository), stored under ServerAccount of its server; Server is its base URL.
-	KindServerToken Kind = "http-access-token"
+	// KindHTTPAccessToken is a Data Center HTTP access token (personal, project or
+	// repository), stored under ServerAccount(server).
+	KindHTTPAccessToken Kind = "http-access-token"
 )
 
 func (k Kind) valid() bool {
 	switch k {
-	case KindAPIToken, KindAccessToken, KindOAuthClient, KindPassphrase, KindServerToken:
+	case KindAPIToken, KindAccessToken, KindOAuthClient, KindPassphrase, KindHTTPAccessToken:
 		return true
 	}
 	return false
@@ -94,8 +94,6 @@ func (s Secret) Validate() error {
 		return errors.New("an api-token needs the email of its Atlassian account")
 	case s.Kind == KindOAuthClient && s.ClientID == "":
 		return errors.New("an oauth-client needs its client id")
-	case s.Kind == KindServerToken && s.Server == "":
-		return errors.New("an http-access-token needs the Data Center server it belongs to")
 	}
 	return nil
 }

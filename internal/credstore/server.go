@@ -45,28 +45,24 @@ func NormalizeServer(raw string) (string, error) {
 	return scheme + "://" + host + path, nil
 }
 
-// ServerAccount is the account key of the HTTP access token stored for a Data Center
-// server: "server:" and the server's NormalizeServer form.
-func ServerAccount(server string) (string, error) {
-	n, err := NormalizeServer(server)
-	if err != nil {
-		return "", err
-	}
-	return serverAccountPrefix + n, nil
-}
+// ServerAccount is the account key of the credential of a Bitbucket Data Center server
+// (its base URL in NormalizeServer form): one entry per server, beside DefaultAccount for
+// Bitbucket Cloud.
+func ServerAccount(serverURL string) string { return serverAccountPrefix + serverURL }
 
 // GetServerToken returns the HTTP access token stored for server (ServerAccount), or an
 // error matching ErrNotFound. The caller clears Secret when done.
 func GetServerToken(ctx context.Context, s Store, server string) (Secret, error) {
-	account, err := ServerAccount(server)
+	n, err := NormalizeServer(server)
 	if err != nil {
 		return Secret{}, err
 	}
+	account := ServerAccount(n)
 	sec, err := s.Get(ctx, account)
 	if err != nil {
 		return Secret{}, err
 	}
-	if sec.Kind != KindServerToken {
+	if sec.Kind != KindHTTPAccessToken || len(sec.Secret) == 0 {
 		clear(sec.Secret)
 		return Secret{}, fmt.Errorf("stored credential %q is a %s, not an HTTP access token", account, sec.Kind)
 	}

@@ -106,8 +106,8 @@ func TestServerLoginOneEntryPerServer(t *testing.T) {
 	}
 
 	got := readFileStore(t, dir)
-	accA, _ := credstore.ServerAccount(a.DataCenter().ServerURL())
-	accB, _ := credstore.ServerAccount(b.DataCenter().ServerURL())
+	accA := credstore.ServerAccount(a.DataCenter().ServerURL())
+	accB := credstore.ServerAccount(b.DataCenter().ServerURL())
 	if want := []string{credstore.DefaultAccount, accA, accB}; !slices.Equal(slices.Sorted(func(yield func(string) bool) {
 		for k := range got {
 			if !yield(k) {
@@ -117,7 +117,7 @@ func TestServerLoginOneEntryPerServer(t *testing.T) {
 	}), slices.Sorted(slices.Values(want))) {
 		t.Fatalf("stored accounts %v, want %v", got, want)
 	}
-	if s := got[accA]; s.Kind != credstore.KindServerToken || string(s.Secret) != a.DataCenter().DefaultToken() || s.Server != a.DataCenter().ServerURL() {
+	if s := got[accA]; s.Kind != credstore.KindHTTPAccessToken || string(s.Secret) != a.DataCenter().DefaultToken() || s.Server != a.DataCenter().ServerURL() {
 		t.Errorf("server a: %v", s)
 	}
 	if s := got[accB]; string(s.Secret) != b.DataCenter().DefaultToken() {

@@ -81,9 +81,7 @@ func runLogout(ctx context.Context, opts *Options) error {
 	res := Result{DryRun: opts.DryRun, Server: server}
 	account, what, envs := credstore.DefaultAccount, "the Bitbucket credential", []string{shared.EnvToken, "BITBUCKET_ACCESS_TOKEN", "BITBUCKET_CLIENT_SECRET"}
 	if server != "" {
-		if account, err = credstore.ServerAccount(server); err != nil {
-			return err
-		}
+		account = credstore.ServerAccount(server)
 		what, envs = "the HTTP access token of "+server, []string{shared.EnvServerToken}
 	}
 	// Without the insecure opt-in Open still finds a credentials file the user chose

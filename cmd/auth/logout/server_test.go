@@ -25,8 +25,8 @@ func TestLogoutServer(t *testing.T) {
 	}
 	a, b := "https://a.example.com", "https://b.example.com/ctx"
 	for _, s := range []string{a, b} {
-		acc, _ := credstore.ServerAccount(s)
-		if err := store.Set(ctx, acc, credstore.Secret{Kind: credstore.KindServerToken, Server: s, Secret: []byte("tok")}); err != nil {
+		acc := credstore.ServerAccount(s)
+		if err := store.Set(ctx, acc, credstore.Secret{Kind: credstore.KindHTTPAccessToken, Server: s, Secret: []byte("tok")}); err != nil {
 			t.Fatal(err)
 		}
 	}

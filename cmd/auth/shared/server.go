@@ -175,11 +175,8 @@ func count[T any](seq iter.Seq2[T, error]) (int, error) {
 // StoreServerToken keeps the token under credstore.ServerAccount(server), replacing what
 // was there.
 func StoreServerToken(ctx context.Context, s credstore.Store, server string, tok *dc.Token, now time.Time) error {
-	account, err := credstore.ServerAccount(server)
-	if err != nil {
-		return err
-	}
-	sec := credstore.Secret{Kind: credstore.KindServerToken, Server: server, Secret: []byte(tok.Token), Created: now.UTC()}
+	account := credstore.ServerAccount(server)
+	sec := credstore.Secret{Kind: credstore.KindHTTPAccessToken, Server: server, Secret: []byte(tok.Token), Created: now.UTC()}
 	defer clear(sec.Secret)
 	if err := s.Set(ctx, account, sec); err != nil {
 		return fmt.Errorf("storing the HTTP access token of %s in the %s: %w", server, s.Kind(), err)

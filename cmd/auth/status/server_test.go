@@ -60,8 +60,8 @@ func TestServerStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []struct{ url, tok string }{{a.DataCenter().ServerURL(), a.DataCenter().DefaultToken()}, {b.DataCenter().ServerURL(), readTok}} {
-		acc, _ := credstore.ServerAccount(s.url)
-		if err := store.Set(ctx, acc, credstore.Secret{Kind: credstore.KindServerToken, Server: s.url, Secret: []byte(s.tok)}); err != nil {
+		acc := credstore.ServerAccount(s.url)
+		if err := store.Set(ctx, acc, credstore.Secret{Kind: credstore.KindHTTPAccessToken, Server: s.url, Secret: []byte(s.tok)}); err != nil {
 			t.Fatal(err)
 		}
 	}
