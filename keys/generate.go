@@ -61,33 +61,34 @@ func (e *ExistsError) Hints() []string {
 // 0600 and never overwriting; then the .pub line, 0644. The ssh directory is created 0700
 // when missing and refused when unsafe. The returned Key holds the private half in memory
 // (Private, Signer), so the caller can prove it and add it to an agent without asking for
-// the passphrase again; call Wipe when done.
+// the passphrase again; call Wipe when done. It is Prepare, then Write.
 func Generate(opts GenerateOptions) (*Key, error) {
-	if opts.Path == "" {
-		return nil, errors.New("generating a key: no path given")
+	p, err := Prepare(opts)
+	if err != nil {
+		return nil, err
 	}
+	return p.Write(opts)
+}
+
+// Prepared is a new ed25519 key in memory with the key that encrypts its file already
+// derived from the passphrase: the costly half of Generate (the bcrypt KDF), which needs
+// neither the key's path nor its comment, so it can run while those are still being
+// found out. Write it, or Wipe it.
+type Prepared struct {
+	pub  ed25519.PublicKey
+	priv ed25519.PrivateKey
+	fk   *fileKey // nil: written unencrypted
+}
+
+// Prepare generates the key and runs the KDF on opts.Passphrase. Of opts it reads only
+// Passphrase, NoPassphrase and Rand; the caller still owns the passphrase.
+func Prepare(opts GenerateOptions) (*Prepared, error) {
 	switch {
 	case len(opts.Passphrase) == 0 && !opts.NoPassphrase:
 		return nil, errors.New("generating a key: no passphrase given, and writing it unencrypted was not asked for")
 	case len(opts.Passphrase) > 0 && opts.NoPassphrase:
 		return nil, errors.New("generating a key: a passphrase was given for an unencrypted key")
 	}
-	pubPath := opts.Path + PublicSuffix
-	if err := prepareDir(filepath.Dir(opts.Path)); err != nil {
-		return nil, err
-	}
-	var existing []string
-	for _, p := range []string{opts.Path, pubPath} {
-		if _, err := os.Lstat(p); err == nil {
-			existing = append(existing, p)
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-	}
-	if len(existing) > 0 && !opts.Force {
-		return nil, &ExistsError{Path: existing[0]}
-	}
-
 	rnd := opts.Rand
 	if rnd == nil {
 		rnd = rand.Reader
@@ -96,17 +97,61 @@ func Generate(opts GenerateOptions) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generating a key: %w", err)
 	}
+	p := &Prepared{pub: pub, priv: priv}
+	if !opts.NoPassphrase {
+		if p.fk, err = deriveFileKey(opts.Passphrase); err != nil {
+			p.Wipe()
+			return nil, fmt.Errorf("generating a key: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// Wipe zeroes the private key and the file key. Write wipes p itself.
+func (p *Prepared) Wipe() {
+	if p == nil {
+		return
+	}
+	clear(p.priv)
+	p.fk.wipe()
+	p.priv, p.fk = nil, nil
+}
+
+// Write writes the prepared key to opts.Path with opts.Comment, as Generate describes (of
+// opts it reads Path, Comment, Force and Now). The returned Key holds the private half;
+// p is spent, whether Write succeeds or not.
+func (p *Prepared) Write(opts GenerateOptions) (*Key, error) {
+	if p == nil || p.priv == nil {
+		return nil, errors.New("generating a key: the prepared key was already written or wiped")
+	}
+	priv := p.priv
+	p.priv = nil
+	defer p.Wipe() // the file key; priv is wiped below unless handed to the caller
 	// From here on every return path that does not hand priv to the caller wipes it.
 	fail := func(err error) (*Key, error) {
 		clear(priv)
 		return nil, err
 	}
-	var block *pem.Block
-	if opts.NoPassphrase {
-		block, err = ssh.MarshalPrivateKey(priv, opts.Comment)
-	} else {
-		block, err = marshalEncrypted(priv, opts.Comment, opts.Passphrase)
+	if opts.Path == "" {
+		return fail(errors.New("generating a key: no path given"))
 	}
+	pubPath := opts.Path + PublicSuffix
+	if err := prepareDir(filepath.Dir(opts.Path)); err != nil {
+		return fail(err)
+	}
+	var existing []string
+	for _, path := range []string{opts.Path, pubPath} {
+		if _, err := os.Lstat(path); err == nil {
+			existing = append(existing, path)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fail(err)
+		}
+	}
+	if len(existing) > 0 && !opts.Force {
+		return fail(&ExistsError{Path: existing[0]})
+	}
+
+	block, err := seal(priv, opts.Comment, p.fk)
 	if err != nil {
 		return fail(fmt.Errorf("encoding %s: %w", opts.Path, err))
 	}
@@ -114,7 +159,7 @@ func Generate(opts GenerateOptions) (*Key, error) {
 	clear(block.Bytes)
 	defer clear(privPEM)
 
-	sshPub, err := ssh.NewPublicKey(pub)
+	sshPub, err := ssh.NewPublicKey(p.pub)
 	if err != nil {
 		return fail(err)
 	}
@@ -123,7 +168,7 @@ func Generate(opts GenerateOptions) (*Key, error) {
 		return fail(err)
 	}
 	key := newKey(opts.Path, sshPub, opts.Comment)
-	key.Encrypted = !opts.NoPassphrase
+	key.Encrypted = p.fk != nil
 	key.Private, key.Signer = priv, signer
 
 	// Move the old pair aside only now that nothing can fail before the new one lands, and

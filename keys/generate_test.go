@@ -251,3 +251,48 @@ func TestMoveAside(t *testing.T) {
 		t.Errorf("MoveAside of nothing = %q, %v", got, err)
 	}
 }
+
+// Prepare runs the KDF before the key's path and comment are known; Write seals the key
+// with the comment decided afterwards. ssh-keygen decrypts the file with the passphrase
+// and reads that comment from inside it; the Prepared is spent once written.
+func TestPrepareThenWrite(t *testing.T) {
+	testutil.RequireBinary(t, "ssh-keygen")
+	h := testutil.NewHome(t)
+	p, err := Prepare(GenerateOptions{Passphrase: []byte(testPass)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, _ := AccountKeyPath(h.SSHDir, "ada")
+	const comment = "bbkey:ada@later 2026-12-06"
+	k, err := p.Write(GenerateOptions{Path: path, Comment: comment})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Wipe()
+	if !k.Encrypted || k.Comment != comment || !k.HasPrivate() {
+		t.Errorf("key = %+v", k)
+	}
+	if _, rounds := readHeader(t, path); rounds != DefaultKDFRounds {
+		t.Errorf("rounds = %d", rounds)
+	}
+	out, err := sshKeygen(t, askpassEnv(t, testPass), "-y", "-f", path)
+	if err != nil || strings.TrimSpace(out) != k.AuthorizedKey() {
+		t.Errorf("ssh-keygen -y = %q, %v; want %q (the comment from inside the private key)", out, err, k.AuthorizedKey())
+	}
+	if _, err := p.Write(GenerateOptions{Path: path + "2", Comment: comment}); err == nil {
+		t.Error("a Prepared was written twice")
+	}
+
+	// A Prepared that is not used is wiped; one that cannot be written is wiped too.
+	q, err := Prepare(GenerateOptions{NoPassphrase: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv := q.priv
+	if _, err := q.Write(GenerateOptions{Path: path}); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("Write over an existing key = %v", err)
+	}
+	if !slices.Equal(priv, make([]byte, len(priv))) || q.priv != nil {
+		t.Error("a Prepared that failed to write kept its private key")
+	}
+}

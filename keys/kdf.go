@@ -44,15 +44,29 @@ func SetKDFRoundsForTests(n int) {
 	kdfRounds.Store(int32(n))
 }
 
-// marshalEncrypted writes priv in OpenSSH's format encrypted with pass: with the default
-// cost through x/crypto itself; with a test's lower cost by re-encrypting x/crypto's
-// unencrypted encoding the same way (aes256-ctr, bcrypt KDF) with fewer rounds.
-func marshalEncrypted(priv ed25519.PrivateKey, comment string, pass []byte) (*pem.Block, error) {
-	rounds := int(kdfRounds.Load())
-	if rounds == DefaultKDFRounds {
-		return ssh.MarshalPrivateKeyWithPassphrase(priv, comment, pass)
+// fileKey is what encrypts a private key file: aes256-ctr's key and IV, derived from the
+// passphrase by bcrypt_pbkdf with a fresh salt, as ssh-keygen does.
+type fileKey struct {
+	salt   []byte
+	rounds int
+	k      []byte // 32 bytes of AES key, then the IV
+}
+
+// deriveFileKey runs the KDF: the costly step of writing an encrypted key (about a tenth
+// of a second at the default cost), which needs neither the key nor its comment.
+func deriveFileKey(pass []byte) (*fileKey, error) {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, err
 	}
-	return marshalWithRounds(priv, comment, pass, rounds)
+	rounds := int(kdfRounds.Load())
+	return &fileKey{salt: salt, rounds: rounds, k: bcryptPBKDF(pass, salt, rounds, 32+aes.BlockSize)}, nil
+}
+
+func (fk *fileKey) wipe() {
+	if fk != nil {
+		clear(fk.k)
+	}
 }
 
 const opensshMagic = "openssh-key-v1\x00"
@@ -76,10 +90,13 @@ type opensshEd25519Block struct {
 	Pad     []byte `ssh:"rest"`
 }
 
-func marshalWithRounds(priv ed25519.PrivateKey, comment string, pass []byte, rounds int) (*pem.Block, error) {
+// seal writes priv and its comment in OpenSSH's format, encrypted with fk (unencrypted
+// when fk is nil): x/crypto's unencrypted encoding, its private block padded to the
+// cipher's block size and encrypted, the KDF's salt and rounds in the header.
+func seal(priv ed25519.PrivateKey, comment string, fk *fileKey) (*pem.Block, error) {
 	plain, err := ssh.MarshalPrivateKey(priv, comment)
-	if err != nil {
-		return nil, err
+	if err != nil || fk == nil {
+		return plain, err
 	}
 	defer clear(plain.Bytes)
 	if len(plain.Bytes) < len(opensshMagic) || string(plain.Bytes[:len(opensshMagic)]) != opensshMagic {
@@ -101,30 +118,25 @@ func marshalWithRounds(priv ed25519.PrivateKey, comment string, pass []byte, rou
 	}
 	defer clear(body)
 
-	salt := make([]byte, 16)
-	if _, err := rand.Read(salt); err != nil {
-		return nil, err
-	}
-	k := bcryptPBKDF(pass, salt, rounds, 32+aes.BlockSize)
-	defer clear(k)
-	c, err := aes.NewCipher(k[:32])
+	c, err := aes.NewCipher(fk.k[:32])
 	if err != nil {
 		return nil, err
 	}
 	enc := make([]byte, len(body))
-	cipher.NewCTR(c, k[32:]).XORKeyStream(enc, body)
+	cipher.NewCTR(c, fk.k[32:]).XORKeyStream(enc, body)
 
 	f.CipherName, f.KdfName = "aes256-ctr", "bcrypt"
 	f.KdfOpts = string(ssh.Marshal(struct {
 		Salt   []byte
 		Rounds uint32
-	}{salt, uint32(rounds)}))
+	}{fk.salt, uint32(fk.rounds)}))
 	f.PrivKeyBlock = enc
 	return &pem.Block{Type: "OPENSSH PRIVATE KEY", Bytes: append([]byte(opensshMagic), ssh.Marshal(f)...)}, nil
 }
 
 // bcryptPBKDF is OpenBSD's bcrypt_pbkdf, the KDF of OpenSSH's key format (x/crypto keeps
-// its copy internal). Only tests reach it; the default cost goes through x/crypto.
+// its copy internal, and runs it only inside MarshalPrivateKeyWithPassphrase, together
+// with the comment: here it runs before the comment is known).
 func bcryptPBKDF(pass, salt []byte, rounds, keyLen int) []byte {
 	const hashLen = 32
 	blocks := (keyLen + hashLen - 1) / hashLen

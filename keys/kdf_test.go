@@ -18,14 +18,15 @@ import (
 // A key written with a test's lower KDF cost is an ordinary OpenSSH key: x/crypto (whose
 // bcrypt_pbkdf is the reference here: a wrong KDF fails its check bytes) and ssh-keygen
 // decrypt it with the passphrase and nothing else, and it carries its rounds.
-func TestMarshalWithRounds(t *testing.T) {
+func TestSealWithRounds(t *testing.T) {
 	pub, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pass := []byte("correct horse battery staple")
 	for _, rounds := range []int{1, 3, DefaultKDFRounds} {
-		block, err := marshalWithRounds(priv, "ada@testhost", pass, rounds)
+		salt := []byte("sixteen byte salt")[:16]
+		block, err := seal(priv, "ada@testhost", &fileKey{salt: salt, rounds: rounds, k: bcryptPBKDF(pass, salt, rounds, 48)})
 		if err != nil {
 			t.Fatal(err)
 		}
