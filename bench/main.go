@@ -10,7 +10,7 @@
 //
 // It builds bbkey once, then runs: the keys benchmark (generate + encrypt + write against
 // ssh-keygen -a 16), `bbkey setup` against the in-process emulator at 0 and 100 ms of
-// latency, the add-access-key program in bench/accesskey, the audit program in
+// latency (beside a bbkey built with -tags bbkey_bench_sequential), the add-access-key program in bench/accesskey, the audit program in
 // bench/audit, bench/remote/bench.sh, and `bbkey --version` start-up time and binary
 // sizes. A measurement whose program is missing
 // or fails prints a "not available" row with the reason, never a made-up number.

@@ -137,13 +137,20 @@ func (r *run) writeKey(context.Context) error {
 	if r.opts.NoPassphrase {
 		r.opts.IO.Warnf("%s", secret.NoPassphraseWarning)
 	}
-	k, err := keys.Generate(keys.GenerateOptions{
+	gen := keys.GenerateOptions{
 		Path:         r.keyPath,
 		Comment:      keys.Comment(r.name, host, r.now),
 		Passphrase:   r.newPass,
 		NoPassphrase: r.opts.NoPassphrase,
 		Now:          r.now,
-	})
+	}
+	var k *keys.Key
+	var err error
+	if p := r.early.take(r.newPass); p != nil {
+		k, err = p.Write(gen) // the KDF ran during the credential check
+	} else {
+		k, err = keys.Generate(gen)
+	}
 	clear(r.newPass)
 	if err != nil {
 		return cmdutil.KeyExistsHint(fmt.Errorf("generating the key: %w", err))

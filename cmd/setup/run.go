@@ -40,6 +40,7 @@ type run struct {
 	pub      *keys.Key // the public half, once known
 	priv     *keys.Key // the private half in memory, when it was needed
 	newPass  []byte    // the passphrase of the key to generate
+	early    *earlyKey // the new key's KDF, started before the credential check
 	// locked is set when the key stays encrypted: a proven key re-run unattended with no
 	// passphrase, so it is neither loaded nor proven again.
 	locked bool
@@ -72,6 +73,7 @@ func runSetup(ctx context.Context, opts *Options) (err error) {
 			r.pending.Token = ""
 		}
 		clear(r.newPass)
+		r.early.discard()
 		if err != nil {
 			if r.current != "" {
 				opts.IO.Step(iostreams.MarkFail, "%s failed", r.current)
@@ -118,6 +120,7 @@ func runSetup(ctx context.Context, opts *Options) (err error) {
 		opts.IO.Warnf("%s", r.paths.HomeMismatch)
 	}
 
+	r.startKey()
 	// Questions first: everything that may prompt (or fail for want of an answer) comes
 	// before the first write.
 	for _, step := range []func(context.Context) error{
