@@ -19,12 +19,13 @@ import (
 	"github.com/bbkey/bbkey/internal/schedule"
 	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/testhook"
 	"github.com/bbkey/bbkey/keys"
 )
 
-// SchedulerEnv is a test hook: it overrides the scheduler Detect picks, so the tests can
-// install (with stand-in launchctl, systemctl, crontab) and run every backend's job on
-// one machine.
+// SchedulerEnv is a test hook (read only by a bbkey built with -tags bbkey_e2e): it
+// overrides the scheduler Detect picks, so the tests can install (with stand-in
+// launchctl, systemctl, crontab) and run every backend's job on one machine.
 const SchedulerEnv = "BBKEY_TEST_SCHEDULER"
 
 // installer returns the timer backend of this machine.
@@ -34,7 +35,7 @@ func (o *Options) installer(ctx context.Context, p cmdutil.Paths) (*schedule.Ins
 	}
 	r := schedule.ExecRunner{}
 	backend := schedule.Detect(ctx, runtime.GOOS, r)
-	if v, ok := o.LookupEnv(SchedulerEnv); ok && v != "" {
+	if v, ok := testhook.Lookup(o.LookupEnv, SchedulerEnv); ok && v != "" {
 		switch b := schedule.Backend(v); b {
 		case schedule.Systemd, schedule.Cron, schedule.Launchd, schedule.TaskScheduler:
 			backend = b

@@ -361,16 +361,16 @@ func (e *Engine) describeJournal(j *state.Journal, forward bool) *Outcome {
 }
 
 // crashPoint is the test hook: exit (CrashEnv) or panic (PanicEnv) right after step's
-// journal write when asked to.
+// journal write when asked to (only a bbkey built with -tags bbkey_e2e reads them).
 func (e *Engine) crashPoint(step string) {
 	if e.LookupEnv == nil {
 		return
 	}
 	testhook.Pause(context.Background(), e.LookupEnv, "rotate:"+step)
-	if v, ok := e.LookupEnv(PanicEnv); ok && v == step {
+	if v, ok := testhook.Lookup(e.LookupEnv, PanicEnv); ok && v == step {
 		panic(fmt.Sprintf("test hook %s=%s", PanicEnv, step))
 	}
-	if v, ok := e.LookupEnv(CrashEnv); ok && v == step {
+	if v, ok := testhook.Lookup(e.LookupEnv, CrashEnv); ok && v == step {
 		exit := e.Exit
 		if exit == nil {
 			exit = os.Exit

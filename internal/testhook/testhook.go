@@ -1,17 +1,49 @@
-// Package testhook lets the end-to-end tests stop a bbkey process at a named point, so
-// that a second command can be started at a chosen moment of the first (the race tests
-// of the writers' lock). It does nothing unless BBKEY_TEST_PAUSE_AT names the point.
+// Package testhook holds the hooks the end-to-end tests drive bbkey with: stopping a
+// process at a named point, so that a second command can be started at a chosen moment of
+// the first (the race tests of the writers' lock), and the variables other packages name
+// (rotate's BBKEY_TEST_CRASH_AFTER and BBKEY_TEST_PANIC_AFTER, BBKEY_TEST_SCHEDULER).
+//
+// Only the binary internal/e2e builds for itself (go build -tags bbkey_e2e) reads them,
+// and tests that call EnableForTests: a bbkey built without the tag never does, whatever
+// its environment.
 package testhook
 
 import (
 	"context"
+	"flag"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
+
+// on is whether the hooks are read: set by the bbkey_e2e build (on_e2e.go) or a test.
+var on atomic.Bool
+
+// EnableForTests makes this process read the hooks, for tests of the code they stop. It
+// panics outside `go test`, so a bbkey built without the tag can never turn them on.
+func EnableForTests() {
+	// A test binary registers its -test.* flags before TestMain runs; bbkey never does.
+	if flag.Lookup("test.v") == nil {
+		panic("testhook.EnableForTests called outside a test")
+	}
+	on.Store(true)
+}
+
+// Lookup reads the test hook variable name through lookup (nil: os), or finds nothing
+// when the hooks are off.
+func Lookup(lookup func(string) (string, bool), name string) (string, bool) {
+	if !on.Load() {
+		return "", false
+	}
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	return lookup(name)
+}
 
 const (
 	// PauseEnv names the points to stop at, comma-separated ("setup:uploaded").
@@ -26,14 +58,11 @@ const (
 // Pause stops at point when the environment asks for it, until the test resumes the
 // process, ctx ends or two minutes pass. lookup reads the environment (nil: os).
 func Pause(ctx context.Context, lookup func(string) (string, bool), point string) {
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
-	at, ok := lookup(PauseEnv)
+	at, ok := Lookup(lookup, PauseEnv)
 	if !ok || !slices.Contains(strings.Split(at, ","), point) {
 		return
 	}
-	dir, ok := lookup(PauseDirEnv)
+	dir, ok := Lookup(lookup, PauseDirEnv)
 	if !ok || dir == "" {
 		return
 	}
