@@ -211,7 +211,7 @@ func printJSON(opts *Options, plan *engine.Plan, sp *engine.ScrubPlan, failed []
 		DryRun: dryRun, To: "ssh", Host: plan.Target.Host(), Repositories: len(plan.Repos),
 		Changes: []jsonChange{}, LeftAlone: []jsonSkip{}, Failed: []jsonFailure{}, ChangedFiles: []string{},
 	}
-	if plan.Target.HTTPS {
+	if t, ok := plan.Target.(engine.Target); ok && t.HTTPS {
 		doc.To = "https"
 	}
 	files := map[string]bool{}

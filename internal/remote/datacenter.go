@@ -145,3 +145,10 @@ func dcRepoPath(path string) (proj, slug string, ok bool) {
 	}
 	return proj, slug, true
 }
+
+// Host is the SSH host and port remotes are written with.
+func (t DataCenterTarget) Host() string { return t.hostPort() }
+
+// RewriteBase leaves url.<base>.insteadOf entries of a Data Center server alone: a prefix
+// of its HTTPS URLs (/scm/…) has no one SSH prefix that every URL it rewrites maps to.
+func (t DataCenterTarget) RewriteBase(string) Result { return Result{Status: NotBitbucket} }

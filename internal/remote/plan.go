@@ -93,7 +93,7 @@ type RepoPlan struct {
 
 // Plan is the set of repositories examined and what would change in each.
 type Plan struct {
-	Target Target
+	Target Rewriter
 	Repos  []*RepoPlan
 }
 
@@ -145,7 +145,7 @@ func Resolve(ctx context.Context, git gitrun.Runner, dir string) (Repo, error) {
 // PlanDir plans the repository dir is in, reading its configuration by running git in it
 // (includes and includeIf evaluated as git does). setup uses it for the repository it runs
 // in.
-func PlanDir(ctx context.Context, git gitrun.Runner, dir string, t Target) (*Plan, error) {
+func PlanDir(ctx context.Context, git gitrun.Runner, dir string, t Rewriter) (*Plan, error) {
 	repo, err := Resolve(ctx, git, dir)
 	if err != nil {
 		return nil, err
@@ -163,7 +163,7 @@ func PlanDir(ctx context.Context, git gitrun.Runner, dir string, t Target) (*Pla
 // process each; a repository whose config includes other files or has per-worktree
 // configuration is read by running git in it instead. A repository that cannot be read
 // gets Err and no changes.
-func PlanRepos(ctx context.Context, git gitrun.Runner, repos []Repo, t Target) *Plan {
+func PlanRepos(ctx context.Context, git gitrun.Runner, repos []Repo, t Rewriter) *Plan {
 	p := &Plan{Target: t, Repos: make([]*RepoPlan, len(repos))}
 	for i, r := range repos {
 		p.Repos[i] = &RepoPlan{Repo: r}
@@ -173,7 +173,7 @@ func PlanRepos(ctx context.Context, git gitrun.Runner, repos []Repo, t Target) *
 }
 
 // readPlans (re)reads and plans rps in place.
-func readPlans(ctx context.Context, git gitrun.Runner, rps []*RepoPlan, t Target) {
+func readPlans(ctx context.Context, git gitrun.Runner, rps []*RepoPlan, t Rewriter) {
 	workers := runtime.NumCPU()
 	size := min(max((len(rps)+workers-1)/workers, 16), 400)
 	batches := slices.Collect(slices.Chunk(rps, size))
@@ -190,7 +190,7 @@ func readPlans(ctx context.Context, git gitrun.Runner, rps []*RepoPlan, t Target
 	}
 }
 
-func readBatch(ctx context.Context, git gitrun.Runner, batch []*RepoPlan, t Target) {
+func readBatch(ctx context.Context, git gitrun.Runner, batch []*RepoPlan, t Rewriter) {
 	var files []string
 	var slow []*RepoPlan
 	for _, rp := range batch {
@@ -239,7 +239,7 @@ func readBatch(ctx context.Context, git gitrun.Runner, batch []*RepoPlan, t Targ
 }
 
 // planEntries decides every Bitbucket value of one repository's configuration.
-func planEntries(t Target, rp *RepoPlan, es []entry) {
+func planEntries(t Rewriter, rp *RepoPlan, es []entry) {
 	type seenKey struct{ file, key, old string }
 	rp.planned = true
 	seen := map[seenKey]bool{}

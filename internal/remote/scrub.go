@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -44,7 +45,8 @@ type ScrubPlan struct {
 	// Rejected is set once `git credential reject` succeeded.
 	Rejected bool
 
-	home string
+	home   string
+	target ScrubTarget
 }
 
 // CredentialFiles are the files git and curl read credentials from: ~/.git-credentials
@@ -62,11 +64,79 @@ func CredentialFiles(home, xdgConfigHome string) []CredFile {
 	}
 }
 
-// PlanScrub finds the Bitbucket entries of the credential files and the credential
+// ScrubTarget says whose stored credentials PlanScrubFor finds and Scrub removes.
+type ScrubTarget struct {
+	// Hosts are the host names whose entries go: "host" matches any port, "host:port"
+	// that port only (a netrc entry, which names no port, matches by its host).
+	Hosts []string
+	// URL is what git's credential helpers are asked to forget: its scheme and host.
+	URL string
+}
+
+// CloudScrub is Bitbucket Cloud's: the web and git host, the REST API (tools that call
+// it keep their token under its name), and the two SSH names.
+var CloudScrub = ScrubTarget{Hosts: scrubHosts, URL: "https://" + cloudHTTPSHost}
+
+// DataCenterScrub is a Data Center server's: its web host (with its port, when the URL
+// names one that is not the scheme's default) and its SSH host.
+func DataCenterScrub(serverURL, sshHost string) ScrubTarget {
+	t := ScrubTarget{URL: serverURL}
+	if u, err := url.Parse(serverURL); err == nil && u.Hostname() != "" {
+		h := strings.ToLower(u.Hostname())
+		if p := defaultPort(u.Scheme, u.Port()); p != "" {
+			h += ":" + p
+		}
+		t.Hosts = append(t.Hosts, h)
+	}
+	if sshHost != "" && !slices.Contains(t.Hosts, strings.ToLower(sshHost)) {
+		t.Hosts = append(t.Hosts, strings.ToLower(sshHost))
+	}
+	return t
+}
+
+// matchHost reports whether host with port ("" for the scheme's default) is one of the
+// target's.
+func (t ScrubTarget) matchHost(host, port string) bool {
+	for _, h := range t.Hosts {
+		name, p, hasPort := strings.Cut(h, ":")
+		if strings.EqualFold(name, host) && (!hasPort || p == port) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchNetrc matches a netrc machine name, which carries no port.
+func (t ScrubTarget) matchNetrc(host string) bool {
+	for _, h := range t.Hosts {
+		name, _, _ := strings.Cut(h, ":")
+		if strings.EqualFold(name, host) {
+			return true
+		}
+	}
+	return false
+}
+
+// helperHost is the scheme and host[:port] of URL, as `git credential` takes them.
+func (t ScrubTarget) helperHost() (scheme, host string) {
+	u, err := url.Parse(t.URL)
+	if err != nil || u.Host == "" {
+		return "https", cloudHTTPSHost
+	}
+	return strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+}
+
+// PlanScrub finds the Bitbucket Cloud entries of the credential files and the credential
 // helpers git would ask for https://bitbucket.org (git runs in home, so the user's global
 // configuration applies).
 func PlanScrub(ctx context.Context, git gitrun.Runner, home, xdgConfigHome string) (*ScrubPlan, error) {
-	sp := &ScrubPlan{home: home}
+	return PlanScrubFor(ctx, git, home, xdgConfigHome, CloudScrub)
+}
+
+// PlanScrubFor is PlanScrub for the hosts of t: Cloud's (CloudScrub) or a Data Center
+// server's (DataCenterScrub).
+func PlanScrubFor(ctx context.Context, git gitrun.Runner, home, xdgConfigHome string, t ScrubTarget) (*ScrubPlan, error) {
+	sp := &ScrubPlan{home: home, target: t}
 	for _, cf := range CredentialFiles(home, xdgConfigHome) {
 		data, err := os.ReadFile(cf.Path)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -75,12 +145,12 @@ func PlanScrub(ctx context.Context, git gitrun.Runner, home, xdgConfigHome strin
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", cf.Path, err)
 		}
-		_, cf.Entries = removeBitbucket(cf.Format, data)
+		_, cf.Entries = removeHosts(t, cf.Format, data)
 		if len(cf.Entries) > 0 {
 			sp.Files = append(sp.Files, cf)
 		}
 	}
-	helpers, err := credentialHelpers(ctx, git, home)
+	helpers, err := credentialHelpers(ctx, git, home, t)
 	if err != nil {
 		return nil, err
 	}
@@ -88,9 +158,9 @@ func PlanScrub(ctx context.Context, git gitrun.Runner, home, xdgConfigHome strin
 	return sp, nil
 }
 
-// credentialHelpers lists credential.helper values that apply to https://bitbucket.org.
+// credentialHelpers lists credential.helper values that apply to the target's URL.
 // An empty value resets the list, as in git.
-func credentialHelpers(ctx context.Context, git gitrun.Runner, dir string) ([]string, error) {
+func credentialHelpers(ctx context.Context, git gitrun.Runner, dir string, t ScrubTarget) ([]string, error) {
 	out, err := git.Run(ctx, dir, "config", "--list", "--show-origin", "--show-scope", "-z")
 	if err != nil {
 		return nil, fmt.Errorf("reading the git credential helpers: %w", err)
@@ -99,6 +169,8 @@ func credentialHelpers(ctx context.Context, git gitrun.Runner, dir string) ([]st
 	if err != nil {
 		return nil, err
 	}
+	scheme, hostPort := t.helperHost()
+	host, port, _ := strings.Cut(hostPort, ":")
 	var helpers []string
 	for _, e := range es {
 		sec, sub, name := e.parts()
@@ -107,7 +179,7 @@ func credentialHelpers(ctx context.Context, git gitrun.Runner, dir string) ([]st
 		}
 		if sub != "" {
 			p, ok := split(sub)
-			if !ok || p.host != cloudHTTPSHost || (p.scheme != "https" && p.scheme != "") {
+			if !ok || p.host != host || defaultPort(p.scheme, p.port) != defaultPort(scheme, port) || (p.scheme != scheme && p.scheme != "") {
 				continue
 			}
 		}
@@ -127,14 +199,15 @@ func credentialHelpers(ctx context.Context, git gitrun.Runner, dir string) ([]st
 func Scrub(ctx context.Context, git gitrun.Runner, sp *ScrubPlan, now time.Time) error {
 	var errs []error
 	for i := range sp.Files {
-		if err := scrubFile(&sp.Files[i], now); err != nil {
+		if err := scrubFile(&sp.Files[i], sp.target, now); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if len(sp.Helpers) > 0 {
-		_, err := git.RunInput(ctx, sp.home, "protocol=https\nhost=bitbucket.org\n\n", "credential", "reject")
+		scheme, host := sp.target.helperHost()
+		_, err := git.RunInput(ctx, sp.home, "protocol="+scheme+"\nhost="+host+"\n\n", "credential", "reject")
 		if err != nil {
-			errs = append(errs, fmt.Errorf("asking the credential helpers to forget bitbucket.org: %w", err))
+			errs = append(errs, fmt.Errorf("asking the credential helpers to forget %s: %w", host, err))
 		} else {
 			sp.Rejected = true
 		}
@@ -142,7 +215,7 @@ func Scrub(ctx context.Context, git gitrun.Runner, sp *ScrubPlan, now time.Time)
 	return errors.Join(errs...)
 }
 
-func scrubFile(cf *CredFile, now time.Time) error {
+func scrubFile(cf *CredFile, t ScrubTarget, now time.Time) error {
 	target, err := fsutil.ResolveTarget(cf.Path)
 	if err != nil {
 		return err
@@ -164,7 +237,7 @@ func scrubFile(cf *CredFile, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", cf.Path, err)
 	}
-	out, removed := removeBitbucket(cf.Format, data)
+	out, removed := removeHosts(t, cf.Format, data)
 	if len(removed) == 0 {
 		return nil
 	}
@@ -203,21 +276,22 @@ func writeBackup(target string, data []byte, now time.Time) (string, error) {
 // and the two SSH names.
 var scrubHosts = []string{cloudHTTPSHost, apiHost, altSSHHost, defaultSSHHost}
 
-func isScrubHost(h string) bool {
-	return slices.ContainsFunc(scrubHosts, func(s string) bool { return strings.EqualFold(s, h) })
+// removeBitbucket is removeHosts for Bitbucket Cloud.
+func removeBitbucket(format string, data []byte) ([]byte, []string) {
+	return removeHosts(CloudScrub, format, data)
 }
 
-// removeBitbucket returns data without its entries for Bitbucket's hosts (scrubHosts), and
-// a description of each entry removed (without secrets). Every other byte is kept.
-func removeBitbucket(format string, data []byte) ([]byte, []string) {
+// removeHosts returns data without its entries for the target's hosts, and a
+// description of each entry removed (without secrets). Every other byte is kept.
+func removeHosts(t ScrubTarget, format string, data []byte) ([]byte, []string) {
 	if format == FormatNetrc {
-		return netrcRemove(data, isScrubHost)
+		return netrcRemove(data, t.matchNetrc)
 	}
 	var out bytes.Buffer
 	var removed []string
 	for line := range bytes.Lines(data) {
 		s := strings.TrimRight(string(line), "\r\n")
-		if p, ok := split(s); ok && p.form == formURL && (p.scheme == "https" || p.scheme == "http") && isScrubHost(p.host) {
+		if p, ok := split(s); ok && p.form == formURL && (p.scheme == "https" || p.scheme == "http") && t.matchHost(p.host, defaultPort(p.scheme, p.port)) {
 			removed = append(removed, Mask(s))
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -77,3 +78,31 @@ type ResolvedCredential struct {
 
 // ErrNoCredential is returned when no credential is configured anywhere.
 var ErrNoCredential = errors.New("not logged in to Bitbucket")
+
+// NormalizeServerURL is the form a Data Center server's base URL is recorded and compared
+// in: scheme and host in lower case, the scheme's default port dropped, no trailing
+// slash, no "/rest", no credentials, query or fragment. It must be https, or http on a
+// loopback address (as bbapi requires).
+func NormalizeServerURL(raw string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return "", fmt.Errorf("invalid server url %q: want https://host[/context]", raw)
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("server url %s: credentials do not belong in the url", u.Redacted())
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("invalid server url %q: want https://host[/context], without a query", raw)
+	}
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if port == "443" && scheme == "https" || port == "80" && scheme == "http" {
+		port = ""
+	}
+	if port != "" {
+		host = net.JoinHostPort(host, port)
+	} else if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	path := strings.TrimSuffix(strings.TrimRight(u.EscapedPath(), "/"), "/rest")
+	return scheme + "://" + host + strings.TrimRight(path, "/"), nil
+}

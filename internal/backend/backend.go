@@ -1,0 +1,226 @@
+// Package backend is the seam between bbkey's commands and a Bitbucket: one interface,
+// Backend, for what every command needs from either Bitbucket Cloud or a self-hosted
+// Bitbucket Data Center server, so a command is written once and Data Center is a
+// second implementation, not a branch in every command.
+//
+// What a Backend does, in four groups:
+//
+//   - the account: who the credential is (Whoami); the account's SSH keys, listed,
+//     added (with an optional expiry) and deleted by id;
+//   - places: a repository or project named the way that Bitbucket names it
+//     (ParsePlace: WORKSPACE/SLUG and WORKSPACE/KEY on Cloud, PROJ/slug, ~user/slug and
+//     PROJ on Data Center), and their access keys, listed, added (read-only, or with
+//     write permission where the Bitbucket allows it) and deleted by id;
+//   - the SSH side (SSH): the host name remotes and the Host block use, where ssh really
+//     connects, and the host keys to pin. Cloud's come from the settings (the built-in
+//     keys or --ssh-host-keys); a Data Center server's from its own HTTPS answer
+//     (GET /rest/ssh/latest/settings): the key its SSH server presents is pinned only if
+//     its fingerprint matches that answer, never on first use;
+//   - URL forms: the remote rewriter for `bbkey remote` and setup, and the hosts whose
+//     stored credentials are scrubbed from .netrc, _netrc and .git-credentials.
+//
+// Errors keep their types (*bbapi.ErrorResponse, *dc.PermissionError, …), wrapped with
+// %w, so the command layer maps them to exit codes and hints (internal/apierr).
+//
+// Cloud is NewCloud over a *bbapi.Client; Data Center is NewDataCenter over a *dc.Client.
+// The command layer picks one from --server / BITBUCKET_SERVER (cmdutil.Factory.Backend).
+package backend
+
+import (
+	"context"
+	"time"
+
+	"github.com/bbkey/bbkey/internal/hostkeys"
+	"github.com/bbkey/bbkey/internal/remote"
+)
+
+// Kind says which Bitbucket a Backend talks to.
+type Kind string
+
+// The kinds of Bitbucket.
+const (
+	Cloud      Kind = "cloud"
+	DataCenter Kind = "datacenter"
+)
+
+// Backend is one Bitbucket, reached with one credential. Implementations are safe for
+// concurrent use (bulk commands add keys to many places at once).
+type Backend interface {
+	// Kind is Cloud or DataCenter.
+	Kind() Kind
+	// Server is the Data Center server's base URL (settings.NormalizeServerURL form), ""
+	// for Cloud. It keys the server's entry in the state and in config.json.
+	Server() string
+	// Describe names the Bitbucket for messages: "Bitbucket Cloud", or "Bitbucket Data
+	// Center at https://host".
+	Describe() string
+
+	// Whoami asks who the credential is. On Cloud GET /user; on Data Center the user the
+	// server names for the credential (a project or repository HTTP access token is a
+	// service user, Account.Service).
+	Whoami(ctx context.Context) (*Account, error)
+	// AccountKeys lists the account's SSH keys.
+	AccountKeys(ctx context.Context, a *Account) ([]Key, error)
+	// FindAccountKey is the account's key with this fingerprint, or nil and no error.
+	FindAccountKey(ctx context.Context, a *Account, fingerprint string) (*Key, error)
+	// AddAccountKey adds a key to the account. With k.OrGet a key already on this account
+	// (an earlier attempt of the same add) is returned as success; a key held elsewhere
+	// is an error either way (IsDuplicateKey).
+	AddAccountKey(ctx context.Context, a *Account, k NewKey) (*Key, error)
+	// DeleteAccountKey deletes one key of the account: k as a Backend returned it, or
+	// Key{ID: id} from the state. An empty id is refused before anything is sent: on Data
+	// Center a DELETE without an id deletes every key of the user.
+	DeleteAccountKey(ctx context.Context, a *Account, k Key) error
+
+	// ParsePlace reads a repository or project as the user names it on this Bitbucket.
+	// A malformed name is an error with a hint showing the form.
+	ParsePlace(kind PlaceKind, ref string) (Place, error)
+	// AccessKeys lists the access keys of a repository or project.
+	AccessKeys(ctx context.Context, p Place) ([]Key, error)
+	// FindAccessKey is the place's access key with this fingerprint, or nil and no error.
+	FindAccessKey(ctx context.Context, p Place, fingerprint string) (*Key, error)
+	// AddAccessKey grants a key access to a repository or project: read-only, or
+	// read-write with k.Write (Data Center only: on Cloud k.Write is refused before
+	// anything is sent, ErrWriteUnsupported). With k.OrGet a key the place already has
+	// is returned as success.
+	//
+	// On Data Center, posting a key the place already has changes its permission to the
+	// one posted: a caller that must not downgrade a write key looks first
+	// (FindAccessKey).
+	AddAccessKey(ctx context.Context, p Place, k NewKey) (*Key, error)
+	// DeleteAccessKey revokes one access key of a place: k as a Backend returned it, or
+	// Key{ID: id} from the state.
+	DeleteAccessKey(ctx context.Context, p Place, k Key) error
+
+	// SSH is where git over SSH goes and which host keys to pin for it. On Data Center it
+	// asks the server (GET /rest/ssh/latest/settings) and connects to its SSH port to
+	// read the host key it presents: a key whose fingerprint does not match the server's
+	// answer is a *hostkeys.MismatchError, and nothing is returned to pin.
+	SSH(ctx context.Context) (*SSH, error)
+
+	// Remotes is the rewriter of this Bitbucket's remote URLs to the SSH form with
+	// ssh.Host, or with the alias <ssh.Host>-<name> of a further account when name is
+	// not "" (identity.AccountAlias).
+	Remotes(ssh *SSH, name string) remote.Rewriter
+	// CredentialHosts are the host names whose stored credentials (.netrc, _netrc,
+	// .git-credentials, credential helpers) belong to this Bitbucket and are scrubbed.
+	CredentialHosts() remote.ScrubTarget
+}
+
+// Account is whom a credential acts as.
+type Account struct {
+	// ID identifies the account on its Bitbucket: Cloud's uuid (with braces), a Data
+	// Center user's slug. It is what the state records (state.Account.UUID).
+	ID string
+	// AccountID is Cloud's account_id, or a Data Center user's numeric id as text.
+	AccountID string
+	// Nickname is Cloud's nickname, or a Data Center user's login name.
+	Nickname    string
+	DisplayName string
+	Email       string
+	// Username is Cloud's username where it is still sent.
+	Username string
+	// Service is set for a Data Center project or repository HTTP access token, which
+	// acts as a service user that cannot hold SSH keys of its own.
+	Service bool
+	// Scopes are what the server says the credential holds (Cloud's x-oauth-scopes); nil
+	// when it did not say.
+	Scopes []string
+}
+
+// Display is "Display Name (nickname)", or whichever of the two is known.
+func (a *Account) Display() string {
+	switch {
+	case a == nil:
+		return ""
+	case a.DisplayName != "" && a.Nickname != "" && a.DisplayName != a.Nickname:
+		return a.DisplayName + " (" + a.Nickname + ")"
+	case a.DisplayName != "":
+		return a.DisplayName
+	case a.Nickname != "":
+		return a.Nickname
+	}
+	return a.ID
+}
+
+// Key is a key on a Bitbucket: an account key or an access key of one place.
+type Key struct {
+	// ID is the key's id there: Cloud's uuid for an account key, an integer (as text) for
+	// a Cloud access key and for every Data Center key.
+	ID    string
+	Label string
+	// Fingerprint is "SHA256:…".
+	Fingerprint string
+	// Text is the public key as an authorized_keys line, when the server sent it.
+	Text     string
+	Created  time.Time
+	LastUsed time.Time
+	// Expires is when the key stops working; zero when it does not expire.
+	Expires time.Time
+	// Write is set for an access key that may push (Data Center's REPO_WRITE,
+	// PROJECT_WRITE). Cloud's access keys never may; account keys leave it false.
+	Write bool
+	// Permission is the Data Center permission name of an access key (REPO_READ, …); ""
+	// on Cloud and for account keys.
+	Permission string
+
+	// self is the key's own link where the Bitbucket gave one (Cloud), which deletes
+	// it exactly as the server addressed it.
+	self string
+}
+
+// NewKey is a key to add.
+type NewKey struct {
+	// Text is the public key as an authorized_keys line.
+	Text  string
+	Label string
+	// Expires, when set, asks the Bitbucket to expire the key then: Cloud's expires_on,
+	// Data Center's expiryDays (whole days from now, rounded up). A Data Center server
+	// that enforces a maximum applies it to a key added without one.
+	Expires time.Time
+	// Write asks for an access key that may push (Data Center only).
+	Write bool
+	// OrGet accepts a key already there (an earlier attempt of this add) as success.
+	OrGet bool
+}
+
+// PlaceKind is what an access key is added to.
+type PlaceKind string
+
+// The kinds of place; the same words as state.TargetKind.
+const (
+	Repo    PlaceKind = "repo"
+	Project PlaceKind = "project"
+)
+
+// Place is a repository or a project.
+type Place struct {
+	Kind PlaceKind
+	// Owner is the workspace on Cloud; on Data Center the project key of a repository
+	// ("~user" for a personal one), and "" for a project.
+	Owner string
+	// Slug is the repository slug, or the project key.
+	Slug string
+}
+
+// String is the place as the user writes it: WS/SLUG, WS/KEY, PROJ/slug or PROJ.
+func (p Place) String() string {
+	if p.Owner == "" {
+		return p.Slug
+	}
+	return p.Owner + "/" + p.Slug
+}
+
+// SSH is where git over SSH goes for one Bitbucket, and what is trusted there.
+type SSH struct {
+	// Host is the name remotes and the Host block use (the HostKeyAlias too): Cloud's
+	// --ssh-host, a Data Center server's SSH host.
+	Host string
+	// Port is the port remotes name: 0 on Cloud (scp-like remotes), the SSH port on Data
+	// Center (ssh://git@host:port/… remotes).
+	Port int
+	// Endpoint is HOST:PORT where ssh really connects (HostName and Port).
+	Endpoint string
+	// Pins are the host keys trusted for Host.
+	Pins hostkeys.Pins
+}
