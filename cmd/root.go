@@ -113,7 +113,8 @@ switches remotes to ` + cmdutil.DefaultSSHHost + `, scrubs leaked secrets, and r
 	pf.StringVar(&g.SSHHost, "ssh-host", "", "host name written into remotes and the ssh config Host line (env BBKEY_SSH_HOST)")
 	pf.StringVar(&g.SSHEndpoint, "ssh-endpoint", "", "HOST:PORT where SSH really connects (env BBKEY_SSH_ENDPOINT)")
 	pf.StringVar(&g.SSHHostKeys, "ssh-host-keys", "", "file of host keys trusted for the endpoint (env BBKEY_SSH_HOST_KEYS)")
-	pf.StringVar(&g.TokenFile, "token-file", "", "read the Bitbucket token from `FILE` (an API token with BITBUCKET_EMAIL, else an access token)")
+	pf.StringVar(&g.Server, "server", "", "Bitbucket Data Center base `URL` (env BITBUCKET_SERVER; recorded by setup and add-access-key; 'cloud' selects Bitbucket Cloud)")
+	pf.StringVar(&g.TokenFile, "token-file", "", "read the Bitbucket token from `FILE` (an API token with BITBUCKET_EMAIL, else an access token; with --server, an HTTP access token)")
 
 	for _, c := range commands(f) {
 		root.AddCommand(c)

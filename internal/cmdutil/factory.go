@@ -31,6 +31,8 @@ type GlobalOptions struct {
 	SSHHostKeys string
 	// TokenFile names a file holding the Bitbucket token (--token-file).
 	TokenFile string
+	// Server is the Bitbucket Data Center base URL (--server); "cloud" selects Cloud.
+	Server string
 }
 
 // Factory builds the dependencies commands need. Fields are set once by cmd (or by a

@@ -6,15 +6,29 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/bbkey/bbkey/internal/fsutil"
+	"github.com/bbkey/bbkey/internal/settings"
 )
 
-// Settings resolves the settings for this run.
+// settingsFile is config.json: Cloud's settings at the top, the selected Data Center
+// server ("server") and each server's own SSH settings ("servers", by base URL).
+type settingsFile struct {
+	Settings
+	Servers map[string]settings.ServerSettings `json:"servers,omitempty"`
+}
+
+// Settings resolves the settings for this run. The server is --server >
+// BITBUCKET_SERVER > config.json; "cloud" selects Bitbucket Cloud over a recorded server.
+// With a server selected, --ssh-endpoint, --ssh-host-keys and their environment
+// variables are the server's (over what config.json records for it), and Cloud's SSH
+// settings come from config.json and the defaults alone.
 func (f *Factory) Settings() (Settings, error) {
-	var file Settings
+	var file settingsFile
 	if f.Paths != nil {
 		if p, err := f.Paths(); err == nil {
 			var err error
@@ -24,17 +38,53 @@ func (f *Factory) Settings() (Settings, error) {
 		}
 	}
 	g := f.Globals
+	server, err := resolveServer(pick(g.Server, f.Getenv("BITBUCKET_SERVER"), file.Server))
+	if err != nil {
+		return Settings{}, err
+	}
+	endpointFlag, endpointEnv := g.SSHEndpoint, f.Getenv("BBKEY_SSH_ENDPOINT")
+	keysFlag, keysEnv := g.SSHHostKeys, f.Getenv("BBKEY_SSH_HOST_KEYS")
+	var dcs settings.ServerSettings
+	if server != "" {
+		rec := file.Servers[server]
+		dcs = settings.ServerSettings{
+			SSHEndpoint: pick(endpointFlag, endpointEnv, rec.SSHEndpoint),
+			SSHHostKeys: pick(keysFlag, keysEnv, rec.SSHHostKeys),
+		}
+		endpointFlag, endpointEnv, keysFlag, keysEnv = "", "", "", ""
+	}
 	s := Settings{
 		APIURL:        pick(g.APIURL, f.Getenv("BITBUCKET_API_URL"), file.APIURL, DefaultAPIURL),
 		OAuthTokenURL: pick("", f.Getenv("BITBUCKET_OAUTH_TOKEN_URL"), file.OAuthTokenURL, DefaultOAuthTokenURL),
 		SSHHost:       pick(g.SSHHost, f.Getenv("BBKEY_SSH_HOST"), file.SSHHost, DefaultSSHHost),
-		SSHEndpoint:   pick(g.SSHEndpoint, f.Getenv("BBKEY_SSH_ENDPOINT"), file.SSHEndpoint, DefaultSSHEndpoint),
-		SSHHostKeys:   pick(g.SSHHostKeys, f.Getenv("BBKEY_SSH_HOST_KEYS"), file.SSHHostKeys, ""),
+		SSHEndpoint:   pick(endpointFlag, endpointEnv, file.SSHEndpoint, DefaultSSHEndpoint),
+		SSHHostKeys:   pick(keysFlag, keysEnv, file.SSHHostKeys, ""),
+		Server:        server,
+		DC:            dcs,
 	}
 	if _, _, err := SplitEndpoint(s.SSHEndpoint); err != nil {
 		return s, UsageError(err, "give the endpoint as HOST:PORT, e.g. --ssh-endpoint altssh.bitbucket.org:443")
 	}
+	if s.DC.SSHEndpoint != "" {
+		if _, _, err := SplitEndpoint(s.DC.SSHEndpoint); err != nil {
+			return s, UsageError(err, "give the endpoint as HOST:PORT, e.g. --ssh-endpoint bitbucket.example.com:7999")
+		}
+	}
 	return s, nil
+}
+
+// resolveServer reads the --server value: "" or "cloud" is Bitbucket Cloud, anything
+// else a Data Center base URL.
+func resolveServer(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" || strings.EqualFold(v, settings.CloudServer) {
+		return "", nil
+	}
+	u, err := settings.NormalizeServerURL(v)
+	if err != nil {
+		return "", UsageError(err, "give the Data Center server's base URL as users open it, e.g. --server https://bitbucket.example.com (or BITBUCKET_SERVER); --server cloud selects Bitbucket Cloud")
+	}
+	return u, nil
 }
 
 func pick(vals ...string) string {
@@ -55,10 +105,11 @@ func (f *Factory) PersistSettings(s Settings) (string, error) {
 		return "", err
 	}
 	path := SettingsFile(p)
-	cur, _, err := readSettingsFile(path)
+	curFile, _, err := readSettingsFile(path)
 	if err != nil {
 		return "", err
 	}
+	cur := curFile.Settings
 	next := cur
 	set := func(dst *string, v, def string) {
 		if v != "" && v != def {
@@ -71,22 +122,35 @@ func (f *Factory) PersistSettings(s Settings) (string, error) {
 	set(&next.OAuthTokenURL, s.OAuthTokenURL, DefaultOAuthTokenURL)
 	set(&next.SSHHost, s.SSHHost, DefaultSSHHost)
 	set(&next.SSHEndpoint, s.SSHEndpoint, DefaultSSHEndpoint)
-	if s.SSHHostKeys != "" {
-		abs, err := filepath.Abs(s.SSHHostKeys)
-		if err != nil {
+	abs := func(p string) (string, error) {
+		if p == "" {
+			return "", nil
+		}
+		return filepath.Abs(p)
+	}
+	if next.SSHHostKeys, err = abs(s.SSHHostKeys); err != nil {
+		return "", err
+	}
+	next.Server = s.Server
+	servers := maps.Clone(curFile.Servers)
+	if s.Server != "" {
+		rec := s.DC
+		if rec.SSHHostKeys, err = abs(rec.SSHHostKeys); err != nil {
 			return "", err
 		}
-		next.SSHHostKeys = abs
-	} else {
-		next.SSHHostKeys = ""
+		if rec == (settings.ServerSettings{}) {
+			delete(servers, s.Server)
+		} else {
+			if servers == nil {
+				servers = map[string]settings.ServerSettings{}
+			}
+			servers[s.Server] = rec
+		}
 	}
-	if next == cur {
+	if next == cur && maps.Equal(servers, curFile.Servers) {
 		return "", nil
 	}
-	if next == (Settings{}) && errors.Is(err, fs.ErrNotExist) {
-		return "", nil
-	}
-	b, err := json.MarshalIndent(next, "", "  ")
+	b, err := json.MarshalIndent(settingsFile{Settings: next, Servers: servers}, "", "  ")
 	if err != nil {
 		return "", err
 	}
@@ -102,8 +166,8 @@ func (f *Factory) PersistSettings(s Settings) (string, error) {
 // readSettingsFile reads config.json; a missing file is no settings. Anything but a JSON
 // object (a syntax error, a cut file, null, a list) is an error with a hint, never
 // silently replaced: the file holds the endpoint later runs must reach.
-func readSettingsFile(path string) (Settings, bool, error) {
-	var s Settings
+func readSettingsFile(path string) (settingsFile, bool, error) {
+	var s settingsFile
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, false, nil
@@ -111,7 +175,7 @@ func readSettingsFile(path string) (Settings, bool, error) {
 	if err != nil {
 		return s, false, fmt.Errorf("reading %s: %w", path, err)
 	}
-	hint := fmt.Sprintf("%s holds the settings bbkey recorded for later runs (api_url, ssh_host, ssh_endpoint, ssh_host_keys): fix it, or move it aside and give the settings again (flags or BBKEY_SSH_ENDPOINT…) in a run that records them", path)
+	hint := fmt.Sprintf("%s holds the settings bbkey recorded for later runs (api_url, ssh_host, ssh_endpoint, ssh_host_keys, server, servers): fix it, or move it aside and give the settings again (flags or BBKEY_SSH_ENDPOINT…) in a run that records them", path)
 	trimmed := bytes.TrimSpace(b)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return s, true, WithHint(fmt.Errorf("reading %s: not a JSON object", path), hint)

@@ -7,7 +7,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/errkind"
 )
 
 // TestPinsHostKeyCallback: the pins' own check accepts exactly the pinned keys, whatever
@@ -31,8 +32,8 @@ func TestPinsHostKeyCallback(t *testing.T) {
 			t.Errorf("%q lacks %q", err, want)
 		}
 	}
-	if cmdutil.ExitCode(err) != cmdutil.ExitVerify || !strings.Contains(strings.Join(cmdutil.Hints(err), " "), CheckURL) {
-		t.Errorf("exit %d, hints %q", cmdutil.ExitCode(err), cmdutil.Hints(err))
+	if apierr.ExitCode(err) != errkind.ExitVerify || !strings.Contains(strings.Join(apierr.Hints(err), " "), CheckURL) {
+		t.Errorf("exit %d, hints %q", apierr.ExitCode(err), apierr.Hints(err))
 	}
 	if err := (Pins{Alias: "x"}).HostKeyCallback("x:22")("x:22", nil, a); err == nil {
 		t.Error("no pins accepted a key (trust on first use)")

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -33,21 +34,45 @@ type WriteResult struct {
 	Path    string `json:"path"`
 }
 
-// Write makes path hold exactly the pins, atomically and under bbkey's lock
-// (~/.ssh/bbkey/.lock, shared with the ssh config editor); a second run changes nothing.
-// With dryRun it only reports whether the file would change.
+// Write makes path hold the pins, atomically and under bbkey's lock
+// (~/.ssh/bbkey/.lock, shared with the ssh config editor): the set filed under p.Alias is
+// replaced, the sets of other aliases (another Bitbucket's: Cloud's, a Data Center
+// server's) are kept as they are. A second run changes nothing. With dryRun it only
+// reports whether the file would change.
 func Write(ctx context.Context, path string, p Pins, dryRun bool) (WriteResult, error) {
-	res := WriteResult{Path: path}
 	if len(p.Keys) == 0 || p.Alias == "" {
-		return res, errors.New("no host keys to pin")
+		return WriteResult{Path: path}, errors.New("no host keys to pin")
 	}
-	want := Render(p)
+	return write(ctx, path, dryRun, func(old []byte) []byte {
+		sets := parseSets(old)
+		if i := slices.IndexFunc(sets, func(s Pins) bool { return strings.EqualFold(s.Alias, p.Alias) }); i >= 0 {
+			sets[i] = p
+		} else {
+			sets = append(sets, p)
+		}
+		return RenderAll(sets)
+	})
+}
+
+// WriteAll makes path hold exactly the sets, in order, as Write does for one; a set no
+// longer given is dropped.
+func WriteAll(ctx context.Context, path string, sets []Pins, dryRun bool) (WriteResult, error) {
+	for _, p := range sets {
+		if len(p.Keys) == 0 || p.Alias == "" {
+			return WriteResult{Path: path}, errors.New("no host keys to pin")
+		}
+	}
+	return write(ctx, path, dryRun, func([]byte) []byte { return RenderAll(sets) })
+}
+
+func write(ctx context.Context, path string, dryRun bool, render func(old []byte) []byte) (WriteResult, error) {
+	res := WriteResult{Path: path}
 	if dryRun {
 		old, err := os.ReadFile(path)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return res, err
 		}
-		res.Changed = !bytes.Equal(old, want)
+		res.Changed = !bytes.Equal(old, render(old))
 		return res, nil
 	}
 	dir := filepath.Dir(path)
@@ -63,6 +88,7 @@ func Write(ctx context.Context, path string, p Pins, dryRun bool) (WriteResult, 
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return res, err
 	}
+	want := render(old)
 	if bytes.Equal(old, want) {
 		return res, nil
 	}
@@ -72,6 +98,35 @@ func Write(ctx context.Context, path string, p Pins, dryRun bool) (WriteResult, 
 	}
 	res.Changed = true
 	return res, nil
+}
+
+// parseSets reads back the sets RenderAll wrote: each "# Source:" line starts one, filed
+// under the first host name of its first key. Lines bbkey did not write are dropped (the
+// file is bbkey's own).
+func parseSets(b []byte) []Pins {
+	var sets []Pins
+	var cur *Pins
+	for line := range strings.Lines(string(b)) {
+		line = strings.TrimRight(line, "\r\n")
+		if src, ok := strings.CutPrefix(line, "# Source: "); ok {
+			sets = append(sets, Pins{Source: src})
+			cur = &sets[len(sets)-1]
+			continue
+		}
+		if cur == nil {
+			continue
+		}
+		marker, hosts, key, _, _, err := ssh.ParseKnownHosts([]byte(line))
+		if err != nil || key == nil || marker != "" || len(hosts) == 0 {
+			continue
+		}
+		if cur.Alias == "" {
+			cur.Alias = hosts[0]
+			cur.Builtin = len(hosts) > 1
+		}
+		cur.Keys = append(cur.Keys, key)
+	}
+	return slices.DeleteFunc(sets, func(p Pins) bool { return p.Alias == "" || len(p.Keys) == 0 })
 }
 
 // Load reads the keys pinned for alias in a known_hosts file (plain or hashed entries).

@@ -191,15 +191,25 @@ func Fingerprints(keys []ssh.PublicKey) []string {
 
 func describe(k ssh.PublicKey) string { return k.Type() + " " + ssh.FingerprintSHA256(k) }
 
+// header opens bbkey's known_hosts.
+const header = "# Host keys pinned by bbkey: do not edit, bbkey rewrites this file.\n"
+
 // Render is the content of bbkey's known_hosts for pins: a header naming the source,
 // then one line per key listing every host name.
-func Render(p Pins) []byte {
+func Render(p Pins) []byte { return RenderAll([]Pins{p}) }
+
+// RenderAll is the content of bbkey's known_hosts for several sets of pins (Bitbucket
+// Cloud's and each Data Center server's), in order: the header, then for each set a line
+// naming its source and one line per key.
+func RenderAll(sets []Pins) []byte {
 	var b strings.Builder
-	b.WriteString("# Host keys pinned by bbkey: do not edit, bbkey rewrites this file.\n")
-	fmt.Fprintf(&b, "# Source: %s\n", strings.NewReplacer("\n", " ", "\r", " ").Replace(p.Source))
-	for _, k := range p.Keys {
-		b.WriteString(knownhosts.Line(p.Hosts(), k))
-		b.WriteByte('\n')
+	b.WriteString(header)
+	for _, p := range sets {
+		fmt.Fprintf(&b, "# Source: %s\n", strings.NewReplacer("\n", " ", "\r", " ").Replace(p.Source))
+		for _, k := range p.Keys {
+			b.WriteString(knownhosts.Line(p.Hosts(), k))
+			b.WriteByte('\n')
+		}
 	}
 	return []byte(b.String())
 }

@@ -16,7 +16,9 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/errkind"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/testutil"
 )
 
@@ -53,7 +55,7 @@ func TestBuiltinAreBitbucketsPublishedKeys(t *testing.T) {
 }
 
 func TestPinned(t *testing.T) {
-	p, err := Pinned(cmdutil.Settings{SSHHost: "ssh.bitbucket.org"})
+	p, err := Pinned(settings.Settings{SSHHost: "ssh.bitbucket.org"})
 	if err != nil || !p.Builtin || len(p.Keys) != 3 || p.Source != CheckURL {
 		t.Fatalf("default pins = %+v, %v", p, err)
 	}
@@ -72,7 +74,7 @@ func TestPinned(t *testing.T) {
 	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, err = Pinned(cmdutil.Settings{SSHHost: "bb.test", SSHHostKeys: file})
+	p, err = Pinned(settings.Settings{SSHHost: "bb.test", SSHHostKeys: file})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,12 +95,12 @@ func TestPinned(t *testing.T) {
 	} {
 		f := filepath.Join(dir, name)
 		os.WriteFile(f, []byte(bad), 0o600)
-		_, err := Pinned(cmdutil.Settings{SSHHostKeys: f})
-		if err == nil || cmdutil.ExitCode(err) != cmdutil.ExitUsage {
-			t.Errorf("%s: err = %v (exit %d), want a usage error", name, err, cmdutil.ExitCode(err))
+		_, err := Pinned(settings.Settings{SSHHostKeys: f})
+		if err == nil || apierr.ExitCode(err) != errkind.ExitUsage {
+			t.Errorf("%s: err = %v (exit %d), want a usage error", name, err, apierr.ExitCode(err))
 		}
 	}
-	if _, err := Pinned(cmdutil.Settings{SSHHostKeys: filepath.Join(dir, "missing")}); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+	if _, err := Pinned(settings.Settings{SSHHostKeys: filepath.Join(dir, "missing")}); apierr.ExitCode(err) != errkind.ExitUsage {
 		t.Errorf("missing file: %v", err)
 	}
 }
@@ -107,7 +109,7 @@ func TestPinned(t *testing.T) {
 func TestWriteFoundBySSHKeygen(t *testing.T) {
 	keygen := testutil.RequireBinary(t, "ssh-keygen")[0]
 	path := Path(filepath.Join(t.TempDir(), ".ssh"))
-	p, err := Pinned(cmdutil.Settings{SSHHost: "ssh.bitbucket.org"})
+	p, err := Pinned(settings.Settings{SSHHost: "ssh.bitbucket.org"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,10 +183,10 @@ func TestVerifier(t *testing.T) {
 			t.Errorf("message %q lacks %q", msg, want)
 		}
 	}
-	if cmdutil.ExitCode(err) != cmdutil.ExitVerify {
-		t.Errorf("exit code = %d, want 5", cmdutil.ExitCode(err))
+	if apierr.ExitCode(err) != errkind.ExitVerify {
+		t.Errorf("exit code = %d, want 5", apierr.ExitCode(err))
 	}
-	if h := cmdutil.Hints(err); len(h) != 1 || !strings.Contains(h[0], "/tmp/server.pub") {
+	if h := apierr.Hints(err); len(h) != 1 || !strings.Contains(h[0], "/tmp/server.pub") {
 		t.Errorf("hints = %q", h)
 	}
 

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/testutil"
 	"github.com/bbkey/bbkey/internal/text"
 )
@@ -48,7 +48,7 @@ func TestFindRetiredRealOldKey(t *testing.T) {
 	if serr == nil || !strings.Contains(serr.Error(), path+":2, "+path+":3") || !strings.Contains(serr.Error(), "REMOTE HOST IDENTIFICATION HAS CHANGED") {
 		t.Errorf("StaleError = %v", serr)
 	}
-	if h := cmdutil.Hints(serr); len(h) != 1 || !strings.Contains(h[0], "ssh-keygen -R bitbucket.org") {
+	if h := apierr.Hints(serr); len(h) != 1 || !strings.Contains(h[0], "ssh-keygen -R bitbucket.org") {
 		t.Errorf("hints = %q", h)
 	}
 	if StaleError(nil) != nil {

@@ -97,13 +97,91 @@ func Blocks(s settings.Settings, sshDir string, st *state.State) ([]sshconfig.Ho
 			return nil, err
 		}
 	}
+	for _, url := range slices.Sorted(maps.Keys(st.Servers)) {
+		sb, err := serverBlocks(st.Servers[url], known)
+		if err != nil {
+			return nil, err
+		}
+		blocks = append(blocks, sb...)
+	}
 	slices.SortFunc(blocks, func(a, b sshconfig.HostBlock) int { return strings.Compare(a.Alias, b.Alias) })
-	for _, b := range blocks {
+	for i, b := range blocks {
 		if err := b.Validate(); err != nil {
 			return nil, fmt.Errorf("ssh config for %s: %w", b.Alias, err)
 		}
+		if i > 0 && strings.EqualFold(blocks[i-1].Alias, b.Alias) {
+			return nil, fmt.Errorf("ssh config: two identities answer for the host %s (a Data Center server whose SSH host is another Bitbucket's): give one of them another --name", b.Alias)
+		}
 	}
 	return blocks, nil
+}
+
+// serverBlocks are the Host blocks of one Data Center server's keys: as for Cloud, the
+// first account answers for the server's SSH host itself (remotes
+// ssh://git@<ssh host>:<port>/proj/repo.git), further ones for <ssh host>-<name>.
+func serverBlocks(v *state.Server, known string) ([]sshconfig.HostBlock, error) {
+	host, port, err := settings.SplitEndpoint(v.SSHEndpoint)
+	if err != nil {
+		return nil, fmt.Errorf("the ssh endpoint recorded for %s: %w", v.URL, err)
+	}
+	view := v.View()
+	var blocks []sshconfig.HostBlock
+	add := func(alias, keyPath string) error {
+		abs, err := filepath.Abs(keyPath)
+		if err != nil {
+			return err
+		}
+		blocks = append(blocks, sshconfig.HostBlock{
+			Alias: alias, HostName: host, Port: port, IdentityFile: abs,
+			KnownHostsFile: known, HostKeyAlias: v.SSHHost,
+		})
+		return nil
+	}
+	for name, a := range v.Accounts {
+		if err := add(AccountAlias(v.SSHHost, view, name), a.KeyPath); err != nil {
+			return nil, err
+		}
+	}
+	for name, k := range v.AccessKeys {
+		if k.NoSSHConfig {
+			continue
+		}
+		if err := add(AccessAlias(v.SSHHost, view, name), k.Path); err != nil {
+			return nil, err
+		}
+	}
+	return blocks, nil
+}
+
+// ServerPins are the host keys pinned for a Data Center server, as recorded in the state.
+func ServerPins(v *state.Server) (hostkeys.Pins, error) {
+	keys, err := hostkeys.ParseKeys([]byte(strings.Join(v.HostKeys, "\n")))
+	if err != nil {
+		return hostkeys.Pins{}, fmt.Errorf("the host keys recorded for %s: %w", v.URL, err)
+	}
+	return hostkeys.Pins{Alias: v.SSHHost, Keys: keys, Source: v.HostKeySource}, nil
+}
+
+// AllPins are the pins of every Bitbucket the state holds keys for: Cloud's from the
+// settings (always, as before Data Center), then each server's, by URL.
+func AllPins(s settings.Settings, st *state.State) ([]hostkeys.Pins, error) {
+	cloud, err := hostkeys.Pinned(s)
+	if err != nil {
+		return nil, err
+	}
+	sets := []hostkeys.Pins{cloud}
+	for _, url := range slices.Sorted(maps.Keys(st.Servers)) {
+		v := st.Servers[url]
+		if len(v.Accounts) == 0 && len(v.AccessKeys) == 0 {
+			continue
+		}
+		p, err := ServerPins(v)
+		if err != nil {
+			return nil, err
+		}
+		sets = append(sets, p)
+	}
+	return sets, nil
 }
 
 // Result lists what Sync changed (or would change, in a dry run).
@@ -127,7 +205,7 @@ func Regenerate(ctx context.Context, s settings.Settings, sshDir string, st *sta
 func syncFiles(ctx context.Context, s settings.Settings, sshDir string, st *state.State, opts sshconfig.Options) (Result, error) {
 	dryRun := opts.DryRun
 	var res Result
-	pins, err := hostkeys.Pinned(s)
+	sets, err := AllPins(s, st)
 	if err != nil {
 		return res, err
 	}
@@ -135,7 +213,7 @@ func syncFiles(ctx context.Context, s settings.Settings, sshDir string, st *stat
 	if err != nil {
 		return res, err
 	}
-	kh, err := hostkeys.Write(ctx, hostkeys.Path(sshDir), pins, dryRun)
+	kh, err := hostkeys.WriteAll(ctx, hostkeys.Path(sshDir), sets, dryRun)
 	if err != nil {
 		return res, fmt.Errorf("writing pinned host keys: %w", err)
 	}

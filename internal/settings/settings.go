@@ -36,7 +36,31 @@ type Settings struct {
 	// SSHHostKeys is a file of trusted host keys for the endpoint; empty means the
 	// built-in Bitbucket keys.
 	SSHHostKeys string `json:"ssh_host_keys,omitempty"`
+
+	// Server is the selected Bitbucket Data Center server's base URL
+	// (NormalizeServerURL form); "" selects Bitbucket Cloud. With a server selected, the
+	// SSH settings above stay Cloud's (from config.json and the defaults: every command
+	// still writes Cloud's Host blocks), and --ssh-endpoint, --ssh-host-keys and their
+	// environment variables go to the server, in DC.
+	Server string `json:"server,omitempty"`
+	// DC is the selected server's own SSH settings; zero for Cloud.
+	DC ServerSettings `json:"-"`
 }
+
+// ServerSettings are what a Data Center server's SSH settings
+// (GET /rest/ssh/latest/settings) are overridden with: recorded per server in
+// config.json's "servers", so a later run reaches the same endpoint.
+type ServerSettings struct {
+	// SSHEndpoint is HOST:PORT where ssh connects instead of the server's SSH base URL.
+	SSHEndpoint string `json:"ssh_endpoint,omitempty"`
+	// SSHHostKeys is a file of the host keys to trust instead of the one the server's
+	// settings vouch for.
+	SSHHostKeys string `json:"ssh_host_keys,omitempty"`
+}
+
+// CloudServer is what --server and BITBUCKET_SERVER take to select Bitbucket Cloud
+// when config.json records a Data Center server.
+const CloudServer = "cloud"
 
 // SettingsFile is where `config.json` lives in the config directory.
 func SettingsFile(p Paths) string { return filepath.Join(p.ConfigDir, "config.json") }

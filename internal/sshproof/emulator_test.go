@@ -14,8 +14,10 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/hostkeys"
+	"github.com/bbkey/bbkey/internal/settings"
 )
 
 // registerKey adds an account key over the emulator's REST API, as bbkey setup does.
@@ -46,8 +48,8 @@ func registerKey(t *testing.T, s *bbapitest.Server, pub ssh.PublicKey) {
 // by the verifier, and a proof against the emulator's SSH server.
 func TestProveAgainstEmulator(t *testing.T) {
 	s := bbapitest.Start(t)
-	settings := cmdutil.Settings{SSHHost: cmdutil.DefaultSSHHost, SSHEndpoint: s.SSHEndpoint(), SSHHostKeys: s.HostKeyFile()}
-	pins, err := hostkeys.Pinned(settings)
+	cfg := settings.Settings{SSHHost: settings.DefaultSSHHost, SSHEndpoint: s.SSHEndpoint(), SSHHostKeys: s.HostKeyFile()}
+	pins, err := hostkeys.Pinned(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,13 +57,13 @@ func TestProveAgainstEmulator(t *testing.T) {
 	if _, err := hostkeys.Write(context.Background(), kh, pins, false); err != nil {
 		t.Fatal(err)
 	}
-	v, err := hostkeys.NewVerifier(kh, settings.SSHHost)
+	v, err := hostkeys.NewVerifier(kh, cfg.SSHHost)
 	if err != nil {
 		t.Fatal(err)
 	}
 	prove := func(signer ssh.Signer) (Result, error) {
 		return Prove(context.Background(), Options{
-			Endpoint: settings.SSHEndpoint, HostKeyAlias: settings.SSHHost,
+			Endpoint: cfg.SSHEndpoint, HostKeyAlias: cfg.SSHHost,
 			HostKeyCallback: v.HostKeyCallback(), HostKeyAlgorithms: v.HostKeyAlgorithms(),
 			Signers: []ssh.Signer{signer}, Timeout: 20 * time.Second,
 		})
@@ -83,8 +85,8 @@ func TestProveAgainstEmulator(t *testing.T) {
 
 	_, err = prove(unregistered)
 	var refused *RefusedError
-	if !errors.As(err, &refused) || cmdutil.ExitCode(err) != cmdutil.ExitVerify {
-		t.Errorf("unregistered key: err = %v (exit %d), want *RefusedError, exit 5", err, cmdutil.ExitCode(err))
+	if !errors.As(err, &refused) || apierr.ExitCode(err) != errkind.ExitVerify {
+		t.Errorf("unregistered key: err = %v (exit %d), want *RefusedError, exit 5", err, apierr.ExitCode(err))
 	}
 
 	// A registered key the server refuses anyway (DenySSH) fails the proof too.
@@ -94,7 +96,7 @@ func TestProveAgainstEmulator(t *testing.T) {
 	}
 
 	// The host key check: the emulator's key is not Bitbucket's published one.
-	builtin, err := hostkeys.Pinned(cmdutil.Settings{SSHHost: cmdutil.DefaultSSHHost})
+	builtin, err := hostkeys.Pinned(settings.Settings{SSHHost: settings.DefaultSSHHost})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,11 +104,11 @@ func TestProveAgainstEmulator(t *testing.T) {
 	if _, err := hostkeys.Write(context.Background(), kh2, builtin, false); err != nil {
 		t.Fatal(err)
 	}
-	v2, err := hostkeys.NewVerifier(kh2, cmdutil.DefaultSSHHost)
+	v2, err := hostkeys.NewVerifier(kh2, settings.DefaultSSHHost)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = CheckHostKey(context.Background(), Options{Endpoint: s.SSHEndpoint(), HostKeyAlias: cmdutil.DefaultSSHHost,
+	_, err = CheckHostKey(context.Background(), Options{Endpoint: s.SSHEndpoint(), HostKeyAlias: settings.DefaultSSHHost,
 		HostKeyCallback: v2.HostKeyCallback(), HostKeyAlgorithms: v2.HostKeyAlgorithms(), Timeout: 20 * time.Second})
 	var m *hostkeys.MismatchError
 	if !errors.As(err, &m) {
@@ -115,7 +117,7 @@ func TestProveAgainstEmulator(t *testing.T) {
 	if m.Seen != "ssh-ed25519 "+ssh.FingerprintSHA256(s.HostPublicKey()) || !strings.Contains(err.Error(), "SHA256:ybgmFkzwOSotHTHLJgHO0QN8L0xErw6vd0VhFA9m3SM") {
 		t.Errorf("mismatch = %v", err)
 	}
-	if h := cmdutil.Hints(err); len(h) == 0 || !strings.Contains(h[0], hostkeys.CheckURL) {
+	if h := apierr.Hints(err); len(h) == 0 || !strings.Contains(h[0], hostkeys.CheckURL) {
 		t.Errorf("hints = %q", h)
 	}
 }

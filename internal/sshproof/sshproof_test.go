@@ -16,7 +16,8 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/testutil"
 )
@@ -89,8 +90,8 @@ func TestProveUnregisteredKey(t *testing.T) {
 	if !strings.Contains(err.Error(), ssh.FingerprintSHA256(key.PublicKey())) || !strings.Contains(err.Error(), "permission denied (publickey)") {
 		t.Errorf("message = %q", err)
 	}
-	if cmdutil.ExitCode(err) != cmdutil.ExitVerify {
-		t.Errorf("exit code %d, want 5", cmdutil.ExitCode(err))
+	if apierr.ExitCode(err) != errkind.ExitVerify {
+		t.Errorf("exit code %d, want 5", apierr.ExitCode(err))
 	}
 	// Registered afterwards, the same key proves.
 	srv.Register(key.PublicKey())
@@ -115,8 +116,8 @@ func TestProveHostKeyMismatch(t *testing.T) {
 			t.Errorf("message %q lacks %s", err, want)
 		}
 	}
-	if cmdutil.ExitCode(err) != cmdutil.ExitVerify || len(cmdutil.Hints(err)) == 0 {
-		t.Errorf("exit %d hints %q", cmdutil.ExitCode(err), cmdutil.Hints(err))
+	if apierr.ExitCode(err) != errkind.ExitVerify || len(apierr.Hints(err)) == 0 {
+		t.Errorf("exit %d hints %q", apierr.ExitCode(err), apierr.Hints(err))
 	}
 	if n := srv.authTries.Load(); n != 0 {
 		t.Errorf("the key was offered to a server with the wrong host key (%d attempts)", n)
@@ -160,8 +161,8 @@ func TestProveNetworkErrors(t *testing.T) {
 	ln.Close()
 	_, err = Prove(context.Background(), Options{Endpoint: closed, HostKeyCallback: v.HostKeyCallback(), Signers: []ssh.Signer{key}})
 	var ne *NetworkError
-	if !errors.As(err, &ne) || cmdutil.ExitCode(err) != cmdutil.ExitFailure || !strings.Contains(err.Error(), closed) {
-		t.Fatalf("refused port: err = %v (exit %d), want a *NetworkError naming the endpoint, exit 1", err, cmdutil.ExitCode(err))
+	if !errors.As(err, &ne) || apierr.ExitCode(err) != errkind.ExitFailure || !strings.Contains(err.Error(), closed) {
+		t.Fatalf("refused port: err = %v (exit %d), want a *NetworkError naming the endpoint, exit 1", err, apierr.ExitCode(err))
 	}
 
 	// Port 22 refused (a dialer standing in for a firewall): the hint offers altssh on 443.
@@ -169,7 +170,7 @@ func TestProveNetworkErrors(t *testing.T) {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 	}
 	_, err = Prove(context.Background(), Options{Endpoint: "ssh.bitbucket.org:22", HostKeyCallback: v.HostKeyCallback(), Signers: []ssh.Signer{key}, Dial: refuse})
-	if h := cmdutil.Hints(err); len(h) != 1 || !strings.Contains(h[0], "--ssh-endpoint altssh.bitbucket.org:443") {
+	if h := apierr.Hints(err); len(h) != 1 || !strings.Contains(h[0], "--ssh-endpoint altssh.bitbucket.org:443") {
 		t.Errorf("port 22 hints = %q (err %v)", h, err)
 	}
 
@@ -199,8 +200,8 @@ func TestProveCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := Prove(ctx, options(srv, pin(t, srv.HostKey.PublicKey()), newSigner(t)))
-	if !errors.Is(err, context.Canceled) || cmdutil.ExitCode(err) != cmdutil.ExitUsage {
-		t.Errorf("err = %v (exit %d), want context.Canceled, exit 2", err, cmdutil.ExitCode(err))
+	if !errors.Is(err, context.Canceled) || apierr.ExitCode(err) != errkind.ExitUsage {
+		t.Errorf("err = %v (exit %d), want context.Canceled, exit 2", err, apierr.ExitCode(err))
 	}
 }
 

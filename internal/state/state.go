@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -73,6 +74,97 @@ type State struct {
 	// Schedules are the timers `rotate --schedule` installed, by job id, so doctor can
 	// tell a job that stopped running without reading each scheduler's files.
 	Schedules map[string]*Schedule `json:"schedules,omitempty"`
+	// Servers are the Bitbucket Data Center servers this machine holds keys for, by base
+	// URL (settings.NormalizeServerURL form). Accounts and AccessKeys above are Bitbucket
+	// Cloud's; each server keeps its own, with its own Host blocks and pinned host keys.
+	// Absent from state files written before Data Center, which load unchanged.
+	Servers map[string]*Server `json:"servers,omitempty"`
+}
+
+// Server is one Bitbucket Data Center server and what this machine holds there.
+type Server struct {
+	// URL is the server's base URL (the map key).
+	URL string `json:"url"`
+	// SSHHost is the host its SSH settings name: written into remotes
+	// (ssh://git@<ssh host>:<port>/proj/repo.git), the Host line and the HostKeyAlias.
+	SSHHost string `json:"ssh_host"`
+	// SSHPort is the port remotes name.
+	SSHPort int `json:"ssh_port"`
+	// SSHEndpoint is HOST:PORT where ssh connects (HostName and Port): the SSH settings'
+	// host and port, or --ssh-endpoint.
+	SSHEndpoint string `json:"ssh_endpoint"`
+	// HostKeys are the pinned host keys, as authorized_keys lines: the key the SSH server
+	// presented whose fingerprint matched the server's HTTPS answer, or the keys of
+	// --ssh-host-keys.
+	HostKeys []string `json:"host_keys"`
+	// HostKeySource says where HostKeys came from (the settings URL, or the file).
+	HostKeySource string `json:"host_key_source,omitempty"`
+	// Accounts are the user keys on this server by name. Account.UUID holds the user's
+	// slug, Account.AccountID its numeric id, Account.KeyID the key's id.
+	Accounts map[string]*Account `json:"accounts"`
+	// AccessKeys are this machine's access keys on this server by name.
+	AccessKeys map[string]*AccessKey `json:"access_keys"`
+}
+
+// View is the server's keys as a State of their own (its Accounts and AccessKeys, the
+// same maps), for what derives aliases from a State (identity.AccountAlias).
+func (v *Server) View() *State {
+	return &State{Version: Version, Accounts: v.Accounts, AccessKeys: v.AccessKeys}
+}
+
+// ServerOf returns the entry of the Data Center server url, or nil.
+func (s *State) ServerOf(url string) *Server { return s.Servers[url] }
+
+// EnsureServer returns the entry of the Data Center server url, adding an empty one.
+func (s *State) EnsureServer(url string) *Server {
+	if s.Servers == nil {
+		s.Servers = map[string]*Server{}
+	}
+	v := s.Servers[url]
+	if v == nil {
+		v = &Server{URL: url, Accounts: map[string]*Account{}, AccessKeys: map[string]*AccessKey{}}
+		s.Servers[url] = v
+	}
+	return v
+}
+
+// AccountsOf are the account keys of a server ("" for Bitbucket Cloud); nil for a server
+// the state does not know.
+func (s *State) AccountsOf(server string) map[string]*Account {
+	if server == "" {
+		return s.Accounts
+	}
+	if v := s.Servers[server]; v != nil {
+		return v.Accounts
+	}
+	return nil
+}
+
+// AccessKeysOf are the access keys of a server ("" for Bitbucket Cloud); nil for a
+// server the state does not know.
+func (s *State) AccessKeysOf(server string) map[string]*AccessKey {
+	if server == "" {
+		return s.AccessKeys
+	}
+	if v := s.Servers[server]; v != nil {
+		return v.AccessKeys
+	}
+	return nil
+}
+
+// AccountNamed finds the account key called name on any server: key names are one
+// namespace across Cloud and every Data Center server, because they name the key files
+// (~/.ssh/bbkey_<name>_ed25519). server is "" for Cloud.
+func (s *State) AccountNamed(name string) (server string, a *Account, ok bool) {
+	if a := s.Accounts[name]; a != nil {
+		return "", a, true
+	}
+	for _, url := range slices.Sorted(maps.Keys(s.Servers)) {
+		if a := s.Servers[url].Accounts[name]; a != nil {
+			return url, a, true
+		}
+	}
+	return "", nil, false
 }
 
 // Schedule is a timer `rotate --schedule` installed: what `rotate --status` and doctor
@@ -373,6 +465,19 @@ func (s *State) normalize() {
 		if v == nil {
 			delete(s.AccessKeys, k)
 		}
+	}
+	for url, v := range s.Servers {
+		if v == nil {
+			delete(s.Servers, url)
+			continue
+		}
+		v.URL = url
+		sub := v.View()
+		sub.normalize()
+		v.Accounts, v.AccessKeys = sub.Accounts, sub.AccessKeys
+	}
+	if len(s.Servers) == 0 {
+		s.Servers = nil
 	}
 }
 

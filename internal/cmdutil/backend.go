@@ -1,0 +1,130 @@
+package cmdutil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/bbapi/dc"
+	"github.com/bbkey/bbkey/internal/backend"
+	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/secret"
+)
+
+// ServerTokenEnv holds a Data Center server's HTTP access token.
+const ServerTokenEnv = "BITBUCKET_SERVER_TOKEN"
+
+// serverCredentialHints say every way to supply a Data Center credential.
+func serverCredentialHints(server string) []string {
+	return []string{
+		"set " + ServerTokenEnv + " (or pass --token-file FILE) to an HTTP access token of " + server + ", or run 'bbkey auth login --server " + server + "'",
+		"create a personal HTTP access token under your profile picture > Manage account > HTTP access tokens (project and repository tokens work for access keys, not for your own SSH keys)",
+	}
+}
+
+// ResolveServerCredential finds the credential of the Data Center server (its base URL
+// in settings.NormalizeServerURL form): --token-file > BITBUCKET_SERVER_TOKEN > the
+// keychain entry `bbkey auth login --server URL` stored (credstore.ServerAccount(server)).
+// It is the one place a server's credential is decided. Without any it returns an
+// AuthError matching ErrNoCredential.
+func (f *Factory) ResolveServerCredential(ctx context.Context, server string) (ResolvedCredential, error) {
+	if f.Globals.TokenFile != "" {
+		tok, err := secret.ReadNonEmpty("--token-file", f.Globals.TokenFile)
+		if err != nil {
+			return ResolvedCredential{}, err
+		}
+		defer clear(tok)
+		return ResolvedCredential{Credential: dc.Token{Token: string(tok)}, Source: SourceTokenFile}, nil
+	}
+	if v := f.Getenv(ServerTokenEnv); v != "" {
+		return ResolvedCredential{Credential: dc.Token{Token: v}, Source: SourceEnv}, nil
+	}
+	noCred := AuthError(fmt.Errorf("%w: no credential for %s", ErrNoCredential, server), serverCredentialHints(server)...)
+	if f.CredStore == nil {
+		return ResolvedCredential{}, noCred
+	}
+	store, err := f.CredStore(ctx, true)
+	if err != nil {
+		return ResolvedCredential{}, noCred
+	}
+	sec, err := store.Get(ctx, credstore.ServerAccount(server))
+	if err != nil {
+		if errors.Is(err, credstore.ErrNotFound) {
+			return ResolvedCredential{}, noCred
+		}
+		return ResolvedCredential{}, fmt.Errorf("reading the stored credential of %s: %w", server, err)
+	}
+	defer clear(sec.Secret)
+	if sec.Kind != credstore.KindHTTPAccessToken || len(sec.Secret) == 0 {
+		return ResolvedCredential{}, WithHint(fmt.Errorf("the stored credential of %s is not an HTTP access token", server),
+			"run 'bbkey auth login --server "+server+"' again")
+	}
+	src := SourceStore
+	if store.Kind() == "file" {
+		src = SourceFileStore
+		if w := credstore.Warning(store); w != "" {
+			f.IOStreams.Warnf("%s", w)
+		}
+	}
+	return ResolvedCredential{Credential: dc.Token{Token: string(sec.Secret)}, Source: src}, nil
+}
+
+// ResolveSelected finds the credential of the Bitbucket the settings select: Cloud's
+// (ResolveCredential) or the Data Center server's (ResolveServerCredential).
+func (f *Factory) ResolveSelected(ctx context.Context) (ResolvedCredential, error) {
+	s, err := f.Settings()
+	if err != nil {
+		return ResolvedCredential{}, err
+	}
+	if s.Server == "" {
+		return f.ResolveCredential(ctx)
+	}
+	return f.ResolveServerCredential(ctx, s.Server)
+}
+
+// NewBackend builds the Backend of the Bitbucket the settings select, authenticating
+// with cred, with the run's version, --max-wait budget, clock and --debug trace; extra
+// options (a wait hook) come last.
+func (f *Factory) NewBackend(cred bbapi.Credential, extra ...bbapi.Option) (backend.Backend, error) {
+	s, err := f.Settings()
+	if err != nil {
+		return nil, err
+	}
+	if s.Server == "" {
+		c, err := f.NewAPIClient(cred, extra...)
+		if err != nil {
+			return nil, err
+		}
+		return backend.NewCloud(c, s), nil
+	}
+	opts := []bbapi.Option{
+		bbapi.WithVersion(f.AppVersion),
+		bbapi.WithMaxWait(f.Globals.MaxWait),
+		bbapi.WithClock(f.Now),
+	}
+	if f.HTTPClient != nil {
+		opts = append(opts, bbapi.WithHTTPClient(f.HTTPClient()))
+	}
+	dco := backend.DataCenterOptions{Now: f.Now, SSHEndpoint: s.DC.SSHEndpoint, SSHHostKeys: s.DC.SSHHostKeys}
+	if f.Globals.Debug {
+		opts = append(opts, bbapi.WithDebug(f.IOStreams.ErrOut))
+		dco.Trace = f.IOStreams.ErrOut
+	}
+	c, err := dc.NewClient(s.Server, cred, append(opts, extra...)...)
+	if err != nil {
+		return nil, UsageError(err, "the server URL comes from --server, BITBUCKET_SERVER or config.json")
+	}
+	return backend.NewDataCenter(c, dco), nil
+}
+
+// Backend resolves the selected Bitbucket's credential and builds its Backend: what a
+// command that talks to Bitbucket starts with.
+func (f *Factory) Backend(ctx context.Context, extra ...bbapi.Option) (backend.Backend, ResolvedCredential, error) {
+	rc, err := f.ResolveSelected(ctx)
+	if err != nil {
+		return nil, rc, err
+	}
+	b, err := f.NewBackend(rc.Credential, extra...)
+	return b, rc, err
+}
