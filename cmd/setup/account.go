@@ -6,23 +6,33 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/cmd/auth/shared"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 )
 
-// credentials finds the credential and asks Bitbucket whose it is (GET /user).
+// credentials finds the credential and asks Bitbucket whose it is (GET /user; on Data
+// Center the user the server names for the token).
 func (r *run) credentials(ctx context.Context) error {
 	r.current = "credentials"
 	opts := r.opts
+	r.server = r.settings.Server
 	rc, err := opts.Resolve(ctx)
 	switch {
 	case err == nil:
+	case r.server != "" && errors.Is(err, cmdutil.ErrNoCredential):
+		// No question asks for a server's token: it comes from a file, the environment
+		// or 'bbkey auth login --server'.
+		return cmdutil.UsageError(err, cmdutil.Hints(err)...)
 	case errors.Is(err, cmdutil.ErrNoCredential) && opts.NoInput:
 		return cmdutil.UsageError(errors.New("no Bitbucket credential, and no terminal to ask for one"),
 			"set "+shared.EnvEmail+" and "+shared.EnvToken+" (or pass --token-file FILE with "+shared.EnvEmail+"), or run 'bbkey auth login' first",
@@ -42,7 +52,7 @@ func (r *run) credentials(ctx context.Context) error {
 		return err
 	}
 	r.cred = rc
-	if rc.Credential.Kind() == bbapi.KindAccessToken {
+	if r.server == "" && rc.Credential.Kind() == bbapi.KindAccessToken {
 		return cmdutil.AuthError(errors.New("an access token cannot manage a person's SSH keys"),
 			"setup needs an API token: set "+shared.EnvEmail+" and "+shared.EnvToken+", or run 'bbkey auth login'",
 			"for a build server with an access token, use 'bbkey add-access-key'")
@@ -50,39 +60,71 @@ func (r *run) credentials(ctx context.Context) error {
 	wait := bbapi.WithWaitHook(func(w bbapi.Wait) {
 		opts.IO.Step(iostreams.MarkWarn, "waiting %s before retrying %s %s (%s)", w.Delay.Round(time.Second), w.Method, w.URL, w.Reason)
 	})
-	if r.client, err = opts.NewClient(rc.Credential, wait); err != nil {
+	if r.b, err = opts.NewBackend(rc.Credential, wait); err != nil {
 		return err
 	}
-	v, err := shared.Verify(ctx, r.client)
+	a, err := r.b.Whoami(ctx)
 	if err != nil {
+		err = fmt.Errorf("checking the credential with %s: %w", r.b.Describe(), err)
+		if !backend.Answered(err) && ctx.Err() == nil {
+			where := "the API URL comes from --api-url or BITBUCKET_API_URL"
+			if r.server != "" {
+				where = "the server URL comes from --server, BITBUCKET_SERVER or config.json"
+			}
+			err = cmdutil.WithHint(err, r.b.Describe()+" could not be reached: check the network and any proxy; "+where)
+		}
 		return err
 	}
 	if rc.Credential.Kind() == bbapi.KindAPIToken {
-		if err := shared.RequireScopes(v, shared.SetupScopes, "bbkey setup"); err != nil {
+		if err := shared.RequireScopes(shared.Verified{Scopes: a.Scopes}, shared.SetupScopes, "bbkey setup"); err != nil {
 			return err
 		}
 	}
-	r.user = v.User
+	if a.Service {
+		return cmdutil.AuthError(fmt.Errorf("the HTTP access token acts as %s, a project or repository token's service user, which cannot hold SSH keys", a.Nickname),
+			"setup needs a personal HTTP access token of your own user ("+cmdutil.ServerTokenEnv+" or --token-file)",
+			"for a build server with a project or repository token, use 'bbkey add-access-key'")
+	}
+	r.acct = a
+	r.res.Server = r.server
 	r.res.Account = Account{
-		UUID:             v.User.UUID,
-		AccountID:        v.User.AccountID,
-		Nickname:         v.User.Nickname,
-		DisplayName:      v.User.DisplayName,
+		UUID:             a.ID,
+		AccountID:        a.AccountID,
+		Nickname:         a.Nickname,
+		DisplayName:      a.DisplayName,
+		Email:            a.Email,
 		CredentialSource: string(rc.Source),
 	}
 	if t, ok := rc.Credential.(*bbapi.APIToken); ok {
 		r.res.Account.Email = t.Email
 	}
-	r.step("credentials", statusDone, "%s, %s from %s", shared.DisplayName(v.User), rc.Credential, rc.Source)
+	r.step("credentials", statusDone, "%s, %s from %s", a.Display(), rc.Credential, rc.Source)
+	return nil
+}
+
+// sshSide learns where git over SSH goes and which host keys to pin, before anything is
+// written: on Data Center from the server's SSH settings and the key its SSH server
+// presents (refused, with nothing written, unless they agree).
+func (r *run) sshSide(ctx context.Context) error {
+	r.current = "ssh settings"
+	s, err := r.b.SSH(ctx)
+	if err != nil {
+		return err
+	}
+	r.ssh = s
+	if r.server != "" {
+		r.step("ssh settings", statusDone, "%s serves git over SSH at %s:%d, host key %s (from %s)",
+			r.server, s.Host, s.Port, strings.Join(hostkeys.Fingerprints(s.Pins.Keys), ", "), s.Pins.Source)
+	}
 	return nil
 }
 
 // chooseName picks the key name: --name, the name this account already has here, or
 // the account's nickname.
 func (r *run) chooseName(context.Context) error {
-	uuid := r.user.UUID
+	uuid := r.acct.ID
 	existing := ""
-	for n, a := range r.st.Accounts {
+	for n, a := range r.st.AccountsOf(r.server) {
 		if a.UUID == uuid && (existing == "" || n < existing) {
 			existing = n
 		}
@@ -95,7 +137,7 @@ func (r *run) chooseName(context.Context) error {
 	case name == "" && existing != "":
 		name = existing
 	case name == "":
-		for _, s := range []string{r.user.Nickname, r.user.DisplayName, r.user.Username} {
+		for _, s := range []string{r.acct.Nickname, r.acct.DisplayName, r.acct.Username, r.acct.ID} {
 			if name = keylabel.SanitizeName(s); name != "" {
 				break
 			}
@@ -103,12 +145,21 @@ func (r *run) chooseName(context.Context) error {
 		if name == "" {
 			name = "bitbucket"
 		}
+		if r.server != "" {
+			name = dataCenterName(name, r.server)
+		}
 	}
 	if err := keylabel.ValidName(name); err != nil {
 		return cmdutil.UsageError(err, "choose a name with --name NAME")
 	}
-	if a, ok := r.st.Accounts[name]; ok && a.UUID != uuid {
-		return cmdutil.UsageError(fmt.Errorf("the key name %q already belongs to another Bitbucket account (%s)", name, a.Nickname),
+	if server, a, ok := r.st.AccountNamed(name); ok && (a.UUID != uuid || server != r.server) {
+		owner := a.Nickname
+		if server != "" {
+			owner += " on " + server
+		} else if r.server != "" {
+			owner += " on Bitbucket Cloud"
+		}
+		return cmdutil.UsageError(fmt.Errorf("the key name %q already belongs to another Bitbucket account (%s)", name, owner),
 			"give this account its own name with --name NAME")
 	}
 	r.name = name
@@ -134,4 +185,19 @@ func (r *run) storeCredential(ctx context.Context) {
 		r.opts.IO.Warnf("%s", w)
 	}
 	r.step("credentials", statusDone, "API token stored in the %s for later runs", store.Kind())
+}
+
+// dataCenterName is the default key name of a Data Center user: the user's name and the
+// server's host (and port, when the URL names one), so that the key files of a Cloud
+// account and of a Data Center user called the same never collide
+// (~/.ssh/bbkey_ada_ed25519 and ~/.ssh/bbkey_ada-bitbucket.example.com_ed25519).
+func dataCenterName(user, server string) string {
+	host := server
+	if u, err := url.Parse(server); err == nil && u.Host != "" {
+		host = u.Hostname()
+		if p := u.Port(); p != "" {
+			host += "-" + p
+		}
+	}
+	return keylabel.SanitizeName(user + "-" + host)
 }

@@ -7,11 +7,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
@@ -25,14 +28,6 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// selectedUser names the account in /users/{selected_user}: the account id, else the uuid.
-func (r *run) selectedUser() string {
-	if r.user.AccountID != "" {
-		return r.user.AccountID
-	}
-	return r.user.UUID
-}
-
 // upload adds the key to the account unless it is there already. A new key is posted
 // straight away (it cannot be there yet); an existing one is looked for in the account's
 // keys first.
@@ -40,7 +35,7 @@ func (r *run) upload(ctx context.Context) error {
 	r.current = "upload"
 	label := keylabel.Label{Name: r.name, Created: r.now}.String()
 	if !r.generate {
-		k, err := r.client.SSHKeys.FindByFingerprint(ctx, r.selectedUser(), r.pub.Fingerprint)
+		k, err := r.b.FindAccountKey(ctx, r.acct, r.pub.Fingerprint)
 		if err != nil {
 			return fmt.Errorf("looking for the key on Bitbucket: %w", err)
 		}
@@ -53,23 +48,19 @@ func (r *run) upload(ctx context.Context) error {
 	}
 	if r.opts.DryRun {
 		r.res.BitbucketKey = &BitbucketKey{Label: label, ExpiresOn: r.expiresOn()}
-		r.step("upload", statusPlanned, "would add the key to %s's account with the label %s", r.user.Nickname, label)
+		r.step("upload", statusPlanned, "would add the key to %s's account with the label %s", r.acct.Nickname, label)
 		return nil
 	}
-	add := bbapi.AddSSHKeyOptions{Key: r.pub.AuthorizedKey(), Label: label, ExpiresOn: r.expiresOn()}
-	var (
-		k   *bbapi.SSHKey
-		err error
-	)
-	if r.generate {
+	add := backend.NewKey{Text: r.pub.AuthorizedKey(), Label: label,
 		// A key made a moment ago cannot be on any account: an "already added" answer can
-		// only mean an earlier attempt of this very call landed, which AddOrGet finds.
-		k, _, err = r.client.SSHKeys.AddOrGet(ctx, r.selectedUser(), add)
-	} else {
-		k, _, err = r.client.SSHKeys.Add(ctx, r.selectedUser(), add)
+		// only mean an earlier attempt of this very call landed, which OrGet finds.
+		OrGet: r.generate}
+	if t := r.expiresOn(); t != nil {
+		add.Expires = *t
 	}
+	k, err := r.b.AddAccountKey(ctx, r.acct, add)
 	if err != nil {
-		if bbapi.IsDuplicateKey(err) {
+		if backend.IsDuplicateKey(err) {
 			return cmdutil.WithHint(fmt.Errorf("the key %s is already registered on another Bitbucket account: %w", r.pub.Fingerprint, err),
 				"a public key can belong to one Bitbucket account only (one key, one account): give each account its own key",
 				"remove it from the other account first, or drop --key so that setup makes a fresh key for this one",
@@ -87,7 +78,7 @@ func (r *run) upload(ctx context.Context) error {
 	})
 	r.setBitbucketKey()
 	r.res.BitbucketKey.Uploaded = true
-	r.step("upload", statusDone, "added to %s's account (%s)", r.user.Nickname, describeKey(k))
+	r.step("upload", statusDone, "added to %s's account (%s)", r.acct.Nickname, describeKey(k))
 	testhook.Pause(ctx, r.opts.LookupEnv, "setup:uploaded")
 	return nil
 }
@@ -102,21 +93,21 @@ func (r *run) expiresOn() *time.Time {
 
 func (r *run) setBitbucketKey() {
 	k := r.remoteKey
-	b := &BitbucketKey{UUID: k.UUID, Label: k.Label}
-	if !k.ExpiresOn.IsZero() {
-		t := k.ExpiresOn.UTC()
+	b := &BitbucketKey{UUID: k.ID, Label: k.Label}
+	if !k.Expires.IsZero() {
+		t := k.Expires.UTC()
 		b.ExpiresOn = &t
 	}
 	r.res.BitbucketKey = b
 }
 
-func describeKey(k *bbapi.SSHKey) string {
-	s := k.UUID
+func describeKey(k *backend.Key) string {
+	s := k.ID
 	if k.Label != "" {
 		s += ", label " + k.Label
 	}
-	if !k.ExpiresOn.IsZero() {
-		s += ", expires " + k.ExpiresOn.UTC().Format(time.DateOnly)
+	if !k.Expires.IsZero() {
+		s += ", expires " + k.Expires.UTC().Format(time.DateOnly)
 	}
 	return s
 }
@@ -126,17 +117,13 @@ func describeKey(k *bbapi.SSHKey) string {
 func (r *run) deleteUploaded(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(bbapi.Cleanup(context.WithoutCancel(ctx)), 30*time.Second)
 	defer cancel()
-	_, err := r.client.SSHKeys.DeleteKey(ctx, r.remoteKey)
-	return err
+	return r.b.DeleteAccountKey(ctx, r.acct, *r.remoteKey)
 }
 
 // pinHostKeys writes the host keys the proof and ssh check the server against.
 func (r *run) pinHostKeys(ctx context.Context) error {
 	r.current = "host keys"
-	pins, err := hostkeys.Pinned(r.settings)
-	if err != nil {
-		return err
-	}
+	pins := r.ssh.Pins
 	path := hostkeys.Path(r.paths.SSHDir)
 	dir := filepath.Dir(path)
 	dirExisted, err := fsutil.Exists(dir)
@@ -164,12 +151,12 @@ func (r *run) pinHostKeys(ctx context.Context) error {
 	}
 	switch {
 	case !wr.Changed:
-		r.step("host keys", statusSkipped, "%s pinned in %s", r.settings.SSHHost, path)
+		r.step("host keys", statusSkipped, "%s pinned in %s", r.ssh.Host, path)
 	case r.opts.DryRun:
-		r.step("host keys", statusPlanned, "would pin %s for %s in %s", text.Count(len(pins.Keys), "key", "keys"), r.settings.SSHHost, path)
+		r.step("host keys", statusPlanned, "would pin %s for %s in %s", text.Count(len(pins.Keys), "key", "keys"), r.ssh.Host, path)
 		r.changed(path)
 	default:
-		r.step("host keys", statusDone, "pinned %s for %s (from %s) in %s", text.Count(len(pins.Keys), "key", "keys"), r.settings.SSHHost, pins.Source, path)
+		r.step("host keys", statusDone, "pinned %s for %s (from %s) in %s", text.Count(len(pins.Keys), "key", "keys"), r.ssh.Host, pins.Source, path)
 		r.changed(path)
 	}
 	return nil
@@ -180,7 +167,7 @@ func (r *run) pinHostKeys(ctx context.Context) error {
 func (r *run) prove(ctx context.Context) error {
 	r.current = "proof"
 	if r.opts.DryRun {
-		r.step("proof", statusPlanned, "would prove the key over SSH with %s", r.settings.SSHEndpoint)
+		r.step("proof", statusPlanned, "would prove the key over SSH with %s", r.ssh.Endpoint)
 		return nil
 	}
 	if r.locked {
@@ -191,13 +178,16 @@ func (r *run) prove(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := hostkeys.NewVerifier(hostkeys.Path(r.paths.SSHDir), r.settings.SSHHost)
+	v, err := hostkeys.NewVerifier(hostkeys.Path(r.paths.SSHDir), r.ssh.Host)
 	if err != nil {
 		return fmt.Errorf("reading the pinned host keys: %w", err)
 	}
+	if r.server != "" {
+		v.Source = r.ssh.Pins.Source
+	}
 	po := sshproof.Options{
-		Endpoint:          r.settings.SSHEndpoint,
-		HostKeyAlias:      r.settings.SSHHost,
+		Endpoint:          r.ssh.Endpoint,
+		HostKeyAlias:      r.ssh.Host,
 		HostKeyCallback:   v.HostKeyCallback(),
 		HostKeyAlgorithms: v.HostKeyAlgorithms(),
 		Signers:           signers,
@@ -208,14 +198,14 @@ func (r *run) prove(ctx context.Context) error {
 	res, err := sshproof.Prove(ctx, po)
 	if err != nil {
 		// A key this run uploaded is taken back by the undo list.
-		return fmt.Errorf("proving the key over SSH with %s: %w", r.settings.SSHEndpoint, err)
+		return fmt.Errorf("proving the key over SSH with %s: %w", r.ssh.Endpoint, err)
 	}
 	r.res.Proof = &res
 	greeting := res.Greeting
 	if greeting == "" {
 		greeting = "accepted"
 	}
-	r.step("proof", statusDone, "%s (%s) accepted the key: %s", r.settings.SSHHost, r.settings.SSHEndpoint, firstLine(greeting))
+	r.step("proof", statusDone, "%s (%s) accepted the key: %s", r.ssh.Host, r.ssh.Endpoint, firstLine(greeting))
 	return nil
 }
 
@@ -243,17 +233,18 @@ func (r *run) writeConfig(ctx context.Context) error {
 	r.current = "ssh config"
 	rec := r.record()
 	st := r.st
-	old := st.Accounts[r.name]
+	old := st.AccountsOf(r.server)[r.name]
 	if old != nil && old.Fingerprint != rec.Fingerprint && !r.opts.DryRun {
 		r.step("ssh config", statusWarning, "this account's earlier key %s stays on Bitbucket and on disk (%s); 'bbkey remove %s' deletes it", old.Fingerprint, old.KeyPath, old.Fingerprint)
 	}
 	statePath := filepath.Join(r.stateDir.Path, state.StateFile)
-	if r.opts.DryRun && !sameAccount(old, rec) {
+	changed := !sameAccount(old, rec) || !r.sameServer(st)
+	if r.opts.DryRun && changed {
 		r.changed(statePath)
 	}
-	if !r.opts.DryRun && !sameAccount(old, rec) {
+	if !r.opts.DryRun && changed {
 		err := r.stateDir.Update(ctx, func(s *state.State) error {
-			s.Accounts[r.name] = rec
+			r.apply(s, rec)
 			st = s
 			return nil
 		})
@@ -263,7 +254,7 @@ func (r *run) writeConfig(ctx context.Context) error {
 		r.changed(statePath)
 	} else {
 		st = cloneState(st)
-		st.Accounts[r.name] = rec
+		r.apply(st, rec)
 	}
 	r.st = st
 
@@ -284,7 +275,11 @@ func (r *run) writeConfig(ctx context.Context) error {
 			r.changed(f)
 		}
 	}
-	alias := identity.AccountAlias(r.settings.SSHHost, st, r.name)
+	view := st
+	if r.server != "" {
+		view = st.ServerOf(r.server).View()
+	}
+	alias := identity.AccountAlias(r.ssh.Host, view, r.name)
 	r.res.Host = alias
 	switch {
 	case len(res.ChangedFiles) == 0:
@@ -300,9 +295,9 @@ func (r *run) writeConfig(ctx context.Context) error {
 // record is the state entry of the account and its key.
 func (r *run) record() *state.Account {
 	rec := &state.Account{
-		UUID:        r.user.UUID,
-		AccountID:   r.user.AccountID,
-		Nickname:    r.user.Nickname,
+		UUID:        r.acct.ID,
+		AccountID:   r.acct.AccountID,
+		Nickname:    r.acct.Nickname,
 		Email:       r.res.Account.Email,
 		KeyName:     r.name,
 		KeyPath:     r.keyPath,
@@ -310,9 +305,9 @@ func (r *run) record() *state.Account {
 		Created:     r.now.UTC().Truncate(time.Second),
 	}
 	if r.remoteKey != nil {
-		rec.KeyID, rec.Label = r.remoteKey.UUID, r.remoteKey.Label
+		rec.KeyID, rec.Label = r.remoteKey.ID, r.remoteKey.Label
 	}
-	if old := r.st.Accounts[r.name]; old != nil && old.Fingerprint == rec.Fingerprint && old.KeyPath == rec.KeyPath {
+	if old := r.st.AccountsOf(r.server)[r.name]; old != nil && old.Fingerprint == rec.Fingerprint && old.KeyPath == rec.KeyPath {
 		rec.Created = old.Created
 		if rec.Email == "" {
 			rec.Email = old.Email
@@ -330,11 +325,53 @@ func sameAccount(a, b *state.Account) bool {
 	return x == y && a.Created.Equal(b.Created)
 }
 
+// apply records rec in s: among Cloud's accounts, or among the server's, with where the
+// server's SSH git is and the host keys pinned for it.
+func (r *run) apply(s *state.State, rec *state.Account) {
+	if r.server == "" {
+		s.Accounts[r.name] = rec
+		return
+	}
+	v := s.EnsureServer(r.server)
+	v.SSHHost, v.SSHPort, v.SSHEndpoint = r.ssh.Host, r.ssh.Port, r.ssh.Endpoint
+	v.HostKeys, v.HostKeySource = hostKeyLines(r.ssh.Pins.Keys), r.ssh.Pins.Source
+	v.Accounts[r.name] = rec
+}
+
+// sameServer reports whether st records the server's SSH side as this run found it
+// (always, on Cloud).
+func (r *run) sameServer(st *state.State) bool {
+	if r.server == "" {
+		return true
+	}
+	v := st.ServerOf(r.server)
+	return v != nil && v.SSHHost == r.ssh.Host && v.SSHPort == r.ssh.Port && v.SSHEndpoint == r.ssh.Endpoint &&
+		slices.Equal(v.HostKeys, hostKeyLines(r.ssh.Pins.Keys)) && v.HostKeySource == r.ssh.Pins.Source
+}
+
+func hostKeyLines(keys []ssh.PublicKey) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
+	}
+	return out
+}
+
+// cloneState copies st deeply enough for apply: the account maps and the server entries.
 func cloneState(st *state.State) *state.State {
 	c := *st
-	c.Accounts = make(map[string]*state.Account, len(st.Accounts)+1)
-	for k, v := range st.Accounts {
-		c.Accounts[k] = v
+	c.Accounts = maps.Clone(st.Accounts)
+	if c.Accounts == nil {
+		c.Accounts = map[string]*state.Account{}
+	}
+	c.Servers = make(map[string]*state.Server, len(st.Servers))
+	for url, v := range st.Servers {
+		cv := *v
+		cv.Accounts, cv.AccessKeys = maps.Clone(v.Accounts), maps.Clone(v.AccessKeys)
+		if cv.Accounts == nil {
+			cv.Accounts = map[string]*state.Account{}
+		}
+		c.Servers[url] = &cv
 	}
 	return &c
 }

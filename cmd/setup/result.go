@@ -13,7 +13,9 @@ import (
 // empty rather than null.
 type Result struct {
 	// DryRun is set when nothing was changed: the steps say what would be.
-	DryRun  bool    `json:"dry_run"`
+	DryRun bool `json:"dry_run"`
+	// Server is the Data Center server's base URL; absent for Bitbucket Cloud.
+	Server  string  `json:"server,omitempty"`
 	Account Account `json:"account"`
 	// Name is the key name: the account nickname or --name.
 	Name string `json:"name"`

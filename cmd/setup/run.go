@@ -8,6 +8,7 @@ import (
 
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/iostreams"
@@ -29,8 +30,10 @@ type run struct {
 	stateDir state.Dir
 	st       *state.State
 
-	client  *bbapi.Client
-	user    *bbapi.User
+	b       backend.Backend
+	acct    *backend.Account
+	ssh     *backend.SSH // where git over SSH goes and the pins, known before the upload
+	server  string       // the Data Center server's URL; "" for Cloud
 	cred    cmdutil.ResolvedCredential
 	pending *bbapi.APIToken // typed at the prompt, stored once every question is answered
 
@@ -49,7 +52,7 @@ type run struct {
 	agentErr error
 	agentHas bool
 
-	remoteKey *bbapi.SSHKey
+	remoteKey *backend.Key
 	uploaded  bool // this run added remoteKey to the account
 	// takenBack is set when a failure deleted the uploaded key again (takeBackErr: and
 	// how that failed).
@@ -83,7 +86,7 @@ func runSetup(ctx context.Context, opts *Options) (err error) {
 			}
 			switch {
 			case r.takenBack && r.takeBackErr != nil:
-				err = cmdutil.WithHint(err, fmt.Sprintf("the key was added to Bitbucket but could not be removed again (%v): remove %s with 'bbkey remove'", r.takeBackErr, r.remoteKey.UUID))
+				err = cmdutil.WithHint(err, fmt.Sprintf("the key was added to Bitbucket but could not be removed again (%v): remove %s with 'bbkey remove'", r.takeBackErr, r.remoteKey.ID))
 			case r.takenBack:
 				err = cmdutil.WithHint(err, "the key was removed from Bitbucket again; its files stay in "+r.paths.SSHDir+" and a re-run reuses them")
 			}
@@ -125,6 +128,7 @@ func runSetup(ctx context.Context, opts *Options) (err error) {
 	// before the first write.
 	for _, step := range []func(context.Context) error{
 		r.credentials,
+		r.sshSide,
 		r.chooseName,
 		r.prepareKey,
 	} {

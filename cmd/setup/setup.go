@@ -42,6 +42,7 @@ import (
 
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/gitrun"
@@ -64,10 +65,11 @@ type Options struct {
 	Agent     func() (agent.Agent, error)
 	CredStore func(ctx context.Context, allowInsecure bool) (credstore.Store, error)
 	Git       gitrun.Runner
-	// Resolve finds the credential of the run (Factory.ResolveCredential).
+	// Resolve finds the credential of the run for the selected Bitbucket
+	// (Factory.ResolveSelected).
 	Resolve func(context.Context) (cmdutil.ResolvedCredential, error)
-	// NewClient builds a Bitbucket client (Factory.NewAPIClient).
-	NewClient func(bbapi.Credential, ...bbapi.Option) (*bbapi.Client, error)
+	// NewBackend builds the selected Bitbucket's Backend (Factory.NewBackend).
+	NewBackend func(bbapi.Credential, ...bbapi.Option) (backend.Backend, error)
 	// PersistSettings records non-default settings for later runs (Factory.PersistSettings).
 	PersistSettings func(cmdutil.Settings) (string, error)
 	// WorkDir is the directory whose repository's remotes are switched.
@@ -105,8 +107,8 @@ func NewCmdSetup(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Agent:           f.Agent,
 		CredStore:       f.CredStore,
 		Git:             f.Git,
-		Resolve:         f.ResolveCredential,
-		NewClient:       f.NewAPIClient,
+		Resolve:         f.ResolveSelected,
+		NewBackend:      f.NewBackend,
 		PersistSettings: f.PersistSettings,
 	}
 	cmd := &cobra.Command{

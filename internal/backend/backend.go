@@ -28,8 +28,11 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"time"
 
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/remote"
 )
@@ -224,3 +227,17 @@ type SSH struct {
 	// Pins are the host keys trusted for Host.
 	Pins hostkeys.Pins
 }
+
+// Answered reports whether err carries an answer of a Bitbucket (an HTTP error status),
+// as opposed to a failure to reach one.
+func Answered(err error) bool {
+	if _, ok := errors.AsType[*bbapi.ErrorResponse](err); ok {
+		return true
+	}
+	_, ok := errors.AsType[*dc.ErrorResponse](err)
+	return ok
+}
+
+// IsDuplicateKey reports a Bitbucket refusing a key that is already registered
+// (somewhere it may not be reconciled: another account, or an access key).
+func IsDuplicateKey(err error) bool { return bbapi.IsDuplicateKey(err) || dc.IsDuplicateKey(err) }

@@ -10,6 +10,9 @@ type Rewriter interface {
 	RewriteBase(raw string) Result
 	// Host is the host name remotes are written with, for messages.
 	Host() string
+	// URL is the form a repository's remote takes: Cloud's workspace and repository,
+	// or a Data Center project key and repository slug.
+	URL(owner, repo string) string
 	// Validate checks that the target can be written into a remote.
 	Validate() error
 }
