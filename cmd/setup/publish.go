@@ -6,8 +6,8 @@ package setup
 import (
 	"context"
 	"fmt"
-	"os"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"

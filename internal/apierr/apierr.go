@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/bbkey/bbkey/bbapi"
-	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/errkind"
 )
 
@@ -33,66 +32,8 @@ func Explain(err error) (int, []string, bool) {
 		return 0, answeredByOtherHints, true
 	case *bbapi.RetryBudgetError:
 		return errkind.ExitPartial, []string{"re-run later to finish, or allow a longer wait with --max-wait (e.g. --max-wait 30m)"}, true
-	case *dc.PermissionError:
-		return errkind.ExitAuth, dcPermissionHints(e), true
-	case *dc.RateLimitError:
-		return errkind.ExitPartial, []string{"the Data Center server limits the requests of each user and said how long to wait (Retry-After); re-run later or allow a longer wait with --max-wait"}, true
-	case *dc.ErrorResponse:
-		return dcResponse(e)
-	case *dc.DecodeError:
-		return 0, []string{
-			"something other than the Data Center server's REST API answered: check the server URL (--server, BITBUCKET_SERVER or config.json) and any proxy or login page in front of it, then re-run",
-			"re-run with --debug to see the whole exchange (secrets are masked)",
-		}, true
 	}
 	return explainDC(err)
-}
-
-// dcResponse is what a Data Center answer means. Data Center answers 401 both for a
-// refused token and for a missing permission (an AuthorisationException); the latter
-// reaches here inside a *dc.PermissionError, whose hints name the permission.
-func dcResponse(e *dc.ErrorResponse) (int, []string, bool) {
-	switch {
-	case e.StatusCode == http.StatusUnauthorized && e.Exception("AuthorisationException"):
-		return errkind.ExitAuth, nil, true
-	case e.StatusCode == http.StatusUnauthorized:
-		return errkind.ExitAuth, []string{
-			"the Data Center server refused the HTTP access token: it may be wrong, expired or revoked",
-			"create a new one (personal: your profile picture > Manage account > HTTP access tokens) and give it with BITBUCKET_SERVER_TOKEN, --token-file or 'bbkey auth login --server URL'",
-		}, true
-	case e.StatusCode == http.StatusForbidden:
-		return errkind.ExitAuth, []string{"the Data Center server refused the request: check the HTTP access token's permissions"}, true
-	case e.StatusCode == http.StatusNotFound:
-		return 0, []string{"check the project key, repository slug or key named; Data Center also answers 404 for what the credential may not see"}, true
-	case e.StatusCode == http.StatusConflict:
-		return 0, []string{"the request conflicts with what is on the server (a key already there?): check the key on the server, then re-run"}, true
-	case e.StatusCode == http.StatusTooManyRequests:
-		return errkind.ExitPartial, []string{"re-run later or allow a longer wait with --max-wait"}, true
-	case e.StatusCode >= 500:
-		return 0, []string{
-			"the Data Center server failed on its side: re-run later (a re-run picks up where this one stopped), and tell its administrators if it persists",
-			"re-run with --debug to see the whole exchange (secrets are masked)",
-		}, true
-	}
-	return 0, []string{"re-run with --debug to see the server's whole answer (secrets are masked)"}, true
-}
-
-// dcPermissionHints name the permission Data Center did not say was missing.
-func dcPermissionHints(e *dc.PermissionError) []string {
-	switch e.Permission {
-	case dc.LicensedUser:
-		return []string{
-			"managing your SSH keys needs a personal HTTP access token of your own user: a project or repository token acts as a service user, which has none",
-			"if the server refuses personal tokens on SSH keys too (some do: a token may not \"update user account details\"), add the key in the web UI under Manage account > SSH keys",
-		}
-	case dc.RepoAdmin:
-		return []string{"adding or removing a repository's access keys needs REPO_ADMIN: a personal token of a repository admin with Admin permission, or a repository HTTP access token with Admin permission (Data Center answers 401 when it is missing)"}
-	case dc.ProjectAdmin:
-		return []string{"adding or removing a project's access keys needs PROJECT_ADMIN: a personal token of a project admin with Admin permission, or a project HTTP access token with Admin permission (Data Center answers 401 when it is missing)"}
-	case "":
-		return []string{"the HTTP access token lacks the permission this needs (Data Center answers 401 when a permission is missing)"}
-	}
-	return []string{"the HTTP access token lacks " + string(e.Permission) + " (Data Center answers 401 when a permission is missing)"}
 }
 
 // answeredByOtherHints point at what usually answers instead of Bitbucket.

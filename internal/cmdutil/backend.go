@@ -48,18 +48,15 @@ func (f *Factory) ResolveServerCredential(ctx context.Context, server string) (R
 	if err != nil {
 		return ResolvedCredential{}, noCred
 	}
-	sec, err := store.Get(ctx, credstore.ServerAccount(server))
+	sec, err := credstore.GetServerToken(ctx, store, server)
 	if err != nil {
 		if errors.Is(err, credstore.ErrNotFound) {
 			return ResolvedCredential{}, noCred
 		}
-		return ResolvedCredential{}, fmt.Errorf("reading the stored credential of %s: %w", server, err)
-	}
-	defer clear(sec.Secret)
-	if sec.Kind != credstore.KindHTTPAccessToken || len(sec.Secret) == 0 {
-		return ResolvedCredential{}, WithHint(fmt.Errorf("the stored credential of %s is not an HTTP access token", server),
+		return ResolvedCredential{}, WithHint(fmt.Errorf("reading the stored credential of %s: %w", server, err),
 			"run 'bbkey auth login --server "+server+"' again")
 	}
+	defer clear(sec.Secret)
 	src := SourceStore
 	if store.Kind() == "file" {
 		src = SourceFileStore
@@ -91,6 +88,10 @@ func (f *Factory) NewBackend(cred bbapi.Credential, extra ...bbapi.Option) (back
 	if err != nil {
 		return nil, err
 	}
+	return f.newBackendFor(s, cred, extra...)
+}
+
+func (f *Factory) newBackendFor(s Settings, cred bbapi.Credential, extra ...bbapi.Option) (backend.Backend, error) {
 	if s.Server == "" {
 		c, err := f.NewAPIClient(cred, extra...)
 		if err != nil {
@@ -98,24 +99,43 @@ func (f *Factory) NewBackend(cred bbapi.Credential, extra ...bbapi.Option) (back
 		}
 		return backend.NewCloud(c, s), nil
 	}
-	opts := []bbapi.Option{
-		bbapi.WithVersion(f.AppVersion),
-		bbapi.WithMaxWait(f.Globals.MaxWait),
-		bbapi.WithClock(f.Now),
-	}
-	if f.HTTPClient != nil {
-		opts = append(opts, bbapi.WithHTTPClient(f.HTTPClient()))
-	}
 	dco := backend.DataCenterOptions{Now: f.Now, SSHEndpoint: s.DC.SSHEndpoint, SSHHostKeys: s.DC.SSHHostKeys}
 	if f.Globals.Debug {
-		opts = append(opts, bbapi.WithDebug(f.IOStreams.ErrOut))
 		dco.Trace = f.IOStreams.ErrOut
 	}
-	c, err := dc.NewClient(s.Server, cred, append(opts, extra...)...)
+	c, err := dc.NewClient(s.Server, cred, f.ClientOptions(extra...)...)
 	if err != nil {
 		return nil, UsageError(err, "the server URL comes from --server, BITBUCKET_SERVER or config.json")
 	}
 	return backend.NewDataCenter(c, dco), nil
+}
+
+// BackendFor resolves the credential of one Bitbucket, named as the state names it
+// ("" for Cloud, else a Data Center server's base URL), and builds its Backend: for a
+// command that acts on what the state holds on several Bitbucket (rotate, list) rather
+// than on the one --server selects. A server's SSH overrides come from config.json, or
+// from --ssh-endpoint / --ssh-host-keys when it is the selected one.
+func (f *Factory) BackendFor(ctx context.Context, server string, extra ...bbapi.Option) (backend.Backend, ResolvedCredential, error) {
+	s, err := f.Settings()
+	if err != nil {
+		return nil, ResolvedCredential{}, err
+	}
+	if server != s.Server {
+		if s, err = f.settingsFor(server); err != nil {
+			return nil, ResolvedCredential{}, err
+		}
+	}
+	var rc ResolvedCredential
+	if server == "" {
+		rc, err = f.ResolveCredential(ctx)
+	} else {
+		rc, err = f.ResolveServerCredential(ctx, server)
+	}
+	if err != nil {
+		return nil, rc, err
+	}
+	b, err := f.newBackendFor(s, rc.Credential, extra...)
+	return b, rc, err
 }
 
 // Backend resolves the selected Bitbucket's credential and builds its Backend: what a

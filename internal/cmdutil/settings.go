@@ -28,22 +28,53 @@ type settingsFile struct {
 // variables are the server's (over what config.json records for it), and Cloud's SSH
 // settings come from config.json and the defaults alone.
 func (f *Factory) Settings() (Settings, error) {
-	var file settingsFile
-	if f.Paths != nil {
-		if p, err := f.Paths(); err == nil {
-			var err error
-			if file, _, err = readSettingsFile(SettingsFile(p)); err != nil {
-				return Settings{}, err
-			}
-		}
-	}
-	g := f.Globals
-	server, err := resolveServer(pick(g.Server, f.Getenv("BITBUCKET_SERVER"), file.Server))
+	file, err := f.readSettings()
 	if err != nil {
 		return Settings{}, err
 	}
+	server, err := resolveServer(pick(f.Globals.Server, f.Getenv("BITBUCKET_SERVER"), file.Server))
+	if err != nil {
+		return Settings{}, err
+	}
+	return f.resolveSettings(file, server, true)
+}
+
+// settingsFor resolves the settings of one Bitbucket the state names ("" for Cloud),
+// whichever --server selects: the SSH flags and variables apply only when it is the
+// selected one.
+func (f *Factory) settingsFor(server string) (Settings, error) {
+	file, err := f.readSettings()
+	if err != nil {
+		return Settings{}, err
+	}
+	selected, err := resolveServer(pick(f.Globals.Server, f.Getenv("BITBUCKET_SERVER"), file.Server))
+	if err != nil {
+		return Settings{}, err
+	}
+	return f.resolveSettings(file, server, server == selected)
+}
+
+func (f *Factory) readSettings() (settingsFile, error) {
+	if f.Paths == nil {
+		return settingsFile{}, nil
+	}
+	p, err := f.Paths()
+	if err != nil {
+		return settingsFile{}, nil
+	}
+	file, _, err := readSettingsFile(SettingsFile(p))
+	return file, err
+}
+
+// resolveSettings is flag > environment > config.json > default for the Bitbucket
+// server ("" Cloud); sshFlags says whether the SSH flags and variables are this one's.
+func (f *Factory) resolveSettings(file settingsFile, server string, sshFlags bool) (Settings, error) {
+	g := f.Globals
 	endpointFlag, endpointEnv := g.SSHEndpoint, f.Getenv("BBKEY_SSH_ENDPOINT")
 	keysFlag, keysEnv := g.SSHHostKeys, f.Getenv("BBKEY_SSH_HOST_KEYS")
+	if !sshFlags {
+		endpointFlag, endpointEnv, keysFlag, keysEnv = "", "", "", ""
+	}
 	var dcs settings.ServerSettings
 	if server != "" {
 		rec := file.Servers[server]

@@ -148,8 +148,3 @@ func checkAccount(account string) error {
 	}
 	return nil
 }
-
-// ServerAccount is the account key of the credential of a Bitbucket Data Center server
-// (its base URL in settings.NormalizeServerURL form): one entry per server, beside
-// DefaultAccount for Bitbucket Cloud.
-func ServerAccount(serverURL string) string { return "server:" + serverURL }
