@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi"
@@ -332,29 +331,13 @@ func (r *run) apply(s *state.State, rec *state.Account) {
 		s.Accounts[r.name] = rec
 		return
 	}
-	v := s.EnsureServer(r.server)
-	v.SSHHost, v.SSHPort, v.SSHEndpoint = r.ssh.Host, r.ssh.Port, r.ssh.Endpoint
-	v.HostKeys, v.HostKeySource = hostKeyLines(r.ssh.Pins.Keys), r.ssh.Pins.Source
-	v.Accounts[r.name] = rec
+	r.ssh.Record(s, r.server).Accounts[r.name] = rec
 }
 
 // sameServer reports whether st records the server's SSH side as this run found it
 // (always, on Cloud).
 func (r *run) sameServer(st *state.State) bool {
-	if r.server == "" {
-		return true
-	}
-	v := st.ServerOf(r.server)
-	return v != nil && v.SSHHost == r.ssh.Host && v.SSHPort == r.ssh.Port && v.SSHEndpoint == r.ssh.Endpoint &&
-		slices.Equal(v.HostKeys, hostKeyLines(r.ssh.Pins.Keys)) && v.HostKeySource == r.ssh.Pins.Source
-}
-
-func hostKeyLines(keys []ssh.PublicKey) []string {
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
-	}
-	return out
+	return r.server == "" || r.ssh.Recorded(st.ServerOf(r.server))
 }
 
 // cloneState copies st deeply enough for apply: the account maps and the server entries.

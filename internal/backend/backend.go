@@ -29,12 +29,17 @@ package backend
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/remote"
+	"github.com/bbkey/bbkey/internal/state"
 )
 
 // Kind says which Bitbucket a Backend talks to.
@@ -241,3 +246,28 @@ func Answered(err error) bool {
 // IsDuplicateKey reports a Bitbucket refusing a key that is already registered
 // (somewhere it may not be reconciled: another account, or an access key).
 func IsDuplicateKey(err error) bool { return bbapi.IsDuplicateKey(err) || dc.IsDuplicateKey(err) }
+
+// Record writes where a Data Center server's SSH git is, and its pinned host keys, into
+// its state entry (created when missing), which it returns: what every command that puts
+// a key of that server in the state records with it, so identity.Sync derives the
+// server's Host blocks and known_hosts lines from the state alone.
+func (s *SSH) Record(st *state.State, server string) *state.Server {
+	v := st.EnsureServer(server)
+	v.SSHHost, v.SSHPort, v.SSHEndpoint = s.Host, s.Port, s.Endpoint
+	v.HostKeys, v.HostKeySource = s.hostKeyLines(), s.Pins.Source
+	return v
+}
+
+// Recorded reports whether the state entry v records s as Record would.
+func (s *SSH) Recorded(v *state.Server) bool {
+	return v != nil && v.SSHHost == s.Host && v.SSHPort == s.Port && v.SSHEndpoint == s.Endpoint &&
+		slices.Equal(v.HostKeys, s.hostKeyLines()) && v.HostKeySource == s.Pins.Source
+}
+
+func (s *SSH) hostKeyLines() []string {
+	out := make([]string, len(s.Pins.Keys))
+	for i, k := range s.Pins.Keys {
+		out[i] = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
+	}
+	return out
+}

@@ -1,0 +1,139 @@
+package setup
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/internal/backend"
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/hostkeys"
+	"github.com/bbkey/bbkey/internal/testutil"
+)
+
+const dcKeysPath = "/rest/ssh/latest/keys"
+
+func TestSetupDataCenter(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, bbapitest.WithDataCenter())
+	fx.goos = "linux"
+	dcs := fx.emu.DataCenter()
+	server := dcs.ServerURL()
+	fx.mustRun("--passphrase-file", fx.passFile, "--expires-in", "30d")
+
+	keys := dcs.UserKeys(bbapitest.DCDefaultUser)
+	if len(keys) != 1 || keys[0].ExpiryDays != 30 || !strings.HasPrefix(keys[0].Label, "bbkey:") {
+		t.Fatalf("keys on the server: %+v", keys)
+	}
+	var posts int
+	for _, r := range fx.emu.Requests() {
+		if r.Method == "POST" && r.Path == dcKeysPath {
+			posts++
+		}
+		if r.Method == "DELETE" {
+			t.Errorf("setup sent %s %s", r.Method, r.Path)
+		}
+	}
+	if posts != 1 {
+		t.Errorf("%d POSTs of the key", posts)
+	}
+	host, port := strings.Split(fx.emu.SSHEndpoint(), ":")[0], strings.Split(fx.emu.SSHEndpoint(), ":")[1]
+	name := "ada-127.0.0.1-" + strings.Split(strings.TrimPrefix(server, "http://"), ":")[1]
+	st := fx.state()
+	if len(st.Accounts) != 0 {
+		t.Errorf("a Data Center key among Cloud's accounts: %+v", st.Accounts)
+	}
+	v := st.ServerOf(server)
+	if v == nil || v.SSHHost != host || v.SSHEndpoint != fx.emu.SSHEndpoint() || len(v.HostKeys) != 1 || v.Accounts[name] == nil {
+		t.Fatalf("state entry of %s: %+v (accounts %v)", server, v, v.Accounts)
+	}
+	a := v.Accounts[name]
+	if a.UUID != bbapitest.DCDefaultUser || a.KeyPath != fx.keyPath(name) || a.KeyID == "" {
+		t.Errorf("account = %+v", a)
+	}
+	// The key the SSH server presented is pinned under the SSH host; the Host block
+	// answers for it.
+	kh, err := hostkeys.Load(hostkeys.Path(fx.home.SSHDir), host)
+	if err != nil || len(kh) != 1 || ssh.FingerprintSHA256(kh[0]) != ssh.FingerprintSHA256(fx.emu.HostPublicKey()) {
+		t.Errorf("pinned for %s: %v, %v", host, kh, err)
+	}
+	cfg, err := os.ReadFile(filepath.Join(fx.home.SSHDir, "bbkey", "config"))
+	if err != nil || !strings.Contains(string(cfg), "Host "+host+"\n") || !strings.Contains(string(cfg), "Port "+port) {
+		t.Errorf("bbkey's ssh config: %v\n%s", err, cfg)
+	}
+	if !strings.Contains(fx.stdout.String(), "ssh://git@"+fx.emu.SSHEndpoint()+"/project/REPO.git") {
+		t.Errorf("the remote form is not named:\n%s", fx.stdout.String())
+	}
+
+	// A second run changes nothing.
+	before := fx.snapshot()
+	fx.mustRun("--passphrase-file", fx.passFile, "--expires-in", "30d")
+	if d := testutil.DiffSnapshots(before, fx.snapshot()); d != "" {
+		t.Errorf("the re-run changed files:\n%s", d)
+	}
+	if n := len(dcs.UserKeys(bbapitest.DCDefaultUser)); n != 1 {
+		t.Errorf("%d keys after the re-run", n)
+	}
+}
+
+// The key the SSH server presents does not match what the server's HTTPS answer vouches
+// for: nothing is pinned, uploaded or written, and the exit code is 5.
+func TestSetupDataCenterHostKeyMismatch(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, bbapitest.WithDataCenter())
+	fx.emu.DataCenter().SetReportedHostKeyFingerprint("SHA256:" + strings.Repeat("A", 43))
+	before := fx.snapshot()
+	err := fx.run("--passphrase-file", fx.passFile)
+	var he *backend.HostKeyError
+	if !errors.As(err, &he) || cmdutil.ExitCode(err) != cmdutil.ExitVerify {
+		t.Fatalf("err = %v (exit %d), want a host key error, exit 5", err, cmdutil.ExitCode(err))
+	}
+	if d := testutil.DiffSnapshots(before, fx.snapshot()); d != "" {
+		t.Errorf("files changed:\n%s", d)
+	}
+	if n := len(fx.emu.DataCenter().UserKeys(bbapitest.DCDefaultUser)); n != 0 {
+		t.Errorf("%d keys uploaded", n)
+	}
+	if h := strings.Join(cmdutil.Hints(err), "\n"); !strings.Contains(h, "--ssh-host-keys") {
+		t.Errorf("hints %q", h)
+	}
+}
+
+// Without a token for the server and no way to ask, setup fails before anything else,
+// naming where a token comes from.
+func TestSetupDataCenterNoToken(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, bbapitest.WithDataCenter())
+	delete(fx.env, cmdutil.ServerTokenEnv)
+	err := fx.run("--passphrase-file", fx.passFile)
+	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(strings.Join(cmdutil.Hints(err), "\n"), "auth login --server") {
+		t.Fatalf("err = %v (exit %d, hints %q)", err, cmdutil.ExitCode(err), cmdutil.Hints(err))
+	}
+	if reqs := fx.requests(); len(reqs) != 0 {
+		t.Errorf("requests: %q", reqs)
+	}
+}
+
+// A project token acts as a service user, which holds no SSH keys of its own.
+func TestSetupDataCenterServiceToken(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, bbapitest.WithDataCenter())
+	tok, err := fx.emu.DataCenter().AddProjectToken(bbapitest.DCDefaultProject, bbapitest.PermAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.env[cmdutil.ServerTokenEnv] = tok
+	err = fx.run("--passphrase-file", fx.passFile)
+	if cmdutil.ExitCode(err) != cmdutil.ExitAuth || !strings.Contains(strings.Join(cmdutil.Hints(err), "\n"), "add-access-key") {
+		t.Fatalf("err = %v (exit %d, hints %q)", err, cmdutil.ExitCode(err), cmdutil.Hints(err))
+	}
+	if slices.ContainsFunc(fx.requests(), func(r string) bool { return strings.HasPrefix(r, "POST") }) {
+		t.Errorf("requests: %q", fx.requests())
+	}
+}
