@@ -27,6 +27,7 @@ import (
 
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/gitrun"
@@ -50,6 +51,8 @@ type Options struct {
 	CredStore func(ctx context.Context, allowInsecure bool) (credstore.Store, error)
 	// APIClient resolves the credential and builds the client (Factory.APIClient).
 	APIClient func(context.Context) (*bbapi.Client, cmdutil.ResolvedCredential, error)
+	// DataCenter reaches a Data Center server a key is on, with that server's token.
+	DataCenter func(ctx context.Context, server string) (backend.Backend, error)
 	// Git runs git with extra environment, for the access-key ls-remote proof.
 	Git func(env []string) gitrun.Runner
 	// Executable is the path of this bbkey, for the scheduled job (os.Executable).

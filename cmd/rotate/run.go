@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/hostkeys"
@@ -92,11 +93,20 @@ func runRotation(ctx context.Context, opts *Options, fl flags) (err error) {
 	if err := refuseAccessTokenOnRepoKeys(opts, *dir, api); err != nil {
 		return err
 	}
+	backends := func(ctx context.Context, server string) (backend.Backend, error) {
+		if server == "" {
+			return backend.NewCloud(api, settings), nil
+		}
+		if opts.DataCenter == nil {
+			return nil, fmt.Errorf("no way to reach the Data Center server %s", server)
+		}
+		return opts.DataCenter(ctx, server)
+	}
 	host, _ := opts.Hostname() // keys.Comment says "unknown" for a host without a name
 	pp := &passphrases{opts: opts}
 	defer pp.wipe()
 	e := &engine.Engine{
-		API:         api,
+		Backend:     backends,
 		Agent:       opts.Agent,
 		State:       *dir,
 		SSHDir:      paths.SSHDir,

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/agent"
-	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
@@ -77,8 +77,9 @@ type PassphraseFunc func(ctx context.Context, name string) ([]byte, error)
 
 // Engine rotates keys. Every side effect comes in through its fields.
 type Engine struct {
-	// API talks to Bitbucket with the run's credential.
-	API *bbapi.Client
+	// Backend reaches the Bitbucket a key is on: Cloud for server "", else the Data
+	// Center server at that URL, each with its own credential. Called once per server.
+	Backend func(ctx context.Context, server string) (backend.Backend, error)
 	// Agent connects to the user's ssh-agent; an error skips the agent steps with a warning.
 	Agent func() (agent.Agent, error)
 	// State is the config directory with state.json, the journal and the locks.
@@ -111,6 +112,9 @@ type Engine struct {
 	ProofTimeout time.Duration
 	// Trace receives the SSH proof's trace (--debug); nil for none.
 	Trace io.Writer
+
+	backendsMu sync.Mutex
+	backends   map[string]backend.Backend
 
 	agentOnce sync.Once
 	agent     agent.Agent
@@ -267,7 +271,7 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 	var plan []todo
 	for _, s := range subjects {
 		out := &Outcome{Kind: s.kind, Name: s.name, OldFingerprint: s.fingerprint, KeyPath: s.path, Steps: []string{}, ChangedFiles: []string{}}
-		rotate, err := e.decide(ctx, s, req, out)
+		rotate, err := e.decideOn(ctx, s, req, out)
 		if err != nil {
 			rep.add(out)
 			out.Result, out.Error = string(state.ResultFailed), err.Error()
@@ -435,4 +439,26 @@ func appendUnique(list []string, items ...string) []string {
 		}
 	}
 	return list
+}
+
+// bind gives the subject the backend of its server, made once per server and run.
+func (e *Engine) bind(ctx context.Context, s *subject) error {
+	e.backendsMu.Lock()
+	defer e.backendsMu.Unlock()
+	if b, ok := e.backends[s.server]; ok {
+		s.b = b
+		return nil
+	}
+	if e.Backend == nil {
+		return errors.New("rotate: no Bitbucket to talk to")
+	}
+	b, err := e.Backend(ctx, s.server)
+	if err != nil {
+		return err
+	}
+	if e.backends == nil {
+		e.backends = map[string]backend.Backend{}
+	}
+	e.backends[s.server], s.b = b, b
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/iostreams"
@@ -39,6 +40,9 @@ type fixture struct {
 	io       *iostreams.IOStreams
 	env      map[string]string
 	exits    []int
+	// b, when set, is the Bitbucket every key is on (a Data Center fixture); else the
+	// Cloud emulator through f.api.
+	b backend.Backend
 }
 
 func newFixture(t testing.TB, opts ...bbapitest.Option) *fixture {
@@ -66,7 +70,15 @@ func (f *fixture) stateDir() state.Dir {
 // exiting, so a test can stop a run at a step boundary and start the next one.
 func (f *fixture) engine() *Engine {
 	return &Engine{
-		API:         f.api,
+		Backend: func(_ context.Context, server string) (backend.Backend, error) {
+			if f.b != nil {
+				return f.b, nil
+			}
+			if server != "" {
+				return nil, fmt.Errorf("no Data Center server %s in this fixture", server)
+			}
+			return backend.NewCloud(f.api, f.settings), nil
+		},
 		Agent:       func() (agent.Agent, error) { return f.agent, nil },
 		State:       f.stateDir(),
 		SSHDir:      f.home.SSHDir,

@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/bbapi/dc"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
@@ -68,85 +69,71 @@ func parseTargetKey(k string) (state.Target, error) {
 	return state.ParseTarget(state.TargetKind(kind), ref)
 }
 
-func parseID(id string) (bbapi.ID, error) {
-	n, err := strconv.ParseInt(strings.TrimSpace(id), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("invalid access key id %q", id)
-	}
-	return bbapi.ID(n), nil
+// place converts a target to the backend's name for it: the same owner and slug
+// (workspace on Cloud, project key on Data Center, none for a Data Center project).
+func (p place) backendPlace() backend.Place {
+	return backend.Place{Kind: backend.PlaceKind(p.target.Kind), Owner: p.target.Workspace, Slug: p.target.Slug}
 }
 
-// addKey uploads a public key to p and returns its id there.
+// addKey uploads a public key to p and returns its id there. An access key gets the
+// permission the old key had at p (write only where the old one could write).
 func (e *Engine) addKey(ctx context.Context, s *subject, p place, authorized, label string, expires *time.Time) (string, error) {
-	opts := bbapi.AddDeployKeyOptions{Key: authorized, Label: label}
-	switch {
-	case p.account():
-		k, _, err := e.API.SSHKeys.Add(ctx, s.user, bbapi.AddSSHKeyOptions{Key: authorized, Label: label, ExpiresOn: expires})
+	nk := backend.NewKey{Text: authorized, Label: label}
+	if p.account() {
+		if expires != nil {
+			nk.Expires = *expires
+		}
+		k, err := s.b.AddAccountKey(ctx, s.account(), nk)
 		if err != nil {
 			return "", err
 		}
-		return k.UUID, nil
-	case p.target.Kind == state.TargetProject:
-		k, _, err := e.API.ProjectDeployKeys.AddOrGet(ctx, p.target.Workspace, p.target.Slug, opts)
-		if err != nil {
-			return "", err
-		}
-		return k.ID.String(), nil
-	default:
-		k, _, err := e.API.DeployKeys.AddOrGet(ctx, p.target.Workspace, p.target.Slug, opts)
-		if err != nil {
-			return "", err
-		}
-		return k.ID.String(), nil
+		return k.ID, nil
 	}
+	nk.OrGet, nk.Write = true, s.write[p.key]
+	k, err := s.b.AddAccessKey(ctx, p.backendPlace(), nk)
+	if err != nil {
+		return "", err
+	}
+	return k.ID, nil
 }
 
 // findKey returns the id of the key with fingerprint fp at p, or "" when it is not there.
 func (e *Engine) findKey(ctx context.Context, s *subject, p place, fp string) (string, error) {
-	switch {
-	case p.account():
-		k, err := e.API.SSHKeys.FindByFingerprint(ctx, s.user, fp)
-		if err != nil || k == nil {
-			return "", err
-		}
-		return k.UUID, nil
-	case p.target.Kind == state.TargetProject:
-		k, err := e.API.ProjectDeployKeys.FindByFingerprint(ctx, p.target.Workspace, p.target.Slug, fp)
-		if err != nil || k == nil {
-			return "", err
-		}
-		return k.ID.String(), nil
-	default:
-		k, err := e.API.DeployKeys.FindByFingerprint(ctx, p.target.Workspace, p.target.Slug, fp)
-		if err != nil || k == nil {
-			return "", err
-		}
-		return k.ID.String(), nil
+	var (
+		k   *backend.Key
+		err error
+	)
+	if p.account() {
+		k, err = s.b.FindAccountKey(ctx, s.account(), fp)
+	} else {
+		k, err = s.b.FindAccessKey(ctx, p.backendPlace(), fp)
 	}
+	if err != nil || k == nil {
+		return "", err
+	}
+	return k.ID, nil
 }
 
-// deleteKey deletes key id at p; a key that is already gone counts as deleted.
+// deleteKey deletes key id at p, always by its id; a key that is already gone counts as
+// deleted.
 func (e *Engine) deleteKey(ctx context.Context, s *subject, p place, id string) error {
-	var err error
-	switch {
-	case p.account():
-		_, err = e.API.SSHKeys.Delete(ctx, s.user, id)
-	default:
-		n, perr := parseID(id)
-		if perr != nil {
-			return perr
-		}
-		if p.target.Kind == state.TargetProject {
-			_, err = e.API.ProjectDeployKeys.Delete(ctx, p.target.Workspace, p.target.Slug, n)
-		} else {
-			_, err = e.API.DeployKeys.Delete(ctx, p.target.Workspace, p.target.Slug, n)
-		}
+	if strings.TrimSpace(id) == "" {
+		return fmt.Errorf("no key id to delete on %s", p)
 	}
-	if bbapi.IsNotFound(err) {
+	var err error
+	if p.account() {
+		err = s.b.DeleteAccountKey(ctx, s.account(), backend.Key{ID: id})
+	} else {
+		err = s.b.DeleteAccessKey(ctx, p.backendPlace(), backend.Key{ID: id})
+	}
+	if notFound(err) {
 		return nil
 	}
 	return err
 }
+
+// notFound reports a 404 from either Bitbucket.
+func notFound(err error) bool { return bbapi.IsNotFound(err) || dc.IsNotFound(err) }
 
 // eachPlace runs fn for every place with at most Concurrency calls at once and returns
 // the failures by place key. Bitbucket's rate limit is per hour, not per second, so a

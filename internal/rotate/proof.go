@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/gitssh"
 	"github.com/bbkey/bbkey/internal/hostkeys"
@@ -29,25 +29,25 @@ const proofAlias = "bbkey-rotate-proof"
 // prove shows the successor works before anything relies on it: an SSH handshake with it
 // alone, and for an access key a real `git ls-remote` on one of its repositories.
 func (e *Engine) prove(ctx context.Context, s *subject, k *keys.Key, out *Outcome) error {
-	pins, err := hostkeys.Pinned(e.Settings)
+	at, err := s.b.SSH(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("finding %s's SSH server: %w", s.b.Describe(), err)
 	}
 	kh := hostkeys.Path(e.SSHDir)
-	w, err := hostkeys.Write(ctx, kh, pins, false)
+	w, err := hostkeys.Write(ctx, kh, at.Pins, false)
 	if err != nil {
 		return fmt.Errorf("writing pinned host keys: %w", err)
 	}
 	if w.Changed {
 		out.changed(kh)
 	}
-	v, err := hostkeys.NewVerifier(kh, e.Settings.SSHHost)
+	v, err := hostkeys.NewVerifier(kh, at.Host)
 	if err != nil {
 		return err
 	}
 	res, err := sshproof.Prove(ctx, sshproof.Options{
-		Endpoint:          e.Settings.SSHEndpoint,
-		HostKeyAlias:      e.Settings.SSHHost,
+		Endpoint:          at.Endpoint,
+		HostKeyAlias:      at.Host,
 		HostKeyCallback:   v.HostKeyCallback(),
 		HostKeyAlgorithms: v.HostKeyAlgorithms(),
 		Signers:           []ssh.Signer{k.Signer},
@@ -57,7 +57,7 @@ func (e *Engine) prove(ctx context.Context, s *subject, k *keys.Key, out *Outcom
 	if err != nil {
 		return err
 	}
-	e.IO.Step(iostreams.MarkOK, "proved it over SSH: %s accepted %s", e.Settings.SSHEndpoint, res.Fingerprint)
+	e.IO.Step(iostreams.MarkOK, "proved it over SSH: %s accepted %s", at.Endpoint, res.Fingerprint)
 	if s.kind != state.RotateAccessKeys {
 		return nil
 	}
@@ -69,11 +69,17 @@ func (e *Engine) prove(ctx context.Context, s *subject, k *keys.Key, out *Outcom
 	if err != nil {
 		return err
 	}
-	if err := e.lsRemote(ctx, k, repo); err != nil {
+	if err := e.lsRemote(ctx, k, at, repo); err != nil {
 		return err
 	}
 	e.IO.Step(iostreams.MarkOK, "git ls-remote %s works with it", repo)
 	return nil
+}
+
+// projectRepos is what the ls-remote proof of a project-only access key needs from a
+// backend: the repositories of one project.
+type projectRepos interface {
+	ProjectRepos(ctx context.Context, p backend.Place) ([]backend.Place, error)
 }
 
 // proofRepo picks the repository for the ls-remote proof: the first repository target,
@@ -84,13 +90,18 @@ func (e *Engine) proofRepo(ctx context.Context, s *subject) (string, error) {
 			return t.Ref(), nil
 		}
 	}
+	lister, ok := s.b.(projectRepos)
+	if !ok {
+		return "", errNoTarget
+	}
 	for _, t := range s.targets {
-		q := fmt.Sprintf("project.key = %q", t.Slug)
-		for r, err := range e.API.Repositories.ListWorkspace(ctx, t.Workspace, &bbapi.ListRepositoriesOptions{Query: q}) {
-			if err != nil {
-				return "", fmt.Errorf("finding a repository of project %s: %w", t.Ref(), err)
-			}
-			return r.WorkspaceSlug() + "/" + r.RepoSlug(), nil
+		p := place{key: t.Key(), target: t}
+		repos, err := lister.ProjectRepos(ctx, p.backendPlace())
+		if err != nil {
+			return "", fmt.Errorf("finding a repository of project %s: %w", t.Ref(), err)
+		}
+		if len(repos) > 0 {
+			return repos[0].String(), nil
 		}
 	}
 	return "", errNoTarget
@@ -99,7 +110,7 @@ func (e *Engine) proofRepo(ctx context.Context, s *subject) (string, error) {
 // lsRemote runs the real git and ssh against repo with only the successor: a private
 // agent holding just that key, and a throw-away ssh config with bbkey's pins. The user's
 // agent and ~/.ssh/config are not consulted, so nothing else can make it pass.
-func (e *Engine) lsRemote(ctx context.Context, k *keys.Key, repo string) error {
+func (e *Engine) lsRemote(ctx context.Context, k *keys.Key, at *backend.SSH, repo string) error {
 	dir, err := os.MkdirTemp("", "bbkey-proof-")
 	if err != nil {
 		return err
@@ -110,7 +121,7 @@ func (e *Engine) lsRemote(ctx context.Context, k *keys.Key, repo string) error {
 		return err
 	}
 	defer stop()
-	host, port, err := settings.SplitEndpoint(e.Settings.SSHEndpoint)
+	host, port, err := settings.SplitEndpoint(at.Endpoint)
 	if err != nil {
 		return err
 	}
@@ -120,7 +131,7 @@ func (e *Engine) lsRemote(ctx context.Context, k *keys.Key, repo string) error {
 	}
 	cfg := sshconfig.RenderManaged([]sshconfig.HostBlock{{
 		Alias: proofAlias, HostName: host, Port: port, IdentityFile: idFile,
-		KnownHostsFile: hostkeys.Path(e.SSHDir), HostKeyAlias: e.Settings.SSHHost,
+		KnownHostsFile: hostkeys.Path(e.SSHDir), HostKeyAlias: at.Host,
 	}})
 	cfgPath := filepath.Join(dir, "config")
 	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {

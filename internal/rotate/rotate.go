@@ -487,6 +487,9 @@ func (e *Engine) resume(ctx context.Context, j *state.Journal, out *Outcome) err
 	if err != nil {
 		return err
 	}
+	if err := e.bind(ctx, s); err != nil {
+		return err
+	}
 	step := j.Step
 	if step == "" {
 		step = StepBegin

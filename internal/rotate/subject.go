@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/iostreams"
@@ -36,7 +36,18 @@ type subject struct {
 	created time.Time
 	// lifetime carries an account key's expiry over to its successor (0: none).
 	lifetime time.Duration
+	// server is the Data Center server the key is on ("" for Cloud); b is the backend
+	// that reaches it (Engine.bind).
+	server string
+	b      backend.Backend
+	// write marks the targets (by Target.Key()) where the old access key may push, so its
+	// successor gets the same permission there (Data Center only).
+	write map[string]bool
 }
+
+// account is the subject's account as the backend names it (Cloud's uuid, a Data Center
+// user's slug).
+func (s *subject) account() *backend.Account { return &backend.Account{ID: s.user} }
 
 func (s *subject) what() string {
 	if s.kind == state.RotateAccount {
@@ -128,7 +139,7 @@ func (e *Engine) accessSubject(name string, k *state.AccessKey) (*subject, error
 		return nil, fmt.Errorf("access key %q has no repositories or projects in the state: nothing to rotate it on", name)
 	}
 	s := &subject{kind: state.RotateAccessKeys, name: name, path: k.Path, final: final, fingerprint: k.Fingerprint,
-		keyIDs: map[string]string{}, targets: slices.Clone(k.Targets), created: k.Created}
+		keyIDs: map[string]string{}, targets: slices.Clone(k.Targets), created: k.Created, write: map[string]bool{}}
 	for _, t := range k.Targets {
 		if t.KeyID != "" {
 			s.keyIDs[t.Key()] = t.KeyID
@@ -159,6 +170,14 @@ func (s *subject) clearNext(now time.Time) error {
 	return nil
 }
 
+// decideOn binds the subject to its Bitbucket and decides.
+func (e *Engine) decideOn(ctx context.Context, s *subject, req Request, out *Outcome) (bool, error) {
+	if err := e.bind(ctx, s); err != nil {
+		return false, err
+	}
+	return e.decide(ctx, s, req, out)
+}
+
 // decide works out the key's age (Bitbucket's label or created_on, else the state) and
 // whether it is due. It also fills in the old key's Bitbucket id when the state lacks it.
 func (e *Engine) decide(ctx context.Context, s *subject, req Request, out *Outcome) (bool, error) {
@@ -167,22 +186,24 @@ func (e *Engine) decide(ctx context.Context, s *subject, req Request, out *Outco
 		created = s.label.Created
 	}
 	if s.kind == state.RotateAccount {
-		k, err := e.findAccountKey(ctx, s)
+		k, err := s.b.FindAccountKey(ctx, s.account(), s.fingerprint)
 		if err != nil {
-			return false, fmt.Errorf("looking up the %s on Bitbucket: %w", s.what(), err)
+			return false, fmt.Errorf("looking up the %s on %s: %w", s.what(), s.b.Describe(), err)
 		}
 		if k == nil {
-			e.IO.Step(iostreams.MarkWarn, "the %s (%s) is not on Bitbucket any more; its successor replaces it anyway", s.what(), s.fingerprint)
+			e.IO.Step(iostreams.MarkWarn, "the %s (%s) is not on %s any more; its successor replaces it anyway", s.what(), s.fingerprint, s.b.Describe())
 		} else {
-			s.keyIDs[state.AccountTarget] = k.UUID
+			s.keyIDs[state.AccountTarget] = k.ID
 			if l, ok := keylabel.Parse(k.Label); ok {
 				s.label = l
 			}
-			created = keylabel.AgeOf(false, k.Label, k.CreatedOn.Time, created).Created
-			if !k.ExpiresOn.IsZero() && !k.CreatedOn.IsZero() && k.ExpiresOn.After(k.CreatedOn.Time) {
-				s.lifetime = k.ExpiresOn.Sub(k.CreatedOn.Time)
+			created = keylabel.AgeOf(false, k.Label, k.Created, created).Created
+			if !k.Expires.IsZero() && !k.Created.IsZero() && k.Expires.After(k.Created) {
+				s.lifetime = k.Expires.Sub(k.Created)
 			}
 		}
+	} else if err := e.accessPermissions(ctx, s); err != nil {
+		return false, err
 	}
 	now := e.now()
 	out.Created = created
@@ -218,17 +239,26 @@ func (e *Engine) decide(ctx context.Context, s *subject, req Request, out *Outco
 	return true, nil
 }
 
-// findAccountKey returns the old account key on Bitbucket, by id and else by fingerprint;
-// nil when it is not there.
-func (e *Engine) findAccountKey(ctx context.Context, s *subject) (*bbapi.SSHKey, error) {
-	if id := s.keyIDs[state.AccountTarget]; id != "" {
-		k, _, err := e.API.SSHKeys.Get(ctx, s.user, id)
-		if err == nil && bbapi.SameFingerprint(k.SHA256(), s.fingerprint) {
-			return k, nil
+// accessPermissions reads, on a Bitbucket whose access keys may write (Data Center),
+// what the old key may do at each target, so its successor gets the same permission; it
+// also fills in ids the state lacks. Cloud's access keys only read: nothing to ask.
+func (e *Engine) accessPermissions(ctx context.Context, s *subject) error {
+	if s.b.Kind() != backend.DataCenter {
+		return nil
+	}
+	for _, p := range s.places(nil) {
+		k, err := s.b.FindAccessKey(ctx, p.backendPlace(), s.fingerprint)
+		if err != nil {
+			return fmt.Errorf("looking up the %s on %s: %w", s.what(), p, err)
 		}
-		if err != nil && !bbapi.IsNotFound(err) {
-			return nil, err
+		if k == nil {
+			e.IO.Step(iostreams.MarkWarn, "the %s (%s) is not on %s any more; its successor gets read access there", s.what(), s.fingerprint, p)
+			continue
+		}
+		s.write[p.key] = k.Write
+		if s.keyIDs[p.key] == "" {
+			s.keyIDs[p.key] = k.ID
 		}
 	}
-	return e.API.SSHKeys.FindByFingerprint(ctx, s.user, s.fingerprint)
+	return nil
 }
