@@ -90,6 +90,10 @@ func NewCmdRotate(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 		Agent:      f.Agent,
 		CredStore:  f.CredStore,
 		APIClient:  f.APIClient,
+		DataCenter: func(ctx context.Context, server string) (backend.Backend, error) {
+			b, _, err := f.BackendFor(ctx, server)
+			return b, err
+		},
 		Git:        func(env []string) gitrun.Runner { return gitrun.Exec{Env: env} },
 		Executable: os.Executable,
 	}

@@ -86,21 +86,24 @@ func runRotation(ctx context.Context, opts *Options, fl flags) (err error) {
 	if _, err := hostkeys.Pinned(settings); err != nil {
 		return err
 	}
-	api, _, err := opts.APIClient(ctx)
-	if err != nil {
-		return err
-	}
-	if err := refuseAccessTokenOnRepoKeys(opts, *dir, api); err != nil {
-		return err
-	}
+	// Each key's Bitbucket is reached with its own credential, asked for only when a key
+	// there is looked at: a machine whose keys are all on a Data Center server needs no
+	// Cloud credential, and the reverse.
 	backends := func(ctx context.Context, server string) (backend.Backend, error) {
-		if server == "" {
-			return backend.NewCloud(api, settings), nil
+		if server != "" {
+			if opts.DataCenter == nil {
+				return nil, fmt.Errorf("no way to reach the Data Center server %s", server)
+			}
+			return opts.DataCenter(ctx, server)
 		}
-		if opts.DataCenter == nil {
-			return nil, fmt.Errorf("no way to reach the Data Center server %s", server)
+		api, _, err := opts.APIClient(ctx)
+		if err != nil {
+			return nil, err
 		}
-		return opts.DataCenter(ctx, server)
+		if err := refuseAccessTokenOnRepoKeys(opts, *dir, api); err != nil {
+			return nil, err
+		}
+		return backend.NewCloud(api, settings), nil
 	}
 	host, _ := opts.Hostname() // keys.Comment says "unknown" for a host without a name
 	pp := &passphrases{opts: opts}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/bbapi/dc"
@@ -30,6 +32,20 @@ func newDCFixture(t *testing.T, opts ...bbapitest.Option) (*fixture, *bbapitest.
 		t.Fatal(err)
 	}
 	f.b = backend.NewDataCenter(c, backend.DataCenterOptions{Now: func() time.Time { return testNow }})
+	f.server = f.b.Server()
+	// What setup records for the server: its SSH side, as its settings vouch for it.
+	at, err := f.b.SSH(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pins []string
+	for _, k := range at.Pins.Keys {
+		pins = append(pins, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))))
+	}
+	f.update(func(st *state.State) {
+		v := st.EnsureServer(f.server)
+		v.SSHHost, v.SSHPort, v.SSHEndpoint, v.HostKeys = at.Host, at.Port, at.Endpoint, pins
+	})
 	return f, d, c
 }
 
@@ -78,7 +94,7 @@ func (f *fixture) seedDCAccount(c *dc.Client, name string, created time.Time, ex
 		f.t.Fatal(err)
 	}
 	f.update(func(st *state.State) {
-		st.Accounts[name] = &state.Account{UUID: bbapitest.DCDefaultUser, Nickname: bbapitest.DCDefaultUser, KeyName: name,
+		st.EnsureServer(f.server).Accounts[name] = &state.Account{UUID: bbapitest.DCDefaultUser, Nickname: bbapitest.DCDefaultUser, KeyName: name,
 			KeyPath: path, Fingerprint: k.Fingerprint, KeyID: itoa(sk.ID), Label: label, Created: created}
 	})
 	return k
@@ -112,16 +128,21 @@ func TestRotateDataCenterAccount(t *testing.T) {
 	if n := dcDeletesByID(t, f.emu); n != 1 {
 		t.Errorf("%d DELETEs, want the old key's one", n)
 	}
-	if a := f.state().Accounts["ada"]; a.Fingerprint != o.NewFingerprint || a.KeyID != o.NewKeyIDs[state.AccountTarget] || a.KeyID == "" {
+	if a := f.state().Servers[f.server].Accounts["ada"]; a.Fingerprint != o.NewFingerprint || a.KeyID != o.NewKeyIDs[state.AccountTarget] || a.KeyID == "" {
 		t.Errorf("state %+v, new ids %v", a, o.NewKeyIDs)
 	}
 	if !strings.Contains(f.stderr.String(), "proved it over SSH") {
 		t.Errorf("no SSH proof:\n%s", f.stderr)
 	}
+	// The server's Host block names the successor, at the fixed name.
+	host := f.state().Servers[f.server].SSHHost
+	if id := f.configIdentity(host); fingerprintAt(t, id) != o.NewFingerprint {
+		t.Errorf("Host %s uses %s, not the new key", host, id)
+	}
 	// A key without an id is never deleted: nothing is sent.
 	f.emu.ResetRequests()
 	e := f.engine()
-	s := &subject{kind: state.RotateAccount, user: bbapitest.DCDefaultUser}
+	s := &subject{kind: state.RotateAccount, user: bbapitest.DCDefaultUser, server: f.server}
 	if err := e.bind(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +206,7 @@ func TestRotateDataCenterAccessKeys(t *testing.T) {
 		tg.KeyID = itoa(key.Key.ID)
 		ak.SetTarget(tg)
 	}
-	f.update(func(st *state.State) { st.AccessKeys["ci"] = ak })
+	f.update(func(st *state.State) { st.EnsureServer(f.server).AccessKeys["ci"] = ak })
 	f.emu.ResetRequests()
 
 	rep, err := f.engine().Run(ctx, Request{Kind: state.RotateAccessKeys})
@@ -222,7 +243,7 @@ func TestRotateDataCenterAccessKeys(t *testing.T) {
 	if !strings.Contains(f.stderr.String(), "git ls-remote OPS/api works with it") {
 		t.Errorf("no ls-remote proof:\n%s", f.stderr)
 	}
-	st := f.state().AccessKeys["ci"]
+	st := f.state().Servers[f.server].AccessKeys["ci"]
 	if st.Fingerprint != o.NewFingerprint || len(st.Targets) != 4 {
 		t.Errorf("state %+v", st)
 	}

@@ -42,7 +42,8 @@ type fixture struct {
 	exits    []int
 	// b, when set, is the Bitbucket every key is on (a Data Center fixture); else the
 	// Cloud emulator through f.api.
-	b backend.Backend
+	b      backend.Backend
+	server string
 }
 
 func newFixture(t testing.TB, opts ...bbapitest.Option) *fixture {
@@ -71,7 +72,7 @@ func (f *fixture) stateDir() state.Dir {
 func (f *fixture) engine() *Engine {
 	return &Engine{
 		Backend: func(_ context.Context, server string) (backend.Backend, error) {
-			if f.b != nil {
+			if f.b != nil && server == f.server {
 				return f.b, nil
 			}
 			if server != "" {

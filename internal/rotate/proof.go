@@ -29,9 +29,12 @@ const proofAlias = "bbkey-rotate-proof"
 // prove shows the successor works before anything relies on it: an SSH handshake with it
 // alone, and for an access key a real `git ls-remote` on one of its repositories.
 func (e *Engine) prove(ctx context.Context, s *subject, k *keys.Key, out *Outcome) error {
-	at, err := s.b.SSH(ctx)
-	if err != nil {
-		return fmt.Errorf("finding %s's SSH server: %w", s.b.Describe(), err)
+	at := s.ssh
+	if at == nil {
+		var err error
+		if at, err = s.b.SSH(ctx); err != nil {
+			return fmt.Errorf("finding %s's SSH server: %w", s.b.Describe(), err)
+		}
 	}
 	kh := hostkeys.Path(e.SSHDir)
 	w, err := hostkeys.Write(ctx, kh, at.Pins, false)

@@ -314,7 +314,7 @@ func (e *Engine) switchConfig(ctx context.Context, j *state.Journal, s *subject,
 	err := e.State.Update(ctx, func(cur *state.State) error {
 		switch j.Kind {
 		case state.RotateAccount:
-			a := cur.Accounts[j.Name]
+			a := cur.AccountsOf(s.server)[j.Name]
 			if a == nil {
 				return fmt.Errorf("account %q is no longer in the state", j.Name)
 			}
@@ -323,7 +323,7 @@ func (e *Engine) switchConfig(ctx context.Context, j *state.Journal, s *subject,
 				a.KeyID = id
 			}
 		case state.RotateAccessKeys:
-			k := cur.AccessKeys[j.Name]
+			k := cur.AccessKeysOf(s.server)[j.Name]
 			if k == nil {
 				return fmt.Errorf("access key %q is no longer in the state", j.Name)
 			}
@@ -513,15 +513,21 @@ func (e *Engine) resume(ctx context.Context, j *state.Journal, out *Outcome) err
 // journalSubject rebuilds the subject a journal was rotating from the state (which may
 // already name the successor: the journal, not the state, says what is old and new).
 func (e *Engine) journalSubject(st *state.State, j *state.Journal) (*subject, error) {
-	switch j.Kind {
-	case state.RotateAccount:
-		if a := st.Accounts[j.Name]; a != nil {
-			return e.accountSubject(j.Name, a)
-		}
-	case state.RotateAccessKeys:
-		if k := st.AccessKeys[j.Name]; k != nil {
-			return e.accessSubject(j.Name, k)
-		}
+	var (
+		s   *subject
+		err error
+	)
+	switch server, a, k := entry(st, j.Kind, j.Name); {
+	case a != nil:
+		s, err = e.accountSubject(server, j.Name, a)
+	case k != nil:
+		s, err = e.accessSubject(server, j.Name, k)
+	}
+	if s != nil && err == nil {
+		err = s.recordedSSH(st)
+	}
+	if s != nil || err != nil {
+		return s, err
 	}
 	return nil, errkind.WithHint(fmt.Errorf("the unfinished rotation of %s %q names a key that is no longer in the state", j.Kind, j.Name),
 		fmt.Sprintf("check the keys with `bbkey list`, then move %s aside", filepath.Join(e.State.Path, state.JournalFile)))

@@ -13,6 +13,7 @@ import (
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/fsutil"
+	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/state"
@@ -40,6 +41,10 @@ type subject struct {
 	// that reaches it (Engine.bind).
 	server string
 	b      backend.Backend
+	// ssh is a Data Center server's SSH side as the state records it (the endpoint and
+	// pinned host keys its Host block uses): the proof goes where git will. nil on Cloud,
+	// whose SSH side comes from the settings (Backend.SSH).
+	ssh *backend.SSH
 	// write marks the targets (by Target.Key()) where the old access key may push, so its
 	// successor gets the same permission there (Data Center only).
 	write map[string]bool
@@ -58,54 +63,112 @@ func (s *subject) what() string {
 
 func (s *subject) next() string { return s.final + NextSuffix }
 
-// subjects lists the keys req names, from the state.
+// servers lists the Bitbuckets the state holds keys on: Cloud ("") first, then every
+// Data Center server by URL.
+func servers(st *state.State) []string {
+	return append([]string{""}, slices.Sorted(maps.Keys(st.Servers))...)
+}
+
+// subjects lists the keys req names, from the state: Cloud's and every Data Center
+// server's (key names are one namespace across them: they name the key files).
 func (e *Engine) subjects(st *state.State, req Request) ([]*subject, error) {
 	var out []*subject
+	var have []string
 	switch req.Kind {
 	case state.RotateAccount:
-		if len(st.Accounts) == 0 {
+		for _, server := range servers(st) {
+			accounts := st.AccountsOf(server)
+			for _, name := range slices.Sorted(maps.Keys(accounts)) {
+				have = append(have, name)
+				if req.Name != "" && name != req.Name {
+					continue
+				}
+				s, err := e.accountSubject(server, name, accounts[name])
+				if err == nil {
+					err = s.recordedSSH(st)
+				}
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, s)
+			}
+		}
+		if len(have) == 0 {
 			return nil, errkind.WithHint(errors.New("no account key to rotate"), "run `bbkey setup` first")
 		}
-		for _, name := range slices.Sorted(maps.Keys(st.Accounts)) {
-			if req.Name != "" && name != req.Name {
-				continue
-			}
-			s, err := e.accountSubject(name, st.Accounts[name])
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, s)
-		}
 	case state.RotateAccessKeys:
-		if len(st.AccessKeys) == 0 {
-			return nil, errkind.WithHint(errors.New("no access key to rotate"), "run `bbkey add-access-key` first")
+		for _, server := range servers(st) {
+			access := st.AccessKeysOf(server)
+			for _, name := range slices.Sorted(maps.Keys(access)) {
+				have = append(have, name)
+				if req.Name != "" && name != req.Name {
+					continue
+				}
+				s, err := e.accessSubject(server, name, access[name])
+				if err == nil {
+					err = s.recordedSSH(st)
+				}
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, s)
+			}
 		}
-		for _, name := range slices.Sorted(maps.Keys(st.AccessKeys)) {
-			if req.Name != "" && name != req.Name {
-				continue
-			}
-			s, err := e.accessSubject(name, st.AccessKeys[name])
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, s)
+		if len(have) == 0 {
+			return nil, errkind.WithHint(errors.New("no access key to rotate"), "run `bbkey add-access-key` first")
 		}
 	default:
 		return nil, fmt.Errorf("unknown rotation kind %q", req.Kind)
 	}
 	if len(out) == 0 {
-		have := slices.Sorted(maps.Keys(st.Accounts))
 		flag := ""
 		if req.Kind == state.RotateAccessKeys {
-			have, flag = slices.Sorted(maps.Keys(st.AccessKeys)), " --access-keys"
+			flag = " --access-keys"
 		}
+		slices.Sort(have)
 		return nil, errkind.UsageError(fmt.Errorf("no %s key named %q", strings.TrimSuffix(string(req.Kind), "s"), req.Name),
 			fmt.Sprintf("bbkey knows: %s (`bbkey rotate%s --name NAME`)", strings.Join(have, ", "), flag))
 	}
 	return out, nil
 }
 
-func (e *Engine) accountSubject(name string, a *state.Account) (*subject, error) {
+// recordedSSH reads the SSH side the state records for the subject's Data Center server.
+func (s *subject) recordedSSH(st *state.State) error {
+	if s.server == "" {
+		return nil
+	}
+	v := st.ServerOf(s.server)
+	if v == nil || v.SSHEndpoint == "" || len(v.HostKeys) == 0 {
+		return errkind.WithHint(fmt.Errorf("the state records no SSH endpoint or host key for %s", s.server),
+			"run `bbkey setup --server "+s.server+"` again: it records the server's SSH settings")
+	}
+	pins, err := identity.ServerPins(v)
+	if err != nil {
+		return err
+	}
+	s.ssh = &backend.SSH{Host: v.SSHHost, Port: v.SSHPort, Endpoint: v.SSHEndpoint, Pins: pins}
+	return nil
+}
+
+// entry finds the state's entry of a key by kind and name on any Bitbucket, and the
+// server it is on ("" for Cloud).
+func entry(st *state.State, kind state.RotationKind, name string) (server string, a *state.Account, k *state.AccessKey) {
+	for _, server := range servers(st) {
+		switch kind {
+		case state.RotateAccount:
+			if a := st.AccountsOf(server)[name]; a != nil {
+				return server, a, nil
+			}
+		case state.RotateAccessKeys:
+			if k := st.AccessKeysOf(server)[name]; k != nil {
+				return server, nil, k
+			}
+		}
+	}
+	return "", nil, nil
+}
+
+func (e *Engine) accountSubject(server, name string, a *state.Account) (*subject, error) {
 	keyName := a.KeyName
 	if keyName == "" {
 		keyName = name
@@ -122,7 +185,7 @@ func (e *Engine) accountSubject(name string, a *state.Account) (*subject, error)
 		return nil, fmt.Errorf("account %q has no uuid in the state: run `bbkey setup` again", name)
 	}
 	s := &subject{kind: state.RotateAccount, name: name, user: user, path: a.KeyPath, final: final,
-		fingerprint: a.Fingerprint, keyIDs: map[string]string{}, created: a.Created}
+		fingerprint: a.Fingerprint, keyIDs: map[string]string{}, created: a.Created, server: server}
 	if a.KeyID != "" {
 		s.keyIDs[state.AccountTarget] = a.KeyID
 	}
@@ -130,7 +193,7 @@ func (e *Engine) accountSubject(name string, a *state.Account) (*subject, error)
 	return s, nil
 }
 
-func (e *Engine) accessSubject(name string, k *state.AccessKey) (*subject, error) {
+func (e *Engine) accessSubject(server, name string, k *state.AccessKey) (*subject, error) {
 	final, err := keys.AccessKeyPath(e.SSHDir, name)
 	if err != nil {
 		return nil, err
@@ -139,7 +202,7 @@ func (e *Engine) accessSubject(name string, k *state.AccessKey) (*subject, error
 		return nil, fmt.Errorf("access key %q has no repositories or projects in the state: nothing to rotate it on", name)
 	}
 	s := &subject{kind: state.RotateAccessKeys, name: name, path: k.Path, final: final, fingerprint: k.Fingerprint,
-		keyIDs: map[string]string{}, targets: slices.Clone(k.Targets), created: k.Created, write: map[string]bool{}}
+		keyIDs: map[string]string{}, targets: slices.Clone(k.Targets), created: k.Created, write: map[string]bool{}, server: server}
 	for _, t := range k.Targets {
 		if t.KeyID != "" {
 			s.keyIDs[t.Key()] = t.KeyID
