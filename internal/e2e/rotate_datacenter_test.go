@@ -1,0 +1,205 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/bbapi/dc"
+	"github.com/bbkey/bbkey/internal/backend"
+	"github.com/bbkey/bbkey/internal/identity"
+	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/keys"
+)
+
+// rotateDC is a machine with keys on a Data Center server (the emulator in Data Center
+// mode; BITBUCKET_SERVER and BITBUCKET_SERVER_TOKEN in the world's environment).
+type rotateDC struct {
+	w      *World
+	d      *bbapitest.DataCenter
+	c      *dc.Client
+	server string
+	at     *backend.SSH
+}
+
+func newRotateDC(t *testing.T) *rotateDC {
+	t.Helper()
+	w := NewWorld(t, bbapitest.WithDataCenter())
+	d := w.Emu.DataCenter()
+	c, err := dc.NewClient(d.ServerURL(), dc.Token{Token: d.DefaultToken()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := backend.NewDataCenter(c, backend.DataCenterOptions{})
+	at, err := b.SSH(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rotateDC{w: w, d: d, c: c, server: b.Server(), at: at}
+}
+
+// seed does what setup and add-access-key do on the server, without bbkey: a key at
+// its fixed name, on the server, recorded in the state with the server's SSH side.
+func (r *rotateDC) seed(t *testing.T, path, name string, created time.Time, fn func(v *state.Server, k *keys.Key, label string, created time.Time)) *keys.Key {
+	t.Helper()
+	k, err := keys.Generate(keys.GenerateOptions{Path: path, Comment: keys.Comment(name, "e2e", created), Passphrase: []byte(r.w.Passphrase), Now: created})
+	if err != nil {
+		t.Fatal(err)
+	}
+	label := "bbkey:" + name + ":" + created.UTC().Format(time.DateOnly)
+	var pins []string
+	for _, hk := range r.at.Pins.Keys {
+		pins = append(pins, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(hk))))
+	}
+	dir := state.Dir{Path: filepath.Join(r.w.Home.ConfigDir, "bbkey")}
+	err = dir.Update(context.Background(), func(st *state.State) error {
+		v := st.EnsureServer(r.server)
+		v.SSHHost, v.SSHPort, v.SSHEndpoint, v.HostKeys = r.at.Host, r.at.Port, r.at.Endpoint, pins
+		fn(v, k, label, created)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// deletesByID fails on any DELETE that is not of one key by its id (above all
+// DELETE /rest/ssh/latest/keys, which deletes every key of the user) and counts them.
+func (r *rotateDC) deletesByID(t *testing.T) int {
+	t.Helper()
+	byID := regexp.MustCompile(`/(keys|ssh)/[0-9]+$`)
+	n := 0
+	for _, q := range r.w.Emu.Requests() {
+		if q.Method == http.MethodDelete {
+			n++
+			if !byID.MatchString(q.Path) {
+				t.Errorf("DELETE %s is not of one key by its id", q.Path)
+			}
+		}
+	}
+	return n
+}
+
+// An account key on a Data Center server, rotated by the real binary from the server
+// and token in the environment: afterwards exactly one key is on the server, the new one
+// (with the old one's lifetime), the server's Host block names it, the agent holds it,
+// and git clone and fetch over the server's SSH work with it.
+func TestRotateDataCenterAccountKey(t *testing.T) {
+	r := newRotateDC(t)
+	w := r.w
+	path := filepath.Join(w.Home.SSHDir, "bbkey_ada_ed25519")
+	old := r.seed(t, path, "ada", time.Now().AddDate(0, 0, -100), func(v *state.Server, k *keys.Key, label string, created time.Time) {
+		sk, _, err := r.c.SSHKeys.Add(context.Background(), dc.AddSSHKeyOptions{Text: k.AuthorizedKey(), Label: label, ExpiryDays: 365})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.Accounts["ada"] = &state.Account{UUID: bbapitest.DCDefaultUser, Nickname: bbapitest.DCDefaultUser, KeyName: "ada", KeyPath: path,
+			Fingerprint: k.Fingerprint, KeyID: bbapi.ID(sk.ID).String(), Label: label, Created: created}
+	})
+	w.Emu.ResetRequests()
+
+	res := w.MustRun("", "rotate", "--passphrase-file", w.PassFile, "--json")
+	d := rotateDecode(t, res)
+	if d.Result != "ok" || len(d.Rotations) != 1 || d.Rotations[0].OldFingerprint != old.Fingerprint {
+		t.Fatalf("%s", res)
+	}
+	newFP := d.Rotations[0].NewFingerprint
+	var have []string
+	for _, k := range r.d.UserKeys(bbapitest.DCDefaultUser) {
+		have = append(have, "SHA256:"+k.Fingerprint)
+		if k.ExpiryDays != 365 {
+			t.Errorf("the new key expires after %d days, want the old key's 365", k.ExpiryDays)
+		}
+	}
+	rotateOnly(t, "ada's keys on the server", have, newFP)
+	if n := r.deletesByID(t); n != 1 {
+		t.Errorf("%d DELETEs, want the old key's one", n)
+	}
+	if got := rotateConfigKey(t, w, r.at.Host); got != newFP {
+		t.Errorf("Host %s uses %s, want the new %s", r.at.Host, got, newFP)
+	}
+	if !rotateAgentHolds(w, newFP) {
+		t.Errorf("agent:\n%s\nwant %s", w.AgentList(), newFP)
+	}
+	clone := filepath.Join(w.Home.Dir, "api")
+	w.MustGit(w.Home.Dir, "clone", "-q", r.d.SSHCloneURL("OPS", "api"), clone)
+	w.MustGit(clone, "fetch", "-q", "origin")
+	for _, want := range []string{"proved it over SSH", "revoked the old key " + old.Fingerprint} {
+		if !strings.Contains(res.Stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, res.Stderr)
+		}
+	}
+}
+
+// A Data Center access key on two repositories, one it may push to and one it may only
+// read, rotated by the real binary: afterwards each repository has exactly one access
+// key, the new one, with the old one's permission; git fetches both through the access
+// key's Host block, pushes where it may and is refused where it may not.
+func TestRotateDataCenterAccessKeys(t *testing.T) {
+	r := newRotateDC(t)
+	w := r.w
+	ctx := context.Background()
+	path := filepath.Join(w.Home.SSHDir, "bbkey_access_ci_ed25519")
+	old := r.seed(t, path, "ci", time.Now().AddDate(0, 0, -100), func(v *state.Server, k *keys.Key, label string, created time.Time) {
+		ak := &state.AccessKey{Path: path, Fingerprint: k.Fingerprint, Label: label, Created: created}
+		for slug, perm := range map[string]dc.Permission{"api": dc.RepoWrite, "web": dc.RepoRead} {
+			key, _, err := r.c.RepoAccessKeys.Add(ctx, "OPS", slug, dc.AddAccessKeyOptions{Text: k.AuthorizedKey(), Label: label, Permission: perm})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ak.SetTarget(state.Target{Kind: state.TargetRepo, Workspace: "OPS", Slug: slug, KeyID: bbapi.ID(key.Key.ID).String(), Permission: string(perm)})
+		}
+		v.AccessKeys["ci"] = ak
+	})
+	w.Emu.ResetRequests()
+
+	res := w.MustRun("", "rotate", "--access-keys", "--passphrase-file", w.PassFile, "--json")
+	d := rotateDecode(t, res)
+	if d.Result != "ok" || len(d.Rotations) != 1 || d.Rotations[0].OldFingerprint != old.Fingerprint {
+		t.Fatalf("%s", res)
+	}
+	newFP := d.Rotations[0].NewFingerprint
+	for slug, perm := range map[string]string{"api": "REPO_WRITE", "web": "REPO_READ"} {
+		var have []string
+		for _, k := range r.d.RepoAccessKeys("OPS", slug) {
+			have = append(have, "SHA256:"+k.Fingerprint+" "+k.Permission)
+		}
+		if !slices.Equal(have, []string{newFP + " " + perm}) {
+			t.Errorf("OPS/%s access keys %v, want only %s %s", slug, have, newFP, perm)
+		}
+	}
+	if n := r.deletesByID(t); n != 2 {
+		t.Errorf("%d DELETEs, want one per repository", n)
+	}
+	if !strings.Contains(res.Stderr, "git ls-remote OPS/") {
+		t.Errorf("no ls-remote proof:\n%s", res.Stderr)
+	}
+	alias := identity.AccessAlias(r.at.Host, &state.State{AccessKeys: map[string]*state.AccessKey{"ci": {}}}, "ci")
+	if got := rotateConfigKey(t, w, alias); got != newFP {
+		t.Errorf("Host %s uses %s, want the new %s", alias, got, newFP)
+	}
+	url := func(slug string) string { return "ssh://git@" + alias + "/ops/" + slug + ".git" }
+	for _, slug := range []string{"api", "web"} {
+		clone := filepath.Join(w.Home.Dir, slug)
+		w.MustGit(w.Home.Dir, "clone", "-q", url(slug), clone)
+		w.MustGit(clone, "fetch", "-q", "origin")
+		w.MustGit(clone, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "--allow-empty", "-m", "x")
+		out, err := w.Git(clone, "push", "-q", "origin", "HEAD:refs/heads/rotated")
+		if slug == "api" && err != nil {
+			t.Errorf("push to OPS/api with the new write key: %v\n%s", err, out)
+		}
+		if slug == "web" && err == nil {
+			t.Errorf("push to OPS/web with the new read-only key succeeded")
+		}
+	}
+}
