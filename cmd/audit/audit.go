@@ -99,12 +99,26 @@ func NewCmdAudit(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			}
 			return f.NewAPIClient(rc.Credential, extra...)
 		},
+		Server: func() (string, error) {
+			s, err := f.Settings()
+			return s.Server, err
+		},
+		DataCenterClient: func(ctx context.Context, server string, extra ...bbapi.Option) (*dc.Client, error) {
+			rc, err := f.ResolveServerCredential(ctx, server)
+			if err != nil {
+				return nil, err
+			}
+			return dc.NewClient(server, rc.Credential, f.ClientOptions(extra...)...)
+		},
 	}
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Every access key across a workspace: who can read what, and what is stale",
 		Long: `List every access key of a workspace: each repository's (one call per repository you
-administer) and each project's (one call per project), grouped by key. For every key:
+administer) and each project's (one call per project), grouped by key. On a Data Center
+server (--server URL or BITBUCKET_SERVER) there is no workspace: every repository and
+project the token administers, or those of --project PROJ (repeatable), with each key's
+permission (access keys there may push). For every key:
 its label and comment, where it is, when it was added and last used, whether bbkey made
 it (a bbkey: label) or not, and its age against its own ttl and --older-than.
 
@@ -128,6 +142,7 @@ Exit codes: 0 nothing flagged; 6 keys flagged (the audit itself ran to the end);
 3 partial (some repositories or projects not listed, or some deletions failed; run again
 to finish); 2 usage, or --revoke-flagged needing --yes; 4 not authenticated.`,
 		Example: `  bbkey audit --workspace acme
+  bbkey audit --server https://bitbucket.example.com --project OPS
   bbkey audit --workspace acme --query 'project.key = "OPS"' --unused-for 30d --json
   bbkey audit --workspace acme --format csv > access-keys.csv
   bbkey audit --workspace acme --revoke-flagged --dry-run`,
