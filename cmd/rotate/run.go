@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -291,8 +292,22 @@ func printReport(opts *Options, rep *engine.Report, age time.Duration) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KIND\tNAME\tRESULT\tOLD KEY\tNEW KEY")
+	// A SERVER column when a key is on a Data Center server ("cloud" for the others).
+	dcKeys := slices.ContainsFunc(rep.Rotations, func(o *engine.Outcome) bool { return o.Server != "" })
+	if dcKeys {
+		fmt.Fprintln(tw, "KIND\tNAME\tSERVER\tRESULT\tOLD KEY\tNEW KEY")
+	} else {
+		fmt.Fprintln(tw, "KIND\tNAME\tRESULT\tOLD KEY\tNEW KEY")
+	}
 	for _, o := range rep.Rotations {
+		if dcKeys {
+			server := o.Server
+			if server == "" {
+				server = "cloud"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.Kind, o.Name, server, o.Result, dash(o.OldFingerprint), dash(o.NewFingerprint))
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Kind, o.Name, o.Result, dash(o.OldFingerprint), dash(o.NewFingerprint))
 	}
 	return tw.Flush()

@@ -110,7 +110,7 @@ func TestRotateDataCenterAccountKey(t *testing.T) {
 
 	res := w.MustRun("", "rotate", "--passphrase-file", w.PassFile, "--json")
 	d := rotateDecode(t, res)
-	if d.Result != "ok" || len(d.Rotations) != 1 || d.Rotations[0].OldFingerprint != old.Fingerprint {
+	if d.Result != "ok" || len(d.Rotations) != 1 || d.Rotations[0].OldFingerprint != old.Fingerprint || d.Rotations[0].Server != r.server {
 		t.Fatalf("%s", res)
 	}
 	newFP := d.Rotations[0].NewFingerprint
@@ -134,7 +134,7 @@ func TestRotateDataCenterAccountKey(t *testing.T) {
 	clone := filepath.Join(w.Home.Dir, "api")
 	w.MustGit(w.Home.Dir, "clone", "-q", r.d.SSHCloneURL("OPS", "api"), clone)
 	w.MustGit(clone, "fetch", "-q", "origin")
-	for _, want := range []string{"proved it over SSH", "revoked the old key " + old.Fingerprint} {
+	for _, want := range []string{"account key \"ada\" on " + r.server, "proved it over SSH", "revoked the old key " + old.Fingerprint} {
 		if !strings.Contains(res.Stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, res.Stderr)
 		}
@@ -165,7 +165,7 @@ func TestRotateDataCenterAccessKeys(t *testing.T) {
 
 	res := w.MustRun("", "rotate", "--access-keys", "--passphrase-file", w.PassFile, "--json")
 	d := rotateDecode(t, res)
-	if d.Result != "ok" || len(d.Rotations) != 1 || d.Rotations[0].OldFingerprint != old.Fingerprint {
+	if d.Result != "ok" || len(d.Rotations) != 1 || d.Rotations[0].OldFingerprint != old.Fingerprint || d.Rotations[0].Server != r.server {
 		t.Fatalf("%s", res)
 	}
 	newFP := d.Rotations[0].NewFingerprint

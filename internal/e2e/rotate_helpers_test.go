@@ -20,6 +20,7 @@ type rotateDoc struct {
 	Rotations []struct {
 		Kind           string            `json:"kind"`
 		Name           string            `json:"name"`
+		Server         string            `json:"server"`
 		Result         string            `json:"result"`
 		Resumed        bool              `json:"resumed"`
 		OldFingerprint string            `json:"old_fingerprint"`

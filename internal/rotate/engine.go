@@ -136,6 +136,8 @@ type Request struct {
 type Outcome struct {
 	Kind state.RotationKind `json:"kind"`
 	Name string             `json:"name"`
+	// Server is the Data Center server the key is on; absent for Bitbucket Cloud.
+	Server string `json:"server,omitempty"`
 	// Result is a state.Result, or for a dry run would-rotate, would-resume or
 	// would-roll-back.
 	Result string `json:"result"`
@@ -270,7 +272,7 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 	}
 	var plan []todo
 	for _, s := range subjects {
-		out := &Outcome{Kind: s.kind, Name: s.name, OldFingerprint: s.fingerprint, KeyPath: s.path, Steps: []string{}, ChangedFiles: []string{}}
+		out := &Outcome{Kind: s.kind, Name: s.name, Server: s.server, OldFingerprint: s.fingerprint, KeyPath: s.path, Steps: []string{}, ChangedFiles: []string{}}
 		rotate, err := e.decideOn(ctx, s, req, out)
 		if err != nil {
 			rep.add(out)

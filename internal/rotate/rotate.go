@@ -116,7 +116,9 @@ func (e *Engine) upload(ctx context.Context, j *state.Journal, s *subject, k *ke
 	if err := placesError("adding the new key", len(places), errs); err != nil {
 		return err
 	}
-	if s.kind == state.RotateAccount {
+	if s.kind == state.RotateAccount && s.server != "" {
+		e.IO.Step(iostreams.MarkOK, "uploaded it to the account on %s as %q", s.server, label)
+	} else if s.kind == state.RotateAccount {
 		e.IO.Step(iostreams.MarkOK, "uploaded it to the Bitbucket account as %q", label)
 	} else {
 		e.IO.Step(iostreams.MarkOK, "added it to %d repositories and projects as %q", len(places), label)
@@ -495,6 +497,7 @@ func (e *Engine) resume(ctx context.Context, j *state.Journal, out *Outcome) err
 		step = StepBegin
 	}
 	out.NewFingerprint, out.OldKeyIDs, out.NewKeyIDs = j.NewFingerprint, maps.Clone(j.OldKeyIDs), maps.Clone(j.NewKeyIDs)
+	out.Server = s.server
 	if j.Did(StepProve) {
 		e.IO.Step(iostreams.MarkWarn, "finishing the rotation of the %s that an earlier run left after %q", s.what(), step)
 		return e.forward(ctx, j, s, nil, out)

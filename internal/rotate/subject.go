@@ -55,10 +55,14 @@ type subject struct {
 func (s *subject) account() *backend.Account { return &backend.Account{ID: s.user} }
 
 func (s *subject) what() string {
-	if s.kind == state.RotateAccount {
-		return fmt.Sprintf("account key %q", s.name)
+	on := ""
+	if s.server != "" {
+		on = " on " + s.server
 	}
-	return fmt.Sprintf("access key %q", s.name)
+	if s.kind == state.RotateAccount {
+		return fmt.Sprintf("account key %q%s", s.name, on)
+	}
+	return fmt.Sprintf("access key %q%s", s.name, on)
 }
 
 func (s *subject) next() string { return s.final + NextSuffix }
