@@ -253,3 +253,37 @@ func TestRotateDataCenterAccessKeys(t *testing.T) {
 		}
 	}
 }
+
+// An access key only on a Data Center project is proven with git ls-remote on one of
+// the project's repositories.
+func TestRotateDataCenterProjectKey(t *testing.T) {
+	testutil.RequireBinary(t, "git", "ssh")
+	f, d, c := newDCFixture(t)
+	ctx := context.Background()
+	path, err := keys.AccessKeyPath(f.home.SSHDir, "deploy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := keys.Generate(keys.GenerateOptions{Path: path, Comment: "deploy", Passphrase: []byte(testPass)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _, err := c.ProjectAccessKeys.Add(ctx, "OPS", dc.AddAccessKeyOptions{Text: k.AuthorizedKey(), Label: "bbkey:deploy:2026-01-01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.update(func(st *state.State) {
+		st.EnsureServer(f.server).AccessKeys["deploy"] = &state.AccessKey{Path: path, Fingerprint: k.Fingerprint, Label: "bbkey:deploy:2026-01-01",
+			Targets: []state.Target{{Kind: state.TargetProject, Slug: "OPS", KeyID: itoa(key.Key.ID)}}}
+	})
+	rep, err := f.engine().Run(ctx, Request{Kind: state.RotateAccessKeys})
+	if err != nil {
+		t.Fatalf("rotate: %v\n%s", err, f.stderr)
+	}
+	if !regexp.MustCompile(`git ls-remote OPS/\w+ works with it`).MatchString(f.stderr.String()) {
+		t.Errorf("no ls-remote proof on a repository of OPS:\n%s", f.stderr)
+	}
+	if ks := d.ProjectAccessKeys("OPS"); len(ks) != 1 || "SHA256:"+ks[0].Fingerprint != rep.Rotations[0].NewFingerprint || ks[0].Permission != "PROJECT_READ" {
+		t.Errorf("project OPS keys %+v, want only the new one, read", ks)
+	}
+}

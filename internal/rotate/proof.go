@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/gitssh"
@@ -79,35 +80,49 @@ func (e *Engine) prove(ctx context.Context, s *subject, k *keys.Key, out *Outcom
 	return nil
 }
 
-// projectRepos is what the ls-remote proof of a project-only access key needs from a
-// backend: the repositories of one project.
-type projectRepos interface {
-	ProjectRepos(ctx context.Context, p backend.Place) ([]backend.Place, error)
-}
-
 // proofRepo picks the repository for the ls-remote proof: the first repository target,
-// else the first repository of the first project target.
+// else the first repository of the first project target that has one.
 func (e *Engine) proofRepo(ctx context.Context, s *subject) (string, error) {
 	for _, t := range s.targets {
 		if t.Kind == state.TargetRepo {
 			return t.Ref(), nil
 		}
 	}
-	lister, ok := s.b.(projectRepos)
-	if !ok {
-		return "", errNoTarget
-	}
 	for _, t := range s.targets {
-		p := place{key: t.Key(), target: t}
-		repos, err := lister.ProjectRepos(ctx, p.backendPlace())
+		repo, err := firstProjectRepo(ctx, s.b, t)
 		if err != nil {
 			return "", fmt.Errorf("finding a repository of project %s: %w", t.Ref(), err)
 		}
-		if len(repos) > 0 {
-			return repos[0].String(), nil
+		if repo != "" {
+			return repo, nil
 		}
 	}
 	return "", errNoTarget
+}
+
+// firstProjectRepo names one repository of project t ("" when it has none).
+func firstProjectRepo(ctx context.Context, b backend.Backend, t state.Target) (string, error) {
+	if c := backend.DataCenterClient(b); c != nil {
+		for r, err := range c.Repositories.ListByProject(ctx, t.Slug) {
+			if err != nil {
+				return "", err
+			}
+			return r.FullName(), nil
+		}
+		return "", nil
+	}
+	c := backend.CloudClient(b)
+	if c == nil {
+		return "", errNoTarget
+	}
+	q := fmt.Sprintf("project.key = %q", t.Slug)
+	for r, err := range c.Repositories.ListWorkspace(ctx, t.Workspace, &bbapi.ListRepositoriesOptions{Query: q}) {
+		if err != nil {
+			return "", err
+		}
+		return r.WorkspaceSlug() + "/" + r.RepoSlug(), nil
+	}
+	return "", nil
 }
 
 // lsRemote runs the real git and ssh against repo with only the successor: a private
