@@ -80,16 +80,16 @@ type Options struct {
 // NewCmdRotate builds `bbkey rotate`. runF replaces runRotate in tests.
 func NewCmdRotate(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{
-		IO:         f.IOStreams,
-		LookupEnv:  f.LookupEnv,
-		Prompter:   f.Prompter,
-		Now:        f.Now,
-		Settings:   f.Settings,
-		Paths:      f.Paths,
-		Hostname:   f.Hostname,
-		Agent:      f.Agent,
-		CredStore:  f.CredStore,
-		APIClient:  f.APIClient,
+		IO:        f.IOStreams,
+		LookupEnv: f.LookupEnv,
+		Prompter:  f.Prompter,
+		Now:       f.Now,
+		Settings:  f.Settings,
+		Paths:     f.Paths,
+		Hostname:  f.Hostname,
+		Agent:     f.Agent,
+		CredStore: f.CredStore,
+		APIClient: f.APIClient,
 		DataCenter: func(ctx context.Context, server string) (backend.Backend, error) {
 			b, _, err := f.BackendFor(ctx, server)
 			return b, err
