@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/bbapi/dc"
@@ -56,15 +54,9 @@ func (r *rotateDC) seed(t *testing.T, path, name string, created time.Time, fn f
 		t.Fatal(err)
 	}
 	label := "bbkey:" + name + ":" + created.UTC().Format(time.DateOnly)
-	var pins []string
-	for _, hk := range r.at.Pins.Keys {
-		pins = append(pins, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(hk))))
-	}
 	dir := state.Dir{Path: filepath.Join(r.w.Home.ConfigDir, "bbkey")}
 	err = dir.Update(context.Background(), func(st *state.State) error {
-		v := st.EnsureServer(r.server)
-		v.SSHHost, v.SSHPort, v.SSHEndpoint, v.HostKeys = r.at.Host, r.at.Port, r.at.Endpoint, pins
-		fn(v, k, label, created)
+		fn(r.at.Record(st, r.server), k, label, created)
 		return nil
 	})
 	if err != nil {
@@ -202,4 +194,37 @@ func TestRotateDataCenterAccessKeys(t *testing.T) {
 			t.Errorf("push to OPS/web with the new read-only key succeeded")
 		}
 	}
+}
+
+// The whole life on a Data Center server with the real binary: `bbkey setup` (server and
+// token from the environment), a clone over the server's SSH, `bbkey rotate`, and the
+// same clone fetching with the successor, the only key left on the server.
+func TestRotateDataCenterAfterSetup(t *testing.T) {
+	r := newRotateDC(t)
+	w := r.w
+	w.MustRun("", "setup", "--passphrase-file", w.PassFile, "--no-remotes")
+	keysOnServer := func() []string {
+		var out []string
+		for _, k := range r.d.UserKeys(bbapitest.DCDefaultUser) {
+			out = append(out, "SHA256:"+k.Fingerprint)
+		}
+		return out
+	}
+	before := keysOnServer()
+	if len(before) != 1 {
+		t.Fatalf("after setup ada has %d keys on the server", len(before))
+	}
+	clone := filepath.Join(w.Home.Dir, "web")
+	w.MustGit(w.Home.Dir, "clone", "-q", r.d.SSHCloneURL("OPS", "web"), clone)
+	w.Emu.ResetRequests()
+
+	d := rotateDecode(t, w.MustRun("", "rotate", "--passphrase-file", w.PassFile, "--json"))
+	if d.Result != "ok" || len(d.Rotations) != 1 || d.Rotations[0].OldFingerprint != before[0] || d.Rotations[0].Server != r.server {
+		t.Fatalf("rotation %+v", d)
+	}
+	rotateOnly(t, "ada's keys on the server", keysOnServer(), d.Rotations[0].NewFingerprint)
+	if n := r.deletesByID(t); n != 1 {
+		t.Errorf("%d DELETEs, want 1", n)
+	}
+	w.MustGit(clone, "fetch", "-q", "origin")
 }

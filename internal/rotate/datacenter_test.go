@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/bbapi/dc"
@@ -38,14 +36,7 @@ func newDCFixture(t *testing.T, opts ...bbapitest.Option) (*fixture, *bbapitest.
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pins []string
-	for _, k := range at.Pins.Keys {
-		pins = append(pins, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))))
-	}
-	f.update(func(st *state.State) {
-		v := st.EnsureServer(f.server)
-		v.SSHHost, v.SSHPort, v.SSHEndpoint, v.HostKeys = at.Host, at.Port, at.Endpoint, pins
-	})
+	f.update(func(st *state.State) { at.Record(st, f.server) })
 	return f, d, c
 }
 
