@@ -15,20 +15,29 @@ import (
 // measureAccessKey runs the add-access-key helper's program, bench/accesskey: bbkey
 // add-access-key over a workspace of 500 repositories with 100 ms of latency on every
 // request, against a sequential client that lists the repositories and then, one request
-// at a time, GETs each one's access keys and POSTs the key.
+// at a time, GETs each one's access keys and POSTs the key; then the same with --all
+// over 500 repositories of a Bitbucket Data Center.
 func measureAccessKey(c *config) []Row {
+	return append(measureAccessKeyOn(c, false), measureAccessKeyOn(c, true)...)
+}
+
+func measureAccessKeyOn(c *config, datacenter bool) []Row {
 	repos, latency := 500, 100*time.Millisecond
 	if c.quick {
 		repos, latency = 30, 20*time.Millisecond
 	}
 	name := fmt.Sprintf("add-access-key over %d repositories @%dms", repos, latency.Milliseconds())
+	args := []string{"run", "./bench/accesskey", "-bbkey", c.bin, "-repos", strconv.Itoa(repos), "-latency", latency.String()}
+	if datacenter {
+		name = fmt.Sprintf("add-access-key --all over %d Data Center repositories @%dms", repos, latency.Milliseconds())
+		args = append(args, "-datacenter")
+	}
 	if _, err := os.Stat(filepath.Join(c.root, "bench", "accesskey", "main.go")); err != nil {
 		return []Row{notAvailable(name, "bench/accesskey has no program yet")}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := c.command(ctx, c.root, nil, "go", "run", "./bench/accesskey",
-		"-bbkey", c.bin, "-repos", strconv.Itoa(repos), "-latency", latency.String())
+	cmd := c.command(ctx, c.root, nil, "go", args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

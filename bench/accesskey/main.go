@@ -5,6 +5,12 @@
 //
 //	go run ./bench/accesskey            # both (the sequential run takes about 100 s)
 //	go run ./bench/accesskey -naive=false
+//	go run ./bench/accesskey -datacenter  # the same against a Bitbucket Data Center
+//
+// With -datacenter the emulator is a Data Center whose project OPS holds the
+// repositories; bbkey runs `add-access-key --all` (every repository the token
+// administers, listed with start/limit paging) and the sequential client lists them the
+// same way, then GETs each one's access keys and POSTs the key.
 //
 // bbkey runs with --concurrency 8. Bitbucket's rate limit is off in both runs so that
 // wall time and call counts compare like for like; the table says which approach fits
@@ -29,6 +35,7 @@ import (
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/bbapi/dc"
 )
 
 const budget = 1000
@@ -40,9 +47,10 @@ func main() {
 		concurrency = flag.Int("concurrency", 8, "bbkey --concurrency")
 		naive       = flag.Bool("naive", true, "also run the sequential list-then-GET-and-POST client")
 		bin         = flag.String("bbkey", "", "bbkey binary (default: build it)")
+		datacenter  = flag.Bool("datacenter", false, "a Bitbucket Data Center instead of Cloud")
 	)
 	flag.Parse()
-	if err := run(*repos, *latency, *concurrency, *naive, *bin); err != nil {
+	if err := run(*repos, *latency, *concurrency, *naive, *bin, *datacenter); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -54,7 +62,7 @@ type result struct {
 	calls int
 }
 
-func run(repos int, latency time.Duration, concurrency int, naive bool, bin string) error {
+func run(repos int, latency time.Duration, concurrency int, naive bool, bin string, datacenter bool) error {
 	tmp, err := os.MkdirTemp("", "bbkey-bench-")
 	if err != nil {
 		return err
@@ -69,15 +77,19 @@ func run(repos int, latency time.Duration, concurrency int, naive bool, bin stri
 		}
 	}
 
-	fmt.Printf("add-access-key to %d repositories, %s latency per request (emulator on loopback)\n\n", repos, latency)
+	where, runB, runN := "", runBbkey, runNaive
+	if datacenter {
+		where, runB, runN = " on Bitbucket Data Center", runBbkeyDC, runNaiveDC
+	}
+	fmt.Printf("add-access-key to %d repositories%s, %s latency per request (emulator on loopback)\n\n", repos, where, latency)
 	var results []result
-	r, err := runBbkey(tmp, bin, repos, latency, concurrency)
+	r, err := runB(tmp, bin, repos, latency, concurrency)
 	if err != nil {
 		return err
 	}
 	results = append(results, r)
 	if naive {
-		r, err := runNaive(repos, latency)
+		r, err := runN(repos, latency)
 		if err != nil {
 			return err
 		}
@@ -123,27 +135,9 @@ func runBbkey(tmp, bin string, n int, latency time.Duration, concurrency int) (r
 		return result{}, err
 	}
 	defer emu.Close()
-	home := filepath.Join(tmp, "home")
-	for _, d := range []string{".ssh", ".config"} {
-		if err := os.MkdirAll(filepath.Join(home, d), 0o700); err != nil {
-			return result{}, err
-		}
-	}
-	pass := filepath.Join(home, "pass")
-	if err := os.WriteFile(pass, []byte("correct horse battery staple\n"), 0o600); err != nil {
-		return result{}, err
-	}
-	cmd := exec.Command(bin, "add-access-key", "--workspace", bbapitest.DefaultWorkspace, "--all", "--name", "bench",
-		"--concurrency", fmt.Sprint(concurrency), "--passphrase-file", pass, "--json")
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
-		"BBKEY_SSH_DIR=" + filepath.Join(home, ".ssh"), "NO_COLOR=1"}, emu.Env()...)
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = nil, &stderr
-	start := time.Now()
-	err = cmd.Run()
-	wall := time.Since(start)
+	wall, err := runBinary(tmp, bin, emu, "--workspace", bbapitest.DefaultWorkspace, "--all", "--concurrency", fmt.Sprint(concurrency))
 	if err != nil {
-		return result{}, fmt.Errorf("bbkey: %w\n%s", err, stderr.String())
+		return result{}, err
 	}
 	// Every repository must end with the key exactly once, or the timing means nothing.
 	for i := range n {
@@ -156,6 +150,36 @@ func runBbkey(tmp, bin string, n int, latency time.Duration, concurrency int) (r
 		}
 	}
 	return result{name: fmt.Sprintf("bbkey add-access-key --concurrency %d", concurrency), wall: wall, calls: len(emu.Requests())}, nil
+}
+
+// runBinary runs `bbkey add-access-key` with args in a fresh home against emu, and
+// returns its wall time, process start to exit.
+func runBinary(tmp, bin string, emu *bbapitest.Server, args ...string) (time.Duration, error) {
+	home, err := os.MkdirTemp(tmp, "home-")
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range []string{".ssh", ".config"} {
+		if err := os.MkdirAll(filepath.Join(home, d), 0o700); err != nil {
+			return 0, err
+		}
+	}
+	pass := filepath.Join(home, "pass")
+	if err := os.WriteFile(pass, []byte("correct horse battery staple\n"), 0o600); err != nil {
+		return 0, err
+	}
+	cmd := exec.Command(bin, append([]string{"add-access-key", "--name", "bench", "--passphrase-file", pass, "--json"}, args...)...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
+		"BBKEY_SSH_DIR=" + filepath.Join(home, ".ssh"), "NO_COLOR=1"}, emu.Env()...)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = nil, &stderr
+	start := time.Now()
+	err = cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("bbkey: %w\n%s", err, stderr.String())
+	}
+	return wall, nil
 }
 
 // runNaive is the client bbkey replaces: list, then GET and POST for every repository,
@@ -202,4 +226,111 @@ func runNaive(n int, latency time.Duration) (result, error) {
 		}
 	}
 	return result{name: "sequential: list, then GET + POST per repository", wall: time.Since(start), calls: len(emu.Requests())}, nil
+}
+
+// newDCEmulator starts a Data Center emulator where the token administers n
+// repositories: the seeded personal one (~ADA/notes) and n-1 in project OPS (the seeded
+// ones first), with latency on every request and no rate limit. It returns the
+// repositories as PROJ/slug.
+func newDCEmulator(n int, latency time.Duration) (*bbapitest.Server, []string, error) {
+	emu, err := bbapitest.NewServer(bbapitest.WithDataCenter())
+	if err != nil {
+		return nil, nil, err
+	}
+	d := emu.DataCenter()
+	refs := []string{"~" + strings.ToUpper(bbapitest.DCDefaultUser) + "/" + bbapitest.DCDefaultPersonalRepo}
+	for _, slug := range bbapitest.DefaultRepos {
+		refs = append(refs, bbapitest.DCDefaultProject+"/"+slug)
+	}
+	for i := len(refs); i < n; i++ {
+		slug := fmt.Sprintf("r%03d", i)
+		if err := d.AddRepo(bbapitest.DCDefaultProject, slug); err != nil {
+			emu.Close()
+			return nil, nil, err
+		}
+		refs = append(refs, bbapitest.DCDefaultProject+"/"+slug)
+	}
+	slugs := refs
+	d.SetRateLimit(0, 0)
+	emu.SetLatency(latency)
+	return emu, slugs, nil
+}
+
+// checkDC makes sure every repository holds one access key, read-only: the timing means
+// nothing otherwise.
+func checkDC(emu *bbapitest.Server, refs []string) error {
+	for _, ref := range refs {
+		proj, slug, _ := strings.Cut(ref, "/")
+		k := emu.DataCenter().RepoAccessKeys(proj, slug)
+		if len(k) != 1 || k[0].Permission != "REPO_READ" {
+			return fmt.Errorf("%s ended with access keys %+v, want one REPO_READ", ref, k)
+		}
+	}
+	return nil
+}
+
+func runBbkeyDC(tmp, bin string, n int, latency time.Duration, concurrency int) (result, error) {
+	emu, slugs, err := newDCEmulator(n, latency)
+	if err != nil {
+		return result{}, err
+	}
+	defer emu.Close()
+	wall, err := runBinary(tmp, bin, emu, "--all", "--concurrency", fmt.Sprint(concurrency))
+	if err != nil {
+		return result{}, err
+	}
+	if err := checkDC(emu, slugs); err != nil {
+		return result{}, err
+	}
+	return result{name: fmt.Sprintf("bbkey add-access-key --all --concurrency %d", concurrency), wall: wall, calls: len(emu.Requests())}, nil
+}
+
+// runNaiveDC is the sequential client on Data Center: list the repositories the token
+// administers, then GET each one's access keys and POST the key where it is missing.
+func runNaiveDC(n int, latency time.Duration) (result, error) {
+	emu, slugs, err := newDCEmulator(n, latency)
+	if err != nil {
+		return result{}, err
+	}
+	defer emu.Close()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return result{}, err
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return result{}, err
+	}
+	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))) + " naive"
+	fp := ssh.FingerprintSHA256(sshPub)
+	c, err := dc.NewClient(emu.DataCenter().ServerURL(), dc.Token{Token: emu.DataCenter().DefaultToken()})
+	if err != nil {
+		return result{}, err
+	}
+	ctx := context.Background()
+	start := time.Now()
+	var repos []*dc.Repository
+	for r, err := range c.Repositories.List(ctx, dc.ListRepositoriesOptions{Permission: dc.RepoAdmin}) {
+		if err != nil {
+			return result{}, err
+		}
+		repos = append(repos, r)
+	}
+	for _, r := range repos {
+		found, err := c.RepoAccessKeys.FindByFingerprint(ctx, r.ProjectKey(), r.Slug, fp)
+		if err != nil {
+			return result{}, err
+		}
+		if found != nil {
+			continue
+		}
+		if _, _, err := c.RepoAccessKeys.Add(ctx, r.ProjectKey(), r.Slug, dc.AddAccessKeyOptions{Text: line, Label: "naive"}); err != nil {
+			return result{}, err
+		}
+	}
+	wall := time.Since(start)
+	if err := checkDC(emu, slugs); err != nil {
+		return result{}, err
+	}
+	return result{name: "sequential: list, then GET + POST per repository", wall: wall, calls: len(emu.Requests())}, nil
 }
