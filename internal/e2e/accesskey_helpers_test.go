@@ -14,8 +14,12 @@ import (
 
 // accesskeyDoc is the --json document of add-access-key (docs/add-access-key.md).
 type accesskeyDoc struct {
-	DryRun bool `json:"dry_run"`
-	Key    struct {
+	DryRun    bool `json:"dry_run"`
+	Bitbucket struct {
+		Kind   string `json:"kind"`
+		Server string `json:"server"`
+	} `json:"bitbucket"`
+	Key struct {
 		Name        string `json:"name"`
 		Path        string `json:"path"`
 		PublicPath  string `json:"public_path"`
@@ -48,22 +52,24 @@ type accesskeyDoc struct {
 		Remote         string `json:"remote"`
 	} `json:"ssh"`
 	Verify *struct {
-		Target      string `json:"target"`
-		Remote      string `json:"remote"`
-		Read        bool   `json:"read"`
-		PushRefused bool   `json:"push_refused"`
-		Message     string `json:"message"`
+		Target       string `json:"target"`
+		Remote       string `json:"remote"`
+		Read         bool   `json:"read"`
+		PushRefused  bool   `json:"push_refused"`
+		PushAccepted bool   `json:"push_accepted"`
+		Message      string `json:"message"`
 	} `json:"verify"`
 	ChangedFiles []string `json:"changed_files"`
 }
 
 type accesskeyTarget struct {
-	Target   string `json:"target"`
-	Kind     string `json:"kind"`
-	Status   string `json:"status"`
-	KeyID    string `json:"key_id"`
-	Error    string `json:"error"`
-	Recorded bool   `json:"recorded"`
+	Target     string `json:"target"`
+	Kind       string `json:"kind"`
+	Status     string `json:"status"`
+	KeyID      string `json:"key_id"`
+	Error      string `json:"error"`
+	Recorded   bool   `json:"recorded"`
+	Permission string `json:"permission"`
 }
 
 // accesskeyDecode parses the JSON document of a run, failing the test when it is not one.
