@@ -18,6 +18,7 @@ import (
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/accesskey"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
@@ -40,9 +41,10 @@ type Options struct {
 	Prompter        func() prompt.Prompter
 	NoInput         func() bool
 	Agent           func() (agent.Agent, error)
-	// APIClient resolves the credential and builds a client with the run's settings plus
-	// extra options.
-	APIClient func(ctx context.Context, extra ...bbapi.Option) (*bbapi.Client, error)
+	// Backend resolves the credential of the Bitbucket the settings select (Cloud, or the
+	// Data Center server of --server) and builds its backend with the run's settings
+	// plus extra options. It makes no call.
+	Backend func(ctx context.Context, extra ...bbapi.Option) (backend.Backend, error)
 	// Git runs git with extra environment (the proof's GIT_SSH_COMMAND).
 	Git func(env []string) gitrun.Runner
 
@@ -62,6 +64,8 @@ type Options struct {
 	PassphraseFile string
 	NoPassphrase   bool
 	DryRun         bool
+	// Write gives the key write permission (Data Center only).
+	Write bool
 }
 
 // Limits of --concurrency: Bitbucket counts calls per hour, not per second, so more
@@ -85,12 +89,20 @@ func NewCmdAddAccessKey(f *cmdutil.Factory, runF func(*Options) error) *cobra.Co
 		Prompter:        f.Prompter,
 		NoInput:         f.NoInput,
 		Agent:           f.Agent,
-		APIClient: func(ctx context.Context, extra ...bbapi.Option) (*bbapi.Client, error) {
+		Backend: func(ctx context.Context, extra ...bbapi.Option) (backend.Backend, error) {
 			rc, err := f.ResolveCredential(ctx)
 			if err != nil {
 				return nil, err
 			}
-			return f.NewAPIClient(rc.Credential, extra...)
+			s, err := f.Settings()
+			if err != nil {
+				return nil, err
+			}
+			c, err := f.NewAPIClient(rc.Credential, extra...)
+			if err != nil {
+				return nil, err
+			}
+			return backend.NewCloud(c, s), nil
 		},
 		// Only an Exec can take extra environment; any other runner (a test's) is replaced
 		// by the git on PATH, as the proof needs the real git anyway.
@@ -110,6 +122,11 @@ to repositories (--repo, --repos-from), projects (--project: one key covers ever
 repository in it) or the repositories of a workspace you administer (--workspace with
 --all or --query).
 
+On Bitbucket Data Center (--server URL or BITBUCKET_SERVER) a repository is PROJ/slug
+(~user/slug for a personal one), a project is its key (--project OPS), and --all is every
+repository the token administers; --query is Cloud's only. Data Center access keys may
+also push: --write gives REPO_WRITE (PROJECT_WRITE on a project) instead of REPO_READ.
+
 The key is ~/.ssh/bbkey_access_<name>_ed25519, made on first use and reused for every
 later target; <name> is the short host name or --name. Its label on Bitbucket,
 bbkey:<name>:<date>:ttl=<ttl>, lets 'bbkey list' and 'bbkey rotate' tell its owner and
@@ -122,8 +139,9 @@ target is recorded as it is done, so an interrupted or rate-limited run is finis
 running the same command again. Inside Bitbucket Pipelines, BITBUCKET_WORKSPACE and
 BITBUCKET_REPO_SLUG are the default target.
 
-Exit codes: 0 every target has the key; 3 some do not (failed, or --max-wait ran out;
---json lists them); 4 not authenticated or missing scope; 5 --verify failed.`,
+Exit codes: 0 every target has the key; 2 bad flags (--write on Cloud, --query on Data
+Center); 3 some do not (failed, or --max-wait ran out; --json lists them); 4 not
+authenticated or missing scope; 5 --verify failed.`,
 		Example: `  # this repository's CI server, key loaded into its agent, ssh config written
   bbkey add-access-key --repo acme/api --passphrase-file /run/secrets/key-pass --agent --write-ssh-config --verify
 
@@ -131,7 +149,11 @@ Exit codes: 0 every target has the key; 3 some do not (failed, or --max-wait ran
   bbkey add-access-key --workspace acme --all --dry-run
 
   # repositories from a file, an existing key
-  bbkey add-access-key --repos-from repos.txt --key ~/.ssh/id_ed25519.pub`,
+  bbkey add-access-key --repos-from repos.txt --key ~/.ssh/id_ed25519.pub
+
+  # Bitbucket Data Center: every repository the token administers, and a deploy key that pushes
+  bbkey add-access-key --server https://bitbucket.example.com --all
+  bbkey add-access-key --server https://bitbucket.example.com --repo OPS/site --write --verify`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -141,19 +163,20 @@ Exit codes: 0 every target has the key; 3 some do not (failed, or --max-wait ran
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringSliceVar(&opts.Repos, "repo", nil, "add the key to repository `WS/SLUG` (repeatable)")
-	fl.StringVar(&opts.ReposFrom, "repos-from", "", "read WS/SLUG lines from `FILE` ('-' for stdin)")
-	fl.StringSliceVar(&opts.Projects, "project", nil, "add the key to project `WS/KEY`, which covers all its repositories (repeatable)")
-	fl.StringVar(&opts.Workspace, "workspace", "", "add the key to repositories of workspace `WS` (with --all or --query)")
-	fl.BoolVar(&opts.All, "all", false, "every repository of --workspace you administer")
-	fl.StringVar(&opts.Query, "query", "", "repositories of --workspace matching Bitbucket's filter `Q`, e.g. 'project.key = \"OPS\"'")
+	fl.StringSliceVar(&opts.Repos, "repo", nil, "add the key to repository `WS/SLUG` (Data Center: PROJ/slug or ~user/slug; repeatable)")
+	fl.StringVar(&opts.ReposFrom, "repos-from", "", "read WS/SLUG (Data Center: PROJ/slug) lines from `FILE` ('-' for stdin)")
+	fl.StringSliceVar(&opts.Projects, "project", nil, "add the key to project `WS/KEY` (Data Center: KEY), which covers all its repositories (repeatable)")
+	fl.StringVar(&opts.Workspace, "workspace", "", "add the key to repositories of workspace `WS` (with --all or --query; Cloud)")
+	fl.BoolVar(&opts.All, "all", false, "every repository of --workspace you administer (Data Center: every repository the token administers)")
+	fl.StringVar(&opts.Query, "query", "", "repositories of --workspace matching Bitbucket's filter `Q`, e.g. 'project.key = \"OPS\"' (Cloud)")
 	fl.StringVar(&opts.Name, "name", "", "key `NAME` (default: this machine's short host name)")
 	fl.StringVar(&opts.KeyFile, "key", "", "add the existing public key `FILE` instead of this machine's access key")
 	fl.StringVar(&opts.TTL, "ttl", "90d", "rotation policy `DURATION` written into the key's label, e.g. 90d or 12w")
 	fl.IntVar(&opts.Concurrency, "concurrency", defaultConcurrency, fmt.Sprintf("calls in flight at once (1-%d)", maxConcurrency))
 	fl.BoolVar(&opts.LoadAgent, "agent", false, "load the key into this machine's ssh-agent")
 	fl.BoolVar(&opts.WriteSSHConfig, "write-ssh-config", false, "write the ssh config block and pinned host keys for this user")
-	fl.BoolVar(&opts.Verify, "verify", false, "prove the key: git ls-remote over ssh works and a push is refused as read-only")
+	fl.BoolVar(&opts.Verify, "verify", false, "prove the key: git ls-remote over ssh works and a push is refused as read-only (accepted with --write)")
+	fl.BoolVar(&opts.Write, "write", false, "give the key write permission, REPO_WRITE or PROJECT_WRITE (Bitbucket Data Center only)")
 	fl.StringVar(&opts.PassphraseFile, "passphrase-file", "", "read the key passphrase from `FILE` (or set BBKEY_PASSPHRASE)")
 	fl.BoolVar(&opts.NoPassphrase, "no-passphrase", false, "write a new key unencrypted (warned; anyone who can read the file can use the key)")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan (targets, calls, budget) and change nothing")
@@ -164,9 +187,21 @@ Exit codes: 0 every target has the key; 3 some do not (failed, or --max-wait ran
 }
 
 // spec turns the target flags (and, inside Bitbucket Pipelines, its variables) into a
-// Spec, failing on combinations that say nothing.
-func (o *Options) spec() (accesskey.Spec, error) {
-	s := accesskey.Spec{Repos: o.Repos, Projects: o.Projects, Workspace: o.Workspace, All: o.All, Query: o.Query}
+// Spec, failing on combinations that say nothing. Names are read the way b's Bitbucket
+// writes them.
+func (o *Options) spec(b backend.Backend) (accesskey.Spec, error) {
+	s := accesskey.Spec{Repos: o.Repos, Projects: o.Projects, Workspace: o.Workspace, All: o.All, Query: o.Query,
+		DataCenter: b.Kind() == backend.DataCenter}
+	if s.DataCenter {
+		switch {
+		case s.Query != "":
+			return s, cmdutil.UsageError(fmt.Errorf("--query is Bitbucket Cloud's filter language; %s has none", b.Describe()),
+				"name the repositories (--repo PROJ/slug, --repos-from FILE), a project (--project KEY), or every one the token administers (--all)")
+		case s.Workspace != "":
+			return s, cmdutil.UsageError(fmt.Errorf("--workspace is Bitbucket Cloud's; %s has projects, not workspaces", b.Describe()),
+				"use --all for every repository the token administers, or --project KEY")
+		}
+	}
 	if o.ReposFrom != "" {
 		var (
 			r    io.Reader = o.IO.In
@@ -180,14 +215,20 @@ func (o *Options) spec() (accesskey.Spec, error) {
 			defer f.Close()
 			r, name = f, o.ReposFrom
 		}
-		repos, err := accesskey.ReadRepoList(r, name)
+		repos, err := accesskey.ReadRepoList(r, name, b)
 		if err != nil {
 			return s, cmdutil.UsageError(err)
 		}
 		if len(repos) == 0 {
-			return s, cmdutil.UsageError(fmt.Errorf("--repos-from %s names no repository", name), "write one WORKSPACE/REPO per line")
+			return s, cmdutil.UsageError(fmt.Errorf("--repos-from %s names no repository", name), "write one WORKSPACE/REPO (Data Center: PROJ/slug) per line")
 		}
 		s.Repos = append(s.Repos, repos...)
+	}
+	if s.DataCenter {
+		if len(s.Repos) == 0 && len(s.Projects) == 0 && !s.All {
+			return s, cmdutil.UsageError(errors.New("no target: give --repo PROJ/slug, --repos-from FILE, --project KEY, or --all"))
+		}
+		return s, nil
 	}
 	env := func(k string) string { v, _ := o.LookupEnv(k); return v }
 	if (s.All || s.Query != "") && s.Workspace == "" {

@@ -123,6 +123,7 @@ func TestAddOneRepositoryText(t *testing.T) {
 	}
 	id := strconv.Itoa(h.emu.RepoDeployKeys("acme", "api")[0].ID)
 	wantOut := `access key build-01
+  bitbucket    Bitbucket Cloud
   private key  $HOME/.ssh/bbkey_access_build-01_ed25519
   fingerprint  SHA256:$FP
   label        bbkey:build-01:2026-11-22:ttl=90d
@@ -181,6 +182,9 @@ func TestAddDryRunJSON(t *testing.T) {
 	}
 	want := `{
   "dry_run": true,
+  "bitbucket": {
+    "kind": "cloud"
+  },
   "key": {
     "name": "build-01",
     "path": "$HOME/.ssh/bbkey_access_build-01_ed25519",

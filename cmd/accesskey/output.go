@@ -3,9 +3,12 @@ package accesskey
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 
 	"github.com/bbkey/bbkey/internal/accesskey"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/bulk"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/iostreams"
@@ -32,6 +35,8 @@ type plan struct {
 
 // report is everything a run did, for the text and the JSON output.
 type report struct {
+	// Backend is the Bitbucket the run talks to.
+	Backend    backend.Backend
 	DryRun     bool
 	Plan       plan
 	Key        *keyPlan
@@ -46,7 +51,9 @@ type report struct {
 }
 
 type sshOutput struct {
-	Alias          string `json:"alias"`
+	Alias string `json:"alias"`
+	// Port is the Data Center SSH port remotes name (omitted on Cloud).
+	Port           int    `json:"port,omitempty"`
 	Config         string `json:"config"`
 	ConfigFile     string `json:"config_file"`
 	KnownHosts     string `json:"known_hosts"`
@@ -58,6 +65,7 @@ type sshOutput struct {
 type (
 	jsonDoc struct {
 		DryRun       bool                   `json:"dry_run"`
+		Bitbucket    jsonBitbucket          `json:"bitbucket"`
 		Key          jsonKey                `json:"key"`
 		Plan         plan                   `json:"plan"`
 		Targets      []jsonTarget           `json:"targets"`
@@ -79,6 +87,12 @@ type (
 		Encrypted   bool   `json:"encrypted"`
 		Agent       bool   `json:"agent"`
 	}
+	// jsonBitbucket says which Bitbucket the run talked to: kind "cloud", or
+	// "datacenter" with the server's base URL.
+	jsonBitbucket struct {
+		Kind   string `json:"kind"`
+		Server string `json:"server,omitempty"`
+	}
 	jsonTarget struct {
 		Target   string `json:"target"`
 		Kind     string `json:"kind"`
@@ -86,6 +100,8 @@ type (
 		KeyID    string `json:"key_id,omitempty"`
 		Error    string `json:"error,omitempty"`
 		Recorded bool   `json:"recorded,omitempty"`
+		// Permission is the Data Center permission asked for (REPO_READ, …).
+		Permission string `json:"permission,omitempty"`
 	}
 	jsonSSH struct {
 		sshOutput
@@ -117,18 +133,34 @@ func (r *report) counts() map[string]int {
 	return c
 }
 
-// remote is the URL a clone on this machine uses for the first repository target.
+// remote is the URL a clone on this machine uses for the first repository target:
+// git@alias:WS/slug.git on Cloud, ssh://git@alias:port/proj/slug.git on Data Center.
 func (r *report) remote() string {
+	ref := ""
 	for _, res := range r.Results {
 		if res.Target.Kind == state.TargetRepo {
-			return "git@" + r.SSH.Alias + ":" + res.Target.Ref() + ".git"
+			ref = res.Target.Ref()
+			if r.SSH.Port > 0 {
+				ref = strings.ToLower(res.Target.Workspace) + "/" + res.Target.Slug
+			}
+			break
 		}
 	}
-	return "git@" + r.SSH.Alias + ":WORKSPACE/REPO.git"
+	if r.SSH.Port > 0 {
+		if ref == "" {
+			ref = "proj/repo"
+		}
+		return "ssh://git@" + net.JoinHostPort(r.SSH.Alias, strconv.Itoa(r.SSH.Port)) + "/" + ref + ".git"
+	}
+	if ref == "" {
+		ref = "WORKSPACE/REPO"
+	}
+	return "git@" + r.SSH.Alias + ":" + ref + ".git"
 }
 
 func jsonTargetOf(res accesskey.Result) jsonTarget {
-	t := jsonTarget{Target: res.Target.Ref(), Kind: string(res.Target.Kind), Status: string(res.Status), KeyID: res.KeyID, Recorded: res.Recorded}
+	t := jsonTarget{Target: res.Target.Ref(), Kind: string(res.Target.Kind), Status: string(res.Status), KeyID: res.KeyID, Recorded: res.Recorded,
+		Permission: res.Target.Permission}
 	if res.Err != nil {
 		t.Error = bulk.Describe(res.Err)
 	}
@@ -145,6 +177,7 @@ func (o *Options) render(r *report) error {
 func (o *Options) renderJSON(r *report) error {
 	doc := jsonDoc{
 		DryRun:       r.DryRun,
+		Bitbucket:    jsonBitbucket{Kind: string(r.Backend.Kind()), Server: r.Backend.Server()},
 		Plan:         r.Plan,
 		Targets:      []jsonTarget{},
 		Summary:      r.counts(),
@@ -185,6 +218,7 @@ func (o *Options) renderText(r *report) error {
 	var b strings.Builder
 	k := r.Key
 	fmt.Fprintf(&b, "access key %s\n", k.name)
+	fmt.Fprintf(&b, "  bitbucket    %s\n", r.Backend.Describe())
 	fmt.Fprintf(&b, "  private key  %s\n", k.path)
 	if k.key != nil {
 		fmt.Fprintf(&b, "  fingerprint  %s\n", k.key.Fingerprint)
@@ -196,6 +230,9 @@ func (o *Options) renderText(r *report) error {
 		fmt.Fprintf(&b, "%-8s %s", res.Status, res.Target.Ref())
 		if res.Target.Kind == state.TargetProject {
 			b.WriteString(" (project)")
+		}
+		if res.Target.Permission != "" {
+			fmt.Fprintf(&b, " %s", res.Target.Permission)
 		}
 		switch {
 		case res.Err != nil:
@@ -224,15 +261,36 @@ func (o *Options) renderText(r *report) error {
 	return err
 }
 
+// newPlan is the plan of a run: one call per pending target, on Data Center two where
+// the key may already be there (a look, then the POST).
+func (o *Options) newPlan(b backend.Backend, p *keyPlan, targets, done, pending, listCalls int) plan {
+	per := 1
+	if b.Kind() == backend.DataCenter && !p.generate {
+		per = 2
+	}
+	pl := plan{Targets: targets, Done: done, Pending: pending, ListCalls: listCalls, Calls: listCalls + per*pending}
+	if b.Kind() == backend.Cloud {
+		// Data Center's rate limit is the server's own setting, not a known budget.
+		pl.BudgetPerHour = HourlyBudget
+	}
+	return pl
+}
+
 func (o *Options) printPlan(p plan, spec accesskey.Spec) {
 	msg := fmt.Sprintf("%d %s (%d already done), about %s",
 		p.Targets, text.Plural(p.Targets, "target", "targets"), p.Done, text.Plural(p.Calls, "1 call", fmt.Sprintf("%d calls", p.Calls)))
 	if p.ListCalls > 0 {
-		msg += fmt.Sprintf(" (%d listing %s)", p.ListCalls, spec.Workspace)
+		what := spec.Workspace
+		if spec.DataCenter {
+			what = "the repositories you administer"
+		}
+		msg += fmt.Sprintf(" (%d listing %s)", p.ListCalls, what)
 	}
-	msg += fmt.Sprintf("; budget %s calls per hour", thousands(p.BudgetPerHour))
+	if p.BudgetPerHour > 0 {
+		msg += fmt.Sprintf("; budget %s calls per hour", thousands(p.BudgetPerHour))
+	}
 	fmt.Fprintln(o.IO.ErrOut, msg)
-	if p.Calls > p.BudgetPerHour {
+	if p.BudgetPerHour > 0 && p.Calls > p.BudgetPerHour {
 		o.IO.Warnf("that is more than one hour's budget: bbkey waits out the rate limit for up to --max-wait (%s), then stops; run it again to finish",
 			o.Globals.MaxWait)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/accesskey"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/iostreams"
@@ -28,19 +29,12 @@ const HourlyBudget = 1000
 var errUnchanged = errors.New("unchanged")
 
 func runAdd(ctx context.Context, o *Options) error {
-	spec, err := o.spec()
-	if err != nil {
-		return err
-	}
 	ttl, err := o.ttl()
 	if err != nil {
 		return err
 	}
 	if o.Concurrency < 1 || o.Concurrency > maxConcurrency {
 		return cmdutil.UsageError(fmt.Errorf("--concurrency %d is out of range 1-%d", o.Concurrency, maxConcurrency))
-	}
-	if _, err := spec.Named(); err != nil {
-		return cmdutil.UsageError(err)
 	}
 	name, err := o.keyName()
 	if err != nil {
@@ -58,6 +52,26 @@ func runAdd(ctx context.Context, o *Options) error {
 	// --ssh-host-keys must fail now, before any key is made or added.
 	if _, err := hostkeys.Pinned(settings); err != nil {
 		return err
+	}
+	relay := &waitRelay{io: o.IO}
+	b, err := o.Backend(ctx, bbapi.WithWaitHook(relay.wait))
+	if err != nil {
+		return err
+	}
+	if o.Write && b.Kind() != backend.DataCenter {
+		return cmdutil.UsageError(fmt.Errorf("--write: %w", backend.ErrWriteUnsupported),
+			"drop --write: on Bitbucket Cloud an access key can clone and fetch, never push")
+	}
+	spec, err := o.spec(b)
+	if err != nil {
+		return err
+	}
+	if _, err := spec.Named(b); err != nil {
+		return cmdutil.UsageError(err)
+	}
+	if o.WriteSSHConfig && b.Kind() == backend.DataCenter {
+		return cmdutil.UsageError(fmt.Errorf("--write-ssh-config does not yet write Host blocks for %s", b.Describe()),
+			"drop --write-ssh-config: the run prints the Host block and the pinned host key to install by hand")
 	}
 	sd := state.Dir{Path: paths.ConfigDir, Now: o.Now}
 	if !o.DryRun {
@@ -97,30 +111,29 @@ func runAdd(ctx context.Context, o *Options) error {
 		}
 	}
 
-	relay := &waitRelay{io: o.IO}
-	client, err := o.APIClient(ctx, bbapi.WithWaitHook(relay.wait))
-	if err != nil {
-		return err
-	}
-	if client.Credential().Kind() == bbapi.KindAccessToken && (len(spec.Repos) > 0 || spec.Listing()) {
+	if c := backend.CloudClient(b); c != nil && c.Credential().Kind() == bbapi.KindAccessToken && (len(spec.Repos) > 0 || spec.Listing()) {
 		return cmdutil.AccessTokenRepoKeysError("adding an access key to repositories")
 	}
-	targets, err := accesskey.Expand(ctx, spec, client.Repositories)
+	targets, err := accesskey.Expand(ctx, spec, b)
 	if err != nil {
 		return err
 	}
 	if len(targets) == 0 {
+		if spec.DataCenter {
+			return cmdutil.WithHint(fmt.Errorf("no repository of %s to add the key to", b.Describe()),
+				"--all lists the repositories the token administers (REPO_ADMIN); check the token's permissions")
+		}
 		return cmdutil.WithHint(fmt.Errorf("no repository of %s to add the key to", spec.Workspace),
 			"the listing shows repositories you administer (role=admin); check --query and the credential's account")
 	}
-	listCalls := client.Stats().Requests
+	targets = accesskey.WithPermission(targets, b.Kind(), o.Write)
+	listCalls := b.Stats().Requests
 	done, pending := accesskey.Split(targets, prev, p.fingerprint())
-	pl := plan{Targets: len(targets), Done: len(done), Pending: len(pending), ListCalls: listCalls,
-		Calls: listCalls + len(pending), BudgetPerHour: HourlyBudget}
+	pl := o.newPlan(b, p, len(targets), len(done), len(pending), listCalls)
 	o.printPlan(pl, spec)
 
 	if o.DryRun {
-		rep := &report{DryRun: true, Plan: pl, Key: p, Results: dryResults(targets, done), Calls: client.Stats().Requests}
+		rep := &report{DryRun: true, Backend: b, Plan: pl, Key: p, Results: dryResults(targets, done), Calls: b.Stats().Requests}
 		if rep.Changed, err = o.wouldChange(ctx, p, prev, len(pending), settings, paths, st); err != nil {
 			return err
 		}
@@ -131,15 +144,17 @@ func runAdd(ctx context.Context, o *Options) error {
 	if err := sshconfig.Check(paths.SSHDir); err != nil {
 		return err
 	}
+	ssh := &sshSide{b: b}
 	if o.Verify {
-		// An endpoint whose host key is not pinned fails the proof for sure: say so
-		// before any key is made or added anywhere.
-		if err := o.checkHostKey(ctx, settings); err != nil {
+		// An endpoint whose host key is not pinned (on Data Center: not the one the
+		// server's own settings vouch for) fails the proof for sure: say so before any
+		// key is made or added anywhere.
+		if err := o.checkHostKey(ctx, ssh); err != nil {
 			return err
 		}
 	}
 	testhook.Pause(ctx, o.LookupEnv, "add-access-key:planned")
-	rep := &report{Plan: pl, Key: p}
+	rep := &report{Backend: b, Plan: pl, Key: p}
 	if p.generate {
 		host, _ := o.Hostname() // keys.Comment says "unknown" for a host without a name
 		k, err := keys.Generate(keys.GenerateOptions{Path: p.path, Comment: keys.Comment(name, host, o.Now()),
@@ -170,7 +185,10 @@ func runAdd(ctx context.Context, o *Options) error {
 		prog := accesskey.NewProgress(o.IO, len(pending), o.Now)
 		relay.set(prog.Wait)
 		eng := &accesskey.Engine{
-			Adder:       accesskey.Bitbucket{Client: client, Key: p.key.AuthorizedKey(), Label: p.label},
+			// A key this run made cannot be anywhere yet; any other may be (added by
+			// hand, by another machine, or by a run killed before it recorded).
+			Adder: accesskey.Places{B: b, Key: p.key.AuthorizedKey(), Label: p.label, Fingerprint: p.key.Fingerprint,
+				Write: o.Write, MayExist: !rep.KeyCreated},
 			Concurrency: o.Concurrency,
 			Record: func(ctx context.Context, batch []accesskey.Result) error {
 				return recordTargets(ctx, sd, p, batch)
@@ -196,12 +214,12 @@ func runAdd(ctx context.Context, o *Options) error {
 		rep.Changed = append(rep.Changed, filepath.Join(paths.ConfigDir, state.StateFile))
 	}
 
-	if err := o.sshSetup(ctx, rep, settings, paths, sd); err != nil {
+	if err := o.sshSetup(ctx, rep, ssh, settings, paths, sd); err != nil {
 		return err
 	}
 	var verr error
 	if o.Verify {
-		verr = o.verify(ctx, rep, client, settings, paths)
+		verr = o.verify(ctx, rep, ssh, paths)
 	}
 	// A scheduled `rotate --access-keys` must reach the same API and endpoint; only
 	// settings that worked are recorded, so not after a failed proof.
@@ -212,7 +230,7 @@ func runAdd(ctx context.Context, o *Options) error {
 			rep.Changed = append(rep.Changed, f)
 		}
 	}
-	rep.Calls = client.Stats().Requests
+	rep.Calls = b.Stats().Requests
 	o.printSummary(rep)
 	if err := o.render(rep); err != nil {
 		return err

@@ -7,25 +7,46 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"strings"
+	"sync"
 
-	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/accesskey"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/sshproof"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
+// sshSide is the SSH side of the run's Bitbucket, asked for once: on Data Center it
+// costs a call (GET /rest/ssh/latest/settings) and an SSH handshake to read the host key
+// the server vouches for.
+type sshSide struct {
+	b    backend.Backend
+	once sync.Once
+	s    *backend.SSH
+	err  error
+}
+
+func (x *sshSide) get(ctx context.Context) (*backend.SSH, error) {
+	x.once.Do(func() { x.s, x.err = x.b.SSH(ctx) })
+	return x.s, x.err
+}
+
 // sshSetup works out the ssh config block and the pinned host keys for the key, and
 // writes them with --write-ssh-config.
-func (o *Options) sshSetup(ctx context.Context, rep *report, s cmdutil.Settings, paths cmdutil.Paths, sd state.Dir) error {
+func (o *Options) sshSetup(ctx context.Context, rep *report, side *sshSide, s cmdutil.Settings, paths cmdutil.Paths, sd state.Dir) error {
 	st, err := sd.Load()
 	if err != nil {
 		return err
+	}
+	if side.b.Kind() == backend.DataCenter {
+		return o.sshShowDC(ctx, rep, side, st, paths)
 	}
 	rep.SSH.Alias = identity.AccessAlias(s.SSHHost, st, rep.Key.name)
 	// The block to show (or write) for this key, even when it gets none in the file.
@@ -41,7 +62,7 @@ func (o *Options) sshSetup(ctx context.Context, rep *report, s cmdutil.Settings,
 		return fmt.Errorf("ssh config: %w", err)
 	}
 	if b, ok := sshconfig.Find(blocks, rep.SSH.Alias); ok {
-		rep.SSH.Config = strings.TrimLeft(strings.TrimPrefix(string(sshconfig.RenderManaged([]sshconfig.HostBlock{b})), sshconfig.Header), "\n")
+		rep.SSH.Config = renderBlock(b)
 	}
 	pins, err := hostkeys.Pinned(s)
 	if err != nil {
@@ -68,17 +89,60 @@ func (o *Options) sshSetup(ctx context.Context, rep *report, s cmdutil.Settings,
 	return nil
 }
 
-// verify proves the key on one repository that has it.
-func (o *Options) verify(ctx context.Context, rep *report, client *bbapi.Client, s cmdutil.Settings, paths cmdutil.Paths) error {
-	t, err := verifyTarget(ctx, client, rep.Results)
+// sshShowDC works out the Host block and the pinned host key of a Data Center server's
+// SSH, from the server's own settings, to install by hand (bbkey does not write Data
+// Center Host blocks for access keys yet).
+func (o *Options) sshShowDC(ctx context.Context, rep *report, side *sshSide, st *state.State, paths cmdutil.Paths) error {
+	info, err := side.get(ctx)
 	if err != nil {
 		return err
 	}
-	pr := accesskey.Proof{Git: o.Git, Target: t}
+	host, port, err := settings.SplitEndpoint(info.Endpoint)
+	if err != nil {
+		return err
+	}
+	key, err := filepath.Abs(rep.Key.path)
+	if err != nil {
+		return err
+	}
+	rep.SSH.Alias, rep.SSH.Port = identity.AccessAlias(info.Host, st, rep.Key.name), info.Port
+	rep.SSH.KnownHostsFile = hostkeys.Path(paths.SSHDir) + "." + info.Host
+	rep.SSH.ConfigFile = sshconfig.FilesIn(paths.SSHDir).UserConfig
+	b := sshconfig.HostBlock{Alias: rep.SSH.Alias, HostName: host, Port: port, IdentityFile: key,
+		KnownHostsFile: rep.SSH.KnownHostsFile, HostKeyAlias: info.Host}
+	if err := b.Validate(); err != nil {
+		return fmt.Errorf("ssh config for %s: %w", b.Alias, err)
+	}
+	rep.SSH.Config = renderBlock(b)
+	rep.SSH.KnownHosts = string(hostkeys.Render(info.Pins))
+	return nil
+}
+
+func renderBlock(b sshconfig.HostBlock) string {
+	return strings.TrimLeft(strings.TrimPrefix(string(sshconfig.RenderManaged([]sshconfig.HostBlock{b})), sshconfig.Header), "\n")
+}
+
+// verify proves the key on one repository that has it.
+func (o *Options) verify(ctx context.Context, rep *report, side *sshSide, paths cmdutil.Paths) error {
+	b := side.b
+	t, err := verifyTarget(ctx, b, rep.Results)
+	if err != nil {
+		return err
+	}
+	pr := accesskey.Proof{Git: o.Git, Target: t, DataCenter: b.Kind() == backend.DataCenter, Write: o.Write}
+	info, err := side.get(ctx)
+	if err == nil {
+		err = o.checkHostKey(ctx, side)
+	}
+	if err != nil {
+		rep.Verify = &accesskey.ProofResult{Target: t.Ref()}
+		o.IO.Step(iostreams.MarkFail, "proof on %s failed", t.Ref())
+		return err
+	}
 	if o.WriteSSHConfig {
 		pr.ConfigFile, pr.Alias = sshconfig.FilesIn(paths.SSHDir).UserConfig, rep.SSH.Alias
 	} else {
-		pr.Endpoint, pr.HostKeyAlias, pr.KnownHosts, pr.KeyPath = s.SSHEndpoint, s.SSHHost, []byte(rep.SSH.KnownHosts), rep.Key.path
+		pr.Endpoint, pr.HostKeyAlias, pr.KnownHosts, pr.KeyPath = info.Endpoint, info.Pins.Alias, hostkeys.Render(info.Pins), rep.Key.path
 	}
 	switch {
 	case o.LoadAgent:
@@ -86,16 +150,15 @@ func (o *Options) verify(ctx context.Context, rep *report, client *bbapi.Client,
 	case rep.Key.key.Encrypted && rep.Key.key.HasPrivate():
 		pr.Private = rep.Key.key.Private
 	}
-	if err := o.checkHostKey(ctx, s); err != nil {
-		rep.Verify = &accesskey.ProofResult{Target: t.Ref()}
-		o.IO.Step(iostreams.MarkFail, "proof on %s failed", t.Ref())
-		return err
-	}
 	res, err := pr.Run(ctx)
 	rep.Verify = &res
 	if err != nil {
 		o.IO.Step(iostreams.MarkFail, "proof on %s failed", t.Ref())
 		return err
+	}
+	if o.Write {
+		o.IO.Step(iostreams.MarkOK, "proved on %s: git ls-remote works, and so does a push (write access)", t.Ref())
+		return nil
 	}
 	o.IO.Step(iostreams.MarkOK, "proved on %s: git ls-remote works, a push is refused as read-only", t.Ref())
 	return nil
@@ -104,15 +167,16 @@ func (o *Options) verify(ctx context.Context, rep *report, client *bbapi.Client,
 // checkHostKey compares the endpoint's host key with the pins before git runs: OpenSSH's
 // refusal names only the key it was shown (and blames whichever pin it tried first),
 // where bbkey's names every pinned key and where to check them. Any other failure is
-// left to the proof, which reports it in git's words.
-func (o *Options) checkHostKey(ctx context.Context, s cmdutil.Settings) error {
-	pins, err := hostkeys.Pinned(s)
+// left to the proof, which reports it in git's words. On Data Center the SSH side itself
+// fails when the server's SSH presents a key its HTTPS settings do not vouch for.
+func (o *Options) checkHostKey(ctx context.Context, side *sshSide) error {
+	info, err := side.get(ctx)
 	if err != nil {
 		return err
 	}
 	po := sshproof.Options{
-		Endpoint: s.SSHEndpoint, HostKeyAlias: pins.Alias, HostKeyCallback: pins.HostKeyCallback(s.SSHEndpoint),
-		HostKeyAlgorithms: hostkeys.HostKeyAlgorithms(pins.Keys),
+		Endpoint: info.Endpoint, HostKeyAlias: info.Pins.Alias, HostKeyCallback: info.Pins.HostKeyCallback(info.Endpoint),
+		HostKeyAlgorithms: hostkeys.HostKeyAlgorithms(info.Pins.Keys),
 	}
 	if o.Globals != nil && o.Globals.Debug {
 		po.Trace = o.IO.ErrOut
@@ -126,7 +190,7 @@ func (o *Options) checkHostKey(ctx context.Context, s cmdutil.Settings) error {
 
 // verifyTarget picks a repository that has the key: the first repository target done,
 // else a repository of the first project done (one listing call).
-func verifyTarget(ctx context.Context, client *bbapi.Client, results []accesskey.Result) (state.Target, error) {
+func verifyTarget(ctx context.Context, b backend.Backend, results []accesskey.Result) (state.Target, error) {
 	for _, r := range results {
 		if r.Status.Done() && r.Target.Kind == state.TargetRepo {
 			return r.Target, nil
@@ -136,12 +200,12 @@ func verifyTarget(ctx context.Context, client *bbapi.Client, results []accesskey
 		if !r.Status.Done() || r.Target.Kind != state.TargetProject {
 			continue
 		}
-		q := fmt.Sprintf("project.key = %q", r.Target.Slug)
-		for repo, err := range client.Repositories.ListWorkspace(ctx, r.Target.Workspace, &bbapi.ListRepositoriesOptions{Query: q}) {
+		proj := accesskey.PlaceOf(r.Target)
+		for repo, err := range b.Repos(ctx, backend.RepoQuery{Project: &proj}) {
 			if err != nil {
 				return state.Target{}, cmdutil.VerifyError(fmt.Errorf("finding a repository of project %s to verify on: %w", r.Target.Ref(), err))
 			}
-			return state.Target{Kind: state.TargetRepo, Workspace: r.Target.Workspace, Slug: repo.RepoSlug()}, nil
+			return accesskey.TargetOf(repo), nil
 		}
 	}
 	return state.Target{}, cmdutil.VerifyError(errors.New("nothing to verify: no repository has the key"))

@@ -2,11 +2,10 @@ package accesskey
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
-	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/bulk"
 	"github.com/bbkey/bbkey/internal/state"
 )
@@ -50,41 +49,49 @@ type Adder interface {
 	Add(ctx context.Context, t state.Target) (keyID string, present bool, err error)
 }
 
-// Bitbucket adds a key as an access key through the REST API: one POST per target, and
-// on a duplicate-key answer one listing of that target's keys to find its id.
-type Bitbucket struct {
-	Client *bbapi.Client
+// Places adds a key as an access key through a Bitbucket's backend: one POST per target
+// (OrGet: a key already there is found and counts as present; on Cloud that costs one
+// listing of the target's keys after the duplicate answer).
+//
+// On Data Center a POST of a key the target already has changes its permission there, so
+// where the key may already be there (MayExist: this run did not make it) the target's
+// keys are looked at first and the key is posted only when it is missing or is to gain
+// write; a key that may write where read-only was asked is left alone and reported
+// (*PermissionMismatchError). Cloud, whose duplicate answer changes nothing, is not
+// looked at: its call budget stays one call per target.
+type Places struct {
+	B backend.Backend
 	// Key is the public key as an authorized_keys line.
-	Key   string
-	Label string
+	Key         string
+	Label       string
+	Fingerprint string
+	// Write asks for write permission (Data Center only).
+	Write    bool
+	MayExist bool
 }
 
 // Add implements Adder.
-func (b Bitbucket) Add(ctx context.Context, t state.Target) (string, bool, error) {
-	opts := bbapi.AddDeployKeyOptions{Key: b.Key, Label: b.Label}
-	var (
-		id   bbapi.ID
-		resp *bbapi.Response
-		err  error
-	)
-	switch t.Kind {
-	case state.TargetRepo:
-		var k *bbapi.DeployKey
-		if k, resp, err = b.Client.DeployKeys.AddOrGet(ctx, t.Workspace, t.Slug, opts); err == nil {
-			id = k.ID
+func (a Places) Add(ctx context.Context, t state.Target) (string, bool, error) {
+	p := PlaceOf(t)
+	if a.MayExist && a.B.Kind() == backend.DataCenter {
+		k, err := a.B.FindAccessKey(ctx, p, a.Fingerprint)
+		if err != nil {
+			return "", false, err
 		}
-	case state.TargetProject:
-		var k *bbapi.ProjectDeployKey
-		if k, resp, err = b.Client.ProjectDeployKeys.AddOrGet(ctx, t.Workspace, t.Slug, opts); err == nil {
-			id = k.ID
+		switch {
+		case k == nil:
+		case k.Write == a.Write:
+			return k.ID, true, nil
+		case k.Write:
+			return k.ID, false, &PermissionMismatchError{Target: t, Has: k.Permission, Want: string(Permission(t, a.Write))}
 		}
-	default:
-		return "", false, errors.New("unknown target kind " + string(t.Kind))
+		// Missing, or read where write is asked for: the POST adds it or raises it.
 	}
+	k, err := a.B.AddAccessKey(ctx, p, backend.NewKey{Text: a.Key, Label: a.Label, Write: a.Write, OrGet: true})
 	if err != nil {
 		return "", false, err
 	}
-	return id.String(), resp != nil && resp.Reconciled, nil
+	return k.ID, k.Existed, nil
 }
 
 // Engine adds a key to many targets, a few at a time.

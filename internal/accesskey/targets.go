@@ -9,6 +9,12 @@
 // that repository's keys to learn the id, counts as already done. Workspaces are expanded
 // by listing their repositories a hundred at a time.
 //
+// Bitbucket Data Center is reached through the same backend.Backend. What differs there:
+// names are PROJ/slug and bare project keys; --all is every repository the token
+// administers; access keys may write (--write); and posting a key a target already has
+// changes its permission, so where the key may already be there (this run did not make
+// it) the target's keys are looked at first, which costs one GET per target.
+//
 // The package has four parts: targets (what the user named, expanded and deduplicated),
 // the engine (one add per target on internal/bulk's pool: bounded concurrency, stopping
 // cleanly when the wait budget runs out, batched recording), progress on stderr, and the
@@ -25,15 +31,17 @@ import (
 	"strings"
 
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
 // Spec is what the user asked for: repositories and projects by name, and the
 // repositories of a workspace (all those the user administers, or those matching a
-// Bitbucket filter query). On Data Center names are PROJ/slug and bare project keys, and
-// All is every repository the credential administers (no workspace, no query).
+// Bitbucket filter query). On Data Center names are PROJ/slug (~user/slug) and bare
+// project keys, and All is every repository the credential administers: no workspace,
+// no query.
 type Spec struct {
-	Repos      []string // WS/SLUG (Data Center: PROJ/slug, ~user/slug)
+	Repos      []string // WS/SLUG (Data Center: PROJ/slug)
 	Projects   []string // WS/KEY (Data Center: KEY)
 	Workspace  string
 	All        bool
@@ -41,26 +49,29 @@ type Spec struct {
 	DataCenter bool
 }
 
+// Parser reads a repository or project as the user names it on one Bitbucket;
+// backend.Backend is one.
+type Parser interface {
+	ParsePlace(kind backend.PlaceKind, ref string) (backend.Place, error)
+}
+
 // Named returns the targets the spec names directly, in the order given, without
 // duplicates.
-func (s Spec) Named() ([]state.Target, error) {
-	if s.DataCenter {
-		return s.namedDataCenter()
-	}
+func (s Spec) Named(p Parser) ([]state.Target, error) {
 	var out []state.Target
 	for _, r := range s.Repos {
-		t, err := state.ParseTarget(state.TargetRepo, strings.TrimSuffix(r, ".git"))
+		pl, err := p.ParsePlace(backend.Repo, strings.TrimSuffix(r, ".git"))
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, t)
+		out = append(out, TargetOf(pl))
 	}
-	for _, p := range s.Projects {
-		t, err := state.ParseTarget(state.TargetProject, p)
+	for _, ref := range s.Projects {
+		pl, err := p.ParsePlace(backend.Project, ref)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, t)
+		out = append(out, TargetOf(pl))
 	}
 	return Dedupe(out), nil
 }
@@ -74,33 +85,46 @@ func (s Spec) Listing() bool {
 	return s.Workspace != "" && (s.All || s.Query != "")
 }
 
-// Lister lists the repositories of a workspace; *bbapi.RepositoriesService is one.
-type Lister interface {
-	ListWorkspace(ctx context.Context, workspace string, opts *bbapi.ListRepositoriesOptions) iter.Seq2[*bbapi.Repository, error]
+// TargetOf is the state's record of a place.
+func TargetOf(p backend.Place) state.Target {
+	return state.Target{Kind: state.TargetKind(p.Kind), Workspace: p.Owner, Slug: p.Slug}
 }
 
-// Expand returns the targets of the spec: those it names, then the workspace's
-// repositories where the credential is an admin (adding an access key needs admin), all
-// of them or those matching Query. Duplicates (Bitbucket names are case-insensitive) are
-// dropped, keeping the first.
-func Expand(ctx context.Context, s Spec, l Lister) ([]state.Target, error) {
-	out, err := s.Named()
+// PlaceOf is the place a target names.
+func PlaceOf(t state.Target) backend.Place {
+	return backend.Place{Kind: backend.PlaceKind(t.Kind), Owner: t.Workspace, Slug: t.Slug}
+}
+
+// Lister lists repositories; backend.Backend is one.
+type Lister interface {
+	Repos(ctx context.Context, q backend.RepoQuery) iter.Seq2[backend.Place, error]
+}
+
+// Expand returns the targets of the spec: those it names, then the repositories the
+// credential administers (adding an access key needs admin): on Cloud the workspace's,
+// all of them or those matching Query; on Data Center every one (paged with start and
+// limit). Duplicates (Bitbucket names are case-insensitive) are dropped, keeping the
+// first.
+func Expand(ctx context.Context, s Spec, b interface {
+	Parser
+	Lister
+}) ([]state.Target, error) {
+	out, err := s.Named(b)
 	if err != nil {
 		return nil, err
 	}
 	if !s.Listing() {
 		return out, nil
 	}
-	opts := &bbapi.ListRepositoriesOptions{Role: "admin", Query: s.Query}
-	for r, err := range l.ListWorkspace(ctx, s.Workspace, opts) {
+	what := "the repositories of " + s.Workspace
+	if s.DataCenter {
+		what = "the repositories you administer"
+	}
+	for p, err := range b.Repos(ctx, backend.RepoQuery{Workspace: s.Workspace, Query: s.Query}) {
 		if err != nil {
-			return nil, fmt.Errorf("listing the repositories of %s: %w", s.Workspace, err)
+			return nil, fmt.Errorf("listing %s: %w", what, err)
 		}
-		ws := r.WorkspaceSlug()
-		if ws == "" {
-			ws = s.Workspace
-		}
-		out = append(out, state.Target{Kind: state.TargetRepo, Workspace: ws, Slug: r.RepoSlug()})
+		out = append(out, TargetOf(p))
 	}
 	return Dedupe(out), nil
 }
@@ -116,10 +140,11 @@ func Dedupe(ts []state.Target) []state.Target {
 	return out
 }
 
-// ReadRepoList reads the repositories of --repos-from: one WS/SLUG per line; blank lines
-// and lines starting with '#' are skipped, and so is anything after whitespace (so a
-// list with a second column still reads). name labels errors.
-func ReadRepoList(r io.Reader, name string) ([]string, error) {
+// ReadRepoList reads the repositories of --repos-from: one WS/SLUG (Data Center:
+// PROJ/slug) per line; blank lines and lines starting with '#' are skipped, and so is
+// anything after whitespace (so a list with a second column still reads). name labels
+// errors.
+func ReadRepoList(r io.Reader, name string, p Parser) ([]string, error) {
 	var out []string
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
@@ -131,7 +156,7 @@ func ReadRepoList(r io.Reader, name string) ([]string, error) {
 			continue
 		}
 		ref := strings.Fields(line)[0]
-		if _, err := state.ParseTarget(state.TargetRepo, strings.TrimSuffix(ref, ".git")); err != nil {
+		if _, err := p.ParsePlace(backend.Repo, strings.TrimSuffix(ref, ".git")); err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", name, n, err)
 		}
 		out = append(out, ref)

@@ -8,7 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/backend"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
@@ -20,9 +21,12 @@ func refs(ts []state.Target) []string {
 	return out
 }
 
+// cloudParser reads names the Cloud way (ParsePlace needs no client).
+var cloudParser = backend.NewCloud(nil, settings.Settings{})
+
 func TestSpecNamed(t *testing.T) {
 	s := Spec{Repos: []string{"acme/api", "ACME/Api", "acme/web.git"}, Projects: []string{"acme/OPS", "acme/ops"}}
-	got, err := s.Named()
+	got, err := s.Named(cloudParser)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +35,7 @@ func TestSpecNamed(t *testing.T) {
 		t.Errorf("Named = %v, want %v", refs(got), want)
 	}
 	for _, bad := range []Spec{{Repos: []string{"api"}}, {Repos: []string{"acme/a/b"}}, {Projects: []string{"/OPS"}}} {
-		if _, err := bad.Named(); err == nil {
+		if _, err := bad.Named(cloudParser); err == nil {
 			t.Errorf("%+v: no error", bad)
 		}
 	}
@@ -39,41 +43,42 @@ func TestSpecNamed(t *testing.T) {
 
 func TestReadRepoList(t *testing.T) {
 	in := "\ufeff# build repos\nacme/api\n\n  acme/web   main\t# second column\n#acme/skip\nacme/infra.git\n"
-	got, err := ReadRepoList(strings.NewReader(in), "list")
+	got, err := ReadRepoList(strings.NewReader(in), "list", cloudParser)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"acme/api", "acme/web", "acme/infra.git"}; !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
-	_, err = ReadRepoList(strings.NewReader("acme/api\nnot-a-repo\n"), "repos.txt")
+	_, err = ReadRepoList(strings.NewReader("acme/api\nnot-a-repo\n"), "repos.txt", cloudParser)
 	if err == nil || !strings.HasPrefix(err.Error(), "repos.txt:2: ") {
 		t.Errorf("err = %v, want one naming repos.txt:2", err)
 	}
 }
 
 type fakeLister struct {
+	Parser
 	repos []string
 	err   error
-	got   []bbapi.ListRepositoriesOptions
+	got   []backend.RepoQuery
 }
 
-func (f *fakeLister) ListWorkspace(_ context.Context, ws string, opts *bbapi.ListRepositoriesOptions) iter.Seq2[*bbapi.Repository, error] {
-	f.got = append(f.got, *opts)
-	return func(yield func(*bbapi.Repository, error) bool) {
+func (f *fakeLister) Repos(_ context.Context, q backend.RepoQuery) iter.Seq2[backend.Place, error] {
+	f.got = append(f.got, q)
+	return func(yield func(backend.Place, error) bool) {
 		for _, r := range f.repos {
-			if !yield(&bbapi.Repository{FullName: ws + "/" + r, Slug: r}, nil) {
+			if !yield(backend.Place{Kind: backend.Repo, Owner: q.Workspace, Slug: r}, nil) {
 				return
 			}
 		}
 		if f.err != nil {
-			yield(nil, f.err)
+			yield(backend.Place{}, f.err)
 		}
 	}
 }
 
 func TestExpand(t *testing.T) {
-	l := &fakeLister{repos: []string{"api", "b", "c"}}
+	l := &fakeLister{Parser: cloudParser, repos: []string{"api", "b", "c"}}
 	got, err := Expand(context.Background(), Spec{Repos: []string{"acme/API"}, Workspace: "acme", Query: `name ~ "x"`}, l)
 	if err != nil {
 		t.Fatal(err)
@@ -81,18 +86,18 @@ func TestExpand(t *testing.T) {
 	if want := []string{"repo:acme/API", "repo:acme/b", "repo:acme/c"}; !slices.Equal(refs(got), want) {
 		t.Errorf("Expand = %v, want %v", refs(got), want)
 	}
-	if len(l.got) != 1 || l.got[0] != (bbapi.ListRepositoriesOptions{Role: "admin", Query: `name ~ "x"`}) {
+	if len(l.got) != 1 || l.got[0] != (backend.RepoQuery{Workspace: "acme", Query: `name ~ "x"`}) {
 		t.Errorf("listing options %+v", l.got)
 	}
 
 	// Named targets only: no listing at all.
-	l = &fakeLister{}
+	l = &fakeLister{Parser: cloudParser}
 	if _, err := Expand(context.Background(), Spec{Repos: []string{"acme/api"}}, l); err != nil || len(l.got) != 0 {
 		t.Errorf("err %v, listed %d times", err, len(l.got))
 	}
 
 	boom := errors.New("boom")
-	l = &fakeLister{repos: []string{"a"}, err: boom}
+	l = &fakeLister{Parser: cloudParser, repos: []string{"a"}, err: boom}
 	if _, err := Expand(context.Background(), Spec{Workspace: "acme", All: true}, l); !errors.Is(err, boom) || !strings.Contains(err.Error(), "listing the repositories of acme") {
 		t.Errorf("err = %v", err)
 	}

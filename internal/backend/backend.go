@@ -29,6 +29,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -99,6 +100,12 @@ type Backend interface {
 	// DeleteAccessKey revokes one access key of a place: k as a Backend returned it, or
 	// Key{ID: id} from the state.
 	DeleteAccessKey(ctx context.Context, p Place, k Key) error
+	// Repos lists repositories: those of a project, or those the credential administers
+	// (in a Cloud workspace, optionally filtered by Cloud's query language).
+	Repos(ctx context.Context, q RepoQuery) iter.Seq2[Place, error]
+	// Stats are the transport's counters (requests made, retries, time waited), for the
+	// calls a bulk command reports.
+	Stats() bbapi.Stats
 
 	// SSH is where git over SSH goes and which host keys to pin for it. On Data Center it
 	// asks the server (GET /rest/ssh/latest/settings) and connects to its SSH port to
@@ -171,6 +178,9 @@ type Key struct {
 	// Permission is the Data Center permission name of an access key (REPO_READ, …); ""
 	// on Cloud and for account keys.
 	Permission string
+	// Existed is set by an add with OrGet that found the key already there (Bitbucket
+	// answered that it was, and the key was then found), so nothing was added.
+	Existed bool
 
 	// self is the key's own link where the Bitbucket gave one (Cloud), which deletes
 	// it exactly as the server addressed it.

@@ -190,22 +190,24 @@ func (b *cloud) AddAccessKey(ctx context.Context, p Place, nk NewKey) (*Key, err
 		if nk.OrGet {
 			add = b.c.DeployKeys.AddOrGet
 		}
-		k, _, err := add(ctx, p.Owner, p.Slug, opts)
+		k, resp, err := add(ctx, p.Owner, p.Slug, opts)
 		if err != nil {
 			return nil, err
 		}
 		out := cloudRepoKey(k)
+		out.Existed = resp != nil && resp.Reconciled
 		return &out, nil
 	case Project:
 		add := b.c.ProjectDeployKeys.Add
 		if nk.OrGet {
 			add = b.c.ProjectDeployKeys.AddOrGet
 		}
-		k, _, err := add(ctx, p.Owner, p.Slug, opts)
+		k, resp, err := add(ctx, p.Owner, p.Slug, opts)
 		if err != nil {
 			return nil, err
 		}
 		out := cloudProjectKey(k)
+		out.Existed = resp != nil && resp.Reconciled
 		return &out, nil
 	}
 	return nil, unknownPlace(p)

@@ -16,6 +16,8 @@ import (
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/bbapi/dc"
+	"github.com/bbkey/bbkey/internal/backend"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
@@ -50,8 +52,10 @@ func newKeyLine(t *testing.T) (line, fp string) {
 }
 
 func TestDataCenterNames(t *testing.T) {
+	_, c := startDC(t, 0)
+	b := backend.NewDataCenter(c, backend.DataCenterOptions{})
 	s := Spec{DataCenter: true, Repos: []string{"OPS/api", "~ada/notes.git", "ops/API"}, Projects: []string{"OPS", "ops"}}
-	got, err := s.Named()
+	got, err := s.Named(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +76,7 @@ func TestDataCenterNames(t *testing.T) {
 		{DataCenter: true, Repos: []string{"~/api"}},
 		{DataCenter: true, Repos: []string{"OPS/api/x"}},
 	} {
-		_, err := bad.Named()
+		_, err := bad.Named(b)
 		var h interface{ Hints() []string }
 		if err == nil || !errors.As(err, &h) || len(h.Hints()) == 0 {
 			t.Errorf("%+v: err %v, want an error with a hint", bad, err)
@@ -102,7 +106,7 @@ func TestExpandDataCenterAll(t *testing.T) {
 	if err := d.Grant("RO", "", bbapitest.DCDefaultUser, bbapitest.PermRead); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ExpandDataCenter(context.Background(), Spec{DataCenter: true, All: true, Repos: []string{"OPS/r03"}}, c.Repositories)
+	got, err := Expand(context.Background(), Spec{DataCenter: true, All: true, Repos: []string{"OPS/r03"}}, backend.NewDataCenter(c, backend.DataCenterOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,8 +158,11 @@ func TestDataCenterAdder(t *testing.T) {
 		return gets, posts
 	}
 
-	fresh := DataCenter{Client: c, Key: line, Label: "bbkey:ci:2026-12-06:ttl=90d", Fingerprint: fp}
-	id, present, err := fresh.Add(ctx, WithPermission([]state.Target{api}, false)[0])
+	b := backend.NewDataCenter(c, backend.DataCenterOptions{})
+	read := func(t state.Target) state.Target { return WithPermission([]state.Target{t}, backend.DataCenter, false)[0] }
+	write := func(t state.Target) state.Target { return WithPermission([]state.Target{t}, backend.DataCenter, true)[0] }
+	fresh := Places{B: b, Key: line, Label: "bbkey:ci:2026-12-06:ttl=90d", Fingerprint: fp}
+	id, present, err := fresh.Add(ctx, read(api))
 	if err != nil || present || id == "" {
 		t.Fatalf("fresh add: id %q present %v err %v", id, present, err)
 	}
@@ -167,9 +174,9 @@ func TestDataCenterAdder(t *testing.T) {
 	}
 
 	look := fresh
-	look.Look = true
+	look.MayExist = true
 	// Present with the permission asked for: one GET, nothing posted.
-	id2, present, err := look.Add(ctx, WithPermission([]state.Target{api}, false)[0])
+	id2, present, err := look.Add(ctx, read(api))
 	if err != nil || !present || id2 != id {
 		t.Errorf("look, present: id %q (want %q) present %v err %v", id2, id, present, err)
 	}
@@ -177,7 +184,9 @@ func TestDataCenterAdder(t *testing.T) {
 		t.Errorf("look, present: %d GETs %d POSTs, want one GET", g, p)
 	}
 	// --write on a read key: raised.
-	if _, present, err := look.Add(ctx, WithPermission([]state.Target{api}, true)[0]); err != nil || present {
+	lookW := look
+	lookW.Write = true
+	if _, present, err := lookW.Add(ctx, write(api)); err != nil || present {
 		t.Errorf("look, raise: present %v err %v", present, err)
 	}
 	if g, p := count(); g != 1 || p != 1 {
@@ -187,9 +196,9 @@ func TestDataCenterAdder(t *testing.T) {
 		t.Fatalf("after --write: %+v", k)
 	}
 	// Read asked where the key writes: left as it is, reported.
-	_, _, err = look.Add(ctx, WithPermission([]state.Target{api}, false)[0])
+	_, _, err = look.Add(ctx, read(api))
 	var mm *PermissionMismatchError
-	if !errors.As(err, &mm) || mm.Has != dc.RepoWrite || !strings.Contains(err.Error(), "--write") {
+	if !errors.As(err, &mm) || mm.Has != "REPO_WRITE" || mm.Want != "REPO_READ" || !strings.Contains(err.Error(), "--write") {
 		t.Errorf("look, lower: err %v", err)
 	}
 	if g, p := count(); g != 1 || p != 0 {
@@ -200,7 +209,7 @@ func TestDataCenterAdder(t *testing.T) {
 	}
 
 	// A project, absent: looked for, then posted with PROJECT_WRITE.
-	if _, present, err := look.Add(ctx, WithPermission([]state.Target{proj}, true)[0]); err != nil || present {
+	if _, present, err := lookW.Add(ctx, write(proj)); err != nil || present {
 		t.Errorf("project: present %v err %v", present, err)
 	}
 	if g, p := count(); g != 1 || p != 1 {
@@ -220,7 +229,7 @@ func TestDataCenterAdder(t *testing.T) {
 	if err := d.Grant("RO", "", bbapitest.DCDefaultUser, bbapitest.PermRead); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = fresh.Add(ctx, state.Target{Kind: state.TargetRepo, Workspace: "RO", Slug: "seen"})
+	_, _, err = fresh.Add(ctx, read(state.Target{Kind: state.TargetRepo, Workspace: "RO", Slug: "seen"}))
 	if p, ok := dc.IsPermission(err); !ok || p != dc.RepoAdmin {
 		t.Errorf("no admin: err %v, want a permission error naming REPO_ADMIN", err)
 	}
@@ -231,15 +240,58 @@ func TestSplitPermission(t *testing.T) {
 	api := state.Target{Kind: state.TargetRepo, Workspace: "OPS", Slug: "api"}
 	_, fp := newKeyLine(t)
 	key := &state.AccessKey{Fingerprint: fp}
-	rec := WithPermission([]state.Target{api}, false)[0]
+	rec := WithPermission([]state.Target{api}, backend.DataCenter, false)[0]
 	rec.KeyID = "7"
 	key.SetTarget(rec)
-	done, pending := Split(WithPermission([]state.Target{api}, false), key, fp)
+	done, pending := Split(WithPermission([]state.Target{api}, backend.DataCenter, false), key, fp)
 	if len(done) != 1 || len(pending) != 0 || done[0].KeyID != "7" {
 		t.Errorf("read again: done %+v pending %+v", done, pending)
 	}
-	done, pending = Split(WithPermission([]state.Target{api}, true), key, fp)
+	done, pending = Split(WithPermission([]state.Target{api}, backend.DataCenter, true), key, fp)
 	if len(done) != 0 || len(pending) != 1 || pending[0].Permission != "REPO_WRITE" {
 		t.Errorf("--write: done %+v pending %+v", done, pending)
+	}
+}
+
+// On Cloud the key is posted without a look even when it may be there: a duplicate
+// answer costs one listing and counts as present; --write is refused before any call.
+func TestPlacesCloud(t *testing.T) {
+	srv := bbapitest.Start(t)
+	c, err := bbapi.NewClient(srv.APIURL(), &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: srv.DefaultAPIToken()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := backend.NewCloud(c, settings.Settings{})
+	line, fp := newKeyLine(t)
+	a := Places{B: b, Key: line, Label: "bbkey:ci:2026-12-06:ttl=90d", Fingerprint: fp, MayExist: true}
+	api := state.Target{Kind: state.TargetRepo, Workspace: "acme", Slug: "api"}
+	ctx := context.Background()
+	id, present, err := a.Add(ctx, api)
+	if err != nil || present || id == "" {
+		t.Fatalf("first add: id %q present %v err %v", id, present, err)
+	}
+	id2, present, err := a.Add(ctx, api)
+	if err != nil || !present || id2 != id {
+		t.Fatalf("second add: id %q (want %q) present %v err %v", id2, id, present, err)
+	}
+	var gets, posts int
+	for _, r := range srv.Requests() {
+		switch r.Method {
+		case http.MethodGet:
+			gets++
+		case http.MethodPost:
+			posts++
+		}
+	}
+	if posts != 2 || gets != 1 {
+		t.Errorf("%d POSTs %d GETs, want 2 POSTs and the one listing after the duplicate", posts, gets)
+	}
+	srv.ResetRequests()
+	a.Write = true
+	if _, _, err := a.Add(ctx, api); !errors.Is(err, backend.ErrWriteUnsupported) {
+		t.Errorf("--write on Cloud: err %v", err)
+	}
+	if n := len(srv.Requests()); n != 0 {
+		t.Errorf("--write on Cloud sent %d requests", n)
 	}
 }
