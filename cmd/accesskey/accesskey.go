@@ -90,19 +90,8 @@ func NewCmdAddAccessKey(f *cmdutil.Factory, runF func(*Options) error) *cobra.Co
 		NoInput:         f.NoInput,
 		Agent:           f.Agent,
 		Backend: func(ctx context.Context, extra ...bbapi.Option) (backend.Backend, error) {
-			rc, err := f.ResolveCredential(ctx)
-			if err != nil {
-				return nil, err
-			}
-			s, err := f.Settings()
-			if err != nil {
-				return nil, err
-			}
-			c, err := f.NewAPIClient(rc.Credential, extra...)
-			if err != nil {
-				return nil, err
-			}
-			return backend.NewCloud(c, s), nil
+			b, _, err := f.Backend(ctx, extra...)
+			return b, err
 		},
 		// Only an Exec can take extra environment; any other runner (a test's) is replaced
 		// by the git on PATH, as the proof needs the real git anyway.
@@ -186,22 +175,35 @@ authenticated or missing scope; 5 --verify failed.`,
 	return cmd
 }
 
+// checkFlagsFor refuses, before anything else, the flags the selected Bitbucket does not
+// have (server "" is Cloud): --write on Cloud, whose access keys only read; --query and
+// --workspace on Data Center, which has neither.
+func (o *Options) checkFlagsFor(server string) error {
+	if server == "" {
+		if o.Write {
+			return cmdutil.UsageError(fmt.Errorf("--write: %w", backend.ErrWriteUnsupported),
+				"drop --write: on Bitbucket Cloud an access key can clone and fetch, never push (Data Center's may: --server URL)")
+		}
+		return nil
+	}
+	switch {
+	case o.Query != "":
+		return cmdutil.UsageError(fmt.Errorf("--query is Bitbucket Cloud's filter language; Bitbucket Data Center at %s has none", server),
+			"name the repositories (--repo PROJ/slug, --repos-from FILE), a project (--project KEY), or every one the token administers (--all)")
+	case o.Workspace != "":
+		return cmdutil.UsageError(fmt.Errorf("--workspace is Bitbucket Cloud's; Bitbucket Data Center at %s has projects, not workspaces", server),
+			"use --all for every repository the token administers, or --project KEY")
+	}
+	return nil
+}
+
 // spec turns the target flags (and, inside Bitbucket Pipelines, its variables) into a
 // Spec, failing on combinations that say nothing. Names are read the way b's Bitbucket
 // writes them.
 func (o *Options) spec(b backend.Backend) (accesskey.Spec, error) {
 	s := accesskey.Spec{Repos: o.Repos, Projects: o.Projects, Workspace: o.Workspace, All: o.All, Query: o.Query,
 		DataCenter: b.Kind() == backend.DataCenter}
-	if s.DataCenter {
-		switch {
-		case s.Query != "":
-			return s, cmdutil.UsageError(fmt.Errorf("--query is Bitbucket Cloud's filter language; %s has none", b.Describe()),
-				"name the repositories (--repo PROJ/slug, --repos-from FILE), a project (--project KEY), or every one the token administers (--all)")
-		case s.Workspace != "":
-			return s, cmdutil.UsageError(fmt.Errorf("--workspace is Bitbucket Cloud's; %s has projects, not workspaces", b.Describe()),
-				"use --all for every repository the token administers, or --project KEY")
-		}
-	}
+
 	if o.ReposFrom != "" {
 		var (
 			r    io.Reader = o.IO.In

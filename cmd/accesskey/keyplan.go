@@ -7,13 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/accesskey"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/identity"
@@ -38,6 +38,10 @@ type keyPlan struct {
 	label      string
 	// sshConfig is --write-ssh-config: a key first added without it gets no Host block.
 	sshConfig bool
+	// server is the Data Center server the key goes to ("" for Bitbucket Cloud), and ssh
+	// its SSH side, recorded with the server's entry.
+	server string
+	ssh    *backend.SSH
 }
 
 func (p *keyPlan) fingerprint() string {
@@ -132,13 +136,12 @@ func (o *Options) planKey(paths cmdutil.Paths, name string, prev *state.AccessKe
 func recordKey(ctx context.Context, sd state.Dir, p *keyPlan) (bool, error) {
 	changed := false
 	err := sd.Update(ctx, func(s *state.State) error {
-		if s.AccessKeys == nil {
-			s.AccessKeys = map[string]*state.AccessKey{}
-		}
-		ak := s.AccessKeys[p.name]
+		keys, serverChanged := p.keysIn(s)
+		changed = serverChanged
+		ak := keys[p.name]
 		if ak == nil || !bbapi.SameFingerprint(ak.Fingerprint, p.key.Fingerprint) {
 			ak = &state.AccessKey{Fingerprint: p.key.Fingerprint, Created: p.created, Targets: []state.Target{}, NoSSHConfig: !p.sshConfig}
-			s.AccessKeys[p.name] = ak
+			keys[p.name] = ak
 			changed = true
 		}
 		if p.sshConfig && ak.NoSSHConfig {
@@ -174,13 +177,10 @@ func (o *Options) wouldChange(ctx context.Context, p *keyPlan, prev *state.Acces
 	if !o.WriteSSHConfig {
 		return out, nil
 	}
-	next := *st
-	next.AccessKeys = maps.Clone(st.AccessKeys)
-	if next.AccessKeys == nil {
-		next.AccessKeys = map[string]*state.AccessKey{}
-	}
-	next.AccessKeys[p.name] = &state.AccessKey{Path: p.path, Fingerprint: p.fingerprint(), Label: p.label, Created: p.created}
-	res, err := identity.Sync(ctx, s, paths.SSHDir, &next, true)
+	next := p.withKeys(st)
+	keys, _ := p.keysIn(next)
+	keys[p.name] = &state.AccessKey{Path: p.path, Fingerprint: p.fingerprint(), Label: p.label, Created: p.created}
+	res, err := identity.Sync(ctx, s, paths.SSHDir, next, true)
 	if err != nil {
 		return nil, err
 	}
@@ -190,13 +190,11 @@ func (o *Options) wouldChange(ctx context.Context, p *keyPlan, prev *state.Acces
 // recordTargets records finished targets under the key, so a re-run skips them.
 func recordTargets(ctx context.Context, sd state.Dir, p *keyPlan, batch []accesskey.Result) error {
 	return sd.Update(ctx, func(s *state.State) error {
-		if s.AccessKeys == nil {
-			s.AccessKeys = map[string]*state.AccessKey{}
-		}
-		ak := s.AccessKeys[p.name]
+		keys, _ := p.keysIn(s)
+		ak := keys[p.name]
 		if ak == nil || !bbapi.SameFingerprint(ak.Fingerprint, p.key.Fingerprint) {
 			ak = &state.AccessKey{Path: p.path, Fingerprint: p.key.Fingerprint, Label: p.label, Created: p.created, NoSSHConfig: !p.sshConfig}
-			s.AccessKeys[p.name] = ak
+			keys[p.name] = ak
 		}
 		for _, r := range batch {
 			t := r.Target

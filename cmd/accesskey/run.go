@@ -53,14 +53,14 @@ func runAdd(ctx context.Context, o *Options) error {
 	if _, err := hostkeys.Pinned(settings); err != nil {
 		return err
 	}
+	// What only one Bitbucket has is refused before the credential is even looked for.
+	if err := o.checkFlagsFor(settings.Server); err != nil {
+		return err
+	}
 	relay := &waitRelay{io: o.IO}
 	b, err := o.Backend(ctx, bbapi.WithWaitHook(relay.wait))
 	if err != nil {
 		return err
-	}
-	if o.Write && b.Kind() != backend.DataCenter {
-		return cmdutil.UsageError(fmt.Errorf("--write: %w", backend.ErrWriteUnsupported),
-			"drop --write: on Bitbucket Cloud an access key can clone and fetch, never push")
 	}
 	spec, err := o.spec(b)
 	if err != nil {
@@ -69,10 +69,7 @@ func runAdd(ctx context.Context, o *Options) error {
 	if _, err := spec.Named(b); err != nil {
 		return cmdutil.UsageError(err)
 	}
-	if o.WriteSSHConfig && b.Kind() == backend.DataCenter {
-		return cmdutil.UsageError(fmt.Errorf("--write-ssh-config does not yet write Host blocks for %s", b.Describe()),
-			"drop --write-ssh-config: the run prints the Host block and the pinned host key to install by hand")
-	}
+	side := &sshSide{b: b}
 	sd := state.Dir{Path: paths.ConfigDir, Now: o.Now}
 	if !o.DryRun {
 		// The writers' lock comes before the state is read and is held until the last
@@ -88,7 +85,7 @@ func runAdd(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	prev := st.AccessKeys[name]
+	prev := st.AccessKeysOf(b.Server())[name]
 
 	p, err := o.planKey(paths, name, prev, ttl)
 	if err != nil {
@@ -100,6 +97,14 @@ func runAdd(ctx context.Context, o *Options) error {
 			p.key.Wipe()
 		}
 	}()
+	if p.server = b.Server(); p.server != "" && (!o.DryRun || o.WriteSSHConfig) {
+		// The server's entry records its SSH side (its Host blocks are made from it):
+		// asked for now, before anything is made, so a server whose SSH host key does
+		// not match its own settings stops the run here.
+		if p.ssh, err = side.get(ctx); err != nil {
+			return err
+		}
+	}
 
 	var ag agent.Agent
 	if o.LoadAgent && !o.DryRun {
@@ -144,12 +149,11 @@ func runAdd(ctx context.Context, o *Options) error {
 	if err := sshconfig.Check(paths.SSHDir); err != nil {
 		return err
 	}
-	ssh := &sshSide{b: b}
 	if o.Verify {
 		// An endpoint whose host key is not pinned (on Data Center: not the one the
 		// server's own settings vouch for) fails the proof for sure: say so before any
 		// key is made or added anywhere.
-		if err := o.checkHostKey(ctx, ssh); err != nil {
+		if err := o.checkHostKey(ctx, side); err != nil {
 			return err
 		}
 	}
@@ -214,12 +218,12 @@ func runAdd(ctx context.Context, o *Options) error {
 		rep.Changed = append(rep.Changed, filepath.Join(paths.ConfigDir, state.StateFile))
 	}
 
-	if err := o.sshSetup(ctx, rep, ssh, settings, paths, sd); err != nil {
+	if err := o.sshSetup(ctx, rep, settings, paths, sd); err != nil {
 		return err
 	}
 	var verr error
 	if o.Verify {
-		verr = o.verify(ctx, rep, ssh, paths)
+		verr = o.verify(ctx, rep, side, paths)
 	}
 	// A scheduled `rotate --access-keys` must reach the same API and endpoint; only
 	// settings that worked are recorded, so not after a failed proof.

@@ -6,8 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"path/filepath"
 	"strings"
 	"sync"
 
@@ -17,7 +15,6 @@ import (
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/iostreams"
-	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/sshproof"
 	"github.com/bbkey/bbkey/internal/state"
@@ -39,34 +36,48 @@ func (x *sshSide) get(ctx context.Context) (*backend.SSH, error) {
 }
 
 // sshSetup works out the ssh config block and the pinned host keys for the key, and
-// writes them with --write-ssh-config.
-func (o *Options) sshSetup(ctx context.Context, rep *report, side *sshSide, s cmdutil.Settings, paths cmdutil.Paths, sd state.Dir) error {
+// writes them with --write-ssh-config: Cloud's from the settings, a Data Center server's
+// from its entry in the state.
+func (o *Options) sshSetup(ctx context.Context, rep *report, s cmdutil.Settings, paths cmdutil.Paths, sd state.Dir) error {
 	st, err := sd.Load()
 	if err != nil {
 		return err
 	}
-	if side.b.Kind() == backend.DataCenter {
-		return o.sshShowDC(ctx, rep, side, st, paths)
+	p := rep.Key
+	var (
+		host = s.SSHHost
+		view = st
+		pins hostkeys.Pins
+	)
+	if p.server == "" {
+		if pins, err = hostkeys.Pinned(s); err != nil {
+			return err
+		}
+	} else {
+		v := st.ServerOf(p.server)
+		if v == nil {
+			return fmt.Errorf("the state records nothing of %s", p.server)
+		}
+		host, view, rep.SSH.Port = v.SSHHost, v.View(), v.SSHPort
+		if pins, err = identity.ServerPins(v); err != nil {
+			return err
+		}
 	}
-	rep.SSH.Alias = identity.AccessAlias(s.SSHHost, st, rep.Key.name)
+	rep.SSH.Alias = identity.AccessAlias(host, view, p.name)
 	// The block to show (or write) for this key, even when it gets none in the file.
-	shown := *st
-	shown.AccessKeys = maps.Clone(st.AccessKeys)
-	if k := shown.AccessKeys[rep.Key.name]; k != nil && k.NoSSHConfig {
+	shown := p.withKeys(st)
+	keys, _ := p.keysIn(shown)
+	if k := keys[p.name]; k != nil && k.NoSSHConfig {
 		c := *k
 		c.NoSSHConfig = false
-		shown.AccessKeys[rep.Key.name] = &c
+		keys[p.name] = &c
 	}
-	blocks, err := identity.Blocks(s, paths.SSHDir, &shown)
+	blocks, err := identity.Blocks(s, paths.SSHDir, shown)
 	if err != nil {
 		return fmt.Errorf("ssh config: %w", err)
 	}
 	if b, ok := sshconfig.Find(blocks, rep.SSH.Alias); ok {
 		rep.SSH.Config = renderBlock(b)
-	}
-	pins, err := hostkeys.Pinned(s)
-	if err != nil {
-		return err
 	}
 	rep.SSH.KnownHosts = string(hostkeys.Render(pins))
 	rep.SSH.KnownHostsFile = hostkeys.Path(paths.SSHDir)
@@ -86,35 +97,6 @@ func (o *Options) sshSetup(ctx context.Context, rep *report, side *sshSide, s cm
 	if len(res.ChangedFiles) > 0 {
 		o.IO.Step(iostreams.MarkOK, "wrote the ssh config for %s and the pinned host keys", rep.SSH.Alias)
 	}
-	return nil
-}
-
-// sshShowDC works out the Host block and the pinned host key of a Data Center server's
-// SSH, from the server's own settings, to install by hand (bbkey does not write Data
-// Center Host blocks for access keys yet).
-func (o *Options) sshShowDC(ctx context.Context, rep *report, side *sshSide, st *state.State, paths cmdutil.Paths) error {
-	info, err := side.get(ctx)
-	if err != nil {
-		return err
-	}
-	host, port, err := settings.SplitEndpoint(info.Endpoint)
-	if err != nil {
-		return err
-	}
-	key, err := filepath.Abs(rep.Key.path)
-	if err != nil {
-		return err
-	}
-	rep.SSH.Alias, rep.SSH.Port = identity.AccessAlias(info.Host, st, rep.Key.name), info.Port
-	rep.SSH.KnownHostsFile = hostkeys.Path(paths.SSHDir) + "." + info.Host
-	rep.SSH.ConfigFile = sshconfig.FilesIn(paths.SSHDir).UserConfig
-	b := sshconfig.HostBlock{Alias: rep.SSH.Alias, HostName: host, Port: port, IdentityFile: key,
-		KnownHostsFile: rep.SSH.KnownHostsFile, HostKeyAlias: info.Host}
-	if err := b.Validate(); err != nil {
-		return fmt.Errorf("ssh config for %s: %w", b.Alias, err)
-	}
-	rep.SSH.Config = renderBlock(b)
-	rep.SSH.KnownHosts = string(hostkeys.Render(info.Pins))
 	return nil
 }
 
