@@ -27,8 +27,10 @@ type plan struct {
 	Pending int `json:"pending"`
 	// ListCalls were made to list a workspace's repositories.
 	ListCalls int `json:"list_calls"`
-	// Calls is the estimate for the whole run: the listing plus one call per pending
-	// target (more when Bitbucket fails and calls are retried).
+	// Calls is the estimate for the whole run: the calls made before the plan (the
+	// listing; on Data Center the SSH settings too) plus one call per pending target, two
+	// on Data Center where the key may already be there (more when Bitbucket fails and
+	// calls are retried).
 	Calls         int `json:"calls"`
 	BudgetPerHour int `json:"budget_per_hour"`
 }
@@ -261,14 +263,15 @@ func (o *Options) renderText(r *report) error {
 	return err
 }
 
-// newPlan is the plan of a run: one call per pending target, on Data Center two where
+// newPlan is the plan of a run: the calls made so far (the listing; on Data Center also
+// the server's SSH settings), then one call per pending target, on Data Center two where
 // the key may already be there (a look, then the POST).
-func (o *Options) newPlan(b backend.Backend, p *keyPlan, targets, done, pending, listCalls int) plan {
+func (o *Options) newPlan(b backend.Backend, p *keyPlan, targets, done, pending, listCalls, made int) plan {
 	per := 1
 	if b.Kind() == backend.DataCenter && !p.generate {
 		per = 2
 	}
-	pl := plan{Targets: targets, Done: done, Pending: pending, ListCalls: listCalls, Calls: listCalls + per*pending}
+	pl := plan{Targets: targets, Done: done, Pending: pending, ListCalls: listCalls, Calls: made + per*pending}
 	if b.Kind() == backend.Cloud {
 		// Data Center's rate limit is the server's own setting, not a known budget.
 		pl.BudgetPerHour = HourlyBudget

@@ -119,6 +119,7 @@ func runAdd(ctx context.Context, o *Options) error {
 	if c := backend.CloudClient(b); c != nil && c.Credential().Kind() == bbapi.KindAccessToken && (len(spec.Repos) > 0 || spec.Listing()) {
 		return cmdutil.AccessTokenRepoKeysError("adding an access key to repositories")
 	}
+	before := b.Stats().Requests
 	targets, err := accesskey.Expand(ctx, spec, b)
 	if err != nil {
 		return err
@@ -132,9 +133,9 @@ func runAdd(ctx context.Context, o *Options) error {
 			"the listing shows repositories you administer (role=admin); check --query and the credential's account")
 	}
 	targets = accesskey.WithPermission(targets, b.Kind(), o.Write)
-	listCalls := b.Stats().Requests
+	listCalls := b.Stats().Requests - before
 	done, pending := accesskey.Split(targets, prev, p.fingerprint())
-	pl := o.newPlan(b, p, len(targets), len(done), len(pending), listCalls)
+	pl := o.newPlan(b, p, len(targets), len(done), len(pending), listCalls, b.Stats().Requests)
 	o.printPlan(pl, spec)
 
 	if o.DryRun {

@@ -147,8 +147,17 @@ func TestAccessKeyDCReadOnly(t *testing.T) {
 func TestAccessKeyDCWrite(t *testing.T) {
 	w, d := newDCWorld(t)
 	r := w.MustRun("", "add-access-key", "--repo", "OPS/web", "--write", "--name", "ci", "--passphrase-file", w.PassFile,
-		"--agent", "--verify", "--json")
+		"--agent", "--write-ssh-config", "--verify", "--json")
 	doc := accesskeyDecode(t, r)
+	// The Host block bbkey wrote for the server: git through ~/.ssh/config and the remote
+	// the document names (ssh://git@<ssh host>:<port>/ops/web.git).
+	_, port, _ := net.SplitHostPort(w.Emu.SSHEndpoint())
+	if doc.SSH == nil || !doc.SSH.Written || doc.SSH.Remote != "ssh://git@"+net.JoinHostPort(doc.SSH.Alias, port)+"/ops/web.git" {
+		t.Fatalf("ssh = %+v", doc.SSH)
+	}
+	if out := w.MustGit(w.Home.Dir, "ls-remote", doc.SSH.Remote); !strings.Contains(out, "refs/heads/main") {
+		t.Errorf("ls-remote through the written config: %s", out)
+	}
 	if k := dcKeysWith(d, "OPS", "web", doc.Key.Fingerprint); len(k) != 1 || k[0].Permission != "REPO_WRITE" {
 		t.Fatalf("OPS/web access keys = %+v", k)
 	}
@@ -323,8 +332,8 @@ func TestAccessKeyDCRetryAfterWaited(t *testing.T) {
 // is made or sent.
 func TestAccessKeyDCUsage(t *testing.T) {
 	w, _ := newDCWorld(t)
-	r := w.Run("", "add-access-key", "--all", "--query", "x", "--name", "ci", "--passphrase-file", w.PassFile)
-	if r.Code != 2 || !strings.Contains(r.Stderr, "--query") {
+	r := w.Run("", "add-access-key", "--query", "project.key = \"OPS\"", "--name", "ci", "--passphrase-file", w.PassFile)
+	if r.Code != 2 || !strings.Contains(r.Stderr, "--query is Bitbucket Cloud's") || len(w.Emu.Requests()) != 0 {
 		t.Errorf("--query on Data Center: %s", r)
 	}
 	cloud := NewWorld(t)

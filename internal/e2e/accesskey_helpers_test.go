@@ -44,6 +44,7 @@ type accesskeyDoc struct {
 	Calls   int               `json:"calls"`
 	SSH     *struct {
 		Alias          string `json:"alias"`
+		Port           int    `json:"port"`
 		Config         string `json:"config"`
 		ConfigFile     string `json:"config_file"`
 		KnownHosts     string `json:"known_hosts"`
