@@ -159,8 +159,12 @@ func TestDataCenterAdder(t *testing.T) {
 	}
 
 	b := backend.NewDataCenter(c, backend.DataCenterOptions{})
-	read := func(t state.Target) state.Target { return WithPermission([]state.Target{t}, backend.DataCenter, false)[0] }
-	write := func(t state.Target) state.Target { return WithPermission([]state.Target{t}, backend.DataCenter, true)[0] }
+	read := func(t state.Target) state.Target {
+		return WithPermission([]state.Target{t}, backend.DataCenter, false)[0]
+	}
+	write := func(t state.Target) state.Target {
+		return WithPermission([]state.Target{t}, backend.DataCenter, true)[0]
+	}
 	fresh := Places{B: b, Key: line, Label: "bbkey:ci:2026-12-06:ttl=90d", Fingerprint: fp}
 	id, present, err := fresh.Add(ctx, read(api))
 	if err != nil || present || id == "" {
