@@ -49,13 +49,21 @@ func measureAccessKeyOn(c *config, datacenter bool) []Row {
 		return []Row{notAvailable(name, err.Error())}
 	}
 	const budget = 1000
+	calls := Row{Name: name + ": HTTP calls vs sequential list-then-add", Ours: strconv.Itoa(ours.calls), Baseline: strconv.Itoa(seq.calls),
+		Ratio: ratio(float64(ours.calls), float64(seq.calls)), Target: fmt.Sprintf("≤ %d (Bitbucket's hourly budget)", budget),
+		Verdict: verdict(ours.calls <= budget)}
+	if datacenter {
+		// Data Center's rate limit is each server's own setting: the calls are reported
+		// against one listing page per 100 repositories, one POST each and the SSH
+		// settings (a new key is never looked for first).
+		want := (repos+99)/100 + repos + 1
+		calls.Target, calls.Verdict = fmt.Sprintf("≤ %d (listing pages + one POST each + SSH settings)", want), verdict(ours.calls <= want)
+	}
 	return []Row{
 		{Name: name + ": wall time vs sequential list-then-add", Ours: secs(ours.wall), Baseline: secs(seq.wall),
 			Ratio: ratio(float64(ours.wall), float64(seq.wall)), Target: "≤ 1.00x", Verdict: verdict(ours.wall <= seq.wall),
 			Note: "bench/accesskey (" + ours.name + "; rate limit off in both runs so calls compare like for like)"},
-		{Name: name + ": HTTP calls vs sequential list-then-add", Ours: strconv.Itoa(ours.calls), Baseline: strconv.Itoa(seq.calls),
-			Ratio: ratio(float64(ours.calls), float64(seq.calls)), Target: fmt.Sprintf("≤ %d (Bitbucket's hourly budget)", budget),
-			Verdict: verdict(ours.calls <= budget)},
+		calls,
 	}
 }
 
