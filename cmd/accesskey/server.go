@@ -6,12 +6,7 @@ package accesskey
 
 import (
 	"maps"
-	"slices"
-	"strings"
 
-	"golang.org/x/crypto/ssh"
-
-	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
@@ -24,34 +19,14 @@ func (p *keyPlan) keysIn(s *state.State) (map[string]*state.AccessKey, bool) {
 		}
 		return s.AccessKeys, false
 	}
-	v := s.EnsureServer(p.server)
-	changed := recordServerSSH(v, p.ssh)
+	v, changed := s.EnsureServer(p.server), false
+	if p.ssh != nil && !p.ssh.Recorded(v) {
+		v, changed = p.ssh.Record(s, p.server), true
+	}
 	if v.AccessKeys == nil {
 		v.AccessKeys = map[string]*state.AccessKey{}
 	}
 	return v.AccessKeys, changed
-}
-
-// recordServerSSH writes the server's SSH side into its entry, reporting a change.
-func recordServerSSH(v *state.Server, x *backend.SSH) bool {
-	if x == nil {
-		return false
-	}
-	keys := hostKeyLines(x.Pins.Keys)
-	if v.SSHHost == x.Host && v.SSHPort == x.Port && v.SSHEndpoint == x.Endpoint && slices.Equal(v.HostKeys, keys) && v.HostKeySource == x.Pins.Source {
-		return false
-	}
-	v.SSHHost, v.SSHPort, v.SSHEndpoint = x.Host, x.Port, x.Endpoint
-	v.HostKeys, v.HostKeySource = keys, x.Pins.Source
-	return true
-}
-
-func hostKeyLines(keys []ssh.PublicKey) []string {
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
-	}
-	return out
 }
 
 // withKeys returns a copy of st, deep enough to change the run's access keys in: the
