@@ -91,7 +91,11 @@ func report(opts *Options, plan *engine.Plan, sp *engine.ScrubPlan, failed []fai
 	examined := len(plan.Repos)
 	switch {
 	case plan.NumChanges() == 0:
-		s.Step(iostreams.MarkOK, "Nothing to rewrite: %s examined, every Bitbucket Cloud remote already uses %s", text.Count(examined, "repository", "repositories"), plan.Target.Host())
+		what := "Bitbucket Cloud"
+		if _, ok := plan.Target.(engine.DataCenterTarget); ok {
+			what = "Bitbucket Data Center"
+		}
+		s.Step(iostreams.MarkOK, "Nothing to rewrite: %s examined, every %s remote already uses %s", text.Count(examined, "repository", "repositories"), what, plan.Target.Host())
 	case dryRun:
 		s.Step(iostreams.MarkWarn, "Dry run: would rewrite %s in %s (%d examined); nothing changed", text.Count(n, "remote", "remotes"), text.Count(repos, "repository", "repositories"), examined)
 	default:
@@ -145,10 +149,10 @@ func reportScrub(opts *Options, sp *engine.ScrubPlan, dryRun bool, scrubErr erro
 	helpers := strings.Join(sp.Helpers, ", ")
 	switch {
 	case scrubbing && sp.Rejected:
-		s.Step(iostreams.MarkOK, "Asked the credential helpers (%s) to forget https://bitbucket.org", helpers)
+		s.Step(iostreams.MarkOK, "Asked the credential helpers (%s) to forget %s", helpers, sp.URL())
 	case scrubbing:
 	case dryRun && opts.Scrub:
-		s.Step(iostreams.MarkWarn, "--scrub would ask the credential helpers (%s) to forget https://bitbucket.org", helpers)
+		s.Step(iostreams.MarkWarn, "--scrub would ask the credential helpers (%s) to forget %s", helpers, sp.URL())
 	}
 }
 

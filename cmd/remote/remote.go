@@ -110,17 +110,23 @@ func NewCmdRemote(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 		Short: "Rewrite Bitbucket remotes to SSH and scrub stored secrets",
 		Long: `Rewrite the Bitbucket Cloud remotes of the repository here, of each PATH, or of every
 clone under --recursive DIR, to git@ssh.bitbucket.org:WS/REPO.git (the --ssh-host
-setting; git@<ssh-host>-<name>:… for another account with --name).
+setting; git@<ssh-host>-<name>:… for another account with --name). With --server URL (or
+BITBUCKET_SERVER) it rewrites that Bitbucket Data Center server's remotes instead:
+https://[user[:secret]@]host[/context]/scm/PROJ/repo.git (~user personal repositories too)
+and its other SSH forms become ssh://git@<ssh host>:<port>/proj/repo.git, with the SSH
+host and port 'bbkey setup --server URL' recorded.
 
 Rewritten: remote url and pushurl of every remote, submodule urls, and url.<base>.insteadOf
 bases in each repository's own config, from https://[user[:secret]@]bitbucket.org/…,
 ssh://git@bitbucket.org/…, git@bitbucket.org:… and ssh://git@altssh.bitbucket.org:443/….
 Secrets in those URLs go with the rewrite. Other hosts are never touched; Bitbucket Data
-Center remotes are reported and left alone. A second run changes nothing.
+Center remotes are reported and left alone unless --server names their server. A second
+run changes nothing.
 
 --scrub also removes bitbucket.org entries from ~/.git-credentials,
 $XDG_CONFIG_HOME/git/credentials, ~/.netrc and ~/_netrc (after a backup copy, named on
-stderr) and asks git's credential helpers to forget https://bitbucket.org.
+stderr) and asks git's credential helpers to forget https://bitbucket.org; with --server,
+the server's entries and URL instead.
 
 --dry-run prints the table of changes and what --scrub would remove, and changes
 nothing. More than one repository to change asks first; with --no-input or without a
@@ -247,7 +253,14 @@ func withPlanErrors(failed []failure, plan *engine.Plan) []failure {
 	return failed
 }
 
-func resolveTarget(opts *Options) (engine.Target, error) {
+func resolveTarget(opts *Options) (engine.Rewriter, error) {
+	s, err := opts.Settings()
+	if err != nil {
+		return nil, err
+	}
+	if s.Server != "" {
+		return dataCenterTarget(opts, s.Server)
+	}
 	var t engine.Target
 	switch opts.To {
 	case "ssh", "":
@@ -258,10 +271,6 @@ func resolveTarget(opts *Options) (engine.Target, error) {
 		}
 	default:
 		return t, cmdutil.UsageError(fmt.Errorf("invalid --to %q: want ssh or https", opts.To))
-	}
-	s, err := opts.Settings()
-	if err != nil {
-		return t, err
 	}
 	t.SSHHost = s.SSHHost
 	if err := t.Validate(); err != nil {
@@ -294,7 +303,7 @@ func resolveTarget(opts *Options) (engine.Target, error) {
 
 // discover finds the repositories (PATH arguments, --recursive trees, or the one here)
 // and plans them.
-func discover(ctx context.Context, opts *Options, t engine.Target) (*engine.Plan, []failure, error) {
+func discover(ctx context.Context, opts *Options, t engine.Rewriter) (*engine.Plan, []failure, error) {
 	var repos []engine.Repo
 	var failed []failure
 	dirs := opts.Dirs
@@ -381,5 +390,55 @@ func planScrub(ctx context.Context, opts *Options) (*engine.ScrubPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return engine.PlanScrub(ctx, opts.Git, p.Home, opts.Getenv("XDG_CONFIG_HOME"))
+	s, err := opts.Settings()
+	if err != nil {
+		return nil, err
+	}
+	t := engine.CloudScrub
+	if s.Server != "" {
+		t = engine.DataCenterScrub(s.Server, "")
+	}
+	return engine.PlanScrubFor(ctx, opts.Git, p.Home, opts.Getenv("XDG_CONFIG_HOME"), t)
+}
+
+// dataCenterTarget is the form a Data Center server's remotes take:
+// ssh://git@<ssh host>:<port>/proj/repo.git with the SSH host and port setup (or
+// add-access-key) recorded for the server, or the alias <ssh host>-<name> of a further
+// account with --name. It needs no network: the state has them.
+func dataCenterTarget(opts *Options, server string) (engine.Rewriter, error) {
+	if opts.To == "https" {
+		return nil, cmdutil.UsageError(errors.New("--to https is for Bitbucket Cloud remotes"),
+			"a Data Center clone URL over HTTPS is the server's /scm/ URL: see the repository's Clone button")
+	}
+	if opts.To != "ssh" && opts.To != "" {
+		return nil, cmdutil.UsageError(fmt.Errorf("invalid --to %q: want ssh or https", opts.To))
+	}
+	p, err := opts.Paths()
+	if err != nil {
+		return nil, err
+	}
+	st, err := state.Dir{Path: p.ConfigDir, Now: opts.Now}.Load()
+	if err != nil {
+		return nil, err
+	}
+	v := st.ServerOf(server)
+	if v == nil || v.SSHHost == "" {
+		return nil, cmdutil.UsageError(fmt.Errorf("bbkey has no key on %s yet, so it does not know where its SSH git is", server),
+			"run 'bbkey setup --server "+server+"' first: it records the server's SSH host and port, and the Host block the remotes need")
+	}
+	host := v.SSHHost
+	if opts.Name != "" {
+		if err := keylabel.ValidName(opts.Name); err != nil {
+			return nil, cmdutil.UsageError(err)
+		}
+		if _, ok := v.Accounts[opts.Name]; !ok {
+			opts.IO.Warnf("no account key named %q on %s on this machine yet: run `bbkey setup --server %s --name %s` so the remotes have an ssh Host block", opts.Name, server, server, opts.Name)
+		}
+		host = identity.AccountAlias(v.SSHHost, v.View(), opts.Name)
+	}
+	t := engine.DataCenterTarget{ServerURL: server, SSHHost: host, SSHPort: v.SSHPort}
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	return t, nil
 }

@@ -73,6 +73,14 @@ type ScrubTarget struct {
 	URL string
 }
 
+// URL is what the plan asks git's credential helpers to forget.
+func (sp *ScrubPlan) URL() string {
+	if sp.target.URL == "" {
+		return CloudScrub.URL
+	}
+	return sp.target.URL
+}
+
 // CloudScrub is Bitbucket Cloud's: the web and git host, the REST API (tools that call
 // it keep their token under its name), and the two SSH names.
 var CloudScrub = ScrubTarget{Hosts: scrubHosts, URL: "https://" + cloudHTTPSHost}
