@@ -228,3 +228,80 @@ func TestRotateDataCenterAfterSetup(t *testing.T) {
 	}
 	w.MustGit(clone, "fetch", "-q", "origin")
 }
+
+// A timer's run on a Data Center machine: nothing in its environment names the server or
+// holds its token; rotate reaches the server the state and config.json record, with the
+// token `auth login --server` stored, and leaves one key there, the new one.
+func TestRotateDataCenterScheduled(t *testing.T) {
+	r := newRotateDC(t)
+	w := r.w
+	w.MustRun("", "setup", "--passphrase-file", w.PassFile, "--no-remotes")
+	w.MustRun("", "auth", "login", "--server", r.d.ServerURL(), "--insecure-storage")
+	w.Unsetenv("BITBUCKET_SERVER")
+	w.Unsetenv("BITBUCKET_SERVER_TOKEN")
+	w.Setenv("BBKEY_SCHEDULED", "e2e-job")
+	w.Emu.ResetRequests()
+
+	res := w.MustRun("", "rotate", "--passphrase-file", w.PassFile, "--no-input", "--if-older-than", "1s", "--json")
+	d := rotateDecode(t, res)
+	if d.Result != "ok" || len(d.Rotations) != 1 || d.Rotations[0].Result != "ok" || d.Rotations[0].Server != r.server {
+		t.Fatalf("%s", res)
+	}
+	var have []string
+	for _, k := range r.d.UserKeys(bbapitest.DCDefaultUser) {
+		have = append(have, "SHA256:"+k.Fingerprint)
+	}
+	rotateOnly(t, "ada's keys on the server", have, d.Rotations[0].NewFingerprint)
+	for _, q := range w.Emu.Requests() {
+		if q.AuthScheme != "bearer" {
+			t.Errorf("%s %s sent without the stored token (%q)", q.Method, q.Path, q.AuthScheme)
+		}
+	}
+}
+
+// One machine with an account key on Bitbucket Cloud and one on a Data Center server:
+// one `bbkey rotate` replaces both, each on its own Bitbucket with its own credential,
+// and git fetches from both with the successors.
+func TestRotateCloudAndDataCenter(t *testing.T) {
+	w := NewWorld(t)
+	srv := bbapitest.Start(t, bbapitest.WithDataCenter())
+	d := srv.DataCenter()
+	w.MustRun("", "setup", "--passphrase-file", w.PassFile, "--no-remotes")
+	// The Cloud emulator's SSH endpoint and host keys are in the environment; with a
+	// server selected they would be taken as that server's, so the Data Center setup runs
+	// without them (its SSH side comes from the server's own settings).
+	dcEnv := slices.Clone(w.Env)
+	w.Unsetenv("BBKEY_SSH_ENDPOINT")
+	w.Unsetenv("BBKEY_SSH_HOST_KEYS")
+	w.Setenv("BITBUCKET_SERVER_TOKEN", d.DefaultToken())
+	w.MustRun("", "setup", "--server", d.ServerURL(), "--name", "ada-dc", "--passphrase-file", w.PassFile, "--no-remotes")
+	w.Env = append(dcEnv, "BITBUCKET_SERVER_TOKEN="+d.DefaultToken())
+	cloudClone, dcClone := filepath.Join(w.Home.Dir, "cloud"), filepath.Join(w.Home.Dir, "dc")
+	w.MustGit(w.Home.Dir, "clone", "-q", "git@ssh.bitbucket.org:acme/api.git", cloudClone)
+	w.MustGit(w.Home.Dir, "clone", "-q", d.SSHCloneURL("OPS", "api"), dcClone)
+
+	res := w.MustRun("", "rotate", "--passphrase-file", w.PassFile, "--json")
+	doc := rotateDecode(t, res)
+	if doc.Result != "ok" || len(doc.Rotations) != 2 {
+		t.Fatalf("%s", res)
+	}
+	byServer := map[string]string{}
+	for _, o := range doc.Rotations {
+		if o.Result != "ok" {
+			t.Errorf("%s: %s", o.Name, o.Result)
+		}
+		byServer[o.Server] = o.NewFingerprint
+	}
+	rotateOnly(t, "Cloud account keys", rotateAccountKeys(w), byServer[""])
+	var onDC []string
+	for _, k := range d.UserKeys(bbapitest.DCDefaultUser) {
+		onDC = append(onDC, "SHA256:"+k.Fingerprint)
+	}
+	server := strings.TrimRight(d.ServerURL(), "/")
+	rotateOnly(t, "Data Center keys", onDC, byServer[server])
+	w.MustGit(cloudClone, "fetch", "-q", "origin")
+	w.MustGit(dcClone, "fetch", "-q", "origin")
+	if !strings.Contains(res.Stdout, `"server": "`+server+`"`) {
+		t.Errorf("the Data Center rotation does not name its server:\n%s", res.Stdout)
+	}
+}
