@@ -17,6 +17,7 @@ import (
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/state"
@@ -169,12 +170,20 @@ func newFixture(t *testing.T) *fixture {
 			return cmdutil.Paths{Home: h.Dir, SSHDir: h.SSHDir, ConfigDir: configDir}, nil
 		},
 		Agent: func() (agent.Agent, error) { return ag, nil },
-		Resolve: func(context.Context) (cmdutil.ResolvedCredential, error) {
-			return cmdutil.ResolvedCredential{Credential: &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: emu.DefaultAPIToken()}, Source: cmdutil.SourceEnv}, nil
+		Cloud: func(context.Context) (backend.Backend, cmdutil.ResolvedCredential, error) {
+			rc := cmdutil.ResolvedCredential{Credential: &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: emu.DefaultAPIToken()}, Source: cmdutil.SourceEnv}
+			c, err := bbapi.NewClient(emu.APIURL(), rc.Credential)
+			if err != nil {
+				return nil, rc, err
+			}
+			return backend.NewCloud(c, cmdutil.Settings{APIURL: emu.APIURL()}), rc, nil
 		},
-		NewClient: func(c bbapi.Credential) (*bbapi.Client, error) { return bbapi.NewClient(emu.APIURL(), c) },
-		Repos:     []string{"acme/api"},
-		Projects:  []string{"acme/OPS"},
+		Server: func(_ context.Context, server string) (backend.Backend, cmdutil.ResolvedCredential, error) {
+			return nil, cmdutil.ResolvedCredential{}, cmdutil.AuthError(cmdutil.ErrNoCredential)
+		},
+		Selected: func() (string, error) { return "", nil },
+		Repos:    []string{"acme/api"},
+		Projects: []string{"acme/OPS"},
 	}
 	return f
 }
@@ -215,7 +224,7 @@ func TestListTablePlain(t *testing.T) {
 	}
 	golden(t, "list-plain.txt", f.out.String())
 	for _, line := range strings.Split(strings.TrimSpace(f.out.String()), "\n") {
-		if n := strings.Count(line, "\t"); n != 5 {
+		if n := strings.Count(line, "\t"); n != 6 {
 			t.Errorf("%d tabs in %q", n, line)
 		}
 	}
@@ -250,8 +259,8 @@ func maskUUIDs(s string) string {
 func TestListWithoutCredential(t *testing.T) {
 	f := newFixture(t)
 	f.opts.Repos, f.opts.Projects = nil, nil
-	f.opts.Resolve = func(context.Context) (cmdutil.ResolvedCredential, error) {
-		return cmdutil.ResolvedCredential{}, cmdutil.AuthError(cmdutil.ErrNoCredential)
+	f.opts.Cloud = func(context.Context) (backend.Backend, cmdutil.ResolvedCredential, error) {
+		return nil, cmdutil.ResolvedCredential{}, cmdutil.AuthError(cmdutil.ErrNoCredential)
 	}
 	if err := runList(context.Background(), f.opts); err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ import (
 // state records (account and access keys), as "SHA256:…". Warnings say what could not be
 // looked at.
 func Local(ctx context.Context, src inventory.Source) (map[string]bool, []string) {
-	src.Client, src.User, src.Targets = nil, nil, nil
+	src.Remotes = nil
 	keys, warnings, _ := inventory.Gather(ctx, src)
 	out := map[string]bool{}
 	for _, k := range keys {

@@ -1,7 +1,8 @@
 // Package inventory finds every SSH key bbkey can see and joins the sightings by
 // fingerprint: key files in the ssh directory (bbkey's own and the user's other *.pub),
-// the agent's entries, the account's keys on Bitbucket, and the access keys of the
-// repositories and projects asked about. `bbkey list` prints the result; `bbkey remove`
+// the agent's entries, the account's keys on each Bitbucket (Cloud and any Data Center
+// servers, through internal/backend), and the access keys of the repositories and
+// projects asked about. Every sighting on a Bitbucket says which one (Server). `bbkey list` prints the result; `bbkey remove`
 // uses the local half to know which keys this machine can still use.
 //
 // Each key gets a label, an age, a last use and a status, read from Bitbucket first and
@@ -15,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +25,7 @@ import (
 
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/keys"
@@ -117,16 +120,21 @@ func fileExists(p string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-// Access is an access key on one repository or project.
+// AccountKey is a key on an account: Bitbucket Cloud's, or a Data Center server's user.
+type AccountKey struct {
+	// Server is the Data Center server's base URL; "" for Bitbucket Cloud.
+	Server string
+	// Account names the account (Cloud's nickname, a Data Center user's name).
+	Account string
+	Key     backend.Key
+}
+
+// Access is an access key on one repository or project of one Bitbucket.
 type Access struct {
-	Target   state.Target `json:"-"`
-	ID       bbapi.ID     `json:"-"`
-	Label    string       `json:"-"`
-	AddedOn  time.Time    `json:"-"`
-	LastUsed time.Time    `json:"-"`
-	// Deploy or ProjectDeploy is the key as Bitbucket returned it.
-	Deploy        *bbapi.DeployKey
-	ProjectDeploy *bbapi.ProjectDeployKey
+	// Server is the Data Center server's base URL; "" for Bitbucket Cloud.
+	Server string
+	Place  backend.Place
+	Key    backend.Key
 }
 
 // Key is one key wherever it was seen.
@@ -137,11 +145,15 @@ type Key struct {
 	// Agent is set when the agent holds the key; AgentComment is its comment there.
 	Agent        bool
 	AgentComment string
-	Account      *bbapi.SSHKey
-	Access       []Access
-	// StateName and StateKind name the key in bbkey's state (KindOther when unknown).
-	StateName string
-	StateKind keys.Kind
+	// Accounts are the key's sightings among account keys, one per Bitbucket (a key may
+	// be registered on Cloud and on a Data Center server alike).
+	Accounts []AccountKey
+	Access   []Access
+	// StateName and StateKind name the key in bbkey's state (KindOther when unknown);
+	// StateServer is the Data Center server whose entry it is ("" for Cloud's).
+	StateName   string
+	StateKind   keys.Kind
+	StateServer string
 
 	// Derived by Gather.
 	Label    string
@@ -161,6 +173,16 @@ func (k *Key) Bbkey() bool {
 	return slices.ContainsFunc(k.Files, func(f LocalFile) bool { return f.Bbkey })
 }
 
+// Remote is one Bitbucket Gather asks: Cloud, or a Data Center server.
+type Remote struct {
+	Backend backend.Backend
+	// Account selects the account whose keys are listed; nil lists none (an access
+	// token, or a Data Center project or repository token, has no keys of its own).
+	Account *backend.Account
+	// Places are the repositories and projects whose access keys are listed.
+	Places []backend.Place
+}
+
 // Source is where Gather looks.
 type Source struct {
 	SSHDir string
@@ -168,13 +190,22 @@ type Source struct {
 	State *state.State
 	// Agent is the user's agent; nil when none is reachable.
 	Agent agent.Agent
-	// Client and User select the account whose keys are listed; nil Client skips
-	// Bitbucket altogether (not logged in).
-	Client *bbapi.Client
-	User   *bbapi.User
-	// Targets are the repositories and projects whose access keys are listed.
-	Targets []state.Target
+	// Remotes are the Bitbucket accounts and places asked; none leaves Bitbucket out
+	// (not logged in anywhere).
+	Remotes []Remote
 	Now     time.Time
+}
+
+// checked reports whether any Bitbucket was asked.
+func (s Source) checked() bool { return len(s.Remotes) > 0 }
+
+// checkedFor reports whether the Bitbucket a key belongs to was asked: the server its
+// state entry names (Cloud's for ""), or any Bitbucket for a key the state does not know.
+func (s Source) checkedFor(k *Key) bool {
+	if k.StateKind == keys.KindOther {
+		return s.checked()
+	}
+	return slices.ContainsFunc(s.Remotes, func(r Remote) bool { return r.Backend.Server() == k.StateServer })
 }
 
 // Gather collects and joins the keys, sorted: bbkey's keys first by label, then the
@@ -214,32 +245,41 @@ func Gather(ctx context.Context, src Source) ([]*Key, []string, error) {
 			k.Agent, k.AgentComment = true, id.Comment
 		}
 	}
-	if src.Client != nil && src.User != nil {
-		for ak, err := range src.Client.SSHKeys.List(ctx, src.User.UUID) {
+	for _, r := range src.Remotes {
+		server := r.Backend.Server()
+		if r.Account != nil {
+			ks, err := r.Backend.AccountKeys(ctx, r.Account)
 			if err != nil {
-				return nil, warnings, fmt.Errorf("listing the SSH keys of %s: %w", src.User.Nickname, err)
+				return nil, warnings, fmt.Errorf("listing the SSH keys of %s on %s: %w", r.Account.Nickname, r.Backend.Describe(), err)
 			}
-			k := get(ak.SHA256(), keyType(ak.Key))
-			k.Account = ak
+			for _, ak := range ks {
+				k := get(ak.Fingerprint, keyType(ak.Text))
+				k.Accounts = append(k.Accounts, AccountKey{Server: server, Account: r.Account.Nickname, Key: ak})
+			}
 		}
-	}
-	for _, t := range src.Targets {
-		if src.Client == nil {
-			return nil, warnings, errors.New("listing access keys needs a Bitbucket credential")
-		}
-		if err := gatherAccess(ctx, src.Client, t, get); err != nil {
-			return nil, warnings, err
+		for _, p := range r.Places {
+			ks, err := r.Backend.AccessKeys(ctx, p)
+			if err != nil {
+				return nil, warnings, fmt.Errorf("listing the access keys of %s %s on %s: %w", p.Kind, p, r.Backend.Describe(), err)
+			}
+			for _, ak := range ks {
+				k := get(ak.Fingerprint, keyType(ak.Text))
+				k.Access = append(k.Access, Access{Server: server, Place: p, Key: ak})
+			}
 		}
 	}
 	if src.State != nil {
-		for name, a := range src.State.Accounts {
-			if k, ok := byFP[bbapi.NormalizeFingerprint(a.Fingerprint)]; ok {
-				k.StateName, k.StateKind = name, keys.KindAccount
+		// Cloud's entries, then each Data Center server's.
+		for _, server := range append([]string{""}, slices.Sorted(maps.Keys(src.State.Servers))...) {
+			for name, a := range src.State.AccountsOf(server) {
+				if k, ok := byFP[bbapi.NormalizeFingerprint(a.Fingerprint)]; ok && k.StateKind == keys.KindOther {
+					k.StateName, k.StateKind, k.StateServer = name, keys.KindAccount, server
+				}
 			}
-		}
-		for name, a := range src.State.AccessKeys {
-			if k, ok := byFP[bbapi.NormalizeFingerprint(a.Fingerprint)]; ok {
-				k.StateName, k.StateKind = name, keys.KindAccess
+			for name, a := range src.State.AccessKeysOf(server) {
+				if k, ok := byFP[bbapi.NormalizeFingerprint(a.Fingerprint)]; ok && k.StateKind == keys.KindOther {
+					k.StateName, k.StateKind, k.StateServer = name, keys.KindAccess, server
+				}
 			}
 		}
 	}
@@ -252,27 +292,6 @@ func Gather(ctx context.Context, src Source) ([]*Key, []string, error) {
 	return out, warnings, nil
 }
 
-func gatherAccess(ctx context.Context, c *bbapi.Client, t state.Target, get func(fp, typ string) *Key) error {
-	if t.Kind == state.TargetProject {
-		for dk, err := range c.ProjectDeployKeys.List(ctx, t.Workspace, t.Slug) {
-			if err != nil {
-				return fmt.Errorf("listing the access keys of project %s: %w", t.Ref(), err)
-			}
-			k := get(dk.SHA256(), keyType(dk.Key))
-			k.Access = append(k.Access, Access{Target: t, ID: dk.ID, Label: dk.Label, AddedOn: dk.AddedOn.Time, LastUsed: dk.LastUsed.Time, ProjectDeploy: dk})
-		}
-		return nil
-	}
-	for dk, err := range c.DeployKeys.List(ctx, t.Workspace, t.Slug) {
-		if err != nil {
-			return fmt.Errorf("listing the access keys of %s: %w", t.Ref(), err)
-		}
-		k := get(dk.SHA256(), keyType(dk.Key))
-		k.Access = append(k.Access, Access{Target: t, ID: dk.ID, Label: dk.Label, AddedOn: dk.AddedOn.Time, LastUsed: dk.LastUsed.Time, Deploy: dk})
-	}
-	return nil
-}
-
 func keyType(authorized string) string {
 	t, _, _ := strings.Cut(strings.TrimSpace(authorized), " ")
 	return t
@@ -283,39 +302,46 @@ func derive(k *Key, src Source) {
 	var stateLabel string
 	var stateCreated time.Time
 	if src.State != nil {
-		if a, ok := src.State.Accounts[k.StateName]; ok && k.StateKind == keys.KindAccount {
+		if a, ok := src.State.AccountsOf(k.StateServer)[k.StateName]; ok && k.StateKind == keys.KindAccount {
 			stateLabel, stateCreated = a.Label, a.Created
 		}
-		if a, ok := src.State.AccessKeys[k.StateName]; ok && k.StateKind == keys.KindAccess {
+		if a, ok := src.State.AccessKeysOf(k.StateServer)[k.StateName]; ok && k.StateKind == keys.KindAccess {
 			stateLabel, stateCreated = a.Label, a.Created
 		}
 	}
-	var bbCreated time.Time
-	switch {
-	case k.Account != nil:
-		k.Label, bbCreated, k.LastUsed = k.Account.Label, k.Account.CreatedOn.Time, k.Account.LastUsed.Time
-	case len(k.Access) > 0:
-		k.Label = k.Access[0].Label
+	// Where the key is seen on a Bitbucket, account keys first: the first label found,
+	// the earliest creation, the latest use.
+	var sightings []backend.Key
+	for _, a := range k.Accounts {
+		sightings = append(sightings, a.Key)
 	}
 	for _, a := range k.Access {
+		sightings = append(sightings, a.Key)
+	}
+	var bbCreated time.Time
+	expired := false
+	for _, b := range sightings {
 		if k.Label == "" {
-			k.Label = a.Label
+			k.Label = b.Label
 		}
-		if bbCreated.IsZero() || (!a.AddedOn.IsZero() && a.AddedOn.Before(bbCreated)) {
-			bbCreated = a.AddedOn
+		if bbCreated.IsZero() || (!b.Created.IsZero() && b.Created.Before(bbCreated)) {
+			bbCreated = b.Created
 		}
-		if a.LastUsed.After(k.LastUsed) {
-			k.LastUsed = a.LastUsed
+		if b.LastUsed.After(k.LastUsed) {
+			k.LastUsed = b.LastUsed
+		}
+		if !b.Expires.IsZero() && !b.Expires.After(src.Now) {
+			expired = true
 		}
 	}
 	k.Label = cmp.Or(k.Label, stateLabel)
-	age := keylabel.AgeOf(k.Account != nil || k.StateKind == keys.KindAccount, k.Label, bbCreated, stateCreated)
+	age := keylabel.AgeOf(len(k.Accounts) > 0 || k.StateKind == keys.KindAccount, k.Label, bbCreated, stateCreated)
 	k.Created, k.Policy = age.Created, age.Policy
 
 	local := slices.ContainsFunc(k.Files, func(f LocalFile) bool { return f.Private })
-	onBitbucket := k.Account != nil || len(k.Access) > 0
+	onBitbucket := len(sightings) > 0
 	var st []string
-	if k.Account != nil && !k.Account.ExpiresOn.IsZero() && !k.Account.ExpiresOn.After(src.Now) {
+	if expired {
 		st = append(st, StatusExpired)
 	}
 	if age.Overdue(src.Now) {
@@ -324,11 +350,11 @@ func derive(k *Key, src Source) {
 	switch {
 	case onBitbucket && !local:
 		st = append(st, StatusNoLocalFile)
-	case !onBitbucket && len(k.Files) > 0 && src.Client != nil:
+	case !onBitbucket && len(k.Files) > 0 && src.checkedFor(k):
 		st = append(st, StatusLocalOnly)
 	case !onBitbucket && len(k.Files) == 0 && k.Agent:
 		st = append(st, StatusAgentOnly)
-	case !onBitbucket && src.Client == nil:
+	case !onBitbucket && !src.checkedFor(k):
 		st = append(st, StatusNotOnAccount)
 	}
 	if len(st) == 0 {
