@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -71,12 +72,19 @@ func localPlan(opts *Options, p cmdutil.Paths, st *state.State, fp string, victi
 		l.agent = a
 		l.inAgent, _ = a.Has(fp)
 	}
-	// An access key still added elsewhere keeps its file.
+	// An access key still added elsewhere (on this Bitbucket or another) keeps its file.
 	keep := false
-	for _, k := range st.AccessKeys {
-		if bbapi.SameFingerprint(k.Fingerprint, fp) {
+	server := ""
+	if len(victims) > 0 {
+		server = victims[0].server
+	}
+	for _, srv := range append([]string{""}, slices.Sorted(maps.Keys(st.Servers))...) {
+		for _, k := range st.AccessKeysOf(srv) {
+			if !bbapi.SameFingerprint(k.Fingerprint, fp) {
+				continue
+			}
 			for _, t := range k.Targets {
-				if victims != nil && !slices.ContainsFunc(victims, func(v victim) bool { return v.kind == "access" && v.target.Same(t) }) {
+				if srv != server || !slices.ContainsFunc(victims, func(v victim) bool { return v.kind == "access" && v.target().Same(t) }) {
 					keep = true
 				}
 			}
@@ -174,23 +182,31 @@ var errNoChange = errors.New("no change")
 
 // forget drops from st the targets removed (done) and, with --everywhere, the key itself;
 // it reports whether st changed.
+// The entries are those of the Bitbucket the keys were removed from (Cloud's, or the Data
+// Center server's).
 func forget(st *state.State, l local, done []victim) bool {
+	if len(done) == 0 {
+		return false
+	}
+	server := done[0].server
 	changed := false
-	for name, a := range st.AccessKeys {
+	access := st.AccessKeysOf(server)
+	for name, a := range access {
 		for _, v := range done {
-			if v.kind == "access" && bbapi.SameFingerprint(a.Fingerprint, v.fingerprint) && a.RemoveTarget(v.target) {
+			if v.kind == "access" && bbapi.SameFingerprint(a.Fingerprint, v.fingerprint) && a.RemoveTarget(v.target()) {
 				changed = true
 			}
 		}
 		if l.everywhere && bbapi.SameFingerprint(a.Fingerprint, l.fp) && len(a.Targets) == 0 {
-			delete(st.AccessKeys, name)
+			delete(access, name)
 			changed = true
 		}
 	}
 	if l.everywhere {
-		for name, a := range st.Accounts {
+		accounts := st.AccountsOf(server)
+		for name, a := range accounts {
 			if bbapi.SameFingerprint(a.Fingerprint, l.fp) {
-				delete(st.Accounts, name)
+				delete(accounts, name)
 				changed = true
 			}
 		}

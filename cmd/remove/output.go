@@ -9,6 +9,8 @@ import (
 )
 
 type jsonVictim struct {
+	// Server is "cloud" or the Data Center server's base URL.
+	Server      string `json:"server"`
 	Kind        string `json:"kind"`
 	Fingerprint string `json:"fingerprint"`
 	Label       string `json:"label"`
@@ -45,9 +47,12 @@ func report(opts *Options, vs []victim, l local, res *localResult, dryRun bool) 
 	}
 	doc := jsonDoc{DryRun: dryRun, Removed: []jsonVictim{}, AgentRemoved: []string{}, FilesMoved: []jsonMove{}, ChangedFiles: []string{}}
 	for _, v := range vs {
-		jv := jsonVictim{Kind: v.kind, Fingerprint: v.fingerprint, Label: v.label, ID: v.id}
+		jv := jsonVictim{Server: "cloud", Kind: v.kind, Fingerprint: v.fingerprint, Label: v.label, ID: v.id}
+		if v.server != "" {
+			jv.Server = v.server
+		}
 		if v.kind == "access" {
-			jv.Target, jv.TargetKind = v.target.Ref(), string(v.target.Kind)
+			jv.Target, jv.TargetKind = v.place.String(), string(v.place.Kind)
 		}
 		doc.Removed = append(doc.Removed, jv)
 	}

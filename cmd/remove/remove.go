@@ -34,6 +34,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +42,7 @@ import (
 
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/iostreams"
@@ -61,8 +63,9 @@ type Options struct {
 	Settings  func() (cmdutil.Settings, error)
 	Paths     func() (cmdutil.Paths, error)
 	Agent     func() (agent.Agent, error)
-	Resolve   func(context.Context) (cmdutil.ResolvedCredential, error)
-	NewClient func(bbapi.Credential) (*bbapi.Client, error)
+	// Backend resolves the selected Bitbucket's credential (Cloud, or the Data Center
+	// server of --server, BITBUCKET_SERVER, config.json) and builds its Backend.
+	Backend func(context.Context) (backend.Backend, cmdutil.ResolvedCredential, error)
 	// LookupEnv reads BBKEY_LOCK_WAIT (nil: none set).
 	LookupEnv func(string) (string, bool)
 
@@ -87,10 +90,9 @@ func NewCmdRemove(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 		Settings:  f.Settings,
 		Paths:     f.Paths,
 		Agent:     f.Agent,
-		Resolve:   f.ResolveCredential,
 		LookupEnv: f.LookupEnv,
-		NewClient: func(c bbapi.Credential) (*bbapi.Client, error) {
-			return f.NewAPIClient(c)
+		Backend: func(ctx context.Context) (backend.Backend, cmdutil.ResolvedCredential, error) {
+			return f.Backend(ctx)
 		},
 	}
 	cmd := &cobra.Command{
@@ -99,8 +101,9 @@ func NewCmdRemove(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 		Long: `Delete a key from Bitbucket. KEY is one of:
 
   SHA256:…         a fingerprint (as bbkey list and ssh-keygen -l print it)
-  {uuid}           an account key's uuid
-  123              an access key's id (with --repo or --project)
+  {uuid}           an account key's uuid (Cloud)
+  123              an access key's id (with --repo or --project); on Data Center
+                   without them, your own key's id
   LABEL            a key's whole label, e.g. bbkey:laptop:2026-11-22
   NAME             bbkey:NAME or NAME: the keys bbkey labelled bbkey:NAME:…
 
@@ -114,11 +117,18 @@ bbkey did not name, such as one given to setup --key, stays where it is).
 
 Removing the last account key that works here (or the account's last key) is refused,
 as git over SSH would stop working, unless --force. Asks first on a terminal; with
---no-input it needs --yes.`,
+--no-input it needs --yes.
+
+On Bitbucket Data Center (--server URL, BITBUCKET_SERVER, or the server config.json
+records) the key is looked for on that server: your user's keys and, with --repo PROJ/slug
+or --project PROJ, its access keys. Every key is deleted by its id
+(DELETE /rest/ssh/latest/keys/{id}), never by the collection, which would delete all your
+keys there.`,
 		Example: `  bbkey remove SHA256:Qx3v…
   bbkey remove bbkey:old-laptop --yes
   bbkey remove ci-01 --repo acme/api --everywhere
-  bbkey remove 42 --project acme/OPS`,
+  bbkey remove 42 --project acme/OPS
+  bbkey remove bbkey:old-laptop --server https://bitbucket.example.com --yes`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				return nil
@@ -138,8 +148,8 @@ as git over SSH would stop working, unless --force. Asks first on a terminal; wi
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVar(&opts.Repos, "repo", nil, "look for access keys on repository `WS/SLUG` (repeatable)")
-	fl.StringArrayVar(&opts.Projects, "project", nil, "look for access keys on project `WS/KEY` (repeatable)")
+	fl.StringArrayVar(&opts.Repos, "repo", nil, "look for access keys on repository `WS/SLUG` (Data Center: PROJ/slug; repeatable)")
+	fl.StringArrayVar(&opts.Projects, "project", nil, "look for access keys on project `WS/KEY` (Data Center: PROJ; repeatable)")
 	fl.BoolVar(&opts.Everywhere, "everywhere", false, "also remove it from the agent and the ssh config, and move its files to ~/.ssh/bbkey/retired/")
 	fl.BoolVar(&opts.Force, "force", false, "remove the last working account key anyway (git over SSH stops working)")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "say what would be removed and change nothing")
@@ -151,31 +161,20 @@ func runRemove(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return cmdutil.UsageError(err, "name the key by fingerprint (SHA256:…), label, {uuid}, or id with --repo/--project; bbkey list shows them")
 	}
-	var targets []state.Target
-	for _, r := range opts.Repos {
-		t, err := state.ParseTarget(state.TargetRepo, r)
-		if err != nil {
-			return cmdutil.UsageError(fmt.Errorf("--repo: %w", err))
-		}
-		targets = append(targets, t)
+	s, err := opts.Settings()
+	if err != nil {
+		return err
 	}
-	for _, p := range opts.Projects {
-		t, err := state.ParseTarget(state.TargetProject, p)
-		if err != nil {
-			return cmdutil.UsageError(fmt.Errorf("--project: %w", err))
-		}
-		targets = append(targets, t)
+	onServer := s.Server != ""
+	if sel.uuid != "" && onServer {
+		return cmdutil.UsageError(fmt.Errorf("%s is a Bitbucket Cloud key uuid: keys on %s have numeric ids", sel.raw, s.Server), "bbkey list shows the ids, or name the key by fingerprint or label")
 	}
-	if sel.id != 0 && len(targets) == 0 {
+	if sel.id != 0 && len(opts.Repos)+len(opts.Projects) == 0 && !onServer {
 		return cmdutil.UsageError(fmt.Errorf("%s looks like an access key id: say where with --repo WS/SLUG or --project WS/KEY", sel.raw))
 	}
-	if opts.Everywhere {
+	if opts.Everywhere && !onServer {
 		// --everywhere ends by rewriting the ssh config and pins: a bad --ssh-host or
 		// --ssh-host-keys must fail before the key is deleted anywhere.
-		s, err := opts.Settings()
-		if err != nil {
-			return err
-		}
 		if _, err := hostkeys.Pinned(s); err != nil {
 			return err
 		}
@@ -198,42 +197,62 @@ func runRemove(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	rc, err := opts.Resolve(ctx)
+	b, rc, err := opts.Backend(ctx)
 	if err != nil {
 		return err
 	}
-	client, err := opts.NewClient(rc.Credential)
-	if err != nil {
-		return err
+	server := b.Server()
+	var places []backend.Place
+	for _, r := range opts.Repos {
+		pl, err := b.ParsePlace(backend.Repo, r)
+		if err != nil {
+			return cmdutil.UsageError(fmt.Errorf("--repo: %w", err))
+		}
+		places = append(places, pl)
+	}
+	for _, r := range opts.Projects {
+		pl, err := b.ParsePlace(backend.Project, r)
+		if err != nil {
+			return cmdutil.UsageError(fmt.Errorf("--project: %w", err))
+		}
+		places = append(places, pl)
 	}
 
 	// Look everything up before changing anything.
 	var victims []victim
-	var acctKeys []*bbapi.SSHKey
-	if sel.id == 0 && rc.Credential.Kind() != bbapi.KindAccessToken {
-		u, _, err := client.Users.Current(ctx)
+	var acct *backend.Account
+	var acctKeys []backend.Key
+	// An access key id names an access key when places are given; on Data Center without
+	// them it is the user's own key's id.
+	lookAccount := sel.id == 0 || (onServer && len(places) == 0)
+	if lookAccount && !(rc.Credential != nil && rc.Credential.Kind() == bbapi.KindAccessToken) {
+		a, err := b.Whoami(ctx)
 		if err != nil {
-			return fmt.Errorf("reading the Bitbucket account: %w", err)
+			return fmt.Errorf("reading the account on %s: %w", b.Describe(), err)
 		}
-		for k, err := range client.SSHKeys.List(ctx, u.UUID) {
+		if !a.Service {
+			acct = a
+			ks, err := b.AccountKeys(ctx, a)
 			if err != nil {
-				return fmt.Errorf("listing the account's SSH keys: %w", err)
+				return fmt.Errorf("listing the account's SSH keys on %s: %w", b.Describe(), err)
 			}
-			acctKeys = append(acctKeys, k)
-			fp := k.SHA256()
-			if fp == sel.fingerprint || (sel.uuid != "" && strings.EqualFold(k.UUID, sel.uuid)) || sel.matchLabel(k.Label) {
-				victims = append(victims, victim{kind: "account", fingerprint: fp, label: k.Label, id: k.UUID, account: k})
+			acctKeys = ks
+			for _, k := range ks {
+				if k.Fingerprint == sel.fingerprint || (sel.uuid != "" && strings.EqualFold(k.ID, sel.uuid)) ||
+					(onServer && sel.id != 0 && k.ID == strconv.FormatInt(sel.id, 10)) || sel.matchLabel(k.Label) {
+					victims = append(victims, victim{kind: "account", server: server, fingerprint: k.Fingerprint, label: k.Label, id: k.ID, key: k})
+				}
 			}
 		}
 	}
-	targets = append(targets, stateTargets(st, sel)...)
-	access, err := findAccess(ctx, client, dedupeTargets(targets), sel)
+	places = append(places, statePlaces(st, server, sel)...)
+	access, err := findAccess(ctx, b, dedupePlaces(places), sel)
 	if err != nil {
 		return err
 	}
 	victims = append(victims, access...)
 	if len(victims) == 0 {
-		return cmdutil.WithHint(fmt.Errorf("no key matches %s", sel.raw), noMatchHint(sel, len(targets)))
+		return cmdutil.WithHint(fmt.Errorf("no key matches %s on %s", sel.raw, b.Describe()), noMatchHint(sel, len(places), onServer))
 	}
 	fps := map[string]bool{}
 	for _, v := range victims {
@@ -245,12 +264,12 @@ func runRemove(ctx context.Context, opts *Options) error {
 			lines = append(lines, v.describe())
 		}
 		return cmdutil.UsageError(fmt.Errorf("%s matches %d different keys: %s", sel.raw, len(fps), strings.Join(lines, "; ")),
-			"name one by its fingerprint (SHA256:…) or uuid")
+			"name one by its fingerprint (SHA256:…)"+map[bool]string{true: "", false: " or uuid"}[onServer])
 	}
 	fp := victims[0].fingerprint
-	// With --everywhere, an access key goes from every target the state records for it.
+	// With --everywhere, an access key goes from every place the state records for it.
 	if opts.Everywhere && victims[0].kind == "access" {
-		more, err := findAccess(ctx, client, missingTargets(st, fp, victims), selector{fingerprint: fp})
+		more, err := findAccess(ctx, b, missingPlaces(st, server, fp, victims), selector{fingerprint: fp})
 		if err != nil {
 			return err
 		}
@@ -296,7 +315,7 @@ func runRemove(ctx context.Context, opts *Options) error {
 	testhook.Pause(ctx, opts.LookupEnv, "remove:planned")
 	var done []victim
 	for _, v := range victims {
-		if err := deleteVictim(ctx, client, v); err != nil {
+		if err := deleteVictim(ctx, b, acct, v); err != nil {
 			opts.IO.Step(iostreams.MarkFail, "Could not remove %s: %v", v.describe(), err)
 			_ = report(opts, done, local{}, nil, false)
 			if len(done) > 0 {

@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/bbapi/dc"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/inventory"
 	"github.com/bbkey/bbkey/internal/keylabel"
@@ -80,14 +82,14 @@ func (s selector) matchLabel(label string) bool {
 
 // victim is one key on one place on Bitbucket to delete.
 type victim struct {
-	kind        string // "account" or "access"
+	kind string // "account" or "access"
+	// server is the Data Center server's base URL; "" for Bitbucket Cloud.
+	server      string
 	fingerprint string
 	label       string
 	id          string
-	target      state.Target
-	account     *bbapi.SSHKey
-	deploy      *bbapi.DeployKey
-	project     *bbapi.ProjectDeployKey
+	place       backend.Place // access keys
+	key         backend.Key
 }
 
 func (v victim) describe() string {
@@ -95,79 +97,93 @@ func (v victim) describe() string {
 	if v.label != "" {
 		label = " (" + v.label + ")"
 	}
-	if v.kind == "account" {
-		return fmt.Sprintf("account key %s%s", v.fingerprint, label)
+	on := ""
+	if v.server != "" {
+		on = " on " + v.server
 	}
-	return fmt.Sprintf("access key %s%s from %s %s", v.fingerprint, label, v.target.Kind, v.target.Ref())
+	if v.kind == "account" {
+		return fmt.Sprintf("account key %s%s%s", v.fingerprint, label, on)
+	}
+	return fmt.Sprintf("access key %s%s from %s %s%s", v.fingerprint, label, v.place.Kind, v.place, on)
 }
 
-func noMatchHint(sel selector, targets int) string {
+// target is the state's name of the victim's place.
+func (v victim) target() state.Target {
+	return placeTarget(v.place)
+}
+
+func placeTarget(p backend.Place) state.Target {
+	return state.Target{Kind: state.TargetKind(p.Kind), Workspace: p.Owner, Slug: p.Slug}
+}
+
+func targetPlace(t state.Target) backend.Place {
+	return backend.Place{Kind: backend.PlaceKind(t.Kind), Owner: t.Workspace, Slug: t.Slug}
+}
+
+func noMatchHint(sel selector, places int, onServer bool) string {
 	switch {
+	case sel.id != 0 && onServer:
+		return "ids are per key on Data Center: bbkey list shows your keys' ids, and with --repo PROJ/slug or --project PROJ those of access keys"
 	case sel.id != 0:
 		return "access key ids are per repository or project: bbkey list --repo WS/SLUG shows them"
-	case targets == 0 && sel.fingerprint != "":
+	case places == 0 && sel.fingerprint != "" && onServer:
+		return "bbkey list shows your keys; for an access key add --repo PROJ/slug or --project PROJ"
+	case places == 0 && sel.fingerprint != "":
 		return "bbkey list shows your keys; for an access key add --repo WS/SLUG or --project WS/KEY"
 	}
 	return "bbkey list shows your keys and their labels"
 }
 
-// stateTargets are the targets bbkey recorded for the access keys the selector names.
-func stateTargets(st *state.State, sel selector) []state.Target {
-	var out []state.Target
-	for _, k := range st.AccessKeys {
+// statePlaces are the places bbkey recorded, on this Bitbucket, for the access keys the
+// selector names.
+func statePlaces(st *state.State, server string, sel selector) []backend.Place {
+	var out []backend.Place
+	for _, k := range st.AccessKeysOf(server) {
 		if (sel.fingerprint != "" && bbapi.SameFingerprint(k.Fingerprint, sel.fingerprint)) || sel.matchLabel(k.Label) {
-			out = append(out, k.Targets...)
+			for _, t := range k.Targets {
+				out = append(out, targetPlace(t))
+			}
 		}
 	}
 	return out
 }
 
-// missingTargets are the recorded targets of the key fp not already among victims.
-func missingTargets(st *state.State, fp string, victims []victim) []state.Target {
-	var out []state.Target
-	for _, k := range st.AccessKeys {
+// missingPlaces are the recorded places of the key fp not already among victims.
+func missingPlaces(st *state.State, server, fp string, victims []victim) []backend.Place {
+	var out []backend.Place
+	for _, k := range st.AccessKeysOf(server) {
 		if !bbapi.SameFingerprint(k.Fingerprint, fp) {
 			continue
 		}
 		for _, t := range k.Targets {
-			if !slices.ContainsFunc(victims, func(v victim) bool { return v.kind == "access" && v.target.Same(t) }) {
-				out = append(out, t)
+			if !slices.ContainsFunc(victims, func(v victim) bool { return v.kind == "access" && v.target().Same(t) }) {
+				out = append(out, targetPlace(t))
 			}
 		}
 	}
 	return out
 }
 
-func dedupeTargets(ts []state.Target) []state.Target {
-	var out []state.Target
-	for _, t := range ts {
-		if !slices.ContainsFunc(out, t.Same) {
-			out = append(out, t)
+func dedupePlaces(ps []backend.Place) []backend.Place {
+	var out []backend.Place
+	for _, p := range ps {
+		if !slices.ContainsFunc(out, func(q backend.Place) bool { return placeTarget(q).Same(placeTarget(p)) }) {
+			out = append(out, p)
 		}
 	}
 	return out
 }
 
-func findAccess(ctx context.Context, c *bbapi.Client, targets []state.Target, sel selector) ([]victim, error) {
+func findAccess(ctx context.Context, b backend.Backend, places []backend.Place, sel selector) ([]victim, error) {
 	var out []victim
-	for _, t := range targets {
-		if t.Kind == state.TargetProject {
-			for k, err := range c.ProjectDeployKeys.List(ctx, t.Workspace, t.Slug) {
-				if err != nil {
-					return nil, fmt.Errorf("listing the access keys of project %s: %w", t.Ref(), err)
-				}
-				if fp := k.SHA256(); fp == sel.fingerprint || (sel.id != 0 && int64(k.ID) == sel.id) || sel.matchLabel(k.Label) {
-					out = append(out, victim{kind: "access", fingerprint: fp, label: k.Label, id: k.ID.String(), target: t, project: k})
-				}
-			}
-			continue
+	for _, p := range places {
+		ks, err := b.AccessKeys(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("listing the access keys of %s %s: %w", p.Kind, p, err)
 		}
-		for k, err := range c.DeployKeys.List(ctx, t.Workspace, t.Slug) {
-			if err != nil {
-				return nil, fmt.Errorf("listing the access keys of %s: %w", t.Ref(), err)
-			}
-			if fp := k.SHA256(); fp == sel.fingerprint || (sel.id != 0 && int64(k.ID) == sel.id) || sel.matchLabel(k.Label) {
-				out = append(out, victim{kind: "access", fingerprint: fp, label: k.Label, id: k.ID.String(), target: t, deploy: k})
+		for _, k := range ks {
+			if k.Fingerprint == sel.fingerprint || (sel.id != 0 && k.ID == strconv.FormatInt(sel.id, 10)) || sel.matchLabel(k.Label) {
+				out = append(out, victim{kind: "access", server: b.Server(), fingerprint: k.Fingerprint, label: k.Label, id: k.ID, place: p, key: k})
 			}
 		}
 	}
@@ -176,7 +192,7 @@ func findAccess(ctx context.Context, c *bbapi.Client, targets []state.Target, se
 
 // refuseLastKey stops the removal of the last account key that works: the last one this
 // machine holds a private key for, or the account's last unexpired key.
-func refuseLastKey(opts *Options, sshDir string, acct []*bbapi.SSHKey, victims []victim) error {
+func refuseLastKey(opts *Options, sshDir string, acct []backend.Key, victims []victim) error {
 	if opts.Force || victims[0].kind != "account" {
 		return nil
 	}
@@ -194,10 +210,10 @@ func refuseLastKey(opts *Options, sshDir string, acct []*bbapi.SSHKey, victims [
 	}
 	var working, localWorking, remaining, localRemaining int
 	for _, k := range acct {
-		if !k.ExpiresOn.IsZero() && !k.ExpiresOn.After(now) {
+		if !k.Expires.IsZero() && !k.Expires.After(now) {
 			continue
 		}
-		fp := k.SHA256()
+		fp := k.Fingerprint
 		working++
 		if local[fp] {
 			localWorking++
@@ -226,17 +242,17 @@ func describeAll(vs []victim) string {
 	return fmt.Sprintf("key %s from %d places", vs[0].fingerprint, len(vs))
 }
 
-func deleteVictim(ctx context.Context, c *bbapi.Client, v victim) error {
+// deleteVictim deletes one key by its id, as the Backend returned it: never a request on
+// a collection (on Data Center a DELETE without an id deletes every key of the user).
+func deleteVictim(ctx context.Context, b backend.Backend, acct *backend.Account, v victim) error {
 	var err error
-	switch {
-	case v.account != nil:
-		_, err = c.SSHKeys.DeleteKey(ctx, v.account)
-	case v.deploy != nil:
-		_, err = c.DeployKeys.Delete(ctx, v.target.Workspace, v.target.Slug, v.deploy.ID)
-	case v.project != nil:
-		_, err = c.ProjectDeployKeys.Delete(ctx, v.target.Workspace, v.target.Slug, v.project.ID)
+	switch v.kind {
+	case "account":
+		err = b.DeleteAccountKey(ctx, acct, v.key)
+	case "access":
+		err = b.DeleteAccessKey(ctx, v.place, v.key)
 	}
-	if bbapi.IsNotFound(err) {
+	if bbapi.IsNotFound(err) || dc.IsNotFound(err) {
 		return nil // already gone: the goal is reached
 	}
 	return err
