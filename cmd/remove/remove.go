@@ -57,12 +57,12 @@ const RetiredDir = "retired"
 
 // Options are the dependencies and flags of `bbkey remove`.
 type Options struct {
-	IO        *iostreams.IOStreams
-	Prompter  func() prompt.Prompter
-	Now       func() time.Time
-	Settings  func() (cmdutil.Settings, error)
-	Paths     func() (cmdutil.Paths, error)
-	Agent     func() (agent.Agent, error)
+	IO       *iostreams.IOStreams
+	Prompter func() prompt.Prompter
+	Now      func() time.Time
+	Settings func() (cmdutil.Settings, error)
+	Paths    func() (cmdutil.Paths, error)
+	Agent    func() (agent.Agent, error)
 	// Backend resolves the selected Bitbucket's credential (Cloud, or the Data Center
 	// server of --server, BITBUCKET_SERVER, config.json) and builds its Backend.
 	Backend func(context.Context) (backend.Backend, cmdutil.ResolvedCredential, error)

@@ -81,7 +81,7 @@ func TestListEverywhere(t *testing.T) {
 	// Without --repo Bitbucket is not asked about the access key's targets: its label
 	// comes from bbkey's state and it shows as a local key only.
 	r = d.MustRun("", "list")
-	if w := access.Fingerprint + "\t~/.ssh/bbkey_access_ci_ed25519\t" + access.Label + "\t0d\t-\tlocal only\n"; !strings.Contains(r.Stdout, w) {
+	if w := access.Fingerprint + "\t~/.ssh/bbkey_access_ci_ed25519\t" + access.Label + "\t0d\t-\tlocal only\t-\n"; !strings.Contains(r.Stdout, w) {
 		t.Errorf("want line %q in\n%s", w, r)
 	}
 }
