@@ -51,6 +51,7 @@ import (
 
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/gitrun"
@@ -68,17 +69,20 @@ const FallbackEnv = "BBKEY_SSH_FALLBACK_ENDPOINT"
 
 // Options are the dependencies and flags of `bbkey doctor`.
 type Options struct {
-	IO              *iostreams.IOStreams
-	LookupEnv       func(string) (string, bool)
-	Prompter        func() prompt.Prompter
-	Now             func() time.Time
-	Settings        func() (cmdutil.Settings, error)
-	Paths           func() (cmdutil.Paths, error)
-	Agent           func() (agent.Agent, error)
-	CredStore       func(ctx context.Context, allowInsecure bool) (credstore.Store, error)
-	Git             gitrun.Runner
-	Resolve         func(context.Context) (cmdutil.ResolvedCredential, error)
-	NewClient       func(bbapi.Credential) (*bbapi.Client, error)
+	IO        *iostreams.IOStreams
+	LookupEnv func(string) (string, bool)
+	Prompter  func() prompt.Prompter
+	Now       func() time.Time
+	Settings  func() (cmdutil.Settings, error)
+	Paths     func() (cmdutil.Paths, error)
+	Agent     func() (agent.Agent, error)
+	CredStore func(ctx context.Context, allowInsecure bool) (credstore.Store, error)
+	Git       gitrun.Runner
+	Resolve   func(context.Context) (cmdutil.ResolvedCredential, error)
+	NewClient func(bbapi.Credential) (*bbapi.Client, error)
+	// ServerBackend builds the Backend of a Data Center server with its token
+	// (Factory.ServerBackend).
+	ServerBackend   func(ctx context.Context, server string) (backend.Backend, cmdutil.ResolvedCredential, error)
 	PersistSettings func(cmdutil.Settings) (string, error)
 	// WorkDir is the directory whose repository's remotes are checked.
 	WorkDir string
@@ -108,6 +112,7 @@ func NewCmdDoctor(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 		CredStore:       f.CredStore,
 		Git:             f.Git,
 		Resolve:         f.ResolveCredential,
+		ServerBackend:   f.ServerBackend,
 		PersistSettings: f.PersistSettings,
 	}
 	cmd := &cobra.Command{
@@ -197,6 +202,12 @@ func newEnv(opts *Options) (*engine.Env, error) {
 	if opts.CredStore != nil {
 		e.CredStore = func(ctx context.Context) (credstore.Store, error) { return opts.CredStore(ctx, true) }
 	}
+	if opts.ServerBackend != nil {
+		e.ServerBackend = func(ctx context.Context, server string) (backend.Backend, error) {
+			b, _, err := opts.ServerBackend(ctx, server)
+			return b, err
+		}
+	}
 	if s.SSHEndpoint == cmdutil.DefaultSSHEndpoint {
 		e.Fallback = cmdutil.AltSSHEndpoint
 	}
@@ -240,7 +251,7 @@ func runDoctor(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	results := engine.Run(ctx, env, engine.Checks(env.Timeouts))
+	results := engine.Run(ctx, env, checksFor(env))
 	fixes := engine.Fixes(results)
 	reports := make([]fixReport, len(fixes))
 	for i, f := range fixes {
@@ -307,10 +318,25 @@ func runDoctor(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	final := engine.Run(ctx, env2, engine.Checks(env2.Timeouts))
+	final := engine.Run(ctx, env2, checksFor(env2))
 	if !opts.JSON {
 		fmt.Fprintln(opts.IO.Out)
 		fmt.Fprintln(opts.IO.Out, "After the fixes:")
 	}
 	return verdict(opts, final, reports, changed)
+}
+
+// checksFor are the checks of this machine: all of them, but without Bitbucket Cloud's
+// when a Data Center server is selected and bbkey's state records no Cloud key (a
+// machine that only uses its own Bitbucket need not reach bitbucket.org).
+func checksFor(env *engine.Env) []engine.Check {
+	all := engine.Checks(env.Timeouts)
+	if env.Settings.Server == "" {
+		return all
+	}
+	st, err := state.Dir{Path: env.Paths.ConfigDir, Now: env.Now}.Load()
+	if err != nil || len(st.Accounts)+len(st.AccessKeys) > 0 {
+		return all
+	}
+	return slices.DeleteFunc(all, func(c engine.Check) bool { return slices.Contains(engine.CloudOnly, c.ID) })
 }

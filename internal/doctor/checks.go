@@ -7,7 +7,7 @@ func Checks(t Timeouts) []Check {
 	if t == (Timeouts{}) {
 		t = DefaultTimeouts
 	}
-	return []Check{
+	return append([]Check{
 		{ID: "credential", Title: "Bitbucket credential", Timeout: t.API + t.Local, Run: checkCredential},
 		{ID: "scopes", Title: "credential scopes", Deps: []string{"credential"}, Run: checkScopes},
 		{ID: "secrets", Title: "leaked secrets", Run: checkSecrets},
@@ -31,5 +31,9 @@ func Checks(t Timeouts) []Check {
 		{ID: "remotes", Title: "remotes", Run: checkRemotes},
 		{ID: "schedule", Title: "rotation timer", Run: checkSchedule},
 		{ID: "proof", Title: "SSH proof", Deps: []string{"host-key", "key-on-bitbucket"}, Timeout: 2 * t.Proof, Run: checkProof},
-	}
+	}, DataCenterChecks(t)...)
 }
+
+// CloudOnly are the checks that ask Bitbucket Cloud or its SSH endpoint: a machine whose
+// keys are all on Data Center servers, with a server selected, leaves them out.
+var CloudOnly = []string{"credential", "scopes", "key-on-bitbucket", "dns", "altssh", "tcp", "pinned-host-keys", "host-key", "retired-host-keys", "proof"}

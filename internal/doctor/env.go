@@ -15,6 +15,7 @@ import (
 
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/identity"
@@ -57,6 +58,9 @@ type Env struct {
 	Credential func(context.Context) (settings.ResolvedCredential, error)
 	// NewClient builds a Bitbucket client for a credential (Factory.NewAPIClient).
 	NewClient func(bbapi.Credential) (*bbapi.Client, error)
+	// ServerBackend resolves a Data Center server's token and builds its Backend
+	// (Factory.ServerBackend); nil leaves the servers unchecked.
+	ServerBackend func(ctx context.Context, server string) (backend.Backend, error)
 	// CredStore opens the secret store, to read when the stored credential was saved.
 	CredStore func(ctx context.Context) (credstore.Store, error)
 	// Agent connects to the user's agent.
@@ -94,6 +98,7 @@ type Env struct {
 	plan       func() (*remote.Plan, error)
 	scrub      func() (*remote.ScrubPlan, error)
 	syncResult func() (identity.Result, error)
+	dc         func() []*dcServer
 }
 
 // managedKey is a key bbkey made (or was given) and recorded in its state.
@@ -234,6 +239,7 @@ func (e *Env) init(ctx context.Context) {
 		}
 		return remote.PlanScrub(e.ctx, e.Git, e.Paths.Home, e.getenv("XDG_CONFIG_HOME"))
 	})
+	e.dc = sync.OnceValue(e.loadDCServers)
 	e.syncResult = sync.OnceValues(func() (identity.Result, error) {
 		st, err := e.state()
 		if err != nil {
