@@ -25,7 +25,8 @@ const (
 const ServerTokenHelp = "make an HTTP access token on the server: a personal one under your profile picture → Manage account → HTTP access tokens (for your own SSH keys: setup, rotate), or a project's or repository's under its settings → HTTP access tokens (Admin permission, for its access keys)"
 
 // SelectServer picks the Data Center server of an auth command: the --server flag, else
-// BITBUCKET_SERVER; "" means Bitbucket Cloud. The URL comes back in
+// BITBUCKET_SERVER; "" (or "cloud") means Bitbucket Cloud. The server config.json records
+// is not used: `bbkey auth login` alone stays the Cloud login it always was. The URL comes back in
 // credstore.NormalizeServer form, the form its keychain entry is keyed by.
 func SelectServer(flag string, lookupEnv func(string) (string, bool)) (string, error) {
 	raw, from := strings.TrimSpace(flag), "--server"
@@ -33,7 +34,7 @@ func SelectServer(flag string, lookupEnv func(string) (string, bool)) (string, e
 		v, _ := lookupEnv(EnvServer)
 		raw, from = strings.TrimSpace(v), EnvServer
 	}
-	if raw == "" {
+	if raw == "" || strings.EqualFold(raw, "cloud") {
 		return "", nil
 	}
 	n, err := credstore.NormalizeServer(raw)
