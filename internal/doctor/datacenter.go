@@ -293,7 +293,11 @@ func checkDCHostBlock(ctx context.Context, e *Env, _ Deps) Result {
 		}
 		fs = append(fs, dcFinding{OK, fmt.Sprintf("%s: ssh -G %s → %s:%d with %s", s.URL, want.Alias, got.HostName, got.Port, got.IdentityFile), "", ""})
 	}
-	return dcFold(fs, "ssh resolves each Data Center server's Host block as bbkey wrote it")
+	r := dcFold(fs, "ssh resolves each Data Center server's Host block as bbkey wrote it")
+	if slices.ContainsFunc(fs, func(f dcFinding) bool { return f.fix == sync }) {
+		r.fixes = []*Fix{syncFix(e)}
+	}
+	return r
 }
 
 func checkDCProof(ctx context.Context, e *Env, deps Deps) Result {
