@@ -102,17 +102,19 @@ type Options struct {
 // NewCmdDoctor builds `bbkey doctor`. runF replaces runDoctor in tests.
 func NewCmdDoctor(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{
-		IO:              f.IOStreams,
-		LookupEnv:       f.LookupEnv,
-		Prompter:        f.Prompter,
-		Now:             f.Now,
-		Settings:        f.Settings,
-		Paths:           f.Paths,
-		Agent:           f.Agent,
-		CredStore:       f.CredStore,
-		Git:             f.Git,
-		Resolve:         f.ResolveCredential,
-		ServerBackend:   f.ServerBackend,
+		IO:        f.IOStreams,
+		LookupEnv: f.LookupEnv,
+		Prompter:  f.Prompter,
+		Now:       f.Now,
+		Settings:  f.Settings,
+		Paths:     f.Paths,
+		Agent:     f.Agent,
+		CredStore: f.CredStore,
+		Git:       f.Git,
+		Resolve:   f.ResolveCredential,
+		ServerBackend: func(ctx context.Context, server string) (backend.Backend, cmdutil.ResolvedCredential, error) {
+			return f.BackendFor(ctx, server)
+		},
 		PersistSettings: f.PersistSettings,
 	}
 	cmd := &cobra.Command{

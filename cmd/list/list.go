@@ -88,13 +88,20 @@ type Options struct {
 // NewCmdList builds `bbkey list`. runF replaces runList in tests.
 func NewCmdList(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{
-		IO:       f.IOStreams,
-		Now:      f.Now,
-		Paths:    f.Paths,
-		Agent:    f.Agent,
-		Cloud:    f.CloudBackend,
-		Server:   f.ServerBackend,
-		Selected: f.SelectedServer,
+		IO:    f.IOStreams,
+		Now:   f.Now,
+		Paths: f.Paths,
+		Agent: f.Agent,
+		Cloud: func(ctx context.Context) (backend.Backend, cmdutil.ResolvedCredential, error) {
+			return f.BackendFor(ctx, "")
+		},
+		Server: func(ctx context.Context, server string) (backend.Backend, cmdutil.ResolvedCredential, error) {
+			return f.BackendFor(ctx, server)
+		},
+		Selected: func() (string, error) {
+			s, err := f.Settings()
+			return s.Server, err
+		},
 	}
 	cmd := &cobra.Command{
 		Use:   "list",

@@ -40,6 +40,11 @@ func (f *Factory) ResolveServerCredential(ctx context.Context, server string) (R
 	if v := f.Getenv(ServerTokenEnv); v != "" {
 		return ResolvedCredential{Credential: dc.Token{Token: v}, Source: SourceEnv}, nil
 	}
+	return f.storedServerCredential(ctx, server)
+}
+
+// storedServerCredential is the server's keychain entry (or the opt-in file's) alone.
+func (f *Factory) storedServerCredential(ctx context.Context, server string) (ResolvedCredential, error) {
 	noCred := AuthError(fmt.Errorf("%w: no credential for %s", ErrNoCredential, server), serverCredentialHints(server)...)
 	if f.CredStore == nil {
 		return ResolvedCredential{}, noCred
@@ -120,16 +125,25 @@ func (f *Factory) BackendFor(ctx context.Context, server string, extra ...bbapi.
 	if err != nil {
 		return nil, ResolvedCredential{}, err
 	}
+	selected := s.Server
 	if server != s.Server {
 		if s, err = f.settingsFor(server); err != nil {
 			return nil, ResolvedCredential{}, err
 		}
 	}
+	// --token-file and BITBUCKET_SERVER_TOKEN are the selected Bitbucket's: another one's
+	// credential never comes from them, so a token is never sent to a Bitbucket it was
+	// not given for.
 	var rc ResolvedCredential
-	if server == "" {
+	switch {
+	case server == "" && selected == "":
 		rc, err = f.ResolveCredential(ctx)
-	} else {
+	case server == "":
+		rc, err = f.resolveCloud(ctx, "")
+	case server == selected:
 		rc, err = f.ResolveServerCredential(ctx, server)
+	default:
+		rc, err = f.storedServerCredential(ctx, server)
 	}
 	if err != nil {
 		return nil, rc, err

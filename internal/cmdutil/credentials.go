@@ -19,12 +19,18 @@ var noCredentialHints = []string{
 // ResolveCredential finds the Bitbucket credential: --token-file > environment > the
 // stored one (keychain, or the opt-in file). Without any it returns an AuthError.
 func (f *Factory) ResolveCredential(ctx context.Context) (ResolvedCredential, error) {
+	return f.resolveCloud(ctx, f.Globals.TokenFile)
+}
+
+// resolveCloud is ResolveCredential with the --token-file given: "" when the file is
+// another Bitbucket's (a Data Center server's, when one is selected).
+func (f *Factory) resolveCloud(ctx context.Context, tokenFile string) (ResolvedCredential, error) {
 	s, err := f.Settings()
 	if err != nil {
 		return ResolvedCredential{}, err
 	}
-	if f.Globals.TokenFile != "" {
-		tok, err := secret.ReadNonEmpty("--token-file", f.Globals.TokenFile)
+	if tokenFile != "" {
+		tok, err := secret.ReadNonEmpty("--token-file", tokenFile)
 		if err != nil {
 			return ResolvedCredential{}, err
 		}

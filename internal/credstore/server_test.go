@@ -3,34 +3,14 @@ package credstore
 import (
 	"errors"
 	"testing"
-)
 
-func TestNormalizeServer(t *testing.T) {
-	for in, want := range map[string]string{
-		"https://bitbucket.example.com":              "https://bitbucket.example.com",
-		"HTTPS://Bitbucket.Example.com:443/":         "https://bitbucket.example.com",
-		"https://bitbucket.example.com/ctx/rest/":    "https://bitbucket.example.com/ctx",
-		"https://bitbucket.example.com:8443/ctx":     "https://bitbucket.example.com:8443/ctx",
-		"http://127.0.0.1:7990":                      "http://127.0.0.1:7990",
-		"http://[::1]:7990/":                         "http://[::1]:7990",
-		" https://bitbucket.example.com/a%20b?x=1#f": "https://bitbucket.example.com/a%20b",
-	} {
-		got, err := NormalizeServer(in)
-		if err != nil || got != want {
-			t.Errorf("NormalizeServer(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "bitbucket.example.com", "ssh://git@host:7999", "https://", "https://ada:pw@host"} {
-		if got, err := NormalizeServer(bad); err == nil {
-			t.Errorf("NormalizeServer(%q) = %q, want an error", bad, got)
-		}
-	}
-}
+	"github.com/bbkey/bbkey/internal/settings"
+)
 
 func TestServerTokenRoundTrip(t *testing.T) {
 	ctx := t.Context()
 	s := NewFile(t.TempDir())
-	n, _ := NormalizeServer("https://A.example.com/")
+	n, _ := settings.NormalizeServerURL("https://A.example.com/")
 	a := ServerAccount(n)
 	if a != "server:https://a.example.com" {
 		t.Fatalf("account %q", a)

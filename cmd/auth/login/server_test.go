@@ -190,8 +190,8 @@ func TestServerLoginUsage(t *testing.T) {
 	}{
 		{"no terminal", []string{"--server", url}, []string{"--token-file", shared.EnvServerToken, url}},
 		{"email", []string{"--server", url, "--email", "a@b.c"}, []string{"--email"}},
-		{"not a url", []string{"--server", "bitbucket.example.com"}, []string{"not an http(s) URL"}},
-		{"credentials in the url", []string{"--server", "https://ada:secret@bitbucket.example.com"}, []string{"carries credentials"}},
+		{"not a url", []string{"--server", "bitbucket.example.com"}, []string{"want https://host"}},
+		{"credentials in the url", []string{"--server", "https://ada:secret@bitbucket.example.com"}, []string{"credentials do not belong in the url"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := fx.run(t, tc.args...)

@@ -13,6 +13,7 @@ import (
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/secret"
+	"github.com/bbkey/bbkey/internal/settings"
 )
 
 // Environment of a Data Center server (DESIGN.md, "Data Center").
@@ -27,7 +28,7 @@ const ServerTokenHelp = "make an HTTP access token on the server: a personal one
 // SelectServer picks the Data Center server of an auth command: the --server flag, else
 // BITBUCKET_SERVER; "" (or "cloud") means Bitbucket Cloud. The server config.json records
 // is not used: `bbkey auth login` alone stays the Cloud login it always was. The URL comes back in
-// credstore.NormalizeServer form, the form its keychain entry is keyed by.
+// settings.NormalizeServerURL form, the form its keychain entry is keyed by.
 func SelectServer(flag string, lookupEnv func(string) (string, bool)) (string, error) {
 	raw, from := strings.TrimSpace(flag), "--server"
 	if raw == "" && lookupEnv != nil {
@@ -37,7 +38,7 @@ func SelectServer(flag string, lookupEnv func(string) (string, bool)) (string, e
 	if raw == "" || strings.EqualFold(raw, "cloud") {
 		return "", nil
 	}
-	n, err := credstore.NormalizeServer(raw)
+	n, err := settings.NormalizeServerURL(raw)
 	if err != nil {
 		return "", cmdutil.UsageError(fmt.Errorf("%s: %w", from, err), "give the server's base URL as you open it in a browser, e.g. --server https://bitbucket.example.com")
 	}
@@ -276,56 +277,4 @@ func countText(n int, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
-}
-
-// ServerSource is where `auth status --server` found a Data Center token.
-type ServerSource struct {
-	Token  *dc.Token
-	Source cmdutil.CredentialSource
-}
-
-// ResolveServerToken finds the HTTP access token of server: --token-file >
-// BITBUCKET_SERVER_TOKEN > the server's entry in the credential store (keychain, or the
-// opt-in file). Without any it returns an auth error (exit 4) naming every way to give
-// one; the error matches cmdutil.ErrNoCredential.
-func ResolveServerToken(ctx context.Context, server, tokenFile string, lookupEnv func(string) (string, bool),
-	openStore func(ctx context.Context, allowInsecure bool) (credstore.Store, error), warn func(string)) (ServerSource, error) {
-	if tokenFile != "" {
-		b, err := secret.ReadNonEmpty("--token-file", tokenFile)
-		if err != nil {
-			return ServerSource{}, err
-		}
-		defer clear(b)
-		return ServerSource{&dc.Token{Token: string(b)}, cmdutil.SourceTokenFile}, nil
-	}
-	if lookupEnv != nil {
-		if v, _ := lookupEnv(EnvServerToken); strings.TrimSpace(v) != "" {
-			return ServerSource{&dc.Token{Token: strings.TrimSpace(v)}, cmdutil.SourceEnv}, nil
-		}
-	}
-	none := cmdutil.AuthError(fmt.Errorf("%w: no HTTP access token for %s", cmdutil.ErrNoCredential, server),
-		"run 'bbkey auth login --server "+server+"', or set "+EnvServerToken+" (or pass --token-file FILE)", ServerTokenHelp)
-	if openStore == nil {
-		return ServerSource{}, none
-	}
-	store, err := openStore(ctx, true)
-	if err != nil {
-		return ServerSource{}, none
-	}
-	sec, err := credstore.GetServerToken(ctx, store, server)
-	if errors.Is(err, credstore.ErrNotFound) {
-		return ServerSource{}, none
-	}
-	if err != nil {
-		return ServerSource{}, fmt.Errorf("reading the stored HTTP access token of %s: %w", server, err)
-	}
-	defer clear(sec.Secret)
-	src := cmdutil.SourceStore
-	if store.Kind() == "file" {
-		src = cmdutil.SourceFileStore
-		if w := credstore.Warning(store); w != "" && warn != nil {
-			warn(w)
-		}
-	}
-	return ServerSource{&dc.Token{Token: string(sec.Secret)}, src}, nil
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/cmd/auth/shared"
 	"github.com/bbkey/bbkey/internal/cmdutil"
-	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/iostreams"
 )
 
@@ -31,21 +30,21 @@ type Options struct {
 	Resolve func(context.Context) (cmdutil.ResolvedCredential, error)
 	// NewClient builds a Bitbucket client for a credential (Factory.NewAPIClient).
 	NewClient func(bbapi.Credential, ...bbapi.Option) (*bbapi.Client, error)
+	// ResolveServer finds a Data Center server's credential
+	// (Factory.ResolveServerCredential).
+	ResolveServer func(ctx context.Context, server string) (cmdutil.ResolvedCredential, error)
 	// NewDCClient builds a client of a Data Center server for a credential.
 	NewDCClient func(server string, cred bbapi.Credential) (*dc.Client, error)
 	LookupEnv   func(string) (string, bool)
-	// CredStore opens the credential store (Factory.CredStore).
-	CredStore func(ctx context.Context, allowInsecure bool) (credstore.Store, error)
 
-	JSON      bool
-	TokenFile string
+	JSON bool
 	// Server is the Data Center server (--server, else BITBUCKET_SERVER); "" for Cloud.
 	Server string
 }
 
 // NewCmdStatus builds `bbkey auth status`. runF replaces runStatus in tests.
 func NewCmdStatus(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Resolve: f.ResolveCredential, NewClient: f.NewAPIClient, LookupEnv: f.LookupEnv, CredStore: f.CredStore,
+	opts := &Options{IO: f.IOStreams, Resolve: f.ResolveCredential, ResolveServer: f.ResolveServerCredential, NewClient: f.NewAPIClient, LookupEnv: f.LookupEnv,
 		NewDCClient: func(server string, cred bbapi.Credential) (*dc.Client, error) {
 			c, err := dc.NewClient(server, cred, f.ClientOptions()...)
 			if err != nil {
@@ -70,7 +69,6 @@ Exits 4 when there is no credential or Bitbucket refuses it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.JSON = f.Globals.JSON
-			opts.TokenFile = f.Globals.TokenFile
 			if runF != nil {
 				return runF(opts)
 			}
@@ -134,7 +132,7 @@ func runStatus(ctx context.Context, opts *Options) error {
 // runServerStatus is `auth status --server URL`.
 func runServerStatus(ctx context.Context, opts *Options, server string) error {
 	st := shared.Status{Server: server, MissingScopes: []string{}}
-	src, err := shared.ResolveServerToken(ctx, server, opts.TokenFile, opts.LookupEnv, opts.CredStore, func(w string) { opts.IO.Warnf("%s", w) })
+	rc, err := opts.ResolveServer(ctx, server)
 	if err != nil {
 		if errors.Is(err, cmdutil.ErrNoCredential) {
 			st.Error = err.Error()
@@ -144,9 +142,8 @@ func runServerStatus(ctx context.Context, opts *Options, server string) error {
 		}
 		return err
 	}
-	defer func() { src.Token.Token = "" }()
-	st.Source, st.Kind = string(src.Source), string(dc.KindHTTPAccessToken)
-	client, err := opts.NewDCClient(server, *src.Token)
+	st.Source, st.Kind = string(rc.Source), string(dc.KindHTTPAccessToken)
+	client, err := opts.NewDCClient(server, rc.Credential)
 	if err != nil {
 		return err
 	}
@@ -164,7 +161,7 @@ func runServerStatus(ctx context.Context, opts *Options, server string) error {
 	if st.User != nil {
 		name = st.User.Nickname
 	}
-	opts.IO.Step(iostreams.MarkOK, "logged in to %s as %s with an HTTP access token from %s", server, name, src.Source)
+	opts.IO.Step(iostreams.MarkOK, "logged in to %s as %s with an HTTP access token from %s", server, name, rc.Source)
 	for _, a := range st.DataCenter.Can() {
 		if !a.OK {
 			opts.IO.Step(iostreams.MarkWarn, "%s", a.Text)
