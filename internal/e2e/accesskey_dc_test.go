@@ -349,3 +349,53 @@ func TestAccessKeyDCUsage(t *testing.T) {
 		t.Errorf("--write on Cloud made %d calls", n)
 	}
 }
+
+// A refused token stops the run before anything is made (exit 4); a repository the token
+// may not administer fails alone, naming REPO_ADMIN (exit 3); --dry-run lists and writes
+// nothing.
+func TestAccessKeyDCRefusals(t *testing.T) {
+	w, d := newDCWorld(t)
+	good := d.DefaultToken()
+	w.Setenv("BITBUCKET_SERVER_TOKEN", "not-a-token")
+	before := w.Snapshot()
+	r := w.Run("", "add-access-key", "--repo", "OPS/api", "--name", "ci", "--passphrase-file", w.PassFile)
+	if r.Code != 4 || !strings.Contains(r.Stderr, "hint:") {
+		t.Errorf("refused token: %s", r)
+	}
+	if diff := DiffSnapshots(before, w.Snapshot()); diff != "" {
+		t.Errorf("a refused token changed files:\n%s", diff)
+	}
+	w.Setenv("BITBUCKET_SERVER_TOKEN", good)
+
+	if err := d.AddProject("RO", "Read only"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AddRepo("RO", "seen"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Grant("RO", "", bbapitest.DCDefaultUser, bbapitest.PermRead); err != nil {
+		t.Fatal(err)
+	}
+	r = w.Run("", "add-access-key", "--repo", "OPS/api", "--repo", "RO/seen", "--name", "ci", "--passphrase-file", w.PassFile, "--json")
+	doc := accesskeyDecode(t, r)
+	if r.Code != 3 || len(doc.Missing) != 1 || doc.Missing[0].Target != "RO/seen" || !strings.Contains(doc.Missing[0].Error, "REPO_ADMIN") {
+		t.Errorf("no admin on RO/seen: exit %d missing %+v\n%s", r.Code, doc.Missing, r.Stderr)
+	}
+	if k := dcKeysWith(d, "OPS", "api", doc.Key.Fingerprint); len(k) != 1 {
+		t.Errorf("OPS/api: %+v", k)
+	}
+
+	w2, _ := newDCWorld(t)
+	before = w2.Snapshot()
+	r = w2.MustRun("", "add-access-key", "--all", "--name", "ci", "--dry-run", "--json")
+	doc = accesskeyDecode(t, r)
+	if !doc.DryRun || doc.Summary["pending"] != len(bbapitest.DefaultRepos)+1 || doc.Bitbucket.Kind != "datacenter" {
+		t.Errorf("dry run: %+v", doc)
+	}
+	if diff := DiffSnapshots(before, w2.Snapshot()); diff != "" {
+		t.Errorf("--dry-run changed files:\n%s", diff)
+	}
+	if c := dcCount(w2.Emu.Requests()); c.Posts != 0 || c.Total != c.Lists {
+		t.Errorf("--dry-run calls %+v: want the listing only", c)
+	}
+}
