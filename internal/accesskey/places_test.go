@@ -82,6 +82,14 @@ func TestDataCenterNames(t *testing.T) {
 			t.Errorf("%+v: err %v, want an error with a hint", bad, err)
 		}
 	}
+	// --repos-from on Data Center: PROJ/slug and ~user/slug lines.
+	list, err := ReadRepoList(strings.NewReader("OPS/api\n~ada/notes.git  # personal\n"), "repos.txt", b)
+	if err != nil || !slices.Equal(list, []string{"OPS/api", "~ada/notes.git"}) {
+		t.Errorf("ReadRepoList = %v, %v", list, err)
+	}
+	if _, err := ReadRepoList(strings.NewReader("OPS/api\n~/notes\n"), "repos.txt", b); err == nil || !strings.HasPrefix(err.Error(), "repos.txt:2: ") {
+		t.Errorf("a personal repository without its user: err %v", err)
+	}
 	if !(Spec{DataCenter: true, All: true}).Listing() || (Spec{DataCenter: true, Repos: []string{"OPS/a"}}).Listing() {
 		t.Error("Listing on Data Center is --all")
 	}
