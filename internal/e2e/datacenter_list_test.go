@@ -187,3 +187,88 @@ func mustRead(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestCloudAndDataCenterDoctor: a machine set up on Bitbucket Cloud and then, with the
+// real binary, on a Data Center server (setup --server): git works over SSH on both,
+// list shows each key on its Bitbucket, and doctor checks the server's identity (its
+// token from the credentials file, the host key its settings vouch for, the Host block
+// through the real ssh, an SSH proof) beside Cloud's.
+func TestCloudAndDataCenterDoctor(t *testing.T) {
+	d := newDoctorEnv(t)
+	srv := bbapitest.Start(t, bbapitest.WithDataCenter(), bbapitest.WithSpecValidation(t))
+	server := srv.DataCenter().ServerURL()
+
+	d.Setenv("BITBUCKET_SERVER_TOKEN", srv.DataCenter().DefaultToken())
+	d.MustRun("", "auth", "login", "--server", server, "--insecure-storage")
+	// The Cloud endpoint (the test's proxy) and host keys are in the environment: they are
+	// Cloud's, not the server's, which takes its SSH side from its own settings.
+	cloudEndpoint, cloudKeys := envOf(d.Env, "BBKEY_SSH_ENDPOINT"), envOf(d.Env, "BBKEY_SSH_HOST_KEYS")
+	d.Unsetenv("BBKEY_SSH_ENDPOINT")
+	d.Unsetenv("BBKEY_SSH_HOST_KEYS")
+	d.MustRun("", "setup", "--server", server, "--no-remotes", "--passphrase-file", d.PassFile)
+	d.Unsetenv("BITBUCKET_SERVER_TOKEN")
+	d.Setenv("BBKEY_SSH_ENDPOINT", cloudEndpoint)
+	d.Setenv("BBKEY_SSH_HOST_KEYS", cloudKeys)
+
+	// git over SSH works on both, through the config bbkey wrote.
+	dcRepo := filepath.Join(d.Home.Dir, "src", "dc-api")
+	d.MustGit(d.Home.Dir, "clone", "-q", srv.DataCenter().SSHCloneURL(bbapitest.DCDefaultProject, "api"), dcRepo)
+	d.MustGit(d.Repo, "fetch", "-q", "origin")
+
+	r := d.MustRun("", "list", "--server", "cloud", "--json")
+	var doc struct {
+		Keys []struct {
+			Fingerprint string   `json:"fingerprint"`
+			Servers     []string `json:"servers"`
+			Status      []string `json:"status"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, r)
+	}
+	var onCloud, onServer int
+	for _, k := range doc.Keys {
+		if !slices.Equal(k.Status, []string{"ok"}) {
+			t.Errorf("key %+v", k)
+		}
+		switch {
+		case slices.Equal(k.Servers, []string{"cloud"}):
+			onCloud++
+		case slices.Equal(k.Servers, []string{server}):
+			onServer++
+		}
+	}
+	if onCloud != 1 || onServer != 1 {
+		t.Errorf("%d keys on Cloud, %d on the server, want 1 and 1\n%s", onCloud, onServer, r)
+	}
+
+	// setup --server recorded the server in config.json, selecting it; the environment's
+	// BBKEY_SSH_* are Cloud's here, so Cloud is selected for this run: the server is
+	// checked as one the state records.
+	r = d.Run("", "doctor", "--server", "cloud", "--json")
+	var rep doctorDoc
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, r)
+	}
+	seen := map[string]doctorCheck{}
+	for _, c := range rep.Checks {
+		seen[c.ID] = c
+	}
+	for _, id := range []string{"dc-token", "dc-host-key", "dc-ssh-host", "dc-proof", "proof"} {
+		if c, ok := seen[id]; !ok || c.Status != "ok" {
+			t.Errorf("%s: %+v\n%s", id, c, r)
+		}
+	}
+	if c := seen["dc-proof"]; !strings.Contains(strings.Join(c.Details, "\n"), server) {
+		t.Errorf("dc-proof does not name the server: %+v", c)
+	}
+}
+
+func envOf(env []string, key string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
