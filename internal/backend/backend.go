@@ -235,7 +235,8 @@ type SSH struct {
 	// --ssh-host, a Data Center server's SSH host.
 	Host string
 	// Port is the port remotes name: 0 on Cloud (scp-like remotes), the SSH port on Data
-	// Center (ssh://git@host:port/… remotes).
+	// Center (ssh://git@host:port/… remotes; --ssh-endpoint's port when one is given,
+	// since git passes a URL's port to ssh over the Host block's).
 	Port int
 	// Endpoint is HOST:PORT where ssh really connects (HostName and Port).
 	Endpoint string

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -432,5 +433,25 @@ func TestHostKeyRenderKeepsOtherAliases(t *testing.T) {
 	b, _ := os.ReadFile(path)
 	if want := hostkeys.RenderAll([]hostkeys.Pins{cloud, dcPins}); string(b) != string(want) {
 		t.Errorf("file:\n%s\nwant:\n%s", b, want)
+	}
+}
+
+// --ssh-endpoint on Data Center: ssh connects there, and remotes name its port (a URL's
+// port wins over the Host block's); the host key is still checked against the settings.
+func TestDataCenterSSHEndpointOverride(t *testing.T) {
+	emu := bbapitest.Start(t, bbapitest.WithDataCenter())
+	_, port, _ := settings.SplitEndpoint(emu.SSHEndpoint())
+	ep := "localhost:" + strconv.Itoa(port)
+	b := dcBackendFor(t, emu, emu.DataCenter().DefaultToken(), backend.DataCenterOptions{SSHEndpoint: ep})
+	s, err := b.SSH(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Endpoint != ep || s.Host != "127.0.0.1" || s.Port != port || len(s.Pins.Keys) != 1 {
+		t.Errorf("ssh = %+v", s)
+	}
+	emu.DataCenter().SetReportedHostKeyFingerprint("SHA256:" + strings.Repeat("B", 43))
+	if _, err := b.SSH(t.Context()); !errors.As(err, new(*backend.HostKeyError)) {
+		t.Errorf("an overridden endpoint skipped the host key check: %v", err)
 	}
 }

@@ -273,10 +273,13 @@ func (b *datacenter) SSH(ctx context.Context) (*SSH, error) {
 	}
 	out := &SSH{Host: strings.ToLower(host), Port: port, Endpoint: net.JoinHostPort(host, strconv.Itoa(port))}
 	if b.opts.SSHEndpoint != "" {
-		if _, _, err := settings.SplitEndpoint(b.opts.SSHEndpoint); err != nil {
+		_, p, err := settings.SplitEndpoint(b.opts.SSHEndpoint)
+		if err != nil {
 			return nil, errkind.UsageError(err, "give the endpoint as HOST:PORT, e.g. --ssh-endpoint "+out.Endpoint)
 		}
-		out.Endpoint = b.opts.SSHEndpoint
+		// Remotes name the port, and the port of a URL wins over the Host block's: they
+		// name the endpoint's, so git goes where the user pointed it.
+		out.Endpoint, out.Port = b.opts.SSHEndpoint, p
 	}
 	if b.opts.SSHHostKeys != "" {
 		pins, err := hostkeys.Pinned(settings.Settings{SSHHost: out.Host, SSHHostKeys: b.opts.SSHHostKeys})
