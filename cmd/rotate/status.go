@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -53,14 +55,16 @@ type (
 		Next string `json:"next"`
 	}
 	jsonKeyDue struct {
-		Kind        state.RotationKind `json:"kind"`
-		Name        string             `json:"name"`
-		Fingerprint string             `json:"fingerprint"`
-		Created     time.Time          `json:"created,omitzero"`
-		AgeDays     int                `json:"age_days"`
-		IfOlderThan string             `json:"if_older_than"`
-		Due         string             `json:"due,omitempty"`
-		Overdue     bool               `json:"overdue"`
+		Kind state.RotationKind `json:"kind"`
+		Name string             `json:"name"`
+		// Server is the Data Center server the key is on; absent for Bitbucket Cloud.
+		Server      string    `json:"server,omitempty"`
+		Fingerprint string    `json:"fingerprint"`
+		Created     time.Time `json:"created,omitzero"`
+		AgeDays     int       `json:"age_days"`
+		IfOlderThan string    `json:"if_older_than"`
+		Due         string    `json:"due,omitempty"`
+		Overdue     bool      `json:"overdue"`
 	}
 )
 
@@ -137,12 +141,12 @@ func runStatus(ctx context.Context, opts *Options, fl flags) error {
 		}
 		return d
 	}
-	addKey := func(kind state.RotationKind, name, fp, label string, created time.Time) {
+	addKey := func(kind state.RotationKind, server, name, fp, label string, created time.Time) {
 		l, ok := keylabel.Parse(label)
 		if ok {
 			created = l.Created
 		}
-		k := jsonKeyDue{Kind: kind, Name: name, Fingerprint: fp, Created: created}
+		k := jsonKeyDue{Kind: kind, Name: name, Server: server, Fingerprint: fp, Created: created}
 		d := limit(kind, l)
 		k.IfOlderThan = keylabel.FormatDuration(d)
 		if !created.IsZero() {
@@ -152,13 +156,19 @@ func runStatus(ctx context.Context, opts *Options, fl flags) error {
 		}
 		doc.Keys = append(doc.Keys, k)
 	}
-	for _, name := range keyNames(st, state.RotateAccount) {
-		a := st.Accounts[name]
-		addKey(state.RotateAccount, name, a.Fingerprint, a.Label, a.Created)
+	for _, server := range servers(st) {
+		accounts := st.AccountsOf(server)
+		for _, name := range slices.Sorted(maps.Keys(accounts)) {
+			a := accounts[name]
+			addKey(state.RotateAccount, server, name, a.Fingerprint, a.Label, a.Created)
+		}
 	}
-	for _, name := range keyNames(st, state.RotateAccessKeys) {
-		a := st.AccessKeys[name]
-		addKey(state.RotateAccessKeys, name, a.Fingerprint, a.Label, a.Created)
+	for _, server := range servers(st) {
+		access := st.AccessKeysOf(server)
+		for _, name := range slices.Sorted(maps.Keys(access)) {
+			a := access[name]
+			addKey(state.RotateAccessKeys, server, name, a.Fingerprint, a.Label, a.Created)
+		}
 	}
 	return printStatus(opts, doc)
 }
@@ -256,7 +266,11 @@ func printStatus(opts *Options, doc jsonStatus) error {
 		if k.Overdue {
 			due += " (overdue)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%dd\t%s\n", k.Kind, k.Name, k.Fingerprint, k.AgeDays, due)
+		name := k.Name
+		if k.Server != "" {
+			name += " (" + k.Server + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%dd\t%s\n", k.Kind, name, k.Fingerprint, k.AgeDays, due)
 	}
 	return tw.Flush()
 }

@@ -77,11 +77,25 @@ func runUnschedule(ctx context.Context, opts *Options) error {
 	return printSchedule(opts, doc)
 }
 
+// keyNames are the names of the keys of kind on every Bitbucket the state holds (Cloud's
+// and each Data Center server's: one namespace).
 func keyNames(st *state.State, kind state.RotationKind) []string {
-	if kind == state.RotateAccessKeys {
-		return slices.Sorted(maps.Keys(st.AccessKeys))
+	var names []string
+	for _, server := range servers(st) {
+		if kind == state.RotateAccessKeys {
+			names = append(names, slices.Collect(maps.Keys(st.AccessKeysOf(server)))...)
+		} else {
+			names = append(names, slices.Collect(maps.Keys(st.AccountsOf(server)))...)
+		}
 	}
-	return slices.Sorted(maps.Keys(st.Accounts))
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// servers lists the Bitbuckets the state holds keys on: Cloud ("") first, then every
+// Data Center server by URL.
+func servers(st *state.State) []string {
+	return append([]string{""}, slices.Sorted(maps.Keys(st.Servers))...)
 }
 
 func orEmpty(s []string) []string {

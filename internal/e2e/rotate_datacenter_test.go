@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -303,5 +304,20 @@ func TestRotateCloudAndDataCenter(t *testing.T) {
 	w.MustGit(dcClone, "fetch", "-q", "origin")
 	if !strings.Contains(res.Stdout, `"server": "`+server+`"`) {
 		t.Errorf("the Data Center rotation does not name its server:\n%s", res.Stdout)
+	}
+	// --status lists both keys, the Data Center one with its server.
+	var status struct {
+		Keys []struct{ Name, Server, Fingerprint string } `json:"keys"`
+	}
+	st := w.MustRun("", "rotate", "--status", "--json")
+	if err := json.Unmarshal([]byte(st.Stdout), &status); err != nil {
+		t.Fatalf("%v\n%s", err, st)
+	}
+	got := map[string]string{}
+	for _, k := range status.Keys {
+		got[k.Server] = k.Fingerprint
+	}
+	if len(status.Keys) != 2 || got[""] != byServer[""] || got[server] != byServer[server] {
+		t.Errorf("--status keys %+v", status.Keys)
 	}
 }

@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/gitssh"
@@ -102,25 +101,12 @@ func (e *Engine) proofRepo(ctx context.Context, s *subject) (string, error) {
 
 // firstProjectRepo names one repository of project t ("" when it has none).
 func firstProjectRepo(ctx context.Context, b backend.Backend, t state.Target) (string, error) {
-	if c := backend.DataCenterClient(b); c != nil {
-		for r, err := range c.Repositories.ListByProject(ctx, t.Slug) {
-			if err != nil {
-				return "", err
-			}
-			return r.FullName(), nil
-		}
-		return "", nil
-	}
-	c := backend.CloudClient(b)
-	if c == nil {
-		return "", errNoTarget
-	}
-	q := fmt.Sprintf("project.key = %q", t.Slug)
-	for r, err := range c.Repositories.ListWorkspace(ctx, t.Workspace, &bbapi.ListRepositoriesOptions{Query: q}) {
+	project := place{key: t.Key(), target: t}.backendPlace()
+	for r, err := range b.Repos(ctx, backend.RepoQuery{Project: &project}) {
 		if err != nil {
 			return "", err
 		}
-		return r.WorkspaceSlug() + "/" + r.RepoSlug(), nil
+		return r.String(), nil
 	}
 	return "", nil
 }
