@@ -212,3 +212,23 @@ func TestServerLoginUsage(t *testing.T) {
 		t.Error("called the server or stored something")
 	}
 }
+
+// On a terminal the token is asked for with echo off (the prompter's Secret), trimmed,
+// and asked again when empty.
+func TestServerLoginPrompts(t *testing.T) {
+	fx, dir := dcFixture(t)
+	srv := startDC(t)
+	fx.ios.SetStdinTTY(true)
+	fx.ios.SetStderrTTY(true)
+	fx.prompter.Answers = []string{"   ", "  " + srv.DataCenter().DefaultToken() + "\n"}
+	if err := fx.run(t, "--server", srv.DataCenter().ServerURL(), "--insecure-storage"); err != nil {
+		t.Fatal(err)
+	}
+	want := "HTTP access token for " + srv.DataCenter().ServerURL()
+	if !slices.Equal(fx.prompter.Asked, []string{want, want}) {
+		t.Errorf("asked %q", fx.prompter.Asked)
+	}
+	if s := readFileStore(t, dir)[credstore.ServerAccount(srv.DataCenter().ServerURL())]; string(s.Secret) != srv.DataCenter().DefaultToken() {
+		t.Errorf("stored %v", s)
+	}
+}
