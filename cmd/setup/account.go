@@ -98,7 +98,11 @@ func (r *run) credentials(ctx context.Context) error {
 	if t, ok := rc.Credential.(*bbapi.APIToken); ok {
 		r.res.Account.Email = t.Email
 	}
-	r.step("credentials", statusDone, "%s, %s from %s", a.Display(), rc.Credential, rc.Source)
+	if r.server != "" {
+		r.step("credentials", statusDone, "%s on %s, %s from %s", a.Display(), r.server, rc.Credential, rc.Source)
+	} else {
+		r.step("credentials", statusDone, "%s, %s from %s", a.Display(), rc.Credential, rc.Source)
+	}
 	return nil
 }
 
@@ -199,5 +203,6 @@ func dataCenterName(user, server string) string {
 			host += "-" + p
 		}
 	}
-	return keylabel.SanitizeName(user + "-" + host)
+	// A name cut at 63 characters must still end with a letter or digit.
+	return strings.TrimRight(keylabel.SanitizeName(user+"-"+host), "-._")
 }

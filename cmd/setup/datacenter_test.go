@@ -14,6 +14,7 @@ import (
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
+	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/testutil"
 )
 
@@ -21,7 +22,7 @@ const dcKeysPath = "/rest/ssh/latest/keys"
 
 func TestSetupDataCenter(t *testing.T) {
 	t.Parallel()
-	fx := newFixture(t, bbapitest.WithDataCenter())
+	fx := newFixture(t, bbapitest.WithDataCenter(), bbapitest.WithSpecValidation(t))
 	fx.goos = "linux"
 	dcs := fx.emu.DataCenter()
 	server := dcs.ServerURL()
@@ -86,7 +87,7 @@ func TestSetupDataCenter(t *testing.T) {
 // for: nothing is pinned, uploaded or written, and the exit code is 5.
 func TestSetupDataCenterHostKeyMismatch(t *testing.T) {
 	t.Parallel()
-	fx := newFixture(t, bbapitest.WithDataCenter())
+	fx := newFixture(t, bbapitest.WithDataCenter(), bbapitest.WithSpecValidation(t))
 	fx.emu.DataCenter().SetReportedHostKeyFingerprint("SHA256:" + strings.Repeat("A", 43))
 	before := fx.snapshot()
 	err := fx.run("--passphrase-file", fx.passFile)
@@ -109,7 +110,7 @@ func TestSetupDataCenterHostKeyMismatch(t *testing.T) {
 // naming where a token comes from.
 func TestSetupDataCenterNoToken(t *testing.T) {
 	t.Parallel()
-	fx := newFixture(t, bbapitest.WithDataCenter())
+	fx := newFixture(t, bbapitest.WithDataCenter(), bbapitest.WithSpecValidation(t))
 	delete(fx.env, cmdutil.ServerTokenEnv)
 	err := fx.run("--passphrase-file", fx.passFile)
 	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(strings.Join(cmdutil.Hints(err), "\n"), "auth login --server") {
@@ -123,7 +124,7 @@ func TestSetupDataCenterNoToken(t *testing.T) {
 // A project token acts as a service user, which holds no SSH keys of its own.
 func TestSetupDataCenterServiceToken(t *testing.T) {
 	t.Parallel()
-	fx := newFixture(t, bbapitest.WithDataCenter())
+	fx := newFixture(t, bbapitest.WithDataCenter(), bbapitest.WithSpecValidation(t))
 	tok, err := fx.emu.DataCenter().AddProjectToken(bbapitest.DCDefaultProject, bbapitest.PermAdmin)
 	if err != nil {
 		t.Fatal(err)
@@ -135,5 +136,19 @@ func TestSetupDataCenterServiceToken(t *testing.T) {
 	}
 	if slices.ContainsFunc(fx.requests(), func(r string) bool { return strings.HasPrefix(r, "POST") }) {
 		t.Errorf("requests: %q", fx.requests())
+	}
+}
+
+func TestDataCenterName(t *testing.T) {
+	for _, tt := range []struct{ user, server, want string }{
+		{"ada", "https://bitbucket.example.com", "ada-bitbucket.example.com"},
+		{"ada", "https://bitbucket.example.com:8443/bb", "ada-bitbucket.example.com-8443"},
+		{"Ada.Lovelace", "http://127.0.0.1:7990", "ada.lovelace-127.0.0.1-7990"},
+		{"ada", "https://" + strings.Repeat("a", 58) + ".b.example.com", "ada-" + strings.Repeat("a", 58)},
+	} {
+		got := dataCenterName(tt.user, tt.server)
+		if got != tt.want || keylabel.ValidName(got) != nil {
+			t.Errorf("dataCenterName(%q, %q) = %q (valid: %v), want %q", tt.user, tt.server, got, keylabel.ValidName(got), tt.want)
+		}
 	}
 }

@@ -41,7 +41,7 @@ func newKey(t *testing.T) (text, fp string) {
 
 func cloudBackend(t *testing.T) (*bbapitest.Server, backend.Backend) {
 	t.Helper()
-	emu := bbapitest.Start(t)
+	emu := bbapitest.Start(t, bbapitest.WithSpecValidation(t))
 	c, err := bbapi.NewClient(emu.APIURL(), &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: emu.DefaultAPIToken()}, bbapi.WithMaxWait(10*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +52,7 @@ func cloudBackend(t *testing.T) (*bbapitest.Server, backend.Backend) {
 
 func dcBackend(t *testing.T, opts backend.DataCenterOptions) (*bbapitest.Server, backend.Backend) {
 	t.Helper()
-	emu := bbapitest.Start(t, bbapitest.WithDataCenter())
+	emu := bbapitest.Start(t, bbapitest.WithDataCenter(), bbapitest.WithSpecValidation(t))
 	return emu, dcBackendFor(t, emu, emu.DataCenter().DefaultToken(), opts)
 }
 
@@ -260,7 +260,7 @@ func TestDataCenterServerEnforcedExpiry(t *testing.T) {
 }
 
 func TestDataCenterServiceUser(t *testing.T) {
-	emu := bbapitest.Start(t, bbapitest.WithDataCenter())
+	emu := bbapitest.Start(t, bbapitest.WithDataCenter(), bbapitest.WithSpecValidation(t))
 	tok, err := emu.DataCenter().AddProjectToken(bbapitest.DCDefaultProject, bbapitest.PermAdmin)
 	if err != nil {
 		t.Fatal(err)
@@ -439,7 +439,7 @@ func TestHostKeyRenderKeepsOtherAliases(t *testing.T) {
 // --ssh-endpoint on Data Center: ssh connects there, and remotes name its port (a URL's
 // port wins over the Host block's); the host key is still checked against the settings.
 func TestDataCenterSSHEndpointOverride(t *testing.T) {
-	emu := bbapitest.Start(t, bbapitest.WithDataCenter())
+	emu := bbapitest.Start(t, bbapitest.WithDataCenter(), bbapitest.WithSpecValidation(t))
 	_, port, _ := settings.SplitEndpoint(emu.SSHEndpoint())
 	ep := "localhost:" + strconv.Itoa(port)
 	b := dcBackendFor(t, emu, emu.DataCenter().DefaultToken(), backend.DataCenterOptions{SSHEndpoint: ep})
