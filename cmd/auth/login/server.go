@@ -51,10 +51,14 @@ func runServerLogin(ctx context.Context, opts *Options, server string) error {
 	}
 	where := storeText(store)
 	name := serverUserName(v.User)
+	from := originText(origin)
+	if origin == shared.FromEnv {
+		from = shared.EnvServerToken
+	}
 	if opts.DryRun {
-		opts.IO.Step(iostreams.MarkWarn, "%s accepts the HTTP access token of %s from %s; would store it in %s; dry run: nothing changed", server, name, originText(origin), where)
+		opts.IO.Step(iostreams.MarkWarn, "%s accepts the HTTP access token of %s from %s; would store it in %s; dry run: nothing changed", server, name, from, where)
 	} else {
-		opts.IO.Step(iostreams.MarkOK, "logged in to %s as %s; HTTP access token from %s stored in %s", server, name, originText(origin), where)
+		opts.IO.Step(iostreams.MarkOK, "logged in to %s as %s; HTTP access token from %s stored in %s", server, name, from, where)
 	}
 	st := shared.Status{
 		DryRun:   opts.DryRun,

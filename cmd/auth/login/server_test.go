@@ -89,7 +89,7 @@ func TestServerLoginOneEntryPerServer(t *testing.T) {
 		len(d.MissingPermissions) != 0 {
 		t.Errorf("status = %+v, data_center = %+v", st, d)
 	}
-	if !strings.Contains(fx.stderr.String(), "logged in to "+a.DataCenter().ServerURL()) {
+	if !strings.Contains(fx.stderr.String(), "logged in to "+a.DataCenter().ServerURL()) || !strings.Contains(fx.stderr.String(), "from "+shared.EnvServerToken+" stored in") {
 		t.Errorf("stderr does not name the server:\n%s", fx.stderr.String())
 	}
 
