@@ -321,3 +321,48 @@ func TestRotateCloudAndDataCenter(t *testing.T) {
 		t.Errorf("--status keys %+v", status.Keys)
 	}
 }
+
+// A rotation on a Data Center server killed after every step: each time git still works
+// through the server's Host block, and the next run converges to exactly one key on the
+// server, the one the config names; every DELETE is by id.
+func TestRotateDataCenterCrashAtEveryBoundary(t *testing.T) {
+	r := newRotateDC(t)
+	w := r.w
+	w.MustRun("", "setup", "--passphrase-file", w.PassFile, "--no-remotes")
+	clone := filepath.Join(w.Home.Dir, "api")
+	w.MustGit(w.Home.Dir, "clone", "-q", r.d.SSHCloneURL("OPS", "api"), clone)
+	keysOnServer := func() []string {
+		var out []string
+		for _, k := range r.d.UserKeys(bbapitest.DCDefaultUser) {
+			out = append(out, "SHA256:"+k.Fingerprint)
+		}
+		return out
+	}
+	current := keysOnServer()[0]
+	w.Emu.ResetRequests()
+	for _, step := range rotateSteps {
+		w.Setenv("BBKEY_TEST_CRASH_AFTER", step)
+		res := w.Run("", "rotate", "--passphrase-file", w.PassFile)
+		w.Unsetenv("BBKEY_TEST_CRASH_AFTER")
+		if res.Code != 99 {
+			t.Fatalf("crash after %s: %s", step, res)
+		}
+		if have := keysOnServer(); !slices.Contains(have, rotateConfigKey(t, w, r.at.Host)) {
+			t.Errorf("after %s: the config's key is not on the server (%v)", step, have)
+		}
+		w.MustGit(clone, "fetch", "-q", "origin")
+
+		res = w.Run("", "rotate", "--passphrase-file", w.PassFile, "--json")
+		if res.Code != 0 {
+			t.Fatalf("re-run after a crash at %s: %s", step, res)
+		}
+		fp := rotateConfigKey(t, w, r.at.Host)
+		rotateOnly(t, "keys on the server after "+step, keysOnServer(), fp)
+		if fp == current {
+			t.Errorf("after %s: still the key from before", step)
+		}
+		w.MustGit(clone, "fetch", "-q", "origin")
+		current = fp
+	}
+	r.deletesByID(t)
+}
