@@ -116,6 +116,12 @@ func (r *run) sshSide(ctx context.Context) error {
 		return err
 	}
 	r.ssh = s
+	for url, v := range r.st.Servers {
+		if url != r.server && strings.EqualFold(v.SSHHost, s.Host) && len(v.Accounts)+len(v.AccessKeys) > 0 {
+			return cmdutil.UsageError(fmt.Errorf("%s serves git over SSH on %s, as %s does, which has keys here: ssh config tells hosts apart by name, not by port", r.server, s.Host, url),
+				"keep the keys of one of the two servers on this machine, or have the administrators give one server's SSH its own host name")
+		}
+	}
 	if r.server != "" {
 		r.step("ssh settings", statusDone, "%s serves git over SSH at %s:%d, host key %s (from %s)",
 			r.server, s.Host, s.Port, strings.Join(hostkeys.Fingerprints(s.Pins.Keys), ", "), s.Pins.Source)

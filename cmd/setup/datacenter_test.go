@@ -152,3 +152,25 @@ func TestDataCenterName(t *testing.T) {
 		}
 	}
 }
+
+// Two servers whose SSH git shares a host name cannot both hold keys here (ssh config
+// matches hosts by name): the second is refused before anything is written.
+func TestSetupDataCenterSSHHostTaken(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, bbapitest.WithDataCenter())
+	fx.mustRun("--passphrase-file", fx.passFile)
+	other := bbapitest.Start(t, bbapitest.WithDataCenter())
+	fx.env["BITBUCKET_SERVER"] = other.DataCenter().ServerURL()
+	fx.env[cmdutil.ServerTokenEnv] = other.DataCenter().DefaultToken()
+	before := fx.snapshot()
+	err := fx.run("--passphrase-file", fx.passFile)
+	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), "127.0.0.1") {
+		t.Fatalf("err = %v (exit %d)", err, cmdutil.ExitCode(err))
+	}
+	if d := testutil.DiffSnapshots(before, fx.snapshot()); d != "" {
+		t.Errorf("files changed:\n%s", d)
+	}
+	if n := len(other.DataCenter().UserKeys(bbapitest.DCDefaultUser)); n != 0 {
+		t.Errorf("%d keys uploaded to the second server", n)
+	}
+}

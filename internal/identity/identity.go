@@ -110,7 +110,7 @@ func Blocks(s settings.Settings, sshDir string, st *state.State) ([]sshconfig.Ho
 			return nil, fmt.Errorf("ssh config for %s: %w", b.Alias, err)
 		}
 		if i > 0 && strings.EqualFold(blocks[i-1].Alias, b.Alias) {
-			return nil, fmt.Errorf("ssh config: two identities answer for the host %s (a Data Center server whose SSH host is another Bitbucket's): give one of them another --name", b.Alias)
+			return nil, fmt.Errorf("ssh config: two identities answer for the host %s: two Bitbucket servers with the same SSH host name cannot both hold keys here (ssh config tells hosts apart by name, not by port)", b.Alias)
 		}
 	}
 	return blocks, nil

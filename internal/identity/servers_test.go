@@ -34,6 +34,11 @@ func TestSyncServersAgainstSSH(t *testing.T) {
 	v.Accounts["ada-git.example.com"] = &state.Account{KeyPath: filepath.Join(h.SSHDir, "bbkey_ada-git.example.com_ed25519"), Created: t0}
 	v.Accounts["ops"] = &state.Account{KeyPath: filepath.Join(h.SSHDir, "bbkey_ops_ed25519"), Created: t0.Add(time.Hour)}
 	v.AccessKeys["ci01"] = &state.AccessKey{Path: filepath.Join(h.SSHDir, "bbkey_access_ci01_ed25519")}
+	// A second server, with a user of the same name.
+	w := st.EnsureServer("https://other.example.org")
+	w.SSHHost, w.SSHPort, w.SSHEndpoint = "other.example.org", 22, "other.example.org:22"
+	w.HostKeys, w.HostKeySource = v.HostKeys, "https://other.example.org/rest/ssh/latest/settings"
+	w.Accounts["ada-other.example.org"] = &state.Account{KeyPath: filepath.Join(h.SSHDir, "bbkey_ada-other.example.org_ed25519"), Created: t0}
 	s := settings.Settings{SSHHost: "ssh.bitbucket.org", SSHEndpoint: "127.0.0.1:2222"}
 
 	if _, err := Sync(t.Context(), s, h.SSHDir, st, false); err != nil {
@@ -44,6 +49,7 @@ func TestSyncServersAgainstSSH(t *testing.T) {
 		"ssh.bitbucket.org":           {"hostname 127.0.0.1", "port 2222", "hostkeyalias ssh.bitbucket.org", "identityfile " + filepath.Join(h.SSHDir, "bbkey_ada_ed25519")},
 		"git.example.com":             {"hostname 10.0.0.5", "port 7999", "hostkeyalias git.example.com", "identityfile " + filepath.Join(h.SSHDir, "bbkey_ada-git.example.com_ed25519")},
 		"git.example.com-ops":         {"hostname 10.0.0.5", "port 7999", "hostkeyalias git.example.com", "identityfile " + filepath.Join(h.SSHDir, "bbkey_ops_ed25519")},
+		"other.example.org":           {"hostname other.example.org", "port 22", "hostkeyalias other.example.org", "identityfile " + filepath.Join(h.SSHDir, "bbkey_ada-other.example.org_ed25519")},
 		"git.example.com-access-ci01": {"hostname 10.0.0.5", "hostkeyalias git.example.com", "identityfile " + filepath.Join(h.SSHDir, "bbkey_access_ci01_ed25519")},
 	} {
 		out := testutil.Run(t, "", h.Env(), "ssh", "-G", "-F", cfg, alias)
@@ -61,15 +67,19 @@ func TestSyncServersAgainstSSH(t *testing.T) {
 		t.Errorf("Cloud's pins are gone:\n%s", out)
 	}
 
-	// The server's keys gone: its blocks and pins go too.
+	if out := testutil.Run(t, "", h.Env(), "ssh-keygen", "-F", "other.example.org", "-f", kh); !strings.Contains(out, "ssh-ed25519") {
+		t.Errorf("the second server's pins:\n%s", out)
+	}
+
+	// The server's keys gone: its blocks and pins go too, the other server's stay.
 	delete(st.Servers, "https://git.example.com")
 	if _, err := Sync(t.Context(), s, h.SSHDir, st, false); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{kh, filepath.Join(h.SSHDir, "bbkey", "config")} {
 		b, _ := os.ReadFile(f)
-		if strings.Contains(string(b), "git.example.com") {
-			t.Errorf("%s still names the server:\n%s", f, b)
+		if strings.Contains(string(b), "git.example.com") || !strings.Contains(string(b), "other.example.org") {
+			t.Errorf("%s after the server's keys went:\n%s", f, b)
 		}
 	}
 }
