@@ -145,7 +145,7 @@ func checkScopes(_ context.Context, e *Env, deps Deps) Result {
 	if err != nil {
 		return Result{Status: Skipped, Summary: "skipped: the credential could not be checked"}
 	}
-	mks, _ := e.keys()
+	mks, _ := e.cloudKeys()
 	hasAccount := len(mks) == 0 || slices.ContainsFunc(mks, func(k managedKey) bool { return k.Kind == keys.KindAccount })
 	var repoTargets, projectTargets bool
 	for _, k := range mks {

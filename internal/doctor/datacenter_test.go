@@ -97,6 +97,11 @@ func (d *dcDoctor) run(t *testing.T) map[string]Result {
 func TestDCDoctorHealthy(t *testing.T) {
 	d := newDCDoctor(t)
 	res := d.run(t)
+	// The local checks count the server's key as bbkey's (the state records it under
+	// the server), naming the server.
+	if r := runOnly(t, d.e, "key-files")["key-files"]; r.Status != OK || !strings.Contains(r.Summary, "account key work on "+d.srv.DataCenter().ServerURL()) {
+		t.Errorf("key-files: %+v", r)
+	}
 	for _, id := range []string{"dc-token", "dc-host-key", "dc-ssh-host", "dc-proof"} {
 		if r := res[id]; r.Status != OK {
 			t.Errorf("%s: %+v", id, r)

@@ -115,13 +115,19 @@ type managedKey struct {
 	// Unrecorded is set for a key file found in the ssh directory that the state does
 	// not know (the state was lost, or never written).
 	Unrecorded bool
+	// Server is the Data Center server the key is on; "" for Bitbucket Cloud.
+	Server string
 }
 
 func (k managedKey) what() string {
-	if k.Kind == keys.KindAccess {
-		return "access key " + k.Name
+	on := ""
+	if k.Server != "" {
+		on = " on " + k.Server
 	}
-	return "account key " + k.Name
+	if k.Kind == keys.KindAccess {
+		return "access key " + k.Name + on
+	}
+	return "account key " + k.Name + on
 }
 
 type agentInfo struct {
@@ -268,6 +274,14 @@ func (e *Env) loadKeys() ([]managedKey, error) {
 			Label: k.Label, Created: k.Created, Targets: k.Targets}
 		out = append(out, mk)
 	}
+	// The keys on Data Center servers: the local checks (files, permissions, passphrase,
+	// age, agent) cover them too; the Cloud checks take cloudKeys.
+	for url, v := range st.Servers {
+		for _, mk := range serverKeys(v) {
+			mk.Server = url
+			out = append(out, mk)
+		}
+	}
 	if len(out) == 0 {
 		local, err := keys.Local(e.Paths.SSHDir)
 		if err != nil {
@@ -286,9 +300,19 @@ func (e *Env) loadKeys() ([]managedKey, error) {
 		if a.Kind != b.Kind {
 			return int(a.Kind) - int(b.Kind)
 		}
+		if a.Server != b.Server {
+			return strings.Compare(a.Server, b.Server)
+		}
 		return strings.Compare(a.Name, b.Name)
 	})
 	return out, nil
+}
+
+// cloudKeys are the keys of e.keys() on Bitbucket Cloud (and unrecorded key files), for
+// the checks that ask Cloud.
+func (e *Env) cloudKeys() ([]managedKey, error) {
+	mks, err := e.keys()
+	return slices.DeleteFunc(slices.Clone(mks), func(k managedKey) bool { return k.Server != "" }), err
 }
 
 var runtimeGOOS = runtime.GOOS

@@ -302,7 +302,7 @@ func checkKeyOnBitbucket(ctx context.Context, e *Env, deps Deps) Result {
 	if d, bad := deps.failed("credential"); bad {
 		return skip(d)
 	}
-	mks, _ := e.keys()
+	mks, _ := e.cloudKeys()
 	if len(mks) == 0 {
 		return Result{Status: Skipped, Summary: "skipped: no bbkey key to look up"}
 	}

@@ -52,7 +52,7 @@ func checkProof(ctx context.Context, e *Env, deps Deps) Result {
 	if r, ok := deps["key-on-bitbucket"]; ok && r.Status == Fail {
 		return skip(r)
 	}
-	mks, _ := e.keys()
+	mks, _ := e.cloudKeys()
 	if len(mks) == 0 {
 		return Result{Status: Skipped, Summary: "skipped: no bbkey key to prove"}
 	}

@@ -53,7 +53,7 @@ func syncFix(e *Env) *Fix {
 // nothing to derive the files from (and a sync would empty them), so the checks skip.
 func syncChanges(e *Env, deps Deps) (identity.Result, *Result) {
 	st, err := e.state()
-	if err == nil && len(st.Accounts)+len(st.AccessKeys) == 0 {
+	if err == nil && !hasKeys(st) {
 		r := Result{Status: Skipped, Summary: "skipped: bbkey's state records no key"}
 		if d, bad := deps.failed("key-files"); bad {
 			r = skip(d)
@@ -321,4 +321,18 @@ func samePath(a, b, home string) bool {
 		a = filepath.Join(home, a[2:])
 	}
 	return filepath.Clean(filepath.FromSlash(a)) == filepath.Clean(filepath.FromSlash(b))
+}
+
+// hasKeys reports whether the state records a key on any Bitbucket, Cloud or a Data
+// Center server.
+func hasKeys(st *state.State) bool {
+	if len(st.Accounts)+len(st.AccessKeys) > 0 {
+		return true
+	}
+	for _, v := range st.Servers {
+		if len(v.Accounts)+len(v.AccessKeys) > 0 {
+			return true
+		}
+	}
+	return false
 }
