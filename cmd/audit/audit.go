@@ -360,7 +360,7 @@ func (r *run) revoke(ctx context.Context, rep *report) error {
 	if err != nil {
 		return err
 	}
-	del, kept := audit.PlanRevoke(rep.keys, audit.RevokeOptions{IncludeForeign: o.IncludeForeign, Force: o.Force, Needed: audit.NeededBy(needed)})
+	del, kept := audit.PlanRevoke(rep.keys, audit.RevokeOptions{IncludeForeign: o.IncludeForeign, Force: o.Force, Needed: audit.NeededBy(needed, r.server)})
 	rep.revoking, rep.plannedDel, rep.kept = true, del, kept
 	for _, k := range kept {
 		o.IO.Step(iostreams.MarkWarn, "keeping %s on %s: %s", k.Key.Fingerprint, k.Placement.Target.Ref(), k.Reason)
@@ -391,7 +391,7 @@ func (r *run) revoke(ctx context.Context, rep *report) error {
 	}
 	prog := bulk.NewProgress(o.IO, len(del), o.Now, r.src.Calls)
 	r.shown.Store(prog)
-	rv := &audit.Revoker{Source: r.src, Cache: r.cache, State: r.sdir, Now: o.Now, Concurrency: o.Concurrency}
+	rv := &audit.Revoker{Source: r.src, Cache: r.cache, State: r.sdir, Now: o.Now, Concurrency: o.Concurrency, Server: r.server}
 	out := rv.Run(ctx, del, prog.Finished)
 	r.shown.Store(nil)
 	prog.Close()

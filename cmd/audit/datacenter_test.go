@@ -14,6 +14,7 @@ import (
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/state"
 )
 
 // dcFixture is newFixture's machine with a Data Center server beside the Cloud one:
@@ -182,5 +183,48 @@ func TestAuditDataCenterUsage(t *testing.T) {
 	}
 	if doc.Repositories != 3 || doc.Projects != 1 {
 		t.Errorf("--project ops: %d repositories, %d projects", doc.Repositories, doc.Projects)
+	}
+}
+
+// --revoke-flagged on a Data Center server keeps the placement this machine's access key
+// on that server still records (without --force), deletes the other, and drops the
+// deleted target from the server's entry in the state.
+func TestAuditDataCenterKeepsThisMachinesKey(t *testing.T) {
+	f, d, fps := dcFixture(t)
+	dir := state.Dir{Path: f.paths.ConfigDir}
+	err := dir.Update(context.Background(), func(st *state.State) error {
+		st.EnsureServer(d.ServerURL()).AccessKeys["ci"] = &state.AccessKey{Fingerprint: fps["ci"], Label: "bbkey:ci:2026-08-01:ttl=90d",
+			Targets: []state.Target{{Kind: state.TargetRepo, Workspace: "OPS", Slug: "api"}, {Kind: state.TargetRepo, Workspace: "OPS", Slug: "web"}}}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// This machine no longer needs OPS/web.
+	if err := dir.Update(context.Background(), func(st *state.State) error {
+		st.Servers[d.ServerURL()].AccessKeys["ci"].RemoveTarget(state.Target{Kind: state.TargetRepo, Workspace: "OPS", Slug: "web"})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := f.audit("--revoke-flagged", "--yes")
+	if r.code != cmdutil.ExitFlagged {
+		t.Fatalf("exit %d (%v); stderr:\n%s", r.code, r.err, r.errOut)
+	}
+	if len(d.RepoAccessKeys("OPS", "api")) != 1 || len(d.RepoAccessKeys("OPS", "web")) != 0 {
+		t.Errorf("OPS/api has %d keys (want this machine's kept), OPS/web %d (want 0)", len(d.RepoAccessKeys("OPS", "api")), len(d.RepoAccessKeys("OPS", "web")))
+	}
+	if !strings.Contains(r.errOut, "this machine uses it for OPS/api") {
+		t.Errorf("stderr does not say why OPS/api was kept:\n%s", r.errOut)
+	}
+	st, err := dir.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts := st.Servers[d.ServerURL()].AccessKeys["ci"].Targets; len(ts) != 1 || ts[0].Slug != "api" {
+		t.Errorf("state targets %+v", ts)
+	}
+	if len(st.Revocations) != 1 || st.Revocations[0].Target.Ref() != "OPS/web" {
+		t.Errorf("revocations %+v", st.Revocations)
 	}
 }

@@ -127,12 +127,12 @@ func TestPlanRevoke(t *testing.T) {
 		}
 		return out
 	}
-	del, kept := PlanRevoke(keys, RevokeOptions{Needed: NeededBy(st)})
+	del, kept := PlanRevoke(keys, RevokeOptions{Needed: NeededBy(st, "")})
 	if !slices.Equal(refs(del), []string{"web"}) || len(kept) != 5 || !strings.Contains(kept[0].Reason, "--force") || !strings.Contains(kept[1].Reason, "--include-foreign") ||
 		!strings.Contains(kept[3].Reason, "flagged only as foreign") {
 		t.Errorf("default: delete %v, kept %+v", refs(del), kept)
 	}
-	del, _ = PlanRevoke(keys, RevokeOptions{IncludeForeign: true, Force: true, Needed: NeededBy(st)})
+	del, _ = PlanRevoke(keys, RevokeOptions{IncludeForeign: true, Force: true, Needed: NeededBy(st, "")})
 	if !slices.Equal(refs(del), []string{"api", "web", "api", "web"}) {
 		t.Errorf("forced: delete %v", refs(del))
 	}

@@ -71,6 +71,9 @@ type Revoker struct {
 	State       state.Dir
 	Now         func() time.Time
 	Concurrency int
+	// Server is the Data Center server revoked on ("" for Cloud): whose access keys in
+	// the state lose the deleted targets.
+	Server string
 }
 
 // RevokeFailure is a placement Bitbucket did not let go.
@@ -157,7 +160,7 @@ func (r *Revoker) record(ctx context.Context, batch []Deletion) error {
 				flags = append(flags, string(f))
 			}
 			s.AddRevocation(state.Revocation{Time: now, Fingerprint: d.Key.Fingerprint, Label: d.Key.Label, Target: t, Flags: flags})
-			for _, ak := range s.AccessKeys {
+			for _, ak := range s.AccessKeysOf(r.Server) {
 				if bbapi.SameFingerprint(ak.Fingerprint, d.Key.Fingerprint) {
 					ak.RemoveTarget(t)
 				}
@@ -175,13 +178,14 @@ func (r *Revoker) record(ctx context.Context, batch []Deletion) error {
 }
 
 // NeededBy returns the Needed function of RevokeOptions for a state: a target this
-// machine's access key (same fingerprint) was added to and still records.
-func NeededBy(s *state.State) func(fp string, t state.Target) bool {
+// machine's access key (same fingerprint) on server ("" for Cloud, else the Data Center
+// server audited) was added to and still records.
+func NeededBy(s *state.State, server string) func(fp string, t state.Target) bool {
 	return func(fp string, t state.Target) bool {
 		if s == nil {
 			return false
 		}
-		for _, ak := range s.AccessKeys {
+		for _, ak := range s.AccessKeysOf(server) {
 			if bbapi.SameFingerprint(ak.Fingerprint, fp) {
 				if _, ok := ak.Target(t); ok {
 					return true
