@@ -299,13 +299,34 @@ func removeHosts(t ScrubTarget, format string, data []byte) ([]byte, []string) {
 	var removed []string
 	for line := range bytes.Lines(data) {
 		s := strings.TrimRight(string(line), "\r\n")
-		if p, ok := split(s); ok && p.form == formURL && (p.scheme == "https" || p.scheme == "http") && t.matchHost(p.host, defaultPort(p.scheme, p.port)) {
+		if p, ok := split(unescapeCredentialHost(s)); ok && p.form == formURL && (p.scheme == "https" || p.scheme == "http") && t.matchHost(p.host, defaultPort(p.scheme, p.port)) {
 			removed = append(removed, Mask(s))
 			continue
 		}
 		out.Write(line)
 	}
 	return out.Bytes(), removed
+}
+
+// unescapeCredentialHost decodes the host of a git-credentials line: git's store helper
+// percent-encodes it, so a server on a port is written 127.0.0.1%3a7990. The rest of the
+// line is left as it is (only the host is matched).
+func unescapeCredentialHost(s string) string {
+	i := strings.Index(s, "://")
+	if i < 0 || !strings.Contains(s, "%") {
+		return s
+	}
+	rest := s[i+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndex(rest[:end], "@") + 1
+	host, err := url.PathUnescape(rest[at:end])
+	if err != nil {
+		return s
+	}
+	return s[:i+3] + rest[:at] + host + rest[end:]
 }
 
 // netrc tokens with their byte offsets.

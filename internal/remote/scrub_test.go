@@ -199,3 +199,45 @@ func TestScrubWithRealGitCredentialStore(t *testing.T) {
 		t.Errorf("second plan: %+v", again.Files)
 	}
 }
+
+// A Data Center server on a port: git's store helper writes its host as 127.0.0.1%3a7990
+// (the colon percent-encoded), and that is the entry setup --server must remove. The
+// credential goes in through the real git, and git must not give it back after Scrub.
+func TestScrubDataCenterWithPortStoredByRealGit(t *testing.T) {
+	g := newGitEnv(t)
+	ctx := context.Background()
+	// The store helper once wrote the file (it is no longer configured, so only the file
+	// scrub can remove the secret; a configured helper would be asked to forget it too).
+	const secret = "dc-password-7990"
+	for _, c := range []string{
+		"protocol=http\nhost=127.0.0.1:7990\nusername=ada\npassword=" + secret + "\n\n",
+		"protocol=https\nhost=bitbucket.org\nusername=ada\npassword=cloud-stays\n\n",
+		"protocol=http\nhost=127.0.0.2:7990\nusername=ada\npassword=other-host-stays\n\n",
+	} {
+		if _, err := g.git.RunInput(ctx, g.home.Dir, c, "-c", "credential.helper=store", "credential", "approve"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	creds := filepath.Join(g.home.Dir, ".git-credentials")
+	if got := readFile(t, creds); !strings.Contains(got, "127.0.0.1%3a7990") {
+		t.Fatalf("git wrote the port another way than this test expects:\n%s", got)
+	}
+	sp, err := PlanScrubFor(ctx, g.git, g.home.Dir, g.home.ConfigDir, DataCenterScrub("http://127.0.0.1:7990", "127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sp.Files) != 1 || !slices.Equal(sp.Files[0].Entries, []string{"http://ada:***@127.0.0.1%3a7990"}) {
+		t.Errorf("planned %+v", sp.Files)
+	}
+	if err := Scrub(ctx, g.git, sp, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	got := readFile(t, creds)
+	if strings.Contains(got, secret) || !strings.Contains(got, "cloud-stays") || !strings.Contains(got, "other-host-stays") {
+		t.Errorf(".git-credentials after the scrub:\n%s", got)
+	}
+	out, _ := g.git.RunInput(ctx, g.home.Dir, "protocol=http\nhost=127.0.0.1:7990\nusername=ada\n\n", "-c", "credential.helper=store", "-c", "core.askPass=true", "credential", "fill")
+	if strings.Contains(string(out), secret) {
+		t.Errorf("git still gives the secret back:\n%s", out)
+	}
+}
