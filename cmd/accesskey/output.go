@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/bbkey/bbkey/internal/provision"
+
 	"github.com/bbkey/bbkey/internal/accesskey"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/bulk"
@@ -48,7 +50,7 @@ type report struct {
 	Stop       error
 	Calls      int
 	SSH        sshOutput
-	Verify     *accesskey.ProofResult
+	Verify     *provision.ProofResult
 	Changed    []string
 }
 
@@ -76,7 +78,7 @@ type (
 		Stopped      string                 `json:"stopped,omitempty"`
 		Calls        int                    `json:"calls"`
 		SSH          *jsonSSH               `json:"ssh,omitempty"`
-		Verify       *accesskey.ProofResult `json:"verify"`
+		Verify       *provision.ProofResult `json:"verify"`
 		ChangedFiles []string               `json:"changed_files"`
 	}
 	jsonKey struct {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/bbkey/bbkey/internal/provision"
+
 	"github.com/bbkey/bbkey/internal/accesskey"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
@@ -111,13 +113,13 @@ func (o *Options) verify(ctx context.Context, rep *report, side *sshSide, paths 
 	if err != nil {
 		return err
 	}
-	pr := accesskey.Proof{Git: o.Git, Target: t, DataCenter: b.Kind() == backend.DataCenter, Write: o.Write}
+	pr := provision.Proof{Git: o.Git, Target: t, DataCenter: b.Kind() == backend.DataCenter, Write: o.Write}
 	info, err := side.get(ctx)
 	if err == nil {
 		err = o.checkHostKey(ctx, side)
 	}
 	if err != nil {
-		rep.Verify = &accesskey.ProofResult{Target: t.Ref()}
+		rep.Verify = &provision.ProofResult{Target: t.Ref()}
 		o.IO.Step(iostreams.MarkFail, "proof on %s failed", t.Ref())
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -68,8 +67,11 @@ func TestLsRemoteProofUsesThePrivateAgentOnEveryOS(t *testing.T) {
 	if _, err := e.Run(context.Background(), Request{Kind: state.RotateAccessKeys, IfOlderThan: 365 * 24 * time.Hour}); err != nil {
 		t.Fatalf("%v\n%s", err, f.stderr)
 	}
-	if len(rec.args) != 1 || !slices.Equal(rec.args[0], []string{"ls-remote", "--heads", "git@" + proofAlias + ":acme/api.git"}) {
+	if len(rec.args) != 1 || len(rec.args[0]) != 2 || rec.args[0][0] != "ls-remote" || !strings.HasPrefix(rec.args[0][1], "ssh://git@") || !strings.HasSuffix(rec.args[0][1], "/acme/api.git") {
 		t.Fatalf("git ran %q", rec.args)
+	}
+	if !strings.Contains(rec.sshCmd, "IdentityAgent="+text.ShellQuote(rec.agentAddr)) || !strings.Contains(rec.sshCmd, "IdentitiesOnly=yes") {
+		t.Errorf("GIT_SSH_COMMAND=%s does not send ssh to the private agent %s alone", rec.sshCmd, rec.agentAddr)
 	}
 	if runtime.GOOS == "windows" {
 		if !strings.HasPrefix(rec.agentAddr, `\\.\pipe\bbkey-agent-`) {
@@ -78,7 +80,7 @@ func TestLsRemoteProofUsesThePrivateAgentOnEveryOS(t *testing.T) {
 	} else if !rec.agentUp {
 		t.Errorf("SSH_AUTH_SOCK=%s: no agent there while git ran", rec.agentAddr)
 	}
-	if !strings.HasPrefix(rec.sshCmd, text.ShellQuote(gitssh.ProofSSH())+" -F ") {
+	if !strings.HasPrefix(rec.sshCmd, text.ShellQuote(gitssh.ProofSSH())+" ") {
 		t.Errorf("GIT_SSH_COMMAND=%s, want %s first", rec.sshCmd, gitssh.ProofSSH())
 	}
 	if out := f.stderr.String(); !strings.Contains(out, "git ls-remote acme/api works with it") || strings.Contains(out, "skipped") {

@@ -1,4 +1,4 @@
-package accesskey
+package provision
 
 import (
 	"context"
@@ -54,7 +54,7 @@ func proofWorld(t *testing.T, plain, added bool) (*bbapitest.Server, *keys.Key, 
 	}
 	p := Proof{
 		Git:          func(env []string) gitrun.Runner { return gitrun.Exec{Env: env} },
-		Target:       repo("api"),
+		Target:       state.Target{Kind: state.TargetRepo, Workspace: "acme", Slug: "api"},
 		Endpoint:     emu.SSHEndpoint(),
 		HostKeyAlias: "ssh.bitbucket.org",
 		KnownHosts:   append([]byte("ssh.bitbucket.org "), ssh.MarshalAuthorizedKey(emu.HostPublicKey())...),
@@ -153,7 +153,11 @@ func dcProofWorld(t *testing.T, perm dc.Permission) Proof {
 		t.Setenv(k, v)
 	}
 	t.Setenv("SSH_AUTH_SOCK", "")
-	srv, c := startDC(t, 0)
+	srv := bbapitest.Start(t, bbapitest.WithDataCenter(), bbapitest.WithSpecValidation(t))
+	c, err := dc.NewClient(srv.DataCenter().ServerURL(), dc.Token{Token: srv.DataCenter().DefaultToken()}, bbapi.WithVersion("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	k, err := keys.Generate(keys.GenerateOptions{Path: filepath.Join(home.SSHDir, "bbkey_access_t_ed25519"), Comment: "t", NoPassphrase: true})
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package accesskey
+package provision
 
 import (
 	"context"
@@ -18,17 +18,24 @@ import (
 	"github.com/bbkey/bbkey/internal/privagent"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/text"
 )
 
-// Proof checks a key the way the build server will use it: real git over real ssh reads
-// one repository (git ls-remote), and a push is refused as read-only. A push that goes
-// through is a failure: the key would not be the read-only key it claims to be. On Data
-// Center a key added with --write (Write) must instead be allowed to push.
+// Proof is bbkey's one git proof of a key (add-access-key --verify, rotate's successor,
+// the pipeline's prove step): real git over real ssh reads one repository (git
+// ls-remote) with the key alone, and then a push is refused as read-only. A push that
+// goes through is a failure: the key would not be the read-only key it claims to be. On
+// Data Center a key added with --write (Write) must instead be allowed to push; with
+// ReadOnly the read is the whole proof (rotate's successor of a key already proven).
 type Proof struct {
 	// Git runs git with extra environment (GIT_SSH_COMMAND, which git reads from nowhere
-	// else once the user's environment sets it).
+	// else once the user's environment sets it); nil runs the git on PATH.
 	Git    func(env []string) gitrun.Runner
 	Target state.Target
+	// ReadOnly: only git ls-remote, no push check.
+	ReadOnly bool
+	// ReadHint replaces the hint of a failed read (add-access-key's by default).
+	ReadHint string
 
 	// DataCenter writes the remote the Data Center way, ssh://git@host:port/proj/slug.git
 	// (the project key in lower case), where Cloud's is git@host:WS/slug.git.
@@ -50,7 +57,9 @@ type Proof struct {
 	KeyPath      string
 
 	// Private, when set, is served to ssh from a temporary agent only this proof can
-	// reach, so an encrypted key works without its passphrase being typed again. Without
+	// reach (package privagent: a 0700 socket, or a pipe only its owner opens on
+	// Windows), so an encrypted key works without its passphrase being typed again, and
+	// no other key of the user's can make the proof pass. Without
 	// it, UserAgent lets ssh use the user's agent (SSH_AUTH_SOCK, where --agent put the
 	// key); otherwise ssh reads the key file itself, which must not be encrypted.
 	Private   crypto.PrivateKey
@@ -83,6 +92,7 @@ func (p Proof) Run(ctx context.Context) (ProofResult, error) {
 	defer os.RemoveAll(work)
 
 	sshArgs := []string{gitssh.ProofSSH(), "-o", "BatchMode=yes"}
+	var env []string
 	if p.ConfigFile != "" {
 		sshArgs = append(sshArgs, "-F", p.ConfigFile)
 		res.Remote = p.remote(p.Alias, 0)
@@ -106,22 +116,33 @@ func (p Proof) Run(ctx context.Context) (ProofResult, error) {
 	}
 	switch {
 	case p.Private != nil:
-		addr, stop, err := privagent.Serve(p.Private, "bbkey verify")
+		addr, stop, err := privagent.Serve(p.Private, "bbkey proof")
 		if err != nil {
 			return res, fmt.Errorf("verifying: starting a temporary agent: %w", err)
 		}
 		defer stop()
 		sshArgs = append(sshArgs, "-o", "IdentityAgent="+addr)
+		env = append(env, "SSH_AUTH_SOCK="+addr)
 	case !p.UserAgent:
 		sshArgs = append(sshArgs, "-o", "IdentityAgent=none")
 	}
-	git := p.Git([]string{"GIT_SSH_COMMAND=" + shellJoin(sshArgs), "GIT_SSH_VARIANT=ssh"})
+	run := p.Git
+	if run == nil {
+		run = func(env []string) gitrun.Runner { return gitrun.Exec{Env: env} }
+	}
+	git := run(append(env, "GIT_SSH_COMMAND="+shellJoin(sshArgs), "GIT_SSH_VARIANT=ssh"))
 
 	if _, err := git.Run(ctx, work, "ls-remote", res.Remote); err != nil {
-		return res, errkind.VerifyError(fmt.Errorf("reading %s over ssh with the key: %w", p.Target.Ref(), err),
-			"the key was added, but ssh could not use it; check the endpoint (--ssh-endpoint) and re-run with --verify --debug")
+		hint := p.ReadHint
+		if hint == "" {
+			hint = "the key was added, but ssh could not use it; check the endpoint (--ssh-endpoint) and re-run with --verify --debug"
+		}
+		return res, errkind.VerifyError(fmt.Errorf("reading %s over ssh with the key: %w", p.Target.Ref(), err), hint)
 	}
 	res.Read = true
+	if p.ReadOnly {
+		return res, nil
+	}
 
 	repo := filepath.Join(work, "repo")
 	if _, err := git.Run(ctx, work, "init", "-q", repo); err != nil {
@@ -198,11 +219,7 @@ func refusal(stderr string) string {
 func shellJoin(args []string) string {
 	q := make([]string, len(args))
 	for i, a := range args {
-		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./:@,+") == "" {
-			q[i] = a
-			continue
-		}
-		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		q[i] = text.ShellQuote(a)
 	}
 	return strings.Join(q, " ")
 }

@@ -1,0 +1,15 @@
+package provision
+
+import (
+	"os"
+	"testing"
+
+	"github.com/bbkey/bbkey/keys"
+)
+
+// TestMain writes keys with the cheapest bcrypt KDF: no test here checks the KDF (keys'
+// own tests do), and under the race detector each default one costs seconds.
+func TestMain(m *testing.M) {
+	keys.SetKDFRoundsForTests(1)
+	os.Exit(m.Run())
+}
