@@ -337,3 +337,21 @@ type fakeT struct {
 
 func (f *fakeT) Helper()               {}
 func (f *fakeT) Errorf(string, ...any) { f.failed = true }
+
+// --dry-run looks everything up and deletes nothing.
+func TestRemoveDataCenterDryRun(t *testing.T) {
+	d := newDCRemove(t)
+	doc, err := d.run(t, true, "ci", "--repo", "OPS/api", "--everywhere", "--dry-run")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, d.stderr)
+	}
+	if !doc.DryRun || len(doc.Removed) != 2 || len(doc.FilesMoved) != 2 {
+		t.Errorf("dry run: %+v", doc)
+	}
+	if got := d.deletes(); len(got) != 0 {
+		t.Errorf("DELETEs in a dry run: %v", got)
+	}
+	if _, err := os.Stat(d.ci.Path); err != nil {
+		t.Errorf("the key file moved in a dry run: %v", err)
+	}
+}

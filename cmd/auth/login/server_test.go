@@ -232,3 +232,27 @@ func TestServerLoginPrompts(t *testing.T) {
 		t.Errorf("stored %v", s)
 	}
 }
+
+// --dry-run checks the token with the server and stores nothing.
+func TestServerLoginDryRun(t *testing.T) {
+	fx, dir := dcFixture(t)
+	srv := startDC(t)
+	fx.env[shared.EnvServerToken] = srv.DataCenter().DefaultToken()
+	fx.globals.JSON = true
+	if err := fx.run(t, "--server", srv.DataCenter().ServerURL(), "--insecure-storage", "--dry-run"); err != nil {
+		t.Fatal(err)
+	}
+	var st shared.Status
+	if err := json.Unmarshal([]byte(fx.stdout.String()), &st); err != nil {
+		t.Fatal(err)
+	}
+	if !st.DryRun || !st.LoggedIn || st.Server != srv.DataCenter().ServerURL() {
+		t.Errorf("status = %+v", st)
+	}
+	if got := readFileStore(t, dir); len(got) != 1 {
+		t.Errorf("a dry run stored %v", got)
+	}
+	if len(srv.Requests()) == 0 {
+		t.Error("the token was not checked")
+	}
+}
