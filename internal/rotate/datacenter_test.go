@@ -13,6 +13,7 @@ import (
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/backend"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
 	"github.com/bbkey/bbkey/keys"
@@ -276,5 +277,37 @@ func TestRotateDataCenterProjectKey(t *testing.T) {
 	}
 	if ks := d.ProjectAccessKeys("OPS"); len(ks) != 1 || "SHA256:"+ks[0].Fingerprint != rep.Rotations[0].NewFingerprint || ks[0].Permission != "PROJECT_READ" {
 		t.Errorf("project OPS keys %+v, want only the new one, read", ks)
+	}
+}
+
+// A token of another user than the one the key was set up for is refused before
+// anything is made: Data Center's key calls act on the token's own user.
+func TestRotateDataCenterOtherUsersToken(t *testing.T) {
+	f, d, c := newDCFixture(t)
+	f.seedDCAccount(c, "ada", testNow.AddDate(0, 0, -100), 0)
+	if _, err := d.AddUser(bbapitest.DCUser{Name: "bob", DisplayName: "Bob"}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := d.AddPersonalToken("bob", bbapitest.PermAdmin, bbapitest.PermAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc, err := dc.NewClient(d.ServerURL(), dc.Token{Token: tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.b = backend.NewDataCenter(bc, backend.DataCenterOptions{Now: func() time.Time { return testNow }})
+	f.emu.ResetRequests()
+	_, err = f.engine().Run(context.Background(), Request{Kind: state.RotateAccount})
+	if errkind.ExitCode(err) != errkind.ExitAuth || !strings.Contains(err.Error(), `acts as "bob"`) {
+		t.Fatalf("err %v (exit %d), want exit 4 naming bob", err, errkind.ExitCode(err))
+	}
+	for _, q := range f.emu.Requests() {
+		if q.Method != http.MethodGet {
+			t.Errorf("%s %s sent", q.Method, q.Path)
+		}
+	}
+	if len(d.UserKeys("bob")) != 0 || len(d.UserKeys(bbapitest.DCDefaultUser)) != 1 {
+		t.Error("a key was added or removed")
 	}
 }

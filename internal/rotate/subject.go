@@ -253,6 +253,9 @@ func (e *Engine) decide(ctx context.Context, s *subject, req Request, out *Outco
 		created = s.label.Created
 	}
 	if s.kind == state.RotateAccount {
+		if err := e.sameUser(ctx, s); err != nil {
+			return false, err
+		}
 		k, err := s.b.FindAccountKey(ctx, s.account(), s.fingerprint)
 		if err != nil {
 			return false, fmt.Errorf("looking up the %s on %s: %w", s.what(), s.b.Describe(), err)
@@ -304,6 +307,25 @@ func (e *Engine) decide(ctx context.Context, s *subject, req Request, out *Outco
 	}
 	e.IO.Step(iostreams.MarkOK, "%s (%s) is %s%s", s.what(), s.fingerprint, out.Reason, verb)
 	return true, nil
+}
+
+// sameUser refuses, on Data Center, a token of another user than the one the key was
+// set up for: the server's key calls act on the token's own user, so the successor would
+// go to the wrong account and the old key would never be found to revoke. (Cloud's calls
+// name the account, and another user's credential is refused there.)
+func (e *Engine) sameUser(ctx context.Context, s *subject) error {
+	if s.b.Kind() != backend.DataCenter {
+		return nil
+	}
+	who, err := s.b.Whoami(ctx)
+	if err != nil {
+		return fmt.Errorf("asking %s whom the token acts as: %w", s.server, err)
+	}
+	if !strings.EqualFold(who.ID, s.user) {
+		return errkind.AuthError(fmt.Errorf("the token for %s acts as %q, but the %s belongs to %q: nothing was changed", s.server, who.ID, s.what(), s.user),
+			"give a personal HTTP access token of "+s.user+" (`bbkey auth login --server "+s.server+"`, or BITBUCKET_SERVER_TOKEN)")
+	}
+	return nil
 }
 
 // accessPermissions reads, on a Bitbucket whose access keys may write (Data Center),
