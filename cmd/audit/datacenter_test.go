@@ -228,3 +228,43 @@ func TestAuditDataCenterKeepsThisMachinesKey(t *testing.T) {
 		t.Errorf("revocations %+v", st.Revocations)
 	}
 }
+
+// A Data Center audit cut by the server's rate limit (429, --max-wait spent) exits 3
+// with what it listed cached; the re-run lists only the rest: no repository or project
+// listed twice.
+func TestAuditDataCenterResumesAfterRateLimit(t *testing.T) {
+	f, d, _ := dcFixture(t)
+	d.SetRateLimit(4, 0) // the fixture's clock stands still: no refill
+	r := f.audit("--concurrency", "1", "--json")
+	if r.code != cmdutil.ExitPartial || !strings.Contains(strings.Join(cmdutil.Hints(r.err), " "), "the server's rate limit") {
+		t.Fatalf("exit %d (%v), want 3 naming the server's rate limit; stderr:\n%s", r.code, r.err, r.errOut)
+	}
+	listings := func() map[string]int {
+		out := map[string]int{}
+		for _, q := range f.dcSrv.Requests() {
+			if q.Method == http.MethodGet && strings.HasSuffix(q.Path, "/ssh") && q.Status == http.StatusOK {
+				out[q.Path]++
+			}
+		}
+		return out
+	}
+	first := len(listings())
+	if first == 0 || first >= 5 {
+		t.Fatalf("%d targets listed before the limit, want some but not all 5", first)
+	}
+	d.SetRateLimit(0, 0)
+	f.dcSrv.ResetRequests()
+	r = f.audit("--concurrency", "1", "--json")
+	if r.code != cmdutil.ExitFlagged {
+		t.Fatalf("re-run: exit %d (%v); stderr:\n%s", r.code, r.err, r.errOut)
+	}
+	again := listings()
+	if len(again) != 5-first {
+		t.Errorf("the re-run listed %d targets, want the %d left", len(again), 5-first)
+	}
+	for _, q := range f.dcSrv.Requests() {
+		if strings.Contains(q.Path, "/api/latest/") {
+			t.Errorf("the re-run listed %s again (cached within --max-age)", q.Path)
+		}
+	}
+}

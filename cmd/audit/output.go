@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/audit"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/keylabel"
@@ -241,7 +242,9 @@ func (r *report) exit() error {
 	if n := len(r.coll.Failed) + len(r.coll.Skipped); n > 0 {
 		msg := fmt.Sprintf("audit incomplete: %d of %d repositories and projects not listed", n, len(r.plan.Targets))
 		if r.coll.Stop != nil {
-			if bbapi.IsRateLimited(r.coll.Stop) {
+			if dc.IsRateLimited(r.coll.Stop) {
+				hintAgain = "the server's rate limit stopped the run: run the same command again later (a larger --max-wait waits it out), with a --max-age that covers the wait so what was listed now still counts"
+			} else if bbapi.IsRateLimited(r.coll.Stop) {
 				hintAgain = "Bitbucket's hourly limit stopped the run: run the same command again once it resets (within the hour), with a --max-age that covers the wait (e.g. --max-age 3h) so what was listed now still counts"
 			}
 			return cmdutil.PartialError(fmt.Errorf("%s: %w", msg, r.coll.Stop), hintAgain)
