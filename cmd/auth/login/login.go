@@ -28,6 +28,8 @@ import (
 
 // Options are the dependencies and flags of `bbkey auth login`.
 type Options struct {
+	// Settings are the run's settings (Factory.Settings): the selected server.
+	Settings  func() (cmdutil.Settings, error)
 	IO        *iostreams.IOStreams
 	LookupEnv func(string) (string, bool)
 	Prompter  func() prompt.Prompter
@@ -54,6 +56,7 @@ type Options struct {
 func NewCmdLogin(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{
 		IO:        f.IOStreams,
+		Settings:  f.Settings,
 		LookupEnv: f.LookupEnv,
 		Prompter:  f.Prompter,
 		Now:       f.Now,
@@ -82,7 +85,8 @@ Windows Credential Manager, the Secret Service on Linux). Where no keychain answ
 only by you (0600; on Windows an ACL for you, SYSTEM and Administrators) in the config
 directory, with a warning.
 
-With --server URL (or ` + shared.EnvServer + `) the credential is an HTTP access token of that
+With --server URL (or ` + shared.EnvServer + `, or the server config.json records; --server
+cloud for Cloud) the credential is an HTTP access token of that
 Bitbucket Data Center server (personal, project or repository), from --token-file FILE,
 ` + shared.EnvServerToken + ` or a prompt with echo off. It is checked with the server and stored
 in its own keychain entry, one per server, beside the Cloud one.`,
@@ -109,7 +113,7 @@ in its own keychain entry, one per server, beside the Cloud one.`,
 }
 
 func runLogin(ctx context.Context, opts *Options) error {
-	server, err := shared.SelectServer(opts.Server, opts.LookupEnv)
+	server, err := shared.SelectServer(opts.Server, opts.Settings)
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,8 @@ import (
 
 // Options are the dependencies and flags of `bbkey auth logout`.
 type Options struct {
+	// Settings are the run's settings (Factory.Settings): the selected server.
+	Settings  func() (cmdutil.Settings, error)
 	IO        *iostreams.IOStreams
 	LookupEnv func(string) (string, bool)
 	// CredStore opens the credential store (Factory.CredStore).
@@ -48,7 +50,7 @@ type Result struct {
 
 // NewCmdLogout builds `bbkey auth logout`. runF replaces runLogout in tests.
 func NewCmdLogout(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, LookupEnv: f.LookupEnv, CredStore: f.CredStore}
+	opts := &Options{IO: f.IOStreams, Settings: f.Settings, LookupEnv: f.LookupEnv, CredStore: f.CredStore}
 	cmd := &cobra.Command{
 		Use:   "logout",
 		Short: "Remove the stored Bitbucket credential",
@@ -57,7 +59,8 @@ opt-in credentials file, which is deleted with it). Nothing stored is not an err
 Credentials in the environment (` + shared.EnvEmail + `, ` + shared.EnvToken + `…) are not
 touched: unset them yourself.
 
-With --server URL (or ` + shared.EnvServer + `) it removes that Bitbucket Data Center server's HTTP
+With --server URL (or ` + shared.EnvServer + `, or the server config.json records; --server
+cloud for Cloud) it removes that Bitbucket Data Center server's HTTP
 access token instead; the Cloud credential and other servers' tokens stay.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -74,7 +77,7 @@ access token instead; the Cloud credential and other servers' tokens stay.`,
 }
 
 func runLogout(ctx context.Context, opts *Options) error {
-	server, err := shared.SelectServer(opts.Server, opts.LookupEnv)
+	server, err := shared.SelectServer(opts.Server, opts.Settings)
 	if err != nil {
 		return err
 	}

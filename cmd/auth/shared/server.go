@@ -25,22 +25,28 @@ const (
 // ServerTokenHelp says where Data Center HTTP access tokens are made.
 const ServerTokenHelp = "make an HTTP access token on the server: a personal one under your profile picture → Manage account → HTTP access tokens (for your own SSH keys: setup, rotate), or a project's or repository's under its settings → HTTP access tokens (Admin permission, for its access keys)"
 
-// SelectServer picks the Data Center server of an auth command: the --server flag, else
-// BITBUCKET_SERVER; "" (or "cloud") means Bitbucket Cloud. The server config.json records
-// is not used: `bbkey auth login` alone stays the Cloud login it always was. The URL comes back in
+// SelectServer picks the Data Center server of an auth command: its own --server flag,
+// else the run's selection (the global --server, BITBUCKET_SERVER, the server config.json
+// records); "" (or "cloud") means Bitbucket Cloud. The URL comes back in
 // settings.NormalizeServerURL form, the form its keychain entry is keyed by.
-func SelectServer(flag string, lookupEnv func(string) (string, bool)) (string, error) {
-	raw, from := strings.TrimSpace(flag), "--server"
-	if raw == "" && lookupEnv != nil {
-		v, _ := lookupEnv(EnvServer)
-		raw, from = strings.TrimSpace(v), EnvServer
+func SelectServer(flag string, runSettings func() (settings.Settings, error)) (string, error) {
+	raw := strings.TrimSpace(flag)
+	if raw == "" {
+		if runSettings == nil {
+			return "", nil
+		}
+		s, err := runSettings()
+		if err != nil {
+			return "", err
+		}
+		return s.Server, nil
 	}
-	if raw == "" || strings.EqualFold(raw, "cloud") {
+	if strings.EqualFold(raw, settings.CloudServer) {
 		return "", nil
 	}
 	n, err := settings.NormalizeServerURL(raw)
 	if err != nil {
-		return "", cmdutil.UsageError(fmt.Errorf("%s: %w", from, err), "give the server's base URL as you open it in a browser, e.g. --server https://bitbucket.example.com")
+		return "", cmdutil.UsageError(fmt.Errorf("--server: %w", err), "give the server's base URL as you open it in a browser, e.g. --server https://bitbucket.example.com")
 	}
 	return n, nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -110,5 +112,53 @@ func TestServerStatusNotLoggedIn(t *testing.T) {
 	}
 	if len(srv.Requests()) != 0 {
 		t.Error("called the server without a token")
+	}
+}
+
+// The server config.json records (setup --server) is the one status shows; --server
+// cloud shows Cloud's credential instead.
+func TestServerStatusFromConfig(t *testing.T) {
+	srv := bbapitest.Start(t, bbapitest.WithDataCenter())
+	cloud := bbapitest.Start(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"server": "`+srv.DataCenter().ServerURL()+`"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{shared.EnvServerToken: srv.DataCenter().DefaultToken()}
+	for _, kv := range cloud.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	run := func(args ...string) shared.Status {
+		ios, _, out, _ := iostreams.Test()
+		f := &cmdutil.Factory{
+			IOStreams:  ios,
+			Globals:    &cmdutil.GlobalOptions{MaxWait: 5 * time.Second, JSON: true},
+			LookupEnv:  func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+			Now:        time.Now,
+			HTTPClient: func() *http.Client { return &http.Client{Timeout: 10 * time.Second} },
+			Paths:      func() (cmdutil.Paths, error) { return cmdutil.Paths{Home: dir, ConfigDir: dir}, nil },
+		}
+		var got *Options
+		cmd := NewCmdStatus(f, func(o *Options) error { got = o; return nil })
+		cmd.SetArgs(args)
+		cmd.SetOut(io.Discard)
+		if err := cmd.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		if err := runStatus(t.Context(), got); err != nil {
+			t.Fatal(err)
+		}
+		var st shared.Status
+		if err := json.Unmarshal([]byte(out.String()), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if st := run(); st.Server != srv.DataCenter().ServerURL() || st.DataCenter == nil {
+		t.Errorf("recorded server: %+v", st)
+	}
+	if st := run("--server", "cloud"); st.Server != "" || st.Email != bbapitest.DefaultEmail {
+		t.Errorf("--server cloud: %+v", st)
 	}
 }

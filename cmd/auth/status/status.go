@@ -25,7 +25,9 @@ import (
 
 // Options are the dependencies and flags of `bbkey auth status`.
 type Options struct {
-	IO *iostreams.IOStreams
+	// Settings are the run's settings (Factory.Settings): the selected server.
+	Settings func() (cmdutil.Settings, error)
+	IO       *iostreams.IOStreams
 	// Resolve finds the credential of a run (Factory.ResolveCredential).
 	Resolve func(context.Context) (cmdutil.ResolvedCredential, error)
 	// NewClient builds a Bitbucket client for a credential (Factory.NewAPIClient).
@@ -44,7 +46,7 @@ type Options struct {
 
 // NewCmdStatus builds `bbkey auth status`. runF replaces runStatus in tests.
 func NewCmdStatus(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Resolve: f.ResolveCredential, ResolveServer: f.ResolveServerCredential, NewClient: f.NewAPIClient, LookupEnv: f.LookupEnv,
+	opts := &Options{IO: f.IOStreams, Settings: f.Settings, Resolve: f.ResolveCredential, ResolveServer: f.ResolveServerCredential, NewClient: f.NewAPIClient, LookupEnv: f.LookupEnv,
 		NewDCClient: func(server string, cred bbapi.Credential) (*dc.Client, error) {
 			c, err := dc.NewClient(server, cred, f.ClientOptions()...)
 			if err != nil {
@@ -60,7 +62,8 @@ func NewCmdStatus(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 the environment, the OS keychain, or the opt-in credentials file), whom Bitbucket says it
 belongs to (GET /user), which scopes it is known to hold and which of bbkey's it lacks.
 
-With --server URL (or ` + shared.EnvServer + `) it shows the HTTP access token of that Bitbucket
+With --server URL (or ` + shared.EnvServer + `, or the server config.json records; --server
+cloud for Cloud) it shows the HTTP access token of that Bitbucket
 Data Center server instead (--token-file, ` + shared.EnvServerToken + `, or the server's keychain
 entry), whom it acts as, and what it can do there: its user's SSH keys, the repositories
 and projects whose access keys it administers, and the server's SSH endpoint.
@@ -80,7 +83,7 @@ Exits 4 when there is no credential or Bitbucket refuses it.`,
 }
 
 func runStatus(ctx context.Context, opts *Options) error {
-	server, err := shared.SelectServer(opts.Server, opts.LookupEnv)
+	server, err := shared.SelectServer(opts.Server, opts.Settings)
 	if err != nil {
 		return err
 	}
