@@ -136,7 +136,8 @@ without any user name or secret.`,
   bbkey remote --recursive ~/src --dry-run
   bbkey remote --recursive ~/src --yes --scrub
   bbkey remote --name work ~/src/client-a
-  bbkey remote --to https`,
+  bbkey remote --to https
+  bbkey remote --server https://bitbucket.example.com --recursive ~/src`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Dirs = args
 			opts.JSON = f.Globals.JSON

@@ -133,11 +133,20 @@ already done:
 <name> is the account's nickname, or --name; a second account gets its own key and the
 ssh alias <ssh-host>-<name>. Running setup is the consent: it never asks "are you sure".
 Without a terminal every answer must come from a flag or the environment. A second run
-changes nothing.`,
+changes nothing.
+
+With --server URL (or BITBUCKET_SERVER) the same steps run against a Bitbucket Data
+Center server, with a personal HTTP access token (BITBUCKET_SERVER_TOKEN, --token-file or
+'bbkey auth login --server URL'): its SSH host, port and host-key fingerprint come from the
+server's own settings, and the key its SSH server presents is pinned only if it matches
+them; remotes become ssh://git@<ssh host>:<port>/proj/repo.git, and the server's entries in
+.netrc, _netrc and .git-credentials are removed. The key is named <user>-<server host>
+unless --name. --server cloud selects Bitbucket Cloud over a server config.json records.`,
 		Example: `  bbkey setup
   bbkey setup --passphrase-file ~/.bbkey-pass --agent-lifetime 8h
   bbkey setup --name work --expires-in 365d
   bbkey setup --key ~/.ssh/id_ed25519 --no-remotes
+  bbkey setup --server https://bitbucket.example.com --expires-in 90d
   bbkey setup --dry-run --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
