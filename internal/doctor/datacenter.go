@@ -281,13 +281,18 @@ func checkDCHostBlock(ctx context.Context, e *Env, _ Deps) Result {
 		if !strings.EqualFold(got.HostKeyAlias, s.Entry.SSHHost) {
 			diffs = append(diffs, fmt.Sprintf("HostKeyAlias %q (bbkey wrote %s)", got.HostKeyAlias, s.Entry.SSHHost))
 		}
-		if len(diffs) > 0 {
+		drift := changedFile(sr, hostkeys.Path(e.Paths.SSHDir)) || changedFile(sr, sshconfig.FilesIn(e.Paths.SSHDir).Managed)
+		switch {
+		case len(diffs) > 0 && drift:
+			fs = append(fs, dcFinding{Fail, fmt.Sprintf("%s: ssh -G %s resolves %s: bbkey's ssh config or pinned keys differ from its state", s.URL, want.Alias, strings.Join(diffs, ", ")),
+				"bbkey's files were edited by hand, or written by an older bbkey", sync})
+			continue
+		case len(diffs) > 0:
 			fs = append(fs, dcFinding{Fail, fmt.Sprintf("%s: ssh -G %s resolves %s", s.URL, want.Alias, strings.Join(diffs, ", ")),
 				"another setting wins over bbkey's: a Match block, a file ssh reads first, or an option given to ssh itself (GIT_SSH_COMMAND, core.sshCommand)",
 				fmt.Sprintf("find where it comes from with: ssh -v -G %s 2>&1 | grep -i -e 'reading configuration' -e 'applying options'", want.Alias)})
 			continue
-		}
-		if changedFile(sr, hostkeys.Path(e.Paths.SSHDir)) || changedFile(sr, sshconfig.FilesIn(e.Paths.SSHDir).Managed) {
+		case drift:
 			fs = append(fs, dcFinding{Warn, fmt.Sprintf("%s: bbkey's ssh config or pinned keys differ from its state", s.URL), "edited by hand, or written by an older bbkey", sync})
 			continue
 		}

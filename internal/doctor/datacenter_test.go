@@ -211,3 +211,37 @@ func TestDCDoctorHostBlockOverridden(t *testing.T) {
 		t.Errorf("dc-ssh-host: %+v", r)
 	}
 }
+
+// bbkey's ssh config lost the server's Host block (edited by hand): dc-ssh-host fails,
+// and the sync fix writes it back from the state.
+func TestDCDoctorHostBlockMissingFixed(t *testing.T) {
+	d := newDCDoctor(t)
+	managed := filepath.Join(d.e.Paths.SSHDir, "bbkey", "config")
+	if err := os.WriteFile(managed, []byte("# emptied by hand\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := Run(context.Background(), d.e, []Check{findCheck(t, "dc-ssh-host")})
+	if len(res) != 1 || res[0].Status != Fail || !res[0].Fixable || !strings.Contains(res[0].Summary, "differ from its state") {
+		t.Fatalf("dc-ssh-host: %+v", res)
+	}
+	for _, f := range Fixes(res) {
+		if _, err := f.Apply(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.e.syncResult, d.e.dc = nil, nil
+	if r := runOnly(t, d.e, "dc-ssh-host", "dc-proof"); r["dc-ssh-host"].Status != OK || r["dc-proof"].Status != OK {
+		t.Errorf("after the fix: %+v", r)
+	}
+}
+
+func findCheck(t *testing.T, id string) Check {
+	t.Helper()
+	for _, c := range Checks(Timeouts{}) {
+		if c.ID == id {
+			return c
+		}
+	}
+	t.Fatalf("no check %s", id)
+	return Check{}
+}
