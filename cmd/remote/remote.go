@@ -397,7 +397,7 @@ func planScrub(ctx context.Context, opts *Options) (*engine.ScrubPlan, error) {
 	}
 	t := engine.CloudScrub
 	if s.Server != "" {
-		t = engine.DataCenterScrub(s.Server, "")
+		t = engine.DataCenterScrub(s.Server)
 	}
 	return engine.PlanScrubFor(ctx, opts.Git, p.Home, opts.Getenv("XDG_CONFIG_HOME"), t)
 }

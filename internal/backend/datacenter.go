@@ -308,7 +308,7 @@ func (b *datacenter) Remotes(s *SSH, name string) remote.Rewriter {
 }
 
 func (b *datacenter) CredentialHosts() remote.ScrubTarget {
-	return remote.DataCenterScrub(b.c.ServerURL(), "")
+	return remote.DataCenterScrub(b.c.ServerURL())
 }
 
 // ErrNoFingerprint is a server whose SSH settings vouch for no host key.

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -85,9 +84,10 @@ func (sp *ScrubPlan) URL() string {
 // it keep their token under its name), and the two SSH names.
 var CloudScrub = ScrubTarget{Hosts: scrubHosts, URL: "https://" + cloudHTTPSHost}
 
-// DataCenterScrub is a Data Center server's: its web host (with its port, when the URL
-// names one that is not the scheme's default) and its SSH host.
-func DataCenterScrub(serverURL, sshHost string) ScrubTarget {
+// DataCenterScrub is a Data Center server's: its web host, with its port when the URL
+// names one that is not the scheme's default (a credential for the same host on another
+// port belongs to another service and stays).
+func DataCenterScrub(serverURL string) ScrubTarget {
 	t := ScrubTarget{URL: serverURL}
 	if u, err := url.Parse(serverURL); err == nil && u.Hostname() != "" {
 		h := strings.ToLower(u.Hostname())
@@ -95,9 +95,6 @@ func DataCenterScrub(serverURL, sshHost string) ScrubTarget {
 			h += ":" + p
 		}
 		t.Hosts = append(t.Hosts, h)
-	}
-	if sshHost != "" && !slices.Contains(t.Hosts, strings.ToLower(sshHost)) {
-		t.Hosts = append(t.Hosts, strings.ToLower(sshHost))
 	}
 	return t
 }

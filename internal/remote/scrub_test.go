@@ -222,7 +222,7 @@ func TestScrubDataCenterWithPortStoredByRealGit(t *testing.T) {
 	if got := readFile(t, creds); !strings.Contains(got, "127.0.0.1%3a7990") {
 		t.Fatalf("git wrote the port another way than this test expects:\n%s", got)
 	}
-	sp, err := PlanScrubFor(ctx, g.git, g.home.Dir, g.home.ConfigDir, DataCenterScrub("http://127.0.0.1:7990", "127.0.0.1"))
+	sp, err := PlanScrubFor(ctx, g.git, g.home.Dir, g.home.ConfigDir, DataCenterScrub("http://127.0.0.1:7990"))
 	if err != nil {
 		t.Fatal(err)
 	}
