@@ -234,3 +234,27 @@ func TestListDataCenterNotLoggedIn(t *testing.T) {
 		t.Errorf("selected server without a token: exit %d (%v)", cmdutil.ExitCode(err), err)
 	}
 }
+
+// With the server selected, Cloud is one more Bitbucket: a Cloud token it refuses is a
+// warning, and the server's keys are still listed.
+func TestListDataCenterSelectedCloudRefused(t *testing.T) {
+	w := newDCWorld(t)
+	w.opts.Selected = func() (string, error) { return w.server, nil }
+	w.opts.Repos, w.opts.Projects = nil, nil
+	w.opts.Cloud = func(context.Context) (backend.Backend, cmdutil.ResolvedCredential, error) {
+		rc := cmdutil.ResolvedCredential{Credential: &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: "revoked"}, Source: cmdutil.SourceEnv}
+		c, err := bbapi.NewClient(w.emu.APIURL(), rc.Credential)
+		if err != nil {
+			return nil, rc, err
+		}
+		return backend.NewCloud(c, cmdutil.Settings{APIURL: w.emu.APIURL()}), rc, nil
+	}
+	doc := w.json(t)
+	if len(doc.Accounts) != 1 || doc.Accounts[0].Server != w.server ||
+		!slices.ContainsFunc(doc.Warnings, func(s string) bool { return strings.Contains(s, "keys on Bitbucket Cloud not listed") }) {
+		t.Errorf("accounts %+v, warnings %v", doc.Accounts, doc.Warnings)
+	}
+	if strings.Contains(w.out.String(), "revoked") {
+		t.Error("the token is in the output")
+	}
+}

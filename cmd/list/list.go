@@ -172,20 +172,23 @@ func runList(ctx context.Context, opts *Options) error {
 	places := len(opts.Repos) > 0 || len(opts.Projects) > 0 || opts.Workspace != ""
 
 	// Bitbucket Cloud: always looked at when logged in; required when its places are asked.
+	// With a server selected Cloud is one more Bitbucket: its failures are warnings.
 	var asked []listed
 	cb, rc, err := opts.Cloud(ctx)
+	var r inventory.Remote
+	var more []string
+	if err == nil {
+		r, more, err = cloudRemote(ctx, opts, cb, rc, selected == "")
+	}
 	switch {
-	case errors.Is(err, cmdutil.ErrNoCredential) && (selected != "" || !places):
-		if selected == "" {
-			warnings = append(warnings, "not logged in to Bitbucket: only local keys are listed (run 'bbkey auth login')")
-		}
+	case errors.Is(err, cmdutil.ErrNoCredential) && selected == "" && !places:
+		warnings = append(warnings, "not logged in to Bitbucket: only local keys are listed (run 'bbkey auth login')")
+	case errors.Is(err, cmdutil.ErrNoCredential) && selected != "":
+	case err != nil && selected != "":
+		warnings = append(warnings, "keys on Bitbucket Cloud not listed: "+err.Error())
 	case err != nil:
 		return err
 	default:
-		r, more, err := cloudRemote(ctx, opts, cb, rc, selected == "")
-		if err != nil {
-			return err
-		}
 		warnings = append(warnings, more...)
 		src.Remotes = append(src.Remotes, r)
 		asked = append(asked, listed{account: nickname(r.Account)})
