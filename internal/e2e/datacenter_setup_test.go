@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,12 +38,24 @@ func TestDataCenterSetupFromHTTPSRemote(t *testing.T) {
 	repo := setupRepo(t, w, "api", "http://ada:"+secret+"@"+web+"/scm/ops/api.git")
 	netrc := filepath.Join(w.Home.Dir, ".netrc")
 	netrcBody := "machine bitbucket.org login ada password cloud-stays\nmachine 127.0.0.1 login ada password " + secret + "\n"
+	if err := os.WriteFile(netrc, []byte(netrcBody), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// .git-credentials as git's store helper writes it (a host on a port is written
+	// 127.0.0.1%3aPORT), put there by the real git.
 	gitCreds := filepath.Join(w.Home.Dir, ".git-credentials")
-	credsBody := "https://ada:cloud-stays@bitbucket.org\nhttp://ada:" + secret + "@" + web + "\n"
-	for path, body := range map[string]string{netrc: netrcBody, gitCreds: credsBody} {
-		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
+	for _, c := range []string{
+		"protocol=https\nhost=bitbucket.org\nusername=ada\npassword=cloud-stays\n\n",
+		"protocol=http\nhost=" + web + "\nusername=ada\npassword=" + secret + "\n\n",
+	} {
+		cmd := exec.Command("git", "-c", "credential.helper=store", "credential", "approve")
+		cmd.Dir, cmd.Env, cmd.Stdin = w.Home.Dir, w.Env, strings.NewReader(c)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git credential approve: %v\n%s", err, out)
 		}
+	}
+	if b, _ := os.ReadFile(gitCreds); !strings.Contains(string(b), secret) {
+		t.Fatalf("git stored no credential:\n%s", b)
 	}
 
 	r := w.MustRun(repo, "setup", "--json", "--passphrase-file", w.PassFile, "--expires-in", "90d")
