@@ -174,3 +174,26 @@ func TestSetupDataCenterSSHHostTaken(t *testing.T) {
 		t.Errorf("%d keys uploaded to the second server", n)
 	}
 }
+
+// A dry run on Data Center reads (who, the SSH settings, the host key) and writes
+// nothing: no key posted, no file changed.
+func TestSetupDataCenterDryRun(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, bbapitest.WithDataCenter(), bbapitest.WithSpecValidation(t))
+	before := fx.snapshot()
+	fx.mustRun("--passphrase-file", fx.passFile, "--dry-run", "--expires-in", "30d")
+	if d := testutil.DiffSnapshots(before, fx.snapshot()); d != "" {
+		t.Errorf("files changed:\n%s", d)
+	}
+	for _, r := range fx.requests() {
+		if !strings.HasPrefix(r, "GET ") {
+			t.Errorf("a dry run sent %s", r)
+		}
+	}
+	if n := len(fx.emu.DataCenter().UserKeys(bbapitest.DCDefaultUser)); n != 0 {
+		t.Errorf("%d keys uploaded", n)
+	}
+	if !strings.Contains(fx.stderr.String(), "- upload: would add the key") {
+		t.Errorf("stderr:\n%s", fx.stderr.String())
+	}
+}
