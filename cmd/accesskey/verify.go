@@ -172,25 +172,18 @@ func (o *Options) checkHostKey(ctx context.Context, side *sshSide) error {
 	return nil
 }
 
-// verifyTarget picks a repository that has the key: the first repository target done,
-// else a repository of the first project done (one listing call).
+// verifyTarget picks a repository that has the key (provision.ProofTarget): the first
+// repository target done, else a repository of the first project done (one listing call).
 func verifyTarget(ctx context.Context, b backend.Backend, results []accesskey.Result) (state.Target, error) {
+	var places []backend.Place
 	for _, r := range results {
-		if r.Status.Done() && r.Target.Kind == state.TargetRepo {
-			return r.Target, nil
+		if r.Status.Done() {
+			places = append(places, accesskey.PlaceOf(r.Target))
 		}
 	}
-	for _, r := range results {
-		if !r.Status.Done() || r.Target.Kind != state.TargetProject {
-			continue
-		}
-		proj := accesskey.PlaceOf(r.Target)
-		for repo, err := range b.Repos(ctx, backend.RepoQuery{Project: &proj}) {
-			if err != nil {
-				return state.Target{}, cmdutil.VerifyError(fmt.Errorf("finding a repository of project %s to verify on: %w", r.Target.Ref(), err))
-			}
-			return accesskey.TargetOf(repo), nil
-		}
+	t, err := provision.ProofTarget(ctx, b, places)
+	if errors.Is(err, provision.ErrNoRepository) {
+		return t, cmdutil.VerifyError(errors.New("nothing to verify: no repository has the key"))
 	}
-	return state.Target{}, cmdutil.VerifyError(errors.New("nothing to verify: no repository has the key"))
+	return t, err
 }

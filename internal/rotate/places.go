@@ -2,7 +2,6 @@ package rotate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -207,5 +206,3 @@ func placesError(what string, total int, errs map[string]error) error {
 	}
 	return fmt.Errorf("%s; %s: %w", msg, name, first)
 }
-
-var errNoTarget = errors.New("no repository to run git ls-remote on")

@@ -56,7 +56,7 @@ func (e *Engine) prove(ctx context.Context, s *subject, k *keys.Key, out *Outcom
 		return nil
 	}
 	repo, err := e.proofRepo(ctx, s)
-	if errors.Is(err, errNoTarget) {
+	if errors.Is(err, provision.ErrNoRepository) {
 		e.IO.Step(iostreams.MarkWarn, "no repository to run git ls-remote on (only empty projects): the handshake is the proof")
 		return nil
 	}
@@ -70,36 +70,15 @@ func (e *Engine) prove(ctx context.Context, s *subject, k *keys.Key, out *Outcom
 	return nil
 }
 
-// proofRepo picks the repository for the ls-remote proof: the first repository target,
-// else the first repository of the first project target that has one.
+// proofRepo picks the repository for the ls-remote proof (provision.ProofTarget): the
+// first repository target, else the first repository of the first project target that
+// has one.
 func (e *Engine) proofRepo(ctx context.Context, s *subject) (state.Target, error) {
+	places := make([]backend.Place, 0, len(s.targets))
 	for _, t := range s.targets {
-		if t.Kind == state.TargetRepo {
-			return t, nil
-		}
+		places = append(places, place{key: t.Key(), target: t}.backendPlace())
 	}
-	for _, t := range s.targets {
-		repo, ok, err := firstProjectRepo(ctx, s.b, t)
-		if err != nil {
-			return state.Target{}, fmt.Errorf("finding a repository of project %s: %w", t.Ref(), err)
-		}
-		if ok {
-			return repo, nil
-		}
-	}
-	return state.Target{}, errNoTarget
-}
-
-// firstProjectRepo names one repository of project t (false when it has none).
-func firstProjectRepo(ctx context.Context, b backend.Backend, t state.Target) (state.Target, bool, error) {
-	project := place{key: t.Key(), target: t}.backendPlace()
-	for r, err := range b.Repos(ctx, backend.RepoQuery{Project: &project}) {
-		if err != nil {
-			return state.Target{}, false, err
-		}
-		return state.Target{Kind: state.TargetRepo, Workspace: r.Owner, Slug: r.Slug}, true, nil
-	}
-	return state.Target{}, false, nil
+	return provision.ProofTarget(ctx, s.b, places)
 }
 
 // lsRemote is the one git proof (provision.Proof) with only the successor: a private

@@ -1,0 +1,115 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bbkey/bbkey/internal/backend"
+	"github.com/bbkey/bbkey/internal/errkind"
+	"github.com/bbkey/bbkey/internal/hostkeys"
+	"github.com/bbkey/bbkey/internal/sshproof"
+	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/keys"
+)
+
+// Handshake proves an account key: an SSH handshake with the Bitbucket's endpoint, its
+// host key checked against the pins, with the key alone (its private half in memory, or
+// Signers: the agent's entry for it).
+type Handshake struct {
+	SSH     *backend.SSH
+	Signers []ssh.Signer
+	Timeout time.Duration
+	Trace   io.Writer
+	// Result is what the proof saw, once it passed.
+	Result *sshproof.Result
+}
+
+// Prove implements Prover.
+func (h *Handshake) Prove(ctx context.Context, k *keys.Key, _ []Placed) error {
+	signers := h.Signers
+	if len(signers) == 0 {
+		if k.Signer == nil {
+			return fmt.Errorf("proving the key %s: its private half is not unlocked", k.Fingerprint)
+		}
+		signers = []ssh.Signer{k.Signer}
+	}
+	res, err := sshproof.Prove(ctx, sshproof.Options{
+		Endpoint:          h.SSH.Endpoint,
+		HostKeyAlias:      h.SSH.Host,
+		HostKeyCallback:   h.SSH.Pins.HostKeyCallback(h.SSH.Endpoint),
+		HostKeyAlgorithms: hostkeys.HostKeyAlgorithms(h.SSH.Pins.Keys),
+		Signers:           signers,
+		Timeout:           h.Timeout,
+		Trace:             h.Trace,
+	})
+	if err != nil {
+		return fmt.Errorf("proving the key over SSH with %s: %w", h.SSH.Endpoint, err)
+	}
+	h.Result = &res
+	return nil
+}
+
+// Git proves an access key with the one git proof (Proof) on a repository that has it
+// (ProofTarget); Proof's Target and, for an encrypted key unlocked in memory, Private
+// are filled in. Result is what the proof saw.
+type Git struct {
+	B      backend.Backend
+	Proof  Proof
+	Result *ProofResult
+}
+
+// Prove implements Prover.
+func (g *Git) Prove(ctx context.Context, k *keys.Key, placed []Placed) error {
+	var places []backend.Place
+	for _, p := range placed {
+		if p.Place.Account == nil {
+			places = append(places, p.Place.Place)
+		}
+	}
+	t, err := ProofTarget(ctx, g.B, places)
+	if err != nil {
+		return err
+	}
+	pr := g.Proof
+	pr.Target = t
+	pr.DataCenter = g.B.Kind() == backend.DataCenter
+	if pr.Private == nil && !pr.UserAgent && k.Encrypted && k.HasPrivate() {
+		pr.Private = k.Private
+	}
+	res, err := pr.Run(ctx)
+	g.Result = &res
+	return err
+}
+
+// ErrNoRepository is ProofTarget's answer when no place is a repository and every
+// project is empty: there is nothing to run git on.
+var ErrNoRepository = errors.New("no repository has the key")
+
+// ProofTarget picks the repository a git proof runs on: the first repository among
+// places, else the first repository of the first project that has one (one listing
+// call per project looked at).
+func ProofTarget(ctx context.Context, b backend.Backend, places []backend.Place) (state.Target, error) {
+	for _, p := range places {
+		if p.Kind == backend.Repo {
+			return targetOf(p), nil
+		}
+	}
+	for _, p := range places {
+		for repo, err := range b.Repos(ctx, backend.RepoQuery{Project: &p}) {
+			if err != nil {
+				return state.Target{}, errkind.VerifyError(fmt.Errorf("finding a repository of project %s: %w", p, err))
+			}
+			return targetOf(repo), nil
+		}
+	}
+	return state.Target{}, errkind.VerifyError(ErrNoRepository)
+}
+
+func targetOf(p backend.Place) state.Target {
+	return state.Target{Kind: state.TargetKind(p.Kind), Workspace: p.Owner, Slug: p.Slug}
+}

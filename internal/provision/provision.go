@@ -1,0 +1,455 @@
+// Package provision is bbkey's one provisioning pipeline: the steps that setup,
+// add-access-key and rotate all take to put a key to work, in this order, each with its
+// undo:
+//
+//  1. key: a new key is made (or a prepared one written: setup's early KDF), or the key
+//     the command found (reused, or --key) is used as it is;
+//  2. agent: the key is loaded into the user's ssh-agent (undo: unloaded);
+//  3. upload: the key goes to every place at once, a few calls at a time: the account
+//     (an account key) and repositories and projects (access keys), through a
+//     backend.Backend, so Cloud and Data Center are the same steps (undo: each key this
+//     run added is deleted again, by its id; a key that was there already stays);
+//  4. prove: the command's Prover shows the key works (an SSH handshake, or the one git
+//     proof of Proof);
+//  5. state: the command records what was done in bbkey's state, under its lock (the
+//     upload records each finished place too, so a killed run loses at most the calls in
+//     flight);
+//  6. ssh config and known_hosts: identity.Sync derives them from the state.
+//
+// A failure before the key is proven and recorded runs the undos, newest first: a key
+// uploaded but unproven is taken back (unless KeepUnproven: add-access-key, whose
+// recorded targets are finished by a re-run). A half-written key file never stays
+// (keys.Generate removes it), and a whole one does: a re-run reuses it.
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/backend"
+	"github.com/bbkey/bbkey/internal/bulk"
+	"github.com/bbkey/bbkey/internal/identity"
+	"github.com/bbkey/bbkey/internal/settings"
+	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/keys"
+)
+
+// KeySource is the key a run puts to work.
+type KeySource struct {
+	// Key is a key that exists (reused, or --key): its public half, and its private
+	// half when the command unlocked it. Nil means a new key is made at New.Path.
+	Key *keys.Key
+	// New says how a new key is made: path, comment, passphrase (cleared once used) or
+	// NoPassphrase, clock.
+	New keys.GenerateOptions
+	// Prepared, when set, returns the new key already prepared with passphrase pass
+	// (setup runs the KDF during its credential check), or nil to make it here.
+	Prepared func(pass []byte) *keys.Prepared
+}
+
+// Place is where the key goes: the account (Account set) or a repository or project.
+type Place struct {
+	Account *backend.Account
+	backend.Place
+}
+
+// String names the place.
+func (p Place) String() string {
+	if p.Account != nil {
+		return "the account of " + p.Account.Nickname
+	}
+	return p.Place.String()
+}
+
+// Status is how the upload to one place ended.
+type Status string
+
+// Statuses of a place.
+const (
+	Added   Status = "added"   // this run added the key
+	Present Status = "present" // the key was there already
+	Failed  Status = "failed"  // Bitbucket refused, or the call gave up (Err says why)
+	Skipped Status = "skipped" // not attempted: the run stopped first
+)
+
+// Done reports whether the key is on the place.
+func (s Status) Done() bool { return s == Added || s == Present }
+
+// Placed is the outcome of one place.
+type Placed struct {
+	Place  Place
+	Status Status
+	// Key is the key as the place holds it (its id is what deletes it).
+	Key *backend.Key
+	Err error
+	At  time.Time
+}
+
+// Prover proves the key works once uploaded; placed are the places that have it.
+type Prover interface {
+	Prove(ctx context.Context, k *keys.Key, placed []Placed) error
+}
+
+// ProverFunc is a Prover.
+type ProverFunc func(ctx context.Context, k *keys.Key, placed []Placed) error
+
+// Prove implements Prover.
+func (f ProverFunc) Prove(ctx context.Context, k *keys.Key, placed []Placed) error {
+	return f(ctx, k, placed)
+}
+
+// Pipeline is one run. B, Key and at least one place are required; every other step is
+// skipped when its fields are unset.
+type Pipeline struct {
+	B   backend.Backend
+	Key KeySource
+
+	// Agent, when set, gets the key for AgentLifetime (0: until it is unloaded).
+	Agent         agent.Agent
+	AgentLifetime time.Duration
+
+	// Places get the key: Label and Expires name it there, Write asks for a Data
+	// Center access key that may push. MayExist makes the upload look for the key
+	// before posting it where a post of a key already there is not harmless (an account
+	// key; a Data Center access key, whose permission a post changes); a new key is
+	// never looked for.
+	Places      []Place
+	Label       string
+	Expires     time.Time
+	Write       bool
+	MayExist    bool
+	Concurrency int
+	// Partial lets places fail without failing the run: the rest goes on with the places
+	// that have the key (add-access-key reports each target). Otherwise the first
+	// failure stops the run.
+	Partial bool
+	// Finished, when set, sees each place as it ends, one at a time, with the counts so far.
+	Finished func(p Placed, done, failed int)
+
+	Proof Prover
+	// KeepUnproven keeps the uploaded key when the proof (or a later step) fails.
+	KeepUnproven bool
+
+	// State, when Record is set, is where Record writes: after each batch of finished
+	// places (final false), and once the key is proven (final true). st is the state
+	// being written, under the writers' lock the command holds.
+	State  state.Dir
+	Record func(st *state.State, k *keys.Key, placed []Placed, final bool) error
+
+	// SSHDir, when set, gets bbkey's ssh config and known_hosts derived from the state
+	// (identity.Sync with Settings) as the last step.
+	SSHDir   string
+	Settings settings.Settings
+
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+
+	undo []func()
+}
+
+// Outcome is what a run did, also when it failed.
+type Outcome struct {
+	Key        *keys.Key
+	KeyCreated bool
+	// AgentLoaded: this run loaded the key into the agent.
+	AgentLoaded bool
+	// Placed are in the order of the places.
+	Placed []Placed
+	// Stop is why the upload stopped starting places before the end.
+	Stop   error
+	Proved bool
+	// State is the state as recorded (nil unless Record ran).
+	State *state.State
+	Sync  identity.Result
+	// TakenBack lists the places the key was deleted from again after a failure;
+	// TakeBackErr says which deletes failed.
+	TakenBack   []Placed
+	TakeBackErr error
+}
+
+// Done is the places that have the key.
+func (o *Outcome) Done() []Placed {
+	var out []Placed
+	for _, p := range o.Placed {
+		if p.Status.Done() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Run runs the steps. On an error the undos of the steps done have run, newest first,
+// and the Outcome says what stays.
+func (p *Pipeline) Run(ctx context.Context) (out *Outcome, err error) {
+	out = &Outcome{}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	defer func() {
+		if err != nil {
+			for _, u := range slices.Backward(p.undo) {
+				u()
+			}
+		}
+		p.undo = nil
+	}()
+	if len(p.Places) == 0 {
+		return out, errors.New("provisioning a key: no place to put it")
+	}
+	if err := p.key(out); err != nil {
+		return out, err
+	}
+	if err := p.agent(out); err != nil {
+		return out, err
+	}
+	if err := p.upload(ctx, out); err != nil {
+		return out, err
+	}
+	if p.Proof != nil {
+		if err := p.Proof.Prove(ctx, out.Key, out.Done()); err != nil {
+			return out, err
+		}
+		out.Proved = true
+	}
+	if err := p.record(ctx, out, out.Done(), true); err != nil {
+		return out, fmt.Errorf("recording the key in bbkey's state: %w", err)
+	}
+	if p.SSHDir != "" {
+		st := out.State
+		if st == nil && p.State.Path == "" {
+			st = &state.State{}
+		} else if st == nil {
+			if st, err = p.State.Load(); err != nil {
+				return out, err
+			}
+		}
+		if out.Sync, err = identity.Sync(ctx, p.Settings, p.SSHDir, st, false); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// key makes the new key or takes the given one.
+func (p *Pipeline) key(out *Outcome) error {
+	if p.Key.Key != nil {
+		out.Key = p.Key.Key
+		return nil
+	}
+	opts := p.Key.New
+	defer clear(opts.Passphrase)
+	var (
+		k   *keys.Key
+		err error
+	)
+	if pre := p.prepared(opts.Passphrase); pre != nil {
+		k, err = pre.Write(opts) // the KDF ran earlier
+	} else {
+		k, err = keys.Generate(opts)
+	}
+	if err != nil {
+		return fmt.Errorf("generating the key: %w", err)
+	}
+	out.Key, out.KeyCreated = k, true
+	return nil
+}
+
+func (p *Pipeline) prepared(pass []byte) *keys.Prepared {
+	if p.Key.Prepared == nil {
+		return nil
+	}
+	return p.Key.Prepared(pass)
+}
+
+// agent loads the key, when there is an agent and the private half.
+func (p *Pipeline) agent(out *Outcome) error {
+	k := out.Key
+	if p.Agent == nil || !k.HasPrivate() {
+		return nil
+	}
+	if err := p.Agent.Add(k.Private, k.Comment, p.AgentLifetime, false); err != nil {
+		return fmt.Errorf("loading the key into the ssh-agent: %w", err)
+	}
+	out.AgentLoaded = true
+	p.undo = append(p.undo, func() { _ = p.Agent.Remove(k.Fingerprint) })
+	return nil
+}
+
+// upload puts the key on every place, Concurrency calls at a time, and records each
+// batch of finished places. The undo deletes what this run added.
+func (p *Pipeline) upload(ctx context.Context, out *Outcome) error {
+	k := out.Key
+	out.Placed = make([]Placed, len(p.Places))
+	for i, pl := range p.Places {
+		out.Placed[i] = Placed{Place: pl, Status: Skipped}
+	}
+	var (
+		mu           sync.Mutex
+		st           bulk.Stopper
+		done, failed int
+	)
+	rec := bulk.NewRecorder(ctx, func(ctx context.Context, batch []Placed) error {
+		return p.record(ctx, out, batch, false)
+	}, st.Stop)
+	mayExist := p.MayExist && !out.KeyCreated
+	bulk.Each(ctx, len(p.Places), p.Concurrency, &st, func(i int) {
+		pl := p.Places[i]
+		bk, err := p.put(ctx, pl, k, mayExist)
+		r := Placed{Place: pl, Key: bk, At: p.Now()}
+		switch {
+		case err != nil && ctx.Err() != nil:
+			// Interrupted: the call may or may not have landed; a re-run finds out.
+			r.Status = Skipped
+			st.Stop(context.Cause(ctx))
+		case err != nil:
+			r.Status, r.Err = Failed, err
+			if !p.Partial || bulk.Fatal(err) {
+				st.Stop(err)
+			}
+		case bk == nil:
+			r.Status, r.Err = Failed, fmt.Errorf("%s: Bitbucket answered without the key", pl)
+		case bk.Existed:
+			r.Status = Present
+		default:
+			r.Status = Added
+		}
+		if r.Status.Done() {
+			rec.Add(r)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		out.Placed[i] = r
+		if r.Status.Done() {
+			done++
+		} else if r.Status == Failed {
+			failed++
+		}
+		if p.Finished != nil {
+			p.Finished(r, done, failed)
+		}
+	})
+	rec.Close()
+	out.Stop = st.Err()
+	if !p.KeepUnproven {
+		p.undo = append(p.undo, func() { p.takeBack(ctx, out) })
+	}
+	if !p.Partial {
+		for _, r := range out.Placed {
+			if r.Status == Failed {
+				return fmt.Errorf("adding the key to %s: %w", r.Place, r.Err)
+			}
+		}
+	}
+	if out.Stop != nil && (!p.Partial || done == 0) {
+		return out.Stop
+	}
+	if done == 0 && failed > 0 {
+		return fmt.Errorf("the key is on none of the places: %w", firstErr(out.Placed))
+	}
+	return nil
+}
+
+func firstErr(placed []Placed) error {
+	for _, r := range placed {
+		if r.Err != nil {
+			return r.Err
+		}
+	}
+	return nil
+}
+
+// put adds the key to one place. Where a post is not harmless for a key already there
+// and mayExist, the place is looked at first; otherwise a duplicate answer is taken as
+// the key being there (OrGet).
+func (p *Pipeline) put(ctx context.Context, pl Place, k *keys.Key, mayExist bool) (*backend.Key, error) {
+	nk := backend.NewKey{Text: k.AuthorizedKey(), Label: p.Label, Expires: p.Expires, Write: p.Write, OrGet: true}
+	if pl.Account != nil {
+		if mayExist {
+			found, err := p.B.FindAccountKey(ctx, pl.Account, k.Fingerprint)
+			if err != nil || found != nil {
+				if found != nil {
+					found.Existed = true
+				}
+				return found, err
+			}
+		}
+		// A key made a moment ago cannot be on any account: an "already added" answer
+		// is an earlier attempt of this very call, which OrGet finds; for a key that may
+		// be on another account it is the duplicate error.
+		nk.OrGet = !mayExist
+		return p.B.AddAccountKey(ctx, pl.Account, nk)
+	}
+	if mayExist && p.B.Kind() == backend.DataCenter {
+		found, err := p.B.FindAccessKey(ctx, pl.Place, k.Fingerprint)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case found == nil:
+		case found.Write == p.Write:
+			found.Existed = true
+			return found, nil
+		case found.Write:
+			return nil, &PermissionMismatchError{Place: pl.Place, Has: found.Permission}
+		}
+		// Read where write is asked for: the post raises it.
+	}
+	return p.B.AddAccessKey(ctx, pl.Place, nk)
+}
+
+// PermissionMismatchError is a Data Center place whose access key may write where a
+// read-only key was asked for: it is left alone.
+type PermissionMismatchError struct {
+	Place backend.Place
+	Has   string
+}
+
+func (e *PermissionMismatchError) Error() string {
+	return fmt.Sprintf("%s already has the key with %s, more than read-only asks for", e.Place, e.Has)
+}
+
+// takeBack deletes the keys this run added, by their ids, even when the run was
+// interrupted (each delete bounded by its own timeout).
+func (p *Pipeline) takeBack(ctx context.Context, out *Outcome) {
+	ctx = bbapi.Cleanup(context.WithoutCancel(ctx))
+	var errs []error
+	for _, r := range out.Placed {
+		if r.Status != Added || r.Key == nil {
+			continue
+		}
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		var err error
+		if r.Place.Account != nil {
+			err = p.B.DeleteAccountKey(dctx, r.Place.Account, *r.Key)
+		} else {
+			err = p.B.DeleteAccessKey(dctx, r.Place.Place, *r.Key)
+		}
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.Place, err))
+			continue
+		}
+		out.TakenBack = append(out.TakenBack, r)
+	}
+	out.TakeBackErr = errors.Join(errs...)
+}
+
+// record runs Record under the state's lock.
+func (p *Pipeline) record(ctx context.Context, out *Outcome, placed []Placed, final bool) error {
+	if p.Record == nil {
+		return nil
+	}
+	return p.State.Update(ctx, func(st *state.State) error {
+		if err := p.Record(st, out.Key, placed, final); err != nil {
+			return err
+		}
+		out.State = st
+		return nil
+	})
+}
