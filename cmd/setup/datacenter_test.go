@@ -197,3 +197,39 @@ func TestSetupDataCenterDryRun(t *testing.T) {
 		t.Errorf("stderr:\n%s", fx.stderr.String())
 	}
 }
+
+// A key the SSH server refuses: exit 5, and the key this run posted is deleted again by
+// its id (never the id-less DELETE of every key); no state entry, Host block or pin
+// stays.
+func TestSetupDataCenterProofFailureTakesTheKeyBack(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, bbapitest.WithDataCenter(), bbapitest.WithSpecValidation(t))
+	fx.emu.DenySSHNewKeys()
+	err := fx.run("--passphrase-file", fx.passFile)
+	if cmdutil.ExitCode(err) != cmdutil.ExitVerify {
+		t.Fatalf("err = %v (exit %d), want exit 5", err, cmdutil.ExitCode(err))
+	}
+	if n := len(fx.emu.DataCenter().UserKeys(bbapitest.DCDefaultUser)); n != 0 {
+		t.Errorf("%d keys left on the server", n)
+	}
+	var deletes []string
+	for _, r := range fx.requests() {
+		if strings.HasPrefix(r, "DELETE ") {
+			deletes = append(deletes, r)
+		}
+	}
+	if len(deletes) != 1 || !strings.HasPrefix(deletes[0], "DELETE "+dcKeysPath+"/") {
+		t.Errorf("deletes = %q, want one DELETE %s/{id}", deletes, dcKeysPath)
+	}
+	if st := fx.state(); len(st.Servers) != 0 {
+		t.Errorf("state records the server: %+v", st.Servers)
+	}
+	for _, f := range []string{filepath.Join(fx.home.SSHDir, "bbkey", "known_hosts"), filepath.Join(fx.home.SSHDir, "bbkey", "config")} {
+		if _, err := os.Stat(f); err == nil {
+			t.Errorf("%s was left", f)
+		}
+	}
+	if !strings.Contains(strings.Join(cmdutil.Hints(err), "\n"), "removed from Bitbucket again") {
+		t.Errorf("hints %q", cmdutil.Hints(err))
+	}
+}
