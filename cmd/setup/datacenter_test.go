@@ -44,6 +44,12 @@ func TestSetupDataCenter(t *testing.T) {
 	if posts != 1 {
 		t.Errorf("%d POSTs of the key", posts)
 	}
+	// The call budget of a fresh key: who (two calls on Data Center), the SSH settings,
+	// the upload.
+	want := []string{"GET /rest/api/latest/application-properties", "GET /rest/api/latest/users/ada", "GET /rest/ssh/latest/settings", "POST " + dcKeysPath}
+	if got := fx.requests(); !slices.Equal(got, want) {
+		t.Errorf("requests = %q, want %q", got, want)
+	}
 	host, port := strings.Split(fx.emu.SSHEndpoint(), ":")[0], strings.Split(fx.emu.SSHEndpoint(), ":")[1]
 	name := "ada-127.0.0.1-" + strings.Split(strings.TrimPrefix(server, "http://"), ":")[1]
 	st := fx.state()
@@ -80,6 +86,9 @@ func TestSetupDataCenter(t *testing.T) {
 	}
 	if n := len(dcs.UserKeys(bbapitest.DCDefaultUser)); n != 1 {
 		t.Errorf("%d keys after the re-run", n)
+	}
+	if got := fx.requests()[len(want):]; !slices.Equal(got, append(want[:3:3], "GET "+dcKeysPath)) {
+		t.Errorf("re-run requests = %q", got)
 	}
 }
 
