@@ -507,6 +507,17 @@ func (e *netError) Error() string {
 
 func (e *netError) Unwrap() error { return e.err }
 
+// TransportFailure reports whether err itself (not what it wraps) is a request that got
+// no whole HTTP answer: refused, unresolvable, timed out, cut off. It returns the request's
+// URL, redacted as in the error's text.
+func TransportFailure(err error) (url string, ok bool) {
+	ne, ok := err.(*netError)
+	if !ok {
+		return "", false
+	}
+	return ne.url, true
+}
+
 // newError turns a non-2xx answer into an *ErrorResponse (or *RateLimitError).
 func (c *Client) newError(ep endpoint, resp *http.Response, body []byte) error {
 	e := parseErrorBody(resp, body, c.redact)

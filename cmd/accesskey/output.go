@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -343,7 +344,30 @@ func (r *report) err(verr error) error {
 	if r.Stop != nil {
 		err = fmt.Errorf("%w; stopped early: %w", err, r.Stop)
 	}
-	return cmdutil.PartialError(err, "run the same command again to finish: targets already done are skipped (--json lists what is missing)")
+	// What the failed targets need first (a permission the token lacks, a name to check:
+	// a re-run alone would fail the same way), then how a re-run goes.
+	hints := failureHints(miss)
+	hints = append(hints, "run the same command again to finish: targets already done are skipped (--json lists what is missing)")
+	return cmdutil.PartialError(err, hints...)
+}
+
+// failureHints are the distinct hints of the failed targets' errors, at most a few.
+func failureHints(miss []accesskey.Result) []string {
+	var out []string
+	for _, m := range miss {
+		if m.Err == nil {
+			continue
+		}
+		for _, h := range cmdutil.Hints(m.Err) {
+			if !slices.Contains(out, h) {
+				out = append(out, h)
+			}
+		}
+		if len(out) >= 3 {
+			return out[:3]
+		}
+	}
+	return out
 }
 
 // thousands writes n with a comma every three digits, as the budget is quoted.

@@ -12,7 +12,6 @@ import (
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/cmd/auth/shared"
-	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/hostkeys"
@@ -65,15 +64,8 @@ func (r *run) credentials(ctx context.Context) error {
 	}
 	a, err := r.b.Whoami(ctx)
 	if err != nil {
-		err = fmt.Errorf("checking the credential with %s: %w", r.b.Describe(), err)
-		if !backend.Answered(err) && ctx.Err() == nil {
-			where := "the API URL comes from --api-url or BITBUCKET_API_URL"
-			if r.server != "" {
-				where = "the server URL comes from --server, BITBUCKET_SERVER or config.json"
-			}
-			err = cmdutil.WithHint(err, r.b.Describe()+" could not be reached: check the network and any proxy; "+where)
-		}
-		return err
+		// An unreachable Bitbucket's hint (which URL setting to check) is apierr's.
+		return fmt.Errorf("checking the credential with %s: %w", r.b.Describe(), err)
 	}
 	if rc.Credential.Kind() == bbapi.KindAPIToken {
 		if err := shared.RequireScopes(shared.Verified{Scopes: a.Scopes}, shared.SetupScopes, "bbkey setup"); err != nil {

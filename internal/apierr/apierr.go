@@ -5,7 +5,10 @@
 package apierr
 
 import (
+	"context"
+	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/bbkey/bbkey/bbapi"
@@ -33,7 +36,23 @@ func Explain(err error) (int, []string, bool) {
 	case *bbapi.RetryBudgetError:
 		return errkind.ExitPartial, []string{"re-run later to finish, or allow a longer wait with --max-wait (e.g. --max-wait 30m)"}, true
 	}
+	if u, ok := bbapi.TransportFailure(err); ok && !errors.Is(err, context.Canceled) {
+		return 0, unreachableHints(u), true
+	}
 	return explainDC(err)
+}
+
+// unreachableHints say what to check when a request got no answer: the URL it went to
+// (a Data Center server's, typed by the user, or Cloud's API URL) and the way there.
+func unreachableHints(u string) []string {
+	if i := strings.Index(u, "/rest/"); i > 0 {
+		return []string{serverOf(u) + " could not be reached: check the server URL (--server, BITBUCKET_SERVER, or the one config.json records: the base URL you open in a browser, e.g. https://bitbucket.example.com) and that this machine reaches it (network, VPN, proxy)"}
+	}
+	base := u
+	if p, err := url.Parse(u); err == nil && p.Host != "" {
+		base = p.Scheme + "://" + p.Host
+	}
+	return []string{"Bitbucket could not be reached at " + base + ": check the network and any proxy; the API URL comes from --api-url or BITBUCKET_API_URL"}
 }
 
 // answeredByOtherHints point at what usually answers instead of Bitbucket.

@@ -2,7 +2,6 @@ package shared
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -122,11 +121,8 @@ type ServerVerified struct {
 func VerifyServer(ctx context.Context, c *dc.Client) (ServerVerified, error) {
 	u, props, err := c.Users.Current(ctx)
 	if err != nil {
-		err = fmt.Errorf("checking the HTTP access token with %s: %w", c.ServerURL(), err)
-		if !answered(err) && ctx.Err() == nil {
-			err = cmdutil.WithHint(err, c.ServerURL()+" could not be reached: check the URL (--server or "+EnvServer+"), the network and any proxy")
-		}
-		return ServerVerified{}, err
+		// An unreachable server's hint (check the URL, the network) is apierr's.
+		return ServerVerified{}, fmt.Errorf("checking the HTTP access token with %s: %w", c.ServerURL(), err)
 	}
 	v := ServerVerified{User: u}
 	if props != nil {
@@ -147,11 +143,6 @@ func VerifyServer(ctx context.Context, c *dc.Client) (ServerVerified, error) {
 	}
 	v.SSH, _, v.SSHErr = c.SSH.Settings(ctx)
 	return v, nil
-}
-
-func answered(err error) bool {
-	_, ok := errors.AsType[*dc.ErrorResponse](err)
-	return ok
 }
 
 func isPermission(err error) bool {

@@ -229,11 +229,8 @@ type Verified struct {
 func Verify(ctx context.Context, c *bbapi.Client) (Verified, error) {
 	u, resp, err := c.Users.Current(ctx)
 	if err != nil {
-		err = fmt.Errorf("checking the credential with Bitbucket: %w", err)
-		if _, answered := errors.AsType[*bbapi.ErrorResponse](err); !answered && ctx.Err() == nil {
-			err = cmdutil.WithHint(err, "Bitbucket could not be reached at "+c.BaseURL()+": check the network and any proxy; the API URL comes from --api-url or BITBUCKET_API_URL")
-		}
-		return Verified{}, err
+		// An unreachable Bitbucket's hint (check the network, --api-url) is apierr's.
+		return Verified{}, fmt.Errorf("checking the credential with Bitbucket: %w", err)
 	}
 	v := Verified{User: u}
 	if resp != nil {

@@ -1,0 +1,97 @@
+package e2e
+
+import (
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/bbkey/bbkey/bbapi/bbapitest"
+)
+
+// A reviewer's checks of the Data Center commands as a user meets them: the real binary
+// against the Data Center emulator over HTTP and SSH, in a throw-away home.
+
+// hintLines are the `bbkey: hint:` lines of stderr.
+func hintLines(stderr string) []string {
+	var out []string
+	for line := range strings.Lines(stderr) {
+		if h, ok := strings.CutPrefix(strings.TrimSpace(line), "bbkey: hint:"); ok {
+			out = append(out, strings.TrimSpace(h))
+		}
+	}
+	return out
+}
+
+func anyContains(lines []string, s string) bool {
+	for _, l := range lines {
+		if strings.Contains(l, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// A token lacking REPO_ADMIN / PROJECT_ADMIN: Data Center answers 401, each target fails
+// naming the permission, and the run's hints say which permission the token lacks and how
+// to get one that has it (not only "run the same command again", which fails the same way).
+func TestReviewDataCenterAccessKeyHintNamesMissingPermission(t *testing.T) {
+	w := NewWorld(t, bbapitest.WithDataCenter())
+	tok, err := w.Emu.DataCenter().AddPersonalToken(bbapitest.DCDefaultUser, bbapitest.PermRead, bbapitest.PermRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Setenv("BITBUCKET_SERVER_TOKEN", tok)
+	for _, c := range []struct{ flag, target, perm string }{
+		{"--repo", "OPS/api", "REPO_ADMIN"},
+		{"--project", "OPS", "PROJECT_ADMIN"},
+	} {
+		r := w.Run("", "add-access-key", c.flag, c.target, "--passphrase-file", w.PassFile)
+		if r.Code != 3 && r.Code != 4 {
+			t.Errorf("%s %s: exit %d, want 3 or 4\n%s", c.flag, c.target, r.Code, r)
+		}
+		hints := hintLines(r.Stderr)
+		if !anyContains(hints, c.perm) || !anyContains(hints, "auth login --server") {
+			t.Errorf("%s %s: no hint names %s and how to get a token with it: %q\n%s", c.flag, c.target, c.perm, hints, r)
+		}
+		if strings.Contains(r.Stdout+r.Stderr, tok) {
+			t.Errorf("the token reached the output\n%s", r)
+		}
+	}
+}
+
+// closedURL is an http URL on loopback where nothing listens.
+func closedURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr
+}
+
+// A --server nobody answers at (a typo, no VPN): exit 1 with a hint that says what to
+// check, and nothing written.
+func TestReviewDataCenterUnreachableServerHint(t *testing.T) {
+	w := NewWorld(t, bbapitest.WithDataCenter())
+	bad := closedURL(t)
+	for _, args := range [][]string{
+		{"setup", "--server", bad, "--passphrase-file", w.PassFile},
+		{"add-access-key", "--server", bad, "--repo", "OPS/api", "--passphrase-file", w.PassFile},
+		{"auth", "status", "--server", bad},
+	} {
+		before := w.Snapshot()
+		r := w.Run("", args...)
+		if r.Code != 1 {
+			t.Errorf("exit %d, want 1\n%s", r.Code, r)
+		}
+		hints := hintLines(r.Stderr)
+		if !anyContains(hints, "--server") || !anyContains(hints, "BITBUCKET_SERVER") {
+			t.Errorf("%s: no hint to check the server URL: %q\n%s", args[0], hints, r)
+		}
+		if d := DiffSnapshots(before, w.Snapshot()); d != "" {
+			t.Errorf("%s changed files against an unreachable server:\n%s", args[0], d)
+		}
+	}
+}
