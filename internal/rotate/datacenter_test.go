@@ -311,3 +311,37 @@ func TestRotateDataCenterOtherUsersToken(t *testing.T) {
 		t.Error("a key was added or removed")
 	}
 }
+
+// An access key only on a personal repository (~user/slug) is proven with git ls-remote
+// on it.
+func TestRotateDataCenterPersonalRepoKey(t *testing.T) {
+	testutil.RequireBinary(t, "git", "ssh")
+	f, d, c := newDCFixture(t)
+	ctx := context.Background()
+	path, err := keys.AccessKeyPath(f.home.SSHDir, "notes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := keys.Generate(keys.GenerateOptions{Path: path, Comment: "notes", Passphrase: []byte(testPass)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _, err := c.RepoAccessKeys.Add(ctx, "~ADA", "notes", dc.AddAccessKeyOptions{Text: k.AuthorizedKey(), Label: "bbkey:notes:2026-01-01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.update(func(st *state.State) {
+		st.EnsureServer(f.server).AccessKeys["notes"] = &state.AccessKey{Path: path, Fingerprint: k.Fingerprint, Label: "bbkey:notes:2026-01-01",
+			Targets: []state.Target{{Kind: state.TargetRepo, Workspace: "~ADA", Slug: "notes", KeyID: itoa(key.Key.ID)}}}
+	})
+	rep, err := f.engine().Run(ctx, Request{Kind: state.RotateAccessKeys})
+	if err != nil {
+		t.Fatalf("rotate: %v\n%s", err, f.stderr)
+	}
+	if !strings.Contains(f.stderr.String(), "git ls-remote ~ADA/notes works with it") {
+		t.Errorf("no ls-remote proof on ~ADA/notes:\n%s", f.stderr)
+	}
+	if ks := d.RepoAccessKeys("~ADA", "notes"); len(ks) != 1 || "SHA256:"+ks[0].Fingerprint != rep.Rotations[0].NewFingerprint {
+		t.Errorf("~ADA/notes keys %+v, want only the new one", ks)
+	}
+}
