@@ -207,7 +207,18 @@ func TestAuditDataCenterKeepsThisMachinesKey(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	r := f.audit("--revoke-flagged", "--yes")
+	// The key the server's entry in the state records is this machine's.
+	r := f.audit("--json")
+	var doc jsonDoc
+	if err := json.Unmarshal([]byte(r.out), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, r.errOut)
+	}
+	for _, k := range doc.Keys {
+		if mine := slices.Contains(k.Flags, "this-machine"); mine != (k.Fingerprint == fps["ci"]) {
+			t.Errorf("%s: flags %v", k.Fingerprint, k.Flags)
+		}
+	}
+	r = f.audit("--revoke-flagged", "--yes")
 	if r.code != cmdutil.ExitFlagged {
 		t.Fatalf("exit %d (%v); stderr:\n%s", r.code, r.err, r.errOut)
 	}
