@@ -41,7 +41,10 @@ type NoKeychainError struct {
 	Cause error
 	// ConfigDir is where --insecure-storage would keep the file.
 	ConfigDir string
-	goos      string
+	// Server is the Data Center server whose token was to be stored ("" for Cloud's
+	// credential): the environment variable that replaces storing it is then its own.
+	Server string
+	goos   string
 }
 
 func (e *NoKeychainError) Error() string {
@@ -65,6 +68,9 @@ func (e *NoKeychainError) Hints() []string {
 	default:
 		h = append(h, "or install and unlock a Secret Service such as gnome-keyring (headless: run bbkey inside "+
 			"`dbus-run-session` after `gnome-keyring-daemon --unlock --components=secrets`)")
+	}
+	if e.Server != "" {
+		return append(h, "or skip storing: set BITBUCKET_SERVER_TOKEN (or pass --token-file FILE) for each run against "+e.Server)
 	}
 	return append(h, "or skip storing: set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN for each run")
 }

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -93,5 +95,40 @@ func TestReviewDataCenterUnreachableServerHint(t *testing.T) {
 		if d := DiffSnapshots(before, w.Snapshot()); d != "" {
 			t.Errorf("%s changed files against an unreachable server:\n%s", args[0], d)
 		}
+	}
+}
+
+// auth login --server on a machine without a keychain: the hints offer the file
+// (--insecure-storage) or the server's own environment variable, never Cloud's
+// BITBUCKET_EMAIL/BITBUCKET_API_TOKEN, which a Data Center server does not read.
+// auth logout --server then says what it did in words that fit a server.
+func TestReviewDataCenterAuthWithoutKeychain(t *testing.T) {
+	w := NewWorld(t, bbapitest.WithDataCenter())
+	w.Unsetenv("DBUS_SESSION_BUS_ADDRESS")
+	server := w.Emu.DataCenter().ServerURL()
+	tokFile := filepath.Join(w.Home.Dir, "token")
+	if err := os.WriteFile(tokFile, []byte(w.Emu.DataCenter().DefaultToken()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.Unsetenv("BITBUCKET_SERVER_TOKEN")
+	w.Unsetenv("BITBUCKET_SERVER")
+
+	r := w.Run("", "auth", "login", "--server", server, "--token-file", tokFile)
+	if r.Code == 0 {
+		t.Skipf("this machine has a usable keychain; the no-keychain hints are not reachable\n%s", r)
+	}
+	hints := hintLines(r.Stderr)
+	if !anyContains(hints, "--insecure-storage") || !anyContains(hints, "BITBUCKET_SERVER_TOKEN") || anyContains(hints, "BITBUCKET_EMAIL") {
+		t.Errorf("hints for a server's token without a keychain: %q\n%s", hints, r)
+	}
+
+	w.MustRun("", "auth", "login", "--server", server, "--token-file", tokFile, "--insecure-storage")
+	r = w.MustRun("", "auth", "logout", "--server", server, "--yes")
+	if got := strings.TrimSpace(r.Stdout); got != "logged out of "+server {
+		t.Errorf("first logout printed %q", got)
+	}
+	r = w.MustRun("", "auth", "logout", "--server", server, "--yes")
+	if got := strings.TrimSpace(r.Stdout); got != "not logged in to "+server {
+		t.Errorf("second logout printed %q", got)
 	}
 }

@@ -29,6 +29,9 @@ func runServerLogin(ctx context.Context, opts *Options, server string) error {
 	store, err := opts.CredStore(ctx, opts.InsecureStorage)
 	if err != nil {
 		if errors.Is(err, credstore.ErrNoKeychain) {
+			if nk, ok := errors.AsType[*credstore.NoKeychainError](err); ok {
+				nk.Server = server
+			}
 			return fmt.Errorf("not storing the HTTP access token of %s: %w", server, err)
 		}
 		return fmt.Errorf("opening the credential store: %w", err)

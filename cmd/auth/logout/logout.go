@@ -132,16 +132,16 @@ func runLogout(ctx context.Context, opts *Options) error {
 		enc.SetEscapeHTML(false)
 		return enc.Encode(res)
 	}
-	of := ""
+	of, to := "", ""
 	if server != "" {
-		of = " of " + server
+		of, to = " of "+server, " to "+server
 	}
 	if res.Removed && opts.DryRun {
 		fmt.Fprintln(opts.IO.Out, "would log out"+of)
 	} else if res.Removed {
 		fmt.Fprintln(opts.IO.Out, "logged out"+of)
 	} else {
-		fmt.Fprintln(opts.IO.Out, "not logged in"+of)
+		fmt.Fprintln(opts.IO.Out, "not logged in"+to)
 	}
 	return nil
 }
