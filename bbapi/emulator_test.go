@@ -21,7 +21,8 @@ import (
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/errkind"
 )
 
 type lockedBuffer struct {
@@ -350,10 +351,10 @@ func TestEmulatorAuthSchemes(t *testing.T) {
 	t.Run("wrong api token", func(t *testing.T) {
 		c := e.client(t, &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: "ATATT-not-a-real-token"})
 		_, _, err := c.Users.Current(ctx)
-		if !bbapi.IsUnauthorized(err) || cmdutil.ExitCode(err) != cmdutil.ExitAuth {
-			t.Errorf("err = %v (exit %d)", err, cmdutil.ExitCode(err))
+		if !bbapi.IsUnauthorized(err) || apierr.ExitCode(err) != errkind.ExitAuth {
+			t.Errorf("err = %v (exit %d)", err, apierr.ExitCode(err))
 		}
-		if h := strings.Join(cmdutil.Hints(err), "\n"); !strings.Contains(h, "BITBUCKET_EMAIL and BITBUCKET_API_TOKEN") {
+		if h := strings.Join(apierr.Hints(err), "\n"); !strings.Contains(h, "BITBUCKET_EMAIL and BITBUCKET_API_TOKEN") {
 			t.Errorf("hints = %s", h)
 		}
 	})
@@ -367,10 +368,10 @@ func TestEmulatorAuthSchemes(t *testing.T) {
 		// Bitbucket refuses access tokens on a repository's access-key writes: the error
 		// says to use an API token with admin:repository:bitbucket.
 		_, _, err = c.DeployKeys.Add(ctx, "acme", "api", bbapi.AddDeployKeyOptions{Key: key, Label: "ci"})
-		if !bbapi.IsForbidden(err) || cmdutil.ExitCode(err) != cmdutil.ExitAuth {
+		if !bbapi.IsForbidden(err) || apierr.ExitCode(err) != errkind.ExitAuth {
 			t.Fatalf("err = %v", err)
 		}
-		if h := strings.Join(cmdutil.Hints(err), "\n"); !strings.Contains(h, "API token") || !strings.Contains(h, "admin:repository:bitbucket") {
+		if h := strings.Join(apierr.Hints(err), "\n"); !strings.Contains(h, "API token") || !strings.Contains(h, "admin:repository:bitbucket") {
 			t.Errorf("hints = %s", h)
 		}
 		if n := len(all(t, c.DeployKeys.List(ctx, "acme", "api"))); n != 0 {
@@ -378,10 +379,10 @@ func TestEmulatorAuthSchemes(t *testing.T) {
 		}
 		// An access token is no person: it cannot touch account keys.
 		_, _, err = c.SSHKeys.Add(ctx, bbapitest.DefaultUUID, bbapi.AddSSHKeyOptions{Key: key})
-		if !bbapi.IsForbidden(err) || cmdutil.ExitCode(err) != cmdutil.ExitAuth {
+		if !bbapi.IsForbidden(err) || apierr.ExitCode(err) != errkind.ExitAuth {
 			t.Errorf("err = %v", err)
 		}
-		if h := strings.Join(cmdutil.Hints(err), "\n"); !strings.Contains(h, "cannot manage a person's SSH keys") {
+		if h := strings.Join(apierr.Hints(err), "\n"); !strings.Contains(h, "cannot manage a person's SSH keys") {
 			t.Errorf("hints = %s", h)
 		}
 	})
@@ -437,7 +438,7 @@ func TestEmulatorAuthSchemes(t *testing.T) {
 		}
 		c := e.client(t, &bbapi.OAuthClient{ClientID: id, ClientSecret: "wrong-secret-value", TokenURL: e.srv.OAuthTokenURL()})
 		_, _, err = c.Users.Current(ctx)
-		if !bbapi.IsUnauthorized(err) || cmdutil.ExitCode(err) != cmdutil.ExitAuth {
+		if !bbapi.IsUnauthorized(err) || apierr.ExitCode(err) != errkind.ExitAuth {
 			t.Errorf("err = %v", err)
 		}
 	})
@@ -465,7 +466,7 @@ func TestEmulatorErrorKinds(t *testing.T) {
 		if !bbapi.IsForbidden(err) || bbapi.MissingScope(err) != "read:ssh-key:bitbucket" {
 			t.Errorf("403: %v, %v (missing %q)", v, err, bbapi.MissingScope(err))
 		}
-		if h := strings.Join(cmdutil.Hints(err), "\n"); !strings.Contains(h, "read:ssh-key:bitbucket") || !strings.Contains(h, "id.atlassian.com") {
+		if h := strings.Join(apierr.Hints(err), "\n"); !strings.Contains(h, "read:ssh-key:bitbucket") || !strings.Contains(h, "id.atlassian.com") {
 			t.Errorf("hints = %s", h)
 		}
 	}
@@ -484,8 +485,8 @@ func TestEmulatorErrorKinds(t *testing.T) {
 	}
 	ca := e.client(t, &bbapi.AccessToken{Token: tok})
 	_, err = all2(ca.DeployKeys.List(ctx, "acme", "api"))
-	if !bbapi.IsForbidden(err) || !strings.Contains(strings.Join(cmdutil.Hints(err), "\n"), "or use an API token") {
-		t.Errorf("access token refused on deploy keys: %v / %v", err, cmdutil.Hints(err))
+	if !bbapi.IsForbidden(err) || !strings.Contains(strings.Join(apierr.Hints(err), "\n"), "or use an API token") {
+		t.Errorf("access token refused on deploy keys: %v / %v", err, apierr.Hints(err))
 	}
 
 	for _, tc := range []struct {
@@ -517,8 +518,8 @@ func TestEmulatorErrorKinds(t *testing.T) {
 	for range 3 {
 		_, rlErr = all2(c.Repositories.ListWorkspace(ctx, "acme", nil))
 	}
-	if !bbapi.IsRateLimited(rlErr) || cmdutil.ExitCode(rlErr) != cmdutil.ExitPartial {
-		t.Errorf("429: %v (exit %d)", rlErr, cmdutil.ExitCode(rlErr))
+	if !bbapi.IsRateLimited(rlErr) || apierr.ExitCode(rlErr) != errkind.ExitPartial {
+		t.Errorf("429: %v (exit %d)", rlErr, apierr.ExitCode(rlErr))
 	}
 	if !strings.Contains(rlErr.Error(), "Rate limit for this resource has been exceeded.") {
 		t.Errorf("429 text: %v", rlErr)
@@ -566,14 +567,14 @@ func TestEmulatorServiceUnavailableCapped(t *testing.T) {
 	e.srv.ResetRequests()
 	_, _, err := c.Users.Current(context.Background())
 	var be *bbapi.RetryBudgetError
-	if !errors.As(err, &be) || cmdutil.ExitCode(err) != cmdutil.ExitPartial {
+	if !errors.As(err, &be) || apierr.ExitCode(err) != errkind.ExitPartial {
 		t.Fatalf("err = %v", err)
 	}
 	if be.Waited > 30*time.Second || be.Attempts < 2 || len(e.srv.Requests()) != be.Attempts {
 		t.Errorf("waited %s over %d attempts, server saw %d", be.Waited, be.Attempts, len(e.srv.Requests()))
 	}
-	if !strings.Contains(err.Error(), "gave up after") || !strings.Contains(strings.Join(cmdutil.Hints(err), " "), "--max-wait") {
-		t.Errorf("err = %v, hints %v", err, cmdutil.Hints(err))
+	if !strings.Contains(err.Error(), "gave up after") || !strings.Contains(strings.Join(apierr.Hints(err), " "), "--max-wait") {
+		t.Errorf("err = %v, hints %v", err, apierr.Hints(err))
 	}
 }
 
@@ -631,7 +632,7 @@ func TestEmulatorSecretsNeverShown(t *testing.T) {
 	var texts []string
 	record := func(err error) {
 		if err != nil {
-			texts = append(texts, err.Error(), fmt.Sprintf("%+v", err), strings.Join(cmdutil.Hints(err), "\n"))
+			texts = append(texts, err.Error(), fmt.Sprintf("%+v", err), strings.Join(apierr.Hints(err), "\n"))
 		}
 	}
 	for _, cred := range creds {

@@ -14,6 +14,7 @@ import (
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/settings"
 )
 
 // NewFactory builds the production Factory.
@@ -61,8 +62,8 @@ func NewFactory(version string, ios *iostreams.IOStreams) *cmdutil.Factory {
 		}
 		return credstore.Open(ctx, credstore.Options{ConfigDir: p.ConfigDir, AllowInsecure: allowInsecure, LookupEnv: f.LookupEnv})
 	}
-	f.Paths = sync.OnceValues(func() (cmdutil.Paths, error) {
-		return cmdutil.SystemPaths(f.LookupEnv)
+	f.Paths = sync.OnceValues(func() (settings.Paths, error) {
+		return settings.SystemPaths(f.LookupEnv)
 	})
 	return f
 }

@@ -21,9 +21,12 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/build"
 	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/settings"
 )
 
 const exitCodesHelp = `Exit codes:
@@ -63,10 +66,10 @@ func Run(ctx context.Context, f *cmdutil.Factory, args []string) (code int) {
 	root.SetIn(f.IOStreams.In)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
-		return cmdutil.ExitOK
+		return errkind.ExitOK
 	}
 	err = classify(err)
-	code = cmdutil.ExitCode(err)
+	code = apierr.ExitCode(err)
 	renderError(f, out.n > 0, err, code)
 	return code
 }
@@ -83,7 +86,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		Long: `bbkey takes a person or a build server from git over HTTPS with a secret pasted
 somewhere to git over SSH with a passphrase-protected ed25519 key: it generates the key,
 loads it into ssh-agent, uploads it to Bitbucket, writes ~/.ssh config and pinned host keys,
-switches remotes to ` + cmdutil.DefaultSSHHost + `, scrubs leaked secrets, and rotates keys.
+switches remotes to ` + settings.DefaultSSHHost + `, scrubs leaked secrets, and rotates keys.
 
 ` + exitCodesHelp,
 		Version:       f.AppVersion,
@@ -94,14 +97,14 @@ switches remotes to ` + cmdutil.DefaultSSHHost + `, scrubs leaked secrets, and r
 				f.IOStreams.SetColor(false)
 			}
 			if g.MaxWait <= 0 {
-				return cmdutil.UsageError(errors.New("--max-wait must be positive"), "give a duration such as --max-wait 30s or --max-wait 10m")
+				return errkind.UsageError(errors.New("--max-wait must be positive"), "give a duration such as --max-wait 30s or --max-wait 10m")
 			}
 			return expandPathFlags(cmd)
 		},
 	}
 	root.SetVersionTemplate("bbkey {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return cmdutil.UsageError(err, "see 'bbkey --help'")
+		return errkind.UsageError(err, "see 'bbkey --help'")
 	})
 	pf := root.PersistentFlags()
 	pf.BoolVar(&g.JSON, "json", false, "print machine-readable JSON on stdout")
@@ -124,14 +127,14 @@ switches remotes to ` + cmdutil.DefaultSSHHost + `, scrubs leaked secrets, and r
 
 // classify turns cobra's untyped usage errors into usage errors.
 func classify(err error) error {
-	var ee *cmdutil.ExitError
+	var ee *errkind.ExitError
 	if errors.As(err, &ee) {
 		return err
 	}
 	msg := err.Error()
 	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "invalid argument", "required flag", "if any flags in the group", "none of the others can be"} {
 		if strings.HasPrefix(msg, p) || strings.Contains(msg, " "+p) {
-			return cmdutil.UsageError(err, "see 'bbkey --help'")
+			return errkind.UsageError(err, "see 'bbkey --help'")
 		}
 	}
 	return err
@@ -140,14 +143,14 @@ func classify(err error) error {
 // internalError renders a recovered panic as an error (the stack only with --debug) and
 // returns its exit code, 1.
 func internalError(f *cmdutil.Factory, wroteOut bool, r any, stack []byte) int {
-	err := cmdutil.WithHint(fmt.Errorf("internal error: %v", r),
+	err := errkind.WithHint(fmt.Errorf("internal error: %v", r),
 		"this is a bug in bbkey: please report it with the output of the same command run with --debug (secrets are redacted)",
 		"an interrupted `bbkey rotate` is finished (or undone) by the next run")
 	if f.Globals != nil && f.Globals.Debug {
 		fmt.Fprintf(f.IOStreams.ErrOut, "bbkey: debug: panic: %v\n%s", r, stack)
 	}
-	renderError(f, wroteOut, err, cmdutil.ExitFailure)
-	return cmdutil.ExitFailure
+	renderError(f, wroteOut, err, errkind.ExitFailure)
+	return errkind.ExitFailure
 }
 
 type jsonError struct {
@@ -159,7 +162,7 @@ type jsonError struct {
 }
 
 func renderError(f *cmdutil.Factory, wroteOut bool, err error, code int) {
-	hints := cmdutil.Hints(err)
+	hints := apierr.Hints(err)
 	msg := err.Error()
 	fmt.Fprintf(f.IOStreams.ErrOut, "bbkey: error: %s\n", msg)
 	for _, h := range hints {
@@ -196,7 +199,7 @@ var pathFlags = map[string]bool{
 // expandPathFlags expands a leading ~ in path flags: shells leave `--key=~/k.pub` alone,
 // and PowerShell and cmd.exe never expand ~. (go-homedir is used for this alone: it
 // prefers %HOME% over %USERPROFILE% on Windows, which is what a user typing ~ means but
-// not where OpenSSH looks, so the ssh directory comes from cmdutil.Paths instead.)
+// not where OpenSSH looks, so the ssh directory comes from settings.Paths instead.)
 func expandPathFlags(cmd *cobra.Command) error {
 	var err error
 	cmd.Flags().Visit(func(fl *pflag.Flag) {
@@ -209,7 +212,7 @@ func expandPathFlags(cmd *cobra.Command) error {
 		}
 		exp, e := homedir.Expand(v)
 		if e != nil {
-			err = cmdutil.UsageError(fmt.Errorf("--%s %s: %w", fl.Name, v, e))
+			err = errkind.UsageError(fmt.Errorf("--%s %s: %w", fl.Name, v, e))
 			return
 		}
 		err = fl.Value.Set(exp)

@@ -20,11 +20,13 @@ import (
 	"github.com/bbkey/bbkey/internal/accesskey"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/secret"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/keys"
 )
 
@@ -34,9 +36,9 @@ type Options struct {
 	Globals         *cmdutil.GlobalOptions
 	Now             func() time.Time
 	LookupEnv       func(string) (string, bool)
-	Paths           func() (cmdutil.Paths, error)
-	Settings        func() (cmdutil.Settings, error)
-	PersistSettings func(cmdutil.Settings) (string, error)
+	Paths           func() (settings.Paths, error)
+	Settings        func() (settings.Settings, error)
+	PersistSettings func(settings.Settings) (string, error)
 	Hostname        func() (string, error)
 	Prompter        func() prompt.Prompter
 	NoInput         func() bool
@@ -181,17 +183,17 @@ authenticated or missing scope; 5 --verify failed.`,
 func (o *Options) checkFlagsFor(server string) error {
 	if server == "" {
 		if o.Write {
-			return cmdutil.UsageError(fmt.Errorf("--write: %w", backend.ErrWriteUnsupported),
+			return errkind.UsageError(fmt.Errorf("--write: %w", backend.ErrWriteUnsupported),
 				"drop --write: on Bitbucket Cloud an access key can clone and fetch, never push (Data Center's may: --server URL)")
 		}
 		return nil
 	}
 	switch {
 	case o.Query != "":
-		return cmdutil.UsageError(fmt.Errorf("--query is Bitbucket Cloud's filter language; Bitbucket Data Center at %s has none", server),
+		return errkind.UsageError(fmt.Errorf("--query is Bitbucket Cloud's filter language; Bitbucket Data Center at %s has none", server),
 			"name the repositories (--repo PROJ/slug, --repos-from FILE), a project (--project KEY), or every one the token administers (--all)")
 	case o.Workspace != "":
-		return cmdutil.UsageError(fmt.Errorf("--workspace is Bitbucket Cloud's; Bitbucket Data Center at %s has projects, not workspaces", server),
+		return errkind.UsageError(fmt.Errorf("--workspace is Bitbucket Cloud's; Bitbucket Data Center at %s has projects, not workspaces", server),
 			"use --all for every repository the token administers, or --project KEY")
 	}
 	return nil
@@ -212,23 +214,23 @@ func (o *Options) spec(b backend.Backend) (accesskey.Spec, error) {
 		if o.ReposFrom != "-" {
 			f, err := os.Open(o.ReposFrom)
 			if err != nil {
-				return s, cmdutil.UsageError(fmt.Errorf("reading --repos-from: %w", err))
+				return s, errkind.UsageError(fmt.Errorf("reading --repos-from: %w", err))
 			}
 			defer f.Close()
 			r, name = f, o.ReposFrom
 		}
 		repos, err := accesskey.ReadRepoList(r, name, b)
 		if err != nil {
-			return s, cmdutil.UsageError(err)
+			return s, errkind.UsageError(err)
 		}
 		if len(repos) == 0 {
-			return s, cmdutil.UsageError(fmt.Errorf("--repos-from %s names no repository", name), "write one WORKSPACE/REPO (Data Center: PROJ/slug) per line")
+			return s, errkind.UsageError(fmt.Errorf("--repos-from %s names no repository", name), "write one WORKSPACE/REPO (Data Center: PROJ/slug) per line")
 		}
 		s.Repos = append(s.Repos, repos...)
 	}
 	if s.DataCenter {
 		if len(s.Repos) == 0 && len(s.Projects) == 0 && !s.All {
-			return s, cmdutil.UsageError(errors.New("no target: give --repo PROJ/slug, --repos-from FILE, --project KEY, or --all"))
+			return s, errkind.UsageError(errors.New("no target: give --repo PROJ/slug, --repos-from FILE, --project KEY, or --all"))
 		}
 		return s, nil
 	}
@@ -236,11 +238,11 @@ func (o *Options) spec(b backend.Backend) (accesskey.Spec, error) {
 	if (s.All || s.Query != "") && s.Workspace == "" {
 		s.Workspace = env("BITBUCKET_WORKSPACE")
 		if s.Workspace == "" {
-			return s, cmdutil.UsageError(errors.New("--all and --query need --workspace WS"))
+			return s, errkind.UsageError(errors.New("--all and --query need --workspace WS"))
 		}
 	}
 	if s.Workspace != "" && !s.Listing() {
-		return s, cmdutil.UsageError(fmt.Errorf("--workspace %s needs --all or --query Q", s.Workspace),
+		return s, errkind.UsageError(fmt.Errorf("--workspace %s needs --all or --query Q", s.Workspace),
 			"--all adds the key to every repository of the workspace you administer; --query 'project.key = \"OPS\"' to some")
 	}
 	if len(s.Repos) == 0 && len(s.Projects) == 0 && s.Workspace == "" {
@@ -248,7 +250,7 @@ func (o *Options) spec(b backend.Backend) (accesskey.Spec, error) {
 		if ws, slug := env("BITBUCKET_WORKSPACE"), env("BITBUCKET_REPO_SLUG"); ws != "" && slug != "" {
 			s.Repos = []string{ws + "/" + slug}
 		} else {
-			return s, cmdutil.UsageError(errors.New("no target: give --repo WS/SLUG, --repos-from FILE, --project WS/KEY, or --workspace WS with --all or --query"))
+			return s, errkind.UsageError(errors.New("no target: give --repo WS/SLUG, --repos-from FILE, --project WS/KEY, or --workspace WS with --all or --query"))
 		}
 	}
 	return s, nil
@@ -260,17 +262,17 @@ func (o *Options) keyName() (string, error) {
 	if name == "" {
 		h, err := o.Hostname()
 		if err != nil {
-			return "", cmdutil.UsageError(fmt.Errorf("finding the host name for the key name: %w", err), "give the key a name with --name")
+			return "", errkind.UsageError(fmt.Errorf("finding the host name for the key name: %w", err), "give the key a name with --name")
 		}
 		if name, err = keys.SanitizeName(h); err != nil {
-			return "", cmdutil.UsageError(fmt.Errorf("host name %q does not make a key name: %w", h, err), "give the key a name with --name")
+			return "", errkind.UsageError(fmt.Errorf("host name %q does not make a key name: %w", h, err), "give the key a name with --name")
 		}
 	}
 	if err := keys.ValidateName(name); err != nil {
-		return "", cmdutil.UsageError(fmt.Errorf("--name: %w", err))
+		return "", errkind.UsageError(fmt.Errorf("--name: %w", err))
 	}
 	if err := keylabel.ValidName(name); err != nil {
-		return "", cmdutil.UsageError(fmt.Errorf("--name: %w", err))
+		return "", errkind.UsageError(fmt.Errorf("--name: %w", err))
 	}
 	return name, nil
 }
@@ -278,7 +280,7 @@ func (o *Options) keyName() (string, error) {
 func (o *Options) ttl() (time.Duration, error) {
 	d, err := keylabel.ParseDuration(o.TTL)
 	if err != nil || d <= 0 {
-		return 0, cmdutil.UsageError(fmt.Errorf("--ttl %q is not a positive duration", o.TTL), "write it like 90d, 12w or 720h")
+		return 0, errkind.UsageError(fmt.Errorf("--ttl %q is not a positive duration", o.TTL), "write it like 90d, 12w or 720h")
 	}
 	return d, nil
 }

@@ -20,10 +20,13 @@ import (
 
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
 	"github.com/bbkey/bbkey/keys"
@@ -68,7 +71,7 @@ func newHarness(t *testing.T, opts ...bbapitest.Option) *harness {
 		LookupEnv:  lookup,
 		Now:        func() time.Time { return testNow },
 		HTTPClient: func() *http.Client { return &http.Client{Timeout: 30 * time.Second} },
-		Paths:      func() (cmdutil.Paths, error) { return cmdutil.SystemPaths(lookup) },
+		Paths:      func() (settings.Paths, error) { return settings.SystemPaths(lookup) },
 		Prompter:   func() prompt.Prompter { return &prompt.Fake{} },
 		Git:        gitrun.Exec{},
 		Hostname:   func() (string, error) { return "build-01", nil },
@@ -86,7 +89,7 @@ func (h *harness) run(ctx context.Context, args ...string) error {
 	cmd.SetOut(io.Discard)
 	cmd.SetErr(io.Discard)
 	if err := cmd.Execute(); err != nil {
-		return cmdutil.UsageError(err)
+		return errkind.UsageError(err)
 	}
 	return runAdd(ctx, opts)
 }
@@ -264,8 +267,8 @@ func TestAddPartialThenResume(t *testing.T) {
 	h.f.Globals.JSON = true
 	args := []string{"--repo", "acme/api,acme/web", "--repo", "acme/infra", "--passphrase-file", h.pass, "--agent"}
 	err := h.run(context.Background(), args...)
-	if cmdutil.ExitCode(err) != cmdutil.ExitPartial || !strings.Contains(err.Error(), "1 of 3 targets do not have the key: acme/infra") {
-		t.Fatalf("err = %v (exit %d), want a partial failure naming acme/infra", err, cmdutil.ExitCode(err))
+	if apierr.ExitCode(err) != errkind.ExitPartial || !strings.Contains(err.Error(), "1 of 3 targets do not have the key: acme/infra") {
+		t.Fatalf("err = %v (exit %d), want a partial failure naming acme/infra", err, apierr.ExitCode(err))
 	}
 	var doc jsonDoc
 	if err := json.Unmarshal([]byte(h.stdout.String()), &doc); err != nil {
@@ -351,8 +354,8 @@ func TestAddMissingScopeStops(t *testing.T) {
 	}
 	h.env["BITBUCKET_API_TOKEN"] = tok
 	err = h.run(context.Background(), "--repo", "acme/api,acme/web,acme/infra", "--concurrency", "1", "--passphrase-file", h.pass)
-	if cmdutil.ExitCode(err) != cmdutil.ExitAuth {
-		t.Fatalf("err = %v (exit %d), want exit 4", err, cmdutil.ExitCode(err))
+	if apierr.ExitCode(err) != errkind.ExitAuth {
+		t.Fatalf("err = %v (exit %d), want exit 4", err, apierr.ExitCode(err))
 	}
 	if n := len(h.emu.Requests()); n != 1 {
 		t.Errorf("%d requests after a missing scope, want 1", n)
@@ -376,8 +379,8 @@ func TestAddInterrupted(t *testing.T) {
 		cancel()
 	}()
 	err := h.run(ctx, "--repo", "acme/api,acme/web,acme/infra", "--concurrency", "1", "--passphrase-file", h.pass)
-	if cmdutil.ExitCode(err) != cmdutil.ExitPartial || !strings.Contains(err.Error(), "2 of 3 targets do not have the key: acme/web, acme/infra") {
-		t.Fatalf("err = %v (exit %d)", err, cmdutil.ExitCode(err))
+	if apierr.ExitCode(err) != errkind.ExitPartial || !strings.Contains(err.Error(), "2 of 3 targets do not have the key: acme/web, acme/infra") {
+		t.Fatalf("err = %v (exit %d)", err, apierr.ExitCode(err))
 	}
 	ak := h.state().AccessKeys["build-01"]
 	if ak == nil || len(ak.Targets) != 1 || ak.Targets[0].Slug != "api" {
@@ -432,8 +435,8 @@ func TestAddUsageErrors(t *testing.T) {
 		h := newHarness(t)
 		maps.Copy(h.env, c.env)
 		err := h.run(context.Background(), c.args...)
-		if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error()+strings.Join(cmdutil.Hints(err), " "), c.want) {
-			t.Errorf("%v: err = %v (exit %d), want exit 2 mentioning %q", c.args, err, cmdutil.ExitCode(err), c.want)
+		if apierr.ExitCode(err) != errkind.ExitUsage || !strings.Contains(err.Error()+strings.Join(apierr.Hints(err), " "), c.want) {
+			t.Errorf("%v: err = %v (exit %d), want exit 2 mentioning %q", c.args, err, apierr.ExitCode(err), c.want)
 		}
 		if reqs := h.emu.Requests(); len(reqs) != 0 {
 			t.Errorf("%v: %d requests made", c.args, len(reqs))
@@ -466,7 +469,7 @@ func TestAddExistingKey(t *testing.T) {
 	}
 	// Another key under the same name, made here or given, is refused.
 	err = h.run(context.Background(), "--repo", "acme/web", "--name", "given", "--no-passphrase")
-	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), `access key "given" is already`) {
+	if apierr.ExitCode(err) != errkind.ExitUsage || !strings.Contains(err.Error(), `access key "given" is already`) {
 		t.Errorf("err = %v, want the name conflict", err)
 	}
 	third := filepath.Join(h.home.Dir, "third_ed25519")
@@ -476,7 +479,7 @@ func TestAddExistingKey(t *testing.T) {
 	}
 	k3.Wipe()
 	err = h.run(context.Background(), "--repo", "acme/web", "--key", third, "--name", "given")
-	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), `access key "given" is already`) {
+	if apierr.ExitCode(err) != errkind.ExitUsage || !strings.Contains(err.Error(), `access key "given" is already`) {
 		t.Errorf("err = %v, want the name conflict", err)
 	}
 }

@@ -14,11 +14,12 @@ import (
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/accesskey"
 	"github.com/bbkey/bbkey/internal/backend"
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/secret"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/keys"
 )
@@ -53,12 +54,12 @@ func (p *keyPlan) fingerprint() string {
 
 // planKey decides which key the run uses and reads every secret it needs, so that a
 // missing passphrase fails before anything is written.
-func (o *Options) planKey(paths cmdutil.Paths, name string, prev *state.AccessKey, ttl time.Duration) (*keyPlan, error) {
+func (o *Options) planKey(paths settings.Paths, name string, prev *state.AccessKey, ttl time.Duration) (*keyPlan, error) {
 	p := &keyPlan{name: name, created: o.Now().UTC(), sshConfig: o.WriteSSHConfig}
 	if o.KeyFile != "" {
 		k, err := keys.LoadPublic(o.KeyFile)
 		if err != nil {
-			return nil, cmdutil.UsageError(fmt.Errorf("--key: %w", err))
+			return nil, errkind.UsageError(fmt.Errorf("--key: %w", err))
 		}
 		p.key, p.path = k, absPath(k.Path)
 		if _, err := os.Stat(k.Path); err == nil {
@@ -69,7 +70,7 @@ func (o *Options) planKey(paths cmdutil.Paths, name string, prev *state.AccessKe
 	} else {
 		path, err := keys.AccessKeyPath(paths.SSHDir, name)
 		if err != nil {
-			return nil, cmdutil.UsageError(err)
+			return nil, errkind.UsageError(err)
 		}
 		p.path = path
 		if fsutil.MayExist(path) || fsutil.MayExist(path+keys.PublicSuffix) {
@@ -90,7 +91,7 @@ func (o *Options) planKey(paths cmdutil.Paths, name string, prev *state.AccessKe
 	case prev.Path != p.path && fsutil.MayExist(prev.Path):
 		// One access key per name: a second one would take over the name's ssh alias and
 		// orphan the targets recorded for the first.
-		return nil, cmdutil.UsageError(fmt.Errorf("access key %q is already %s (%s)", name, prev.Fingerprint, prev.Path),
+		return nil, errkind.UsageError(fmt.Errorf("access key %q is already %s (%s)", name, prev.Fingerprint, prev.Path),
 			"give this key its own name with --name, or replace that one with 'bbkey rotate --access-keys'")
 	default:
 		o.IO.Warnf("the state records access key %q as %s on %d targets, but %s is not that key any more: every target is added again",
@@ -99,7 +100,7 @@ func (o *Options) planKey(paths cmdutil.Paths, name string, prev *state.AccessKe
 	p.label = keylabel.Label{Name: name, Created: p.created, TTL: ttl}.String()
 
 	if (o.LoadAgent || o.Verify || o.WriteSSHConfig) && !p.hasPrivate {
-		return nil, cmdutil.UsageError(fmt.Errorf("the private key %s is missing", p.path),
+		return nil, errkind.UsageError(fmt.Errorf("the private key %s is missing", p.path),
 			"--agent, --verify and --write-ssh-config need the private key on this machine")
 	}
 	if o.DryRun {
@@ -166,7 +167,7 @@ func recordKey(ctx context.Context, sd state.Dir, p *keyPlan) (bool, error) {
 // wouldChange lists the files a real run would write, for --dry-run: the new key, the
 // state when the run records anything new, and with --write-ssh-config what Sync would
 // rewrite once the state has the key. (config.json is not listed: cmdutil decides that.)
-func (o *Options) wouldChange(ctx context.Context, p *keyPlan, prev *state.AccessKey, pending int, s cmdutil.Settings, paths cmdutil.Paths, st *state.State) ([]string, error) {
+func (o *Options) wouldChange(ctx context.Context, p *keyPlan, prev *state.AccessKey, pending int, s settings.Settings, paths settings.Paths, st *state.State) ([]string, error) {
 	var out []string
 	if p.generate {
 		out = append(out, p.path, p.path+keys.PublicSuffix)

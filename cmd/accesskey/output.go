@@ -8,12 +8,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/provision"
 
 	"github.com/bbkey/bbkey/internal/accesskey"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/bulk"
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/text"
@@ -320,14 +321,14 @@ func (r *report) err(verr error) error {
 	if verr != nil {
 		return verr
 	}
-	if r.Stop != nil && cmdutil.ExitCode(r.Stop) == cmdutil.ExitAuth {
+	if r.Stop != nil && apierr.ExitCode(r.Stop) == errkind.ExitAuth {
 		return r.Stop
 	}
 	miss := r.missing()
 	if len(miss) == 0 {
 		if r.Stop != nil {
 			// Every target has the key, but the record of it could not be written.
-			return cmdutil.WithHint(fmt.Errorf("every target has the key, but %w", r.Stop),
+			return errkind.WithHint(fmt.Errorf("every target has the key, but %w", r.Stop),
 				"a re-run finds the unrecorded targets present (one listing each)")
 		}
 		return nil
@@ -348,7 +349,7 @@ func (r *report) err(verr error) error {
 	// a re-run alone would fail the same way), then how a re-run goes.
 	hints := failureHints(miss)
 	hints = append(hints, "run the same command again to finish: targets already done are skipped (--json lists what is missing)")
-	return cmdutil.PartialError(err, hints...)
+	return errkind.PartialError(err, hints...)
 }
 
 // failureHints are the distinct hints of the failed targets' errors, at most a few.
@@ -358,7 +359,7 @@ func failureHints(miss []accesskey.Result) []string {
 		if m.Err == nil {
 			continue
 		}
-		for _, h := range cmdutil.Hints(m.Err) {
+		for _, h := range apierr.Hints(m.Err) {
 			if !slices.Contains(out, h) {
 				out = append(out, h)
 			}

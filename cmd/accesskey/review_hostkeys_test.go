@@ -6,7 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/errkind"
 )
 
 // A --ssh-host-keys file that cannot be read (or an --ssh-host that is not a host name)
@@ -20,8 +21,8 @@ func TestAddBadHostKeySettingsFailFirst(t *testing.T) {
 		h := newHarness(t)
 		h.env[tt.env] = tt.val
 		err := h.run(context.Background(), "--repo", "acme/api", "--passphrase-file", h.pass)
-		if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%s: err = %v (exit %d)", tt.env, err, cmdutil.ExitCode(err))
+		if apierr.ExitCode(err) != errkind.ExitUsage || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v (exit %d)", tt.env, err, apierr.ExitCode(err))
 		}
 		if reqs := h.emu.Requests(); len(reqs) != 0 {
 			t.Errorf("%s: %d requests before failing", tt.env, len(reqs))

@@ -14,6 +14,7 @@ import (
 	"github.com/bbkey/bbkey/internal/accesskey"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/sshconfig"
@@ -34,7 +35,7 @@ func runAdd(ctx context.Context, o *Options) error {
 		return err
 	}
 	if o.Concurrency < 1 || o.Concurrency > maxConcurrency {
-		return cmdutil.UsageError(fmt.Errorf("--concurrency %d is out of range 1-%d", o.Concurrency, maxConcurrency))
+		return errkind.UsageError(fmt.Errorf("--concurrency %d is out of range 1-%d", o.Concurrency, maxConcurrency))
 	}
 	name, err := o.keyName()
 	if err != nil {
@@ -67,7 +68,7 @@ func runAdd(ctx context.Context, o *Options) error {
 		return err
 	}
 	if _, err := spec.Named(b); err != nil {
-		return cmdutil.UsageError(err)
+		return errkind.UsageError(err)
 	}
 	side := &sshSide{b: b}
 	sd := state.Dir{Path: paths.ConfigDir, Now: o.Now}
@@ -126,10 +127,10 @@ func runAdd(ctx context.Context, o *Options) error {
 	}
 	if len(targets) == 0 {
 		if spec.DataCenter {
-			return cmdutil.WithHint(fmt.Errorf("no repository of %s to add the key to", b.Describe()),
+			return errkind.WithHint(fmt.Errorf("no repository of %s to add the key to", b.Describe()),
 				"--all lists the repositories the token administers (REPO_ADMIN); check the token's permissions")
 		}
-		return cmdutil.WithHint(fmt.Errorf("no repository of %s to add the key to", spec.Workspace),
+		return errkind.WithHint(fmt.Errorf("no repository of %s to add the key to", spec.Workspace),
 			"the listing shows repositories you administer (role=admin); check --query and the credential's account")
 	}
 	targets = accesskey.WithPermission(targets, b.Kind(), o.Write)

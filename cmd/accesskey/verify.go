@@ -9,11 +9,12 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/provision"
+	"github.com/bbkey/bbkey/internal/settings"
 
 	"github.com/bbkey/bbkey/internal/accesskey"
 	"github.com/bbkey/bbkey/internal/backend"
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/iostreams"
@@ -40,7 +41,7 @@ func (x *sshSide) get(ctx context.Context) (*backend.SSH, error) {
 // sshSetup works out the ssh config block and the pinned host keys for the key, and
 // writes them with --write-ssh-config: Cloud's from the settings, a Data Center server's
 // from its entry in the state.
-func (o *Options) sshSetup(ctx context.Context, rep *report, s cmdutil.Settings, paths cmdutil.Paths, sd state.Dir) error {
+func (o *Options) sshSetup(ctx context.Context, rep *report, s settings.Settings, paths settings.Paths, sd state.Dir) error {
 	st, err := sd.Load()
 	if err != nil {
 		return err
@@ -107,7 +108,7 @@ func renderBlock(b sshconfig.HostBlock) string {
 }
 
 // verify proves the key on one repository that has it.
-func (o *Options) verify(ctx context.Context, rep *report, side *sshSide, paths cmdutil.Paths) error {
+func (o *Options) verify(ctx context.Context, rep *report, side *sshSide, paths settings.Paths) error {
 	b := side.b
 	t, err := verifyTarget(ctx, b, rep.Results)
 	if err != nil {
@@ -183,7 +184,7 @@ func verifyTarget(ctx context.Context, b backend.Backend, results []accesskey.Re
 	}
 	t, err := provision.ProofTarget(ctx, b, places)
 	if errors.Is(err, provision.ErrNoRepository) {
-		return t, cmdutil.VerifyError(errors.New("nothing to verify: no repository has the key"))
+		return t, errkind.VerifyError(errors.New("nothing to verify: no repository has the key"))
 	}
 	return t, err
 }

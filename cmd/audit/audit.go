@@ -25,10 +25,12 @@ import (
 	"github.com/bbkey/bbkey/internal/audit"
 	"github.com/bbkey/bbkey/internal/bulk"
 	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/inventory"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/text"
 )
@@ -37,7 +39,7 @@ import (
 type Options struct {
 	IO       *iostreams.IOStreams
 	Now      func() time.Time
-	Paths    func() (cmdutil.Paths, error)
+	Paths    func() (settings.Paths, error)
 	Agent    func() (agent.Agent, error)
 	Prompter func() prompt.Prompter
 	NoInput  func() bool
@@ -186,13 +188,13 @@ func parseFlags(o *Options, server string) (flags, error) {
 			return fl, err
 		}
 	} else if len(o.Projects) > 0 || o.All {
-		return fl, cmdutil.UsageError(errors.New("--project and --all are for a Data Center server"),
+		return fl, errkind.UsageError(errors.New("--project and --all are for a Data Center server"),
 			"add --server URL (or set BITBUCKET_SERVER) to audit a Data Center server; on Cloud, --workspace WS with --query 'project.key = \"OPS\"'")
 	} else if o.Workspace == "" {
-		return fl, cmdutil.UsageError(errors.New("--workspace is required"), "name the workspace id from its URL, e.g. bbkey audit --workspace acme")
+		return fl, errkind.UsageError(errors.New("--workspace is required"), "name the workspace id from its URL, e.g. bbkey audit --workspace acme")
 	}
 	if server == "" && strings.ContainsAny(o.Workspace, "/ ") {
-		return fl, cmdutil.UsageError(fmt.Errorf("--workspace %q is not a workspace id", o.Workspace), "give the workspace id alone, e.g. --workspace acme")
+		return fl, errkind.UsageError(fmt.Errorf("--workspace %q is not a workspace id", o.Workspace), "give the workspace id alone, e.g. --workspace acme")
 	}
 	for _, d := range []struct {
 		name, val string
@@ -200,25 +202,25 @@ func parseFlags(o *Options, server string) (flags, error) {
 	}{{"older-than", o.OlderThan, &fl.policy.OlderThan}, {"unused-for", o.UnusedFor, &fl.policy.UnusedFor}, {"max-age", o.MaxAge, &fl.maxAge}} {
 		v, err := keylabel.ParseDuration(d.val)
 		if err != nil {
-			return fl, cmdutil.UsageError(fmt.Errorf("--%s %q: want a positive duration", d.name, d.val), "use days, weeks or hours, e.g. --"+d.name+" 90d, 12w or 36h")
+			return fl, errkind.UsageError(fmt.Errorf("--%s %q: want a positive duration", d.name, d.val), "use days, weeks or hours, e.g. --"+d.name+" 90d, 12w or 36h")
 		}
 		*d.dst = v
 	}
 	if o.Wide < 1 {
-		return fl, cmdutil.UsageError(fmt.Errorf("--wide %d: want a positive number of repositories", o.Wide), "e.g. --wide 20")
+		return fl, errkind.UsageError(fmt.Errorf("--wide %d: want a positive number of repositories", o.Wide), "e.g. --wide 20")
 	}
 	fl.policy.Wide = o.Wide
 	switch {
 	case o.Format != "table" && o.Format != "csv":
-		return fl, cmdutil.UsageError(fmt.Errorf("--format %q: want table or csv", o.Format), "use --format csv for a spreadsheet, --json for JSON")
+		return fl, errkind.UsageError(fmt.Errorf("--format %q: want table or csv", o.Format), "use --format csv for a spreadsheet, --json for JSON")
 	case o.Format == "csv" && o.JSON:
-		return fl, cmdutil.UsageError(errors.New("--format csv and --json both choose the output"), "give one of them")
+		return fl, errkind.UsageError(errors.New("--format csv and --json both choose the output"), "give one of them")
 	case o.Concurrency < 1 || o.Concurrency > maxConcurrency:
-		return fl, cmdutil.UsageError(fmt.Errorf("--concurrency %d is out of range 1-%d", o.Concurrency, maxConcurrency))
+		return fl, errkind.UsageError(fmt.Errorf("--concurrency %d is out of range 1-%d", o.Concurrency, maxConcurrency))
 	case !o.RevokeFlagged && (o.IncludeForeign || o.Force || o.DryRun):
-		return fl, cmdutil.UsageError(errors.New("--include-foreign, --force and --dry-run go with --revoke-flagged"), "add --revoke-flagged, or leave them out: the audit alone changes nothing")
+		return fl, errkind.UsageError(errors.New("--include-foreign, --force and --dry-run go with --revoke-flagged"), "add --revoke-flagged, or leave them out: the audit alone changes nothing")
 	case o.RevokeFlagged && !o.DryRun && !o.Yes && o.NoInput():
-		return fl, cmdutil.UsageError(errors.New("--revoke-flagged needs confirmation and there is no terminal to ask: nothing listed, nothing deleted"),
+		return fl, errkind.UsageError(errors.New("--revoke-flagged needs confirmation and there is no terminal to ask: nothing listed, nothing deleted"),
 			"re-run with --yes to delete the flagged keys, or with --dry-run to see what would go")
 	}
 	return fl, nil
@@ -383,10 +385,10 @@ func (r *run) revoke(ctx context.Context, rep *report) error {
 	if !o.Yes {
 		ok, err := o.Prompter().Confirm(fmt.Sprintf("Delete these %d?", len(del)), false)
 		if err != nil {
-			return cmdutil.CancelError(fmt.Errorf("confirming the deletion: %w", err))
+			return errkind.CancelError(fmt.Errorf("confirming the deletion: %w", err))
 		}
 		if !ok {
-			return cmdutil.CancelError(errors.New("cancelled: nothing deleted"))
+			return errkind.CancelError(errors.New("cancelled: nothing deleted"))
 		}
 	}
 	prog := bulk.NewProgress(o.IO, len(del), o.Now, r.src.Calls)
@@ -404,18 +406,18 @@ func (r *run) revoke(ctx context.Context, rep *report) error {
 func dataCenterFlags(o *Options) error {
 	switch {
 	case o.Workspace != "":
-		return cmdutil.UsageError(errors.New("--workspace is for Bitbucket Cloud; a Data Center server has no workspaces"),
+		return errkind.UsageError(errors.New("--workspace is for Bitbucket Cloud; a Data Center server has no workspaces"),
 			"leave it out to audit every repository and project the credential administers on the server, or name projects with --project PROJ")
 	case o.Query != "":
-		return cmdutil.UsageError(errors.New("--query is for Bitbucket Cloud only"),
+		return errkind.UsageError(errors.New("--query is for Bitbucket Cloud only"),
 			"on a Data Center server, limit the audit with --project PROJ (repeatable)")
 	case o.All && len(o.Projects) > 0:
-		return cmdutil.UsageError(errors.New("--all and --project both choose what to audit"), "give one of them")
+		return errkind.UsageError(errors.New("--all and --project both choose what to audit"), "give one of them")
 	}
 	for i, k := range o.Projects {
 		k = strings.TrimSpace(k)
 		if k == "" || strings.ContainsAny(k, "/ ") {
-			return cmdutil.UsageError(fmt.Errorf("--project %q is not a project key", o.Projects[i]), "give the project key alone, e.g. --project OPS (a personal project is ~user)")
+			return errkind.UsageError(fmt.Errorf("--project %q is not a project key", o.Projects[i]), "give the project key alone, e.g. --project OPS (a personal project is ~user)")
 		}
 		if !strings.HasPrefix(k, "~") {
 			k = strings.ToUpper(k)

@@ -10,7 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/state"
 )
@@ -45,8 +46,8 @@ func (f *fixture) count(method, path string) int {
 func TestAuditGolden(t *testing.T) {
 	f := newFixture(t)
 	r := f.audit("--workspace", "acme", "--json")
-	if r.code != cmdutil.ExitFlagged {
-		t.Fatalf("exit %d (%v), want %d; stderr:\n%s", r.code, r.err, cmdutil.ExitFlagged, r.errOut)
+	if r.code != errkind.ExitFlagged {
+		t.Fatalf("exit %d (%v), want %d; stderr:\n%s", r.code, r.err, errkind.ExitFlagged, r.errOut)
 	}
 	golden(t, "audit.json", r.out)
 	var doc jsonDoc
@@ -74,7 +75,7 @@ func TestAuditGolden(t *testing.T) {
 
 	f.emu.ResetRequests()
 	r = f.audit("--workspace", "acme")
-	if r.code != cmdutil.ExitFlagged {
+	if r.code != errkind.ExitFlagged {
 		t.Fatalf("exit %d (%v); stderr:\n%s", r.code, r.err, r.errOut)
 	}
 	golden(t, "audit-table.txt", r.out)
@@ -94,7 +95,7 @@ func TestAuditResumesAfterRateLimit(t *testing.T) {
 	f := newFixture(t)
 	f.emu.SetRateLimit(60)
 	r := f.audit("--workspace", "acme", "--json", "--revoke-flagged", "--yes")
-	if r.code != cmdutil.ExitPartial {
+	if r.code != errkind.ExitPartial {
 		t.Fatalf("exit %d (%v), want 3; stderr:\n%s", r.code, r.err, r.errOut)
 	}
 	// Revoking follows a complete listing only.
@@ -109,12 +110,12 @@ func TestAuditResumesAfterRateLimit(t *testing.T) {
 	if doc.Complete || doc.Listed != len(first) || len(doc.NotListed) != 156-len(first) || len(first) < 50 {
 		t.Fatalf("first run: complete %v, listed %d (log %d), not listed %d", doc.Complete, doc.Listed, len(first), len(doc.NotListed))
 	}
-	if !strings.Contains(r.err.Error(), "429") || !strings.Contains(strings.Join(cmdutil.Hints(r.err), "\n"), "hourly limit stopped the run") {
-		t.Errorf("error %v (hints %q) does not name the rate limit", r.err, cmdutil.Hints(r.err))
+	if !strings.Contains(r.err.Error(), "429") || !strings.Contains(strings.Join(apierr.Hints(r.err), "\n"), "hourly limit stopped the run") {
+		t.Errorf("error %v (hints %q) does not name the rate limit", r.err, apierr.Hints(r.err))
 	}
 	f.emu.SetRateLimit(0)
 	r = f.audit("--workspace", "acme", "--json")
-	if r.code != cmdutil.ExitFlagged {
+	if r.code != errkind.ExitFlagged {
 		t.Fatalf("re-run exit %d (%v), want 6; stderr:\n%s", r.code, r.err, r.errOut)
 	}
 	if err := json.Unmarshal([]byte(r.out), &doc); err != nil {
@@ -163,12 +164,12 @@ func TestAuditRevokeFlagged(t *testing.T) {
 
 	// Without a terminal and without --yes: exit 2 before any call.
 	r := f.audit("--workspace", "acme", "--revoke-flagged", "--no-input")
-	if r.code != cmdutil.ExitUsage || len(f.emu.Requests()) != 0 {
+	if r.code != errkind.ExitUsage || len(f.emu.Requests()) != 0 {
 		t.Fatalf("exit %d (%v), %d calls; want 2 and none", r.code, r.err, len(f.emu.Requests()))
 	}
 	// --dry-run lists and deletes nothing.
 	r = f.audit("--workspace", "acme", "--revoke-flagged", "--dry-run", "--json")
-	if r.code != cmdutil.ExitFlagged || f.count(http.MethodDelete, "") != 0 || !slices.Equal(f.snapshot(), before) {
+	if r.code != errkind.ExitFlagged || f.count(http.MethodDelete, "") != 0 || !slices.Equal(f.snapshot(), before) {
 		t.Fatalf("dry run: exit %d (%v); stderr:\n%s", r.code, r.err, r.errOut)
 	}
 	if !strings.Contains(r.errOut, "bbkey would delete (--dry-run) 28 access key placements:") {
@@ -176,7 +177,7 @@ func TestAuditRevokeFlagged(t *testing.T) {
 	}
 
 	r = f.audit("--workspace", "acme", "--revoke-flagged", "--yes", "--json")
-	if r.code != cmdutil.ExitFlagged { // jenkins and deploybox on acme/api remain flagged
+	if r.code != errkind.ExitFlagged { // jenkins and deploybox on acme/api remain flagged
 		t.Fatalf("exit %d (%v); stderr:\n%s", r.code, r.err, r.errOut)
 	}
 	var doc jsonDoc
@@ -228,7 +229,7 @@ func TestAuditRevokeFlagged(t *testing.T) {
 	// foreign Jenkins key too; alice's, flagged only as foreign, stays (exit 6 for it); the
 	// state forgets the deleted target of this machine's key.
 	r = f.audit("--workspace", "acme", "--revoke-flagged", "--include-foreign", "--force", "--yes")
-	if r.code != cmdutil.ExitFlagged || !strings.Contains(r.errOut, "flagged only as foreign: nothing says it is stale") {
+	if r.code != errkind.ExitFlagged || !strings.Contains(r.errOut, "flagged only as foreign: nothing says it is stale") {
 		t.Fatalf("exit %d (%v); stderr:\n%s", r.code, r.err, r.errOut)
 	}
 	if got := f.snapshot(); !slices.Equal(got, []string{"alice@repo:r150", "ci-02@repo:r030", "ci-02@repo:r031"}) {
@@ -280,7 +281,7 @@ func mapKeys(m map[string]bool) []string {
 func TestAuditCSV(t *testing.T) {
 	f := newFixture(t)
 	r := f.audit("--workspace", "acme", "--format", "csv")
-	if r.code != cmdutil.ExitFlagged {
+	if r.code != errkind.ExitFlagged {
 		t.Fatalf("exit %d (%v)", r.code, r.err)
 	}
 	rows, err := csv.NewReader(strings.NewReader(r.out)).ReadAll()
@@ -326,7 +327,7 @@ func TestAuditUsage(t *testing.T) {
 		{[]string{"--workspace", "acme", "--force"}, "go with --revoke-flagged"},
 	} {
 		r := f.audit(c.args...)
-		if r.code != cmdutil.ExitUsage || r.err == nil || !strings.Contains(r.err.Error(), c.want) || len(cmdutil.Hints(r.err)) == 0 && c.args != nil {
+		if r.code != errkind.ExitUsage || r.err == nil || !strings.Contains(r.err.Error(), c.want) || len(apierr.Hints(r.err)) == 0 && c.args != nil {
 			t.Errorf("%v: exit %d, %v; want 2 and %q", c.args, r.code, r.err, c.want)
 		}
 	}
@@ -342,7 +343,7 @@ func TestAuditRevokeConfirms(t *testing.T) {
 	before := f.snapshot()
 	f.terminal = &prompt.Fake{Answers: []string{"n"}}
 	r := f.audit("--workspace", "acme", "--revoke-flagged")
-	if r.code != cmdutil.ExitUsage || !strings.Contains(r.err.Error(), "cancelled: nothing deleted") || f.count(http.MethodDelete, "") != 0 {
+	if r.code != errkind.ExitUsage || !strings.Contains(r.err.Error(), "cancelled: nothing deleted") || f.count(http.MethodDelete, "") != 0 {
 		t.Fatalf("declined: exit %d (%v)", r.code, r.err)
 	}
 	if !slices.Equal(f.snapshot(), before) || len(f.terminal.Asked) != 1 || f.terminal.Asked[0] != "Delete these 28?" {
@@ -353,7 +354,7 @@ func TestAuditRevokeConfirms(t *testing.T) {
 	}
 	f.terminal = &prompt.Fake{Answers: []string{"y"}}
 	r = f.audit("--workspace", "acme", "--revoke-flagged")
-	if r.code != cmdutil.ExitFlagged || len(f.snapshot()) != len(before)-28 {
+	if r.code != errkind.ExitFlagged || len(f.snapshot()) != len(before)-28 {
 		t.Fatalf("confirmed: exit %d (%v), %d keys left of %d", r.code, r.err, len(f.snapshot()), len(before))
 	}
 	if !strings.Contains(r.out, "revoked: 28 deleted, 0 failed, 0 not attempted, 6 kept") {
@@ -382,7 +383,7 @@ func TestAuditNothingFlagged(t *testing.T) {
 	f := newFixtureWith(t, []placed{fixtureKeys[4]}) // ci-02: young, used, on two repositories
 	for _, args := range [][]string{{"--workspace", "acme"}, {"--workspace", "acme", "--revoke-flagged", "--yes"}} {
 		r := f.audit(args...)
-		if r.code != cmdutil.ExitOK || r.err != nil || !strings.Contains(r.out, "1 key on 153 repositories and 3 projects of acme; 0 flagged") {
+		if r.code != errkind.ExitOK || r.err != nil || !strings.Contains(r.out, "1 key on 153 repositories and 3 projects of acme; 0 flagged") {
 			t.Errorf("%v: exit %d (%v)\n%s", args, r.code, r.err, r.out)
 		}
 	}

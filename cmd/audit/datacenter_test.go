@@ -13,7 +13,8 @@ import (
 
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/bbapi/dc"
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
@@ -79,8 +80,8 @@ func dcFixture(t *testing.T) (*fixture, *bbapitest.DataCenter, map[string]string
 func TestAuditDataCenter(t *testing.T) {
 	f, d, fps := dcFixture(t)
 	r := f.audit("--json")
-	if r.code != cmdutil.ExitFlagged {
-		t.Fatalf("exit %d (%v), want %d; stderr:\n%s", r.code, r.err, cmdutil.ExitFlagged, r.errOut)
+	if r.code != errkind.ExitFlagged {
+		t.Fatalf("exit %d (%v), want %d; stderr:\n%s", r.code, r.err, errkind.ExitFlagged, r.errOut)
 	}
 	var doc jsonDoc
 	if err := json.Unmarshal([]byte(r.out), &doc); err != nil {
@@ -134,7 +135,7 @@ func TestAuditDataCenter(t *testing.T) {
 
 	f.dcSrv.ResetRequests()
 	r = f.audit("--revoke-flagged", "--yes", "--json")
-	if r.code != cmdutil.ExitFlagged { // laptop stays: foreign alone is not stale
+	if r.code != errkind.ExitFlagged { // laptop stays: foreign alone is not stale
 		t.Fatalf("revoke: exit %d (%v); stderr:\n%s", r.code, r.err, r.errOut)
 	}
 	if n := len(d.RepoAccessKeys("OPS", "api")) + len(d.RepoAccessKeys("OPS", "web")); n != 0 {
@@ -163,7 +164,7 @@ func TestAuditDataCenter(t *testing.T) {
 func TestAuditDataCenterUsage(t *testing.T) {
 	f, _, _ := dcFixture(t)
 	for _, args := range [][]string{{"--workspace", "acme"}, {"--query", `project.key = "OPS"`}, {"--all", "--project", "OPS"}, {"--project", "OPS/api"}} {
-		if r := f.audit(args...); r.code != cmdutil.ExitUsage {
+		if r := f.audit(args...); r.code != errkind.ExitUsage {
 			t.Errorf("%v: exit %d (%v), want 2", args, r.code, r.err)
 		}
 	}
@@ -171,7 +172,7 @@ func TestAuditDataCenterUsage(t *testing.T) {
 		t.Errorf("usage errors made %d calls", n)
 	}
 	f.dc = nil
-	if r := f.audit("--workspace", "acme", "--project", "OPS"); r.code != cmdutil.ExitUsage || !strings.Contains(strings.Join(cmdutil.Hints(r.err), " "), "--server") {
+	if r := f.audit("--workspace", "acme", "--project", "OPS"); r.code != errkind.ExitUsage || !strings.Contains(strings.Join(apierr.Hints(r.err), " "), "--server") {
 		t.Errorf("--project on Cloud: exit %d (%v)", r.code, r.err)
 	}
 	// --project limits a Data Center audit to that project's repositories and keys.
@@ -219,7 +220,7 @@ func TestAuditDataCenterKeepsThisMachinesKey(t *testing.T) {
 		}
 	}
 	r = f.audit("--revoke-flagged", "--yes")
-	if r.code != cmdutil.ExitFlagged {
+	if r.code != errkind.ExitFlagged {
 		t.Fatalf("exit %d (%v); stderr:\n%s", r.code, r.err, r.errOut)
 	}
 	if len(d.RepoAccessKeys("OPS", "api")) != 1 || len(d.RepoAccessKeys("OPS", "web")) != 0 {
@@ -247,7 +248,7 @@ func TestAuditDataCenterResumesAfterRateLimit(t *testing.T) {
 	f, d, _ := dcFixture(t)
 	d.SetRateLimit(4, 0) // the fixture's clock stands still: no refill
 	r := f.audit("--concurrency", "1", "--json")
-	if r.code != cmdutil.ExitPartial || !strings.Contains(strings.Join(cmdutil.Hints(r.err), " "), "the server's rate limit") {
+	if r.code != errkind.ExitPartial || !strings.Contains(strings.Join(apierr.Hints(r.err), " "), "the server's rate limit") {
 		t.Fatalf("exit %d (%v), want 3 naming the server's rate limit; stderr:\n%s", r.code, r.err, r.errOut)
 	}
 	listings := func() map[string]int {
@@ -266,7 +267,7 @@ func TestAuditDataCenterResumesAfterRateLimit(t *testing.T) {
 	d.SetRateLimit(0, 0)
 	f.dcSrv.ResetRequests()
 	r = f.audit("--concurrency", "1", "--json")
-	if r.code != cmdutil.ExitFlagged {
+	if r.code != errkind.ExitFlagged {
 		t.Fatalf("re-run: exit %d (%v); stderr:\n%s", r.code, r.err, r.errOut)
 	}
 	again := listings()

@@ -19,9 +19,11 @@ import (
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/bbapi/dc"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
 )
@@ -89,7 +91,7 @@ type fixture struct {
 	t     *testing.T
 	home  *testutil.Home
 	emu   *bbapitest.Server
-	paths cmdutil.Paths
+	paths settings.Paths
 	fps   map[string]string // key name -> fingerprint
 	// terminal, when set, is the user at a terminal: stderr is one and prompts are
 	// answered from it.
@@ -148,7 +150,7 @@ func newFixtureWith(t *testing.T, seeded []placed) *fixture {
 	if err := os.WriteFile(filepath.Join(h.SSHDir, "bbkey_access_deploybox_ed25519.pub"), []byte(line+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f.paths = cmdutil.Paths{Home: h.Dir, SSHDir: h.SSHDir, ConfigDir: filepath.Join(h.ConfigDir, "bbkey"), CacheDir: h.CacheDir}
+	f.paths = settings.Paths{Home: h.Dir, SSHDir: h.SSHDir, ConfigDir: filepath.Join(h.ConfigDir, "bbkey"), CacheDir: h.CacheDir}
 	if err := (state.Dir{Path: f.paths.ConfigDir}).Save(&state.State{Version: state.Version,
 		AccessKeys: map[string]*state.AccessKey{"deploybox": {Path: filepath.Join(h.SSHDir, "bbkey_access_deploybox_ed25519"), Fingerprint: fp,
 			Label: "bbkey:deploybox:2025-10-01:ttl=90d", Targets: []state.Target{{Kind: state.TargetRepo, Workspace: "acme", Slug: "api", KeyID: "1"}}}},
@@ -187,7 +189,7 @@ func (f *fixture) audit(args ...string) result {
 	fac := &cmdutil.Factory{IOStreams: ios, Globals: &cmdutil.GlobalOptions{JSON: globals.json, Yes: globals.yes, NoInput: globals.noInput, MaxWait: 50 * time.Millisecond}}
 	fac.Now = func() time.Time { return now }
 	cmd := NewCmdAudit(fac, func(o *Options) error {
-		o.Paths = func() (cmdutil.Paths, error) { return f.paths, nil }
+		o.Paths = func() (settings.Paths, error) { return f.paths, nil }
 		o.Agent = func() (agent.Agent, error) { return nil, agent.ErrNoAgent }
 		// Another command holding bbkey's lock stops the run at once.
 		o.LookupEnv = func(k string) (string, bool) { return "0", k == state.LockWaitEnv }
@@ -217,7 +219,7 @@ func (f *fixture) audit(args ...string) result {
 	cmd.SetOut(out)
 	cmd.SetErr(errOut)
 	err := cmd.Execute()
-	return result{out: out.String(), errOut: errOut.String(), err: err, code: cmdutil.ExitCode(err)}
+	return result{out: out.String(), errOut: errOut.String(), err: err, code: apierr.ExitCode(err)}
 }
 
 func golden(t *testing.T, name, got string) {

@@ -13,7 +13,7 @@ import (
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/audit"
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/text"
@@ -247,22 +247,22 @@ func (r *report) exit() error {
 			} else if bbapi.IsRateLimited(r.coll.Stop) {
 				hintAgain = "Bitbucket's hourly limit stopped the run: run the same command again once it resets (within the hour), with a --max-age that covers the wait (e.g. --max-age 3h) so what was listed now still counts"
 			}
-			return cmdutil.PartialError(fmt.Errorf("%s: %w", msg, r.coll.Stop), hintAgain)
+			return errkind.PartialError(fmt.Errorf("%s: %w", msg, r.coll.Stop), hintAgain)
 		}
-		return cmdutil.PartialError(errors.New(msg), "the listing of each is in the report (--json: not_listed); check the permission there, then "+hintAgain)
+		return errkind.PartialError(errors.New(msg), "the listing of each is in the report (--json: not_listed); check the permission there, then "+hintAgain)
 	}
 	if r.revoked != nil && len(r.revoked.Failed)+len(r.revoked.Skipped) > 0 {
 		err := fmt.Errorf("revoked %d of %d: %d failed, %d not attempted", len(r.revoked.Deleted), len(r.plannedDel), len(r.revoked.Failed), len(r.revoked.Skipped))
 		if r.revoked.Stop != nil {
 			err = fmt.Errorf("%w: %w", err, r.revoked.Stop)
 		}
-		return cmdutil.PartialError(err, "run the same command again to delete the rest")
+		return errkind.PartialError(err, "run the same command again to delete the rest")
 	}
 	remaining := r.remainingFlagged()
 	if remaining == 0 {
 		return nil
 	}
-	return cmdutil.FlaggedError(fmt.Errorf("%d of %d access keys flagged", remaining, len(r.keys)),
+	return errkind.FlaggedError(fmt.Errorf("%d of %d access keys flagged", remaining, len(r.keys)),
 		"exit code 6 means the audit ran to the end and found keys to look at; --revoke-flagged deletes the ones bbkey manages")
 }
 

@@ -48,6 +48,8 @@ import (
 	"github.com/spf13/cobra"
 
 	engine "github.com/bbkey/bbkey/internal/doctor"
+	"github.com/bbkey/bbkey/internal/errkind"
+	"github.com/bbkey/bbkey/internal/settings"
 
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
@@ -73,17 +75,17 @@ type Options struct {
 	LookupEnv func(string) (string, bool)
 	Prompter  func() prompt.Prompter
 	Now       func() time.Time
-	Settings  func() (cmdutil.Settings, error)
-	Paths     func() (cmdutil.Paths, error)
+	Settings  func() (settings.Settings, error)
+	Paths     func() (settings.Paths, error)
 	Agent     func() (agent.Agent, error)
 	CredStore func(ctx context.Context, allowInsecure bool) (credstore.Store, error)
 	Git       gitrun.Runner
-	Resolve   func(context.Context) (cmdutil.ResolvedCredential, error)
+	Resolve   func(context.Context) (settings.ResolvedCredential, error)
 	NewClient func(bbapi.Credential) (*bbapi.Client, error)
 	// ServerBackend builds the Backend of a Data Center server with its token
 	// (Factory.ServerBackend).
-	ServerBackend   func(ctx context.Context, server string) (backend.Backend, cmdutil.ResolvedCredential, error)
-	PersistSettings func(cmdutil.Settings) (string, error)
+	ServerBackend   func(ctx context.Context, server string) (backend.Backend, settings.ResolvedCredential, error)
+	PersistSettings func(settings.Settings) (string, error)
 	// WorkDir is the directory whose repository's remotes are checked.
 	WorkDir string
 	// Tune adjusts the checks' environment (tests: dialer, timeouts, ssh binary).
@@ -112,7 +114,7 @@ func NewCmdDoctor(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 		CredStore: f.CredStore,
 		Git:       f.Git,
 		Resolve:   f.ResolveCredential,
-		ServerBackend: func(ctx context.Context, server string) (backend.Backend, cmdutil.ResolvedCredential, error) {
+		ServerBackend: func(ctx context.Context, server string) (backend.Backend, settings.ResolvedCredential, error) {
 			return f.BackendFor(ctx, server)
 		},
 		PersistSettings: f.PersistSettings,
@@ -210,8 +212,8 @@ func newEnv(opts *Options) (*engine.Env, error) {
 			return b, err
 		}
 	}
-	if s.SSHEndpoint == cmdutil.DefaultSSHEndpoint {
-		e.Fallback = cmdutil.AltSSHEndpoint
+	if s.SSHEndpoint == settings.DefaultSSHEndpoint {
+		e.Fallback = settings.AltSSHEndpoint
 	}
 	if v, ok := opts.LookupEnv(FallbackEnv); ok {
 		e.Fallback = v
@@ -281,7 +283,7 @@ func runDoctor(ctx context.Context, opts *Options) error {
 			if opts.JSON {
 				printJSONDoc(opts, results, reports, nil)
 			}
-			return cmdutil.UsageError(fmt.Errorf("%d %s to apply: nothing changed without confirmation", len(fixes), text.Plural(len(fixes), "fix", "fixes")),
+			return errkind.UsageError(fmt.Errorf("%d %s to apply: nothing changed without confirmation", len(fixes), text.Plural(len(fixes), "fix", "fixes")),
 				"re-run with --yes to apply them")
 		}
 		fmt.Fprintln(opts.IO.ErrOut, "Fixes to apply:")
@@ -290,10 +292,10 @@ func runDoctor(ctx context.Context, opts *Options) error {
 		}
 		ok, err := opts.Prompter().Confirm(fmt.Sprintf("Apply %d %s?", len(fixes), text.Plural(len(fixes), "fix", "fixes")), false)
 		if err != nil {
-			return cmdutil.CancelError(fmt.Errorf("confirming the fixes: %w", err))
+			return errkind.CancelError(fmt.Errorf("confirming the fixes: %w", err))
 		}
 		if !ok {
-			return cmdutil.CancelError(errors.New("cancelled: nothing changed"))
+			return errkind.CancelError(errors.New("cancelled: nothing changed"))
 		}
 	}
 	testhook.Pause(ctx, opts.LookupEnv, "doctor:checked")

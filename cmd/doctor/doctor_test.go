@@ -12,11 +12,13 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/agent"
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
 	engine "github.com/bbkey/bbkey/internal/doctor"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/testutil"
 )
 
@@ -62,16 +64,16 @@ func retiredWorld(t *testing.T) (*Options, string, *iostreams.SyncBuffer, *iostr
 		IO:        ios,
 		LookupEnv: env,
 		Now:       func() time.Time { return time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC) },
-		Settings: func() (cmdutil.Settings, error) {
-			return cmdutil.Settings{SSHHost: cmdutil.DefaultSSHHost, SSHEndpoint: cmdutil.DefaultSSHEndpoint, APIURL: cmdutil.DefaultAPIURL}, nil
+		Settings: func() (settings.Settings, error) {
+			return settings.Settings{SSHHost: settings.DefaultSSHHost, SSHEndpoint: settings.DefaultSSHEndpoint, APIURL: settings.DefaultAPIURL}, nil
 		},
-		Paths: func() (cmdutil.Paths, error) {
-			return cmdutil.Paths{Home: h.Dir, SSHDir: h.SSHDir, SSHDirFromEnv: true, ConfigDir: filepath.Join(h.ConfigDir, "bbkey")}, nil
+		Paths: func() (settings.Paths, error) {
+			return settings.Paths{Home: h.Dir, SSHDir: h.SSHDir, SSHDirFromEnv: true, ConfigDir: filepath.Join(h.ConfigDir, "bbkey")}, nil
 		},
 		Agent: func() (agent.Agent, error) { return &agent.Fake{}, nil },
 		Git:   gitrun.Exec{Env: h.Env()},
-		Resolve: func(context.Context) (cmdutil.ResolvedCredential, error) {
-			return cmdutil.ResolvedCredential{}, cmdutil.AuthError(cmdutil.ErrNoCredential)
+		Resolve: func(context.Context) (settings.ResolvedCredential, error) {
+			return settings.ResolvedCredential{}, errkind.AuthError(settings.ErrNoCredential)
 		},
 		WorkDir: h.Dir,
 		Tune: func(e *engine.Env) {
@@ -100,13 +102,13 @@ func TestFixAsksFirst(t *testing.T) {
 				t.Errorf("the fix was not listed before asking:\n%s", errOut.String())
 			}
 			if answer == "n" {
-				if cmdutil.ExitCode(err) != cmdutil.ExitUsage || string(after) != string(before) {
-					t.Fatalf("declined: err %v (exit %d), file changed: %v", err, cmdutil.ExitCode(err), string(after) != string(before))
+				if apierr.ExitCode(err) != errkind.ExitUsage || string(after) != string(before) {
+					t.Fatalf("declined: err %v (exit %d), file changed: %v", err, apierr.ExitCode(err), string(after) != string(before))
 				}
 				return
 			}
 			// Fixed; the credential and the key are still missing, so doctor still fails.
-			if cmdutil.ExitCode(err) != cmdutil.ExitFailure || strings.Contains(string(after), "bitbucket.org") {
+			if apierr.ExitCode(err) != errkind.ExitFailure || strings.Contains(string(after), "bitbucket.org") {
 				t.Fatalf("err %v, known_hosts %q", err, after)
 			}
 			if !strings.Contains(out.String(), "After the fixes:\n") || !strings.Contains(out.String(), "✓ retired host keys: ") {
@@ -125,8 +127,8 @@ func TestFixWithoutTerminalNeedsYes(t *testing.T) {
 	opts.Prompter = func() prompt.Prompter { t.Fatal("prompted without a terminal"); return nil }
 	before, _ := os.ReadFile(kh)
 	err := runDoctor(context.Background(), opts)
-	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(strings.Join(cmdutil.Hints(err), " "), "--yes") {
-		t.Fatalf("err %v, hints %q", err, cmdutil.Hints(err))
+	if apierr.ExitCode(err) != errkind.ExitUsage || !strings.Contains(strings.Join(apierr.Hints(err), " "), "--yes") {
+		t.Fatalf("err %v, hints %q", err, apierr.Hints(err))
 	}
 	if after, _ := os.ReadFile(kh); string(after) != string(before) {
 		t.Fatal("changed without confirmation")

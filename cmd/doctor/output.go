@@ -8,8 +8,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	engine "github.com/bbkey/bbkey/internal/doctor"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
 )
 
@@ -41,7 +41,7 @@ func verdict(opts *Options, results []engine.Result, reports []fixReport, change
 		hints = append(hints, fmt.Sprintf("bbkey doctor --fix repairs %d of them", fixable))
 	}
 	hints = append(hints, "the fix printed under each ✗ says what to do")
-	return cmdutil.WithHint(fmt.Errorf("%d of %d checks failed: %s", len(failed), len(results), strings.Join(failed, ", ")), hints...)
+	return errkind.WithHint(fmt.Errorf("%d of %d checks failed: %s", len(failed), len(results), strings.Join(failed, ", ")), hints...)
 }
 
 const skipMark = "-"

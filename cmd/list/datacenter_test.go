@@ -11,8 +11,10 @@ import (
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/bbapi/dc"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/backend"
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/keys"
 )
@@ -74,12 +76,12 @@ func newDCWorld(t *testing.T) *dcWorld {
 	if err := sdir.Save(st); err != nil {
 		t.Fatal(err)
 	}
-	f.opts.Server = func(_ context.Context, server string) (backend.Backend, cmdutil.ResolvedCredential, error) {
+	f.opts.Server = func(_ context.Context, server string) (backend.Backend, settings.ResolvedCredential, error) {
 		tok, ok := w.tokens[server]
 		if !ok {
-			return nil, cmdutil.ResolvedCredential{}, cmdutil.AuthError(cmdutil.ErrNoCredential)
+			return nil, settings.ResolvedCredential{}, errkind.AuthError(settings.ErrNoCredential)
 		}
-		rc := cmdutil.ResolvedCredential{Credential: dc.Token{Token: tok}, Source: cmdutil.SourceStore}
+		rc := settings.ResolvedCredential{Credential: dc.Token{Token: tok}, Source: settings.SourceStore}
 		c, err := dc.NewClient(server, rc.Credential)
 		if err != nil {
 			return nil, rc, err
@@ -197,8 +199,8 @@ func TestListDataCenterPlaces(t *testing.T) {
 	}
 	// --workspace is Cloud's.
 	w.opts.Workspace = "acme"
-	if err := runList(context.Background(), w.opts); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
-		t.Errorf("--workspace on Data Center: exit %d (%v)", cmdutil.ExitCode(err), err)
+	if err := runList(context.Background(), w.opts); apierr.ExitCode(err) != errkind.ExitUsage {
+		t.Errorf("--workspace on Data Center: exit %d (%v)", apierr.ExitCode(err), err)
 	}
 	// A project token acts as a service user: no account keys, a warning.
 	tok, err := w.srv.DataCenter().AddProjectToken(bbapitest.DCDefaultProject, bbapitest.PermAdmin)
@@ -230,8 +232,8 @@ func TestListDataCenterNotLoggedIn(t *testing.T) {
 	w.opts.Selected = func() (string, error) { return w.server, nil }
 	w.opts.Repos = []string{"OPS/api"}
 	w.opts.Projects = nil
-	if err := runList(context.Background(), w.opts); cmdutil.ExitCode(err) != cmdutil.ExitAuth {
-		t.Errorf("selected server without a token: exit %d (%v)", cmdutil.ExitCode(err), err)
+	if err := runList(context.Background(), w.opts); apierr.ExitCode(err) != errkind.ExitAuth {
+		t.Errorf("selected server without a token: exit %d (%v)", apierr.ExitCode(err), err)
 	}
 }
 
@@ -241,13 +243,13 @@ func TestListDataCenterSelectedCloudRefused(t *testing.T) {
 	w := newDCWorld(t)
 	w.opts.Selected = func() (string, error) { return w.server, nil }
 	w.opts.Repos, w.opts.Projects = nil, nil
-	w.opts.Cloud = func(context.Context) (backend.Backend, cmdutil.ResolvedCredential, error) {
-		rc := cmdutil.ResolvedCredential{Credential: &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: "revoked"}, Source: cmdutil.SourceEnv}
+	w.opts.Cloud = func(context.Context) (backend.Backend, settings.ResolvedCredential, error) {
+		rc := settings.ResolvedCredential{Credential: &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: "revoked"}, Source: settings.SourceEnv}
 		c, err := bbapi.NewClient(w.emu.APIURL(), rc.Credential)
 		if err != nil {
 			return nil, rc, err
 		}
-		return backend.NewCloud(c, cmdutil.Settings{APIURL: w.emu.APIURL()}), rc, nil
+		return backend.NewCloud(c, settings.Settings{APIURL: w.emu.APIURL()}), rc, nil
 	}
 	doc := w.json(t)
 	if len(doc.Accounts) != 1 || doc.Accounts[0].Server != w.server ||

@@ -58,8 +58,10 @@ import (
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/inventory"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
@@ -67,13 +69,13 @@ import (
 type Options struct {
 	IO    *iostreams.IOStreams
 	Now   func() time.Time
-	Paths func() (cmdutil.Paths, error)
+	Paths func() (settings.Paths, error)
 	Agent func() (agent.Agent, error)
 	// Cloud resolves the Bitbucket Cloud credential and builds its backend; an error
-	// matching cmdutil.ErrNoCredential when there is none.
-	Cloud func(context.Context) (backend.Backend, cmdutil.ResolvedCredential, error)
+	// matching settings.ErrNoCredential when there is none.
+	Cloud func(context.Context) (backend.Backend, settings.ResolvedCredential, error)
 	// Server resolves the credential of a Data Center server and builds its backend.
-	Server func(ctx context.Context, server string) (backend.Backend, cmdutil.ResolvedCredential, error)
+	Server func(ctx context.Context, server string) (backend.Backend, settings.ResolvedCredential, error)
 	// Selected is the Data Center server the settings select (--server,
 	// BITBUCKET_SERVER, config.json); "" for Bitbucket Cloud.
 	Selected func() (string, error)
@@ -92,10 +94,10 @@ func NewCmdList(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Now:   f.Now,
 		Paths: f.Paths,
 		Agent: f.Agent,
-		Cloud: func(ctx context.Context) (backend.Backend, cmdutil.ResolvedCredential, error) {
+		Cloud: func(ctx context.Context) (backend.Backend, settings.ResolvedCredential, error) {
 			return f.BackendFor(ctx, "")
 		},
-		Server: func(ctx context.Context, server string) (backend.Backend, cmdutil.ResolvedCredential, error) {
+		Server: func(ctx context.Context, server string) (backend.Backend, settings.ResolvedCredential, error) {
 			return f.BackendFor(ctx, server)
 		},
 		Selected: func() (string, error) {
@@ -152,7 +154,7 @@ func runList(ctx context.Context, opts *Options) error {
 		return err
 	}
 	if selected != "" && opts.Workspace != "" {
-		return cmdutil.UsageError(errors.New("--workspace is Bitbucket Cloud's: a Data Center server has no workspaces"), "name a project with --project PROJ, or list Cloud with --server cloud")
+		return errkind.UsageError(errors.New("--workspace is Bitbucket Cloud's: a Data Center server has no workspaces"), "name a project with --project PROJ, or list Cloud with --server cloud")
 	}
 	p, err := opts.Paths()
 	if err != nil {
@@ -181,9 +183,9 @@ func runList(ctx context.Context, opts *Options) error {
 		r, more, err = cloudRemote(ctx, opts, cb, rc, selected == "")
 	}
 	switch {
-	case errors.Is(err, cmdutil.ErrNoCredential) && selected == "" && !places:
+	case errors.Is(err, settings.ErrNoCredential) && selected == "" && !places:
 		warnings = append(warnings, "not logged in to Bitbucket: only local keys are listed (run 'bbkey auth login')")
-	case errors.Is(err, cmdutil.ErrNoCredential) && selected != "":
+	case errors.Is(err, settings.ErrNoCredential) && selected != "":
 	case err != nil && selected != "":
 		warnings = append(warnings, "keys on Bitbucket Cloud not listed: "+err.Error())
 	case err != nil:
@@ -198,7 +200,7 @@ func runList(ctx context.Context, opts *Options) error {
 	for _, server := range servers(selected, st) {
 		r, more, err := serverRemote(ctx, opts, server, server == selected)
 		if err != nil {
-			if server == selected && (places || !errors.Is(err, cmdutil.ErrNoCredential)) {
+			if server == selected && (places || !errors.Is(err, settings.ErrNoCredential)) {
 				return err
 			}
 			warnings = append(warnings, fmt.Sprintf("keys on %s not listed: %v", server, err))
@@ -248,7 +250,7 @@ func servers(selected string, st *state.State) []string {
 
 // cloudRemote is Bitbucket Cloud's part of the listing: the account's keys (not for an
 // access token, which has none) and, when Cloud is the selected Bitbucket, the places.
-func cloudRemote(ctx context.Context, opts *Options, b backend.Backend, rc cmdutil.ResolvedCredential, withPlaces bool) (inventory.Remote, []string, error) {
+func cloudRemote(ctx context.Context, opts *Options, b backend.Backend, rc settings.ResolvedCredential, withPlaces bool) (inventory.Remote, []string, error) {
 	r := inventory.Remote{Backend: b}
 	var warnings []string
 	if rc.Credential != nil && rc.Credential.Kind() == bbapi.KindAccessToken {
@@ -316,14 +318,14 @@ func parsePlaces(b backend.Backend, opts *Options) ([]backend.Place, error) {
 	for _, ref := range opts.Repos {
 		p, err := b.ParsePlace(backend.Repo, ref)
 		if err != nil {
-			return nil, cmdutil.UsageError(fmt.Errorf("--repo: %w", err))
+			return nil, errkind.UsageError(fmt.Errorf("--repo: %w", err))
 		}
 		out = append(out, p)
 	}
 	for _, ref := range opts.Projects {
 		p, err := b.ParsePlace(backend.Project, ref)
 		if err != nil {
-			return nil, cmdutil.UsageError(fmt.Errorf("--project: %w", err))
+			return nil, errkind.UsageError(fmt.Errorf("--project: %w", err))
 		}
 		out = append(out, p)
 	}

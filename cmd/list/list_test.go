@@ -17,9 +17,11 @@ import (
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/backend"
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
 	"github.com/bbkey/bbkey/keys"
@@ -166,20 +168,20 @@ func newFixture(t *testing.T) *fixture {
 	f.opts = &Options{
 		IO:  ios,
 		Now: func() time.Time { return now },
-		Paths: func() (cmdutil.Paths, error) {
-			return cmdutil.Paths{Home: h.Dir, SSHDir: h.SSHDir, ConfigDir: configDir}, nil
+		Paths: func() (settings.Paths, error) {
+			return settings.Paths{Home: h.Dir, SSHDir: h.SSHDir, ConfigDir: configDir}, nil
 		},
 		Agent: func() (agent.Agent, error) { return ag, nil },
-		Cloud: func(context.Context) (backend.Backend, cmdutil.ResolvedCredential, error) {
-			rc := cmdutil.ResolvedCredential{Credential: &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: emu.DefaultAPIToken()}, Source: cmdutil.SourceEnv}
+		Cloud: func(context.Context) (backend.Backend, settings.ResolvedCredential, error) {
+			rc := settings.ResolvedCredential{Credential: &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: emu.DefaultAPIToken()}, Source: settings.SourceEnv}
 			c, err := bbapi.NewClient(emu.APIURL(), rc.Credential)
 			if err != nil {
 				return nil, rc, err
 			}
-			return backend.NewCloud(c, cmdutil.Settings{APIURL: emu.APIURL()}), rc, nil
+			return backend.NewCloud(c, settings.Settings{APIURL: emu.APIURL()}), rc, nil
 		},
-		Server: func(_ context.Context, server string) (backend.Backend, cmdutil.ResolvedCredential, error) {
-			return nil, cmdutil.ResolvedCredential{}, cmdutil.AuthError(cmdutil.ErrNoCredential)
+		Server: func(_ context.Context, server string) (backend.Backend, settings.ResolvedCredential, error) {
+			return nil, settings.ResolvedCredential{}, errkind.AuthError(settings.ErrNoCredential)
 		},
 		Selected: func() (string, error) { return "", nil },
 		Repos:    []string{"acme/api"},
@@ -259,8 +261,8 @@ func maskUUIDs(s string) string {
 func TestListWithoutCredential(t *testing.T) {
 	f := newFixture(t)
 	f.opts.Repos, f.opts.Projects = nil, nil
-	f.opts.Cloud = func(context.Context) (backend.Backend, cmdutil.ResolvedCredential, error) {
-		return nil, cmdutil.ResolvedCredential{}, cmdutil.AuthError(cmdutil.ErrNoCredential)
+	f.opts.Cloud = func(context.Context) (backend.Backend, settings.ResolvedCredential, error) {
+		return nil, settings.ResolvedCredential{}, errkind.AuthError(settings.ErrNoCredential)
 	}
 	if err := runList(context.Background(), f.opts); err != nil {
 		t.Fatal(err)
@@ -274,7 +276,7 @@ func TestListWithoutCredential(t *testing.T) {
 	}
 	// Access keys need a credential.
 	f.opts.Repos = []string{"acme/api"}
-	if err := runList(context.Background(), f.opts); !errors.Is(err, cmdutil.ErrNoCredential) {
+	if err := runList(context.Background(), f.opts); !errors.Is(err, settings.ErrNoCredential) {
 		t.Errorf("--repo without a credential: %v", err)
 	}
 }
@@ -282,7 +284,7 @@ func TestListWithoutCredential(t *testing.T) {
 func TestListBadTarget(t *testing.T) {
 	f := newFixture(t)
 	f.opts.Repos = []string{"no-slash"}
-	if err := runList(context.Background(), f.opts); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
-		t.Errorf("bad --repo: %v (exit %d)", err, cmdutil.ExitCode(err))
+	if err := runList(context.Background(), f.opts); apierr.ExitCode(err) != errkind.ExitUsage {
+		t.Errorf("bad --repo: %v (exit %d)", err, apierr.ExitCode(err))
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
@@ -17,8 +19,8 @@ const dcServer = "https://git.example.com/bb"
 // serverOpts selects the Data Center server dcServer.
 func (fx *fixture) serverOpts(ios *iostreams.IOStreams) *Options {
 	o := fx.opts(ios)
-	o.Settings = func() (cmdutil.Settings, error) {
-		return cmdutil.Settings{SSHHost: cmdutil.DefaultSSHHost, SSHEndpoint: cmdutil.DefaultSSHEndpoint, Server: dcServer}, nil
+	o.Settings = func() (settings.Settings, error) {
+		return settings.Settings{SSHHost: settings.DefaultSSHHost, SSHEndpoint: settings.DefaultSSHEndpoint, Server: dcServer}, nil
 	}
 	return o
 }
@@ -82,12 +84,12 @@ func TestRemoteDataCenterRefusals(t *testing.T) {
 	ios, _, _, _ := iostreams.Test()
 	o := fx.serverOpts(ios)
 	err := runRemote(context.Background(), o)
-	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(strings.Join(cmdutil.Hints(err), "\n"), "bbkey setup --server "+dcServer) {
-		t.Errorf("no record: %v (exit %d, hints %q)", err, cmdutil.ExitCode(err), cmdutil.Hints(err))
+	if apierr.ExitCode(err) != errkind.ExitUsage || !strings.Contains(strings.Join(apierr.Hints(err), "\n"), "bbkey setup --server "+dcServer) {
+		t.Errorf("no record: %v (exit %d, hints %q)", err, apierr.ExitCode(err), apierr.Hints(err))
 	}
 	fx.recordServer()
 	o.To = "https"
-	if err := runRemote(context.Background(), o); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+	if err := runRemote(context.Background(), o); apierr.ExitCode(err) != errkind.ExitUsage {
 		t.Errorf("--to https: %v", err)
 	}
 	if got := fx.url("api", "origin"); got != "https://git.example.com/bb/scm/OPS/api.git" {

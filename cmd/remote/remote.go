@@ -58,7 +58,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bbkey/bbkey/internal/errkind"
 	engine "github.com/bbkey/bbkey/internal/remote"
+	"github.com/bbkey/bbkey/internal/settings"
 
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/gitrun"
@@ -74,8 +76,8 @@ type Options struct {
 	IO       *iostreams.IOStreams
 	Git      gitrun.Runner
 	Prompter func() prompt.Prompter
-	Settings func() (cmdutil.Settings, error)
-	Paths    func() (cmdutil.Paths, error)
+	Settings func() (settings.Settings, error)
+	Paths    func() (settings.Paths, error)
 	Getenv   func(string) string
 	Now      func() time.Time
 	// WorkDir is the current directory: the default repository, and the base that
@@ -198,15 +200,15 @@ func runRemote(ctx context.Context, opts *Options) error {
 				printJSON(opts, plan, sp, failed, dryRun)
 			}
 			report(opts, plan, sp, failed, dryRun, scrubErr)
-			return cmdutil.UsageError(fmt.Errorf("%d repositories would change: nothing changed without confirmation", len(changed)),
+			return errkind.UsageError(fmt.Errorf("%d repositories would change: nothing changed without confirmation", len(changed)),
 				"re-run with --yes to rewrite them, or --dry-run to only look")
 		}
 		ok, err := opts.Prompter().Confirm(fmt.Sprintf("Rewrite %d remotes in %d repositories?", plan.NumChanges(), len(changed)), false)
 		if err != nil {
-			return cmdutil.CancelError(fmt.Errorf("confirming the rewrite: %w", err))
+			return errkind.CancelError(fmt.Errorf("confirming the rewrite: %w", err))
 		}
 		if !ok {
-			return cmdutil.CancelError(errors.New("cancelled: nothing changed"))
+			return errkind.CancelError(errors.New("cancelled: nothing changed"))
 		}
 	}
 
@@ -228,7 +230,7 @@ func runRemote(ctx context.Context, opts *Options) error {
 	total := len(plan.Repos) + countUnresolved(failed)
 	switch {
 	case len(failed) > 0 && total > 1:
-		return cmdutil.PartialError(fmt.Errorf("%d of %d repositories failed", len(failed), total),
+		return errkind.PartialError(fmt.Errorf("%d of %d repositories failed", len(failed), total),
 			"fix the errors above and re-run: repositories already rewritten are left as they are")
 	case len(failed) == 1:
 		return plainFailure(failed[0].err)
@@ -239,9 +241,9 @@ func runRemote(ctx context.Context, opts *Options) error {
 }
 
 // plainFailure makes err exit 1. A failed git command carries *exec.ExitError, whose
-// ExitCode method cmdutil.ExitCode would otherwise take for bbkey's own exit code (128).
+// ExitCode method apierr.ExitCode would otherwise take for bbkey's own exit code (128).
 func plainFailure(err error) error {
-	return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: err}
+	return &errkind.ExitError{Code: errkind.ExitFailure, Err: err}
 }
 
 // withPlanErrors adds the repositories that could not be read or written.
@@ -268,20 +270,20 @@ func resolveTarget(opts *Options) (engine.Rewriter, error) {
 	case "https":
 		t.HTTPS = true
 		if opts.Name != "" {
-			return t, cmdutil.UsageError(errors.New("--name names an SSH account alias and cannot be used with --to https"))
+			return t, errkind.UsageError(errors.New("--name names an SSH account alias and cannot be used with --to https"))
 		}
 	default:
-		return t, cmdutil.UsageError(fmt.Errorf("invalid --to %q: want ssh or https", opts.To))
+		return t, errkind.UsageError(fmt.Errorf("invalid --to %q: want ssh or https", opts.To))
 	}
 	t.SSHHost = s.SSHHost
 	if err := t.Validate(); err != nil {
-		return t, cmdutil.UsageError(err, "set --ssh-host (or BBKEY_SSH_HOST) to a host name such as "+cmdutil.DefaultSSHHost)
+		return t, errkind.UsageError(err, "set --ssh-host (or BBKEY_SSH_HOST) to a host name such as "+settings.DefaultSSHHost)
 	}
 	if opts.Name == "" {
 		return t, nil
 	}
 	if err := keylabel.ValidName(opts.Name); err != nil {
-		return t, cmdutil.UsageError(err)
+		return t, errkind.UsageError(err)
 	}
 	// The alias follows the ssh config bbkey writes: the first account answers for the
 	// ssh-host itself, further accounts for <ssh-host>-<name>.
@@ -344,7 +346,7 @@ func discover(ctx context.Context, opts *Options, t engine.Rewriter) (*engine.Pl
 		return false
 	})
 	if len(repos) == 0 && len(failed) == 1 && len(opts.Recursive) == 0 {
-		return nil, nil, cmdutil.WithHint(plainFailure(failed[0].err), "run bbkey remote inside a clone, give its PATH, or use --recursive DIR")
+		return nil, nil, errkind.WithHint(plainFailure(failed[0].err), "run bbkey remote inside a clone, give its PATH, or use --recursive DIR")
 	}
 	return engine.PlanRepos(ctx, opts.Git, repos, t), failed, nil
 }
@@ -356,11 +358,11 @@ func checkOperands(opts *Options) error {
 		fi, err := os.Stat(absDir(opts.WorkDir, d))
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return cmdutil.UsageError(fmt.Errorf("%s%s: no such directory", flag, d), "check the path; bbkey remote takes directories of clones")
+			return errkind.UsageError(fmt.Errorf("%s%s: no such directory", flag, d), "check the path; bbkey remote takes directories of clones")
 		case err != nil:
-			return cmdutil.UsageError(fmt.Errorf("%s%s: %w", flag, d, err), "check the path and its permissions")
+			return errkind.UsageError(fmt.Errorf("%s%s: %w", flag, d, err), "check the path and its permissions")
 		case !fi.IsDir():
-			return cmdutil.UsageError(fmt.Errorf("%s%s is not a directory", flag, d), "give the directory of a clone, or one that holds clones")
+			return errkind.UsageError(fmt.Errorf("%s%s is not a directory", flag, d), "give the directory of a clone, or one that holds clones")
 		}
 		return nil
 	}
@@ -408,11 +410,11 @@ func planScrub(ctx context.Context, opts *Options) (*engine.ScrubPlan, error) {
 // account with --name. It needs no network: the state has them.
 func dataCenterTarget(opts *Options, server string) (engine.Rewriter, error) {
 	if opts.To == "https" {
-		return nil, cmdutil.UsageError(errors.New("--to https is for Bitbucket Cloud remotes"),
+		return nil, errkind.UsageError(errors.New("--to https is for Bitbucket Cloud remotes"),
 			"a Data Center clone URL over HTTPS is the server's /scm/ URL: see the repository's Clone button")
 	}
 	if opts.To != "ssh" && opts.To != "" {
-		return nil, cmdutil.UsageError(fmt.Errorf("invalid --to %q: want ssh or https", opts.To))
+		return nil, errkind.UsageError(fmt.Errorf("invalid --to %q: want ssh or https", opts.To))
 	}
 	p, err := opts.Paths()
 	if err != nil {
@@ -424,13 +426,13 @@ func dataCenterTarget(opts *Options, server string) (engine.Rewriter, error) {
 	}
 	v := st.ServerOf(server)
 	if v == nil || v.SSHHost == "" {
-		return nil, cmdutil.UsageError(fmt.Errorf("bbkey has no key on %s yet, so it does not know where its SSH git is", server),
+		return nil, errkind.UsageError(fmt.Errorf("bbkey has no key on %s yet, so it does not know where its SSH git is", server),
 			"run 'bbkey setup --server "+server+"' first: it records the server's SSH host and port, and the Host block the remotes need")
 	}
 	host := v.SSHHost
 	if opts.Name != "" {
 		if err := keylabel.ValidName(opts.Name); err != nil {
-			return nil, cmdutil.UsageError(err)
+			return nil, errkind.UsageError(err)
 		}
 		if _, ok := v.Accounts[opts.Name]; !ok {
 			opts.IO.Warnf("no account key named %q on %s on this machine yet: run `bbkey setup --server %s --name %s` so the remotes have an ssh Host block", opts.Name, server, server, opts.Name)

@@ -9,10 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
 )
@@ -59,11 +62,11 @@ func (fx *fixture) opts(ios *iostreams.IOStreams) *Options {
 		IO:       ios,
 		Git:      fx.git,
 		Prompter: func() prompt.Prompter { return fx.prompt },
-		Settings: func() (cmdutil.Settings, error) {
-			return cmdutil.Settings{SSHHost: cmdutil.DefaultSSHHost, SSHEndpoint: cmdutil.DefaultSSHEndpoint}, nil
+		Settings: func() (settings.Settings, error) {
+			return settings.Settings{SSHHost: settings.DefaultSSHHost, SSHEndpoint: settings.DefaultSSHEndpoint}, nil
 		},
-		Paths: func() (cmdutil.Paths, error) {
-			return cmdutil.Paths{Home: fx.home.Dir, SSHDir: fx.home.SSHDir, ConfigDir: filepath.Join(fx.home.ConfigDir, "bbkey")}, nil
+		Paths: func() (settings.Paths, error) {
+			return settings.Paths{Home: fx.home.Dir, SSHDir: fx.home.SSHDir, ConfigDir: filepath.Join(fx.home.ConfigDir, "bbkey")}, nil
 		},
 		Getenv: func(k string) string {
 			v, _ := lookup(k)
@@ -266,7 +269,7 @@ func TestRunRemote(t *testing.T) {
 		{
 			name: "invalid ssh host",
 			opts: func(o *Options) {
-				o.Settings = func() (cmdutil.Settings, error) { return cmdutil.Settings{SSHHost: "ssh host:22"}, nil }
+				o.Settings = func() (settings.Settings, error) { return settings.Settings{SSHHost: "ssh host:22"}, nil }
 			},
 			wantCode: 2,
 			wantMsg:  `invalid ssh host "ssh host:22"`,
@@ -328,7 +331,7 @@ func TestRunRemote(t *testing.T) {
 				tt.opts(o)
 			}
 			err := runRemote(context.Background(), o)
-			if code := cmdutil.ExitCode(err); code != tt.wantCode {
+			if code := apierr.ExitCode(err); code != tt.wantCode {
 				t.Fatalf("exit code %d (%v), want %d", code, err, tt.wantCode)
 			}
 			if tt.wantMsg != "" && (err == nil || !strings.Contains(err.Error(), tt.wantMsg)) {
@@ -378,7 +381,7 @@ func TestPartialFailure(t *testing.T) {
 	o := fx.opts(ios)
 	o.Recursive, o.Yes = []string{"."}, true
 	err := runRemote(context.Background(), o)
-	if code := cmdutil.ExitCode(err); code != cmdutil.ExitPartial {
+	if code := apierr.ExitCode(err); code != errkind.ExitPartial {
 		t.Fatalf("exit %d (%v), want 3", code, err)
 	}
 	if got := fx.url("a", "origin"); got != "git@ssh.bitbucket.org:ws/a.git" {
@@ -390,7 +393,7 @@ func TestPartialFailure(t *testing.T) {
 	if !strings.Contains(stderr.String(), "✓ Rewrote 1 remote in 1 repository") {
 		t.Errorf("stderr:\n%s", stderr)
 	}
-	var pe *cmdutil.ExitError
+	var pe *errkind.ExitError
 	if !errors.As(err, &pe) {
 		t.Errorf("error %T is not an ExitError", err)
 	}

@@ -5,7 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
 )
 
@@ -32,10 +33,10 @@ func TestMissingPathsAreUsageErrors(t *testing.T) {
 			o.Recursive = append(o.Recursive, ".")
 			tt.set(o)
 			err := runRemote(context.Background(), o)
-			if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v (exit %d), want exit 2 naming %q", err, cmdutil.ExitCode(err), tt.want)
+			if apierr.ExitCode(err) != errkind.ExitUsage || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v (exit %d), want exit 2 naming %q", err, apierr.ExitCode(err), tt.want)
 			}
-			if len(cmdutil.Hints(err)) == 0 {
+			if len(apierr.Hints(err)) == 0 {
 				t.Errorf("no hint with %v", err)
 			}
 			if stdout.String() != "" {

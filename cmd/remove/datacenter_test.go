@@ -20,10 +20,13 @@ import (
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/bbapi/dc"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
 	"github.com/bbkey/bbkey/keys"
@@ -161,15 +164,15 @@ func (d *dcRemove) run(t *testing.T, yes bool, args ...string) (jsonDoc, error) 
 	got.Prompter = func() prompt.Prompter { return &prompt.Fake{} }
 	got.Now = func() time.Time { return now }
 	got.LookupEnv = d.lookup
-	got.Settings = func() (cmdutil.Settings, error) {
-		return cmdutil.Settings{APIURL: cmdutil.DefaultAPIURL, SSHHost: cmdutil.DefaultSSHHost, SSHEndpoint: cmdutil.DefaultSSHEndpoint, Server: d.server()}, nil
+	got.Settings = func() (settings.Settings, error) {
+		return settings.Settings{APIURL: settings.DefaultAPIURL, SSHHost: settings.DefaultSSHHost, SSHEndpoint: settings.DefaultSSHEndpoint, Server: d.server()}, nil
 	}
-	got.Paths = func() (cmdutil.Paths, error) {
-		return cmdutil.Paths{Home: d.home.Dir, SSHDir: d.home.SSHDir, ConfigDir: filepath.Join(d.home.ConfigDir, "bbkey")}, nil
+	got.Paths = func() (settings.Paths, error) {
+		return settings.Paths{Home: d.home.Dir, SSHDir: d.home.SSHDir, ConfigDir: filepath.Join(d.home.ConfigDir, "bbkey")}, nil
 	}
 	got.Agent = func() (agent.Agent, error) { return agent.Connect(d.lookup) }
-	got.Backend = func(context.Context) (backend.Backend, cmdutil.ResolvedCredential, error) {
-		rc := cmdutil.ResolvedCredential{Credential: dc.Token{Token: d.srv.DataCenter().DefaultToken()}, Source: cmdutil.SourceEnv}
+	got.Backend = func(context.Context) (backend.Backend, settings.ResolvedCredential, error) {
+		rc := settings.ResolvedCredential{Credential: dc.Token{Token: d.srv.DataCenter().DefaultToken()}, Source: settings.SourceEnv}
 		c, err := dc.NewClient(d.server(), rc.Credential)
 		if err != nil {
 			return nil, rc, err
@@ -236,8 +239,8 @@ func TestRemoveDataCenterByID(t *testing.T) {
 	}
 	// A Cloud uuid means nothing there: exit 2, nothing sent.
 	before := len(d.srv.Requests())
-	if _, err := d.run(t, true, "{0ae4c6d4-8f7e-4b7b-9a43-6c2bd1f4d5e6}"); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
-		t.Errorf("uuid on Data Center: exit %d (%v)", cmdutil.ExitCode(err), err)
+	if _, err := d.run(t, true, "{0ae4c6d4-8f7e-4b7b-9a43-6c2bd1f4d5e6}"); apierr.ExitCode(err) != errkind.ExitUsage {
+		t.Errorf("uuid on Data Center: exit %d (%v)", apierr.ExitCode(err), err)
 	}
 	if len(d.srv.Requests()) != before {
 		t.Error("a request was sent for a usage error")
@@ -255,8 +258,8 @@ func TestRemoveDataCenterLastKey(t *testing.T) {
 		t.Errorf("deleted: %v", d.deletes())
 	}
 	// Without --yes and without a terminal it stops before anything changes (exit 2).
-	if _, err := d.run(t, false, "old"); cmdutil.ExitCode(err) != cmdutil.ExitUsage || len(d.deletes()) != 0 {
-		t.Errorf("no --yes: exit %d (%v), deletes %v", cmdutil.ExitCode(err), err, d.deletes())
+	if _, err := d.run(t, false, "old"); apierr.ExitCode(err) != errkind.ExitUsage || len(d.deletes()) != 0 {
+		t.Errorf("no --yes: exit %d (%v), deletes %v", apierr.ExitCode(err), err, d.deletes())
 	}
 }
 

@@ -18,10 +18,10 @@ import (
 
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/inventory"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/keys"
 )
@@ -58,7 +58,7 @@ func (l local) describe() []string {
 	return out
 }
 
-func localPlan(opts *Options, p cmdutil.Paths, st *state.State, fp string, victims []victim) local {
+func localPlan(opts *Options, p settings.Paths, st *state.State, fp string, victims []victim) local {
 	// The stamp is named as rotate names its retired pairs (time, then a digest of the
 	// key), so two keys of one name removed in the same second do not collide and
 	// rotate's pruning of old retired pairs covers these too.
@@ -116,7 +116,7 @@ type localResult struct {
 
 // applyLocal updates the state for what was removed and, with --everywhere, unloads the
 // key, rewrites the ssh config and retires its files.
-func applyLocal(ctx context.Context, opts *Options, p cmdutil.Paths, sdir state.Dir, l local, done []victim) (localResult, error) {
+func applyLocal(ctx context.Context, opts *Options, p settings.Paths, sdir state.Dir, l local, done []victim) (localResult, error) {
 	var res localResult
 	var errs []error
 	stateChanged := false
@@ -216,7 +216,7 @@ func forget(st *state.State, l local, done []victim) bool {
 
 // previewLocal is applyLocal without its effects, for --dry-run: what the state, the
 // agent, the ssh config and the key files would go through if every victim were removed.
-func previewLocal(ctx context.Context, opts *Options, p cmdutil.Paths, sdir state.Dir, l local, victims []victim) (localResult, error) {
+func previewLocal(ctx context.Context, opts *Options, p settings.Paths, sdir state.Dir, l local, victims []victim) (localResult, error) {
 	var res localResult
 	st, err := sdir.Load()
 	if err != nil {

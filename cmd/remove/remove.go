@@ -44,9 +44,11 @@ import (
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testhook"
@@ -60,12 +62,12 @@ type Options struct {
 	IO       *iostreams.IOStreams
 	Prompter func() prompt.Prompter
 	Now      func() time.Time
-	Settings func() (cmdutil.Settings, error)
-	Paths    func() (cmdutil.Paths, error)
+	Settings func() (settings.Settings, error)
+	Paths    func() (settings.Paths, error)
 	Agent    func() (agent.Agent, error)
 	// Backend resolves the selected Bitbucket's credential (Cloud, or the Data Center
 	// server of --server, BITBUCKET_SERVER, config.json) and builds its Backend.
-	Backend func(context.Context) (backend.Backend, cmdutil.ResolvedCredential, error)
+	Backend func(context.Context) (backend.Backend, settings.ResolvedCredential, error)
 	// LookupEnv reads BBKEY_LOCK_WAIT (nil: none set).
 	LookupEnv func(string) (string, bool)
 
@@ -91,7 +93,7 @@ func NewCmdRemove(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 		Paths:     f.Paths,
 		Agent:     f.Agent,
 		LookupEnv: f.LookupEnv,
-		Backend: func(ctx context.Context) (backend.Backend, cmdutil.ResolvedCredential, error) {
+		Backend: func(ctx context.Context) (backend.Backend, settings.ResolvedCredential, error) {
 			return f.Backend(ctx)
 		},
 	}
@@ -133,7 +135,7 @@ keys there.`,
 			if len(args) == 1 {
 				return nil
 			}
-			return cmdutil.UsageError(fmt.Errorf("remove takes exactly one KEY, got %d", len(args)),
+			return errkind.UsageError(fmt.Errorf("remove takes exactly one KEY, got %d", len(args)),
 				"name the key by fingerprint (SHA256:…), uuid, access key id, label or bbkey name; bbkey list shows them")
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -159,7 +161,7 @@ keys there.`,
 func runRemove(ctx context.Context, opts *Options) error {
 	sel, err := parseSelector(opts.Selector)
 	if err != nil {
-		return cmdutil.UsageError(err, "name the key by fingerprint (SHA256:…), label, {uuid}, or id with --repo/--project; bbkey list shows them")
+		return errkind.UsageError(err, "name the key by fingerprint (SHA256:…), label, {uuid}, or id with --repo/--project; bbkey list shows them")
 	}
 	s, err := opts.Settings()
 	if err != nil {
@@ -167,10 +169,10 @@ func runRemove(ctx context.Context, opts *Options) error {
 	}
 	onServer := s.Server != ""
 	if sel.uuid != "" && onServer {
-		return cmdutil.UsageError(fmt.Errorf("%s is a Bitbucket Cloud key uuid: keys on %s have numeric ids", sel.raw, s.Server), "bbkey list shows the ids, or name the key by fingerprint or label")
+		return errkind.UsageError(fmt.Errorf("%s is a Bitbucket Cloud key uuid: keys on %s have numeric ids", sel.raw, s.Server), "bbkey list shows the ids, or name the key by fingerprint or label")
 	}
 	if sel.id != 0 && len(opts.Repos)+len(opts.Projects) == 0 && !onServer {
-		return cmdutil.UsageError(fmt.Errorf("%s looks like an access key id: say where with --repo WS/SLUG or --project WS/KEY", sel.raw))
+		return errkind.UsageError(fmt.Errorf("%s looks like an access key id: say where with --repo WS/SLUG or --project WS/KEY", sel.raw))
 	}
 	if opts.Everywhere && !onServer {
 		// --everywhere ends by rewriting the ssh config and pins: a bad --ssh-host or
@@ -206,14 +208,14 @@ func runRemove(ctx context.Context, opts *Options) error {
 	for _, r := range opts.Repos {
 		pl, err := b.ParsePlace(backend.Repo, r)
 		if err != nil {
-			return cmdutil.UsageError(fmt.Errorf("--repo: %w", err))
+			return errkind.UsageError(fmt.Errorf("--repo: %w", err))
 		}
 		places = append(places, pl)
 	}
 	for _, r := range opts.Projects {
 		pl, err := b.ParsePlace(backend.Project, r)
 		if err != nil {
-			return cmdutil.UsageError(fmt.Errorf("--project: %w", err))
+			return errkind.UsageError(fmt.Errorf("--project: %w", err))
 		}
 		places = append(places, pl)
 	}
@@ -252,7 +254,7 @@ func runRemove(ctx context.Context, opts *Options) error {
 	}
 	victims = append(victims, access...)
 	if len(victims) == 0 {
-		return cmdutil.WithHint(fmt.Errorf("no key matches %s on %s", sel.raw, b.Describe()), noMatchHint(sel, len(places), onServer))
+		return errkind.WithHint(fmt.Errorf("no key matches %s on %s", sel.raw, b.Describe()), noMatchHint(sel, len(places), onServer))
 	}
 	fps := map[string]bool{}
 	for _, v := range victims {
@@ -263,7 +265,7 @@ func runRemove(ctx context.Context, opts *Options) error {
 		for _, v := range victims {
 			lines = append(lines, v.describe())
 		}
-		return cmdutil.UsageError(fmt.Errorf("%s matches %d different keys: %s", sel.raw, len(fps), strings.Join(lines, "; ")),
+		return errkind.UsageError(fmt.Errorf("%s matches %d different keys: %s", sel.raw, len(fps), strings.Join(lines, "; ")),
 			"name one by its fingerprint (SHA256:…)"+map[bool]string{true: "", false: " or uuid"}[onServer])
 	}
 	fp := victims[0].fingerprint
@@ -291,17 +293,17 @@ func runRemove(ctx context.Context, opts *Options) error {
 	if !opts.Yes {
 		what := describeAll(victims)
 		if opts.NoInput {
-			return cmdutil.UsageError(fmt.Errorf("removing %s needs confirmation: nothing changed", what), "re-run with --yes to remove it")
+			return errkind.UsageError(fmt.Errorf("removing %s needs confirmation: nothing changed", what), "re-run with --yes to remove it")
 		}
 		for _, l := range plan.describe() {
 			fmt.Fprintf(opts.IO.ErrOut, "  - %s\n", l)
 		}
 		ok, err := opts.Prompter().Confirm(fmt.Sprintf("Remove %s?", what), false)
 		if err != nil {
-			return cmdutil.CancelError(fmt.Errorf("confirming the removal: %w", err))
+			return errkind.CancelError(fmt.Errorf("confirming the removal: %w", err))
 		}
 		if !ok {
-			return cmdutil.CancelError(errors.New("cancelled: nothing changed"))
+			return errkind.CancelError(errors.New("cancelled: nothing changed"))
 		}
 	}
 
@@ -319,7 +321,7 @@ func runRemove(ctx context.Context, opts *Options) error {
 			opts.IO.Step(iostreams.MarkFail, "Could not remove %s: %v", v.describe(), err)
 			_ = report(opts, done, local{}, nil, false)
 			if len(done) > 0 {
-				return cmdutil.PartialError(fmt.Errorf("removed %d of %d: %w", len(done), len(victims), err))
+				return errkind.PartialError(fmt.Errorf("removed %d of %d: %w", len(done), len(victims), err))
 			}
 			return err
 		}

@@ -5,7 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
 )
 
@@ -20,10 +22,10 @@ func TestKeyArgument(t *testing.T) {
 		cmd.SetOut(io.Discard)
 		cmd.SetErr(io.Discard)
 		err := cmd.Execute()
-		if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), "KEY") || strings.Contains(err.Error(), "arg(s)") {
-			t.Errorf("args %q: err = %v (exit %d)", args, err, cmdutil.ExitCode(err))
+		if apierr.ExitCode(err) != errkind.ExitUsage || !strings.Contains(err.Error(), "KEY") || strings.Contains(err.Error(), "arg(s)") {
+			t.Errorf("args %q: err = %v (exit %d)", args, err, apierr.ExitCode(err))
 		}
-		if h := cmdutil.Hints(err); len(h) == 0 || !strings.Contains(strings.Join(h, " "), "bbkey list") {
+		if h := apierr.Hints(err); len(h) == 0 || !strings.Contains(strings.Join(h, " "), "bbkey list") {
 			t.Errorf("args %q: hints %q, want one pointing at bbkey list", args, h)
 		}
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/backend"
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/inventory"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/state"
@@ -228,9 +228,9 @@ func refuseLastKey(opts *Options, sshDir string, acct []backend.Key, victims []v
 	hint := "--force removes it anyway; to replace a key without losing access run bbkey rotate instead"
 	switch {
 	case localWorking > 0 && localRemaining == 0:
-		return cmdutil.WithHint(fmt.Errorf("refusing to remove %s: it is the last account key this machine can use, so git over SSH would stop working here", victims[0].describe()), hint)
+		return errkind.WithHint(fmt.Errorf("refusing to remove %s: it is the last account key this machine can use, so git over SSH would stop working here", victims[0].describe()), hint)
 	case working > 0 && remaining == 0:
-		return cmdutil.WithHint(fmt.Errorf("refusing to remove %s: it is the account's last working SSH key, so git over SSH would stop working", victims[0].describe()), hint)
+		return errkind.WithHint(fmt.Errorf("refusing to remove %s: it is the account's last working SSH key, so git over SSH would stop working", victims[0].describe()), hint)
 	}
 	return nil
 }

@@ -12,12 +12,12 @@ import (
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/schedule"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
 	"github.com/bbkey/bbkey/keys"
@@ -33,8 +33,8 @@ type world struct {
 	t        *testing.T
 	emu      *bbapitest.Server
 	home     *testutil.Home
-	paths    cmdutil.Paths
-	settings cmdutil.Settings
+	paths    settings.Paths
+	settings settings.Settings
 	env      map[string]string
 	agent    *agent.Fake
 	store    *credstore.Fake
@@ -56,8 +56,8 @@ func newWorld(t *testing.T) *world {
 	home := testutil.NewHome(t)
 	w := &world{t: t, emu: emu, home: home, env: map[string]string{}, agent: &agent.Fake{}, store: &credstore.Fake{},
 		prompter: &prompt.Fake{}, runner: newFakeTimer(), backend: localBackend()}
-	w.paths = cmdutil.Paths{Home: home.Dir, SSHDir: home.SSHDir, ConfigDir: filepath.Join(home.ConfigDir, "bbkey")}
-	w.settings = cmdutil.Settings{APIURL: emu.APIURL(), SSHHost: cmdutil.DefaultSSHHost, SSHEndpoint: emu.SSHEndpoint(), SSHHostKeys: emu.HostKeyFile()}
+	w.paths = settings.Paths{Home: home.Dir, SSHDir: home.SSHDir, ConfigDir: filepath.Join(home.ConfigDir, "bbkey")}
+	w.settings = settings.Settings{APIURL: emu.APIURL(), SSHHost: settings.DefaultSSHHost, SSHEndpoint: emu.SSHEndpoint(), SSHHostKeys: emu.HostKeyFile()}
 	w.passFile = filepath.Join(home.Dir, "pass.txt")
 	if err := os.WriteFile(w.passFile, []byte(testPass+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -99,18 +99,18 @@ func (w *world) options() *Options {
 		LookupEnv: func(k string) (string, bool) { v, ok := w.env[k]; return v, ok },
 		Prompter:  func() prompt.Prompter { return w.prompter },
 		Now:       func() time.Time { return testNow },
-		Settings:  func() (cmdutil.Settings, error) { return w.settings, nil },
-		Paths:     func() (cmdutil.Paths, error) { return w.paths, nil },
+		Settings:  func() (settings.Settings, error) { return w.settings, nil },
+		Paths:     func() (settings.Paths, error) { return w.paths, nil },
 		Hostname:  func() (string, error) { return "testhost", nil },
 		Agent:     func() (agent.Agent, error) { return w.agent, nil },
 		CredStore: w.credStore,
-		APIClient: func(context.Context) (*bbapi.Client, cmdutil.ResolvedCredential, error) {
+		APIClient: func(context.Context) (*bbapi.Client, settings.ResolvedCredential, error) {
 			cred := &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: w.emu.DefaultAPIToken()}
 			c, err := bbapi.NewClient(w.emu.APIURL(), cred, bbapi.WithMaxWait(2*time.Second))
-			return c, cmdutil.ResolvedCredential{Credential: cred, Source: cmdutil.SourceEnv}, err
+			return c, settings.ResolvedCredential{Credential: cred, Source: settings.SourceEnv}, err
 		},
 		Executable: func() (string, error) { return w.exe, nil },
-		Scheduler: func(_ context.Context, p cmdutil.Paths) (*schedule.Installer, error) {
+		Scheduler: func(_ context.Context, p settings.Paths) (*schedule.Installer, error) {
 			return &schedule.Installer{Backend: w.backend, Runner: w.runner, Home: p.Home, ConfigDir: p.ConfigDir,
 				UID: 1000, Now: func() time.Time { return testNow }}, nil
 		},

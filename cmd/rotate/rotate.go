@@ -23,7 +23,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bbkey/bbkey/internal/errkind"
 	engine "github.com/bbkey/bbkey/internal/rotate"
+	"github.com/bbkey/bbkey/internal/settings"
 
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
@@ -44,13 +46,13 @@ type Options struct {
 	LookupEnv func(string) (string, bool)
 	Prompter  func() prompt.Prompter
 	Now       func() time.Time
-	Settings  func() (cmdutil.Settings, error)
-	Paths     func() (cmdutil.Paths, error)
+	Settings  func() (settings.Settings, error)
+	Paths     func() (settings.Paths, error)
 	Hostname  func() (string, error)
 	Agent     func() (agent.Agent, error)
 	CredStore func(ctx context.Context, allowInsecure bool) (credstore.Store, error)
 	// APIClient resolves the credential and builds the client (Factory.APIClient).
-	APIClient func(context.Context) (*bbapi.Client, cmdutil.ResolvedCredential, error)
+	APIClient func(context.Context) (*bbapi.Client, settings.ResolvedCredential, error)
 	// DataCenter reaches a Data Center server a key is on, with that server's token.
 	DataCenter func(ctx context.Context, server string) (backend.Backend, error)
 	// Git runs git with extra environment, for the access-key ls-remote proof.
@@ -59,7 +61,7 @@ type Options struct {
 	Executable func() (string, error)
 	// Scheduler returns the installer of the OS timer (nil: detect it and run the real
 	// systemctl, launchctl, schtasks or crontab).
-	Scheduler func(ctx context.Context, p cmdutil.Paths) (*schedule.Installer, error)
+	Scheduler func(ctx context.Context, p settings.Paths) (*schedule.Installer, error)
 
 	JSON    bool
 	Debug   bool
@@ -173,13 +175,13 @@ func parseFlags(opts *Options) (flags, error) {
 	}
 	if opts.Name != "" {
 		if err := keylabel.ValidName(opts.Name); err != nil {
-			return fl, cmdutil.UsageError(fmt.Errorf("--name: %w", err))
+			return fl, errkind.UsageError(fmt.Errorf("--name: %w", err))
 		}
 	}
 	if opts.IfOlderThan != "" {
 		d, err := keylabel.ParseDuration(opts.IfOlderThan)
 		if err != nil || d <= 0 {
-			return fl, cmdutil.UsageError(fmt.Errorf("--if-older-than %q: want a positive age such as 90d or 12w", opts.IfOlderThan),
+			return fl, errkind.UsageError(fmt.Errorf("--if-older-than %q: want a positive age such as 90d or 12w", opts.IfOlderThan),
 				"ages are days (90d), weeks (12w) or Go durations (36h); Atlassian recommends replacing keys at least once a year")
 		}
 		fl.ifOlderThan, fl.ageGiven = d, true
@@ -188,18 +190,18 @@ func parseFlags(opts *Options) (flags, error) {
 	if opts.KeepRetired != "" {
 		d, err := parseDays(opts.KeepRetired)
 		if err != nil {
-			return fl, cmdutil.UsageError(fmt.Errorf("--keep-retired %q: want a number of days (30) or an age (30d, 4w)", opts.KeepRetired))
+			return fl, errkind.UsageError(fmt.Errorf("--keep-retired %q: want a number of days (30) or an age (30d, 4w)", opts.KeepRetired))
 		}
 		fl.keepRetired = d
 	}
 	if opts.Schedule != "" {
 		fr, err := schedule.ParseFrequency(opts.Schedule)
 		if err != nil {
-			return fl, cmdutil.UsageError(fmt.Errorf("--schedule: %w", err))
+			return fl, errkind.UsageError(fmt.Errorf("--schedule: %w", err))
 		}
 		fl.frequency = fr
 		if opts.Name != "" {
-			return fl, cmdutil.UsageError(errors.New("--name cannot be used with --schedule: the timer rotates every key of its kind"))
+			return fl, errkind.UsageError(errors.New("--name cannot be used with --schedule: the timer rotates every key of its kind"))
 		}
 	}
 	return fl, nil

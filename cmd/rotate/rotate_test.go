@@ -16,8 +16,9 @@ import (
 	"time"
 	"unicode/utf16"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/schedule"
 	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/state"
@@ -87,10 +88,10 @@ func TestRotateWithoutPassphraseFailsFirst(t *testing.T) {
 	w.seedAccount("ada", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
 	before := w.state()
 	err := runRotate(context.Background(), w.options())
-	if cmdutil.ExitCode(err) != cmdutil.ExitUsage {
-		t.Fatalf("err = %v (exit %d)", err, cmdutil.ExitCode(err))
+	if apierr.ExitCode(err) != errkind.ExitUsage {
+		t.Fatalf("err = %v (exit %d)", err, apierr.ExitCode(err))
 	}
-	msg := err.Error() + strings.Join(cmdutil.Hints(err), "\n")
+	msg := err.Error() + strings.Join(apierr.Hints(err), "\n")
 	if !strings.Contains(msg, "--passphrase-file") || !strings.Contains(msg, "BBKEY_PASSPHRASE") {
 		t.Errorf("err = %s", msg)
 	}
@@ -162,7 +163,7 @@ func TestScheduledRunRecordsOutcome(t *testing.T) {
 	opts.PassphraseFile, opts.IfOlderThan = w.passFile, "30d"
 	w.emu.DenySSHNewKeys()
 	err := runRotate(context.Background(), opts)
-	if cmdutil.ExitCode(err) != cmdutil.ExitVerify {
+	if apierr.ExitCode(err) != errkind.ExitVerify {
 		t.Fatalf("err = %v", err)
 	}
 	st = w.state()
@@ -192,7 +193,7 @@ func TestParseFlags(t *testing.T) {
 			o := &Options{}
 			tc.set(o)
 			_, err := parseFlags(o)
-			if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), tc.want) {
+			if apierr.ExitCode(err) != errkind.ExitUsage || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v", err)
 			}
 		})
@@ -375,8 +376,8 @@ func TestScheduleNeedsPassphraseSource(t *testing.T) {
 	opts := w.options()
 	opts.Schedule = "daily"
 	err := runRotate(context.Background(), opts)
-	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(strings.Join(cmdutil.Hints(err), "\n"), "--passphrase-file") {
-		t.Fatalf("err = %v, hints %q", err, cmdutil.Hints(err))
+	if apierr.ExitCode(err) != errkind.ExitUsage || !strings.Contains(strings.Join(apierr.Hints(err), "\n"), "--passphrase-file") {
+		t.Fatalf("err = %v, hints %q", err, apierr.Hints(err))
 	}
 	if cmds := w.runner.Commands(); cmds != "" {
 		t.Errorf("ran %s", cmds)
@@ -480,9 +481,9 @@ func TestScheduleRefusesAJobThatCouldNotRun(t *testing.T) {
 			opts := w.options()
 			opts.Schedule, opts.PassphraseFile = "daily", w.passFile
 			err := runRotate(context.Background(), opts)
-			hints := strings.Join(cmdutil.Hints(err), "\n")
-			if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(fmt.Sprint(err), tt.want) {
-				t.Fatalf("err = %v (exit %d), want exit 2 with %q", err, cmdutil.ExitCode(err), tt.want)
+			hints := strings.Join(apierr.Hints(err), "\n")
+			if apierr.ExitCode(err) != errkind.ExitUsage || !strings.Contains(fmt.Sprint(err), tt.want) {
+				t.Fatalf("err = %v (exit %d), want exit 2 with %q", err, apierr.ExitCode(err), tt.want)
 			}
 			for _, h := range tt.hints {
 				if !strings.Contains(hints, h) {

@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
@@ -162,11 +164,11 @@ func refuseAccessTokenOnRepoKeys(opts *Options, dir state.Dir, api *bbapi.Client
 
 // scheduledOutcome is a timer's run as --status shows it.
 func scheduledOutcome(started time.Time, runErr error) *state.ScheduledRun {
-	run := &state.ScheduledRun{Time: started, Result: state.ResultOK, ExitCode: cmdutil.ExitCode(runErr)}
+	run := &state.ScheduledRun{Time: started, Result: state.ResultOK, ExitCode: apierr.ExitCode(runErr)}
 	if runErr != nil {
 		run.Error = runErr.Error()
 		run.Result = state.ResultFailed
-		if run.ExitCode == cmdutil.ExitPartial {
+		if run.ExitCode == errkind.ExitPartial {
 			run.Result = state.ResultPartial
 		}
 	}
@@ -239,7 +241,7 @@ func (p *passphrases) get(ctx context.Context, name string) ([]byte, error) {
 	}
 	pass, err := p.source().NewPassphrase()
 	if err != nil {
-		return nil, cmdutil.WithHint(err, "for runs without a terminal, `bbkey rotate --schedule …` can keep the passphrase in the keychain")
+		return nil, errkind.WithHint(err, "for runs without a terminal, `bbkey rotate --schedule …` can keep the passphrase in the keychain")
 	}
 	p.typed = bytes.Clone(pass)
 	return pass, nil

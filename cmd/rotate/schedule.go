@@ -12,12 +12,13 @@ import (
 	"slices"
 	"time"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/schedule"
 	"github.com/bbkey/bbkey/internal/secret"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testhook"
 	"github.com/bbkey/bbkey/keys"
@@ -29,7 +30,7 @@ import (
 const SchedulerEnv = "BBKEY_TEST_SCHEDULER"
 
 // installer returns the timer backend of this machine.
-func (o *Options) installer(ctx context.Context, p cmdutil.Paths) (*schedule.Installer, error) {
+func (o *Options) installer(ctx context.Context, p settings.Paths) (*schedule.Installer, error) {
 	if o.Scheduler != nil {
 		return o.Scheduler(ctx, p)
 	}
@@ -40,7 +41,7 @@ func (o *Options) installer(ctx context.Context, p cmdutil.Paths) (*schedule.Ins
 		case schedule.Systemd, schedule.Cron, schedule.Launchd, schedule.TaskScheduler:
 			backend = b
 		default:
-			return nil, cmdutil.UsageError(fmt.Errorf("%s=%s: not a scheduler (systemd, cron, launchd, taskscheduler)", SchedulerEnv, v))
+			return nil, errkind.UsageError(fmt.Errorf("%s=%s: not a scheduler (systemd, cron, launchd, taskscheduler)", SchedulerEnv, v))
 		}
 	}
 	return &schedule.Installer{
@@ -59,11 +60,11 @@ func plainErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	var ee *cmdutil.ExitError
+	var ee *errkind.ExitError
 	if errors.As(err, &ee) {
 		return err
 	}
-	return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: err}
+	return &errkind.ExitError{Code: errkind.ExitFailure, Err: err}
 }
 
 // The --json documents of --schedule and --unschedule (docs/rotate.md).
@@ -97,7 +98,7 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 		if opts.AccessKeys {
 			what, cmd = "access key", "bbkey add-access-key"
 		}
-		return cmdutil.WithHint(fmt.Errorf("no %s to rotate on a schedule", what), "run `"+cmd+"` first")
+		return errkind.WithHint(fmt.Errorf("no %s to rotate on a schedule", what), "run `"+cmd+"` first")
 	}
 	exe, err := opts.Executable()
 	if err != nil {
@@ -140,7 +141,7 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 	ro.Calendar = schedule.DefaultCalendar(fl.frequency, host+"/"+schedule.JobID(opts.AccessKeys))
 	job, err := schedule.NewRotateJob(ro)
 	if err != nil {
-		return cmdutil.UsageError(err)
+		return errkind.UsageError(err)
 	}
 	in, err := opts.installer(ctx, paths)
 	if err != nil {
@@ -224,13 +225,13 @@ func schedulePassphrase(ctx context.Context, opts *Options, names []string) (str
 	case opts.PassphraseFile != "":
 		return "file", nil, nil, nil
 	}
-	noSource := cmdutil.UsageError(errors.New("the timer needs a passphrase for the new keys and has no terminal to ask"),
+	noSource := errkind.UsageError(errors.New("the timer needs a passphrase for the new keys and has no terminal to ask"),
 		"give it in a file the job reads at every run: --passphrase-file FILE",
 		"or keep it in the keychain: run this on a terminal, or with BBKEY_PASSPHRASE set",
 		"or opt out with --no-passphrase (the keys are then unencrypted)")
 	store, err := opts.CredStore(ctx, false)
 	if err != nil {
-		return "", nil, nil, cmdutil.UsageError(fmt.Errorf("no keychain to keep the timer's passphrase in: %w", err),
+		return "", nil, nil, errkind.UsageError(fmt.Errorf("no keychain to keep the timer's passphrase in: %w", err),
 			"give the timer a passphrase file instead: --passphrase-file FILE (the job reads it at every run; make it private: "+keys.PrivateFileCommand+")")
 	}
 	pending := map[string][]byte{}
@@ -266,7 +267,7 @@ func schedulePassphrase(ctx context.Context, opts *Options, names []string) (str
 
 // recordSchedule keeps (rec) or forgets (nil) the installed timer in the state, for
 // doctor. Re-installing the same timer keeps its install time.
-func recordSchedule(ctx context.Context, opts *Options, paths cmdutil.Paths, id string, rec *state.Schedule) error {
+func recordSchedule(ctx context.Context, opts *Options, paths settings.Paths, id string, rec *state.Schedule) error {
 	err := state.Dir{Path: paths.ConfigDir, Now: opts.Now}.Update(ctx, func(st *state.State) error {
 		old := st.Schedules[id]
 		switch {
@@ -317,14 +318,14 @@ func jobCanRun(ctx context.Context, opts *Options, b schedule.Backend) error {
 	}
 	switch {
 	case stored == "":
-		return cmdutil.UsageError(errors.New("the timer's job would have no Bitbucket credential: it gets none of this shell's environment (BITBUCKET_*) or flags (--token-file), and none is stored"),
+		return errkind.UsageError(errors.New("the timer's job would have no Bitbucket credential: it gets none of this shell's environment (BITBUCKET_*) or flags (--token-file), and none is stored"),
 			"store it where the job finds it: `bbkey auth login` (the OS keychain), or `bbkey auth login --insecure-storage` (a 0600 file, for cron and servers without a keychain)")
 	case stored != "file" && !reachesKeychain(b):
 		hints := []string{"store it in a file the job can read: `bbkey auth login --insecure-storage` (0600, in the config directory)"}
 		if b == schedule.Cron {
 			hints = append(hints, cronHint)
 		}
-		return cmdutil.UsageError(fmt.Errorf("the timer's job could not read the Bitbucket credential: it is in the %s, and %s jobs have no session bus to reach it", stored, b), hints...)
+		return errkind.UsageError(fmt.Errorf("the timer's job could not read the Bitbucket credential: it is in the %s, and %s jobs have no session bus to reach it", stored, b), hints...)
 	}
 	// The passphrase of the new keys: a file or the opt-out always work; the keychain
 	// entry (kept by --schedule itself) only where the job reaches the keychain.
@@ -339,5 +340,5 @@ func jobCanRun(ctx context.Context, opts *Options, b schedule.Backend) error {
 	if b == schedule.Cron {
 		hints = append(hints, cronHint)
 	}
-	return cmdutil.UsageError(fmt.Errorf("the timer's job could not read the new keys' passphrase: it would be kept in the %s, and %s jobs have no session bus to reach it", ps.Kind(), b), hints...)
+	return errkind.UsageError(fmt.Errorf("the timer's job could not read the new keys' passphrase: it would be kept in the %s, and %s jobs have no session bus to reach it", ps.Kind(), b), hints...)
 }

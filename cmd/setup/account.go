@@ -12,11 +12,14 @@ import (
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/cmd/auth/shared"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/settings"
 )
 
 // credentials finds the credential and asks Bitbucket whose it is (GET /user; on Data
@@ -28,15 +31,15 @@ func (r *run) credentials(ctx context.Context) error {
 	rc, err := opts.Resolve(ctx)
 	switch {
 	case err == nil:
-	case r.server != "" && errors.Is(err, cmdutil.ErrNoCredential):
+	case r.server != "" && errors.Is(err, settings.ErrNoCredential):
 		// No question asks for a server's token: it comes from a file, the environment
 		// or 'bbkey auth login --server'.
-		return cmdutil.UsageError(err, cmdutil.Hints(err)...)
-	case errors.Is(err, cmdutil.ErrNoCredential) && opts.NoInput:
-		return cmdutil.UsageError(errors.New("no Bitbucket credential, and no terminal to ask for one"),
+		return errkind.UsageError(err, apierr.Hints(err)...)
+	case errors.Is(err, settings.ErrNoCredential) && opts.NoInput:
+		return errkind.UsageError(errors.New("no Bitbucket credential, and no terminal to ask for one"),
 			"set "+shared.EnvEmail+" and "+shared.EnvToken+" (or pass --token-file FILE with "+shared.EnvEmail+"), or run 'bbkey auth login' first",
 			"create an API token with scopes at "+shared.TokenPage)
-	case errors.Is(err, cmdutil.ErrNoCredential):
+	case errors.Is(err, settings.ErrNoCredential):
 		tok, _, err := shared.ReadAPIToken(shared.Input{
 			LookupEnv: opts.LookupEnv,
 			Prompter:  opts.Prompter,
@@ -46,13 +49,13 @@ func (r *run) credentials(ctx context.Context) error {
 			return err
 		}
 		r.pending = tok
-		rc = cmdutil.ResolvedCredential{Credential: tok, Source: "prompt"}
+		rc = settings.ResolvedCredential{Credential: tok, Source: "prompt"}
 	default:
 		return err
 	}
 	r.cred = rc
 	if r.server == "" && rc.Credential.Kind() == bbapi.KindAccessToken {
-		return cmdutil.AuthError(errors.New("an access token cannot manage a person's SSH keys"),
+		return errkind.AuthError(errors.New("an access token cannot manage a person's SSH keys"),
 			"setup needs an API token: set "+shared.EnvEmail+" and "+shared.EnvToken+", or run 'bbkey auth login'",
 			"for a build server with an access token, use 'bbkey add-access-key'")
 	}
@@ -73,7 +76,7 @@ func (r *run) credentials(ctx context.Context) error {
 		}
 	}
 	if a.Service {
-		return cmdutil.AuthError(fmt.Errorf("the HTTP access token acts as %s, a project or repository token's service user, which cannot hold SSH keys", a.Nickname),
+		return errkind.AuthError(fmt.Errorf("the HTTP access token acts as %s, a project or repository token's service user, which cannot hold SSH keys", a.Nickname),
 			"setup needs a personal HTTP access token of your own user ("+cmdutil.ServerTokenEnv+" or --token-file)",
 			"for a build server with a project or repository token, use 'bbkey add-access-key'")
 	}
@@ -110,7 +113,7 @@ func (r *run) sshSide(ctx context.Context) error {
 	r.ssh = s
 	for url, v := range r.st.Servers {
 		if url != r.server && strings.EqualFold(v.SSHHost, s.Host) && len(v.Accounts)+len(v.AccessKeys) > 0 {
-			return cmdutil.UsageError(fmt.Errorf("%s serves git over SSH on %s, as %s does, which has keys here: ssh config tells hosts apart by name, not by port", r.server, s.Host, url),
+			return errkind.UsageError(fmt.Errorf("%s serves git over SSH on %s, as %s does, which has keys here: ssh config tells hosts apart by name, not by port", r.server, s.Host, url),
 				"keep the keys of one of the two servers on this machine, or have the administrators give one server's SSH its own host name")
 		}
 	}
@@ -134,7 +137,7 @@ func (r *run) chooseName(context.Context) error {
 	name := r.opts.Name
 	switch {
 	case name != "" && existing != "" && existing != name:
-		return cmdutil.UsageError(fmt.Errorf("this Bitbucket account is already set up here under the name %q", existing),
+		return errkind.UsageError(fmt.Errorf("this Bitbucket account is already set up here under the name %q", existing),
 			fmt.Sprintf("run 'bbkey setup --name %s' to check it, or 'bbkey rotate' to replace its key", existing))
 	case name == "" && existing != "":
 		name = existing
@@ -152,7 +155,7 @@ func (r *run) chooseName(context.Context) error {
 		}
 	}
 	if err := keylabel.ValidName(name); err != nil {
-		return cmdutil.UsageError(err, "choose a name with --name NAME")
+		return errkind.UsageError(err, "choose a name with --name NAME")
 	}
 	if server, a, ok := r.st.AccountNamed(name); ok && (a.UUID != uuid || server != r.server) {
 		owner := a.Nickname
@@ -161,7 +164,7 @@ func (r *run) chooseName(context.Context) error {
 		} else if r.server != "" {
 			owner += " on Bitbucket Cloud"
 		}
-		return cmdutil.UsageError(fmt.Errorf("the key name %q already belongs to another Bitbucket account (%s)", name, owner),
+		return errkind.UsageError(fmt.Errorf("the key name %q already belongs to another Bitbucket account (%s)", name, owner),
 			"give this account its own name with --name NAME")
 	}
 	r.name = name

@@ -11,8 +11,10 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/testutil"
@@ -101,8 +103,8 @@ func TestSetupDataCenterHostKeyMismatch(t *testing.T) {
 	before := fx.snapshot()
 	err := fx.run("--passphrase-file", fx.passFile)
 	var he *backend.HostKeyError
-	if !errors.As(err, &he) || cmdutil.ExitCode(err) != cmdutil.ExitVerify {
-		t.Fatalf("err = %v (exit %d), want a host key error, exit 5", err, cmdutil.ExitCode(err))
+	if !errors.As(err, &he) || apierr.ExitCode(err) != errkind.ExitVerify {
+		t.Fatalf("err = %v (exit %d), want a host key error, exit 5", err, apierr.ExitCode(err))
 	}
 	if d := testutil.DiffSnapshots(before, fx.snapshot()); d != "" {
 		t.Errorf("files changed:\n%s", d)
@@ -110,7 +112,7 @@ func TestSetupDataCenterHostKeyMismatch(t *testing.T) {
 	if n := len(fx.emu.DataCenter().UserKeys(bbapitest.DCDefaultUser)); n != 0 {
 		t.Errorf("%d keys uploaded", n)
 	}
-	if h := strings.Join(cmdutil.Hints(err), "\n"); !strings.Contains(h, "--ssh-host-keys") {
+	if h := strings.Join(apierr.Hints(err), "\n"); !strings.Contains(h, "--ssh-host-keys") {
 		t.Errorf("hints %q", h)
 	}
 }
@@ -122,8 +124,8 @@ func TestSetupDataCenterNoToken(t *testing.T) {
 	fx := newFixture(t, bbapitest.WithDataCenter(), bbapitest.WithSpecValidation(t))
 	delete(fx.env, cmdutil.ServerTokenEnv)
 	err := fx.run("--passphrase-file", fx.passFile)
-	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(strings.Join(cmdutil.Hints(err), "\n"), "auth login --server") {
-		t.Fatalf("err = %v (exit %d, hints %q)", err, cmdutil.ExitCode(err), cmdutil.Hints(err))
+	if apierr.ExitCode(err) != errkind.ExitUsage || !strings.Contains(strings.Join(apierr.Hints(err), "\n"), "auth login --server") {
+		t.Fatalf("err = %v (exit %d, hints %q)", err, apierr.ExitCode(err), apierr.Hints(err))
 	}
 	if reqs := fx.requests(); len(reqs) != 0 {
 		t.Errorf("requests: %q", reqs)
@@ -140,8 +142,8 @@ func TestSetupDataCenterServiceToken(t *testing.T) {
 	}
 	fx.env[cmdutil.ServerTokenEnv] = tok
 	err = fx.run("--passphrase-file", fx.passFile)
-	if cmdutil.ExitCode(err) != cmdutil.ExitAuth || !strings.Contains(strings.Join(cmdutil.Hints(err), "\n"), "add-access-key") {
-		t.Fatalf("err = %v (exit %d, hints %q)", err, cmdutil.ExitCode(err), cmdutil.Hints(err))
+	if apierr.ExitCode(err) != errkind.ExitAuth || !strings.Contains(strings.Join(apierr.Hints(err), "\n"), "add-access-key") {
+		t.Fatalf("err = %v (exit %d, hints %q)", err, apierr.ExitCode(err), apierr.Hints(err))
 	}
 	if slices.ContainsFunc(fx.requests(), func(r string) bool { return strings.HasPrefix(r, "POST") }) {
 		t.Errorf("requests: %q", fx.requests())
@@ -173,8 +175,8 @@ func TestSetupDataCenterSSHHostTaken(t *testing.T) {
 	fx.env[cmdutil.ServerTokenEnv] = other.DataCenter().DefaultToken()
 	before := fx.snapshot()
 	err := fx.run("--passphrase-file", fx.passFile)
-	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), "127.0.0.1") {
-		t.Fatalf("err = %v (exit %d)", err, cmdutil.ExitCode(err))
+	if apierr.ExitCode(err) != errkind.ExitUsage || !strings.Contains(err.Error(), "127.0.0.1") {
+		t.Fatalf("err = %v (exit %d)", err, apierr.ExitCode(err))
 	}
 	if d := testutil.DiffSnapshots(before, fx.snapshot()); d != "" {
 		t.Errorf("files changed:\n%s", d)
@@ -215,8 +217,8 @@ func TestSetupDataCenterProofFailureTakesTheKeyBack(t *testing.T) {
 	fx := newFixture(t, bbapitest.WithDataCenter(), bbapitest.WithSpecValidation(t))
 	fx.emu.DenySSHNewKeys()
 	err := fx.run("--passphrase-file", fx.passFile)
-	if cmdutil.ExitCode(err) != cmdutil.ExitVerify {
-		t.Fatalf("err = %v (exit %d), want exit 5", err, cmdutil.ExitCode(err))
+	if apierr.ExitCode(err) != errkind.ExitVerify {
+		t.Fatalf("err = %v (exit %d), want exit 5", err, apierr.ExitCode(err))
 	}
 	if n := len(fx.emu.DataCenter().UserKeys(bbapitest.DCDefaultUser)); n != 0 {
 		t.Errorf("%d keys left on the server", n)
@@ -238,7 +240,7 @@ func TestSetupDataCenterProofFailureTakesTheKeyBack(t *testing.T) {
 			t.Errorf("%s was left", f)
 		}
 	}
-	if !strings.Contains(strings.Join(cmdutil.Hints(err), "\n"), "removed from Bitbucket again") {
-		t.Errorf("hints %q", cmdutil.Hints(err))
+	if !strings.Contains(strings.Join(apierr.Hints(err), "\n"), "removed from Bitbucket again") {
+		t.Errorf("hints %q", apierr.Hints(err))
 	}
 }

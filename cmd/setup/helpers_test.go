@@ -17,6 +17,7 @@ import (
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
 )
@@ -83,8 +84,8 @@ func (fx *fixture) factory() *cmdutil.Factory {
 		},
 		Now:        func() time.Time { return testNow },
 		HTTPClient: func() *http.Client { return &http.Client{Timeout: 30 * time.Second} },
-		Paths: func() (cmdutil.Paths, error) {
-			return cmdutil.Paths{Home: home.Dir, SSHDir: home.SSHDir, ConfigDir: filepath.Join(home.ConfigDir, "bbkey")}, nil
+		Paths: func() (settings.Paths, error) {
+			return settings.Paths{Home: home.Dir, SSHDir: home.SSHDir, ConfigDir: filepath.Join(home.ConfigDir, "bbkey")}, nil
 		},
 		Prompter: func() prompt.Prompter { return fx.prompter },
 		Git:      gitrun.Exec{Env: home.Env()},

@@ -8,7 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/secret"
@@ -25,7 +27,7 @@ func (r *run) prepareKey(ctx context.Context) error {
 	} else {
 		p, err := keys.AccountKeyPath(r.paths.SSHDir, r.name)
 		if err != nil {
-			return cmdutil.UsageError(err)
+			return errkind.UsageError(err)
 		}
 		r.keyPath = p
 	}
@@ -39,7 +41,7 @@ func (r *run) prepareKey(ctx context.Context) error {
 	}
 	switch {
 	case r.fl.keyFile != "" && !privExists:
-		return cmdutil.UsageError(fmt.Errorf("--key %s: no such private key file", r.keyPath),
+		return errkind.UsageError(fmt.Errorf("--key %s: no such private key file", r.keyPath),
 			"give the private key, not the .pub; its .pub is read from next to it")
 	case !privExists && pubExists:
 		return fmt.Errorf("%s exists without its private key %s", r.keyPath+keys.PublicSuffix, r.keyPath)
@@ -175,7 +177,7 @@ func (r *run) loadAgent(context.Context) error {
 	case r.agentErr != nil:
 		r.res.Agent.Warning = r.agentErr.Error()
 		r.step("agent", statusWarning, "%v: the key works, but git will ask for its passphrase each time", r.agentErr)
-		for _, h := range cmdutil.Hints(r.agentErr) {
+		for _, h := range apierr.Hints(r.agentErr) {
 			fmt.Fprintf(r.opts.IO.ErrOut, "  %s\n", h)
 		}
 		return nil

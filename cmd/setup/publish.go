@@ -14,7 +14,7 @@ import (
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/backend"
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/identity"
@@ -60,7 +60,7 @@ func (r *run) upload(ctx context.Context) error {
 	k, err := r.b.AddAccountKey(ctx, r.acct, add)
 	if err != nil {
 		if backend.IsDuplicateKey(err) {
-			return cmdutil.WithHint(fmt.Errorf("the key %s is already registered on another Bitbucket account: %w", r.pub.Fingerprint, err),
+			return errkind.WithHint(fmt.Errorf("the key %s is already registered on another Bitbucket account: %w", r.pub.Fingerprint, err),
 				"a public key can belong to one Bitbucket account only (one key, one account): give each account its own key",
 				"remove it from the other account first, or drop --key so that setup makes a fresh key for this one",
 				"a key deleted from an account recently may be blocked for up to 30 days")

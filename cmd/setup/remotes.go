@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/remote"
 	"github.com/bbkey/bbkey/internal/text"
@@ -92,7 +92,7 @@ func (r *run) switchRemotes(ctx context.Context) error {
 		return nil
 	}
 	if err := remote.Apply(ctx, r.opts.Git, plan); err != nil {
-		return cmdutil.WithHint(fmt.Errorf("switching the remotes of %s: %w", repo, err),
+		return errkind.WithHint(fmt.Errorf("switching the remotes of %s: %w", repo, err),
 			"the key is set up and proven; re-run 'bbkey setup' or 'bbkey remote' to switch the remotes")
 	}
 	for _, c := range r.res.RemotesChanged {
@@ -134,7 +134,7 @@ func (r *run) scrubCredentials(ctx context.Context) error {
 		return nil
 	}
 	if err := remote.Scrub(ctx, r.opts.Git, sp, r.now); err != nil {
-		return cmdutil.WithHint(fmt.Errorf("removing the credentials stored for %s: %w", r.server, err),
+		return errkind.WithHint(fmt.Errorf("removing the credentials stored for %s: %w", r.server, err),
 			"the key is set up and proven; remove them by hand, or re-run 'bbkey setup --server "+r.server+"'")
 	}
 	for _, f := range sp.Files {

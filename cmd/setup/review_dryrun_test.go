@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/errkind"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/testutil"
 )
 
@@ -31,7 +33,7 @@ func TestSetupDryRunMatchesTheRealRun(t *testing.T) {
 	dry, real := results[0], results[1]
 	// config.json is left out: whether it would change is cmdutil.PersistSettings' to
 	// say, and it has no dry-run mode.
-	settings := cmdutil.SettingsFile(cmdutil.Paths{ConfigDir: filepath.Join(fx.home.ConfigDir, "bbkey")})
+	settings := settings.SettingsFile(settings.Paths{ConfigDir: filepath.Join(fx.home.ConfigDir, "bbkey")})
 	real.FilesChanged = slices.DeleteFunc(real.FilesChanged, func(p string) bool { return p == settings })
 	slices.Sort(dry.FilesChanged)
 	slices.Sort(real.FilesChanged)
@@ -52,8 +54,8 @@ func TestSetupDryRunWithoutPassphraseSource(t *testing.T) {
 	t.Parallel()
 	fx := newFixture(t)
 	err := fx.run("--dry-run")
-	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(strings.Join(cmdutil.Hints(err), " "), "--passphrase-file") {
-		t.Fatalf("err = %v (exit %d), want exit 2 naming --passphrase-file", err, cmdutil.ExitCode(err))
+	if apierr.ExitCode(err) != errkind.ExitUsage || !strings.Contains(strings.Join(apierr.Hints(err), " "), "--passphrase-file") {
+		t.Fatalf("err = %v (exit %d), want exit 2 naming --passphrase-file", err, apierr.ExitCode(err))
 	}
 	if err := fx.run("--dry-run", "--no-passphrase"); err != nil {
 		t.Errorf("--no-passphrase dry run: %v", err)

@@ -4,7 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/testutil"
 )
 
@@ -25,8 +26,8 @@ func TestSetupBadHostKeySettingsFailFirst(t *testing.T) {
 			fx.env[tt.env] = tt.val
 			before := fx.snapshot()
 			err := fx.run("--passphrase-file", fx.passFile)
-			if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v (exit %d), want exit 2 with %q", err, cmdutil.ExitCode(err), tt.want)
+			if apierr.ExitCode(err) != errkind.ExitUsage || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v (exit %d), want exit 2 with %q", err, apierr.ExitCode(err), tt.want)
 			}
 			if got := fx.requests(); len(got) != 0 {
 				t.Errorf("requests before failing: %q", got)

@@ -9,9 +9,10 @@ import (
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/backend"
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testhook"
@@ -22,8 +23,8 @@ import (
 type run struct {
 	opts     *Options
 	fl       flags
-	settings cmdutil.Settings
-	paths    cmdutil.Paths
+	settings settings.Settings
+	paths    settings.Paths
 	now      time.Time
 	res      *Result
 
@@ -34,7 +35,7 @@ type run struct {
 	acct    *backend.Account
 	ssh     *backend.SSH // where git over SSH goes and the pins, known before the upload
 	server  string       // the Data Center server's URL; "" for Cloud
-	cred    cmdutil.ResolvedCredential
+	cred    settings.ResolvedCredential
 	pending *bbapi.APIToken // typed at the prompt, stored once every question is answered
 
 	name     string
@@ -86,9 +87,9 @@ func runSetup(ctx context.Context, opts *Options) (err error) {
 			}
 			switch {
 			case r.takenBack && r.takeBackErr != nil:
-				err = cmdutil.WithHint(err, fmt.Sprintf("the key was added to Bitbucket but could not be removed again (%v): remove %s with 'bbkey remove'", r.takeBackErr, r.remoteKey.ID))
+				err = errkind.WithHint(err, fmt.Sprintf("the key was added to Bitbucket but could not be removed again (%v): remove %s with 'bbkey remove'", r.takeBackErr, r.remoteKey.ID))
 			case r.takenBack:
-				err = cmdutil.WithHint(err, "the key was removed from Bitbucket again; its files stay in "+r.paths.SSHDir+" and a re-run reuses them")
+				err = errkind.WithHint(err, "the key was removed from Bitbucket again; its files stay in "+r.paths.SSHDir+" and a re-run reuses them")
 			}
 		}
 	}()

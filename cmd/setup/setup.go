@@ -45,11 +45,13 @@ import (
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/secret"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/keys"
 )
 
@@ -59,19 +61,19 @@ type Options struct {
 	LookupEnv func(string) (string, bool)
 	Prompter  func() prompt.Prompter
 	Now       func() time.Time
-	Settings  func() (cmdutil.Settings, error)
-	Paths     func() (cmdutil.Paths, error)
+	Settings  func() (settings.Settings, error)
+	Paths     func() (settings.Paths, error)
 	Hostname  func() (string, error)
 	Agent     func() (agent.Agent, error)
 	CredStore func(ctx context.Context, allowInsecure bool) (credstore.Store, error)
 	Git       gitrun.Runner
 	// Resolve finds the credential of the run for the selected Bitbucket
 	// (Factory.ResolveSelected).
-	Resolve func(context.Context) (cmdutil.ResolvedCredential, error)
+	Resolve func(context.Context) (settings.ResolvedCredential, error)
 	// NewBackend builds the selected Bitbucket's Backend (Factory.NewBackend).
 	NewBackend func(bbapi.Credential, ...bbapi.Option) (backend.Backend, error)
 	// PersistSettings records non-default settings for later runs (Factory.PersistSettings).
-	PersistSettings func(cmdutil.Settings) (string, error)
+	PersistSettings func(settings.Settings) (string, error)
 	// WorkDir is the directory whose repository's remotes are switched.
 	WorkDir string
 
@@ -190,20 +192,20 @@ func parseFlags(opts *Options) (flags, error) {
 	var fl flags
 	if opts.Name != "" {
 		if err := keylabel.ValidName(opts.Name); err != nil {
-			return fl, cmdutil.UsageError(fmt.Errorf("--name: %w", err))
+			return fl, errkind.UsageError(fmt.Errorf("--name: %w", err))
 		}
 	}
 	if opts.ExpiresIn != "" {
 		d, err := keylabel.ParseDuration(opts.ExpiresIn)
 		if err != nil || d <= 0 {
-			return fl, cmdutil.UsageError(fmt.Errorf("--expires-in %q: want a positive duration such as 365d or 26w", opts.ExpiresIn))
+			return fl, errkind.UsageError(fmt.Errorf("--expires-in %q: want a positive duration such as 365d or 26w", opts.ExpiresIn))
 		}
 		fl.expiresIn = d
 	}
 	if opts.AgentLifetime != "" {
 		d, err := keylabel.ParseDuration(opts.AgentLifetime)
 		if err != nil || d <= 0 {
-			return fl, cmdutil.UsageError(fmt.Errorf("--agent-lifetime %q: want a positive duration such as 8h or 1d", opts.AgentLifetime))
+			return fl, errkind.UsageError(fmt.Errorf("--agent-lifetime %q: want a positive duration such as 8h or 1d", opts.AgentLifetime))
 		}
 		fl.lifetime = d
 	}

@@ -16,8 +16,9 @@ import (
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/testutil"
 	"github.com/bbkey/bbkey/keys"
@@ -211,7 +212,7 @@ func TestSetupNoInputFailsBeforeWriting(t *testing.T) {
 	}{
 		{
 			name:      "no passphrase source",
-			wantCode:  cmdutil.ExitUsage,
+			wantCode:  errkind.ExitUsage,
 			wantInErr: []string{"--passphrase-file", "BBKEY_PASSPHRASE"},
 			wantCalls: []string{"GET /2.0/user"},
 		},
@@ -219,7 +220,7 @@ func TestSetupNoInputFailsBeforeWriting(t *testing.T) {
 			name:      "no credential",
 			unset:     []string{"BITBUCKET_EMAIL", "BITBUCKET_API_TOKEN"},
 			args:      []string{"--passphrase-file", ""},
-			wantCode:  cmdutil.ExitUsage,
+			wantCode:  errkind.ExitUsage,
 			wantInErr: []string{"no Bitbucket credential", "BITBUCKET_API_TOKEN"},
 			wantCalls: nil,
 		},
@@ -236,10 +237,10 @@ func TestSetupNoInputFailsBeforeWriting(t *testing.T) {
 			}
 			before := fx.snapshot()
 			err := fx.run(args...)
-			if code := cmdutil.ExitCode(err); code != tt.wantCode {
+			if code := apierr.ExitCode(err); code != tt.wantCode {
 				t.Fatalf("exit %d (%v), want %d", code, err, tt.wantCode)
 			}
-			msg := err.Error() + strings.Join(cmdutil.Hints(err), "\n")
+			msg := err.Error() + strings.Join(apierr.Hints(err), "\n")
 			for _, w := range tt.wantInErr {
 				if !strings.Contains(msg, w) {
 					t.Errorf("error %q does not name %q", msg, w)
@@ -265,7 +266,7 @@ func TestSetupAuthFailures(t *testing.T) {
 		fx.env["BITBUCKET_API_TOKEN"] = "not-the-token"
 		before := fx.snapshot()
 		err := fx.run("--passphrase-file", fx.passFile)
-		if code := cmdutil.ExitCode(err); code != cmdutil.ExitAuth {
+		if code := apierr.ExitCode(err); code != errkind.ExitAuth {
 			t.Fatalf("exit %d (%v), want 4", code, err)
 		}
 		if strings.Contains(err.Error(), "not-the-token") || strings.Contains(fx.stderr.String(), "not-the-token") {
@@ -284,7 +285,7 @@ func TestSetupAuthFailures(t *testing.T) {
 		fx.env["BITBUCKET_API_TOKEN"] = tok
 		before := fx.snapshot()
 		err = fx.run("--passphrase-file", fx.passFile)
-		if code := cmdutil.ExitCode(err); code != cmdutil.ExitAuth {
+		if code := apierr.ExitCode(err); code != errkind.ExitAuth {
 			t.Fatalf("exit %d (%v), want 4", code, err)
 		}
 		if !strings.Contains(err.Error(), "write:ssh-key:bitbucket") {
@@ -307,7 +308,7 @@ func TestSetupAuthFailures(t *testing.T) {
 		delete(fx.env, "BITBUCKET_API_TOKEN")
 		fx.env["BITBUCKET_ACCESS_TOKEN"] = tok
 		err = fx.run("--passphrase-file", fx.passFile)
-		if code := cmdutil.ExitCode(err); code != cmdutil.ExitAuth || !strings.Contains(err.Error(), "access token") {
+		if code := apierr.ExitCode(err); code != errkind.ExitAuth || !strings.Contains(err.Error(), "access token") {
 			t.Fatalf("exit %d (%v), want 4 explaining access tokens", code, err)
 		}
 		if len(fx.requests()) != 0 {
@@ -350,10 +351,10 @@ func TestSetupKeyOnAnotherAccount(t *testing.T) {
 	before := fx.snapshot()
 
 	err = fx.run("--key", path)
-	if err == nil || !strings.Contains(err.Error(), "another Bitbucket account") || !strings.Contains(strings.Join(cmdutil.Hints(err), "\n"), "one key, one account") {
-		t.Fatalf("err = %v (hints %q), want the one-key-one-account explanation", err, cmdutil.Hints(err))
+	if err == nil || !strings.Contains(err.Error(), "another Bitbucket account") || !strings.Contains(strings.Join(apierr.Hints(err), "\n"), "one key, one account") {
+		t.Fatalf("err = %v (hints %q), want the one-key-one-account explanation", err, apierr.Hints(err))
 	}
-	if code := cmdutil.ExitCode(err); code != cmdutil.ExitFailure {
+	if code := apierr.ExitCode(err); code != errkind.ExitFailure {
 		t.Errorf("exit %d, want 1", code)
 	}
 	if got, want := fx.requests(), []string{"GET /2.0/user", "GET " + keysURL, "POST " + keysURL}; !slices.Equal(got, want) {
@@ -377,11 +378,11 @@ func TestSetupProofFailureTakesTheKeyBack(t *testing.T) {
 	fx.emu.DenySSH(k.Fingerprint)
 
 	err := fx.run()
-	if code := cmdutil.ExitCode(err); code != cmdutil.ExitVerify {
+	if code := apierr.ExitCode(err); code != errkind.ExitVerify {
 		t.Fatalf("exit %d (%v), want 5", code, err)
 	}
-	if !strings.Contains(strings.Join(cmdutil.Hints(err), "\n"), "removed from Bitbucket again") {
-		t.Errorf("hints %q do not say the key was removed", cmdutil.Hints(err))
+	if !strings.Contains(strings.Join(apierr.Hints(err), "\n"), "removed from Bitbucket again") {
+		t.Errorf("hints %q do not say the key was removed", apierr.Hints(err))
 	}
 	// The delete goes to the key's own link (Bitbucket's uuid form of the user).
 	got := fx.requests()
@@ -491,7 +492,7 @@ func TestSetupCancelAtPassphraseWritesNothing(t *testing.T) {
 	}
 	got.WorkDir = fx.workDir
 	err := runSetup(t.Context(), got)
-	if code := cmdutil.ExitCode(err); code != cmdutil.ExitUsage || !errors.Is(err, prompt.ErrCancelled) {
+	if code := apierr.ExitCode(err); code != errkind.ExitUsage || !errors.Is(err, prompt.ErrCancelled) {
 		t.Fatalf("exit %d (%v), want 2 (cancelled)", code, err)
 	}
 	if !slices.Equal(p.Asked, []string{"Passphrase for the new key"}) {
@@ -587,7 +588,7 @@ func TestSetupSecondAccount(t *testing.T) {
 	}
 
 	// The same account under another name is refused; another account under a taken name too.
-	if err := fx.run("--name", "other"); cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), `"work"`) {
+	if err := fx.run("--name", "other"); apierr.ExitCode(err) != errkind.ExitUsage || !strings.Contains(err.Error(), `"work"`) {
 		t.Errorf("same account, other name: %v", err)
 	}
 	if _, err := fx.emu.AddUser(bbapitest.User{Email: "carol@example.com", Nickname: "carol"}); err != nil {
@@ -598,7 +599,7 @@ func TestSetupSecondAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	fx.env["BITBUCKET_EMAIL"], fx.env["BITBUCKET_API_TOKEN"] = "carol@example.com", carol
-	if err := fx.run("--name", "work"); cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), "another Bitbucket account") {
+	if err := fx.run("--name", "work"); apierr.ExitCode(err) != errkind.ExitUsage || !strings.Contains(err.Error(), "another Bitbucket account") {
 		t.Errorf("taken name: %v", err)
 	}
 }
@@ -620,8 +621,8 @@ func TestSetupFlagErrors(t *testing.T) {
 			t.Errorf("%q: no error", args)
 			continue
 		}
-		if !strings.Contains(err.Error(), "if any flags in the group") && cmdutil.ExitCode(err) != cmdutil.ExitUsage {
-			t.Errorf("%q: exit %d (%v), want 2", args, cmdutil.ExitCode(err), err)
+		if !strings.Contains(err.Error(), "if any flags in the group") && apierr.ExitCode(err) != errkind.ExitUsage {
+			t.Errorf("%q: exit %d (%v), want 2", args, apierr.ExitCode(err), err)
 		}
 		if d := testutil.DiffSnapshots(before, fx.snapshot()); d != "" {
 			t.Errorf("%q wrote:\n%s", args, d)
@@ -700,7 +701,7 @@ func TestSetupUnattendedRerunWithoutPassphrase(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := fx.run("--key", other)
-	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error()+strings.Join(cmdutil.Hints(err), " "), "--passphrase-file") {
+	if apierr.ExitCode(err) != errkind.ExitUsage || !strings.Contains(err.Error()+strings.Join(apierr.Hints(err), " "), "--passphrase-file") {
 		t.Errorf("unproven encrypted key without a passphrase: %v", err)
 	}
 }

@@ -9,7 +9,9 @@ import (
 	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/secret"
+	"github.com/bbkey/bbkey/internal/settings"
 )
 
 // ServerTokenEnv holds a Data Center server's HTTP access token.
@@ -28,56 +30,56 @@ func serverCredentialHints(server string) []string {
 // keychain entry `bbkey auth login --server URL` stored (credstore.ServerAccount(server)).
 // It is the one place a server's credential is decided. Without any it returns an
 // AuthError matching ErrNoCredential.
-func (f *Factory) ResolveServerCredential(ctx context.Context, server string) (ResolvedCredential, error) {
+func (f *Factory) ResolveServerCredential(ctx context.Context, server string) (settings.ResolvedCredential, error) {
 	if f.Globals.TokenFile != "" {
 		tok, err := secret.ReadNonEmpty("--token-file", f.Globals.TokenFile)
 		if err != nil {
-			return ResolvedCredential{}, err
+			return settings.ResolvedCredential{}, err
 		}
 		defer clear(tok)
-		return ResolvedCredential{Credential: dc.Token{Token: string(tok)}, Source: SourceTokenFile}, nil
+		return settings.ResolvedCredential{Credential: dc.Token{Token: string(tok)}, Source: settings.SourceTokenFile}, nil
 	}
 	if v := f.Getenv(ServerTokenEnv); v != "" {
-		return ResolvedCredential{Credential: dc.Token{Token: v}, Source: SourceEnv}, nil
+		return settings.ResolvedCredential{Credential: dc.Token{Token: v}, Source: settings.SourceEnv}, nil
 	}
 	return f.storedServerCredential(ctx, server)
 }
 
 // storedServerCredential is the server's keychain entry (or the opt-in file's) alone.
-func (f *Factory) storedServerCredential(ctx context.Context, server string) (ResolvedCredential, error) {
-	noCred := AuthError(fmt.Errorf("%w: no credential for %s", ErrNoCredential, server), serverCredentialHints(server)...)
+func (f *Factory) storedServerCredential(ctx context.Context, server string) (settings.ResolvedCredential, error) {
+	noCred := errkind.AuthError(fmt.Errorf("%w: no credential for %s", settings.ErrNoCredential, server), serverCredentialHints(server)...)
 	if f.CredStore == nil {
-		return ResolvedCredential{}, noCred
+		return settings.ResolvedCredential{}, noCred
 	}
 	store, err := f.CredStore(ctx, true)
 	if err != nil {
-		return ResolvedCredential{}, noCred
+		return settings.ResolvedCredential{}, noCred
 	}
 	sec, err := credstore.GetServerToken(ctx, store, server)
 	if err != nil {
 		if errors.Is(err, credstore.ErrNotFound) {
-			return ResolvedCredential{}, noCred
+			return settings.ResolvedCredential{}, noCred
 		}
-		return ResolvedCredential{}, WithHint(fmt.Errorf("reading the stored credential of %s: %w", server, err),
+		return settings.ResolvedCredential{}, errkind.WithHint(fmt.Errorf("reading the stored credential of %s: %w", server, err),
 			"run 'bbkey auth login --server "+server+"' again")
 	}
 	defer clear(sec.Secret)
-	src := SourceStore
+	src := settings.SourceStore
 	if store.Kind() == "file" {
-		src = SourceFileStore
+		src = settings.SourceFileStore
 		if w := credstore.Warning(store); w != "" {
 			f.IOStreams.Warnf("%s", w)
 		}
 	}
-	return ResolvedCredential{Credential: dc.Token{Token: string(sec.Secret)}, Source: src}, nil
+	return settings.ResolvedCredential{Credential: dc.Token{Token: string(sec.Secret)}, Source: src}, nil
 }
 
 // ResolveSelected finds the credential of the Bitbucket the settings select: Cloud's
 // (ResolveCredential) or the Data Center server's (ResolveServerCredential).
-func (f *Factory) ResolveSelected(ctx context.Context) (ResolvedCredential, error) {
+func (f *Factory) ResolveSelected(ctx context.Context) (settings.ResolvedCredential, error) {
 	s, err := f.Settings()
 	if err != nil {
-		return ResolvedCredential{}, err
+		return settings.ResolvedCredential{}, err
 	}
 	if s.Server == "" {
 		return f.ResolveCredential(ctx)
@@ -96,7 +98,7 @@ func (f *Factory) NewBackend(cred bbapi.Credential, extra ...bbapi.Option) (back
 	return f.newBackendFor(s, cred, extra...)
 }
 
-func (f *Factory) newBackendFor(s Settings, cred bbapi.Credential, extra ...bbapi.Option) (backend.Backend, error) {
+func (f *Factory) newBackendFor(s settings.Settings, cred bbapi.Credential, extra ...bbapi.Option) (backend.Backend, error) {
 	if s.Server == "" {
 		c, err := f.NewAPIClient(cred, extra...)
 		if err != nil {
@@ -110,7 +112,7 @@ func (f *Factory) newBackendFor(s Settings, cred bbapi.Credential, extra ...bbap
 	}
 	c, err := dc.NewClient(s.Server, cred, f.ClientOptions(extra...)...)
 	if err != nil {
-		return nil, UsageError(err, "the server URL comes from --server, BITBUCKET_SERVER or config.json")
+		return nil, errkind.UsageError(err, "the server URL comes from --server, BITBUCKET_SERVER or config.json")
 	}
 	return backend.NewDataCenter(c, dco), nil
 }
@@ -120,21 +122,21 @@ func (f *Factory) newBackendFor(s Settings, cred bbapi.Credential, extra ...bbap
 // command that acts on what the state holds on several Bitbucket (rotate, list) rather
 // than on the one --server selects. A server's SSH overrides come from config.json, or
 // from --ssh-endpoint / --ssh-host-keys when it is the selected one.
-func (f *Factory) BackendFor(ctx context.Context, server string, extra ...bbapi.Option) (backend.Backend, ResolvedCredential, error) {
+func (f *Factory) BackendFor(ctx context.Context, server string, extra ...bbapi.Option) (backend.Backend, settings.ResolvedCredential, error) {
 	s, err := f.Settings()
 	if err != nil {
-		return nil, ResolvedCredential{}, err
+		return nil, settings.ResolvedCredential{}, err
 	}
 	selected := s.Server
 	if server != s.Server {
 		if s, err = f.settingsFor(server); err != nil {
-			return nil, ResolvedCredential{}, err
+			return nil, settings.ResolvedCredential{}, err
 		}
 	}
 	// --token-file and BITBUCKET_SERVER_TOKEN are the selected Bitbucket's: another one's
 	// credential never comes from them, so a token is never sent to a Bitbucket it was
 	// not given for.
-	var rc ResolvedCredential
+	var rc settings.ResolvedCredential
 	switch {
 	case server == "" && selected == "":
 		rc, err = f.ResolveCredential(ctx)
@@ -154,7 +156,7 @@ func (f *Factory) BackendFor(ctx context.Context, server string, extra ...bbapi.
 
 // Backend resolves the selected Bitbucket's credential and builds its Backend: what a
 // command that talks to Bitbucket starts with.
-func (f *Factory) Backend(ctx context.Context, extra ...bbapi.Option) (backend.Backend, ResolvedCredential, error) {
+func (f *Factory) Backend(ctx context.Context, extra ...bbapi.Option) (backend.Backend, settings.ResolvedCredential, error) {
 	rc, err := f.ResolveSelected(ctx)
 	if err != nil {
 		return nil, rc, err

@@ -10,6 +10,7 @@ import (
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/settings"
 )
 
 // --token-file and BITBUCKET_SERVER_TOKEN are the selected Bitbucket's: a command that
@@ -29,22 +30,22 @@ func TestBackendForKeepsTokensToTheirBitbucket(t *testing.T) {
 
 	// The selected server: the file first.
 	_, rc, err := f.BackendFor(ctx, selected)
-	if err != nil || rc.Credential.(dc.Token).Token != "file-token-of-a" || rc.Source != SourceTokenFile {
+	if err != nil || rc.Credential.(dc.Token).Token != "file-token-of-a" || rc.Source != settings.SourceTokenFile {
 		t.Fatalf("selected: %v %v", rc, err)
 	}
 	// Another server: neither the file nor the variable; not logged in until stored.
-	if _, _, err := f.BackendFor(ctx, other); !errors.Is(err, ErrNoCredential) {
+	if _, _, err := f.BackendFor(ctx, other); !errors.Is(err, settings.ErrNoCredential) {
 		t.Fatalf("other server without a stored token: %v", err)
 	}
 	if err := store.Set(ctx, credstore.ServerAccount(other), credstore.Secret{Kind: credstore.KindHTTPAccessToken, Server: other, Secret: []byte("token-of-b")}); err != nil {
 		t.Fatal(err)
 	}
 	_, rc, err = f.BackendFor(ctx, other)
-	if err != nil || rc.Credential.(dc.Token).Token != "token-of-b" || rc.Source != SourceStore {
+	if err != nil || rc.Credential.(dc.Token).Token != "token-of-b" || rc.Source != settings.SourceStore {
 		t.Fatalf("other server: %v %v", rc, err)
 	}
 	// Cloud: the file is the server's, so Cloud is not logged in...
-	if _, _, err := f.BackendFor(ctx, ""); !errors.Is(err, ErrNoCredential) {
+	if _, _, err := f.BackendFor(ctx, ""); !errors.Is(err, settings.ErrNoCredential) {
 		t.Fatalf("Cloud with the server's --token-file: %v", err)
 	}
 	// ...until Cloud's own credential is there.

@@ -7,7 +7,9 @@ import (
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/secret"
+	"github.com/bbkey/bbkey/internal/settings"
 )
 
 // noCredentialHints say every way to supply a credential.
@@ -18,21 +20,21 @@ var noCredentialHints = []string{
 
 // ResolveCredential finds the Bitbucket credential: --token-file > environment > the
 // stored one (keychain, or the opt-in file). Without any it returns an AuthError.
-func (f *Factory) ResolveCredential(ctx context.Context) (ResolvedCredential, error) {
+func (f *Factory) ResolveCredential(ctx context.Context) (settings.ResolvedCredential, error) {
 	return f.resolveCloud(ctx, f.Globals.TokenFile)
 }
 
 // resolveCloud is ResolveCredential with the --token-file given: "" when the file is
 // another Bitbucket's (a Data Center server's, when one is selected).
-func (f *Factory) resolveCloud(ctx context.Context, tokenFile string) (ResolvedCredential, error) {
+func (f *Factory) resolveCloud(ctx context.Context, tokenFile string) (settings.ResolvedCredential, error) {
 	s, err := f.Settings()
 	if err != nil {
-		return ResolvedCredential{}, err
+		return settings.ResolvedCredential{}, err
 	}
 	if tokenFile != "" {
 		tok, err := secret.ReadNonEmpty("--token-file", tokenFile)
 		if err != nil {
-			return ResolvedCredential{}, err
+			return settings.ResolvedCredential{}, err
 		}
 		defer clear(tok)
 		// With an account email the file holds an Atlassian API token (Basic auth);
@@ -43,9 +45,9 @@ func (f *Factory) resolveCloud(ctx context.Context, tokenFile string) (ResolvedC
 		}
 		cred, err := bbapi.NewCredential(kind, id, string(tok), s.OAuthTokenURL)
 		if err != nil {
-			return ResolvedCredential{}, UsageError(err)
+			return settings.ResolvedCredential{}, errkind.UsageError(err)
 		}
-		return ResolvedCredential{Credential: cred, Source: SourceTokenFile}, nil
+		return settings.ResolvedCredential{Credential: cred, Source: settings.SourceTokenFile}, nil
 	}
 	cred, err := bbapi.CredentialFromEnv(f.LookupEnv, s.OAuthTokenURL)
 	var half *bbapi.EnvCredentialError
@@ -54,24 +56,24 @@ func (f *Factory) resolveCloud(ctx context.Context, tokenFile string) (ResolvedC
 		// The email alone in the environment (the token in the keychain) is a normal
 		// setup, not half a credential: go on to the stored one.
 	case err != nil:
-		return ResolvedCredential{}, err
+		return settings.ResolvedCredential{}, err
 	case cred != nil:
-		return ResolvedCredential{Credential: cred, Source: SourceEnv}, nil
+		return settings.ResolvedCredential{Credential: cred, Source: settings.SourceEnv}, nil
 	}
 	if f.CredStore == nil {
-		return ResolvedCredential{}, AuthError(ErrNoCredential, noCredentialHints...)
+		return settings.ResolvedCredential{}, errkind.AuthError(settings.ErrNoCredential, noCredentialHints...)
 	}
 	// A file store the user opted into earlier is found as well as the keychain.
 	store, err := f.CredStore(ctx, true)
 	if err != nil {
-		return ResolvedCredential{}, AuthError(ErrNoCredential, noCredentialHints...)
+		return settings.ResolvedCredential{}, errkind.AuthError(settings.ErrNoCredential, noCredentialHints...)
 	}
 	sec, err := store.Get(ctx, credstore.DefaultAccount)
 	if err != nil {
 		if errors.Is(err, credstore.ErrNotFound) {
-			return ResolvedCredential{}, AuthError(ErrNoCredential, noCredentialHints...)
+			return settings.ResolvedCredential{}, errkind.AuthError(settings.ErrNoCredential, noCredentialHints...)
 		}
-		return ResolvedCredential{}, fmt.Errorf("reading the stored credential: %w", err)
+		return settings.ResolvedCredential{}, fmt.Errorf("reading the stored credential: %w", err)
 	}
 	defer clear(sec.Secret)
 	kind, id := bbapi.KindAPIToken, sec.Email
@@ -83,16 +85,16 @@ func (f *Factory) resolveCloud(ctx context.Context, tokenFile string) (ResolvedC
 	}
 	cred, err = bbapi.NewCredential(kind, id, string(sec.Secret), s.OAuthTokenURL)
 	if err != nil {
-		return ResolvedCredential{}, fmt.Errorf("the stored credential is unusable (run 'bbkey auth login' again): %w", err)
+		return settings.ResolvedCredential{}, fmt.Errorf("the stored credential is unusable (run 'bbkey auth login' again): %w", err)
 	}
-	src := SourceStore
+	src := settings.SourceStore
 	if store.Kind() == "file" {
-		src = SourceFileStore
+		src = settings.SourceFileStore
 		if w := credstore.Warning(store); w != "" {
 			f.IOStreams.Warnf("%s", w)
 		}
 	}
-	return ResolvedCredential{Credential: cred, Source: src}, nil
+	return settings.ResolvedCredential{Credential: cred, Source: src}, nil
 }
 
 // NewAPIClient builds a Bitbucket client for cred with the run's settings, version,
@@ -105,7 +107,7 @@ func (f *Factory) NewAPIClient(cred bbapi.Credential, extra ...bbapi.Option) (*b
 	}
 	c, err := bbapi.NewClient(s.APIURL, cred, f.ClientOptions(extra...)...)
 	if err != nil {
-		return nil, UsageError(err, "the API URL comes from --api-url or BITBUCKET_API_URL")
+		return nil, errkind.UsageError(err, "the API URL comes from --api-url or BITBUCKET_API_URL")
 	}
 	return c, nil
 }
@@ -129,7 +131,7 @@ func (f *Factory) ClientOptions(extra ...bbapi.Option) []bbapi.Option {
 }
 
 // APIClient resolves the credential and builds a client with it.
-func (f *Factory) APIClient(ctx context.Context) (*bbapi.Client, ResolvedCredential, error) {
+func (f *Factory) APIClient(ctx context.Context) (*bbapi.Client, settings.ResolvedCredential, error) {
 	rc, err := f.ResolveCredential(ctx)
 	if err != nil {
 		return nil, rc, err

@@ -8,7 +8,10 @@ import (
 	"testing"
 
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/errkind"
+	"github.com/bbkey/bbkey/internal/settings"
 )
 
 func TestResolveCredential(t *testing.T) {
@@ -26,18 +29,18 @@ func TestResolveCredential(t *testing.T) {
 		env       map[string]string
 		tokenFile string
 		store     credstore.Store
-		wantSrc   CredentialSource
+		wantSrc   settings.CredentialSource
 		wantKind  bbapi.Kind
 		wantCode  int
 	}{
-		{"env api token", map[string]string{"BITBUCKET_EMAIL": "e@example.com", "BITBUCKET_API_TOKEN": "t"}, "", stored, SourceEnv, bbapi.KindAPIToken, 0},
-		{"env access token", map[string]string{"BITBUCKET_ACCESS_TOKEN": "t"}, "", nil, SourceEnv, bbapi.KindAccessToken, 0},
-		{"token file with email", map[string]string{"BITBUCKET_EMAIL": "e@example.com", "BITBUCKET_API_TOKEN": "t"}, tokenFile, stored, SourceTokenFile, bbapi.KindAPIToken, 0},
-		{"token file alone is an access token", nil, tokenFile, nil, SourceTokenFile, bbapi.KindAccessToken, 0},
-		{"keychain", nil, "", stored, SourceStore, bbapi.KindAPIToken, 0},
-		{"email in env, token in keychain", map[string]string{"BITBUCKET_EMAIL": "k@example.com"}, "", stored, SourceStore, bbapi.KindAPIToken, 0},
-		{"token without email", map[string]string{"BITBUCKET_API_TOKEN": "t"}, "", stored, "", "", ExitAuth},
-		{"nothing anywhere", nil, "", &credstore.Fake{}, "", "", ExitAuth},
+		{"env api token", map[string]string{"BITBUCKET_EMAIL": "e@example.com", "BITBUCKET_API_TOKEN": "t"}, "", stored, settings.SourceEnv, bbapi.KindAPIToken, 0},
+		{"env access token", map[string]string{"BITBUCKET_ACCESS_TOKEN": "t"}, "", nil, settings.SourceEnv, bbapi.KindAccessToken, 0},
+		{"token file with email", map[string]string{"BITBUCKET_EMAIL": "e@example.com", "BITBUCKET_API_TOKEN": "t"}, tokenFile, stored, settings.SourceTokenFile, bbapi.KindAPIToken, 0},
+		{"token file alone is an access token", nil, tokenFile, nil, settings.SourceTokenFile, bbapi.KindAccessToken, 0},
+		{"keychain", nil, "", stored, settings.SourceStore, bbapi.KindAPIToken, 0},
+		{"email in env, token in keychain", map[string]string{"BITBUCKET_EMAIL": "k@example.com"}, "", stored, settings.SourceStore, bbapi.KindAPIToken, 0},
+		{"token without email", map[string]string{"BITBUCKET_API_TOKEN": "t"}, "", stored, "", "", errkind.ExitAuth},
+		{"nothing anywhere", nil, "", &credstore.Fake{}, "", "", errkind.ExitAuth},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,8 +54,8 @@ func TestResolveCredential(t *testing.T) {
 			}
 			rc, err := f.ResolveCredential(ctx)
 			if tt.wantCode != 0 {
-				if ExitCode(err) != tt.wantCode {
-					t.Fatalf("err = %v (exit %d), want exit %d", err, ExitCode(err), tt.wantCode)
+				if apierr.ExitCode(err) != tt.wantCode {
+					t.Fatalf("err = %v (exit %d), want exit %d", err, apierr.ExitCode(err), tt.wantCode)
 				}
 				return
 			}

@@ -1,6 +1,7 @@
 // Package cmdutil holds what every command shares: the Factory of lazily built
-// dependencies, the global options, settings resolution, and the typed errors that pick
-// exit codes. Commands receive everything with a side effect through the Factory, so a run
+// dependencies, the global options and settings resolution. The words the commands use
+// for settings, paths and errors are the leaf packages' own (settings, errkind, apierr),
+// not renamed here. Commands receive everything with a side effect through the Factory, so a run
 // function never touches os.Stdout, time.Now or $HOME itself.
 package cmdutil
 
@@ -14,6 +15,7 @@ import (
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/settings"
 )
 
 // GlobalOptions are the values of the root command's persistent flags.
@@ -49,7 +51,7 @@ type Factory struct {
 	// HTTPClient is the transport for the Bitbucket API (no auth attached).
 	HTTPClient func() *http.Client
 	// Paths locates the user's home, ssh and config directories.
-	Paths func() (Paths, error)
+	Paths func() (settings.Paths, error)
 	// Prompter asks the user at the terminal.
 	Prompter func() prompt.Prompter
 	// Git runs the git binary.

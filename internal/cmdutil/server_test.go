@@ -12,8 +12,10 @@ import (
 
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/bbapi/dc"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/settings"
 )
 
@@ -35,8 +37,8 @@ func TestSettingsServer(t *testing.T) {
 	for _, bad := range []string{"ftp://git.example.com", "https://u:p@git.example.com", "git.example.com"} {
 		f.Globals.Server = bad
 		_, err := f.Settings()
-		if ExitCode(err) != ExitUsage || strings.Contains(err.Error(), ":p@") {
-			t.Errorf("--server %q: %v (exit %d)", bad, err, ExitCode(err))
+		if apierr.ExitCode(err) != errkind.ExitUsage || strings.Contains(err.Error(), ":p@") {
+			t.Errorf("--server %q: %v (exit %d)", bad, err, apierr.ExitCode(err))
 		}
 	}
 }
@@ -128,22 +130,22 @@ func TestResolveServerCredential(t *testing.T) {
 			t.Errorf("credential %#v from %s, want %s from %s", rc.Credential, rc.Source, wantTok, wantSrc)
 		}
 	}
-	check("from-keychain", SourceStore)
+	check("from-keychain", settings.SourceStore)
 	env[ServerTokenEnv] = "from-env"
-	check("from-env", SourceEnv)
+	check("from-env", settings.SourceEnv)
 	file := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(file, []byte("from-file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	f.Globals.TokenFile = file
-	check("from-file", SourceTokenFile)
+	check("from-file", settings.SourceTokenFile)
 
 	// Another server has no entry: an auth error naming every way to give one.
 	f.Globals.TokenFile = ""
 	delete(env, ServerTokenEnv)
 	_, err := f.ResolveServerCredential(t.Context(), "https://elsewhere.example.com")
-	if !errors.Is(err, ErrNoCredential) || ExitCode(err) != ExitAuth || !strings.Contains(strings.Join(Hints(err), "\n"), "auth login --server https://elsewhere.example.com") {
-		t.Errorf("no credential: %v (exit %d, hints %q)", err, ExitCode(err), Hints(err))
+	if !errors.Is(err, settings.ErrNoCredential) || apierr.ExitCode(err) != errkind.ExitAuth || !strings.Contains(strings.Join(apierr.Hints(err), "\n"), "auth login --server https://elsewhere.example.com") {
+		t.Errorf("no credential: %v (exit %d, hints %q)", err, apierr.ExitCode(err), apierr.Hints(err))
 	}
 }
 
@@ -158,7 +160,7 @@ func TestFactoryBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Kind() != backend.DataCenter || b.Server() != emu.DataCenter().ServerURL() || rc.Source != SourceEnv {
+	if b.Kind() != backend.DataCenter || b.Server() != emu.DataCenter().ServerURL() || rc.Source != settings.SourceEnv {
 		t.Fatalf("backend %s %s from %s", b.Kind(), b.Server(), rc.Source)
 	}
 	a, err := b.Whoami(t.Context())

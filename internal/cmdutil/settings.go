@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/settings"
 )
@@ -18,7 +19,7 @@ import (
 // settingsFile is config.json: Cloud's settings at the top, the selected Data Center
 // server ("server") and each server's own SSH settings ("servers", by base URL).
 type settingsFile struct {
-	Settings
+	settings.Settings
 	Servers map[string]settings.ServerSettings `json:"servers,omitempty"`
 }
 
@@ -27,14 +28,14 @@ type settingsFile struct {
 // With a server selected, --ssh-endpoint, --ssh-host-keys and their environment
 // variables are the server's (over what config.json records for it), and Cloud's SSH
 // settings come from config.json and the defaults alone.
-func (f *Factory) Settings() (Settings, error) {
+func (f *Factory) Settings() (settings.Settings, error) {
 	file, err := f.readSettings()
 	if err != nil {
-		return Settings{}, err
+		return settings.Settings{}, err
 	}
 	server, err := resolveServer(pick(f.Globals.Server, f.Getenv("BITBUCKET_SERVER"), file.Server))
 	if err != nil {
-		return Settings{}, err
+		return settings.Settings{}, err
 	}
 	return f.resolveSettings(file, server, true)
 }
@@ -42,14 +43,14 @@ func (f *Factory) Settings() (Settings, error) {
 // settingsFor resolves the settings of one Bitbucket the state names ("" for Cloud),
 // whichever --server selects: the SSH flags and variables apply only when it is the
 // selected one.
-func (f *Factory) settingsFor(server string) (Settings, error) {
+func (f *Factory) settingsFor(server string) (settings.Settings, error) {
 	file, err := f.readSettings()
 	if err != nil {
-		return Settings{}, err
+		return settings.Settings{}, err
 	}
 	selected, err := resolveServer(pick(f.Globals.Server, f.Getenv("BITBUCKET_SERVER"), file.Server))
 	if err != nil {
-		return Settings{}, err
+		return settings.Settings{}, err
 	}
 	return f.resolveSettings(file, server, server == selected)
 }
@@ -62,13 +63,13 @@ func (f *Factory) readSettings() (settingsFile, error) {
 	if err != nil {
 		return settingsFile{}, nil
 	}
-	file, _, err := readSettingsFile(SettingsFile(p))
+	file, _, err := readSettingsFile(settings.SettingsFile(p))
 	return file, err
 }
 
 // resolveSettings is flag > environment > config.json > default for the Bitbucket
 // server ("" Cloud); sshFlags says whether the SSH flags and variables are this one's.
-func (f *Factory) resolveSettings(file settingsFile, server string, sshFlags bool) (Settings, error) {
+func (f *Factory) resolveSettings(file settingsFile, server string, sshFlags bool) (settings.Settings, error) {
 	g := f.Globals
 	endpointFlag, endpointEnv := g.SSHEndpoint, f.Getenv("BBKEY_SSH_ENDPOINT")
 	keysFlag, keysEnv := g.SSHHostKeys, f.Getenv("BBKEY_SSH_HOST_KEYS")
@@ -84,21 +85,21 @@ func (f *Factory) resolveSettings(file settingsFile, server string, sshFlags boo
 		}
 		endpointFlag, endpointEnv, keysFlag, keysEnv = "", "", "", ""
 	}
-	s := Settings{
-		APIURL:        pick(g.APIURL, f.Getenv("BITBUCKET_API_URL"), file.APIURL, DefaultAPIURL),
-		OAuthTokenURL: pick("", f.Getenv("BITBUCKET_OAUTH_TOKEN_URL"), file.OAuthTokenURL, DefaultOAuthTokenURL),
-		SSHHost:       pick(g.SSHHost, f.Getenv("BBKEY_SSH_HOST"), file.SSHHost, DefaultSSHHost),
-		SSHEndpoint:   pick(endpointFlag, endpointEnv, file.SSHEndpoint, DefaultSSHEndpoint),
+	s := settings.Settings{
+		APIURL:        pick(g.APIURL, f.Getenv("BITBUCKET_API_URL"), file.APIURL, settings.DefaultAPIURL),
+		OAuthTokenURL: pick("", f.Getenv("BITBUCKET_OAUTH_TOKEN_URL"), file.OAuthTokenURL, settings.DefaultOAuthTokenURL),
+		SSHHost:       pick(g.SSHHost, f.Getenv("BBKEY_SSH_HOST"), file.SSHHost, settings.DefaultSSHHost),
+		SSHEndpoint:   pick(endpointFlag, endpointEnv, file.SSHEndpoint, settings.DefaultSSHEndpoint),
 		SSHHostKeys:   pick(keysFlag, keysEnv, file.SSHHostKeys, ""),
 		Server:        server,
 		DC:            dcs,
 	}
-	if _, _, err := SplitEndpoint(s.SSHEndpoint); err != nil {
-		return s, UsageError(err, "give the endpoint as HOST:PORT, e.g. --ssh-endpoint altssh.bitbucket.org:443")
+	if _, _, err := settings.SplitEndpoint(s.SSHEndpoint); err != nil {
+		return s, errkind.UsageError(err, "give the endpoint as HOST:PORT, e.g. --ssh-endpoint altssh.bitbucket.org:443")
 	}
 	if s.DC.SSHEndpoint != "" {
-		if _, _, err := SplitEndpoint(s.DC.SSHEndpoint); err != nil {
-			return s, UsageError(err, "give the endpoint as HOST:PORT, e.g. --ssh-endpoint bitbucket.example.com:7999")
+		if _, _, err := settings.SplitEndpoint(s.DC.SSHEndpoint); err != nil {
+			return s, errkind.UsageError(err, "give the endpoint as HOST:PORT, e.g. --ssh-endpoint bitbucket.example.com:7999")
 		}
 	}
 	return s, nil
@@ -113,7 +114,7 @@ func resolveServer(v string) (string, error) {
 	}
 	u, err := settings.NormalizeServerURL(v)
 	if err != nil {
-		return "", UsageError(err, "give the Data Center server's base URL as users open it, e.g. --server https://bitbucket.example.com (or BITBUCKET_SERVER); --server cloud selects Bitbucket Cloud")
+		return "", errkind.UsageError(err, "give the Data Center server's base URL as users open it, e.g. --server https://bitbucket.example.com (or BITBUCKET_SERVER); --server cloud selects Bitbucket Cloud")
 	}
 	return u, nil
 }
@@ -130,12 +131,12 @@ func pick(vals ...string) string {
 // PersistSettings records in config.json the settings of this run that differ from the
 // defaults (given by flag or environment), so later runs (a scheduled rotate, doctor)
 // reach the same endpoint with the same pinned keys. It returns the file when it changed.
-func (f *Factory) PersistSettings(s Settings) (string, error) {
+func (f *Factory) PersistSettings(s settings.Settings) (string, error) {
 	p, err := f.Paths()
 	if err != nil {
 		return "", err
 	}
-	path := SettingsFile(p)
+	path := settings.SettingsFile(p)
 	curFile, _, err := readSettingsFile(path)
 	if err != nil {
 		return "", err
@@ -149,10 +150,10 @@ func (f *Factory) PersistSettings(s Settings) (string, error) {
 			*dst = ""
 		}
 	}
-	set(&next.APIURL, s.APIURL, DefaultAPIURL)
-	set(&next.OAuthTokenURL, s.OAuthTokenURL, DefaultOAuthTokenURL)
-	set(&next.SSHHost, s.SSHHost, DefaultSSHHost)
-	set(&next.SSHEndpoint, s.SSHEndpoint, DefaultSSHEndpoint)
+	set(&next.APIURL, s.APIURL, settings.DefaultAPIURL)
+	set(&next.OAuthTokenURL, s.OAuthTokenURL, settings.DefaultOAuthTokenURL)
+	set(&next.SSHHost, s.SSHHost, settings.DefaultSSHHost)
+	set(&next.SSHEndpoint, s.SSHEndpoint, settings.DefaultSSHEndpoint)
 	abs := func(p string) (string, error) {
 		if p == "" {
 			return "", nil
@@ -209,10 +210,10 @@ func readSettingsFile(path string) (settingsFile, bool, error) {
 	hint := fmt.Sprintf("%s holds the settings bbkey recorded for later runs (api_url, ssh_host, ssh_endpoint, ssh_host_keys, server, servers): fix it, or move it aside and give the settings again (flags or BBKEY_SSH_ENDPOINT…) in a run that records them", path)
 	trimmed := bytes.TrimSpace(b)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return s, true, WithHint(fmt.Errorf("reading %s: not a JSON object", path), hint)
+		return s, true, errkind.WithHint(fmt.Errorf("reading %s: not a JSON object", path), hint)
 	}
 	if err := json.Unmarshal(trimmed, &s); err != nil {
-		return s, true, WithHint(fmt.Errorf("reading %s: %w", path, err), hint)
+		return s, true, errkind.WithHint(fmt.Errorf("reading %s: %w", path, err), hint)
 	}
 	return s, true, nil
 }

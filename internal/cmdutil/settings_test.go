@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/testutil"
 	"github.com/bbkey/bbkey/internal/text"
 	"github.com/bbkey/bbkey/keys"
@@ -20,8 +22,8 @@ func testFactory(t *testing.T, env map[string]string) *Factory {
 		IOStreams: ios,
 		Globals:   &GlobalOptions{},
 		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
-		Paths: func() (Paths, error) {
-			return Paths{Home: dir, SSHDir: filepath.Join(dir, ".ssh"), ConfigDir: filepath.Join(dir, ".config", "bbkey")}, nil
+		Paths: func() (settings.Paths, error) {
+			return settings.Paths{Home: dir, SSHDir: filepath.Join(dir, ".ssh"), ConfigDir: filepath.Join(dir, ".config", "bbkey")}, nil
 		},
 	}
 }
@@ -33,7 +35,7 @@ func TestSettingsPrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.SSHHost != "flag.example" || s.SSHEndpoint != "altssh.bitbucket.org:443" || s.APIURL != DefaultAPIURL {
+	if s.SSHHost != "flag.example" || s.SSHEndpoint != "altssh.bitbucket.org:443" || s.APIURL != settings.DefaultAPIURL {
 		t.Errorf("settings = %+v", s)
 	}
 }
@@ -57,7 +59,7 @@ func TestPersistSettingsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.SSHEndpoint != "127.0.0.1:2222" || got.SSHHost != DefaultSSHHost {
+	if got.SSHEndpoint != "127.0.0.1:2222" || got.SSHHost != settings.DefaultSSHHost {
 		t.Errorf("later run settings = %+v", got)
 	}
 	// Defaults alone write no file.
@@ -70,13 +72,13 @@ func TestPersistSettingsRoundTrip(t *testing.T) {
 
 func TestSplitEndpoint(t *testing.T) {
 	for in, want := range map[string]int{"ssh.bitbucket.org": 22, "altssh.bitbucket.org:443": 443, "127.0.0.1:2222": 2222, "[::1]:22": 22} {
-		if _, p, err := SplitEndpoint(in); err != nil || p != want {
-			t.Errorf("SplitEndpoint(%q) = %d, %v", in, p, err)
+		if _, p, err := settings.SplitEndpoint(in); err != nil || p != want {
+			t.Errorf("settings.SplitEndpoint(%q) = %d, %v", in, p, err)
 		}
 	}
 	for _, bad := range []string{"", "host:", "host:0", "host:99999", ":22", "::1"} {
-		if _, _, err := SplitEndpoint(bad); err == nil {
-			t.Errorf("SplitEndpoint(%q) accepted", bad)
+		if _, _, err := settings.SplitEndpoint(bad); err == nil {
+			t.Errorf("settings.SplitEndpoint(%q) accepted", bad)
 		}
 	}
 }
@@ -97,7 +99,7 @@ func TestCorruptSettingsFile(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			f := testFactory(t, map[string]string{"BBKEY_SSH_ENDPOINT": "127.0.0.1:2222"})
 			p, _ := f.Paths()
-			path := SettingsFile(p)
+			path := settings.SettingsFile(p)
 			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 				t.Fatal(err)
 			}
@@ -105,11 +107,11 @@ func TestCorruptSettingsFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err := f.Settings()
-			if err == nil || !strings.Contains(err.Error(), path) || len(Hints(err)) != 1 || !strings.Contains(Hints(err)[0], "move it aside") {
-				t.Errorf("Settings = %v (hints %q), want an error naming %s with a hint", err, Hints(err), path)
+			if err == nil || !strings.Contains(err.Error(), path) || len(apierr.Hints(err)) != 1 || !strings.Contains(apierr.Hints(err)[0], "move it aside") {
+				t.Errorf("settings.Settings = %v (hints %q), want an error naming %s with a hint", err, apierr.Hints(err), path)
 			}
-			_, err = f.PersistSettings(Settings{SSHEndpoint: "127.0.0.1:2222", SSHHost: DefaultSSHHost, APIURL: DefaultAPIURL, OAuthTokenURL: DefaultOAuthTokenURL})
-			if err == nil || len(Hints(err)) != 1 {
+			_, err = f.PersistSettings(settings.Settings{SSHEndpoint: "127.0.0.1:2222", SSHHost: settings.DefaultSSHHost, APIURL: settings.DefaultAPIURL, OAuthTokenURL: settings.DefaultOAuthTokenURL})
+			if err == nil || len(apierr.Hints(err)) != 1 {
 				t.Errorf("PersistSettings = %v, want the same error", err)
 			}
 			if b, _ := os.ReadFile(path); string(b) != content {
@@ -129,7 +131,7 @@ func TestKeyExistsHint(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := keys.Generate(opts)
-	hints := strings.Join(Hints(KeyExistsHint(err)), "\n")
+	hints := strings.Join(apierr.Hints(KeyExistsHint(err)), "\n")
 	quoted := strings.Contains(hints, "--key "+text.CommandQuote(path)) // quoted for the user's own shell
 	if !strings.Contains(hints, "--name") || !quoted || !strings.Contains(hints, "mv ") {
 		t.Errorf("hints = %q", hints)

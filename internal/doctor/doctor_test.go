@@ -14,9 +14,10 @@ import (
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/gitrun"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
 	"github.com/bbkey/bbkey/keys"
@@ -29,8 +30,8 @@ func newEnv(t testing.TB) *Env {
 	t.Helper()
 	h := testutil.NewHome(t)
 	return &Env{
-		Settings: cmdutil.Settings{SSHHost: cmdutil.DefaultSSHHost, SSHEndpoint: cmdutil.DefaultSSHEndpoint, APIURL: cmdutil.DefaultAPIURL},
-		Paths:    cmdutil.Paths{Home: h.Dir, SSHDir: h.SSHDir, SSHDirFromEnv: true, ConfigDir: filepath.Join(h.ConfigDir, "bbkey")},
+		Settings: settings.Settings{SSHHost: settings.DefaultSSHHost, SSHEndpoint: settings.DefaultSSHEndpoint, APIURL: settings.DefaultAPIURL},
+		Paths:    settings.Paths{Home: h.Dir, SSHDir: h.SSHDir, SSHDirFromEnv: true, ConfigDir: filepath.Join(h.ConfigDir, "bbkey")},
 		Now:      func() time.Time { return now },
 		Getenv:   func(string) string { return "" },
 		Agent:    func() (agent.Agent, error) { return &agent.Fake{}, nil },
@@ -137,10 +138,10 @@ func TestFallbackAndTCP(t *testing.T) {
 		t.Error("altssh reported without a fallback endpoint")
 	}
 	e = newEnv(t)
-	e.Fallback = cmdutil.AltSSHEndpoint
+	e.Fallback = settings.AltSSHEndpoint
 	e.LookupHost = func(context.Context, string) ([]string, error) { return []string{"192.0.2.1"}, nil }
 	e.Dial = func(_ context.Context, _, addr string) (net.Conn, error) {
-		if addr == cmdutil.AltSSHEndpoint {
+		if addr == settings.AltSSHEndpoint {
 			c1, c2 := net.Pipe()
 			c2.Close()
 			return c1, nil
@@ -234,11 +235,11 @@ func TestGitSSHFixSetsCoreSSHCommand(t *testing.T) {
 }
 
 // emuEnv points the credential checks at the emulator with credential cred from source.
-func emuEnv(t *testing.T, emu *bbapitest.Server, cred bbapi.Credential, source cmdutil.CredentialSource) *Env {
+func emuEnv(t *testing.T, emu *bbapitest.Server, cred bbapi.Credential, source settings.CredentialSource) *Env {
 	e := newEnv(t)
 	e.Settings.APIURL = emu.APIURL()
-	e.Credential = func(context.Context) (cmdutil.ResolvedCredential, error) {
-		return cmdutil.ResolvedCredential{Credential: cred, Source: source}, nil
+	e.Credential = func(context.Context) (settings.ResolvedCredential, error) {
+		return settings.ResolvedCredential{Credential: cred, Source: source}, nil
 	}
 	e.NewClient = func(c bbapi.Credential) (*bbapi.Client, error) { return bbapi.NewClient(emu.APIURL(), c) }
 	return e
@@ -247,7 +248,7 @@ func emuEnv(t *testing.T, emu *bbapitest.Server, cred bbapi.Credential, source c
 func TestCredentialClearTextFileExpiringSoon(t *testing.T) {
 	emu := bbapitest.Start(t)
 	cred := &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: emu.DefaultAPIToken()}
-	e := emuEnv(t, emu, cred, cmdutil.SourceFileStore)
+	e := emuEnv(t, emu, cred, settings.SourceFileStore)
 	store := &credstore.Fake{}
 	if err := store.Set(context.Background(), credstore.DefaultAccount, credstore.Secret{Kind: credstore.KindAPIToken, Email: bbapitest.DefaultEmail,
 		Secret: []byte(emu.DefaultAPIToken()), Created: now.Add(-350 * 24 * time.Hour)}); err != nil {
@@ -268,14 +269,14 @@ func TestCredentialClearTextFileExpiringSoon(t *testing.T) {
 
 func TestCredentialMissingAndRefused(t *testing.T) {
 	e := newEnv(t)
-	e.Credential = func(context.Context) (cmdutil.ResolvedCredential, error) {
-		return cmdutil.ResolvedCredential{}, cmdutil.AuthError(cmdutil.ErrNoCredential)
+	e.Credential = func(context.Context) (settings.ResolvedCredential, error) {
+		return settings.ResolvedCredential{}, errkind.AuthError(settings.ErrNoCredential)
 	}
 	if r := runOnly(t, e, "credential")["credential"]; r.Status != Fail || !strings.Contains(r.Fix, "bbkey auth login") {
 		t.Errorf("no credential: %+v", r)
 	}
 	emu := bbapitest.Start(t)
-	e = emuEnv(t, emu, &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: "wrong"}, cmdutil.SourceEnv)
+	e = emuEnv(t, emu, &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: "wrong"}, settings.SourceEnv)
 	res := runOnly(t, e, "credential", "scopes")
 	if r := res["credential"]; r.Status != Fail || !strings.Contains(r.Summary, "refused") || !strings.Contains(r.Fix, "BITBUCKET_API_TOKEN") {
 		t.Errorf("refused: %+v", r)
@@ -291,7 +292,7 @@ func TestScopesAccessTokenCannotManageAccountKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := emuEnv(t, emu, &bbapi.AccessToken{Token: tok}, cmdutil.SourceEnv)
+	e := emuEnv(t, emu, &bbapi.AccessToken{Token: tok}, settings.SourceEnv)
 	if err := (state.Dir{Path: e.Paths.ConfigDir}).Save(&state.State{Version: state.Version, Accounts: map[string]*state.Account{
 		"ada": {UUID: bbapitest.DefaultUUID, KeyName: "ada", KeyPath: filepath.Join(e.Paths.SSHDir, "bbkey_ada_ed25519")},
 	}}); err != nil {

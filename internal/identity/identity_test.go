@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
 )
@@ -43,7 +43,7 @@ func TestSyncAgainstSSH(t *testing.T) {
 	st.Accounts["ada"] = &state.Account{KeyPath: filepath.Join(h.SSHDir, "bbkey_ada_ed25519"), Created: t0}
 	st.Accounts["work"] = &state.Account{KeyPath: filepath.Join(h.SSHDir, "bbkey_work_ed25519"), Created: t0.Add(time.Hour)}
 	st.AccessKeys["ci01"] = &state.AccessKey{Path: filepath.Join(h.SSHDir, "bbkey_access_ci01_ed25519")}
-	s := cmdutil.Settings{SSHHost: "ssh.bitbucket.org", SSHEndpoint: "127.0.0.1:2222"}
+	s := settings.Settings{SSHHost: "ssh.bitbucket.org", SSHEndpoint: "127.0.0.1:2222"}
 
 	res, err := Sync(context.Background(), s, h.SSHDir, st, false)
 	if err != nil {

@@ -13,7 +13,8 @@ import (
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/bbapi/dc"
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
@@ -83,8 +84,8 @@ func TestProofEncryptedKeyServedFromATemporaryAgent(t *testing.T) {
 func TestProofEncryptedKeyWithoutAgentFails(t *testing.T) {
 	_, _, p := proofWorld(t, false, true)
 	_, err := p.Run(context.Background())
-	if cmdutil.ExitCode(err) != cmdutil.ExitVerify {
-		t.Fatalf("err = %v (exit %d), want exit 5", err, cmdutil.ExitCode(err))
+	if apierr.ExitCode(err) != errkind.ExitVerify {
+		t.Fatalf("err = %v (exit %d), want exit 5", err, apierr.ExitCode(err))
 	}
 }
 
@@ -99,7 +100,7 @@ func TestProofPlainKeyFromItsFile(t *testing.T) {
 func TestProofKeyNotOnTheRepository(t *testing.T) {
 	_, _, p := proofWorld(t, true, false)
 	res, err := p.Run(context.Background())
-	if cmdutil.ExitCode(err) != cmdutil.ExitVerify || res.Read {
+	if apierr.ExitCode(err) != errkind.ExitVerify || res.Read {
 		t.Fatalf("res %+v err %v, want exit 5 before reading", res, err)
 	}
 	if !strings.Contains(err.Error(), "Permission denied") && !strings.Contains(err.Error(), "access denied") {
@@ -112,7 +113,7 @@ func TestProofWrongHostKey(t *testing.T) {
 	p.Private = k.Private
 	p.KnownHosts = append([]byte("ssh.bitbucket.org "), ssh.MarshalAuthorizedKey(k.PublicKey)...)
 	_, err := p.Run(context.Background())
-	if cmdutil.ExitCode(err) != cmdutil.ExitVerify || !strings.Contains(err.Error(), "Host key verification failed") {
+	if apierr.ExitCode(err) != errkind.ExitVerify || !strings.Contains(err.Error(), "Host key verification failed") {
 		t.Fatalf("err = %v, want a host key failure (exit 5)", err)
 	}
 }
@@ -200,7 +201,7 @@ func TestProofDataCenterRead(t *testing.T) {
 	}
 	// The same key proved as a write key fails: the push is refused.
 	p.Write = true
-	if _, err := p.Run(context.Background()); cmdutil.ExitCode(err) != cmdutil.ExitVerify || !strings.Contains(err.Error(), "write permission") {
+	if _, err := p.Run(context.Background()); apierr.ExitCode(err) != errkind.ExitVerify || !strings.Contains(err.Error(), "write permission") {
 		t.Errorf("read key proved for --write: err %v, want exit 5", err)
 	}
 }
@@ -214,7 +215,7 @@ func TestProofDataCenterWrite(t *testing.T) {
 		t.Fatalf("res %+v err %v", res, err)
 	}
 	p.Write = false
-	if _, err := p.Run(context.Background()); cmdutil.ExitCode(err) != cmdutil.ExitVerify || !strings.Contains(err.Error(), "not a read-only access key") {
+	if _, err := p.Run(context.Background()); apierr.ExitCode(err) != errkind.ExitVerify || !strings.Contains(err.Error(), "not a read-only access key") {
 		t.Errorf("write key proved read-only: err %v, want exit 5", err)
 	}
 }

@@ -13,10 +13,11 @@ import (
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/backend"
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
@@ -33,7 +34,7 @@ type fixture struct {
 	t        testing.TB
 	emu      *bbapitest.Server
 	home     *testutil.Home
-	settings cmdutil.Settings
+	settings settings.Settings
 	api      *bbapi.Client
 	agent    *agent.Fake
 	stderr   *iostreams.SyncBuffer
@@ -50,7 +51,7 @@ func newFixture(t testing.TB, opts ...bbapitest.Option) *fixture {
 	t.Helper()
 	emu := bbapitest.Start(t, opts...)
 	f := &fixture{t: t, emu: emu, home: testutil.NewHome(t), agent: &agent.Fake{}, env: map[string]string{}}
-	f.settings = cmdutil.Settings{APIURL: emu.APIURL(), SSHHost: cmdutil.DefaultSSHHost,
+	f.settings = settings.Settings{APIURL: emu.APIURL(), SSHHost: settings.DefaultSSHHost,
 		SSHEndpoint: emu.SSHEndpoint(), SSHHostKeys: emu.HostKeyFile()}
 	api, err := bbapi.NewClient(emu.APIURL(), &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: emu.DefaultAPIToken()},
 		bbapi.WithMaxWait(2*time.Second))
@@ -281,6 +282,6 @@ func listDir(t *testing.T, dir string) []string {
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
-		t.Fatalf("%v\n%s", err, fmt.Sprint(cmdutil.Hints(err)))
+		t.Fatalf("%v\n%s", err, fmt.Sprint(apierr.Hints(err)))
 	}
 }

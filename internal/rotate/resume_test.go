@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
 )
@@ -46,7 +46,7 @@ func TestRotateResumesAfterCrashAtEveryStep(t *testing.T) {
 			if !crashed {
 				t.Fatalf("the crash hook did not fire at %s (err %v)", step, err)
 			}
-			f.checkWorking(cmdutil.DefaultSSHHost, f.accountKeys)
+			f.checkWorking(settings.DefaultSSHHost, f.accountKeys)
 			j, err := f.stateDir().LoadJournal()
 			if step == StepRetire {
 				// After the last journal write the rotation is complete but for the history.
@@ -61,13 +61,13 @@ func TestRotateResumesAfterCrashAtEveryStep(t *testing.T) {
 			f.stderr.Reset()
 			rep, err := f.engine().Run(context.Background(), Request{Kind: state.RotateAccount})
 			must(t, err)
-			fp := f.checkWorking(cmdutil.DefaultSSHHost, f.accountKeys)
+			fp := f.checkWorking(settings.DefaultSSHHost, f.accountKeys)
 			final := filepath.Join(f.home.SSHDir, "bbkey_ada_ed25519")
 			if got := f.accountKeys(); !slices.Equal(got, []string{fp}) || fp == old.Fingerprint {
 				t.Errorf("account keys = %v; config key %s; old %s", got, fp, old.Fingerprint)
 			}
-			if f.configIdentity(cmdutil.DefaultSSHHost) != final {
-				t.Errorf("config names %s", f.configIdentity(cmdutil.DefaultSSHHost))
+			if f.configIdentity(settings.DefaultSSHHost) != final {
+				t.Errorf("config names %s", f.configIdentity(settings.DefaultSSHHost))
 			}
 			if st := f.state(); st.Accounts["ada"].Fingerprint != fp || st.Accounts["ada"].KeyPath != final {
 				t.Errorf("state = %+v", st.Accounts["ada"])

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/errkind"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
 	"github.com/bbkey/bbkey/keys"
@@ -44,7 +46,7 @@ func TestRotateAccountKey(t *testing.T) {
 	if has, _ := f.agent.Has(newFP); !has {
 		t.Error("the new key is not in the agent")
 	}
-	if got := f.configIdentity(cmdutil.DefaultSSHHost); got != final {
+	if got := f.configIdentity(settings.DefaultSSHHost); got != final {
 		t.Errorf("IdentityFile = %s, want %s", got, final)
 	}
 	if got := fingerprintAt(t, final); got != newFP {
@@ -179,8 +181,8 @@ func TestRotateProofFailure(t *testing.T) {
 	f.emu.DenySSHNewKeys()
 
 	rep, err := f.engine().Run(context.Background(), Request{Kind: state.RotateAccount})
-	if cmdutil.ExitCode(err) != cmdutil.ExitVerify {
-		t.Fatalf("err = %v (exit %d), want exit 5", err, cmdutil.ExitCode(err))
+	if apierr.ExitCode(err) != errkind.ExitVerify {
+		t.Fatalf("err = %v (exit %d), want exit 5", err, apierr.ExitCode(err))
 	}
 	if !strings.Contains(err.Error(), "not proven") || !strings.Contains(err.Error(), "permission denied") {
 		t.Errorf("err = %v", err)
@@ -218,7 +220,7 @@ func TestRotateLockedRun(t *testing.T) {
 	f.env[state.LockWaitEnv] = "0"
 	before := testutil.Snapshot(t, f.home.Dir)
 	_, err = f.engine().Run(context.Background(), Request{Kind: state.RotateAccount})
-	if !errors.Is(err, state.ErrBusy) || len(cmdutil.Hints(err)) != 1 || !strings.Contains(err.Error(), "bbkey setup (pid") {
+	if !errors.Is(err, state.ErrBusy) || len(apierr.Hints(err)) != 1 || !strings.Contains(err.Error(), "bbkey setup (pid") {
 		t.Fatalf("err = %v", err)
 	}
 	if d := testutil.DiffSnapshots(before, testutil.Snapshot(t, f.home.Dir)); d != "" {
@@ -234,8 +236,8 @@ func TestRotateRevokeFailureIsPartial(t *testing.T) {
 	f.emu.FailNext(bbapitest.Match("DELETE", "/2.0/users/*/ssh-keys/*"), 1, 500, "")
 
 	rep, err := f.engine().Run(context.Background(), Request{Kind: state.RotateAccount})
-	if cmdutil.ExitCode(err) != cmdutil.ExitPartial {
-		t.Fatalf("err = %v (exit %d), want exit 3", err, cmdutil.ExitCode(err))
+	if apierr.ExitCode(err) != errkind.ExitPartial {
+		t.Fatalf("err = %v (exit %d), want exit 3", err, apierr.ExitCode(err))
 	}
 	newFP := f.state().Accounts["ada"].Fingerprint
 	if rep.Result != "partial" || newFP == old.Fingerprint {
@@ -281,8 +283,8 @@ func TestRotateUnknownName(t *testing.T) {
 	f := newFixture(t)
 	f.seedAccount("ada", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
 	_, err := f.engine().Run(context.Background(), Request{Kind: state.RotateAccount, Name: "bob"})
-	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(strings.Join(cmdutil.Hints(err), "\n"), "ada") {
-		t.Errorf("err = %v, hints %q", err, cmdutil.Hints(err))
+	if apierr.ExitCode(err) != errkind.ExitUsage || !strings.Contains(strings.Join(apierr.Hints(err), "\n"), "ada") {
+		t.Errorf("err = %v, hints %q", err, apierr.Hints(err))
 	}
 	_, err = f.engine().Run(context.Background(), Request{Kind: state.RotateAccessKeys})
 	if err == nil || !strings.Contains(err.Error(), "no access key") {
@@ -297,10 +299,10 @@ func TestRotatePassphraseFailsBeforeWriting(t *testing.T) {
 	before := testutil.Snapshot(t, f.home.Dir)
 	e := f.engine()
 	e.Passphrase = func(context.Context, string) ([]byte, error) {
-		return nil, cmdutil.UsageError(errors.New("no passphrase: --passphrase-file or BBKEY_PASSPHRASE"))
+		return nil, errkind.UsageError(errors.New("no passphrase: --passphrase-file or BBKEY_PASSPHRASE"))
 	}
 	_, err := e.Run(context.Background(), Request{Kind: state.RotateAccount})
-	if cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+	if apierr.ExitCode(err) != errkind.ExitUsage {
 		t.Fatalf("err = %v", err)
 	}
 	if d := testutil.DiffSnapshots(before, testutil.Snapshot(t, f.home.Dir), ".config/bbkey/rotate.lock"); d != "" {

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// An endpoint without a port is valid everywhere else (cmdutil.SplitEndpoint, the ssh
+// An endpoint without a port is valid everywhere else (settings.SplitEndpoint, the ssh
 // config's Port 22), so the proof must dial port 22 too rather than fail with "missing
 // port in address".
 func TestEndpointWithoutPortDialsPort22(t *testing.T) {

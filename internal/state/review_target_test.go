@@ -4,7 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
@@ -16,7 +17,7 @@ func TestParseTargetHints(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%s: no error", kind)
 		}
-		if h := strings.Join(cmdutil.Hints(cmdutil.UsageError(err)), "\n"); !strings.Contains(h, want) {
+		if h := strings.Join(apierr.Hints(errkind.UsageError(err)), "\n"); !strings.Contains(h, want) {
 			t.Errorf("%s: hints %q, want an example %q", kind, h, want)
 		}
 	}

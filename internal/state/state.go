@@ -42,7 +42,7 @@ const MaxHistory = 200
 
 // Dir is the config directory holding the state, with the clock that stamps it.
 type Dir struct {
-	// Path is the config directory (cmdutil.Paths.ConfigDir).
+	// Path is the config directory (settings.Paths.ConfigDir).
 	Path string
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time

@@ -22,14 +22,16 @@ import (
 	"github.com/bbkey/bbkey/cmd/auth/shared"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/settings"
 )
 
 // Options are the dependencies and flags of `bbkey auth login`.
 type Options struct {
 	// Settings are the run's settings (Factory.Settings): the selected server.
-	Settings  func() (cmdutil.Settings, error)
+	Settings  func() (settings.Settings, error)
 	IO        *iostreams.IOStreams
 	LookupEnv func(string) (string, bool)
 	Prompter  func() prompt.Prompter
@@ -65,7 +67,7 @@ func NewCmdLogin(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		NewDCClient: func(server string, cred bbapi.Credential) (*dc.Client, error) {
 			c, err := dc.NewClient(server, cred, f.ClientOptions()...)
 			if err != nil {
-				return nil, cmdutil.UsageError(err, "the server comes from --server or "+shared.EnvServer)
+				return nil, errkind.UsageError(err, "the server comes from --server or "+shared.EnvServer)
 			}
 			return c, nil
 		},
@@ -119,7 +121,7 @@ func runLogin(ctx context.Context, opts *Options) error {
 	}
 	if server != "" {
 		if opts.Email != "" {
-			return cmdutil.UsageError(errors.New("--email is for a Bitbucket Cloud API token; a Data Center HTTP access token has none"), "drop --email, or drop --server (and unset "+shared.EnvServer+") to log in to Bitbucket Cloud")
+			return errkind.UsageError(errors.New("--email is for a Bitbucket Cloud API token; a Data Center HTTP access token has none"), "drop --email, or drop --server (and unset "+shared.EnvServer+") to log in to Bitbucket Cloud")
 		}
 		return runServerLogin(ctx, opts, server)
 	}
@@ -193,11 +195,11 @@ func runLogin(ctx context.Context, opts *Options) error {
 }
 
 // sourceOf names the store as `auth status` will report the credential's source.
-func sourceOf(s credstore.Store) cmdutil.CredentialSource {
+func sourceOf(s credstore.Store) settings.CredentialSource {
 	if s.Kind() == "file" {
-		return cmdutil.SourceFileStore
+		return settings.SourceFileStore
 	}
-	return cmdutil.SourceStore
+	return settings.SourceStore
 }
 
 func originText(o shared.Origin) string {

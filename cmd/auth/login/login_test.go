@@ -15,8 +15,10 @@ import (
 
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/cmd/auth/shared"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/testutil"
@@ -138,8 +140,8 @@ func TestLoginNoInputNamesTheFlags(t *testing.T) {
 	delete(fx.env, "BITBUCKET_EMAIL")
 	delete(fx.env, "BITBUCKET_API_TOKEN")
 	err := fx.run(t)
-	if cmdutil.ExitCode(err) != cmdutil.ExitUsage {
-		t.Fatalf("exit %d (%v), want 2", cmdutil.ExitCode(err), err)
+	if apierr.ExitCode(err) != errkind.ExitUsage {
+		t.Fatalf("exit %d (%v), want 2", apierr.ExitCode(err), err)
 	}
 	for _, w := range []string{"--email", "BITBUCKET_EMAIL", "--token-file", "BITBUCKET_API_TOKEN"} {
 		if !strings.Contains(err.Error(), w) {
@@ -172,7 +174,7 @@ func TestLoginTokenFile(t *testing.T) {
 	}
 	os.Remove(file)
 	testutil.WriteOpenFile(t, file, b) // Unix: 0644; Windows: Everyone may read it
-	if err := fx.run(t, "--email", bbapitest.DefaultEmail); cmdutil.ExitCode(err) != cmdutil.ExitUsage ||
+	if err := fx.run(t, "--email", bbapitest.DefaultEmail); apierr.ExitCode(err) != errkind.ExitUsage ||
 		!strings.Contains(err.Error(), "readable by other users") && !strings.Contains(err.Error(), "is open to Everyone") {
 		t.Errorf("a token file others can read: %v", err)
 	}
@@ -182,8 +184,8 @@ func TestLoginRefusedTokenStoresNothing(t *testing.T) {
 	fx := newFixture(t)
 	fx.env["BITBUCKET_API_TOKEN"] = "wrong-token"
 	err := fx.run(t)
-	if cmdutil.ExitCode(err) != cmdutil.ExitAuth {
-		t.Fatalf("exit %d (%v), want 4", cmdutil.ExitCode(err), err)
+	if apierr.ExitCode(err) != errkind.ExitAuth {
+		t.Fatalf("exit %d (%v), want 4", apierr.ExitCode(err), err)
 	}
 	if strings.Contains(err.Error(), "wrong-token") {
 		t.Error("the token is in the error")
@@ -226,8 +228,8 @@ func TestLoginWithoutKeychain(t *testing.T) {
 	fx.openStore = noBus(dir)
 
 	err := fx.run(t)
-	if !errors.Is(err, credstore.ErrNoKeychain) || !strings.Contains(strings.Join(cmdutil.Hints(err), "\n"), "--insecure-storage") {
-		t.Fatalf("err = %v, hints %q: want a refusal naming --insecure-storage", err, cmdutil.Hints(err))
+	if !errors.Is(err, credstore.ErrNoKeychain) || !strings.Contains(strings.Join(apierr.Hints(err), "\n"), "--insecure-storage") {
+		t.Fatalf("err = %v, hints %q: want a refusal naming --insecure-storage", err, apierr.Hints(err))
 	}
 	if len(fx.emu.Requests()) != 0 {
 		t.Error("the token was checked although it could not be stored")

@@ -10,8 +10,9 @@ import (
 
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/cmd/auth/shared"
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/testutil"
 )
 
@@ -167,10 +168,10 @@ func TestServerLoginRefusedTokenStoresNothing(t *testing.T) {
 	srv := startDC(t)
 	fx.env[shared.EnvServerToken] = "wrong-dc-token"
 	err := fx.run(t, "--server", srv.DataCenter().ServerURL(), "--insecure-storage")
-	if cmdutil.ExitCode(err) != cmdutil.ExitAuth {
-		t.Fatalf("exit %d (%v), want 4", cmdutil.ExitCode(err), err)
+	if apierr.ExitCode(err) != errkind.ExitAuth {
+		t.Fatalf("exit %d (%v), want 4", apierr.ExitCode(err), err)
 	}
-	h := strings.Join(cmdutil.Hints(err), "\n")
+	h := strings.Join(apierr.Hints(err), "\n")
 	if !strings.Contains(h, "bbkey auth login --server "+srv.DataCenter().ServerURL()) || strings.Contains(err.Error()+h, "wrong-dc-token") {
 		t.Errorf("error %v, hints:\n%s", err, h)
 	}
@@ -195,11 +196,11 @@ func TestServerLoginUsage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := fx.run(t, tc.args...)
-			if cmdutil.ExitCode(err) != cmdutil.ExitUsage {
-				t.Fatalf("exit %d (%v), want 2", cmdutil.ExitCode(err), err)
+			if apierr.ExitCode(err) != errkind.ExitUsage {
+				t.Fatalf("exit %d (%v), want 2", apierr.ExitCode(err), err)
 			}
 			for _, w := range tc.want {
-				if !strings.Contains(err.Error()+strings.Join(cmdutil.Hints(err), "\n"), w) {
+				if !strings.Contains(err.Error()+strings.Join(apierr.Hints(err), "\n"), w) {
 					t.Errorf("%v does not name %q", err, w)
 				}
 			}

@@ -21,12 +21,13 @@ import (
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/settings"
 )
 
 // Options are the dependencies and flags of `bbkey auth logout`.
 type Options struct {
 	// Settings are the run's settings (Factory.Settings): the selected server.
-	Settings  func() (cmdutil.Settings, error)
+	Settings  func() (settings.Settings, error)
 	IO        *iostreams.IOStreams
 	LookupEnv func(string) (string, bool)
 	// CredStore opens the credential store (Factory.CredStore).

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi/dc"
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/settings"
@@ -45,7 +45,7 @@ func SelectServer(flag string, runSettings func() (settings.Settings, error)) (s
 	}
 	n, err := settings.NormalizeServerURL(raw)
 	if err != nil {
-		return "", cmdutil.UsageError(fmt.Errorf("--server: %w", err), "give the server's base URL as you open it in a browser, e.g. --server https://bitbucket.example.com")
+		return "", errkind.UsageError(fmt.Errorf("--server: %w", err), "give the server's base URL as you open it in a browser, e.g. --server https://bitbucket.example.com")
 	}
 	return n, nil
 }
@@ -78,7 +78,7 @@ func ReadServerToken(in ServerInput) (*dc.Token, Origin, error) {
 		}
 	}
 	if in.NoInput {
-		return nil, "", cmdutil.UsageError(fmt.Errorf("cannot prompt for the HTTP access token of %s: no terminal or --no-input", in.Server),
+		return nil, "", errkind.UsageError(fmt.Errorf("cannot prompt for the HTTP access token of %s: no terminal or --no-input", in.Server),
 			"pass --token-file FILE or set "+EnvServerToken, ServerTokenHelp)
 	}
 	p := in.Prompter()

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi"
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/secret"
 )
@@ -153,7 +153,7 @@ func ReadAPIToken(in Input) (*bbapi.APIToken, Origin, error) {
 		if token == nil {
 			miss = append(miss, "the API token (--token-file FILE or "+EnvToken+")")
 		}
-		return nil, "", cmdutil.UsageError(fmt.Errorf("cannot prompt for %s: no terminal or --no-input", strings.Join(miss, " and ")),
+		return nil, "", errkind.UsageError(fmt.Errorf("cannot prompt for %s: no terminal or --no-input", strings.Join(miss, " and ")),
 			"set "+EnvEmail+" and "+EnvToken+", or pass --email and --token-file FILE",
 			"create an API token with scopes at "+TokenPage)
 	}
@@ -175,7 +175,7 @@ func ReadAPIToken(in Input) (*bbapi.APIToken, Origin, error) {
 	}
 	if !strings.Contains(email, "@") {
 		clear(token)
-		return nil, "", cmdutil.UsageError(fmt.Errorf("%q is not an email address", email),
+		return nil, "", errkind.UsageError(fmt.Errorf("%q is not an email address", email),
 			"give the email of the Atlassian account the token belongs to (--email or "+EnvEmail+")")
 	}
 	if token == nil {
@@ -211,7 +211,7 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\
 
 func promptErr(what string, err error) error {
 	if errors.Is(err, prompt.ErrCancelled) {
-		return cmdutil.CancelError(fmt.Errorf("asking for %s: %w", what, err))
+		return errkind.CancelError(fmt.Errorf("asking for %s: %w", what, err))
 	}
 	return fmt.Errorf("asking for %s: %w", what, err)
 }
@@ -247,7 +247,7 @@ func RequireScopes(v Verified, need []string, what string) error {
 	if len(miss) == 0 {
 		return nil
 	}
-	return cmdutil.AuthError(fmt.Errorf("the API token lacks scope %s, which %s needs", strings.Join(miss, ", "), what),
+	return errkind.AuthError(fmt.Errorf("the API token lacks scope %s, which %s needs", strings.Join(miss, ", "), what),
 		"create a new API token with scopes "+strings.Join(need, ", ")+" at "+TokenPage+" (\"Create API token with scopes\", app Bitbucket)",
 		"then run 'bbkey auth login' or set "+EnvEmail+" and "+EnvToken)
 }

@@ -5,7 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/errkind"
 )
 
 func TestMissing(t *testing.T) {
@@ -26,8 +27,8 @@ func TestRequireScopes(t *testing.T) {
 		t.Errorf("unknown scopes must not fail: %v", err)
 	}
 	err := RequireScopes(Verified{Scopes: []string{"read:user:bitbucket"}}, SetupScopes, "bbkey setup")
-	if cmdutil.ExitCode(err) != cmdutil.ExitAuth || !strings.Contains(err.Error(), "read:ssh-key:bitbucket, write:ssh-key:bitbucket") {
-		t.Errorf("err = %v (exit %d)", err, cmdutil.ExitCode(err))
+	if apierr.ExitCode(err) != errkind.ExitAuth || !strings.Contains(err.Error(), "read:ssh-key:bitbucket, write:ssh-key:bitbucket") {
+		t.Errorf("err = %v (exit %d)", err, apierr.ExitCode(err))
 	}
 }
 

@@ -13,9 +13,12 @@ import (
 
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/cmd/auth/shared"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/settings"
 )
 
 func runArgs(t *testing.T, env map[string]string, store credstore.Store, args ...string) (shared.Status, string, string, error) {
@@ -95,8 +98,8 @@ func TestServerStatus(t *testing.T) {
 
 	// The environment outranks the stored token.
 	st, _, _, err = runArgs(t, map[string]string{shared.EnvServerToken: "revoked"}, store, "--server", a.DataCenter().ServerURL())
-	if cmdutil.ExitCode(err) != cmdutil.ExitAuth || st.LoggedIn || st.Source != "environment" || st.Error == "" {
-		t.Errorf("revoked token in the environment: exit %d %v %+v", cmdutil.ExitCode(err), err, st)
+	if apierr.ExitCode(err) != errkind.ExitAuth || st.LoggedIn || st.Source != "environment" || st.Error == "" {
+		t.Errorf("revoked token in the environment: exit %d %v %+v", apierr.ExitCode(err), err, st)
 	}
 }
 
@@ -104,10 +107,10 @@ func TestServerStatusNotLoggedIn(t *testing.T) {
 	srv := bbapitest.Start(t, bbapitest.WithDataCenter())
 	store := credstore.NewFile(t.TempDir())
 	st, _, _, err := runArgs(t, map[string]string{}, store, "--server", srv.DataCenter().ServerURL())
-	if cmdutil.ExitCode(err) != cmdutil.ExitAuth || st.LoggedIn || st.Server != srv.DataCenter().ServerURL() || st.Error == "" {
-		t.Fatalf("exit %d (%v), status %+v", cmdutil.ExitCode(err), err, st)
+	if apierr.ExitCode(err) != errkind.ExitAuth || st.LoggedIn || st.Server != srv.DataCenter().ServerURL() || st.Error == "" {
+		t.Fatalf("exit %d (%v), status %+v", apierr.ExitCode(err), err, st)
 	}
-	if h := strings.Join(cmdutil.Hints(err), "\n"); !strings.Contains(h, "bbkey auth login --server "+srv.DataCenter().ServerURL()) {
+	if h := strings.Join(apierr.Hints(err), "\n"); !strings.Contains(h, "bbkey auth login --server "+srv.DataCenter().ServerURL()) {
 		t.Errorf("hints:\n%s", h)
 	}
 	if len(srv.Requests()) != 0 {
@@ -137,7 +140,7 @@ func TestServerStatusFromConfig(t *testing.T) {
 			LookupEnv:  func(k string) (string, bool) { v, ok := env[k]; return v, ok },
 			Now:        time.Now,
 			HTTPClient: func() *http.Client { return &http.Client{Timeout: 10 * time.Second} },
-			Paths:      func() (cmdutil.Paths, error) { return cmdutil.Paths{Home: dir, ConfigDir: dir}, nil },
+			Paths:      func() (settings.Paths, error) { return settings.Paths{Home: dir, ConfigDir: dir}, nil },
 		}
 		var got *Options
 		cmd := NewCmdStatus(f, func(o *Options) error { got = o; return nil })

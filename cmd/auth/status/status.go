@@ -20,21 +20,23 @@ import (
 	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/cmd/auth/shared"
 	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/settings"
 )
 
 // Options are the dependencies and flags of `bbkey auth status`.
 type Options struct {
 	// Settings are the run's settings (Factory.Settings): the selected server.
-	Settings func() (cmdutil.Settings, error)
+	Settings func() (settings.Settings, error)
 	IO       *iostreams.IOStreams
 	// Resolve finds the credential of a run (Factory.ResolveCredential).
-	Resolve func(context.Context) (cmdutil.ResolvedCredential, error)
+	Resolve func(context.Context) (settings.ResolvedCredential, error)
 	// NewClient builds a Bitbucket client for a credential (Factory.NewAPIClient).
 	NewClient func(bbapi.Credential, ...bbapi.Option) (*bbapi.Client, error)
 	// ResolveServer finds a Data Center server's credential
 	// (Factory.ResolveServerCredential).
-	ResolveServer func(ctx context.Context, server string) (cmdutil.ResolvedCredential, error)
+	ResolveServer func(ctx context.Context, server string) (settings.ResolvedCredential, error)
 	// NewDCClient builds a client of a Data Center server for a credential.
 	NewDCClient func(server string, cred bbapi.Credential) (*dc.Client, error)
 	LookupEnv   func(string) (string, bool)
@@ -50,7 +52,7 @@ func NewCmdStatus(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 		NewDCClient: func(server string, cred bbapi.Credential) (*dc.Client, error) {
 			c, err := dc.NewClient(server, cred, f.ClientOptions()...)
 			if err != nil {
-				return nil, cmdutil.UsageError(err, "the server comes from --server or "+shared.EnvServer)
+				return nil, errkind.UsageError(err, "the server comes from --server or "+shared.EnvServer)
 			}
 			return c, nil
 		},
@@ -92,7 +94,7 @@ func runStatus(ctx context.Context, opts *Options) error {
 	}
 	rc, err := opts.Resolve(ctx)
 	if err != nil {
-		if errors.Is(err, cmdutil.ErrNoCredential) {
+		if errors.Is(err, settings.ErrNoCredential) {
 			st := shared.Status{Error: err.Error(), MissingScopes: []string{}}
 			if perr := shared.PrintStatus(opts.IO, opts.JSON, st); perr != nil {
 				return perr
@@ -137,7 +139,7 @@ func runServerStatus(ctx context.Context, opts *Options, server string) error {
 	st := shared.Status{Server: server, MissingScopes: []string{}}
 	rc, err := opts.ResolveServer(ctx, server)
 	if err != nil {
-		if errors.Is(err, cmdutil.ErrNoCredential) {
+		if errors.Is(err, settings.ErrNoCredential) {
 			st.Error = err.Error()
 			if perr := shared.PrintStatus(opts.IO, opts.JSON, st); perr != nil {
 				return perr

@@ -11,8 +11,10 @@ import (
 
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/cmd/auth/shared"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
 )
 
@@ -108,8 +110,8 @@ func TestStatusNotLoggedIn(t *testing.T) {
 	delete(env, "BITBUCKET_EMAIL")
 	delete(env, "BITBUCKET_API_TOKEN")
 	out, _, err := run(t, env, &credstore.Fake{}, true)
-	if cmdutil.ExitCode(err) != cmdutil.ExitAuth {
-		t.Fatalf("exit %d (%v), want 4", cmdutil.ExitCode(err), err)
+	if apierr.ExitCode(err) != errkind.ExitAuth {
+		t.Fatalf("exit %d (%v), want 4", apierr.ExitCode(err), err)
 	}
 	var st shared.Status
 	if jerr := json.Unmarshal([]byte(out), &st); jerr != nil || st.LoggedIn || st.Error == "" {
@@ -125,8 +127,8 @@ func TestStatusRefused(t *testing.T) {
 	env := emuEnv(emu)
 	env["BITBUCKET_API_TOKEN"] = "revoked"
 	out, _, err := run(t, env, &credstore.Fake{}, true)
-	if cmdutil.ExitCode(err) != cmdutil.ExitAuth {
-		t.Fatalf("exit %d (%v), want 4", cmdutil.ExitCode(err), err)
+	if apierr.ExitCode(err) != errkind.ExitAuth {
+		t.Fatalf("exit %d (%v), want 4", apierr.ExitCode(err), err)
 	}
 	var st shared.Status
 	if jerr := json.Unmarshal([]byte(out), &st); jerr != nil || st.LoggedIn || st.Source != "environment" || st.Error == "" {
