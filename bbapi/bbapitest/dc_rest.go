@@ -222,6 +222,9 @@ func dcPage(c *dcCall, values []any) {
 func (s *Server) dcSSHHostPort() (string, int) {
 	host, port, _ := net.SplitHostPort(s.SSHEndpoint())
 	n, _ := strconv.Atoi(port)
+	if s.cfg.dcSSHHost != "" {
+		host = s.cfg.dcSSHHost
+	}
 	return host, n
 }
 

@@ -37,6 +37,13 @@ const (
 // ~user for a personal repository) and access keys that may write. See DataCenter.
 func WithDataCenter() Option { return func(c *config) { c.datacenter = true } }
 
+// WithDataCenterSSHHost makes a Data Center mode server name host (e.g. "localhost")
+// instead of 127.0.0.1 as its SSH host, in its SSH settings and SSH clone links, as a real
+// server's base URL names a host of its own: two servers on one test machine then have
+// SSH hosts of their own, as two real servers do. The SSH server still listens on
+// 127.0.0.1, so host must resolve there.
+func WithDataCenterSSHHost(host string) Option { return func(c *config) { c.dcSSHHost = host } }
+
 // DataCenter is the seeding and inspection side of a Data Center mode server. All methods
 // are safe for concurrent use.
 type DataCenter struct{ s *Server }

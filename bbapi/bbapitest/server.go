@@ -60,7 +60,8 @@ type config struct {
 	clock           func() time.Time
 	dir             string
 	latency         time.Duration
-	datacenter      bool // WithDataCenter
+	datacenter      bool   // WithDataCenter
+	dcSSHHost       string // WithDataCenterSSHHost
 }
 
 // WithSpecValidation validates every request the server receives and every response it

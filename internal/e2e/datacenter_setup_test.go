@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -204,4 +207,49 @@ func TestCloudAndDataCenterOnOneMachine(t *testing.T) {
 	}
 	w.MustGit(cloudRepo, "fetch", "-q", "origin")
 	w.MustGit(dcRepo, "fetch", "-q", "origin")
+}
+
+// Cloud and two Data Center servers on one machine at once, the same user name on each:
+// three keys in three files, three Host blocks, three sets of pinned host keys, and git
+// fetching from all three. The second server names its SSH host "localhost", as two real
+// servers have SSH hosts of their own.
+func TestCloudAndTwoDataCenterServers(t *testing.T) {
+	if addrs, err := net.LookupHost("localhost"); err != nil || !slices.Contains(addrs, "127.0.0.1") {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("localhost does not resolve to 127.0.0.1 (%v, %v)", addrs, err)
+		}
+		t.Skipf("localhost does not resolve to 127.0.0.1 here (%v, %v)", addrs, err)
+	}
+	w := NewWorld(t)
+	dcA := bbapitest.Start(t, bbapitest.WithDataCenter())
+	dcB := bbapitest.Start(t, bbapitest.WithDataCenter(), bbapitest.WithDataCenterSSHHost("localhost"))
+	cloudRepo := setupRepo(t, w, "cloud", "https://bitbucket.org/acme/api.git")
+	w.MustRun(cloudRepo, "setup", "--passphrase-file", w.PassFile)
+	w.Unsetenv("BBKEY_SSH_ENDPOINT")
+	w.Unsetenv("BBKEY_SSH_HOST_KEYS")
+
+	for _, dc := range []*bbapitest.Server{dcA, dcB} {
+		w.Setenv("BITBUCKET_SERVER_TOKEN", dc.DataCenter().DefaultToken())
+		w.MustRun(w.Home.Dir, "setup", "--server", dc.DataCenter().ServerURL(), "--passphrase-file", w.PassFile, "--no-remotes")
+		if n := len(dc.DataCenter().UserKeys(bbapitest.DCDefaultUser)); n != 1 {
+			t.Errorf("%s: %d keys", dc.DataCenter().ServerURL(), n)
+		}
+	}
+	_, portA, _ := net.SplitHostPort(dcA.SSHEndpoint())
+	_, portB, _ := net.SplitHostPort(dcB.SSHEndpoint())
+	for i, u := range []string{
+		"git@ssh.bitbucket.org:acme/api.git",
+		"ssh://git@127.0.0.1:" + portA + "/ops/api.git",
+		"ssh://git@localhost:" + portB + "/~ada/notes.git",
+	} {
+		w.MustGit(w.Home.Dir, "clone", "-q", u, filepath.Join(w.Home.Dir, "clones", strconv.Itoa(i)))
+	}
+	kh, err := os.ReadFile(filepath.Join(w.Home.SSHDir, "bbkey", "known_hosts"))
+	if err != nil || strings.Count(string(kh), "# Source: ") != 3 {
+		t.Errorf("known_hosts does not hold three sets of pins: %v\n%s", err, kh)
+	}
+	keys, _ := filepath.Glob(filepath.Join(w.Home.SSHDir, "bbkey_ada*_ed25519"))
+	if len(keys) != 3 {
+		t.Errorf("key files %q, want three", keys)
+	}
 }
