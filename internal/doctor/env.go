@@ -96,7 +96,7 @@ type Env struct {
 	acctKeys   func() ([]*bbapi.SSHKey, error)
 	agentConn  func() (agentInfo, error)
 	plan       func() (*remote.Plan, error)
-	scrub      func() (*remote.ScrubPlan, error)
+	scrub      func() ([]*remote.ScrubPlan, error)
 	syncResult func() (identity.Result, error)
 	dc         func() []*dcServer
 }
@@ -239,11 +239,19 @@ func (e *Env) init(ctx context.Context) {
 		}
 		return planHere(e.ctx, e)
 	})
-	e.scrub = sync.OnceValues(func() (*remote.ScrubPlan, error) {
+	e.scrub = sync.OnceValues(func() ([]*remote.ScrubPlan, error) {
 		if e.Git == nil {
 			return nil, errors.New("git is not available")
 		}
-		return remote.PlanScrub(e.ctx, e.Git, e.Paths.Home, e.getenv("XDG_CONFIG_HOME"))
+		var out []*remote.ScrubPlan
+		for _, t := range e.scrubTargets() {
+			sp, err := remote.PlanScrubFor(e.ctx, e.Git, e.Paths.Home, e.getenv("XDG_CONFIG_HOME"), t)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, sp)
+		}
+		return out, nil
 	})
 	e.dc = sync.OnceValue(e.loadDCServers)
 	e.syncResult = sync.OnceValues(func() (identity.Result, error) {
@@ -256,6 +264,27 @@ func (e *Env) init(ctx context.Context) {
 }
 
 var errNoRepo = errors.New("not in a git repository")
+
+// scrubTargets are the Bitbucket hosts whose stored passwords are leaked secrets:
+// Cloud's, and each Data Center server's this machine knows (the selected one and those
+// the state records keys on).
+func (e *Env) scrubTargets() []remote.ScrubTarget {
+	var servers []string
+	if s := e.Settings.Server; s != "" && s != settings.CloudServer {
+		servers = append(servers, s)
+	}
+	if st, err := e.state(); err == nil {
+		for url := range st.Servers {
+			servers = append(servers, url)
+		}
+	}
+	slices.Sort(servers)
+	out := []remote.ScrubTarget{remote.CloudScrub}
+	for _, s := range slices.Compact(servers) {
+		out = append(out, remote.DataCenterScrub(s))
+	}
+	return out
+}
 
 // loadKeys lists the keys the state records; with an empty state, bbkey's key files in
 // the ssh directory stand in (a state lost or never written).

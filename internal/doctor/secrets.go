@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/bbkey/bbkey/internal/gitrun"
@@ -74,7 +75,7 @@ func checkSecrets(ctx context.Context, e *Env, _ Deps) Result {
 		details = append(details, "could not read this repository's remotes: "+perr.Error())
 	}
 
-	sp, serr := e.scrub()
+	plans, serr := e.scrub()
 	if serr != nil {
 		if errors.Is(serr, gitrun.ErrNotFound) {
 			return Result{Status: Warn, Summary: "git is not installed: its credential files and helpers were not checked",
@@ -83,28 +84,42 @@ func checkSecrets(ctx context.Context, e *Env, _ Deps) Result {
 		return Result{Status: Warn, Summary: "could not read git's credential files and helpers: " + serr.Error()}
 	}
 	fileSecrets := false
-	for _, f := range sp.Files {
-		for _, entry := range f.Entries {
-			user := ""
-			if f.Format == remote.FormatNetrc {
-				if _, after, ok := strings.Cut(entry, " login "); ok {
-					user = after
+	var servers []string // Data Center servers with a secret on disk
+	var store []string
+	for _, sp := range plans {
+		server := ""
+		if sp.URL() != remote.CloudScrub.URL {
+			server = sp.URL()
+		}
+		for _, f := range sp.Files {
+			for _, entry := range f.Entries {
+				user := ""
+				if f.Format == remote.FormatNetrc {
+					if _, after, ok := strings.Cut(entry, " login "); ok {
+						user = after
+					}
+				} else {
+					user, _ = maskedUser(entry)
 				}
-			} else {
-				user, _ = maskedUser(entry)
+				if server != "" {
+					details = append(details, fmt.Sprintf("%s: %s holds %s of %s", f.Path, entry, serverSecretKind(user), server))
+					if !slices.Contains(servers, server) {
+						servers = append(servers, server)
+					}
+				} else {
+					details = append(details, fmt.Sprintf("%s: %s holds %s", f.Path, entry, secretKind(user)))
+				}
+				fileSecrets = true
 			}
-			details = append(details, fmt.Sprintf("%s: %s holds %s", f.Path, entry, secretKind(user)))
-			fileSecrets = true
+		}
+		for _, h := range sp.Helpers {
+			if (h == "store" || strings.HasPrefix(h, "store ")) && !slices.Contains(store, h) {
+				store = append(store, h)
+			}
 		}
 	}
 	if fileSecrets {
 		fixes = append(fixes, scrubFix(e))
-	}
-	var store []string
-	for _, h := range sp.Helpers {
-		if h == "store" || strings.HasPrefix(h, "store ") {
-			store = append(store, h)
-		}
 	}
 
 	if len(details) == 0 {
@@ -128,26 +143,45 @@ func checkSecrets(ctx context.Context, e *Env, _ Deps) Result {
 	if manual {
 		r.Fix = "remove the secrets left alone by hand; for the rest run: bbkey doctor --fix, then revoke each token at " + TokenURL
 	}
+	if len(servers) > 0 {
+		r.Fix += "; on " + strings.Join(servers, ", ") + ": revoke the HTTP access token (Manage account → HTTP access tokens) or change the password"
+	}
 	r.fixes = fixes
 	return r
 }
 
-// scrubFix removes the Bitbucket entries from the credential files (after backups) and
-// asks the credential helpers to forget https://bitbucket.org.
+// serverSecretKind is secretKind for a Data Center server, which has no app passwords:
+// a user name beside a secret is the user's password or an HTTP access token.
+func serverSecretKind(user string) string {
+	if user == "" || user == "***" {
+		return "a token"
+	}
+	return "a password or HTTP access token of " + user
+}
+
+// scrubFix removes the Bitbucket entries (Cloud's and each known Data Center server's)
+// from the credential files (after backups) and asks the credential helpers to forget
+// https://bitbucket.org and each server's URL.
 func scrubFix(e *Env) *Fix {
-	return &Fix{Key: "scrub", Description: "remove the Bitbucket entries from git's credential files (after a backup copy) and ask the credential helpers to forget https://bitbucket.org",
+	return &Fix{Key: "scrub", Description: "remove the Bitbucket entries from git's credential files (after a backup copy) and ask the credential helpers to forget https://bitbucket.org (and each Data Center server's URL)",
 		apply: func(ctx context.Context) ([]string, error) {
-			sp, err := remote.PlanScrub(ctx, e.Git, e.Paths.Home, e.getenv("XDG_CONFIG_HOME"))
-			if err != nil {
-				return nil, err
-			}
-			err = remote.Scrub(ctx, e.Git, sp, e.now())
 			var changed []string
-			for _, f := range sp.Files {
-				if f.Backup != "" {
-					changed = append(changed, f.Path, f.Backup)
+			var errs []error
+			for _, t := range e.scrubTargets() {
+				sp, err := remote.PlanScrubFor(ctx, e.Git, e.Paths.Home, e.getenv("XDG_CONFIG_HOME"), t)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				if err := remote.Scrub(ctx, e.Git, sp, e.now()); err != nil {
+					errs = append(errs, err)
+				}
+				for _, f := range sp.Files {
+					if f.Backup != "" {
+						changed = append(changed, f.Path, f.Backup)
+					}
 				}
 			}
-			return changed, err
+			return changed, errors.Join(errs...)
 		}}
 }

@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -130,5 +132,74 @@ func TestReviewDataCenterAuthWithoutKeychain(t *testing.T) {
 	r = w.MustRun("", "auth", "logout", "--server", server, "--yes")
 	if got := strings.TrimSpace(r.Stdout); got != "not logged in to "+server {
 		t.Errorf("second logout printed %q", got)
+	}
+}
+
+// doctor on a Data Center machine: a password of the server left in ~/.netrc and
+// ~/.git-credentials (as git's store helper writes it) is a leaked secret as much as a
+// Cloud one; doctor names it, and --fix removes it (after a backup) and keeps the rest.
+func TestReviewDataCenterDoctorFindsServerSecrets(t *testing.T) {
+	w := NewWorld(t, bbapitest.WithDataCenter())
+	web := dcHostPort(w.Emu)
+	repo := setupRepo(t, w, "api", "https://"+web+"/scm/ops/api.git")
+	w.MustRun(repo, "setup", "--passphrase-file", w.PassFile)
+
+	const secret = "dc-password-left-behind"
+	host, _, _ := strings.Cut(web, ":")
+	netrc := filepath.Join(w.Home.Dir, ".netrc")
+	creds := filepath.Join(w.Home.Dir, ".git-credentials")
+	if err := os.WriteFile(netrc, []byte("machine "+host+" login ada password "+secret+"\nmachine example.com login bob password stays\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	approve := exec.Command("git", "-c", "credential.helper=store", "credential", "approve")
+	approve.Env, approve.Dir = w.Env, w.Home.Dir
+	approve.Stdin = strings.NewReader("protocol=http\nhost=" + web + "\nusername=ada\npassword=" + secret + "\n\n")
+	if out, err := approve.CombinedOutput(); err != nil {
+		t.Fatalf("git credential approve: %v\n%s", err, out)
+	}
+
+	r := w.Run(repo, "doctor", "--json")
+	var rep struct {
+		Checks []struct {
+			ID      string   `json:"id"`
+			Status  string   `json:"status"`
+			Details []string `json:"details"`
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
+		t.Fatalf("doctor --json: %v\n%s", err, r)
+	}
+	found := false
+	for _, c := range rep.Checks {
+		if c.ID == "secrets" {
+			found = true
+			joined := strings.Join(c.Details, "\n")
+			if c.Status != "fail" || !strings.Contains(joined, netrc) || !strings.Contains(joined, creds) {
+				t.Errorf("secrets check = %+v, want a failure naming %s and %s", c, netrc, creds)
+			}
+			if strings.Contains(joined, "app passwords stopped working") {
+				t.Errorf("a Data Center password is not a Cloud app password: %q", joined)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no secrets check\n%s", r)
+	}
+	if strings.Contains(r.Stdout+r.Stderr, secret) {
+		t.Errorf("doctor printed the secret\n%s", r)
+	}
+
+	w.Run(repo, "doctor", "--fix", "--yes", "--passphrase-file", w.PassFile)
+	for _, p := range []string{netrc, creds} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), secret) {
+			t.Errorf("%s still holds the server's secret after doctor --fix:\n%s", p, b)
+		}
+	}
+	if b, _ := os.ReadFile(netrc); !strings.Contains(string(b), "machine example.com login bob password stays") {
+		t.Errorf(".netrc lost another host's entry:\n%s", b)
 	}
 }
