@@ -147,7 +147,7 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 	if err != nil {
 		return err
 	}
-	if err := jobCanRun(ctx, opts, in.Backend); err != nil {
+	if err := jobCanRun(ctx, opts, in.Backend, st); err != nil {
 		return err
 	}
 	plan, err := in.PlanInstall(ctx, job)
@@ -306,26 +306,36 @@ func reachesKeychain(b schedule.Backend) bool { return b != schedule.Cron }
 // jobCanRun refuses, with exit 2 and before anything is installed, a job that would fail
 // each time its scheduler starts it: without this shell's environment, flags and
 // terminal, and (cron) without a keychain, it would lack its credential or passphrase.
-func jobCanRun(ctx context.Context, opts *Options, b schedule.Backend) error {
+func jobCanRun(ctx context.Context, opts *Options, b schedule.Backend, st *state.State) error {
 	cronHint := "or use a systemd user timer, whose jobs reach the keychain: it is chosen when `systemctl --user` works (`loginctl enable-linger $USER` keeps the user manager running without a login)"
-	// The credential: the job finds only a stored one.
+	// The credentials: the job finds only stored ones, one for each Bitbucket it rotates
+	// keys on (Cloud's, and each Data Center server's own entry).
 	store, err := opts.CredStore(ctx, true)
-	stored := ""
-	if err == nil {
-		if _, gerr := store.Get(ctx, credstore.DefaultAccount); gerr == nil {
-			stored = store.Kind()
+	for _, server := range servers(st) {
+		if len(keyNamesOn(st, opts.kind(), server)) == 0 {
+			continue
 		}
-	}
-	switch {
-	case stored == "":
-		return errkind.UsageError(errors.New("the timer's job would have no Bitbucket credential: it gets none of this shell's environment (BITBUCKET_*) or flags (--token-file), and none is stored"),
-			"store it where the job finds it: `bbkey auth login` (the OS keychain), or `bbkey auth login --insecure-storage` (a 0600 file, for cron and servers without a keychain)")
-	case stored != "file" && !reachesKeychain(b):
-		hints := []string{"store it in a file the job can read: `bbkey auth login --insecure-storage` (0600, in the config directory)"}
-		if b == schedule.Cron {
-			hints = append(hints, cronHint)
+		account, login, what := credstore.DefaultAccount, "bbkey auth login", "Bitbucket credential"
+		if server != "" {
+			account, login, what = credstore.ServerAccount(server), "bbkey auth login --server "+server, "HTTP access token of "+server
 		}
-		return errkind.UsageError(fmt.Errorf("the timer's job could not read the Bitbucket credential: it is in the %s, and %s jobs have no session bus to reach it", stored, b), hints...)
+		stored := ""
+		if err == nil {
+			if _, gerr := store.Get(ctx, account); gerr == nil {
+				stored = store.Kind()
+			}
+		}
+		switch {
+		case stored == "":
+			return errkind.UsageError(fmt.Errorf("the timer's job would have no %s: it gets none of this shell's environment (BITBUCKET_*) or flags (--token-file), and none is stored", what),
+				"store it where the job finds it: `"+login+"` (the OS keychain), or `"+login+" --insecure-storage` (a 0600 file, for cron and servers without a keychain)")
+		case stored != "file" && !reachesKeychain(b):
+			hints := []string{"store it in a file the job can read: `" + login + " --insecure-storage` (0600, in the config directory)"}
+			if b == schedule.Cron {
+				hints = append(hints, cronHint)
+			}
+			return errkind.UsageError(fmt.Errorf("the timer's job could not read the %s: it is in the %s, and %s jobs have no session bus to reach it", what, stored, b), hints...)
+		}
 	}
 	// The passphrase of the new keys: a file or the opt-out always work; the keychain
 	// entry (kept by --schedule itself) only where the job reaches the keychain.

@@ -92,6 +92,14 @@ func keyNames(st *state.State, kind state.RotationKind) []string {
 	return slices.Compact(names)
 }
 
+// keyNamesOn are the names of the keys of kind on one Bitbucket ("" for Cloud).
+func keyNamesOn(st *state.State, kind state.RotationKind, server string) []string {
+	if kind == state.RotateAccessKeys {
+		return slices.Sorted(maps.Keys(st.AccessKeysOf(server)))
+	}
+	return slices.Sorted(maps.Keys(st.AccountsOf(server)))
+}
+
 // servers lists the Bitbuckets the state holds keys on: Cloud ("") first, then every
 // Data Center server by URL.
 func servers(st *state.State) []string {

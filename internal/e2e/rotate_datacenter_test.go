@@ -366,3 +366,41 @@ func TestRotateDataCenterCrashAtEveryBoundary(t *testing.T) {
 	}
 	r.deletesByID(t)
 }
+
+// A timer on a machine whose only key is on a Data Center server: --schedule refuses
+// (exit 2, nothing installed) until the server's token is stored where the job finds it,
+// then the cron job itself (no environment but HOME, LOGNAME, PATH and SHELL) rotates the
+// key on the server and leaves one key there, the new one.
+func TestRotateDataCenterCronJob(t *testing.T) {
+	r := newRotateDC(t)
+	w := r.w
+	w.MustRun("", "setup", "--passphrase-file", w.PassFile, "--no-remotes")
+	bin := rotateFakeTimerTools(t, w, false)
+	w.Setenv("BBKEY_TEST_SCHEDULER", "cron")
+	res := w.Run("", "rotate", "--schedule", "daily", "--if-older-than", "1s", "--passphrase-file", w.PassFile)
+	if res.Code != 2 || !strings.Contains(res.Stderr, "HTTP access token of "+r.server) || !strings.Contains(res.Stderr, "bbkey auth login --server "+r.server) {
+		t.Fatalf("--schedule without a stored token: %s", res)
+	}
+	w.MustRun("", "auth", "login", "--server", r.d.ServerURL(), "--insecure-storage")
+	w.MustRun("", "rotate", "--schedule", "daily", "--if-older-than", "1s", "--passphrase-file", w.PassFile)
+	w.Unsetenv("BBKEY_TEST_SCHEDULER")
+	var before []string
+	for _, k := range r.d.UserKeys(bbapitest.DCDefaultUser) {
+		before = append(before, "SHA256:"+k.Fingerprint)
+	}
+
+	code, out := scheduledExec(t, cronJob(t, w, bin))
+	if code != 0 {
+		t.Fatalf("the cron job exited %d\n%s", code, out)
+	}
+	var after []string
+	for _, k := range r.d.UserKeys(bbapitest.DCDefaultUser) {
+		after = append(after, "SHA256:"+k.Fingerprint)
+	}
+	if len(before) != 1 || len(after) != 1 || after[0] == before[0] {
+		t.Fatalf("keys on the server before %v, after %v: want one, replaced", before, after)
+	}
+	if got := rotateConfigKey(t, w, r.at.Host); got != after[0] {
+		t.Errorf("Host %s uses %s, want the new %s", r.at.Host, got, after[0])
+	}
+}
