@@ -280,3 +280,25 @@ func TestAuditDataCenterResumesAfterRateLimit(t *testing.T) {
 		}
 	}
 }
+
+// A project the token does not administer: Data Center answers 401 (not 403) for its
+// access keys; the audit says which permission is missing and exits 3.
+func TestAuditDataCenterMissingPermission(t *testing.T) {
+	f, d, _ := dcFixture(t)
+	// ada may read project WEB (so it is not hidden from her), not administer it.
+	if err := d.Grant("WEB", "", bbapitest.DCDefaultUser, bbapitest.PermRead); err != nil {
+		t.Fatal(err)
+	}
+	r := f.audit("--project", "WEB", "--json")
+	if r.code != errkind.ExitPartial {
+		t.Fatalf("exit %d (%v), want 3; stderr:\n%s", r.code, r.err, r.errOut)
+	}
+	var doc jsonDoc
+	if err := json.Unmarshal([]byte(r.out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.NotListed) != 1 || doc.NotListed[0].Target != "WEB" || !strings.Contains(doc.NotListed[0].Reason, "401") ||
+		!strings.Contains(doc.NotListed[0].Reason, "needs PROJECT_ADMIN") {
+		t.Errorf("not listed: %+v", doc.NotListed)
+	}
+}
