@@ -5,7 +5,6 @@ package accesskey
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
@@ -132,36 +132,26 @@ func (o *Options) planKey(paths settings.Paths, name string, prev *state.AccessK
 	return p, nil
 }
 
-// recordKey writes the key's entry in the state, replacing an entry of the same name for
-// another key (whose targets no longer tell anything about this one).
-func recordKey(ctx context.Context, sd state.Dir, p *keyPlan) (bool, error) {
-	changed := false
-	err := sd.Update(ctx, func(s *state.State) error {
-		keys, serverChanged := p.keysIn(s)
-		changed = serverChanged
-		ak := keys[p.name]
-		if ak == nil || !bbapi.SameFingerprint(ak.Fingerprint, p.key.Fingerprint) {
-			ak = &state.AccessKey{Fingerprint: p.key.Fingerprint, Created: p.created, Targets: []state.Target{}, NoSSHConfig: !p.sshConfig}
-			keys[p.name] = ak
-			changed = true
-		}
-		if p.sshConfig && ak.NoSSHConfig {
-			ak.NoSSHConfig = false
-			changed = true
-		}
-		if ak.Path != p.path || ak.Label != p.label {
-			ak.Path, ak.Label = p.path, p.label
-			changed = true
-		}
-		if !changed {
-			return errUnchanged
-		}
-		return nil
-	})
-	if errors.Is(err, errUnchanged) {
-		err = nil
+// recordKey writes the key's entry in st, replacing an entry of the same name for
+// another key (whose targets no longer tell anything about this one). It reports
+// whether st changed.
+func recordKey(st *state.State, p *keyPlan) bool {
+	keys, changed := p.keysIn(st)
+	ak := keys[p.name]
+	if ak == nil || !bbapi.SameFingerprint(ak.Fingerprint, p.key.Fingerprint) {
+		ak = &state.AccessKey{Fingerprint: p.key.Fingerprint, Created: p.created, Targets: []state.Target{}, NoSSHConfig: !p.sshConfig}
+		keys[p.name] = ak
+		changed = true
 	}
-	return changed, err
+	if p.sshConfig && ak.NoSSHConfig {
+		ak.NoSSHConfig = false
+		changed = true
+	}
+	if ak.Path != p.path || ak.Label != p.label {
+		ak.Path, ak.Label = p.path, p.label
+		changed = true
+	}
+	return changed
 }
 
 // wouldChange lists the files a real run would write, for --dry-run: the new key, the
@@ -188,22 +178,32 @@ func (o *Options) wouldChange(ctx context.Context, p *keyPlan, prev *state.Acces
 	return append(out, res.ChangedFiles...), nil
 }
 
-// recordTargets records finished targets under the key, so a re-run skips them.
-func recordTargets(ctx context.Context, sd state.Dir, p *keyPlan, batch []accesskey.Result) error {
-	return sd.Update(ctx, func(s *state.State) error {
-		keys, _ := p.keysIn(s)
-		ak := keys[p.name]
-		if ak == nil || !bbapi.SameFingerprint(ak.Fingerprint, p.key.Fingerprint) {
-			ak = &state.AccessKey{Path: p.path, Fingerprint: p.key.Fingerprint, Label: p.label, Created: p.created, NoSSHConfig: !p.sshConfig}
-			keys[p.name] = ak
-		}
-		for _, r := range batch {
-			t := r.Target
-			t.KeyID, t.Added = r.KeyID, r.Added.UTC()
-			ak.SetTarget(t)
-		}
-		return nil
-	})
+// recordTargets records finished targets under the key in st, so a re-run skips them.
+func recordTargets(st *state.State, p *keyPlan, b backend.Backend, write bool, batch []provision.Placed) {
+	keys, _ := p.keysIn(st)
+	ak := keys[p.name]
+	if ak == nil || !bbapi.SameFingerprint(ak.Fingerprint, p.key.Fingerprint) {
+		ak = &state.AccessKey{Path: p.path, Fingerprint: p.key.Fingerprint, Label: p.label, Created: p.created, NoSSHConfig: !p.sshConfig}
+		keys[p.name] = ak
+	}
+	for _, pl := range batch {
+		r := resultOf(b, write, pl)
+		t := r.Target
+		t.KeyID, t.Added = r.KeyID, r.Added.UTC()
+		ak.SetTarget(t)
+	}
+}
+
+// resultOf is how the pipeline's upload to one place ended, as a target's result.
+func resultOf(b backend.Backend, write bool, pl provision.Placed) accesskey.Result {
+	r := accesskey.Result{
+		Target: accesskey.WithPermission([]state.Target{accesskey.TargetOf(pl.Place.Place)}, b.Kind(), write)[0],
+		Status: accesskey.Status(pl.Status), Err: pl.Err, Added: pl.At,
+	}
+	if pl.Key != nil {
+		r.KeyID = pl.Key.ID
+	}
+	return r
 }
 
 // merge puts the recorded and the new results in the order of the targets.

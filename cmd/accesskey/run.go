@@ -17,6 +17,7 @@ import (
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testhook"
@@ -161,71 +162,106 @@ func runAdd(ctx context.Context, o *Options) error {
 	}
 	testhook.Pause(ctx, o.LookupEnv, "add-access-key:planned")
 	rep := &report{Backend: b, Plan: pl, Key: p}
+	var stateChanged bool
+	prog := accesskey.NewProgress(o.IO, len(pending), o.Now)
+	defer prog.Close()
+	places := make([]provision.Place, len(pending))
+	for i, t := range pending {
+		places[i] = provision.Place{Place: accesskey.PlaceOf(t)}
+	}
+	pipe := &provision.Pipeline{
+		B:      b,
+		Places: places, Label: p.label, Write: o.Write, Concurrency: o.Concurrency,
+		// A key this run made cannot be anywhere yet; any other may be (added by hand,
+		// by another machine, or by a run killed before it recorded).
+		MayExist: true,
+		// Each target is reported; one the key reached stays there (and recorded) when
+		// another fails or the proof does: a re-run finishes the rest.
+		Partial: true, KeepUnproven: true,
+		Finished: func(r provision.Placed, done, failed int) {
+			prog.Finished(resultOf(b, o.Write, r), done, failed)
+		},
+		Now:   o.Now,
+		State: sd,
+		Record: func(st *state.State, k *keys.Key, stage provision.Stage, placed []provision.Placed) error {
+			switch stage {
+			case provision.StageKey:
+				p.key = k
+				changed := recordKey(st, p)
+				stateChanged = stateChanged || changed
+				if !changed {
+					return provision.ErrUnchanged
+				}
+			case provision.StagePlaced:
+				recordTargets(st, p, b, o.Write, placed)
+			default:
+				return provision.ErrUnchanged // each target was recorded as it finished
+			}
+			return nil
+		},
+		Config: func(ctx context.Context) error { return o.sshSetup(ctx, rep, settings, paths, sd) },
+	}
 	if p.generate {
 		host, _ := o.Hostname() // keys.Comment says "unknown" for a host without a name
-		k, err := keys.Generate(keys.GenerateOptions{Path: p.path, Comment: keys.Comment(name, host, o.Now()),
-			Passphrase: p.passphrase, NoPassphrase: o.NoPassphrase})
-		clear(p.passphrase)
-		if err != nil {
-			return cmdutil.KeyExistsHint(err)
-		}
-		p.key, p.hasPrivate = k, true
-		rep.KeyCreated = true
-		rep.Changed = append(rep.Changed, k.Path, k.PublicPath())
-		o.IO.Step(iostreams.MarkOK, "made access key %s (%s)", k.Path, k.Fingerprint)
-	}
-	stateChanged, err := recordKey(ctx, sd, p)
-	if err != nil {
-		return fmt.Errorf("recording the key in the state: %w", err)
+		pipe.Key.New = keys.GenerateOptions{Path: p.path, Comment: keys.Comment(name, host, o.Now()),
+			Passphrase: p.passphrase, NoPassphrase: o.NoPassphrase}
+	} else {
+		pipe.Key.Key = p.key
 	}
 	if ag != nil {
-		if err := ag.Add(p.key.Private, p.key.Comment, 0, false); err != nil {
-			return fmt.Errorf("loading the key into the ssh-agent: %w", err)
-		}
-		rep.Agent = true
-		o.IO.Step(iostreams.MarkOK, "loaded the key into the ssh-agent")
-	}
-
-	var out accesskey.Outcome
-	if len(pending) > 0 {
-		prog := accesskey.NewProgress(o.IO, len(pending), o.Now)
-		relay.set(prog.Wait)
-		eng := &accesskey.Engine{
-			// A key this run made cannot be anywhere yet; any other may be (added by
-			// hand, by another machine, or by a run killed before it recorded).
-			Adder: accesskey.Places{B: b, Key: p.key.AuthorizedKey(), Label: p.label, Fingerprint: p.key.Fingerprint,
-				Write: o.Write, MayExist: !rep.KeyCreated},
-			Concurrency: o.Concurrency,
-			Record: func(ctx context.Context, batch []accesskey.Result) error {
-				return recordTargets(ctx, sd, p, batch)
-			},
-			Finished: prog.Finished,
-			Now:      o.Now,
-		}
-		out = eng.Run(ctx, pending)
-		prog.Close()
-		relay.set(nil)
-	}
-	testhook.Pause(ctx, o.LookupEnv, "add-access-key:added")
-	rep.Results = merge(targets, done, out.Results)
-	rep.Stop = out.Stop
-	anyDone := false
-	for _, r := range rep.Results {
-		if r.Status.Done() && !r.Recorded {
-			stateChanged = true
-		}
-		anyDone = anyDone || r.Status.Done()
-	}
-	if stateChanged {
-		rep.Changed = append(rep.Changed, filepath.Join(paths.ConfigDir, state.StateFile))
-	}
-
-	if err := o.sshSetup(ctx, rep, settings, paths, sd); err != nil {
-		return err
+		pipe.Agent = ag
 	}
 	var verr error
 	if o.Verify {
-		verr = o.verify(ctx, rep, side, paths)
+		// With --write-ssh-config the proof goes through the config just written.
+		pipe.ProveLast = true
+		pipe.Proof = provision.ProverFunc(func(ctx context.Context, _ *keys.Key, _ []provision.Placed) error {
+			verr = o.verify(ctx, rep, side, paths)
+			return verr
+		})
+	}
+	anyDone := false
+	pipe.OnStep = func(step provision.Step, out *provision.Outcome) {
+		switch step {
+		case provision.StepKey:
+			if out.KeyCreated {
+				p.key, p.hasPrivate = out.Key, true
+				rep.KeyCreated = true
+				rep.Changed = append(rep.Changed, out.Key.Path, out.Key.PublicPath())
+				o.IO.Step(iostreams.MarkOK, "made access key %s (%s)", out.Key.Path, out.Key.Fingerprint)
+			}
+		case provision.StepAgent:
+			rep.Agent = true
+			o.IO.Step(iostreams.MarkOK, "loaded the key into the ssh-agent")
+		case provision.StepUpload:
+			prog.Close()
+			relay.set(nil)
+			testhook.Pause(ctx, o.LookupEnv, "add-access-key:added")
+			results := make([]accesskey.Result, len(out.Placed))
+			for i, r := range out.Placed {
+				results[i] = resultOf(b, o.Write, r)
+			}
+			rep.Results = merge(targets, done, results)
+			rep.Stop = out.Stop
+			for _, r := range rep.Results {
+				if r.Status.Done() && !r.Recorded {
+					stateChanged = true
+				}
+				anyDone = anyDone || r.Status.Done()
+			}
+			if stateChanged {
+				rep.Changed = append(rep.Changed, filepath.Join(paths.ConfigDir, state.StateFile))
+			}
+		}
+	}
+	relay.set(prog.Wait)
+	_, err = pipe.Run(ctx)
+	clear(p.passphrase)
+	if err != nil && (verr == nil || !errors.Is(err, verr)) {
+		if !rep.KeyCreated && p.generate {
+			return cmdutil.KeyExistsHint(err)
+		}
+		return err
 	}
 	// A scheduled `rotate --access-keys` must reach the same API and endpoint; only
 	// settings that worked are recorded, so not after a failed proof.

@@ -32,6 +32,7 @@ import (
 
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/bulk"
 	"github.com/bbkey/bbkey/internal/identity"
@@ -133,19 +134,30 @@ type Pipeline struct {
 	Finished func(p Placed, done, failed int)
 
 	Proof Prover
-	// KeepUnproven keeps the uploaded key when the proof (or a later step) fails.
+	// KeepUnproven keeps the uploaded key (and the agent's copy) when the proof or a
+	// later step fails.
 	KeepUnproven bool
 
-	// State, when Record is set, is where Record writes: after each batch of finished
-	// places (final false), and once the key is proven (final true). st is the state
-	// being written, under the writers' lock the command holds.
+	// State, when Record is set, is where Record writes, at each Stage: once the key is
+	// made or read (StageKey, no places: the key's name is claimed before it goes
+	// anywhere), after each batch of finished places (StagePlaced), and once the key is
+	// proven (StageProven, every place that has it). st is the state being written, under
+	// the writers' lock the command holds; ErrUnchanged leaves the file as it is.
 	State  state.Dir
-	Record func(st *state.State, k *keys.Key, placed []Placed, final bool) error
+	Record func(st *state.State, k *keys.Key, stage Stage, placed []Placed) error
 
 	// SSHDir, when set, gets bbkey's ssh config and known_hosts derived from the state
-	// (identity.Sync with Settings) as the last step.
+	// (identity.Sync with Settings) after the state; Config, when set, is run instead
+	// (add-access-key also shows the block it wrote).
 	SSHDir   string
 	Settings settings.Settings
+	Config   func(ctx context.Context) error
+	// ProveLast runs the proof after the state and the ssh config (add-access-key
+	// --write-ssh-config: the proof goes through the written config, proving it too).
+	ProveLast bool
+
+	// OnStep, when set, is told of each step done (the command prints its line).
+	OnStep func(step Step, out *Outcome)
 
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
@@ -199,42 +211,88 @@ func (p *Pipeline) Run(ctx context.Context) (out *Outcome, err error) {
 		}
 		p.undo = nil
 	}()
-	if len(p.Places) == 0 {
-		return out, errors.New("provisioning a key: no place to put it")
+	steps := []struct {
+		step Step
+		skip bool
+		run  func() error
+	}{
+		{StepKey, false, func() error { return p.key(out) }},
+		{StepClaim, p.Record == nil, func() error { return p.record(ctx, out, StageKey, nil) }},
+		{StepAgent, p.Agent == nil, func() error { return p.agent(out) }},
+		{StepUpload, false, func() error { return p.upload(ctx, out) }},
+		{StepProof, p.Proof == nil || p.ProveLast, func() error { return p.prove(ctx, out) }},
+		{StepState, p.Record == nil, func() error { return p.record(ctx, out, StageProven, out.Done()) }},
+		{StepConfig, p.Config == nil && p.SSHDir == "", func() error { return p.config(ctx, out) }},
+		{StepProof, p.Proof == nil || !p.ProveLast, func() error { return p.prove(ctx, out) }},
 	}
-	if err := p.key(out); err != nil {
-		return out, err
-	}
-	if err := p.agent(out); err != nil {
-		return out, err
-	}
-	if err := p.upload(ctx, out); err != nil {
-		return out, err
-	}
-	if p.Proof != nil {
-		if err := p.Proof.Prove(ctx, out.Key, out.Done()); err != nil {
-			return out, err
+	for _, s := range steps {
+		if s.skip {
+			continue
 		}
-		out.Proved = true
-	}
-	if err := p.record(ctx, out, out.Done(), true); err != nil {
-		return out, fmt.Errorf("recording the key in bbkey's state: %w", err)
-	}
-	if p.SSHDir != "" {
-		st := out.State
-		if st == nil && p.State.Path == "" {
-			st = &state.State{}
-		} else if st == nil {
-			if st, err = p.State.Load(); err != nil {
-				return out, err
+		if err := s.run(); err != nil {
+			if s.step == StepClaim || s.step == StepState {
+				err = fmt.Errorf("recording the key in bbkey's state: %w", err)
 			}
-		}
-		if out.Sync, err = identity.Sync(ctx, p.Settings, p.SSHDir, st, false); err != nil {
 			return out, err
+		}
+		if p.OnStep != nil {
+			p.OnStep(s.step, out)
 		}
 	}
 	return out, nil
 }
+
+// Step names a step of the pipeline.
+type Step string
+
+// The steps, in order (the proof comes after StepConfig with ProveLast).
+const (
+	StepKey    Step = "key"
+	StepClaim  Step = "claim" // the state records the key before it goes anywhere
+	StepAgent  Step = "agent"
+	StepUpload Step = "upload"
+	StepProof  Step = "proof"
+	StepState  Step = "state"
+	StepConfig Step = "config"
+)
+
+func (p *Pipeline) prove(ctx context.Context, out *Outcome) error {
+	if err := p.Proof.Prove(ctx, out.Key, out.Done()); err != nil {
+		return err
+	}
+	out.Proved = true
+	return nil
+}
+
+// config writes bbkey's ssh config and pinned host keys from the state.
+func (p *Pipeline) config(ctx context.Context, out *Outcome) (err error) {
+	if p.Config != nil {
+		return p.Config(ctx)
+	}
+	st := out.State
+	if st == nil && p.State.Path == "" {
+		st = state.New()
+	} else if st == nil {
+		if st, err = p.State.Load(); err != nil {
+			return err
+		}
+	}
+	out.Sync, err = identity.Sync(ctx, p.Settings, p.SSHDir, st, false)
+	return err
+}
+
+// Stage is when Record is called.
+type Stage int
+
+// Stages of a run.
+const (
+	StageKey Stage = iota
+	StagePlaced
+	StageProven
+)
+
+// ErrUnchanged, from Record, leaves the state file as it is.
+var ErrUnchanged = errors.New("state unchanged")
 
 // key makes the new key or takes the given one.
 func (p *Pipeline) key(out *Outcome) error {
@@ -270,14 +328,16 @@ func (p *Pipeline) prepared(pass []byte) *keys.Prepared {
 // agent loads the key, when there is an agent and the private half.
 func (p *Pipeline) agent(out *Outcome) error {
 	k := out.Key
-	if p.Agent == nil || !k.HasPrivate() {
-		return nil
+	if !k.HasPrivate() {
+		return fmt.Errorf("loading the key into the ssh-agent: the private half of %s is not unlocked", k.Fingerprint)
 	}
 	if err := p.Agent.Add(k.Private, k.Comment, p.AgentLifetime, false); err != nil {
 		return fmt.Errorf("loading the key into the ssh-agent: %w", err)
 	}
 	out.AgentLoaded = true
-	p.undo = append(p.undo, func() { _ = p.Agent.Remove(k.Fingerprint) })
+	if !p.KeepUnproven {
+		p.undo = append(p.undo, func() { _ = p.Agent.Remove(k.Fingerprint) })
+	}
 	return nil
 }
 
@@ -295,7 +355,7 @@ func (p *Pipeline) upload(ctx context.Context, out *Outcome) error {
 		done, failed int
 	)
 	rec := bulk.NewRecorder(ctx, func(ctx context.Context, batch []Placed) error {
-		return p.record(ctx, out, batch, false)
+		return p.record(ctx, out, StagePlaced, batch)
 	}, st.Stop)
 	mayExist := p.MayExist && !out.KeyCreated
 	bulk.Each(ctx, len(p.Places), p.Concurrency, &st, func(i int) {
@@ -339,29 +399,15 @@ func (p *Pipeline) upload(ctx context.Context, out *Outcome) error {
 	if !p.KeepUnproven {
 		p.undo = append(p.undo, func() { p.takeBack(ctx, out) })
 	}
-	if !p.Partial {
-		for _, r := range out.Placed {
-			if r.Status == Failed {
-				return fmt.Errorf("adding the key to %s: %w", r.Place, r.Err)
-			}
+	if p.Partial {
+		return nil // the command reports each place
+	}
+	for _, r := range out.Placed {
+		if r.Status == Failed {
+			return fmt.Errorf("adding the key to %s: %w", r.Place, r.Err)
 		}
 	}
-	if out.Stop != nil && (!p.Partial || done == 0) {
-		return out.Stop
-	}
-	if done == 0 && failed > 0 {
-		return fmt.Errorf("the key is on none of the places: %w", firstErr(out.Placed))
-	}
-	return nil
-}
-
-func firstErr(placed []Placed) error {
-	for _, r := range placed {
-		if r.Err != nil {
-			return r.Err
-		}
-	}
-	return nil
+	return out.Stop
 }
 
 // put adds the key to one place. Where a post is not harmless for a key already there
@@ -396,22 +442,37 @@ func (p *Pipeline) put(ctx context.Context, pl Place, k *keys.Key, mayExist bool
 			found.Existed = true
 			return found, nil
 		case found.Write:
-			return nil, &PermissionMismatchError{Place: pl.Place, Has: found.Permission}
+			return nil, &PermissionMismatchError{Place: pl.Place, Has: found.Permission, Want: string(Permission(pl.Kind, p.Write))}
 		}
 		// Read where write is asked for: the post raises it.
 	}
 	return p.B.AddAccessKey(ctx, pl.Place, nk)
 }
 
-// PermissionMismatchError is a Data Center place whose access key may write where a
-// read-only key was asked for: it is left alone.
+// Permission is the Data Center permission an access key gets on a place of kind k:
+// read unless write.
+func Permission(k backend.PlaceKind, write bool) dc.Permission {
+	switch {
+	case k == backend.Project && write:
+		return dc.ProjectWrite
+	case k == backend.Project:
+		return dc.ProjectRead
+	case write:
+		return dc.RepoWrite
+	}
+	return dc.RepoRead
+}
+
+// PermissionMismatchError is a place that already has the key with write permission
+// where a read-only run asked for read: bbkey never lowers a permission (a build that
+// pushes would break), nor reports a key that may write as read-only.
 type PermissionMismatchError struct {
-	Place backend.Place
-	Has   string
+	Place     backend.Place
+	Has, Want string
 }
 
 func (e *PermissionMismatchError) Error() string {
-	return fmt.Sprintf("%s already has the key with %s, more than read-only asks for", e.Place, e.Has)
+	return fmt.Sprintf("%s already has the key with %s, not %s as asked: bbkey does not lower a key's permission; remove the access key there first, or add --write", e.Place, e.Has, e.Want)
 }
 
 // takeBack deletes the keys this run added, by their ids, even when the run was
@@ -441,15 +502,19 @@ func (p *Pipeline) takeBack(ctx context.Context, out *Outcome) {
 }
 
 // record runs Record under the state's lock.
-func (p *Pipeline) record(ctx context.Context, out *Outcome, placed []Placed, final bool) error {
+func (p *Pipeline) record(ctx context.Context, out *Outcome, stage Stage, placed []Placed) error {
 	if p.Record == nil {
 		return nil
 	}
-	return p.State.Update(ctx, func(st *state.State) error {
-		if err := p.Record(st, out.Key, placed, final); err != nil {
+	err := p.State.Update(ctx, func(st *state.State) error {
+		if err := p.Record(st, out.Key, stage, placed); err != nil {
 			return err
 		}
 		out.State = st
 		return nil
 	})
+	if errors.Is(err, ErrUnchanged) {
+		return nil
+	}
+	return err
 }

@@ -114,10 +114,10 @@ func (w *world) parse(kind backend.PlaceKind, refs ...string) []Place {
 }
 
 // accountRecord records the key as setup does: an account entry.
-func accountRecord(acct *backend.Account) func(*state.State, *keys.Key, []Placed, bool) error {
-	return func(st *state.State, k *keys.Key, placed []Placed, final bool) error {
-		if !final {
-			return nil
+func accountRecord(acct *backend.Account) func(*state.State, *keys.Key, Stage, []Placed) error {
+	return func(st *state.State, k *keys.Key, stage Stage, placed []Placed) error {
+		if stage != StageProven {
+			return ErrUnchanged
 		}
 		st.Accounts["work"] = &state.Account{UUID: acct.ID, Nickname: acct.Nickname, KeyName: "work",
 			KeyPath: k.Path, Fingerprint: k.Fingerprint, KeyID: placed[0].Key.ID}
@@ -264,8 +264,8 @@ func TestCloudAccessKeysProject(t *testing.T) {
 			return git.Prove(ctx, k, placed[:1])
 		}),
 		State: w.sd,
-		Record: func(st *state.State, k *keys.Key, placed []Placed, final bool) error {
-			if !final {
+		Record: func(st *state.State, k *keys.Key, stage Stage, placed []Placed) error {
+			if stage == StagePlaced {
 				batches.Add(1)
 			}
 			for _, pl := range placed {
