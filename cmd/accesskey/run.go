@@ -27,9 +27,6 @@ import (
 // HourlyBudget is what Bitbucket allows a user on /2.0/repositories/* per rolling hour.
 const HourlyBudget = 1000
 
-// errUnchanged tells state.Dir.Update there is nothing to write.
-var errUnchanged = errors.New("unchanged")
-
 func runAdd(ctx context.Context, o *Options) error {
 	ttl, err := o.ttl()
 	if err != nil {

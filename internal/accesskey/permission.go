@@ -3,24 +3,15 @@
 package accesskey
 
 import (
-	"fmt"
-
 	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/backend"
+	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
 // Permission is the Data Center permission the key gets on t: read unless write.
 func Permission(t state.Target, write bool) dc.Permission {
-	switch {
-	case t.Kind == state.TargetProject && write:
-		return dc.ProjectWrite
-	case t.Kind == state.TargetProject:
-		return dc.ProjectRead
-	case write:
-		return dc.RepoWrite
-	}
-	return dc.RepoRead
+	return provision.Permission(backend.PlaceKind(t.Kind), write)
 }
 
 // WithPermission returns the targets with the permission the key is to get on each, on
@@ -36,16 +27,4 @@ func WithPermission(ts []state.Target, kind backend.Kind, write bool) []state.Ta
 		out[i] = t
 	}
 	return out
-}
-
-// PermissionMismatchError is a target that already has the key with write permission
-// where a read-only run asked for read: bbkey never lowers a permission (a build that
-// pushes would break), nor reports a key that may write as read-only.
-type PermissionMismatchError struct {
-	Target    state.Target
-	Has, Want string
-}
-
-func (e *PermissionMismatchError) Error() string {
-	return fmt.Sprintf("%s already has the key with %s, not %s as asked: bbkey does not lower a key's permission; remove the access key there first, or add --write", e.Target.Ref(), e.Has, e.Want)
 }

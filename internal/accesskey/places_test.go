@@ -17,7 +17,6 @@ import (
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/backend"
-	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
@@ -144,109 +143,6 @@ func TestExpandDataCenterAll(t *testing.T) {
 	}
 }
 
-// A key this run made is posted without a look; a key that may be there is looked for
-// first, and the permission is never lowered.
-func TestDataCenterAdder(t *testing.T) {
-	srv, c := startDC(t, 0)
-	d := srv.DataCenter()
-	line, fp := newKeyLine(t)
-	ctx := context.Background()
-	api := state.Target{Kind: state.TargetRepo, Workspace: "OPS", Slug: "api"}
-	proj := state.Target{Kind: state.TargetProject, Slug: "OPS"}
-	count := func() (gets, posts int) {
-		for _, r := range srv.Requests() {
-			switch r.Method {
-			case http.MethodGet:
-				gets++
-			case http.MethodPost:
-				posts++
-			}
-		}
-		srv.ResetRequests()
-		return gets, posts
-	}
-
-	b := backend.NewDataCenter(c, backend.DataCenterOptions{})
-	read := func(t state.Target) state.Target {
-		return WithPermission([]state.Target{t}, backend.DataCenter, false)[0]
-	}
-	write := func(t state.Target) state.Target {
-		return WithPermission([]state.Target{t}, backend.DataCenter, true)[0]
-	}
-	fresh := Places{B: b, Key: line, Label: "bbkey:ci:2026-12-06:ttl=90d", Fingerprint: fp}
-	id, present, err := fresh.Add(ctx, read(api))
-	if err != nil || present || id == "" {
-		t.Fatalf("fresh add: id %q present %v err %v", id, present, err)
-	}
-	if g, p := count(); g != 0 || p != 1 {
-		t.Errorf("fresh add: %d GETs %d POSTs, want one POST", g, p)
-	}
-	if k := d.RepoAccessKeys("OPS", "api"); len(k) != 1 || k[0].Permission != "REPO_READ" || k[0].Label != fresh.Label {
-		t.Fatalf("OPS/api keys = %+v", k)
-	}
-
-	look := fresh
-	look.MayExist = true
-	// Present with the permission asked for: one GET, nothing posted.
-	id2, present, err := look.Add(ctx, read(api))
-	if err != nil || !present || id2 != id {
-		t.Errorf("look, present: id %q (want %q) present %v err %v", id2, id, present, err)
-	}
-	if g, p := count(); g != 1 || p != 0 {
-		t.Errorf("look, present: %d GETs %d POSTs, want one GET", g, p)
-	}
-	// --write on a read key: raised.
-	lookW := look
-	lookW.Write = true
-	if _, present, err := lookW.Add(ctx, write(api)); err != nil || present {
-		t.Errorf("look, raise: present %v err %v", present, err)
-	}
-	if g, p := count(); g != 1 || p != 1 {
-		t.Errorf("look, raise: %d GETs %d POSTs", g, p)
-	}
-	if k := d.RepoAccessKeys("OPS", "api"); len(k) != 1 || k[0].Permission != "REPO_WRITE" {
-		t.Fatalf("after --write: %+v", k)
-	}
-	// Read asked where the key writes: left as it is, reported.
-	_, _, err = look.Add(ctx, read(api))
-	var mm *PermissionMismatchError
-	if !errors.As(err, &mm) || mm.Has != "REPO_WRITE" || mm.Want != "REPO_READ" || !strings.Contains(err.Error(), "--write") {
-		t.Errorf("look, lower: err %v", err)
-	}
-	if g, p := count(); g != 1 || p != 0 {
-		t.Errorf("look, lower: %d GETs %d POSTs, want no POST", g, p)
-	}
-	if k := d.RepoAccessKeys("OPS", "api"); k[0].Permission != "REPO_WRITE" {
-		t.Errorf("the permission was lowered: %+v", k)
-	}
-
-	// A project, absent: looked for, then posted with PROJECT_WRITE.
-	if _, present, err := lookW.Add(ctx, write(proj)); err != nil || present {
-		t.Errorf("project: present %v err %v", present, err)
-	}
-	if g, p := count(); g != 1 || p != 1 {
-		t.Errorf("project: %d GETs %d POSTs", g, p)
-	}
-	if k := d.ProjectAccessKeys("OPS"); len(k) != 1 || k[0].Permission != "PROJECT_WRITE" {
-		t.Errorf("OPS keys = %+v", k)
-	}
-
-	// A repository the token may not administer: Data Center's 401, naming REPO_ADMIN.
-	if err := d.AddProject("RO", "Read only"); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.AddRepo("RO", "seen"); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Grant("RO", "", bbapitest.DCDefaultUser, bbapitest.PermRead); err != nil {
-		t.Fatal(err)
-	}
-	_, _, err = fresh.Add(ctx, read(state.Target{Kind: state.TargetRepo, Workspace: "RO", Slug: "seen"}))
-	if p, ok := dc.IsPermission(err); !ok || p != dc.RepoAdmin {
-		t.Errorf("no admin: err %v, want a permission error naming REPO_ADMIN", err)
-	}
-}
-
 // A target recorded read-only is not done for a --write run.
 func TestSplitPermission(t *testing.T) {
 	api := state.Target{Kind: state.TargetRepo, Workspace: "OPS", Slug: "api"}
@@ -262,48 +158,5 @@ func TestSplitPermission(t *testing.T) {
 	done, pending = Split(WithPermission([]state.Target{api}, backend.DataCenter, true), key, fp)
 	if len(done) != 0 || len(pending) != 1 || pending[0].Permission != "REPO_WRITE" {
 		t.Errorf("--write: done %+v pending %+v", done, pending)
-	}
-}
-
-// On Cloud the key is posted without a look even when it may be there: a duplicate
-// answer costs one listing and counts as present; --write is refused before any call.
-func TestPlacesCloud(t *testing.T) {
-	srv := bbapitest.Start(t)
-	c, err := bbapi.NewClient(srv.APIURL(), &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: srv.DefaultAPIToken()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := backend.NewCloud(c, settings.Settings{})
-	line, fp := newKeyLine(t)
-	a := Places{B: b, Key: line, Label: "bbkey:ci:2026-12-06:ttl=90d", Fingerprint: fp, MayExist: true}
-	api := state.Target{Kind: state.TargetRepo, Workspace: "acme", Slug: "api"}
-	ctx := context.Background()
-	id, present, err := a.Add(ctx, api)
-	if err != nil || present || id == "" {
-		t.Fatalf("first add: id %q present %v err %v", id, present, err)
-	}
-	id2, present, err := a.Add(ctx, api)
-	if err != nil || !present || id2 != id {
-		t.Fatalf("second add: id %q (want %q) present %v err %v", id2, id, present, err)
-	}
-	var gets, posts int
-	for _, r := range srv.Requests() {
-		switch r.Method {
-		case http.MethodGet:
-			gets++
-		case http.MethodPost:
-			posts++
-		}
-	}
-	if posts != 2 || gets != 1 {
-		t.Errorf("%d POSTs %d GETs, want 2 POSTs and the one listing after the duplicate", posts, gets)
-	}
-	srv.ResetRequests()
-	a.Write = true
-	if _, _, err := a.Add(ctx, api); !errors.Is(err, backend.ErrWriteUnsupported) {
-		t.Errorf("--write on Cloud: err %v", err)
-	}
-	if n := len(srv.Requests()); n != 0 {
-		t.Errorf("--write on Cloud sent %d requests", n)
 	}
 }

@@ -19,7 +19,7 @@ func NewProgress(io *iostreams.IOStreams, total int, now func() time.Time) *Prog
 	return &Progress{bulk.NewProgress(io, total, now, nil)}
 }
 
-// Finished reports one target; it has the signature of Engine.Finished.
+// Finished reports one target, as the pipeline's upload finishes it.
 func (p *Progress) Finished(r Result, done, failed int) {
 	ref := r.Target.Ref()
 	if r.Target.Kind == state.TargetProject {

@@ -15,10 +15,11 @@
 // changes its permission, so where the key may already be there (this run did not make
 // it) the target's keys are looked at first, which costs one GET per target.
 //
-// The package has four parts: targets (what the user named, expanded and deduplicated),
-// the engine (one add per target on internal/bulk's pool: bounded concurrency, stopping
-// cleanly when the wait budget runs out, batched recording), progress on stderr, and the
-// read-only proof over SSH with real git.
+// The package has the targets (what the user named, expanded and deduplicated, and what
+// the state already records), their results and the progress on stderr. The adding is
+// internal/provision's pipeline (one add per target on internal/bulk's pool: bounded
+// concurrency, stopping cleanly when the wait budget runs out, batched recording), and
+// so is the read-only proof over SSH with real git (provision.Proof).
 package accesskey
 
 import (
