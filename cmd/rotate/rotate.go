@@ -118,6 +118,11 @@ ones. One line per step:
                 and the next run finishes the revoke instead of rotating again
   retire        retired key files older than --keep-retired are deleted
 
+Keys on a Bitbucket Data Center server (setup --server, add-access-key --server) are
+rotated on that server with its own token (BITBUCKET_SERVER_TOKEN, --token-file, or the
+keychain entry of 'bbkey auth login --server URL'); an access key keeps its read or write
+permission on each repository and project, and old keys are deleted by id only.
+
 A journal in the config directory records each step; a run that finds an unfinished
 rotation finishes it (after the proof) or rolls it back (before it) first. Two rotations
 never run at once: the second stops with a message.
