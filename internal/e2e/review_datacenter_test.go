@@ -203,3 +203,27 @@ func TestReviewDataCenterDoctorFindsServerSecrets(t *testing.T) {
 		t.Errorf(".netrc lost another host's entry:\n%s", b)
 	}
 }
+
+// --server given a page or clone URL of the server (copied from the browser or from
+// `git remote -v`) is a usage error (exit 2) naming the base URL to give instead, not a
+// 404 whose hint talks about project keys; a context path is kept.
+func TestReviewDataCenterServerURLThatIsAPage(t *testing.T) {
+	w := NewWorld(t, bbapitest.WithDataCenter())
+	base := w.Emu.DataCenter().ServerURL()
+	for _, c := range []struct{ given, want string }{
+		{base + "/scm/ops/api.git", base},
+		{base + "/projects/OPS/repos/api/browse", base},
+		{base + "/users/ada/repos/notes/browse", base},
+		{base + "/bitbucket/scm/ops/api.git", base + "/bitbucket"},
+		{base + "/rest/api/latest", base},
+	} {
+		r := w.Run("", "auth", "status", "--server", c.given)
+		if r.Code != 2 || !strings.Contains(r.Stderr, "--server "+c.want+"\n") && !strings.Contains(r.Stderr, "--server "+c.want+" ") {
+			t.Errorf("--server %s: exit %d, want 2 and a hint naming --server %s\n%s", c.given, r.Code, c.want, r)
+		}
+	}
+	// The base URL itself, and one with a context path, are taken as they are.
+	if r := w.Run("", "auth", "status", "--server", base+"/"); r.Code != 0 {
+		t.Errorf("--server %s/: exit %d\n%s", base, r.Code, r)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -128,5 +129,38 @@ func NormalizeServerURL(raw string) (string, error) {
 		host = "[" + host + "]"
 	}
 	path := strings.TrimSuffix(strings.TrimRight(u.EscapedPath(), "/"), "/rest")
+	if ctx, page, ok := serverPage(path); ok {
+		return "", &PageURLError{Given: raw, Base: scheme + "://" + host + ctx, Page: page}
+	}
 	return scheme + "://" + host + strings.TrimRight(path, "/"), nil
+}
+
+// serverPages are the first path segments of a Data Center server's pages, clone URLs and
+// REST resources: what follows the base URL (and its context path), never part of it.
+var serverPages = []string{"scm", "projects", "users", "rest", "plugins", "dashboard", "admin", "account", "profile", "login"}
+
+// serverPage splits path at the first segment that starts a page of the server.
+func serverPage(path string) (ctx, page string, ok bool) {
+	segs := strings.Split(path, "/")
+	for i, s := range segs {
+		if slices.Contains(serverPages, strings.ToLower(s)) {
+			return strings.Join(segs[:i], "/"), strings.Join(segs[i:], "/"), true
+		}
+	}
+	return "", "", false
+}
+
+// PageURLError is a server URL that names one of the server's pages or a clone URL
+// (copied from the browser or from git remote -v) rather than its base URL.
+type PageURLError struct {
+	Given, Base, Page string
+}
+
+func (e *PageURLError) Error() string {
+	return fmt.Sprintf("server url %q is a page or clone URL of the server (/%s), not its base URL", e.Given, e.Page)
+}
+
+// Hints name the base URL to give instead.
+func (e *PageURLError) Hints() []string {
+	return []string{"the server's base URL is the part before /" + strings.SplitN(e.Page, "/", 2)[0] + "/: --server " + e.Base}
 }
