@@ -239,9 +239,13 @@ func TestRotateDataCenterAccessKeys(t *testing.T) {
 	if st.Fingerprint != o.NewFingerprint || len(st.Targets) != 4 {
 		t.Errorf("state %+v", st)
 	}
+	perm := map[string]string{"repo:OPS/api": "REPO_WRITE", "repo:OPS/web": "REPO_READ", "repo:~ADA/notes": "REPO_WRITE", "project:OPS": "PROJECT_READ"}
 	for _, tg := range st.Targets {
 		if tg.KeyID == "" || tg.KeyID != o.NewKeyIDs[tg.Key()] {
 			t.Errorf("target %s: id %q, new ids %v", tg.Key(), tg.KeyID, o.NewKeyIDs)
+		}
+		if tg.Permission != perm[tg.Key()] {
+			t.Errorf("target %s: permission %q in the state, want %s", tg.Key(), tg.Permission, perm[tg.Key()])
 		}
 	}
 }
