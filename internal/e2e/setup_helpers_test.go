@@ -54,10 +54,17 @@ type setupTerm struct {
 	cmd  *exec.Cmd
 	ptmx *os.File
 
-	mu   sync.Mutex
-	out  bytes.Buffer
-	seen int // how far expect has consumed out
-	done chan struct{}
+	mu    sync.Mutex
+	out   bytes.Buffer
+	seen  int       // how far expect has consumed out
+	modes []ptyMode // the terminal's echo as each piece of output arrived
+	done  chan struct{}
+}
+
+// ptyMode is whether the terminal echoed when the output up to end had just been read.
+type ptyMode struct {
+	end  int
+	echo bool
 }
 
 // setupStartTerm starts the built bbkey under a new pty (a new session whose
@@ -80,8 +87,14 @@ func setupStartTerm(t *testing.T, w *World, dir string, args ...string) *setupTe
 		buf := make([]byte, 4096)
 		for {
 			n, err := ptmx.Read(buf)
+			// The terminal's mode is read the moment the output shows, before anything
+			// else: a secret's prompt must never be seen while the terminal still echoes.
+			echo := n > 0 && !echoOff(ptmx)
 			st.mu.Lock()
 			st.out.Write(buf[:n])
+			if n > 0 {
+				st.modes = append(st.modes, ptyMode{end: st.out.Len(), echo: echo})
+			}
 			st.mu.Unlock()
 			if err != nil {
 				return // EIO once the last process holding the tty has gone
@@ -123,19 +136,29 @@ func (st *setupTerm) expect(s string) {
 	}
 }
 
-// sendSecret types a secret once bbkey has turned the terminal's echo off, as a person
-// would after the prompt: bbkey prints the prompt just before echo goes off, and a secret
-// typed in between would be echoed (a loaded machine made that window wide enough to hit).
+// sendSecret types a secret right after the prompt that expect last matched, as a person
+// (or a password manager) may: bbkey must have turned the terminal's echo off before it
+// showed that prompt. It fails the test if the terminal still echoed when the prompt's
+// text arrived (where the mode can be read: Linux; elsewhere it only types).
 func (st *setupTerm) sendSecret(s string) {
 	st.t.Helper()
-	limit := time.Now().Add(90 * time.Second)
-	for !echoOff(st.ptmx) {
-		if time.Now().After(limit) {
-			st.t.Fatalf("waited 90s for the terminal's echo to go off; terminal:\n%s", st.output())
-		}
-		time.Sleep(5 * time.Millisecond)
+	if st.echoAtSeen() {
+		st.t.Errorf("the terminal still echoed when the secret's prompt showed (echo must go off before the prompt); terminal:\n%s", st.output())
 	}
 	st.send(s)
+}
+
+// echoAtSeen reports whether the terminal echoed when the output expect last matched up
+// to had just arrived.
+func (st *setupTerm) echoAtSeen() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, m := range st.modes {
+		if m.end >= st.seen {
+			return m.echo
+		}
+	}
+	return false
 }
 
 // send types s at the terminal.

@@ -7,14 +7,15 @@ package prompt
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
-
-	"golang.org/x/term"
+	"sync"
+	"syscall"
 )
 
 // Prompter asks questions.
@@ -65,7 +66,7 @@ func interruptible(out io.Writer, read func() (string, error)) (string, error) {
 	}
 	done := make(chan result, 1)
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt)
+	signal.Notify(sig, cancelSignals...)
 	defer signal.Stop(sig)
 	go func() {
 		s, err := read()
@@ -102,19 +103,31 @@ func (t Terminal) Confirm(label string, def bool) (bool, error) {
 	}
 }
 
-// Secret implements Prompter. Ctrl-C restores the terminal's echo and returns
-// ErrCancelled, so the command can clean up instead of dying with echo off.
+// Secret implements Prompter. The terminal's echo goes off before the prompt is shown, so
+// nothing typed once the prompt is visible is ever echoed, and comes back on every way
+// out: the answer, a read error, Ctrl-C or SIGTERM (ErrCancelled, so the command can clean
+// up instead of leaving the terminal with echo off).
 func (Terminal) Secret(label string) ([]byte, error) {
 	in, out, closeTTY, err := openTTY()
 	if err != nil {
 		return nil, err
 	}
 	defer closeTTY()
-	fd := int(in.Fd())
-	state, err := term.GetState(fd)
+	return readSecret(in, out, label)
+}
+
+// readSecret asks for label on the terminal whose input is in and whose screen is out.
+func readSecret(in *os.File, out io.Writer, label string) ([]byte, error) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, cancelSignals...)
+	defer signal.Stop(sig)
+	restore, err := echoOff(in)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", label, err)
+		return nil, fmt.Errorf("reading %s: turning the terminal's echo off: %w", label, err)
 	}
+	var once sync.Once
+	restoreEcho := func() { once.Do(restore) }
+	defer restoreEcho()
 	fmt.Fprintf(out, "%s: ", label)
 
 	type result struct {
@@ -122,24 +135,64 @@ func (Terminal) Secret(label string) ([]byte, error) {
 		err error
 	}
 	done := make(chan result, 1)
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt)
-	defer signal.Stop(sig)
 	go func() {
-		b, err := term.ReadPassword(fd)
+		b, err := readSecretLine(in)
 		done <- result{b, err}
 	}()
 	select {
 	case r := <-done:
-		fmt.Fprintln(out)
+		restoreEcho()
+		fmt.Fprintln(out) // the Enter that ended the line was not echoed
+		if errors.Is(r.err, ErrCancelled) {
+			return nil, ErrCancelled
+		}
 		if r.err != nil {
 			return nil, fmt.Errorf("reading %s: %w", label, r.err)
 		}
 		return r.b, nil
 	case <-sig:
-		_ = term.Restore(fd, state)
+		restoreEcho()
 		fmt.Fprintln(out)
 		return nil, ErrCancelled
+	}
+}
+
+// cancelSignals end a prompt with ErrCancelled: the ones bbkey's main catches, whose
+// default action (ending the process) therefore no longer happens.
+var cancelSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
+
+// readSecretLine reads one line from the terminal a byte at a time (nothing beyond the
+// line is consumed, and no buffer keeps a copy of the secret), without its line ending.
+// The terminal edits the line (canonical mode, the console's line input). End of input
+// before anything was typed is ErrCancelled.
+func readSecretLine(r io.Reader) ([]byte, error) {
+	var one [1]byte
+	line := make([]byte, 0, 128)
+	for {
+		n, err := r.Read(one[:])
+		if n == 1 {
+			if one[0] == '\n' {
+				return bytes.TrimSuffix(line, []byte("\r")), nil
+			}
+			if len(line) == cap(line) {
+				grown := make([]byte, len(line), 2*cap(line))
+				copy(grown, line)
+				clear(line)
+				line = grown
+			}
+			line = append(line, one[0])
+			continue
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				if len(line) > 0 {
+					return line, nil
+				}
+				return nil, ErrCancelled
+			}
+			clear(line)
+			return nil, err
+		}
 	}
 }
 
