@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -85,6 +87,9 @@ func runAdd(ctx context.Context, o *Options) error {
 		return err
 	}
 	prev := st.AccessKeysOf(b.Server())[name]
+	if err := nameOnOtherBitbucket(st, b, name); err != nil {
+		return err
+	}
 
 	p, err := o.planKey(paths, name, prev, ttl)
 	if err != nil {
@@ -300,4 +305,31 @@ func (r *waitRelay) wait(w bbapi.Wait) {
 		return
 	}
 	r.io.Step(iostreams.MarkWarn, "waiting %s before retrying %s (%s)", w.Delay.Round(100*time.Millisecond), w.Method, w.Reason)
+}
+
+// nameOnOtherBitbucket refuses a key name this machine already uses for an access key on
+// another Bitbucket (Cloud or another server): the name names the key file, and two
+// entries sharing a file would each rotate it under the other.
+func nameOnOtherBitbucket(st *state.State, b backend.Backend, name string) error {
+	elsewhere := func(server string) error {
+		where, suffix := "Bitbucket Cloud", "-dc"
+		if server != "" {
+			where = "Bitbucket Data Center at " + server
+		}
+		if b.Server() == "" {
+			suffix = "-cloud"
+		}
+		return errkind.UsageError(
+			fmt.Errorf("access key name %q is already this machine's access key on %s: a name belongs to one Bitbucket (it names the key file ~/.ssh/bbkey_access_%s_ed25519, which rotate replaces there)", name, where, name),
+			"give the access key on "+b.Describe()+" a name of its own, e.g. --name "+name+suffix)
+	}
+	if b.Server() != "" && st.AccessKeys[name] != nil {
+		return elsewhere("")
+	}
+	for _, url := range slices.Sorted(maps.Keys(st.Servers)) {
+		if url != b.Server() && st.Servers[url].AccessKeys[name] != nil {
+			return elsewhere(url)
+		}
+	}
+	return nil
 }

@@ -6,10 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/internal/testutil"
 )
 
 // A reviewer's checks of the Data Center commands as a user meets them: the real binary
@@ -225,5 +227,52 @@ func TestReviewDataCenterServerURLThatIsAPage(t *testing.T) {
 	// The base URL itself, and one with a context path, are taken as they are.
 	if r := w.Run("", "auth", "status", "--server", base+"/"); r.Code != 0 {
 		t.Errorf("--server %s/: exit %d\n%s", base, r.Code, r)
+	}
+}
+
+// One access key name on Cloud and on a Data Center server would make two state entries
+// share one key file, and `rotate --access-keys` then replaces the file for the first
+// and fails the second half-way (the file holds neither its old key nor its new one).
+// add-access-key refuses the name on the second Bitbucket before anything is made
+// (exit 2, naming --name); with a name of its own, one rotate replaces both keys, each on
+// its own Bitbucket.
+func TestReviewAccessKeyNameOnCloudAndDataCenter(t *testing.T) {
+	w := NewWorld(t)
+	dcEmu := bbapitest.Start(t, bbapitest.WithDataCenter())
+	d := dcEmu.DataCenter()
+	cloudEnv := slices.Clone(w.Env)
+	w.MustRun("", "add-access-key", "--repo", "acme/api", "--name", "ci", "--passphrase-file", w.PassFile)
+
+	// The Cloud emulator's SSH variables would be taken as the server's.
+	w.Unsetenv("BBKEY_SSH_ENDPOINT")
+	w.Unsetenv("BBKEY_SSH_HOST_KEYS")
+	w.Setenv("BITBUCKET_SERVER_TOKEN", d.DefaultToken())
+	before := w.Snapshot()
+	r := w.Run("", "add-access-key", "--server", d.ServerURL(), "--repo", "OPS/api", "--name", "ci", "--passphrase-file", w.PassFile)
+	if r.Code != 2 || !anyContains(hintLines(r.Stderr), "--name") {
+		t.Errorf("the Cloud access key's name on a Data Center server: exit %d, want 2 with a hint naming --name\n%s", r.Code, r)
+	}
+	if diff := DiffSnapshots(before, w.Snapshot()); diff != "" {
+		t.Errorf("the refused run changed files:\n%s", diff)
+	}
+	if keys := d.RepoAccessKeys("OPS", "api"); len(keys) != 0 {
+		t.Errorf("the refused run added %d access keys on the server", len(keys))
+	}
+
+	w.MustRun("", "add-access-key", "--server", d.ServerURL(), "--repo", "OPS/api", "--name", "ci-dc", "--passphrase-file", w.PassFile)
+	w.Env = append(cloudEnv, "BITBUCKET_SERVER_TOKEN="+d.DefaultToken())
+	res := w.Run("", "rotate", "--access-keys", "--passphrase-file", w.PassFile)
+	if res.Code != 0 {
+		t.Fatalf("rotate --access-keys: exit %d\n%s", res.Code, res)
+	}
+	fp := func(name string) string {
+		out := testutil.Run(t, "", w.Env, "ssh-keygen", "-lf", filepath.Join(w.Home.SSHDir, "bbkey_access_"+name+"_ed25519.pub"))
+		return strings.Fields(out)[1]
+	}
+	if keys := w.Emu.RepoDeployKeys(bbapitest.DefaultWorkspace, "api"); len(keys) != 1 || "SHA256:"+keys[0].Fingerprint != fp("ci") {
+		t.Errorf("Cloud acme/api keys %+v, want only the file's %s", keys, fp("ci"))
+	}
+	if keys := d.RepoAccessKeys("OPS", "api"); len(keys) != 1 || "SHA256:"+keys[0].Fingerprint != fp("ci-dc") {
+		t.Errorf("Data Center OPS/api keys %+v, want only the file's %s", keys, fp("ci-dc"))
 	}
 }
