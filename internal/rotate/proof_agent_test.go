@@ -70,7 +70,7 @@ func TestLsRemoteProofUsesThePrivateAgentOnEveryOS(t *testing.T) {
 	if len(rec.args) != 1 || len(rec.args[0]) != 2 || rec.args[0][0] != "ls-remote" || !strings.HasPrefix(rec.args[0][1], "ssh://git@") || !strings.HasSuffix(rec.args[0][1], "/acme/api.git") {
 		t.Fatalf("git ran %q", rec.args)
 	}
-	if !strings.Contains(rec.sshCmd, "IdentityAgent="+text.ShellQuote(rec.agentAddr)) || !strings.Contains(rec.sshCmd, "IdentitiesOnly=yes") {
+	if !strings.Contains(rec.sshCmd, text.ShellQuote("IdentityAgent="+rec.agentAddr)) || !strings.Contains(rec.sshCmd, "IdentitiesOnly=yes") {
 		t.Errorf("GIT_SSH_COMMAND=%s does not send ssh to the private agent %s alone", rec.sshCmd, rec.agentAddr)
 	}
 	if runtime.GOOS == "windows" {
