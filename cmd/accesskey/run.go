@@ -233,8 +233,10 @@ func runAdd(ctx context.Context, o *Options) error {
 				o.IO.Step(iostreams.MarkOK, "made access key %s (%s)", out.Key.Path, out.Key.Fingerprint)
 			}
 		case provision.StepAgent:
-			rep.Agent = true
-			o.IO.Step(iostreams.MarkOK, "loaded the key into the ssh-agent")
+			if out.AgentLoaded {
+				rep.Agent = true
+				o.IO.Step(iostreams.MarkOK, "loaded the key into the ssh-agent")
+			}
 		case provision.StepUpload:
 			prog.Close()
 			relay.set(nil)

@@ -112,8 +112,11 @@ type Pipeline struct {
 	Key KeySource
 
 	// Agent, when set, gets the key for AgentLifetime (0: until it is unloaded).
+	// AgentOptional makes a refusal a warning (Outcome.AgentErr), not a failure: the
+	// key works without the agent (setup).
 	Agent         agent.Agent
 	AgentLifetime time.Duration
+	AgentOptional bool
 
 	// Places get the key: Label and Expires name it there, Write asks for a Data
 	// Center access key that may push. MayExist makes the upload look for the key
@@ -156,7 +159,9 @@ type Pipeline struct {
 	// --write-ssh-config: the proof goes through the written config, proving it too).
 	ProveLast bool
 
-	// OnStep, when set, is told of each step done (the command prints its line).
+	// OnStep, when set, is told of each step once it is over, in order, also of a step
+	// with nothing to do here (no agent, no proof, no state to record): the command
+	// prints its line.
 	OnStep func(step Step, out *Outcome)
 
 	// Now is the clock (nil: time.Now).
@@ -169,8 +174,10 @@ type Pipeline struct {
 type Outcome struct {
 	Key        *keys.Key
 	KeyCreated bool
-	// AgentLoaded: this run loaded the key into the agent.
+	// AgentLoaded: this run loaded the key into the agent; AgentErr: why it could not
+	// (AgentOptional).
 	AgentLoaded bool
+	AgentErr    error
 	// Placed are in the order of the places.
 	Placed []Placed
 	// Stop is why the upload stopped starting places before the end.
@@ -211,22 +218,29 @@ func (p *Pipeline) Run(ctx context.Context) (out *Outcome, err error) {
 		}
 		p.undo = nil
 	}()
-	steps := []struct {
+	type step struct {
 		step Step
 		skip bool
 		run  func() error
-	}{
+	}
+	proof := step{StepProof, p.Proof == nil, func() error { return p.prove(ctx, out) }}
+	steps := []step{
 		{StepKey, false, func() error { return p.key(out) }},
 		{StepClaim, p.Record == nil, func() error { return p.record(ctx, out, StageKey, nil) }},
 		{StepAgent, p.Agent == nil, func() error { return p.agent(out) }},
 		{StepUpload, false, func() error { return p.upload(ctx, out) }},
-		{StepProof, p.Proof == nil || p.ProveLast, func() error { return p.prove(ctx, out) }},
+		proof,
 		{StepState, p.Record == nil, func() error { return p.record(ctx, out, StageProven, out.Done()) }},
 		{StepConfig, p.Config == nil && p.SSHDir == "", func() error { return p.config(ctx, out) }},
-		{StepProof, p.Proof == nil || !p.ProveLast, func() error { return p.prove(ctx, out) }},
+	}
+	if p.ProveLast {
+		steps = append(slices.Delete(steps, 4, 5), proof)
 	}
 	for _, s := range steps {
 		if s.skip {
+			if p.OnStep != nil {
+				p.OnStep(s.step, out)
+			}
 			continue
 		}
 		if err := s.run(); err != nil {
@@ -331,7 +345,15 @@ func (p *Pipeline) agent(out *Outcome) error {
 	if !k.HasPrivate() {
 		return fmt.Errorf("loading the key into the ssh-agent: the private half of %s is not unlocked", k.Fingerprint)
 	}
-	if err := p.Agent.Add(k.Private, k.Comment, p.AgentLifetime, false); err != nil {
+	comment := k.Comment
+	if comment == "" {
+		comment = k.Path
+	}
+	if err := p.Agent.Add(k.Private, comment, p.AgentLifetime, false); err != nil {
+		if p.AgentOptional {
+			out.AgentErr = err
+			return nil
+		}
 		return fmt.Errorf("loading the key into the ssh-agent: %w", err)
 	}
 	out.AgentLoaded = true
