@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/internal/testutil"
@@ -275,4 +276,38 @@ func TestReviewAccessKeyNameOnCloudAndDataCenter(t *testing.T) {
 	if keys := d.RepoAccessKeys("OPS", "api"); len(keys) != 1 || "SHA256:"+keys[0].Fingerprint != fp("ci-dc") {
 		t.Errorf("Data Center OPS/api keys %+v, want only the file's %s", keys, fp("ci-dc"))
 	}
+}
+
+// The token expires between setup and a rotation: rotate stops with exit 4 and the
+// auth login --server hint before it makes anything; the key files, state, ssh config and
+// the key on the server are as they were, and git still fetches.
+func TestReviewDataCenterRotateWithExpiredToken(t *testing.T) {
+	w := NewWorld(t, bbapitest.WithDataCenter())
+	d := w.Emu.DataCenter()
+	tok, err := d.AddPersonalToken(bbapitest.DCDefaultUser, bbapitest.PermAdmin, bbapitest.PermAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Setenv("BITBUCKET_SERVER_TOKEN", tok)
+	repo := setupRepo(t, w, "api", "https://"+dcHostPort(w.Emu)+"/scm/ops/api.git")
+	w.MustRun(repo, "setup", "--passphrase-file", w.PassFile)
+	keysBefore := d.UserKeys(bbapitest.DCDefaultUser)
+	if err := d.ExpireToken(tok, time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	before := w.Snapshot()
+	r := w.Run(repo, "rotate", "--passphrase-file", w.PassFile)
+	if r.Code != 4 || !anyContains(hintLines(r.Stderr), "auth login --server") {
+		t.Errorf("exit %d, want 4 with the auth login --server hint\n%s", r.Code, r)
+	}
+	if diff := DiffSnapshots(before, w.Snapshot()); diff != "" {
+		t.Errorf("a rotation refused by the server changed files:\n%s", diff)
+	}
+	if after := d.UserKeys(bbapitest.DCDefaultUser); len(after) != len(keysBefore) || after[0].Fingerprint != keysBefore[0].Fingerprint {
+		t.Errorf("keys on the server %+v, were %+v", after, keysBefore)
+	}
+	if strings.Contains(r.Stdout+r.Stderr, tok) {
+		t.Errorf("the token reached the output\n%s", r)
+	}
+	w.MustGit(repo, "fetch", "-q", "origin")
 }
