@@ -38,6 +38,9 @@ type Status struct {
 	Error string `json:"error,omitempty"`
 	// DataCenter is what a Data Center token can do; absent for Cloud.
 	DataCenter *DCStatus `json:"data_center,omitempty"`
+	// Servers are, in `auth status` with no Bitbucket selected, the Data Center servers
+	// with a stored token, each checked (documents like this one, with "server").
+	Servers []Status `json:"servers,omitempty"`
 }
 
 // StatusUser is the Bitbucket account of a credential.
