@@ -76,6 +76,18 @@ func (f *Factory) resolveSettings(file settingsFile, server string, sshFlags boo
 	if !sshFlags {
 		endpointFlag, endpointEnv, keysFlag, keysEnv = "", "", "", ""
 	}
+	// --ssh-host and BBKEY_SSH_HOST are Cloud's (the Host line and remotes of
+	// ssh.bitbucket.org); a Data Center server's SSH host comes from its own settings. With
+	// a server selected the flag is a mistake, and neither may become Cloud's recorded one.
+	hostFlag, hostEnv := g.SSHHost, f.Getenv("BBKEY_SSH_HOST")
+	if server != "" && sshFlags && strings.TrimSpace(hostFlag) != "" {
+		return settings.Settings{}, errkind.UsageError(
+			fmt.Errorf("--ssh-host names Bitbucket Cloud's SSH host; the SSH host of %s comes from its own SSH settings", server),
+			"leave --ssh-host out; to connect to the server's SSH elsewhere (a proxy, a forwarded port) use --ssh-endpoint HOST:PORT, and --ssh-host-keys FILE for the keys it presents")
+	}
+	if server != "" || !sshFlags {
+		hostFlag, hostEnv = "", ""
+	}
 	var dcs settings.ServerSettings
 	if server != "" {
 		rec := file.Servers[server]
@@ -88,7 +100,7 @@ func (f *Factory) resolveSettings(file settingsFile, server string, sshFlags boo
 	s := settings.Settings{
 		APIURL:        pick(g.APIURL, f.Getenv("BITBUCKET_API_URL"), file.APIURL, settings.DefaultAPIURL),
 		OAuthTokenURL: pick("", f.Getenv("BITBUCKET_OAUTH_TOKEN_URL"), file.OAuthTokenURL, settings.DefaultOAuthTokenURL),
-		SSHHost:       pick(g.SSHHost, f.Getenv("BBKEY_SSH_HOST"), file.SSHHost, settings.DefaultSSHHost),
+		SSHHost:       pick(hostFlag, hostEnv, file.SSHHost, settings.DefaultSSHHost),
 		SSHEndpoint:   pick(endpointFlag, endpointEnv, file.SSHEndpoint, settings.DefaultSSHEndpoint),
 		SSHHostKeys:   pick(keysFlag, keysEnv, file.SSHHostKeys, ""),
 		Server:        server,

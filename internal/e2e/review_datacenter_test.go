@@ -311,3 +311,23 @@ func TestReviewDataCenterRotateWithExpiredToken(t *testing.T) {
 	}
 	w.MustGit(repo, "fetch", "-q", "origin")
 }
+
+// --ssh-host names Bitbucket Cloud's SSH host; a Data Center server's comes from its own
+// SSH settings. With a server selected it was silently ignored for the server and recorded
+// as Cloud's in config.json (so a later Cloud setup wrote remotes for that name). It is
+// now a usage error before anything is done, and config.json is left alone.
+func TestReviewDataCenterSSHHostFlag(t *testing.T) {
+	w := NewWorld(t, bbapitest.WithDataCenter())
+	before := w.Snapshot()
+	r := w.Run("", "setup", "--ssh-host", "myalias", "--passphrase-file", w.PassFile, "--no-remotes")
+	if r.Code != 2 || !anyContains(hintLines(r.Stderr), "--ssh-endpoint") {
+		t.Errorf("setup --server with --ssh-host: exit %d, want 2 with a hint naming --ssh-endpoint\n%s", r.Code, r)
+	}
+	if diff := DiffSnapshots(before, w.Snapshot()); diff != "" {
+		t.Errorf("the refused run changed files:\n%s", diff)
+	}
+	w.MustRun("", "setup", "--passphrase-file", w.PassFile, "--no-remotes")
+	if b, err := os.ReadFile(filepath.Join(w.Home.ConfigDir, "bbkey", "config.json")); err != nil || strings.Contains(string(b), "ssh_host\"") {
+		t.Errorf("config.json: %v\n%s", err, b)
+	}
+}
