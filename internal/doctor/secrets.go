@@ -33,7 +33,21 @@ func secretKind(user string) string {
 // maskedUser returns the user name of a masked URL, and whether a secret was there.
 func maskedUser(masked string) (string, bool) {
 	u, err := url.Parse(masked)
-	if err != nil || u.User == nil {
+	if err != nil {
+		// git's store helper writes a host with a port percent-encoded (host%3a7990),
+		// which url.Parse refuses: read the user information by hand.
+		_, rest, ok := strings.Cut(masked, "://")
+		at := strings.LastIndex(rest, "@")
+		if !ok || at < 0 {
+			return "", false
+		}
+		user, _, hasPass := strings.Cut(rest[:at], ":")
+		if name, err := url.PathUnescape(user); err == nil {
+			user = name
+		}
+		return user, hasPass || user == "***"
+	}
+	if u.User == nil {
 		return "", false
 	}
 	if _, has := u.User.Password(); has {

@@ -180,6 +180,11 @@ func TestReviewDataCenterDoctorFindsServerSecrets(t *testing.T) {
 			if c.Status != "fail" || !strings.Contains(joined, netrc) || !strings.Contains(joined, creds) {
 				t.Errorf("secrets check = %+v, want a failure naming %s and %s", c, netrc, creds)
 			}
+			for _, d := range c.Details {
+				if strings.HasPrefix(d, creds+":") && !strings.Contains(d, "password or HTTP access token of ada") {
+					t.Errorf("the entry git's store helper wrote (host%%3aport) is not said to be ada's: %q", d)
+				}
+			}
 			if strings.Contains(joined, "app passwords stopped working") {
 				t.Errorf("a Data Center password is not a Cloud app password: %q", joined)
 			}
