@@ -38,6 +38,17 @@ type ErrorResponse struct {
 	Body string
 }
 
+// Field reports whether one of the errors is about the request body's field name (the
+// envelope's "context", e.g. "expiryDays" for a lifetime the server does not allow).
+func (e *ErrorResponse) Field(name string) bool {
+	for _, m := range e.Errors {
+		if m.Context == name {
+			return true
+		}
+	}
+	return false
+}
+
 func (e *ErrorResponse) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s: %d %s", e.Method, e.URL, e.StatusCode, http.StatusText(e.StatusCode))

@@ -54,6 +54,8 @@ func dcResponse(e *dc.ErrorResponse) (int, []string, bool) {
 		}, true
 	case e.StatusCode == http.StatusTooManyRequests:
 		return errkind.ExitPartial, nil, true
+	case e.StatusCode == http.StatusBadRequest && e.Field("expiryDays"):
+		return 0, []string{server + " limits how long an SSH key may be valid (its answer says for how long): give a shorter --expires-in, or leave it out and the server applies its maximum; a re-run uses the key file already made"}, true
 	case e.StatusCode == http.StatusNotFound:
 		return 0, []string{"check the project key, repository slug or key id named; " + server + " also answers 404 for what the token may not see"}, true
 	case e.StatusCode == http.StatusConflict:

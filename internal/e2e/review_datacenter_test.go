@@ -336,3 +336,23 @@ func TestReviewDataCenterSSHHostFlag(t *testing.T) {
 		t.Errorf("config.json: %v\n%s", err, b)
 	}
 }
+
+// A server that caps an SSH key's lifetime refuses a longer --expires-in with a 400 on
+// expiryDays: the hint says to give a shorter --expires-in or leave it out (the server then
+// applies its maximum), and the re-run without it finishes with the key already made.
+func TestReviewDataCenterExpiresInOverServerMaximum(t *testing.T) {
+	w := NewWorld(t, bbapitest.WithDataCenter())
+	d := w.Emu.DataCenter()
+	d.SetMaxExpiryDays(30)
+	r := w.Run("", "setup", "--passphrase-file", w.PassFile, "--no-remotes", "--expires-in", "90d")
+	if r.Code == 0 || !anyContains(hintLines(r.Stderr), "--expires-in") {
+		t.Errorf("exit %d, want a failure whose hint names --expires-in\n%s", r.Code, r)
+	}
+	if n := len(d.UserKeys(bbapitest.DCDefaultUser)); n != 0 {
+		t.Errorf("%d keys on the server after the refusal", n)
+	}
+	w.MustRun("", "setup", "--passphrase-file", w.PassFile, "--no-remotes")
+	if keys := d.UserKeys(bbapitest.DCDefaultUser); len(keys) != 1 || keys[0].ExpiryDays != 30 {
+		t.Errorf("keys on the server: %+v, want one with the server's 30 days", keys)
+	}
+}
