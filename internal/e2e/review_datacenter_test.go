@@ -356,3 +356,29 @@ func TestReviewDataCenterExpiresInOverServerMaximum(t *testing.T) {
 		t.Errorf("keys on the server: %+v, want one with the server's 30 days", keys)
 	}
 }
+
+// A server that refuses personal tokens on the user-key endpoints (401, LICENSED_USER):
+// rotate stops with exit 4, the hint names the permission, the error names the server
+// once, and nothing changed.
+func TestReviewDataCenterRotateRefusedOnUserKeys(t *testing.T) {
+	w := NewWorld(t, bbapitest.WithDataCenter())
+	d := w.Emu.DataCenter()
+	w.MustRun("", "setup", "--passphrase-file", w.PassFile, "--no-remotes")
+	d.RefusePersonalTokensOnUserKeys(true)
+	before := w.Snapshot()
+	r := w.Run("", "rotate", "--passphrase-file", w.PassFile)
+	if r.Code != 4 || !anyContains(hintLines(r.Stderr), "LICENSED_USER") {
+		t.Errorf("exit %d, want 4 with a hint naming LICENSED_USER\n%s", r.Code, r)
+	}
+	for line := range strings.Lines(r.Stderr) {
+		if strings.HasPrefix(line, "bbkey: error:") {
+			head, _, _ := strings.Cut(line, ": GET ")
+			if n := strings.Count(head, d.ServerURL()); n != 1 {
+				t.Errorf("the error names the server %d times: %q", n, head)
+			}
+		}
+	}
+	if diff := DiffSnapshots(before, w.Snapshot()); diff != "" {
+		t.Errorf("the refused rotation changed files:\n%s", diff)
+	}
+}

@@ -258,7 +258,11 @@ func (e *Engine) decide(ctx context.Context, s *subject, req Request, out *Outco
 		}
 		k, err := s.b.FindAccountKey(ctx, s.account(), s.fingerprint)
 		if err != nil {
-			return false, fmt.Errorf("looking up the %s on %s: %w", s.what(), s.b.Describe(), err)
+			where := s.what() // names a Data Center server already
+			if s.server == "" {
+				where += " on " + s.b.Describe()
+			}
+			return false, fmt.Errorf("looking up the %s: %w", where, err)
 		}
 		if k == nil {
 			e.IO.Step(iostreams.MarkWarn, "the %s (%s) is not on %s any more; its successor replaces it anyway", s.what(), s.fingerprint, s.b.Describe())
