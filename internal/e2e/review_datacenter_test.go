@@ -382,3 +382,27 @@ func TestReviewDataCenterRotateRefusedOnUserKeys(t *testing.T) {
 		t.Errorf("the refused rotation changed files:\n%s", diff)
 	}
 }
+
+// add-access-key against a server whose SSH server presents a host key its HTTPS settings
+// do not vouch for: exit 5 before any key is made or added, nothing pinned or written.
+func TestReviewDataCenterAccessKeyUnvouchedHostKey(t *testing.T) {
+	w := NewWorld(t, bbapitest.WithDataCenter())
+	d := w.Emu.DataCenter()
+	d.SetReportedHostKeyFingerprint("SHA256:" + strings.Repeat("Q", 43))
+	before := w.Snapshot()
+	for _, args := range [][]string{
+		{"add-access-key", "--repo", "OPS/api", "--passphrase-file", w.PassFile},
+		{"add-access-key", "--repo", "OPS/api", "--passphrase-file", w.PassFile, "--write-ssh-config", "--verify"},
+	} {
+		r := w.Run("", args...)
+		if r.Code != 5 {
+			t.Errorf("%v: exit %d, want 5\n%s", args, r.Code, r)
+		}
+		if diff := DiffSnapshots(before, w.Snapshot()); diff != "" {
+			t.Errorf("%v changed files:\n%s", args, diff)
+		}
+		if keys := d.RepoAccessKeys("OPS", "api"); len(keys) != 0 {
+			t.Errorf("%v added %d access keys", args, len(keys))
+		}
+	}
+}
