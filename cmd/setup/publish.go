@@ -306,7 +306,14 @@ func (r *run) record() *state.Account {
 	if r.remoteKey != nil {
 		rec.KeyID, rec.Label = r.remoteKey.ID, r.remoteKey.Label
 	}
-	if old := r.st.AccountsOf(r.server)[r.name]; old != nil && old.Fingerprint == rec.Fingerprint && old.KeyPath == rec.KeyPath {
+	old := r.st.AccountsOf(r.server)[r.name]
+	// --agent-lifetime is recorded so rotate loads the successor for as long; a run
+	// without it keeps what an earlier one recorded.
+	rec.AgentLifetimeSeconds = int64(r.fl.lifetime / time.Second)
+	if r.fl.lifetime == 0 && old != nil {
+		rec.AgentLifetimeSeconds = old.AgentLifetimeSeconds
+	}
+	if old != nil && old.Fingerprint == rec.Fingerprint && old.KeyPath == rec.KeyPath {
 		rec.Created = old.Created
 		if rec.Email == "" {
 			rec.Email = old.Email

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -254,11 +255,26 @@ func (e *Engine) agentAdd(ctx context.Context, j *state.Journal, s *subject, k *
 		}
 		defer k.Wipe()
 	}
-	if err := ag.Add(k.Private, k.Comment, 0, false); err != nil {
+	if err := ag.Add(k.Private, k.Comment, s.agentLifetime, false); err != nil {
 		e.agentWarn(err, "the new key is not loaded into the ssh agent (ssh loads it at first use): %v", err)
 		return
 	}
+	if s.agentLifetime > 0 {
+		e.IO.Step(iostreams.MarkOK, "loaded the new key into the ssh agent for %s", lifetimeText(s.agentLifetime))
+		return
+	}
 	e.IO.Step(iostreams.MarkOK, "loaded the new key into the ssh agent")
+}
+
+// lifetimeText writes an agent lifetime as it is given: 8h, 90m, 3s (not 8h0m0s).
+func lifetimeText(d time.Duration) string {
+	t := d.String()
+	for _, zero := range []string{"0s", "0m"} {
+		if u, ok := strings.CutSuffix(t, zero); ok && u != "" && !strings.HasSuffix(u, ".") && u[len(u)-1] >= 'a' {
+			t = u
+		}
+	}
+	return t
 }
 
 // unlock decrypts the successor on a resumed run, with the passphrase it was made with.

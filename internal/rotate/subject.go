@@ -37,6 +37,9 @@ type subject struct {
 	created time.Time
 	// lifetime carries an account key's expiry over to its successor (0: none).
 	lifetime time.Duration
+	// agentLifetime is how long ssh-agent keeps the successor (the account entry's, from
+	// setup --agent-lifetime; 0: until unloaded).
+	agentLifetime time.Duration
 	// server is the Data Center server the key is on ("" for Cloud); b is the backend
 	// that reaches it (Engine.bind).
 	server string
@@ -189,7 +192,8 @@ func (e *Engine) accountSubject(server, name string, a *state.Account) (*subject
 		return nil, fmt.Errorf("account %q has no uuid in the state: run `bbkey setup` again", name)
 	}
 	s := &subject{kind: state.RotateAccount, name: name, user: user, path: a.KeyPath, final: final,
-		fingerprint: a.Fingerprint, keyIDs: map[string]string{}, created: a.Created, server: server}
+		fingerprint: a.Fingerprint, keyIDs: map[string]string{}, created: a.Created, server: server,
+		agentLifetime: a.AgentLifetime()}
 	if a.KeyID != "" {
 		s.keyIDs[state.AccountTarget] = a.KeyID
 	}

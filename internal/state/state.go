@@ -238,6 +238,14 @@ type Account struct {
 	Label string `json:"label,omitempty"`
 	// Created is when the key was made.
 	Created time.Time `json:"created"`
+	// AgentLifetimeSeconds is how long ssh-agent keeps the key once loaded (setup
+	// --agent-lifetime), so rotate loads the successor for as long; 0: until unloaded.
+	AgentLifetimeSeconds int64 `json:"agent_lifetime_seconds,omitempty"`
+}
+
+// AgentLifetime is the account key's ssh-agent lifetime (0: none).
+func (a *Account) AgentLifetime() time.Duration {
+	return time.Duration(a.AgentLifetimeSeconds) * time.Second
 }
 
 // AccessKey is an access (deploy) key of this machine and where it was added.

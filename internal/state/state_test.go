@@ -244,3 +244,39 @@ func TestLockWriters(t *testing.T) {
 		t.Errorf("LockWriters with an ended context = %v, want the context's error", err)
 	}
 }
+
+// An account's agent lifetime (setup --agent-lifetime) round-trips through state.json,
+// and a state written before the field existed loads with none.
+func TestAccountAgentLifetime(t *testing.T) {
+	d := Dir{Path: t.TempDir()}
+	old := `{"version": 1, "accounts": {"ada": {"uuid": "{u}", "key_name": "ada", "key_path": "/k", "fingerprint": "SHA256:x", "created": "2026-01-02T03:04:05Z"}}}`
+	if err := os.WriteFile(filepath.Join(d.Path, StateFile), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.Load()
+	if err != nil {
+		t.Fatalf("an older state file does not load: %v", err)
+	}
+	a := st.Accounts["ada"]
+	if a == nil || a.AgentLifetime() != 0 || a.Fingerprint != "SHA256:x" {
+		t.Fatalf("account from an older state: %+v", a)
+	}
+	a.AgentLifetimeSeconds = 8 * 3600
+	if err := d.Save(st); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(d.Path, StateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"agent_lifetime_seconds": 28800`) {
+		t.Errorf("state.json lacks the lifetime:\n%s", b)
+	}
+	st, err = d.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Accounts["ada"].AgentLifetime(); got != 8*time.Hour {
+		t.Errorf("AgentLifetime after a round trip = %s, want 8h", got)
+	}
+}
