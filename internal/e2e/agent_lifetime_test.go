@@ -60,15 +60,15 @@ func (a *agentWatch) close() { close(a.stop); <-a.done }
 // rotate and the agent forgets it once the lifetime has passed (a key added without a
 // lifetime would stay). A later setup without the flag keeps the recorded lifetime.
 func TestRotateKeepsSetupAgentLifetime(t *testing.T) {
-	const lifetime = 3 * time.Second
+	const lifetime = 4 * time.Second
 	w := NewWorld(t)
-	w.MustRun("", "setup", "--passphrase-file", w.PassFile, "--no-remotes", "--agent-lifetime", "3s")
-	if got := accountAgentLifetime(t, w); got != 3 {
-		t.Fatalf("state agent_lifetime_seconds = %d after setup --agent-lifetime 3s, want 3", got)
+	w.MustRun("", "setup", "--passphrase-file", w.PassFile, "--no-remotes", "--agent-lifetime", "4s")
+	if got := accountAgentLifetime(t, w); got != 4 {
+		t.Fatalf("state agent_lifetime_seconds = %d after setup --agent-lifetime 4s, want 4", got)
 	}
 	w.MustRun("", "setup", "--passphrase-file", w.PassFile, "--no-remotes")
-	if got := accountAgentLifetime(t, w); got != 3 {
-		t.Errorf("state agent_lifetime_seconds = %d after a setup without the flag, want 3 kept", got)
+	if got := accountAgentLifetime(t, w); got != 4 {
+		t.Errorf("state agent_lifetime_seconds = %d after a setup without the flag, want 4 kept", got)
 	}
 
 	watch := watchAgent(w)
@@ -79,7 +79,7 @@ func TestRotateKeepsSetupAgentLifetime(t *testing.T) {
 		t.Fatalf("%s", r)
 	}
 	newFP := d.Rotations[0].NewFingerprint
-	if !strings.Contains(r.Stderr, "loaded the new key into the ssh agent for 3s") {
+	if !strings.Contains(r.Stderr, "loaded the new key into the ssh agent for 4s") {
 		t.Errorf("stderr:\n%s", r.Stderr)
 	}
 	// The agent must drop the key once its lifetime is over; the limit only turns a key
@@ -95,12 +95,13 @@ func TestRotateKeepsSetupAgentLifetime(t *testing.T) {
 	if !ok {
 		t.Fatalf("the new key %s never showed in the agent", newFP)
 	}
-	// Held for about the lifetime: not taken out at once by something else.
-	if held := last.Sub(first); held < lifetime/2 {
+	// Held for a good part of the lifetime (polling on a loaded machine sees less of
+	// it): gone because it expired, not taken out at once by something else.
+	if held := last.Sub(first); held < lifetime/4 {
 		t.Errorf("the new key was in the agent for %s only, want about %s", held, lifetime)
 	}
-	if got := accountAgentLifetime(t, w); got != 3 {
-		t.Errorf("state agent_lifetime_seconds = %d after rotate, want 3 kept", got)
+	if got := accountAgentLifetime(t, w); got != 4 {
+		t.Errorf("state agent_lifetime_seconds = %d after rotate, want 4 kept", got)
 	}
 }
 
