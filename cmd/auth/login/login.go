@@ -42,6 +42,9 @@ type Options struct {
 	NewDCClient func(server string, cred bbapi.Credential) (*dc.Client, error)
 	// CredStore opens the credential store (Factory.CredStore).
 	CredStore func(ctx context.Context, allowInsecure bool) (credstore.Store, error)
+	// RememberServer records a Data Center server whose token was stored among the
+	// servers config.json knows (Factory.RememberServer), so plain `auth status` lists it.
+	RememberServer func(server string) (string, error)
 
 	JSON      bool
 	NoInput   bool
@@ -57,13 +60,14 @@ type Options struct {
 // NewCmdLogin builds `bbkey auth login`. runF replaces runLogin in tests.
 func NewCmdLogin(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{
-		IO:        f.IOStreams,
-		Settings:  f.Settings,
-		LookupEnv: f.LookupEnv,
-		Prompter:  f.Prompter,
-		Now:       f.Now,
-		NewClient: f.NewAPIClient,
-		CredStore: f.CredStore,
+		IO:             f.IOStreams,
+		Settings:       f.Settings,
+		LookupEnv:      f.LookupEnv,
+		Prompter:       f.Prompter,
+		Now:            f.Now,
+		NewClient:      f.NewAPIClient,
+		CredStore:      f.CredStore,
+		RememberServer: f.RememberServer,
 		NewDCClient: func(server string, cred bbapi.Credential) (*dc.Client, error) {
 			c, err := dc.NewClient(server, cred, f.ClientOptions()...)
 			if err != nil {

@@ -51,6 +51,12 @@ func runServerLogin(ctx context.Context, opts *Options, server string) error {
 		if w := credstore.Warning(store); w != "" {
 			opts.IO.Warnf("%s", w)
 		}
+		if opts.RememberServer != nil {
+			if _, err := opts.RememberServer(server); err != nil {
+				// The token is stored and works; only the listing in plain `auth status` misses it.
+				opts.IO.Warnf("%s is not recorded among the known servers in config.json (auth status --server %s still shows it): %v", server, server, err)
+			}
+		}
 	}
 	where := storeText(store)
 	name := serverUserName(v.User)
