@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/credstore"
@@ -16,6 +17,34 @@ import (
 var noCredentialHints = []string{
 	"run 'bbkey auth login', or set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN (or pass --token-file FILE)",
 	"create an API token with scopes at https://id.atlassian.com/manage-profile/security/api-tokens",
+}
+
+// noCredential is the error for no Cloud credential anywhere.
+func (f *Factory) noCredential() error {
+	return errkind.AuthError(settings.ErrNoCredential, append(f.ServerTokenHints(), noCredentialHints...)...)
+}
+
+// ServerTokenHints say, when BITBUCKET_SERVER_TOKEN is set but no Data Center server is
+// selected (the variable naming it forgotten), that the run went to Bitbucket Cloud and
+// how to use the token. Nil otherwise, and when Cloud was chosen by name (--server cloud).
+func (f *Factory) ServerTokenHints() []string {
+	if strings.EqualFold(pick(f.Globals.Server, f.Getenv("BITBUCKET_SERVER")), settings.CloudServer) {
+		return nil
+	}
+	s, err := f.Settings()
+	if err != nil {
+		return nil
+	}
+	return ServerTokenHints(f.Getenv("BITBUCKET_SERVER_TOKEN") != "", s.Server)
+}
+
+// ServerTokenHints is Factory.ServerTokenHints for a command that has the environment and
+// the selected server ("" Cloud) at hand.
+func ServerTokenHints(serverTokenSet bool, selected string) []string {
+	if !serverTokenSet || selected != "" {
+		return nil
+	}
+	return []string{"BITBUCKET_SERVER_TOKEN is set, but no Data Center server is selected, so this run went to Bitbucket Cloud: add --server URL (or set BITBUCKET_SERVER) to use the token"}
 }
 
 // ResolveCredential finds the Bitbucket credential: --token-file > environment > the
@@ -61,17 +90,17 @@ func (f *Factory) resolveCloud(ctx context.Context, tokenFile string) (settings.
 		return settings.ResolvedCredential{Credential: cred, Source: settings.SourceEnv}, nil
 	}
 	if f.CredStore == nil {
-		return settings.ResolvedCredential{}, errkind.AuthError(settings.ErrNoCredential, noCredentialHints...)
+		return settings.ResolvedCredential{}, f.noCredential()
 	}
 	// A file store the user opted into earlier is found as well as the keychain.
 	store, err := f.CredStore(ctx, true)
 	if err != nil {
-		return settings.ResolvedCredential{}, errkind.AuthError(settings.ErrNoCredential, noCredentialHints...)
+		return settings.ResolvedCredential{}, f.noCredential()
 	}
 	sec, err := store.Get(ctx, credstore.DefaultAccount)
 	if err != nil {
 		if errors.Is(err, credstore.ErrNotFound) {
-			return settings.ResolvedCredential{}, errkind.AuthError(settings.ErrNoCredential, noCredentialHints...)
+			return settings.ResolvedCredential{}, f.noCredential()
 		}
 		return settings.ResolvedCredential{}, fmt.Errorf("reading the stored credential: %w", err)
 	}

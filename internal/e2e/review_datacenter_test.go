@@ -406,3 +406,21 @@ func TestReviewDataCenterAccessKeyUnvouchedHostKey(t *testing.T) {
 		}
 	}
 }
+
+// BITBUCKET_SERVER_TOKEN set without a server selected (the variable that names the server
+// forgotten in a CI job): the run goes to Bitbucket Cloud and finds no credential there;
+// the hints say the server's token is set and that --server (or BITBUCKET_SERVER) uses it.
+func TestReviewServerTokenWithoutServer(t *testing.T) {
+	w := NewWorld(t, bbapitest.WithDataCenter())
+	w.Unsetenv("BITBUCKET_SERVER")
+	for _, args := range [][]string{
+		{"setup", "--passphrase-file", w.PassFile, "--no-remotes"},
+		{"add-access-key", "--repo", "OPS/api", "--passphrase-file", w.PassFile},
+		{"auth", "status"},
+	} {
+		r := w.Run("", args...)
+		if r.Code == 0 || !anyContains(hintLines(r.Stderr), "BITBUCKET_SERVER_TOKEN is set") {
+			t.Errorf("%v: exit %d, want a failure whose hint says the server token is set but no server selected\n%s", args, r.Code, r)
+		}
+	}
+}
