@@ -269,6 +269,16 @@ var errNoRepo = errors.New("not in a git repository")
 // Cloud's, and each Data Center server's this machine knows (the selected one and those
 // the state records keys on).
 func (e *Env) scrubTargets() []remote.ScrubTarget {
+	out := []remote.ScrubTarget{remote.CloudScrub}
+	for _, s := range e.knownServers() {
+		out = append(out, remote.DataCenterScrub(s))
+	}
+	return out
+}
+
+// knownServers are the Data Center servers this machine uses: the selected one and those
+// the state records keys on, sorted.
+func (e *Env) knownServers() []string {
 	var servers []string
 	if s := e.Settings.Server; s != "" && s != settings.CloudServer {
 		servers = append(servers, s)
@@ -279,11 +289,7 @@ func (e *Env) scrubTargets() []remote.ScrubTarget {
 		}
 	}
 	slices.Sort(servers)
-	out := []remote.ScrubTarget{remote.CloudScrub}
-	for _, s := range slices.Compact(servers) {
-		out = append(out, remote.DataCenterScrub(s))
-	}
-	return out
+	return slices.Compact(servers)
 }
 
 // loadKeys lists the keys the state records; with an empty state, bbkey's key files in

@@ -61,6 +61,10 @@ func checkSecrets(ctx context.Context, e *Env, _ Deps) Result {
 	var details []string
 	var fixes []*Fix
 	manual := false
+	var servers []string       // Data Center servers with a secret on disk
+	var remoteServers []string // those whose remotes here carry one
+	dcItems := 0               // details that are a Data Center server's
+	known := e.knownServers()
 
 	plan, perr := e.plan()
 	if perr == nil {
@@ -75,6 +79,17 @@ func checkSecrets(ctx context.Context, e *Env, _ Deps) Result {
 				urlFix = true
 			}
 			for _, s := range rp.Skipped {
+				if srv := serverOfURL(s.URL, known); s.Secret && srv != "" {
+					user, _ := maskedUser(s.URL)
+					details = append(details, fmt.Sprintf("%s in %s: %s holds %s of %s (a remote of that server: bbkey remote --server %s rewrites it to SSH without it)", s.Field, rp.Repo.Dir, s.URL, serverSecretKind(user), srv, srv))
+					dcItems++
+					for _, list := range []*[]string{&servers, &remoteServers} {
+						if !slices.Contains(*list, srv) {
+							*list = append(*list, srv)
+						}
+					}
+					continue
+				}
 				if s.Secret {
 					user, _ := maskedUser(s.URL)
 					details = append(details, fmt.Sprintf("%s in %s: %s holds %s (left alone: %s; remove it by hand)", s.Field, rp.Repo.Dir, s.URL, secretKind(user), s.Reason))
@@ -98,7 +113,6 @@ func checkSecrets(ctx context.Context, e *Env, _ Deps) Result {
 		return Result{Status: Warn, Summary: "could not read git's credential files and helpers: " + serr.Error()}
 	}
 	fileSecrets := false
-	var servers []string // Data Center servers with a secret on disk
 	var store []string
 	for _, sp := range plans {
 		server := ""
@@ -117,6 +131,7 @@ func checkSecrets(ctx context.Context, e *Env, _ Deps) Result {
 				}
 				if server != "" {
 					details = append(details, fmt.Sprintf("%s: %s holds %s of %s", f.Path, entry, serverSecretKind(user), server))
+					dcItems++
 					if !slices.Contains(servers, server) {
 						servers = append(servers, server)
 					}
@@ -157,9 +172,17 @@ func checkSecrets(ctx context.Context, e *Env, _ Deps) Result {
 	if manual {
 		r.Fix = "remove the secrets left alone by hand; for the rest run: bbkey doctor --fix, then revoke each token at " + TokenURL
 	}
-	if len(servers) > 0 {
-		r.Fix += "; on " + strings.Join(servers, ", ") + ": revoke the HTTP access token (Manage account → HTTP access tokens) or change the password"
+	var parts []string
+	if len(details) > dcItems || fileSecrets {
+		parts = append(parts, r.Fix)
 	}
+	for _, srv := range remoteServers {
+		parts = append(parts, "in this clone run: bbkey remote --server "+srv+" (it rewrites the server's remotes to SSH, dropping the secret)")
+	}
+	if len(servers) > 0 {
+		parts = append(parts, "on "+strings.Join(servers, ", ")+": revoke the HTTP access token (Manage account → HTTP access tokens) or change the password")
+	}
+	r.Fix = strings.Join(parts, "; ")
 	r.fixes = fixes
 	return r
 }
@@ -198,4 +221,34 @@ func scrubFix(e *Env) *Fix {
 			}
 			return changed, errors.Join(errs...)
 		}}
+}
+
+// serverOfURL is the Data Center server among servers whose URL a remote URL is under
+// (host, port and context path), or "".
+func serverOfURL(raw string, servers []string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	for _, s := range servers {
+		su, err := url.Parse(s)
+		if err != nil {
+			continue
+		}
+		if strings.EqualFold(u.Hostname(), su.Hostname()) && portOf(u) == portOf(su) && strings.HasPrefix(u.Path, strings.TrimRight(su.Path, "/")+"/") {
+			return s
+		}
+	}
+	return ""
+}
+
+// portOf is a URL's port, the scheme's default when it names none.
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "http") {
+		return "80"
+	}
+	return "443"
 }

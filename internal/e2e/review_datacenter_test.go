@@ -424,3 +424,45 @@ func TestReviewServerTokenWithoutServer(t *testing.T) {
 		}
 	}
 }
+
+// doctor in a clone whose remote is a Data Center server this machine uses, with a
+// password in its URL: the secret is that server's (not a Cloud app password), and the fix
+// names the command that rewrites the remote and drops it (bbkey remote --server URL),
+// not "remove it by hand"; that command does it.
+func TestReviewDataCenterDoctorRemoteSecret(t *testing.T) {
+	w := NewWorld(t, bbapitest.WithDataCenter())
+	server := w.Emu.DataCenter().ServerURL()
+	w.MustRun("", "setup", "--passphrase-file", w.PassFile, "--no-remotes")
+	repo := setupRepo(t, w, "api", "http://ada:remote-secret-1@"+dcHostPort(w.Emu)+"/scm/ops/api.git")
+	r := w.Run(repo, "doctor", "--json")
+	var rep struct {
+		Checks []struct {
+			ID      string   `json:"id"`
+			Status  string   `json:"status"`
+			Details []string `json:"details"`
+			Fix     string   `json:"fix"`
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
+		t.Fatalf("doctor --json: %v\n%s", err, r)
+	}
+	for _, c := range rep.Checks {
+		if c.ID != "secrets" {
+			continue
+		}
+		joined := strings.Join(c.Details, "\n")
+		if c.Status != "fail" || !strings.Contains(joined, "password or HTTP access token of ada") || strings.Contains(joined, "app password") {
+			t.Errorf("secrets check: %+v", c)
+		}
+		if !strings.Contains(c.Fix, "bbkey remote --server "+server) {
+			t.Errorf("the fix does not name bbkey remote --server %s: %q", server, c.Fix)
+		}
+	}
+	if strings.Contains(r.Stdout+r.Stderr, "remote-secret-1") {
+		t.Errorf("doctor printed the secret\n%s", r)
+	}
+	w.MustRun(repo, "remote", "--server", server)
+	if got := w.MustGit(repo, "remote", "get-url", "origin"); strings.Contains(got, "remote-secret-1") {
+		t.Errorf("origin still carries the secret: %s", got)
+	}
+}
