@@ -49,11 +49,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -64,11 +60,8 @@ import (
 
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/gitrun"
-	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/iostreams"
-	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/prompt"
-	"github.com/bbkey/bbkey/internal/state"
 )
 
 // Options are the dependencies and flags of `bbkey remote`.
@@ -256,192 +249,19 @@ func withPlanErrors(failed []failure, plan *engine.Plan) []failure {
 	return failed
 }
 
-func resolveTarget(opts *Options) (engine.Rewriter, error) {
-	s, err := opts.Settings()
-	if err != nil {
-		return nil, err
-	}
-	if s.Server != "" {
-		return dataCenterTarget(opts, s.Server)
-	}
-	var t engine.Target
-	switch opts.To {
-	case "ssh", "":
-	case "https":
-		t.HTTPS = true
-		if opts.Name != "" {
-			return t, errkind.UsageError(errors.New("--name names an SSH account alias and cannot be used with --to https"))
-		}
-	default:
-		return t, errkind.UsageError(fmt.Errorf("invalid --to %q: want ssh or https", opts.To))
-	}
-	t.SSHHost = s.SSHHost
-	if err := t.Validate(); err != nil {
-		return t, errkind.UsageError(err, "set --ssh-host (or BBKEY_SSH_HOST) to a host name such as "+settings.DefaultSSHHost)
-	}
-	if opts.Name == "" {
-		return t, nil
-	}
-	if err := keylabel.ValidName(opts.Name); err != nil {
-		return t, errkind.UsageError(err)
-	}
-	// The alias follows the ssh config bbkey writes: the first account answers for the
-	// ssh-host itself, further accounts for <ssh-host>-<name>.
-	p, err := opts.Paths()
-	if err != nil {
-		return t, err
-	}
-	st, err := state.Dir{Path: p.ConfigDir, Now: opts.Now}.Load()
-	if err != nil {
-		return t, err
-	}
-	if _, ok := st.Accounts[opts.Name]; !ok {
-		opts.IO.Warnf("no account key named %q on this machine yet: run `bbkey setup --name %s` so the remotes have an ssh Host block", opts.Name, opts.Name)
-	}
-	if alias := identity.AccountAlias(s.SSHHost, st, opts.Name); alias != s.SSHHost {
-		t.Name = strings.TrimPrefix(alias, s.SSHHost+"-")
-	}
-	return t, nil
+// failure is a repository (or a PATH that is not one) that could not be read or written.
+type failure struct {
+	dir        string
+	err        error
+	unresolved bool // a PATH argument that is not a repository
 }
 
-// discover finds the repositories (PATH arguments, --recursive trees, or the one here)
-// and plans them.
-func discover(ctx context.Context, opts *Options, t engine.Rewriter) (*engine.Plan, []failure, error) {
-	var repos []engine.Repo
-	var failed []failure
-	dirs := opts.Dirs
-	if len(dirs) == 0 && len(opts.Recursive) == 0 {
-		dirs = []string{opts.WorkDir}
-	}
-	for _, d := range dirs {
-		r, err := engine.Resolve(ctx, opts.Git, absDir(opts.WorkDir, d))
-		if err != nil {
-			if errors.Is(err, gitrun.ErrNotFound) {
-				return nil, nil, err
-			}
-			failed = append(failed, failure{dir: d, err: err, unresolved: true})
-			continue
-		}
-		repos = append(repos, r)
-	}
-	for _, root := range opts.Recursive {
-		found, warns := engine.Find(ctx, absDir(opts.WorkDir, root))
-		for _, w := range warns {
-			opts.IO.Warnf("%v", w)
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, nil, err
-		}
-		if len(found) == 0 {
-			opts.IO.Warnf("no git repositories under %s", root)
-		}
-		repos = append(repos, found...)
-	}
-	seen := map[string]bool{}
-	repos = slices.DeleteFunc(repos, func(r engine.Repo) bool {
-		if seen[r.GitDir] {
-			return true
-		}
-		seen[r.GitDir] = true
-		return false
-	})
-	if len(repos) == 0 && len(failed) == 1 && len(opts.Recursive) == 0 {
-		return nil, nil, errkind.WithHint(plainFailure(failed[0].err), "run bbkey remote inside a clone, give its PATH, or use --recursive DIR")
-	}
-	return engine.PlanRepos(ctx, opts.Git, repos, t), failed, nil
-}
-
-// checkOperands refuses a PATH or --recursive DIR that is not there before anything is
-// read or changed: a typo is a usage error, not a warning or a repository that failed.
-func checkOperands(opts *Options) error {
-	check := func(flag, d string) error {
-		fi, err := os.Stat(absDir(opts.WorkDir, d))
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return errkind.UsageError(fmt.Errorf("%s%s: no such directory", flag, d), "check the path; bbkey remote takes directories of clones")
-		case err != nil:
-			return errkind.UsageError(fmt.Errorf("%s%s: %w", flag, d, err), "check the path and its permissions")
-		case !fi.IsDir():
-			return errkind.UsageError(fmt.Errorf("%s%s is not a directory", flag, d), "give the directory of a clone, or one that holds clones")
-		}
-		return nil
-	}
-	for _, d := range opts.Dirs {
-		if err := check("", d); err != nil {
-			return err
+func countUnresolved(fs []failure) int {
+	n := 0
+	for _, f := range fs {
+		if f.unresolved {
+			n++
 		}
 	}
-	for _, d := range opts.Recursive {
-		if err := check("--recursive ", d); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func absDir(wd, d string) string {
-	if filepath.IsAbs(d) {
-		return filepath.Clean(d)
-	}
-	return filepath.Join(wd, d)
-}
-
-// planScrub looks for Bitbucket secrets in credential files and helpers. It always runs:
-// --scrub removes them, --dry-run lists them, any other run says they are there.
-func planScrub(ctx context.Context, opts *Options) (*engine.ScrubPlan, error) {
-	p, err := opts.Paths()
-	if err != nil {
-		return nil, err
-	}
-	s, err := opts.Settings()
-	if err != nil {
-		return nil, err
-	}
-	t := engine.CloudScrub
-	if s.Server != "" {
-		t = engine.DataCenterScrub(s.Server)
-	}
-	return engine.PlanScrubFor(ctx, opts.Git, p.Home, opts.Getenv("XDG_CONFIG_HOME"), t)
-}
-
-// dataCenterTarget is the form a Data Center server's remotes take:
-// ssh://git@<ssh host>:<port>/proj/repo.git with the SSH host and port setup (or
-// add-access-key) recorded for the server, or the alias <ssh host>-<name> of a further
-// account with --name. It needs no network: the state has them.
-func dataCenterTarget(opts *Options, server string) (engine.Rewriter, error) {
-	if opts.To == "https" {
-		return nil, errkind.UsageError(errors.New("--to https is for Bitbucket Cloud remotes"),
-			"a Data Center clone URL over HTTPS is the server's /scm/ URL: see the repository's Clone button")
-	}
-	if opts.To != "ssh" && opts.To != "" {
-		return nil, errkind.UsageError(fmt.Errorf("invalid --to %q: want ssh or https", opts.To))
-	}
-	p, err := opts.Paths()
-	if err != nil {
-		return nil, err
-	}
-	st, err := state.Dir{Path: p.ConfigDir, Now: opts.Now}.Load()
-	if err != nil {
-		return nil, err
-	}
-	v := st.ServerOf(server)
-	if v == nil || v.SSHHost == "" {
-		return nil, errkind.UsageError(fmt.Errorf("bbkey has no key on %s yet, so it does not know where its SSH git is", server),
-			"run 'bbkey setup --server "+server+"' first: it records the server's SSH host and port, and the Host block the remotes need")
-	}
-	host := v.SSHHost
-	if opts.Name != "" {
-		if err := keylabel.ValidName(opts.Name); err != nil {
-			return nil, errkind.UsageError(err)
-		}
-		if _, ok := v.Accounts[opts.Name]; !ok {
-			opts.IO.Warnf("no account key named %q on %s on this machine yet: run `bbkey setup --server %s --name %s` so the remotes have an ssh Host block", opts.Name, server, server, opts.Name)
-		}
-		host = identity.AccountAlias(v.SSHHost, v.View(), opts.Name)
-	}
-	t := engine.DataCenterTarget{ServerURL: server, SSHHost: host, SSHPort: v.SSHPort}
-	if err := t.Validate(); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return n
 }
