@@ -1,6 +1,8 @@
 // Package audit is `bbkey audit`: every access key across a Bitbucket workspace, grouped
 // by key, judged against its own ttl and the run's policy, optionally revoked. The work
-// lives in internal/audit; this file parses, calls it, and renders (output.go).
+// lives in internal/audit; audit.go has the flags and the run, flags.go checks them,
+// collect.go lists and judges, revoke.go deletes, datacenter.go has what is a Data
+// Center server's, output.go and json.go render.
 //
 // Terminal contract: the report (table, --json or --format csv) is the only thing on
 // stdout; the plan (calls, hourly limit), progress with call count and ETA (a bar on a
@@ -10,10 +12,7 @@ package audit
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -25,14 +24,10 @@ import (
 	"github.com/bbkey/bbkey/internal/audit"
 	"github.com/bbkey/bbkey/internal/bulk"
 	"github.com/bbkey/bbkey/internal/cmdutil"
-	"github.com/bbkey/bbkey/internal/errkind"
-	"github.com/bbkey/bbkey/internal/inventory"
 	"github.com/bbkey/bbkey/internal/iostreams"
-	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
-	"github.com/bbkey/bbkey/internal/text"
 )
 
 // Options are the dependencies and flags of `bbkey audit`.
@@ -175,57 +170,6 @@ to finish); 2 usage, or --revoke-flagged needing --yes; 4 not authenticated.`,
 	return cmd
 }
 
-// flags are the parsed policy and cache settings.
-type flags struct {
-	policy audit.Policy
-	maxAge time.Duration
-}
-
-func parseFlags(o *Options, server string) (flags, error) {
-	var fl flags
-	if server != "" {
-		if err := dataCenterFlags(o); err != nil {
-			return fl, err
-		}
-	} else if len(o.Projects) > 0 || o.All {
-		return fl, errkind.UsageError(errors.New("--project and --all are for a Data Center server"),
-			"add --server URL (or set BITBUCKET_SERVER) to audit a Data Center server; on Cloud, --workspace WS with --query 'project.key = \"OPS\"'")
-	} else if o.Workspace == "" {
-		return fl, errkind.UsageError(errors.New("--workspace is required"), "name the workspace id from its URL, e.g. bbkey audit --workspace acme")
-	}
-	if server == "" && strings.ContainsAny(o.Workspace, "/ ") {
-		return fl, errkind.UsageError(fmt.Errorf("--workspace %q is not a workspace id", o.Workspace), "give the workspace id alone, e.g. --workspace acme")
-	}
-	for _, d := range []struct {
-		name, val string
-		dst       *time.Duration
-	}{{"older-than", o.OlderThan, &fl.policy.OlderThan}, {"unused-for", o.UnusedFor, &fl.policy.UnusedFor}, {"max-age", o.MaxAge, &fl.maxAge}} {
-		v, err := keylabel.ParseDuration(d.val)
-		if err != nil {
-			return fl, errkind.UsageError(fmt.Errorf("--%s %q: want a positive duration", d.name, d.val), "use days, weeks or hours, e.g. --"+d.name+" 90d, 12w or 36h")
-		}
-		*d.dst = v
-	}
-	if o.Wide < 1 {
-		return fl, errkind.UsageError(fmt.Errorf("--wide %d: want a positive number of repositories", o.Wide), "e.g. --wide 20")
-	}
-	fl.policy.Wide = o.Wide
-	switch {
-	case o.Format != "table" && o.Format != "csv":
-		return fl, errkind.UsageError(fmt.Errorf("--format %q: want table or csv", o.Format), "use --format csv for a spreadsheet, --json for JSON")
-	case o.Format == "csv" && o.JSON:
-		return fl, errkind.UsageError(errors.New("--format csv and --json both choose the output"), "give one of them")
-	case o.Concurrency < 1 || o.Concurrency > maxConcurrency:
-		return fl, errkind.UsageError(fmt.Errorf("--concurrency %d is out of range 1-%d", o.Concurrency, maxConcurrency))
-	case !o.RevokeFlagged && (o.IncludeForeign || o.Force || o.DryRun):
-		return fl, errkind.UsageError(errors.New("--include-foreign, --force and --dry-run go with --revoke-flagged"), "add --revoke-flagged, or leave them out: the audit alone changes nothing")
-	case o.RevokeFlagged && !o.DryRun && !o.Yes && o.NoInput():
-		return fl, errkind.UsageError(errors.New("--revoke-flagged needs confirmation and there is no terminal to ask: nothing listed, nothing deleted"),
-			"re-run with --yes to delete the flagged keys, or with --dry-run to see what would go")
-	}
-	return fl, nil
-}
-
 // run is one audit: what every step needs, so it is not threaded through each.
 type run struct {
 	o     *Options
@@ -304,143 +248,4 @@ func runAudit(ctx context.Context, o *Options) error {
 		return err
 	}
 	return rep.exit()
-}
-
-// local is what this machine's `bbkey list` knows: key files, the agent, the state.
-func (r *run) local(ctx context.Context, sshDir string) (map[string]bool, error) {
-	st, err := r.sdir.Load()
-	if err != nil {
-		return nil, err
-	}
-	src := inventory.Source{SSHDir: sshDir, State: st, Now: r.o.Now()}
-	if a, err := r.o.Agent(); err == nil {
-		src.Agent = a
-	}
-	local, _ := audit.Local(ctx, src)
-	return local, nil
-}
-
-// collect plans (saying what it costs), lists with progress, and judges.
-func (r *run) collect(ctx context.Context, local map[string]bool) (*report, error) {
-	o := r.o
-	if _, cached := r.cache.Repos(o.Query, o.Now(), r.fl.maxAge); !cached {
-		where := o.Workspace
-		if r.server != "" {
-			where = r.server
-		}
-		fmt.Fprintf(o.IO.ErrOut, "listing the repositories and projects of %s (one call per hundred)\n", where)
-	}
-	col := &audit.Collector{Source: r.src, Cache: r.cache, Now: o.Now, MaxAge: r.fl.maxAge, Concurrency: o.Concurrency, Server: r.server}
-	plan, err := col.Plan(ctx, o.Workspace, o.Query)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintln(o.IO.ErrOut, plan.Announce(r.fl.maxAge))
-	prog := bulk.NewProgress(o.IO, len(plan.Pending), o.Now, r.src.Calls)
-	r.shown.Store(prog)
-	coll := col.Collect(ctx, plan, prog.Finished)
-	r.shown.Store(nil)
-	prog.Close()
-	keys := audit.Judge(coll.Placements, plan.ProjectRepos(), local, r.fl.policy, o.Now())
-	return &report{opts: o, fl: r.fl, plan: plan, coll: coll, keys: keys}, nil
-}
-
-// revoke plans the deletions, shows them, confirms, and deletes.
-func (r *run) revoke(ctx context.Context, rep *report) error {
-	o := r.o
-	if !o.DryRun {
-		// Deleting access keys races `rotate --access-keys` and add-access-key (which
-		// hold this lock while they change this machine's keys): hold it from reading the
-		// state, which says what this machine still needs, to the last deletion recorded.
-		lock, err := r.sdir.LockCommand(ctx, "audit --revoke-flagged", o.LookupEnv, o.IO.ErrOut)
-		if err != nil {
-			return err
-		}
-		defer lock.Unlock()
-	}
-	needed, err := r.sdir.Load()
-	if err != nil {
-		return err
-	}
-	del, kept := audit.PlanRevoke(rep.keys, audit.RevokeOptions{IncludeForeign: o.IncludeForeign, Force: o.Force, Needed: audit.NeededBy(needed, r.server)})
-	rep.revoking, rep.plannedDel, rep.kept = true, del, kept
-	for _, k := range kept {
-		o.IO.Step(iostreams.MarkWarn, "keeping %s on %s: %s", k.Key.Fingerprint, k.Placement.Target.Ref(), k.Reason)
-	}
-	if len(del) == 0 {
-		fmt.Fprintln(o.IO.ErrOut, "nothing to delete")
-		return nil
-	}
-	verb := "will delete"
-	if o.DryRun {
-		verb = "would delete (--dry-run)"
-	}
-	fmt.Fprintf(o.IO.ErrOut, "bbkey %s %d access %s:\n", verb, len(del), text.Plural(len(del), "key placement", "key placements"))
-	for _, d := range del {
-		fmt.Fprintf(o.IO.ErrOut, "  - %s\n", d.Describe())
-	}
-	if o.DryRun {
-		return nil
-	}
-	if !o.Yes {
-		ok, err := o.Prompter().Confirm(fmt.Sprintf("Delete these %d?", len(del)), false)
-		if err != nil {
-			return errkind.CancelError(fmt.Errorf("confirming the deletion: %w", err))
-		}
-		if !ok {
-			return errkind.CancelError(errors.New("cancelled: nothing deleted"))
-		}
-	}
-	prog := bulk.NewProgress(o.IO, len(del), o.Now, r.src.Calls)
-	r.shown.Store(prog)
-	rv := &audit.Revoker{Source: r.src, Cache: r.cache, State: r.sdir, Now: o.Now, Concurrency: o.Concurrency, Server: r.server}
-	out := rv.Run(ctx, del, prog.Finished)
-	r.shown.Store(nil)
-	prog.Close()
-	rep.revoked = &out
-	return nil
-}
-
-// dataCenterFlags checks the flags of an audit of a Data Center server: no workspace and
-// no query there (Cloud's), --project or --all for the scope.
-func dataCenterFlags(o *Options) error {
-	switch {
-	case o.Workspace != "":
-		return errkind.UsageError(errors.New("--workspace is for Bitbucket Cloud; a Data Center server has no workspaces"),
-			"leave it out to audit every repository and project the credential administers on the server, or name projects with --project PROJ")
-	case o.Query != "":
-		return errkind.UsageError(errors.New("--query is for Bitbucket Cloud only"),
-			"on a Data Center server, limit the audit with --project PROJ (repeatable)")
-	case o.All && len(o.Projects) > 0:
-		return errkind.UsageError(errors.New("--all and --project both choose what to audit"), "give one of them")
-	}
-	for i, k := range o.Projects {
-		k = strings.TrimSpace(k)
-		if k == "" || strings.ContainsAny(k, "/ ") {
-			return errkind.UsageError(fmt.Errorf("--project %q is not a project key", o.Projects[i]), "give the project key alone, e.g. --project OPS (a personal project is ~user)")
-		}
-		if !strings.HasPrefix(k, "~") {
-			k = strings.ToUpper(k)
-		}
-		o.Projects[i] = k
-	}
-	return nil
-}
-
-// dataCenterCacheName names the cache of an audit of server (and of its --project
-// selection): one file per server and scope, apart from every Cloud workspace's.
-func dataCenterCacheName(server string, projects []string) string {
-	name := "dc-" + server
-	if len(projects) > 0 {
-		name += "-" + strings.Join(slices.Sorted(slices.Values(projects)), "-")
-	}
-	var b strings.Builder
-	for _, r := range strings.ToLower(name) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
 }
