@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/internal/apierr"
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/keys"
 )
@@ -120,59 +120,36 @@ func (r *run) unattendedWithoutPassphrase() bool {
 	return err == nil && enc
 }
 
-// writeKey generates the new key, when there is to be one.
+// writeKey says what a dry run would do with the key.
 func (r *run) writeKey(context.Context) error {
 	r.current = "key"
 	if !r.generate {
-		r.res.Key.Fingerprint = r.pub.Fingerprint
-		r.res.Key.Encrypted = r.pub.Encrypted
-		r.step("key", statusSkipped, "using %s (%s)", r.keyPath, r.pub.Fingerprint)
+		r.usingKey()
 		return nil
 	}
-	if r.opts.DryRun {
-		r.step("key", statusPlanned, "would generate an ed25519 key in %s", r.keyPath)
-		r.res.Key.Encrypted = !r.opts.NoPassphrase
-		r.changed(r.keyPath, r.keyPath+keys.PublicSuffix)
-		return nil
-	}
-	host, _ := r.opts.Hostname() // keys.Comment says "unknown" for a host without a name
-	if r.opts.NoPassphrase {
-		r.opts.IO.Warnf("%s", secret.NoPassphraseWarning)
-	}
-	gen := keys.GenerateOptions{
-		Path:         r.keyPath,
-		Comment:      keys.Comment(r.name, host, r.now),
-		Passphrase:   r.newPass,
-		NoPassphrase: r.opts.NoPassphrase,
-		Now:          r.now,
-	}
-	var k *keys.Key
-	var err error
-	if p := r.early.take(r.newPass); p != nil {
-		k, err = p.Write(gen) // the KDF ran during the credential check
-	} else {
-		k, err = keys.Generate(gen)
-	}
-	clear(r.newPass)
-	if err != nil {
-		return cmdutil.KeyExistsHint(fmt.Errorf("generating the key: %w", err))
-	}
-	r.priv, r.pub = k, k
-	r.res.Key.Fingerprint = k.Fingerprint
+	r.step("key", statusPlanned, "would generate an ed25519 key in %s", r.keyPath)
 	r.res.Key.Encrypted = !r.opts.NoPassphrase
-	r.changed(r.keyPath, k.PublicPath())
-	protect := "passphrase-protected"
-	if r.opts.NoPassphrase {
-		protect = "no passphrase"
-	}
-	r.step("key", statusDone, "generated %s (%s, %s)", r.keyPath, k.Fingerprint, protect)
+	r.changed(r.keyPath, r.keyPath+keys.PublicSuffix)
 	return nil
 }
 
-// loadAgent adds the key to the agent; no agent is a warning, not a failure.
+// usingKey reports the existing key the run uses.
+func (r *run) usingKey() {
+	r.res.Key.Fingerprint = r.pub.Fingerprint
+	r.res.Key.Encrypted = r.pub.Encrypted
+	r.step("key", statusSkipped, "using %s (%s)", r.keyPath, r.pub.Fingerprint)
+}
+
+// loadAgent says what a dry run would do with the agent.
 func (r *run) loadAgent(context.Context) error {
 	r.current = "agent"
-	fp := r.fingerprint()
+	r.agentStep(nil)
+	return nil
+}
+
+// agentStep reports the agent step: no agent is a warning, not a failure. out is the
+// pipeline's outcome (nil in a dry run).
+func (r *run) agentStep(out *provision.Outcome) {
 	switch {
 	case r.agentErr != nil:
 		r.res.Agent.Warning = r.agentErr.Error()
@@ -180,32 +157,27 @@ func (r *run) loadAgent(context.Context) error {
 		for _, h := range apierr.Hints(r.agentErr) {
 			fmt.Fprintf(r.opts.IO.ErrOut, "  %s\n", h)
 		}
-		return nil
+		return
 	case r.agentHas:
 		r.res.Agent.Available, r.res.Agent.Loaded = true, true
 		r.step("agent", statusSkipped, "the key is already loaded")
-		return nil
-	case r.opts.DryRun:
-		r.res.Agent.Available = true
-		r.step("agent", statusPlanned, "would load the key%s", lifetimeText(r.fl.lifetime))
-		return nil
+		return
 	}
 	r.res.Agent.Available = true
-	if r.locked {
+	switch {
+	case out == nil:
+		r.step("agent", statusPlanned, "would load the key%s", lifetimeText(r.fl.lifetime))
+	case r.locked:
 		r.res.Agent.Warning = "the key is encrypted and no passphrase was given"
 		r.step("agent", statusWarning, "not loaded: the key is encrypted and no passphrase was given (--passphrase-file or %s)", secret.PassphraseEnv)
-		return nil
+	case out.AgentErr != nil:
+		r.res.Agent.Warning = out.AgentErr.Error()
+		r.step("agent", statusWarning, "could not load the key: %v", out.AgentErr)
+	default:
+		r.res.Agent.Loaded, r.res.Agent.Added = true, true
+		r.res.Agent.LifetimeSeconds = int64(r.fl.lifetime / time.Second)
+		r.step("agent", statusDone, "loaded the key%s", lifetimeText(r.fl.lifetime))
 	}
-	if err := r.ag.Add(r.priv.Private, r.agentComment(), r.fl.lifetime, false); err != nil {
-		r.res.Agent.Warning = err.Error()
-		r.step("agent", statusWarning, "could not load the key: %v", err)
-		return nil
-	}
-	r.undo = append(r.undo, func() { _ = r.ag.Remove(fp) })
-	r.res.Agent.Loaded, r.res.Agent.Added = true, true
-	r.res.Agent.LifetimeSeconds = int64(r.fl.lifetime / time.Second)
-	r.step("agent", statusDone, "loaded the key%s", lifetimeText(r.fl.lifetime))
-	return nil
 }
 
 func lifetimeText(d time.Duration) string {
@@ -229,13 +201,6 @@ func durationText(d time.Duration) string {
 		s = t + "h"
 	}
 	return s
-}
-
-func (r *run) agentComment() string {
-	if r.pub != nil && r.pub.Comment != "" {
-		return r.pub.Comment
-	}
-	return r.keyPath
 }
 
 func (r *run) fingerprint() string {

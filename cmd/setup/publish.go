@@ -12,13 +12,12 @@ import (
 	"slices"
 	"time"
 
-	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/backend"
-	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/sshproof"
 	"github.com/bbkey/bbkey/internal/state"
@@ -27,58 +26,23 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// upload adds the key to the account unless it is there already. A new key is posted
-// straight away (it cannot be there yet); an existing one is looked for in the account's
-// keys first.
+// upload says what a dry run would do on the account: an existing key is looked for
+// in the account's keys.
 func (r *run) upload(ctx context.Context) error {
 	r.current = "upload"
-	label := keylabel.Label{Name: r.name, Created: r.now}.String()
 	if !r.generate {
 		k, err := r.b.FindAccountKey(ctx, r.acct, r.pub.Fingerprint)
 		if err != nil {
 			return fmt.Errorf("looking for the key on Bitbucket: %w", err)
 		}
 		if k != nil {
-			r.remoteKey = k
-			r.setBitbucketKey()
-			r.step("upload", statusSkipped, "already on the account (%s)", describeKey(k))
+			r.uploaded(ctx, provision.Placed{Status: provision.Present, Key: k})
 			return nil
 		}
 	}
-	if r.opts.DryRun {
-		r.res.BitbucketKey = &BitbucketKey{Label: label, ExpiresOn: r.expiresOn()}
-		r.step("upload", statusPlanned, "would add the key to %s's account with the label %s", r.acct.Nickname, label)
-		return nil
-	}
-	add := backend.NewKey{Text: r.pub.AuthorizedKey(), Label: label,
-		// A key made a moment ago cannot be on any account: an "already added" answer can
-		// only mean an earlier attempt of this very call landed, which OrGet finds.
-		OrGet: r.generate}
-	if t := r.expiresOn(); t != nil {
-		add.Expires = *t
-	}
-	k, err := r.b.AddAccountKey(ctx, r.acct, add)
-	if err != nil {
-		if backend.IsDuplicateKey(err) {
-			return errkind.WithHint(fmt.Errorf("the key %s is already registered on another Bitbucket account: %w", r.pub.Fingerprint, err),
-				"a public key can belong to one Bitbucket account only (one key, one account): give each account its own key",
-				"remove it from the other account first, or drop --key so that setup makes a fresh key for this one",
-				"a key deleted from an account recently may be blocked for up to 30 days")
-		}
-		return fmt.Errorf("adding the key to Bitbucket: %w", err)
-	}
-	r.remoteKey, r.uploaded = k, true
-	// Until the key is proven and recorded, any failure takes it back, as rotate does
-	// with an unproven successor (a full disk while pinning the host keys, a refused
-	// proof, an unwritable config): an unproven key is not left on the account.
-	r.undo = append(r.undo, func() {
-		r.takenBack = true
-		r.takeBackErr = r.deleteUploaded(ctx)
-	})
-	r.setBitbucketKey()
-	r.res.BitbucketKey.Uploaded = true
-	r.step("upload", statusDone, "added to %s's account (%s)", r.acct.Nickname, describeKey(k))
-	testhook.Pause(ctx, r.opts.LookupEnv, "setup:uploaded")
+	label := keylabel.Label{Name: r.name, Created: r.now}.String()
+	r.res.BitbucketKey = &BitbucketKey{Label: label, ExpiresOn: r.expiresOn()}
+	r.step("upload", statusPlanned, "would add the key to %s's account with the label %s", r.acct.Nickname, label)
 	return nil
 }
 
@@ -109,14 +73,6 @@ func describeKey(k *backend.Key) string {
 		s += ", expires " + k.Expires.UTC().Format(time.DateOnly)
 	}
 	return s
-}
-
-// deleteUploaded takes back the key this run uploaded; only that key, by its own link.
-// It runs even when the run was interrupted, bounded by its own timeout.
-func (r *run) deleteUploaded(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(bbapi.Cleanup(context.WithoutCancel(ctx)), 30*time.Second)
-	defer cancel()
-	return r.b.DeleteAccountKey(ctx, r.acct, *r.remoteKey)
 }
 
 // pinHostKeys writes the host keys the proof and ssh check the server against.

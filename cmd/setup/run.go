@@ -54,14 +54,13 @@ type run struct {
 	agentHas bool
 
 	remoteKey *backend.Key
-	uploaded  bool // this run added remoteKey to the account
 	// takenBack is set when a failure deleted the uploaded key again (takeBackErr: and
 	// how that failed).
 	takenBack   bool
 	takeBackErr error
 
 	// undo holds what to take back if the run fails before the key is proven and
-	// recorded, newest last.
+	// recorded, newest last (the pinned host keys; the pipeline takes back its own).
 	undo []func()
 	// current names the step in progress, for the ✗ line of a failure.
 	current string
@@ -146,15 +145,22 @@ func runSetup(ctx context.Context, opts *Options) (err error) {
 	testhook.Pause(ctx, opts.LookupEnv, "setup:prepared")
 	r.storeCredential(ctx)
 
-	for _, step := range []func(context.Context) error{
-		r.writeKey,
-		r.loadAgent,
-		r.upload,
-		r.pinHostKeys,
-		r.prove,
-		r.writeConfig,
-	} {
-		if err := step(ctx); err != nil {
+	if opts.DryRun {
+		for _, step := range []func(context.Context) error{
+			r.writeKey,
+			r.loadAgent,
+			r.upload,
+			r.pinHostKeys,
+			r.prove,
+			r.writeConfig,
+		} {
+			if err := step(ctx); err != nil {
+				return err
+			}
+		}
+	} else {
+		r.current = "key"
+		if err := r.provision(ctx); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,124 @@
+// Setup on the one provisioning pipeline (internal/provision): the key, the agent, the
+// upload to the account, the proof (after pinning the host keys), the state and the ssh
+// config. A dry run walks the same steps without the pipeline, saying what each would do.
+
+package setup
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/bbkey/bbkey/internal/backend"
+	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
+	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/provision"
+	"github.com/bbkey/bbkey/internal/secret"
+	"github.com/bbkey/bbkey/internal/testhook"
+	"github.com/bbkey/bbkey/keys"
+)
+
+// provision runs the pipeline. Until the key is proven and recorded, a failure takes it
+// back from the account and the agent (the pipeline's undo), as rotate does with an
+// unproven successor; the key files stay for a re-run.
+func (r *run) provision(ctx context.Context) error {
+	opts := r.opts
+	p := &provision.Pipeline{
+		B:      r.b,
+		Places: []provision.Place{{Account: r.acct}},
+		Label:  keylabel.Label{Name: r.name, Created: r.now}.String(),
+		// An existing key is looked for on the account first; a new one is posted.
+		MayExist: true,
+		Proof: provision.ProverFunc(func(ctx context.Context, _ *keys.Key, _ []provision.Placed) error {
+			if err := r.pinHostKeys(ctx); err != nil {
+				return err
+			}
+			return r.prove(ctx)
+		}),
+		Config: r.writeConfig,
+		Now:    opts.Now,
+	}
+	if t := r.expiresOn(); t != nil {
+		p.Expires = *t
+	}
+	switch {
+	case r.generate:
+		if opts.NoPassphrase {
+			opts.IO.Warnf("%s", secret.NoPassphraseWarning)
+		}
+		host, _ := opts.Hostname() // keys.Comment says "unknown" for a host without a name
+		p.Key.New = keys.GenerateOptions{Path: r.keyPath, Comment: keys.Comment(r.name, host, r.now),
+			Passphrase: r.newPass, NoPassphrase: opts.NoPassphrase, Now: r.now}
+		p.Key.Prepared = r.early.take // the KDF ran during the credential check
+	case r.priv != nil:
+		p.Key.Key = r.priv
+	default:
+		p.Key.Key = r.pub
+	}
+	if r.agentErr == nil && !r.agentHas && !r.locked {
+		p.Agent, p.AgentLifetime, p.AgentOptional = r.ag, r.fl.lifetime, true
+	}
+	p.OnStep = func(s provision.Step, out *provision.Outcome) {
+		switch s {
+		case provision.StepKey:
+			r.keyDone(out)
+			r.current = "agent"
+		case provision.StepAgent:
+			r.agentStep(out)
+			r.current = "upload"
+		case provision.StepUpload:
+			r.uploaded(ctx, out.Placed[0])
+		}
+	}
+	out, err := p.Run(ctx)
+	clear(r.newPass)
+	r.takenBack = len(out.TakenBack) > 0 || out.TakeBackErr != nil
+	r.takeBackErr = out.TakeBackErr
+	if err == nil {
+		return nil
+	}
+	if r.current == "key" {
+		return cmdutil.KeyExistsHint(err)
+	}
+	if r.current == "upload" && backend.IsDuplicateKey(err) {
+		return errkind.WithHint(fmt.Errorf("the key %s is already registered on another Bitbucket account: %w", r.pub.Fingerprint, err),
+			"a public key can belong to one Bitbucket account only (one key, one account): give each account its own key",
+			"remove it from the other account first, or drop --key so that setup makes a fresh key for this one",
+			"a key deleted from an account recently may be blocked for up to 30 days")
+	}
+	return err
+}
+
+// keyDone reports the key: the one made, or the one reused.
+func (r *run) keyDone(out *provision.Outcome) {
+	if !out.KeyCreated {
+		r.usingKey()
+		return
+	}
+	k := out.Key
+	r.priv, r.pub = k, k
+	r.res.Key.Fingerprint = k.Fingerprint
+	r.res.Key.Encrypted = !r.opts.NoPassphrase
+	r.changed(r.keyPath, k.PublicPath())
+	protect := "passphrase-protected"
+	if r.opts.NoPassphrase {
+		protect = "no passphrase"
+	}
+	r.step("key", statusDone, "generated %s (%s, %s)", r.keyPath, k.Fingerprint, protect)
+}
+
+// uploaded reports the upload to the account.
+func (r *run) uploaded(ctx context.Context, pl provision.Placed) {
+	if !pl.Status.Done() {
+		return // the run fails with the upload's error
+	}
+	r.remoteKey = pl.Key
+	r.setBitbucketKey()
+	if pl.Status == provision.Present {
+		r.step("upload", statusSkipped, "already on the account (%s)", describeKey(pl.Key))
+		return
+	}
+	r.res.BitbucketKey.Uploaded = true
+	r.step("upload", statusDone, "added to %s's account (%s)", r.acct.Nickname, describeKey(pl.Key))
+	testhook.Pause(ctx, r.opts.LookupEnv, "setup:uploaded")
+}
