@@ -19,7 +19,6 @@ import (
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/secret"
-	"github.com/bbkey/bbkey/internal/sshproof"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testhook"
 	"github.com/bbkey/bbkey/internal/text"
@@ -140,23 +139,15 @@ func (r *run) prove(ctx context.Context) error {
 	if r.server != "" {
 		v.Source = r.ssh.Pins.Source
 	}
-	po := sshproof.Options{
-		Endpoint:          r.ssh.Endpoint,
-		HostKeyAlias:      r.ssh.Host,
-		HostKeyCallback:   v.HostKeyCallback(),
-		HostKeyAlgorithms: v.HostKeyAlgorithms(),
-		Signers:           signers,
-	}
+	h := &provision.Handshake{SSH: r.ssh, Verifier: v, Signers: signers}
 	if r.opts.Debug {
-		po.Trace = r.opts.IO.ErrOut
+		h.Trace = r.opts.IO.ErrOut
 	}
-	res, err := sshproof.Prove(ctx, po)
-	if err != nil {
-		// A key this run uploaded is taken back by the undo list.
-		return fmt.Errorf("proving the key over SSH with %s: %w", r.ssh.Endpoint, err)
+	if err := h.Prove(ctx, r.pub, nil); err != nil {
+		return err // a key this run uploaded is taken back by the pipeline
 	}
-	r.res.Proof = &res
-	greeting := res.Greeting
+	r.res.Proof = h.Result
+	greeting := h.Result.Greeting
 	if greeting == "" {
 		greeting = "accepted"
 	}

@@ -18,13 +18,15 @@ import (
 )
 
 // Handshake proves an account key: an SSH handshake with the Bitbucket's endpoint, its
-// host key checked against the pins, with the key alone (its private half in memory, or
-// Signers: the agent's entry for it).
+// host key checked against the pins (or, with Verifier, against the pinned-keys file as
+// written: setup proves the file too), with the key alone (its private half in memory,
+// or Signers: the agent's entry for it).
 type Handshake struct {
-	SSH     *backend.SSH
-	Signers []ssh.Signer
-	Timeout time.Duration
-	Trace   io.Writer
+	SSH      *backend.SSH
+	Verifier *hostkeys.Verifier
+	Signers  []ssh.Signer
+	Timeout  time.Duration
+	Trace    io.Writer
 	// Result is what the proof saw, once it passed.
 	Result *sshproof.Result
 }
@@ -38,7 +40,7 @@ func (h *Handshake) Prove(ctx context.Context, k *keys.Key, _ []Placed) error {
 		}
 		signers = []ssh.Signer{k.Signer}
 	}
-	res, err := sshproof.Prove(ctx, sshproof.Options{
+	opts := sshproof.Options{
 		Endpoint:          h.SSH.Endpoint,
 		HostKeyAlias:      h.SSH.Host,
 		HostKeyCallback:   h.SSH.Pins.HostKeyCallback(h.SSH.Endpoint),
@@ -46,7 +48,11 @@ func (h *Handshake) Prove(ctx context.Context, k *keys.Key, _ []Placed) error {
 		Signers:           signers,
 		Timeout:           h.Timeout,
 		Trace:             h.Trace,
-	})
+	}
+	if h.Verifier != nil {
+		opts.HostKeyCallback, opts.HostKeyAlgorithms = h.Verifier.HostKeyCallback(), h.Verifier.HostKeyAlgorithms()
+	}
+	res, err := sshproof.Prove(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("proving the key over SSH with %s: %w", h.SSH.Endpoint, err)
 	}
