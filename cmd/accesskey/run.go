@@ -223,7 +223,7 @@ func runAdd(ctx context.Context, o *Options) error {
 		})
 	}
 	anyDone := false
-	pipe.OnStep = func(step provision.Step, out *provision.Outcome) {
+	pipe.OnStep = func(step provision.Step, out *provision.Outcome) error {
 		switch step {
 		case provision.StepKey:
 			if out.KeyCreated {
@@ -257,6 +257,7 @@ func runAdd(ctx context.Context, o *Options) error {
 				rep.Changed = append(rep.Changed, filepath.Join(paths.ConfigDir, state.StateFile))
 			}
 		}
+		return nil
 	}
 	relay.set(prog.Wait)
 	_, err = pipe.Run(ctx)

@@ -58,7 +58,7 @@ func (r *run) provision(ctx context.Context) error {
 	if r.agentErr == nil && !r.agentHas && !r.locked {
 		p.Agent, p.AgentLifetime, p.AgentOptional = r.ag, r.fl.lifetime, true
 	}
-	p.OnStep = func(s provision.Step, out *provision.Outcome) {
+	p.OnStep = func(s provision.Step, out *provision.Outcome) error {
 		switch s {
 		case provision.StepKey:
 			r.keyDone(out)
@@ -69,6 +69,7 @@ func (r *run) provision(ctx context.Context) error {
 		case provision.StepUpload:
 			r.uploaded(ctx, out.Placed[0])
 		}
+		return nil
 	}
 	out, err := p.Run(ctx)
 	clear(r.newPass)

@@ -55,9 +55,12 @@ type KeySource struct {
 }
 
 // Place is where the key goes: the account (Account set) or a repository or project.
+// Write asks for a Data Center access key that may push there (as Pipeline.Write does
+// for every place: rotate keeps each place's permission).
 type Place struct {
 	Account *backend.Account
 	backend.Place
+	Write bool
 }
 
 // String names the place.
@@ -161,8 +164,8 @@ type Pipeline struct {
 
 	// OnStep, when set, is told of each step once it is over, in order, also of a step
 	// with nothing to do here (no agent, no proof, no state to record): the command
-	// prints its line.
-	OnStep func(step Step, out *Outcome)
+	// prints its line (rotate writes its journal). An error fails the run there.
+	OnStep func(step Step, out *Outcome) error
 
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
@@ -237,20 +240,18 @@ func (p *Pipeline) Run(ctx context.Context) (out *Outcome, err error) {
 		steps = append(slices.Delete(steps, 4, 5), proof)
 	}
 	for _, s := range steps {
-		if s.skip {
-			if p.OnStep != nil {
-				p.OnStep(s.step, out)
+		if !s.skip {
+			if err := s.run(); err != nil {
+				if s.step == StepClaim || s.step == StepState {
+					err = fmt.Errorf("recording the key in bbkey's state: %w", err)
+				}
+				return out, err
 			}
-			continue
-		}
-		if err := s.run(); err != nil {
-			if s.step == StepClaim || s.step == StepState {
-				err = fmt.Errorf("recording the key in bbkey's state: %w", err)
-			}
-			return out, err
 		}
 		if p.OnStep != nil {
-			p.OnStep(s.step, out)
+			if err := p.OnStep(s.step, out); err != nil {
+				return out, err
+			}
 		}
 	}
 	return out, nil
@@ -436,7 +437,8 @@ func (p *Pipeline) upload(ctx context.Context, out *Outcome) error {
 // and mayExist, the place is looked at first; otherwise a duplicate answer is taken as
 // the key being there (OrGet).
 func (p *Pipeline) put(ctx context.Context, pl Place, k *keys.Key, mayExist bool) (*backend.Key, error) {
-	nk := backend.NewKey{Text: k.AuthorizedKey(), Label: p.Label, Expires: p.Expires, Write: p.Write, OrGet: true}
+	write := p.Write || pl.Write
+	nk := backend.NewKey{Text: k.AuthorizedKey(), Label: p.Label, Expires: p.Expires, Write: write, OrGet: true}
 	if pl.Account != nil {
 		if mayExist {
 			found, err := p.B.FindAccountKey(ctx, pl.Account, k.Fingerprint)
@@ -460,11 +462,11 @@ func (p *Pipeline) put(ctx context.Context, pl Place, k *keys.Key, mayExist bool
 		}
 		switch {
 		case found == nil:
-		case found.Write == p.Write:
+		case found.Write == write:
 			found.Existed = true
 			return found, nil
 		case found.Write:
-			return nil, &PermissionMismatchError{Place: pl.Place, Has: found.Permission, Want: string(Permission(pl.Kind, p.Write))}
+			return nil, &PermissionMismatchError{Place: pl.Place, Has: found.Permission, Want: string(Permission(pl.Kind, write))}
 		}
 		// Read where write is asked for: the post raises it.
 	}
