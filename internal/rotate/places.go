@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/dc"
@@ -72,28 +71,6 @@ func parseTargetKey(k string) (state.Target, error) {
 // (workspace on Cloud, project key on Data Center, none for a Data Center project).
 func (p place) backendPlace() backend.Place {
 	return backend.Place{Kind: backend.PlaceKind(p.target.Kind), Owner: p.target.Workspace, Slug: p.target.Slug}
-}
-
-// addKey uploads a public key to p and returns its id there. An access key gets the
-// permission the old key had at p (write only where the old one could write).
-func (e *Engine) addKey(ctx context.Context, s *subject, p place, authorized, label string, expires *time.Time) (string, error) {
-	nk := backend.NewKey{Text: authorized, Label: label}
-	if p.account() {
-		if expires != nil {
-			nk.Expires = *expires
-		}
-		k, err := s.b.AddAccountKey(ctx, s.account(), nk)
-		if err != nil {
-			return "", err
-		}
-		return k.ID, nil
-	}
-	nk.OrGet, nk.Write = true, s.write[p.key]
-	k, err := s.b.AddAccessKey(ctx, p.backendPlace(), nk)
-	if err != nil {
-		return "", err
-	}
-	return k.ID, nil
 }
 
 // findKey returns the id of the key with fingerprint fp at p, or "" when it is not there.

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/bbkey/bbkey/agent"
@@ -21,11 +20,16 @@ import (
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/keys"
 )
 
-// rotate replaces one key from scratch: steps generate to retire.
+// rotate replaces one key from scratch: steps generate to retire. The new key's steps
+// (generate, upload to every place, prove) are the one provisioning pipeline
+// (internal/provision); the journal stays around it: each step done is recorded before
+// the next starts, and a failure before the proof is rolled back from the journal
+// (abandon), which also covers a run killed half-way.
 func (e *Engine) rotate(ctx context.Context, s *subject, pass []byte, out *Outcome) error {
 	if err := s.clearNext(e.now()); err != nil {
 		return err
@@ -37,26 +41,82 @@ func (e *Engine) rotate(ctx context.Context, s *subject, pass []byte, out *Outco
 	}
 	e.crashPoint(StepBegin)
 
-	k, err := e.generate(j, s, pass, out)
-	if err != nil {
+	if len(pass) == 0 {
+		pass = nil
+	}
+	label := newLabel(j, s)
+	out.Label = label
+	places := s.places(nil)
+	p := &provision.Pipeline{
+		B: s.b,
+		Key: provision.KeySource{New: keys.GenerateOptions{
+			Path:         s.next(),
+			Comment:      keys.Comment(s.name, e.Hostname, j.Started),
+			Passphrase:   pass,
+			NoPassphrase: pass == nil,
+			Now:          j.Started,
+		}},
+		Places: make([]provision.Place, len(places)),
+		Label:  label, Concurrency: e.concurrency(), Now: e.now,
+		// Every place is tried; the journal, not the pipeline, takes a failed rotation's
+		// key back (abandon), so a run killed half-way is undone the same way.
+		Partial: true, KeepUnproven: true,
+		Proof: provision.ProverFunc(func(ctx context.Context, k *keys.Key, _ []provision.Placed) error {
+			if err := e.prove(ctx, s, k, out); err != nil {
+				return errkind.VerifyError(fmt.Errorf("the new key was not proven to work over SSH, so it was deleted again and the old key stays in use: %w", err))
+			}
+			return nil
+		}),
+	}
+	for i, pl := range places {
+		if pl.account() {
+			p.Places[i] = provision.Place{Account: s.account()}
+			continue
+		}
+		p.Places[i] = provision.Place{Place: pl.backendPlace(), Write: s.write[pl.key]}
+	}
+	if s.lifetime > 0 && s.kind == state.RotateAccount {
+		p.Expires = j.Started.Add(s.lifetime).UTC().Truncate(time.Second)
+	}
+	var (
+		k          *keys.Key
+		journalErr error // a journal write failed: nothing to roll back from here
+	)
+	advance := func(step string) error {
+		if err := e.advance(j, out, step); err != nil {
+			journalErr = err
+			return err
+		}
+		return nil
+	}
+	p.OnStep = func(step provision.Step, o *provision.Outcome) error {
+		switch step {
+		case provision.StepKey:
+			k = o.Key
+			j.NewPath, j.NewFingerprint = s.next(), k.Fingerprint
+			out.NewFingerprint = k.Fingerprint
+			out.changed(s.next(), s.next()+keys.PublicSuffix)
+			e.IO.Step(iostreams.MarkOK, "generated the new key %s (%s)", k.Fingerprint, s.next())
+			return advance(StepGenerate)
+		case provision.StepUpload:
+			if err := e.uploaded(j, s, places, o, out); err != nil {
+				return err
+			}
+			return advance(StepUpload)
+		case provision.StepProof:
+			return advance(StepProve)
+		}
+		return nil
+	}
+	_, err = p.Run(ctx)
+	if k != nil {
+		defer k.Wipe()
+	}
+	switch {
+	case journalErr != nil:
+		return journalErr
+	case err != nil:
 		return e.abandon(ctx, j, s, out, err)
-	}
-	defer k.Wipe()
-	if err := e.advance(j, out, StepGenerate); err != nil {
-		return err
-	}
-	if err := e.upload(ctx, j, s, k, out); err != nil {
-		return e.abandon(ctx, j, s, out, err)
-	}
-	if err := e.advance(j, out, StepUpload); err != nil {
-		return err
-	}
-	if err := e.prove(ctx, s, k, out); err != nil {
-		err = errkind.VerifyError(fmt.Errorf("the new key was not proven to work over SSH, so it was deleted again and the old key stays in use: %w", err))
-		return e.abandon(ctx, j, s, out, err)
-	}
-	if err := e.advance(j, out, StepProve); err != nil {
-		return err
 	}
 	return e.forward(ctx, j, s, k, out)
 }
@@ -68,61 +128,33 @@ func newLabel(j *state.Journal, s *subject) string {
 	return keylabel.Label{Name: s.name, Created: time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC), TTL: s.label.TTL}.String()
 }
 
-func (e *Engine) generate(j *state.Journal, s *subject, pass []byte, out *Outcome) (*keys.Key, error) {
-	if len(pass) == 0 {
-		pass = nil
-	}
-	k, err := keys.Generate(keys.GenerateOptions{
-		Path:         s.next(),
-		Comment:      keys.Comment(s.name, e.Hostname, j.Started),
-		Passphrase:   pass,
-		NoPassphrase: pass == nil,
-		Now:          j.Started,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("generating the new key: %w", err)
-	}
-	j.NewPath, j.NewFingerprint = s.next(), k.Fingerprint
-	out.NewFingerprint = k.Fingerprint
-	out.changed(s.next(), s.next()+keys.PublicSuffix)
-	e.IO.Step(iostreams.MarkOK, "generated the new key %s (%s)", k.Fingerprint, s.next())
-	return k, nil
-}
-
-func (e *Engine) upload(ctx context.Context, j *state.Journal, s *subject, k *keys.Key, out *Outcome) error {
-	label := newLabel(j, s)
-	out.Label = label
-	var expires *time.Time
-	if s.lifetime > 0 {
-		t := j.Started.Add(s.lifetime).UTC().Truncate(time.Second)
-		expires = &t
-	}
-	places := s.places(nil)
-	ids := map[string]string{}
-	var mu sync.Mutex
-	errs := e.eachPlace(ctx, places, func(ctx context.Context, p place) error {
-		id, err := e.addKey(ctx, s, p, k.AuthorizedKey(), label, expires)
-		if err != nil {
-			return err
+// uploaded records in the journal the id the new key got on each place that has it (the
+// rollback deletes those), and fails when a place does not have it.
+func (e *Engine) uploaded(j *state.Journal, s *subject, places []place, o *provision.Outcome, out *Outcome) error {
+	errs := map[string]error{}
+	for i, r := range o.Placed {
+		switch {
+		case r.Status.Done():
+			j.SetNewKeyID(places[i].key, r.Key.ID)
+		case r.Err != nil:
+			errs[places[i].key] = r.Err
+		case o.Stop != nil:
+			errs[places[i].key] = o.Stop
+		default:
+			errs[places[i].key] = errors.New("not attempted")
 		}
-		mu.Lock()
-		ids[p.key] = id
-		mu.Unlock()
-		return nil
-	})
-	for key, id := range ids {
-		j.SetNewKeyID(key, id)
 	}
 	out.NewKeyIDs = maps.Clone(j.NewKeyIDs)
 	if err := placesError("adding the new key", len(places), errs); err != nil {
 		return err
 	}
-	if s.kind == state.RotateAccount && s.server != "" {
-		e.IO.Step(iostreams.MarkOK, "uploaded it to the account on %s as %q", s.server, label)
-	} else if s.kind == state.RotateAccount {
-		e.IO.Step(iostreams.MarkOK, "uploaded it to the Bitbucket account as %q", label)
-	} else {
-		e.IO.Step(iostreams.MarkOK, "added it to %d repositories and projects as %q", len(places), label)
+	switch {
+	case s.kind == state.RotateAccount && s.server != "":
+		e.IO.Step(iostreams.MarkOK, "uploaded it to the account on %s as %q", s.server, out.Label)
+	case s.kind == state.RotateAccount:
+		e.IO.Step(iostreams.MarkOK, "uploaded it to the Bitbucket account as %q", out.Label)
+	default:
+		e.IO.Step(iostreams.MarkOK, "added it to %d repositories and projects as %q", len(places), out.Label)
 	}
 	return nil
 }
