@@ -30,6 +30,10 @@
 //	retire        retired pairs older than --keep-retired deleted; history written;
 //	              journal removed
 //
+// generate, upload and prove are the one provisioning pipeline (internal/provision:
+// the same steps setup and add-access-key take); the journal is written around it, from
+// the pipeline's OnStep. Retiring the old key files is keys.Retire, remove's too.
+//
 // Before prove nothing the user relies on has changed, so an interrupted rotation is
 // rolled back: the successor is deleted on Bitbucket (found by fingerprint when a crash
 // hid its id) and P.next removed. After prove the successor is known to work, so an
