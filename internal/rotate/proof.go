@@ -7,12 +7,9 @@ import (
 
 	"github.com/bbkey/bbkey/internal/provision"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/iostreams"
-	"github.com/bbkey/bbkey/internal/sshproof"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/keys"
 )
@@ -39,19 +36,11 @@ func (e *Engine) prove(ctx context.Context, s *subject, k *keys.Key, out *Outcom
 	if err != nil {
 		return err
 	}
-	res, err := sshproof.Prove(ctx, sshproof.Options{
-		Endpoint:          at.Endpoint,
-		HostKeyAlias:      at.Host,
-		HostKeyCallback:   v.HostKeyCallback(),
-		HostKeyAlgorithms: v.HostKeyAlgorithms(),
-		Signers:           []ssh.Signer{k.Signer},
-		Timeout:           e.ProofTimeout,
-		Trace:             e.Trace,
-	})
-	if err != nil {
+	h := &provision.Handshake{SSH: at, Verifier: v, Timeout: e.ProofTimeout, Trace: e.Trace}
+	if err := h.Prove(ctx, k, nil); err != nil {
 		return err
 	}
-	e.IO.Step(iostreams.MarkOK, "proved it over SSH: %s accepted %s", at.Endpoint, res.Fingerprint)
+	e.IO.Step(iostreams.MarkOK, "proved it over SSH: %s accepted %s", at.Endpoint, h.Result.Fingerprint)
 	if s.kind != state.RotateAccessKeys {
 		return nil
 	}
