@@ -184,7 +184,7 @@ func runAdd(ctx context.Context, o *Options) error {
 			prog.Finished(resultOf(b, o.Write, r), done, failed)
 		},
 		Now:   o.Now,
-		State: sd,
+		State: sd, Claim: true, RecordEach: true,
 		Record: func(st *state.State, k *keys.Key, stage provision.Stage, placed []provision.Placed) error {
 			switch stage {
 			case provision.StageKey:

@@ -7,6 +7,7 @@ package setup
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
@@ -14,6 +15,7 @@ import (
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/secret"
+	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testhook"
 	"github.com/bbkey/bbkey/keys"
 )
@@ -35,7 +37,18 @@ func (r *run) provision(ctx context.Context) error {
 			}
 			return r.prove(ctx)
 		}),
-		Config: r.writeConfig,
+		// The proven key is recorded (the state file is written only when that changes
+		// it), then the ssh config and pins are derived from the state.
+		State: r.stateDir,
+		Record: func(st *state.State, _ *keys.Key, stage provision.Stage, _ []provision.Placed) error {
+			if stage != provision.StageProven || !r.recordAccount(st) {
+				return provision.ErrUnchanged
+			}
+			r.changed(filepath.Join(r.stateDir.Path, state.StateFile))
+			r.st = st
+			return nil
+		},
+		Config: r.syncConfig,
 		Now:    opts.Now,
 	}
 	if t := r.expiresOn(); t != nil {
@@ -68,6 +81,8 @@ func (r *run) provision(ctx context.Context) error {
 			r.current = "upload"
 		case provision.StepUpload:
 			r.uploaded(ctx, out.Placed[0])
+		case provision.StepProof:
+			r.beforeState(ctx)
 		}
 		return nil
 	}

@@ -173,37 +173,43 @@ func (r *run) signers() ([]ssh.Signer, error) {
 	return nil, fmt.Errorf("the agent no longer holds the key %s", r.pub.Fingerprint)
 }
 
-// writeConfig records the proven key in the state and derives the ssh config from it.
+// writeConfig records the proven key in the state and derives the ssh config from it:
+// a dry run's whole step (the state is not written), a real run's pipeline runs the
+// three parts as its proof, state and config steps.
 func (r *run) writeConfig(ctx context.Context) error {
-	testhook.Pause(ctx, r.opts.LookupEnv, "setup:writing")
-	r.current = "ssh config"
-	rec := r.record()
-	st := r.st
-	old := st.AccountsOf(r.server)[r.name]
-	if old != nil && old.Fingerprint != rec.Fingerprint && !r.opts.DryRun {
-		r.step("ssh config", statusWarning, "this account's earlier key %s stays on Bitbucket and on disk (%s); 'bbkey remove %s' deletes it", old.Fingerprint, old.KeyPath, old.Fingerprint)
-	}
-	statePath := filepath.Join(r.stateDir.Path, state.StateFile)
-	changed := !sameAccount(old, rec) || !r.sameServer(st)
-	if r.opts.DryRun && changed {
-		r.changed(statePath)
-	}
-	if !r.opts.DryRun && changed {
-		err := r.stateDir.Update(ctx, func(s *state.State) error {
-			r.apply(s, rec)
-			st = s
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("recording the key in bbkey's state: %w", err)
-		}
-		r.changed(statePath)
-	} else {
-		st = cloneState(st)
-		r.apply(st, rec)
+	r.beforeState(ctx)
+	st := cloneState(r.st)
+	if r.recordAccount(st) {
+		r.changed(filepath.Join(r.stateDir.Path, state.StateFile))
 	}
 	r.st = st
+	return r.syncConfig(ctx)
+}
 
+// beforeState is the ssh config step's start: a warning when the account's earlier key
+// stays.
+func (r *run) beforeState(ctx context.Context) {
+	testhook.Pause(ctx, r.opts.LookupEnv, "setup:writing")
+	r.current = "ssh config"
+	old := r.st.AccountsOf(r.server)[r.name]
+	if fp := r.fingerprint(); old != nil && old.Fingerprint != fp && !r.opts.DryRun {
+		r.step("ssh config", statusWarning, "this account's earlier key %s stays on Bitbucket and on disk (%s); 'bbkey remove %s' deletes it", old.Fingerprint, old.KeyPath, old.Fingerprint)
+	}
+}
+
+// recordAccount records the account and its key in st, and reports whether that
+// changed anything.
+func (r *run) recordAccount(st *state.State) bool {
+	rec := r.record()
+	changed := !sameAccount(st.AccountsOf(r.server)[r.name], rec) || !r.sameServer(st)
+	r.apply(st, rec)
+	return changed
+}
+
+// syncConfig writes the ssh config and pinned host keys from r.st, and the settings a
+// later run needs.
+func (r *run) syncConfig(ctx context.Context) error {
+	st := r.st
 	res, err := identity.Sync(ctx, r.settings, r.paths.SSHDir, st, r.opts.DryRun)
 	if err != nil {
 		return err

@@ -144,13 +144,16 @@ type Pipeline struct {
 	// later step fails.
 	KeepUnproven bool
 
-	// State, when Record is set, is where Record writes, at each Stage: once the key is
-	// made or read (StageKey, no places: the key's name is claimed before it goes
-	// anywhere), after each batch of finished places (StagePlaced), and once the key is
-	// proven (StageProven, every place that has it). st is the state being written, under
-	// the writers' lock the command holds; ErrUnchanged leaves the file as it is.
-	State  state.Dir
-	Record func(st *state.State, k *keys.Key, stage Stage, placed []Placed) error
+	// State, when Record is set, is where Record writes, at each Stage: with Claim once
+	// the key is made or read (StageKey, no places: the key's name is claimed before it
+	// goes anywhere), with RecordEach after each batch of finished places (StagePlaced,
+	// so a killed run loses at most the calls in flight), and once the key is proven
+	// (StageProven, every place that has it). st is the state being written, under the
+	// writers' lock the command holds; ErrUnchanged leaves the file as it is.
+	State      state.Dir
+	Record     func(st *state.State, k *keys.Key, stage Stage, placed []Placed) error
+	Claim      bool
+	RecordEach bool
 
 	// SSHDir, when set, gets bbkey's ssh config and known_hosts derived from the state
 	// (identity.Sync with Settings) after the state; Config, when set, is run instead
@@ -229,7 +232,7 @@ func (p *Pipeline) Run(ctx context.Context) (out *Outcome, err error) {
 	proof := step{StepProof, p.Proof == nil, func() error { return p.prove(ctx, out) }}
 	steps := []step{
 		{StepKey, false, func() error { return p.key(out) }},
-		{StepClaim, p.Record == nil, func() error { return p.record(ctx, out, StageKey, nil) }},
+		{StepClaim, p.Record == nil || !p.Claim, func() error { return p.record(ctx, out, StageKey, nil) }},
 		{StepAgent, p.Agent == nil, func() error { return p.agent(out) }},
 		{StepUpload, false, func() error { return p.upload(ctx, out) }},
 		proof,
@@ -378,6 +381,9 @@ func (p *Pipeline) upload(ctx context.Context, out *Outcome) error {
 		done, failed int
 	)
 	rec := bulk.NewRecorder(ctx, func(ctx context.Context, batch []Placed) error {
+		if !p.RecordEach {
+			return nil
+		}
 		return p.record(ctx, out, StagePlaced, batch)
 	}, st.Stop)
 	mayExist := p.MayExist && !out.KeyCreated

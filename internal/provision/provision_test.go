@@ -263,7 +263,7 @@ func TestCloudAccessKeysProject(t *testing.T) {
 			// Only the project: the proof must find a repository of it.
 			return git.Prove(ctx, k, placed[:1])
 		}),
-		State: w.sd,
+		State: w.sd, RecordEach: true,
 		Record: func(st *state.State, k *keys.Key, stage Stage, placed []Placed) error {
 			if stage == StagePlaced {
 				batches.Add(1)

@@ -112,7 +112,7 @@ func statuses(rs []Placed) []Status {
 }
 
 func (p *Pipeline) withLog(t *testing.T, l *recordLog) {
-	p.State = state.Dir{Path: t.TempDir()}
+	p.State, p.RecordEach = state.Dir{Path: t.TempDir()}, true
 	p.Record = l.record
 }
 
@@ -260,7 +260,7 @@ func TestUploadRecordsAsItGoes(t *testing.T) {
 		}
 		return nil
 	})
-	p.State = state.Dir{Path: t.TempDir()}
+	p.State, p.RecordEach = state.Dir{Path: t.TempDir()}, true
 	p.Record = func(_ *state.State, _ *keys.Key, stage Stage, batch []Placed) error {
 		if stage == StagePlaced {
 			for _, r := range batch {
@@ -287,7 +287,7 @@ func TestUploadBatchesRecords(t *testing.T) {
 	first := true
 	_, p := uploadWorld(t, 8, nil)
 	p.Concurrency = 4
-	p.State = state.Dir{Path: t.TempDir()}
+	p.State, p.RecordEach = state.Dir{Path: t.TempDir()}, true
 	p.Record = func(_ *state.State, _ *keys.Key, stage Stage, batch []Placed) error {
 		if stage != StagePlaced {
 			return ErrUnchanged
@@ -330,7 +330,7 @@ func TestUploadBatchesRecords(t *testing.T) {
 func TestUploadStopsWhenRecordingFails(t *testing.T) {
 	boom := errors.New("disk full")
 	_, p := uploadWorld(t, 1, nil)
-	p.State = state.Dir{Path: t.TempDir()}
+	p.State, p.RecordEach = state.Dir{Path: t.TempDir()}, true
 	p.Record = func(_ *state.State, _ *keys.Key, stage Stage, _ []Placed) error {
 		if stage == StagePlaced {
 			return boom
