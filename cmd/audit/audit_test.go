@@ -210,6 +210,11 @@ func TestAuditRevokeFlagged(t *testing.T) {
 	if len(st.Revocations) != 28 {
 		t.Errorf("%d revocations recorded, want 28", len(st.Revocations))
 	}
+	for _, rv := range st.Revocations {
+		if rv.Server != "" {
+			t.Errorf("Cloud revocation of %s records server %q", rv.Target.Ref(), rv.Server)
+		}
+	}
 	if ak := st.AccessKeys["deploybox"]; ak == nil || len(ak.Targets) != 1 || ak.Targets[0].Slug != "api" {
 		t.Errorf("this machine's key in the state: %+v", ak)
 	}

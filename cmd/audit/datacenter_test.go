@@ -236,7 +236,7 @@ func TestAuditDataCenterKeepsThisMachinesKey(t *testing.T) {
 	if ts := st.Servers[d.ServerURL()].AccessKeys["ci"].Targets; len(ts) != 1 || ts[0].Slug != "api" {
 		t.Errorf("state targets %+v", ts)
 	}
-	if len(st.Revocations) != 1 || st.Revocations[0].Target.Ref() != "OPS/web" {
+	if len(st.Revocations) != 1 || st.Revocations[0].Target.Ref() != "OPS/web" || st.Revocations[0].Server != d.ServerURL() {
 		t.Errorf("revocations %+v", st.Revocations)
 	}
 }

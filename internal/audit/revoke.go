@@ -159,7 +159,7 @@ func (r *Revoker) record(ctx context.Context, batch []Deletion) error {
 			for _, f := range d.Key.Flags {
 				flags = append(flags, string(f))
 			}
-			s.AddRevocation(state.Revocation{Time: now, Fingerprint: d.Key.Fingerprint, Label: d.Key.Label, Target: t, Flags: flags})
+			s.AddRevocation(state.Revocation{Time: now, Fingerprint: d.Key.Fingerprint, Label: d.Key.Label, Server: r.Server, Target: t, Flags: flags})
 			for _, ak := range s.AccessKeysOf(r.Server) {
 				if bbapi.SameFingerprint(ak.Fingerprint, d.Key.Fingerprint) {
 					ak.RemoveTarget(t)

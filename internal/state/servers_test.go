@@ -75,3 +75,33 @@ func TestStateServers(t *testing.T) {
 		t.Errorf("view %+v", view)
 	}
 }
+
+// A revocation records the Data Center server it was on; one written before the field
+// (or on Cloud) has none and writes none.
+func TestRevocationServer(t *testing.T) {
+	d := Dir{Path: t.TempDir()}
+	old := `{"version": 1, "revocations": [{"time": "2026-11-01T00:00:00Z", "fingerprint": "SHA256:x",
+  "target": {"kind": "repo", "workspace": "acme", "slug": "api", "key_id": "7"}, "flags": ["unused"]}]}`
+	if err := os.WriteFile(filepath.Join(d.Path, StateFile), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.Load()
+	if err != nil {
+		t.Fatalf("an older state file does not load: %v", err)
+	}
+	if len(st.Revocations) != 1 || st.Revocations[0].Server != "" || st.Revocations[0].Target.Ref() != "acme/api" {
+		t.Fatalf("revocations from an older state: %+v", st.Revocations)
+	}
+	st.AddRevocation(Revocation{Time: time.Now(), Fingerprint: "SHA256:y", Server: "https://bb.example.com",
+		Target: Target{Kind: TargetRepo, Workspace: "OPS", Slug: "web", KeyID: "9"}, Flags: []string{"past-ttl"}})
+	if err := d.Save(st); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(d.Path, StateFile))
+	if n := strings.Count(string(b), `"server"`); n != 1 || !strings.Contains(string(b), `"server": "https://bb.example.com"`) {
+		t.Errorf("want one \"server\" (the Data Center revocation's), got %d:\n%s", n, b)
+	}
+	if st, err = d.Load(); err != nil || st.Revocations[1].Server != "https://bb.example.com" {
+		t.Fatalf("after a round trip: %v %+v", err, st.Revocations)
+	}
+}

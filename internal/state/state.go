@@ -204,6 +204,9 @@ type Revocation struct {
 	Time        time.Time `json:"time"`
 	Fingerprint string    `json:"fingerprint"`
 	Label       string    `json:"label,omitempty"`
+	// Server is the Data Center server the key was deleted from (its base URL, as
+	// state.Servers keys it); "" on Cloud, and in entries written before it was recorded.
+	Server string `json:"server,omitempty"`
 	// Target is where it was deleted from, with the key's id there.
 	Target Target `json:"target"`
 	// Flags are why it was deleted (past-ttl, unused, …).
