@@ -404,3 +404,31 @@ func TestRotateDataCenterCronJob(t *testing.T) {
 		t.Errorf("Host %s uses %s, want the new %s", r.at.Host, got, after[0])
 	}
 }
+
+// The table of a run that finishes or rolls back a rotation an earlier run left on a Data
+// Center server names the server, as a fresh rotation's does; so does a dry run's.
+func TestRotateDataCenterResumedTableNamesServer(t *testing.T) {
+	r := newRotateDC(t)
+	w := r.w
+	w.MustRun("", "setup", "--passphrase-file", w.PassFile, "--no-remotes")
+	for _, step := range []string{"move-old", "upload"} {
+		w.Setenv("BBKEY_TEST_CRASH_AFTER", step)
+		res := w.Run("", "rotate", "--passphrase-file", w.PassFile)
+		w.Unsetenv("BBKEY_TEST_CRASH_AFTER")
+		if res.Code != 99 {
+			t.Fatalf("crash after %s: %s", step, res)
+		}
+		for _, args := range [][]string{{"rotate", "--dry-run"}, {"rotate", "--passphrase-file", w.PassFile}} {
+			res = w.MustRun("", args...)
+			lines := strings.Split(strings.TrimSpace(res.Stdout), "\n")
+			if !strings.Contains(lines[0], "SERVER") {
+				t.Fatalf("after a crash at %s, %v: no SERVER column:\n%s", step, args, res.Stdout)
+			}
+			for _, l := range lines[1:] {
+				if !strings.Contains(l, r.server) {
+					t.Errorf("after a crash at %s, %v: a row does not name %s:\n%s", step, args, r.server, res.Stdout)
+				}
+			}
+		}
+	}
+}

@@ -292,7 +292,7 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 
 	if req.DryRun {
 		if j != nil {
-			rep.Rotations = append([]*Outcome{e.describeJournal(j, forward)}, rep.Rotations...)
+			rep.Rotations = append([]*Outcome{e.describeJournal(st, j, forward)}, rep.Rotations...)
 		}
 		for _, t := range plan {
 			rep.add(t.out)
@@ -329,7 +329,9 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 	}
 
 	if j != nil {
-		out := rep.add(&Outcome{Kind: j.Kind, Name: j.Name, Resumed: true, OldFingerprint: j.OldFingerprint, Steps: []string{}, ChangedFiles: []string{}})
+		// The server is known before resume can fail, so even a failed resume's row names it.
+		server, _, _ := entry(st, j.Kind, j.Name)
+		out := rep.add(&Outcome{Kind: j.Kind, Name: j.Name, Server: server, Resumed: true, OldFingerprint: j.OldFingerprint, Steps: []string{}, ChangedFiles: []string{}})
 		if err := e.resume(ctx, j, out); err != nil {
 			return err
 		}
@@ -348,8 +350,9 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 }
 
 // describeJournal reports what a run would do with an unfinished rotation.
-func (e *Engine) describeJournal(j *state.Journal, forward bool) *Outcome {
-	o := &Outcome{Kind: j.Kind, Name: j.Name, Resumed: true, OldFingerprint: j.OldFingerprint, NewFingerprint: j.NewFingerprint,
+func (e *Engine) describeJournal(st *state.State, j *state.Journal, forward bool) *Outcome {
+	server, _, _ := entry(st, j.Kind, j.Name)
+	o := &Outcome{Kind: j.Kind, Name: j.Name, Server: server, Resumed: true, OldFingerprint: j.OldFingerprint, NewFingerprint: j.NewFingerprint,
 		OldKeyIDs: j.OldKeyIDs, NewKeyIDs: j.NewKeyIDs, Steps: []string{}, ChangedFiles: []string{}}
 	step := j.Step
 	if step == "" {
