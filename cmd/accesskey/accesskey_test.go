@@ -382,6 +382,9 @@ func TestAddInterrupted(t *testing.T) {
 	if apierr.ExitCode(err) != errkind.ExitPartial || !strings.Contains(err.Error(), "2 of 3 targets do not have the key: acme/web, acme/infra") {
 		t.Fatalf("err = %v (exit %d)", err, apierr.ExitCode(err))
 	}
+	if hints := strings.Join(apierr.Hints(err), "\n"); !strings.Contains(hints, "run the same command again to finish") {
+		t.Errorf("an interrupted run's hints do not say a re-run finishes it:\n%s", hints)
+	}
 	ak := h.state().AccessKeys["build-01"]
 	if ak == nil || len(ak.Targets) != 1 || ak.Targets[0].Slug != "api" {
 		t.Errorf("state = %+v, want acme/api recorded", ak)

@@ -2,6 +2,7 @@ package accesskey
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -345,11 +346,34 @@ func (r *report) err(verr error) error {
 	if r.Stop != nil {
 		err = fmt.Errorf("%w; stopped early: %w", err, r.Stop)
 	}
-	// What the failed targets need first (a permission the token lacks, a name to check:
-	// a re-run alone would fail the same way), then how a re-run goes.
+	// What the failed targets need first (a permission the token lacks, a name to check),
+	// then whether a re-run alone can finish: only if some target failed for a reason that
+	// passes (rate limit, --max-wait, network, 5xx, interruption).
 	hints := failureHints(miss)
-	hints = append(hints, "run the same command again to finish: targets already done are skipped (--json lists what is missing)")
+	if r.retryable(miss) {
+		hints = append(hints, "run the same command again to finish: targets already done are skipped (--json lists what is missing)")
+	} else {
+		hints = append(hints, "a re-run alone fails the same way on these targets: fix what each target's error says first, then run the command again (targets already done are skipped; --json lists each error)")
+	}
 	return errkind.PartialError(err, hints...)
+}
+
+// retryable reports whether running the same command again, with nothing else changed,
+// may finish some of the missing targets: one failed for a reason that passes, or was not
+// started because the run stopped for one.
+func (r *report) retryable(miss []accesskey.Result) bool {
+	for _, m := range miss {
+		if m.Err != nil {
+			if bulk.Retryable(m.Err) {
+				return true
+			}
+			continue
+		}
+		if r.Stop == nil || bulk.Retryable(r.Stop) {
+			return true
+		}
+	}
+	return false
 }
 
 // failureHints are the distinct hints of the failed targets' errors, at most a few.
@@ -359,7 +383,11 @@ func failureHints(miss []accesskey.Result) []string {
 		if m.Err == nil {
 			continue
 		}
-		for _, h := range apierr.Hints(m.Err) {
+		hs := apierr.Hints(m.Err)
+		if _, ok := errors.AsType[*provision.PermissionMismatchError](m.Err); ok {
+			hs = append(hs, "bbkey never lowers an access key's permission: remove the access key in Bitbucket where it may write, or run with --write")
+		}
+		for _, h := range hs {
 			if !slices.Contains(out, h) {
 				out = append(out, h)
 			}

@@ -1,8 +1,10 @@
 package bulk
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 
@@ -39,6 +41,52 @@ func Fatal(err error) bool {
 	// "Someone has already added that SSH key." on an access-key endpoint: the key sits on
 	// an account (the per-target duplicate says "access key").
 	return bbapi.IsDuplicateKey(err) && strings.Contains(msg, "ssh key")
+}
+
+// Retryable reports whether running the same command again, with nothing else changed,
+// may succeed where err failed: the wait budget (--max-wait) was spent, a rate limit
+// (429), no whole answer (refused, unresolvable, timed out, cut off), a server error (5xx),
+// or the run was interrupted. A missing permission or scope, a 404, a refused credential,
+// a key or permission Bitbucket already holds otherwise fail the same way again.
+func Retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if _, ok := errors.AsType[*bbapi.RetryBudgetError](err); ok {
+		return true
+	}
+	if bbapi.IsRateLimited(err) || dc.IsRateLimited(err) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || transport(err) {
+		return true
+	}
+	if e, ok := errors.AsType[*bbapi.ErrorResponse](err); ok {
+		return e.StatusCode >= 500
+	}
+	if e, ok := errors.AsType[*dc.ErrorResponse](err); ok {
+		return e.StatusCode >= 500
+	}
+	return false
+}
+
+// transport reports a request that got no whole HTTP answer anywhere in err's chain.
+func transport(err error) bool {
+	if _, ok := bbapi.TransportFailure(err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[net.Error](err); ok {
+		return true
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return transport(u.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if e != nil && transport(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Describe says why a target failed in Bitbucket's words, without the request URL the

@@ -1,7 +1,10 @@
 package bulk
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -45,6 +48,51 @@ func TestFatal(t *testing.T) {
 	} {
 		if got := Fatal(c.err); got != c.want {
 			t.Errorf("%s: Fatal = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestRetryable(t *testing.T) {
+	er := func(code int, msg string) *bbapi.ErrorResponse {
+		return &bbapi.ErrorResponse{StatusCode: code, Message: msg}
+	}
+	// A real refused connection: a loopback port nothing listens on.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, refused := http.Get("http://" + addr + "/")
+	if refused == nil {
+		t.Fatal("a closed port answered")
+	}
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"budget", &bbapi.RetryBudgetError{Err: er(503, "")}, true},
+		{"429", &bbapi.RateLimitError{ErrorResponse: er(429, "")}, true},
+		{"500", er(500, "Something went wrong"), true},
+		{"502 wrapped", fmt.Errorf("acme/api: %w", er(502, "")), true},
+		{"connection refused", fmt.Errorf("acme/api: %w", refused), true},
+		{"no answer in time", fmt.Errorf("POST x: no answer: %w", context.DeadlineExceeded), true},
+		{"interrupted", context.Canceled, true},
+		{"joined", errors.Join(errors.New("x"), er(503, "")), true},
+		{"401", er(401, "Login failed"), false},
+		{"403 permission", er(403, "You do not have admin access to this repository."), false},
+		{"404", er(404, "Repository not found"), false},
+		{"duplicate", er(400, "Someone has already added that SSH key."), false},
+		{"other", errors.New("boom"), false},
+		{"data center 429", &dc.RateLimitError{ErrorResponse: &dc.ErrorResponse{StatusCode: 429}}, true},
+		{"data center 503", dcErr(503, "", ""), true},
+		{"data center missing permission", &dc.PermissionError{ErrorResponse: &dc.ErrorResponse{StatusCode: 401}, Permission: dc.RepoAdmin}, false},
+		{"data center 404", dcErr(404, "Repository OPS/x does not exist.", "com.atlassian.bitbucket.repository.NoSuchRepositoryException"), false},
+	} {
+		if got := Retryable(c.err); got != c.want {
+			t.Errorf("%s: Retryable = %v, want %v", c.name, got, c.want)
 		}
 	}
 }

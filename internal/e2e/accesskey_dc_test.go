@@ -181,6 +181,10 @@ func TestAccessKeyDCWrite(t *testing.T) {
 	if r.Code != 3 || len(doc2.Missing) != 1 || !strings.Contains(doc2.Missing[0].Error, "REPO_WRITE") {
 		t.Errorf("read-only over a write key: exit %d missing %+v\n%s", r.Code, doc2.Missing, r.Stderr)
 	}
+	// A re-run would meet the same key: the hint says what to do instead of re-running.
+	if hints := strings.Join(hintLines(r.Stderr), "\n"); strings.Contains(hints, "run the same command again to finish") || !strings.Contains(hints, "--write") {
+		t.Errorf("read-only over a write key: hints %q", hints)
+	}
 	if k := dcKeysWith(d, "OPS", "web", doc.Key.Fingerprint); len(k) != 1 || k[0].Permission != "REPO_WRITE" {
 		t.Errorf("the permission changed: %+v", k)
 	}
