@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
@@ -329,7 +327,7 @@ func nameOnOtherBitbucket(st *state.State, b backend.Backend, name string) error
 	if b.Server() != "" && st.AccessKeys[name] != nil {
 		return elsewhere("")
 	}
-	for _, url := range slices.Sorted(maps.Keys(st.Servers)) {
+	for _, url := range st.ServerURLs() {
 		if url != b.Server() && st.Servers[url].AccessKeys[name] != nil {
 			return elsewhere(url)
 		}

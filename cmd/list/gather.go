@@ -6,7 +6,6 @@ package list
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 
 	"github.com/bbkey/bbkey/bbapi"
@@ -34,7 +33,7 @@ func servers(selected string, st *state.State) []string {
 	if st == nil {
 		return out
 	}
-	for _, s := range slices.Sorted(maps.Keys(st.Servers)) {
+	for _, s := range st.ServerURLs() {
 		if !slices.Contains(out, s) {
 			out = append(out, s)
 		}

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -78,7 +77,7 @@ func localPlan(opts *Options, p settings.Paths, st *state.State, fp string, vict
 	if len(victims) > 0 {
 		server = victims[0].server
 	}
-	for _, srv := range append([]string{""}, slices.Sorted(maps.Keys(st.Servers))...) {
+	for _, srv := range st.Bitbuckets() {
 		for _, k := range st.AccessKeysOf(srv) {
 			if !bbapi.SameFingerprint(k.Fingerprint, fp) {
 				continue

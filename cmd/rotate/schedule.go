@@ -311,7 +311,7 @@ func jobCanRun(ctx context.Context, opts *Options, b schedule.Backend, st *state
 	// The credentials: the job finds only stored ones, one for each Bitbucket it rotates
 	// keys on (Cloud's, and each Data Center server's own entry).
 	store, err := opts.CredStore(ctx, true)
-	for _, server := range servers(st) {
+	for _, server := range st.Bitbuckets() {
 		if len(keyNamesOn(st, opts.kind(), server)) == 0 {
 			continue
 		}

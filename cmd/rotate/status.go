@@ -156,14 +156,14 @@ func runStatus(ctx context.Context, opts *Options, fl flags) error {
 		}
 		doc.Keys = append(doc.Keys, k)
 	}
-	for _, server := range servers(st) {
+	for _, server := range st.Bitbuckets() {
 		accounts := st.AccountsOf(server)
 		for _, name := range slices.Sorted(maps.Keys(accounts)) {
 			a := accounts[name]
 			addKey(state.RotateAccount, server, name, a.Fingerprint, a.Label, a.Created)
 		}
 	}
-	for _, server := range servers(st) {
+	for _, server := range st.Bitbuckets() {
 		access := st.AccessKeysOf(server)
 		for _, name := range slices.Sorted(maps.Keys(access)) {
 			a := access[name]

@@ -81,7 +81,7 @@ func runUnschedule(ctx context.Context, opts *Options) error {
 // and each Data Center server's: one namespace).
 func keyNames(st *state.State, kind state.RotationKind) []string {
 	var names []string
-	for _, server := range servers(st) {
+	for _, server := range st.Bitbuckets() {
 		if kind == state.RotateAccessKeys {
 			names = append(names, slices.Collect(maps.Keys(st.AccessKeysOf(server)))...)
 		} else {
@@ -98,12 +98,6 @@ func keyNamesOn(st *state.State, kind state.RotationKind, server string) []strin
 		return slices.Sorted(maps.Keys(st.AccessKeysOf(server)))
 	}
 	return slices.Sorted(maps.Keys(st.AccountsOf(server)))
-}
-
-// servers lists the Bitbuckets the state holds keys on: Cloud ("") first, then every
-// Data Center server by URL.
-func servers(st *state.State) []string {
-	return append([]string{""}, slices.Sorted(maps.Keys(st.Servers))...)
 }
 
 func orEmpty(s []string) []string {

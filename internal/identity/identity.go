@@ -97,7 +97,7 @@ func Blocks(s settings.Settings, sshDir string, st *state.State) ([]sshconfig.Ho
 			return nil, err
 		}
 	}
-	for _, url := range slices.Sorted(maps.Keys(st.Servers)) {
+	for _, url := range st.ServerURLs() {
 		sb, err := serverBlocks(st.Servers[url], known)
 		if err != nil {
 			return nil, err
@@ -170,7 +170,7 @@ func AllPins(s settings.Settings, st *state.State) ([]hostkeys.Pins, error) {
 		return nil, err
 	}
 	sets := []hostkeys.Pins{cloud}
-	for _, url := range slices.Sorted(maps.Keys(st.Servers)) {
+	for _, url := range st.ServerURLs() {
 		v := st.Servers[url]
 		if len(v.Accounts) == 0 && len(v.AccessKeys) == 0 {
 			continue

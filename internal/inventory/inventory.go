@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -270,7 +269,7 @@ func Gather(ctx context.Context, src Source) ([]*Key, []string, error) {
 	}
 	if src.State != nil {
 		// Cloud's entries, then each Data Center server's.
-		for _, server := range append([]string{""}, slices.Sorted(maps.Keys(src.State.Servers))...) {
+		for _, server := range src.State.Bitbuckets() {
 			for name, a := range src.State.AccountsOf(server) {
 				if k, ok := byFP[bbapi.NormalizeFingerprint(a.Fingerprint)]; ok && k.StateKind == keys.KindOther {
 					k.StateName, k.StateKind, k.StateServer = name, keys.KindAccount, server

@@ -70,12 +70,6 @@ func (s *subject) what() string {
 
 func (s *subject) next() string { return s.final + NextSuffix }
 
-// servers lists the Bitbuckets the state holds keys on: Cloud ("") first, then every
-// Data Center server by URL.
-func servers(st *state.State) []string {
-	return append([]string{""}, slices.Sorted(maps.Keys(st.Servers))...)
-}
-
 // subjects lists the keys req names, from the state: Cloud's and every Data Center
 // server's (key names are one namespace across them: they name the key files).
 func (e *Engine) subjects(st *state.State, req Request) ([]*subject, error) {
@@ -83,7 +77,7 @@ func (e *Engine) subjects(st *state.State, req Request) ([]*subject, error) {
 	var have []string
 	switch req.Kind {
 	case state.RotateAccount:
-		for _, server := range servers(st) {
+		for _, server := range st.Bitbuckets() {
 			accounts := st.AccountsOf(server)
 			for _, name := range slices.Sorted(maps.Keys(accounts)) {
 				have = append(have, name)
@@ -104,7 +98,7 @@ func (e *Engine) subjects(st *state.State, req Request) ([]*subject, error) {
 			return nil, errkind.WithHint(errors.New("no account key to rotate"), "run `bbkey setup` first")
 		}
 	case state.RotateAccessKeys:
-		for _, server := range servers(st) {
+		for _, server := range st.Bitbuckets() {
 			access := st.AccessKeysOf(server)
 			for _, name := range slices.Sorted(maps.Keys(access)) {
 				have = append(have, name)
@@ -160,7 +154,7 @@ func (s *subject) recordedSSH(st *state.State) error {
 // entry finds the state's entry of a key by kind and name on any Bitbucket, and the
 // server it is on ("" for Cloud).
 func entry(st *state.State, kind state.RotationKind, name string) (server string, a *state.Account, k *state.AccessKey) {
-	for _, server := range servers(st) {
+	for _, server := range st.Bitbuckets() {
 		switch kind {
 		case state.RotateAccount:
 			if a := st.AccountsOf(server)[name]; a != nil {

@@ -152,6 +152,13 @@ func (s *State) AccessKeysOf(server string) map[string]*AccessKey {
 	return nil
 }
 
+// ServerURLs lists the Data Center servers the state holds keys on, by URL.
+func (s *State) ServerURLs() []string { return slices.Sorted(maps.Keys(s.Servers)) }
+
+// Bitbuckets lists every Bitbucket the state may hold keys on: Cloud ("") first, then each
+// Data Center server by URL.
+func (s *State) Bitbuckets() []string { return append([]string{""}, s.ServerURLs()...) }
+
 // AccountNamed finds the account key called name on any server: key names are one
 // namespace across Cloud and every Data Center server, because they name the key files
 // (~/.ssh/bbkey_<name>_ed25519). server is "" for Cloud.
@@ -159,7 +166,7 @@ func (s *State) AccountNamed(name string) (server string, a *Account, ok bool) {
 	if a := s.Accounts[name]; a != nil {
 		return "", a, true
 	}
-	for _, url := range slices.Sorted(maps.Keys(s.Servers)) {
+	for _, url := range s.ServerURLs() {
 		if a := s.Servers[url].Accounts[name]; a != nil {
 			return url, a, true
 		}
