@@ -70,56 +70,52 @@ func (s *subject) what() string {
 
 func (s *subject) next() string { return s.final + NextSuffix }
 
+// subjectsOf makes a subject of every key of one kind (keysOf gives a Bitbucket's) named
+// name ("" for all), on every Bitbucket the state holds, and returns every name it saw.
+func subjectsOf[T any](st *state.State, name string, keysOf func(server string) map[string]*T,
+	mk func(server, name string, v *T) (*subject, error)) (out []*subject, have []string, err error) {
+	for _, server := range st.Bitbuckets() {
+		keys := keysOf(server)
+		for _, n := range slices.Sorted(maps.Keys(keys)) {
+			have = append(have, n)
+			if name != "" && n != name {
+				continue
+			}
+			s, err := mk(server, n, keys[n])
+			if err == nil {
+				err = s.recordedSSH(st)
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			out = append(out, s)
+		}
+	}
+	return out, have, nil
+}
+
 // subjects lists the keys req names, from the state: Cloud's and every Data Center
 // server's (key names are one namespace across them: they name the key files).
 func (e *Engine) subjects(st *state.State, req Request) ([]*subject, error) {
 	var out []*subject
 	var have []string
+	var err error
 	switch req.Kind {
 	case state.RotateAccount:
-		for _, server := range st.Bitbuckets() {
-			accounts := st.AccountsOf(server)
-			for _, name := range slices.Sorted(maps.Keys(accounts)) {
-				have = append(have, name)
-				if req.Name != "" && name != req.Name {
-					continue
-				}
-				s, err := e.accountSubject(server, name, accounts[name])
-				if err == nil {
-					err = s.recordedSSH(st)
-				}
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, s)
-			}
-		}
-		if len(have) == 0 {
-			return nil, errkind.WithHint(errors.New("no account key to rotate"), "run `bbkey setup` first")
+		out, have, err = subjectsOf(st, req.Name, st.AccountsOf, e.accountSubject)
+		if err == nil && len(have) == 0 {
+			err = errkind.WithHint(errors.New("no account key to rotate"), "run `bbkey setup` first")
 		}
 	case state.RotateAccessKeys:
-		for _, server := range st.Bitbuckets() {
-			access := st.AccessKeysOf(server)
-			for _, name := range slices.Sorted(maps.Keys(access)) {
-				have = append(have, name)
-				if req.Name != "" && name != req.Name {
-					continue
-				}
-				s, err := e.accessSubject(server, name, access[name])
-				if err == nil {
-					err = s.recordedSSH(st)
-				}
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, s)
-			}
-		}
-		if len(have) == 0 {
-			return nil, errkind.WithHint(errors.New("no access key to rotate"), "run `bbkey add-access-key` first")
+		out, have, err = subjectsOf(st, req.Name, st.AccessKeysOf, e.accessSubject)
+		if err == nil && len(have) == 0 {
+			err = errkind.WithHint(errors.New("no access key to rotate"), "run `bbkey add-access-key` first")
 		}
 	default:
-		return nil, fmt.Errorf("unknown rotation kind %q", req.Kind)
+		err = fmt.Errorf("unknown rotation kind %q", req.Kind)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
 		flag := ""
