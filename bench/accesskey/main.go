@@ -182,6 +182,19 @@ func runBinary(tmp, bin string, emu *bbapitest.Server, args ...string) (time.Dur
 	return wall, nil
 }
 
+// naiveKey is the sequential clients' public key: its authorized_keys line and fingerprint.
+func naiveKey() (line, fp string, err error) {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return "", "", err
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))) + " naive", ssh.FingerprintSHA256(sshPub), nil
+}
+
 // runNaive is the client bbkey replaces: list, then GET and POST for every repository,
 // sequentially.
 func runNaive(n int, latency time.Duration) (result, error) {
@@ -190,16 +203,10 @@ func runNaive(n int, latency time.Duration) (result, error) {
 		return result{}, err
 	}
 	defer emu.Close()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	line, fp, err := naiveKey()
 	if err != nil {
 		return result{}, err
 	}
-	sshPub, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		return result{}, err
-	}
-	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))) + " naive"
-	fp := ssh.FingerprintSHA256(sshPub)
 	c, err := bbapi.NewClient(emu.APIURL(), &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: emu.DefaultAPIToken()})
 	if err != nil {
 		return result{}, err
@@ -293,16 +300,10 @@ func runNaiveDC(n int, latency time.Duration) (result, error) {
 		return result{}, err
 	}
 	defer emu.Close()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	line, fp, err := naiveKey()
 	if err != nil {
 		return result{}, err
 	}
-	sshPub, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		return result{}, err
-	}
-	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))) + " naive"
-	fp := ssh.FingerprintSHA256(sshPub)
 	c, err := dc.NewClient(emu.DataCenter().ServerURL(), dc.Token{Token: emu.DataCenter().DefaultToken()})
 	if err != nil {
 		return result{}, err
