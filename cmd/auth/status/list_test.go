@@ -1,23 +1,17 @@
 package status
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/cmd/auth/shared"
 	"github.com/bbkey/bbkey/internal/apierr"
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/errkind"
-	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 )
@@ -62,25 +56,8 @@ func (m *machine) stateServers(t *testing.T, urls ...string) {
 // status runs `auth status args...` on the machine: stdout, stderr, the error.
 func (m *machine) status(t *testing.T, asJSON bool, args ...string) (string, string, error) {
 	t.Helper()
-	ios, _, out, errb := iostreams.Test()
-	f := &cmdutil.Factory{
-		IOStreams:  ios,
-		Globals:    &cmdutil.GlobalOptions{MaxWait: 5 * time.Second, JSON: asJSON},
-		LookupEnv:  func(k string) (string, bool) { v, ok := m.env[k]; return v, ok },
-		Now:        time.Now,
-		HTTPClient: func() *http.Client { return &http.Client{Timeout: 10 * time.Second} },
-		Paths:      func() (settings.Paths, error) { return settings.Paths{Home: m.dir, ConfigDir: m.dir}, nil },
-		CredStore:  func(context.Context, bool) (credstore.Store, error) { return m.store, nil },
-	}
-	var got *Options
-	cmd := NewCmdStatus(f, func(o *Options) error { got = o; return nil })
-	cmd.SetArgs(args)
-	cmd.SetOut(io.Discard)
-	if err := cmd.Execute(); err != nil {
-		t.Fatal(err)
-	}
-	err := runStatus(t.Context(), got)
-	return out.String(), errb.String(), err
+	paths := func() (settings.Paths, error) { return settings.Paths{Home: m.dir, ConfigDir: m.dir}, nil }
+	return runWith(t, m.env, m.store, paths, asJSON, args)
 }
 
 // With no server selected, status shows the Cloud credential and then every Data Center

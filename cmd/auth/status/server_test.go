@@ -1,7 +1,6 @@
 package status
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -23,31 +22,12 @@ import (
 
 func runArgs(t *testing.T, env map[string]string, store credstore.Store, args ...string) (shared.Status, string, string, error) {
 	t.Helper()
-	ios, _, out, errb := iostreams.Test()
-	f := &cmdutil.Factory{
-		IOStreams: ios,
-		Globals:   &cmdutil.GlobalOptions{MaxWait: 5 * time.Second, JSON: true},
-		LookupEnv: func(k string) (string, bool) {
-			v, ok := env[k]
-			return v, ok
-		},
-		Now:        time.Now,
-		HTTPClient: func() *http.Client { return &http.Client{Timeout: 10 * time.Second} },
-		CredStore:  func(context.Context, bool) (credstore.Store, error) { return store, nil },
-	}
-	var got *Options
-	cmd := NewCmdStatus(f, func(o *Options) error { got = o; return nil })
-	cmd.SetArgs(args)
-	cmd.SetOut(io.Discard)
-	if err := cmd.Execute(); err != nil {
-		t.Fatal(err)
-	}
-	err := runStatus(t.Context(), got)
+	out, errb, err := runWith(t, env, store, nil, true, args)
 	var st shared.Status
-	if jerr := json.Unmarshal([]byte(out.String()), &st); jerr != nil {
-		t.Fatalf("stdout is not the status document: %v\n%s", jerr, out.String())
+	if jerr := json.Unmarshal([]byte(out), &st); jerr != nil {
+		t.Fatalf("stdout is not the status document: %v\n%s", jerr, out)
 	}
-	return st, out.String(), errb.String(), err
+	return st, out, errb, err
 }
 
 // The token of each server comes from its own entry of the real credentials file, beside

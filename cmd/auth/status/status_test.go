@@ -16,9 +16,18 @@ import (
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/settings"
 )
 
 func run(t *testing.T, env map[string]string, store credstore.Store, asJSON bool) (string, string, error) {
+	t.Helper()
+	return runWith(t, env, store, nil, asJSON, nil)
+}
+
+// runWith runs `bbkey auth status args…` with env as the environment, store as the
+// keychain and paths (nil: the Factory's own) for its files; it returns stdout, stderr and
+// the run's error.
+func runWith(t *testing.T, env map[string]string, store credstore.Store, paths func() (settings.Paths, error), asJSON bool, args []string) (string, string, error) {
 	t.Helper()
 	ios, _, out, errb := iostreams.Test()
 	f := &cmdutil.Factory{
@@ -30,11 +39,12 @@ func run(t *testing.T, env map[string]string, store credstore.Store, asJSON bool
 		},
 		Now:        time.Now,
 		HTTPClient: func() *http.Client { return &http.Client{Timeout: 10 * time.Second} },
+		Paths:      paths,
 		CredStore:  func(context.Context, bool) (credstore.Store, error) { return store, nil },
 	}
 	var got *Options
 	cmd := NewCmdStatus(f, func(o *Options) error { got = o; return nil })
-	cmd.SetArgs(nil)
+	cmd.SetArgs(args)
 	cmd.SetOut(io.Discard)
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
