@@ -2,46 +2,18 @@ package logout
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
-	"github.com/bbkey/bbkey/internal/iostreams"
 )
 
 func run(t *testing.T, env map[string]string, open func(context.Context, bool) (credstore.Store, error)) (Result, string) {
 	t.Helper()
-	ios, _, out, errb := iostreams.Test()
-	f := &cmdutil.Factory{
-		IOStreams: ios,
-		Globals:   &cmdutil.GlobalOptions{JSON: true},
-		LookupEnv: func(k string) (string, bool) {
-			v, ok := env[k]
-			return v, ok
-		},
-		CredStore: open,
-	}
-	var got *Options
-	cmd := NewCmdLogout(f, func(o *Options) error { got = o; return nil })
-	cmd.SetArgs(nil)
-	cmd.SetOut(io.Discard)
-	if err := cmd.Execute(); err != nil {
-		t.Fatal(err)
-	}
-	if err := runLogout(t.Context(), got); err != nil {
-		t.Fatal(err)
-	}
-	var res Result
-	if err := json.Unmarshal([]byte(out.String()), &res); err != nil {
-		t.Fatal(err)
-	}
-	return res, errb.String()
+	return runWith(t, env, open)
 }
 
 func TestLogoutKeychain(t *testing.T) {
