@@ -124,11 +124,7 @@ func TestSecretInterruptRestoresEcho(t *testing.T) {
 		t.Run(sig.String(), func(t *testing.T) {
 			_, tty := openPTY(t)
 			scr := &screen{t: t, tty: tty}
-			done := make(chan error, 1)
-			go func() {
-				_, err := readSecret(tty, scr, "API token")
-				done <- err
-			}()
+			done := startTokenPrompt(tty, scr)
 			waitShown(t, scr, "API token: ")
 			if echoing(t, tty) {
 				t.Fatal("echo is on while the secret prompt waits")
@@ -136,14 +132,7 @@ func TestSecretInterruptRestoresEcho(t *testing.T) {
 			if err := syscall.Kill(os.Getpid(), sig); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case err := <-done:
-				if !errors.Is(err, ErrCancelled) {
-					t.Fatalf("err = %v, want ErrCancelled", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("readSecret did not return on the signal")
-			}
+			wantCancelled(t, done, "on the signal")
 			if !echoing(t, tty) {
 				t.Error("echo still off after the prompt was interrupted")
 			}
@@ -155,25 +144,38 @@ func TestSecretInterruptRestoresEcho(t *testing.T) {
 func TestSecretEndOfInput(t *testing.T) {
 	ptmx, tty := openPTY(t)
 	scr := &screen{t: t, tty: tty}
+	done := startTokenPrompt(tty, scr)
+	waitShown(t, scr, "API token: ")
+	if _, err := ptmx.Write([]byte{4}); err != nil { // VEOF
+		t.Fatal(err)
+	}
+	wantCancelled(t, done, "at end of input")
+	if !echoing(t, tty) {
+		t.Error("echo still off after end of input")
+	}
+}
+
+// startTokenPrompt asks for an API token on tty in the background; the channel gets
+// readSecret's error.
+func startTokenPrompt(tty *os.File, scr *screen) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		_, err := readSecret(tty, scr, "API token")
 		done <- err
 	}()
-	waitShown(t, scr, "API token: ")
-	if _, err := ptmx.Write([]byte{4}); err != nil { // VEOF
-		t.Fatal(err)
-	}
+	return done
+}
+
+// wantCancelled waits for the prompt to end with ErrCancelled (when says on what).
+func wantCancelled(t *testing.T, done <-chan error, when string) {
+	t.Helper()
 	select {
 	case err := <-done:
 		if !errors.Is(err, ErrCancelled) {
 			t.Fatalf("err = %v, want ErrCancelled", err)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("readSecret did not return at end of input")
-	}
-	if !echoing(t, tty) {
-		t.Error("echo still off after end of input")
+		t.Fatal("readSecret did not return " + when)
 	}
 }
 
