@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/agent/agenttest"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/cmdutil"
@@ -26,6 +27,7 @@ import (
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/prompt/prompttest"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
@@ -45,14 +47,14 @@ type harness struct {
 	stdin  *bytes.Buffer
 	stdout *iostreams.SyncBuffer
 	stderr *iostreams.SyncBuffer
-	agent  *agent.Fake
+	agent  *agenttest.Fake
 	f      *cmdutil.Factory
 	pass   string
 }
 
 func newHarness(t *testing.T, opts ...bbapitest.Option) *harness {
 	t.Helper()
-	h := &harness{t: t, emu: bbapitest.Start(t, opts...), home: testutil.NewHome(t), agent: &agent.Fake{}}
+	h := &harness{t: t, emu: bbapitest.Start(t, opts...), home: testutil.NewHome(t), agent: &agenttest.Fake{}}
 	h.env = map[string]string{"PATH": os.Getenv("PATH")}
 	for _, kv := range append(h.home.Env(), h.emu.Env()...) {
 		k, v, _ := strings.Cut(kv, "=")
@@ -72,7 +74,7 @@ func newHarness(t *testing.T, opts ...bbapitest.Option) *harness {
 		Now:        func() time.Time { return testNow },
 		HTTPClient: func() *http.Client { return &http.Client{Timeout: 30 * time.Second} },
 		Paths:      func() (settings.Paths, error) { return settings.SystemPaths(lookup) },
-		Prompter:   func() prompt.Prompter { return &prompt.Fake{} },
+		Prompter:   func() prompt.Prompter { return &prompttest.Fake{} },
 		Git:        gitrun.Exec{},
 		Hostname:   func() (string, error) { return "build-01", nil },
 		Agent:      func() (agent.Agent, error) { return h.agent, nil },

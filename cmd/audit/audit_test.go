@@ -12,7 +12,7 @@ import (
 
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/errkind"
-	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/prompt/prompttest"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
@@ -346,7 +346,7 @@ func TestAuditUsage(t *testing.T) {
 func TestAuditRevokeConfirms(t *testing.T) {
 	f := newFixture(t)
 	before := f.snapshot()
-	f.terminal = &prompt.Fake{Answers: []string{"n"}}
+	f.terminal = &prompttest.Fake{Answers: []string{"n"}}
 	r := f.audit("--workspace", "acme", "--revoke-flagged")
 	if r.code != errkind.ExitUsage || !strings.Contains(r.err.Error(), "cancelled: nothing deleted") || f.count(http.MethodDelete, "") != 0 {
 		t.Fatalf("declined: exit %d (%v)", r.code, r.err)
@@ -357,7 +357,7 @@ func TestAuditRevokeConfirms(t *testing.T) {
 	if i, j := strings.Index(r.errOut, "bbkey will delete 28 access key placements:"), strings.Index(r.errOut, "  - acme/r140  "); i < 0 || j < i {
 		t.Errorf("the list before the question:\n%s", r.errOut)
 	}
-	f.terminal = &prompt.Fake{Answers: []string{"y"}}
+	f.terminal = &prompttest.Fake{Answers: []string{"y"}}
 	r = f.audit("--workspace", "acme", "--revoke-flagged")
 	if r.code != errkind.ExitFlagged || len(f.snapshot()) != len(before)-28 {
 		t.Fatalf("confirmed: exit %d (%v), %d keys left of %d", r.code, r.err, len(f.snapshot()), len(before))

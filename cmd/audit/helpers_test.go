@@ -23,6 +23,7 @@ import (
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/prompt/prompttest"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
@@ -95,7 +96,7 @@ type fixture struct {
 	fps   map[string]string // key name -> fingerprint
 	// terminal, when set, is the user at a terminal: stderr is one and prompts are
 	// answered from it.
-	terminal *prompt.Fake
+	terminal *prompttest.Fake
 	// dc, when set, is the Data Center server the run selects (as --server would).
 	dc    *bbapitest.DataCenter
 	dcSrv *bbapitest.Server
@@ -193,7 +194,7 @@ func (f *fixture) audit(args ...string) result {
 		o.Agent = func() (agent.Agent, error) { return nil, agent.ErrNoAgent }
 		// Another command holding bbkey's lock stops the run at once.
 		o.LookupEnv = func(k string) (string, bool) { return "0", k == state.LockWaitEnv }
-		o.Prompter = func() prompt.Prompter { return &prompt.Fake{} }
+		o.Prompter = func() prompt.Prompter { return &prompttest.Fake{} }
 		o.NoInput = func() bool { return true }
 		if f.terminal != nil {
 			o.Prompter = func() prompt.Prompter { return f.terminal }

@@ -12,12 +12,14 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/agent/agenttest"
 	"github.com/bbkey/bbkey/internal/apierr"
 	engine "github.com/bbkey/bbkey/internal/doctor"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/prompt/prompttest"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/testutil"
 )
@@ -70,7 +72,7 @@ func retiredWorld(t *testing.T) (*Options, string, *iostreams.SyncBuffer, *iostr
 		Paths: func() (settings.Paths, error) {
 			return settings.Paths{Home: h.Dir, SSHDir: h.SSHDir, SSHDirFromEnv: true, ConfigDir: filepath.Join(h.ConfigDir, "bbkey")}, nil
 		},
-		Agent: func() (agent.Agent, error) { return &agent.Fake{}, nil },
+		Agent: func() (agent.Agent, error) { return &agenttest.Fake{}, nil },
 		Git:   gitrun.Exec{Env: h.Env()},
 		Resolve: func(context.Context) (settings.ResolvedCredential, error) {
 			return settings.ResolvedCredential{}, errkind.AuthError(settings.ErrNoCredential)
@@ -89,7 +91,7 @@ func TestFixAsksFirst(t *testing.T) {
 	for _, answer := range []string{"n", "y"} {
 		t.Run(answer, func(t *testing.T) {
 			opts, kh, out, errOut := retiredWorld(t)
-			p := &prompt.Fake{Answers: []string{answer}}
+			p := &prompttest.Fake{Answers: []string{answer}}
 			opts.Prompter = func() prompt.Prompter { return p }
 			opts.Fix = true
 			before, _ := os.ReadFile(kh)

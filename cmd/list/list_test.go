@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/agent/agenttest"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/internal/apierr"
@@ -61,7 +62,7 @@ func authorized(k ed25519.PrivateKey, comment string) string {
 type fixture struct {
 	home  *testutil.Home
 	emu   *bbapitest.Server
-	agent *agent.Fake
+	agent *agenttest.Fake
 	opts  *Options
 	out   *iostreams.SyncBuffer
 	err   *iostreams.SyncBuffer
@@ -105,7 +106,7 @@ func newFixture(t *testing.T) *fixture {
 	defer ci.Wipe()
 	defer own.Wipe()
 
-	ag := &agent.Fake{}
+	ag := &agenttest.Fake{}
 	if err := ag.Add(ada.Private, ada.Comment, 0, false); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/prompt/prompttest"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
@@ -27,7 +28,7 @@ type fixture struct {
 	home   *testutil.Home
 	root   string // where the test's repositories live; the working directory
 	git    gitrun.Exec
-	prompt *prompt.Fake
+	prompt *prompttest.Fake
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -38,7 +39,7 @@ func newFixture(t *testing.T) *fixture {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, home: h, root: root, git: gitrun.Exec{Env: h.Env()}, prompt: &prompt.Fake{}}
+	return &fixture{t: t, home: h, root: root, git: gitrun.Exec{Env: h.Env()}, prompt: &prompttest.Fake{}}
 }
 
 func (fx *fixture) repo(rel string, remotes ...string) string {

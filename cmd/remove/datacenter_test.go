@@ -26,6 +26,7 @@ import (
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/prompt/prompttest"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
@@ -161,7 +162,7 @@ func (d *dcRemove) run(t *testing.T, yes bool, args ...string) (jsonDoc, error) 
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	got.Prompter = func() prompt.Prompter { return &prompt.Fake{} }
+	got.Prompter = func() prompt.Prompter { return &prompttest.Fake{} }
 	got.Now = func() time.Time { return now }
 	got.LookupEnv = d.lookup
 	got.Settings = func() (settings.Settings, error) {

@@ -10,12 +10,15 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/agent/agenttest"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/credstore/credstoretest"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/prompt/prompttest"
 	"github.com/bbkey/bbkey/internal/schedule"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
@@ -36,12 +39,12 @@ type world struct {
 	paths    settings.Paths
 	settings settings.Settings
 	env      map[string]string
-	agent    *agent.Fake
-	store    *credstore.Fake
+	agent    *agenttest.Fake
+	store    *credstoretest.Fake
 	// fileStore, when set, is the store instead of store: the 0600 file of
 	// `auth login --insecure-storage`, which a cron job can read.
 	fileStore *credstore.File
-	prompter  *prompt.Fake
+	prompter  *prompttest.Fake
 	runner    *fakeTimer
 	backend   schedule.Backend
 	stdout    *iostreams.SyncBuffer
@@ -54,8 +57,8 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	emu := bbapitest.Start(t)
 	home := testutil.NewHome(t)
-	w := &world{t: t, emu: emu, home: home, env: map[string]string{}, agent: &agent.Fake{}, store: &credstore.Fake{},
-		prompter: &prompt.Fake{}, runner: newFakeTimer(), backend: localBackend()}
+	w := &world{t: t, emu: emu, home: home, env: map[string]string{}, agent: &agenttest.Fake{}, store: &credstoretest.Fake{},
+		prompter: &prompttest.Fake{}, runner: newFakeTimer(), backend: localBackend()}
 	w.paths = settings.Paths{Home: home.Dir, SSHDir: home.SSHDir, ConfigDir: filepath.Join(home.ConfigDir, "bbkey")}
 	w.settings = settings.Settings{APIURL: emu.APIURL(), SSHHost: settings.DefaultSSHHost, SSHEndpoint: emu.SSHEndpoint(), SSHHostKeys: emu.HostKeyFile()}
 	w.passFile = filepath.Join(home.Dir, "pass.txt")

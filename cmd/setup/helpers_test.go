@@ -11,12 +11,15 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/agent/agenttest"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/credstore/credstoretest"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/prompt/prompttest"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
@@ -37,10 +40,10 @@ type fixture struct {
 	ios      *iostreams.IOStreams
 	stdout   *iostreams.SyncBuffer
 	stderr   *iostreams.SyncBuffer
-	agent    *agent.Fake
+	agent    *agenttest.Fake
 	noAgent  bool
-	store    *credstore.Fake
-	prompter *prompt.Fake
+	store    *credstoretest.Fake
+	prompter *prompttest.Fake
 	passFile string
 	workDir  string
 	globals  *cmdutil.GlobalOptions
@@ -54,9 +57,9 @@ func newFixture(t testing.TB, opts ...bbapitest.Option) *fixture {
 		emu:      bbapitest.Start(t, opts...),
 		home:     testutil.NewHome(t),
 		env:      map[string]string{},
-		agent:    &agent.Fake{},
-		store:    &credstore.Fake{},
-		prompter: &prompt.Fake{},
+		agent:    &agenttest.Fake{},
+		store:    &credstoretest.Fake{},
+		prompter: &prompttest.Fake{},
 		globals:  &cmdutil.GlobalOptions{MaxWait: 20 * time.Second},
 	}
 	for _, kv := range append(fx.home.Env(), fx.emu.Env()...) {

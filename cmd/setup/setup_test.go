@@ -13,13 +13,14 @@ import (
 
 	"runtime"
 
-	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/agent/agenttest"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/prompt/prompttest"
 	"github.com/bbkey/bbkey/internal/testutil"
 	"github.com/bbkey/bbkey/keys"
 )
@@ -468,7 +469,7 @@ func TestSetupPromptsOnTheTerminal(t *testing.T) {
 
 // cancelAtSecret answers text prompts from a script and interrupts at the first secret,
 // as Ctrl-C at the passphrase prompt does.
-type cancelAtSecret struct{ prompt.Fake }
+type cancelAtSecret struct{ prompttest.Fake }
 
 func (c *cancelAtSecret) Secret(label string) ([]byte, error) {
 	c.Asked = append(c.Asked, label)
@@ -679,7 +680,7 @@ func TestSetupUnattendedRerunWithoutPassphrase(t *testing.T) {
 	fx.mustRun("--passphrase-file", fx.passFile)
 	before := fx.snapshot()
 	fx.emu.ResetRequests()
-	fx.agent = &agent.Fake{} // a new login session: the agent forgot the key
+	fx.agent = &agenttest.Fake{} // a new login session: the agent forgot the key
 
 	fx.mustRun()
 	errOut := fx.stderr.String()

@@ -10,6 +10,7 @@ import (
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/credstore/credstoretest"
 	"github.com/bbkey/bbkey/internal/settings"
 )
 
@@ -24,7 +25,7 @@ func TestBackendForKeepsTokensToTheirBitbucket(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Globals.Server, f.Globals.TokenFile = selected, tokenFile
-	store := &credstore.Fake{}
+	store := &credstoretest.Fake{}
 	f.CredStore = func(context.Context, bool) (credstore.Store, error) { return store, nil }
 	ctx := t.Context()
 

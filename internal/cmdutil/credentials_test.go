@@ -10,13 +10,14 @@ import (
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/credstore/credstoretest"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/settings"
 )
 
 func TestResolveCredential(t *testing.T) {
 	ctx := context.Background()
-	stored := &credstore.Fake{}
+	stored := &credstoretest.Fake{}
 	if err := stored.Set(ctx, credstore.DefaultAccount, credstore.Secret{Kind: credstore.KindAPIToken, Email: "k@example.com", Secret: []byte("keychain-token")}); err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func TestResolveCredential(t *testing.T) {
 		{"keychain", nil, "", stored, settings.SourceStore, bbapi.KindAPIToken, 0},
 		{"email in env, token in keychain", map[string]string{"BITBUCKET_EMAIL": "k@example.com"}, "", stored, settings.SourceStore, bbapi.KindAPIToken, 0},
 		{"token without email", map[string]string{"BITBUCKET_API_TOKEN": "t"}, "", stored, "", "", errkind.ExitAuth},
-		{"nothing anywhere", nil, "", &credstore.Fake{}, "", "", errkind.ExitAuth},
+		{"nothing anywhere", nil, "", &credstoretest.Fake{}, "", "", errkind.ExitAuth},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

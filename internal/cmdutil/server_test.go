@@ -15,6 +15,7 @@ import (
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/credstore/credstoretest"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/settings"
 )
@@ -113,7 +114,7 @@ func TestSettingsSSHFlagsGoToTheServer(t *testing.T) {
 // A server's credential: --token-file > BITBUCKET_SERVER_TOKEN > its keychain entry.
 func TestResolveServerCredential(t *testing.T) {
 	const server = "https://git.example.com"
-	store := &credstore.Fake{}
+	store := &credstoretest.Fake{}
 	if err := store.Set(context.Background(), credstore.ServerAccount(server), credstore.Secret{Kind: credstore.KindHTTPAccessToken, Secret: []byte("from-keychain")}); err != nil {
 		t.Fatal(err)
 	}

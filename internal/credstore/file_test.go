@@ -22,7 +22,7 @@ func TestFileConformance(t *testing.T) {
 	h := testutil.NewHome(t)
 	dir := filepath.Join(h.ConfigDir, "bbkey")
 	f := NewFile(dir)
-	conformance(t, f, "")
+	Conformance(t, f, "")
 	// Everything was deleted again, and with it the file.
 	if _, err := os.Stat(f.Path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("credentials file still there after the last Delete: %v", err)

@@ -44,7 +44,7 @@ func TestKeyringSecretService(t *testing.T) {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	prefix := "test-" + hex.EncodeToString(b[:]) + ":"
-	conformance(t, s, prefix)
+	Conformance(t, s, prefix)
 
 	// The item is a real keychain entry other tools see, under service "bbkey".
 	if tool, err := exec.LookPath("secret-tool"); err == nil && runtime.GOOS == "linux" {

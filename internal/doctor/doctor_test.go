@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/agent/agenttest"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/credstore/credstoretest"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/settings"
@@ -34,7 +36,7 @@ func newEnv(t testing.TB) *Env {
 		Paths:    settings.Paths{Home: h.Dir, SSHDir: h.SSHDir, SSHDirFromEnv: true, ConfigDir: filepath.Join(h.ConfigDir, "bbkey")},
 		Now:      func() time.Time { return now },
 		Getenv:   func(string) string { return "" },
-		Agent:    func() (agent.Agent, error) { return &agent.Fake{}, nil },
+		Agent:    func() (agent.Agent, error) { return &agenttest.Fake{}, nil },
 		Timeouts: Timeouts{Network: time.Second, API: 2 * time.Second, Proof: 2 * time.Second, Local: time.Second},
 		// No test may reach the network: every dial and lookup is refused unless a test
 		// says otherwise.
@@ -249,7 +251,7 @@ func TestCredentialClearTextFileExpiringSoon(t *testing.T) {
 	emu := bbapitest.Start(t)
 	cred := &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: emu.DefaultAPIToken()}
 	e := emuEnv(t, emu, cred, settings.SourceFileStore)
-	store := &credstore.Fake{}
+	store := &credstoretest.Fake{}
 	if err := store.Set(context.Background(), credstore.DefaultAccount, credstore.Secret{Kind: credstore.KindAPIToken, Email: bbapitest.DefaultEmail,
 		Secret: []byte(emu.DefaultAPIToken()), Created: now.Add(-350 * 24 * time.Hour)}); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/agent/agenttest"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/internal/apierr"
@@ -36,7 +37,7 @@ type fixture struct {
 	home     *testutil.Home
 	settings settings.Settings
 	api      *bbapi.Client
-	agent    *agent.Fake
+	agent    *agenttest.Fake
 	stderr   *iostreams.SyncBuffer
 	io       *iostreams.IOStreams
 	env      map[string]string
@@ -50,7 +51,7 @@ type fixture struct {
 func newFixture(t testing.TB, opts ...bbapitest.Option) *fixture {
 	t.Helper()
 	emu := bbapitest.Start(t, opts...)
-	f := &fixture{t: t, emu: emu, home: testutil.NewHome(t), agent: &agent.Fake{}, env: map[string]string{}}
+	f := &fixture{t: t, emu: emu, home: testutil.NewHome(t), agent: &agenttest.Fake{}, env: map[string]string{}}
 	f.settings = settings.Settings{APIURL: emu.APIURL(), SSHHost: settings.DefaultSSHHost,
 		SSHEndpoint: emu.SSHEndpoint(), SSHHostKeys: emu.HostKeyFile()}
 	api, err := bbapi.NewClient(emu.APIURL(), &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: emu.DefaultAPIToken()},

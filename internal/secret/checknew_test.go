@@ -4,12 +4,12 @@ import (
 	"testing"
 
 	"github.com/bbkey/bbkey/internal/errkind"
-	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/prompt/prompttest"
 )
 
 // CheckNew answers as NewPassphrase would, and never prompts.
 func TestCheckNew(t *testing.T) {
-	fake := &prompt.Fake{}
+	fake := &prompttest.Fake{}
 	for _, tt := range []struct {
 		name string
 		src  Source

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/prompt/prompttest"
 	"github.com/bbkey/bbkey/internal/testutil"
 	"github.com/bbkey/bbkey/keys"
 )
@@ -48,14 +49,14 @@ func TestNewSources(t *testing.T) {
 		{name: "file without newline", src: Source{File: writeSecret(t, "  spaces kept  ")}, want: "  spaces kept  "},
 		{name: "file wins over env", src: Source{File: writeSecret(t, testPass), LookupEnv: env(PassphraseEnv, "from the environment")}, want: testPass},
 		{name: "env", src: Source{LookupEnv: env(PassphraseEnv, "from the environment")}, want: "from the environment"},
-		{name: "env wins over prompt", src: Source{LookupEnv: env(PassphraseEnv, "from the environment"), Prompter: &prompt.Fake{}}, want: "from the environment"},
+		{name: "env wins over prompt", src: Source{LookupEnv: env(PassphraseEnv, "from the environment"), Prompter: &prompttest.Fake{}}, want: "from the environment"},
 		{name: "prompt twice", src: Source{LookupEnv: env()}, answer: []string{testPass, testPass}, want: testPass, asked: 2},
 		{name: "mismatch then match", answer: []string{testPass, "typo", testPass, testPass}, want: testPass, asked: 4},
 		{name: "too short then fine", answer: []string{"short", testPass, testPass}, want: testPass, asked: 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := &prompt.Fake{Answers: tt.answer}
+			fake := &prompttest.Fake{Answers: tt.answer}
 			if tt.src.Prompter == nil {
 				tt.src.Prompter = fake
 			}
@@ -74,7 +75,7 @@ func TestNewSources(t *testing.T) {
 }
 
 func TestNewPassphraseRetryLabels(t *testing.T) {
-	fake := &prompt.Fake{Answers: []string{"short", testPass, "typo", testPass, testPass}}
+	fake := &prompttest.Fake{Answers: []string{"short", testPass, "typo", testPass, testPass}}
 	_, err := Source{Prompter: fake}.NewPassphrase()
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +101,7 @@ func TestNewPassphraseErrors(t *testing.T) {
 		contains []string
 	}{
 		{
-			name: "no terminal", src: Source{NoInput: true, Prompter: &prompt.Fake{}},
+			name: "no terminal", src: Source{NoInput: true, Prompter: &prompttest.Fake{}},
 			code: 2, contains: []string{"cannot prompt", "--passphrase-file", PassphraseEnv},
 		},
 		{
@@ -139,7 +140,7 @@ func TestNewPassphraseErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.src.Prompter == nil && tt.answers != nil {
-				tt.src.Prompter = &prompt.Fake{Answers: tt.answers}
+				tt.src.Prompter = &prompttest.Fake{Answers: tt.answers}
 			}
 			got, err := tt.src.NewPassphrase()
 			if err == nil {
@@ -158,7 +159,7 @@ func TestNewPassphraseErrors(t *testing.T) {
 	}
 }
 
-type cancelPrompter struct{ *prompt.Fake }
+type cancelPrompter struct{ *prompttest.Fake }
 
 func (cancelPrompter) Secret(string) ([]byte, error) { return nil, prompt.ErrCancelled }
 
@@ -189,7 +190,7 @@ func TestPassphraseFileReadableByOthers(t *testing.T) {
 }
 
 func TestExistingPassphraseAsksOnce(t *testing.T) {
-	fake := &prompt.Fake{Answers: []string{"x"}}
+	fake := &prompttest.Fake{Answers: []string{"x"}}
 	got, err := Source{Prompter: fake}.ExistingPassphrase("/k")
 	if err != nil || string(got) != "x" {
 		t.Fatalf("ExistingPassphrase = %q, %v", got, err)
@@ -208,7 +209,7 @@ func TestUnlock(t *testing.T) {
 	enc := mustGenerate(t, filepath.Join(dir, "enc"), testPass)
 	plain := mustGenerate(t, filepath.Join(dir, "plain"), "")
 
-	fake := &prompt.Fake{Answers: []string{"", "wrong one", testPass}}
+	fake := &prompttest.Fake{Answers: []string{"", "wrong one", testPass}}
 	k, err := Source{Prompter: fake}.Unlock(enc.Path)
 	if err != nil || k.Fingerprint != enc.Fingerprint || !k.HasPrivate() {
 		t.Fatalf("Unlock after Enter and a typo = %+v, %v", k, err)
@@ -218,18 +219,18 @@ func TestUnlock(t *testing.T) {
 	}
 
 	// A wrong passphrase from the environment is not asked for again.
-	fake = &prompt.Fake{Answers: []string{testPass}}
+	fake = &prompttest.Fake{Answers: []string{testPass}}
 	_, err = Source{Prompter: fake, LookupEnv: env(PassphraseEnv, "wrong one")}.Unlock(enc.Path)
 	if !errors.Is(err, keys.ErrIncorrectPassphrase) || len(fake.Asked) != 0 {
 		t.Errorf("Unlock with a wrong env passphrase: err = %v, asked %d", err, len(fake.Asked))
 	}
 
-	fake = &prompt.Fake{Answers: []string{"a", "b", "c", testPass}}
+	fake = &prompttest.Fake{Answers: []string{"a", "b", "c", testPass}}
 	if _, err = (Source{Prompter: fake}).Unlock(enc.Path); !errors.Is(err, keys.ErrIncorrectPassphrase) || len(fake.Asked) != 3 {
 		t.Errorf("three wrong: err = %v, asked %d, want 3", err, len(fake.Asked))
 	}
 
-	fake = &prompt.Fake{}
+	fake = &prompttest.Fake{}
 	k, err = Source{Prompter: fake}.Unlock(plain.Path)
 	if err != nil || !k.HasPrivate() || len(fake.Asked) != 0 {
 		t.Errorf("Unlock of an unencrypted key = %v, asked %q", err, fake.Asked)

@@ -18,9 +18,11 @@ import (
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/credstore/credstoretest"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/prompt/prompttest"
 	"github.com/bbkey/bbkey/internal/testutil"
 )
 
@@ -31,9 +33,9 @@ type fixture struct {
 	stdout   *iostreams.SyncBuffer
 	stderr   *iostreams.SyncBuffer
 	globals  *cmdutil.GlobalOptions
-	prompter *prompt.Fake
+	prompter *prompttest.Fake
 	// store is used unless openStore is set.
-	store     *credstore.Fake
+	store     *credstoretest.Fake
 	openStore func(ctx context.Context, allowInsecure bool) (credstore.Store, error)
 }
 
@@ -42,8 +44,8 @@ func newFixture(t *testing.T) *fixture {
 		emu:      bbapitest.Start(t),
 		env:      map[string]string{},
 		globals:  &cmdutil.GlobalOptions{MaxWait: 5 * time.Second},
-		prompter: &prompt.Fake{},
-		store:    &credstore.Fake{},
+		prompter: &prompttest.Fake{},
+		store:    &credstoretest.Fake{},
 	}
 	for _, kv := range fx.emu.Env() {
 		k, v, _ := strings.Cut(kv, "=")

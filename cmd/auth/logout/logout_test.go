@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/credstore/credstoretest"
 )
 
 func run(t *testing.T, env map[string]string, open func(context.Context, bool) (credstore.Store, error)) (Result, string) {
@@ -17,7 +18,7 @@ func run(t *testing.T, env map[string]string, open func(context.Context, bool) (
 }
 
 func TestLogoutKeychain(t *testing.T) {
-	store := &credstore.Fake{}
+	store := &credstoretest.Fake{}
 	open := func(context.Context, bool) (credstore.Store, error) { return store, nil }
 	if err := store.Set(t.Context(), credstore.DefaultAccount, credstore.Secret{Kind: credstore.KindAPIToken, Email: "a@b.c", Secret: []byte("t")}); err != nil {
 		t.Fatal(err)

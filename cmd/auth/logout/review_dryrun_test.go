@@ -9,13 +9,14 @@ import (
 
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/credstore/credstoretest"
 	"github.com/bbkey/bbkey/internal/iostreams"
 )
 
 // logout changes the keychain, so it takes --dry-run (DESIGN.md: "--dry-run where a
 // command changes anything"): it says what it would remove and removes nothing.
 func TestLogoutDryRun(t *testing.T) {
-	store := &credstore.Fake{}
+	store := &credstoretest.Fake{}
 	if err := store.Set(t.Context(), credstore.DefaultAccount, credstore.Secret{Kind: credstore.KindAPIToken, Email: "a@b.c", Secret: []byte("t")}); err != nil {
 		t.Fatal(err)
 	}

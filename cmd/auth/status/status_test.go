@@ -14,6 +14,7 @@ import (
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/credstore/credstoretest"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/settings"
@@ -64,7 +65,7 @@ func emuEnv(emu *bbapitest.Server) map[string]string {
 
 func TestStatusFromEnvironment(t *testing.T) {
 	emu := bbapitest.Start(t)
-	out, _, err := run(t, emuEnv(emu), &credstore.Fake{}, true)
+	out, _, err := run(t, emuEnv(emu), &credstoretest.Fake{}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func TestStatusStoredAndPlain(t *testing.T) {
 	}
 	delete(env, "BITBUCKET_EMAIL")
 	delete(env, "BITBUCKET_API_TOKEN")
-	store := &credstore.Fake{}
+	store := &credstoretest.Fake{}
 	if err := store.Set(t.Context(), credstore.DefaultAccount, credstore.Secret{Kind: credstore.KindAPIToken, Email: bbapitest.DefaultEmail, Secret: []byte(tok)}); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func TestStatusNotLoggedIn(t *testing.T) {
 	env := emuEnv(emu)
 	delete(env, "BITBUCKET_EMAIL")
 	delete(env, "BITBUCKET_API_TOKEN")
-	out, _, err := run(t, env, &credstore.Fake{}, true)
+	out, _, err := run(t, env, &credstoretest.Fake{}, true)
 	if apierr.ExitCode(err) != errkind.ExitAuth {
 		t.Fatalf("exit %d (%v), want 4", apierr.ExitCode(err), err)
 	}
@@ -136,7 +137,7 @@ func TestStatusRefused(t *testing.T) {
 	emu := bbapitest.Start(t)
 	env := emuEnv(emu)
 	env["BITBUCKET_API_TOKEN"] = "revoked"
-	out, _, err := run(t, env, &credstore.Fake{}, true)
+	out, _, err := run(t, env, &credstoretest.Fake{}, true)
 	if apierr.ExitCode(err) != errkind.ExitAuth {
 		t.Fatalf("exit %d (%v), want 4", apierr.ExitCode(err), err)
 	}

@@ -1,4 +1,5 @@
-package prompt
+// Package prompttest holds a scripted prompt.Prompter for tests.
+package prompttest
 
 import (
 	"fmt"
@@ -19,14 +20,14 @@ func (f *Fake) next(label string) (string, error) {
 	defer f.mu.Unlock()
 	f.Asked = append(f.Asked, label)
 	if len(f.Answers) == 0 {
-		return "", fmt.Errorf("prompt.Fake: unexpected prompt %q", label)
+		return "", fmt.Errorf("prompttest.Fake: unexpected prompt %q", label)
 	}
 	a := f.Answers[0]
 	f.Answers = f.Answers[1:]
 	return a, nil
 }
 
-// Input implements Prompter.
+// Input implements prompt.Prompter.
 func (f *Fake) Input(label, def string) (string, error) {
 	a, err := f.next(label)
 	if a == "" {
@@ -35,13 +36,13 @@ func (f *Fake) Input(label, def string) (string, error) {
 	return a, err
 }
 
-// Secret implements Prompter.
+// Secret implements prompt.Prompter.
 func (f *Fake) Secret(label string) ([]byte, error) {
 	a, err := f.next(label)
 	return []byte(a), err
 }
 
-// Confirm implements Prompter.
+// Confirm implements prompt.Prompter.
 func (f *Fake) Confirm(label string, def bool) (bool, error) {
 	a, err := f.next(label)
 	if err != nil {

@@ -1,11 +1,25 @@
-package agent
+package agenttest
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/bbkey/bbkey/agent"
+	"golang.org/x/crypto/ssh"
 )
+
+func newKey(t *testing.T) (ed25519.PrivateKey, string) {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := ssh.NewPublicKey(priv.Public())
+	return priv, ssh.FingerprintSHA256(pub)
+}
 
 func TestFake(t *testing.T) {
 	f := &Fake{}
@@ -37,7 +51,7 @@ func TestFake(t *testing.T) {
 	if ok, _ := f.Has(fp); ok {
 		t.Error("Has after Remove")
 	}
-	if err := f.Remove(fp); !errors.Is(err, ErrNotLoaded) {
+	if err := f.Remove(fp); !errors.Is(err, agent.ErrNotLoaded) {
 		t.Errorf("Remove of an absent key: %v", err)
 	}
 	f.Err = errors.New("agent went away")

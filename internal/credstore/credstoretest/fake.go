@@ -1,15 +1,20 @@
-package credstore
+// Package credstoretest holds an in-memory credstore.Store for the tests of commands.
+package credstoretest
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
+
+	"github.com/bbkey/bbkey/internal/credstore"
 )
 
-// Fake is an in-memory Store for unit tests of the commands. It round-trips secrets
-// through the same JSON encoding as the real stores, so a secret that could not be stored
-// for real fails here too. The zero value is ready to use.
+// Fake is an in-memory Store. It round-trips secrets through JSON as the real stores do,
+// so a secret that could not be stored for real fails here too. The zero value is ready.
 type Fake struct {
 	mu    sync.Mutex
 	items map[string][]byte
@@ -17,31 +22,35 @@ type Fake struct {
 	Err error
 }
 
-var _ Store = (*Fake)(nil)
+var _ credstore.Store = (*Fake)(nil)
+
+func notFound(account string) error { return fmt.Errorf("%w for %q", credstore.ErrNotFound, account) }
 
 // Get returns the secret of account.
-func (f *Fake) Get(_ context.Context, account string) (Secret, error) {
+func (f *Fake) Get(_ context.Context, account string) (credstore.Secret, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	var s credstore.Secret
 	if f.Err != nil {
-		return Secret{}, f.Err
+		return s, f.Err
 	}
 	b, ok := f.items[account]
 	if !ok {
-		return Secret{}, notFound(account)
+		return s, notFound(account)
 	}
-	return decode(account, b)
+	err := json.Unmarshal(b, &s)
+	return s, err
 }
 
 // Set stores s under account.
-func (f *Fake) Set(_ context.Context, account string, s Secret) error {
-	if err := checkAccount(account); err != nil {
-		return err
+func (f *Fake) Set(_ context.Context, account string, s credstore.Secret) error {
+	if account == "" {
+		return errors.New("empty credential account name")
 	}
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	b, err := encode(s)
+	b, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}

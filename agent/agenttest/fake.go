@@ -1,4 +1,5 @@
-package agent
+// Package agenttest holds an in-memory agent.Agent for the tests of commands.
+package agenttest
 
 import (
 	"crypto"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/bbkey/bbkey/agent"
 )
 
 // Fake is an in-memory Agent for the tests of commands. It behaves like OpenSSH's agent
@@ -24,17 +27,17 @@ type Fake struct {
 
 // FakeEntry is one key in a Fake.
 type FakeEntry struct {
-	Identity
+	agent.Identity
 	Signer   ssh.Signer
 	Lifetime time.Duration
 	Confirm  bool
 }
 
-var _ Agent = (*Fake)(nil)
+var _ agent.Agent = (*Fake)(nil)
 
-// Add implements Agent.
+// Add implements agent.Agent.
 func (f *Fake) Add(key crypto.PrivateKey, comment string, lifetime time.Duration, confirm bool) error {
-	if _, err := LifetimeSecs(lifetime); err != nil {
+	if _, err := agent.LifetimeSecs(lifetime); err != nil {
 		return err
 	}
 	// A real agent keeps its own copy, so the caller may wipe key after Add.
@@ -51,7 +54,7 @@ func (f *Fake) Add(key crypto.PrivateKey, comment string, lifetime time.Duration
 		return f.Err
 	}
 	e := FakeEntry{
-		Identity: Identity{PublicKey: signer.PublicKey(), Fingerprint: ssh.FingerprintSHA256(signer.PublicKey()), Comment: comment},
+		Identity: agent.Identity{PublicKey: signer.PublicKey(), Fingerprint: ssh.FingerprintSHA256(signer.PublicKey()), Comment: comment},
 		Signer:   signer, Lifetime: lifetime, Confirm: confirm,
 	}
 	if i := f.index(e.Fingerprint); i >= 0 {
@@ -62,21 +65,21 @@ func (f *Fake) Add(key crypto.PrivateKey, comment string, lifetime time.Duration
 	return nil
 }
 
-// List implements Agent.
-func (f *Fake) List() ([]Identity, error) {
+// List implements agent.Agent.
+func (f *Fake) List() ([]agent.Identity, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.Err != nil {
 		return nil, f.Err
 	}
-	out := make([]Identity, len(f.Entries))
+	out := make([]agent.Identity, len(f.Entries))
 	for i, e := range f.Entries {
 		out[i] = e.Identity
 	}
 	return out, nil
 }
 
-// Remove implements Agent.
+// Remove implements agent.Agent.
 func (f *Fake) Remove(fingerprint string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -85,13 +88,13 @@ func (f *Fake) Remove(fingerprint string) error {
 	}
 	i := f.index(fingerprint)
 	if i < 0 {
-		return fmt.Errorf("removing %s from the agent: %w", fingerprint, ErrNotLoaded)
+		return fmt.Errorf("removing %s from the agent: %w", fingerprint, agent.ErrNotLoaded)
 	}
 	f.Entries = slices.Delete(f.Entries, i, i+1)
 	return nil
 }
 
-// Has implements Agent.
+// Has implements agent.Agent.
 func (f *Fake) Has(fingerprint string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -101,7 +104,7 @@ func (f *Fake) Has(fingerprint string) (bool, error) {
 	return f.index(fingerprint) >= 0, nil
 }
 
-// Signers implements Agent.
+// Signers implements agent.Agent.
 func (f *Fake) Signers() ([]ssh.Signer, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
