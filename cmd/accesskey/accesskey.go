@@ -5,50 +5,29 @@
 package accesskey
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/bbkey/bbkey/agent"
-	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/accesskey"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/gitrun"
-	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
-	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/secret"
-	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/keys"
 )
 
-// Options are the dependencies and flags of add-access-key.
+// Options are the Factory and the flags of add-access-key.
 type Options struct {
-	IO              *iostreams.IOStreams
-	Globals         *cmdutil.GlobalOptions
-	Now             func() time.Time
-	LookupEnv       func(string) (string, bool)
-	Paths           func() (settings.Paths, error)
-	Settings        func() (settings.Settings, error)
-	PersistSettings func(settings.Settings) (string, error)
-	Hostname        func() (string, error)
-	Prompter        func() prompt.Prompter
-	NoInput         func() bool
-	Agent           func() (agent.Agent, error)
-	// Backend resolves the credential of the Bitbucket the settings select (Cloud, or the
-	// Data Center server of --server) and builds its backend with the run's settings
-	// plus extra options. It makes no call.
-	Backend func(ctx context.Context, extra ...bbapi.Option) (backend.Backend, error)
-	// Git runs git with extra environment (the proof's GIT_SSH_COMMAND).
-	Git func(env []string) gitrun.Runner
+	*cmdutil.Factory
 
 	Repos          []string
 	ReposFrom      string
@@ -79,32 +58,7 @@ const (
 
 // NewCmdAddAccessKey builds the command; runF replaces the run function in tests.
 func NewCmdAddAccessKey(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{
-		IO:              f.IOStreams,
-		Globals:         f.Globals,
-		Now:             f.Now,
-		LookupEnv:       f.LookupEnv,
-		Paths:           f.Paths,
-		Settings:        f.Settings,
-		PersistSettings: f.PersistSettings,
-		Hostname:        f.Hostname,
-		Prompter:        f.Prompter,
-		NoInput:         f.NoInput,
-		Agent:           f.Agent,
-		Backend: func(ctx context.Context, extra ...bbapi.Option) (backend.Backend, error) {
-			b, _, err := f.Backend(ctx, extra...)
-			return b, err
-		},
-		// Only an Exec can take extra environment; any other runner (a test's) is replaced
-		// by the git on PATH, as the proof needs the real git anyway.
-		Git: func(env []string) gitrun.Runner {
-			if g, ok := f.Git.(gitrun.Exec); ok {
-				g.Env = append(append([]string(nil), g.Env...), env...)
-				return g
-			}
-			return gitrun.Exec{Env: env}
-		},
-	}
+	opts := &Options{Factory: f}
 	cmd := &cobra.Command{
 		Use:   "add-access-key",
 		Short: "Add this machine's read-only access key to repositories or projects",
@@ -208,7 +162,7 @@ func (o *Options) spec(b backend.Backend) (accesskey.Spec, error) {
 
 	if o.ReposFrom != "" {
 		var (
-			r    io.Reader = o.IO.In
+			r    io.Reader = o.IOStreams.In
 			name           = "stdin"
 		)
 		if o.ReposFrom != "-" {
@@ -287,10 +241,21 @@ func (o *Options) ttl() (time.Duration, error) {
 
 func (o *Options) passphraseSource() secret.Source {
 	src := secret.Source{File: o.PassphraseFile, LookupEnv: o.LookupEnv, NoInput: o.NoInput(), NoPassphrase: o.NoPassphrase}
-	if !src.NoInput && o.Prompter != nil {
+	if !src.NoInput {
 		src.Prompter = o.Prompter()
 	}
 	return src
+}
+
+// gitEnv runs git with extra environment (the proof's GIT_SSH_COMMAND). Only an Exec can
+// take it; any other runner (a test's) is replaced by the git on PATH, as the proof needs
+// the real git anyway.
+func (o *Options) gitEnv(env []string) gitrun.Runner {
+	if g, ok := o.Git.(gitrun.Exec); ok {
+		g.Env = append(slices.Clone(g.Env), env...)
+		return g
+	}
+	return gitrun.Exec{Env: env}
 }
 
 func absPath(p string) string {

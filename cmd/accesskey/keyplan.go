@@ -94,7 +94,7 @@ func (o *Options) planKey(paths settings.Paths, name string, prev *state.AccessK
 		return nil, errkind.UsageError(fmt.Errorf("access key %q is already %s (%s)", name, prev.Fingerprint, prev.Path),
 			"give this key its own name with --name, or replace that one with 'bbkey rotate --access-keys'")
 	default:
-		o.IO.Warnf("the state records access key %q as %s on %d targets, but %s is not that key any more: every target is added again",
+		o.IOStreams.Warnf("the state records access key %q as %s on %d targets, but %s is not that key any more: every target is added again",
 			name, prev.Fingerprint, len(prev.Targets), prev.Path)
 	}
 	p.label = keylabel.Label{Name: name, Created: p.created, TTL: ttl}.String()
@@ -115,10 +115,10 @@ func (o *Options) planKey(paths settings.Paths, name string, prev *state.AccessK
 		}
 		p.passphrase = pass
 		if o.NoPassphrase {
-			o.IO.Warnf("%s", secret.NoPassphraseWarning)
+			o.IOStreams.Warnf("%s", secret.NoPassphraseWarning)
 		}
 	case o.NoPassphrase:
-		o.IO.Warnf("--no-passphrase is ignored: %s already exists", p.path)
+		o.IOStreams.Warnf("--no-passphrase is ignored: %s already exists", p.path)
 	}
 	// The agent needs the private half; so does the proof when ssh could not read an
 	// encrypted file by itself (it is then served from a temporary agent).

@@ -175,7 +175,7 @@ func jsonTargetOf(res accesskey.Result) jsonTarget {
 }
 
 func (o *Options) render(r *report) error {
-	if o.Globals != nil && o.Globals.JSON {
+	if o.Globals.JSON {
 		return o.renderJSON(r)
 	}
 	return o.renderText(r)
@@ -216,7 +216,7 @@ func (o *Options) renderJSON(r *report) error {
 	if !r.DryRun {
 		doc.SSH = &jsonSSH{sshOutput: r.SSH, Remote: r.remote()}
 	}
-	enc := json.NewEncoder(o.IO.Out)
+	enc := json.NewEncoder(o.IOStreams.Out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
 }
@@ -264,7 +264,7 @@ func (o *Options) renderText(r *report) error {
 		}
 		fmt.Fprintf(&b, "\nclone with: git clone %s\n", r.remote())
 	}
-	_, err := fmt.Fprint(o.IO.Out, b.String())
+	_, err := fmt.Fprint(o.IOStreams.Out, b.String())
 	return err
 }
 
@@ -297,9 +297,9 @@ func (o *Options) printPlan(p plan, spec accesskey.Spec) {
 	if p.BudgetPerHour > 0 {
 		msg += fmt.Sprintf("; budget %s calls per hour", thousands(p.BudgetPerHour))
 	}
-	fmt.Fprintln(o.IO.ErrOut, msg)
+	fmt.Fprintln(o.IOStreams.ErrOut, msg)
 	if p.BudgetPerHour > 0 && p.Calls > p.BudgetPerHour {
-		o.IO.Warnf("that is more than one hour's budget: bbkey waits out the rate limit for up to --max-wait (%s), then stops; run it again to finish",
+		o.IOStreams.Warnf("that is more than one hour's budget: bbkey waits out the rate limit for up to --max-wait (%s), then stops; run it again to finish",
 			o.Globals.MaxWait)
 	}
 }
@@ -310,10 +310,10 @@ func (o *Options) printSummary(r *report) {
 	line := fmt.Sprintf("%d of %d %s the key (%d added, %d already present)", have, c["total"], text.Plural(c["total"], "target has", "targets have"),
 		c[string(accesskey.StatusAdded)], c[string(accesskey.StatusPresent)])
 	if miss := r.missing(); len(miss) > 0 {
-		o.IO.Step(iostreams.MarkFail, "%s; %d failed, %d not started", line, c[string(accesskey.StatusFailed)], c[string(accesskey.StatusSkipped)])
+		o.IOStreams.Step(iostreams.MarkFail, "%s; %d failed, %d not started", line, c[string(accesskey.StatusFailed)], c[string(accesskey.StatusSkipped)])
 		return
 	}
-	o.IO.Step(iostreams.MarkOK, "%s", line)
+	o.IOStreams.Step(iostreams.MarkOK, "%s", line)
 }
 
 // err is the run's error: a failed proof (exit 5), a refused credential (exit 4), or

@@ -56,8 +56,8 @@ func runAdd(ctx context.Context, o *Options) error {
 	if err := o.checkFlagsFor(settings.Server); err != nil {
 		return err
 	}
-	relay := &waitRelay{io: o.IO}
-	b, err := o.Backend(ctx, bbapi.WithWaitHook(relay.wait))
+	relay := &waitRelay{io: o.IOStreams}
+	b, _, err := o.Backend(ctx, bbapi.WithWaitHook(relay.wait))
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func runAdd(ctx context.Context, o *Options) error {
 		// The writers' lock comes before the state is read and is held until the last
 		// write: a rotation of this key finishing in between would leave this run
 		// spreading the rotated-out key with a state that no longer matches the file.
-		lock, err := sd.LockCommand(ctx, "add-access-key", o.LookupEnv, o.IO.ErrOut)
+		lock, err := sd.LockCommand(ctx, "add-access-key", o.LookupEnv, o.IOStreams.ErrOut)
 		if err != nil {
 			return err
 		}
@@ -163,7 +163,7 @@ func runAdd(ctx context.Context, o *Options) error {
 	testhook.Pause(ctx, o.LookupEnv, "add-access-key:planned")
 	rep := &report{Backend: b, Plan: pl, Key: p}
 	var stateChanged bool
-	prog := accesskey.NewProgress(o.IO, len(pending), o.Now)
+	prog := accesskey.NewProgress(o.IOStreams, len(pending), o.Now)
 	defer prog.Close()
 	places := make([]provision.Place, len(pending))
 	for i, t := range pending {
@@ -228,12 +228,12 @@ func runAdd(ctx context.Context, o *Options) error {
 				p.key, p.hasPrivate = out.Key, true
 				rep.KeyCreated = true
 				rep.Changed = append(rep.Changed, out.Key.Path, out.Key.PublicPath())
-				o.IO.Step(iostreams.MarkOK, "made access key %s (%s)", out.Key.Path, out.Key.Fingerprint)
+				o.IOStreams.Step(iostreams.MarkOK, "made access key %s (%s)", out.Key.Path, out.Key.Fingerprint)
 			}
 		case provision.StepAgent:
 			if out.AgentLoaded {
 				rep.Agent = true
-				o.IO.Step(iostreams.MarkOK, "loaded the key into the ssh-agent")
+				o.IOStreams.Step(iostreams.MarkOK, "loaded the key into the ssh-agent")
 			}
 		case provision.StepUpload:
 			prog.Close()
@@ -270,7 +270,7 @@ func runAdd(ctx context.Context, o *Options) error {
 	// settings that worked are recorded, so not after a failed proof.
 	if (anyDone || o.WriteSSHConfig) && verr == nil {
 		if f, err := o.PersistSettings(settings); err != nil {
-			o.IO.Warnf("saving the settings for later runs: %v", err)
+			o.IOStreams.Warnf("saving the settings for later runs: %v", err)
 		} else if f != "" {
 			rep.Changed = append(rep.Changed, f)
 		}

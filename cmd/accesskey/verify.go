@@ -93,12 +93,12 @@ func (o *Options) sshSetup(ctx context.Context, rep *report, s settings.Settings
 		return err
 	}
 	for _, w := range res.Warnings {
-		o.IO.Warnf("%s", w)
+		o.IOStreams.Warnf("%s", w)
 	}
 	rep.SSH.Written = true
 	rep.Changed = append(rep.Changed, res.ChangedFiles...)
 	if len(res.ChangedFiles) > 0 {
-		o.IO.Step(iostreams.MarkOK, "wrote the ssh config for %s and the pinned host keys", rep.SSH.Alias)
+		o.IOStreams.Step(iostreams.MarkOK, "wrote the ssh config for %s and the pinned host keys", rep.SSH.Alias)
 	}
 	return nil
 }
@@ -114,14 +114,14 @@ func (o *Options) verify(ctx context.Context, rep *report, side *sshSide, paths 
 	if err != nil {
 		return err
 	}
-	pr := provision.Proof{Git: o.Git, Target: t, DataCenter: b.Kind() == backend.DataCenter, Write: o.Write}
+	pr := provision.Proof{Git: o.gitEnv, Target: t, DataCenter: b.Kind() == backend.DataCenter, Write: o.Write}
 	info, err := side.get(ctx)
 	if err == nil {
 		err = o.checkHostKey(ctx, side)
 	}
 	if err != nil {
 		rep.Verify = &provision.ProofResult{Target: t.Ref()}
-		o.IO.Step(iostreams.MarkFail, "proof on %s failed", t.Ref())
+		o.IOStreams.Step(iostreams.MarkFail, "proof on %s failed", t.Ref())
 		return err
 	}
 	if o.WriteSSHConfig {
@@ -138,14 +138,14 @@ func (o *Options) verify(ctx context.Context, rep *report, side *sshSide, paths 
 	res, err := pr.Run(ctx)
 	rep.Verify = &res
 	if err != nil {
-		o.IO.Step(iostreams.MarkFail, "proof on %s failed", t.Ref())
+		o.IOStreams.Step(iostreams.MarkFail, "proof on %s failed", t.Ref())
 		return err
 	}
 	if o.Write {
-		o.IO.Step(iostreams.MarkOK, "proved on %s: git ls-remote works, and so does a push (write access)", t.Ref())
+		o.IOStreams.Step(iostreams.MarkOK, "proved on %s: git ls-remote works, and so does a push (write access)", t.Ref())
 		return nil
 	}
-	o.IO.Step(iostreams.MarkOK, "proved on %s: git ls-remote works, a push is refused as read-only", t.Ref())
+	o.IOStreams.Step(iostreams.MarkOK, "proved on %s: git ls-remote works, a push is refused as read-only", t.Ref())
 	return nil
 }
 
@@ -163,8 +163,8 @@ func (o *Options) checkHostKey(ctx context.Context, side *sshSide) error {
 		Endpoint: info.Endpoint, HostKeyAlias: info.Pins.Alias, HostKeyCallback: info.Pins.HostKeyCallback(info.Endpoint),
 		HostKeyAlgorithms: hostkeys.HostKeyAlgorithms(info.Pins.Keys),
 	}
-	if o.Globals != nil && o.Globals.Debug {
-		po.Trace = o.IO.ErrOut
+	if o.Globals.Debug {
+		po.Trace = o.IOStreams.ErrOut
 	}
 	_, err = sshproof.CheckHostKey(ctx, po)
 	if mm, ok := errors.AsType[*hostkeys.MismatchError](err); ok {

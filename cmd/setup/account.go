@@ -28,14 +28,14 @@ func (r *run) credentials(ctx context.Context) error {
 	r.current = "credentials"
 	opts := r.opts
 	r.server = r.settings.Server
-	rc, err := opts.Resolve(ctx)
+	rc, err := opts.ResolveSelected(ctx)
 	switch {
 	case err == nil:
 	case r.server != "" && errors.Is(err, settings.ErrNoCredential):
 		// No question asks for a server's token: it comes from a file, the environment
 		// or 'bbkey auth login --server'.
 		return errkind.UsageError(err, apierr.Hints(err)...)
-	case errors.Is(err, settings.ErrNoCredential) && opts.NoInput:
+	case errors.Is(err, settings.ErrNoCredential) && opts.NoInput():
 		return errkind.UsageError(errors.New("no Bitbucket credential, and no terminal to ask for one"),
 			append(cmdutil.ServerTokenHints(envSet(opts.LookupEnv, "BITBUCKET_SERVER_TOKEN"), r.server),
 				"set "+shared.EnvEmail+" and "+shared.EnvToken+" (or pass --token-file FILE with "+shared.EnvEmail+"), or run 'bbkey auth login' first",
@@ -44,7 +44,7 @@ func (r *run) credentials(ctx context.Context) error {
 		tok, _, err := shared.ReadAPIToken(shared.Input{
 			LookupEnv: opts.LookupEnv,
 			Prompter:  opts.Prompter,
-			ErrOut:    opts.IO.ErrOut,
+			ErrOut:    opts.IOStreams.ErrOut,
 		})
 		if err != nil {
 			return err
@@ -61,7 +61,7 @@ func (r *run) credentials(ctx context.Context) error {
 			"for a build server with an access token, use 'bbkey add-access-key'")
 	}
 	wait := bbapi.WithWaitHook(func(w bbapi.Wait) {
-		opts.IO.Step(iostreams.MarkWarn, "waiting %s before retrying %s %s (%s)", w.Delay.Round(time.Second), w.Method, w.URL, w.Reason)
+		opts.IOStreams.Step(iostreams.MarkWarn, "waiting %s before retrying %s %s (%s)", w.Delay.Round(time.Second), w.Method, w.URL, w.Reason)
 	})
 	if r.b, err = opts.NewBackend(rc.Credential, wait); err != nil {
 		return err
@@ -188,7 +188,7 @@ func (r *run) storeCredential(ctx context.Context) {
 		return
 	}
 	if w := credstore.Warning(store); w != "" {
-		r.opts.IO.Warnf("%s", w)
+		r.opts.IOStreams.Warnf("%s", w)
 	}
 	r.step("credentials", statusDone, "API token stored in the %s for later runs", store.Kind())
 }

@@ -59,10 +59,10 @@ func (r *run) prepareKey(ctx context.Context) error {
 	src := secret.Source{
 		File:         opts.PassphraseFile,
 		LookupEnv:    opts.LookupEnv,
-		NoInput:      opts.NoInput,
+		NoInput:      opts.NoInput(),
 		NoPassphrase: opts.NoPassphrase,
 	}
-	if !opts.NoInput {
+	if !opts.NoInput() {
 		src.Prompter = opts.Prompter()
 	}
 
@@ -106,7 +106,7 @@ func (r *run) prepareKey(ctx context.Context) error {
 // Such a run (a configuration management tool, say) checks everything but cannot load or
 // prove the key, and says so instead of failing.
 func (r *run) unattendedWithoutPassphrase() bool {
-	if !r.opts.NoInput || r.opts.PassphraseFile != "" {
+	if !r.opts.NoInput() || r.opts.PassphraseFile != "" {
 		return false
 	}
 	if v, ok := r.opts.LookupEnv(secret.PassphraseEnv); ok && v != "" {
@@ -155,7 +155,7 @@ func (r *run) agentStep(out *provision.Outcome) {
 		r.res.Agent.Warning = r.agentErr.Error()
 		r.step("agent", statusWarning, "%v: the key works, but git will ask for its passphrase each time", r.agentErr)
 		for _, h := range apierr.Hints(r.agentErr) {
-			fmt.Fprintf(r.opts.IO.ErrOut, "  %s\n", h)
+			fmt.Fprintf(r.opts.IOStreams.ErrOut, "  %s\n", h)
 		}
 		return
 	case r.agentHas:

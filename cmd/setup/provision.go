@@ -57,7 +57,7 @@ func (r *run) provision(ctx context.Context) error {
 	switch {
 	case r.generate:
 		if opts.NoPassphrase {
-			opts.IO.Warnf("%s", secret.NoPassphraseWarning)
+			opts.IOStreams.Warnf("%s", secret.NoPassphraseWarning)
 		}
 		host, _ := opts.Hostname() // keys.Comment says "unknown" for a host without a name
 		p.Key.New = keys.GenerateOptions{Path: r.keyPath, Comment: keys.Comment(r.name, host, r.now),

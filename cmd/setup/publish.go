@@ -140,8 +140,8 @@ func (r *run) prove(ctx context.Context) error {
 		v.Source = r.ssh.Pins.Source
 	}
 	h := &provision.Handshake{SSH: r.ssh, Verifier: v, Signers: signers}
-	if r.opts.Debug {
-		h.Trace = r.opts.IO.ErrOut
+	if r.opts.Globals.Debug {
+		h.Trace = r.opts.IOStreams.ErrOut
 	}
 	if err := h.Prove(ctx, r.pub, nil); err != nil {
 		return err // a key this run uploaded is taken back by the pipeline
@@ -216,7 +216,7 @@ func (r *run) syncConfig(ctx context.Context) error {
 	}
 	r.changed(res.ChangedFiles...)
 	for _, w := range res.Warnings {
-		r.opts.IO.Warnf("%s", w)
+		r.opts.IOStreams.Warnf("%s", w)
 	}
 	if !r.opts.DryRun {
 		f, err := r.opts.PersistSettings(r.settings)

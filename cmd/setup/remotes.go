@@ -99,7 +99,7 @@ func (r *run) switchRemotes(ctx context.Context) error {
 		r.changed(c.ConfigFile)
 		r.step("remotes", statusDone, "%s %s: %s -> %s", c.Remote, c.Field, c.Old, c.New)
 	}
-	fmt.Fprintf(r.opts.IO.ErrOut, "  %s\n", everyClone)
+	fmt.Fprintf(r.opts.IOStreams.ErrOut, "  %s\n", everyClone)
 	return nil
 }
 

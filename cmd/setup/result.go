@@ -98,8 +98,8 @@ func newResult(dryRun bool) *Result {
 // print writes the result to stdout: JSON, or aligned lines.
 func (r *run) print() error {
 	res := r.res
-	out := r.opts.IO.Out
-	if r.opts.JSON {
+	out := r.opts.IOStreams.Out
+	if r.opts.Globals.JSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)

@@ -79,7 +79,7 @@ func runSetup(ctx context.Context, opts *Options) (err error) {
 		r.early.discard()
 		if err != nil {
 			if r.current != "" {
-				opts.IO.Step(iostreams.MarkFail, "%s failed", r.current)
+				opts.IOStreams.Step(iostreams.MarkFail, "%s failed", r.current)
 			}
 			for _, u := range slices.Backward(r.undo) {
 				u()
@@ -110,7 +110,7 @@ func runSetup(ctx context.Context, opts *Options) (err error) {
 	if !opts.DryRun {
 		// The writers' lock comes before the state is read and is held until the last
 		// write, so a rotation cannot revoke the key this run is about to upload again.
-		lock, err := r.stateDir.LockCommand(ctx, "setup", opts.LookupEnv, opts.IO.ErrOut)
+		lock, err := r.stateDir.LockCommand(ctx, "setup", opts.LookupEnv, opts.IOStreams.ErrOut)
 		if err != nil {
 			return err
 		}
@@ -120,7 +120,7 @@ func runSetup(ctx context.Context, opts *Options) (err error) {
 		return fmt.Errorf("reading bbkey's state: %w", err)
 	}
 	if r.paths.HomeMismatch != "" {
-		opts.IO.Warnf("%s", r.paths.HomeMismatch)
+		opts.IOStreams.Warnf("%s", r.paths.HomeMismatch)
 	}
 
 	r.startKey()
@@ -185,7 +185,7 @@ func (r *run) step(name, status, format string, args ...any) {
 	case statusPlanned:
 		mark = "-"
 	}
-	r.opts.IO.Step(mark, "%s: %s", name, detail)
+	r.opts.IOStreams.Step(mark, "%s: %s", name, detail)
 }
 
 // Step statuses.

@@ -31,7 +31,6 @@
 package setup
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,46 +39,18 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bbkey/bbkey/agent"
-	"github.com/bbkey/bbkey/bbapi"
-	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
-	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/errkind"
-	"github.com/bbkey/bbkey/internal/gitrun"
-	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
-	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/secret"
-	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/keys"
 )
 
-// Options are the dependencies and flags of `bbkey setup`.
+// Options are the Factory and the flags of `bbkey setup`.
 type Options struct {
-	IO        *iostreams.IOStreams
-	LookupEnv func(string) (string, bool)
-	Prompter  func() prompt.Prompter
-	Now       func() time.Time
-	Settings  func() (settings.Settings, error)
-	Paths     func() (settings.Paths, error)
-	Hostname  func() (string, error)
-	Agent     func() (agent.Agent, error)
-	CredStore func(ctx context.Context, allowInsecure bool) (credstore.Store, error)
-	Git       gitrun.Runner
-	// Resolve finds the credential of the run for the selected Bitbucket
-	// (Factory.ResolveSelected).
-	Resolve func(context.Context) (settings.ResolvedCredential, error)
-	// NewBackend builds the selected Bitbucket's Backend (Factory.NewBackend).
-	NewBackend func(bbapi.Credential, ...bbapi.Option) (backend.Backend, error)
-	// PersistSettings records non-default settings for later runs (Factory.PersistSettings).
-	PersistSettings func(settings.Settings) (string, error)
+	*cmdutil.Factory
 	// WorkDir is the directory whose repository's remotes are switched.
 	WorkDir string
-
-	JSON    bool
-	Debug   bool
-	NoInput bool
 
 	Name           string
 	KeyFile        string
@@ -98,21 +69,7 @@ type Options struct {
 
 // NewCmdSetup builds `bbkey setup`. runF replaces runSetup in tests.
 func NewCmdSetup(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{
-		IO:              f.IOStreams,
-		LookupEnv:       f.LookupEnv,
-		Prompter:        f.Prompter,
-		Now:             f.Now,
-		Settings:        f.Settings,
-		Paths:           f.Paths,
-		Hostname:        f.Hostname,
-		Agent:           f.Agent,
-		CredStore:       f.CredStore,
-		Git:             f.Git,
-		Resolve:         f.ResolveSelected,
-		NewBackend:      f.NewBackend,
-		PersistSettings: f.PersistSettings,
-	}
+	opts := &Options{Factory: f}
 	cmd := &cobra.Command{
 		Use:   "setup",
 		Short: "Set this machine up for git over SSH with Bitbucket",
@@ -152,9 +109,6 @@ unless --name. --server cloud selects Bitbucket Cloud over a server config.json 
   bbkey setup --dry-run --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.JSON = f.Globals.JSON
-			opts.Debug = f.Globals.Debug
-			opts.NoInput = f.NoInput()
 			wd, err := os.Getwd()
 			if err != nil {
 				return fmt.Errorf("finding the current directory: %w", err)
