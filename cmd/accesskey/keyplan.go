@@ -198,7 +198,7 @@ func recordTargets(st *state.State, p *keyPlan, b backend.Backend, write bool, b
 func resultOf(b backend.Backend, write bool, pl provision.Placed) accesskey.Result {
 	r := accesskey.Result{
 		Target: accesskey.WithPermission([]state.Target{accesskey.TargetOf(pl.Place.Place)}, b.Kind(), write)[0],
-		Status: accesskey.Status(pl.Status), Err: pl.Err, Added: pl.At,
+		Status: pl.Status, Err: pl.Err, Added: pl.At,
 	}
 	if pl.Key != nil {
 		r.KeyID = pl.Key.ID
@@ -218,7 +218,7 @@ func merge(targets []state.Target, lists ...[]accesskey.Result) []accesskey.Resu
 	for _, t := range targets {
 		r, ok := by[t.Key()]
 		if !ok {
-			r = accesskey.Result{Target: t, Status: accesskey.StatusSkipped}
+			r = accesskey.Result{Target: t, Status: provision.Skipped}
 		}
 		out = append(out, r)
 	}

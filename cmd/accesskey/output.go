@@ -22,7 +22,7 @@ import (
 )
 
 // statusPending is a target a dry run would add the key to.
-const statusPending accesskey.Status = "pending"
+const statusPending provision.Status = "pending"
 
 // plan is what a run is about to do, printed before it does it.
 type plan struct {
@@ -128,7 +128,7 @@ func (r *report) missing() []accesskey.Result {
 
 func (r *report) counts() map[string]int {
 	c := map[string]int{"total": len(r.Results)}
-	for _, s := range []accesskey.Status{accesskey.StatusAdded, accesskey.StatusPresent, accesskey.StatusFailed, accesskey.StatusSkipped} {
+	for _, s := range []provision.Status{provision.Added, provision.Present, provision.Failed, provision.Skipped} {
 		c[string(s)] = 0
 	}
 	if r.DryRun {
@@ -306,11 +306,11 @@ func (o *Options) printPlan(p plan, spec accesskey.Spec) {
 
 func (o *Options) printSummary(r *report) {
 	c := r.counts()
-	have := c[string(accesskey.StatusAdded)] + c[string(accesskey.StatusPresent)]
+	have := c[string(provision.Added)] + c[string(provision.Present)]
 	line := fmt.Sprintf("%d of %d %s the key (%d added, %d already present)", have, c["total"], text.Plural(c["total"], "target has", "targets have"),
-		c[string(accesskey.StatusAdded)], c[string(accesskey.StatusPresent)])
+		c[string(provision.Added)], c[string(provision.Present)])
 	if miss := r.missing(); len(miss) > 0 {
-		o.IOStreams.Step(iostreams.MarkFail, "%s; %d failed, %d not started", line, c[string(accesskey.StatusFailed)], c[string(accesskey.StatusSkipped)])
+		o.IOStreams.Step(iostreams.MarkFail, "%s; %d failed, %d not started", line, c[string(provision.Failed)], c[string(provision.Skipped)])
 		return
 	}
 	o.IOStreams.Step(iostreams.MarkOK, "%s", line)

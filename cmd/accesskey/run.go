@@ -13,6 +13,7 @@ import (
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/accesskey"
 	"github.com/bbkey/bbkey/internal/backend"
+	"github.com/bbkey/bbkey/internal/bulk"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/hostkeys"
@@ -163,7 +164,7 @@ func runAdd(ctx context.Context, o *Options) error {
 	testhook.Pause(ctx, o.LookupEnv, "add-access-key:planned")
 	rep := &report{Backend: b, Plan: pl, Key: p}
 	var stateChanged bool
-	prog := accesskey.NewProgress(o.IOStreams, len(pending), o.Now)
+	prog := bulk.NewProgress(o.IOStreams, len(pending), o.Now, nil)
 	defer prog.Close()
 	places := make([]provision.Place, len(pending))
 	for i, t := range pending {
@@ -179,7 +180,7 @@ func runAdd(ctx context.Context, o *Options) error {
 		// another fails or the proof does: a re-run finishes the rest.
 		Partial: true, KeepUnproven: true,
 		Finished: func(r provision.Placed, done, failed int) {
-			prog.Finished(resultOf(b, o.Write, r), done, failed)
+			prog.Finished(accesskey.Line(resultOf(b, o.Write, r)), done, failed)
 		},
 		Now:   o.Now,
 		State: sd, Claim: true, RecordEach: true,

@@ -1,18 +1,10 @@
-// Data Center's access-key permissions: read unless --write, recorded with each target.
-
 package accesskey
 
 import (
-	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/state"
 )
-
-// Permission is the Data Center permission the key gets on t: read unless write.
-func Permission(t state.Target, write bool) dc.Permission {
-	return provision.Permission(backend.PlaceKind(t.Kind), write)
-}
 
 // WithPermission returns the targets with the permission the key is to get on each, on
 // Data Center, which the state records with them: a target done read-only is not done
@@ -23,7 +15,7 @@ func WithPermission(ts []state.Target, kind backend.Kind, write bool) []state.Ta
 	}
 	out := make([]state.Target, len(ts))
 	for i, t := range ts {
-		t.Permission = string(Permission(t, write))
+		t.Permission = string(provision.Permission(backend.PlaceKind(t.Kind), write))
 		out[i] = t
 	}
 	return out

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/bulk"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
@@ -22,15 +24,15 @@ func repo(slug string) state.Target {
 func TestProgressPlainLines(t *testing.T) {
 	ios, _, _, stderr := iostreams.Test()
 	clk := &stepClock{t: time.Unix(0, 0)}
-	p := NewProgress(ios, 4, clk.now)
-	p.Finished(Result{Target: repo("a"), Status: StatusAdded}, 1, 0)
+	p := bulk.NewProgress(ios, 4, clk.now, nil)
+	p.Finished(Line(Result{Target: repo("a"), Status: provision.Added}), 1, 0)
 	p.Wait(bbapi.Wait{Delay: 1500 * time.Millisecond, Reason: "rate limited", Remaining: 4 * time.Minute})
 	p.Wait(bbapi.Wait{Delay: 2 * time.Second, Reason: "rate limited", Remaining: 3 * time.Minute}) // within 5s: quiet
-	p.Finished(Result{Target: state.Target{Kind: state.TargetProject, Workspace: "acme", Slug: "OPS"}, Status: StatusPresent}, 2, 0)
-	p.Finished(Result{Target: repo("c"), Status: StatusFailed, Err: &bbapi.ErrorResponse{StatusCode: 403, Message: "no admin"}}, 2, 1)
+	p.Finished(Line(Result{Target: state.Target{Kind: state.TargetProject, Workspace: "acme", Slug: "OPS"}, Status: provision.Present}), 2, 0)
+	p.Finished(Line(Result{Target: repo("c"), Status: provision.Failed, Err: &bbapi.ErrorResponse{StatusCode: 403, Message: "no admin"}}), 2, 1)
 	clk.t = clk.t.Add(6 * time.Second)
 	p.Wait(bbapi.Wait{Delay: 3 * time.Second, Reason: "503 Service Unavailable", Remaining: time.Minute})
-	p.Finished(Result{Target: repo("d"), Status: StatusSkipped}, 2, 1)
+	p.Finished(Line(Result{Target: repo("d"), Status: provision.Skipped}), 2, 1)
 	p.Close()
 	want := `✓ acme/a: added (1/4)
 ! waiting 2s before retrying (rate limited; 4m0s of --max-wait left)
@@ -49,11 +51,11 @@ func TestProgressBar(t *testing.T) {
 	ios.SetStderrTTY(true)
 	ios.SetColor(false)
 	clk := &stepClock{t: time.Unix(0, 0)}
-	p := NewProgress(ios, 4, clk.now)
+	p := bulk.NewProgress(ios, 4, clk.now, nil)
 	clk.t = clk.t.Add(10 * time.Second)
-	p.Finished(Result{Target: repo("a"), Status: StatusAdded}, 1, 0)
+	p.Finished(Line(Result{Target: repo("a"), Status: provision.Added}), 1, 0)
 	p.Wait(bbapi.Wait{Delay: 20 * time.Second, Reason: "rate limited"})
-	p.Finished(Result{Target: repo("b"), Status: StatusFailed, Err: errors.New("boom")}, 1, 1)
+	p.Finished(Line(Result{Target: repo("b"), Status: provision.Failed, Err: errors.New("boom")}), 1, 1)
 	p.Close()
 	frames := strings.Split(stderr.String(), "\r\x1b[K")
 	want := []string{

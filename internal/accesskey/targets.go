@@ -33,6 +33,7 @@ import (
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/backend"
+	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
@@ -175,7 +176,7 @@ func Split(targets []state.Target, key *state.AccessKey, fingerprint string) (do
 	for _, t := range targets {
 		if key != nil && bbapi.SameFingerprint(key.Fingerprint, fingerprint) {
 			if rec, ok := key.Target(t); ok && rec.Permission == t.Permission {
-				done = append(done, Result{Target: t, Status: StatusPresent, KeyID: rec.KeyID, Recorded: true})
+				done = append(done, Result{Target: t, Status: provision.Present, KeyID: rec.KeyID, Recorded: true})
 				continue
 			}
 		}

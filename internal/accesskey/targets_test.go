@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/bbkey/bbkey/internal/backend"
+	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 )
@@ -114,7 +115,7 @@ func TestSplit(t *testing.T) {
 	key.SetTarget(rec)
 
 	done, pending := Split([]state.Target{a, b, p}, key, strings.TrimPrefix(fp, "SHA256:"))
-	if len(done) != 1 || done[0].KeyID != "7" || !done[0].Recorded || done[0].Status != StatusPresent {
+	if len(done) != 1 || done[0].KeyID != "7" || !done[0].Recorded || done[0].Status != provision.Present {
 		t.Errorf("done = %+v", done)
 	}
 	if want := []string{"repo:acme/b", "project:acme/a"}; !slices.Equal(refs(pending), want) {
