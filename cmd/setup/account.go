@@ -37,7 +37,7 @@ func (r *run) credentials(ctx context.Context) error {
 		return errkind.UsageError(err, apierr.Hints(err)...)
 	case errors.Is(err, settings.ErrNoCredential) && opts.NoInput():
 		return errkind.UsageError(errors.New("no Bitbucket credential, and no terminal to ask for one"),
-			append(cmdutil.ServerTokenHints(envSet(opts.LookupEnv, "BITBUCKET_SERVER_TOKEN"), r.server),
+			append(opts.ServerTokenHints(),
 				"set "+shared.EnvEmail+" and "+shared.EnvToken+" (or pass --token-file FILE with "+shared.EnvEmail+"), or run 'bbkey auth login' first",
 				"create an API token with scopes at "+shared.TokenPage)...)
 	case errors.Is(err, settings.ErrNoCredential):
@@ -207,13 +207,4 @@ func dataCenterName(user, server string) string {
 	}
 	// A name cut at 63 characters must still end with a letter or digit.
 	return strings.TrimRight(keylabel.SanitizeName(user+"-"+host), "-._")
-}
-
-// envSet reports whether the environment sets name to a non-empty value.
-func envSet(lookup func(string) (string, bool), name string) bool {
-	if lookup == nil {
-		return false
-	}
-	v, ok := lookup(name)
-	return ok && v != ""
 }

@@ -30,11 +30,7 @@ func (r *run) gitSSH(ctx context.Context) {
 		r.step("git ssh", statusSkipped, "left git's ssh alone (--no-git-ssh)")
 		return
 	}
-	getenv := func(k string) string {
-		v, _ := r.opts.LookupEnv(k)
-		return v
-	}
-	which, err := gitssh.Find(ctx, r.opts.Git, r.paths.Home, getenv)
+	which, err := gitssh.Find(ctx, r.opts.Git, r.paths.Home, r.opts.Getenv)
 	if errors.Is(err, gitrun.ErrNotFound) {
 		r.step("git ssh", statusSkipped, "git is not installed: nothing to point at Windows OpenSSH")
 		return
@@ -47,7 +43,7 @@ func (r *run) gitSSH(ctx context.Context) {
 		r.step("git ssh", statusSkipped, "git uses Windows OpenSSH (%s)", which)
 		return
 	}
-	win := gitssh.WindowsSSH(getenv)
+	win := gitssh.WindowsSSH(r.opts.Getenv)
 	switch {
 	case which.Source == gitssh.FromEnvCommand || which.Source == gitssh.FromEnvSSH:
 		r.step("git ssh", statusWarning, "git uses %s, not Windows OpenSSH, and the environment wins over git's config: remove %s so git can reach the agent", which, which.Source)

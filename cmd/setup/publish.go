@@ -6,10 +6,10 @@ package setup
 import (
 	"context"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/bbkey/bbkey/internal/backend"
@@ -151,7 +151,7 @@ func (r *run) prove(ctx context.Context) error {
 	if greeting == "" {
 		greeting = "accepted"
 	}
-	r.step("proof", statusDone, "%s (%s) accepted the key: %s", r.ssh.Host, r.ssh.Endpoint, firstLine(greeting))
+	r.step("proof", statusDone, "%s (%s) accepted the key: %s", r.ssh.Host, r.ssh.Endpoint, strings.SplitN(greeting, "\n", 2)[0])
 	return nil
 }
 
@@ -178,7 +178,10 @@ func (r *run) signers() ([]ssh.Signer, error) {
 // three parts as its proof, state and config steps.
 func (r *run) writeConfig(ctx context.Context) error {
 	r.beforeState(ctx)
-	st := cloneState(r.st)
+	st, err := r.stateDir.Load() // a copy to change: a dry run writes nothing
+	if err != nil {
+		return err
+	}
 	if r.recordAccount(st) {
 		r.changed(filepath.Join(r.stateDir.Path, state.StateFile))
 	}
@@ -300,38 +303,10 @@ func (r *run) sameServer(st *state.State) bool {
 	return r.server == "" || r.ssh.Recorded(st.ServerOf(r.server))
 }
 
-// cloneState copies st deeply enough for apply: the account maps and the server entries.
-func cloneState(st *state.State) *state.State {
-	c := *st
-	c.Accounts = maps.Clone(st.Accounts)
-	if c.Accounts == nil {
-		c.Accounts = map[string]*state.Account{}
-	}
-	c.Servers = make(map[string]*state.Server, len(st.Servers))
-	for url, v := range st.Servers {
-		cv := *v
-		cv.Accounts, cv.AccessKeys = maps.Clone(v.Accounts), maps.Clone(v.AccessKeys)
-		if cv.Accounts == nil {
-			cv.Accounts = map[string]*state.Account{}
-		}
-		c.Servers[url] = &cv
-	}
-	return &c
-}
-
 func (r *run) changed(paths ...string) {
 	for _, p := range paths {
 		if !slices.Contains(r.res.FilesChanged, p) {
 			r.res.FilesChanged = append(r.res.FilesChanged, p)
 		}
 	}
-}
-
-func firstLine(s string) string {
-	for i, c := range s {
-		if c == '\n' {
-			return s[:i]
-		}
-	}
-	return s
 }

@@ -110,7 +110,7 @@ func (r *run) switchRemotes(ctx context.Context) error {
 func (r *run) scrubCredentials(ctx context.Context) error {
 	r.current = "credentials files"
 	t := r.b.CredentialHosts()
-	sp, err := remote.PlanScrubFor(ctx, r.opts.Git, r.paths.Home, r.getenv("XDG_CONFIG_HOME"), t)
+	sp, err := remote.PlanScrubFor(ctx, r.opts.Git, r.paths.Home, r.opts.Getenv("XDG_CONFIG_HOME"), t)
 	switch {
 	case errors.Is(err, gitrun.ErrNotFound):
 		return nil
@@ -147,9 +147,4 @@ func (r *run) scrubCredentials(ctx context.Context) error {
 		r.step("credentials files", statusDone, "asked git's credential helpers (%s) to forget %s", strings.Join(sp.Helpers, ", "), r.server)
 	}
 	return nil
-}
-
-func (r *run) getenv(k string) string {
-	v, _ := r.opts.LookupEnv(k)
-	return v
 }

@@ -1,30 +1,12 @@
 // Package setup is `bbkey setup`: a new machine from nothing to git over SSH in one
-// unattended run. In order, each step printing one ✓ / ! / ✗ line on stderr and skipped
-// when already done:
-//
-//  1. credentials: --token-file, the environment, the stored credential, or (on a
-//     terminal) the `bbkey auth login` questions; checked with GET /user;
-//  2. key: ~/.ssh/bbkey_<name>_ed25519 reused when its files exist, else generated (the
-//     passphrase asked twice, or --passphrase-file / BBKEY_PASSPHRASE); --key FILE uses
-//     an existing key instead;
-//  3. agent: the key added to ssh-agent (--agent-lifetime); no agent is a warning;
-//  4. upload: added to the account with the label bbkey:<name>:<date>, unless a key with
-//     the same fingerprint is there already;
-//  5. host keys: Bitbucket's pinned keys written to ~/.ssh/bbkey/known_hosts;
-//  6. proof: an SSH handshake with the endpoint, host key checked against the pins,
-//     authenticating with this key alone;
-//  7. ssh config: state.json and the Host block in ~/.ssh/bbkey/config (with the Include
-//     line in ~/.ssh/config), written only once the key is proven, so the config never
-//     points at a key that does not work;
-//  8. remotes: the Bitbucket remotes of the repository setup runs in, switched to SSH.
+// unattended run, each step (listed in the command's help and docs/setup.md) printing one
+// ✓ / ! / ✗ line on stderr and skipped when already done.
 //
 // Nothing is lost on failure: every question is asked (or fails, without a terminal,
-// naming the flag) before anything is written; a key whose upload or proof fails keeps
-// its local files (they are the user's and a re-run reuses them), but is taken out of the
-// agent again, and a key uploaded by this run whose proof fails is deleted from Bitbucket
-// again (only that key, by its id). The pinned known_hosts, written before the proof
-// because the proof checks the server against it, is removed again when this run
-// created it.
+// naming the flag) before anything is written; a key whose upload or proof fails keeps its
+// files for a re-run but leaves the agent, and is deleted from Bitbucket again (by its id)
+// when this run uploaded it; a pinned known_hosts this run created is removed again. The
+// ssh config is written only once the key is proven.
 //
 // Call budget: a fresh key costs exactly GET /user and POST; a re-run with nothing to do
 // GET /user and one page of the user's keys, and changes no file.
