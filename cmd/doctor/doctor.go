@@ -8,32 +8,8 @@
 // fixes being applied and the final verdict go to stderr. Exit 0 when no check failed
 // (warnings pass), 1 when one did, 2 when --fix was declined or needed --yes.
 //
-// The --json document (one object, stable; checks in report order):
-//
-//	{
-//	  "ok": false,                           // no check failed
-//	  "checks": [{
-//	    "id": "key-permissions",             // stable identifier
-//	    "title": "key permissions",
-//	    "status": "fail",                    // ok | warn | fail | skipped
-//	    "summary": "/home/u/.ssh/bbkey_ada_ed25519 is accessible by group or others (mode 0644)",
-//	    "details": ["…"],                    // omitted when empty
-//	    "cause": "ssh refuses a private key others can read …",  // problems only
-//	    "fix": "run: chmod 600 /home/u/.ssh/bbkey_ada_ed25519",  // problems only
-//	    "fixable": true                      // bbkey doctor --fix repairs it
-//	  }],
-//	  "fixes": [{                            // the safe fixes: applied with --fix, else on offer
-//	    "key": "chmod",
-//	    "description": "tighten permissions: chmod 600 …",
-//	    "checks": ["key-permissions"],
-//	    "applied": true,
-//	    "error": "",                         // omitted when empty
-//	    "changed_files": ["/home/u/.ssh/bbkey_ada_ed25519"]
-//	  }],
-//	  "changed_files": ["…"]                 // every file the fixes wrote (backups included)
-//	}
-//
-// With --fix, "checks" are those of the second run, after the fixes.
+// The --json document (docs/doctor.md) is {"ok", "checks", "fixes", "changed_files"};
+// with --fix, "checks" are those of the second run, after the fixes.
 package doctor
 
 import (
@@ -175,14 +151,6 @@ first unless --yes, then checks again. Exit 0 when no check failed, 1 otherwise.
 	return cmd
 }
 
-func (o *Options) getenv(k string) string {
-	if o.LookupEnv == nil {
-		return ""
-	}
-	v, _ := o.LookupEnv(k)
-	return v
-}
-
 // newEnv gathers what the checks read. A fresh one is built for the run after --fix.
 func newEnv(opts *Options) (*engine.Env, error) {
 	s, err := opts.Settings()
@@ -193,8 +161,12 @@ func newEnv(opts *Options) (*engine.Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	getenv := func(k string) string {
+		v, _ := opts.LookupEnv(k)
+		return v
+	}
 	e := &engine.Env{
-		Settings: s, Paths: p, Now: opts.Now, Getenv: opts.getenv, Git: opts.Git, WorkDir: opts.WorkDir,
+		Settings: s, Paths: p, Now: opts.Now, Getenv: getenv, Git: opts.Git, WorkDir: opts.WorkDir,
 		Credential: opts.Resolve, NewClient: opts.NewClient, Agent: opts.Agent,
 		PersistSettings: opts.PersistSettings,
 		Passphrase:      secret.Source{File: opts.PassphraseFile, LookupEnv: opts.LookupEnv, NoInput: true},
@@ -227,16 +199,6 @@ func newEnv(opts *Options) (*engine.Env, error) {
 	return e, nil
 }
 
-// fixReport is one fix in the JSON document.
-type fixReport struct {
-	Key          string   `json:"key"`
-	Description  string   `json:"description"`
-	Checks       []string `json:"checks"`
-	Applied      bool     `json:"applied"`
-	Error        string   `json:"error,omitempty"`
-	ChangedFiles []string `json:"changed_files"`
-}
-
 func runDoctor(ctx context.Context, opts *Options) error {
 	if opts.Fix && !opts.DryRun {
 		// --fix may write keys, the ssh config and the state: the writers' lock comes
@@ -257,12 +219,8 @@ func runDoctor(ctx context.Context, opts *Options) error {
 	}
 	results := engine.Run(ctx, env, checksFor(env))
 	fixes := engine.Fixes(results)
-	reports := make([]fixReport, len(fixes))
-	for i, f := range fixes {
-		reports[i] = fixReport{Key: f.Key, Description: f.Description, Checks: f.Checks, ChangedFiles: []string{}}
-	}
 	if !opts.Fix || len(fixes) == 0 || opts.DryRun {
-		err := verdict(opts, results, reports, nil)
+		err := verdict(opts, results, fixes, nil)
 		switch {
 		case opts.Fix && len(fixes) == 0 && err != nil:
 			opts.IO.Step(iostreams.MarkWarn, "Nothing here is safe for --fix to repair: follow the fix under each ✗")
@@ -281,7 +239,7 @@ func runDoctor(ctx context.Context, opts *Options) error {
 	if !opts.Yes {
 		if opts.NoInput {
 			if opts.JSON {
-				printJSONDoc(opts, results, reports, nil)
+				printJSONDoc(opts, results, fixes, nil)
 			}
 			return errkind.UsageError(fmt.Errorf("%d %s to apply: nothing changed without confirmation", len(fixes), text.Plural(len(fixes), "fix", "fixes")),
 				"re-run with --yes to apply them")
@@ -300,19 +258,14 @@ func runDoctor(ctx context.Context, opts *Options) error {
 	}
 	testhook.Pause(ctx, opts.LookupEnv, "doctor:checked")
 	var changed []string
-	for i, f := range fixes {
+	for _, f := range fixes {
 		files, err := f.Apply(ctx)
-		reports[i].Applied = err == nil
-		if files != nil {
-			reports[i].ChangedFiles = files
-		}
 		for _, c := range files {
 			if !slices.Contains(changed, c) {
 				changed = append(changed, c)
 			}
 		}
 		if err != nil {
-			reports[i].Error = err.Error()
 			opts.IO.Step(iostreams.MarkFail, "Could not %s: %v", f.Description, err)
 			continue
 		}
@@ -327,7 +280,7 @@ func runDoctor(ctx context.Context, opts *Options) error {
 		fmt.Fprintln(opts.IO.Out)
 		fmt.Fprintln(opts.IO.Out, "After the fixes:")
 	}
-	return verdict(opts, final, reports, changed)
+	return verdict(opts, final, fixes, changed)
 }
 
 // checksFor are the checks of this machine: all of them, but without Bitbucket Cloud's

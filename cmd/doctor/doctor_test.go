@@ -138,7 +138,7 @@ func TestFixWithoutTerminalNeedsYes(t *testing.T) {
 	var doc struct {
 		OK     bool            `json:"ok"`
 		Checks []engine.Result `json:"checks"`
-		Fixes  []fixReport     `json:"fixes"`
+		Fixes  []engine.Fix    `json:"fixes"`
 	}
 	if err := json.Unmarshal([]byte(out.String()), &doc); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())

@@ -14,9 +14,9 @@ import (
 )
 
 // verdict prints the (final) report and turns failed checks into exit 1.
-func verdict(opts *Options, results []engine.Result, reports []fixReport, changed []string) error {
+func verdict(opts *Options, results []engine.Result, fixes []*engine.Fix, changed []string) error {
 	if opts.JSON {
-		printJSONDoc(opts, results, reports, changed)
+		printJSONDoc(opts, results, fixes, changed)
 	} else {
 		printReport(opts, results)
 	}
@@ -90,12 +90,12 @@ func printReport(opts *Options, results []engine.Result) {
 type jsonDoc struct {
 	OK           bool            `json:"ok"`
 	Checks       []engine.Result `json:"checks"`
-	Fixes        []fixReport     `json:"fixes"`
+	Fixes        []*engine.Fix   `json:"fixes"`
 	ChangedFiles []string        `json:"changed_files"`
 }
 
-func printJSONDoc(opts *Options, results []engine.Result, reports []fixReport, changed []string) {
-	doc := jsonDoc{OK: true, Checks: results, Fixes: reports, ChangedFiles: changed}
+func printJSONDoc(opts *Options, results []engine.Result, fixes []*engine.Fix, changed []string) {
+	doc := jsonDoc{OK: true, Checks: results, Fixes: fixes, ChangedFiles: changed}
 	for _, r := range results {
 		if r.Status == engine.Fail {
 			doc.OK = false
@@ -105,7 +105,7 @@ func printJSONDoc(opts *Options, results []engine.Result, reports []fixReport, c
 		doc.Checks = []engine.Result{}
 	}
 	if doc.Fixes == nil {
-		doc.Fixes = []fixReport{}
+		doc.Fixes = []*engine.Fix{}
 	}
 	if doc.ChangedFiles == nil {
 		doc.ChangedFiles = []string{}

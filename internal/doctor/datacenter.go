@@ -99,23 +99,6 @@ func (e *Env) loadDCServers() []*dcServer {
 	return list
 }
 
-// serverKeys are the keys the state records on a server, account keys first.
-func serverKeys(v *state.Server) []managedKey {
-	if v == nil {
-		return nil
-	}
-	var out []managedKey
-	for _, name := range slices.Sorted(maps.Keys(v.Accounts)) {
-		a := v.Accounts[name]
-		out = append(out, managedKey{Kind: keys.KindAccount, Name: name, Path: a.KeyPath, Fingerprint: a.Fingerprint, Label: a.Label, Created: a.Created, AccountUUID: a.UUID})
-	}
-	for _, name := range slices.Sorted(maps.Keys(v.AccessKeys)) {
-		k := v.AccessKeys[name]
-		out = append(out, managedKey{Kind: keys.KindAccess, Name: name, Path: k.Path, Fingerprint: k.Fingerprint, Label: k.Label, Created: k.Created, Targets: k.Targets})
-	}
-	return out
-}
-
 // dcResult folds per-server findings into one result: the worst status wins, each
 // server's line is a detail.
 type dcFinding struct {
@@ -310,8 +293,9 @@ func checkDCProof(ctx context.Context, e *Env, deps Deps) Result {
 		return skip(d)
 	}
 	var fs []dcFinding
+	all, _ := e.keys()
 	for _, s := range e.dcServers() {
-		mks := serverKeys(s.Entry)
+		mks := slices.DeleteFunc(slices.Clone(all), func(k managedKey) bool { return k.Server != s.URL })
 		if len(mks) == 0 {
 			continue
 		}

@@ -1,18 +1,8 @@
-// Package doctor diagnoses everything that stands between a user and a working `git
-// fetch` over SSH to Bitbucket, one check per possible cause: the credential and its
-// scopes, secrets left on disk, the key files, the agent, the ssh config, the network
-// path to the endpoint and its host key, the repository's remotes, and finally an SSH
-// handshake with the key itself.
-//
-// Each check answers with a Result: ok, warn, fail, or skipped (a check whose question
-// cannot be asked because one it depends on failed, so a single broken thing shows up as
-// one failure, not as a cascade). A problem carries its cause and the exact command or
-// action that fixes it; problems that can be repaired without risk carry a Fix that
-// `bbkey doctor --fix` applies.
-//
-// Checks run concurrently, each with its own timeout, and Run returns their results in a
-// fixed order, so the report reads the same every time and the whole run takes seconds
-// even when the network is down.
+// Package doctor diagnoses what stands between a user and a working `git fetch` over
+// SSH to Bitbucket, one check per possible cause. A check whose question depends on one
+// that failed is skipped, so one broken thing shows as one failure, not a cascade; each
+// problem carries its cause and fix, and the safe ones a Fix that `doctor --fix` applies.
+// Checks run concurrently, each under its own timeout; results come in a fixed order.
 package doctor
 
 import (
@@ -59,24 +49,34 @@ type Result struct {
 	fixes []*Fix
 }
 
-// Passed reports whether the check did not fail (warnings and skips pass).
-func (r Result) Passed() bool { return r.Status != Fail }
-
-// Fix is a safe repair. Several checks may share one (the ssh config, the Include line
-// and the pinned host keys are all rewritten by one sync); Fixes lists each once.
+// Fix is a safe repair, and its entry in the --json report. Several checks may share
+// one (one sync rewrites the ssh config, the Include line and the pins); Fixes lists
+// each once.
 type Fix struct {
 	// Key identifies the repair so checks sharing it run it once.
-	Key string `json:"key"`
-	// Description says what it does, for the confirmation and the report.
-	Description string `json:"description"`
-	// Checks are the IDs of the checks it repairs.
-	Checks []string `json:"checks"`
+	Key         string   `json:"key"`
+	Description string   `json:"description"`
+	Checks      []string `json:"checks"`
+	// Applied, Error and ChangedFiles are filled by Apply.
+	Applied      bool     `json:"applied"`
+	Error        string   `json:"error,omitempty"`
+	ChangedFiles []string `json:"changed_files"`
 
 	apply func(ctx context.Context) ([]string, error)
 }
 
-// Apply performs the repair and returns the files it changed.
-func (f *Fix) Apply(ctx context.Context) ([]string, error) { return f.apply(ctx) }
+// Apply performs the repair, records its outcome and returns the files it changed.
+func (f *Fix) Apply(ctx context.Context) ([]string, error) {
+	files, err := f.apply(ctx)
+	f.Applied = err == nil
+	if files != nil {
+		f.ChangedFiles = files
+	}
+	if err != nil {
+		f.Error = err.Error()
+	}
+	return files, err
+}
 
 // Check is one diagnosis.
 type Check struct {
@@ -119,16 +119,14 @@ func Fixes(results []Result) []*Fix {
 				continue
 			}
 			f := *fx
-			f.Checks = []string{r.ID}
+			f.Checks, f.ChangedFiles = []string{r.ID}, []string{}
 			byKey[f.Key] = &f
 			out = append(out, &f)
 		}
 	}
 	// Permissions first: other repairs read the key files, and keys refuses to read a
 	// private key others can access.
-	slices.SortStableFunc(out, func(a, b *Fix) int {
-		return cmp.Compare(fixOrder(a.Key), fixOrder(b.Key))
-	})
+	slices.SortStableFunc(out, func(a, b *Fix) int { return cmp.Compare(fixOrder(a.Key), fixOrder(b.Key)) })
 	return out
 }
 

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/identity"
+	"github.com/bbkey/bbkey/internal/inventory"
 	"github.com/bbkey/bbkey/internal/remote"
 	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/settings"
@@ -101,22 +101,11 @@ type Env struct {
 	dc         func() []*dcServer
 }
 
-// managedKey is a key bbkey made (or was given) and recorded in its state.
+// managedKey is a key bbkey's state records, or, with an empty state, one of bbkey's key
+// files found in the ssh directory (Unrecorded: the state was lost or never written).
 type managedKey struct {
-	Kind        keys.Kind
-	Name        string
-	Path        string
-	Fingerprint string
-	Label       string
-	Created     time.Time
-	// AccountUUID is the account an account key belongs to.
-	AccountUUID string
-	Targets     []state.Target
-	// Unrecorded is set for a key file found in the ssh directory that the state does
-	// not know (the state was lost, or never written).
+	inventory.Recorded
 	Unrecorded bool
-	// Server is the Data Center server the key is on; "" for Bitbucket Cloud.
-	Server string
 }
 
 func (k managedKey) what() string {
@@ -292,54 +281,32 @@ func (e *Env) knownServers() []string {
 	return slices.Compact(servers)
 }
 
-// loadKeys lists the keys the state records; with an empty state, bbkey's key files in
-// the ssh directory stand in (a state lost or never written).
+// loadKeys lists the keys the state records, on Cloud and each Data Center server; with
+// an empty state, bbkey's key files in the ssh directory stand in.
 func (e *Env) loadKeys() ([]managedKey, error) {
 	st, err := e.state()
 	if err != nil {
 		return nil, err
 	}
 	var out []managedKey
-	for name, a := range st.Accounts {
-		out = append(out, managedKey{Kind: keys.KindAccount, Name: name, Path: a.KeyPath, Fingerprint: a.Fingerprint,
-			Label: a.Label, Created: a.Created, AccountUUID: a.UUID})
+	for _, r := range inventory.RecordedKeys(st) {
+		out = append(out, managedKey{Recorded: r})
 	}
-	for name, k := range st.AccessKeys {
-		mk := managedKey{Kind: keys.KindAccess, Name: name, Path: k.Path, Fingerprint: k.Fingerprint,
-			Label: k.Label, Created: k.Created, Targets: k.Targets}
+	if len(out) > 0 {
+		return out, nil
+	}
+	local, err := keys.Local(e.Paths.SSHDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, lk := range local {
+		kind, name, _ := keys.ParseFileName(filepath.Base(lk.Path))
+		mk := managedKey{Recorded: inventory.Recorded{Kind: kind, Name: name, Path: lk.Path}, Unrecorded: true}
+		if lk.Key != nil {
+			mk.Fingerprint = lk.Key.Fingerprint
+		}
 		out = append(out, mk)
 	}
-	// The keys on Data Center servers: the local checks (files, permissions, passphrase,
-	// age, agent) cover them too; the Cloud checks take cloudKeys.
-	for url, v := range st.Servers {
-		for _, mk := range serverKeys(v) {
-			mk.Server = url
-			out = append(out, mk)
-		}
-	}
-	if len(out) == 0 {
-		local, err := keys.Local(e.Paths.SSHDir)
-		if err != nil {
-			return nil, err
-		}
-		for _, lk := range local {
-			kind, name, _ := keys.ParseFileName(filepath.Base(lk.Path))
-			mk := managedKey{Kind: kind, Name: name, Path: lk.Path, Unrecorded: true}
-			if lk.Key != nil {
-				mk.Fingerprint = lk.Key.Fingerprint
-			}
-			out = append(out, mk)
-		}
-	}
-	slices.SortFunc(out, func(a, b managedKey) int {
-		if a.Kind != b.Kind {
-			return int(a.Kind) - int(b.Kind)
-		}
-		if a.Server != b.Server {
-			return strings.Compare(a.Server, b.Server)
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
 	return out, nil
 }
 

@@ -1,13 +1,9 @@
 // Package inventory finds every SSH key bbkey can see and joins the sightings by
-// fingerprint: key files in the ssh directory (bbkey's own and the user's other *.pub),
-// the agent's entries, the account's keys on each Bitbucket (Cloud and any Data Center
-// servers, through internal/backend), and the access keys of the repositories and
-// projects asked about. Every sighting on a Bitbucket says which one (Server). `bbkey list` prints the result; `bbkey remove`
-// uses the local half to know which keys this machine can still use.
-//
-// Each key gets a label, an age, a last use and a status, read from Bitbucket first and
-// bbkey's state second: a bbkey label (bbkey:<name>:<date>[:ttl=]) gives the age and,
-// for access keys, the policy; account keys are held to Atlassian's once a year.
+// fingerprint: key files in the ssh directory, the agent's entries, the keys bbkey's state
+// records, the account keys on each Bitbucket (Cloud and Data Center, through
+// internal/backend) and the access keys of the places asked about. list, remove, audit
+// and doctor read it. Each key's label, age and policy are read from Bitbucket first and
+// the state second (keylabel.AgeOf).
 package inventory
 
 import (
@@ -65,18 +61,16 @@ func LocalFiles(sshDir string) ([]LocalFile, []error) {
 		return nil, []error{err}
 	}
 	for _, lk := range local {
-		if lk.Err != nil || lk.Key == nil {
+		k := lk.Key
+		if lk.Err != nil || k == nil {
 			// A permission problem must not hide the key: read its .pub alone.
-			pk, perr := readPub(lk.Path + keys.PublicSuffix)
-			if perr != nil {
+			var perr error
+			if k, perr = readPub(lk.Path + keys.PublicSuffix); perr != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", lk.Path, cmp.Or(lk.Err, perr)))
 				continue
 			}
-			out = append(out, LocalFile{Path: lk.Path, Private: true, Fingerprint: pk.Fingerprint, Type: pk.PublicKey.Type(), Comment: pk.Comment, Bbkey: true})
-			seen[lk.Path+keys.PublicSuffix] = true
-			continue
 		}
-		out = append(out, LocalFile{Path: lk.Path, Private: true, Fingerprint: lk.Key.Fingerprint, Type: lk.Key.PublicKey.Type(), Comment: lk.Key.Comment, Bbkey: true})
+		out = append(out, LocalFile{Path: lk.Path, Private: true, Fingerprint: k.Fingerprint, Type: k.PublicKey.Type(), Comment: k.Comment, Bbkey: true})
 		seen[lk.Path+keys.PublicSuffix] = true
 	}
 	ents, err := os.ReadDir(sshDir)
@@ -148,11 +142,8 @@ type Key struct {
 	// be registered on Cloud and on a Data Center server alike).
 	Accounts []AccountKey
 	Access   []Access
-	// StateName and StateKind name the key in bbkey's state (KindOther when unknown);
-	// StateServer is the Data Center server whose entry it is ("" for Cloud's).
-	StateName   string
-	StateKind   keys.Kind
-	StateServer string
+	// State is the key's entry in bbkey's state; nil when it has none.
+	State *Recorded
 
 	// Derived by Gather.
 	Label    string
@@ -166,7 +157,7 @@ type Key struct {
 
 // Bbkey reports whether the key is bbkey's: a bbkey label, file or state entry.
 func (k *Key) Bbkey() bool {
-	if strings.HasPrefix(k.Label, keylabel.Prefix) || k.StateKind != keys.KindOther {
+	if strings.HasPrefix(k.Label, keylabel.Prefix) || k.State != nil {
 		return true
 	}
 	return slices.ContainsFunc(k.Files, func(f LocalFile) bool { return f.Bbkey })
@@ -201,10 +192,10 @@ func (s Source) checked() bool { return len(s.Remotes) > 0 }
 // checkedFor reports whether the Bitbucket a key belongs to was asked: the server its
 // state entry names (Cloud's for ""), or any Bitbucket for a key the state does not know.
 func (s Source) checkedFor(k *Key) bool {
-	if k.StateKind == keys.KindOther {
+	if k.State == nil {
 		return s.checked()
 	}
-	return slices.ContainsFunc(s.Remotes, func(r Remote) bool { return r.Backend.Server() == k.StateServer })
+	return slices.ContainsFunc(s.Remotes, func(r Remote) bool { return r.Backend.Server() == k.State.Server })
 }
 
 // Gather collects and joins the keys, sorted: bbkey's keys first by label, then the
@@ -267,19 +258,9 @@ func Gather(ctx context.Context, src Source) ([]*Key, []string, error) {
 			}
 		}
 	}
-	if src.State != nil {
-		// Cloud's entries, then each Data Center server's.
-		for _, server := range src.State.Bitbuckets() {
-			for name, a := range src.State.AccountsOf(server) {
-				if k, ok := byFP[bbapi.NormalizeFingerprint(a.Fingerprint)]; ok && k.StateKind == keys.KindOther {
-					k.StateName, k.StateKind, k.StateServer = name, keys.KindAccount, server
-				}
-			}
-			for name, a := range src.State.AccessKeysOf(server) {
-				if k, ok := byFP[bbapi.NormalizeFingerprint(a.Fingerprint)]; ok && k.StateKind == keys.KindOther {
-					k.StateName, k.StateKind, k.StateServer = name, keys.KindAccess, server
-				}
-			}
+	for _, r := range RecordedKeys(src.State) {
+		if k, ok := byFP[bbapi.NormalizeFingerprint(r.Fingerprint)]; ok && k.State == nil {
+			k.State = &r
 		}
 	}
 	out := make([]*Key, 0, len(byFP))
@@ -300,13 +281,8 @@ func keyType(authorized string) string {
 func derive(k *Key, src Source) {
 	var stateLabel string
 	var stateCreated time.Time
-	if src.State != nil {
-		if a, ok := src.State.AccountsOf(k.StateServer)[k.StateName]; ok && k.StateKind == keys.KindAccount {
-			stateLabel, stateCreated = a.Label, a.Created
-		}
-		if a, ok := src.State.AccessKeysOf(k.StateServer)[k.StateName]; ok && k.StateKind == keys.KindAccess {
-			stateLabel, stateCreated = a.Label, a.Created
-		}
+	if k.State != nil {
+		stateLabel, stateCreated = k.State.Label, k.State.Created
 	}
 	// Where the key is seen on a Bitbucket, account keys first: the first label found,
 	// the earliest creation, the latest use.
@@ -334,7 +310,7 @@ func derive(k *Key, src Source) {
 		}
 	}
 	k.Label = cmp.Or(k.Label, stateLabel)
-	age := keylabel.AgeOf(len(k.Accounts) > 0 || k.StateKind == keys.KindAccount, k.Label, bbCreated, stateCreated)
+	age := keylabel.AgeOf(len(k.Accounts) > 0 || k.State != nil && k.State.Kind == keys.KindAccount, k.Label, bbCreated, stateCreated)
 	k.Created, k.Policy = age.Created, age.Policy
 
 	local := slices.ContainsFunc(k.Files, func(f LocalFile) bool { return f.Private })
@@ -386,4 +362,39 @@ func firstFile(k *Key) string {
 		return k.Files[0].Path
 	}
 	return "~" // after every path: keys without a file come last
+}
+
+// Recorded is a key bbkey's state records, on Cloud or a Data Center server.
+type Recorded struct {
+	// Server is the Data Center server's base URL; "" for Bitbucket Cloud.
+	Server                         string
+	Kind                           keys.Kind
+	Name, Path, Fingerprint, Label string
+	Created                        time.Time
+	// AccountUUID is the account of an account key; Targets the places of an access key.
+	AccountUUID string
+	Targets     []state.Target
+}
+
+// RecordedKeys lists the keys st records (none for a nil st): account keys first, then by
+// server (Cloud first) and name.
+func RecordedKeys(st *state.State) []Recorded {
+	if st == nil {
+		return nil
+	}
+	var out []Recorded
+	for _, server := range st.Bitbuckets() {
+		for name, a := range st.AccountsOf(server) {
+			out = append(out, Recorded{Server: server, Kind: keys.KindAccount, Name: name, Path: a.KeyPath,
+				Fingerprint: a.Fingerprint, Label: a.Label, Created: a.Created, AccountUUID: a.UUID})
+		}
+		for name, a := range st.AccessKeysOf(server) {
+			out = append(out, Recorded{Server: server, Kind: keys.KindAccess, Name: name, Path: a.Path,
+				Fingerprint: a.Fingerprint, Label: a.Label, Created: a.Created, Targets: a.Targets})
+		}
+	}
+	slices.SortFunc(out, func(a, b Recorded) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), strings.Compare(a.Server, b.Server), strings.Compare(a.Name, b.Name))
+	})
+	return out
 }
