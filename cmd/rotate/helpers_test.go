@@ -20,6 +20,7 @@ import (
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/prompt/prompttest"
 	"github.com/bbkey/bbkey/internal/schedule"
+	"github.com/bbkey/bbkey/internal/schedule/scheduletest"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
@@ -173,7 +174,7 @@ func (w *world) update(fn func(*state.State)) {
 // fakeTimer answers the timer commands like the real tools: systemctl and launchctl
 // succeed, crontab keeps one crontab in memory, schtasks remembers registered tasks.
 type fakeTimer struct {
-	schedule.FakeRunner
+	scheduletest.FakeRunner
 	mu      sync.Mutex
 	crontab *string
 	tasks   map[string]bool
@@ -185,7 +186,7 @@ func newFakeTimer() *fakeTimer {
 	return f
 }
 
-func (f *fakeTimer) handle(c schedule.Call) ([]byte, error) {
+func (f *fakeTimer) handle(c scheduletest.Call) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {

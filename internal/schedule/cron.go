@@ -3,6 +3,8 @@ package schedule
 import (
 	"fmt"
 	"strings"
+
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // CronMarker ends the crontab line of a job, so bbkey finds and replaces only its own.
@@ -16,12 +18,12 @@ func CronLine(j Job) (string, error) {
 	cmd := []string{cronWhen(j.Calendar)}
 	for _, kv := range j.Env {
 		k, v, _ := strings.Cut(kv, "=")
-		cmd = append(cmd, k+"="+shQuote(v))
+		cmd = append(cmd, k+"="+text.ShellQuote(v))
 	}
 	for _, a := range append([]string{j.Executable}, j.Args...) {
-		cmd = append(cmd, shQuote(a))
+		cmd = append(cmd, text.ShellQuote(a))
 	}
-	cmd = append(cmd, ">>", shQuote(j.LogFile), "2>&1", CronMarker(j.ID))
+	cmd = append(cmd, ">>", text.ShellQuote(j.LogFile), "2>&1", CronMarker(j.ID))
 	// cron turns an unescaped % into a newline.
 	return strings.ReplaceAll(strings.Join(cmd, " "), "%", `\%`), nil
 }
@@ -35,16 +37,6 @@ func cronWhen(c Calendar) string {
 		return fmt.Sprintf("%d %d 1 * *", c.Minute, c.Hour)
 	}
 	return fmt.Sprintf("%d %d * * *", c.Minute, c.Hour)
-}
-
-// shQuote single-quotes s for sh when it has anything but safe characters.
-func shQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+=:,@%", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // isCronLine reports whether line is the crontab line of job id.

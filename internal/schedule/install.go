@@ -14,6 +14,7 @@ import (
 
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/redact"
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // Backend is the timer a job is installed into.
@@ -120,7 +121,7 @@ type Command struct {
 }
 
 // String shows the command as a shell would take it; stdin is summarised, not shown.
-func (c Command) String() string { return c.quoted(shQuote) }
+func (c Command) String() string { return c.quoted(text.ShellQuote) }
 
 // quoted shows the command with each word quoted by quote.
 func (c Command) quoted(quote func(string) string) string {
@@ -160,7 +161,7 @@ func (p *Plan) Empty() bool {
 func (p *Plan) Lines() []string {
 	str := Command.String
 	if p.Backend == TaskScheduler {
-		str = func(c Command) string { return c.quoted(winQuote) }
+		str = func(c Command) string { return c.quoted(text.WindowsQuote) }
 	}
 	var out []string
 	for _, c := range p.Before {
@@ -351,24 +352,6 @@ func (in *Installer) Apply(ctx context.Context, p *Plan) error {
 		}
 	}
 	return nil
-}
-
-// Install installs j and returns what it did.
-func (in *Installer) Install(ctx context.Context, j Job) (*Plan, error) {
-	p, err := in.PlanInstall(ctx, j)
-	if err != nil {
-		return nil, err
-	}
-	return p, in.Apply(ctx, p)
-}
-
-// Uninstall removes job id and returns what it did (an empty plan: nothing was installed).
-func (in *Installer) Uninstall(ctx context.Context, id string) (*Plan, error) {
-	p, err := in.PlanUninstall(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return p, in.Apply(ctx, p)
 }
 
 func (in *Installer) domain() string { return fmt.Sprintf("gui/%d", in.UID) }

@@ -10,6 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bbkey/bbkey/internal/schedule/scheduletest"
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 func installer(t *testing.T, b Backend, r Runner) *Installer {
@@ -25,20 +28,37 @@ func installer(t *testing.T, b Backend, r Runner) *Installer {
 	}
 }
 
+// install and uninstall plan and apply, as rotate --schedule and --unschedule do.
+func install(ctx context.Context, in *Installer, j Job) (*Plan, error) {
+	p, err := in.PlanInstall(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	return p, in.Apply(ctx, p)
+}
+
+func uninstall(ctx context.Context, in *Installer, id string) (*Plan, error) {
+	p, err := in.PlanUninstall(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return p, in.Apply(ctx, p)
+}
+
 func exitErr(args []string, stderr string) error {
 	return &CommandError{Args: args, Stderr: stderr, Err: errors.New("exit status 1")}
 }
 
 func TestDetect(t *testing.T) {
 	ctx := context.Background()
-	ok := &FakeRunner{}
+	ok := &scheduletest.FakeRunner{}
 	if b := Detect(ctx, "linux", ok); b != Systemd {
 		t.Errorf("Detect with a user manager = %s", b)
 	}
 	if got := ok.Commands(); got != "systemctl --user show-environment\n" {
 		t.Errorf("Detect ran %q", got)
 	}
-	none := &FakeRunner{Handle: func(c Call) ([]byte, error) { return nil, exitErr(c.Args, "Failed to connect to bus") }}
+	none := &scheduletest.FakeRunner{Handle: func(c scheduletest.Call) ([]byte, error) { return nil, exitErr(c.Args, "Failed to connect to bus") }}
 	if b := Detect(ctx, "linux", none); b != Cron {
 		t.Errorf("Detect without a user manager = %s", b)
 	}
@@ -52,10 +72,10 @@ func TestDetect(t *testing.T) {
 
 func TestSystemdInstaller(t *testing.T) {
 	ctx := context.Background()
-	r := &FakeRunner{}
+	r := &scheduletest.FakeRunner{}
 	in := installer(t, Systemd, r)
 	j := linuxJob(t, Weekly)
-	p, err := in.Install(ctx, j)
+	p, err := install(ctx, in, j)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +101,7 @@ func TestSystemdInstaller(t *testing.T) {
 	}
 
 	// Uninstall stops the timer before removing its files; a second one does nothing.
-	if _, err := in.Uninstall(ctx, "rotate"); err != nil {
+	if _, err := uninstall(ctx, in, "rotate"); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := r.Commands(), "systemctl --user disable --now bbkey-rotate.timer\nsystemctl --user daemon-reload\n"; got != want {
@@ -90,21 +110,21 @@ func TestSystemdInstaller(t *testing.T) {
 	if _, err := os.Stat(unit + ".timer"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("timer still there: %v", err)
 	}
-	p, err = in.Uninstall(ctx, "rotate")
+	p, err = uninstall(ctx, in, "rotate")
 	if err != nil || !p.Empty() || r.Commands() != "" {
 		t.Errorf("second uninstall: %+v, %v", p, err)
 	}
 }
 
 func TestSystemdInstallFailureIsReported(t *testing.T) {
-	r := &FakeRunner{Handle: func(c Call) ([]byte, error) {
+	r := &scheduletest.FakeRunner{Handle: func(c scheduletest.Call) ([]byte, error) {
 		if c.Args[2] == "enable" {
 			return nil, exitErr(c.Args, "Failed to enable unit: Unit file bbkey-rotate.timer does not exist.")
 		}
 		return nil, nil
 	}}
 	in := installer(t, Systemd, r)
-	_, err := in.Install(context.Background(), linuxJob(t, Daily))
+	_, err := install(context.Background(), in, linuxJob(t, Daily))
 	if err == nil || !strings.Contains(err.Error(), "systemctl --user enable bbkey-rotate.timer") || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("Install = %v, want the failing command and its stderr", err)
 	}
@@ -113,7 +133,7 @@ func TestSystemdInstallFailureIsReported(t *testing.T) {
 func TestLaunchdInstaller(t *testing.T) {
 	ctx := context.Background()
 	// bootout of a job that is not loaded fails; that must not stop the install.
-	r := &FakeRunner{Handle: func(c Call) ([]byte, error) {
+	r := &scheduletest.FakeRunner{Handle: func(c scheduletest.Call) ([]byte, error) {
 		if c.Args[1] == "bootout" {
 			return nil, exitErr(c.Args, "Boot-out failed: 3: No such process")
 		}
@@ -121,11 +141,11 @@ func TestLaunchdInstaller(t *testing.T) {
 	}}
 	in := installer(t, Launchd, r)
 	j := macJob(t, Monthly)
-	if _, err := in.Install(ctx, j); err != nil {
+	if _, err := install(ctx, in, j); err != nil {
 		t.Fatal(err)
 	}
 	plist := filepath.Join(in.Home, "Library", "LaunchAgents", "com.github.bbkey.rotate-access-keys.plist")
-	want := "launchctl bootout gui/501/com.github.bbkey.rotate-access-keys\nlaunchctl bootstrap gui/501 " + shQuote(plist) + "\n"
+	want := "launchctl bootout gui/501/com.github.bbkey.rotate-access-keys\nlaunchctl bootstrap gui/501 " + text.ShellQuote(plist) + "\n"
 	if got := r.Commands(); got != want {
 		t.Errorf("install ran\n%s\nwant\n%s", got, want)
 	}
@@ -133,7 +153,7 @@ func TestLaunchdInstaller(t *testing.T) {
 	if b, err := os.ReadFile(plist); err != nil || string(b) != wantPlist {
 		t.Errorf("%s = %q, %v", plist, b, err)
 	}
-	if _, err := in.Uninstall(ctx, "rotate-access-keys"); err != nil {
+	if _, err := uninstall(ctx, in, "rotate-access-keys"); err != nil {
 		t.Fatal(err)
 	}
 	if got := r.Commands(); got != "launchctl bootout gui/501/com.github.bbkey.rotate-access-keys\n" {
@@ -147,7 +167,7 @@ func TestLaunchdInstaller(t *testing.T) {
 func TestTaskSchedulerInstaller(t *testing.T) {
 	ctx := context.Background()
 	registered := false
-	r := &FakeRunner{Handle: func(c Call) ([]byte, error) {
+	r := &scheduletest.FakeRunner{Handle: func(c scheduletest.Call) ([]byte, error) {
 		switch c.Args[1] {
 		case "/Create":
 			registered = true
@@ -162,11 +182,11 @@ func TestTaskSchedulerInstaller(t *testing.T) {
 	}}
 	in := installer(t, TaskScheduler, r)
 	j := windowsJob(t, Daily)
-	if _, err := in.Install(ctx, j); err != nil {
+	if _, err := install(ctx, in, j); err != nil {
 		t.Fatal(err)
 	}
 	xmlPath := filepath.Join(in.ConfigDir, "schedule", "bbkey-rotate.xml")
-	if got := r.Commands(); got != "schtasks /Create /TN bbkey-rotate /XML "+shQuote(xmlPath)+" /F\n" {
+	if got := r.Commands(); got != "schtasks /Create /TN bbkey-rotate /XML "+text.ShellQuote(xmlPath)+" /F\n" {
 		t.Errorf("install ran %q", got)
 	}
 	b, err := os.ReadFile(xmlPath)
@@ -178,7 +198,7 @@ func TestTaskSchedulerInstaller(t *testing.T) {
 		t.Errorf("task XML on disk differs from TaskXML")
 	}
 	r.Calls()
-	if _, err := in.Uninstall(ctx, "rotate"); err != nil {
+	if _, err := uninstall(ctx, in, "rotate"); err != nil {
 		t.Fatal(err)
 	}
 	if got := r.Commands(); got != "schtasks /Query /TN bbkey-rotate\nschtasks /Delete /TN bbkey-rotate /F\n" {
@@ -195,7 +215,7 @@ type fakeCron struct {
 	tab *string // nil: the user has no crontab
 }
 
-func (f *fakeCron) handle(c Call) ([]byte, error) {
+func (f *fakeCron) handle(c scheduletest.Call) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if c.Args[0] != "crontab" {
@@ -219,11 +239,11 @@ func TestCronInstaller(t *testing.T) {
 	ctx := context.Background()
 	mine := "MAILTO=ann@example.com\n# backups\n0 3 * * * /usr/bin/backup --all # nightly"
 	fc := &fakeCron{tab: &mine}
-	r := &FakeRunner{Handle: fc.handle}
+	r := &scheduletest.FakeRunner{Handle: fc.handle}
 	in := installer(t, Cron, r)
 
 	j := linuxJob(t, Weekly)
-	if _, err := in.Install(ctx, j); err != nil {
+	if _, err := install(ctx, in, j); err != nil {
 		t.Fatal(err)
 	}
 	line, _ := CronLine(j)
@@ -232,7 +252,7 @@ func TestCronInstaller(t *testing.T) {
 	}
 	// Re-installing with another schedule replaces the line instead of adding one.
 	j2 := linuxJob(t, Daily)
-	if _, err := in.Install(ctx, j2); err != nil {
+	if _, err := install(ctx, in, j2); err != nil {
 		t.Fatal(err)
 	}
 	line2, _ := CronLine(j2)
@@ -241,36 +261,36 @@ func TestCronInstaller(t *testing.T) {
 	}
 	// Installing the same again changes nothing and writes nothing.
 	r.Calls()
-	p, err := in.Install(ctx, j2)
+	p, err := install(ctx, in, j2)
 	if err != nil || len(p.After) != 0 || r.Commands() != "crontab -l\n" {
 		t.Errorf("idempotent install: %+v, %v", p, err)
 	}
 	// An access-key job sits beside the account job.
 	ak := rotateJob(t, RotateOptions{Calendar: Calendar{Frequency: Monthly, Hour: 4}, Executable: "/usr/local/bin/bbkey", ConfigDir: "/c", AccessKeys: true})
-	if _, err := in.Install(ctx, ak); err != nil {
+	if _, err := install(ctx, in, ak); err != nil {
 		t.Fatal(err)
 	}
 	akLine, _ := CronLine(ak)
 	if *fc.tab != mine+"\n"+line2+"\n"+akLine+"\n" || !strings.HasPrefix(line2, j2.Calendar.Spec(Cron)+" BBKEY_SCHEDULED=rotate /usr/local/bin/bbkey rotate") {
 		t.Errorf("crontab with both jobs:\n%s", *fc.tab)
 	}
-	if _, err := in.Uninstall(ctx, "rotate"); err != nil {
+	if _, err := uninstall(ctx, in, "rotate"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := in.Uninstall(ctx, "rotate-access-keys"); err != nil {
+	if _, err := uninstall(ctx, in, "rotate-access-keys"); err != nil {
 		t.Fatal(err)
 	}
 	if *fc.tab != mine+"\n" {
 		t.Errorf("crontab after uninstall:\n%q\nwant the user's own lines back:\n%q", *fc.tab, mine+"\n")
 	}
 	r.Calls()
-	if p, err := in.Uninstall(ctx, "rotate"); err != nil || !p.Empty() || r.Commands() != "crontab -l\n" {
+	if p, err := uninstall(ctx, in, "rotate"); err != nil || !p.Empty() || r.Commands() != "crontab -l\n" {
 		t.Errorf("second uninstall: %+v, %v", p, err)
 	}
 
 	// A user without a crontab gets one.
 	fc.tab = nil
-	if _, err := in.Install(ctx, j); err != nil {
+	if _, err := install(ctx, in, j); err != nil {
 		t.Fatal(err)
 	}
 	if *fc.tab != line+"\n" {
@@ -279,10 +299,10 @@ func TestCronInstaller(t *testing.T) {
 }
 
 func TestCronMissing(t *testing.T) {
-	r := &FakeRunner{Handle: func(c Call) ([]byte, error) {
+	r := &scheduletest.FakeRunner{Handle: func(c scheduletest.Call) ([]byte, error) {
 		return nil, &CommandError{Args: c.Args, Err: &exec.Error{Name: "crontab", Err: exec.ErrNotFound}}
 	}}
-	_, err := installer(t, Cron, r).Install(context.Background(), linuxJob(t, Daily))
+	_, err := install(context.Background(), installer(t, Cron, r), linuxJob(t, Daily))
 	if err == nil || !strings.Contains(err.Error(), "install cron") {
 		t.Fatalf("Install without crontab = %v", err)
 	}
@@ -308,7 +328,7 @@ func TestExecRunner(t *testing.T) {
 // the exact command line the task will run, which splits back (as cmd.exe and bbkey.exe's
 // C runtime split it) into the job's own arguments.
 func TestTaskSchedulerPlanLinesAreWindowsQuoted(t *testing.T) {
-	in := installer(t, TaskScheduler, &FakeRunner{})
+	in := installer(t, TaskScheduler, &scheduletest.FakeRunner{})
 	in.ConfigDir = `C:\Users\Ann Lee\AppData\Roaming\bbkey`
 	j := windowsJob(t, Weekly)
 	p, err := in.PlanInstall(context.Background(), j)

@@ -1,6 +1,8 @@
 package schedule
 
 import (
+	"github.com/bbkey/bbkey/internal/text"
+
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +20,7 @@ func argsRecorder(t *testing.T, path, out string) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	script := "#!/bin/sh\n{ echo \"env=$BBKEY_SCHEDULED\"; for a in \"$@\"; do echo \"arg=$a\"; done; } > " + shQuote(out) + "\necho logged-to-stdout\necho logged-to-stderr >&2\nexit 3\n"
+	script := "#!/bin/sh\n{ echo \"env=$BBKEY_SCHEDULED\"; for a in \"$@\"; do echo \"arg=$a\"; done; } > " + text.ShellQuote(out) + "\necho logged-to-stdout\necho logged-to-stderr >&2\nexit 3\n"
 	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}

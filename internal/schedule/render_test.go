@@ -184,17 +184,7 @@ func TestSystemdQuoting(t *testing.T) {
 	}
 }
 
-func TestWindowsQuoting(t *testing.T) {
-	for _, tt := range []struct{ in, want string }{
-		{`C:\bbkey\bbkey.exe`, `C:\bbkey\bbkey.exe`},
-		{`C:\Program Files\bbkey.exe`, `"C:\Program Files\bbkey.exe"`},
-		{`C:\a b\`, `"C:\a b\\"`},
-		{`R&D`, `"R&D"`},
-	} {
-		if got := winQuote(tt.in); got != tt.want {
-			t.Errorf("winQuote(%q) = %s, want %s", tt.in, got, tt.want)
-		}
-	}
+func TestEncodeUTF16(t *testing.T) {
 	if b := EncodeUTF16("€😀"); string(b) != "\xff\xfe\xac\x20\x3d\xd8\x00\xde" {
 		t.Errorf("EncodeUTF16 = % x, want a BOM, then € and a surrogate pair", b)
 	}

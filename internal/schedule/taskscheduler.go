@@ -108,12 +108,12 @@ func taskArguments(j Job) (string, error) {
 		if err := cmdSafe(a); err != nil {
 			return "", err
 		}
-		line = append(line, winQuote(a))
+		line = append(line, text.WindowsQuote(a))
 	}
 	if err := cmdSafe(j.LogFile); err != nil {
 		return "", err
 	}
-	line = append(line, ">>", winQuote(j.LogFile), "2>&1")
+	line = append(line, ">>", text.WindowsQuote(j.LogFile), "2>&1")
 	return `/d /s /c "` + strings.Join(line, " ") + `"`, nil
 }
 
@@ -124,9 +124,6 @@ func cmdSafe(s string) error {
 	}
 	return nil
 }
-
-// winQuote is text.WindowsQuote, named here beside its inverse.
-func winQuote(s string) string { return text.WindowsQuote(s) }
 
 // SchtasksCreate is the command line that registers the task from its XML file.
 func SchtasksCreate(id, xmlPath string) []string {

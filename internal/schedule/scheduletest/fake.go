@@ -1,9 +1,14 @@
-package schedule
+// Package scheduletest is the timer-command fake the tests of internal/schedule and
+// cmd/rotate share; the binary does not import it.
+package scheduletest
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
+
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // Call is one command a FakeRunner was asked to run.
@@ -12,8 +17,18 @@ type Call struct {
 	Stdin []byte
 }
 
-// String is the command line, as Command.String shows it.
-func (c Call) String() string { return Command{Args: c.Args, Stdin: c.Stdin}.String() }
+// String is the command line, as schedule.Command.String shows it.
+func (c Call) String() string {
+	q := make([]string, len(c.Args))
+	for i, a := range c.Args {
+		q[i] = text.ShellQuote(a)
+	}
+	s := strings.Join(q, " ")
+	if c.Stdin != nil {
+		s += fmt.Sprintf(" < (%d lines)", strings.Count(string(c.Stdin), "\n"))
+	}
+	return s
+}
 
 // FakeRunner records commands instead of running them, for tests of the installer and
 // of the commands built on it.
@@ -23,8 +38,6 @@ type FakeRunner struct {
 	// Handle answers each command (nil: success, no output).
 	Handle func(c Call) ([]byte, error)
 }
-
-var _ Runner = (*FakeRunner)(nil)
 
 // Run records the command and answers it with Handle.
 func (f *FakeRunner) Run(_ context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
