@@ -11,6 +11,7 @@ import (
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/backend"
+	"github.com/bbkey/bbkey/internal/bulk"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
@@ -111,49 +112,28 @@ func (e *Engine) deleteKey(ctx context.Context, s *subject, p place, id string) 
 // notFound reports a 404 from either Bitbucket.
 func notFound(err error) bool { return bbapi.IsNotFound(err) || dc.IsNotFound(err) }
 
-// eachPlace runs fn for every place with at most Concurrency calls at once and returns
-// the failures by place key. Bitbucket's rate limit is per hour, not per second, so a
-// small bound is about being polite, not about throughput.
+// eachPlace runs fn for every place, Concurrency calls at once, and returns the failures
+// by place key (a place an interruption kept from starting fails with its cause).
 func (e *Engine) eachPlace(ctx context.Context, places []place, fn func(context.Context, place) error) map[string]error {
 	var (
 		mu   sync.Mutex
+		st   bulk.Stopper
 		errs = map[string]error{}
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, e.concurrency())
+		ran  = make([]bool, len(places))
 	)
-	// A panic in one place's goroutine would kill the process before cmd's last-resort
-	// recover sees it: keep the first and re-raise it here, once every place is done.
-	var panicked any
-	for _, p := range places {
-		wg.Go(func() {
-			defer func() {
-				if r := recover(); r != nil {
-					mu.Lock()
-					if panicked == nil {
-						panicked = r
-					}
-					mu.Unlock()
-				}
-			}()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				mu.Lock()
-				errs[p.key] = ctx.Err()
-				mu.Unlock()
-				return
-			}
-			defer func() { <-sem }()
-			if err := fn(ctx, p); err != nil {
-				mu.Lock()
-				errs[p.key] = err
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if panicked != nil {
-		panic(panicked)
+	bulk.Each(ctx, len(places), e.concurrency(), &st, func(i int) {
+		err := fn(ctx, places[i])
+		mu.Lock()
+		defer mu.Unlock()
+		ran[i] = true
+		if err != nil {
+			errs[places[i].key] = err
+		}
+	})
+	for i, p := range places {
+		if !ran[i] {
+			errs[p.key] = st.Err()
+		}
 	}
 	return errs
 }

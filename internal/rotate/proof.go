@@ -7,7 +7,6 @@ import (
 
 	"github.com/bbkey/bbkey/internal/provision"
 
-	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/state"
@@ -44,44 +43,27 @@ func (e *Engine) prove(ctx context.Context, s *subject, k *keys.Key, out *Outcom
 	if s.kind != state.RotateAccessKeys {
 		return nil
 	}
-	repo, err := e.proofRepo(ctx, s)
+	// The one git proof (provision.Proof), through a private agent holding only the
+	// successor: the user's agent and ~/.ssh/config are not consulted, so nothing else
+	// can make it pass.
+	var placed []provision.Placed
+	for _, p := range s.places(nil) {
+		placed = append(placed, provision.Placed{Place: provision.Place{Place: p.backendPlace()}})
+	}
+	g := &provision.Git{B: s.b, Proof: provision.Proof{Git: e.Git, ReadOnly: true,
+		Endpoint: at.Endpoint, HostKeyAlias: at.Host, KnownHosts: hostkeys.Render(at.Pins), KeyPath: k.Path, Private: k.Private,
+		ReadHint: "the old key is kept; check the endpoint and re-run with --debug"}}
+	err = g.Prove(ctx, k, placed)
 	if errors.Is(err, provision.ErrNoRepository) {
 		e.IO.Step(iostreams.MarkWarn, "no repository to run git ls-remote on (only empty projects): the handshake is the proof")
 		return nil
 	}
+	if err != nil && g.Result != nil {
+		return fmt.Errorf("git ls-remote %s with the new key: %w", g.Result.Target, err)
+	}
 	if err != nil {
 		return err
 	}
-	if err := e.lsRemote(ctx, s, k, at, repo); err != nil {
-		return err
-	}
-	e.IO.Step(iostreams.MarkOK, "git ls-remote %s works with it", repo.Ref())
-	return nil
-}
-
-// proofRepo picks the repository for the ls-remote proof (provision.ProofTarget): the
-// first repository target, else the first repository of the first project target that
-// has one.
-func (e *Engine) proofRepo(ctx context.Context, s *subject) (state.Target, error) {
-	places := make([]backend.Place, 0, len(s.targets))
-	for _, t := range s.targets {
-		places = append(places, place{key: t.Key(), target: t}.backendPlace())
-	}
-	return provision.ProofTarget(ctx, s.b, places)
-}
-
-// lsRemote is the one git proof (provision.Proof) with only the successor: a private
-// agent holding just that key, the endpoint and bbkey's pins on ssh's command line. The
-// user's agent and ~/.ssh/config are not consulted, so nothing else can make it pass.
-func (e *Engine) lsRemote(ctx context.Context, s *subject, k *keys.Key, at *backend.SSH, repo state.Target) error {
-	_, err := provision.Proof{
-		Git: e.Git, Target: repo, ReadOnly: true, DataCenter: s.b.Kind() == backend.DataCenter,
-		Endpoint: at.Endpoint, HostKeyAlias: at.Host, KnownHosts: hostkeys.Render(at.Pins), KeyPath: k.Path,
-		Private:  k.Private,
-		ReadHint: "the old key is kept; check the endpoint and re-run with --debug",
-	}.Run(ctx)
-	if err != nil {
-		return fmt.Errorf("git ls-remote %s with the new key: %w", repo.Ref(), err)
-	}
+	e.IO.Step(iostreams.MarkOK, "git ls-remote %s works with it", g.Result.Target)
 	return nil
 }

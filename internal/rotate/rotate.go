@@ -15,6 +15,7 @@ import (
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/identity"
@@ -385,7 +386,7 @@ func (e *Engine) switchConfig(ctx context.Context, j *state.Journal, s *subject,
 				if w, ok := s.write[t.Key()]; ok {
 					// What the server said the old key may do there (Data Center), which the
 					// successor was given.
-					k.Targets[i].Permission = permissionName(t.Kind, w)
+					k.Targets[i].Permission = string(provision.Permission(backend.PlaceKind(t.Kind), w))
 				}
 			}
 		}
@@ -587,17 +588,4 @@ func (e *Engine) journalSubject(st *state.State, j *state.Journal) (*subject, er
 	}
 	return nil, errkind.WithHint(fmt.Errorf("the unfinished rotation of %s %q names a key that is no longer in the state", j.Kind, j.Name),
 		fmt.Sprintf("check the keys with `bbkey list`, then move %s aside", filepath.Join(e.State.Path, state.JournalFile)))
-}
-
-// permissionName is Data Center's name of a read or write access key permission on a
-// repository or a project.
-func permissionName(kind state.TargetKind, write bool) string {
-	p := "REPO_"
-	if kind == state.TargetProject {
-		p = "PROJECT_"
-	}
-	if write {
-		return p + "WRITE"
-	}
-	return p + "READ"
 }
