@@ -1,15 +1,8 @@
 // Package rotate is `bbkey rotate`: it replaces the account key (default) or this
-// machine's access keys (--access-keys) with fresh ones, each uploaded and proven over
-// SSH before its predecessor is revoked, and installs, removes and reports the timer
-// that does so unattended (--schedule, --unschedule, --status). The engine, with the
-// order of the steps and why, lives in internal/rotate; the timers in internal/schedule.
-//
-// Terminal contract: one ✓ / ! / ✗ line per step on stderr; on stdout a table of what
-// happened to each key (or with --json one document, its shape in docs/rotate.md).
-// Rotation never asks "are you sure": running it is the consent, and it must run from a
-// timer. The only question is the new keys' passphrase, which --passphrase-file,
-// BBKEY_PASSPHRASE, the keychain entry --schedule stores, or --no-passphrase answer;
-// without a terminal a missing answer fails before anything is written.
+// machine's access keys (--access-keys) through the engine in internal/rotate, and
+// installs, removes and reports the timer that does so unattended (--schedule,
+// --unschedule, --status; the timers are internal/schedule). Rotation never asks "are
+// you sure": running it is the consent, and it must run from a timer.
 package rotate
 
 import (
@@ -102,37 +95,23 @@ func NewCmdRotate(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 	cmd := &cobra.Command{
 		Use:   "rotate",
 		Short: "Replace keys with fresh ones, proving each before revoking the old one",
-		Long: `Replace the account key (default) or this machine's access keys (--access-keys) with fresh
-ones. One line per step:
+		Long: `Replace the account key (default) or this machine's access keys (--access-keys) with
+fresh ones, one line per step: decide (older than --if-older-than: by hand always, from
+the timer 90d), generate, upload (to the account, or every repository and project the old
+key is on), prove (an SSH handshake with the new key alone, and git ls-remote for access
+keys; if it fails the new key is deleted again and rotate exits 5), switch (agent, ssh
+config, state; old key files to ~/.ssh/bbkey/retired/), revoke (exit 3 if it cannot be
+yet: the next run finishes it), retire (files older than --keep-retired). Keys on a Data
+Center server are rotated there with that server's token.
 
-  decide        rotate when the key is older than --if-older-than (by hand: always;
-                from the timer: 90d); its age comes from its label, Bitbucket, the state
-  generate      the successor, beside the old key, with the same passphrase source
-  upload        to the account, or to every repository and project the old key is on
-  prove         an SSH handshake with the new key alone (access keys: and git ls-remote
-                on one of their repositories); if that fails the new key is deleted
-                again and rotate exits 5: the old key still works
-  switch        ssh-agent, the ssh config and the state move to the new key; the old
-                key files go to ~/.ssh/bbkey/retired/
-  revoke        the old key is deleted on Bitbucket; if it cannot be yet, rotate exits 3
-                and the next run finishes the revoke instead of rotating again
-  retire        retired key files older than --keep-retired are deleted
+A journal records each step: a run first finishes (after the proof) or rolls back (before
+it) an unfinished rotation. Two rotations never run at once.
 
-Keys on a Bitbucket Data Center server (setup --server, add-access-key --server) are
-rotated on that server with its own token (BITBUCKET_SERVER_TOKEN, --token-file, or the
-keychain entry of 'bbkey auth login --server URL'); an access key keeps its read or write
-permission on each repository and project, and old keys are deleted by id only.
-
-A journal in the config directory records each step; a run that finds an unfinished
-rotation finishes it (after the proof) or rolls it back (before it) first. Two rotations
-never run at once: the second stops with a message.
-
---schedule daily|weekly|monthly installs a systemd user timer (Linux), a launchd agent
-(macOS), a Task Scheduler task (Windows) or a crontab line (no systemd) that runs
-'bbkey rotate --if-older-than 90d --no-input' and logs to rotate.log in the config
-directory; the job's passphrase comes from --passphrase-file, or is kept in the keychain
-now. --unschedule removes it; --status shows the schedule, the last scheduled run and
-when each key is due.`,
+--schedule daily|weekly|monthly installs a systemd user timer, a launchd agent, a Task
+Scheduler task or a crontab line running 'bbkey rotate --if-older-than 90d --no-input',
+logging to rotate.log in the config directory; its passphrase comes from
+--passphrase-file, or is kept in the keychain now. --unschedule removes it; --status shows
+the schedule, the last runs and when each key is due.`,
 		Example: `  bbkey rotate
   bbkey rotate --access-keys --if-older-than 90d --passphrase-file ~/.bbkey-pass
   bbkey rotate --schedule weekly --passphrase-file ~/.bbkey-pass

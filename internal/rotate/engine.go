@@ -22,7 +22,7 @@ import (
 	"github.com/bbkey/bbkey/internal/testhook"
 )
 
-// The steps of a rotation, in order. Each is recorded in the journal when it is done.
+// The steps of a rotation, in order (docs/rotate.md), each journalled when done.
 const (
 	StepBegin       = "begin"
 	StepGenerate    = "generate"
@@ -38,78 +38,57 @@ const (
 	StepRetire      = "retire"
 )
 
-// Steps lists the steps in order; StepBegin is a crash point, never journalled as done.
+// Steps lists the steps in order; StepBegin is only a crash point.
 var Steps = []string{StepBegin, StepGenerate, StepUpload, StepProve, StepAgentAdd, StepConfigNext,
 	StepMoveOld, StepLinkNew, StepConfigFinal, StepAgentRemove, StepRevoke, StepRetire}
 
 const (
-	// CrashEnv names the test hook: the step after whose journal write the process exits.
-	CrashEnv = "BBKEY_TEST_CRASH_AFTER"
-	// CrashExitCode is the exit code of a run the test hook stopped.
+	// CrashEnv and PanicEnv name the test hooks (doc.go): exit with CrashExitCode, or
+	// panic as a bug would, after the step they name.
+	CrashEnv      = "BBKEY_TEST_CRASH_AFTER"
+	PanicEnv      = "BBKEY_TEST_PANIC_AFTER"
 	CrashExitCode = 99
-	// PanicEnv names the other test hook: the step after whose journal write the run
-	// panics, as a bug would; cmd's last-resort recover turns it into exit 1.
-	PanicEnv = "BBKEY_TEST_PANIC_AFTER"
-	// NextSuffix is appended to the key path for the successor until it is in place.
-	NextSuffix = ".next"
-	// RetiredDir is the directory inside ~/.ssh/bbkey that keeps rotated-out key pairs.
-	RetiredDir = "retired"
-	// RetiredTimeLayout stamps retired files with the rotation's start (UTC), followed by
-	// "-" and 8 hex digits of a digest of the old key's fingerprint.
-	RetiredTimeLayout = "20060102T150405Z"
-	// DefaultKeepRetired is how long retired pairs are kept when --keep-retired is not given.
+	// RetiredDir, inside ~/.ssh/bbkey, keeps rotated-out key pairs, stamped with the
+	// rotation's start (RetiredTimeLayout, UTC) and a digest of the old fingerprint.
+	RetiredDir         = "retired"
+	RetiredTimeLayout  = "20060102T150405Z"
 	DefaultKeepRetired = 30 * 24 * time.Hour
-	// DefaultConcurrency bounds parallel requests for the targets of an access key.
-	DefaultConcurrency = 4
+	// concurrency bounds parallel calls for the places of an access key.
+	concurrency = 4
 )
 
-// Results of an Outcome beyond state.Result's: what a dry run would do.
+// Results of a dry run's Outcome, beyond state.Result's.
 const (
 	ResultWouldRotate   = "would-rotate"
 	ResultWouldResume   = "would-resume"
 	ResultWouldRollBack = "would-roll-back"
 )
 
-// PassphraseFunc returns the passphrase for the new key of name (file, environment,
-// keychain or terminal), or nil with no error for an unencrypted key (--no-passphrase).
-// The engine clears the slice when done.
-type PassphraseFunc func(ctx context.Context, name string) ([]byte, error)
-
 // Engine rotates keys. Every side effect comes in through its fields.
 type Engine struct {
-	// Backend reaches the Bitbucket a key is on: Cloud for server "", else the Data
-	// Center server at that URL, each with its own credential. Called once per server.
+	// Backend reaches the Bitbucket of a server ("" for Cloud) with its own credential;
+	// called once per server.
 	Backend func(ctx context.Context, server string) (backend.Backend, error)
 	// Agent connects to the user's ssh-agent; an error skips the agent steps with a warning.
-	Agent func() (agent.Agent, error)
-	// State is the config directory with state.json, the journal and the locks.
-	State state.Dir
-	// SSHDir is the directory OpenSSH reads (keys, config, bbkey/).
-	SSHDir string
-	// Settings are the run's endpoint, ssh host and pins.
+	Agent    func() (agent.Agent, error)
+	State    state.Dir
+	SSHDir   string
 	Settings settings.Settings
 	// Hostname goes into new keys' comments.
 	Hostname string
-	// Now is the clock.
-	Now func() time.Time
-	// IO receives one status line per step on ErrOut.
-	IO *iostreams.IOStreams
-	// Passphrase gives the new keys' passphrase.
-	Passphrase PassphraseFunc
-	// LookupEnv reads the environment (only for the crash test hook).
+	Now      func() time.Time
+	IO       *iostreams.IOStreams
+	// Passphrase gives the new keys' passphrase (file, environment, keychain or terminal),
+	// or nil for --no-passphrase; the engine clears it when done.
+	Passphrase func(ctx context.Context, name string) ([]byte, error)
+	// LookupEnv and Exit serve the test hooks (Exit nil: os.Exit).
 	LookupEnv func(string) (string, bool)
-	// Exit ends the process for the crash test hook (nil: os.Exit).
-	Exit func(code int)
-	// Git runs git with extra environment, for the ls-remote proof (nil: gitrun.Exec).
+	Exit      func(code int)
+	// Git runs git for the ls-remote proof (nil: the git on PATH).
 	Git func(env []string) gitrun.Runner
 	// Scheduled marks runs started by the timer, in the journal and the history.
-	Scheduled bool
-	// KeepRetired is how long retired key pairs are kept; negative means DefaultKeepRetired.
+	Scheduled   bool
 	KeepRetired time.Duration
-	// Concurrency bounds parallel Bitbucket calls for access-key targets (0: default).
-	Concurrency int
-	// ProofTimeout bounds each SSH proof (0: sshproof's default).
-	ProofTimeout time.Duration
 	// Trace receives the SSH proof's trace (--debug); nil for none.
 	Trace io.Writer
 
@@ -163,6 +142,10 @@ type Outcome struct {
 func (o *Outcome) step(name string)        { o.Steps = append(o.Steps, name) }
 func (o *Outcome) changed(paths ...string) { o.ChangedFiles = appendUnique(o.ChangedFiles, paths...) }
 
+func newOutcome(kind state.RotationKind, name, server, oldFP string) *Outcome {
+	return &Outcome{Kind: kind, Name: name, Server: server, OldFingerprint: oldFP, Steps: []string{}, ChangedFiles: []string{}}
+}
+
 // Report is what a run did.
 type Report struct {
 	DryRun    bool               `json:"dry_run"`
@@ -214,22 +197,14 @@ func (e *Engine) Run(ctx context.Context, req Request) (*Report, error) {
 	return rep, err
 }
 
-// lock takes the writers' lock before the journal and the state are read.
-func (e *Engine) lock(ctx context.Context, req Request) (*state.WriterLock, error) {
-	command := "rotate"
-	if req.Kind == state.RotateAccessKeys {
-		command = "rotate --access-keys"
-	}
-	var errOut io.Writer
-	if e.IO != nil {
-		errOut = e.IO.ErrOut
-	}
-	return e.State.LockCommand(ctx, command, e.LookupEnv, errOut)
-}
-
 func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 	if !req.DryRun {
-		lock, err := e.lock(ctx, req)
+		// The writers' lock, taken before the journal and the state are read.
+		command := "rotate"
+		if req.Kind == state.RotateAccessKeys {
+			command = "rotate --access-keys"
+		}
+		lock, err := e.State.LockCommand(ctx, command, e.LookupEnv, e.IO.ErrOut)
 		if err != nil {
 			return err
 		}
@@ -272,7 +247,8 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 	}
 	var plan []todo
 	for _, s := range subjects {
-		out := &Outcome{Kind: s.kind, Name: s.name, Server: s.server, OldFingerprint: s.fingerprint, KeyPath: s.path, Steps: []string{}, ChangedFiles: []string{}}
+		out := newOutcome(s.kind, s.name, s.server, s.fingerprint)
+		out.KeyPath = s.path
 		rotate, err := e.decideOn(ctx, s, req, out)
 		if err != nil {
 			rep.add(out)
@@ -318,9 +294,6 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 		if err := t.s.checkFinal(); err != nil {
 			return err
 		}
-		if e.Passphrase == nil {
-			return errors.New("rotate: no passphrase source for the new keys")
-		}
 		p, err := e.Passphrase(ctx, t.s.name)
 		if err != nil {
 			return err
@@ -331,7 +304,8 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 	if j != nil {
 		// The server is known before resume can fail, so even a failed resume's row names it.
 		server, _, _ := entry(st, j.Kind, j.Name)
-		out := rep.add(&Outcome{Kind: j.Kind, Name: j.Name, Server: server, Resumed: true, OldFingerprint: j.OldFingerprint, Steps: []string{}, ChangedFiles: []string{}})
+		out := rep.add(newOutcome(j.Kind, j.Name, server, j.OldFingerprint))
+		out.Resumed = true
 		if err := e.resume(ctx, j, out); err != nil {
 			return err
 		}
@@ -352,8 +326,8 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 // describeJournal reports what a run would do with an unfinished rotation.
 func (e *Engine) describeJournal(st *state.State, j *state.Journal, forward bool) *Outcome {
 	server, _, _ := entry(st, j.Kind, j.Name)
-	o := &Outcome{Kind: j.Kind, Name: j.Name, Server: server, Resumed: true, OldFingerprint: j.OldFingerprint, NewFingerprint: j.NewFingerprint,
-		OldKeyIDs: j.OldKeyIDs, NewKeyIDs: j.NewKeyIDs, Steps: []string{}, ChangedFiles: []string{}}
+	o := newOutcome(j.Kind, j.Name, server, j.OldFingerprint)
+	o.Resumed, o.NewFingerprint, o.OldKeyIDs, o.NewKeyIDs = true, j.NewFingerprint, j.OldKeyIDs, j.NewKeyIDs
 	step := j.Step
 	if step == "" {
 		step = StepBegin
@@ -369,12 +343,8 @@ func (e *Engine) describeJournal(st *state.State, j *state.Journal, forward bool
 	return o
 }
 
-// crashPoint is the test hook: exit (CrashEnv) or panic (PanicEnv) right after step's
-// journal write when asked to (only a bbkey built with -tags bbkey_e2e reads them).
+// crashPoint is the test hooks' exit or panic right after step's journal write.
 func (e *Engine) crashPoint(step string) {
-	if e.LookupEnv == nil {
-		return
-	}
 	testhook.Pause(context.Background(), e.LookupEnv, "rotate:"+step)
 	if v, ok := testhook.Lookup(e.LookupEnv, PanicEnv); ok && v == step {
 		panic(fmt.Sprintf("test hook %s=%s", PanicEnv, step))
@@ -398,35 +368,9 @@ func (e *Engine) advance(j *state.Journal, out *Outcome, step string) error {
 	return nil
 }
 
-func (e *Engine) now() time.Time {
-	if e.Now != nil {
-		return e.Now()
-	}
-	return time.Now()
-}
-
-func (e *Engine) keepRetired() time.Duration {
-	if e.KeepRetired < 0 {
-		return DefaultKeepRetired
-	}
-	return e.KeepRetired
-}
-
-func (e *Engine) concurrency() int {
-	if e.Concurrency <= 0 {
-		return DefaultConcurrency
-	}
-	return e.Concurrency
-}
-
-// userAgent returns the agent, connecting once; nil with a warning printed once when
-// there is none.
+// userAgent returns the agent, connecting once; nil when there is none (agentErr says why).
 func (e *Engine) userAgent() agent.Agent {
 	e.agentOnce.Do(func() {
-		if e.Agent == nil {
-			e.agentErr = agent.ErrNoAgent
-			return
-		}
 		e.agent, e.agentErr = e.Agent()
 		if e.agentErr != nil {
 			// Whatever came back with the error is not an agent to use (it may be a
@@ -453,9 +397,6 @@ func (e *Engine) bind(ctx context.Context, s *subject) error {
 	if b, ok := e.backends[s.server]; ok {
 		s.b = b
 		return nil
-	}
-	if e.Backend == nil {
-		return errors.New("rotate: no Bitbucket to talk to")
 	}
 	b, err := e.Backend(ctx, s.server)
 	if err != nil {

@@ -92,7 +92,7 @@ func (f *fixture) engine() *Engine {
 		Passphrase:  func(context.Context, string) ([]byte, error) { return []byte(testPass), nil },
 		LookupEnv:   func(k string) (string, bool) { v, ok := f.env[k]; return v, ok },
 		Exit:        func(code int) { f.exits = append(f.exits, code); panic(crashed{}) },
-		KeepRetired: -1,
+		KeepRetired: DefaultKeepRetired,
 	}
 }
 

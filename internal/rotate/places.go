@@ -121,7 +121,7 @@ func (e *Engine) eachPlace(ctx context.Context, places []place, fn func(context.
 		errs = map[string]error{}
 		ran  = make([]bool, len(places))
 	)
-	bulk.Each(ctx, len(places), e.concurrency(), &st, func(i int) {
+	bulk.Each(ctx, len(places), concurrency, &st, func(i int) {
 		err := fn(ctx, places[i])
 		mu.Lock()
 		defer mu.Unlock()

@@ -35,7 +35,7 @@ func (e *Engine) prove(ctx context.Context, s *subject, k *keys.Key, out *Outcom
 	if err != nil {
 		return err
 	}
-	h := &provision.Handshake{SSH: at, Verifier: v, Timeout: e.ProofTimeout, Trace: e.Trace}
+	h := &provision.Handshake{SSH: at, Verifier: v, Trace: e.Trace}
 	if err := h.Prove(ctx, k, nil); err != nil {
 		return err
 	}

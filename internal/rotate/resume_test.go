@@ -148,7 +148,6 @@ func TestRotateAccessKeysOnTwentyRepos(t *testing.T) {
 	f.emu.ResetRequests()
 
 	e := f.engine()
-	e.Concurrency = 3
 	rep, err := e.Run(context.Background(), Request{Kind: state.RotateAccessKeys, IfOlderThan: 365 * 24 * time.Hour})
 	must(t, err)
 	st := f.state()

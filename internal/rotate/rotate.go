@@ -32,7 +32,7 @@ import (
 // the next starts, and a failure before the proof is rolled back from the journal
 // (abandon), which also covers a run killed half-way.
 func (e *Engine) rotate(ctx context.Context, s *subject, pass []byte, out *Outcome) error {
-	if err := s.clearNext(e.now()); err != nil {
+	if err := s.clearNext(e.Now()); err != nil {
 		return err
 	}
 	j, err := e.State.Begin(state.Journal{Kind: s.kind, Name: s.name, Scheduled: e.Scheduled,
@@ -58,7 +58,7 @@ func (e *Engine) rotate(ctx context.Context, s *subject, pass []byte, out *Outco
 			Now:          j.Started,
 		}},
 		Places: make([]provision.Place, len(places)),
-		Label:  label, Concurrency: e.concurrency(), Now: e.now,
+		Label:  label, Concurrency: concurrency, Now: e.Now,
 		// Every place is tried; the journal, not the pipeline, takes a failed rotation's
 		// key back (abandon), so a run killed half-way is undone the same way.
 		Partial: true, KeepUnproven: true,
@@ -492,8 +492,8 @@ func (e *Engine) revoke(ctx context.Context, j *state.Journal, s *subject, out *
 }
 
 func (e *Engine) retire(out *Outcome) error {
-	keep := e.keepRetired()
-	removed, err := pruneRetired(filepath.Join(e.SSHDir, "bbkey", RetiredDir), e.now(), keep)
+	keep := e.KeepRetired
+	removed, err := pruneRetired(filepath.Join(e.SSHDir, "bbkey", RetiredDir), e.Now(), keep)
 	out.changed(removed...)
 	if err != nil {
 		return err
@@ -510,7 +510,7 @@ func (e *Engine) retire(out *Outcome) error {
 // record adds the rotation to the history (once per outcome: a resumed run that repeats
 // the last write does not add a second entry).
 func (e *Engine) record(ctx context.Context, j *state.Journal, res state.Result, cause error, out *Outcome) {
-	r := state.Rotation{Time: e.now(), Kind: j.Kind, Name: j.Name, OldFingerprint: j.OldFingerprint,
+	r := state.Rotation{Time: e.Now(), Kind: j.Kind, Name: j.Name, OldFingerprint: j.OldFingerprint,
 		NewFingerprint: j.NewFingerprint, Result: res, Scheduled: j.Scheduled || e.Scheduled}
 	if cause != nil {
 		r.Error = cause.Error()

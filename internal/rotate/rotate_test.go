@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/errkind"
@@ -270,7 +271,7 @@ func TestRotateNoAgent(t *testing.T) {
 	f := newFixture(t)
 	f.seedAccount("ada", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
 	e := f.engine()
-	e.Agent = nil
+	e.Agent = func() (agent.Agent, error) { return nil, agent.ErrNoAgent }
 	if _, err := e.Run(context.Background(), Request{Kind: state.RotateAccount}); err != nil {
 		t.Fatal(err)
 	}

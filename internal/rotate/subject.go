@@ -68,7 +68,7 @@ func (s *subject) what() string {
 	return fmt.Sprintf("access key %q%s", s.name, on)
 }
 
-func (s *subject) next() string { return s.final + NextSuffix }
+func (s *subject) next() string { return s.final + ".next" }
 
 // subjectsOf makes a subject of every key of one kind (keysOf gives a Bitbucket's) named
 // name ("" for all), on every Bitbucket the state holds, and returns every name it saw.
@@ -273,7 +273,7 @@ func (e *Engine) decide(ctx context.Context, s *subject, req Request, out *Outco
 	} else if err := e.accessPermissions(ctx, s); err != nil {
 		return false, err
 	}
-	now := e.now()
+	now := e.Now()
 	out.Created = created
 	out.OldKeyIDs = maps.Clone(s.keyIDs)
 	age := time.Duration(0)
