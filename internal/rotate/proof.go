@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/provision"
 
 	"github.com/bbkey/bbkey/internal/hostkeys"
@@ -46,24 +47,24 @@ func (e *Engine) prove(ctx context.Context, s *subject, k *keys.Key, out *Outcom
 	// The one git proof (provision.Proof), through a private agent holding only the
 	// successor: the user's agent and ~/.ssh/config are not consulted, so nothing else
 	// can make it pass.
-	var placed []provision.Placed
+	var places []backend.Place
 	for _, p := range s.places(nil) {
-		placed = append(placed, provision.Placed{Place: provision.Place{Place: p.backendPlace()}})
+		places = append(places, p.backendPlace())
 	}
-	g := &provision.Git{B: s.b, Proof: provision.Proof{Git: e.Git, ReadOnly: true,
-		Endpoint: at.Endpoint, HostKeyAlias: at.Host, KnownHosts: hostkeys.Render(at.Pins), KeyPath: k.Path, Private: k.Private,
-		ReadHint: "the old key is kept; check the endpoint and re-run with --debug"}}
-	err = g.Prove(ctx, k, placed)
+	repo, err := provision.ProofTarget(ctx, s.b, places)
 	if errors.Is(err, provision.ErrNoRepository) {
 		e.IO.Step(iostreams.MarkWarn, "no repository to run git ls-remote on (only empty projects): the handshake is the proof")
 		return nil
 	}
-	if err != nil && g.Result != nil {
-		return fmt.Errorf("git ls-remote %s with the new key: %w", g.Result.Target, err)
-	}
 	if err != nil {
 		return err
 	}
-	e.IO.Step(iostreams.MarkOK, "git ls-remote %s works with it", g.Result.Target)
+	_, err = provision.Proof{Git: e.Git, Target: repo, ReadOnly: true, DataCenter: s.b.Kind() == backend.DataCenter,
+		Endpoint: at.Endpoint, HostKeyAlias: at.Host, KnownHosts: hostkeys.Render(at.Pins), KeyPath: k.Path, Private: k.Private,
+		ReadHint: "the old key is kept; check the endpoint and re-run with --debug"}.Run(ctx)
+	if err != nil {
+		return fmt.Errorf("git ls-remote %s with the new key: %w", repo.Ref(), err)
+	}
+	e.IO.Step(iostreams.MarkOK, "git ls-remote %s works with it", repo.Ref())
 	return nil
 }
