@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 
 	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/gitssh"
 	"github.com/bbkey/bbkey/internal/secret"
@@ -21,7 +22,7 @@ func checkAgent(_ context.Context, e *Env, _ Deps) Result {
 	if err != nil {
 		r := Result{Status: Fail, Summary: err.Error(),
 			Cause: "without an agent ssh asks for the key's passphrase on every git command, and tools without a terminal (IDEs, scripts) cannot ask at all",
-			Fix:   firstHint(err, "start one: eval \"$(ssh-agent -s)\"")}
+			Fix:   apierr.FirstHint(err, "start one: eval \"$(ssh-agent -s)\"")}
 		if !errors.Is(err, agent.ErrNoAgent) {
 			r.Summary = "the ssh agent does not answer: " + err.Error()
 			r.Fix = "restart the agent (on Unix: eval \"$(ssh-agent -s)\"; on Windows: Start-Service ssh-agent)"
@@ -85,56 +86,39 @@ func checkAgentKey(_ context.Context, e *Env, deps Deps) Result {
 	if err != nil {
 		return Result{Status: Skipped, Summary: "skipped: the agent does not answer"}
 	}
-	status := OK
-	var missing, ok, adds []string
+	var fs []finding
 	var fixes []*Fix
 	manual := false
 	for _, k := range mks {
 		if k.Fingerprint == "" || !fsutil.MayExist(k.Path) {
 			continue
 		}
-		loaded := false
-		for _, id := range ai.IDs {
-			if id.Fingerprint == k.Fingerprint {
-				loaded = true
-			}
-		}
-		if loaded {
-			ok = append(ok, k.what())
+		if slices.ContainsFunc(ai.IDs, func(id agent.Identity) bool { return id.Fingerprint == k.Fingerprint }) {
+			fs = append(fs, finding{OK, k.what(), "", ""})
 			continue
 		}
-		enc, _ := isEncrypted(k.Path)
-		if enc {
-			status = Fail
-			missing = append(missing, fmt.Sprintf("%s (%s) is not loaded", k.what(), k.Path))
+		fix := "run: ssh-add " + k.Path + " (or bbkey doctor --fix with --passphrase-file FILE or BBKEY_PASSPHRASE)"
+		if enc, _ := isEncrypted(k.Path); enc {
+			fs = append(fs, finding{Fail, fmt.Sprintf("%s (%s) is not loaded", k.what(), k.Path), agentForgets, fix})
+			manual = manual || !canUnlock(e.FixPassphrase)
 		} else {
-			if status == OK {
-				status = Warn
-			}
-			missing = append(missing, fmt.Sprintf("%s (%s) is not loaded; it has no passphrase, so ssh reads the file itself", k.what(), k.Path))
-		}
-		adds = append(adds, "ssh-add "+k.Path)
-		if enc && !canUnlock(e.FixPassphrase) {
-			manual = true
-			continue
+			fs = append(fs, finding{Warn, fmt.Sprintf("%s (%s) is not loaded; it has no passphrase, so ssh reads the file itself", k.what(), k.Path), agentForgets, fix})
 		}
 		fixes = append(fixes, agentFix(e, k))
 	}
-	if len(missing) == 0 {
-		if len(ok) == 0 {
-			return Result{Status: Skipped, Summary: "skipped: no key file to look for"}
-		}
-		return Result{Status: OK, Summary: "loaded: " + strings.Join(ok, ", ")}
+	if len(fs) == 0 {
+		return Result{Status: Skipped, Summary: "skipped: no key file to look for"}
 	}
-	r := Result{Status: status, Summary: strings.Join(missing, "; "), Details: ok,
-		Cause: "the agent forgets its keys when it restarts (a logout, a reboot); git then asks for the passphrase each time, and cannot where there is no terminal",
-		Fix:   "run: " + strings.Join(adds, " && ") + " (or bbkey doctor --fix with --passphrase-file FILE or BBKEY_PASSPHRASE)",
-		fixes: fixes}
-	if manual {
-		r.fixes = nil
+	r := fold(fs, "")
+	if r.Status == OK {
+		r.Summary = "loaded: " + r.Summary
+	} else if !manual {
+		r.fixes = fixes
 	}
 	return r
 }
+
+const agentForgets = "the agent forgets its keys when it restarts (a logout, a reboot); git then asks for the passphrase each time, and cannot where there is no terminal"
 
 // canUnlock reports whether the passphrase of an encrypted key can be had: a file,
 // the environment, or a terminal to ask at.

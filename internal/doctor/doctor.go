@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -208,4 +209,57 @@ func runOne(ctx context.Context, e *Env, c Check, deps Deps) Result {
 // skip is the result of a check that cannot run because dep did not pass.
 func skip(dep Result) Result {
 	return Result{Status: Skipped, Summary: fmt.Sprintf("skipped: %s did not pass", dep.Title)}
+}
+
+// finding is what a check found about one item of several (a key, a server, a timer).
+type finding struct {
+	status     Status
+	line       string
+	cause, fix string
+}
+
+// fold makes one result of a check's findings: the worst status wins (skipped only when
+// all are); the summary is the problems, else okSummary, else the OK lines; the other
+// lines are details. No findings: the check does not apply.
+func fold(fs []finding, okSummary string) Result {
+	if len(fs) == 0 {
+		return Result{Status: notApplicable}
+	}
+	r := Result{Status: OK}
+	var bad, ok, skipped, causes, fixes []string
+	for _, f := range fs {
+		switch f.status {
+		case OK:
+			ok = append(ok, f.line)
+			continue
+		case Skipped:
+			skipped = append(skipped, f.line)
+			continue
+		}
+		if f.status == Fail || r.Status == OK {
+			r.Status = f.status
+		}
+		bad = append(bad, f.line)
+		causes, fixes = appendOnce(causes, f.cause), appendOnce(fixes, f.fix)
+	}
+	switch {
+	case len(bad) > 0:
+		r.Summary, r.Details = strings.Join(bad, "; "), append(ok, skipped...)
+	case len(ok) == 0:
+		return Result{Status: Skipped, Summary: "skipped: " + strings.Join(skipped, "; ")}
+	case okSummary != "":
+		r.Summary, r.Details = okSummary, append(ok, skipped...)
+	default:
+		r.Summary, r.Details = strings.Join(ok, "; "), skipped
+	}
+	r.Cause, r.Fix = strings.Join(causes, "; "), strings.Join(fixes, "; ")
+	return r
+}
+
+// appendOnce appends s to xs unless it is empty or already there.
+func appendOnce(xs []string, s string) []string {
+	if s == "" || slices.Contains(xs, s) {
+		return xs
+	}
+	return append(xs, s)
 }

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,9 +39,6 @@ func checkKeyFiles(_ context.Context, e *Env, _ Deps) Result {
 			Cause: "bbkey setup has not run here, or its key files were deleted",
 			Fix:   "run: bbkey setup"}
 	}
-	var problems, ok []string
-	var fixes []*Fix
-	lost := false
 	if mks[0].Unrecorded {
 		var names, fix []string
 		for _, k := range mks {
@@ -55,47 +53,39 @@ func checkKeyFiles(_ context.Context, e *Env, _ Deps) Result {
 			Cause: filepath.Join(e.Paths.ConfigDir, state.StateFile) + " was deleted or belongs to another user; without it bbkey cannot write the ssh config for these keys",
 			Fix:   "run: " + strings.Join(fix, " && ") + " (each reuses the existing key file)"}
 	}
+	const lostCause = "the key file was deleted, moved or replaced after bbkey made it"
+	const lostFix = "make a new key with: bbkey setup (account keys) or bbkey add-access-key (access keys); then delete the lost one from Bitbucket with: bbkey remove FINGERPRINT"
+	var fs []finding
+	var fixes []*Fix
 	for _, k := range mks {
 		pub := k.Path + keys.PublicSuffix
 		if !fsutil.MayExist(k.Path) {
-			problems = append(problems, fmt.Sprintf("%s: the private key %s is missing", k.what(), k.Path))
-			lost = true
+			fs = append(fs, finding{Fail, fmt.Sprintf("%s: the private key %s is missing", k.what(), k.Path), lostCause, lostFix})
 			continue
 		}
 		if !fsutil.MayExist(pub) {
-			problems = append(problems, fmt.Sprintf("%s: %s is missing", k.what(), pub))
+			fs = append(fs, finding{Fail, fmt.Sprintf("%s: %s is missing", k.what(), pub),
+				"ssh and bbkey read the public half from the .pub file beside the key",
+				"run: bbkey doctor --fix (it writes the .pub from the private key, which carries its public half)"})
 			fixes = append(fixes, pubFix(k))
 			continue
 		}
 		data, err := os.ReadFile(pub)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", k.what(), err))
-			continue
+		var pk *keys.Key
+		if err == nil {
+			pk, err = keys.ParseAuthorizedKey(data)
 		}
-		pk, err := keys.ParseAuthorizedKey(data)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %s: %v", k.what(), pub, err))
-			continue
+		switch {
+		case err != nil:
+			fs = append(fs, finding{Fail, fmt.Sprintf("%s: %s: %v", k.what(), pub, err), "", ""})
+		case k.Fingerprint != "" && !bbapi.SameFingerprint(pk.Fingerprint, k.Fingerprint):
+			fs = append(fs, finding{Fail, fmt.Sprintf("%s: %s holds %s, but bbkey made %s", k.what(), pub, pk.Fingerprint, k.Fingerprint), lostCause, lostFix})
+		default:
+			fs = append(fs, finding{OK, fmt.Sprintf("%s: %s (%s)", k.what(), k.Path, pk.Fingerprint), "", ""})
 		}
-		if k.Fingerprint != "" && !bbapi.SameFingerprint(pk.Fingerprint, k.Fingerprint) {
-			problems = append(problems, fmt.Sprintf("%s: %s holds %s, but bbkey made %s", k.what(), pub, pk.Fingerprint, k.Fingerprint))
-			lost = true
-			continue
-		}
-		ok = append(ok, fmt.Sprintf("%s: %s (%s)", k.what(), k.Path, pk.Fingerprint))
 	}
-	if len(problems) == 0 {
-		return Result{Status: OK, Summary: fmt.Sprintf("%d %s: %s", len(ok), text.Plural(len(ok), "key", "keys"), strings.Join(ok, "; "))}
-	}
-	r := Result{Status: Fail, Summary: strings.Join(problems, "; "), Details: ok}
-	if lost {
-		r.Cause = "the key file was deleted, moved or replaced after bbkey made it"
-		r.Fix = "make a new key with: bbkey setup (account keys) or bbkey add-access-key (access keys); then delete the lost one from Bitbucket with: bbkey remove FINGERPRINT"
-	} else {
-		r.Cause = "ssh and bbkey read the public half from the .pub file beside the key"
-		r.Fix = "run: bbkey doctor --fix (it writes the .pub from the private key, which carries its public half)"
-		r.fixes = fixes
-	}
+	r := fold(fs, "")
+	r.fixes = fixes
 	return r
 }
 
@@ -257,141 +247,103 @@ func checkKeyAge(_ context.Context, e *Env, _ Deps) Result {
 		return Result{Status: Skipped, Summary: "skipped: no bbkey key to check"}
 	}
 	now := e.now()
-	var old, ok []string
-	var fix []string
+	var fs []finding
 	for _, k := range mks {
 		ka := keylabel.AgeOf(k.Kind != keys.KindAccess, k.Label, k.Created)
 		if ka.Created.IsZero() {
 			continue
 		}
 		age := days(now.Sub(ka.Created))
-		if ka.Overdue(now) {
-			old = append(old, fmt.Sprintf("%s is %d days old (policy: %d days)", k.what(), age, days(ka.Policy)))
-			if k.Kind == keys.KindAccess {
-				fix = appendOnce(fix, "bbkey rotate --access-keys")
-			} else {
-				fix = appendOnce(fix, "bbkey rotate")
-			}
+		if !ka.Overdue(now) {
+			fs = append(fs, finding{OK, fmt.Sprintf("%s: %d days", k.what(), age), "", ""})
 			continue
 		}
-		ok = append(ok, fmt.Sprintf("%s: %d days", k.what(), age))
-	}
-	if len(old) == 0 {
-		if len(ok) == 0 {
-			return Result{Status: OK, Summary: "the keys' age is unknown (made outside bbkey)"}
+		fix := "run: bbkey rotate"
+		if k.Kind == keys.KindAccess {
+			fix += " --access-keys"
 		}
-		return Result{Status: OK, Summary: "within policy: " + strings.Join(ok, "; ")}
+		fs = append(fs, finding{Warn, fmt.Sprintf("%s is %d days old (policy: %d days)", k.what(), age, days(ka.Policy)),
+			"Atlassian recommends replacing SSH keys at least once a year; an access key's label carries its own policy (ttl)", fix})
 	}
-	return Result{Status: Warn, Summary: strings.Join(old, "; "),
-		Cause: "Atlassian recommends replacing SSH keys at least once a year; an access key's label carries its own policy (ttl)",
-		Fix:   "run: " + strings.Join(fix, " && ")}
+	if len(fs) == 0 {
+		return Result{Status: OK, Summary: "the keys' age is unknown (made outside bbkey)"}
+	}
+	return fold(fs, "")
 }
 
 func days(d time.Duration) int { return int(d / (24 * time.Hour)) }
-
-func appendOnce(xs []string, s string) []string {
-	for _, x := range xs {
-		if x == s {
-			return xs
-		}
-	}
-	return append(xs, s)
-}
 
 func checkKeyOnBitbucket(ctx context.Context, e *Env, deps Deps) Result {
 	if d, bad := deps.failed("credential"); bad {
 		return skip(d)
 	}
 	mks, _ := e.cloudKeys()
-	if len(mks) == 0 {
-		return Result{Status: Skipped, Summary: "skipped: no bbkey key to look up"}
-	}
 	ui, err := e.user()
-	if err != nil {
-		return Result{Status: Skipped, Summary: "skipped: the credential could not be checked"}
+	if len(mks) == 0 || err != nil {
+		return Result{Status: Skipped, Summary: "skipped: no bbkey key to look up, or the credential could not be checked"}
 	}
 	now := e.now()
-	var problems, warns, ok []string
-	var fix []string
+	var fs []finding
 	for _, k := range mks {
 		if k.Kind != keys.KindAccount || k.Fingerprint == "" {
 			continue
 		}
 		if k.AccountUUID != "" && ui.User.UUID != "" && k.AccountUUID != ui.User.UUID {
-			ok = append(ok, fmt.Sprintf("%s: not checked (it belongs to another account than %s)", k.what(), ui.User.Nickname))
+			fs = append(fs, finding{OK, fmt.Sprintf("%s: not checked (it belongs to another account than %s)", k.what(), ui.User.Nickname), "", ""})
 			continue
 		}
 		list, err := e.acctKeys()
 		if err != nil {
 			return Result{Status: Fail, Summary: "cannot list the account's SSH keys: " + err.Error(),
 				Cause: "the credential lacks read:ssh-key:bitbucket, or Bitbucket is unreachable",
-				Fix:   firstHint(err, renewFix(ui.Cred.Source))}
+				Fix:   apierr.FirstHint(err, renewFix(ui.Cred.Source))}
 		}
-		var found *bbapi.SSHKey
-		for _, bk := range list {
-			if bbapi.SameFingerprint(bk.SHA256(), k.Fingerprint) {
-				found = bk
-				break
-			}
+		i := slices.IndexFunc(list, func(bk *bbapi.SSHKey) bool { return bbapi.SameFingerprint(bk.SHA256(), k.Fingerprint) })
+		var exp time.Time
+		if i >= 0 {
+			exp = list[i].ExpiresOn.Time
 		}
 		switch {
-		case found == nil:
-			problems = append(problems, fmt.Sprintf("%s (%s) is not on the Bitbucket account %s", k.what(), k.Fingerprint, ui.User.Nickname))
-			fix = appendOnce(fix, "bbkey setup --name "+k.Name)
-		case !found.ExpiresOn.IsZero() && !found.ExpiresOn.After(now):
-			problems = append(problems, fmt.Sprintf("%s expired on %s", k.what(), found.ExpiresOn.UTC().Format(time.DateOnly)))
-			fix = appendOnce(fix, "bbkey rotate")
-		case !found.ExpiresOn.IsZero() && found.ExpiresOn.Sub(now) < ExpiryWarning:
-			warns = append(warns, fmt.Sprintf("%s expires on %s", k.what(), found.ExpiresOn.UTC().Format(time.DateOnly)))
-			fix = appendOnce(fix, "bbkey rotate")
+		case i < 0:
+			fs = append(fs, finding{Fail, fmt.Sprintf("%s (%s) is not on the Bitbucket account %s", k.what(), k.Fingerprint, ui.User.Nickname), notOnBitbucket, "run: bbkey setup --name " + k.Name})
+		case !exp.IsZero() && !exp.After(now):
+			fs = append(fs, finding{Fail, fmt.Sprintf("%s expired on %s", k.what(), exp.UTC().Format(time.DateOnly)), notOnBitbucket, "run: bbkey rotate"})
+		case !exp.IsZero() && exp.Sub(now) < ExpiryWarning:
+			fs = append(fs, finding{Warn, fmt.Sprintf("%s expires on %s", k.what(), exp.UTC().Format(time.DateOnly)), "an expired key is refused over SSH", "run: bbkey rotate"})
 		default:
-			ok = append(ok, fmt.Sprintf("%s on %s as %q", k.what(), ui.User.Nickname, found.Label))
+			fs = append(fs, finding{OK, fmt.Sprintf("%s on %s as %q", k.what(), ui.User.Nickname, list[i].Label), "", ""})
 		}
 	}
-	ap, aw, aok, afix := checkAccessTargets(ctx, e, ui, mks)
-	problems, warns, ok = append(problems, ap...), append(warns, aw...), append(ok, aok...)
-	for _, f := range afix {
-		fix = appendOnce(fix, f)
-	}
-	switch {
-	case len(problems) > 0:
-		return Result{Status: Fail, Summary: strings.Join(problems, "; "), Details: append(warns, ok...),
-			Cause: "a key that is not on Bitbucket (deleted on bitbucket.org, never uploaded, or expired) is refused over SSH",
-			Fix:   "run: " + strings.Join(fix, " && ")}
-	case len(warns) > 0:
-		return Result{Status: Warn, Summary: strings.Join(warns, "; "), Details: ok,
-			Cause: "an expired key is refused over SSH", Fix: "run: " + strings.Join(fix, " && ")}
-	case len(ok) == 0:
+	fs = append(fs, checkAccessTargets(ctx, e, ui, mks)...)
+	if len(fs) == 0 {
 		return Result{Status: OK, Summary: "no key to look up"}
 	}
-	return Result{Status: OK, Summary: strings.Join(ok, "; ")}
+	return fold(fs, "")
 }
+
+const notOnBitbucket = "a key that is not on Bitbucket (deleted on bitbucket.org, never uploaded, or expired) is refused over SSH"
 
 // checkAccessTargets looks each access key up on the repositories and projects the state
 // says it was added to, a few at a time.
-func checkAccessTargets(ctx context.Context, e *Env, ui userInfo, mks []managedKey) (problems, warns, ok, fix []string) {
+func checkAccessTargets(ctx context.Context, e *Env, ui userInfo, mks []managedKey) []finding {
 	type job struct {
 		k managedKey
 		t state.Target
 	}
 	var jobs []job
 	for _, k := range mks {
-		if k.Kind != keys.KindAccess || k.Fingerprint == "" {
-			continue
-		}
 		for _, t := range k.Targets {
-			jobs = append(jobs, job{k, t})
+			if k.Kind == keys.KindAccess && k.Fingerprint != "" {
+				jobs = append(jobs, job{k, t})
+			}
 		}
 	}
+	var fs []finding
 	if len(jobs) > maxTargets {
-		warns = append(warns, fmt.Sprintf("%d access-key targets not looked up (only the first %d are)", len(jobs)-maxTargets, maxTargets))
+		fs = append(fs, finding{Warn, fmt.Sprintf("%d access-key targets not looked up (only the first %d are)", len(jobs)-maxTargets, maxTargets), "", ""})
 		jobs = jobs[:maxTargets]
 	}
-	type outcome struct {
-		found bool
-		err   error
-	}
-	outs := make([]outcome, len(jobs))
+	outs := make([]finding, len(jobs))
 	sem := make(chan struct{}, 4)
 	var wg sync.WaitGroup
 	for i, j := range jobs {
@@ -399,39 +351,30 @@ func checkAccessTargets(ctx context.Context, e *Env, ui userInfo, mks []managedK
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			var err error
-			found := false
+			found, flag := false, "--repo"
 			if j.t.Kind == state.TargetProject {
 				var k *bbapi.ProjectDeployKey
 				k, err = ui.Client.ProjectDeployKeys.FindByFingerprint(ctx, j.t.Workspace, j.t.Slug, j.k.Fingerprint)
-				found = k != nil
+				found, flag = k != nil, "--project"
 			} else {
 				var k *bbapi.DeployKey
 				k, err = ui.Client.DeployKeys.FindByFingerprint(ctx, j.t.Workspace, j.t.Slug, j.k.Fingerprint)
 				found = k != nil
 			}
-			outs[i] = outcome{found, err}
+			switch {
+			case err != nil:
+				outs[i] = finding{Fail, fmt.Sprintf("%s on %s: %v", j.k.what(), j.t.Ref(), err), "", ""}
+			case !found:
+				outs[i] = finding{Fail, fmt.Sprintf("%s is not on %s %s", j.k.what(), j.t.Kind, j.t.Ref()), notOnBitbucket,
+					fmt.Sprintf("run: bbkey add-access-key %s %s --name %s", flag, j.t.Ref(), j.k.Name)}
+			default:
+				outs[i] = finding{OK, fmt.Sprintf("%s on %s", j.k.what(), j.t.Ref()), "", ""}
+			}
 		})
 	}
 	wg.Wait()
-	for i, j := range jobs {
-		flag := "--repo"
-		if j.t.Kind == state.TargetProject {
-			flag = "--project"
-		}
-		switch o := outs[i]; {
-		case o.err != nil:
-			problems = append(problems, fmt.Sprintf("%s on %s: %v", j.k.what(), j.t.Ref(), o.err))
-		case !o.found:
-			problems = append(problems, fmt.Sprintf("%s is not on %s %s", j.k.what(), j.t.Kind, j.t.Ref()))
-			fix = append(fix, fmt.Sprintf("bbkey add-access-key %s %s --name %s", flag, j.t.Ref(), j.k.Name))
-		default:
-			ok = append(ok, fmt.Sprintf("%s on %s", j.k.what(), j.t.Ref()))
-		}
-	}
-	return problems, warns, ok, fix
+	return append(fs, outs...)
 }
-
-func firstHint(err error, def string) string { return apierr.FirstHint(err, def) }
 
 // isEncrypted reports whether the private key at path needs a passphrase, from its
 // header alone: unlike keys.IsEncrypted it does not refuse a file with loose permissions

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/settings"
@@ -111,21 +112,17 @@ func checkHostKey(ctx context.Context, e *Env, deps Deps) Result {
 			Fix: "check the file given with --ssh-host-keys or BBKEY_SSH_HOST_KEYS"}
 	}
 	ep := e.Settings.SSHEndpoint
-	res, err := sshproof.CheckHostKey(ctx, sshproof.Options{
-		Endpoint: ep, HostKeyAlias: pins.Alias, HostKeyCallback: pins.HostKeyCallback(ep),
-		HostKeyAlgorithms: hostkeys.HostKeyAlgorithms(pins.Keys), Timeout: e.Timeouts.Network,
-		Dial: e.Dial, Trace: e.Trace,
-	})
+	res, err := sshproof.CheckHostKey(ctx, proofOptions(e, ep, pins, e.Timeouts.Network))
 	var mm *hostkeys.MismatchError
 	switch {
 	case errors.As(err, &mm):
 		return Result{Status: Fail, Summary: mm.Error(),
 			Cause: "a wrong endpoint, a machine in the middle of the connection, or new host keys at Bitbucket",
-			Fix:   firstHint(mm, "compare with "+hostkeys.CheckURL)}
+			Fix:   apierr.FirstHint(mm, "compare with "+hostkeys.CheckURL)}
 	case err != nil:
 		return Result{Status: Fail, Summary: "SSH handshake with " + ep + " failed: " + err.Error(),
 			Cause: "something answers on the port but does not speak SSH (a proxy?), or drops the connection",
-			Fix:   firstHint(err, "check the endpoint (--ssh-endpoint or BBKEY_SSH_ENDPOINT, now "+ep+")")}
+			Fix:   apierr.FirstHint(err, "check the endpoint (--ssh-endpoint or BBKEY_SSH_ENDPOINT, now "+ep+")")}
 	}
 	return Result{Status: OK, Summary: fmt.Sprintf("%s presented %s %s, pinned for %s", ep, res.Key.Type(), res.Fingerprint, pins.Alias)}
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/secret"
@@ -45,6 +47,41 @@ func signerFor(e *Env, k managedKey) (ssh.Signer, func(), error) {
 	return key.Signer, key.Wipe, nil
 }
 
+// proofOptions are the SSH proof's (or handshake's) options for endpoint, trusting the
+// host keys of pins.
+func proofOptions(e *Env, endpoint string, pins hostkeys.Pins, timeout time.Duration, signers ...ssh.Signer) sshproof.Options {
+	return sshproof.Options{Endpoint: endpoint, HostKeyAlias: pins.Alias, HostKeyCallback: pins.HostKeyCallback(endpoint),
+		HostKeyAlgorithms: hostkeys.HostKeyAlgorithms(pins.Keys), Signers: signers, Timeout: timeout, Dial: e.Dial, Trace: e.Trace}
+}
+
+// proveKey proves k over SSH at endpoint: skipped when no signer is at hand (not in the
+// agent, no passphrase given), failed when refused.
+func proveKey(ctx context.Context, e *Env, k managedKey, endpoint string, pins hostkeys.Pins) finding {
+	s, wipe, err := signerFor(e, k)
+	if err != nil {
+		return finding{Skipped, err.Error(), "", ""}
+	}
+	defer wipe()
+	res, err := sshproof.Prove(ctx, proofOptions(e, endpoint, pins, e.Timeouts.Proof, s))
+	var re *sshproof.RefusedError
+	switch {
+	case errors.As(err, &re):
+		server := ""
+		if k.Server != "" {
+			server = " --server " + k.Server
+		}
+		fix := "bbkey list" + server + " (shows where the key is registered); bbkey setup" + server + " --name " + k.Name + " uploads it again"
+		if k.Kind == keys.KindAccess {
+			fix = "bbkey list" + server + " --repo WS/REPO (shows where the key is registered)"
+		}
+		return finding{Fail, fmt.Sprintf("%s refused %s (%s)", endpoint, k.what(), k.Fingerprint),
+			"Bitbucket does not accept the key: it is not registered, registered on another account, expired, or was deleted a moment ago", fix}
+	case err != nil:
+		return finding{Fail, fmt.Sprintf("%s: %v", k.what(), err), "", apierr.FirstHint(err, "run: bbkey doctor --debug")}
+	}
+	return finding{OK, fmt.Sprintf("%s: %s", k.what(), firstLine(res.Greeting)), "", ""}
+}
+
 func checkProof(ctx context.Context, e *Env, deps Deps) Result {
 	if d, bad := deps.failed("host-key"); bad {
 		return skip(d)
@@ -53,55 +90,20 @@ func checkProof(ctx context.Context, e *Env, deps Deps) Result {
 		return skip(r)
 	}
 	mks, _ := e.cloudKeys()
-	if len(mks) == 0 {
+	pins, err := hostkeys.Pinned(e.Settings)
+	if len(mks) == 0 || err != nil {
+		return Result{Status: Skipped, Summary: "skipped: no bbkey key to prove, or no pinned host keys"}
+	}
+	var fs []finding
+	for _, k := range mks {
+		if k.Fingerprint != "" {
+			fs = append(fs, proveKey(ctx, e, k, e.Settings.SSHEndpoint, pins))
+		}
+	}
+	if len(fs) == 0 {
 		return Result{Status: Skipped, Summary: "skipped: no bbkey key to prove"}
 	}
-	pins, err := hostkeys.Pinned(e.Settings)
-	if err != nil {
-		return Result{Status: Skipped, Summary: "skipped: no pinned host keys"}
-	}
-	var proven, refused, skipped []string
-	var fix []string
-	for _, k := range mks {
-		if k.Fingerprint == "" {
-			continue
-		}
-		s, wipe, err := signerFor(e, k)
-		if err != nil {
-			skipped = append(skipped, err.Error())
-			continue
-		}
-		res, err := sshproof.Prove(ctx, sshproof.Options{
-			Endpoint: e.Settings.SSHEndpoint, HostKeyAlias: pins.Alias,
-			HostKeyCallback: pins.HostKeyCallback(e.Settings.SSHEndpoint), HostKeyAlgorithms: hostkeys.HostKeyAlgorithms(pins.Keys),
-			Signers: []ssh.Signer{s}, Timeout: e.Timeouts.Proof, Dial: e.Dial, Trace: e.Trace,
-		})
-		wipe()
-		var re *sshproof.RefusedError
-		switch {
-		case errors.As(err, &re):
-			refused = append(refused, fmt.Sprintf("%s refused %s (%s)", e.Settings.SSHEndpoint, k.what(), k.Fingerprint))
-			if k.Kind == keys.KindAccount {
-				fix = appendOnce(fix, "bbkey list (shows where the key is registered); bbkey setup --name "+k.Name+" uploads it again")
-			} else {
-				fix = appendOnce(fix, "bbkey list --repo WS/REPO (shows where the key is registered)")
-			}
-		case err != nil:
-			refused = append(refused, fmt.Sprintf("%s: %v", k.what(), err))
-			fix = appendOnce(fix, firstHint(err, "run: bbkey doctor --debug"))
-		default:
-			proven = append(proven, fmt.Sprintf("%s: %s", k.what(), firstLine(res.Greeting)))
-		}
-	}
-	switch {
-	case len(refused) > 0:
-		return Result{Status: Fail, Summary: strings.Join(refused, "; "), Details: append(proven, skipped...),
-			Cause: "Bitbucket does not accept the key: it is not registered, registered on another account, or was deleted a moment ago",
-			Fix:   strings.Join(fix, "; ")}
-	case len(proven) == 0:
-		return Result{Status: Skipped, Summary: "skipped: " + strings.Join(skipped, "; ")}
-	}
-	return Result{Status: OK, Summary: strings.Join(proven, "; "), Details: skipped}
+	return fold(fs, "")
 }
 
 func firstLine(s string) string {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/bbkey/bbkey/internal/schedule"
@@ -32,9 +31,9 @@ func checkSchedule(_ context.Context, e *Env, _ Deps) Result {
 		// Rotating by hand is a choice, not a fault.
 		return Result{Status: OK, Summary: "none installed: keys are rotated by hand (`bbkey rotate --schedule weekly` installs a timer)"}
 	}
+	const stopped = "a failing or stopped timer means the keys are no longer rotated, and nobody is told"
 	now := e.now()
-	var bad, good []string
-	var fixes []string
+	var fs []finding
 	for _, id := range slices.Sorted(maps.Keys(st.Schedules)) {
 		rec := st.Schedules[id]
 		run, ok, err := schedule.ReadLastRun(rec.LogFile, id)
@@ -42,44 +41,38 @@ func checkSchedule(_ context.Context, e *Env, _ Deps) Result {
 		if ok && run.Started.After(last) {
 			last = run.Started
 		}
+		bad := func(line, fix string) { fs = append(fs, finding{Fail, line, stopped, fix}) }
 		switch gone := rec.Gone(); {
 		case gone != "":
-			bad = append(bad, fmt.Sprintf("%s (%s): its file %s is gone (removed outside bbkey)", id, rec.Backend, gone))
-			fixes = appendOnce(fixes, "install it again: bbkey rotate --schedule "+rec.Frequency+jobFlag(id)+" (or forget it: bbkey rotate --unschedule"+jobFlag(id)+")")
+			bad(fmt.Sprintf("%s (%s): its file %s is gone (removed outside bbkey)", id, rec.Backend, gone),
+				"install it again: bbkey rotate --schedule "+rec.Frequency+jobFlag(id)+" (or forget it: bbkey rotate --unschedule"+jobFlag(id)+")")
 		case err != nil:
-			bad = append(bad, fmt.Sprintf("%s: its log %s cannot be read: %v", id, rec.LogFile, err))
+			bad(fmt.Sprintf("%s: its log %s cannot be read: %v", id, rec.LogFile, err), "")
 		case ok && run.NotStarted != "":
-			bad = append(bad, fmt.Sprintf("%s: the job did not start bbkey (log written %s): %s", id, run.LogModified.Format(time.RFC3339), run.NotStarted))
-			fixes = appendOnce(fixes, "reinstall the timer where bbkey now is: bbkey rotate --schedule "+rec.Frequency+jobFlag(id))
+			bad(fmt.Sprintf("%s: the job did not start bbkey (log written %s): %s", id, run.LogModified.Format(time.RFC3339), run.NotStarted),
+				"reinstall the timer where bbkey now is: bbkey rotate --schedule "+rec.Frequency+jobFlag(id))
 		case ok && !run.Finished:
-			bad = append(bad, fmt.Sprintf("%s: the run started %s never finished (killed, or the machine stopped)", id, run.Started.Format(time.RFC3339)))
-			fixes = appendOnce(fixes, "run `bbkey rotate"+jobFlag(id)+"` by hand: it finishes an interrupted rotation")
+			bad(fmt.Sprintf("%s: the run started %s never finished (killed, or the machine stopped)", id, run.Started.Format(time.RFC3339)),
+				"run `bbkey rotate"+jobFlag(id)+"` by hand: it finishes an interrupted rotation")
 		case ok && run.ExitCode != 0:
 			msg := fmt.Sprintf("%s: the last run (%s) failed with exit %d", id, run.Started.Format(time.RFC3339), run.ExitCode)
 			if run.Error != "" {
 				msg += ": " + run.Error
 			}
-			bad = append(bad, msg)
-			fixes = appendOnce(fixes, "read "+rec.LogFile+", then run `bbkey rotate"+jobFlag(id)+"` by hand to see and fix the error")
+			bad(msg, "read "+rec.LogFile+", then run `bbkey rotate"+jobFlag(id)+"` by hand to see and fix the error")
 		case now.Sub(last) > 2*period(rec.Frequency):
 			what := "has not run since " + last.Format(time.RFC3339)
 			if !ok {
 				what = "has never run since it was installed " + rec.Installed.Format(time.RFC3339)
 			}
-			bad = append(bad, fmt.Sprintf("%s (%s, %s) %s", id, rec.Backend, rec.Frequency, what))
-			fixes = appendOnce(fixes, timerNotFiringFix(rec.Backend, id))
+			bad(fmt.Sprintf("%s (%s, %s) %s", id, rec.Backend, rec.Frequency, what), timerNotFiringFix(rec.Backend, id))
 		case ok:
-			good = append(good, fmt.Sprintf("%s: last run %s %s", id, run.Started.Format(time.RFC3339), run.Result))
+			fs = append(fs, finding{OK, fmt.Sprintf("%s: last run %s %s", id, run.Started.Format(time.RFC3339), run.Result), "", ""})
 		default:
-			good = append(good, fmt.Sprintf("%s: installed %s, not due yet", id, rec.Installed.Format(time.RFC3339)))
+			fs = append(fs, finding{OK, fmt.Sprintf("%s: installed %s, not due yet", id, rec.Installed.Format(time.RFC3339)), "", ""})
 		}
 	}
-	if len(bad) == 0 {
-		return Result{Status: OK, Summary: strings.Join(good, "; ")}
-	}
-	return Result{Status: Fail, Summary: strings.Join(bad, "; "),
-		Cause: "a failing or stopped timer means the keys are no longer rotated, and nobody is told",
-		Fix:   strings.Join(fixes, "; ")}
+	return fold(fs, "")
 }
 
 func jobFlag(id string) string {

@@ -276,6 +276,39 @@ func runSSHG(ctx context.Context, e *Env, alias string) (sshG, error) {
 	return g, nil
 }
 
+// noSSH is the result of a check that needs ssh when it is not installed.
+var noSSH = Result{Status: Fail, Summary: "ssh is not installed or not on PATH", Cause: "git runs ssh for SSH remotes", Fix: "install the OpenSSH client"}
+
+// resolveDiffs runs ssh -G for want's alias and says where what ssh resolves differs from
+// what bbkey wrote.
+func resolveDiffs(ctx context.Context, e *Env, want sshconfig.HostBlock) (sshG, []string, error) {
+	got, err := runSSHG(ctx, e, want.Alias)
+	if err != nil {
+		return got, nil, err
+	}
+	var diffs []string
+	if !strings.EqualFold(got.HostName, want.HostName) {
+		diffs = append(diffs, fmt.Sprintf("HostName %s (bbkey wrote %s)", got.HostName, want.HostName))
+	}
+	if got.Port != want.Port {
+		diffs = append(diffs, fmt.Sprintf("Port %d (bbkey wrote %d)", got.Port, want.Port))
+	}
+	if !samePath(got.IdentityFile, want.IdentityFile, e.Paths.Home) {
+		diffs = append(diffs, fmt.Sprintf("IdentityFile %s first (bbkey wrote %s)", got.IdentityFile, want.IdentityFile))
+	}
+	if want.HostKeyAlias != "" && !strings.EqualFold(got.HostKeyAlias, want.HostKeyAlias) {
+		diffs = append(diffs, fmt.Sprintf("HostKeyAlias %q (bbkey wrote %s)", got.HostKeyAlias, want.HostKeyAlias))
+	}
+	return got, diffs, nil
+}
+
+// overridden are the cause and fix of ssh -G resolving other than bbkey wrote.
+const overridden = "another setting wins over bbkey's: a Match block, a file ssh reads first, or an option given to ssh itself (GIT_SSH_COMMAND, core.sshCommand)"
+
+func overrideFix(alias string) string {
+	return fmt.Sprintf("find where it comes from with: ssh -v -G %s 2>&1 | grep -i -e 'reading configuration' -e 'applying options', and remove that setting", alias)
+}
+
 func checkSSHResolve(ctx context.Context, e *Env, deps Deps) Result {
 	if d, bad := deps.failed("ssh-include", "ssh-hosts"); bad {
 		return skip(d)
@@ -289,30 +322,17 @@ func checkSSHResolve(ctx context.Context, e *Env, deps Deps) Result {
 		want = b
 	}
 	if _, err := e.sshBinary(); err != nil {
-		return Result{Status: Fail, Summary: "ssh is not installed or not on PATH",
-			Cause: "git runs ssh for SSH remotes", Fix: "install the OpenSSH client"}
+		return noSSH
 	}
-	got, err := runSSHG(ctx, e, want.Alias)
-	if err != nil {
+	got, diffs, err := resolveDiffs(ctx, e, want)
+	switch {
+	case err != nil:
 		return Result{Status: Fail, Summary: err.Error(), Cause: "ssh cannot read its configuration", Fix: "fix the line ssh names above in your ssh config"}
+	case len(diffs) > 0:
+		return Result{Status: Fail, Summary: fmt.Sprintf("ssh -G %s resolves %s", want.Alias, strings.Join(diffs, ", ")),
+			Cause: overridden, Fix: overrideFix(want.Alias)}
 	}
-	var diffs []string
-	if !strings.EqualFold(got.HostName, want.HostName) {
-		diffs = append(diffs, fmt.Sprintf("HostName %s (bbkey wrote %s)", got.HostName, want.HostName))
-	}
-	if got.Port != want.Port {
-		diffs = append(diffs, fmt.Sprintf("Port %d (bbkey wrote %d)", got.Port, want.Port))
-	}
-	if !samePath(got.IdentityFile, want.IdentityFile, e.Paths.Home) {
-		diffs = append(diffs, fmt.Sprintf("IdentityFile %s first (bbkey wrote %s)", got.IdentityFile, want.IdentityFile))
-	}
-	if len(diffs) == 0 {
-		return Result{Status: OK, Summary: fmt.Sprintf("ssh -G %s → %s:%d with %s", want.Alias, got.HostName, got.Port, got.IdentityFile)}
-	}
-	return Result{Status: Fail,
-		Summary: fmt.Sprintf("ssh -G %s resolves %s", want.Alias, strings.Join(diffs, ", ")),
-		Cause:   "another setting wins over bbkey's: a Match block, a file ssh reads first, or an option given to ssh itself (GIT_SSH_COMMAND, core.sshCommand)",
-		Fix:     fmt.Sprintf("find where it comes from with: ssh -v -G %s 2>&1 | grep -i -e 'reading configuration' -e 'applying options', and remove that setting", want.Alias)}
+	return Result{Status: OK, Summary: fmt.Sprintf("ssh -G %s → %s:%d with %s", want.Alias, got.HostName, got.Port, got.IdentityFile)}
 }
 
 // samePath compares paths as ssh prints them (~ for the home) with bbkey's absolute ones.
