@@ -216,10 +216,10 @@ func runAdd(ctx context.Context, o *Options) error {
 	if o.Verify {
 		// With --write-ssh-config the proof goes through the config just written.
 		pipe.ProveLast = true
-		pipe.Proof = provision.ProverFunc(func(ctx context.Context, _ *keys.Key, _ []provision.Placed) error {
+		pipe.Proof = func(ctx context.Context, _ *keys.Key, _ []provision.Placed) error {
 			verr = o.verify(ctx, rep, side, paths)
 			return verr
-		})
+		}
 	}
 	anyDone := false
 	pipe.OnStep = func(step provision.Step, out *provision.Outcome) error {

@@ -31,12 +31,12 @@ func (r *run) provision(ctx context.Context) error {
 		Label:  keylabel.Label{Name: r.name, Created: r.now}.String(),
 		// An existing key is looked for on the account first; a new one is posted.
 		MayExist: true,
-		Proof: provision.ProverFunc(func(ctx context.Context, _ *keys.Key, _ []provision.Placed) error {
+		Proof: func(ctx context.Context, _ *keys.Key, _ []provision.Placed) error {
 			if err := r.pinHostKeys(ctx); err != nil {
 				return err
 			}
 			return r.prove(ctx)
-		}),
+		},
 		// The proven key is recorded (the state file is written only when that changes
 		// it), then the ssh config and pins are derived from the state.
 		State: r.stateDir,

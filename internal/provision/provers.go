@@ -31,7 +31,7 @@ type Handshake struct {
 	Result *sshproof.Result
 }
 
-// Prove implements Prover.
+// Prove is a Pipeline.Proof.
 func (h *Handshake) Prove(ctx context.Context, k *keys.Key, _ []Placed) error {
 	signers := h.Signers
 	if len(signers) == 0 {

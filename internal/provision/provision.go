@@ -14,7 +14,7 @@
 //  5. state: the command records what was done in bbkey's state, under its lock (the
 //     upload records each finished place too, so a killed run loses at most the calls in
 //     flight);
-//  6. ssh config and known_hosts: identity.Sync derives them from the state.
+//  6. ssh config and known_hosts: the command derives them from the state (Config).
 //
 // A failure before the key is proven and recorded runs the undos, newest first: a key
 // uploaded but unproven is taken back (unless KeepUnproven: add-access-key, whose
@@ -35,8 +35,6 @@ import (
 	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/bulk"
-	"github.com/bbkey/bbkey/internal/identity"
-	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/keys"
 )
@@ -95,19 +93,6 @@ type Placed struct {
 	At  time.Time
 }
 
-// Prover proves the key works once uploaded; placed are the places that have it.
-type Prover interface {
-	Prove(ctx context.Context, k *keys.Key, placed []Placed) error
-}
-
-// ProverFunc is a Prover.
-type ProverFunc func(ctx context.Context, k *keys.Key, placed []Placed) error
-
-// Prove implements Prover.
-func (f ProverFunc) Prove(ctx context.Context, k *keys.Key, placed []Placed) error {
-	return f(ctx, k, placed)
-}
-
 // Pipeline is one run. B, Key and at least one place are required; every other step is
 // skipped when its fields are unset.
 type Pipeline struct {
@@ -139,7 +124,9 @@ type Pipeline struct {
 	// Finished, when set, sees each place as it ends, one at a time, with the counts so far.
 	Finished func(p Placed, done, failed int)
 
-	Proof Prover
+	// Proof, when set, proves the key works once uploaded; placed are the places that
+	// have it.
+	Proof func(ctx context.Context, k *keys.Key, placed []Placed) error
 	// KeepUnproven keeps the uploaded key (and the agent's copy) when the proof or a
 	// later step fails.
 	KeepUnproven bool
@@ -155,12 +142,8 @@ type Pipeline struct {
 	Claim      bool
 	RecordEach bool
 
-	// SSHDir, when set, gets bbkey's ssh config and known_hosts derived from the state
-	// (identity.Sync with Settings) after the state; Config, when set, is run instead
-	// (add-access-key also shows the block it wrote).
-	SSHDir   string
-	Settings settings.Settings
-	Config   func(ctx context.Context) error
+	// Config, when set, writes bbkey's ssh config and known_hosts from the state.
+	Config func(ctx context.Context) error
 	// ProveLast runs the proof after the state and the ssh config (add-access-key
 	// --write-ssh-config: the proof goes through the written config, proving it too).
 	ProveLast bool
@@ -191,7 +174,6 @@ type Outcome struct {
 	Proved bool
 	// State is the state as recorded (nil unless Record ran).
 	State *state.State
-	Sync  identity.Result
 	// TakenBack lists the places the key was deleted from again after a failure;
 	// TakeBackErr says which deletes failed.
 	TakenBack   []Placed
@@ -237,7 +219,7 @@ func (p *Pipeline) Run(ctx context.Context) (out *Outcome, err error) {
 		{StepUpload, false, func() error { return p.upload(ctx, out) }},
 		proof,
 		{StepState, p.Record == nil, func() error { return p.record(ctx, out, StageProven, out.Done()) }},
-		{StepConfig, p.Config == nil && p.SSHDir == "", func() error { return p.config(ctx, out) }},
+		{StepConfig, p.Config == nil, func() error { return p.Config(ctx) }},
 	}
 	if p.ProveLast {
 		steps = append(slices.Delete(steps, 4, 5), proof)
@@ -275,28 +257,11 @@ const (
 )
 
 func (p *Pipeline) prove(ctx context.Context, out *Outcome) error {
-	if err := p.Proof.Prove(ctx, out.Key, out.Done()); err != nil {
+	if err := p.Proof(ctx, out.Key, out.Done()); err != nil {
 		return err
 	}
 	out.Proved = true
 	return nil
-}
-
-// config writes bbkey's ssh config and pinned host keys from the state.
-func (p *Pipeline) config(ctx context.Context, out *Outcome) (err error) {
-	if p.Config != nil {
-		return p.Config(ctx)
-	}
-	st := out.State
-	if st == nil && p.State.Path == "" {
-		st = state.New()
-	} else if st == nil {
-		if st, err = p.State.Load(); err != nil {
-			return err
-		}
-	}
-	out.Sync, err = identity.Sync(ctx, p.Settings, p.SSHDir, st, false)
-	return err
 }
 
 // Stage is when Record is called.
@@ -320,27 +285,18 @@ func (p *Pipeline) key(out *Outcome) error {
 	}
 	opts := p.Key.New
 	defer clear(opts.Passphrase)
-	var (
-		k   *keys.Key
-		err error
-	)
-	if pre := p.prepared(opts.Passphrase); pre != nil {
-		k, err = pre.Write(opts) // the KDF ran earlier
-	} else {
-		k, err = keys.Generate(opts)
+	gen := keys.Generate
+	if p.Key.Prepared != nil {
+		if pre := p.Key.Prepared(opts.Passphrase); pre != nil {
+			gen = pre.Write // the KDF ran earlier
+		}
 	}
+	k, err := gen(opts)
 	if err != nil {
 		return fmt.Errorf("generating the key: %w", err)
 	}
 	out.Key, out.KeyCreated = k, true
 	return nil
-}
-
-func (p *Pipeline) prepared(pass []byte) *keys.Prepared {
-	if p.Key.Prepared == nil {
-		return nil
-	}
-	return p.Key.Prepared(pass)
 }
 
 // agent loads the key, when there is an agent and the private half.

@@ -17,6 +17,7 @@ import (
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/hostkeys"
+	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/sshproof"
@@ -143,8 +144,8 @@ func TestCloudAccountKey(t *testing.T) {
 		B:     w.b,
 		Key:   KeySource{New: keys.GenerateOptions{Path: path, Comment: "work", Passphrase: []byte("correct horse battery staple")}},
 		Agent: ag, Places: []Place{{Account: acct}}, Label: "bbkey:work:2026-12-06", Concurrency: 4,
-		Proof: hs, State: w.sd, Record: accountRecord(acct),
-		SSHDir: w.home.SSHDir, Settings: w.s,
+		Proof: hs.Prove, State: w.sd, Record: accountRecord(acct),
+		Config: w.config,
 	}
 	out, err := p.Run(ctx)
 	if err != nil {
@@ -174,7 +175,7 @@ func TestCloudAccountKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p2 := &Pipeline{B: w.b, Key: KeySource{Key: k2}, Places: []Place{{Account: acct}}, MayExist: true, Proof: &Handshake{SSH: w.ssh()}}
+	p2 := &Pipeline{B: w.b, Key: KeySource{Key: k2}, Places: []Place{{Account: acct}}, MayExist: true, Proof: (&Handshake{SSH: w.ssh()}).Prove}
 	out2, err := p2.Run(ctx)
 	if err != nil || out2.Placed[0].Status != Present {
 		t.Fatalf("re-run: %+v err %v", out2.Placed, err)
@@ -197,7 +198,7 @@ func TestUnprovenKeyIsTakenBack(t *testing.T) {
 	p := &Pipeline{
 		B: w.b, Key: KeySource{New: keys.GenerateOptions{Path: path, Comment: "work", NoPassphrase: true}},
 		Agent: ag, Places: []Place{{Account: acct}}, Label: "bbkey:work:2026-12-06",
-		Proof: &Handshake{SSH: w.ssh()}, State: w.sd, Record: accountRecord(acct), SSHDir: w.home.SSHDir, Settings: w.s,
+		Proof: (&Handshake{SSH: w.ssh()}).Prove, State: w.sd, Record: accountRecord(acct), Config: w.config,
 	}
 	out, err := p.Run(ctx)
 	if _, ok := errors.AsType[*sshproof.RefusedError](err); !ok {
@@ -259,10 +260,10 @@ func TestCloudAccessKeysProject(t *testing.T) {
 	p := &Pipeline{
 		B: w.b, Key: KeySource{Key: k}, Places: append(w.parse(backend.Project, "acme/OPS"), w.parse(backend.Repo, "acme/web")...),
 		Label: "bbkey:ci", MayExist: true, Concurrency: 2, Partial: true, KeepUnproven: true,
-		Proof: ProverFunc(func(ctx context.Context, k *keys.Key, placed []Placed) error {
+		Proof: func(ctx context.Context, k *keys.Key, placed []Placed) error {
 			// Only the project: the proof must find a repository of it.
 			return git.Prove(ctx, k, placed[:1])
-		}),
+		},
 		State: w.sd, RecordEach: true,
 		Record: func(st *state.State, k *keys.Key, stage Stage, placed []Placed) error {
 			if stage == StagePlaced {
@@ -331,7 +332,7 @@ func TestDataCenterAccessKeys(t *testing.T) {
 	git := &Git{B: w.b, Proof: Proof{Endpoint: at.Endpoint, HostKeyAlias: at.Host, KnownHosts: hostPins(t, at), KeyPath: k.Path}}
 	places := append(w.parse(backend.Repo, "OPS/api", "OPS/web", "~ada/notes"), w.parse(backend.Project, "OPS")...)
 	p := &Pipeline{B: w.b, Key: KeySource{Key: k}, Places: places, Label: "bbkey:ci", MayExist: true,
-		Concurrency: 3, Partial: true, Proof: git}
+		Concurrency: 3, Partial: true, Proof: git.Prove}
 	out, err := p.Run(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -369,7 +370,7 @@ type Git struct {
 	Result *ProofResult
 }
 
-// Prove implements Prover.
+// Prove is a Pipeline.Proof.
 func (g *Git) Prove(ctx context.Context, k *keys.Key, placed []Placed) error {
 	var places []backend.Place
 	for _, p := range placed {
@@ -389,5 +390,14 @@ func (g *Git) Prove(ctx context.Context, k *keys.Key, placed []Placed) error {
 	}
 	res, err := pr.Run(ctx)
 	g.Result = &res
+	return err
+}
+
+// config is the commands' Pipeline.Config: the ssh config and pins derived from the state.
+func (w *world) config(ctx context.Context) error {
+	st, err := w.sd.Load()
+	if err == nil {
+		_, err = identity.Sync(ctx, w.s, w.home.SSHDir, st, false)
+	}
 	return err
 }

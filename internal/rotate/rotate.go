@@ -62,12 +62,12 @@ func (e *Engine) rotate(ctx context.Context, s *subject, pass []byte, out *Outco
 		// Every place is tried; the journal, not the pipeline, takes a failed rotation's
 		// key back (abandon), so a run killed half-way is undone the same way.
 		Partial: true, KeepUnproven: true,
-		Proof: provision.ProverFunc(func(ctx context.Context, k *keys.Key, _ []provision.Placed) error {
+		Proof: func(ctx context.Context, k *keys.Key, _ []provision.Placed) error {
 			if err := e.prove(ctx, s, k, out); err != nil {
 				return errkind.VerifyError(fmt.Errorf("the new key was not proven to work over SSH, so it was deleted again and the old key stays in use: %w", err))
 			}
 			return nil
-		}),
+		},
 	}
 	for i, pl := range places {
 		if pl.account() {
