@@ -361,38 +361,6 @@ func TestDataCenterAccessKeys(t *testing.T) {
 
 func hostPins(t *testing.T, at *backend.SSH) []byte { return hostkeys.Render(at.Pins) }
 
-// Git, the tests' prover, proves an access key with the one git proof (Proof) on a repository that has it
-// (ProofTarget); Proof's Target and, for an encrypted key unlocked in memory, Private
-// are filled in. Result is what the proof saw.
-type Git struct {
-	B      backend.Backend
-	Proof  Proof
-	Result *ProofResult
-}
-
-// Prove is a Pipeline.Proof.
-func (g *Git) Prove(ctx context.Context, k *keys.Key, placed []Placed) error {
-	var places []backend.Place
-	for _, p := range placed {
-		if p.Place.Account == nil {
-			places = append(places, p.Place.Place)
-		}
-	}
-	t, err := ProofTarget(ctx, g.B, places)
-	if err != nil {
-		return err
-	}
-	pr := g.Proof
-	pr.Target = t
-	pr.DataCenter = g.B.Kind() == backend.DataCenter
-	if pr.Private == nil && !pr.UserAgent && k.Encrypted && k.HasPrivate() {
-		pr.Private = k.Private
-	}
-	res, err := pr.Run(ctx)
-	g.Result = &res
-	return err
-}
-
 // config is the commands' Pipeline.Config: the ssh config and pins derived from the state.
 func (w *world) config(ctx context.Context) error {
 	st, err := w.sd.Load()
