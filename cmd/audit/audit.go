@@ -1,17 +1,12 @@
-// Package audit is `bbkey audit`: every access key across a Bitbucket workspace, grouped
-// by key, judged against its own ttl and the run's policy, optionally revoked. The work
-// lives in internal/audit; audit.go has the flags and the run, flags.go checks them,
-// collect.go lists and judges, revoke.go deletes, datacenter.go has what is a Data
-// Center server's, output.go and json.go render.
-//
-// Terminal contract: the report (table, --json or --format csv) is the only thing on
-// stdout; the plan (calls, hourly limit), progress with call count and ETA (a bar on a
-// terminal, one line per target otherwise) and warnings go to stderr. The confirmation
-// of --revoke-flagged is asked on the terminal; without one it needs --yes.
+// Package audit is `bbkey audit`: every access key across a workspace or Data Center
+// server, grouped by key, judged against its own ttl and the run's policy, optionally
+// revoked; the work is internal/audit's. The report is the only thing on stdout; the plan,
+// progress and warnings go to stderr.
 package audit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -24,10 +19,13 @@ import (
 	"github.com/bbkey/bbkey/internal/audit"
 	"github.com/bbkey/bbkey/internal/bulk"
 	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/errkind"
+	"github.com/bbkey/bbkey/internal/inventory"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // Options are the dependencies and flags of `bbkey audit`.
@@ -40,55 +38,27 @@ type Options struct {
 	NoInput  func() bool
 	// LookupEnv reads BBKEY_LOCK_WAIT (nil: none set).
 	LookupEnv func(string) (string, bool)
-	// APIClient resolves the credential and builds a client with the run's settings plus
-	// extra options (the progress's wait hook).
+	// APIClient and DataCenterClient resolve the credential and build a client with the
+	// run's settings plus extra options (the progress's wait hook).
 	APIClient func(ctx context.Context, extra ...bbapi.Option) (*bbapi.Client, error)
-	// Server is the Data Center server the run selects (--server, BITBUCKET_SERVER),
-	// "" for Cloud.
-	Server func() (string, error)
-	// DataCenterClient resolves the server's credential and builds its client, with the
-	// run's settings plus extra options.
+	// Server is the Data Center server the run selects, "" for Cloud.
+	Server           func() (string, error)
 	DataCenterClient func(ctx context.Context, server string, extra ...bbapi.Option) (*dc.Client, error)
 
-	JSON bool
-	Yes  bool
+	JSON, Yes bool
 
-	Workspace      string
-	Projects       []string
-	All            bool
-	Query          string
-	OlderThan      string
-	UnusedFor      string
-	Wide           int
-	MaxAge         string
-	Format         string
-	Concurrency    int
-	RevokeFlagged  bool
-	IncludeForeign bool
-	Force          bool
-	DryRun         bool
+	Workspace, Query, OlderThan, UnusedFor, MaxAge, Format string
+	Projects                                               []string
+	All, RevokeFlagged, IncludeForeign, Force, DryRun      bool
+	Wide, Concurrency                                      int
 }
 
-// Defaults of the policy flags.
-const (
-	defaultOlderThan   = "365d" // Atlassian: replace SSH keys at least once a year
-	defaultUnusedFor   = "90d"
-	defaultWide        = 20
-	defaultMaxAge      = "1h"
-	defaultConcurrency = 10 // reads; the hourly limit, not parallelism, bounds a run
-	maxConcurrency     = 32
-)
+const maxConcurrency = 32
 
 // NewCmdAudit builds `bbkey audit`; runF replaces runAudit in tests.
 func NewCmdAudit(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{
-		IO:        f.IOStreams,
-		Now:       f.Now,
-		Paths:     f.Paths,
-		Agent:     f.Agent,
-		Prompter:  f.Prompter,
-		NoInput:   f.NoInput,
-		LookupEnv: f.LookupEnv,
+		IO: f.IOStreams, Now: f.Now, Paths: f.Paths, Agent: f.Agent, Prompter: f.Prompter, NoInput: f.NoInput, LookupEnv: f.LookupEnv,
 		APIClient: func(ctx context.Context, extra ...bbapi.Option) (*bbapi.Client, error) {
 			rc, err := f.ResolveCredential(ctx)
 			if err != nil {
@@ -111,29 +81,18 @@ func NewCmdAudit(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Every access key across a workspace: who can read what, and what is stale",
-		Long: `List every access key of a workspace: each repository's (one call per repository you
-administer) and each project's (one call per project), grouped by key. On a Data Center
-server (--server URL or BITBUCKET_SERVER) there is no workspace: every repository and
-project the token administers, or those of --project PROJ (repeatable), with each key's
-permission (access keys there may push). For every key:
-its label and comment, where it is, when it was added and last used, whether bbkey made
-it (a bbkey: label) or not, and its age against its own ttl and --older-than.
-
-Flags: past-ttl (older than the ttl in its bbkey label), unused (no use for --unused-for,
-or never since added), older-than, wide (reaches more than --wide repositories, counting
-every repository of a project it is on), foreign (not made by bbkey), and this-machine
-(a key this machine's 'bbkey list' knows: information, not a problem).
-
-Before listing, the plan says how many calls the run makes and what that is of
-Bitbucket's hourly limit. Every answer is cached (under the user cache directory), so a
-run stopped by --max-wait or a 429 continues where it stopped when run again, and a
-repository listed within --max-age is not listed again.
+		Long: `List every access key of a workspace's repositories and projects (one call each; on a
+Data Center server, --server URL, every one the token administers or those of --project),
+grouped by key, with its label, places, dates and age. Flags: past-ttl, unused
+(--unused-for), older-than, wide (--wide), foreign (not made by bbkey) and this-machine
+(information only). The plan says first what the run costs against Bitbucket's hourly
+limit; answers are cached, so a run stopped by --max-wait or a 429 continues where it
+stopped, and nothing is listed twice within --max-age.
 
 --revoke-flagged deletes the flagged keys bbkey manages (foreign ones too with
---include-foreign) when a flag says they should go: past-ttl, unused, older-than or wide
-(never for being foreign alone). It lists exactly what it deletes first and confirms on a
-terminal (--yes without one); it never deletes the key this machine still uses for a
-target unless --force. Deletions are recorded in bbkey's state. --dry-run deletes nothing.
+--include-foreign) when a flag says they are stale, never for being foreign alone. It
+lists what it deletes and confirms first (--yes without a terminal), keeps the key this
+machine uses unless --force, and records deletions in bbkey's state.
 
 Exit codes: 0 nothing flagged; 6 keys flagged (the audit itself ran to the end);
 3 partial (some repositories or projects not listed, or some deletions failed; run again
@@ -157,12 +116,12 @@ to finish); 2 usage, or --revoke-flagged needing --yes; 4 not authenticated.`,
 	fl.StringSliceVar(&opts.Projects, "project", nil, "Data Center: only the repositories and access keys of project `PROJ` (repeatable)")
 	fl.BoolVar(&opts.All, "all", false, "Data Center: every repository and project the credential administers (the default there)")
 	fl.StringVar(&opts.Query, "query", "", "only repositories matching Bitbucket's filter `Q`, e.g. 'project.key = \"OPS\"'")
-	fl.StringVar(&opts.OlderThan, "older-than", defaultOlderThan, "flag keys older than `AGE`")
-	fl.StringVar(&opts.UnusedFor, "unused-for", defaultUnusedFor, "flag keys not used for `AGE`")
-	fl.IntVar(&opts.Wide, "wide", defaultWide, "flag keys that reach more than `N` repositories")
-	fl.StringVar(&opts.MaxAge, "max-age", defaultMaxAge, "reuse listings cached within `DURATION`")
+	fl.StringVar(&opts.OlderThan, "older-than", "365d", "flag keys older than `AGE`") // Atlassian: replace SSH keys once a year
+	fl.StringVar(&opts.UnusedFor, "unused-for", "90d", "flag keys not used for `AGE`")
+	fl.IntVar(&opts.Wide, "wide", 20, "flag keys that reach more than `N` repositories")
+	fl.StringVar(&opts.MaxAge, "max-age", "1h", "reuse listings cached within `DURATION`")
 	fl.StringVar(&opts.Format, "format", "table", "output `FORMAT`: table or csv (--json for JSON)")
-	fl.IntVar(&opts.Concurrency, "concurrency", defaultConcurrency, fmt.Sprintf("listings in flight at once (1-%d)", maxConcurrency))
+	fl.IntVar(&opts.Concurrency, "concurrency", 10, fmt.Sprintf("listings in flight at once (1-%d)", maxConcurrency))
 	fl.BoolVar(&opts.RevokeFlagged, "revoke-flagged", false, "delete the flagged keys bbkey manages")
 	fl.BoolVar(&opts.IncludeForeign, "include-foreign", false, "with --revoke-flagged: delete flagged foreign keys too")
 	fl.BoolVar(&opts.Force, "force", false, "with --revoke-flagged: delete even the key this machine still uses")
@@ -170,18 +129,13 @@ to finish); 2 usage, or --revoke-flagged needing --yes; 4 not authenticated.`,
 	return cmd
 }
 
-// run is one audit: what every step needs, so it is not threaded through each.
+// run is one audit: what every step needs.
 type run struct {
-	o     *Options
-	fl    flags
-	sdir  state.Dir
-	src   audit.Source
-	cache *audit.CacheFile
-	// server is the Data Center server audited, "" on Cloud.
-	server string
-	// shown is the progress display now on screen (the listing's, then the deletion's):
-	// the client's wait hook reports rate-limit pauses there, from the requests'
-	// goroutines.
+	o  *Options
+	fl flags
+	a  *audit.Auditor
+	// shown is the progress display now on screen, where the client's wait hook reports
+	// rate-limit pauses (from the requests' goroutines).
 	shown atomic.Pointer[bulk.Progress]
 }
 
@@ -201,7 +155,7 @@ func runAudit(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	r := &run{o: o, fl: fl, sdir: state.Dir{Path: p.ConfigDir, Now: o.Now}, server: server}
+	r := &run{o: o, fl: fl, a: &audit.Auditor{State: state.Dir{Path: p.ConfigDir, Now: o.Now}, Now: o.Now, MaxAge: fl.maxAge, Concurrency: o.Concurrency, Server: server}}
 	local, err := r.local(ctx, p.SSHDir)
 	if err != nil {
 		return err
@@ -211,25 +165,25 @@ func runAudit(ctx context.Context, o *Options) error {
 			p.Wait(w)
 		}
 	})
-	var base, cacheName string
+	base, cacheName := "", o.Workspace
 	if server != "" {
 		client, err := o.DataCenterClient(ctx, server, hook)
 		if err != nil {
 			return err
 		}
-		r.src, base, cacheName = audit.DataCenter{Client: client, OnlyProjects: o.Projects}, client.BaseURL(), dataCenterCacheName(server, o.Projects)
+		r.a.Source, base, cacheName = audit.DataCenter{Client: client, OnlyProjects: o.Projects}, client.BaseURL(), dataCenterCacheName(server, o.Projects)
 	} else {
 		client, err := o.APIClient(ctx, hook)
 		if err != nil {
 			return err
 		}
-		r.src, base, cacheName = audit.Cloud{Client: client}, client.BaseURL(), o.Workspace
+		r.a.Source, base = audit.Cloud{Client: client}, client.BaseURL()
 	}
 	cache, warn := audit.OpenCache(audit.CachePath(p.CacheDir, cacheName), base, o.Workspace)
 	if warn != "" {
 		o.IO.Warnf("%s", warn)
 	}
-	r.cache = cache
+	r.a.Cache = cache
 
 	rep, err := r.collect(ctx, local)
 	if err != nil {
@@ -243,9 +197,123 @@ func runAudit(ctx context.Context, o *Options) error {
 			return err
 		}
 	}
-	rep.calls = r.src.Calls()
+	rep.calls = r.a.Source.Calls()
 	if err := rep.render(); err != nil {
 		return err
 	}
 	return rep.exit()
+}
+
+// local is what this machine's `bbkey list` knows without asking Bitbucket: key files,
+// the agent, and every key bbkey's state records on any Bitbucket.
+func (r *run) local(ctx context.Context, sshDir string) (map[string]bool, error) {
+	st, err := r.a.State.Load()
+	if err != nil {
+		return nil, err
+	}
+	src := inventory.Source{SSHDir: sshDir, State: st, Now: r.o.Now()}
+	if a, err := r.o.Agent(); err == nil {
+		src.Agent = a
+	}
+	keys, _, _ := inventory.Gather(ctx, src)
+	out := map[string]bool{}
+	for _, k := range keys {
+		out[bbapi.NormalizeFingerprint(k.Fingerprint)] = true
+	}
+	for _, server := range st.Bitbuckets() {
+		for _, a := range st.AccountsOf(server) {
+			out[bbapi.NormalizeFingerprint(a.Fingerprint)] = true
+		}
+		for _, a := range st.AccessKeysOf(server) {
+			out[bbapi.NormalizeFingerprint(a.Fingerprint)] = true
+		}
+	}
+	delete(out, bbapi.NormalizeFingerprint(""))
+	return out, nil
+}
+
+// collect plans (saying what it costs), lists with progress, and judges.
+func (r *run) collect(ctx context.Context, local map[string]bool) (*report, error) {
+	o := r.o
+	if _, cached := r.a.Cache.Repos(o.Query, o.Now(), r.fl.maxAge); !cached {
+		where := o.Workspace
+		if r.a.Server != "" {
+			where = r.a.Server
+		}
+		fmt.Fprintf(o.IO.ErrOut, "listing the repositories and projects of %s (one call per hundred)\n", where)
+	}
+	plan, err := r.a.Plan(ctx, o.Workspace, o.Query)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(o.IO.ErrOut, plan.Announce(r.fl.maxAge))
+	var coll *audit.Collection
+	r.withProgress(len(plan.Pending), func(finished func(bulk.Line, int, int)) {
+		coll = r.a.Collect(ctx, plan, finished)
+	})
+	keys := audit.Judge(coll.Placements, plan.ProjectRepos(), local, r.fl.policy, o.Now())
+	return &report{opts: o, fl: r.fl, plan: plan, coll: coll, keys: keys}, nil
+}
+
+// withProgress runs step with a progress display of total lines on screen.
+func (r *run) withProgress(total int, step func(finished func(l bulk.Line, done, failed int))) {
+	prog := bulk.NewProgress(r.o.IO, total, r.o.Now, r.a.Source.Calls)
+	r.shown.Store(prog)
+	step(prog.Finished)
+	r.shown.Store(nil)
+	prog.Close()
+}
+
+// revoke plans the deletions, shows them, confirms, and deletes.
+func (r *run) revoke(ctx context.Context, rep *report) error {
+	o := r.o
+	if !o.DryRun {
+		// Deleting access keys races `rotate --access-keys` and add-access-key: hold the
+		// lock from reading the state, which says what this machine still needs, to the
+		// last deletion recorded.
+		lock, err := r.a.State.LockCommand(ctx, "audit --revoke-flagged", o.LookupEnv, o.IO.ErrOut)
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock()
+	}
+	st, err := r.a.State.Load()
+	if err != nil {
+		return err
+	}
+	del, kept := r.a.PlanRevoke(rep.keys, audit.RevokeOptions{IncludeForeign: o.IncludeForeign, Force: o.Force, State: st})
+	rep.revoking, rep.plannedDel, rep.kept = true, del, kept
+	for _, k := range kept {
+		o.IO.Step(iostreams.MarkWarn, "keeping %s on %s: %s", k.Key.Fingerprint, k.Placement.Target.Ref(), k.Reason)
+	}
+	if len(del) == 0 {
+		fmt.Fprintln(o.IO.ErrOut, "nothing to delete")
+		return nil
+	}
+	verb := "will delete"
+	if o.DryRun {
+		verb = "would delete (--dry-run)"
+	}
+	fmt.Fprintf(o.IO.ErrOut, "bbkey %s %d access %s:\n", verb, len(del), text.Plural(len(del), "key placement", "key placements"))
+	for _, d := range del {
+		fmt.Fprintf(o.IO.ErrOut, "  - %s\n", d.Describe())
+	}
+	if o.DryRun {
+		return nil
+	}
+	if !o.Yes {
+		ok, err := o.Prompter().Confirm(fmt.Sprintf("Delete these %d?", len(del)), false)
+		if err != nil {
+			return errkind.CancelError(fmt.Errorf("confirming the deletion: %w", err))
+		}
+		if !ok {
+			return errkind.CancelError(errors.New("cancelled: nothing deleted"))
+		}
+	}
+	var out audit.RevokeOutcome
+	r.withProgress(len(del), func(finished func(bulk.Line, int, int)) {
+		out = r.a.Revoke(ctx, del, finished)
+	})
+	rep.revoked = &out
+	return nil
 }

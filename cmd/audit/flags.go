@@ -1,10 +1,12 @@
-// The flags of audit checked and parsed: the scope, the policy, the output, --revoke-flagged.
+// The flags of audit checked and parsed: the scope (a Cloud workspace, or a Data Center
+// server's projects), the policy, the output, --revoke-flagged.
 
 package audit
 
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,18 +23,8 @@ type flags struct {
 
 func parseFlags(o *Options, server string) (flags, error) {
 	var fl flags
-	if server != "" {
-		if err := dataCenterFlags(o); err != nil {
-			return fl, err
-		}
-	} else if len(o.Projects) > 0 || o.All {
-		return fl, errkind.UsageError(errors.New("--project and --all are for a Data Center server"),
-			"add --server URL (or set BITBUCKET_SERVER) to audit a Data Center server; on Cloud, --workspace WS with --query 'project.key = \"OPS\"'")
-	} else if o.Workspace == "" {
-		return fl, errkind.UsageError(errors.New("--workspace is required"), "name the workspace id from its URL, e.g. bbkey audit --workspace acme")
-	}
-	if server == "" && strings.ContainsAny(o.Workspace, "/ ") {
-		return fl, errkind.UsageError(fmt.Errorf("--workspace %q is not a workspace id", o.Workspace), "give the workspace id alone, e.g. --workspace acme")
+	if err := scopeFlags(o, server); err != nil {
+		return fl, err
 	}
 	for _, d := range []struct {
 		name, val string
@@ -44,11 +36,10 @@ func parseFlags(o *Options, server string) (flags, error) {
 		}
 		*d.dst = v
 	}
-	if o.Wide < 1 {
-		return fl, errkind.UsageError(fmt.Errorf("--wide %d: want a positive number of repositories", o.Wide), "e.g. --wide 20")
-	}
 	fl.policy.Wide = o.Wide
 	switch {
+	case o.Wide < 1:
+		return fl, errkind.UsageError(fmt.Errorf("--wide %d: want a positive number of repositories", o.Wide), "e.g. --wide 20")
 	case o.Format != "table" && o.Format != "csv":
 		return fl, errkind.UsageError(fmt.Errorf("--format %q: want table or csv", o.Format), "use --format csv for a spreadsheet, --json for JSON")
 	case o.Format == "csv" && o.JSON:
@@ -62,4 +53,54 @@ func parseFlags(o *Options, server string) (flags, error) {
 			"re-run with --yes to delete the flagged keys, or with --dry-run to see what would go")
 	}
 	return fl, nil
+}
+
+// scopeFlags checks what the audit covers: --workspace (and --query) on Cloud; on a Data
+// Center server, which has no workspaces, --project PROJ (upper-cased here) or --all.
+func scopeFlags(o *Options, server string) error {
+	switch {
+	case server == "" && (len(o.Projects) > 0 || o.All):
+		return errkind.UsageError(errors.New("--project and --all are for a Data Center server"),
+			"add --server URL (or set BITBUCKET_SERVER) to audit a Data Center server; on Cloud, --workspace WS with --query 'project.key = \"OPS\"'")
+	case server == "" && o.Workspace == "":
+		return errkind.UsageError(errors.New("--workspace is required"), "name the workspace id from its URL, e.g. bbkey audit --workspace acme")
+	case server == "" && strings.ContainsAny(o.Workspace, "/ "):
+		return errkind.UsageError(fmt.Errorf("--workspace %q is not a workspace id", o.Workspace), "give the workspace id alone, e.g. --workspace acme")
+	case server == "":
+		return nil
+	case o.Workspace != "":
+		return errkind.UsageError(errors.New("--workspace is for Bitbucket Cloud; a Data Center server has no workspaces"),
+			"leave it out to audit every repository and project the credential administers on the server, or name projects with --project PROJ")
+	case o.Query != "":
+		return errkind.UsageError(errors.New("--query is for Bitbucket Cloud only"),
+			"on a Data Center server, limit the audit with --project PROJ (repeatable)")
+	case o.All && len(o.Projects) > 0:
+		return errkind.UsageError(errors.New("--all and --project both choose what to audit"), "give one of them")
+	}
+	for i, k := range o.Projects {
+		k = strings.TrimSpace(k)
+		if k == "" || strings.ContainsAny(k, "/ ") {
+			return errkind.UsageError(fmt.Errorf("--project %q is not a project key", o.Projects[i]), "give the project key alone, e.g. --project OPS (a personal project is ~user)")
+		}
+		if !strings.HasPrefix(k, "~") {
+			k = strings.ToUpper(k)
+		}
+		o.Projects[i] = k
+	}
+	return nil
+}
+
+// dataCenterCacheName names the cache of an audit of server and its --project
+// selection: one file per server and scope, apart from every Cloud workspace's.
+func dataCenterCacheName(server string, projects []string) string {
+	name := "dc-" + server
+	if len(projects) > 0 {
+		name += "-" + strings.Join(slices.Sorted(slices.Values(projects)), "-")
+	}
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
+			return r
+		}
+		return '_'
+	}, strings.ToLower(name))
 }

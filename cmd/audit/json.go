@@ -110,7 +110,7 @@ func intPtr(n int) *int { return &n }
 
 func (r *report) document() jsonDoc {
 	now := r.opts.Now()
-	s := audit.Summarize(r.keys)
+	flagged, byFlag := audit.Summarize(r.keys)
 	d := jsonDoc{
 		Workspace: r.plan.Workspace, Server: r.plan.Server, Query: r.plan.Query, GeneratedAt: now.UTC(),
 		Policy: jsonPolicy{OlderThanDays: int(r.fl.policy.OlderThan / (24 * time.Hour)), UnusedForDays: int(r.fl.policy.UnusedFor / (24 * time.Hour)),
@@ -119,16 +119,16 @@ func (r *report) document() jsonDoc {
 		Repositories: len(r.plan.Repos), Projects: len(r.plan.Projects),
 		Listed: r.coll.Listed, Cached: r.coll.Cached, Calls: r.calls,
 		Keys:      []jsonKey{},
-		Summary:   jsonSummary{Keys: s.Keys, Flagged: s.Flagged, ByFlag: map[string]int{}},
+		Summary:   jsonSummary{Keys: len(r.keys), Flagged: flagged, ByFlag: map[string]int{}},
 		NotListed: []jsonNotListed{},
 	}
-	for f, n := range s.ByFlag {
+	for f, n := range byFlag {
 		d.Summary.ByFlag[string(f)] = n
 	}
 	for _, k := range r.keys {
 		jk := jsonKey{Fingerprint: k.Fingerprint, Type: k.Type, Label: k.Label, Comment: k.Comment, Managed: k.Managed, Name: k.Name,
 			Created: timePtr(k.Created), LastUsed: timePtr(k.LastUsed), Repositories: nonNil(k.Repos), Projects: nonNil(k.Projects),
-			Reach: k.Reach, Placements: []jsonPlacement{}, Flags: []string{}, Flagged: k.Flagged()}
+			Reach: k.Reach, Placements: []jsonPlacement{}, Flags: audit.FlagNames(k.Flags), Flagged: k.Flagged()}
 		if k.TTL > 0 {
 			jk.TTLDays = intPtr(int(k.TTL / (24 * time.Hour)))
 		}
@@ -138,9 +138,6 @@ func (r *report) document() jsonDoc {
 		for _, p := range k.Placements {
 			jk.Placements = append(jk.Placements, jsonPlacement{Kind: p.Target.Kind, Target: p.Target.Ref(), ID: int64(p.ID), Label: p.Label,
 				AddedOn: timePtr(p.AddedOn), LastUsed: timePtr(p.LastUsed), Permission: p.Permission})
-		}
-		for _, f := range k.Flags {
-			jk.Flags = append(jk.Flags, string(f))
 		}
 		d.Keys = append(d.Keys, jk)
 	}
@@ -161,26 +158,17 @@ func (r *report) document() jsonDoc {
 }
 
 func (r *report) revocationDoc() *jsonRevocation {
-	one := func(k *audit.Key, p audit.Placement, reason string) jsonRevoked {
-		return jsonRevoked{Fingerprint: k.Fingerprint, Label: k.Label, Kind: p.Target.Kind, Target: p.Target.Ref(), ID: int64(p.ID), Reason: reason}
+	list := func(ds []audit.Deletion) []jsonRevoked {
+		out := []jsonRevoked{}
+		for _, d := range ds {
+			p := d.Placement
+			out = append(out, jsonRevoked{Fingerprint: d.Key.Fingerprint, Label: d.Key.Label, Kind: p.Target.Kind, Target: p.Target.Ref(), ID: int64(p.ID), Reason: d.Reason})
+		}
+		return out
 	}
-	rv := &jsonRevocation{DryRun: r.opts.DryRun, Planned: []jsonRevoked{}, Deleted: []jsonRevoked{}, Failed: []jsonRevoked{}, Skipped: []jsonRevoked{}, Kept: []jsonRevoked{}}
-	for _, d := range r.plannedDel {
-		rv.Planned = append(rv.Planned, one(d.Key, d.Placement, ""))
-	}
-	for _, k := range r.kept {
-		rv.Kept = append(rv.Kept, one(k.Key, k.Placement, k.Reason))
-	}
+	rv := &jsonRevocation{DryRun: r.opts.DryRun, Planned: list(r.plannedDel), Kept: list(r.kept), Deleted: list(nil), Failed: list(nil), Skipped: list(nil)}
 	if r.revoked != nil {
-		for _, d := range r.revoked.Deleted {
-			rv.Deleted = append(rv.Deleted, one(d.Key, d.Placement, ""))
-		}
-		for _, f := range r.revoked.Failed {
-			rv.Failed = append(rv.Failed, one(f.Key, f.Placement, bulk.Describe(f.Err)))
-		}
-		for _, d := range r.revoked.Skipped {
-			rv.Skipped = append(rv.Skipped, one(d.Key, d.Placement, "not attempted: the run stopped first"))
-		}
+		rv.Deleted, rv.Failed, rv.Skipped = list(r.revoked.Deleted), list(r.revoked.Failed), list(r.revoked.Skipped)
 	}
 	return rv
 }

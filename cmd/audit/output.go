@@ -28,10 +28,9 @@ type report struct {
 	keys  []*audit.Key
 	calls int
 
-	revoking   bool
-	plannedDel []audit.Deletion
-	kept       []audit.Kept
-	revoked    *audit.RevokeOutcome
+	revoking         bool
+	plannedDel, kept []audit.Deletion
+	revoked          *audit.RevokeOutcome
 }
 
 func (r *report) render() error {
@@ -60,7 +59,7 @@ func (r *report) table(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "%s  %s", k.Fingerprint, orDash(k.Label, "(no label)"))
 		if len(k.Flags) > 0 {
-			fmt.Fprintf(&b, "  [%s]", joinFlags(k.Flags, ", "))
+			fmt.Fprintf(&b, "  [%s]", strings.Join(audit.FlagNames(k.Flags), ", "))
 		}
 		b.WriteByte('\n')
 		row := func(name, format string, args ...any) {
@@ -110,12 +109,12 @@ func judged(past bool) string {
 }
 
 func (r *report) summary(b *strings.Builder) {
-	s := audit.Summarize(r.keys)
-	fmt.Fprintf(b, "%d %s on %d %s and %d %s of %s; %d flagged\n", s.Keys, text.Plural(s.Keys, "key", "keys"),
+	flagged, byFlag := audit.Summarize(r.keys)
+	fmt.Fprintf(b, "%d %s on %d %s and %d %s of %s; %d flagged\n", len(r.keys), text.Plural(len(r.keys), "key", "keys"),
 		len(r.plan.Repos), text.Plural(len(r.plan.Repos), "repository", "repositories"),
-		len(r.plan.Projects), text.Plural(len(r.plan.Projects), "project", "projects"), r.plan.Where(), s.Flagged)
+		len(r.plan.Projects), text.Plural(len(r.plan.Projects), "project", "projects"), r.plan.Where(), flagged)
 	for _, f := range audit.AllFlags {
-		fmt.Fprintf(b, "  %-13s %d\n", f, s.ByFlag[f])
+		fmt.Fprintf(b, "  %-13s %d\n", f, byFlag[f])
 	}
 	if n := len(r.coll.Failed) + len(r.coll.Skipped); n > 0 {
 		fmt.Fprintf(b, "incomplete: %d of %d repositories and projects not listed (run the same command again to finish)\n", n, len(r.plan.Targets))
@@ -187,14 +186,6 @@ func orDash(s, dash string) string {
 	return s
 }
 
-func joinFlags(fs []audit.Flag, sep string) string {
-	out := make([]string, len(fs))
-	for i, f := range fs {
-		out[i] = string(f)
-	}
-	return strings.Join(out, sep)
-}
-
 // --- CSV: one row per key and place, for a spreadsheet ---
 
 var csvHeader = []string{"fingerprint", "type", "label", "comment", "managed", "ttl_days", "created", "age_days", "last_used", "reach", "flags",
@@ -222,7 +213,7 @@ func (r *report) csv(w io.Writer) error {
 		}
 		for _, p := range k.Placements {
 			row := []string{k.Fingerprint, k.Type, k.Label, k.Comment, strconv.FormatBool(k.Managed), ttl, date(k.Created), age, date(k.LastUsed),
-				strconv.Itoa(k.Reach), joinFlags(k.Flags, ";"), string(p.Target.Kind), p.Target.Ref(), p.ID.String(), date(p.AddedOn), date(p.LastUsed),
+				strconv.Itoa(k.Reach), strings.Join(audit.FlagNames(k.Flags), ";"), string(p.Target.Kind), p.Target.Ref(), p.ID.String(), date(p.AddedOn), date(p.LastUsed),
 				p.Permission, r.plan.Server}
 			if err := cw.Write(row); err != nil {
 				return err

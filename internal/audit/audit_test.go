@@ -90,9 +90,9 @@ func TestJudge(t *testing.T) {
 	if k := got[bfp]; k.Managed || !k.Created.Equal(now.Add(-91*24*time.Hour)) || !k.LastUsed.IsZero() || k.Comment != "me@laptop" || !k.Flagged() {
 		t.Errorf("b: %+v", k)
 	}
-	s := Summarize(keys)
-	if s.Keys != 4 || s.Flagged != 4 || s.ByFlag[FlagWide] != 2 || s.ByFlag[FlagThisMachine] != 1 || s.ByFlag[FlagPastTTL] != 1 {
-		t.Errorf("summary %+v", s)
+	flagged, byFlag := Summarize(keys)
+	if flagged != 4 || byFlag[FlagWide] != 2 || byFlag[FlagThisMachine] != 1 || byFlag[FlagPastTTL] != 1 {
+		t.Errorf("summary %d %+v", flagged, byFlag)
 	}
 	// A key Bitbucket sent that cannot be read is reported, not dropped.
 	odd := Judge([]Placement{{Target: repo("api"), ID: 9, Key: "ssh-ed25519 !!!", Label: "x"}}, nil, nil, Policy{Wide: 20}, now)
@@ -127,12 +127,13 @@ func TestPlanRevoke(t *testing.T) {
 		}
 		return out
 	}
-	del, kept := PlanRevoke(keys, RevokeOptions{Needed: NeededBy(st, "")})
+	a := &Auditor{}
+	del, kept := a.PlanRevoke(keys, RevokeOptions{State: st})
 	if !slices.Equal(refs(del), []string{"web"}) || len(kept) != 5 || !strings.Contains(kept[0].Reason, "--force") || !strings.Contains(kept[1].Reason, "--include-foreign") ||
 		!strings.Contains(kept[3].Reason, "flagged only as foreign") {
 		t.Errorf("default: delete %v, kept %+v", refs(del), kept)
 	}
-	del, _ = PlanRevoke(keys, RevokeOptions{IncludeForeign: true, Force: true, Needed: NeededBy(st, "")})
+	del, _ = a.PlanRevoke(keys, RevokeOptions{IncludeForeign: true, Force: true, State: st})
 	if !slices.Equal(refs(del), []string{"api", "web", "api", "web"}) {
 		t.Errorf("forced: delete %v", refs(del))
 	}
@@ -148,9 +149,11 @@ func TestCache(t *testing.T) {
 		t.Fatal(warn)
 	}
 	line, _ := key("k")
-	cf.SetRepos(RepoListing{Query: "q", ListedAt: now, Repos: []Repo{{Slug: "api", Project: "OPS"}}})
-	cf.SetProjects(ProjectListing{ListedAt: now.Add(-2 * time.Hour), Keys: []string{"OPS"}})
-	cf.SetTarget(repo("api"), TargetEntry{ListedAt: now.Add(-59 * time.Minute), Keys: []Placement{{Target: repo("api"), ID: 7, Key: line}, {Target: repo("api"), ID: 8, Key: line}}})
+	cf.set(func(c *Cache) {
+		c.Repos = &Listing[[]Repo]{Query: "q", ListedAt: now, Items: []Repo{{Slug: "api", Project: "OPS"}}}
+		c.Projects = &Listing[[]string]{ListedAt: now.Add(-2 * time.Hour), Items: []string{"OPS"}}
+		c.Targets[cacheKey(repo("api"))] = &Listing[[]Placement]{ListedAt: now.Add(-59 * time.Minute), Items: []Placement{{Target: repo("api"), ID: 7, Key: line}, {Target: repo("api"), ID: 8, Key: line}}}
+	})
 	if err := cf.Save(); err != nil {
 		t.Fatal(err)
 	}

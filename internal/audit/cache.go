@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,30 +18,36 @@ import (
 
 // CacheVersion is the format of the cache files this bbkey writes; another format is
 // ignored (and overwritten), never an error: the cache only saves calls.
-const CacheVersion = 1
+const CacheVersion = 2
 
-// Cache is what earlier runs listed for one workspace: the repositories and projects,
-// and every target's access keys, each with when it was listed. It holds no secret (public
-// keys, labels, dates). Entries older than the run's --max-age are listed again.
+// Cache is what earlier runs listed for one workspace or server, each listing with when
+// it was made. It holds no secret (public keys, labels, dates).
 type Cache struct {
 	Version   int    `json:"version"`
 	Workspace string `json:"workspace"`
 	// Server is the API the listings came from: a cache made against another (the
-	// sandbox, a Data Center) never answers for this one.
-	Server string `json:"server"`
-	// Repos is the repository listing, made with Query.
-	Repos *RepoListing `json:"repos,omitempty"`
-	// Projects is the project listing.
-	Projects *ProjectListing `json:"projects,omitempty"`
-	// Targets are the access keys of each repository and project, by Target.Key().
-	Targets map[string]*TargetEntry `json:"targets"`
+	// sandbox, say) never answers for this one.
+	Server   string             `json:"server"`
+	Repos    *Listing[[]Repo]   `json:"repos,omitempty"`
+	Projects *Listing[[]string] `json:"projects,omitempty"`
+	// Targets are the access keys of each repository and project, by cacheKey.
+	Targets map[string]*Listing[[]Placement] `json:"targets"`
 }
 
-// RepoListing is the workspace's repositories as one run listed them.
-type RepoListing struct {
-	Query    string    `json:"query"`
+// Listing is one answer of Bitbucket, as one run listed it (the repositories with Query).
+type Listing[T any] struct {
+	Query    string    `json:"query,omitempty"`
 	ListedAt time.Time `json:"listed_at"`
-	Repos    []Repo    `json:"repos"`
+	Items    T         `json:"items"`
+}
+
+// fresh returns the items when listed with query within maxAge of now.
+func (l *Listing[T]) fresh(query string, now time.Time, maxAge time.Duration) (T, bool) {
+	if l == nil || l.Query != query || l.ListedAt.IsZero() || l.ListedAt.After(now) || now.Sub(l.ListedAt) >= maxAge {
+		var zero T
+		return zero, false
+	}
+	return l.Items, true
 }
 
 // Repo is a repository and the key of its project.
@@ -49,115 +56,69 @@ type Repo struct {
 	Project string `json:"project,omitempty"`
 }
 
-// ProjectListing is the workspace's projects as one run listed them.
-type ProjectListing struct {
-	ListedAt time.Time `json:"listed_at"`
-	Keys     []string  `json:"keys"`
-}
-
-// TargetEntry is the access keys of one repository or project.
-type TargetEntry struct {
-	ListedAt time.Time   `json:"listed_at"`
-	Keys     []Placement `json:"keys"`
-}
-
-// CacheFile is the cache of one workspace on disk, safe for concurrent use by one
-// process.
+// CacheFile is the cache on disk, safe for concurrent use by one process.
 type CacheFile struct {
 	Path string
-
-	mu sync.Mutex
-	c  *Cache
+	mu   sync.Mutex
+	c    *Cache
 }
 
-// CachePath is where the cache of a workspace lives under dir (the user cache
-// directory's bbkey/audit).
-func CachePath(dir, workspace string) string {
-	return filepath.Join(dir, "audit-"+strings.ToLower(workspace)+".json")
+// CachePath is where the cache named name lives under dir.
+func CachePath(dir, name string) string {
+	return filepath.Join(dir, "audit-"+strings.ToLower(name)+".json")
 }
 
 // OpenCache reads the cache of workspace on server (the API base URL) at path; a
-// missing, unreadable or other-format file, or one made against another server, starts an
-// empty one (the reason is returned as a warning).
+// missing, unreadable or other-format file, or one made against another server, starts
+// an empty one (the reason is returned as a warning).
 func OpenCache(path, server, workspace string) (*CacheFile, string) {
-	cf := &CacheFile{Path: path, c: &Cache{Version: CacheVersion, Workspace: strings.ToLower(workspace), Server: server, Targets: map[string]*TargetEntry{}}}
+	cf := &CacheFile{Path: path, c: &Cache{Version: CacheVersion, Workspace: strings.ToLower(workspace), Server: server, Targets: map[string]*Listing[[]Placement]{}}}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return cf, ""
 	}
-	if err != nil {
-		return cf, fmt.Sprintf("cache %s not read (%v): listing everything again", path, err)
-	}
 	var c Cache
-	if err := json.Unmarshal(b, &c); err != nil || c.Version != CacheVersion || !strings.EqualFold(c.Workspace, workspace) {
+	switch {
+	case err != nil:
+		return cf, fmt.Sprintf("cache %s not read (%v): listing everything again", path, err)
+	case json.Unmarshal(b, &c) != nil || c.Version != CacheVersion || !strings.EqualFold(c.Workspace, workspace):
 		return cf, fmt.Sprintf("cache %s is not one this bbkey reads: listing everything again", path)
-	}
-	if c.Server != server {
+	case c.Server != server:
 		return cf, fmt.Sprintf("cache %s was made against %s: listing everything again", path, c.Server)
 	}
 	if c.Targets == nil {
-		c.Targets = map[string]*TargetEntry{}
+		c.Targets = map[string]*Listing[[]Placement]{}
 	}
 	cf.c = &c
 	return cf, ""
 }
 
-func fresh(at, now time.Time, maxAge time.Duration) bool {
-	return !at.IsZero() && !at.After(now) && now.Sub(at) < maxAge
-}
-
-// Repos returns the cached repository listing when it was made with query within maxAge.
+// Repos returns the cached repository listing when made with query within maxAge.
 func (cf *CacheFile) Repos(query string, now time.Time, maxAge time.Duration) ([]Repo, bool) {
 	cf.mu.Lock()
 	defer cf.mu.Unlock()
-	r := cf.c.Repos
-	if r == nil || r.Query != query || !fresh(r.ListedAt, now, maxAge) {
-		return nil, false
-	}
-	return r.Repos, true
+	return cf.c.Repos.fresh(query, now, maxAge)
 }
 
 // Projects returns the cached project listing when made within maxAge.
 func (cf *CacheFile) Projects(now time.Time, maxAge time.Duration) ([]string, bool) {
 	cf.mu.Lock()
 	defer cf.mu.Unlock()
-	p := cf.c.Projects
-	if p == nil || !fresh(p.ListedAt, now, maxAge) {
-		return nil, false
-	}
-	return p.Keys, true
+	return cf.c.Projects.fresh("", now, maxAge)
 }
 
 // Target returns the cached access keys of t when listed within maxAge.
 func (cf *CacheFile) Target(t state.Target, now time.Time, maxAge time.Duration) ([]Placement, bool) {
 	cf.mu.Lock()
 	defer cf.mu.Unlock()
-	e := cf.c.Targets[cacheKey(t)]
-	if e == nil || !fresh(e.ListedAt, now, maxAge) {
-		return nil, false
-	}
-	return e.Keys, true
+	return cf.c.Targets[cacheKey(t)].fresh("", now, maxAge)
 }
 
-// SetRepos records a repository listing.
-func (cf *CacheFile) SetRepos(l RepoListing) {
+// set changes the cache under its lock.
+func (cf *CacheFile) set(update func(c *Cache)) {
 	cf.mu.Lock()
 	defer cf.mu.Unlock()
-	cf.c.Repos = &l
-}
-
-// SetProjects records a project listing.
-func (cf *CacheFile) SetProjects(l ProjectListing) {
-	cf.mu.Lock()
-	defer cf.mu.Unlock()
-	cf.c.Projects = &l
-}
-
-// SetTarget records the access keys of t.
-func (cf *CacheFile) SetTarget(t state.Target, e TargetEntry) {
-	cf.mu.Lock()
-	defer cf.mu.Unlock()
-	cf.c.Targets[cacheKey(t)] = &e
+	update(cf.c)
 }
 
 // Forget drops one placement (deleted by this run) from its target's entry, so a re-run
@@ -165,17 +126,9 @@ func (cf *CacheFile) SetTarget(t state.Target, e TargetEntry) {
 func (cf *CacheFile) Forget(p Placement) {
 	cf.mu.Lock()
 	defer cf.mu.Unlock()
-	e := cf.c.Targets[cacheKey(p.Target)]
-	if e == nil {
-		return
+	if e := cf.c.Targets[cacheKey(p.Target)]; e != nil {
+		e.Items = slices.DeleteFunc(slices.Clone(e.Items), func(k Placement) bool { return k.ID == p.ID })
 	}
-	keep := e.Keys[:0:0]
-	for _, k := range e.Keys {
-		if k.ID != p.ID {
-			keep = append(keep, k)
-		}
-	}
-	e.Keys = keep
 }
 
 // Save writes the cache atomically (0600: it says who can read what).

@@ -17,12 +17,10 @@ import (
 
 // Source is the Bitbucket an audit reads and revokes on: Cloud or DataCenter.
 type Source interface {
-	// Repos lists the repositories of the workspace the credential administers (only
-	// their access keys can be read), matching query when not empty. On Data Center,
-	// where there is no workspace, every one the credential administers, each with its
-	// project.
+	// Repos lists the repositories the credential administers (only their access keys
+	// can be read), each with its project: in the workspace matching query on Cloud.
 	Repos(ctx context.Context, workspace, query string) ([]Repo, error)
-	// Projects lists the keys of the workspace's projects.
+	// Projects lists the keys of the projects whose access keys are audited.
 	Projects(ctx context.Context, workspace string) ([]string, error)
 	// Keys lists the access keys of one repository or project, every page.
 	Keys(ctx context.Context, t state.Target) ([]Placement, error)
@@ -32,59 +30,54 @@ type Source interface {
 	Calls() int
 }
 
-// Collector lists every access key of a workspace, using and filling the cache.
-type Collector struct {
+// Auditor lists and revokes the access keys of a workspace or server, through the cache.
+type Auditor struct {
 	Source Source
 	Cache  *CacheFile
-	Now    func() time.Time
+	// State records deletions (and drops a deleted target from this machine's key).
+	State state.Dir
+	Now   func() time.Time
 	// MaxAge is how long a listing in the cache stays good (--max-age).
-	MaxAge time.Duration
-	// Concurrency bounds the listings in flight.
+	MaxAge      time.Duration
 	Concurrency int
-	// Server is the Data Center server's URL, "" on Cloud (whose plans name a workspace).
+	// Server is the Data Center server's URL, "" on Cloud.
 	Server string
 }
 
-// Plan is what a run will list: the workspace's repositories and projects, and which of
-// them the cache already answers.
+// Plan is what a run lists: the repositories and projects, and which of them the cache
+// already answers.
 type Plan struct {
-	// Workspace is the Cloud workspace; "" on Data Center, where Server is set and every
-	// repository is named by its project ("PROJ/slug") and a project by its key.
-	Workspace string
-	Server    string
-	Query     string
-	Repos     []Repo
-	Projects  []string
+	// Workspace is Cloud's; "" on Data Center, where a repository is named "PROJ/slug"
+	// and a project by its key.
+	Workspace, Server, Query string
+	Repos                    []Repo
+	Projects                 []string
 	// Targets are every repository and project, repositories first; Pending those whose
-	// access keys must be listed now, the others coming from the cache.
-	Targets []state.Target
-	Pending []state.Target
-	// ReposCached and ProjectsCached are set when the listings came from the cache.
-	ReposCached, ProjectsCached bool
-	// ListingCalls is what listing the repositories and projects cost this run.
-	ListingCalls int
+	// access keys must be listed now.
+	Targets, Pending []state.Target
+	// ReposCached is set when the repository listing came from the cache.
+	ReposCached bool
 }
 
 // Plan lists (or reads from the cache) the repositories and projects of workspace.
-func (c *Collector) Plan(ctx context.Context, workspace, query string) (*Plan, error) {
-	now := c.Now()
-	p := &Plan{Workspace: workspace, Server: c.Server, Query: query}
-	before := c.Source.Calls()
+func (a *Auditor) Plan(ctx context.Context, workspace, query string) (*Plan, error) {
+	now := a.Now()
+	p := &Plan{Workspace: workspace, Server: a.Server, Query: query}
 	var err error
-	if p.Repos, p.ReposCached = c.Cache.Repos(query, now, c.MaxAge); !p.ReposCached {
-		if p.Repos, err = c.Source.Repos(ctx, workspace, query); err != nil {
+	if p.Repos, p.ReposCached = a.Cache.Repos(query, now, a.MaxAge); !p.ReposCached {
+		if p.Repos, err = a.Source.Repos(ctx, workspace, query); err != nil {
 			return nil, fmt.Errorf("listing the repositories of %s: %w", p.Where(), err)
 		}
-		c.Cache.SetRepos(RepoListing{Query: query, ListedAt: now, Repos: p.Repos})
+		a.Cache.set(func(c *Cache) { c.Repos = &Listing[[]Repo]{Query: query, ListedAt: now, Items: p.Repos} })
 	}
-	if p.Projects, p.ProjectsCached = c.Cache.Projects(now, c.MaxAge); !p.ProjectsCached {
-		if p.Projects, err = c.Source.Projects(ctx, workspace); err != nil {
+	var cached bool
+	if p.Projects, cached = a.Cache.Projects(now, a.MaxAge); !cached {
+		if p.Projects, err = a.Source.Projects(ctx, workspace); err != nil {
 			return nil, fmt.Errorf("listing the projects of %s: %w", p.Where(), err)
 		}
-		c.Cache.SetProjects(ProjectListing{ListedAt: now, Keys: p.Projects})
+		a.Cache.set(func(c *Cache) { c.Projects = &Listing[[]string]{ListedAt: now, Items: p.Projects} })
 	}
-	p.ListingCalls = c.Source.Calls() - before
-	if err := c.Cache.Save(); err != nil {
+	if err := a.Cache.Save(); err != nil {
 		return nil, err
 	}
 	for _, r := range p.Repos {
@@ -94,7 +87,7 @@ func (c *Collector) Plan(ctx context.Context, workspace, query string) (*Plan, e
 		p.Targets = append(p.Targets, p.projectTarget(k))
 	}
 	for _, t := range p.Targets {
-		if _, ok := c.Cache.Target(t, now, c.MaxAge); !ok {
+		if _, ok := a.Cache.Target(t, now, a.MaxAge); !ok {
 			p.Pending = append(p.Pending, t)
 		}
 	}
@@ -111,23 +104,18 @@ func (p *Plan) Where() string {
 
 // repoTarget names a repository: WS/slug on Cloud, PROJ/slug on Data Center.
 func (p *Plan) repoTarget(r Repo) state.Target {
-	ws := p.Workspace
 	if p.Server != "" {
-		ws = r.Project
+		return state.Target{Kind: state.TargetRepo, Workspace: r.Project, Slug: r.Slug}
 	}
-	return state.Target{Kind: state.TargetRepo, Workspace: ws, Slug: r.Slug}
+	return state.Target{Kind: state.TargetRepo, Workspace: p.Workspace, Slug: r.Slug}
 }
 
 // projectTarget names a project: WS/KEY on Cloud, KEY on Data Center.
 func (p *Plan) projectTarget(key string) state.Target {
-	if p.Server != "" {
-		return state.Target{Kind: state.TargetProject, Slug: key}
-	}
 	return state.Target{Kind: state.TargetProject, Workspace: p.Workspace, Slug: key}
 }
 
-// ProjectRepos maps each project ref (lower case WS/KEY, or KEY on Data Center) to its
-// repositories' refs.
+// ProjectRepos maps each project ref (lower case) to its repositories' refs.
 func (p *Plan) ProjectRepos() map[string][]string {
 	out := map[string][]string{}
 	for _, r := range p.Repos {
@@ -143,58 +131,40 @@ func (p *Plan) ProjectRepos() map[string][]string {
 // per user and rolling hour (API.md §3).
 const HourlyLimit = 1000
 
-// Estimate is what a run will cost.
-type Estimate struct {
-	// Listings is one call per repository and per project still to list (more for one
-	// with over a hundred keys); Cached is how many the cache answers.
-	Listings, Cached int
-	// RepoCalls are the calls that count against the hourly limit: the repository
-	// listing's pages made this run and one per repository still to list. Project calls
-	// (/2.0/workspaces/…) do not count against it.
-	RepoCalls int
-}
-
-// Estimate counts the calls the run will make.
-func (p *Plan) Estimate() Estimate {
-	e := Estimate{Listings: len(p.Pending), Cached: len(p.Targets) - len(p.Pending)}
-	if !p.ReposCached {
-		e.RepoCalls = (len(p.Repos) + 99) / 100
-		if e.RepoCalls == 0 {
-			e.RepoCalls = 1
-		}
-	}
-	for _, t := range p.Pending {
-		if t.Kind == state.TargetRepo {
-			e.RepoCalls++
-		}
-	}
-	return e
-}
-
 // Announce says, before the listing starts, how many calls the run makes and what that
 // means against the hourly limit.
 func (p *Plan) Announce(maxAge time.Duration) string {
-	e := p.Estimate()
 	var b strings.Builder
 	fmt.Fprintf(&b, "auditing %s: %d %s and %d %s", p.Where(), len(p.Repos), text.Plural(len(p.Repos), "repository", "repositories"), len(p.Projects), text.Plural(len(p.Projects), "project", "projects"))
 	if p.Query != "" {
 		fmt.Fprintf(&b, " (--query %s)", p.Query)
 	}
-	fmt.Fprintf(&b, "; %d access-key %s to make", e.Listings, text.Plural(e.Listings, "listing", "listings"))
-	if e.Cached > 0 {
-		fmt.Fprintf(&b, ", %d answered by the cache (listed within --max-age %s)", e.Cached, FormatAge(maxAge))
+	fmt.Fprintf(&b, "; %d access-key %s to make", len(p.Pending), text.Plural(len(p.Pending), "listing", "listings"))
+	if cached := len(p.Targets) - len(p.Pending); cached > 0 {
+		fmt.Fprintf(&b, ", %d answered by the cache (listed within --max-age %s)", cached, FormatAge(maxAge))
 	}
 	if p.Server != "" {
-		// Data Center has no hourly budget: an admin may set a per-user rate limit, whose
-		// 429 and Retry-After the transport waits out within --max-wait.
+		// Data Center has no hourly budget: an admin may set a rate limit, whose 429 the
+		// transport waits out within --max-wait.
 		b.WriteString(".\nA rate limit the server enforces is waited out within --max-wait; a run it stops continues where it stopped when run again.")
 		return b.String()
 	}
-	fmt.Fprintf(&b, ".\n%d of this run's calls count against Bitbucket's limit of about %d an hour on /2.0/repositories (%d%%)", e.RepoCalls, HourlyLimit, (e.RepoCalls*100+HourlyLimit-1)/HourlyLimit)
-	if e.RepoCalls > HourlyLimit {
-		hours := (e.RepoCalls + HourlyLimit - 1) / HourlyLimit
+	// The calls that count: the repository listing's pages and one per repository still
+	// to list; project calls (/2.0/workspaces/…) do not.
+	calls := 0
+	if !p.ReposCached {
+		calls = max((len(p.Repos)+99)/100, 1)
+	}
+	for _, t := range p.Pending {
+		if t.Kind == state.TargetRepo {
+			calls++
+		}
+	}
+	fmt.Fprintf(&b, ".\n%d of this run's calls count against Bitbucket's limit of about %d an hour on /2.0/repositories (%d%%)", calls, HourlyLimit, (calls*100+HourlyLimit-1)/HourlyLimit)
+	if calls > HourlyLimit {
+		hours := (calls + HourlyLimit - 1) / HourlyLimit
 		fmt.Fprintf(&b, ": more than one hour allows, so it takes about %d hours; when Bitbucket answers 429 the run stops with what it has, and running it again continues where it stopped, keeping what was listed within --max-age (%s: give --max-age %dh or more so the first hour's listings still count)", hours, FormatAge(maxAge), hours+1)
-	} else if e.RepoCalls > HourlyLimit/2 {
+	} else if calls > HourlyLimit/2 {
 		b.WriteString(": other bbkey or API use this hour may run into the limit; a run stopped by it continues where it stopped when run again")
 	}
 	b.WriteString(".")
@@ -212,87 +182,104 @@ type Collection struct {
 	Placements []Placement
 	// Listed counts targets listed this run; Cached those taken from the cache.
 	Listed, Cached int
-	// Failed are targets Bitbucket refused (this repository only); Skipped were not
-	// listed because the run stopped first.
+	// Failed are targets Bitbucket refused; Skipped were not listed because the run
+	// stopped first, Stop says why (nil when it did not).
 	Failed  []Failure
 	Skipped []state.Target
-	// Stop is why the run stopped before the end (the wait budget, a 429, the credential,
-	// an interrupt), nil when it did not.
-	Stop error
+	Stop    error
 }
 
 // Complete reports whether every target's keys are known.
 func (c *Collection) Complete() bool { return len(c.Failed) == 0 && len(c.Skipped) == 0 }
 
-// Collect lists the access keys of every pending target of the plan, a few at a time,
-// saving each answer in the cache as it comes, and joins them with the cached ones.
-// finished, if set, is told about every target listed (bulk.Progress.Finished).
-func (c *Collector) Collect(ctx context.Context, p *Plan, finished func(l bulk.Line, done, failed int)) *Collection {
-	now := c.Now()
+// Collect lists the access keys of every pending target of the plan, saving each answer
+// in the cache as it comes, and joins them with the cached ones.
+func (a *Auditor) Collect(ctx context.Context, p *Plan, finished func(l bulk.Line, done, failed int)) *Collection {
 	out := &Collection{}
-	byTarget := map[string][]Placement{}
+	keys := make([][]Placement, len(p.Pending))
+	errs, stop := each(ctx, a.Concurrency, p.Pending, true, func(i int, t state.Target) (string, string, error) {
+		ks, err := a.Source.Keys(ctx, t)
+		if err == nil {
+			keys[i] = ks
+			a.Cache.set(func(c *Cache) { c.Targets[cacheKey(t)] = &Listing[[]Placement]{ListedAt: a.Now(), Items: ks} })
+		}
+		return targetRef(t), fmt.Sprintf("%d %s", len(ks), text.Plural(len(ks), "key", "keys")), err
+	}, func(context.Context, []state.Target) error { return a.Cache.Save() }, finished)
+	out.Stop = stop
+	listed := map[string][]Placement{}
+	for i, t := range p.Pending {
+		switch {
+		case errs[i] == nil:
+			listed[cacheKey(t)] = keys[i]
+			out.Listed++
+		case errors.Is(errs[i], errNotRun):
+			out.Skipped = append(out.Skipped, t)
+		default:
+			out.Failed = append(out.Failed, Failure{Target: t, Err: errs[i]})
+		}
+	}
+	now := a.Now()
 	for _, t := range p.Targets {
-		if keys, ok := c.Cache.Target(t, now, c.MaxAge); ok {
-			byTarget[cacheKey(t)] = keys
+		if ks, ok := listed[cacheKey(t)]; ok {
+			out.Placements = append(out.Placements, ks...)
+		} else if ks, ok := a.Cache.Target(t, now, a.MaxAge); ok {
+			out.Placements = append(out.Placements, ks...)
 			out.Cached++
 		}
 	}
+	return out
+}
+
+// errNotRun marks an item the run stopped before: left for a re-run.
+var errNotRun = errors.New("not attempted: the run stopped first")
+
+// each calls do on every item, a few at a time, shows each finished one with finished,
+// and hands the done ones to record in batches. It returns each item's error (nil: done,
+// errNotRun: the run stopped first) and why the run stopped. An error that would fail
+// every other item as well stops the run; with leaveFatal the item it hit is left for a
+// re-run, not failed.
+func each[T any](ctx context.Context, concurrency int, items []T, leaveFatal bool, do func(int, T) (ref, ok string, err error),
+	record func(context.Context, []T) error, finished func(l bulk.Line, done, failed int)) ([]error, error) {
 	var (
 		mu           sync.Mutex
 		st           bulk.Stopper
 		done, failed int
-		listed       = make([]bool, len(p.Pending))
-		errs         = make([]error, len(p.Pending))
+		errs         = make([]error, len(items))
 	)
-	rec := bulk.NewRecorder(ctx, func(_ context.Context, batch []state.Target) error {
-		return c.Cache.Save()
-	}, st.Stop)
-	bulk.Each(ctx, len(p.Pending), c.Concurrency, &st, func(i int) {
-		t := p.Pending[i]
-		keys, err := c.Source.Keys(ctx, t)
-		ref := targetRef(t)
-		line := bulk.Line{Mark: iostreams.MarkOK, Text: fmt.Sprintf("%s: %d %s", ref, len(keys), text.Plural(len(keys), "key", "keys")), Count: true}
+	for i := range errs {
+		errs[i] = errNotRun
+	}
+	rec := bulk.NewRecorder(ctx, record, st.Stop)
+	bulk.Each(ctx, len(items), concurrency, &st, func(i int) {
+		ref, ok, err := do(i, items[i])
 		mu.Lock()
 		defer mu.Unlock()
+		line := bulk.Line{Mark: iostreams.MarkOK, Text: ref + ": " + ok, Count: true}
 		switch {
 		case err != nil && ctx.Err() != nil:
 			st.Stop(context.Cause(ctx))
-			return // left for a re-run
+			return
+		case err != nil && leaveFatal && bulk.Fatal(err):
+			st.Stop(err) // not this item's fault
+			return
 		case err != nil:
-			if bulk.Fatal(err) {
-				st.Stop(err)
-				return // not this target's fault: left for a re-run
-			}
 			errs[i] = err
 			failed++
 			line.Mark, line.Text = iostreams.MarkFail, ref+": "+bulk.Describe(err)
+			if bulk.Fatal(err) {
+				st.Stop(err)
+			}
 		default:
-			listed[i] = true
-			byTarget[cacheKey(t)] = keys
-			c.Cache.SetTarget(t, TargetEntry{ListedAt: c.Now(), Keys: keys})
-			rec.Add(t)
+			errs[i] = nil
+			rec.Add(items[i])
 			done++
-			out.Listed++
 		}
 		if finished != nil {
 			finished(line, done, failed)
 		}
 	})
 	rec.Close()
-	out.Stop = st.Err()
-	// Reported in the order of the plan, whatever order the calls finished in.
-	for i, t := range p.Pending {
-		switch {
-		case errs[i] != nil:
-			out.Failed = append(out.Failed, Failure{Target: t, Err: errs[i]})
-		case !listed[i]:
-			out.Skipped = append(out.Skipped, t)
-		}
-	}
-	for _, t := range p.Targets {
-		out.Placements = append(out.Placements, byTarget[cacheKey(t)]...)
-	}
-	return out
+	return errs, st.Err()
 }
 
 func targetRef(t state.Target) string {
@@ -301,9 +288,6 @@ func targetRef(t state.Target) string {
 	}
 	return t.Ref()
 }
-
-// ErrIncomplete is wrapped by the error of a run that could not list every target.
-var ErrIncomplete = errors.New("the audit is incomplete")
 
 // FormatAge writes a duration as a user types it: "90d", "1h", "36h", "90m".
 func FormatAge(d time.Duration) string {

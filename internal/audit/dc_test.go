@@ -52,7 +52,7 @@ func TestDataCenterSource(t *testing.T) {
 	if warn != "" {
 		t.Fatal(warn)
 	}
-	col := &Collector{Source: src, Cache: cache, Now: time.Now, MaxAge: time.Hour, Concurrency: 3, Server: client.ServerURL()}
+	col := &Auditor{Source: src, Cache: cache, Now: time.Now, MaxAge: time.Hour, Concurrency: 3, Server: client.ServerURL()}
 	plan, err := col.Plan(ctx, "", "")
 	if err != nil {
 		t.Fatal(err)
