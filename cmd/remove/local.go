@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -40,10 +39,10 @@ type local struct {
 }
 
 func (l local) describe() []string {
-	var out []string
 	if !l.everywhere {
-		return out
+		return nil
 	}
+	var out []string
 	if l.inAgent {
 		out = append(out, "unload it from the agent")
 	}
@@ -62,7 +61,7 @@ func localPlan(opts *Options, p settings.Paths, st *state.State, fp string, vict
 	// key), so two keys of one name removed in the same second do not collide and
 	// rotate's pruning of old retired pairs covers these too.
 	sum := sha256.Sum256([]byte(fp))
-	l := local{everywhere: opts.Everywhere, fp: fp, retiredDir: filepath.Join(p.BbkeyDir(), RetiredDir),
+	l := local{everywhere: opts.Everywhere, fp: fp, retiredDir: filepath.Join(p.BbkeyDir(), "retired"),
 		stamp: opts.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(sum[:4])}
 	if !opts.Everywhere {
 		return l
@@ -72,25 +71,14 @@ func localPlan(opts *Options, p settings.Paths, st *state.State, fp string, vict
 		l.inAgent, _ = a.Has(fp)
 	}
 	// An access key still added elsewhere (on this Bitbucket or another) keeps its file.
-	keep := false
-	server := ""
-	if len(victims) > 0 {
-		server = victims[0].server
-	}
 	for _, srv := range st.Bitbuckets() {
-		for _, k := range st.AccessKeysOf(srv) {
-			if !bbapi.SameFingerprint(k.Fingerprint, fp) {
-				continue
-			}
-			for _, t := range k.Targets {
-				if srv != server || !slices.ContainsFunc(victims, func(v victim) bool { return v.kind == "access" && v.target().Same(t) }) {
-					keep = true
-				}
-			}
+		var removed []victim
+		if srv == victims[0].server {
+			removed = victims
 		}
-	}
-	if keep {
-		return l
+		if len(recorded(st, srv, func(k *state.AccessKey) bool { return bbapi.SameFingerprint(k.Fingerprint, fp) }, removed)) > 0 {
+			return l
+		}
 	}
 	files, _ := inventory.LocalFiles(p.SSHDir)
 	for _, f := range files {
@@ -113,27 +101,45 @@ type localResult struct {
 	changed      []string
 }
 
-// applyLocal updates the state for what was removed and, with --everywhere, unloads the
-// key, rewrites the ssh config and retires its files.
-func applyLocal(ctx context.Context, opts *Options, p settings.Paths, sdir state.Dir, l local, done []victim) (localResult, error) {
+// apply updates the state for the keys removed (done) and, with --everywhere, unloads
+// the key, rewrites the ssh config and retires its files. With dry it changes nothing and
+// says what a real run would.
+func (l local) apply(ctx context.Context, opts *Options, p settings.Paths, sdir state.Dir, done []victim, dry bool) (localResult, error) {
 	var res localResult
 	var errs []error
-	stateChanged := false
-	err := sdir.Update(ctx, func(st *state.State) error {
-		if stateChanged = forget(st, l, done); !stateChanged {
-			return errNoChange
+	var next *state.State // the state after, when it changed
+	if dry {
+		st, err := sdir.Load()
+		if err != nil {
+			return res, err
 		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errNoChange) {
-		errs = append(errs, fmt.Errorf("updating bbkey's state: %w", err))
-	} else if stateChanged {
+		if forget(st, l, done) {
+			next = st
+		}
+	} else {
+		err := sdir.Update(ctx, func(st *state.State) error {
+			if !forget(st, l, done) {
+				return errNoChange
+			}
+			next = st
+			return nil
+		})
+		if err != nil && !errors.Is(err, errNoChange) {
+			next = nil
+			errs = append(errs, fmt.Errorf("updating bbkey's state: %w", err))
+		}
+	}
+	if next != nil {
 		res.changed = append(res.changed, filepath.Join(p.ConfigDir, state.StateFile))
 	}
 	if !l.everywhere {
 		return res, errors.Join(errs...)
 	}
-	if l.inAgent && l.agent != nil {
+	switch {
+	case !l.inAgent || l.agent == nil:
+	case dry:
+		res.agentRemoved = true
+	default:
 		if err := l.agent.Remove(l.fp); err != nil && !errors.Is(err, agent.ErrNotLoaded) {
 			errs = append(errs, fmt.Errorf("unloading the key from the agent: %w", err))
 		} else {
@@ -141,48 +147,56 @@ func applyLocal(ctx context.Context, opts *Options, p settings.Paths, sdir state
 			opts.IO.Step(iostreams.MarkOK, "Unloaded %s from the agent", l.fp)
 		}
 	}
-	if stateChanged {
+	if next != nil {
 		s, err := opts.Settings()
 		if err == nil {
-			st, lerr := sdir.Load()
-			if lerr != nil {
-				err = lerr
-			} else {
-				var sr identity.Result
-				sr, err = identity.Sync(ctx, s, p.SSHDir, st, false)
-				res.changed = append(res.changed, sr.ChangedFiles...)
-			}
+			var sr identity.Result
+			sr, err = identity.Sync(ctx, s, p.SSHDir, next, dry)
+			res.changed = append(res.changed, sr.ChangedFiles...)
 		}
-		if err != nil {
+		switch {
+		case err != nil && dry:
+			return res, fmt.Errorf("working out the ssh config: %w", err)
+		case err != nil:
 			errs = append(errs, fmt.Errorf("rewriting the ssh config: %w", err))
-		} else {
+		case !dry:
 			opts.IO.Step(iostreams.MarkOK, "Rewrote the ssh config without it")
 		}
 	}
 	for _, f := range l.files {
-		moved, err := keys.Retire(f, l.retiredDir, l.stamp, nil)
+		var moved [][2]string
+		var err error
+		if dry {
+			for _, src := range []string{f, f + keys.PublicSuffix} {
+				if _, err := os.Lstat(src); err == nil {
+					moved = append(moved, [2]string{src, filepath.Join(l.retiredDir, filepath.Base(src)+"."+l.stamp)})
+				}
+			}
+		} else {
+			moved, err = keys.Retire(f, l.retiredDir, l.stamp, nil)
+		}
 		res.moved = append(res.moved, moved...)
 		for _, m := range moved {
 			res.changed = append(res.changed, m[0], m[1])
 		}
 		if err != nil {
 			errs = append(errs, err)
-			continue
+		} else if !dry {
+			opts.IO.Step(iostreams.MarkOK, "Moved %s to %s", f, l.retiredDir)
 		}
-		opts.IO.Step(iostreams.MarkOK, "Moved %s to %s", f, l.retiredDir)
 	}
 	for _, f := range l.kept {
-		opts.IO.Step(iostreams.MarkOK, "Kept %s where it is: your own key file (given to setup with --key), used by other hosts too", f)
+		if !dry { // a dry run lists them with describe
+			opts.IO.Step(iostreams.MarkOK, "Kept %s where it is: your own key file (given to setup with --key), used by other hosts too", f)
+		}
 	}
 	return res, errors.Join(errs...)
 }
 
 var errNoChange = errors.New("no change")
 
-// forget drops from st the targets removed (done) and, with --everywhere, the key itself;
-// it reports whether st changed.
-// The entries are those of the Bitbucket the keys were removed from (Cloud's, or the Data
-// Center server's).
+// forget drops from st the targets removed (done) and, with --everywhere, the key itself,
+// in the entries of the Bitbucket they were removed from; it reports whether st changed.
 func forget(st *state.State, l local, done []victim) bool {
 	if len(done) == 0 {
 		return false
@@ -192,7 +206,7 @@ func forget(st *state.State, l local, done []victim) bool {
 	access := st.AccessKeysOf(server)
 	for name, a := range access {
 		for _, v := range done {
-			if v.kind == "access" && bbapi.SameFingerprint(a.Fingerprint, v.fingerprint) && a.RemoveTarget(v.target()) {
+			if !v.account && bbapi.SameFingerprint(a.Fingerprint, v.key.Fingerprint) && a.RemoveTarget(v.target) {
 				changed = true
 			}
 		}
@@ -211,52 +225,4 @@ func forget(st *state.State, l local, done []victim) bool {
 		}
 	}
 	return changed
-}
-
-// previewLocal is applyLocal without its effects, for --dry-run: what the state, the
-// agent, the ssh config and the key files would go through if every victim were removed.
-func previewLocal(ctx context.Context, opts *Options, p settings.Paths, sdir state.Dir, l local, victims []victim) (localResult, error) {
-	var res localResult
-	st, err := sdir.Load()
-	if err != nil {
-		return res, err
-	}
-	// A deep copy: forget edits access keys' target lists in place.
-	b, err := json.Marshal(st)
-	if err != nil {
-		return res, err
-	}
-	var next state.State
-	if err := json.Unmarshal(b, &next); err != nil {
-		return res, err
-	}
-	if forget(&next, l, victims) {
-		res.changed = append(res.changed, filepath.Join(p.ConfigDir, state.StateFile))
-		if l.everywhere {
-			s, err := opts.Settings()
-			if err != nil {
-				return res, err
-			}
-			sr, err := identity.Sync(ctx, s, p.SSHDir, &next, true)
-			if err != nil {
-				return res, fmt.Errorf("working out the ssh config: %w", err)
-			}
-			res.changed = append(res.changed, sr.ChangedFiles...)
-		}
-	}
-	if !l.everywhere {
-		return res, nil
-	}
-	res.agentRemoved = l.inAgent && l.agent != nil
-	for _, f := range l.files {
-		for _, src := range []string{f, f + keys.PublicSuffix} {
-			if _, err := os.Lstat(src); err != nil {
-				continue
-			}
-			dst := filepath.Join(l.retiredDir, filepath.Base(src)+"."+l.stamp)
-			res.moved = append(res.moved, [2]string{src, dst})
-			res.changed = append(res.changed, src, dst)
-		}
-	}
-	return res, nil
 }

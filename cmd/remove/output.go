@@ -47,12 +47,12 @@ func report(opts *Options, vs []victim, l local, res *localResult, dryRun bool) 
 	}
 	doc := jsonDoc{DryRun: dryRun, Removed: []jsonVictim{}, AgentRemoved: []string{}, FilesMoved: []jsonMove{}, ChangedFiles: []string{}}
 	for _, v := range vs {
-		jv := jsonVictim{Server: "cloud", Kind: v.kind, Fingerprint: v.fingerprint, Label: v.label, ID: v.id}
+		jv := jsonVictim{Server: "cloud", Kind: v.kind(), Fingerprint: v.key.Fingerprint, Label: v.key.Label, ID: v.key.ID}
 		if v.server != "" {
 			jv.Server = v.server
 		}
-		if v.kind == "access" {
-			jv.Target, jv.TargetKind = v.place.String(), string(v.place.Kind)
+		if !v.account {
+			jv.Target, jv.TargetKind = v.target.Ref(), string(v.target.Kind)
 		}
 		doc.Removed = append(doc.Removed, jv)
 	}

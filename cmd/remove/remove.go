@@ -1,40 +1,15 @@
-// Package remove is `bbkey remove`: delete a key from Bitbucket, chosen by fingerprint
-// (SHA256:…), label, account key uuid ({…}) or access key id (with --repo / --project),
-// and with --everywhere also from the agent, bbkey's state and ssh config, moving its files
-// to ~/.ssh/bbkey/retired/.
+// Package remove is `bbkey remove` (docs/remove.md): delete a key from Bitbucket, chosen
+// by fingerprint, label, account key uuid or access key id, and with --everywhere also
+// from the agent, bbkey's state and ssh config, retiring its files.
 //
-// Safety: a bare name (bbkey:<name>, or <name>) only ever matches keys with a bbkey
-// label; other keys are touched only when named exactly (fingerprint, uuid, id or their
-// whole label). Removing the last account key that works (on this machine, or at all)
-// is refused, even with --yes, because git over SSH would stop working; --force
-// overrides. On a terminal it asks first; with --no-input it needs --yes and otherwise
-// exits 2 before anything changes. Every Bitbucket lookup happens before the first
-// deletion.
-//
-// Terminal contract: one ✓ / ✗ line per step on stderr; with --json one document on
-// stdout:
-//
-//	{
-//	  "dry_run": false,
-//	  "removed": [{                          // keys deleted on Bitbucket (or to delete)
-//	    "kind": "account",                   // or "access"
-//	    "fingerprint": "SHA256:…",
-//	    "label": "bbkey:ada:2026-11-22",
-//	    "id": "{uuid}",                      // account key uuid, or access key id
-//	    "target": "",                        // access keys: "acme/api" or "acme/OPS"
-//	    "target_kind": ""                    // access keys: "repo" or "project"
-//	  }],
-//	  "agent_removed": ["SHA256:…"],         // --everywhere
-//	  "files_moved": [{"from": "…", "to": "…"}],
-//	  "changed_files": ["…"]                 // state, ssh config, moved files (a dry run: would be)
-//	}
+// Safety: a bare name only ever matches keys with a bbkey label; the last account key
+// that works is kept unless --force; every lookup happens before the first deletion.
 package remove
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -42,6 +17,7 @@ import (
 
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/accesskey"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/errkind"
@@ -53,9 +29,6 @@ import (
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testhook"
 )
-
-// RetiredDir is where --everywhere moves key files, inside bbkey's ssh directory.
-const RetiredDir = "retired"
 
 // Options are the dependencies and flags of `bbkey remove`.
 type Options struct {
@@ -109,23 +82,12 @@ func NewCmdRemove(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
   LABEL            a key's whole label, e.g. bbkey:laptop:2026-11-22
   NAME             bbkey:NAME or NAME: the keys bbkey labelled bbkey:NAME:…
 
-Account keys are looked for on your account; access keys on each --repo and --project,
-and on the targets bbkey's state records for the key. A key bbkey did not label is only
-removed when named exactly (fingerprint, uuid, id or whole label).
-
---everywhere also unloads the key from the agent, forgets it in bbkey's state, rewrites
-the ssh config without it, and moves its files to ~/.ssh/bbkey/retired/ (a key file
-bbkey did not name, such as one given to setup --key, stays where it is).
-
-Removing the last account key that works here (or the account's last key) is refused,
-as git over SSH would stop working, unless --force. Asks first on a terminal; with
---no-input it needs --yes.
-
-On Bitbucket Data Center (--server URL, BITBUCKET_SERVER, or the server config.json
-records) the key is looked for on that server: your user's keys and, with --repo PROJ/slug
-or --project PROJ, its access keys. Every key is deleted by its id
-(DELETE /rest/ssh/latest/keys/{id}), never by the collection, which would delete all your
-keys there.`,
+Account keys are looked for on your account (on Data Center, --server: your user's);
+access keys on each --repo and --project and where bbkey's state records the key. A key
+bbkey did not label is only removed when named exactly. Removing the last account key
+that works is refused unless --force. Asks first on a terminal; --no-input needs --yes.
+--everywhere also unloads it from the agent, forgets it in bbkey's state and ssh config,
+and moves its files to ~/.ssh/bbkey/retired/ (your own key files stay).`,
 		Example: `  bbkey remove SHA256:Qx3v…
   bbkey remove bbkey:old-laptop --yes
   bbkey remove ci-01 --repo acme/api --everywhere
@@ -204,20 +166,9 @@ func runRemove(ctx context.Context, opts *Options) error {
 		return err
 	}
 	server := b.Server()
-	var places []backend.Place
-	for _, r := range opts.Repos {
-		pl, err := b.ParsePlace(backend.Repo, r)
-		if err != nil {
-			return errkind.UsageError(fmt.Errorf("--repo: %w", err))
-		}
-		places = append(places, pl)
-	}
-	for _, r := range opts.Projects {
-		pl, err := b.ParsePlace(backend.Project, r)
-		if err != nil {
-			return errkind.UsageError(fmt.Errorf("--project: %w", err))
-		}
-		places = append(places, pl)
+	places, err := accesskey.Spec{Repos: opts.Repos, Projects: opts.Projects}.Named(b)
+	if err != nil {
+		return errkind.UsageError(err)
 	}
 
 	// Look everything up before changing anything.
@@ -234,21 +185,20 @@ func runRemove(ctx context.Context, opts *Options) error {
 		}
 		if !a.Service {
 			acct = a
-			ks, err := b.AccountKeys(ctx, a)
-			if err != nil {
+			if acctKeys, err = b.AccountKeys(ctx, a); err != nil {
 				return fmt.Errorf("listing the account's SSH keys on %s: %w", b.Describe(), err)
 			}
-			acctKeys = ks
-			for _, k := range ks {
-				if k.Fingerprint == sel.fingerprint || (sel.uuid != "" && strings.EqualFold(k.ID, sel.uuid)) ||
-					(onServer && sel.id != 0 && k.ID == strconv.FormatInt(sel.id, 10)) || sel.matchLabel(k.Label) {
-					victims = append(victims, victim{kind: "account", server: server, fingerprint: k.Fingerprint, label: k.Label, id: k.ID, key: k})
+			for _, k := range acctKeys {
+				if sel.matches(k, onServer) {
+					victims = append(victims, victim{server: server, account: true, key: k})
 				}
 			}
 		}
 	}
-	places = append(places, statePlaces(st, server, sel)...)
-	access, err := findAccess(ctx, b, dedupePlaces(places), sel)
+	places = append(places, recorded(st, server, func(k *state.AccessKey) bool {
+		return (sel.fingerprint != "" && bbapi.SameFingerprint(k.Fingerprint, sel.fingerprint)) || sel.matchLabel(k.Label)
+	}, nil)...)
+	access, err := findAccess(ctx, b, places, sel)
 	if err != nil {
 		return err
 	}
@@ -257,21 +207,19 @@ func runRemove(ctx context.Context, opts *Options) error {
 		return errkind.WithHint(fmt.Errorf("no key matches %s on %s", sel.raw, b.Describe()), noMatchHint(sel, len(places), onServer))
 	}
 	fps := map[string]bool{}
+	var lines []string
 	for _, v := range victims {
-		fps[v.fingerprint] = true
+		fps[v.key.Fingerprint] = true
+		lines = append(lines, v.describe())
 	}
 	if len(fps) > 1 {
-		var lines []string
-		for _, v := range victims {
-			lines = append(lines, v.describe())
-		}
 		return errkind.UsageError(fmt.Errorf("%s matches %d different keys: %s", sel.raw, len(fps), strings.Join(lines, "; ")),
 			"name one by its fingerprint (SHA256:…)"+map[bool]string{true: "", false: " or uuid"}[onServer])
 	}
-	fp := victims[0].fingerprint
+	fp := victims[0].key.Fingerprint
 	// With --everywhere, an access key goes from every place the state records for it.
-	if opts.Everywhere && victims[0].kind == "access" {
-		more, err := findAccess(ctx, b, missingPlaces(st, server, fp, victims), selector{fingerprint: fp})
+	if opts.Everywhere && !victims[0].account {
+		more, err := findAccess(ctx, b, recorded(st, server, func(k *state.AccessKey) bool { return bbapi.SameFingerprint(k.Fingerprint, fp) }, victims), selector{fingerprint: fp})
 		if err != nil {
 			return err
 		}
@@ -284,14 +232,17 @@ func runRemove(ctx context.Context, opts *Options) error {
 
 	plan := localPlan(opts, p, st, fp, victims)
 	if opts.DryRun {
-		res, err := previewLocal(ctx, opts, p, sdir, plan, victims)
+		res, err := plan.apply(ctx, opts, p, sdir, victims, true)
 		if err != nil {
 			return err
 		}
 		return report(opts, victims, plan, &res, true)
 	}
 	if !opts.Yes {
-		what := describeAll(victims)
+		what := victims[0].describe()
+		if len(victims) > 1 {
+			what = fmt.Sprintf("key %s from %d places", fp, len(victims))
+		}
 		if opts.NoInput {
 			return errkind.UsageError(fmt.Errorf("removing %s needs confirmation: nothing changed", what), "re-run with --yes to remove it")
 		}
@@ -328,6 +279,6 @@ func runRemove(ctx context.Context, opts *Options) error {
 		done = append(done, v)
 		opts.IO.Step(iostreams.MarkOK, "Removed %s", v.describe())
 	}
-	res, err := applyLocal(ctx, opts, p, sdir, plan, done)
+	res, err := plan.apply(ctx, opts, p, sdir, done, false)
 	return errors.Join(report(opts, done, plan, &res, false), err)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/dc"
+	"github.com/bbkey/bbkey/internal/accesskey"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/inventory"
@@ -47,7 +48,7 @@ func parseSelector(s string) (selector, error) {
 		}
 	case uuidRE().MatchString(s):
 		sel.uuid = "{" + strings.ToLower(strings.Trim(s, "{}")) + "}"
-	case isDigits(s):
+	case strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }) < 0:
 		id, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return sel, fmt.Errorf("invalid id %q", s)
@@ -55,16 +56,11 @@ func parseSelector(s string) (selector, error) {
 		sel.id = id
 	default:
 		sel.label = s
-		name := strings.TrimPrefix(s, keylabel.Prefix)
-		if keylabel.ValidName(name) == nil {
+		if name := strings.TrimPrefix(s, keylabel.Prefix); keylabel.ValidName(name) == nil {
 			sel.name = name
 		}
 	}
 	return sel, nil
-}
-
-func isDigits(s string) bool {
-	return s != "" && strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }) < 0
 }
 
 // matchLabel reports whether a key's label is selected: the whole label, or (for bbkey
@@ -73,51 +69,45 @@ func (s selector) matchLabel(label string) bool {
 	if s.label == "" {
 		return false
 	}
-	if label == s.label {
-		return true
-	}
 	l, ok := keylabel.Parse(label)
-	return ok && s.name != "" && l.Name == s.name
+	return label == s.label || ok && s.name != "" && l.Name == s.name
 }
 
-// victim is one key on one place on Bitbucket to delete.
+// matches reports whether the selector names k; ids count only when byID.
+func (s selector) matches(k backend.Key, byID bool) bool {
+	return k.Fingerprint == s.fingerprint || (s.uuid != "" && strings.EqualFold(k.ID, s.uuid)) ||
+		(byID && s.id != 0 && k.ID == strconv.FormatInt(s.id, 10)) || s.matchLabel(k.Label)
+}
+
+// victim is one key on one place on Bitbucket to delete: an account key (no target), or
+// an access key of target.
 type victim struct {
-	kind string // "account" or "access"
 	// server is the Data Center server's base URL; "" for Bitbucket Cloud.
-	server      string
-	fingerprint string
-	label       string
-	id          string
-	place       backend.Place // access keys
-	key         backend.Key
+	server  string
+	account bool
+	target  state.Target
+	key     backend.Key
+}
+
+func (v victim) kind() string {
+	if v.account {
+		return "account"
+	}
+	return "access"
 }
 
 func (v victim) describe() string {
-	label := ""
-	if v.label != "" {
-		label = " (" + v.label + ")"
+	s := v.key.Fingerprint
+	if v.key.Label != "" {
+		s += " (" + v.key.Label + ")"
 	}
-	on := ""
+	if !v.account {
+		s += fmt.Sprintf(" from %s %s", v.target.Kind, v.target.Ref())
+	}
 	if v.server != "" {
-		on = " on " + v.server
+		s += " on " + v.server
 	}
-	if v.kind == "account" {
-		return fmt.Sprintf("account key %s%s%s", v.fingerprint, label, on)
-	}
-	return fmt.Sprintf("access key %s%s from %s %s%s", v.fingerprint, label, v.place.Kind, v.place, on)
-}
-
-// target is the state's name of the victim's place.
-func (v victim) target() state.Target {
-	return placeTarget(v.place)
-}
-
-func placeTarget(p backend.Place) state.Target {
-	return state.Target{Kind: state.TargetKind(p.Kind), Workspace: p.Owner, Slug: p.Slug}
-}
-
-func targetPlace(t state.Target) backend.Place {
-	return backend.Place{Kind: backend.PlaceKind(t.Kind), Owner: t.Workspace, Slug: t.Slug}
+	return v.kind() + " key " + s
 }
 
 func noMatchHint(sel selector, places int, onServer bool) string {
@@ -134,56 +124,31 @@ func noMatchHint(sel selector, places int, onServer bool) string {
 	return "bbkey list shows your keys and their labels"
 }
 
-// statePlaces are the places bbkey recorded, on this Bitbucket, for the access keys the
-// selector names.
-func statePlaces(st *state.State, server string, sel selector) []backend.Place {
-	var out []backend.Place
+// recorded are the targets bbkey's state records on server for the access keys match
+// selects, except those among victims.
+func recorded(st *state.State, server string, match func(*state.AccessKey) bool, victims []victim) []state.Target {
+	var out []state.Target
 	for _, k := range st.AccessKeysOf(server) {
-		if (sel.fingerprint != "" && bbapi.SameFingerprint(k.Fingerprint, sel.fingerprint)) || sel.matchLabel(k.Label) {
-			for _, t := range k.Targets {
-				out = append(out, targetPlace(t))
-			}
-		}
-	}
-	return out
-}
-
-// missingPlaces are the recorded places of the key fp not already among victims.
-func missingPlaces(st *state.State, server, fp string, victims []victim) []backend.Place {
-	var out []backend.Place
-	for _, k := range st.AccessKeysOf(server) {
-		if !bbapi.SameFingerprint(k.Fingerprint, fp) {
-			continue
-		}
 		for _, t := range k.Targets {
-			if !slices.ContainsFunc(victims, func(v victim) bool { return v.kind == "access" && v.target().Same(t) }) {
-				out = append(out, targetPlace(t))
+			if match(k) && !slices.ContainsFunc(victims, func(v victim) bool { return !v.account && v.target.Same(t) }) {
+				out = append(out, t)
 			}
 		}
 	}
 	return out
 }
 
-func dedupePlaces(ps []backend.Place) []backend.Place {
-	var out []backend.Place
-	for _, p := range ps {
-		if !slices.ContainsFunc(out, func(q backend.Place) bool { return placeTarget(q).Same(placeTarget(p)) }) {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func findAccess(ctx context.Context, b backend.Backend, places []backend.Place, sel selector) ([]victim, error) {
+// findAccess lists the access keys of each target and keeps those sel names.
+func findAccess(ctx context.Context, b backend.Backend, targets []state.Target, sel selector) ([]victim, error) {
 	var out []victim
-	for _, p := range places {
-		ks, err := b.AccessKeys(ctx, p)
+	for _, t := range accesskey.Dedupe(targets) {
+		ks, err := b.AccessKeys(ctx, accesskey.PlaceOf(t))
 		if err != nil {
-			return nil, fmt.Errorf("listing the access keys of %s %s: %w", p.Kind, p, err)
+			return nil, fmt.Errorf("listing the access keys of %s %s: %w", t.Kind, t.Ref(), err)
 		}
 		for _, k := range ks {
-			if k.Fingerprint == sel.fingerprint || (sel.id != 0 && k.ID == strconv.FormatInt(sel.id, 10)) || sel.matchLabel(k.Label) {
-				out = append(out, victim{kind: "access", server: b.Server(), fingerprint: k.Fingerprint, label: k.Label, id: k.ID, place: p, key: k})
+			if sel.matches(k, true) {
+				out = append(out, victim{server: b.Server(), target: t, key: k})
 			}
 		}
 	}
@@ -193,13 +158,8 @@ func findAccess(ctx context.Context, b backend.Backend, places []backend.Place, 
 // refuseLastKey stops the removal of the last account key that works: the last one this
 // machine holds a private key for, or the account's last unexpired key.
 func refuseLastKey(opts *Options, sshDir string, acct []backend.Key, victims []victim) error {
-	if opts.Force || victims[0].kind != "account" {
+	if opts.Force || !victims[0].account {
 		return nil
-	}
-	now := opts.Now()
-	removing := map[string]bool{}
-	for _, v := range victims {
-		removing[v.fingerprint] = true
 	}
 	files, _ := inventory.LocalFiles(sshDir)
 	local := map[string]bool{}
@@ -210,17 +170,17 @@ func refuseLastKey(opts *Options, sshDir string, acct []backend.Key, victims []v
 	}
 	var working, localWorking, remaining, localRemaining int
 	for _, k := range acct {
-		if !k.Expires.IsZero() && !k.Expires.After(now) {
+		if !k.Expires.IsZero() && !k.Expires.After(opts.Now()) {
 			continue
 		}
-		fp := k.Fingerprint
+		removing := slices.ContainsFunc(victims, func(v victim) bool { return v.key.Fingerprint == k.Fingerprint })
 		working++
-		if local[fp] {
+		if local[k.Fingerprint] {
 			localWorking++
 		}
-		if !removing[fp] {
+		if !removing {
 			remaining++
-			if local[fp] {
+			if local[k.Fingerprint] {
 				localRemaining++
 			}
 		}
@@ -235,22 +195,14 @@ func refuseLastKey(opts *Options, sshDir string, acct []backend.Key, victims []v
 	return nil
 }
 
-func describeAll(vs []victim) string {
-	if len(vs) == 1 {
-		return vs[0].describe()
-	}
-	return fmt.Sprintf("key %s from %d places", vs[0].fingerprint, len(vs))
-}
-
 // deleteVictim deletes one key by its id, as the Backend returned it: never a request on
 // a collection (on Data Center a DELETE without an id deletes every key of the user).
 func deleteVictim(ctx context.Context, b backend.Backend, acct *backend.Account, v victim) error {
 	var err error
-	switch v.kind {
-	case "account":
+	if v.account {
 		err = b.DeleteAccountKey(ctx, acct, v.key)
-	case "access":
-		err = b.DeleteAccessKey(ctx, v.place, v.key)
+	} else {
+		err = b.DeleteAccessKey(ctx, accesskey.PlaceOf(v.target), v.key)
 	}
 	if bbapi.IsNotFound(err) || dc.IsNotFound(err) {
 		return nil // already gone: the goal is reached
