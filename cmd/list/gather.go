@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/internal/accesskey"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/inventory"
@@ -30,9 +31,6 @@ func servers(selected string, st *state.State) []string {
 	if selected != "" {
 		out = append(out, selected)
 	}
-	if st == nil {
-		return out
-	}
 	for _, s := range st.ServerURLs() {
 		if !slices.Contains(out, s) {
 			out = append(out, s)
@@ -41,86 +39,43 @@ func servers(selected string, st *state.State) []string {
 	return out
 }
 
-// cloudRemote is Bitbucket Cloud's part of the listing: the account's keys (not for an
-// access token, which has none) and, when Cloud is the selected Bitbucket, the places.
-func cloudRemote(ctx context.Context, opts *Options, b backend.Backend, rc settings.ResolvedCredential, withPlaces bool) (inventory.Remote, []string, error) {
+// remote is one Bitbucket's part of the listing: the account's keys (not for a Cloud
+// access token, nor a Data Center project or repository token, which have none) and,
+// for the selected Bitbucket, the places.
+func remote(ctx context.Context, opts *Options, b backend.Backend, rc settings.ResolvedCredential, withPlaces bool) (inventory.Remote, []string, error) {
 	r := inventory.Remote{Backend: b}
 	var warnings []string
 	if rc.Credential != nil && rc.Credential.Kind() == bbapi.KindAccessToken {
 		warnings = append(warnings, "the credential is an access token: account keys are not listed")
+	} else if a, err := b.Whoami(ctx); err != nil && b.Server() == "" {
+		return r, nil, fmt.Errorf("reading the Bitbucket account: %w", err)
+	} else if err != nil {
+		return r, nil, fmt.Errorf("reading the user of the token of %s: %w", b.Server(), err)
+	} else if a.Service {
+		warnings = append(warnings, "the token of "+b.Server()+" is a project or repository token: it has no SSH keys of its own, account keys are not listed")
 	} else {
-		a, err := b.Whoami(ctx)
-		if err != nil {
-			return r, nil, fmt.Errorf("reading the Bitbucket account: %w", err)
-		}
 		r.Account = a
 	}
 	if !withPlaces {
 		return r, warnings, nil
 	}
-	places, err := parsePlaces(b, opts)
+	targets, err := accesskey.Spec{Repos: opts.Repos, Projects: opts.Projects}.Named(b)
 	if err != nil {
-		return r, nil, err
+		return r, nil, errkind.UsageError(err)
 	}
-	r.Places = places
+	for _, t := range targets {
+		r.Places = append(r.Places, accesskey.PlaceOf(t))
+	}
 	if opts.Workspace != "" {
-		c := backend.CloudClient(b)
 		n := 0
-		for repo, err := range c.Repositories.ListWorkspace(ctx, opts.Workspace, &bbapi.ListRepositoriesOptions{Role: "admin"}) {
+		for p, err := range b.Repos(ctx, backend.RepoQuery{Workspace: opts.Workspace}) {
 			if err != nil {
 				return r, nil, fmt.Errorf("listing the repositories of %s: %w", opts.Workspace, err)
 			}
-			r.Places = append(r.Places, backend.Place{Kind: backend.Repo, Owner: repo.WorkspaceSlug(), Slug: repo.RepoSlug()})
+			r.Places = append(r.Places, p)
 			n++
 		}
 		fmt.Fprintf(opts.IO.ErrOut, "Listing the access keys of %d repositories in %s (%d requests)\n", n, opts.Workspace, n)
 	}
 	return r, warnings, nil
-}
-
-// serverRemote is a Data Center server's part: its user's keys (not for a project or
-// repository token, which acts as a service user) and, for the selected server, the
-// places.
-func serverRemote(ctx context.Context, opts *Options, server string, withPlaces bool) (inventory.Remote, []string, error) {
-	b, _, err := opts.Server(ctx, server)
-	if err != nil {
-		return inventory.Remote{}, nil, err
-	}
-	r := inventory.Remote{Backend: b}
-	var warnings []string
-	a, err := b.Whoami(ctx)
-	if err != nil {
-		return r, nil, fmt.Errorf("reading the user of the token of %s: %w", server, err)
-	}
-	if a.Service {
-		warnings = append(warnings, "the token of "+server+" is a project or repository token: it has no SSH keys of its own, account keys are not listed")
-	} else {
-		r.Account = a
-	}
-	if withPlaces {
-		if r.Places, err = parsePlaces(b, opts); err != nil {
-			return r, nil, err
-		}
-	}
-	return r, warnings, nil
-}
-
-// parsePlaces reads --repo and --project the way b names places.
-func parsePlaces(b backend.Backend, opts *Options) ([]backend.Place, error) {
-	var out []backend.Place
-	for _, ref := range opts.Repos {
-		p, err := b.ParsePlace(backend.Repo, ref)
-		if err != nil {
-			return nil, errkind.UsageError(fmt.Errorf("--repo: %w", err))
-		}
-		out = append(out, p)
-	}
-	for _, ref := range opts.Projects {
-		p, err := b.ParsePlace(backend.Project, ref)
-		if err != nil {
-			return nil, errkind.UsageError(fmt.Errorf("--project: %w", err))
-		}
-		out = append(out, p)
-	}
-	return out, nil
 }

@@ -1,41 +1,7 @@
-// Package list is `bbkey list`: every SSH key bbkey can see, one row per key, joined by
-// fingerprint across the key files in the ssh directory, the agent, the account on
-// Bitbucket and, with --repo / --project / --workspace, the access keys there.
-//
-// Terminal contract: the table goes to stdout, aligned with a header on a terminal and
-// tab-separated without one otherwise (for cut and awk); warnings (no agent, not logged
-// in, a file that cannot be read) go to stderr. Rows are sorted: bbkey's keys first by
-// label, then the others by file, then by fingerprint.
-//
-// Columns: FINGERPRINT, WHERE (files, "agent", "account", "access WS/SLUG" and "access
-// project WS/KEY"), LABEL, AGE (days, from the bbkey label's date, else Bitbucket's
-// creation date, else bbkey's state), LAST USED (Bitbucket's date), STATUS ("ok", "on
-// Bitbucket but no local file", "local only", "agent only", "expired", "older than
-// policy", "not checked on Bitbucket"; several joined by ", ").
-//
-// The --json document (one object, stable):
-//
-//	{
-//	  "account": "ada",                      // the account listed; "" when not logged in
-//	  "account_checked": true,
-//	  "keys": [{
-//	    "fingerprint": "SHA256:…",
-//	    "type": "ssh-ed25519",
-//	    "files": ["/home/u/.ssh/bbkey_ada_ed25519"],   // private key, or a lone .pub
-//	    "agent": true,
-//	    "account_key": {"uuid": "{…}", "label": "bbkey:ada:2026-11-22",
-//	                    "created_on": "2026-11-22T10:00:00Z", "last_used": null, "expires_on": null},
-//	    "access_keys": [{"kind": "repo", "target": "acme/api", "id": 7, "label": "…",
-//	                     "added_on": "…", "last_used": null}],
-//	    "label": "bbkey:ada:2026-11-22",
-//	    "created": "2026-11-22T00:00:00Z",   // null when unknown
-//	    "age_days": 0,                       // null when unknown
-//	    "last_used": null,
-//	    "policy_days": 365,                  // null when none applies
-//	    "status": ["ok"]
-//	  }],
-//	  "warnings": []
-//	}
+// Package list is `bbkey list` (docs/list.md): every SSH key bbkey can see, one row per
+// key, joined by fingerprint across the key files, the agent, the account on each
+// Bitbucket and the access keys asked about (internal/inventory). The table goes to
+// stdout, aligned on a terminal and tab-separated otherwise; warnings go to stderr.
 package list
 
 import (
@@ -100,18 +66,13 @@ func NewCmdList(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Use:   "list",
 		Short: "List keys everywhere, matched by fingerprint",
 		Long: `List every SSH key bbkey can see, one row per key, matched by fingerprint: key files
-in the ssh directory (bbkey's and your other *.pub), the agent, your account's keys on
-Bitbucket, and with --repo, --project or --workspace the access keys there.
-
-Each row says where the key is, its label, its age, when Bitbucket last saw it used,
-its status: ok, "on Bitbucket but no local file", "local only", "agent only",
-"expired", or "older than policy" (account keys: a year; access keys: the ttl in their
-bbkey label), and which Bitbucket it is on (SERVER: cloud, or the Data Center server).
-A machine with identities on Bitbucket Cloud and Data Center servers lists them all:
-Cloud when logged in, the selected server (--server, BITBUCKET_SERVER, config.json),
-and every server bbkey's state records. --repo and --project name places of the
-selected one (on Data Center PROJ/slug and PROJ). Without a Bitbucket credential only
-the local keys are listed.`,
+in the ssh directory, the agent, your account's keys on Bitbucket, and with --repo,
+--project or --workspace the access keys there. Each row says where the key is, its
+label, age, last use, status (ok, "on Bitbucket but no local file", "local only", "agent
+only", "expired", "older than policy") and which Bitbucket it is on (SERVER: cloud, or a
+Data Center server). Cloud is listed when logged in, then the selected server (--server,
+BITBUCKET_SERVER, config.json) and every server bbkey's state records; --repo and
+--project name places of the selected one. Without a credential only local keys are listed.`,
 		Example: `  bbkey list
   bbkey list --repo acme/api --repo acme/web
   bbkey list --project acme/OPS --json
@@ -164,42 +125,36 @@ func runList(ctx context.Context, opts *Options) error {
 	}
 	places := len(opts.Repos) > 0 || len(opts.Projects) > 0 || opts.Workspace != ""
 
-	// Bitbucket Cloud: always looked at when logged in; required when its places are asked.
-	// With a server selected Cloud is one more Bitbucket: its failures are warnings.
+	// Bitbucket Cloud, when logged in; then the selected Data Center server, and every
+	// other server the state records. The selected Bitbucket's failures are errors when
+	// its places are asked or it refused; the others' are warnings: the rest is listed.
 	var asked []listed
-	cb, rc, err := opts.Cloud(ctx)
-	var r inventory.Remote
-	var more []string
-	if err == nil {
-		r, more, err = cloudRemote(ctx, opts, cb, rc, selected == "")
-	}
-	switch {
-	case errors.Is(err, settings.ErrNoCredential) && selected == "" && !places:
-		warnings = append(warnings, "not logged in to Bitbucket: only local keys are listed (run 'bbkey auth login')")
-	case errors.Is(err, settings.ErrNoCredential) && selected != "":
-	case err != nil && selected != "":
-		warnings = append(warnings, "keys on Bitbucket Cloud not listed: "+err.Error())
-	case err != nil:
-		return err
-	default:
-		warnings = append(warnings, more...)
-		src.Remotes = append(src.Remotes, r)
-		asked = append(asked, listed{account: nickname(r.Account)})
-	}
-	// Data Center: the selected server (its failures are errors), then every other server
-	// the state records (their failures are warnings: the rest is still listed).
-	for _, server := range servers(selected, st) {
-		r, more, err := serverRemote(ctx, opts, server, server == selected)
-		if err != nil {
-			if server == selected && (places || !errors.Is(err, settings.ErrNoCredential)) {
-				return err
-			}
-			warnings = append(warnings, fmt.Sprintf("keys on %s not listed: %v", server, err))
-			continue
+	for _, server := range append([]string{""}, servers(selected, st)...) {
+		var r inventory.Remote
+		var more []string
+		b, rc, err := opts.Cloud(ctx)
+		if server != "" {
+			b, rc, err = opts.Server(ctx, server)
 		}
-		warnings = append(warnings, more...)
-		src.Remotes = append(src.Remotes, r)
-		asked = append(asked, listed{server: server, account: nickname(r.Account)})
+		if err == nil {
+			r, more, err = remote(ctx, opts, b, rc, server == selected)
+		}
+		noCred := errors.Is(err, settings.ErrNoCredential)
+		switch {
+		case err == nil:
+			warnings = append(warnings, more...)
+			src.Remotes = append(src.Remotes, r)
+			asked = append(asked, listed{server: server, account: nickname(r.Account)})
+		case server == "" && noCred && selected == "" && !places:
+			warnings = append(warnings, "not logged in to Bitbucket: only local keys are listed (run 'bbkey auth login')")
+		case server == "" && noCred && selected != "":
+		case server == selected && (places || !noCred):
+			return err
+		case server == "":
+			warnings = append(warnings, "keys on Bitbucket Cloud not listed: "+err.Error())
+		default:
+			warnings = append(warnings, fmt.Sprintf("keys on %s not listed: %v", server, err))
+		}
 	}
 	list, more, err := inventory.Gather(ctx, src)
 	warnings = append(warnings, more...)

@@ -69,27 +69,21 @@ func serverName(server string) string {
 // keyServers are the Bitbucket servers a key is on (the table's SERVER, --json's
 // servers), Cloud first, each once.
 func keyServers(k *inventory.Key) []string {
-	var out []string
-	add := func(s string) {
+	var all, out []string
+	for _, a := range k.Accounts {
+		all = append(all, a.Server)
+	}
+	for _, a := range k.Access {
+		all = append(all, a.Server)
+	}
+	if slices.Contains(all, "") {
+		out = append(out, "")
+	}
+	for _, s := range all {
 		if !slices.Contains(out, s) {
 			out = append(out, s)
 		}
 	}
-	for _, a := range k.Accounts {
-		add(a.Server)
-	}
-	for _, a := range k.Access {
-		add(a.Server)
-	}
-	slices.SortStableFunc(out, func(a, b string) int {
-		if (a == "") != (b == "") {
-			if a == "" {
-				return -1
-			}
-			return 1
-		}
-		return 0
-	})
 	return out
 }
 
