@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/bbkey/bbkey/internal/bulk"
 	"github.com/bbkey/bbkey/internal/gitrun"
 )
 
@@ -17,7 +18,8 @@ import (
 func Apply(ctx context.Context, git gitrun.Runner, p *Plan) error {
 	changed := p.Changed()
 	var files fileLocks
-	forEach(ctx, changed, runtime.NumCPU(), func(rp *RepoPlan) {
+	bulk.Each(ctx, len(changed), runtime.NumCPU(), &bulk.Stopper{}, func(i int) {
+		rp := changed[i]
 		rp.Err = applyRepo(ctx, git, rp, &files)
 		rp.wrote = rp.Err == nil
 	})
@@ -125,11 +127,7 @@ func writeChange(ctx context.Context, git gitrun.Runner, c Change) error {
 		_, err := git.Run(ctx, "", "config", "--file", c.File, "--rename-section", c.key, "url."+c.New)
 		return err
 	}
-	n, err := renameURLSection(c.File, c.old, c.New)
-	if err == nil && n == 0 {
-		err = fmt.Errorf("no [url \"%s\"] section found in %s", c.Old, c.File)
-	}
-	return err
+	return renameURLSection(c.File, c.old, c.New)
 }
 
 // fileLocks serialises writes to one config file: worktrees share a config, and several

@@ -51,10 +51,11 @@ func (t DataCenterTarget) server() (host, port, context string, err error) {
 // URL renders the target URL of a repository. The project key is written in lower case,
 // as Data Center's own clone links are ("~user" stays as it is).
 func (t DataCenterTarget) URL(projectKey, slug string) string {
-	return "ssh://git@" + t.hostPort() + "/" + strings.ToLower(projectKey) + "/" + slug + ".git"
+	return "ssh://git@" + t.Host() + "/" + strings.ToLower(projectKey) + "/" + slug + ".git"
 }
 
-func (t DataCenterTarget) hostPort() string {
+// Host is the SSH host and port remotes are written with.
+func (t DataCenterTarget) Host() string {
 	h := strings.ToLower(t.SSHHost)
 	if strings.Contains(h, ":") {
 		h = "[" + h + "]"
@@ -87,22 +88,15 @@ func (t DataCenterTarget) Rewrite(raw string) Result {
 			return res
 		}
 		path = scm
-	case p.form == formURL && (p.scheme == "ssh" || p.scheme == "git+ssh" || p.scheme == "ssh+git") && t.sameServerSSH(p.host, host):
-		path = strings.TrimPrefix(p.path, "/")
-	case p.form == formSCP && t.sameServerSSH(p.host, host):
+	case (p.form == formSCP || p.scheme == "ssh" || p.scheme == "git+ssh" || p.scheme == "ssh+git") &&
+		(p.host == strings.ToLower(t.SSHHost) || p.host == host):
+		// An SSH remote of this server: its SSH host or its web host.
 		path = strings.TrimPrefix(p.path, "/")
 	default:
 		return Result{Status: NotBitbucket}
 	}
-	switch {
-	case p.nAt > 1:
-		res.Status, res.Reason = Unsupported, "more than one '@' before the host: git and curl disagree on where the host starts"
-		return res
-	case p.query:
-		res.Status, res.Reason = Unsupported, "has a query or fragment"
-		return res
-	case p.badPath:
-		res.Status, res.Reason = Unsupported, "bad percent-encoding in the path"
+	if res.Reason = p.problem(); res.Reason != "" {
+		res.Status = Unsupported
 		return res
 	}
 	proj, slug, ok := dcRepoPath(path)
@@ -117,11 +111,6 @@ func (t DataCenterTarget) Rewrite(raw string) Result {
 		res.Status, res.New = NeedsRewrite, want
 	}
 	return res
-}
-
-// sameServerSSH reports an SSH remote of this server: its SSH host or its web host.
-func (t DataCenterTarget) sameServerSSH(h, webHost string) bool {
-	return h == strings.ToLower(t.SSHHost) || h == webHost
 }
 
 // defaultPort is port, or "" when it is the scheme's default.
@@ -145,9 +134,6 @@ func dcRepoPath(path string) (proj, slug string, ok bool) {
 	}
 	return proj, slug, true
 }
-
-// Host is the SSH host and port remotes are written with.
-func (t DataCenterTarget) Host() string { return t.hostPort() }
 
 // RewriteBase leaves url.<base>.insteadOf entries of a Data Center server alone: a prefix
 // of its HTTPS URLs (/scm/…) has no one SSH prefix that every URL it rewrites maps to.

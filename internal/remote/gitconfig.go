@@ -80,13 +80,11 @@ func readRepoConfig(ctx context.Context, git gitrun.Runner, dir string) ([]entry
 	return es, nil
 }
 
-// readConfigFiles reads many repositories' config files with one git process: a
-// temporary file includes each of them, and --show-origin tells which file every
-// variable came from. It returns the entries of each file, keyed by the path given, and
-// the files git did not report (absent, or unreadable): callers read those one by one.
-// Entries of files the configs include themselves are dropped; a config that includes
-// another file is reported in needsRepo so the caller reads it in its repository, where
-// includeIf conditions can be evaluated.
+// readConfigFiles reads many repositories' config files with one git process: a config
+// on git's stdin includes each of them, and --show-origin tells which file every variable
+// came from. It returns the entries of each file, keyed by the path given, and the files
+// git did not report (absent, or unreadable): callers read those one by one. Entries of
+// files the configs include themselves are dropped (see needsRepoRead).
 func readConfigFiles(ctx context.Context, git gitrun.Runner, files []string) (byFile map[string][]entry, missing []string, err error) {
 	var b strings.Builder
 	b.WriteString("[include]\n")
@@ -95,22 +93,9 @@ func readConfigFiles(ctx context.Context, git gitrun.Runner, files []string) (by
 			missing = append(missing, f)
 			continue
 		}
-		q := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(f)
-		fmt.Fprintf(&b, "\tpath = \"%s\"\n", q)
+		fmt.Fprintf(&b, "\tpath = \"%s\"\n", quoteSubsection(f))
 	}
-	tmp, err := os.CreateTemp("", "bbkey-remote-*.gitconfig")
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading git configs: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(b.String()); err != nil {
-		tmp.Close()
-		return nil, nil, fmt.Errorf("reading git configs: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, nil, fmt.Errorf("reading git configs: %w", err)
-	}
-	out, err := git.Run(ctx, "", "config", "--file", tmp.Name(), "--includes", "--list", "--show-origin", "--show-scope", "-z")
+	out, err := git.RunInput(ctx, "", b.String(), "config", "--file", "-", "--includes", "--list", "--show-origin", "--show-scope", "-z")
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading git configs: %w", err)
 	}
@@ -191,65 +176,71 @@ func valuePattern(old string, secret bool) string {
 
 // renameURLSection renames every `[url "<old>"]` header in file to `[url "<new>"]`,
 // keeping every other byte. git's own `--rename-section` would need the old name, which
-// holds a secret, on its command line. The edit takes git's lock (<file>.lock, created
-// exclusively, then renamed over the file), so it never races a git process.
-func renameURLSection(file, oldBase, newBase string) (int, error) {
+// holds a secret, on its command line.
+func renameURLSection(file, oldBase, newBase string) error {
+	return editLocked(file, func(data []byte) ([]byte, error) {
+		var out bytes.Buffer
+		n := 0
+		for line := range bytes.Lines(data) {
+			start, end, h, ok := sectionHeader(line)
+			if ok && strings.EqualFold(h.section, "url") && h.sub == oldBase {
+				out.Write(line[:start])
+				out.WriteString(`[url "` + quoteSubsection(newBase) + `"]`)
+				out.Write(line[end:])
+				n++
+				continue
+			}
+			out.Write(line)
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("no [url \"%s\"] section found in %s", Mask(oldBase), file)
+		}
+		return out.Bytes(), nil
+	})
+}
+
+// editLocked rewrites file (a symlink's target) under git's own lock protocol, so it
+// never races a git process: <file>.lock created exclusively with the file's mode, the
+// file read under the lock, edit's result written, fsynced and renamed over the file.
+func editLocked(file string, edit func([]byte) ([]byte, error)) error {
 	target, err := fsutil.ResolveTarget(file)
 	if err != nil {
-		return 0, err
-	}
-	data, err := os.ReadFile(target)
-	if err != nil {
-		return 0, err
-	}
-	var out bytes.Buffer
-	n := 0
-	for line := range bytes.Lines(data) {
-		start, end, sub, ok := sectionHeader(line)
-		if ok && strings.EqualFold(sub.section, "url") && sub.sub == oldBase {
-			out.Write(line[:start])
-			out.WriteString(`[url "` + quoteSubsection(newBase) + `"]`)
-			out.Write(line[end:])
-			n++
-			continue
-		}
-		out.Write(line)
-	}
-	if n == 0 {
-		return 0, nil
+		return err
 	}
 	fi, err := os.Stat(target)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	lock := target + ".lock"
 	f, err := os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return 0, fmt.Errorf("%s is locked by another git process (%s exists)", target, lock)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%s is locked by another git process (%s exists)", target, lock)
+	} else if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(target)
+	if err == nil {
+		data, err = edit(data)
+	}
+	if err == nil {
+		if _, err = f.Write(data); err == nil {
+			err = f.Sync()
 		}
-		return 0, err
+		if err != nil {
+			err = fmt.Errorf("writing %s: %w", target, err)
+		}
 	}
-	fail := func(err error) (int, error) {
-		f.Close()
-		os.Remove(lock)
-		return 0, fmt.Errorf("writing %s: %w", target, err)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("writing %s: %w", target, cerr)
 	}
-	if _, err := f.Write(out.Bytes()); err != nil {
-		return fail(err)
+	if err == nil {
+		if err = os.Rename(lock, target); err == nil {
+			return nil
+		}
+		err = fmt.Errorf("writing %s: %w", target, err)
 	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(lock)
-		return 0, fmt.Errorf("writing %s: %w", target, err)
-	}
-	if err := os.Rename(lock, target); err != nil {
-		os.Remove(lock)
-		return 0, fmt.Errorf("writing %s: %w", target, err)
-	}
-	return n, nil
+	os.Remove(lock)
+	return err
 }
 
 type header struct{ section, sub string }
@@ -316,9 +307,8 @@ type valueEdit struct {
 // errNotSimple is returned by replaceValues when the file is not in the shape it edits.
 var errNotSimple = errors.New("config file too complex for an in-place edit")
 
-// replaceValues applies edits to file in one write, under git's own lock protocol
-// (<file>.lock created exclusively with the file's mode, written, fsynced and renamed over
-// the file, as git does), changing only the bytes of each value replaced.
+// replaceValues applies edits to file in one locked write (editLocked), changing only the
+// bytes of each value replaced.
 //
 // It exists for speed: one `git config` process per changed key is what makes a shell
 // loop of `git remote set-url` as fast as bbkey over a thousand clones. It is careful
@@ -334,52 +324,7 @@ func replaceValues(file string, edits []valueEdit) error {
 			return errNotSimple
 		}
 	}
-	target, err := fsutil.ResolveTarget(file)
-	if err != nil {
-		return err
-	}
-	fi, err := os.Stat(target)
-	if err != nil {
-		return err
-	}
-	lock := target + ".lock"
-	f, err := os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%s is locked by another git process (%s exists)", target, lock)
-		}
-		return err
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			f.Close()
-			os.Remove(lock)
-		}
-	}()
-	// Read under the lock, so a git process that wrote just before is seen.
-	data, err := os.ReadFile(target)
-	if err != nil {
-		return err
-	}
-	out, err := editValues(data, edits)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(out); err != nil {
-		return fmt.Errorf("writing %s: %w", target, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", target, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", target, err)
-	}
-	if err := os.Rename(lock, target); err != nil {
-		return fmt.Errorf("writing %s: %w", target, err)
-	}
-	committed = true
-	return nil
+	return editLocked(file, func(data []byte) ([]byte, error) { return editValues(data, edits) })
 }
 
 // editValues returns data with the edits applied, or errNotSimple.

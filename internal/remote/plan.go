@@ -8,8 +8,8 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 
+	"github.com/bbkey/bbkey/internal/bulk"
 	"github.com/bbkey/bbkey/internal/gitrun"
 )
 
@@ -180,8 +180,8 @@ func readPlans(ctx context.Context, git gitrun.Runner, rps []*RepoPlan, t Rewrit
 	for _, rp := range rps {
 		rp.planned = false
 	}
-	forEach(ctx, batches, workers, func(batch []*RepoPlan) {
-		readBatch(ctx, git, batch, t)
+	bulk.Each(ctx, len(batches), workers, &bulk.Stopper{}, func(i int) {
+		readBatch(ctx, git, batches[i], t)
 	})
 	for _, rp := range rps {
 		if !rp.planned && rp.Err == nil {
@@ -240,86 +240,38 @@ func readBatch(ctx context.Context, git gitrun.Runner, batch []*RepoPlan, t Rewr
 
 // planEntries decides every Bitbucket value of one repository's configuration.
 func planEntries(t Rewriter, rp *RepoPlan, es []entry) {
-	type seenKey struct{ file, key, old string }
 	rp.planned = true
-	seen := map[seenKey]bool{}
+	seen := map[[3]string]bool{}
 	for _, e := range es {
 		sec, sub, name := e.parts()
-		var field Field
+		c := Change{File: e.file, Name: sub, key: e.key, old: e.value}
 		var res Result
-		old := e.value
 		switch {
-		case sec == "remote" && sub != "" && name == "url":
-			field, res = FieldURL, t.Rewrite(e.value)
-		case sec == "remote" && sub != "" && name == "pushurl":
-			field, res = FieldPushURL, t.Rewrite(e.value)
-		case sec == "submodule" && sub != "" && name == "url":
-			field, res = FieldSubmodule, t.Rewrite(e.value)
-		case sec == "url" && sub != "" && (name == "insteadof" || name == "pushinsteadof"):
+		case sub == "":
+			continue
+		case sec == "remote" && name == "url":
+			c.Field, res = FieldURL, t.Rewrite(e.value)
+		case sec == "remote" && name == "pushurl":
+			c.Field, res = FieldPushURL, t.Rewrite(e.value)
+		case sec == "submodule" && name == "url":
+			c.Field, res = FieldSubmodule, t.Rewrite(e.value)
+		case sec == "url" && (name == "insteadof" || name == "pushinsteadof"):
 			// One rename of the section covers all its values.
-			field, res, old = FieldInsteadOf, t.RewriteBase(sub), sub
+			c.Field, res, c.Name, c.key, c.old = FieldInsteadOf, t.RewriteBase(sub), "", "url."+sub, sub
 		default:
 			continue
 		}
-		k := seenKey{e.file, e.key, old}
-		if field == FieldInsteadOf {
-			k.key = "url." + sub
-		}
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		nm := sub
-		if field == FieldInsteadOf {
-			nm = ""
-		}
-		switch res.Status {
-		case NeedsRewrite:
-			c := Change{File: e.file, Field: field, Name: nm, Old: Mask(old), New: res.New, Secret: res.Secret, key: e.key, old: old}
-			if field == FieldInsteadOf {
-				c.key = "url." + sub
+		if k := [3]string{c.File, c.key, c.old}; !seen[k] {
+			seen[k] = true
+			c.Old, c.New, c.Secret = Mask(c.old), res.New, res.Secret
+			switch res.Status {
+			case NeedsRewrite:
+				rp.Changes = append(rp.Changes, c)
+			case Current:
+				rp.Current++
+			case DataCenter, Unsupported:
+				rp.Skipped = append(rp.Skipped, Skip{File: c.File, Field: c.Field, Name: c.Name, URL: c.Old, Status: res.Status, Reason: res.Reason, Secret: res.Secret})
 			}
-			rp.Changes = append(rp.Changes, c)
-		case Current:
-			rp.Current++
-		case DataCenter, Unsupported:
-			rp.Skipped = append(rp.Skipped, Skip{File: e.file, Field: field, Name: nm, URL: Mask(old), Status: res.Status, Reason: res.Reason, Secret: res.Secret})
 		}
-	}
-}
-
-// forEach runs fn on every item with at most workers at a time, and stops starting new
-// ones once ctx is done. A call that panics (a bug) stops new ones, and its panic is
-// raised again on the caller's goroutine, where cmd's last-resort recover reports it.
-func forEach[T any](ctx context.Context, items []T, workers int, fn func(T)) {
-	sem := make(chan struct{}, max(workers, 1))
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		panicked any
-	)
-	failed := func() bool { mu.Lock(); defer mu.Unlock(); return panicked != nil }
-	for _, it := range items {
-		if ctx.Err() != nil || failed() {
-			break
-		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			defer func() {
-				if r := recover(); r != nil {
-					mu.Lock()
-					if panicked == nil {
-						panicked = r
-					}
-					mu.Unlock()
-				}
-			}()
-			fn(it)
-		})
-	}
-	wg.Wait()
-	if panicked != nil {
-		panic(panicked)
 	}
 }

@@ -73,16 +73,14 @@ type ScrubTarget struct {
 }
 
 // URL is what the plan asks git's credential helpers to forget.
-func (sp *ScrubPlan) URL() string {
-	if sp.target.URL == "" {
-		return CloudScrub.URL
-	}
-	return sp.target.URL
-}
+func (sp *ScrubPlan) URL() string { return sp.target.URL }
 
 // CloudScrub is Bitbucket Cloud's: the web and git host, the REST API (tools that call
 // it keep their token under its name), and the two SSH names.
-var CloudScrub = ScrubTarget{Hosts: scrubHosts, URL: "https://" + cloudHTTPSHost}
+var CloudScrub = ScrubTarget{
+	Hosts: []string{cloudHTTPSHost, apiHost, altSSHHost, defaultSSHHost},
+	URL:   "https://" + cloudHTTPSHost,
+}
 
 // DataCenterScrub is a Data Center server's: its web host, with its port when the URL
 // names one that is not the scheme's default (a credential for the same host on another
@@ -99,23 +97,12 @@ func DataCenterScrub(serverURL string) ScrubTarget {
 	return t
 }
 
-// matchHost reports whether host with port ("" for the scheme's default) is one of the
-// target's.
-func (t ScrubTarget) matchHost(host, port string) bool {
+// match reports whether host with port ("" for the scheme's default) is one of the
+// target's; anyPort matches by name alone (a netrc machine name carries no port).
+func (t ScrubTarget) match(host, port string, anyPort bool) bool {
 	for _, h := range t.Hosts {
 		name, p, hasPort := strings.Cut(h, ":")
-		if strings.EqualFold(name, host) && (!hasPort || p == port) {
-			return true
-		}
-	}
-	return false
-}
-
-// matchNetrc matches a netrc machine name, which carries no port.
-func (t ScrubTarget) matchNetrc(host string) bool {
-	for _, h := range t.Hosts {
-		name, _, _ := strings.Cut(h, ":")
-		if strings.EqualFold(name, host) {
+		if strings.EqualFold(name, host) && (anyPort || !hasPort || p == port) {
 			return true
 		}
 	}
@@ -131,15 +118,9 @@ func (t ScrubTarget) helperHost() (scheme, host string) {
 	return strings.ToLower(u.Scheme), strings.ToLower(u.Host)
 }
 
-// PlanScrub finds the Bitbucket Cloud entries of the credential files and the credential
-// helpers git would ask for https://bitbucket.org (git runs in home, so the user's global
-// configuration applies).
-func PlanScrub(ctx context.Context, git gitrun.Runner, home, xdgConfigHome string) (*ScrubPlan, error) {
-	return PlanScrubFor(ctx, git, home, xdgConfigHome, CloudScrub)
-}
-
-// PlanScrubFor is PlanScrub for the hosts of t: Cloud's (CloudScrub) or a Data Center
-// server's (DataCenterScrub).
+// PlanScrubFor finds the entries of t's hosts (CloudScrub, or a server's DataCenterScrub)
+// in the credential files, and the credential helpers git would ask for t's URL (git runs
+// in home, so the user's global configuration applies).
 func PlanScrubFor(ctx context.Context, git gitrun.Runner, home, xdgConfigHome string, t ScrubTarget) (*ScrubPlan, error) {
 	sp := &ScrubPlan{home: home, target: t}
 	for _, cf := range CredentialFiles(home, xdgConfigHome) {
@@ -276,27 +257,17 @@ func writeBackup(target string, data []byte, now time.Time) (string, error) {
 	return "", fmt.Errorf("backing up %s: too many backups named %s-N", target, base)
 }
 
-// scrubHosts are the Bitbucket Cloud host names a stored password may be kept for: the
-// web and git host, the REST API (tools that call it keep their token under its name),
-// and the two SSH names.
-var scrubHosts = []string{cloudHTTPSHost, apiHost, altSSHHost, defaultSSHHost}
-
-// removeBitbucket is removeHosts for Bitbucket Cloud.
-func removeBitbucket(format string, data []byte) ([]byte, []string) {
-	return removeHosts(CloudScrub, format, data)
-}
-
 // removeHosts returns data without its entries for the target's hosts, and a
 // description of each entry removed (without secrets). Every other byte is kept.
 func removeHosts(t ScrubTarget, format string, data []byte) ([]byte, []string) {
 	if format == FormatNetrc {
-		return netrcRemove(data, t.matchNetrc)
+		return netrcRemove(data, func(h string) bool { return t.match(h, "", true) })
 	}
 	var out bytes.Buffer
 	var removed []string
 	for line := range bytes.Lines(data) {
 		s := strings.TrimRight(string(line), "\r\n")
-		if p, ok := split(unescapeCredentialHost(s)); ok && p.form == formURL && (p.scheme == "https" || p.scheme == "http") && t.matchHost(p.host, defaultPort(p.scheme, p.port)) {
+		if p, ok := split(unescapeCredentialHost(s)); ok && p.form == formURL && (p.scheme == "https" || p.scheme == "http") && t.match(p.host, defaultPort(p.scheme, p.port), false) {
 			removed = append(removed, Mask(s))
 			continue
 		}

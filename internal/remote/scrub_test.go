@@ -16,7 +16,7 @@ func TestRemoveBitbucketGitCredentials(t *testing.T) {
 		"https://x-token-auth:tok@BitBucket.org/ws/repo.git\n" +
 		"https://carol:pw@bitbucket.org.evil.com\n" +
 		"https://dan:pw@gitlab.com" // no final newline
-	out, removed := removeBitbucket(FormatGitCredentials, []byte(in))
+	out, removed := removeHosts(CloudScrub, FormatGitCredentials, []byte(in))
 	want := "https://bob:gh@github.com\r\n" +
 		"https://carol:pw@bitbucket.org.evil.com\n" +
 		"https://dan:pw@gitlab.com"
@@ -78,7 +78,7 @@ func TestNetrcRemove(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, removed := removeBitbucket(FormatNetrc, []byte(tt.in))
+			out, removed := removeHosts(CloudScrub, FormatNetrc, []byte(tt.in))
 			if string(out) != tt.want {
 				t.Errorf("got\n%q\nwant\n%q", out, tt.want)
 			}
@@ -127,7 +127,7 @@ func TestScrubWithRealGitCredentialStore(t *testing.T) {
 		}
 	}
 
-	sp, err := PlanScrub(ctx, g.git, g.home.Dir, g.home.ConfigDir)
+	sp, err := PlanScrubFor(ctx, g.git, g.home.Dir, g.home.ConfigDir, CloudScrub)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestScrubWithRealGitCredentialStore(t *testing.T) {
 	}
 
 	// A second run finds nothing.
-	again, err := PlanScrub(ctx, g.git, g.home.Dir, g.home.ConfigDir)
+	again, err := PlanScrubFor(ctx, g.git, g.home.Dir, g.home.ConfigDir, CloudScrub)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,8 +36,6 @@ func (s Status) String() string {
 
 // Bitbucket Cloud host names. bitbucket.org serves HTTPS only since 12 November 2026; the
 // SSH names are kept so old remotes can be recognised and moved.
-// defaultSSHHost is defaultSSHHost; the engine does not depend on the command
-// layer.
 const (
 	cloudHTTPSHost = "bitbucket.org"
 	apiHost        = "api.bitbucket.org"
@@ -45,7 +43,20 @@ const (
 	defaultSSHHost = "ssh.bitbucket.org"
 )
 
-// Target is the form remotes are rewritten to.
+// Rewriter decides what happens to remote URLs: Target for Bitbucket Cloud,
+// DataCenterTarget for one Data Center server.
+type Rewriter interface {
+	Rewrite(raw string) Result
+	// RewriteBase decides what happens to the base of a url.<base>.insteadOf entry.
+	RewriteBase(raw string) Result
+	// Host is the host remotes are written with, for messages.
+	Host() string
+	// URL is a repository's remote: Cloud's workspace and repository, or a Data Center
+	// project key and repository slug.
+	URL(owner, repo string) string
+}
+
+// Target is the form Bitbucket Cloud remotes are rewritten to.
 type Target struct {
 	// SSHHost is the host written into SSH remotes (the --ssh-host setting); empty means
 	// ssh.bitbucket.org.
@@ -321,18 +332,18 @@ func split(raw string) (parsed, bool) {
 	return p, true
 }
 
-func validScheme(s string) bool {
-	if s == "" || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
+// word reports whether s is not empty and holds only ASCII letters, digits and bytes of
+// extra.
+func word(s, extra string) bool {
 	for i := range len(s) {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.') {
+		if c := s[i]; !isAlnum(c) && strings.IndexByte(extra, c) < 0 {
 			return false
 		}
 	}
-	return true
+	return s != ""
 }
+
+func validScheme(s string) bool { return word(s, "+-.") && s[0] >= 'a' && s[0] <= 'z' }
 
 // validUserinfo accepts RFC 3986 userinfo (with '@' allowed so that an unencoded '@' in a
 // password is still recognised as a secret; nAt makes such URLs unsupported).
@@ -340,7 +351,7 @@ func validUserinfo(s string) bool {
 	for i := range len(s) {
 		c := s[i]
 		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case isAlnum(c):
 		case c == '%':
 			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
 				return false
@@ -357,18 +368,7 @@ func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
-func validHost(h string) bool {
-	if h == "" {
-		return false
-	}
-	for i := range len(h) {
-		c := h[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+func validHost(h string) bool { return word(h, "-._") }
 
 func splitHostPort(s string) (host, port string, ok bool) {
 	if strings.HasPrefix(s, "[") {
@@ -398,14 +398,7 @@ func splitHostPort(s string) (host, port string, ok bool) {
 	return strings.ToLower(host), port, true
 }
 
-func digits(s string) bool {
-	for i := range len(s) {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
+func digits(s string) bool { return strings.Trim(s, "0123456789") == "" }
 
 // isCloud reports whether the URL names a Bitbucket Cloud host for its protocol:
 // bitbucket.org over HTTP(S); bitbucket.org, altssh.bitbucket.org, ssh.bitbucket.org, the
@@ -439,24 +432,29 @@ func (t Target) aliasOf(h string) string {
 }
 
 // validName accepts account alias names: letters, digits, '.', '_' and '-'.
-func validName(s string) bool {
-	if s == "" || s[0] == '-' || s[0] == '.' {
-		return false
-	}
-	for i := range len(s) {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-// ValidName reports whether s can be used as an account alias (--name).
-func ValidName(s string) bool { return validName(s) }
+func validName(s string) bool { return word(s, "-._") && s[0] != '-' && s[0] != '.' }
 
 // unsupported returns why a Cloud URL is left alone, or "".
 func (t Target) unsupported(p parsed) string {
+	if r := p.problem(); r != "" {
+		return r
+	}
+	want := map[string]string{"https": "443", "http": "80"}[p.scheme]
+	switch {
+	case want != "":
+	case p.host == altSSHHost:
+		want = "443"
+	default:
+		want = "22"
+	}
+	if p.port != "" && p.port != want {
+		return "unexpected port " + p.port
+	}
+	return ""
+}
+
+// problem returns why a Bitbucket URL of any kind is left alone, or "".
+func (p parsed) problem() string {
 	switch {
 	case p.nAt > 1:
 		return "more than one '@' before the host: git and curl disagree on where the host starts"
@@ -464,24 +462,6 @@ func (t Target) unsupported(p parsed) string {
 		return "has a query or fragment"
 	case p.badPath:
 		return "bad percent-encoding in the path"
-	}
-	switch p.scheme {
-	case "https":
-		if p.port != "" && p.port != "443" {
-			return "unexpected port " + p.port
-		}
-	case "http":
-		if p.port != "" && p.port != "80" {
-			return "unexpected port " + p.port
-		}
-	default: // SSH forms
-		want := "22"
-		if p.host == altSSHHost {
-			want = "443"
-		}
-		if p.port != "" && p.port != want {
-			return "unexpected port " + p.port
-		}
 	}
 	return ""
 }
@@ -525,16 +505,7 @@ func repoPath(path string, scp bool) (ws, repo string, ok bool) {
 // (letters, digits, '-', '_', '.'), never "." or "..", never starting with '-' (an option
 // to ssh or git).
 func validSegment(s string) bool {
-	if s == "" || s == "." || s == ".." || s[0] == '-' {
-		return false
-	}
-	for i := range len(s) {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
+	return word(s, "-_.") && s != "." && s != ".." && s[0] != '-'
 }
 
 // validPrefix accepts "" or a path of segments with an optional trailing slash, as the
