@@ -22,16 +22,18 @@ func display(wd, dir string) string {
 	return dir
 }
 
-func remoteColumn(c engine.Change) string {
-	switch c.Field {
+// what names the value a change or skip is about: "origin", "origin (push)",
+// "submodule lib" or "insteadOf"; remote prefixes remotes' names.
+func what(f engine.Field, name, remote string) string {
+	switch f {
 	case engine.FieldPushURL:
-		return c.Name + " (push)"
+		return remote + name + " (push)"
 	case engine.FieldSubmodule:
-		return "submodule " + c.Name
+		return "submodule " + name
 	case engine.FieldInsteadOf:
 		return "insteadOf"
 	}
-	return c.Name
+	return remote + name
 }
 
 // printTable writes the changes to stdout: aligned with a header on a terminal, tab
@@ -50,7 +52,7 @@ func printTable(opts *Options, plan *engine.Plan) {
 	}
 	for _, rp := range changed {
 		for _, c := range rp.Changes {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", display(opts.WorkDir, rp.Repo.Dir), remoteColumn(c), c.Old, c.New)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", display(opts.WorkDir, rp.Repo.Dir), what(c.Field, c.Name, ""), c.Old, c.New)
 		}
 	}
 	if tw != nil {
@@ -64,7 +66,7 @@ func report(opts *Options, plan *engine.Plan, sp *engine.ScrubPlan, failed []fai
 	s := opts.IO
 	for _, rp := range plan.Repos {
 		for _, sk := range rp.Skipped {
-			msg := fmt.Sprintf("%s: %s left alone: %s (%s)", display(opts.WorkDir, rp.Repo.Dir), skipWhat(sk), sk.URL, sk.Reason)
+			msg := fmt.Sprintf("%s: %s left alone: %s (%s)", display(opts.WorkDir, rp.Repo.Dir), what(sk.Field, sk.Name, "remote "), sk.URL, sk.Reason)
 			if sk.Secret {
 				msg += "; it holds a secret: remove it by hand"
 			}
@@ -108,18 +110,6 @@ func report(opts *Options, plan *engine.Plan, sp *engine.ScrubPlan, failed []fai
 		s.Step(iostreams.MarkWarn, "%s carried a secret (%s): treat it as leaked and revoke it", text.Count(secrets, "URL", "URLs"), verb)
 	}
 	reportScrub(opts, sp, dryRun, scrubErr)
-}
-
-func skipWhat(s engine.Skip) string {
-	switch s.Field {
-	case engine.FieldPushURL:
-		return "remote " + s.Name + " (push)"
-	case engine.FieldSubmodule:
-		return "submodule " + s.Name
-	case engine.FieldInsteadOf:
-		return "insteadOf"
-	}
-	return "remote " + s.Name
 }
 
 func reportScrub(opts *Options, sp *engine.ScrubPlan, dryRun bool, scrubErr error) {

@@ -1,48 +1,10 @@
-// Package remote is `bbkey remote`: it rewrites the Bitbucket Cloud remotes of the
-// repository here, of the paths given, or of every clone under --recursive DIR, to
-// git@<ssh-host>:WS/REPO.git (or back to https://bitbucket.org/WS/REPO.git with --to
-// https), and with --scrub removes the Bitbucket secrets git left in credential files and
-// helpers. The engine lives in internal/remote.
+// Package remote is `bbkey remote`: it rewrites the Bitbucket remotes of the repository
+// here, of the paths given, or of every clone under --recursive DIR, and with --scrub
+// removes the secrets git left in credential files and helpers. The engine is
+// internal/remote; the contract (output, --json document, exit codes) is docs/remote.md.
 //
-// Terminal contract: the table of changes (or the JSON document) goes to stdout; skipped
-// remotes, backups made, progress and the summary go to stderr. Changing more than one
-// repository asks first on a terminal; without one it needs --yes, else it prints the
-// plan and exits 2 before changing anything.
-//
-// The --json document (one object, stable):
-//
-//	{
-//	  "dry_run": true,                  // nothing was written
-//	  "to": "ssh",                      // or "https"
-//	  "host": "ssh.bitbucket.org",      // the host remotes are written with
-//	  "repositories": 12,               // repositories examined
-//	  "changes": [{                     // every remote value rewritten (or to rewrite)
-//	    "repository": "/abs/work/tree",
-//	    "config_file": "/abs/work/tree/.git/config",
-//	    "key": "remote.origin.url",     // url.<base>.insteadOf for insteadOf bases
-//	    "remote": "origin",             // remote or submodule name; "" for insteadOf
-//	    "field": "url",                 // url | pushurl | submodule | insteadOf
-//	    "old": "https://alice:***@bitbucket.org/ws/repo.git",  // secrets masked
-//	    "new": "git@ssh.bitbucket.org:ws/repo.git",
-//	    "had_secret": true,
-//	    "applied": false
-//	  }],
-//	  "left_alone": [{                  // Bitbucket URLs not rewritten, and why
-//	    "repository": "…", "config_file": "…", "remote": "origin", "field": "url",
-//	    "url": "ssh://git@bitbucket.example.com:7999/PROJ/r.git",
-//	    "status": "datacenter",         // or "unsupported"
-//	    "reason": "…", "has_secret": false
-//	  }],
-//	  "failed": [{"repository": "…", "error": "…"}],
-//	  "scrub": {                        // present with --scrub or a dry run
-//	    "files": [{"path": "/home/u/.git-credentials", "format": "git-credentials",
-//	               "entries": ["https://alice:***@bitbucket.org"], "removed": 1,
-//	               "backup": "/home/u/.git-credentials.bbkey-backup-20261122T101500Z"}],
-//	    "credential_helpers": ["store"],
-//	    "helpers_rejected": true
-//	  },
-//	  "changed_files": ["…"]            // every file written: configs, credential files, backups
-//	}
+// The table of changes (or the JSON document) goes to stdout; skipped remotes, backups,
+// progress and the summary go to stderr.
 package remote
 
 import (

@@ -9,103 +9,78 @@ import (
 	"strings"
 
 	"github.com/bbkey/bbkey/internal/errkind"
-	engine "github.com/bbkey/bbkey/internal/remote"
-	"github.com/bbkey/bbkey/internal/settings"
-
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/keylabel"
+	engine "github.com/bbkey/bbkey/internal/remote"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
 // resolveTarget is the form the remotes take: the selected Data Center server's
-// (dataCenterTarget), else Bitbucket Cloud's with --to and --name.
+// (ssh://git@<ssh host>:<port>/proj/repo.git), else Bitbucket Cloud's with --to. --name
+// selects the alias of a further account. It needs no network: the state has the
+// server's SSH host and port, and the accounts.
 func resolveTarget(opts *Options) (engine.Rewriter, error) {
 	s, err := opts.Settings()
 	if err != nil {
 		return nil, err
 	}
-	if s.Server != "" {
-		return dataCenterTarget(opts, s.Server)
-	}
-	var t engine.Target
-	switch opts.To {
-	case "ssh", "":
-	case "https":
-		t.HTTPS = true
-		if opts.Name != "" {
-			return t, errkind.UsageError(errors.New("--name names an SSH account alias and cannot be used with --to https"))
-		}
-	default:
-		return t, errkind.UsageError(fmt.Errorf("invalid --to %q: want ssh or https", opts.To))
-	}
-	t.SSHHost = s.SSHHost
-	if err := t.Validate(); err != nil {
-		return t, errkind.UsageError(err, "set --ssh-host (or BBKEY_SSH_HOST) to a host name such as "+settings.DefaultSSHHost)
-	}
-	if opts.Name == "" {
-		return t, nil
-	}
-	if err := keylabel.ValidName(opts.Name); err != nil {
-		return t, errkind.UsageError(err)
-	}
-	// The alias follows the ssh config bbkey writes: the first account answers for the
-	// ssh-host itself, further accounts for <ssh-host>-<name>.
-	st, err := loadState(opts)
-	if err != nil {
-		return t, err
-	}
-	if _, ok := st.Accounts[opts.Name]; !ok {
-		opts.IO.Warnf("no account key named %q on this machine yet: run `bbkey setup --name %s` so the remotes have an ssh Host block", opts.Name, opts.Name)
-	}
-	if alias := identity.AccountAlias(s.SSHHost, st, opts.Name); alias != s.SSHHost {
-		t.Name = strings.TrimPrefix(alias, s.SSHHost+"-")
-	}
-	return t, nil
-}
-
-// dataCenterTarget is the form a Data Center server's remotes take:
-// ssh://git@<ssh host>:<port>/proj/repo.git with the SSH host and port setup (or
-// add-access-key) recorded for the server, or the alias <ssh host>-<name> of a further
-// account with --name. It needs no network: the state has them.
-func dataCenterTarget(opts *Options, server string) (engine.Rewriter, error) {
-	if opts.To == "https" {
+	https := opts.To == "https"
+	switch {
+	case https && s.Server != "":
 		return nil, errkind.UsageError(errors.New("--to https is for Bitbucket Cloud remotes"),
 			"a Data Center clone URL over HTTPS is the server's /scm/ URL: see the repository's Clone button")
-	}
-	if opts.To != "ssh" && opts.To != "" {
+	case https && opts.Name != "":
+		return nil, errkind.UsageError(errors.New("--name names an SSH account alias and cannot be used with --to https"))
+	case !https && opts.To != "ssh" && opts.To != "":
 		return nil, errkind.UsageError(fmt.Errorf("invalid --to %q: want ssh or https", opts.To))
 	}
-	st, err := loadState(opts)
-	if err != nil {
-		return nil, err
+	t := engine.Target{HTTPS: https, SSHHost: s.SSHHost}
+	if s.Server == "" {
+		if err := t.Validate(); err != nil {
+			return nil, errkind.UsageError(err, "set --ssh-host (or BBKEY_SSH_HOST) to a host name such as "+settings.DefaultSSHHost)
+		}
 	}
-	v := st.ServerOf(server)
-	if v == nil || v.SSHHost == "" {
-		return nil, errkind.UsageError(fmt.Errorf("bbkey has no key on %s yet, so it does not know where its SSH git is", server),
-			"run 'bbkey setup --server "+server+"' first: it records the server's SSH host and port, and the Host block the remotes need")
-	}
-	host := v.SSHHost
 	if opts.Name != "" {
 		if err := keylabel.ValidName(opts.Name); err != nil {
 			return nil, errkind.UsageError(err)
 		}
+	}
+	var st *state.State
+	if opts.Name != "" || s.Server != "" {
+		p, err := opts.Paths()
+		if err != nil {
+			return nil, err
+		}
+		if st, err = (state.Dir{Path: p.ConfigDir, Now: opts.Now}).Load(); err != nil {
+			return nil, err
+		}
+	}
+	if s.Server == "" {
+		if opts.Name != "" {
+			if _, ok := st.Accounts[opts.Name]; !ok {
+				opts.IO.Warnf("no account key named %q on this machine yet: run `bbkey setup --name %s` so the remotes have an ssh Host block", opts.Name, opts.Name)
+			}
+			// The first account answers for the ssh-host itself, further ones for
+			// <ssh-host>-<name>, as in the ssh config bbkey writes.
+			if alias := identity.AccountAlias(s.SSHHost, st, opts.Name); alias != s.SSHHost {
+				t.Name = strings.TrimPrefix(alias, s.SSHHost+"-")
+			}
+		}
+		return t, nil
+	}
+	v := st.ServerOf(s.Server)
+	if v == nil || v.SSHHost == "" {
+		return nil, errkind.UsageError(fmt.Errorf("bbkey has no key on %s yet, so it does not know where its SSH git is", s.Server),
+			"run 'bbkey setup --server "+s.Server+"' first: it records the server's SSH host and port, and the Host block the remotes need")
+	}
+	host := v.SSHHost
+	if opts.Name != "" {
 		if _, ok := v.Accounts[opts.Name]; !ok {
-			opts.IO.Warnf("no account key named %q on %s on this machine yet: run `bbkey setup --server %s --name %s` so the remotes have an ssh Host block", opts.Name, server, server, opts.Name)
+			opts.IO.Warnf("no account key named %q on %s on this machine yet: run `bbkey setup --server %s --name %s` so the remotes have an ssh Host block", opts.Name, s.Server, s.Server, opts.Name)
 		}
 		host = identity.AccountAlias(v.SSHHost, v.View(), opts.Name)
 	}
-	t := engine.DataCenterTarget{ServerURL: server, SSHHost: host, SSHPort: v.SSHPort}
-	if err := t.Validate(); err != nil {
-		return nil, err
-	}
-	return t, nil
-}
-
-// loadState reads bbkey's state: the accounts and servers setup recorded.
-func loadState(opts *Options) (*state.State, error) {
-	p, err := opts.Paths()
-	if err != nil {
-		return nil, err
-	}
-	return state.Dir{Path: p.ConfigDir, Now: opts.Now}.Load()
+	dc := engine.DataCenterTarget{ServerURL: s.Server, SSHHost: host, SSHPort: v.SSHPort}
+	return dc, dc.Validate()
 }

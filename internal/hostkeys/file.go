@@ -148,17 +148,14 @@ func Load(path, alias string) ([]ssh.PublicKey, error) {
 	return keys, nil
 }
 
-// Verifier checks host keys against bbkey's known_hosts under the alias, with
-// x/crypto's knownhosts reading the same file OpenSSH reads.
+// Verifier checks host keys against the keys pinned for Alias in bbkey's known_hosts:
+// what setup wrote is what its proof trusts.
 type Verifier struct {
 	Alias string
 	File  string
-	// Keys are the keys pinned for Alias, for algorithm negotiation and messages.
-	Keys []ssh.PublicKey
+	Keys  []ssh.PublicKey
 	// Source is shown in the mismatch hint: CheckURL or the --ssh-host-keys file.
 	Source string
-
-	cb ssh.HostKeyCallback
 }
 
 // NewVerifier reads the pinned keys for alias from file. A file with no key for alias is
@@ -172,44 +169,21 @@ func NewVerifier(file, alias string) (*Verifier, error) {
 		return nil, errkind.WithHint(fmt.Errorf("no host key pinned for %s in %s", alias, file),
 			"run bbkey setup (or bbkey doctor --fix) to pin Bitbucket's host keys")
 	}
-	cb, err := knownhosts.New(file)
-	if err != nil {
-		return nil, fmt.Errorf("reading pinned host keys: %w", err)
-	}
-	return &Verifier{Alias: alias, File: file, Keys: keys, Source: CheckURL, cb: cb}, nil
+	return &Verifier{Alias: alias, File: file, Keys: keys, Source: CheckURL}, nil
 }
 
 // HostKeyAlgorithms are the algorithms to negotiate so the server presents a pinned type.
 func (v *Verifier) HostKeyAlgorithms() []string { return HostKeyAlgorithms(v.Keys) }
 
 // HostKeyCallback checks the key a server presents, whatever address was dialled, against
-// the keys pinned for the alias, as OpenSSH does with HostKeyAlias. A mismatch is a
-// *MismatchError.
+// the keys pinned for the alias, as OpenSSH does with HostKeyAlias.
 func (v *Verifier) HostKeyCallback() ssh.HostKeyCallback {
 	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
-		if remote == nil {
-			remote = &net.TCPAddr{IP: net.IPv4zero}
+		err := Pins{Alias: v.Alias, Keys: v.Keys, Source: v.Source}.HostKeyCallback(hostname)(hostname, remote, key)
+		if m, ok := err.(*MismatchError); ok {
+			m.File = v.File
 		}
-		// knownhosts drops port 22, matching the plain alias the file holds.
-		err := v.cb(net.JoinHostPort(v.Alias, "22"), remote, key)
-		if err == nil {
-			return nil
-		}
-		m := &MismatchError{Alias: v.Alias, Endpoint: hostname, Seen: describe(key), File: v.File, Source: v.Source}
-		var ke *knownhosts.KeyError
-		var re *knownhosts.RevokedError
-		switch {
-		case errors.As(err, &ke):
-			for _, w := range ke.Want {
-				m.Pinned = append(m.Pinned, describe(w.Key))
-			}
-		case errors.As(err, &re):
-			m.Revoked = true
-			m.Pinned = Fingerprints(v.Keys)
-		default:
-			return fmt.Errorf("checking the host key of %s: %w", hostname, err)
-		}
-		return m
+		return err
 	}
 }
 
@@ -219,8 +193,8 @@ type MismatchError struct {
 	Endpoint string // the address dialled
 	Seen     string // "type SHA256:…" of the key presented
 	Pinned   []string
-	Revoked  bool
-	File     string
+	Revoked  bool   // Seen is one of RetiredKeys
+	File     string // the known_hosts read, if any
 	Source   string
 }
 
@@ -230,7 +204,7 @@ func (e *MismatchError) Error() string {
 		where += " (" + e.Endpoint + ")"
 	}
 	if e.Revoked {
-		return fmt.Sprintf("host key of %s is marked revoked in %s: the server presented %s", where, e.File, e.Seen)
+		return fmt.Sprintf("host key of %s is one Bitbucket retired in June 2023: the server presented %s", where, e.Seen)
 	}
 	if len(e.Pinned) == 0 {
 		return fmt.Sprintf("no host key pinned for %s in %s: the server presented %s", where, e.File, e.Seen)

@@ -63,44 +63,16 @@ func AccessAlias(sshHost string, st *state.State, name string) string {
 
 // Blocks derives the managed Host blocks from the state, sorted by alias.
 func Blocks(s settings.Settings, sshDir string, st *state.State) ([]sshconfig.HostBlock, error) {
-	host, port, err := settings.SplitEndpoint(s.SSHEndpoint)
+	known := hostkeys.Path(sshDir)
+	blocks, err := hostBlocks(s.SSHHost, s.SSHEndpoint, known, st)
 	if err != nil {
 		return nil, err
 	}
-	known := hostkeys.Path(sshDir)
-	var blocks []sshconfig.HostBlock
-	add := func(alias, keyPath string) error {
-		abs, err := filepath.Abs(keyPath)
-		if err != nil {
-			return err
-		}
-		blocks = append(blocks, sshconfig.HostBlock{
-			Alias:          alias,
-			HostName:       host,
-			Port:           port,
-			IdentityFile:   abs,
-			KnownHostsFile: known,
-			HostKeyAlias:   s.SSHHost,
-		})
-		return nil
-	}
-	for name, a := range st.Accounts {
-		if err := add(AccountAlias(s.SSHHost, st, name), a.KeyPath); err != nil {
-			return nil, err
-		}
-	}
-	for name, k := range st.AccessKeys {
-		if k.NoSSHConfig {
-			continue
-		}
-		if err := add(AccessAlias(s.SSHHost, st, name), k.Path); err != nil {
-			return nil, err
-		}
-	}
 	for _, url := range st.ServerURLs() {
-		sb, err := serverBlocks(st.Servers[url], known)
+		v := st.Servers[url]
+		sb, err := hostBlocks(v.SSHHost, v.SSHEndpoint, known, v.View())
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("the ssh endpoint recorded for %s: %w", v.URL, err)
 		}
 		blocks = append(blocks, sb...)
 	}
@@ -116,37 +88,32 @@ func Blocks(s settings.Settings, sshDir string, st *state.State) ([]sshconfig.Ho
 	return blocks, nil
 }
 
-// serverBlocks are the Host blocks of one Data Center server's keys: as for Cloud, the
-// first account answers for the server's SSH host itself (remotes
-// ssh://git@<ssh host>:<port>/proj/repo.git), further ones for <ssh host>-<name>.
-func serverBlocks(v *state.Server, known string) ([]sshconfig.HostBlock, error) {
-	host, port, err := settings.SplitEndpoint(v.SSHEndpoint)
+// hostBlocks are the Host blocks of the keys st holds on one Bitbucket (Cloud, or a Data
+// Center server's View), whose SSH host is sshHost, reached at endpoint.
+func hostBlocks(sshHost, endpoint, known string, st *state.State) ([]sshconfig.HostBlock, error) {
+	host, port, err := settings.SplitEndpoint(endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("the ssh endpoint recorded for %s: %w", v.URL, err)
+		return nil, err
 	}
-	view := v.View()
 	var blocks []sshconfig.HostBlock
 	add := func(alias, keyPath string) error {
 		abs, err := filepath.Abs(keyPath)
-		if err != nil {
-			return err
-		}
 		blocks = append(blocks, sshconfig.HostBlock{
 			Alias: alias, HostName: host, Port: port, IdentityFile: abs,
-			KnownHostsFile: known, HostKeyAlias: v.SSHHost,
+			KnownHostsFile: known, HostKeyAlias: sshHost,
 		})
-		return nil
+		return err
 	}
-	for name, a := range v.Accounts {
-		if err := add(AccountAlias(v.SSHHost, view, name), a.KeyPath); err != nil {
+	for name, a := range st.Accounts {
+		if err := add(AccountAlias(sshHost, st, name), a.KeyPath); err != nil {
 			return nil, err
 		}
 	}
-	for name, k := range v.AccessKeys {
+	for name, k := range st.AccessKeys {
 		if k.NoSSHConfig {
 			continue
 		}
-		if err := add(AccessAlias(v.SSHHost, view, name), k.Path); err != nil {
+		if err := add(AccessAlias(sshHost, st, name), k.Path); err != nil {
 			return nil, err
 		}
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/bbkey/bbkey/internal/fsutil"
 )
 
-// Options tune Apply and Update.
+// Options tune Apply.
 type Options struct {
 	// DryRun computes the change and writes nothing (not even the lock file).
 	DryRun bool
@@ -66,17 +66,10 @@ func Read(sshDir string) ([]HostBlock, error) {
 }
 
 // Apply makes the managed file hold exactly blocks and makes sure the user's config
-// includes it.
+// includes it, under bbkey's lock. Each file is written only when its content changes,
+// atomically and keeping its mode; a symlinked ~/.ssh/config has its target edited. ~/.ssh
+// is created 0700 and ~/.ssh/config 0600 when missing.
 func Apply(ctx context.Context, sshDir string, blocks []HostBlock, opts Options) (Result, error) {
-	return Update(ctx, sshDir, func([]HostBlock) ([]HostBlock, error) { return blocks, nil }, opts)
-}
-
-// Update reads the managed blocks, lets edit change them, writes the result and makes sure
-// the user's config includes the managed file, all under bbkey's lock so two runs never
-// lose each other's blocks. Each file is written only when its content changes, atomically
-// and keeping its mode; a symlinked ~/.ssh/config has its target edited. ~/.ssh is created
-// 0700 and ~/.ssh/config 0600 when missing.
-func Update(ctx context.Context, sshDir string, edit func([]HostBlock) ([]HostBlock, error), opts Options) (Result, error) {
 	if !filepath.IsAbs(sshDir) {
 		return Result{}, fmt.Errorf("ssh directory %q is not an absolute path", sshDir)
 	}
@@ -96,17 +89,11 @@ func Update(ctx context.Context, sshDir string, edit func([]HostBlock) ([]HostBl
 	if err != nil {
 		return Result{}, err
 	}
-	current, err := ParseManaged(oldManaged)
 	var edited string
-	switch {
-	case err != nil && !opts.Regenerate:
+	if _, err := ParseManaged(oldManaged); err != nil && !opts.Regenerate {
 		return Result{}, managedErr(f.Managed, err)
-	case err != nil:
-		current, edited = nil, f.Managed+".edited-"+time.Now().UTC().Format("20060102T150405Z")
-	}
-	blocks, err := edit(current)
-	if err != nil {
-		return Result{}, err
+	} else if err != nil {
+		edited = f.Managed + ".edited-" + time.Now().UTC().Format("20060102T150405Z")
 	}
 	for _, b := range blocks {
 		if err := b.Validate(); err != nil {

@@ -131,19 +131,19 @@ func TestApplyEditsSymlinkTargetKeepingMode(t *testing.T) {
 	}
 }
 
-func TestUpdateAddAndRemoveBlocks(t *testing.T) {
+func TestApplyAddAndRemoveBlocks(t *testing.T) {
 	sshDir := filepath.Join(t.TempDir(), ".ssh")
 	ctx := context.Background()
 	first := testBlock(sshDir, "ssh.bitbucket.org", "ada")
 	work := testBlock(sshDir, "ssh.bitbucket.org-work", "work")
-	for _, b := range []HostBlock{first, work} {
-		if _, err := Update(ctx, sshDir, func(bs []HostBlock) ([]HostBlock, error) { return Upsert(bs, b), nil }, Options{}); err != nil {
+	for _, bs := range [][]HostBlock{{first}, {first, work}} {
+		if _, err := Apply(ctx, sshDir, bs, Options{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	moved := first
 	moved.IdentityFile = filepath.Join(sshDir, "bbkey_ada2_ed25519")
-	res, err := Update(ctx, sshDir, func(bs []HostBlock) ([]HostBlock, error) { return Upsert(bs, moved), nil }, Options{})
+	res, err := Apply(ctx, sshDir, []HostBlock{moved, work}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestUpdateAddAndRemoveBlocks(t *testing.T) {
 		!strings.Contains(string(b), "IdentityFile "+filepath.ToSlash(moved.IdentityFile)+"\n") {
 		t.Errorf("the managed file does not show the identity change:\n%s", b)
 	}
-	res, err = Update(ctx, sshDir, func(bs []HostBlock) ([]HostBlock, error) { return Remove(bs, work.Alias), nil }, Options{})
+	res, err = Apply(ctx, sshDir, []HostBlock{moved}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,17 +167,20 @@ func TestUpdateAddAndRemoveBlocks(t *testing.T) {
 	}
 }
 
-// TestUpdateConcurrent: runs that each add their own alias at the same time must not lose
-// each other's blocks: the read-modify-write happens under the lock.
-func TestUpdateConcurrent(t *testing.T) {
+// TestApplyConcurrent: runs writing the same blocks at the same time (every command
+// derives them from the state) leave one readable file and one Include line.
+func TestApplyConcurrent(t *testing.T) {
 	sshDir := filepath.Join(t.TempDir(), ".ssh")
 	const n = 8
+	var blocks []HostBlock
+	for i := range n {
+		blocks = append(blocks, testBlock(sshDir, fmt.Sprintf("ssh.bitbucket.org-n%d", i), fmt.Sprintf("n%d", i)))
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
-	for i := range n {
+	for range n {
 		wg.Go(func() {
-			b := testBlock(sshDir, fmt.Sprintf("ssh.bitbucket.org-n%d", i), fmt.Sprintf("n%d", i))
-			_, err := Update(context.Background(), sshDir, func(bs []HostBlock) ([]HostBlock, error) { return Upsert(bs, b), nil }, Options{})
+			_, err := Apply(context.Background(), sshDir, blocks, Options{})
 			errs <- err
 		})
 	}

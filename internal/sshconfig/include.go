@@ -9,9 +9,9 @@
 // aliases, while the user's own global options still apply below it (ssh restores the
 // including file's match state after an Include).
 //
-// The package has two layers: pure functions over bytes (EnsureInclude, RemoveInclude,
-// RenderManaged, ParseManaged) that are fuzzed and tested against real `ssh -G`, and a
-// file layer (Apply, Update, Read) that adds locking, atomic writes and dry runs.
+// The package has two layers: pure functions over bytes (EnsureInclude, RenderManaged,
+// ParseManaged) that are fuzzed and tested against real `ssh -G`, and a file layer
+// (Apply, Read, Check) that adds locking, atomic writes and dry runs.
 package sshconfig
 
 import (
@@ -45,16 +45,6 @@ func EnsureInclude(content []byte, includePath string) ([]byte, bool) {
 	out = append(out, lineEnding(body)...)
 	out = appendUnmarked(out, body)
 	return out, !bytes.Equal(out, content)
-}
-
-// RemoveInclude returns content without bbkey's marked Include lines and reports whether
-// there were any.
-func RemoveInclude(content []byte) ([]byte, bool) {
-	b, body := splitBOM(content)
-	out := make([]byte, 0, len(content))
-	out = append(out, b...)
-	out = appendUnmarked(out, body)
-	return out, len(out) != len(content)
 }
 
 // IsIncludeLine reports whether line (with or without its line ending) is a bbkey Include.

@@ -159,3 +159,12 @@ func TestCorpusOneLineInserted(t *testing.T) {
 		})
 	}
 }
+
+// RemoveInclude returns content without bbkey's marked Include lines and reports whether
+// there were any: the inverse of EnsureInclude the tests check it against.
+func RemoveInclude(content []byte) ([]byte, bool) {
+	b, body := splitBOM(content)
+	out := append([]byte{}, b...)
+	out = appendUnmarked(out, body)
+	return out, len(out) != len(content)
+}

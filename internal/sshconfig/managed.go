@@ -157,21 +157,6 @@ func ParseManaged(content []byte) ([]HostBlock, error) {
 	return blocks, nil
 }
 
-// Upsert returns blocks with b replacing the block of the same alias, or appended.
-func Upsert(blocks []HostBlock, b HostBlock) []HostBlock {
-	out := slices.Clone(blocks)
-	if i := slices.IndexFunc(out, func(x HostBlock) bool { return x.Alias == b.Alias }); i >= 0 {
-		out[i] = b
-		return out
-	}
-	return append(out, b)
-}
-
-// Remove returns blocks without the block for alias.
-func Remove(blocks []HostBlock, alias string) []HostBlock {
-	return slices.DeleteFunc(slices.Clone(blocks), func(x HostBlock) bool { return x.Alias == alias })
-}
-
 // Find returns the block for alias.
 func Find(blocks []HostBlock, alias string) (HostBlock, bool) {
 	i := slices.IndexFunc(blocks, func(x HostBlock) bool { return x.Alias == alias })
