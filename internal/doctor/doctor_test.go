@@ -314,8 +314,8 @@ func TestSecretKinds(t *testing.T) {
 		"https://ada:***@bitbucket.org":                        "an app password or password of ada (app passwords stopped working on 2026-07-28)",
 	} {
 		user, secret := maskedUser(masked)
-		if !secret || secretKind(user) != want {
-			t.Errorf("%s: user %q secret %v kind %q, want %q", masked, user, secret, secretKind(user), want)
+		if !secret || secretKind(user, "") != want {
+			t.Errorf("%s: user %q secret %v kind %q, want %q", masked, user, secret, secretKind(user, ""), want)
 		}
 	}
 	if _, secret := maskedUser("https://ada@bitbucket.org/ws/r.git"); secret {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/bbkey/bbkey/internal/gitrun"
@@ -16,16 +15,19 @@ import (
 // AppPasswordsRemoved is when Bitbucket removed app passwords (API.md §1).
 const AppPasswordsRemoved = "2026-07-28"
 
-// secretKind names what a Bitbucket user name in a URL or netrc entry says about the
-// secret beside it (API.md §2: the git-over-HTTPS user names of tokens).
-func secretKind(user string) string {
-	switch user {
-	case "x-bitbucket-api-token-auth":
-		return "an API token"
-	case "x-token-auth":
-		return "an access token"
-	case "", "***":
+// secretKind names what a user name in a URL or netrc entry says about the secret beside
+// it (API.md §2: the git-over-HTTPS user names of tokens); on a Data Center server
+// (server != ""), which has no app passwords, it is the user's password or token.
+func secretKind(user, server string) string {
+	switch {
+	case user == "" || user == "***":
 		return "a token"
+	case server != "":
+		return "a password or HTTP access token of " + user
+	case user == "x-bitbucket-api-token-auth":
+		return "an API token"
+	case user == "x-token-auth":
+		return "an access token"
 	}
 	return "an app password or password of " + user + " (app passwords stopped working on " + AppPasswordsRemoved + ")"
 }
@@ -60,44 +62,34 @@ func maskedUser(masked string) (string, bool) {
 func checkSecrets(ctx context.Context, e *Env, _ Deps) Result {
 	var details []string
 	var fixes []*Fix
-	manual := false
-	var servers []string       // Data Center servers with a secret on disk
-	var remoteServers []string // those whose remotes here carry one
-	dcItems := 0               // details that are a Data Center server's
+	// fixable: a secret doctor --fix removes; manual: one left alone; servers: the Data
+	// Center servers with a secret on disk, remoteServers those whose remotes here hold one.
+	var fixable, manual bool
+	var servers, remoteServers []string
 	known := e.knownServers()
-
 	plan, perr := e.plan()
 	if perr == nil {
 		for _, rp := range plan.Repos {
-			urlFix := false
 			for _, c := range rp.Changes {
-				if !c.Secret {
-					continue
-				}
-				user, _ := maskedUser(c.Old)
-				details = append(details, fmt.Sprintf("%s in %s: %s holds %s", c.Key(), rp.Repo.Dir, c.Old, secretKind(user)))
-				urlFix = true
-			}
-			for _, s := range rp.Skipped {
-				if srv := serverOfURL(s.URL, known); s.Secret && srv != "" {
-					user, _ := maskedUser(s.URL)
-					details = append(details, fmt.Sprintf("%s in %s: %s holds %s of %s (a remote of that server: bbkey remote --server %s rewrites it to SSH without it)", s.Field, rp.Repo.Dir, s.URL, serverSecretKind(user), srv, srv))
-					dcItems++
-					for _, list := range []*[]string{&servers, &remoteServers} {
-						if !slices.Contains(*list, srv) {
-							*list = append(*list, srv)
-						}
-					}
-					continue
-				}
-				if s.Secret {
-					user, _ := maskedUser(s.URL)
-					details = append(details, fmt.Sprintf("%s in %s: %s holds %s (left alone: %s; remove it by hand)", s.Field, rp.Repo.Dir, s.URL, secretKind(user), s.Reason))
-					manual = true
+				if c.Secret {
+					user, _ := maskedUser(c.Old)
+					details = append(details, fmt.Sprintf("%s in %s: %s holds %s", c.Key(), rp.Repo.Dir, c.Old, secretKind(user, "")))
+					fixable = true
+					fixes = append(fixes, remotesFix(e))
 				}
 			}
-			if urlFix {
-				fixes = append(fixes, remotesFix(e))
+			for _, sk := range rp.Skipped {
+				if !sk.Secret {
+					continue
+				}
+				user, _ := maskedUser(sk.URL)
+				if srv := serverOfURL(sk.URL, known); srv != "" {
+					details = append(details, fmt.Sprintf("%s in %s: %s holds %s of %s (a remote of that server: bbkey remote --server %s rewrites it to SSH without it)", sk.Field, rp.Repo.Dir, sk.URL, secretKind(user, srv), srv, srv))
+					servers, remoteServers = appendOnce(servers, srv), appendOnce(remoteServers, srv)
+					continue
+				}
+				details = append(details, fmt.Sprintf("%s in %s: %s holds %s (left alone: %s; remove it by hand)", sk.Field, rp.Repo.Dir, sk.URL, secretKind(user, ""), sk.Reason))
+				manual = true
 			}
 		}
 	} else if !errors.Is(perr, errNoRepo) {
@@ -105,15 +97,13 @@ func checkSecrets(ctx context.Context, e *Env, _ Deps) Result {
 	}
 
 	plans, serr := e.scrub()
-	if serr != nil {
-		if errors.Is(serr, gitrun.ErrNotFound) {
-			return Result{Status: Warn, Summary: "git is not installed: its credential files and helpers were not checked",
-				Fix: "install git"}
-		}
+	if errors.Is(serr, gitrun.ErrNotFound) {
+		return Result{Status: Warn, Summary: "git is not installed: its credential files and helpers were not checked", Fix: "install git"}
+	} else if serr != nil {
 		return Result{Status: Warn, Summary: "could not read git's credential files and helpers: " + serr.Error()}
 	}
-	fileSecrets := false
 	var store []string
+	fileSecrets := false
 	for _, sp := range plans {
 		server := ""
 		if sp.URL() != remote.CloudScrub.URL {
@@ -121,36 +111,28 @@ func checkSecrets(ctx context.Context, e *Env, _ Deps) Result {
 		}
 		for _, f := range sp.Files {
 			for _, entry := range f.Entries {
-				user := ""
-				if f.Format == remote.FormatNetrc {
-					if _, after, ok := strings.Cut(entry, " login "); ok {
-						user = after
-					}
-				} else {
-					user, _ = maskedUser(entry)
+				user, _ := maskedUser(entry)
+				if _, after, ok := strings.Cut(entry, " login "); ok && f.Format == remote.FormatNetrc {
+					user = after
 				}
+				line := fmt.Sprintf("%s: %s holds %s", f.Path, entry, secretKind(user, server))
 				if server != "" {
-					details = append(details, fmt.Sprintf("%s: %s holds %s of %s", f.Path, entry, serverSecretKind(user), server))
-					dcItems++
-					if !slices.Contains(servers, server) {
-						servers = append(servers, server)
-					}
-				} else {
-					details = append(details, fmt.Sprintf("%s: %s holds %s", f.Path, entry, secretKind(user)))
+					line += " of " + server
+					servers = appendOnce(servers, server)
 				}
-				fileSecrets = true
+				details = append(details, line)
+				fixable, fileSecrets = true, true
 			}
 		}
 		for _, h := range sp.Helpers {
-			if (h == "store" || strings.HasPrefix(h, "store ")) && !slices.Contains(store, h) {
-				store = append(store, h)
+			if h == "store" || strings.HasPrefix(h, "store ") {
+				store = appendOnce(store, h)
 			}
 		}
 	}
 	if fileSecrets {
 		fixes = append(fixes, scrubFix(e))
 	}
-
 	if len(details) == 0 {
 		if len(store) > 0 {
 			return Result{Status: Warn,
@@ -160,21 +142,15 @@ func checkSecrets(ctx context.Context, e *Env, _ Deps) Result {
 		}
 		return Result{Status: OK, Summary: "no Bitbucket secret in remote URLs, ~/.git-credentials, .netrc or _netrc"}
 	}
-	r := Result{Status: Fail,
-		Summary: fmt.Sprintf("%d Bitbucket %s left on disk in clear text", len(details), text.Plural(len(details), "secret", "secrets")),
-		Details: details,
-		Cause:   "any program running as you can read them, and they travel with backups; treat each as leaked",
-		Fix:     "run: bbkey doctor --fix (or bbkey remote --scrub), then revoke each token at " + TokenURL,
-	}
 	if len(store) > 0 {
-		r.Details = append(r.Details, fmt.Sprintf("git's credential helper %q writes passwords to ~/.git-credentials in clear text: remove it with git config --global --unset-all credential.helper", store[0]))
-	}
-	if manual {
-		r.Fix = "remove the secrets left alone by hand; for the rest run: bbkey doctor --fix, then revoke each token at " + TokenURL
+		details = append(details, fmt.Sprintf("git's credential helper %q writes passwords to ~/.git-credentials in clear text: remove it with git config --global --unset-all credential.helper", store[0]))
 	}
 	var parts []string
-	if len(details) > dcItems || fileSecrets {
-		parts = append(parts, r.Fix)
+	switch {
+	case manual:
+		parts = append(parts, "remove the secrets left alone by hand; for the rest run: bbkey doctor --fix, then revoke each token at "+TokenURL)
+	case fixable || len(servers) == 0:
+		parts = append(parts, "run: bbkey doctor --fix (or bbkey remote --scrub), then revoke each token at "+TokenURL)
 	}
 	for _, srv := range remoteServers {
 		parts = append(parts, "in this clone run: bbkey remote --server "+srv+" (it rewrites the server's remotes to SSH, dropping the secret)")
@@ -182,18 +158,10 @@ func checkSecrets(ctx context.Context, e *Env, _ Deps) Result {
 	if len(servers) > 0 {
 		parts = append(parts, "on "+strings.Join(servers, ", ")+": revoke the HTTP access token (Manage account → HTTP access tokens) or change the password")
 	}
-	r.Fix = strings.Join(parts, "; ")
-	r.fixes = fixes
-	return r
-}
-
-// serverSecretKind is secretKind for a Data Center server, which has no app passwords:
-// a user name beside a secret is the user's password or an HTTP access token.
-func serverSecretKind(user string) string {
-	if user == "" || user == "***" {
-		return "a token"
-	}
-	return "a password or HTTP access token of " + user
+	n := len(details) - min(len(store), 1)
+	return Result{Status: Fail, Summary: fmt.Sprintf("%d Bitbucket %s left on disk in clear text", n, text.Plural(n, "secret", "secrets")),
+		Details: details, Fix: strings.Join(parts, "; "), fixes: fixes,
+		Cause: "any program running as you can read them, and they travel with backups; treat each as leaked"}
 }
 
 // scrubFix removes the Bitbucket entries (Cloud's and each known Data Center server's)
@@ -226,29 +194,10 @@ func scrubFix(e *Env) *Fix {
 // serverOfURL is the Data Center server among servers whose URL a remote URL is under
 // (host, port and context path), or "".
 func serverOfURL(raw string, servers []string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return ""
-	}
 	for _, s := range servers {
-		su, err := url.Parse(s)
-		if err != nil {
-			continue
-		}
-		if strings.EqualFold(u.Hostname(), su.Hostname()) && portOf(u) == portOf(su) && strings.HasPrefix(u.Path, strings.TrimRight(su.Path, "/")+"/") {
+		if (remote.DataCenterTarget{ServerURL: s}).Rewrite(raw).Status != remote.NotBitbucket {
 			return s
 		}
 	}
 	return ""
-}
-
-// portOf is a URL's port, the scheme's default when it names none.
-func portOf(u *url.URL) string {
-	if p := u.Port(); p != "" {
-		return p
-	}
-	if strings.EqualFold(u.Scheme, "http") {
-		return "80"
-	}
-	return "443"
 }
