@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
+	"github.com/bbkey/bbkey/internal/remote"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/sshproof"
 )
@@ -174,7 +174,7 @@ func retiredFix(e *Env, path string) *Fix {
 					out.Write(l)
 				}
 			}
-			backup, err := backupFile(target, data, e)
+			backup, err := remote.WriteBackup(target, data, e.now())
 			if err != nil {
 				return nil, err
 			}
@@ -183,23 +183,4 @@ func retiredFix(e *Env, path string) *Fix {
 			}
 			return []string{path, backup}, nil
 		}}
-}
-
-// backupFile copies data to <file>.bbkey-backup-<UTC time>, never over an existing file.
-func backupFile(target string, data []byte, e *Env) (string, error) {
-	base := target + ".bbkey-backup-" + e.now().UTC().Format("20060102T150405Z")
-	for i := range 100 {
-		name := base
-		if i > 0 {
-			name = fmt.Sprintf("%s-%d", base, i)
-		}
-		err := fsutil.CreateExclusive(name, data, 0o600)
-		if err == nil {
-			return name, nil
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			return "", fmt.Errorf("backing up %s: %w", target, err)
-		}
-	}
-	return "", fmt.Errorf("backing up %s: too many backups", target)
 }

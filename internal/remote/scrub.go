@@ -227,7 +227,7 @@ func scrubFile(cf *CredFile, t ScrubTarget, now time.Time) error {
 	if len(removed) == 0 {
 		return nil
 	}
-	backup, err := writeBackup(target, data, now)
+	backup, err := WriteBackup(target, data, now)
 	if err != nil {
 		return err
 	}
@@ -238,8 +238,8 @@ func scrubFile(cf *CredFile, t ScrubTarget, now time.Time) error {
 	return nil
 }
 
-// writeBackup copies data to <file>.bbkey-backup-<UTC time>, never over an existing file.
-func writeBackup(target string, data []byte, now time.Time) (string, error) {
+// WriteBackup copies data to <file>.bbkey-backup-<UTC time>, never over an existing file.
+func WriteBackup(target string, data []byte, now time.Time) (string, error) {
 	base := target + ".bbkey-backup-" + now.UTC().Format("20060102T150405Z")
 	for i := range 100 {
 		name := base
