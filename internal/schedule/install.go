@@ -93,14 +93,11 @@ type Installer struct {
 	Runner  Runner
 	// Home is the user's home (launchd: ~/Library/LaunchAgents).
 	Home string
-	// ConfigDir is bbkey's config directory: the Task Scheduler XML is kept there.
+	// ConfigDir is bbkey's config directory: the Task Scheduler XML is kept there, and
+	// systemd's user units in systemd/user beside it ($XDG_CONFIG_HOME/systemd/user).
 	ConfigDir string
-	// UnitDir is where systemd user units go ("": systemd/user in the parent of
-	// ConfigDir, i.e. $XDG_CONFIG_HOME/systemd/user).
-	UnitDir string
 	// UID is the user's id, for the launchd domain gui/<uid>.
 	UID int
-	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 }
 
@@ -120,10 +117,7 @@ type Command struct {
 	MayFail bool
 }
 
-// String shows the command as a shell would take it; stdin is summarised, not shown.
-func (c Command) String() string { return c.quoted(text.ShellQuote) }
-
-// quoted shows the command with each word quoted by quote.
+// quoted shows the command with each word quoted by quote; stdin is summarised.
 func (c Command) quoted(quote func(string) string) string {
 	q := make([]string, len(c.Args))
 	for i, a := range c.Args {
@@ -139,12 +133,11 @@ func (c Command) quoted(quote func(string) string) string {
 // Plan is what Install or Uninstall does, in order: Before, Write, Remove, After. Print
 // it for --dry-run; Apply carries it out.
 type Plan struct {
-	Backend  Backend
-	Before   []Command
-	Write    []File
-	Remove   []string
-	After    []Command
-	Schedule Calendar
+	Backend Backend
+	Before  []Command
+	Write   []File
+	Remove  []string
+	After   []Command
 	// Task is, for Task Scheduler, the command line the task runs (its program and
 	// arguments), as Windows will run it.
 	Task string
@@ -159,13 +152,13 @@ func (p *Plan) Empty() bool {
 // Task Scheduler's commands are shown quoted for Windows (cmd.exe and PowerShell take
 // them), then the command line the task will run, as Task Scheduler starts it.
 func (p *Plan) Lines() []string {
-	str := Command.String
+	quote := text.ShellQuote
 	if p.Backend == TaskScheduler {
-		str = func(c Command) string { return c.quoted(text.WindowsQuote) }
+		quote = text.WindowsQuote
 	}
 	var out []string
 	for _, c := range p.Before {
-		out = append(out, "run "+str(c))
+		out = append(out, "run "+c.quoted(quote))
 	}
 	for _, f := range p.Write {
 		out = append(out, "write "+f.Path)
@@ -174,7 +167,7 @@ func (p *Plan) Lines() []string {
 		out = append(out, "remove "+r)
 	}
 	for _, c := range p.After {
-		out = append(out, "run "+str(c))
+		out = append(out, "run "+c.quoted(quote))
 	}
 	if p.Task != "" {
 		out = append(out, "register the task to run: "+p.Task)
@@ -182,38 +175,16 @@ func (p *Plan) Lines() []string {
 	return out
 }
 
-func (in *Installer) now() time.Time {
-	if in.Now != nil {
-		return in.Now()
-	}
-	return time.Now()
-}
-
-func (in *Installer) unitDir() string {
-	if in.UnitDir != "" {
-		return in.UnitDir
-	}
-	return filepath.Join(filepath.Dir(in.ConfigDir), "systemd", "user")
-}
-
-func (in *Installer) plistPath(id string) string {
-	return filepath.Join(in.Home, "Library", "LaunchAgents", LaunchdLabel(id)+".plist")
-}
-
-func (in *Installer) taskXMLPath(id string) string {
-	return filepath.Join(in.ConfigDir, "schedule", TaskName(id)+".xml")
-}
-
 // Files lists the files the backend keeps for job id (none for cron).
 func (in *Installer) Files(id string) []string {
 	switch in.Backend {
 	case Systemd:
-		u := filepath.Join(in.unitDir(), UnitName(id))
+		u := filepath.Join(filepath.Dir(in.ConfigDir), "systemd", "user", UnitName(id))
 		return []string{u + ".service", u + ".timer"}
 	case Launchd:
-		return []string{in.plistPath(id)}
+		return []string{filepath.Join(in.Home, "Library", "LaunchAgents", LaunchdLabel(id)+".plist")}
 	case TaskScheduler:
-		return []string{in.taskXMLPath(id)}
+		return []string{filepath.Join(in.ConfigDir, "schedule", TaskName(id)+".xml")}
 	}
 	return nil
 }
@@ -225,7 +196,7 @@ func systemctl(mayFail bool, args ...string) Command {
 // PlanInstall works out how to install j, replacing an earlier install of the same job.
 // It only reads (the current crontab, for cron).
 func (in *Installer) PlanInstall(ctx context.Context, j Job) (*Plan, error) {
-	p := &Plan{Backend: in.Backend, Schedule: j.Calendar}
+	p := &Plan{Backend: in.Backend}
 	switch in.Backend {
 	case Systemd:
 		svc, tmr, err := SystemdUnits(j)
@@ -242,16 +213,16 @@ func (in *Installer) PlanInstall(ctx context.Context, j Job) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		path := in.plistPath(j.ID)
-		p.Before = []Command{{Args: []string{"launchctl", "bootout", in.domain() + "/" + LaunchdLabel(j.ID)}, MayFail: true}}
+		path := in.Files(j.ID)[0]
+		p.Before = []Command{in.bootout(j.ID)}
 		p.Write = []File{{path, []byte(plist), 0o644}}
 		p.After = []Command{{Args: []string{"launchctl", "bootstrap", in.domain(), path}}}
 	case TaskScheduler:
-		x, err := TaskXML(j, in.now())
+		x, err := TaskXML(j, in.Now())
 		if err != nil {
 			return nil, err
 		}
-		path := in.taskXMLPath(j.ID)
+		path := in.Files(j.ID)[0]
 		p.Write = []File{{path, EncodeUTF16(x), 0o600}}
 		p.After = []Command{{Args: SchtasksCreate(j.ID, path)}}
 		if p.Task, err = TaskCommandLine(j); err != nil {
@@ -297,7 +268,7 @@ func (in *Installer) PlanUninstall(ctx context.Context, id string) (*Plan, error
 		}
 	case Launchd:
 		if p.Remove = existing(); len(p.Remove) > 0 {
-			p.Before = []Command{{Args: []string{"launchctl", "bootout", in.domain() + "/" + LaunchdLabel(id)}, MayFail: true}}
+			p.Before = []Command{in.bootout(id)}
 		}
 	case TaskScheduler:
 		p.Remove = existing()
@@ -319,42 +290,48 @@ func (in *Installer) PlanUninstall(ctx context.Context, id string) (*Plan, error
 }
 
 // Apply carries out p: commands before, files written atomically, files removed,
-// commands after. It stops at the first failure, naming the step.
+// commands after. It stops at the first failure.
 func (in *Installer) Apply(ctx context.Context, p *Plan) error {
-	run := func(c Command) error {
-		_, err := in.Runner.Run(ctx, c.Stdin, c.Args[0], c.Args[1:]...)
-		if err != nil && !c.MayFail {
-			return fmt.Errorf("schedule: %w", err)
-		}
-		return nil
-	}
-	for _, c := range p.Before {
-		if err := run(c); err != nil {
-			return err
-		}
-	}
-	for _, f := range p.Write {
-		if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
-			return fmt.Errorf("schedule: %w", err)
-		}
-		if err := fsutil.WriteFileAtomic(f.Path, f.Content, f.Mode); err != nil {
-			return fmt.Errorf("schedule: %w", err)
-		}
-	}
-	for _, r := range p.Remove {
-		if err := os.Remove(r); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("schedule: %w", err)
-		}
-	}
-	for _, c := range p.After {
-		if err := run(c); err != nil {
-			return err
-		}
+	if err := in.apply(ctx, p); err != nil {
+		return fmt.Errorf("schedule: %w", err)
 	}
 	return nil
 }
 
+func (in *Installer) apply(ctx context.Context, p *Plan) error {
+	run := func(cmds []Command) error {
+		for _, c := range cmds {
+			if _, err := in.Runner.Run(ctx, c.Stdin, c.Args[0], c.Args[1:]...); err != nil && !c.MayFail {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := run(p.Before); err != nil {
+		return err
+	}
+	for _, f := range p.Write {
+		if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
+			return err
+		}
+		if err := fsutil.WriteFileAtomic(f.Path, f.Content, f.Mode); err != nil {
+			return err
+		}
+	}
+	for _, r := range p.Remove {
+		if err := os.Remove(r); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return run(p.After)
+}
+
 func (in *Installer) domain() string { return fmt.Sprintf("gui/%d", in.UID) }
+
+// bootout stops a launch agent; one that is not loaded has nothing to undo.
+func (in *Installer) bootout(id string) Command {
+	return Command{Args: []string{"launchctl", "bootout", in.domain() + "/" + LaunchdLabel(id)}, MayFail: true}
+}
 
 // crontab returns the user's crontab; none yet is an empty one.
 func (in *Installer) crontab(ctx context.Context) (string, error) {

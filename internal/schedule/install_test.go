@@ -336,7 +336,7 @@ func TestTaskSchedulerPlanLinesAreWindowsQuoted(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := p.Lines()
-	xml := in.taskXMLPath(j.ID)
+	xml := in.Files(j.ID)[0]
 	want := []string{
 		"write " + xml,
 		`run schtasks /Create /TN bbkey-rotate /XML "` + xml + `" /F`,

@@ -259,7 +259,7 @@ func TestParseFrequency(t *testing.T) {
 		t.Error("ParseFrequency(hourly) succeeded")
 	}
 	a, b := DefaultCalendar(Weekly, "host-a:rotate"), DefaultCalendar(Weekly, "host-a:rotate")
-	if a != b || a.Hour != DefaultHour || a.Minute < 0 || a.Minute > 59 {
+	if a != b || a.Hour != 10 || a.Minute < 0 || a.Minute > 59 {
 		t.Errorf("DefaultCalendar = %+v, %+v", a, b)
 	}
 }

@@ -1,17 +1,13 @@
-// Package schedule installs and removes the native timer that runs
-// `bbkey rotate --if-older-than …` unattended: a systemd user timer and service on Linux,
-// a crontab line where systemd has no user manager, a launchd agent on macOS and a Task
-// Scheduler task on Windows.
-//
-// It has two layers. Rendering (Job → unit files, plist, task XML, crontab line) is pure
-// and works for every backend on every OS, so all four are tested by content everywhere.
-// The Installer writes those files and runs the backend's commands (systemctl, launchctl,
-// schtasks, crontab) through an injectable Runner, so tests check the exact commands
-// without changing the machine. Every job logs to a file, never carries a secret on its
-// command line, and exits non-zero on failure so the timer shows it.
+// Package schedule installs and removes the native timer that runs `bbkey rotate`
+// unattended: a systemd user timer, a crontab line where systemd has no user manager, a
+// launchd agent, or a Task Scheduler task. Rendering a Job into each backend's files is
+// pure (tested for every backend on every OS); the Installer writes them and runs the
+// backend's commands through a Runner. A job never carries a secret and logs to a file.
 package schedule
 
 import (
+	"github.com/bbkey/bbkey/internal/redact"
+
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -40,23 +36,20 @@ func ParseFrequency(s string) (Frequency, error) {
 	return "", fmt.Errorf("unknown schedule %q: want daily, weekly or monthly", s)
 }
 
-// Calendar is when the job runs, in local time: every day, every Monday, or on the first
-// of every month, at Hour:Minute.
+// Calendar is when the job runs, in local time: daily, Mondays, or the first of the
+// month, at Hour:Minute.
 type Calendar struct {
 	Frequency Frequency
 	Hour      int
 	Minute    int
 }
 
-// DefaultHour is when scheduled rotations run: daytime, when laptops are usually awake.
-const DefaultHour = 10
-
-// DefaultCalendar runs at 10:MM local time, MM derived from seed (the host and job name)
-// so machines do not all call Bitbucket in the same minute.
+// DefaultCalendar runs at 10:MM local time (daytime, when laptops are awake), MM derived
+// from seed (the host and job name) so machines do not all call Bitbucket at once.
 func DefaultCalendar(f Frequency, seed string) Calendar {
 	h := fnv.New32a()
 	h.Write([]byte(seed))
-	return Calendar{Frequency: f, Hour: DefaultHour, Minute: int(h.Sum32() % 60)}
+	return Calendar{Frequency: f, Hour: 10, Minute: int(h.Sum32() % 60)}
 }
 
 func (c Calendar) valid() error {
@@ -126,16 +119,14 @@ func (c Calendar) Next(t time.Time) time.Time {
 
 // Job is one scheduled command.
 type Job struct {
-	// ID names the job: "rotate" or "rotate-access-keys". Units, the plist label, the task
-	// name and the crontab marker are derived from it.
+	// ID names the job ("rotate", "rotate-access-keys"), and so its units, plist label,
+	// task name and crontab marker.
 	ID       string
 	Calendar Calendar
-	// Executable is the absolute path of the bbkey binary (os.Executable).
+	// Executable (absolute) runs with Args; its output is appended to LogFile (absolute).
 	Executable string
-	// Args follow the executable.
-	Args []string
-	// LogFile is where stdout and stderr are appended (absolute).
-	LogFile string
+	Args       []string
+	LogFile    string
 	// Env are KEY=VALUE pairs set for the job. Never a secret: the files are not private
 	// and the values show in process listings.
 	Env []string
@@ -143,24 +134,19 @@ type Job struct {
 	Description string
 }
 
-// RotateOptions describe the scheduled `bbkey rotate` run.
+// RotateOptions describe the scheduled `bbkey rotate` run: its flags (IfOlderThan ""
+// is DefaultIfOlderThan; a passphrase file, --no-passphrase, or neither for the
+// keychain), and extra non-secret variables (BBKEY_SSH_DIR when set). The log is
+// rotate.log in ConfigDir.
 type RotateOptions struct {
-	Calendar Calendar
-	// Executable is the absolute path of bbkey.
-	Executable string
-	// ConfigDir is bbkey's config directory; the log goes to rotate.log there.
-	ConfigDir string
-	// IfOlderThan is the --if-older-than value ("": DefaultIfOlderThan).
-	IfOlderThan string
-	// AccessKeys schedules `rotate --access-keys` instead of the account key.
-	AccessKeys bool
-	// PassphraseFile is the --passphrase-file the job reads the new key's passphrase from.
-	// Leave empty when the passphrase is in the keychain, or set NoPassphrase.
+	Calendar       Calendar
+	Executable     string
+	ConfigDir      string
+	IfOlderThan    string
+	AccessKeys     bool
 	PassphraseFile string
-	// NoPassphrase passes --no-passphrase (the user's explicit opt-out).
-	NoPassphrase bool
-	// Env are extra non-secret variables for the job (e.g. BBKEY_SSH_DIR when set).
-	Env []string
+	NoPassphrase   bool
+	Env            []string
 }
 
 // DefaultIfOlderThan is the age at which a scheduled run replaces a key.
@@ -207,7 +193,7 @@ func NewRotateJob(o RotateOptions) (Job, error) {
 	case o.NoPassphrase:
 		args = append(args, "--no-passphrase")
 	}
-	j := Job{
+	return Job{
 		ID:          id,
 		Calendar:    o.Calendar,
 		Executable:  o.Executable,
@@ -215,8 +201,7 @@ func NewRotateJob(o RotateOptions) (Job, error) {
 		LogFile:     joinPath(o.ConfigDir, LogFileName),
 		Env:         append([]string{ScheduledEnv + "=" + id}, o.Env...),
 		Description: fmt.Sprintf("bbkey: replace %s when older than %s", what, age),
-	}
-	return j, nil
+	}, nil
 }
 
 // joinPath joins with the separator dir already uses, so Windows paths render right when
@@ -233,10 +218,6 @@ var (
 	idRE      = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
-
-// secretEnv are variables that carry secrets; a job must read them from a file or the
-// keychain instead, because unit files, plists and crontabs are not private.
-var secretEnv = []string{"BBKEY_PASSPHRASE", "BITBUCKET_API_TOKEN", "BITBUCKET_ACCESS_TOKEN", "BITBUCKET_CLIENT_SECRET"}
 
 // validate checks what every backend needs; backends add their own quoting limits.
 func (j Job) validate(b Backend) error {
@@ -258,7 +239,9 @@ func (j Job) validate(b Backend) error {
 		if !ok || !envNameRE.MatchString(name) {
 			return fmt.Errorf("invalid environment entry %q for the job", name)
 		}
-		if slices.Contains(secretEnv, strings.ToUpper(name)) {
+		// Unit files, plists and crontabs are not private: a job reads secrets from a file
+		// or the keychain.
+		if slices.Contains(redact.SecretEnv, strings.ToUpper(name)) {
 			return fmt.Errorf("%s holds a secret and cannot be put into a scheduled job: use a file or the keychain", name)
 		}
 		all = append(all, kv)
