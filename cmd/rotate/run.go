@@ -2,11 +2,14 @@ package rotate
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -109,7 +112,7 @@ func runRotation(ctx context.Context, opts *Options, fl flags) (err error) {
 		return backend.NewCloud(api, settings), nil
 	}
 	host, _ := opts.Hostname() // keys.Comment says "unknown" for a host without a name
-	pp := &passphrases{opts: opts}
+	pp := &passphrases{opts: opts, store: sync.OnceValues(func() (credstore.Store, error) { return opts.CredStore(ctx, false) })}
 	defer pp.wipe()
 	e := &engine.Engine{
 		Backend:     backends,
@@ -205,12 +208,10 @@ func lastOutcomeSkipped(st *state.State, started time.Time) bool {
 // BBKEY_PASSPHRASE, the keychain entry of the key's name, else the terminal (asked once
 // per run, whatever the number of keys).
 type passphrases struct {
-	opts     *Options
-	typed    []byte
-	store    credstore.Store
-	storeErr error
-	opened   bool
-	warned   bool
+	opts   *Options
+	typed  []byte
+	store  func() (credstore.Store, error)
+	warned bool
 }
 
 func (p *passphrases) source() secret.Source {
@@ -249,20 +250,14 @@ func (p *passphrases) get(ctx context.Context, name string) ([]byte, error) {
 
 // keychain returns the passphrase stored for name, or nil.
 func (p *passphrases) keychain(ctx context.Context, name string) []byte {
-	if p.opts.CredStore == nil {
+	store, err := p.store()
+	if err != nil {
 		return nil
 	}
-	if !p.opened {
-		p.opened = true
-		p.store, p.storeErr = p.opts.CredStore(ctx, false)
-	}
-	if p.storeErr != nil {
-		return nil
-	}
-	sec, err := p.store.Get(ctx, credstore.PassphraseAccount(name))
+	sec, err := store.Get(ctx, credstore.PassphraseAccount(name))
 	if err != nil {
 		if !errors.Is(err, credstore.ErrNotFound) {
-			p.opts.IO.Warnf("reading the passphrase of %q from the %s: %v", name, p.store.Kind(), err)
+			p.opts.IO.Warnf("reading the passphrase of %q from the %s: %v", name, store.Kind(), err)
 		}
 		return nil
 	}
@@ -286,9 +281,7 @@ func printReport(opts *Options, rep *engine.Report, age time.Duration) error {
 		if age > 0 {
 			doc.IfOlderThan = keylabel.FormatDuration(age)
 		}
-		enc := json.NewEncoder(opts.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(doc)
+		return writeJSON(opts, doc)
 	}
 	if len(rep.Rotations) == 0 {
 		return nil
@@ -296,28 +289,22 @@ func printReport(opts *Options, rep *engine.Report, age time.Duration) error {
 	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
 	// A SERVER column when a key is on a Data Center server ("cloud" for the others).
 	dcKeys := slices.ContainsFunc(rep.Rotations, func(o *engine.Outcome) bool { return o.Server != "" })
-	if dcKeys {
-		fmt.Fprintln(tw, "KIND\tNAME\tSERVER\tRESULT\tOLD KEY\tNEW KEY")
-	} else {
-		fmt.Fprintln(tw, "KIND\tNAME\tRESULT\tOLD KEY\tNEW KEY")
-	}
-	for _, o := range rep.Rotations {
-		if dcKeys {
-			server := o.Server
-			if server == "" {
-				server = "cloud"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.Kind, o.Name, server, o.Result, dash(o.OldFingerprint), dash(o.NewFingerprint))
-			continue
+	row := func(kind, name, server, result, oldKey, newKey string) {
+		cols := []string{kind, name, server, result, oldKey, newKey}
+		if !dcKeys {
+			cols = slices.Delete(cols, 2, 3)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Kind, o.Name, o.Result, dash(o.OldFingerprint), dash(o.NewFingerprint))
+		fmt.Fprintln(tw, strings.Join(cols, "\t"))
+	}
+	row("KIND", "NAME", "SERVER", "RESULT", "OLD KEY", "NEW KEY")
+	for _, o := range rep.Rotations {
+		row(string(o.Kind), o.Name, cmp.Or(o.Server, "cloud"), o.Result, cmp.Or(o.OldFingerprint, "-"), cmp.Or(o.NewFingerprint, "-"))
 	}
 	return tw.Flush()
 }
 
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
+func writeJSON(opts *Options, doc any) error {
+	enc := json.NewEncoder(opts.IO.Out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
 }

@@ -1,8 +1,8 @@
 package rotate
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -214,9 +214,7 @@ func jobStatus(id string, kind state.RotationKind, rec *state.Schedule, detected
 
 func printStatus(opts *Options, doc jsonStatus) error {
 	if opts.JSON {
-		enc := json.NewEncoder(opts.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(doc)
+		return writeJSON(opts, doc)
 	}
 	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
 	for _, j := range doc.Schedules {
@@ -229,7 +227,7 @@ func printStatus(opts *Options, doc jsonStatus) error {
 		case j.Error != "":
 			v = "not installed (" + j.Backend + "): " + j.Error
 		case j.Installed:
-			v = fmt.Sprintf("%s via %s, next run %s", j.Schedule, j.Backend, dash(j.NextRun))
+			v = fmt.Sprintf("%s via %s, next run %s", j.Schedule, j.Backend, cmp.Or(j.NextRun, "-"))
 		}
 		fmt.Fprintf(tw, "schedule (%s)\t%s\n", what, v)
 		if r := j.LastRun; r != nil {
@@ -262,7 +260,7 @@ func printStatus(opts *Options, doc jsonStatus) error {
 	tw = tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tNAME\tFINGERPRINT\tAGE\tDUE")
 	for _, k := range doc.Keys {
-		due := dash(k.Due)
+		due := cmp.Or(k.Due, "-")
 		if k.Overdue {
 			due += " (overdue)"
 		}

@@ -4,7 +4,6 @@ package rotate
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -18,9 +17,7 @@ import (
 
 func printSchedule(opts *Options, doc jsonSchedule) error {
 	if opts.JSON {
-		enc := json.NewEncoder(opts.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(doc)
+		return writeJSON(opts, doc)
 	}
 	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
 	rows := [][2]string{{"job", doc.Job}, {"backend", doc.Backend}}
@@ -82,11 +79,7 @@ func runUnschedule(ctx context.Context, opts *Options) error {
 func keyNames(st *state.State, kind state.RotationKind) []string {
 	var names []string
 	for _, server := range st.Bitbuckets() {
-		if kind == state.RotateAccessKeys {
-			names = append(names, slices.Collect(maps.Keys(st.AccessKeysOf(server)))...)
-		} else {
-			names = append(names, slices.Collect(maps.Keys(st.AccountsOf(server)))...)
-		}
+		names = append(names, keyNamesOn(st, kind, server)...)
 	}
 	slices.Sort(names)
 	return slices.Compact(names)
