@@ -14,20 +14,9 @@ import (
 	"github.com/bbkey/bbkey/keys"
 )
 
-// keyFingerprint reads the fingerprint of the private key file at path (from its .pub, or
-// from the public half OpenSSH keeps in clear in the private file) or of a .pub file.
+// keyFingerprint reads the fingerprint of a key file, private or .pub, without its
+// passphrase.
 func keyFingerprint(path string) (string, error) {
-	if strings.HasSuffix(path, keys.PublicSuffix) {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return "", err
-		}
-		k, err := keys.ParseAuthorizedKey(b)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", path, err)
-		}
-		return k.Fingerprint, nil
-	}
 	k, err := keys.LoadPublic(path)
 	if err != nil {
 		return "", err

@@ -12,78 +12,56 @@ import (
 	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/bulk"
+	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
-// place is where a key sits on Bitbucket: the account, or one repository or project.
-type place struct {
-	// key is state.AccountTarget or Target.Key(), as the journal's id maps use it.
-	key    string
-	target state.Target
-}
-
-func (p place) account() bool { return p.key == state.AccountTarget }
-
-func (p place) String() string {
-	if p.account() {
-		return "the account"
+// placeKey names a place as the journal's id maps do: state.AccountTarget, or the
+// target's Key().
+func placeKey(p provision.Place) string {
+	if p.Account != nil {
+		return state.AccountTarget
 	}
-	return string(p.target.Kind) + " " + p.target.Ref()
+	return state.Target{Kind: state.TargetKind(p.Kind), Workspace: p.Owner, Slug: p.Slug}.Key()
 }
 
-// places lists where the subject's key is: the account, or every target in the state plus
-// any the journal knows an id for.
-func (s *subject) places(j *state.Journal) []place {
+// places lists where the subject's key is: the account, or every target in the state
+// plus any the journal knows an id for, each asking for the old key's permission there.
+func (s *subject) places(j *state.Journal) []provision.Place {
 	if s.kind == state.RotateAccount {
-		return []place{{key: state.AccountTarget}}
+		return []provision.Place{{Account: s.account()}}
 	}
-	var out []place
-	seen := map[string]bool{}
-	for _, t := range s.targets {
-		if !seen[t.Key()] {
-			seen[t.Key()] = true
-			out = append(out, place{key: t.Key(), target: t})
-		}
-	}
+	targets := slices.Clone(s.targets)
 	if j != nil {
 		for _, k := range j.Targets() {
-			if seen[k] || k == state.AccountTarget {
-				continue
+			kind, ref, _ := strings.Cut(k, ":")
+			if t, err := state.ParseTarget(state.TargetKind(kind), ref); err == nil {
+				targets = append(targets, t)
 			}
-			if t, err := parseTargetKey(k); err == nil {
-				seen[k] = true
-				out = append(out, place{key: k, target: t})
-			}
+		}
+	}
+	var out []provision.Place
+	seen := map[string]bool{}
+	for _, t := range targets {
+		if !seen[t.Key()] {
+			seen[t.Key()] = true
+			p := backend.Place{Kind: backend.PlaceKind(t.Kind), Owner: t.Workspace, Slug: t.Slug}
+			out = append(out, provision.Place{Place: p, Write: s.write[t.Key()]})
 		}
 	}
 	return out
 }
 
-// parseTargetKey reads "repo:WS/SLUG" or "project:WS/KEY" (Target.Key).
-func parseTargetKey(k string) (state.Target, error) {
-	kind, ref, ok := strings.Cut(k, ":")
-	if !ok {
-		return state.Target{}, fmt.Errorf("invalid target %q in the rotation journal", k)
-	}
-	return state.ParseTarget(state.TargetKind(kind), ref)
-}
-
-// place converts a target to the backend's name for it: the same owner and slug
-// (workspace on Cloud, project key on Data Center, none for a Data Center project).
-func (p place) backendPlace() backend.Place {
-	return backend.Place{Kind: backend.PlaceKind(p.target.Kind), Owner: p.target.Workspace, Slug: p.target.Slug}
-}
-
 // findKey returns the id of the key with fingerprint fp at p, or "" when it is not there.
-func (e *Engine) findKey(ctx context.Context, s *subject, p place, fp string) (string, error) {
+func (e *Engine) findKey(ctx context.Context, s *subject, p provision.Place, fp string) (string, error) {
 	var (
 		k   *backend.Key
 		err error
 	)
-	if p.account() {
-		k, err = s.b.FindAccountKey(ctx, s.account(), fp)
+	if p.Account != nil {
+		k, err = s.b.FindAccountKey(ctx, p.Account, fp)
 	} else {
-		k, err = s.b.FindAccessKey(ctx, p.backendPlace(), fp)
+		k, err = s.b.FindAccessKey(ctx, p.Place, fp)
 	}
 	if err != nil || k == nil {
 		return "", err
@@ -93,28 +71,25 @@ func (e *Engine) findKey(ctx context.Context, s *subject, p place, fp string) (s
 
 // deleteKey deletes key id at p, always by its id; a key that is already gone counts as
 // deleted.
-func (e *Engine) deleteKey(ctx context.Context, s *subject, p place, id string) error {
+func (e *Engine) deleteKey(ctx context.Context, s *subject, p provision.Place, id string) error {
 	if strings.TrimSpace(id) == "" {
-		return fmt.Errorf("no key id to delete on %s", p)
+		return fmt.Errorf("no key id to delete on %s", placeKey(p))
 	}
 	var err error
-	if p.account() {
-		err = s.b.DeleteAccountKey(ctx, s.account(), backend.Key{ID: id})
+	if p.Account != nil {
+		err = s.b.DeleteAccountKey(ctx, p.Account, backend.Key{ID: id})
 	} else {
-		err = s.b.DeleteAccessKey(ctx, p.backendPlace(), backend.Key{ID: id})
+		err = s.b.DeleteAccessKey(ctx, p.Place, backend.Key{ID: id})
 	}
-	if notFound(err) {
+	if bbapi.IsNotFound(err) || dc.IsNotFound(err) {
 		return nil
 	}
 	return err
 }
 
-// notFound reports a 404 from either Bitbucket.
-func notFound(err error) bool { return bbapi.IsNotFound(err) || dc.IsNotFound(err) }
-
 // eachPlace runs fn for every place, Concurrency calls at once, and returns the failures
 // by place key (a place an interruption kept from starting fails with its cause).
-func (e *Engine) eachPlace(ctx context.Context, places []place, fn func(context.Context, place) error) map[string]error {
+func (e *Engine) eachPlace(ctx context.Context, places []provision.Place, fn func(ctx context.Context, p provision.Place, key string) error) map[string]error {
 	var (
 		mu   sync.Mutex
 		st   bulk.Stopper
@@ -122,17 +97,18 @@ func (e *Engine) eachPlace(ctx context.Context, places []place, fn func(context.
 		ran  = make([]bool, len(places))
 	)
 	bulk.Each(ctx, len(places), concurrency, &st, func(i int) {
-		err := fn(ctx, places[i])
+		key := placeKey(places[i])
+		err := fn(ctx, places[i], key)
 		mu.Lock()
 		defer mu.Unlock()
 		ran[i] = true
 		if err != nil {
-			errs[places[i].key] = err
+			errs[key] = err
 		}
 	})
 	for i, p := range places {
 		if !ran[i] {
-			errs[p.key] = st.Err()
+			errs[placeKey(p)] = st.Err()
 		}
 	}
 	return errs

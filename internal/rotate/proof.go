@@ -49,7 +49,7 @@ func (e *Engine) prove(ctx context.Context, s *subject, k *keys.Key, out *Outcom
 	// can make it pass.
 	var places []backend.Place
 	for _, p := range s.places(nil) {
-		places = append(places, p.backendPlace())
+		places = append(places, p.Place)
 	}
 	repo, err := provision.ProofTarget(ctx, s.b, places)
 	if errors.Is(err, provision.ErrNoRepository) {

@@ -57,7 +57,7 @@ func (e *Engine) rotate(ctx context.Context, s *subject, pass []byte, out *Outco
 			NoPassphrase: pass == nil,
 			Now:          j.Started,
 		}},
-		Places: make([]provision.Place, len(places)),
+		Places: places,
 		Label:  label, Concurrency: concurrency, Now: e.Now,
 		// Every place is tried; the journal, not the pipeline, takes a failed rotation's
 		// key back (abandon), so a run killed half-way is undone the same way.
@@ -68,13 +68,6 @@ func (e *Engine) rotate(ctx context.Context, s *subject, pass []byte, out *Outco
 			}
 			return nil
 		},
-	}
-	for i, pl := range places {
-		if pl.account() {
-			p.Places[i] = provision.Place{Account: s.account()}
-			continue
-		}
-		p.Places[i] = provision.Place{Place: pl.backendPlace(), Write: s.write[pl.key]}
 	}
 	if s.lifetime > 0 && s.kind == state.RotateAccount {
 		p.Expires = j.Started.Add(s.lifetime).UTC().Truncate(time.Second)
@@ -100,7 +93,7 @@ func (e *Engine) rotate(ctx context.Context, s *subject, pass []byte, out *Outco
 			e.IO.Step(iostreams.MarkOK, "generated the new key %s (%s)", k.Fingerprint, s.next())
 			return advance(StepGenerate)
 		case provision.StepUpload:
-			if err := e.uploaded(j, s, places, o, out); err != nil {
+			if err := e.uploaded(j, s, o, out); err != nil {
 				return err
 			}
 			return advance(StepUpload)
@@ -131,22 +124,23 @@ func newLabel(j *state.Journal, s *subject) string {
 
 // uploaded records in the journal the id the new key got on each place that has it (the
 // rollback deletes those), and fails when a place does not have it.
-func (e *Engine) uploaded(j *state.Journal, s *subject, places []place, o *provision.Outcome, out *Outcome) error {
+func (e *Engine) uploaded(j *state.Journal, s *subject, o *provision.Outcome, out *Outcome) error {
 	errs := map[string]error{}
-	for i, r := range o.Placed {
+	for _, r := range o.Placed {
+		key := placeKey(r.Place)
 		switch {
 		case r.Status.Done():
-			j.SetNewKeyID(places[i].key, r.Key.ID)
+			j.SetNewKeyID(key, r.Key.ID)
 		case r.Err != nil:
-			errs[places[i].key] = r.Err
+			errs[key] = r.Err
 		case o.Stop != nil:
-			errs[places[i].key] = o.Stop
+			errs[key] = o.Stop
 		default:
-			errs[places[i].key] = errors.New("not attempted")
+			errs[key] = errors.New("not attempted")
 		}
 	}
 	out.NewKeyIDs = maps.Clone(j.NewKeyIDs)
-	if err := placesError("adding the new key", len(places), errs); err != nil {
+	if err := placesError("adding the new key", len(o.Placed), errs); err != nil {
 		return err
 	}
 	switch {
@@ -155,7 +149,7 @@ func (e *Engine) uploaded(j *state.Journal, s *subject, places []place, o *provi
 	case s.kind == state.RotateAccount:
 		e.IO.Step(iostreams.MarkOK, "uploaded it to the Bitbucket account as %q", out.Label)
 	default:
-		e.IO.Step(iostreams.MarkOK, "added it to %d repositories and projects as %q", len(places), out.Label)
+		e.IO.Step(iostreams.MarkOK, "added it to %d repositories and projects as %q", len(o.Placed), out.Label)
 	}
 	return nil
 }
@@ -186,8 +180,8 @@ func (e *Engine) rollback(ctx context.Context, j *state.Journal, s *subject, out
 	if j.NewFingerprint != "" {
 		uploaded := j.Did(StepUpload)
 		places := s.places(j)
-		errs := e.eachPlace(ctx, places, func(ctx context.Context, p place) error {
-			id := j.NewKeyIDs[p.key]
+		errs := e.eachPlace(ctx, places, func(ctx context.Context, p provision.Place, key string) error {
+			id := j.NewKeyIDs[key]
 			if id == "" && !uploaded {
 				// The upload may have landed before a crash hid its answer.
 				var err error
@@ -195,7 +189,7 @@ func (e *Engine) rollback(ctx context.Context, j *state.Journal, s *subject, out
 					return err
 				}
 			}
-			if id == "" || id == j.OldKeyIDs[p.key] {
+			if id == "" || id == j.OldKeyIDs[key] {
 				return nil
 			}
 			return e.deleteKey(ctx, s, p, id)
@@ -467,15 +461,15 @@ func (e *Engine) linkNew(j *state.Journal, s *subject, out *Outcome) error {
 // revoked, so the step can be repeated; ids the journal lacks are found by fingerprint.
 func (e *Engine) revoke(ctx context.Context, j *state.Journal, s *subject, out *Outcome) error {
 	places := s.places(j)
-	errs := e.eachPlace(ctx, places, func(ctx context.Context, p place) error {
-		id := j.OldKeyIDs[p.key]
+	errs := e.eachPlace(ctx, places, func(ctx context.Context, p provision.Place, key string) error {
+		id := j.OldKeyIDs[key]
 		if id == "" {
 			var err error
 			if id, err = e.findKey(ctx, s, p, j.OldFingerprint); err != nil || id == "" {
 				return err
 			}
 		}
-		if id == j.NewKeyIDs[p.key] {
+		if id == j.NewKeyIDs[key] {
 			return fmt.Errorf("refusing to delete key %s: it is the new key's id", id)
 		}
 		return e.deleteKey(ctx, s, p, id)

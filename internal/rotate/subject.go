@@ -334,17 +334,19 @@ func (e *Engine) accessPermissions(ctx context.Context, s *subject) error {
 		return nil
 	}
 	for _, p := range s.places(nil) {
-		k, err := s.b.FindAccessKey(ctx, p.backendPlace(), s.fingerprint)
+		key := placeKey(p)
+		where := strings.Replace(key, ":", " ", 1) // "repo WS/SLUG"
+		k, err := s.b.FindAccessKey(ctx, p.Place, s.fingerprint)
 		if err != nil {
-			return fmt.Errorf("looking up the %s on %s: %w", s.what(), p, err)
+			return fmt.Errorf("looking up the %s on %s: %w", s.what(), where, err)
 		}
 		if k == nil {
-			e.IO.Step(iostreams.MarkWarn, "the %s (%s) is not on %s any more; its successor gets read access there", s.what(), s.fingerprint, p)
+			e.IO.Step(iostreams.MarkWarn, "the %s (%s) is not on %s any more; its successor gets read access there", s.what(), s.fingerprint, where)
 			continue
 		}
-		s.write[p.key] = k.Write
-		if s.keyIDs[p.key] == "" {
-			s.keyIDs[p.key] = k.ID
+		s.write[key] = k.Write
+		if s.keyIDs[key] == "" {
+			s.keyIDs[key] = k.ID
 		}
 	}
 	return nil
