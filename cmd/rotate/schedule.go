@@ -167,9 +167,8 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 		}
 	}()
 
-	doc := jsonSchedule{Action: "schedule", DryRun: opts.DryRun, Job: job.ID, Backend: string(in.Backend),
-		Schedule: job.Calendar.String(), Command: append([]string{job.Executable}, job.Args...), LogFile: job.LogFile,
-		Passphrase: passDesc, Changed: !plan.Empty(), Actions: orEmpty(plan.Lines()), ChangedFiles: []string{}}
+	doc := jsonSchedule{Action: "schedule", Job: job.ID, Backend: string(in.Backend), Schedule: job.Calendar.String(),
+		Command: append([]string{job.Executable}, job.Args...), LogFile: job.LogFile, Passphrase: passDesc}
 	if next := job.Calendar.Next(opts.Now()); !next.IsZero() {
 		doc.NextRun = next.Format(time.RFC3339)
 	}
@@ -190,28 +189,12 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 		if rec.IfOlderThan == "" {
 			rec.IfOlderThan = schedule.DefaultIfOlderThan
 		}
-		// changed_files lists the timer's own files; state.json also notes the timer.
 		if err := recordSchedule(ctx, opts, paths, job.ID, rec); err != nil {
 			return err
 		}
-		for _, f := range plan.Write {
-			doc.ChangedFiles = append(doc.ChangedFiles, f.Path)
-		}
-		doc.ChangedFiles = append(doc.ChangedFiles, plan.Remove...)
 	}
-	for _, l := range plan.Lines() {
-		mark := iostreams.MarkOK
-		if opts.DryRun {
-			l = "would " + l
-		}
-		opts.IO.Step(mark, "%s", l)
-	}
-	if plan.Empty() {
-		opts.IO.Step(iostreams.MarkOK, "the %s timer is already installed as it should be", in.Backend)
-	} else if !opts.DryRun {
-		opts.IO.Step(iostreams.MarkOK, "installed the %s timer: %s, next run %s", in.Backend, doc.Schedule, doc.NextRun)
-	}
-	return printSchedule(opts, doc)
+	return reportPlan(opts, plan, doc, "the "+string(in.Backend)+" timer is already installed as it should be",
+		fmt.Sprintf("installed the %s timer: %s, next run %s", in.Backend, doc.Schedule, doc.NextRun))
 }
 
 // schedulePassphrase works out where the scheduled job's passphrase comes from. For the

@@ -49,27 +49,40 @@ func runUnschedule(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return plainErr(err)
 	}
-	doc := jsonSchedule{Action: "unschedule", DryRun: opts.DryRun, Job: id, Backend: string(in.Backend),
-		Changed: !plan.Empty(), Actions: orEmpty(plan.Lines()), ChangedFiles: []string{}}
 	if !opts.DryRun {
 		if err := in.Apply(ctx, plan); err != nil {
 			return plainErr(err)
 		}
-		doc.ChangedFiles = append(doc.ChangedFiles, plan.Remove...)
 		if err := recordSchedule(ctx, opts, paths, id, nil); err != nil {
 			return err
 		}
 	}
-	for _, l := range plan.Lines() {
+	doc := jsonSchedule{Action: "unschedule", Job: id, Backend: string(in.Backend)}
+	return reportPlan(opts, plan, doc, fmt.Sprintf("no %s timer was installed for %s", in.Backend, id),
+		fmt.Sprintf("removed the %s timer %s", in.Backend, id))
+}
+
+// reportPlan prints the lines of a timer's plan (what would be done, in a dry run), what
+// came of it, and the --json document: its actions and the timer's files it changed
+// (state.json also notes the timer).
+func reportPlan(opts *Options, plan *schedule.Plan, doc jsonSchedule, nothing, done string) error {
+	doc.DryRun, doc.Changed = opts.DryRun, !plan.Empty()
+	doc.Actions, doc.ChangedFiles = orEmpty(plan.Lines()), []string{}
+	for _, l := range doc.Actions {
 		if opts.DryRun {
 			l = "would " + l
 		}
 		opts.IO.Step(iostreams.MarkOK, "%s", l)
 	}
-	if plan.Empty() {
-		opts.IO.Step(iostreams.MarkOK, "no %s timer was installed for %s", in.Backend, id)
-	} else if !opts.DryRun {
-		opts.IO.Step(iostreams.MarkOK, "removed the %s timer %s", in.Backend, id)
+	switch {
+	case plan.Empty():
+		opts.IO.Step(iostreams.MarkOK, "%s", nothing)
+	case !opts.DryRun:
+		opts.IO.Step(iostreams.MarkOK, "%s", done)
+		for _, f := range plan.Write {
+			doc.ChangedFiles = append(doc.ChangedFiles, f.Path)
+		}
+		doc.ChangedFiles = append(doc.ChangedFiles, plan.Remove...)
 	}
 	return printSchedule(opts, doc)
 }
