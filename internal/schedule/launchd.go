@@ -9,63 +9,59 @@ import (
 // ~/Library/LaunchAgents.
 func LaunchdLabel(id string) string { return "com.github.bbkey." + id }
 
-// LaunchdPlist renders the launch agent of j.
+// LaunchdPlist renders the launch agent of j. launchd runs a missed calendar interval
+// when the Mac wakes up.
 func LaunchdPlist(j Job) (string, error) {
 	if err := j.validate(Launchd); err != nil {
 		return "", err
 	}
-	var b strings.Builder
-	str := func(indent, s string) { fmt.Fprintf(&b, "%s<string>%s</string>\n", indent, xmlText(s)) }
-	key := func(indent, k string) { fmt.Fprintf(&b, "%s<key>%s</key>\n", indent, xmlText(k)) }
-	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
-`)
-	// "--" may not appear inside an XML comment, so the flags are not named here.
-	fmt.Fprintf(&b, "<!-- %s. Managed by bbkey: remove it with bbkey rotate and its unschedule flag. -->\n",
-		xmlText(strings.ReplaceAll(j.Description, "--", "- -")))
-	b.WriteString("<plist version=\"1.0\">\n<dict>\n")
-	key("\t", "Label")
-	str("\t", LaunchdLabel(j.ID))
-	key("\t", "ProgramArguments")
-	b.WriteString("\t<array>\n")
+	var args, env, when strings.Builder
 	for _, a := range append([]string{j.Executable}, j.Args...) {
-		str("\t\t", a)
+		fmt.Fprintf(&args, "\t\t<string>%s</string>\n", xmlText(a))
 	}
-	b.WriteString("\t</array>\n")
 	if len(j.Env) > 0 {
-		key("\t", "EnvironmentVariables")
-		b.WriteString("\t<dict>\n")
+		env.WriteString("\t<key>EnvironmentVariables</key>\n\t<dict>\n")
 		for _, kv := range j.Env {
 			k, v, _ := strings.Cut(kv, "=")
-			key("\t\t", k)
-			str("\t\t", v)
+			fmt.Fprintf(&env, "\t\t<key>%s</key>\n\t\t<string>%s</string>\n", xmlText(k), xmlText(v))
 		}
-		b.WriteString("\t</dict>\n")
+		env.WriteString("\t</dict>\n")
 	}
-	// launchd runs a missed calendar interval when the Mac wakes up.
-	key("\t", "StartCalendarInterval")
-	b.WriteString("\t<dict>\n")
 	switch j.Calendar.Frequency {
 	case Weekly:
-		key("\t\t", "Weekday")
-		b.WriteString("\t\t<integer>1</integer>\n")
+		when.WriteString("\t\t<key>Weekday</key>\n\t\t<integer>1</integer>\n")
 	case Monthly:
-		key("\t\t", "Day")
-		b.WriteString("\t\t<integer>1</integer>\n")
+		when.WriteString("\t\t<key>Day</key>\n\t\t<integer>1</integer>\n")
 	}
-	key("\t\t", "Hour")
-	fmt.Fprintf(&b, "\t\t<integer>%d</integer>\n", j.Calendar.Hour)
-	key("\t\t", "Minute")
-	fmt.Fprintf(&b, "\t\t<integer>%d</integer>\n", j.Calendar.Minute)
-	b.WriteString("\t</dict>\n")
-	key("\t", "StandardOutPath")
-	str("\t", j.LogFile)
-	key("\t", "StandardErrorPath")
-	str("\t", j.LogFile)
-	key("\t", "ProcessType")
-	str("\t", "Background")
-	b.WriteString("</dict>\n</plist>\n")
-	return b.String(), nil
+	log := xmlText(j.LogFile)
+	// "--" may not appear inside an XML comment, so the flags are not named there.
+	return fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<!-- %s. Managed by bbkey: remove it with bbkey rotate and its unschedule flag. -->
+<plist version="1.0">
+<dict>
+	<key>Label</key>
+	<string>%s</string>
+	<key>ProgramArguments</key>
+	<array>
+%s	</array>
+%s	<key>StartCalendarInterval</key>
+	<dict>
+%s		<key>Hour</key>
+		<integer>%d</integer>
+		<key>Minute</key>
+		<integer>%d</integer>
+	</dict>
+	<key>StandardOutPath</key>
+	<string>%s</string>
+	<key>StandardErrorPath</key>
+	<string>%s</string>
+	<key>ProcessType</key>
+	<string>Background</string>
+</dict>
+</plist>
+`, xmlText(strings.ReplaceAll(j.Description, "--", "- -")), xmlText(LaunchdLabel(j.ID)), args.String(), env.String(),
+		when.String(), j.Calendar.Hour, j.Calendar.Minute, log, log), nil
 }
 
 // xmlText escapes character data; quotes need no escaping there, and leaving them

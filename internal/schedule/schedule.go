@@ -87,32 +87,18 @@ func (c Calendar) Spec(b Backend) string {
 	return c.String()
 }
 
-// Next is the first run strictly after t, in t's location. It ignores the few minutes of
-// random delay systemd adds and the catch-up runs after the machine was off.
+// Next is the first run strictly after t, in t's location (zero for an unknown
+// frequency). It ignores systemd's random delay and the catch-up runs after the machine
+// was off.
 func (c Calendar) Next(t time.Time) time.Time {
 	y, m, d := t.Date()
-	loc := t.Location()
-	at := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, c.Hour, c.Minute, 0, 0, loc) }
-	switch c.Frequency {
-	case Daily:
-		n := at(y, m, d)
-		if !n.After(t) {
-			n = at(y, m, d+1)
+	for day := d; day <= d+31; day++ {
+		n := time.Date(y, m, day, c.Hour, c.Minute, 0, 0, t.Location())
+		due := c.Frequency == Daily || c.Frequency == Weekly && n.Weekday() == time.Monday ||
+			c.Frequency == Monthly && n.Day() == 1
+		if due && n.After(t) {
+			return n
 		}
-		return n
-	case Weekly:
-		ahead := (int(time.Monday) - int(t.Weekday()) + 7) % 7
-		n := at(y, m, d+ahead)
-		if !n.After(t) {
-			n = at(y, m, d+ahead+7)
-		}
-		return n
-	case Monthly:
-		n := at(y, m, 1)
-		if !n.After(t) {
-			n = at(y, m+1, 1)
-		}
-		return n
 	}
 	return time.Time{}
 }
