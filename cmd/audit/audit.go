@@ -129,7 +129,8 @@ to finish); 2 usage, or --revoke-flagged needing --yes; 4 not authenticated.`,
 	return cmd
 }
 
-// run is one audit: what every step needs.
+// run is one audit: what every step needs, and what it found and did, rendered once at
+// the end.
 type run struct {
 	o  *Options
 	fl flags
@@ -137,6 +138,15 @@ type run struct {
 	// shown is the progress display now on screen, where the client's wait hook reports
 	// rate-limit pauses (from the requests' goroutines).
 	shown atomic.Pointer[bulk.Progress]
+
+	plan  *audit.Plan
+	coll  *audit.Collection
+	keys  []*audit.Key
+	calls int
+
+	revoking         bool
+	plannedDel, kept []audit.Deletion
+	revoked          *audit.RevokeOutcome
 }
 
 func runAudit(ctx context.Context, o *Options) error {
@@ -185,23 +195,22 @@ func runAudit(ctx context.Context, o *Options) error {
 	}
 	r.a.Cache = cache
 
-	rep, err := r.collect(ctx, local)
-	if err != nil {
+	if err := r.collect(ctx, local); err != nil {
 		return err
 	}
 	switch {
-	case o.RevokeFlagged && rep.coll.Stop != nil:
+	case o.RevokeFlagged && r.coll.Stop != nil:
 		o.IO.Warnf("nothing revoked: the audit stopped before listing everything; run the same command again to finish it first")
 	case o.RevokeFlagged:
-		if err := r.revoke(ctx, rep); err != nil {
+		if err := r.revoke(ctx); err != nil {
 			return err
 		}
 	}
-	rep.calls = r.a.Source.Calls()
-	if err := rep.render(); err != nil {
+	r.calls = r.a.Source.Calls()
+	if err := r.render(); err != nil {
 		return err
 	}
-	return rep.exit()
+	return r.exit()
 }
 
 // local is what this machine's `bbkey list` knows without asking Bitbucket: key files,
@@ -233,7 +242,7 @@ func (r *run) local(ctx context.Context, sshDir string) (map[string]bool, error)
 }
 
 // collect plans (saying what it costs), lists with progress, and judges.
-func (r *run) collect(ctx context.Context, local map[string]bool) (*report, error) {
+func (r *run) collect(ctx context.Context, local map[string]bool) error {
 	o := r.o
 	if _, cached := r.a.Cache.Repos(o.Query, o.Now(), r.fl.maxAge); !cached {
 		where := o.Workspace
@@ -242,17 +251,16 @@ func (r *run) collect(ctx context.Context, local map[string]bool) (*report, erro
 		}
 		fmt.Fprintf(o.IO.ErrOut, "listing the repositories and projects of %s (one call per hundred)\n", where)
 	}
-	plan, err := r.a.Plan(ctx, o.Workspace, o.Query)
-	if err != nil {
-		return nil, err
+	var err error
+	if r.plan, err = r.a.Plan(ctx, o.Workspace, o.Query); err != nil {
+		return err
 	}
-	fmt.Fprintln(o.IO.ErrOut, plan.Announce(r.fl.maxAge))
-	var coll *audit.Collection
-	r.withProgress(len(plan.Pending), func(finished func(bulk.Line, int, int)) {
-		coll = r.a.Collect(ctx, plan, finished)
+	fmt.Fprintln(o.IO.ErrOut, r.plan.Announce(r.fl.maxAge))
+	r.withProgress(len(r.plan.Pending), func(finished func(bulk.Line, int, int)) {
+		r.coll = r.a.Collect(ctx, r.plan, finished)
 	})
-	keys := audit.Judge(coll.Placements, plan.ProjectRepos(), local, r.fl.policy, o.Now())
-	return &report{opts: o, fl: r.fl, plan: plan, coll: coll, keys: keys}, nil
+	r.keys = audit.Judge(r.coll.Placements, r.plan.ProjectRepos(), local, r.fl.policy, o.Now())
+	return nil
 }
 
 // withProgress runs step with a progress display of total lines on screen.
@@ -265,7 +273,7 @@ func (r *run) withProgress(total int, step func(finished func(l bulk.Line, done,
 }
 
 // revoke plans the deletions, shows them, confirms, and deletes.
-func (r *run) revoke(ctx context.Context, rep *report) error {
+func (r *run) revoke(ctx context.Context) error {
 	o := r.o
 	if !o.DryRun {
 		// Deleting access keys races `rotate --access-keys` and add-access-key: hold the
@@ -281,8 +289,8 @@ func (r *run) revoke(ctx context.Context, rep *report) error {
 	if err != nil {
 		return err
 	}
-	del, kept := r.a.PlanRevoke(rep.keys, audit.RevokeOptions{IncludeForeign: o.IncludeForeign, Force: o.Force, State: st})
-	rep.revoking, rep.plannedDel, rep.kept = true, del, kept
+	del, kept := r.a.PlanRevoke(r.keys, audit.RevokeOptions{IncludeForeign: o.IncludeForeign, Force: o.Force, State: st})
+	r.revoking, r.plannedDel, r.kept = true, del, kept
 	for _, k := range kept {
 		o.IO.Step(iostreams.MarkWarn, "keeping %s on %s: %s", k.Key.Fingerprint, k.Placement.Target.Ref(), k.Reason)
 	}
@@ -310,10 +318,9 @@ func (r *run) revoke(ctx context.Context, rep *report) error {
 			return errkind.CancelError(errors.New("cancelled: nothing deleted"))
 		}
 	}
-	var out audit.RevokeOutcome
 	r.withProgress(len(del), func(finished func(bulk.Line, int, int)) {
-		out = r.a.Revoke(ctx, del, finished)
+		out := r.a.Revoke(ctx, del, finished)
+		r.revoked = &out
 	})
-	rep.revoked = &out
 	return nil
 }

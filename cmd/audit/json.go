@@ -108,8 +108,8 @@ func timePtr(t time.Time) *time.Time {
 
 func intPtr(n int) *int { return &n }
 
-func (r *report) document() jsonDoc {
-	now := r.opts.Now()
+func (r *run) document() jsonDoc {
+	now := r.o.Now()
 	flagged, byFlag := audit.Summarize(r.keys)
 	d := jsonDoc{
 		Workspace: r.plan.Workspace, Server: r.plan.Server, Query: r.plan.Query, GeneratedAt: now.UTC(),
@@ -157,7 +157,7 @@ func (r *report) document() jsonDoc {
 	return d
 }
 
-func (r *report) revocationDoc() *jsonRevocation {
+func (r *run) revocationDoc() *jsonRevocation {
 	list := func(ds []audit.Deletion) []jsonRevoked {
 		out := []jsonRevoked{}
 		for _, d := range ds {
@@ -166,7 +166,7 @@ func (r *report) revocationDoc() *jsonRevocation {
 		}
 		return out
 	}
-	rv := &jsonRevocation{DryRun: r.opts.DryRun, Planned: list(r.plannedDel), Kept: list(r.kept), Deleted: list(nil), Failed: list(nil), Skipped: list(nil)}
+	rv := &jsonRevocation{DryRun: r.o.DryRun, Planned: list(r.plannedDel), Kept: list(r.kept), Deleted: list(nil), Failed: list(nil), Skipped: list(nil)}
 	if r.revoked != nil {
 		rv.Deleted, rv.Failed, rv.Skipped = list(r.revoked.Deleted), list(r.revoked.Failed), list(r.revoked.Skipped)
 	}

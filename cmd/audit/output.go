@@ -19,28 +19,14 @@ import (
 	"github.com/bbkey/bbkey/internal/text"
 )
 
-// report is everything a run found and did, rendered once at the end.
-type report struct {
-	opts  *Options
-	fl    flags
-	plan  *audit.Plan
-	coll  *audit.Collection
-	keys  []*audit.Key
-	calls int
-
-	revoking         bool
-	plannedDel, kept []audit.Deletion
-	revoked          *audit.RevokeOutcome
-}
-
-func (r *report) render() error {
-	out := r.opts.IO.Out
+func (r *run) render() error {
+	out := r.o.IO.Out
 	switch {
-	case r.opts.JSON:
+	case r.o.JSON:
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(r.document())
-	case r.opts.Format == "csv":
+	case r.o.Format == "csv":
 		return r.csv(out)
 	}
 	return r.table(out)
@@ -50,8 +36,8 @@ func (r *report) render() error {
 // always name them all).
 const maxWhere = 8
 
-func (r *report) table(w io.Writer) error {
-	now := r.opts.Now()
+func (r *run) table(w io.Writer) error {
+	now := r.o.Now()
 	var b strings.Builder
 	for i, k := range r.keys {
 		if i > 0 {
@@ -89,7 +75,7 @@ func (r *report) table(w io.Writer) error {
 }
 
 // age is the key's age against its own ttl and against --older-than.
-func (r *report) age(k *audit.Key, now time.Time) string {
+func (r *run) age(k *audit.Key, now time.Time) string {
 	if k.Created.IsZero() {
 		return "unknown"
 	}
@@ -108,7 +94,7 @@ func judged(past bool) string {
 	return "(within)"
 }
 
-func (r *report) summary(b *strings.Builder) {
+func (r *run) summary(b *strings.Builder) {
 	flagged, byFlag := audit.Summarize(r.keys)
 	fmt.Fprintf(b, "%d %s on %d %s and %d %s of %s; %d flagged\n", len(r.keys), text.Plural(len(r.keys), "key", "keys"),
 		len(r.plan.Repos), text.Plural(len(r.plan.Repos), "repository", "repositories"),
@@ -123,7 +109,7 @@ func (r *report) summary(b *strings.Builder) {
 		switch {
 		case r.revoked != nil:
 			fmt.Fprintf(b, "revoked: %d deleted, %d failed, %d not attempted, %d kept\n", len(r.revoked.Deleted), len(r.revoked.Failed), len(r.revoked.Skipped), len(r.kept))
-		case r.opts.DryRun:
+		case r.o.DryRun:
 			fmt.Fprintf(b, "revoke (--dry-run): %d would be deleted, %d kept\n", len(r.plannedDel), len(r.kept))
 		default:
 			fmt.Fprintf(b, "revoked: nothing deleted, %d kept\n", len(r.kept))
@@ -191,44 +177,34 @@ func orDash(s, dash string) string {
 var csvHeader = []string{"fingerprint", "type", "label", "comment", "managed", "ttl_days", "created", "age_days", "last_used", "reach", "flags",
 	"kind", "target", "key_id", "added_on", "target_last_used", "permission", "server"}
 
-func (r *report) csv(w io.Writer) error {
-	now := r.opts.Now()
-	cw := csv.NewWriter(w)
-	if err := cw.Write(csvHeader); err != nil {
-		return err
-	}
-	date := func(t time.Time) string {
-		if t.IsZero() {
+func (r *run) csv(w io.Writer) error {
+	date := func(t *time.Time) string {
+		if t == nil {
 			return ""
 		}
-		return t.UTC().Format(time.RFC3339)
+		return t.Format(time.RFC3339)
 	}
-	for _, k := range r.keys {
-		ttl, age := "", ""
-		if k.TTL > 0 {
-			ttl = strconv.Itoa(int(k.TTL / (24 * time.Hour)))
+	num := func(n *int) string {
+		if n == nil {
+			return ""
 		}
-		if !k.Created.IsZero() {
-			age = strconv.Itoa(int(k.Age(now) / (24 * time.Hour)))
-		}
+		return strconv.Itoa(*n)
+	}
+	rows := [][]string{csvHeader}
+	for _, k := range r.document().Keys {
 		for _, p := range k.Placements {
-			row := []string{k.Fingerprint, k.Type, k.Label, k.Comment, strconv.FormatBool(k.Managed), ttl, date(k.Created), age, date(k.LastUsed),
-				strconv.Itoa(k.Reach), strings.Join(audit.FlagNames(k.Flags), ";"), string(p.Target.Kind), p.Target.Ref(), p.ID.String(), date(p.AddedOn), date(p.LastUsed),
-				p.Permission, r.plan.Server}
-			if err := cw.Write(row); err != nil {
-				return err
-			}
+			rows = append(rows, []string{k.Fingerprint, k.Type, k.Label, k.Comment, strconv.FormatBool(k.Managed), num(k.TTLDays), date(k.Created), num(k.AgeDays), date(k.LastUsed),
+				strconv.Itoa(k.Reach), strings.Join(k.Flags, ";"), string(p.Kind), p.Target, strconv.FormatInt(p.ID, 10), date(p.AddedOn), date(p.LastUsed), p.Permission, r.plan.Server})
 		}
 	}
-	cw.Flush()
-	return cw.Error()
+	return csv.NewWriter(w).WriteAll(rows)
 }
 
 // --- exit code ---
 
 // exit picks the run's outcome: partial (3) when something could not be listed or
 // deleted, flagged (6) when keys still need attention, else nil (0).
-func (r *report) exit() error {
+func (r *run) exit() error {
 	hintAgain := "run the same command again to finish: what was listed is cached for --max-age, so only the rest is listed"
 	if n := len(r.coll.Failed) + len(r.coll.Skipped); n > 0 {
 		msg := fmt.Sprintf("audit incomplete: %d of %d repositories and projects not listed", n, len(r.plan.Targets))
@@ -259,7 +235,7 @@ func (r *report) exit() error {
 
 // remainingFlagged counts flagged keys still on Bitbucket after this run: all of them,
 // unless --revoke-flagged deleted every placement of some.
-func (r *report) remainingFlagged() int {
+func (r *run) remainingFlagged() int {
 	deleted := map[string]int{}
 	if r.revoked != nil {
 		for _, d := range r.revoked.Deleted {
