@@ -181,13 +181,13 @@ func runAudit(ctx context.Context, o *Options) error {
 		if err != nil {
 			return err
 		}
-		r.a.Source, base, cacheName = audit.DataCenter{Client: client, OnlyProjects: o.Projects}, client.BaseURL(), dataCenterCacheName(server, o.Projects)
+		r.a.Source, base, cacheName = audit.DataCenter(client, o.Projects), client.BaseURL(), dataCenterCacheName(server, o.Projects)
 	} else {
 		client, err := o.APIClient(ctx, hook)
 		if err != nil {
 			return err
 		}
-		r.a.Source, base = audit.Cloud{Client: client}, client.BaseURL()
+		r.a.Source, base = audit.Cloud(client, o.Workspace, o.Query), client.BaseURL()
 	}
 	cache, warn := audit.OpenCache(audit.CachePath(p.CacheDir, cacheName), base, o.Workspace)
 	if warn != "" {

@@ -15,21 +15,6 @@ import (
 	"github.com/bbkey/bbkey/internal/text"
 )
 
-// Source is the Bitbucket an audit reads and revokes on: Cloud or DataCenter.
-type Source interface {
-	// Repos lists the repositories the credential administers (only their access keys
-	// can be read), each with its project: in the workspace matching query on Cloud.
-	Repos(ctx context.Context, workspace, query string) ([]Repo, error)
-	// Projects lists the keys of the projects whose access keys are audited.
-	Projects(ctx context.Context, workspace string) ([]string, error)
-	// Keys lists the access keys of one repository or project, every page.
-	Keys(ctx context.Context, t state.Target) ([]Placement, error)
-	// Delete removes one access key from its repository or project.
-	Delete(ctx context.Context, p Placement) error
-	// Calls is the number of HTTP requests made so far.
-	Calls() int
-}
-
 // Auditor lists and revokes the access keys of a workspace or server, through the cache.
 type Auditor struct {
 	Source Source
@@ -65,14 +50,14 @@ func (a *Auditor) Plan(ctx context.Context, workspace, query string) (*Plan, err
 	p := &Plan{Workspace: workspace, Server: a.Server, Query: query}
 	var err error
 	if p.Repos, p.ReposCached = a.Cache.Repos(query, now, a.MaxAge); !p.ReposCached {
-		if p.Repos, err = a.Source.Repos(ctx, workspace, query); err != nil {
+		if p.Repos, err = a.Source.Repos(ctx); err != nil {
 			return nil, fmt.Errorf("listing the repositories of %s: %w", p.Where(), err)
 		}
 		a.Cache.set(func(c *Cache) { c.Repos = &Listing[[]Repo]{Query: query, ListedAt: now, Items: p.Repos} })
 	}
 	var cached bool
 	if p.Projects, cached = a.Cache.Projects(now, a.MaxAge); !cached {
-		if p.Projects, err = a.Source.Projects(ctx, workspace); err != nil {
+		if p.Projects, err = a.Source.Projects(ctx); err != nil {
 			return nil, fmt.Errorf("listing the projects of %s: %w", p.Where(), err)
 		}
 		a.Cache.set(func(c *Cache) { c.Projects = &Listing[[]string]{ListedAt: now, Items: p.Projects} })

@@ -47,7 +47,7 @@ func TestDataCenterSource(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	src := DataCenter{Client: client}
+	src := DataCenter(client, nil)
 	cache, warn := OpenCache(CachePath(t.TempDir(), "dc"), client.BaseURL(), "")
 	if warn != "" {
 		t.Fatal(warn)
@@ -115,12 +115,12 @@ func TestDataCenterSource(t *testing.T) {
 	}
 
 	// --project limits the audit to the named projects.
-	only := DataCenter{Client: client, OnlyProjects: []string{"~ADA"}}
-	repos, err := only.Repos(ctx, "", "")
+	only := DataCenter(client, []string{"~ADA"})
+	repos, err := only.Repos(ctx)
 	if err != nil || len(repos) != 1 || repos[0].Project != "~ADA" || repos[0].Slug != "notes" {
 		t.Errorf("repos of ~ADA: %+v %v", repos, err)
 	}
-	if ps, err := only.Projects(ctx, ""); err != nil || len(ps) != 0 {
+	if ps, err := only.Projects(ctx); err != nil || len(ps) != 0 {
 		t.Errorf("projects of --project ~ADA: %v %v (a personal project has no project access keys)", ps, err)
 	}
 }

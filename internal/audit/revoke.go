@@ -82,9 +82,6 @@ type RevokeOutcome struct {
 func (a *Auditor) Revoke(ctx context.Context, dels []Deletion, finished func(l bulk.Line, done, failed int)) RevokeOutcome {
 	errs, stop := each(ctx, a.Concurrency, dels, false, func(_ int, d Deletion) (string, string, error) {
 		err := a.Source.Delete(ctx, d.Placement)
-		if bbapi.IsNotFound(err) {
-			err = nil
-		}
 		return targetRef(d.Placement.Target), fmt.Sprintf("deleted %s (id %s)", d.Key.Fingerprint, d.Placement.ID), err
 	}, a.record, finished)
 	out := RevokeOutcome{Stop: stop}

@@ -164,6 +164,8 @@ type Key struct {
 	// a Cloud access key and for every Data Center key.
 	ID    string
 	Label string
+	// Comment is a Cloud access key's comment (the one its public key line had).
+	Comment string
 	// Fingerprint is "SHA256:…".
 	Fingerprint string
 	// Text is the public key as an authorized_keys line, when the server sent it.

@@ -230,11 +230,11 @@ func (b *cloud) DeleteAccessKey(ctx context.Context, p Place, k Key) error {
 }
 
 func cloudRepoKey(k *bbapi.DeployKey) Key {
-	return Key{ID: k.ID.String(), Label: k.Label, Fingerprint: k.SHA256(), Text: k.Key, Created: k.AddedOn.Time, LastUsed: k.LastUsed.Time}
+	return Key{ID: k.ID.String(), Label: k.Label, Comment: k.Comment, Fingerprint: k.SHA256(), Text: k.Key, Created: k.AddedOn.Time, LastUsed: k.LastUsed.Time}
 }
 
 func cloudProjectKey(k *bbapi.ProjectDeployKey) Key {
-	return Key{ID: k.ID.String(), Label: k.Label, Fingerprint: k.SHA256(), Text: k.Key, Created: k.AddedOn.Time, LastUsed: k.LastUsed.Time}
+	return Key{ID: k.ID.String(), Label: k.Label, Comment: k.Comment, Fingerprint: k.SHA256(), Text: k.Key, Created: k.AddedOn.Time, LastUsed: k.LastUsed.Time}
 }
 
 func unknownPlace(p Place) error { return fmt.Errorf("unknown kind of place %q", p.Kind) }
