@@ -157,7 +157,7 @@ func recordKey(st *state.State, p *keyPlan) bool {
 // wouldChange lists the files a real run would write, for --dry-run: the new key, the
 // state when the run records anything new, and with --write-ssh-config what Sync would
 // rewrite once the state has the key. (config.json is not listed: cmdutil decides that.)
-func (o *Options) wouldChange(ctx context.Context, p *keyPlan, prev *state.AccessKey, pending int, s settings.Settings, paths settings.Paths, st *state.State) ([]string, error) {
+func (o *Options) wouldChange(ctx context.Context, p *keyPlan, prev *state.AccessKey, pending int, s settings.Settings, paths settings.Paths, sd state.Dir) ([]string, error) {
 	var out []string
 	if p.generate {
 		out = append(out, p.path, p.path+keys.PublicSuffix)
@@ -168,7 +168,10 @@ func (o *Options) wouldChange(ctx context.Context, p *keyPlan, prev *state.Acces
 	if !o.WriteSSHConfig {
 		return out, nil
 	}
-	next := p.withKeys(st)
+	next, err := sd.Load() // a copy to change: a dry run writes nothing
+	if err != nil {
+		return nil, err
+	}
 	keys, _ := p.keysIn(next)
 	keys[p.name] = &state.AccessKey{Path: p.path, Fingerprint: p.fingerprint(), Label: p.label, Created: p.created}
 	res, err := identity.Sync(ctx, s, paths.SSHDir, next, true)
@@ -180,12 +183,9 @@ func (o *Options) wouldChange(ctx context.Context, p *keyPlan, prev *state.Acces
 
 // recordTargets records finished targets under the key in st, so a re-run skips them.
 func recordTargets(st *state.State, p *keyPlan, b backend.Backend, write bool, batch []provision.Placed) {
+	recordKey(st, p)
 	keys, _ := p.keysIn(st)
 	ak := keys[p.name]
-	if ak == nil || !bbapi.SameFingerprint(ak.Fingerprint, p.key.Fingerprint) {
-		ak = &state.AccessKey{Path: p.path, Fingerprint: p.key.Fingerprint, Label: p.label, Created: p.created, NoSSHConfig: !p.sshConfig}
-		keys[p.name] = ak
-	}
 	for _, pl := range batch {
 		r := resultOf(b, write, pl)
 		t := r.Target

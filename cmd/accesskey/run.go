@@ -2,7 +2,6 @@ package accesskey
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -69,7 +68,6 @@ func runAdd(ctx context.Context, o *Options) error {
 	if _, err := spec.Named(b); err != nil {
 		return errkind.UsageError(err)
 	}
-	side := &sshSide{b: b}
 	sd := state.Dir{Path: paths.ConfigDir, Now: o.Now}
 	if !o.DryRun {
 		// The writers' lock comes before the state is read and is held until the last
@@ -100,11 +98,11 @@ func runAdd(ctx context.Context, o *Options) error {
 			p.key.Wipe()
 		}
 	}()
-	if p.server = b.Server(); p.server != "" && (!o.DryRun || o.WriteSSHConfig) {
-		// The server's entry records its SSH side (its Host blocks are made from it):
-		// asked for now, before anything is made, so a server whose SSH host key does
-		// not match its own settings stops the run here.
-		if p.ssh, err = side.get(ctx); err != nil {
+	if p.server = b.Server(); p.server != "" && (!o.DryRun || o.WriteSSHConfig) || o.Verify && !o.DryRun {
+		// Where git over SSH goes, asked for before anything is made (on Data Center a
+		// call, and a server whose SSH host key does not match its own settings stops
+		// the run here): the server's entry records it, --verify proves through it.
+		if p.ssh, err = b.SSH(ctx); err != nil {
 			return err
 		}
 	}
@@ -143,7 +141,7 @@ func runAdd(ctx context.Context, o *Options) error {
 
 	if o.DryRun {
 		rep := &report{DryRun: true, Backend: b, Plan: pl, Key: p, Results: dryResults(targets, done), Calls: b.Stats().Requests}
-		if rep.Changed, err = o.wouldChange(ctx, p, prev, len(pending), settings, paths, st); err != nil {
+		if rep.Changed, err = o.wouldChange(ctx, p, prev, len(pending), settings, paths, sd); err != nil {
 			return err
 		}
 		return o.render(rep)
@@ -157,7 +155,7 @@ func runAdd(ctx context.Context, o *Options) error {
 		// An endpoint whose host key is not pinned (on Data Center: not the one the
 		// server's own settings vouch for) fails the proof for sure: say so before any
 		// key is made or added anywhere.
-		if err := o.checkHostKey(ctx, side); err != nil {
+		if err := o.checkHostKey(ctx, p.ssh); err != nil {
 			return err
 		}
 	}
@@ -182,8 +180,8 @@ func runAdd(ctx context.Context, o *Options) error {
 		Finished: func(r provision.Placed, done, failed int) {
 			prog.Finished(accesskey.Line(resultOf(b, o.Write, r)), done, failed)
 		},
-		Now:   o.Now,
-		State: sd, Claim: true, RecordEach: true,
+		Agent: ag, Now: o.Now,
+		State: sd, RecordEach: true,
 		Record: func(st *state.State, k *keys.Key, stage provision.Stage, placed []provision.Placed) error {
 			switch stage {
 			case provision.StageKey:
@@ -208,18 +206,6 @@ func runAdd(ctx context.Context, o *Options) error {
 			Passphrase: p.passphrase, NoPassphrase: o.NoPassphrase}
 	} else {
 		pipe.Key.Key = p.key
-	}
-	if ag != nil {
-		pipe.Agent = ag
-	}
-	var verr error
-	if o.Verify {
-		// With --write-ssh-config the proof goes through the config just written.
-		pipe.ProveLast = true
-		pipe.Proof = func(ctx context.Context, _ *keys.Key, _ []provision.Placed) error {
-			verr = o.verify(ctx, rep, side, paths)
-			return verr
-		}
 	}
 	anyDone := false
 	pipe.OnStep = func(step provision.Step, out *provision.Outcome) error {
@@ -261,11 +247,16 @@ func runAdd(ctx context.Context, o *Options) error {
 	relay.set(prog.Wait)
 	_, err = pipe.Run(ctx)
 	clear(p.passphrase)
-	if err != nil && (verr == nil || !errors.Is(err, verr)) {
+	if err != nil {
 		if !rep.KeyCreated && p.generate {
 			return cmdutil.KeyExistsHint(err)
 		}
 		return err
+	}
+	var verr error
+	if o.Verify {
+		// Last: with --write-ssh-config the proof goes through the config just written.
+		verr = o.verify(ctx, rep, p.ssh, paths)
 	}
 	// A scheduled `rotate --access-keys` must reach the same API and endpoint; only
 	// settings that worked are recorded, so not after a failed proof.

@@ -5,8 +5,6 @@
 package accesskey
 
 import (
-	"maps"
-
 	"github.com/bbkey/bbkey/internal/state"
 )
 
@@ -27,20 +25,4 @@ func (p *keyPlan) keysIn(s *state.State) (map[string]*state.AccessKey, bool) {
 		v.AccessKeys = map[string]*state.AccessKey{}
 	}
 	return v.AccessKeys, changed
-}
-
-// withKeys returns a copy of st, deep enough to change the run's access keys in: the
-// maps of the run's Bitbucket are copied (for --dry-run and for the block shown).
-func (p *keyPlan) withKeys(st *state.State) *state.State {
-	c := *st
-	c.AccessKeys = maps.Clone(st.AccessKeys)
-	c.Servers = maps.Clone(st.Servers)
-	if p.server != "" {
-		if v := st.ServerOf(p.server); v != nil {
-			cv := *v
-			cv.AccessKeys = maps.Clone(v.AccessKeys)
-			c.Servers[p.server] = &cv
-		}
-	}
-	return &c
 }

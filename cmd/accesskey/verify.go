@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/provision"
@@ -22,21 +21,6 @@ import (
 	"github.com/bbkey/bbkey/internal/sshproof"
 	"github.com/bbkey/bbkey/internal/state"
 )
-
-// sshSide is the SSH side of the run's Bitbucket, asked for once: on Data Center it
-// costs a call (GET /rest/ssh/latest/settings) and an SSH handshake to read the host key
-// the server vouches for.
-type sshSide struct {
-	b    backend.Backend
-	once sync.Once
-	s    *backend.SSH
-	err  error
-}
-
-func (x *sshSide) get(ctx context.Context) (*backend.SSH, error) {
-	x.once.Do(func() { x.s, x.err = x.b.SSH(ctx) })
-	return x.s, x.err
-}
 
 // sshSetup works out the ssh config block and the pinned host keys for the key, and
 // writes them with --write-ssh-config: Cloud's from the settings, a Data Center server's
@@ -68,7 +52,10 @@ func (o *Options) sshSetup(ctx context.Context, rep *report, s settings.Settings
 	}
 	rep.SSH.Alias = identity.AccessAlias(host, view, p.name)
 	// The block to show (or write) for this key, even when it gets none in the file.
-	shown := p.withKeys(st)
+	shown, err := sd.Load() // a copy to change
+	if err != nil {
+		return err
+	}
 	keys, _ := p.keysIn(shown)
 	if k := keys[p.name]; k != nil && k.NoSSHConfig {
 		c := *k
@@ -108,18 +95,14 @@ func renderBlock(b sshconfig.HostBlock) string {
 }
 
 // verify proves the key on one repository that has it.
-func (o *Options) verify(ctx context.Context, rep *report, side *sshSide, paths settings.Paths) error {
-	b := side.b
+func (o *Options) verify(ctx context.Context, rep *report, info *backend.SSH, paths settings.Paths) error {
+	b := rep.Backend
 	t, err := verifyTarget(ctx, b, rep.Results)
 	if err != nil {
 		return err
 	}
 	pr := provision.Proof{Git: o.gitEnv, Target: t, DataCenter: b.Kind() == backend.DataCenter, Write: o.Write}
-	info, err := side.get(ctx)
-	if err == nil {
-		err = o.checkHostKey(ctx, side)
-	}
-	if err != nil {
+	if err := o.checkHostKey(ctx, info); err != nil {
 		rep.Verify = &provision.ProofResult{Target: t.Ref()}
 		o.IOStreams.Step(iostreams.MarkFail, "proof on %s failed", t.Ref())
 		return err
@@ -154,11 +137,7 @@ func (o *Options) verify(ctx context.Context, rep *report, side *sshSide, paths 
 // where bbkey's names every pinned key and where to check them. Any other failure is
 // left to the proof, which reports it in git's words. On Data Center the SSH side itself
 // fails when the server's SSH presents a key its HTTPS settings do not vouch for.
-func (o *Options) checkHostKey(ctx context.Context, side *sshSide) error {
-	info, err := side.get(ctx)
-	if err != nil {
-		return err
-	}
+func (o *Options) checkHostKey(ctx context.Context, info *backend.SSH) error {
 	po := sshproof.Options{
 		Endpoint: info.Endpoint, HostKeyAlias: info.Pins.Alias, HostKeyCallback: info.Pins.HostKeyCallback(info.Endpoint),
 		HostKeyAlgorithms: hostkeys.HostKeyAlgorithms(info.Pins.Keys),
@@ -166,7 +145,7 @@ func (o *Options) checkHostKey(ctx context.Context, side *sshSide) error {
 	if o.Globals.Debug {
 		po.Trace = o.IOStreams.ErrOut
 	}
-	_, err = sshproof.CheckHostKey(ctx, po)
+	_, err := sshproof.CheckHostKey(ctx, po)
 	if mm, ok := errors.AsType[*hostkeys.MismatchError](err); ok {
 		return fmt.Errorf("verifying the key over ssh: %w", mm)
 	}

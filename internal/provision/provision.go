@@ -131,22 +131,17 @@ type Pipeline struct {
 	// later step fails.
 	KeepUnproven bool
 
-	// State, when Record is set, is where Record writes, at each Stage: with Claim once
-	// the key is made or read (StageKey, no places: the key's name is claimed before it
-	// goes anywhere), with RecordEach after each batch of finished places (StagePlaced,
-	// so a killed run loses at most the calls in flight), and once the key is proven
-	// (StageProven, every place that has it). st is the state being written, under the
-	// writers' lock the command holds; ErrUnchanged leaves the file as it is.
+	// State, when Record is set, is where Record writes, at each Stage; with RecordEach
+	// also once the key is made or read (StageKey: its name is claimed before it goes
+	// anywhere) and after each batch of finished places (StagePlaced: a killed run loses
+	// at most the calls in flight). st is written under the writers' lock the command
+	// holds; ErrUnchanged leaves the file as it is.
 	State      state.Dir
 	Record     func(st *state.State, k *keys.Key, stage Stage, placed []Placed) error
-	Claim      bool
 	RecordEach bool
 
 	// Config, when set, writes bbkey's ssh config and known_hosts from the state.
 	Config func(ctx context.Context) error
-	// ProveLast runs the proof after the state and the ssh config (add-access-key
-	// --write-ssh-config: the proof goes through the written config, proving it too).
-	ProveLast bool
 
 	// OnStep, when set, is told of each step once it is over, in order, also of a step
 	// with nothing to do here (no agent, no proof, no state to record): the command
@@ -211,18 +206,14 @@ func (p *Pipeline) Run(ctx context.Context) (out *Outcome, err error) {
 		skip bool
 		run  func() error
 	}
-	proof := step{StepProof, p.Proof == nil, func() error { return p.prove(ctx, out) }}
 	steps := []step{
 		{StepKey, false, func() error { return p.key(out) }},
-		{StepClaim, p.Record == nil || !p.Claim, func() error { return p.record(ctx, out, StageKey, nil) }},
+		{StepClaim, p.Record == nil || !p.RecordEach, func() error { return p.record(ctx, out, StageKey, nil) }},
 		{StepAgent, p.Agent == nil, func() error { return p.agent(out) }},
 		{StepUpload, false, func() error { return p.upload(ctx, out) }},
-		proof,
+		{StepProof, p.Proof == nil, func() error { return p.prove(ctx, out) }},
 		{StepState, p.Record == nil, func() error { return p.record(ctx, out, StageProven, out.Done()) }},
 		{StepConfig, p.Config == nil, func() error { return p.Config(ctx) }},
-	}
-	if p.ProveLast {
-		steps = append(slices.Delete(steps, 4, 5), proof)
 	}
 	for _, s := range steps {
 		if !s.skip {
