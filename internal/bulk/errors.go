@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"strings"
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/dc"
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // Fatal reports whether an error on one target means the others would fail the same way,
@@ -89,58 +89,24 @@ func transport(err error) bool {
 	return false
 }
 
-// Describe says why a target failed in Bitbucket's words, without the request URL the
-// error also carries (the target already names the repository): "403 Forbidden: …".
+// Describe says why a target failed in Bitbucket's words, without the request the error
+// also names (the target names the repository already): "403 Forbidden: …".
 func Describe(err error) string {
-	if err == nil {
-		return ""
-	}
 	if be, ok := errors.AsType[*bbapi.RetryBudgetError](err); ok {
-		attempts := "attempts"
-		if be.Attempts == 1 {
-			attempts = "attempt"
-		}
-		return fmt.Sprintf("%s; gave up after %d %s (--max-wait %s spent)", Describe(be.Err), be.Attempts, attempts, be.MaxWait)
+		return fmt.Sprintf("%s; gave up after %s (--max-wait %s spent)", Describe(be.Err), text.Count(be.Attempts, "attempt", "attempts"), be.MaxWait)
 	}
-	if de, ok := errors.AsType[*dc.ErrorResponse](err); ok {
-		// Data Center's envelope, without the URL: "401 Unauthorized: …" and, for a
-		// missing permission, which one.
-		var msgs []string
-		for _, m := range de.Errors {
-			if t := strings.TrimSpace(m.Message); t != "" {
-				msgs = append(msgs, t)
-			}
-		}
-		s := fmt.Sprintf("%d %s", de.StatusCode, http.StatusText(de.StatusCode))
-		if len(msgs) > 0 {
-			s += ": " + strings.Join(msgs, "; ")
-		}
+	if e, ok := errors.AsType[*bbapi.ErrorResponse](err); ok {
+		return strings.TrimPrefix(e.Error(), e.Method+" "+e.URL+": ")
+	}
+	if e, ok := errors.AsType[*dc.ErrorResponse](err); ok {
+		s := strings.TrimPrefix(e.Error(), e.Method+" "+e.URL+": ")
 		if p, ok := dc.IsPermission(err); ok && p != "" {
 			s += " (needs " + string(p) + ")"
 		}
 		return s
 	}
-	e, ok := errors.AsType[*bbapi.ErrorResponse](err)
-	if !ok {
-		return err.Error()
+	if err == nil {
+		return ""
 	}
-	msg := strings.TrimSpace(e.Message)
-	if d := strings.TrimSpace(e.Detail); d != "" && d != msg {
-		if msg == "" {
-			msg = d
-		} else {
-			msg += " (" + d + ")"
-		}
-	}
-	if msg == "" {
-		msg = strings.Join(strings.Fields(e.Body), " ")
-		if len(msg) > 200 {
-			msg = msg[:200] + "…"
-		}
-	}
-	s := fmt.Sprintf("%d %s", e.StatusCode, http.StatusText(e.StatusCode))
-	if msg != "" {
-		s += ": " + msg
-	}
-	return s
+	return err.Error()
 }

@@ -104,7 +104,7 @@ func TestDescribe(t *testing.T) {
 	}{
 		{&bbapi.ErrorResponse{Method: "POST", URL: "https://x/2.0/repositories/a/b/deploy-keys", StatusCode: 403, Message: "no admin"}, "403 Forbidden: no admin"},
 		{&bbapi.ErrorResponse{StatusCode: 400, Message: "Bad key", Detail: "not ed25519"}, "400 Bad Request: Bad key (not ed25519)"},
-		{&bbapi.ErrorResponse{StatusCode: 502, Body: "<html>\n  Bad   Gateway\n</html>"}, "502 Bad Gateway: <html> Bad Gateway </html>"},
+		{&bbapi.ErrorResponse{StatusCode: 502, Body: "<html>\n  Bad   Gateway\n</html>"}, "502 Bad Gateway: Bad Gateway"},
 		{&bbapi.RetryBudgetError{Attempts: 3, MaxWait: 2 * time.Second, Err: &bbapi.RateLimitError{ErrorResponse: &bbapi.ErrorResponse{StatusCode: http.StatusTooManyRequests, Body: "Rate limit for this resource has been exceeded."}}},
 			"429 Too Many Requests: Rate limit for this resource has been exceeded.; gave up after 3 attempts (--max-wait 2s spent)"},
 		{errors.New("dial tcp: refused"), "dial tcp: refused"},
