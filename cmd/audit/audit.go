@@ -229,13 +229,8 @@ func (r *run) local(ctx context.Context, sshDir string) (map[string]bool, error)
 	for _, k := range keys {
 		out[bbapi.NormalizeFingerprint(k.Fingerprint)] = true
 	}
-	for _, server := range st.Bitbuckets() {
-		for _, a := range st.AccountsOf(server) {
-			out[bbapi.NormalizeFingerprint(a.Fingerprint)] = true
-		}
-		for _, a := range st.AccessKeysOf(server) {
-			out[bbapi.NormalizeFingerprint(a.Fingerprint)] = true
-		}
+	for _, k := range inventory.RecordedKeys(st) {
+		out[bbapi.NormalizeFingerprint(k.Fingerprint)] = true
 	}
 	delete(out, bbapi.NormalizeFingerprint(""))
 	return out, nil

@@ -1,11 +1,13 @@
 package audit
 
 import (
+	"cmp"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,7 +45,7 @@ func (r *run) table(w io.Writer) error {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		fmt.Fprintf(&b, "%s  %s", k.Fingerprint, orDash(k.Label, "(no label)"))
+		fmt.Fprintf(&b, "%s  %s", k.Fingerprint, cmp.Or(k.Label, "(no label)"))
 		if len(k.Flags) > 0 {
 			fmt.Fprintf(&b, "  [%s]", strings.Join(audit.FlagNames(k.Flags), ", "))
 		}
@@ -51,7 +53,7 @@ func (r *run) table(w io.Writer) error {
 		row := func(name, format string, args ...any) {
 			fmt.Fprintf(&b, "  %-10s %s\n", name, fmt.Sprintf(format, args...))
 		}
-		row("comment", "%s", orDash(k.Comment, "-"))
+		row("comment", "%s", cmp.Or(k.Comment, "-"))
 		if k.Managed {
 			ttl := "no ttl"
 			if k.TTL > 0 {
@@ -81,18 +83,13 @@ func (r *run) age(k *audit.Key, now time.Time) string {
 	}
 	s := fmt.Sprintf("%s, created %s", days(k.Age(now)), k.Created.UTC().Format(time.DateOnly))
 	if k.Managed && k.TTL > 0 {
-		s += fmt.Sprintf("; ttl %s %s", keylabel.FormatDuration(k.TTL), judged(k.Has(audit.FlagPastTTL)))
+		s += fmt.Sprintf("; ttl %s %s", keylabel.FormatDuration(k.TTL), judged[k.Has(audit.FlagPastTTL)])
 	}
-	s += fmt.Sprintf("; --older-than %s %s", keylabel.FormatDuration(r.fl.policy.OlderThan), judged(k.Has(audit.FlagOlderThan)))
+	s += fmt.Sprintf("; --older-than %s %s", keylabel.FormatDuration(r.fl.policy.OlderThan), judged[k.Has(audit.FlagOlderThan)])
 	return s
 }
 
-func judged(past bool) string {
-	if past {
-		return "(past)"
-	}
-	return "(within)"
-}
+var judged = map[bool]string{true: "(past)", false: "(within)"}
 
 func (r *run) summary(b *strings.Builder) {
 	flagged, byFlag := audit.Summarize(r.keys)
@@ -117,43 +114,34 @@ func (r *run) summary(b *strings.Builder) {
 	}
 }
 
+// where names the key's repositories and projects, up to maxWhere of each, marking those
+// where it may push (a Data Center access key with REPO_WRITE or PROJECT_WRITE).
 func where(k *audit.Key) string {
 	var parts []string
-	names := func(refs []string) string {
-		if len(refs) <= maxWhere {
-			return strings.Join(refs, ", ")
+	for _, g := range []struct {
+		kind      state.TargetKind
+		refs      []string
+		one, many string
+	}{{state.TargetRepo, k.Repos, "repository", "repositories"}, {state.TargetProject, k.Projects, "project", "projects"}} {
+		if len(g.refs) == 0 {
+			continue
 		}
-		return strings.Join(refs[:maxWhere], ", ") + fmt.Sprintf(", +%d more", len(refs)-maxWhere)
-	}
-	if n := len(k.Repos); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d %s: %s", n, text.Plural(n, "repository", "repositories"), names(writable(k, state.TargetRepo, k.Repos))))
-	}
-	if n := len(k.Projects); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d %s: %s", n, text.Plural(n, "project", "projects"), names(writable(k, state.TargetProject, k.Projects))))
+		var names []string
+		for _, ref := range g.refs[:min(len(g.refs), maxWhere)] {
+			if slices.ContainsFunc(k.Placements, func(p audit.Placement) bool {
+				return p.Target.Kind == g.kind && p.Target.Ref() == ref && strings.HasSuffix(p.Permission, "_WRITE")
+			}) {
+				ref += " (write)"
+			}
+			names = append(names, ref)
+		}
+		s := fmt.Sprintf("%d %s: %s", len(g.refs), text.Plural(len(g.refs), g.one, g.many), strings.Join(names, ", "))
+		if n := len(g.refs) - maxWhere; n > 0 {
+			s += fmt.Sprintf(", +%d more", n)
+		}
+		parts = append(parts, s)
 	}
 	return strings.Join(parts, "; ")
-}
-
-// writable marks the refs where the key may push (a Data Center access key with
-// REPO_WRITE or PROJECT_WRITE) with " (write)".
-func writable(k *audit.Key, kind state.TargetKind, refs []string) []string {
-	write := map[string]bool{}
-	for _, p := range k.Placements {
-		if p.Target.Kind == kind && strings.HasSuffix(p.Permission, "_WRITE") {
-			write[p.Target.Ref()] = true
-		}
-	}
-	if len(write) == 0 {
-		return refs
-	}
-	out := make([]string, len(refs))
-	for i, ref := range refs {
-		out[i] = ref
-		if write[ref] {
-			out[i] += " (write)"
-		}
-	}
-	return out
 }
 
 func when(t, now time.Time) string {
@@ -164,13 +152,6 @@ func when(t, now time.Time) string {
 }
 
 func days(d time.Duration) string { return strconv.Itoa(int(max(d, 0)/(24*time.Hour))) + "d" }
-
-func orDash(s, dash string) string {
-	if s == "" {
-		return dash
-	}
-	return s
-}
 
 // --- CSV: one row per key and place, for a spreadsheet ---
 
@@ -225,28 +206,23 @@ func (r *run) exit() error {
 		}
 		return errkind.PartialError(err, "run the same command again to delete the rest")
 	}
-	remaining := r.remainingFlagged()
-	if remaining == 0 {
-		return nil
-	}
-	return errkind.FlaggedError(fmt.Errorf("%d of %d access keys flagged", remaining, len(r.keys)),
-		"exit code 6 means the audit ran to the end and found keys to look at; --revoke-flagged deletes the ones bbkey manages")
-}
-
-// remainingFlagged counts flagged keys still on Bitbucket after this run: all of them,
-// unless --revoke-flagged deleted every placement of some.
-func (r *run) remainingFlagged() int {
+	// Flagged keys still on Bitbucket: all of them, unless --revoke-flagged deleted every
+	// placement of some.
 	deleted := map[string]int{}
 	if r.revoked != nil {
 		for _, d := range r.revoked.Deleted {
 			deleted[d.Key.Fingerprint]++
 		}
 	}
-	n := 0
+	remaining := 0
 	for _, k := range r.keys {
 		if k.Flagged() && deleted[k.Fingerprint] < len(k.Placements) {
-			n++
+			remaining++
 		}
 	}
-	return n
+	if remaining == 0 {
+		return nil
+	}
+	return errkind.FlaggedError(fmt.Errorf("%d of %d access keys flagged", remaining, len(r.keys)),
+		"exit code 6 means the audit ran to the end and found keys to look at; --revoke-flagged deletes the ones bbkey manages")
 }
