@@ -36,6 +36,11 @@ type local struct {
 	kept       []string
 	retiredDir string
 	stamp      string
+
+	// What the run did (or, a dry run, would do).
+	agentRemoved bool
+	moved        [][2]string
+	changed      []string
 }
 
 func (l local) describe() []string {
@@ -95,30 +100,23 @@ func localPlan(opts *Options, p settings.Paths, st *state.State, fp string, vict
 	return l
 }
 
-type localResult struct {
-	agentRemoved bool
-	moved        [][2]string
-	changed      []string
-}
-
 // apply updates the state for the keys removed (done) and, with --everywhere, unloads
 // the key, rewrites the ssh config and retires its files. With dry it changes nothing and
 // says what a real run would.
-func (l local) apply(ctx context.Context, opts *Options, p settings.Paths, sdir state.Dir, done []victim, dry bool) (localResult, error) {
-	var res localResult
+func (l *local) apply(ctx context.Context, opts *Options, p settings.Paths, sdir state.Dir, done []victim, dry bool) error {
 	var errs []error
 	var next *state.State // the state after, when it changed
 	if dry {
 		st, err := sdir.Load()
 		if err != nil {
-			return res, err
+			return err
 		}
-		if forget(st, l, done) {
+		if forget(st, *l, done) {
 			next = st
 		}
 	} else {
 		err := sdir.Update(ctx, func(st *state.State) error {
-			if !forget(st, l, done) {
+			if !forget(st, *l, done) {
 				return errNoChange
 			}
 			next = st
@@ -130,20 +128,20 @@ func (l local) apply(ctx context.Context, opts *Options, p settings.Paths, sdir 
 		}
 	}
 	if next != nil {
-		res.changed = append(res.changed, filepath.Join(p.ConfigDir, state.StateFile))
+		l.changed = append(l.changed, filepath.Join(p.ConfigDir, state.StateFile))
 	}
 	if !l.everywhere {
-		return res, errors.Join(errs...)
+		return errors.Join(errs...)
 	}
 	switch {
 	case !l.inAgent || l.agent == nil:
 	case dry:
-		res.agentRemoved = true
+		l.agentRemoved = true
 	default:
 		if err := l.agent.Remove(l.fp); err != nil && !errors.Is(err, agent.ErrNotLoaded) {
 			errs = append(errs, fmt.Errorf("unloading the key from the agent: %w", err))
 		} else {
-			res.agentRemoved = true
+			l.agentRemoved = true
 			opts.IO.Step(iostreams.MarkOK, "Unloaded %s from the agent", l.fp)
 		}
 	}
@@ -152,11 +150,11 @@ func (l local) apply(ctx context.Context, opts *Options, p settings.Paths, sdir 
 		if err == nil {
 			var sr identity.Result
 			sr, err = identity.Sync(ctx, s, p.SSHDir, next, dry)
-			res.changed = append(res.changed, sr.ChangedFiles...)
+			l.changed = append(l.changed, sr.ChangedFiles...)
 		}
 		switch {
 		case err != nil && dry:
-			return res, fmt.Errorf("working out the ssh config: %w", err)
+			return fmt.Errorf("working out the ssh config: %w", err)
 		case err != nil:
 			errs = append(errs, fmt.Errorf("rewriting the ssh config: %w", err))
 		case !dry:
@@ -175,9 +173,9 @@ func (l local) apply(ctx context.Context, opts *Options, p settings.Paths, sdir 
 		} else {
 			moved, err = keys.Retire(f, l.retiredDir, l.stamp, nil)
 		}
-		res.moved = append(res.moved, moved...)
+		l.moved = append(l.moved, moved...)
 		for _, m := range moved {
-			res.changed = append(res.changed, m[0], m[1])
+			l.changed = append(l.changed, m[0], m[1])
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -190,7 +188,7 @@ func (l local) apply(ctx context.Context, opts *Options, p settings.Paths, sdir 
 			opts.IO.Step(iostreams.MarkOK, "Kept %s where it is: your own key file (given to setup with --key), used by other hosts too", f)
 		}
 	}
-	return res, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 var errNoChange = errors.New("no change")

@@ -32,7 +32,7 @@ type jsonDoc struct {
 	ChangedFiles []string     `json:"changed_files"`
 }
 
-func report(opts *Options, vs []victim, l local, res *localResult, dryRun bool) error {
+func report(opts *Options, vs []victim, l local, dryRun bool) error {
 	if dryRun && !opts.JSON {
 		for _, v := range vs {
 			opts.IO.Step(iostreams.MarkWarn, "Would remove %s", v.describe())
@@ -56,15 +56,13 @@ func report(opts *Options, vs []victim, l local, res *localResult, dryRun bool) 
 		}
 		doc.Removed = append(doc.Removed, jv)
 	}
-	if res != nil {
-		if res.agentRemoved {
-			doc.AgentRemoved = append(doc.AgentRemoved, l.fp)
-		}
-		for _, m := range res.moved {
-			doc.FilesMoved = append(doc.FilesMoved, jsonMove{From: m[0], To: m[1]})
-		}
-		doc.ChangedFiles = append(doc.ChangedFiles, res.changed...)
+	if l.agentRemoved {
+		doc.AgentRemoved = append(doc.AgentRemoved, l.fp)
 	}
+	for _, m := range l.moved {
+		doc.FilesMoved = append(doc.FilesMoved, jsonMove{From: m[0], To: m[1]})
+	}
+	doc.ChangedFiles = append(doc.ChangedFiles, l.changed...)
 	enc := json.NewEncoder(opts.IO.Out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)

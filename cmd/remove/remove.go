@@ -232,11 +232,10 @@ func runRemove(ctx context.Context, opts *Options) error {
 
 	plan := localPlan(opts, p, st, fp, victims)
 	if opts.DryRun {
-		res, err := plan.apply(ctx, opts, p, sdir, victims, true)
-		if err != nil {
+		if err := plan.apply(ctx, opts, p, sdir, victims, true); err != nil {
 			return err
 		}
-		return report(opts, victims, plan, &res, true)
+		return report(opts, victims, plan, true)
 	}
 	if !opts.Yes {
 		what := victims[0].describe()
@@ -270,7 +269,7 @@ func runRemove(ctx context.Context, opts *Options) error {
 	for _, v := range victims {
 		if err := deleteVictim(ctx, b, acct, v); err != nil {
 			opts.IO.Step(iostreams.MarkFail, "Could not remove %s: %v", v.describe(), err)
-			_ = report(opts, done, local{}, nil, false)
+			_ = report(opts, done, local{}, false)
 			if len(done) > 0 {
 				return errkind.PartialError(fmt.Errorf("removed %d of %d: %w", len(done), len(victims), err))
 			}
@@ -279,6 +278,6 @@ func runRemove(ctx context.Context, opts *Options) error {
 		done = append(done, v)
 		opts.IO.Step(iostreams.MarkOK, "Removed %s", v.describe())
 	}
-	res, err := plan.apply(ctx, opts, p, sdir, done, false)
-	return errors.Join(report(opts, done, plan, &res, false), err)
+	err = plan.apply(ctx, opts, p, sdir, done, false)
+	return errors.Join(report(opts, done, plan, false), err)
 }
