@@ -27,12 +27,10 @@ import (
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/settings"
 
-	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
-	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/secret"
@@ -51,50 +49,18 @@ type Options struct {
 	LookupEnv func(string) (string, bool)
 	Prompter  func() prompt.Prompter
 	Now       func() time.Time
-	Settings  func() (settings.Settings, error)
-	Paths     func() (settings.Paths, error)
-	Agent     func() (agent.Agent, error)
-	CredStore func(ctx context.Context, allowInsecure bool) (credstore.Store, error)
-	Git       gitrun.Runner
-	Resolve   func(context.Context) (settings.ResolvedCredential, error)
-	NewClient func(bbapi.Credential) (*bbapi.Client, error)
-	// ServerBackend builds the Backend of a Data Center server with its token
-	// (Factory.ServerBackend).
-	ServerBackend   func(ctx context.Context, server string) (backend.Backend, settings.ResolvedCredential, error)
-	PersistSettings func(settings.Settings) (string, error)
-	// WorkDir is the directory whose repository's remotes are checked.
-	WorkDir string
-	// Tune adjusts the checks' environment (tests: dialer, timeouts, ssh binary).
-	Tune func(*engine.Env)
+	// Env gathers what the checks read; a fresh one is built for the run after --fix.
+	Env func() (*engine.Env, error)
 
-	JSON    bool
-	Debug   bool
-	Yes     bool
-	NoInput bool
-
-	Fix            bool
-	DryRun         bool
-	PassphraseFile string
+	JSON, Debug, Yes, NoInput bool
+	Fix, DryRun               bool
+	PassphraseFile            string
 }
 
 // NewCmdDoctor builds `bbkey doctor`. runF replaces runDoctor in tests.
 func NewCmdDoctor(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{
-		IO:        f.IOStreams,
-		LookupEnv: f.LookupEnv,
-		Prompter:  f.Prompter,
-		Now:       f.Now,
-		Settings:  f.Settings,
-		Paths:     f.Paths,
-		Agent:     f.Agent,
-		CredStore: f.CredStore,
-		Git:       f.Git,
-		Resolve:   f.ResolveCredential,
-		ServerBackend: func(ctx context.Context, server string) (backend.Backend, settings.ResolvedCredential, error) {
-			return f.BackendFor(ctx, server)
-		},
-		PersistSettings: f.PersistSettings,
-	}
+	opts := &Options{IO: f.IOStreams, LookupEnv: f.LookupEnv, Prompter: f.Prompter, Now: f.Now}
+	opts.Env = func() (*engine.Env, error) { return newEnv(f, opts) }
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Diagnose what stands between you and a working git fetch over SSH",
@@ -128,16 +94,6 @@ first unless --yes, then checks again. Exit 0 when no check failed, 1 otherwise.
 			opts.Debug = f.Globals.Debug
 			opts.Yes = f.Globals.Yes
 			opts.NoInput = f.NoInput()
-			// Doctor must answer in seconds: keep retries well inside the API timeout.
-			wait := min(f.Globals.MaxWait, 2*time.Second)
-			opts.NewClient = func(c bbapi.Credential) (*bbapi.Client, error) {
-				return f.NewAPIClient(c, bbapi.WithMaxWait(wait))
-			}
-			wd, err := os.Getwd()
-			if err != nil {
-				return fmt.Errorf("finding the current directory: %w", err)
-			}
-			opts.WorkDir = wd
 			if runF != nil {
 				return runF(opts)
 			}
@@ -151,71 +107,71 @@ first unless --yes, then checks again. Exit 0 when no check failed, 1 otherwise.
 	return cmd
 }
 
-// newEnv gathers what the checks read. A fresh one is built for the run after --fix.
-func newEnv(opts *Options) (*engine.Env, error) {
-	s, err := opts.Settings()
+// newEnv gathers what the checks read from the Factory.
+func newEnv(f *cmdutil.Factory, opts *Options) (*engine.Env, error) {
+	s, err := f.Settings()
 	if err != nil {
 		return nil, err
 	}
-	p, err := opts.Paths()
+	p, err := f.Paths()
 	if err != nil {
 		return nil, err
 	}
-	getenv := func(k string) string {
-		v, _ := opts.LookupEnv(k)
-		return v
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("finding the current directory: %w", err)
 	}
+	// Doctor must answer in seconds: keep retries well inside the API timeout.
+	wait := min(f.Globals.MaxWait, 2*time.Second)
 	e := &engine.Env{
-		Settings: s, Paths: p, Now: opts.Now, Getenv: getenv, Git: opts.Git, WorkDir: opts.WorkDir,
-		Credential: opts.Resolve, NewClient: opts.NewClient, Agent: opts.Agent,
-		PersistSettings: opts.PersistSettings,
-		Passphrase:      secret.Source{File: opts.PassphraseFile, LookupEnv: opts.LookupEnv, NoInput: true},
-		FixPassphrase:   secret.Source{File: opts.PassphraseFile, LookupEnv: opts.LookupEnv, NoInput: opts.NoInput},
-	}
-	if !opts.NoInput && opts.Prompter != nil {
-		e.FixPassphrase.Prompter = opts.Prompter()
-	}
-	if opts.CredStore != nil {
-		e.CredStore = func(ctx context.Context) (credstore.Store, error) { return opts.CredStore(ctx, true) }
-	}
-	if opts.ServerBackend != nil {
-		e.ServerBackend = func(ctx context.Context, server string) (backend.Backend, error) {
-			b, _, err := opts.ServerBackend(ctx, server)
+		Settings: s, Paths: p, Now: f.Now, Getenv: f.Getenv, Git: f.Git, WorkDir: wd,
+		Credential: f.ResolveCredential, Agent: f.Agent, PersistSettings: f.PersistSettings,
+		NewClient: func(c bbapi.Credential) (*bbapi.Client, error) { return f.NewAPIClient(c, bbapi.WithMaxWait(wait)) },
+		CredStore: func(ctx context.Context) (credstore.Store, error) { return f.CredStore(ctx, true) },
+		ServerBackend: func(ctx context.Context, server string) (backend.Backend, error) {
+			b, _, err := f.BackendFor(ctx, server)
 			return b, err
-		}
+		},
 	}
 	if s.SSHEndpoint == settings.DefaultSSHEndpoint {
 		e.Fallback = settings.AltSSHEndpoint
 	}
-	if v, ok := opts.LookupEnv(FallbackEnv); ok {
+	if v, ok := f.LookupEnv(FallbackEnv); ok {
 		e.Fallback = v
 	}
 	if opts.Debug {
-		e.Trace = opts.IO.ErrOut
+		e.Trace = f.IOStreams.ErrOut
 	}
-	if opts.Tune != nil {
-		opts.Tune(e)
+	return e, nil
+}
+
+// checkEnv builds the checks' environment with this run's passphrase sources.
+func checkEnv(opts *Options) (*engine.Env, error) {
+	e, err := opts.Env()
+	if err != nil {
+		return nil, err
+	}
+	e.Passphrase = secret.Source{File: opts.PassphraseFile, LookupEnv: opts.LookupEnv, NoInput: true}
+	e.FixPassphrase = secret.Source{File: opts.PassphraseFile, LookupEnv: opts.LookupEnv, NoInput: opts.NoInput}
+	if !opts.NoInput && opts.Prompter != nil {
+		e.FixPassphrase.Prompter = opts.Prompter()
 	}
 	return e, nil
 }
 
 func runDoctor(ctx context.Context, opts *Options) error {
+	env, err := checkEnv(opts)
+	if err != nil {
+		return err
+	}
 	if opts.Fix && !opts.DryRun {
 		// --fix may write keys, the ssh config and the state: the writers' lock comes
 		// before the checks read them and is held until the last fix is written.
-		p, err := opts.Paths()
-		if err != nil {
-			return err
-		}
-		lock, err := state.Dir{Path: p.ConfigDir, Now: opts.Now}.LockCommand(ctx, "doctor --fix", opts.LookupEnv, opts.IO.ErrOut)
+		lock, err := state.Dir{Path: env.Paths.ConfigDir, Now: opts.Now}.LockCommand(ctx, "doctor --fix", opts.LookupEnv, opts.IO.ErrOut)
 		if err != nil {
 			return err
 		}
 		defer lock.Unlock()
-	}
-	env, err := newEnv(opts)
-	if err != nil {
-		return err
 	}
 	results := engine.Run(ctx, env, checksFor(env))
 	fixes := engine.Fixes(results)
@@ -271,7 +227,7 @@ func runDoctor(ctx context.Context, opts *Options) error {
 		}
 		opts.IO.Step(iostreams.MarkOK, "Fixed (%s): %s", strings.Join(f.Checks, ", "), f.Description)
 	}
-	env2, err := newEnv(opts)
+	env2, err := checkEnv(opts)
 	if err != nil {
 		return err
 	}

@@ -62,27 +62,23 @@ func retiredWorld(t *testing.T) (*Options, string, *iostreams.SyncBuffer, *iostr
 	}
 	ios, _, out, errOut := iostreams.Test()
 	env := h.LookupEnv()
-	opts := &Options{
-		IO:        ios,
-		LookupEnv: env,
-		Now:       func() time.Time { return time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC) },
-		Settings: func() (settings.Settings, error) {
-			return settings.Settings{SSHHost: settings.DefaultSSHHost, SSHEndpoint: settings.DefaultSSHEndpoint, APIURL: settings.DefaultAPIURL}, nil
-		},
-		Paths: func() (settings.Paths, error) {
-			return settings.Paths{Home: h.Dir, SSHDir: h.SSHDir, SSHDirFromEnv: true, ConfigDir: filepath.Join(h.ConfigDir, "bbkey")}, nil
-		},
-		Agent: func() (agent.Agent, error) { return &agenttest.Fake{}, nil },
-		Git:   gitrun.Exec{Env: h.Env()},
-		Resolve: func(context.Context) (settings.ResolvedCredential, error) {
-			return settings.ResolvedCredential{}, errkind.AuthError(settings.ErrNoCredential)
-		},
-		WorkDir: h.Dir,
-		Tune: func(e *engine.Env) {
-			e.Dial = func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("no network in tests") }
-			e.LookupHost = func(context.Context, string) ([]string, error) { return nil, errors.New("no network in tests") }
-			e.Fallback = ""
-		},
+	now := func() time.Time { return time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC) }
+	opts := &Options{IO: ios, LookupEnv: env, Now: now}
+	opts.Env = func() (*engine.Env, error) {
+		return &engine.Env{
+			Settings: settings.Settings{SSHHost: settings.DefaultSSHHost, SSHEndpoint: settings.DefaultSSHEndpoint, APIURL: settings.DefaultAPIURL},
+			Paths:    settings.Paths{Home: h.Dir, SSHDir: h.SSHDir, SSHDirFromEnv: true, ConfigDir: filepath.Join(h.ConfigDir, "bbkey")},
+			Now:      now,
+			Getenv:   func(k string) string { v, _ := env(k); return v },
+			Agent:    func() (agent.Agent, error) { return &agenttest.Fake{}, nil },
+			Git:      gitrun.Exec{Env: h.Env()},
+			Credential: func(context.Context) (settings.ResolvedCredential, error) {
+				return settings.ResolvedCredential{}, errkind.AuthError(settings.ErrNoCredential)
+			},
+			WorkDir:    h.Dir,
+			Dial:       func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("no network in tests") },
+			LookupHost: func(context.Context, string) ([]string, error) { return nil, errors.New("no network in tests") },
+		}, nil
 	}
 	return opts, kh, out, errOut
 }
