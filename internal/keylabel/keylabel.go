@@ -22,28 +22,16 @@ type Label struct {
 	TTL     time.Duration // 0 when the label has none
 }
 
-// validName is what a key name may contain, ^[a-z0-9][a-z0-9._-]{0,62}$: it ends up in
-// file names and ssh Host aliases. (Checked by hand: a regexp compiled at package init
-// costs every bbkey start-up, --version included.)
-func validName(s string) bool {
-	if len(s) == 0 || len(s) > 63 {
-		return false
-	}
-	for i := range len(s) {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case i > 0 && (c == '.' || c == '_' || c == '-'):
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// ValidName reports whether name can be used as a key name.
+// ValidName reports whether name can be used as a key name, ^[a-z0-9][a-z0-9._-]{0,62}$:
+// it ends up in file names and ssh Host aliases. (Checked by hand: a regexp compiled at
+// package init costs every bbkey start-up.)
 func ValidName(name string) error {
-	if !validName(name) {
+	ok := len(name) > 0 && len(name) <= 63
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || i > 0 && (c == '.' || c == '_' || c == '-')
+	}
+	if !ok {
 		return fmt.Errorf("invalid key name %q: use 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", name)
 	}
 	return nil
@@ -102,9 +90,6 @@ func Parse(s string) (Label, bool) {
 	return l, true
 }
 
-// Age is how old the key is at now, by its label's date.
-func (l Label) Age(now time.Time) time.Duration { return now.Sub(l.Created) }
-
 // ParseDuration accepts Go durations plus days and weeks: "90d", "2w", "36h", "1d12h".
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
@@ -113,27 +98,20 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	var total time.Duration
 	rest := s
-	for rest != "" {
-		i := 0
-		for i < len(rest) && (rest[i] >= '0' && rest[i] <= '9') {
-			i++
-		}
-		if i == 0 || i == len(rest) {
-			break
-		}
-		unit := rest[i]
-		if unit != 'd' && unit != 'w' {
+	for {
+		i := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+		if i <= 0 || rest[i] != 'd' && rest[i] != 'w' {
 			break
 		}
 		n, err := strconv.Atoi(rest[:i])
 		if err != nil {
 			return 0, fmt.Errorf("invalid duration %q", s)
 		}
-		day := 24 * time.Hour
-		if unit == 'w' {
-			day *= 7
+		unit := 24 * time.Hour
+		if rest[i] == 'w' {
+			unit *= 7
 		}
-		total += time.Duration(n) * day
+		total += time.Duration(n) * unit
 		rest = rest[i+1:]
 	}
 	if rest != "" {
