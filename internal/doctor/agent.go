@@ -38,7 +38,7 @@ func checkAgent(_ context.Context, e *Env, _ Deps) Result {
 		}
 		return r
 	}
-	where := e.getenv("SSH_AUTH_SOCK")
+	where := e.Getenv("SSH_AUTH_SOCK")
 	if c, ok := ai.Agent.(*agent.Client); ok {
 		where = c.Addr
 	}
@@ -46,7 +46,7 @@ func checkAgent(_ context.Context, e *Env, _ Deps) Result {
 		where = "the agent"
 	}
 	r := Result{Status: OK, Summary: fmt.Sprintf("%s answers and holds %d %s", where, len(ai.IDs), text.Plural(len(ai.IDs), "key", "keys"))}
-	if e.getenv("SSH_AUTH_SOCK") == "" {
+	if e.Getenv("SSH_AUTH_SOCK") == "" {
 		// Windows' own agent answers: make sure it will after a reboot too.
 		if problem, fix, ok := e.agentService(); ok && problem != "" {
 			r.Status, r.Summary, r.Fix = Warn, r.Summary+"; but "+problem, fix
@@ -173,14 +173,14 @@ func checkGitSSH(ctx context.Context, e *Env, _ Deps) Result {
 	if dir == "" {
 		dir = e.Paths.Home
 	}
-	which, err := gitssh.Find(ctx, e.Git, dir, e.getenv)
+	which, err := gitssh.Find(ctx, e.Git, dir, e.Getenv)
 	if err != nil {
 		return Result{Status: Warn, Summary: "cannot read git's core.sshCommand: " + err.Error()}
 	}
 	if which.IsWindowsOpenSSH() {
 		return Result{Status: OK, Summary: "git uses Windows OpenSSH: " + which.String()}
 	}
-	win := gitssh.WindowsSSH(e.getenv)
+	win := gitssh.WindowsSSH(e.Getenv)
 	r := Result{Status: Warn,
 		Summary: "git uses " + which.String() + ", not Windows OpenSSH, so it cannot reach the Windows agent",
 		Cause:   "Git for Windows ships its own ssh.exe and uses it unless told otherwise; that ssh does not talk to the ssh-agent service, so the passphrase is asked every time",

@@ -7,7 +7,7 @@ func Checks(t Timeouts) []Check {
 	if t == (Timeouts{}) {
 		t = DefaultTimeouts
 	}
-	return append([]Check{
+	return []Check{
 		{ID: "credential", Title: "Bitbucket credential", Timeout: t.API + t.Local, Run: checkCredential},
 		{ID: "scopes", Title: "credential scopes", Deps: []string{"credential"}, Run: checkScopes},
 		{ID: "secrets", Title: "leaked secrets", Run: checkSecrets},
@@ -31,7 +31,12 @@ func Checks(t Timeouts) []Check {
 		{ID: "remotes", Title: "remotes", Run: checkRemotes},
 		{ID: "schedule", Title: "rotation timer", Run: checkSchedule},
 		{ID: "proof", Title: "SSH proof", Deps: []string{"host-key", "key-on-bitbucket"}, Timeout: 2 * t.Proof, Run: checkProof},
-	}, DataCenterChecks(t)...)
+		// Each Data Center server bbkey's state records keys on, and the selected one.
+		{ID: "dc-token", Title: "Data Center token", Timeout: 2 * t.API, Run: checkDCToken},
+		{ID: "dc-host-key", Title: "Data Center host key", Deps: []string{"dc-token"}, Timeout: t.API + t.Network, Run: checkDCHostKey},
+		{ID: "dc-ssh-host", Title: "Data Center Host block", Run: checkDCHostBlock},
+		{ID: "dc-proof", Title: "Data Center SSH proof", Deps: []string{"dc-host-key"}, Timeout: 2 * t.Proof, Run: checkDCProof},
+	}
 }
 
 // CloudOnly are the checks that ask Bitbucket Cloud or its SSH endpoint: a machine whose

@@ -72,7 +72,7 @@ func checkCredential(ctx context.Context, e *Env, _ Deps) Result {
 	if ui.Cred.Credential.Kind() == bbapi.KindAPIToken && (ui.Cred.Source == settings.SourceStore || ui.Cred.Source == settings.SourceFileStore) && e.CredStore != nil {
 		if created, ok := storedCreated(ctx, e); ok {
 			expires := created.Add(TokenMaxLifetime)
-			if left := expires.Sub(e.now()); left < ExpiryWarning {
+			if left := expires.Sub(e.Now()); left < ExpiryWarning {
 				r.Status = Warn
 				r.Details = append(r.Details, fmt.Sprintf("stored on %s: API tokens live at most a year, so it expires by %s at the latest",
 					created.UTC().Format(time.DateOnly), expires.UTC().Format(time.DateOnly)))

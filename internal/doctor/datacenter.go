@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -27,19 +26,6 @@ import (
 	"github.com/bbkey/bbkey/internal/state"
 )
 
-// DataCenterChecks are the checks of the Data Center servers, in report order.
-func DataCenterChecks(t Timeouts) []Check {
-	if t == (Timeouts{}) {
-		t = DefaultTimeouts
-	}
-	return []Check{
-		{ID: "dc-token", Title: "Data Center token", Timeout: 2 * t.API, Run: checkDCToken},
-		{ID: "dc-host-key", Title: "Data Center host key", Deps: []string{"dc-token"}, Timeout: t.API + t.Network, Run: checkDCHostKey},
-		{ID: "dc-ssh-host", Title: "Data Center Host block", Run: checkDCHostBlock},
-		{ID: "dc-proof", Title: "Data Center SSH proof", Deps: []string{"dc-host-key"}, Timeout: 2 * t.Proof, Run: checkDCProof},
-	}
-}
-
 // dcServer is what the checks learn of one server, once.
 type dcServer struct {
 	URL string
@@ -54,23 +40,15 @@ type dcServer struct {
 
 func (e *Env) loadDCServers() []*dcServer {
 	st, _ := e.state()
-	urls := map[string]bool{}
-	if st != nil {
-		for u, v := range st.Servers {
-			if len(v.Accounts)+len(v.AccessKeys) > 0 {
-				urls[u] = true
-			}
-		}
-	}
-	if e.Settings.Server != "" {
-		urls[e.Settings.Server] = true
-	}
 	var list []*dcServer
 	var wg sync.WaitGroup
-	for _, u := range slices.Sorted(maps.Keys(urls)) {
+	for _, u := range e.knownServers() {
 		s := &dcServer{URL: u}
 		if st != nil {
 			s.Entry = st.Servers[u]
+		}
+		if u != e.Settings.Server && (s.Entry == nil || len(s.Entry.Accounts)+len(s.Entry.AccessKeys) == 0) {
+			continue
 		}
 		list = append(list, s)
 		wg.Go(func() {

@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -131,20 +132,6 @@ type userInfo struct {
 	Scopes []string
 }
 
-func (e *Env) now() time.Time {
-	if e.Now == nil {
-		return time.Now()
-	}
-	return e.Now()
-}
-
-func (e *Env) getenv(k string) string {
-	if e.Getenv == nil {
-		return ""
-	}
-	return e.Getenv(k)
-}
-
 // apiCtx bounds the shared Bitbucket calls by the API timeout, whichever check asks
 // first.
 func (e *Env) apiCtx() (context.Context, context.CancelFunc) {
@@ -154,6 +141,12 @@ func (e *Env) apiCtx() (context.Context, context.CancelFunc) {
 // init sets the defaults and the lazily computed facts several checks share.
 func (e *Env) init(ctx context.Context) {
 	e.ctx = ctx
+	if e.Now == nil {
+		e.Now = time.Now
+	}
+	if e.Getenv == nil {
+		e.Getenv = func(string) string { return "" }
+	}
 	if e.Timeouts == (Timeouts{}) {
 		e.Timeouts = DefaultTimeouts
 	}
@@ -222,19 +215,14 @@ func (e *Env) init(ctx context.Context) {
 		ids, err := a.List()
 		return agentInfo{Agent: a, IDs: ids}, err
 	})
-	e.plan = sync.OnceValues(func() (*remote.Plan, error) {
-		if e.Git == nil || e.WorkDir == "" {
-			return nil, errNoRepo
-		}
-		return planHere(e.ctx, e)
-	})
+	e.plan = sync.OnceValues(func() (*remote.Plan, error) { return planHere(e.ctx, e) })
 	e.scrub = sync.OnceValues(func() ([]*remote.ScrubPlan, error) {
 		if e.Git == nil {
 			return nil, errors.New("git is not available")
 		}
 		var out []*remote.ScrubPlan
 		for _, t := range e.scrubTargets() {
-			sp, err := remote.PlanScrubFor(e.ctx, e.Git, e.Paths.Home, e.getenv("XDG_CONFIG_HOME"), t)
+			sp, err := remote.PlanScrubFor(e.ctx, e.Git, e.Paths.Home, e.Getenv("XDG_CONFIG_HOME"), t)
 			if err != nil {
 				return nil, err
 			}
@@ -317,14 +305,7 @@ func (e *Env) cloudKeys() ([]managedKey, error) {
 	return slices.DeleteFunc(slices.Clone(mks), func(k managedKey) bool { return k.Server != "" }), err
 }
 
-var runtimeGOOS = runtime.GOOS
-
-func (e *Env) goos() string {
-	if e.GOOS != "" {
-		return e.GOOS
-	}
-	return runtimeGOOS
-}
+func (e *Env) goos() string { return cmp.Or(e.GOOS, runtime.GOOS) }
 
 // sshBinary finds ssh.
 func (e *Env) sshBinary() (string, error) {

@@ -246,7 +246,7 @@ func checkKeyAge(_ context.Context, e *Env, _ Deps) Result {
 	if err != nil || len(mks) == 0 {
 		return Result{Status: Skipped, Summary: "skipped: no bbkey key to check"}
 	}
-	now := e.now()
+	now := e.Now()
 	var fs []finding
 	for _, k := range mks {
 		ka := keylabel.AgeOf(k.Kind != keys.KindAccess, k.Label, k.Created)
@@ -282,7 +282,7 @@ func checkKeyOnBitbucket(ctx context.Context, e *Env, deps Deps) Result {
 	if len(mks) == 0 || err != nil {
 		return Result{Status: Skipped, Summary: "skipped: no bbkey key to look up, or the credential could not be checked"}
 	}
-	now := e.now()
+	now := e.Now()
 	var fs []finding
 	for _, k := range mks {
 		if k.Kind != keys.KindAccount || k.Fingerprint == "" {

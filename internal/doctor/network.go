@@ -174,7 +174,7 @@ func retiredFix(e *Env, path string) *Fix {
 					out.Write(l)
 				}
 			}
-			backup, err := remote.WriteBackup(target, data, e.now())
+			backup, err := remote.WriteBackup(target, data, e.Now())
 			if err != nil {
 				return nil, err
 			}

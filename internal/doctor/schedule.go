@@ -32,7 +32,7 @@ func checkSchedule(_ context.Context, e *Env, _ Deps) Result {
 		return Result{Status: OK, Summary: "none installed: keys are rotated by hand (`bbkey rotate --schedule weekly` installs a timer)"}
 	}
 	const stopped = "a failing or stopped timer means the keys are no longer rotated, and nobody is told"
-	now := e.now()
+	now := e.Now()
 	var fs []finding
 	for _, id := range slices.Sorted(maps.Keys(st.Schedules)) {
 		rec := st.Schedules[id]

@@ -173,12 +173,12 @@ func scrubFix(e *Env) *Fix {
 			var changed []string
 			var errs []error
 			for _, t := range e.scrubTargets() {
-				sp, err := remote.PlanScrubFor(ctx, e.Git, e.Paths.Home, e.getenv("XDG_CONFIG_HOME"), t)
+				sp, err := remote.PlanScrubFor(ctx, e.Git, e.Paths.Home, e.Getenv("XDG_CONFIG_HOME"), t)
 				if err != nil {
 					errs = append(errs, err)
 					continue
 				}
-				if err := remote.Scrub(ctx, e.Git, sp, e.now()); err != nil {
+				if err := remote.Scrub(ctx, e.Git, sp, e.Now()); err != nil {
 					errs = append(errs, err)
 				}
 				for _, f := range sp.Files {

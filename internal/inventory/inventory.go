@@ -186,14 +186,11 @@ type Source struct {
 	Now     time.Time
 }
 
-// checked reports whether any Bitbucket was asked.
-func (s Source) checked() bool { return len(s.Remotes) > 0 }
-
 // checkedFor reports whether the Bitbucket a key belongs to was asked: the server its
 // state entry names (Cloud's for ""), or any Bitbucket for a key the state does not know.
 func (s Source) checkedFor(k *Key) bool {
 	if k.State == nil {
-		return s.checked()
+		return len(s.Remotes) > 0
 	}
 	return slices.ContainsFunc(s.Remotes, func(r Remote) bool { return r.Backend.Server() == k.State.Server })
 }
