@@ -169,7 +169,9 @@ func retiredFix(e *Env, path string) *Fix {
 				drop[s.Line] = true
 			}
 			var out bytes.Buffer
-			for n, l := range lines(data) {
+			n := 0
+			for l := range bytes.Lines(data) {
+				n++
 				if !drop[n] {
 					out.Write(l)
 				}

@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/identity"
+	"github.com/bbkey/bbkey/internal/inventory"
 	"github.com/bbkey/bbkey/internal/redact"
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/state"
@@ -53,7 +55,7 @@ func syncFix(e *Env) *Fix {
 // nothing to derive the files from (and a sync would empty them), so the checks skip.
 func syncChanges(e *Env, deps Deps) (identity.Result, *Result) {
 	st, err := e.state()
-	if err == nil && !hasKeys(st) {
+	if err == nil && len(inventory.RecordedKeys(st)) == 0 {
 		r := Result{Status: Skipped, Summary: "skipped: bbkey's state records no key"}
 		if d, bad := deps.failed("key-files"); bad {
 			r = skip(d)
@@ -68,12 +70,7 @@ func syncChanges(e *Env, deps Deps) (identity.Result, *Result) {
 }
 
 func changedFile(sr identity.Result, path string) bool {
-	for _, f := range sr.ChangedFiles {
-		if filepath.Clean(f) == filepath.Clean(path) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(sr.ChangedFiles, func(f string) bool { return filepath.Clean(f) == filepath.Clean(path) })
 }
 
 func checkSSHInclude(_ context.Context, e *Env, deps Deps) Result {
@@ -104,8 +101,9 @@ func checkSSHInclude(_ context.Context, e *Env, deps Deps) Result {
 	case err != nil:
 		r.Summary = "cannot read " + files.UserConfig + ": " + err.Error()
 	default:
-		first, at := true, 0
-		for n, line := range lines(data) {
+		first, at, n := true, 0, 0
+		for line := range bytes.Lines(data) {
+			n++
 			if sshconfig.IsIncludeLine(line) {
 				at = n
 				break
@@ -124,19 +122,6 @@ func checkSSHInclude(_ context.Context, e *Env, deps Deps) Result {
 		}
 	}
 	return r
-}
-
-// lines numbers the lines of data from 1.
-func lines(data []byte) func(func(int, []byte) bool) {
-	return func(yield func(int, []byte) bool) {
-		n := 0
-		for l := range bytes.Lines(data) {
-			n++
-			if !yield(n, l) {
-				return
-			}
-		}
-	}
 }
 
 func checkSSHHosts(_ context.Context, e *Env, deps Deps) Result {
@@ -341,18 +326,4 @@ func samePath(a, b, home string) bool {
 		a = filepath.Join(home, a[2:])
 	}
 	return filepath.Clean(filepath.FromSlash(a)) == filepath.Clean(filepath.FromSlash(b))
-}
-
-// hasKeys reports whether the state records a key on any Bitbucket, Cloud or a Data
-// Center server.
-func hasKeys(st *state.State) bool {
-	if len(st.Accounts)+len(st.AccessKeys) > 0 {
-		return true
-	}
-	for _, v := range st.Servers {
-		if len(v.Accounts)+len(v.AccessKeys) > 0 {
-			return true
-		}
-	}
-	return false
 }
