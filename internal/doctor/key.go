@@ -106,10 +106,28 @@ func pubFix(k managedKey) *Fix {
 		}}
 }
 
-// permFix is one chmod.
+// permFix is one chmod, or on Windows (acl) one reset of a file's ACL to private.
 type permFix struct {
 	path string
 	mode fs.FileMode
+	acl  bool
+}
+
+func applyPerms(fx []permFix) func(context.Context) ([]string, error) {
+	return func(context.Context) ([]string, error) {
+		var changed []string
+		for _, c := range fx {
+			err := os.Chmod(c.path, c.mode)
+			if c.acl {
+				err = fsutil.MakePrivate(c.path)
+			}
+			if err != nil {
+				return changed, err
+			}
+			changed = append(changed, c.path)
+		}
+		return changed, nil
+	}
 }
 
 func checkKeyPermissions(_ context.Context, e *Env, _ Deps) Result {
@@ -117,8 +135,8 @@ func checkKeyPermissions(_ context.Context, e *Env, _ Deps) Result {
 	if err != nil || len(mks) == 0 {
 		return Result{Status: Skipped, Summary: "skipped: no bbkey key to check"}
 	}
-	var problems, manual, acls, unread []string
-	var chmods []permFix
+	var problems, manual, unread, aclPaths []string
+	var chmods, acls []permFix
 	check := func(err error, path string, mode fs.FileMode) {
 		var pe *keys.PermissionError
 		if !errors.As(err, &pe) {
@@ -130,9 +148,10 @@ func checkKeyPermissions(_ context.Context, e *Env, _ Deps) Result {
 		problems = append(problems, pe.Path+" "+pe.Problem)
 		switch {
 		case strings.HasPrefix(pe.Fix, "chmod "):
-			chmods = append(chmods, permFix{path, mode})
+			chmods = append(chmods, permFix{path, mode, false})
 		case strings.HasPrefix(pe.Fix, "icacls "):
-			acls = append(acls, path) // Windows: doctor --fix resets the ACL
+			acls = append(acls, permFix{path, mode, true}) // Windows: doctor --fix resets the ACL
+			aclPaths = append(aclPaths, path)
 			manual = append(manual, pe.Fix)
 		default:
 			manual = append(manual, pe.Fix)
@@ -172,39 +191,16 @@ func checkKeyPermissions(_ context.Context, e *Env, _ Deps) Result {
 		cmds = append(cmds, fmt.Sprintf("chmod %o %s", c.mode, c.path))
 	}
 	cmds = append(cmds, manual...)
-	if len(acls) > 0 {
-		r := Result{Status: Fail, Summary: strings.Join(problems, "; "),
-			Cause: "Windows OpenSSH refuses a private key whose ACL lets in anyone but you, SYSTEM and Administrators (UNPROTECTED PRIVATE KEY FILE), and a secret others can read protects nothing",
-			Fix:   "run: bbkey doctor --fix, or: " + strings.Join(cmds, " && ")}
-		r.fixes = []*Fix{{Key: "acl", Description: "make private to you (a protected ACL for you, SYSTEM and Administrators): " + strings.Join(acls, ", "),
-			apply: func(context.Context) ([]string, error) {
-				var changed []string
-				for _, p := range acls {
-					if err := fsutil.MakePrivate(p); err != nil {
-						return changed, err
-					}
-					changed = append(changed, p)
-				}
-				return changed, nil
-			}}}
-		return r
-	}
 	r := Result{Status: Fail, Summary: strings.Join(problems, "; "),
 		Cause: "ssh refuses a private key others can read (UNPROTECTED PRIVATE KEY FILE), and a directory others can write lets them swap your keys",
-		Fix:   "run: " + strings.Join(cmds, " && "),
-	}
-	if len(chmods) > 0 && len(manual) == 0 {
-		r.fixes = []*Fix{{Key: "chmod", Description: "tighten permissions: " + strings.Join(cmds, "; "),
-			apply: func(context.Context) ([]string, error) {
-				var changed []string
-				for _, c := range chmods {
-					if err := os.Chmod(c.path, c.mode); err != nil {
-						return changed, err
-					}
-					changed = append(changed, c.path)
-				}
-				return changed, nil
-			}}}
+		Fix:   "run: " + strings.Join(cmds, " && ")}
+	switch {
+	case len(acls) > 0:
+		r.Cause = "Windows OpenSSH refuses a private key whose ACL lets in anyone but you, SYSTEM and Administrators (UNPROTECTED PRIVATE KEY FILE), and a secret others can read protects nothing"
+		r.Fix = "run: bbkey doctor --fix, or: " + strings.Join(cmds, " && ")
+		r.fixes = []*Fix{{Key: "acl", Description: "make private to you (a protected ACL for you, SYSTEM and Administrators): " + strings.Join(aclPaths, ", "), apply: applyPerms(acls)}}
+	case len(manual) == 0:
+		r.fixes = []*Fix{{Key: "chmod", Description: "tighten permissions: " + strings.Join(cmds, "; "), apply: applyPerms(chmods)}}
 	}
 	return r
 }
