@@ -131,11 +131,9 @@ func isNetErr(err error) bool {
 	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// Scopes of an API token (API.md §2), by what bbkey does with them.
-var (
-	accountScopes = []string{"read:user:bitbucket", "read:ssh-key:bitbucket", "write:ssh-key:bitbucket", "delete:ssh-key:bitbucket"}
-	listScopes    = []string{"read:repository:bitbucket", "read:workspace:bitbucket"}
-)
+// The scopes of an API token (API.md §2) that list --workspace and add-access-key
+// --workspace use.
+var listScopes = []string{"read:repository:bitbucket", "read:workspace:bitbucket"}
 
 func checkScopes(_ context.Context, e *Env, deps Deps) Result {
 	if d, bad := deps.failed("credential"); bad {
@@ -146,64 +144,52 @@ func checkScopes(_ context.Context, e *Env, deps Deps) Result {
 		return Result{Status: Skipped, Summary: "skipped: the credential could not be checked"}
 	}
 	mks, _ := e.cloudKeys()
-	hasAccount := len(mks) == 0 || slices.ContainsFunc(mks, func(k managedKey) bool { return k.Kind == keys.KindAccount })
-	var repoTargets, projectTargets bool
+	uses := [3]bool{len(mks) == 0 || slices.ContainsFunc(mks, func(k managedKey) bool { return k.Kind == keys.KindAccount }), false, false}
 	for _, k := range mks {
 		for _, t := range k.Targets {
-			repoTargets = repoTargets || t.Kind == state.TargetRepo
-			projectTargets = projectTargets || t.Kind == state.TargetProject
+			uses[1] = uses[1] || t.Kind == state.TargetRepo
+			uses[2] = uses[2] || t.Kind == state.TargetProject
 		}
 	}
 	kind := ui.Cred.Credential.Kind()
-	switch kind {
-	case bbapi.KindAccessToken:
-		if hasAccount {
+	if kind == bbapi.KindAccessToken {
+		if uses[0] {
 			return Result{Status: Fail,
 				Summary: "the credential is an access token, which cannot manage a person's SSH keys",
 				Cause:   "repository, project and workspace access tokens act as a pseudo-user; account keys need a user's API token",
 				Fix:     "use an API token: set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN, or run: bbkey auth login (tokens are made at " + TokenURL + ")"}
 		}
 		return Result{Status: OK, Summary: "access token: enough for access keys"}
-	case bbapi.KindOAuth:
-		if ui.Scopes == nil {
-			return Result{Status: OK, Summary: "OAuth consumer; Bitbucket did not list its scopes"}
-		}
-		var missing []string
-		if hasAccount && !slices.Contains(ui.Scopes, "account:write") {
-			missing = append(missing, "account:write")
-		}
-		if repoTargets && !slices.Contains(ui.Scopes, "repository:admin") {
-			missing = append(missing, "repository:admin")
-		}
-		if projectTargets && !slices.Contains(ui.Scopes, "project:admin") {
-			missing = append(missing, "project:admin")
-		}
-		if len(missing) > 0 {
-			return Result{Status: Fail, Summary: "the OAuth consumer lacks " + strings.Join(missing, ", "),
-				Cause: "bbkey cannot manage these keys without them",
-				Fix:   "add the permissions " + strings.Join(missing, ", ") + " to the consumer in the workspace settings (OAuth consumers)"}
-		}
-		return Result{Status: OK, Summary: "OAuth consumer scopes: " + strings.Join(ui.Scopes, ", ")}
+	}
+	// The scopes account keys, repository and project access keys need.
+	need := [3][]string{{"read:user:bitbucket", "read:ssh-key:bitbucket", "write:ssh-key:bitbucket", "delete:ssh-key:bitbucket"},
+		{"admin:repository:bitbucket"}, {"admin:project:bitbucket"}}
+	what := "the API token"
+	if kind == bbapi.KindOAuth {
+		need, what = [3][]string{{"account:write"}, {"repository:admin"}, {"project:admin"}}, "the OAuth consumer"
 	}
 	if ui.Scopes == nil {
-		return Result{Status: OK, Summary: "Bitbucket did not list the token's scopes; each is checked when it is used"}
+		return Result{Status: OK, Summary: "Bitbucket did not list the scopes of " + what + "; each is checked when it is used"}
 	}
-	var need []string
-	if hasAccount {
-		need = append(need, accountScopes...)
+	var missing []string
+	for i, use := range uses {
+		for _, sc := range need[i] {
+			if use && !slices.Contains(ui.Scopes, sc) {
+				missing = append(missing, sc)
+			}
+		}
 	}
-	if repoTargets {
-		need = append(need, "admin:repository:bitbucket")
-	}
-	if projectTargets {
-		need = append(need, "admin:project:bitbucket")
-	}
-	missing := slices.DeleteFunc(slices.Clone(need), func(s string) bool { return slices.Contains(ui.Scopes, s) })
-	if len(missing) > 0 {
-		return Result{Status: Fail,
-			Summary: "the API token lacks " + strings.Join(missing, ", "),
-			Cause:   "without them bbkey cannot list, add, rotate or remove the keys this machine uses",
-			Fix:     renewFix(ui.Cred.Source) + " (include " + strings.Join(missing, ", ") + ")"}
+	switch {
+	case len(missing) > 0 && kind == bbapi.KindOAuth:
+		return Result{Status: Fail, Summary: "the OAuth consumer lacks " + strings.Join(missing, ", "),
+			Cause: "bbkey cannot manage these keys without them",
+			Fix:   "add the permissions " + strings.Join(missing, ", ") + " to the consumer in the workspace settings (OAuth consumers)"}
+	case len(missing) > 0:
+		return Result{Status: Fail, Summary: "the API token lacks " + strings.Join(missing, ", "),
+			Cause: "without them bbkey cannot list, add, rotate or remove the keys this machine uses",
+			Fix:   renewFix(ui.Cred.Source) + " (include " + strings.Join(missing, ", ") + ")"}
+	case kind == bbapi.KindOAuth:
+		return Result{Status: OK, Summary: "OAuth consumer scopes: " + strings.Join(ui.Scopes, ", ")}
 	}
 	optMissing := slices.DeleteFunc(slices.Clone(listScopes), func(s string) bool { return slices.Contains(ui.Scopes, s) })
 	if len(optMissing) > 0 {
