@@ -1,25 +1,10 @@
-// Package accesskey adds one machine's access key to many Bitbucket repositories and
-// projects (bbkey add-access-key) within Bitbucket's budget of 1,000 calls an hour.
-//
-// The call budget decides the design. A target costs one POST and nothing else: there is
-// no GET per repository to ask whether the key is already there. Instead the state
-// records every target as soon as it is done (with Bitbucket's key id), so an interrupted
-// or rate-limited run is finished by running it again, which only does what is missing;
-// and a "someone has already added that access key" answer, which costs one listing of
-// that repository's keys to learn the id, counts as already done. Workspaces are expanded
-// by listing their repositories a hundred at a time.
-//
-// Bitbucket Data Center is reached through the same backend.Backend. What differs there:
-// names are PROJ/slug and bare project keys; --all is every repository the token
-// administers; access keys may write (--write); and posting a key a target already has
-// changes its permission, so where the key may already be there (this run did not make
-// it) the target's keys are looked at first, which costs one GET per target.
-//
-// The package has the targets (what the user named, expanded and deduplicated, and what
-// the state already records), their results and the progress on stderr. The adding is
-// internal/provision's pipeline (one add per target on internal/bulk's pool: bounded
-// concurrency, stopping cleanly when the wait budget runs out, batched recording), and
-// so is the read-only proof over SSH with real git (provision.Proof).
+// Package accesskey is the targets of `bbkey add-access-key`: what the user named,
+// expanded (a workspace's repositories a hundred a call; on Data Center every one the
+// token administers) and deduplicated, and which an earlier run recorded as done. Every
+// target costs one call (two on Data Center for a key this run did not make: posting a
+// key a place has changes its permission, so it is looked at first), and each is
+// recorded as soon as it is done, so an interrupted or rate-limited run is finished by
+// running it again. The adding is provision's pipeline.
 package accesskey
 
 import (
@@ -38,10 +23,8 @@ import (
 )
 
 // Spec is what the user asked for: repositories and projects by name, and the
-// repositories of a workspace (all those the user administers, or those matching a
-// Bitbucket filter query). On Data Center names are PROJ/slug (~user/slug) and bare
-// project keys, and All is every repository the credential administers: no workspace,
-// no query.
+// repositories of a workspace (All, or those matching Query). On Data Center All is every
+// repository the credential administers: no workspace, no query.
 type Spec struct {
 	Repos      []string // WS/SLUG (Data Center: PROJ/slug)
 	Projects   []string // WS/KEY (Data Center: KEY)

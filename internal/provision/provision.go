@@ -1,25 +1,13 @@
-// Package provision is bbkey's one provisioning pipeline: the steps that setup,
-// add-access-key and rotate all take to put a key to work, in this order, each with its
-// undo:
+// Package provision is bbkey's one provisioning pipeline, the steps setup, add-access-key
+// and rotate take to put a key to work: key (made, or the one found) → agent → upload to
+// every place at once (the account, repositories, projects; Cloud or Data Center through
+// backend.Backend) → prove → record in the state → ssh config from the state.
 //
-//  1. key: a new key is made (or a prepared one written: setup's early KDF), or the key
-//     the command found (reused, or --key) is used as it is;
-//  2. agent: the key is loaded into the user's ssh-agent (undo: unloaded);
-//  3. upload: the key goes to every place at once, a few calls at a time: the account
-//     (an account key) and repositories and projects (access keys), through a
-//     backend.Backend, so Cloud and Data Center are the same steps (undo: each key this
-//     run added is deleted again, by its id; a key that was there already stays);
-//  4. prove: the command's Prover shows the key works (an SSH handshake, or the one git
-//     proof of Proof);
-//  5. state: the command records what was done in bbkey's state, under its lock (the
-//     upload records each finished place too, so a killed run loses at most the calls in
-//     flight);
-//  6. ssh config and known_hosts: the command derives them from the state (Config).
-//
-// A failure before the key is proven and recorded runs the undos, newest first: a key
-// uploaded but unproven is taken back (unless KeepUnproven: add-access-key, whose
-// recorded targets are finished by a re-run). A half-written key file never stays
-// (keys.Generate removes it), and a whole one does: a re-run reuses it.
+// A failure before the key is proven and recorded runs the undos of the steps done,
+// newest first: the agent forgets the key, and each key this run added is deleted again
+// by its id (unless KeepUnproven: add-access-key, whose recorded targets a re-run
+// finishes). A half-written key file never stays (keys.Generate removes it), and a whole
+// one does: a re-run reuses it.
 package provision
 
 import (
@@ -41,11 +29,9 @@ import (
 
 // KeySource is the key a run puts to work.
 type KeySource struct {
-	// Key is a key that exists (reused, or --key): its public half, and its private
-	// half when the command unlocked it. Nil means a new key is made at New.Path.
+	// Key is a key that exists (its private half too when the command unlocked it);
+	// nil makes a new one with New (whose passphrase is cleared once used).
 	Key *keys.Key
-	// New says how a new key is made: path, comment, passphrase (cleared once used) or
-	// NoPassphrase, clock.
 	New keys.GenerateOptions
 	// Prepared, when set, returns the new key already prepared with passphrase pass
 	// (setup runs the KDF during its credential check), or nil to make it here.
@@ -53,8 +39,8 @@ type KeySource struct {
 }
 
 // Place is where the key goes: the account (Account set) or a repository or project.
-// Write asks for a Data Center access key that may push there (as Pipeline.Write does
-// for every place: rotate keeps each place's permission).
+// Write asks for a Data Center access key that may push there (Pipeline.Write: on every
+// place).
 type Place struct {
 	Account *backend.Account
 	backend.Place
@@ -93,42 +79,36 @@ type Placed struct {
 	At  time.Time
 }
 
-// Pipeline is one run. B, Key and at least one place are required; every other step is
-// skipped when its fields are unset.
+// Pipeline is one run. B, Key and Places are required; a step whose fields are unset is
+// skipped.
 type Pipeline struct {
 	B   backend.Backend
 	Key KeySource
 
-	// Agent, when set, gets the key for AgentLifetime (0: until it is unloaded).
-	// AgentOptional makes a refusal a warning (Outcome.AgentErr), not a failure: the
-	// key works without the agent (setup).
+	// Agent gets the key for AgentLifetime (0: until unloaded). AgentOptional makes a
+	// refusal Outcome.AgentErr, not a failure (setup).
 	Agent         agent.Agent
 	AgentLifetime time.Duration
 	AgentOptional bool
 
-	// Places get the key: Label and Expires name it there, Write asks for a Data
-	// Center access key that may push. MayExist makes the upload look for the key
-	// before posting it where a post of a key already there is not harmless (an account
-	// key; a Data Center access key, whose permission a post changes); a new key is
-	// never looked for.
+	// MayExist makes the upload look for a key it did not make before posting it where
+	// a post of a key already there is not harmless (an account key; a Data Center
+	// access key, whose permission a post changes).
 	Places      []Place
 	Label       string
 	Expires     time.Time
 	Write       bool
 	MayExist    bool
 	Concurrency int
-	// Partial lets places fail without failing the run: the rest goes on with the places
-	// that have the key (add-access-key reports each target). Otherwise the first
-	// failure stops the run.
+	// Partial lets places fail without failing the run (add-access-key reports each
+	// target); otherwise the first failure stops it.
 	Partial bool
-	// Finished, when set, sees each place as it ends, one at a time, with the counts so far.
+	// Finished sees each place as it ends, one at a time, with the counts so far.
 	Finished func(p Placed, done, failed int)
 
-	// Proof, when set, proves the key works once uploaded; placed are the places that
-	// have it.
+	// Proof proves the key works once on the places that have it (placed).
 	Proof func(ctx context.Context, k *keys.Key, placed []Placed) error
-	// KeepUnproven keeps the uploaded key (and the agent's copy) when the proof or a
-	// later step fails.
+	// KeepUnproven keeps the uploaded key and the agent's copy when a later step fails.
 	KeepUnproven bool
 
 	// State, when Record is set, is where Record writes, at each Stage; with RecordEach
@@ -143,9 +123,8 @@ type Pipeline struct {
 	// Config, when set, writes bbkey's ssh config and known_hosts from the state.
 	Config func(ctx context.Context) error
 
-	// OnStep, when set, is told of each step once it is over, in order, also of a step
-	// with nothing to do here (no agent, no proof, no state to record): the command
-	// prints its line (rotate writes its journal). An error fails the run there.
+	// OnStep is told of each step once it is over, a skipped one too (the command
+	// prints its line, rotate writes its journal). An error fails the run there.
 	OnStep func(step Step, out *Outcome) error
 
 	// Now is the clock (nil: time.Now).
@@ -158,8 +137,7 @@ type Pipeline struct {
 type Outcome struct {
 	Key        *keys.Key
 	KeyCreated bool
-	// AgentLoaded: this run loaded the key into the agent; AgentErr: why it could not
-	// (AgentOptional).
+	// AgentErr is why the agent refused the key (AgentOptional).
 	AgentLoaded bool
 	AgentErr    error
 	// Placed are in the order of the places.
@@ -169,8 +147,7 @@ type Outcome struct {
 	Proved bool
 	// State is the state as recorded (nil unless Record ran).
 	State *state.State
-	// TakenBack lists the places the key was deleted from again after a failure;
-	// TakeBackErr says which deletes failed.
+	// TakenBack are the places the key was deleted from again after a failure.
 	TakenBack   []Placed
 	TakeBackErr error
 }
@@ -186,8 +163,7 @@ func (o *Outcome) Done() []Placed {
 	return out
 }
 
-// Run runs the steps. On an error the undos of the steps done have run, newest first,
-// and the Outcome says what stays.
+// Run runs the steps; on an error the undos have run, and the Outcome says what stays.
 func (p *Pipeline) Run(ctx context.Context) (out *Outcome, err error) {
 	out = &Outcome{}
 	if p.Now == nil {
@@ -236,7 +212,7 @@ func (p *Pipeline) Run(ctx context.Context) (out *Outcome, err error) {
 // Step names a step of the pipeline.
 type Step string
 
-// The steps, in order (the proof comes after StepConfig with ProveLast).
+// The steps, in order.
 const (
 	StepKey    Step = "key"
 	StepClaim  Step = "claim" // the state records the key before it goes anywhere
