@@ -120,33 +120,6 @@ func (r *run) unattendedWithoutPassphrase() bool {
 	return err == nil && enc
 }
 
-// writeKey says what a dry run would do with the key.
-func (r *run) writeKey(context.Context) error {
-	r.current = "key"
-	if !r.generate {
-		r.usingKey()
-		return nil
-	}
-	r.step("key", statusPlanned, "would generate an ed25519 key in %s", r.keyPath)
-	r.res.Key.Encrypted = !r.opts.NoPassphrase
-	r.changed(r.keyPath, r.keyPath+keys.PublicSuffix)
-	return nil
-}
-
-// usingKey reports the existing key the run uses.
-func (r *run) usingKey() {
-	r.res.Key.Fingerprint = r.pub.Fingerprint
-	r.res.Key.Encrypted = r.pub.Encrypted
-	r.step("key", statusSkipped, "using %s (%s)", r.keyPath, r.pub.Fingerprint)
-}
-
-// loadAgent says what a dry run would do with the agent.
-func (r *run) loadAgent(context.Context) error {
-	r.current = "agent"
-	r.agentStep(nil)
-	return nil
-}
-
 // agentStep reports the agent step: no agent is a warning, not a failure. out is the
 // pipeline's outcome (nil in a dry run).
 func (r *run) agentStep(out *provision.Outcome) {

@@ -105,22 +105,28 @@ func (r *run) provision(ctx context.Context) error {
 	return err
 }
 
-// keyDone reports the key: the one made, or the one reused.
+// keyDone reports the key: the one reused, the one made, or (out nil) the one a dry run
+// would make.
 func (r *run) keyDone(out *provision.Outcome) {
-	if !out.KeyCreated {
-		r.usingKey()
+	switch {
+	case !r.generate:
+		r.res.Key.Fingerprint, r.res.Key.Encrypted = r.pub.Fingerprint, r.pub.Encrypted
+		r.step("key", statusSkipped, "using %s (%s)", r.keyPath, r.pub.Fingerprint)
 		return
+	case out == nil:
+		r.step("key", statusPlanned, "would generate an ed25519 key in %s", r.keyPath)
+	default:
+		k := out.Key
+		r.priv, r.pub = k, k
+		r.res.Key.Fingerprint = k.Fingerprint
+		protect := "passphrase-protected"
+		if r.opts.NoPassphrase {
+			protect = "no passphrase"
+		}
+		r.step("key", statusDone, "generated %s (%s, %s)", r.keyPath, k.Fingerprint, protect)
 	}
-	k := out.Key
-	r.priv, r.pub = k, k
-	r.res.Key.Fingerprint = k.Fingerprint
 	r.res.Key.Encrypted = !r.opts.NoPassphrase
-	r.changed(r.keyPath, k.PublicPath())
-	protect := "passphrase-protected"
-	if r.opts.NoPassphrase {
-		protect = "no passphrase"
-	}
-	r.step("key", statusDone, "generated %s (%s, %s)", r.keyPath, k.Fingerprint, protect)
+	r.changed(r.keyPath, r.keyPath+keys.PublicSuffix)
 }
 
 // uploaded reports the upload to the account.

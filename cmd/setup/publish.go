@@ -200,15 +200,6 @@ func (r *run) beforeState(ctx context.Context) {
 	}
 }
 
-// recordAccount records the account and its key in st, and reports whether that
-// changed anything.
-func (r *run) recordAccount(st *state.State) bool {
-	rec := r.record()
-	changed := !sameAccount(st.AccountsOf(r.server)[r.name], rec) || !r.sameServer(st)
-	r.apply(st, rec)
-	return changed
-}
-
 // syncConfig writes the ssh config and pinned host keys from r.st, and the settings a
 // later run needs.
 func (r *run) syncConfig(ctx context.Context) error {
@@ -247,8 +238,10 @@ func (r *run) syncConfig(ctx context.Context) error {
 	return nil
 }
 
-// record is the state entry of the account and its key.
-func (r *run) record() *state.Account {
+// recordAccount records the account and its key in st (a server's account with where
+// the server's SSH git is and the host keys pinned for it), and reports whether that
+// changed anything.
+func (r *run) recordAccount(st *state.State) bool {
 	rec := &state.Account{
 		UUID:        r.acct.ID,
 		AccountID:   r.acct.AccountID,
@@ -258,16 +251,15 @@ func (r *run) record() *state.Account {
 		KeyPath:     r.keyPath,
 		Fingerprint: r.fingerprint(),
 		Created:     r.now.UTC().Truncate(time.Second),
+		// --agent-lifetime is recorded so rotate loads the successor for as long.
+		AgentLifetimeSeconds: int64(r.fl.lifetime / time.Second),
 	}
 	if r.remoteKey != nil {
 		rec.KeyID, rec.Label = r.remoteKey.ID, r.remoteKey.Label
 	}
-	old := r.st.AccountsOf(r.server)[r.name]
-	// --agent-lifetime is recorded so rotate loads the successor for as long; a run
-	// without it keeps what an earlier one recorded.
-	rec.AgentLifetimeSeconds = int64(r.fl.lifetime / time.Second)
+	old := st.AccountsOf(r.server)[r.name]
 	if r.fl.lifetime == 0 && old != nil {
-		rec.AgentLifetimeSeconds = old.AgentLifetimeSeconds
+		rec.AgentLifetimeSeconds = old.AgentLifetimeSeconds // a run without it keeps it
 	}
 	if old != nil && old.Fingerprint == rec.Fingerprint && old.KeyPath == rec.KeyPath {
 		rec.Created = old.Created
@@ -275,32 +267,14 @@ func (r *run) record() *state.Account {
 			rec.Email = old.Email
 		}
 	}
-	return rec
-}
-
-func sameAccount(a, b *state.Account) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	x, y := *a, *b
-	x.Created, y.Created = time.Time{}, time.Time{}
-	return x == y && a.Created.Equal(b.Created)
-}
-
-// apply records rec in s: among Cloud's accounts, or among the server's, with where the
-// server's SSH git is and the host keys pinned for it.
-func (r *run) apply(s *state.State, rec *state.Account) {
+	changed := old == nil || *old != *rec
 	if r.server == "" {
-		s.Accounts[r.name] = rec
-		return
+		st.Accounts[r.name] = rec
+		return changed
 	}
-	r.ssh.Record(s, r.server).Accounts[r.name] = rec
-}
-
-// sameServer reports whether st records the server's SSH side as this run found it
-// (always, on Cloud).
-func (r *run) sameServer(st *state.State) bool {
-	return r.server == "" || r.ssh.Recorded(st.ServerOf(r.server))
+	changed = changed || !r.ssh.Recorded(st.ServerOf(r.server))
+	r.ssh.Record(st, r.server).Accounts[r.name] = rec
+	return changed
 }
 
 func (r *run) changed(paths ...string) {

@@ -146,9 +146,9 @@ func runSetup(ctx context.Context, opts *Options) (err error) {
 	r.storeCredential(ctx)
 
 	if opts.DryRun {
+		r.keyDone(nil)
+		r.agentStep(nil)
 		for _, step := range []func(context.Context) error{
-			r.writeKey,
-			r.loadAgent,
 			r.upload,
 			r.pinHostKeys,
 			r.prove,
