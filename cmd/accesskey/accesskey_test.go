@@ -272,7 +272,7 @@ func TestAddPartialThenResume(t *testing.T) {
 	if apierr.ExitCode(err) != errkind.ExitPartial || !strings.Contains(err.Error(), "1 of 3 targets do not have the key: acme/infra") {
 		t.Fatalf("err = %v (exit %d), want a partial failure naming acme/infra", err, apierr.ExitCode(err))
 	}
-	var doc jsonDoc
+	var doc report
 	if err := json.Unmarshal([]byte(h.stdout.String()), &doc); err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +327,7 @@ func TestAddDuplicateIsPresent(t *testing.T) {
 	if err := h.run(context.Background(), "--repo", "acme/api", "--passphrase-file", h.pass); err != nil {
 		t.Fatal(err)
 	}
-	var doc jsonDoc
+	var doc report
 	if err := json.Unmarshal([]byte(h.stdout.String()), &doc); err != nil {
 		t.Fatal(err)
 	}

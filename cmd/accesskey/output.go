@@ -40,21 +40,27 @@ type plan struct {
 	BudgetPerHour int `json:"budget_per_hour"`
 }
 
-// report is everything a run did, for the text and the JSON output.
+// report is everything a run did: the --json document (a stable shape, documented in
+// docs/add-access-key.md), which render completes from the fields that are not JSON.
 type report struct {
-	// Backend is the Bitbucket the run talks to.
-	Backend    backend.Backend
-	DryRun     bool
-	Plan       plan
-	Key        *keyPlan
-	KeyCreated bool
-	Agent      bool
-	Results    []accesskey.Result
-	Stop       error
-	Calls      int
-	SSH        sshOutput
-	Verify     *provision.ProofResult
-	Changed    []string
+	DryRun       bool                   `json:"dry_run"`
+	Bitbucket    jsonBitbucket          `json:"bitbucket"`
+	Key          jsonKey                `json:"key"`
+	Plan         plan                   `json:"plan"`
+	Targets      []jsonTarget           `json:"targets"`
+	Summary      map[string]int         `json:"summary"`
+	Missing      []jsonTarget           `json:"missing"`
+	Stopped      string                 `json:"stopped,omitempty"`
+	Calls        int                    `json:"calls"`
+	SSH          *jsonSSH               `json:"ssh,omitempty"`
+	Verify       *provision.ProofResult `json:"verify"`
+	ChangedFiles []string               `json:"changed_files"`
+
+	backend backend.Backend
+	kp      *keyPlan
+	results []accesskey.Result
+	stop    error
+	ssh     sshOutput
 }
 
 type sshOutput struct {
@@ -68,22 +74,7 @@ type sshOutput struct {
 	Written        bool   `json:"written"`
 }
 
-// The JSON document: a stable shape, documented in docs/add-access-key.md.
 type (
-	jsonDoc struct {
-		DryRun       bool                   `json:"dry_run"`
-		Bitbucket    jsonBitbucket          `json:"bitbucket"`
-		Key          jsonKey                `json:"key"`
-		Plan         plan                   `json:"plan"`
-		Targets      []jsonTarget           `json:"targets"`
-		Summary      map[string]int         `json:"summary"`
-		Missing      []jsonTarget           `json:"missing"`
-		Stopped      string                 `json:"stopped,omitempty"`
-		Calls        int                    `json:"calls"`
-		SSH          *jsonSSH               `json:"ssh,omitempty"`
-		Verify       *provision.ProofResult `json:"verify"`
-		ChangedFiles []string               `json:"changed_files"`
-	}
 	jsonKey struct {
 		Name        string `json:"name"`
 		Path        string `json:"path"`
@@ -118,7 +109,7 @@ type (
 
 func (r *report) missing() []accesskey.Result {
 	var out []accesskey.Result
-	for _, res := range r.Results {
+	for _, res := range r.results {
 		if !res.Status.Done() && res.Status != statusPending {
 			out = append(out, res)
 		}
@@ -127,14 +118,14 @@ func (r *report) missing() []accesskey.Result {
 }
 
 func (r *report) counts() map[string]int {
-	c := map[string]int{"total": len(r.Results)}
+	c := map[string]int{"total": len(r.results)}
 	for _, s := range []provision.Status{provision.Added, provision.Present, provision.Failed, provision.Skipped} {
 		c[string(s)] = 0
 	}
 	if r.DryRun {
 		c[string(statusPending)] = 0
 	}
-	for _, res := range r.Results {
+	for _, res := range r.results {
 		c[string(res.Status)]++
 	}
 	return c
@@ -144,25 +135,25 @@ func (r *report) counts() map[string]int {
 // git@alias:WS/slug.git on Cloud, ssh://git@alias:port/proj/slug.git on Data Center.
 func (r *report) remote() string {
 	ref := ""
-	for _, res := range r.Results {
+	for _, res := range r.results {
 		if res.Target.Kind == state.TargetRepo {
 			ref = res.Target.Ref()
-			if r.SSH.Port > 0 {
+			if r.ssh.Port > 0 {
 				ref = strings.ToLower(res.Target.Workspace) + "/" + res.Target.Slug
 			}
 			break
 		}
 	}
-	if r.SSH.Port > 0 {
+	if r.ssh.Port > 0 {
 		if ref == "" {
 			ref = "proj/repo"
 		}
-		return "ssh://git@" + net.JoinHostPort(r.SSH.Alias, strconv.Itoa(r.SSH.Port)) + "/" + ref + ".git"
+		return "ssh://git@" + net.JoinHostPort(r.ssh.Alias, strconv.Itoa(r.ssh.Port)) + "/" + ref + ".git"
 	}
 	if ref == "" {
 		ref = "WORKSPACE/REPO"
 	}
-	return "git@" + r.SSH.Alias + ":" + ref + ".git"
+	return "git@" + r.ssh.Alias + ":" + ref + ".git"
 }
 
 func jsonTargetOf(res accesskey.Result) jsonTarget {
@@ -182,50 +173,41 @@ func (o *Options) render(r *report) error {
 }
 
 func (o *Options) renderJSON(r *report) error {
-	doc := jsonDoc{
-		DryRun:       r.DryRun,
-		Bitbucket:    jsonBitbucket{Kind: string(r.Backend.Kind()), Server: r.Backend.Server()},
-		Plan:         r.Plan,
-		Targets:      []jsonTarget{},
-		Summary:      r.counts(),
-		Missing:      []jsonTarget{},
-		Calls:        r.Calls,
-		Verify:       r.Verify,
-		ChangedFiles: r.Changed,
+	r.Bitbucket = jsonBitbucket{Kind: string(r.backend.Kind()), Server: r.backend.Server()}
+	r.Summary, r.Targets, r.Missing = r.counts(), []jsonTarget{}, []jsonTarget{}
+	if r.ChangedFiles == nil {
+		r.ChangedFiles = []string{}
 	}
-	if doc.ChangedFiles == nil {
-		doc.ChangedFiles = []string{}
-	}
-	k := r.Key
-	doc.Key = jsonKey{Name: k.name, Path: k.path, PublicPath: k.path + ".pub", Label: k.label, Created: r.KeyCreated, Agent: r.Agent}
+	k := r.kp
+	r.Key.Name, r.Key.Path, r.Key.PublicPath, r.Key.Label = k.name, k.path, k.path+".pub", k.label
 	if k.key != nil {
-		doc.Key.Fingerprint, doc.Key.Encrypted = k.key.Fingerprint, k.key.Encrypted
-		doc.Key.PublicPath = k.key.PublicPath()
+		r.Key.Fingerprint, r.Key.Encrypted = k.key.Fingerprint, k.key.Encrypted
+		r.Key.PublicPath = k.key.PublicPath()
 	} else if k.generate {
-		doc.Key.Encrypted = !o.NoPassphrase // a dry run: the key the run would make
+		r.Key.Encrypted = !o.NoPassphrase // a dry run: the key the run would make
 	}
-	for _, res := range r.Results {
-		doc.Targets = append(doc.Targets, jsonTargetOf(res))
+	for _, res := range r.results {
+		r.Targets = append(r.Targets, jsonTargetOf(res))
 	}
 	for _, res := range r.missing() {
-		doc.Missing = append(doc.Missing, jsonTargetOf(res))
+		r.Missing = append(r.Missing, jsonTargetOf(res))
 	}
-	if r.Stop != nil {
-		doc.Stopped = r.Stop.Error()
+	if r.stop != nil {
+		r.Stopped = r.stop.Error()
 	}
 	if !r.DryRun {
-		doc.SSH = &jsonSSH{sshOutput: r.SSH, Remote: r.remote()}
+		r.SSH = &jsonSSH{sshOutput: r.ssh, Remote: r.remote()}
 	}
 	enc := json.NewEncoder(o.IOStreams.Out)
 	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	return enc.Encode(r)
 }
 
 func (o *Options) renderText(r *report) error {
 	var b strings.Builder
-	k := r.Key
+	k := r.kp
 	fmt.Fprintf(&b, "access key %s\n", k.name)
-	fmt.Fprintf(&b, "  bitbucket    %s\n", r.Backend.Describe())
+	fmt.Fprintf(&b, "  bitbucket    %s\n", r.backend.Describe())
 	fmt.Fprintf(&b, "  private key  %s\n", k.path)
 	if k.key != nil {
 		fmt.Fprintf(&b, "  fingerprint  %s\n", k.key.Fingerprint)
@@ -233,7 +215,7 @@ func (o *Options) renderText(r *report) error {
 		b.WriteString("  fingerprint  (made when the run starts)\n")
 	}
 	fmt.Fprintf(&b, "  label        %s\n\n", k.label)
-	for _, res := range r.Results {
+	for _, res := range r.results {
 		fmt.Fprintf(&b, "%-8s %s", res.Status, res.Target.Ref())
 		if res.Target.Kind == state.TargetProject {
 			b.WriteString(" (project)")
@@ -249,18 +231,18 @@ func (o *Options) renderText(r *report) error {
 		}
 		b.WriteString("\n")
 	}
-	if r.DryRun && len(r.Changed) > 0 {
+	if r.DryRun && len(r.ChangedFiles) > 0 {
 		b.WriteString("\n")
-		for _, f := range r.Changed {
+		for _, f := range r.ChangedFiles {
 			fmt.Fprintf(&b, "would change  %s\n", f)
 		}
 	}
 	if !r.DryRun {
-		if r.SSH.Written {
-			fmt.Fprintf(&b, "\nssh config for %s written to %s, pinned host keys to %s\n", r.SSH.Alias, r.SSH.ConfigFile, r.SSH.KnownHostsFile)
+		if r.ssh.Written {
+			fmt.Fprintf(&b, "\nssh config for %s written to %s, pinned host keys to %s\n", r.ssh.Alias, r.ssh.ConfigFile, r.ssh.KnownHostsFile)
 		} else {
-			fmt.Fprintf(&b, "\n# ssh config for this machine (or re-run with --write-ssh-config to install it)\n%s", r.SSH.Config)
-			fmt.Fprintf(&b, "\n# pinned host keys: put these lines in %s, the file the block names\n%s", r.SSH.KnownHostsFile, r.SSH.KnownHosts)
+			fmt.Fprintf(&b, "\n# ssh config for this machine (or re-run with --write-ssh-config to install it)\n%s", r.ssh.Config)
+			fmt.Fprintf(&b, "\n# pinned host keys: put these lines in %s, the file the block names\n%s", r.ssh.KnownHostsFile, r.ssh.KnownHosts)
 		}
 		fmt.Fprintf(&b, "\nclone with: git clone %s\n", r.remote())
 	}
@@ -322,14 +304,14 @@ func (r *report) err(verr error) error {
 	if verr != nil {
 		return verr
 	}
-	if r.Stop != nil && apierr.ExitCode(r.Stop) == errkind.ExitAuth {
-		return r.Stop
+	if r.stop != nil && apierr.ExitCode(r.stop) == errkind.ExitAuth {
+		return r.stop
 	}
 	miss := r.missing()
 	if len(miss) == 0 {
-		if r.Stop != nil {
+		if r.stop != nil {
 			// Every target has the key, but the record of it could not be written.
-			return errkind.WithHint(fmt.Errorf("every target has the key, but %w", r.Stop),
+			return errkind.WithHint(fmt.Errorf("every target has the key, but %w", r.stop),
 				"a re-run finds the unrecorded targets present (one listing each)")
 		}
 		return nil
@@ -342,9 +324,9 @@ func (r *report) err(verr error) error {
 	if len(miss) > 10 {
 		list += fmt.Sprintf(" and %d more", len(miss)-10)
 	}
-	err := fmt.Errorf("%d of %d targets do not have the key: %s", len(miss), len(r.Results), list)
-	if r.Stop != nil {
-		err = fmt.Errorf("%w; stopped early: %w", err, r.Stop)
+	err := fmt.Errorf("%d of %d targets do not have the key: %s", len(miss), len(r.results), list)
+	if r.stop != nil {
+		err = fmt.Errorf("%w; stopped early: %w", err, r.stop)
 	}
 	// What the failed targets need first (a permission the token lacks, a name to check),
 	// then whether a re-run alone can finish: only if some target failed for a reason that
@@ -369,7 +351,7 @@ func (r *report) retryable(miss []accesskey.Result) bool {
 			}
 			continue
 		}
-		if r.Stop == nil || bulk.Retryable(r.Stop) {
+		if r.stop == nil || bulk.Retryable(r.stop) {
 			return true
 		}
 	}

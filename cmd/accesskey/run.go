@@ -140,8 +140,8 @@ func runAdd(ctx context.Context, o *Options) error {
 	o.printPlan(pl, spec)
 
 	if o.DryRun {
-		rep := &report{DryRun: true, Backend: b, Plan: pl, Key: p, Results: dryResults(targets, done), Calls: b.Stats().Requests}
-		if rep.Changed, err = o.wouldChange(ctx, p, prev, len(pending), settings, paths, sd); err != nil {
+		rep := &report{DryRun: true, backend: b, Plan: pl, kp: p, results: dryResults(targets, done), Calls: b.Stats().Requests}
+		if rep.ChangedFiles, err = o.wouldChange(ctx, p, prev, len(pending), settings, paths, sd); err != nil {
 			return err
 		}
 		return o.render(rep)
@@ -160,7 +160,7 @@ func runAdd(ctx context.Context, o *Options) error {
 		}
 	}
 	testhook.Pause(ctx, o.LookupEnv, "add-access-key:planned")
-	rep := &report{Backend: b, Plan: pl, Key: p}
+	rep := &report{backend: b, Plan: pl, kp: p}
 	var stateChanged bool
 	prog := bulk.NewProgress(o.IOStreams, len(pending), o.Now, nil)
 	defer prog.Close()
@@ -213,13 +213,13 @@ func runAdd(ctx context.Context, o *Options) error {
 		case provision.StepKey:
 			if out.KeyCreated {
 				p.key, p.hasPrivate = out.Key, true
-				rep.KeyCreated = true
-				rep.Changed = append(rep.Changed, out.Key.Path, out.Key.PublicPath())
+				rep.Key.Created = true
+				rep.ChangedFiles = append(rep.ChangedFiles, out.Key.Path, out.Key.PublicPath())
 				o.IOStreams.Step(iostreams.MarkOK, "made access key %s (%s)", out.Key.Path, out.Key.Fingerprint)
 			}
 		case provision.StepAgent:
 			if out.AgentLoaded {
-				rep.Agent = true
+				rep.Key.Agent = true
 				o.IOStreams.Step(iostreams.MarkOK, "loaded the key into the ssh-agent")
 			}
 		case provision.StepUpload:
@@ -230,16 +230,16 @@ func runAdd(ctx context.Context, o *Options) error {
 			for i, r := range out.Placed {
 				results[i] = resultOf(b, o.Write, r)
 			}
-			rep.Results = merge(targets, done, results)
-			rep.Stop = out.Stop
-			for _, r := range rep.Results {
+			rep.results = merge(targets, done, results)
+			rep.stop = out.Stop
+			for _, r := range rep.results {
 				if r.Status.Done() && !r.Recorded {
 					stateChanged = true
 				}
 				anyDone = anyDone || r.Status.Done()
 			}
 			if stateChanged {
-				rep.Changed = append(rep.Changed, filepath.Join(paths.ConfigDir, state.StateFile))
+				rep.ChangedFiles = append(rep.ChangedFiles, filepath.Join(paths.ConfigDir, state.StateFile))
 			}
 		}
 		return nil
@@ -248,7 +248,7 @@ func runAdd(ctx context.Context, o *Options) error {
 	_, err = pipe.Run(ctx)
 	clear(p.passphrase)
 	if err != nil {
-		if !rep.KeyCreated && p.generate {
+		if !rep.Key.Created && p.generate {
 			return cmdutil.KeyExistsHint(err)
 		}
 		return err
@@ -264,7 +264,7 @@ func runAdd(ctx context.Context, o *Options) error {
 		if f, err := o.PersistSettings(settings); err != nil {
 			o.IOStreams.Warnf("saving the settings for later runs: %v", err)
 		} else if f != "" {
-			rep.Changed = append(rep.Changed, f)
+			rep.ChangedFiles = append(rep.ChangedFiles, f)
 		}
 	}
 	rep.Calls = b.Stats().Requests

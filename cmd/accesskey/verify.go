@@ -30,7 +30,7 @@ func (o *Options) sshSetup(ctx context.Context, rep *report, s settings.Settings
 	if err != nil {
 		return err
 	}
-	p := rep.Key
+	p := rep.kp
 	var (
 		host = s.SSHHost
 		view = st
@@ -45,12 +45,12 @@ func (o *Options) sshSetup(ctx context.Context, rep *report, s settings.Settings
 		if v == nil {
 			return fmt.Errorf("the state records nothing of %s", p.server)
 		}
-		host, view, rep.SSH.Port = v.SSHHost, v.View(), v.SSHPort
+		host, view, rep.ssh.Port = v.SSHHost, v.View(), v.SSHPort
 		if pins, err = identity.ServerPins(v); err != nil {
 			return err
 		}
 	}
-	rep.SSH.Alias = identity.AccessAlias(host, view, p.name)
+	rep.ssh.Alias = identity.AccessAlias(host, view, p.name)
 	// The block to show (or write) for this key, even when it gets none in the file.
 	shown, err := sd.Load() // a copy to change
 	if err != nil {
@@ -66,12 +66,12 @@ func (o *Options) sshSetup(ctx context.Context, rep *report, s settings.Settings
 	if err != nil {
 		return fmt.Errorf("ssh config: %w", err)
 	}
-	if b, ok := sshconfig.Find(blocks, rep.SSH.Alias); ok {
-		rep.SSH.Config = renderBlock(b)
+	if b, ok := sshconfig.Find(blocks, rep.ssh.Alias); ok {
+		rep.ssh.Config = renderBlock(b)
 	}
-	rep.SSH.KnownHosts = string(hostkeys.Render(pins))
-	rep.SSH.KnownHostsFile = hostkeys.Path(paths.SSHDir)
-	rep.SSH.ConfigFile = sshconfig.FilesIn(paths.SSHDir).Managed
+	rep.ssh.KnownHosts = string(hostkeys.Render(pins))
+	rep.ssh.KnownHostsFile = hostkeys.Path(paths.SSHDir)
+	rep.ssh.ConfigFile = sshconfig.FilesIn(paths.SSHDir).Managed
 	if !o.WriteSSHConfig {
 		return nil
 	}
@@ -82,10 +82,10 @@ func (o *Options) sshSetup(ctx context.Context, rep *report, s settings.Settings
 	for _, w := range res.Warnings {
 		o.IOStreams.Warnf("%s", w)
 	}
-	rep.SSH.Written = true
-	rep.Changed = append(rep.Changed, res.ChangedFiles...)
+	rep.ssh.Written = true
+	rep.ChangedFiles = append(rep.ChangedFiles, res.ChangedFiles...)
 	if len(res.ChangedFiles) > 0 {
-		o.IOStreams.Step(iostreams.MarkOK, "wrote the ssh config for %s and the pinned host keys", rep.SSH.Alias)
+		o.IOStreams.Step(iostreams.MarkOK, "wrote the ssh config for %s and the pinned host keys", rep.ssh.Alias)
 	}
 	return nil
 }
@@ -96,8 +96,8 @@ func renderBlock(b sshconfig.HostBlock) string {
 
 // verify proves the key on one repository that has it.
 func (o *Options) verify(ctx context.Context, rep *report, info *backend.SSH, paths settings.Paths) error {
-	b := rep.Backend
-	t, err := verifyTarget(ctx, b, rep.Results)
+	b := rep.backend
+	t, err := verifyTarget(ctx, b, rep.results)
 	if err != nil {
 		return err
 	}
@@ -108,15 +108,15 @@ func (o *Options) verify(ctx context.Context, rep *report, info *backend.SSH, pa
 		return err
 	}
 	if o.WriteSSHConfig {
-		pr.ConfigFile, pr.Alias = sshconfig.FilesIn(paths.SSHDir).UserConfig, rep.SSH.Alias
+		pr.ConfigFile, pr.Alias = sshconfig.FilesIn(paths.SSHDir).UserConfig, rep.ssh.Alias
 	} else {
-		pr.Endpoint, pr.HostKeyAlias, pr.KnownHosts, pr.KeyPath = info.Endpoint, info.Pins.Alias, hostkeys.Render(info.Pins), rep.Key.path
+		pr.Endpoint, pr.HostKeyAlias, pr.KnownHosts, pr.KeyPath = info.Endpoint, info.Pins.Alias, hostkeys.Render(info.Pins), rep.kp.path
 	}
 	switch {
 	case o.LoadAgent:
 		pr.UserAgent = true
-	case rep.Key.key.Encrypted && rep.Key.key.HasPrivate():
-		pr.Private = rep.Key.key.Private
+	case rep.kp.key.Encrypted && rep.kp.key.HasPrivate():
+		pr.Private = rep.kp.key.Private
 	}
 	res, err := pr.Run(ctx)
 	rep.Verify = &res
