@@ -58,7 +58,13 @@ const maxConcurrency = 32
 // NewCmdAudit builds `bbkey audit`; runF replaces runAudit in tests.
 func NewCmdAudit(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{
-		IO: f.IOStreams, Now: f.Now, Paths: f.Paths, Agent: f.Agent, Prompter: f.Prompter, NoInput: f.NoInput, LookupEnv: f.LookupEnv,
+		IO:        f.IOStreams,
+		Now:       f.Now,
+		Paths:     f.Paths,
+		Agent:     f.Agent,
+		Prompter:  f.Prompter,
+		NoInput:   f.NoInput,
+		LookupEnv: f.LookupEnv,
 		APIClient: func(ctx context.Context, extra ...bbapi.Option) (*bbapi.Client, error) {
 			rc, err := f.ResolveCredential(ctx)
 			if err != nil {
@@ -81,18 +87,12 @@ func NewCmdAudit(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Every access key across a workspace: who can read what, and what is stale",
-		Long: `List every access key of a workspace's repositories and projects (one call each; on a
-Data Center server, --server URL, every one the token administers or those of --project),
-grouped by key, with its label, places, dates and age. Flags: past-ttl, unused
-(--unused-for), older-than, wide (--wide), foreign (not made by bbkey) and this-machine
-(information only). The plan says first what the run costs against Bitbucket's hourly
-limit; answers are cached, so a run stopped by --max-wait or a 429 continues where it
-stopped, and nothing is listed twice within --max-age.
-
---revoke-flagged deletes the flagged keys bbkey manages (foreign ones too with
---include-foreign) when a flag says they are stale, never for being foreign alone. It
-lists what it deletes and confirms first (--yes without a terminal), keeps the key this
-machine uses unless --force, and records deletions in bbkey's state.
+		Long: `List every access key of a workspace's repositories and projects (on a Data Center
+server: those the token administers, or of --project), grouped by key and flagged:
+past-ttl, unused, older-than, wide, foreign, this-machine (information only). The plan
+says first what the run costs against Bitbucket's hourly limit; answers are cached, so a
+stopped run continues where it stopped. --revoke-flagged deletes the stale keys bbkey
+manages (foreign ones too with --include-foreign), after listing them and confirming.
 
 Exit codes: 0 nothing flagged; 6 keys flagged (the audit itself ran to the end);
 3 partial (some repositories or projects not listed, or some deletions failed; run again

@@ -119,15 +119,12 @@ func (r *run) document() jsonDoc {
 		Repositories: len(r.plan.Repos), Projects: len(r.plan.Projects),
 		Listed: r.coll.Listed, Cached: r.coll.Cached, Calls: r.calls,
 		Keys:      []jsonKey{},
-		Summary:   jsonSummary{Keys: len(r.keys), Flagged: flagged, ByFlag: map[string]int{}},
+		Summary:   jsonSummary{Keys: len(r.keys), Flagged: flagged, ByFlag: byFlag},
 		NotListed: []jsonNotListed{},
-	}
-	for f, n := range byFlag {
-		d.Summary.ByFlag[string(f)] = n
 	}
 	for _, k := range r.keys {
 		jk := jsonKey{Fingerprint: k.Fingerprint, Type: k.Type, Label: k.Label, Comment: k.Comment, Managed: k.Managed, Name: k.Name,
-			Created: timePtr(k.Created), LastUsed: timePtr(k.LastUsed), Repositories: nonNil(k.Repos), Projects: nonNil(k.Projects),
+			Created: timePtr(k.Created), LastUsed: timePtr(k.LastUsed), Repositories: k.Repos, Projects: k.Projects,
 			Reach: k.Reach, Placements: []jsonPlacement{}, Flags: audit.FlagNames(k.Flags), Flagged: k.Flagged()}
 		if k.TTL > 0 {
 			jk.TTLDays = intPtr(int(k.TTL / (24 * time.Hour)))
@@ -171,11 +168,4 @@ func (r *run) revocationDoc() *jsonRevocation {
 		rv.Deleted, rv.Failed, rv.Skipped = list(r.revoked.Deleted), list(r.revoked.Failed), list(r.revoked.Skipped)
 	}
 	return rv
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }

@@ -1,4 +1,4 @@
-// The --json document of list (its shape is in list.go's package comment and docs/list.md).
+// The --json document of list (its shape is in docs/list.md).
 
 package list
 

@@ -115,7 +115,7 @@ func Judge(placements []Placement, projectRepos map[string][]string, local map[s
 		k := byFP[fp]
 		if k == nil {
 			t, _, _ := strings.Cut(strings.TrimSpace(pl.Key), " ")
-			k = &Key{Fingerprint: fp, Type: t}
+			k = &Key{Fingerprint: fp, Type: t, Repos: []string{}, Projects: []string{}}
 			byFP[fp] = k
 			out = append(out, k)
 		}
@@ -207,18 +207,18 @@ func flags(k *Key, local map[string]bool, p Policy, now time.Time) []Flag {
 	return out
 }
 
-// Summarize counts the keys, the flagged ones, and each flag.
-func Summarize(keys []*Key) (flagged int, byFlag map[Flag]int) {
-	byFlag = map[Flag]int{}
+// Summarize counts the flagged keys, and the keys with each flag.
+func Summarize(keys []*Key) (flagged int, byFlag map[string]int) {
+	byFlag = map[string]int{}
 	for _, f := range AllFlags {
-		byFlag[f] = 0
+		byFlag[string(f)] = 0
 	}
 	for _, k := range keys {
 		if k.Flagged() {
 			flagged++
 		}
 		for _, f := range k.Flags {
-			byFlag[f]++
+			byFlag[string(f)]++
 		}
 	}
 	return flagged, byFlag

@@ -91,7 +91,7 @@ func TestJudge(t *testing.T) {
 		t.Errorf("b: %+v", k)
 	}
 	flagged, byFlag := Summarize(keys)
-	if flagged != 4 || byFlag[FlagWide] != 2 || byFlag[FlagThisMachine] != 1 || byFlag[FlagPastTTL] != 1 {
+	if flagged != 4 || byFlag["wide"] != 2 || byFlag["this-machine"] != 1 || byFlag["past-ttl"] != 1 {
 		t.Errorf("summary %d %+v", flagged, byFlag)
 	}
 	// A key Bitbucket sent that cannot be read is reported, not dropped.
