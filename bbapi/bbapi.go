@@ -1,22 +1,14 @@
-// Package bbapi is bbkey's client for the Bitbucket Cloud REST API 2.0: the current user,
-// the user's SSH keys, repository and project access ("deploy") keys, and the workspaces,
-// projects and repositories a user can see.
+// Package bbapi is bbkey's HTTP client for Bitbucket: Cloud's REST API 2.0 here, and the
+// transport that bbapi/dc, the Data Center client, shares. It is shaped like go-github: a
+// Client, one service per resource, and lists as iter.Seq2 iterators.
 //
-// It is shaped like go-github: a Client built by NewClient, one service per resource as a
-// field of the Client, methods of the form (ctx, …) (T, *Response, error) whose doc
-// comments name the endpoint, and lists as iter.Seq2 iterators that only ever follow the
-// `next` links Bitbucket returns.
-//
-// What the client guarantees, because bbkey runs unattended on build servers:
-//   - HTTPS only; plain http:// is accepted for loopback addresses alone (the emulator).
-//   - Credentials are applied per request and the Authorization header never follows a
-//     redirect, a `next` link or a `links.self.href` to another host.
-//   - Rate limits (429) and gateway errors (502, 503, 504) and connection resets are
-//     retried with exponential backoff and full jitter, honouring Retry-After, within one
-//     total budget (bbkey's --max-wait) shared by every request of the client. A POST
-//     that may have landed is reconciled by looking the key up, never blindly repeated.
-//   - Bodies are capped, every request has a timeout, and tokens are redacted from every
-//     error and from the --debug trace.
+// Because bbkey runs unattended on build servers, the client: speaks HTTPS only (plain
+// http on loopback alone, for the emulator); never sends the Authorization header to
+// another host (a redirect, a `next` link, a `links.self.href`); retries rate limits,
+// gateway errors and cut connections with jittered backoff and Retry-After within one
+// budget shared by all its requests (--max-wait); reconciles a POST that may have landed
+// by looking the key up rather than repeating it; caps bodies; and redacts credentials
+// from every error and from the --debug trace.
 package bbapi
 
 import (
@@ -34,12 +26,10 @@ import (
 	"time"
 )
 
-// Defaults.
 const (
 	// DefaultBaseURL is Bitbucket Cloud's REST API.
 	DefaultBaseURL = "https://api.bitbucket.org/2.0"
-	// DefaultPageLen is the page size asked for; Bitbucket's own default is 10, its
-	// maximum 100.
+	// DefaultPageLen is the page size asked for (Bitbucket Cloud's maximum).
 	DefaultPageLen = 100
 	// DefaultMaxWait is the total time spent waiting out rate limits and retries.
 	DefaultMaxWait = 5 * time.Minute
@@ -49,7 +39,7 @@ const (
 	MaxBodySize = 8 << 20
 )
 
-// Client talks to the Bitbucket Cloud REST API. It is safe for concurrent use.
+// Client talks to a Bitbucket REST API. It is safe for concurrent use.
 type Client struct {
 	base      *url.URL // no trailing slash
 	cred      Credential
@@ -65,13 +55,10 @@ type Client struct {
 	onWait    func(Wait)
 	budget    budget
 
-	// Services, one per resource.
-	Users             *UsersService
-	SSHKeys           *SSHKeysService
-	DeployKeys        *DeployKeysService
-	ProjectDeployKeys *ProjectDeployKeysService
-	Repositories      *RepositoriesService
-	Projects          *ProjectsService
+	Users        *UsersService
+	SSHKeys      *SSHKeysService
+	Repositories *RepositoriesService
+	Projects     *ProjectsService
 }
 
 type service struct{ c *Client }
@@ -99,11 +86,7 @@ func WithVersion(version string) Option {
 	}
 }
 
-// WithUserAgent sets the User-Agent verbatim.
-func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
-
-// WithDebug writes a trace of every HTTP exchange to w (bbkey's --debug): method, URL,
-// status, duration, headers and truncated bodies, with credentials masked.
+// WithDebug writes a trace of every HTTP exchange to w (--debug), credentials masked.
 func WithDebug(w io.Writer) Option { return func(c *Client) { c.debug = w } }
 
 // WithClock replaces the clock (OAuth token expiry, the wait budget).
@@ -115,26 +98,14 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// WithSleep replaces how the client waits between retries. The function must return
-// early with the context's error when it is cancelled. Tests that fake it should advance
-// the clock given to WithClock by the same amount.
-func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
-	return func(c *Client) {
-		if sleep != nil {
-			c.sleep = sleep
-		}
-	}
-}
-
 // WithMaxWait sets the total time the client may spend waiting out rate limits and
-// retries, summed over all its requests (bbkey's --max-wait). Zero disables retries.
+// retries, summed over all its requests (--max-wait). Zero disables retries.
 func WithMaxWait(d time.Duration) Option { return func(c *Client) { c.maxWait = max(d, 0) } }
 
 // WithPageLen sets the page length asked for by lists (1 to 100).
 func WithPageLen(n int) Option { return func(c *Client) { c.pageLen = min(max(n, 1), 100) } }
 
-// WithWaitHook calls fn before every wait, so a command can print "waiting 20s for the
-// rate limit". fn is called from the goroutine that makes the request.
+// WithWaitHook calls fn, from the requesting goroutine, before every wait.
 func WithWaitHook(fn func(Wait)) Option { return func(c *Client) { c.onWait = fn } }
 
 // NewClient returns a client for the API at baseURL (DefaultBaseURL when empty),
@@ -172,7 +143,7 @@ func NewClient(baseURL string, cred Credential, opts ...Option) (*Client, error)
 	if c.hc.Timeout == 0 {
 		c.hc.Timeout = DefaultTimeout
 	}
-	c.hc.CheckRedirect = c.checkRedirect(c.hc.CheckRedirect)
+	c.hc.CheckRedirect = checkRedirect(c.hc.CheckRedirect)
 	if o, ok := cred.(*OAuthClient); ok {
 		if _, err := parseSafeURL(o.tokenURL()); err != nil {
 			return nil, fmt.Errorf("oauth token url: %w", err)
@@ -181,8 +152,6 @@ func NewClient(baseURL string, cred Credential, opts ...Option) (*Client, error)
 	s := service{c}
 	c.Users = (*UsersService)(&s)
 	c.SSHKeys = (*SSHKeysService)(&s)
-	c.DeployKeys = (*DeployKeysService)(&s)
-	c.ProjectDeployKeys = (*ProjectDeployKeysService)(&s)
 	c.Repositories = (*RepositoriesService)(&s)
 	c.Projects = (*ProjectsService)(&s)
 	return c, nil
@@ -194,6 +163,9 @@ func (c *Client) BaseURL() string { return c.base.String() }
 // Credential returns the credential the client authenticates with (nil if anonymous).
 func (c *Client) Credential() Credential { return c.cred }
 
+// PageLen is the page length lists ask for.
+func (c *Client) PageLen() int { return c.pageLen }
+
 func defaultHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSHandshakeTimeout = 10 * time.Second
@@ -202,22 +174,20 @@ func defaultHTTPClient() *http.Client {
 	return &http.Client{Transport: t, Timeout: DefaultTimeout}
 }
 
-// Response wraps the HTTP response of the last attempt. Its body has been read and
-// closed.
+// Response wraps the HTTP response of the last attempt; its body has been read.
 type Response struct {
 	*http.Response
 
-	// Attempts is how many HTTP requests the call took (1 when nothing was retried).
+	// Attempts is how many HTTP requests the call took.
 	Attempts int
 	// Waited is how long the call waited between attempts.
 	Waited time.Duration
-	// Reconciled is true when an add answered "already added" and the key was then found
+	// Reconciled is set when an add answered "already added" and the key was then found
 	// by fingerprint: the returned object was looked up, not created by this answer.
 	Reconciled bool
 }
 
-// Scopes returns the scopes Bitbucket reports the credential has (the x-oauth-scopes
-// header, sent on some credentials), or nil.
+// Scopes returns the scopes of the x-oauth-scopes header, or nil.
 func (r *Response) Scopes() []string {
 	if r == nil || r.Response == nil {
 		return nil
@@ -233,17 +203,9 @@ func splitScopes(h string) []string {
 	return out
 }
 
-// endpoint names one API operation: the route template (for scope hints and messages)
-// and the concrete URL.
-type endpoint struct {
-	method string
-	route  string // e.g. "/users/{selected_user}/ssh-keys"
-	url    *url.URL
-}
-
-// url builds base + the escaped segments. Every segment is percent-encoded on its own,
-// so a "{uuid}" or a slug cannot change the shape of the path.
-func (c *Client) url(segments ...string) (*url.URL, error) {
+// URL returns the base URL joined with segments, each percent-encoded on its own so that
+// no value can change the shape of the path; "", "." and ".." are refused.
+func (c *Client) URL(segments ...string) (*url.URL, error) {
 	var b strings.Builder
 	b.WriteString(c.base.EscapedPath())
 	for _, s := range segments {
@@ -254,53 +216,45 @@ func (c *Client) url(segments ...string) (*url.URL, error) {
 		b.WriteString(url.PathEscape(s))
 	}
 	u := *c.base
-	if err := setEscapedPath(&u, b.String()); err != nil {
-		return nil, err
+	p, err := url.PathUnescape(b.String())
+	if err != nil {
+		return nil, fmt.Errorf("invalid path %q: %w", b.String(), err)
 	}
+	u.Path, u.RawPath = p, b.String()
 	return &u, nil
 }
 
-func setEscapedPath(u *url.URL, escaped string) error {
-	p, err := url.PathUnescape(escaped)
-	if err != nil {
-		return fmt.Errorf("invalid path %q: %w", escaped, err)
-	}
-	u.Path, u.RawPath = p, escaped
-	return nil
-}
-
-// sameOrigin reports whether u points at the API's own scheme, host and port.
-func (c *Client) sameOrigin(u *url.URL) bool {
-	return strings.EqualFold(u.Scheme, c.base.Scheme) && strings.EqualFold(u.Host, c.base.Host)
-}
-
 // apiURL accepts a URL Bitbucket returned (a `next` link, a `links.self.href`) only if it
-// points back into the API: same origin, under the base path. Anything else would send
-// the credential elsewhere.
-func (c *Client) apiURL(raw string) (*url.URL, error) {
+// points back into the API, on its origin and under its base path: anything else would
+// send the credential elsewhere. Query and fragment are dropped unless keepQuery.
+func (c *Client) apiURL(raw string, keepQuery bool) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("invalid url from bitbucket: %w", err)
 	}
-	if !c.sameOrigin(u) || u.User != nil {
+	if !sameOrigin(u, c.base) || u.User != nil {
 		return nil, fmt.Errorf("refusing url %s from bitbucket: not on %s", redactURL(u), c.base.Host)
 	}
 	if !strings.HasPrefix(u.Path+"/", c.base.Path+"/") {
 		return nil, fmt.Errorf("refusing url %s from bitbucket: outside %s", redactURL(u), c.base.Path)
 	}
+	if !keepQuery {
+		u.RawQuery, u.Fragment = "", ""
+	}
 	return u, nil
 }
 
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host)
+}
+
 // selfURL prefers the links.self.href Bitbucket returned for an object, falling back to
-// the path built from ids when it is absent or points elsewhere.
+// the path built from segments when it is absent or points elsewhere.
 func (c *Client) selfURL(href string, segments ...string) (*url.URL, error) {
-	if href != "" {
-		if u, err := c.apiURL(href); err == nil {
-			u.RawQuery, u.Fragment = "", ""
-			return u, nil
-		}
+	if u, err := c.apiURL(href, false); href != "" && err == nil {
+		return u, nil
 	}
-	return c.url(segments...)
+	return c.URL(segments...)
 }
 
 // parseSafeURL parses raw and requires https, or http on a loopback host.
@@ -315,10 +269,7 @@ func parseSafeURL(raw string) (*url.URL, error) {
 	if u.Host == "" {
 		return nil, fmt.Errorf("%q: not an absolute url", redactURL(u))
 	}
-	if err := checkScheme(u); err != nil {
-		return nil, err
-	}
-	return u, nil
+	return u, checkScheme(u)
 }
 
 func checkScheme(u *url.URL) error {
@@ -326,7 +277,7 @@ func checkScheme(u *url.URL) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopback(u.Hostname()) {
+		if ip := net.ParseIP(u.Hostname()); strings.EqualFold(u.Hostname(), "localhost") || ip != nil && ip.IsLoopback() {
 			return nil
 		}
 		return fmt.Errorf("%s: plain http is allowed for loopback addresses only; use https", redactURL(u))
@@ -334,19 +285,11 @@ func checkScheme(u *url.URL) error {
 	return fmt.Errorf("%s: unsupported scheme %q", redactURL(u), u.Scheme)
 }
 
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // checkRedirect layers bbkey's rules over the HTTP client's own policy: at most 5 hops,
 // never downgrade to plain http off loopback, and drop the Authorization header as soon
 // as a hop leaves the origin the request was meant for. (net/http itself keeps it for
 // the same host name on another port, and for subdomains.)
-func (c *Client) checkRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+func checkRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
 		if len(via) >= 5 {
 			return errors.New("stopped after 5 redirects")
@@ -354,8 +297,7 @@ func (c *Client) checkRedirect(next func(*http.Request, []*http.Request) error) 
 		if err := checkScheme(req.URL); err != nil {
 			return fmt.Errorf("refusing redirect: %w", err)
 		}
-		orig := via[0].URL
-		if !strings.EqualFold(req.URL.Scheme, orig.Scheme) || !strings.EqualFold(req.URL.Host, orig.Host) {
+		if !sameOrigin(req.URL, via[0].URL) {
 			req.Header.Del("Authorization")
 		}
 		if next != nil {
@@ -365,57 +307,88 @@ func (c *Client) checkRedirect(next func(*http.Request, []*http.Request) error) 
 	}
 }
 
-// call is one API call as the retry loop sees it.
-type call struct {
-	endpoint
-	body []byte // JSON, or nil
-	out  any    // decoded on success, or nil
-	// ambiguous is set when an earlier attempt of a POST may have landed.
-	ambiguous bool
+// Call is one API call, of Cloud or of a Data Center server (bbapi/dc).
+type Call struct {
+	Method string
+	// Route is the endpoint template, e.g. "/users/{selected_user}/ssh-keys": it names
+	// the call in errors and scope hints.
+	Route string
+	URL   *url.URL
+	In    any // marshalled as the JSON body, or nil
+	Out   any // decoded from a 2xx body, or nil
+	// MayHaveLanded is set when an earlier attempt of a POST may have been processed (a
+	// 502, 503 or 504, a cut connection), so a later "already added" may be its doing.
+	MayHaveLanded bool
 }
 
-// do performs c with retries and decodes the result into c.out.
-func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
-	resp, body, err := c.retry(ctx, cl)
+// Do sends cl with the client's credential, retries and wait budget, and decodes a 2xx
+// answer into cl.Out. Any other answer is an *ErrorResponse (or *RateLimitError); a call
+// that ran out of its budget is a *RetryBudgetError.
+func (c *Client) Do(ctx context.Context, cl *Call) (*Response, error) {
+	var body []byte
+	if cl.In != nil {
+		b, err := json.Marshal(cl.In)
+		if err != nil {
+			return nil, err
+		}
+		body = b
+	}
+	resp, raw, err := c.retry(ctx, cl, body)
 	if err != nil {
 		return resp, err
 	}
-	if cl.out != nil && resp.StatusCode != http.StatusNoContent {
-		if err := json.Unmarshal(body, cl.out); err != nil {
-			return resp, c.decodeError(cl.endpoint, body, err)
+	if cl.Out != nil && resp.StatusCode != http.StatusNoContent {
+		if err := json.Unmarshal(raw, cl.Out); err != nil {
+			return resp, c.decodeError(cl, raw, err)
 		}
+		return resp, nil
 	}
-	// Bitbucket answers a DELETE with an empty 204. A page in its place (a captive portal,
-	// a proxy answering 200 for everything) means nothing was deleted: never report that
-	// as done.
-	if cl.out == nil {
-		if t := bytes.TrimSpace(body); len(t) > 0 && !json.Valid(t) {
-			return resp, c.decodeError(cl.endpoint, body, errors.New("the answer is not Bitbucket's"))
-		}
+	// An empty 204 is the answer to a DELETE. A page in its place (a captive portal, a
+	// proxy answering 200 for everything) means nothing was deleted: never report that.
+	if t := bytes.TrimSpace(raw); len(t) > 0 && !json.Valid(t) {
+		return resp, c.decodeError(cl, raw, errors.New("the answer is not Bitbucket's"))
 	}
 	return resp, nil
 }
 
-func (c *Client) decodeError(ep endpoint, body []byte, err error) error {
-	return &DecodeError{err: fmt.Errorf("decoding response of %s %s: %w (body starts %q)", ep.method, c.redactURL(ep.url), err, c.redact(snippet(body, 120)))}
+// get is a GET decoded into a new T.
+func get[T any](ctx context.Context, c *Client, route string, u *url.URL) (*T, *Response, error) {
+	var out T
+	resp, err := c.Do(ctx, &Call{Method: http.MethodGet, Route: route, URL: u, Out: &out})
+	if err != nil {
+		return nil, resp, err
+	}
+	return &out, resp, nil
 }
 
 // DecodeError is a success status whose body is not what Bitbucket sends: usually
 // something between bbkey and Bitbucket answering in its place.
-type DecodeError struct{ err error }
+type DecodeError struct {
+	Method, URL string
+	Err         error
+	// Snippet is the start of the body, scrubbed.
+	Snippet string
+}
 
-func (e *DecodeError) Error() string { return e.err.Error() }
-func (e *DecodeError) Unwrap() error { return e.err }
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("decoding response of %s %s: %v (body starts %q)", e.Method, e.URL, e.Err, e.Snippet)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+func (c *Client) decodeError(cl *Call, body []byte, err error) error {
+	return &DecodeError{Method: cl.Method, URL: c.RedactURL(cl.URL), Err: err, Snippet: c.Redact(snippet(body, 120))}
+}
 
 // send makes one HTTP exchange: credentials, headers, the trace, and the capped body.
-func (c *Client) send(ctx context.Context, ep endpoint, body []byte) (*http.Response, []byte, error) {
+func (c *Client) send(ctx context.Context, cl *Call, body []byte) (*http.Response, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, ep.method, ep.url.String(), rd)
+	req, err := http.NewRequestWithContext(ctx, cl.Method, cl.URL.String(), rd)
 	if err != nil {
-		return nil, nil, fmt.Errorf("building request %s %s: %w", ep.method, c.redactURL(ep.url), err)
+		return nil, nil, fmt.Errorf("building request %s %s: %w", cl.Method, c.RedactURL(cl.URL), err)
 	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
@@ -454,7 +427,7 @@ func (c *Client) exchangeBody(req *http.Request, reqBody []byte) (*http.Response
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		c.trace(req, reqBody, nil, nil, start, err)
-		return nil, nil, &netError{method: req.Method, url: c.redactURL(req.URL), err: err, redact: c.redact}
+		return nil, nil, &netError{method: req.Method, url: c.RedactURL(req.URL), err: err, redact: c.Redact}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodySize+1))
@@ -463,7 +436,7 @@ func (c *Client) exchangeBody(req *http.Request, reqBody []byte) (*http.Response
 		// An error answer is only ever shown as a snippet, so a cut one is still useful;
 		// a cut success would decode into garbage.
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			err = &BodyTooLargeError{Method: req.Method, URL: c.redactURL(req.URL), Limit: MaxBodySize}
+			err = &BodyTooLargeError{Method: req.Method, URL: c.RedactURL(req.URL), Limit: MaxBodySize}
 		}
 	}
 	c.trace(req, reqBody, resp, body, start, err)
@@ -472,7 +445,7 @@ func (c *Client) exchangeBody(req *http.Request, reqBody []byte) (*http.Response
 		if errors.As(err, &big) {
 			return resp, body, err
 		}
-		return resp, nil, &netError{method: req.Method, url: c.redactURL(req.URL), err: err, redact: c.redact}
+		return resp, nil, &netError{method: req.Method, url: c.RedactURL(req.URL), err: err, redact: c.Redact}
 	}
 	return resp, body, nil
 }
@@ -519,17 +492,20 @@ func TransportFailure(err error) (url string, ok bool) {
 }
 
 // newError turns a non-2xx answer into an *ErrorResponse (or *RateLimitError).
-func (c *Client) newError(ep endpoint, resp *http.Response, body []byte) error {
-	e := parseErrorBody(resp, body, c.redact)
-	e.Method = ep.method
-	e.URL = c.redactURL(ep.url)
-	e.Route = ep.route
+func (c *Client) newError(cl *Call, resp *http.Response, body []byte) error {
+	e := parseErrorBody(resp, body, c.Redact)
+	e.Method, e.URL, e.Route = cl.Method, c.RedactURL(cl.URL), cl.Route
 	if c.cred != nil {
 		e.CredentialKind = c.cred.Kind()
 	}
-	if resp.StatusCode == http.StatusTooManyRequests {
-		ra := retryAfter(resp.Header, c.now())
-		return &RateLimitError{ErrorResponse: e, RetryAfter: max(ra, 0), HasRetryAfter: ra >= 0}
+	return rateLimited(e, resp, c.now())
+}
+
+// rateLimited makes a 429 a *RateLimitError; any other status stays e.
+func rateLimited(e *ErrorResponse, resp *http.Response, now time.Time) error {
+	if resp.StatusCode != http.StatusTooManyRequests {
+		return e
 	}
-	return e
+	ra := retryAfter(resp.Header, now)
+	return &RateLimitError{ErrorResponse: e, RetryAfter: max(ra, 0), HasRetryAfter: ra >= 0}
 }

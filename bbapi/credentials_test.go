@@ -183,7 +183,7 @@ func BenchmarkRedact(b *testing.B) {
 	page := `{"values":[` + strings.Repeat(`{"key":"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKqP3Cr632C2dNhhgKVcon4ldUSAeKiku2yP9O9/bDtY","label":"bbkey:ci:2026-11-22"},`, 100) + `{}]}`
 	b.SetBytes(int64(len(page)))
 	for b.Loop() {
-		c.redact(page)
+		c.Redact(page)
 	}
 }
 
@@ -201,7 +201,7 @@ func BenchmarkListPages(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		n := 0
-		for _, err := range e.client.DeployKeys.List(bg(), "ws", "repo") {
+		for _, err := range e.client.RepoKeys("ws", "repo").List(bg()) {
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -44,15 +44,17 @@ func scrubSecrets(s string, secrets ...string) string {
 	return redact.Secrets(s, secrets...)
 }
 
-// redact scrubs s of the credential's secrets and of recognisable credentials.
-func (c *Client) redact(s string) string {
+// Redact scrubs s of the credential's secrets and of recognisable credentials (URL
+// userinfo, credential headers, token fields), as every error and the trace are.
+func (c *Client) Redact(s string) string {
 	if c.cred != nil {
 		s = scrubSecrets(s, c.cred.Secrets()...)
 	}
 	return redactAll(s)
 }
 
-func (c *Client) redactURL(u *url.URL) string { return c.redact(redactURL(u)) }
+// RedactURL is Redact for a URL.
+func (c *Client) RedactURL(u *url.URL) string { return c.Redact(redactURL(u)) }
 
 func redactURL(u *url.URL) string {
 	if u == nil {
@@ -67,7 +69,7 @@ func (c *Client) debugf(format string, args ...any) {
 	}
 	c.debugMu.Lock()
 	defer c.debugMu.Unlock()
-	fmt.Fprint(c.debug, c.redact(fmt.Sprintf(format, args...)))
+	fmt.Fprint(c.debug, c.Redact(fmt.Sprintf(format, args...)))
 }
 
 // trace writes one exchange to the debug writer as a single block, so concurrent
@@ -102,7 +104,7 @@ func (c *Client) trace(req *http.Request, reqBody []byte, resp *http.Response, b
 	b.WriteString("\n")
 	c.debugMu.Lock()
 	defer c.debugMu.Unlock()
-	fmt.Fprint(c.debug, c.redact(b.String()))
+	fmt.Fprint(c.debug, c.Redact(b.String()))
 }
 
 func writeHeaders(b *strings.Builder, prefix string, h http.Header) {

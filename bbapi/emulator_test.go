@@ -175,13 +175,12 @@ func TestEmulatorUserSSHKeys(t *testing.T) {
 	if got.UUID != k.UUID || got.Key == "" {
 		t.Errorf("get = %+v", got)
 	}
-	up := must[*bbapi.SSHKey](t)(c.SSHKeys.Update(ctx, me, k.UUID, bbapi.UpdateSSHKeyOptions{Label: "renamed"}))
+	up := must[*bbapi.SSHKey](t)(c.SSHKeys.Update(ctx, me, k.UUID, "renamed"))
 	if up.Label != "renamed" {
 		t.Errorf("update = %+v", up)
 	}
-	up = must[*bbapi.SSHKey](t)(c.SSHKeys.UpdateKey(ctx, got, bbapi.UpdateSSHKeyOptions{Label: "again"}))
-	if up.Label != "again" || e.srv.UserKeys(bbapitest.DefaultAccountID)[0].Label != "again" {
-		t.Errorf("update by link = %+v", up)
+	if e.srv.UserKeys(bbapitest.DefaultAccountID)[0].Label != "renamed" {
+		t.Errorf("emulator holds %+v", e.srv.UserKeys(bbapitest.DefaultAccountID))
 	}
 	found, err := c.SSHKeys.FindByFingerprint(ctx, me, strings.TrimPrefix(fp, "SHA256:"))
 	if err != nil || found == nil || found.UUID != k.UUID {
@@ -192,7 +191,7 @@ func TestEmulatorUserSSHKeys(t *testing.T) {
 	if _, _, err := c.SSHKeys.Add(ctx, me, bbapi.AddSSHKeyOptions{Key: key}); !bbapi.IsDuplicateKey(err) {
 		t.Errorf("second add: %v", err)
 	}
-	again, resp, err := c.SSHKeys.AddOrGet(ctx, me, bbapi.AddSSHKeyOptions{Key: key})
+	again, resp, err := c.SSHKeys.Add(ctx, me, bbapi.AddSSHKeyOptions{Key: key, OrGet: true})
 	if err != nil || !resp.Reconciled || again.UUID != k.UUID {
 		t.Errorf("AddOrGet = %+v, %v", again, err)
 	}
@@ -219,7 +218,7 @@ func TestEmulatorAccessKeys(t *testing.T) {
 	ctx := context.Background()
 
 	key, fp := pubKey(t, "ci-01")
-	dk, resp, err := c.DeployKeys.Add(ctx, "acme", "api", bbapi.AddDeployKeyOptions{Key: key, Label: "bbkey:ci-01:2026-11-22:ttl=90d"})
+	dk, resp, err := c.RepoKeys("acme", "api").Add(ctx, bbapi.AddDeployKeyOptions{Key: key, Label: "bbkey:ci-01:2026-11-22:ttl=90d"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,47 +226,47 @@ func TestEmulatorAccessKeys(t *testing.T) {
 		t.Errorf("added %d %+v", resp.StatusCode, dk)
 	}
 	// The same key may serve several repositories and projects.
-	dk2 := must[*bbapi.DeployKey](t)(c.DeployKeys.Add(ctx, "acme", "web", bbapi.AddDeployKeyOptions{Key: key, Label: "web"}))
-	listed := all(t, c.DeployKeys.List(ctx, "acme", "api"))
+	dk2 := must[*bbapi.DeployKey](t)(c.RepoKeys("acme", "web").Add(ctx, bbapi.AddDeployKeyOptions{Key: key, Label: "web"}))
+	listed := all(t, c.RepoKeys("acme", "api").List(ctx))
 	if len(listed) != 1 || listed[0].ID != dk.ID {
 		t.Errorf("listed = %+v", listed)
 	}
-	got := must[*bbapi.DeployKey](t)(c.DeployKeys.Get(ctx, "acme", "api", dk.ID))
+	got := must[*bbapi.DeployKey](t)(c.RepoKeys("acme", "api").Get(ctx, dk.ID))
 	if got.Label != "bbkey:ci-01:2026-11-22:ttl=90d" {
 		t.Errorf("get = %+v", got)
 	}
-	up := must[*bbapi.DeployKey](t)(c.DeployKeys.Update(ctx, "acme", "api", dk.ID, bbapi.UpdateDeployKeyOptions{Label: "relabelled"}))
+	up := must[*bbapi.DeployKey](t)(c.RepoKeys("acme", "api").Update(ctx, dk.ID, "relabelled"))
 	if up.Label != "relabelled" || e.srv.RepoDeployKeys("acme", "api")[0].Label != "relabelled" {
 		t.Errorf("update = %+v", up)
 	}
-	if _, _, err := c.DeployKeys.Add(ctx, "acme", "api", bbapi.AddDeployKeyOptions{Key: key}); !bbapi.IsDuplicateKey(err) {
+	if _, _, err := c.RepoKeys("acme", "api").Add(ctx, bbapi.AddDeployKeyOptions{Key: key}); !bbapi.IsDuplicateKey(err) {
 		t.Errorf("duplicate on one repository: %v", err)
 	}
-	if k, resp, err := c.DeployKeys.AddOrGet(ctx, "acme", "api", bbapi.AddDeployKeyOptions{Key: key}); err != nil || !resp.Reconciled || k.ID != dk.ID {
+	if k, resp, err := c.RepoKeys("acme", "api").Add(ctx, bbapi.AddDeployKeyOptions{Key: key, OrGet: true}); err != nil || !resp.Reconciled || k.ID != dk.ID {
 		t.Errorf("AddOrGet = %+v, %v", k, err)
 	}
 	// An access key can never also be an account key.
-	if _, _, err := c.SSHKeys.AddOrGet(ctx, bbapitest.DefaultUUID, bbapi.AddSSHKeyOptions{Key: key}); !bbapi.IsDuplicateKey(err) {
+	if _, _, err := c.SSHKeys.Add(ctx, bbapitest.DefaultUUID, bbapi.AddSSHKeyOptions{Key: key, OrGet: true}); !bbapi.IsDuplicateKey(err) {
 		t.Errorf("access key accepted as account key: %v", err)
 	}
-	if _, err := c.DeployKeys.Delete(ctx, "acme", "api", dk.ID); err != nil {
+	if _, err := c.RepoKeys("acme", "api").Delete(ctx, dk.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.DeployKeys.DeleteKey(ctx, dk2); err != nil {
+	if _, err := c.RepoKeys("acme", "web").DeleteKey(ctx, dk2); err != nil {
 		t.Fatal(err)
 	}
 	if len(e.srv.RepoDeployKeys("acme", "api"))+len(e.srv.RepoDeployKeys("acme", "web")) != 0 {
 		t.Error("access keys left behind")
 	}
 
-	pk, resp, err := c.ProjectDeployKeys.Add(ctx, "acme", "OPS", bbapi.AddDeployKeyOptions{Key: key, Label: "project"})
+	pk, resp, err := c.ProjectKeys("acme", "OPS").Add(ctx, bbapi.AddDeployKeyOptions{Key: key, Label: "project"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp.StatusCode != http.StatusOK || pk.SHA256() != fp || pk.Label != "project" {
 		t.Errorf("project key %d %+v", resp.StatusCode, pk)
 	}
-	plist := all(t, c.ProjectDeployKeys.List(ctx, "acme", "OPS"))
+	plist := all(t, c.ProjectKeys("acme", "OPS").List(ctx))
 	if len(plist) != 1 || plist[0].SHA256() != fp {
 		t.Fatalf("project keys = %+v", plist)
 	}
@@ -275,21 +274,21 @@ func TestEmulatorAccessKeys(t *testing.T) {
 	if id == 0 {
 		id = bbapi.ID(e.srv.ProjectDeployKeys("acme", "OPS")[0].ID)
 	}
-	if g := must[*bbapi.ProjectDeployKey](t)(c.ProjectDeployKeys.Get(ctx, "acme", "OPS", id)); g.SHA256() != fp {
+	if g := must[*bbapi.DeployKey](t)(c.ProjectKeys("acme", "OPS").Get(ctx, id)); g.SHA256() != fp {
 		t.Errorf("project get = %+v", g)
 	}
-	if k, resp, err := c.ProjectDeployKeys.AddOrGet(ctx, "acme", "OPS", bbapi.AddDeployKeyOptions{Key: key}); err != nil || !resp.Reconciled || k.SHA256() != fp {
+	if k, resp, err := c.ProjectKeys("acme", "OPS").Add(ctx, bbapi.AddDeployKeyOptions{Key: key, OrGet: true}); err != nil || !resp.Reconciled || k.SHA256() != fp {
 		t.Errorf("project AddOrGet = %+v, %v", k, err)
 	}
 	if plist[0].Links.Self.Href != "" {
-		_, err = c.ProjectDeployKeys.DeleteKey(ctx, plist[0])
+		_, err = c.ProjectKeys("acme", "OPS").DeleteKey(ctx, plist[0])
 	} else {
-		_, err = c.ProjectDeployKeys.Delete(ctx, "acme", "OPS", id)
+		_, err = c.ProjectKeys("acme", "OPS").Delete(ctx, id)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.ProjectDeployKeys.Get(ctx, "acme", "OPS", id); !bbapi.IsNotFound(err) {
+	if _, _, err := c.ProjectKeys("acme", "OPS").Get(ctx, id); !bbapi.IsNotFound(err) {
 		t.Errorf("project get after delete: %v", err)
 	}
 }
@@ -367,14 +366,14 @@ func TestEmulatorAuthSchemes(t *testing.T) {
 		key, _ := pubKey(t, "ci")
 		// Bitbucket refuses access tokens on a repository's access-key writes: the error
 		// says to use an API token with admin:repository:bitbucket.
-		_, _, err = c.DeployKeys.Add(ctx, "acme", "api", bbapi.AddDeployKeyOptions{Key: key, Label: "ci"})
+		_, _, err = c.RepoKeys("acme", "api").Add(ctx, bbapi.AddDeployKeyOptions{Key: key, Label: "ci"})
 		if !bbapi.IsForbidden(err) || apierr.ExitCode(err) != errkind.ExitAuth {
 			t.Fatalf("err = %v", err)
 		}
 		if h := strings.Join(apierr.Hints(err), "\n"); !strings.Contains(h, "API token") || !strings.Contains(h, "admin:repository:bitbucket") {
 			t.Errorf("hints = %s", h)
 		}
-		if n := len(all(t, c.DeployKeys.List(ctx, "acme", "api"))); n != 0 {
+		if n := len(all(t, c.RepoKeys("acme", "api").List(ctx))); n != 0 {
 			t.Errorf("%d keys", n)
 		}
 		// An access token is no person: it cannot touch account keys.
@@ -450,7 +449,7 @@ func TestEmulatorErrorKinds(t *testing.T) {
 	cred := e.envCred(t)
 	c := e.client(t, cred, bbapi.WithMaxWait(0))
 
-	if _, _, err := c.DeployKeys.Get(ctx, "acme", "no-such-repo", 1); !bbapi.IsNotFound(err) {
+	if _, _, err := c.RepoKeys("acme", "no-such-repo").Get(ctx, 1); !bbapi.IsNotFound(err) {
 		t.Errorf("404: %v", err)
 	}
 
@@ -474,7 +473,7 @@ func TestEmulatorErrorKinds(t *testing.T) {
 		t.Error("listing account keys without read:ssh-key gave no error")
 	}
 	key, _ := pubKey(t, "k")
-	_, _, err = cn.DeployKeys.Add(ctx, "acme", "api", bbapi.AddDeployKeyOptions{Key: key})
+	_, _, err = cn.RepoKeys("acme", "api").Add(ctx, bbapi.AddDeployKeyOptions{Key: key})
 	if !bbapi.IsForbidden(err) || !strings.Contains(bbapi.MissingScope(err), "admin:repository:bitbucket") {
 		t.Errorf("403 deploy key: %v (missing %q)", err, bbapi.MissingScope(err))
 	}
@@ -484,7 +483,7 @@ func TestEmulatorErrorKinds(t *testing.T) {
 		t.Fatal(err)
 	}
 	ca := e.client(t, &bbapi.AccessToken{Token: tok})
-	_, err = all2(ca.DeployKeys.List(ctx, "acme", "api"))
+	_, err = all2(ca.RepoKeys("acme", "api").List(ctx))
 	if !bbapi.IsForbidden(err) || !strings.Contains(strings.Join(apierr.Hints(err), "\n"), "or use an API token") {
 		t.Errorf("access token refused on deploy keys: %v / %v", err, apierr.Hints(err))
 	}
@@ -585,9 +584,9 @@ func TestEmulatorLandedPostIsReconciled(t *testing.T) {
 	key, fp := pubKey(t, "k")
 	// The key landed, but the gateway lost the answer (here: an earlier add, then a 503
 	// on the retried POST's first attempt); the retry hears "already added".
-	first := must[*bbapi.DeployKey](t)(c.DeployKeys.Add(ctx, "acme", "infra", bbapi.AddDeployKeyOptions{Key: key, Label: "l"}))
+	first := must[*bbapi.DeployKey](t)(c.RepoKeys("acme", "infra").Add(ctx, bbapi.AddDeployKeyOptions{Key: key, Label: "l"}))
 	e.srv.FailNext(bbapitest.Match("POST", "/2.0/repositories/acme/infra/deploy-keys"), 1, 503, bbapitest.BodyHTML)
-	got, resp, err := c.DeployKeys.Add(ctx, "acme", "infra", bbapi.AddDeployKeyOptions{Key: key, Label: "l"})
+	got, resp, err := c.RepoKeys("acme", "infra").Add(ctx, bbapi.AddDeployKeyOptions{Key: key, Label: "l"})
 	if err != nil || !resp.Reconciled || got.ID != first.ID || got.SHA256() != fp {
 		t.Fatalf("got %+v reconciled=%v err=%v", got, resp != nil && resp.Reconciled, err)
 	}
@@ -642,7 +641,7 @@ func TestEmulatorSecretsNeverShown(t *testing.T) {
 		record(err)
 		_, _, err = c.SSHKeys.Add(ctx, bbapitest.DefaultUUID, bbapi.AddSSHKeyOptions{Key: key})
 		record(err)
-		_, err = all2(c.DeployKeys.List(ctx, "acme", "api"))
+		_, err = all2(c.RepoKeys("acme", "api").List(ctx))
 		record(err)
 		e.srv.FailNext(bbapitest.Match("GET", "/2.0/user/workspaces"), 3, 503, bbapitest.BodyHTML)
 		_, err = all2(c.Users.Workspaces(ctx, nil))

@@ -33,6 +33,8 @@ type ErrorResponse struct {
 	Body string
 	// OAuthError is the "error" code of an OAuth token endpoint answer (invalid_client…).
 	OAuthError string
+	// Errors is Data Center's envelope, when the answer was one.
+	Errors []ErrorMessage
 	// RequiredScopes and GrantedScopes come from a 403's detail when Bitbucket lists them,
 	// GrantedScopes else from the x-oauth-scopes header.
 	RequiredScopes []string
@@ -81,12 +83,12 @@ func (e *ErrorResponse) unauthorized() bool {
 	return false
 }
 
-// RepoAccessKeyWrite reports adding, updating or deleting a repository's access key:
-// operations the spec's access-token section lists as "inaccessible for Access tokens",
-// and which Bitbucket answers with 403 "This API is not accessible by this authentication
-// mechanism." (listing them, and project access keys, stay open to access tokens).
+// RepoAccessKeyWrite reports adding or deleting a repository's access key: what the
+// spec lists as "inaccessible for Access tokens", answered with 403 "This API is not
+// accessible by this authentication mechanism." (listing them, and project access keys,
+// stay open to access tokens).
 func RepoAccessKeyWrite(method, route string) bool {
-	return method != http.MethodGet && (route == routeRepoKeys || route == routeRepoKey)
+	return method != http.MethodGet && strings.HasPrefix(route, routeRepoKeys)
 }
 
 // RateLimitError is a 429: Bitbucket's hourly request limit is used up. Bitbucket Cloud
@@ -175,24 +177,18 @@ func MissingScope(err error) string {
 // scopes (spec x-atlassian-oauth2-scopes; write does not imply read), OAuth consumers and
 // access tokens the classic ones (spec security.oauth2).
 var endpointScopes = map[string]struct{ token, classic []string }{
-	"GET /user":                                                                  {[]string{"read:user:bitbucket"}, []string{"account"}},
-	"GET /user/workspaces":                                                       {[]string{"read:workspace:bitbucket"}, []string{"account"}},
-	"GET /repositories/{workspace}":                                              {[]string{"read:repository:bitbucket"}, []string{"repository"}},
-	"GET /workspaces/{workspace}/projects":                                       {[]string{"read:project:bitbucket"}, []string{"project"}},
-	"GET /users/{selected_user}/ssh-keys":                                        {[]string{"read:ssh-key:bitbucket"}, []string{"account"}},
-	"POST /users/{selected_user}/ssh-keys":                                       {[]string{"read:ssh-key:bitbucket", "write:ssh-key:bitbucket"}, []string{"account:write"}},
-	"GET /users/{selected_user}/ssh-keys/{key_id}":                               {[]string{"read:ssh-key:bitbucket"}, []string{"account"}},
-	"PUT /users/{selected_user}/ssh-keys/{key_id}":                               {[]string{"read:ssh-key:bitbucket", "write:ssh-key:bitbucket"}, []string{"account:write"}},
-	"DELETE /users/{selected_user}/ssh-keys/{key_id}":                            {[]string{"delete:ssh-key:bitbucket"}, []string{"account:write"}},
-	"GET /repositories/{workspace}/{repo_slug}/deploy-keys":                      {[]string{"admin:repository:bitbucket"}, []string{"repository:admin"}},
-	"POST /repositories/{workspace}/{repo_slug}/deploy-keys":                     {[]string{"admin:repository:bitbucket", "write:ssh-key:bitbucket"}, []string{"repository:admin"}},
-	"GET /repositories/{workspace}/{repo_slug}/deploy-keys/{key_id}":             {[]string{"admin:repository:bitbucket"}, []string{"repository:admin"}},
-	"PUT /repositories/{workspace}/{repo_slug}/deploy-keys/{key_id}":             {[]string{"admin:repository:bitbucket", "write:ssh-key:bitbucket"}, []string{"repository:admin"}},
-	"DELETE /repositories/{workspace}/{repo_slug}/deploy-keys/{key_id}":          {[]string{"admin:repository:bitbucket", "delete:ssh-key:bitbucket"}, []string{"repository:admin"}},
-	"GET /workspaces/{workspace}/projects/{project_key}/deploy-keys":             {[]string{"admin:project:bitbucket"}, []string{"project:admin"}},
-	"POST /workspaces/{workspace}/projects/{project_key}/deploy-keys":            {[]string{"admin:project:bitbucket", "write:ssh-key:bitbucket"}, []string{"project:admin"}},
-	"GET /workspaces/{workspace}/projects/{project_key}/deploy-keys/{key_id}":    {[]string{"admin:project:bitbucket"}, []string{"project:admin"}},
-	"DELETE /workspaces/{workspace}/projects/{project_key}/deploy-keys/{key_id}": {[]string{"admin:project:bitbucket", "delete:ssh-key:bitbucket"}, []string{"project:admin"}},
+	"GET /user":                                   {[]string{"read:user:bitbucket"}, []string{"account"}},
+	"GET " + routeRepos:                           {[]string{"read:repository:bitbucket"}, []string{"repository"}},
+	"GET " + routeProjects:                        {[]string{"read:project:bitbucket"}, []string{"project"}},
+	"GET " + routeUserKeys:                        {[]string{"read:ssh-key:bitbucket"}, []string{"account"}},
+	"POST " + routeUserKeys:                       {[]string{"read:ssh-key:bitbucket", "write:ssh-key:bitbucket"}, []string{"account:write"}},
+	"DELETE " + routeUserKeys + routeKeySuffix:    {[]string{"delete:ssh-key:bitbucket"}, []string{"account:write"}},
+	"GET " + routeRepoKeys:                        {[]string{"admin:repository:bitbucket"}, []string{"repository:admin"}},
+	"POST " + routeRepoKeys:                       {[]string{"admin:repository:bitbucket", "write:ssh-key:bitbucket"}, []string{"repository:admin"}},
+	"DELETE " + routeRepoKeys + routeKeySuffix:    {[]string{"admin:repository:bitbucket", "delete:ssh-key:bitbucket"}, []string{"repository:admin"}},
+	"GET " + routeProjectKeys:                     {[]string{"admin:project:bitbucket"}, []string{"project:admin"}},
+	"POST " + routeProjectKeys:                    {[]string{"admin:project:bitbucket", "write:ssh-key:bitbucket"}, []string{"project:admin"}},
+	"DELETE " + routeProjectKeys + routeKeySuffix: {[]string{"admin:project:bitbucket", "delete:ssh-key:bitbucket"}, []string{"project:admin"}},
 }
 
 // ScopesFor lists the scopes the endpoint (method and route template) needs for this kind
@@ -208,12 +204,24 @@ func ScopesFor(method, route string, k Kind) []string {
 	return s.classic
 }
 
-// errorEnvelope is Bitbucket's error body, and the OAuth token endpoint's, read
-// leniently: "error" is an object for the API and a string for OAuth, "detail" is
-// usually a string but an object listing scopes on some 403s.
+// ErrorMessage is one entry of Data Center's error envelope
+// {"errors": [{"context", "message", "exceptionName"}]}.
+type ErrorMessage struct {
+	// Context names the offending field, when there is one.
+	Context string `json:"context"`
+	Message string `json:"message"`
+	// ExceptionName is the Java exception, e.g.
+	// "com.atlassian.bitbucket.AuthorisationException".
+	ExceptionName string `json:"exceptionName"`
+}
+
+// errorEnvelope is Bitbucket Cloud's error body, the OAuth token endpoint's and Data
+// Center's, read leniently: "error" is an object for the API and a string for OAuth,
+// "detail" is usually a string but an object listing scopes on some 403s.
 type errorEnvelope struct {
 	Error            json.RawMessage `json:"error"`
 	ErrorDescription string          `json:"error_description"`
+	Errors           []ErrorMessage  `json:"errors"`
 }
 
 type errorObject struct {
@@ -243,7 +251,14 @@ func parseErrorBody(resp *http.Response, body []byte, scrub func(string) string)
 	e := &ErrorResponse{StatusCode: resp.StatusCode, GrantedScopes: scrubEach(splitScopes(resp.Header.Get("X-Oauth-Scopes")), scrub)}
 	trimmed := bytes.TrimSpace(body)
 	var env errorEnvelope
-	if len(trimmed) > 0 && trimmed[0] == '{' && json.Unmarshal(trimmed, &env) == nil && len(env.Error) > 0 {
+	isJSON := len(trimmed) > 0 && trimmed[0] == '{' && json.Unmarshal(trimmed, &env) == nil
+	if isJSON && len(env.Errors) > 0 {
+		for _, m := range env.Errors {
+			e.Errors = append(e.Errors, ErrorMessage{Context: capText(scrub(m.Context)), Message: capText(scrub(m.Message)), ExceptionName: capText(scrub(m.ExceptionName))})
+		}
+		return e
+	}
+	if isJSON && len(env.Error) > 0 {
 		var obj errorObject
 		var code string
 		switch {

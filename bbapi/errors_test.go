@@ -171,11 +171,11 @@ func callRoute(t *testing.T, c *Client, method, path string) error {
 	case "POST /users/{me}/ssh-keys":
 		_, _, err = c.SSHKeys.Add(bg(), "{me}", AddSSHKeyOptions{Key: key})
 	case "POST /repositories/ws/r/deploy-keys":
-		_, _, err = c.DeployKeys.Add(bg(), "ws", "r", AddDeployKeyOptions{Key: key})
+		_, _, err = c.RepoKeys("ws", "r").Add(bg(), AddDeployKeyOptions{Key: key})
 	case "GET /repositories/ws/nope/deploy-keys":
-		_, err = collect(c.DeployKeys.List(bg(), "ws", "nope"))
+		_, err = collect(c.RepoKeys("ws", "nope").List(bg()))
 	case "DELETE /workspaces/ws/projects/P/deploy-keys/1":
-		_, err = c.ProjectDeployKeys.Delete(bg(), "ws", "P", 1)
+		_, err = c.ProjectKeys("ws", "P").Delete(bg(), 1)
 	default:
 		t.Fatalf("no call for %s %s", method, path)
 	}

@@ -97,7 +97,7 @@ func FuzzDecodeError(f *testing.F) {
 		resp.Header.Set("Content-Type", contentType)
 		resp.Header.Set("X-Oauth-Scopes", "read:user:bitbucket, "+secret)
 		u, _ := url.Parse("http://127.0.0.1:1/2.0/users/%7Buuid%7D/ssh-keys")
-		err = c.newError(endpoint{method: "POST", route: "/users/{selected_user}/ssh-keys", url: u}, resp, body)
+		err = c.newError(&Call{Method: "POST", Route: "/users/{selected_user}/ssh-keys", URL: u}, resp, body)
 		e, ok := err.(*ErrorResponse)
 		if rl, isRL := err.(*RateLimitError); isRL {
 			e, ok = rl.ErrorResponse, true

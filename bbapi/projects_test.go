@@ -52,11 +52,11 @@ func TestEmulatorProjectsAndSeededKeys(t *testing.T) {
 	if _, err := e.srv.SeedAccessKey(bbapitest.DeployKey{Workspace: "acme", ProjectKey: "OPS", Key: line, Label: "laptop"}); err != nil {
 		t.Fatal(err)
 	}
-	rk := all(t, c.DeployKeys.List(context.Background(), "acme", "api"))
+	rk := all(t, c.RepoKeys("acme", "api").List(context.Background()))
 	if len(rk) != 1 || int(rk[0].ID) != id || rk[0].SHA256() != fp || !rk[0].AddedOn.Equal(added) || !rk[0].LastUsed.Equal(used) || rk[0].Label != "laptop" || rk[0].Comment != "old-laptop" {
 		t.Errorf("repository keys = %+v", rk)
 	}
-	pk := all(t, c.ProjectDeployKeys.List(context.Background(), "acme", "OPS"))
+	pk := all(t, c.ProjectKeys("acme", "OPS").List(context.Background()))
 	if len(pk) != 1 || pk[0].SHA256() != fp || !pk[0].LastUsed.IsZero() || !pk[0].AddedOn.Equal(e.clock.Now()) {
 		t.Errorf("project keys = %+v", pk)
 	}

@@ -166,7 +166,7 @@ func Cleanup(ctx context.Context) context.Context { return context.WithValue(ctx
 
 // retry runs one call: it sends, and on a transient failure waits and sends again until
 // it succeeds, fails for good, the context ends, or the budget runs out.
-func (c *Client) retry(ctx context.Context, cl *call) (*Response, []byte, error) {
+func (c *Client) retry(ctx context.Context, cl *Call, body []byte) (*Response, []byte, error) {
 	var waited time.Duration
 	refreshed, lastTry := false, false
 	for attempt := 1; ; attempt++ {
@@ -177,18 +177,18 @@ func (c *Client) retry(ctx context.Context, cl *call) (*Response, []byte, error)
 			left := c.budget.left(c.maxWait)
 			if left <= 0 {
 				return &Response{Attempts: attempt - 1, Waited: waited}, nil, &RetryBudgetError{Attempts: attempt - 1, Waited: waited, MaxWait: c.maxWait,
-					Err: fmt.Errorf("%s %s: not sent: the wait budget (max wait) is used up", cl.method, c.redactURL(cl.url))}
+					Err: fmt.Errorf("%s %s: not sent: the wait budget (max wait) is used up", cl.Method, c.RedactURL(cl.URL))}
 			}
 			// Half of what is left, so that a hung attempt still leaves time to try again.
 			actx, cancel = context.WithTimeout(ctx, max(left/2, minAttempt))
 		}
 		start := c.now()
-		hr, body, err := c.send(actx, cl.endpoint, cl.body)
+		hr, raw, err := c.send(actx, cl, body)
 		budgetOut := actx.Err() != nil && ctx.Err() == nil
 		cancel()
 		r := &Response{Response: hr, Attempts: attempt, Waited: waited}
 		if err == nil && hr.StatusCode >= 200 && hr.StatusCode < 300 {
-			return r, body, nil
+			return r, raw, nil
 		}
 		if err != nil && budgetOut {
 			// The attempt had its share of what is left and got no answer: its time is
@@ -197,11 +197,11 @@ func (c *Client) retry(ctx context.Context, cl *call) (*Response, []byte, error)
 			c.budget.spend(start, c.now())
 			if c.budget.left(c.maxWait) <= 0 {
 				return r, nil, &RetryBudgetError{Attempts: attempt, Waited: waited + c.now().Sub(start), MaxWait: c.maxWait,
-					Err: fmt.Errorf("%s %s: no answer: %w", cl.method, c.redactURL(cl.url), context.DeadlineExceeded)}
+					Err: fmt.Errorf("%s %s: no answer: %w", cl.Method, c.RedactURL(cl.URL), context.DeadlineExceeded)}
 			}
 		}
 		if err == nil {
-			err = c.newError(cl.endpoint, hr, body)
+			err = c.newError(cl, hr, raw)
 			// An expired OAuth token: fetch a fresh one and try once more at once. A 401
 			// means the request was not processed, so this is safe for a POST as well.
 			if hr.StatusCode == http.StatusUnauthorized && !refreshed {
@@ -212,15 +212,15 @@ func (c *Client) retry(ctx context.Context, cl *call) (*Response, []byte, error)
 			}
 		}
 		if ctx.Err() != nil {
-			return r, nil, fmt.Errorf("%s %s: %w", cl.method, c.redactURL(cl.url), context.Cause(ctx))
+			return r, nil, fmt.Errorf("%s %s: %w", cl.Method, c.RedactURL(cl.URL), context.Cause(ctx))
 		}
 		reason, rateLimited, landed, ok := transient(err)
 		if !ok {
-			return r, body, err
+			return r, raw, err
 		}
 		c.budget.spend(start, c.now())
-		if landed && cl.method == http.MethodPost {
-			cl.ambiguous = true
+		if landed && cl.Method == http.MethodPost {
+			cl.MayHaveLanded = true
 		}
 		delay, exact := c.backoff(attempt), false
 		if hr != nil {
@@ -246,11 +246,11 @@ func (c *Client) retry(ctx context.Context, cl *call) (*Response, []byte, error)
 			return r, nil, be
 		}
 		if c.onWait != nil {
-			c.onWait(Wait{Method: cl.method, URL: c.redactURL(cl.url), Attempt: attempt, Delay: d, Reason: reason, RateLimited: rateLimited, Remaining: remaining})
+			c.onWait(Wait{Method: cl.Method, URL: c.RedactURL(cl.URL), Attempt: attempt, Delay: d, Reason: reason, RateLimited: rateLimited, Remaining: remaining})
 		}
-		c.debugf("# waiting %s before retrying %s %s (%s)\n", roundDur(d), cl.method, c.redactURL(cl.url), reason)
+		c.debugf("# waiting %s before retrying %s %s (%s)\n", roundDur(d), cl.Method, c.RedactURL(cl.URL), reason)
 		if err := c.sleep(ctx, d); err != nil {
-			return r, nil, fmt.Errorf("%s %s: waiting to retry: %w", cl.method, c.redactURL(cl.url), err)
+			return r, nil, fmt.Errorf("%s %s: waiting to retry: %w", cl.Method, c.RedactURL(cl.URL), err)
 		}
 		waited += d
 	}

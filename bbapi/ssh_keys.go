@@ -1,6 +1,7 @@
 package bbapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,25 +9,22 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
 
-// SSHKeysService manages the SSH keys of a user account.
-//
-// {selected_user} is the account's account_id or its {uuid} with braces; a username is
-// not documented there and is not to be used.
+// SSHKeysService manages the SSH keys of a user account. {selected_user} is the
+// account's account_id or its {uuid} with braces, never a username.
 type SSHKeysService service
 
 // SSHKey is a public key on a user account (Bitbucket's ssh_account_key).
 type SSHKey struct {
-	Type    string `json:"type,omitempty"`
 	UUID    string `json:"uuid,omitempty"`
 	Key     string `json:"key"`
-	Comment string `json:"comment,omitempty"`
 	Label   string `json:"label,omitempty"`
+	Comment string `json:"comment,omitempty"`
 	// Fingerprint is as Bitbucket sent it: unpadded base64 of the SHA-256, no prefix.
-	// Use SHA256 for the OpenSSH form.
 	Fingerprint string    `json:"fingerprint,omitempty"`
 	CreatedOn   Timestamp `json:"created_on"`
 	LastUsed    Timestamp `json:"last_used"`
@@ -35,118 +33,229 @@ type SSHKey struct {
 	Links       SelfLinks `json:"links"`
 }
 
-// SHA256 returns the key's fingerprint as "SHA256:…" (as ssh.FingerprintSHA256 prints
-// it), from Bitbucket's fingerprint or else computed from the key; "" if neither works.
+// SHA256 returns the key's fingerprint as "SHA256:…", Bitbucket's or else computed from
+// the key; "" if neither works.
 func (k *SSHKey) SHA256() string { return keyFingerprint(k.Fingerprint, k.Key) }
+
+// DeployKey is a repository or project access key.
+type DeployKey struct {
+	ID      ID     `json:"id"`
+	Key     string `json:"key"`
+	Label   string `json:"label,omitempty"`
+	Comment string `json:"comment,omitempty"`
+	// AddedOn is when the key was added: Bitbucket's examples call it created_on, its
+	// schema added_on; both are read.
+	AddedOn    Timestamp   `json:"-"`
+	LastUsed   Timestamp   `json:"last_used"`
+	Repository *Repository `json:"repository,omitempty"`
+	Project    *Project    `json:"project,omitempty"`
+	Links      SelfLinks   `json:"links"`
+}
+
+// UnmarshalJSON reads added_on or created_on into AddedOn.
+func (k *DeployKey) UnmarshalJSON(b []byte) error {
+	type plain DeployKey
+	var v struct {
+		plain
+		AddedOn   Timestamp `json:"added_on"`
+		CreatedOn Timestamp `json:"created_on"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*k = DeployKey(v.plain)
+	k.AddedOn = v.AddedOn
+	if k.AddedOn.IsZero() {
+		k.AddedOn = v.CreatedOn
+	}
+	return nil
+}
+
+// SHA256 returns the key's fingerprint as "SHA256:…", computed from the key.
+func (k *DeployKey) SHA256() string { return keyFingerprint("", k.Key) }
 
 // AddSSHKeyOptions is a key to add to an account.
 type AddSSHKeyOptions struct {
 	// Key is the public key in authorized_keys form: "ssh-ed25519 AAAA… comment".
 	Key   string
 	Label string
-	// ExpiresOn, if set, is sent as the expires_on query parameter (the body form is
-	// unconfirmed).
+	// ExpiresOn, if set, is sent as the expires_on query parameter.
 	ExpiresOn *time.Time
+	// OrGet accepts a key already on this account: see AccessKeys.Add.
+	OrGet bool
 }
 
-// UpdateSSHKeyOptions changes a key's metadata; the key itself cannot change (rotation
-// is add new, then delete old).
-type UpdateSSHKeyOptions struct {
+// AddDeployKeyOptions is a key to add as an access key.
+type AddDeployKeyOptions struct {
+	// Key is the public key in authorized_keys form.
+	Key   string
 	Label string
+	// OrGet accepts a key already there: see AccessKeys.Add.
+	OrGet bool
 }
 
 const (
-	routeUserKeys = "/users/{selected_user}/ssh-keys"
-	routeUserKey  = "/users/{selected_user}/ssh-keys/{key_id}"
+	routeUserKeys    = "/users/{selected_user}/ssh-keys"
+	routeRepoKeys    = "/repositories/{workspace}/{repo_slug}/deploy-keys"
+	routeProjectKeys = "/workspaces/{workspace}/projects/{project_key}/deploy-keys"
+	routeKeySuffix   = "/{key_id}"
 )
 
 // List lists the keys of an account.
 //
 // GET /users/{selected_user}/ssh-keys
 func (s *SSHKeysService) List(ctx context.Context, selectedUser string) iter.Seq2[*SSHKey, error] {
-	u, err := s.c.url("users", selectedUser, "ssh-keys")
-	if err != nil {
-		return fail[*SSHKey](fmt.Errorf("listing ssh keys: %w", err))
-	}
-	return list[*SSHKey](ctx, s.c, routeUserKeys, u, nil)
+	return list[*SSHKey](ctx, s.c, routeUserKeys, nil, "users", selectedUser, "ssh-keys")
 }
 
 // FindByFingerprint returns the account's key with the given fingerprint (any form
 // NormalizeFingerprint reads), or nil and no error when there is none.
 func (s *SSHKeysService) FindByFingerprint(ctx context.Context, selectedUser, fingerprint string) (*SSHKey, error) {
-	want := NormalizeFingerprint(fingerprint)
-	if want == "" {
-		return nil, fmt.Errorf("invalid fingerprint %q", fingerprint)
-	}
-	for k, err := range s.List(ctx, selectedUser) {
-		if err != nil {
-			return nil, err
-		}
-		if k.SHA256() == want {
-			return k, nil
-		}
-	}
-	return nil, nil
+	return FindKey(s.List(ctx, selectedUser), fingerprint, (*SSHKey).SHA256)
 }
 
-// Add adds a key to an account. Bitbucket answers 201.
-//
-// If an attempt fails in a way that may hide a key that was in fact added (a 502, 503 or
-// 504, a cut connection) and the retry then answers "already added", the key is looked
-// up by fingerprint and returned with Response.Reconciled set: the add did land. Any
-// other "already added" answer is returned as an error (IsDuplicateKey); use AddOrGet to
-// accept a key already on this account.
+// Add adds a key to an account; Bitbucket answers 201. "Already added" is reconciled as
+// for AccessKeys.Add; a key on another account stays an error, since a public key
+// can sit on one account only.
 //
 // POST /users/{selected_user}/ssh-keys
 func (s *SSHKeysService) Add(ctx context.Context, selectedUser string, opts AddSSHKeyOptions) (*SSHKey, *Response, error) {
-	return s.add(ctx, selectedUser, opts, false)
-}
-
-// AddOrGet is Add, but a key that is already on this account (found by fingerprint
-// after an "already added" answer) is returned as success with Response.Reconciled set,
-// so a step that adds a key can be re-run. A key on another account stays an error: a
-// public key can sit on one account only.
-//
-// POST /users/{selected_user}/ssh-keys
-func (s *SSHKeysService) AddOrGet(ctx context.Context, selectedUser string, opts AddSSHKeyOptions) (*SSHKey, *Response, error) {
-	return s.add(ctx, selectedUser, opts, true)
-}
-
-func (s *SSHKeysService) add(ctx context.Context, selectedUser string, opts AddSSHKeyOptions, orGet bool) (*SSHKey, *Response, error) {
-	fp, err := FingerprintOf(opts.Key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("adding ssh key: %w", err)
-	}
-	u, err := s.c.url("users", selectedUser, "ssh-keys")
+	u, err := s.c.URL("users", selectedUser, "ssh-keys")
 	if err != nil {
 		return nil, nil, fmt.Errorf("adding ssh key: %w", err)
 	}
 	if opts.ExpiresOn != nil {
 		u.RawQuery = encodeQuery(url.Values{"expires_on": {opts.ExpiresOn.UTC().Format("2006-01-02T15:04:05.000Z")}})
 	}
-	body, err := json.Marshal(map[string]string{"type": "ssh_key", "key": strings.TrimSpace(opts.Key), "label": opts.Label})
-	if err != nil {
-		return nil, nil, err
-	}
-	return addKey(ctx, s.c, endpoint{http.MethodPost, routeUserKeys, u}, body, orGet, func() (*SSHKey, error) {
-		return s.FindByFingerprint(ctx, selectedUser, fp)
-	})
+	body := map[string]string{"type": "ssh_key", "key": strings.TrimSpace(opts.Key), "label": opts.Label}
+	return AddKey(ctx, s.c, &Call{Method: http.MethodPost, Route: routeUserKeys, URL: u, In: body}, opts.Key, opts.OrGet, IsDuplicateKey,
+		func(fp string) (*SSHKey, error) { return s.FindByFingerprint(ctx, selectedUser, fp) })
 }
 
-// addKey posts a new key and reconciles an "already added" answer: after an attempt
-// that may have landed (or always, with orGet), the key is looked up by fingerprint and,
-// when found, returned as success.
-func addKey[T any](ctx context.Context, c *Client, ep endpoint, body []byte, orGet bool, find func() (*T, error)) (*T, *Response, error) {
+// Delete removes a key from an account; Bitbucket answers 204. keyID is the key's uuid.
+//
+// DELETE /users/{selected_user}/ssh-keys/{key_id}
+func (s *SSHKeysService) Delete(ctx context.Context, selectedUser, keyID string) (*Response, error) {
+	return deleteKey(ctx, s.c, routeUserKeys, "", "users", selectedUser, "ssh-keys", keyID)
+}
+
+// DeleteKey is Delete for a key as Bitbucket returned it, addressed by its
+// links.self.href when present (the link is what Bitbucket itself uses), else by its
+// owner and uuid.
+//
+// DELETE /users/{selected_user}/ssh-keys/{key_id}
+func (s *SSHKeysService) DeleteKey(ctx context.Context, k *SSHKey) (*Response, error) {
+	owner := ""
+	if k.Owner != nil {
+		owner = cmp.Or(k.Owner.UUID, k.Owner.AccountID)
+	}
+	if k.Links.Self.Href == "" && (owner == "" || k.UUID == "") {
+		return nil, errors.New("deleting ssh key: the key has neither a self link nor an owner and uuid")
+	}
+	return deleteKey(ctx, s.c, routeUserKeys, k.Links.Self.Href, "users", owner, "ssh-keys", k.UUID)
+}
+
+// AccessKeys are the access keys ("deploy keys" in the API) of one repository or one
+// project. On Bitbucket Cloud they are always read-only; a project's reach every
+// repository of the project.
+type AccessKeys struct {
+	c     *Client
+	segs  []string
+	route string
+}
+
+// RepoKeys are a repository's access keys.
+func (c *Client) RepoKeys(workspace, repoSlug string) *AccessKeys {
+	return &AccessKeys{c, []string{"repositories", workspace, repoSlug, "deploy-keys"}, routeRepoKeys}
+}
+
+// ProjectKeys are a project's access keys.
+func (c *Client) ProjectKeys(workspace, projectKey string) *AccessKeys {
+	return &AccessKeys{c, []string{"workspaces", workspace, "projects", projectKey, "deploy-keys"}, routeProjectKeys}
+}
+
+// List lists the access keys.
+//
+// GET /repositories/{workspace}/{repo_slug}/deploy-keys
+// GET /workspaces/{workspace}/projects/{project_key}/deploy-keys
+func (k *AccessKeys) List(ctx context.Context) iter.Seq2[*DeployKey, error] {
+	return list[*DeployKey](ctx, k.c, k.route, nil, k.segs...)
+}
+
+// FindByFingerprint returns the access key with the given fingerprint, or nil and no
+// error when there is none.
+func (k *AccessKeys) FindByFingerprint(ctx context.Context, fingerprint string) (*DeployKey, error) {
+	return FindKey(k.List(ctx), fingerprint, (*DeployKey).SHA256)
+}
+
+// Add adds an access key; Bitbucket answers 200 (not 201).
+//
+// After an attempt that may have landed (502, 503, 504, a cut connection), an "already
+// added" answer to the retry is reconciled: the key is looked up by fingerprint and
+// returned with Response.Reconciled set. With opts.OrGet a key that was already there
+// before the call is accepted the same way, so the add can be re-run.
+//
+// POST /repositories/{workspace}/{repo_slug}/deploy-keys
+// POST /workspaces/{workspace}/projects/{project_key}/deploy-keys
+func (k *AccessKeys) Add(ctx context.Context, opts AddDeployKeyOptions) (*DeployKey, *Response, error) {
+	u, err := k.c.URL(k.segs...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("adding access key: %w", err)
+	}
+	body := map[string]string{"key": strings.TrimSpace(opts.Key), "label": opts.Label}
+	return AddKey(ctx, k.c, &Call{Method: http.MethodPost, Route: k.route, URL: u, In: body}, opts.Key, opts.OrGet, IsDuplicateKey,
+		func(fp string) (*DeployKey, error) { return k.FindByFingerprint(ctx, fp) })
+}
+
+// Delete removes an access key; Bitbucket answers 204.
+//
+// DELETE /repositories/{workspace}/{repo_slug}/deploy-keys/{key_id}
+// DELETE /workspaces/{workspace}/projects/{project_key}/deploy-keys/{key_id}
+func (k *AccessKeys) Delete(ctx context.Context, id ID) (*Response, error) {
+	return k.DeleteKey(ctx, &DeployKey{ID: id})
+}
+
+// DeleteKey is Delete for a key as Bitbucket returned it, addressed by its
+// links.self.href when that points into the API, else by its id.
+func (k *AccessKeys) DeleteKey(ctx context.Context, key *DeployKey) (*Response, error) {
+	if _, err := k.c.apiURL(key.Links.Self.Href, false); err != nil && key.ID <= 0 {
+		return nil, errors.New("deleting access key: the key has neither a self link nor an id")
+	}
+	return deleteKey(ctx, k.c, k.route, key.Links.Self.Href, append(k.segs, key.ID.String())...)
+}
+
+// deleteKey deletes the key at its self link, else at the path of segs.
+func deleteKey(ctx context.Context, c *Client, route, self string, segs ...string) (*Response, error) {
+	u, err := c.selfURL(self, segs...)
+	if err != nil {
+		return nil, fmt.Errorf("deleting key: %w", err)
+	}
+	return c.Do(ctx, &Call{Method: http.MethodDelete, Route: route + routeKeySuffix, URL: u})
+}
+
+// Doer sends a Call: a *Client, or the Data Center client over one.
+type Doer interface {
+	Do(context.Context, *Call) (*Response, error)
+}
+
+// AddKey posts a new key (cl) and reconciles a duplicate answer (dup): after an attempt
+// that may have landed, or always with orGet, the key is looked up by its fingerprint
+// (find) and, when found, returned as success with Response.Reconciled set.
+func AddKey[T any](ctx context.Context, c Doer, cl *Call, key string, orGet bool, dup func(error) bool, find func(fingerprint string) (*T, error)) (*T, *Response, error) {
+	fp, err := FingerprintOf(key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("adding key: %w", err)
+	}
 	var out T
-	cl := &call{endpoint: ep, body: body, out: &out}
-	resp, err := c.do(ctx, cl)
+	cl.Out = &out
+	resp, err := c.Do(ctx, cl)
 	if err == nil {
 		return &out, resp, nil
 	}
-	if !IsDuplicateKey(err) || !(cl.ambiguous || orGet) {
+	if !dup(err) || !(cl.MayHaveLanded || orGet) {
 		return nil, resp, err
 	}
-	found, ferr := find()
+	found, ferr := find(fp)
 	switch {
 	case ferr != nil:
 		return nil, resp, fmt.Errorf("%w; looking the key up afterwards failed: %w", err, ferr)
@@ -159,99 +268,85 @@ func addKey[T any](ctx context.Context, c *Client, ep endpoint, body []byte, orG
 	return found, resp, nil
 }
 
-// Get returns one key. keyID is the key's uuid (with or without braces).
-//
-// GET /users/{selected_user}/ssh-keys/{key_id}
-func (s *SSHKeysService) Get(ctx context.Context, selectedUser, keyID string) (*SSHKey, *Response, error) {
-	u, err := s.c.url("users", selectedUser, "ssh-keys", keyID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("getting ssh key: %w", err)
+// FindKey is the first key of seq whose fingerprint (fp) is fingerprint, in any form
+// NormalizeFingerprint reads; nil and no error when there is none.
+func FindKey[T any](seq iter.Seq2[*T, error], fingerprint string, fp func(*T) string) (*T, error) {
+	want := NormalizeFingerprint(fingerprint)
+	if want == "" {
+		return nil, fmt.Errorf("invalid fingerprint %q", fingerprint)
 	}
-	return s.get(ctx, u)
-}
-
-func (s *SSHKeysService) get(ctx context.Context, u *url.URL) (*SSHKey, *Response, error) {
-	var out SSHKey
-	resp, err := s.c.do(ctx, &call{endpoint: endpoint{http.MethodGet, routeUserKey, u}, out: &out})
-	if err != nil {
-		return nil, resp, err
-	}
-	return &out, resp, nil
-}
-
-// Update changes a key's label.
-//
-// PUT /users/{selected_user}/ssh-keys/{key_id}
-func (s *SSHKeysService) Update(ctx context.Context, selectedUser, keyID string, opts UpdateSSHKeyOptions) (*SSHKey, *Response, error) {
-	u, err := s.c.url("users", selectedUser, "ssh-keys", keyID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("updating ssh key: %w", err)
-	}
-	return s.update(ctx, u, opts)
-}
-
-// UpdateKey is Update for a key as Bitbucket returned it, addressed by its
-// links.self.href when present.
-//
-// PUT /users/{selected_user}/ssh-keys/{key_id}
-func (s *SSHKeysService) UpdateKey(ctx context.Context, k *SSHKey, opts UpdateSSHKeyOptions) (*SSHKey, *Response, error) {
-	u, err := s.keyURL(k)
-	if err != nil {
-		return nil, nil, fmt.Errorf("updating ssh key: %w", err)
-	}
-	return s.update(ctx, u, opts)
-}
-
-func (s *SSHKeysService) update(ctx context.Context, u *url.URL, opts UpdateSSHKeyOptions) (*SSHKey, *Response, error) {
-	body, err := json.Marshal(map[string]string{"type": "ssh_key", "label": opts.Label})
-	if err != nil {
-		return nil, nil, err
-	}
-	var out SSHKey
-	resp, err := s.c.do(ctx, &call{endpoint: endpoint{http.MethodPut, routeUserKey, u}, body: body, out: &out})
-	if err != nil {
-		return nil, resp, err
-	}
-	return &out, resp, nil
-}
-
-// Delete removes a key from an account. Bitbucket answers 204.
-//
-// DELETE /users/{selected_user}/ssh-keys/{key_id}
-func (s *SSHKeysService) Delete(ctx context.Context, selectedUser, keyID string) (*Response, error) {
-	u, err := s.c.url("users", selectedUser, "ssh-keys", keyID)
-	if err != nil {
-		return nil, fmt.Errorf("deleting ssh key: %w", err)
-	}
-	return s.c.do(ctx, &call{endpoint: endpoint{http.MethodDelete, routeUserKey, u}})
-}
-
-// DeleteKey is Delete for a key as Bitbucket returned it, addressed by its
-// links.self.href when present (the spec shows key ids both with and without braces;
-// the link is what Bitbucket itself uses).
-//
-// DELETE /users/{selected_user}/ssh-keys/{key_id}
-func (s *SSHKeysService) DeleteKey(ctx context.Context, k *SSHKey) (*Response, error) {
-	u, err := s.keyURL(k)
-	if err != nil {
-		return nil, fmt.Errorf("deleting ssh key: %w", err)
-	}
-	return s.c.do(ctx, &call{endpoint: endpoint{http.MethodDelete, routeUserKey, u}})
-}
-
-func (s *SSHKeysService) keyURL(k *SSHKey) (*url.URL, error) {
-	if k == nil {
-		return nil, errors.New("no key given")
-	}
-	owner := ""
-	if k.Owner != nil {
-		owner = k.Owner.UUID
-		if owner == "" {
-			owner = k.Owner.AccountID
+	for k, err := range seq {
+		if err != nil {
+			return nil, err
+		}
+		if fp(k) == want {
+			return k, nil
 		}
 	}
-	if k.Links.Self.Href == "" && (owner == "" || k.UUID == "") {
-		return nil, errors.New("the key has neither a self link nor an owner and uuid")
+	return nil, nil
+}
+
+// Fail is an iterator that yields only err.
+func Fail[T any](err error) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var zero T
+		yield(zero, err)
 	}
-	return s.c.selfURL(k.Links.Self.Href, "users", owner, "ssh-keys", k.UUID)
+}
+
+// page is Cloud's paginated envelope; only next and values matter, because the client
+// never builds page URLs itself.
+type page[T any] struct {
+	Next   string `json:"next"`
+	Values []T    `json:"values"`
+}
+
+// list iterates over every value of the collection at segs, asking for the client's page
+// length and then following `next` until it is absent. A `next` that leaves the API or
+// repeats a page ends the iteration with an error.
+func list[T any](ctx context.Context, c *Client, route string, query url.Values, segs ...string) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var zero T
+		next, err := c.URL(segs...)
+		if err != nil {
+			yield(zero, fmt.Errorf("listing %s: %w", route, err))
+			return
+		}
+		q := url.Values{"pagelen": {strconv.Itoa(c.pageLen)}}
+		for k, v := range query {
+			q[k] = v
+		}
+		next.RawQuery = encodeQuery(q)
+		seen := map[string]bool{}
+		for next != nil {
+			if seen[next.String()] {
+				yield(zero, fmt.Errorf("listing %s: bitbucket's next link repeats %s", route, c.RedactURL(next)))
+				return
+			}
+			seen[next.String()] = true
+			var p page[T]
+			if _, err := c.Do(ctx, &Call{Method: http.MethodGet, Route: route, URL: next, Out: &p}); err != nil {
+				yield(zero, err)
+				return
+			}
+			for _, v := range p.Values {
+				if !yield(v, nil) {
+					return
+				}
+			}
+			if p.Next == "" {
+				return
+			}
+			if next, err = c.apiURL(p.Next, true); err != nil {
+				yield(zero, fmt.Errorf("listing %s: %w", route, err))
+				return
+			}
+		}
+	}
+}
+
+// encodeQuery encodes spaces as %20: Bitbucket's filter language (q=name ~ "api") is
+// full of them, and %20 is read the same by every server, unlike +.
+func encodeQuery(q url.Values) string {
+	return strings.ReplaceAll(q.Encode(), "+", "%20")
 }

@@ -2,8 +2,11 @@ package bbapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -23,8 +26,8 @@ var timestampLayouts = []string{
 
 // UnmarshalJSON accepts null, "" and the layouts above.
 func (t *Timestamp) UnmarshalJSON(b []byte) error {
+	*t = Timestamp{}
 	if bytes.Equal(b, []byte("null")) {
-		*t = Timestamp{}
 		return nil
 	}
 	var s string
@@ -32,7 +35,6 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("timestamp: %w", err)
 	}
 	if s == "" {
-		*t = Timestamp{}
 		return nil
 	}
 	for _, l := range timestampLayouts {
@@ -75,7 +77,6 @@ func (id ID) String() string { return strconv.FormatInt(int64(id), 10) }
 // Link is a hyperlink in a Bitbucket object.
 type Link struct {
 	Href string `json:"href"`
-	Name string `json:"name,omitempty"`
 }
 
 // SelfLinks holds an object's own URL.
@@ -85,7 +86,6 @@ type SelfLinks struct {
 
 // Account is a user or team as Bitbucket embeds it in other objects.
 type Account struct {
-	Type        string `json:"type,omitempty"`
 	UUID        string `json:"uuid,omitempty"`
 	AccountID   string `json:"account_id,omitempty"`
 	DisplayName string `json:"display_name,omitempty"`
@@ -97,64 +97,22 @@ type Account struct {
 // User is the authenticated user (GET /user).
 type User struct {
 	Account
-	AccountStatus string    `json:"account_status,omitempty"`
-	CreatedOn     Timestamp `json:"created_on"`
-	Links         struct {
-		Self   Link `json:"self"`
-		HTML   Link `json:"html"`
-		Avatar Link `json:"avatar"`
-	} `json:"links"`
-}
-
-// Workspace is a workspace as listed for the user.
-type Workspace struct {
-	Type  string `json:"type,omitempty"`
-	UUID  string `json:"uuid,omitempty"`
-	Slug  string `json:"slug"`
-	Name  string `json:"name,omitempty"`
-	Links struct {
-		Self Link `json:"self"`
-		HTML Link `json:"html"`
-	} `json:"links"`
-}
-
-// WorkspaceAccess is one entry of GET /user/workspaces.
-type WorkspaceAccess struct {
-	Administrator bool       `json:"administrator"`
-	Workspace     *Workspace `json:"workspace"`
 }
 
 // Project is a Bitbucket project.
 type Project struct {
-	Type  string `json:"type,omitempty"`
-	UUID  string `json:"uuid,omitempty"`
-	Key   string `json:"key"`
-	Name  string `json:"name,omitempty"`
-	Links struct {
-		HTML Link `json:"html"`
-	} `json:"links"`
+	Key  string `json:"key"`
+	Name string `json:"name,omitempty"`
 }
 
 // Repository is a Bitbucket repository.
 type Repository struct {
-	Type       string     `json:"type,omitempty"`
-	UUID       string     `json:"uuid,omitempty"`
-	Slug       string     `json:"slug,omitempty"`
-	Name       string     `json:"name,omitempty"`
-	FullName   string     `json:"full_name,omitempty"`
-	IsPrivate  bool       `json:"is_private"`
-	SCM        string     `json:"scm,omitempty"`
-	Project    *Project   `json:"project,omitempty"`
-	Workspace  *Workspace `json:"workspace,omitempty"`
-	MainBranch *struct {
-		Name string `json:"name"`
-	} `json:"mainbranch,omitempty"`
-	UpdatedOn Timestamp `json:"updated_on"`
-	Links     struct {
-		Self  Link   `json:"self"`
-		HTML  Link   `json:"html"`
-		Clone []Link `json:"clone"`
-	} `json:"links"`
+	Slug      string   `json:"slug,omitempty"`
+	FullName  string   `json:"full_name,omitempty"`
+	Project   *Project `json:"project,omitempty"`
+	Workspace *struct {
+		Slug string `json:"slug"`
+	} `json:"workspace,omitempty"`
 }
 
 // WorkspaceSlug is the workspace part of full_name ("ws/repo"), else the embedded
@@ -178,12 +136,64 @@ func (r *Repository) RepoSlug() string {
 	return slug
 }
 
-// CloneURL returns the clone link with the given name ("ssh", "https"), or "".
-func (r *Repository) CloneURL(name string) string {
-	for _, l := range r.Links.Clone {
-		if strings.EqualFold(l.Name, name) {
-			return l.Href
+// UsersService reads the authenticated user.
+type UsersService service
+
+// Current returns the authenticated user; its Response carries x-oauth-scopes on some
+// credentials (Response.Scopes).
+//
+// GET /user
+func (s *UsersService) Current(ctx context.Context) (*User, *Response, error) {
+	u, err := s.c.URL("user")
+	if err != nil {
+		return nil, nil, err
+	}
+	return get[User](ctx, s.c, "/user", u)
+}
+
+// RepositoriesService lists repositories.
+type RepositoriesService service
+
+// ListRepositoriesOptions filters GET /repositories/{workspace}.
+type ListRepositoriesOptions struct {
+	// Role keeps repositories where the user has at least this role: member,
+	// contributor, admin or owner.
+	Role string
+	// Query is Bitbucket's filter language, e.g. `name ~ "api"` or `project.key = "OPS"`.
+	Query string
+}
+
+// ListWorkspace lists the repositories of a workspace.
+//
+// GET /repositories/{workspace}
+func (s *RepositoriesService) ListWorkspace(ctx context.Context, workspace string, opts *ListRepositoriesOptions) iter.Seq2[*Repository, error] {
+	q := url.Values{}
+	if opts != nil {
+		switch opts.Role {
+		case "", "member", "contributor", "admin", "owner":
+		default:
+			return Fail[*Repository](fmt.Errorf("listing repositories: invalid role %q (want member, contributor, admin or owner)", opts.Role))
+		}
+		for k, v := range map[string]string{"role": opts.Role, "q": opts.Query} {
+			if v != "" {
+				q.Set(k, v)
+			}
 		}
 	}
-	return ""
+	return list[*Repository](ctx, s.c, routeRepos, q, "repositories", workspace)
+}
+
+const (
+	routeRepos    = "/repositories/{workspace}"
+	routeProjects = "/workspaces/{workspace}/projects"
+)
+
+// ProjectsService lists a workspace's projects.
+type ProjectsService service
+
+// ListWorkspace lists the projects of a workspace.
+//
+// GET /workspaces/{workspace}/projects
+func (s *ProjectsService) ListWorkspace(ctx context.Context, workspace string) iter.Seq2[*Project, error] {
+	return list[*Project](ctx, s.c, routeProjects, nil, "workspaces", workspace, "projects")
 }

@@ -13,8 +13,8 @@ import (
 const KindHTTPAccessToken bbapi.Kind = "http-access-token"
 
 // Token is a Data Center HTTP access token: a personal token acts as its user, a project
-// or repository token as a service user with the permissions it was made with. It is
-// sent as Bearer, the one form all three accept.
+// or repository token as a service user with the permissions it was made with. Bearer is
+// the one form all three accept.
 type Token struct {
 	Token string
 }

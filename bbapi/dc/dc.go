@@ -2,32 +2,22 @@
 // Bitbucket, 8.x and 9.x): the user's SSH keys, repository and project access keys, the
 // SSH server's settings, and the projects, repositories and users a credential can see.
 //
-// It is shaped like its Cloud sibling bbapi and like go-github: a Client built by
-// NewClient, one service per resource as a field of the Client, methods of the form
-// (ctx, …) (T, *bbapi.Response, error) whose doc comments name the endpoint relative to
-// the server's /rest base, and lists as iter.Seq2 iterators over Data Center's paging
-// (start, limit, isLastPage, nextPageStart).
-//
-// The transport is bbapi's: the Client wraps a *bbapi.Client, so retries, the shared
-// --max-wait budget, Retry-After, the redirect and same-origin rules, the body cap, the
-// --debug trace and the redaction of secrets are one implementation for both
-// Bitbuckets. What is Data Center's own lives here: the paths (the spec's `latest`
-// forms), the paging, the {"errors": [...]} error shape decoded into ErrorResponse,
-// PermissionError (Data Center answers 401, not 403, for a missing permission) and
-// RateLimitError, and the guarantee that no call can send `DELETE /rest/ssh/latest/keys`
-// without a key id, which deletes every key of the user.
-//
-// Like bbapi it knows no exit code and no command-line text: the command layer maps its
-// errors to hints.
+// The transport is bbapi's (retries, --max-wait, redirects, redaction, --debug). What is
+// Data Center's own lives here: the paths (the spec's `latest` forms), the start/limit
+// paging, PermissionError (Data Center answers 401, not 403, for a missing permission),
+// and the guarantee that no call can send `DELETE /rest/ssh/latest/keys` without a key
+// id, which deletes every key of the user. Like bbapi it knows no exit code and no
+// command-line text.
 package dc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/bbkey/bbkey/bbapi"
@@ -42,14 +32,11 @@ type Client struct {
 	t      *bbapi.Client
 	server string // the server's base URL, without a trailing slash
 
-	// Services, one per resource.
-	SSHKeys           *SSHKeysService
-	RepoAccessKeys    *RepoAccessKeysService
-	ProjectAccessKeys *ProjectAccessKeysService
-	SSH               *SSHService
-	Repositories      *RepositoriesService
-	Projects          *ProjectsService
-	Users             *UsersService
+	SSHKeys      *SSHKeysService
+	SSH          *SSHService
+	Repositories *RepositoriesService
+	Projects     *ProjectsService
+	Users        *UsersService
 }
 
 type service struct{ c *Client }
@@ -57,8 +44,7 @@ type service struct{ c *Client }
 // NewClient returns a client for the Data Center server at serverURL, its base URL as
 // users see it ("https://bitbucket.example.com" or "https://host/context"; a trailing
 // "/rest" is accepted), authenticating with cred (normally a Token). The options are
-// bbapi's (WithMaxWait, WithDebug, WithHTTPClient, WithClock, WithPageLen, …): the
-// transport is shared. serverURL must be https, or http on a loopback address.
+// bbapi's. serverURL must be https, or http on a loopback address.
 func NewClient(serverURL string, cred bbapi.Credential, opts ...bbapi.Option) (*Client, error) {
 	if strings.TrimSpace(serverURL) == "" {
 		return nil, errors.New("data center server url is empty")
@@ -79,8 +65,6 @@ func NewClient(serverURL string, cred bbapi.Credential, opts ...bbapi.Option) (*
 	c := &Client{t: t, server: u.String()}
 	s := &service{c}
 	c.SSHKeys = (*SSHKeysService)(s)
-	c.RepoAccessKeys = (*RepoAccessKeysService)(s)
-	c.ProjectAccessKeys = (*ProjectAccessKeysService)(s)
 	c.SSH = (*SSHService)(s)
 	c.Repositories = (*RepositoriesService)(s)
 	c.Projects = (*ProjectsService)(s)
@@ -94,109 +78,94 @@ func (c *Client) ServerURL() string { return c.server }
 // BaseURL returns the REST base, ServerURL + "/rest".
 func (c *Client) BaseURL() string { return c.t.BaseURL() }
 
-// Credential returns the credential the client authenticates with (nil if anonymous).
-func (c *Client) Credential() bbapi.Credential { return c.t.Credential() }
-
 // Stats returns the transport's counters: requests, retries, time spent waiting.
 func (c *Client) Stats() bbapi.Stats { return c.t.Stats() }
-
-// call is one request of this package.
-type call struct {
-	method string
-	route  string
-	url    *url.URL
-	in     any // marshalled as the JSON body, or nil
-	out    any // decoded from a 2xx body, or nil
-	// mayHaveLanded reports, after the call, that an earlier attempt of a POST may have
-	// been processed (see bbapi.RawRequest).
-	mayHaveLanded bool
-}
 
 // ErrUnscopedKeyDelete is returned, before anything is sent, for a DELETE of the user-key
 // collection itself: on Data Center `DELETE /rest/ssh/latest/keys` deletes every key of
 // the user. No method of this package builds such a request; the check is the last line.
 var ErrUnscopedKeyDelete = errors.New("refusing to send DELETE to the ssh key collection without a key id: it would delete every key of the user")
 
+// ErrNoKeyID is returned for a key id that is not positive: Data Center's ids start at 1,
+// and a missing id must never turn into a request on the collection.
+var ErrNoKeyID = errors.New("no key id (Data Center key ids are positive integers)")
+
 // unscopedKeyDelete reports a DELETE whose path ends at /rest/ssh/<version>/keys.
 func unscopedKeyDelete(method string, u *url.URL) bool {
-	if !strings.EqualFold(method, http.MethodDelete) {
-		return false
-	}
 	segs := strings.Split(strings.Trim(u.Path, "/"), "/")
 	n := len(segs)
-	return n >= 4 && segs[n-4] == "rest" && segs[n-3] == "ssh" && segs[n-1] == "keys"
+	return strings.EqualFold(method, http.MethodDelete) && n >= 4 && segs[n-4] == "rest" && segs[n-3] == "ssh" && segs[n-1] == "keys"
 }
 
-func (c *Client) do(ctx context.Context, cl *call) (*bbapi.Response, error) {
-	if unscopedKeyDelete(cl.method, cl.url) {
+// Do sends cl through the transport, refusing an id-less DELETE of the user's keys, and
+// turns an error answer into this package's errors.
+func (c *Client) Do(ctx context.Context, cl *bbapi.Call) (*bbapi.Response, error) {
+	if unscopedKeyDelete(cl.Method, cl.URL) {
 		return nil, ErrUnscopedKeyDelete
 	}
-	var body []byte
-	if cl.in != nil {
-		b, err := json.Marshal(cl.in)
-		if err != nil {
-			return nil, err
-		}
-		body = b
-	}
-	req := &bbapi.RawRequest{Method: cl.method, Route: cl.route, URL: cl.url, Body: body}
-	resp, raw, err := c.t.DoRaw(ctx, req)
-	cl.mayHaveLanded = req.MayHaveLanded
+	resp, err := c.t.Do(ctx, cl)
+	return resp, convertError(err)
+}
+
+// get is a GET of the resource at segs, decoded into a new T.
+func get[T any](ctx context.Context, c *Client, route string, segs ...string) (*T, *bbapi.Response, error) {
+	u, err := c.t.URL(segs...)
 	if err != nil {
-		return resp, c.convertError(cl, err, raw)
+		return nil, nil, err
 	}
-	trimmed := strings.TrimSpace(string(raw))
-	if cl.out != nil && resp.StatusCode != http.StatusNoContent {
-		if err := json.Unmarshal(raw, cl.out); err != nil {
-			return resp, c.decodeError(cl, raw, err)
+	var out T
+	resp, err := c.Do(ctx, &bbapi.Call{Method: http.MethodGet, Route: route, URL: u, Out: &out})
+	if err != nil {
+		return nil, resp, err
+	}
+	return &out, resp, nil
+}
+
+// page is Data Center's paged envelope.
+type page[T any] struct {
+	IsLastPage    bool `json:"isLastPage"`
+	NextPageStart *int `json:"nextPageStart"`
+	Values        []T  `json:"values"`
+}
+
+// list iterates over every value of the collection at segs: it asks for start=0 and the
+// client's page length, then for each nextPageStart until isLastPage. A nextPageStart
+// that is missing or does not move forward ends the iteration with an error rather than
+// looping or silently stopping short.
+func list[T any](ctx context.Context, c *Client, route string, query url.Values, segs ...string) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var zero T
+		u, err := c.t.URL(segs...)
+		if err != nil {
+			yield(zero, err)
+			return
 		}
-		return resp, nil
+		for start := 0; ; {
+			q := url.Values{"start": {strconv.Itoa(start)}, "limit": {strconv.Itoa(c.t.PageLen())}}
+			for k, v := range query {
+				if len(v) > 0 && v[0] != "" {
+					q[k] = v
+				}
+			}
+			u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
+			var p page[T]
+			if _, err := c.Do(ctx, &bbapi.Call{Method: http.MethodGet, Route: route, URL: u, Out: &p}); err != nil {
+				yield(zero, err)
+				return
+			}
+			for _, v := range p.Values {
+				if !yield(v, nil) {
+					return
+				}
+			}
+			if p.IsLastPage {
+				return
+			}
+			if p.NextPageStart == nil || *p.NextPageStart <= start {
+				yield(zero, fmt.Errorf("listing %s: the server's page at start=%d is not the last but its nextPageStart does not move forward", route, start))
+				return
+			}
+			start = *p.NextPageStart
+		}
 	}
-	// A 204 is empty. A page in its place (a proxy or portal answering 200 for anything)
-	// means nothing was done: never report that as done.
-	if trimmed != "" && !json.Valid([]byte(trimmed)) {
-		return resp, c.decodeError(cl, raw, errors.New("the answer is not Bitbucket's"))
-	}
-	return resp, nil
-}
-
-// DecodeError is a success status whose body is not what Bitbucket sends: usually
-// something between bbkey and the server answering in its place.
-type DecodeError struct {
-	Method, URL string
-	Err         error
-	// Snippet is the start of the body, scrubbed.
-	Snippet string
-}
-
-func (e *DecodeError) Error() string {
-	return fmt.Sprintf("decoding response of %s %s: %v (body starts %q)", e.Method, e.URL, e.Err, e.Snippet)
-}
-
-func (e *DecodeError) Unwrap() error { return e.Err }
-
-func (c *Client) decodeError(cl *call, raw []byte, err error) error {
-	return &DecodeError{Method: cl.method, URL: c.t.RedactURL(cl.url), Err: err, Snippet: c.t.Redact(snippet(raw, 120))}
-}
-
-func snippet(b []byte, n int) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) <= n {
-		return s
-	}
-	// Cut on a rune boundary.
-	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n] + "…"
-}
-
-// url builds the REST base joined with segments, each escaped on its own.
-func (c *Client) url(segments ...string) (*url.URL, error) { return c.t.URL(segments...) }
-
-func withQuery(u *url.URL, q url.Values) *url.URL {
-	if len(q) > 0 {
-		u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
-	}
-	return u
 }

@@ -1,7 +1,6 @@
 package dc
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,18 +9,6 @@ import (
 
 	"github.com/bbkey/bbkey/bbapi"
 )
-
-// ErrorMessage is one entry of Data Center's error envelope
-// {"errors": [{"context", "message", "exceptionName"}]}.
-type ErrorMessage struct {
-	// Context names the offending field, when there is one (the live API sends null
-	// otherwise).
-	Context string `json:"context"`
-	Message string `json:"message"`
-	// ExceptionName is the Java exception, e.g.
-	// "com.atlassian.bitbucket.AuthorisationException".
-	ExceptionName string `json:"exceptionName"`
-}
 
 // ErrorResponse is a non-2xx answer from a Data Center server. Every field has been
 // scrubbed of the credential's secrets.
@@ -33,7 +20,7 @@ type ErrorResponse struct {
 	Route      string
 	StatusCode int
 	// Errors is the decoded envelope; empty when the body was not one.
-	Errors []ErrorMessage
+	Errors []bbapi.ErrorMessage
 	// Body is a capped snippet of a body that was not the envelope (a proxy's page).
 	Body string
 }
@@ -126,55 +113,27 @@ type RateLimitError struct {
 func (e *RateLimitError) Unwrap() error { return e.ErrorResponse }
 
 // convertError turns the transport's errors about a non-2xx answer into this package's:
-// the Cloud-shaped *bbapi.ErrorResponse becomes an *ErrorResponse (or *PermissionError,
-// *RateLimitError) decoded from the Data Center body; a *bbapi.RetryBudgetError keeps its
-// type (the command layer knows it) with its last failure converted the same way.
-func (c *Client) convertError(cl *call, err error, raw []byte) error {
+// an *ErrorResponse (or *PermissionError, *RateLimitError). A *bbapi.RetryBudgetError
+// keeps its type (the command layer knows it) with its last failure converted the same way.
+func convertError(err error) error {
 	if be, ok := errors.AsType[*bbapi.RetryBudgetError](err); ok {
 		cp := *be
-		cp.Err = c.convertError(cl, be.Err, nil)
+		cp.Err = convertError(be.Err)
 		return &cp
 	}
+	er, ok := errors.AsType[*bbapi.ErrorResponse](err)
+	if !ok {
+		return err
+	}
+	e := &ErrorResponse{Method: er.Method, URL: er.URL, Route: er.Route, StatusCode: er.StatusCode, Errors: er.Errors, Body: er.Body}
 	if rl, ok := errors.AsType[*bbapi.RateLimitError](err); ok {
-		return &RateLimitError{ErrorResponse: c.newErrorResponse(cl, rl.ErrorResponse, raw), RetryAfter: rl.RetryAfter, HasRetryAfter: rl.HasRetryAfter}
+		return &RateLimitError{ErrorResponse: e, RetryAfter: rl.RetryAfter, HasRetryAfter: rl.HasRetryAfter}
 	}
-	if er, ok := errors.AsType[*bbapi.ErrorResponse](err); ok {
-		e := c.newErrorResponse(cl, er, raw)
-		if isPermissionRefusal(e) {
-			return &PermissionError{ErrorResponse: e, Permission: neededPermission(cl.route)}
-		}
-		return e
-	}
-	return err
-}
-
-func (c *Client) newErrorResponse(cl *call, er *bbapi.ErrorResponse, raw []byte) *ErrorResponse {
-	e := &ErrorResponse{Method: er.Method, URL: er.URL, Route: cl.route, StatusCode: er.StatusCode}
-	body := raw
-	if body == nil {
-		body = []byte(er.Body) // already scrubbed and capped by the transport
-	}
-	var env struct {
-		Errors []ErrorMessage `json:"errors"`
-	}
-	if t := strings.TrimSpace(string(body)); strings.HasPrefix(t, "{") && json.Unmarshal([]byte(t), &env) == nil && len(env.Errors) > 0 {
-		for _, m := range env.Errors {
-			e.Errors = append(e.Errors, ErrorMessage{
-				Context:       capText(c.t.Redact(m.Context)),
-				Message:       capText(c.t.Redact(m.Message)),
-				ExceptionName: capText(c.t.Redact(m.ExceptionName)),
-			})
-		}
-		return e
-	}
-	e.Body = er.Body
-	if e.Body == "" && len(raw) > 0 {
-		e.Body = c.t.Redact(snippet(raw, 500))
+	if isPermissionRefusal(e) {
+		return &PermissionError{ErrorResponse: e, Permission: neededPermission(e.Route)}
 	}
 	return e
 }
-
-func capText(s string) string { return snippet([]byte(s), 1000) }
 
 // PermissionRefusal reports whether the answer refuses for want of a permission (the
 // answer a PermissionError wraps), not the credential itself: what a command layer

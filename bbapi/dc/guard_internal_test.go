@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"sync/atomic"
 	"testing"
+
+	"github.com/bbkey/bbkey/bbapi"
 )
 
 // The last line of defence: whatever builds the URL, no DELETE of the user-key
@@ -25,7 +27,7 @@ func TestUnscopedKeyDeleteIsRefused(t *testing.T) {
 	}
 	for _, p := range []string{"/bitbucket/rest/ssh/latest/keys", "/bitbucket/rest/ssh/1.0/keys", "/bitbucket/rest/ssh/latest/keys/"} {
 		u, _ := url.Parse(srv.URL + p)
-		if _, err := c.do(context.Background(), &call{method: http.MethodDelete, route: routeUserKeys, url: u}); !errors.Is(err, ErrUnscopedKeyDelete) {
+		if _, err := c.Do(context.Background(), &bbapi.Call{Method: http.MethodDelete, Route: routeUserKeys, URL: u}); !errors.Is(err, ErrUnscopedKeyDelete) {
 			t.Errorf("DELETE %s: %v", p, err)
 		}
 	}
@@ -34,7 +36,7 @@ func TestUnscopedKeyDeleteIsRefused(t *testing.T) {
 	}
 	// A key id, or another method, goes through.
 	u, _ := url.Parse(srv.URL + "/bitbucket/rest/ssh/latest/keys/7")
-	if _, err := c.do(context.Background(), &call{method: http.MethodDelete, route: routeUserKey, url: u}); err != nil {
+	if _, err := c.Do(context.Background(), &bbapi.Call{Method: http.MethodDelete, Route: routeUserKeys + routeKeySuffix, URL: u}); err != nil {
 		t.Errorf("DELETE with an id: %v", err)
 	}
 	if c.BaseURL() != srv.URL+"/bitbucket/rest" || c.ServerURL() != srv.URL+"/bitbucket" {

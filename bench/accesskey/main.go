@@ -221,14 +221,14 @@ func runNaive(n int, latency time.Duration) (result, error) {
 		slugs = append(slugs, r.RepoSlug())
 	}
 	for _, slug := range slugs {
-		found, err := c.DeployKeys.FindByFingerprint(ctx, bbapitest.DefaultWorkspace, slug, fp)
+		found, err := c.RepoKeys(bbapitest.DefaultWorkspace, slug).FindByFingerprint(ctx, fp)
 		if err != nil {
 			return result{}, err
 		}
 		if found != nil {
 			continue
 		}
-		if _, _, err := c.DeployKeys.Add(ctx, bbapitest.DefaultWorkspace, slug, bbapi.AddDeployKeyOptions{Key: line, Label: "naive"}); err != nil {
+		if _, _, err := c.RepoKeys(bbapitest.DefaultWorkspace, slug).Add(ctx, bbapi.AddDeployKeyOptions{Key: line, Label: "naive"}); err != nil {
 			return result{}, err
 		}
 	}
@@ -318,14 +318,14 @@ func runNaiveDC(n int, latency time.Duration) (result, error) {
 		repos = append(repos, r)
 	}
 	for _, r := range repos {
-		found, err := c.RepoAccessKeys.FindByFingerprint(ctx, r.ProjectKey(), r.Slug, fp)
+		found, err := c.RepoKeys(r.ProjectKey(), r.Slug).FindByFingerprint(ctx, fp)
 		if err != nil {
 			return result{}, err
 		}
 		if found != nil {
 			continue
 		}
-		if _, _, err := c.RepoAccessKeys.Add(ctx, r.ProjectKey(), r.Slug, dc.AddAccessKeyOptions{Text: line, Label: "naive"}); err != nil {
+		if _, _, err := c.RepoKeys(r.ProjectKey(), r.Slug).Add(ctx, dc.AddAccessKeyOptions{Text: line, Label: "naive"}); err != nil {
 			return result{}, err
 		}
 	}

@@ -234,7 +234,7 @@ func runNaive(n int, latency time.Duration) (result, error) {
 	}
 	placements := 0
 	for _, slug := range slugs {
-		for _, err := range c.DeployKeys.List(ctx, ws, slug) {
+		for _, err := range c.RepoKeys(ws, slug).List(ctx) {
 			if err != nil {
 				return result{}, err
 			}
@@ -242,7 +242,7 @@ func runNaive(n int, latency time.Duration) (result, error) {
 		}
 	}
 	for _, p := range projects {
-		for _, err := range c.ProjectDeployKeys.List(ctx, ws, p) {
+		for _, err := range c.ProjectKeys(ws, p).List(ctx) {
 			if err != nil {
 				return result{}, err
 			}

@@ -42,9 +42,9 @@ func dcFixture(t *testing.T) (*fixture, *bbapitest.DataCenter, map[string]string
 		fps[name] = fp
 		var err error
 		if repo == "" {
-			_, _, err = c.ProjectAccessKeys.Add(ctx, proj, dc.AddAccessKeyOptions{Text: line, Label: label, Permission: perm})
+			_, _, err = c.ProjectKeys(proj).Add(ctx, dc.AddAccessKeyOptions{Text: line, Label: label, Permission: perm})
 		} else {
-			_, _, err = c.RepoAccessKeys.Add(ctx, proj, repo, dc.AddAccessKeyOptions{Text: line, Label: label, Permission: perm})
+			_, _, err = c.RepoKeys(proj, repo).Add(ctx, dc.AddAccessKeyOptions{Text: line, Label: label, Permission: perm})
 		}
 		if err != nil {
 			t.Fatal(err)

@@ -61,7 +61,7 @@ func newDCWorld(t *testing.T) *dcWorld {
 		t.Fatal(err)
 	}
 	write := authorized(seedKey("deploy-write"), "deploy@ci")
-	if _, _, err := c.RepoAccessKeys.Add(ctx, bbapitest.DCDefaultProject, "api", dc.AddAccessKeyOptions{Text: write, Label: "bbkey:deploy:2026-11-20", Permission: dc.RepoWrite}); err != nil {
+	if _, _, err := c.RepoKeys(bbapitest.DCDefaultProject, "api").Add(ctx, dc.AddAccessKeyOptions{Text: write, Label: "bbkey:deploy:2026-11-20", Permission: dc.RepoWrite}); err != nil {
 		t.Fatal(err)
 	}
 	w.userFP = user.Fingerprint

@@ -125,10 +125,10 @@ func newFixture(t *testing.T) *fixture {
 		}
 	}
 	ciLabel := "bbkey:ci:2026-08-01:ttl=90d"
-	if _, _, err := c.DeployKeys.Add(ctx, "acme", "api", bbapi.AddDeployKeyOptions{Key: ci.AuthorizedKey(), Label: ciLabel}); err != nil {
+	if _, _, err := c.RepoKeys("acme", "api").Add(ctx, bbapi.AddDeployKeyOptions{Key: ci.AuthorizedKey(), Label: ciLabel}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.ProjectDeployKeys.Add(ctx, "acme", "OPS", bbapi.AddDeployKeyOptions{Key: ci.AuthorizedKey(), Label: ciLabel}); err != nil {
+	if _, _, err := c.ProjectKeys("acme", "OPS").Add(ctx, bbapi.AddDeployKeyOptions{Key: ci.AuthorizedKey(), Label: ciLabel}); err != nil {
 		t.Fatal(err)
 	}
 	// ada's key and the access key were last used over SSH (a shell request, as ssh -T

@@ -105,10 +105,10 @@ func newDCRemove(t *testing.T) *dcRemove {
 	}
 	d.oldID = ok.ID
 	ciLabel := "bbkey:ci:2026-11-20:ttl=90d"
-	if _, _, err := c.RepoAccessKeys.Add(ctx, bbapitest.DCDefaultProject, "api", dc.AddAccessKeyOptions{Text: d.ci.AuthorizedKey(), Label: ciLabel, Permission: dc.RepoWrite}); err != nil {
+	if _, _, err := c.RepoKeys(bbapitest.DCDefaultProject, "api").Add(ctx, dc.AddAccessKeyOptions{Text: d.ci.AuthorizedKey(), Label: ciLabel, Permission: dc.RepoWrite}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.ProjectAccessKeys.Add(ctx, bbapitest.DCDefaultProject, dc.AddAccessKeyOptions{Text: d.ci.AuthorizedKey(), Label: ciLabel}); err != nil {
+	if _, _, err := c.ProjectKeys(bbapitest.DCDefaultProject).Add(ctx, dc.AddAccessKeyOptions{Text: d.ci.AuthorizedKey(), Label: ciLabel}); err != nil {
 		t.Fatal(err)
 	}
 	st := &state.State{Version: state.Version, Accounts: map[string]*state.Account{}, AccessKeys: map[string]*state.AccessKey{}}

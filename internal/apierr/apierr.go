@@ -31,7 +31,15 @@ func Explain(err error) (int, []string, bool) {
 		return code, responseHints(e), true
 	case *bbapi.EnvCredentialError:
 		return errkind.ExitAuth, []string{"set " + e.Missing + " as well, or unset " + e.Set}, true
-	case *bbapi.DecodeError, *bbapi.BodyTooLargeError:
+	case *bbapi.DecodeError:
+		if dataCenter(e.URL) {
+			return 0, []string{
+				"something other than the Bitbucket Data Center REST API answered: check the server URL (--server or BITBUCKET_SERVER) and any proxy or login page in front of " + serverOf(e.URL),
+				debugHint,
+			}, true
+		}
+		return 0, answeredByOtherHints, true
+	case *bbapi.BodyTooLargeError:
 		return 0, answeredByOtherHints, true
 	case *bbapi.RetryBudgetError:
 		return errkind.ExitPartial, []string{"re-run later to finish, or allow a longer wait with --max-wait (e.g. --max-wait 30m)"}, true
@@ -45,7 +53,7 @@ func Explain(err error) (int, []string, bool) {
 // unreachableHints say what to check when a request got no answer: the URL it went to
 // (a Data Center server's, typed by the user, or Cloud's API URL) and the way there.
 func unreachableHints(u string) []string {
-	if i := strings.Index(u, "/rest/"); i > 0 {
+	if dataCenter(u) {
 		return []string{serverOf(u) + " could not be reached: check the server URL (--server, BITBUCKET_SERVER, or the one config.json records: the base URL you open in a browser, e.g. https://bitbucket.example.com) and that this machine reaches it (network, VPN, proxy)"}
 	}
 	base := u
@@ -58,8 +66,14 @@ func unreachableHints(u string) []string {
 // answeredByOtherHints point at what usually answers instead of Bitbucket.
 var answeredByOtherHints = []string{
 	"something other than Bitbucket's API answered: check BITBUCKET_API_URL (--api-url) and any proxy or captive portal between you and api.bitbucket.org, then re-run",
-	"re-run with --debug to see the whole exchange (secrets are masked)",
+	debugHint,
 }
+
+const debugHint = "re-run with --debug to see the whole exchange (secrets are masked)"
+
+// dataCenter reports a request URL of a Data Center server's REST API, whose paths all
+// start with /rest/ (Cloud's with /2.0/).
+func dataCenter(u string) bool { return strings.Contains(u, "/rest/") }
 
 // ExitCode is errkind.ExitCode knowing bbapi's errors.
 func ExitCode(err error) int { return errkind.ExitCode(err, Explain) }

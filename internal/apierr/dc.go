@@ -28,11 +28,6 @@ func explainDC(err error) (int, []string, bool) {
 		}, true
 	case *dc.ErrorResponse:
 		return dcResponse(e)
-	case *dc.DecodeError:
-		return 0, []string{
-			"something other than the Bitbucket Data Center REST API answered: check the server URL (--server or BITBUCKET_SERVER) and any proxy or login page in front of " + serverOf(e.URL),
-			"re-run with --debug to see the whole exchange (secrets are masked)",
-		}, true
 	}
 	if errors.Is(err, dc.ErrUnscopedKeyDelete) {
 		return 0, []string{"this is a bug in bbkey: nothing was deleted; please report it with the command you ran"}, true
@@ -63,7 +58,7 @@ func dcResponse(e *dc.ErrorResponse) (int, []string, bool) {
 	case e.StatusCode >= 500:
 		return 0, []string{
 			server + " failed on its side: re-run later (a re-run picks up where this one stopped), or ask its administrators",
-			"re-run with --debug to see the whole exchange (secrets are masked)",
+			debugHint,
 		}, true
 	}
 	return 0, []string{"re-run with --debug to see the server's whole answer (secrets are masked)"}, true

@@ -48,11 +48,11 @@ func TestExplainDataCenter(t *testing.T) {
 		not   []string // none may appear
 	}{
 		{"repo access keys without REPO_ADMIN", readTok, func(ctx context.Context, c *dc.Client) error {
-			_, _, err := c.RepoAccessKeys.Add(ctx, bbapitest.DCDefaultProject, repo, dc.AddAccessKeyOptions{Text: key, Permission: dc.RepoRead})
+			_, _, err := c.RepoKeys(bbapitest.DCDefaultProject, repo).Add(ctx, dc.AddAccessKeyOptions{Text: key, Permission: dc.RepoRead})
 			return err
 		}, errkind.ExitAuth, []string{"REPO_ADMIN", "answers 401", "auth login --server " + server}, []string{"wrong, has expired"}},
 		{"project access keys without PROJECT_ADMIN", readTok, func(ctx context.Context, c *dc.Client) error {
-			_, _, err := c.ProjectAccessKeys.Add(ctx, bbapitest.DCDefaultProject, dc.AddAccessKeyOptions{Text: key, Permission: dc.ProjectRead})
+			_, _, err := c.ProjectKeys(bbapitest.DCDefaultProject).Add(ctx, dc.AddAccessKeyOptions{Text: key, Permission: dc.ProjectRead})
 			return err
 		}, errkind.ExitAuth, []string{"PROJECT_ADMIN"}, []string{"wrong, has expired"}},
 		{"user keys with a project token", projTok, func(ctx context.Context, c *dc.Client) error {
@@ -68,7 +68,7 @@ func TestExplainDataCenter(t *testing.T) {
 			return err
 		}, errkind.ExitAuth, []string{"refused the HTTP access token"}, nil},
 		{"no such repository", d.DefaultToken(), func(ctx context.Context, c *dc.Client) error {
-			_, _, err := c.Repositories.Get(ctx, bbapitest.DCDefaultProject, "nope")
+			_, err := first(c.RepoKeys(bbapitest.DCDefaultProject, "nope").List(ctx))
 			return err
 		}, errkind.ExitFailure, []string{"check the project key, repository slug or key id"}, nil},
 		{"no such key", d.DefaultToken(), func(ctx context.Context, c *dc.Client) error {

@@ -33,17 +33,17 @@ func TestDataCenterSource(t *testing.T) {
 	ci, cifp := key("ci")
 	old, _ := key("old")
 	for _, r := range []string{"api", "web", "infra"} {
-		if _, _, err := client.RepoAccessKeys.Add(ctx, "OPS", r, dc.AddAccessKeyOptions{Text: ci, Label: "bbkey:ci:2026-01-01"}); err != nil {
+		if _, _, err := client.RepoKeys("OPS", r).Add(ctx, dc.AddAccessKeyOptions{Text: ci, Label: "bbkey:ci:2026-01-01"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := client.RepoAccessKeys.Add(ctx, "OPS", "api", dc.AddAccessKeyOptions{Text: old, Label: "old", Permission: dc.RepoWrite}); err != nil {
+	if _, _, err := client.RepoKeys("OPS", "api").Add(ctx, dc.AddAccessKeyOptions{Text: old, Label: "old", Permission: dc.RepoWrite}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := client.ProjectAccessKeys.Add(ctx, "OPS", dc.AddAccessKeyOptions{Text: old, Label: "old"}); err != nil {
+	if _, _, err := client.ProjectKeys("OPS").Add(ctx, dc.AddAccessKeyOptions{Text: old, Label: "old"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := client.RepoAccessKeys.Add(ctx, "~ADA", "notes", dc.AddAccessKeyOptions{Text: ci, Label: "bbkey:ci:2026-01-01"}); err != nil {
+	if _, _, err := client.RepoKeys("~ADA", "notes").Add(ctx, dc.AddAccessKeyOptions{Text: ci, Label: "bbkey:ci:2026-01-01"}); err != nil {
 		t.Fatal(err)
 	}
 

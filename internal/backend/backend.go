@@ -28,7 +28,7 @@ package backend
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"iter"
 	"slices"
 	"strings"
@@ -231,6 +231,18 @@ func (p Place) String() string {
 	return p.Owner + "/" + p.Slug
 }
 
+// RepoQuery says which repositories Repos lists.
+type RepoQuery struct {
+	// Project, when set, lists the repositories of that project (a Place of kind
+	// Project): what a project access key reaches. Otherwise Repos lists the
+	// repositories the credential administers (adding an access key needs admin).
+	Project *Place
+	// Workspace is the Cloud workspace listed (Cloud needs one; Data Center has none).
+	Workspace string
+	// Query is Cloud's filter language, e.g. `project.key = "OPS"` (Cloud only).
+	Query string
+}
+
 // SSH is where git over SSH goes for one Bitbucket, and what is trusted there.
 type SSH struct {
 	// Host is the name remotes and the Host block use (the HostKeyAlias too): Cloud's
@@ -244,16 +256,6 @@ type SSH struct {
 	Endpoint string
 	// Pins are the host keys trusted for Host.
 	Pins hostkeys.Pins
-}
-
-// Answered reports whether err carries an answer of a Bitbucket (an HTTP error status),
-// as opposed to a failure to reach one.
-func Answered(err error) bool {
-	if _, ok := errors.AsType[*bbapi.ErrorResponse](err); ok {
-		return true
-	}
-	_, ok := errors.AsType[*dc.ErrorResponse](err)
-	return ok
 }
 
 // IsDuplicateKey reports a Bitbucket refusing a key that is already registered
@@ -283,4 +285,58 @@ func (s *SSH) hostKeyLines() []string {
 		out[i] = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
 	}
 	return out
+}
+
+func unknownPlace(p Place) error { return fmt.Errorf("unknown kind of place %q", p.Kind) }
+
+// collect drains a bbapi or dc iterator into Keys, stopping at the first error.
+func collect[T any](seq iter.Seq2[T, error], conv func(T) Key) ([]Key, error) {
+	var out []Key
+	for v, err := range seq {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, conv(v))
+	}
+	return out, nil
+}
+
+// found converts the answer of a lookup: nil stays nil.
+func found[T any](conv func(*T) Key) func(*T, error) (*Key, error) {
+	return func(k *T, err error) (*Key, error) {
+		if err != nil || k == nil {
+			return nil, err
+		}
+		out := conv(k)
+		return &out, nil
+	}
+}
+
+// added converts the answer of an add.
+func added[T any](conv func(*T) Key) func(*T, *bbapi.Response, error) (*Key, error) {
+	return func(k *T, _ *bbapi.Response, err error) (*Key, error) { return found(conv)(k, err) }
+}
+
+// places converts an iterator of repositories into Places, stopping at the first error.
+func places[T any](seq iter.Seq2[T, error], conv func(T) (Place, error)) iter.Seq2[Place, error] {
+	return func(yield func(Place, error) bool) {
+		for r, err := range seq {
+			var p Place
+			if err == nil {
+				p, err = conv(r)
+			}
+			if !yield(p, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// expiryDays is a lifetime ending at t, in whole days from now rounded up (Data Center's
+// expiryDays); 0 for no expiry.
+func expiryDays(t, now time.Time) int {
+	if t.IsZero() {
+		return 0
+	}
+	return max(1, int((t.Sub(now)+24*time.Hour-1)/(24*time.Hour)))
 }

@@ -1,12 +1,12 @@
 package backend
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"iter"
 	"strconv"
-	"time"
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/errkind"
@@ -39,9 +39,10 @@ func CloudClient(b Backend) *bbapi.Client {
 	return nil
 }
 
-func (b *cloud) Kind() Kind       { return Cloud }
-func (b *cloud) Server() string   { return "" }
-func (b *cloud) Describe() string { return "Bitbucket Cloud" }
+func (b *cloud) Kind() Kind         { return Cloud }
+func (b *cloud) Server() string     { return "" }
+func (b *cloud) Describe() string   { return "Bitbucket Cloud" }
+func (b *cloud) Stats() bbapi.Stats { return b.c.Stats() }
 
 // Whoami asks GET /user.
 func (b *cloud) Whoami(ctx context.Context) (*Account, error) {
@@ -49,27 +50,15 @@ func (b *cloud) Whoami(ctx context.Context) (*Account, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Account{
-		ID: u.UUID, AccountID: u.AccountID, Nickname: u.Nickname,
-		DisplayName: u.DisplayName, Username: u.Username,
-	}
-	if resp != nil {
-		a.Scopes = resp.Scopes()
-	}
-	return a, nil
+	return &Account{ID: u.UUID, AccountID: u.AccountID, Nickname: u.Nickname, DisplayName: u.DisplayName, Username: u.Username, Scopes: resp.Scopes()}, nil
 }
 
 // selectedUser names the account in /users/{selected_user}: the account id, else the uuid.
 func selectedUser(a *Account) (string, error) {
-	switch {
-	case a == nil:
-		return "", errors.New("no account given")
-	case a.AccountID != "":
-		return a.AccountID, nil
-	case a.ID != "":
-		return a.ID, nil
+	if a == nil || a.AccountID == "" && a.ID == "" {
+		return "", errors.New("the account has neither an account id nor a uuid")
 	}
-	return "", errors.New("the account has neither an account id nor a uuid")
+	return cmp.Or(a.AccountID, a.ID), nil
 }
 
 func (b *cloud) AccountKeys(ctx context.Context, a *Account) ([]Key, error) {
@@ -85,12 +74,7 @@ func (b *cloud) FindAccountKey(ctx context.Context, a *Account, fingerprint stri
 	if err != nil {
 		return nil, err
 	}
-	k, err := b.c.SSHKeys.FindByFingerprint(ctx, user, fingerprint)
-	if err != nil || k == nil {
-		return nil, err
-	}
-	out := cloudAccountKey(k)
-	return &out, nil
+	return found(cloudAccountKey)(b.c.SSHKeys.FindByFingerprint(ctx, user, fingerprint))
 }
 
 func (b *cloud) AddAccountKey(ctx context.Context, a *Account, nk NewKey) (*Key, error) {
@@ -98,21 +82,12 @@ func (b *cloud) AddAccountKey(ctx context.Context, a *Account, nk NewKey) (*Key,
 	if err != nil {
 		return nil, err
 	}
-	opts := bbapi.AddSSHKeyOptions{Key: nk.Text, Label: nk.Label}
+	opts := bbapi.AddSSHKeyOptions{Key: nk.Text, Label: nk.Label, OrGet: nk.OrGet}
 	if !nk.Expires.IsZero() {
 		t := nk.Expires.UTC()
 		opts.ExpiresOn = &t
 	}
-	add := b.c.SSHKeys.Add
-	if nk.OrGet {
-		add = b.c.SSHKeys.AddOrGet
-	}
-	k, _, err := add(ctx, user, opts)
-	if err != nil {
-		return nil, err
-	}
-	out := cloudAccountKey(k)
-	return &out, nil
+	return added(cloudAccountKey)(b.c.SSHKeys.Add(ctx, user, opts))
 }
 
 func (b *cloud) DeleteAccountKey(ctx context.Context, a *Account, k Key) error {
@@ -139,6 +114,10 @@ func cloudAccountKey(k *bbapi.SSHKey) Key {
 	}
 }
 
+func cloudAccessKey(k *bbapi.DeployKey) Key {
+	return Key{ID: k.ID.String(), Label: k.Label, Comment: k.Comment, Fingerprint: k.SHA256(), Text: k.Key, Created: k.AddedOn.Time, LastUsed: k.LastUsed.Time}
+}
+
 // ParsePlace reads WORKSPACE/SLUG or WORKSPACE/PROJECT_KEY.
 func (b *cloud) ParsePlace(kind PlaceKind, ref string) (Place, error) {
 	t, err := state.ParseTarget(state.TargetKind(kind), ref)
@@ -148,34 +127,30 @@ func (b *cloud) ParsePlace(kind PlaceKind, ref string) (Place, error) {
 	return Place{Kind: kind, Owner: t.Workspace, Slug: t.Slug}, nil
 }
 
-func (b *cloud) AccessKeys(ctx context.Context, p Place) ([]Key, error) {
+func (b *cloud) keys(p Place) (*bbapi.AccessKeys, error) {
 	switch p.Kind {
 	case Repo:
-		return collect(b.c.DeployKeys.List(ctx, p.Owner, p.Slug), cloudRepoKey)
+		return b.c.RepoKeys(p.Owner, p.Slug), nil
 	case Project:
-		return collect(b.c.ProjectDeployKeys.List(ctx, p.Owner, p.Slug), cloudProjectKey)
+		return b.c.ProjectKeys(p.Owner, p.Slug), nil
 	}
 	return nil, unknownPlace(p)
 }
 
-func (b *cloud) FindAccessKey(ctx context.Context, p Place, fingerprint string) (*Key, error) {
-	switch p.Kind {
-	case Repo:
-		k, err := b.c.DeployKeys.FindByFingerprint(ctx, p.Owner, p.Slug, fingerprint)
-		if err != nil || k == nil {
-			return nil, err
-		}
-		out := cloudRepoKey(k)
-		return &out, nil
-	case Project:
-		k, err := b.c.ProjectDeployKeys.FindByFingerprint(ctx, p.Owner, p.Slug, fingerprint)
-		if err != nil || k == nil {
-			return nil, err
-		}
-		out := cloudProjectKey(k)
-		return &out, nil
+func (b *cloud) AccessKeys(ctx context.Context, p Place) ([]Key, error) {
+	k, err := b.keys(p)
+	if err != nil {
+		return nil, err
 	}
-	return nil, unknownPlace(p)
+	return collect(k.List(ctx), cloudAccessKey)
+}
+
+func (b *cloud) FindAccessKey(ctx context.Context, p Place, fingerprint string) (*Key, error) {
+	k, err := b.keys(p)
+	if err != nil {
+		return nil, err
+	}
+	return found(cloudAccessKey)(k.FindByFingerprint(ctx, fingerprint))
 }
 
 func (b *cloud) AddAccessKey(ctx context.Context, p Place, nk NewKey) (*Key, error) {
@@ -183,61 +158,44 @@ func (b *cloud) AddAccessKey(ctx context.Context, p Place, nk NewKey) (*Key, err
 		return nil, errkind.UsageError(fmt.Errorf("adding a write access key to %s: %w", p, ErrWriteUnsupported),
 			"drop --write: on Bitbucket Cloud an access key can clone and fetch, never push")
 	}
-	opts := bbapi.AddDeployKeyOptions{Key: nk.Text, Label: nk.Label}
-	switch p.Kind {
-	case Repo:
-		add := b.c.DeployKeys.Add
-		if nk.OrGet {
-			add = b.c.DeployKeys.AddOrGet
-		}
-		k, resp, err := add(ctx, p.Owner, p.Slug, opts)
-		if err != nil {
-			return nil, err
-		}
-		out := cloudRepoKey(k)
-		out.Existed = resp != nil && resp.Reconciled
-		return &out, nil
-	case Project:
-		add := b.c.ProjectDeployKeys.Add
-		if nk.OrGet {
-			add = b.c.ProjectDeployKeys.AddOrGet
-		}
-		k, resp, err := add(ctx, p.Owner, p.Slug, opts)
-		if err != nil {
-			return nil, err
-		}
-		out := cloudProjectKey(k)
-		out.Existed = resp != nil && resp.Reconciled
-		return &out, nil
+	k, err := b.keys(p)
+	if err != nil {
+		return nil, err
 	}
-	return nil, unknownPlace(p)
+	dk, resp, err := k.Add(ctx, bbapi.AddDeployKeyOptions{Key: nk.Text, Label: nk.Label, OrGet: nk.OrGet})
+	out, err := found(cloudAccessKey)(dk, err)
+	if out != nil {
+		out.Existed = resp.Reconciled
+	}
+	return out, err
 }
 
-func (b *cloud) DeleteAccessKey(ctx context.Context, p Place, k Key) error {
-	id, err := strconv.ParseInt(k.ID, 10, 64)
+func (b *cloud) DeleteAccessKey(ctx context.Context, p Place, key Key) error {
+	id, err := strconv.ParseInt(key.ID, 10, 64)
 	if err != nil || id <= 0 {
-		return fmt.Errorf("deleting the access key of %s: invalid key id %q", p, k.ID)
+		return fmt.Errorf("deleting the access key of %s: invalid key id %q", p, key.ID)
 	}
-	switch p.Kind {
-	case Repo:
-		_, err = b.c.DeployKeys.Delete(ctx, p.Owner, p.Slug, bbapi.ID(id))
-	case Project:
-		_, err = b.c.ProjectDeployKeys.Delete(ctx, p.Owner, p.Slug, bbapi.ID(id))
-	default:
-		err = unknownPlace(p)
+	k, err := b.keys(p)
+	if err == nil {
+		_, err = k.Delete(ctx, bbapi.ID(id))
 	}
 	return err
 }
 
-func cloudRepoKey(k *bbapi.DeployKey) Key {
-	return Key{ID: k.ID.String(), Label: k.Label, Comment: k.Comment, Fingerprint: k.SHA256(), Text: k.Key, Created: k.AddedOn.Time, LastUsed: k.LastUsed.Time}
+// Repos lists the repositories of q.Project, or those the credential administers in
+// q.Workspace matching q.Query (role=admin).
+func (b *cloud) Repos(ctx context.Context, q RepoQuery) iter.Seq2[Place, error] {
+	ws, opts := q.Workspace, &bbapi.ListRepositoriesOptions{Role: "admin", Query: q.Query}
+	if q.Project != nil {
+		ws, opts = q.Project.Owner, &bbapi.ListRepositoriesOptions{Query: fmt.Sprintf("project.key = %q", q.Project.Slug)}
+	}
+	if ws == "" {
+		return bbapi.Fail[Place](errors.New("listing repositories: no workspace"))
+	}
+	return places(b.c.Repositories.ListWorkspace(ctx, ws, opts), func(r *bbapi.Repository) (Place, error) {
+		return Place{Kind: Repo, Owner: cmp.Or(r.WorkspaceSlug(), ws), Slug: r.RepoSlug()}, nil
+	})
 }
-
-func cloudProjectKey(k *bbapi.ProjectDeployKey) Key {
-	return Key{ID: k.ID.String(), Label: k.Label, Comment: k.Comment, Fingerprint: k.SHA256(), Text: k.Key, Created: k.AddedOn.Time, LastUsed: k.LastUsed.Time}
-}
-
-func unknownPlace(p Place) error { return fmt.Errorf("unknown kind of place %q", p.Kind) }
 
 // SSH is the settings' SSH side: no network.
 func (b *cloud) SSH(context.Context) (*SSH, error) { return CloudSSH(b.s) }
@@ -260,28 +218,3 @@ func (b *cloud) Remotes(ssh *SSH, name string) remote.Rewriter {
 }
 
 func (b *cloud) CredentialHosts() remote.ScrubTarget { return remote.CloudScrub }
-
-// collect drains a bbapi or dc iterator into Keys, stopping at the first error.
-func collect[T any](seq iter.Seq2[T, error], conv func(T) Key) ([]Key, error) {
-	var out []Key
-	for v, err := range seq {
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, conv(v))
-	}
-	return out, nil
-}
-
-// expiryDays is a lifetime ending at t, in whole days from now rounded up (Data Center's
-// expiryDays); 0 for no expiry.
-func expiryDays(t, now time.Time) int {
-	if t.IsZero() {
-		return 0
-	}
-	d := t.Sub(now)
-	if d <= 0 {
-		return 1
-	}
-	return int((d + 24*time.Hour - 1) / (24 * time.Hour))
-}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/hostkeys"
@@ -49,16 +51,9 @@ func NewDataCenter(c *dc.Client, opts DataCenterOptions) Backend {
 	return &datacenter{c: c, opts: opts}
 }
 
-// DataCenterClient is the *dc.Client under a Data Center Backend, for what only Data
-// Center has (listing the repositories a credential administers); nil for any other.
-func DataCenterClient(b Backend) *dc.Client {
-	if d, ok := b.(*datacenter); ok {
-		return d.c
-	}
-	return nil
-}
-
-func (b *datacenter) Kind() Kind { return DataCenter }
+func (b *datacenter) Kind() Kind         { return DataCenter }
+func (b *datacenter) Describe() string   { return "Bitbucket Data Center at " + b.Server() }
+func (b *datacenter) Stats() bbapi.Stats { return b.c.Stats() }
 
 func (b *datacenter) Server() string {
 	u, err := settings.NormalizeServerURL(b.c.ServerURL())
@@ -68,18 +63,13 @@ func (b *datacenter) Server() string {
 	return u
 }
 
-func (b *datacenter) Describe() string { return "Bitbucket Data Center at " + b.Server() }
-
 // Whoami is the user the server names for the credential.
 func (b *datacenter) Whoami(ctx context.Context) (*Account, error) {
 	u, _, err := b.c.Users.Current(ctx)
 	if err != nil {
 		return nil, err
 	}
-	a := &Account{
-		ID: u.Slug, Nickname: u.Name, DisplayName: u.DisplayName, Email: u.EmailAddress,
-		Service: u.Type == "SERVICE",
-	}
+	a := &Account{ID: u.Slug, Nickname: u.Name, DisplayName: u.DisplayName, Email: u.EmailAddress, Service: u.Type == "SERVICE"}
 	if u.ID != 0 {
 		a.AccountID = strconv.Itoa(u.ID)
 	}
@@ -94,26 +84,12 @@ func (b *datacenter) AccountKeys(ctx context.Context, _ *Account) ([]Key, error)
 }
 
 func (b *datacenter) FindAccountKey(ctx context.Context, _ *Account, fingerprint string) (*Key, error) {
-	k, err := b.c.SSHKeys.FindByFingerprint(ctx, "", fingerprint)
-	if err != nil || k == nil {
-		return nil, err
-	}
-	out := dcAccountKey(k)
-	return &out, nil
+	return found(dcAccountKey)(b.c.SSHKeys.FindByFingerprint(ctx, "", fingerprint))
 }
 
 func (b *datacenter) AddAccountKey(ctx context.Context, _ *Account, nk NewKey) (*Key, error) {
-	opts := dc.AddSSHKeyOptions{Text: nk.Text, Label: nk.Label, ExpiryDays: expiryDays(nk.Expires, b.opts.Now())}
-	add := b.c.SSHKeys.Add
-	if nk.OrGet {
-		add = b.c.SSHKeys.AddOrGet
-	}
-	k, _, err := add(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	out := dcAccountKey(k)
-	return &out, nil
+	opts := dc.AddSSHKeyOptions{Text: nk.Text, Label: nk.Label, ExpiryDays: expiryDays(nk.Expires, b.opts.Now()), OrGet: nk.OrGet}
+	return added(dcAccountKey)(b.c.SSHKeys.Add(ctx, opts))
 }
 
 func (b *datacenter) DeleteAccountKey(ctx context.Context, _ *Account, k Key) error {
@@ -136,12 +112,9 @@ func dcKeyID(s string) (int, error) {
 }
 
 func dcAccountKey(k *dc.SSHKey) Key {
-	out := Key{
-		ID: strconv.Itoa(k.ID), Label: k.Label, Fingerprint: k.SHA256(), Text: k.Text,
-		Created: k.CreatedDate.Time, LastUsed: k.LastAuthenticated.Time,
-	}
-	if t, ok := k.ExpiresAt(); ok {
-		out.Expires = t
+	out := Key{ID: strconv.Itoa(k.ID), Label: k.Label, Fingerprint: k.SHA256(), Text: k.Text, Created: k.CreatedDate.Time, LastUsed: k.LastAuthenticated.Time}
+	if k.ExpiryDays > 0 && !k.CreatedDate.IsZero() {
+		out.Expires = k.CreatedDate.AddDate(0, 0, k.ExpiryDays)
 	}
 	return out
 }
@@ -173,87 +146,73 @@ func (b *datacenter) ParsePlace(kind PlaceKind, ref string) (Place, error) {
 	return Place{}, fmt.Errorf("unknown kind of place %q", kind)
 }
 
-func (b *datacenter) AccessKeys(ctx context.Context, p Place) ([]Key, error) {
+func (b *datacenter) keys(p Place) (*dc.AccessKeys, error) {
 	switch p.Kind {
 	case Repo:
-		return collect(b.c.RepoAccessKeys.List(ctx, p.Owner, p.Slug), dcAccessKey)
+		return b.c.RepoKeys(p.Owner, p.Slug), nil
 	case Project:
-		return collect(b.c.ProjectAccessKeys.List(ctx, p.Slug), dcAccessKey)
+		return b.c.ProjectKeys(p.Slug), nil
 	}
 	return nil, unknownPlace(p)
 }
 
-func (b *datacenter) FindAccessKey(ctx context.Context, p Place, fingerprint string) (*Key, error) {
-	var (
-		k   *dc.AccessKey
-		err error
-	)
-	switch p.Kind {
-	case Repo:
-		k, err = b.c.RepoAccessKeys.FindByFingerprint(ctx, p.Owner, p.Slug, fingerprint)
-	case Project:
-		k, err = b.c.ProjectAccessKeys.FindByFingerprint(ctx, p.Slug, fingerprint)
-	default:
-		return nil, unknownPlace(p)
-	}
-	if err != nil || k == nil {
+func (b *datacenter) AccessKeys(ctx context.Context, p Place) ([]Key, error) {
+	k, err := b.keys(p)
+	if err != nil {
 		return nil, err
 	}
-	out := dcAccessKey(k)
-	return &out, nil
+	return collect(k.List(ctx), dcAccessKey)
+}
+
+func (b *datacenter) FindAccessKey(ctx context.Context, p Place, fingerprint string) (*Key, error) {
+	k, err := b.keys(p)
+	if err != nil {
+		return nil, err
+	}
+	return found(dcAccessKey)(k.FindByFingerprint(ctx, fingerprint))
 }
 
 func (b *datacenter) AddAccessKey(ctx context.Context, p Place, nk NewKey) (*Key, error) {
-	opts := dc.AddAccessKeyOptions{Text: nk.Text, Label: nk.Label, ExpiryDays: expiryDays(nk.Expires, b.opts.Now())}
-	var (
-		k   *dc.AccessKey
-		err error
-	)
-	switch p.Kind {
-	case Repo:
-		opts.Permission = dc.RepoRead
-		if nk.Write {
-			opts.Permission = dc.RepoWrite
-		}
-		add := b.c.RepoAccessKeys.Add
-		if nk.OrGet {
-			add = b.c.RepoAccessKeys.AddOrGet
-		}
-		k, _, err = add(ctx, p.Owner, p.Slug, opts)
-	case Project:
-		opts.Permission = dc.ProjectRead
-		if nk.Write {
-			opts.Permission = dc.ProjectWrite
-		}
-		add := b.c.ProjectAccessKeys.Add
-		if nk.OrGet {
-			add = b.c.ProjectAccessKeys.AddOrGet
-		}
-		k, _, err = add(ctx, p.Slug, opts)
-	default:
-		return nil, unknownPlace(p)
-	}
+	k, err := b.keys(p)
 	if err != nil {
 		return nil, err
 	}
-	out := dcAccessKey(k)
-	return &out, nil
+	opts := dc.AddAccessKeyOptions{Text: nk.Text, Label: nk.Label, ExpiryDays: expiryDays(nk.Expires, b.opts.Now()), Permission: k.Read, OrGet: nk.OrGet}
+	if nk.Write {
+		opts.Permission = k.Write
+	}
+	return added(dcAccessKey)(k.Add(ctx, opts))
 }
 
-func (b *datacenter) DeleteAccessKey(ctx context.Context, p Place, k Key) error {
-	id, err := dcKeyID(k.ID)
+func (b *datacenter) DeleteAccessKey(ctx context.Context, p Place, key Key) error {
+	id, err := dcKeyID(key.ID)
 	if err != nil {
 		return fmt.Errorf("deleting the access key of %s: %w", p, err)
 	}
-	switch p.Kind {
-	case Repo:
-		_, err = b.c.RepoAccessKeys.Delete(ctx, p.Owner, p.Slug, id)
-	case Project:
-		_, err = b.c.ProjectAccessKeys.Delete(ctx, p.Slug, id)
-	default:
-		err = unknownPlace(p)
+	k, err := b.keys(p)
+	if err == nil {
+		_, err = k.Delete(ctx, id)
 	}
 	return err
+}
+
+// Repos lists the repositories of q.Project (GET /api/latest/projects/{key}/repos), or
+// every repository the credential administers (GET /api/latest/repos?permission=
+// REPO_ADMIN); Workspace and Query are Cloud's and refused.
+func (b *datacenter) Repos(ctx context.Context, q RepoQuery) iter.Seq2[Place, error] {
+	if q.Workspace != "" || q.Query != "" {
+		return bbapi.Fail[Place](errors.New("listing repositories: Bitbucket Data Center has no workspaces and no query language"))
+	}
+	seq := b.c.Repositories.List(ctx, dc.ListRepositoriesOptions{Permission: dc.RepoAdmin})
+	if q.Project != nil {
+		seq = b.c.Repositories.ListByProject(ctx, q.Project.Slug)
+	}
+	return places(seq, func(r *dc.Repository) (Place, error) {
+		if r.ProjectKey() == "" || r.Slug == "" {
+			return Place{}, fmt.Errorf("listing repositories: the server sent a repository without a project key or slug (%q)", r.FullName())
+		}
+		return Place{Kind: Repo, Owner: r.ProjectKey(), Slug: r.Slug}, nil
+	})
 }
 
 // SSH asks the server where its SSH git listens and which host key it has, then reads

@@ -16,7 +16,7 @@ import (
 // dcErr is a Data Center answer with one message in its {"errors": [...]} envelope.
 func dcErr(code int, msg, exception string) *dc.ErrorResponse {
 	return &dc.ErrorResponse{Method: "POST", URL: "http://127.0.0.1/rest/keys/latest/projects/OPS/ssh", StatusCode: code,
-		Errors: []dc.ErrorMessage{{Message: msg, ExceptionName: exception}}}
+		Errors: []bbapi.ErrorMessage{{Message: msg, ExceptionName: exception}}}
 }
 
 func TestFatal(t *testing.T) {
@@ -40,7 +40,7 @@ func TestFatal(t *testing.T) {
 		{"404", er(404, "Repository not found"), false},
 		{"other", errors.New("boom"), false},
 		{"data center 429", &dc.RateLimitError{ErrorResponse: &dc.ErrorResponse{StatusCode: 429}}, true},
-		{"data center refused token", &dc.ErrorResponse{StatusCode: 401, Errors: []dc.ErrorMessage{{Message: "Authentication failed."}}}, true},
+		{"data center refused token", &dc.ErrorResponse{StatusCode: 401, Errors: []bbapi.ErrorMessage{{Message: "Authentication failed."}}}, true},
 		{"data center missing permission", &dc.PermissionError{ErrorResponse: &dc.ErrorResponse{StatusCode: 401}, Permission: dc.RepoAdmin}, false},
 		{"dc budget", &bbapi.RetryBudgetError{Err: &dc.RateLimitError{ErrorResponse: dcErr(429, "", "")}}, true},
 		{"dc user key", dcErr(409, "The SSH key already exists on the system.", "com.atlassian.bitbucket.ssh.DuplicateSshKeyException"), true},
@@ -109,7 +109,7 @@ func TestDescribe(t *testing.T) {
 			"429 Too Many Requests: Rate limit for this resource has been exceeded.; gave up after 3 attempts (--max-wait 2s spent)"},
 		{errors.New("dial tcp: refused"), "dial tcp: refused"},
 		{&dc.PermissionError{ErrorResponse: &dc.ErrorResponse{Method: "GET", URL: "http://x/rest/keys/latest/projects/OPS/ssh", StatusCode: 401,
-			Errors: []dc.ErrorMessage{{Message: "You are not permitted to access this resource"}}}, Permission: dc.ProjectAdmin},
+			Errors: []bbapi.ErrorMessage{{Message: "You are not permitted to access this resource"}}}, Permission: dc.ProjectAdmin},
 			"401 Unauthorized: You are not permitted to access this resource (needs PROJECT_ADMIN)"},
 		{&bbapi.RetryBudgetError{Attempts: 2, MaxWait: time.Second, Err: &dc.RateLimitError{ErrorResponse: dcErr(429, "Rate limit exceeded; retry in 9 seconds.", "")}},
 			"429 Too Many Requests: Rate limit exceeded; retry in 9 seconds.; gave up after 2 attempts (--max-wait 1s spent)"},

@@ -349,12 +349,12 @@ func checkAccessTargets(ctx context.Context, e *Env, ui userInfo, mks []managedK
 			var err error
 			found, flag := false, "--repo"
 			if j.t.Kind == state.TargetProject {
-				var k *bbapi.ProjectDeployKey
-				k, err = ui.Client.ProjectDeployKeys.FindByFingerprint(ctx, j.t.Workspace, j.t.Slug, j.k.Fingerprint)
+				var k *bbapi.DeployKey
+				k, err = ui.Client.ProjectKeys(j.t.Workspace, j.t.Slug).FindByFingerprint(ctx, j.k.Fingerprint)
 				found, flag = k != nil, "--project"
 			} else {
 				var k *bbapi.DeployKey
-				k, err = ui.Client.DeployKeys.FindByFingerprint(ctx, j.t.Workspace, j.t.Slug, j.k.Fingerprint)
+				k, err = ui.Client.RepoKeys(j.t.Workspace, j.t.Slug).FindByFingerprint(ctx, j.k.Fingerprint)
 				found = k != nil
 			}
 			switch {

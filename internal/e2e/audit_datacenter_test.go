@@ -38,15 +38,15 @@ func TestAuditDataCenter(t *testing.T) {
 	staleLabel := "bbkey:old-ci:" + today.AddDate(0, 0, -200).Format(time.DateOnly) + ":ttl=90d"
 	for _, add := range []func() error{
 		func() error {
-			_, _, err := c.RepoAccessKeys.Add(ctx, "OPS", "api", dc.AddAccessKeyOptions{Text: stale, Label: staleLabel, Permission: dc.RepoWrite})
+			_, _, err := c.RepoKeys("OPS", "api").Add(ctx, dc.AddAccessKeyOptions{Text: stale, Label: staleLabel, Permission: dc.RepoWrite})
 			return err
 		},
 		func() error {
-			_, _, err := c.RepoAccessKeys.Add(ctx, "OPS", "web", dc.AddAccessKeyOptions{Text: foreign, Label: "laptop"})
+			_, _, err := c.RepoKeys("OPS", "web").Add(ctx, dc.AddAccessKeyOptions{Text: foreign, Label: "laptop"})
 			return err
 		},
 		func() error {
-			_, _, err := c.ProjectAccessKeys.Add(ctx, "OPS", dc.AddAccessKeyOptions{Text: fresh, Label: "bbkey:build:" + today.Format(time.DateOnly) + ":ttl=90d"})
+			_, _, err := c.ProjectKeys("OPS").Add(ctx, dc.AddAccessKeyOptions{Text: fresh, Label: "bbkey:build:" + today.Format(time.DateOnly) + ":ttl=90d"})
 			return err
 		},
 	} {
@@ -68,7 +68,7 @@ func TestAuditDataCenter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := wc.RepoAccessKeys.Add(ctx, "WEB", "site", dc.AddAccessKeyOptions{Text: other, Label: "other"}); err != nil {
+	if _, _, err := wc.RepoKeys("WEB", "site").Add(ctx, dc.AddAccessKeyOptions{Text: other, Label: "other"}); err != nil {
 		t.Fatal(err)
 	}
 

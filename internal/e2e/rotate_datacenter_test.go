@@ -146,7 +146,7 @@ func TestRotateDataCenterAccessKeys(t *testing.T) {
 	old := r.seed(t, path, "ci", time.Now().AddDate(0, 0, -100), func(v *state.Server, k *keys.Key, label string, created time.Time) {
 		ak := &state.AccessKey{Path: path, Fingerprint: k.Fingerprint, Label: label, Created: created}
 		for slug, perm := range map[string]dc.Permission{"api": dc.RepoWrite, "web": dc.RepoRead} {
-			key, _, err := r.c.RepoAccessKeys.Add(ctx, "OPS", slug, dc.AddAccessKeyOptions{Text: k.AuthorizedKey(), Label: label, Permission: perm})
+			key, _, err := r.c.RepoKeys("OPS", slug).Add(ctx, dc.AddAccessKeyOptions{Text: k.AuthorizedKey(), Label: label, Permission: perm})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -49,7 +49,7 @@ func proofWorld(t *testing.T, plain, added bool) (*bbapitest.Server, *keys.Key, 
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := c.DeployKeys.Add(context.Background(), "acme", "api", bbapi.AddDeployKeyOptions{Key: k.AuthorizedKey(), Label: "t"}); err != nil {
+		if _, _, err := c.RepoKeys("acme", "api").Add(context.Background(), bbapi.AddDeployKeyOptions{Key: k.AuthorizedKey(), Label: "t"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -166,10 +166,10 @@ func dcProofWorld(t *testing.T, perm dc.Permission) Proof {
 	t.Cleanup(k.Wipe)
 	if perm != "" {
 		ctx := context.Background()
-		if _, _, err := c.RepoAccessKeys.Add(ctx, "OPS", "api", dc.AddAccessKeyOptions{Text: k.AuthorizedKey(), Label: "t", Permission: perm}); err != nil {
+		if _, _, err := c.RepoKeys("OPS", "api").Add(ctx, dc.AddAccessKeyOptions{Text: k.AuthorizedKey(), Label: "t", Permission: perm}); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := c.RepoAccessKeys.Add(ctx, "~ada", "notes", dc.AddAccessKeyOptions{Text: k.AuthorizedKey(), Label: "t", Permission: perm}); err != nil {
+		if _, _, err := c.RepoKeys("~ada", "notes").Add(ctx, dc.AddAccessKeyOptions{Text: k.AuthorizedKey(), Label: "t", Permission: perm}); err != nil {
 			t.Fatal(err)
 		}
 	}

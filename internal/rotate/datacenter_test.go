@@ -187,10 +187,10 @@ func TestRotateDataCenterAccessKeys(t *testing.T) {
 		var key *dc.AccessKey
 		tg := state.Target{Kind: state.TargetRepo, Workspace: p.proj, Slug: p.slug}
 		if p.slug == "" {
-			key, _, err = c.ProjectAccessKeys.Add(ctx, p.proj, opts)
+			key, _, err = c.ProjectKeys(p.proj).Add(ctx, opts)
 			tg = state.Target{Kind: state.TargetProject, Slug: p.proj}
 		} else {
-			key, _, err = c.RepoAccessKeys.Add(ctx, p.proj, p.slug, opts)
+			key, _, err = c.RepoKeys(p.proj, p.slug).Add(ctx, opts)
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -264,7 +264,7 @@ func TestRotateDataCenterProjectKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, _, err := c.ProjectAccessKeys.Add(ctx, "OPS", dc.AddAccessKeyOptions{Text: k.AuthorizedKey(), Label: "bbkey:deploy:2026-01-01"})
+	key, _, err := c.ProjectKeys("OPS").Add(ctx, dc.AddAccessKeyOptions{Text: k.AuthorizedKey(), Label: "bbkey:deploy:2026-01-01"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +330,7 @@ func TestRotateDataCenterPersonalRepoKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, _, err := c.RepoAccessKeys.Add(ctx, "~ADA", "notes", dc.AddAccessKeyOptions{Text: k.AuthorizedKey(), Label: "bbkey:notes:2026-01-01"})
+	key, _, err := c.RepoKeys("~ADA", "notes").Add(ctx, dc.AddAccessKeyOptions{Text: k.AuthorizedKey(), Label: "bbkey:notes:2026-01-01"})
 	if err != nil {
 		t.Fatal(err)
 	}

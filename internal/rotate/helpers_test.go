@@ -163,13 +163,13 @@ func (f *fixture) seedAccess(name, label string, created time.Time, targets ...s
 		}
 		opts := bbapi.AddDeployKeyOptions{Key: k.AuthorizedKey(), Label: label}
 		if tg.Kind == state.TargetProject {
-			dk, _, err := f.api.ProjectDeployKeys.Add(ctx, tg.Workspace, tg.Slug, opts)
+			dk, _, err := f.api.ProjectKeys(tg.Workspace, tg.Slug).Add(ctx, opts)
 			if err != nil {
 				f.t.Fatal(err)
 			}
 			tg.KeyID = dk.ID.String()
 		} else {
-			dk, _, err := f.api.DeployKeys.Add(ctx, tg.Workspace, tg.Slug, opts)
+			dk, _, err := f.api.RepoKeys(tg.Workspace, tg.Slug).Add(ctx, opts)
 			if err != nil {
 				f.t.Fatal(err)
 			}
