@@ -77,11 +77,9 @@ func (t Time) MarshalJSON() ([]byte, error) {
 // SSHKey is a public key as Data Center holds it, a user's own key or the key of an
 // access key (RestSshKey).
 type SSHKey struct {
-	ID            int    `json:"id"`
-	Text          string `json:"text"`
-	Label         string `json:"label"`
-	AlgorithmType string `json:"algorithmType,omitempty"`
-	BitLength     int    `json:"bitLength,omitempty"`
+	ID    int    `json:"id"`
+	Text  string `json:"text"`
+	Label string `json:"label"`
 	// Fingerprint is the SHA-256 fingerprint as the server writes it (unpadded base64).
 	Fingerprint string `json:"fingerprint,omitempty"`
 	CreatedDate Time   `json:"createdDate"`
@@ -95,10 +93,7 @@ func (k *SSHKey) SHA256() string {
 	if fp := bbapi.NormalizeFingerprint(k.Fingerprint); fp != "" {
 		return fp
 	}
-	fp, err := bbapi.FingerprintOf(k.Text)
-	if err != nil {
-		return ""
-	}
+	fp, _ := bbapi.FingerprintOf(k.Text)
 	return fp
 }
 
@@ -124,13 +119,9 @@ type AccessKey struct {
 // Project is a Data Center project (RestProject). A personal project has the key "~"
 // followed by the user's slug, and Type PERSONAL.
 type Project struct {
-	ID     int    `json:"id,omitempty"`
-	Key    string `json:"key"`
-	Name   string `json:"name,omitempty"`
-	Type   string `json:"type,omitempty"` // NORMAL or PERSONAL
-	Public bool   `json:"public,omitempty"`
-	// Owner is the user of a personal project.
-	Owner *User `json:"owner,omitempty"`
+	Key  string `json:"key"`
+	Name string `json:"name,omitempty"`
+	Type string `json:"type,omitempty"` // NORMAL or PERSONAL
 }
 
 // Personal reports a user's personal project ("~slug").
@@ -138,20 +129,9 @@ func (p *Project) Personal() bool { return p.Type == "PERSONAL" || strings.HasPr
 
 // Repository is a Data Center repository (RestRepository).
 type Repository struct {
-	ID       int      `json:"id,omitempty"`
-	Slug     string   `json:"slug"`
-	Name     string   `json:"name,omitempty"`
-	ScmID    string   `json:"scmId,omitempty"`
-	State    string   `json:"state,omitempty"`
-	Public   bool     `json:"public,omitempty"`
-	Archived bool     `json:"archived,omitempty"`
-	Project  *Project `json:"project,omitempty"`
-	Links    struct {
-		Clone []struct {
-			Href string `json:"href"`
-			Name string `json:"name"` // "ssh" or "http"
-		} `json:"clone"`
-	} `json:"links"`
+	Slug    string   `json:"slug"`
+	Name    string   `json:"name,omitempty"`
+	Project *Project `json:"project,omitempty"`
 }
 
 // ProjectKey is the key of the repository's project ("" when the server sent none).
@@ -165,16 +145,6 @@ func (r *Repository) ProjectKey() string {
 // FullName is "PROJ/slug", the name bbkey's --repo takes.
 func (r *Repository) FullName() string { return r.ProjectKey() + "/" + r.Slug }
 
-// CloneURL returns the clone link called name ("ssh" or "http"), or "".
-func (r *Repository) CloneURL(name string) string {
-	for _, l := range r.Links.Clone {
-		if l.Name == name {
-			return l.Href
-		}
-	}
-	return ""
-}
-
 // User is a Data Center user (RestApplicationUser). A project or repository HTTP access
 // token acts as a user of Type SERVICE.
 type User struct {
@@ -183,14 +153,10 @@ type User struct {
 	Slug         string `json:"slug"`
 	DisplayName  string `json:"displayName,omitempty"`
 	EmailAddress string `json:"emailAddress,omitempty"`
-	Active       bool   `json:"active,omitempty"`
 	Type         string `json:"type,omitempty"` // NORMAL or SERVICE
 }
 
 // ApplicationProperties is what the server says about itself.
 type ApplicationProperties struct {
-	Version     string `json:"version"`
-	BuildNumber string `json:"buildNumber"`
-	BuildDate   string `json:"buildDate"`
-	DisplayName string `json:"displayName"`
+	Version string `json:"version"`
 }

@@ -113,9 +113,7 @@ func dcKeyID(s string) (int, error) {
 
 func dcAccountKey(k *dc.SSHKey) Key {
 	out := Key{ID: strconv.Itoa(k.ID), Label: k.Label, Fingerprint: k.SHA256(), Text: k.Text, Created: k.CreatedDate.Time, LastUsed: k.LastAuthenticated.Time}
-	if k.ExpiryDays > 0 && !k.CreatedDate.IsZero() {
-		out.Expires = k.CreatedDate.AddDate(0, 0, k.ExpiryDays)
-	}
+	out.Expires, _ = k.ExpiresAt()
 	return out
 }
 
