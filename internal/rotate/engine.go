@@ -212,11 +212,11 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 	}
 
 	j, err := e.State.LoadJournal()
-	if err != nil && !errors.Is(err, state.ErrNoJournal) {
-		return err
-	}
 	if errors.Is(err, state.ErrNoJournal) {
-		j = nil
+		j, err = nil, nil
+	}
+	if err != nil {
+		return err
 	}
 	st, err := e.State.Load()
 	if err != nil {
@@ -242,14 +242,19 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 	// Decide before anything is written, and gather every passphrase the run needs, so a
 	// missing answer fails before any change.
 	type todo struct {
-		s   *subject
-		out *Outcome
+		s    *subject
+		out  *Outcome
+		pass []byte
 	}
-	var plan []todo
+	var plan []*todo
 	for _, s := range subjects {
 		out := newOutcome(s.kind, s.name, s.server, s.fingerprint)
 		out.KeyPath = s.path
-		rotate, err := e.decideOn(ctx, s, req, out)
+		err := e.bind(ctx, s)
+		rotate := false
+		if err == nil {
+			rotate, err = e.decide(ctx, s, req, out)
+		}
 		if err != nil {
 			rep.add(out)
 			out.Result, out.Error = string(state.ResultFailed), err.Error()
@@ -263,7 +268,7 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 		if req.DryRun {
 			out.Result = ResultWouldRotate
 		}
-		plan = append(plan, todo{s, out})
+		plan = append(plan, &todo{s: s, out: out})
 	}
 
 	if req.DryRun {
@@ -284,26 +289,23 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 			return err
 		}
 	}
-	passes := map[string][]byte{}
 	defer func() {
-		for _, p := range passes {
-			clear(p)
+		for _, t := range plan {
+			clear(t.pass)
 		}
 	}()
 	for _, t := range plan {
 		if err := t.s.checkFinal(); err != nil {
 			return err
 		}
-		p, err := e.Passphrase(ctx, t.s.name)
-		if err != nil {
+		if t.pass, err = e.Passphrase(ctx, t.s.name); err != nil {
 			return err
 		}
-		passes[t.s.name] = p
 	}
 
 	if j != nil {
 		// The server is known before resume can fail, so even a failed resume's row names it.
-		server, _, _ := entry(st, j.Kind, j.Name)
+		server, _ := entry(st, j.Kind, j.Name)
 		out := rep.add(newOutcome(j.Kind, j.Name, server, j.OldFingerprint))
 		out.Resumed = true
 		if err := e.resume(ctx, j, out); err != nil {
@@ -316,7 +318,7 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 
 	for _, t := range plan {
 		rep.add(t.out)
-		if err := e.rotate(ctx, t.s, passes[t.s.name], t.out); err != nil {
+		if err := e.rotate(ctx, t.s, t.pass, t.out); err != nil {
 			return err
 		}
 	}
@@ -325,7 +327,7 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 
 // describeJournal reports what a run would do with an unfinished rotation.
 func (e *Engine) describeJournal(st *state.State, j *state.Journal, forward bool) *Outcome {
-	server, _, _ := entry(st, j.Kind, j.Name)
+	server, _ := entry(st, j.Kind, j.Name)
 	o := newOutcome(j.Kind, j.Name, server, j.OldFingerprint)
 	o.Resumed, o.NewFingerprint, o.OldKeyIDs, o.NewKeyIDs = true, j.NewFingerprint, j.OldKeyIDs, j.NewKeyIDs
 	step := j.Step

@@ -564,22 +564,13 @@ func (e *Engine) resume(ctx context.Context, j *state.Journal, out *Outcome) err
 // journalSubject rebuilds the subject a journal was rotating from the state (which may
 // already name the successor: the journal, not the state, says what is old and new).
 func (e *Engine) journalSubject(st *state.State, j *state.Journal) (*subject, error) {
-	var (
-		s   *subject
-		err error
-	)
-	switch server, a, k := entry(st, j.Kind, j.Name); {
-	case a != nil:
-		s, err = e.accountSubject(server, j.Name, a)
-	case k != nil:
-		s, err = e.accessSubject(server, j.Name, k)
+	if _, ok := entry(st, j.Kind, j.Name); !ok {
+		return nil, errkind.WithHint(fmt.Errorf("the unfinished rotation of %s %q names a key that is no longer in the state", j.Kind, j.Name),
+			fmt.Sprintf("check the keys with `bbkey list`, then move %s aside", filepath.Join(e.State.Path, state.JournalFile)))
 	}
-	if s != nil && err == nil {
-		err = s.recordedSSH(st)
+	ss, err := e.subjects(st, Request{Kind: j.Kind, Name: j.Name})
+	if err != nil {
+		return nil, err
 	}
-	if s != nil || err != nil {
-		return s, err
-	}
-	return nil, errkind.WithHint(fmt.Errorf("the unfinished rotation of %s %q names a key that is no longer in the state", j.Kind, j.Name),
-		fmt.Sprintf("check the keys with `bbkey list`, then move %s aside", filepath.Join(e.State.Path, state.JournalFile)))
+	return ss[0], nil
 }

@@ -147,22 +147,15 @@ func (s *subject) recordedSSH(st *state.State) error {
 	return nil
 }
 
-// entry finds the state's entry of a key by kind and name on any Bitbucket, and the
-// server it is on ("" for Cloud).
-func entry(st *state.State, kind state.RotationKind, name string) (server string, a *state.Account, k *state.AccessKey) {
+// entry finds the server ("" for Cloud) whose state holds the key of kind and name.
+func entry(st *state.State, kind state.RotationKind, name string) (server string, ok bool) {
 	for _, server := range st.Bitbuckets() {
-		switch kind {
-		case state.RotateAccount:
-			if a := st.AccountsOf(server)[name]; a != nil {
-				return server, a, nil
-			}
-		case state.RotateAccessKeys:
-			if k := st.AccessKeysOf(server)[name]; k != nil {
-				return server, nil, k
-			}
+		if kind == state.RotateAccount && st.AccountsOf(server)[name] != nil ||
+			kind == state.RotateAccessKeys && st.AccessKeysOf(server)[name] != nil {
+			return server, true
 		}
 	}
-	return "", nil, nil
+	return "", false
 }
 
 func (e *Engine) accountSubject(server, name string, a *state.Account) (*subject, error) {
@@ -229,14 +222,6 @@ func (s *subject) clearNext(now time.Time) error {
 		}
 	}
 	return nil
-}
-
-// decideOn binds the subject to its Bitbucket and decides.
-func (e *Engine) decideOn(ctx context.Context, s *subject, req Request, out *Outcome) (bool, error) {
-	if err := e.bind(ctx, s); err != nil {
-		return false, err
-	}
-	return e.decide(ctx, s, req, out)
 }
 
 // decide works out the key's age (Bitbucket's label or created_on, else the state) and
