@@ -193,17 +193,10 @@ func parseFlags(opts *Options) (flags, error) {
 
 // parseDays reads --keep-retired: a bare number of days, or an age keylabel reads.
 func parseDays(s string) (time.Duration, error) {
-	if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
-		if n < 0 {
-			return 0, errors.New("negative")
-		}
+	if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n >= 0 {
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
-	d, err := keylabel.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, errors.New("invalid")
-	}
-	return d, nil
+	return keylabel.ParseDuration(s)
 }
 
 func runRotate(ctx context.Context, opts *Options) error {
