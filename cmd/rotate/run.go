@@ -38,14 +38,8 @@ func (o *Options) kind() state.RotationKind {
 	return state.RotateAccount
 }
 
-// scheduledJob returns the job id of a run the timer started ("" by hand).
-func (o *Options) scheduledJob() string {
-	v, _ := o.LookupEnv(schedule.ScheduledEnv)
-	return v
-}
-
 func runRotation(ctx context.Context, opts *Options, fl flags) (err error) {
-	job := opts.scheduledJob()
+	job, _ := opts.LookupEnv(schedule.ScheduledEnv) // the timer's job id; "" by hand
 	var dir *state.Dir
 	if job != "" {
 		// The log's started and finished lines frame the run, so --status and doctor can

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/internal/keylabel"
+	engine "github.com/bbkey/bbkey/internal/rotate"
 	"github.com/bbkey/bbkey/internal/schedule"
 	"github.com/bbkey/bbkey/internal/state"
 )
@@ -113,14 +114,10 @@ func runStatus(ctx context.Context, opts *Options, fl flags) error {
 	}
 	if j, err := dir.LoadJournal(); err == nil {
 		next := "roll back"
-		if j.Did("prove") {
+		if j.Did(engine.StepProve) {
 			next = "finish"
 		}
-		step := j.Step
-		if step == "" {
-			step = "begin"
-		}
-		doc.InProgress = &jsonJournal{Kind: j.Kind, Name: j.Name, Step: step, Started: j.Started,
+		doc.InProgress = &jsonJournal{Kind: j.Kind, Name: j.Name, Step: engine.JournalStep(j), Started: j.Started,
 			OldFingerprint: j.OldFingerprint, NewFingerprint: j.NewFingerprint, Next: next}
 	} else if !errors.Is(err, state.ErrNoJournal) {
 		return err
@@ -129,28 +126,23 @@ func runStatus(ctx context.Context, opts *Options, fl flags) error {
 	// When each key is due: --if-older-than when given, else the installed timer's, else
 	// the timer default; a label's ttl is the stricter policy where it is shorter.
 	now := opts.Now()
-	limit := func(kind state.RotationKind, l keylabel.Label) time.Duration {
-		d := defaultScheduledAge
-		if fl.ageGiven {
-			d = fl.ifOlderThan
-		} else if a, ok := ages[kind]; ok {
-			d = a
-		}
-		if l.TTL > 0 && l.TTL < d {
-			d = l.TTL
-		}
-		return d
-	}
 	addKey := func(kind state.RotationKind, server, name, fp, label string, created time.Time) {
 		l, ok := keylabel.Parse(label)
 		if ok {
 			created = l.Created
 		}
 		k := jsonKeyDue{Kind: kind, Name: name, Server: server, Fingerprint: fp, Created: created}
-		d := limit(kind, l)
+		d := defaultScheduledAge
+		if a, ok := ages[kind]; ok {
+			d = a
+		}
+		if fl.ageGiven {
+			d = fl.ifOlderThan
+		}
+		d = engine.Limit(d, l)
 		k.IfOlderThan = keylabel.FormatDuration(d)
 		if !created.IsZero() {
-			k.AgeDays = int(max(now.Sub(created), 0) / (24 * time.Hour))
+			k.AgeDays = engine.AgeDays(created, now)
 			due := created.Add(d)
 			k.Due, k.Overdue = due.UTC().Format(time.DateOnly), !now.Before(due)
 		}

@@ -1,6 +1,7 @@
 package rotate
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/state"
@@ -330,10 +332,7 @@ func (e *Engine) describeJournal(st *state.State, j *state.Journal, forward bool
 	server, _ := entry(st, j.Kind, j.Name)
 	o := newOutcome(j.Kind, j.Name, server, j.OldFingerprint)
 	o.Resumed, o.NewFingerprint, o.OldKeyIDs, o.NewKeyIDs = true, j.NewFingerprint, j.OldKeyIDs, j.NewKeyIDs
-	step := j.Step
-	if step == "" {
-		step = StepBegin
-	}
+	step := JournalStep(j)
 	if forward {
 		o.Result = ResultWouldResume
 		o.Reason = fmt.Sprintf("an earlier rotation stopped after %q; the new key is proven, so it would be finished", step)
@@ -344,6 +343,21 @@ func (e *Engine) describeJournal(st *state.State, j *state.Journal, forward bool
 	e.IO.Step(iostreams.MarkWarn, "%s: %s", j.Name, o.Reason)
 	return o
 }
+
+// JournalStep is the last step an unfinished rotation recorded.
+func JournalStep(j *state.Journal) string { return cmp.Or(j.Step, StepBegin) }
+
+// Limit is the age at which a key is due: ifOlderThan (0: always), or its label's ttl
+// where that is the stricter policy.
+func Limit(ifOlderThan time.Duration, l keylabel.Label) time.Duration {
+	if ifOlderThan > 0 && l.TTL > 0 && l.TTL < ifOlderThan {
+		return l.TTL
+	}
+	return ifOlderThan
+}
+
+// AgeDays is how many whole days old a key made at created is at now.
+func AgeDays(created, now time.Time) int { return int(max(now.Sub(created), 0) / (24 * time.Hour)) }
 
 // crashPoint is the test hooks' exit or panic right after step's journal write.
 func (e *Engine) crashPoint(step string) {

@@ -540,10 +540,7 @@ func (e *Engine) resume(ctx context.Context, j *state.Journal, out *Outcome) err
 	if err := e.bind(ctx, s); err != nil {
 		return err
 	}
-	step := j.Step
-	if step == "" {
-		step = StepBegin
-	}
+	step := JournalStep(j)
 	out.NewFingerprint, out.OldKeyIDs, out.NewKeyIDs = j.NewFingerprint, maps.Clone(j.OldKeyIDs), maps.Clone(j.NewKeyIDs)
 	out.Server = s.server
 	if j.Did(StepProve) {

@@ -261,22 +261,16 @@ func (e *Engine) decide(ctx context.Context, s *subject, req Request, out *Outco
 	now := e.Now()
 	out.Created = created
 	out.OldKeyIDs = maps.Clone(s.keyIDs)
-	age := time.Duration(0)
 	if !created.IsZero() {
-		age = max(now.Sub(created), 0)
+		out.AgeDays = AgeDays(created, now)
 	}
-	out.AgeDays = int(age / (24 * time.Hour))
-
-	limit := req.IfOlderThan
-	if limit > 0 && s.label.TTL > 0 && s.label.TTL < limit {
-		limit = s.label.TTL // the label's policy is the stricter one
-	}
+	limit := Limit(req.IfOlderThan, s.label)
 	switch {
 	case limit == 0:
 		out.Reason = fmt.Sprintf("%d days old; replacing it (run without --if-older-than)", out.AgeDays)
 	case created.IsZero():
 		out.Reason = "its age is unknown; replacing it"
-	case age >= limit:
+	case !now.Before(created.Add(limit)):
 		out.Reason = fmt.Sprintf("%d days old, older than %s; replacing it", out.AgeDays, keylabel.FormatDuration(limit))
 	default:
 		out.Reason = fmt.Sprintf("%d days old, younger than %s; nothing to do (due %s)", out.AgeDays,
