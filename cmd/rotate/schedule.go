@@ -280,16 +280,14 @@ func recordSchedule(ctx context.Context, opts *Options, paths settings.Paths, id
 
 var errScheduleUnchanged = errors.New("unchanged")
 
-// reachesKeychain reports whether a job the backend starts can read the OS keychain.
-// cron starts jobs with HOME, LOGNAME, PATH and SHELL only: no session bus, so no Secret
-// Service. A systemd user timer runs in the user manager, which has the user's bus; launchd
-// agents and Task Scheduler tasks run in the user's session.
-func reachesKeychain(b schedule.Backend) bool { return b != schedule.Cron }
-
 // jobCanRun refuses, with exit 2 and before anything is installed, a job that would fail
 // each time its scheduler starts it: without this shell's environment, flags and
 // terminal, and (cron) without a keychain, it would lack its credential or passphrase.
 func jobCanRun(ctx context.Context, opts *Options, b schedule.Backend, st *state.State) error {
+	// cron starts jobs with HOME, LOGNAME, PATH and SHELL only: no session bus, so no
+	// Secret Service. A systemd user timer runs in the user manager, which has the user's
+	// bus; launchd agents and Task Scheduler tasks run in the user's session.
+	reachesKeychain := b != schedule.Cron
 	cronHint := "or use a systemd user timer, whose jobs reach the keychain: it is chosen when `systemctl --user` works (`loginctl enable-linger $USER` keeps the user manager running without a login)"
 	// The credentials: the job finds only stored ones, one for each Bitbucket it rotates
 	// keys on (Cloud's, and each Data Center server's own entry).
@@ -312,12 +310,9 @@ func jobCanRun(ctx context.Context, opts *Options, b schedule.Backend, st *state
 		case stored == "":
 			return errkind.UsageError(fmt.Errorf("the timer's job would have no %s: it gets none of this shell's environment (BITBUCKET_*) or flags (--token-file), and none is stored", what),
 				"store it where the job finds it: `"+login+"` (the OS keychain), or `"+login+" --insecure-storage` (a 0600 file, for cron and servers without a keychain)")
-		case stored != "file" && !reachesKeychain(b):
-			hints := []string{"store it in a file the job can read: `" + login + " --insecure-storage` (0600, in the config directory)"}
-			if b == schedule.Cron {
-				hints = append(hints, cronHint)
-			}
-			return errkind.UsageError(fmt.Errorf("the timer's job could not read the %s: it is in the %s, and %s jobs have no session bus to reach it", what, stored, b), hints...)
+		case stored != "file" && !reachesKeychain:
+			return errkind.UsageError(fmt.Errorf("the timer's job could not read the %s: it is in the %s, and %s jobs have no session bus to reach it", what, stored, b),
+				"store it in a file the job can read: `"+login+" --insecure-storage` (0600, in the config directory)", cronHint)
 		}
 	}
 	// The passphrase of the new keys: a file or the opt-out always work; the keychain
@@ -326,12 +321,9 @@ func jobCanRun(ctx context.Context, opts *Options, b schedule.Backend, st *state
 		return nil
 	}
 	ps, err := opts.CredStore(ctx, false)
-	if err != nil || ps.Kind() == "file" || reachesKeychain(b) {
+	if err != nil || ps.Kind() == "file" || reachesKeychain {
 		return nil // schedulePassphrase says what is missing, or keeps it where the job finds it
 	}
-	hints := []string{"give the job a passphrase file it reads at every run: --passphrase-file FILE (make it private: " + keys.PrivateFileCommand + "); a passphrase only in BBKEY_PASSPHRASE does not reach it"}
-	if b == schedule.Cron {
-		hints = append(hints, cronHint)
-	}
-	return errkind.UsageError(fmt.Errorf("the timer's job could not read the new keys' passphrase: it would be kept in the %s, and %s jobs have no session bus to reach it", ps.Kind(), b), hints...)
+	return errkind.UsageError(fmt.Errorf("the timer's job could not read the new keys' passphrase: it would be kept in the %s, and %s jobs have no session bus to reach it", ps.Kind(), b),
+		"give the job a passphrase file it reads at every run: --passphrase-file FILE (make it private: "+keys.PrivateFileCommand+"); a passphrase only in BBKEY_PASSPHRASE does not reach it", cronHint)
 }
