@@ -57,9 +57,6 @@ func (o *Options) installer(ctx context.Context, p settings.Paths) (*schedule.In
 // plainErr makes a failed timer command exit 1: its *exec.ExitError would otherwise lend
 // bbkey the command's own exit code.
 func plainErr(err error) error {
-	if err == nil {
-		return nil
-	}
 	var ee *errkind.ExitError
 	if errors.As(err, &ee) {
 		return err

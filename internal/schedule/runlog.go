@@ -49,11 +49,6 @@ type LoggedRun struct {
 	LogModified time.Time `json:"log_modified,omitzero"`
 }
 
-// Failed reports whether the run, as logged, did not succeed.
-func (r LoggedRun) Failed() bool {
-	return r.NotStarted != "" || (!r.Started.IsZero() && (!r.Finished || r.ExitCode != 0))
-}
-
 // maxLogTail bounds how much of a long log is read: the last runs are at its end.
 const maxLogTail = 256 << 10
 
