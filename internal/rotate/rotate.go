@@ -422,11 +422,6 @@ func retiredStamp(j *state.Journal) string {
 	return j.Started.UTC().Format(RetiredTimeLayout) + "-" + hex.EncodeToString(sum[:4])
 }
 
-// retiredPath is where the old private key goes.
-func (e *Engine) retiredPath(j *state.Journal, s *subject) string {
-	return filepath.Join(e.SSHDir, "bbkey", RetiredDir, filepath.Base(s.final)+"."+retiredStamp(j))
-}
-
 // moveOld moves the old pair out of the fixed name, which nothing names any more (the
 // config points at P.next). A key bbkey did not name stays where the user keeps it.
 func (e *Engine) moveOld(j *state.Journal, s *subject, out *Outcome) error {
@@ -434,8 +429,9 @@ func (e *Engine) moveOld(j *state.Journal, s *subject, out *Outcome) error {
 		e.IO.Step(iostreams.MarkOK, "left the old key file %s in place (bbkey did not create it)", j.OldPath)
 		return nil
 	}
-	dst := e.retiredPath(j, s)
-	moved, err := keys.Retire(s.final, filepath.Dir(dst), retiredStamp(j), oldKeyFile(j.OldFingerprint, j.NewFingerprint))
+	dir := filepath.Join(e.SSHDir, "bbkey", RetiredDir)
+	dst := filepath.Join(dir, filepath.Base(s.final)+"."+retiredStamp(j))
+	moved, err := keys.Retire(s.final, dir, retiredStamp(j), oldKeyFile(j.OldFingerprint, j.NewFingerprint))
 	if err != nil {
 		return fmt.Errorf("moving the old key aside: %w", err)
 	}
