@@ -94,8 +94,7 @@ type Engine struct {
 	// Trace receives the SSH proof's trace (--debug); nil for none.
 	Trace io.Writer
 
-	backendsMu sync.Mutex
-	backends   map[string]backend.Backend
+	backends map[string]backend.Backend
 
 	agentOnce sync.Once
 	agent     agent.Agent
@@ -170,16 +169,15 @@ func (r *Report) finish(err error) {
 		r.ChangedFiles = appendUnique(r.ChangedFiles, o.ChangedFiles...)
 	}
 	switch {
-	case r.DryRun && err == nil:
-		r.Result = string(state.ResultOK)
 	case err == nil:
 		r.Result = string(state.ResultOK)
 		for _, o := range r.Rotations {
-			if o.Result == string(state.ResultRolledBack) {
-				continue
-			}
-			if o.Result != string(state.ResultOK) && o.Result != string(state.ResultSkipped) {
-				r.Result = o.Result
+			switch state.Result(o.Result) {
+			case state.ResultOK, state.ResultSkipped, state.ResultRolledBack:
+			default:
+				if !r.DryRun {
+					r.Result = o.Result
+				}
 			}
 		}
 	case apierr.ExitCode(err) == errkind.ExitPartial:
@@ -408,8 +406,6 @@ func appendUnique(list []string, items ...string) []string {
 
 // bind gives the subject the backend of its server, made once per server and run.
 func (e *Engine) bind(ctx context.Context, s *subject) error {
-	e.backendsMu.Lock()
-	defer e.backendsMu.Unlock()
 	if b, ok := e.backends[s.server]; ok {
 		s.b = b
 		return nil
