@@ -153,25 +153,10 @@ func ereQuote(s string) string {
 // valuePattern matches old exactly, except that any credentials before the host are
 // matched by a wildcard: the secret itself never reaches git's argv.
 func valuePattern(old string, secret bool) string {
-	if !secret {
-		return "^" + ereQuote(old) + "$"
+	if head, _, rest, found := cutUser(old); secret && found {
+		return "^" + ereQuote(head) + "[^/]*@" + ereQuote(rest) + "$"
 	}
-	start := 0
-	if i := strings.Index(old, "://"); i >= 0 {
-		start = i + 3
-	}
-	end := len(old)
-	if i := strings.IndexAny(old[start:], "/?#"); i >= 0 {
-		end = start + i
-	}
-	if start == 0 { // scp-like: the host part ends at the first colon
-		end = strings.IndexByte(old, ':')
-	}
-	at := strings.LastIndex(old[start:end], "@")
-	if at < 0 {
-		return "^" + ereQuote(old) + "$"
-	}
-	return "^" + ereQuote(old[:start]) + "[^/]*@" + ereQuote(old[start+at+1:]) + "$"
+	return "^" + ereQuote(old) + "$"
 }
 
 // renameURLSection renames every `[url "<old>"]` header in file to `[url "<new>"]`,

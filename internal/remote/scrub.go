@@ -280,21 +280,19 @@ func removeHosts(t ScrubTarget, format string, data []byte) ([]byte, []string) {
 // percent-encodes it, so a server on a port is written 127.0.0.1%3a7990. The rest of the
 // line is left as it is (only the host is matched).
 func unescapeCredentialHost(s string) string {
-	i := strings.Index(s, "://")
-	if i < 0 || !strings.Contains(s, "%") {
-		return s
-	}
-	rest := s[i+3:]
+	head, user, rest, found := cutUser(s)
 	end := strings.IndexAny(rest, "/?#")
 	if end < 0 {
 		end = len(rest)
 	}
-	at := strings.LastIndex(rest[:end], "@") + 1
-	host, err := url.PathUnescape(rest[at:end])
-	if err != nil {
+	host, err := url.PathUnescape(rest[:end])
+	if head == "" || err != nil {
 		return s
 	}
-	return s[:i+3] + rest[:at] + host + rest[end:]
+	if found {
+		user += "@"
+	}
+	return head + user + host + rest[end:]
 }
 
 // netrc tokens with their byte offsets.

@@ -203,29 +203,34 @@ func (t Target) RewriteBase(raw string) Result {
 // Mask hides the secret of a URL for display: the password, or a user name that looks like
 // a token. URLs without credentials come back unchanged.
 func Mask(raw string) string {
-	i := strings.Index(raw, "://")
-	if i < 0 {
+	head, ui, rest, found := cutUser(raw)
+	if head == "" || !found {
 		return redact.URLs(raw)
 	}
-	rest := raw[i+3:]
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	at := strings.LastIndex(rest[:end], "@")
-	if at < 0 {
-		return redact.URLs(raw)
-	}
-	ui := rest[:at]
-	var masked string
 	if j := strings.IndexAny(ui, ":@"); j >= 0 {
-		masked = ui[:j] + ":" + redact.Mask
+		ui = ui[:j] + ":" + redact.Mask
 	} else if redact.URLs("x://"+ui+"@h") != "x://"+ui+"@h" {
-		masked = redact.Mask
-	} else {
-		masked = ui
+		ui = redact.Mask
 	}
-	return redact.URLs(raw[:i+3] + masked + rest[at:])
+	return redact.URLs(head + ui + "@" + rest)
+}
+
+// cutUser splits a URL around the last '@' of its authority (up to the path, or for
+// scp-like remotes up to the first colon): head is "scheme://" ("" for scp-like), user
+// the userinfo, rest the host onward.
+func cutUser(raw string) (head, user, rest string, found bool) {
+	end := strings.IndexByte(raw, ':')
+	if i := strings.Index(raw, "://"); i >= 0 {
+		head, raw = raw[:i+3], raw[i+3:]
+		end = strings.IndexAny(raw, "/?#")
+	}
+	if end < 0 {
+		end = len(raw)
+	}
+	if at := strings.LastIndex(raw[:end], "@"); at >= 0 {
+		return head, raw[:at], raw[at+1:], true
+	}
+	return head, "", raw, false
 }
 
 type form int
@@ -269,34 +274,30 @@ func split(raw string) (parsed, bool) {
 			return p, false
 		}
 	}
-	if i := strings.Index(raw, "://"); i >= 0 {
+	head, user, rest, found := cutUser(raw)
+	if found {
+		p.nAt = strings.Count(user, "@") + 1
+		p.userinfo = user
+	}
+	if head != "" {
 		p.form = formURL
-		p.scheme = strings.ToLower(raw[:i])
-		if !validScheme(p.scheme) {
+		p.scheme = strings.ToLower(strings.TrimSuffix(head, "://"))
+		if !validScheme(p.scheme) || !validUserinfo(user) {
 			return p, false
 		}
-		rest := raw[i+3:]
 		end := strings.IndexAny(rest, "/?#")
 		if end < 0 {
 			end = len(rest)
 		}
-		auth, tail := rest[:end], rest[end:]
+		tail := rest[end:]
 		if q := strings.IndexAny(tail, "?#"); q >= 0 {
 			p.query = true
 			tail = tail[:q]
 		}
-		p.nAt = strings.Count(auth, "@")
-		if at := strings.LastIndex(auth, "@"); at >= 0 {
-			p.userinfo, auth = auth[:at], auth[at+1:]
-			if !validUserinfo(p.userinfo) {
-				return p, false
-			}
-		}
-		host, port, ok := splitHostPort(auth)
-		if !ok {
+		var ok bool
+		if p.host, p.port, ok = splitHostPort(rest[:end]); !ok {
 			return p, false
 		}
-		p.host, p.port = host, port
 		path, err := url.PathUnescape(tail)
 		if err != nil {
 			p.badPath = true
@@ -306,29 +307,19 @@ func split(raw string) (parsed, bool) {
 		return p, true
 	}
 	colon := strings.IndexByte(raw, ':')
-	if colon <= 0 {
+	switch slash := strings.IndexByte(raw, '/'); {
+	case colon <= 0, slash >= 0 && slash < colon: // no host, or a local path
 		return p, false
-	}
-	if slash := strings.IndexByte(raw, '/'); slash >= 0 && slash < colon {
-		return p, false // a local path
+	case raw[0] == '[': // bracketed scp hosts: never a Bitbucket remote in practice
+		return p, false
 	}
 	p.form = formSCP
-	hostPart := raw[:colon]
-	if strings.HasPrefix(hostPart, "[") {
-		return p, false // bracketed scp hosts: never a Bitbucket remote in practice
-	}
-	p.nAt = strings.Count(hostPart, "@")
-	if at := strings.LastIndex(hostPart, "@"); at >= 0 {
-		p.userinfo, hostPart = hostPart[:at], hostPart[at+1:]
-	}
-	if len(hostPart) == 1 {
-		return p, false // C:foo is a drive letter to git on Windows
-	}
-	if !validHost(hostPart) {
+	hostPart, path, _ := strings.Cut(rest, ":")
+	// C:foo is a drive letter to git on Windows.
+	if len(hostPart) == 1 || !validHost(hostPart) {
 		return p, false
 	}
-	p.host = strings.ToLower(hostPart)
-	p.path = raw[colon+1:]
+	p.host, p.path = strings.ToLower(hostPart), path
 	return p, true
 }
 
