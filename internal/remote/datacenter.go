@@ -63,8 +63,7 @@ func (t DataCenterTarget) Host() string {
 	return h + ":" + strconv.Itoa(t.SSHPort)
 }
 
-// Rewrite decides what happens to one remote URL. Workspace in the Result holds the
-// project key (as the URL wrote it) and Repo the slug.
+// Rewrite decides what happens to one remote URL.
 func (t DataCenterTarget) Rewrite(raw string) Result {
 	host, port, context, err := t.server()
 	if err != nil {
@@ -104,7 +103,6 @@ func (t DataCenterTarget) Rewrite(raw string) Result {
 		res.Status, res.Reason = Unsupported, "not a PROJECT/repo path"
 		return res
 	}
-	res.Workspace, res.Repo = proj, slug
 	if want := t.URL(proj, slug); raw == want {
 		res.Status, res.New = Current, raw
 	} else {

@@ -37,8 +37,8 @@ func TestDataCenterRewrite(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := tg.Rewrite(tc.in)
-			if r.Status != tc.status || r.New != tc.want || r.Secret != tc.secret || r.Workspace != tc.proj {
-				t.Errorf("Rewrite(%q) = %+v, want status %v new %q secret %v project %q", tc.in, r, tc.status, tc.want, tc.secret, tc.proj)
+			if r.Status != tc.status || r.New != tc.want || r.Secret != tc.secret {
+				t.Errorf("Rewrite(%q) = %+v, want status %v new %q secret %v", tc.in, r, tc.status, tc.want, tc.secret)
 			}
 		})
 	}

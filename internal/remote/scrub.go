@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -352,60 +353,39 @@ func netrcRemove(data []byte, match func(host string) bool) ([]byte, []string) {
 	return out.Bytes(), removed
 }
 
-// netrcTokens splits a netrc file into tokens: whitespace-separated words, "quoted
-// strings" with backslash escapes (as curl reads them), '#' comment lines, and macdef
-// bodies (which run to the first empty line) skipped. A macdef body becomes part of the
-// macdef token so an entry that holds one ends after it.
+// netrcWord matches, at each place of a netrc file, a '#' comment line, a "quoted
+// string" with backslash escapes (as curl reads them), or a whitespace-separated word.
+var netrcWord = regexp.MustCompile(`(?m)^[ \t\r\f\v]*#.*|"(?:\\[\s\S]?|[^"\\\n])*"?|[^ \t\n\r\f\v]+`)
+
+// netrcTokens splits a netrc file into tokens, comment lines and macdef bodies (which run
+// to the first empty line) skipped. A macdef body becomes part of the macdef token so an
+// entry that holds one ends after it.
 func netrcTokens(data []byte) []netrcToken {
 	var toks []netrcToken
-	i := 0
-	lineStart := true
-	for i < len(data) {
-		c := data[i]
-		if c == '\n' {
-			lineStart = true
-			i++
-			continue
+	skip := 0
+	for _, m := range netrcWord.FindAllIndex(data, -1) {
+		w := data[m[0]:m[1]]
+		if m[0] < skip || strings.IndexByte(" \t\r\f\v", w[0]) >= 0 || w[0] == '#' && (m[0] == 0 || data[m[0]-1] == '\n') {
+			continue // a comment line, or inside a macdef body
 		}
-		if c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v' {
-			i++
-			continue
-		}
-		if c == '#' && lineStart {
-			for i < len(data) && data[i] != '\n' {
-				i++
-			}
-			continue
-		}
-		lineStart = false
-		start := i
-		var text strings.Builder
-		if c == '"' {
-			i++
-			for i < len(data) && data[i] != '"' && data[i] != '\n' {
-				if data[i] == '\\' && i+1 < len(data) {
+		tok := netrcToken{start: m[0], end: m[1], text: string(w)}
+		if w[0] == '"' {
+			var b strings.Builder
+			for i := 1; i < len(w) && w[i] != '"'; i++ {
+				if w[i] == '\\' && i+1 < len(w) {
 					i++
 				}
-				text.WriteByte(data[i])
-				i++
+				b.WriteByte(w[i])
 			}
-			if i < len(data) && data[i] == '"' {
-				i++
-			}
-		} else {
-			for i < len(data) && !isNetrcSpace(data[i]) {
-				text.WriteByte(data[i])
-				i++
-			}
+			tok.text = b.String()
 		}
-		toks = append(toks, netrcToken{start: start, end: i, text: text.String()})
-		if text.String() == "macdef" {
+		if tok.text == "macdef" {
 			// macdef NAME, then the body from the next line to an empty line.
-			for i < len(data) && data[i] != '\n' {
-				i++
-			}
-			if i < len(data) {
-				i++
+			i := m[1]
+			if nl := bytes.IndexByte(data[i:], '\n'); nl >= 0 {
+				i += nl + 1
+			} else {
+				i = len(data)
 			}
 			for i < len(data) {
 				nl := bytes.IndexByte(data[i:], '\n')
@@ -419,13 +399,9 @@ func netrcTokens(data []byte) []netrcToken {
 					break
 				}
 			}
-			toks[len(toks)-1].end = i
-			lineStart = true
+			tok.end, skip = i, i
 		}
+		toks = append(toks, tok)
 	}
 	return toks
-}
-
-func isNetrcSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
 }

@@ -114,8 +114,6 @@ type Result struct {
 	Secret bool
 	// Reason says why a Bitbucket URL is left alone (DataCenter, Unsupported).
 	Reason string
-	// Workspace and Repo (without .git) of a Cloud repository URL.
-	Workspace, Repo string
 }
 
 // Rewrite decides what happens to one remote URL.
@@ -141,12 +139,13 @@ func (t Target) Rewrite(raw string) Result {
 		res.Status, res.Reason = Unsupported, "not a WORKSPACE/REPO path"
 		return res
 	}
-	res.Workspace, res.Repo = ws, repo
-	if t.isCurrent(p, raw) {
-		res.Status, res.New = Current, raw
-		return res
-	}
 	res.Status, res.New = NeedsRewrite, t.URL(ws, repo)
+	// Without --name, a remote on an account alias of the SSH host is current too: it
+	// belongs to another account the user set up on purpose.
+	if raw == res.New || !t.HTTPS && t.Name == "" && p.form == formSCP && p.userinfo == "git" &&
+		t.aliasOf(p.host) != "" && raw == "git@"+p.host+":"+ws+"/"+repo+".git" {
+		res.Status, res.New = Current, raw
+	}
 	return res
 }
 
@@ -355,9 +354,7 @@ func validUserinfo(s string) bool {
 	return true
 }
 
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
+func isHex(c byte) bool { return strings.IndexByte("0123456789abcdefABCDEF", c) >= 0 }
 
 func validHost(h string) bool { return word(h, "-._") }
 
@@ -399,17 +396,13 @@ func (t Target) isCloud(p parsed) bool {
 	case "https", "http":
 		return p.host == cloudHTTPSHost
 	case "", "ssh", "git+ssh", "ssh+git":
-		return t.isCloudSSHHost(p.host)
+		switch p.host {
+		case cloudHTTPSHost, altSSHHost, defaultSSHHost, t.sshHost():
+			return true
+		}
+		return t.aliasOf(p.host) != ""
 	}
 	return false
-}
-
-func (t Target) isCloudSSHHost(h string) bool {
-	switch h {
-	case cloudHTTPSHost, altSSHHost, defaultSSHHost, t.sshHost():
-		return true
-	}
-	return t.aliasOf(h) != ""
 }
 
 // aliasOf returns the account name of an alias host <ssh-host>-<name>, or "".
@@ -455,18 +448,6 @@ func (p parsed) problem() string {
 		return "bad percent-encoding in the path"
 	}
 	return ""
-}
-
-// isCurrent reports whether a Cloud URL is already in the target form. Without --name, a
-// remote on an account alias of the SSH host is current too: it belongs to another
-// account the user set up on purpose.
-func (t Target) isCurrent(p parsed, raw string) bool {
-	ws, repo, _ := repoPath(p.path, p.form == formSCP)
-	if raw == t.URL(ws, repo) {
-		return true
-	}
-	return !t.HTTPS && t.Name == "" && p.form == formSCP && p.userinfo == "git" &&
-		t.aliasOf(p.host) != "" && raw == "git@"+p.host+":"+ws+"/"+repo+".git"
 }
 
 // repoPath extracts WORKSPACE and REPO (without .git) from a path: /WS/REPO[.git][/] for
