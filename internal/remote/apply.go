@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/bbkey/bbkey/internal/bulk"
@@ -60,15 +62,11 @@ func Apply(ctx context.Context, git gitrun.Runner, p *Plan) error {
 
 func applyRepo(ctx context.Context, git gitrun.Runner, rp *RepoPlan, files *fileLocks) error {
 	// Values are edited file by file in one write each; insteadOf sections are renamed.
-	var order []string
 	edits := map[string][]Change{}
 	for _, c := range rp.Changes {
-		if _, ok := edits[c.File]; !ok {
-			order = append(order, c.File)
-		}
 		edits[c.File] = append(edits[c.File], c)
 	}
-	for _, file := range order {
+	for _, file := range slices.Sorted(maps.Keys(edits)) {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("%s: %w", rp.Repo.Dir, err)
 		}
@@ -84,30 +82,26 @@ func applyRepo(ctx context.Context, git gitrun.Runner, rp *RepoPlan, files *file
 // the file is plain enough (replaceValues), else one `git config` per value; then the
 // insteadOf renames.
 func writeFile(ctx context.Context, git gitrun.Runner, file string, changes []Change) error {
-	var values []valueEdit
-	var valueChanges, renames []Change
+	var edits []valueEdit
+	var values, rest []Change
 	for _, c := range changes {
 		if c.Field == FieldInsteadOf {
-			renames = append(renames, c)
+			rest = append(rest, c)
 			continue
 		}
 		sec, sub, name := entry{key: c.key}.parts()
-		values = append(values, valueEdit{section: sec, sub: sub, name: name, old: c.old, new: c.New})
-		valueChanges = append(valueChanges, c)
+		edits = append(edits, valueEdit{section: sec, sub: sub, name: name, old: c.old, new: c.New})
+		values = append(values, c)
 	}
-	if len(values) > 0 {
-		err := replaceValues(file, values)
-		if errors.Is(err, errNotSimple) {
-			for _, c := range valueChanges {
-				if err := writeChange(ctx, git, c); err != nil {
-					return fmt.Errorf("rewriting %s: %w", c.Key(), err)
-				}
-			}
-		} else if err != nil {
-			return fmt.Errorf("rewriting %s: %w", valueChanges[0].Key(), err)
+	if len(edits) > 0 {
+		switch err := replaceValues(file, edits); {
+		case errors.Is(err, errNotSimple):
+			rest = append(values, rest...)
+		case err != nil:
+			return fmt.Errorf("rewriting %s: %w", values[0].Key(), err)
 		}
 	}
-	for _, c := range renames {
+	for _, c := range rest {
 		if err := writeChange(ctx, git, c); err != nil {
 			return fmt.Errorf("rewriting %s: %w", c.Key(), err)
 		}
@@ -132,23 +126,11 @@ func writeChange(ctx context.Context, git gitrun.Runner, c Change) error {
 
 // fileLocks serialises writes to one config file: worktrees share a config, and several
 // repositories may include the same file. git itself would fail on its lock instead.
-type fileLocks struct {
-	mu sync.Mutex
-	m  map[string]*sync.Mutex
-}
+type fileLocks struct{ m sync.Map }
 
 func (l *fileLocks) with(file string, fn func() error) error {
-	l.mu.Lock()
-	if l.m == nil {
-		l.m = map[string]*sync.Mutex{}
-	}
-	m, ok := l.m[file]
-	if !ok {
-		m = &sync.Mutex{}
-		l.m[file] = m
-	}
-	l.mu.Unlock()
-	m.Lock()
-	defer m.Unlock()
+	mu, _ := l.m.LoadOrStore(file, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
 	return fn()
 }

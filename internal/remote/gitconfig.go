@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/bbkey/bbkey/internal/fsutil"
@@ -230,49 +232,25 @@ func editLocked(file string, edit func([]byte) ([]byte, error)) error {
 
 type header struct{ section, sub string }
 
+var (
+	// sectionRE matches a `[section "subsection"]` header after blanks. Old-style
+	// `[section.sub]` headers are not matched: git lower-cases those, so no URL base is
+	// written that way.
+	sectionRE = regexp.MustCompile(`^[ \t]*(\[([A-Za-z0-9.-]+)[ \t]+"((?:\\[\s\S]|[^"\\\n])*)"\])`)
+	escapeRE  = regexp.MustCompile(`\\([\s\S])`)
+	// plainRE matches a `[section]` header alone on its line but for a comment.
+	plainRE = regexp.MustCompile(`^\[[ \t]*([A-Za-z0-9-]+)[ \t]*\][ \t]*(?:[#;].*)?$`)
+)
+
 // sectionHeader finds a `[section "subsection"]` header at the start of line (after
-// blanks) and returns its byte range. Old-style `[section.sub]` headers are not matched:
-// git lower-cases those, so no URL base is written that way.
+// blanks) and returns its byte range.
 func sectionHeader(line []byte) (start, end int, h header, ok bool) {
-	i := 0
-	for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
-		i++
-	}
-	if i >= len(line) || line[i] != '[' {
+	m := sectionRE.FindSubmatchIndex(line)
+	if m == nil {
 		return 0, 0, h, false
 	}
-	start = i
-	i++
-	j := i
-	for j < len(line) && (isAlnum(line[j]) || line[j] == '-' || line[j] == '.') {
-		j++
-	}
-	h.section = string(line[i:j])
-	nameEnd := j
-	for j < len(line) && (line[j] == ' ' || line[j] == '\t') {
-		j++
-	}
-	if h.section == "" || j == nameEnd || j >= len(line) || line[j] != '"' {
-		return 0, 0, h, false
-	}
-	j++
-	var sub strings.Builder
-	for ; j < len(line) && line[j] != '"'; j++ {
-		c := line[j]
-		if c == '\n' {
-			return 0, 0, h, false
-		}
-		if c == '\\' && j+1 < len(line) {
-			j++
-			c = line[j]
-		}
-		sub.WriteByte(c)
-	}
-	if j+1 >= len(line) || line[j] != '"' || line[j+1] != ']' {
-		return 0, 0, h, false
-	}
-	h.sub = sub.String()
-	return start, j + 2, h, true
+	h = header{string(line[m[4]:m[5]]), string(escapeRE.ReplaceAll(line[m[6]:m[7]], []byte("$1")))}
+	return m[2], m[3], h, true
 }
 
 func isAlnum(c byte) bool {
@@ -343,14 +321,10 @@ func editValues(data []byte, edits []valueEdit) ([]byte, error) {
 			n++
 		}
 		name := string(trimmed[:n])
-		idx := -1
-		for i, e := range edits {
-			if strings.EqualFold(cur.section, e.section) && cur.sub == e.sub && strings.EqualFold(name, e.name) {
-				idx = i
-				break
-			}
+		is := func(e valueEdit) bool {
+			return strings.EqualFold(cur.section, e.section) && cur.sub == e.sub && strings.EqualFold(name, e.name)
 		}
-		if idx < 0 {
+		if !slices.ContainsFunc(edits, is) {
 			out.Write(line)
 			continue
 		}
@@ -362,13 +336,7 @@ func editValues(data []byte, edits []valueEdit) ([]byte, error) {
 		if bytes.ContainsAny(val, "\"\\#;") {
 			return nil, errNotSimple
 		}
-		matched := -1
-		for i, e := range edits {
-			if strings.EqualFold(cur.section, e.section) && cur.sub == e.sub && strings.EqualFold(name, e.name) && string(val) == e.old {
-				matched = i
-				break
-			}
-		}
+		matched := slices.IndexFunc(edits, func(e valueEdit) bool { return is(e) && string(val) == e.old })
 		if matched < 0 {
 			out.Write(line) // another value of the same key
 			continue
@@ -395,28 +363,12 @@ func editValues(data []byte, edits []valueEdit) ([]byte, error) {
 // plainHeader parses a header line `[section]` or `[section "sub"]`, alone on its line
 // apart from blanks and a comment. Old-style `[section.sub]` headers are refused.
 func plainHeader(line []byte) (header, bool) {
-	var h header
-	if start, end, hq, ok := sectionHeader(line); ok && start == 0 {
-		if !onlyComment(line[end:]) {
-			return h, false
-		}
-		return hq, true
+	if start, end, h, ok := sectionHeader(line); ok && start == 0 {
+		rest := bytes.TrimLeft(line[end:], " \t")
+		return h, len(rest) == 0 || rest[0] == '#' || rest[0] == ';'
 	}
-	end := bytes.IndexByte(line, ']')
-	if end < 0 || !onlyComment(line[end+1:]) {
-		return h, false
+	if m := plainRE.FindSubmatch(line); m != nil {
+		return header{section: string(m[1])}, true
 	}
-	name := bytes.Trim(line[1:end], " \t")
-	for _, c := range name {
-		if !isAlnum(c) && c != '-' {
-			return h, false
-		}
-	}
-	h.section = string(name)
-	return h, len(name) > 0
-}
-
-func onlyComment(b []byte) bool {
-	b = bytes.TrimLeft(b, " \t")
-	return len(b) == 0 || b[0] == '#' || b[0] == ';'
+	return header{}, false
 }
