@@ -33,7 +33,7 @@ func discover(ctx context.Context, opts *Options, t engine.Rewriter) (*engine.Pl
 			if errors.Is(err, gitrun.ErrNotFound) {
 				return nil, nil, err
 			}
-			failed = append(failed, failure{dir: d, err: err, unresolved: true})
+			failed = append(failed, failure{dir: d, err: err})
 			continue
 		}
 		repos = append(repos, r)
@@ -68,7 +68,11 @@ func discover(ctx context.Context, opts *Options, t engine.Rewriter) (*engine.Pl
 // checkOperands refuses a PATH or --recursive DIR that is not there before anything is
 // read or changed: a typo is a usage error, not a warning or a repository that failed.
 func checkOperands(opts *Options) error {
-	check := func(flag, d string) error {
+	for i, d := range append(slices.Clone(opts.Dirs), opts.Recursive...) {
+		flag := ""
+		if i >= len(opts.Dirs) {
+			flag = "--recursive "
+		}
 		fi, err := os.Stat(absDir(opts.WorkDir, d))
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -77,17 +81,6 @@ func checkOperands(opts *Options) error {
 			return errkind.UsageError(fmt.Errorf("%s%s: %w", flag, d, err), "check the path and its permissions")
 		case !fi.IsDir():
 			return errkind.UsageError(fmt.Errorf("%s%s is not a directory", flag, d), "give the directory of a clone, or one that holds clones")
-		}
-		return nil
-	}
-	for _, d := range opts.Dirs {
-		if err := check("", d); err != nil {
-			return err
-		}
-	}
-	for _, d := range opts.Recursive {
-		if err := check("--recursive ", d); err != nil {
-			return err
 		}
 	}
 	return nil

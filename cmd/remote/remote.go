@@ -68,27 +68,19 @@ func NewCmdRemote(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 		Long: `Rewrite the Bitbucket Cloud remotes of the repository here, of each PATH, or of every
 clone under --recursive DIR, to git@ssh.bitbucket.org:WS/REPO.git (the --ssh-host
 setting; git@<ssh-host>-<name>:… for another account with --name). With --server URL (or
-BITBUCKET_SERVER) it rewrites that Bitbucket Data Center server's remotes instead:
-https://[user[:secret]@]host[/context]/scm/PROJ/repo.git (~user personal repositories too)
-and its other SSH forms become ssh://git@<ssh host>:<port>/proj/repo.git, with the SSH
-host and port 'bbkey setup --server URL' recorded.
+BITBUCKET_SERVER) that Data Center server's remotes become ssh://git@<ssh host>:<port>/
+proj/repo.git instead, with the SSH host and port 'bbkey setup --server URL' recorded.
 
-Rewritten: remote url and pushurl of every remote, submodule urls, and url.<base>.insteadOf
-bases in each repository's own config, from https://[user[:secret]@]bitbucket.org/…,
-ssh://git@bitbucket.org/…, git@bitbucket.org:… and ssh://git@altssh.bitbucket.org:443/….
-Secrets in those URLs go with the rewrite. Other hosts are never touched; Bitbucket Data
-Center remotes are reported and left alone unless --server names their server. A second
-run changes nothing.
+Rewritten: url and pushurl of every remote, submodule urls, and url.<base>.insteadOf
+bases in each repository's own config; secrets in those URLs go with the rewrite. Other
+hosts are never touched, and a second run changes nothing.
 
---scrub also removes bitbucket.org entries from ~/.git-credentials,
+--scrub also removes the Bitbucket entries of ~/.git-credentials,
 $XDG_CONFIG_HOME/git/credentials, ~/.netrc and ~/_netrc (after a backup copy, named on
-stderr) and asks git's credential helpers to forget https://bitbucket.org; with --server,
-the server's entries and URL instead.
-
---dry-run prints the table of changes and what --scrub would remove, and changes
-nothing. More than one repository to change asks first; with --no-input or without a
-terminal that needs --yes. --to https goes back to https://bitbucket.org/WS/REPO.git,
-without any user name or secret.`,
+stderr) and asks git's credential helpers to forget them. --dry-run changes nothing.
+More than one repository to change asks first; with --no-input or without a terminal
+that needs --yes. --to https goes back to https://bitbucket.org/WS/REPO.git, without any
+user name or secret. Details: docs/remote.md.`,
 		Example: `  bbkey remote
   bbkey remote --recursive ~/src --dry-run
   bbkey remote --recursive ~/src --yes --scrub
@@ -140,33 +132,24 @@ func runRemote(ctx context.Context, opts *Options) error {
 	}
 
 	changed := plan.Changed()
-	confirm := len(changed) > 1 && !opts.Yes && !opts.DryRun
-	dryRun := opts.DryRun
-	tablePrinted := false
-	if confirm {
-		if !opts.JSON {
-			printTable(opts, plan)
-			tablePrinted = true
-		}
+	dryRun, tablePrinted := opts.DryRun, false
+	if len(changed) > 1 && !opts.Yes && !opts.DryRun {
 		if opts.NoInput {
 			dryRun = true
-			failed = withPlanErrors(failed, plan)
-			if opts.JSON {
-				printJSON(opts, plan, sp, failed, dryRun)
+		} else {
+			if !opts.JSON {
+				printTable(opts, plan)
+				tablePrinted = true
 			}
-			report(opts, plan, sp, failed, dryRun, scrubErr)
-			return errkind.UsageError(fmt.Errorf("%d repositories would change: nothing changed without confirmation", len(changed)),
-				"re-run with --yes to rewrite them, or --dry-run to only look")
-		}
-		ok, err := opts.Prompter().Confirm(fmt.Sprintf("Rewrite %d remotes in %d repositories?", plan.NumChanges(), len(changed)), false)
-		if err != nil {
-			return errkind.CancelError(fmt.Errorf("confirming the rewrite: %w", err))
-		}
-		if !ok {
-			return errkind.CancelError(errors.New("cancelled: nothing changed"))
+			ok, err := opts.Prompter().Confirm(fmt.Sprintf("Rewrite %d remotes in %d repositories?", plan.NumChanges(), len(changed)), false)
+			if err != nil {
+				return errkind.CancelError(fmt.Errorf("confirming the rewrite: %w", err))
+			}
+			if !ok {
+				return errkind.CancelError(errors.New("cancelled: nothing changed"))
+			}
 		}
 	}
-
 	if !dryRun {
 		// Failures are recorded per repository (RepoPlan.Err) and reported below.
 		_ = engine.Apply(ctx, opts.Git, plan)
@@ -174,7 +157,12 @@ func runRemote(ctx context.Context, opts *Options) error {
 			scrubErr = engine.Scrub(ctx, opts.Git, sp, opts.Now())
 		}
 	}
-	failed = withPlanErrors(failed, plan)
+	unresolved := len(failed) // PATHs that are not repositories
+	for _, rp := range plan.Repos {
+		if rp.Err != nil {
+			failed = append(failed, failure{dir: rp.Repo.Dir, err: rp.Err})
+		}
+	}
 	if opts.JSON {
 		printJSON(opts, plan, sp, failed, dryRun)
 	} else if !tablePrinted {
@@ -182,8 +170,11 @@ func runRemote(ctx context.Context, opts *Options) error {
 	}
 	report(opts, plan, sp, failed, dryRun, scrubErr)
 
-	total := len(plan.Repos) + countUnresolved(failed)
+	total := len(plan.Repos) + unresolved
 	switch {
+	case dryRun && !opts.DryRun:
+		return errkind.UsageError(fmt.Errorf("%d repositories would change: nothing changed without confirmation", len(changed)),
+			"re-run with --yes to rewrite them, or --dry-run to only look")
 	case len(failed) > 0 && total > 1:
 		return errkind.PartialError(fmt.Errorf("%d of %d repositories failed", len(failed), total),
 			"fix the errors above and re-run: repositories already rewritten are left as they are")
@@ -201,29 +192,8 @@ func plainFailure(err error) error {
 	return &errkind.ExitError{Code: errkind.ExitFailure, Err: err}
 }
 
-// withPlanErrors adds the repositories that could not be read or written.
-func withPlanErrors(failed []failure, plan *engine.Plan) []failure {
-	for _, rp := range plan.Repos {
-		if rp.Err != nil {
-			failed = append(failed, failure{dir: rp.Repo.Dir, err: rp.Err})
-		}
-	}
-	return failed
-}
-
 // failure is a repository (or a PATH that is not one) that could not be read or written.
 type failure struct {
-	dir        string
-	err        error
-	unresolved bool // a PATH argument that is not a repository
-}
-
-func countUnresolved(fs []failure) int {
-	n := 0
-	for _, f := range fs {
-		if f.unresolved {
-			n++
-		}
-	}
-	return n
+	dir string
+	err error
 }
