@@ -143,10 +143,7 @@ type Outcome struct {
 	// Placed are in the order of the places.
 	Placed []Placed
 	// Stop is why the upload stopped starting places before the end.
-	Stop   error
-	Proved bool
-	// State is the state as recorded (nil unless Record ran).
-	State *state.State
+	Stop error
 	// TakenBack are the places the key was deleted from again after a failure.
 	TakenBack   []Placed
 	TakeBackErr error
@@ -187,7 +184,7 @@ func (p *Pipeline) Run(ctx context.Context) (out *Outcome, err error) {
 		{StepClaim, p.Record == nil || !p.RecordEach, func() error { return p.record(ctx, out, StageKey, nil) }},
 		{StepAgent, p.Agent == nil, func() error { return p.agent(out) }},
 		{StepUpload, false, func() error { return p.upload(ctx, out) }},
-		{StepProof, p.Proof == nil, func() error { return p.prove(ctx, out) }},
+		{StepProof, p.Proof == nil, func() error { return p.Proof(ctx, out.Key, out.Done()) }},
 		{StepState, p.Record == nil, func() error { return p.record(ctx, out, StageProven, out.Done()) }},
 		{StepConfig, p.Config == nil, func() error { return p.Config(ctx) }},
 	}
@@ -222,14 +219,6 @@ const (
 	StepState  Step = "state"
 	StepConfig Step = "config"
 )
-
-func (p *Pipeline) prove(ctx context.Context, out *Outcome) error {
-	if err := p.Proof(ctx, out.Key, out.Done()); err != nil {
-		return err
-	}
-	out.Proved = true
-	return nil
-}
 
 // Stage is when Record is called.
 type Stage int
@@ -460,11 +449,7 @@ func (p *Pipeline) record(ctx context.Context, out *Outcome, stage Stage, placed
 		return nil
 	}
 	err := p.State.Update(ctx, func(st *state.State) error {
-		if err := p.Record(st, out.Key, stage, placed); err != nil {
-			return err
-		}
-		out.State = st
-		return nil
+		return p.Record(st, out.Key, stage, placed)
 	})
 	if errors.Is(err, ErrUnchanged) {
 		return nil
