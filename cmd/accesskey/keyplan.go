@@ -205,31 +205,3 @@ func resultOf(b backend.Backend, write bool, pl provision.Placed) accesskey.Resu
 	}
 	return r
 }
-
-// merge puts the recorded and the new results in the order of the targets.
-func merge(targets []state.Target, lists ...[]accesskey.Result) []accesskey.Result {
-	by := map[string]accesskey.Result{}
-	for _, l := range lists {
-		for _, r := range l {
-			by[r.Target.Key()] = r
-		}
-	}
-	out := make([]accesskey.Result, 0, len(targets))
-	for _, t := range targets {
-		r, ok := by[t.Key()]
-		if !ok {
-			r = accesskey.Result{Target: t, Status: provision.Skipped}
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
-// dryResults lists what a run would do: recorded targets as present, the rest pending.
-func dryResults(targets []state.Target, done []accesskey.Result) []accesskey.Result {
-	pending := make([]accesskey.Result, 0, len(targets))
-	for _, t := range targets {
-		pending = append(pending, accesskey.Result{Target: t, Status: statusPending})
-	}
-	return merge(targets, pending, done)
-}

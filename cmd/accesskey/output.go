@@ -21,9 +21,6 @@ import (
 	"github.com/bbkey/bbkey/internal/text"
 )
 
-// statusPending is a target a dry run would add the key to.
-const statusPending provision.Status = "pending"
-
 // plan is what a run is about to do, printed before it does it.
 type plan struct {
 	Targets int `json:"targets"`
@@ -110,7 +107,7 @@ type (
 func (r *report) missing() []accesskey.Result {
 	var out []accesskey.Result
 	for _, res := range r.results {
-		if !res.Status.Done() && res.Status != statusPending {
+		if !res.Status.Done() && res.Status != accesskey.Pending {
 			out = append(out, res)
 		}
 	}
@@ -123,7 +120,7 @@ func (r *report) counts() map[string]int {
 		c[string(s)] = 0
 	}
 	if r.DryRun {
-		c[string(statusPending)] = 0
+		c[string(accesskey.Pending)] = 0
 	}
 	for _, res := range r.results {
 		c[string(res.Status)]++

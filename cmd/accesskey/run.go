@@ -135,12 +135,12 @@ func runAdd(ctx context.Context, o *Options) error {
 	}
 	targets = accesskey.WithPermission(targets, b.Kind(), o.Write)
 	listCalls := b.Stats().Requests - before
-	done, pending := accesskey.Split(targets, prev, p.fingerprint())
-	pl := o.newPlan(b, p, len(targets), len(done), len(pending), listCalls, b.Stats().Requests)
+	results, pending := accesskey.Split(targets, prev, p.fingerprint())
+	pl := o.newPlan(b, p, len(targets), len(targets)-len(pending), len(pending), listCalls, b.Stats().Requests)
 	o.printPlan(pl, spec)
 
 	if o.DryRun {
-		rep := &report{DryRun: true, backend: b, Plan: pl, kp: p, results: dryResults(targets, done), Calls: b.Stats().Requests}
+		rep := &report{DryRun: true, backend: b, Plan: pl, kp: p, results: results, Calls: b.Stats().Requests}
 		if rep.ChangedFiles, err = o.wouldChange(ctx, p, prev, len(pending), settings, paths, sd); err != nil {
 			return err
 		}
@@ -226,12 +226,13 @@ func runAdd(ctx context.Context, o *Options) error {
 			prog.Close()
 			relay.set(nil)
 			testhook.Pause(ctx, o.LookupEnv, "add-access-key:added")
-			results := make([]accesskey.Result, len(out.Placed))
-			for i, r := range out.Placed {
-				results[i] = resultOf(b, o.Write, r)
+			placed := out.Placed
+			for i, r := range results {
+				if r.Status == accesskey.Pending {
+					results[i], placed = resultOf(b, o.Write, placed[0]), placed[1:]
+				}
 			}
-			rep.results = merge(targets, done, results)
-			rep.stop = out.Stop
+			rep.results, rep.stop = results, out.Stop
 			for _, r := range rep.results {
 				if r.Status.Done() && !r.Recorded {
 					stateChanged = true

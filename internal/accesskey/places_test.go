@@ -151,11 +151,11 @@ func TestSplitPermission(t *testing.T) {
 	rec := WithPermission([]state.Target{api}, backend.DataCenter, false)[0]
 	rec.KeyID = "7"
 	key.SetTarget(rec)
-	done, pending := Split(WithPermission([]state.Target{api}, backend.DataCenter, false), key, fp)
+	done, pending := split(t, WithPermission([]state.Target{api}, backend.DataCenter, false), key, fp)
 	if len(done) != 1 || len(pending) != 0 || done[0].KeyID != "7" {
 		t.Errorf("read again: done %+v pending %+v", done, pending)
 	}
-	done, pending = Split(WithPermission([]state.Target{api}, backend.DataCenter, true), key, fp)
+	done, pending = split(t, WithPermission([]state.Target{api}, backend.DataCenter, true), key, fp)
 	if len(done) != 0 || len(pending) != 1 || pending[0].Permission != "REPO_WRITE" {
 		t.Errorf("--write: done %+v pending %+v", done, pending)
 	}

@@ -152,18 +152,22 @@ func ReadRepoList(r io.Reader, name string, p Parser) ([]string, error) {
 	return out, nil
 }
 
-// Split separates the targets an earlier run recorded for key (same fingerprint, and on
-// Data Center the same permission) from those still to do. Recorded targets come back as
-// present, with their key id.
-func Split(targets []state.Target, key *state.AccessKey, fingerprint string) (done []Result, pending []state.Target) {
+// Pending is a target still to do.
+const Pending provision.Status = "pending"
+
+// Split tells the targets an earlier run recorded for key (same fingerprint, and on Data
+// Center the same permission) from those still to do: results has every target in order,
+// a recorded one present with its key id, the others Pending, which are also pending.
+func Split(targets []state.Target, key *state.AccessKey, fingerprint string) (results []Result, pending []state.Target) {
 	for _, t := range targets {
 		if key != nil && bbapi.SameFingerprint(key.Fingerprint, fingerprint) {
 			if rec, ok := key.Target(t); ok && rec.Permission == t.Permission {
-				done = append(done, Result{Target: t, Status: provision.Present, KeyID: rec.KeyID, Recorded: true})
+				results = append(results, Result{Target: t, Status: provision.Present, KeyID: rec.KeyID, Recorded: true})
 				continue
 			}
 		}
+		results = append(results, Result{Target: t, Status: Pending})
 		pending = append(pending, t)
 	}
-	return done, pending
+	return results, pending
 }

@@ -114,7 +114,7 @@ func TestSplit(t *testing.T) {
 	rec.KeyID = "7"
 	key.SetTarget(rec)
 
-	done, pending := Split([]state.Target{a, b, p}, key, strings.TrimPrefix(fp, "SHA256:"))
+	done, pending := split(t, []state.Target{a, b, p}, key, strings.TrimPrefix(fp, "SHA256:"))
 	if len(done) != 1 || done[0].KeyID != "7" || !done[0].Recorded || done[0].Status != provision.Present {
 		t.Errorf("done = %+v", done)
 	}
@@ -122,10 +122,29 @@ func TestSplit(t *testing.T) {
 		t.Errorf("pending = %v, want %v", refs(pending), want)
 	}
 	// Targets recorded for another key say nothing about this one.
-	if done, pending := Split([]state.Target{a}, key, "SHA256:"+strings.Repeat("B", 43)); len(done) != 0 || len(pending) != 1 {
+	if done, pending := split(t, []state.Target{a}, key, "SHA256:"+strings.Repeat("B", 43)); len(done) != 0 || len(pending) != 1 {
 		t.Errorf("another key: done %v pending %v", done, pending)
 	}
-	if done, pending := Split([]state.Target{a}, nil, ""); len(done) != 0 || len(pending) != 1 {
+	if done, pending := split(t, []state.Target{a}, nil, ""); len(done) != 0 || len(pending) != 1 {
 		t.Errorf("no key: done %v pending %v", done, pending)
 	}
+}
+
+// split is Split with the recorded results only, as done; the others must be the pending
+// targets, in order.
+func split(t *testing.T, targets []state.Target, key *state.AccessKey, fp string) (done []Result, pending []state.Target) {
+	t.Helper()
+	all, pending := Split(targets, key, fp)
+	var rest []state.Target
+	for _, r := range all {
+		if r.Status == Pending {
+			rest = append(rest, r.Target)
+		} else {
+			done = append(done, r)
+		}
+	}
+	if !slices.EqualFunc(rest, pending, state.Target.Same) {
+		t.Fatalf("the pending results %v are not the pending targets %v", rest, pending)
+	}
+	return done, pending
 }
