@@ -89,16 +89,10 @@ func tp(t time.Time) *time.Time {
 	return &u
 }
 
-func printJSON(w io.Writer, asked []listed, list []*inventory.Key, warnings []string, now time.Time) {
-	doc := jsonDoc{Keys: []jsonKey{}, Accounts: []jsonListed{}, Warnings: warnings}
-	for i, a := range asked {
-		if i == 0 {
-			doc.Account, doc.AccountChecked = a.account, a.account != ""
-		}
-		doc.Accounts = append(doc.Accounts, jsonListed{Server: jsonServer(a.server), Account: a.account, Checked: a.account != ""})
-	}
-	if doc.Warnings == nil {
-		doc.Warnings = []string{}
+func printJSON(w io.Writer, asked []jsonListed, list []*inventory.Key, warnings []string, now time.Time) {
+	doc := jsonDoc{Keys: []jsonKey{}, Accounts: append([]jsonListed{}, asked...), Warnings: append([]string{}, warnings...)}
+	if len(asked) > 0 {
+		doc.Account, doc.AccountChecked = asked[0].Account, asked[0].Checked
 	}
 	for _, k := range list {
 		jk := jsonKey{Fingerprint: k.Fingerprint, Type: k.Type, Files: []string{}, Agent: k.Agent, Servers: []string{}, AccountKeys: []jsonAccount{}, AccessKeys: []jsonAccess{},

@@ -94,12 +94,6 @@ BITBUCKET_SERVER, config.json) and every server bbkey's state records; --repo an
 	return cmd
 }
 
-// listed is one Bitbucket list asked, for the output.
-type listed struct {
-	server  string // "" for Cloud
-	account string // "" when its account keys were not listed
-}
-
 func runList(ctx context.Context, opts *Options) error {
 	selected, err := opts.Selected()
 	if err != nil {
@@ -128,7 +122,7 @@ func runList(ctx context.Context, opts *Options) error {
 	// Bitbucket Cloud, when logged in; then the selected Data Center server, and every
 	// other server the state records. The selected Bitbucket's failures are errors when
 	// its places are asked or it refused; the others' are warnings: the rest is listed.
-	var asked []listed
+	var asked []jsonListed
 	for _, server := range append([]string{""}, servers(selected, st)...) {
 		var r inventory.Remote
 		var more []string
@@ -144,7 +138,7 @@ func runList(ctx context.Context, opts *Options) error {
 		case err == nil:
 			warnings = append(warnings, more...)
 			src.Remotes = append(src.Remotes, r)
-			asked = append(asked, listed{server: server, account: nickname(r.Account)})
+			asked = append(asked, jsonListed{Server: jsonServer(server), Account: nickname(r.Account), Checked: nickname(r.Account) != ""})
 		case server == "" && noCred && selected == "" && !places:
 			warnings = append(warnings, "not logged in to Bitbucket: only local keys are listed (run 'bbkey auth login')")
 		case server == "" && noCred && selected != "":
