@@ -7,39 +7,23 @@ import (
 	"strings"
 
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/bbapi/dc"
+	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/settings"
+	"github.com/bbkey/bbkey/internal/text"
+	"github.com/bbkey/bbkey/keys"
 )
 
-// noCredentialHints say every way to supply a credential.
-var noCredentialHints = []string{
-	"run 'bbkey auth login', or set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN (or pass --token-file FILE)",
-	"create an API token with scopes at https://id.atlassian.com/manage-profile/security/api-tokens",
-}
-
-// noCredential is the error for no Cloud credential anywhere.
-func (f *Factory) noCredential() error {
-	return errkind.AuthError(settings.ErrNoCredential, append(f.ServerTokenHints(), noCredentialHints...)...)
-}
+// ServerTokenEnv holds a Data Center server's HTTP access token.
+const ServerTokenEnv = "BITBUCKET_SERVER_TOKEN"
 
 // ServerTokenHints say, when BITBUCKET_SERVER_TOKEN is set but no Data Center server is
 // selected (the variable naming it forgotten), that the run went to Bitbucket Cloud and
-// how to use the token. Nil otherwise, and when Cloud was chosen by name (--server cloud).
-func (f *Factory) ServerTokenHints() []string {
-	if strings.EqualFold(pick(f.Globals.Server, f.Getenv("BITBUCKET_SERVER")), settings.CloudServer) {
-		return nil
-	}
-	s, err := f.Settings()
-	if err != nil {
-		return nil
-	}
-	return ServerTokenHints(f.Getenv("BITBUCKET_SERVER_TOKEN") != "", s.Server)
-}
-
-// ServerTokenHints is Factory.ServerTokenHints for a command that has the environment and
-// the selected server ("" Cloud) at hand.
+// how to use the token; nil otherwise.
 func ServerTokenHints(serverTokenSet bool, selected string) []string {
 	if !serverTokenSet || selected != "" {
 		return nil
@@ -47,103 +31,151 @@ func ServerTokenHints(serverTokenSet bool, selected string) []string {
 	return []string{"BITBUCKET_SERVER_TOKEN is set, but no Data Center server is selected, so this run went to Bitbucket Cloud: add --server URL (or set BITBUCKET_SERVER) to use the token"}
 }
 
-// ResolveCredential finds the Bitbucket credential: --token-file > environment > the
-// stored one (keychain, or the opt-in file). Without any it returns an AuthError.
-func (f *Factory) ResolveCredential(ctx context.Context) (settings.ResolvedCredential, error) {
-	return f.resolveCloud(ctx, f.Globals.TokenFile)
+// noCredential is the error for no credential of the server ("" Cloud) anywhere, with
+// every way to supply one.
+func (f *Factory) noCredential(server string) error {
+	if server != "" {
+		return errkind.AuthError(fmt.Errorf("%w: no credential for %s", settings.ErrNoCredential, server),
+			"set "+ServerTokenEnv+" (or pass --token-file FILE) to an HTTP access token of "+server+", or run 'bbkey auth login --server "+server+"'",
+			"create a personal HTTP access token under your profile picture > Manage account > HTTP access tokens (project and repository tokens work for access keys, not for your own SSH keys)")
+	}
+	var hints []string
+	// Cloud chosen by name (--server cloud) is no forgotten server.
+	if !strings.EqualFold(pick(f.Globals.Server, f.Getenv("BITBUCKET_SERVER")), settings.CloudServer) {
+		if s, err := f.Settings(); err == nil {
+			hints = ServerTokenHints(f.Getenv(ServerTokenEnv) != "", s.Server)
+		}
+	}
+	return errkind.AuthError(settings.ErrNoCredential, append(hints,
+		"run 'bbkey auth login', or set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN (or pass --token-file FILE)",
+		"create an API token with scopes at https://id.atlassian.com/manage-profile/security/api-tokens")...)
 }
 
-// resolveCloud is ResolveCredential with the --token-file given: "" when the file is
-// another Bitbucket's (a Data Center server's, when one is selected).
-func (f *Factory) resolveCloud(ctx context.Context, tokenFile string) (settings.ResolvedCredential, error) {
-	s, err := f.Settings()
-	if err != nil {
-		return settings.ResolvedCredential{}, err
-	}
-	if tokenFile != "" {
-		tok, err := secret.ReadNonEmpty("--token-file", tokenFile)
+// credential finds the credential of the Bitbucket s names (s.Server, "" for Cloud):
+// --token-file > environment > the stored one (keychain, or the opt-in file). It is the
+// one place a credential is decided. --token-file and BITBUCKET_SERVER_TOKEN are the
+// selected Bitbucket's alone, so a token is never sent to a Bitbucket it was not given
+// for. Without any it returns an AuthError matching settings.ErrNoCredential.
+func (f *Factory) credential(ctx context.Context, s settings.Settings, selected bool) (settings.ResolvedCredential, error) {
+	var rc settings.ResolvedCredential
+	if selected && f.Globals.TokenFile != "" {
+		tok, err := secret.ReadNonEmpty("--token-file", f.Globals.TokenFile)
 		if err != nil {
-			return settings.ResolvedCredential{}, err
+			return rc, err
 		}
 		defer clear(tok)
-		// With an account email the file holds an Atlassian API token (Basic auth);
-		// without one it is a repository, project or workspace access token (Bearer).
-		kind, id := bbapi.KindAccessToken, ""
-		if email := f.Getenv("BITBUCKET_EMAIL"); email != "" {
-			kind, id = bbapi.KindAPIToken, email
+		// For Cloud, with an account email the file holds an Atlassian API token (Basic
+		// auth); without one a repository, project or workspace access token (Bearer).
+		sec := credstore.Secret{Kind: credstore.KindAccessToken, Secret: tok}
+		if s.Server != "" {
+			sec.Kind = credstore.KindHTTPAccessToken
+		} else if email := f.Getenv("BITBUCKET_EMAIL"); email != "" {
+			sec.Kind, sec.Email = credstore.KindAPIToken, email
 		}
-		cred, err := bbapi.NewCredential(kind, id, string(tok), s.OAuthTokenURL)
+		cred, err := toCredential(sec, s.OAuthTokenURL)
 		if err != nil {
-			return settings.ResolvedCredential{}, errkind.UsageError(err)
+			return rc, errkind.UsageError(err)
 		}
 		return settings.ResolvedCredential{Credential: cred, Source: settings.SourceTokenFile}, nil
 	}
-	cred, err := bbapi.CredentialFromEnv(f.LookupEnv, s.OAuthTokenURL)
-	var half *bbapi.EnvCredentialError
-	switch {
-	case errors.As(err, &half) && half.Set == "BITBUCKET_EMAIL":
-		// The email alone in the environment (the token in the keychain) is a normal
-		// setup, not half a credential: go on to the stored one.
-	case err != nil:
-		return settings.ResolvedCredential{}, err
-	case cred != nil:
-		return settings.ResolvedCredential{Credential: cred, Source: settings.SourceEnv}, nil
+	if s.Server == "" {
+		cred, err := bbapi.CredentialFromEnv(f.LookupEnv, s.OAuthTokenURL)
+		var half *bbapi.EnvCredentialError
+		switch {
+		case errors.As(err, &half) && half.Set == "BITBUCKET_EMAIL":
+			// The email alone in the environment (the token in the keychain) is a normal
+			// setup, not half a credential: go on to the stored one.
+		case err != nil:
+			return rc, err
+		case cred != nil:
+			return settings.ResolvedCredential{Credential: cred, Source: settings.SourceEnv}, nil
+		}
+	} else if v := f.Getenv(ServerTokenEnv); selected && v != "" {
+		return settings.ResolvedCredential{Credential: dc.Token{Token: v}, Source: settings.SourceEnv}, nil
 	}
 	if f.CredStore == nil {
-		return settings.ResolvedCredential{}, f.noCredential()
+		return rc, f.noCredential(s.Server)
 	}
 	// A file store the user opted into earlier is found as well as the keychain.
 	store, err := f.CredStore(ctx, true)
 	if err != nil {
-		return settings.ResolvedCredential{}, f.noCredential()
+		return rc, f.noCredential(s.Server)
 	}
-	sec, err := store.Get(ctx, credstore.DefaultAccount)
-	if err != nil {
-		if errors.Is(err, credstore.ErrNotFound) {
-			return settings.ResolvedCredential{}, f.noCredential()
-		}
-		return settings.ResolvedCredential{}, fmt.Errorf("reading the stored credential: %w", err)
+	var sec credstore.Secret
+	what, login := "the stored credential", "bbkey auth login"
+	if s.Server == "" {
+		sec, err = store.Get(ctx, credstore.DefaultAccount)
+	} else {
+		sec, err = credstore.GetServerToken(ctx, store, s.Server)
+		what, login = what+" of "+s.Server, login+" --server "+s.Server
 	}
 	defer clear(sec.Secret)
-	kind, id := bbapi.KindAPIToken, sec.Email
-	switch sec.Kind {
-	case credstore.KindAccessToken:
-		kind = bbapi.KindAccessToken
-	case credstore.KindOAuthClient:
-		kind, id = bbapi.KindOAuth, sec.ClientID
+	if errors.Is(err, credstore.ErrNotFound) {
+		return rc, f.noCredential(s.Server)
 	}
-	cred, err = bbapi.NewCredential(kind, id, string(sec.Secret), s.OAuthTokenURL)
 	if err != nil {
-		return settings.ResolvedCredential{}, fmt.Errorf("the stored credential is unusable (run 'bbkey auth login' again): %w", err)
+		return rc, errkind.WithHint(fmt.Errorf("reading %s: %w", what, err), "run '"+login+"' again")
 	}
-	src := settings.SourceStore
+	if rc.Credential, err = toCredential(sec, s.OAuthTokenURL); err != nil {
+		return rc, fmt.Errorf("%s is unusable (run '%s' again): %w", what, login, err)
+	}
+	rc.Source = settings.SourceStore
 	if store.Kind() == "file" {
-		src = settings.SourceFileStore
+		rc.Source = settings.SourceFileStore
 		if w := credstore.Warning(store); w != "" {
 			f.IOStreams.Warnf("%s", w)
 		}
 	}
-	return settings.ResolvedCredential{Credential: cred, Source: src}, nil
+	return rc, nil
 }
 
-// NewAPIClient builds a Bitbucket client for cred with the run's settings, version,
-// --max-wait budget and --debug trace; extra options (a wait hook for progress output)
-// come last.
-func (f *Factory) NewAPIClient(cred bbapi.Credential, extra ...bbapi.Option) (*bbapi.Client, error) {
+// toCredential is the API credential of a stored secret.
+func toCredential(sec credstore.Secret, oauthURL string) (bbapi.Credential, error) {
+	switch sec.Kind {
+	case credstore.KindHTTPAccessToken:
+		return dc.Token{Token: string(sec.Secret)}, nil
+	case credstore.KindAccessToken:
+		return bbapi.NewCredential(bbapi.KindAccessToken, "", string(sec.Secret), oauthURL)
+	case credstore.KindOAuthClient:
+		return bbapi.NewCredential(bbapi.KindOAuth, sec.ClientID, string(sec.Secret), oauthURL)
+	}
+	return bbapi.NewCredential(bbapi.KindAPIToken, sec.Email, string(sec.Secret), oauthURL)
+}
+
+// ResolveCredential finds the Bitbucket Cloud credential, --token-file included.
+func (f *Factory) ResolveCredential(ctx context.Context) (settings.ResolvedCredential, error) {
 	s, err := f.Settings()
 	if err != nil {
-		return nil, err
+		return settings.ResolvedCredential{}, err
 	}
-	c, err := bbapi.NewClient(s.APIURL, cred, f.ClientOptions(extra...)...)
-	if err != nil {
-		return nil, errkind.UsageError(err, "the API URL comes from --api-url or BITBUCKET_API_URL")
-	}
-	return c, nil
+	s.Server = ""
+	return f.credential(ctx, s, true)
 }
 
-// ClientOptions are the transport options of every Bitbucket client of a run, Cloud's or
-// a Data Center server's: the version, the --max-wait budget, the clock, the HTTP client
-// and the --debug trace; extra options come last.
+// ResolveServerCredential finds the credential of the Data Center server (its base URL in
+// settings.NormalizeServerURL form), --token-file and BITBUCKET_SERVER_TOKEN included.
+func (f *Factory) ResolveServerCredential(ctx context.Context, server string) (settings.ResolvedCredential, error) {
+	return f.credential(ctx, settings.Settings{Server: server}, true)
+}
+
+// StoredServerCredential is the credential `bbkey auth login --server URL` stored for
+// the Data Center server alone, without --token-file and BITBUCKET_SERVER_TOKEN.
+func (f *Factory) StoredServerCredential(ctx context.Context, server string) (settings.ResolvedCredential, error) {
+	return f.credential(ctx, settings.Settings{Server: server}, false)
+}
+
+// ResolveSelected finds the credential of the Bitbucket the settings select.
+func (f *Factory) ResolveSelected(ctx context.Context) (settings.ResolvedCredential, error) {
+	s, err := f.Settings()
+	if err != nil {
+		return settings.ResolvedCredential{}, err
+	}
+	return f.credential(ctx, s, true)
+}
+
+// ClientOptions are the transport options of every Bitbucket client of a run: the
+// version, the --max-wait budget, the clock, the HTTP client and the --debug trace;
+// extra options come last.
 func (f *Factory) ClientOptions(extra ...bbapi.Option) []bbapi.Option {
 	opts := []bbapi.Option{
 		bbapi.WithVersion(f.AppVersion),
@@ -159,7 +191,30 @@ func (f *Factory) ClientOptions(extra ...bbapi.Option) []bbapi.Option {
 	return append(opts, extra...)
 }
 
-// APIClient resolves the credential and builds a client with it.
+// NewAPIClient builds a Bitbucket Cloud client for cred with the run's settings and
+// ClientOptions.
+func (f *Factory) NewAPIClient(cred bbapi.Credential, extra ...bbapi.Option) (*bbapi.Client, error) {
+	s, err := f.Settings()
+	if err != nil {
+		return nil, err
+	}
+	c, err := bbapi.NewClient(s.APIURL, cred, f.ClientOptions(extra...)...)
+	if err != nil {
+		return nil, errkind.UsageError(err, "the API URL comes from --api-url or BITBUCKET_API_URL")
+	}
+	return c, nil
+}
+
+// NewDCClient builds a client of the Data Center server for cred with ClientOptions.
+func (f *Factory) NewDCClient(server string, cred bbapi.Credential, extra ...bbapi.Option) (*dc.Client, error) {
+	c, err := dc.NewClient(server, cred, f.ClientOptions(extra...)...)
+	if err != nil {
+		return nil, errkind.UsageError(err, "the server URL comes from --server, BITBUCKET_SERVER or config.json")
+	}
+	return c, nil
+}
+
+// APIClient resolves the Cloud credential and builds a client with it.
 func (f *Factory) APIClient(ctx context.Context) (*bbapi.Client, settings.ResolvedCredential, error) {
 	rc, err := f.ResolveCredential(ctx)
 	if err != nil {
@@ -167,4 +222,77 @@ func (f *Factory) APIClient(ctx context.Context) (*bbapi.Client, settings.Resolv
 	}
 	c, err := f.NewAPIClient(rc.Credential)
 	return c, rc, err
+}
+
+// NewBackend builds the Backend of the Bitbucket the settings select, authenticating
+// with cred; extra options (a wait hook) come last.
+func (f *Factory) NewBackend(cred bbapi.Credential, extra ...bbapi.Option) (backend.Backend, error) {
+	s, err := f.Settings()
+	if err != nil {
+		return nil, err
+	}
+	return f.newBackend(s, cred, extra...)
+}
+
+func (f *Factory) newBackend(s settings.Settings, cred bbapi.Credential, extra ...bbapi.Option) (backend.Backend, error) {
+	if s.Server == "" {
+		c, err := f.NewAPIClient(cred, extra...)
+		if err != nil {
+			return nil, err
+		}
+		return backend.NewCloud(c, s), nil
+	}
+	c, err := f.NewDCClient(s.Server, cred, extra...)
+	if err != nil {
+		return nil, err
+	}
+	dco := backend.DataCenterOptions{Now: f.Now, SSHEndpoint: s.DC.SSHEndpoint, SSHHostKeys: s.DC.SSHHostKeys}
+	if f.Globals.Debug {
+		dco.Trace = f.IOStreams.ErrOut
+	}
+	return backend.NewDataCenter(c, dco), nil
+}
+
+// Backend resolves the selected Bitbucket's credential and builds its Backend: what a
+// command that talks to Bitbucket starts with.
+func (f *Factory) Backend(ctx context.Context, extra ...bbapi.Option) (backend.Backend, settings.ResolvedCredential, error) {
+	return f.backendFor(ctx, nil, extra...)
+}
+
+// BackendFor is Backend for one Bitbucket the state names ("" for Cloud, else a Data
+// Center server's base URL), whichever --server selects: for a command that acts on
+// several (rotate, list).
+func (f *Factory) BackendFor(ctx context.Context, server string, extra ...bbapi.Option) (backend.Backend, settings.ResolvedCredential, error) {
+	return f.backendFor(ctx, &server, extra...)
+}
+
+func (f *Factory) backendFor(ctx context.Context, server *string, extra ...bbapi.Option) (backend.Backend, settings.ResolvedCredential, error) {
+	s, selected, err := f.settingsFor(server)
+	if err != nil {
+		return nil, settings.ResolvedCredential{}, err
+	}
+	rc, err := f.credential(ctx, s, selected)
+	if err != nil {
+		return nil, rc, err
+	}
+	b, err := f.newBackend(s, rc.Credential, extra...)
+	return b, rc, err
+}
+
+// AccessTokenRepoKeysError is the up-front refusal (exit 4) of work that would add,
+// update or delete a repository's access keys with an access token, which Bitbucket
+// refuses; what names that work.
+func AccessTokenRepoKeysError(what string) error {
+	return errkind.AuthError(fmt.Errorf("%s needs an API token: Bitbucket answers an access token on a repository's access keys with 403 \"This API is not accessible by this authentication mechanism.\"", what),
+		apierr.AccessTokenRepoKeysHint)
+}
+
+// KeyExistsHint adds, to a key generation that found its file taken, the flags that get
+// around it: another --name, or the existing key with --key.
+func KeyExistsHint(err error) error {
+	var ee *keys.ExistsError
+	if !errors.As(err, &ee) {
+		return err
+	}
+	return errkind.WithHint(err, "choose another --name, or use the existing key with --key "+text.CommandQuote(ee.Path))
 }

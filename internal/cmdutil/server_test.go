@@ -95,7 +95,7 @@ func TestSettingsSSHFlagsGoToTheServer(t *testing.T) {
 		t.Errorf("read back: %+v", got)
 	}
 	// The state names Cloud: its settings, whatever config.json selects.
-	c, err := later.settingsFor("")
+	c, _, err := later.settingsFor(new(""))
 	if err != nil || c.Server != "" || c.SSHEndpoint != "127.0.0.1:2222" || c.DC != (settings.ServerSettings{}) {
 		t.Errorf("settingsFor(cloud) = %+v, %v", c, err)
 	}

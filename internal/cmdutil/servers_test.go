@@ -27,7 +27,7 @@ func TestRememberServer(t *testing.T) {
 	if err != nil || changed != path {
 		t.Fatalf("RememberServer = %q, %v", changed, err)
 	}
-	file, _, err := readSettingsFile(path)
+	file, err := readSettingsFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
