@@ -1,14 +1,28 @@
-// Package auth is `bbkey auth`: the parent of login, logout and status, which store,
-// remove and show the Bitbucket credential bbkey uses.
+// Package auth is `bbkey auth` login, logout and status: they store, remove and show the
+// Bitbucket credential bbkey uses, an Atlassian API token for Cloud or an HTTP access
+// token per Data Center server. It also holds what `bbkey setup` shares with login:
+// reading the email and the token (a file, the environment or the terminal with echo
+// off, never argv), the scopes to tick, and keeping the token in the credential store.
 package auth
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
 	"github.com/spf13/cobra"
 
-	"github.com/bbkey/bbkey/cmd/auth/login"
-	"github.com/bbkey/bbkey/cmd/auth/logout"
-	"github.com/bbkey/bbkey/cmd/auth/status"
+	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/cmdutil"
+	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/errkind"
+	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/secret"
 )
 
 // NewCmdAuth builds `bbkey auth` with its subcommands.
@@ -22,6 +36,243 @@ BITBUCKET_API_TOKEN, BITBUCKET_ACCESS_TOKEN, BITBUCKET_CLIENT_ID and
 BITBUCKET_CLIENT_SECRET) and --token-file take precedence over the stored one.`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(login.NewCmdLogin(f, nil), logout.NewCmdLogout(f, nil), status.NewCmdStatus(f, nil))
+	cmd.AddCommand(newCmdLogin(f), newCmdLogout(f), newCmdStatus(f))
 	return cmd
+}
+
+// serverFlag binds an auth command's own --server to the global one, so the run's
+// settings select the server whichever gives it.
+func serverFlag(cmd *cobra.Command, f *cmdutil.Factory, usage string) {
+	cmd.Flags().StringVar(&f.Globals.Server, "server", "", usage+" Bitbucket Data Center `URL` (env "+EnvServer+")")
+}
+
+// TokenPage is where Atlassian API tokens with scopes are created.
+const TokenPage = "https://id.atlassian.com/manage-profile/security/api-tokens"
+
+// Environment variables of the credentials (DESIGN.md).
+const (
+	EnvEmail       = "BITBUCKET_EMAIL"
+	EnvToken       = "BITBUCKET_API_TOKEN"
+	EnvServer      = "BITBUCKET_SERVER"
+	EnvServerToken = cmdutil.ServerTokenEnv
+)
+
+// serverTokenHelp says where Data Center HTTP access tokens are made.
+const serverTokenHelp = "make an HTTP access token on the server: a personal one under your profile picture → Manage account → HTTP access tokens (for your own SSH keys: setup, rotate), or a project's or repository's under its settings → HTTP access tokens (Admin permission, for its access keys)"
+
+// Scopes are the API-token scopes bbkey asks users to tick (API.md §2), with what each
+// one is for. Write does not imply read on Bitbucket, so both are listed.
+var Scopes = []struct{ Name, Why string }{
+	{"read:user:bitbucket", "read who you are (every command)"},
+	{"read:ssh-key:bitbucket", "list your SSH keys (setup, list, rotate)"},
+	{"write:ssh-key:bitbucket", "add SSH keys (setup, rotate, add-access-key)"},
+	{"delete:ssh-key:bitbucket", "delete SSH keys (rotate, remove)"},
+	{"admin:repository:bitbucket", "manage repository access keys (add-access-key --repo)"},
+	{"admin:project:bitbucket", "manage project access keys (add-access-key --project)"},
+	{"read:repository:bitbucket", "list repositories (add-access-key --workspace)"},
+	{"read:workspace:bitbucket", "list workspaces"},
+	{"read:project:bitbucket", "list a workspace's projects (audit)"},
+}
+
+// SetupScopes are the scopes `bbkey setup` cannot work without: reading the user, and
+// listing and adding the user's SSH keys.
+var SetupScopes = []string{"read:user:bitbucket", "read:ssh-key:bitbucket", "write:ssh-key:bitbucket"}
+
+// missingScopes returns the scopes bbkey uses that granted lacks, with what each is for;
+// nil when granted is nil: Bitbucket did not say, so nothing is known to be missing.
+func missingScopes(granted []string) (names, whys []string) {
+	for _, s := range Scopes {
+		if granted != nil && !slices.Contains(granted, s.Name) {
+			names, whys = append(names, s.Name), append(whys, s.Why)
+		}
+	}
+	return names, whys
+}
+
+// RequireScopes fails with an auth error (exit 4) naming the scopes of need that
+// Bitbucket says the token lacks (granted; nil when it did not say: nothing fails then).
+func RequireScopes(granted, need []string, what string) error {
+	var miss []string
+	for _, s := range need {
+		if granted != nil && !slices.Contains(granted, s) {
+			miss = append(miss, s)
+		}
+	}
+	if len(miss) == 0 {
+		return nil
+	}
+	return errkind.AuthError(fmt.Errorf("the API token lacks scope %s, which %s needs", strings.Join(miss, ", "), what),
+		"create a new API token with scopes "+strings.Join(need, ", ")+" at "+TokenPage+" (\"Create API token with scopes\", app Bitbucket)",
+		"then run 'bbkey auth login' or set "+EnvEmail+" and "+EnvToken)
+}
+
+// Input says where the email and the token may come from, in order: the flag, the
+// environment, the terminal (only when NoInput is false; the token help goes to ErrOut).
+type Input struct {
+	Email     string // --email
+	TokenFile string // the global --token-file
+	LookupEnv func(string) (string, bool)
+	Prompter  func() prompt.Prompter
+	NoInput   bool
+	ErrOut    io.Writer
+}
+
+// Origin says where the token came from: --token-file, the environment variable it
+// names, or the prompt ("").
+type Origin string
+
+func (o Origin) String() string {
+	if o == "" {
+		return "the prompt"
+	}
+	return string(o)
+}
+
+// fileOrEnv reads the token from --token-file, else the variable env; nil when neither
+// holds one.
+func (in Input) fileOrEnv(env string) ([]byte, Origin, error) {
+	if in.TokenFile != "" {
+		b, err := secret.ReadNonEmpty("--token-file", in.TokenFile)
+		return b, "--token-file", err
+	}
+	if v := in.env(env); v != "" {
+		return []byte(v), Origin(env), nil
+	}
+	return nil, "", nil
+}
+
+func (in Input) env(k string) string {
+	if in.LookupEnv == nil {
+		return ""
+	}
+	v, _ := in.LookupEnv(k)
+	return strings.TrimSpace(v)
+}
+
+// ReadAPIToken gathers an account email and an API token. Missing answers without a
+// terminal fail at once, before any prompt, with a usage error naming what would supply
+// them. The caller clears the token when done.
+func ReadAPIToken(in Input) (*bbapi.APIToken, Origin, error) {
+	email := strings.TrimSpace(in.Email)
+	if email == "" {
+		email = in.env(EnvEmail)
+	}
+	token, origin, err := in.fileOrEnv(EnvToken)
+	if err != nil {
+		return nil, "", err
+	}
+	if in.NoInput && (email == "" || token == nil) {
+		clear(token)
+		var miss []string
+		if email == "" {
+			miss = append(miss, "the Atlassian account email (--email or "+EnvEmail+")")
+		}
+		if token == nil {
+			miss = append(miss, "the API token (--token-file FILE or "+EnvToken+")")
+		}
+		return nil, "", errkind.UsageError(fmt.Errorf("cannot prompt for %s: no terminal or --no-input", strings.Join(miss, " and ")),
+			"set "+EnvEmail+" and "+EnvToken+", or pass --email and --token-file FILE",
+			"create an API token with scopes at "+TokenPage)
+	}
+	for email == "" {
+		e, err := in.Prompter().Input("Atlassian account email", "")
+		if err != nil {
+			clear(token)
+			return nil, "", promptErr("the email", err)
+		}
+		email = strings.TrimSpace(e)
+		if email != "" && !strings.Contains(email, "@") {
+			fmt.Fprintf(in.ErrOut, "%q is not an email address\n", email)
+			email = ""
+		}
+	}
+	if !strings.Contains(email, "@") {
+		clear(token)
+		return nil, "", errkind.UsageError(fmt.Errorf("%q is not an email address", email),
+			"give the email of the Atlassian account the token belongs to (--email or "+EnvEmail+")")
+	}
+	if token == nil {
+		fmt.Fprintf(in.ErrOut, "Create an API token at %s\n", TokenPage)
+		fmt.Fprintln(in.ErrOut, `("Create API token with scopes", app Bitbucket) and tick these scopes:`)
+		for _, s := range Scopes {
+			fmt.Fprintf(in.ErrOut, "  %-27s to %s\n", s.Name, s.Why)
+		}
+		if token, err = askSecret(in.Prompter(), "API token", "the API token"); err != nil {
+			return nil, "", err
+		}
+	}
+	tok := &bbapi.APIToken{Email: email, Token: string(token)}
+	clear(token)
+	return tok, origin, nil
+}
+
+// readServerToken gathers the HTTP access token of the Data Center server: --token-file,
+// BITBUCKET_SERVER_TOKEN, the terminal.
+func readServerToken(in Input, server string) (*dc.Token, Origin, error) {
+	token, origin, err := in.fileOrEnv(EnvServerToken)
+	if err != nil {
+		return nil, "", err
+	}
+	if token == nil && in.NoInput {
+		return nil, "", errkind.UsageError(fmt.Errorf("cannot prompt for the HTTP access token of %s: no terminal or --no-input", server),
+			"pass --token-file FILE or set "+EnvServerToken, serverTokenHelp)
+	}
+	if token == nil {
+		if token, err = askSecret(in.Prompter(), "HTTP access token for "+server, "the HTTP access token"); err != nil {
+			return nil, "", err
+		}
+	}
+	defer clear(token)
+	return &dc.Token{Token: string(token)}, origin, nil
+}
+
+// askSecret asks for a secret with echo off until the answer is not blank, trimmed in
+// place so no untrimmed copy is left behind.
+func askSecret(p prompt.Prompter, label, what string) ([]byte, error) {
+	for {
+		b, err := p.Secret(label)
+		if err != nil {
+			return nil, promptErr(what, err)
+		}
+		start, end := 0, len(b)
+		for start < end && strings.IndexByte(" \t\r\n", b[start]) >= 0 {
+			start++
+		}
+		for end > start && strings.IndexByte(" \t\r\n", b[end-1]) >= 0 {
+			end--
+		}
+		n := copy(b, b[start:end])
+		clear(b[n:])
+		if n > 0 {
+			return b[:n], nil
+		}
+	}
+}
+
+func promptErr(what string, err error) error {
+	err = fmt.Errorf("asking for %s: %w", what, err)
+	if errors.Is(err, prompt.ErrCancelled) {
+		return errkind.CancelError(err)
+	}
+	return err
+}
+
+// Store keeps Cloud's API token under credstore.DefaultAccount, or (server not "") a
+// Data Center server's HTTP access token under credstore.ServerAccount(server),
+// replacing what was there.
+func Store(ctx context.Context, s credstore.Store, server string, cred bbapi.Credential, now time.Time) error {
+	sec := credstore.Secret{Created: now.UTC()}
+	account, what := credstore.DefaultAccount, "the API token"
+	switch c := cred.(type) {
+	case *bbapi.APIToken:
+		sec.Kind, sec.Email, sec.Secret = credstore.KindAPIToken, c.Email, []byte(c.Token)
+	case *dc.Token:
+		sec.Kind, sec.Server, sec.Secret = credstore.KindHTTPAccessToken, server, []byte(c.Token)
+		account, what = credstore.ServerAccount(server), "the HTTP access token of "+server
+	}
+	defer clear(sec.Secret)
+	if err := s.Set(ctx, account, sec); err != nil {
+		return fmt.Errorf("storing %s in the %s: %w", what, s.Kind(), err)
+	}
+	return nil
 }

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi"
-	"github.com/bbkey/bbkey/cmd/auth/shared"
+	authcmd "github.com/bbkey/bbkey/cmd/auth"
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
@@ -38,10 +38,10 @@ func (r *run) credentials(ctx context.Context) error {
 	case errors.Is(err, settings.ErrNoCredential) && opts.NoInput():
 		return errkind.UsageError(errors.New("no Bitbucket credential, and no terminal to ask for one"),
 			append(opts.ServerTokenHints(),
-				"set "+shared.EnvEmail+" and "+shared.EnvToken+" (or pass --token-file FILE with "+shared.EnvEmail+"), or run 'bbkey auth login' first",
-				"create an API token with scopes at "+shared.TokenPage)...)
+				"set "+authcmd.EnvEmail+" and "+authcmd.EnvToken+" (or pass --token-file FILE with "+authcmd.EnvEmail+"), or run 'bbkey auth login' first",
+				"create an API token with scopes at "+authcmd.TokenPage)...)
 	case errors.Is(err, settings.ErrNoCredential):
-		tok, _, err := shared.ReadAPIToken(shared.Input{
+		tok, _, err := authcmd.ReadAPIToken(authcmd.Input{
 			LookupEnv: opts.LookupEnv,
 			Prompter:  opts.Prompter,
 			ErrOut:    opts.IOStreams.ErrOut,
@@ -57,7 +57,7 @@ func (r *run) credentials(ctx context.Context) error {
 	r.cred = rc
 	if r.server == "" && rc.Credential.Kind() == bbapi.KindAccessToken {
 		return errkind.AuthError(errors.New("an access token cannot manage a person's SSH keys"),
-			"setup needs an API token: set "+shared.EnvEmail+" and "+shared.EnvToken+", or run 'bbkey auth login'",
+			"setup needs an API token: set "+authcmd.EnvEmail+" and "+authcmd.EnvToken+", or run 'bbkey auth login'",
 			"for a build server with an access token, use 'bbkey add-access-key'")
 	}
 	wait := bbapi.WithWaitHook(func(w bbapi.Wait) {
@@ -72,7 +72,7 @@ func (r *run) credentials(ctx context.Context) error {
 		return fmt.Errorf("checking the credential with %s: %w", r.b.Describe(), err)
 	}
 	if rc.Credential.Kind() == bbapi.KindAPIToken {
-		if err := shared.RequireScopes(shared.Verified{Scopes: a.Scopes}, shared.SetupScopes, "bbkey setup"); err != nil {
+		if err := authcmd.RequireScopes(a.Scopes, authcmd.SetupScopes, "bbkey setup"); err != nil {
 			return err
 		}
 	}
@@ -181,7 +181,7 @@ func (r *run) storeCredential(ctx context.Context) {
 	}
 	store, err := r.opts.CredStore(ctx, false)
 	if err == nil {
-		err = shared.Store(ctx, store, r.pending, r.now)
+		err = authcmd.Store(ctx, store, "", r.pending, r.now)
 	}
 	if err != nil {
 		r.step("credentials", statusWarning, "the API token was not stored (%v); run 'bbkey auth login' (--insecure-storage without a keychain) to keep it", err)

@@ -23,9 +23,12 @@ const ServerTokenEnv = "BITBUCKET_SERVER_TOKEN"
 
 // ServerTokenHints say, when BITBUCKET_SERVER_TOKEN is set but no Data Center server is
 // selected (the variable naming it forgotten), that the run went to Bitbucket Cloud and
-// how to use the token; nil otherwise.
-func ServerTokenHints(serverTokenSet bool, selected string) []string {
-	if !serverTokenSet || selected != "" {
+// how to use the token. Nil otherwise, and when Cloud was chosen by name (--server cloud).
+func (f *Factory) ServerTokenHints() []string {
+	if f.Getenv(ServerTokenEnv) == "" || strings.EqualFold(pick(f.Globals.Server, f.Getenv("BITBUCKET_SERVER")), settings.CloudServer) {
+		return nil
+	}
+	if s, err := f.Settings(); err != nil || s.Server != "" {
 		return nil
 	}
 	return []string{"BITBUCKET_SERVER_TOKEN is set, but no Data Center server is selected, so this run went to Bitbucket Cloud: add --server URL (or set BITBUCKET_SERVER) to use the token"}
@@ -39,14 +42,7 @@ func (f *Factory) noCredential(server string) error {
 			"set "+ServerTokenEnv+" (or pass --token-file FILE) to an HTTP access token of "+server+", or run 'bbkey auth login --server "+server+"'",
 			"create a personal HTTP access token under your profile picture > Manage account > HTTP access tokens (project and repository tokens work for access keys, not for your own SSH keys)")
 	}
-	var hints []string
-	// Cloud chosen by name (--server cloud) is no forgotten server.
-	if !strings.EqualFold(pick(f.Globals.Server, f.Getenv("BITBUCKET_SERVER")), settings.CloudServer) {
-		if s, err := f.Settings(); err == nil {
-			hints = ServerTokenHints(f.Getenv(ServerTokenEnv) != "", s.Server)
-		}
-	}
-	return errkind.AuthError(settings.ErrNoCredential, append(hints,
+	return errkind.AuthError(settings.ErrNoCredential, append(f.ServerTokenHints(),
 		"run 'bbkey auth login', or set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN (or pass --token-file FILE)",
 		"create an API token with scopes at https://id.atlassian.com/manage-profile/security/api-tokens")...)
 }

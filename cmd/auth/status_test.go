@@ -1,4 +1,4 @@
-package status
+package auth
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
-	"github.com/bbkey/bbkey/cmd/auth/shared"
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
@@ -43,14 +42,11 @@ func runWith(t *testing.T, env map[string]string, store credstore.Store, paths f
 		Paths:      paths,
 		CredStore:  func(context.Context, bool) (credstore.Store, error) { return store, nil },
 	}
-	var got *Options
-	cmd := NewCmdStatus(f, func(o *Options) error { got = o; return nil })
+	cmd := newCmdStatus(f)
 	cmd.SetArgs(args)
 	cmd.SetOut(io.Discard)
-	if err := cmd.Execute(); err != nil {
-		t.Fatal(err)
-	}
-	err := runStatus(t.Context(), got)
+	cmd.SetErr(io.Discard)
+	err := cmd.ExecuteContext(t.Context())
 	return out.String(), errb.String(), err
 }
 
@@ -69,7 +65,7 @@ func TestStatusFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st shared.Status
+	var st Status
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +120,7 @@ func TestStatusNotLoggedIn(t *testing.T) {
 	if apierr.ExitCode(err) != errkind.ExitAuth {
 		t.Fatalf("exit %d (%v), want 4", apierr.ExitCode(err), err)
 	}
-	var st shared.Status
+	var st Status
 	if jerr := json.Unmarshal([]byte(out), &st); jerr != nil || st.LoggedIn || st.Error == "" {
 		t.Errorf("status = %+v (%v)\n%s", st, jerr, out)
 	}
@@ -141,7 +137,7 @@ func TestStatusRefused(t *testing.T) {
 	if apierr.ExitCode(err) != errkind.ExitAuth {
 		t.Fatalf("exit %d (%v), want 4", apierr.ExitCode(err), err)
 	}
-	var st shared.Status
+	var st Status
 	if jerr := json.Unmarshal([]byte(out), &st); jerr != nil || st.LoggedIn || st.Source != "environment" || st.Error == "" {
 		t.Errorf("status = %+v (%v)", st, jerr)
 	}

@@ -1,4 +1,4 @@
-package status
+package auth
 
 import (
 	"encoding/json"
@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
-	"github.com/bbkey/bbkey/cmd/auth/shared"
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
@@ -20,10 +19,10 @@ import (
 	"github.com/bbkey/bbkey/internal/settings"
 )
 
-func runArgs(t *testing.T, env map[string]string, store credstore.Store, args ...string) (shared.Status, string, string, error) {
+func runArgs(t *testing.T, env map[string]string, store credstore.Store, args ...string) (Status, string, string, error) {
 	t.Helper()
 	out, errb, err := runWith(t, env, store, nil, true, args)
-	var st shared.Status
+	var st Status
 	if jerr := json.Unmarshal([]byte(out), &st); jerr != nil {
 		t.Fatalf("stdout is not the status document: %v\n%s", jerr, out)
 	}
@@ -64,7 +63,7 @@ func TestServerStatus(t *testing.T) {
 	}
 
 	// Server b by BITBUCKET_SERVER: a read-only token administers nothing.
-	st, out, errOut, err := runArgs(t, map[string]string{shared.EnvServer: b.DataCenter().ServerURL()}, store)
+	st, out, errOut, err := runArgs(t, map[string]string{EnvServer: b.DataCenter().ServerURL()}, store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +76,7 @@ func TestServerStatus(t *testing.T) {
 	}
 
 	// The environment outranks the stored token.
-	st, _, _, err = runArgs(t, map[string]string{shared.EnvServerToken: "revoked"}, store, "--server", a.DataCenter().ServerURL())
+	st, _, _, err = runArgs(t, map[string]string{EnvServerToken: "revoked"}, store, "--server", a.DataCenter().ServerURL())
 	if apierr.ExitCode(err) != errkind.ExitAuth || st.LoggedIn || st.Source != "environment" || st.Error == "" {
 		t.Errorf("revoked token in the environment: exit %d %v %+v", apierr.ExitCode(err), err, st)
 	}
@@ -107,12 +106,12 @@ func TestServerStatusFromConfig(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"server": "`+srv.DataCenter().ServerURL()+`"}`+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{shared.EnvServerToken: srv.DataCenter().DefaultToken()}
+	env := map[string]string{EnvServerToken: srv.DataCenter().DefaultToken()}
 	for _, kv := range cloud.Env() {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
-	run := func(args ...string) shared.Status {
+	run := func(args ...string) Status {
 		ios, _, out, _ := iostreams.Test()
 		f := &cmdutil.Factory{
 			IOStreams:  ios,
@@ -122,17 +121,13 @@ func TestServerStatusFromConfig(t *testing.T) {
 			HTTPClient: func() *http.Client { return &http.Client{Timeout: 10 * time.Second} },
 			Paths:      func() (settings.Paths, error) { return settings.Paths{Home: dir, ConfigDir: dir}, nil },
 		}
-		var got *Options
-		cmd := NewCmdStatus(f, func(o *Options) error { got = o; return nil })
+		cmd := newCmdStatus(f)
 		cmd.SetArgs(args)
 		cmd.SetOut(io.Discard)
-		if err := cmd.Execute(); err != nil {
+		if err := cmd.ExecuteContext(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if err := runStatus(t.Context(), got); err != nil {
-			t.Fatal(err)
-		}
-		var st shared.Status
+		var st Status
 		if err := json.Unmarshal([]byte(out.String()), &st); err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package status
+package auth
 
 import (
 	"encoding/json"
@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
-	"github.com/bbkey/bbkey/cmd/auth/shared"
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/errkind"
@@ -70,7 +69,7 @@ func TestStatusListsStoredServers(t *testing.T) {
 	b := bbapitest.Start(t, bbapitest.WithDataCenter())
 	c := bbapitest.Start(t, bbapitest.WithDataCenter())
 	env := emuEnv(cloud)
-	env[shared.EnvServerToken] = c.DataCenter().DefaultToken()
+	env[EnvServerToken] = c.DataCenter().DefaultToken()
 	m := newMachine(t, env)
 	m.writeConfig(t, `{"servers": {"`+a.DataCenter().ServerURL()+`": {}}}`)
 	m.stateServers(t, b.DataCenter().ServerURL(), c.DataCenter().ServerURL())
@@ -81,7 +80,7 @@ func TestStatusListsStoredServers(t *testing.T) {
 	if apierr.ExitCode(err) != errkind.ExitAuth {
 		t.Fatalf("exit %d (%v), want 4 for b's refused token\n%s", apierr.ExitCode(err), err, errOut)
 	}
-	var doc shared.Status
+	var doc Status
 	if jerr := json.Unmarshal([]byte(out), &doc); jerr != nil {
 		t.Fatalf("%v\n%s", jerr, out)
 	}
@@ -91,7 +90,7 @@ func TestStatusListsStoredServers(t *testing.T) {
 	if len(doc.Servers) != 2 {
 		t.Fatalf("servers = %+v, want a and b", doc.Servers)
 	}
-	byURL := map[string]shared.Status{}
+	byURL := map[string]Status{}
 	for _, s := range doc.Servers {
 		byURL[s.Server] = s
 	}
@@ -159,7 +158,7 @@ func TestStatusDataCenterOnlyMachine(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	var doc shared.Status
+	var doc Status
 	if jerr := json.Unmarshal([]byte(out), &doc); jerr != nil {
 		t.Fatal(jerr)
 	}

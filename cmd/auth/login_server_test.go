@@ -1,4 +1,4 @@
-package login
+package auth
 
 import (
 	"encoding/json"
@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
-	"github.com/bbkey/bbkey/cmd/auth/shared"
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/errkind"
@@ -75,11 +74,11 @@ func TestServerLoginOneEntryPerServer(t *testing.T) {
 	fx.globals.JSON = true
 
 	// Server a: the token from the environment, the server from --server.
-	fx.env[shared.EnvServerToken] = a.DataCenter().DefaultToken()
+	fx.env[EnvServerToken] = a.DataCenter().DefaultToken()
 	if err := fx.run(t, "--server", a.DataCenter().ServerURL()+"/", "--insecure-storage"); err != nil {
 		t.Fatal(err)
 	}
-	var st shared.Status
+	var st Status
 	if err := json.Unmarshal([]byte(fx.stdout.String()), &st); err != nil {
 		t.Fatalf("%v\n%s", err, fx.stdout.String())
 	}
@@ -90,13 +89,13 @@ func TestServerLoginOneEntryPerServer(t *testing.T) {
 		len(d.MissingPermissions) != 0 {
 		t.Errorf("status = %+v, data_center = %+v", st, d)
 	}
-	if !strings.Contains(fx.stderr.String(), "logged in to "+a.DataCenter().ServerURL()) || !strings.Contains(fx.stderr.String(), "from "+shared.EnvServerToken+" stored in") {
+	if !strings.Contains(fx.stderr.String(), "logged in to "+a.DataCenter().ServerURL()) || !strings.Contains(fx.stderr.String(), "from "+EnvServerToken+" stored in") {
 		t.Errorf("stderr does not name the server:\n%s", fx.stderr.String())
 	}
 
 	// Server b: the token from --token-file, the server from BITBUCKET_SERVER.
-	delete(fx.env, shared.EnvServerToken)
-	fx.env[shared.EnvServer] = b.DataCenter().ServerURL()
+	delete(fx.env, EnvServerToken)
+	fx.env[EnvServer] = b.DataCenter().ServerURL()
 	file := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(file, []byte(b.DataCenter().DefaultToken()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -144,12 +143,12 @@ func TestServerLoginProjectToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx.env[shared.EnvServerToken] = tok
+	fx.env[EnvServerToken] = tok
 	fx.globals.JSON = true
 	if err := fx.run(t, "--server", srv.DataCenter().ServerURL(), "--insecure-storage"); err != nil {
 		t.Fatal(err)
 	}
-	var st shared.Status
+	var st Status
 	if err := json.Unmarshal([]byte(fx.stdout.String()), &st); err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +165,7 @@ func TestServerLoginProjectToken(t *testing.T) {
 func TestServerLoginRefusedTokenStoresNothing(t *testing.T) {
 	fx, dir := dcFixture(t)
 	srv := startDC(t)
-	fx.env[shared.EnvServerToken] = "wrong-dc-token"
+	fx.env[EnvServerToken] = "wrong-dc-token"
 	err := fx.run(t, "--server", srv.DataCenter().ServerURL(), "--insecure-storage")
 	if apierr.ExitCode(err) != errkind.ExitAuth {
 		t.Fatalf("exit %d (%v), want 4", apierr.ExitCode(err), err)
@@ -189,7 +188,7 @@ func TestServerLoginUsage(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"no terminal", []string{"--server", url}, []string{"--token-file", shared.EnvServerToken, url}},
+		{"no terminal", []string{"--server", url}, []string{"--token-file", EnvServerToken, url}},
 		{"email", []string{"--server", url, "--email", "a@b.c"}, []string{"--email"}},
 		{"not a url", []string{"--server", "bitbucket.example.com"}, []string{"want https://host"}},
 		{"credentials in the url", []string{"--server", "https://ada:secret@bitbucket.example.com"}, []string{"credentials do not belong in the url"}},
@@ -238,12 +237,12 @@ func TestServerLoginPrompts(t *testing.T) {
 func TestServerLoginDryRun(t *testing.T) {
 	fx, dir := dcFixture(t)
 	srv := startDC(t)
-	fx.env[shared.EnvServerToken] = srv.DataCenter().DefaultToken()
+	fx.env[EnvServerToken] = srv.DataCenter().DefaultToken()
 	fx.globals.JSON = true
 	if err := fx.run(t, "--server", srv.DataCenter().ServerURL(), "--insecure-storage", "--dry-run"); err != nil {
 		t.Fatal(err)
 	}
-	var st shared.Status
+	var st Status
 	if err := json.Unmarshal([]byte(fx.stdout.String()), &st); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package logout
+package auth
 
 import (
 	"context"
@@ -24,7 +24,7 @@ func TestLogoutDryRun(t *testing.T) {
 	f := &cmdutil.Factory{IOStreams: ios, Globals: &cmdutil.GlobalOptions{JSON: true},
 		LookupEnv: func(string) (string, bool) { return "", false },
 		CredStore: func(context.Context, bool) (credstore.Store, error) { return store, nil }}
-	cmd := NewCmdLogout(f, nil)
+	cmd := newCmdLogout(f)
 	cmd.SetArgs([]string{"--dry-run"})
 	cmd.SetOut(io.Discard)
 	cmd.SetErr(io.Discard)

@@ -1,4 +1,4 @@
-package login
+package auth
 
 import (
 	"context"
@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
-	"github.com/bbkey/bbkey/cmd/auth/shared"
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
@@ -75,15 +74,11 @@ func (fx *fixture) run(t *testing.T, args ...string) error {
 			return fx.store, nil
 		},
 	}
-	var got *Options
-	cmd := NewCmdLogin(f, func(o *Options) error { got = o; return nil })
+	cmd := newCmdLogin(f)
 	cmd.SetArgs(args)
 	cmd.SetOut(io.Discard)
 	cmd.SetErr(io.Discard)
-	if err := cmd.Execute(); err != nil {
-		return err
-	}
-	return runLogin(t.Context(), got)
+	return cmd.ExecuteContext(t.Context())
 }
 
 func TestLoginFromEnvironment(t *testing.T) {
@@ -96,7 +91,7 @@ func TestLoginFromEnvironment(t *testing.T) {
 	if err != nil || sec.Kind != credstore.KindAPIToken || sec.Email != bbapitest.DefaultEmail || string(sec.Secret) != fx.emu.DefaultAPIToken() {
 		t.Fatalf("stored %v, %v", sec, err)
 	}
-	var st shared.Status
+	var st Status
 	if err := json.Unmarshal([]byte(fx.stdout.String()), &st); err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +104,15 @@ func TestLoginFromEnvironment(t *testing.T) {
 	if strings.Contains(fx.stdout.String()+fx.stderr.String(), fx.emu.DefaultAPIToken()) {
 		t.Error("the token was printed")
 	}
+}
+
+// scopeHelpWords are what the token help must name: every scope and the token page.
+func scopeHelpWords() []string {
+	words := []string{TokenPage}
+	for _, s := range Scopes {
+		words = append(words, s.Name)
+	}
+	return words
 }
 
 func TestLoginPrompts(t *testing.T) {
@@ -126,7 +130,7 @@ func TestLoginPrompts(t *testing.T) {
 	if !slices.Equal(fx.prompter.Asked, want) {
 		t.Errorf("asked %q, want %q", fx.prompter.Asked, want)
 	}
-	for _, s := range append(shared.ScopeNames(), shared.TokenPage) {
+	for _, s := range scopeHelpWords() {
 		if !strings.Contains(fx.stderr.String(), s) {
 			t.Errorf("the token help does not mention %s", s)
 		}

@@ -1,4 +1,4 @@
-package logout
+package auth
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bbkey/bbkey/cmd/auth/shared"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/iostreams"
@@ -30,11 +29,11 @@ func TestLogoutServer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	res, errOut := runWith(t, map[string]string{shared.EnvServerToken: "x"}, open, "--server", "HTTPS://A.example.com/")
+	res, errOut := logoutRunWith(t, map[string]string{EnvServerToken: "x"}, open, "--server", "HTTPS://A.example.com/")
 	if !res.Removed || res.Server != a || res.Store != "file" {
 		t.Errorf("result = %+v", res)
 	}
-	if !strings.Contains(errOut, "removed the HTTP access token of "+a) || !strings.Contains(errOut, shared.EnvServerToken+" is still set") {
+	if !strings.Contains(errOut, "removed the HTTP access token of "+a) || !strings.Contains(errOut, EnvServerToken+" is still set") {
 		t.Errorf("stderr:\n%s", errOut)
 	}
 	if _, err := credstore.GetServerToken(ctx, store, a); !errors.Is(err, credstore.ErrNotFound) {
@@ -47,13 +46,13 @@ func TestLogoutServer(t *testing.T) {
 		t.Errorf("the Cloud credential gone: %v", err)
 	}
 	// Again: nothing stored for it is not an error.
-	res, errOut = runWith(t, map[string]string{shared.EnvServer: a}, open)
+	res, errOut = logoutRunWith(t, map[string]string{EnvServer: a}, open)
 	if res.Removed || res.Server != a || !strings.Contains(errOut, "no HTTP access token of "+a) {
 		t.Errorf("second logout: %+v\n%s", res, errOut)
 	}
 }
 
-func runWith(t *testing.T, env map[string]string, open func(context.Context, bool) (credstore.Store, error), args ...string) (Result, string) {
+func logoutRunWith(t *testing.T, env map[string]string, open func(context.Context, bool) (credstore.Store, error), args ...string) (LogoutResult, string) {
 	t.Helper()
 	ios, _, out, errb := iostreams.Test()
 	f := &cmdutil.Factory{
@@ -65,22 +64,18 @@ func runWith(t *testing.T, env map[string]string, open func(context.Context, boo
 		},
 		CredStore: open,
 	}
-	var got *Options
-	cmd := NewCmdLogout(f, func(o *Options) error { got = o; return nil })
+	cmd := newCmdLogout(f)
 	cmd.SetArgs(args)
 	cmd.SetOut(io.Discard)
-	if err := cmd.Execute(); err != nil {
-		t.Fatal(err)
-	}
-	if err := runLogout(t.Context(), got); err != nil {
+	if err := cmd.ExecuteContext(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	return decode(t, out.String()), errb.String()
 }
 
-func decode(t *testing.T, s string) Result {
+func decode(t *testing.T, s string) LogoutResult {
 	t.Helper()
-	var res Result
+	var res LogoutResult
 	if err := json.Unmarshal([]byte(s), &res); err != nil {
 		t.Fatalf("%v\n%s", err, s)
 	}

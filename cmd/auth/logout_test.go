@@ -1,4 +1,4 @@
-package logout
+package auth
 
 import (
 	"context"
@@ -12,9 +12,9 @@ import (
 	"github.com/bbkey/bbkey/internal/credstore/credstoretest"
 )
 
-func run(t *testing.T, env map[string]string, open func(context.Context, bool) (credstore.Store, error)) (Result, string) {
+func logoutRun(t *testing.T, env map[string]string, open func(context.Context, bool) (credstore.Store, error)) (LogoutResult, string) {
 	t.Helper()
-	return runWith(t, env, open)
+	return logoutRunWith(t, env, open)
 }
 
 func TestLogoutKeychain(t *testing.T) {
@@ -26,7 +26,7 @@ func TestLogoutKeychain(t *testing.T) {
 	if err := store.Set(t.Context(), credstore.PassphraseAccount("ada"), credstore.Secret{Kind: credstore.KindPassphrase, Secret: []byte("p")}); err != nil {
 		t.Fatal(err)
 	}
-	res, errOut := run(t, map[string]string{"BITBUCKET_API_TOKEN": "x"}, open)
+	res, errOut := logoutRun(t, map[string]string{"BITBUCKET_API_TOKEN": "x"}, open)
 	if !res.Removed || res.Store != "memory" {
 		t.Errorf("result = %+v", res)
 	}
@@ -41,7 +41,7 @@ func TestLogoutKeychain(t *testing.T) {
 	}
 
 	// Again: nothing to remove is not an error.
-	res, errOut = run(t, nil, open)
+	res, errOut = logoutRun(t, nil, open)
 	if res.Removed || !strings.Contains(errOut, "not logged in") {
 		t.Errorf("second logout: %+v\n%s", res, errOut)
 	}
@@ -53,7 +53,7 @@ func TestLogoutFile(t *testing.T) {
 		return credstore.Open(ctx, credstore.Options{ConfigDir: dir, AllowInsecure: allow, GOOS: "linux", LookupEnv: func(string) (string, bool) { return "", false }})
 	}
 	// Nothing anywhere, no keychain: not logged in.
-	if res, errOut := run(t, nil, open); res.Removed || !strings.Contains(errOut, "not logged in") {
+	if res, errOut := logoutRun(t, nil, open); res.Removed || !strings.Contains(errOut, "not logged in") {
 		t.Errorf("%+v\n%s", res, errOut)
 	}
 	s, err := open(t.Context(), true)
@@ -63,7 +63,7 @@ func TestLogoutFile(t *testing.T) {
 	if err := s.Set(t.Context(), credstore.DefaultAccount, credstore.Secret{Kind: credstore.KindAPIToken, Email: "a@b.c", Secret: []byte("t")}); err != nil {
 		t.Fatal(err)
 	}
-	res, _ := run(t, nil, open)
+	res, _ := logoutRun(t, nil, open)
 	if !res.Removed || res.Store != "file" || res.Path != filepath.Join(dir, credstore.FileName) {
 		t.Errorf("result = %+v", res)
 	}
