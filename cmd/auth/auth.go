@@ -276,3 +276,66 @@ func Store(ctx context.Context, s credstore.Store, server string, cred bbapi.Cre
 	}
 	return nil
 }
+
+// Status is the --json document of `bbkey auth status` and `bbkey auth login` (see
+// docs/auth.md).
+type Status struct {
+	DryRun   bool   `json:"dry_run,omitempty"`
+	LoggedIn bool   `json:"logged_in"`
+	Server   string `json:"server,omitempty"`
+	// Source is where the credential came from: keychain, file, environment or token-file.
+	Source string      `json:"source,omitempty"`
+	Kind   string      `json:"kind,omitempty"`
+	Email  string      `json:"email,omitempty"`
+	User   *StatusUser `json:"user"`
+	// Scopes are what Bitbucket says the credential holds; null when it did not say.
+	Scopes        []string   `json:"scopes"`
+	MissingScopes []string   `json:"missing_scopes"`
+	ExpiresOn     *time.Time `json:"expires_on"`
+	Error         string     `json:"error,omitempty"`
+	DataCenter    *DCStatus  `json:"data_center,omitempty"`
+	// Servers are, in `auth status` with no Bitbucket selected, the Data Center servers
+	// with a stored token, each checked.
+	Servers []Status `json:"servers,omitempty"`
+}
+
+// StatusUser is the Bitbucket account of a credential.
+type StatusUser struct {
+	UUID        string `json:"uuid"`
+	Nickname    string `json:"nickname"`
+	DisplayName string `json:"display_name"`
+	AccountID   string `json:"account_id"`
+}
+
+// name is "Display Name (nickname)", or whichever of the two is known.
+func (u *StatusUser) name() string {
+	switch {
+	case u == nil:
+		return "an unnamed user"
+	case u.DisplayName != "" && u.Nickname != "" && u.DisplayName != u.Nickname:
+		return u.DisplayName + " (" + u.Nickname + ")"
+	case u.DisplayName != "":
+		return u.DisplayName
+	case u.Nickname != "":
+		return u.Nickname
+	}
+	return u.UUID
+}
+
+// DCStatus is what a Data Center token can do (the "data_center" object).
+type DCStatus struct {
+	Version string `json:"version"`
+	// UserType is NORMAL for a personal token, SERVICE for a project or repository token.
+	UserType string `json:"user_type"`
+	// UserKeys: the token may manage its user's own SSH keys (setup, rotate).
+	UserKeys bool `json:"user_keys"`
+	// AdminRepositories and AdminProjects count (up to countCap) where the token may
+	// manage access keys (add-access-key).
+	AdminRepositories int    `json:"admin_repositories"`
+	AdminProjects     int    `json:"admin_projects"`
+	SSHEndpoint       string `json:"ssh_endpoint"`
+	SSHEnabled        bool   `json:"ssh_enabled"`
+	AccessKeysEnabled bool   `json:"access_keys_enabled"`
+	// MissingPermissions are those bbkey uses that the token is known to lack.
+	MissingPermissions []string `json:"missing_permissions"`
+}
