@@ -5,14 +5,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 )
 
 // TestDesignSurface holds the command tree to DESIGN.md: every command, every global
 // flag, every command flag the issues name, no secret taken as a flag value, and the exit
 // codes in `bbkey --help`.
 func TestDesignSurface(t *testing.T) {
-	ios, _, _, _ := iostreams.Test()
+	ios, _, _, _ := iostreamstest.Test()
 	root := NewCmdRoot(NewFactory("test", ios))
 	root.InitDefaultCompletionCmd() // cobra adds it when the command line is executed
 	globals := []string{"json", "debug", "yes", "no-input", "max-wait", "api-url", "ssh-host", "ssh-endpoint", "ssh-host-keys", "token-file"}
@@ -54,7 +54,7 @@ func TestDesignSurface(t *testing.T) {
 		}
 	}
 
-	ios, _, out, _ := iostreams.Test()
+	ios, _, out, _ := iostreamstest.Test()
 	if code := Run(context.Background(), NewFactory("test", ios), []string{"--help"}); code != 0 {
 		t.Fatalf("--help exit %d", code)
 	}
@@ -69,7 +69,7 @@ func TestDesignSurface(t *testing.T) {
 // naming bbkey's commands where the shell's script lists them statically.
 func TestCompletion(t *testing.T) {
 	for _, shell := range []string{"bash", "zsh", "fish", "powershell"} {
-		ios, _, out, errOut := iostreams.Test()
+		ios, _, out, errOut := iostreamstest.Test()
 		if code := Run(context.Background(), NewFactory("test", ios), []string{"completion", shell}); code != 0 {
 			t.Errorf("completion %s: exit %d\n%s", shell, code, errOut)
 			continue

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/bbkey/bbkey/agent"
-	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 	"github.com/bbkey/bbkey/internal/testutil"
 )
 
@@ -42,7 +42,7 @@ func TestFactoryProvidersNeverReturnTypedNil(t *testing.T) {
 			if sock == dead && noUnixSockets {
 				t.Skipf("Wine has no AF_UNIX sockets to leave a dead one (%v)", err)
 			}
-			ios, _, _, _ := iostreams.Test()
+			ios, _, _, _ := iostreamstest.Test()
 			f := NewFactory("test", ios)
 			f.LookupEnv = home.LookupEnv("DBUS_SESSION_BUS_ADDRESS=", "XDG_RUNTIME_DIR=", "SSH_AUTH_SOCK="+sock)
 			ag, err := f.Agent()
@@ -73,7 +73,7 @@ func TestFactoryProvidersNeverReturnTypedNil(t *testing.T) {
 // a hint to report it with --debug, and exit 1; the stack only with --debug.
 func TestRunRecoversFromPanic(t *testing.T) {
 	for _, debug := range []bool{false, true} {
-		ios, _, out, errOut := iostreams.Test()
+		ios, _, out, errOut := iostreamstest.Test()
 		f := NewFactory("test", ios)
 		home := testutil.NewHome(t)
 		f.LookupEnv = home.LookupEnv("DBUS_SESSION_BUS_ADDRESS=", "XDG_RUNTIME_DIR=")

@@ -94,7 +94,7 @@ switches remotes to ` + settings.DefaultSSHHost + `, scrubs leaked secrets, and 
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if g.JSON {
-				f.IOStreams.SetColor(false)
+				f.IOStreams.NoColor = true
 			}
 			if g.MaxWait <= 0 {
 				return errkind.UsageError(errors.New("--max-wait must be positive"), "give a duration such as --max-wait 30s or --max-wait 10m")

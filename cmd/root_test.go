@@ -8,10 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 	"github.com/mitchellh/go-homedir"
 	"github.com/spf13/cobra"
-
-	"github.com/bbkey/bbkey/internal/iostreams"
 )
 
 func TestExpandPathFlags(t *testing.T) {
@@ -52,7 +51,7 @@ func TestRunRendersErrorsOnce(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			ios, _, out, errOut := iostreams.Test()
+			ios, _, out, errOut := iostreamstest.Test()
 			f := NewFactory("test", ios)
 			code := Run(context.Background(), f, tt.args)
 			if code != tt.wantCode || errOut.String() != tt.wantErr || out.String() != tt.wantOut {
@@ -64,7 +63,7 @@ func TestRunRendersErrorsOnce(t *testing.T) {
 
 // With --json, a command that fails before printing its document prints the error as one.
 func TestRunJSONError(t *testing.T) {
-	ios, _, out, _ := iostreams.Test()
+	ios, _, out, _ := iostreamstest.Test()
 	f := NewFactory("test", ios)
 	if code := Run(context.Background(), f, []string{"--json", "--max-wait", "0s", "list"}); code != 2 {
 		t.Fatalf("exit %d", code)

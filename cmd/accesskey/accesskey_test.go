@@ -26,6 +26,7 @@ import (
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/prompt/prompttest"
 	"github.com/bbkey/bbkey/internal/settings"
@@ -45,8 +46,8 @@ type harness struct {
 	env    map[string]string
 	ios    *iostreams.IOStreams
 	stdin  *bytes.Buffer
-	stdout *iostreams.SyncBuffer
-	stderr *iostreams.SyncBuffer
+	stdout *iostreamstest.SyncBuffer
+	stderr *iostreamstest.SyncBuffer
 	agent  *agenttest.Fake
 	f      *cmdutil.Factory
 	pass   string
@@ -64,7 +65,7 @@ func newHarness(t *testing.T, opts ...bbapitest.Option) *harness {
 	if err := os.WriteFile(h.pass, []byte("correct horse battery staple\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h.ios, h.stdin, h.stdout, h.stderr = iostreams.Test()
+	h.ios, h.stdin, h.stdout, h.stderr = iostreamstest.Test()
 	lookup := func(k string) (string, bool) { v, ok := h.env[k]; return v, ok }
 	h.f = &cmdutil.Factory{
 		AppVersion: "test",
@@ -398,7 +399,7 @@ func TestAddInterrupted(t *testing.T) {
 
 func TestAddProgressBarOnATerminal(t *testing.T) {
 	h := newHarness(t)
-	h.ios.SetStderrTTY(true)
+	h.ios.StderrTTY = true
 	if err := h.run(context.Background(), "--repo", "acme/api,acme/web", "--no-passphrase"); err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/cmdutil"
-	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/prompt/prompttest"
 	"github.com/bbkey/bbkey/internal/settings"
@@ -172,7 +172,7 @@ type result struct {
 // --no-input, which are global), through the real cobra command.
 func (f *fixture) audit(args ...string) result {
 	f.t.Helper()
-	ios, _, out, errOut := iostreams.Test()
+	ios, _, out, errOut := iostreamstest.Test()
 	var globals struct{ json, yes, noInput bool }
 	var rest []string
 	for _, a := range args {

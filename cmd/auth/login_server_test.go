@@ -218,8 +218,8 @@ func TestServerLoginUsage(t *testing.T) {
 func TestServerLoginPrompts(t *testing.T) {
 	fx, dir := dcFixture(t)
 	srv := startDC(t)
-	fx.ios.SetStdinTTY(true)
-	fx.ios.SetStderrTTY(true)
+	fx.ios.StdinTTY = true
+	fx.ios.StderrTTY = true
 	fx.prompter.Answers = []string{"   ", "  " + srv.DataCenter().DefaultToken() + "\n"}
 	if err := fx.run(t, "--server", srv.DataCenter().ServerURL(), "--insecure-storage"); err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"github.com/bbkey/bbkey/internal/credstore/credstoretest"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/prompt/prompttest"
 	"github.com/bbkey/bbkey/internal/testutil"
@@ -29,8 +30,8 @@ type fixture struct {
 	emu      *bbapitest.Server
 	env      map[string]string
 	ios      *iostreams.IOStreams
-	stdout   *iostreams.SyncBuffer
-	stderr   *iostreams.SyncBuffer
+	stdout   *iostreamstest.SyncBuffer
+	stderr   *iostreamstest.SyncBuffer
 	globals  *cmdutil.GlobalOptions
 	prompter *prompttest.Fake
 	// store is used unless openStore is set.
@@ -50,7 +51,7 @@ func newFixture(t *testing.T) *fixture {
 		k, v, _ := strings.Cut(kv, "=")
 		fx.env[k] = v
 	}
-	fx.ios, _, fx.stdout, fx.stderr = iostreams.Test()
+	fx.ios, _, fx.stdout, fx.stderr = iostreamstest.Test()
 	return fx
 }
 
@@ -120,8 +121,8 @@ func TestLoginPrompts(t *testing.T) {
 	tok := fx.env["BITBUCKET_API_TOKEN"]
 	delete(fx.env, "BITBUCKET_EMAIL")
 	delete(fx.env, "BITBUCKET_API_TOKEN")
-	fx.ios.SetStdinTTY(true)
-	fx.ios.SetStderrTTY(true)
+	fx.ios.StdinTTY = true
+	fx.ios.StderrTTY = true
 	fx.prompter.Answers = []string{"not an email", bbapitest.DefaultEmail, "  " + tok + "\n"}
 	if err := fx.run(t); err != nil {
 		t.Fatal(err)

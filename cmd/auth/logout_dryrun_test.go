@@ -10,7 +10,7 @@ import (
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/credstore/credstoretest"
-	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 )
 
 // logout changes the keychain, so it takes --dry-run (DESIGN.md: "--dry-run where a
@@ -20,7 +20,7 @@ func TestLogoutDryRun(t *testing.T) {
 	if err := store.Set(t.Context(), credstore.DefaultAccount, credstore.Secret{Kind: credstore.KindAPIToken, Email: "a@b.c", Secret: []byte("t")}); err != nil {
 		t.Fatal(err)
 	}
-	ios, _, out, errb := iostreams.Test()
+	ios, _, out, errb := iostreamstest.Test()
 	f := &cmdutil.Factory{IOStreams: ios, Globals: &cmdutil.GlobalOptions{JSON: true},
 		LookupEnv: func(string) (string, bool) { return "", false },
 		CredStore: func(context.Context, bool) (credstore.Store, error) { return store, nil }}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
-	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 )
 
 // Logging out of one server removes its entry only: the Cloud credential and the other
@@ -54,7 +54,7 @@ func TestLogoutServer(t *testing.T) {
 
 func logoutRunWith(t *testing.T, env map[string]string, open func(context.Context, bool) (credstore.Store, error), args ...string) (LogoutResult, string) {
 	t.Helper()
-	ios, _, out, errb := iostreams.Test()
+	ios, _, out, errb := iostreamstest.Test()
 	f := &cmdutil.Factory{
 		IOStreams: ios,
 		Globals:   &cmdutil.GlobalOptions{JSON: true},

@@ -15,7 +15,7 @@ import (
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/errkind"
-	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 	"github.com/bbkey/bbkey/internal/settings"
 )
 
@@ -112,7 +112,7 @@ func TestServerStatusFromConfig(t *testing.T) {
 		env[k] = v
 	}
 	run := func(args ...string) Status {
-		ios, _, out, _ := iostreams.Test()
+		ios, _, out, _ := iostreamstest.Test()
 		f := &cmdutil.Factory{
 			IOStreams:  ios,
 			Globals:    &cmdutil.GlobalOptions{MaxWait: 5 * time.Second, JSON: true},

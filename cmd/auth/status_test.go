@@ -15,7 +15,7 @@ import (
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/credstore/credstoretest"
 	"github.com/bbkey/bbkey/internal/errkind"
-	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 	"github.com/bbkey/bbkey/internal/settings"
 )
 
@@ -29,7 +29,7 @@ func run(t *testing.T, env map[string]string, store credstore.Store, asJSON bool
 // the run's error.
 func runWith(t *testing.T, env map[string]string, store credstore.Store, paths func() (settings.Paths, error), asJSON bool, args []string) (string, string, error) {
 	t.Helper()
-	ios, _, out, errb := iostreams.Test()
+	ios, _, out, errb := iostreamstest.Test()
 	f := &cmdutil.Factory{
 		IOStreams: ios,
 		Globals:   &cmdutil.GlobalOptions{MaxWait: 5 * time.Second, JSON: asJSON},

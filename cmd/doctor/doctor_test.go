@@ -17,7 +17,7 @@ import (
 	engine "github.com/bbkey/bbkey/internal/doctor"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/gitrun"
-	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/prompt/prompttest"
 	"github.com/bbkey/bbkey/internal/settings"
@@ -25,7 +25,7 @@ import (
 )
 
 func TestPrintReport(t *testing.T) {
-	ios, _, out, _ := iostreams.Test()
+	ios, _, out, _ := iostreamstest.Test()
 	opts := &Options{IO: ios}
 	printReport(opts, []engine.Result{
 		{ID: "a", Title: "ssh agent", Status: engine.OK, Summary: "answers", Details: []string{"not shown for ✓"}},
@@ -51,7 +51,7 @@ func TestPrintReport(t *testing.T) {
 
 // retiredWorld is a home whose only fixable problem is a retired Bitbucket host key in
 // ~/.ssh/known_hosts; no network, no credential, no key.
-func retiredWorld(t *testing.T) (*Options, string, *iostreams.SyncBuffer, *iostreams.SyncBuffer) {
+func retiredWorld(t *testing.T) (*Options, string, *iostreamstest.SyncBuffer, *iostreamstest.SyncBuffer) {
 	t.Helper()
 	testutil.RequireBinary(t, "git")
 	h := testutil.NewHome(t)
@@ -60,7 +60,7 @@ func retiredWorld(t *testing.T) (*Options, string, *iostreams.SyncBuffer, *iostr
 	if err := os.WriteFile(kh, []byte("bitbucket.org "+oldRSA+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ios, _, out, errOut := iostreams.Test()
+	ios, _, out, errOut := iostreamstest.Test()
 	env := h.LookupEnv()
 	now := func() time.Time { return time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC) }
 	opts := &Options{IO: ios, LookupEnv: env, Now: now}

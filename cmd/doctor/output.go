@@ -56,7 +56,7 @@ func mark(opts *Options, s engine.Status) string {
 	case engine.Skipped:
 		m, color = skipMark, "2"
 	}
-	if opts.IO.IsStdoutTTY() && opts.IO.ColorEnabled() {
+	if opts.IO.StdoutTTY && opts.IO.ColorEnabled() {
 		return "\x1b[" + color + "m" + m + "\x1b[0m"
 	}
 	return m

@@ -162,6 +162,6 @@ func runList(ctx context.Context, opts *Options) error {
 	for _, w := range warnings {
 		opts.IO.Warnf("%s", w)
 	}
-	printTable(opts.IO.Out, opts.IO.IsStdoutTTY(), p.Home, list, opts.Now())
+	printTable(opts.IO.Out, opts.IO.StdoutTTY, p.Home, list, opts.Now())
 	return nil
 }

@@ -21,7 +21,7 @@ import (
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/errkind"
-	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
@@ -64,8 +64,8 @@ type fixture struct {
 	emu   *bbapitest.Server
 	agent *agenttest.Fake
 	opts  *Options
-	out   *iostreams.SyncBuffer
-	err   *iostreams.SyncBuffer
+	out   *iostreamstest.SyncBuffer
+	err   *iostreamstest.SyncBuffer
 }
 
 // newFixture puts keys in every place list looks:
@@ -164,7 +164,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 
-	ios, _, out, errOut := iostreams.Test()
+	ios, _, out, errOut := iostreamstest.Test()
 	f := &fixture{home: h, emu: emu, agent: ag, out: out, err: errOut}
 	f.opts = &Options{
 		IO:  ios,
@@ -210,7 +210,7 @@ func golden(t *testing.T, name, got string) {
 
 func TestListTableTerminal(t *testing.T) {
 	f := newFixture(t)
-	f.opts.IO.SetStdoutTTY(true)
+	f.opts.IO.StdoutTTY = true
 	if err := runList(context.Background(), f.opts); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 )
@@ -51,7 +52,7 @@ func TestRemoteDataCenter(t *testing.T) {
 	if err := os.WriteFile(creds, []byte("https://ada:s3cret@git.example.com\nhttps://ada:cloud@bitbucket.org\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ios, _, stdout, _ := iostreams.Test()
+	ios, _, stdout, _ := iostreamstest.Test()
 	o := fx.serverOpts(ios)
 	o.Dirs, o.Scrub = []string{"api"}, true
 	if err := runRemote(context.Background(), o); err != nil {
@@ -81,7 +82,7 @@ func TestRemoteDataCenter(t *testing.T) {
 func TestRemoteDataCenterRefusals(t *testing.T) {
 	fx := newFixture(t)
 	fx.repo("api", "origin", "https://git.example.com/bb/scm/OPS/api.git")
-	ios, _, _, _ := iostreams.Test()
+	ios, _, _, _ := iostreamstest.Test()
 	o := fx.serverOpts(ios)
 	err := runRemote(context.Background(), o)
 	if apierr.ExitCode(err) != errkind.ExitUsage || !strings.Contains(strings.Join(apierr.Hints(err), "\n"), "bbkey setup --server "+dcServer) {

@@ -45,7 +45,7 @@ func printTable(opts *Options, plan *engine.Plan) {
 	}
 	var w io.Writer = opts.IO.Out
 	var tw *tabwriter.Writer
-	if opts.IO.IsStdoutTTY() {
+	if opts.IO.StdoutTTY {
 		tw = tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
 		w = tw
 		fmt.Fprintln(w, "REPOSITORY\tREMOTE\tOLD\tNEW")

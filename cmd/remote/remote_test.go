@@ -14,6 +14,7 @@ import (
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/prompt/prompttest"
 	"github.com/bbkey/bbkey/internal/settings"
@@ -323,10 +324,10 @@ func TestRunRemote(t *testing.T) {
 				tt.setup(fx)
 			}
 			fx.prompt.Answers = tt.answers
-			ios, _, stdout, stderr := iostreams.Test()
-			ios.SetStdoutTTY(tt.tty)
-			ios.SetStdinTTY(tt.tty)
-			ios.SetStderrTTY(tt.tty)
+			ios, _, stdout, stderr := iostreamstest.Test()
+			ios.StdoutTTY = tt.tty
+			ios.StdinTTY = tt.tty
+			ios.StderrTTY = tt.tty
 			o := fx.opts(ios)
 			if tt.opts != nil {
 				tt.opts(o)
@@ -353,7 +354,7 @@ func TestRunRemote(t *testing.T) {
 }
 
 func TestNewCmdRemoteFlags(t *testing.T) {
-	ios, _, _, _ := iostreams.Test()
+	ios, _, _, _ := iostreamstest.Test()
 	f := &cmdutil.Factory{IOStreams: ios, Globals: &cmdutil.GlobalOptions{Yes: true, JSON: true}}
 	var got *Options
 	cmd := NewCmdRemote(f, func(o *Options) error { got = o; return nil })
@@ -378,7 +379,7 @@ func TestPartialFailure(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(b, ".git", "config.lock"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ios, _, _, stderr := iostreams.Test()
+	ios, _, _, stderr := iostreamstest.Test()
 	o := fx.opts(ios)
 	o.Recursive, o.Yes = []string{"."}, true
 	err := runRemote(context.Background(), o)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/errkind"
-	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 )
 
 // A PATH or --recursive DIR that does not exist is a mistake in the command line: exit 2
@@ -27,7 +27,7 @@ func TestMissingPathsAreUsageErrors(t *testing.T) {
 			fx := newFixture(t)
 			fx.repo("a", "origin", "https://bitbucket.org/ws/a.git")
 			writeFile(t, fx.root+"/file", "x")
-			ios, _, stdout, _ := iostreams.Test()
+			ios, _, stdout, _ := iostreamstest.Test()
 			o := fx.opts(ios)
 			o.Yes = true
 			o.Recursive = append(o.Recursive, ".")

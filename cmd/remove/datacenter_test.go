@@ -24,7 +24,7 @@ import (
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/errkind"
-	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/prompt/prompttest"
 	"github.com/bbkey/bbkey/internal/settings"
@@ -59,8 +59,8 @@ type dcRemove struct {
 	work   *keys.Key // this machine's user key: file, agent, server, state
 	oldID  int       // another machine's user key (bbkey:old), no file here
 	ci     *keys.Key // this machine's access key on OPS/api and project OPS
-	stderr *iostreams.SyncBuffer
-	stdout *iostreams.SyncBuffer
+	stderr *iostreamstest.SyncBuffer
+	stdout *iostreamstest.SyncBuffer
 }
 
 func newDCRemove(t *testing.T) *dcRemove {
@@ -150,7 +150,7 @@ func (d *dcRemove) lookup(k string) (string, bool) {
 // run runs `bbkey remove args…` (with --json and --no-input) against the server.
 func (d *dcRemove) run(t *testing.T, yes bool, args ...string) (jsonDoc, error) {
 	t.Helper()
-	ios, _, out, errb := iostreams.Test()
+	ios, _, out, errb := iostreamstest.Test()
 	d.stdout, d.stderr = out, errb
 	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 	f := &cmdutil.Factory{IOStreams: ios, Globals: &cmdutil.GlobalOptions{JSON: true, Yes: yes, NoInput: true}}

@@ -8,14 +8,14 @@ import (
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/errkind"
-	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 )
 
 // Without KEY (or with two) the error says what KEY is and where to find one, not
 // cobra's "accepts 1 arg(s), received 0".
 func TestKeyArgument(t *testing.T) {
 	for _, args := range [][]string{{}, {"a", "b"}} {
-		ios, _, _, _ := iostreams.Test()
+		ios, _, _, _ := iostreamstest.Test()
 		f := &cmdutil.Factory{IOStreams: ios, Globals: &cmdutil.GlobalOptions{}}
 		cmd := NewCmdRemove(f, func(*Options) error { t.Fatal("ran without one KEY"); return nil })
 		cmd.SetArgs(args)

@@ -16,7 +16,7 @@ import (
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/credstore/credstoretest"
 	"github.com/bbkey/bbkey/internal/identity"
-	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/prompt/prompttest"
 	"github.com/bbkey/bbkey/internal/schedule"
@@ -48,8 +48,8 @@ type world struct {
 	prompter  *prompttest.Fake
 	runner    *fakeTimer
 	backend   schedule.Backend
-	stdout    *iostreams.SyncBuffer
-	stderr    *iostreams.SyncBuffer
+	stdout    *iostreamstest.SyncBuffer
+	stderr    *iostreamstest.SyncBuffer
 	passFile  string
 	exe       string
 }
@@ -96,7 +96,7 @@ func (w *world) credStore(context.Context, bool) (credstore.Store, error) {
 
 // options builds the command's Options the way NewCmdRotate does, over the world.
 func (w *world) options() *Options {
-	ios, _, stdout, stderr := iostreams.Test()
+	ios, _, stdout, stderr := iostreamstest.Test()
 	w.stdout, w.stderr = stdout, stderr
 	return &Options{
 		IO:        ios,

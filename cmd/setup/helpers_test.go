@@ -18,6 +18,7 @@ import (
 	"github.com/bbkey/bbkey/internal/credstore/credstoretest"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/prompt/prompttest"
 	"github.com/bbkey/bbkey/internal/settings"
@@ -38,8 +39,8 @@ type fixture struct {
 	home     *testutil.Home
 	env      map[string]string
 	ios      *iostreams.IOStreams
-	stdout   *iostreams.SyncBuffer
-	stderr   *iostreams.SyncBuffer
+	stdout   *iostreamstest.SyncBuffer
+	stderr   *iostreamstest.SyncBuffer
 	agent    *agenttest.Fake
 	noAgent  bool
 	store    *credstoretest.Fake
@@ -71,7 +72,7 @@ func newFixture(t testing.TB, opts ...bbapitest.Option) *fixture {
 		t.Fatal(err)
 	}
 	fx.workDir = t.TempDir()
-	fx.ios, _, fx.stdout, fx.stderr = iostreams.Test()
+	fx.ios, _, fx.stdout, fx.stderr = iostreamstest.Test()
 	return fx
 }
 

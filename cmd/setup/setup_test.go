@@ -438,9 +438,9 @@ func TestSetupPromptsOnTheTerminal(t *testing.T) {
 	delete(fx.env, "BITBUCKET_EMAIL")
 	tok := fx.env["BITBUCKET_API_TOKEN"]
 	delete(fx.env, "BITBUCKET_API_TOKEN")
-	fx.ios.SetStdinTTY(true)
-	fx.ios.SetStderrTTY(true)
-	fx.ios.SetColor(false)
+	fx.ios.StdinTTY = true
+	fx.ios.StderrTTY = true
+	fx.ios.NoColor = true
 	fx.prompter.Answers = []string{
 		bbapitest.DefaultEmail, tok, // credentials
 		"first passphrase", "second passphrase", // differ: asked again
@@ -479,8 +479,8 @@ func (c *cancelAtSecret) Secret(label string) ([]byte, error) {
 func TestSetupCancelAtPassphraseWritesNothing(t *testing.T) {
 	t.Parallel()
 	fx := newFixture(t)
-	fx.ios.SetStdinTTY(true)
-	fx.ios.SetStderrTTY(true)
+	fx.ios.StdinTTY = true
+	fx.ios.StderrTTY = true
 	p := &cancelAtSecret{}
 	f := fx.factory()
 	f.Prompter = func() prompt.Prompter { return p }

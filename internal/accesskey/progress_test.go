@@ -8,7 +8,7 @@ import (
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/bulk"
-	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/state"
 )
@@ -22,7 +22,7 @@ func repo(slug string) state.Target {
 }
 
 func TestProgressPlainLines(t *testing.T) {
-	ios, _, _, stderr := iostreams.Test()
+	ios, _, _, stderr := iostreamstest.Test()
 	clk := &stepClock{t: time.Unix(0, 0)}
 	p := bulk.NewProgress(ios, 4, clk.now, nil)
 	p.Finished(Line(Result{Target: repo("a"), Status: provision.Added}), 1, 0)
@@ -47,9 +47,9 @@ func TestProgressPlainLines(t *testing.T) {
 }
 
 func TestProgressBar(t *testing.T) {
-	ios, _, _, stderr := iostreams.Test()
-	ios.SetStderrTTY(true)
-	ios.SetColor(false)
+	ios, _, _, stderr := iostreamstest.Test()
+	ios.StderrTTY = true
+	ios.NoColor = true
 	clk := &stepClock{t: time.Unix(0, 0)}
 	p := bulk.NewProgress(ios, 4, clk.now, nil)
 	clk.t = clk.t.Add(10 * time.Second)

@@ -42,7 +42,7 @@ func NewProgress(io *iostreams.IOStreams, total int, now func() time.Time, calls
 	if now == nil {
 		now = time.Now
 	}
-	p := &Progress{io: io, total: total, now: now, tty: io.IsStderrTTY(), start: now(), calls: calls}
+	p := &Progress{io: io, total: total, now: now, tty: io.StderrTTY, start: now(), calls: calls}
 	if p.tty && total > 0 {
 		p.mu.Lock()
 		p.draw()

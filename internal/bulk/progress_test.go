@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 )
 
 // With a call counter the bar and the plain lines carry the calls made and the time left
@@ -16,7 +17,7 @@ func TestProgressCalls(t *testing.T) {
 	calls := 0
 	counter := func() int { return calls }
 
-	ios, _, _, stderr := iostreams.Test()
+	ios, _, _, stderr := iostreamstest.Test()
 	p := NewProgress(ios, 4, now, counter)
 	clock, calls = clock.Add(2*time.Second), 3
 	p.Finished(Line{Mark: iostreams.MarkOK, Text: "acme/api: 2 keys", Count: true}, 1, 0)
@@ -27,8 +28,8 @@ func TestProgressCalls(t *testing.T) {
 		t.Errorf("plain:\n%q\nwant\n%q", got, want)
 	}
 
-	ios, _, _, stderr = iostreams.Test()
-	ios.SetStderrTTY(true)
+	ios, _, _, stderr = iostreamstest.Test()
+	ios.StderrTTY = true
 	clock, calls = time.Unix(0, 0), 2
 	p = NewProgress(ios, 4, now, counter)
 	clock, calls = clock.Add(5*time.Second), 5

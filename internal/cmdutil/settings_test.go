@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/bbkey/bbkey/internal/apierr"
-	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/testutil"
 	"github.com/bbkey/bbkey/internal/text"
@@ -17,7 +17,7 @@ import (
 
 func testFactory(t *testing.T, env map[string]string) *Factory {
 	dir := t.TempDir()
-	ios, _, _, _ := iostreams.Test()
+	ios, _, _, _ := iostreamstest.Test()
 	return &Factory{
 		IOStreams: ios,
 		Globals:   &GlobalOptions{},

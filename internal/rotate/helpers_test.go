@@ -18,6 +18,7 @@ import (
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/state"
@@ -38,7 +39,7 @@ type fixture struct {
 	settings settings.Settings
 	api      *bbapi.Client
 	agent    *agenttest.Fake
-	stderr   *iostreams.SyncBuffer
+	stderr   *iostreamstest.SyncBuffer
 	io       *iostreams.IOStreams
 	env      map[string]string
 	exits    []int
@@ -60,7 +61,7 @@ func newFixture(t testing.TB, opts ...bbapitest.Option) *fixture {
 		t.Fatal(err)
 	}
 	f.api = api
-	ios, _, _, stderr := iostreams.Test()
+	ios, _, _, stderr := iostreamstest.Test()
 	f.io, f.stderr = ios, stderr
 	return f
 }
