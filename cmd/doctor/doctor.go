@@ -1,15 +1,8 @@
-// Package doctor is `bbkey doctor`: it runs every check of internal/doctor and prints
-// one line per check with ✓ (passed), ! (a warning), ✗ (failed) or - (skipped because a
-// check it depends on did not pass); each problem is followed by its cause and the exact
-// fix. --fix applies the safe fixes, asking first on a terminal, and checks again.
-//
-// Terminal contract: the report is the command's data and goes to stdout (plain marks,
-// no colour, when stdout is not a terminal), or as one JSON document with --json; the
-// fixes being applied and the final verdict go to stderr. Exit 0 when no check failed
-// (warnings pass), 1 when one did, 2 when --fix was declined or needed --yes.
-//
-// The --json document (docs/doctor.md) is {"ok", "checks", "fixes", "changed_files"};
-// with --fix, "checks" are those of the second run, after the fixes.
+// Package doctor is `bbkey doctor`: it runs the checks of internal/doctor and prints one
+// line per check (✓ passed, ! warning, ✗ failed, - skipped) with each problem's cause and
+// fix to stdout, or the --json document of docs/doctor.md; the fixes being applied and
+// the verdict go to stderr. Exit 0 when no check failed, 1 when one did, 2 when --fix was
+// declined or needed --yes.
 package doctor
 
 import (
@@ -64,24 +57,12 @@ func NewCmdDoctor(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Diagnose what stands between you and a working git fetch over SSH",
-		Long: `Check, one line each, everything git over SSH to Bitbucket depends on:
+		Long: `Check, one line each, everything git over SSH to Bitbucket depends on: the
+credential and its scopes, secrets left on disk, the key files, the agent, the ssh config,
+the network path and the host keys, the remotes of the repository here, each Data Center
+server bbkey knows, and an SSH handshake with the key (docs/doctor.md lists every check).
 
-  credential   present, where stored (keychain, or a clear-text file), valid, its scopes,
-               expiry
-  secrets      Bitbucket secrets left in remote URLs, ~/.git-credentials, .netrc/_netrc,
-               git's store helper; app passwords (dead since 2026-07-28)
-  key          files present, permissions, passphrase, age against policy, on Bitbucket
-  agent        reachable, key loaded; on Windows, git using its own ssh
-  ssh config   the Include line first in ~/.ssh/config, bbkey's Host blocks, and what
-               ssh -G resolves for the host
-  network      DNS, TCP to the endpoint, the altssh.bitbucket.org:443 fallback, the
-               endpoint's host key against the pins, retired 2023 keys in ~/.ssh/known_hosts
-  remotes      HTTPS and old-host SSH Bitbucket remotes of the repository here
-  proof        an SSH handshake with the key
-
-Each problem comes with its cause and the exact fix. --fix applies the safe ones
-(permissions, the ssh config and pins, loading the key into the agent, rewriting remotes,
-scrubbing stored secrets with backups, removing retired host keys with a backup), asking
+Each problem comes with its cause and the exact fix. --fix applies the safe ones, asking
 first unless --yes, then checks again. Exit 0 when no check failed, 1 otherwise.`,
 		Example: `  bbkey doctor
   bbkey doctor --fix
@@ -176,7 +157,7 @@ func runDoctor(ctx context.Context, opts *Options) error {
 	results := engine.Run(ctx, env, checksFor(env))
 	fixes := engine.Fixes(results)
 	if !opts.Fix || len(fixes) == 0 || opts.DryRun {
-		err := verdict(opts, results, fixes, nil)
+		err := verdict(opts, results, fixes)
 		switch {
 		case opts.Fix && len(fixes) == 0 && err != nil:
 			opts.IO.Step(iostreams.MarkWarn, "Nothing here is safe for --fix to repair: follow the fix under each ✗")
@@ -195,7 +176,7 @@ func runDoctor(ctx context.Context, opts *Options) error {
 	if !opts.Yes {
 		if opts.NoInput {
 			if opts.JSON {
-				printJSONDoc(opts, results, fixes, nil)
+				printJSONDoc(opts, results, fixes)
 			}
 			return errkind.UsageError(fmt.Errorf("%d %s to apply: nothing changed without confirmation", len(fixes), text.Plural(len(fixes), "fix", "fixes")),
 				"re-run with --yes to apply them")
@@ -213,15 +194,8 @@ func runDoctor(ctx context.Context, opts *Options) error {
 		}
 	}
 	testhook.Pause(ctx, opts.LookupEnv, "doctor:checked")
-	var changed []string
 	for _, f := range fixes {
-		files, err := f.Apply(ctx)
-		for _, c := range files {
-			if !slices.Contains(changed, c) {
-				changed = append(changed, c)
-			}
-		}
-		if err != nil {
+		if _, err := f.Apply(ctx); err != nil {
 			opts.IO.Step(iostreams.MarkFail, "Could not %s: %v", f.Description, err)
 			continue
 		}
@@ -236,7 +210,7 @@ func runDoctor(ctx context.Context, opts *Options) error {
 		fmt.Fprintln(opts.IO.Out)
 		fmt.Fprintln(opts.IO.Out, "After the fixes:")
 	}
-	return verdict(opts, final, fixes, changed)
+	return verdict(opts, final, fixes)
 }
 
 // checksFor are the checks of this machine: all of them, but without Bitbucket Cloud's

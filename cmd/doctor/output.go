@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	engine "github.com/bbkey/bbkey/internal/doctor"
@@ -14,9 +15,9 @@ import (
 )
 
 // verdict prints the (final) report and turns failed checks into exit 1.
-func verdict(opts *Options, results []engine.Result, fixes []*engine.Fix, changed []string) error {
+func verdict(opts *Options, results []engine.Result, fixes []*engine.Fix) error {
 	if opts.JSON {
-		printJSONDoc(opts, results, fixes, changed)
+		printJSONDoc(opts, results, fixes)
 	} else {
 		printReport(opts, results)
 	}
@@ -94,21 +95,18 @@ type jsonDoc struct {
 	ChangedFiles []string        `json:"changed_files"`
 }
 
-func printJSONDoc(opts *Options, results []engine.Result, fixes []*engine.Fix, changed []string) {
-	doc := jsonDoc{OK: true, Checks: results, Fixes: fixes, ChangedFiles: changed}
+// printJSONDoc writes the --json document; changed_files are those of every fix applied.
+func printJSONDoc(opts *Options, results []engine.Result, fixes []*engine.Fix) {
+	doc := jsonDoc{OK: true, Checks: append([]engine.Result{}, results...), Fixes: append([]*engine.Fix{}, fixes...), ChangedFiles: []string{}}
 	for _, r := range results {
-		if r.Status == engine.Fail {
-			doc.OK = false
+		doc.OK = doc.OK && r.Status != engine.Fail
+	}
+	for _, f := range fixes {
+		for _, c := range f.ChangedFiles {
+			if !slices.Contains(doc.ChangedFiles, c) {
+				doc.ChangedFiles = append(doc.ChangedFiles, c)
+			}
 		}
-	}
-	if doc.Checks == nil {
-		doc.Checks = []engine.Result{}
-	}
-	if doc.Fixes == nil {
-		doc.Fixes = []*engine.Fix{}
-	}
-	if doc.ChangedFiles == nil {
-		doc.ChangedFiles = []string{}
 	}
 	writeJSON(opts.IO.Out, doc)
 }
