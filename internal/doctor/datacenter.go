@@ -6,7 +6,6 @@ package doctor
 // proof over SSH with each key. They report nothing on a machine without a server.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,8 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/backend"
@@ -94,60 +91,46 @@ func checkDCToken(_ context.Context, e *Env, _ Deps) Result {
 func checkDCHostKey(ctx context.Context, e *Env, _ Deps) Result {
 	var fs []finding
 	for _, s := range e.dc() {
-		setup := "bbkey setup --server " + s.URL
-		switch {
-		case s.Entry == nil:
-			fs = append(fs, finding{Skipped, s.URL + ": no key on this server yet", "", ""})
-			continue
-		case s.Backend == nil:
-			fs = append(fs, finding{Skipped, s.URL + ": the server could not be asked", "", ""})
-			continue
-		}
-		pinned, err := identity.ServerPins(s.Entry)
-		if err != nil || len(pinned.Keys) == 0 {
-			fs = append(fs, finding{Fail, fmt.Sprintf("%s: no host key is pinned for %s", s.URL, s.Entry.SSHHost),
-				"ssh refuses a host it has no pinned key for (StrictHostKeyChecking yes)", setup})
-			continue
-		}
-		cur, err := s.Backend.SSH(ctx)
-		var he *backend.HostKeyError
-		switch {
-		case errors.As(err, &he) && he.Err == nil:
-			fs = append(fs, finding{Fail, fmt.Sprintf("%s: the SSH server presents %s, which is not the key the server's HTTPS settings (GET /rest/ssh/latest/settings) name (%s)", s.URL, strings.Join(he.Seen, " and "), he.Fingerprint),
-				"something between you and the server answers SSH in its place, or its host key changed without its settings",
-				"do not trust it: ask the server's administrators which host key is right"})
-			continue
-		case err != nil:
-			fs = append(fs, finding{Fail, fmt.Sprintf("%s: %v", s.URL, err), "", apierr.FirstHint(err, "bbkey doctor --debug")})
-			continue
-		}
-		if !sameKeys(cur.Pins.Keys, pinned.Keys) {
-			fs = append(fs, finding{Fail, fmt.Sprintf("%s: the server now vouches for %s; bbkey pinned %s", s.URL, strings.Join(hostkeys.Fingerprints(cur.Pins.Keys), ", "), strings.Join(hostkeys.Fingerprints(pinned.Keys), ", ")),
-				"the server's host key changed since setup pinned it (ssh will refuse it)",
-				"confirm the change with the server's administrators, then: " + setup})
-			continue
-		}
-		if cur.Host != s.Entry.SSHHost || cur.Port != s.Entry.SSHPort {
-			fs = append(fs, finding{Warn, fmt.Sprintf("%s: its SSH settings now name %s, bbkey recorded %s", s.URL, net.JoinHostPort(cur.Host, strconv.Itoa(cur.Port)), net.JoinHostPort(s.Entry.SSHHost, strconv.Itoa(s.Entry.SSHPort))),
-				"remotes and the Host block still use the old SSH address", setup})
-			continue
-		}
-		fs = append(fs, finding{OK, fmt.Sprintf("%s: %s pinned for %s, as its settings say", s.URL, strings.Join(hostkeys.Fingerprints(pinned.Keys), ", "), s.Entry.SSHHost), "", ""})
+		fs = append(fs, dcHostKey(ctx, s))
 	}
 	return fold(fs, "each Data Center server's pinned host key is the one its settings vouch for")
 }
 
-// sameKeys reports whether every key of a is among b.
-func sameKeys(a, b []ssh.PublicKey) bool {
-	if len(a) == 0 {
-		return false
+// dcHostKey compares the host key pinned for a server with the one its settings vouch for.
+func dcHostKey(ctx context.Context, s *dcServer) finding {
+	setup := "bbkey setup --server " + s.URL
+	switch {
+	case s.Entry == nil:
+		return finding{Skipped, s.URL + ": no key on this server yet", "", ""}
+	case s.Backend == nil:
+		return finding{Skipped, s.URL + ": the server could not be asked", "", ""}
 	}
-	for _, k := range a {
-		if !slices.ContainsFunc(b, func(p ssh.PublicKey) bool { return bytes.Equal(p.Marshal(), k.Marshal()) }) {
-			return false
-		}
+	pinned, err := identity.ServerPins(s.Entry)
+	if err != nil || len(pinned.Keys) == 0 {
+		return finding{Fail, fmt.Sprintf("%s: no host key is pinned for %s", s.URL, s.Entry.SSHHost),
+			"ssh refuses a host it has no pinned key for (StrictHostKeyChecking yes)", setup}
 	}
-	return true
+	cur, err := s.Backend.SSH(ctx)
+	var he *backend.HostKeyError
+	switch {
+	case errors.As(err, &he) && he.Err == nil:
+		return finding{Fail, fmt.Sprintf("%s: the SSH server presents %s, which is not the key the server's HTTPS settings (GET /rest/ssh/latest/settings) name (%s)", s.URL, strings.Join(he.Seen, " and "), he.Fingerprint),
+			"something between you and the server answers SSH in its place, or its host key changed without its settings",
+			"do not trust it: ask the server's administrators which host key is right"}
+	case err != nil:
+		return finding{Fail, fmt.Sprintf("%s: %v", s.URL, err), "", apierr.FirstHint(err, "bbkey doctor --debug")}
+	}
+	now, was := hostkeys.Fingerprints(cur.Pins.Keys), hostkeys.Fingerprints(pinned.Keys)
+	if len(now) == 0 || slices.ContainsFunc(now, func(fp string) bool { return !slices.Contains(was, fp) }) {
+		return finding{Fail, fmt.Sprintf("%s: the server now vouches for %s; bbkey pinned %s", s.URL, strings.Join(now, ", "), strings.Join(was, ", ")),
+			"the server's host key changed since setup pinned it (ssh will refuse it)",
+			"confirm the change with the server's administrators, then: " + setup}
+	}
+	if cur.Host != s.Entry.SSHHost || cur.Port != s.Entry.SSHPort {
+		return finding{Warn, fmt.Sprintf("%s: its SSH settings now name %s, bbkey recorded %s", s.URL, net.JoinHostPort(cur.Host, strconv.Itoa(cur.Port)), net.JoinHostPort(s.Entry.SSHHost, strconv.Itoa(s.Entry.SSHPort))),
+			"remotes and the Host block still use the old SSH address", setup}
+	}
+	return finding{OK, fmt.Sprintf("%s: %s pinned for %s, as its settings say", s.URL, strings.Join(was, ", "), s.Entry.SSHHost), "", ""}
 }
 
 func checkDCHostBlock(ctx context.Context, e *Env, _ Deps) Result {
@@ -163,41 +146,42 @@ func checkDCHostBlock(ctx context.Context, e *Env, _ Deps) Result {
 	if _, err := e.sshBinary(); err != nil {
 		return noSSH
 	}
-	sync := "bbkey doctor --fix (rewrites bbkey's ssh config from its state)"
 	for _, s := range servers {
-		if s.Entry == nil {
-			continue
+		if s.Entry != nil {
+			fs = append(fs, dcHostBlock(ctx, e, s, sr))
 		}
-		want, ok := sshconfig.Find(sr.Blocks, s.Entry.SSHHost)
-		if !ok {
-			fs = append(fs, finding{Fail, fmt.Sprintf("%s: no Host block for %s", s.URL, s.Entry.SSHHost), "ssh would not use bbkey's key, port or pinned host key for the server", sync})
-			continue
-		}
-		got, diffs, err := resolveDiffs(ctx, e, want)
-		if err != nil {
-			fs = append(fs, finding{Fail, fmt.Sprintf("%s: %v", s.URL, err), "ssh cannot read its configuration", "fix the line ssh names above in your ssh config"})
-			continue
-		}
-		drift := changedFile(sr, hostkeys.Path(e.Paths.SSHDir)) || changedFile(sr, sshconfig.FilesIn(e.Paths.SSHDir).Managed)
-		switch {
-		case len(diffs) > 0 && drift:
-			fs = append(fs, finding{Fail, fmt.Sprintf("%s: ssh -G %s resolves %s: bbkey's ssh config or pinned keys differ from its state", s.URL, want.Alias, strings.Join(diffs, ", ")),
-				"bbkey's files were edited by hand, or written by an older bbkey", sync})
-			continue
-		case len(diffs) > 0:
-			fs = append(fs, finding{Fail, fmt.Sprintf("%s: ssh -G %s resolves %s", s.URL, want.Alias, strings.Join(diffs, ", ")), overridden, overrideFix(want.Alias)})
-			continue
-		case drift:
-			fs = append(fs, finding{Warn, fmt.Sprintf("%s: bbkey's ssh config or pinned keys differ from its state", s.URL), "edited by hand, or written by an older bbkey", sync})
-			continue
-		}
-		fs = append(fs, finding{OK, fmt.Sprintf("%s: ssh -G %s → %s:%d with %s", s.URL, want.Alias, got.HostName, got.Port, got.IdentityFile), "", ""})
 	}
 	r := fold(fs, "ssh resolves each Data Center server's Host block as bbkey wrote it")
-	if slices.ContainsFunc(fs, func(f finding) bool { return f.fix == sync }) {
+	if slices.ContainsFunc(fs, func(f finding) bool { return f.fix == syncHint }) {
 		r.fixes = []*Fix{syncFix(e)}
 	}
 	return r
+}
+
+const syncHint = "bbkey doctor --fix (rewrites bbkey's ssh config from its state)"
+
+// dcHostBlock compares what ssh -G resolves for a server's Host block with what bbkey
+// wrote, and bbkey's files with its state.
+func dcHostBlock(ctx context.Context, e *Env, s *dcServer, sr identity.Result) finding {
+	want, ok := sshconfig.Find(sr.Blocks, s.Entry.SSHHost)
+	if !ok {
+		return finding{Fail, fmt.Sprintf("%s: no Host block for %s", s.URL, s.Entry.SSHHost), "ssh would not use bbkey's key, port or pinned host key for the server", syncHint}
+	}
+	got, diffs, err := resolveDiffs(ctx, e, want)
+	if err != nil {
+		return finding{Fail, fmt.Sprintf("%s: %v", s.URL, err), "ssh cannot read its configuration", "fix the line ssh names above in your ssh config"}
+	}
+	drift := changedFile(sr, hostkeys.Path(e.Paths.SSHDir)) || changedFile(sr, sshconfig.FilesIn(e.Paths.SSHDir).Managed)
+	switch {
+	case len(diffs) > 0 && drift:
+		return finding{Fail, fmt.Sprintf("%s: ssh -G %s resolves %s: bbkey's ssh config or pinned keys differ from its state", s.URL, want.Alias, strings.Join(diffs, ", ")),
+			"bbkey's files were edited by hand, or written by an older bbkey", syncHint}
+	case len(diffs) > 0:
+		return finding{Fail, fmt.Sprintf("%s: ssh -G %s resolves %s", s.URL, want.Alias, strings.Join(diffs, ", ")), overridden, overrideFix(want.Alias)}
+	case drift:
+		return finding{Warn, fmt.Sprintf("%s: bbkey's ssh config or pinned keys differ from its state", s.URL), "edited by hand, or written by an older bbkey", syncHint}
+	}
+	return finding{OK, fmt.Sprintf("%s: ssh -G %s → %s:%d with %s", s.URL, want.Alias, got.HostName, got.Port, got.IdentityFile), "", ""}
 }
 
 func checkDCProof(ctx context.Context, e *Env, deps Deps) Result {

@@ -29,23 +29,18 @@ const (
 	notApplicable Status = "n/a"
 )
 
-// Result is what one check found.
+// Result is what one check found: its stable ID and Title, the one-line Summary,
+// Details (each file, key or remote concerned), and for a problem its Cause and the
+// exact Fix; Fixable when `bbkey doctor --fix` repairs it.
 type Result struct {
-	// ID names the check, stable across versions ("key-permissions").
-	ID string `json:"id"`
-	// Title is the check's short human name ("key permissions").
-	Title  string `json:"title"`
-	Status Status `json:"status"`
-	// Summary is the one line printed after the mark.
-	Summary string `json:"summary"`
-	// Details are further lines: each file, key or remote concerned.
+	ID      string   `json:"id"`
+	Title   string   `json:"title"`
+	Status  Status   `json:"status"`
+	Summary string   `json:"summary"`
 	Details []string `json:"details,omitempty"`
-	// Cause says why the problem matters or how it usually happens.
-	Cause string `json:"cause,omitempty"`
-	// Fix is the exact command or action that repairs the problem.
-	Fix string `json:"fix,omitempty"`
-	// Fixable is set when `bbkey doctor --fix` repairs it.
-	Fixable bool `json:"fixable"`
+	Cause   string   `json:"cause,omitempty"`
+	Fix     string   `json:"fix,omitempty"`
+	Fixable bool     `json:"fixable"`
 
 	fixes []*Fix
 }
@@ -159,12 +154,10 @@ func Run(ctx context.Context, e *Env, checks []Check) []Result {
 			defer close(done[i])
 			deps := Deps{}
 			for _, d := range c.Deps {
-				j, ok := index[d]
-				if !ok {
-					continue
+				if j, ok := index[d]; ok {
+					<-done[j]
+					deps[d] = results[j]
 				}
-				<-done[j]
-				deps[d] = results[j]
 			}
 			results[i] = runOne(ctx, e, c, deps)
 		})

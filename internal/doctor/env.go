@@ -27,16 +27,11 @@ import (
 	"github.com/bbkey/bbkey/keys"
 )
 
-// Timeouts bound the checks by kind.
+// Timeouts bound the checks by kind: Network each DNS lookup, TCP dial and host-key
+// handshake; API the Bitbucket REST calls of a check; Proof the SSH proof of one key;
+// Local the checks that only read files or ask local programs.
 type Timeouts struct {
-	// Network bounds DNS, TCP and the host-key handshake (each).
-	Network time.Duration
-	// API bounds the Bitbucket REST calls of a check.
-	API time.Duration
-	// Proof bounds the SSH proof of one key.
-	Proof time.Duration
-	// Local bounds checks that only read files or ask local programs.
-	Local time.Duration
+	Network, API, Proof, Local time.Duration
 }
 
 // DefaultTimeouts keep a run within seconds with the network down.
@@ -55,33 +50,28 @@ type Env struct {
 	// GOOS selects the operating system's checks ("": runtime.GOOS).
 	GOOS string
 
-	// Credential resolves the Bitbucket credential (Factory.ResolveCredential).
+	// Credential, NewClient: the Cloud credential and its client (the Factory's).
 	Credential func(context.Context) (settings.ResolvedCredential, error)
-	// NewClient builds a Bitbucket client for a credential (Factory.NewAPIClient).
-	NewClient func(bbapi.Credential) (*bbapi.Client, error)
-	// ServerBackend resolves a Data Center server's token and builds its Backend
-	// (Factory.ServerBackend); nil leaves the servers unchecked.
+	NewClient  func(bbapi.Credential) (*bbapi.Client, error)
+	// ServerBackend builds a Data Center server's Backend with its token; nil leaves
+	// the servers unchecked.
 	ServerBackend func(ctx context.Context, server string) (backend.Backend, error)
 	// CredStore opens the secret store, to read when the stored credential was saved.
 	CredStore func(ctx context.Context) (credstore.Store, error)
-	// Agent connects to the user's agent.
-	Agent func() (agent.Agent, error)
+	Agent     func() (agent.Agent, error)
 	// AgentService reads the Windows ssh-agent service's state (nil: agent.QueryService).
 	AgentService func() (agent.ServiceState, error)
-	// Passphrase unlocks keys without asking (file or environment only): the proof uses
-	// it for a key that is not in the agent.
-	Passphrase secret.Source
-	// FixPassphrase unlocks keys for --fix (it may ask at the terminal).
-	FixPassphrase secret.Source
+	// Passphrase unlocks keys for the proof without asking (file or environment);
+	// FixPassphrase for --fix, which may ask at the terminal.
+	Passphrase, FixPassphrase secret.Source
 	// PersistSettings records the run's settings when a fix rewrites the ssh config, so
 	// a switch of endpoint (--ssh-endpoint with --fix) sticks.
 	PersistSettings func(settings.Settings) (string, error)
 
-	// SSH is the ssh binary for `ssh -G` ("": found on PATH).
-	SSH string
-	// Dial opens TCP connections (nil: net.Dialer).
-	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
-	// LookupHost resolves names (nil: net.DefaultResolver).
+	// SSH is the ssh binary for `ssh -G` ("": found on PATH); Dial and LookupHost
+	// default to the net package's.
+	SSH        string
+	Dial       func(ctx context.Context, network, addr string) (net.Conn, error)
 	LookupHost func(ctx context.Context, host string) ([]string, error)
 	// Fallback is the endpoint to try when the configured one is blocked
 	// (altssh.bitbucket.org:443 for Bitbucket's default endpoint); "" probes none.
