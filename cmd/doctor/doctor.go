@@ -107,7 +107,10 @@ func newEnv(f *cmdutil.Factory, opts *Options) (*engine.Env, error) {
 	e := &engine.Env{
 		Settings: s, Paths: p, Now: f.Now, Getenv: f.Getenv, Git: f.Git, WorkDir: wd,
 		Credential: f.ResolveCredential, Agent: f.Agent, PersistSettings: f.PersistSettings,
-		NewClient: func(c bbapi.Credential) (*bbapi.Client, error) { return f.NewAPIClient(c, bbapi.WithMaxWait(wait)) },
+		Cloud: func(c bbapi.Credential) (backend.Backend, error) {
+			client, err := f.NewAPIClient(c, bbapi.WithMaxWait(wait))
+			return backend.NewCloud(client, s), err
+		},
 		CredStore: func(ctx context.Context) (credstore.Store, error) { return f.CredStore(ctx, true) },
 		ServerBackend: func(ctx context.Context, server string) (backend.Backend, error) {
 			b, _, err := f.BackendFor(ctx, server)

@@ -58,11 +58,7 @@ func checkCredential(ctx context.Context, e *Env, _ Deps) Result {
 	if err != nil {
 		return credentialFailure(e, ui, err)
 	}
-	name := ui.User.DisplayName
-	if ui.User.Nickname != "" {
-		name += " (" + ui.User.Nickname + ")"
-	}
-	r := Result{Status: OK, Summary: fmt.Sprintf("%s from %s, valid for %s", ui.Cred.Credential, sourceName(ui.Cred.Source), name)}
+	r := Result{Status: OK, Summary: fmt.Sprintf("%s from %s, valid for %s", ui.Cred.Credential, sourceName(ui.Cred.Source), ui.User.Display())}
 	if ui.Cred.Source == settings.SourceFileStore {
 		r.Status = Warn
 		r.Details = append(r.Details, fmt.Sprintf("stored in a clear-text file: %s", filepath.Join(e.Paths.ConfigDir, credstore.FileName)))
@@ -168,13 +164,13 @@ func checkScopes(_ context.Context, e *Env, deps Deps) Result {
 	if kind == bbapi.KindOAuth {
 		need, what = [3][]string{{"account:write"}, {"repository:admin"}, {"project:admin"}}, "the OAuth consumer"
 	}
-	if ui.Scopes == nil {
+	if ui.User.Scopes == nil {
 		return Result{Status: OK, Summary: "Bitbucket did not list the scopes of " + what + "; each is checked when it is used"}
 	}
 	var missing []string
 	for i, use := range uses {
 		for _, sc := range need[i] {
-			if use && !slices.Contains(ui.Scopes, sc) {
+			if use && !slices.Contains(ui.User.Scopes, sc) {
 				missing = append(missing, sc)
 			}
 		}
@@ -189,9 +185,9 @@ func checkScopes(_ context.Context, e *Env, deps Deps) Result {
 			Cause: "without them bbkey cannot list, add, rotate or remove the keys this machine uses",
 			Fix:   renewFix(ui.Cred.Source) + " (include " + strings.Join(missing, ", ") + ")"}
 	case kind == bbapi.KindOAuth:
-		return Result{Status: OK, Summary: "OAuth consumer scopes: " + strings.Join(ui.Scopes, ", ")}
+		return Result{Status: OK, Summary: "OAuth consumer scopes: " + strings.Join(ui.User.Scopes, ", ")}
 	}
-	optMissing := slices.DeleteFunc(slices.Clone(listScopes), func(s string) bool { return slices.Contains(ui.Scopes, s) })
+	optMissing := slices.DeleteFunc(slices.Clone(listScopes), func(s string) bool { return slices.Contains(ui.User.Scopes, s) })
 	if len(optMissing) > 0 {
 		return Result{Status: Warn,
 			Summary: "the API token has what this machine needs, but lacks " + strings.Join(optMissing, ", "),

@@ -15,6 +15,7 @@ import (
 	"github.com/bbkey/bbkey/agent/agenttest"
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/credstore/credstoretest"
 	"github.com/bbkey/bbkey/internal/errkind"
@@ -243,7 +244,10 @@ func emuEnv(t *testing.T, emu *bbapitest.Server, cred bbapi.Credential, source s
 	e.Credential = func(context.Context) (settings.ResolvedCredential, error) {
 		return settings.ResolvedCredential{Credential: cred, Source: source}, nil
 	}
-	e.NewClient = func(c bbapi.Credential) (*bbapi.Client, error) { return bbapi.NewClient(emu.APIURL(), c) }
+	e.Cloud = func(c bbapi.Credential) (backend.Backend, error) {
+		client, err := bbapi.NewClient(emu.APIURL(), c)
+		return backend.NewCloud(client, e.Settings), err
+	}
 	return e
 }
 

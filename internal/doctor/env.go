@@ -50,9 +50,9 @@ type Env struct {
 	// GOOS selects the operating system's checks ("": runtime.GOOS).
 	GOOS string
 
-	// Credential, NewClient: the Cloud credential and its client (the Factory's).
+	// Credential and Cloud: the Cloud credential and its Backend (the Factory's).
 	Credential func(context.Context) (settings.ResolvedCredential, error)
-	NewClient  func(bbapi.Credential) (*bbapi.Client, error)
+	Cloud      func(bbapi.Credential) (backend.Backend, error)
 	// ServerBackend builds a Data Center server's Backend with its token; nil leaves
 	// the servers unchecked.
 	ServerBackend func(ctx context.Context, server string) (backend.Backend, error)
@@ -84,7 +84,7 @@ type Env struct {
 	state      func() (*state.State, error)
 	keys       func() ([]managedKey, error)
 	user       func() (userInfo, error)
-	acctKeys   func() ([]*bbapi.SSHKey, error)
+	acctKeys   func() ([]backend.Key, error)
 	agentConn  func() (agentInfo, error)
 	plan       func() (*remote.Plan, error)
 	scrub      func() ([]*remote.ScrubPlan, error)
@@ -116,10 +116,9 @@ type agentInfo struct {
 }
 
 type userInfo struct {
-	Cred   settings.ResolvedCredential
-	Client *bbapi.Client
-	User   *bbapi.User
-	Scopes []string
+	Cred  settings.ResolvedCredential
+	Cloud backend.Backend
+	User  *backend.Account
 }
 
 // apiCtx bounds the shared Bitbucket calls by the API timeout, whichever check asks
@@ -158,41 +157,24 @@ func (e *Env) init(ctx context.Context) {
 		}
 		cctx, cancel := e.apiCtx()
 		defer cancel()
-		rc, err := e.Credential(cctx)
-		if err != nil {
+		var err error
+		if ui.Cred, err = e.Credential(cctx); err != nil {
 			return ui, err
 		}
-		ui.Cred = rc
-		c, err := e.NewClient(rc.Credential)
-		if err != nil {
+		if ui.Cloud, err = e.Cloud(ui.Cred.Credential); err != nil {
 			return ui, err
 		}
-		ui.Client = c
-		u, resp, err := c.Users.Current(cctx)
-		if err != nil {
-			return ui, err
-		}
-		ui.User = u
-		if resp != nil {
-			ui.Scopes = resp.Scopes()
-		}
-		return ui, nil
+		ui.User, err = ui.Cloud.Whoami(cctx)
+		return ui, err
 	})
-	e.acctKeys = sync.OnceValues(func() ([]*bbapi.SSHKey, error) {
+	e.acctKeys = sync.OnceValues(func() ([]backend.Key, error) {
 		ui, err := e.user()
 		if err != nil {
 			return nil, err
 		}
 		cctx, cancel := e.apiCtx()
 		defer cancel()
-		var out []*bbapi.SSHKey
-		for k, err := range ui.Client.SSHKeys.List(cctx, ui.User.UUID) {
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, k)
-		}
-		return out, nil
+		return ui.Cloud.AccountKeys(cctx, ui.User)
 	})
 	e.agentConn = sync.OnceValues(func() (agentInfo, error) {
 		if e.Agent == nil {

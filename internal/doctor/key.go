@@ -17,6 +17,7 @@ import (
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/apierr"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/keylabel"
@@ -284,7 +285,7 @@ func checkKeyOnBitbucket(ctx context.Context, e *Env, deps Deps) Result {
 		if k.Kind != keys.KindAccount || k.Fingerprint == "" {
 			continue
 		}
-		if k.AccountUUID != "" && ui.User.UUID != "" && k.AccountUUID != ui.User.UUID {
+		if k.AccountUUID != "" && ui.User.ID != "" && k.AccountUUID != ui.User.ID {
 			fs = append(fs, finding{OK, fmt.Sprintf("%s: not checked (it belongs to another account than %s)", k.what(), ui.User.Nickname), "", ""})
 			continue
 		}
@@ -294,10 +295,10 @@ func checkKeyOnBitbucket(ctx context.Context, e *Env, deps Deps) Result {
 				Cause: "the credential lacks read:ssh-key:bitbucket, or Bitbucket is unreachable",
 				Fix:   apierr.FirstHint(err, renewFix(ui.Cred.Source))}
 		}
-		i := slices.IndexFunc(list, func(bk *bbapi.SSHKey) bool { return bbapi.SameFingerprint(bk.SHA256(), k.Fingerprint) })
+		i := slices.IndexFunc(list, func(bk backend.Key) bool { return bbapi.SameFingerprint(bk.Fingerprint, k.Fingerprint) })
 		var exp time.Time
 		if i >= 0 {
-			exp = list[i].ExpiresOn.Time
+			exp = list[i].Expires
 		}
 		switch {
 		case i < 0:
@@ -346,23 +347,14 @@ func checkAccessTargets(ctx context.Context, e *Env, ui userInfo, mks []managedK
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			var err error
-			found, flag := false, "--repo"
-			if j.t.Kind == state.TargetProject {
-				var k *bbapi.DeployKey
-				k, err = ui.Client.ProjectKeys(j.t.Workspace, j.t.Slug).FindByFingerprint(ctx, j.k.Fingerprint)
-				found, flag = k != nil, "--project"
-			} else {
-				var k *bbapi.DeployKey
-				k, err = ui.Client.RepoKeys(j.t.Workspace, j.t.Slug).FindByFingerprint(ctx, j.k.Fingerprint)
-				found = k != nil
-			}
+			place := backend.Place{Kind: backend.PlaceKind(j.t.Kind), Owner: j.t.Workspace, Slug: j.t.Slug}
+			found, err := ui.Cloud.FindAccessKey(ctx, place, j.k.Fingerprint)
 			switch {
 			case err != nil:
 				outs[i] = finding{Fail, fmt.Sprintf("%s on %s: %v", j.k.what(), j.t.Ref(), err), "", ""}
-			case !found:
+			case found == nil:
 				outs[i] = finding{Fail, fmt.Sprintf("%s is not on %s %s", j.k.what(), j.t.Kind, j.t.Ref()), notOnBitbucket,
-					fmt.Sprintf("run: bbkey add-access-key %s %s --name %s", flag, j.t.Ref(), j.k.Name)}
+					fmt.Sprintf("run: bbkey add-access-key --%s %s --name %s", j.t.Kind, j.t.Ref(), j.k.Name)}
 			default:
 				outs[i] = finding{OK, fmt.Sprintf("%s on %s", j.k.what(), j.t.Ref()), "", ""}
 			}
