@@ -276,10 +276,9 @@ func keyType(authorized string) string {
 
 // derive fills the label, dates, policy and statuses of a key.
 func derive(k *Key, src Source) {
-	var stateLabel string
-	var stateCreated time.Time
+	var rec Recorded
 	if k.State != nil {
-		stateLabel, stateCreated = k.State.Label, k.State.Created
+		rec = *k.State
 	}
 	// Where the key is seen on a Bitbucket, account keys first: the first label found,
 	// the earliest creation, the latest use.
@@ -306,8 +305,8 @@ func derive(k *Key, src Source) {
 			expired = true
 		}
 	}
-	k.Label = cmp.Or(k.Label, stateLabel)
-	age := keylabel.AgeOf(len(k.Accounts) > 0 || k.State != nil && k.State.Kind == keys.KindAccount, k.Label, bbCreated, stateCreated)
+	k.Label = cmp.Or(k.Label, rec.Label)
+	age := keylabel.AgeOf(len(k.Accounts) > 0 || rec.Kind == keys.KindAccount, k.Label, bbCreated, rec.Created)
 	k.Created, k.Policy = age.Created, age.Policy
 
 	local := slices.ContainsFunc(k.Files, func(f LocalFile) bool { return f.Private })
