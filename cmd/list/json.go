@@ -3,6 +3,7 @@
 package list
 
 import (
+	"cmp"
 	"encoding/json"
 	"io"
 	"strconv"
@@ -12,12 +13,7 @@ import (
 )
 
 // jsonServer is a server for --json: "cloud", or the Data Center base URL.
-func jsonServer(server string) string {
-	if server == "" {
-		return "cloud"
-	}
-	return server
-}
+func jsonServer(server string) string { return cmp.Or(server, "cloud") }
 
 type jsonAccount struct {
 	// Server is "cloud" or the Data Center server's base URL.

@@ -3,6 +3,7 @@
 package list
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -111,19 +112,12 @@ func printTable(w io.Writer, tty bool, home string, list []*inventory.Key, now t
 		if !k.LastUsed.IsZero() {
 			used = k.LastUsed.UTC().Format(time.DateOnly)
 		}
-		label := k.Label
-		if label == "" {
-			label = "-"
+		var servers []string
+		for _, s := range keyServers(k) {
+			servers = append(servers, serverName(s))
 		}
-		server := "-"
-		if ss := keyServers(k); len(ss) > 0 {
-			names := make([]string, len(ss))
-			for i, s := range ss {
-				names[i] = serverName(s)
-			}
-			server = strings.Join(names, ", ")
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Fingerprint, strings.Join(where(home, k), ", "), label, age, used, strings.Join(k.Statuses, ", "), server)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Fingerprint, strings.Join(where(home, k), ", "), cmp.Or(k.Label, "-"), age, used,
+			strings.Join(k.Statuses, ", "), cmp.Or(strings.Join(servers, ", "), "-"))
 	}
 	if tw != nil {
 		tw.Flush()

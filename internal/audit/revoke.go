@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -136,9 +137,5 @@ func FlagNames(fs []Flag) []string {
 
 // Describe says in a line what a deletion removes, for the list shown before any.
 func (d Deletion) Describe() string {
-	label := d.Key.Label
-	if label == "" {
-		label = "(no label)"
-	}
-	return fmt.Sprintf("%s  %s  %s  id %s  [%s]", targetRef(d.Placement.Target), d.Key.Fingerprint, label, d.Placement.ID, strings.Join(FlagNames(d.Key.Flags), ", "))
+	return fmt.Sprintf("%s  %s  %s  id %s  [%s]", targetRef(d.Placement.Target), d.Key.Fingerprint, cmp.Or(d.Key.Label, "(no label)"), d.Placement.ID, strings.Join(FlagNames(d.Key.Flags), ", "))
 }
