@@ -7,6 +7,9 @@ package gitssh
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/bbkey/bbkey/internal/gitrun"
@@ -98,4 +101,15 @@ func WindowsSSH(getenv func(string) string) string {
 		root = `C:\Windows`
 	}
 	return strings.ReplaceAll(root, `\`, "/") + "/System32/OpenSSH/ssh.exe"
+}
+
+// ProofSSH is the ssh a proof puts in GIT_SSH_COMMAND: on Windows, Windows OpenSSH's
+// ssh.exe when it is installed, which takes a named pipe as its agent (a bare "ssh" could
+// be Git for Windows' own, which cannot); else ssh from PATH.
+func ProofSSH() string {
+	p := WindowsSSH(os.Getenv)
+	if _, err := os.Stat(filepath.FromSlash(p)); runtime.GOOS == "windows" && err == nil {
+		return p
+	}
+	return "ssh"
 }

@@ -95,15 +95,7 @@ func Pinned(s settings.Settings) (Pins, error) {
 
 // hostName reports whether h is a plain host name: letters, digits, '.', '-' and '_'.
 func hostName(h string) bool {
-	if h == "" {
-		return false
-	}
-	for _, c := range h {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
-			return false
-		}
-	}
-	return true
+	return h != "" && strings.Trim(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") == ""
 }
 
 // Hosts are the host names pins are written under.
@@ -218,31 +210,27 @@ func RenderAll(sets []Pins) []byte {
 // a key of a pinned type (as OpenSSH does from known_hosts): otherwise a server preferring
 // an unpinned type would look like a mismatch.
 func HostKeyAlgorithms(keys []ssh.PublicKey) []string {
-	var algos []string
-	add := func(a ...string) {
-		for _, x := range a {
-			if !slices.Contains(algos, x) {
-				algos = append(algos, x)
-			}
+	rank := func(k ssh.PublicKey) int { // strongest first, whatever the order of the file
+		switch t := k.Type(); {
+		case t == ssh.KeyAlgoED25519:
+			return 0
+		case strings.HasPrefix(t, "ecdsa-"):
+			return 1
+		case t == ssh.KeyAlgoRSA:
+			return 2
 		}
+		return 3
 	}
-	// Strongest first, whatever the order of the file.
-	for _, pass := range []func(string) bool{
-		func(t string) bool { return t == ssh.KeyAlgoED25519 },
-		func(t string) bool { return strings.HasPrefix(t, "ecdsa-") },
-		func(t string) bool { return t == ssh.KeyAlgoRSA },
-		func(string) bool { return true },
-	} {
-		for _, k := range keys {
-			t := k.Type()
-			if !pass(t) {
-				continue
+	var algos []string
+	for _, k := range slices.SortedStableFunc(slices.Values(keys), func(a, b ssh.PublicKey) int { return rank(a) - rank(b) }) {
+		add := []string{k.Type()}
+		if k.Type() == ssh.KeyAlgoRSA {
+			add = []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256}
+		}
+		for _, a := range add {
+			if !slices.Contains(algos, a) {
+				algos = append(algos, a)
 			}
-			if t == ssh.KeyAlgoRSA {
-				add(ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256)
-				continue
-			}
-			add(t)
 		}
 	}
 	return algos

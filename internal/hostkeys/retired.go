@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/text"
 )
 
@@ -122,9 +121,9 @@ func FixCommands(stale []Stale) []string {
 	return cmds
 }
 
-// StaleError explains stale entries as what they cause, with the commands that fix them
-// as hints; nil when there are none. The message is what `doctor` shows next to ssh's
-// "REMOTE HOST IDENTIFICATION HAS CHANGED".
+// StaleError explains stale entries as what they cause (FixCommands fix them); nil when
+// there are none. The message is what `doctor` shows next to ssh's "REMOTE HOST
+// IDENTIFICATION HAS CHANGED".
 func StaleError(stale []Stale) error {
 	if len(stale) == 0 {
 		return nil
@@ -133,12 +132,7 @@ func StaleError(stale []Stale) error {
 	for i, s := range stale {
 		where[i] = fmt.Sprintf("%s:%d", s.File, s.Line)
 	}
-	err := fmt.Errorf("%s still pins a host key Bitbucket retired in June 2023 (%s %s): "+
+	return fmt.Errorf("%s still pins a host key Bitbucket retired in June 2023 (%s %s): "+
 		"this is why ssh to Bitbucket says REMOTE HOST IDENTIFICATION HAS CHANGED",
 		strings.Join(where, ", "), stale[0].Type, stale[0].Fingerprint)
-	hints := FixCommands(stale)
-	for i, c := range hints {
-		hints[i] = "remove it with: " + c
-	}
-	return errkind.WithHint(err, hints...)
 }

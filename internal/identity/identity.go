@@ -78,9 +78,6 @@ func Blocks(s settings.Settings, sshDir string, st *state.State) ([]sshconfig.Ho
 	}
 	slices.SortFunc(blocks, func(a, b sshconfig.HostBlock) int { return strings.Compare(a.Alias, b.Alias) })
 	for i, b := range blocks {
-		if err := b.Validate(); err != nil {
-			return nil, fmt.Errorf("ssh config for %s: %w", b.Alias, err)
-		}
 		if i > 0 && strings.EqualFold(blocks[i-1].Alias, b.Alias) {
 			return nil, fmt.Errorf("ssh config: two identities answer for the host %s: two Bitbucket servers with the same SSH host name cannot both hold keys here (ssh config tells hosts apart by name, not by port)", b.Alias)
 		}
