@@ -51,10 +51,7 @@ func parseList(out, dir string) ([]entry, error) {
 	for i := 0; i < len(fields); i += 3 {
 		e := entry{scope: fields[i]}
 		if f, ok := strings.CutPrefix(fields[i+1], "file:"); ok {
-			if !filepath.IsAbs(f) {
-				f = filepath.Join(dir, f)
-			}
-			e.file = filepath.Clean(f)
+			e.file = resolve(dir, f)
 		}
 		e.key, e.value, _ = strings.Cut(fields[i+2], "\n")
 		es = append(es, e)
@@ -62,24 +59,25 @@ func parseList(out, dir string) ([]entry, error) {
 	return es, nil
 }
 
-// readRepoConfig reads the repository's own configuration (scopes local and worktree,
-// includes followed as git follows them) by running git in the repository.
-func readRepoConfig(ctx context.Context, git gitrun.Runner, dir string) ([]entry, error) {
+// listConfig reads the configuration git sees in dir, includes followed as git follows
+// them.
+func listConfig(ctx context.Context, git gitrun.Runner, dir string) ([]entry, error) {
 	out, err := git.Run(ctx, dir, "config", "--list", "--show-origin", "--show-scope", "-z")
 	if err != nil {
-		return nil, fmt.Errorf("reading the git config of %s: %w", dir, err)
+		return nil, err
 	}
-	all, err := parseList(out, dir)
+	return parseList(out, dir)
+}
+
+// readRepoConfig reads the repository's own configuration (scopes local and worktree).
+func readRepoConfig(ctx context.Context, git gitrun.Runner, dir string) ([]entry, error) {
+	all, err := listConfig(ctx, git, dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading the git config of %s: %w", dir, err)
 	}
-	var es []entry
-	for _, e := range all {
-		if (e.scope == "local" || e.scope == "worktree") && e.file != "" {
-			es = append(es, e)
-		}
-	}
-	return es, nil
+	return slices.DeleteFunc(all, func(e entry) bool {
+		return e.scope != "local" && e.scope != "worktree" || e.file == ""
+	}), nil
 }
 
 // readConfigFiles reads many repositories' config files with one git process: a config

@@ -148,13 +148,9 @@ func PlanScrubFor(ctx context.Context, git gitrun.Runner, home, xdgConfigHome st
 // credentialHelpers lists credential.helper values that apply to the target's URL.
 // An empty value resets the list, as in git.
 func credentialHelpers(ctx context.Context, git gitrun.Runner, dir string, t ScrubTarget) ([]string, error) {
-	out, err := git.Run(ctx, dir, "config", "--list", "--show-origin", "--show-scope", "-z")
+	es, err := listConfig(ctx, git, dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading the git credential helpers: %w", err)
-	}
-	es, err := parseList(out, dir)
-	if err != nil {
-		return nil, err
 	}
 	scheme, hostPort := t.helperHost()
 	host, port, _ := strings.Cut(hostPort, ":")

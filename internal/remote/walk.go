@@ -16,41 +16,23 @@ import (
 // the user's.
 var skipDirs = map[string]bool{".git": true, "node_modules": true}
 
-// Find walks roots for git repositories: work trees (a .git directory), worktrees and
-// submodules (a .git file), and bare repositories. Symlinked directories are followed only
-// when they lead to a directory inside the root (once: a loop is walked only the first
-// time); one leading out of it is skipped and reported, so a run never rewrites a
-// repository outside the directory it was given (nor walks the whole disk through a link
-// to /). .git and node_modules are never entered, and a
-// repository seen through several paths (its worktrees, a symlink) is returned once, at its
-// main work tree. Directories that cannot be read are reported in the second result and
-// the walk goes on.
-func Find(ctx context.Context, roots ...string) ([]Repo, []error) {
-	w := walker{seenDir: map[string]bool{}, seenGit: map[string]bool{}}
-	for _, root := range roots {
-		abs, err := filepath.Abs(root)
-		if err != nil {
-			w.warn = append(w.warn, err)
-			continue
-		}
-		real, err := filepath.EvalSymlinks(abs)
-		if err != nil {
-			w.warn = append(w.warn, fmt.Errorf("reading %s: %w", root, err))
-			continue
-		}
-		fi, err := os.Stat(real)
-		if err != nil {
-			w.warn = append(w.warn, err)
-			continue
-		}
-		if !fi.IsDir() {
-			w.warn = append(w.warn, fmt.Errorf("%s is not a directory", root))
-			continue
-		}
-		w.root, w.rootReal = abs, real
-		if err := w.walk(ctx, abs, real); err != nil {
-			return w.repos, append(w.warn, err)
-		}
+// Find walks root (an absolute path) for git repositories: work trees (a .git directory), worktrees and
+// submodules (a .git file), and bare repositories. A symlinked directory is followed only
+// when it leads to a directory inside root (once: a loop is walked only the first time);
+// one leading out of it is skipped and reported, so a run never rewrites a repository
+// outside the directory it was given (nor walks the whole disk through a link to /). A
+// repository seen through several paths (its worktrees, a symlink) is returned once, at
+// its main work tree. Directories that cannot be read are reported in the second result
+// and the walk goes on.
+func Find(ctx context.Context, root string) ([]Repo, []error) {
+	w := walker{root: root, seenDir: map[string]bool{}, seenGit: map[string]bool{}}
+	real, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil, []error{fmt.Errorf("reading %s: %w", root, err)}
+	}
+	w.rootReal = real
+	if err := w.walk(ctx, root, real); err != nil {
+		w.warn = append(w.warn, err)
 	}
 	slices.SortFunc(w.repos, func(a, b Repo) int { return strings.Compare(a.Dir, b.Dir) })
 	return w.repos, w.warn
@@ -122,14 +104,10 @@ func (w *walker) walk(ctx context.Context, dir, real string) error {
 // naming it (a worktree, a submodule, or --separate-git-dir).
 func (w *walker) addDotGit(dir string, e fs.DirEntry) {
 	dotgit := filepath.Join(dir, ".git")
-	if e.IsDir() {
+	if fi, err := os.Stat(dotgit); err == nil && fi.IsDir() { // maybe through a symlink
 		w.add(Repo{Dir: dir, GitDir: dotgit})
 		return
-	}
-	if e.Type()&fs.ModeSymlink != 0 {
-		if fi, err := os.Stat(dotgit); err == nil && fi.IsDir() {
-			w.add(Repo{Dir: dir, GitDir: dotgit})
-		}
+	} else if e.Type()&fs.ModeSymlink != 0 {
 		return
 	}
 	gitdir, err := readGitfile(dotgit)
@@ -139,11 +117,7 @@ func (w *walker) addDotGit(dir string, e fs.DirEntry) {
 	}
 	// A worktree's git directory names the common directory in "commondir".
 	if b, err := os.ReadFile(filepath.Join(gitdir, "commondir")); err == nil {
-		common := strings.TrimSpace(string(b))
-		if !filepath.IsAbs(common) {
-			common = filepath.Join(gitdir, common)
-		}
-		common = filepath.Clean(common)
+		common := resolve(gitdir, strings.TrimSpace(string(b)))
 		if filepath.Base(common) == ".git" {
 			w.add(Repo{Dir: filepath.Dir(common), GitDir: common})
 		} else {
@@ -164,11 +138,15 @@ func readGitfile(path string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("%s: not a gitdir file", path)
 	}
-	gd := strings.TrimSpace(s)
-	if !filepath.IsAbs(gd) {
-		gd = filepath.Join(filepath.Dir(path), gd)
+	return resolve(filepath.Dir(path), strings.TrimSpace(s)), nil
+}
+
+// resolve is p, relative to base unless absolute, cleaned.
+func resolve(base, p string) string {
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(base, p)
 	}
-	return filepath.Clean(gd), nil
+	return filepath.Clean(p)
 }
 
 // isBare recognises a bare repository by its layout: HEAD and config files, objects and
