@@ -188,9 +188,8 @@ func (o *Options) spec(b backend.Backend) (accesskey.Spec, error) {
 		}
 		return s, nil
 	}
-	env := func(k string) string { v, _ := o.LookupEnv(k); return v }
 	if (s.All || s.Query != "") && s.Workspace == "" {
-		s.Workspace = env("BITBUCKET_WORKSPACE")
+		s.Workspace = o.Getenv("BITBUCKET_WORKSPACE")
 		if s.Workspace == "" {
 			return s, errkind.UsageError(errors.New("--all and --query need --workspace WS"))
 		}
@@ -201,7 +200,7 @@ func (o *Options) spec(b backend.Backend) (accesskey.Spec, error) {
 	}
 	if len(s.Repos) == 0 && len(s.Projects) == 0 && s.Workspace == "" {
 		// Inside Bitbucket Pipelines the repository being built is the natural target.
-		if ws, slug := env("BITBUCKET_WORKSPACE"), env("BITBUCKET_REPO_SLUG"); ws != "" && slug != "" {
+		if ws, slug := o.Getenv("BITBUCKET_WORKSPACE"), o.Getenv("BITBUCKET_REPO_SLUG"); ws != "" && slug != "" {
 			s.Repos = []string{ws + "/" + slug}
 		} else {
 			return s, errkind.UsageError(errors.New("no target: give --repo WS/SLUG, --repos-from FILE, --project WS/KEY, or --workspace WS with --all or --query"))

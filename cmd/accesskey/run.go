@@ -305,7 +305,10 @@ func (r *waitRelay) wait(w bbapi.Wait) {
 // another Bitbucket (Cloud or another server): the name names the key file, and two
 // entries sharing a file would each rotate it under the other.
 func nameOnOtherBitbucket(st *state.State, b backend.Backend, name string) error {
-	elsewhere := func(server string) error {
+	for _, server := range st.Bitbuckets() {
+		if server == b.Server() || st.AccessKeysOf(server)[name] == nil {
+			continue
+		}
 		where, suffix := "Bitbucket Cloud", "-dc"
 		if server != "" {
 			where = "Bitbucket Data Center at " + server
@@ -316,14 +319,6 @@ func nameOnOtherBitbucket(st *state.State, b backend.Backend, name string) error
 		return errkind.UsageError(
 			fmt.Errorf("access key name %q is already this machine's access key on %s: a name belongs to one Bitbucket (it names the key file ~/.ssh/bbkey_access_%s_ed25519, which rotate replaces there)", name, where, name),
 			"give the access key on "+b.Describe()+" a name of its own, e.g. --name "+name+suffix)
-	}
-	if b.Server() != "" && st.AccessKeys[name] != nil {
-		return elsewhere("")
-	}
-	for _, url := range st.ServerURLs() {
-		if url != b.Server() && st.Servers[url].AccessKeys[name] != nil {
-			return elsewhere(url)
-		}
 	}
 	return nil
 }

@@ -21,12 +21,10 @@ import (
 	"github.com/bbkey/bbkey/internal/text"
 )
 
-// Proof is bbkey's one git proof of a key (add-access-key --verify, rotate's successor,
-// the pipeline's prove step): real git over real ssh reads one repository (git
-// ls-remote) with the key alone, and then a push is refused as read-only. A push that
-// goes through is a failure: the key would not be the read-only key it claims to be. On
-// Data Center a key added with --write (Write) must instead be allowed to push; with
-// ReadOnly the read is the whole proof (rotate's successor of a key already proven).
+// Proof is bbkey's one git proof of a key (add-access-key --verify, rotate's successor):
+// real git over real ssh reads one repository (git ls-remote) with the key alone, then a
+// push must be refused as read-only (a key added with --write on Data Center must be
+// allowed to push instead); with ReadOnly the read is the whole proof.
 type Proof struct {
 	// Git runs git with extra environment (GIT_SSH_COMMAND, which git reads from nowhere
 	// else once the user's environment sets it); nil runs the git on PATH.
@@ -43,25 +41,21 @@ type Proof struct {
 	// Write: the key was added with write permission, so the push must be accepted.
 	Write bool
 
-	// ConfigFile, when set, is the ssh config bbkey wrote (~/.ssh/config, which includes
-	// ~/.ssh/bbkey/config): the proof goes through it and Alias, so it proves the config
-	// too. Otherwise ssh gets every option on its command line and reads no config.
+	// ConfigFile, when set, is the ssh config bbkey wrote: the proof goes through it and
+	// Alias, proving the config too. Otherwise ssh reads no config, and gets Endpoint,
+	// HostKeyAlias, KnownHosts (the pinned keys) and KeyPath on its command line.
 	ConfigFile string
 	Alias      string
 
-	// Endpoint (HOST:PORT), HostKeyAlias and KnownHosts (the pinned keys, known_hosts
-	// lines) and KeyPath are used without ConfigFile.
 	Endpoint     string
 	HostKeyAlias string
 	KnownHosts   []byte
 	KeyPath      string
 
 	// Private, when set, is served to ssh from a temporary agent only this proof can
-	// reach (package privagent: a 0700 socket, or a pipe only its owner opens on
-	// Windows), so an encrypted key works without its passphrase being typed again, and
-	// no other key of the user's can make the proof pass. Without
-	// it, UserAgent lets ssh use the user's agent (SSH_AUTH_SOCK, where --agent put the
-	// key); otherwise ssh reads the key file itself, which must not be encrypted.
+	// reach (privagent), so an encrypted key works without its passphrase typed again and
+	// no other key of the user's can make the proof pass. Otherwise UserAgent lets ssh
+	// use the user's agent, or ssh reads the key file itself (unencrypted).
 	Private   crypto.PrivateKey
 	UserAgent bool
 }
