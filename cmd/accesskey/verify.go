@@ -95,40 +95,40 @@ func renderBlock(b sshconfig.HostBlock) string {
 }
 
 // verify proves the key on one repository that has it.
-func (o *Options) verify(ctx context.Context, rep *report, info *backend.SSH, paths settings.Paths) error {
+func (o *Options) verify(ctx context.Context, rep *report, info *backend.SSH, paths settings.Paths) (err error) {
 	b := rep.backend
 	t, err := verifyTarget(ctx, b, rep.results)
 	if err != nil {
 		return err
 	}
-	pr := provision.Proof{Git: o.gitEnv, Target: t, DataCenter: b.Kind() == backend.DataCenter, Write: o.Write}
+	defer func() {
+		if err != nil {
+			o.IOStreams.Step(iostreams.MarkFail, "proof on %s failed", t.Ref())
+		}
+	}()
+	rep.Verify = &provision.ProofResult{Target: t.Ref()}
 	if err := o.checkHostKey(ctx, info); err != nil {
-		rep.Verify = &provision.ProofResult{Target: t.Ref()}
-		o.IOStreams.Step(iostreams.MarkFail, "proof on %s failed", t.Ref())
 		return err
 	}
+	pr := provision.Proof{Git: o.gitEnv, Target: t, DataCenter: b.Kind() == backend.DataCenter, Write: o.Write, UserAgent: o.LoadAgent}
 	if o.WriteSSHConfig {
 		pr.ConfigFile, pr.Alias = sshconfig.FilesIn(paths.SSHDir).UserConfig, rep.ssh.Alias
 	} else {
 		pr.Endpoint, pr.HostKeyAlias, pr.KnownHosts, pr.KeyPath = info.Endpoint, info.Pins.Alias, hostkeys.Render(info.Pins), rep.kp.path
 	}
-	switch {
-	case o.LoadAgent:
-		pr.UserAgent = true
-	case rep.kp.key.Encrypted && rep.kp.key.HasPrivate():
-		pr.Private = rep.kp.key.Private
+	if k := rep.kp.key; !o.LoadAgent && k.Encrypted && k.HasPrivate() {
+		pr.Private = k.Private
 	}
 	res, err := pr.Run(ctx)
 	rep.Verify = &res
 	if err != nil {
-		o.IOStreams.Step(iostreams.MarkFail, "proof on %s failed", t.Ref())
 		return err
 	}
+	push := "a push is refused as read-only"
 	if o.Write {
-		o.IOStreams.Step(iostreams.MarkOK, "proved on %s: git ls-remote works, and so does a push (write access)", t.Ref())
-		return nil
+		push = "and so does a push (write access)"
 	}
-	o.IOStreams.Step(iostreams.MarkOK, "proved on %s: git ls-remote works, a push is refused as read-only", t.Ref())
+	o.IOStreams.Step(iostreams.MarkOK, "proved on %s: git ls-remote works, %s", t.Ref(), push)
 	return nil
 }
 
