@@ -60,38 +60,6 @@ func (h *Handshake) Prove(ctx context.Context, k *keys.Key, _ []Placed) error {
 	return nil
 }
 
-// Git proves an access key with the one git proof (Proof) on a repository that has it
-// (ProofTarget); Proof's Target and, for an encrypted key unlocked in memory, Private
-// are filled in. Result is what the proof saw.
-type Git struct {
-	B      backend.Backend
-	Proof  Proof
-	Result *ProofResult
-}
-
-// Prove is a Pipeline.Proof.
-func (g *Git) Prove(ctx context.Context, k *keys.Key, placed []Placed) error {
-	var places []backend.Place
-	for _, p := range placed {
-		if p.Place.Account == nil {
-			places = append(places, p.Place.Place)
-		}
-	}
-	t, err := ProofTarget(ctx, g.B, places)
-	if err != nil {
-		return err
-	}
-	pr := g.Proof
-	pr.Target = t
-	pr.DataCenter = g.B.Kind() == backend.DataCenter
-	if pr.Private == nil && !pr.UserAgent && k.Encrypted && k.HasPrivate() {
-		pr.Private = k.Private
-	}
-	res, err := pr.Run(ctx)
-	g.Result = &res
-	return err
-}
-
 // ErrNoRepository is ProofTarget's answer when no place is a repository and every
 // project is empty: there is nothing to run git on.
 var ErrNoRepository = errors.New("no repository has the key")
