@@ -164,19 +164,20 @@ func parseFlags(opts *Options) (flags, error) {
 	}
 	if opts.IfOlderThan != "" {
 		d, err := keylabel.ParseDuration(opts.IfOlderThan)
-		if err != nil || d <= 0 {
+		if err != nil {
 			return fl, errkind.UsageError(fmt.Errorf("--if-older-than %q: want a positive age such as 90d or 12w", opts.IfOlderThan),
 				"ages are days (90d), weeks (12w) or Go durations (36h); Atlassian recommends replacing keys at least once a year")
 		}
 		fl.ifOlderThan, fl.ageGiven = d, true
 	}
+	// --keep-retired is a bare number of days, or an age.
 	fl.keepRetired = engine.DefaultKeepRetired
-	if opts.KeepRetired != "" {
-		d, err := parseDays(opts.KeepRetired)
-		if err != nil {
+	if n, err := strconv.Atoi(strings.TrimSpace(opts.KeepRetired)); err == nil && n >= 0 {
+		fl.keepRetired = time.Duration(n) * 24 * time.Hour
+	} else if opts.KeepRetired != "" {
+		if fl.keepRetired, err = keylabel.ParseDuration(opts.KeepRetired); err != nil {
 			return fl, errkind.UsageError(fmt.Errorf("--keep-retired %q: want a number of days (30) or an age (30d, 4w)", opts.KeepRetired))
 		}
-		fl.keepRetired = d
 	}
 	if opts.Schedule != "" {
 		fr, err := schedule.ParseFrequency(opts.Schedule)
@@ -189,14 +190,6 @@ func parseFlags(opts *Options) (flags, error) {
 		}
 	}
 	return fl, nil
-}
-
-// parseDays reads --keep-retired: a bare number of days, or an age keylabel reads.
-func parseDays(s string) (time.Duration, error) {
-	if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n >= 0 {
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	return keylabel.ParseDuration(s)
 }
 
 func runRotate(ctx context.Context, opts *Options) error {

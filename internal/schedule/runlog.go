@@ -73,10 +73,13 @@ func ReadLastRun(path, job string) (run LoggedRun, ok bool, err error) {
 		}
 	}
 	run = LoggedRun{Job: job, LogModified: fi.ModTime()}
-	in := false // inside a run of any job
-	mine := false
+	in := false   // inside a run of any job
+	mine := false // inside, or after, a run of job
 	seen := false // a run has been read
-	var outside []string
+	// notStarted is the last line after the last run that no run wrote: the job could not
+	// start bbkey. Which job wrote it the log cannot tell; both jobs share it, so both are
+	// reported failing.
+	notStarted := ""
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -85,7 +88,7 @@ func ReadLastRun(path, job string) (run LoggedRun, ok bool, err error) {
 			continue
 		}
 		if m := startedRE.FindStringSubmatch(line); m != nil {
-			in, mine, seen, outside = true, m[1] == job, true, nil
+			in, mine, seen, notStarted = true, m[1] == job, true, ""
 			if mine {
 				t, _ := time.Parse(time.RFC3339, m[2])
 				run = LoggedRun{Job: job, Started: t, LogModified: fi.ModTime()}
@@ -101,30 +104,20 @@ func ReadLastRun(path, job string) (run LoggedRun, ok bool, err error) {
 			in = false
 			continue
 		}
-		if in {
-			if mine {
-				if e, found := strings.CutPrefix(line, "bbkey: error: "); found {
-					run.Error = e
-				}
-			}
+		// A run's own lines, and the error and hints bbkey prints after its finished line.
+		if !in && !(seen && notStarted == "" && strings.HasPrefix(line, "bbkey: ")) {
+			notStarted = line
 			continue
 		}
-		if strings.HasPrefix(line, "bbkey: ") && len(outside) == 0 && seen {
-			// The error and hints bbkey prints after a run's finished line.
-			if e, found := strings.CutPrefix(line, "bbkey: error: "); found && mine {
-				run.Error = e
-			}
-			continue
+		if e, found := strings.CutPrefix(line, "bbkey: error: "); found && mine {
+			run.Error = e
 		}
-		outside = append(outside, line)
 	}
 	if err := sc.Err(); err != nil {
 		return run, ok, err
 	}
-	// Lines after the last run that no run wrote: the job could not start bbkey. Which job
-	// wrote them the log cannot tell; both jobs share it, so both are reported failing.
-	if len(outside) > 0 {
-		run.NotStarted = outside[len(outside)-1]
+	if notStarted != "" {
+		run.NotStarted = notStarted
 		ok = true
 	}
 	return run, ok, nil
