@@ -208,10 +208,12 @@ type passphrases struct {
 	warned bool
 }
 
-func (p *passphrases) source() secret.Source {
-	src := secret.Source{File: p.opts.PassphraseFile, LookupEnv: p.opts.LookupEnv, NoInput: p.opts.NoInput}
-	if !p.opts.NoInput && p.opts.Prompter != nil {
-		src.Prompter = p.opts.Prompter()
+// passSource reads a new passphrase from --passphrase-file, BBKEY_PASSPHRASE or the
+// terminal.
+func passSource(opts *Options) secret.Source {
+	src := secret.Source{File: opts.PassphraseFile, LookupEnv: opts.LookupEnv, NoInput: opts.NoInput}
+	if !opts.NoInput && opts.Prompter != nil {
+		src.Prompter = opts.Prompter()
 	}
 	return src
 }
@@ -226,7 +228,7 @@ func (p *passphrases) get(ctx context.Context, name string) ([]byte, error) {
 	}
 	_, inEnv := p.opts.LookupEnv(secret.PassphraseEnv)
 	if p.opts.PassphraseFile != "" || inEnv {
-		return p.source().NewPassphrase()
+		return passSource(p.opts).NewPassphrase()
 	}
 	if pass := p.keychain(ctx, name); pass != nil {
 		return pass, nil
@@ -234,7 +236,7 @@ func (p *passphrases) get(ctx context.Context, name string) ([]byte, error) {
 	if p.typed != nil {
 		return bytes.Clone(p.typed), nil
 	}
-	pass, err := p.source().NewPassphrase()
+	pass, err := passSource(p.opts).NewPassphrase()
 	if err != nil {
 		return nil, errkind.WithHint(err, "for runs without a terminal, `bbkey rotate --schedule …` can keep the passphrase in the keychain")
 	}

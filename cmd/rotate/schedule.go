@@ -223,10 +223,6 @@ func schedulePassphrase(ctx context.Context, opts *Options, names []string) (str
 			return "", nil, nil, fmt.Errorf("reading the %s: %w", store.Kind(), err)
 		}
 		if shared == nil {
-			src := secret.Source{LookupEnv: opts.LookupEnv, NoInput: opts.NoInput}
-			if !opts.NoInput && opts.Prompter != nil {
-				src.Prompter = opts.Prompter()
-			}
 			_, inEnv := opts.LookupEnv(secret.PassphraseEnv)
 			if opts.NoInput && !inEnv {
 				return "", nil, nil, noSource
@@ -235,7 +231,7 @@ func schedulePassphrase(ctx context.Context, opts *Options, names []string) (str
 				pending[name] = nil
 				continue
 			}
-			if shared, err = src.NewPassphrase(); err != nil {
+			if shared, err = passSource(opts).NewPassphrase(); err != nil {
 				return "", nil, nil, err
 			}
 		}
