@@ -173,10 +173,10 @@ func scheduledOutcome(started time.Time, runErr error) *state.ScheduledRun {
 }
 
 // recordScheduledRun keeps the outcome of a timer's run for --status (a run that rotated
-// nothing becomes "skipped").
+// nothing, with no history entry since it started, becomes "skipped").
 func recordScheduledRun(ctx context.Context, opts *Options, dir state.Dir, run *state.ScheduledRun) {
 	err := dir.Update(ctx, func(st *state.State) error {
-		if run.Error == "" && lastOutcomeSkipped(st, run.Time) {
+		if run.Error == "" && !slices.ContainsFunc(st.Rotations, func(r state.Rotation) bool { return !r.Time.Before(run.Time) }) {
 			run.Result = state.ResultSkipped
 		}
 		st.LastScheduledRun = run
@@ -185,17 +185,6 @@ func recordScheduledRun(ctx context.Context, opts *Options, dir state.Dir, run *
 	if err != nil {
 		opts.IO.Warnf("the outcome of this scheduled run was not recorded: %v", err)
 	}
-}
-
-// lastOutcomeSkipped tells whether a successful run rotated nothing: no history entry
-// since it started.
-func lastOutcomeSkipped(st *state.State, started time.Time) bool {
-	for _, r := range st.Rotations {
-		if !r.Time.Before(started) {
-			return false
-		}
-	}
-	return true
 }
 
 // passphrases answers the engine's questions for new keys: --no-passphrase, the file or
