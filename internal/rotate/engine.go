@@ -40,10 +40,6 @@ const (
 	StepRetire      = "retire"
 )
 
-// Steps lists the steps in order; StepBegin is only a crash point.
-var Steps = []string{StepBegin, StepGenerate, StepUpload, StepProve, StepAgentAdd, StepConfigNext,
-	StepMoveOld, StepLinkNew, StepConfigFinal, StepAgentRemove, StepRevoke, StepRetire}
-
 const (
 	// CrashEnv and PanicEnv name the test hooks (doc.go): exit with CrashExitCode, or
 	// panic as a bug would, after the step they name.

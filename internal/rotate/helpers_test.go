@@ -287,3 +287,7 @@ func must(t *testing.T, err error) {
 		t.Fatalf("%v\n%s", err, fmt.Sprint(apierr.Hints(err)))
 	}
 }
+
+// Steps lists the steps in order; StepBegin is only a crash point.
+var Steps = []string{StepBegin, StepGenerate, StepUpload, StepProve, StepAgentAdd, StepConfigNext,
+	StepMoveOld, StepLinkNew, StepConfigFinal, StepAgentRemove, StepRevoke, StepRetire}
