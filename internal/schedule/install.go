@@ -224,10 +224,14 @@ func (in *Installer) PlanInstall(ctx context.Context, j Job) (*Plan, error) {
 		}
 		path := in.Files(j.ID)[0]
 		p.Write = []File{{path, EncodeUTF16(x), 0o600}}
-		p.After = []Command{{Args: SchtasksCreate(j.ID, path)}}
-		if p.Task, err = TaskCommandLine(j); err != nil {
+		p.After = []Command{{Args: []string{"schtasks", "/Create", "/TN", TaskName(j.ID), "/XML", path, "/F"}}}
+		// The command line the task runs, as Task Scheduler starts it (%SystemRoot%
+		// expanded by Windows).
+		args, err := taskArguments(j)
+		if err != nil {
 			return nil, err
 		}
+		p.Task = cmdExe + " " + args
 	case Cron:
 		line, err := CronLine(j)
 		if err != nil {

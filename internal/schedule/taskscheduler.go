@@ -84,16 +84,6 @@ func TaskXML(j Job, now time.Time) (string, error) {
 	return b.String(), nil
 }
 
-// TaskCommandLine is the command line the task runs, exactly as Task Scheduler starts it:
-// its Command (cmd.exe, %SystemRoot% expanded by Windows) and its Arguments.
-func TaskCommandLine(j Job) (string, error) {
-	args, err := taskArguments(j)
-	if err != nil {
-		return "", err
-	}
-	return cmdExe + " " + args, nil
-}
-
 // taskArguments is the cmd.exe argument string: /s /c "…" keeps everything between the
 // outer quotes verbatim, so the inner quoting is the one the C runtime of bbkey.exe reads.
 func taskArguments(j Job) (string, error) {
@@ -123,11 +113,6 @@ func cmdSafe(s string) error {
 		return fmt.Errorf("%q cannot be passed through cmd.exe safely (it contains %% or \"): choose a path without them", s)
 	}
 	return nil
-}
-
-// SchtasksCreate is the command line that registers the task from its XML file.
-func SchtasksCreate(id, xmlPath string) []string {
-	return []string{"schtasks", "/Create", "/TN", TaskName(id), "/XML", xmlPath, "/F"}
 }
 
 // EncodeUTF16 encodes s as UTF-16LE with a byte-order mark, the encoding schtasks reads.
