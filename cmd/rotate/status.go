@@ -173,9 +173,14 @@ func describeLoggedRun(r schedule.LoggedRun) string {
 	case !r.Finished:
 		return fmt.Sprintf("%s started and never finished (killed, or the machine stopped)", r.Started.Format(time.RFC3339))
 	}
-	line := fmt.Sprintf("%s %s (exit %d)", r.Started.Format(time.RFC3339), r.Result, r.ExitCode)
-	if r.Error != "" {
-		line += ": " + r.Error
+	return runLine(r.Started, r.Result, r.ExitCode, r.Error)
+}
+
+// runLine is one line on a run's outcome: when, the result and exit code, the error.
+func runLine(t time.Time, result string, code int, errText string) string {
+	line := fmt.Sprintf("%s %s (exit %d)", t.Format(time.RFC3339), result, code)
+	if errText != "" {
+		line += ": " + errText
 	}
 	return line
 }
@@ -228,10 +233,7 @@ func printStatus(opts *Options, doc jsonStatus) error {
 	}
 	last := "never"
 	if r := doc.LastScheduledRun; r != nil {
-		last = fmt.Sprintf("%s %s (exit %d)", r.Time.Format(time.RFC3339), r.Result, r.ExitCode)
-		if r.Error != "" {
-			last += ": " + r.Error
-		}
+		last = runLine(r.Time, string(r.Result), r.ExitCode, r.Error)
 	}
 	fmt.Fprintf(tw, "last scheduled run\t%s\n", last)
 	last = "never"
