@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -22,18 +21,12 @@ import (
 // GenerateOptions say where a new key goes and how it is protected.
 type GenerateOptions struct {
 	// Path is the private key file; the public half goes to Path + ".pub".
-	Path string
-	// Comment goes into both files, e.g. from Comment(name, host, now).
+	Path    string
 	Comment string
-	// Passphrase encrypts the private key. It is required unless NoPassphrase is set. The
-	// caller still owns it and clears it after Generate returns.
+	// Passphrase encrypts the private key; the caller still owns it and clears it.
 	Passphrase []byte
 	// NoPassphrase writes the private key unencrypted: the explicit, warned opt-out.
 	NoPassphrase bool
-	// Force moves an existing pair aside (PATH.bak-<YYYYMMDDTHHMMSS>) instead of refusing.
-	Force bool
-	// Now stamps the names of moved-aside files; zero means the current time.
-	Now time.Time
 	// Rand is the entropy source; nil means crypto/rand.
 	Rand io.Reader
 }
@@ -48,7 +41,6 @@ func (e *ExistsError) Error() string { return fmt.Sprintf("key %s already exists
 // Is makes errors.Is(err, fs.ErrExist) true.
 func (e *ExistsError) Is(target error) bool { return target == fs.ErrExist }
 
-// Hints implements the hint contract of cmdutil.
 func (e *ExistsError) Hints() []string {
 	return []string{
 		"bbkey never overwrites a key: choose another name, or use this one as it is",
@@ -56,12 +48,7 @@ func (e *ExistsError) Hints() []string {
 	}
 }
 
-// Generate makes a new ed25519 key in memory and writes it: the private key in OpenSSH's
-// format (encrypted with aes256-ctr and a bcrypt KDF of 16 rounds unless NoPassphrase),
-// 0600 and never overwriting; then the .pub line, 0644. The ssh directory is created 0700
-// when missing and refused when unsafe. The returned Key holds the private half in memory
-// (Private, Signer), so the caller can prove it and add it to an agent without asking for
-// the passphrase again; call Wipe when done. It is Prepare, then Write.
+// Generate makes a new ed25519 key and writes it, as Prepare then Write.
 func Generate(opts GenerateOptions) (*Key, error) {
 	p, err := Prepare(opts)
 	if err != nil {
@@ -70,18 +57,17 @@ func Generate(opts GenerateOptions) (*Key, error) {
 	return p.Write(opts)
 }
 
-// Prepared is a new ed25519 key in memory with the key that encrypts its file already
-// derived from the passphrase: the costly half of Generate (the bcrypt KDF), which needs
-// neither the key's path nor its comment, so it can run while those are still being
-// found out. Write it, or Wipe it.
+// Prepared is a new key in memory with its file key already derived from the passphrase:
+// the costly half of Generate (the bcrypt KDF), which can run before the key's path and
+// comment are known. Write it, or Wipe it.
 type Prepared struct {
 	pub  ed25519.PublicKey
 	priv ed25519.PrivateKey
 	fk   *fileKey // nil: written unencrypted
 }
 
-// Prepare generates the key and runs the KDF on opts.Passphrase. Of opts it reads only
-// Passphrase, NoPassphrase and Rand; the caller still owns the passphrase.
+// Prepare generates the key and runs the KDF; of opts it reads Passphrase, NoPassphrase
+// and Rand.
 func Prepare(opts GenerateOptions) (*Prepared, error) {
 	switch {
 	case len(opts.Passphrase) == 0 && !opts.NoPassphrase:
@@ -107,7 +93,7 @@ func Prepare(opts GenerateOptions) (*Prepared, error) {
 	return p, nil
 }
 
-// Wipe zeroes the private key and the file key. Write wipes p itself.
+// Wipe zeroes the private key and the file key.
 func (p *Prepared) Wipe() {
 	if p == nil {
 		return
@@ -117,17 +103,17 @@ func (p *Prepared) Wipe() {
 	p.priv, p.fk = nil, nil
 }
 
-// Write writes the prepared key to opts.Path with opts.Comment, as Generate describes (of
-// opts it reads Path, Comment, Force and Now). The returned Key holds the private half;
-// p is spent, whether Write succeeds or not.
+// Write writes the key to opts.Path with opts.Comment: the private key 0600, never over an
+// existing file, then the .pub 0644; the ssh directory is created 0700 when missing and
+// refused when unsafe. The returned Key holds the private half (call Wipe when done); p is
+// spent either way.
 func (p *Prepared) Write(opts GenerateOptions) (*Key, error) {
 	if p == nil || p.priv == nil {
 		return nil, errors.New("generating a key: the prepared key was already written or wiped")
 	}
 	priv := p.priv
 	p.priv = nil
-	defer p.Wipe() // the file key; priv is wiped below unless handed to the caller
-	// From here on every return path that does not hand priv to the caller wipes it.
+	defer p.Wipe()
 	fail := func(err error) (*Key, error) {
 		clear(priv)
 		return nil, err
@@ -139,18 +125,12 @@ func (p *Prepared) Write(opts GenerateOptions) (*Key, error) {
 	if err := prepareDir(filepath.Dir(opts.Path)); err != nil {
 		return fail(err)
 	}
-	var existing []string
-	for _, path := range []string{opts.Path, pubPath} {
-		if _, err := os.Lstat(path); err == nil {
-			existing = append(existing, path)
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return fail(err)
+	if existing, err := existingPair(opts.Path); err != nil || len(existing) > 0 {
+		if err == nil {
+			err = &ExistsError{Path: existing[0]}
 		}
+		return fail(err)
 	}
-	if len(existing) > 0 && !opts.Force {
-		return fail(&ExistsError{Path: existing[0]})
-	}
-
 	block, err := seal(priv, opts.Comment, p.fk)
 	if err != nil {
 		return fail(fmt.Errorf("encoding %s: %w", opts.Path, err))
@@ -158,7 +138,6 @@ func (p *Prepared) Write(opts GenerateOptions) (*Key, error) {
 	privPEM := pem.EncodeToMemory(block)
 	clear(block.Bytes)
 	defer clear(privPEM)
-
 	sshPub, err := ssh.NewPublicKey(p.pub)
 	if err != nil {
 		return fail(err)
@@ -170,37 +149,20 @@ func (p *Prepared) Write(opts GenerateOptions) (*Key, error) {
 	key := newKey(opts.Path, sshPub, opts.Comment)
 	key.Encrypted = p.fk != nil
 	key.Private, key.Signer = priv, signer
-
-	// Move the old pair aside only now that nothing can fail before the new one lands, and
-	// put it back if the new one cannot be written.
-	now := opts.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	moves, err := moveAsidePair(existing, now)
-	if err != nil {
-		return fail(err)
-	}
-	restore := moves.undo
-	for _, m := range moves {
-		key.MovedAside = append(key.MovedAside, m.to)
-	}
-
-	if err := fsutil.CreateExclusive(opts.Path, privPEM, 0o600); err != nil {
-		restore()
-		if errors.Is(err, fs.ErrExist) {
-			return fail(&ExistsError{Path: opts.Path})
+	for i, f := range []struct {
+		path string
+		data []byte
+		perm fs.FileMode
+	}{{opts.Path, privPEM, 0o600}, {pubPath, []byte(key.AuthorizedKey() + "\n"), 0o644}} {
+		if err := fsutil.CreateExclusive(f.path, f.data, f.perm); err != nil {
+			if i == 1 {
+				os.Remove(opts.Path) // ours from a moment ago: removing it loses nothing
+			}
+			if errors.Is(err, fs.ErrExist) {
+				return fail(&ExistsError{Path: f.path})
+			}
+			return fail(fmt.Errorf("writing %s: %w", f.path, err))
 		}
-		return fail(fmt.Errorf("writing %s: %w", opts.Path, err))
-	}
-	if err := fsutil.CreateExclusive(pubPath, []byte(key.AuthorizedKey()+"\n"), 0o644); err != nil {
-		// The private file is ours from a moment ago: removing it loses nothing.
-		os.Remove(opts.Path)
-		restore()
-		if errors.Is(err, fs.ErrExist) {
-			return fail(&ExistsError{Path: pubPath})
-		}
-		return fail(fmt.Errorf("writing %s: %w", pubPath, err))
 	}
 	return key, nil
 }
@@ -215,80 +177,58 @@ func prepareDir(dir string) error {
 	return CheckDir(dir)
 }
 
-// MoveAside moves the key pair at path (the private key and its .pub, whichever exist)
-// to PATH.bak-<YYYYMMDDTHHMMSS> and PATH.pub.bak-<…>, never replacing a file and never
-// deleting one, and returns the new names (private first). When one of the two cannot be
-// moved, the other is put back.
-func MoveAside(path string, now time.Time) ([]string, error) {
+// existingPair lists which of the key pair at path (private, .pub) exist.
+func existingPair(path string) ([]string, error) {
 	var existing []string
 	for _, p := range []string{path, path + PublicSuffix} {
-		if _, err := os.Lstat(p); err == nil {
-			existing = append(existing, p)
-		} else if !errors.Is(err, fs.ErrNotExist) {
+		if ok, err := fsutil.Exists(p); err != nil {
 			return nil, err
+		} else if ok {
+			existing = append(existing, p)
 		}
 	}
-	moves, err := moveAsidePair(existing, now)
+	return existing, nil
+}
+
+// MoveAside moves the key pair at path (whichever files exist) to PATH.bak-<stamp> and
+// PATH.pub.bak-<stamp> (adding -2, -3… when taken), never replacing or deleting a file,
+// and returns the new names, private first. When the .pub cannot be moved, the private key
+// is put back.
+func MoveAside(path string, now time.Time) ([]string, error) {
+	existing, err := existingPair(path)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, len(moves))
-	for i, m := range moves {
-		out[i] = m.to
-	}
-	return out, nil
-}
-
-type move struct{ from, to string }
-
-type moves []move
-
-// undo puts moved files back, newest move first.
-func (ms moves) undo() {
-	for _, m := range slices.Backward(ms) {
-		_ = moveNoReplace(m.to, m.from)
-	}
-}
-
-func moveAsidePair(paths []string, now time.Time) (moves, error) {
-	var done moves
-	for _, p := range paths {
-		bak, err := moveAside(p, now)
+	var moved []string
+	for i, p := range existing {
+		bak, err := moveAside(p, now.Format("20060102T150405"))
 		if err != nil {
-			done.undo()
+			if i == 1 {
+				_ = moveNoReplace(moved[0], existing[0])
+			}
 			return nil, fmt.Errorf("moving %s aside: %w", p, err)
 		}
-		done = append(done, move{p, bak})
+		moved = append(moved, bak)
 	}
-	return done, nil
+	return moved, nil
 }
 
-// BackupSuffix is the layout of the timestamp in moved-aside file names.
-const BackupSuffix = "20060102T150405"
-
-// moveAside renames path to path.bak-<stamp> (adding -2, -3… when that name is taken) and
-// returns the new name. It never replaces an existing file.
-func moveAside(path string, now time.Time) (string, error) {
-	base := path + ".bak-" + now.Format(BackupSuffix)
+func moveAside(path, stamp string) (string, error) {
+	base := path + ".bak-" + stamp
 	for i := 1; i <= 100; i++ {
 		bak := base
 		if i > 1 {
 			bak = fmt.Sprintf("%s-%d", base, i)
 		}
-		err := moveNoReplace(path, bak)
-		if err == nil {
-			return bak, nil
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			return "", err
+		if err := moveNoReplace(path, bak); !errors.Is(err, fs.ErrExist) {
+			return bak, err
 		}
 	}
 	return "", fmt.Errorf("too many backups named %s-*", base)
 }
 
-// moveNoReplace renames from to to, failing with fs.ErrExist instead of replacing to. A
-// hard link gives that guarantee atomically; where links are unsupported a checked rename
-// is the best the platform offers.
+// moveNoReplace renames from to to, failing with fs.ErrExist rather than replacing it: a
+// hard link guarantees that atomically; without links, a checked rename is the best left.
 func moveNoReplace(from, to string) error {
 	if err := os.Link(from, to); err == nil {
 		return os.Remove(from)
@@ -301,20 +241,19 @@ func moveNoReplace(from, to string) error {
 	return os.Rename(from, to)
 }
 
-// Retire moves the key pair at priv (the private key, then its .pub) into dir as
-// <file>.<stamp>, file by file and never over an existing file; dir is created private.
-// check, when set, sees each file first: false skips it (rotate: a file already holding
-// the successor, the move long done), an error stops. A missing file is skipped. It
-// returns the moves made, [from, to], so far.
+// Retire moves the key pair at priv into dir (created private) as <file>.<stamp>, never
+// over an existing file. check, when set, sees each file first: false skips it, an error
+// stops. It returns the moves made so far, [from, to].
 func Retire(priv, dir, stamp string, check func(path string) (bool, error)) ([][2]string, error) {
 	if err := fsutil.MkdirPrivate(dir); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)
 	}
+	existing, err := existingPair(priv)
+	if err != nil {
+		return nil, err
+	}
 	var moved [][2]string
-	for _, src := range []string{priv, priv + PublicSuffix} {
-		if _, err := os.Lstat(src); errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
+	for _, src := range existing {
 		if check != nil {
 			if ok, err := check(src); err != nil {
 				return moved, err

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/testutil"
@@ -150,20 +149,22 @@ func TestGenerateNeverOverwrites(t *testing.T) {
 	}
 }
 
-func TestGenerateForceMovesAside(t *testing.T) {
+// A pair moved aside is kept byte for byte, a second move in the same second keeps both
+// backups, a new key can then be written in its place, and Local skips the backups.
+func TestMoveAsideThenGenerate(t *testing.T) {
 	h := testutil.NewHome(t)
 	path, _ := AccountKeyPath(h.SSHDir, "laptop")
 	old := mustGenerate(t, path, testPass)
 	oldPriv, _ := os.ReadFile(path)
 	oldPub, _ := os.ReadFile(path + ".pub")
 
-	k, err := Generate(GenerateOptions{Path: path, Passphrase: []byte(testPass), Force: true, Now: testNow})
+	moved, err := MoveAside(path, testNow)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{path + ".bak-20261122T101112", path + ".pub.bak-20261122T101112"}
-	if !slices.Equal(k.MovedAside, want) {
-		t.Fatalf("MovedAside = %q, want %q", k.MovedAside, want)
+	if !slices.Equal(moved, want) {
+		t.Fatalf("MoveAside = %q, want %q", moved, want)
 	}
 	if b, _ := os.ReadFile(want[0]); string(b) != string(oldPriv) {
 		t.Error("moved-aside private key differs from the old one")
@@ -174,25 +175,27 @@ func TestGenerateForceMovesAside(t *testing.T) {
 	if runtime.GOOS != "windows" && mode(t, want[0]) != 0o600 {
 		t.Errorf("moved-aside private key mode = %04o, want 0600", mode(t, want[0]))
 	}
+	k := mustGenerate(t, path, testPass)
 	if k.Fingerprint == old.Fingerprint {
-		t.Error("--force kept the old key")
+		t.Error("the new key is the old one")
 	}
 	got, err := LoadPublic(path)
 	if err != nil || got.Fingerprint != k.Fingerprint {
-		t.Fatalf("LoadPublic after --force = %v, %v; want %s", got, err, k.Fingerprint)
+		t.Fatalf("LoadPublic after the move = %v, %v; want %s", got, err, k.Fingerprint)
 	}
 
-	// A second --force in the same second keeps both backups.
-	k3, err := Generate(GenerateOptions{Path: path, Passphrase: []byte(testPass), Force: true, Now: testNow})
+	// A second move in the same second keeps both backups.
+	moved, err = MoveAside(path, testNow)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := path + ".bak-20261122T101112-2"; len(k3.MovedAside) == 0 || k3.MovedAside[0] != want {
-		t.Errorf("second backup = %q, want %q", k3.MovedAside, want)
+	if want := path + ".bak-20261122T101112-2"; len(moved) == 0 || moved[0] != want {
+		t.Errorf("second backup = %q, want %q", moved, want)
 	}
 	if b, _ := os.ReadFile(want[0]); string(b) != string(oldPriv) {
 		t.Error("the first backup was overwritten")
 	}
+	k3 := mustGenerate(t, path, testPass)
 	// The local listing skips the backups.
 	local, err := Local(h.SSHDir)
 	if err != nil || len(local) != 1 || local[0].Key.Fingerprint != k3.Fingerprint {
@@ -208,20 +211,6 @@ func TestGenerateCreatesPrivateDir(t *testing.T) {
 		if m := mode(t, dir); m != 0o700 {
 			t.Errorf("new ssh dir mode = %04o, want 0700", m)
 		}
-	}
-}
-
-func TestGenerateTimestampsBackupWithNow(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "k")
-	mustGenerate(t, path, "")
-	now := time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)
-	k, err := Generate(GenerateOptions{Path: path, NoPassphrase: true, Force: true, Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if k.MovedAside[0] != path+".bak-20270102T030405" {
-		t.Errorf("backup = %q", k.MovedAside[0])
 	}
 }
 

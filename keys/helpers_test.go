@@ -109,7 +109,7 @@ func mode(t *testing.T, path string) os.FileMode {
 
 func mustGenerate(t testing.TB, path string, pass string) *Key {
 	t.Helper()
-	opts := GenerateOptions{Path: path, Comment: "bbkey:test@host 2026-11-22", Now: testNow}
+	opts := GenerateOptions{Path: path, Comment: "bbkey:test@host 2026-11-22"}
 	if pass == "" {
 		opts.NoPassphrase = true
 	} else {

@@ -18,23 +18,17 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// DefaultKDFRounds is the bcrypt KDF cost of every key bbkey writes with a passphrase:
-// ssh-keygen's default. It is never lowered outside tests.
+// DefaultKDFRounds is the bcrypt KDF cost of every key bbkey writes: ssh-keygen's default.
 const DefaultKDFRounds = 16
 
-// kdfRounds is the cost keys are written with; only SetKDFRoundsForTests changes it.
 var kdfRounds atomic.Int32
 
 func init() { kdfRounds.Store(DefaultKDFRounds) }
 
-// SetKDFRoundsForTests makes keys written from now on use n bcrypt rounds (1 is 16 times
-// cheaper than the default), for tests where the KDF is not what they check: under the
-// race detector one default KDF costs seconds. It panics outside `go test`, so the real
-// cost can never be lowered. Keys written this way are ordinary OpenSSH keys (the rounds
-// are in the file): ssh, ssh-keygen and bbkey read them.
+// SetKDFRoundsForTests makes keys written from now on use n bcrypt rounds, for tests that
+// do not check the KDF (under -race one default KDF costs seconds). It panics outside a
+// test binary (which registers -test.v), so the real cost can never be lowered.
 func SetKDFRoundsForTests(n int) {
-	// A test binary registers its -test.* flags before TestMain runs; bbkey never does
-	// (and must not link package testing to ask).
 	if flag.Lookup("test.v") == nil {
 		panic("keys.SetKDFRoundsForTests called outside a test")
 	}
@@ -44,16 +38,14 @@ func SetKDFRoundsForTests(n int) {
 	kdfRounds.Store(int32(n))
 }
 
-// fileKey is what encrypts a private key file: aes256-ctr's key and IV, derived from the
-// passphrase by bcrypt_pbkdf with a fresh salt, as ssh-keygen does.
+// fileKey is aes256-ctr's key and IV, derived from the passphrase by bcrypt_pbkdf.
 type fileKey struct {
 	salt   []byte
 	rounds int
 	k      []byte // 32 bytes of AES key, then the IV
 }
 
-// deriveFileKey runs the KDF: the costly step of writing an encrypted key (about a tenth
-// of a second at the default cost), which needs neither the key nor its comment.
+// deriveFileKey runs the KDF with a fresh salt.
 func deriveFileKey(pass []byte) (*fileKey, error) {
 	salt := make([]byte, 16)
 	if _, err := rand.Read(salt); err != nil {
@@ -90,9 +82,8 @@ type opensshEd25519Block struct {
 	Pad     []byte `ssh:"rest"`
 }
 
-// seal writes priv and its comment in OpenSSH's format, encrypted with fk (unencrypted
-// when fk is nil): x/crypto's unencrypted encoding, its private block padded to the
-// cipher's block size and encrypted, the KDF's salt and rounds in the header.
+// seal encodes priv and its comment in OpenSSH's format, encrypted with fk (nil: not):
+// x/crypto's plain encoding, its private block padded and encrypted, the KDF in the header.
 func seal(priv ed25519.PrivateKey, comment string, fk *fileKey) (*pem.Block, error) {
 	plain, err := ssh.MarshalPrivateKey(priv, comment)
 	if err != nil || fk == nil {
@@ -134,9 +125,8 @@ func seal(priv ed25519.PrivateKey, comment string, fk *fileKey) (*pem.Block, err
 	return &pem.Block{Type: "OPENSSH PRIVATE KEY", Bytes: append([]byte(opensshMagic), ssh.Marshal(f)...)}, nil
 }
 
-// bcryptPBKDF is OpenBSD's bcrypt_pbkdf, the KDF of OpenSSH's key format (x/crypto keeps
-// its copy internal, and runs it only inside MarshalPrivateKeyWithPassphrase, together
-// with the comment: here it runs before the comment is known).
+// bcryptPBKDF is OpenBSD's bcrypt_pbkdf (x/crypto's copy is internal, and runs only once
+// the comment is known; this one runs before).
 func bcryptPBKDF(pass, salt []byte, rounds, keyLen int) []byte {
 	const hashLen = 32
 	blocks := (keyLen + hashLen - 1) / hashLen

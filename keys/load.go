@@ -33,16 +33,14 @@ func (e *IncorrectPassphraseError) Error() string {
 // Is makes errors.Is(err, ErrIncorrectPassphrase) true.
 func (e *IncorrectPassphraseError) Is(target error) bool { return target == ErrIncorrectPassphrase }
 
-// Hints implements the hint contract of cmdutil.
 func (e *IncorrectPassphraseError) Hints() []string {
 	return []string{"check the passphrase; try it with: ssh-keygen -y -f " + text.CommandQuote(e.Path)}
 }
 
-// maxKeyFile bounds what is read as a key file; real ones are a few KiB.
+// maxKeyFile bounds a key file; real ones are a few KiB.
 const maxKeyFile = 1 << 20
 
-// ParseAuthorizedKey parses one public key line as a .pub file or authorized_keys holds
-// it ("ssh-ed25519 AAAA… comment"), ignoring blank lines and comments around it.
+// ParseAuthorizedKey parses a file holding one public key line ("ssh-ed25519 AAAA… comment").
 func ParseAuthorizedKey(data []byte) (*Key, error) {
 	pub, comment, _, rest, err := ssh.ParseAuthorizedKey(data)
 	if err != nil {
@@ -56,11 +54,10 @@ func ParseAuthorizedKey(data []byte) (*Key, error) {
 	return newKey("", pub, comment), nil
 }
 
-// LoadPublic reads the public half of a key without asking for its passphrase. path may
-// be a private key (its .pub is read when present, else the public key an OpenSSH private
-// key file carries in clear) or a .pub file. When both files exist they must hold the
-// same key, so bbkey never uploads a .pub that belongs to some other private key. The
-// private key's permissions are checked as ssh would.
+// LoadPublic reads the public half of a key without its passphrase, from the .pub or from
+// the clear copy in the private key file (path may name either). When both exist they must
+// match, so bbkey never uploads a .pub that belongs to another key. The private key's
+// permissions are checked as ssh checks them.
 func LoadPublic(path string) (*Key, error) {
 	privPath, pubPath := path, path+PublicSuffix
 	if p, ok := strings.CutSuffix(path, PublicSuffix); ok {
@@ -81,7 +78,7 @@ func LoadPublic(path string) (*Key, error) {
 
 	data, err := ReadBounded(privPath, maxKeyFile)
 	if errors.Is(err, fs.ErrNotExist) && fromPub != nil {
-		// A lone .pub (the private half may live on another machine or a token).
+		// A lone .pub: the private half may live on another machine or a token.
 		return withPath(fromPub, privPath), nil
 	}
 	if err != nil {
@@ -108,16 +105,15 @@ func LoadPublic(path string) (*Key, error) {
 	}
 	if !bytes.Equal(fromPub.PublicKey.Marshal(), embedded.Marshal()) {
 		return nil, fmt.Errorf("%s does not match %s: it holds %s, the private key is %s",
-			pubPath, privPath, fromPub.Fingerprint, Fingerprint(embedded))
+			pubPath, privPath, fromPub.Fingerprint, ssh.FingerprintSHA256(embedded))
 	}
 	k := withPath(fromPub, privPath)
 	k.Encrypted = encrypted
 	return k, nil
 }
 
-// publicFromPrivate returns the public half of a PEM private key without a passphrase:
-// the clear copy in an encrypted OpenSSH file, or derived from an unencrypted key (which
-// is wiped at once: the caller asked for the public half only).
+// publicFromPrivate returns the public half of a private key file without a passphrase,
+// and whether the file is encrypted.
 func publicFromPrivate(data []byte) (ssh.PublicKey, bool, error) {
 	raw, err := ssh.ParseRawPrivateKey(data)
 	var missing *ssh.PassphraseMissingError
@@ -152,10 +148,9 @@ func IsEncrypted(path string) (bool, error) {
 	return enc, nil
 }
 
-// LoadPrivate reads and, when it is encrypted, decrypts the private key at path (a .pub
-// path is taken to mean its private key). A wrong passphrase gives an
-// IncorrectPassphraseError; an encrypted key with no passphrase gives an error wrapping
-// *ssh.PassphraseMissingError. The passphrase is not kept; call Wipe on the key when done.
+// LoadPrivate reads and decrypts the private key at path (or the key of a .pub path). A
+// wrong passphrase gives an IncorrectPassphraseError, none an error wrapping
+// *ssh.PassphraseMissingError. Call Wipe on the key when done.
 func LoadPrivate(path string, passphrase []byte) (*Key, error) {
 	path = strings.TrimSuffix(path, PublicSuffix)
 	pubKey, err := LoadPublic(path)
@@ -207,8 +202,7 @@ func readKeyFile(path string, c permClass) ([]byte, error) {
 	return ReadBounded(path, maxKeyFile)
 }
 
-// ReadBounded reads a small secret file of at most limit bytes; every buffer it drops on
-// the way is cleared.
+// ReadBounded reads a secret file of at most limit bytes, clearing every buffer it drops.
 func ReadBounded(path string, limit int) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -222,7 +216,6 @@ func ReadBounded(path string, limit int) ([]byte, error) {
 				clear(buf)
 				return nil, fmt.Errorf("reading %s: larger than %d bytes", path, limit)
 			}
-			// Grow by hand so the old backing array can be cleared, not left to the GC.
 			bigger := make([]byte, len(buf), 2*cap(buf))
 			copy(bigger, buf)
 			clear(buf)
@@ -242,9 +235,8 @@ func ReadBounded(path string, limit int) ([]byte, error) {
 
 func withPath(k *Key, path string) *Key { return newKey(path, k.PublicKey, k.Comment) }
 
-// Local lists bbkey's own private keys in sshDir (bbkey_*_ed25519, not the moved-aside
-// ones), with their public halves, sorted by path. A key that cannot be read is returned
-// with its error so the caller can report it and go on.
+// Local lists bbkey's own keys in sshDir (bbkey_*_ed25519), sorted by path; a key that
+// cannot be read comes with its error.
 func Local(sshDir string) ([]LocalKey, error) {
 	ents, err := os.ReadDir(sshDir)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -59,12 +59,12 @@ func TestLoadPublicLonePubAndPlainLine(t *testing.T) {
 	lone := filepath.Join(dir, "token_key.pub")
 	os.WriteFile(lone, []byte("# a comment\n\n"+line), 0o644)
 	k, err := LoadPublic(lone)
-	if err != nil || k.Fingerprint != Fingerprint(sp) || k.Comment != "someone@elsewhere" || k.Path != filepath.Join(dir, "token_key") {
+	if err != nil || k.Fingerprint != ssh.FingerprintSHA256(sp) || k.Comment != "someone@elsewhere" || k.Path != filepath.Join(dir, "token_key") {
 		t.Fatalf("LoadPublic(lone .pub) = %+v, %v", k, err)
 	}
 	plain := filepath.Join(dir, "key.txt")
 	os.WriteFile(plain, []byte(line), 0o644)
-	if k, err := LoadPublic(plain); err != nil || k.Fingerprint != Fingerprint(sp) {
+	if k, err := LoadPublic(plain); err != nil || k.Fingerprint != ssh.FingerprintSHA256(sp) {
 		t.Fatalf("LoadPublic(public line without .pub) = %+v, %v", k, err)
 	}
 	two := filepath.Join(dir, "two.pub")

@@ -1,14 +1,12 @@
 package keys
 
 import (
-	"errors"
 	"fmt"
 	"os"
 )
 
-// PermissionError reports a key, a passphrase file or an ssh directory that OpenSSH would
-// refuse (or that would let another user read or swap a key): too open, or owned by
-// someone else. Hints gives the command that fixes it.
+// PermissionError is a key, passphrase file or ssh directory that is too open or owned by
+// someone else, as OpenSSH would refuse it; Hints give the fix.
 type PermissionError struct {
 	Path    string
 	Problem string // e.g. "is writable by group or others (mode 0775)"
@@ -22,11 +20,9 @@ func (e *PermissionError) Error() string {
 	return fmt.Sprintf("unsafe permissions: %s %s", e.Path, e.Problem)
 }
 
-// Hints implements the hint contract of cmdutil.
 func (e *PermissionError) Hints() []string {
 	why := "ssh refuses it as it is"
 	if e.class == classSecret {
-		// ssh never reads a passphrase file; bbkey refuses it for the secret's sake.
 		why = "a passphrase others can read protects nothing"
 	}
 	if len(e.FixLines) > 1 {
@@ -45,15 +41,13 @@ const (
 	classSecret                   // passphrase file: nothing for group or others
 )
 
-// CheckDir refuses an ssh directory that is group/world-writable or owned by another user.
+// CheckDir refuses an ssh directory others can write or that another user owns.
 func CheckDir(dir string) error { return checkPath(dir, classDir) }
 
-// CheckPrivateFile refuses a private key that group or others can access, or that is
-// owned by another user, as ssh does ("UNPROTECTED PRIVATE KEY FILE").
+// CheckPrivateFile refuses a private key others can access or another user owns, as ssh does.
 func CheckPrivateFile(path string) error { return checkPath(path, classPrivate) }
 
-// CheckSecretFile refuses a regular passphrase or token file others can read (Unix: its
-// mode; Windows: its ACL). Pipes and devices are not judged.
+// CheckSecretFile refuses a regular secret file others can read; pipes are not judged.
 func CheckSecretFile(path string) error {
 	fi, err := os.Stat(path)
 	if err != nil || !fi.Mode().IsRegular() {
@@ -77,10 +71,4 @@ func checkPath(path string, c permClass) error {
 		return fmt.Errorf("%s is a directory, not a file", path)
 	}
 	return checkMode(path, fi, c)
-}
-
-// IsPermissionError reports whether err is (or wraps) a PermissionError.
-func IsPermissionError(err error) bool {
-	var pe *PermissionError
-	return errors.As(err, &pe)
 }

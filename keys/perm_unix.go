@@ -11,8 +11,7 @@ import (
 	"github.com/bbkey/bbkey/internal/text"
 )
 
-// checkMode applies OpenSSH's rules: the owner must be the current user (or root, as
-// OpenSSH's secure_permissions allows), and the class's bad bits must be clear.
+// checkMode applies OpenSSH's rules: owned by the user (or root), and c's bad bits clear.
 func checkMode(path string, fi fs.FileInfo, c permClass) error {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		uid := uint32(os.Getuid())
@@ -40,8 +39,7 @@ func checkMode(path string, fi fs.FileInfo, c permClass) error {
 // PrivateFileCommand makes a file FILE only its owner can read.
 const PrivateFileCommand = "chmod 600 FILE"
 
-// badBits and fix give, per class, the mode bits OpenSSH refuses and the chmod that
-// clears them.
+// badBits gives the mode bits OpenSSH refuses for c, and the chmod that clears them.
 func (c permClass) badBits() (fs.FileMode, string, string) {
 	switch c {
 	case classDir:

@@ -321,7 +321,7 @@ func TestSetupAuthFailures(t *testing.T) {
 // writeKey makes an unencrypted ed25519 key pair at path, as a user's existing key.
 func writeKey(t *testing.T, path string) *keys.Key {
 	t.Helper()
-	k, err := keys.Generate(keys.GenerateOptions{Path: path, Comment: "existing", NoPassphrase: true, Now: testNow})
+	k, err := keys.Generate(keys.GenerateOptions{Path: path, Comment: "existing", NoPassphrase: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func newRotateDC(t *testing.T) *rotateDC {
 // its fixed name, on the server, recorded in the state with the server's SSH side.
 func (r *rotateDC) seed(t *testing.T, path, name string, created time.Time, fn func(v *state.Server, k *keys.Key, label string, created time.Time)) *keys.Key {
 	t.Helper()
-	k, err := keys.Generate(keys.GenerateOptions{Path: path, Comment: keys.Comment(name, "e2e", created), Passphrase: []byte(r.w.Passphrase), Now: created})
+	k, err := keys.Generate(keys.GenerateOptions{Path: path, Comment: keys.Comment(name, "e2e", created), Passphrase: []byte(r.w.Passphrase)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,6 @@ func (e *Engine) rotate(ctx context.Context, s *subject, pass []byte, out *Outco
 			Comment:      keys.Comment(s.name, e.Hostname, j.Started),
 			Passphrase:   pass,
 			NoPassphrase: pass == nil,
-			Now:          j.Started,
 		}},
 		Places: places,
 		Label:  label, Concurrency: concurrency, Now: e.Now,
