@@ -1,16 +1,7 @@
-// Package agent talks to the user's running SSH agent: the one SSH_AUTH_SOCK names on
-// Unix; on Windows the OpenSSH agent service's named pipe \\.\pipe\openssh-ssh-agent
-// (or the pipe or socket SSH_AUTH_SOCK names). It adds a key with a comment, an optional
-// lifetime and confirm-before-use, lists keys, removes one by fingerprint and tells
-// whether one is loaded. Adding a key that is already loaded replaces it, never
-// duplicates it, whatever the agent's own semantics.
-//
-// When no agent is reachable, Connect returns a NoAgentError (errors.Is ErrNoAgent) whose
-// hints say how to start one in the user's shell. Pageant's own window-message protocol
-// is not spoken: it cannot be exercised here, and Pageant 0.75+ offers an OpenSSH named
-// pipe that SSH_AUTH_SOCK can name instead.
-//
-// Commands depend on the Agent interface; Fake is its in-memory stand-in for their tests.
+// Package agent talks to the user's SSH agent: SSH_AUTH_SOCK, or on Windows the OpenSSH
+// agent service's pipe \\.\pipe\openssh-ssh-agent. Adding a loaded key replaces it, whatever
+// the agent's own semantics. No agent gives a NoAgentError whose hints say how to start one.
+// Pageant's window-message protocol is not spoken (Pageant 0.75+ offers an OpenSSH pipe).
 package agent
 
 import (
@@ -19,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,18 +20,13 @@ import (
 
 // Agent is what commands need from an SSH agent.
 type Agent interface {
-	// Add loads key (ed25519.PrivateKey, *rsa.PrivateKey or *ecdsa.PrivateKey) with a
-	// comment; lifetime > 0 makes the agent forget it after that long (rounded up to
-	// whole seconds); confirm makes the agent ask before each use. A key already loaded
-	// is replaced.
+	// Add loads key, replacing it when loaded; lifetime > 0 makes the agent forget it
+	// after that long (rounded up to seconds), confirm ask before each use.
 	Add(key crypto.PrivateKey, comment string, lifetime time.Duration, confirm bool) error
-	// List returns the loaded keys.
 	List() ([]Identity, error)
-	// Remove unloads the key with this fingerprint ("SHA256:…"); ErrNotLoaded if absent.
+	// Remove unloads the key with this fingerprint; ErrNotLoaded if absent.
 	Remove(fingerprint string) error
-	// Has reports whether the key with this fingerprint is loaded.
 	Has(fingerprint string) (bool, error)
-	// Signers returns signers backed by the agent, for proving keys over SSH.
 	Signers() ([]ssh.Signer, error)
 }
 
@@ -55,23 +42,20 @@ var ErrNotLoaded = errors.New("key is not loaded in the agent")
 
 // Client is a connection to a running agent. It is safe for concurrent use.
 type Client struct {
-	// Addr is where the agent was reached: a socket path or a named pipe.
-	Addr string
+	Addr string // a socket path or a named pipe
 	conn io.Closer
 	ag   sshagent.ExtendedAgent
-
-	mu sync.Mutex
-	// stuck is set once the agent let an exchange time out: a late answer would be read
-	// as the next one's, so every later exchange fails at once with it.
+	mu   sync.Mutex
+	// stuck is set once an exchange timed out: a late answer would be read as the next
+	// one's, so every later exchange fails with it.
 	stuck error
 }
 
-// opTimeout bounds one exchange with the agent: an agent that accepted the connection but
-// never answers (stopped with SIGSTOP, wedged) must not hang bbkey, least of all a timer's
-// run. Signatures are not bounded: a confirm-before-use key waits for the user.
+// opTimeout bounds one exchange, so a wedged agent cannot hang bbkey. Signatures are not
+// bounded: a confirm-before-use key waits for the user.
 var opTimeout = 30 * time.Second
 
-// bounded runs op with a deadline on the connection, when it has one.
+// bounded runs op with a deadline on the connection, when it takes one.
 func (c *Client) bounded(op func() error) error {
 	c.mu.Lock()
 	stuck := c.stuck
@@ -97,27 +81,20 @@ func (c *Client) bounded(op func() error) error {
 
 var _ Agent = (*Client)(nil)
 
-// Connect reaches the user's agent: SSH_AUTH_SOCK, or on Windows the OpenSSH agent's
-// named pipe when it is unset. No agent gives a NoAgentError with hints for the user's
-// OS and shell.
+// Connect reaches the user's agent, or fails with a NoAgentError.
 func Connect(lookupEnv func(string) (string, bool)) (*Client, error) {
 	conn, addr, err := dial(lookupEnv)
 	if err != nil {
 		return nil, err
 	}
-	return New(conn, addr), nil
-}
-
-// New wraps an open connection to an agent; addr only labels it in messages.
-func New(conn io.ReadWriteCloser, addr string) *Client {
-	return &Client{Addr: addr, conn: conn, ag: sshagent.NewClient(conn)}
+	return &Client{Addr: addr, conn: conn, ag: sshagent.NewClient(conn)}, nil
 }
 
 // Close closes the connection; the agent keeps its keys.
 func (c *Client) Close() error { return c.conn.Close() }
 
-// Add implements Agent. Any entry for the same key is removed first: OpenSSH's agent
-// would replace it in place, but other agents (and older ones) append a duplicate.
+// Add implements Agent. Entries of the same key are removed first: some agents append
+// a duplicate.
 func (c *Client) Add(key crypto.PrivateKey, comment string, lifetime time.Duration, confirm bool) error {
 	secs, err := LifetimeSecs(lifetime)
 	if err != nil {
@@ -145,8 +122,7 @@ func (c *Client) Add(key crypto.PrivateKey, comment string, lifetime time.Durati
 	return nil
 }
 
-// ErrRefused matches (errors.Is) an agent's refusal: the protocol's bare failure answer,
-// which a locked agent (`ssh-add -x`) gives to every add and remove.
+// ErrRefused matches an agent's bare failure answer, which a locked agent gives.
 var ErrRefused = errors.New("the agent refused")
 
 type refusedError struct{ err error }
@@ -157,7 +133,6 @@ func (e *refusedError) Hints() []string {
 	return []string{"the agent may be locked: `ssh-add -X` unlocks it; then `ssh-add` loads the key"}
 }
 
-// refused marks the agent's bare failure answer as a refusal; other errors pass.
 func refused(err error) error {
 	if err != nil && err.Error() == "agent: failure" {
 		return &refusedError{err: err}
@@ -220,15 +195,7 @@ func (c *Client) removeMatching(fingerprint string) (int, error) {
 // Has implements Agent.
 func (c *Client) Has(fingerprint string) (bool, error) {
 	ids, err := c.List()
-	if err != nil {
-		return false, err
-	}
-	for _, id := range ids {
-		if id.Fingerprint == fingerprint {
-			return true, nil
-		}
-	}
-	return false, nil
+	return slices.ContainsFunc(ids, func(id Identity) bool { return id.Fingerprint == fingerprint }), err
 }
 
 // Signers implements Agent.
@@ -244,8 +211,8 @@ func (c *Client) Signers() ([]ssh.Signer, error) {
 	return s, nil
 }
 
-// LifetimeSecs converts an agent lifetime to the protocol's whole seconds: 0 means no
-// limit, anything else is rounded up so a short lifetime never becomes "forever".
+// LifetimeSecs converts a lifetime to the protocol's seconds, rounded up so a short one
+// never becomes 0, "forever".
 func LifetimeSecs(d time.Duration) (uint32, error) {
 	switch {
 	case d < 0:

@@ -9,14 +9,11 @@ import (
 // ErrNoAgent matches a NoAgentError with errors.Is.
 var ErrNoAgent = errors.New("no ssh agent is running")
 
-// NoAgentError says no agent could be reached, why, and (in Hints) how to start one in
-// the user's OS and shell.
+// NoAgentError says no agent could be reached, why, and (in Hints) how to start one.
 type NoAgentError struct {
-	// Reason says what was tried, e.g. "SSH_AUTH_SOCK is not set".
-	Reason string
-	// Err is the dial error, if there was one.
-	Err   error
-	hints []string
+	Reason string // e.g. "SSH_AUTH_SOCK is not set"
+	Err    error  // the dial error, if any
+	hints  []string
 }
 
 func (e *NoAgentError) Error() string {
@@ -32,7 +29,6 @@ func (e *NoAgentError) Unwrap() error { return e.Err }
 // Is makes errors.Is(err, ErrNoAgent) true.
 func (e *NoAgentError) Is(target error) bool { return target == ErrNoAgent }
 
-// Hints implements the hint contract of cmdutil.
 func (e *NoAgentError) Hints() []string { return e.hints }
 
 func noAgent(goos string, lookupEnv func(string) (string, bool), reason string, err error) *NoAgentError {
@@ -43,8 +39,7 @@ func noAgent(goos string, lookupEnv func(string) (string, bool), reason string, 
 	return &NoAgentError{Reason: reason, Err: err, hints: noAgentHints(goos, shell)}
 }
 
-// noAgentHints says how to start an agent for goos and the user's $SHELL. It takes both
-// as arguments so every case can be tested on any platform.
+// noAgentHints says how to start an agent on goos in shell (arguments, for tests).
 func noAgentHints(goos, shell string) []string {
 	if goos == "windows" {
 		return []string{

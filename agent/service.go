@@ -13,13 +13,11 @@ const EnableServiceCommand = "Get-Service ssh-agent | Set-Service -StartupType A
 type ServiceState struct {
 	Installed bool
 	Running   bool
-	// Start is "automatic", "manual" or "disabled" (the default after installing the
-	// OpenSSH client).
-	Start string
+	Start     string // "automatic", "manual" or "disabled" (the default)
 }
 
-// Problem says what keeps the service from serving keys now and after a reboot, and the
-// one step that fixes it; both are "" when it runs and starts with Windows.
+// Problem says what keeps the service from serving keys now or after a reboot, and the
+// fix; "" when it runs and starts with Windows.
 func (s ServiceState) Problem() (problem, fix string) {
 	enable := "in PowerShell as administrator: " + EnableServiceCommand
 	switch {

@@ -1,12 +1,7 @@
-// Package credstore keeps bbkey's secrets: the Bitbucket credential `bbkey auth login`
-// stores and the key passphrases `bbkey rotate` may keep. They live in the OS keychain
-// (macOS Keychain, Windows Credential Manager, the Secret Service on Linux) as one item per
-// account under the service "bbkey", its value a small JSON document. Where no keychain
-// answers, the user must opt in (`--insecure-storage`) to a 0600 JSON file in the config
-// directory instead; bbkey never falls back to a file silently.
-//
-// No error of this package contains a secret value: decoding failures are reported by
-// account name only, and a Secret prints as a redacted placeholder.
+// Package credstore keeps bbkey's secrets (Bitbucket credentials, key passphrases) in the
+// OS keychain, one JSON item per account under the service "bbkey"; or, only when the user
+// opts in with --insecure-storage, in a 0600 JSON file. No error carries a secret value,
+// and a Secret prints redacted.
 package credstore
 
 import (
@@ -14,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -23,8 +19,7 @@ const Service = "bbkey"
 // DefaultAccount is the account key of the Bitbucket credential of `bbkey auth login`.
 const DefaultAccount = "default"
 
-// PassphraseAccount is the account key of the passphrase of the local key keyName, for
-// rotations that run unattended.
+// PassphraseAccount is the account key of the passphrase of the local key keyName.
 func PassphraseAccount(keyName string) string { return "passphrase:" + keyName }
 
 // Kind says what a stored secret is.
@@ -32,36 +27,21 @@ type Kind string
 
 // The kinds of secret bbkey stores.
 const (
-	KindAPIToken    Kind = "api-token"    // Atlassian API token; Email is its account
-	KindAccessToken Kind = "access-token" // repository, project or workspace access token
-	KindOAuthClient Kind = "oauth-client" // OAuth consumer; ClientID is its key
-	KindPassphrase  Kind = "passphrase"   // passphrase of a local private key
-	// KindHTTPAccessToken is a Data Center HTTP access token (personal, project or
-	// repository), stored under ServerAccount(server).
-	KindHTTPAccessToken Kind = "http-access-token"
+	KindAPIToken        Kind = "api-token"         // Atlassian API token; Email is its account
+	KindAccessToken     Kind = "access-token"      // repository, project or workspace access token
+	KindOAuthClient     Kind = "oauth-client"      // OAuth consumer; ClientID is its key
+	KindPassphrase      Kind = "passphrase"        // passphrase of a local private key
+	KindHTTPAccessToken Kind = "http-access-token" // Data Center; under ServerAccount
 )
-
-func (k Kind) valid() bool {
-	switch k {
-	case KindAPIToken, KindAccessToken, KindOAuthClient, KindPassphrase, KindHTTPAccessToken:
-		return true
-	}
-	return false
-}
 
 // Secret is one stored credential: non-secret identifiers beside the secret bytes.
 type Secret struct {
-	Kind Kind `json:"kind"`
-	// Email is the Atlassian account an API token belongs to.
-	Email string `json:"email,omitempty"`
-	// ClientID is the OAuth consumer key.
-	ClientID string `json:"client_id,omitempty"`
-	// Server is the Data Center base URL an HTTP access token belongs to.
-	Server string `json:"server,omitempty"`
-	// Secret is the token, client secret or passphrase.
-	Secret []byte `json:"secret"`
-	// Created is when the secret was stored.
-	Created time.Time `json:"created,omitzero"`
+	Kind     Kind      `json:"kind"`
+	Email    string    `json:"email,omitempty"`     // an API token's Atlassian account
+	ClientID string    `json:"client_id,omitempty"` // the OAuth consumer key
+	Server   string    `json:"server,omitempty"`    // a Data Center token's base URL
+	Secret   []byte    `json:"secret"`              // token, client secret or passphrase
+	Created  time.Time `json:"created,omitzero"`
 }
 
 // String never shows the secret, so a Secret passed to a logger or %v stays safe.
@@ -82,11 +62,11 @@ func (s Secret) String() string {
 // GoString covers %#v, which would otherwise print the bytes.
 func (s Secret) GoString() string { return s.String() }
 
-// Validate checks that a secret can be stored: a known kind, a non-empty secret, and the
-// identifier each kind needs.
+// Validate checks that a secret can be stored: a known kind, a secret, and the identifier
+// each kind needs.
 func (s Secret) Validate() error {
 	switch {
-	case !s.Kind.valid():
+	case !slices.Contains([]Kind{KindAPIToken, KindAccessToken, KindOAuthClient, KindPassphrase, KindHTTPAccessToken}, s.Kind):
 		return fmt.Errorf("unknown credential kind %q", s.Kind)
 	case len(s.Secret) == 0:
 		return fmt.Errorf("empty %s", s.Kind)
@@ -116,8 +96,7 @@ var ErrNotFound = errors.New("no stored credential")
 // notFound names the account that was missing.
 func notFound(account string) error { return fmt.Errorf("%w for %q", ErrNotFound, account) }
 
-// record is the JSON form of a Secret in the keychain and in the file, versioned so a later
-// bbkey can change it.
+// record is the versioned JSON form of a Secret in the keychain and in the file.
 type record struct {
 	V int `json:"v"`
 	Secret
@@ -129,13 +108,16 @@ func encode(s Secret) ([]byte, error) {
 	return json.Marshal(record{V: recordVersion, Secret: s})
 }
 
-// decode parses a stored item. The json error is dropped on purpose: its text may quote
-// bytes of the secret.
+// decode parses a stored item. The json error is dropped: its text may quote the secret.
 func decode(account string, b []byte) (Secret, error) {
 	var r record
 	if err := json.Unmarshal(b, &r); err != nil || r.V == 0 {
 		return Secret{}, fmt.Errorf("stored credential %q is not in bbkey's format", account)
 	}
+	return r.check(account)
+}
+
+func (r record) check(account string) (Secret, error) {
 	if r.V > recordVersion {
 		return Secret{}, fmt.Errorf("stored credential %q was written by a newer bbkey (format %d)", account, r.V)
 	}
@@ -147,4 +129,12 @@ func checkAccount(account string) error {
 		return errors.New("empty credential account name")
 	}
 	return nil
+}
+
+// checkSet checks what Set is given.
+func checkSet(account string, s Secret) error {
+	if err := checkAccount(account); err != nil {
+		return err
+	}
+	return s.Validate()
 }

@@ -13,21 +13,17 @@ import (
 	"github.com/bbkey/bbkey/internal/fsutil"
 )
 
-// FileName is the plain credentials file in the config directory, used only when the
-// user opted in with --insecure-storage.
+// FileName is the plain credentials file in the config directory (--insecure-storage).
 const FileName = "credentials.json"
 
 // maxFileSize bounds what File reads; a few credentials are a few hundred bytes.
 const maxFileSize = 1 << 20
 
-// File is a Store in a 0600 JSON file. It refuses to read a file other users could read
-// (or, on Unix, one owned by another user), and creates the file with O_EXCL semantics so
-// it is never briefly readable by others.
+// File is a Store in a 0600 JSON file, created exclusively and refused when others can
+// read it.
 type File struct {
-	// Path is the credentials file.
-	Path string
-	// reason says why the file is in use instead of the keychain.
-	reason string
+	Path   string
+	reason string // why the file is in use instead of the keychain
 }
 
 var _ Store = (*File)(nil)
@@ -37,7 +33,6 @@ func NewFile(configDir string) *File {
 	return &File{Path: filepath.Join(configDir, FileName)}
 }
 
-// Kind is "file".
 func (f *File) Kind() string { return "file" }
 
 // Warning is the line to print on stderr whenever the file store is used.
@@ -106,7 +101,7 @@ func (f *File) read() (fileDoc, bool, error) {
 
 func (f *File) write(doc fileDoc, exists bool) error {
 	if len(doc.Credentials) == 0 {
-		// Nothing left: remove the file, so the keychain is preferred again next time.
+		// Nothing left: remove the file, so the keychain is preferred again.
 		if err := os.Remove(f.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("removing credentials file: %w", err)
 		}
@@ -167,18 +162,12 @@ func (f *File) Get(_ context.Context, account string) (Secret, error) {
 	if !ok {
 		return Secret{}, notFound(account)
 	}
-	if r.V > recordVersion {
-		return Secret{}, fmt.Errorf("stored credential %q was written by a newer bbkey (format %d)", account, r.V)
-	}
-	return r.Secret, nil
+	return r.check(account)
 }
 
 // Set stores s under account.
 func (f *File) Set(ctx context.Context, account string, s Secret) error {
-	if err := checkAccount(account); err != nil {
-		return err
-	}
-	if err := s.Validate(); err != nil {
+	if err := checkSet(account, s); err != nil {
 		return err
 	}
 	return f.update(ctx, func(doc *fileDoc) error {

@@ -9,8 +9,8 @@ import (
 	"github.com/zalando/go-keyring"
 )
 
-// DefaultTimeout bounds each keychain call. A Secret Service that waits for an unlock
-// prompt nobody can answer would otherwise block forever.
+// DefaultTimeout bounds each keychain call (a Secret Service may wait forever for an
+// unlock prompt nobody answers).
 const DefaultTimeout = 5 * time.Second
 
 // Backend is the raw keychain: go-keyring's calls, replaceable in tests.
@@ -49,7 +49,6 @@ func NewKeyring(backend Backend, timeout time.Duration) *Keyring {
 	return &Keyring{backend: backend, timeout: timeout}
 }
 
-// Kind is "keychain".
 func (k *Keyring) Kind() string { return "keychain" }
 
 // Get returns the secret of account.
@@ -70,10 +69,7 @@ func (k *Keyring) Get(ctx context.Context, account string) (Secret, error) {
 
 // Set stores s under account, replacing the item that was there.
 func (k *Keyring) Set(ctx context.Context, account string, s Secret) error {
-	if err := checkAccount(account); err != nil {
-		return err
-	}
-	if err := s.Validate(); err != nil {
+	if err := checkSet(account, s); err != nil {
 		return err
 	}
 	b, err := encode(s)
@@ -95,8 +91,8 @@ func (k *Keyring) Delete(ctx context.Context, account string) error {
 	})
 }
 
-// call runs fn with a deadline. go-keyring has no context, so a call that hangs is left
-// behind in its goroutine; bbkey is a short-lived process and exits soon after.
+// call runs fn with a deadline. go-keyring has no context: a call that hangs is left
+// behind in its goroutine, and bbkey exits soon after.
 func (k *Keyring) call(ctx context.Context, op, account string, fn func() error) error {
 	ctx, cancel := context.WithTimeout(ctx, k.timeout)
 	defer cancel()

@@ -14,35 +14,23 @@ import (
 
 // Options say where Open may look.
 type Options struct {
-	// ConfigDir is bbkey's config directory, where the opt-in credentials file lives.
-	ConfigDir string
-	// AllowInsecure lets Open fall back to the 0600 file when no keychain answers
-	// (--insecure-storage).
+	ConfigDir string // where the opt-in credentials file lives
+	// AllowInsecure (--insecure-storage) lets Open fall back to the file.
 	AllowInsecure bool
-
-	// LookupEnv reads the environment (nil: os.LookupEnv); on Linux it tells whether a
-	// D-Bus session bus exists before go-keyring is asked.
-	LookupEnv func(string) (string, bool)
-	// Backend is the keychain (nil: OSKeychain).
-	Backend Backend
-	// Timeout bounds each keychain call, the probe included (0: DefaultTimeout).
-	Timeout time.Duration
-	// GOOS is the operating system whose rules apply ("": runtime.GOOS).
-	GOOS string
+	LookupEnv     func(string) (string, bool) // nil: os.LookupEnv
+	Backend       Backend                     // nil: OSKeychain
+	Timeout       time.Duration               // per keychain call; 0: DefaultTimeout
+	GOOS          string                      // "": runtime.GOOS
 }
 
-// ErrNoKeychain is matched by the error Open returns when no keychain answers and the
-// user did not allow the file.
+// ErrNoKeychain matches Open's error when no keychain answers and the file is not allowed.
 var ErrNoKeychain = errors.New("no usable OS keychain")
 
 // NoKeychainError says why the keychain could not be used and what the user can do.
 type NoKeychainError struct {
-	// Cause is what the probe ran into.
-	Cause error
-	// ConfigDir is where --insecure-storage would keep the file.
+	Cause     error
 	ConfigDir string
-	// Server is the Data Center server whose token was to be stored ("" for Cloud's
-	// credential): the environment variable that replaces storing it is then its own.
+	// Server is the Data Center server whose token was to be stored ("" for Cloud).
 	Server string
 	goos   string
 }
@@ -53,7 +41,6 @@ func (e *NoKeychainError) Error() string {
 
 func (e *NoKeychainError) Unwrap() []error { return []error{ErrNoKeychain, e.Cause} }
 
-// Hints are printed as `bbkey: hint:` lines.
 func (e *NoKeychainError) Hints() []string {
 	file := FileName
 	if e.ConfigDir != "" {
@@ -75,14 +62,10 @@ func (e *NoKeychainError) Hints() []string {
 	return append(h, "or skip storing: set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN for each run")
 }
 
-// Open returns the store bbkey should use:
-//   - the credentials file, when it exists: the user opted in to it earlier, and it keeps
-//     being used until `bbkey auth logout` removes it;
-//   - the OS keychain, when a real round-trip on a probe item succeeds in time;
-//   - a new credentials file, when the keychain failed and opts.AllowInsecure is set;
-//   - otherwise an error matching ErrNoKeychain (a *NoKeychainError with hints).
-//
-// Print Warning(store) on stderr whenever it is not empty.
+// Open returns the store to use: the credentials file when it exists (opted in earlier,
+// until `bbkey auth logout` removes it); else the OS keychain when a probe round-trip
+// succeeds; else a new file when AllowInsecure; else a *NoKeychainError. Print
+// Warning(store) whenever it is not empty.
 func Open(ctx context.Context, opts Options) (Store, error) {
 	goos := opts.GOOS
 	if goos == "" {
@@ -115,8 +98,8 @@ func Open(ctx context.Context, opts Options) (Store, error) {
 	return nil, &NoKeychainError{Cause: err, ConfigDir: opts.ConfigDir, goos: goos}
 }
 
-// sessionBus fails fast where go-keyring would need a D-Bus session bus that is not there.
-// Without one, godbus runs dbus-launch, which may start a stray bus daemon or hang.
+// sessionBus fails fast where there is no D-Bus session bus (godbus would run dbus-launch,
+// which may start a stray daemon or hang).
 func sessionBus(goos string, lookup func(string) (string, bool)) error {
 	switch goos {
 	case "darwin", "windows", "ios", "android", "js", "wasip1", "plan9":
@@ -134,8 +117,8 @@ func sessionBus(goos string, lookup func(string) (string, bool)) error {
 	return errors.New("no D-Bus session bus for the Secret Service (DBUS_SESSION_BUS_ADDRESS is unset)")
 }
 
-// probe stores, reads back and deletes a throw-away item, so a keychain that exists but is
-// locked, read-only or broken is found now rather than after the user typed a token.
+// probe stores, reads back and deletes a throw-away item, so a locked or broken keychain
+// is found now, not after the user typed a token.
 func probe(ctx context.Context, kr *Keyring) error {
 	var b [6]byte
 	_, _ = rand.Read(b[:])

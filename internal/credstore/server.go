@@ -7,16 +7,11 @@ import (
 	"github.com/bbkey/bbkey/internal/settings"
 )
 
-// serverAccountPrefix starts the account key of a Data Center server's token.
-const serverAccountPrefix = "server:"
+// ServerAccount is the account key of a Data Center server's token (its normalized URL).
+func ServerAccount(serverURL string) string { return "server:" + serverURL }
 
-// ServerAccount is the account key of the credential of a Bitbucket Data Center server
-// (its base URL in settings.NormalizeServerURL form): one entry per server, beside DefaultAccount for
-// Bitbucket Cloud.
-func ServerAccount(serverURL string) string { return serverAccountPrefix + serverURL }
-
-// GetServerToken returns the HTTP access token stored for server (ServerAccount), or an
-// error matching ErrNotFound. The caller clears Secret when done.
+// GetServerToken returns the HTTP access token stored for server, or an error matching
+// ErrNotFound. The caller clears Secret when done.
 func GetServerToken(ctx context.Context, s Store, server string) (Secret, error) {
 	n, err := settings.NormalizeServerURL(server)
 	if err != nil {

@@ -14,23 +14,19 @@ import (
 	"github.com/bbkey/bbkey/internal/fsutil"
 )
 
-// AccountTarget is the journal's key for the account key in OldKeyIDs and NewKeyIDs;
-// access-key targets use Target.Key().
+// AccountTarget keys the account key in OldKeyIDs and NewKeyIDs; targets use Target.Key().
 const AccountTarget = "account"
 
-// Journal records a rotation in progress. It is rewritten atomically after every step,
-// so after a crash it says exactly how far the rotation got: what was created on
-// Bitbucket (NewKeyIDs) must be proven or deleted, what still holds the old key (OldKeyIDs)
-// must be revoked or kept.
+// Journal records a rotation in progress, rewritten after every step, so after a crash it
+// says how far the rotation got: what to prove or delete (NewKeyIDs), what to revoke or
+// keep (OldKeyIDs).
 type Journal struct {
-	Version int          `json:"version"`
-	Kind    RotationKind `json:"kind"`
-	// Name is the account or access-key name being rotated.
-	Name    string    `json:"name"`
-	Started time.Time `json:"started"`
-	Updated time.Time `json:"updated"`
-	// Scheduled is set when the timer started the run.
-	Scheduled bool `json:"scheduled,omitempty"`
+	Version   int          `json:"version"`
+	Kind      RotationKind `json:"kind"`
+	Name      string       `json:"name"` // the account or access-key name
+	Started   time.Time    `json:"started"`
+	Updated   time.Time    `json:"updated"`
+	Scheduled bool         `json:"scheduled,omitempty"`
 
 	OldFingerprint string `json:"old_fingerprint"`
 	NewFingerprint string `json:"new_fingerprint,omitempty"`
@@ -38,8 +34,7 @@ type Journal struct {
 	OldPath     string `json:"old_path"`
 	NewPath     string `json:"new_path,omitempty"`
 	RetiredPath string `json:"retired_path,omitempty"`
-	// OldKeyIDs and NewKeyIDs map AccountTarget or a Target.Key() to the Bitbucket id of the
-	// old and the new key there.
+	// OldKeyIDs and NewKeyIDs map AccountTarget or a Target.Key() to the key's id there.
 	OldKeyIDs map[string]string `json:"old_key_ids,omitempty"`
 	NewKeyIDs map[string]string `json:"new_key_ids,omitempty"`
 
@@ -62,9 +57,8 @@ var ErrNoJournal = errors.New("no rotation in progress")
 // ErrInProgress is returned by Begin when an earlier rotation did not finish.
 var ErrInProgress = errors.New("an earlier rotation did not finish")
 
-// Begin starts the journal of a new rotation from j (Kind, Name, OldFingerprint and
-// OldPath at least). It fails with ErrInProgress when a journal exists: that rotation must
-// be resumed or rolled back first.
+// Begin starts the journal of a new rotation from j; it fails with ErrInProgress while an
+// earlier one exists.
 func (d Dir) Begin(j Journal) (*Journal, error) {
 	if j.Kind == "" || j.Name == "" {
 		return nil, errors.New("rotation journal needs a kind and a name")
@@ -119,9 +113,8 @@ func (j *Journal) Did(step string) bool {
 	return slices.ContainsFunc(j.Done, func(s StepRecord) bool { return s.Name == step })
 }
 
-// Advance records step as completed together with every field changed since the last
-// write (set NewKeyIDs, RetiredPath… before calling it), and writes the journal.
-// Recording a step twice is allowed: a resumed run may repeat an idempotent step.
+// Advance records step as completed, with every field changed since, and writes the
+// journal. A resumed run may record a step twice.
 func (j *Journal) Advance(step string) error {
 	now := j.dir.now()
 	j.Step, j.Updated = step, now
@@ -155,8 +148,7 @@ func (j *Journal) Targets() []string {
 	return slices.Sorted(maps.Keys(all))
 }
 
-// Finish removes the journal: the rotation is complete or was rolled back. Record its
-// outcome in the state's history (State.AddRotation) before calling it.
+// Finish removes the journal of a complete or rolled-back rotation.
 func (j *Journal) Finish() error {
 	if err := os.Remove(j.dir.file(JournalFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("removing rotation journal: %w", err)

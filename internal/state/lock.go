@@ -27,10 +27,9 @@ const DefaultLockWait = 10 * time.Second
 // keys (a Go duration such as 30s; 0 stops at once).
 const LockWaitEnv = "BBKEY_LOCK_WAIT"
 
-// LockCommand takes the writers' lock for command ("setup", "rotate --access-keys",
-// "doctor --fix", …), as LockWriters does, waiting up to BBKEY_LOCK_WAIT (lookupEnv;
-// nil: the default) and saying on errOut whom it waits for. The test hook can pause the
-// command at "NAME:locked", NAME being the command's first word.
+// LockCommand takes the writers' lock for command ("setup", "doctor --fix", …) as
+// LockWriters does, waiting up to BBKEY_LOCK_WAIT and saying on errOut whom it waits for.
+// The test hook can pause it at "NAME:locked", NAME the command's first word.
 func (d Dir) LockCommand(ctx context.Context, command string, lookupEnv func(string) (string, bool), errOut io.Writer) (*WriterLock, error) {
 	wait := time.Duration(0)
 	if lookupEnv != nil {
@@ -61,7 +60,6 @@ func (d Dir) LockCommand(ctx context.Context, command string, lookupEnv func(str
 
 // Holder is the command that holds the writers' lock, as it noted in the lock file.
 type Holder struct {
-	// Command is what the holder runs: "setup", "rotate --access-keys", "doctor --fix", …
 	Command string    `json:"command"`
 	PID     int       `json:"pid"`
 	Since   time.Time `json:"since"`
@@ -83,16 +81,15 @@ func (h Holder) String() string {
 	return s
 }
 
-// WriterLock is the writers' lock, held by one command from before it reads the state
-// until after its last write.
+// WriterLock is the writers' lock, held from before a command reads the state until after
+// its last write.
 type WriterLock struct {
-	l *fsutil.Lock
-	// dir is the config directory when this lock created it.
-	dir string
+	l   *fsutil.Lock
+	dir string // the config directory, when this lock created it
 }
 
-// Unlock removes the lock file (and the config directory it created, when empty) and
-// releases the lock: a command that changed nothing leaves nothing behind.
+// Unlock removes the lock file (and the config directory it created, when empty), so a
+// command that changed nothing leaves nothing behind.
 func (w *WriterLock) Unlock() error {
 	if w == nil || w.l == nil {
 		return nil
@@ -105,15 +102,11 @@ func (w *WriterLock) Unlock() error {
 	return err
 }
 
-// LockWriters takes the writers' lock (rotate.lock) for command. Every command that
-// writes keys, the state or Bitbucket's keys (setup, add-access-key, rotate, remove,
-// doctor --fix) takes it before it reads the state and holds it until its last write,
-// so no command acts on a state another is changing.
-//
-// When another command holds it, waiting is called once with that holder, and
-// LockWriters waits up to wait (0: DefaultLockWait; negative: not at all) or until ctx
-// ends, then fails with ErrBusy naming the holder. The operating system drops the lock
-// when its holder dies, so a killed run never blocks the next one.
+// LockWriters takes the writers' lock (rotate.lock) for command: every command that
+// changes keys takes it, so none acts on a state another is changing. When another holds
+// it, waiting is called with the holder, and LockWriters waits up to wait (0:
+// DefaultLockWait; negative: not at all) or until ctx ends, then fails with ErrBusy. The
+// OS drops the lock when its holder dies.
 func (d Dir) LockWriters(ctx context.Context, command string, wait time.Duration, waiting func(Holder)) (*WriterLock, error) {
 	_, statErr := os.Stat(d.Path)
 	created := ""
