@@ -128,7 +128,7 @@ func (r *run) prove(ctx context.Context) error {
 		r.step("proof", statusWarning, "skipped: the key was proven before, and without the agent or a passphrase (--passphrase-file or %s) it cannot sign", secret.PassphraseEnv)
 		return nil
 	}
-	signers, err := r.signers()
+	signer, err := r.signer()
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func (r *run) prove(ctx context.Context) error {
 	if r.server != "" {
 		v.Source = r.ssh.Pins.Source
 	}
-	h := &provision.Handshake{SSH: r.ssh, Verifier: v, Signers: signers}
+	h := &provision.Handshake{SSH: r.ssh, Verifier: v, Signer: signer}
 	if r.opts.Globals.Debug {
 		h.Trace = r.opts.IOStreams.ErrOut
 	}
@@ -155,11 +155,11 @@ func (r *run) prove(ctx context.Context) error {
 	return nil
 }
 
-// signers are the keys to prove with: the private half in memory, else the agent's
-// entry for the key.
-func (r *run) signers() ([]ssh.Signer, error) {
+// signer is the key to prove with: the private half in memory, else the agent's entry
+// for the key.
+func (r *run) signer() (ssh.Signer, error) {
 	if r.priv != nil && r.priv.Signer != nil {
-		return []ssh.Signer{r.priv.Signer}, nil
+		return r.priv.Signer, nil
 	}
 	all, err := r.ag.Signers()
 	if err != nil {
@@ -167,7 +167,7 @@ func (r *run) signers() ([]ssh.Signer, error) {
 	}
 	for _, s := range all {
 		if ssh.FingerprintSHA256(s.PublicKey()) == r.pub.Fingerprint {
-			return []ssh.Signer{s}, nil
+			return s, nil
 		}
 	}
 	return nil, fmt.Errorf("the agent no longer holds the key %s", r.pub.Fingerprint)

@@ -112,7 +112,7 @@ func checkHostKey(ctx context.Context, e *Env, deps Deps) Result {
 			Fix: "check the file given with --ssh-host-keys or BBKEY_SSH_HOST_KEYS"}
 	}
 	ep := e.Settings.SSHEndpoint
-	res, err := sshproof.CheckHostKey(ctx, proofOptions(e, ep, pins, e.Timeouts.Network))
+	res, err := sshproof.CheckHostKey(ctx, proofOptions(e, ep, pins, e.Timeouts.Network, nil))
 	var mm *hostkeys.MismatchError
 	switch {
 	case errors.As(err, &mm):

@@ -49,9 +49,9 @@ func signerFor(e *Env, k managedKey) (ssh.Signer, func(), error) {
 
 // proofOptions are the SSH proof's (or handshake's) options for endpoint, trusting the
 // host keys of pins.
-func proofOptions(e *Env, endpoint string, pins hostkeys.Pins, timeout time.Duration, signers ...ssh.Signer) sshproof.Options {
+func proofOptions(e *Env, endpoint string, pins hostkeys.Pins, timeout time.Duration, signer ssh.Signer) sshproof.Options {
 	return sshproof.Options{Endpoint: endpoint, HostKeyAlias: pins.Alias, HostKeyCallback: pins.HostKeyCallback(endpoint),
-		HostKeyAlgorithms: hostkeys.HostKeyAlgorithms(pins.Keys), Signers: signers, Timeout: timeout, Dial: e.Dial, Trace: e.Trace}
+		HostKeyAlgorithms: hostkeys.HostKeyAlgorithms(pins.Keys), Signer: signer, Timeout: timeout, Dial: e.Dial, Trace: e.Trace}
 }
 
 // proveKey proves k over SSH at endpoint: skipped when no signer is at hand (not in the

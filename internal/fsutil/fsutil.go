@@ -1,8 +1,6 @@
-// Package fsutil edits files so that nothing is ever half-written or silently lost: every
-// write goes to a temporary file in the same directory, is fsynced, and is renamed (or
-// hard-linked, when the target must not exist yet) into place; edits of an existing file
-// keep its mode and write through a symlink to its target; advisory locks keep two bbkey
-// runs from editing the same file at once.
+// Package fsutil writes files whole or not at all: to a fsynced temporary file renamed (or,
+// when the target must not exist, hard-linked) into place. Rewrites keep the file's mode
+// and follow symlinks; advisory locks keep two bbkey runs from editing a file at once.
 package fsutil
 
 import (
@@ -11,17 +9,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 )
 
-// ErrExist is returned by CreateExclusive when the target already exists.
-var ErrExist = fs.ErrExist
-
-// ResolveTarget follows symlinks of an existing path so an edit changes the file the link
-// points at instead of replacing the link with a regular file. A path that does not exist
-// is returned unchanged.
+// ResolveTarget follows the symlinks of an existing path, so an edit changes the file a
+// link points at; a missing path is returned as is.
 func ResolveTarget(path string) (string, error) {
 	if _, err := os.Lstat(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -36,10 +29,8 @@ func ResolveTarget(path string) (string, error) {
 	return target, nil
 }
 
-// ReplaceProblem says why replacing the existing file at path (through a symlink) with a
-// new one, as WriteFileAtomic does, would not be what its owner expects: it is read-only,
-// it belongs to someone else (the new file would be the writer's), or it has other hard
-// links (they would keep the old content). "" when there is none, or no file.
+// ReplaceProblem says why replacing the file at path with a new one (WriteFileAtomic)
+// would surprise its owner: read-only, someone else's, or hard-linked; "" when none.
 func ReplaceProblem(path string) string {
 	target, err := ResolveTarget(path)
 	if err != nil {
@@ -76,8 +67,7 @@ func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
 	return syncDir(filepath.Dir(target))
 }
 
-// CreateExclusive writes a new file at path with data and perm, failing with an error
-// matching ErrExist when path already exists. The file appears complete or not at all.
+// CreateExclusive writes a new file at path, failing with fs.ErrExist when it exists.
 func CreateExclusive(path string, data []byte, perm fs.FileMode) error {
 	tmp, err := writeTemp(path, data, perm)
 	if err != nil {
@@ -116,15 +106,14 @@ func writeExclusive(path string, data []byte, perm fs.FileMode) error {
 	return f.Close()
 }
 
-// writeTemp writes data to a new temporary file next to path, created O_EXCL with perm
-// from the start (never briefly world-readable), fsynced and closed.
+// writeTemp writes data to a new temporary file next to path, with perm from the start,
+// fsynced and closed.
 func writeTemp(path string, data []byte, perm fs.FileMode) (string, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
-	removeStaleTemps(dir, base)
-	// Created with perm from the start (never briefly open to others).
+	RemoveStaleTemps(dir, func(name string) bool { return name == base })
 	f, err := createTemp(dir, "."+base+".tmp-*", perm)
 	if err != nil {
 		return "", fmt.Errorf("writing %s: %w", path, err)
@@ -148,34 +137,12 @@ func writeTemp(path string, data []byte, perm fs.FileMode) (string, error) {
 	return name, nil
 }
 
-// StaleTempAge is the age past which a temporary file of bbkey's is a leftover of a killed
-// run: a write takes milliseconds from creating its temporary file to renaming it.
+// StaleTempAge is the age past which a temporary file is a leftover of a killed run (a
+// write takes milliseconds).
 const StaleTempAge = 10 * time.Minute
 
-// removeStaleTemps deletes the temporary files a killed run left next to base (an
-// encrypted private key among them), so they do not pile up. Only regular files named as
-// writeTemp names them and older than StaleTempAge go: a write in progress is never
-// touched.
-func removeStaleTemps(dir, base string) {
-	pat, ok := globEscape(base)
-	if !ok {
-		return
-	}
-	matches, err := filepath.Glob(filepath.Join(dir, "."+pat+".tmp-*"))
-	if err != nil {
-		return
-	}
-	for _, m := range matches {
-		fi, err := os.Lstat(m)
-		if err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > StaleTempAge {
-			_ = os.Remove(m)
-		}
-	}
-}
-
-// RemoveStaleTemps sweeps dir for the temporary files of bbkey's writes (".NAME.tmp-*")
-// that killed runs left behind, NAME accepted by own, older than StaleTempAge, and
-// removes them; it returns what it removed. A write in progress is never touched.
+// RemoveStaleTemps removes the temporary files (".NAME.tmp-*", NAME accepted by own) that
+// killed runs left in dir, older than StaleTempAge, and returns them.
 func RemoveStaleTemps(dir string, own func(name string) bool) []string {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -199,35 +166,10 @@ func RemoveStaleTemps(dir string, own func(name string) bool) []string {
 	return removed
 }
 
-// globEscape quotes the pattern characters of a file name for filepath.Glob; ok is false
-// where they cannot be quoted (Windows).
-func globEscape(s string) (string, bool) {
-	if !strings.ContainsAny(s, "*?[\\") {
-		return s, true
-	}
-	if runtime.GOOS == "windows" {
-		return "", false
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune("*?[\\", r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String(), true
-}
+// MkdirPrivate creates dir (and parents) with mode 0700.
+func MkdirPrivate(dir string) error { return os.MkdirAll(dir, 0o700) }
 
-// MkdirPrivate creates dir (and parents) with mode 0700 for the last element.
-func MkdirPrivate(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	return nil
-}
-
-// Exists reports whether path exists (a dangling symlink does); an error when that cannot
-// be told.
+// Exists reports whether path exists (a dangling symlink does).
 func Exists(path string) (bool, error) {
 	_, err := os.Lstat(path)
 	switch {
@@ -239,8 +181,7 @@ func Exists(path string) (bool, error) {
 	return false, err
 }
 
-// MayExist reports whether path exists or cannot be told not to: the cautious answer for
-// a check that keeps bbkey from writing over something.
+// MayExist reports whether path exists or may: the cautious answer before writing.
 func MayExist(path string) bool {
 	ok, err := Exists(path)
 	return ok || err != nil

@@ -11,8 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// createTemp makes a new temporary file (os.CreateTemp makes 0600) and widens it only to
-// what was asked for.
+// createTemp makes a new temporary file (0600) and widens it to perm.
 func createTemp(dir, pattern string, perm fs.FileMode) (*os.File, error) {
 	f, err := os.CreateTemp(dir, pattern)
 	if err != nil {
@@ -40,8 +39,7 @@ func syncDir(dir string) error {
 		return err
 	}
 	defer d.Close()
-	// Some file systems refuse fsync on directories; the rename is still atomic there.
-	_ = d.Sync()
+	_ = d.Sync() // some file systems refuse it; the rename is atomic all the same
 	return nil
 }
 

@@ -14,8 +14,7 @@ import (
 // ErrLocked is returned by TryLock when another process holds the lock.
 var ErrLocked = errors.New("locked by another process")
 
-// Lock is an advisory lock on a lock file, held until Unlock. The operating system
-// releases it if the process dies, so a killed bbkey never leaves a stale lock.
+// Lock is an advisory lock on a lock file; the OS releases it when the process dies.
 type Lock struct {
 	f    *os.File
 	path string
@@ -28,9 +27,8 @@ func openLock(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 }
 
-// TryLock takes the lock at path or returns ErrLocked at once. A lock file removed by
-// its holder (UnlockRemove) while this process waited on it is not the lock any more:
-// the lock is taken again on the file now at path.
+// TryLock takes the lock at path or returns ErrLocked at once. A lock file its holder
+// removed meanwhile (UnlockRemove) is no longer the lock: it is taken on the new file.
 func TryLock(path string) (*Lock, error) {
 	var lastErr error
 	for range 100 {
@@ -39,9 +37,7 @@ func TryLock(path string) (*Lock, error) {
 			continue // the directory was removed meanwhile (UnlockRemove)
 		}
 		if beingRemoved(err) {
-			// Windows: the holder's UnlockRemove is deleting the file this moment (its
-			// delete handle shares nothing, or the name is pending deletion until the last
-			// handle closes); the name is free again in a moment.
+			// Windows: the holder's UnlockRemove is deleting the file this moment.
 			lastErr = err
 			time.Sleep(5 * time.Millisecond)
 			continue
@@ -85,9 +81,7 @@ func LockContext(ctx context.Context, path string) (*Lock, error) {
 	}
 }
 
-// SetNote replaces the lock file's content with b (who holds the lock, for the message
-// a waiting process prints). The lock covers a byte far beyond any note, so other
-// processes can read the note on every system.
+// SetNote replaces the lock file's content with b (who holds it, for waiting processes).
 func (l *Lock) SetNote(b []byte) error {
 	if l == nil || l.f == nil {
 		return nil
@@ -124,9 +118,8 @@ func (l *Lock) Unlock() error {
 	return err
 }
 
-// UnlockRemove removes the lock file and releases the lock, so that a command leaves no
-// file behind. On Windows an open file cannot be removed, so the file goes after the
-// lock is released, and stays if another process has opened it meanwhile.
+// UnlockRemove removes the lock file and releases the lock (on Windows, where an open file
+// cannot be removed, in the other order).
 func (l *Lock) UnlockRemove() error {
 	if l == nil || l.f == nil {
 		return nil

@@ -20,11 +20,11 @@ import (
 // Handshake proves an account key: an SSH handshake with the Bitbucket's endpoint, its
 // host key checked against the pins (or, with Verifier, against the pinned-keys file as
 // written: setup proves the file too), with the key alone (its private half in memory,
-// or Signers: the agent's entry for it).
+// or Signer: the agent's entry for it).
 type Handshake struct {
 	SSH      *backend.SSH
 	Verifier *hostkeys.Verifier
-	Signers  []ssh.Signer
+	Signer   ssh.Signer
 	Timeout  time.Duration
 	Trace    io.Writer
 	// Result is what the proof saw, once it passed.
@@ -33,19 +33,19 @@ type Handshake struct {
 
 // Prove is a Pipeline.Proof.
 func (h *Handshake) Prove(ctx context.Context, k *keys.Key, _ []Placed) error {
-	signers := h.Signers
-	if len(signers) == 0 {
+	signer := h.Signer
+	if signer == nil {
 		if k.Signer == nil {
 			return fmt.Errorf("proving the key %s: its private half is not unlocked", k.Fingerprint)
 		}
-		signers = []ssh.Signer{k.Signer}
+		signer = k.Signer
 	}
 	opts := sshproof.Options{
 		Endpoint:          h.SSH.Endpoint,
 		HostKeyAlias:      h.SSH.Host,
 		HostKeyCallback:   h.SSH.Pins.HostKeyCallback(h.SSH.Endpoint),
 		HostKeyAlgorithms: hostkeys.HostKeyAlgorithms(h.SSH.Pins.Keys),
-		Signers:           signers,
+		Signer:            signer,
 		Timeout:           h.Timeout,
 		Trace:             h.Trace,
 	}

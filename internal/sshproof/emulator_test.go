@@ -65,7 +65,7 @@ func TestProveAgainstEmulator(t *testing.T) {
 		return Prove(context.Background(), Options{
 			Endpoint: cfg.SSHEndpoint, HostKeyAlias: cfg.SSHHost,
 			HostKeyCallback: v.HostKeyCallback(), HostKeyAlgorithms: v.HostKeyAlgorithms(),
-			Signers: []ssh.Signer{signer}, Timeout: 20 * time.Second,
+			Signer: signer, Timeout: 20 * time.Second,
 		})
 	}
 

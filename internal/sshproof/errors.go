@@ -11,8 +11,7 @@ import (
 	"github.com/bbkey/bbkey/internal/settings"
 )
 
-// RefusedError is the server refusing every key offered: the key is not registered (or
-// is registered on another account, or was just deleted).
+// RefusedError is the server refusing the key: not registered, or with another account.
 type RefusedError struct {
 	Endpoint string
 	User     string
@@ -35,8 +34,7 @@ func (e *RefusedError) Hints() []string {
 	}
 }
 
-// NetworkError is an endpoint that cannot be reached or drops the connection before SSH
-// gets going: a firewall, a proxy, DNS, or the wrong host or port.
+// NetworkError is an endpoint that cannot be reached or hangs up before SSH gets going.
 type NetworkError struct {
 	Endpoint string
 	Op       string // "connecting to", "ssh handshake with"

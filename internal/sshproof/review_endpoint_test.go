@@ -5,8 +5,6 @@ import (
 	"errors"
 	"net"
 	"testing"
-
-	"golang.org/x/crypto/ssh"
 )
 
 // An endpoint without a port is valid everywhere else (settings.SplitEndpoint, the ssh
@@ -19,7 +17,7 @@ func TestEndpointWithoutPortDialsPort22(t *testing.T) {
 		dialled = append(dialled, addr)
 		return nil, errors.New("stop here")
 	}
-	opts := Options{Endpoint: "ssh.example.org", HostKeyCallback: v.HostKeyCallback(), Signers: []ssh.Signer{newSigner(t)}, Dial: record}
+	opts := Options{Endpoint: "ssh.example.org", HostKeyCallback: v.HostKeyCallback(), Signer: newSigner(t), Dial: record}
 	Prove(context.Background(), opts)
 	CheckHostKey(context.Background(), opts)
 	if len(dialled) != 2 || dialled[0] != "ssh.example.org:22" || dialled[1] != "ssh.example.org:22" {

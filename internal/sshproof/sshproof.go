@@ -1,12 +1,7 @@
-// Package sshproof proves that a key works over SSH before bbkey relies on it (and before
-// rotation deletes its predecessor): a real handshake with the configured endpoint, the
-// host key checked against bbkey's pins, public-key authentication with exactly the keys
-// given (from the agent or decrypted in memory), and the server's greeting read back.
-//
-// Failures are typed so commands can say what to do: *RefusedError (the server does not
-// know the key, exit 5), *hostkeys.MismatchError (wrong host key, exit 5), *NetworkError
-// (cannot reach the endpoint, exit 1, suggesting altssh.bitbucket.org:443 when port 22 is
-// blocked), *Error (any other SSH failure, exit 5).
+// Package sshproof proves that a key works over SSH before bbkey relies on it: a real
+// handshake with the endpoint, the host key checked against the pins, authentication with
+// exactly the key given, and the server's greeting read back. Failures are typed:
+// *RefusedError and *Error (exit 5), *hostkeys.MismatchError, *NetworkError (exit 1).
 package sshproof
 
 import (
@@ -32,38 +27,28 @@ const DefaultTimeout = 30 * time.Second
 
 // Options say where to connect and with what.
 type Options struct {
-	// Endpoint is the HOST:PORT dialled (the ssh-endpoint setting).
-	Endpoint string
-	// HostKeyAlias names the pinned host in messages (the ssh-host).
-	HostKeyAlias string
-	// HostKeyCallback checks the server's key; required (hostkeys.Verifier provides it).
+	Endpoint     string // HOST:PORT (a bare host: port 22)
+	HostKeyAlias string // the pinned host, for messages
+	// HostKeyCallback checks the server's key; required.
 	HostKeyCallback ssh.HostKeyCallback
-	// HostKeyAlgorithms restricts negotiation to the pinned key types; nil leaves
-	// x/crypto's defaults.
+	// HostKeyAlgorithms restricts negotiation to the pinned key types (nil: defaults).
 	HostKeyAlgorithms []string
-	// Signers are the keys to offer, in order. Prove needs at least one.
-	Signers []ssh.Signer
-	// User is the SSH user; "git" when empty.
-	User string
-	// Timeout bounds dial, handshake and greeting together; DefaultTimeout when zero.
+	Signer            ssh.Signer // the key to prove
+	User              string     // "": git
+	// Timeout bounds dial, handshake and greeting together (0: DefaultTimeout).
 	Timeout time.Duration
-	// Dial replaces the TCP dialer (tests, proxies).
-	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
-	// Trace, when set, receives one line per step (--debug). Never secrets: keys appear
-	// as fingerprints only.
+	Dial    func(ctx context.Context, network, addr string) (net.Conn, error) // nil: TCP
+	// Trace receives one line per step (--debug); keys appear as fingerprints only.
 	Trace io.Writer
 }
 
 // Result is what a successful proof saw.
 type Result struct {
-	// Greeting is what the server printed, stdout then stderr, trimmed; Bitbucket says
-	// "authenticated via ssh key." (or "via a deploy key.").
-	Greeting string `json:"greeting"`
-	Stdout   string `json:"-"`
-	Stderr   string `json:"-"`
-	// Fingerprint is the SHA256 fingerprint of the key the server accepted.
-	Fingerprint string `json:"fingerprint"`
-	// HostKeyFingerprint is the server's host key, as checked against the pins.
+	// Greeting is what the server printed, stdout then stderr, trimmed.
+	Greeting           string `json:"greeting"`
+	Stdout             string `json:"-"`
+	Stderr             string `json:"-"`
+	Fingerprint        string `json:"fingerprint"` // the key the server accepted
 	HostKeyFingerprint string `json:"host_key_fingerprint"`
 }
 
@@ -74,36 +59,29 @@ type HostKeyResult struct {
 }
 
 // Prove connects to the endpoint, checks its host key, authenticates as User with the
-// signers and reads the greeting. Success means the server accepted one of the keys.
+// signer and reads the greeting.
 func Prove(ctx context.Context, opts Options) (Result, error) {
 	var res Result
-	if len(opts.Signers) == 0 {
+	if opts.Signer == nil {
 		return res, errors.New("proving an ssh key: no key to offer")
 	}
-	rec := &recorder{}
-	signers := make([]ssh.Signer, len(opts.Signers))
-	for i, s := range opts.Signers {
-		signers[i] = rec.wrap(s)
-	}
-	auth := []ssh.AuthMethod{ssh.PublicKeys(signers...)}
-
+	fp := ssh.FingerprintSHA256(opts.Signer.PublicKey())
 	ctx, cancel := context.WithTimeout(ctx, timeout(opts))
 	defer cancel()
-	sess, err := handshake(ctx, opts, auth, false)
+	sess, err := handshake(ctx, opts, []ssh.AuthMethod{ssh.PublicKeys(opts.Signer)}, false)
 	if err != nil {
 		if errors.Is(err, errRefused) {
-			return res, &RefusedError{Endpoint: opts.Endpoint, User: user(opts), Offered: fingerprints(opts.Signers), Reason: sess.authErr}
+			return res, &RefusedError{Endpoint: opts.Endpoint, User: user(opts), Offered: []string{fp}, Reason: sess.authErr}
 		}
 		return res, err
 	}
 	defer sess.client.Close()
 	res.HostKeyFingerprint = ssh.FingerprintSHA256(sess.hostKey)
-	res.Fingerprint = rec.fingerprint()
-	opts.tracef("authenticated as %s with %s", user(opts), res.Fingerprint)
+	res.Fingerprint = fp
+	opts.tracef("authenticated as %s with %s", user(opts), fp)
 
-	// The key is proven by now; the greeting is read for the user's benefit and to tell
-	// an account key from a deploy key. Separate buffers: x/crypto copies stdout and
-	// stderr from different goroutines (API.md §4).
+	// Proven by now; the greeting tells an account key from a deploy key. Separate
+	// buffers: x/crypto copies stdout and stderr from different goroutines.
 	session, err := sess.client.NewSession()
 	if err != nil {
 		return res, &Error{Endpoint: opts.Endpoint, Err: fmt.Errorf("opening a session: %w", err)}
@@ -142,9 +120,8 @@ func Prove(ctx context.Context, opts Options) (Result, error) {
 	return res, nil
 }
 
-// CheckHostKey connects to the endpoint only as far as the host key: it returns the key
-// the server presented when the callback accepts it, or the callback's error (a
-// *hostkeys.MismatchError names both fingerprints). No key is offered.
+// CheckHostKey connects only as far as the host key: the key the server presented when the
+// callback accepts it, or the callback's error. No key is offered.
 func CheckHostKey(ctx context.Context, opts Options) (HostKeyResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout(opts))
 	defer cancel()
@@ -166,8 +143,7 @@ type conn struct {
 	authErr string
 }
 
-// handshake dials and runs the SSH handshake. With stopAfterHostKey it returns as soon
-// as the host key is accepted.
+// handshake dials and runs the SSH handshake, or only until the host key is accepted.
 func handshake(ctx context.Context, opts Options, auth []ssh.AuthMethod, stopAfterHostKey bool) (*conn, error) {
 	c := &conn{}
 	if opts.HostKeyCallback == nil {
@@ -177,7 +153,6 @@ func handshake(ctx context.Context, opts Options, auth []ssh.AuthMethod, stopAft
 	if err != nil {
 		return c, err
 	}
-	// A bare host means port 22, as in the ssh config bbkey writes for it.
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	dial := opts.Dial
 	if dial == nil {
@@ -274,8 +249,7 @@ func authReason(err error) string {
 	return "permission denied (publickey)"
 }
 
-// isNetwork reports whether a handshake error before any host key is the network's doing
-// (timeouts, resets, a peer that hangs up) rather than SSH's.
+// isNetwork reports whether a handshake error before any host key is the network's doing.
 func isNetwork(err error, ctx context.Context) bool {
 	var ne net.Error
 	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
@@ -300,12 +274,4 @@ func (o Options) tracef(format string, args ...any) {
 	if o.Trace != nil {
 		fmt.Fprintf(o.Trace, "ssh: "+format+"\n", args...)
 	}
-}
-
-func fingerprints(signers []ssh.Signer) []string {
-	out := make([]string, len(signers))
-	for i, s := range signers {
-		out[i] = ssh.FingerprintSHA256(s.PublicKey())
-	}
-	return out
 }

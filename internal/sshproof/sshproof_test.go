@@ -39,22 +39,22 @@ func pin(t testing.TB, keys ...ssh.PublicKey) *hostkeys.Verifier {
 	return v
 }
 
-func options(srv *testServer, v *hostkeys.Verifier, signers ...ssh.Signer) Options {
+func options(srv *testServer, v *hostkeys.Verifier, signer ssh.Signer) Options {
 	return Options{
 		Endpoint:          srv.Addr,
 		HostKeyAlias:      alias,
 		HostKeyCallback:   v.HostKeyCallback(),
 		HostKeyAlgorithms: v.HostKeyAlgorithms(),
-		Signers:           signers,
+		Signer:            signer,
 		Timeout:           20 * time.Second,
 	}
 }
 
 func TestProveRegisteredKey(t *testing.T) {
-	unregistered, registered := newSigner(t), newSigner(t)
+	registered := newSigner(t)
 	srv := startServer(t, registered.PublicKey())
 	var trace strings.Builder
-	opts := options(srv, pin(t, srv.HostKey.PublicKey()), unregistered, registered)
+	opts := options(srv, pin(t, srv.HostKey.PublicKey()), registered)
 	opts.Trace = &trace
 	res, err := Prove(context.Background(), opts)
 	if err != nil {
@@ -123,7 +123,7 @@ func TestProveHostKeyMismatch(t *testing.T) {
 		t.Errorf("the key was offered to a server with the wrong host key (%d attempts)", n)
 	}
 
-	if _, err := CheckHostKey(context.Background(), options(srv, pin(t, pinned))); !errors.As(err, &m) {
+	if _, err := CheckHostKey(context.Background(), options(srv, pin(t, pinned), nil)); !errors.As(err, &m) {
 		t.Errorf("CheckHostKey err = %v, want a mismatch", err)
 	}
 }
@@ -136,7 +136,7 @@ func TestCheckHostKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	rsaPub, _ := ssh.NewPublicKey(&rsaKey.PublicKey)
-	res, err := CheckHostKey(context.Background(), options(srv, pin(t, rsaPub, srv.HostKey.PublicKey())))
+	res, err := CheckHostKey(context.Background(), options(srv, pin(t, rsaPub, srv.HostKey.PublicKey()), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestProveNetworkErrors(t *testing.T) {
 	}
 	closed := ln.Addr().String()
 	ln.Close()
-	_, err = Prove(context.Background(), Options{Endpoint: closed, HostKeyCallback: v.HostKeyCallback(), Signers: []ssh.Signer{key}})
+	_, err = Prove(context.Background(), Options{Endpoint: closed, HostKeyCallback: v.HostKeyCallback(), Signer: key})
 	var ne *NetworkError
 	if !errors.As(err, &ne) || apierr.ExitCode(err) != errkind.ExitFailure || !strings.Contains(err.Error(), closed) {
 		t.Fatalf("refused port: err = %v (exit %d), want a *NetworkError naming the endpoint, exit 1", err, apierr.ExitCode(err))
@@ -169,7 +169,7 @@ func TestProveNetworkErrors(t *testing.T) {
 	refuse := func(context.Context, string, string) (net.Conn, error) {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 	}
-	_, err = Prove(context.Background(), Options{Endpoint: "ssh.bitbucket.org:22", HostKeyCallback: v.HostKeyCallback(), Signers: []ssh.Signer{key}, Dial: refuse})
+	_, err = Prove(context.Background(), Options{Endpoint: "ssh.bitbucket.org:22", HostKeyCallback: v.HostKeyCallback(), Signer: key, Dial: refuse})
 	if h := apierr.Hints(err); len(h) != 1 || !strings.Contains(h[0], "--ssh-endpoint altssh.bitbucket.org:443") {
 		t.Errorf("port 22 hints = %q (err %v)", h, err)
 	}
@@ -189,7 +189,7 @@ func TestProveNetworkErrors(t *testing.T) {
 			defer c.Close()
 		}
 	}()
-	_, err = Prove(context.Background(), Options{Endpoint: mute.Addr().String(), HostKeyCallback: v.HostKeyCallback(), Signers: []ssh.Signer{key}, Timeout: 300 * time.Millisecond})
+	_, err = Prove(context.Background(), Options{Endpoint: mute.Addr().String(), HostKeyCallback: v.HostKeyCallback(), Signer: key, Timeout: 300 * time.Millisecond})
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Errorf("mute peer: err = %v, want a timed-out *NetworkError", err)
 	}
@@ -227,7 +227,7 @@ func TestProveWithAgentKeys(t *testing.T) {
 		t.Fatalf("agent signers: %v %v", signers, err)
 	}
 	srv := startServer(t, signers[0].PublicKey())
-	res, err := Prove(context.Background(), options(srv, pin(t, srv.HostKey.PublicKey()), signers...))
+	res, err := Prove(context.Background(), options(srv, pin(t, srv.HostKey.PublicKey()), signers[0]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestProveWithAgentKeys(t *testing.T) {
 
 func TestProveNeedsAHostKeyCheckAndAKey(t *testing.T) {
 	srv := startServer(t)
-	if _, err := Prove(context.Background(), Options{Endpoint: srv.Addr, Signers: []ssh.Signer{newSigner(t)}}); err == nil {
+	if _, err := Prove(context.Background(), Options{Endpoint: srv.Addr, Signer: newSigner(t)}); err == nil {
 		t.Error("no HostKeyCallback: no error")
 	}
 	if _, err := Prove(context.Background(), Options{Endpoint: srv.Addr}); err == nil {
