@@ -62,44 +62,44 @@ const fileVersion = 1
 func (f *File) lockPath() string { return f.Path + ".lock" }
 
 // read loads the document; a missing file is an empty document.
-func (f *File) read() (fileDoc, bool, error) {
+func (f *File) read() (fileDoc, error) {
 	doc := fileDoc{Version: fileVersion, Credentials: map[string]record{}}
 	h, err := os.Open(f.Path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return doc, false, nil
+		return doc, nil
 	}
 	if err != nil {
-		return doc, false, fmt.Errorf("reading credentials: %w", err)
+		return doc, fmt.Errorf("reading credentials: %w", err)
 	}
 	defer h.Close()
 	fi, err := h.Stat()
 	if err != nil {
-		return doc, false, fmt.Errorf("reading credentials: %w", err)
+		return doc, fmt.Errorf("reading credentials: %w", err)
 	}
 	if err := checkPrivate(f.Path, fi); err != nil {
-		return doc, false, err
+		return doc, err
 	}
 	b, err := io.ReadAll(io.LimitReader(h, maxFileSize+1))
 	if err != nil {
-		return doc, false, fmt.Errorf("reading credentials: %w", err)
+		return doc, fmt.Errorf("reading credentials: %w", err)
 	}
 	if len(b) > maxFileSize {
-		return doc, false, fmt.Errorf("credentials file %s is larger than %d bytes", f.Path, maxFileSize)
+		return doc, fmt.Errorf("credentials file %s is larger than %d bytes", f.Path, maxFileSize)
 	}
 	// The json error is dropped: its text may quote bytes of a secret.
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return doc, false, fmt.Errorf("credentials file %s is not valid JSON", f.Path)
+		return doc, fmt.Errorf("credentials file %s is not valid JSON", f.Path)
 	}
 	if doc.Version > fileVersion {
-		return doc, false, fmt.Errorf("credentials file %s was written by a newer bbkey (version %d)", f.Path, doc.Version)
+		return doc, fmt.Errorf("credentials file %s was written by a newer bbkey (version %d)", f.Path, doc.Version)
 	}
 	if doc.Credentials == nil {
 		doc.Credentials = map[string]record{}
 	}
-	return doc, true, nil
+	return doc, nil
 }
 
-func (f *File) write(doc fileDoc, exists bool) error {
+func (f *File) write(doc fileDoc) error {
 	if len(doc.Credentials) == 0 {
 		// Nothing left: remove the file, so the keychain is preferred again.
 		if err := os.Remove(f.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -112,18 +112,8 @@ func (f *File) write(doc fileDoc, exists bool) error {
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
-	if !exists {
-		if err := fsutil.MkdirPrivate(filepath.Dir(f.Path)); err != nil {
-			return fmt.Errorf("creating config directory: %w", err)
-		}
-		if err := fsutil.CreateExclusive(f.Path, b, 0o600); err != nil {
-			return fmt.Errorf("creating credentials file: %w", err)
-		}
-		return nil
-	}
-	// read checked the mode is private; WriteFileAtomic keeps it.
-	if err := fsutil.WriteFileAtomic(f.Path, b, 0o600); err != nil {
+	// A new file is 0600 from the start; an existing one, read checked, keeps its mode.
+	if err := fsutil.WriteFileAtomic(f.Path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("writing credentials file: %w", err)
 	}
 	return nil
@@ -139,14 +129,14 @@ func (f *File) update(ctx context.Context, fn func(*fileDoc) error) error {
 		return fmt.Errorf("locking credentials file: %w", err)
 	}
 	defer lock.Unlock()
-	doc, exists, err := f.read()
+	doc, err := f.read()
 	if err != nil {
 		return err
 	}
 	if err := fn(&doc); err != nil {
 		return err
 	}
-	return f.write(doc, exists)
+	return f.write(doc)
 }
 
 // Get returns the secret of account.
@@ -154,7 +144,7 @@ func (f *File) Get(_ context.Context, account string) (Secret, error) {
 	if err := checkAccount(account); err != nil {
 		return Secret{}, err
 	}
-	doc, _, err := f.read()
+	doc, err := f.read()
 	if err != nil {
 		return Secret{}, err
 	}

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 )
 
@@ -42,42 +41,44 @@ func (Terminal) Input(label, def string) (string, error) {
 	}
 	defer closeTTY()
 	if def != "" {
-		fmt.Fprintf(out, "%s [%s]: ", label, def)
-	} else {
-		fmt.Fprintf(out, "%s: ", label)
+		label = fmt.Sprintf("%s [%s]", label, def)
 	}
-	line, err := interruptible(out, func() (string, error) { return readLine(in) })
-	if err != nil {
-		return "", err
-	}
-	if line == "" {
+	line, err := interruptible(out, label, func() (string, error) { return readLine(in) })
+	if errors.Is(err, ErrCancelled) {
+		return "", ErrCancelled
+	} else if line == "" && err == nil {
 		return def, nil
 	}
-	return line, nil
+	return line, err
 }
 
-// interruptible runs read, but returns ErrCancelled at once on Ctrl-C. bbkey's main
-// catches SIGINT to cancel its context, so the default action (ending the process) no
-// longer happens and a blocked read would otherwise wait for a line forever.
-func interruptible(out io.Writer, read func() (string, error)) (string, error) {
+// errInterrupted is ErrCancelled by a signal, whose newline interruptible printed.
+var errInterrupted = fmt.Errorf("interrupted: %w", ErrCancelled)
+
+// interruptible shows the prompt and runs read, but returns errInterrupted at once on
+// Ctrl-C or SIGTERM: bbkey's main catches both to cancel its context, so they no longer
+// end the process, and a blocked read would otherwise wait for a line forever.
+func interruptible[T any](out io.Writer, label string, read func() (T, error)) (T, error) {
 	type result struct {
-		s   string
+		v   T
 		err error
 	}
-	done := make(chan result, 1)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, cancelSignals...)
 	defer signal.Stop(sig)
+	fmt.Fprintf(out, "%s: ", label)
+	done := make(chan result, 1)
 	go func() {
-		s, err := read()
-		done <- result{s, err}
+		v, err := read()
+		done <- result{v, err}
 	}()
 	select {
 	case r := <-done:
-		return r.s, r.err
+		return r.v, r.err
 	case <-sig:
 		fmt.Fprintln(out)
-		return "", ErrCancelled
+		var zero T
+		return zero, errInterrupted
 	}
 }
 
@@ -103,10 +104,8 @@ func (t Terminal) Confirm(label string, def bool) (bool, error) {
 	}
 }
 
-// Secret implements Prompter. The terminal's echo goes off before the prompt is shown, so
-// nothing typed once the prompt is visible is ever echoed, and comes back on every way
-// out: the answer, a read error, Ctrl-C or SIGTERM (ErrCancelled, so the command can clean
-// up instead of leaving the terminal with echo off).
+// Secret implements Prompter. Echo goes off before the prompt shows and comes back on
+// every way out, Ctrl-C and SIGTERM included (ErrCancelled).
 func (Terminal) Secret(label string) ([]byte, error) {
 	in, out, closeTTY, err := openTTY()
 	if err != nil {
@@ -118,43 +117,21 @@ func (Terminal) Secret(label string) ([]byte, error) {
 
 // readSecret asks for label on the terminal whose input is in and whose screen is out.
 func readSecret(in *os.File, out io.Writer, label string) ([]byte, error) {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, cancelSignals...)
-	defer signal.Stop(sig)
 	restore, err := echoOff(in)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: turning the terminal's echo off: %w", label, err)
 	}
-	var once sync.Once
-	restoreEcho := func() { once.Do(restore) }
-	defer restoreEcho()
-	fmt.Fprintf(out, "%s: ", label)
-
-	type result struct {
-		b   []byte
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		b, err := readSecretLine(in)
-		done <- result{b, err}
-	}()
-	select {
-	case r := <-done:
-		restoreEcho()
+	b, err := interruptible(out, label, func() ([]byte, error) { return readSecretLine(in) })
+	restore()
+	if err != errInterrupted {
 		fmt.Fprintln(out) // the Enter that ended the line was not echoed
-		if errors.Is(r.err, ErrCancelled) {
-			return nil, ErrCancelled
-		}
-		if r.err != nil {
-			return nil, fmt.Errorf("reading %s: %w", label, r.err)
-		}
-		return r.b, nil
-	case <-sig:
-		restoreEcho()
-		fmt.Fprintln(out)
-		return nil, ErrCancelled
 	}
+	if errors.Is(err, ErrCancelled) {
+		return nil, ErrCancelled
+	} else if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", label, err)
+	}
+	return b, nil
 }
 
 // cancelSignals end a prompt with ErrCancelled: the ones bbkey's main catches, whose

@@ -12,14 +12,11 @@ import (
 // maxFile bounds a secret file; a larger file is the wrong file.
 const maxFile = 64 << 10
 
-// ReadFile reads a passphrase or a token from the file path named by flag
-// (--passphrase-file, --token-file): a regular file others can read is refused (Unix: its
-// mode; Windows: its ACL) with the command that fixes it, pipes (<(pass show key)) and
-// devices are taken as they are, more than 64 KiB is the wrong file, and one trailing
-// newline (\n or \r\n, as editors and echo add) is dropped. The rest is the secret,
-// spaces included; a file with a second line is refused rather than taken whole (a comment
-// or a second passphrase would otherwise silently become part of it). Every error is a
-// usage error naming the flag. Whether an empty secret will do is the caller's to say.
+// ReadFile reads a secret from the file path named by flag (--passphrase-file,
+// --token-file): a regular file others can read is refused with its fix (pipes are taken
+// as they are), more than 64 KiB is the wrong file, one trailing newline is dropped, and a
+// second line is refused rather than silently made part of the secret. Errors are usage
+// errors naming the flag.
 func ReadFile(flag, path string) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -53,8 +50,7 @@ func ReadFile(flag, path string) ([]byte, error) {
 	return b, nil
 }
 
-// ReadNonEmpty is ReadFile for a secret that cannot be empty (a token), or a file that
-// must hold one now (the passphrase file a scheduled job will read).
+// ReadNonEmpty is ReadFile for a secret that cannot be empty.
 func ReadNonEmpty(flag, path string) ([]byte, error) {
 	b, err := ReadFile(flag, path)
 	if err != nil {

@@ -1,8 +1,5 @@
-// Package secret reads the secrets bbkey is given: key passphrases and Bitbucket tokens,
-// from a file named by a flag, the environment, the keychain or the terminal. Every rule
-// about them (a private file, one trailing newline, a size bound, the length of a new
-// passphrase, never two sources at once) is checked here and only here; keys knows no
-// flag names and asks nobody for anything.
+// Package secret reads key passphrases and Bitbucket tokens from a file named by a flag,
+// the environment or the terminal. Every rule about them is checked here and only here.
 package secret
 
 import (
@@ -19,9 +16,8 @@ import (
 // PassphraseEnv is the environment variable that may hold a key passphrase.
 const PassphraseEnv = "BBKEY_PASSPHRASE"
 
-// MinPassphraseLen is the shortest new passphrase accepted, in characters. ssh-keygen
-// takes five; a key file that leaves the machine (a backup, a stolen disk) is only as
-// strong as its passphrase against an offline guesser, so bbkey asks for a little more.
+// MinPassphraseLen is the shortest new passphrase accepted, in characters: a little more
+// than ssh-keygen's five, as a key file that leaves the machine faces offline guessing.
 const MinPassphraseLen = 8
 
 // maxTries bounds how often a passphrase is asked for at the terminal.
@@ -30,22 +26,16 @@ const maxTries = 3
 // NoPassphraseWarning is what a command prints (as a warning) when --no-passphrase is used.
 const NoPassphraseWarning = "--no-passphrase: the private key is written unencrypted; anyone who can read the file can use the key"
 
-// Source says where passphrases come from, in order: the file named by
-// --passphrase-file, the BBKEY_PASSPHRASE environment variable, the terminal (echo off),
-// else an error that names the file flag and the variable. Never a flag value.
+// Source says where passphrases come from, in order: --passphrase-file, BBKEY_PASSPHRASE,
+// the terminal (echo off); else an error naming the flag and the variable.
 type Source struct {
-	// File is the --passphrase-file value; "" when not given.
-	File string
-	// LookupEnv reads the environment (for BBKEY_PASSPHRASE); nil reads nothing.
-	LookupEnv func(string) (string, bool)
-	// Prompter asks at the terminal; nil means there is none.
-	Prompter prompt.Prompter
-	// NoInput forbids prompting (--no-input, or no terminal).
-	NoInput bool
-	// NoPassphrase is the explicit --no-passphrase opt-out for new keys.
+	File      string                      // --passphrase-file
+	LookupEnv func(string) (string, bool) // nil reads nothing
+	Prompter  prompt.Prompter             // nil: no terminal
+	NoInput   bool                        // --no-input
+	// NoPassphrase is --no-passphrase; KeyGiven is --key, an existing key.
 	NoPassphrase bool
-	// KeyGiven is --key: the command uses an existing key, so --no-passphrase makes no sense.
-	KeyGiven bool
+	KeyGiven     bool
 }
 
 // origin is where a passphrase came from; only a typed one is worth asking for again.
@@ -57,9 +47,8 @@ const (
 	fromPrompt
 )
 
-// Check refuses sources that contradict each other: --no-passphrase with
-// --passphrase-file, or (KeyGiven) with --key, whose key exists already. It is the one
-// place this is checked; every command calls it while parsing its flags.
+// Check refuses --no-passphrase with --passphrase-file or --key: the one place this is
+// checked; every command calls it while parsing its flags.
 func (s Source) Check() error {
 	switch {
 	case s.NoPassphrase && s.File != "":
@@ -70,27 +59,13 @@ func (s Source) Check() error {
 	return nil
 }
 
-// NewPassphrase returns the passphrase for a new key, or (nil, nil) when NoPassphrase is
-// set (the caller prints NoPassphraseWarning). At the terminal it is asked for twice and
-// asked again, up to three times, when the two differ or it is too short. The caller
-// clears the returned slice when done.
+// NewPassphrase returns the passphrase for a new key, or (nil, nil) with NoPassphrase (the
+// caller prints NoPassphraseWarning). At the terminal it is asked for twice, up to three
+// times. The caller clears the returned slice.
 func (s Source) NewPassphrase() ([]byte, error) {
-	if err := s.Check(); err != nil || s.NoPassphrase {
-		return nil, err
-	}
-	pass, from, found, err := s.fromFileOrEnv()
-	if err != nil || found {
-		if err == nil {
-			err = checkNew(pass, from)
-		}
-		if err != nil {
-			clear(pass)
-			return nil, err
-		}
-		return pass, nil
-	}
-	if err := s.canPrompt("a passphrase for the new key"); err != nil {
-		return nil, err
+	pass, done, err := s.newFromFileOrEnv()
+	if err != nil || done {
+		return pass, err
 	}
 	label := "Passphrase for the new key"
 	for range maxTries {
@@ -120,29 +95,31 @@ func (s Source) NewPassphrase() ([]byte, error) {
 		fmt.Sprintf("type the same passphrase twice, at least %d characters; or give it in a file: --passphrase-file FILE", MinPassphraseLen))
 }
 
-// CheckNew fails as NewPassphrase would, without asking anything: a dry run reports a
-// missing or unusable passphrase source (exit 2, naming the flag and variable) as the run
-// itself would, instead of promising a run that then stops.
+// CheckNew fails as NewPassphrase would, without asking anything (for dry runs).
 func (s Source) CheckNew() error {
-	if err := s.Check(); err != nil || s.NoPassphrase {
-		return err
-	}
-	pass, from, found, err := s.fromFileOrEnv()
-	defer clear(pass)
-	if err != nil {
-		return err
-	}
-	if found {
-		return checkNew(pass, from)
-	}
-	return s.canPrompt("a passphrase for the new key")
+	pass, _, err := s.newFromFileOrEnv()
+	clear(pass)
+	return err
 }
 
-// ExistingPassphrase returns the passphrase for the existing key at path, asked for once.
-// The caller clears the returned slice when done.
-func (s Source) ExistingPassphrase(path string) ([]byte, error) {
-	pass, _, err := s.existing(path)
-	return pass, err
+// newFromFileOrEnv is NewPassphrase without the terminal: done when the passphrase (or
+// NoPassphrase) is settled, an error when nothing can give one.
+func (s Source) newFromFileOrEnv() ([]byte, bool, error) {
+	if err := s.Check(); err != nil || s.NoPassphrase {
+		return nil, true, err
+	}
+	pass, from, found, err := s.fromFileOrEnv()
+	if err == nil && found {
+		err = checkNew(pass, from)
+	}
+	if err != nil {
+		clear(pass)
+		return nil, true, err
+	}
+	if found {
+		return pass, true, nil
+	}
+	return nil, false, s.canPrompt("a passphrase for the new key")
 }
 
 func (s Source) existing(path string) ([]byte, origin, error) {
@@ -166,9 +143,8 @@ func (s Source) existing(path string) ([]byte, origin, error) {
 	return p, fromPrompt, nil
 }
 
-// Unlock loads the private key at path, asking for its passphrase only when it is
-// encrypted. A wrong passphrase typed at the terminal is asked for again (three tries);
-// one from a file or the environment fails at once. Call Wipe on the key when done.
+// Unlock loads the private key at path, asking for its passphrase when it is encrypted: a
+// wrong one typed at the terminal is asked for again (three tries). Call Wipe when done.
 func (s Source) Unlock(path string) (*keys.Key, error) {
 	enc, err := keys.IsEncrypted(path)
 	if err != nil {
@@ -184,8 +160,7 @@ func (s Source) Unlock(path string) (*keys.Key, error) {
 		}
 		var k *keys.Key
 		if len(pass) == 0 {
-			// Enter alone at the prompt: a wrong passphrase, not a request to parse
-			// the key without one.
+			// Enter alone at the prompt: a wrong passphrase, not none.
 			err = &keys.IncorrectPassphraseError{Path: path}
 		} else {
 			k, err = keys.LoadPrivate(path, pass)
@@ -201,8 +176,7 @@ func (s Source) Unlock(path string) (*keys.Key, error) {
 	}
 }
 
-// fromFileOrEnv returns the passphrase from --passphrase-file or BBKEY_PASSPHRASE, or
-// found false when neither is set.
+// fromFileOrEnv returns the passphrase from --passphrase-file or BBKEY_PASSPHRASE.
 func (s Source) fromFileOrEnv() (pass []byte, from origin, found bool, err error) {
 	if s.File != "" {
 		p, err := ReadFile("--passphrase-file", s.File)

@@ -184,21 +184,21 @@ func TestPassphraseFileReadableByOthers(t *testing.T) {
 	} else if !errors.As(err, &pe) || pe.Fix != "chmod 600 "+p {
 		t.Fatalf("err = %v, want a keys.PermissionError fixed by chmod 600", err)
 	}
-	if _, err := (Source{File: p}).ExistingPassphrase("k"); !errors.As(err, &pe) {
-		t.Errorf("ExistingPassphrase: err = %v, want a keys.PermissionError", err)
+	if _, _, err := (Source{File: p}).existing("k"); !errors.As(err, &pe) {
+		t.Errorf("existing: err = %v, want a keys.PermissionError", err)
 	}
 }
 
 func TestExistingPassphraseAsksOnce(t *testing.T) {
 	fake := &prompttest.Fake{Answers: []string{"x"}}
-	got, err := Source{Prompter: fake}.ExistingPassphrase("/k")
+	got, _, err := Source{Prompter: fake}.existing("/k")
 	if err != nil || string(got) != "x" {
-		t.Fatalf("ExistingPassphrase = %q, %v", got, err)
+		t.Fatalf("existing = %q, %v", got, err)
 	}
 	if !slices.Equal(fake.Asked, []string{"Passphrase for /k"}) {
 		t.Errorf("asked %q", fake.Asked)
 	}
-	_, err = Source{NoInput: true, Prompter: fake}.ExistingPassphrase("/k")
+	_, _, err = Source{NoInput: true, Prompter: fake}.existing("/k")
 	if errkind.ExitCode(err) != 2 || !strings.Contains(err.Error(), "/k") {
 		t.Errorf("no input: err = %v (exit %d)", err, errkind.ExitCode(err))
 	}
