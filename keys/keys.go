@@ -30,16 +30,6 @@ const (
 	KindAccess              // bbkey_access_<name>_ed25519
 )
 
-func (k Kind) String() string {
-	switch k {
-	case KindAccount:
-		return "account"
-	case KindAccess:
-		return "access"
-	}
-	return "other"
-}
-
 const (
 	filePrefix   = "bbkey_"
 	accessPrefix = "bbkey_access_"

@@ -93,17 +93,7 @@ func writeExclusive(path string, data []byte, perm fs.FileMode) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	return f.Close()
+	return writeClose(f, data)
 }
 
 // writeTemp writes data to a new temporary file next to path, with perm from the start,
@@ -115,26 +105,28 @@ func writeTemp(path string, data []byte, perm fs.FileMode) (string, error) {
 	}
 	RemoveStaleTemps(dir, func(name string) bool { return name == base })
 	f, err := createTemp(dir, "."+base+".tmp-*", perm)
+	if err == nil {
+		err = writeClose(f, data)
+	}
 	if err != nil {
 		return "", fmt.Errorf("writing %s: %w", path, err)
 	}
-	name := f.Name()
-	fail := func(err error) (string, error) {
-		f.Close()
-		os.Remove(name)
-		return "", fmt.Errorf("writing %s: %w", path, err)
+	return f.Name(), nil
+}
+
+// writeClose writes data to the new file f, fsyncs and closes it; on failure it removes it.
+func writeClose(f *os.File, data []byte) error {
+	_, err := f.Write(data)
+	if err == nil {
+		err = f.Sync()
 	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
+	if err != nil {
+		os.Remove(f.Name())
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(name)
-		return "", fmt.Errorf("writing %s: %w", path, err)
-	}
-	return name, nil
+	return err
 }
 
 // StaleTempAge is the age past which a temporary file is a leftover of a killed run (a

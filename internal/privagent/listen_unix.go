@@ -8,8 +8,7 @@ import (
 	"path/filepath"
 )
 
-// listenAgent listens on a socket in a fresh 0700 directory under the system temp dir
-// (short, as socket paths are limited to about 100 bytes), so only this user reaches it.
+// listenAgent listens on a socket in a fresh 0700 directory under the (short) temp dir.
 func listenAgent() (net.Listener, string, func(), error) {
 	dir, err := os.MkdirTemp("", "bbkey-agent-")
 	if err != nil {

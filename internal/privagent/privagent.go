@@ -1,9 +1,6 @@
-// Package privagent serves one key from an in-process ssh agent that only the current user
-// can reach: a socket in a fresh 0700 directory on Unix, a named pipe whose security
-// descriptor admits only its owner on Windows (Windows OpenSSH reaches agents through
-// pipes, and takes one in SSH_AUTH_SOCK or IdentityAgent). The proofs of rotate and
-// add-access-key give it to ssh, so a passphrase-protected key is used without ssh ever
-// seeing the passphrase, on every OS.
+// Package privagent serves one key from an in-process ssh agent only the current user can
+// reach (a socket in a 0700 directory; on Windows a pipe admitting only its owner), so ssh
+// uses a passphrase-protected key without ever seeing the passphrase.
 package privagent
 
 import (
@@ -14,9 +11,8 @@ import (
 	sshagent "golang.org/x/crypto/ssh/agent"
 )
 
-// Serve serves key (with comment) and returns the agent's address (a socket path or a
-// pipe name) and a function that stops it: it closes the listener and every connection,
-// waits for them to end, and forgets the key.
+// Serve serves key and returns the agent's address and a function that stops it: it
+// closes the listener and every connection, waits for them, and forgets the key.
 func Serve(key crypto.PrivateKey, comment string) (addr string, stop func(), err error) {
 	kr := sshagent.NewKeyring()
 	if err := kr.Add(sshagent.AddedKey{PrivateKey: key, Comment: comment}); err != nil {

@@ -1,8 +1,6 @@
-// Package prompt asks the user questions at the terminal. It talks to the controlling
-// terminal directly (/dev/tty, or CONIN$/CONOUT$ on Windows) so that prompts work even when
-// stdout is piped, and secrets are read with echo off. Nothing here reads a secret from
-// argv. Commands must check Factory.NoInput before prompting; every prompt has a flag or an
-// environment variable that answers it instead.
+// Package prompt asks questions on the controlling terminal (/dev/tty, CONIN$/CONOUT$), so
+// prompts work with stdout piped; secrets are read with echo off. Every prompt has a flag
+// or an environment variable that answers it instead.
 package prompt
 
 import (

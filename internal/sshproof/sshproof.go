@@ -174,10 +174,9 @@ func handshake(ctx context.Context, opts Options, auth []ssh.AuthMethod, stopAft
 	defer stop()
 
 	var (
-		mu        sync.Mutex
-		checked   bool
-		hostKeyOK bool
-		keyErr    error
+		mu      sync.Mutex
+		checked bool
+		keyErr  error
 	)
 	cfg := &ssh.ClientConfig{
 		User: user(opts),
@@ -191,7 +190,6 @@ func handshake(ctx context.Context, opts Options, auth []ssh.AuthMethod, stopAft
 				opts.tracef("host key %s %s refused: %v", key.Type(), ssh.FingerprintSHA256(key), err)
 				return err
 			}
-			hostKeyOK = true
 			opts.tracef("host key %s %s matches the pins for %s", key.Type(), ssh.FingerprintSHA256(key), opts.HostKeyAlias)
 			if stopAfterHostKey {
 				return errHostKeyAccepted
@@ -206,14 +204,14 @@ func handshake(ctx context.Context, opts Options, auth []ssh.AuthMethod, stopAft
 	if err != nil {
 		raw.Close()
 		switch {
-		case stopAfterHostKey && hostKeyOK:
-			return c, nil
 		case keyErr != nil:
 			var m *hostkeys.MismatchError
 			if errors.As(keyErr, &m) {
 				return c, fmt.Errorf("checking the host key of %s: %w", opts.Endpoint, keyErr)
 			}
 			return c, &Error{Endpoint: opts.Endpoint, Err: keyErr}
+		case stopAfterHostKey && checked:
+			return c, nil
 		case ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled):
 			return c, ctx.Err()
 		case !checked && isNetwork(err, ctx):
@@ -222,7 +220,7 @@ func handshake(ctx context.Context, opts Options, auth []ssh.AuthMethod, stopAft
 				err = fmt.Errorf("no answer within %s: %w", timeout(opts), context.DeadlineExceeded)
 			}
 			return c, &NetworkError{Endpoint: opts.Endpoint, Op: "ssh handshake with", Err: err}
-		case hostKeyOK && isAuthFailure(err):
+		case checked && isAuthFailure(err):
 			c.authErr = authReason(err)
 			opts.tracef("authentication refused: %v", err)
 			return c, errRefused

@@ -110,28 +110,22 @@ func (s *State) EnsureServer(url string) *Server {
 	return v
 }
 
-// AccountsOf are the account keys of a server ("" for Bitbucket Cloud); nil for a server
-// the state does not know.
-func (s *State) AccountsOf(server string) map[string]*Account {
-	if server == "" {
-		return s.Accounts
-	}
-	if v := s.Servers[server]; v != nil {
-		return v.Accounts
-	}
-	return nil
+// AccountsOf are the account keys of a server ("" for Cloud); nil for an unknown server.
+func (s *State) AccountsOf(server string) map[string]*Account { return s.keysOf(server).Accounts }
+
+// AccessKeysOf are the access keys of a server ("" for Cloud); nil for an unknown server.
+func (s *State) AccessKeysOf(server string) map[string]*AccessKey {
+	return s.keysOf(server).AccessKeys
 }
 
-// AccessKeysOf are the access keys of a server ("" for Bitbucket Cloud); nil for a
-// server the state does not know.
-func (s *State) AccessKeysOf(server string) map[string]*AccessKey {
+func (s *State) keysOf(server string) *State {
 	if server == "" {
-		return s.AccessKeys
+		return s
 	}
 	if v := s.Servers[server]; v != nil {
-		return v.AccessKeys
+		return v.View()
 	}
-	return nil
+	return &State{}
 }
 
 // ServerURLs lists the Data Center servers the state holds keys on, by URL.
