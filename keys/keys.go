@@ -52,8 +52,6 @@ type Key struct {
 	Kind      Kind
 	Name      string
 	Encrypted bool
-	// MovedAside lists where Generate with Force moved an earlier pair (private first).
-	MovedAside []string
 	// Private is ed25519.PrivateKey for keys bbkey made, *rsa.PrivateKey or
 	// *ecdsa.PrivateKey for a key given with --key; Signer shares its memory.
 	Private crypto.PrivateKey
