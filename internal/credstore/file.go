@@ -35,21 +35,17 @@ func NewFile(configDir string) *File {
 
 func (f *File) Kind() string { return "file" }
 
-// Warning is the line to print on stderr whenever the file store is used.
-func (f *File) Warning() string {
+// Warning is the line to print on stderr whenever s is the file store; "" otherwise.
+func Warning(s Store) string {
+	f, ok := s.(*File)
+	if !ok {
+		return ""
+	}
 	w := fmt.Sprintf("credentials are kept in the plain file %s (mode 0600), not in an OS keychain", f.Path)
 	if f.reason != "" {
 		w += ": " + f.reason
 	}
 	return w
-}
-
-// Warning returns the warning to print for s, or "" for a keychain.
-func Warning(s Store) string {
-	if f, ok := s.(*File); ok {
-		return f.Warning()
-	}
-	return ""
 }
 
 type fileDoc struct {

@@ -130,22 +130,11 @@ func (j *Journal) SetNewKeyID(target, id string) {
 	j.NewKeyIDs[target] = id
 }
 
-// SetOldKeyID records the id of the key being replaced on target.
-func (j *Journal) SetOldKeyID(target, id string) {
-	if j.OldKeyIDs == nil {
-		j.OldKeyIDs = map[string]string{}
-	}
-	j.OldKeyIDs[target] = id
-}
-
 // Targets lists the targets the journal knows ids for, sorted.
 func (j *Journal) Targets() []string {
-	all := maps.Clone(j.OldKeyIDs)
-	if all == nil {
-		all = map[string]string{}
-	}
-	maps.Copy(all, j.NewKeyIDs)
-	return slices.Sorted(maps.Keys(all))
+	all := slices.AppendSeq(slices.Collect(maps.Keys(j.OldKeyIDs)), maps.Keys(j.NewKeyIDs))
+	slices.Sort(all)
+	return slices.Compact(all)
 }
 
 // Finish removes the journal of a complete or rolled-back rotation.

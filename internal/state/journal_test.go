@@ -29,8 +29,7 @@ func TestJournalLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j.SetOldKeyID("repo:ws/api", "11")
-	j.SetOldKeyID("project:ws/OPS", "21")
+	j.OldKeyIDs = map[string]string{"repo:ws/api": "11", "project:ws/OPS": "21"}
 	if err := j.Advance("plan"); err != nil {
 		t.Fatal(err)
 	}
