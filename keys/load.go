@@ -79,7 +79,7 @@ func LoadPublic(path string) (*Key, error) {
 	data, err := ReadBounded(privPath, maxKeyFile)
 	if errors.Is(err, fs.ErrNotExist) && fromPub != nil {
 		// A lone .pub: the private half may live on another machine or a token.
-		return withPath(fromPub, privPath), nil
+		return newKey(privPath, fromPub.PublicKey, fromPub.Comment), nil
 	}
 	if err != nil {
 		return nil, err
@@ -98,16 +98,14 @@ func LoadPublic(path string) (*Key, error) {
 	if err := checkPath(privPath, classPrivate); err != nil {
 		return nil, err
 	}
-	if fromPub == nil {
-		k := newKey(privPath, embedded, "")
-		k.Encrypted = encrypted
-		return k, nil
+	k := newKey(privPath, embedded, "")
+	if fromPub != nil {
+		if !bytes.Equal(fromPub.PublicKey.Marshal(), embedded.Marshal()) {
+			return nil, fmt.Errorf("%s does not match %s: it holds %s, the private key is %s",
+				pubPath, privPath, fromPub.Fingerprint, k.Fingerprint)
+		}
+		k.Comment = fromPub.Comment
 	}
-	if !bytes.Equal(fromPub.PublicKey.Marshal(), embedded.Marshal()) {
-		return nil, fmt.Errorf("%s does not match %s: it holds %s, the private key is %s",
-			pubPath, privPath, fromPub.Fingerprint, ssh.FingerprintSHA256(embedded))
-	}
-	k := withPath(fromPub, privPath)
 	k.Encrypted = encrypted
 	return k, nil
 }
@@ -232,8 +230,6 @@ func ReadBounded(path string, limit int) ([]byte, error) {
 		}
 	}
 }
-
-func withPath(k *Key, path string) *Key { return newKey(path, k.PublicKey, k.Comment) }
 
 // Local lists bbkey's own keys in sshDir (bbkey_*_ed25519), sorted by path; a key that
 // cannot be read comes with its error.
