@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +15,6 @@ import (
 	"github.com/bbkey/bbkey/internal/gitssh"
 	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/text"
-	"github.com/bbkey/bbkey/keys"
 )
 
 func checkAgent(_ context.Context, e *Env, _ Deps) Result {
@@ -123,15 +123,11 @@ const agentForgets = "the agent forgets its keys when it restarts (a logout, a r
 // canUnlock reports whether the passphrase of an encrypted key can be had: a file,
 // the environment, or a terminal to ask at.
 func canUnlock(s secret.Source) bool {
-	if s.File != "" {
-		return true
-	}
+	env := ""
 	if s.LookupEnv != nil {
-		if v, ok := s.LookupEnv(secret.PassphraseEnv); ok && v != "" {
-			return true
-		}
+		env, _ = s.LookupEnv(secret.PassphraseEnv)
 	}
-	return !s.NoInput && s.Prompter != nil
+	return s.File != "" || env != "" || !s.NoInput && s.Prompter != nil
 }
 
 // agentFix loads a key into the agent, decrypting it in memory.
@@ -147,14 +143,7 @@ func agentFix(e *Env, k managedKey) *Fix {
 				return nil, err
 			}
 			defer key.Wipe()
-			comment := key.Comment
-			if pub, err := keys.LoadPublic(k.Path); err == nil && pub.Comment != "" {
-				comment = pub.Comment
-			}
-			if comment == "" {
-				comment = filepath.Base(k.Path)
-			}
-			if err := ai.Agent.Add(key.Private, comment, 0, false); err != nil {
+			if err := ai.Agent.Add(key.Private, cmp.Or(key.Comment, filepath.Base(k.Path)), 0, false); err != nil {
 				return nil, fmt.Errorf("adding %s to the agent: %w", k.Path, err)
 			}
 			return nil, nil
@@ -169,11 +158,7 @@ func checkGitSSH(ctx context.Context, e *Env, _ Deps) Result {
 	if e.goos() != "windows" {
 		return Result{Status: notApplicable}
 	}
-	dir := e.WorkDir
-	if dir == "" {
-		dir = e.Paths.Home
-	}
-	which, err := gitssh.Find(ctx, e.Git, dir, e.Getenv)
+	which, err := gitssh.Find(ctx, e.Git, cmp.Or(e.WorkDir, e.Paths.Home), e.Getenv)
 	if err != nil {
 		return Result{Status: Warn, Summary: "cannot read git's core.sshCommand: " + err.Error()}
 	}

@@ -211,31 +211,22 @@ func checkKeyPassphrase(_ context.Context, e *Env, _ Deps) Result {
 	if err != nil || len(mks) == 0 {
 		return Result{Status: Skipped, Summary: "skipped: no bbkey key to check"}
 	}
-	var plain, fixes []string
-	n := 0
+	var fs []finding
 	for _, k := range mks {
-		if !fsutil.MayExist(k.Path) {
-			continue
-		}
 		enc, err := isEncrypted(k.Path)
-		if err != nil {
-			continue
-		}
-		n++
-		if !enc {
-			plain = append(plain, fmt.Sprintf("%s: %s has no passphrase", k.what(), k.Path))
-			fixes = append(fixes, "ssh-keygen -p -f "+k.Path)
+		switch {
+		case err != nil:
+		case enc:
+			fs = append(fs, finding{OK, k.what(), "", ""})
+		default:
+			fs = append(fs, finding{Warn, fmt.Sprintf("%s: %s has no passphrase", k.what(), k.Path),
+				"anyone who gets a copy of the file (a backup, a stolen disk) can use the key", "add a passphrase: ssh-keygen -p -f " + k.Path})
 		}
 	}
-	if len(plain) == 0 {
-		if n == 0 {
-			return Result{Status: Skipped, Summary: "skipped: no key file to read"}
-		}
-		return Result{Status: OK, Summary: fmt.Sprintf("%s passphrase-protected", text.Plural(n, "the key is", "every key is"))}
+	if len(fs) == 0 {
+		return Result{Status: Skipped, Summary: "skipped: no key file to read"}
 	}
-	return Result{Status: Warn, Summary: strings.Join(plain, "; "),
-		Cause: "anyone who gets a copy of the file (a backup, a stolen disk) can use the key",
-		Fix:   "add a passphrase: " + strings.Join(fixes, " && ")}
+	return fold(fs, text.Plural(len(fs), "the key is", "every key is")+" passphrase-protected")
 }
 
 func checkKeyAge(_ context.Context, e *Env, _ Deps) Result {
