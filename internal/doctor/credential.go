@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,29 +29,17 @@ const TokenMaxLifetime = 365 * 24 * time.Hour
 // ExpiryWarning is how early an expiry (of a token or a key) is announced.
 const ExpiryWarning = 30 * 24 * time.Hour
 
-func sourceName(s settings.CredentialSource) string {
-	switch s {
-	case settings.SourceTokenFile:
-		return "--token-file"
-	case settings.SourceEnv:
-		return "the environment"
-	case settings.SourceStore:
-		return "the OS keychain"
-	case settings.SourceFileStore:
-		return "a clear-text file"
-	}
-	return string(s)
-}
+// sourceNames name where a credential came from, for messages.
+var sourceNames = map[settings.CredentialSource]string{settings.SourceTokenFile: "--token-file",
+	settings.SourceEnv: "the environment", settings.SourceStore: "the OS keychain", settings.SourceFileStore: "a clear-text file"}
+
+func sourceName(s settings.CredentialSource) string { return cmp.Or(sourceNames[s], string(s)) }
 
 // renewFix says how to replace the credential where it came from.
 func renewFix(s settings.CredentialSource) string {
-	switch s {
-	case settings.SourceEnv:
-		return "create a new API token with scopes at " + TokenURL + " and put it in BITBUCKET_API_TOKEN"
-	case settings.SourceTokenFile:
-		return "create a new API token with scopes at " + TokenURL + " and write it to the --token-file file"
-	}
-	return "create a new API token with scopes at " + TokenURL + ", then run: bbkey auth login"
+	then := map[settings.CredentialSource]string{settings.SourceEnv: " and put it in BITBUCKET_API_TOKEN",
+		settings.SourceTokenFile: " and write it to the --token-file file"}[s]
+	return "create a new API token with scopes at " + TokenURL + cmp.Or(then, ", then run: bbkey auth login")
 }
 
 func checkCredential(ctx context.Context, e *Env, _ Deps) Result {
@@ -103,7 +92,7 @@ func credentialFailure(e *Env, ui userInfo, err error) Result {
 		r.Fix = "run: bbkey auth login (or set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN; API tokens are made at " + TokenURL + ")"
 	case bbapi.IsUnauthorized(err):
 		r.Summary = fmt.Sprintf("Bitbucket refused the %s from %s", ui.Cred.Credential, sourceName(ui.Cred.Source))
-		r.Cause = "the token is mistyped, expired or revoked (API tokens always expire; app passwords stopped working on 2026-07-28)"
+		r.Cause = "the token is mistyped, expired or revoked (API tokens always expire; app passwords stopped working on " + AppPasswordsRemoved + ")"
 		r.Fix = renewFix(ui.Cred.Source)
 	case bbapi.IsForbidden(err):
 		r.Summary = fmt.Sprintf("the %s may not read the account (GET /user)", ui.Cred.Credential)
@@ -114,10 +103,7 @@ func credentialFailure(e *Env, ui userInfo, err error) Result {
 		r.Cause = "no network, a proxy in the way, or a wrong API URL"
 		r.Fix = "check the connection; the API URL comes from --api-url or BITBUCKET_API_URL"
 	default:
-		r.Summary = err.Error()
-		if h := apierr.Hints(err); len(h) > 0 {
-			r.Fix = h[0]
-		}
+		r.Summary, r.Fix = err.Error(), apierr.FirstHint(err, "")
 	}
 	return r
 }

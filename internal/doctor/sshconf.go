@@ -216,16 +216,12 @@ func checkPinnedHostKeys(_ context.Context, e *Env, deps Deps) Result {
 	return r
 }
 
-// sshG is what `ssh -G` resolved for a host.
-type sshG struct {
-	HostName, IdentityFile, HostKeyAlias string
-	Port                                 int
-}
-
-func runSSHG(ctx context.Context, e *Env, alias string) (sshG, error) {
+// runSSHG is what `ssh -G` resolves for alias (HostName, Port, the first IdentityFile,
+// HostKeyAlias).
+func runSSHG(ctx context.Context, e *Env, alias string) (sshconfig.HostBlock, error) {
 	bin, err := e.sshBinary()
 	if err != nil {
-		return sshG{}, err
+		return sshconfig.HostBlock{}, err
 	}
 	args := []string{"-G"}
 	if e.Paths.SSHDirFromEnv {
@@ -239,9 +235,9 @@ func runSSHG(ctx context.Context, e *Env, alias string) (sshG, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return sshG{}, fmt.Errorf("ssh %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		return sshconfig.HostBlock{}, fmt.Errorf("ssh %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
-	var g sshG
+	var g sshconfig.HostBlock
 	for line := range strings.Lines(string(out)) {
 		k, v, _ := strings.Cut(strings.TrimSpace(line), " ")
 		switch strings.ToLower(k) {
@@ -266,7 +262,7 @@ var noSSH = Result{Status: Fail, Summary: "ssh is not installed or not on PATH",
 
 // resolveDiffs runs ssh -G for want's alias and says where what ssh resolves differs from
 // what bbkey wrote.
-func resolveDiffs(ctx context.Context, e *Env, want sshconfig.HostBlock) (sshG, []string, error) {
+func resolveDiffs(ctx context.Context, e *Env, want sshconfig.HostBlock) (sshconfig.HostBlock, []string, error) {
 	got, err := runSSHG(ctx, e, want.Alias)
 	if err != nil {
 		return got, nil, err
