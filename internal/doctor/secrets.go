@@ -32,31 +32,24 @@ func secretKind(user, server string) string {
 	return "an app password or password of " + user + " (app passwords stopped working on " + AppPasswordsRemoved + ")"
 }
 
-// maskedUser returns the user name of a masked URL, and whether a secret was there.
+// maskedUser returns the user name of a masked URL, and whether a secret was there. It
+// reads the user information by hand: git's store helper writes a host with a port
+// percent-encoded (host%3a7990), which url.Parse refuses.
 func maskedUser(masked string) (string, bool) {
-	u, err := url.Parse(masked)
-	if err != nil {
-		// git's store helper writes a host with a port percent-encoded (host%3a7990),
-		// which url.Parse refuses: read the user information by hand.
-		_, rest, ok := strings.Cut(masked, "://")
-		at := strings.LastIndex(rest, "@")
-		if !ok || at < 0 {
-			return "", false
-		}
-		user, _, hasPass := strings.Cut(rest[:at], ":")
-		if name, err := url.PathUnescape(user); err == nil {
-			user = name
-		}
-		return user, hasPass || user == "***"
+	_, rest, ok := strings.Cut(masked, "://")
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
 	}
-	if u.User == nil {
+	at := strings.LastIndex(rest, "@")
+	if !ok || at < 0 {
 		return "", false
 	}
-	if _, has := u.User.Password(); has {
-		return u.User.Username(), true
+	user, _, hasPass := strings.Cut(rest[:at], ":")
+	if name, err := url.PathUnescape(user); err == nil {
+		user = name
 	}
 	// A token used as the user name is masked whole.
-	return "", u.User.Username() == "***"
+	return user, hasPass || user == "***"
 }
 
 func checkSecrets(ctx context.Context, e *Env, _ Deps) Result {
