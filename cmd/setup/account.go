@@ -54,7 +54,6 @@ func (r *run) credentials(ctx context.Context) error {
 	default:
 		return err
 	}
-	r.cred = rc
 	if r.server == "" && rc.Credential.Kind() == bbapi.KindAccessToken {
 		return errkind.AuthError(errors.New("an access token cannot manage a person's SSH keys"),
 			"setup needs an API token: set "+authcmd.EnvEmail+" and "+authcmd.EnvToken+", or run 'bbkey auth login'",

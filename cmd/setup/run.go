@@ -33,9 +33,8 @@ type run struct {
 
 	b       backend.Backend
 	acct    *backend.Account
-	ssh     *backend.SSH // where git over SSH goes and the pins, known before the upload
-	server  string       // the Data Center server's URL; "" for Cloud
-	cred    settings.ResolvedCredential
+	ssh     *backend.SSH    // where git over SSH goes and the pins, known before the upload
+	server  string          // the Data Center server's URL; "" for Cloud
 	pending *bbapi.APIToken // typed at the prompt, stored once every question is answered
 
 	name     string
