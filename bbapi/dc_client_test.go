@@ -252,7 +252,7 @@ func TestDCErrors(t *testing.T) {
 	if !ok || perm != dc.RepoAdmin || dc.IsUnauthorized(err) {
 		t.Fatalf("err = %v (permission %q, %v)", err, perm, ok)
 	}
-	var er *dc.ErrorResponse
+	var er *bbapi.ErrorResponse
 	if !errors.As(err, &er) || er.StatusCode != 401 || len(er.Errors) != 1 || !er.Exception("AuthorisationException") || er.Errors[0].Context != "" {
 		t.Fatalf("error response %+v", er)
 	}
@@ -352,7 +352,7 @@ func TestDCRateLimit(t *testing.T) {
 	if !errors.As(err, &be) || be.Needed != 4*time.Second || !dc.IsRateLimited(err) {
 		t.Fatalf("err = %v", err)
 	}
-	var rl *dc.RateLimitError
+	var rl *bbapi.RateLimitError
 	if !errors.As(err, &rl) || !rl.HasRetryAfter || rl.RetryAfter != 4*time.Second || rl.StatusCode != 429 || len(rl.Errors) != 1 {
 		t.Errorf("rate limit error %+v", rl)
 	}

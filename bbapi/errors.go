@@ -59,7 +59,17 @@ func (e *ErrorResponse) Error() string {
 }
 
 func (e *ErrorResponse) summary() string {
+	var msgs []string
+	for _, m := range e.Errors {
+		if s := strings.TrimSpace(m.Message); s != "" && m.Context != "" {
+			msgs = append(msgs, m.Context+": "+s)
+		} else if s != "" {
+			msgs = append(msgs, s)
+		}
+	}
 	switch {
+	case len(msgs) > 0:
+		return strings.Join(msgs, "; ")
 	case e.Message != "" && e.Detail != "" && e.Detail != e.Message:
 		return strings.TrimSpace(e.Message) + " (" + strings.TrimSpace(e.Detail) + ")"
 	case e.Message != "":
@@ -73,14 +83,42 @@ func (e *ErrorResponse) summary() string {
 }
 
 func (e *ErrorResponse) unauthorized() bool {
-	if e.StatusCode == http.StatusUnauthorized {
-		return true
-	}
 	switch e.OAuthError {
 	case "invalid_client", "unauthorized_client", "invalid_grant":
 		return true
 	}
-	return false
+	return e.StatusCode == http.StatusUnauthorized && !e.PermissionRefusal()
+}
+
+// PermissionRefusal reports a refusal for want of a permission, not of the credential: a
+// 403, or Data Center's 401 with an AuthorisationException (the credential was accepted;
+// what it acts as may not do this).
+func (e *ErrorResponse) PermissionRefusal() bool {
+	return e.StatusCode == http.StatusForbidden ||
+		e.StatusCode == http.StatusUnauthorized && (e.Exception("AuthorisationException") || strings.Contains(e.text(), "not permitted"))
+}
+
+// Field reports whether one of Data Center's errors is about the request body's field
+// name (e.g. "expiryDays" for a lifetime the server does not allow).
+func (e *ErrorResponse) Field(name string) bool {
+	return slices.ContainsFunc(e.Errors, func(m ErrorMessage) bool { return m.Context == name })
+}
+
+// Exception reports whether one of Data Center's errors names the Java exception whose
+// simple name is simple.
+func (e *ErrorResponse) Exception(simple string) bool {
+	return slices.ContainsFunc(e.Errors, func(m ErrorMessage) bool {
+		return m.ExceptionName == simple || strings.HasSuffix(m.ExceptionName, "."+simple)
+	})
+}
+
+// text is every message of the answer, lowercased, for matching.
+func (e *ErrorResponse) text() string {
+	s := e.Message + " " + e.Detail + " " + string(e.Fields) + " " + e.Body
+	for _, m := range e.Errors {
+		s += " " + m.Message + " " + m.ExceptionName
+	}
+	return strings.ToLower(s)
 }
 
 // RepoAccessKeyWrite reports adding or deleting a repository's access key: what the
@@ -103,8 +141,8 @@ type RateLimitError struct {
 func (e *RateLimitError) Unwrap() error { return e.ErrorResponse }
 
 // IsDuplicateKey reports Bitbucket refusing a key that is already registered: "Someone
-// has already added that SSH key." (user keys, status unconfirmed: 400 or 409) or
-// "…already added that access key…" (access keys).
+// has already added that SSH key." (user keys, status unconfirmed: 400 or 409), "…already
+// added that access key…" (access keys), Data Center's 409 DuplicateSshKeyException.
 func IsDuplicateKey(err error) bool {
 	e, ok := errors.AsType[*ErrorResponse](err)
 	if !ok {
@@ -115,9 +153,8 @@ func IsDuplicateKey(err error) bool {
 	default:
 		return false
 	}
-	text := strings.ToLower(e.Message + " " + e.Detail + " " + string(e.Fields) + " " + e.Body)
-	for _, s := range []string{"already added", "already been added", "already exists", "already in use"} {
-		if strings.Contains(text, s) {
+	for _, s := range []string{"already added", "already been added", "already exists", "already in use", "duplicatesshkeyexception"} {
+		if strings.Contains(e.text(), s) {
 			return true
 		}
 	}

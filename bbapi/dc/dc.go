@@ -97,14 +97,14 @@ func unscopedKeyDelete(method string, u *url.URL) bool {
 	return strings.EqualFold(method, http.MethodDelete) && n >= 4 && segs[n-4] == "rest" && segs[n-3] == "ssh" && segs[n-1] == "keys"
 }
 
-// Do sends cl through the transport, refusing an id-less DELETE of the user's keys, and
-// turns an error answer into this package's errors.
+// Do sends cl through the transport, refusing an id-less DELETE of the user's keys; a
+// refusal for want of a permission is a *PermissionError.
 func (c *Client) Do(ctx context.Context, cl *bbapi.Call) (*bbapi.Response, error) {
 	if unscopedKeyDelete(cl.Method, cl.URL) {
 		return nil, ErrUnscopedKeyDelete
 	}
 	resp, err := c.t.Do(ctx, cl)
-	return resp, convertError(err)
+	return resp, permissionError(err)
 }
 
 // get is a GET of the resource at segs, decoded into a new T.

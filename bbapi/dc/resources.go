@@ -84,7 +84,7 @@ func (s *UsersService) Current(ctx context.Context) (*User, *ApplicationProperti
 	}
 	name := resp.Header.Get("X-AUSERNAME")
 	if name == "" {
-		return nil, props, &ErrorResponse{Method: http.MethodGet, URL: s.c.BaseURL() + route, Route: route, StatusCode: resp.StatusCode, Body: "the server did not name the credential's user (no X-AUSERNAME header): the credential was not accepted"}
+		return nil, props, &bbapi.ErrorResponse{Method: http.MethodGet, URL: s.c.BaseURL() + route, Route: route, StatusCode: resp.StatusCode, Body: "the server did not name the credential's user (no X-AUSERNAME header): the credential was not accepted"}
 	}
 	u, _, err := get[User](ctx, s.c, "/api/latest/users/{userSlug}", "api", "latest", "users", name)
 	return u, props, err

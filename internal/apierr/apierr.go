@@ -21,6 +21,9 @@ import (
 func Explain(err error) (int, []string, bool) {
 	switch e := err.(type) {
 	case *bbapi.ErrorResponse:
+		if dataCenter(e.URL) {
+			return dcResponse(e)
+		}
 		code := 0
 		switch {
 		case bbapi.IsUnauthorized(e), e.StatusCode == http.StatusForbidden:

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/errkind"
 )
@@ -18,7 +19,10 @@ func explainDC(err error) (int, []string, bool) {
 	switch e := err.(type) {
 	case *dc.PermissionError:
 		return errkind.ExitAuth, permissionHints(e), true
-	case *dc.RateLimitError:
+	case *bbapi.RateLimitError:
+		if !dataCenter(e.URL) {
+			return 0, nil, false
+		}
 		wait := ""
 		if e.HasRetryAfter {
 			wait = fmt.Sprintf(" (it asked for %s)", e.RetryAfter)
@@ -26,8 +30,6 @@ func explainDC(err error) (int, []string, bool) {
 		return errkind.ExitPartial, []string{
 			serverOf(e.URL) + " limits how many requests a user makes: bbkey waited within --max-wait and stopped" + wait + "; re-run later to finish, or allow a longer wait with --max-wait (e.g. --max-wait 30m)",
 		}, true
-	case *dc.ErrorResponse:
-		return dcResponse(e)
 	}
 	if errors.Is(err, dc.ErrUnscopedKeyDelete) {
 		return 0, []string{"this is a bug in bbkey: nothing was deleted; please report it with the command you ran"}, true
@@ -37,7 +39,7 @@ func explainDC(err error) (int, []string, bool) {
 
 // dcResponse explains a Data Center answer that is neither a permission refusal nor a
 // rate limit (or is the answer inside one: it adds nothing to their hints then).
-func dcResponse(e *dc.ErrorResponse) (int, []string, bool) {
+func dcResponse(e *bbapi.ErrorResponse) (int, []string, bool) {
 	server := serverOf(e.URL)
 	switch {
 	case e.StatusCode == http.StatusUnauthorized && e.PermissionRefusal(), e.StatusCode == http.StatusForbidden:

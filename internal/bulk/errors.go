@@ -59,13 +59,8 @@ func Retryable(err error) bool {
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || transport(err) {
 		return true
 	}
-	if e, ok := errors.AsType[*bbapi.ErrorResponse](err); ok {
-		return e.StatusCode >= 500
-	}
-	if e, ok := errors.AsType[*dc.ErrorResponse](err); ok {
-		return e.StatusCode >= 500
-	}
-	return false
+	e, ok := errors.AsType[*bbapi.ErrorResponse](err)
+	return ok && e.StatusCode >= 500
 }
 
 // transport reports a request that got no whole HTTP answer anywhere in err's chain.
@@ -95,15 +90,11 @@ func Describe(err error) string {
 	if be, ok := errors.AsType[*bbapi.RetryBudgetError](err); ok {
 		return fmt.Sprintf("%s; gave up after %s (--max-wait %s spent)", Describe(be.Err), text.Count(be.Attempts, "attempt", "attempts"), be.MaxWait)
 	}
-	if e, ok := errors.AsType[*bbapi.ErrorResponse](err); ok {
+	if e, ok := errors.AsType[*dc.PermissionError](err); ok {
 		return strings.TrimPrefix(e.Error(), e.Method+" "+e.URL+": ")
 	}
-	if e, ok := errors.AsType[*dc.ErrorResponse](err); ok {
-		s := strings.TrimPrefix(e.Error(), e.Method+" "+e.URL+": ")
-		if p, ok := dc.IsPermission(err); ok && p != "" {
-			s += " (needs " + string(p) + ")"
-		}
-		return s
+	if e, ok := errors.AsType[*bbapi.ErrorResponse](err); ok {
+		return strings.TrimPrefix(e.Error(), e.Method+" "+e.URL+": ")
 	}
 	if err == nil {
 		return ""

@@ -14,8 +14,8 @@ import (
 )
 
 // dcErr is a Data Center answer with one message in its {"errors": [...]} envelope.
-func dcErr(code int, msg, exception string) *dc.ErrorResponse {
-	return &dc.ErrorResponse{Method: "POST", URL: "http://127.0.0.1/rest/keys/latest/projects/OPS/ssh", StatusCode: code,
+func dcErr(code int, msg, exception string) *bbapi.ErrorResponse {
+	return &bbapi.ErrorResponse{Method: "POST", URL: "http://127.0.0.1/rest/keys/latest/projects/OPS/ssh", Route: "/keys/latest/projects/{projectKey}/ssh", StatusCode: code,
 		Errors: []bbapi.ErrorMessage{{Message: msg, ExceptionName: exception}}}
 }
 
@@ -39,10 +39,10 @@ func TestFatal(t *testing.T) {
 		{"duplicate access key", er(400, "Someone has already added that access key to this repository."), false},
 		{"404", er(404, "Repository not found"), false},
 		{"other", errors.New("boom"), false},
-		{"data center 429", &dc.RateLimitError{ErrorResponse: &dc.ErrorResponse{StatusCode: 429}}, true},
-		{"data center refused token", &dc.ErrorResponse{StatusCode: 401, Errors: []bbapi.ErrorMessage{{Message: "Authentication failed."}}}, true},
-		{"data center missing permission", &dc.PermissionError{ErrorResponse: &dc.ErrorResponse{StatusCode: 401}, Permission: dc.RepoAdmin}, false},
-		{"dc budget", &bbapi.RetryBudgetError{Err: &dc.RateLimitError{ErrorResponse: dcErr(429, "", "")}}, true},
+		{"data center 429", &bbapi.RateLimitError{ErrorResponse: &bbapi.ErrorResponse{StatusCode: 429}}, true},
+		{"data center refused token", &bbapi.ErrorResponse{StatusCode: 401, Errors: []bbapi.ErrorMessage{{Message: "Authentication failed."}}}, true},
+		{"data center missing permission", &dc.PermissionError{ErrorResponse: dcErr(401, "You are not permitted", "com.atlassian.bitbucket.AuthorisationException"), Permission: dc.RepoAdmin}, false},
+		{"dc budget", &bbapi.RetryBudgetError{Err: &bbapi.RateLimitError{ErrorResponse: dcErr(429, "", "")}}, true},
 		{"dc user key", dcErr(409, "The SSH key already exists on the system.", "com.atlassian.bitbucket.ssh.DuplicateSshKeyException"), true},
 		{"dc 404", dcErr(404, "Repository OPS/x does not exist.", "com.atlassian.bitbucket.repository.NoSuchRepositoryException"), false},
 	} {
@@ -86,9 +86,9 @@ func TestRetryable(t *testing.T) {
 		{"404", er(404, "Repository not found"), false},
 		{"duplicate", er(400, "Someone has already added that SSH key."), false},
 		{"other", errors.New("boom"), false},
-		{"data center 429", &dc.RateLimitError{ErrorResponse: &dc.ErrorResponse{StatusCode: 429}}, true},
+		{"data center 429", &bbapi.RateLimitError{ErrorResponse: &bbapi.ErrorResponse{StatusCode: 429}}, true},
 		{"data center 503", dcErr(503, "", ""), true},
-		{"data center missing permission", &dc.PermissionError{ErrorResponse: &dc.ErrorResponse{StatusCode: 401}, Permission: dc.RepoAdmin}, false},
+		{"data center missing permission", &dc.PermissionError{ErrorResponse: dcErr(401, "You are not permitted", "com.atlassian.bitbucket.AuthorisationException"), Permission: dc.RepoAdmin}, false},
 		{"data center 404", dcErr(404, "Repository OPS/x does not exist.", "com.atlassian.bitbucket.repository.NoSuchRepositoryException"), false},
 	} {
 		if got := Retryable(c.err); got != c.want {
@@ -108,10 +108,10 @@ func TestDescribe(t *testing.T) {
 		{&bbapi.RetryBudgetError{Attempts: 3, MaxWait: 2 * time.Second, Err: &bbapi.RateLimitError{ErrorResponse: &bbapi.ErrorResponse{StatusCode: http.StatusTooManyRequests, Body: "Rate limit for this resource has been exceeded."}}},
 			"429 Too Many Requests: Rate limit for this resource has been exceeded.; gave up after 3 attempts (--max-wait 2s spent)"},
 		{errors.New("dial tcp: refused"), "dial tcp: refused"},
-		{&dc.PermissionError{ErrorResponse: &dc.ErrorResponse{Method: "GET", URL: "http://x/rest/keys/latest/projects/OPS/ssh", StatusCode: 401,
+		{&dc.PermissionError{ErrorResponse: &bbapi.ErrorResponse{Method: "GET", URL: "http://x/rest/keys/latest/projects/OPS/ssh", StatusCode: 401,
 			Errors: []bbapi.ErrorMessage{{Message: "You are not permitted to access this resource"}}}, Permission: dc.ProjectAdmin},
 			"401 Unauthorized: You are not permitted to access this resource (needs PROJECT_ADMIN)"},
-		{&bbapi.RetryBudgetError{Attempts: 2, MaxWait: time.Second, Err: &dc.RateLimitError{ErrorResponse: dcErr(429, "Rate limit exceeded; retry in 9 seconds.", "")}},
+		{&bbapi.RetryBudgetError{Attempts: 2, MaxWait: time.Second, Err: &bbapi.RateLimitError{ErrorResponse: dcErr(429, "Rate limit exceeded; retry in 9 seconds.", "")}},
 			"429 Too Many Requests: Rate limit exceeded; retry in 9 seconds.; gave up after 2 attempts (--max-wait 1s spent)"},
 	} {
 		if got := Describe(c.err); got != c.want {
