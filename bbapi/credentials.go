@@ -149,13 +149,6 @@ func (o *OAuthClient) Secrets() []string {
 	return append([]string{o.ClientSecret, basic}, o.issued...)
 }
 
-// Fetches reports how many tokens have been fetched (for tests and --debug).
-func (o *OAuthClient) Fetches() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.fetches
-}
-
 // Invalidate forgets the cached token if it is the one that was refused.
 func (o *OAuthClient) Invalidate(authorization string) bool {
 	o.mu.Lock()
@@ -240,11 +233,7 @@ func (o *OAuthClient) fetch(ctx context.Context, env AuthEnv, now func() time.Ti
 	if resp.StatusCode/100 == 2 {
 		e.Message = "the token endpoint answered without an access_token"
 	}
-	if resp.StatusCode == http.StatusTooManyRequests {
-		ra := retryAfter(resp.Header, now())
-		return &RateLimitError{ErrorResponse: e, RetryAfter: max(ra, 0), HasRetryAfter: ra >= 0}
-	}
-	return e
+	return rateLimited(e, resp, now())
 }
 
 // NewCredential builds a credential from stored values (the keychain, a token file):

@@ -107,3 +107,10 @@ func (k *AccessKeys) Get(ctx context.Context, id ID) (*DeployKey, *Response, err
 func (k *AccessKeys) Update(ctx context.Context, id ID, label string) (*DeployKey, *Response, error) {
 	return getAt[DeployKey](ctx, k.c, http.MethodPut, k.route, map[string]string{"label": label}, append(k.segs, id.String())...)
 }
+
+// Fetches reports how many tokens have been fetched.
+func (o *OAuthClient) Fetches() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.fetches
+}

@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/bbkey/bbkey/internal/backend"
+	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/keylabel"
@@ -96,7 +96,7 @@ func (r *run) provision(ctx context.Context) error {
 	if r.current == "key" {
 		return cmdutil.KeyExistsHint(err)
 	}
-	if r.current == "upload" && backend.IsDuplicateKey(err) {
+	if r.current == "upload" && bbapi.IsDuplicateKey(err) {
 		return errkind.WithHint(fmt.Errorf("the key %s is already registered on another Bitbucket account: %w", r.pub.Fingerprint, err),
 			"a public key can belong to one Bitbucket account only (one key, one account): give each account its own key",
 			"remove it from the other account first, or drop --key so that setup makes a fresh key for this one",

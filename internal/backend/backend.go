@@ -1,29 +1,10 @@
 // Package backend is the seam between bbkey's commands and a Bitbucket: one interface,
-// Backend, for what every command needs from either Bitbucket Cloud or a self-hosted
-// Bitbucket Data Center server, so a command is written once and Data Center is a
-// second implementation, not a branch in every command.
-//
-// What a Backend does, in four groups:
-//
-//   - the account: who the credential is (Whoami); the account's SSH keys, listed,
-//     added (with an optional expiry) and deleted by id;
-//   - places: a repository or project named the way that Bitbucket names it
-//     (ParsePlace: WORKSPACE/SLUG and WORKSPACE/KEY on Cloud, PROJ/slug, ~user/slug and
-//     PROJ on Data Center), and their access keys, listed, added (read-only, or with
-//     write permission where the Bitbucket allows it) and deleted by id;
-//   - the SSH side (SSH): the host name remotes and the Host block use, where ssh really
-//     connects, and the host keys to pin. Cloud's come from the settings (the built-in
-//     keys or --ssh-host-keys); a Data Center server's from its own HTTPS answer
-//     (GET /rest/ssh/latest/settings): the key its SSH server presents is pinned only if
-//     its fingerprint matches that answer, never on first use;
-//   - URL forms: the remote rewriter for `bbkey remote` and setup, and the hosts whose
-//     stored credentials are scrubbed from .netrc, _netrc and .git-credentials.
-//
-// Errors keep their types (*bbapi.ErrorResponse, *dc.PermissionError, …), wrapped with
-// %w, so the command layer maps them to exit codes and hints (internal/apierr).
-//
-// Cloud is NewCloud over a *bbapi.Client; Data Center is NewDataCenter over a *dc.Client.
-// The command layer picks one from --server / BITBUCKET_SERVER (cmdutil.Factory.Backend).
+// Backend, for what every command needs from Bitbucket Cloud (NewCloud over bbapi) or a
+// Data Center server (NewDataCenter over bbapi/dc), so a command is written once. It
+// covers the account and its SSH keys, repositories and projects and their access keys,
+// the SSH side (host, endpoint, pinned host keys), and the URL forms of remotes and
+// stored credentials. Errors keep their bbapi and dc types for the command layer to
+// explain (internal/apierr).
 package backend
 
 import (
@@ -37,7 +18,6 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bbkey/bbkey/bbapi"
-	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/remote"
 	"github.com/bbkey/bbkey/internal/state"
@@ -64,8 +44,7 @@ type Backend interface {
 	// Center at https://host".
 	Describe() string
 
-	// Whoami asks who the credential is. On Cloud GET /user; on Data Center the user the
-	// server names for the credential (a project or repository HTTP access token is a
+	// Whoami asks who the credential is (a Data Center project or repository token is a
 	// service user, Account.Service).
 	Whoami(ctx context.Context) (*Account, error)
 	// AccountKeys lists the account's SSH keys.
@@ -89,36 +68,28 @@ type Backend interface {
 	// FindAccessKey is the place's access key with this fingerprint, or nil and no error.
 	FindAccessKey(ctx context.Context, p Place, fingerprint string) (*Key, error)
 	// AddAccessKey grants a key access to a repository or project: read-only, or
-	// read-write with k.Write (Data Center only: on Cloud k.Write is refused before
-	// anything is sent, ErrWriteUnsupported). With k.OrGet a key the place already has
-	// is returned as success.
-	//
-	// On Data Center, posting a key the place already has changes its permission to the
-	// one posted: a caller that must not downgrade a write key looks first
-	// (FindAccessKey).
+	// read-write with k.Write (Data Center only; Cloud refuses it, ErrWriteUnsupported).
+	// With k.OrGet a key the place already has is returned as success. On Data Center a
+	// post changes the permission of a key already there: to keep a write key, look first.
 	AddAccessKey(ctx context.Context, p Place, k NewKey) (*Key, error)
 	// DeleteAccessKey revokes one access key of a place: k as a Backend returned it, or
 	// Key{ID: id} from the state.
 	DeleteAccessKey(ctx context.Context, p Place, k Key) error
-	// Repos lists repositories: those of a project, or those the credential administers
-	// (in a Cloud workspace, optionally filtered by Cloud's query language).
+	// Repos lists repositories: those of a project, or those the credential administers.
 	Repos(ctx context.Context, q RepoQuery) iter.Seq2[Place, error]
-	// Stats are the transport's counters (requests made, retries, time waited), for the
-	// calls a bulk command reports.
+	// Stats are the transport's counters, for the calls a bulk command reports.
 	Stats() bbapi.Stats
 
-	// SSH is where git over SSH goes and which host keys to pin for it. On Data Center it
-	// asks the server (GET /rest/ssh/latest/settings) and connects to its SSH port to
-	// read the host key it presents: a key whose fingerprint does not match the server's
-	// answer is a *hostkeys.MismatchError, and nothing is returned to pin.
+	// SSH is where git over SSH goes and which host keys to pin for it. A Data Center
+	// server's host key is pinned only if it matches the server's own HTTPS answer
+	// (GET /rest/ssh/latest/settings), never on first use (*HostKeyError).
 	SSH(ctx context.Context) (*SSH, error)
 
-	// Remotes is the rewriter of this Bitbucket's remote URLs to the SSH form with
-	// ssh.Host, or with the alias <ssh.Host>-<name> of a further account when name is
-	// not "" (identity.AccountAlias).
+	// Remotes rewrites this Bitbucket's remote URLs to the SSH form with ssh.Host, or
+	// with the alias <ssh.Host>-<name> of a further account when name is not "".
 	Remotes(ssh *SSH, name string) remote.Rewriter
-	// CredentialHosts are the host names whose stored credentials (.netrc, _netrc,
-	// .git-credentials, credential helpers) belong to this Bitbucket and are scrubbed.
+	// CredentialHosts are the hosts whose stored credentials belong to this Bitbucket
+	// and are scrubbed (.netrc, _netrc, .git-credentials, credential helpers).
 	CredentialHosts() remote.ScrubTarget
 }
 
@@ -258,14 +229,9 @@ type SSH struct {
 	Pins hostkeys.Pins
 }
 
-// IsDuplicateKey reports a Bitbucket refusing a key that is already registered
-// (somewhere it may not be reconciled: another account, or an access key).
-func IsDuplicateKey(err error) bool { return bbapi.IsDuplicateKey(err) || dc.IsDuplicateKey(err) }
-
 // Record writes where a Data Center server's SSH git is, and its pinned host keys, into
-// its state entry (created when missing), which it returns: what every command that puts
-// a key of that server in the state records with it, so identity.Sync derives the
-// server's Host blocks and known_hosts lines from the state alone.
+// its state entry (created when missing), so identity.Sync derives the server's Host
+// blocks and known_hosts lines from the state alone.
 func (s *SSH) Record(st *state.State, server string) *state.Server {
 	v := st.EnsureServer(server)
 	v.SSHHost, v.SSHPort, v.SSHEndpoint = s.Host, s.Port, s.Endpoint

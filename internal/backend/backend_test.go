@@ -91,7 +91,7 @@ func TestCloudAccountKeys(t *testing.T) {
 		t.Errorf("added key = %+v", k)
 	}
 	// A second add of the same key is a duplicate; with OrGet it is the same key.
-	if _, err := b.AddAccountKey(ctx, a, backend.NewKey{Text: text, Label: "again"}); !backend.IsDuplicateKey(err) {
+	if _, err := b.AddAccountKey(ctx, a, backend.NewKey{Text: text, Label: "again"}); !bbapi.IsDuplicateKey(err) {
 		t.Errorf("re-add: %v, want a duplicate", err)
 	}
 	again, err := b.AddAccountKey(ctx, a, backend.NewKey{Text: text, Label: "again", OrGet: true})
@@ -211,7 +211,7 @@ func TestDataCenterAccountKeys(t *testing.T) {
 	if k.Fingerprint != fp || k.ID == "" || k.Expires.IsZero() {
 		t.Errorf("added key = %+v", k)
 	}
-	if _, err := b.AddAccountKey(ctx, a, backend.NewKey{Text: text}); !backend.IsDuplicateKey(err) {
+	if _, err := b.AddAccountKey(ctx, a, backend.NewKey{Text: text}); !bbapi.IsDuplicateKey(err) {
 		t.Errorf("re-add: %v, want a duplicate", err)
 	}
 	found, err := b.FindAccountKey(ctx, a, fp)
