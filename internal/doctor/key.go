@@ -86,6 +86,9 @@ func checkKeyFiles(_ context.Context, e *Env, _ Deps) Result {
 		}
 	}
 	r := fold(fs, "")
+	if r.Status == OK {
+		r.Summary = fmt.Sprintf("%d %s: %s", len(fs), text.Plural(len(fs), "key", "keys"), r.Summary)
+	}
 	r.fixes = fixes
 	return r
 }
@@ -256,7 +259,11 @@ func checkKeyAge(_ context.Context, e *Env, _ Deps) Result {
 	if len(fs) == 0 {
 		return Result{Status: OK, Summary: "the keys' age is unknown (made outside bbkey)"}
 	}
-	return fold(fs, "")
+	r := fold(fs, "")
+	if r.Status == OK {
+		r.Summary = "within policy: " + r.Summary
+	}
+	return r
 }
 
 func days(d time.Duration) int { return int(d / (24 * time.Hour)) }
