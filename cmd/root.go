@@ -21,6 +21,15 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	accesskeycmd "github.com/bbkey/bbkey/cmd/accesskey"
+	auditcmd "github.com/bbkey/bbkey/cmd/audit"
+	authcmd "github.com/bbkey/bbkey/cmd/auth"
+	doctorcmd "github.com/bbkey/bbkey/cmd/doctor"
+	listcmd "github.com/bbkey/bbkey/cmd/list"
+	remotecmd "github.com/bbkey/bbkey/cmd/remote"
+	removecmd "github.com/bbkey/bbkey/cmd/remove"
+	rotatecmd "github.com/bbkey/bbkey/cmd/rotate"
+	setupcmd "github.com/bbkey/bbkey/cmd/setup"
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/build"
 	"github.com/bbkey/bbkey/internal/cmdutil"
@@ -119,9 +128,18 @@ switches remotes to ` + settings.DefaultSSHHost + `, scrubs leaked secrets, and 
 	pf.StringVar(&g.Server, "server", "", "Bitbucket Data Center base `URL` (env BITBUCKET_SERVER; recorded by setup and add-access-key; 'cloud' selects Bitbucket Cloud)")
 	pf.StringVar(&g.TokenFile, "token-file", "", "read the Bitbucket token from `FILE` (an API token with BITBUCKET_EMAIL, else an access token; with --server, an HTTP access token)")
 
-	for _, c := range commands(f) {
-		root.AddCommand(c)
-	}
+	// In the order `bbkey --help` shows them.
+	root.AddCommand(
+		setupcmd.NewCmdSetup(f, nil),
+		accesskeycmd.NewCmdAddAccessKey(f, nil),
+		rotatecmd.NewCmdRotate(f, nil),
+		remotecmd.NewCmdRemote(f, nil),
+		listcmd.NewCmdList(f, nil),
+		removecmd.NewCmdRemove(f, nil),
+		doctorcmd.NewCmdDoctor(f, nil),
+		auditcmd.NewCmdAudit(f, nil),
+		authcmd.NewCmdAuth(f),
+	)
 	return root
 }
 

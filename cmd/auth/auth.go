@@ -117,28 +117,17 @@ type Input struct {
 	ErrOut    io.Writer
 }
 
-// Origin says where the token came from: --token-file, the environment variable it
-// names, or the prompt ("").
-type Origin string
-
-func (o Origin) String() string {
-	if o == "" {
-		return "the prompt"
-	}
-	return string(o)
-}
-
 // fileOrEnv reads the token from --token-file, else the variable env; nil when neither
-// holds one.
-func (in Input) fileOrEnv(env string) ([]byte, Origin, error) {
+// holds one, and then the origin is the prompt that will ask for it.
+func (in Input) fileOrEnv(env string) (token []byte, origin string, err error) {
 	if in.TokenFile != "" {
 		b, err := secret.ReadNonEmpty("--token-file", in.TokenFile)
 		return b, "--token-file", err
 	}
 	if v := in.env(env); v != "" {
-		return []byte(v), Origin(env), nil
+		return []byte(v), env, nil
 	}
-	return nil, "", nil
+	return nil, "the prompt", nil
 }
 
 func (in Input) env(k string) string {
@@ -149,10 +138,10 @@ func (in Input) env(k string) string {
 	return strings.TrimSpace(v)
 }
 
-// ReadAPIToken gathers an account email and an API token. Missing answers without a
-// terminal fail at once, before any prompt, with a usage error naming what would supply
-// them. The caller clears the token when done.
-func ReadAPIToken(in Input) (*bbapi.APIToken, Origin, error) {
+// ReadAPIToken gathers an account email and an API token, and says where the token came
+// from. Missing answers without a terminal fail at once, before any prompt, with a usage
+// error naming what would supply them. The caller clears the token when done.
+func ReadAPIToken(in Input) (*bbapi.APIToken, string, error) {
 	email := strings.TrimSpace(in.Email)
 	if email == "" {
 		email = in.env(EnvEmail)
@@ -208,7 +197,7 @@ func ReadAPIToken(in Input) (*bbapi.APIToken, Origin, error) {
 
 // readServerToken gathers the HTTP access token of the Data Center server: --token-file,
 // BITBUCKET_SERVER_TOKEN, the terminal.
-func readServerToken(in Input, server string) (*dc.Token, Origin, error) {
+func readServerToken(in Input, server string) (*dc.Token, string, error) {
 	token, origin, err := in.fileOrEnv(EnvServerToken)
 	if err != nil {
 		return nil, "", err

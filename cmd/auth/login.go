@@ -70,7 +70,7 @@ func runLogin(ctx context.Context, f *cmdutil.Factory, email string, insecure, d
 	}
 	in := Input{Email: email, TokenFile: f.Globals.TokenFile, LookupEnv: f.LookupEnv, Prompter: f.Prompter, NoInput: f.NoInput(), ErrOut: f.IOStreams.ErrOut}
 	var cred bbapi.Credential
-	var origin Origin
+	var origin string
 	what, envToken := "the API token", EnvToken
 	if server == "" {
 		tok, o, err := ReadAPIToken(in)
@@ -157,7 +157,7 @@ func runLogin(ctx context.Context, f *cmdutil.Factory, email string, insecure, d
 			f.IOStreams.Step(mark, "%s", a.text)
 		}
 	}
-	if origin == Origin(envToken) {
+	if origin == envToken {
 		f.IOStreams.Step(iostreams.MarkWarn, "%s is still set: bbkey prefers it over the stored token while it is", envToken)
 	}
 	return printStatus(f.IOStreams, f.Globals.JSON, st)

@@ -1,8 +1,7 @@
 // Package cmdutil holds what every command shares: the Factory of lazily built
-// dependencies, the global options and settings resolution. The words the commands use
-// for settings, paths and errors are the leaf packages' own (settings, errkind, apierr),
-// not renamed here. Commands receive everything with a side effect through the Factory, so a run
-// function never touches os.Stdout, time.Now or $HOME itself.
+// dependencies, the global options, and resolving the settings and credentials of a run.
+// Commands receive everything with a side effect through the Factory, so a run function
+// never touches os.Stdout, time.Now or $HOME itself.
 package cmdutil
 
 import (
@@ -26,15 +25,14 @@ type GlobalOptions struct {
 	NoInput bool
 	MaxWait time.Duration
 
-	// Setting flags; empty means "not given on the command line".
+	// Setting flags; empty means "not given on the command line". Server is --server:
+	// a Data Center base URL, or "cloud".
 	APIURL      string
 	SSHHost     string
 	SSHEndpoint string
 	SSHHostKeys string
-	// TokenFile names a file holding the Bitbucket token (--token-file).
-	TokenFile string
-	// Server is the Bitbucket Data Center base URL (--server); "cloud" selects Cloud.
-	Server string
+	TokenFile   string
+	Server      string
 }
 
 // Factory builds the dependencies commands need. Fields are set once by cmd (or by a
@@ -44,18 +42,14 @@ type Factory struct {
 	IOStreams  *iostreams.IOStreams
 	Globals    *GlobalOptions
 
-	// LookupEnv reads the environment (os.LookupEnv in production).
 	LookupEnv func(string) (string, bool)
-	// Now is the clock.
-	Now func() time.Time
+	Now       func() time.Time
 	// HTTPClient is the transport for the Bitbucket API (no auth attached).
 	HTTPClient func() *http.Client
 	// Paths locates the user's home, ssh and config directories.
-	Paths func() (settings.Paths, error)
-	// Prompter asks the user at the terminal.
+	Paths    func() (settings.Paths, error)
 	Prompter func() prompt.Prompter
-	// Git runs the git binary.
-	Git gitrun.Runner
+	Git      gitrun.Runner
 	// Hostname is the machine's short host name (access key names, key comments).
 	Hostname func() (string, error)
 	// Agent connects to the user's ssh-agent; an error matching agent.ErrNoAgent when

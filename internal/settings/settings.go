@@ -1,7 +1,6 @@
 // Package settings holds the non-secret settings of a run (API URL, SSH host and
 // endpoint, pinned host keys), the directories bbkey works in, and where the credential
-// of a run came from: the vocabulary every layer shares. Resolving them (flag >
-// environment > config.json > default) is the command layer's job (cmdutil.Factory).
+// of a run came from. Resolving them is the command layer's job (cmdutil.Factory).
 package settings
 
 import (
@@ -38,11 +37,9 @@ type Settings struct {
 	// built-in Bitbucket keys.
 	SSHHostKeys string `json:"ssh_host_keys,omitempty"`
 
-	// Server is the selected Bitbucket Data Center server's base URL
-	// (NormalizeServerURL form); "" selects Bitbucket Cloud. With a server selected, the
-	// SSH settings above stay Cloud's (from config.json and the defaults: every command
-	// still writes Cloud's Host blocks), and --ssh-endpoint, --ssh-host-keys and their
-	// environment variables go to the server, in DC.
+	// Server is the selected Data Center server's base URL (NormalizeServerURL form); ""
+	// selects Cloud. The SSH settings above stay Cloud's either way (every command still
+	// writes Cloud's Host blocks); a server's own are in DC.
 	Server string `json:"server,omitempty"`
 	// DC is the selected server's own SSH settings; zero for Cloud.
 	DC ServerSettings `json:"-"`

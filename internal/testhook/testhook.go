@@ -1,11 +1,8 @@
-// Package testhook holds the hooks the end-to-end tests drive bbkey with: stopping a
-// process at a named point, so that a second command can be started at a chosen moment of
-// the first (the race tests of the writers' lock), and the variables other packages name
-// (rotate's BBKEY_TEST_CRASH_AFTER and BBKEY_TEST_PANIC_AFTER, BBKEY_TEST_SCHEDULER).
-//
-// Only the binary internal/e2e builds for itself (go build -tags bbkey_e2e) reads them,
-// and tests that call EnableForTests: a bbkey built without the tag never does, whatever
-// its environment.
+// Package testhook holds the hooks the end-to-end tests drive bbkey with: stopping at a
+// named point so a second command can start at a chosen moment of the first, and the
+// variables other packages name (BBKEY_TEST_CRASH_AFTER, BBKEY_TEST_PANIC_AFTER,
+// BBKEY_TEST_SCHEDULER). Only a binary built with -tags bbkey_e2e, or a test that calls
+// EnableForTests, reads them: a release bbkey never does, whatever its environment.
 package testhook
 
 import (
@@ -23,10 +20,9 @@ import (
 // on is whether the hooks are read: set by the bbkey_e2e build (on_e2e.go) or a test.
 var on atomic.Bool
 
-// EnableForTests makes this process read the hooks, for tests of the code they stop. It
-// panics outside `go test`, so a bbkey built without the tag can never turn them on.
+// EnableForTests makes this process read the hooks. It panics outside `go test` (whose
+// binary registers -test.v), so a bbkey built without the tag can never turn them on.
 func EnableForTests() {
-	// A test binary registers its -test.* flags before TestMain runs; bbkey never does.
 	if flag.Lookup("test.v") == nil {
 		panic("testhook.EnableForTests called outside a test")
 	}
@@ -51,27 +47,21 @@ const (
 	// PauseDirEnv is the directory of the handshake: at a point the process creates
 	// POINT.paused (holding its pid) and waits until POINT.resume exists.
 	PauseDirEnv = "BBKEY_TEST_PAUSE_DIR"
-	// maxPause bounds a pause, so a test that forgets to resume cannot hang a process.
-	maxPause = 2 * time.Minute
 )
 
 // Pause stops at point when the environment asks for it, until the test resumes the
-// process, ctx ends or two minutes pass. lookup reads the environment (nil: os).
+// process, ctx ends or two minutes pass (a test that forgets to resume cannot hang it).
 func Pause(ctx context.Context, lookup func(string) (string, bool), point string) {
 	at, ok := Lookup(lookup, PauseEnv)
-	if !ok || !slices.Contains(strings.Split(at, ","), point) {
-		return
-	}
-	dir, ok := Lookup(lookup, PauseDirEnv)
-	if !ok || dir == "" {
+	dir, _ := Lookup(lookup, PauseDirEnv)
+	if !ok || dir == "" || !slices.Contains(strings.Split(at, ","), point) {
 		return
 	}
 	name := strings.ReplaceAll(point, ":", "-")
 	if err := os.WriteFile(filepath.Join(dir, name+".paused"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
 		return
 	}
-	deadline := time.Now().Add(maxPause)
-	for time.Now().Before(deadline) {
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); {
 		if _, err := os.Stat(filepath.Join(dir, name+".resume")); err == nil {
 			return
 		}
