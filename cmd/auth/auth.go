@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
@@ -106,51 +105,34 @@ func RequireScopes(granted, need []string, what string) error {
 		"then run 'bbkey auth login' or set "+EnvEmail+" and "+EnvToken)
 }
 
-// Input says where the email and the token may come from, in order: the flag, the
-// environment, the terminal (only when NoInput is false; the token help goes to ErrOut).
-type Input struct {
-	Email     string // --email
-	TokenFile string // the global --token-file
-	LookupEnv func(string) (string, bool)
-	Prompter  func() prompt.Prompter
-	NoInput   bool
-	ErrOut    io.Writer
-}
-
 // fileOrEnv reads the token from --token-file, else the variable env; nil when neither
 // holds one, and then the origin is the prompt that will ask for it.
-func (in Input) fileOrEnv(env string) (token []byte, origin string, err error) {
-	if in.TokenFile != "" {
-		b, err := secret.ReadNonEmpty("--token-file", in.TokenFile)
+func fileOrEnv(f *cmdutil.Factory, env string) (token []byte, origin string, err error) {
+	if f.Globals.TokenFile != "" {
+		b, err := secret.ReadNonEmpty("--token-file", f.Globals.TokenFile)
 		return b, "--token-file", err
 	}
-	if v := in.env(env); v != "" {
+	if v := strings.TrimSpace(f.Getenv(env)); v != "" {
 		return []byte(v), env, nil
 	}
 	return nil, "the prompt", nil
 }
 
-func (in Input) env(k string) string {
-	if in.LookupEnv == nil {
-		return ""
-	}
-	v, _ := in.LookupEnv(k)
-	return strings.TrimSpace(v)
-}
-
-// ReadAPIToken gathers an account email and an API token, and says where the token came
-// from. Missing answers without a terminal fail at once, before any prompt, with a usage
-// error naming what would supply them. The caller clears the token when done.
-func ReadAPIToken(in Input) (*bbapi.APIToken, string, error) {
-	email := strings.TrimSpace(in.Email)
+// ReadAPIToken gathers an account email (--email, else BITBUCKET_EMAIL, else the
+// terminal) and an API token (--token-file, BITBUCKET_API_TOKEN, the terminal with echo
+// off), and says where the token came from. Missing answers without a terminal fail at
+// once, before any prompt, with a usage error naming what would supply them. The caller
+// clears the token when done.
+func ReadAPIToken(f *cmdutil.Factory, email string) (*bbapi.APIToken, string, error) {
+	email = strings.TrimSpace(email)
 	if email == "" {
-		email = in.env(EnvEmail)
+		email = strings.TrimSpace(f.Getenv(EnvEmail))
 	}
-	token, origin, err := in.fileOrEnv(EnvToken)
+	token, origin, err := fileOrEnv(f, EnvToken)
 	if err != nil {
 		return nil, "", err
 	}
-	if in.NoInput && (email == "" || token == nil) {
+	if f.NoInput() && (email == "" || token == nil) {
 		clear(token)
 		var miss []string
 		if email == "" {
@@ -164,14 +146,14 @@ func ReadAPIToken(in Input) (*bbapi.APIToken, string, error) {
 			"create an API token with scopes at "+TokenPage)
 	}
 	for email == "" {
-		e, err := in.Prompter().Input("Atlassian account email", "")
+		e, err := f.Prompter().Input("Atlassian account email", "")
 		if err != nil {
 			clear(token)
 			return nil, "", promptErr("the email", err)
 		}
 		email = strings.TrimSpace(e)
 		if email != "" && !strings.Contains(email, "@") {
-			fmt.Fprintf(in.ErrOut, "%q is not an email address\n", email)
+			fmt.Fprintf(f.IOStreams.ErrOut, "%q is not an email address\n", email)
 			email = ""
 		}
 	}
@@ -181,12 +163,12 @@ func ReadAPIToken(in Input) (*bbapi.APIToken, string, error) {
 			"give the email of the Atlassian account the token belongs to (--email or "+EnvEmail+")")
 	}
 	if token == nil {
-		fmt.Fprintf(in.ErrOut, "Create an API token at %s\n", TokenPage)
-		fmt.Fprintln(in.ErrOut, `("Create API token with scopes", app Bitbucket) and tick these scopes:`)
+		fmt.Fprintf(f.IOStreams.ErrOut, "Create an API token at %s\n", TokenPage)
+		fmt.Fprintln(f.IOStreams.ErrOut, `("Create API token with scopes", app Bitbucket) and tick these scopes:`)
 		for _, s := range Scopes {
-			fmt.Fprintf(in.ErrOut, "  %-27s to %s\n", s.Name, s.Why)
+			fmt.Fprintf(f.IOStreams.ErrOut, "  %-27s to %s\n", s.Name, s.Why)
 		}
-		if token, err = askSecret(in.Prompter(), "API token", "the API token"); err != nil {
+		if token, err = askSecret(f.Prompter(), "API token", "the API token"); err != nil {
 			return nil, "", err
 		}
 	}
@@ -197,17 +179,17 @@ func ReadAPIToken(in Input) (*bbapi.APIToken, string, error) {
 
 // readServerToken gathers the HTTP access token of the Data Center server: --token-file,
 // BITBUCKET_SERVER_TOKEN, the terminal.
-func readServerToken(in Input, server string) (*dc.Token, string, error) {
-	token, origin, err := in.fileOrEnv(EnvServerToken)
+func readServerToken(f *cmdutil.Factory, server string) (*dc.Token, string, error) {
+	token, origin, err := fileOrEnv(f, EnvServerToken)
 	if err != nil {
 		return nil, "", err
 	}
-	if token == nil && in.NoInput {
+	if token == nil && f.NoInput() {
 		return nil, "", errkind.UsageError(fmt.Errorf("cannot prompt for the HTTP access token of %s: no terminal or --no-input", server),
 			"pass --token-file FILE or set "+EnvServerToken, serverTokenHelp)
 	}
 	if token == nil {
-		if token, err = askSecret(in.Prompter(), "HTTP access token for "+server, "the HTTP access token"); err != nil {
+		if token, err = askSecret(f.Prompter(), "HTTP access token for "+server, "the HTTP access token"); err != nil {
 			return nil, "", err
 		}
 	}

@@ -68,19 +68,18 @@ func runLogin(ctx context.Context, f *cmdutil.Factory, email string, insecure, d
 	if server != "" && email != "" {
 		return errkind.UsageError(errors.New("--email is for a Bitbucket Cloud API token; a Data Center HTTP access token has none"), "drop --email, or drop --server (and unset "+EnvServer+") to log in to Bitbucket Cloud")
 	}
-	in := Input{Email: email, TokenFile: f.Globals.TokenFile, LookupEnv: f.LookupEnv, Prompter: f.Prompter, NoInput: f.NoInput(), ErrOut: f.IOStreams.ErrOut}
 	var cred bbapi.Credential
 	var origin string
 	what, envToken := "the API token", EnvToken
 	if server == "" {
-		tok, o, err := ReadAPIToken(in)
+		tok, o, err := ReadAPIToken(f, email)
 		if err != nil {
 			return err
 		}
 		defer func() { tok.Token = "" }()
 		cred, origin = tok, o
 	} else {
-		tok, o, err := readServerToken(in, server)
+		tok, o, err := readServerToken(f, server)
 		if err != nil {
 			return err
 		}

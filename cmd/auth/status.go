@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -375,7 +374,7 @@ func knownServers(f *cmdutil.Factory) []string {
 			if serr != nil {
 				f.IOStreams.Warnf("not listing the Data Center servers of bbkey's state: %v", serr)
 			} else {
-				out = append(out, slices.Collect(maps.Keys(st.Servers))...)
+				out = append(out, st.ServerURLs()...)
 			}
 		}
 	}

@@ -41,11 +41,7 @@ func (r *run) credentials(ctx context.Context) error {
 				"set "+authcmd.EnvEmail+" and "+authcmd.EnvToken+" (or pass --token-file FILE with "+authcmd.EnvEmail+"), or run 'bbkey auth login' first",
 				"create an API token with scopes at "+authcmd.TokenPage)...)
 	case errors.Is(err, settings.ErrNoCredential):
-		tok, _, err := authcmd.ReadAPIToken(authcmd.Input{
-			LookupEnv: opts.LookupEnv,
-			Prompter:  opts.Prompter,
-			ErrOut:    opts.IOStreams.ErrOut,
-		})
+		tok, _, err := authcmd.ReadAPIToken(opts.Factory, "")
 		if err != nil {
 			return err
 		}
