@@ -23,23 +23,14 @@ func newCmdLogin(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "login",
 		Short: "Check and store a Bitbucket credential (Cloud API token, Data Center HTTP access token)",
-		Long: `Store the Bitbucket credential bbkey uses: the email of your Atlassian account and an
-API token with scopes, made at ` + TokenPage + `
-("Create API token with scopes", app Bitbucket).
-
-The email comes from --email, ` + EnvEmail + ` or a prompt; the token from --token-file FILE,
-` + EnvToken + ` or a prompt with echo off, never from a flag value. The token is
-checked with Bitbucket (GET /user) before it is stored, in the OS keychain (macOS Keychain,
-Windows Credential Manager, the Secret Service on Linux). Where no keychain answers
-(a headless Linux machine) login refuses unless --insecure-storage allows a file readable
-only by you (0600; on Windows an ACL for you, SYSTEM and Administrators) in the config
-directory, with a warning.
-
-With --server URL (or ` + EnvServer + `, or the server config.json records; --server
-cloud for Cloud) the credential is an HTTP access token of that
-Bitbucket Data Center server (personal, project or repository), from --token-file FILE,
-` + EnvServerToken + ` or a prompt with echo off. It is checked with the server and stored
-in its own keychain entry, one per server, beside the Cloud one.`,
+		Long: `Check a Bitbucket credential and store it in the OS keychain: the email of your
+Atlassian account (--email, ` + EnvEmail + ` or a prompt) and an API token with scopes
+made at ` + TokenPage + ` (--token-file FILE, ` + EnvToken + ` or a prompt with
+echo off, never a flag value). Without a keychain login refuses unless
+--insecure-storage allows a file only you can read. With a Data Center server selected
+(--server URL, ` + EnvServer + ` or config.json) it stores that server's HTTP access token
+(--token-file FILE, ` + EnvServerToken + ` or a prompt) in its own keychain entry. See
+docs/auth.md.`,
 		Example: `  bbkey auth login
   bbkey auth login --email ada@example.com --token-file ~/.bitbucket-token
   BITBUCKET_EMAIL=ada@example.com BITBUCKET_API_TOKEN=… bbkey auth login --insecure-storage

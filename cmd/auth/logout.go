@@ -28,14 +28,10 @@ func newCmdLogout(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logout",
 		Short: "Remove the stored Bitbucket credential",
-		Long: `Remove the Bitbucket credential 'bbkey auth login' stored in the OS keychain (or in the
-opt-in credentials file, which is deleted with it). Nothing stored is not an error.
-Credentials in the environment (` + EnvEmail + `, ` + EnvToken + `…) are not
-touched: unset them yourself.
-
-With --server URL (or ` + EnvServer + `, or the server config.json records; --server
-cloud for Cloud) it removes that Bitbucket Data Center server's HTTP
-access token instead; the Cloud credential and other servers' tokens stay.`,
+		Long: `Remove the credential 'bbkey auth login' stored (the opt-in credentials file goes with
+its last one); nothing stored is not an error. With a Data Center server selected, that
+server's token alone. Credentials in the environment are not touched: unset them
+yourself.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runLogout(cmd.Context(), f, dryRun)

@@ -236,22 +236,13 @@ func newCmdStatus(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the Bitbucket credential bbkey uses and whom it belongs to",
-		Long: `Show which Bitbucket credential bbkey would use and where it comes from (--token-file,
-the environment, the OS keychain, or the opt-in credentials file), whom Bitbucket says it
-belongs to (GET /user), which scopes it is known to hold and which of bbkey's it lacks.
-
-With --server URL (or ` + EnvServer + `, or the server config.json records; --server
-cloud for Cloud) it shows the HTTP access token of that Bitbucket
-Data Center server instead (--token-file, ` + EnvServerToken + `, or the server's keychain
-entry), whom it acts as, and what it can do there: its user's SSH keys, the repositories
-and projects whose access keys it administers, and the server's SSH endpoint.
-
-With nothing selected, the Cloud credential is shown first, then each Data Center server
-this machine knows (config.json, bbkey's state) whose token is stored, each checked the
-same way. --server cloud shows Cloud's alone.
-
-Exits 4 when there is no credential or Bitbucket refuses it; with servers listed, a
-missing Cloud credential is not an error, a refused or unreachable one of any is.`,
+		Long: `Show which credential bbkey would use and where it comes from (--token-file, the
+environment, the OS keychain or the opt-in credentials file), whom Bitbucket says it
+belongs to, and which of bbkey's scopes it lacks. With a Data Center server selected
+(--server URL, ` + EnvServer + ` or config.json), that server's HTTP access token and what it
+can do there. With nothing selected, Cloud's credential and then every known server with
+a stored token. Exits 4 when there is no credential or Bitbucket refuses it. See
+docs/auth.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runStatus(cmd.Context(), f)
