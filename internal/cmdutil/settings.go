@@ -51,35 +51,31 @@ func (f *Factory) settingsFor(server *string) (s settings.Settings, selected boo
 	}
 	selected = *server == sel
 	g := f.Globals
-	endpointFlag, endpointEnv := g.SSHEndpoint, f.Getenv("BBKEY_SSH_ENDPOINT")
-	keysFlag, keysEnv := g.SSHHostKeys, f.Getenv("BBKEY_SSH_HOST_KEYS")
-	if !selected {
-		endpointFlag, endpointEnv, keysFlag, keysEnv = "", "", "", ""
-	}
-	// --ssh-host and BBKEY_SSH_HOST are Cloud's (ssh.bitbucket.org's Host line and
-	// remotes); a server's SSH host comes from its own settings.
-	hostFlag, hostEnv := g.SSHHost, f.Getenv("BBKEY_SSH_HOST")
-	if *server != "" && selected && strings.TrimSpace(hostFlag) != "" {
-		return s, selected, errkind.UsageError(
-			fmt.Errorf("--ssh-host names Bitbucket Cloud's SSH host; the SSH host of %s comes from its own SSH settings", *server),
-			"leave --ssh-host out; to connect to the server's SSH elsewhere (a proxy, a forwarded port) use --ssh-endpoint HOST:PORT, and --ssh-host-keys FILE for the keys it presents")
-	}
-	if *server != "" || !selected {
-		hostFlag, hostEnv = "", ""
-	}
-	if *server != "" {
-		rec := file.Servers[*server]
-		s.DC = settings.ServerSettings{
-			SSHEndpoint: pick(endpointFlag, endpointEnv, rec.SSHEndpoint),
-			SSHHostKeys: pick(keysFlag, keysEnv, rec.SSHHostKeys),
+	// The SSH flags and variables are the selected Bitbucket's; --ssh-host and
+	// BBKEY_SSH_HOST name Cloud's SSH host (its Host line and remotes) alone.
+	flag := func(v, env string) string {
+		if !selected {
+			return ""
 		}
-		endpointFlag, endpointEnv, keysFlag, keysEnv = "", "", "", ""
+		return pick(v, f.Getenv(env))
+	}
+	host := flag(g.SSHHost, "BBKEY_SSH_HOST")
+	endpoint, hostKeys := flag(g.SSHEndpoint, "BBKEY_SSH_ENDPOINT"), flag(g.SSHHostKeys, "BBKEY_SSH_HOST_KEYS")
+	if *server != "" {
+		if selected && strings.TrimSpace(g.SSHHost) != "" {
+			return s, selected, errkind.UsageError(
+				fmt.Errorf("--ssh-host names Bitbucket Cloud's SSH host; the SSH host of %s comes from its own SSH settings", *server),
+				"leave --ssh-host out; to connect to the server's SSH elsewhere (a proxy, a forwarded port) use --ssh-endpoint HOST:PORT, and --ssh-host-keys FILE for the keys it presents")
+		}
+		rec := file.Servers[*server]
+		s.DC = settings.ServerSettings{SSHEndpoint: pick(endpoint, rec.SSHEndpoint), SSHHostKeys: pick(hostKeys, rec.SSHHostKeys)}
+		host, endpoint, hostKeys = "", "", ""
 	}
 	s.APIURL = pick(g.APIURL, f.Getenv("BITBUCKET_API_URL"), file.APIURL, settings.DefaultAPIURL)
 	s.OAuthTokenURL = pick(f.Getenv("BITBUCKET_OAUTH_TOKEN_URL"), file.OAuthTokenURL, settings.DefaultOAuthTokenURL)
-	s.SSHHost = pick(hostFlag, hostEnv, file.SSHHost, settings.DefaultSSHHost)
-	s.SSHEndpoint = pick(endpointFlag, endpointEnv, file.SSHEndpoint, settings.DefaultSSHEndpoint)
-	s.SSHHostKeys = pick(keysFlag, keysEnv, file.SSHHostKeys)
+	s.SSHHost = pick(host, file.SSHHost, settings.DefaultSSHHost)
+	s.SSHEndpoint = pick(endpoint, file.SSHEndpoint, settings.DefaultSSHEndpoint)
+	s.SSHHostKeys = pick(hostKeys, file.SSHHostKeys)
 	s.Server = *server
 	if _, _, err := settings.SplitEndpoint(s.SSHEndpoint); err != nil {
 		return s, selected, errkind.UsageError(err, "give the endpoint as HOST:PORT, e.g. --ssh-endpoint altssh.bitbucket.org:443")
