@@ -6,6 +6,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -197,25 +198,16 @@ func readServerToken(f *cmdutil.Factory, server string) (*dc.Token, string, erro
 	return &dc.Token{Token: string(token)}, origin, nil
 }
 
-// askSecret asks for a secret with echo off until the answer is not blank, trimmed in
-// place so no untrimmed copy is left behind.
+// askSecret asks for a secret with echo off until the answer is not blank. The answer is
+// trimmed without a copy, so clearing it clears the secret.
 func askSecret(p prompt.Prompter, label, what string) ([]byte, error) {
 	for {
 		b, err := p.Secret(label)
 		if err != nil {
 			return nil, promptErr(what, err)
 		}
-		start, end := 0, len(b)
-		for start < end && strings.IndexByte(" \t\r\n", b[start]) >= 0 {
-			start++
-		}
-		for end > start && strings.IndexByte(" \t\r\n", b[end-1]) >= 0 {
-			end--
-		}
-		n := copy(b, b[start:end])
-		clear(b[n:])
-		if n > 0 {
-			return b[:n], nil
+		if b = bytes.TrimSpace(b); len(b) > 0 {
+			return b, nil
 		}
 	}
 }
