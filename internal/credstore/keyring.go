@@ -53,9 +53,6 @@ func (k *Keyring) Kind() string { return "keychain" }
 
 // Get returns the secret of account.
 func (k *Keyring) Get(ctx context.Context, account string) (Secret, error) {
-	if err := checkAccount(account); err != nil {
-		return Secret{}, err
-	}
 	var v string
 	err := k.call(ctx, "reading", account, func() (err error) {
 		v, err = k.backend.Get(Service, account)
@@ -83,17 +80,17 @@ func (k *Keyring) Set(ctx context.Context, account string, s Secret) error {
 
 // Delete removes the item of account.
 func (k *Keyring) Delete(ctx context.Context, account string) error {
-	if err := checkAccount(account); err != nil {
-		return err
-	}
 	return k.call(ctx, "deleting", account, func() error {
 		return k.backend.Delete(Service, account)
 	})
 }
 
-// call runs fn with a deadline. go-keyring has no context: a call that hangs is left
-// behind in its goroutine, and bbkey exits soon after.
+// call checks account and runs fn with a deadline. go-keyring has no context: a call that
+// hangs is left behind in its goroutine, and bbkey exits soon after.
 func (k *Keyring) call(ctx context.Context, op, account string, fn func() error) error {
+	if err := checkAccount(account); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, k.timeout)
 	defer cancel()
 	done := make(chan error, 1)
