@@ -16,6 +16,7 @@ import (
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
+	engine "github.com/bbkey/bbkey/internal/rotate"
 	"github.com/bbkey/bbkey/internal/schedule"
 	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/settings"
@@ -91,11 +92,7 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 	}
 	names := keyNames(st, opts.kind())
 	if len(names) == 0 {
-		what, cmd := "account key", "bbkey setup"
-		if opts.AccessKeys {
-			what, cmd = "access key", "bbkey add-access-key"
-		}
-		return errkind.WithHint(fmt.Errorf("no %s to rotate on a schedule", what), "run `"+cmd+"` first")
+		return engine.NoKeysError(opts.kind(), " on a schedule")
 	}
 	exe, err := opts.Executable()
 	if err != nil {

@@ -2,7 +2,6 @@ package rotate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -103,16 +102,13 @@ func (e *Engine) subjects(st *state.State, req Request) ([]*subject, error) {
 	switch req.Kind {
 	case state.RotateAccount:
 		out, have, err = subjectsOf(st, req.Name, st.AccountsOf, e.accountSubject)
-		if err == nil && len(have) == 0 {
-			err = errkind.WithHint(errors.New("no account key to rotate"), "run `bbkey setup` first")
-		}
 	case state.RotateAccessKeys:
 		out, have, err = subjectsOf(st, req.Name, st.AccessKeysOf, e.accessSubject)
-		if err == nil && len(have) == 0 {
-			err = errkind.WithHint(errors.New("no access key to rotate"), "run `bbkey add-access-key` first")
-		}
 	default:
 		err = fmt.Errorf("unknown rotation kind %q", req.Kind)
+	}
+	if err == nil && len(have) == 0 {
+		err = NoKeysError(req.Kind, "")
 	}
 	if err != nil {
 		return nil, err
@@ -127,6 +123,15 @@ func (e *Engine) subjects(st *state.State, req Request) ([]*subject, error) {
 			fmt.Sprintf("bbkey knows: %s (`bbkey rotate%s --name NAME`)", strings.Join(have, ", "), flag))
 	}
 	return out, nil
+}
+
+// NoKeysError says the state holds no key of kind to rotate (for what: "" or " on a
+// schedule"), and which command makes one.
+func NoKeysError(kind state.RotationKind, what string) error {
+	if kind == state.RotateAccessKeys {
+		return errkind.WithHint(fmt.Errorf("no access key to rotate%s", what), "run `bbkey add-access-key` first")
+	}
+	return errkind.WithHint(fmt.Errorf("no account key to rotate%s", what), "run `bbkey setup` first")
 }
 
 // recordedSSH reads the SSH side the state records for the subject's Data Center server.
