@@ -87,7 +87,7 @@ func (e *Engine) deleteKey(ctx context.Context, s *subject, p provision.Place, i
 	return err
 }
 
-// eachPlace runs fn for every place, Concurrency calls at once, and returns the failures
+// eachPlace runs fn for every place, a few calls at once, and returns the failures
 // by place key (a place an interruption kept from starting fails with its cause).
 func (e *Engine) eachPlace(ctx context.Context, places []provision.Place, fn func(ctx context.Context, p provision.Place, key string) error) map[string]error {
 	var (

@@ -130,7 +130,7 @@ func (c Command) quoted(quote func(string) string) string {
 	return s
 }
 
-// Plan is what Install or Uninstall does, in order: Before, Write, Remove, After. Print
+// Plan is what installing or removing a job does, in order: Before, Write, Remove, After. Print
 // it for --dry-run; Apply carries it out.
 type Plan struct {
 	Backend Backend
