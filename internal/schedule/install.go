@@ -130,8 +130,8 @@ func (c Command) quoted(quote func(string) string) string {
 	return s
 }
 
-// Plan is what installing or removing a job does, in order: Before, Write, Remove, After. Print
-// it for --dry-run; Apply carries it out.
+// Plan is what installing or removing a job does, in order: Before, Write, Remove,
+// After. Print it for --dry-run; Apply carries it out.
 type Plan struct {
 	Backend Backend
 	Before  []Command
