@@ -39,11 +39,6 @@ func cronWhen(c Calendar) string {
 	return fmt.Sprintf("%d %d * * *", c.Minute, c.Hour)
 }
 
-// isCronLine reports whether line is the crontab line of job id.
-func isCronLine(line, id string) bool {
-	return strings.HasSuffix(strings.TrimRight(line, " \t\r"), " "+CronMarker(id))
-}
-
 // CronInstall returns crontab with the line of the job replaced or appended; every other
 // line stays byte-for-byte.
 func CronInstall(crontab, line, id string) string {
@@ -60,7 +55,7 @@ func CronRemove(crontab, id string) (string, bool) {
 	kept := lines[:0]
 	found := false
 	for _, l := range lines {
-		if isCronLine(strings.TrimSuffix(l, "\n"), id) {
+		if strings.HasSuffix(strings.TrimRight(l, " \t\r\n"), " "+CronMarker(id)) {
 			found = true
 			continue
 		}
