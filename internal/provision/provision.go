@@ -91,9 +91,10 @@ type Pipeline struct {
 	AgentLifetime time.Duration
 	AgentOptional bool
 
-	// MayExist makes the upload look for a key it did not make before posting it where
-	// a post of a key already there is not harmless (an account key; a Data Center
-	// access key, whose permission a post changes).
+	// Places get the key, as Label, expiring at Expires. MayExist makes the upload look
+	// for a key it did not make before posting it where a post of a key already there is
+	// not harmless (an account key; a Data Center access key, whose permission a post
+	// changes).
 	Places      []Place
 	Label       string
 	Expires     time.Time
@@ -106,7 +107,7 @@ type Pipeline struct {
 	// Finished sees each place as it ends, one at a time, with the counts so far.
 	Finished func(p Placed, done, failed int)
 
-	// Proof proves the key works once on the places that have it (placed).
+	// Proof proves the key works, once it is on the places that have it (placed).
 	Proof func(ctx context.Context, k *keys.Key, placed []Placed) error
 	// KeepUnproven keeps the uploaded key and the agent's copy when a later step fails.
 	KeepUnproven bool
