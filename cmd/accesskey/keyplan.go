@@ -205,3 +205,24 @@ func resultOf(b backend.Backend, write bool, pl provision.Placed) accesskey.Resu
 	}
 	return r
 }
+
+// keysIn returns the access keys of the run's Bitbucket in s, making what is missing: on
+// Data Center the server's entry, which also records where its SSH git is and the host
+// keys pinned for it (identity derives its Host blocks from them); and whether that
+// changed.
+func (p *keyPlan) keysIn(s *state.State) (map[string]*state.AccessKey, bool) {
+	if p.server == "" {
+		if s.AccessKeys == nil {
+			s.AccessKeys = map[string]*state.AccessKey{}
+		}
+		return s.AccessKeys, false
+	}
+	v, changed := s.EnsureServer(p.server), false
+	if p.ssh != nil && !p.ssh.Recorded(v) {
+		v, changed = p.ssh.Record(s, p.server), true
+	}
+	if v.AccessKeys == nil {
+		v.AccessKeys = map[string]*state.AccessKey{}
+	}
+	return v.AccessKeys, changed
+}

@@ -57,10 +57,8 @@ func (o *Options) sshSetup(ctx context.Context, rep *report, s settings.Settings
 		return err
 	}
 	keys, _ := p.keysIn(shown)
-	if k := keys[p.name]; k != nil && k.NoSSHConfig {
-		c := *k
-		c.NoSSHConfig = false
-		keys[p.name] = &c
+	if k := keys[p.name]; k != nil {
+		k.NoSSHConfig = false
 	}
 	blocks, err := identity.Blocks(s, paths.SSHDir, shown)
 	if err != nil {
