@@ -10,11 +10,10 @@ import (
 	"github.com/bbkey/bbkey/keys"
 )
 
-// earlyKey is a new key prepared (keys.Prepare: the bcrypt KDF, about a tenth of a second)
-// during the credential check. The key's path and comment wait for the account's name; the
-// KDF needs only the passphrase.
+// earlyKey is a new key prepared (keys.Prepare: the bcrypt KDF, about a tenth of a
+// second) during the credential check, and the passphrase it was made with. The key's path
+// and comment wait for the account's name; the KDF needs only the passphrase.
 type earlyKey struct {
-	done chan struct{}
 	pass []byte
 	prep *keys.Prepared
 }
@@ -35,10 +34,11 @@ func (r *run) startKey() {
 		}
 	}
 	src := secret.Source{File: opts.PassphraseFile, LookupEnv: opts.LookupEnv, NoInput: true}
-	e := &earlyKey{done: make(chan struct{})}
-	r.early = e
+	ch := make(chan earlyKey, 1)
+	r.early = ch
 	go func() {
-		defer close(e.done)
+		var e earlyKey
+		defer func() { ch <- e }()
 		pass, err := src.NewPassphrase()
 		if err != nil {
 			return
@@ -51,22 +51,18 @@ func (r *run) startKey() {
 	}()
 }
 
-// take waits for the prepared key and returns it when it was made with pass (nil
-// otherwise, or when none was started); the caller writes it.
-func (e *earlyKey) take(pass []byte) *keys.Prepared {
-	if e == nil {
+// takeEarly waits for the key prepared early and returns it when it was made with pass
+// (nil otherwise, or when none was started); the caller writes it, or wipes it.
+func (r *run) takeEarly(pass []byte) *keys.Prepared {
+	if r.early == nil {
 		return nil
 	}
-	<-e.done
-	p := e.prep
-	if p != nil && !bytes.Equal(e.pass, pass) {
-		p.Wipe() // the passphrase file changed in between
-		p = nil
+	e := <-r.early
+	r.early = nil
+	defer clear(e.pass)
+	if e.prep != nil && !bytes.Equal(e.pass, pass) {
+		e.prep.Wipe() // the passphrase file changed in between
+		return nil
 	}
-	e.prep = nil
-	clear(e.pass)
-	return p
+	return e.prep
 }
-
-// discard waits for a key prepared and not used, and wipes it.
-func (e *earlyKey) discard() { e.take(nil).Wipe() }

@@ -62,7 +62,7 @@ func (r *run) provision(ctx context.Context) error {
 		host, _ := opts.Hostname() // keys.Comment says "unknown" for a host without a name
 		p.Key.New = keys.GenerateOptions{Path: r.keyPath, Comment: keys.Comment(r.name, host, r.now),
 			Passphrase: r.newPass, NoPassphrase: opts.NoPassphrase}
-		p.Key.Prepared = r.early.take // the KDF ran during the credential check
+		p.Key.Prepared = r.takeEarly // the KDF ran during the credential check
 	case r.priv != nil:
 		p.Key.Key = r.priv
 	default:

@@ -40,10 +40,10 @@ type run struct {
 	name     string
 	keyPath  string
 	generate bool
-	pub      *keys.Key // the public half, once known
-	priv     *keys.Key // the private half in memory, when it was needed
-	newPass  []byte    // the passphrase of the key to generate
-	early    *earlyKey // the new key's KDF, started before the credential check
+	pub      *keys.Key     // the public half, once known
+	priv     *keys.Key     // the private half in memory, when it was needed
+	newPass  []byte        // the passphrase of the key to generate
+	early    chan earlyKey // the new key's KDF, started before the credential check
 	// locked is set when the key stays encrypted: a proven key re-run unattended with no
 	// passphrase, so it is neither loaded nor proven again.
 	locked bool
@@ -75,7 +75,7 @@ func runSetup(ctx context.Context, opts *Options) (err error) {
 			r.pending.Token = ""
 		}
 		clear(r.newPass)
-		r.early.discard()
+		r.takeEarly(nil).Wipe()
 		if err != nil {
 			if r.current != "" {
 				opts.IOStreams.Step(iostreams.MarkFail, "%s failed", r.current)
