@@ -45,22 +45,16 @@ func verdict(opts *Options, results []engine.Result, fixes []*engine.Fix) error 
 	return errkind.WithHint(fmt.Errorf("%d of %d checks failed: %s", len(failed), len(results), strings.Join(failed, ", ")), hints...)
 }
 
-const skipMark = "-"
+// marks are each status's mark and its ANSI colour on a terminal.
+var marks = map[engine.Status][2]string{engine.OK: {iostreams.MarkOK, "32"}, engine.Warn: {iostreams.MarkWarn, "33"},
+	engine.Fail: {iostreams.MarkFail, "31"}, engine.Skipped: {"-", "2"}}
 
 func mark(opts *Options, s engine.Status) string {
-	m, color := iostreams.MarkOK, "32"
-	switch s {
-	case engine.Warn:
-		m, color = iostreams.MarkWarn, "33"
-	case engine.Fail:
-		m, color = iostreams.MarkFail, "31"
-	case engine.Skipped:
-		m, color = skipMark, "2"
-	}
+	m := marks[s]
 	if opts.IO.StdoutTTY && opts.IO.ColorEnabled() {
-		return "\x1b[" + color + "m" + m + "\x1b[0m"
+		return "\x1b[" + m[1] + "m" + m[0] + "\x1b[0m"
 	}
-	return m
+	return m[0]
 }
 
 // printReport writes one line per check; problems get their details, cause and fix

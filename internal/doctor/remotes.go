@@ -61,14 +61,13 @@ func checkRemotes(_ context.Context, e *Env, _ Deps) Result {
 		return Result{Status: Warn, Summary: "could not read this repository's remotes: " + err.Error()}
 	}
 	rp := plan.Repos[0]
-	var details []string
-	https, oldHost := 0, 0
+	var details, causes []string
 	for _, c := range rp.Changes {
+		cause := "git over SSH moved from bitbucket.org to ssh.bitbucket.org on 2026-11-12"
 		if strings.HasPrefix(c.Old, "http") {
-			https++
-		} else {
-			oldHost++
+			cause = "git over HTTPS needs a password or token (app passwords stopped working on " + AppPasswordsRemoved + ")"
 		}
+		causes = appendOnce(causes, cause)
 		details = append(details, fmt.Sprintf("%s: %s → %s", c.Key(), c.Old, c.New))
 	}
 	for _, s := range rp.Skipped {
@@ -85,16 +84,7 @@ func checkRemotes(_ context.Context, e *Env, _ Deps) Result {
 	}
 	r := Result{Status: Fail, Details: details,
 		Summary: fmt.Sprintf("%d Bitbucket %s in %s %s not use git@%s", len(rp.Changes), text.Plural(len(rp.Changes), "remote", "remotes"), rp.Repo.Dir, text.Plural(len(rp.Changes), "does", "do"), e.Settings.SSHHost),
-		Fix:     "run: bbkey remote",
-	}
-	var causes []string
-	if https > 0 {
-		causes = append(causes, "git over HTTPS needs a password or token (app passwords stopped working on "+AppPasswordsRemoved+")")
-	}
-	if oldHost > 0 {
-		causes = append(causes, "git over SSH moved from bitbucket.org to ssh.bitbucket.org on 2026-11-12")
-	}
-	r.Cause = strings.Join(causes, "; ")
+		Fix:     "run: bbkey remote", Cause: strings.Join(causes, "; ")}
 	if mks, _ := e.keys(); len(mks) == 0 {
 		r.Fix = "run: bbkey setup (it makes a key and switches the remotes)"
 		return r
