@@ -29,12 +29,9 @@ import (
 const (
 	// DefaultBaseURL is Bitbucket Cloud's REST API.
 	DefaultBaseURL = "https://api.bitbucket.org/2.0"
-	// DefaultPageLen is the page size asked for (Bitbucket Cloud's maximum).
-	DefaultPageLen = 100
-	// DefaultMaxWait is the total time spent waiting out rate limits and retries.
+	DefaultPageLen = 100 // Bitbucket Cloud's maximum
 	DefaultMaxWait = 5 * time.Minute
-	// DefaultTimeout bounds one HTTP exchange when the HTTP client has no timeout.
-	DefaultTimeout = 60 * time.Second
+	DefaultTimeout = 60 * time.Second // one HTTP exchange, when the HTTP client has none
 	// MaxBodySize caps a response body; Bitbucket's largest page is far below it.
 	MaxBodySize = 8 << 20
 )
@@ -66,8 +63,8 @@ type service struct{ c *Client }
 // Option configures a Client.
 type Option func(*Client)
 
-// WithHTTPClient sets the HTTP client; bbapi uses a shallow copy with its own redirect
-// policy layered on top, and gives it DefaultTimeout when it has none.
+// WithHTTPClient sets the HTTP client, of which bbapi uses a copy with its own redirect
+// policy on top.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) {
 		if hc != nil {
@@ -177,11 +174,8 @@ func defaultHTTPClient() *http.Client {
 // Response wraps the HTTP response of the last attempt; its body has been read.
 type Response struct {
 	*http.Response
-
-	// Attempts is how many HTTP requests the call took.
-	Attempts int
-	// Waited is how long the call waited between attempts.
-	Waited time.Duration
+	Attempts int           // HTTP requests the call took
+	Waited   time.Duration // between attempts
 	// Reconciled is set when an add answered "already added" and the key was then found
 	// by fingerprint: the returned object was looked up, not created by this answer.
 	Reconciled bool
@@ -403,7 +397,7 @@ func (c *Client) send(ctx context.Context, cl *Call, body []byte) (*http.Respons
 }
 
 // exchange is the round trip credentials use to fetch tokens: traced, redirect-safe,
-// capped, and with the body handed back re-readable.
+// capped, with the body re-readable.
 func (c *Client) exchange(req *http.Request) (*http.Response, error) {
 	var reqBody []byte
 	if req.GetBody != nil {

@@ -114,7 +114,7 @@ func TestDCUserKeys(t *testing.T) {
 	if n := len(e.dc.UserKeys(bbapitest.DCDefaultUser)); n != 4 {
 		t.Errorf("%d keys after deleting one, want 4", n)
 	}
-	if _, err := c.SSHKeys.Delete(ctx, keys[0].ID); !dc.IsNotFound(err) {
+	if _, err := c.SSHKeys.Delete(ctx, keys[0].ID); !bbapi.IsNotFound(err) {
 		t.Errorf("delete of a deleted key: %v", err)
 	}
 }
@@ -249,7 +249,7 @@ func TestDCErrors(t *testing.T) {
 	}
 	_, _, err = e.client(t, readTok).RepoKeys("OPS", "api").Add(ctx, dc.AddAccessKeyOptions{Text: key})
 	perm, ok := dc.IsPermission(err)
-	if !ok || perm != dc.RepoAdmin || dc.IsUnauthorized(err) {
+	if !ok || perm != dc.RepoAdmin || bbapi.IsUnauthorized(err) {
 		t.Fatalf("err = %v (permission %q, %v)", err, perm, ok)
 	}
 	var er *bbapi.ErrorResponse
@@ -292,7 +292,7 @@ func TestDCErrors(t *testing.T) {
 	const wrong = "BBDC-this-token-is-wrong-0123456789"
 	wc := e.client(t, wrong)
 	_, _, err = wc.SSHKeys.Add(ctx, dc.AddSSHKeyOptions{Text: key})
-	if !dc.IsUnauthorized(err) {
+	if !bbapi.IsUnauthorized(err) {
 		t.Fatalf("wrong token: %v", err)
 	}
 	if _, ok := dc.IsPermission(err); ok {
@@ -306,7 +306,7 @@ func TestDCErrors(t *testing.T) {
 	}
 
 	// 404s.
-	if _, err := collectSeq(e.client(t, e.dc.DefaultToken()).RepoKeys("OPS", "nope").List(ctx)); !dc.IsNotFound(err) {
+	if _, err := collectSeq(e.client(t, e.dc.DefaultToken()).RepoKeys("OPS", "nope").List(ctx)); !bbapi.IsNotFound(err) {
 		t.Errorf("missing repository: %v", err)
 	}
 	// A proxy's page in place of a 204.

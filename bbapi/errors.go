@@ -368,24 +368,16 @@ func scrubJSON(raw json.RawMessage, scrub func(string) string) json.RawMessage {
 		return nil
 	}
 	// Scrub the decoded strings rather than the raw text: a secret sent with \u escapes
-	// is still the secret to whoever reads the JSON.
+	// is still the secret to whoever reads the JSON. raw is part of a body that decoded.
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
-	if dec.Decode(&v) == nil {
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false)
-		if enc.Encode(scrubValue(v, scrub)) == nil {
-			return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
-		}
-	}
-	s := scrub(string(compactJSON(raw)))
-	if !json.Valid([]byte(s)) {
-		b, _ := json.Marshal(s)
-		return b
-	}
-	return json.RawMessage(s)
+	_ = dec.Decode(&v)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(scrubValue(v, scrub))
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 // scrubValue scrubs every string, and every object key, of a decoded JSON value.

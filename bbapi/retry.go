@@ -230,10 +230,7 @@ func (c *Client) retry(ctx context.Context, cl *Call, body []byte) (*Response, [
 		} else if rl, ok := errors.AsType[*RateLimitError](err); ok && rl.HasRetryAfter {
 			delay, exact = rl.RetryAfter, true // the OAuth token endpoint's 429
 		}
-		if attempt >= maxAttempts {
-			return r, nil, &RetryBudgetError{Attempts: attempt, Waited: waited, MaxWait: c.maxWait, Err: err}
-		}
-		if lastTry {
+		if attempt >= maxAttempts || lastTry {
 			return r, nil, &RetryBudgetError{Attempts: attempt, Waited: waited, MaxWait: c.maxWait, Err: err}
 		}
 		d, remaining, final, ok := c.budget.reserve(c.now(), delay, c.maxWait, exact)

@@ -2,7 +2,6 @@ package dc
 
 import (
 	"errors"
-	"net/http"
 	"strings"
 
 	"github.com/bbkey/bbkey/bbapi"
@@ -71,20 +70,8 @@ func answer(err error) (*bbapi.ErrorResponse, bool) {
 	return e, ok && strings.Contains(e.Route, "/latest")
 }
 
-// IsUnauthorized reports a refused credential: a 401 that is not about a permission
-// (a wrong, expired or revoked token).
-func IsUnauthorized(err error) bool {
-	_, ok := answer(err)
-	return ok && bbapi.IsUnauthorized(err)
-}
-
-// IsNotFound reports a 404.
-func IsNotFound(err error) bool {
-	e, ok := answer(err)
-	return ok && e.StatusCode == http.StatusNotFound
-}
-
-// IsRateLimited reports a 429, also when it ended a call's wait budget.
+// IsRateLimited reports a Data Center server's 429, also when it ended a call's wait
+// budget.
 func IsRateLimited(err error) bool {
 	_, ok := answer(err)
 	return ok && bbapi.IsRateLimited(err)

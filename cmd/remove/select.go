@@ -13,7 +13,6 @@ import (
 	"sync"
 
 	"github.com/bbkey/bbkey/bbapi"
-	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/accesskey"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/errkind"
@@ -204,7 +203,7 @@ func deleteVictim(ctx context.Context, b backend.Backend, acct *backend.Account,
 	} else {
 		err = b.DeleteAccessKey(ctx, accesskey.PlaceOf(v.target), v.key)
 	}
-	if bbapi.IsNotFound(err) || dc.IsNotFound(err) {
+	if bbapi.IsNotFound(err) {
 		return nil // already gone: the goal is reached
 	}
 	return err

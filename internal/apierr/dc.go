@@ -42,7 +42,7 @@ func explainDC(err error) (int, []string, bool) {
 func dcResponse(e *bbapi.ErrorResponse) (int, []string, bool) {
 	server := serverOf(e.URL)
 	switch {
-	case e.StatusCode == http.StatusUnauthorized && e.PermissionRefusal(), e.StatusCode == http.StatusForbidden:
+	case e.PermissionRefusal():
 		return errkind.ExitAuth, nil, true
 	case e.StatusCode == http.StatusUnauthorized:
 		return errkind.ExitAuth, []string{

@@ -117,7 +117,7 @@ func (s Source) Keys(ctx context.Context, t state.Target) ([]Placement, error) {
 // already gone counts as deleted.
 func (s Source) Delete(ctx context.Context, p Placement) error {
 	err := s.Backend.DeleteAccessKey(ctx, backend.Place{Kind: backend.PlaceKind(p.Target.Kind), Owner: p.Target.Workspace, Slug: p.Target.Slug}, backend.Key{ID: p.ID.String()})
-	if bbapi.IsNotFound(err) || dc.IsNotFound(err) {
+	if bbapi.IsNotFound(err) {
 		return nil
 	}
 	return err

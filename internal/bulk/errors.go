@@ -23,9 +23,9 @@ func Fatal(err error) bool {
 	if bbapi.IsRateLimited(err) || bbapi.IsUnauthorized(err) {
 		return true
 	}
-	// Data Center: a 429, a refused token, or (adding) a key that is a user's SSH key.
-	// A missing permission (401 there) is one repository's or project's problem.
-	if dc.IsRateLimited(err) || dc.IsUnauthorized(err) || dc.IsDuplicateKey(err) {
+	// Data Center, adding: a key that is a user's SSH key. A missing permission (401
+	// there) is one repository's or project's problem.
+	if dc.IsDuplicateKey(err) {
 		return true
 	}
 	e, ok := errors.AsType[*bbapi.ErrorResponse](err)
@@ -55,7 +55,7 @@ func Retryable(err error) bool {
 	if _, ok := errors.AsType[*bbapi.RetryBudgetError](err); ok {
 		return true
 	}
-	if bbapi.IsRateLimited(err) || dc.IsRateLimited(err) ||
+	if bbapi.IsRateLimited(err) ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || transport(err) {
 		return true
 	}

@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"github.com/bbkey/bbkey/bbapi"
-	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/bulk"
 	"github.com/bbkey/bbkey/internal/provision"
@@ -81,7 +80,7 @@ func (e *Engine) deleteKey(ctx context.Context, s *subject, p provision.Place, i
 	} else {
 		err = s.b.DeleteAccessKey(ctx, p.Place, backend.Key{ID: id})
 	}
-	if bbapi.IsNotFound(err) || dc.IsNotFound(err) {
+	if bbapi.IsNotFound(err) {
 		return nil
 	}
 	return err
