@@ -63,7 +63,7 @@ func Headers(s string) string {
 // starts (git, and through it ssh; ssh -G; systemctl, launchctl, schtasks, crontab) never
 // need them, and a child's environment is readable by every process of the user (and, on
 // some systems, lands in crash reports and audit logs).
-var SecretEnv = []string{"BITBUCKET_API_TOKEN", "BITBUCKET_CLIENT_SECRET", "BITBUCKET_ACCESS_TOKEN", "BBKEY_PASSPHRASE"}
+var SecretEnv = []string{"BITBUCKET_API_TOKEN", "BITBUCKET_CLIENT_SECRET", "BITBUCKET_ACCESS_TOKEN", "BITBUCKET_SERVER_TOKEN", "BBKEY_PASSPHRASE"}
 
 // Environ returns env (KEY=VALUE entries, as exec.Cmd.Env takes) without SecretEnv.
 func Environ(env []string) []string {

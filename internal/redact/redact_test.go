@@ -32,13 +32,13 @@ func TestSecretsAndHeaders(t *testing.T) {
 
 func TestEnviron(t *testing.T) {
 	env := []string{"PATH=/bin", "BITBUCKET_API_TOKEN=tok", "BITBUCKET_EMAIL=a@b.c", "BBKEY_PASSPHRASE=pw",
-		"BITBUCKET_CLIENT_ID=id", "BITBUCKET_CLIENT_SECRET=s", "BITBUCKET_ACCESS_TOKEN=at", "BITBUCKET_API_TOKEN_FILE=x", "NOEQUALS"}
+		"BITBUCKET_CLIENT_ID=id", "BITBUCKET_CLIENT_SECRET=s", "BITBUCKET_ACCESS_TOKEN=at", "BITBUCKET_SERVER_TOKEN=st", "BITBUCKET_API_TOKEN_FILE=x", "NOEQUALS"}
 	got := Environ(env)
 	want := []string{"PATH=/bin", "BITBUCKET_EMAIL=a@b.c", "BITBUCKET_CLIENT_ID=id", "BITBUCKET_API_TOKEN_FILE=x", "NOEQUALS"}
 	if !slices.Equal(got, want) {
 		t.Errorf("Environ = %q, want %q", got, want)
 	}
-	if len(env) != 9 || env[1] != "BITBUCKET_API_TOKEN=tok" {
+	if len(env) != 10 || env[1] != "BITBUCKET_API_TOKEN=tok" {
 		t.Errorf("Environ changed its argument: %q", env)
 	}
 }
