@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bbkey/bbkey/bbapi"
-	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/errkind"
@@ -90,20 +89,8 @@ func runLogin(ctx context.Context, f *cmdutil.Factory, email string, insecure, d
 		}
 		return fmt.Errorf("opening the credential store: %w", err)
 	}
-	st := Status{DryRun: dryRun, Server: server, Kind: string(cred.Kind()), Source: string(settings.SourceStore)}
-	if server == "" {
-		st.Email = cred.(*bbapi.APIToken).Email
-		var client *bbapi.Client
-		if client, err = f.NewAPIClient(cred); err == nil {
-			err = st.checkCloud(ctx, client, bbapi.KindAPIToken)
-		}
-	} else {
-		var client *dc.Client
-		if client, err = f.NewDCClient(server, cred); err == nil {
-			err = st.checkServer(ctx, client)
-		}
-	}
-	if err != nil {
+	st := Status{DryRun: dryRun, Server: server, Source: string(settings.SourceStore)}
+	if err := st.check(ctx, f, cred); err != nil {
 		return err
 	}
 	if !dryRun {

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,9 +20,30 @@ import (
 	"github.com/bbkey/bbkey/internal/state"
 )
 
+// check asks the Bitbucket s names (s.Server, "" for Cloud) about cred and fills s in.
+// The error never contains the token.
+func (s *Status) check(ctx context.Context, f *cmdutil.Factory, cred bbapi.Credential) error {
+	if t, ok := cred.(*bbapi.APIToken); ok {
+		s.Email = t.Email
+	}
+	s.Kind = string(cred.Kind())
+	if s.Server != "" {
+		c, err := f.NewDCClient(s.Server, cred)
+		if err != nil {
+			return err
+		}
+		return s.checkServer(ctx, c)
+	}
+	c, err := f.NewAPIClient(cred)
+	if err != nil {
+		return err
+	}
+	return s.checkCloud(ctx, c, cred.Kind())
+}
+
 // checkCloud asks Bitbucket whom the client's credential is (GET /user) and fills in the
 // user and the scopes. Missing scopes are only known for API tokens: OAuth consumers and
-// access tokens hold classic scopes. The error never contains the token.
+// access tokens hold classic scopes.
 func (s *Status) checkCloud(ctx context.Context, c *bbapi.Client, kind bbapi.Kind) error {
 	u, resp, err := c.Users.Current(ctx)
 	if err != nil {
@@ -223,11 +243,8 @@ func printText(tw *tabwriter.Writer, s Status) {
 			row("scopes", strings.Join(s.Scopes, ", "))
 		}
 		row("missing scopes", strings.Join(s.MissingScopes, ", "))
-		if s.ExpiresOn != nil {
-			row("expires", s.ExpiresOn.UTC().Format(time.RFC3339))
-		} else {
-			row("expires", "not reported by Bitbucket (see "+TokenPage+")")
-		}
+		// Bitbucket says nothing of when a token expires: ExpiresOn is always null today.
+		row("expires", "not reported by Bitbucket (see "+TokenPage+")")
 	}
 	row("error", s.Error)
 }
@@ -290,15 +307,8 @@ func runStatus(ctx context.Context, f *cmdutil.Factory) error {
 	case err != nil:
 		return err
 	default:
-		cloud.Source, cloud.Kind = string(rc.Source), string(rc.Credential.Kind())
-		if t, ok := rc.Credential.(*bbapi.APIToken); ok {
-			cloud.Email = t.Email
-		}
-		client, cerr := f.NewAPIClient(rc.Credential)
-		if cerr != nil {
-			return cerr
-		}
-		if err = cloud.checkCloud(ctx, client, rc.Credential.Kind()); err != nil {
+		cloud.Source = string(rc.Source)
+		if err = cloud.check(ctx, f, rc.Credential); err != nil {
 			cloud.Error = err.Error()
 			break
 		}
@@ -332,11 +342,8 @@ func printChecked(f *cmdutil.Factory, docs []Status, errs []error) error {
 func serverStatus(ctx context.Context, f *cmdutil.Factory, server string, rc settings.ResolvedCredential, err error) (Status, error) {
 	st := Status{Server: server, MissingScopes: []string{}}
 	if err == nil {
-		st.Source, st.Kind = string(rc.Source), string(dc.KindHTTPAccessToken)
-		var client *dc.Client
-		if client, err = f.NewDCClient(server, rc.Credential); err == nil {
-			err = st.checkServer(ctx, client)
-		}
+		st.Source = string(rc.Source)
+		err = st.check(ctx, f, rc.Credential)
 	}
 	if err != nil {
 		st.Error = err.Error()
