@@ -60,7 +60,7 @@ func runLogin(ctx context.Context, f *cmdutil.Factory, email string, insecure, d
 	}
 	var cred bbapi.Credential
 	var origin string
-	what, envToken := "the API token", EnvToken
+	what := "the API token"
 	if server == "" {
 		tok, o, err := ReadAPIToken(f, email)
 		if err != nil {
@@ -75,7 +75,7 @@ func runLogin(ctx context.Context, f *cmdutil.Factory, email string, insecure, d
 		}
 		defer func() { tok.Token = "" }()
 		cred, origin = tok, o
-		what, envToken = "the HTTP access token of "+server, EnvServerToken
+		what = "the HTTP access token of " + server
 	}
 
 	// Open the store first: checking a token that cannot be kept would only waste it.
@@ -105,6 +105,13 @@ func runLogin(ctx context.Context, f *cmdutil.Factory, email string, insecure, d
 			f.IOStreams.Warnf("%s is not recorded among the known servers in config.json (auth status --server %s still shows it): %v", server, server, err)
 		}
 	}
+	reportLogin(f, &st, store, origin)
+	return printStatus(f.IOStreams, f.Globals.JSON, st)
+}
+
+// reportLogin says whom Bitbucket accepted the token of, where it is (or would be)
+// stored, and what the token cannot do.
+func reportLogin(f *cmdutil.Factory, st *Status, store credstore.Store, origin string) {
 	where := "the OS keychain"
 	if fs, ok := store.(*credstore.File); ok {
 		st.Source, where = string(settings.SourceFileStore), fs.Path
@@ -112,17 +119,17 @@ func runLogin(ctx context.Context, f *cmdutil.Factory, email string, insecure, d
 		st.Source, where = string(settings.SourceFileStore), "the credentials file"
 	}
 	whom, bitbucket, token := st.User.name(), "Bitbucket", "token"
-	if server == "" {
+	if st.Server == "" {
 		whom += " (" + st.Email + ")"
 	} else {
-		bitbucket, token = server, "HTTP access token"
+		bitbucket, token = st.Server, "HTTP access token"
 	}
-	if dryRun {
+	if st.DryRun {
 		f.IOStreams.Step(iostreams.MarkWarn, "%s accepts the %s of %s from %s; would store it in %s; dry run: nothing changed", bitbucket, token, whom, origin, where)
 	} else {
 		f.IOStreams.Step(iostreams.MarkOK, "logged in to %s as %s; %s from %s stored in %s", bitbucket, whom, token, origin, where)
 	}
-	if names, whys := missingScopes(st.Scopes); server == "" && len(names) > 0 {
+	if names, whys := missingScopes(st.Scopes); st.Server == "" && len(names) > 0 {
 		f.IOStreams.Step(iostreams.MarkWarn, "the token lacks scope %s: bbkey cannot %s", strings.Join(names, ", "), strings.Join(whys, "; "))
 	}
 	if st.DataCenter != nil {
@@ -134,8 +141,7 @@ func runLogin(ctx context.Context, f *cmdutil.Factory, email string, insecure, d
 			f.IOStreams.Step(mark, "%s", a.text)
 		}
 	}
-	if origin == envToken {
-		f.IOStreams.Step(iostreams.MarkWarn, "%s is still set: bbkey prefers it over the stored token while it is", envToken)
+	if origin == EnvToken || origin == EnvServerToken {
+		f.IOStreams.Step(iostreams.MarkWarn, "%s is still set: bbkey prefers it over the stored token while it is", origin)
 	}
-	return printStatus(f.IOStreams, f.Globals.JSON, st)
 }

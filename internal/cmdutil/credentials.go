@@ -89,10 +89,16 @@ func (f *Factory) credential(ctx context.Context, s settings.Settings, selected 
 	} else if v := f.Getenv(ServerTokenEnv); selected && v != "" {
 		return settings.ResolvedCredential{Credential: dc.Token{Token: v}, Source: settings.SourceEnv}, nil
 	}
+	return f.storedCredential(ctx, s)
+}
+
+// storedCredential is the credential `bbkey auth login` stored for the Bitbucket s names,
+// in the keychain or the opt-in file (found as well as the keychain).
+func (f *Factory) storedCredential(ctx context.Context, s settings.Settings) (settings.ResolvedCredential, error) {
+	var rc settings.ResolvedCredential
 	if f.CredStore == nil {
 		return rc, f.noCredential(s.Server)
 	}
-	// A file store the user opted into earlier is found as well as the keychain.
 	store, err := f.CredStore(ctx, true)
 	if err != nil {
 		return rc, f.noCredential(s.Server)
