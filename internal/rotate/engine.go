@@ -304,7 +304,7 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 		server, _ := entry(st, j.Kind, j.Name)
 		out := rep.add(newOutcome(j.Kind, j.Name, server, j.OldFingerprint))
 		out.Resumed = true
-		if err := e.resume(ctx, j, out); err != nil {
+		if err := e.resume(ctx, st, j, out); err != nil {
 			return err
 		}
 	}

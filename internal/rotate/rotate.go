@@ -481,17 +481,16 @@ func (e *Engine) revoke(ctx context.Context, j *state.Journal, s *subject, out *
 }
 
 func (e *Engine) retire(out *Outcome) error {
-	keep := e.KeepRetired
-	removed, err := pruneRetired(filepath.Join(e.SSHDir, "bbkey", RetiredDir), e.Now(), keep)
+	removed, err := pruneRetired(filepath.Join(e.SSHDir, "bbkey", RetiredDir), e.Now(), e.KeepRetired)
 	out.changed(removed...)
 	if err != nil {
 		return err
 	}
-	switch n := len(removed); n {
-	case 0:
-		e.IO.Step(iostreams.MarkOK, "kept retired key files younger than %s", keylabel.FormatDuration(keep))
-	default:
-		e.IO.Step(iostreams.MarkOK, "deleted %d retired key files older than %s", n, keylabel.FormatDuration(keep))
+	keep := keylabel.FormatDuration(e.KeepRetired)
+	if len(removed) == 0 {
+		e.IO.Step(iostreams.MarkOK, "kept retired key files younger than %s", keep)
+	} else {
+		e.IO.Step(iostreams.MarkOK, "deleted %d retired key files older than %s", len(removed), keep)
 	}
 	return nil
 }
@@ -522,16 +521,18 @@ func (e *Engine) record(ctx context.Context, j *state.Journal, res state.Result,
 var errUnchanged = errors.New("unchanged")
 
 // resume finishes (after the proof) or rolls back (before it) the rotation an earlier run
-// left in the journal.
-func (e *Engine) resume(ctx context.Context, j *state.Journal, out *Outcome) error {
-	st, err := e.State.Load()
+// left in the journal. Its key is found in the state, which may already name the
+// successor: the journal, not the state, says what is old and new.
+func (e *Engine) resume(ctx context.Context, st *state.State, j *state.Journal, out *Outcome) error {
+	if _, ok := entry(st, j.Kind, j.Name); !ok {
+		return errkind.WithHint(fmt.Errorf("the unfinished rotation of %s %q names a key that is no longer in the state", j.Kind, j.Name),
+			fmt.Sprintf("check the keys with `bbkey list`, then move %s aside", filepath.Join(e.State.Path, state.JournalFile)))
+	}
+	ss, err := e.subjects(st, Request{Kind: j.Kind, Name: j.Name})
 	if err != nil {
 		return err
 	}
-	s, err := e.journalSubject(st, j)
-	if err != nil {
-		return err
-	}
+	s := ss[0]
 	if err := e.bind(ctx, s); err != nil {
 		return err
 	}
@@ -551,18 +552,4 @@ func (e *Engine) resume(ctx context.Context, j *state.Journal, out *Outcome) err
 	out.Result = string(state.ResultRolledBack)
 	e.record(ctx, j, state.ResultRolledBack, nil, out)
 	return j.Finish()
-}
-
-// journalSubject rebuilds the subject a journal was rotating from the state (which may
-// already name the successor: the journal, not the state, says what is old and new).
-func (e *Engine) journalSubject(st *state.State, j *state.Journal) (*subject, error) {
-	if _, ok := entry(st, j.Kind, j.Name); !ok {
-		return nil, errkind.WithHint(fmt.Errorf("the unfinished rotation of %s %q names a key that is no longer in the state", j.Kind, j.Name),
-			fmt.Sprintf("check the keys with `bbkey list`, then move %s aside", filepath.Join(e.State.Path, state.JournalFile)))
-	}
-	ss, err := e.subjects(st, Request{Kind: j.Kind, Name: j.Name})
-	if err != nil {
-		return nil, err
-	}
-	return ss[0], nil
 }
