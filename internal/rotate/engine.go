@@ -325,7 +325,8 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 func (e *Engine) describeJournal(st *state.State, j *state.Journal, forward bool) *Outcome {
 	server, _ := entry(st, j.Kind, j.Name)
 	o := newOutcome(j.Kind, j.Name, server, j.OldFingerprint)
-	o.Resumed, o.NewFingerprint, o.OldKeyIDs, o.NewKeyIDs = true, j.NewFingerprint, j.OldKeyIDs, j.NewKeyIDs
+	o.Resumed, o.NewFingerprint = true, j.NewFingerprint
+	o.OldKeyIDs, o.NewKeyIDs = j.OldKeyIDs, j.NewKeyIDs
 	step := JournalStep(j)
 	if forward {
 		o.Result = ResultWouldResume
