@@ -91,7 +91,7 @@ func printJSON(opts *Options, plan *engine.Plan, sp *engine.ScrubPlan, failed []
 		for _, s := range rp.Skipped {
 			doc.LeftAlone = append(doc.LeftAlone, jsonSkip{
 				Repository: rp.Repo.Dir, ConfigFile: s.File, Remote: s.Name, Field: string(s.Field),
-				URL: s.URL, Status: s.Status.String(), Reason: s.Reason, HasSecret: s.Secret,
+				URL: s.Old, Status: s.Status.String(), Reason: s.Reason, HasSecret: s.Secret,
 			})
 		}
 	}

@@ -66,7 +66,7 @@ func report(opts *Options, plan *engine.Plan, sp *engine.ScrubPlan, failed []fai
 	s := opts.IO
 	for _, rp := range plan.Repos {
 		for _, sk := range rp.Skipped {
-			msg := fmt.Sprintf("%s: %s left alone: %s (%s)", display(opts.WorkDir, rp.Repo.Dir), what(sk.Field, sk.Name, "remote "), sk.URL, sk.Reason)
+			msg := fmt.Sprintf("%s: %s left alone: %s (%s)", display(opts.WorkDir, rp.Repo.Dir), what(sk.Field, sk.Name, "remote "), sk.Old, sk.Reason)
 			if sk.Secret {
 				msg += "; it holds a secret: remove it by hand"
 			}

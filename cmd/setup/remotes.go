@@ -72,7 +72,7 @@ func (r *run) switchRemotes(ctx context.Context) error {
 	}
 	for _, rp := range plan.Repos {
 		for _, s := range rp.Skipped {
-			r.step("remotes", statusWarning, "left %s %s alone: %s", s.Name, s.URL, s.Reason)
+			r.step("remotes", statusWarning, "left %s %s alone: %s", s.Name, s.Old, s.Reason)
 		}
 	}
 	repo := plan.Repos[0].Repo.Dir

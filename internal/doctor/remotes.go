@@ -71,7 +71,7 @@ func checkRemotes(_ context.Context, e *Env, _ Deps) Result {
 		details = append(details, fmt.Sprintf("%s: %s → %s", c.Key(), c.Old, c.New))
 	}
 	for _, s := range rp.Skipped {
-		details = append(details, fmt.Sprintf("%s %s: %s left alone (%s)", s.Field, s.Name, s.URL, s.Reason))
+		details = append(details, fmt.Sprintf("%s %s: %s left alone (%s)", s.Field, s.Name, s.Old, s.Reason))
 	}
 	if len(rp.Changes) == 0 {
 		r := Result{Status: OK, Details: details}

@@ -75,13 +75,13 @@ func checkSecrets(ctx context.Context, e *Env, _ Deps) Result {
 				if !sk.Secret {
 					continue
 				}
-				user, _ := maskedUser(sk.URL)
-				if srv := serverOfURL(sk.URL, known); srv != "" {
-					details = append(details, fmt.Sprintf("%s in %s: %s holds %s of %s (a remote of that server: bbkey remote --server %s rewrites it to SSH without it)", sk.Field, rp.Repo.Dir, sk.URL, secretKind(user, srv), srv, srv))
+				user, _ := maskedUser(sk.Old)
+				if srv := serverOfURL(sk.Old, known); srv != "" {
+					details = append(details, fmt.Sprintf("%s in %s: %s holds %s of %s (a remote of that server: bbkey remote --server %s rewrites it to SSH without it)", sk.Field, rp.Repo.Dir, sk.Old, secretKind(user, srv), srv, srv))
 					servers, remoteServers = appendOnce(servers, srv), appendOnce(remoteServers, srv)
 					continue
 				}
-				details = append(details, fmt.Sprintf("%s in %s: %s holds %s (left alone: %s; remove it by hand)", sk.Field, rp.Repo.Dir, sk.URL, secretKind(user, ""), sk.Reason))
+				details = append(details, fmt.Sprintf("%s in %s: %s holds %s (left alone: %s; remove it by hand)", sk.Field, rp.Repo.Dir, sk.Old, secretKind(user, ""), sk.Reason))
 				manual = true
 			}
 		}

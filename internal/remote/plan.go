@@ -50,6 +50,9 @@ type Change struct {
 	New string
 	// Secret is set when the old value carries credentials.
 	Secret bool
+	// Status and Reason say why a value in RepoPlan.Skipped is left alone.
+	Status Status
+	Reason string
 
 	key string // the variable as git names it (for insteadOf: the section)
 	old string // the current value, secret included: only ever compared, never shown
@@ -63,22 +66,11 @@ func (c Change) Key() string {
 	return c.key
 }
 
-// Skip is a Bitbucket URL left alone, with the reason. URL is masked.
-type Skip struct {
-	File   string
-	Field  Field
-	Name   string
-	URL    string
-	Status Status
-	Reason string
-	Secret bool
-}
-
 // RepoPlan is what would change in one repository.
 type RepoPlan struct {
 	Repo    Repo
 	Changes []Change
-	Skipped []Skip
+	Skipped []Change // Bitbucket values left alone (DataCenter, Unsupported)
 	// Current counts Bitbucket values already in the target form.
 	Current int
 	// Err is set when reading (Plan…) or writing (Apply) the repository failed.
@@ -263,14 +255,14 @@ func planEntries(t Rewriter, rp *RepoPlan, es []entry) {
 		}
 		if k := [3]string{c.File, c.key, c.old}; !seen[k] {
 			seen[k] = true
-			c.Old, c.New, c.Secret = Mask(c.old), res.New, res.Secret
+			c.Old, c.New, c.Secret, c.Status, c.Reason = Mask(c.old), res.New, res.Secret, res.Status, res.Reason
 			switch res.Status {
 			case NeedsRewrite:
 				rp.Changes = append(rp.Changes, c)
 			case Current:
 				rp.Current++
 			case DataCenter, Unsupported:
-				rp.Skipped = append(rp.Skipped, Skip{File: c.File, Field: c.Field, Name: c.Name, URL: c.Old, Status: res.Status, Reason: res.Reason, Secret: res.Secret})
+				rp.Skipped = append(rp.Skipped, c)
 			}
 		}
 	}
