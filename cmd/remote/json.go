@@ -37,18 +37,10 @@ type jsonFailure struct {
 	Error      string `json:"error"`
 }
 
-type jsonCredFile struct {
-	Path    string   `json:"path"`
-	Format  string   `json:"format"`
-	Entries []string `json:"entries"`
-	Removed int      `json:"removed"`
-	Backup  string   `json:"backup,omitempty"`
-}
-
 type jsonScrub struct {
-	Files           []jsonCredFile `json:"files"`
-	Helpers         []string       `json:"credential_helpers"`
-	HelpersRejected bool           `json:"helpers_rejected"`
+	Files           []engine.CredFile `json:"files"`
+	Helpers         []string          `json:"credential_helpers"`
+	HelpersRejected bool              `json:"helpers_rejected"`
 }
 
 type jsonDoc struct {
@@ -99,12 +91,8 @@ func printJSON(opts *Options, plan *engine.Plan, sp *engine.ScrubPlan, failed []
 		doc.Failed = append(doc.Failed, jsonFailure{Repository: f.dir, Error: f.err.Error()})
 	}
 	if sp != nil && (opts.Scrub || dryRun) {
-		js := &jsonScrub{Files: []jsonCredFile{}, Helpers: sp.Helpers, HelpersRejected: sp.Rejected}
-		if js.Helpers == nil {
-			js.Helpers = []string{}
-		}
+		js := &jsonScrub{Files: append([]engine.CredFile{}, sp.Files...), Helpers: append([]string{}, sp.Helpers...), HelpersRejected: sp.Rejected}
 		for _, f := range sp.Files {
-			js.Files = append(js.Files, jsonCredFile{Path: f.Path, Format: f.Format, Entries: f.Entries, Removed: f.Removed, Backup: f.Backup})
 			if f.Backup != "" {
 				addFile(f.Path)
 				addFile(f.Backup)

@@ -23,17 +23,18 @@ const (
 	FormatNetrc          = "netrc"
 )
 
-// CredFile is a credential file that holds Bitbucket entries.
+// CredFile is a credential file that holds Bitbucket entries (as `bbkey remote --json`
+// shows it).
 type CredFile struct {
-	Path   string
-	Format string
+	Path   string `json:"path"`
+	Format string `json:"format"`
 	// Entries describe the Bitbucket entries without their secrets, e.g.
 	// "https://alice:***@bitbucket.org" or "machine bitbucket.org login alice".
-	Entries []string
-	// Backup is the copy of the original file Scrub made before removing the entries.
-	Backup string
+	Entries []string `json:"entries"`
 	// Removed counts the entries Scrub removed.
-	Removed int
+	Removed int `json:"removed"`
+	// Backup is the copy of the original file Scrub made before removing the entries.
+	Backup string `json:"backup,omitempty"`
 }
 
 // ScrubPlan lists the secrets Scrub would remove.
