@@ -8,9 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 	"github.com/mitchellh/go-homedir"
 	"github.com/spf13/cobra"
+
+	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
 )
 
 func TestExpandPathFlags(t *testing.T) {
