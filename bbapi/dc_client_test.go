@@ -340,7 +340,7 @@ func TestDCRateLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(waits) != 1 || waits[0].Delay != 4*time.Second || !waits[0].RateLimited {
+	if len(waits) != 1 || waits[0].Delay != 4*time.Second || waits[0].Reason != "rate limited" {
 		t.Fatalf("waits %+v", waits)
 	}
 	// 4s used; the next two each need 4s more: the second of them no longer fits.

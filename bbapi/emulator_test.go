@@ -545,7 +545,7 @@ func TestEmulatorRateLimitThenSuccess(t *testing.T) {
 	if err != nil || len(repos) != 3 {
 		t.Fatalf("repos=%d err=%v", len(repos), err)
 	}
-	if len(waits) != 2 || !waits[0].RateLimited || len(e.clock.Sleeps()) != 2 {
+	if len(waits) != 2 || waits[0].Reason != "rate limited" || len(e.clock.Sleeps()) != 2 {
 		t.Errorf("waits = %+v", waits)
 	}
 	var n429 int

@@ -31,13 +31,10 @@ const (
 type Wait struct {
 	Method string
 	URL    string // redacted
-	// Attempt is the attempt that failed (1 for the first).
-	Attempt int
-	Delay   time.Duration
+	Delay  time.Duration
 	// Reason is short and printable: "rate limited", "503 Service Unavailable",
 	// "connection reset".
-	Reason      string
-	RateLimited bool
+	Reason string
 	// Remaining is what is left of the client's wait budget after this pause.
 	Remaining time.Duration
 }
@@ -214,7 +211,7 @@ func (c *Client) retry(ctx context.Context, cl *Call, body []byte) (*Response, [
 		if ctx.Err() != nil {
 			return r, nil, fmt.Errorf("%s %s: %w", cl.Method, c.RedactURL(cl.URL), context.Cause(ctx))
 		}
-		reason, rateLimited, landed, ok := transient(err)
+		reason, landed, ok := transient(err)
 		if !ok {
 			return r, raw, err
 		}
@@ -243,7 +240,7 @@ func (c *Client) retry(ctx context.Context, cl *Call, body []byte) (*Response, [
 			return r, nil, be
 		}
 		if c.onWait != nil {
-			c.onWait(Wait{Method: cl.Method, URL: c.RedactURL(cl.URL), Attempt: attempt, Delay: d, Reason: reason, RateLimited: rateLimited, Remaining: remaining})
+			c.onWait(Wait{Method: cl.Method, URL: c.RedactURL(cl.URL), Delay: d, Reason: reason, Remaining: remaining})
 		}
 		c.debugf("# waiting %s before retrying %s %s (%s)\n", roundDur(d), cl.Method, c.RedactURL(cl.URL), reason)
 		if err := c.sleep(ctx, d); err != nil {
@@ -253,36 +250,36 @@ func (c *Client) retry(ctx context.Context, cl *Call, body []byte) (*Response, [
 	}
 }
 
-// transient classifies a failure: whether to retry, a printable reason, whether it was
-// a rate limit, and whether the request may have been processed anyway (a gateway error
+// transient classifies a failure: whether to retry, a printable reason, and whether the
+// request may have been processed anyway (a gateway error
 // or a cut connection can hide a POST that landed; a 429 cannot).
-func transient(err error) (reason string, rateLimited, mayHaveLanded, retry bool) {
+func transient(err error) (reason string, mayHaveLanded, retry bool) {
 	var rl *RateLimitError
 	if errors.As(err, &rl) {
-		return "rate limited", true, false, true
+		return "rate limited", false, true
 	}
 	var er *ErrorResponse
 	if errors.As(err, &er) {
 		switch er.StatusCode {
 		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-			return fmt.Sprintf("%d %s", er.StatusCode, http.StatusText(er.StatusCode)), false, true, true
+			return fmt.Sprintf("%d %s", er.StatusCode, http.StatusText(er.StatusCode)), true, true
 		}
-		return "", false, false, false
+		return "", false, false
 	}
 	var ne *netError
 	if !errors.As(err, &ne) {
-		return "", false, false, false
+		return "", false, false
 	}
 	switch {
 	case isConnReset(err):
-		return "connection reset", false, true, true
+		return "connection reset", true, true
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "connection closed early", false, true, true
+		return "connection closed early", true, true
 	}
 	if nerr, ok := errors.AsType[net.Error](err); ok && nerr.Timeout() {
-		return "timed out", false, true, true
+		return "timed out", true, true
 	}
-	return "", false, false, false
+	return "", false, false
 }
 
 // backoff is exponential with full jitter: a uniform wait in [0, min(cap, base·2^(n-1))].
