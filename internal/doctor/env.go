@@ -229,13 +229,11 @@ func (e *Env) scrubTargets() []remote.ScrubTarget {
 // the state records keys on, sorted.
 func (e *Env) knownServers() []string {
 	var servers []string
+	if st, err := e.state(); err == nil {
+		servers = st.ServerURLs()
+	}
 	if s := e.Settings.Server; s != "" && s != settings.CloudServer {
 		servers = append(servers, s)
-	}
-	if st, err := e.state(); err == nil {
-		for url := range st.Servers {
-			servers = append(servers, url)
-		}
 	}
 	slices.Sort(servers)
 	return slices.Compact(servers)

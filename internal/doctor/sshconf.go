@@ -80,13 +80,10 @@ func checkSSHInclude(_ context.Context, e *Env, deps Deps) Result {
 	}
 	files := sshconfig.FilesIn(e.Paths.SSHDir)
 	known := hostkeys.Path(e.Paths.SSHDir)
-	other := false
-	for _, f := range sr.ChangedFiles {
-		if c := filepath.Clean(f); c != filepath.Clean(files.Managed) && c != filepath.Clean(known) {
-			other = true
-		}
-	}
-	if !other {
+	// A sync that changes more than bbkey's own two files changes the user's config.
+	if !slices.ContainsFunc(sr.ChangedFiles, func(f string) bool {
+		return filepath.Clean(f) != filepath.Clean(files.Managed) && filepath.Clean(f) != filepath.Clean(known)
+	}) {
 		return Result{Status: OK, Summary: fmt.Sprintf("%s includes %s on its first line", files.UserConfig, files.Managed), Details: sr.Warnings}
 	}
 	r := Result{Status: Fail,
