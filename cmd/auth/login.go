@@ -24,8 +24,9 @@ func newCmdLogin(f *cmdutil.Factory) *cobra.Command {
 		Short: "Check and store a Bitbucket credential (Cloud API token, Data Center HTTP access token)",
 		Long: `Check a Bitbucket credential and store it in the OS keychain: the email of your
 Atlassian account (--email, ` + EnvEmail + ` or a prompt) and an API token with scopes
-made at ` + TokenPage + ` (--token-file FILE, ` + EnvToken + ` or a prompt with
-echo off, never a flag value). Without a keychain login refuses unless
+made at ` + TokenPage + `
+("Create API token with scopes", app Bitbucket) from --token-file FILE, ` + EnvToken + `
+or a prompt with echo off, never a flag value. Without a keychain login refuses unless
 --insecure-storage allows a file only you can read. With a Data Center server selected
 (--server URL, ` + EnvServer + ` or config.json) it stores that server's HTTP access token
 (--token-file FILE, ` + EnvServerToken + ` or a prompt) in its own keychain entry. See
