@@ -127,10 +127,9 @@ func runRotation(ctx context.Context, opts *Options, fl flags) (err error) {
 		e.Trace = opts.IO.ErrOut
 	}
 	rep, err := e.Run(ctx, engine.Request{Kind: opts.kind(), Name: opts.Name, IfOlderThan: age, DryRun: opts.DryRun})
-	if rep != nil {
-		if perr := printReport(opts, rep, age); perr != nil && err == nil {
-			err = perr
-		}
+	// The report lists what was done, also when the run failed.
+	if perr := printReport(opts, rep, age); perr != nil && err == nil {
+		err = perr
 	}
 	return err
 }
