@@ -82,7 +82,7 @@ func TestDCUserKeys(t *testing.T) {
 	}
 	// Five keys at two a page: three pages, every key once, in order.
 	e.srv.ResetRequests()
-	keys := all(t, c.SSHKeys.List(ctx, ""))
+	keys := all(t, c.SSHKeys.List(ctx))
 	var got []string
 	for _, k := range keys {
 		got = append(got, k.SHA256())
@@ -268,7 +268,7 @@ func TestDCErrors(t *testing.T) {
 	if _, _, err := pc.ProjectKeys("OPS").Add(ctx, dc.AddAccessKeyOptions{Text: key}); func() bool { p, ok := dc.IsPermission(err); return !ok || p != dc.ProjectAdmin }() {
 		t.Errorf("project: %v", err)
 	}
-	if _, err := collectSeq(pc.SSHKeys.List(ctx, "")); func() bool { p, ok := dc.IsPermission(err); return !ok || p != dc.LicensedUser }() {
+	if _, err := collectSeq(pc.SSHKeys.List(ctx)); func() bool { p, ok := dc.IsPermission(err); return !ok || p != dc.LicensedUser }() {
 		t.Errorf("user keys with a project token: %v", err)
 	}
 	u, _, err := pc.Users.Current(ctx)
@@ -429,7 +429,7 @@ func TestDCClientCoversSpec(t *testing.T) {
 	check(err)
 	uk, _, err := c.SSHKeys.Add(ctx, dc.AddSSHKeyOptions{Text: key})
 	check(err)
-	_, err = c.SSHKeys.FindByFingerprint(ctx, "", fp)
+	_, err = c.SSHKeys.FindByFingerprint(ctx, fp)
 	check(err)
 	_, err = c.SSHKeys.Delete(ctx, uk.ID)
 	check(err)

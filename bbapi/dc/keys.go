@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"iter"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -32,8 +31,6 @@ type AddSSHKeyOptions struct {
 	Label string
 	// ExpiryDays is the key's lifetime in days (0: none, or the server's enforced maximum).
 	ExpiryDays int
-	// User adds the key to another user (needs admin); "" for the credential's own user.
-	User string
 	// OrGet accepts a key already this user's: see SSHKeysService.Add.
 	OrGet bool
 }
@@ -59,20 +56,21 @@ type sshKeyBody struct {
 	ExpiryDays int    `json:"expiryDays,omitempty"`
 }
 
-// List iterates over a user's SSH keys; user "" is the credential's own user.
+// List iterates over the SSH keys of the credential's user (never another user's: no
+// ?user=, so nothing read from the state can point the calls elsewhere).
 //
 // GET /ssh/latest/keys
-func (s *SSHKeysService) List(ctx context.Context, user string) iter.Seq2[*SSHKey, error] {
-	return list[*SSHKey](ctx, s.c, routeUserKeys, url.Values{"user": {user}}, "ssh", "latest", "keys")
+func (s *SSHKeysService) List(ctx context.Context) iter.Seq2[*SSHKey, error] {
+	return list[*SSHKey](ctx, s.c, routeUserKeys, nil, "ssh", "latest", "keys")
 }
 
 // FindByFingerprint returns the user's key with this fingerprint (any accepted form),
 // or nil and no error when there is none.
-func (s *SSHKeysService) FindByFingerprint(ctx context.Context, user, fingerprint string) (*SSHKey, error) {
-	return bbapi.FindKey(s.List(ctx, user), fingerprint, (*SSHKey).SHA256)
+func (s *SSHKeysService) FindByFingerprint(ctx context.Context, fingerprint string) (*SSHKey, error) {
+	return bbapi.FindKey(s.List(ctx), fingerprint, (*SSHKey).SHA256)
 }
 
-// Add adds a key to a user; the server answers 201.
+// Add adds a key to the credential's user; the server answers 201.
 //
 // After an attempt that may have landed (a 502, 503 or 504, a cut connection), a 409
 // "already exists" to the retry is reconciled: the key is looked up by fingerprint and
@@ -86,12 +84,9 @@ func (s *SSHKeysService) Add(ctx context.Context, opts AddSSHKeyOptions) (*SSHKe
 	if err != nil {
 		return nil, nil, fmt.Errorf("adding ssh key: %w", err)
 	}
-	if opts.User != "" {
-		u.RawQuery = url.Values{"user": {opts.User}}.Encode()
-	}
 	body := sshKeyBody{Text: strings.TrimSpace(opts.Text), Label: opts.Label, ExpiryDays: max(opts.ExpiryDays, 0)}
 	return bbapi.AddKey(ctx, s.c, &bbapi.Call{Method: http.MethodPost, Route: routeUserKeys, URL: u, In: body}, opts.Text, opts.OrGet, IsDuplicateKey,
-		func(fp string) (*SSHKey, error) { return s.FindByFingerprint(ctx, opts.User, fp) })
+		func(fp string) (*SSHKey, error) { return s.FindByFingerprint(ctx, fp) })
 }
 
 // Delete removes one key, by its id; the server answers 204. A zero or negative id is

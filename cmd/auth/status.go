@@ -81,7 +81,7 @@ func (s *Status) checkServer(ctx context.Context, c *dc.Client) error {
 	if props != nil {
 		d.Version = props.Version
 	}
-	switch _, err := count(c.SSHKeys.List(ctx, ""), 1); {
+	switch _, err := count(c.SSHKeys.List(ctx), 1); {
 	case err == nil:
 		d.UserKeys = true
 	case isPermission(err):

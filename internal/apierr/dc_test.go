@@ -64,7 +64,7 @@ func TestExplainDataCenter(t *testing.T) {
 			return err
 		}, errkind.ExitAuth, []string{"refused the HTTP access token", "auth login --server " + server, "BITBUCKET_SERVER_TOKEN"}, []string{"REPO_ADMIN"}},
 		{"wrong token", "not-a-token", func(ctx context.Context, c *dc.Client) error {
-			_, err := first(c.SSHKeys.List(ctx, ""))
+			_, err := first(c.SSHKeys.List(ctx))
 			return err
 		}, errkind.ExitAuth, []string{"refused the HTTP access token"}, nil},
 		{"no such repository", d.DefaultToken(), func(ctx context.Context, c *dc.Client) error {
@@ -118,7 +118,7 @@ func TestExplainDataCenterRateLimit(t *testing.T) {
 	}
 	var last error
 	for range 3 {
-		if _, last = first(c.SSHKeys.List(t.Context(), "")); last != nil {
+		if _, last = first(c.SSHKeys.List(t.Context())); last != nil {
 			break
 		}
 	}

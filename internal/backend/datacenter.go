@@ -76,15 +76,14 @@ func (b *datacenter) Whoami(ctx context.Context) (*Account, error) {
 	return a, nil
 }
 
-// The account's keys are the credential's own user's: Data Center's /rest/ssh/latest/keys
-// without ?user=, so an account read from the state cannot point the calls elsewhere.
+// The account's keys are the credential's own user's (dc.SSHKeysService.List).
 
 func (b *datacenter) AccountKeys(ctx context.Context, _ *Account) ([]Key, error) {
-	return collect(b.c.SSHKeys.List(ctx, ""), dcAccountKey)
+	return collect(b.c.SSHKeys.List(ctx), dcAccountKey)
 }
 
 func (b *datacenter) FindAccountKey(ctx context.Context, _ *Account, fingerprint string) (*Key, error) {
-	return found(dcAccountKey)(b.c.SSHKeys.FindByFingerprint(ctx, "", fingerprint))
+	return found(dcAccountKey)(b.c.SSHKeys.FindByFingerprint(ctx, fingerprint))
 }
 
 func (b *datacenter) AddAccountKey(ctx context.Context, _ *Account, nk NewKey) (*Key, error) {
