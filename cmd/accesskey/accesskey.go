@@ -21,7 +21,6 @@ import (
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/keylabel"
-	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/keys"
 )
 
@@ -236,14 +235,6 @@ func (o *Options) ttl() (time.Duration, error) {
 		return 0, errkind.UsageError(fmt.Errorf("--ttl %q is not a positive duration", o.TTL), "write it like 90d, 12w or 720h")
 	}
 	return d, nil
-}
-
-func (o *Options) passphraseSource() secret.Source {
-	src := secret.Source{File: o.PassphraseFile, LookupEnv: o.LookupEnv, NoInput: o.NoInput(), NoPassphrase: o.NoPassphrase}
-	if !src.NoInput {
-		src.Prompter = o.Prompter()
-	}
-	return src
 }
 
 // gitEnv runs git with extra environment (the proof's GIT_SSH_COMMAND). Only an Exec can

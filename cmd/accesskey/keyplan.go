@@ -106,7 +106,7 @@ func (o *Options) planKey(paths settings.Paths, name string, prev *state.AccessK
 	if o.DryRun {
 		return p, nil
 	}
-	src := o.passphraseSource()
+	src := o.PassphraseSource(o.PassphraseFile, o.NoPassphrase)
 	switch {
 	case p.generate:
 		pass, err := src.NewPassphrase()

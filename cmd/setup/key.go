@@ -56,15 +56,7 @@ func (r *run) prepareKey(ctx context.Context) error {
 	r.res.Key.PublicPath = r.keyPath + keys.PublicSuffix
 	r.res.Key.Generated = r.generate
 
-	src := secret.Source{
-		File:         opts.PassphraseFile,
-		LookupEnv:    opts.LookupEnv,
-		NoInput:      opts.NoInput(),
-		NoPassphrase: opts.NoPassphrase,
-	}
-	if !opts.NoInput() {
-		src.Prompter = opts.Prompter()
-	}
+	src := opts.PassphraseSource(opts.PassphraseFile, opts.NoPassphrase)
 
 	r.ag, r.agentErr = opts.Agent()
 	if r.agentErr == nil && r.pub != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/prompt"
+	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/settings"
 )
 
@@ -70,4 +71,14 @@ func (f *Factory) Getenv(key string) string {
 // terminal.
 func (f *Factory) NoInput() bool {
 	return f.Globals.NoInput || !f.IOStreams.CanPrompt()
+}
+
+// PassphraseSource is where a command's key passphrases come from: file
+// (--passphrase-file), BBKEY_PASSPHRASE, then the terminal unless NoInput.
+func (f *Factory) PassphraseSource(file string, noPassphrase bool) secret.Source {
+	src := secret.Source{File: file, LookupEnv: f.LookupEnv, NoInput: f.NoInput(), NoPassphrase: noPassphrase}
+	if !src.NoInput {
+		src.Prompter = f.Prompter()
+	}
+	return src
 }
