@@ -5,8 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -80,45 +80,36 @@ func readRepoConfig(ctx context.Context, git gitrun.Runner, dir string) ([]entry
 	}), nil
 }
 
-// readConfigFiles reads many repositories' config files with one git process: a config
-// on git's stdin includes each of them, and --show-origin tells which file every variable
-// came from. It returns the entries of each file, keyed by the path given, and the files
-// git did not report (absent, or unreadable): callers read those one by one. Entries of
+// readConfigFiles reads many repositories' config files (clean paths) with one git
+// process: a config on git's stdin includes each of them, and --show-origin tells which
+// file every variable came from. It returns the entries of each file git reported; files
+// it did not (absent, unreadable, empty) are for the caller to read one by one. Entries of
 // files the configs include themselves are dropped (see needsRepoRead).
-func readConfigFiles(ctx context.Context, git gitrun.Runner, files []string) (byFile map[string][]entry, missing []string, err error) {
+func readConfigFiles(ctx context.Context, git gitrun.Runner, files []string) (map[string][]entry, error) {
 	var b strings.Builder
 	b.WriteString("[include]\n")
+	byFile := make(map[string][]entry, len(files))
 	for _, f := range files {
-		if strings.ContainsAny(f, "\n\r\x00") {
-			missing = append(missing, f)
-			continue
+		if !strings.ContainsAny(f, "\n\r\x00") {
+			fmt.Fprintf(&b, "\tpath = \"%s\"\n", quoteSubsection(f))
+			byFile[f] = nil
 		}
-		fmt.Fprintf(&b, "\tpath = \"%s\"\n", quoteSubsection(f))
 	}
 	out, err := git.RunInput(ctx, "", b.String(), "config", "--file", "-", "--includes", "--list", "--show-origin", "--show-scope", "-z")
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading git configs: %w", err)
+		return nil, fmt.Errorf("reading git configs: %w", err)
 	}
 	all, err := parseList(out, "")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	want := make(map[string]bool, len(files))
-	for _, f := range files {
-		want[filepath.Clean(f)] = true
-	}
-	byFile = make(map[string][]entry, len(files))
 	for _, e := range all {
-		if want[e.file] {
-			byFile[e.file] = append(byFile[e.file], e)
+		if es, want := byFile[e.file]; want {
+			byFile[e.file] = append(es, e)
 		}
 	}
-	for _, f := range files {
-		if _, ok := byFile[filepath.Clean(f)]; !ok && !strings.ContainsAny(f, "\n\r\x00") {
-			missing = append(missing, f)
-		}
-	}
-	return byFile, missing, nil
+	maps.DeleteFunc(byFile, func(_ string, es []entry) bool { return es == nil })
+	return byFile, nil
 }
 
 // needsRepoRead reports whether a config read through --file may differ from what git

@@ -184,47 +184,27 @@ func readPlans(ctx context.Context, git gitrun.Runner, rps []*RepoPlan, t Rewrit
 
 func readBatch(ctx context.Context, git gitrun.Runner, batch []*RepoPlan, t Rewriter) {
 	var files []string
-	var slow []*RepoPlan
 	for _, rp := range batch {
 		rp.Changes, rp.Skipped, rp.Current, rp.Err = nil, nil, 0, nil
-		if rp.inRepo {
-			slow = append(slow, rp)
-		} else {
+		if !rp.inRepo {
 			files = append(files, rp.Repo.ConfigFile())
 		}
 	}
+	var byFile map[string][]entry
 	if len(files) > 0 {
-		byFile, missing, err := readConfigFiles(ctx, git, files)
-		if err != nil {
-			// One bad config fails the whole batch: read each repository on its own.
-			byFile, missing = nil, files
-		}
-		miss := make(map[string]bool, len(missing))
-		for _, f := range missing {
-			miss[f] = true
-		}
-		for _, rp := range batch {
-			if rp.inRepo {
-				continue
-			}
-			es := byFile[rp.Repo.ConfigFile()]
-			if miss[rp.Repo.ConfigFile()] || needsRepoRead(es) {
-				rp.inRepo = true
-				slow = append(slow, rp)
-				continue
-			}
-			planEntries(t, rp, es)
-		}
+		// On an error (one bad config fails the batch) each repository is read on its own.
+		byFile, _ = readConfigFiles(ctx, git, files)
 	}
-	for _, rp := range slow {
-		if ctx.Err() != nil {
-			rp.Err = ctx.Err()
-			continue
-		}
-		es, err := readRepoConfig(ctx, git, rp.Repo.Dir)
-		if err != nil {
-			rp.Err = err
-			continue
+	for _, rp := range batch {
+		es, ok := byFile[rp.Repo.ConfigFile()]
+		if rp.inRepo || !ok || needsRepoRead(es) {
+			rp.inRepo = true
+			if rp.Err = ctx.Err(); rp.Err != nil {
+				continue
+			}
+			if es, rp.Err = readRepoConfig(ctx, git, rp.Repo.Dir); rp.Err != nil {
+				continue
+			}
 		}
 		planEntries(t, rp, es)
 	}

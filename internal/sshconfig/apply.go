@@ -95,13 +95,15 @@ func Apply(ctx context.Context, sshDir string, blocks []HostBlock, opts Options)
 	} else if err != nil {
 		edited = f.Managed + ".edited-" + time.Now().UTC().Format("20060102T150405Z")
 	}
+	seen := map[string]bool{}
 	for _, b := range blocks {
 		if err := b.Validate(); err != nil {
 			return Result{}, err
 		}
-	}
-	if dup := duplicateAlias(blocks); dup != "" {
-		return Result{}, fmt.Errorf("two ssh config blocks for host %s", dup)
+		if seen[b.Alias] {
+			return Result{}, fmt.Errorf("two ssh config blocks for host %s", b.Alias)
+		}
+		seen[b.Alias] = true
 	}
 	newManaged := RenderManaged(blocks)
 
@@ -156,17 +158,6 @@ func Apply(ctx context.Context, sshDir string, blocks []HostBlock, opts Options)
 	return res, nil
 }
 
-func duplicateAlias(blocks []HostBlock) string {
-	seen := map[string]bool{}
-	for _, b := range blocks {
-		if seen[b.Alias] {
-			return b.Alias
-		}
-		seen[b.Alias] = true
-	}
-	return ""
-}
-
 // managedErr says plainly that the file is bbkey's and what to do with a hand edit.
 func managedErr(path string, err error) error {
 	return errkind.WithHint(fmt.Errorf("%s is bbkey's own file, written whole from its state, and was edited by hand: %w", path, err),
@@ -175,9 +166,8 @@ func managedErr(path string, err error) error {
 }
 
 // Check makes sure bbkey's directory in sshDir can be used, reads back the managed file,
-// and checks that the user's config can take
-// bbkey's Include line if it lacks it, so a command can stop before its first remote write
-// when either would stop it later.
+// and checks that the user's config can take bbkey's Include line if it lacks it, so a
+// command can stop before its first remote write when either would stop it later.
 func Check(sshDir string) error {
 	f := FilesIn(sshDir)
 	dir := filepath.Dir(f.Managed)
