@@ -27,17 +27,15 @@ import (
 // (by creation, then name), so adding a second account never moves the first one's
 // remotes.
 func PrimaryAccount(st *state.State) string {
-	names := slices.Collect(maps.Keys(st.Accounts))
-	if len(names) == 0 {
+	if len(st.Accounts) == 0 {
 		return ""
 	}
-	slices.SortFunc(names, func(a, b string) int {
+	return slices.MinFunc(slices.Collect(maps.Keys(st.Accounts)), func(a, b string) int {
 		if c := st.Accounts[a].Created.Compare(st.Accounts[b].Created); c != 0 {
 			return c
 		}
 		return strings.Compare(a, b)
 	})
-	return names[0]
 }
 
 // AccountAlias is the ssh Host alias (and remote host) of the account key name.
@@ -53,8 +51,7 @@ func AccessAlias(sshHost string, st *state.State, name string) string {
 	if len(st.AccessKeys) > 0 && len(st.Accounts) == 0 {
 		// With several access keys and no account key, the first by name answers for
 		// the bare host; the others keep their own alias.
-		first := slices.Sorted(maps.Keys(st.AccessKeys))[0]
-		if first == name {
+		if slices.Min(slices.Collect(maps.Keys(st.AccessKeys))) == name {
 			return sshHost
 		}
 	}
