@@ -67,37 +67,27 @@ func WriteAll(ctx context.Context, path string, sets []Pins, dryRun bool) (Write
 
 func write(ctx context.Context, path string, dryRun bool, render func(old []byte) []byte) (WriteResult, error) {
 	res := WriteResult{Path: path}
-	if dryRun {
-		old, err := os.ReadFile(path)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return res, err
+	if !dryRun {
+		dir := filepath.Dir(path)
+		if err := fsutil.MkdirPrivate(dir); err != nil {
+			return res, fmt.Errorf("creating %s: %w", dir, err)
 		}
-		res.Changed = !bytes.Equal(old, render(old))
-		return res, nil
+		lock, err := fsutil.LockContext(ctx, filepath.Join(dir, ".lock"))
+		if err != nil {
+			return res, fmt.Errorf("locking %s: %w", path, err)
+		}
+		defer lock.Unlock()
 	}
-	dir := filepath.Dir(path)
-	if err := fsutil.MkdirPrivate(dir); err != nil {
-		return res, fmt.Errorf("creating %s: %w", dir, err)
-	}
-	lock, err := fsutil.LockContext(ctx, filepath.Join(dir, ".lock"))
-	if err != nil {
-		return res, fmt.Errorf("locking %s: %w", path, err)
-	}
-	defer lock.Unlock()
 	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return res, err
 	}
 	want := render(old)
-	if bytes.Equal(old, want) {
+	if res.Changed = !bytes.Equal(old, want); dryRun || !res.Changed {
 		return res, nil
 	}
 	// Host keys are public; 0644 is what ssh-keyscan users and ssh itself produce.
-	if err := fsutil.WriteFileAtomic(path, want, 0o644); err != nil {
-		return res, err
-	}
-	res.Changed = true
-	return res, nil
+	return res, fsutil.WriteFileAtomic(path, want, 0o644)
 }
 
 // parseSets reads back the sets RenderAll wrote: each "# Source:" line starts one, filed
