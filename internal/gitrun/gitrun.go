@@ -22,10 +22,9 @@ type Runner interface {
 	RunInput(ctx context.Context, dir string, stdin string, args ...string) (string, error)
 }
 
-// Exec runs the git found on PATH (or Path).
+// Exec runs the git found on PATH.
 type Exec struct {
-	Path string   // default "git"
-	Env  []string // extra environment, appended to the process's own
+	Env []string // extra environment, appended to the process's own
 }
 
 // Error is a failed git command: its arguments (redacted), exit code and stderr.
@@ -56,11 +55,7 @@ func (g Exec) Run(ctx context.Context, dir string, args ...string) (string, erro
 
 // RunInput implements Runner.
 func (g Exec) RunInput(ctx context.Context, dir, stdin string, args ...string) (string, error) {
-	path := g.Path
-	if path == "" {
-		path = "git"
-	}
-	cmd := exec.CommandContext(ctx, path, args...)
+	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
 	if len(g.Env) > 0 {
 		cmd.Env = append(cmd.Environ(), g.Env...)

@@ -143,11 +143,10 @@ func PlanDir(ctx context.Context, git gitrun.Runner, dir string, t Rewriter) (*P
 		return nil, err
 	}
 	rp := &RepoPlan{Repo: repo, inRepo: true}
-	es, err := readRepoConfig(ctx, git, repo.Dir)
-	if err != nil {
-		return nil, err
+	readBatch(ctx, git, []*RepoPlan{rp}, t)
+	if rp.Err != nil {
+		return nil, rp.Err
 	}
-	planEntries(t, rp, es)
 	return &Plan{Target: t, Repos: []*RepoPlan{rp}}, nil
 }
 
