@@ -35,15 +35,13 @@ type ListRepositoriesOptions struct {
 	Permission Permission
 	// ProjectKey keeps the repositories of one project.
 	ProjectKey string
-	// Name keeps the repositories whose name contains it (case-insensitive).
-	Name string
 }
 
 // List iterates over the repositories the credential can see, filtered.
 //
 // GET /api/latest/repos
 func (s *RepositoriesService) List(ctx context.Context, opts ListRepositoriesOptions) iter.Seq2[*Repository, error] {
-	q := url.Values{"permission": {string(opts.Permission)}, "projectkey": {opts.ProjectKey}, "name": {opts.Name}}
+	q := url.Values{"permission": {string(opts.Permission)}, "projectkey": {opts.ProjectKey}}
 	return list[*Repository](ctx, s.c, "/api/latest/repos", q, "api", "latest", "repos")
 }
 
@@ -59,15 +57,13 @@ type ListProjectsOptions struct {
 	// Permission keeps the projects on which the credential has at least this
 	// permission: ProjectAdmin lists the projects whose access keys it may manage.
 	Permission Permission
-	// Name keeps the projects whose name contains it.
-	Name string
 }
 
 // List iterates over the projects the credential can see, filtered.
 //
 // GET /api/latest/projects
 func (s *ProjectsService) List(ctx context.Context, opts ListProjectsOptions) iter.Seq2[*Project, error] {
-	q := url.Values{"permission": {string(opts.Permission)}, "name": {opts.Name}}
+	q := url.Values{"permission": {string(opts.Permission)}}
 	return list[*Project](ctx, s.c, "/api/latest/projects", q, "api", "latest", "projects")
 }
 
