@@ -6,8 +6,8 @@ package accesskey
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/bbkey/bbkey/bbapi"
@@ -26,17 +26,10 @@ import (
 
 // keyPlan is the key of a run, decided before anything is written.
 type keyPlan struct {
-	name string
-	// path is the private key file (what the ssh config names).
-	path string
-	// key is the public half, and the private half once made or unlocked; nil until a new
-	// key is made.
-	key        *keys.Key
-	generate   bool
-	hasPrivate bool
-	passphrase []byte
-	created    time.Time
-	label      string
+	*provision.Local
+	name    string
+	created time.Time
+	label   string
 	// sshConfig is --write-ssh-config: a key first added without it gets no Host block.
 	sshConfig bool
 	// server is the Data Center server the key goes to ("" for Bitbucket Cloud), and ssh
@@ -45,50 +38,37 @@ type keyPlan struct {
 	ssh    *backend.SSH
 }
 
-func (p *keyPlan) fingerprint() string {
-	if p.key == nil {
-		return ""
-	}
-	return p.key.Fingerprint
-}
-
 // planKey decides which key the run uses and reads every secret it needs, so that a
 // missing passphrase fails before anything is written.
 func (o *Options) planKey(paths settings.Paths, name string, prev *state.AccessKey, ttl time.Duration) (*keyPlan, error) {
 	p := &keyPlan{name: name, created: o.Now().UTC(), sshConfig: o.WriteSSHConfig}
+	var err error
 	if o.KeyFile != "" {
-		k, err := keys.LoadPublic(o.KeyFile)
-		if err != nil {
+		if p.Local, err = provision.FindKey(absPath(strings.TrimSuffix(o.KeyFile, keys.PublicSuffix)), true); err != nil {
 			return nil, errkind.UsageError(fmt.Errorf("--key: %w", err))
 		}
-		p.key, p.path = k, absPath(k.Path)
-		if _, err := os.Stat(k.Path); err == nil {
-			p.hasPrivate = true
-		} else {
-			p.path = absPath(o.KeyFile)
+		if p.New {
+			return nil, errkind.UsageError(fmt.Errorf("--key %s: no such key file", o.KeyFile))
+		}
+		if !p.HasPrivate {
+			p.Path = absPath(o.KeyFile)
 		}
 	} else {
 		path, err := keys.AccessKeyPath(paths.SSHDir, name)
 		if err != nil {
 			return nil, errkind.UsageError(err)
 		}
-		p.path = path
-		if fsutil.MayExist(path) || fsutil.MayExist(path+keys.PublicSuffix) {
-			if p.key, err = keys.LoadPublic(path); err != nil {
-				return nil, err
-			}
-			p.hasPrivate = fsutil.MayExist(path)
-		} else {
-			p.generate, p.hasPrivate = true, true
+		if p.Local, err = provision.FindKey(path, true); err != nil {
+			return nil, err
 		}
 	}
 	switch {
 	case prev == nil:
-	case bbapi.SameFingerprint(prev.Fingerprint, p.fingerprint()):
+	case bbapi.SameFingerprint(prev.Fingerprint, p.Fingerprint()):
 		if !prev.Created.IsZero() {
 			p.created = prev.Created.UTC()
 		}
-	case prev.Path != p.path && fsutil.MayExist(prev.Path):
+	case prev.Path != p.Path && fsutil.MayExist(prev.Path):
 		// One access key per name: a second one would take over the name's ssh alias and
 		// orphan the targets recorded for the first.
 		return nil, errkind.UsageError(fmt.Errorf("access key %q is already %s (%s)", name, prev.Fingerprint, prev.Path),
@@ -99,35 +79,24 @@ func (o *Options) planKey(paths settings.Paths, name string, prev *state.AccessK
 	}
 	p.label = keylabel.Label{Name: name, Created: p.created, TTL: ttl}.String()
 
-	if (o.LoadAgent || o.Verify || o.WriteSSHConfig) && !p.hasPrivate {
-		return nil, errkind.UsageError(fmt.Errorf("the private key %s is missing", p.path),
+	if (o.LoadAgent || o.Verify || o.WriteSSHConfig) && !p.HasPrivate {
+		return nil, errkind.UsageError(fmt.Errorf("the private key %s is missing", p.Path),
 			"--agent, --verify and --write-ssh-config need the private key on this machine")
 	}
 	if o.DryRun {
 		return p, nil
 	}
-	src := o.PassphraseSource(o.PassphraseFile, o.NoPassphrase)
 	switch {
-	case p.generate:
-		pass, err := src.NewPassphrase()
-		if err != nil {
-			return nil, err
-		}
-		p.passphrase = pass
-		if o.NoPassphrase {
-			o.IOStreams.Warnf("%s", secret.NoPassphraseWarning)
-		}
+	case p.New && o.NoPassphrase:
+		o.IOStreams.Warnf("%s", secret.NoPassphraseWarning)
 	case o.NoPassphrase:
-		o.IOStreams.Warnf("--no-passphrase is ignored: %s already exists", p.path)
+		o.IOStreams.Warnf("--no-passphrase is ignored: %s already exists", p.Path)
 	}
 	// The agent needs the private half; so does the proof when ssh could not read an
 	// encrypted file by itself (it is then served from a temporary agent).
-	if !p.generate && (o.LoadAgent || o.Verify && p.key.Encrypted) {
-		k, err := src.Unlock(p.path)
-		if err != nil {
-			return nil, err
-		}
-		p.key = k
+	private := !p.New && (o.LoadAgent || o.Verify && p.Key.Encrypted)
+	if err := p.Unlock(o.PassphraseSource(o.PassphraseFile, o.NoPassphrase), private); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -138,8 +107,8 @@ func (o *Options) planKey(paths settings.Paths, name string, prev *state.AccessK
 func recordKey(st *state.State, p *keyPlan) bool {
 	keys, changed := p.keysIn(st)
 	ak := keys[p.name]
-	if ak == nil || !bbapi.SameFingerprint(ak.Fingerprint, p.key.Fingerprint) {
-		ak = &state.AccessKey{Fingerprint: p.key.Fingerprint, Created: p.created, Targets: []state.Target{}, NoSSHConfig: !p.sshConfig}
+	if ak == nil || !bbapi.SameFingerprint(ak.Fingerprint, p.Key.Fingerprint) {
+		ak = &state.AccessKey{Fingerprint: p.Key.Fingerprint, Created: p.created, Targets: []state.Target{}, NoSSHConfig: !p.sshConfig}
 		keys[p.name] = ak
 		changed = true
 	}
@@ -147,8 +116,8 @@ func recordKey(st *state.State, p *keyPlan) bool {
 		ak.NoSSHConfig = false
 		changed = true
 	}
-	if ak.Path != p.path || ak.Label != p.label {
-		ak.Path, ak.Label = p.path, p.label
+	if ak.Path != p.Path || ak.Label != p.label {
+		ak.Path, ak.Label = p.Path, p.label
 		changed = true
 	}
 	return changed
@@ -159,10 +128,10 @@ func recordKey(st *state.State, p *keyPlan) bool {
 // rewrite once the state has the key. (config.json is not listed: cmdutil decides that.)
 func (o *Options) wouldChange(ctx context.Context, p *keyPlan, prev *state.AccessKey, pending int, s settings.Settings, paths settings.Paths, sd state.Dir) ([]string, error) {
 	var out []string
-	if p.generate {
-		out = append(out, p.path, p.path+keys.PublicSuffix)
+	if p.New {
+		out = append(out, p.Path, p.Path+keys.PublicSuffix)
 	}
-	if prev == nil || !bbapi.SameFingerprint(prev.Fingerprint, p.fingerprint()) || prev.Path != p.path || prev.Label != p.label || pending > 0 {
+	if prev == nil || !bbapi.SameFingerprint(prev.Fingerprint, p.Fingerprint()) || prev.Path != p.Path || prev.Label != p.label || pending > 0 {
 		out = append(out, filepath.Join(paths.ConfigDir, state.StateFile))
 	}
 	if !o.WriteSSHConfig {
@@ -173,7 +142,7 @@ func (o *Options) wouldChange(ctx context.Context, p *keyPlan, prev *state.Acces
 		return nil, err
 	}
 	keys, _ := p.keysIn(next)
-	keys[p.name] = &state.AccessKey{Path: p.path, Fingerprint: p.fingerprint(), Label: p.label, Created: p.created}
+	keys[p.name] = &state.AccessKey{Path: p.Path, Fingerprint: p.Fingerprint(), Label: p.label, Created: p.created}
 	res, err := identity.Sync(ctx, s, paths.SSHDir, next, true)
 	if err != nil {
 		return nil, err

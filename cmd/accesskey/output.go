@@ -176,11 +176,11 @@ func (o *Options) renderJSON(r *report) error {
 		r.ChangedFiles = []string{}
 	}
 	k := r.kp
-	r.Key.Name, r.Key.Path, r.Key.PublicPath, r.Key.Label = k.name, k.path, k.path+".pub", k.label
-	if k.key != nil {
-		r.Key.Fingerprint, r.Key.Encrypted = k.key.Fingerprint, k.key.Encrypted
-		r.Key.PublicPath = k.key.PublicPath()
-	} else if k.generate {
+	r.Key.Name, r.Key.Path, r.Key.PublicPath, r.Key.Label = k.name, k.Path, k.Path+".pub", k.label
+	if k.Key != nil {
+		r.Key.Fingerprint, r.Key.Encrypted = k.Key.Fingerprint, k.Key.Encrypted
+		r.Key.PublicPath = k.Key.PublicPath()
+	} else if k.New {
 		r.Key.Encrypted = !o.NoPassphrase // a dry run: the key the run would make
 	}
 	for _, res := range r.results {
@@ -205,9 +205,9 @@ func (o *Options) renderText(r *report) error {
 	k := r.kp
 	fmt.Fprintf(&b, "access key %s\n", k.name)
 	fmt.Fprintf(&b, "  bitbucket    %s\n", r.backend.Describe())
-	fmt.Fprintf(&b, "  private key  %s\n", k.path)
-	if k.key != nil {
-		fmt.Fprintf(&b, "  fingerprint  %s\n", k.key.Fingerprint)
+	fmt.Fprintf(&b, "  private key  %s\n", k.Path)
+	if k.Key != nil {
+		fmt.Fprintf(&b, "  fingerprint  %s\n", k.Key.Fingerprint)
 	} else {
 		b.WriteString("  fingerprint  (made when the run starts)\n")
 	}
@@ -252,7 +252,7 @@ func (o *Options) renderText(r *report) error {
 // the key may already be there (a look, then the POST).
 func (o *Options) newPlan(b backend.Backend, p *keyPlan, targets, done, pending, listCalls, made int) plan {
 	per := 1
-	if b.Kind() == backend.DataCenter && !p.generate {
+	if b.Kind() == backend.DataCenter && !p.New {
 		per = 2
 	}
 	pl := plan{Targets: targets, Done: done, Pending: pending, ListCalls: listCalls, Calls: made + per*pending}

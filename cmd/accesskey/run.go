@@ -93,10 +93,7 @@ func runAdd(ctx context.Context, o *Options) error {
 		return err
 	}
 	defer func() {
-		clear(p.passphrase)
-		if p.key != nil {
-			p.key.Wipe()
-		}
+		p.Wipe()
 	}()
 	if p.server = b.Server(); p.server != "" && (!o.DryRun || o.WriteSSHConfig) || o.Verify && !o.DryRun {
 		// Where git over SSH goes, asked for before anything is made (on Data Center a
@@ -135,7 +132,7 @@ func runAdd(ctx context.Context, o *Options) error {
 	}
 	targets = accesskey.WithPermission(targets, b.Kind(), o.Write)
 	listCalls := b.Stats().Requests - before
-	results, pending := accesskey.Split(targets, prev, p.fingerprint())
+	results, pending := accesskey.Split(targets, prev, p.Fingerprint())
 	pl := o.newPlan(b, p, len(targets), len(targets)-len(pending), len(pending), listCalls, b.Stats().Requests)
 	o.printPlan(pl, spec)
 
@@ -185,7 +182,7 @@ func runAdd(ctx context.Context, o *Options) error {
 		Record: func(st *state.State, k *keys.Key, stage provision.Stage, placed []provision.Placed) error {
 			switch stage {
 			case provision.StageKey:
-				p.key = k
+				p.Key = k
 				changed := recordKey(st, p)
 				stateChanged = stateChanged || changed
 				if !changed {
@@ -200,19 +197,14 @@ func runAdd(ctx context.Context, o *Options) error {
 		},
 		Config: func(ctx context.Context) error { return o.sshSetup(ctx, rep, settings, paths, sd) },
 	}
-	if p.generate {
-		host, _ := o.Hostname() // keys.Comment says "unknown" for a host without a name
-		pipe.Key.New = keys.GenerateOptions{Path: p.path, Comment: keys.Comment(name, host, o.Now()),
-			Passphrase: p.passphrase, NoPassphrase: o.NoPassphrase}
-	} else {
-		pipe.Key.Key = p.key
-	}
+	host, _ := o.Hostname() // keys.Comment says "unknown" for a host without a name
+	pipe.Key = p.Source(keys.Comment(name, host, o.Now()), o.NoPassphrase)
 	anyDone := false
 	pipe.OnStep = func(step provision.Step, out *provision.Outcome) error {
 		switch step {
 		case provision.StepKey:
 			if out.KeyCreated {
-				p.key, p.hasPrivate = out.Key, true
+				p.Key, p.HasPrivate = out.Key, true
 				rep.Key.Created = true
 				rep.ChangedFiles = append(rep.ChangedFiles, out.Key.Path, out.Key.PublicPath())
 				o.IOStreams.Step(iostreams.MarkOK, "made access key %s (%s)", out.Key.Path, out.Key.Fingerprint)
@@ -247,9 +239,9 @@ func runAdd(ctx context.Context, o *Options) error {
 	}
 	relay.set(prog.Wait)
 	_, err = pipe.Run(ctx)
-	clear(p.passphrase)
+	clear(p.Passphrase)
 	if err != nil {
-		if !rep.Key.Created && p.generate {
+		if !rep.Key.Created && p.New {
 			return cmdutil.KeyExistsHint(err)
 		}
 		return err

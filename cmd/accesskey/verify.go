@@ -112,9 +112,9 @@ func (o *Options) verify(ctx context.Context, rep *report, info *backend.SSH, pa
 	if o.WriteSSHConfig {
 		pr.ConfigFile, pr.Alias = sshconfig.FilesIn(paths.SSHDir).UserConfig, rep.ssh.Alias
 	} else {
-		pr.Endpoint, pr.HostKeyAlias, pr.KnownHosts, pr.KeyPath = info.Endpoint, info.Pins.Alias, hostkeys.Render(info.Pins), rep.kp.path
+		pr.Endpoint, pr.HostKeyAlias, pr.KnownHosts, pr.KeyPath = info.Endpoint, info.Pins.Alias, hostkeys.Render(info.Pins), rep.kp.Path
 	}
-	if k := rep.kp.key; !o.LoadAgent && k.Encrypted && k.HasPrivate() {
+	if k := rep.kp.Key; !o.LoadAgent && k.Encrypted && k.HasPrivate() {
 		pr.Private = k.Private
 	}
 	res, err := pr.Run(ctx)

@@ -22,75 +22,44 @@ import (
 func (r *run) prepareKey(ctx context.Context) error {
 	r.current = "key"
 	opts := r.opts
-	if r.fl.keyFile != "" {
-		r.keyPath = r.fl.keyFile
-	} else {
+	path := r.fl.keyFile
+	if path == "" {
 		p, err := keys.AccountKeyPath(r.paths.SSHDir, r.name)
 		if err != nil {
 			return errkind.UsageError(err)
 		}
-		r.keyPath = p
-	}
-	privExists, err := fsutil.Exists(r.keyPath)
-	if err != nil {
-		return err
-	}
-	pubExists, err := fsutil.Exists(r.keyPath + keys.PublicSuffix)
-	if err != nil {
-		return err
-	}
-	switch {
-	case r.fl.keyFile != "" && !privExists:
-		return errkind.UsageError(fmt.Errorf("--key %s: no such private key file", r.keyPath),
+		path = p
+	} else if !fsutil.MayExist(path) {
+		return errkind.UsageError(fmt.Errorf("--key %s: no such private key file", path),
 			"give the private key, not the .pub; its .pub is read from next to it")
-	case !privExists && pubExists:
-		return fmt.Errorf("%s exists without its private key %s", r.keyPath+keys.PublicSuffix, r.keyPath)
-	case privExists:
-		if r.pub, err = keys.LoadPublic(r.keyPath); err != nil {
-			return fmt.Errorf("reading the key %s: %w", r.keyPath, err)
-		}
-	default:
-		r.generate = true
 	}
-	r.res.Key.Path = r.keyPath
-	r.res.Key.PublicPath = r.keyPath + keys.PublicSuffix
-	r.res.Key.Generated = r.generate
-
-	src := opts.PassphraseSource(opts.PassphraseFile, opts.NoPassphrase)
+	var err error
+	if r.key, err = provision.FindKey(path, false); err != nil {
+		return err
+	}
+	r.res.Key.Path = path
+	r.res.Key.PublicPath = path + keys.PublicSuffix
+	r.res.Key.Generated = r.key.New
 
 	r.ag, r.agentErr = opts.Agent()
-	if r.agentErr == nil && r.pub != nil {
-		if r.agentHas, err = r.ag.Has(r.pub.Fingerprint); err != nil {
+	if r.agentErr == nil && !r.key.New {
+		if r.agentHas, err = r.ag.Has(r.key.Key.Fingerprint); err != nil {
 			r.agentErr = err
 		}
 	}
-	if opts.DryRun {
-		if r.generate {
-			return src.CheckNew() // the run would stop here: so does its dry run
-		}
+	src := opts.PassphraseSource(opts.PassphraseFile, opts.NoPassphrase)
+	switch {
+	case opts.DryRun && r.key.New:
+		return src.CheckNew() // the run would stop here: so does its dry run
+	case opts.DryRun:
 		return nil
-	}
-	if r.generate {
-		pass, err := src.NewPassphrase()
-		if err != nil {
-			return err
-		}
-		r.newPass = pass
-		return nil
-	}
-	if r.agentErr == nil && r.agentHas {
+	case r.agentErr == nil && r.agentHas:
 		return nil // the agent signs the proof; no passphrase needed
-	}
-	if r.unattendedWithoutPassphrase() {
+	case !r.key.New && r.unattendedWithoutPassphrase():
 		r.locked = true
 		return nil
 	}
-	k, err := src.Unlock(r.keyPath)
-	if err != nil {
-		return err
-	}
-	r.priv = k
-	return nil
+	return r.key.Unlock(src, true)
 }
 
 // unattendedWithoutPassphrase reports a re-run without a terminal, an agent holding the
@@ -105,10 +74,10 @@ func (r *run) unattendedWithoutPassphrase() bool {
 		return false
 	}
 	old := r.st.Accounts[r.name]
-	if old == nil || old.Fingerprint != r.pub.Fingerprint || old.KeyPath != r.keyPath {
+	if old == nil || old.Fingerprint != r.key.Key.Fingerprint || old.KeyPath != r.key.Path {
 		return false
 	}
-	enc, err := keys.IsEncrypted(r.keyPath)
+	enc, err := keys.IsEncrypted(r.key.Path)
 	return err == nil && enc
 }
 
@@ -166,11 +135,4 @@ func durationText(d time.Duration) string {
 		s = t + "h"
 	}
 	return s
-}
-
-func (r *run) fingerprint() string {
-	if r.pub == nil {
-		return ""
-	}
-	return r.pub.Fingerprint
 }

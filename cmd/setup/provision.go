@@ -54,19 +54,13 @@ func (r *run) provision(ctx context.Context) error {
 	if t := r.expiresOn(); t != nil {
 		p.Expires = *t
 	}
-	switch {
-	case r.generate:
+	host, _ := opts.Hostname() // keys.Comment says "unknown" for a host without a name
+	p.Key = r.key.Source(keys.Comment(r.name, host, r.now), opts.NoPassphrase)
+	if r.key.New {
 		if opts.NoPassphrase {
 			opts.IOStreams.Warnf("%s", secret.NoPassphraseWarning)
 		}
-		host, _ := opts.Hostname() // keys.Comment says "unknown" for a host without a name
-		p.Key.New = keys.GenerateOptions{Path: r.keyPath, Comment: keys.Comment(r.name, host, r.now),
-			Passphrase: r.newPass, NoPassphrase: opts.NoPassphrase}
 		p.Key.Prepared = r.takeEarly // the KDF ran during the credential check
-	case r.priv != nil:
-		p.Key.Key = r.priv
-	default:
-		p.Key.Key = r.pub
 	}
 	if r.agentErr == nil && !r.agentHas && !r.locked {
 		p.Agent, p.AgentLifetime, p.AgentOptional = r.ag, r.fl.lifetime, true
@@ -87,7 +81,7 @@ func (r *run) provision(ctx context.Context) error {
 		return nil
 	}
 	out, err := p.Run(ctx)
-	clear(r.newPass)
+	clear(r.key.Passphrase)
 	r.takenBack = len(out.TakenBack) > 0 || out.TakeBackErr != nil
 	r.takeBackErr = out.TakeBackErr
 	if err == nil {
@@ -97,7 +91,7 @@ func (r *run) provision(ctx context.Context) error {
 		return cmdutil.KeyExistsHint(err)
 	}
 	if r.current == "upload" && bbapi.IsDuplicateKey(err) {
-		return errkind.WithHint(fmt.Errorf("the key %s is already registered on another Bitbucket account: %w", r.pub.Fingerprint, err),
+		return errkind.WithHint(fmt.Errorf("the key %s is already registered on another Bitbucket account: %w", r.key.Key.Fingerprint, err),
 			"a public key can belong to one Bitbucket account only (one key, one account): give each account its own key",
 			"remove it from the other account first, or drop --key so that setup makes a fresh key for this one",
 			"a key deleted from an account recently may be blocked for up to 30 days")
@@ -109,24 +103,24 @@ func (r *run) provision(ctx context.Context) error {
 // would make.
 func (r *run) keyDone(out *provision.Outcome) {
 	switch {
-	case !r.generate:
-		r.res.Key.Fingerprint, r.res.Key.Encrypted = r.pub.Fingerprint, r.pub.Encrypted
-		r.step("key", statusSkipped, "using %s (%s)", r.keyPath, r.pub.Fingerprint)
+	case !r.key.New:
+		r.res.Key.Fingerprint, r.res.Key.Encrypted = r.key.Key.Fingerprint, r.key.Key.Encrypted
+		r.step("key", statusSkipped, "using %s (%s)", r.key.Path, r.key.Key.Fingerprint)
 		return
 	case out == nil:
-		r.step("key", statusPlanned, "would generate an ed25519 key in %s", r.keyPath)
+		r.step("key", statusPlanned, "would generate an ed25519 key in %s", r.key.Path)
 	default:
 		k := out.Key
-		r.priv, r.pub = k, k
+		r.key.Key = k
 		r.res.Key.Fingerprint = k.Fingerprint
 		protect := "passphrase-protected"
 		if r.opts.NoPassphrase {
 			protect = "no passphrase"
 		}
-		r.step("key", statusDone, "generated %s (%s, %s)", r.keyPath, k.Fingerprint, protect)
+		r.step("key", statusDone, "generated %s (%s, %s)", r.key.Path, k.Fingerprint, protect)
 	}
 	r.res.Key.Encrypted = !r.opts.NoPassphrase
-	r.changed(r.keyPath, r.keyPath+keys.PublicSuffix)
+	r.changed(r.key.Path, r.key.Path+keys.PublicSuffix)
 }
 
 // uploaded reports the upload to the account.

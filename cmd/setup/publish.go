@@ -29,8 +29,8 @@ import (
 // in the account's keys.
 func (r *run) upload(ctx context.Context) error {
 	r.current = "upload"
-	if !r.generate {
-		k, err := r.b.FindAccountKey(ctx, r.acct, r.pub.Fingerprint)
+	if !r.key.New {
+		k, err := r.b.FindAccountKey(ctx, r.acct, r.key.Key.Fingerprint)
 		if err != nil {
 			return fmt.Errorf("looking for the key on Bitbucket: %w", err)
 		}
@@ -143,7 +143,7 @@ func (r *run) prove(ctx context.Context) error {
 	if r.opts.Globals.Debug {
 		h.Trace = r.opts.IOStreams.ErrOut
 	}
-	if err := h.Prove(ctx, r.pub, nil); err != nil {
+	if err := h.Prove(ctx, r.key.Key, nil); err != nil {
 		return err // a key this run uploaded is taken back by the pipeline
 	}
 	r.res.Proof = h.Result
@@ -158,19 +158,19 @@ func (r *run) prove(ctx context.Context) error {
 // signer is the key to prove with: the private half in memory, else the agent's entry
 // for the key.
 func (r *run) signer() (ssh.Signer, error) {
-	if r.priv != nil && r.priv.Signer != nil {
-		return r.priv.Signer, nil
+	if r.key.Key.Signer != nil {
+		return r.key.Key.Signer, nil
 	}
 	all, err := r.ag.Signers()
 	if err != nil {
 		return nil, fmt.Errorf("reading the agent's keys: %w", err)
 	}
 	for _, s := range all {
-		if ssh.FingerprintSHA256(s.PublicKey()) == r.pub.Fingerprint {
+		if ssh.FingerprintSHA256(s.PublicKey()) == r.key.Key.Fingerprint {
 			return s, nil
 		}
 	}
-	return nil, fmt.Errorf("the agent no longer holds the key %s", r.pub.Fingerprint)
+	return nil, fmt.Errorf("the agent no longer holds the key %s", r.key.Key.Fingerprint)
 }
 
 // writeConfig records the proven key in the state and derives the ssh config from it:
@@ -195,7 +195,7 @@ func (r *run) beforeState(ctx context.Context) {
 	testhook.Pause(ctx, r.opts.LookupEnv, "setup:writing")
 	r.current = "ssh config"
 	old := r.st.AccountsOf(r.server)[r.name]
-	if fp := r.fingerprint(); old != nil && old.Fingerprint != fp && !r.opts.DryRun {
+	if fp := r.key.Fingerprint(); old != nil && old.Fingerprint != fp && !r.opts.DryRun {
 		r.step("ssh config", statusWarning, "this account's earlier key %s stays on Bitbucket and on disk (%s); 'bbkey remove %s' deletes it", old.Fingerprint, old.KeyPath, old.Fingerprint)
 	}
 }
@@ -229,11 +229,11 @@ func (r *run) syncConfig(ctx context.Context) error {
 	r.res.Host = alias
 	switch {
 	case len(res.ChangedFiles) == 0:
-		r.step("ssh config", statusSkipped, "Host %s uses %s", alias, r.keyPath)
+		r.step("ssh config", statusSkipped, "Host %s uses %s", alias, r.key.Path)
 	case r.opts.DryRun:
-		r.step("ssh config", statusPlanned, "would make Host %s use %s (%d files)", alias, r.keyPath, len(res.ChangedFiles))
+		r.step("ssh config", statusPlanned, "would make Host %s use %s (%d files)", alias, r.key.Path, len(res.ChangedFiles))
 	default:
-		r.step("ssh config", statusDone, "Host %s uses %s", alias, r.keyPath)
+		r.step("ssh config", statusDone, "Host %s uses %s", alias, r.key.Path)
 	}
 	return nil
 }
@@ -248,8 +248,8 @@ func (r *run) recordAccount(st *state.State) bool {
 		Nickname:    r.acct.Nickname,
 		Email:       r.res.Account.Email,
 		KeyName:     r.name,
-		KeyPath:     r.keyPath,
-		Fingerprint: r.fingerprint(),
+		KeyPath:     r.key.Path,
+		Fingerprint: r.key.Fingerprint(),
 		Created:     r.now.UTC().Truncate(time.Second),
 		// --agent-lifetime is recorded so rotate loads the successor for as long.
 		AgentLifetimeSeconds: int64(r.fl.lifetime / time.Second),

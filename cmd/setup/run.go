@@ -12,11 +12,11 @@ import (
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testhook"
-	"github.com/bbkey/bbkey/keys"
 )
 
 // run is one setup in progress: what each step found, for the next steps and the result.
@@ -37,13 +37,9 @@ type run struct {
 	server  string          // the Data Center server's URL; "" for Cloud
 	pending *bbapi.APIToken // typed at the prompt, stored once every question is answered
 
-	name     string
-	keyPath  string
-	generate bool
-	pub      *keys.Key     // the public half, once known
-	priv     *keys.Key     // the private half in memory, when it was needed
-	newPass  []byte        // the passphrase of the key to generate
-	early    chan earlyKey // the new key's KDF, started before the credential check
+	name  string
+	key   *provision.Local // the key, once chosen (its private half when it was needed)
+	early chan earlyKey    // the new key's KDF, started before the credential check
 	// locked is set when the key stays encrypted: a proven key re-run unattended with no
 	// passphrase, so it is neither loaded nor proven again.
 	locked bool
@@ -68,13 +64,10 @@ type run struct {
 func runSetup(ctx context.Context, opts *Options) (err error) {
 	r := &run{opts: opts, now: opts.Now(), res: newResult(opts.DryRun)}
 	defer func() {
-		if r.priv != nil {
-			r.priv.Wipe()
-		}
+		r.key.Wipe()
 		if r.pending != nil {
 			r.pending.Token = ""
 		}
-		clear(r.newPass)
 		r.takeEarly(nil).Wipe()
 		if err != nil {
 			if r.current != "" {
