@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/bbkey/bbkey/internal/apierr"
@@ -131,26 +129,17 @@ func (r *report) counts() map[string]int {
 // remote is the URL a clone on this machine uses for the first repository target:
 // git@alias:WS/slug.git on Cloud, ssh://git@alias:port/proj/slug.git on Data Center.
 func (r *report) remote() string {
-	ref := ""
+	t := state.Target{Workspace: "WORKSPACE", Slug: "REPO"}
+	if r.ssh.Port > 0 {
+		t = state.Target{Workspace: "proj", Slug: "repo"}
+	}
 	for _, res := range r.results {
 		if res.Target.Kind == state.TargetRepo {
-			ref = res.Target.Ref()
-			if r.ssh.Port > 0 {
-				ref = strings.ToLower(res.Target.Workspace) + "/" + res.Target.Slug
-			}
+			t = res.Target
 			break
 		}
 	}
-	if r.ssh.Port > 0 {
-		if ref == "" {
-			ref = "proj/repo"
-		}
-		return "ssh://git@" + net.JoinHostPort(r.ssh.Alias, strconv.Itoa(r.ssh.Port)) + "/" + ref + ".git"
-	}
-	if ref == "" {
-		ref = "WORKSPACE/REPO"
-	}
-	return "git@" + r.ssh.Alias + ":" + ref + ".git"
+	return provision.Remote(t, r.ssh.Port > 0, r.ssh.Alias, r.ssh.Port)
 }
 
 func jsonTargetOf(res accesskey.Result) jsonTarget {

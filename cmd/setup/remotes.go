@@ -84,11 +84,7 @@ func (r *run) switchRemotes(ctx context.Context) error {
 		for _, c := range r.res.RemotesChanged {
 			r.changed(c.ConfigFile)
 		}
-		values := "remote values"
-		if plan.NumChanges() == 1 {
-			values = "remote value"
-		}
-		r.step("remotes", statusPlanned, "would switch %d %s in %s; %s", plan.NumChanges(), values, repo, everyClone)
+		r.step("remotes", statusPlanned, "would switch %s in %s; %s", text.Count(plan.NumChanges(), "remote value", "remote values"), repo, everyClone)
 		return nil
 	}
 	if err := remote.Apply(ctx, r.opts.Git, plan); err != nil {

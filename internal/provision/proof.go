@@ -89,7 +89,7 @@ func (p Proof) Run(ctx context.Context) (ProofResult, error) {
 	var env []string
 	if p.ConfigFile != "" {
 		sshArgs = append(sshArgs, "-F", p.ConfigFile)
-		res.Remote = p.remote(p.Alias, 0)
+		res.Remote = Remote(p.Target, p.DataCenter, p.Alias, 0)
 	} else {
 		host, port, err := settings.SplitEndpoint(p.Endpoint)
 		if err != nil {
@@ -106,7 +106,7 @@ func (p Proof) Run(ctx context.Context) (ProofResult, error) {
 		sshArgs = append(sshArgs, "-F", "none", "-i", key, "-o", "IdentitiesOnly=yes",
 			"-o", "UserKnownHostsFile="+kh, "-o", "GlobalKnownHostsFile="+kh,
 			"-o", "StrictHostKeyChecking=yes", "-o", "HostKeyAlias="+p.HostKeyAlias)
-		res.Remote = p.remote(host, port)
+		res.Remote = Remote(p.Target, p.DataCenter, host, port)
 	}
 	switch {
 	case p.Private != nil:
@@ -174,18 +174,20 @@ func (p Proof) Run(ctx context.Context) (ProofResult, error) {
 	return res, errkind.VerifyError(fmt.Errorf("a push to %s failed, but not as read-only: %w", p.Target.Ref(), err))
 }
 
-// remote is the URL of the target on host (an ssh config alias when port is 0).
-func (p Proof) remote(host string, port int) string {
+// Remote is the URL of repository t on host (an ssh config alias when port is 0):
+// Cloud's git@host:WS/slug.git, Data Center's ssh://git@host:port/proj/slug.git (the
+// project key in lower case).
+func Remote(t state.Target, dataCenter bool, host string, port int) string {
 	if port > 0 {
 		host = net.JoinHostPort(host, strconv.Itoa(port))
 	}
-	if p.DataCenter {
-		return "ssh://git@" + host + "/" + strings.ToLower(p.Target.Workspace) + "/" + p.Target.Slug + ".git"
+	if dataCenter {
+		return "ssh://git@" + host + "/" + strings.ToLower(t.Workspace) + "/" + t.Slug + ".git"
 	}
 	if port == 0 {
-		return "git@" + host + ":" + p.Target.Ref() + ".git"
+		return "git@" + host + ":" + t.Ref() + ".git"
 	}
-	return "ssh://git@" + host + "/" + p.Target.Ref() + ".git"
+	return "ssh://git@" + host + "/" + t.Ref() + ".git"
 }
 
 // refusalMarkers are what a refusal to push for want of write permission says: Cloud's
