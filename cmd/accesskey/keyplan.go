@@ -166,7 +166,7 @@ func recordTargets(st *state.State, p *keyPlan, b backend.Backend, write bool, b
 // resultOf is how the pipeline's upload to one place ended, as a target's result.
 func resultOf(b backend.Backend, write bool, pl provision.Placed) accesskey.Result {
 	r := accesskey.Result{
-		Target: accesskey.WithPermission([]state.Target{accesskey.TargetOf(pl.Place.Place)}, b.Kind(), write)[0],
+		Target: accesskey.WithPermission([]state.Target{provision.TargetOf(pl.Place.Place)}, b.Kind(), write)[0],
 		Status: pl.Status, Err: pl.Err, Added: pl.At,
 	}
 	if pl.Key != nil {

@@ -163,7 +163,7 @@ func runAdd(ctx context.Context, o *Options) error {
 	defer prog.Close()
 	places := make([]provision.Place, len(pending))
 	for i, t := range pending {
-		places[i] = provision.Place{Place: accesskey.PlaceOf(t)}
+		places[i] = provision.Place{Place: provision.PlaceOf(t)}
 	}
 	pipe := &provision.Pipeline{
 		B:      b,

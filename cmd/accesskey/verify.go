@@ -156,7 +156,7 @@ func verifyTarget(ctx context.Context, b backend.Backend, results []accesskey.Re
 	var places []backend.Place
 	for _, r := range results {
 		if r.Status.Done() {
-			places = append(places, accesskey.PlaceOf(r.Target))
+			places = append(places, provision.PlaceOf(r.Target))
 		}
 	}
 	t, err := provision.ProofTarget(ctx, b, places)

@@ -13,6 +13,7 @@ import (
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/inventory"
+	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 )
@@ -64,7 +65,7 @@ func remote(ctx context.Context, opts *Options, b backend.Backend, rc settings.R
 		return r, nil, errkind.UsageError(err)
 	}
 	for _, t := range targets {
-		r.Places = append(r.Places, accesskey.PlaceOf(t))
+		r.Places = append(r.Places, provision.PlaceOf(t))
 	}
 	if opts.Workspace != "" {
 		n := 0

@@ -18,6 +18,7 @@ import (
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/inventory"
 	"github.com/bbkey/bbkey/internal/keylabel"
+	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
@@ -141,7 +142,7 @@ func recorded(st *state.State, server string, match func(*state.AccessKey) bool,
 func findAccess(ctx context.Context, b backend.Backend, targets []state.Target, sel selector) ([]victim, error) {
 	var out []victim
 	for _, t := range accesskey.Dedupe(targets) {
-		ks, err := b.AccessKeys(ctx, accesskey.PlaceOf(t))
+		ks, err := b.AccessKeys(ctx, provision.PlaceOf(t))
 		if err != nil {
 			return nil, fmt.Errorf("listing the access keys of %s %s: %w", t.Kind, t.Ref(), err)
 		}
@@ -201,7 +202,7 @@ func deleteVictim(ctx context.Context, b backend.Backend, acct *backend.Account,
 	if v.account {
 		err = b.DeleteAccountKey(ctx, acct, v.key)
 	} else {
-		err = b.DeleteAccessKey(ctx, accesskey.PlaceOf(v.target), v.key)
+		err = b.DeleteAccessKey(ctx, provision.PlaceOf(v.target), v.key)
 	}
 	if bbapi.IsNotFound(err) {
 		return nil // already gone: the goal is reached

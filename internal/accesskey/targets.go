@@ -49,14 +49,14 @@ func (s Spec) Named(p Parser) ([]state.Target, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, TargetOf(pl))
+		out = append(out, provision.TargetOf(pl))
 	}
 	for _, ref := range s.Projects {
 		pl, err := p.ParsePlace(backend.Project, ref)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, TargetOf(pl))
+		out = append(out, provision.TargetOf(pl))
 	}
 	return Dedupe(out), nil
 }
@@ -68,16 +68,6 @@ func (s Spec) Listing() bool {
 		return s.All
 	}
 	return s.Workspace != "" && (s.All || s.Query != "")
-}
-
-// TargetOf is the state's record of a place.
-func TargetOf(p backend.Place) state.Target {
-	return state.Target{Kind: state.TargetKind(p.Kind), Workspace: p.Owner, Slug: p.Slug}
-}
-
-// PlaceOf is the place a target names.
-func PlaceOf(t state.Target) backend.Place {
-	return backend.Place{Kind: backend.PlaceKind(t.Kind), Owner: t.Workspace, Slug: t.Slug}
 }
 
 // Lister lists repositories; backend.Backend is one.
@@ -109,7 +99,7 @@ func Expand(ctx context.Context, s Spec, b interface {
 		if err != nil {
 			return nil, fmt.Errorf("listing %s: %w", what, err)
 		}
-		out = append(out, TargetOf(p))
+		out = append(out, provision.TargetOf(p))
 	}
 	return Dedupe(out), nil
 }

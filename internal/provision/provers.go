@@ -70,7 +70,7 @@ var ErrNoRepository = errors.New("no repository has the key")
 func ProofTarget(ctx context.Context, b backend.Backend, places []backend.Place) (state.Target, error) {
 	for _, p := range places {
 		if p.Kind == backend.Repo {
-			return targetOf(p), nil
+			return TargetOf(p), nil
 		}
 	}
 	for _, p := range places {
@@ -78,12 +78,18 @@ func ProofTarget(ctx context.Context, b backend.Backend, places []backend.Place)
 			if err != nil {
 				return state.Target{}, errkind.VerifyError(fmt.Errorf("finding a repository of project %s: %w", p, err))
 			}
-			return targetOf(repo), nil
+			return TargetOf(repo), nil
 		}
 	}
 	return state.Target{}, errkind.VerifyError(ErrNoRepository)
 }
 
-func targetOf(p backend.Place) state.Target {
+// TargetOf is the state's record of a place.
+func TargetOf(p backend.Place) state.Target {
 	return state.Target{Kind: state.TargetKind(p.Kind), Workspace: p.Owner, Slug: p.Slug}
+}
+
+// PlaceOf is the place a target names.
+func PlaceOf(t state.Target) backend.Place {
+	return backend.Place{Kind: backend.PlaceKind(t.Kind), Owner: t.Workspace, Slug: t.Slug}
 }
