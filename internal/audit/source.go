@@ -8,6 +8,7 @@ import (
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/backend"
+	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 )
@@ -103,7 +104,7 @@ func DataCenter(c *dc.Client, only []string) Source {
 
 // Keys lists the access keys of one repository or project, every page.
 func (s Source) Keys(ctx context.Context, t state.Target) ([]Placement, error) {
-	ks, err := s.Backend.AccessKeys(ctx, backend.Place{Kind: backend.PlaceKind(t.Kind), Owner: t.Workspace, Slug: t.Slug})
+	ks, err := s.Backend.AccessKeys(ctx, provision.PlaceOf(t))
 	out := []Placement{}
 	for _, k := range ks {
 		id, _ := strconv.ParseInt(k.ID, 10, 64)
@@ -116,7 +117,7 @@ func (s Source) Keys(ctx context.Context, t state.Target) ([]Placement, error) {
 // Delete removes one access key from its repository or project, by its id; a key
 // already gone counts as deleted.
 func (s Source) Delete(ctx context.Context, p Placement) error {
-	err := s.Backend.DeleteAccessKey(ctx, backend.Place{Kind: backend.PlaceKind(p.Target.Kind), Owner: p.Target.Workspace, Slug: p.Target.Slug}, backend.Key{ID: p.ID.String()})
+	err := s.Backend.DeleteAccessKey(ctx, provision.PlaceOf(p.Target), backend.Key{ID: p.ID.String()})
 	if bbapi.IsNotFound(err) {
 		return nil
 	}

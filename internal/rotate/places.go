@@ -21,7 +21,7 @@ func placeKey(p provision.Place) string {
 	if p.Account != nil {
 		return state.AccountTarget
 	}
-	return state.Target{Kind: state.TargetKind(p.Kind), Workspace: p.Owner, Slug: p.Slug}.Key()
+	return provision.TargetOf(p.Place).Key()
 }
 
 // places lists where the subject's key is: the account, or every target in the state
@@ -44,8 +44,7 @@ func (s *subject) places(j *state.Journal) []provision.Place {
 	for _, t := range targets {
 		if !seen[t.Key()] {
 			seen[t.Key()] = true
-			p := backend.Place{Kind: backend.PlaceKind(t.Kind), Owner: t.Workspace, Slug: t.Slug}
-			out = append(out, provision.Place{Place: p, Write: s.write[t.Key()]})
+			out = append(out, provision.Place{Place: provision.PlaceOf(t), Write: s.write[t.Key()]})
 		}
 	}
 	return out
