@@ -438,3 +438,39 @@ func TestAgentCheckReadsTheWindowsService(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyPassphraseNamesOnlyThePlainKey: with one key protected and one not, the warning
+// names the plain key alone; the protected one is not listed under it, where it would read
+// as a second key without a passphrase. With every key protected the line says so.
+func TestKeyPassphraseNamesOnlyThePlainKey(t *testing.T) {
+	e := newEnv(t)
+	st := &state.State{Version: state.Version, AccessKeys: map[string]*state.AccessKey{}}
+	for _, name := range []string{"enc", "plain"} {
+		path := filepath.Join(e.Paths.SSHDir, "bbkey_access_"+name+"_ed25519")
+		opts := keys.GenerateOptions{Path: path, NoPassphrase: name == "plain"}
+		if name == "enc" {
+			opts.Passphrase = []byte("correct horse battery")
+		}
+		k, err := keys.Generate(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.Wipe()
+		st.AccessKeys[name] = &state.AccessKey{Path: path, Fingerprint: k.Fingerprint}
+	}
+	sd := state.Dir{Path: e.Paths.ConfigDir}
+	if err := sd.Save(st); err != nil {
+		t.Fatal(err)
+	}
+	r := runOnly(t, e, "key-passphrase")["key-passphrase"]
+	if r.Status != Warn || !strings.Contains(r.Summary, "access key plain") || strings.Contains(r.Summary, "access key enc") || len(r.Details) != 0 {
+		t.Errorf("one plain key: %+v", r)
+	}
+	delete(st.AccessKeys, "plain")
+	if err := sd.Save(st); err != nil {
+		t.Fatal(err)
+	}
+	if r := runOnly(t, e, "key-passphrase")["key-passphrase"]; r.Status != OK || r.Summary != "the key is passphrase-protected" || len(r.Details) != 0 {
+		t.Errorf("every key protected: %+v", r)
+	}
+}

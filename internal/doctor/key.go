@@ -214,22 +214,28 @@ func checkKeyPassphrase(_ context.Context, e *Env, _ Deps) Result {
 	if err != nil || len(mks) == 0 {
 		return Result{Status: Skipped, Summary: "skipped: no bbkey key to check"}
 	}
+	// Only the plain keys are findings: a protected one listed under the warning would
+	// read as a second key without a passphrase.
 	var fs []finding
+	read := 0
 	for _, k := range mks {
 		enc, err := isEncrypted(k.Path)
-		switch {
-		case err != nil:
-		case enc:
-			fs = append(fs, finding{OK, k.what(), "", ""})
-		default:
+		if err != nil {
+			continue
+		}
+		read++
+		if !enc {
 			fs = append(fs, finding{Warn, fmt.Sprintf("%s: %s has no passphrase", k.what(), k.Path),
 				"anyone who gets a copy of the file (a backup, a stolen disk) can use the key", "add a passphrase: ssh-keygen -p -f " + k.Path})
 		}
 	}
-	if len(fs) == 0 {
+	switch {
+	case read == 0:
 		return Result{Status: Skipped, Summary: "skipped: no key file to read"}
+	case len(fs) == 0:
+		return Result{Status: OK, Summary: text.Plural(read, "the key is", "every key is") + " passphrase-protected"}
 	}
-	return fold(fs, text.Plural(len(fs), "the key is", "every key is")+" passphrase-protected")
+	return fold(fs, "")
 }
 
 func checkKeyAge(_ context.Context, e *Env, _ Deps) Result {
