@@ -136,10 +136,7 @@ func checkEnv(opts *Options) (*engine.Env, error) {
 		return nil, err
 	}
 	e.Passphrase = secret.Source{File: opts.PassphraseFile, LookupEnv: opts.LookupEnv, NoInput: true}
-	e.FixPassphrase = secret.Source{File: opts.PassphraseFile, LookupEnv: opts.LookupEnv, NoInput: opts.NoInput}
-	if !opts.NoInput && opts.Prompter != nil {
-		e.FixPassphrase.Prompter = opts.Prompter()
-	}
+	e.FixPassphrase = secret.Input(opts.PassphraseFile, opts.LookupEnv, opts.NoInput, opts.Prompter)
 	return e, nil
 }
 

@@ -196,16 +196,6 @@ type passphrases struct {
 	warned bool
 }
 
-// passSource reads a new passphrase from --passphrase-file, BBKEY_PASSPHRASE or the
-// terminal.
-func passSource(opts *Options) secret.Source {
-	src := secret.Source{File: opts.PassphraseFile, LookupEnv: opts.LookupEnv, NoInput: opts.NoInput}
-	if !opts.NoInput && opts.Prompter != nil {
-		src.Prompter = opts.Prompter()
-	}
-	return src
-}
-
 func (p *passphrases) get(ctx context.Context, name string) ([]byte, error) {
 	if p.opts.NoPassphrase {
 		if !p.warned {
@@ -216,7 +206,7 @@ func (p *passphrases) get(ctx context.Context, name string) ([]byte, error) {
 	}
 	_, inEnv := p.opts.LookupEnv(secret.PassphraseEnv)
 	if p.opts.PassphraseFile != "" || inEnv {
-		return passSource(p.opts).NewPassphrase()
+		return secret.Input(p.opts.PassphraseFile, p.opts.LookupEnv, p.opts.NoInput, p.opts.Prompter).NewPassphrase()
 	}
 	if pass := p.keychain(ctx, name); pass != nil {
 		return pass, nil
@@ -224,7 +214,7 @@ func (p *passphrases) get(ctx context.Context, name string) ([]byte, error) {
 	if p.typed != nil {
 		return bytes.Clone(p.typed), nil
 	}
-	pass, err := passSource(p.opts).NewPassphrase()
+	pass, err := secret.Input(p.opts.PassphraseFile, p.opts.LookupEnv, p.opts.NoInput, p.opts.Prompter).NewPassphrase()
 	if err != nil {
 		return nil, errkind.WithHint(err, "for runs without a terminal, `bbkey rotate --schedule …` can keep the passphrase in the keychain")
 	}

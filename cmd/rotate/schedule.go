@@ -228,7 +228,7 @@ func schedulePassphrase(ctx context.Context, opts *Options, names []string) (str
 				pending[name] = nil
 				continue
 			}
-			if shared, err = passSource(opts).NewPassphrase(); err != nil {
+			if shared, err = secret.Input(opts.PassphraseFile, opts.LookupEnv, opts.NoInput, opts.Prompter).NewPassphrase(); err != nil {
 				return "", nil, nil, err
 			}
 		}

@@ -76,9 +76,7 @@ func (f *Factory) NoInput() bool {
 // PassphraseSource is where a command's key passphrases come from: file
 // (--passphrase-file), BBKEY_PASSPHRASE, then the terminal unless NoInput.
 func (f *Factory) PassphraseSource(file string, noPassphrase bool) secret.Source {
-	src := secret.Source{File: file, LookupEnv: f.LookupEnv, NoInput: f.NoInput(), NoPassphrase: noPassphrase}
-	if !src.NoInput {
-		src.Prompter = f.Prompter()
-	}
+	src := secret.Input(file, f.LookupEnv, f.NoInput(), f.Prompter)
+	src.NoPassphrase = noPassphrase
 	return src
 }

@@ -38,6 +38,16 @@ type Source struct {
 	KeyGiven     bool
 }
 
+// Input is where a command's key passphrases come from: file (--passphrase-file),
+// BBKEY_PASSPHRASE, then the prompter unless noInput.
+func Input(file string, lookupEnv func(string) (string, bool), noInput bool, prompter func() prompt.Prompter) Source {
+	src := Source{File: file, LookupEnv: lookupEnv, NoInput: noInput}
+	if !noInput && prompter != nil {
+		src.Prompter = prompter()
+	}
+	return src
+}
+
 // origin is where a passphrase came from; only a typed one is worth asking for again.
 type origin int
 

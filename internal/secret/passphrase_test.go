@@ -268,3 +268,20 @@ func TestPassphraseFileRule(t *testing.T) {
 		}
 	}
 }
+
+// TestInput: the prompter is built only when input is allowed, and a missing one means
+// no terminal.
+func TestInput(t *testing.T) {
+	built := 0
+	p := &prompttest.Fake{}
+	prompter := func() prompt.Prompter { built++; return p }
+	if s := Input("f", env(), true, prompter); built != 0 || s.Prompter != nil || !s.NoInput || s.File != "f" || s.LookupEnv == nil {
+		t.Errorf("--no-input: %+v, prompter built %d times", s, built)
+	}
+	if s := Input("", env(), false, prompter); built != 1 || s.Prompter != p || s.NoInput {
+		t.Errorf("with input: %+v, prompter built %d times", s, built)
+	}
+	if s := Input("", env(), false, nil); s.Prompter != nil || s.canPrompt("x") == nil {
+		t.Errorf("no prompter: %+v can prompt", s)
+	}
+}
