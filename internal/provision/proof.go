@@ -124,7 +124,7 @@ func (p Proof) Run(ctx context.Context) (ProofResult, error) {
 	if run == nil {
 		run = func(env []string) gitrun.Runner { return gitrun.Exec{Env: env} }
 	}
-	git := run(append(env, "GIT_SSH_COMMAND="+shellJoin(sshArgs), "GIT_SSH_VARIANT=ssh"))
+	git := run(append(env, "GIT_SSH_COMMAND="+text.JoinQuoted(sshArgs, text.ShellQuote), "GIT_SSH_VARIANT=ssh"))
 
 	if _, err := git.Run(ctx, work, "ls-remote", res.Remote); err != nil {
 		hint := p.ReadHint
@@ -209,13 +209,4 @@ func refusal(stderr string) string {
 		}
 	}
 	return ""
-}
-
-// shellJoin quotes args for the shell git runs GIT_SSH_COMMAND with.
-func shellJoin(args []string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		q[i] = text.ShellQuote(a)
-	}
-	return strings.Join(q, " ")
 }

@@ -2,9 +2,7 @@ package provision
 
 import (
 	"context"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -115,18 +113,6 @@ func TestProofWrongHostKey(t *testing.T) {
 	_, err := p.Run(context.Background())
 	if apierr.ExitCode(err) != errkind.ExitVerify || !strings.Contains(err.Error(), "Host key verification failed") {
 		t.Fatalf("err = %v, want a host key failure (exit 5)", err)
-	}
-}
-
-func TestShellJoin(t *testing.T) {
-	testutil.RequireBinary(t, "sh")
-	args := []string{"plain", "with space", "it's", `back\slash`, "$HOME", "", "-o", "UserKnownHostsFile=/tmp/a b/known_hosts"}
-	out, err := exec.Command("sh", "-c", `for a in `+shellJoin(args)+`; do printf '%s\n' "$a"; done`).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n"); !slices.Equal(got, args) {
-		t.Errorf("sh read %q, want %q", got, args)
 	}
 }
 

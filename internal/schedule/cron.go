@@ -20,9 +20,7 @@ func CronLine(j Job) (string, error) {
 		k, v, _ := strings.Cut(kv, "=")
 		cmd = append(cmd, k+"="+text.ShellQuote(v))
 	}
-	for _, a := range append([]string{j.Executable}, j.Args...) {
-		cmd = append(cmd, text.ShellQuote(a))
-	}
+	cmd = append(cmd, text.JoinQuoted(append([]string{j.Executable}, j.Args...), text.ShellQuote))
 	cmd = append(cmd, ">>", text.ShellQuote(j.LogFile), "2>&1", CronMarker(j.ID))
 	// cron turns an unescaped % into a newline.
 	return strings.ReplaceAll(strings.Join(cmd, " "), "%", `\%`), nil

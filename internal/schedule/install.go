@@ -119,11 +119,7 @@ type Command struct {
 
 // quoted shows the command with each word quoted by quote; stdin is summarised.
 func (c Command) quoted(quote func(string) string) string {
-	q := make([]string, len(c.Args))
-	for i, a := range c.Args {
-		q[i] = quote(a)
-	}
-	s := strings.Join(q, " ")
+	s := text.JoinQuoted(c.Args, quote)
 	if c.Stdin != nil {
 		s += fmt.Sprintf(" < (%d lines)", strings.Count(string(c.Stdin), "\n"))
 	}

@@ -31,6 +31,16 @@ func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// JoinQuoted is a command line: each of args quoted by quote (ShellQuote, WindowsQuote),
+// joined by spaces.
+func JoinQuoted(args []string, quote func(string) string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = quote(a)
+	}
+	return strings.Join(q, " ")
+}
+
 // WindowsQuote quotes s the way CommandLineToArgvW splits it: quotes around anything with
 // blanks or cmd.exe operators, backslashes before the closing quote doubled.
 func WindowsQuote(s string) string {

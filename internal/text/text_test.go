@@ -2,7 +2,11 @@ package text
 
 import (
 	"os/exec"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/bbkey/bbkey/internal/testutil"
 )
 
 func TestPlural(t *testing.T) {
@@ -26,6 +30,19 @@ func TestShellQuote(t *testing.T) {
 	}
 	if ShellQuote("/tmp/x:1") != "/tmp/x:1" || ShellQuote("a b") != "'a b'" {
 		t.Error("a plain word is left alone, a spaced one quoted")
+	}
+}
+
+// TestJoinQuoted runs a shell-quoted command line through a real sh and reads the words back.
+func TestJoinQuoted(t *testing.T) {
+	testutil.RequireBinary(t, "sh")
+	args := []string{"plain", "with space", "it's", `back\slash`, "$HOME", "", "-o", "UserKnownHostsFile=/tmp/a b/known_hosts"}
+	out, err := exec.Command("sh", "-c", `for a in `+JoinQuoted(args, ShellQuote)+`; do printf '%s\n' "$a"; done`).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n"); !slices.Equal(got, args) {
+		t.Errorf("sh read %q, want %q", got, args)
 	}
 }
 

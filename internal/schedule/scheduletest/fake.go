@@ -19,11 +19,7 @@ type Call struct {
 
 // String is the command line, as schedule.Command.String shows it.
 func (c Call) String() string {
-	q := make([]string, len(c.Args))
-	for i, a := range c.Args {
-		q[i] = text.ShellQuote(a)
-	}
-	s := strings.Join(q, " ")
+	s := text.JoinQuoted(c.Args, text.ShellQuote)
 	if c.Stdin != nil {
 		s += fmt.Sprintf(" < (%d lines)", strings.Count(string(c.Stdin), "\n"))
 	}
