@@ -5,6 +5,7 @@ import (
 
 	"github.com/bbkey/bbkey/internal/audit"
 	"github.com/bbkey/bbkey/internal/bulk"
+	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/state"
 )
 
@@ -114,7 +115,7 @@ func (r *run) document() jsonDoc {
 	d := jsonDoc{
 		Workspace: r.plan.Workspace, Server: r.plan.Server, Query: r.plan.Query, GeneratedAt: now.UTC(),
 		Policy: jsonPolicy{OlderThanDays: int(r.fl.policy.OlderThan / (24 * time.Hour)), UnusedForDays: int(r.fl.policy.UnusedFor / (24 * time.Hour)),
-			Wide: r.fl.policy.Wide, MaxAge: audit.FormatAge(r.fl.maxAge)},
+			Wide: r.fl.policy.Wide, MaxAge: keylabel.FormatAge(r.fl.maxAge)},
 		Complete:     r.coll.Complete(),
 		Repositories: len(r.plan.Repos), Projects: len(r.plan.Projects),
 		Listed: r.coll.Listed, Cached: r.coll.Cached, Calls: r.calls,

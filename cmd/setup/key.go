@@ -5,7 +5,6 @@ package setup
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/bbkey/bbkey/internal/apierr"
@@ -118,21 +117,5 @@ func lifetimeText(d time.Duration) string {
 	if d == 0 {
 		return ""
 	}
-	return " for " + durationText(d)
-}
-
-// durationText writes whole days as "90d" and drops Go's zero minutes and seconds
-// ("8h", not "8h0m0s").
-func durationText(d time.Duration) string {
-	if d%(24*time.Hour) == 0 {
-		return keylabel.FormatDuration(d)
-	}
-	s := d.String()
-	if t, ok := strings.CutSuffix(s, "m0s"); ok {
-		s = t + "m"
-	}
-	if t, ok := strings.CutSuffix(s, "h0m"); ok {
-		s = t + "h"
-	}
-	return s
+	return " for " + keylabel.FormatAge(d)
 }

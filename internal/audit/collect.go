@@ -126,7 +126,7 @@ func (p *Plan) Announce(maxAge time.Duration) string {
 	}
 	fmt.Fprintf(&b, "; %d access-key %s to make", len(p.Pending), text.Plural(len(p.Pending), "listing", "listings"))
 	if cached := len(p.Targets) - len(p.Pending); cached > 0 {
-		fmt.Fprintf(&b, ", %d answered by the cache (listed within --max-age %s)", cached, FormatAge(maxAge))
+		fmt.Fprintf(&b, ", %d answered by the cache (listed within --max-age %s)", cached, keylabel.FormatAge(maxAge))
 	}
 	if p.Server != "" {
 		// Data Center has no hourly budget: an admin may set a rate limit, whose 429 the
@@ -148,7 +148,7 @@ func (p *Plan) Announce(maxAge time.Duration) string {
 	fmt.Fprintf(&b, ".\n%d of this run's calls count against Bitbucket's limit of about %d an hour on /2.0/repositories (%d%%)", calls, HourlyLimit, (calls*100+HourlyLimit-1)/HourlyLimit)
 	if calls > HourlyLimit {
 		hours := (calls + HourlyLimit - 1) / HourlyLimit
-		fmt.Fprintf(&b, ": more than one hour allows, so it takes about %d hours; when Bitbucket answers 429 the run stops with what it has, and running it again continues where it stopped, keeping what was listed within --max-age (%s: give --max-age %dh or more so the first hour's listings still count)", hours, FormatAge(maxAge), hours+1)
+		fmt.Fprintf(&b, ": more than one hour allows, so it takes about %d hours; when Bitbucket answers 429 the run stops with what it has, and running it again continues where it stopped, keeping what was listed within --max-age (%s: give --max-age %dh or more so the first hour's listings still count)", hours, keylabel.FormatAge(maxAge), hours+1)
 	} else if calls > HourlyLimit/2 {
 		b.WriteString(": other bbkey or API use this hour may run into the limit; a run stopped by it continues where it stopped when run again")
 	}
@@ -272,16 +272,4 @@ func targetRef(t state.Target) string {
 		return "project " + t.Ref()
 	}
 	return t.Ref()
-}
-
-// FormatAge writes a duration as a user types it: "90d", "1h", "36h", "90m".
-func FormatAge(d time.Duration) string {
-	s := keylabel.FormatDuration(d)
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }

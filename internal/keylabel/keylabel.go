@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // Prefix starts every label bbkey writes.
@@ -125,6 +127,14 @@ func ParseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("invalid duration %q: must be positive", s)
 	}
 	return total, nil
+}
+
+// FormatAge writes a duration as a user types it: "90d", "1h", "36h", "90m".
+func FormatAge(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return FormatDuration(d)
+	}
+	return text.ShortDuration(d)
 }
 
 // FormatDuration writes whole days as "90d" and anything else as Go does.

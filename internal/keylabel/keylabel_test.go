@@ -73,3 +73,11 @@ func TestSanitizeName(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatAge(t *testing.T) {
+	for d, want := range map[time.Duration]string{time.Hour: "1h", 90 * time.Minute: "1h30m", 48 * time.Hour: "2d", 30 * time.Second: "30s", 8 * time.Hour: "8h", 0: "0s"} {
+		if got := FormatAge(d); got != want {
+			t.Errorf("FormatAge(%s) = %q, want %q", d, got, want)
+		}
+	}
+}

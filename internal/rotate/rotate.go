@@ -9,7 +9,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/bbkey/bbkey/agent"
@@ -23,6 +22,7 @@ import (
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/text"
 	"github.com/bbkey/bbkey/keys"
 )
 
@@ -286,21 +286,10 @@ func (e *Engine) agentAdd(ctx context.Context, j *state.Journal, s *subject, k *
 		return
 	}
 	if s.agentLifetime > 0 {
-		e.IO.Step(iostreams.MarkOK, "loaded the new key into the ssh agent for %s", lifetimeText(s.agentLifetime))
+		e.IO.Step(iostreams.MarkOK, "loaded the new key into the ssh agent for %s", text.ShortDuration(s.agentLifetime))
 		return
 	}
 	e.IO.Step(iostreams.MarkOK, "loaded the new key into the ssh agent")
-}
-
-// lifetimeText writes an agent lifetime as it is given: 8h, 90m, 3s (not 8h0m0s).
-func lifetimeText(d time.Duration) string {
-	t := d.String()
-	for _, zero := range []string{"0s", "0m"} {
-		if u, ok := strings.CutSuffix(t, zero); ok && u != "" && !strings.HasSuffix(u, ".") && u[len(u)-1] >= 'a' {
-			t = u
-		}
-	}
-	return t
 }
 
 // unlock decrypts the successor on a resumed run, with the passphrase it was made with.

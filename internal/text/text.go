@@ -5,6 +5,7 @@ package text
 import (
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Plural picks one or many by n.
@@ -29,6 +30,19 @@ func ShellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// ShortDuration writes d as Go does without its trailing zero units: "8h", "1h30m", "10m"
+// (not "8h0m0s").
+func ShortDuration(d time.Duration) string {
+	s := d.String()
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+	}
+	if t, ok := strings.CutSuffix(s, "h0m"); ok {
+		s = t + "h"
+	}
+	return s
 }
 
 // JoinQuoted is a command line: each of args quoted by quote (ShellQuote, WindowsQuote),
