@@ -285,7 +285,11 @@ func TestListWithoutCredential(t *testing.T) {
 func TestListBadTarget(t *testing.T) {
 	f := newFixture(t)
 	f.opts.Repos = []string{"no-slash"}
-	if err := runList(context.Background(), f.opts); apierr.ExitCode(err) != errkind.ExitUsage {
-		t.Errorf("bad --repo: %v (exit %d)", err, apierr.ExitCode(err))
+	if err := runList(context.Background(), f.opts); apierr.ExitCode(err) != errkind.ExitUsage || !strings.HasPrefix(err.Error(), "--repo: ") {
+		t.Errorf("bad --repo: %v (exit %d), want exit 2 naming --repo", err, apierr.ExitCode(err))
+	}
+	f.opts.Repos, f.opts.Projects = nil, []string{"/OPS"}
+	if err := runList(context.Background(), f.opts); apierr.ExitCode(err) != errkind.ExitUsage || !strings.HasPrefix(err.Error(), "--project: ") {
+		t.Errorf("bad --project: %v (exit %d), want exit 2 naming --project", err, apierr.ExitCode(err))
 	}
 }

@@ -41,20 +41,20 @@ type Parser interface {
 }
 
 // Named returns the targets the spec names directly, in the order given, without
-// duplicates.
+// duplicates. An error names the flag (--repo, --project) of the value it refuses.
 func (s Spec) Named(p Parser) ([]state.Target, error) {
 	var out []state.Target
 	for _, r := range s.Repos {
 		pl, err := p.ParsePlace(backend.Repo, strings.TrimSuffix(r, ".git"))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--repo: %w", err)
 		}
 		out = append(out, provision.TargetOf(pl))
 	}
 	for _, ref := range s.Projects {
 		pl, err := p.ParsePlace(backend.Project, ref)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--project: %w", err)
 		}
 		out = append(out, provision.TargetOf(pl))
 	}

@@ -35,9 +35,12 @@ func TestSpecNamed(t *testing.T) {
 	if !slices.Equal(refs(got), want) {
 		t.Errorf("Named = %v, want %v", refs(got), want)
 	}
-	for _, bad := range []Spec{{Repos: []string{"api"}}, {Repos: []string{"acme/a/b"}}, {Projects: []string{"/OPS"}}} {
-		if _, err := bad.Named(cloudParser); err == nil {
-			t.Errorf("%+v: no error", bad)
+	for _, bad := range []struct {
+		spec Spec
+		flag string
+	}{{Spec{Repos: []string{"api"}}, "--repo: "}, {Spec{Repos: []string{"acme/a/b"}}, "--repo: "}, {Spec{Projects: []string{"/OPS"}}, "--project: "}} {
+		if _, err := bad.spec.Named(cloudParser); err == nil || !strings.HasPrefix(err.Error(), bad.flag) {
+			t.Errorf("%+v: error %v, want one starting %q", bad.spec, err, bad.flag)
 		}
 	}
 }
