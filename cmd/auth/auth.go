@@ -18,6 +18,7 @@ import (
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/dc"
+	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/errkind"
@@ -270,19 +271,13 @@ type StatusUser struct {
 	AccountID   string `json:"account_id"`
 }
 
-// name is "Display Name (nickname)", or whichever of the two is known.
+// name is "Display Name (nickname)", or whichever of the two is known (as
+// backend.Account.Display words it).
 func (u *StatusUser) name() string {
-	switch {
-	case u == nil:
+	if u == nil {
 		return "an unnamed user"
-	case u.DisplayName != "" && u.Nickname != "" && u.DisplayName != u.Nickname:
-		return u.DisplayName + " (" + u.Nickname + ")"
-	case u.DisplayName != "":
-		return u.DisplayName
-	case u.Nickname != "":
-		return u.Nickname
 	}
-	return u.UUID
+	return (&backend.Account{ID: u.UUID, Nickname: u.Nickname, DisplayName: u.DisplayName}).Display()
 }
 
 // DCStatus is what a Data Center token can do (the "data_center" object).

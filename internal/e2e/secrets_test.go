@@ -116,6 +116,28 @@ func TestSecretsScan(t *testing.T) {
 		t.Errorf("found %d private keys (account, access, and their rotated successors expected): %q", len(keyFiles), keyFiles)
 	}
 
+	skip := map[string]bool{w.PassFile: true, filepath.Join(w.Home.ConfigDir, "bbkey", credstore.FileName): true}
+	for _, k := range keyFiles {
+		skip[k] = true
+	}
+	files, requests := proofScan(t, w, secrets, outputs, skip, logDir, "git", "ssh", "systemctl")
+	if !strings.Contains(outputs[2].Stderr, "> POST ") {
+		t.Errorf("--debug printed no HTTP trace, so the scan proves little:\n%s", outputs[2].Stderr)
+	}
+	if files < 5 {
+		t.Errorf("only %d files scanned under the home", files)
+	}
+	if requests < 10 {
+		t.Errorf("only %d requests reached the emulator", requests)
+	}
+}
+
+// proofScan looks for each secret in what the runs printed, in every file under the home
+// but those in skip, in the argv and environment the wrappers in logDir recorded, and in
+// the emulator's request log. Each program in ran must have been started by bbkey. It
+// returns how many files and requests it scanned.
+func proofScan(t *testing.T, w *World, secrets []proofSecret, outputs []Result, skip map[string]bool, logDir string, ran ...string) (files, requests int) {
+	t.Helper()
 	scan := func(where string, data []byte) {
 		t.Helper()
 		for _, s := range secrets {
@@ -128,16 +150,7 @@ func TestSecretsScan(t *testing.T) {
 		scan("stdout of bbkey "+strings.Join(r.Args, " "), []byte(r.Stdout))
 		scan("stderr of bbkey "+strings.Join(r.Args, " "), []byte(r.Stderr))
 	}
-	if !strings.Contains(outputs[2].Stderr, "> POST ") {
-		t.Errorf("--debug printed no HTTP trace, so the scan proves little:\n%s", outputs[2].Stderr)
-	}
-
-	skip := map[string]bool{w.PassFile: true, filepath.Join(w.Home.ConfigDir, "bbkey", credstore.FileName): true}
-	for _, k := range keyFiles {
-		skip[k] = true
-	}
-	scanned := 0
-	err = filepath.WalkDir(w.Home.Dir, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(w.Home.Dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() || skip[p] {
 			return err
 		}
@@ -145,36 +158,28 @@ func TestSecretsScan(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		scanned++
+		files++
 		scan("file "+p, b)
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if scanned < 5 {
-		t.Errorf("only %d files scanned under the home", scanned)
-	}
-
-	records := proofRecords(t, logDir)
 	seen := map[string]bool{}
-	for name, b := range records {
+	for name, b := range proofRecords(t, logDir) {
 		seen[strings.SplitN(name, ".", 2)[0]] = true
 		scan("argv/environment of "+name, b)
 	}
-	for _, want := range []string{"git", "ssh", "systemctl"} {
+	for _, want := range ran {
 		if !seen[want] {
-			t.Errorf("bbkey never ran %s (records: %d), so its argv and environment were not checked", want, len(records))
+			t.Errorf("bbkey never ran %s, so its argv and environment were not checked", want)
 		}
 	}
-
 	reqs := w.Emu.Requests()
 	for _, r := range reqs {
 		scan("the request log ("+r.Method+" "+r.Path+")", []byte(r.Method+" "+r.Path+"?"+r.RawQuery))
 	}
-	if len(reqs) < 10 {
-		t.Errorf("only %d requests reached the emulator", len(reqs))
-	}
+	return files, len(reqs)
 }
 
 // proofPrivateKeys finds every OpenSSH private key under the home, checks it cannot be
