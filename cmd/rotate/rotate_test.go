@@ -445,6 +445,44 @@ access-keys  ci    SHA256:ci    21d   2026-12-01
 	}
 }
 
+// TestStatusShowsAScheduledRunOnce: a timer's run is in its log and in the state; the
+// plain --status names it once, on the job's own "last run" line, while --json keeps
+// both documented fields.
+func TestStatusShowsAScheduledRunOnce(t *testing.T) {
+	w := newWorld(t)
+	w.seedAccount("ada", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+	w.env[schedule.ScheduledEnv] = "rotate"
+	opts := w.options()
+	opts.PassphraseFile = w.passFile
+	must(t, runRotate(context.Background(), opts))
+	// What the job printed on stderr, framed by its started and finished lines, is its log.
+	log := filepath.Join(w.paths.ConfigDir, schedule.LogFileName)
+	must(t, os.WriteFile(log, []byte(w.stderr.String()), 0o600))
+	delete(w.env, schedule.ScheduledEnv)
+
+	opts = w.options()
+	opts.Status = true
+	must(t, runRotate(context.Background(), opts))
+	got := w.stdout.String()
+	run := "2026-11-22T10:00:00Z ok (exit 0)"
+	if !strings.Contains(got, "last run (account key)  "+run+"\n") || strings.Count(got, run) != 1 ||
+		strings.Contains(got, "last scheduled run") {
+		t.Errorf("status names the run other than once, on the job's line:\n%s", got)
+	}
+
+	opts = w.options()
+	opts.Status, opts.JSON = true, true
+	must(t, runRotate(context.Background(), opts))
+	var doc jsonStatus
+	must(t, json.Unmarshal([]byte(w.stdout.String()), &doc))
+	if r := doc.LastScheduledRun; r == nil || r.Result != state.ResultOK || !r.Time.Equal(testNow) {
+		t.Errorf("last_scheduled_run = %+v", r)
+	}
+	if r := doc.Schedules[0].LastRun; r == nil || r.Result != "ok" || !r.Started.Equal(testNow) {
+		t.Errorf("last_run = %+v", r)
+	}
+}
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {

@@ -231,12 +231,19 @@ func printStatus(opts *Options, doc jsonStatus) error {
 			fmt.Fprintf(tw, "last run (%s)\t%s\n", what, describeLoggedRun(*r))
 		}
 	}
-	last := "never"
-	if r := doc.LastScheduledRun; r != nil {
-		last = runLine(r.Time, string(r.Result), r.ExitCode, r.Error)
+	// The state's record of the timer's last run is shown only when no job's log line
+	// above names that run already (the log was removed, or the state was not).
+	r := doc.LastScheduledRun
+	logged := slices.ContainsFunc(doc.Schedules, func(j jsonJob) bool {
+		return j.LastRun != nil && (r == nil || j.LastRun.Started.Equal(r.Time.Truncate(time.Second)))
+	})
+	switch {
+	case r != nil && !logged:
+		fmt.Fprintf(tw, "last scheduled run\t%s\n", runLine(r.Time, string(r.Result), r.ExitCode, r.Error))
+	case r == nil && !logged:
+		fmt.Fprintf(tw, "last scheduled run\tnever\n")
 	}
-	fmt.Fprintf(tw, "last scheduled run\t%s\n", last)
-	last = "never"
+	last := "never"
 	if r := doc.LastRotation; r != nil {
 		last = fmt.Sprintf("%s %s %q %s", r.Time.Format(time.RFC3339), r.Kind, r.Name, r.Result)
 	}
