@@ -2,6 +2,7 @@ package hostkeys
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha1"
@@ -12,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -37,7 +39,7 @@ type WriteResult struct {
 // Write makes path hold the pins, atomically and under bbkey's lock
 // (~/.ssh/bbkey/.lock, shared with the ssh config editor): the set filed under p.Alias is
 // replaced, the sets of other aliases (another Bitbucket's: Cloud's, a Data Center
-// server's) are kept as they are. A second run changes nothing. With dryRun it only
+// server's) and any @revoked lines are kept as they are. A second run changes nothing. With dryRun it only
 // reports whether the file would change.
 func Write(ctx context.Context, path string, p Pins, dryRun bool) (WriteResult, error) {
 	if len(p.Keys) == 0 || p.Alias == "" {
@@ -83,6 +85,13 @@ func write(ctx context.Context, path string, dryRun bool, render func(old []byte
 		return res, err
 	}
 	want := render(old)
+	// A revocation a user or administrator added stays, as ssh must keep refusing the key.
+	for line := range bytes.Lines(old) {
+		if bytes.HasPrefix(line, []byte("@revoked")) {
+			want = append(want, bytes.TrimRight(line, "\r\n")...)
+			want = append(want, '\n')
+		}
+	}
 	if res.Changed = !bytes.Equal(old, want); dryRun || !res.Changed {
 		return res, nil
 	}
@@ -91,8 +100,8 @@ func write(ctx context.Context, path string, dryRun bool, render func(old []byte
 }
 
 // parseSets reads back the sets RenderAll wrote: each "# Source:" line starts one, filed
-// under the first host name of its first key. Lines bbkey did not write are dropped (the
-// file is bbkey's own).
+// under the first host name of its first key. Other lines bbkey did not write are dropped
+// (the file is bbkey's own).
 func parseSets(b []byte) []Pins {
 	var sets []Pins
 	var cur *Pins
@@ -119,47 +128,82 @@ func parseSets(b []byte) []Pins {
 	return slices.DeleteFunc(sets, func(p Pins) bool { return p.Alias == "" || len(p.Keys) == 0 })
 }
 
-// Load reads the keys pinned for alias in a known_hosts file (plain or hashed entries).
+// Load reads the keys pinned for alias in a known_hosts file (plain, hashed or by pattern).
 func Load(path, alias string) ([]ssh.PublicKey, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading pinned host keys: %w", err)
 	}
-	var keys []ssh.PublicKey
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		marker, hosts, key, _, _, err := ssh.ParseKnownHosts(line)
-		if err != nil || key == nil || marker != "" {
-			continue
-		}
-		if hostsMatch(hosts, knownhosts.Normalize(alias)) {
-			keys = append(keys, key)
-		}
-	}
+	keys, _ := scan(b, path, alias)
 	return keys, nil
 }
 
+// revocation is a known_hosts line marking a key @revoked for a host.
+type revocation struct {
+	key  ssh.PublicKey
+	file string
+	line int
+}
+
+// scan returns the keys data pins for host and those it marks @revoked for it. Other
+// markers (@cert-authority) and lines ssh cannot parse are skipped, as ssh skips them.
+func scan(data []byte, file, host string) (keys []ssh.PublicKey, revoked []revocation) {
+	host = knownhosts.Normalize(host)
+	for n, line := range bytes.Split(data, []byte("\n")) {
+		marker, hosts, key, _, _, err := ssh.ParseKnownHosts(line)
+		if err != nil || key == nil || !hostsMatch(hosts, host) {
+			continue
+		}
+		switch marker {
+		case "":
+			keys = append(keys, key)
+		case "revoked":
+			revoked = append(revoked, revocation{key, file, n + 1})
+		}
+	}
+	return keys, revoked
+}
+
+// systemKnownHosts are the files ssh reads as GlobalKnownHostsFile by default (bbkey's Host
+// blocks set only the user's file): an administrator's @revoked line there counts too.
+var systemKnownHosts = func() []string {
+	if runtime.GOOS == "windows" {
+		return []string{filepath.Join(os.Getenv("ProgramData"), "ssh", "ssh_known_hosts")}
+	}
+	return []string{"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"}
+}()
+
 // Verifier checks host keys against the keys pinned for Alias in bbkey's known_hosts:
-// what setup wrote is what its proof trusts.
+// what setup wrote is what its proof trusts. Like ssh, it refuses a key marked @revoked
+// for the alias there or in the system-wide known_hosts, whatever else pins it.
 type Verifier struct {
 	Alias string
 	File  string
 	Keys  []ssh.PublicKey
 	// Source is shown in the mismatch hint: CheckURL or the --ssh-host-keys file.
-	Source string
+	Source  string
+	revoked []revocation
 }
 
 // NewVerifier reads the pinned keys for alias from file. A file with no key for alias is
 // an error: bbkey never trusts on first use.
 func NewVerifier(file, alias string) (*Verifier, error) {
-	keys, err := Load(file, alias)
+	b, err := os.ReadFile(file)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading pinned host keys: %w", err)
 	}
+	keys, revoked := scan(b, file, alias)
 	if len(keys) == 0 {
 		return nil, errkind.WithHint(fmt.Errorf("no host key pinned for %s in %s", alias, file),
 			"run bbkey setup (or bbkey doctor --fix) to pin Bitbucket's host keys")
 	}
-	return &Verifier{Alias: alias, File: file, Keys: keys, Source: CheckURL}, nil
+	for _, f := range systemKnownHosts {
+		if b, err := os.ReadFile(f); err == nil { // ssh skips a file it cannot read
+			_, r := scan(b, f, alias)
+			revoked = append(revoked, r...)
+		}
+	}
+	return &Verifier{Alias: alias, File: file, Keys: keys, Source: CheckURL, revoked: revoked}, nil
 }
 
 // HostKeyAlgorithms are the algorithms to negotiate so the server presents a pinned type.
@@ -169,12 +213,47 @@ func (v *Verifier) HostKeyAlgorithms() []string { return HostKeyAlgorithms(v.Key
 // the keys pinned for the alias, as OpenSSH does with HostKeyAlias.
 func (v *Verifier) HostKeyCallback() ssh.HostKeyCallback {
 	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+		for _, r := range v.revoked {
+			if bytes.Equal(r.key.Marshal(), key.Marshal()) {
+				return &RevokedError{Alias: v.Alias, Endpoint: hostname, Seen: describe(key), File: r.file, Line: r.line, Source: v.Source}
+			}
+		}
 		err := Pins{Alias: v.Alias, Keys: v.Keys, Source: v.Source}.HostKeyCallback(hostname)(hostname, remote, key)
 		if m, ok := err.(*MismatchError); ok {
 			m.File = v.File
 		}
 		return err
 	}
+}
+
+// RevokedError is a server presenting a host key a known_hosts line marks @revoked.
+type RevokedError struct {
+	Alias, Endpoint, Seen string
+	File                  string
+	Line                  int
+	Source                string
+}
+
+func (e *RevokedError) Error() string {
+	return fmt.Sprintf("host key of %s is marked @revoked in %s:%d: the server presented %s",
+		where(e.Alias, e.Endpoint), e.File, e.Line, e.Seen)
+}
+
+// ExitCode makes a revoked host key an SSH verification failure (exit 5).
+func (e *RevokedError) ExitCode() int { return errkind.ExitVerify }
+
+// Hints say that ssh refuses the key too, where to check, and how to undo a mistaken line.
+func (e *RevokedError) Hints() []string {
+	return []string{fmt.Sprintf("ssh refuses a revoked key too; check the server's keys at %s, and delete line %d of %s only if the revocation is a mistake",
+		cmp.Or(e.Source, CheckURL), e.Line, e.File)}
+}
+
+// where names the alias and, when it says more, the address dialled.
+func where(alias, endpoint string) string {
+	if endpoint != "" && !strings.HasPrefix(endpoint, alias+":") {
+		return alias + " (" + endpoint + ")"
+	}
+	return alias
 }
 
 // MismatchError is a server presenting a host key that is not pinned for the alias.
@@ -189,10 +268,7 @@ type MismatchError struct {
 }
 
 func (e *MismatchError) Error() string {
-	where := e.Alias
-	if e.Endpoint != "" && !strings.HasPrefix(e.Endpoint, e.Alias+":") {
-		where += " (" + e.Endpoint + ")"
-	}
+	where := where(e.Alias, e.Endpoint)
 	if e.Revoked {
 		return fmt.Sprintf("host key of %s is one Bitbucket retired in June 2023: the server presented %s", where, e.Seen)
 	}
@@ -208,40 +284,57 @@ func (e *MismatchError) ExitCode() int { return errkind.ExitVerify }
 
 // Hints say where to check the fingerprints and what not to do.
 func (e *MismatchError) Hints() []string {
-	src := e.Source
-	if src == "" {
-		src = CheckURL
-	}
 	return []string{
-		"check them at " + src + ": bbkey never trusts a host key on first use; if the server's key is not listed there, someone may be intercepting the connection",
+		"check them at " + cmp.Or(e.Source, CheckURL) + ": bbkey never trusts a host key on first use; if the server's key is not listed there, someone may be intercepting the connection",
 	}
 }
 
 // hostsMatch reports whether a known_hosts host list names host (already normalized to
-// known_hosts notation), comparing plain names case-insensitively and hashed ones by HMAC.
-// Wildcard patterns are not followed: bbkey's own file never has them.
+// known_hosts notation) as ssh decides it: a pattern with '*' and '?' (case-insensitive),
+// a hashed name, and no negated pattern ("!pattern") matching.
 func hostsMatch(hosts []string, host string) bool {
+	found := false
 	for _, h := range hosts {
-		if strings.HasPrefix(h, "!") {
-			continue
-		}
-		if strings.HasPrefix(h, "|1|") {
-			if hashedMatch(h, host) {
-				return true
+		if neg, ok := strings.CutPrefix(h, "!"); ok {
+			if wildcard(strings.ToLower(neg), strings.ToLower(host)) {
+				return false
 			}
 			continue
 		}
-		if strings.EqualFold(h, host) {
-			return true
-		}
+		found = found || hashedMatch(h, host) || wildcard(strings.ToLower(h), strings.ToLower(host))
 	}
-	return false
+	return found
+}
+
+// wildcard matches s against an OpenSSH pattern: '*' any run of characters, '?' one.
+func wildcard(pattern, s string) bool {
+	for pattern != "" {
+		switch pattern[0] {
+		case '*':
+			for i := len(s); i >= 0; i-- {
+				if wildcard(pattern[1:], s[i:]) {
+					return true
+				}
+			}
+			return false
+		case '?':
+			if s == "" {
+				return false
+			}
+		default:
+			if s == "" || s[0] != pattern[0] {
+				return false
+			}
+		}
+		pattern, s = pattern[1:], s[1:]
+	}
+	return s == ""
 }
 
 // hashedMatch checks a HashKnownHosts entry `|1|base64(salt)|base64(HMAC-SHA1(salt, host))`.
 func hashedMatch(entry, host string) bool {
 	parts := strings.Split(entry, "|")
-	if len(parts) != 4 || parts[1] != "1" {
+	if len(parts) != 4 || parts[0] != "" || parts[1] != "1" {
 		return false
 	}
 	salt, err1 := base64.StdEncoding.DecodeString(parts[2])
