@@ -61,7 +61,7 @@ func (l local) describe() []string {
 	return out
 }
 
-func localPlan(opts *Options, p settings.Paths, st *state.State, fp string, victims []victim) local {
+func localPlan(opts *Options, p settings.Paths, st *state.State, server, fp string) local {
 	// The stamp is named as rotate names its retired pairs (time, then a digest of the
 	// key), so two keys of one name removed in the same second do not collide and
 	// rotate's pruning of old retired pairs covers these too.
@@ -75,15 +75,10 @@ func localPlan(opts *Options, p settings.Paths, st *state.State, fp string, vict
 		l.agent = a
 		l.inAgent, _ = a.Has(fp)
 	}
-	// An access key still added elsewhere (on this Bitbucket or another) keeps its file.
-	for _, srv := range st.Bitbuckets() {
-		var removed []victim
-		if srv == victims[0].server {
-			removed = victims
-		}
-		if len(recorded(st, srv, func(k *state.AccessKey) bool { return bbapi.SameFingerprint(k.Fingerprint, fp) }, removed)) > 0 {
-			return l
-		}
+	// Every place the state records on server was looked at; a key the state records on
+	// another Bitbucket keeps its file.
+	if _, ok := elsewhere(st, server, fp); ok {
+		return l
 	}
 	files, _ := inventory.LocalFiles(p.SSHDir)
 	for _, f := range files {
@@ -103,7 +98,7 @@ func localPlan(opts *Options, p settings.Paths, st *state.State, fp string, vict
 // apply updates the state for the keys removed (done) and, with --everywhere, unloads
 // the key, rewrites the ssh config and retires its files. With dry it changes nothing and
 // says what a real run would.
-func (l *local) apply(ctx context.Context, opts *Options, p settings.Paths, sdir state.Dir, done []victim, dry bool) error {
+func (l *local) apply(ctx context.Context, opts *Options, p settings.Paths, sdir state.Dir, server string, done []victim, dry bool) error {
 	var errs []error
 	var next *state.State // the state after, when it changed
 	if dry {
@@ -111,12 +106,12 @@ func (l *local) apply(ctx context.Context, opts *Options, p settings.Paths, sdir
 		if err != nil {
 			return err
 		}
-		if forget(st, *l, done) {
+		if forget(st, server, *l, done) {
 			next = st
 		}
 	} else {
 		err := sdir.Update(ctx, func(st *state.State) error {
-			if !forget(st, *l, done) {
+			if !forget(st, server, *l, done) {
 				return errNoChange
 			}
 			next = st
@@ -193,13 +188,9 @@ func (l *local) apply(ctx context.Context, opts *Options, p settings.Paths, sdir
 
 var errNoChange = errors.New("no change")
 
-// forget drops from st the targets removed (done) and, with --everywhere, the key itself,
-// in the entries of the Bitbucket they were removed from; it reports whether st changed.
-func forget(st *state.State, l local, done []victim) bool {
-	if len(done) == 0 {
-		return false
-	}
-	server := done[0].server
+// forget drops from st's entries of server the targets removed (done) and, with
+// --everywhere, the key itself; it reports whether st changed.
+func forget(st *state.State, server string, l local, done []victim) bool {
 	changed := false
 	access := st.AccessKeysOf(server)
 	for name, a := range access {
@@ -208,7 +199,9 @@ func forget(st *state.State, l local, done []victim) bool {
 				changed = true
 			}
 		}
-		if l.everywhere && bbapi.SameFingerprint(a.Fingerprint, l.fp) && len(a.Targets) == 0 {
+		// With --everywhere every place recorded on server was looked at: the key is there
+		// no more.
+		if l.everywhere && bbapi.SameFingerprint(a.Fingerprint, l.fp) {
 			delete(access, name)
 			changed = true
 		}

@@ -203,7 +203,15 @@ func runRemove(ctx context.Context, opts *Options) error {
 		return err
 	}
 	victims = append(victims, access...)
-	if len(victims) == 0 {
+	var fp string
+	if len(victims) == 0 && opts.Everywhere {
+		// Gone from Bitbucket (an earlier remove took its last place): what bbkey made for
+		// it on this machine still goes.
+		if fp, err = localKey(st, b, p.SSHDir, sel); err != nil {
+			return err
+		}
+	}
+	if len(victims) == 0 && fp == "" {
 		return errkind.WithHint(fmt.Errorf("no key matches %s on %s", sel.raw, b.Describe()), noMatchHint(sel, len(places), onServer))
 	}
 	fps := map[string]bool{}
@@ -216,9 +224,12 @@ func runRemove(ctx context.Context, opts *Options) error {
 		return errkind.UsageError(fmt.Errorf("%s matches %d different keys: %s", sel.raw, len(fps), strings.Join(lines, "; ")),
 			"name one by its fingerprint (SHA256:…)"+map[bool]string{true: "", false: " or uuid"}[onServer])
 	}
-	fp := victims[0].key.Fingerprint
-	// With --everywhere, an access key goes from every place the state records for it.
-	if opts.Everywhere && !victims[0].account {
+	if len(victims) > 0 {
+		fp = victims[0].key.Fingerprint
+	}
+	// With --everywhere, the key goes from every place the state records for it on this
+	// Bitbucket.
+	if opts.Everywhere {
 		more, err := findAccess(ctx, b, recorded(st, server, func(k *state.AccessKey) bool { return bbapi.SameFingerprint(k.Fingerprint, fp) }, victims), selector{fingerprint: fp})
 		if err != nil {
 			return err
@@ -230,16 +241,18 @@ func runRemove(ctx context.Context, opts *Options) error {
 		return err
 	}
 
-	plan := localPlan(opts, p, st, fp, victims)
+	plan := localPlan(opts, p, st, server, fp)
 	if opts.DryRun {
-		if err := plan.apply(ctx, opts, p, sdir, victims, true); err != nil {
+		if err := plan.apply(ctx, opts, p, sdir, server, victims, true); err != nil {
 			return err
 		}
 		return report(opts, victims, plan, true)
 	}
 	if !opts.Yes {
-		what := victims[0].describe()
-		if len(victims) > 1 {
+		what := fmt.Sprintf("key %s from this machine (it is on no place of %s)", fp, b.Describe())
+		if len(victims) == 1 {
+			what = victims[0].describe()
+		} else if len(victims) > 1 {
 			what = fmt.Sprintf("key %s from %d places", fp, len(victims))
 		}
 		if opts.NoInput {
@@ -278,6 +291,6 @@ func runRemove(ctx context.Context, opts *Options) error {
 		done = append(done, v)
 		opts.IO.Step(iostreams.MarkOK, "Removed %s", v.describe())
 	}
-	err = plan.apply(ctx, opts, p, sdir, done, false)
+	err = plan.apply(ctx, opts, p, sdir, server, done, false)
 	return errors.Join(report(opts, done, plan, false), err)
 }

@@ -3,9 +3,11 @@
 package remove
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -19,7 +21,9 @@ import (
 	"github.com/bbkey/bbkey/internal/inventory"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/provision"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/keys"
 )
 
 // selector is how the user named the key.
@@ -158,7 +162,7 @@ func findAccess(ctx context.Context, b backend.Backend, targets []state.Target, 
 // refuseLastKey stops the removal of the last account key that works: the last one this
 // machine holds a private key for, or the account's last unexpired key.
 func refuseLastKey(opts *Options, sshDir string, acct []backend.Key, victims []victim) error {
-	if opts.Force || !victims[0].account {
+	if opts.Force || len(victims) == 0 || !victims[0].account {
 		return nil
 	}
 	files, _ := inventory.LocalFiles(sshDir)
@@ -208,4 +212,74 @@ func deleteVictim(ctx context.Context, b backend.Backend, acct *backend.Account,
 		return nil // already gone: the goal is reached
 	}
 	return err
+}
+
+// localKey is, for --everywhere, the fingerprint of the key bbkey made that sel names
+// when no place on server has it any more: found among the state's keys of server or
+// bbkey's key files (not those the state records on another Bitbucket). "" when none.
+func localKey(st *state.State, b backend.Backend, sshDir string, sel selector) (string, error) {
+	server := b.Server()
+	named := func(name, label, fp string) bool {
+		return bbapi.SameFingerprint(fp, sel.fingerprint) || (sel.name != "" && name == sel.name) || sel.matchLabel(label)
+	}
+	var fps []string
+	found := func(fp string) {
+		if fp = bbapi.NormalizeFingerprint(fp); fp != "" && !slices.Contains(fps, fp) {
+			fps = append(fps, fp)
+		}
+	}
+	for _, a := range st.AccountsOf(server) {
+		if named(a.KeyName, a.Label, a.Fingerprint) {
+			found(a.Fingerprint)
+		}
+	}
+	for name, a := range st.AccessKeysOf(server) {
+		if named(name, a.Label, a.Fingerprint) {
+			found(a.Fingerprint)
+		}
+	}
+	other := ""
+	files, _ := inventory.LocalFiles(sshDir)
+	for _, f := range files {
+		_, name, ok := keys.ParseFileName(filepath.Base(f.Path))
+		if !f.Bbkey || !ok || !named(name, "", f.Fingerprint) {
+			continue
+		}
+		if o, ok := elsewhere(st, server, f.Fingerprint); ok {
+			other = o
+		} else {
+			found(f.Fingerprint)
+		}
+	}
+	switch {
+	case len(fps) > 1:
+		return "", errkind.UsageError(fmt.Errorf("%s matches %d different keys on this machine: %s", sel.raw, len(fps), strings.Join(fps, ", ")), "name one by its fingerprint (SHA256:…)")
+	case len(fps) == 0 && other != "":
+		return "", errkind.WithHint(fmt.Errorf("no key matches %s on %s", sel.raw, b.Describe()),
+			"bbkey's state records it on "+cmp.Or(other, "Bitbucket Cloud")+": select that with --server "+cmp.Or(other, settings.CloudServer))
+	case len(fps) == 0:
+		return "", nil
+	}
+	return fps[0], nil
+}
+
+// elsewhere finds a Bitbucket other than server where the state still records the key
+// fp: as an account key, or an access key with places left.
+func elsewhere(st *state.State, server, fp string) (string, bool) {
+	for _, srv := range st.Bitbuckets() {
+		if srv == server {
+			continue
+		}
+		for _, a := range st.AccountsOf(srv) {
+			if bbapi.SameFingerprint(a.Fingerprint, fp) {
+				return srv, true
+			}
+		}
+		for _, a := range st.AccessKeysOf(srv) {
+			if bbapi.SameFingerprint(a.Fingerprint, fp) && len(a.Targets) > 0 {
+				return srv, true
+			}
+		}
+	}
+	return "", false
 }

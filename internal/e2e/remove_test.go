@@ -249,3 +249,80 @@ func TestRemoveAccessKey(t *testing.T) {
 	}
 	d.MustGit(d.Repo, "fetch", "-q")
 }
+
+// TestRemoveEverywhereAfterBitbucketGone: once `remove` (without --everywhere) took a key
+// from its last place on Bitbucket, `remove NAME --everywhere` still retires what bbkey
+// made for it on this machine (files, agent entry, state, ssh config), with the usual
+// confirmation: without a terminal it needs --yes and changes nothing without it.
+func TestRemoveEverywhereAfterBitbucketGone(t *testing.T) {
+	t.Run("access key", func(t *testing.T) {
+		d := newDoctorEnv(t)
+		d.MustRun("", "add-access-key", "--repo", "acme/api", "--name", "ci", "--passphrase-file", d.PassFile)
+		d.MustRun("", "remove", "ci", "--repo", "acme/api", "--yes")
+		if n := len(d.Emu.RepoDeployKeys("acme", "api")); n != 0 {
+			t.Fatalf("api has %d access keys", n)
+		}
+		st, _ := state.Dir{Path: filepath.Join(d.Home.ConfigDir, "bbkey")}.Load()
+		ak := st.AccessKeys["ci"]
+		if ak == nil {
+			t.Fatalf("state lost the key: %+v", st.AccessKeys)
+		}
+		removeLocalOnly(t, d, "ci", ak.Path)
+		st, _ = state.Dir{Path: filepath.Join(d.Home.ConfigDir, "bbkey")}.Load()
+		if _, ok := st.AccessKeys["ci"]; ok || len(st.Accounts) != 1 {
+			t.Errorf("state: %+v", st)
+		}
+		d.MustGit(d.Repo, "fetch", "-q") // the account key still works
+	})
+	t.Run("account key", func(t *testing.T) {
+		d := newDoctorEnv(t)
+		d.MustRun("", "remove", d.FP, "--force", "--yes")
+		if removeHasKey(d.Emu, d.FP) {
+			t.Fatal("still on Bitbucket")
+		}
+		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(d.Key), "bbkey_"), "_ed25519")
+		doc := removeLocalOnly(t, d, name, d.Key)
+		if len(doc.AgentRemoved) != 1 || strings.Contains(d.AgentList(), d.FP) {
+			t.Errorf("agent: %v\n%s", doc.AgentRemoved, d.AgentList())
+		}
+		st, _ := state.Dir{Path: filepath.Join(d.Home.ConfigDir, "bbkey")}.Load()
+		if len(st.Accounts) != 0 {
+			t.Errorf("state still has accounts: %+v", st.Accounts)
+		}
+		cfg, _ := os.ReadFile(filepath.Join(d.Home.SSHDir, "bbkey", "config"))
+		if strings.Contains(string(cfg), "Host ") {
+			t.Errorf("ssh config still has a Host block:\n%s", cfg)
+		}
+	})
+}
+
+// removeLocalOnly runs `remove name --everywhere` for a key no longer on Bitbucket: first
+// without --yes (refused, exit 2, nothing changed), then with it; the key's files move to
+// retired/.
+func removeLocalOnly(t *testing.T, d *doctorEnv, name, key string) removeDoc {
+	t.Helper()
+	before := d.Snapshot()
+	if r := d.Run("", "remove", name, "--everywhere"); r.Code != 2 || !strings.Contains(r.Stderr, "--yes") || !strings.Contains(r.Stderr, "from this machine") {
+		t.Fatalf("without --yes: want exit 2 naming --yes\n%s", r)
+	}
+	if diff := DiffSnapshots(before, d.Snapshot()); diff != "" {
+		t.Fatalf("the refused removal changed files:\n%s", diff)
+	}
+	r := d.Run("", "remove", name, "--everywhere", "--yes", "--json")
+	if r.Code != 0 {
+		t.Fatalf("%s", r)
+	}
+	doc := removeJSON(t, r)
+	if len(doc.Removed) != 0 || len(doc.FilesMoved) != 2 {
+		t.Fatalf("%+v", doc)
+	}
+	if _, err := os.Stat(key); !os.IsNotExist(err) {
+		t.Errorf("key file still there: %v", err)
+	}
+	for _, m := range doc.FilesMoved {
+		if filepath.Base(filepath.Dir(m.To)) != "retired" {
+			t.Errorf("moved to %s", m.To)
+		}
+	}
+	return doc
+}
