@@ -48,7 +48,6 @@ type Client struct {
 	sleep     func(context.Context, time.Duration) error
 	jitter    func(time.Duration) time.Duration
 	maxWait   time.Duration
-	pageLen   int
 	onWait    func(Wait)
 	budget    budget
 
@@ -99,9 +98,6 @@ func WithClock(now func() time.Time) Option {
 // retries, summed over all its requests (--max-wait). Zero disables retries.
 func WithMaxWait(d time.Duration) Option { return func(c *Client) { c.maxWait = max(d, 0) } }
 
-// WithPageLen sets the page length asked for by lists (1 to 100).
-func WithPageLen(n int) Option { return func(c *Client) { c.pageLen = min(max(n, 1), 100) } }
-
 // WithWaitHook calls fn, from the requesting goroutine, before every wait.
 func WithWaitHook(fn func(Wait)) Option { return func(c *Client) { c.onWait = fn } }
 
@@ -129,7 +125,6 @@ func NewClient(baseURL string, cred Credential, opts ...Option) (*Client, error)
 		sleep:     sleepContext,
 		jitter:    fullJitter,
 		maxWait:   DefaultMaxWait,
-		pageLen:   DefaultPageLen,
 	}
 	for _, o := range opts {
 		o(c)
@@ -159,9 +154,6 @@ func (c *Client) BaseURL() string { return c.base.String() }
 
 // Credential returns the credential the client authenticates with (nil if anonymous).
 func (c *Client) Credential() Credential { return c.cred }
-
-// PageLen is the page length lists ask for.
-func (c *Client) PageLen() int { return c.pageLen }
 
 func defaultHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()

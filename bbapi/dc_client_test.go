@@ -65,7 +65,7 @@ func (e *dcEmu) client(t *testing.T, token string, opts ...bbapi.Option) *dc.Cli
 
 func TestDCUserKeys(t *testing.T) {
 	e := startDC(t)
-	c := e.client(t, e.dc.DefaultToken(), bbapi.WithPageLen(2))
+	c := e.client(t, e.dc.DefaultToken(), bbapi.WithHTTPClient(bbapitest.PageLenClient(2)))
 	ctx := context.Background()
 
 	var fps []string
@@ -167,7 +167,7 @@ func TestDCAccessKeysAndAll(t *testing.T) {
 	if err := e.dc.Grant("OTHER", "readonly", bbapitest.DCDefaultUser, bbapitest.PermRead); err != nil {
 		t.Fatal(err)
 	}
-	c := e.client(t, e.dc.DefaultToken(), bbapi.WithPageLen(5))
+	c := e.client(t, e.dc.DefaultToken(), bbapi.WithHTTPClient(bbapitest.PageLenClient(5)))
 	ctx := context.Background()
 
 	// --all: every repository ada administers, across pages, and not the one she reads.

@@ -301,7 +301,7 @@ func TestEmulatorPagination(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	c := e.client(t, e.envCred(t), bbapi.WithPageLen(10))
+	c := e.client(t, e.envCred(t), bbapi.WithHTTPClient(bbapitest.PageLenClient(10)))
 	e.srv.ResetRequests()
 	repos := all(t, c.Repositories.ListWorkspace(ctx, "acme", nil))
 	if len(repos) != 30 {

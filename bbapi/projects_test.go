@@ -21,7 +21,7 @@ func TestEmulatorProjectsAndSeededKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := e.client(t, e.envCred(t), bbapi.WithPageLen(2))
+	c := e.client(t, e.envCred(t), bbapi.WithHTTPClient(bbapitest.PageLenClient(2)))
 	var keys []string
 	for _, p := range all(t, c.Projects.ListWorkspace(context.Background(), "acme")) {
 		keys = append(keys, p.Key)

@@ -301,7 +301,7 @@ type page[T any] struct {
 	Values []T    `json:"values"`
 }
 
-// list iterates over every value of the collection at segs, asking for the client's page
+// list iterates over every value of the collection at segs, asking for DefaultPageLen
 // length and then following `next` until it is absent. A `next` that leaves the API or
 // repeats a page ends the iteration with an error.
 func list[T any](ctx context.Context, c *Client, route string, query url.Values, segs ...string) iter.Seq2[T, error] {
@@ -312,7 +312,7 @@ func list[T any](ctx context.Context, c *Client, route string, query url.Values,
 			yield(zero, fmt.Errorf("listing %s: %w", route, err))
 			return
 		}
-		q := url.Values{"pagelen": {strconv.Itoa(c.pageLen)}}
+		q := url.Values{"pagelen": {strconv.Itoa(DefaultPageLen)}}
 		for k, v := range query {
 			q[k] = v
 		}

@@ -129,7 +129,7 @@ type page[T any] struct {
 }
 
 // list iterates over every value of the collection at segs: it asks for start=0 and the
-// client's page length, then for each nextPageStart until isLastPage. A nextPageStart
+// limit DefaultPageLen, then for each nextPageStart until isLastPage. A nextPageStart
 // that is missing or does not move forward ends the iteration with an error rather than
 // looping or silently stopping short.
 func list[T any](ctx context.Context, c *Client, route string, query url.Values, segs ...string) iter.Seq2[T, error] {
@@ -141,7 +141,7 @@ func list[T any](ctx context.Context, c *Client, route string, query url.Values,
 			return
 		}
 		for start := 0; ; {
-			q := url.Values{"start": {strconv.Itoa(start)}, "limit": {strconv.Itoa(c.t.PageLen())}}
+			q := url.Values{"start": {strconv.Itoa(start)}, "limit": {strconv.Itoa(bbapi.DefaultPageLen)}}
 			for k, v := range query {
 				if len(v) > 0 && v[0] != "" {
 					q[k] = v

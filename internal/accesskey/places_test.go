@@ -28,7 +28,7 @@ func startDC(t *testing.T, pageLen int) (*bbapitest.Server, *dc.Client) {
 	srv := bbapitest.Start(t, bbapitest.WithDataCenter(), bbapitest.WithSpecValidation(t))
 	opts := []bbapi.Option{bbapi.WithVersion("test")}
 	if pageLen > 0 {
-		opts = append(opts, bbapi.WithPageLen(pageLen))
+		opts = append(opts, bbapi.WithHTTPClient(bbapitest.PageLenClient(pageLen)))
 	}
 	c, err := dc.NewClient(srv.DataCenter().ServerURL(), dc.Token{Token: srv.DataCenter().DefaultToken()}, opts...)
 	if err != nil {

@@ -25,7 +25,7 @@ func TestDataCenterSource(t *testing.T) {
 	if err := d.AddRepo("WEB", "site"); err != nil {
 		t.Fatal(err)
 	}
-	client, err := dc.NewClient(d.ServerURL(), dc.Token{Token: d.DefaultToken()}, bbapi.WithPageLen(2))
+	client, err := dc.NewClient(d.ServerURL(), dc.Token{Token: d.DefaultToken()}, bbapi.WithHTTPClient(bbapitest.PageLenClient(2)))
 	if err != nil {
 		t.Fatal(err)
 	}
