@@ -187,6 +187,32 @@ func TestLoginTokenFile(t *testing.T) {
 	}
 }
 
+// A --token-file that is missing or empty is a usage error whose hint says what the file
+// must hold; one that others can read keeps its own single hint (the chmod).
+func TestLoginTokenFileErrorsSayWhatToDo(t *testing.T) {
+	fx := newFixture(t)
+	delete(fx.env, "BITBUCKET_API_TOKEN")
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{filepath.Join(dir, "missing"), empty} {
+		fx.globals.TokenFile = file
+		err := fx.run(t, "--email", bbapitest.DefaultEmail)
+		hints := apierr.Hints(err)
+		if apierr.ExitCode(err) != errkind.ExitUsage || len(hints) != 1 || !strings.Contains(hints[0], "--token-file") {
+			t.Errorf("--token-file %s: %v, hints %q: want exit 2 and a hint saying what the file holds", file, err, hints)
+		}
+	}
+	open := filepath.Join(dir, "open")
+	testutil.WriteOpenFile(t, open, []byte(fx.emu.DefaultAPIToken()))
+	fx.globals.TokenFile = open
+	if hints := apierr.Hints(fx.run(t, "--email", bbapitest.DefaultEmail)); len(hints) != 1 {
+		t.Errorf("a token file others can read: hints %q, want its one fix", hints)
+	}
+}
+
 func TestLoginRefusedTokenStoresNothing(t *testing.T) {
 	fx := newFixture(t)
 	fx.env["BITBUCKET_API_TOKEN"] = "wrong-token"

@@ -304,6 +304,8 @@ func runStatus(ctx context.Context, f *cmdutil.Factory) error {
 		if len(docs) > 0 {
 			err = nil // this machine uses Data Center servers; no Cloud credential is no fault
 		}
+	case errors.Is(err, bbapi.ErrIncompleteCredential):
+		cloud.Error = err.Error()
 	case err != nil:
 		return err
 	default:

@@ -145,3 +145,24 @@ func TestStatusRefused(t *testing.T) {
 		t.Error("the token was printed")
 	}
 }
+
+// Half a credential pair in the environment is not logged in: the document is printed
+// (docs/auth.md), exit 4, and the hint names the missing half.
+func TestStatusIncompleteEnvironment(t *testing.T) {
+	emu := bbapitest.Start(t)
+	env := emuEnv(emu)
+	delete(env, "BITBUCKET_EMAIL")
+	delete(env, "BITBUCKET_API_TOKEN")
+	env["BITBUCKET_CLIENT_ID"] = "consumer"
+	out, _, err := run(t, env, &credstoretest.Fake{}, true)
+	if apierr.ExitCode(err) != errkind.ExitAuth || !strings.Contains(strings.Join(apierr.Hints(err), "\n"), "BITBUCKET_CLIENT_SECRET") {
+		t.Fatalf("exit %d (%v), hints %q: want 4 naming BITBUCKET_CLIENT_SECRET", apierr.ExitCode(err), err, apierr.Hints(err))
+	}
+	var st Status
+	if jerr := json.Unmarshal([]byte(out), &st); jerr != nil || st.LoggedIn || !strings.Contains(st.Error, "BITBUCKET_CLIENT_SECRET") {
+		t.Errorf("status = %+v (%v)\n%s", st, jerr, out)
+	}
+	if len(emu.Requests()) != 0 {
+		t.Error("called Bitbucket without a credential")
+	}
+}
