@@ -410,3 +410,35 @@ func writeFile(t *testing.T, path, data string) {
 		t.Fatal(err)
 	}
 }
+
+// A .git directory git does not take for a repository (no HEAD, a config git cannot
+// parse) is a failed repository, also inside another clone: git run there would find the
+// clone around it and report that one's remotes as its own.
+func TestBrokenGitDirFails(t *testing.T) {
+	fx := newFixture(t)
+	fx.repo("a", "origin", "https://bitbucket.org/ws/a.git")
+	outer := fx.repo("outer", "origin", "https://bitbucket.org/ws/outer.git")
+	for _, d := range []string{filepath.Join(fx.root, "b"), filepath.Join(outer, "inner")} {
+		writeFile(t, filepath.Join(d, ".git", "config"), "[junk\n")
+	}
+	ios, _, stdout, stderr := iostreamstest.Test()
+	o := fx.opts(ios)
+	o.Recursive, o.Yes = []string{"."}, true
+	err := runRemote(context.Background(), o)
+	if code := apierr.ExitCode(err); code != errkind.ExitPartial || !strings.Contains(err.Error(), "2 of 4 repositories failed") {
+		t.Fatalf("exit %d (%v), want 3 with 2 of 4 failed\n%s", code, err, stderr)
+	}
+	for _, d := range []string{"b", filepath.Join("outer", "inner")} {
+		if !strings.Contains(stderr.String(), "✗ "+filepath.Join(fx.root, d)+": ") && !strings.Contains(stderr.String(), "✗ reading the git config of "+filepath.Join(fx.root, d)+": ") {
+			t.Errorf("stderr does not name %s as failed:\n%s", d, stderr)
+		}
+	}
+	if got := strings.Count(stdout.String(), "ws/outer.git\t"); got != 1 {
+		t.Errorf("outer's remote listed %d times:\n%s", got, stdout)
+	}
+	for _, r := range []string{"a", "outer"} {
+		if got := fx.url(r, "origin"); got != "git@ssh.bitbucket.org:ws/"+r+".git" {
+			t.Errorf("%s origin = %q", r, got)
+		}
+	}
+}

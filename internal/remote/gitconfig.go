@@ -70,8 +70,19 @@ func listConfig(ctx context.Context, git gitrun.Runner, dir string) ([]entry, er
 }
 
 // readRepoConfig reads the repository's own configuration (scopes local and worktree).
-func readRepoConfig(ctx context.Context, git gitrun.Runner, dir string) ([]entry, error) {
-	all, err := listConfig(ctx, git, dir)
+// With gitDir, git is told the repository rather than left to find one from dir: a
+// directory git does not take for a repository is then an error, not the configuration
+// of the clone around it (or none).
+func readRepoConfig(ctx context.Context, git gitrun.Runner, dir, gitDir string) ([]entry, error) {
+	args := []string{"config", "--list", "--show-origin", "--show-scope", "-z"}
+	if gitDir != "" {
+		args = append([]string{"--git-dir=" + gitDir}, args...)
+	}
+	out, err := git.Run(ctx, dir, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading the git config of %s: %w", dir, err)
+	}
+	all, err := parseList(out, dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading the git config of %s: %w", dir, err)
 	}

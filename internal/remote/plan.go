@@ -79,6 +79,7 @@ type RepoPlan struct {
 	Applied bool
 
 	inRepo  bool // read by running git in the repository (includes, worktree config)
+	here    bool // Repo is what git finds from Dir (Resolve): no --git-dir needed
 	planned bool
 	wrote   bool // Apply wrote every change (not yet read back)
 }
@@ -142,7 +143,7 @@ func PlanDir(ctx context.Context, git gitrun.Runner, dir string, t Rewriter) (*P
 	if err != nil {
 		return nil, err
 	}
-	rp := &RepoPlan{Repo: repo, inRepo: true}
+	rp := &RepoPlan{Repo: repo, inRepo: true, here: true}
 	readBatch(ctx, git, []*RepoPlan{rp}, t)
 	if rp.Err != nil {
 		return nil, rp.Err
@@ -201,7 +202,11 @@ func readBatch(ctx context.Context, git gitrun.Runner, batch []*RepoPlan, t Rewr
 			if rp.Err = ctx.Err(); rp.Err != nil {
 				continue
 			}
-			if es, rp.Err = readRepoConfig(ctx, git, rp.Repo.Dir); rp.Err != nil {
+			gitDir := rp.Repo.GitDir
+			if rp.here {
+				gitDir = "" // a linked worktree's own config.worktree
+			}
+			if es, rp.Err = readRepoConfig(ctx, git, rp.Repo.Dir, gitDir); rp.Err != nil {
 				continue
 			}
 		}
