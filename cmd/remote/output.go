@@ -107,7 +107,8 @@ func report(opts *Options, plan *engine.Plan, sp *engine.ScrubPlan, failed []fai
 		if dryRun {
 			verb = "to be removed with the rewrite"
 		}
-		s.Step(iostreams.MarkWarn, "%s carried a secret (%s): treat it as leaked and revoke it", text.Count(secrets, "URL", "URLs"), verb)
+		it := map[bool]string{true: "it", false: "them"}[secrets == 1]
+		s.Step(iostreams.MarkWarn, "%s carried a secret (%s): treat %s as leaked and revoke %s", text.Count(secrets, "URL", "URLs"), verb, it, it)
 	}
 	reportScrub(opts, sp, dryRun, scrubErr)
 }

@@ -111,6 +111,16 @@ func TestRunRemote(t *testing.T) {
 			},
 		},
 		{
+			name: "two secrets",
+			setup: func(fx *fixture) {
+				fx.repo(".", "origin", "https://alice:app-pw@bitbucket.org/ws/here.git", "up", "https://x-token-auth:tok@bitbucket.org/ws/up.git")
+			},
+			wantOut: ".\torigin\thttps://alice:***@bitbucket.org/ws/here.git\tgit@ssh.bitbucket.org:ws/here.git\n" +
+				".\tup\thttps://x-token-auth:***@bitbucket.org/ws/up.git\tgit@ssh.bitbucket.org:ws/up.git\n",
+			wantErr: "✓ Rewrote 2 remotes in 1 repository to ssh.bitbucket.org\n" +
+				"! 2 URLs carried a secret (removed with the rewrite): treat them as leaked and revoke them\n",
+		},
+		{
 			name: "nothing to do",
 			setup: func(fx *fixture) {
 				fx.repo("a", "origin", "git@ssh.bitbucket.org:ws/a.git")
