@@ -14,6 +14,6 @@ import (
 // bbkey_e2e tag does not read.
 func TestMain(m *testing.M) {
 	keys.SetKDFRoundsForTests(1)
-	testhook.EnableForTests()
+	testhook.On.Store(true)
 	os.Exit(m.Run())
 }

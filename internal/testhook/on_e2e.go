@@ -3,4 +3,4 @@
 package testhook
 
 // The binary internal/e2e builds (go build -tags bbkey_e2e) reads the hooks.
-func init() { on.Store(true) }
+func init() { On.Store(true) }

@@ -1,13 +1,12 @@
 // Package testhook holds the hooks the end-to-end tests drive bbkey with: stopping at a
 // named point so a second command can start at a chosen moment of the first, and the
 // variables other packages name (BBKEY_TEST_CRASH_AFTER, BBKEY_TEST_PANIC_AFTER,
-// BBKEY_TEST_SCHEDULER). Only a binary built with -tags bbkey_e2e, or a test that calls
-// EnableForTests, reads them: a release bbkey never does, whatever its environment.
+// BBKEY_TEST_SCHEDULER). Only a binary built with -tags bbkey_e2e, or a test that sets
+// On, reads them: a release bbkey never does, whatever its environment.
 package testhook
 
 import (
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,22 +16,14 @@ import (
 	"time"
 )
 
-// on is whether the hooks are read: set by the bbkey_e2e build (on_e2e.go) or a test.
-var on atomic.Bool
-
-// EnableForTests makes this process read the hooks. It panics outside `go test` (whose
-// binary registers -test.v), so a bbkey built without the tag can never turn them on.
-func EnableForTests() {
-	if flag.Lookup("test.v") == nil {
-		panic("testhook.EnableForTests called outside a test")
-	}
-	on.Store(true)
-}
+// On is whether the hooks are read: set by the bbkey_e2e build (on_e2e.go) or by a test
+// of the code they stop; nothing else sets it.
+var On atomic.Bool
 
 // Lookup reads the test hook variable name through lookup (nil: os), or finds nothing
 // when the hooks are off.
 func Lookup(lookup func(string) (string, bool), name string) (string, bool) {
-	if !on.Load() {
+	if !On.Load() {
 		return "", false
 	}
 	if lookup == nil {

@@ -8,9 +8,9 @@ import (
 )
 
 // Without the bbkey_e2e tag nothing reads the hooks, whatever the environment says;
-// EnableForTests turns them on for a test of the code they stop.
+// a test of the code they stop turns them on with On.
 func TestHooksOffWithoutTheTag(t *testing.T) {
-	if on.Load() {
+	if On.Load() {
 		t.Skip("built with -tags bbkey_e2e: the hooks are on")
 	}
 	dir := t.TempDir()
@@ -25,10 +25,10 @@ func TestHooksOffWithoutTheTag(t *testing.T) {
 		t.Error("Pause stopped without the tag")
 	}
 
-	EnableForTests()
-	t.Cleanup(func() { on.Store(false) })
+	On.Store(true)
+	t.Cleanup(func() { On.Store(false) })
 	if v, ok := Lookup(lookup, "BBKEY_TEST_CRASH_AFTER"); !ok || v != "upload" {
-		t.Errorf("Lookup after EnableForTests = %q, %v", v, ok)
+		t.Errorf("Lookup once On = %q, %v", v, ok)
 	}
 	Pause(context.Background(), lookup, "x:y") // resumed already: returns at once
 	if _, err := os.Stat(filepath.Join(dir, "x-y.paused")); err != nil {
