@@ -74,6 +74,11 @@ func Run(ctx context.Context, f *cmdutil.Factory, args []string) (code int) {
 	root.SetErr(f.IOStreams.ErrOut)
 	root.SetIn(f.IOStreams.In)
 	err := root.ExecuteContext(ctx)
+	if err == nil && out.err != nil {
+		// Output lost (a full disk, a closed stdout): the caller must not take the empty
+		// or cut-off file for the answer.
+		err = fmt.Errorf("writing the output: %w", out.err)
+	}
 	if err == nil {
 		return errkind.ExitOK
 	}
@@ -198,13 +203,17 @@ func renderError(f *cmdutil.Factory, wroteOut bool, err error, code int) {
 }
 
 type countingWriter struct {
-	w io.Writer
-	n int64
+	w   io.Writer
+	n   int64
+	err error // the first write error
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	if c.err == nil {
+		c.err = err
+	}
 	return n, err
 }
 
