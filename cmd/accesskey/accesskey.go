@@ -167,7 +167,8 @@ func (o *Options) spec(b backend.Backend) (accesskey.Spec, error) {
 		if o.ReposFrom != "-" {
 			f, err := os.Open(o.ReposFrom)
 			if err != nil {
-				return s, errkind.UsageError(fmt.Errorf("reading --repos-from: %w", err))
+				return s, errkind.UsageError(fmt.Errorf("reading --repos-from: %w", err),
+					"give a file you can read with one WS/SLUG (Data Center: PROJ/slug) per line, or '-' to read them from stdin")
 			}
 			defer f.Close()
 			r, name = f, o.ReposFrom
@@ -183,14 +184,16 @@ func (o *Options) spec(b backend.Backend) (accesskey.Spec, error) {
 	}
 	if s.DataCenter {
 		if len(s.Repos) == 0 && len(s.Projects) == 0 && !s.All {
-			return s, errkind.UsageError(errors.New("no target: give --repo PROJ/slug, --repos-from FILE, --project KEY, or --all"))
+			return s, errkind.UsageError(errors.New("no target given"),
+				"give --repo PROJ/slug, --repos-from FILE, --project KEY, or --all for every repository the token administers")
 		}
 		return s, nil
 	}
 	if (s.All || s.Query != "") && s.Workspace == "" {
 		s.Workspace = o.Getenv("BITBUCKET_WORKSPACE")
 		if s.Workspace == "" {
-			return s, errkind.UsageError(errors.New("--all and --query need --workspace WS"))
+			return s, errkind.UsageError(errors.New("--all and --query need --workspace WS"),
+				"add --workspace WS, the workspace whose repositories to list")
 		}
 	}
 	if s.Workspace != "" && !s.Listing() {
@@ -202,7 +205,8 @@ func (o *Options) spec(b backend.Backend) (accesskey.Spec, error) {
 		if ws, slug := o.Getenv("BITBUCKET_WORKSPACE"), o.Getenv("BITBUCKET_REPO_SLUG"); ws != "" && slug != "" {
 			s.Repos = []string{ws + "/" + slug}
 		} else {
-			return s, errkind.UsageError(errors.New("no target: give --repo WS/SLUG, --repos-from FILE, --project WS/KEY, or --workspace WS with --all or --query"))
+			return s, errkind.UsageError(errors.New("no target given"),
+				"give --repo WS/SLUG, --repos-from FILE, --project WS/KEY, or --workspace WS with --all or --query")
 		}
 	}
 	return s, nil
@@ -220,11 +224,12 @@ func (o *Options) keyName() (string, error) {
 			return "", errkind.UsageError(fmt.Errorf("host name %q does not make a key name: %w", h, err), "give the key a name with --name")
 		}
 	}
-	if err := keys.ValidateName(name); err != nil {
-		return "", errkind.UsageError(fmt.Errorf("--name: %w", err))
+	err := keys.ValidateName(name)
+	if err == nil {
+		err = keylabel.ValidName(name)
 	}
-	if err := keylabel.ValidName(name); err != nil {
-		return "", errkind.UsageError(fmt.Errorf("--name: %w", err))
+	if err != nil {
+		return "", errkind.UsageError(fmt.Errorf("--name: %w", err), "name the key with lowercase letters, digits, '.' and '-', e.g. --name ci-01")
 	}
 	return name, nil
 }

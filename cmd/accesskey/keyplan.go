@@ -48,7 +48,8 @@ func (o *Options) planKey(paths settings.Paths, name string, prev *state.AccessK
 			return nil, errkind.UsageError(fmt.Errorf("--key: %w", err))
 		}
 		if p.New {
-			return nil, errkind.UsageError(fmt.Errorf("--key %s: no such key file", o.KeyFile))
+			return nil, errkind.UsageError(fmt.Errorf("--key %s: no such key file", o.KeyFile),
+				"give an existing public key (FILE.pub), or its private key FILE with FILE.pub next to it")
 		}
 		if !p.HasPrivate {
 			p.Path = absPath(o.KeyFile)

@@ -33,7 +33,8 @@ func runAdd(ctx context.Context, o *Options) error {
 		return err
 	}
 	if o.Concurrency < 1 || o.Concurrency > maxConcurrency {
-		return errkind.UsageError(fmt.Errorf("--concurrency %d is out of range 1-%d", o.Concurrency, maxConcurrency))
+		return errkind.UsageError(fmt.Errorf("--concurrency %d is out of range 1-%d", o.Concurrency, maxConcurrency),
+			fmt.Sprintf("give --concurrency from 1 to %d, or leave it out for %d calls at once", maxConcurrency, defaultConcurrency))
 	}
 	name, err := o.keyName()
 	if err != nil {

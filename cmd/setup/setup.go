@@ -128,20 +128,22 @@ func parseFlags(opts *Options) (flags, error) {
 	var fl flags
 	if opts.Name != "" {
 		if err := keylabel.ValidName(opts.Name); err != nil {
-			return fl, errkind.UsageError(fmt.Errorf("--name: %w", err))
+			return fl, errkind.UsageError(fmt.Errorf("--name: %w", err), "pick a name like --name work, or leave --name out for the account nickname")
 		}
 	}
 	if opts.ExpiresIn != "" {
 		d, err := keylabel.ParseDuration(opts.ExpiresIn)
 		if err != nil || d <= 0 {
-			return fl, errkind.UsageError(fmt.Errorf("--expires-in %q: want a positive duration such as 365d or 26w", opts.ExpiresIn))
+			return fl, errkind.UsageError(fmt.Errorf("--expires-in %q is not a positive duration", opts.ExpiresIn),
+				"write it like 365d or 26w")
 		}
 		fl.expiresIn = d
 	}
 	if opts.AgentLifetime != "" {
 		d, err := keylabel.ParseDuration(opts.AgentLifetime)
 		if err != nil || d <= 0 {
-			return fl, errkind.UsageError(fmt.Errorf("--agent-lifetime %q: want a positive duration such as 8h or 1d", opts.AgentLifetime))
+			return fl, errkind.UsageError(fmt.Errorf("--agent-lifetime %q is not a positive duration", opts.AgentLifetime),
+				"write it like 8h or 1d")
 		}
 		fl.lifetime = d
 	}

@@ -18,9 +18,10 @@ const maxFile = 64 << 10
 // second line is refused rather than silently made part of the secret. Errors are usage
 // errors naming the flag.
 func ReadFile(flag, path string) ([]byte, error) {
+	hint := "check the path: " + flag + " names a file you can read that holds the secret alone"
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, errkind.UsageError(fmt.Errorf("reading %s: %w", flag, err))
+		return nil, errkind.UsageError(fmt.Errorf("reading %s: %w", flag, err), hint)
 	}
 	if fi.Mode().IsRegular() {
 		if err := keys.CheckSecretFile(path); err != nil {
@@ -32,7 +33,7 @@ func ReadFile(flag, path string) ([]byte, error) {
 	}
 	b, err := keys.ReadBounded(path, maxFile)
 	if err != nil {
-		return nil, errkind.UsageError(fmt.Errorf("reading %s: %w", flag, err))
+		return nil, errkind.UsageError(fmt.Errorf("reading %s: %w", flag, err), hint)
 	}
 	switch {
 	case bytes.HasSuffix(b, []byte("\r\n")):
