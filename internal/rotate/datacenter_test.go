@@ -138,7 +138,7 @@ func TestRotateDataCenterAccount(t *testing.T) {
 	if err := e.bind(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.deleteKey(context.Background(), s, s.places(nil)[0], " "); err == nil {
+	if err := deleteKey(context.Background(), s.b, s.places(nil)[0], "", " ", "", false); err == nil {
 		t.Error("a delete without a key id was not refused")
 	}
 	if n := len(f.emu.Requests()); n != 0 || len(dcUserKeys(d)) != 1 {

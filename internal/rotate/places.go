@@ -50,44 +50,11 @@ func (s *subject) places(j *state.Journal) []provision.Place {
 	return out
 }
 
-// findKey returns the id of the key with fingerprint fp at p, or "" when it is not there.
-func (e *Engine) findKey(ctx context.Context, s *subject, p provision.Place, fp string) (string, error) {
-	var (
-		k   *backend.Key
-		err error
-	)
-	if p.Account != nil {
-		k, err = s.b.FindAccountKey(ctx, p.Account, fp)
-	} else {
-		k, err = s.b.FindAccessKey(ctx, p.Place, fp)
-	}
-	if err != nil || k == nil {
-		return "", err
-	}
-	return k.ID, nil
-}
-
-// deleteKey deletes key id at p, always by its id; a key that is already gone counts as
-// deleted.
-func (e *Engine) deleteKey(ctx context.Context, s *subject, p provision.Place, id string) error {
-	if strings.TrimSpace(id) == "" {
-		return fmt.Errorf("no key id to delete on %s", placeKey(p))
-	}
-	var err error
-	if p.Account != nil {
-		err = s.b.DeleteAccountKey(ctx, p.Account, backend.Key{ID: id})
-	} else {
-		err = s.b.DeleteAccessKey(ctx, p.Place, backend.Key{ID: id})
-	}
-	if bbapi.IsNotFound(err) {
-		return nil
-	}
-	return err
-}
-
-// eachPlace runs fn for every place, a few calls at once, and returns the failures
-// by place key (a place an interruption kept from starting fails with its cause).
-func (e *Engine) eachPlace(ctx context.Context, places []provision.Place, fn func(ctx context.Context, p provision.Place, key string) error) map[string]error {
+// deleteKeys deletes the key with fingerprint fp wherever it is, a few places at once:
+// by its id in ids, else (find) by the id Bitbucket gives fp there. A key already gone
+// counts as deleted, and the other key's id (in other) is never deleted. The failures
+// come back as one error (placesError), what naming the step.
+func (e *Engine) deleteKeys(ctx context.Context, s *subject, places []provision.Place, what, fp string, ids, other map[string]string, find bool) error {
 	var (
 		mu   sync.Mutex
 		st   bulk.Stopper
@@ -96,7 +63,7 @@ func (e *Engine) eachPlace(ctx context.Context, places []provision.Place, fn fun
 	)
 	bulk.Each(ctx, len(places), concurrency, &st, func(i int) {
 		key := placeKey(places[i])
-		err := fn(ctx, places[i], key)
+		err := deleteKey(ctx, s.b, places[i], fp, ids[key], other[key], find)
 		mu.Lock()
 		defer mu.Unlock()
 		ran[i] = true
@@ -106,10 +73,45 @@ func (e *Engine) eachPlace(ctx context.Context, places []provision.Place, fn fun
 	})
 	for i, p := range places {
 		if !ran[i] {
-			errs[placeKey(p)] = st.Err()
+			errs[placeKey(p)] = st.Err() // an interruption kept it from starting
 		}
 	}
-	return errs
+	return placesError(what, len(places), errs)
+}
+
+// deleteKey deletes the key fp at p, always by its id (id, or found when find).
+func deleteKey(ctx context.Context, b backend.Backend, p provision.Place, fp, id, other string, find bool) error {
+	if id == "" && find {
+		var k *backend.Key
+		var err error
+		if p.Account != nil {
+			k, err = b.FindAccountKey(ctx, p.Account, fp)
+		} else {
+			k, err = b.FindAccessKey(ctx, p.Place, fp)
+		}
+		if err != nil || k == nil {
+			return err
+		}
+		id = k.ID
+	}
+	switch {
+	case id == "":
+		return nil
+	case strings.TrimSpace(id) == "":
+		return fmt.Errorf("no key id to delete on %s", placeKey(p))
+	case id == other:
+		return fmt.Errorf("refusing to delete key %s: it is the other key's id too", id)
+	}
+	var err error
+	if p.Account != nil {
+		err = b.DeleteAccountKey(ctx, p.Account, backend.Key{ID: id})
+	} else {
+		err = b.DeleteAccessKey(ctx, p.Place, backend.Key{ID: id})
+	}
+	if bbapi.IsNotFound(err) {
+		return nil
+	}
+	return err
 }
 
 // placesError summarises per-place failures as one error: the first failure (by place)

@@ -177,23 +177,9 @@ func (e *Engine) abandon(ctx context.Context, j *state.Journal, s *subject, out 
 // before the proof, so afterwards the old key is exactly as it was.
 func (e *Engine) rollback(ctx context.Context, j *state.Journal, s *subject, out *Outcome) error {
 	if j.NewFingerprint != "" {
+		// Until the upload is journalled, an upload a crash hid is found by fingerprint.
 		uploaded := j.Did(StepUpload)
-		places := s.places(j)
-		errs := e.eachPlace(ctx, places, func(ctx context.Context, p provision.Place, key string) error {
-			id := j.NewKeyIDs[key]
-			if id == "" && !uploaded {
-				// The upload may have landed before a crash hid its answer.
-				var err error
-				if id, err = e.findKey(ctx, s, p, j.NewFingerprint); err != nil {
-					return err
-				}
-			}
-			if id == "" || id == j.OldKeyIDs[key] {
-				return nil
-			}
-			return e.deleteKey(ctx, s, p, id)
-		})
-		if err := placesError("deleting the new key", len(places), errs); err != nil {
+		if err := e.deleteKeys(ctx, s, s.places(j), "deleting the new key", j.NewFingerprint, j.NewKeyIDs, j.OldKeyIDs, !uploaded); err != nil {
 			return err
 		}
 		if len(j.NewKeyIDs) > 0 || !uploaded {
@@ -445,20 +431,7 @@ func (e *Engine) linkNew(j *state.Journal, s *subject, out *Outcome) error {
 // revoked, so the step can be repeated; ids the journal lacks are found by fingerprint.
 func (e *Engine) revoke(ctx context.Context, j *state.Journal, s *subject, out *Outcome) error {
 	places := s.places(j)
-	errs := e.eachPlace(ctx, places, func(ctx context.Context, p provision.Place, key string) error {
-		id := j.OldKeyIDs[key]
-		if id == "" {
-			var err error
-			if id, err = e.findKey(ctx, s, p, j.OldFingerprint); err != nil || id == "" {
-				return err
-			}
-		}
-		if id == j.NewKeyIDs[key] {
-			return fmt.Errorf("refusing to delete key %s: it is the new key's id", id)
-		}
-		return e.deleteKey(ctx, s, p, id)
-	})
-	if err := placesError("revoking the old key", len(places), errs); err != nil {
+	if err := e.deleteKeys(ctx, s, places, "revoking the old key", j.OldFingerprint, j.OldKeyIDs, j.NewKeyIDs, true); err != nil {
 		return err
 	}
 	if s.kind == state.RotateAccount {
