@@ -14,6 +14,7 @@ import (
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 	"github.com/bbkey/bbkey/internal/credstore"
+	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/credstore/credstoretest"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
@@ -99,19 +100,18 @@ func (w *world) options() *Options {
 	ios, _, stdout, stderr := iostreamstest.Test()
 	w.stdout, w.stderr = stdout, stderr
 	return &Options{
-		IO:        ios,
-		LookupEnv: func(k string) (string, bool) { v, ok := w.env[k]; return v, ok },
-		Prompter:  func() prompt.Prompter { return w.prompter },
-		Now:       func() time.Time { return testNow },
-		Settings:  func() (settings.Settings, error) { return w.settings, nil },
-		Paths:     func() (settings.Paths, error) { return w.paths, nil },
-		Hostname:  func() (string, error) { return "testhost", nil },
-		Agent:     func() (agent.Agent, error) { return w.agent, nil },
-		CredStore: w.credStore,
-		APIClient: func(context.Context) (*bbapi.Client, settings.ResolvedCredential, error) {
-			cred := &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: w.emu.DefaultAPIToken()}
-			c, err := bbapi.NewClient(w.emu.APIURL(), cred, bbapi.WithMaxWait(2*time.Second))
-			return c, settings.ResolvedCredential{Credential: cred, Source: settings.SourceEnv}, err
+		Factory: &cmdutil.Factory{
+			AppVersion: "test",
+			IOStreams:  ios,
+			Globals: &cmdutil.GlobalOptions{APIURL: w.settings.APIURL, SSHEndpoint: w.settings.SSHEndpoint,
+				SSHHostKeys: w.settings.SSHHostKeys, MaxWait: 2 * time.Second},
+			LookupEnv: func(k string) (string, bool) { v, ok := w.env[k]; return v, ok },
+			Prompter:  func() prompt.Prompter { return w.prompter },
+			Now:       func() time.Time { return testNow },
+			Paths:     func() (settings.Paths, error) { return w.paths, nil },
+			Hostname:  func() (string, error) { return "testhost", nil },
+			Agent:     func() (agent.Agent, error) { return w.agent, nil },
+			CredStore: w.credStore,
 		},
 		Executable: func() (string, error) { return w.exe, nil },
 		Scheduler: func(_ context.Context, p settings.Paths) (*schedule.Installer, error) {

@@ -20,36 +20,15 @@ import (
 	engine "github.com/bbkey/bbkey/internal/rotate"
 	"github.com/bbkey/bbkey/internal/settings"
 
-	"github.com/bbkey/bbkey/agent"
-	"github.com/bbkey/bbkey/bbapi"
-	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
-	"github.com/bbkey/bbkey/internal/credstore"
-	"github.com/bbkey/bbkey/internal/gitrun"
-	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
-	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/schedule"
 	"github.com/bbkey/bbkey/internal/secret"
 )
 
-// Options are the dependencies and flags of `bbkey rotate`.
+// Options are the Factory and the flags of `bbkey rotate`.
 type Options struct {
-	IO        *iostreams.IOStreams
-	LookupEnv func(string) (string, bool)
-	Prompter  func() prompt.Prompter
-	Now       func() time.Time
-	Settings  func() (settings.Settings, error)
-	Paths     func() (settings.Paths, error)
-	Hostname  func() (string, error)
-	Agent     func() (agent.Agent, error)
-	CredStore func(ctx context.Context, allowInsecure bool) (credstore.Store, error)
-	// APIClient resolves the credential and builds the client (Factory.APIClient).
-	APIClient func(context.Context) (*bbapi.Client, settings.ResolvedCredential, error)
-	// DataCenter reaches a Data Center server a key is on, with that server's token.
-	DataCenter func(ctx context.Context, server string) (backend.Backend, error)
-	// Git runs git with extra environment, for the access-key ls-remote proof.
-	Git func(env []string) gitrun.Runner
+	*cmdutil.Factory
 	// Executable is the path of this bbkey, for the scheduled job (os.Executable).
 	Executable func() (string, error)
 	// Scheduler returns the installer of the OS timer (nil: detect it and run the real
@@ -74,24 +53,7 @@ type Options struct {
 
 // NewCmdRotate builds `bbkey rotate`. runF replaces runRotate in tests.
 func NewCmdRotate(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{
-		IO:        f.IOStreams,
-		LookupEnv: f.LookupEnv,
-		Prompter:  f.Prompter,
-		Now:       f.Now,
-		Settings:  f.Settings,
-		Paths:     f.Paths,
-		Hostname:  f.Hostname,
-		Agent:     f.Agent,
-		CredStore: f.CredStore,
-		APIClient: f.APIClient,
-		DataCenter: func(ctx context.Context, server string) (backend.Backend, error) {
-			b, _, err := f.BackendFor(ctx, server)
-			return b, err
-		},
-		Git:        func(env []string) gitrun.Runner { return gitrun.Exec{Env: env} },
-		Executable: os.Executable,
-	}
+	opts := &Options{Factory: f, Executable: os.Executable}
 	cmd := &cobra.Command{
 		Use:   "rotate",
 		Short: "Replace keys with fresh ones, proving each before revoking the old one",

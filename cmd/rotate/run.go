@@ -45,7 +45,7 @@ func runRotation(ctx context.Context, opts *Options, fl flags) (err error) {
 		// The log's started and finished lines frame the run, so --status and doctor can
 		// read its outcome from the log even when the state cannot be written.
 		started := opts.Now()
-		opts.IO.Step(iostreams.MarkOK, "%s", schedule.StartedLine(job, started))
+		opts.IOStreams.Step(iostreams.MarkOK, "%s", schedule.StartedLine(job, started))
 		defer func() {
 			r := recover()
 			runErr := err
@@ -61,7 +61,7 @@ func runRotation(ctx context.Context, opts *Options, fl flags) (err error) {
 			if run.ExitCode != 0 {
 				mark = iostreams.MarkFail
 			}
-			opts.IO.Step(mark, "%s", schedule.FinishedLine(job, string(run.Result), run.ExitCode))
+			opts.IOStreams.Step(mark, "%s", schedule.FinishedLine(job, string(run.Result), run.ExitCode))
 			if r != nil {
 				panic(r)
 			}
@@ -91,10 +91,8 @@ func runRotation(ctx context.Context, opts *Options, fl flags) (err error) {
 	// Cloud credential, and the reverse.
 	backends := func(ctx context.Context, server string) (backend.Backend, error) {
 		if server != "" {
-			if opts.DataCenter == nil {
-				return nil, fmt.Errorf("no way to reach the Data Center server %s", server)
-			}
-			return opts.DataCenter(ctx, server)
+			b, _, err := opts.BackendFor(ctx, server)
+			return b, err
 		}
 		api, _, err := opts.APIClient(ctx)
 		if err != nil {
@@ -116,15 +114,14 @@ func runRotation(ctx context.Context, opts *Options, fl flags) (err error) {
 		Settings:    settings,
 		Hostname:    host,
 		Now:         opts.Now,
-		IO:          opts.IO,
+		IO:          opts.IOStreams,
 		Passphrase:  pp.get,
 		LookupEnv:   opts.LookupEnv,
-		Git:         opts.Git,
 		Scheduled:   job != "",
 		KeepRetired: fl.keepRetired,
 	}
 	if opts.Debug {
-		e.Trace = opts.IO.ErrOut
+		e.Trace = opts.IOStreams.ErrOut
 	}
 	rep, err := e.Run(ctx, engine.Request{Kind: opts.kind(), Name: opts.Name, IfOlderThan: age, DryRun: opts.DryRun})
 	// The report lists what was done, also when the run failed.
@@ -182,7 +179,7 @@ func recordScheduledRun(ctx context.Context, opts *Options, dir state.Dir, run *
 		return nil
 	})
 	if err != nil {
-		opts.IO.Warnf("the outcome of this scheduled run was not recorded: %v", err)
+		opts.IOStreams.Warnf("the outcome of this scheduled run was not recorded: %v", err)
 	}
 }
 
@@ -200,7 +197,7 @@ func (p *passphrases) get(ctx context.Context, name string) ([]byte, error) {
 	if p.opts.NoPassphrase {
 		if !p.warned {
 			p.warned = true
-			p.opts.IO.Warnf("%s", secret.NoPassphraseWarning)
+			p.opts.IOStreams.Warnf("%s", secret.NoPassphraseWarning)
 		}
 		return nil, nil
 	}
@@ -231,7 +228,7 @@ func (p *passphrases) keychain(ctx context.Context, name string) []byte {
 	sec, err := store.Get(ctx, credstore.PassphraseAccount(name))
 	if err != nil {
 		if !errors.Is(err, credstore.ErrNotFound) {
-			p.opts.IO.Warnf("reading the passphrase of %q from the %s: %v", name, store.Kind(), err)
+			p.opts.IOStreams.Warnf("reading the passphrase of %q from the %s: %v", name, store.Kind(), err)
 		}
 		return nil
 	}
@@ -260,7 +257,7 @@ func printReport(opts *Options, rep *engine.Report, age time.Duration) error {
 	if len(rep.Rotations) == 0 {
 		return nil
 	}
-	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(opts.IOStreams.Out, 0, 4, 2, ' ', 0)
 	// A SERVER column when a key is on a Data Center server ("cloud" for the others).
 	dcKeys := slices.ContainsFunc(rep.Rotations, func(o *engine.Outcome) bool { return o.Server != "" })
 	row := func(kind, name, server, result, oldKey, newKey string) {
@@ -278,7 +275,7 @@ func printReport(opts *Options, rep *engine.Report, age time.Duration) error {
 }
 
 func writeJSON(opts *Options, doc any) error {
-	enc := json.NewEncoder(opts.IO.Out)
+	enc := json.NewEncoder(opts.IOStreams.Out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
 }

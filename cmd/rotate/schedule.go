@@ -172,7 +172,7 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 			if err := store.Set(ctx, credstore.PassphraseAccount(name), sec); err != nil {
 				return fmt.Errorf("keeping the passphrase of %q in the %s: %w", name, store.Kind(), err)
 			}
-			opts.IO.Step(iostreams.MarkOK, "kept the passphrase for %q's new keys in the %s", name, store.Kind())
+			opts.IOStreams.Step(iostreams.MarkOK, "kept the passphrase for %q's new keys in the %s", name, store.Kind())
 		}
 		if err := in.Apply(ctx, plan); err != nil {
 			return plainErr(err)
@@ -197,7 +197,7 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 func schedulePassphrase(ctx context.Context, opts *Options, names []string) (string, credstore.Store, map[string][]byte, error) {
 	switch {
 	case opts.NoPassphrase:
-		opts.IO.Warnf("%s", secret.NoPassphraseWarning)
+		opts.IOStreams.Warnf("%s", secret.NoPassphraseWarning)
 		return "none (--no-passphrase)", nil, nil, nil
 	case opts.PassphraseFile != "":
 		return "file", nil, nil, nil

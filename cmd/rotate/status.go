@@ -102,7 +102,7 @@ func runStatus(ctx context.Context, opts *Options, fl flags) error {
 			logFile = filepath.Join(paths.ConfigDir, schedule.LogFileName)
 		}
 		if run, ok, err := schedule.ReadLastRun(logFile, id); err != nil {
-			opts.IO.Warnf("reading the timer's log: %v", err)
+			opts.IOStreams.Warnf("reading the timer's log: %v", err)
 		} else if ok {
 			j.LastRun = &run
 		}
@@ -213,7 +213,7 @@ func printStatus(opts *Options, doc jsonStatus) error {
 	if opts.JSON {
 		return writeJSON(opts, doc)
 	}
-	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(opts.IOStreams.Out, 0, 4, 2, ' ', 0)
 	for _, j := range doc.Schedules {
 		what := "account key"
 		if j.Kind == string(state.RotateAccessKeys) {
@@ -257,8 +257,8 @@ func printStatus(opts *Options, doc jsonStatus) error {
 	if len(doc.Keys) == 0 {
 		return nil
 	}
-	fmt.Fprintln(opts.IO.Out)
-	tw = tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(opts.IOStreams.Out)
+	tw = tabwriter.NewWriter(opts.IOStreams.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tNAME\tFINGERPRINT\tAGE\tDUE")
 	for _, k := range doc.Keys {
 		due := cmp.Or(k.Due, "-")

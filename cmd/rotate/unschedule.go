@@ -19,7 +19,7 @@ func printSchedule(opts *Options, doc jsonSchedule) error {
 	if opts.JSON {
 		return writeJSON(opts, doc)
 	}
-	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(opts.IOStreams.Out, 0, 4, 2, ' ', 0)
 	rows := [][2]string{{"job", doc.Job}, {"backend", doc.Backend}}
 	if doc.Schedule != "" {
 		rows = append(rows, [2]string{"schedule", doc.Schedule}, [2]string{"next run", doc.NextRun},
@@ -72,13 +72,13 @@ func reportPlan(opts *Options, plan *schedule.Plan, doc jsonSchedule, nothing, d
 		if opts.DryRun {
 			l = "would " + l
 		}
-		opts.IO.Step(iostreams.MarkOK, "%s", l)
+		opts.IOStreams.Step(iostreams.MarkOK, "%s", l)
 	}
 	switch {
 	case plan.Empty():
-		opts.IO.Step(iostreams.MarkOK, "%s", nothing)
+		opts.IOStreams.Step(iostreams.MarkOK, "%s", nothing)
 	case !opts.DryRun:
-		opts.IO.Step(iostreams.MarkOK, "%s", done)
+		opts.IOStreams.Step(iostreams.MarkOK, "%s", done)
 		for _, f := range plan.Write {
 			doc.ChangedFiles = append(doc.ChangedFiles, f.Path)
 		}
