@@ -237,42 +237,31 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 
 	// Decide before anything is written, and gather every passphrase the run needs, so a
 	// missing answer fails before any change.
-	type todo struct {
-		s    *subject
-		out  *Outcome
-		pass []byte
-	}
-	var plan []*todo
+	var plan []*subject
 	for _, s := range subjects {
-		out := newOutcome(s.kind, s.name, s.server, s.fingerprint)
-		out.KeyPath = s.path
-		err := e.bind(ctx, s)
-		rotate := false
-		if err == nil {
-			rotate, err = e.decide(ctx, s, req, out)
-		}
-		if err != nil {
-			rep.add(out)
-			out.Result, out.Error = string(state.ResultFailed), err.Error()
+		s.out = newOutcome(s.kind, s.name, s.server, s.fingerprint)
+		s.out.KeyPath = s.path
+		rotate, err := e.decide(ctx, s, req)
+		switch {
+		case err != nil:
+			rep.add(s.out)
+			s.out.Result, s.out.Error = string(state.ResultFailed), err.Error()
 			return err
-		}
-		if !rotate {
-			out.Result = string(state.ResultSkipped)
-			rep.add(out)
+		case !rotate:
+			rep.add(s.out).Result = string(state.ResultSkipped)
 			continue
+		case req.DryRun:
+			s.out.Result = ResultWouldRotate
 		}
-		if req.DryRun {
-			out.Result = ResultWouldRotate
-		}
-		plan = append(plan, &todo{s: s, out: out})
+		plan = append(plan, s)
 	}
 
 	if req.DryRun {
 		if j != nil {
 			rep.Rotations = append([]*Outcome{e.describeJournal(st, j, forward)}, rep.Rotations...)
 		}
-		for _, t := range plan {
-			rep.add(t.out)
+		for _, s := range plan {
+			rep.add(s.out)
 		}
 		return nil
 	}
@@ -286,15 +275,15 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 		}
 	}
 	defer func() {
-		for _, t := range plan {
-			clear(t.pass)
+		for _, s := range plan {
+			clear(s.pass)
 		}
 	}()
-	for _, t := range plan {
-		if err := t.s.checkFinal(); err != nil {
+	for _, s := range plan {
+		if err := s.checkFinal(); err != nil {
 			return err
 		}
-		if t.pass, err = e.Passphrase(ctx, t.s.name); err != nil {
+		if s.pass, err = e.Passphrase(ctx, s.name); err != nil {
 			return err
 		}
 	}
@@ -312,9 +301,8 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 		return subjErr
 	}
 
-	for _, t := range plan {
-		rep.add(t.out)
-		if err := e.rotate(ctx, t.s, t.pass, t.out); err != nil {
+	for _, s := range plan {
+		if err := e.rotate(ctx, s, rep.add(s.out)); err != nil {
 			return err
 		}
 	}

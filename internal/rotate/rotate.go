@@ -31,7 +31,7 @@ import (
 // (internal/provision); the journal stays around it: each step done is recorded before
 // the next starts, and a failure before the proof is rolled back from the journal
 // (abandon), which also covers a run killed half-way.
-func (e *Engine) rotate(ctx context.Context, s *subject, pass []byte, out *Outcome) error {
+func (e *Engine) rotate(ctx context.Context, s *subject, out *Outcome) error {
 	if err := s.clearNext(e.Now()); err != nil {
 		return err
 	}
@@ -42,6 +42,7 @@ func (e *Engine) rotate(ctx context.Context, s *subject, pass []byte, out *Outco
 	}
 	e.crashPoint(StepBegin)
 
+	pass := s.pass
 	if len(pass) == 0 {
 		pass = nil
 	}

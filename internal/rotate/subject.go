@@ -50,6 +50,9 @@ type subject struct {
 	// write marks the targets (by Target.Key()) where the old access key may push, so its
 	// successor gets the same permission there (Data Center only).
 	write map[string]bool
+	// out is what the run did to the key; pass, the successor's passphrase.
+	out  *Outcome
+	pass []byte
 }
 
 // account is the subject's account as the backend names it (Cloud's uuid, a Data Center
@@ -231,8 +234,11 @@ func (s *subject) clearNext(now time.Time) error {
 
 // decide works out the key's age (Bitbucket's label or created_on, else the state) and
 // whether it is due. It also fills in the old key's Bitbucket id when the state lacks it.
-func (e *Engine) decide(ctx context.Context, s *subject, req Request, out *Outcome) (bool, error) {
-	created := s.created
+func (e *Engine) decide(ctx context.Context, s *subject, req Request) (bool, error) {
+	if err := e.bind(ctx, s); err != nil {
+		return false, err
+	}
+	out, created := s.out, s.created
 	if s.label.Name != "" {
 		created = s.label.Created
 	}
