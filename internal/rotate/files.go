@@ -1,7 +1,6 @@
 package rotate
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -45,45 +44,24 @@ func oldKeyFile(oldFP, newFP string) func(string) (bool, error) {
 
 // linkKeyFiles gives the successor at src its final name dst: a hard link, so both names
 // hold it until the config has moved over (a copy where links are not possible). A dst
-// already holding the same bytes is left as it is.
+// already holding the new key (a run killed half-way) is left as it is.
 func linkKeyFiles(src, dst, newFP string) error {
 	for _, suffix := range []string{"", keys.PublicSuffix} {
-		from, to := src+suffix, dst+suffix
-		if fsutil.MayExist(to) {
-			if same, err := sameContent(from, to); err == nil && same {
-				continue
-			} else if errors.Is(err, fs.ErrNotExist) && !fsutil.MayExist(from) {
-				continue // src already removed: to is the survivor
+		to := dst + suffix
+		if !fsutil.MayExist(to) {
+			if err := linkOrCopy(src+suffix, to); err != nil {
+				return fmt.Errorf("putting the new key in place: %w", err)
 			}
-			return fmt.Errorf("cannot put the new key in place: %s already exists and holds something else", to)
 		}
-		if !fsutil.MayExist(from) {
-			return fmt.Errorf("the new key file %s is missing", from)
+		fp, err := keyFingerprint(to)
+		if err != nil {
+			return err
 		}
-		if err := linkOrCopy(from, to); err != nil {
-			return fmt.Errorf("putting the new key in place: %w", err)
+		if fp != newFP {
+			return fmt.Errorf("cannot put the new key in place: %s already exists and holds %s, not the new key %s", to, fp, newFP)
 		}
-	}
-	fp, err := keyFingerprint(dst)
-	if err != nil {
-		return err
-	}
-	if fp != newFP {
-		return fmt.Errorf("%s holds %s, not the new key %s", dst, fp, newFP)
 	}
 	return nil
-}
-
-func sameContent(a, b string) (bool, error) {
-	x, err := os.ReadFile(a)
-	if err != nil {
-		return false, err
-	}
-	y, err := os.ReadFile(b)
-	if err != nil {
-		return false, err
-	}
-	return bytes.Equal(x, y), nil
 }
 
 func linkOrCopy(from, to string) error {

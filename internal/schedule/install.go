@@ -117,15 +117,6 @@ type Command struct {
 	MayFail bool
 }
 
-// quoted shows the command with each word quoted by quote; stdin is summarised.
-func (c Command) quoted(quote func(string) string) string {
-	s := text.JoinQuoted(c.Args, quote)
-	if c.Stdin != nil {
-		s += fmt.Sprintf(" < (%d lines)", strings.Count(string(c.Stdin), "\n"))
-	}
-	return s
-}
-
 // Plan is what installing or removing a job does, in order: Before, Write, Remove,
 // After. Print it for --dry-run; Apply carries it out.
 type Plan struct {
@@ -153,18 +144,23 @@ func (p *Plan) Lines() []string {
 		quote = text.WindowsQuote
 	}
 	var out []string
-	for _, c := range p.Before {
-		out = append(out, "run "+c.quoted(quote))
+	run := func(cmds []Command) {
+		for _, c := range cmds {
+			line := "run " + text.JoinQuoted(c.Args, quote)
+			if c.Stdin != nil {
+				line += fmt.Sprintf(" < (%d lines)", strings.Count(string(c.Stdin), "\n"))
+			}
+			out = append(out, line)
+		}
 	}
+	run(p.Before)
 	for _, f := range p.Write {
 		out = append(out, "write "+f.Path)
 	}
 	for _, r := range p.Remove {
 		out = append(out, "remove "+r)
 	}
-	for _, c := range p.After {
-		out = append(out, "run "+c.quoted(quote))
-	}
+	run(p.After)
 	if p.Task != "" {
 		out = append(out, "register the task to run: "+p.Task)
 	}
@@ -291,14 +287,12 @@ func (in *Installer) PlanUninstall(ctx context.Context, id string) (*Plan, error
 
 // Apply carries out p: commands before, files written atomically, files removed,
 // commands after. It stops at the first failure.
-func (in *Installer) Apply(ctx context.Context, p *Plan) error {
-	if err := in.apply(ctx, p); err != nil {
-		return fmt.Errorf("schedule: %w", err)
-	}
-	return nil
-}
-
-func (in *Installer) apply(ctx context.Context, p *Plan) error {
+func (in *Installer) Apply(ctx context.Context, p *Plan) (err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("schedule: %w", err)
+		}
+	}()
 	run := func(cmds []Command) error {
 		for _, c := range cmds {
 			if _, err := in.Runner.Run(ctx, c.Stdin, c.Args[0], c.Args[1:]...); err != nil && !c.MayFail {
