@@ -1,6 +1,7 @@
 package rotate
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -101,13 +102,7 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 	if exe, err = filepath.Abs(exe); err != nil {
 		return err
 	}
-	ro := schedule.RotateOptions{
-		Executable:   exe,
-		ConfigDir:    paths.ConfigDir,
-		IfOlderThan:  opts.IfOlderThan,
-		AccessKeys:   opts.AccessKeys,
-		NoPassphrase: opts.NoPassphrase,
-	}
+	ro := schedule.RotateOptions{Executable: exe, ConfigDir: paths.ConfigDir, AccessKeys: opts.AccessKeys, NoPassphrase: opts.NoPassphrase}
 	if fl.ageGiven {
 		ro.IfOlderThan = keylabel.FormatDuration(fl.ifOlderThan)
 	}
@@ -133,10 +128,7 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 	}
 	host, _ := opts.Hostname()
 	ro.Calendar = schedule.DefaultCalendar(fl.frequency, host+"/"+schedule.JobID(opts.AccessKeys))
-	job, err := schedule.NewRotateJob(ro)
-	if err != nil {
-		return errkind.UsageError(err)
-	}
+	job := schedule.NewRotateJob(ro)
 	in, err := opts.installer(ctx, paths)
 	if err != nil {
 		return err
@@ -178,11 +170,8 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 			return plainErr(err)
 		}
 		rec := &state.Schedule{Backend: string(in.Backend), Frequency: string(fl.frequency), Hour: job.Calendar.Hour,
-			Minute: job.Calendar.Minute, Command: doc.Command, IfOlderThan: ro.IfOlderThan, LogFile: job.LogFile,
-			Files: in.Files(job.ID), Installed: opts.Now()}
-		if rec.IfOlderThan == "" {
-			rec.IfOlderThan = schedule.DefaultIfOlderThan
-		}
+			Minute: job.Calendar.Minute, Command: doc.Command, IfOlderThan: cmp.Or(ro.IfOlderThan, schedule.DefaultIfOlderThan),
+			LogFile: job.LogFile, Files: in.Files(job.ID), Installed: opts.Now()}
 		if err := recordSchedule(ctx, opts, paths, job.ID, rec); err != nil {
 			return err
 		}

@@ -6,15 +6,15 @@
 package schedule
 
 import (
-	"github.com/bbkey/bbkey/internal/redact"
-
-	"errors"
+	"cmp"
 	"fmt"
 	"hash/fnv"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/bbkey/bbkey/internal/redact"
 )
 
 // Frequency is how often the job runs.
@@ -154,17 +154,8 @@ func JobID(accessKeys bool) string {
 }
 
 // NewRotateJob builds the job for `bbkey rotate --if-older-than … --no-input`.
-func NewRotateJob(o RotateOptions) (Job, error) {
-	if o.PassphraseFile != "" && o.NoPassphrase {
-		return Job{}, errors.New("choose either a passphrase file or no passphrase")
-	}
-	age := o.IfOlderThan
-	if age == "" {
-		age = DefaultIfOlderThan
-	}
-	if o.ConfigDir == "" {
-		return Job{}, errors.New("schedule: no config directory for the log")
-	}
+func NewRotateJob(o RotateOptions) Job {
+	age := cmp.Or(o.IfOlderThan, DefaultIfOlderThan)
 	id := JobID(o.AccessKeys)
 	args := []string{"rotate"}
 	what := "the Bitbucket account key"
@@ -173,10 +164,9 @@ func NewRotateJob(o RotateOptions) (Job, error) {
 		what = "this machine's Bitbucket access keys"
 	}
 	args = append(args, "--if-older-than", age, "--no-input")
-	switch {
-	case o.PassphraseFile != "":
+	if o.PassphraseFile != "" {
 		args = append(args, "--passphrase-file", o.PassphraseFile)
-	case o.NoPassphrase:
+	} else if o.NoPassphrase {
 		args = append(args, "--no-passphrase")
 	}
 	return Job{
@@ -187,7 +177,7 @@ func NewRotateJob(o RotateOptions) (Job, error) {
 		LogFile:     joinPath(o.ConfigDir, LogFileName),
 		Env:         append([]string{ScheduledEnv + "=" + id}, o.Env...),
 		Description: fmt.Sprintf("bbkey: replace %s when older than %s", what, age),
-	}, nil
+	}
 }
 
 // joinPath joins with the separator dir already uses, so Windows paths render right when
