@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/bbkey/bbkey/agent"
 	"github.com/bbkey/bbkey/agent/agenttest"
 	"github.com/bbkey/bbkey/bbapi"
@@ -20,6 +22,7 @@ import (
 	"github.com/bbkey/bbkey/internal/credstore/credstoretest"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/gitrun"
+	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
@@ -472,5 +475,32 @@ func TestKeyPassphraseNamesOnlyThePlainKey(t *testing.T) {
 	}
 	if r := runOnly(t, e, "key-passphrase")["key-passphrase"]; r.Status != OK || r.Summary != "the key is passphrase-protected" || len(r.Details) != 0 {
 		t.Errorf("every key protected: %+v", r)
+	}
+}
+
+// A host key an @revoked line marks in bbkey's known_hosts fails host-key even though it
+// is pinned, as ssh refuses it (hostkeys' TestRevokedAgreesWithSSH runs the real ssh).
+func TestHostKeyRevoked(t *testing.T) {
+	emu := bbapitest.Start(t)
+	e := newEnv(t)
+	pub := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(emu.HostPublicKey())))
+	e.Settings.SSHEndpoint, e.Settings.SSHHostKeys = emu.SSHEndpoint(), filepath.Join(t.TempDir(), "server.pub")
+	if err := os.WriteFile(e.Settings.SSHHostKeys, []byte(pub+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.Dial = (&net.Dialer{}).DialContext
+	if r := runOnly(t, e, "host-key")["host-key"]; r.Status != OK {
+		t.Fatalf("before: %+v", r)
+	}
+	kh := hostkeys.Path(e.Paths.SSHDir)
+	if err := os.MkdirAll(filepath.Dir(kh), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kh, []byte("@revoked * "+pub+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runOnly(t, e, "host-key")["host-key"]
+	if r.Status != Fail || !strings.Contains(r.Summary, "@revoked in "+kh+":1") || !strings.Contains(r.Fix, "line 1 of "+kh) {
+		t.Errorf("after: %+v", r)
 	}
 }

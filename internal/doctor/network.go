@@ -114,11 +114,15 @@ func checkHostKey(ctx context.Context, e *Env, deps Deps) Result {
 	ep := e.Settings.SSHEndpoint
 	res, err := sshproof.CheckHostKey(ctx, proofOptions(e, ep, pins, e.Timeouts.Network, nil))
 	var mm *hostkeys.MismatchError
+	var rv *hostkeys.RevokedError
 	switch {
 	case errors.As(err, &mm):
 		return Result{Status: Fail, Summary: mm.Error(),
 			Cause: "a wrong endpoint, a machine in the middle of the connection, or new host keys at Bitbucket",
 			Fix:   apierr.FirstHint(mm, "compare with "+hostkeys.CheckURL)}
+	case errors.As(err, &rv):
+		return Result{Status: Fail, Summary: rv.Error(), Cause: "a known_hosts line revokes the key, so ssh refuses it too",
+			Fix: apierr.FirstHint(rv, "")}
 	case err != nil:
 		return Result{Status: Fail, Summary: "SSH handshake with " + ep + " failed: " + err.Error(),
 			Cause: "something answers on the port but does not speak SSH (a proxy?), or drops the connection",

@@ -48,9 +48,9 @@ func signerFor(e *Env, k managedKey) (ssh.Signer, func(), error) {
 }
 
 // proofOptions are the SSH proof's (or handshake's) options for endpoint, trusting the
-// host keys of pins.
+// host keys of pins, less any key an @revoked line marks, as ssh does.
 func proofOptions(e *Env, endpoint string, pins hostkeys.Pins, timeout time.Duration, signer ssh.Signer) sshproof.Options {
-	return sshproof.Options{Endpoint: endpoint, HostKeyAlias: pins.Alias, HostKeyCallback: pins.HostKeyCallback(endpoint),
+	return sshproof.Options{Endpoint: endpoint, HostKeyAlias: pins.Alias, HostKeyCallback: pins.Guard(pins.HostKeyCallback(endpoint), hostkeys.Path(e.Paths.SSHDir)),
 		HostKeyAlgorithms: hostkeys.HostKeyAlgorithms(pins.Keys), Signer: signer, Timeout: timeout, Dial: e.Dial, Trace: e.Trace}
 }
 

@@ -174,55 +174,64 @@ var systemKnownHosts = func() []string {
 }()
 
 // Verifier checks host keys against the keys pinned for Alias in bbkey's known_hosts:
-// what setup wrote is what its proof trusts. Like ssh, it refuses a key marked @revoked
-// for the alias there or in the system-wide known_hosts, whatever else pins it.
+// what setup wrote is what its proof trusts.
 type Verifier struct {
 	Alias string
 	File  string
 	Keys  []ssh.PublicKey
 	// Source is shown in the mismatch hint: CheckURL or the --ssh-host-keys file.
-	Source  string
-	revoked []revocation
+	Source string
 }
 
 // NewVerifier reads the pinned keys for alias from file. A file with no key for alias is
 // an error: bbkey never trusts on first use.
 func NewVerifier(file, alias string) (*Verifier, error) {
-	b, err := os.ReadFile(file)
+	keys, err := Load(file, alias)
 	if err != nil {
-		return nil, fmt.Errorf("reading pinned host keys: %w", err)
+		return nil, err
 	}
-	keys, revoked := scan(b, file, alias)
 	if len(keys) == 0 {
 		return nil, errkind.WithHint(fmt.Errorf("no host key pinned for %s in %s", alias, file),
 			"run bbkey setup (or bbkey doctor --fix) to pin Bitbucket's host keys")
 	}
-	for _, f := range systemKnownHosts {
-		if b, err := os.ReadFile(f); err == nil { // ssh skips a file it cannot read
-			_, r := scan(b, f, alias)
-			revoked = append(revoked, r...)
-		}
-	}
-	return &Verifier{Alias: alias, File: file, Keys: keys, Source: CheckURL, revoked: revoked}, nil
+	return &Verifier{Alias: alias, File: file, Keys: keys, Source: CheckURL}, nil
 }
 
 // HostKeyAlgorithms are the algorithms to negotiate so the server presents a pinned type.
 func (v *Verifier) HostKeyAlgorithms() []string { return HostKeyAlgorithms(v.Keys) }
 
 // HostKeyCallback checks the key a server presents, whatever address was dialled, against
-// the keys pinned for the alias, as OpenSSH does with HostKeyAlias.
+// the keys pinned for the alias, as OpenSSH does with HostKeyAlias; a key marked @revoked
+// is refused first (Guard).
 func (v *Verifier) HostKeyCallback() ssh.HostKeyCallback {
-	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
-		for _, r := range v.revoked {
-			if bytes.Equal(r.key.Marshal(), key.Marshal()) {
-				return &RevokedError{Alias: v.Alias, Endpoint: hostname, Seen: describe(key), File: r.file, Line: r.line, Source: v.Source}
-			}
-		}
-		err := Pins{Alias: v.Alias, Keys: v.Keys, Source: v.Source}.HostKeyCallback(hostname)(hostname, remote, key)
+	pins := Pins{Alias: v.Alias, Keys: v.Keys, Source: v.Source}
+	return pins.Guard(func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+		err := pins.HostKeyCallback(hostname)(hostname, remote, key)
 		if m, ok := err.(*MismatchError); ok {
 			m.File = v.File
 		}
 		return err
+	}, v.File)
+}
+
+// Guard wraps cb so that, as ssh does, a key marked @revoked for p.Alias in file (bbkey's
+// known_hosts, ssh's UserKnownHostsFile for the alias) or in the system-wide known_hosts
+// is refused whatever cb or any pin says. The files are read when a key is checked.
+func (p Pins) Guard(cb ssh.HostKeyCallback, file string) ssh.HostKeyCallback {
+	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+		for _, f := range append([]string{file}, systemKnownHosts...) {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue // ssh skips a known_hosts file it cannot read
+			}
+			_, revoked := scan(b, f, p.Alias)
+			for _, r := range revoked {
+				if bytes.Equal(r.key.Marshal(), key.Marshal()) {
+					return &RevokedError{Alias: p.Alias, Endpoint: hostname, Seen: describe(key), File: r.file, Line: r.line, Source: p.Source}
+				}
+			}
+		}
+		return cb(hostname, remote, key)
 	}
 }
 
