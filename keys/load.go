@@ -132,9 +132,19 @@ func publicFromPrivate(data []byte) (ssh.PublicKey, bool, error) {
 	return signer.PublicKey(), false, nil
 }
 
-// IsEncrypted reports whether the private key at path needs a passphrase.
+// IsEncrypted reports whether the private key at path needs a passphrase; its
+// permissions are checked as ssh checks them.
 func IsEncrypted(path string) (bool, error) {
-	data, err := readKeyFile(path, classPrivate)
+	if err := checkPath(path, classPrivate); err != nil {
+		return false, err
+	}
+	return NeedsPassphrase(path)
+}
+
+// NeedsPassphrase is IsEncrypted without the permission check, for a diagnosis that
+// reports loose permissions as a finding of its own.
+func NeedsPassphrase(path string) (bool, error) {
+	data, err := ReadBounded(path, maxKeyFile)
 	if err != nil {
 		return false, err
 	}

@@ -100,3 +100,21 @@ func TestRefusesForeignOwner(t *testing.T) {
 	_, err = Generate(GenerateOptions{Path: other, NoPassphrase: true})
 	wantPermissionError(t, err, h.SSHDir, "sudo chown $(id -un) "+h.SSHDir)
 }
+
+// NeedsPassphrase reads a key with loose permissions (doctor reports those itself);
+// IsEncrypted refuses it as ssh would.
+func TestNeedsPassphraseIgnoresPermissions(t *testing.T) {
+	dir := t.TempDir()
+	for i, pass := range []string{testPass, ""} {
+		path := filepath.Join(dir, "key"+string(rune('0'+i)))
+		mustGenerate(t, path, pass).Wipe()
+		if err := os.Chmod(path, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := NeedsPassphrase(path); err != nil || got != (pass != "") {
+			t.Errorf("%s: NeedsPassphrase = %v, %v; want %v", path, got, err, pass != "")
+		}
+		_, err := IsEncrypted(path)
+		wantPermissionError(t, err, path, "chmod 600 "+path)
+	}
+}
