@@ -111,7 +111,7 @@ func newEnv(f *cmdutil.Factory, opts *Options) (*engine.Env, error) {
 			client, err := f.NewAPIClient(c, bbapi.WithMaxWait(wait))
 			return backend.NewCloud(client, s), err
 		},
-		CredStore: func(ctx context.Context) (credstore.Store, error) { return f.CredStore(ctx, true) },
+		CredStore: func(ctx context.Context) (credstore.Store, error) { return f.CredStore(ctx, false) },
 		ServerBackend: func(ctx context.Context, server string) (backend.Backend, error) {
 			b, _, err := f.BackendFor(ctx, server)
 			return b, err

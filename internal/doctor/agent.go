@@ -15,6 +15,7 @@ import (
 	"github.com/bbkey/bbkey/internal/gitssh"
 	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/text"
+	"github.com/bbkey/bbkey/keys"
 )
 
 func checkAgent(_ context.Context, e *Env, _ Deps) Result {
@@ -98,7 +99,7 @@ func checkAgentKey(_ context.Context, e *Env, deps Deps) Result {
 			continue
 		}
 		fix := "run: ssh-add " + k.Path + " (or bbkey doctor --fix with --passphrase-file FILE or BBKEY_PASSPHRASE)"
-		if enc, _ := isEncrypted(k.Path); enc {
+		if enc, _ := keys.NeedsPassphrase(k.Path); enc {
 			fs = append(fs, finding{Fail, fmt.Sprintf("%s (%s) is not loaded", k.what(), k.Path), agentForgets, fix})
 			manual = manual || !canUnlock(e.FixPassphrase)
 		} else {
@@ -197,7 +198,7 @@ func allPlain(e *Env) bool {
 		return false
 	}
 	for _, k := range mks {
-		if enc, err := isEncrypted(k.Path); err != nil || enc {
+		if enc, err := keys.NeedsPassphrase(k.Path); err != nil || enc {
 			return false
 		}
 	}

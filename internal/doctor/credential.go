@@ -45,7 +45,7 @@ func renewFix(s settings.CredentialSource) string {
 func checkCredential(ctx context.Context, e *Env, _ Deps) Result {
 	ui, err := e.user()
 	if err != nil {
-		return credentialFailure(e, ui, err)
+		return credentialFailure(ctx, e, ui, err)
 	}
 	r := Result{Status: OK, Summary: fmt.Sprintf("%s from %s, valid for %s", ui.Cred.Credential, sourceName(ui.Cred.Source), ui.User.Display())}
 	if ui.Cred.Source == settings.SourceFileStore {
@@ -83,13 +83,22 @@ func storedCreated(ctx context.Context, e *Env) (time.Time, bool) {
 	return sec.Created, !sec.Created.IsZero()
 }
 
-func credentialFailure(e *Env, ui userInfo, err error) Result {
+func credentialFailure(ctx context.Context, e *Env, ui userInfo, err error) Result {
 	r := Result{Status: Fail}
 	switch {
 	case errors.Is(err, settings.ErrNoCredential):
 		r.Summary = "no Bitbucket credential: not logged in and none in the environment"
 		r.Cause = "bbkey needs an API token to read and manage the account's SSH keys"
 		r.Fix = "run: bbkey auth login (or set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN; API tokens are made at " + TokenURL + ")"
+		if e.CredStore == nil {
+			break
+		}
+		if _, kerr := e.CredStore(ctx); errors.Is(kerr, credstore.ErrNoKeychain) {
+			// auth login would fail the same way: say what works without a keychain.
+			r.Summary = "no Bitbucket credential: none in the environment, and " + kerr.Error()
+			r.Fix = "set BITBUCKET_EMAIL and BITBUCKET_API_TOKEN for each run (API tokens are made at " + TokenURL +
+				"), or run: bbkey auth login --insecure-storage (a clear-text file), or bbkey auth login where a keychain is unlocked"
+		}
 	case bbapi.IsUnauthorized(err):
 		r.Summary = fmt.Sprintf("Bitbucket refused the %s from %s", ui.Cred.Credential, sourceName(ui.Cred.Source))
 		r.Cause = "the token is mistyped, expired or revoked (API tokens always expire; app passwords stopped working on " + AppPasswordsRemoved + ")"

@@ -189,7 +189,8 @@ func runOne(ctx context.Context, e *Env, c Check, deps Deps) Result {
 	case r = <-ch:
 	case <-time.After(timeout + grace):
 		r = Result{Status: Fail, Summary: fmt.Sprintf("no answer within %s", timeout),
-			Cause: "something this check waits for (the agent, the network, a program) hangs"}
+			Cause: "something this check waits for (the agent, the network, a program) hangs",
+			Fix:   "restart what hangs (the ssh agent, a stuck network connection), then run bbkey doctor again"}
 	}
 	if r.Status == Fail && cctx.Err() != nil && ctx.Err() != nil {
 		r = Result{Status: Skipped, Summary: "interrupted"}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -98,7 +97,7 @@ func TestRunOrderDependenciesTimeouts(t *testing.T) {
 	if res[1].Summary != "skipped: first did not pass" {
 		t.Errorf("skip summary = %q", res[1].Summary)
 	}
-	if !strings.Contains(res[2].Summary, "no answer within 50ms") {
+	if !strings.Contains(res[2].Summary, "no answer within 50ms") || res[2].Fix == "" {
 		t.Errorf("hung check = %+v", res[2])
 	}
 }
@@ -327,29 +326,6 @@ func TestSecretKinds(t *testing.T) {
 	}
 	if _, secret := maskedUser("https://ada@bitbucket.org/ws/r.git"); secret {
 		t.Error("a user name alone counted as a secret")
-	}
-}
-
-func TestIsEncryptedIgnoresPermissions(t *testing.T) {
-	dir := t.TempDir()
-	for _, enc := range []bool{true, false} {
-		path := filepath.Join(dir, map[bool]string{true: "enc", false: "plain"}[enc])
-		opts := keys.GenerateOptions{Path: path, NoPassphrase: !enc}
-		if enc {
-			opts.Passphrase = []byte("correct horse battery")
-		}
-		k, err := keys.Generate(opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k.Wipe()
-		if err := os.Chmod(path, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		got, err := isEncrypted(path)
-		if err != nil || got != enc {
-			t.Errorf("%s: isEncrypted = %v, %v; want %v", path, got, err, enc)
-		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os/exec"
@@ -56,7 +57,8 @@ type Env struct {
 	// ServerBackend builds a Data Center server's Backend with its token; nil leaves
 	// the servers unchecked.
 	ServerBackend func(ctx context.Context, server string) (backend.Backend, error)
-	// CredStore opens the secret store, to read when the stored credential was saved.
+	// CredStore opens the secret store (never a new clear-text file), to read when the
+	// stored credential was saved, or why there is none.
 	CredStore func(ctx context.Context) (credstore.Store, error)
 	Agent     func() (agent.Agent, error)
 	// AgentService reads the Windows ssh-agent service's state (nil: agent.QueryService).
@@ -180,12 +182,23 @@ func (e *Env) init(ctx context.Context) {
 		if e.Agent == nil {
 			return agentInfo{}, agent.ErrNoAgent
 		}
-		a, err := e.Agent()
-		if err != nil {
-			return agentInfo{}, err
+		// A wedged agent must fail the agent check, well inside its timeout, and not hold
+		// up the checks that only try it first (the proof).
+		ch := make(chan agentInfo, 1)
+		var err error
+		go func() {
+			var ai agentInfo
+			if ai.Agent, err = e.Agent(); err == nil {
+				ai.IDs, err = ai.Agent.List()
+			}
+			ch <- ai
+		}()
+		select {
+		case ai := <-ch:
+			return ai, err
+		case <-time.After(e.Timeouts.Local / 2):
+			return agentInfo{}, fmt.Errorf("%s: no answer within %s", cmp.Or(e.Getenv("SSH_AUTH_SOCK"), "the agent"), e.Timeouts.Local/2)
 		}
-		ids, err := a.List()
-		return agentInfo{Agent: a, IDs: ids}, err
 	})
 	e.plan = sync.OnceValues(func() (*remote.Plan, error) { return planHere(e.ctx, e) })
 	e.scrub = sync.OnceValues(func() ([]*remote.ScrubPlan, error) {

@@ -1,10 +1,7 @@
 package doctor
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -33,7 +30,8 @@ func checkKeyFiles(_ context.Context, e *Env, _ Deps) Result {
 	mks, err := e.keys()
 	if err != nil {
 		return Result{Status: Fail, Summary: "cannot read bbkey's state: " + err.Error(),
-			Fix: "check " + filepath.Join(e.Paths.ConfigDir, state.StateFile) + " (it is JSON bbkey writes)"}
+			Cause: "bbkey finds its keys, Host blocks and timers through its state",
+			Fix:   apierr.FirstHint(err, "check "+filepath.Join(e.Paths.ConfigDir, state.StateFile)+" (it is JSON bbkey writes)")}
 	}
 	if len(mks) == 0 {
 		return Result{Status: Fail, Summary: "no bbkey key on this machine",
@@ -62,6 +60,10 @@ func checkKeyFiles(_ context.Context, e *Env, _ Deps) Result {
 		pub := k.Path + keys.PublicSuffix
 		if !fsutil.MayExist(k.Path) {
 			fs = append(fs, finding{Fail, fmt.Sprintf("%s: the private key %s is missing", k.what(), k.Path), lostCause, lostFix})
+			continue
+		}
+		if _, err := keys.NeedsPassphrase(k.Path); err != nil {
+			fs = append(fs, finding{Fail, fmt.Sprintf("%s: %v", k.what(), err), "the private key file is damaged or is not a private key: ssh cannot use it", lostFix})
 			continue
 		}
 		if !fsutil.MayExist(pub) {
@@ -219,7 +221,7 @@ func checkKeyPassphrase(_ context.Context, e *Env, _ Deps) Result {
 	var fs []finding
 	read := 0
 	for _, k := range mks {
-		enc, err := isEncrypted(k.Path)
+		enc, err := keys.NeedsPassphrase(k.Path)
 		if err != nil {
 			continue
 		}
@@ -366,33 +368,4 @@ func checkAccessTargets(ctx context.Context, e *Env, ui userInfo, mks []managedK
 	}
 	wg.Wait()
 	return append(fs, outs...)
-}
-
-// isEncrypted reports whether the private key at path needs a passphrase, from its
-// header alone: unlike keys.IsEncrypted it does not refuse a file with loose permissions
-// (that is the permission check's finding, not this one's) and parses no key material.
-func isEncrypted(path string) (bool, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return false, err
-	}
-	defer clear(data)
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return false, fmt.Errorf("%s is not a PEM private key", path)
-	}
-	defer clear(block.Bytes)
-	if block.Type != "OPENSSH PRIVATE KEY" {
-		return strings.Contains(block.Headers["Proc-Type"], "ENCRYPTED"), nil
-	}
-	const magic = "openssh-key-v1\x00"
-	b, ok := bytes.CutPrefix(block.Bytes, []byte(magic))
-	if !ok || len(b) < 4 {
-		return false, fmt.Errorf("%s is not an OpenSSH private key", path)
-	}
-	n := binary.BigEndian.Uint32(b)
-	if uint64(len(b)-4) < uint64(n) {
-		return false, fmt.Errorf("%s is truncated", path)
-	}
-	return string(b[4:4+n]) != "none", nil
 }

@@ -33,7 +33,7 @@ func signerFor(e *Env, k managedKey) (ssh.Signer, func(), error) {
 	if !fsutil.MayExist(k.Path) {
 		return nil, nil, fmt.Errorf("%s is not in the agent and its file is missing", k.what())
 	}
-	enc, err := isEncrypted(k.Path)
+	enc, err := keys.NeedsPassphrase(k.Path)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -27,7 +27,10 @@ func period(f string) time.Duration {
 // silently no longer rotated.
 func checkSchedule(_ context.Context, e *Env, _ Deps) Result {
 	st, err := e.state()
-	if err != nil || st == nil || len(st.Schedules) == 0 {
+	if err != nil {
+		return Result{Status: Skipped, Summary: "skipped: cannot read bbkey's state"}
+	}
+	if len(st.Schedules) == 0 {
 		// Rotating by hand is a choice, not a fault.
 		return Result{Status: OK, Summary: "none installed: keys are rotated by hand (`bbkey rotate --schedule weekly` installs a timer)"}
 	}

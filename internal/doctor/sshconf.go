@@ -54,8 +54,7 @@ func syncFix(e *Env) *Fix {
 // syncChanges returns what a sync would change. Without keys in the state there is
 // nothing to derive the files from (and a sync would empty them), so the checks skip.
 func syncChanges(e *Env, deps Deps) (identity.Result, *Result) {
-	st, err := e.state()
-	if err == nil && len(inventory.RecordedKeys(st)) == 0 {
+	if st, err := e.state(); err != nil || len(inventory.RecordedKeys(st)) == 0 {
 		r := Result{Status: Skipped, Summary: "skipped: bbkey's state records no key"}
 		if d, bad := deps.failed("key-files"); bad {
 			r = skip(d)
