@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -37,4 +38,40 @@ func TestOutputWriteFailureIsAnError(t *testing.T) {
 			t.Errorf("bbkey %s > /dev/full does not say the output was lost:\n%s", strings.Join(args, " "), errb.String())
 		}
 	}
+}
+
+// TestSecretFileEncodings: secret files written by Windows tools. Notepad and Windows
+// PowerShell's `Set-Content -Encoding utf8` start the file with a UTF-8 byte-order mark,
+// which is not part of the secret: the key must open with the passphrase the user types
+// (real ssh-keygen), and the token must be the token. Windows PowerShell's `>` writes
+// UTF-16, which is refused before anything is made, naming the encoding.
+func TestSecretFileEncodings(t *testing.T) {
+	w := NewWorld(t)
+	write := func(name string, b []byte) string {
+		p := filepath.Join(w.Home.Dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var u16 []byte
+	for _, c := range "\ufeff" + w.Passphrase + "\r\n" {
+		u16 = append(u16, byte(c), byte(c>>8))
+	}
+	r := w.Run("", "setup", "--no-remotes", "--passphrase-file", write("pass-utf16.txt", u16))
+	if r.Code != 2 || !strings.Contains(r.Stderr, "UTF-16") {
+		t.Errorf("a UTF-16 passphrase file: want exit 2 naming UTF-16\n%s", r)
+	}
+	if keys := rotateAccountKeys(w); len(keys) != 0 {
+		t.Errorf("a refused passphrase file added keys: %v", keys)
+	}
+
+	w.MustRun("", "setup", "--no-remotes", "--passphrase-file", write("pass-bom.txt", []byte("\xef\xbb\xbf"+w.Passphrase+"\r\n")))
+	key := filepath.Join(w.Home.SSHDir, "bbkey_ada_ed25519")
+	if out, err := exec.Command("ssh-keygen", "-y", "-P", w.Passphrase, "-f", key).CombinedOutput(); err != nil {
+		t.Errorf("the key does not open with the passphrase typed without the byte-order mark: %v\n%s", err, out)
+	}
+
+	w.Unsetenv("BITBUCKET_API_TOKEN")
+	w.MustRun("", "auth", "status", "--token-file", write("token-bom.txt", []byte("\xef\xbb\xbf"+w.Emu.DefaultAPIToken()+"\r\n")))
 }

@@ -14,9 +14,9 @@ const maxFile = 64 << 10
 
 // ReadFile reads a secret from the file path named by flag (--passphrase-file,
 // --token-file): a regular file others can read is refused with its fix (pipes are taken
-// as they are), more than 64 KiB is the wrong file, one trailing newline is dropped, and a
-// second line is refused rather than silently made part of the secret. Errors are usage
-// errors naming the flag.
+// as they are), more than 64 KiB is the wrong file, a UTF-8 byte-order mark and one
+// trailing newline are dropped, and UTF-16 or a second line is refused rather than
+// silently made part of the secret. Errors are usage errors naming the flag.
 func ReadFile(flag, path string) ([]byte, error) {
 	hint := "check the path: " + flag + " names a file you can read that holds the secret alone"
 	fi, err := os.Stat(path)
@@ -34,6 +34,16 @@ func ReadFile(flag, path string) ([]byte, error) {
 	b, err := keys.ReadBounded(path, maxFile)
 	if err != nil {
 		return nil, errkind.UsageError(fmt.Errorf("reading %s: %w", flag, err), hint)
+	}
+	// Windows tools: Notepad and PowerShell's -Encoding utf8 start a file with a UTF-8
+	// byte-order mark, which is no part of the secret; Windows PowerShell's > writes UTF-16.
+	if bytes.HasPrefix(b, []byte("\xff\xfe")) || bytes.HasPrefix(b, []byte("\xfe\xff")) {
+		clear(b)
+		return nil, errkind.UsageError(fmt.Errorf("%s %s is UTF-16 text", flag, path),
+			"save it as UTF-8: in Windows PowerShell, Set-Content FILE -Encoding utf8 (its > and Out-File write UTF-16)")
+	}
+	if bom := []byte("\xef\xbb\xbf"); bytes.HasPrefix(b, bom) {
+		b = b[len(bom):]
 	}
 	switch {
 	case bytes.HasSuffix(b, []byte("\r\n")):
