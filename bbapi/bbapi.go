@@ -337,10 +337,10 @@ func (c *Client) Do(ctx context.Context, cl *Call) (*Response, error) {
 	return resp, nil
 }
 
-// get is a GET decoded into a new T.
-func get[T any](ctx context.Context, c *Client, route string, u *url.URL) (*T, *Response, error) {
+// Get is a GET of u through d, decoded into a new T.
+func Get[T any](ctx context.Context, d Doer, route string, u *url.URL) (*T, *Response, error) {
 	var out T
-	resp, err := c.Do(ctx, &Call{Method: http.MethodGet, Route: route, URL: u, Out: &out})
+	resp, err := d.Do(ctx, &Call{Method: http.MethodGet, Route: route, URL: u, Out: &out})
 	if err != nil {
 		return nil, resp, err
 	}

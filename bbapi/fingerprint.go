@@ -41,9 +41,9 @@ func SameFingerprint(a, b string) bool {
 	return na != "" && na == nb
 }
 
-// keyFingerprint is the fingerprint Bitbucket reported, else the one computed from the
+// KeyFingerprint is the fingerprint the server reported, else the one computed from the
 // key text; "" when neither can be had.
-func keyFingerprint(reported, key string) string {
+func KeyFingerprint(reported, key string) string {
 	if fp := NormalizeFingerprint(reported); fp != "" {
 		return fp
 	}

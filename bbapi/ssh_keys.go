@@ -35,7 +35,7 @@ type SSHKey struct {
 
 // SHA256 returns the key's fingerprint as "SHA256:…", Bitbucket's or else computed from
 // the key; "" if neither works.
-func (k *SSHKey) SHA256() string { return keyFingerprint(k.Fingerprint, k.Key) }
+func (k *SSHKey) SHA256() string { return KeyFingerprint(k.Fingerprint, k.Key) }
 
 // DeployKey is a repository or project access key.
 type DeployKey struct {
@@ -72,7 +72,7 @@ func (k *DeployKey) UnmarshalJSON(b []byte) error {
 }
 
 // SHA256 returns the key's fingerprint as "SHA256:…", computed from the key.
-func (k *DeployKey) SHA256() string { return keyFingerprint("", k.Key) }
+func (k *DeployKey) SHA256() string { return KeyFingerprint("", k.Key) }
 
 // AddSSHKeyOptions is a key to add to an account.
 type AddSSHKeyOptions struct {

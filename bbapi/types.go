@@ -148,7 +148,7 @@ func (s *UsersService) Current(ctx context.Context) (*User, *Response, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return get[User](ctx, s.c, "/user", u)
+	return Get[User](ctx, s.c, "/user", u)
 }
 
 // RepositoriesService lists repositories.

@@ -113,12 +113,7 @@ func get[T any](ctx context.Context, c *Client, route string, segs ...string) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	var out T
-	resp, err := c.Do(ctx, &bbapi.Call{Method: http.MethodGet, Route: route, URL: u, Out: &out})
-	if err != nil {
-		return nil, resp, err
-	}
-	return &out, resp, nil
+	return bbapi.Get[T](ctx, c, route, u)
 }
 
 // page is Data Center's paged envelope.

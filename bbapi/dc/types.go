@@ -89,13 +89,7 @@ type SSHKey struct {
 }
 
 // SHA256 is the key's fingerprint as "SHA256:…": the server's, else computed from Text.
-func (k *SSHKey) SHA256() string {
-	if fp := bbapi.NormalizeFingerprint(k.Fingerprint); fp != "" {
-		return fp
-	}
-	fp, _ := bbapi.FingerprintOf(k.Text)
-	return fp
-}
+func (k *SSHKey) SHA256() string { return bbapi.KeyFingerprint(k.Fingerprint, k.Text) }
 
 // ExpiresAt is when the key stops working (CreatedDate + ExpiryDays), and whether it
 // expires at all.

@@ -197,20 +197,17 @@ func (b *cloud) Repos(ctx context.Context, q RepoQuery) iter.Seq2[Place, error] 
 	})
 }
 
-// SSH is the settings' SSH side: no network.
-func (b *cloud) SSH(context.Context) (*SSH, error) { return CloudSSH(b.s) }
-
-// CloudSSH is Bitbucket Cloud's SSH side from the settings: --ssh-host, --ssh-endpoint
-// and the pins (the built-in keys, or --ssh-host-keys).
-func CloudSSH(s settings.Settings) (*SSH, error) {
-	pins, err := hostkeys.Pinned(s)
+// SSH is the settings' SSH side, no network: --ssh-host, --ssh-endpoint and the pins
+// (the built-in keys, or --ssh-host-keys).
+func (b *cloud) SSH(context.Context) (*SSH, error) {
+	pins, err := hostkeys.Pinned(b.s)
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := settings.SplitEndpoint(s.SSHEndpoint); err != nil {
+	if _, _, err := settings.SplitEndpoint(b.s.SSHEndpoint); err != nil {
 		return nil, errkind.UsageError(err, "give the endpoint as HOST:PORT, e.g. --ssh-endpoint "+settings.AltSSHEndpoint)
 	}
-	return &SSH{Host: pins.Alias, Endpoint: s.SSHEndpoint, Pins: pins}, nil
+	return &SSH{Host: pins.Alias, Endpoint: b.s.SSHEndpoint, Pins: pins}, nil
 }
 
 func (b *cloud) Remotes(ssh *SSH, name string) remote.Rewriter {

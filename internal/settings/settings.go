@@ -18,8 +18,8 @@ import (
 
 // Defaults of DESIGN.md.
 const (
-	DefaultAPIURL        = "https://api.bitbucket.org/2.0"
-	DefaultOAuthTokenURL = "https://bitbucket.org/site/oauth2/access_token"
+	DefaultAPIURL        = bbapi.DefaultBaseURL
+	DefaultOAuthTokenURL = bbapi.DefaultOAuthTokenURL
 	DefaultSSHHost       = "ssh.bitbucket.org"
 	DefaultSSHEndpoint   = "ssh.bitbucket.org:22"
 	AltSSHEndpoint       = "altssh.bitbucket.org:443"
