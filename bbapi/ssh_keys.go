@@ -207,21 +207,15 @@ func (k *AccessKeys) Add(ctx context.Context, opts AddDeployKeyOptions) (*Deploy
 		func(fp string) (*DeployKey, error) { return k.FindByFingerprint(ctx, fp) })
 }
 
-// Delete removes an access key; Bitbucket answers 204.
+// Delete removes an access key by its id; Bitbucket answers 204.
 //
 // DELETE /repositories/{workspace}/{repo_slug}/deploy-keys/{key_id}
 // DELETE /workspaces/{workspace}/projects/{project_key}/deploy-keys/{key_id}
 func (k *AccessKeys) Delete(ctx context.Context, id ID) (*Response, error) {
-	return k.DeleteKey(ctx, &DeployKey{ID: id})
-}
-
-// DeleteKey is Delete for a key as Bitbucket returned it, addressed by its
-// links.self.href when that points into the API, else by its id.
-func (k *AccessKeys) DeleteKey(ctx context.Context, key *DeployKey) (*Response, error) {
-	if _, err := k.c.apiURL(key.Links.Self.Href, false); err != nil && key.ID <= 0 {
-		return nil, errors.New("deleting access key: the key has neither a self link nor an id")
+	if id <= 0 {
+		return nil, errors.New("deleting access key: no key id")
 	}
-	return deleteKey(ctx, k.c, k.route, key.Links.Self.Href, append(k.segs, key.ID.String())...)
+	return deleteKey(ctx, k.c, k.route, "", append(k.segs, id.String())...)
 }
 
 // deleteKey deletes the key at its self link, else at the path of segs.
