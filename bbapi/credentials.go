@@ -180,7 +180,6 @@ func (o *OAuthClient) Authorize(ctx context.Context, req *http.Request, env Auth
 
 type tokenAnswer struct {
 	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
 	ExpiresIn   int64  `json:"expires_in"`
 	Scopes      string `json:"scopes"`
 }

@@ -146,7 +146,7 @@ func TestServerEchoingTheTokenIsRedacted(t *testing.T) {
 		}
 		texts = append(texts, err.Error(), fmt.Sprintf("%+v", err))
 		if er, ok := errors.AsType[*ErrorResponse](err); ok {
-			texts = append(texts, string(er.Fields), string(er.Data), er.Body, er.Message, er.Detail)
+			texts = append(texts, string(er.Fields), er.Body, er.Message, er.Detail)
 			texts = append(texts, hintsOf(er)...)
 		}
 	}

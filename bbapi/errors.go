@@ -27,8 +27,6 @@ type ErrorResponse struct {
 	Detail  string
 	// Fields is error.fields as sent: sometimes an object of arrays, sometimes an array.
 	Fields json.RawMessage
-	// Data is error.data as sent.
-	Data json.RawMessage
 	// Body is a capped snippet of a body that was not a JSON error envelope.
 	Body string
 	// OAuthError is the "error" code of an OAuth token endpoint answer (invalid_client…).
@@ -265,7 +263,6 @@ type errorObject struct {
 	Message string          `json:"message"`
 	Detail  json.RawMessage `json:"detail"`
 	Fields  json.RawMessage `json:"fields"`
-	Data    json.RawMessage `json:"data"`
 }
 
 type scopeDetail struct {
@@ -313,7 +310,6 @@ func parseErrorBody(resp *http.Response, body []byte, scrub func(string) string)
 				}
 			}
 			e.Fields = scrubJSON(obj.Fields, scrub)
-			e.Data = scrubJSON(obj.Data, scrub)
 			return e
 		case json.Unmarshal(env.Error, &code) == nil:
 			e.OAuthError = capText(scrub(code))

@@ -125,16 +125,16 @@ func FuzzDecodeError(f *testing.F) {
 		}
 		shown := map[string]string{
 			"Error()": msg, "Body": e.Body, "Message": e.Message, "Detail": e.Detail,
-			"OAuthError": e.OAuthError, "Fields": string(e.Fields), "Data": string(e.Data),
+			"OAuthError": e.OAuthError, "Fields": string(e.Fields),
 			"Hints": strings.Join(hintsOf(e), "\n"), "MissingScope": MissingScope(e),
 			"RequiredScopes": strings.Join(e.RequiredScopes, " "), "GrantedScopes": strings.Join(e.GrantedScopes, " "),
 		}
 		for name, s := range shown {
-			if !utf8.ValidString(s) && name != "Fields" && name != "Data" {
+			if !utf8.ValidString(s) && name != "Fields" {
 				t.Fatalf("%s is not valid UTF-8: %q", name, s)
 			}
 			forms := []string{s, html.UnescapeString(s)}
-			if name == "Fields" || name == "Data" {
+			if name == "Fields" {
 				forms = append(forms, jsonText([]byte(s)))
 			}
 			for _, form := range forms {
@@ -143,10 +143,8 @@ func FuzzDecodeError(f *testing.F) {
 				}
 			}
 		}
-		for _, raw := range []json.RawMessage{e.Fields, e.Data} {
-			if len(raw) > 0 && !json.Valid(raw) {
-				t.Fatalf("Fields/Data is not valid JSON: %q", raw)
-			}
+		if len(e.Fields) > 0 && !json.Valid(e.Fields) {
+			t.Fatalf("Fields is not valid JSON: %q", e.Fields)
 		}
 	})
 }

@@ -169,11 +169,6 @@ type ListRepositoriesOptions struct {
 func (s *RepositoriesService) ListWorkspace(ctx context.Context, workspace string, opts *ListRepositoriesOptions) iter.Seq2[*Repository, error] {
 	q := url.Values{}
 	if opts != nil {
-		switch opts.Role {
-		case "", "member", "contributor", "admin", "owner":
-		default:
-			return Fail[*Repository](fmt.Errorf("listing repositories: invalid role %q (want member, contributor, admin or owner)", opts.Role))
-		}
 		for k, v := range map[string]string{"role": opts.Role, "q": opts.Query} {
 			if v != "" {
 				q.Set(k, v)

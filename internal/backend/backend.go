@@ -1,10 +1,7 @@
 // Package backend is the seam between bbkey's commands and a Bitbucket: one interface,
-// Backend, for what every command needs from Bitbucket Cloud (NewCloud over bbapi) or a
-// Data Center server (NewDataCenter over bbapi/dc), so a command is written once. It
-// covers the account and its SSH keys, repositories and projects and their access keys,
-// the SSH side (host, endpoint, pinned host keys), and the URL forms of remotes and
-// stored credentials. Errors keep their bbapi and dc types for the command layer to
-// explain (internal/apierr).
+// Backend, implemented for Bitbucket Cloud (NewCloud over bbapi) and a Data Center server
+// (NewDataCenter over bbapi/dc), so a command is written once. Errors keep their bbapi
+// and dc types for the command layer to explain (internal/apierr).
 package backend
 
 import (
@@ -37,11 +34,10 @@ const (
 type Backend interface {
 	// Kind is Cloud or DataCenter.
 	Kind() Kind
-	// Server is the Data Center server's base URL (settings.NormalizeServerURL form), ""
-	// for Cloud. It keys the server's entry in the state and in config.json.
+	// Server is the Data Center server's base URL (settings.NormalizeServerURL form; it
+	// keys the server's state and config.json entries), "" for Cloud.
 	Server() string
-	// Describe names the Bitbucket for messages: "Bitbucket Cloud", or "Bitbucket Data
-	// Center at https://host".
+	// Describe names the Bitbucket for messages: "Bitbucket Data Center at https://host".
 	Describe() string
 
 	// Whoami asks who the credential is (a Data Center project or repository token is a
@@ -67,17 +63,16 @@ type Backend interface {
 	AccessKeys(ctx context.Context, p Place) ([]Key, error)
 	// FindAccessKey is the place's access key with this fingerprint, or nil and no error.
 	FindAccessKey(ctx context.Context, p Place, fingerprint string) (*Key, error)
-	// AddAccessKey grants a key access to a repository or project: read-only, or
-	// read-write with k.Write (Data Center only; Cloud refuses it, ErrWriteUnsupported).
-	// With k.OrGet a key the place already has is returned as success. On Data Center a
-	// post changes the permission of a key already there: to keep a write key, look first.
+	// AddAccessKey grants a key access to a repository or project, read-write with k.Write
+	// (Data Center only: ErrWriteUnsupported on Cloud). With k.OrGet a key the place
+	// already has is returned as success. On Data Center a post changes the permission of
+	// a key already there: to keep a write key, look first.
 	AddAccessKey(ctx context.Context, p Place, k NewKey) (*Key, error)
-	// DeleteAccessKey revokes one access key of a place: k as a Backend returned it, or
-	// Key{ID: id} from the state.
+	// DeleteAccessKey revokes one access key of a place (as DeleteAccountKey takes it).
 	DeleteAccessKey(ctx context.Context, p Place, k Key) error
-	// Repos lists repositories: those of a project, or those the credential administers.
+	// Repos lists the repositories of a project, or those the credential administers.
 	Repos(ctx context.Context, q RepoQuery) iter.Seq2[Place, error]
-	// Stats are the transport's counters, for the calls a bulk command reports.
+	// Stats are the transport's counters (the calls a bulk command reports).
 	Stats() bbapi.Stats
 
 	// SSH is where git over SSH goes and which host keys to pin for it. A Data Center
@@ -88,8 +83,7 @@ type Backend interface {
 	// Remotes rewrites this Bitbucket's remote URLs to the SSH form with ssh.Host, or
 	// with the alias <ssh.Host>-<name> of a further account when name is not "".
 	Remotes(ssh *SSH, name string) remote.Rewriter
-	// CredentialHosts are the hosts whose stored credentials belong to this Bitbucket
-	// and are scrubbed (.netrc, _netrc, .git-credentials, credential helpers).
+	// CredentialHosts are the hosts whose stored git credentials belong to this Bitbucket.
 	CredentialHosts() remote.ScrubTarget
 }
 
@@ -255,7 +249,7 @@ func (s *SSH) hostKeyLines() []string {
 
 func unknownPlace(p Place) error { return fmt.Errorf("unknown kind of place %q", p.Kind) }
 
-// collect drains a bbapi or dc iterator into Keys, stopping at the first error.
+// collect drains an iterator into Keys, stopping at the first error.
 func collect[T any](seq iter.Seq2[T, error], conv func(T) Key) ([]Key, error) {
 	var out []Key
 	for v, err := range seq {
