@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -99,10 +98,7 @@ func runLogout(ctx context.Context, f *cmdutil.Factory, dryRun bool) error {
 		}
 	}
 	if f.Globals.JSON {
-		enc := json.NewEncoder(f.IOStreams.Out)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		return enc.Encode(res)
+		return writeJSON(f.IOStreams.Out, res)
 	}
 	of, to := "", ""
 	if server != "" {

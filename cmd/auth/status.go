@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -18,6 +17,7 @@ import (
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // check asks the Bitbucket s names (s.Server, "" for Cloud) about cred and fills s in.
@@ -165,13 +165,10 @@ func (d *DCStatus) can() []ability {
 }
 
 func countText(n int, one, many string) string {
-	switch {
-	case n >= countCap:
+	if n >= countCap {
 		return fmt.Sprintf("%d+ %s", countCap, many)
-	case n == 1:
-		return "1 " + one
 	}
-	return fmt.Sprintf("%d %s", n, many)
+	return text.Count(n, one, many)
 }
 
 // printStatus writes the documents to stdout: in --json the first with the others as its
@@ -180,10 +177,7 @@ func printStatus(io *iostreams.IOStreams, asJSON bool, docs ...Status) error {
 	if asJSON {
 		doc := docs[0]
 		doc.Servers = docs[1:]
-		enc := json.NewEncoder(io.Out)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		return enc.Encode(doc)
+		return writeJSON(io.Out, doc)
 	}
 	tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
 	for i, s := range docs {
