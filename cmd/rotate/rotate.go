@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -29,7 +31,7 @@ import (
 // Options are the Factory and the flags of `bbkey rotate`.
 type Options struct {
 	*cmdutil.Factory
-	// Executable is the path of this bbkey, for the scheduled job (os.Executable).
+	// Executable is the path of this bbkey, for the scheduled job (jobExecutable).
 	Executable func() (string, error)
 	// Scheduler returns the installer of the OS timer (nil: detect it and run the real
 	// systemctl, launchctl, schtasks or crontab).
@@ -53,7 +55,7 @@ type Options struct {
 
 // NewCmdRotate builds `bbkey rotate`. runF replaces runRotate in tests.
 func NewCmdRotate(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{Factory: f, Executable: os.Executable}
+	opts := &Options{Factory: f, Executable: jobExecutable}
 	cmd := &cobra.Command{
 		Use:   "rotate",
 		Short: "Replace keys with fresh ones, proving each before revoking the old one",
@@ -168,4 +170,27 @@ func runRotate(ctx context.Context, opts *Options) error {
 		return runUnschedule(ctx, opts)
 	}
 	return runRotation(ctx, opts, fl)
+}
+
+// jobExecutable is os.Executable, except that a bbkey started through a symlink on PATH
+// (Homebrew's bin, a nix profile) is named by that link: on Linux os.Executable resolves
+// it to the versioned file behind it, which the next upgrade deletes with the timer's job.
+func jobExecutable() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	link, err := exec.LookPath(os.Args[0])
+	if err != nil {
+		return exe, nil
+	}
+	if link, err = filepath.Abs(link); err != nil || link == exe {
+		return exe, nil
+	}
+	a, errA := os.Stat(link)
+	b, errB := os.Stat(exe)
+	if errA == nil && errB == nil && os.SameFile(a, b) {
+		return link, nil
+	}
+	return exe, nil
 }

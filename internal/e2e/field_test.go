@@ -75,3 +75,55 @@ func TestSecretFileEncodings(t *testing.T) {
 	w.Unsetenv("BITBUCKET_API_TOKEN")
 	w.MustRun("", "auth", "status", "--token-file", write("token-bom.txt", []byte("\xef\xbb\xbf"+w.Emu.DefaultAPIToken()+"\r\n")))
 }
+
+// TestScheduledJobSurvivesUpgrade: bbkey installed through a symlink, as Homebrew on Linux
+// (bin/bbkey -> ../Cellar/bbkey/1.0/bin/bbkey) and nix profiles do. The timer must run the
+// link the user ran, not the versioned file behind it, which the next upgrade deletes:
+// after an "upgrade" (1.0 gone, the link pointing at 1.1) the cron job still rotates.
+func TestScheduledJobSurvivesUpgrade(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("symlinked installs and cron are Unix's")
+	}
+	w := NewWorld(t)
+	old := rotateSetup(t, w)
+	w.MustRun("", "auth", "login", "--insecure-storage")
+	fake := rotateFakeTimerTools(t, w, false)
+	prefix := filepath.Join(w.Home.Dir, "brew")
+	install := func(version string) {
+		dir := filepath.Join(prefix, "Cellar", "bbkey", version, "bin")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(bbkeyBin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "bbkey"), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		link := filepath.Join(prefix, "bin", "bbkey")
+		_ = os.MkdirAll(filepath.Dir(link), 0o755)
+		_ = os.Remove(link)
+		if err := os.Symlink(filepath.Join("..", "Cellar", "bbkey", version, "bin", "bbkey"), link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	install("1.0")
+	w.Setenv("PATH", strings.Join([]string{filepath.Join(prefix, "bin"), fake, os.Getenv("PATH")}, string(os.PathListSeparator)))
+	// The user types `bbkey`: the shell finds the link on PATH and passes argv[0] "bbkey".
+	cmd := exec.Command(filepath.Join(prefix, "bin", "bbkey"), "rotate", "--schedule", "daily", "--if-older-than", "1s", "--passphrase-file", w.PassFile)
+	cmd.Args[0] = "bbkey"
+	cmd.Dir, cmd.Env = w.Home.Dir, append(w.Env, "BBKEY_TEST_SCHEDULER=cron")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("rotate --schedule: %v\n%s", err, out)
+	}
+	if err := os.RemoveAll(filepath.Join(prefix, "Cellar", "bbkey", "1.0")); err != nil {
+		t.Fatal(err)
+	}
+	install("1.1")
+	job := cronJob(t, w, fake)
+	code, out := scheduledExec(t, job)
+	if code != 0 || rotateConfigKey(t, w, "ssh.bitbucket.org") == old {
+		t.Fatalf("after the upgrade the cron job (%q) exited %d and did not rotate:\n%s", job.argv, code, out)
+	}
+}
