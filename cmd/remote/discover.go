@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/bbkey/bbkey/internal/errkind"
@@ -28,7 +27,7 @@ func discover(ctx context.Context, opts *Options, t engine.Rewriter) (*engine.Pl
 		dirs = []string{opts.WorkDir}
 	}
 	for _, d := range dirs {
-		r, err := engine.Resolve(ctx, opts.Git, absDir(opts.WorkDir, d))
+		r, err := engine.Resolve(ctx, opts.Git, engine.AbsPath(opts.WorkDir, d))
 		if err != nil {
 			if errors.Is(err, gitrun.ErrNotFound) {
 				return nil, nil, err
@@ -39,7 +38,7 @@ func discover(ctx context.Context, opts *Options, t engine.Rewriter) (*engine.Pl
 		repos = append(repos, r)
 	}
 	for _, root := range opts.Recursive {
-		found, warns := engine.Find(ctx, absDir(opts.WorkDir, root))
+		found, warns := engine.Find(ctx, engine.AbsPath(opts.WorkDir, root))
 		for _, w := range warns {
 			opts.IO.Warnf("%v", w)
 		}
@@ -73,7 +72,7 @@ func checkOperands(opts *Options) error {
 		if i >= len(opts.Dirs) {
 			flag = "--recursive "
 		}
-		fi, err := os.Stat(absDir(opts.WorkDir, d))
+		fi, err := os.Stat(engine.AbsPath(opts.WorkDir, d))
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return errkind.UsageError(fmt.Errorf("%s%s: no such directory", flag, d), "check the path; bbkey remote takes directories of clones")
@@ -84,13 +83,6 @@ func checkOperands(opts *Options) error {
 		}
 	}
 	return nil
-}
-
-func absDir(wd, d string) string {
-	if filepath.IsAbs(d) {
-		return filepath.Clean(d)
-	}
-	return filepath.Join(wd, d)
 }
 
 // planScrub looks for Bitbucket secrets in credential files and helpers. It always runs:

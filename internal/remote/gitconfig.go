@@ -51,7 +51,7 @@ func parseList(out, dir string) ([]entry, error) {
 	for i := 0; i < len(fields); i += 3 {
 		e := entry{scope: fields[i]}
 		if f, ok := strings.CutPrefix(fields[i+1], "file:"); ok {
-			e.file = resolve(dir, f)
+			e.file = AbsPath(dir, f)
 		}
 		e.key, e.value, _ = strings.Cut(fields[i+2], "\n")
 		es = append(es, e)

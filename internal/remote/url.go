@@ -116,22 +116,30 @@ type Result struct {
 	Reason string
 }
 
+// cloud parses raw as a Bitbucket Cloud URL the target can rewrite; when it cannot, res
+// is the decision (NotBitbucket, DataCenter with dc, Unsupported).
+func (t Target) cloud(raw string, dc bool) (p parsed, res Result, ok bool) {
+	if p, ok = split(raw); !ok {
+		return p, Result{Status: NotBitbucket}, false
+	}
+	res = Result{Secret: p.secret()}
+	switch {
+	case !t.isCloud(p) && dc && dataCenter(p) != "":
+		res.Status, res.Reason = DataCenter, dataCenter(p)
+	case !t.isCloud(p):
+		res = Result{Status: NotBitbucket}
+	case t.unsupported(p) != "":
+		res.Status, res.Reason = Unsupported, t.unsupported(p)
+	default:
+		return p, res, true
+	}
+	return p, res, false
+}
+
 // Rewrite decides what happens to one remote URL.
 func (t Target) Rewrite(raw string) Result {
-	p, ok := split(raw)
+	p, res, ok := t.cloud(raw, true)
 	if !ok {
-		return Result{Status: NotBitbucket}
-	}
-	res := Result{Secret: p.secret()}
-	if !t.isCloud(p) {
-		if reason := dataCenter(p); reason != "" {
-			res.Status, res.Reason = DataCenter, reason
-			return res
-		}
-		return Result{Status: NotBitbucket}
-	}
-	if reason := t.unsupported(p); reason != "" {
-		res.Status, res.Reason = Unsupported, reason
 		return res
 	}
 	ws, repo, ok := repoPath(p.path, p.form == formSCP)
@@ -154,16 +162,8 @@ func (t Target) Rewrite(raw string) Result {
 // the rest of the prefix, so every URL the entry rewrote still lands on the same
 // repository, now on the target host.
 func (t Target) RewriteBase(raw string) Result {
-	p, ok := split(raw)
+	p, res, ok := t.cloud(raw, false)
 	if !ok {
-		return Result{Status: NotBitbucket}
-	}
-	res := Result{Secret: p.secret()}
-	if !t.isCloud(p) {
-		return Result{Status: NotBitbucket}
-	}
-	if reason := t.unsupported(p); reason != "" {
-		res.Status, res.Reason = Unsupported, reason
 		return res
 	}
 	rest := p.path

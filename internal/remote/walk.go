@@ -117,7 +117,7 @@ func (w *walker) addDotGit(dir string, e fs.DirEntry) {
 	}
 	// A worktree's git directory names the common directory in "commondir".
 	if b, err := os.ReadFile(filepath.Join(gitdir, "commondir")); err == nil {
-		common := resolve(gitdir, strings.TrimSpace(string(b)))
+		common := AbsPath(gitdir, strings.TrimSpace(string(b)))
 		if filepath.Base(common) == ".git" {
 			w.add(Repo{Dir: filepath.Dir(common), GitDir: common})
 		} else {
@@ -138,11 +138,11 @@ func readGitfile(path string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("%s: not a gitdir file", path)
 	}
-	return resolve(filepath.Dir(path), strings.TrimSpace(s)), nil
+	return AbsPath(filepath.Dir(path), strings.TrimSpace(s)), nil
 }
 
-// resolve is p, relative to base unless absolute, cleaned.
-func resolve(base, p string) string {
+// AbsPath is p, relative to base unless absolute, cleaned.
+func AbsPath(base, p string) string {
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(base, p)
 	}
