@@ -239,7 +239,7 @@ func expandPathFlags(cmd *cobra.Command) error {
 		}
 		exp, e := homedir.Expand(v)
 		if e != nil {
-			err = errkind.UsageError(fmt.Errorf("--%s %s: %w", fl.Name, v, e))
+			err = errkind.UsageError(fmt.Errorf("--%s %s: %w", fl.Name, v, e), "write the path in full, or with ~/ for your own home directory")
 			return
 		}
 		err = fl.Value.Set(exp)

@@ -45,7 +45,7 @@ func parseFlags(o *Options, server string) (flags, error) {
 	case o.Format == "csv" && o.JSON:
 		return fl, errkind.UsageError(errors.New("--format csv and --json both choose the output"), "give one of them")
 	case o.Concurrency < 1 || o.Concurrency > maxConcurrency:
-		return fl, errkind.UsageError(fmt.Errorf("--concurrency %d is out of range 1-%d", o.Concurrency, maxConcurrency))
+		return fl, errkind.UsageError(fmt.Errorf("--concurrency %d is out of range 1-%d", o.Concurrency, maxConcurrency), "leave it out for the default, --concurrency 10")
 	case !o.RevokeFlagged && (o.IncludeForeign || o.Force || o.DryRun):
 		return fl, errkind.UsageError(errors.New("--include-foreign, --force and --dry-run go with --revoke-flagged"), "add --revoke-flagged, or leave them out: the audit alone changes nothing")
 	case o.RevokeFlagged && !o.DryRun && !o.Yes && o.NoInput():

@@ -134,7 +134,7 @@ func runRemove(ctx context.Context, opts *Options) error {
 		return errkind.UsageError(fmt.Errorf("%s is a Bitbucket Cloud key uuid: keys on %s have numeric ids", sel.raw, s.Server), "bbkey list shows the ids, or name the key by fingerprint or label")
 	}
 	if sel.id != 0 && len(opts.Repos)+len(opts.Projects) == 0 && !onServer {
-		return errkind.UsageError(fmt.Errorf("%s looks like an access key id: say where with --repo WS/SLUG or --project WS/KEY", sel.raw))
+		return errkind.UsageError(fmt.Errorf("%s looks like an access key id: say where with --repo WS/SLUG or --project WS/KEY", sel.raw), noMatchHint(sel, 0, false))
 	}
 	if opts.Everywhere && !onServer {
 		// --everywhere ends by rewriting the ssh config and pins: a bad --ssh-host or
