@@ -11,7 +11,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
-	"errors"
 	"fmt"
 	"math/big"
 	"path/filepath"
@@ -19,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/bbkey/bbkey/internal/keylabel"
 )
 
 // Kind says which of bbkey's keys a file is, from its name.
@@ -36,8 +37,6 @@ const (
 	fileSuffix   = "_ed25519"
 	// PublicSuffix is appended to a private key's path for its public half.
 	PublicSuffix = ".pub"
-	// MaxNameLen bounds a key name so file names and Bitbucket labels stay readable.
-	MaxNameLen = 64
 )
 
 // Key is an SSH key pair on disk or in memory. The private half (Private, Signer) is set
@@ -131,53 +130,16 @@ func newKey(path string, pub ssh.PublicKey, comment string) *Key {
 	return k
 }
 
-// ValidateName checks a key name: 1 to 64 characters from [a-z0-9.-], not starting with
-// '.' or '-'. It goes into a file name, a Host alias and a Bitbucket label, and nothing
-// else is safe in all three.
-func ValidateName(name string) error {
-	if name == "" {
-		return errors.New("key name is empty")
+// ValidateAccountName checks the name of a new account key: a valid key name that does
+// not start with "access-", as the Host alias <ssh-host>-access-<x> is access key x's.
+func ValidateAccountName(name string) error {
+	if err := keylabel.ValidName(name); err != nil {
+		return err
 	}
-	if len(name) > MaxNameLen {
-		return fmt.Errorf("key name %q is longer than %d characters", name, MaxNameLen)
-	}
-	if name[0] == '.' || name[0] == '-' {
-		return fmt.Errorf("key name %q must start with a letter or digit", name)
-	}
-	for _, r := range name {
-		if !nameChar(r) {
-			return fmt.Errorf("key name %q may only contain a-z, 0-9, '.' and '-', not %q", name, r)
-		}
+	if x, ok := strings.CutPrefix(name, "access-"); ok {
+		return fmt.Errorf("key name %q would share the ssh Host alias of the access key called %q: an account key's name may not start with \"access-\"", name, x)
 	}
 	return nil
-}
-
-func nameChar(r rune) bool {
-	return r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '-'
-}
-
-// SanitizeName turns a host name or nickname into a valid key name: lowercased, runs of
-// other characters replaced by '-', trimmed, cut to MaxNameLen.
-func SanitizeName(s string) (string, error) {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(s) {
-		if nameChar(r) {
-			b.WriteRune(r)
-			dash = false
-		} else if !dash {
-			b.WriteByte('-')
-			dash = true
-		}
-	}
-	out := strings.Trim(b.String(), ".-")
-	if len(out) > MaxNameLen {
-		out = strings.TrimRight(out[:MaxNameLen], ".-")
-	}
-	if out == "" {
-		return "", fmt.Errorf("cannot make a key name from %q: give one with --name", s)
-	}
-	return out, nil
 }
 
 // AccountKeyPath is SSHDIR/bbkey_<name>_ed25519.
@@ -189,7 +151,7 @@ func AccessKeyPath(sshDir, name string) (string, error) {
 }
 
 func keyPath(sshDir, prefix, name string) (string, error) {
-	if err := ValidateName(name); err != nil {
+	if err := keylabel.ValidName(name); err != nil {
 		return "", err
 	}
 	return filepath.Join(sshDir, prefix+name+fileSuffix), nil
@@ -210,7 +172,7 @@ func ParseFileName(base string) (Kind, string, bool) {
 	} else {
 		return KindOther, "", false
 	}
-	if ValidateName(rest) != nil {
+	if keylabel.ValidName(rest) != nil {
 		return KindOther, "", false
 	}
 	return kind, rest, true

@@ -2,45 +2,21 @@ package keys
 
 import (
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
 
-func TestValidateName(t *testing.T) {
-	good := []string{"laptop", "ci-01", "a", "build.example", strings.Repeat("a", MaxNameLen)}
-	for _, n := range good {
-		if err := ValidateName(n); err != nil {
-			t.Errorf("ValidateName(%q) = %v, want nil", n, err)
+func TestValidateAccountName(t *testing.T) {
+	for _, n := range []string{"laptop", "access", "accessx", "x-access-y", "ada-bitbucket.example.com-7990"} {
+		if err := ValidateAccountName(n); err != nil {
+			t.Errorf("ValidateAccountName(%q) = %v, want nil", n, err)
 		}
 	}
-	bad := []string{"", "Laptop", "ci_01", "-x", ".x", "a b", "a/b", "..", "ä", "a:b", strings.Repeat("a", MaxNameLen+1)}
-	for _, n := range bad {
-		if err := ValidateName(n); err == nil {
-			t.Errorf("ValidateName(%q) = nil, want an error", n)
+	// access_x and access-x would share access key x's file or Host alias.
+	for _, n := range []string{"access-x", "access-", "access_x", "Laptop", ""} {
+		if err := ValidateAccountName(n); err == nil {
+			t.Errorf("ValidateAccountName(%q) = nil, want an error", n)
 		}
-	}
-}
-
-func TestSanitizeName(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"Build-01", "build-01"},
-		{"ANN'S MacBook Pro", "ann-s-macbook-pro"},
-		{"__ci__runner__", "ci-runner"},
-		{"-.x.-", "x"},
-		{strings.Repeat("ab", 40), strings.Repeat("ab", 32)},
-	}
-	for _, tt := range tests {
-		got, err := SanitizeName(tt.in)
-		if err != nil || got != tt.want {
-			t.Errorf("SanitizeName(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
-		}
-		if err := ValidateName(got); err != nil {
-			t.Errorf("SanitizeName(%q) gave an invalid name: %v", tt.in, err)
-		}
-	}
-	if _, err := SanitizeName("ää__"); err == nil {
-		t.Error("SanitizeName of nothing usable: want an error")
 	}
 }
 

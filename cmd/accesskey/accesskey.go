@@ -21,7 +21,6 @@ import (
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/gitrun"
 	"github.com/bbkey/bbkey/internal/keylabel"
-	"github.com/bbkey/bbkey/keys"
 )
 
 // Options are the Factory and the flags of add-access-key.
@@ -220,15 +219,11 @@ func (o *Options) keyName() (string, error) {
 		if err != nil {
 			return "", errkind.UsageError(fmt.Errorf("finding the host name for the key name: %w", err), "give the key a name with --name")
 		}
-		if name, err = keys.SanitizeName(h); err != nil {
-			return "", errkind.UsageError(fmt.Errorf("host name %q does not make a key name: %w", h, err), "give the key a name with --name")
+		if name = keylabel.SanitizeName(h); name == "" {
+			return "", errkind.UsageError(fmt.Errorf("host name %q does not make a key name", h), "give the key a name with --name")
 		}
 	}
-	err := keys.ValidateName(name)
-	if err == nil {
-		err = keylabel.ValidName(name)
-	}
-	if err != nil {
+	if err := keylabel.ValidName(name); err != nil {
 		return "", errkind.UsageError(fmt.Errorf("--name: %w", err), "name the key with lowercase letters, digits, '.' and '-', e.g. --name ci-01")
 	}
 	return name, nil

@@ -20,6 +20,7 @@ import (
 	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/settings"
+	"github.com/bbkey/bbkey/keys"
 )
 
 // credentials finds the credential and asks Bitbucket whose it is (GET /user; on Data
@@ -150,7 +151,7 @@ func (r *run) chooseName(context.Context) error {
 			name = dataCenterName(name, r.server)
 		}
 	}
-	if err := keylabel.ValidName(name); err != nil {
+	if err := keys.ValidateAccountName(name); err != nil {
 		return errkind.UsageError(err, "choose a name with --name NAME")
 	}
 	if server, a, ok := r.st.AccountNamed(name); ok && (a.UUID != uuid || server != r.server) {
@@ -200,6 +201,5 @@ func dataCenterName(user, server string) string {
 			host += "-" + p
 		}
 	}
-	// A name cut at 63 characters must still end with a letter or digit.
-	return strings.TrimRight(keylabel.SanitizeName(user+"-"+host), "-._")
+	return keylabel.SanitizeName(user + "-" + host)
 }

@@ -127,7 +127,7 @@ type flags struct {
 func parseFlags(opts *Options) (flags, error) {
 	var fl flags
 	if opts.Name != "" {
-		if err := keylabel.ValidName(opts.Name); err != nil {
+		if err := keys.ValidateAccountName(opts.Name); err != nil {
 			return fl, errkind.UsageError(fmt.Errorf("--name: %w", err), "pick a name like --name work, or leave --name out for the account nickname")
 		}
 	}

@@ -24,37 +24,45 @@ type Label struct {
 	TTL     time.Duration // 0 when the label has none
 }
 
-// ValidName reports whether name can be used as a key name, ^[a-z0-9][a-z0-9._-]{0,62}$:
-// it ends up in file names and ssh Host aliases. (Checked by hand: a regexp compiled at
-// package init costs every bbkey start-up.)
+// MaxNameLen bounds a key name.
+const MaxNameLen = 63
+
+// ValidName reports whether name can be used as a key name, ^[a-z0-9][a-z0-9.-]{0,62}$: it
+// goes into a file name (bbkey_<name>_ed25519, where '_' would be ambiguous), an ssh Host
+// alias and a label (where ':' separates fields), and nothing else is safe in all three.
+// (Checked by hand: a regexp compiled at package init costs every bbkey start-up.)
 func ValidName(name string) error {
-	ok := len(name) > 0 && len(name) <= 63
+	ok := len(name) > 0 && len(name) <= MaxNameLen
 	for i := 0; ok && i < len(name); i++ {
-		c := name[i]
-		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || i > 0 && (c == '.' || c == '_' || c == '-')
+		ok = nameChar(rune(name[i])) && (i > 0 || name[i] != '.' && name[i] != '-')
 	}
 	if !ok {
-		return fmt.Errorf("invalid key name %q: use 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+		return fmt.Errorf("invalid key name %q: use 1-%d lowercase letters, digits, '.' or '-', starting with a letter or digit", name, MaxNameLen)
 	}
 	return nil
 }
 
-// SanitizeName lowercases s and replaces what a name may not contain with '-', for names
-// derived from host names and nicknames.
+func nameChar(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '-'
+}
+
+// SanitizeName makes a key name of a host name or nickname: lowercased, each run of other
+// characters replaced by one '-', trimmed, cut to MaxNameLen; "" when nothing is left.
 func SanitizeName(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
 	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		if nameChar(r) {
 			b.WriteRune(r)
-		default:
+			dash = false
+		} else if !dash {
 			b.WriteByte('-')
+			dash = true
 		}
 	}
-	out := strings.Trim(b.String(), "-._")
-	if len(out) > 63 {
-		out = out[:63]
+	out := strings.Trim(b.String(), ".-")
+	if len(out) > MaxNameLen {
+		out = strings.TrimRight(out[:MaxNameLen], ".-")
 	}
 	return out
 }

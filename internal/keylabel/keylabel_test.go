@@ -1,6 +1,7 @@
 package keylabel
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -13,7 +14,7 @@ func TestRoundTrip(t *testing.T) {
 	}{
 		{Label{Name: "ada", Created: created}, "bbkey:ada:2026-11-22"},
 		{Label{Name: "ci-01", Created: created, TTL: 90 * 24 * time.Hour}, "bbkey:ci-01:2026-11-22:ttl=90d"},
-		{Label{Name: "x.y_z", Created: created, TTL: 36 * time.Hour}, "bbkey:x.y_z:2026-11-22:ttl=36h0m0s"},
+		{Label{Name: "x.y-z", Created: created, TTL: 36 * time.Hour}, "bbkey:x.y-z:2026-11-22:ttl=36h0m0s"},
 	}
 	for _, tt := range tests {
 		if got := tt.l.String(); got != tt.want {
@@ -63,12 +64,39 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
+func TestValidName(t *testing.T) {
+	good := []string{"laptop", "ci-01", "a", "build.example", "a..b", strings.Repeat("a", MaxNameLen)}
+	for _, n := range good {
+		if err := ValidName(n); err != nil {
+			t.Errorf("ValidName(%q) = %v, want nil", n, err)
+		}
+	}
+	bad := []string{"", "Laptop", "ci_01", "access_x", "-x", ".x", "a b", "a/b", "..", "ä", "a:b", strings.Repeat("a", MaxNameLen+1)}
+	for _, n := range bad {
+		if err := ValidName(n); err == nil {
+			t.Errorf("ValidName(%q) = nil, want an error", n)
+		}
+	}
+}
+
 func TestSanitizeName(t *testing.T) {
-	for in, want := range map[string]string{"CI-Runner-01": "ci-runner-01", "build box": "build-box", "-x-": "x", "Ada Lovelace": "ada-lovelace"} {
-		if got := SanitizeName(in); got != want {
+	for in, want := range map[string]string{
+		"CI-Runner-01":                           "ci-runner-01",
+		"build box":                              "build-box",
+		"-x-":                                    "x",
+		"Ada Lovelace":                           "ada-lovelace",
+		"ANN'S MacBook Pro":                      "ann-s-macbook-pro",
+		"__ci__runner__":                         "ci-runner",
+		"-.x.-":                                  "x",
+		"ää__":                                   "",
+		strings.Repeat("ab", 40):                 strings.Repeat("ab", 31) + "a",
+		strings.Repeat("a", MaxNameLen-1) + ".b": strings.Repeat("a", MaxNameLen-1),
+	} {
+		got := SanitizeName(in)
+		if got != want {
 			t.Errorf("SanitizeName(%q) = %q, want %q", in, got, want)
 		}
-		if ValidName(SanitizeName(in)) != nil {
+		if got != "" && ValidName(got) != nil {
 			t.Errorf("sanitized %q is not valid", in)
 		}
 	}
