@@ -9,7 +9,6 @@ import (
 	"encoding/binary"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"sync/atomic"
 
@@ -24,19 +23,6 @@ const DefaultKDFRounds = 16
 var kdfRounds atomic.Int32
 
 func init() { kdfRounds.Store(DefaultKDFRounds) }
-
-// SetKDFRoundsForTests makes keys written from now on use n bcrypt rounds, for tests that
-// do not check the KDF (under -race one default KDF costs seconds). It panics outside a
-// test binary (which registers -test.v), so the real cost can never be lowered.
-func SetKDFRoundsForTests(n int) {
-	if flag.Lookup("test.v") == nil {
-		panic("keys.SetKDFRoundsForTests called outside a test")
-	}
-	if n < 1 {
-		n = 1
-	}
-	kdfRounds.Store(int32(n))
-}
 
 // fileKey is aes256-ctr's key and IV, derived from the passphrase by bcrypt_pbkdf.
 type fileKey struct {

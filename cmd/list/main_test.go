@@ -4,12 +4,12 @@ import (
 	"os"
 	"testing"
 
-	"github.com/bbkey/bbkey/keys"
+	"github.com/bbkey/bbkey/keys/keystest"
 )
 
 // TestMain writes keys with the cheapest bcrypt KDF: no test here checks the KDF (keys'
 // own tests do), and under the race detector each default one costs seconds.
 func TestMain(m *testing.M) {
-	keys.SetKDFRoundsForTests(1)
+	keystest.SetKDFRounds(1)
 	os.Exit(m.Run())
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/bbkey/bbkey/internal/testhook"
-	"github.com/bbkey/bbkey/keys"
+	"github.com/bbkey/bbkey/keys/keystest"
 )
 
 // TestMain writes keys with the cheapest bcrypt KDF: no test here checks the KDF (keys'
@@ -13,7 +13,7 @@ import (
 // tests drive the engine through its test hooks, which a bbkey built without the
 // bbkey_e2e tag does not read.
 func TestMain(m *testing.M) {
-	keys.SetKDFRoundsForTests(1)
+	keystest.SetKDFRounds(1)
 	testhook.On.Store(true)
 	os.Exit(m.Run())
 }
