@@ -43,17 +43,3 @@ func TestUnscopedKeyDeleteIsRefused(t *testing.T) {
 		t.Errorf("base %s, server %s", c.BaseURL(), c.ServerURL())
 	}
 }
-
-func TestParseRepoName(t *testing.T) {
-	for in, want := range map[string][2]string{"OPS/api": {"OPS", "api"}, "~ada/notes": {"~ada", "notes"}} {
-		p, s, err := ParseRepoName(in)
-		if err != nil || p != want[0] || s != want[1] {
-			t.Errorf("%q: %q %q %v", in, p, s, err)
-		}
-	}
-	for _, bad := range []string{"api", "/api", "OPS/", "OPS/a/b", "~/api", ""} {
-		if _, _, err := ParseRepoName(bad); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-}

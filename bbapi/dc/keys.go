@@ -3,7 +3,6 @@ package dc
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"iter"
 	"net/http"
@@ -178,17 +177,4 @@ func (c *Client) deleteKey(ctx context.Context, route string, id int, segs ...st
 		return nil, fmt.Errorf("deleting key: %w", err)
 	}
 	return c.Do(ctx, &bbapi.Call{Method: http.MethodDelete, Route: route + routeKeySuffix, URL: u})
-}
-
-// ParseRepoName splits bbkey's Data Center repository name "PROJ/slug" (or "~user/slug"
-// for a personal repository) into the project key and the slug.
-func ParseRepoName(name string) (projectKey, slug string, err error) {
-	p, sl, ok := strings.Cut(strings.TrimSpace(name), "/")
-	switch {
-	case !ok || p == "" || sl == "" || strings.Contains(sl, "/"):
-		return "", "", fmt.Errorf("repository %q: want PROJECT/slug (or ~user/slug for a personal repository)", name)
-	case p == "~":
-		return "", "", errors.New("repository " + strconv.Quote(name) + ": a personal repository is ~user/slug")
-	}
-	return p, sl, nil
 }

@@ -309,9 +309,12 @@ func TestDataCenterAccessKeys(t *testing.T) {
 	if p, err := b.ParsePlace(backend.Project, "OPS"); err != nil || p.String() != "OPS" || p.Slug != "OPS" {
 		t.Errorf("ParsePlace(project, OPS) = %+v, %v", p, err)
 	}
-	for kind, ref := range map[backend.PlaceKind]string{backend.Repo: "api", backend.Project: "acme/OPS"} {
-		if _, err := b.ParsePlace(kind, ref); err == nil || len(apierr.Hints(err)) == 0 {
-			t.Errorf("ParsePlace(%s, %q): %v, want an error with a hint", kind, ref, err)
+	for _, bad := range []struct {
+		kind backend.PlaceKind
+		ref  string
+	}{{backend.Repo, "api"}, {backend.Repo, "/api"}, {backend.Repo, "OPS/"}, {backend.Repo, "OPS/a/b"}, {backend.Repo, "~/api"}, {backend.Repo, ""}, {backend.Project, "acme/OPS"}} {
+		if _, err := b.ParsePlace(bad.kind, bad.ref); err == nil || len(apierr.Hints(err)) == 0 {
+			t.Errorf("ParsePlace(%s, %q): %v, want an error with a hint", bad.kind, bad.ref, err)
 		}
 	}
 	repo, _ := b.ParsePlace(backend.Repo, "OPS/api")

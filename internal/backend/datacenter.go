@@ -31,8 +31,6 @@ type DataCenterOptions struct {
 	// SSHHostKeys, when set (--ssh-host-keys), is a file of the host keys to trust
 	// instead of the key the server's SSH settings vouch for.
 	SSHHostKeys string
-	// Dial replaces the TCP dialer of the host-key check (tests, proxies).
-	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Trace receives the host-key check's steps (--debug).
 	Trace io.Writer
 }
@@ -128,9 +126,10 @@ func (b *datacenter) ParsePlace(kind PlaceKind, ref string) (Place, error) {
 	ref = strings.TrimSpace(ref)
 	switch kind {
 	case Repo:
-		proj, slug, err := dc.ParseRepoName(ref)
-		if err != nil {
-			return Place{}, errkind.WithHint(err, "give the project key and the repository slug from the repository's URL, e.g. --repo OPS/api (a personal repository: --repo ~user/notes)")
+		proj, slug, ok := strings.Cut(ref, "/")
+		if !ok || proj == "" || proj == "~" || slug == "" || strings.Contains(slug, "/") {
+			return Place{}, errkind.WithHint(fmt.Errorf("repository %q: want PROJECT/slug (or ~user/slug for a personal repository)", ref),
+				"give the project key and the repository slug from the repository's URL, e.g. --repo OPS/api (a personal repository: --repo ~user/notes)")
 		}
 		return Place{Kind: Repo, Owner: proj, Slug: slug}, nil
 	case Project:

@@ -58,7 +58,6 @@ func (b *datacenter) vouchedHostKey(ctx context.Context, st *dc.SSHSettings, s *
 				return errNotVouched
 			},
 			HostKeyAlgorithms: algos,
-			Dial:              b.opts.Dial,
 			Trace:             b.opts.Trace,
 		})
 		switch {
