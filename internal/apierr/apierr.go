@@ -109,7 +109,7 @@ func responseHints(e *bbapi.ErrorResponse) []string {
 	case e.StatusCode >= 500:
 		return []string{
 			"Bitbucket failed on its side: check " + statusPageURL + " and re-run later (a re-run picks up where this one stopped)",
-			"re-run with --debug to see the whole exchange (secrets are masked)",
+			debugHint,
 		}
 	case e.StatusCode == http.StatusConflict:
 		return []string{"the request conflicts with a change made meanwhile: check the key on Bitbucket, then re-run"}
