@@ -316,28 +316,26 @@ func hostsMatch(hosts []string, host string) bool {
 }
 
 // wildcard matches s against an OpenSSH pattern: '*' any run of characters, '?' one.
+// Backtracking only to the last '*' keeps it linear in practice, whatever the pattern.
 func wildcard(pattern, s string) bool {
-	for pattern != "" {
-		switch pattern[0] {
-		case '*':
-			for i := len(s); i >= 0; i-- {
-				if wildcard(pattern[1:], s[i:]) {
-					return true
-				}
-			}
-			return false
-		case '?':
-			if s == "" {
-				return false
-			}
+	p, i, star, mark := 0, 0, -1, 0
+	for i < len(s) {
+		switch {
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
+			p, i = p+1, i+1
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark, p = p, i, p+1
+		case star >= 0:
+			mark++
+			p, i = star+1, mark
 		default:
-			if s == "" || s[0] != pattern[0] {
-				return false
-			}
+			return false
 		}
-		pattern, s = pattern[1:], s[1:]
 	}
-	return s == ""
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
 }
 
 // hashedMatch checks a HashKnownHosts entry `|1|base64(salt)|base64(HMAC-SHA1(salt, host))`.

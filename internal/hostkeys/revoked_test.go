@@ -143,3 +143,36 @@ func TestRevokedAgreesWithSSH(t *testing.T) {
 		})
 	}
 }
+
+// hostsMatch follows ssh's patterns; a pattern built to make backtracking explode
+// answers at once.
+func TestHostsMatchPatterns(t *testing.T) {
+	long := strings.Repeat("a", 60)
+	for _, tc := range []struct {
+		hosts []string
+		host  string
+		want  bool
+	}{
+		{[]string{"*"}, "ssh.bitbucket.org", true},
+		{[]string{"SSH.Bitbucket.ORG"}, "ssh.bitbucket.org", true},
+		{[]string{"*.bitbucket.org"}, "ssh.bitbucket.org", true},
+		{[]string{"*.bitbucket.org"}, "bitbucket.org", false},
+		{[]string{"ssh.bitbucket.or?"}, "ssh.bitbucket.org", true},
+		{[]string{"ssh.bitbucket.or?"}, "ssh.bitbucket.or", false},
+		{[]string{"ssh*org"}, "ssh.bitbucket.org", true},
+		{[]string{"ssh*org*"}, "ssh.bitbucket.org", true},
+		{[]string{"*", "!ssh.*"}, "ssh.bitbucket.org", false},
+		{[]string{"!ssh.*", "*"}, "ssh.bitbucket.org", false},
+		{[]string{"!git.*", "*"}, "ssh.bitbucket.org", true},
+		{[]string{"!*"}, "ssh.bitbucket.org", false},
+		{[]string{"[altssh.bitbucket.org]:443"}, "[altssh.bitbucket.org]:443", true},
+		{[]string{knownhosts.HashHostname("ssh.bitbucket.org")}, "ssh.bitbucket.org", true},
+		{[]string{knownhosts.HashHostname("bitbucket.org")}, "ssh.bitbucket.org", false},
+		{[]string{strings.Repeat("*a", 30) + "b"}, long, false},
+		{[]string{strings.Repeat("*a", 30)}, long, true},
+	} {
+		if got := hostsMatch(tc.hosts, tc.host); got != tc.want {
+			t.Errorf("hostsMatch(%q, %q) = %v, want %v", tc.hosts, tc.host, got, tc.want)
+		}
+	}
+}
