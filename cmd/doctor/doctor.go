@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -154,7 +153,7 @@ func runDoctor(ctx context.Context, opts *Options) error {
 		}
 		defer lock.Unlock()
 	}
-	results := engine.Run(ctx, env, checksFor(env))
+	results := engine.Run(ctx, env, engine.Checks(env.Timeouts))
 	fixes := engine.Fixes(results)
 	if !opts.Fix || len(fixes) == 0 || opts.DryRun {
 		err := verdict(opts, results, fixes)
@@ -205,25 +204,10 @@ func runDoctor(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	final := engine.Run(ctx, env2, checksFor(env2))
+	final := engine.Run(ctx, env2, engine.Checks(env2.Timeouts))
 	if !opts.JSON {
 		fmt.Fprintln(opts.IO.Out)
 		fmt.Fprintln(opts.IO.Out, "After the fixes:")
 	}
 	return verdict(opts, final, fixes)
-}
-
-// checksFor are the checks of this machine: all of them, but without Bitbucket Cloud's
-// when a Data Center server is selected and bbkey's state records no Cloud key (a
-// machine that only uses its own Bitbucket need not reach bitbucket.org).
-func checksFor(env *engine.Env) []engine.Check {
-	all := engine.Checks(env.Timeouts)
-	if env.Settings.Server == "" {
-		return all
-	}
-	st, err := state.Dir{Path: env.Paths.ConfigDir, Now: env.Now}.Load()
-	if err != nil || len(st.Accounts)+len(st.AccessKeys) > 0 {
-		return all
-	}
-	return slices.DeleteFunc(all, func(c engine.Check) bool { return slices.Contains(engine.CloudOnly, c.ID) })
 }

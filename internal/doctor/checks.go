@@ -39,6 +39,7 @@ func Checks(t Timeouts) []Check {
 	}
 }
 
-// CloudOnly are the checks that ask Bitbucket Cloud or its SSH endpoint: a machine whose
-// keys are all on Data Center servers, with a server selected, leaves them out.
-var CloudOnly = []string{"credential", "scopes", "key-on-bitbucket", "dns", "altssh", "tcp", "pinned-host-keys", "host-key", "retired-host-keys", "proof"}
+// cloudOnly are the checks that ask Bitbucket Cloud or its SSH endpoint: Run leaves them
+// out when a Data Center server is selected and the state records no Cloud key (such a
+// machine need not reach bitbucket.org).
+var cloudOnly = []string{"credential", "scopes", "key-on-bitbucket", "dns", "altssh", "tcp", "pinned-host-keys", "host-key", "retired-host-keys", "proof"}

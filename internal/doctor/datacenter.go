@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -143,7 +144,7 @@ func checkDCHostBlock(ctx context.Context, e *Env, _ Deps) Result {
 	if err != nil {
 		return Result{Status: Fail, Summary: "cannot work out bbkey's ssh config: " + err.Error()}
 	}
-	if _, err := e.sshBinary(); err != nil {
+	if _, err := exec.LookPath("ssh"); err != nil {
 		return noSSH
 	}
 	for _, s := range servers {

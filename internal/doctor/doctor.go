@@ -141,6 +141,9 @@ const grace = 500 * time.Millisecond
 // results in the order given, without the checks that do not apply here.
 func Run(ctx context.Context, e *Env, checks []Check) []Result {
 	e.init(ctx)
+	if st, err := e.state(); e.Settings.Server != "" && err == nil && len(st.Accounts)+len(st.AccessKeys) == 0 {
+		checks = slices.DeleteFunc(slices.Clone(checks), func(c Check) bool { return slices.Contains(cloudOnly, c.ID) })
+	}
 	results := make([]Result, len(checks))
 	index := make(map[string]int, len(checks))
 	done := make([]chan struct{}, len(checks))

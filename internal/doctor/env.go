@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -70,9 +69,7 @@ type Env struct {
 	// a switch of endpoint (--ssh-endpoint with --fix) sticks.
 	PersistSettings func(settings.Settings) (string, error)
 
-	// SSH is the ssh binary for `ssh -G` ("": found on PATH); Dial and LookupHost
-	// default to the net package's.
-	SSH        string
+	// Dial and LookupHost default to the net package's.
 	Dial       func(ctx context.Context, network, addr string) (net.Conn, error)
 	LookupHost func(ctx context.Context, host string) ([]string, error)
 	// Fallback is the endpoint to try when the configured one is blocked
@@ -86,10 +83,8 @@ type Env struct {
 	state      func() (*state.State, error)
 	keys       func() ([]managedKey, error)
 	user       func() (userInfo, error)
-	acctKeys   func() ([]backend.Key, error)
 	agentConn  func() (agentInfo, error)
 	plan       func() (*remote.Plan, error)
-	scrub      func() ([]*remote.ScrubPlan, error)
 	syncResult func() (identity.Result, error)
 	dc         func() []*dcServer
 }
@@ -102,14 +97,14 @@ type managedKey struct {
 }
 
 func (k managedKey) what() string {
-	on := ""
-	if k.Server != "" {
-		on = " on " + k.Server
-	}
+	s := "account key " + k.Name
 	if k.Kind == keys.KindAccess {
-		return "access key " + k.Name + on
+		s = "access key " + k.Name
 	}
-	return "account key " + k.Name + on
+	if k.Server != "" {
+		s += " on " + k.Server
+	}
+	return s
 }
 
 type agentInfo struct {
@@ -132,12 +127,6 @@ func (e *Env) apiCtx() (context.Context, context.CancelFunc) {
 // init sets the defaults and the lazily computed facts several checks share.
 func (e *Env) init(ctx context.Context) {
 	e.ctx = ctx
-	if e.Now == nil {
-		e.Now = time.Now
-	}
-	if e.Getenv == nil {
-		e.Getenv = func(string) string { return "" }
-	}
 	if e.Timeouts == (Timeouts{}) {
 		e.Timeouts = DefaultTimeouts
 	}
@@ -169,15 +158,6 @@ func (e *Env) init(ctx context.Context) {
 		ui.User, err = ui.Cloud.Whoami(cctx)
 		return ui, err
 	})
-	e.acctKeys = sync.OnceValues(func() ([]backend.Key, error) {
-		ui, err := e.user()
-		if err != nil {
-			return nil, err
-		}
-		cctx, cancel := e.apiCtx()
-		defer cancel()
-		return ui.Cloud.AccountKeys(cctx, ui.User)
-	})
 	e.agentConn = sync.OnceValues(func() (agentInfo, error) {
 		if e.Agent == nil {
 			return agentInfo{}, agent.ErrNoAgent
@@ -201,20 +181,6 @@ func (e *Env) init(ctx context.Context) {
 		}
 	})
 	e.plan = sync.OnceValues(func() (*remote.Plan, error) { return planHere(e.ctx, e) })
-	e.scrub = sync.OnceValues(func() ([]*remote.ScrubPlan, error) {
-		if e.Git == nil {
-			return nil, errors.New("git is not available")
-		}
-		var out []*remote.ScrubPlan
-		for _, t := range e.scrubTargets() {
-			sp, err := remote.PlanScrubFor(e.ctx, e.Git, e.Paths.Home, e.Getenv("XDG_CONFIG_HOME"), t)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, sp)
-		}
-		return out, nil
-	})
 	e.dc = sync.OnceValue(e.loadDCServers)
 	e.syncResult = sync.OnceValues(func() (identity.Result, error) {
 		st, err := e.state()
@@ -227,15 +193,25 @@ func (e *Env) init(ctx context.Context) {
 
 var errNoRepo = errors.New("not in a git repository")
 
-// scrubTargets are the Bitbucket hosts whose stored passwords are leaked secrets:
-// Cloud's, and each Data Center server's this machine knows (the selected one and those
-// the state records keys on).
-func (e *Env) scrubTargets() []remote.ScrubTarget {
-	out := []remote.ScrubTarget{remote.CloudScrub}
-	for _, s := range e.knownServers() {
-		out = append(out, remote.DataCenterScrub(s))
+// scrubPlans plan the scrub of the Bitbucket hosts whose stored passwords are leaked
+// secrets: Cloud's, and each Data Center server's this machine knows.
+func (e *Env) scrubPlans(ctx context.Context) ([]*remote.ScrubPlan, error) {
+	if e.Git == nil {
+		return nil, errors.New("git is not available")
 	}
-	return out
+	targets := []remote.ScrubTarget{remote.CloudScrub}
+	for _, s := range e.knownServers() {
+		targets = append(targets, remote.DataCenterScrub(s))
+	}
+	var out []*remote.ScrubPlan
+	for _, t := range targets {
+		sp, err := remote.PlanScrubFor(ctx, e.Git, e.Paths.Home, e.Getenv("XDG_CONFIG_HOME"), t)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sp)
+	}
+	return out, nil
 }
 
 // knownServers are the Data Center servers this machine uses: the selected one and those
@@ -289,11 +265,3 @@ func (e *Env) cloudKeys() ([]managedKey, error) {
 }
 
 func (e *Env) goos() string { return cmp.Or(e.GOOS, runtime.GOOS) }
-
-// sshBinary finds ssh.
-func (e *Env) sshBinary() (string, error) {
-	if e.SSH != "" {
-		return e.SSH, nil
-	}
-	return exec.LookPath("ssh")
-}

@@ -17,6 +17,7 @@ import (
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/fsutil"
+	"github.com/bbkey/bbkey/internal/inventory"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/text"
@@ -73,11 +74,7 @@ func checkKeyFiles(_ context.Context, e *Env, _ Deps) Result {
 			fixes = append(fixes, pubFix(k))
 			continue
 		}
-		data, err := os.ReadFile(pub)
-		var pk *keys.Key
-		if err == nil {
-			pk, err = keys.ParseAuthorizedKey(data)
-		}
+		pk, err := inventory.ReadPub(pub)
 		switch {
 		case err != nil:
 			fs = append(fs, finding{Fail, fmt.Sprintf("%s: %s: %v", k.what(), pub, err), "", ""})
@@ -141,26 +138,24 @@ func checkKeyPermissions(_ context.Context, e *Env, _ Deps) Result {
 	if err != nil || len(mks) == 0 {
 		return Result{Status: Skipped, Summary: "skipped: no bbkey key to check"}
 	}
-	var problems, manual, unread, aclPaths []string
-	var chmods, acls []permFix
+	var problems, cmds, unread, paths []string
+	var auto []permFix
+	manual, acl := false, false
 	check := func(err error, path string, mode fs.FileMode) {
 		var pe *keys.PermissionError
-		if !errors.As(err, &pe) {
-			if err != nil && !errors.Is(err, fs.ErrNotExist) {
-				unread = append(unread, err.Error())
-			}
-			return
-		}
-		problems = append(problems, pe.Path+" "+pe.Problem)
 		switch {
-		case strings.HasPrefix(pe.Fix, "chmod "):
-			chmods = append(chmods, permFix{path, mode, false})
-		case strings.HasPrefix(pe.Fix, "icacls "):
-			acls = append(acls, permFix{path, mode, true}) // Windows: doctor --fix resets the ACL
-			aclPaths = append(aclPaths, path)
-			manual = append(manual, pe.Fix)
-		default:
-			manual = append(manual, pe.Fix)
+		case errors.As(err, &pe):
+			problems, cmds = append(problems, pe.Path+" "+pe.Problem), append(cmds, pe.Fix)
+			// --fix runs the chmod, or on Windows (icacls) resets the ACL; a chown is manual.
+			isACL := strings.HasPrefix(pe.Fix, "icacls ")
+			if isACL || strings.HasPrefix(pe.Fix, "chmod ") {
+				acl = acl || isACL
+				auto, paths = append(auto, permFix{path, mode, isACL}), append(paths, path)
+			} else {
+				manual = true
+			}
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			unread = append(unread, err.Error())
 		}
 	}
 	check(keys.CheckDir(e.Paths.SSHDir), e.Paths.SSHDir, 0o700)
@@ -192,21 +187,16 @@ func checkKeyPermissions(_ context.Context, e *Env, _ Deps) Result {
 		}
 		return Result{Status: OK, Summary: fmt.Sprintf("%s and the key files are %s", e.Paths.SSHDir, what)}
 	}
-	var cmds []string
-	for _, c := range chmods {
-		cmds = append(cmds, fmt.Sprintf("chmod %o %s", c.mode, c.path))
-	}
-	cmds = append(cmds, manual...)
 	r := Result{Status: Fail, Summary: strings.Join(problems, "; "),
 		Cause: "ssh refuses a private key others can read (UNPROTECTED PRIVATE KEY FILE), and a directory others can write lets them swap your keys",
 		Fix:   "run: " + strings.Join(cmds, " && ")}
 	switch {
-	case len(acls) > 0:
+	case acl:
 		r.Cause = "Windows OpenSSH refuses a private key whose ACL lets in anyone but you, SYSTEM and Administrators (UNPROTECTED PRIVATE KEY FILE), and a secret others can read protects nothing"
 		r.Fix = "run: bbkey doctor --fix, or: " + strings.Join(cmds, " && ")
-		r.fixes = []*Fix{{Key: "acl", Description: "make private to you (a protected ACL for you, SYSTEM and Administrators): " + strings.Join(aclPaths, ", "), apply: applyPerms(acls)}}
-	case len(manual) == 0:
-		r.fixes = []*Fix{{Key: "chmod", Description: "tighten permissions: " + strings.Join(cmds, "; "), apply: applyPerms(chmods)}}
+		r.fixes = []*Fix{{Key: "acl", Description: "make private to you (a protected ACL for you, SYSTEM and Administrators): " + strings.Join(paths, ", "), apply: applyPerms(auto)}}
+	case !manual:
+		r.fixes = []*Fix{{Key: "chmod", Description: "tighten permissions: " + strings.Join(cmds, "; "), apply: applyPerms(auto)}}
 	}
 	return r
 }
@@ -287,6 +277,8 @@ func checkKeyOnBitbucket(ctx context.Context, e *Env, deps Deps) Result {
 	}
 	now := e.Now()
 	var fs []finding
+	var list []backend.Key
+	listed := false
 	for _, k := range mks {
 		if k.Kind != keys.KindAccount || k.Fingerprint == "" {
 			continue
@@ -295,7 +287,10 @@ func checkKeyOnBitbucket(ctx context.Context, e *Env, deps Deps) Result {
 			fs = append(fs, finding{OK, fmt.Sprintf("%s: not checked (it belongs to another account than %s)", k.what(), ui.User.Nickname), "", ""})
 			continue
 		}
-		list, err := e.acctKeys()
+		if !listed {
+			list, err = ui.Cloud.AccountKeys(ctx, ui.User)
+			listed = true
+		}
 		if err != nil {
 			return Result{Status: Fail, Summary: "cannot list the account's SSH keys: " + err.Error(),
 				Cause: "the credential lacks read:ssh-key:bitbucket, or Bitbucket is unreachable",

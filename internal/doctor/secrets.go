@@ -89,7 +89,7 @@ func checkSecrets(ctx context.Context, e *Env, _ Deps) Result {
 		details = append(details, "could not read this repository's remotes: "+perr.Error())
 	}
 
-	plans, serr := e.scrub()
+	plans, serr := e.scrubPlans(ctx)
 	if errors.Is(serr, gitrun.ErrNotFound) {
 		return Result{Status: Warn, Summary: "git is not installed: its credential files and helpers were not checked", Fix: "install git"}
 	} else if serr != nil {
@@ -163,24 +163,18 @@ func checkSecrets(ctx context.Context, e *Env, _ Deps) Result {
 func scrubFix(e *Env) *Fix {
 	return &Fix{Key: "scrub", Description: "remove the Bitbucket entries from git's credential files (after a backup copy) and ask the credential helpers to forget https://bitbucket.org (and each Data Center server's URL)",
 		apply: func(ctx context.Context) ([]string, error) {
+			plans, err := e.scrubPlans(ctx)
 			var changed []string
 			var errs []error
-			for _, t := range e.scrubTargets() {
-				sp, err := remote.PlanScrubFor(ctx, e.Git, e.Paths.Home, e.Getenv("XDG_CONFIG_HOME"), t)
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				if err := remote.Scrub(ctx, e.Git, sp, e.Now()); err != nil {
-					errs = append(errs, err)
-				}
+			for _, sp := range plans {
+				errs = append(errs, remote.Scrub(ctx, e.Git, sp, e.Now()))
 				for _, f := range sp.Files {
 					if f.Backup != "" {
 						changed = append(changed, f.Path, f.Backup)
 					}
 				}
 			}
-			return changed, errors.Join(errs...)
+			return changed, errors.Join(append(errs, err)...)
 		}}
 }
 

@@ -215,7 +215,7 @@ func checkPinnedHostKeys(_ context.Context, e *Env, deps Deps) Result {
 // runSSHG is what `ssh -G` resolves for alias (HostName, Port, the first IdentityFile,
 // HostKeyAlias).
 func runSSHG(ctx context.Context, e *Env, alias string) (sshconfig.HostBlock, error) {
-	bin, err := e.sshBinary()
+	bin, err := exec.LookPath("ssh")
 	if err != nil {
 		return sshconfig.HostBlock{}, err
 	}
@@ -298,7 +298,7 @@ func checkSSHResolve(ctx context.Context, e *Env, deps Deps) Result {
 	if b, ok := sshconfig.Find(sr.Blocks, e.Settings.SSHHost); ok {
 		want = b
 	}
-	if _, err := e.sshBinary(); err != nil {
+	if _, err := exec.LookPath("ssh"); err != nil {
 		return noSSH
 	}
 	got, diffs, err := resolveDiffs(ctx, e, want)

@@ -65,7 +65,7 @@ func LocalFiles(sshDir string) ([]LocalFile, []error) {
 		if lk.Err != nil || k == nil {
 			// A permission problem must not hide the key: read its .pub alone.
 			var perr error
-			if k, perr = readPub(lk.Path + keys.PublicSuffix); perr != nil {
+			if k, perr = ReadPub(lk.Path + keys.PublicSuffix); perr != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", lk.Path, cmp.Or(lk.Err, perr)))
 				continue
 			}
@@ -85,7 +85,7 @@ func LocalFiles(sshDir string) ([]LocalFile, []error) {
 		if seen[p] {
 			continue
 		}
-		pk, err := readPub(p)
+		pk, err := ReadPub(p)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p, err))
 			continue
@@ -100,7 +100,8 @@ func LocalFiles(sshDir string) ([]LocalFile, []error) {
 	return out, errs
 }
 
-func readPub(path string) (*keys.Key, error) {
+// ReadPub reads a .pub file (one public key line).
+func ReadPub(path string) (*keys.Key, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
