@@ -47,7 +47,7 @@ type report struct {
 	Missing      []jsonTarget           `json:"missing"`
 	Stopped      string                 `json:"stopped,omitempty"`
 	Calls        int                    `json:"calls"`
-	SSH          *jsonSSH               `json:"ssh,omitempty"`
+	SSH          *sshOutput             `json:"ssh,omitempty"`
 	Verify       *provision.ProofResult `json:"verify"`
 	ChangedFiles []string               `json:"changed_files"`
 
@@ -55,9 +55,9 @@ type report struct {
 	kp      *keyPlan
 	results []accesskey.Result
 	stop    error
-	ssh     sshOutput
 }
 
+// sshOutput is the ssh config and pins for the key, absent in a dry run.
 type sshOutput struct {
 	Alias string `json:"alias"`
 	// Port is the Data Center SSH port remotes name (omitted on Cloud).
@@ -67,6 +67,7 @@ type sshOutput struct {
 	KnownHosts     string `json:"known_hosts"`
 	KnownHostsFile string `json:"known_hosts_file"`
 	Written        bool   `json:"written"`
+	Remote         string `json:"remote"`
 }
 
 type (
@@ -95,10 +96,6 @@ type (
 		Recorded bool   `json:"recorded,omitempty"`
 		// Permission is the Data Center permission asked for (REPO_READ, …).
 		Permission string `json:"permission,omitempty"`
-	}
-	jsonSSH struct {
-		sshOutput
-		Remote string `json:"remote"`
 	}
 )
 
@@ -130,7 +127,7 @@ func (r *report) counts() map[string]int {
 // git@alias:WS/slug.git on Cloud, ssh://git@alias:port/proj/slug.git on Data Center.
 func (r *report) remote() string {
 	t := state.Target{Workspace: "WORKSPACE", Slug: "REPO"}
-	if r.ssh.Port > 0 {
+	if r.SSH.Port > 0 {
 		t = state.Target{Workspace: "proj", Slug: "repo"}
 	}
 	for _, res := range r.results {
@@ -139,7 +136,7 @@ func (r *report) remote() string {
 			break
 		}
 	}
-	return provision.Remote(t, r.ssh.Port > 0, r.ssh.Alias, r.ssh.Port)
+	return provision.Remote(t, r.SSH.Port > 0, r.SSH.Alias, r.SSH.Port)
 }
 
 func jsonTargetOf(res accesskey.Result) jsonTarget {
@@ -181,8 +178,8 @@ func (o *Options) renderJSON(r *report) error {
 	if r.stop != nil {
 		r.Stopped = r.stop.Error()
 	}
-	if !r.DryRun {
-		r.SSH = &jsonSSH{sshOutput: r.ssh, Remote: r.remote()}
+	if r.SSH != nil {
+		r.SSH.Remote = r.remote()
 	}
 	enc := json.NewEncoder(o.IOStreams.Out)
 	enc.SetIndent("", "  ")
@@ -223,12 +220,12 @@ func (o *Options) renderText(r *report) error {
 			fmt.Fprintf(&b, "would change  %s\n", f)
 		}
 	}
-	if !r.DryRun {
-		if r.ssh.Written {
-			fmt.Fprintf(&b, "\nssh config for %s written to %s, pinned host keys to %s\n", r.ssh.Alias, r.ssh.ConfigFile, r.ssh.KnownHostsFile)
+	if r.SSH != nil {
+		if r.SSH.Written {
+			fmt.Fprintf(&b, "\nssh config for %s written to %s, pinned host keys to %s\n", r.SSH.Alias, r.SSH.ConfigFile, r.SSH.KnownHostsFile)
 		} else {
-			fmt.Fprintf(&b, "\n# ssh config for this machine (or re-run with --write-ssh-config to install it)\n%s", r.ssh.Config)
-			fmt.Fprintf(&b, "\n# pinned host keys: put these lines in %s, the file the block names\n%s", r.ssh.KnownHostsFile, r.ssh.KnownHosts)
+			fmt.Fprintf(&b, "\n# ssh config for this machine (or re-run with --write-ssh-config to install it)\n%s", r.SSH.Config)
+			fmt.Fprintf(&b, "\n# pinned host keys: put these lines in %s, the file the block names\n%s", r.SSH.KnownHostsFile, r.SSH.KnownHosts)
 		}
 		fmt.Fprintf(&b, "\nclone with: git clone %s\n", r.remote())
 	}

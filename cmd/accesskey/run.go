@@ -158,7 +158,7 @@ func runAdd(ctx context.Context, o *Options) error {
 		}
 	}
 	testhook.Pause(ctx, o.LookupEnv, "add-access-key:planned")
-	rep := &report{backend: b, Plan: pl, kp: p}
+	rep := &report{backend: b, Plan: pl, kp: p, SSH: &sshOutput{}}
 	var stateChanged bool
 	prog := bulk.NewProgress(o.IOStreams, len(pending), o.Now, nil)
 	defer prog.Close()

@@ -45,12 +45,12 @@ func (o *Options) sshSetup(ctx context.Context, rep *report, s settings.Settings
 		if v == nil {
 			return fmt.Errorf("the state records nothing of %s", p.server)
 		}
-		host, view, rep.ssh.Port = v.SSHHost, v.View(), v.SSHPort
+		host, view, rep.SSH.Port = v.SSHHost, v.View(), v.SSHPort
 		if pins, err = identity.ServerPins(v); err != nil {
 			return err
 		}
 	}
-	rep.ssh.Alias = identity.AccessAlias(host, view, p.name)
+	rep.SSH.Alias = identity.AccessAlias(host, view, p.name)
 	// The block to show (or write) for this key, even when it gets none in the file.
 	shown, err := sd.Load() // a copy to change
 	if err != nil {
@@ -64,12 +64,12 @@ func (o *Options) sshSetup(ctx context.Context, rep *report, s settings.Settings
 	if err != nil {
 		return fmt.Errorf("ssh config: %w", err)
 	}
-	if b, ok := sshconfig.Find(blocks, rep.ssh.Alias); ok {
-		rep.ssh.Config = renderBlock(b)
+	if b, ok := sshconfig.Find(blocks, rep.SSH.Alias); ok {
+		rep.SSH.Config = renderBlock(b)
 	}
-	rep.ssh.KnownHosts = string(hostkeys.Render(pins))
-	rep.ssh.KnownHostsFile = hostkeys.Path(paths.SSHDir)
-	rep.ssh.ConfigFile = sshconfig.FilesIn(paths.SSHDir).Managed
+	rep.SSH.KnownHosts = string(hostkeys.Render(pins))
+	rep.SSH.KnownHostsFile = hostkeys.Path(paths.SSHDir)
+	rep.SSH.ConfigFile = sshconfig.FilesIn(paths.SSHDir).Managed
 	if !o.WriteSSHConfig {
 		return nil
 	}
@@ -80,10 +80,10 @@ func (o *Options) sshSetup(ctx context.Context, rep *report, s settings.Settings
 	for _, w := range res.Warnings {
 		o.IOStreams.Warnf("%s", w)
 	}
-	rep.ssh.Written = true
+	rep.SSH.Written = true
 	rep.ChangedFiles = append(rep.ChangedFiles, res.ChangedFiles...)
 	if len(res.ChangedFiles) > 0 {
-		o.IOStreams.Step(iostreams.MarkOK, "wrote the ssh config for %s and the pinned host keys", rep.ssh.Alias)
+		o.IOStreams.Step(iostreams.MarkOK, "wrote the ssh config for %s and the pinned host keys", rep.SSH.Alias)
 	}
 	return nil
 }
@@ -110,7 +110,7 @@ func (o *Options) verify(ctx context.Context, rep *report, info *backend.SSH, pa
 	}
 	pr := provision.Proof{Git: o.gitEnv, Target: t, DataCenter: b.Kind() == backend.DataCenter, Write: o.Write, UserAgent: o.LoadAgent}
 	if o.WriteSSHConfig {
-		pr.ConfigFile, pr.Alias = sshconfig.FilesIn(paths.SSHDir).UserConfig, rep.ssh.Alias
+		pr.ConfigFile, pr.Alias = sshconfig.FilesIn(paths.SSHDir).UserConfig, rep.SSH.Alias
 	} else {
 		pr.Endpoint, pr.HostKeyAlias, pr.KnownHosts, pr.KeyPath = info.Endpoint, info.Pins.Alias, hostkeys.Render(info.Pins), rep.kp.Path
 	}
