@@ -27,20 +27,18 @@ import (
 	"github.com/bbkey/bbkey/keys"
 )
 
-// KeySource is the key a run puts to work.
+// KeySource is the key a run puts to work: Key when it exists, else a new one made with
+// New (whose passphrase is cleared once used).
 type KeySource struct {
-	// Key is a key that exists (its private half too when the command unlocked it);
-	// nil makes a new one with New (whose passphrase is cleared once used).
 	Key *keys.Key
 	New keys.GenerateOptions
-	// Prepared, when set, returns the new key already prepared with passphrase pass
-	// (setup runs the KDF during its credential check), or nil to make it here.
+	// Prepared returns the new key already prepared with pass (setup runs the KDF during
+	// its credential check), or nil to make it here.
 	Prepared func(pass []byte) *keys.Prepared
 }
 
 // Place is where the key goes: the account (Account set) or a repository or project.
-// Write asks for a Data Center access key that may push there (Pipeline.Write: on every
-// place).
+// Write asks for a Data Center access key that may push there.
 type Place struct {
 	Account *backend.Account
 	backend.Place
@@ -69,14 +67,14 @@ const (
 // Done reports whether the key is on the place.
 func (s Status) Done() bool { return s == Added || s == Present }
 
-// Placed is the outcome of one place.
+// Placed is the outcome of one place; Key is the key as the place holds it (its id is
+// what deletes it).
 type Placed struct {
 	Place  Place
 	Status Status
-	// Key is the key as the place holds it (its id is what deletes it).
-	Key *backend.Key
-	Err error
-	At  time.Time
+	Key    *backend.Key
+	Err    error
+	At     time.Time
 }
 
 // Pipeline is one run. B, Key and Places are required; a step whose fields are unset is
@@ -102,14 +100,14 @@ type Pipeline struct {
 	MayExist    bool
 	Concurrency int
 	// Partial lets places fail without failing the run (add-access-key reports each
-	// target); otherwise the first failure stops it.
-	Partial bool
-	// Finished sees each place as it ends, one at a time, with the counts so far.
+	// target); otherwise the first failure stops it. Finished sees each place as it
+	// ends, one at a time.
+	Partial  bool
 	Finished func(p Placed, done, failed int)
 
-	// Proof proves the key works, once it is on the places that have it (placed).
-	Proof func(ctx context.Context, k *keys.Key, placed []Placed) error
-	// KeepUnproven keeps the uploaded key and the agent's copy when a later step fails.
+	// Proof proves the key works on the places that have it. KeepUnproven keeps the
+	// uploaded key and the agent's copy when a later step fails.
+	Proof        func(ctx context.Context, k *keys.Key, placed []Placed) error
 	KeepUnproven bool
 
 	// State, when Record is set, is where Record writes, at each Stage; with RecordEach
@@ -121,31 +119,29 @@ type Pipeline struct {
 	Record     func(st *state.State, k *keys.Key, stage Stage, placed []Placed) error
 	RecordEach bool
 
-	// Config, when set, writes bbkey's ssh config and known_hosts from the state.
+	// Config writes bbkey's ssh config and known_hosts from the state.
 	Config func(ctx context.Context) error
 
 	// OnStep is told of each step once it is over, a skipped one too (the command
 	// prints its line, rotate writes its journal). An error fails the run there.
 	OnStep func(step Step, out *Outcome) error
 
-	// Now is the clock (nil: time.Now).
-	Now func() time.Time
+	Now func() time.Time // nil: time.Now
 
 	undo []func()
 }
 
-// Outcome is what a run did, also when it failed.
+// Outcome is what a run did, also when it failed: AgentErr is why the agent refused
+// the key (AgentOptional), Placed follows the order of the places, Stop is why the
+// upload stopped starting places before the end, and TakenBack are the places the key
+// was deleted from again after a failure.
 type Outcome struct {
-	Key        *keys.Key
-	KeyCreated bool
-	// AgentErr is why the agent refused the key (AgentOptional).
+	Key         *keys.Key
+	KeyCreated  bool
 	AgentLoaded bool
 	AgentErr    error
-	// Placed are in the order of the places.
-	Placed []Placed
-	// Stop is why the upload stopped starting places before the end.
-	Stop error
-	// TakenBack are the places the key was deleted from again after a failure.
+	Placed      []Placed
+	Stop        error
 	TakenBack   []Placed
 	TakeBackErr error
 }
@@ -210,10 +206,10 @@ func (p *Pipeline) Run(ctx context.Context) (out *Outcome, err error) {
 // Step names a step of the pipeline.
 type Step string
 
-// The steps, in order.
+// The steps, in order; StepClaim records the key before it goes anywhere.
 const (
 	StepKey    Step = "key"
-	StepClaim  Step = "claim" // the state records the key before it goes anywhere
+	StepClaim  Step = "claim"
 	StepAgent  Step = "agent"
 	StepUpload Step = "upload"
 	StepProof  Step = "proof"
@@ -234,7 +230,6 @@ const (
 // ErrUnchanged, from Record, leaves the state file as it is.
 var ErrUnchanged = errors.New("state unchanged")
 
-// key makes the new key or takes the given one.
 func (p *Pipeline) key(out *Outcome) error {
 	if p.Key.Key != nil {
 		out.Key = p.Key.Key
@@ -256,7 +251,6 @@ func (p *Pipeline) key(out *Outcome) error {
 	return nil
 }
 
-// agent loads the key, when there is an agent and the private half.
 func (p *Pipeline) agent(out *Outcome) error {
 	k := out.Key
 	if !k.HasPrivate() {
@@ -444,7 +438,6 @@ func (p *Pipeline) takeBack(ctx context.Context, out *Outcome) {
 	out.TakeBackErr = errors.Join(errs...)
 }
 
-// record runs Record under the state's lock.
 func (p *Pipeline) record(ctx context.Context, out *Outcome, stage Stage, placed []Placed) error {
 	if p.Record == nil {
 		return nil
