@@ -7,14 +7,13 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/bbkey/bbkey/internal/apierr"
-	"github.com/bbkey/bbkey/internal/errkind"
-	"github.com/bbkey/bbkey/internal/provision"
-
 	"github.com/bbkey/bbkey/internal/accesskey"
+	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/bulk"
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/text"
 )

@@ -8,15 +8,12 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/bbkey/bbkey/internal/errkind"
-	"github.com/bbkey/bbkey/internal/provision"
-	"github.com/bbkey/bbkey/internal/settings"
-
-	"github.com/bbkey/bbkey/internal/accesskey"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/identity"
 	"github.com/bbkey/bbkey/internal/iostreams"
+	"github.com/bbkey/bbkey/internal/provision"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/sshconfig"
 	"github.com/bbkey/bbkey/internal/sshproof"
 	"github.com/bbkey/bbkey/internal/state"
@@ -95,7 +92,15 @@ func renderBlock(b sshconfig.HostBlock) string {
 // verify proves the key on one repository that has it.
 func (o *Options) verify(ctx context.Context, rep *report, info *backend.SSH, paths settings.Paths) (err error) {
 	b := rep.backend
-	t, err := verifyTarget(ctx, b, rep.results)
+	// A repository that has the key: the first repository target done, else one of the
+	// first project done (one listing call).
+	var places []backend.Place
+	for _, r := range rep.results {
+		if r.Status.Done() {
+			places = append(places, provision.PlaceOf(r.Target))
+		}
+	}
+	t, err := provision.ProofTarget(ctx, b, places)
 	if err != nil {
 		return err
 	}
@@ -148,20 +153,4 @@ func (o *Options) checkHostKey(ctx context.Context, info *backend.SSH) error {
 		return fmt.Errorf("verifying the key over ssh: %w", mm)
 	}
 	return nil
-}
-
-// verifyTarget picks a repository that has the key (provision.ProofTarget): the first
-// repository target done, else a repository of the first project done (one listing call).
-func verifyTarget(ctx context.Context, b backend.Backend, results []accesskey.Result) (state.Target, error) {
-	var places []backend.Place
-	for _, r := range results {
-		if r.Status.Done() {
-			places = append(places, provision.PlaceOf(r.Target))
-		}
-	}
-	t, err := provision.ProofTarget(ctx, b, places)
-	if errors.Is(err, provision.ErrNoRepository) {
-		return t, errkind.VerifyError(errors.New("nothing to verify: no repository has the key"))
-	}
-	return t, err
 }

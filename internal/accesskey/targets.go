@@ -1,10 +1,7 @@
 // Package accesskey is the targets of `bbkey add-access-key`: what the user named,
-// expanded (a workspace's repositories a hundred a call; on Data Center every one the
-// token administers) and deduplicated, and which an earlier run recorded as done. Every
-// target costs one call (two on Data Center for a key this run did not make: posting a
-// key a place has changes its permission, so it is looked at first), and each is
-// recorded as soon as it is done, so an interrupted or rate-limited run is finished by
-// running it again. The adding is provision's pipeline.
+// expanded (a workspace's repositories; on Data Center every one the token administers)
+// and deduplicated, and which an earlier run recorded as done. The adding is provision's
+// pipeline.
 package accesskey
 
 import (
@@ -23,8 +20,8 @@ import (
 )
 
 // Spec is what the user asked for: repositories and projects by name, and the
-// repositories of a workspace (All, or those matching Query). On Data Center All is every
-// repository the credential administers: no workspace, no query.
+// repositories of a workspace (All, or those matching Query); on Data Center All is every
+// repository the credential administers.
 type Spec struct {
 	Repos      []string // WS/SLUG (Data Center: PROJ/slug)
 	Projects   []string // WS/KEY (Data Center: KEY)
@@ -34,8 +31,7 @@ type Spec struct {
 	DataCenter bool
 }
 
-// Parser reads a repository or project as the user names it on one Bitbucket;
-// backend.Backend is one.
+// Parser reads a repository or project as the user names it; backend.Backend is one.
 type Parser interface {
 	ParsePlace(kind backend.PlaceKind, ref string) (backend.Place, error)
 }
@@ -75,11 +71,9 @@ type Lister interface {
 	Repos(ctx context.Context, q backend.RepoQuery) iter.Seq2[backend.Place, error]
 }
 
-// Expand returns the targets of the spec: those it names, then the repositories the
-// credential administers (adding an access key needs admin): on Cloud the workspace's,
-// all of them or those matching Query; on Data Center every one (paged with start and
-// limit). Duplicates (Bitbucket names are case-insensitive) are dropped, keeping the
-// first.
+// Expand returns the targets the spec names, then the repositories it lists (those the
+// credential administers: adding an access key needs admin), without duplicates
+// (Bitbucket names are case-insensitive).
 func Expand(ctx context.Context, s Spec, b interface {
 	Parser
 	Lister
@@ -115,10 +109,9 @@ func Dedupe(ts []state.Target) []state.Target {
 	return out
 }
 
-// ReadRepoList reads the repositories of --repos-from: one WS/SLUG (Data Center:
-// PROJ/slug) per line; blank lines and lines starting with '#' are skipped, and so is
-// anything after whitespace (so a list with a second column still reads). name labels
-// errors.
+// ReadRepoList reads the repositories of --repos-from, one per line: blank lines and '#'
+// comments are skipped, and anything after the first word (a list with a second column
+// still reads). name labels errors.
 func ReadRepoList(r io.Reader, name string, p Parser) ([]string, error) {
 	var out []string
 	sc := bufio.NewScanner(r)
@@ -147,7 +140,7 @@ const Pending provision.Status = "pending"
 
 // Split tells the targets an earlier run recorded for key (same fingerprint, and on Data
 // Center the same permission) from those still to do: results has every target in order,
-// a recorded one present with its key id, the others Pending, which are also pending.
+// recorded ones Present, the others Pending (and in pending).
 func Split(targets []state.Target, key *state.AccessKey, fingerprint string) (results []Result, pending []state.Target) {
 	for _, t := range targets {
 		if key != nil && bbapi.SameFingerprint(key.Fingerprint, fingerprint) {

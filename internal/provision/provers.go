@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -25,7 +24,6 @@ type Handshake struct {
 	SSH      *backend.SSH
 	Verifier *hostkeys.Verifier
 	Signer   ssh.Signer
-	Timeout  time.Duration
 	Trace    io.Writer
 	// Result is what the proof saw, once it passed.
 	Result *sshproof.Result
@@ -46,7 +44,6 @@ func (h *Handshake) Prove(ctx context.Context, k *keys.Key, _ []Placed) error {
 		HostKeyCallback:   h.SSH.Pins.HostKeyCallback(h.SSH.Endpoint),
 		HostKeyAlgorithms: hostkeys.HostKeyAlgorithms(h.SSH.Pins.Keys),
 		Signer:            signer,
-		Timeout:           h.Timeout,
 		Trace:             h.Trace,
 	}
 	if h.Verifier != nil {
@@ -62,7 +59,7 @@ func (h *Handshake) Prove(ctx context.Context, k *keys.Key, _ []Placed) error {
 
 // ErrNoRepository is ProofTarget's answer when no place is a repository and every
 // project is empty: there is nothing to run git on.
-var ErrNoRepository = errors.New("no repository has the key")
+var ErrNoRepository = errors.New("nothing to verify: no repository has the key")
 
 // ProofTarget picks the repository a git proof runs on: the first repository among
 // places, else the first repository of the first project that has one (one listing
