@@ -232,9 +232,7 @@ func (o *Options) renderText(r *report) error {
 	return err
 }
 
-// newPlan is the plan of a run: the calls made so far (the listing; on Data Center also
-// the server's SSH settings), then one call per pending target, on Data Center two where
-// the key may already be there (a look, then the POST).
+// newPlan is the plan of a run, its calls counted as plan.Calls says.
 func (o *Options) newPlan(b backend.Backend, p *keyPlan, targets, done, pending, listCalls, made int) plan {
 	per := 1
 	if b.Kind() == backend.DataCenter && !p.New {

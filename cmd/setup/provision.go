@@ -128,8 +128,13 @@ func (r *run) uploaded(ctx context.Context, pl provision.Placed) {
 	if !pl.Status.Done() {
 		return // the run fails with the upload's error
 	}
-	r.remoteKey = pl.Key
-	r.setBitbucketKey()
+	k := pl.Key
+	r.remoteKey = k
+	r.res.BitbucketKey = &BitbucketKey{UUID: k.ID, Label: k.Label}
+	if !k.Expires.IsZero() {
+		t := k.Expires.UTC()
+		r.res.BitbucketKey.ExpiresOn = &t
+	}
 	if pl.Status == provision.Present {
 		r.step("upload", statusSkipped, "already on the account (%s)", describeKey(pl.Key))
 		return

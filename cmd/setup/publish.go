@@ -53,16 +53,6 @@ func (r *run) expiresOn() *time.Time {
 	return &t
 }
 
-func (r *run) setBitbucketKey() {
-	k := r.remoteKey
-	b := &BitbucketKey{UUID: k.ID, Label: k.Label}
-	if !k.Expires.IsZero() {
-		t := k.Expires.UTC()
-		b.ExpiresOn = &t
-	}
-	r.res.BitbucketKey = b
-}
-
 func describeKey(k *backend.Key) string {
 	s := k.ID
 	if k.Label != "" {

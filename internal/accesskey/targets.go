@@ -12,9 +12,12 @@ import (
 	"iter"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/bbkey/bbkey/bbapi"
 	"github.com/bbkey/bbkey/internal/backend"
+	"github.com/bbkey/bbkey/internal/bulk"
+	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/state"
 )
@@ -153,4 +156,54 @@ func Split(targets []state.Target, key *state.AccessKey, fingerprint string) (re
 		pending = append(pending, t)
 	}
 	return results, pending
+}
+
+// Result is the outcome for one target.
+type Result struct {
+	Target state.Target
+	// Status is the pipeline's; Present also for a target an earlier run recorded.
+	Status provision.Status
+	// KeyID is the id Bitbucket gave the key on the target.
+	KeyID string
+	// Err is why the target failed.
+	Err error
+	// Recorded is set when an earlier run recorded the target as done: no call was made.
+	Recorded bool
+	// Added is when the target was done.
+	Added time.Time
+}
+
+// WithPermission returns the targets with the permission the key is to get on each, on
+// Data Center, which the state records with them: a target done read-only is not done
+// for --write. On Cloud, whose access keys only read, the targets come back unchanged.
+func WithPermission(ts []state.Target, kind backend.Kind, write bool) []state.Target {
+	if kind != backend.DataCenter {
+		return ts
+	}
+	out := make([]state.Target, len(ts))
+	for i, t := range ts {
+		t.Permission = string(provision.Permission(backend.PlaceKind(t.Kind), write))
+		out[i] = t
+	}
+	return out
+}
+
+// Line is how the progress display (bulk.Progress) shows one finished target.
+func Line(r Result) bulk.Line {
+	ref := r.Target.Ref()
+	if r.Target.Kind == state.TargetProject {
+		ref = "project " + ref
+	}
+	l := bulk.Line{Mark: iostreams.MarkOK, Text: ref, Count: true}
+	switch r.Status {
+	case provision.Added:
+		l.Text += ": added"
+	case provision.Present:
+		l.Text += ": already present"
+	case provision.Failed:
+		l.Mark, l.Text = iostreams.MarkFail, ref+": "+bulk.Describe(r.Err)
+	case provision.Skipped:
+		l.Mark, l.Text, l.Count = iostreams.MarkWarn, ref+": interrupted, not recorded", false
+	}
+	return l
 }
