@@ -87,20 +87,13 @@ func runStatus(ctx context.Context, opts *Options, fl flags) error {
 	}
 	doc := jsonStatus{Schedules: []jsonJob{}, Keys: []jsonKeyDue{}, LastScheduledRun: st.LastScheduledRun}
 	ages := map[state.RotationKind]time.Duration{}
-	for _, access := range []bool{false, true} {
-		kind := state.RotateAccount
-		if access {
-			kind = state.RotateAccessKeys
-		}
-		id := schedule.JobID(access)
+	for _, kind := range []state.RotationKind{state.RotateAccount, state.RotateAccessKeys} {
+		id := schedule.JobID(kind == state.RotateAccessKeys)
 		j := jobStatus(id, kind, st.Schedules[id], in.Backend, opts.Now())
 		if d, err := keylabel.ParseDuration(j.IfOlderThan); err == nil && j.Installed {
 			ages[kind] = d
 		}
-		logFile := j.LogFile
-		if logFile == "" {
-			logFile = filepath.Join(paths.ConfigDir, schedule.LogFileName)
-		}
+		logFile := cmp.Or(j.LogFile, filepath.Join(paths.ConfigDir, schedule.LogFileName))
 		if run, ok, err := schedule.ReadLastRun(logFile, id); err != nil {
 			opts.IOStreams.Warnf("reading the timer's log: %v", err)
 		} else if ok {
@@ -127,15 +120,10 @@ func runStatus(ctx context.Context, opts *Options, fl flags) error {
 	// the timer default; a label's ttl is the stricter policy where it is shorter.
 	now := opts.Now()
 	addKey := func(kind state.RotationKind, server, name, fp, label string, created time.Time) {
-		l, ok := keylabel.Parse(label)
-		if ok {
-			created = l.Created
-		}
+		l, _ := keylabel.Parse(label)
+		created = keylabel.AgeOf(false, label, created).Created
 		k := jsonKeyDue{Kind: kind, Name: name, Server: server, Fingerprint: fp, Created: created}
-		d := defaultScheduledAge
-		if a, ok := ages[kind]; ok {
-			d = a
-		}
+		d := cmp.Or(ages[kind], defaultScheduledAge)
 		if fl.ageGiven {
 			d = fl.ifOlderThan
 		}
