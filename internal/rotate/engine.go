@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"sync"
@@ -289,11 +290,7 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 	}
 
 	if j != nil {
-		// The server is known before resume can fail, so even a failed resume's row names it.
-		server, _ := entry(st, j.Kind, j.Name)
-		out := rep.add(newOutcome(j.Kind, j.Name, server, j.OldFingerprint))
-		out.Resumed = true
-		if err := e.resume(ctx, st, j, out); err != nil {
+		if err := e.resume(ctx, st, j, rep.add(journalOutcome(st, j))); err != nil {
 			return err
 		}
 	}
@@ -309,12 +306,19 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 	return nil
 }
 
-// describeJournal reports what a run would do with an unfinished rotation.
-func (e *Engine) describeJournal(st *state.State, j *state.Journal, forward bool) *Outcome {
+// journalOutcome is the outcome of the rotation an earlier run left in the journal; it
+// names the key's server before resume can fail.
+func journalOutcome(st *state.State, j *state.Journal) *Outcome {
 	server, _ := entry(st, j.Kind, j.Name)
 	o := newOutcome(j.Kind, j.Name, server, j.OldFingerprint)
 	o.Resumed, o.NewFingerprint = true, j.NewFingerprint
-	o.OldKeyIDs, o.NewKeyIDs = j.OldKeyIDs, j.NewKeyIDs
+	o.OldKeyIDs, o.NewKeyIDs = maps.Clone(j.OldKeyIDs), maps.Clone(j.NewKeyIDs)
+	return o
+}
+
+// describeJournal reports what a run would do with an unfinished rotation.
+func (e *Engine) describeJournal(st *state.State, j *state.Journal, forward bool) *Outcome {
+	o := journalOutcome(st, j)
 	step := JournalStep(j)
 	if forward {
 		o.Result = ResultWouldResume

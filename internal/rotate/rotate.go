@@ -206,9 +206,6 @@ func (e *Engine) rollback(ctx context.Context, j *state.Journal, s *subject, out
 // k is the successor in memory, or nil on a resumed run.
 func (e *Engine) forward(ctx context.Context, j *state.Journal, s *subject, k *keys.Key, out *Outcome) error {
 	out.NewFingerprint, out.NewKeyIDs, out.Label = j.NewFingerprint, maps.Clone(j.NewKeyIDs), newLabel(j, s)
-	if out.OldKeyIDs == nil {
-		out.OldKeyIDs = maps.Clone(j.OldKeyIDs)
-	}
 	steps := []struct {
 		name string
 		fn   func() error
@@ -500,8 +497,6 @@ func (e *Engine) resume(ctx context.Context, st *state.State, j *state.Journal, 
 		return err
 	}
 	step := JournalStep(j)
-	out.NewFingerprint, out.OldKeyIDs, out.NewKeyIDs = j.NewFingerprint, maps.Clone(j.OldKeyIDs), maps.Clone(j.NewKeyIDs)
-	out.Server = s.server
 	if j.Did(StepProve) {
 		e.IO.Step(iostreams.MarkWarn, "finishing the rotation of the %s that an earlier run left after %q", s.what(), step)
 		return e.forward(ctx, j, s, nil, out)
