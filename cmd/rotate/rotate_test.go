@@ -316,6 +316,32 @@ func TestScheduleEveryBackend(t *testing.T) {
 }
 
 // installed returns what the backend now holds for the job, and checks the commands.
+// TestScheduleAccessKeysJob: the access-key timer's job is its own (rotate-access-keys,
+// marked so in its environment) and carries the age and --no-passphrase it was given.
+func TestScheduleAccessKeysJob(t *testing.T) {
+	w := newWorld(t)
+	w.backend = schedule.Cron
+	w.useFileStore()
+	w.update(func(st *state.State) {
+		st.AccessKeys["ci"] = &state.AccessKey{Path: "/x", Fingerprint: "SHA256:ci", Targets: []state.Target{{Kind: state.TargetRepo, Workspace: "acme", Slug: "api"}}}
+	})
+	opts := w.options()
+	opts.Schedule, opts.AccessKeys, opts.NoPassphrase, opts.IfOlderThan, opts.JSON = "weekly", true, true, "60d", true
+	must(t, runRotate(context.Background(), opts))
+	var doc jsonSchedule
+	must(t, json.Unmarshal([]byte(w.stdout.String()), &doc))
+	want := []string{w.exe, "rotate", "--access-keys", "--if-older-than", "60d", "--no-input", "--no-passphrase"}
+	if doc.Job != "rotate-access-keys" || !slices.Equal(doc.Command, want) || doc.LogFile != filepath.Join(w.paths.ConfigDir, "rotate.log") {
+		t.Errorf("doc = %+v", doc)
+	}
+	if tab := *w.runner.crontab; !strings.Contains(tab, "BBKEY_SCHEDULED=rotate-access-keys ") || !strings.HasSuffix(tab, "# bbkey:rotate-access-keys\n") {
+		t.Errorf("crontab:\n%s", tab)
+	}
+	if rec := w.state().Schedules["rotate-access-keys"]; rec == nil || rec.IfOlderThan != "60d" {
+		t.Errorf("recorded timer = %+v", rec)
+	}
+}
+
 func (w *world) installed(b schedule.Backend, doc jsonSchedule) string {
 	w.t.Helper()
 	cmds := w.runner.Commands()

@@ -1,7 +1,6 @@
 package rotate
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -102,10 +101,20 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 	if exe, err = filepath.Abs(exe); err != nil {
 		return err
 	}
-	ro := schedule.RotateOptions{Executable: exe, ConfigDir: paths.ConfigDir, AccessKeys: opts.AccessKeys, NoPassphrase: opts.NoPassphrase}
+	// The job: `bbkey rotate [--access-keys] --if-older-than AGE --no-input`, the
+	// passphrase from a file, --no-passphrase, or neither (the keychain).
+	age := schedule.DefaultIfOlderThan
 	if fl.ageGiven {
-		ro.IfOlderThan = keylabel.FormatDuration(fl.ifOlderThan)
+		age = keylabel.FormatDuration(fl.ifOlderThan)
 	}
+	job := schedule.Job{ID: schedule.JobID(opts.AccessKeys), Executable: exe, Args: []string{"rotate"},
+		LogFile: filepath.Join(paths.ConfigDir, schedule.LogFileName)}
+	what := "the Bitbucket account key"
+	if opts.AccessKeys {
+		job.Args, what = append(job.Args, "--access-keys"), "this machine's Bitbucket access keys"
+	}
+	job.Args = append(job.Args, "--if-older-than", age, "--no-input")
+	job.Description = fmt.Sprintf("bbkey: replace %s when older than %s", what, age)
 	if opts.PassphraseFile != "" {
 		abs, err := filepath.Abs(opts.PassphraseFile)
 		if err != nil {
@@ -117,18 +126,21 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 			return err
 		}
 		clear(b)
-		ro.PassphraseFile = abs
+		job.Args = append(job.Args, "--passphrase-file", abs)
+	} else if opts.NoPassphrase {
+		job.Args = append(job.Args, "--no-passphrase")
 	}
-	// The job must find the same ssh and config directories without the shell's environment.
+	// The job must find the same ssh and config directories without the shell's
+	// environment; BBKEY_SCHEDULED tells the run it is the timer's.
+	job.Env = []string{schedule.ScheduledEnv + "=" + job.ID}
 	if paths.SSHDirFromEnv {
-		ro.Env = append(ro.Env, "BBKEY_SSH_DIR="+paths.SSHDir)
+		job.Env = append(job.Env, "BBKEY_SSH_DIR="+paths.SSHDir)
 	}
 	if v, ok := opts.LookupEnv("XDG_CONFIG_HOME"); ok && filepath.IsAbs(v) {
-		ro.Env = append(ro.Env, "XDG_CONFIG_HOME="+v)
+		job.Env = append(job.Env, "XDG_CONFIG_HOME="+v)
 	}
 	host, _ := opts.Hostname()
-	ro.Calendar = schedule.DefaultCalendar(fl.frequency, host+"/"+schedule.JobID(opts.AccessKeys))
-	job := schedule.NewRotateJob(ro)
+	job.Calendar = schedule.DefaultCalendar(fl.frequency, host+"/"+job.ID)
 	in, err := opts.installer(ctx, paths)
 	if err != nil {
 		return err
@@ -170,7 +182,7 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 			return plainErr(err)
 		}
 		rec := &state.Schedule{Backend: string(in.Backend), Frequency: string(fl.frequency), Hour: job.Calendar.Hour,
-			Minute: job.Calendar.Minute, Command: doc.Command, IfOlderThan: cmp.Or(ro.IfOlderThan, schedule.DefaultIfOlderThan),
+			Minute: job.Calendar.Minute, Command: doc.Command, IfOlderThan: age,
 			LogFile: job.LogFile, Files: in.Files(job.ID), Installed: opts.Now()}
 		if err := recordSchedule(ctx, opts, paths, job.ID, rec); err != nil {
 			return err

@@ -266,7 +266,7 @@ func TestCronInstaller(t *testing.T) {
 		t.Errorf("idempotent install: %+v, %v", p, err)
 	}
 	// An access-key job sits beside the account job.
-	ak := rotateJob(t, RotateOptions{Calendar: Calendar{Frequency: Monthly, Hour: 4}, Executable: "/usr/local/bin/bbkey", ConfigDir: "/c", AccessKeys: true})
+	ak := rotateJob(Calendar{Frequency: Monthly, Hour: 4}, "/usr/local/bin/bbkey", "/c/rotate.log", "--access-keys", "--if-older-than", "90d", "--no-input")
 	if _, err := install(ctx, in, ak); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,48 +33,39 @@ func golden(t *testing.T, name, got string) {
 // now is Sunday 2026-11-22 09:30 local time.
 var now = time.Date(2026, 11, 22, 9, 30, 0, 0, time.UTC)
 
-func rotateJob(t *testing.T, o RotateOptions) Job {
-	t.Helper()
-	return NewRotateJob(o)
+// rotateJob is a job as `bbkey rotate --schedule` builds it (cmd/rotate): "rotate" and
+// args, which name the age and whether it is the access-key job.
+func rotateJob(cal Calendar, exe, logFile string, args ...string) Job {
+	id, what := "rotate", "the Bitbucket account key"
+	if slices.Contains(args, "--access-keys") {
+		id, what = "rotate-access-keys", "this machine's Bitbucket access keys"
+	}
+	age := args[slices.Index(args, "--if-older-than")+1]
+	return Job{ID: id, Calendar: cal, Executable: exe, Args: append([]string{"rotate"}, args...), LogFile: logFile,
+		Env: []string{ScheduledEnv + "=" + id}, Description: "bbkey: replace " + what + " when older than " + age}
 }
 
 func linuxJob(t *testing.T, f Frequency) Job {
-	return rotateJob(t, RotateOptions{
-		Calendar:       Calendar{Frequency: f, Hour: 10, Minute: 17},
-		Executable:     "/usr/local/bin/bbkey",
-		ConfigDir:      "/home/ann/.config/bbkey",
-		PassphraseFile: "/home/ann/.config/bbkey/passphrase",
-	})
+	return rotateJob(Calendar{Frequency: f, Hour: 10, Minute: 17}, "/usr/local/bin/bbkey", "/home/ann/.config/bbkey/rotate.log",
+		"--if-older-than", "90d", "--no-input", "--passphrase-file", "/home/ann/.config/bbkey/passphrase")
 }
 
 func macJob(t *testing.T, f Frequency) Job {
-	return rotateJob(t, RotateOptions{
-		Calendar:   Calendar{Frequency: f, Hour: 10, Minute: 17},
-		Executable: "/opt/homebrew/bin/bbkey",
-		ConfigDir:  "/Users/ann/Library/Application Support/bbkey",
-		AccessKeys: true,
-		Env:        []string{"BBKEY_SSH_DIR=/Users/ann/.ssh & <keys>"},
-	})
+	j := rotateJob(Calendar{Frequency: f, Hour: 10, Minute: 17}, "/opt/homebrew/bin/bbkey", "/Users/ann/Library/Application Support/bbkey/rotate.log",
+		"--access-keys", "--if-older-than", "90d", "--no-input")
+	j.Env = append(j.Env, "BBKEY_SSH_DIR=/Users/ann/.ssh & <keys>")
+	return j
 }
 
 func windowsJob(t *testing.T, f Frequency) Job {
-	return rotateJob(t, RotateOptions{
-		Calendar:       Calendar{Frequency: f, Hour: 10, Minute: 17},
-		Executable:     `C:\Program Files\bbkey\bbkey.exe`,
-		ConfigDir:      `C:\Users\ann\AppData\Roaming\bbkey`,
-		PassphraseFile: `C:\Users\ann\AppData\Roaming\bbkey\pass phrase`,
-	})
+	return rotateJob(Calendar{Frequency: f, Hour: 10, Minute: 17}, `C:\Program Files\bbkey\bbkey.exe`, `C:\Users\ann\AppData\Roaming\bbkey\rotate.log`,
+		"--if-older-than", "90d", "--no-input", "--passphrase-file", `C:\Users\ann\AppData\Roaming\bbkey\pass phrase`)
 }
 
 // trickyJob has every character the quoting of systemd and sh must survive.
 func trickyJob(t *testing.T, dir string) Job {
-	return rotateJob(t, RotateOptions{
-		Calendar:       Calendar{Frequency: Monthly, Hour: 0, Minute: 5},
-		Executable:     dir + `/My Keys 50%$HOME;x/bbkey`,
-		ConfigDir:      dir + `/cfg 100%`,
-		PassphraseFile: dir + `/O'Brien "keys" \x;$(reboot)`,
-		IfOlderThan:    "30d",
-	})
+	return rotateJob(Calendar{Frequency: Monthly, Hour: 0, Minute: 5}, dir+`/My Keys 50%$HOME;x/bbkey`, dir+`/cfg 100%/rotate.log`,
+		"--if-older-than", "30d", "--no-input", "--passphrase-file", dir+`/O'Brien "keys" \x;$(reboot)`)
 }
 
 func TestRenderGolden(t *testing.T) {
@@ -225,20 +217,6 @@ func TestJobValidation(t *testing.T) {
 	w.LogFile = `C:\Users\100%\rotate.log`
 	if _, err := TaskXML(w, now); err == nil || !strings.Contains(err.Error(), "cmd.exe") {
 		t.Errorf("TaskXML with %% in a path = %v", err)
-	}
-}
-
-func TestRotateJobArgs(t *testing.T) {
-	j := rotateJob(t, RotateOptions{Calendar: Calendar{Frequency: Weekly}, Executable: "/b", ConfigDir: "/c", NoPassphrase: true, AccessKeys: true, IfOlderThan: "60d"})
-	if got := strings.Join(j.Args, " "); got != "rotate --access-keys --if-older-than 60d --no-input --no-passphrase" {
-		t.Errorf("args = %s", got)
-	}
-	if j.ID != "rotate-access-keys" || j.LogFile != "/c/rotate.log" || j.Env[0] != "BBKEY_SCHEDULED=rotate-access-keys" {
-		t.Errorf("job = %+v", j)
-	}
-	j = rotateJob(t, RotateOptions{Calendar: Calendar{Frequency: Weekly}, Executable: "/b", ConfigDir: "/c"})
-	if got := strings.Join(j.Args, " "); got != "rotate --if-older-than 90d --no-input" || j.ID != "rotate" {
-		t.Errorf("default args = %s (%s)", got, j.ID)
 	}
 }
 

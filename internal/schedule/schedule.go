@@ -6,7 +6,6 @@
 package schedule
 
 import (
-	"cmp"
 	"fmt"
 	"hash/fnv"
 	"regexp"
@@ -120,21 +119,6 @@ type Job struct {
 	Description string
 }
 
-// RotateOptions describe the scheduled `bbkey rotate` run: its flags (IfOlderThan ""
-// is DefaultIfOlderThan; a passphrase file, --no-passphrase, or neither for the
-// keychain), and extra non-secret variables (BBKEY_SSH_DIR when set). The log is
-// rotate.log in ConfigDir.
-type RotateOptions struct {
-	Calendar       Calendar
-	Executable     string
-	ConfigDir      string
-	IfOlderThan    string
-	AccessKeys     bool
-	PassphraseFile string
-	NoPassphrase   bool
-	Env            []string
-}
-
 // DefaultIfOlderThan is the age at which a scheduled run replaces a key.
 const DefaultIfOlderThan = "90d"
 
@@ -151,43 +135,6 @@ func JobID(accessKeys bool) string {
 		return "rotate-access-keys"
 	}
 	return "rotate"
-}
-
-// NewRotateJob builds the job for `bbkey rotate --if-older-than … --no-input`.
-func NewRotateJob(o RotateOptions) Job {
-	age := cmp.Or(o.IfOlderThan, DefaultIfOlderThan)
-	id := JobID(o.AccessKeys)
-	args := []string{"rotate"}
-	what := "the Bitbucket account key"
-	if o.AccessKeys {
-		args = append(args, "--access-keys")
-		what = "this machine's Bitbucket access keys"
-	}
-	args = append(args, "--if-older-than", age, "--no-input")
-	if o.PassphraseFile != "" {
-		args = append(args, "--passphrase-file", o.PassphraseFile)
-	} else if o.NoPassphrase {
-		args = append(args, "--no-passphrase")
-	}
-	return Job{
-		ID:          id,
-		Calendar:    o.Calendar,
-		Executable:  o.Executable,
-		Args:        args,
-		LogFile:     joinPath(o.ConfigDir, LogFileName),
-		Env:         append([]string{ScheduledEnv + "=" + id}, o.Env...),
-		Description: fmt.Sprintf("bbkey: replace %s when older than %s", what, age),
-	}
-}
-
-// joinPath joins with the separator dir already uses, so Windows paths render right when
-// tests build them on Linux.
-func joinPath(dir, name string) string {
-	sep := "/"
-	if strings.Contains(dir, `\`) && !strings.Contains(dir, "/") {
-		sep = `\`
-	}
-	return strings.TrimRight(dir, sep) + sep + name
 }
 
 var (
