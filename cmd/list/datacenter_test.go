@@ -28,7 +28,7 @@ type dcWorld struct {
 	server  string
 	userFP  string
 	writeFP string
-	// tokens the Server option hands out per server; a missing one is "not logged in".
+	// tokens the serverBackend hands out per server; a missing one is "not logged in".
 	tokens map[string]string
 }
 
@@ -76,7 +76,7 @@ func newDCWorld(t *testing.T) *dcWorld {
 	if err := sdir.Save(st); err != nil {
 		t.Fatal(err)
 	}
-	f.opts.Server = func(_ context.Context, server string) (backend.Backend, settings.ResolvedCredential, error) {
+	f.serverBackend = func(_ context.Context, server string) (backend.Backend, settings.ResolvedCredential, error) {
 		tok, ok := w.tokens[server]
 		if !ok {
 			return nil, settings.ResolvedCredential{}, errkind.AuthError(settings.ErrNoCredential)
@@ -131,7 +131,20 @@ func (w *dcWorld) json(t *testing.T) dcDoc {
 // Center user key is listed, on its server, with its own file: ok.
 func TestListCloudAndDataCenter(t *testing.T) {
 	w := newDCWorld(t)
+	// Each Bitbucket's credential is resolved once: Cloud's not again for the server.
+	asked := map[string]int{}
+	cloud, server := w.cloudBackend, w.serverBackend
+	w.opts.Backend = func(ctx context.Context, s string) (backend.Backend, settings.ResolvedCredential, error) {
+		asked[s]++
+		if s == "" {
+			return cloud(ctx)
+		}
+		return server(ctx, s)
+	}
 	doc := w.json(t)
+	if asked[""] != 1 || asked[w.server] != 1 || len(asked) != 2 {
+		t.Errorf("credentials resolved: %v", asked)
+	}
 	if len(doc.Accounts) != 2 || doc.Accounts[0].Server != "cloud" || doc.Accounts[1].Server != w.server || doc.Accounts[1].Account != bbapitest.DCDefaultUser || !doc.Accounts[1].Checked {
 		t.Errorf("accounts: %+v", doc.Accounts)
 	}
@@ -243,7 +256,7 @@ func TestListDataCenterSelectedCloudRefused(t *testing.T) {
 	w := newDCWorld(t)
 	w.opts.Selected = func() (string, error) { return w.server, nil }
 	w.opts.Repos, w.opts.Projects = nil, nil
-	w.opts.Cloud = func(context.Context) (backend.Backend, settings.ResolvedCredential, error) {
+	w.cloudBackend = func(context.Context) (backend.Backend, settings.ResolvedCredential, error) {
 		rc := settings.ResolvedCredential{Credential: &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: "revoked"}, Source: settings.SourceEnv}
 		c, err := bbapi.NewClient(w.emu.APIURL(), rc.Credential)
 		if err != nil {

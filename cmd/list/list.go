@@ -28,11 +28,10 @@ type Options struct {
 	Now   func() time.Time
 	Paths func() (settings.Paths, error)
 	Agent func() (agent.Agent, error)
-	// Cloud resolves the Bitbucket Cloud credential and builds its backend; an error
-	// matching settings.ErrNoCredential when there is none.
-	Cloud func(context.Context) (backend.Backend, settings.ResolvedCredential, error)
-	// Server resolves the credential of a Data Center server and builds its backend.
-	Server func(ctx context.Context, server string) (backend.Backend, settings.ResolvedCredential, error)
+	// Backend resolves the credential of one Bitbucket ("" Cloud, else a Data Center
+	// server) and builds its backend; an error matching settings.ErrNoCredential when
+	// there is none.
+	Backend func(ctx context.Context, server string) (backend.Backend, settings.ResolvedCredential, error)
 	// Selected is the Data Center server the settings select (--server,
 	// BITBUCKET_SERVER, config.json); "" for Bitbucket Cloud.
 	Selected func() (string, error)
@@ -51,10 +50,7 @@ func NewCmdList(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Now:   f.Now,
 		Paths: f.Paths,
 		Agent: f.Agent,
-		Cloud: func(ctx context.Context) (backend.Backend, settings.ResolvedCredential, error) {
-			return f.BackendFor(ctx, "")
-		},
-		Server: func(ctx context.Context, server string) (backend.Backend, settings.ResolvedCredential, error) {
+		Backend: func(ctx context.Context, server string) (backend.Backend, settings.ResolvedCredential, error) {
 			return f.BackendFor(ctx, server)
 		},
 		Selected: func() (string, error) {
@@ -126,10 +122,7 @@ func runList(ctx context.Context, opts *Options) error {
 	for _, server := range append([]string{""}, servers(selected, st)...) {
 		var r inventory.Remote
 		var more []string
-		b, rc, err := opts.Cloud(ctx)
-		if server != "" {
-			b, rc, err = opts.Server(ctx, server)
-		}
+		b, rc, err := opts.Backend(ctx, server)
 		if err == nil {
 			r, more, err = remote(ctx, opts, b, rc, server == selected)
 		}

@@ -64,8 +64,11 @@ type fixture struct {
 	emu   *bbapitest.Server
 	agent *agenttest.Fake
 	opts  *Options
-	out   *iostreamstest.SyncBuffer
-	err   *iostreamstest.SyncBuffer
+	// cloudBackend and serverBackend answer opts.Backend for Cloud and for a server.
+	cloudBackend  func(context.Context) (backend.Backend, settings.ResolvedCredential, error)
+	serverBackend func(ctx context.Context, server string) (backend.Backend, settings.ResolvedCredential, error)
+	out           *iostreamstest.SyncBuffer
+	err           *iostreamstest.SyncBuffer
 }
 
 // newFixture puts keys in every place list looks:
@@ -173,20 +176,26 @@ func newFixture(t *testing.T) *fixture {
 			return settings.Paths{Home: h.Dir, SSHDir: h.SSHDir, ConfigDir: configDir}, nil
 		},
 		Agent: func() (agent.Agent, error) { return ag, nil },
-		Cloud: func(context.Context) (backend.Backend, settings.ResolvedCredential, error) {
-			rc := settings.ResolvedCredential{Credential: &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: emu.DefaultAPIToken()}, Source: settings.SourceEnv}
-			c, err := bbapi.NewClient(emu.APIURL(), rc.Credential)
-			if err != nil {
-				return nil, rc, err
+		Backend: func(ctx context.Context, server string) (backend.Backend, settings.ResolvedCredential, error) {
+			if server == "" {
+				return f.cloudBackend(ctx)
 			}
-			return backend.NewCloud(c, settings.Settings{APIURL: emu.APIURL()}), rc, nil
-		},
-		Server: func(_ context.Context, server string) (backend.Backend, settings.ResolvedCredential, error) {
-			return nil, settings.ResolvedCredential{}, errkind.AuthError(settings.ErrNoCredential)
+			return f.serverBackend(ctx, server)
 		},
 		Selected: func() (string, error) { return "", nil },
 		Repos:    []string{"acme/api"},
 		Projects: []string{"acme/OPS"},
+	}
+	f.cloudBackend = func(context.Context) (backend.Backend, settings.ResolvedCredential, error) {
+		rc := settings.ResolvedCredential{Credential: &bbapi.APIToken{Email: bbapitest.DefaultEmail, Token: emu.DefaultAPIToken()}, Source: settings.SourceEnv}
+		c, err := bbapi.NewClient(emu.APIURL(), rc.Credential)
+		if err != nil {
+			return nil, rc, err
+		}
+		return backend.NewCloud(c, settings.Settings{APIURL: emu.APIURL()}), rc, nil
+	}
+	f.serverBackend = func(context.Context, string) (backend.Backend, settings.ResolvedCredential, error) {
+		return nil, settings.ResolvedCredential{}, errkind.AuthError(settings.ErrNoCredential)
 	}
 	return f
 }
@@ -262,7 +271,7 @@ func maskUUIDs(s string) string {
 func TestListWithoutCredential(t *testing.T) {
 	f := newFixture(t)
 	f.opts.Repos, f.opts.Projects = nil, nil
-	f.opts.Cloud = func(context.Context) (backend.Backend, settings.ResolvedCredential, error) {
+	f.cloudBackend = func(context.Context) (backend.Backend, settings.ResolvedCredential, error) {
 		return nil, settings.ResolvedCredential{}, errkind.AuthError(settings.ErrNoCredential)
 	}
 	if err := runList(context.Background(), f.opts); err != nil {
