@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/errkind"
 )
 
@@ -46,11 +47,23 @@ func Explain(err error) (int, []string, bool) {
 		return 0, answeredByOtherHints, true
 	case *bbapi.RetryBudgetError:
 		return errkind.ExitPartial, []string{"re-run later to finish, or allow a longer wait with --max-wait (e.g. --max-wait 30m)"}, true
+	case *dc.PermissionError:
+		// Data Center answers 401 for a refused token and for a missing permission alike:
+		// the second is exit 4 too, and its hint names the permission the call needed.
+		return errkind.ExitAuth, permissionHints(e), true
+	case *bbapi.RateLimitError:
+		if dataCenter(e.URL) {
+			return dcRateLimit(e)
+		}
+		return 0, nil, false
 	}
 	if u, ok := bbapi.TransportFailure(err); ok && !errors.Is(err, context.Canceled) {
 		return 0, unreachableHints(u), true
 	}
-	return explainDC(err)
+	if errors.Is(err, dc.ErrUnscopedKeyDelete) {
+		return 0, []string{"this is a bug in bbkey: nothing was deleted; please report it with the command you ran"}, true
+	}
+	return 0, nil, false
 }
 
 // unreachableHints say what to check when a request got no answer: the URL it went to

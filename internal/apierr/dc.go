@@ -1,7 +1,6 @@
 package apierr
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -11,30 +10,15 @@ import (
 	"github.com/bbkey/bbkey/internal/errkind"
 )
 
-// explainDC is Explain for the errors of bbapi/dc, a Data Center server's answers. Data
-// Center answers 401 both for a refused token and for a missing permission: the second
-// comes as a *dc.PermissionError, whose hint names the permission the call needed
-// although the server does not; it is exit 4 like a refused token.
-func explainDC(err error) (int, []string, bool) {
-	switch e := err.(type) {
-	case *dc.PermissionError:
-		return errkind.ExitAuth, permissionHints(e), true
-	case *bbapi.RateLimitError:
-		if !dataCenter(e.URL) {
-			return 0, nil, false
-		}
-		wait := ""
-		if e.HasRetryAfter {
-			wait = fmt.Sprintf(" (it asked for %s)", e.RetryAfter)
-		}
-		return errkind.ExitPartial, []string{
-			serverOf(e.URL) + " limits how many requests a user makes: bbkey waited within --max-wait and stopped" + wait + "; re-run later to finish, or allow a longer wait with --max-wait (e.g. --max-wait 30m)",
-		}, true
+// dcRateLimit explains a Data Center server's 429 that outlasted --max-wait.
+func dcRateLimit(e *bbapi.RateLimitError) (int, []string, bool) {
+	wait := ""
+	if e.HasRetryAfter {
+		wait = fmt.Sprintf(" (it asked for %s)", e.RetryAfter)
 	}
-	if errors.Is(err, dc.ErrUnscopedKeyDelete) {
-		return 0, []string{"this is a bug in bbkey: nothing was deleted; please report it with the command you ran"}, true
-	}
-	return 0, nil, false
+	return errkind.ExitPartial, []string{
+		serverOf(e.URL) + " limits how many requests a user makes: bbkey waited within --max-wait and stopped" + wait + "; re-run later to finish, or allow a longer wait with --max-wait (e.g. --max-wait 30m)",
+	}, true
 }
 
 // dcResponse explains a Data Center answer that is neither a permission refusal nor a
