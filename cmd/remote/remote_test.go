@@ -421,9 +421,10 @@ func writeFile(t *testing.T, path, data string) {
 	}
 }
 
-// A .git directory git does not take for a repository (no HEAD, a config git cannot
-// parse) is a failed repository, also inside another clone: git run there would find the
-// clone around it and report that one's remotes as its own.
+// A .git git does not take for a repository (a directory without HEAD or empty, a gitdir
+// file naming nothing, a file that is not one) is a failed repository, not passed over with a
+// warning, also inside another clone: git run there would find the clone around it and
+// report that one's remotes as its own.
 func TestBrokenGitDirFails(t *testing.T) {
 	fx := newFixture(t)
 	fx.repo("a", "origin", "https://bitbucket.org/ws/a.git")
@@ -431,14 +432,20 @@ func TestBrokenGitDirFails(t *testing.T) {
 	for _, d := range []string{filepath.Join(fx.root, "b"), filepath.Join(outer, "inner")} {
 		writeFile(t, filepath.Join(d, ".git", "config"), "[junk\n")
 	}
+	// A worktree whose repository is gone, and a .git file that is not a gitdir file.
+	writeFile(t, filepath.Join(fx.root, "stale", ".git"), "gitdir: "+filepath.Join(fx.root, "gone", ".git", "worktrees", "stale")+"\n")
+	writeFile(t, filepath.Join(fx.root, "junk", ".git"), "hello\n")
+	if err := os.MkdirAll(filepath.Join(fx.root, "empty", ".git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	ios, _, stdout, stderr := iostreamstest.Test()
 	o := fx.opts(ios)
 	o.Recursive, o.Yes = []string{"."}, true
 	err := runRemote(context.Background(), o)
-	if code := apierr.ExitCode(err); code != errkind.ExitPartial || !strings.Contains(err.Error(), "2 of 4 repositories failed") {
-		t.Fatalf("exit %d (%v), want 3 with 2 of 4 failed\n%s", code, err, stderr)
+	if code := apierr.ExitCode(err); code != errkind.ExitPartial || !strings.Contains(err.Error(), "5 of 7 repositories failed") {
+		t.Fatalf("exit %d (%v), want 3 with 5 of 7 failed\n%s", code, err, stderr)
 	}
-	for _, d := range []string{"b", filepath.Join("outer", "inner")} {
+	for _, d := range []string{"b", filepath.Join("outer", "inner"), "stale", "junk", "empty"} {
 		if !strings.Contains(stderr.String(), "✗ "+filepath.Join(fx.root, d)+": ") && !strings.Contains(stderr.String(), "✗ reading the git config of "+filepath.Join(fx.root, d)+": ") {
 			t.Errorf("stderr does not name %s as failed:\n%s", d, stderr)
 		}

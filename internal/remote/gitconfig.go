@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -79,6 +80,12 @@ func readRepoConfig(ctx context.Context, git gitrun.Runner, dir, gitDir string) 
 		args = append([]string{"--git-dir=" + gitDir}, args...)
 	}
 	out, err := git.Run(ctx, dir, args...)
+	if err == nil && gitDir != "" {
+		// git reads a --git-dir that is missing or empty as no configuration at all.
+		if _, serr := os.Stat(filepath.Join(gitDir, "HEAD")); serr != nil {
+			err = fmt.Errorf("not a git repository: %s has no HEAD", gitDir)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the git config of %s: %w", dir, err)
 	}

@@ -2,7 +2,6 @@ package remote
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -22,7 +21,8 @@ var skipDirs = map[string]bool{".git": true, "node_modules": true}
 // one leading out of it is skipped and reported, so a run never rewrites a repository
 // outside the directory it was given (nor walks the whole disk through a link to /). A
 // repository seen through several paths (its worktrees, a symlink) is returned once, at
-// its main work tree. Directories that cannot be read are reported in the second result
+// its main work tree; one git cannot read (a .git file naming nothing) is returned too, to
+// fail when it is read. Directories that cannot be read are reported in the second result
 // and the walk goes on.
 func Find(ctx context.Context, root string) ([]Repo, []error) {
 	w := walker{root: root, seenDir: map[string]bool{}, seenGit: map[string]bool{}}
@@ -65,10 +65,8 @@ func (w *walker) walk(ctx context.Context, dir, real string) error {
 		w.add(Repo{Dir: dir, GitDir: dir, Bare: true})
 		return nil
 	}
-	for _, e := range ents {
-		if e.Name() == ".git" {
-			w.addDotGit(dir, e)
-		}
+	if slices.ContainsFunc(ents, func(e fs.DirEntry) bool { return e.Name() == ".git" }) {
+		w.addDotGit(dir)
 	}
 	for _, e := range ents {
 		name := e.Name()
@@ -102,17 +100,16 @@ func (w *walker) walk(ctx context.Context, dir, real string) error {
 
 // addDotGit records the repository of a work tree: .git is its git directory, or a file
 // naming it (a worktree, a submodule, or --separate-git-dir).
-func (w *walker) addDotGit(dir string, e fs.DirEntry) {
+func (w *walker) addDotGit(dir string) {
 	dotgit := filepath.Join(dir, ".git")
 	if fi, err := os.Stat(dotgit); err == nil && fi.IsDir() { // maybe through a symlink
 		w.add(Repo{Dir: dir, GitDir: dotgit})
 		return
-	} else if e.Type()&fs.ModeSymlink != 0 {
-		return
 	}
 	gitdir, err := readGitfile(dotgit)
 	if err != nil {
-		w.warn = append(w.warn, err)
+		// git refuses it when the repository is read: a broken clone fails, not passed over.
+		w.add(Repo{Dir: dir, GitDir: dotgit})
 		return
 	}
 	// A worktree's git directory names the common directory in "commondir".
@@ -166,9 +163,6 @@ func (w *walker) add(r Repo) {
 	key := r.GitDir
 	if real, err := filepath.EvalSymlinks(r.GitDir); err == nil {
 		key = real
-	} else if errors.Is(err, fs.ErrNotExist) {
-		w.warn = append(w.warn, fmt.Errorf("%s: git directory %s does not exist", r.Dir, r.GitDir))
-		return
 	}
 	if w.seenGit[key] {
 		return
