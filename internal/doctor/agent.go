@@ -15,7 +15,6 @@ import (
 	"github.com/bbkey/bbkey/internal/gitssh"
 	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/text"
-	"github.com/bbkey/bbkey/keys"
 )
 
 func checkAgent(_ context.Context, e *Env, _ Deps) Result {
@@ -99,7 +98,7 @@ func checkAgentKey(_ context.Context, e *Env, deps Deps) Result {
 			continue
 		}
 		fix := "run: ssh-add " + k.Path + " (or bbkey doctor --fix with --passphrase-file FILE or BBKEY_PASSPHRASE)"
-		if enc, _ := keys.NeedsPassphrase(k.Path); enc {
+		if k.encrypted {
 			fs = append(fs, finding{Fail, fmt.Sprintf("%s (%s) is not loaded", k.what(), k.Path), agentForgets, fix})
 			manual = manual || !canUnlock(e.FixPassphrase)
 		} else {
@@ -198,7 +197,7 @@ func allPlain(e *Env) bool {
 		return false
 	}
 	for _, k := range mks {
-		if enc, err := keys.NeedsPassphrase(k.Path); err != nil || enc {
+		if k.fileErr != nil || k.encrypted {
 			return false
 		}
 	}

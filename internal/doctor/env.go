@@ -94,6 +94,9 @@ type Env struct {
 type managedKey struct {
 	inventory.Recorded
 	Unrecorded bool
+	// encrypted and fileErr are read from the private key once (keys.NeedsPassphrase).
+	encrypted bool
+	fileErr   error
 }
 
 func (k managedKey) what() string {
@@ -239,20 +242,22 @@ func (e *Env) loadKeys() ([]managedKey, error) {
 	for _, r := range inventory.RecordedKeys(st) {
 		out = append(out, managedKey{Recorded: r})
 	}
-	if len(out) > 0 {
-		return out, nil
-	}
-	local, err := keys.Local(e.Paths.SSHDir)
-	if err != nil {
-		return nil, err
-	}
-	for _, lk := range local {
-		kind, name, _ := keys.ParseFileName(filepath.Base(lk.Path))
-		mk := managedKey{Recorded: inventory.Recorded{Kind: kind, Name: name, Path: lk.Path}, Unrecorded: true}
-		if lk.Key != nil {
-			mk.Fingerprint = lk.Key.Fingerprint
+	if len(out) == 0 {
+		local, err := keys.Local(e.Paths.SSHDir)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, mk)
+		for _, lk := range local {
+			kind, name, _ := keys.ParseFileName(filepath.Base(lk.Path))
+			mk := managedKey{Recorded: inventory.Recorded{Kind: kind, Name: name, Path: lk.Path}, Unrecorded: true}
+			if lk.Key != nil {
+				mk.Fingerprint = lk.Key.Fingerprint
+			}
+			out = append(out, mk)
+		}
+	}
+	for i := range out {
+		out[i].encrypted, out[i].fileErr = keys.NeedsPassphrase(out[i].Path)
 	}
 	return out, nil
 }

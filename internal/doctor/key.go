@@ -59,12 +59,12 @@ func checkKeyFiles(_ context.Context, e *Env, _ Deps) Result {
 	var fixes []*Fix
 	for _, k := range mks {
 		pub := k.Path + keys.PublicSuffix
-		if !fsutil.MayExist(k.Path) {
+		if errors.Is(k.fileErr, os.ErrNotExist) {
 			fs = append(fs, finding{Fail, fmt.Sprintf("%s: the private key %s is missing", k.what(), k.Path), lostCause, lostFix})
 			continue
 		}
-		if _, err := keys.NeedsPassphrase(k.Path); err != nil {
-			fs = append(fs, finding{Fail, fmt.Sprintf("%s: %v", k.what(), err), "the private key file is damaged or is not a private key: ssh cannot use it", lostFix})
+		if k.fileErr != nil {
+			fs = append(fs, finding{Fail, fmt.Sprintf("%s: %v", k.what(), k.fileErr), "ssh cannot use the private key file: it is damaged, unreadable, or not a private key", lostFix})
 			continue
 		}
 		if !fsutil.MayExist(pub) {
@@ -211,12 +211,11 @@ func checkKeyPassphrase(_ context.Context, e *Env, _ Deps) Result {
 	var fs []finding
 	read := 0
 	for _, k := range mks {
-		enc, err := keys.NeedsPassphrase(k.Path)
-		if err != nil {
+		if k.fileErr != nil {
 			continue
 		}
 		read++
-		if !enc {
+		if !k.encrypted {
 			fs = append(fs, finding{Warn, fmt.Sprintf("%s: %s has no passphrase", k.what(), k.Path),
 				"anyone who gets a copy of the file (a backup, a stolen disk) can use the key", "add a passphrase: ssh-keygen -p -f " + k.Path})
 		}

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bbkey/bbkey/internal/apierr"
-	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/hostkeys"
 	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/internal/sshproof"
@@ -30,14 +30,12 @@ func signerFor(e *Env, k managedKey) (ssh.Signer, func(), error) {
 			}
 		}
 	}
-	if !fsutil.MayExist(k.Path) {
+	switch {
+	case errors.Is(k.fileErr, fs.ErrNotExist):
 		return nil, nil, fmt.Errorf("%s is not in the agent and its file is missing", k.what())
-	}
-	enc, err := keys.NeedsPassphrase(k.Path)
-	if err != nil {
-		return nil, nil, err
-	}
-	if enc && !canUnlock(e.Passphrase) {
+	case k.fileErr != nil:
+		return nil, nil, k.fileErr
+	case k.encrypted && !canUnlock(e.Passphrase):
 		return nil, nil, fmt.Errorf("%s is not in the agent and no passphrase was given (--passphrase-file or %s)", k.what(), secret.PassphraseEnv)
 	}
 	key, err := e.Passphrase.Unlock(k.Path)
