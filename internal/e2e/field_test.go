@@ -6,8 +6,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/bbkey/bbkey/internal/testhook"
 )
 
 // TestOutputWriteFailureIsAnError: stdout on a full disk (`bbkey --json audit > report.json`
@@ -126,4 +130,42 @@ func TestScheduledJobSurvivesUpgrade(t *testing.T) {
 	if code != 0 || rotateConfigKey(t, w, "ssh.bitbucket.org") == old {
 		t.Fatalf("after the upgrade the cron job (%q) exited %d and did not rotate:\n%s", job.argv, code, out)
 	}
+}
+
+// TestRotateTerminatedTakesBackUnprovenKey: SIGTERM (a shutdown stopping the timer's
+// service, Ctrl-C) while rotate has uploaded the new key but not proven it. The run ends
+// as cancelled (exit 2, not 5: no proof failed) and takes the unproven key back off the
+// account itself (its rollback must not die with the cancelled run), leaving no journal:
+// the old key alone, still working.
+func TestRotateTerminatedTakesBackUnprovenKey(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("SIGTERM is Unix's")
+	}
+	w := NewWorld(t)
+	old := rotateSetup(t, w)
+	hook := t.TempDir()
+	env := append(slices.Clone(w.Env), testhook.PauseEnv+"=rotate:upload", testhook.PauseDirEnv+"="+hook)
+	p := raceStart(t, w, env, []string{"rotate", "--passphrase-file", w.PassFile})
+	raceUntil(t, p, "the pause after the upload", func() bool {
+		_, err := os.Stat(filepath.Join(hook, "rotate-upload.paused"))
+		return err == nil
+	})
+	if n := len(rotateAccountKeys(w)); n != 2 {
+		t.Fatalf("%d keys on the account after the upload, want 2", n)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(hook, "rotate-upload.resume"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := p.wait(t)
+	if r.Code != 2 || !strings.Contains(r.Stderr, "bbkey: error: interrupted before the new key was proven") || strings.Contains(r.Stderr, "undoing the rotation") {
+		t.Errorf("rotate after SIGTERM:\n%s", r)
+	}
+	rotateOnly(t, "account keys after the terminated run", rotateAccountKeys(w), old)
+	if _, err := os.Stat(filepath.Join(w.Home.ConfigDir, "bbkey", "rotation-journal.json")); err == nil {
+		t.Error("the rotation journal is left: the rollback did not finish")
+	}
+	rotateLsRemote(t, w, "ssh.bitbucket.org", "api")
 }

@@ -64,6 +64,9 @@ func (e *Engine) rotate(ctx context.Context, s *subject, out *Outcome) error {
 		Partial: true, KeepUnproven: true,
 		Proof: func(ctx context.Context, k *keys.Key, _ []provision.Placed) error {
 			if err := e.prove(ctx, s, k, out); err != nil {
+				if ctx.Err() != nil { // interrupted (SIGTERM, Ctrl-C), not refused: exit 2
+					return fmt.Errorf("interrupted before the new key was proven, so it was deleted again and the old key stays in use: %w", ctx.Err())
+				}
 				return errkind.VerifyError(fmt.Errorf("the new key was not proven to work over SSH, so it was deleted again and the old key stays in use: %w", err))
 			}
 			return nil
@@ -160,8 +163,8 @@ func (e *Engine) uploaded(j *state.Journal, s *subject, o *provision.Outcome, ou
 func (e *Engine) abandon(ctx context.Context, j *state.Journal, s *subject, out *Outcome, cause error) error {
 	out.Result, out.Error = string(state.ResultFailed), cause.Error()
 	// Taking the successor back is sent even when --max-wait is spent (that may be why
-	// the run failed), with a bound of its own.
-	rctx, cancel := context.WithTimeout(bbapi.Cleanup(ctx), 30*time.Second)
+	// the run failed) or the run was interrupted (SIGTERM, Ctrl-C), with a bound of its own.
+	rctx, cancel := context.WithTimeout(bbapi.Cleanup(context.WithoutCancel(ctx)), 30*time.Second)
 	defer cancel()
 	if err := e.rollback(rctx, j, s, out); err != nil {
 		return errors.Join(cause, errkind.WithHint(fmt.Errorf("undoing the rotation: %w", err),
