@@ -34,6 +34,9 @@ func (r *run) prepareKey(ctx context.Context) error {
 	}
 	var err error
 	if r.key, err = provision.FindKey(path, false); err != nil {
+		if r.fl.keyFile != "" {
+			return errkind.UsageError(fmt.Errorf("--key: %w", err))
+		}
 		return err
 	}
 	r.res.Key.Path = path

@@ -56,20 +56,23 @@ func usageCheck(t *testing.T, w *World, cases []usageCase) {
 }
 
 // usageFiles writes what the cases read: an encrypted key, a passphrase file that does not
-// open it, and repository lists with a bad line and with none.
-func usageFiles(t *testing.T, w *World) (key, wrongPass, badList, emptyList string) {
+// open it, repository lists with a bad line and with none, and a "key" (both files) that
+// is not one.
+func usageFiles(t *testing.T, w *World) (key, wrongPass, badList, emptyList, notKey string) {
 	t.Helper()
 	key = filepath.Join(w.Home.Dir, "deploy_ed25519")
 	accesskeyKeygen(w, "-q", "-t", "ed25519", "-N", "the right one", "-C", "ci", "-f", key)
 	wrongPass = filepath.Join(w.Home.Dir, "wrong-pass")
 	badList = filepath.Join(w.Home.Dir, "repos.txt")
 	emptyList = filepath.Join(w.Home.Dir, "empty.txt")
-	for f, s := range map[string]string{wrongPass: "not the passphrase\n", badList: "acme/api\n\n  \nnot a repository\n", emptyList: "\n  \n# none yet\n"} {
+	notKey = filepath.Join(w.Home.Dir, "notes")
+	for f, s := range map[string]string{wrongPass: "not the passphrase\n", badList: "acme/api\n\n  \nnot a repository\n", emptyList: "\n  \n# none yet\n",
+		notKey: "shopping list\n", notKey + ".pub": "shopping list\n"} {
 		if err := os.WriteFile(f, []byte(s), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return key, wrongPass, badList, emptyList
+	return key, wrongPass, badList, emptyList, notKey
 }
 
 // Every mistake a user can make with add-access-key on a build server (no terminal)
@@ -77,7 +80,7 @@ func usageFiles(t *testing.T, w *World) (key, wrongPass, badList, emptyList stri
 // (docs/add-access-key.md) and nothing written, here or on Bitbucket.
 func TestAccessKeyUsageErrorsSayWhatToDo(t *testing.T) {
 	w := NewWorld(t)
-	key, wrongPass, badList, emptyList := usageFiles(t, w)
+	key, wrongPass, badList, emptyList, notKey := usageFiles(t, w)
 	pass := w.PassFile
 	missing := filepath.Join(w.Home.Dir, "missing")
 	usageCheck(t, w, []usageCase{
@@ -87,6 +90,7 @@ func TestAccessKeyUsageErrorsSayWhatToDo(t *testing.T) {
 		{[]string{"add-access-key", "--workspace", "acme", "--passphrase-file", pass}, 2, "needs --all or --query", "--all adds the key"},
 		{[]string{"add-access-key", "--repo", "acme", "--passphrase-file", pass}, 2, "--repo: ", "e.g. --repo acme/api"},
 		{[]string{"add-access-key", "--repo", "acme/api", "--key", missing + ".pub", "--passphrase-file", pass}, 2, "no such key file", "give an existing public key"},
+		{[]string{"add-access-key", "--repo", "acme/api", "--key", notKey + ".pub", "--passphrase-file", pass}, 2, "--key: reading the key", "'ssh-keygen -y -f " + notKey + "' prints it"},
 		{[]string{"add-access-key", "--repo", "acme/api", "--key", key + ".pub", "--agent", "--passphrase-file", wrongPass}, 1, "incorrect passphrase", "the passphrase came from " + wrongPass},
 		{[]string{"add-access-key", "--repo", "acme/api", "--passphrase-file", missing}, 2, "reading --passphrase-file", "check the path: --passphrase-file names a file you can read"},
 		{[]string{"add-access-key", "--repo", "acme/api", "--passphrase-file", w.Home.Dir}, 2, "reading --passphrase-file", "check the path: --passphrase-file names a file you can read"},
@@ -118,10 +122,11 @@ func TestAccessKeyDataCenterUsageErrorsSayWhatToDo(t *testing.T) {
 // (docs/setup.md), nothing written and no key on the account.
 func TestSetupUsageErrorsSayWhatToDo(t *testing.T) {
 	w := NewWorld(t)
-	key, wrongPass, _, _ := usageFiles(t, w)
+	key, wrongPass, _, _, notKey := usageFiles(t, w)
 	missing := filepath.Join(w.Home.Dir, "missing")
 	usageCheck(t, w, []usageCase{
 		{[]string{"setup", "--key", missing}, 2, "no such private key file", "give the private key"},
+		{[]string{"setup", "--key", notKey}, 2, "--key: reading the key", "'ssh-keygen -y -f " + notKey + "' prints it"},
 		{[]string{"setup", "--key", key, "--passphrase-file", wrongPass}, 1, "incorrect passphrase", "the passphrase came from " + wrongPass},
 		{[]string{"setup", "--key", key}, 2, "cannot prompt", "--passphrase-file FILE"},
 		{[]string{"setup", "--passphrase-file", missing}, 2, "reading --passphrase-file", "check the path: --passphrase-file names a file you can read"},

@@ -6,6 +6,7 @@ package provision
 import (
 	"fmt"
 
+	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/fsutil"
 	"github.com/bbkey/bbkey/internal/secret"
 	"github.com/bbkey/bbkey/keys"
@@ -32,11 +33,13 @@ func FindKey(path string, publicAlone bool) (*Local, error) {
 		l.New, l.HasPrivate = true, true
 		return l, nil
 	case !l.HasPrivate && !publicAlone:
-		return nil, fmt.Errorf("%s exists without its private key %s", path+keys.PublicSuffix, path)
+		return nil, errkind.WithHint(fmt.Errorf("%s exists without its private key %s", path+keys.PublicSuffix, path),
+			"put the private key back next to it, or move the .pub away to have a new key made")
 	}
 	k, err := keys.LoadPublic(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading the key %s: %w", path, err)
+		return nil, errkind.WithHint(fmt.Errorf("reading the key %s: %w", path, err),
+			"check that "+path+keys.PublicSuffix+" is the key's OpenSSH public key line: 'ssh-keygen -y -f "+path+"' prints it")
 	}
 	l.Key = k
 	return l, nil
