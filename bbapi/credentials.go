@@ -259,11 +259,8 @@ func NewCredential(kind Kind, id, secret, oauthTokenURL string) (Credential, err
 	return nil, fmt.Errorf("unknown credential kind %q", kind)
 }
 
-// ErrIncompleteCredential reports an environment variable set without its partner.
-var ErrIncompleteCredential = errors.New("incomplete credential in the environment")
-
 // EnvCredentialError names the half of a credential pair that is missing from the
-// environment. It matches ErrIncompleteCredential.
+// environment.
 type EnvCredentialError struct {
 	Set, Missing string
 	// What describes the missing variable, e.g. "the Atlassian account email".
@@ -275,10 +272,8 @@ func (e *EnvCredentialError) Error() string {
 	if e.What != "" {
 		what += " (" + e.What + ")"
 	}
-	return fmt.Sprintf("%s: %s is set but %s is not", ErrIncompleteCredential, e.Set, what)
+	return fmt.Sprintf("incomplete credential in the environment: %s is set but %s is not", e.Set, what)
 }
-
-func (e *EnvCredentialError) Unwrap() error { return ErrIncompleteCredential }
 
 // CredentialFromEnv resolves the credential from the environment variables of DESIGN.md,
 // in this order: BITBUCKET_EMAIL + BITBUCKET_API_TOKEN, BITBUCKET_ACCESS_TOKEN,

@@ -39,7 +39,7 @@ func TestCredentialFromEnv(t *testing.T) {
 		name := fmt.Sprint(tc.env)
 		if tc.errHas != "" {
 			var ee *EnvCredentialError
-			if !errors.As(err, &ee) || !strings.Contains(err.Error(), tc.errHas) || !errors.Is(err, ErrIncompleteCredential) {
+			if !errors.As(err, &ee) || !strings.Contains(err.Error(), tc.errHas) || !strings.HasPrefix(err.Error(), "incomplete credential in the environment: ") {
 				t.Errorf("%s: err = %v", name, err)
 			} else if codeOf(ee) != 4 || !strings.Contains(hintsOf(ee)[0], ee.Missing) {
 				t.Errorf("%s: exit %d hints %v", name, codeOf(ee), hintsOf(ee))

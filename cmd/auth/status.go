@@ -298,7 +298,7 @@ func runStatus(ctx context.Context, f *cmdutil.Factory) error {
 		if len(docs) > 0 {
 			err = nil // this machine uses Data Center servers; no Cloud credential is no fault
 		}
-	case errors.Is(err, bbapi.ErrIncompleteCredential):
+	case errors.As(err, new(*bbapi.EnvCredentialError)):
 		cloud.Error = err.Error()
 	case err != nil:
 		return err
