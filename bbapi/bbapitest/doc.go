@@ -20,6 +20,7 @@
 // ProjectDeployKeys, Requests, RepoDir); DenySSH to make a registered key fail its proof;
 // SeedAccessKey for access keys with a history (added long ago, last used on a given day),
 // and AddRepo is cheap enough to seed workspaces of a thousand repositories.
+// PageLenClient is an HTTP client for bbapi that asks for short pages, so a test walks many.
 // WithSpecValidation checks every request and JSON response against Atlassian's OpenAPI
 // spec (testdata/openapi-cloud-keys.json, plus the project listing copied from the full
 // spec into testdata/openapi-cloud-projects.json), with three documented corrections where
