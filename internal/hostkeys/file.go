@@ -39,8 +39,8 @@ type WriteResult struct {
 // Write makes path hold the pins, atomically and under bbkey's lock
 // (~/.ssh/bbkey/.lock, shared with the ssh config editor): the set filed under p.Alias is
 // replaced, the sets of other aliases (another Bitbucket's: Cloud's, a Data Center
-// server's) and any @revoked lines are kept as they are. A second run changes nothing. With dryRun it only
-// reports whether the file would change.
+// server's) and any @revoked lines are kept as they are. A second run changes nothing.
+// With dryRun it only reports whether the file would change.
 func Write(ctx context.Context, path string, p Pins, dryRun bool) (WriteResult, error) {
 	if len(p.Keys) == 0 || p.Alias == "" {
 		return WriteResult{Path: path}, errors.New("no host keys to pin")
