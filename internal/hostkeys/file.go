@@ -167,10 +167,13 @@ func scan(data []byte, file, host string) (keys []ssh.PublicKey, revoked []revoc
 // systemKnownHosts are the files ssh reads as GlobalKnownHostsFile by default (bbkey's Host
 // blocks set only the user's file): an administrator's @revoked line there counts too.
 var systemKnownHosts = func() []string {
-	if runtime.GOOS == "windows" {
-		return []string{filepath.Join(os.Getenv("ProgramData"), "ssh", "ssh_known_hosts")}
+	switch pd := os.Getenv("ProgramData"); {
+	case runtime.GOOS != "windows":
+		return []string{"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"}
+	case pd != "":
+		return []string{filepath.Join(pd, "ssh", "ssh_known_hosts")}
 	}
-	return []string{"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"}
+	return nil // never a path relative to the working directory
 }()
 
 // Verifier checks host keys against the keys pinned for Alias in bbkey's known_hosts:
