@@ -5,6 +5,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -81,7 +82,7 @@ func NewCmdAudit(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			if err != nil {
 				return nil, err
 			}
-			return dc.NewClient(server, rc.Credential, f.ClientOptions(extra...)...)
+			return f.NewDCClient(server, rc.Credential, extra...)
 		},
 	}
 	cmd := &cobra.Command{
@@ -150,12 +151,9 @@ type run struct {
 }
 
 func runAudit(ctx context.Context, o *Options) error {
-	server := ""
-	if o.Server != nil {
-		var err error
-		if server, err = o.Server(); err != nil {
-			return err
-		}
+	server, err := o.Server()
+	if err != nil {
+		return err
 	}
 	fl, err := parseFlags(o, server)
 	if err != nil {
@@ -240,11 +238,7 @@ func (r *run) local(ctx context.Context, sshDir string) (map[string]bool, error)
 func (r *run) collect(ctx context.Context, local map[string]bool) error {
 	o := r.o
 	if _, cached := r.a.Cache.Repos(o.Query, o.Now(), r.fl.maxAge); !cached {
-		where := o.Workspace
-		if r.a.Server != "" {
-			where = r.a.Server
-		}
-		fmt.Fprintf(o.IO.ErrOut, "listing the repositories and projects of %s (one call per hundred)\n", where)
+		fmt.Fprintf(o.IO.ErrOut, "listing the repositories and projects of %s (one call per hundred)\n", cmp.Or(r.a.Server, o.Workspace))
 	}
 	var err error
 	if r.plan, err = r.a.Plan(ctx, o.Workspace, o.Query); err != nil {

@@ -3,6 +3,7 @@
 package remove
 
 import (
+	"cmp"
 	"encoding/json"
 
 	"github.com/bbkey/bbkey/internal/iostreams"
@@ -47,10 +48,7 @@ func report(opts *Options, vs []victim, l local, dryRun bool) error {
 	}
 	doc := jsonDoc{DryRun: dryRun, Removed: []jsonVictim{}, AgentRemoved: []string{}, FilesMoved: []jsonMove{}, ChangedFiles: []string{}}
 	for _, v := range vs {
-		jv := jsonVictim{Server: "cloud", Kind: v.kind(), Fingerprint: v.key.Fingerprint, Label: v.key.Label, ID: v.key.ID}
-		if v.server != "" {
-			jv.Server = v.server
-		}
+		jv := jsonVictim{Server: cmp.Or(v.server, "cloud"), Kind: v.kind(), Fingerprint: v.key.Fingerprint, Label: v.key.Label, ID: v.key.ID}
 		if !v.account {
 			jv.Target, jv.TargetKind = v.target.Ref(), string(v.target.Kind)
 		}

@@ -3,6 +3,7 @@
 package text
 
 import (
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +44,15 @@ func ShortDuration(d time.Duration) string {
 		s = t + "h"
 	}
 	return s
+}
+
+// CommandQuote quotes s for a command a hint tells the user to type: for PowerShell and
+// cmd.exe on Windows (where a POSIX single quote means nothing), else for a POSIX shell.
+func CommandQuote(s string) string {
+	if runtime.GOOS == "windows" {
+		return WindowsQuote(s)
+	}
+	return ShellQuote(s)
 }
 
 // JoinQuoted is a command line: each of args quoted by quote (ShellQuote, WindowsQuote),
