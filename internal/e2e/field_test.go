@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/creack/pty"
 
 	"github.com/bbkey/bbkey/internal/testhook"
 )
@@ -168,4 +172,33 @@ func TestRotateTerminatedTakesBackUnprovenKey(t *testing.T) {
 		t.Error("the rotation journal is left: the rollback did not finish")
 	}
 	rotateLsRemote(t, w, "ssh.bitbucket.org", "api")
+}
+
+// TestNoColorOnTerminal: on a terminal bbkey colours its marks unless NO_COLOR is set to a
+// non-empty value (no-color.org: "when present and not an empty string"); an empty
+// NO_COLOR, as `export NO_COLOR=` leaves it, keeps colour.
+func TestNoColorOnTerminal(t *testing.T) {
+	w := NewWorld(t)
+	for _, c := range []struct {
+		env    []string
+		colour bool
+	}{{nil, true}, {[]string{"NO_COLOR="}, true}, {[]string{"NO_COLOR=1"}, false}} {
+		env := slices.DeleteFunc(slices.Clone(w.Env), func(kv string) bool { return strings.HasPrefix(kv, "NO_COLOR=") })
+		cmd := exec.Command(bbkeyBin, "auth", "status")
+		cmd.Dir, cmd.Env = w.Home.Dir, append(append(env, "TERM=xterm"), c.env...)
+		ptmx, err := pty.Start(cmd)
+		if errors.Is(err, pty.ErrUnsupported) {
+			t.Skipf("no pseudo-terminals here: %v", err)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		_, _ = io.Copy(&out, ptmx) // until EIO: bbkey has ended
+		_ = cmd.Wait()
+		ptmx.Close()
+		if got := strings.Contains(out.String(), "\x1b["); got != c.colour {
+			t.Errorf("environment %q: colour %v, want %v\n%q", c.env, got, c.colour, out.String())
+		}
+	}
 }

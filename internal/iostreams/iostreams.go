@@ -28,7 +28,8 @@ type IOStreams struct {
 
 // System returns the process's own streams.
 func System() *IOStreams {
-	_, noColor := os.LookupEnv("NO_COLOR")
+	// no-color.org: set and not empty.
+	noColor := os.Getenv("NO_COLOR") != ""
 	return &IOStreams{
 		In:        os.Stdin,
 		Out:       os.Stdout,
