@@ -30,16 +30,14 @@ type Proof struct {
 	// else once the user's environment sets it); nil runs the git on PATH.
 	Git    func(env []string) gitrun.Runner
 	Target state.Target
-	// ReadOnly: only git ls-remote, no push check.
-	ReadOnly bool
 	// ReadHint replaces the hint of a failed read (add-access-key's by default).
+	ReadOnly bool
 	ReadHint string
 
-	// DataCenter writes the remote the Data Center way, ssh://git@host:port/proj/slug.git
-	// (the project key in lower case), where Cloud's is git@host:WS/slug.git.
+	// DataCenter writes the remote as Remote does; Write (a key added with write
+	// permission) makes the push one that must be accepted.
 	DataCenter bool
-	// Write: the key was added with write permission, so the push must be accepted.
-	Write bool
+	Write      bool
 
 	// ConfigFile, when set, is the ssh config bbkey wrote: the proof goes through it and
 	// Alias, proving the config too. Otherwise ssh reads no config, and gets Endpoint,
