@@ -15,26 +15,6 @@ import (
 	"github.com/bbkey/bbkey/internal/state"
 )
 
-func printSchedule(opts *Options, doc jsonSchedule) error {
-	if opts.JSON {
-		return writeJSON(opts, doc)
-	}
-	tw := tabwriter.NewWriter(opts.IOStreams.Out, 0, 4, 2, ' ', 0)
-	rows := [][2]string{{"job", doc.Job}, {"backend", doc.Backend}}
-	if doc.Schedule != "" {
-		rows = append(rows, [2]string{"schedule", doc.Schedule}, [2]string{"next run", doc.NextRun},
-			[2]string{"command", strings.Join(doc.Command, " ")}, [2]string{"log", doc.LogFile},
-			[2]string{"passphrase", doc.Passphrase})
-	}
-	for _, f := range doc.ChangedFiles {
-		rows = append(rows, [2]string{"changed", f})
-	}
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
-	}
-	return tw.Flush()
-}
-
 func runUnschedule(ctx context.Context, opts *Options) error {
 	paths, err := opts.Paths()
 	if err != nil {
@@ -63,8 +43,8 @@ func runUnschedule(ctx context.Context, opts *Options) error {
 }
 
 // reportPlan prints the lines of a timer's plan (what would be done, in a dry run), what
-// came of it, and the --json document: its actions and the timer's files it changed
-// (state.json also notes the timer).
+// came of it, and the document (--json, or a table): its actions and the timer's files
+// it changed (state.json also notes the timer).
 func reportPlan(opts *Options, plan *schedule.Plan, doc jsonSchedule, nothing, done string) error {
 	doc.DryRun, doc.Changed = opts.DryRun, !plan.Empty()
 	doc.Actions, doc.ChangedFiles = orEmpty(plan.Lines()), []string{}
@@ -84,7 +64,23 @@ func reportPlan(opts *Options, plan *schedule.Plan, doc jsonSchedule, nothing, d
 		}
 		doc.ChangedFiles = append(doc.ChangedFiles, plan.Remove...)
 	}
-	return printSchedule(opts, doc)
+	if opts.JSON {
+		return writeJSON(opts, doc)
+	}
+	tw := tabwriter.NewWriter(opts.IOStreams.Out, 0, 4, 2, ' ', 0)
+	rows := [][2]string{{"job", doc.Job}, {"backend", doc.Backend}}
+	if doc.Schedule != "" {
+		rows = append(rows, [2]string{"schedule", doc.Schedule}, [2]string{"next run", doc.NextRun},
+			[2]string{"command", strings.Join(doc.Command, " ")}, [2]string{"log", doc.LogFile},
+			[2]string{"passphrase", doc.Passphrase})
+	}
+	for _, f := range doc.ChangedFiles {
+		rows = append(rows, [2]string{"changed", f})
+	}
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
+	}
+	return tw.Flush()
 }
 
 // keyNames are the names of the keys of kind on every Bitbucket the state holds (Cloud's

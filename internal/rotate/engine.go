@@ -65,8 +65,7 @@ const (
 
 // Engine rotates keys. Every side effect comes in through its fields.
 type Engine struct {
-	// Backend reaches the Bitbucket of a server ("" for Cloud) with its own credential;
-	// called once per server.
+	// Backend reaches a server's Bitbucket ("" for Cloud); called once per server.
 	Backend func(ctx context.Context, server string) (backend.Backend, error)
 	// Agent connects to the user's ssh-agent; an error skips the agent steps with a warning.
 	Agent    func() (agent.Agent, error)
@@ -77,8 +76,7 @@ type Engine struct {
 	Hostname string
 	Now      func() time.Time
 	IO       *iostreams.IOStreams
-	// Passphrase gives the new keys' passphrase (file, environment, keychain or terminal),
-	// or nil for --no-passphrase; the engine clears it when done.
+	// Passphrase gives a new key's passphrase (nil: none); the engine clears it.
 	Passphrase func(ctx context.Context, name string) ([]byte, error)
 	// LookupEnv and Exit serve the test hooks (Exit nil: os.Exit).
 	LookupEnv func(string) (string, bool)
@@ -149,8 +147,8 @@ type Report struct {
 	DryRun    bool               `json:"dry_run"`
 	Kind      state.RotationKind `json:"kind"`
 	Scheduled bool               `json:"scheduled"`
-	// Result is the overall state.Result (failed when any key failed, partial when an
-	// old key is left to revoke, ok when everything was rotated or skipped).
+	// Result is the overall state.Result: failed when any key failed, partial when an
+	// old key is left to revoke, else ok.
 	Result       string     `json:"result"`
 	Rotations    []*Outcome `json:"rotations"`
 	ChangedFiles []string   `json:"changed_files"`
@@ -184,9 +182,8 @@ func (r *Report) finish(err error) {
 	}
 }
 
-// Run carries out req: it takes the run lock, resolves an unfinished rotation first,
-// then decides, per key, whether to rotate and does so. The report is returned even with
-// an error, listing what was done.
+// Run carries out req under the run lock: an unfinished rotation first, then each key
+// that is due. The report lists what was done, also with an error.
 func (e *Engine) Run(ctx context.Context, req Request) (*Report, error) {
 	rep := &Report{DryRun: req.DryRun, Kind: req.Kind, Scheduled: e.Scheduled, Rotations: []*Outcome{}, ChangedFiles: []string{}}
 	err := e.run(ctx, req, rep)
@@ -267,9 +264,8 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 		return nil
 	}
 
-	// Everything that can stop the run later is checked before its first write: a hand
-	// edit of bbkey's own ssh config would stop it after the upload, with two keys on the
-	// account.
+	// A hand edit of bbkey's ssh config would stop the run after the upload, with two
+	// keys on the account: it is checked before the first write.
 	if len(plan) > 0 || j != nil {
 		if err := sshconfig.Check(e.SSHDir); err != nil {
 			return err
