@@ -42,23 +42,17 @@ func (e *Engine) rotate(ctx context.Context, s *subject, out *Outcome) error {
 	}
 	e.crashPoint(StepBegin)
 
-	pass := s.pass
-	if len(pass) == 0 {
-		pass = nil
-	}
-	label := newLabel(j, s)
-	out.Label = label
-	places := s.places(nil)
+	out.Label = newLabel(j, s)
 	p := &provision.Pipeline{
 		B: s.b,
 		Key: provision.KeySource{New: keys.GenerateOptions{
 			Path:         s.next(),
 			Comment:      keys.Comment(s.name, e.Hostname, j.Started),
-			Passphrase:   pass,
-			NoPassphrase: pass == nil,
+			Passphrase:   s.pass,
+			NoPassphrase: len(s.pass) == 0,
 		}},
-		Places: places,
-		Label:  label, Concurrency: concurrency, Now: e.Now,
+		Places: s.places(nil),
+		Label:  out.Label, Concurrency: concurrency, Now: e.Now,
 		// Every place is tried; the journal, not the pipeline, takes a failed rotation's
 		// key back (abandon), so a run killed half-way is undone the same way.
 		Partial: true, KeepUnproven: true,
@@ -287,9 +281,6 @@ func (e *Engine) unlock(ctx context.Context, name, path string) (*keys.Key, erro
 	}
 	if !enc {
 		return keys.LoadPrivate(path, nil)
-	}
-	if e.Passphrase == nil {
-		return nil, errors.New("no passphrase source")
 	}
 	pass, err := e.Passphrase(ctx, name)
 	if err != nil {
