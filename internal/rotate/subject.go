@@ -1,6 +1,7 @@
 package rotate
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -167,18 +168,11 @@ func entry(st *state.State, kind state.RotationKind, name string) (server string
 }
 
 func (e *Engine) accountSubject(server, name string, a *state.Account) (*subject, error) {
-	keyName := a.KeyName
-	if keyName == "" {
-		keyName = name
-	}
-	final, err := keys.AccountKeyPath(e.SSHDir, keyName)
+	final, err := keys.AccountKeyPath(e.SSHDir, cmp.Or(a.KeyName, name))
 	if err != nil {
 		return nil, err
 	}
-	user := a.UUID
-	if user == "" {
-		user = a.AccountID
-	}
+	user := cmp.Or(a.UUID, a.AccountID)
 	if user == "" {
 		return nil, fmt.Errorf("account %q has no uuid in the state: run `bbkey setup` again", name)
 	}
