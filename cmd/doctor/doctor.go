@@ -111,6 +111,9 @@ func newEnv(f *cmdutil.Factory, opts *Options) (*engine.Env, error) {
 			return backend.NewCloud(client, s), err
 		},
 		CredStore: func(ctx context.Context) (credstore.Store, error) { return f.CredStore(ctx, false) },
+		// The proof never asks for a passphrase; --fix may, to load a key into the agent.
+		Passphrase:    secret.Source{File: opts.PassphraseFile, LookupEnv: opts.LookupEnv, NoInput: true},
+		FixPassphrase: secret.Input(opts.PassphraseFile, opts.LookupEnv, opts.NoInput, opts.Prompter),
 		ServerBackend: func(ctx context.Context, server string) (backend.Backend, error) {
 			b, _, err := f.BackendFor(ctx, server)
 			return b, err
@@ -128,19 +131,8 @@ func newEnv(f *cmdutil.Factory, opts *Options) (*engine.Env, error) {
 	return e, nil
 }
 
-// checkEnv builds the checks' environment with this run's passphrase sources.
-func checkEnv(opts *Options) (*engine.Env, error) {
-	e, err := opts.Env()
-	if err != nil {
-		return nil, err
-	}
-	e.Passphrase = secret.Source{File: opts.PassphraseFile, LookupEnv: opts.LookupEnv, NoInput: true}
-	e.FixPassphrase = secret.Input(opts.PassphraseFile, opts.LookupEnv, opts.NoInput, opts.Prompter)
-	return e, nil
-}
-
 func runDoctor(ctx context.Context, opts *Options) error {
-	env, err := checkEnv(opts)
+	env, err := opts.Env()
 	if err != nil {
 		return err
 	}
@@ -200,7 +192,7 @@ func runDoctor(ctx context.Context, opts *Options) error {
 		}
 		opts.IO.Step(iostreams.MarkOK, "Fixed (%s): %s", strings.Join(f.Checks, ", "), f.Description)
 	}
-	env2, err := checkEnv(opts)
+	env2, err := opts.Env()
 	if err != nil {
 		return err
 	}

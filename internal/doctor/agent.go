@@ -27,7 +27,7 @@ func checkAgent(_ context.Context, e *Env, _ Deps) Result {
 			r.Summary = "the ssh agent does not answer: " + err.Error()
 			r.Fix = "restart the agent (on Unix: eval \"$(ssh-agent -s)\"; on Windows: Start-Service ssh-agent)"
 		}
-		if problem, fix, ok := e.agentService(); ok && problem != "" {
+		if problem, fix := e.agentService(); problem != "" {
 			r.Summary += "; " + problem
 			r.Fix = fix
 		}
@@ -38,17 +38,14 @@ func checkAgent(_ context.Context, e *Env, _ Deps) Result {
 		}
 		return r
 	}
-	where := e.Getenv("SSH_AUTH_SOCK")
+	where := cmp.Or(e.Getenv("SSH_AUTH_SOCK"), "the agent")
 	if c, ok := ai.Agent.(*agent.Client); ok {
 		where = c.Addr
-	}
-	if where == "" {
-		where = "the agent"
 	}
 	r := Result{Status: OK, Summary: fmt.Sprintf("%s answers and holds %d %s", where, len(ai.IDs), text.Plural(len(ai.IDs), "key", "keys"))}
 	if e.Getenv("SSH_AUTH_SOCK") == "" {
 		// Windows' own agent answers: make sure it will after a reboot too.
-		if problem, fix, ok := e.agentService(); ok && problem != "" {
+		if problem, fix := e.agentService(); problem != "" {
 			r.Status, r.Summary, r.Fix = Warn, r.Summary+"; but "+problem, fix
 			r.Cause = "the agent is what keeps git from asking for the passphrase; if the service does not start with Windows, git asks again after every reboot"
 		}
@@ -56,22 +53,20 @@ func checkAgent(_ context.Context, e *Env, _ Deps) Result {
 	return r
 }
 
-// agentService reads the Windows ssh-agent service (Windows only; ok is false elsewhere
-// and when it cannot be read) and says what is wrong with it and how to fix it.
-func (e *Env) agentService() (problem, fix string, ok bool) {
+// agentService says what is wrong with the Windows ssh-agent service and how to fix it
+// ("" elsewhere, when it is fine, or when it cannot be read).
+func (e *Env) agentService() (problem, fix string) {
 	if e.goos() != "windows" {
-		return "", "", false
+		return "", ""
 	}
 	q := e.AgentService
 	if q == nil {
 		q = agent.QueryService
 	}
-	st, err := q()
-	if err != nil {
-		return "", "", false
+	if st, err := q(); err == nil {
+		return st.Problem()
 	}
-	problem, fix = st.Problem()
-	return problem, fix, true
+	return "", ""
 }
 
 func checkAgentKey(_ context.Context, e *Env, deps Deps) Result {
