@@ -17,6 +17,7 @@ import (
 	"github.com/bbkey/bbkey/internal/remote"
 	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/sshproof"
+	"golang.org/x/crypto/ssh"
 )
 
 func checkDNS(ctx context.Context, e *Env, _ Deps) Result {
@@ -112,7 +113,7 @@ func checkHostKey(ctx context.Context, e *Env, deps Deps) Result {
 			Fix: "check the file given with --ssh-host-keys or BBKEY_SSH_HOST_KEYS"}
 	}
 	ep := e.Settings.SSHEndpoint
-	res, err := sshproof.CheckHostKey(ctx, proofOptions(e, ep, pins, e.Timeouts.Network, nil))
+	key, err := sshproof.CheckHostKey(ctx, proofOptions(e, ep, pins, e.Timeouts.Network, nil))
 	var mm *hostkeys.MismatchError
 	var rv *hostkeys.RevokedError
 	switch {
@@ -128,7 +129,7 @@ func checkHostKey(ctx context.Context, e *Env, deps Deps) Result {
 			Cause: "something answers on the port but does not speak SSH (a proxy?), or drops the connection",
 			Fix:   apierr.FirstHint(err, "check the endpoint (--ssh-endpoint or BBKEY_SSH_ENDPOINT, now "+ep+")")}
 	}
-	return Result{Status: OK, Summary: fmt.Sprintf("%s presented %s %s, pinned for %s", ep, res.Key.Type(), res.Fingerprint, pins.Alias)}
+	return Result{Status: OK, Summary: fmt.Sprintf("%s presented %s %s, pinned for %s", ep, key.Type(), ssh.FingerprintSHA256(key), pins.Alias)}
 }
 
 func checkRetiredHostKeys(_ context.Context, e *Env, _ Deps) Result {

@@ -46,16 +46,8 @@ type Options struct {
 type Result struct {
 	// Greeting is what the server printed, stdout then stderr, trimmed.
 	Greeting           string `json:"greeting"`
-	Stdout             string `json:"-"`
-	Stderr             string `json:"-"`
 	Fingerprint        string `json:"fingerprint"` // the key the server accepted
 	HostKeyFingerprint string `json:"host_key_fingerprint"`
-}
-
-// HostKeyResult is what CheckHostKey saw.
-type HostKeyResult struct {
-	Key         ssh.PublicKey `json:"-"`
-	Fingerprint string        `json:"fingerprint"`
 }
 
 // Prove connects to the endpoint, checks its host key, authenticates as User with the
@@ -114,22 +106,18 @@ func Prove(ctx context.Context, opts Options) (Result, error) {
 			return res, ctx.Err()
 		}
 	}
-	res.Stdout, res.Stderr = stdout.String(), stderr.String()
-	res.Greeting = strings.TrimSpace(strings.TrimSpace(res.Stdout) + "\n" + strings.TrimSpace(res.Stderr))
+	res.Greeting = strings.TrimSpace(strings.TrimSpace(stdout.String()) + "\n" + strings.TrimSpace(stderr.String()))
 	opts.tracef("server said: %q", res.Greeting)
 	return res, nil
 }
 
 // CheckHostKey connects only as far as the host key: the key the server presented when the
 // callback accepts it, or the callback's error. No key is offered.
-func CheckHostKey(ctx context.Context, opts Options) (HostKeyResult, error) {
+func CheckHostKey(ctx context.Context, opts Options) (ssh.PublicKey, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout(opts))
 	defer cancel()
 	sess, err := handshake(ctx, opts, nil, true)
-	if err != nil {
-		return HostKeyResult{}, err
-	}
-	return HostKeyResult{Key: sess.hostKey, Fingerprint: ssh.FingerprintSHA256(sess.hostKey)}, nil
+	return sess.hostKey, err
 }
 
 var (
