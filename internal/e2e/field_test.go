@@ -202,3 +202,39 @@ func TestNoColorOnTerminal(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyIgnoresUserMultiplexing: a user whose ssh config multiplexes every connection
+// (Host * ControlMaster auto, ControlPersist), as many do, already has a master connection
+// to Bitbucket open, authenticated with the account key. add-access-key --verify through
+// that config must prove the new access key itself, not ride the master: there the account
+// key could push, and the read-only access key was reported as "can push" (exit 5); a key
+// that does not work at all would have been "proven".
+func TestVerifyIgnoresUserMultiplexing(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("OpenSSH for Windows does not multiplex connections")
+	}
+	w := NewWorld(t)
+	sockets, err := os.MkdirTemp("", "cm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockets) })
+	userConfig := filepath.Join(w.Home.SSHDir, "config")
+	if err := os.MkdirAll(w.Home.SSHDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mux := "Host *\n  ControlMaster auto\n  ControlPath " + sockets + "/%r@%h:%p\n  ControlPersist 60\n"
+	if err := os.WriteFile(userConfig, []byte(mux), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rotateSetup(t, w)
+	w.MustGit(w.Home.Dir, "ls-remote", "git@ssh.bitbucket.org:acme/api.git") // opens the master
+	t.Cleanup(func() { _, _ = rotateExec(w, "ssh", "-F", userConfig, "-O", "exit", "ssh.bitbucket.org") })
+	if m, _ := filepath.Glob(filepath.Join(sockets, "*")); len(m) == 0 {
+		t.Fatal("the user's ssh left no master connection: the test proves nothing")
+	}
+	r := w.Run("", "add-access-key", "--repo", "acme/web", "--name", "ci", "--passphrase-file", w.PassFile, "--write-ssh-config", "--verify")
+	if r.Code != 0 || !strings.Contains(r.Stderr, "a push is refused as read-only") {
+		t.Errorf("--verify went through the user's master connection:\n%s", r)
+	}
+}

@@ -83,7 +83,9 @@ func (p Proof) Run(ctx context.Context) (ProofResult, error) {
 	}
 	defer os.RemoveAll(work)
 
-	sshArgs := []string{gitssh.ProofSSH(), "-o", "BatchMode=yes"}
+	// ControlPath=none: a master connection the user's config multiplexes through (Host *
+	// ControlMaster auto) was authenticated with another key, and would prove nothing.
+	sshArgs := []string{gitssh.ProofSSH(), "-o", "BatchMode=yes", "-o", "ControlPath=none"}
 	var env []string
 	if p.ConfigFile != "" {
 		sshArgs = append(sshArgs, "-F", p.ConfigFile)
