@@ -3,6 +3,7 @@ package remote
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/bbkey/bbkey/internal/redact"
@@ -281,7 +282,7 @@ func split(raw string) (parsed, bool) {
 	if head != "" {
 		p.form = formURL
 		p.scheme = strings.ToLower(strings.TrimSuffix(head, "://"))
-		if !validScheme(p.scheme) || !validUserinfo(user) {
+		if !validScheme(p.scheme) || !userinfoRE.MatchString(user) {
 			return p, false
 		}
 		end := strings.IndexAny(rest, "/?#")
@@ -335,58 +336,23 @@ func word(s, extra string) bool {
 
 func validScheme(s string) bool { return word(s, "+-.") && s[0] >= 'a' && s[0] <= 'z' }
 
-// validUserinfo accepts RFC 3986 userinfo (with '@' allowed so that an unencoded '@' in a
+// userinfoRE accepts RFC 3986 userinfo (with '@' allowed so that an unencoded '@' in a
 // password is still recognised as a secret; nAt makes such URLs unsupported).
-func validUserinfo(s string) bool {
-	for i := range len(s) {
-		c := s[i]
-		switch {
-		case isAlnum(c):
-		case c == '%':
-			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
-				return false
-			}
-		case strings.IndexByte("-._~!$&'()*+,;=:@", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func isHex(c byte) bool { return strings.IndexByte("0123456789abcdefABCDEF", c) >= 0 }
+var userinfoRE = regexp.MustCompile(`^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})*$`)
 
 func validHost(h string) bool { return word(h, "-._") }
 
+// hostPortRE is an authority's host[:port]: a bracketed host (IPv6) or a host name, and a
+// port of digits (maybe empty, as git allows).
+var hostPortRE = regexp.MustCompile(`^(?:\[([^\]]*)\]|([A-Za-z0-9._-]+))(?::([0-9]*))?$`)
+
 func splitHostPort(s string) (host, port string, ok bool) {
-	if strings.HasPrefix(s, "[") {
-		end := strings.IndexByte(s, ']')
-		if end < 0 {
-			return "", "", false
-		}
-		host, rest := s[1:end], s[end+1:]
-		if rest != "" {
-			if rest[0] != ':' || !digits(rest[1:]) {
-				return "", "", false
-			}
-			port = rest[1:]
-		}
-		return strings.ToLower(host), port, true
-	}
-	host = s
-	if i := strings.LastIndexByte(s, ':'); i >= 0 {
-		host, port = s[:i], s[i+1:]
-		if !digits(port) {
-			return "", "", false
-		}
-	}
-	if !validHost(host) {
+	m := hostPortRE.FindStringSubmatch(s)
+	if m == nil {
 		return "", "", false
 	}
-	return strings.ToLower(host), port, true
+	return strings.ToLower(m[1] + m[2]), m[3], true
 }
-
-func digits(s string) bool { return strings.Trim(s, "0123456789") == "" }
 
 // isCloud reports whether the URL names a Bitbucket Cloud host for its protocol:
 // bitbucket.org over HTTP(S); bitbucket.org, altssh.bitbucket.org, ssh.bitbucket.org, the
