@@ -146,26 +146,15 @@ func needsRepoRead(es []entry) bool {
 	return false
 }
 
-// ereQuote quotes s for a POSIX extended regular expression, which git uses for the
-// value-pattern of `git config`.
-func ereQuote(s string) string {
-	var b strings.Builder
-	for i := range len(s) {
-		if strings.IndexByte(`\.[]()*+?{}|^$`, s[i]) >= 0 {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 // valuePattern matches old exactly, except that any credentials before the host are
-// matched by a wildcard: the secret itself never reaches git's argv.
+// matched by a wildcard: the secret itself never reaches git's argv. It is a POSIX
+// extended regular expression (git's value-pattern), where QuoteMeta's escapes
+// (\.+*?()|[]{}^$) are as literal as in Go's.
 func valuePattern(old string, secret bool) string {
 	if head, _, rest, found := cutUser(old); secret && found {
-		return "^" + ereQuote(head) + "[^/]*@" + ereQuote(rest) + "$"
+		return "^" + regexp.QuoteMeta(head) + "[^/]*@" + regexp.QuoteMeta(rest) + "$"
 	}
-	return "^" + ereQuote(old) + "$"
+	return "^" + regexp.QuoteMeta(old) + "$"
 }
 
 // renameURLSection renames every `[url "<old>"]` header in file to `[url "<new>"]`,
