@@ -180,10 +180,9 @@ func runAdd(ctx context.Context, o *Options) error {
 		},
 		Agent: ag, Now: o.Now,
 		State: sd, RecordEach: true,
-		Record: func(st *state.State, k *keys.Key, stage provision.Stage, placed []provision.Placed) error {
+		Record: func(st *state.State, _ *keys.Key, stage provision.Stage, placed []provision.Placed) error {
 			switch stage {
 			case provision.StageKey:
-				p.Key = k
 				changed := recordKey(st, p)
 				stateChanged = stateChanged || changed
 				if !changed {

@@ -80,10 +80,9 @@ func (r *run) provision(ctx context.Context) error {
 		}
 		return nil
 	}
-	out, err := p.Run(ctx)
+	var err error
+	r.out, err = p.Run(ctx)
 	clear(r.key.Passphrase)
-	r.takenBack = len(out.TakenBack) > 0 || out.TakeBackErr != nil
-	r.takeBackErr = out.TakeBackErr
 	if err == nil {
 		return nil
 	}

@@ -49,10 +49,7 @@ type run struct {
 	agentHas bool
 
 	remoteKey *backend.Key
-	// takenBack is set when a failure deleted the uploaded key again (takeBackErr: and
-	// how that failed).
-	takenBack   bool
-	takeBackErr error
+	out       *provision.Outcome // the pipeline's: what a failure took back
 
 	// undo holds what to take back if the run fails before the key is proven and
 	// recorded, newest last (the pinned host keys; the pipeline takes back its own).
@@ -77,9 +74,9 @@ func runSetup(ctx context.Context, opts *Options) (err error) {
 				u()
 			}
 			switch {
-			case r.takenBack && r.takeBackErr != nil:
-				err = errkind.WithHint(err, fmt.Sprintf("the key was added to Bitbucket but could not be removed again (%v): remove %s with 'bbkey remove'", r.takeBackErr, r.remoteKey.ID))
-			case r.takenBack:
+			case r.out != nil && r.out.TakeBackErr != nil:
+				err = errkind.WithHint(err, fmt.Sprintf("the key was added to Bitbucket but could not be removed again (%v): remove %s with 'bbkey remove'", r.out.TakeBackErr, r.remoteKey.ID))
+			case r.out != nil && len(r.out.TakenBack) > 0:
 				err = errkind.WithHint(err, "the key was removed from Bitbucket again; its files stay in "+r.paths.SSHDir+" and a re-run reuses them")
 			}
 		}
