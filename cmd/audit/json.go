@@ -126,7 +126,7 @@ func (r *run) document() jsonDoc {
 	for _, k := range r.keys {
 		jk := jsonKey{Fingerprint: k.Fingerprint, Type: k.Type, Label: k.Label, Comment: k.Comment, Managed: k.Managed, Name: k.Name,
 			Created: timePtr(k.Created), LastUsed: timePtr(k.LastUsed), Repositories: k.Repos, Projects: k.Projects,
-			Reach: k.Reach, Placements: []jsonPlacement{}, Flags: audit.FlagNames(k.Flags), Flagged: k.Flagged()}
+			Reach: k.Reach, Placements: []jsonPlacement{}, Flags: k.Flags, Flagged: k.Flagged()}
 		if k.TTL > 0 {
 			jk.TTLDays = intPtr(int(k.TTL / (24 * time.Hour)))
 		}

@@ -47,7 +47,7 @@ func (r *run) table(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "%s  %s", k.Fingerprint, cmp.Or(k.Label, "(no label)"))
 		if len(k.Flags) > 0 {
-			fmt.Fprintf(&b, "  [%s]", strings.Join(audit.FlagNames(k.Flags), ", "))
+			fmt.Fprintf(&b, "  [%s]", strings.Join(k.Flags, ", "))
 		}
 		b.WriteByte('\n')
 		row := func(name, format string, args ...any) {
@@ -97,7 +97,7 @@ func (r *run) summary(b *strings.Builder) {
 		len(r.plan.Repos), text.Plural(len(r.plan.Repos), "repository", "repositories"),
 		len(r.plan.Projects), text.Plural(len(r.plan.Projects), "project", "projects"), r.plan.Where(), flagged)
 	for _, f := range audit.AllFlags {
-		fmt.Fprintf(b, "  %-13s %d\n", f, byFlag[string(f)])
+		fmt.Fprintf(b, "  %-13s %d\n", f, byFlag[f])
 	}
 	if n := len(r.coll.Failed) + len(r.coll.Skipped); n > 0 {
 		fmt.Fprintf(b, "incomplete: %d of %d repositories and projects not listed (run the same command again to finish)\n", n, len(r.plan.Targets))

@@ -16,22 +16,19 @@ import (
 	"github.com/bbkey/bbkey/internal/state"
 )
 
-// Flag is one reason a key needs attention.
-type Flag string
-
-// The flags, in the order they are shown.
+// The flags, the reasons a key needs attention, in the order they are shown.
 const (
-	FlagPastTTL   Flag = "past-ttl"   // older than the ttl in its own bbkey label
-	FlagUnused    Flag = "unused"     // not used for --unused-for (or never, since added)
-	FlagOlderThan Flag = "older-than" // older than --older-than
-	FlagWide      Flag = "wide"       // reaches more than --wide repositories
-	FlagForeign   Flag = "foreign"    // not made by bbkey (no bbkey: label)
+	FlagPastTTL   = "past-ttl"   // older than the ttl in its own bbkey label
+	FlagUnused    = "unused"     // not used for --unused-for (or never, since added)
+	FlagOlderThan = "older-than" // older than --older-than
+	FlagWide      = "wide"       // reaches more than --wide repositories
+	FlagForeign   = "foreign"    // not made by bbkey (no bbkey: label)
 	// FlagThisMachine is information, not a problem: alone it never makes a key flagged.
-	FlagThisMachine Flag = "this-machine"
+	FlagThisMachine = "this-machine"
 )
 
 // AllFlags lists every flag in display order.
-var AllFlags = []Flag{FlagPastTTL, FlagUnused, FlagOlderThan, FlagWide, FlagForeign, FlagThisMachine}
+var AllFlags = []string{FlagPastTTL, FlagUnused, FlagOlderThan, FlagWide, FlagForeign, FlagThisMachine}
 
 // Policy is what the run judges keys against; 0 turns OlderThan and UnusedFor off.
 type Policy struct {
@@ -73,22 +70,22 @@ type Key struct {
 	// the projects it is on.
 	Reach      int
 	Placements []Placement
-	Flags      []Flag
+	Flags      []string
 }
 
 // Has reports whether the key carries flag f.
-func (k *Key) Has(f Flag) bool { return slices.Contains(k.Flags, f) }
+func (k *Key) Has(f string) bool { return slices.Contains(k.Flags, f) }
 
 // Flagged reports whether the key needs attention: any flag but FlagThisMachine.
 func (k *Key) Flagged() bool {
-	return slices.ContainsFunc(k.Flags, func(f Flag) bool { return f != FlagThisMachine })
+	return slices.ContainsFunc(k.Flags, func(f string) bool { return f != FlagThisMachine })
 }
 
 // Stale reports whether a flag says the key should go. Being foreign, or this machine's,
 // says who made or uses a key, not that it should go, so --revoke-flagged never deletes a
 // key for that alone.
 func (k *Key) Stale() bool {
-	return slices.ContainsFunc(k.Flags, func(f Flag) bool { return f != FlagThisMachine && f != FlagForeign })
+	return slices.ContainsFunc(k.Flags, func(f string) bool { return f != FlagThisMachine && f != FlagForeign })
 }
 
 // Age is how old the key is at now; 0 when its creation is unknown.
@@ -180,8 +177,8 @@ func derive(k *Key, projectRepos map[string][]string) {
 }
 
 // flags judges a key: its own ttl first (the label's policy), then the run's.
-func flags(k *Key, local map[string]bool, p Policy, now time.Time) []Flag {
-	var out []Flag
+func flags(k *Key, local map[string]bool, p Policy, now time.Time) []string {
+	out := []string{}
 	if k.Managed && (keylabel.Age{Created: k.Created, Policy: k.TTL}).Overdue(now) {
 		out = append(out, FlagPastTTL)
 	}
@@ -211,14 +208,14 @@ func flags(k *Key, local map[string]bool, p Policy, now time.Time) []Flag {
 func Summarize(keys []*Key) (flagged int, byFlag map[string]int) {
 	byFlag = map[string]int{}
 	for _, f := range AllFlags {
-		byFlag[string(f)] = 0
+		byFlag[f] = 0
 	}
 	for _, k := range keys {
 		if k.Flagged() {
 			flagged++
 		}
 		for _, f := range k.Flags {
-			byFlag[string(f)]++
+			byFlag[f]++
 		}
 	}
 	return flagged, byFlag

@@ -70,13 +70,13 @@ func TestJudge(t *testing.T) {
 	}
 	for _, c := range []struct {
 		fp    string
-		flags []Flag
+		flags []string
 		reach int
 	}{
-		{afp, []Flag{FlagWide}, 3},
-		{bfp, []Flag{FlagUnused, FlagForeign}, 2},
-		{cfp, []Flag{FlagPastTTL, FlagOlderThan, FlagThisMachine}, 1},
-		{dfp, []Flag{FlagWide}, 3},
+		{afp, []string{FlagWide}, 3},
+		{bfp, []string{FlagUnused, FlagForeign}, 2},
+		{cfp, []string{FlagPastTTL, FlagOlderThan, FlagThisMachine}, 1},
+		{dfp, []string{FlagWide}, 3},
 	} {
 		k := got[c.fp]
 		if k == nil || !slices.Equal(k.Flags, c.flags) || k.Reach != c.reach {
@@ -101,7 +101,7 @@ func TestJudge(t *testing.T) {
 	}
 	// this-machine alone does not make a key flagged.
 	only := Judge(ps[4:5], nil, map[string]bool{cfp: true}, Policy{Wide: 20}, time.Date(2025, 12, 6, 0, 0, 0, 0, time.UTC))
-	if len(only) != 1 || !slices.Equal(only[0].Flags, []Flag{FlagThisMachine}) || only[0].Flagged() {
+	if len(only) != 1 || !slices.Equal(only[0].Flags, []string{FlagThisMachine}) || only[0].Flagged() {
 		t.Errorf("this machine only: %+v", only[0])
 	}
 }
@@ -109,7 +109,7 @@ func TestJudge(t *testing.T) {
 // PlanRevoke keeps foreign keys without IncludeForeign and the placement this machine
 // needs without Force; unflagged keys are never touched.
 func TestPlanRevoke(t *testing.T) {
-	mk := func(name string, managed bool, flags ...Flag) *Key {
+	mk := func(name string, managed bool, flags ...string) *Key {
 		_, fp := key(name)
 		return &Key{Fingerprint: fp, Managed: managed, Flags: flags,
 			Placements: []Placement{{Target: repo("api"), ID: 1}, {Target: repo("web"), ID: 2}}}

@@ -108,7 +108,7 @@ func (a *Auditor) record(ctx context.Context, batch []Deletion) error {
 		for _, d := range batch {
 			t := d.Placement.Target
 			t.KeyID, t.Added = d.Placement.ID.String(), time.Time{}
-			s.AddRevocation(state.Revocation{Time: now, Fingerprint: d.Key.Fingerprint, Label: d.Key.Label, Server: a.Server, Target: t, Flags: FlagNames(d.Key.Flags)})
+			s.AddRevocation(state.Revocation{Time: now, Fingerprint: d.Key.Fingerprint, Label: d.Key.Label, Server: a.Server, Target: t, Flags: d.Key.Flags})
 			for _, ak := range s.AccessKeysOf(a.Server) {
 				if bbapi.SameFingerprint(ak.Fingerprint, d.Key.Fingerprint) {
 					ak.RemoveTarget(t)
@@ -126,16 +126,7 @@ func (a *Auditor) record(ctx context.Context, batch []Deletion) error {
 	return a.Cache.Save()
 }
 
-// FlagNames are the flags as text.
-func FlagNames(fs []Flag) []string {
-	out := make([]string, len(fs))
-	for i, f := range fs {
-		out[i] = string(f)
-	}
-	return out
-}
-
 // Describe says in a line what a deletion removes, for the list shown before any.
 func (d Deletion) Describe() string {
-	return fmt.Sprintf("%s  %s  %s  id %s  [%s]", targetRef(d.Placement.Target), d.Key.Fingerprint, cmp.Or(d.Key.Label, "(no label)"), d.Placement.ID, strings.Join(FlagNames(d.Key.Flags), ", "))
+	return fmt.Sprintf("%s  %s  %s  id %s  [%s]", targetRef(d.Placement.Target), d.Key.Fingerprint, cmp.Or(d.Key.Label, "(no label)"), d.Placement.ID, strings.Join(d.Key.Flags, ", "))
 }
