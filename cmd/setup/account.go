@@ -151,7 +151,8 @@ func (r *run) chooseName(context.Context) error {
 			name = dataCenterName(name, r.server)
 		}
 	}
-	if err := keys.ValidateAccountName(name); err != nil {
+	// A name this account already has here stays valid, whatever the rule for new ones.
+	if err := keys.ValidateAccountName(name); err != nil && name != existing {
 		return errkind.UsageError(err, "choose a name with --name NAME")
 	}
 	if server, a, ok := r.st.AccountNamed(name); ok && (a.UUID != uuid || server != r.server) {

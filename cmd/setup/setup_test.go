@@ -21,6 +21,7 @@ import (
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/prompt"
 	"github.com/bbkey/bbkey/internal/prompt/prompttest"
+	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/testutil"
 	"github.com/bbkey/bbkey/keys"
 )
@@ -794,5 +795,38 @@ func TestSetupMakesGitUseWindowsOpenSSH(t *testing.T) {
 	fx.mustRun("--passphrase-file", fx.passFile, "--no-remotes")
 	if strings.Contains(fx.stderr.String(), "git ssh") || get(fx) != "" {
 		t.Fatalf("linux:\n%s", fx.stderr.String())
+	}
+}
+
+// An account set up by an older bbkey under a name the rule now refuses for new keys
+// (here access-ada) is still found and checked by a re-run: the name is already its own.
+func TestSetupRerunKeepsAnOlderName(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	fx.mustRun("--passphrase-file", fx.passFile)
+	old := fx.keyPath("access-ada")
+	for _, suf := range []string{"", keys.PublicSuffix} {
+		if err := os.Rename(fx.keyPath("ada")+suf, old+suf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := state.Dir{Path: filepath.Join(fx.home.ConfigDir, "bbkey")}.Update(t.Context(), func(s *state.State) error {
+		a := s.Accounts["ada"]
+		a.KeyName, a.KeyPath = "access-ada", old
+		s.Accounts["access-ada"] = a
+		delete(s.Accounts, "ada")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.run("--passphrase-file", fx.passFile); err != nil {
+		t.Fatalf("re-run: %v", err)
+	}
+	if a := fx.state().Accounts["access-ada"]; a == nil || a.KeyPath != old {
+		t.Errorf("state after the re-run: %+v", fx.state().Accounts)
+	}
+	if n := len(fx.emu.UserKeys(ada)); n != 1 {
+		t.Errorf("%d keys on the account, want 1", n)
 	}
 }
