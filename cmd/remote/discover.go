@@ -27,7 +27,8 @@ func discover(ctx context.Context, opts *Options, t engine.Rewriter) (*engine.Pl
 		dirs = []string{opts.WorkDir}
 	}
 	for _, d := range dirs {
-		r, err := engine.Resolve(ctx, opts.Git, engine.AbsPath(opts.WorkDir, d))
+		d = engine.AbsPath(opts.WorkDir, d) // absolute in --json, as every repository is
+		r, err := engine.Resolve(ctx, opts.Git, d)
 		if err != nil {
 			if errors.Is(err, gitrun.ErrNotFound) {
 				return nil, nil, err

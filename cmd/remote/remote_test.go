@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -457,5 +458,34 @@ func TestBrokenGitDirFails(t *testing.T) {
 		if got := fx.url(r, "origin"); got != "git@ssh.bitbucket.org:ws/"+r+".git" {
 			t.Errorf("%s origin = %q", r, got)
 		}
+	}
+}
+
+// In --json, a PATH that is not a repository is named absolute in failed, as every other
+// repository is.
+func TestJSONFailedPathIsAbsolute(t *testing.T) {
+	fx := newFixture(t)
+	fx.repo("a", "origin", "https://bitbucket.org/ws/a.git")
+	if err := os.MkdirAll(filepath.Join(fx.root, "plain"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ios, _, stdout, _ := iostreamstest.Test()
+	o := fx.opts(ios)
+	o.Dirs, o.JSON, o.DryRun = []string{"a", "plain"}, true, true
+	if err := runRemote(context.Background(), o); apierr.ExitCode(err) != errkind.ExitPartial {
+		t.Fatalf("exit %d (%v), want 3", apierr.ExitCode(err), err)
+	}
+	var doc struct {
+		Changes []struct{ Repository string }
+		Failed  []struct{ Repository, Error string }
+	}
+	if err := json.Unmarshal([]byte(stdout.String()), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Failed) != 1 || doc.Failed[0].Repository != filepath.Join(fx.root, "plain") || !strings.Contains(doc.Failed[0].Error, "not in a git repository") {
+		t.Errorf("failed = %+v", doc.Failed)
+	}
+	if len(doc.Changes) != 1 || doc.Changes[0].Repository != filepath.Join(fx.root, "a") {
+		t.Errorf("changes = %+v", doc.Changes)
 	}
 }
