@@ -45,8 +45,6 @@ type Placement struct {
 	Comment  string       `json:"comment,omitempty"`
 	AddedOn  time.Time    `json:"added_on,omitzero"`
 	LastUsed time.Time    `json:"last_used,omitzero"`
-	// Self is the key's links.self.href (Cloud), used to delete it.
-	Self string `json:"self,omitempty"`
 	// Permission is a Data Center access key's (REPO_WRITE, …); "" on Cloud.
 	Permission string `json:"permission,omitempty"`
 }
