@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"errors"
 	"fmt"
 	"os"
 )
@@ -14,6 +15,7 @@ type PermissionError struct {
 	// FixLines are the commands of Fix one by one (Windows: icacls lines); nil for one chmod.
 	FixLines []string
 	class    permClass
+	holds    string // a secret file's secret ("passphrase", "token"), for the hint's reason
 }
 
 func (e *PermissionError) Error() string {
@@ -22,8 +24,11 @@ func (e *PermissionError) Error() string {
 
 func (e *PermissionError) Hints() []string {
 	why := "ssh refuses it as it is"
-	if e.class == classSecret {
+	switch {
+	case e.class == classSecret && e.holds == "passphrase":
 		why = "a passphrase others can read protects nothing"
+	case e.class == classSecret:
+		why = "a " + e.holds + " others can read is theirs to use"
 	}
 	if len(e.FixLines) > 1 {
 		return append([]string{"fix it with these commands (" + why + "):"}, e.FixLines...)
@@ -47,13 +52,19 @@ func CheckDir(dir string) error { return checkPath(dir, classDir) }
 // CheckPrivateFile refuses a private key others can access or another user owns, as ssh does.
 func CheckPrivateFile(path string) error { return checkPath(path, classPrivate) }
 
-// CheckSecretFile refuses a regular secret file others can read; pipes are not judged.
-func CheckSecretFile(path string) error {
+// CheckSecretFile refuses a regular file holding a secret (holds: "passphrase", "token")
+// that others can read; pipes are not judged.
+func CheckSecretFile(path, holds string) error {
 	fi, err := os.Stat(path)
 	if err != nil || !fi.Mode().IsRegular() {
 		return err
 	}
-	return checkMode(path, fi, classSecret)
+	err = checkMode(path, fi, classSecret)
+	var pe *PermissionError
+	if errors.As(err, &pe) {
+		pe.holds = holds
+	}
+	return err
 }
 
 // CheckPublicFile refuses a .pub file that group or others can write.

@@ -114,9 +114,6 @@ func RequireScopes(granted, need []string, what string) error {
 func fileOrEnv(f *cmdutil.Factory, env string) (token []byte, origin string, err error) {
 	if f.Globals.TokenFile != "" {
 		b, err := secret.ReadNonEmpty("--token-file", f.Globals.TokenFile)
-		if err != nil && len(errkind.Hints(err)) == 0 {
-			err = errkind.WithHint(err, "check the path: --token-file names a file that holds the token alone, on one line, readable only by you (chmod 600)")
-		}
 		return b, "--token-file", err
 	}
 	if v := strings.TrimSpace(f.Getenv(env)); v != "" {

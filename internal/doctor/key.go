@@ -172,9 +172,13 @@ func checkKeyPermissions(_ context.Context, e *Env, _ Deps) Result {
 	}
 	// The secret files bbkey writes or reads beside the keys: the plain credentials file
 	// (when the keychain is not used) and the --passphrase-file of this run.
-	for _, p := range []string{filepath.Join(e.Paths.ConfigDir, credstore.FileName), e.Passphrase.File, e.FixPassphrase.File} {
-		if p != "" && fsutil.MayExist(p) {
-			check(keys.CheckSecretFile(p), p, 0o600)
+	for _, f := range []struct{ path, holds string }{
+		{filepath.Join(e.Paths.ConfigDir, credstore.FileName), "token"},
+		{e.Passphrase.File, "passphrase"},
+		{e.FixPassphrase.File, "passphrase"},
+	} {
+		if f.path != "" && fsutil.MayExist(f.path) {
+			check(keys.CheckSecretFile(f.path, f.holds), f.path, 0o600)
 		}
 	}
 	if len(problems) == 0 {

@@ -18,17 +18,17 @@ const maxFile = 64 << 10
 // trailing newline are dropped, and UTF-16 or a second line is refused rather than
 // silently made part of the secret. Errors are usage errors naming the flag.
 func ReadFile(flag, path string) ([]byte, error) {
-	hint := "check the path: " + flag + " names a file you can read that holds the secret alone"
+	holds, hint := fileHint(flag)
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, errkind.UsageError(fmt.Errorf("reading %s: %w", flag, err), hint)
 	}
 	if fi.Mode().IsRegular() {
-		if err := keys.CheckSecretFile(path); err != nil {
+		if err := keys.CheckSecretFile(path, holds); err != nil {
 			return nil, errkind.UsageError(fmt.Errorf("%s: %w", flag, err))
 		}
 		if fi.Size() > maxFile {
-			return nil, errkind.UsageError(fmt.Errorf("%s %s is larger than %d bytes, not a secret", flag, path, maxFile))
+			return nil, errkind.UsageError(fmt.Errorf("%s %s is larger than %d bytes, not a secret", flag, path, maxFile), hint)
 		}
 	}
 	b, err := keys.ReadBounded(path, maxFile)
@@ -61,6 +61,16 @@ func ReadFile(flag, path string) ([]byte, error) {
 	return b, nil
 }
 
+// fileHint says what the file named by flag holds ("token" for --token-file, else
+// "passphrase") and the hint for a file that cannot be it.
+func fileHint(flag string) (holds, hint string) {
+	holds = "passphrase"
+	if flag == "--token-file" {
+		holds = "token"
+	}
+	return holds, "check the path: " + flag + " names a file you can read that holds the " + holds + " alone"
+}
+
 // ReadNonEmpty is ReadFile for a secret that cannot be empty.
 func ReadNonEmpty(flag, path string) ([]byte, error) {
 	b, err := ReadFile(flag, path)
@@ -69,7 +79,8 @@ func ReadNonEmpty(flag, path string) ([]byte, error) {
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		clear(b)
-		return nil, errkind.UsageError(fmt.Errorf("reading %s: %s is empty", flag, path))
+		_, hint := fileHint(flag)
+		return nil, errkind.UsageError(fmt.Errorf("reading %s: %s is empty", flag, path), hint)
 	}
 	return b, nil
 }

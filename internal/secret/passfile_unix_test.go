@@ -27,3 +27,15 @@ func TestPassphraseFileReadableByOthersIsUsage(t *testing.T) {
 		t.Errorf("hints = %q, want one chmod 600 hint without the ssh reason", h)
 	}
 }
+
+// A --token-file others can read is refused with a reason about a token, not a passphrase.
+func TestTokenFileReadableByOthersSaysToken(t *testing.T) {
+	p := writeSecret(t, "token-value")
+	os.Chmod(p, 0o644)
+	_, err := ReadNonEmpty("--token-file", p)
+	h := errkind.Hints(err)
+	if errkind.ExitCode(err) != errkind.ExitUsage || len(h) != 1 || !strings.Contains(h[0], "chmod 600 ") ||
+		!strings.Contains(h[0], "token") || strings.Contains(h[0], "passphrase") {
+		t.Errorf("err %v, hints %q: want exit 2 and one chmod 600 hint that speaks of a token", err, h)
+	}
+}
