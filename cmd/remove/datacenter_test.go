@@ -359,3 +359,45 @@ func TestRemoveDataCenterDryRun(t *testing.T) {
 		t.Errorf("the key file moved in a dry run: %v", err)
 	}
 }
+
+// TestRemoveDataCenterEverywhereAfterDeletedOutside: the access key was deleted on the
+// server outside bbkey (the state still records both places). `remove ci --everywhere`
+// looks at them, finds it nowhere, and still retires it here: the state forgets it and
+// its files move to retired/, with nothing deleted on the server.
+func TestRemoveDataCenterEverywhereAfterDeletedOutside(t *testing.T) {
+	d := newDCRemove(t)
+	ctx := t.Context()
+	for _, k := range d.srv.DataCenter().RepoAccessKeys("OPS", "api") {
+		if _, err := d.c.RepoKeys("OPS", "api").Delete(ctx, k.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range d.srv.DataCenter().ProjectAccessKeys("OPS") {
+		if _, err := d.c.ProjectKeys("OPS").Delete(ctx, k.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := d.run(t, false, "ci", "--everywhere"); apierr.ExitCode(err) != errkind.ExitUsage {
+		t.Fatalf("without --yes: %v", err)
+	}
+	if _, err := os.Stat(d.ci.Path); err != nil {
+		t.Fatalf("the refused run moved the file: %v", err)
+	}
+	doc, err := d.run(t, true, "ci", "--everywhere")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, d.stderr)
+	}
+	if len(doc.Removed) != 0 || len(doc.FilesMoved) != 2 {
+		t.Errorf("%+v", doc)
+	}
+	st, err := d.sdir().Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := st.ServerOf(d.server()); v == nil || v.AccessKeys["ci"] != nil || v.Accounts["work"] == nil {
+		t.Errorf("state: %+v", v)
+	}
+	if _, err := os.Stat(d.ci.Path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the access key's file is still there: %v", err)
+	}
+}
