@@ -86,12 +86,7 @@ func lineEnding(body []byte) string {
 // appendUnmarked appends every line of body that is not a bbkey Include line, with its
 // own line ending, byte for byte.
 func appendUnmarked(out, body []byte) []byte {
-	for len(body) > 0 {
-		line := body
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
-			line = body[:i+1]
-		}
-		body = body[len(line):]
+	for line := range bytes.Lines(body) {
 		if !IsIncludeLine(line) {
 			out = append(out, line...)
 		}
