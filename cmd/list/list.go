@@ -139,6 +139,8 @@ func runList(ctx context.Context, opts *Options) error {
 			return err
 		case server == "":
 			warnings = append(warnings, "keys on Bitbucket Cloud not listed: "+err.Error())
+		case noCred:
+			warnings = append(warnings, fmt.Sprintf("keys on %s not listed: %v (run 'bbkey auth login --server %s')", server, err, server))
 		default:
 			warnings = append(warnings, fmt.Sprintf("keys on %s not listed: %v", server, err))
 		}
