@@ -6,6 +6,7 @@ package setup
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -179,6 +180,31 @@ func (r *run) writeConfig(ctx context.Context) error {
 	return r.syncConfig(ctx)
 }
 
+// warnMovedAccessKeys says which access keys lost their Host alias to the account key
+// st now records (was: their aliases before): the first account key takes the bare ssh
+// host from an access key (identity.AccessAlias), and the clones a build made with the
+// access key would then reach Bitbucket with a person's key, or fail.
+func (r *run) warnMovedAccessKeys(st *state.State, was map[string]string) {
+	now := r.accessAliases(st)
+	for _, name := range slices.Sorted(maps.Keys(was)) {
+		if was[name] != now[name] {
+			r.step("ssh config", statusWarning, "the access key %s, which answered for %s, now answers for %s: clones that use it (git@%s:WS/REPO.git) would reach Bitbucket with this account key; point them at git@%s:WS/REPO.git", name, was[name], now[name], was[name], now[name])
+		}
+	}
+}
+
+// accessAliases maps the access keys of this Bitbucket that have a Host block to its alias.
+func (r *run) accessAliases(st *state.State) map[string]string {
+	view := &state.State{Accounts: st.AccountsOf(r.server), AccessKeys: st.AccessKeysOf(r.server)}
+	m := map[string]string{}
+	for name, k := range view.AccessKeys {
+		if !k.NoSSHConfig {
+			m[name] = identity.AccessAlias(r.ssh.Host, view, name)
+		}
+	}
+	return m
+}
+
 // beforeState is the ssh config step's start: a warning when the account's earlier key
 // stays.
 func (r *run) beforeState(ctx context.Context) {
@@ -232,6 +258,7 @@ func (r *run) syncConfig(ctx context.Context) error {
 // the server's SSH git is and the host keys pinned for it), and reports whether that
 // changed anything.
 func (r *run) recordAccount(st *state.State) bool {
+	defer r.warnMovedAccessKeys(st, r.accessAliases(st))
 	rec := &state.Account{
 		UUID:        r.acct.ID,
 		AccountID:   r.acct.AccountID,

@@ -238,3 +238,28 @@ func TestVerifyIgnoresUserMultiplexing(t *testing.T) {
 		t.Errorf("--verify went through the user's master connection:\n%s", r)
 	}
 }
+
+// TestSetupSaysWhenItTakesTheAccessKeysHost: a build server's access key answers for
+// ssh.bitbucket.org (no account key yet) and its clones use git@ssh.bitbucket.org:…; then
+// someone runs `bbkey setup` there. The account key takes ssh.bitbucket.org over (DESIGN:
+// the access key moves to ssh.bitbucket.org-access-<name>), so those clones silently
+// switched to a person's key, or broke where only the access key is loaded. Setup must
+// say so, naming the access key's new host.
+func TestSetupSaysWhenItTakesTheAccessKeysHost(t *testing.T) {
+	w := NewWorld(t)
+	w.MustRun("", "add-access-key", "--repo", "acme/api", "--name", "ci", "--passphrase-file", w.PassFile, "--agent", "--write-ssh-config")
+	clone := filepath.Join(w.Home.Dir, "api")
+	w.MustGit(w.Home.Dir, "clone", "-q", "git@ssh.bitbucket.org:acme/api.git", clone)
+	r := w.MustRun("", "setup", "--passphrase-file", w.PassFile, "--no-remotes")
+	want := "access key ci, which answered for ssh.bitbucket.org, now answers for ssh.bitbucket.org-access-ci"
+	if !strings.Contains(r.Stderr, want) || !strings.Contains(r.Stderr, "git@ssh.bitbucket.org-access-ci:") {
+		t.Errorf("setup took ssh.bitbucket.org from the access key without saying so (want %q):\n%s", want, r)
+	}
+	// What the warning says works: the clone, pointed at the access key's new host.
+	w.MustGit(clone, "remote", "set-url", "origin", "git@ssh.bitbucket.org-access-ci:acme/api.git")
+	w.MustGit(clone, "fetch", "-q")
+	// A second setup changes no alias: no warning.
+	if r := w.MustRun("", "setup", "--passphrase-file", w.PassFile, "--no-remotes"); strings.Contains(r.Stderr, "now answers for") {
+		t.Errorf("a re-run warns again:\n%s", r)
+	}
+}
