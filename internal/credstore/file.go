@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/bbkey/bbkey/internal/fsutil"
+	"github.com/bbkey/bbkey/keys"
 )
 
 // FileName is the plain credentials file in the config directory (--insecure-storage).
@@ -60,28 +60,22 @@ func (f *File) lockPath() string { return f.Path + ".lock" }
 // read loads the document; a missing file is an empty document.
 func (f *File) read() (fileDoc, error) {
 	doc := fileDoc{Version: fileVersion, Credentials: map[string]record{}}
-	h, err := os.Open(f.Path)
+	fi, err := os.Stat(f.Path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return doc, nil
 	}
 	if err != nil {
 		return doc, fmt.Errorf("reading credentials: %w", err)
 	}
-	defer h.Close()
-	fi, err := h.Stat()
-	if err != nil {
-		return doc, fmt.Errorf("reading credentials: %w", err)
-	}
 	if err := checkPrivate(f.Path, fi); err != nil {
 		return doc, err
 	}
-	b, err := io.ReadAll(io.LimitReader(h, maxFileSize+1))
+	// Read bounded, and every buffer cleared: the file holds the secrets in the clear.
+	b, err := keys.ReadBounded(f.Path, maxFileSize)
 	if err != nil {
 		return doc, fmt.Errorf("reading credentials: %w", err)
 	}
-	if len(b) > maxFileSize {
-		return doc, fmt.Errorf("credentials file %s is larger than %d bytes", f.Path, maxFileSize)
-	}
+	defer clear(b)
 	// The json error is dropped: its text may quote bytes of a secret.
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return doc, fmt.Errorf("credentials file %s is not valid JSON", f.Path)
