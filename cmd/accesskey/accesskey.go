@@ -129,18 +129,23 @@ authenticated or missing scope; 5 --verify failed.`,
 	return cmd
 }
 
-// checkFlagsFor refuses, before anything else, the flags the selected Bitbucket does not
-// have (server "" is Cloud): --write on Cloud, whose access keys only read; --query and
-// --workspace on Data Center, which has neither.
+// checkFlagsFor refuses, before anything else, a run without a target and the flags the
+// selected Bitbucket does not have (server "" is Cloud): --write on Cloud, whose access
+// keys only read; --query and --workspace on Data Center, which has neither.
 func (o *Options) checkFlagsFor(server string) error {
-	if server == "" {
-		if o.Write {
-			return errkind.UsageError(fmt.Errorf("--write: %w", backend.ErrWriteUnsupported),
-				"drop --write: on Bitbucket Cloud an access key can clone and fetch, never push (Data Center's may: --server URL)")
-		}
-		return nil
-	}
+	none := len(o.Repos)+len(o.Projects) == 0 && o.ReposFrom == "" && o.Workspace == "" && !o.All && o.Query == ""
 	switch {
+	case server == "" && o.Write:
+		return errkind.UsageError(fmt.Errorf("--write: %w", backend.ErrWriteUnsupported),
+			"drop --write: on Bitbucket Cloud an access key can clone and fetch, never push (Data Center's may: --server URL)")
+	case server == "" && none && (o.Getenv("BITBUCKET_WORKSPACE") == "" || o.Getenv("BITBUCKET_REPO_SLUG") == ""):
+		return errkind.UsageError(errors.New("no target given"),
+			"give --repo WS/SLUG, --repos-from FILE, --project WS/KEY, or --workspace WS with --all or --query")
+	case server == "":
+		return nil
+	case none:
+		return errkind.UsageError(errors.New("no target given"),
+			"give --repo PROJ/slug, --repos-from FILE, --project KEY, or --all for every repository the token administers")
 	case o.Query != "":
 		return errkind.UsageError(fmt.Errorf("--query is Bitbucket Cloud's filter language; Bitbucket Data Center at %s has none", server),
 			"name the repositories (--repo PROJ/slug, --repos-from FILE), a project (--project KEY), or every one the token administers (--all)")
@@ -182,10 +187,6 @@ func (o *Options) spec(b backend.Backend) (accesskey.Spec, error) {
 		s.Repos = append(s.Repos, repos...)
 	}
 	if s.DataCenter {
-		if len(s.Repos) == 0 && len(s.Projects) == 0 && !s.All {
-			return s, errkind.UsageError(errors.New("no target given"),
-				"give --repo PROJ/slug, --repos-from FILE, --project KEY, or --all for every repository the token administers")
-		}
 		return s, nil
 	}
 	if (s.All || s.Query != "") && s.Workspace == "" {
@@ -200,13 +201,9 @@ func (o *Options) spec(b backend.Backend) (accesskey.Spec, error) {
 			"--all adds the key to every repository of the workspace you administer; --query 'project.key = \"OPS\"' to some")
 	}
 	if len(s.Repos) == 0 && len(s.Projects) == 0 && s.Workspace == "" {
-		// Inside Bitbucket Pipelines the repository being built is the natural target.
-		if ws, slug := o.Getenv("BITBUCKET_WORKSPACE"), o.Getenv("BITBUCKET_REPO_SLUG"); ws != "" && slug != "" {
-			s.Repos = []string{ws + "/" + slug}
-		} else {
-			return s, errkind.UsageError(errors.New("no target given"),
-				"give --repo WS/SLUG, --repos-from FILE, --project WS/KEY, or --workspace WS with --all or --query")
-		}
+		// Inside Bitbucket Pipelines the repository being built is the natural target
+		// (checkFlagsFor refused a run with no target anywhere).
+		s.Repos = []string{o.Getenv("BITBUCKET_WORKSPACE") + "/" + o.Getenv("BITBUCKET_REPO_SLUG")}
 	}
 	return s, nil
 }

@@ -103,6 +103,9 @@ func TestAccessKeyUsageErrorsSayWhatToDo(t *testing.T) {
 		{[]string{"add-access-key", "--repo", "acme/api", "--name", "CI Box", "--passphrase-file", pass}, 2, "--name: ", "e.g. --name ci-01"},
 		{[]string{"add-access-key", "--repo", "acme/api", "--write", "--passphrase-file", pass}, 2, "--write", "drop --write"},
 	})
+	// Not logged in yet: the missing target is the mistake to report first.
+	w.Unsetenv("BITBUCKET_API_TOKEN")
+	usageCheck(t, w, []usageCase{{[]string{"add-access-key"}, 2, "no target", "give --repo WS/SLUG"}})
 }
 
 // The same on Data Center: its own flag mistakes (--workspace, --query, no target) are
@@ -116,6 +119,8 @@ func TestAccessKeyDataCenterUsageErrorsSayWhatToDo(t *testing.T) {
 		{[]string{"add-access-key", "--query", "x", "--passphrase-file", pass}, 2, "--query is Bitbucket Cloud's", "--project KEY"},
 		{[]string{"add-access-key", "--repo", "api", "--passphrase-file", pass}, 2, "--repo: ", "e.g. --repo OPS/api"},
 	})
+	w.Unsetenv("BITBUCKET_SERVER_TOKEN")
+	usageCheck(t, w, []usageCase{{[]string{"add-access-key"}, 2, "no target", "--project KEY, or --all"}})
 }
 
 // setup's mistakes without a terminal, the same way: a hint, the documented exit code
