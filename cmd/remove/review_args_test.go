@@ -9,6 +9,7 @@ import (
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/iostreams/iostreamstest"
+	"github.com/bbkey/bbkey/internal/state"
 )
 
 // Without KEY (or with two) the error says what KEY is and where to find one, not
@@ -28,5 +29,27 @@ func TestKeyArgument(t *testing.T) {
 		if h := apierr.Hints(err); len(h) == 0 || !strings.Contains(strings.Join(h, " "), "bbkey list") {
 			t.Errorf("args %q: hints %q, want one pointing at bbkey list", args, h)
 		}
+	}
+}
+
+// elsewhere finds the other Bitbucket where the state still has a key: an account key,
+// or an access key with places left; the Bitbucket asked about never counts.
+func TestElsewhere(t *testing.T) {
+	const dcURL = "https://bitbucket.example.com"
+	fpA, fpB := "SHA256:"+strings.Repeat("A", 43), "SHA256:"+strings.Repeat("B", 43)
+	st := &state.State{Accounts: map[string]*state.Account{"ada": {Fingerprint: fpA}}}
+	st.EnsureServer(dcURL).AccessKeys["ci"] = &state.AccessKey{Fingerprint: fpB}
+	if srv, ok := elsewhere(st, dcURL, fpA); !ok || srv != "" {
+		t.Errorf("Cloud's account key from the server: %q %v", srv, ok)
+	}
+	if _, ok := elsewhere(st, "", fpA); ok {
+		t.Error("the Bitbucket asked about counted")
+	}
+	if _, ok := elsewhere(st, "", fpB); ok {
+		t.Error("an access key with no places left counted")
+	}
+	st.ServerOf(dcURL).AccessKeys["ci"].Targets = []state.Target{{Kind: state.TargetProject, Slug: "OPS"}}
+	if srv, ok := elsewhere(st, "", fpB); !ok || srv != dcURL {
+		t.Errorf("the server's access key from Cloud: %q %v", srv, ok)
 	}
 }

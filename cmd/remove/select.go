@@ -228,14 +228,9 @@ func localKey(st *state.State, b backend.Backend, sshDir string, sel selector) (
 			fps = append(fps, fp)
 		}
 	}
-	for _, a := range st.AccountsOf(server) {
-		if named(a.KeyName, a.Label, a.Fingerprint) {
-			found(a.Fingerprint)
-		}
-	}
-	for name, a := range st.AccessKeysOf(server) {
-		if named(name, a.Label, a.Fingerprint) {
-			found(a.Fingerprint)
+	for _, r := range inventory.RecordedKeys(st) {
+		if r.Server == server && named(r.Name, r.Label, r.Fingerprint) {
+			found(r.Fingerprint)
 		}
 	}
 	other := ""
@@ -266,19 +261,9 @@ func localKey(st *state.State, b backend.Backend, sshDir string, sel selector) (
 // elsewhere finds a Bitbucket other than server where the state still records the key
 // fp: as an account key, or an access key with places left.
 func elsewhere(st *state.State, server, fp string) (string, bool) {
-	for _, srv := range st.Bitbuckets() {
-		if srv == server {
-			continue
-		}
-		for _, a := range st.AccountsOf(srv) {
-			if bbapi.SameFingerprint(a.Fingerprint, fp) {
-				return srv, true
-			}
-		}
-		for _, a := range st.AccessKeysOf(srv) {
-			if bbapi.SameFingerprint(a.Fingerprint, fp) && len(a.Targets) > 0 {
-				return srv, true
-			}
+	for _, r := range inventory.RecordedKeys(st) {
+		if r.Server != server && bbapi.SameFingerprint(r.Fingerprint, fp) && (r.Kind == keys.KindAccount || len(r.Targets) > 0) {
+			return r.Server, true
 		}
 	}
 	return "", false
