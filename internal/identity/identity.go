@@ -145,12 +145,9 @@ func AllPins(s settings.Settings, st *state.State) ([]hostkeys.Pins, error) {
 	return sets, nil
 }
 
-// Result lists what Sync changed (or would change, in a dry run).
-type Result struct {
-	ChangedFiles []string `json:"changed_files"`
-	Warnings     []string `json:"warnings,omitempty"`
-	Blocks       []sshconfig.HostBlock
-}
+// Result lists what Sync changed (or would change, in a dry run): the pinned known_hosts
+// first, then what sshconfig.Apply changed.
+type Result = sshconfig.Result
 
 // Sync writes the pinned host keys and the ssh config blocks the state calls for.
 func Sync(ctx context.Context, s settings.Settings, sshDir string, st *state.State, dryRun bool) (Result, error) {
@@ -164,28 +161,24 @@ func Regenerate(ctx context.Context, s settings.Settings, sshDir string, st *sta
 }
 
 func syncFiles(ctx context.Context, s settings.Settings, sshDir string, st *state.State, opts sshconfig.Options) (Result, error) {
-	dryRun := opts.DryRun
-	var res Result
 	sets, err := AllPins(s, st)
 	if err != nil {
-		return res, err
+		return Result{}, err
 	}
 	blocks, err := Blocks(s, sshDir, st)
 	if err != nil {
-		return res, err
+		return Result{}, err
 	}
-	kh, err := hostkeys.WriteAll(ctx, hostkeys.Path(sshDir), sets, dryRun)
+	kh, err := hostkeys.WriteAll(ctx, hostkeys.Path(sshDir), sets, opts.DryRun)
 	if err != nil {
-		return res, fmt.Errorf("writing pinned host keys: %w", err)
+		return Result{}, fmt.Errorf("writing pinned host keys: %w", err)
+	}
+	res, err := sshconfig.Apply(ctx, sshDir, blocks, opts)
+	if err != nil {
+		res, err = Result{}, fmt.Errorf("writing ssh config: %w", err)
 	}
 	if kh.Changed {
-		res.ChangedFiles = append(res.ChangedFiles, kh.Path)
+		res.ChangedFiles = append([]string{kh.Path}, res.ChangedFiles...)
 	}
-	cr, err := sshconfig.Apply(ctx, sshDir, blocks, opts)
-	if err != nil {
-		return res, fmt.Errorf("writing ssh config: %w", err)
-	}
-	res.ChangedFiles = append(res.ChangedFiles, cr.ChangedFiles...)
-	res.Warnings, res.Blocks = cr.Warnings, cr.Blocks
-	return res, nil
+	return res, err
 }
