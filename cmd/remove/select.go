@@ -202,12 +202,11 @@ func refuseLastKey(opts *Options, sshDir string, acct []backend.Key, victims []v
 // deleteVictim deletes one key by its id, as the Backend returned it: never a request on
 // a collection (on Data Center a DELETE without an id deletes every key of the user).
 func deleteVictim(ctx context.Context, b backend.Backend, acct *backend.Account, v victim) error {
-	var err error
+	pl := provision.Place{Place: provision.PlaceOf(v.target)}
 	if v.account {
-		err = b.DeleteAccountKey(ctx, acct, v.key)
-	} else {
-		err = b.DeleteAccessKey(ctx, provision.PlaceOf(v.target), v.key)
+		pl = provision.Place{Account: acct}
 	}
+	err := pl.Delete(ctx, b, v.key)
 	if bbapi.IsNotFound(err) {
 		return nil // already gone: the goal is reached
 	}

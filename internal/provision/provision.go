@@ -53,6 +53,22 @@ func (p Place) String() string {
 	return p.Place.String()
 }
 
+// Find is the place's key with this fingerprint, or nil and no error.
+func (p Place) Find(ctx context.Context, b backend.Backend, fingerprint string) (*backend.Key, error) {
+	if p.Account != nil {
+		return b.FindAccountKey(ctx, p.Account, fingerprint)
+	}
+	return b.FindAccessKey(ctx, p.Place, fingerprint)
+}
+
+// Delete deletes one key of the place, k as b returned it (by its id).
+func (p Place) Delete(ctx context.Context, b backend.Backend, k backend.Key) error {
+	if p.Account != nil {
+		return b.DeleteAccountKey(ctx, p.Account, k)
+	}
+	return b.DeleteAccessKey(ctx, p.Place, k)
+}
+
 // Status is how the upload to one place ended.
 type Status string
 
@@ -352,36 +368,26 @@ func (p *Pipeline) upload(ctx context.Context, out *Outcome) error {
 func (p *Pipeline) put(ctx context.Context, pl Place, k *keys.Key, mayExist bool) (*backend.Key, error) {
 	write := p.Write || pl.Write
 	nk := backend.NewKey{Text: k.AuthorizedKey(), Label: p.Label, Expires: p.Expires, Write: write, OrGet: true}
-	if pl.Account != nil {
-		if mayExist {
-			found, err := p.B.FindAccountKey(ctx, pl.Account, k.Fingerprint)
-			if err != nil || found != nil {
-				if found != nil {
-					found.Existed = true
-				}
-				return found, err
-			}
-		}
-		// A key made a moment ago cannot be on any account: an "already added" answer
-		// is an earlier attempt of this very call, which OrGet finds; for a key that may
-		// be on another account it is the duplicate error.
-		nk.OrGet = !mayExist
-		return p.B.AddAccountKey(ctx, pl.Account, nk)
-	}
-	if mayExist && p.B.Kind() == backend.DataCenter {
-		found, err := p.B.FindAccessKey(ctx, pl.Place, k.Fingerprint)
-		if err != nil {
-			return nil, err
-		}
+	if mayExist && (pl.Account != nil || p.B.Kind() == backend.DataCenter) {
+		found, err := pl.Find(ctx, p.B, k.Fingerprint)
 		switch {
+		case err != nil:
+			return nil, err
 		case found == nil:
-		case found.Write == write:
+		case pl.Account != nil || found.Write == write:
 			found.Existed = true
 			return found, nil
 		case found.Write:
 			return nil, &PermissionMismatchError{Place: pl.Place, Has: found.Permission, Want: string(Permission(pl.Kind, write))}
 		}
 		// Read where write is asked for: the post raises it.
+	}
+	if pl.Account != nil {
+		// A key made a moment ago cannot be on any account: an "already added" answer
+		// is an earlier attempt of this very call, which OrGet finds; for a key that may
+		// be on another account it is the duplicate error.
+		nk.OrGet = !mayExist
+		return p.B.AddAccountKey(ctx, pl.Account, nk)
 	}
 	return p.B.AddAccessKey(ctx, pl.Place, nk)
 }
@@ -422,12 +428,7 @@ func (p *Pipeline) takeBack(ctx context.Context, out *Outcome) {
 			continue
 		}
 		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		var err error
-		if r.Place.Account != nil {
-			err = p.B.DeleteAccountKey(dctx, r.Place.Account, *r.Key)
-		} else {
-			err = p.B.DeleteAccessKey(dctx, r.Place.Place, *r.Key)
-		}
+		err := r.Place.Delete(dctx, p.B, *r.Key)
 		cancel()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", r.Place, err))

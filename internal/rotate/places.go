@@ -82,13 +82,7 @@ func (e *Engine) deleteKeys(ctx context.Context, s *subject, places []provision.
 // deleteKey deletes the key fp at p, always by its id (id, or found when find).
 func deleteKey(ctx context.Context, b backend.Backend, p provision.Place, fp, id, other string, find bool) error {
 	if id == "" && find {
-		var k *backend.Key
-		var err error
-		if p.Account != nil {
-			k, err = b.FindAccountKey(ctx, p.Account, fp)
-		} else {
-			k, err = b.FindAccessKey(ctx, p.Place, fp)
-		}
+		k, err := p.Find(ctx, b, fp)
 		if err != nil || k == nil {
 			return err
 		}
@@ -102,12 +96,7 @@ func deleteKey(ctx context.Context, b backend.Backend, p provision.Place, fp, id
 	case id == other:
 		return fmt.Errorf("refusing to delete key %s: it is the other key's id too", id)
 	}
-	var err error
-	if p.Account != nil {
-		err = b.DeleteAccountKey(ctx, p.Account, backend.Key{ID: id})
-	} else {
-		err = b.DeleteAccessKey(ctx, p.Place, backend.Key{ID: id})
-	}
+	err := p.Delete(ctx, b, backend.Key{ID: id})
 	if bbapi.IsNotFound(err) {
 		return nil
 	}
