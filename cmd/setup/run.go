@@ -109,7 +109,8 @@ func runSetup(ctx context.Context, opts *Options) (err error) {
 		return fmt.Errorf("reading bbkey's state: %w", err)
 	}
 	if r.paths.HomeMismatch != "" {
-		opts.IOStreams.Warnf("%s", r.paths.HomeMismatch)
+		opts.IOStreams.Warnf("ssh reads %s, in the home of your account, not HOME=%s: the key and the ssh config go there (BBKEY_SSH_DIR picks another directory)",
+			r.paths.SSHDir, r.paths.Home)
 	}
 
 	r.startKey()

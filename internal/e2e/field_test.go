@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -261,5 +262,25 @@ func TestSetupSaysWhenItTakesTheAccessKeysHost(t *testing.T) {
 	// A second setup changes no alias: no warning.
 	if r := w.MustRun("", "setup", "--passphrase-file", w.PassFile, "--no-remotes"); strings.Contains(r.Stderr, "now answers for") {
 		t.Errorf("a re-run warns again:\n%s", r)
+	}
+}
+
+// TestSetupHomeMismatchWarning: $HOME is not the passwd entry's home (sudo keeping HOME, a
+// CI runner's HOME=/github/home): ssh reads the passwd home's ~/.ssh, and setup warns so.
+// The warning said only "bbkey: warning: /root". A dry run, so the real ~/.ssh is only read.
+func TestSetupHomeMismatchWarning(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows has no passwd entry: ssh uses the profile directory")
+	}
+	u, err := user.Current()
+	if err != nil || u.HomeDir == "" {
+		t.Skipf("no passwd entry for this user: %v", err)
+	}
+	w := NewWorld(t)
+	w.Unsetenv("BBKEY_SSH_DIR")
+	r := w.MustRun("", "setup", "--dry-run", "--no-remotes", "--passphrase-file", w.PassFile)
+	want := "bbkey: warning: ssh reads " + filepath.Join(u.HomeDir, ".ssh") + ", in the home of your account, not HOME=" + w.Home.Dir
+	if !strings.Contains(r.Stderr, want) {
+		t.Errorf("want %q:\n%s", want, r)
 	}
 }
