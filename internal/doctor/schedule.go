@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -68,7 +69,8 @@ func checkSchedule(_ context.Context, e *Env, _ Deps) Result {
 			if !ok {
 				what = "has never run since it was installed " + rec.Installed.Format(time.RFC3339)
 			}
-			bad(fmt.Sprintf("%s (%s, %s) %s", id, rec.Backend, rec.Frequency, what), timerNotFiringFix(rec.Backend, id))
+			fix := cmp.Or(schedule.Backend(rec.Backend).CheckHint(id), "reinstall it: bbkey rotate --schedule weekly"+jobFlag(id))
+			bad(fmt.Sprintf("%s (%s, %s) %s", id, rec.Backend, rec.Frequency, what), fix)
 		case ok:
 			fs = append(fs, finding{OK, fmt.Sprintf("%s: last run %s %s", id, run.Started.Format(time.RFC3339), run.Result), "", ""})
 		default:
@@ -83,19 +85,4 @@ func jobFlag(id string) string {
 		return " --access-keys"
 	}
 	return ""
-}
-
-// timerNotFiringFix says how to look at a timer that does not fire, per scheduler.
-func timerNotFiringFix(backend, id string) string {
-	switch schedule.Backend(backend) {
-	case schedule.Systemd:
-		return "check `systemctl --user list-timers " + schedule.UnitName(id) + ".timer`; a user manager stops at logout unless `loginctl enable-linger $USER`"
-	case schedule.Cron:
-		return "check that cron runs (`systemctl status cron`) and that `crontab -l` still has the bbkey line"
-	case schedule.Launchd:
-		return "check `launchctl print gui/$(id -u)/" + schedule.LaunchdLabel(id) + "`; launch agents run only while you are logged in"
-	case schedule.TaskScheduler:
-		return "check `schtasks /Query /TN " + schedule.TaskName(id) + " /V /FO LIST`"
-	}
-	return "reinstall it: bbkey rotate --schedule weekly" + jobFlag(id)
 }

@@ -80,3 +80,29 @@ func TestScheduleCheck(t *testing.T) {
 		t.Errorf("no timer: %s %q", r.Status, r.Summary)
 	}
 }
+
+// TestStoppedTimerFix: a timer that stopped firing is looked at with its scheduler's own
+// tool, by the name bbkey installed it under; an unknown scheduler is installed again.
+func TestStoppedTimerFix(t *testing.T) {
+	id := schedule.JobID(true)
+	for backend, want := range map[string]string{
+		"systemd":       "`systemctl --user list-timers bbkey-rotate-access-keys.timer`; a user manager stops at logout",
+		"cron":          "`crontab -l` still has the bbkey line",
+		"launchd":       "`launchctl print gui/$(id -u)/com.github.bbkey.rotate-access-keys`",
+		"taskscheduler": "`schtasks /Query /TN bbkey-rotate-access-keys /V /FO LIST`",
+		"at":            "reinstall it: bbkey rotate --schedule weekly --access-keys",
+	} {
+		e := newEnv(t)
+		rec := &state.Schedule{Backend: backend, Frequency: "daily", LogFile: filepath.Join(e.Paths.ConfigDir, schedule.LogFileName), Installed: now.Add(-30 * 24 * time.Hour)}
+		err := state.Dir{Path: e.Paths.ConfigDir}.Update(context.Background(), func(st *state.State) error {
+			st.Schedules = map[string]*state.Schedule{id: rec}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := runOnly(t, e, "schedule")["schedule"]; r.Status != Fail || !strings.Contains(r.Fix, want) {
+			t.Errorf("%s: = %s, fix %q, want one with %q", backend, r.Status, r.Fix, want)
+		}
+	}
+}

@@ -28,6 +28,22 @@ const (
 	TaskScheduler Backend = "taskscheduler" // a task registered with schtasks
 )
 
+// CheckHint says how to look at job id's timer when it does not fire; "" for an unknown
+// backend.
+func (b Backend) CheckHint(id string) string {
+	switch b {
+	case Systemd:
+		return "check `systemctl --user list-timers " + jobName(id) + ".timer`; a user manager stops at logout unless `loginctl enable-linger $USER`"
+	case Cron:
+		return "check that cron runs (`systemctl status cron`) and that `crontab -l` still has the bbkey line"
+	case Launchd:
+		return "check `launchctl print gui/$(id -u)/" + launchdLabel(id) + "`; launch agents run only while you are logged in"
+	case TaskScheduler:
+		return "check `schtasks /Query /TN " + jobName(id) + " /V /FO LIST`"
+	}
+	return ""
+}
+
 // Runner runs the backend's commands (systemctl, launchctl, schtasks, crontab).
 type Runner interface {
 	// Run runs name with args and stdin, returning stdout. A non-zero exit is an error
@@ -171,12 +187,12 @@ func (p *Plan) Lines() []string {
 func (in *Installer) Files(id string) []string {
 	switch in.Backend {
 	case Systemd:
-		u := filepath.Join(filepath.Dir(in.ConfigDir), "systemd", "user", UnitName(id))
+		u := filepath.Join(filepath.Dir(in.ConfigDir), "systemd", "user", jobName(id))
 		return []string{u + ".service", u + ".timer"}
 	case Launchd:
-		return []string{filepath.Join(in.Home, "Library", "LaunchAgents", LaunchdLabel(id)+".plist")}
+		return []string{filepath.Join(in.Home, "Library", "LaunchAgents", launchdLabel(id)+".plist")}
 	case TaskScheduler:
-		return []string{filepath.Join(in.ConfigDir, "schedule", TaskName(id)+".xml")}
+		return []string{filepath.Join(in.ConfigDir, "schedule", jobName(id)+".xml")}
 	}
 	return nil
 }
@@ -196,7 +212,7 @@ func (in *Installer) PlanInstall(ctx context.Context, j Job) (*Plan, error) {
 			return nil, err
 		}
 		files := in.Files(j.ID)
-		timer := UnitName(j.ID) + ".timer"
+		timer := jobName(j.ID) + ".timer"
 		p.Write = []File{{files[0], []byte(svc), 0o644}, {files[1], []byte(tmr), 0o644}}
 		// restart, not start: a timer already running picks up a changed calendar.
 		p.After = []Command{systemctl(false, "daemon-reload"), systemctl(false, "enable", timer), systemctl(false, "restart", timer)}
@@ -216,7 +232,7 @@ func (in *Installer) PlanInstall(ctx context.Context, j Job) (*Plan, error) {
 		}
 		path := in.Files(j.ID)[0]
 		p.Write = []File{{path, EncodeUTF16(x), 0o600}}
-		p.After = []Command{{Args: []string{"schtasks", "/Create", "/TN", TaskName(j.ID), "/XML", path, "/F"}}}
+		p.After = []Command{{Args: []string{"schtasks", "/Create", "/TN", jobName(j.ID), "/XML", path, "/F"}}}
 		// The command line the task runs, as Task Scheduler starts it (%SystemRoot%
 		// expanded by Windows).
 		args, err := taskArguments(j)
@@ -259,7 +275,7 @@ func (in *Installer) PlanUninstall(ctx context.Context, id string) (*Plan, error
 	switch in.Backend {
 	case Systemd:
 		if p.Remove = existing(); len(p.Remove) > 0 {
-			p.Before = []Command{systemctl(true, "disable", "--now", UnitName(id)+".timer")}
+			p.Before = []Command{systemctl(true, "disable", "--now", jobName(id)+".timer")}
 			p.After = []Command{systemctl(false, "daemon-reload")}
 		}
 	case Launchd:
@@ -269,7 +285,7 @@ func (in *Installer) PlanUninstall(ctx context.Context, id string) (*Plan, error
 	case TaskScheduler:
 		p.Remove = existing()
 		if in.taskRegistered(ctx, id) {
-			p.Before = []Command{{Args: []string{"schtasks", "/Delete", "/TN", TaskName(id), "/F"}}}
+			p.Before = []Command{{Args: []string{"schtasks", "/Delete", "/TN", jobName(id), "/F"}}}
 		}
 	case Cron:
 		cur, err := in.crontab(ctx)
@@ -324,7 +340,7 @@ func (in *Installer) domain() string { return fmt.Sprintf("gui/%d", in.UID) }
 
 // bootout stops a launch agent; one that is not loaded has nothing to undo.
 func (in *Installer) bootout(id string) Command {
-	return Command{Args: []string{"launchctl", "bootout", in.domain() + "/" + LaunchdLabel(id)}, MayFail: true}
+	return Command{Args: []string{"launchctl", "bootout", in.domain() + "/" + launchdLabel(id)}, MayFail: true}
 }
 
 // crontab returns the user's crontab; none yet is an empty one.
@@ -344,6 +360,6 @@ func (in *Installer) crontab(ctx context.Context) (string, error) {
 }
 
 func (in *Installer) taskRegistered(ctx context.Context, id string) bool {
-	_, err := in.Runner.Run(ctx, nil, "schtasks", "/Query", "/TN", TaskName(id))
+	_, err := in.Runner.Run(ctx, nil, "schtasks", "/Query", "/TN", jobName(id))
 	return err == nil
 }

@@ -5,9 +5,9 @@ import (
 	"strings"
 )
 
-// LaunchdLabel is the launchd label of a job; the plist is <label>.plist in
+// launchdLabel is the launchd label of a job; the plist is <label>.plist in
 // ~/Library/LaunchAgents.
-func LaunchdLabel(id string) string { return "com.github.bbkey." + id }
+func launchdLabel(id string) string { return "com.github.bbkey." + id }
 
 // LaunchdPlist renders the launch agent of j. launchd runs a missed calendar interval
 // when the Mac wakes up.
@@ -60,7 +60,7 @@ func LaunchdPlist(j Job) (string, error) {
 	<string>Background</string>
 </dict>
 </plist>
-`, xmlText(strings.ReplaceAll(j.Description, "--", "- -")), xmlText(LaunchdLabel(j.ID)), args.String(), env.String(),
+`, xmlText(strings.ReplaceAll(j.Description, "--", "- -")), xmlText(launchdLabel(j.ID)), args.String(), env.String(),
 		when.String(), j.Calendar.Hour, j.Calendar.Minute, log, log), nil
 }
 

@@ -92,7 +92,7 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 			}
 			units := filepath.Join(dir, "units")
 			os.MkdirAll(units, 0o755)
-			base := filepath.Join(units, UnitName(j.ID))
+			base := filepath.Join(units, jobName(j.ID))
 			os.WriteFile(base+".service", []byte(svc), 0o644)
 			os.WriteFile(base+".timer", []byte(tmr), 0o644)
 			runtimeDir := filepath.Join(dir, "run")

@@ -5,8 +5,9 @@ import (
 	"strings"
 )
 
-// UnitName is the systemd unit base name of a job ("bbkey-rotate").
-func UnitName(id string) string { return "bbkey-" + id }
+// jobName is a job's systemd unit base name and its Task Scheduler task name (in the
+// root folder): "bbkey-rotate".
+func jobName(id string) string { return "bbkey-" + id }
 
 // SystemdUnits renders the .service and .timer of j for a systemd user manager.
 func SystemdUnits(j Job) (service, timer string, err error) {

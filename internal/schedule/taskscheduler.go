@@ -10,9 +10,6 @@ import (
 	"github.com/bbkey/bbkey/internal/text"
 )
 
-// TaskName is the Task Scheduler name of a job ("bbkey-rotate", in the root folder).
-func TaskName(id string) string { return "bbkey-" + id }
-
 // cmdExe runs the job so its output can be appended to the log: Task Scheduler itself
 // cannot redirect output. cmd /c returns bbkey's exit code, which the task shows as its
 // last result.
@@ -80,7 +77,7 @@ func TaskXML(j Job, now time.Time) (string, error) {
     </Exec>
   </Actions>
 </Task>
-`, xmlText(j.Description), xmlText(TaskName(j.ID)), start, sched, xmlText(cmdExe), xmlText(args))
+`, xmlText(j.Description), xmlText(jobName(j.ID)), start, sched, xmlText(cmdExe), xmlText(args))
 	return b.String(), nil
 }
 
