@@ -153,7 +153,7 @@ func runAdd(ctx context.Context, o *Options) error {
 		// An endpoint whose host key is not pinned (on Data Center: not the one the
 		// server's own settings vouch for) fails the proof for sure: say so before any
 		// key is made or added anywhere.
-		if err := o.checkHostKey(ctx, p.ssh); err != nil {
+		if err := o.checkHostKey(ctx, p.ssh, paths.SSHDir); err != nil {
 			return err
 		}
 	}

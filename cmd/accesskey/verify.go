@@ -110,7 +110,7 @@ func (o *Options) verify(ctx context.Context, rep *report, info *backend.SSH, pa
 		}
 	}()
 	rep.Verify = &provision.ProofResult{Target: t.Ref()}
-	if err := o.checkHostKey(ctx, info); err != nil {
+	if err := o.checkHostKey(ctx, info, paths.SSHDir); err != nil {
 		return err
 	}
 	pr := provision.Proof{Git: o.gitEnv, Target: t, DataCenter: b.Kind() == backend.DataCenter, Write: o.Write, UserAgent: o.LoadAgent}
@@ -135,14 +135,18 @@ func (o *Options) verify(ctx context.Context, rep *report, info *backend.SSH, pa
 	return nil
 }
 
-// checkHostKey compares the endpoint's host key with the pins before git runs: OpenSSH's
-// refusal names only the key it was shown (and blames whichever pin it tried first),
-// where bbkey's names every pinned key and where to check them. Any other failure is
-// left to the proof, which reports it in git's words. On Data Center the SSH side itself
-// fails when the server's SSH presents a key its HTTPS settings do not vouch for.
-func (o *Options) checkHostKey(ctx context.Context, info *backend.SSH) error {
+// checkHostKey compares the endpoint's host key with the pins, and with the @revoked
+// lines of bbkey's and the system's known_hosts, before git runs: OpenSSH's refusal
+// names only the key it was shown (and blames whichever pin it tried first), where
+// bbkey's names every pinned key, or the revoking line, and where to check them; and the
+// proof's ssh without --write-ssh-config reads only a known_hosts of its own. Any other
+// failure is left to the proof, which reports it in git's words. On Data Center the SSH
+// side itself fails when the server's SSH presents a key its HTTPS settings do not vouch
+// for.
+func (o *Options) checkHostKey(ctx context.Context, info *backend.SSH, sshDir string) error {
 	po := sshproof.Options{
-		Endpoint: info.Endpoint, HostKeyAlias: info.Pins.Alias, HostKeyCallback: info.Pins.HostKeyCallback(info.Endpoint),
+		Endpoint: info.Endpoint, HostKeyAlias: info.Pins.Alias,
+		HostKeyCallback:   info.Pins.Guard(info.Pins.HostKeyCallback(info.Endpoint), hostkeys.Path(sshDir)),
 		HostKeyAlgorithms: hostkeys.HostKeyAlgorithms(info.Pins.Keys),
 	}
 	if o.Globals.Debug {
@@ -151,6 +155,9 @@ func (o *Options) checkHostKey(ctx context.Context, info *backend.SSH) error {
 	_, err := sshproof.CheckHostKey(ctx, po)
 	if mm, ok := errors.AsType[*hostkeys.MismatchError](err); ok {
 		return fmt.Errorf("verifying the key over ssh: %w", mm)
+	}
+	if rv, ok := errors.AsType[*hostkeys.RevokedError](err); ok {
+		return fmt.Errorf("verifying the key over ssh: %w", rv)
 	}
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/bbkey/bbkey/bbapi/bbapitest"
 )
 
@@ -474,5 +476,33 @@ func TestAccessKeyAccessTokenOnRepositories(t *testing.T) {
 	}
 	if got := rotateRepoKeys(w, "api"); !slices.Equal(got, old) {
 		t.Errorf("acme/api keys %v, want %v", got, old)
+	}
+}
+
+// A host key an @revoked line in bbkey's known_hosts marks is refused by --verify before
+// any key is made or added (exit 5, naming the line), with or without --write-ssh-config:
+// the proof's own ssh reads only the pins, so the revocation would otherwise pass.
+func TestAccessKeyVerifyRefusesRevokedHostKey(t *testing.T) {
+	w := NewWorld(t)
+	kh := filepath.Join(w.Home.SSHDir, "bbkey", "known_hosts")
+	if err := os.MkdirAll(filepath.Dir(kh), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kh, append([]byte("@revoked * "), ssh.MarshalAuthorizedKey(w.Emu.HostPublicKey())...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, extra := range [][]string{nil, {"--write-ssh-config"}} {
+		before := w.Snapshot()
+		w.Emu.ResetRequests()
+		r := w.Run("", append([]string{"add-access-key", "--repo", "acme/api", "--passphrase-file", w.PassFile, "--verify"}, extra...)...)
+		if r.Code != 5 || !strings.Contains(r.Stderr, "@revoked in "+kh+":1") || !strings.Contains(r.Stderr, "bbkey: hint: ") {
+			t.Errorf("want exit 5 naming %s:1 with a hint\n%s", kh, r)
+		}
+		if d := DiffSnapshots(before, w.Snapshot()); d != "" {
+			t.Errorf("files changed:\n%s", d)
+		}
+		if c := accesskeyCount(w.Emu.Requests()); len(c.Posts) != 0 {
+			t.Errorf("keys posted: %v", c.Posts)
+		}
 	}
 }
