@@ -191,6 +191,7 @@ func runAudit(ctx context.Context, o *Options) error {
 	if warn != "" {
 		o.IO.Warnf("%s", warn)
 	}
+	cache.Warn = func(s string) { o.IO.Warnf("%s", s) }
 	r.a.Cache = cache
 
 	if err := r.collect(ctx, local); err != nil {

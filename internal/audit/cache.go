@@ -59,8 +59,12 @@ type Repo struct {
 // CacheFile is the cache on disk, safe for concurrent use by one process.
 type CacheFile struct {
 	Path string
-	mu   sync.Mutex
-	c    *Cache
+	// Warn, when set, is told once that the cache cannot be written (a read-only home),
+	// and Save then succeeds: the cache only saves calls, the audit runs without it.
+	Warn   func(string)
+	warned bool
+	mu     sync.Mutex
+	c      *Cache
 }
 
 // CachePath is where the cache named name lives under dir.
@@ -139,13 +143,22 @@ func (cf *CacheFile) Save() error {
 	if err != nil {
 		return fmt.Errorf("encoding the audit cache: %w", err)
 	}
-	if err := fsutil.MkdirPrivate(filepath.Dir(cf.Path)); err != nil {
-		return fmt.Errorf("creating the cache directory: %w", err)
+	if err = fsutil.MkdirPrivate(filepath.Dir(cf.Path)); err != nil {
+		err = fmt.Errorf("creating the cache directory: %w", err)
+	} else if err = fsutil.WriteFileAtomic(cf.Path, append(b, '\n'), 0o600); err != nil {
+		err = fmt.Errorf("saving the audit cache: %w", err)
 	}
-	if err := fsutil.WriteFileAtomic(cf.Path, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("saving the audit cache: %w", err)
+	if err != nil && cf.Warn != nil {
+		cf.mu.Lock()
+		first := !cf.warned
+		cf.warned = true
+		cf.mu.Unlock()
+		if first {
+			cf.Warn(fmt.Sprintf("the audit cache is not kept (%v): a re-run lists everything again", err))
+		}
+		return nil
 	}
-	return nil
+	return err
 }
 
 // cacheKey names a target case-insensitively, as Bitbucket does.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -282,5 +283,31 @@ func TestSetupHomeMismatchWarning(t *testing.T) {
 	want := "bbkey: warning: ssh reads " + filepath.Join(u.HomeDir, ".ssh") + ", in the home of your account, not HOME=" + w.Home.Dir
 	if !strings.Contains(r.Stderr, want) {
 		t.Errorf("want %q:\n%s", want, r)
+	}
+}
+
+// TestAuditWithoutWritableCache: a home bbkey cannot write to (a container with a
+// read-only root file system, XDG_CACHE_HOME unset). The audit's cache is only a saving
+// ("safe to delete"): the audit must still run to the end, warning that it keeps none.
+func TestAuditWithoutWritableCache(t *testing.T) {
+	w := NewWorld(t)
+	w.MustRun("", "add-access-key", "--repo", "acme/api", "--name", "ci", "--passphrase-file", w.PassFile)
+	blocker := filepath.Join(w.Home.Dir, "not-a-dir")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.Setenv("XDG_CACHE_HOME", filepath.Join(blocker, "cache")) // mkdir fails, for root too
+	r := w.Run("", "audit", "--workspace", "acme", "--json")
+	if (r.Code != 0 && r.Code != 6) || !strings.Contains(r.Stderr, "bbkey: warning: ") || !strings.Contains(r.Stderr, "cache") {
+		t.Fatalf("audit with an unwritable cache directory: %s", r)
+	}
+	var doc struct {
+		Complete bool `json:"complete"`
+		Keys     []struct {
+			Name string `json:"name"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil || !doc.Complete || len(doc.Keys) == 0 {
+		t.Errorf("the audit did not run to the end (%v):\n%s", err, r)
 	}
 }
