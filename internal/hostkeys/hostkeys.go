@@ -116,10 +116,8 @@ func (p Pins) Hosts() []string {
 // every pinned key. endpoint is the address dialled, for the message.
 func (p Pins) HostKeyCallback(endpoint string) ssh.HostKeyCallback {
 	return func(_ string, _ net.Addr, key ssh.PublicKey) error {
-		for _, k := range p.Keys {
-			if bytes.Equal(k.Marshal(), key.Marshal()) {
-				return nil
-			}
+		if slices.ContainsFunc(p.Keys, equalTo(key)) {
+			return nil
 		}
 		fp := ssh.FingerprintSHA256(key)
 		return &MismatchError{
@@ -132,22 +130,29 @@ func (p Pins) HostKeyCallback(endpoint string) ssh.HostKeyCallback {
 
 // ParseKeys reads host keys from known_hosts lines (any host, plain or hashed) or public
 // key lines ("type base64 [comment]", as in a .pub file). Blank lines and comments are
-// skipped, duplicates dropped; revocations and certificate authorities are refused, as
-// bbkey pins plain keys only.
+// skipped, duplicates dropped. As in ssh, a key an @revoked line names is never trusted;
+// @cert-authority lines name a CA, not a host key, and are skipped. Certificates are
+// refused, as bbkey pins plain keys only.
 func ParseKeys(data []byte) ([]ssh.PublicKey, error) {
-	var keys []ssh.PublicKey
+	var keys, revoked []ssh.PublicKey
 	for n, line := range bytes.Split(data, []byte("\n")) {
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 || line[0] == '#' {
 			continue
 		}
-		key, err := parseKeyLine(line)
+		marker, key, err := parseKeyLine(line)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", n+1, err)
 		}
-		if !slices.ContainsFunc(keys, func(k ssh.PublicKey) bool { return bytes.Equal(k.Marshal(), key.Marshal()) }) {
+		switch {
+		case marker == "revoked":
+			revoked = append(revoked, key)
+		case marker == "" && !slices.ContainsFunc(keys, equalTo(key)):
 			keys = append(keys, key)
 		}
+	}
+	for _, r := range revoked {
+		keys = slices.DeleteFunc(keys, equalTo(r))
 	}
 	if len(keys) == 0 {
 		return nil, errors.New("no host keys found")
@@ -155,21 +160,22 @@ func ParseKeys(data []byte) ([]ssh.PublicKey, error) {
 	return keys, nil
 }
 
-func parseKeyLine(line []byte) (ssh.PublicKey, error) {
+func equalTo(key ssh.PublicKey) func(ssh.PublicKey) bool {
+	return func(k ssh.PublicKey) bool { return bytes.Equal(k.Marshal(), key.Marshal()) }
+}
+
+func parseKeyLine(line []byte) (marker string, key ssh.PublicKey, err error) {
 	if marker, _, key, _, _, err := ssh.ParseKnownHosts(line); err == nil {
-		if marker != "" {
-			return nil, fmt.Errorf("@%s entries are not supported: give the plain host keys", marker)
-		}
-		return key, nil
+		return marker, key, nil
 	}
-	key, _, _, _, err := ssh.ParseAuthorizedKey(line)
+	key, _, _, _, err = ssh.ParseAuthorizedKey(line)
 	if err != nil {
-		return nil, errors.New("not a known_hosts line or a public key")
+		return "", nil, errors.New("not a known_hosts line or a public key")
 	}
 	if _, isCert := key.(*ssh.Certificate); isCert {
-		return nil, errors.New("certificates are not supported: give the plain host key")
+		return "", nil, errors.New("certificates are not supported: give the plain host key")
 	}
-	return key, nil
+	return "", key, nil
 }
 
 // Fingerprints returns "type SHA256:…" for each key.

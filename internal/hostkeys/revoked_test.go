@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -174,5 +175,23 @@ func TestHostsMatchPatterns(t *testing.T) {
 		if got := hostsMatch(tc.hosts, tc.host); got != tc.want {
 			t.Errorf("hostsMatch(%q, %q) = %v, want %v", tc.hosts, tc.host, got, tc.want)
 		}
+	}
+}
+
+// A known_hosts file given with --ssh-host-keys is read as ssh reads it: a @cert-authority
+// line (a CA, not a host key) is skipped, and a key an @revoked line names is not pinned,
+// wherever the line stands.
+func TestParseKeysMarkers(t *testing.T) {
+	a, b, ca := newKey(t), newKey(t), newKey(t)
+	data := "git.example.com " + authorizedLine(a) + "\n" +
+		"@cert-authority *.example.com " + authorizedLine(ca) + "\n" +
+		"git.example.com " + authorizedLine(b) + "\n" +
+		"@revoked * " + authorizedLine(a) + "\n"
+	keys, err := ParseKeys([]byte(data))
+	if err != nil || !slices.Equal(Fingerprints(keys), Fingerprints([]ssh.PublicKey{b})) {
+		t.Errorf("ParseKeys = %q, %v; want only %s", Fingerprints(keys), err, ssh.FingerprintSHA256(b))
+	}
+	if _, err := ParseKeys([]byte("@cert-authority * " + authorizedLine(ca) + "\n@revoked * " + authorizedLine(a) + "\n")); err == nil {
+		t.Error("a file with no host key left pinned something")
 	}
 }
