@@ -296,15 +296,11 @@ func (r *report) err(verr error) error {
 		}
 		return nil
 	}
-	refs := make([]string, 0, min(len(miss), 10))
-	for _, m := range miss[:min(len(miss), 10)] {
+	refs := make([]string, 0, len(miss))
+	for _, m := range miss {
 		refs = append(refs, m.Target.Ref())
 	}
-	list := strings.Join(refs, ", ")
-	if len(miss) > 10 {
-		list += fmt.Sprintf(" and %d more", len(miss)-10)
-	}
-	err := fmt.Errorf("%d of %d targets do not have the key: %s", len(miss), len(r.results), list)
+	err := fmt.Errorf("%d of %d targets do not have the key: %s", len(miss), len(r.results), text.FirstFew(refs, 10))
 	if r.stop != nil {
 		err = fmt.Errorf("%w; stopped early: %w", err, r.stop)
 	}

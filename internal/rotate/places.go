@@ -13,6 +13,7 @@ import (
 	"github.com/bbkey/bbkey/internal/bulk"
 	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/state"
+	"github.com/bbkey/bbkey/internal/text"
 )
 
 // placeKey names a place as the journal's id maps do: state.AccountTarget, or the
@@ -119,12 +120,7 @@ func placesError(what string, total int, errs map[string]error) error {
 	}
 	msg := fmt.Sprintf("%s failed on %d of %d targets", what, len(errs), total)
 	if others := keys[1:]; len(others) > 0 {
-		const shown = 5
-		list := strings.Join(others[:min(len(others), shown)], ", ")
-		if len(others) > shown {
-			list += fmt.Sprintf(" and %d more", len(others)-shown)
-		}
-		msg += " (also " + list + ")"
+		msg += " (also " + text.FirstFew(others, 5) + ")"
 	}
 	return fmt.Errorf("%s; %s: %w", msg, name, first)
 }

@@ -22,6 +22,16 @@ func Count(n int, one, many string) string {
 	return strconv.Itoa(n) + " " + Plural(n, one, many)
 }
 
+// FirstFew joins the first n items with ", ", and says how many more there are:
+// "a, b and 3 more".
+func FirstFew(items []string, n int) string {
+	s := strings.Join(items[:min(len(items), n)], ", ")
+	if len(items) > n {
+		s += " and " + strconv.Itoa(len(items)-n) + " more"
+	}
+	return s
+}
+
 // ShellQuote quotes s for a POSIX shell when it needs it: a word of letters, digits and
 // -_./:@%+=, is left as it is, anything else is single-quoted.
 func ShellQuote(s string) string {

@@ -16,6 +16,22 @@ func TestPlural(t *testing.T) {
 	}
 }
 
+func TestFirstFew(t *testing.T) {
+	for _, tt := range []struct {
+		items []string
+		want  string
+	}{
+		{nil, ""},
+		{[]string{"a", "b"}, "a, b"},
+		{[]string{"a", "b", "c"}, "a, b, c"},
+		{[]string{"a", "b", "c", "d", "e"}, "a, b, c and 2 more"},
+	} {
+		if got := FirstFew(tt.items, 3); got != tt.want {
+			t.Errorf("FirstFew(%q, 3) = %q, want %q", tt.items, got, tt.want)
+		}
+	}
+}
+
 // TestShellQuote runs each quoted word through a real sh and reads it back.
 func TestShellQuote(t *testing.T) {
 	sh, err := exec.LookPath("sh")
