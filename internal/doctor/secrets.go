@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/bbkey/bbkey/internal/gitrun"
+	"github.com/bbkey/bbkey/internal/redact"
 	"github.com/bbkey/bbkey/internal/remote"
 	"github.com/bbkey/bbkey/internal/text"
 )
@@ -94,6 +95,24 @@ func checkSecrets(ctx context.Context, e *Env, _ Deps) Result {
 		return Result{Status: Warn, Summary: "git is not installed: its credential files and helpers were not checked", Fix: "install git"}
 	} else if serr != nil {
 		return Result{Status: Warn, Summary: "could not read git's credential files and helpers: " + serr.Error()}
+	}
+	// url.<URL>.insteadOf with a secret in <URL>: CI images set one so every clone
+	// authenticates; it outlives the move to SSH. Left for the user to remove.
+	if out, err := e.Git.Run(ctx, "", "config", "--global", "--get-regexp", `^url\..*\.(push)?insteadof$`); err == nil {
+		for line := range strings.Lines(out) {
+			key, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+			rule := key[strings.LastIndexByte(key, '.')+1:]
+			u := strings.TrimSuffix(strings.TrimPrefix(key, "url."), "."+rule)
+			pu, err := url.Parse(u)
+			if err != nil || pu.User == nil || (!strings.EqualFold(pu.Hostname(), "bitbucket.org") && serverOfURL(u, known) == "") {
+				continue
+			}
+			masked := redact.URLs(u)
+			user, _ := maskedUser(masked)
+			rule = map[string]string{"insteadof": "insteadOf", "pushinsteadof": "pushInsteadOf"}[rule]
+			details = append(details, fmt.Sprintf("git's global config url.%s.%s: holds %s (left alone: remove that url section by hand)", masked, rule, secretKind(user, serverOfURL(u, known))))
+			manual = true
+		}
 	}
 	var store []string
 	fileSecrets := false

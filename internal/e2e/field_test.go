@@ -311,3 +311,33 @@ func TestAuditWithoutWritableCache(t *testing.T) {
 		t.Errorf("the audit did not run to the end (%v):\n%s", err, r)
 	}
 }
+
+// TestDoctorFindsSecretInInsteadOf: the CI way to clone over HTTPS puts the token in git's
+// global config, `git config --global url."https://x-token-auth:TOKEN@bitbucket.org/".insteadOf
+// https://bitbucket.org/`, where it stays after the move to SSH. doctor's secrets check
+// must report it (masked), as it reports one in a remote URL or ~/.git-credentials.
+func TestDoctorFindsSecretInInsteadOf(t *testing.T) {
+	w := NewWorld(t)
+	const token = "ATCTT3xFieldInsteadOfSecret0123456789"
+	w.MustGit(w.Home.Dir, "config", "--global", "url.https://x-token-auth:"+token+"@bitbucket.org/.insteadOf", "https://bitbucket.org/")
+	r := w.Run("", "doctor", "--json")
+	var doc struct {
+		Checks []struct {
+			ID      string   `json:"id"`
+			Status  string   `json:"status"`
+			Details []string `json:"details"`
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, r)
+	}
+	found := false
+	for _, c := range doc.Checks {
+		if c.ID == "secrets" {
+			found = c.Status == "fail" && strings.Contains(strings.Join(c.Details, "\n"), "url.https://x-token-auth:***@bitbucket.org/.insteadOf")
+		}
+	}
+	if !found || strings.Contains(r.Stdout+r.Stderr, token) {
+		t.Errorf("doctor does not report the token in the insteadOf rule (or prints it):\n%s", r)
+	}
+}
