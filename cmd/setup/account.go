@@ -122,8 +122,9 @@ func (r *run) sshSide(ctx context.Context) error {
 }
 
 // chooseName picks the key name: --name, the name this account already has here, or
-// the account's nickname.
+// the account's nickname. The name is the key step's (its file is bbkey_<name>_ed25519).
 func (r *run) chooseName(context.Context) error {
+	r.current = "key"
 	uuid := r.acct.ID
 	existing := ""
 	for n, a := range r.st.AccountsOf(r.server) {

@@ -50,6 +50,10 @@ func TestSetupRefusesAccessKeyNames(t *testing.T) {
 	if r.Code != 2 || !strings.Contains(r.Stderr, "--name") {
 		t.Errorf("nickname access-x: want exit 2 naming --name\n%s", r)
 	}
+	// The name is the key step's: the ✗ line names it, not the step before.
+	if !strings.Contains(r.Stderr, "✗ key failed") || strings.Contains(r.Stderr, "ssh settings failed") {
+		t.Errorf("nickname access-x: want the ✗ line on the key step\n%s", r)
+	}
 	if d := DiffSnapshots(before, w.Snapshot()); d != "" {
 		t.Errorf("files changed:\n%s", d)
 	}
@@ -87,6 +91,9 @@ func TestCloudNameCollidesWithDataCenterKey(t *testing.T) {
 		r := second()
 		if r.Code != 2 || !strings.Contains(r.Stderr, "bbkey: hint:") || !strings.Contains(r.Stderr, "--name") {
 			t.Errorf("cloud first %v: the second setup: want exit 2 with a hint naming --name\n%s", cloudFirst, r)
+		}
+		if !strings.Contains(r.Stderr, "✗ key failed") || strings.Contains(r.Stderr, "ssh settings failed") {
+			t.Errorf("cloud first %v: the second setup: want the ✗ line on the key step\n%s", cloudFirst, r)
 		}
 		if d := DiffSnapshots(before, w.Snapshot()); d != "" {
 			t.Errorf("cloud first %v: files changed:\n%s", cloudFirst, d)
