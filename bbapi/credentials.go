@@ -235,30 +235,6 @@ func (o *OAuthClient) fetch(ctx context.Context, env AuthEnv, now func() time.Ti
 	return rateLimited(e, resp, now())
 }
 
-// NewCredential builds a credential from stored values (the keychain, a token file):
-// for KindAPIToken id is the account email, for KindOAuth the client id, for
-// KindAccessToken it is ignored. oauthTokenURL may be empty for the default.
-func NewCredential(kind Kind, id, secret, oauthTokenURL string) (Credential, error) {
-	if secret == "" {
-		return nil, fmt.Errorf("%s credential: empty secret", kind)
-	}
-	switch kind {
-	case KindAPIToken:
-		if id == "" {
-			return nil, errors.New("api token credential: missing the account email")
-		}
-		return &APIToken{Email: id, Token: secret}, nil
-	case KindAccessToken:
-		return &AccessToken{Token: secret}, nil
-	case KindOAuth:
-		if id == "" {
-			return nil, errors.New("oauth credential: missing the client id")
-		}
-		return &OAuthClient{ClientID: id, ClientSecret: secret, TokenURL: oauthTokenURL}, nil
-	}
-	return nil, fmt.Errorf("unknown credential kind %q", kind)
-}
-
 // EnvCredentialError names the half of a credential pair that is missing from the
 // environment.
 type EnvCredentialError struct {

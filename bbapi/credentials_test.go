@@ -67,22 +67,6 @@ func TestCredentialFromEnv(t *testing.T) {
 	}
 }
 
-func TestNewCredential(t *testing.T) {
-	for _, tc := range []struct {
-		kind       Kind
-		id, secret string
-		ok         bool
-	}{
-		{KindAPIToken, "a@b.c", "t", true}, {KindAPIToken, "", "t", false}, {KindAPIToken, "a@b.c", "", false},
-		{KindAccessToken, "", "t", true}, {KindOAuth, "id", "s", true}, {KindOAuth, "", "s", false}, {"app-password", "u", "p", false},
-	} {
-		c, err := NewCredential(tc.kind, tc.id, tc.secret, "")
-		if (err == nil) != tc.ok || (err == nil && c.Kind() != tc.kind) {
-			t.Errorf("NewCredential(%s, %q, %q) = %v, %v", tc.kind, tc.id, tc.secret, c, err)
-		}
-	}
-}
-
 func TestCredentialsDoNotPrintSecrets(t *testing.T) {
 	creds := []any{
 		APIToken{Email: "a@b.c", Token: "secret-api-token"},

@@ -133,15 +133,27 @@ func (f *Factory) storedCredential(ctx context.Context, s settings.Settings) (se
 
 // toCredential is the API credential of a stored secret.
 func toCredential(sec credstore.Secret, oauthURL string) (bbapi.Credential, error) {
+	secret := string(sec.Secret)
+	var c bbapi.Credential
 	switch sec.Kind {
 	case credstore.KindHTTPAccessToken:
-		return dc.Token{Token: string(sec.Secret)}, nil
+		return dc.Token{Token: secret}, nil
 	case credstore.KindAccessToken:
-		return bbapi.NewCredential(bbapi.KindAccessToken, "", string(sec.Secret), oauthURL)
+		c = &bbapi.AccessToken{Token: secret}
 	case credstore.KindOAuthClient:
-		return bbapi.NewCredential(bbapi.KindOAuth, sec.ClientID, string(sec.Secret), oauthURL)
+		c = &bbapi.OAuthClient{ClientID: sec.ClientID, ClientSecret: secret, TokenURL: oauthURL}
+	default:
+		c = &bbapi.APIToken{Email: sec.Email, Token: secret}
 	}
-	return bbapi.NewCredential(bbapi.KindAPIToken, sec.Email, string(sec.Secret), oauthURL)
+	switch {
+	case secret == "":
+		return nil, fmt.Errorf("%s credential: empty secret", c.Kind())
+	case c.Kind() == bbapi.KindAPIToken && sec.Email == "":
+		return nil, errors.New("api token credential: missing the account email")
+	case c.Kind() == bbapi.KindOAuth && sec.ClientID == "":
+		return nil, errors.New("oauth credential: missing the client id")
+	}
+	return c, nil
 }
 
 // ResolveCredential finds the Bitbucket Cloud credential, --token-file included.

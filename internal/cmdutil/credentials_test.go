@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/bbkey/bbkey/bbapi"
+	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/credstore"
 	"github.com/bbkey/bbkey/internal/credstore/credstoretest"
@@ -67,5 +68,33 @@ func TestResolveCredential(t *testing.T) {
 				t.Errorf("got %s from %s, want %s from %s", rc.Credential.Kind(), rc.Source, tt.wantKind, tt.wantSrc)
 			}
 		})
+	}
+}
+
+// TestToCredential: a stored secret becomes the credential of its kind; one that lacks
+// its secret or the id its kind needs is refused.
+func TestToCredential(t *testing.T) {
+	for _, tc := range []struct {
+		sec  credstore.Secret
+		want bbapi.Kind
+		err  string
+	}{
+		{credstore.Secret{Kind: credstore.KindAPIToken, Email: "a@b.c", Secret: []byte("t")}, bbapi.KindAPIToken, ""},
+		{credstore.Secret{Kind: credstore.KindAPIToken, Secret: []byte("t")}, "", "api token credential: missing the account email"},
+		{credstore.Secret{Kind: credstore.KindAPIToken, Email: "a@b.c"}, "", "api-token credential: empty secret"},
+		{credstore.Secret{Kind: credstore.KindAccessToken, Secret: []byte("t")}, bbapi.KindAccessToken, ""},
+		{credstore.Secret{Kind: credstore.KindAccessToken}, "", "access-token credential: empty secret"},
+		{credstore.Secret{Kind: credstore.KindOAuthClient, ClientID: "id", Secret: []byte("s")}, bbapi.KindOAuth, ""},
+		{credstore.Secret{Kind: credstore.KindOAuthClient, Secret: []byte("s")}, "", "oauth credential: missing the client id"},
+		{credstore.Secret{Kind: credstore.KindOAuthClient, ClientID: "id"}, "", "oauth credential: empty secret"},
+		{credstore.Secret{Kind: credstore.KindHTTPAccessToken, Secret: []byte("t")}, dc.KindHTTPAccessToken, ""},
+	} {
+		c, err := toCredential(tc.sec, "")
+		switch {
+		case tc.err != "" && (err == nil || err.Error() != tc.err):
+			t.Errorf("%v: = %v, %v; want error %q", tc.sec, c, err, tc.err)
+		case tc.err == "" && (err != nil || c.Kind() != tc.want):
+			t.Errorf("%v: = %v, %v; want a %s", tc.sec, c, err, tc.want)
+		}
 	}
 }
