@@ -73,7 +73,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, args []string) (code int) {
 	root.SetOut(out)
 	root.SetErr(f.IOStreams.ErrOut)
 	root.SetIn(f.IOStreams.In)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil && out.err != nil {
 		// Output lost (a full disk, a closed stdout): the caller must not take the empty
 		// or cut-off file for the answer.
@@ -82,7 +82,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, args []string) (code int) {
 	if err == nil {
 		return errkind.ExitOK
 	}
-	err = classify(err)
+	err = classify(cmd, err)
 	code = apierr.ExitCode(err)
 	renderError(f, out.n > 0, err, code)
 	return code
@@ -117,8 +117,8 @@ switches remotes to ` + settings.DefaultSSHHost + `, scrubs leaked secrets, and 
 		},
 	}
 	root.SetVersionTemplate("bbkey {{.Version}}\n")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return errkind.UsageError(err, "see 'bbkey --help'")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return errkind.UsageError(err, helpHint(cmd))
 	})
 	pf := root.PersistentFlags()
 	pf.BoolVar(&g.JSON, "json", false, "print machine-readable JSON on stdout")
@@ -148,8 +148,13 @@ switches remotes to ` + settings.DefaultSSHHost + `, scrubs leaked secrets, and 
 	return root
 }
 
-// classify turns cobra's untyped usage errors into usage errors.
-func classify(err error) error {
+// helpHint points at the help of the command whose flags or arguments were refused.
+func helpHint(cmd *cobra.Command) string {
+	return "see '" + cmd.CommandPath() + " --help'"
+}
+
+// classify turns cobra's untyped usage errors for cmd into usage errors.
+func classify(cmd *cobra.Command, err error) error {
 	var ee *errkind.ExitError
 	if errors.As(err, &ee) {
 		return err
@@ -157,7 +162,7 @@ func classify(err error) error {
 	msg := err.Error()
 	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "invalid argument", "required flag", "if any flags in the group", "none of the others can be"} {
 		if strings.HasPrefix(msg, p) || strings.Contains(msg, " "+p) {
-			return errkind.UsageError(err, "see 'bbkey --help'")
+			return errkind.UsageError(err, helpHint(cmd))
 		}
 	}
 	return err

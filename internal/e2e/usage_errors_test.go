@@ -141,3 +141,26 @@ func TestSetupUsageErrorsSayWhatToDo(t *testing.T) {
 		{[]string{"setup", "--name", "Work Box"}, 2, "--name: ", "--name work"},
 	})
 }
+
+// A flag or argument cobra refuses (a value that does not parse, flags that exclude each
+// other, an argument too many, an unknown flag) is a usage error whose hint names the
+// command's own help, where its flags are, for every command.
+func TestFlagErrorsPointAtTheCommandsHelp(t *testing.T) {
+	w := NewWorld(t)
+	pass := w.PassFile
+	usageCheck(t, w, []usageCase{
+		{[]string{"setup", "--no-passphrase", "--passphrase-file", pass}, 2, "none of the others can be", "see 'bbkey setup --help'"},
+		{[]string{"add-access-key", "--repo", "acme/api", "--concurrency", "x", "--passphrase-file", pass}, 2, `invalid argument "x"`, "see 'bbkey add-access-key --help'"},
+		{[]string{"add-access-key", "--all", "--query", "x"}, 2, "none of the others can be", "see 'bbkey add-access-key --help'"},
+		{[]string{"rotate", "--max-wait", "soon"}, 2, `invalid argument "soon"`, "see 'bbkey rotate --help'"},
+		{[]string{"rotate", "--schedule", "weekly", "--status"}, 2, "none of the others can be", "see 'bbkey rotate --help'"},
+		{[]string{"list", "extra"}, 2, "unknown command", "see 'bbkey list --help'"},
+		{[]string{"doctor", "--bogus"}, 2, "unknown flag: --bogus", "see 'bbkey doctor --help'"},
+		{[]string{"audit", "extra"}, 2, "unknown command", "see 'bbkey audit --help'"},
+		{[]string{"remote", "--bogus"}, 2, "unknown flag: --bogus", "see 'bbkey remote --help'"},
+		{[]string{"remove", "x", "--yes=maybe"}, 2, `invalid argument "maybe"`, "see 'bbkey remove --help'"},
+		{[]string{"auth", "login", "extra"}, 2, "unknown command", "see 'bbkey auth login --help'"},
+		{[]string{"auth", "status", "--max-wait", "soon"}, 2, `invalid argument "soon"`, "see 'bbkey auth status --help'"},
+		{[]string{"nosuch"}, 2, "unknown command", "see 'bbkey --help'"},
+	})
+}
