@@ -31,9 +31,11 @@ func resolveTarget(opts *Options) (engine.Rewriter, error) {
 		return nil, errkind.UsageError(errors.New("--to https is for Bitbucket Cloud remotes"),
 			"a Data Center clone URL over HTTPS is the server's /scm/ URL: see the repository's Clone button")
 	case https && opts.Name != "":
-		return nil, errkind.UsageError(errors.New("--name names an SSH account alias and cannot be used with --to https"))
+		return nil, errkind.UsageError(errors.New("--name names an SSH account alias and cannot be used with --to https"),
+			"drop --name: an HTTPS remote names no account")
 	case !https && opts.To != "ssh" && opts.To != "":
-		return nil, errkind.UsageError(fmt.Errorf("invalid --to %q: want ssh or https", opts.To))
+		return nil, errkind.UsageError(fmt.Errorf("invalid --to %q: want ssh or https", opts.To),
+			"leave --to out to switch remotes to SSH, or give --to https to switch them back to https://bitbucket.org/WS/REPO.git")
 	}
 	t := engine.Target{HTTPS: https, SSHHost: s.SSHHost}
 	if s.Server == "" {

@@ -140,7 +140,8 @@ func parseFlags(opts *Options) (flags, error) {
 		fl.keepRetired = time.Duration(n) * 24 * time.Hour
 	} else if opts.KeepRetired != "" {
 		if fl.keepRetired, err = keylabel.ParseDuration(opts.KeepRetired); err != nil {
-			return fl, errkind.UsageError(fmt.Errorf("--keep-retired %q: want a number of days (30) or an age (30d, 4w)", opts.KeepRetired))
+			return fl, errkind.UsageError(fmt.Errorf("--keep-retired %q: want a number of days (30) or an age (30d, 4w)", opts.KeepRetired),
+				"e.g. --keep-retired 30 (the default) or --keep-retired 4w; --keep-retired 0 deletes retired key files once the old key is revoked")
 		}
 	}
 	if opts.Schedule != "" {

@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// TestUsageErrorsSayWhatToDo: bad input to audit, list and remove (and the flags every
-// command shares) exits 2 before anything is asked of Bitbucket, with `bbkey: error:` and
+// TestUsageErrorsSayWhatToDo: bad input to audit, list, remove, remote and rotate (and the
+// flags every command shares) exits 2 before anything is asked of Bitbucket, with `bbkey: error:` and
 // a `bbkey: hint:` naming what to type instead; with --json the same error is the one
 // document on stdout.
 func TestUsageErrorsSayWhatToDo(t *testing.T) {
@@ -23,6 +23,10 @@ func TestUsageErrorsSayWhatToDo(t *testing.T) {
 		{[]string{"list", "--server", "https://bitbucket.example.com", "--ssh-endpoint", ":7999"}, "HOST:PORT"},
 		{[]string{"remove", "bbkey:x", "--ssh-endpoint", "host:0"}, "HOST:PORT"},
 		{[]string{"audit", "--workspace", "acme", "--ssh-endpoint", "host:notaport"}, "HOST:PORT"},
+		{[]string{"setup", "--ssh-host-keys", "/nonexistent/host_keys"}, "--ssh-host-keys"},
+		{[]string{"rotate", "--keep-retired", "-1"}, "--keep-retired 30"},
+		{[]string{"remote", "--to", "http"}, "--to https"},
+		{[]string{"remote", "--to", "https", "--name", "work"}, "drop --name"},
 	} {
 		for _, js := range []bool{false, true} {
 			args := c.args

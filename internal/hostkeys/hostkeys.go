@@ -83,7 +83,8 @@ func Pinned(s settings.Settings) (Pins, error) {
 	}
 	b, err := os.ReadFile(s.SSHHostKeys)
 	if err != nil {
-		return Pins{}, errkind.UsageError(fmt.Errorf("reading the ssh host keys: %w", err))
+		return Pins{}, errkind.UsageError(fmt.Errorf("reading the ssh host keys: %w", err),
+			"check the path: --ssh-host-keys (or BBKEY_SSH_HOST_KEYS) names a file of the server's host keys; without it Bitbucket Cloud's published keys are pinned")
 	}
 	keys, err := ParseKeys(b)
 	if err != nil {

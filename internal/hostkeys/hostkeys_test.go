@@ -100,8 +100,10 @@ func TestPinned(t *testing.T) {
 			t.Errorf("%s: err = %v (exit %d), want a usage error", name, err, apierr.ExitCode(err))
 		}
 	}
-	if _, err := Pinned(settings.Settings{SSHHostKeys: filepath.Join(dir, "missing")}); apierr.ExitCode(err) != errkind.ExitUsage {
-		t.Errorf("missing file: %v", err)
+	// A file that cannot be read says what to do, like one that holds no key.
+	_, err = Pinned(settings.Settings{SSHHostKeys: filepath.Join(dir, "missing")})
+	if h := apierr.Hints(err); apierr.ExitCode(err) != errkind.ExitUsage || len(h) != 1 || !strings.Contains(h[0], "--ssh-host-keys") {
+		t.Errorf("missing file: %v, hints %q: want exit 2 and a hint naming --ssh-host-keys", err, h)
 	}
 }
 
