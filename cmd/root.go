@@ -6,7 +6,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -201,9 +200,7 @@ func renderError(f *cmdutil.Factory, wroteOut bool, err error, code int) {
 	if f.Globals.JSON && !wroteOut {
 		var doc jsonError
 		doc.Error.Message, doc.Error.Code, doc.Error.Hints = msg, code, hints
-		enc := json.NewEncoder(f.IOStreams.Out)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(doc)
+		_ = iostreams.WriteJSON(f.IOStreams.Out, doc)
 	}
 }
 

@@ -1,7 +1,6 @@
 package accesskey
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -180,9 +179,7 @@ func (o *Options) renderJSON(r *report) error {
 	if r.SSH != nil {
 		r.SSH.Remote = r.remote()
 	}
-	enc := json.NewEncoder(o.IOStreams.Out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	return iostreams.WriteJSON(o.IOStreams.Out, r)
 }
 
 func (o *Options) renderText(r *report) error {

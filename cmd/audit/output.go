@@ -3,7 +3,6 @@ package audit
 import (
 	"cmp"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"github.com/bbkey/bbkey/bbapi/dc"
 	"github.com/bbkey/bbkey/internal/audit"
 	"github.com/bbkey/bbkey/internal/errkind"
+	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/internal/text"
@@ -25,9 +25,7 @@ func (r *run) render() error {
 	out := r.o.IO.Out
 	switch {
 	case r.o.JSON:
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r.document())
+		return iostreams.WriteJSON(out, r.document())
 	case r.o.Format == "csv":
 		return r.csv(out)
 	}

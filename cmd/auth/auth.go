@@ -8,10 +8,8 @@ package auth
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
@@ -241,14 +239,6 @@ func Store(ctx context.Context, s credstore.Store, server string, cred bbapi.Cre
 		return fmt.Errorf("storing %s in the %s: %w", what, s.Kind(), err)
 	}
 	return nil
-}
-
-// writeJSON writes v as indented JSON, as every --json document is.
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
 }
 
 // Status is the --json document of `bbkey auth status` and `bbkey auth login` (see

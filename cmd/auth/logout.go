@@ -98,7 +98,7 @@ func runLogout(ctx context.Context, f *cmdutil.Factory, dryRun bool) error {
 		}
 	}
 	if f.Globals.JSON {
-		return writeJSON(f.IOStreams.Out, res)
+		return iostreams.WriteJSON(f.IOStreams.Out, res)
 	}
 	of, to := "", ""
 	if server != "" {

@@ -177,7 +177,7 @@ func printStatus(io *iostreams.IOStreams, asJSON bool, docs ...Status) error {
 	if asJSON {
 		doc := docs[0]
 		doc.Servers = docs[1:]
-		return writeJSON(io.Out, doc)
+		return iostreams.WriteJSON(io.Out, doc)
 	}
 	tw := tabwriter.NewWriter(io.Out, 0, 4, 2, ' ', 0)
 	for i, s := range docs {

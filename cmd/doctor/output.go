@@ -3,9 +3,7 @@
 package doctor
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
@@ -102,11 +100,5 @@ func printJSONDoc(opts *Options, results []engine.Result, fixes []*engine.Fix) {
 			}
 		}
 	}
-	writeJSON(opts.IO.Out, doc)
-}
-
-func writeJSON(w io.Writer, v any) {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	_ = iostreams.WriteJSON(opts.IO.Out, doc)
 }

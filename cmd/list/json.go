@@ -4,12 +4,12 @@ package list
 
 import (
 	"cmp"
-	"encoding/json"
 	"io"
 	"strconv"
 	"time"
 
 	"github.com/bbkey/bbkey/internal/inventory"
+	"github.com/bbkey/bbkey/internal/iostreams"
 )
 
 // jsonServer is a server for --json: "cloud", or the Data Center base URL.
@@ -125,7 +125,5 @@ func printJSON(w io.Writer, asked []jsonListed, list []*inventory.Key, warnings 
 		}
 		doc.Keys = append(doc.Keys, jk)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(doc)
+	_ = iostreams.WriteJSON(w, doc)
 }

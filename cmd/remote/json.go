@@ -4,8 +4,7 @@
 package remote
 
 import (
-	"encoding/json"
-
+	"github.com/bbkey/bbkey/internal/iostreams"
 	engine "github.com/bbkey/bbkey/internal/remote"
 )
 
@@ -100,7 +99,5 @@ func printJSON(opts *Options, plan *engine.Plan, sp *engine.ScrubPlan, failed []
 		}
 		doc.Scrub = js
 	}
-	enc := json.NewEncoder(opts.IO.Out)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(doc)
+	_ = iostreams.WriteJSON(opts.IO.Out, doc)
 }

@@ -4,7 +4,6 @@ package remove
 
 import (
 	"cmp"
-	"encoding/json"
 
 	"github.com/bbkey/bbkey/internal/iostreams"
 )
@@ -61,7 +60,5 @@ func report(opts *Options, vs []victim, l local, dryRun bool) error {
 		doc.FilesMoved = append(doc.FilesMoved, jsonMove{From: m[0], To: m[1]})
 	}
 	doc.ChangedFiles = append(doc.ChangedFiles, l.changed...)
-	enc := json.NewEncoder(opts.IO.Out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	return iostreams.WriteJSON(opts.IO.Out, doc)
 }

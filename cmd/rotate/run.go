@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -252,7 +251,7 @@ func printReport(opts *Options, rep *engine.Report, age time.Duration) error {
 		if age > 0 {
 			doc.IfOlderThan = keylabel.FormatDuration(age)
 		}
-		return writeJSON(opts, doc)
+		return iostreams.WriteJSON(opts.IOStreams.Out, doc)
 	}
 	if len(rep.Rotations) == 0 {
 		return nil
@@ -272,10 +271,4 @@ func printReport(opts *Options, rep *engine.Report, age time.Duration) error {
 		row(string(o.Kind), o.Name, cmp.Or(o.Server, "cloud"), o.Result, cmp.Or(o.OldFingerprint, "-"), cmp.Or(o.NewFingerprint, "-"))
 	}
 	return tw.Flush()
-}
-
-func writeJSON(opts *Options, doc any) error {
-	enc := json.NewEncoder(opts.IOStreams.Out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
 }

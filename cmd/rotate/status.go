@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/bbkey/bbkey/internal/iostreams"
 	"github.com/bbkey/bbkey/internal/keylabel"
 	engine "github.com/bbkey/bbkey/internal/rotate"
 	"github.com/bbkey/bbkey/internal/schedule"
@@ -199,7 +200,7 @@ func jobStatus(id string, kind state.RotationKind, rec *state.Schedule, detected
 
 func printStatus(opts *Options, doc jsonStatus) error {
 	if opts.JSON {
-		return writeJSON(opts, doc)
+		return iostreams.WriteJSON(opts.IOStreams.Out, doc)
 	}
 	tw := tabwriter.NewWriter(opts.IOStreams.Out, 0, 4, 2, ' ', 0)
 	for _, j := range doc.Schedules {

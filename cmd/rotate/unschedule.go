@@ -65,7 +65,7 @@ func reportPlan(opts *Options, plan *schedule.Plan, doc jsonSchedule, nothing, d
 		doc.ChangedFiles = append(doc.ChangedFiles, plan.Remove...)
 	}
 	if opts.JSON {
-		return writeJSON(opts, doc)
+		return iostreams.WriteJSON(opts.IOStreams.Out, doc)
 	}
 	tw := tabwriter.NewWriter(opts.IOStreams.Out, 0, 4, 2, ' ', 0)
 	rows := [][2]string{{"job", doc.Job}, {"backend", doc.Backend}}

@@ -7,6 +7,7 @@
 package iostreams
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -39,6 +40,15 @@ func System() *IOStreams {
 		StderrTTY: term.IsTerminal(int(os.Stderr.Fd())),
 		NoColor:   noColor || os.Getenv("TERM") == "dumb",
 	}
+}
+
+// WriteJSON writes v as every --json document is written: indented by two spaces, with
+// '<', '>' and '&' as they are (a hint "run: A && B", a URL's query), not as \u003c.
+func WriteJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }
 
 // ColorEnabled reports whether status lines on stderr may carry ANSI colour.
