@@ -9,9 +9,7 @@ import (
 	"slices"
 
 	"github.com/bbkey/bbkey/bbapi"
-	"github.com/bbkey/bbkey/internal/accesskey"
 	"github.com/bbkey/bbkey/internal/backend"
-	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/inventory"
 	"github.com/bbkey/bbkey/internal/provision"
 	"github.com/bbkey/bbkey/internal/settings"
@@ -42,8 +40,8 @@ func servers(selected string, st *state.State) []string {
 
 // remote is one Bitbucket's part of the listing: the account's keys (not for a Cloud
 // access token, nor a Data Center project or repository token, which have none) and,
-// for the selected Bitbucket, the places.
-func remote(ctx context.Context, opts *Options, b backend.Backend, rc settings.ResolvedCredential, withPlaces bool) (inventory.Remote, []string, error) {
+// for the selected Bitbucket, the places: targets and the --workspace's repositories.
+func remote(ctx context.Context, opts *Options, b backend.Backend, rc settings.ResolvedCredential, withPlaces bool, targets []state.Target) (inventory.Remote, []string, error) {
 	r := inventory.Remote{Backend: b}
 	var warnings []string
 	if rc.Credential != nil && rc.Credential.Kind() == bbapi.KindAccessToken {
@@ -59,10 +57,6 @@ func remote(ctx context.Context, opts *Options, b backend.Backend, rc settings.R
 	}
 	if !withPlaces {
 		return r, warnings, nil
-	}
-	targets, err := accesskey.Spec{Repos: opts.Repos, Projects: opts.Projects}.Named(b)
-	if err != nil {
-		return r, nil, errkind.UsageError(err)
 	}
 	for _, t := range targets {
 		r.Places = append(r.Places, provision.PlaceOf(t))

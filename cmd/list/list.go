@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bbkey/bbkey/agent"
+	"github.com/bbkey/bbkey/internal/accesskey"
 	"github.com/bbkey/bbkey/internal/backend"
 	"github.com/bbkey/bbkey/internal/cmdutil"
 	"github.com/bbkey/bbkey/internal/errkind"
@@ -98,6 +99,12 @@ func runList(ctx context.Context, opts *Options) error {
 	if selected != "" && opts.Workspace != "" {
 		return errkind.UsageError(errors.New("--workspace is Bitbucket Cloud's: a Data Center server has no workspaces"), "name a project with --project PROJ, or list Cloud with --server cloud")
 	}
+	// The places are read before the credential is looked for: a malformed --repo is
+	// the mistake to report, logged in or not.
+	targets, err := accesskey.Spec{Repos: opts.Repos, Projects: opts.Projects}.Named(backend.PlaceParser(selected))
+	if err != nil {
+		return errkind.UsageError(err)
+	}
 	p, err := opts.Paths()
 	if err != nil {
 		return err
@@ -124,7 +131,7 @@ func runList(ctx context.Context, opts *Options) error {
 		var more []string
 		b, rc, err := opts.Backend(ctx, server)
 		if err == nil {
-			r, more, err = remote(ctx, opts, b, rc, server == selected)
+			r, more, err = remote(ctx, opts, b, rc, server == selected, targets)
 		}
 		noCred := errors.Is(err, settings.ErrNoCredential)
 		switch {

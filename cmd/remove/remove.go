@@ -136,6 +136,12 @@ func runRemove(ctx context.Context, opts *Options) error {
 	if sel.id != 0 && len(opts.Repos)+len(opts.Projects) == 0 && !onServer {
 		return errkind.UsageError(fmt.Errorf("%s looks like an access key id: say where with --repo WS/SLUG or --project WS/KEY", sel.raw), noMatchHint(sel, 0, false))
 	}
+	// The places are read before the credential is looked for: a malformed --repo is
+	// the mistake to report, logged in or not.
+	places, err := accesskey.Spec{Repos: opts.Repos, Projects: opts.Projects}.Named(backend.PlaceParser(s.Server))
+	if err != nil {
+		return errkind.UsageError(err)
+	}
 	if opts.Everywhere && !onServer {
 		// --everywhere ends by rewriting the ssh config and pins: a bad --ssh-host or
 		// --ssh-host-keys must fail before the key is deleted anywhere.
@@ -166,10 +172,6 @@ func runRemove(ctx context.Context, opts *Options) error {
 		return err
 	}
 	server := b.Server()
-	places, err := accesskey.Spec{Repos: opts.Repos, Projects: opts.Projects}.Named(b)
-	if err != nil {
-		return errkind.UsageError(err)
-	}
 
 	// Look everything up before changing anything.
 	var victims []victim

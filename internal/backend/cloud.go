@@ -118,6 +118,18 @@ func cloudAccessKey(k *bbapi.DeployKey) Key {
 	return Key{ID: k.ID.String(), Label: k.Label, Comment: k.Comment, Fingerprint: k.SHA256(), Text: k.Key, Created: k.AddedOn.Time, LastUsed: k.LastUsed.Time}
 }
 
+// PlaceParser reads repositories and projects as the Bitbucket at server ("" for Cloud)
+// names them, as its Backend's ParsePlace does, with no credential: a malformed --repo
+// is a usage error whether or not one is there.
+func PlaceParser(server string) interface {
+	ParsePlace(kind PlaceKind, ref string) (Place, error)
+} {
+	if server != "" {
+		return &datacenter{}
+	}
+	return &cloud{}
+}
+
 // ParsePlace reads WORKSPACE/SLUG or WORKSPACE/PROJECT_KEY.
 func (b *cloud) ParsePlace(kind PlaceKind, ref string) (Place, error) {
 	t, err := state.ParseTarget(state.TargetKind(kind), ref)

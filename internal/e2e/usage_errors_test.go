@@ -164,3 +164,22 @@ func TestFlagErrorsPointAtTheCommandsHelp(t *testing.T) {
 		{[]string{"nosuch"}, 2, "unknown command", "see 'bbkey --help'"},
 	})
 }
+
+// A malformed --repo or --project is the mistake remove and list report, exit 2, whether
+// or not a credential is there (not logged in, they said exit 4 first), on Cloud and on
+// Data Center, whose names differ.
+func TestPlaceUsageErrorsComeBeforeTheCredential(t *testing.T) {
+	w := NewWorld(t)
+	w.Unsetenv("BITBUCKET_API_TOKEN")
+	usageCheck(t, w, []usageCase{
+		{[]string{"remove", "bbkey:x", "--repo", "acme"}, 2, "--repo: ", "e.g. --repo acme/api"},
+		{[]string{"remove", "bbkey:x", "--project", "acme"}, 2, "--project: ", "acme/OPS"},
+		{[]string{"list", "--repo", "acme"}, 2, "--repo: ", "e.g. --repo acme/api"},
+	})
+	dw, _ := newDCWorld(t)
+	dw.Unsetenv("BITBUCKET_SERVER_TOKEN")
+	usageCheck(t, dw, []usageCase{
+		{[]string{"remove", "bbkey:x", "--repo", "api"}, 2, "--repo: ", "e.g. --repo OPS/api"},
+		{[]string{"list", "--repo", "api"}, 2, "--repo: ", "e.g. --repo OPS/api"},
+	})
+}
