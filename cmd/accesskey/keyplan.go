@@ -84,7 +84,16 @@ func (o *Options) planKey(paths settings.Paths, name string, prev *state.AccessK
 		return nil, errkind.UsageError(fmt.Errorf("the private key %s is missing", p.Path),
 			"--agent, --verify and --write-ssh-config need the private key on this machine")
 	}
+	// The agent needs the private half; so does the proof when ssh could not read an
+	// encrypted file by itself (it is then served from a temporary agent).
+	private := !p.New && (o.LoadAgent || o.Verify && p.Key.Encrypted)
+	src := o.PassphraseSource(o.PassphraseFile, o.NoPassphrase)
 	if o.DryRun {
+		// It refuses a passphrase file or BBKEY_PASSPHRASE as the run would; with neither it
+		// still plans (the run asks, or stops without a terminal).
+		if _, env := o.LookupEnv(secret.PassphraseEnv); o.PassphraseFile != "" || env {
+			return p, p.Check(src, private)
+		}
 		return p, nil
 	}
 	switch {
@@ -93,10 +102,7 @@ func (o *Options) planKey(paths settings.Paths, name string, prev *state.AccessK
 	case o.NoPassphrase:
 		o.IOStreams.Warnf("--no-passphrase is ignored: %s already exists", p.Path)
 	}
-	// The agent needs the private half; so does the proof when ssh could not read an
-	// encrypted file by itself (it is then served from a temporary agent).
-	private := !p.New && (o.LoadAgent || o.Verify && p.Key.Encrypted)
-	if err := p.Unlock(o.PassphraseSource(o.PassphraseFile, o.NoPassphrase), private); err != nil {
+	if err := p.Unlock(src, private); err != nil {
 		return nil, err
 	}
 	return p, nil

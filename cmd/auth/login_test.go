@@ -188,7 +188,8 @@ func TestLoginTokenFile(t *testing.T) {
 }
 
 // A --token-file that is missing or empty is a usage error whose hint says what the file
-// must hold; one that others can read keeps its own single hint (the chmod).
+// must hold; one that others can read keeps its own hints (the chmod, and the variables
+// for a file that cannot be chmod'ed).
 func TestLoginTokenFileErrorsSayWhatToDo(t *testing.T) {
 	fx := newFixture(t)
 	delete(fx.env, "BITBUCKET_API_TOKEN")
@@ -208,8 +209,8 @@ func TestLoginTokenFileErrorsSayWhatToDo(t *testing.T) {
 	open := filepath.Join(dir, "open")
 	testutil.WriteOpenFile(t, open, []byte(fx.emu.DefaultAPIToken()))
 	fx.globals.TokenFile = open
-	if hints := apierr.Hints(fx.run(t, "--email", bbapitest.DefaultEmail)); len(hints) != 1 {
-		t.Errorf("a token file others can read: hints %q, want its one fix", hints)
+	if hints := apierr.Hints(fx.run(t, "--email", bbapitest.DefaultEmail)); len(hints) != 2 || !strings.Contains(hints[1], "BITBUCKET_API_TOKEN") {
+		t.Errorf("a token file others can read: hints %q, want its fix and the variables", hints)
 	}
 }
 

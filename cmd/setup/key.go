@@ -51,10 +51,10 @@ func (r *run) prepareKey(ctx context.Context) error {
 	}
 	src := opts.PassphraseSource(opts.PassphraseFile, opts.NoPassphrase)
 	switch {
-	case opts.DryRun && r.key.New:
-		return src.CheckNew() // the run would stop here: so does its dry run
-	case opts.DryRun:
+	case opts.DryRun && !r.key.New && (r.agentErr == nil && r.agentHas || r.unattendedWithoutPassphrase()):
 		return nil
+	case opts.DryRun:
+		return r.key.Check(src, true) // the run would stop here: so does its dry run
 	case r.agentErr == nil && r.agentHas:
 		return nil // the agent signs the proof; no passphrase needed
 	case !r.key.New && r.unattendedWithoutPassphrase():

@@ -64,6 +64,18 @@ func (l *Local) Unlock(src secret.Source, private bool) error {
 	return nil
 }
 
+// Check is Unlock for a dry run: it refuses what Unlock would refuse before a passphrase
+// is tried, and never prompts, generates or loads the private half.
+func (l *Local) Check(src secret.Source, private bool) error {
+	switch {
+	case l.New:
+		return src.CheckNew()
+	case private:
+		return src.CheckUnlock(l.Path)
+	}
+	return nil
+}
+
 // Source is the pipeline's key: the one found, or a new one with comment.
 func (l *Local) Source(comment string, noPassphrase bool) KeySource {
 	if !l.New {

@@ -25,7 +25,8 @@ func ReadFile(flag, path string) ([]byte, error) {
 	}
 	if fi.Mode().IsRegular() {
 		if err := keys.CheckSecretFile(path, holds); err != nil {
-			return nil, errkind.UsageError(fmt.Errorf("%s: %w", flag, err))
+			// A secret store's mount (Kubernetes, CI: read-only, 0440) cannot be chmod'ed.
+			return nil, errkind.UsageError(fmt.Errorf("%s: %w", flag, err), append(errkind.Hints(err), envHint[holds])...)
 		}
 		if fi.Size() > maxFile {
 			return nil, errkind.UsageError(fmt.Errorf("%s %s is larger than %d bytes, not a secret", flag, path, maxFile), hint)
@@ -69,6 +70,12 @@ func fileHint(flag string) (holds, hint string) {
 		holds = "token"
 	}
 	return holds, "check the path: " + flag + " names a file you can read that holds the " + holds + " alone"
+}
+
+// envHint names, per secret, the environment variables that give it instead of a file.
+var envHint = map[string]string{
+	"passphrase": "if the file cannot be made private (a read-only secret mount), set " + PassphraseEnv + " instead",
+	"token":      "if the file cannot be made private (a read-only secret mount), set the token's variable instead: BITBUCKET_SERVER_TOKEN (Data Center), BITBUCKET_EMAIL and BITBUCKET_API_TOKEN (an API token) or BITBUCKET_ACCESS_TOKEN (an access token)",
 }
 
 // ReadNonEmpty is ReadFile for a secret that cannot be empty.

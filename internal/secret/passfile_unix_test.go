@@ -23,8 +23,9 @@ func TestPassphraseFileReadableByOthersIsUsage(t *testing.T) {
 		t.Errorf("error %q does not name the flag", err)
 	}
 	h := errkind.Hints(err)
-	if len(h) != 1 || !strings.Contains(h[0], "chmod 600 "+p) || strings.Contains(h[0], "ssh refuses") {
-		t.Errorf("hints = %q, want one chmod 600 hint without the ssh reason", h)
+	if len(h) != 2 || !strings.Contains(h[0], "chmod 600 "+p) || strings.Contains(h[0], "ssh refuses") ||
+		!strings.Contains(h[1], "set "+PassphraseEnv) {
+		t.Errorf("hints = %q, want the chmod 600 hint without the ssh reason, then %s for a file that cannot be chmod'ed", h, PassphraseEnv)
 	}
 }
 
@@ -34,8 +35,9 @@ func TestTokenFileReadableByOthersSaysToken(t *testing.T) {
 	os.Chmod(p, 0o644)
 	_, err := ReadNonEmpty("--token-file", p)
 	h := errkind.Hints(err)
-	if errkind.ExitCode(err) != errkind.ExitUsage || len(h) != 1 || !strings.Contains(h[0], "chmod 600 ") ||
-		!strings.Contains(h[0], "token") || strings.Contains(h[0], "passphrase") {
-		t.Errorf("err %v, hints %q: want exit 2 and one chmod 600 hint that speaks of a token", err, h)
+	if errkind.ExitCode(err) != errkind.ExitUsage || len(h) != 2 || !strings.Contains(h[0], "chmod 600 ") ||
+		!strings.Contains(h[0], "token") || strings.Contains(strings.Join(h, "\n"), "passphrase") ||
+		!strings.Contains(h[1], "BITBUCKET_SERVER_TOKEN") || !strings.Contains(h[1], "BITBUCKET_API_TOKEN") || !strings.Contains(h[1], "BITBUCKET_ACCESS_TOKEN") {
+		t.Errorf("err %v, hints %q: want exit 2, a chmod 600 hint that speaks of a token, then the token variables", err, h)
 	}
 }

@@ -153,6 +153,21 @@ func (s Source) existing(path string) ([]byte, origin, error) {
 	return p, fromPrompt, nil
 }
 
+// CheckUnlock answers as Unlock would before it tries a passphrase (a private key or
+// passphrase file refused, no way to give the passphrase), for a dry run; it never prompts.
+func (s Source) CheckUnlock(path string) error {
+	enc, err := keys.IsEncrypted(path)
+	if err != nil || !enc {
+		return err
+	}
+	pass, _, found, err := s.fromFileOrEnv()
+	clear(pass)
+	if err == nil && !found {
+		err = s.canPrompt("the passphrase for " + path)
+	}
+	return err
+}
+
 // Unlock loads the private key at path, asking for its passphrase when it is encrypted: a
 // wrong one typed at the terminal is asked for again (three tries). Call Wipe when done.
 func (s Source) Unlock(path string) (*keys.Key, error) {
