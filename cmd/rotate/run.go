@@ -106,18 +106,19 @@ func runRotation(ctx context.Context, opts *Options, fl flags) (err error) {
 	pp := &passphrases{opts: opts, store: sync.OnceValues(func() (credstore.Store, error) { return opts.CredStore(ctx, false) })}
 	defer pp.wipe()
 	e := &engine.Engine{
-		Backend:     backends,
-		Agent:       opts.Agent,
-		State:       *dir,
-		SSHDir:      paths.SSHDir,
-		Settings:    settings,
-		Hostname:    host,
-		Now:         opts.Now,
-		IO:          opts.IOStreams,
-		Passphrase:  pp.get,
-		LookupEnv:   opts.LookupEnv,
-		Scheduled:   job != "",
-		KeepRetired: fl.keepRetired,
+		Backend:         backends,
+		Agent:           opts.Agent,
+		State:           *dir,
+		SSHDir:          paths.SSHDir,
+		Settings:        settings,
+		Hostname:        host,
+		Now:             opts.Now,
+		IO:              opts.IOStreams,
+		Passphrase:      pp.get,
+		CheckPassphrase: pp.check,
+		LookupEnv:       opts.LookupEnv,
+		Scheduled:       job != "",
+		KeepRetired:     fl.keepRetired,
 	}
 	if opts.Debug {
 		e.Trace = opts.IOStreams.ErrOut
@@ -200,9 +201,8 @@ func (p *passphrases) get(ctx context.Context, name string) ([]byte, error) {
 		}
 		return nil, nil
 	}
-	_, inEnv := p.opts.LookupEnv(secret.PassphraseEnv)
-	if p.opts.PassphraseFile != "" || inEnv {
-		return secret.Input(p.opts.PassphraseFile, p.opts.LookupEnv, p.opts.NoInput, p.opts.Prompter).NewPassphrase()
+	if p.given() {
+		return p.source().NewPassphrase()
 	}
 	if pass := p.keychain(ctx, name); pass != nil {
 		return pass, nil
@@ -210,12 +210,31 @@ func (p *passphrases) get(ctx context.Context, name string) ([]byte, error) {
 	if p.typed != nil {
 		return bytes.Clone(p.typed), nil
 	}
-	pass, err := secret.Input(p.opts.PassphraseFile, p.opts.LookupEnv, p.opts.NoInput, p.opts.Prompter).NewPassphrase()
+	pass, err := p.source().NewPassphrase()
 	if err != nil {
 		return nil, errkind.WithHint(err, "for runs without a terminal, `bbkey rotate --schedule …` can keep the passphrase in the keychain")
 	}
 	p.typed = bytes.Clone(pass)
 	return pass, nil
+}
+
+// check refuses, for a dry run, the --passphrase-file or BBKEY_PASSPHRASE that get would
+// refuse; the keychain and the terminal are left to the run.
+func (p *passphrases) check() error {
+	if p.opts.NoPassphrase || !p.given() {
+		return nil
+	}
+	return p.source().CheckNew()
+}
+
+// given reports whether --passphrase-file or BBKEY_PASSPHRASE gives the passphrase.
+func (p *passphrases) given() bool {
+	_, inEnv := p.opts.LookupEnv(secret.PassphraseEnv)
+	return p.opts.PassphraseFile != "" || inEnv
+}
+
+func (p *passphrases) source() secret.Source {
+	return secret.Input(p.opts.PassphraseFile, p.opts.LookupEnv, p.opts.NoInput, p.opts.Prompter)
 }
 
 // keychain returns the passphrase stored for name, or nil.

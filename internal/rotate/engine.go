@@ -78,6 +78,9 @@ type Engine struct {
 	IO       *iostreams.IOStreams
 	// Passphrase gives a new key's passphrase (nil: none); the engine clears it.
 	Passphrase func(ctx context.Context, name string) ([]byte, error)
+	// CheckPassphrase, for a dry run with a key to rotate, refuses what Passphrase would
+	// refuse, without asking (nil: no check).
+	CheckPassphrase func() error
 	// LookupEnv and Exit serve the test hooks (Exit nil: os.Exit).
 	LookupEnv func(string) (string, bool)
 	Exit      func(code int)
@@ -255,6 +258,12 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 	}
 
 	if req.DryRun {
+		// The run reads the passphrase before anything else it does: so does its dry run.
+		if len(plan) > 0 && e.CheckPassphrase != nil {
+			if err := e.CheckPassphrase(); err != nil {
+				return err
+			}
+		}
 		if j != nil {
 			rep.Rotations = append([]*Outcome{e.describeJournal(st, j, forward)}, rep.Rotations...)
 		}
