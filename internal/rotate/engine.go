@@ -258,7 +258,8 @@ func (e *Engine) run(ctx context.Context, req Request, rep *Report) error {
 	}
 
 	if req.DryRun {
-		// The run reads the passphrase before anything else it does: so does its dry run.
+		// The run gathers the passphrases before it changes anything; its dry run refuses what
+		// it would refuse there.
 		if len(plan) > 0 && e.CheckPassphrase != nil {
 			if err := e.CheckPassphrase(); err != nil {
 				return err
