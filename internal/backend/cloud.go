@@ -223,7 +223,7 @@ func (b *cloud) SSH(context.Context) (*SSH, error) {
 }
 
 func (b *cloud) Remotes(ssh *SSH, name string) remote.Rewriter {
-	return remote.Target{SSHHost: ssh.Host, Name: name}
+	return remote.Target{SSHHost: ssh.Host, Name: name, Endpoint: ssh.Endpoint}
 }
 
 func (b *cloud) CredentialHosts() remote.ScrubTarget { return remote.CloudScrub }
