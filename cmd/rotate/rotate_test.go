@@ -21,6 +21,7 @@ import (
 	"github.com/bbkey/bbkey/internal/errkind"
 	"github.com/bbkey/bbkey/internal/schedule"
 	"github.com/bbkey/bbkey/internal/secret"
+	"github.com/bbkey/bbkey/internal/settings"
 	"github.com/bbkey/bbkey/internal/state"
 	"github.com/bbkey/bbkey/keys"
 )
@@ -599,4 +600,49 @@ func fromUTF16(b []byte) string {
 		u[i] = binary.LittleEndian.Uint16(rest[2*i:])
 	}
 	return string(utf16.Decode(u))
+}
+
+// TestScheduleCronWithoutDaemonWarns: cron chosen but no cron daemon running (WSL, a
+// container): the line is still installed (exit 0), with a warning, its hint and the
+// --json warnings; with a daemon running, no warning.
+func TestScheduleCronWithoutDaemonWarns(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("cron takes Unix paths: installed here only on that OS")
+	}
+	for _, daemon := range []string{"", "cron"} {
+		t.Run("daemon="+daemon, func(t *testing.T) {
+			proc := t.TempDir()
+			procs := map[string]string{"1": "init", "40": "sshd"}
+			if daemon != "" {
+				procs["41"] = daemon
+			}
+			for pid, comm := range procs {
+				must(t, os.MkdirAll(filepath.Join(proc, pid), 0o755))
+				must(t, os.WriteFile(filepath.Join(proc, pid, "comm"), []byte(comm+"\n"), 0o644))
+			}
+			w := newWorld(t)
+			w.backend = schedule.Cron
+			w.useFileStore()
+			w.seedAccount("ada", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+			opts := w.options()
+			scheduler := opts.Scheduler
+			opts.Scheduler = func(ctx context.Context, p settings.Paths) (*schedule.Installer, error) {
+				in, err := scheduler(ctx, p)
+				in.ProcDir = proc
+				return in, err
+			}
+			opts.Schedule, opts.PassphraseFile, opts.JSON = "weekly", w.passFile, true
+			must(t, runRotate(context.Background(), opts))
+			var doc jsonSchedule
+			must(t, json.Unmarshal([]byte(w.stdout.String()), &doc))
+			if tab := *w.runner.crontab; !strings.Contains(tab, "# bbkey:rotate") {
+				t.Errorf("crontab:\n%s", tab)
+			}
+			warned := strings.Contains(w.stderr.String(), "bbkey: warning: no cron daemon is running")
+			hinted := strings.Contains(w.stderr.String(), "bbkey: hint: start the cron service (e.g. `sudo service cron start`")
+			if want := daemon == ""; warned != want || hinted != want || (len(doc.Warnings) == 1) != want {
+				t.Errorf("daemon %q: warned %v, hinted %v, warnings %q\n%s", daemon, warned, hinted, doc.Warnings, w.stderr)
+			}
+		})
+	}
 }

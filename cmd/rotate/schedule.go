@@ -79,6 +79,7 @@ type jsonSchedule struct {
 	Changed      bool     `json:"changed"`
 	Actions      []string `json:"actions"`
 	ChangedFiles []string `json:"changed_files"`
+	Warnings     []string `json:"warnings,omitempty"`
 }
 
 func runSchedule(ctx context.Context, opts *Options, fl flags) error {
@@ -187,9 +188,28 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 		if err := recordSchedule(ctx, opts, paths, job.ID, rec); err != nil {
 			return err
 		}
+		if in.Backend == schedule.Cron {
+			doc.Warnings = warnNoCron(opts, in.ProcDir)
+		}
 	}
 	return reportPlan(opts, plan, doc, "the "+string(in.Backend)+" timer is already installed as it should be",
 		fmt.Sprintf("installed the %s timer: %s, next run %s", in.Backend, doc.Schedule, doc.NextRun))
+}
+
+// warnNoCron warns when no cron daemon runs (WSL, a container): the line is installed
+// all the same, as one may be started later, but until then the job never runs.
+func warnNoCron(opts *Options, procDir string) []string {
+	if procDir == "" {
+		procDir = "/proc"
+	}
+	if running, known := schedule.CronRunning(procDir); running || !known {
+		return nil
+	}
+	const warning, hint = "no cron daemon is running: the crontab line is installed, but the job will not run until one is started",
+		"start the cron service (e.g. `sudo service cron start`, and have it start at boot), or run the job from a systemd user timer or another scheduler"
+	opts.IOStreams.Warnf("%s", warning)
+	fmt.Fprintf(opts.IOStreams.ErrOut, "bbkey: hint: %s\n", hint)
+	return []string{warning + "; " + hint}
 }
 
 // schedulePassphrase works out where the scheduled job's passphrase comes from. For the

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -393,5 +394,38 @@ func TestScheduleRefusesCredentialOnlyInEnvironment(t *testing.T) {
 		if calls, _ := os.ReadFile(filepath.Join(bin, "calls.log")); strings.Contains(string(calls), "crontab -") || strings.Contains(string(calls), "enable") {
 			t.Errorf("systemd=%v: a refused --schedule ran:\n%s", systemd, calls)
 		}
+	}
+}
+
+// TestScheduleCronWarnsWithoutDaemon: the cron line is installed without a cron daemon
+// running (this machine in CI, WSL, a container) with a warning and exit 0; pgrep is the
+// independent witness of whether one runs here.
+func TestScheduleCronWarnsWithoutDaemon(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("/proc/1/comm"); err != nil {
+		t.Skip("no readable /proc here: bbkey cannot tell whether cron runs")
+	}
+	pgrep, err := exec.LookPath("pgrep")
+	if err != nil {
+		t.Skip("pgrep is missing: nothing to compare bbkey's answer with")
+	}
+	daemon := exec.Command(pgrep, "-x", "cron|crond|fcron").Run() == nil
+	w := NewWorld(t)
+	rotateSetup(t, w)
+	w.MustRun("", "auth", "login", "--insecure-storage")
+	bin := rotateFakeTimerTools(t, w, false)
+	w.Setenv("BBKEY_TEST_SCHEDULER", "cron")
+	r := w.MustRun("", "rotate", "--schedule", "weekly", "--passphrase-file", w.PassFile, "--json")
+	var doc struct{ Warnings []string }
+	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, r)
+	}
+	if tab, _ := os.ReadFile(filepath.Join(bin, "crontab.txt")); !strings.Contains(string(tab), "# bbkey:rotate") {
+		t.Errorf("no bbkey line in the crontab:\n%s", tab)
+	}
+	warned := strings.Contains(r.Stderr, "bbkey: warning: no cron daemon is running") &&
+		strings.Contains(r.Stderr, "bbkey: hint: start the cron service") && len(doc.Warnings) == 1
+	if warned == daemon {
+		t.Errorf("a cron daemon runs: %v; bbkey warned: %v\n%s", daemon, warned, r)
 	}
 }

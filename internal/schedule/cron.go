@@ -2,6 +2,10 @@ package schedule
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/bbkey/bbkey/internal/text"
@@ -60,4 +64,40 @@ func CronRemove(crontab, id string) (string, bool) {
 		kept = append(kept, l)
 	}
 	return strings.Join(kept, ""), found
+}
+
+// cronDaemons are the process names of the cron daemons (cronie and dcron run as crond).
+var cronDaemons = []string{"cron", "crond", "fcron"}
+
+// CronRunning reports whether a cron daemon runs, looking through procDir (/proc); known
+// is false where that cannot be told: no such directory (not Linux), or other users'
+// processes hidden (hidepid), as pid 1 is then not readable.
+func CronRunning(procDir string) (running, known bool) {
+	if _, err := os.ReadFile(filepath.Join(procDir, "1", "comm")); err != nil {
+		return false, false
+	}
+	dirs, err := os.ReadDir(procDir)
+	if err != nil {
+		return false, false
+	}
+	for _, d := range dirs {
+		if _, err := strconv.Atoi(d.Name()); err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(filepath.Join(procDir, d.Name(), "comm"))
+		if err != nil {
+			continue
+		}
+		name := strings.TrimSpace(string(comm))
+		if name == "busybox" { // `busybox crond`: the applet is the first argument
+			args, _ := os.ReadFile(filepath.Join(procDir, d.Name(), "cmdline"))
+			if parts := strings.Split(string(args), "\x00"); len(parts) > 1 {
+				name = parts[1]
+			}
+		}
+		if slices.Contains(cronDaemons, name) {
+			return true, true
+		}
+	}
+	return false, true
 }

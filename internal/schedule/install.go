@@ -115,6 +115,8 @@ type Installer struct {
 	// UID is the user's id, for the launchd domain gui/<uid>.
 	UID int
 	Now func() time.Time
+	// ProcDir is where a cron daemon is looked for after installing a crontab line; "" is /proc.
+	ProcDir string
 }
 
 // File is a file a plan writes.

@@ -355,3 +355,45 @@ func TestTaskSchedulerPlanLinesAreWindowsQuoted(t *testing.T) {
 		t.Errorf("task %q does not quote the paths for Windows", task)
 	}
 }
+
+// TestCronRunning reads a cron daemon from a /proc-shaped directory: by name, as busybox's
+// applet, and not at all where /proc is missing or hides other users' processes.
+func TestCronRunning(t *testing.T) {
+	proc := func(t *testing.T, procs map[string][2]string) string {
+		dir := t.TempDir()
+		must := func(err error) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		for pid, p := range procs {
+			must(os.MkdirAll(filepath.Join(dir, pid), 0o755))
+			must(os.WriteFile(filepath.Join(dir, pid, "comm"), []byte(p[0]+"\n"), 0o644))
+			must(os.WriteFile(filepath.Join(dir, pid, "cmdline"), []byte(p[1]), 0o644))
+		}
+		must(os.MkdirAll(filepath.Join(dir, "self"), 0o755)) // not a pid
+		return dir
+	}
+	init := [2]string{"systemd", "/sbin/init\x00"}
+	for _, tt := range []struct {
+		name           string
+		procs          map[string][2]string
+		running, known bool
+	}{
+		{"none", map[string][2]string{"1": init, "42": {"sshd", "sshd\x00"}, "77": {"bash", "bash\x00crond\x00"}}, false, true},
+		{"cron", map[string][2]string{"1": init, "300": {"cron", "/usr/sbin/cron\x00-f\x00"}}, true, true},
+		{"cronie", map[string][2]string{"1": init, "300": {"crond", "/usr/sbin/crond\x00-n\x00"}}, true, true},
+		{"busybox crond", map[string][2]string{"1": {"busybox", "busybox\x00init\x00"}, "9": {"busybox", "busybox\x00crond\x00-f\x00"}}, true, true},
+		{"busybox other applet", map[string][2]string{"1": init, "9": {"busybox", "busybox\x00syslogd\x00"}}, false, true},
+		{"pid 1 hidden (hidepid)", map[string][2]string{"500": {"bash", "bash\x00"}}, false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if running, known := CronRunning(proc(t, tt.procs)); running != tt.running || known != tt.known {
+				t.Errorf("CronRunning = %v, %v; want %v, %v", running, known, tt.running, tt.known)
+			}
+		})
+	}
+	if running, known := CronRunning(filepath.Join(t.TempDir(), "absent")); running || known {
+		t.Errorf("no /proc: CronRunning = %v, %v; want false, false", running, known)
+	}
+}
