@@ -429,3 +429,53 @@ func TestScheduleCronWarnsWithoutDaemon(t *testing.T) {
 		t.Errorf("a cron daemon runs: %v; bbkey warned: %v\n%s", daemon, warned, r)
 	}
 }
+
+// TestCIAgentAfterScheduledAccessKeyRotation pins what docs/rotate.md tells a build server:
+// its scheduled `rotate --access-keys` runs without the CI's agent, which keeps only the
+// revoked key, so a job with no terminal cannot clone through the encrypted new key until
+// it loads it: `add-access-key … --agent` with the same name loads the existing key (no
+// key is added again), and so does `ssh-add` fed by SSH_ASKPASS.
+func TestCIAgentAfterScheduledAccessKeyRotation(t *testing.T) {
+	t.Parallel()
+	w := NewWorld(t)
+	w.MustRun("", "add-access-key", "--repo", "acme/api", "--name", "ci", "--passphrase-file", w.PassFile, "--agent", "--write-ssh-config")
+	old := rotateConfigKey(t, w, "ssh.bitbucket.org")
+	var sock string
+	for _, kv := range w.Env {
+		if v, ok := strings.CutPrefix(kv, "SSH_AUTH_SOCK="); ok {
+			sock = v
+		}
+	}
+	w.Unsetenv("SSH_AUTH_SOCK") // the timer's job
+	w.MustRun("", "rotate", "--access-keys", "--passphrase-file", w.PassFile, "--no-input")
+	w.Setenv("SSH_AUTH_SOCK", sock)
+	newFP := rotateConfigKey(t, w, "ssh.bitbucket.org")
+	if newFP == old || !rotateAgentHolds(w, old) || rotateAgentHolds(w, newFP) {
+		t.Fatalf("want the CI's agent to hold only the old key %s (new %s):\n%s", old, newFP, w.AgentList())
+	}
+	out, err := w.Git(w.Home.Dir, "ls-remote", "git@ssh.bitbucket.org:acme/api.git")
+	if err == nil || !strings.Contains(out, "Permission denied (publickey)") {
+		t.Fatalf("want a clone without a terminal to be refused before the new key is loaded: %v\n%s", err, out)
+	}
+
+	w.Emu.ResetRequests()
+	w.MustRun("", "add-access-key", "--repo", "acme/api", "--name", "ci", "--passphrase-file", w.PassFile, "--agent")
+	for _, r := range w.Emu.Requests() {
+		if r.Method != "GET" {
+			t.Errorf("loading the existing key changed Bitbucket: %s %s", r.Method, r.Path)
+		}
+	}
+	if !rotateAgentHolds(w, newFP) {
+		t.Fatalf("add-access-key --agent did not load the existing key:\n%s", w.AgentList())
+	}
+	rotateLsRemote(t, w, "ssh.bitbucket.org", "api")
+
+	// The other way: ssh-add, the passphrase from the CI's secret through SSH_ASKPASS.
+	if out, err := rotateExec(w, "ssh-add", "-D"); err != nil {
+		t.Fatalf("ssh-add -D: %v\n%s", err, out)
+	}
+	headlessAskpass(t, w)
+	if out, err := rotateExec(w, "ssh-add", rotateIdentityFile(t, w, "ssh.bitbucket.org")); err != nil || !rotateAgentHolds(w, newFP) {
+		t.Fatalf("ssh-add with SSH_ASKPASS: %v\n%s\n%s", err, out, w.AgentList())
+	}
+}
