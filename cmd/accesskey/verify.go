@@ -115,9 +115,13 @@ func (o *Options) verify(ctx context.Context, rep *report, info *backend.SSH, pa
 	}
 	pr := provision.Proof{Git: o.gitEnv, Target: t, DataCenter: b.Kind() == backend.DataCenter, Write: o.Write, UserAgent: o.LoadAgent}
 	if o.WriteSSHConfig {
-		pr.ConfigFile, pr.Alias = sshconfig.FilesIn(paths.SSHDir).UserConfig, rep.SSH.Alias
+		pr.ConfigFile = sshconfig.FilesIn(paths.SSHDir).UserConfig
+		pr.Alias = rep.SSH.Alias
 	} else {
-		pr.Endpoint, pr.HostKeyAlias, pr.KnownHosts, pr.KeyPath = info.Endpoint, info.Pins.Alias, hostkeys.Render(info.Pins), rep.kp.Path
+		pr.Endpoint = info.Endpoint
+		pr.HostKeyAlias = info.Pins.Alias
+		pr.KnownHosts = hostkeys.Render(info.Pins)
+		pr.KeyPath = rep.kp.Path
 	}
 	if k := rep.kp.Key; !o.LoadAgent && k.Encrypted && k.HasPrivate() {
 		pr.Private = k.Private

@@ -112,7 +112,8 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 		LogFile: filepath.Join(paths.ConfigDir, schedule.LogFileName)}
 	what := "the Bitbucket account key"
 	if opts.AccessKeys {
-		job.Args, what = append(job.Args, "--access-keys"), "this machine's Bitbucket access keys"
+		job.Args = append(job.Args, "--access-keys")
+		what = "this machine's Bitbucket access keys"
 	}
 	job.Args = append(job.Args, "--if-older-than", age, "--no-input")
 	job.Description = fmt.Sprintf("bbkey: replace %s when older than %s", what, age)

@@ -146,7 +146,7 @@ func (e *Engine) uploaded(j *state.Journal, s *subject, o *provision.Outcome, ou
 	case s.kind == state.RotateAccount:
 		e.IO.Step(iostreams.MarkOK, "uploaded it to the Bitbucket account as %q", out.Label)
 	default:
-		e.IO.Step(iostreams.MarkOK, "added it to %d repositories and projects as %q", len(o.Placed), out.Label)
+		e.IO.Step(iostreams.MarkOK, "added it to %s as %q", text.Count(len(o.Placed), "repository or project", "repositories and projects"), out.Label)
 	}
 	return nil
 }
@@ -429,7 +429,7 @@ func (e *Engine) revoke(ctx context.Context, j *state.Journal, s *subject, out *
 	if s.kind == state.RotateAccount {
 		e.IO.Step(iostreams.MarkOK, "revoked the old key %s on Bitbucket", j.OldFingerprint)
 	} else {
-		e.IO.Step(iostreams.MarkOK, "revoked the old key %s on %d repositories and projects", j.OldFingerprint, len(places))
+		e.IO.Step(iostreams.MarkOK, "revoked the old key %s on %s", j.OldFingerprint, text.Count(len(places), "repository or project", "repositories and projects"))
 	}
 	return nil
 }
