@@ -37,7 +37,7 @@ func resolveTarget(opts *Options) (engine.Rewriter, error) {
 		return nil, errkind.UsageError(fmt.Errorf("invalid --to %q: want ssh or https", opts.To),
 			"leave --to out to switch remotes to SSH, or give --to https to switch them back to https://bitbucket.org/WS/REPO.git")
 	}
-	t := engine.Target{HTTPS: https, SSHHost: s.SSHHost, Endpoint: s.SSHEndpoint}
+	t := engine.Target{HTTPS: https, SSHHost: s.SSHHost}
 	if s.Server == "" {
 		if err := t.Validate(); err != nil {
 			return nil, errkind.UsageError(err, "set --ssh-host (or BBKEY_SSH_HOST) to a host name such as "+settings.DefaultSSHHost)

@@ -223,7 +223,7 @@ func (b *cloud) SSH(context.Context) (*SSH, error) {
 }
 
 func (b *cloud) Remotes(ssh *SSH, name string) remote.Rewriter {
-	return remote.Target{SSHHost: ssh.Host, Name: name, Endpoint: ssh.Endpoint}
+	return remote.Target{SSHHost: ssh.Host, Name: name}
 }
 
 func (b *cloud) CredentialHosts() remote.ScrubTarget { return remote.CloudScrub }

@@ -23,7 +23,7 @@ func planHere(ctx context.Context, e *Env) (*remote.Plan, error) {
 		}
 		return nil, errNoRepo
 	}
-	return remote.PlanDir(ctx, e.Git, e.WorkDir, remote.Target{SSHHost: e.Settings.SSHHost, Endpoint: e.Settings.SSHEndpoint})
+	return remote.PlanDir(ctx, e.Git, e.WorkDir, remote.Target{SSHHost: e.Settings.SSHHost})
 }
 
 // remotesFix rewrites this repository's Bitbucket remotes to SSH (and so drops the

@@ -10,7 +10,7 @@ import (
 
 // TestAuditRemoteRecursiveTree runs the built `bbkey remote` over a tree of clones made by
 // the real git (a secret in the URL, a pushurl differing from the url, old-host SSH on 22
-// and altssh on 443 (kept), an insteadOf base with a secret, a worktree, a submodule, a bare
+// and altssh on 443, an insteadOf base with a secret, a worktree, a submodule, a bare
 // repository, a GitHub and a Data Center remote): git remote -v shows each rewritten
 // exactly, non-Bitbucket configs keep every byte, no secret is printed, and a re-run
 // changes no file (checksums). Then --to https takes one clone back without its secret,
@@ -66,7 +66,7 @@ func TestAuditRemoteRecursiveTree(t *testing.T) {
 	want := map[string]string{
 		"one":      both("origin", ssh("acme", "one")),
 		"two":      "origin\t" + ssh("acme", "two") + " (fetch)\norigin\t" + ssh("acme", "two-push") + " (push)\n",
-		"three":    both("alt", "ssh://git@altssh.bitbucket.org:443/acme/three.git") + both("origin", ssh("acme", "three")),
+		"three":    both("alt", ssh("acme", "three")) + both("origin", ssh("acme", "three")),
 		"four":     both("origin", ssh("acme", "four")),
 		"mixed":    both("dc", "ssh://git@bitbucket.example.com:7999/PROJ/mixed.git") + both("gh", "https://bob:gh-secret@github.com/acme/mixed.git") + both("origin", ssh("acme", "mixed")),
 		"github":   both("origin", "https://bob:gh-secret@github.com/acme/github.git"),

@@ -70,7 +70,7 @@ func (c Change) Key() string {
 type RepoPlan struct {
 	Repo    Repo
 	Changes []Change
-	Skipped []Change // Bitbucket values left alone (DataCenter, Unsupported, Port443)
+	Skipped []Change // Bitbucket values left alone (DataCenter, Unsupported)
 	// Current counts Bitbucket values already in the target form.
 	Current int
 	// Err is set when reading (Plan…) or writing (Apply) the repository failed.
@@ -245,7 +245,7 @@ func planEntries(t Rewriter, rp *RepoPlan, es []entry) {
 				rp.Changes = append(rp.Changes, c)
 			case Current:
 				rp.Current++
-			case DataCenter, Unsupported, Port443:
+			case DataCenter, Unsupported:
 				rp.Skipped = append(rp.Skipped, c)
 			}
 		}

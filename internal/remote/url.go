@@ -24,13 +24,9 @@ const (
 	// Unsupported is a Bitbucket Cloud host written in a form bbkey will not guess at
 	// (a web page URL, a query, an odd port): left alone and reported.
 	Unsupported
-	// Port443 is an SSH remote over port 443 (altssh) while the Host block the target
-	// names connects on another port: rewriting it would send the clone to a port the
-	// network may block, so it is left alone until the endpoint is on 443 too.
-	Port443
 )
 
-var statusNames = [...]string{"not-bitbucket", "change", "current", "datacenter", "unsupported", "port-443"}
+var statusNames = [...]string{"not-bitbucket", "change", "current", "datacenter", "unsupported"}
 
 func (s Status) String() string {
 	if int(s) < len(statusNames) {
@@ -71,9 +67,6 @@ type Target struct {
 	// HTTPS reverses the migration: https://bitbucket.org/WS/REPO.git, never with a user
 	// or secret.
 	HTTPS bool
-	// Endpoint is HOST:PORT where the SSH host's Host block connects (the --ssh-endpoint
-	// setting); "" means port 22.
-	Endpoint string
 }
 
 func (t Target) sshHost() string {
@@ -81,15 +74,6 @@ func (t Target) sshHost() string {
 		return defaultSSHHost
 	}
 	return strings.ToLower(t.SSHHost)
-}
-
-// port is the port of the endpoint: after its last colon, 22 without one (as
-// settings.SplitEndpoint reads it).
-func (t Target) port() string {
-	if i := strings.LastIndexByte(t.Endpoint, ':'); i >= 0 {
-		return t.Endpoint[i+1:]
-	}
-	return "22"
 }
 
 // Validate checks that the SSH host and the account name can be written into a remote.
@@ -129,7 +113,7 @@ type Result struct {
 	New string
 	// Secret is set when the URL carries a password or a token.
 	Secret bool
-	// Reason says why a Bitbucket URL is left alone (DataCenter, Unsupported, Port443).
+	// Reason says why a Bitbucket URL is left alone (DataCenter, Unsupported).
 	Reason string
 }
 
@@ -147,9 +131,6 @@ func (t Target) cloud(raw string, dc bool) (p parsed, res Result, ok bool) {
 		res = Result{Status: NotBitbucket}
 	case t.unsupported(p) != "":
 		res.Status, res.Reason = Unsupported, t.unsupported(p)
-	case !t.HTTPS && p.port == "443" && p.scheme != "https" && t.port() != "443":
-		res.Status, res.Reason = Port443, fmt.Sprintf("goes over port 443, but bbkey's ssh Host block for %s connects on port %s; "+
-			"kept so the clone keeps working: to move it, first run 'bbkey setup --ssh-endpoint altssh.bitbucket.org:443'", t.sshHost(), t.port())
 	default:
 		return p, res, true
 	}

@@ -45,9 +45,7 @@ func TestRewriteTable(t *testing.T) {
 		{"ssh url", def, "ssh://git@bitbucket.org/ws/repo.git", NeedsRewrite, newURL, false},
 		{"ssh url port 22", def, "ssh://git@bitbucket.org:22/ws/repo.git", NeedsRewrite, newURL, false},
 		{"git+ssh url", def, "git+ssh://git@bitbucket.org/ws/repo.git", NeedsRewrite, newURL, false},
-		{"altssh 443, endpoint on 22", def, "ssh://git@altssh.bitbucket.org:443/ws/repo.git", Port443, "", false},
-		{"altssh 443, endpoint on 443", Target{Endpoint: "altssh.bitbucket.org:443"}, "ssh://git@altssh.bitbucket.org:443/ws/repo.git", NeedsRewrite, newURL, false},
-		{"altssh 443 to https", Target{HTTPS: true}, "ssh://git@altssh.bitbucket.org:443/ws/repo.git", NeedsRewrite, "https://bitbucket.org/ws/repo.git", false},
+		{"altssh 443", def, "ssh://git@altssh.bitbucket.org:443/ws/repo.git", NeedsRewrite, newURL, false},
 		{"new host ssh url", def, "ssh://git@ssh.bitbucket.org/ws/repo.git", NeedsRewrite, newURL, false},
 		{"new host scp without .git", def, "git@ssh.bitbucket.org:ws/repo", NeedsRewrite, newURL, false},
 		// Already there.
