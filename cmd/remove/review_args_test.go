@@ -2,8 +2,14 @@ package remove
 
 import (
 	"io"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bbkey/bbkey/bbapi/dc"
+	"github.com/bbkey/bbkey/internal/backend"
+	"github.com/bbkey/bbkey/internal/settings"
+	"github.com/bbkey/bbkey/keys"
 
 	"github.com/bbkey/bbkey/internal/apierr"
 	"github.com/bbkey/bbkey/internal/cmdutil"
@@ -51,5 +57,33 @@ func TestElsewhere(t *testing.T) {
 	st.ServerOf(dcURL).AccessKeys["ci"].Targets = []state.Target{{Kind: state.TargetProject, Slug: "OPS"}}
 	if srv, ok := elsewhere(st, "", fpB); !ok || srv != dcURL {
 		t.Errorf("the server's access key from Cloud: %q %v", srv, ok)
+	}
+}
+
+// A key recorded only on Cloud, asked for on a server with --everywhere, is not found
+// there; the hint says the state records it on Cloud and names --server cloud (Cloud's
+// server is "", which once hid the hint).
+func TestLocalKeyRecordedOnCloudOnly(t *testing.T) {
+	sshDir := t.TempDir()
+	k, err := keys.Generate(keys.GenerateOptions{Path: filepath.Join(sshDir, "bbkey_ada_ed25519"), Comment: "bbkey:ada", NoPassphrase: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &state.State{Accounts: map[string]*state.Account{"ada": {Fingerprint: k.Fingerprint}}}
+	c, err := dc.NewClient("https://bitbucket.example.com", dc.Token{Token: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := backend.NewDataCenter(c, backend.DataCenterOptions{})
+	sel, err := parseSelector("ada")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, err := localKey(st, b, sshDir, sel)
+	if fp != "" || err == nil {
+		t.Fatalf("localKey = %q, %v; want no key and an error", fp, err)
+	}
+	if h := strings.Join(apierr.Hints(err), " "); !strings.Contains(h, "records it on Bitbucket Cloud") || !strings.Contains(h, "--server "+settings.CloudServer) {
+		t.Errorf("the hint does not point at Cloud: %v: %q", err, h)
 	}
 }

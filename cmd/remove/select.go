@@ -232,7 +232,7 @@ func localKey(st *state.State, b backend.Backend, sshDir string, sel selector) (
 			found(r.Fingerprint)
 		}
 	}
-	other := ""
+	other, recordedElsewhere := "", false
 	files, _ := inventory.LocalFiles(sshDir)
 	for _, f := range files {
 		_, name, ok := keys.ParseFileName(filepath.Base(f.Path))
@@ -240,7 +240,7 @@ func localKey(st *state.State, b backend.Backend, sshDir string, sel selector) (
 			continue
 		}
 		if o, ok := elsewhere(st, server, f.Fingerprint); ok {
-			other = o
+			other, recordedElsewhere = o, true
 		} else {
 			found(f.Fingerprint)
 		}
@@ -248,7 +248,7 @@ func localKey(st *state.State, b backend.Backend, sshDir string, sel selector) (
 	switch {
 	case len(fps) > 1:
 		return "", errkind.UsageError(fmt.Errorf("%s matches %d different keys on this machine: %s", sel.raw, len(fps), strings.Join(fps, ", ")), "name one by its fingerprint (SHA256:…)")
-	case len(fps) == 0 && other != "":
+	case len(fps) == 0 && recordedElsewhere:
 		return "", errkind.WithHint(fmt.Errorf("no key matches %s on %s", sel.raw, b.Describe()),
 			"bbkey's state records it on "+cmp.Or(other, "Bitbucket Cloud")+": select that with --server "+cmp.Or(other, settings.CloudServer))
 	case len(fps) == 0:
