@@ -164,7 +164,7 @@ func scan(data []byte, file, host string) (keys []ssh.PublicKey, revoked []revoc
 	return keys, revoked
 }
 
-// systemKnownHosts are the files ssh reads as GlobalKnownHostsFile by default (bbkey's Host
+// systemKnownHosts names the files ssh reads as GlobalKnownHostsFile by default (bbkey's Host
 // blocks set only the user's file): an administrator's @revoked line there counts too.
 var systemKnownHosts = func() []string {
 	switch pd := os.Getenv("ProgramData"); {
@@ -174,7 +174,7 @@ var systemKnownHosts = func() []string {
 		return []string{filepath.Join(pd, "ssh", "ssh_known_hosts")}
 	}
 	return nil // never a path relative to the working directory
-}()
+}
 
 // Verifier checks host keys against the keys pinned for Alias in bbkey's known_hosts:
 // what setup wrote is what its proof trusts.
@@ -222,14 +222,14 @@ func (v *Verifier) HostKeyCallback() ssh.HostKeyCallback {
 // is refused whatever cb or any pin says. The files are read when a key is checked.
 func (p Pins) Guard(cb ssh.HostKeyCallback, file string) ssh.HostKeyCallback {
 	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
-		for _, f := range append([]string{file}, systemKnownHosts...) {
+		for _, f := range append([]string{file}, systemKnownHosts()...) {
 			b, err := os.ReadFile(f)
 			if err != nil {
 				continue // ssh skips a known_hosts file it cannot read
 			}
 			_, revoked := scan(b, f, p.Alias)
 			for _, r := range revoked {
-				if bytes.Equal(r.key.Marshal(), key.Marshal()) {
+				if equalTo(key)(r.key) {
 					return &RevokedError{Alias: p.Alias, Endpoint: hostname, Seen: describe(key), File: r.file, Line: r.line, Source: p.Source}
 				}
 			}

@@ -36,8 +36,8 @@ func TestRevokedAgreesWithSSH(t *testing.T) {
 	path := Path(dir)
 	pins := Pins{Alias: alias, Keys: []ssh.PublicKey{hk}, Source: "/tmp/server.pub"}
 	system := filepath.Join(dir, "ssh_known_hosts")
-	defer func(old []string) { systemKnownHosts = old }(systemKnownHosts)
-	systemKnownHosts = []string{system, filepath.Join(dir, "missing")}
+	defer func(old func() []string) { systemKnownHosts = old }(systemKnownHosts)
+	systemKnownHosts = func() []string { return []string{system, filepath.Join(dir, "missing")} }
 
 	// sshRefuses runs the real ssh as bbkey's Host block makes it run (bbkey's file as the
 	// user's, the system file as the global one) and reports whether it refused the host key.

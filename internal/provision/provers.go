@@ -39,9 +39,11 @@ func (h *Handshake) Prove(ctx context.Context, k *keys.Key, _ []Placed) error {
 		signer = k.Signer
 	}
 	opts := sshproof.Options{
-		Endpoint:          h.SSH.Endpoint,
-		HostKeyAlias:      h.SSH.Host,
-		HostKeyCallback:   h.SSH.Pins.HostKeyCallback(h.SSH.Endpoint),
+		Endpoint:     h.SSH.Endpoint,
+		HostKeyAlias: h.SSH.Host,
+		// Without a Verifier (no bbkey known_hosts to read) the system-wide @revoked lines
+		// still apply, as they do for ssh.
+		HostKeyCallback:   h.SSH.Pins.Guard(h.SSH.Pins.HostKeyCallback(h.SSH.Endpoint), ""),
 		HostKeyAlgorithms: hostkeys.HostKeyAlgorithms(h.SSH.Pins.Keys),
 		Signer:            signer,
 		Trace:             h.Trace,
