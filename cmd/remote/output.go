@@ -107,7 +107,7 @@ func report(opts *Options, plan *engine.Plan, sp *engine.ScrubPlan, failed []fai
 		if dryRun {
 			verb = "to be removed with the rewrite"
 		}
-		it := map[bool]string{true: "it", false: "them"}[secrets == 1]
+		it := text.Plural(secrets, "it", "them")
 		s.Step(iostreams.MarkWarn, "%s carried a secret (%s): treat %s as leaked and revoke %s", text.Count(secrets, "URL", "URLs"), verb, it, it)
 	}
 	reportScrub(opts, sp, dryRun, scrubErr)

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/bbkey/bbkey/internal/redact"
 )
@@ -282,7 +283,7 @@ func split(raw string) (parsed, bool) {
 	if head != "" {
 		p.form = formURL
 		p.scheme = strings.ToLower(strings.TrimSuffix(head, "://"))
-		if !validScheme(p.scheme) || !userinfoRE.MatchString(user) {
+		if !validScheme(p.scheme) || !userinfoRE().MatchString(user) {
 			return p, false
 		}
 		end := strings.IndexAny(rest, "/?#")
@@ -338,16 +339,20 @@ func validScheme(s string) bool { return word(s, "+-.") && s[0] >= 'a' && s[0] <
 
 // userinfoRE accepts RFC 3986 userinfo (with '@' allowed so that an unencoded '@' in a
 // password is still recognised as a secret; nAt makes such URLs unsupported).
-var userinfoRE = regexp.MustCompile(`^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})*$`)
+var userinfoRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})*$`)
+})
 
 func validHost(h string) bool { return word(h, "-._") }
 
 // hostPortRE is an authority's host[:port]: a bracketed host (IPv6) or a host name, and a
 // port of digits (maybe empty, as git allows).
-var hostPortRE = regexp.MustCompile(`^(?:\[([^\]]*)\]|([A-Za-z0-9._-]+))(?::([0-9]*))?$`)
+var hostPortRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(?:\[([^\]]*)\]|([A-Za-z0-9._-]+))(?::([0-9]*))?$`)
+})
 
 func splitHostPort(s string) (host, port string, ok bool) {
-	m := hostPortRE.FindStringSubmatch(s)
+	m := hostPortRE().FindStringSubmatch(s)
 	if m == nil {
 		return "", "", false
 	}
