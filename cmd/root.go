@@ -193,7 +193,7 @@ func renderError(f *cmdutil.Factory, wroteOut bool, err error, code int) {
 	msg := err.Error()
 	fmt.Fprintf(f.IOStreams.ErrOut, "bbkey: error: %s\n", msg)
 	for _, h := range hints {
-		fmt.Fprintf(f.IOStreams.ErrOut, "bbkey: hint: %s\n", h)
+		f.IOStreams.Hint(h)
 	}
 	// --json promises one document on stdout; a command that failed before printing its
 	// own gets the error as that document.

@@ -200,16 +200,13 @@ func runSchedule(ctx context.Context, opts *Options, fl flags) error {
 // warnNoCron warns when no cron daemon runs (WSL, a container): the line is installed
 // all the same, as one may be started later, but until then the job never runs.
 func warnNoCron(opts *Options, procDir string) []string {
-	if procDir == "" {
-		procDir = "/proc"
-	}
 	if running, known := schedule.CronRunning(procDir); running || !known {
 		return nil
 	}
 	const warning, hint = "no cron daemon is running: the crontab line is installed, but the job will not run until one is started",
 		"start the cron service (e.g. `sudo service cron start`, and have it start at boot), or run the job from a systemd user timer or another scheduler"
 	opts.IOStreams.Warnf("%s", warning)
-	fmt.Fprintf(opts.IOStreams.ErrOut, "bbkey: hint: %s\n", hint)
+	opts.IOStreams.Hint(hint)
 	return []string{warning + "; " + hint}
 }
 

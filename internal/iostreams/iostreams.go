@@ -83,3 +83,9 @@ func (s *IOStreams) Warnf(format string, args ...any) {
 	}
 	fmt.Fprintf(s.ErrOut, prefix+format+"\n", args...)
 }
+
+// Hint writes a "bbkey: hint:" line to ErrOut: what to do about the error or warning
+// just written.
+func (s *IOStreams) Hint(hint string) {
+	fmt.Fprintf(s.ErrOut, "bbkey: hint: %s\n", hint)
+}

@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -69,10 +70,11 @@ func CronRemove(crontab, id string) (string, bool) {
 // cronDaemons are the process names of the cron daemons (cronie and dcron run as crond).
 var cronDaemons = []string{"cron", "crond", "fcron"}
 
-// CronRunning reports whether a cron daemon runs, looking through procDir (/proc); known
+// CronRunning reports whether a cron daemon runs, looking through procDir ("": /proc); known
 // is false where that cannot be told: no such directory (not Linux), or other users'
 // processes hidden (hidepid), as pid 1 is then not readable.
 func CronRunning(procDir string) (running, known bool) {
+	procDir = cmp.Or(procDir, "/proc")
 	if _, err := os.ReadFile(filepath.Join(procDir, "1", "comm")); err != nil {
 		return false, false
 	}
