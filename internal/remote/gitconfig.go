@@ -61,9 +61,9 @@ func parseList(out, dir string) ([]entry, error) {
 }
 
 // listConfig reads the configuration git sees in dir, includes followed as git follows
-// them.
-func listConfig(ctx context.Context, git gitrun.Runner, dir string) ([]entry, error) {
-	out, err := git.Run(ctx, dir, "config", "--list", "--show-origin", "--show-scope", "-z")
+// them; gitArgs go before git's "config" (--git-dir=…).
+func listConfig(ctx context.Context, git gitrun.Runner, dir string, gitArgs ...string) ([]entry, error) {
+	out, err := git.Run(ctx, dir, slices.Concat(gitArgs, []string{"config", "--list", "--show-origin", "--show-scope", "-z"})...)
 	if err != nil {
 		return nil, err
 	}
@@ -75,21 +75,15 @@ func listConfig(ctx context.Context, git gitrun.Runner, dir string) ([]entry, er
 // directory git does not take for a repository is then an error, not the configuration
 // of the clone around it (or none).
 func readRepoConfig(ctx context.Context, git gitrun.Runner, dir, gitDir string) ([]entry, error) {
-	args := []string{"config", "--list", "--show-origin", "--show-scope", "-z"}
+	var gitArgs []string
 	if gitDir != "" {
-		args = append([]string{"--git-dir=" + gitDir}, args...)
-	}
-	out, err := git.Run(ctx, dir, args...)
-	if err == nil && gitDir != "" {
 		// git reads a --git-dir that is missing or empty as no configuration at all.
-		if _, serr := os.Stat(filepath.Join(gitDir, "HEAD")); serr != nil {
-			err = fmt.Errorf("not a git repository: %s has no HEAD", gitDir)
+		if _, err := os.Stat(filepath.Join(gitDir, "HEAD")); err != nil {
+			return nil, fmt.Errorf("reading the git config of %s: not a git repository: %s has no HEAD", dir, gitDir)
 		}
+		gitArgs = []string{"--git-dir=" + gitDir}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("reading the git config of %s: %w", dir, err)
-	}
-	all, err := parseList(out, dir)
+	all, err := listConfig(ctx, git, dir, gitArgs...)
 	if err != nil {
 		return nil, fmt.Errorf("reading the git config of %s: %w", dir, err)
 	}
